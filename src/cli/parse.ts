@@ -1,0 +1,55 @@
+import { getAddress, isAddress, parseUnits } from "ethers";
+
+import { UserError } from "../errors";
+
+/** Parses an address argument, naming the option in the error. */
+export function parseAddress(option: string, value: string): string {
+  if (!isAddress(value)) {
+    throw new UserError(`--${option}: "${value}" is not an Ethereum address (0x followed by 40 hex digits)`);
+  }
+  return getAddress(value);
+}
+
+/** Parses a positive decimal token amount ("1.5") into base units, for a token with `decimals`. */
+export function parseAmount(option: string, value: string, decimals = 18): bigint {
+  if (!/^\d+(\.\d+)?$/.test(value)) {
+    throw new UserError(`--${option}: "${value}" is not a decimal amount such as 10 or 2.5`);
+  }
+  const fraction = value.split(".")[1] ?? "";
+  if (fraction.length > decimals) {
+    throw new UserError(`--${option}: "${value}" has more than ${decimals} decimals`);
+  }
+  const amount = parseUnits(value, decimals);
+  if (amount === 0n) {
+    throw new UserError(`--${option}: the amount must be greater than zero`);
+  }
+  return amount;
+}
+
+/** Parses a non-negative integer argument. */
+export function parseCount(option: string, value: string, min = 0): number {
+  if (!/^\d+$/.test(value) || Number(value) < min || !Number.isSafeInteger(Number(value))) {
+    throw new UserError(`--${option}: "${value}" is not a whole number ≥ ${min}`);
+  }
+  return Number(value);
+}
+
+/**
+ * Parses a deadline: either an absolute unix time in seconds, or a duration from `now` such as
+ * "30m", "1h", "7d", "3600s".
+ */
+export function parseDeadline(option: string, value: string, now: bigint): bigint {
+  const relative = /^(\d+)([smhd])$/.exec(value);
+  if (relative !== null) {
+    const unit = { s: 1n, m: 60n, h: 3600n, d: 86400n }[relative[2] as "s" | "m" | "h" | "d"];
+    return now + BigInt(relative[1]) * unit;
+  }
+  if (/^\d+$/.test(value)) {
+    const absolute = BigInt(value);
+    if (absolute <= now) {
+      throw new UserError(`--${option}: ${value} is in the past (chain time is ${now})`);
+    }
+    return absolute;
+  }
+  throw new UserError(`--${option}: "${value}" is neither a unix time nor a duration such as 30m, 1h or 7d`);
+}

@@ -1,0 +1,176 @@
+import fs from "node:fs";
+import path from "node:path";
+
+import type { DeploymentParameters } from "@nomicfoundation/ignition-core";
+import { isAddress } from "ethers";
+import type { HardhatRuntimeEnvironment } from "hardhat/types";
+
+import ThingLedgerModule from "../deploy/modules/ThingLedger";
+import { UserError } from "./errors";
+
+/** Every contract of the system, with its Ignition future id in the address book. */
+export const SYSTEM_CONTRACTS = {
+  ThingToken: "ThingToken#ThingToken",
+} as const;
+
+export type SystemContract = keyof typeof SYSTEM_CONTRACTS;
+export type SystemAddresses = Record<SystemContract, string>;
+
+export interface System {
+  readonly network: string;
+  readonly chainId: bigint;
+  /** True on the in-process network, where each run deploys a fresh system that vanishes after it. */
+  readonly ephemeral: boolean;
+  readonly addresses: SystemAddresses;
+  /** Gas spent by the deployment that produced this view (0 when nothing had to be deployed). */
+  readonly gasUsed: bigint;
+}
+
+/** Ignition deployment id used for the address book: `THINGLEDGER_DEPLOYMENT_ID` or `chain-<id>`. */
+export function deploymentId(chainId: bigint): string {
+  return process.env.THINGLEDGER_DEPLOYMENT_ID ?? `chain-${chainId}`;
+}
+
+export function deploymentDir(hre: HardhatRuntimeEnvironment, chainId: bigint): string {
+  return path.join(hre.config.paths.ignition, "deployments", deploymentId(chainId));
+}
+
+/** The parameters file of a network: `deploy/parameters/<network>.json`. */
+export function parametersPath(hre: HardhatRuntimeEnvironment): string {
+  return path.join(hre.config.paths.ignition, "parameters", `${hre.network.name}.json`);
+}
+
+export function deployCommand(network: string): string {
+  return `npx hardhat deploy --network ${network}`;
+}
+
+async function chainIdOf(hre: HardhatRuntimeEnvironment): Promise<bigint> {
+  return (await hre.ethers.provider.getNetwork()).chainId;
+}
+
+/** Reads and checks a network's parameters file, failing with one line that names the problem. */
+export function readParameters(file: string): DeploymentParameters {
+  if (!fs.existsSync(file)) {
+    throw new UserError(
+      `no deployment parameters at ${path.relative(process.cwd(), file)}: copy deploy/parameters/sepolia.example.json there and set the treasury`,
+    );
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(fs.readFileSync(file, "utf8"));
+  } catch (error) {
+    throw new UserError(`${file} is not valid JSON: ${(error as Error).message}`);
+  }
+  if (typeof parsed !== "object" || parsed === null) {
+    throw new UserError(`${file} must hold a JSON object of module parameters`);
+  }
+  // Ignition's convention: a string like "1000n" in a parameters file is a bigint.
+  const params = JSON.parse(JSON.stringify(parsed), (_key, v: unknown) =>
+    typeof v === "string" && /^\d+n$/.test(v) ? BigInt(v.slice(0, -1)) : v,
+  ) as DeploymentParameters;
+  const treasury = params.ThingToken?.treasury;
+  if (typeof treasury !== "string" || !isAddress(treasury)) {
+    throw new UserError(`${file}: ThingToken.treasury must be an address, got ${JSON.stringify(treasury)}`);
+  }
+  return params;
+}
+
+async function ignitionDeploy(
+  hre: HardhatRuntimeEnvironment,
+  parameters: DeploymentParameters,
+  displayUi: boolean,
+): Promise<SystemAddresses> {
+  const chainId = await chainIdOf(hre);
+  const deployed = await hre.ignition.deploy(ThingLedgerModule, {
+    parameters,
+    deploymentId: hre.network.name === "hardhat" ? undefined : deploymentId(chainId),
+    displayUi,
+  });
+  return { ThingToken: await deployed.token.getAddress() };
+}
+
+/**
+ * Deploys (or, through Ignition's journal, resumes or confirms) the whole system on the current network.
+ * On the in-process network the treasury defaults to the first account.
+ */
+export async function deploySystem(
+  hre: HardhatRuntimeEnvironment,
+  options: { displayUi?: boolean } = {},
+): Promise<System> {
+  const chainId = await chainIdOf(hre);
+  const ephemeral = hre.network.name === "hardhat";
+  let parameters: DeploymentParameters;
+  if (ephemeral) {
+    const [first] = await hre.ethers.getSigners();
+    parameters = { ThingToken: { treasury: first.address } };
+  } else {
+    parameters = readParameters(parametersPath(hre));
+  }
+  const before = await hre.ethers.provider.getBlockNumber();
+  const addresses = await ignitionDeploy(hre, parameters, options.displayUi ?? false);
+  const after = await hre.ethers.provider.getBlockNumber();
+  let gasUsed = 0n;
+  for (let n = before + 1; n <= after; n++) {
+    const block = await hre.ethers.provider.getBlock(n);
+    gasUsed += block?.gasUsed ?? 0n;
+  }
+  return { network: hre.network.name, chainId, ephemeral, addresses, gasUsed };
+}
+
+function readAddressBook(hre: HardhatRuntimeEnvironment, chainId: bigint): Record<string, string> {
+  const file = path.join(deploymentDir(hre, chainId), "deployed_addresses.json");
+  if (!fs.existsSync(file)) {
+    throw new UserError(
+      `ThingLedger is not deployed on network "${hre.network.name}" (chain ${chainId}): no address book at ${path.relative(process.cwd(), file)}. Deploy it with: ${deployCommand(hre.network.name)}`,
+    );
+  }
+  try {
+    return JSON.parse(fs.readFileSync(file, "utf8")) as Record<string, string>;
+  } catch (error) {
+    throw new UserError(`the address book ${file} is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+const cache = new WeakMap<HardhatRuntimeEnvironment, Promise<System>>();
+
+/**
+ * The deployed system on the current network. On the in-process network it is deployed on first use
+ * (deterministically: the same addresses every run). Elsewhere it is read from the address book, and
+ * every contract is checked to have code, so a stale book or a wrong network fails with one line.
+ */
+export function loadSystem(hre: HardhatRuntimeEnvironment, needs: readonly SystemContract[]): Promise<System> {
+  let pending = cache.get(hre);
+  if (pending === undefined) {
+    pending = hre.network.name === "hardhat" ? deploySystem(hre) : readDeployed(hre);
+    cache.set(hre, pending);
+  }
+  return pending.then(async (system) => {
+    if (!system.ephemeral) {
+      for (const name of needs) {
+        const address = system.addresses[name];
+        if ((await hre.ethers.provider.getCode(address)) === "0x") {
+          throw new UserError(
+            `${name} is not deployed on network "${hre.network.name}": the address book says ${address} but there is no code there. Deploy it with: ${deployCommand(hre.network.name)}`,
+          );
+        }
+      }
+    }
+    return system;
+  });
+}
+
+async function readDeployed(hre: HardhatRuntimeEnvironment): Promise<System> {
+  const chainId = await chainIdOf(hre);
+  const book = readAddressBook(hre, chainId);
+  const addresses = {} as SystemAddresses;
+  for (const [name, futureId] of Object.entries(SYSTEM_CONTRACTS) as [SystemContract, string][]) {
+    const address = book[futureId];
+    if (address === undefined) {
+      throw new UserError(
+        `${name} is missing from the address book of network "${hre.network.name}". Deploy it with: ${deployCommand(hre.network.name)}`,
+      );
+    }
+    addresses[name] = address;
+  }
+  return { network: hre.network.name, chainId, ephemeral: false, addresses, gasUsed: 0n };
+}

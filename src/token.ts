@@ -1,0 +1,248 @@
+import fs from "node:fs";
+
+import type { Signer } from "ethers";
+import { Signature, formatUnits, getAddress, isAddress, verifyTypedData } from "ethers";
+import type { HardhatRuntimeEnvironment } from "hardhat/types";
+
+import { ThingToken__factory } from "../typechain-types";
+import type { ThingToken } from "../typechain-types";
+import { UserError } from "./errors";
+import { PERMIT_TYPES, permitDomain, signPermit } from "./eip712/permit";
+import type { PermitMessage } from "./eip712/permit";
+import { loadSystem } from "./deployments";
+
+export const TOKEN_DECIMALS = 18;
+
+/** Formats base units as THING with up to 18 decimals: 1500000000000000000n -> "1.5 THING". */
+export function formatThing(amount: bigint): string {
+  return `${formatUnits(amount, TOKEN_DECIMALS)} THING`;
+}
+
+/** The deployed ThingToken on the current network, connected to `runner` (or the provider). */
+export async function connectToken(hre: HardhatRuntimeEnvironment, runner?: Signer): Promise<ThingToken> {
+  const system = await loadSystem(hre, ["ThingToken"]);
+  return ThingToken__factory.connect(system.addresses.ThingToken, runner ?? hre.ethers.provider);
+}
+
+/** Picks the signer at `index` among the network's configured accounts. */
+export async function signerAt(hre: HardhatRuntimeEnvironment, index: number): Promise<Signer> {
+  const signers = await hre.ethers.getSigners();
+  if (signers.length === 0) {
+    throw new UserError(
+      `network "${hre.network.name}" has no accounts: set DEPLOYER_PRIVATE_KEY (environment or \`npx hardhat vars set DEPLOYER_PRIVATE_KEY\`)`,
+    );
+  }
+  const signer = signers[index];
+  if (signer === undefined) {
+    throw new UserError(`--signer ${index}: network "${hre.network.name}" has only ${signers.length} account(s)`);
+  }
+  return signer;
+}
+
+export interface BalanceResult {
+  token: string;
+  account: string;
+  balance: bigint;
+  formatted: string;
+}
+
+export async function balanceOf(hre: HardhatRuntimeEnvironment, account: string): Promise<BalanceResult> {
+  const token = await connectToken(hre);
+  const balance = await token.balanceOf(account);
+  return { token: await token.getAddress(), account, balance, formatted: formatThing(balance) };
+}
+
+export interface TransferResult {
+  token: string;
+  from: string;
+  to: string;
+  amount: bigint;
+  txHash: string;
+  gasUsed: bigint;
+  balances: { from: bigint; to: bigint };
+}
+
+export async function transfer(
+  hre: HardhatRuntimeEnvironment,
+  from: Signer,
+  to: string,
+  amount: bigint,
+): Promise<TransferResult> {
+  const token = await connectToken(hre, from);
+  const sender = await from.getAddress();
+  const held = await token.balanceOf(sender);
+  if (held < amount) {
+    throw new UserError(`${sender} holds ${formatThing(held)}, less than the ${formatThing(amount)} to send`);
+  }
+  const tx = await token.transfer(to, amount);
+  const receipt = await tx.wait();
+  if (receipt === null || receipt.status !== 1) {
+    throw new Error(`transfer ${tx.hash} failed`);
+  }
+  return {
+    token: await token.getAddress(),
+    from: sender,
+    to,
+    amount,
+    txHash: tx.hash,
+    gasUsed: receipt.gasUsed,
+    balances: { from: await token.balanceOf(sender), to: await token.balanceOf(to) },
+  };
+}
+
+/** A signed EIP-2612 permit as written to and read from a JSON file. */
+export interface PermitFile {
+  kind: "thingledger/permit";
+  chainId: string;
+  token: string;
+  owner: string;
+  spender: string;
+  value: string;
+  nonce: string;
+  deadline: string;
+  signature: string;
+}
+
+/** Signs a permit with `owner` for the deployed token; no transaction is sent. */
+export async function createPermit(
+  hre: HardhatRuntimeEnvironment,
+  owner: Signer,
+  spender: string,
+  value: bigint,
+  deadline: bigint,
+): Promise<PermitFile> {
+  const token = await connectToken(hre);
+  const tokenAddress = await token.getAddress();
+  const ownerAddress = await owner.getAddress();
+  const { chainId } = await hre.ethers.provider.getNetwork();
+  const message: PermitMessage = {
+    owner: ownerAddress,
+    spender,
+    value,
+    nonce: await token.nonces(ownerAddress),
+    deadline,
+  };
+  const signature = await signPermit(owner, permitDomain(await token.name(), chainId, tokenAddress), message);
+  return {
+    kind: "thingledger/permit",
+    chainId: chainId.toString(),
+    token: tokenAddress,
+    owner: message.owner,
+    spender: message.spender,
+    value: value.toString(),
+    nonce: message.nonce.toString(),
+    deadline: deadline.toString(),
+    signature,
+  };
+}
+
+function field(file: string, json: Record<string, unknown>, name: keyof PermitFile, pattern: RegExp): string {
+  const value = json[name];
+  if (typeof value !== "string" || !pattern.test(value)) {
+    throw new UserError(`${file}: field "${name}" is missing or malformed`);
+  }
+  return value;
+}
+
+/** Reads and fully checks a permit file, including that its signature recovers to its owner. */
+export function readPermitFile(file: string): PermitFile {
+  if (!fs.existsSync(file)) {
+    throw new UserError(`permit file ${file} does not exist`);
+  }
+  let json: Record<string, unknown>;
+  try {
+    json = JSON.parse(fs.readFileSync(file, "utf8")) as Record<string, unknown>;
+  } catch (error) {
+    throw new UserError(`${file} is not valid JSON: ${(error as Error).message}`);
+  }
+  if (json.kind !== "thingledger/permit") {
+    throw new UserError(`${file} is not a ThingLedger permit file (kind is ${JSON.stringify(json.kind)})`);
+  }
+  const uint = /^\d+$/;
+  const addr = /^0x[0-9a-fA-F]{40}$/;
+  const permit: PermitFile = {
+    kind: "thingledger/permit",
+    chainId: field(file, json, "chainId", uint),
+    token: field(file, json, "token", addr),
+    owner: field(file, json, "owner", addr),
+    spender: field(file, json, "spender", addr),
+    value: field(file, json, "value", uint),
+    nonce: field(file, json, "nonce", uint),
+    deadline: field(file, json, "deadline", uint),
+    signature: field(file, json, "signature", /^0x[0-9a-fA-F]{130}$/),
+  };
+  for (const a of [permit.token, permit.owner, permit.spender]) {
+    if (!isAddress(a)) {
+      throw new UserError(`${file}: ${a} is not a valid address (bad checksum?)`);
+    }
+  }
+  return permit;
+}
+
+export interface PermitSubmitResult {
+  owner: string;
+  spender: string;
+  value: bigint;
+  allowance: bigint;
+  txHash: string;
+  gasUsed: bigint;
+}
+
+/**
+ * Submits a permit file from `relayer`. Everything is checked before sending: the chain, the token, the
+ * signature, the nonce and the deadline, so a bad file costs no gas and changes nothing.
+ */
+export async function submitPermit(
+  hre: HardhatRuntimeEnvironment,
+  relayer: Signer,
+  permit: PermitFile,
+): Promise<PermitSubmitResult> {
+  const token = await connectToken(hre, relayer);
+  const tokenAddress = await token.getAddress();
+  const { chainId } = await hre.ethers.provider.getNetwork();
+  if (BigInt(permit.chainId) !== chainId) {
+    throw new UserError(`the permit was signed for chain ${permit.chainId}, but network "${hre.network.name}" is chain ${chainId}`);
+  }
+  if (getAddress(permit.token) !== tokenAddress) {
+    throw new UserError(`the permit was signed for token ${permit.token}, but ThingToken here is ${tokenAddress}`);
+  }
+  const message: PermitMessage = {
+    owner: permit.owner,
+    spender: permit.spender,
+    value: BigInt(permit.value),
+    nonce: BigInt(permit.nonce),
+    deadline: BigInt(permit.deadline),
+  };
+  const domain = permitDomain(await token.name(), chainId, tokenAddress);
+  let recovered: string;
+  try {
+    recovered = verifyTypedData(domain, PERMIT_TYPES, { ...message }, permit.signature);
+  } catch {
+    throw new UserError("the permit signature is malformed");
+  }
+  if (recovered !== getAddress(permit.owner)) {
+    throw new UserError(`the permit signature is by ${recovered}, not by its owner ${permit.owner}`);
+  }
+  const nonce = await token.nonces(permit.owner);
+  if (nonce !== message.nonce) {
+    throw new UserError(`the permit's nonce ${permit.nonce} is stale: the owner's nonce is now ${nonce} (already used?)`);
+  }
+  const latest = await hre.ethers.provider.getBlock("latest");
+  if (latest !== null && BigInt(latest.timestamp) > message.deadline) {
+    throw new UserError(`the permit expired at ${permit.deadline} (chain time is ${latest.timestamp})`);
+  }
+  const { v, r, s } = Signature.from(permit.signature);
+  const tx = await token.permit(message.owner, message.spender, message.value, message.deadline, v, r, s);
+  const receipt = await tx.wait();
+  if (receipt === null || receipt.status !== 1) {
+    throw new Error(`permit ${tx.hash} failed`);
+  }
+  return {
+    owner: message.owner,
+    spender: message.spender,
+    value: message.value,
+    allowance: await token.allowance(message.owner, message.spender),
+    txHash: tx.hash,
+    gasUsed: receipt.gasUsed,
+  };
+}

@@ -1,0 +1,3 @@
+import "./demo";
+import "./deploy";
+import "./token";
