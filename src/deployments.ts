@@ -26,6 +26,8 @@ export interface System {
   readonly gasUsed: bigint;
 }
 
+const cache = new WeakMap<HardhatRuntimeEnvironment, Promise<System>>();
+
 /** Ignition deployment id used for the address book: `THINGLEDGER_DEPLOYMENT_ID` or `chain-<id>`. */
 export function deploymentId(chainId: bigint): string {
   return process.env.THINGLEDGER_DEPLOYMENT_ID ?? `chain-${chainId}`;
@@ -114,7 +116,9 @@ export async function deploySystem(
     const block = await hre.ethers.provider.getBlock(n);
     gasUsed += block?.gasUsed ?? 0n;
   }
-  return { network: hre.network.name, chainId, ephemeral, addresses, gasUsed };
+  const system: System = { network: hre.network.name, chainId, ephemeral, addresses, gasUsed };
+  cache.set(hre, Promise.resolve(system));
+  return system;
 }
 
 function readAddressBook(hre: HardhatRuntimeEnvironment, chainId: bigint): Record<string, string> {
@@ -130,8 +134,6 @@ function readAddressBook(hre: HardhatRuntimeEnvironment, chainId: bigint): Recor
     throw new UserError(`the address book ${file} is not valid JSON: ${(error as Error).message}`);
   }
 }
-
-const cache = new WeakMap<HardhatRuntimeEnvironment, Promise<System>>();
 
 /**
  * The deployed system on the current network. On the in-process network it is deployed on first use

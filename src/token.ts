@@ -201,7 +201,9 @@ export async function submitPermit(
   const tokenAddress = await token.getAddress();
   const { chainId } = await hre.ethers.provider.getNetwork();
   if (BigInt(permit.chainId) !== chainId) {
-    throw new UserError(`the permit was signed for chain ${permit.chainId}, but network "${hre.network.name}" is chain ${chainId}`);
+    throw new UserError(
+      `the permit was signed for chain ${permit.chainId}, but network "${hre.network.name}" is chain ${chainId}`,
+    );
   }
   if (getAddress(permit.token) !== tokenAddress) {
     throw new UserError(`the permit was signed for token ${permit.token}, but ThingToken here is ${tokenAddress}`);
@@ -225,7 +227,9 @@ export async function submitPermit(
   }
   const nonce = await token.nonces(permit.owner);
   if (nonce !== message.nonce) {
-    throw new UserError(`the permit's nonce ${permit.nonce} is stale: the owner's nonce is now ${nonce} (already used?)`);
+    throw new UserError(
+      `the permit's nonce ${permit.nonce} is stale: the owner's nonce is now ${nonce} (already used?)`,
+    );
   }
   const latest = await hre.ethers.provider.getBlock("latest");
   if (latest !== null && BigInt(latest.timestamp) > message.deadline) {

@@ -8,6 +8,7 @@ task("demo", "Runs the ThingLedger network's lifecycle end to end and prints eac
   .setAction(async (args: { json: boolean }, hre) => {
     await runTask(
       hre,
+      "demo",
       args.json,
       async () => {
         const { runDemo } = await import("../src/demo");

@@ -8,6 +8,7 @@ task("deploy", "Deploys (or resumes) the whole ThingLedger system on --network, 
   .setAction(async (args: { json: boolean }, hre) => {
     await runTask(
       hre,
+      "deploy",
       args.json,
       async () => {
         const { deploySystem } = await import("../src/deployments");
@@ -22,9 +23,10 @@ task("deploy", "Deploys (or resumes) the whole ThingLedger system on --network, 
     );
   });
 
-task("verify:system", "Verifies every deployed ThingLedger contract on the network's block explorer")
-  .setAction(async (_args: Record<string, never>, hre) => {
+task("verify:system", "Verifies every deployed ThingLedger contract on the network's block explorer").setAction(
+  async (_args: Record<string, never>, hre) => {
     const { deploymentId } = await import("../src/deployments");
     const { chainId } = await hre.ethers.provider.getNetwork();
     await hre.run({ scope: "ignition", task: "verify" }, { deploymentId: deploymentId(chainId) });
-  });
+  },
+);

@@ -12,6 +12,7 @@ task("token:balance", "Shows the ThingToken balance of an account")
   .setAction(async (args: { account?: string; signer: string; json: boolean }, hre) => {
     await runTask(
       hre,
+      "token:balance",
       args.json,
       async () => {
         const { parseAddress, parseCount } = await import("../src/cli/parse");
@@ -34,6 +35,7 @@ task("token:transfer", "Sends ThingToken from a local account")
   .setAction(async (args: { to: string; amount: string; signer: string; json: boolean }, hre) => {
     await runTask(
       hre,
+      "token:transfer",
       args.json,
       async () => {
         const { parseAddress, parseAmount, parseCount } = await import("../src/cli/parse");
@@ -62,11 +64,20 @@ task("token:permit", "Signs an EIP-2612 permit offline (no transaction) into a J
   .addFlag("json", "Print machine-readable JSON")
   .setAction(
     async (
-      args: { spender: string; amount: string; out: string; deadline: string; signer: string; force: boolean; json: boolean },
+      args: {
+        spender: string;
+        amount: string;
+        out: string;
+        deadline: string;
+        signer: string;
+        force: boolean;
+        json: boolean;
+      },
       hre,
     ) => {
       await runTask(
         hre,
+        "token:permit",
         args.json,
         async () => {
           const { parseAddress, parseAmount, parseCount, parseDeadline } = await import("../src/cli/parse");
@@ -75,7 +86,11 @@ task("token:permit", "Signs an EIP-2612 permit offline (no transaction) into a J
           const spender = parseAddress("spender", args.spender);
           const amount = parseAmount("amount", args.amount);
           const latest = await hre.ethers.provider.getBlock("latest");
-          const deadline = parseDeadline("deadline", args.deadline, BigInt(latest?.timestamp ?? Math.floor(Date.now() / 1000)));
+          const deadline = parseDeadline(
+            "deadline",
+            args.deadline,
+            BigInt(latest?.timestamp ?? Math.floor(Date.now() / 1000)),
+          );
           if (fs.existsSync(args.out) && !args.force) {
             throw new UserError(`--out: ${args.out} exists; pass --force to overwrite it`);
           }
@@ -101,6 +116,7 @@ task("token:permit-submit", "Submits a signed permit file (anyone may relay it a
   .setAction(async (args: { file: string; signer: string; json: boolean }, hre) => {
     await runTask(
       hre,
+      "token:permit-submit",
       args.json,
       async () => {
         const { parseCount } = await import("../src/cli/parse");

@@ -37,10 +37,6 @@ export interface TypedDataSigner {
 }
 
 /** Signs `message` for the token at `domain.verifyingContract`. */
-export function signPermit(
-  signer: TypedDataSigner,
-  domain: TypedDataDomain,
-  message: PermitMessage,
-): Promise<string> {
+export function signPermit(signer: TypedDataSigner, domain: TypedDataDomain, message: PermitMessage): Promise<string> {
   return signer.signTypedData(domain, PERMIT_TYPES, { ...message });
 }

@@ -7,7 +7,7 @@ import { ethers } from "hardhat";
 import { permitDomain, signPermit } from "../../src/eip712/permit";
 import type { PermitMessage } from "../../src/eip712/permit";
 import { ONE, SUPPLY, tokenFixture } from "../shared/fixtures";
-import { snapshotGas } from "../shared/gas";
+import { coverageRunning, snapshotGas } from "../shared/gas";
 
 describe("ThingToken", function () {
   describe("ERC-20 and supply", function () {
@@ -36,7 +36,16 @@ describe("ThingToken", function () {
       const names = token.interface.fragments
         .filter((f) => f.type === "function")
         .map((f) => (f as unknown as { name: string }).name);
-      for (const forbidden of ["mint", "burn", "burnFrom", "pause", "unpause", "owner", "transferOwnership", "recover"]) {
+      for (const forbidden of [
+        "mint",
+        "burn",
+        "burnFrom",
+        "pause",
+        "unpause",
+        "owner",
+        "transferOwnership",
+        "recover",
+      ]) {
         expect(names).to.not.include(forbidden);
       }
     });
@@ -51,7 +60,10 @@ describe("ThingToken", function () {
       await snapshotGas("token.transfer (new holder)", token.connect(alice).transfer(bob.address, ONE));
       await snapshotGas("token.transfer (existing holder)", token.connect(alice).transfer(bob.address, ONE));
       await snapshotGas("token.approve", token.connect(alice).approve(bob.address, 10n * ONE));
-      await snapshotGas("token.transferFrom (existing holder)", token.connect(bob).transferFrom(alice.address, bob.address, ONE));
+      await snapshotGas(
+        "token.transferFrom (existing holder)",
+        token.connect(bob).transferFrom(alice.address, bob.address, ONE),
+      );
       expect(await token.balanceOf(bob.address)).to.equal(3n * ONE);
       expect(await token.allowance(alice.address, bob.address)).to.equal(9n * ONE);
     });
@@ -102,13 +114,18 @@ describe("ThingToken", function () {
       const to = await receiver.getAddress();
       const refuse = receiver.interface.encodeFunctionData("refuse");
       const before = await token.balanceOf(alice.address);
-      await expect(token.connect(alice).transferAndCall(to, ONE, refuse)).to.be.revertedWithCustomError(receiver, "Refused");
-      await expect(token.connect(alice).approveAndCall(to, ONE, refuse)).to.be.revertedWithCustomError(receiver, "Refused");
-      await token.connect(alice).approve(bob.address, ONE);
-      await expect(token.connect(bob).transferFromAndCall(alice.address, to, ONE, refuse)).to.be.revertedWithCustomError(
+      await expect(token.connect(alice).transferAndCall(to, ONE, refuse)).to.be.revertedWithCustomError(
         receiver,
         "Refused",
       );
+      await expect(token.connect(alice).approveAndCall(to, ONE, refuse)).to.be.revertedWithCustomError(
+        receiver,
+        "Refused",
+      );
+      await token.connect(alice).approve(bob.address, ONE);
+      await expect(
+        token.connect(bob).transferFromAndCall(alice.address, to, ONE, refuse),
+      ).to.be.revertedWithCustomError(receiver, "Refused");
       expect(await token.balanceOf(alice.address)).to.equal(before);
       expect(await token.balanceOf(to)).to.equal(0n);
       expect(await token.allowance(alice.address, to)).to.equal(0n);
@@ -171,8 +188,11 @@ describe("ThingToken", function () {
       it("a callee re-entering transferFromAndCall cannot spend the same allowance twice", async function () {
         const { token, alice, reentrant } = await loadFixture(tokenFixture);
         const attacker = await reentrant.getAddress();
-        for (const method of ["attack", "attackNested"] as const) {
-          const data = reentrant.interface.encodeFunctionData(method, [alice.address, 100n * ONE]);
+        const attacks = [
+          reentrant.interface.encodeFunctionData("attack", [alice.address, 100n * ONE]),
+          reentrant.interface.encodeFunctionData("attackNested", [alice.address, 100n * ONE]),
+        ];
+        for (const data of attacks) {
           await expect(token.connect(alice).approveAndCall(attacker, 100n * ONE, data))
             .to.be.revertedWithCustomError(token, "ERC20InsufficientAllowance")
             .withArgs(attacker, 0n, 100n * ONE);
@@ -207,13 +227,16 @@ describe("ThingToken", function () {
       // (EIP-2929) that a direct transaction gets for free because its `to` is pre-warmed.
       const callee = (await measure("callee")) - 21_000n + 2_600n;
       const overhead = await snapshotGas("token.and-call overhead (over transfer + callee)", andCall - plain - callee);
-      expect(overhead).to.be.lessThanOrEqual(3_000n);
+      if (!coverageRunning()) expect(overhead).to.be.lessThanOrEqual(3_000n);
     });
 
     it("[gas] approveAndCall with a pulling receiver, in one transaction", async function () {
       const { token, alice, receiver } = await loadFixture(tokenFixture);
       const data = receiver.interface.encodeFunctionData("deposit", [10n * ONE]);
-      await snapshotGas("token.approveAndCall (receiver pulls)", token.connect(alice).approveAndCall(await receiver.getAddress(), 10n * ONE, data));
+      await snapshotGas(
+        "token.approveAndCall (receiver pulls)",
+        token.connect(alice).approveAndCall(await receiver.getAddress(), 10n * ONE, data),
+      );
       expect(await receiver.credited(alice.address)).to.equal(10n * ONE);
     });
   });
@@ -229,14 +252,15 @@ describe("ThingToken", function () {
         spender: bob.address,
         value: 50n * ONE,
         nonce: 0n,
-        deadline: BigInt(await time.latest()) + 3600n,
+        // A fixed deadline keeps the signature, and so the calldata and the gas, deterministic.
+        deadline: 4_102_444_800n, // 2100-01-01
       };
       const domain = permitDomain("ThingToken", chainId, tokenAddress);
       const signature = await signPermit(alice, domain, message);
       return { ...base, chainId, tokenAddress, message, domain, signature };
     }
 
-    it("a relayer submits the owner's permit: allowance set, nonce used", async function () {
+    it("[gas] a relayer submits the owner's permit: allowance set, nonce used", async function () {
       const { token, alice, bob, mallory, message, signature } = await loadFixture(permitFixture);
       const { v, r, s } = Signature.from(signature);
       const tx = token.connect(mallory).permit(alice.address, bob.address, message.value, message.deadline, v, r, s);
@@ -251,10 +275,9 @@ describe("ThingToken", function () {
       const { v, r, s } = Signature.from(signature);
       await token.permit(alice.address, bob.address, message.value, message.deadline, v, r, s);
       await token.connect(bob).transferFrom(alice.address, bob.address, message.value);
-      await expect(token.permit(alice.address, bob.address, message.value, message.deadline, v, r, s)).to.be.revertedWithCustomError(
-        token,
-        "ERC2612InvalidSigner",
-      );
+      await expect(
+        token.permit(alice.address, bob.address, message.value, message.deadline, v, r, s),
+      ).to.be.revertedWithCustomError(token, "ERC2612InvalidSigner");
       expect(await token.allowance(alice.address, bob.address)).to.equal(0n);
     });
 
@@ -269,12 +292,14 @@ describe("ThingToken", function () {
 
     it("attack: a permit signed for another chain id, or another token, fails", async function () {
       const { token, alice, bob, message, tokenAddress, chainId } = await loadFixture(permitFixture);
-      for (const domain of [permitDomain("ThingToken", chainId + 1n, tokenAddress), permitDomain("ThingToken", chainId, bob.address)]) {
+      for (const domain of [
+        permitDomain("ThingToken", chainId + 1n, tokenAddress),
+        permitDomain("ThingToken", chainId, bob.address),
+      ]) {
         const { v, r, s } = Signature.from(await signPermit(alice, domain, message));
-        await expect(token.permit(alice.address, bob.address, message.value, message.deadline, v, r, s)).to.be.revertedWithCustomError(
-          token,
-          "ERC2612InvalidSigner",
-        );
+        await expect(
+          token.permit(alice.address, bob.address, message.value, message.deadline, v, r, s),
+        ).to.be.revertedWithCustomError(token, "ERC2612InvalidSigner");
       }
       expect(await token.nonces(alice.address)).to.equal(0n);
     });

@@ -1,0 +1,30 @@
+/**
+ * `npm run bench:gas`: runs every `[gas]` test, collects the gas of each named operation, and prints and
+ * writes (`gas-report.json`, `gas-report.md`) a table of operation | gas | target | anchor | anchor
+ * source | ratio, saying plainly which rows miss their target and by how much.
+ */
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+
+import { buildGasReport, renderMarkdown, renderText } from "../src/bench/report";
+
+const root = path.join(__dirname, "..");
+const measuredFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "thingledger-gas-")), "measured.json");
+
+console.log("Measuring gas: running the [gas] tests on the in-process network…");
+const run = spawnSync("npx", ["hardhat", "test", "--grep", "\\[gas\\]"], {
+  cwd: root,
+  stdio: ["ignore", "inherit", "inherit"],
+  env: { ...process.env, GAS_MEASURE_OUT: measuredFile },
+});
+if (run.status !== 0 || !fs.existsSync(measuredFile)) {
+  console.error("bench:gas: the gas tests failed; no report written");
+  process.exit(1);
+}
+const measured = JSON.parse(fs.readFileSync(measuredFile, "utf8")) as Record<string, number>;
+const report = buildGasReport(measured);
+fs.writeFileSync(path.join(root, "gas-report.json"), `${JSON.stringify(report, null, 2)}\n`);
+fs.writeFileSync(path.join(root, "gas-report.md"), renderMarkdown(report));
+console.log(`\n${renderText(report)}\n\nWrote gas-report.json and gas-report.md`);
