@@ -1,0 +1,138 @@
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+
+import { expect } from "chai";
+
+import { ROOT, errorLines, hardhat, startNode } from "../shared/cli";
+import type { LocalNode } from "../shared/cli";
+
+const TREASURY = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
+const OPERATOR = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
+
+/**
+ * The real deployment path: a `hardhat node` child process, Ignition over JSON-RPC, then the tasks run
+ * as a user runs them, each in its own process against that node.
+ */
+describe("deployment to a local hardhat node", function () {
+  this.timeout(600_000);
+
+  let node: LocalNode;
+  let env: NodeJS.ProcessEnv;
+  let deploymentDir: string;
+  let scratch: string;
+
+  before(async function () {
+    node = await startNode();
+    const id = `test-${process.pid}-${Date.now()}`;
+    env = { THINGLEDGER_LOCALHOST_URL: node.url, THINGLEDGER_DEPLOYMENT_ID: id };
+    deploymentDir = path.join(ROOT, "deploy", "deployments", id);
+    scratch = fs.mkdtempSync(path.join(os.tmpdir(), "thingledger-node-"));
+  });
+
+  after(async function () {
+    await node?.stop();
+    fs.rmSync(deploymentDir, { recursive: true, force: true });
+    fs.rmSync(scratch, { recursive: true, force: true });
+  });
+
+  it("a task before deployment fails with one line naming what is missing and how to deploy", function () {
+    const run = hardhat(["token:balance", "--network", "localhost"], env);
+    expect(run.status).to.equal(1);
+    const lines = errorLines(run);
+    expect(lines).to.have.length(1);
+    expect(lines[0]).to.match(/^Error: ThingLedger is not deployed on network "localhost" \(chain 31337\)/);
+    expect(lines[0]).to.contain("npx hardhat deploy --network localhost");
+  });
+
+  it("deploys with Ignition over JSON-RPC and writes the address book; a re-run deploys nothing", function () {
+    const first = hardhat(["deploy", "--network", "localhost", "--json"], env);
+    expect(first.status, first.stderr).to.equal(0);
+    const deployed = JSON.parse(first.stdout) as { addresses: { ThingToken: string }; gasUsed: string };
+    expect(BigInt(deployed.gasUsed)).to.be.greaterThan(0n);
+    const book = JSON.parse(fs.readFileSync(path.join(deploymentDir, "deployed_addresses.json"), "utf8")) as Record<
+      string,
+      string
+    >;
+    expect(book["ThingToken#ThingToken"]).to.equal(deployed.addresses.ThingToken);
+
+    const again = hardhat(["deploy", "--network", "localhost", "--json"], env);
+    expect(again.status, again.stderr).to.equal(0);
+    const second = JSON.parse(again.stdout) as { addresses: { ThingToken: string }; gasUsed: string };
+    expect(second.addresses.ThingToken).to.equal(deployed.addresses.ThingToken);
+    expect(second.gasUsed).to.equal("0");
+  });
+
+  it("runs the token tasks against the node: balance, transfer, permit signed offline and relayed", function () {
+    const balance = hardhat(["token:balance", "--network", "localhost", "--json"], env);
+    expect(balance.status, balance.stderr).to.equal(0);
+    expect(JSON.parse(balance.stdout)).to.include({ account: TREASURY, balance: (10n ** 27n).toString() });
+
+    const sent = hardhat(
+      ["token:transfer", "--network", "localhost", "--to", OPERATOR, "--amount", "1234.5", "--json"],
+      env,
+    );
+    expect(sent.status, sent.stderr).to.equal(0);
+    expect(JSON.parse(sent.stdout).balances.to).to.equal((12345n * 10n ** 17n).toString());
+
+    const permitFile = path.join(scratch, "permit.json");
+    const signed = hardhat(
+      [
+        "token:permit",
+        "--network",
+        "localhost",
+        "--signer",
+        "1",
+        "--spender",
+        TREASURY,
+        "--amount",
+        "100",
+        "--out",
+        permitFile,
+      ],
+      env,
+    );
+    expect(signed.status, signed.stderr).to.equal(0);
+    expect(signed.stdout).to.contain("Signed a permit");
+    const submitted = hardhat(
+      ["token:permit-submit", "--network", "localhost", "--file", permitFile, "--signer", "2", "--json"],
+      env,
+    );
+    expect(submitted.status, submitted.stderr).to.equal(0);
+    expect(JSON.parse(submitted.stdout)).to.include({ owner: OPERATOR, allowance: (100n * 10n ** 18n).toString() });
+
+    // The same file again: caught before any transaction, in one line.
+    const replay = hardhat(["token:permit-submit", "--network", "localhost", "--file", permitFile], env);
+    expect(replay.status).to.equal(1);
+    expect(errorLines(replay)).to.deep.equal([
+      "Error: the permit's nonce 0 is stale: the owner's nonce is now 1 (already used?)",
+    ]);
+  });
+
+  it("runs the demo against the node", function () {
+    const demo = hardhat(["demo", "--network", "localhost", "--json"], env);
+    expect(demo.status, demo.stderr).to.equal(0);
+    const result = JSON.parse(demo.stdout) as { ephemeral: boolean; steps: { title: string }[] };
+    expect(result.ephemeral).to.equal(false);
+    expect(result.steps.length).to.be.greaterThanOrEqual(4);
+  });
+
+  it("a stale address book (contract missing at the recorded address) fails with one clear line", function () {
+    const stale = `${path.basename(deploymentDir)}-stale`;
+    const staleDir = path.join(ROOT, "deploy", "deployments", stale);
+    fs.mkdirSync(staleDir, { recursive: true });
+    try {
+      fs.writeFileSync(
+        path.join(staleDir, "deployed_addresses.json"),
+        JSON.stringify({ "ThingToken#ThingToken": "0x000000000000000000000000000000000000bEEF" }),
+      );
+      const run = hardhat(["token:balance", "--network", "localhost"], { ...env, THINGLEDGER_DEPLOYMENT_ID: stale });
+      expect(run.status).to.equal(1);
+      expect(errorLines(run)).to.deep.equal([
+        'Error: ThingToken is not deployed on network "localhost": the address book says 0x000000000000000000000000000000000000bEEF but there is no code there. Deploy it with: npx hardhat deploy --network localhost',
+      ]);
+    } finally {
+      fs.rmSync(staleDir, { recursive: true, force: true });
+    }
+  });
+});
