@@ -1,0 +1,142 @@
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+
+import { expect } from "chai";
+
+import { errorLines, hardhat } from "../shared/cli";
+
+const OPERATOR = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
+
+/** The token tasks on the in-process network, run as a user runs them. */
+describe("token tasks (in-process network)", function () {
+  this.timeout(300_000);
+  let scratch: string;
+
+  before(function () {
+    scratch = fs.mkdtempSync(path.join(os.tmpdir(), "thingledger-tasks-"));
+  });
+  after(function () {
+    fs.rmSync(scratch, { recursive: true, force: true });
+  });
+
+  for (const name of ["demo", "deploy", "token:balance", "token:transfer", "token:permit", "token:permit-submit"]) {
+    it(`${name} --help explains its options`, function () {
+      const run = hardhat([name, "--help"]);
+      expect(run.status, run.stderr).to.equal(0);
+      expect(run.stdout).to.contain(`Usage: hardhat [GLOBAL OPTIONS] ${name}`);
+      if (name !== "verify:system") expect(run.stdout).to.contain("--json");
+    });
+  }
+
+  it("token:transfer prints a human summary and, with --json, the same as data", function () {
+    const human = hardhat(["token:transfer", "--to", OPERATOR, "--amount", "2.5"]);
+    expect(human.status, human.stderr).to.equal(0);
+    expect(human.stdout).to.match(/Sent 2\.5 THING from 0xf39F.* to 0x7099/);
+    const json = hardhat(["token:transfer", "--to", OPERATOR, "--amount", "2.5", "--json"]);
+    const parsed = JSON.parse(json.stdout) as { amount: string; gasUsed: string; balances: { to: string } };
+    expect(parsed.amount).to.equal((25n * 10n ** 17n).toString());
+    expect(parsed.balances.to).to.equal(parsed.amount);
+    expect(Number(parsed.gasUsed)).to.be.greaterThan(21_000);
+  });
+
+  const badInput: [string, string[], string][] = [
+    [
+      "a bad address",
+      ["token:transfer", "--to", "0x123", "--amount", "1"],
+      'Error: --to: "0x123" is not an Ethereum address',
+    ],
+    [
+      "a bad amount",
+      ["token:transfer", "--to", OPERATOR, "--amount", "1e5"],
+      'Error: --amount: "1e5" is not a decimal amount',
+    ],
+    [
+      "too many decimals",
+      ["token:transfer", "--to", OPERATOR, "--amount", "0.0000000000000000001"],
+      "has more than 18 decimals",
+    ],
+    ["a zero amount", ["token:transfer", "--to", OPERATOR, "--amount", "0"], "the amount must be greater than zero"],
+    [
+      "an amount above the balance",
+      ["token:transfer", "--signer", "3", "--to", OPERATOR, "--amount", "1"],
+      "holds 0.0 THING, less than",
+    ],
+    [
+      "a missing account",
+      ["token:transfer", "--signer", "99", "--to", OPERATOR, "--amount", "1"],
+      '--signer 99: network "hardhat" has only 20 account(s)',
+    ],
+    [
+      "a past deadline",
+      ["token:permit", "--spender", OPERATOR, "--amount", "1", "--out", "x.json", "--deadline", "5"],
+      "--deadline: 5 is in the past",
+    ],
+    [
+      "a missing permit file",
+      ["token:permit-submit", "--file", "/nonexistent/permit.json"],
+      "permit file /nonexistent/permit.json does not exist",
+    ],
+  ];
+  for (const [what, args, message] of badInput) {
+    it(`rejects ${what} in one line, sending nothing`, function () {
+      const run = hardhat(args);
+      expect(run.status).to.equal(1);
+      const lines = errorLines(run);
+      expect(lines, run.stderr).to.have.length(1);
+      expect(lines[0]).to.contain(message);
+    });
+  }
+
+  it("token:permit refuses to overwrite a file without --force", function () {
+    const file = path.join(scratch, "exists.json");
+    fs.writeFileSync(file, "keep me");
+    const run = hardhat(["token:permit", "--spender", OPERATOR, "--amount", "1", "--out", file]);
+    expect(errorLines(run)).to.deep.equal([`Error: --out: ${file} exists; pass --force to overwrite it`]);
+    expect(fs.readFileSync(file, "utf8")).to.equal("keep me");
+  });
+
+  it("token:permit-submit checks a permit file before sending anything: malformed, wrong chain, wrong signer", function () {
+    const file = path.join(scratch, "permit.json");
+    const signed = hardhat(["token:permit", "--spender", OPERATOR, "--amount", "10", "--out", file]);
+    expect(signed.status, signed.stderr).to.equal(0);
+    const permit = JSON.parse(fs.readFileSync(file, "utf8")) as Record<string, string>;
+
+    const cases: [string, string, string][] = [
+      ["not-json.json", "{ not json", "is not valid JSON"],
+      ["wrong-kind.json", JSON.stringify({ ...permit, kind: "other" }), "is not a ThingLedger permit file"],
+      ["bad-field.json", JSON.stringify({ ...permit, value: "ten" }), 'field "value" is missing or malformed'],
+      ["other-chain.json", JSON.stringify({ ...permit, chainId: "1" }), "the permit was signed for chain 1"],
+      ["raised-value.json", JSON.stringify({ ...permit, value: "999" }), "not by its owner"],
+    ];
+    for (const [name, content, message] of cases) {
+      const bad = path.join(scratch, name);
+      fs.writeFileSync(bad, content);
+      const run = hardhat(["token:permit-submit", "--file", bad]);
+      expect(run.status, name).to.equal(1);
+      const lines = errorLines(run);
+      expect(lines, `${name}: ${run.stderr}`).to.have.length(1);
+      expect(lines[0], name).to.contain(message);
+    }
+
+    // The untouched file is valid: the in-process network redeploys the token at the same address.
+    const ok = hardhat(["token:permit-submit", "--file", file, "--signer", "5", "--json"]);
+    expect(ok.status, ok.stderr).to.equal(0);
+    expect(JSON.parse(ok.stdout)).to.include({ spender: OPERATOR, allowance: (10n * 10n ** 18n).toString() });
+  });
+
+  it("a live network without configuration is refused by name", function () {
+    const run = hardhat(["token:balance", "--network", "sepolia"], { SEPOLIA_RPC_URL: "" });
+    expect(run.status).to.not.equal(0);
+    expect(run.stderr).to.contain("sepolia");
+  });
+
+  it("demo --json reports every step with its gas", function () {
+    const run = hardhat(["demo", "--json"]);
+    expect(run.status, run.stderr).to.equal(0);
+    const result = JSON.parse(run.stdout) as { steps: { title: string; gasUsed: string }[]; totalGas: string };
+    expect(result.steps.map((s) => s.title)).to.include("Fund a device operator");
+    const sum = result.steps.reduce((acc, s) => acc + BigInt(s.gasUsed), 0n);
+    expect(result.totalGas).to.equal(sum.toString());
+  });
+});
