@@ -4,6 +4,7 @@ import path from "node:path";
 
 import { expect } from "chai";
 
+import { coverageRunning } from "../shared/gas";
 import { ROOT, errorLines, hardhat, startNode } from "../shared/cli";
 import type { LocalNode } from "../shared/cli";
 
@@ -23,6 +24,8 @@ describe("deployment to a local hardhat node", function () {
   let scratch: string;
 
   before(async function () {
+    // Child processes recompile the contracts, which would overwrite coverage's instrumented build.
+    if (coverageRunning()) this.skip();
     node = await startNode();
     const id = `test-${process.pid}-${Date.now()}`;
     env = { THINGLEDGER_LOCALHOST_URL: node.url, THINGLEDGER_DEPLOYMENT_ID: id };

@@ -1,0 +1,276 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+/**
+ * @title ThingLedger device registry
+ * @notice Network admins admit manufacturers; manufacturers register devices (one, a batch, or a Merkle
+ * whitelist registered lazily); owners activate them with a signature from the device's own key; anyone
+ * validates a device and checks its signed identity claims.
+ *
+ * A device is named by `deviceId = keccak256(raw unique id)`; the raw id never goes on chain. Its key is
+ * the secp256k1 address derived from the device's public key.
+ *
+ * Fees are in ThingToken and go to the network reward pool. A manufacturer pays registration fees from a
+ * prepaid fee credit; any shortfall is pulled from the payer (a prior `approve`, a `permit`, or ERC-827
+ * `approveAndCall` into the registration call itself, where the token names the real payer). The
+ * activation fee is pulled from whoever submits the activation (normally the owner), or from the owner
+ * through a permit when a relayer submits.
+ */
+interface IDeviceRegistry {
+    enum DeviceStatus {
+        Unknown,
+        Registered,
+        Active,
+        Revoked
+    }
+
+    /// @notice Everything a peer or a service needs to decide whether to trust a device.
+    struct DeviceView {
+        DeviceStatus status;
+        uint32 manufacturerId;
+        address manufacturer;
+        address owner;
+        address deviceKey;
+        uint32 deviceType;
+        bytes32 metadataHash;
+        /// @notice Reputation 0-1,000: the manufacturer's default until the device's first audit.
+        uint16 score;
+        /// @notice Direction of the last score change: -1, 0 or +1.
+        int8 trend;
+    }
+
+    struct ManufacturerView {
+        uint32 id;
+        address account;
+        address payout;
+        uint16 defaultScore;
+        bool active;
+        /// @notice Prepaid registration-fee credit, in token base units.
+        uint96 credit;
+    }
+
+    /// @notice A committed Merkle whitelist.
+    struct WhitelistView {
+        uint32 manufacturerId;
+        /// @notice Paid capacity: devices that may ever be registered from this root.
+        uint32 capacity;
+        uint32 used;
+    }
+
+    // ---------------------------------------------------------------- events
+
+    event ManufacturerAdded(uint32 indexed id, address indexed account, address payout, uint16 defaultScore);
+    event ManufacturerRemoved(uint32 indexed id, address indexed account);
+    event ManufacturerPayoutChanged(uint32 indexed id, address payout);
+    event FeesChanged(uint256 registrationFee, uint256 activationFee);
+    event FeeCreditDeposited(uint32 indexed manufacturerId, address indexed payer, uint256 amount);
+    event FeeCreditWithdrawn(uint32 indexed manufacturerId, address indexed payout, uint256 amount);
+    event DeviceRegistered(bytes32 indexed deviceId, uint32 indexed manufacturerId, address deviceKey, uint32 deviceType);
+    event DeviceMetadataSet(bytes32 indexed deviceId, bytes32 metadataHash);
+    event WhitelistCommitted(bytes32 indexed root, uint32 indexed manufacturerId, uint32 capacity);
+    event DeviceActivated(bytes32 indexed deviceId, address indexed owner);
+    event DeviceTransferred(bytes32 indexed deviceId, address indexed from, address indexed to);
+    event DeviceRevoked(bytes32 indexed deviceId, address indexed by, uint8 reason);
+    event DeviceKeyRotated(bytes32 indexed deviceId, address oldKey, address newKey);
+
+    // ---------------------------------------------------------------- errors
+
+    error NotActiveManufacturer(address account);
+    error ManufacturerAlreadyActive(address account);
+    error UnknownManufacturer(address account);
+    error ZeroAddress();
+    error ScoreOutOfRange(uint16 score);
+    error FeeAboveCap(uint256 fee, uint256 cap);
+    error ZeroDeviceId();
+    error DeviceAlreadyRegistered(bytes32 deviceId);
+    error DeviceNotRegistered(bytes32 deviceId);
+    error DeviceNotActive(bytes32 deviceId);
+    error DeviceRevokedAlready(bytes32 deviceId);
+    error LengthMismatch();
+    error EmptyBatch();
+    error SignatureExpired(uint256 deadline);
+    error InvalidDeviceSignature(bytes32 deviceId, address recovered);
+    error NotDeviceOwner(bytes32 deviceId, address caller);
+    error NotDeviceManufacturerOrAdmin(bytes32 deviceId, address caller);
+    error WhitelistAlreadyCommitted(bytes32 root);
+    error UnknownWhitelist(bytes32 root);
+    error WhitelistCapacityExhausted(bytes32 root, uint32 capacity);
+    error ZeroCapacity();
+    error NotInWhitelist(bytes32 root, bytes32 deviceId);
+    error InsufficientCredit(uint256 credit, uint256 amount);
+    error NothingToWithdraw(address account);
+    error SameKey(bytes32 deviceId);
+    error CreditOverflow();
+
+    // ---------------------------------------------------------------- network roles
+
+    /**
+     * @notice Admits `account` as a manufacturer (or re-admits a removed one, keeping its id and credit).
+     * Only the admin.
+     * @param payout Receives the manufacturer's withdrawn fee credit.
+     * @param defaultScore Reputation (0-1,000) its devices carry until their first audit.
+     * @return id The manufacturer's id.
+     */
+    function addManufacturer(address account, address payout, uint16 defaultScore) external returns (uint32 id);
+
+    /// @notice Stops `account` registering devices. Its devices stay readable and valid; its unused fee
+    /// credit stays withdrawable. Only the admin.
+    function removeManufacturer(address account) external;
+
+    /// @notice Changes the caller's payout address. Manufacturers only (also after removal).
+    function setPayout(address payout) external;
+
+    /// @notice Sets the fees, each within its hard cap. Only the admin.
+    function setFees(uint256 registrationFee, uint256 activationFee) external;
+
+    // ---------------------------------------------------------------- fee credit
+
+    /**
+     * @notice Pulls `amount` tokens from the payer into the fee credit of the manufacturer `account`.
+     * Called directly (after `approve`) or through the token's `approveAndCall`, which names the payer.
+     */
+    function depositFeeCredit(address account, uint256 amount) external;
+
+    /// @notice Same as {depositFeeCredit}, authorising the pull with an EIP-2612 permit by the payer.
+    function depositFeeCreditWithPermit(
+        address account,
+        uint256 amount,
+        uint256 deadline,
+        uint8 v,
+        bytes32 r,
+        bytes32 s
+    ) external;
+
+    /// @notice Sends the caller's whole unused fee credit to its payout address (pull payment). Works after
+    /// removal too, so a removed manufacturer's funds are never stuck.
+    function withdrawFeeCredit() external returns (uint256 amount);
+
+    // ---------------------------------------------------------------- registration
+
+    /// @notice Registers one device for the calling manufacturer, charging the registration fee.
+    function registerDevice(bytes32 deviceId, address deviceKey, uint32 deviceType, bytes32 metadataHash) external;
+
+    /// @notice Registers many devices in one transaction, charging the fee once for all of them.
+    function registerDevices(
+        bytes32[] calldata deviceIds,
+        address[] calldata deviceKeys,
+        uint32[] calldata deviceTypes
+    ) external;
+
+    /**
+     * @notice Commits a Merkle whitelist of up to `capacity` devices, paying `capacity` registration fees
+     * now. Each device is registered when it first presents its proof.
+     * Leaf = keccak256(keccak256(abi.encode(deviceId, deviceKey, deviceType, manufacturerId))); pairs are
+     * sorted. The double hash makes a 64-byte internal node impossible to pass as a leaf.
+     */
+    function commitWhitelist(bytes32 root, uint32 capacity) external;
+
+    /// @notice Registers a whitelisted device from its Merkle proof. Anyone may submit it.
+    function registerFromWhitelist(
+        bytes32 root,
+        bytes32 deviceId,
+        address deviceKey,
+        uint32 deviceType,
+        bytes32[] calldata proof
+    ) external;
+
+    // ---------------------------------------------------------------- activation
+
+    /**
+     * @notice Activates a registered device for `owner`. The device signs the EIP-712 message
+     * `Activate(bytes32 deviceId,address owner,uint256 deadline)` with its key; anyone may submit it, and
+     * the submitter pays the activation fee. The owner is bound in the signature, so a front-runner
+     * cannot change it.
+     */
+    function activateDevice(bytes32 deviceId, address owner, uint256 deadline, bytes calldata signature) external;
+
+    /// @notice {activateDevice} with the activation fee pulled from `owner` through the owner's permit, so a
+    /// relayer can submit everything.
+    function activateDeviceWithPermit(
+        bytes32 deviceId,
+        address owner,
+        uint256 deadline,
+        bytes calldata signature,
+        uint256 permitDeadline,
+        uint8 v,
+        bytes32 r,
+        bytes32 s
+    ) external;
+
+    /// @notice Registers a whitelisted device from its proof and activates it, in one transaction.
+    function activateFromWhitelist(
+        bytes32 root,
+        bytes32 deviceId,
+        address deviceKey,
+        uint32 deviceType,
+        bytes32[] calldata proof,
+        address owner,
+        uint256 deadline,
+        bytes calldata signature
+    ) external;
+
+    /// @notice Registers and activates a device for `owner` in one call: the manufacturer ships it already
+    /// activated and pays both fees.
+    function registerAndActivate(
+        bytes32 deviceId,
+        address deviceKey,
+        uint32 deviceType,
+        bytes32 metadataHash,
+        address owner
+    ) external;
+
+    // ---------------------------------------------------------------- lifecycle
+
+    /// @notice Transfers an active device to `newOwner`. Only its owner.
+    function transferDevice(bytes32 deviceId, address newOwner) external;
+
+    /// @notice Revokes a device (compromised, recalled) for good. Only its manufacturer or the admin.
+    function revokeDevice(bytes32 deviceId, uint8 reason) external;
+
+    /**
+     * @notice Replaces the device key. Only the owner, with the new key's EIP-712 signature of
+     * `RotateKey(bytes32 deviceId,address newKey,uint256 nonce,uint256 deadline)`, whose per-device nonce
+     * makes every rotation signature single-use.
+     */
+    function rotateDeviceKey(bytes32 deviceId, address newKey, uint256 deadline, bytes calldata signature) external;
+
+    // ---------------------------------------------------------------- views
+
+    /// @notice Status, manufacturer, owner, key, type, metadata and reputation of a device.
+    function getDevice(bytes32 deviceId) external view returns (DeviceView memory);
+
+    /// @notice The status of many devices at once (for resumable batch registration).
+    function getStatuses(bytes32[] calldata deviceIds) external view returns (DeviceStatus[] memory);
+
+    /// @notice True when `signature` over `digest` is by the key of `deviceId` and the device is active.
+    function isValidDeviceSignature(
+        bytes32 deviceId,
+        bytes32 digest,
+        bytes calldata signature
+    ) external view returns (bool);
+
+    /// @notice The EIP-712 digest of `IdentityClaim(bytes32 deviceId,bytes32 challenge)` in this registry's
+    /// domain: what a device signs to prove "I am device X" to a peer's fresh challenge.
+    function identityClaimDigest(bytes32 deviceId, bytes32 challenge) external view returns (bytes32);
+
+    /// @notice The per-device nonce that the next key-rotation signature must carry.
+    function keyNonce(bytes32 deviceId) external view returns (uint256);
+
+    function getManufacturer(address account) external view returns (ManufacturerView memory);
+
+    function manufacturerAccount(uint32 id) external view returns (address);
+
+    function manufacturerCount() external view returns (uint32);
+
+    function getWhitelist(bytes32 root) external view returns (WhitelistView memory);
+
+    function registrationFee() external view returns (uint256);
+
+    function activationFee() external view returns (uint256);
+
+    /// @notice Tokens collected from fees and not yet paid out as rewards.
+    function rewardPool() external view returns (uint256);
+
+    /// @notice The ThingToken this registry charges in.
+    function token() external view returns (address);
+}
