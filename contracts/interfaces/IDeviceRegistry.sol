@@ -65,7 +65,12 @@ interface IDeviceRegistry {
     event FeesChanged(uint256 registrationFee, uint256 activationFee);
     event FeeCreditDeposited(uint32 indexed manufacturerId, address indexed payer, uint256 amount);
     event FeeCreditWithdrawn(uint32 indexed manufacturerId, address indexed payout, uint256 amount);
-    event DeviceRegistered(bytes32 indexed deviceId, uint32 indexed manufacturerId, address deviceKey, uint32 deviceType);
+    event DeviceRegistered(
+        bytes32 indexed deviceId,
+        uint32 indexed manufacturerId,
+        address deviceKey,
+        uint32 deviceType
+    );
     event DeviceMetadataSet(bytes32 indexed deviceId, bytes32 metadataHash);
     event WhitelistCommitted(bytes32 indexed root, uint32 indexed manufacturerId, uint32 capacity);
     event DeviceActivated(bytes32 indexed deviceId, address indexed owner);
@@ -84,8 +89,7 @@ interface IDeviceRegistry {
     error ZeroDeviceId();
     error DeviceAlreadyRegistered(bytes32 deviceId);
     error DeviceNotRegistered(bytes32 deviceId);
-    error DeviceNotActive(bytes32 deviceId);
-    error DeviceRevokedAlready(bytes32 deviceId);
+    error UnexpectedDeviceStatus(bytes32 deviceId, DeviceStatus status);
     error LengthMismatch();
     error EmptyBatch();
     error SignatureExpired(uint256 deadline);
@@ -95,9 +99,9 @@ interface IDeviceRegistry {
     error WhitelistAlreadyCommitted(bytes32 root);
     error UnknownWhitelist(bytes32 root);
     error WhitelistCapacityExhausted(bytes32 root, uint32 capacity);
+    error InvalidDeviceKey(address deviceKey);
     error ZeroCapacity();
     error NotInWhitelist(bytes32 root, bytes32 deviceId);
-    error InsufficientCredit(uint256 credit, uint256 amount);
     error NothingToWithdraw(address account);
     error SameKey(bytes32 deviceId);
     error CreditOverflow();

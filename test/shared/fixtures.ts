@@ -1,7 +1,10 @@
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
+import type { TypedDataDomain } from "ethers";
+import { Wallet, keccak256, toUtf8Bytes } from "ethers";
 import { ethers } from "hardhat";
 
-import type { MockTokenReceiver, ReentrantCallee, ThingToken } from "../../typechain-types";
+import { registryDomain } from "../../src/eip712/device";
+import type { DeviceRegistry, MockTokenReceiver, ReentrantCallee, ThingToken } from "../../typechain-types";
 
 export const SUPPLY = 1_000_000_000n * 10n ** 18n;
 export const ONE = 10n ** 18n;
@@ -25,4 +28,67 @@ export async function tokenFixture(): Promise<TokenFixture> {
   const receiver = await ethers.deployContract("MockTokenReceiver", [await token.getAddress()]);
   const reentrant = await ethers.deployContract("ReentrantCallee", [await token.getAddress()]);
   return { token, treasury, alice, bob, mallory, receiver, reentrant };
+}
+
+export const REGISTRATION_FEE = ONE;
+export const ACTIVATION_FEE = 2n * ONE;
+export const DEFAULT_SCORE = 500;
+
+/** A simulated device: its raw id stays off chain; its id is the hash. */
+export interface TestDevice {
+  uid: string;
+  deviceId: string;
+  wallet: Wallet;
+  deviceType: number;
+}
+
+export function testDevice(i: number, deviceType = 1): TestDevice {
+  const uid = `SN-TEST-${i}`;
+  return {
+    uid,
+    deviceId: keccak256(toUtf8Bytes(uid)),
+    wallet: new Wallet(keccak256(toUtf8Bytes(`device-key-${i}`))),
+    deviceType,
+  };
+}
+
+export interface RegistryFixture extends TokenFixture {
+  registry: DeviceRegistry;
+  admin: HardhatEthersSigner;
+  maker: HardhatEthersSigner;
+  makerPayout: HardhatEthersSigner;
+  makerId: bigint;
+  relayer: HardhatEthersSigner;
+  chainId: bigint;
+  domain: TypedDataDomain;
+}
+
+/**
+ * A registry with fees set, one admitted manufacturer ("maker") holding 10,000 THING with 100 THING of fee
+ * credit, and alice (an owner) who approved the registry for activation fees.
+ */
+export async function registryFixture(): Promise<RegistryFixture> {
+  const base = await tokenFixture();
+  const signers = await ethers.getSigners();
+  const [admin, maker, makerPayout, relayer] = signers.slice(4, 8);
+  const registry = await ethers.deployContract("DeviceRegistry", [admin.address, await base.token.getAddress()]);
+  const registryAddress = await registry.getAddress();
+  await registry.connect(admin).setFees(REGISTRATION_FEE, ACTIVATION_FEE);
+  await registry.connect(admin).addManufacturer(maker.address, makerPayout.address, DEFAULT_SCORE);
+  await base.token.transfer(maker.address, 10_000n * ONE);
+  await base.token.connect(maker).approve(registryAddress, ethers.MaxUint256);
+  await registry.connect(maker).depositFeeCredit(maker.address, 100n * ONE);
+  await base.token.connect(base.alice).approve(registryAddress, ethers.MaxUint256);
+  const { chainId } = await ethers.provider.getNetwork();
+  return {
+    ...base,
+    registry,
+    admin,
+    maker,
+    makerPayout,
+    makerId: 1n,
+    relayer,
+    chainId,
+    domain: registryDomain(chainId, registryAddress),
+  };
 }

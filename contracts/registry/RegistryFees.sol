@@ -1,0 +1,245 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {Ownable, Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ERC2771Context} from "@openzeppelin/contracts/metatx/ERC2771Context.sol";
+import {Context} from "@openzeppelin/contracts/utils/Context.sol";
+
+import {IDeviceRegistry} from "../interfaces/IDeviceRegistry.sol";
+
+/**
+ * @title Network roles and fees of the device registry
+ * @notice The admin (two-step ownership, meant to be a multisig) admits and removes manufacturers and sets
+ * fees within hard caps. Manufacturers keep a prepaid fee credit. The reward pool is everything the
+ * registry holds beyond that credit, so it is conserved by construction.
+ *
+ * The ThingToken is this contract's ERC-2771 trusted forwarder: when the token calls in through
+ * `approveAndCall`, `_msgSender()` is the real payer the token appended, never call data.
+ */
+abstract contract RegistryFees is IDeviceRegistry, Ownable2Step, ERC2771Context {
+    using SafeERC20 for IERC20;
+
+    /// @notice Hard upper bounds on what the admin may charge.
+    uint256 public constant MAX_REGISTRATION_FEE = 100e18;
+    uint256 public constant MAX_ACTIVATION_FEE = 100e18;
+    uint16 public constant MAX_SCORE = 1000;
+
+    /// @dev One slot, read and written once by every registration.
+    struct Manufacturer {
+        uint32 id;
+        bool active;
+        uint16 defaultScore;
+        uint96 credit;
+    }
+
+    IERC20 internal immutable _token;
+
+    mapping(address account => Manufacturer) internal _manufacturers;
+    mapping(address account => address) private _payouts;
+    mapping(uint32 id => address account) internal _manufacturerAccounts;
+    uint32 private _manufacturerCount;
+    uint128 private _registrationFee;
+    uint128 private _activationFee;
+    /// @dev Sum of all manufacturers' credit; the reward pool is the balance beyond it.
+    uint256 private _totalCredit;
+
+    constructor(address admin, IERC20 token_) Ownable(admin) ERC2771Context(address(token_)) {
+        _token = token_;
+    }
+
+    // ---------------------------------------------------------------- admin
+
+    /// @inheritdoc IDeviceRegistry
+    function addManufacturer(
+        address account,
+        address payout,
+        uint16 defaultScore
+    ) external onlyOwner returns (uint32 id) {
+        if (account == address(0) || payout == address(0)) revert ZeroAddress();
+        if (defaultScore > MAX_SCORE) revert ScoreOutOfRange(defaultScore);
+        Manufacturer storage m = _manufacturers[account];
+        if (m.active) revert ManufacturerAlreadyActive(account);
+        id = m.id;
+        if (id == 0) {
+            // Ids start at 1 so that 0 means "unknown"; 2^32 manufacturers cannot be admitted in practice.
+            id = ++_manufacturerCount;
+            m.id = id;
+            _manufacturerAccounts[id] = account;
+        }
+        m.active = true;
+        m.defaultScore = defaultScore;
+        _payouts[account] = payout;
+        emit ManufacturerAdded(id, account, payout, defaultScore);
+    }
+
+    /// @inheritdoc IDeviceRegistry
+    function removeManufacturer(address account) external onlyOwner {
+        Manufacturer storage m = _manufacturers[account];
+        if (!m.active) revert NotActiveManufacturer(account);
+        m.active = false;
+        emit ManufacturerRemoved(m.id, account);
+    }
+
+    /// @inheritdoc IDeviceRegistry
+    function setFees(uint256 newRegistrationFee, uint256 newActivationFee) external onlyOwner {
+        if (newRegistrationFee > MAX_REGISTRATION_FEE) revert FeeAboveCap(newRegistrationFee, MAX_REGISTRATION_FEE);
+        if (newActivationFee > MAX_ACTIVATION_FEE) revert FeeAboveCap(newActivationFee, MAX_ACTIVATION_FEE);
+        // Both fit in 128 bits: they are capped at 100e18 above.
+        _registrationFee = uint128(newRegistrationFee);
+        _activationFee = uint128(newActivationFee);
+        emit FeesChanged(newRegistrationFee, newActivationFee);
+    }
+
+    // ---------------------------------------------------------------- manufacturers
+
+    /// @inheritdoc IDeviceRegistry
+    function setPayout(address payout) external {
+        address account = _msgSender();
+        Manufacturer storage m = _manufacturers[account];
+        if (m.id == 0) revert UnknownManufacturer(account);
+        if (payout == address(0)) revert ZeroAddress();
+        _payouts[account] = payout;
+        emit ManufacturerPayoutChanged(m.id, payout);
+    }
+
+    /// @inheritdoc IDeviceRegistry
+    function depositFeeCredit(address account, uint256 amount) public {
+        Manufacturer storage m = _manufacturers[account];
+        if (m.id == 0) revert UnknownManufacturer(account);
+        uint256 credit = m.credit + amount;
+        if (credit > type(uint96).max) revert CreditOverflow();
+        address payer = _msgSender();
+        _token.safeTransferFrom(payer, address(this), amount);
+        m.credit = uint96(credit);
+        _totalCredit += amount;
+        emit FeeCreditDeposited(m.id, payer, amount);
+    }
+
+    /// @inheritdoc IDeviceRegistry
+    function depositFeeCreditWithPermit(
+        address account,
+        uint256 amount,
+        uint256 deadline,
+        uint8 v,
+        bytes32 r,
+        bytes32 s
+    ) external {
+        _tryPermit(_msgSender(), amount, deadline, v, r, s);
+        depositFeeCredit(account, amount);
+    }
+
+    /// @inheritdoc IDeviceRegistry
+    function withdrawFeeCredit() external returns (uint256 amount) {
+        address account = _msgSender();
+        Manufacturer storage m = _manufacturers[account];
+        amount = m.credit;
+        if (amount == 0) revert NothingToWithdraw(account);
+        m.credit = 0;
+        _totalCredit -= amount;
+        address payout = _payouts[account];
+        _token.safeTransfer(payout, amount);
+        emit FeeCreditWithdrawn(m.id, payout, amount);
+    }
+
+    // ---------------------------------------------------------------- views
+
+    /// @inheritdoc IDeviceRegistry
+    function getManufacturer(address account) external view returns (ManufacturerView memory) {
+        Manufacturer memory m = _manufacturers[account];
+        return ManufacturerView(m.id, account, _payouts[account], m.defaultScore, m.active, m.credit);
+    }
+
+    /// @inheritdoc IDeviceRegistry
+    function manufacturerAccount(uint32 id) external view returns (address) {
+        return _manufacturerAccounts[id];
+    }
+
+    /// @inheritdoc IDeviceRegistry
+    function manufacturerCount() external view returns (uint32) {
+        return _manufacturerCount;
+    }
+
+    /// @inheritdoc IDeviceRegistry
+    function registrationFee() external view returns (uint256) {
+        return _registrationFee;
+    }
+
+    /// @inheritdoc IDeviceRegistry
+    function activationFee() external view returns (uint256) {
+        return _activationFee;
+    }
+
+    /// @inheritdoc IDeviceRegistry
+    function rewardPool() public view returns (uint256) {
+        return _token.balanceOf(address(this)) - _totalCredit;
+    }
+
+    /// @inheritdoc IDeviceRegistry
+    function token() external view returns (address) {
+        return address(_token);
+    }
+
+    // ---------------------------------------------------------------- internal
+
+    /// @dev The calling manufacturer's record, which must be active.
+    function _activeManufacturer() internal view returns (Manufacturer storage m, address account) {
+        account = _msgSender();
+        m = _manufacturers[account];
+        if (!m.active) revert NotActiveManufacturer(account);
+    }
+
+    /// @dev Charges `count` registration fees plus `activations` activation fees to manufacturer `m`: from
+    /// its credit first, any shortfall pulled from the payer.
+    function _chargeManufacturer(Manufacturer storage m, uint256 count, uint256 activations) internal {
+        uint256 amount = count * _registrationFee + activations * _activationFee;
+        if (amount == 0) return;
+        uint256 credit = m.credit;
+        if (credit >= amount) {
+            // Cannot underflow: credit >= amount, and _totalCredit >= credit.
+            unchecked {
+                m.credit = uint96(credit - amount);
+                _totalCredit -= amount;
+            }
+        } else {
+            if (credit != 0) {
+                m.credit = 0;
+                // Cannot underflow: _totalCredit is the sum of all credits, including this one.
+                unchecked {
+                    _totalCredit -= credit;
+                }
+            }
+            _token.safeTransferFrom(_msgSender(), address(this), amount - credit);
+        }
+    }
+
+    /// @dev Pulls the activation fee from `payer` into the pool.
+    function _chargeActivation(address payer) internal {
+        uint256 fee = _activationFee;
+        if (fee != 0) _token.safeTransferFrom(payer, address(this), fee);
+    }
+
+    /// @dev A permit that fails is ignored: someone may have front-run it with the same signature, in which
+    /// case the allowance is already there; if it is not, the pull that follows reverts.
+    function _tryPermit(address owner_, uint256 amount, uint256 deadline, uint8 v, bytes32 r, bytes32 s) internal {
+        try IERC20Permit(address(_token)).permit(owner_, address(this), amount, deadline, v, r, s) {} catch {}
+    }
+
+    function _activationFeeAmount() internal view returns (uint256) {
+        return _activationFee;
+    }
+
+    function _msgSender() internal view override(Context, ERC2771Context) returns (address) {
+        return ERC2771Context._msgSender();
+    }
+
+    function _msgData() internal view override(Context, ERC2771Context) returns (bytes calldata) {
+        return ERC2771Context._msgData();
+    }
+
+    function _contextSuffixLength() internal view override(Context, ERC2771Context) returns (uint256) {
+        return ERC2771Context._contextSuffixLength();
+    }
+}

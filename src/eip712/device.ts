@@ -1,0 +1,82 @@
+import type { TypedDataDomain, TypedDataField } from "ethers";
+import { TypedDataEncoder } from "ethers";
+
+import type { TypedDataSigner } from "./permit";
+
+/**
+ * The device registry's EIP-712 messages, the only place they are built. The domain binds the chain id
+ * and the registry's address, so a signature for one chain or one registry is useless on another.
+ */
+export function registryDomain(chainId: bigint, registry: string): TypedDataDomain {
+  return { name: "ThingLedger DeviceRegistry", version: "1", chainId, verifyingContract: registry };
+}
+
+export const ACTIVATE_TYPES: Record<string, TypedDataField[]> = {
+  Activate: [
+    { name: "deviceId", type: "bytes32" },
+    { name: "owner", type: "address" },
+    { name: "deadline", type: "uint256" },
+  ],
+};
+
+export const ROTATE_KEY_TYPES: Record<string, TypedDataField[]> = {
+  RotateKey: [
+    { name: "deviceId", type: "bytes32" },
+    { name: "newKey", type: "address" },
+    { name: "nonce", type: "uint256" },
+    { name: "deadline", type: "uint256" },
+  ],
+};
+
+export const IDENTITY_CLAIM_TYPES: Record<string, TypedDataField[]> = {
+  IdentityClaim: [
+    { name: "deviceId", type: "bytes32" },
+    { name: "challenge", type: "bytes32" },
+  ],
+};
+
+export interface ActivateMessage {
+  deviceId: string;
+  owner: string;
+  deadline: bigint;
+}
+
+export interface RotateKeyMessage {
+  deviceId: string;
+  newKey: string;
+  nonce: bigint;
+  deadline: bigint;
+}
+
+export interface IdentityClaimMessage {
+  deviceId: string;
+  challenge: string;
+}
+
+/** The device signs its activation for `owner`: the owner is bound, so a front-runner cannot change it. */
+export function signActivation(device: TypedDataSigner, domain: TypedDataDomain, m: ActivateMessage): Promise<string> {
+  return device.signTypedData(domain, ACTIVATE_TYPES, { ...m });
+}
+
+/** The new device key consents to becoming the device's key. */
+export function signKeyRotation(
+  newKey: TypedDataSigner,
+  domain: TypedDataDomain,
+  m: RotateKeyMessage,
+): Promise<string> {
+  return newKey.signTypedData(domain, ROTATE_KEY_TYPES, { ...m });
+}
+
+/** The device answers a peer's challenge: "I am device X". */
+export function signIdentityClaim(
+  device: TypedDataSigner,
+  domain: TypedDataDomain,
+  m: IdentityClaimMessage,
+): Promise<string> {
+  return device.signTypedData(domain, IDENTITY_CLAIM_TYPES, { ...m });
+}
+
+/** The digest {signIdentityClaim} signs, as the registry's `identityClaimDigest` computes it. */
+export function identityClaimDigest(domain: TypedDataDomain, m: IdentityClaimMessage): string {
+  return TypedDataEncoder.hash(domain, IDENTITY_CLAIM_TYPES, { ...m });
+}
