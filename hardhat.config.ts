@@ -39,6 +39,7 @@ const config: HardhatUserConfig = {
     settings: {
       optimizer: { enabled: true, runs: 10_000 },
       evmVersion: "cancun",
+      viaIR: true,
       metadata: { bytecodeHash: "none" },
     },
   },

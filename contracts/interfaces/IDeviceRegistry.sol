@@ -71,8 +71,11 @@ interface IDeviceRegistry {
         address deviceKey,
         uint32 deviceType
     );
+    /// @notice A batch registration: one event for all its devices (their keys and types are in storage).
+    event DevicesRegistered(uint32 indexed manufacturerId, bytes32[] deviceIds);
     event DeviceMetadataSet(bytes32 indexed deviceId, bytes32 metadataHash);
     event WhitelistCommitted(bytes32 indexed root, uint32 indexed manufacturerId, uint32 capacity);
+    event WhitelistClosed(bytes32 indexed root, uint32 unusedCapacity);
     event DeviceActivated(bytes32 indexed deviceId, address indexed owner);
     event DeviceTransferred(bytes32 indexed deviceId, address indexed from, address indexed to);
     event DeviceRevoked(bytes32 indexed deviceId, address indexed by, uint8 reason);
@@ -101,6 +104,7 @@ interface IDeviceRegistry {
     error WhitelistCapacityExhausted(bytes32 root, uint32 capacity);
     error InvalidDeviceKey(address deviceKey);
     error ZeroCapacity();
+    error NotWhitelistManufacturerOrAdmin(bytes32 root, address caller);
     error NotInWhitelist(bytes32 root, bytes32 deviceId);
     error NothingToWithdraw(address account);
     error SameKey(bytes32 deviceId);
@@ -154,7 +158,8 @@ interface IDeviceRegistry {
     /// @notice Registers one device for the calling manufacturer, charging the registration fee.
     function registerDevice(bytes32 deviceId, address deviceKey, uint32 deviceType, bytes32 metadataHash) external;
 
-    /// @notice Registers many devices in one transaction, charging the fee once for all of them.
+    /// @notice Registers many devices in one transaction, charging the fee once for all of them. Emits one
+    /// {DevicesRegistered} for the batch instead of a {DeviceRegistered} per device.
     function registerDevices(
         bytes32[] calldata deviceIds,
         address[] calldata deviceKeys,
@@ -165,9 +170,17 @@ interface IDeviceRegistry {
      * @notice Commits a Merkle whitelist of up to `capacity` devices, paying `capacity` registration fees
      * now. Each device is registered when it first presents its proof.
      * Leaf = keccak256(keccak256(abi.encode(deviceId, deviceKey, deviceType, manufacturerId))); pairs are
-     * sorted. The double hash makes a 64-byte internal node impossible to pass as a leaf.
+     * sorted. The current activation fee is fixed for this root's devices. The double hash makes a 64-byte internal node impossible to pass as a leaf.
      */
     function commitWhitelist(bytes32 root, uint32 capacity) external;
+
+    /**
+     * @notice Stops further registrations from `root` (capacity becomes what was used; the fees paid for the
+     * rest stay in the pool). Only the root's manufacturer or the admin. Roots committed before a
+     * manufacturer's removal stay claimable, since their devices were paid for and may already be sold,
+     * until closed here.
+     */
+    function closeWhitelist(bytes32 root) external;
 
     /// @notice Registers a whitelisted device from its Merkle proof. Anyone may submit it.
     function registerFromWhitelist(
@@ -201,7 +214,9 @@ interface IDeviceRegistry {
         bytes32 s
     ) external;
 
-    /// @notice Registers a whitelisted device from its proof and activates it, in one transaction.
+    /// @notice Registers a whitelisted device from its proof and activates it, in one transaction. Emits
+    /// {DeviceActivated} only (the registration is implied). The activation fee is the one in force when
+    /// the root was committed.
     function activateFromWhitelist(
         bytes32 root,
         bytes32 deviceId,

@@ -8,11 +8,14 @@ import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProo
 
 import {IDeviceRegistry} from "../interfaces/IDeviceRegistry.sol";
 import {DeviceLeaf} from "../libraries/DeviceLeaf.sol";
+import {PackedDevice} from "../libraries/PackedDevice.sol";
 import {RegistryFees} from "./RegistryFees.sol";
 
 /// @title ThingLedger device registry
 /// @notice See {IDeviceRegistry}.
 contract DeviceRegistry is RegistryFees, EIP712 {
+    using PackedDevice for uint256;
+
     bytes32 private constant _ACTIVATE_TYPEHASH = keccak256(
         "Activate(bytes32 deviceId,address owner,uint256 deadline)"
     );
@@ -20,16 +23,6 @@ contract DeviceRegistry is RegistryFees, EIP712 {
         "RotateKey(bytes32 deviceId,address newKey,uint256 nonce,uint256 deadline)"
     );
     bytes32 private constant _CLAIM_TYPEHASH = keccak256("IdentityClaim(bytes32 deviceId,bytes32 challenge)");
-
-    /// @dev Slot 1 of a device: written once at registration, and touched again only by activation,
-    /// revocation and key rotation.
-    struct DeviceRecord {
-        address deviceKey;
-        DeviceStatus status;
-        uint32 manufacturerId;
-        uint32 deviceType;
-        uint24 keyNonce;
-    }
 
     /// @dev Slot 2 of a device: written at activation. The reputation fields share the owner's slot.
     struct DeviceState {
@@ -40,14 +33,18 @@ contract DeviceRegistry is RegistryFees, EIP712 {
     }
 
     /// @dev One slot per root.
+    /// @dev The activation fee is fixed at commit time: the devices of a root are sold with a known
+    /// activation price, and an activation from a proof reads no other fee slot.
     struct Whitelist {
         uint32 manufacturerId;
         uint32 capacity;
         uint32 used;
-        address manufacturer;
+        uint72 activationFee;
     }
 
-    mapping(bytes32 deviceId => DeviceRecord) private _devices;
+    /// @dev Slot 1 of a device (see {PackedDevice}): written once at registration, and touched again only by
+    /// activation, revocation and key rotation.
+    mapping(bytes32 deviceId => uint256 packed) private _devices;
     mapping(bytes32 deviceId => DeviceState) private _states;
     mapping(bytes32 deviceId => bytes32) private _metadata;
     mapping(bytes32 root => Whitelist) private _whitelists;
@@ -78,23 +75,25 @@ contract DeviceRegistry is RegistryFees, EIP712 {
         (Manufacturer storage m, ) = _activeManufacturer();
         uint32 manufacturerId = m.id;
         for (uint256 i; i < count;) {
-            _register(deviceIds[i], deviceKeys[i], deviceTypes[i], manufacturerId, DeviceStatus.Registered);
+            _store(deviceIds[i], deviceKeys[i], deviceTypes[i], manufacturerId, DeviceStatus.Registered);
             // Cannot overflow: i < count, a calldata array length.
             unchecked {
                 ++i;
             }
         }
+        // One event for the batch: a log per device would cost ~2,000 gas each.
+        emit DevicesRegistered(manufacturerId, deviceIds);
         _chargeManufacturer(m, count, 0);
     }
 
     /// @inheritdoc IDeviceRegistry
     function commitWhitelist(bytes32 root, uint32 capacity) external {
         if (capacity == 0) revert ZeroCapacity();
-        (Manufacturer storage m, address account) = _activeManufacturer();
+        (Manufacturer storage m, ) = _activeManufacturer();
         Whitelist storage w = _whitelists[root];
         if (w.capacity != 0) revert WhitelistAlreadyCommitted(root);
         uint32 manufacturerId = m.id;
-        _whitelists[root] = Whitelist(manufacturerId, capacity, 0, account);
+        _whitelists[root] = Whitelist(manufacturerId, capacity, 0, uint72(_activationFeeAmount()));
         emit WhitelistCommitted(root, manufacturerId, capacity);
         _chargeManufacturer(m, capacity, 0);
     }
@@ -108,6 +107,20 @@ contract DeviceRegistry is RegistryFees, EIP712 {
         bytes32[] calldata proof
     ) external {
         _claim(root, deviceId, deviceKey, deviceType, proof, DeviceStatus.Registered);
+        emit DeviceRegistered(deviceId, _whitelists[root].manufacturerId, deviceKey, deviceType);
+    }
+
+    /// @inheritdoc IDeviceRegistry
+    function closeWhitelist(bytes32 root) external {
+        Whitelist storage w = _whitelists[root];
+        if (w.capacity == 0) revert UnknownWhitelist(root);
+        address caller = _msgSender();
+        if (caller != owner() && caller != _manufacturerAccounts[w.manufacturerId]) {
+            revert NotWhitelistManufacturerOrAdmin(root, caller);
+        }
+        uint32 unused = w.capacity - w.used;
+        w.capacity = w.used;
+        emit WhitelistClosed(root, unused);
     }
 
     // ---------------------------------------------------------------- activation
@@ -115,7 +128,7 @@ contract DeviceRegistry is RegistryFees, EIP712 {
     /// @inheritdoc IDeviceRegistry
     function activateDevice(bytes32 deviceId, address owner_, uint256 deadline, bytes calldata signature) external {
         _activate(deviceId, owner_, deadline, signature);
-        _chargeActivation(_msgSender());
+        _chargeActivation(_msgSender(), _activationFeeAmount());
     }
 
     /// @inheritdoc IDeviceRegistry
@@ -130,8 +143,9 @@ contract DeviceRegistry is RegistryFees, EIP712 {
         bytes32 s
     ) external {
         _activate(deviceId, owner_, deadline, signature);
-        _tryPermit(owner_, _activationFeeAmount(), permitDeadline, v, r, s);
-        _chargeActivation(owner_);
+        uint256 fee = _activationFeeAmount();
+        _tryPermit(owner_, fee, permitDeadline, v, r, s);
+        _chargeActivation(owner_, fee);
     }
 
     /// @inheritdoc IDeviceRegistry
@@ -145,9 +159,13 @@ contract DeviceRegistry is RegistryFees, EIP712 {
         uint256 deadline,
         bytes calldata signature
     ) external {
-        _claim(root, deviceId, deviceKey, deviceType, proof, DeviceStatus.Registered);
-        _activate(deviceId, owner_, deadline, signature);
-        _chargeActivation(_msgSender());
+        if (block.timestamp > deadline) revert SignatureExpired(deadline);
+        if (owner_ == address(0)) revert ZeroAddress();
+        _requireSignedBy(deviceId, _activationDigest(deviceId, owner_, deadline), signature, deviceKey);
+        uint256 fee = _claim(root, deviceId, deviceKey, deviceType, proof, DeviceStatus.Active);
+        _states[deviceId].owner = owner_;
+        emit DeviceActivated(deviceId, owner_);
+        _chargeActivation(_msgSender(), fee);
     }
 
     /// @inheritdoc IDeviceRegistry
@@ -180,15 +198,15 @@ contract DeviceRegistry is RegistryFees, EIP712 {
 
     /// @inheritdoc IDeviceRegistry
     function revokeDevice(bytes32 deviceId, uint8 reason) external {
-        DeviceRecord storage d = _devices[deviceId];
-        DeviceStatus status = d.status;
+        uint256 word = _devices[deviceId];
+        DeviceStatus status = word.status();
         if (status == DeviceStatus.Unknown) revert DeviceNotRegistered(deviceId);
         if (status == DeviceStatus.Revoked) revert UnexpectedDeviceStatus(deviceId, status);
         address caller = _msgSender();
-        if (caller != owner() && caller != _manufacturerAccounts[d.manufacturerId]) {
+        if (caller != owner() && caller != _manufacturerAccounts[word.manufacturerId()]) {
             revert NotDeviceManufacturerOrAdmin(deviceId, caller);
         }
-        d.status = DeviceStatus.Revoked;
+        _devices[deviceId] = word.withStatus(DeviceStatus.Revoked);
         emit DeviceRevoked(deviceId, caller, reason);
     }
 
@@ -196,19 +214,15 @@ contract DeviceRegistry is RegistryFees, EIP712 {
     function rotateDeviceKey(bytes32 deviceId, address newKey, uint256 deadline, bytes calldata signature) external {
         if (block.timestamp > deadline) revert SignatureExpired(deadline);
         _ownedActive(deviceId);
-        DeviceRecord storage d = _devices[deviceId];
-        address oldKey = d.deviceKey;
+        uint256 word = _devices[deviceId];
+        address oldKey = word.deviceKey();
         if (newKey == oldKey) revert SameKey(deviceId);
         if (newKey == address(0)) revert InvalidDeviceKey(newKey);
-        uint24 nonce = d.keyNonce;
-        bytes32 digest = _hashTypedDataV4(keccak256(abi.encode(_ROTATE_TYPEHASH, deviceId, newKey, nonce, deadline)));
+        bytes32 digest = _hashTypedDataV4(
+            keccak256(abi.encode(_ROTATE_TYPEHASH, deviceId, newKey, word.keyNonce(), deadline))
+        );
         _requireSignedBy(deviceId, digest, signature, newKey);
-        d.deviceKey = newKey;
-        // A uint24 nonce allows 16.7 million rotations per device; more wraps to a used nonce only after
-        // every earlier signature's key was itself rotated away, and each carries its own deadline.
-        unchecked {
-            d.keyNonce = nonce + 1;
-        }
+        _devices[deviceId] = word.withRotatedKey(newKey);
         emit DeviceKeyRotated(deviceId, oldKey, newKey);
     }
 
@@ -216,20 +230,20 @@ contract DeviceRegistry is RegistryFees, EIP712 {
 
     /// @inheritdoc IDeviceRegistry
     function getDevice(bytes32 deviceId) external view returns (DeviceView memory v) {
-        DeviceRecord memory d = _devices[deviceId];
+        uint256 word = _devices[deviceId];
         DeviceState memory st = _states[deviceId];
-        address manufacturer = _manufacturerAccounts[d.manufacturerId];
-        v.status = d.status;
-        v.manufacturerId = d.manufacturerId;
+        address manufacturer = _manufacturerAccounts[word.manufacturerId()];
+        v.status = word.status();
+        v.manufacturerId = word.manufacturerId();
         v.manufacturer = manufacturer;
         v.owner = st.owner;
-        v.deviceKey = d.deviceKey;
-        v.deviceType = d.deviceType;
+        v.deviceKey = word.deviceKey();
+        v.deviceType = word.deviceType();
         v.metadataHash = _metadata[deviceId];
         if (st.scored) {
             v.score = st.score;
             v.trend = st.trend;
-        } else if (d.status != DeviceStatus.Unknown) {
+        } else if (v.status != DeviceStatus.Unknown) {
             v.score = _manufacturers[manufacturer].defaultScore;
         }
     }
@@ -238,7 +252,7 @@ contract DeviceRegistry is RegistryFees, EIP712 {
     function getStatuses(bytes32[] calldata deviceIds) external view returns (DeviceStatus[] memory statuses) {
         statuses = new DeviceStatus[](deviceIds.length);
         for (uint256 i; i < deviceIds.length; ++i) {
-            statuses[i] = _devices[deviceIds[i]].status;
+            statuses[i] = _devices[deviceIds[i]].status();
         }
     }
 
@@ -248,10 +262,10 @@ contract DeviceRegistry is RegistryFees, EIP712 {
         bytes32 digest,
         bytes calldata signature
     ) external view returns (bool) {
-        DeviceRecord storage d = _devices[deviceId];
-        if (d.status != DeviceStatus.Active) return false;
+        uint256 word = _devices[deviceId];
+        if (word.status() != DeviceStatus.Active) return false;
         (address recovered, ECDSA.RecoverError err, ) = ECDSA.tryRecoverCalldata(digest, signature);
-        return err == ECDSA.RecoverError.NoError && recovered == d.deviceKey;
+        return err == ECDSA.RecoverError.NoError && recovered == word.deviceKey();
     }
 
     /// @inheritdoc IDeviceRegistry
@@ -261,7 +275,7 @@ contract DeviceRegistry is RegistryFees, EIP712 {
 
     /// @inheritdoc IDeviceRegistry
     function keyNonce(bytes32 deviceId) external view returns (uint256) {
-        return _devices[deviceId].keyNonce;
+        return _devices[deviceId].keyNonce();
     }
 
     /// @inheritdoc IDeviceRegistry
@@ -279,12 +293,21 @@ contract DeviceRegistry is RegistryFees, EIP712 {
         uint32 manufacturerId,
         DeviceStatus status
     ) private {
+        _store(deviceId, deviceKey, deviceType, manufacturerId, status);
+        emit DeviceRegistered(deviceId, manufacturerId, deviceKey, deviceType);
+    }
+
+    function _store(
+        bytes32 deviceId,
+        address deviceKey,
+        uint32 deviceType,
+        uint32 manufacturerId,
+        DeviceStatus status
+    ) private {
         if (deviceId == bytes32(0)) revert ZeroDeviceId();
         if (deviceKey == address(0)) revert InvalidDeviceKey(deviceKey);
-        DeviceRecord storage d = _devices[deviceId];
-        if (d.status != DeviceStatus.Unknown) revert DeviceAlreadyRegistered(deviceId);
-        _devices[deviceId] = DeviceRecord(deviceKey, status, manufacturerId, deviceType, 0);
-        emit DeviceRegistered(deviceId, manufacturerId, deviceKey, deviceType);
+        if (_devices[deviceId] != 0) revert DeviceAlreadyRegistered(deviceId);
+        _devices[deviceId] = PackedDevice.pack(deviceKey, status, manufacturerId, deviceType);
     }
 
     function _setMetadata(bytes32 deviceId, bytes32 metadataHash) private {
@@ -301,38 +324,38 @@ contract DeviceRegistry is RegistryFees, EIP712 {
         uint32 deviceType,
         bytes32[] calldata proof,
         DeviceStatus status
-    ) private {
+    ) private returns (uint256 activationFee) {
         Whitelist storage w = _whitelists[root];
-        uint32 capacity = w.capacity;
-        if (capacity == 0) revert UnknownWhitelist(root);
-        uint32 used = w.used;
-        if (used >= capacity) revert WhitelistCapacityExhausted(root, capacity);
-        address manufacturer = w.manufacturer;
-        if (!_manufacturers[manufacturer].active) revert NotActiveManufacturer(manufacturer);
-        uint32 manufacturerId = w.manufacturerId;
-        bytes32 leaf = DeviceLeaf.hash(deviceId, deviceKey, deviceType, manufacturerId);
+        Whitelist memory wl = w;
+        if (wl.capacity == 0) revert UnknownWhitelist(root);
+        if (wl.used >= wl.capacity) revert WhitelistCapacityExhausted(root, wl.capacity);
+        bytes32 leaf = DeviceLeaf.hash(deviceId, deviceKey, deviceType, wl.manufacturerId);
         if (!MerkleProof.verifyCalldata(proof, root, leaf)) revert NotInWhitelist(root, deviceId);
         // Cannot overflow: used < capacity, a uint32.
         unchecked {
-            w.used = used + 1;
+            w.used = wl.used + 1;
         }
-        _register(deviceId, deviceKey, deviceType, manufacturerId, status);
+        _store(deviceId, deviceKey, deviceType, wl.manufacturerId, status);
+        return wl.activationFee;
     }
 
     function _activate(bytes32 deviceId, address owner_, uint256 deadline, bytes calldata signature) private {
         if (block.timestamp > deadline) revert SignatureExpired(deadline);
         if (owner_ == address(0)) revert ZeroAddress();
-        DeviceRecord storage d = _devices[deviceId];
-        DeviceStatus status = d.status;
+        uint256 word = _devices[deviceId];
+        DeviceStatus status = word.status();
         if (status != DeviceStatus.Registered) {
             if (status == DeviceStatus.Unknown) revert DeviceNotRegistered(deviceId);
             revert UnexpectedDeviceStatus(deviceId, status);
         }
-        bytes32 digest = _hashTypedDataV4(keccak256(abi.encode(_ACTIVATE_TYPEHASH, deviceId, owner_, deadline)));
-        _requireSignedBy(deviceId, digest, signature, d.deviceKey);
-        d.status = DeviceStatus.Active;
+        _requireSignedBy(deviceId, _activationDigest(deviceId, owner_, deadline), signature, word.deviceKey());
+        _devices[deviceId] = word.withStatus(DeviceStatus.Active);
         _states[deviceId].owner = owner_;
         emit DeviceActivated(deviceId, owner_);
+    }
+
+    function _activationDigest(bytes32 deviceId, address owner_, uint256 deadline) private view returns (bytes32) {
+        return _hashTypedDataV4(keccak256(abi.encode(_ACTIVATE_TYPEHASH, deviceId, owner_, deadline)));
     }
 
     /// @dev OpenZeppelin's ECDSA rejects malformed and high-s signatures and never returns a zero signer
@@ -343,7 +366,7 @@ contract DeviceRegistry is RegistryFees, EIP712 {
     }
 
     function _ownedActive(bytes32 deviceId) private view returns (DeviceState storage st) {
-        DeviceStatus status = _devices[deviceId].status;
+        DeviceStatus status = _devices[deviceId].status();
         if (status != DeviceStatus.Active) {
             if (status == DeviceStatus.Unknown) revert DeviceNotRegistered(deviceId);
             revert UnexpectedDeviceStatus(deviceId, status);

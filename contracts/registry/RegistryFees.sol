@@ -41,10 +41,17 @@ abstract contract RegistryFees is IDeviceRegistry, Ownable2Step, ERC2771Context 
     mapping(address account => address) private _payouts;
     mapping(uint32 id => address account) internal _manufacturerAccounts;
     uint32 private _manufacturerCount;
-    uint128 private _registrationFee;
-    uint128 private _activationFee;
-    /// @dev Sum of all manufacturers' credit; the reward pool is the balance beyond it.
-    uint256 private _totalCredit;
+
+    /// @dev Fees and the credit total share one slot, so a registration reads its fee and updates the total
+    /// with one cold access. Fees are capped at 100e18 < 2^72; the credit total is backed by tokens held.
+    struct FeeState {
+        uint72 registrationFee;
+        uint72 activationFee;
+        /// @dev Sum of all manufacturers' credit; the reward pool is the balance beyond it.
+        uint96 totalCredit;
+    }
+
+    FeeState private _fees;
 
     constructor(address admin, IERC20 token_) Ownable(admin) ERC2771Context(address(token_)) {
         _token = token_;
@@ -87,9 +94,9 @@ abstract contract RegistryFees is IDeviceRegistry, Ownable2Step, ERC2771Context 
     function setFees(uint256 newRegistrationFee, uint256 newActivationFee) external onlyOwner {
         if (newRegistrationFee > MAX_REGISTRATION_FEE) revert FeeAboveCap(newRegistrationFee, MAX_REGISTRATION_FEE);
         if (newActivationFee > MAX_ACTIVATION_FEE) revert FeeAboveCap(newActivationFee, MAX_ACTIVATION_FEE);
-        // Both fit in 128 bits: they are capped at 100e18 above.
-        _registrationFee = uint128(newRegistrationFee);
-        _activationFee = uint128(newActivationFee);
+        // Both fit in 72 bits: they are capped at 100e18 < 2^72 above.
+        _fees.registrationFee = uint72(newRegistrationFee);
+        _fees.activationFee = uint72(newActivationFee);
         emit FeesChanged(newRegistrationFee, newActivationFee);
     }
 
@@ -110,11 +117,13 @@ abstract contract RegistryFees is IDeviceRegistry, Ownable2Step, ERC2771Context 
         Manufacturer storage m = _manufacturers[account];
         if (m.id == 0) revert UnknownManufacturer(account);
         uint256 credit = m.credit + amount;
-        if (credit > type(uint96).max) revert CreditOverflow();
+        uint256 total = _fees.totalCredit + amount;
+        if (total > type(uint96).max) revert CreditOverflow();
         address payer = _msgSender();
         _token.safeTransferFrom(payer, address(this), amount);
+        // Both fit in 96 bits: credit <= total, checked above.
         m.credit = uint96(credit);
-        _totalCredit += amount;
+        _fees.totalCredit = uint96(total);
         emit FeeCreditDeposited(m.id, payer, amount);
     }
 
@@ -138,7 +147,7 @@ abstract contract RegistryFees is IDeviceRegistry, Ownable2Step, ERC2771Context 
         amount = m.credit;
         if (amount == 0) revert NothingToWithdraw(account);
         m.credit = 0;
-        _totalCredit -= amount;
+        _fees.totalCredit -= uint96(amount);
         address payout = _payouts[account];
         _token.safeTransfer(payout, amount);
         emit FeeCreditWithdrawn(m.id, payout, amount);
@@ -164,17 +173,17 @@ abstract contract RegistryFees is IDeviceRegistry, Ownable2Step, ERC2771Context 
 
     /// @inheritdoc IDeviceRegistry
     function registrationFee() external view returns (uint256) {
-        return _registrationFee;
+        return _fees.registrationFee;
     }
 
     /// @inheritdoc IDeviceRegistry
     function activationFee() external view returns (uint256) {
-        return _activationFee;
+        return _fees.activationFee;
     }
 
     /// @inheritdoc IDeviceRegistry
     function rewardPool() public view returns (uint256) {
-        return _token.balanceOf(address(this)) - _totalCredit;
+        return _token.balanceOf(address(this)) - _fees.totalCredit;
     }
 
     /// @inheritdoc IDeviceRegistry
@@ -194,21 +203,22 @@ abstract contract RegistryFees is IDeviceRegistry, Ownable2Step, ERC2771Context 
     /// @dev Charges `count` registration fees plus `activations` activation fees to manufacturer `m`: from
     /// its credit first, any shortfall pulled from the payer.
     function _chargeManufacturer(Manufacturer storage m, uint256 count, uint256 activations) internal {
-        uint256 amount = count * _registrationFee + activations * _activationFee;
+        FeeState memory fees = _fees;
+        uint256 amount = count * fees.registrationFee + activations * fees.activationFee;
         if (amount == 0) return;
         uint256 credit = m.credit;
         if (credit >= amount) {
-            // Cannot underflow: credit >= amount, and _totalCredit >= credit.
+            // Cannot underflow: credit >= amount, and totalCredit is the sum of all credits, this one included.
             unchecked {
                 m.credit = uint96(credit - amount);
-                _totalCredit -= amount;
+                _fees.totalCredit = uint96(fees.totalCredit - amount);
             }
         } else {
             if (credit != 0) {
                 m.credit = 0;
-                // Cannot underflow: _totalCredit is the sum of all credits, including this one.
+                // Cannot underflow: totalCredit is the sum of all credits, this one included.
                 unchecked {
-                    _totalCredit -= credit;
+                    _fees.totalCredit = uint96(fees.totalCredit - credit);
                 }
             }
             _token.safeTransferFrom(_msgSender(), address(this), amount - credit);
@@ -216,8 +226,7 @@ abstract contract RegistryFees is IDeviceRegistry, Ownable2Step, ERC2771Context 
     }
 
     /// @dev Pulls the activation fee from `payer` into the pool.
-    function _chargeActivation(address payer) internal {
-        uint256 fee = _activationFee;
+    function _chargeActivation(address payer, uint256 fee) internal {
         if (fee != 0) _token.safeTransferFrom(payer, address(this), fee);
     }
 
@@ -228,7 +237,7 @@ abstract contract RegistryFees is IDeviceRegistry, Ownable2Step, ERC2771Context 
     }
 
     function _activationFeeAmount() internal view returns (uint256) {
-        return _activationFee;
+        return _fees.activationFee;
     }
 
     function _msgSender() internal view override(Context, ERC2771Context) returns (address) {

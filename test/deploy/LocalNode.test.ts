@@ -35,8 +35,8 @@ describe("deployment to a local hardhat node", function () {
 
   after(async function () {
     await node?.stop();
-    fs.rmSync(deploymentDir, { recursive: true, force: true });
-    fs.rmSync(scratch, { recursive: true, force: true });
+    if (deploymentDir !== undefined) fs.rmSync(deploymentDir, { recursive: true, force: true });
+    if (scratch !== undefined) fs.rmSync(scratch, { recursive: true, force: true });
   });
 
   it("a task before deployment fails with one line naming what is missing and how to deploy", function () {

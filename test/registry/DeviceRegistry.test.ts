@@ -291,11 +291,19 @@ describe("DeviceRegistry", function () {
     it("registers a batch, charging all fees at once; bad batches change nothing", async function () {
       const f = await loadFixture(registryFixture);
       const devices = [1, 2, 3].map((i) => testDevice(i));
-      await f.registry.connect(f.maker).registerDevices(
-        devices.map((d) => d.deviceId),
-        devices.map((d) => d.wallet.address),
-        devices.map((d) => d.deviceType),
-      );
+      await expect(
+        f.registry.connect(f.maker).registerDevices(
+          devices.map((d) => d.deviceId),
+          devices.map((d) => d.wallet.address),
+          devices.map((d) => d.deviceType),
+        ),
+      )
+        .to.emit(f.registry, "DevicesRegistered")
+        .withArgs(
+          1,
+          devices.map((d) => d.deviceId),
+        );
+      expect((await f.registry.getDevice(devices[2].deviceId)).deviceKey).to.equal(devices[2].wallet.address);
       expect(await f.registry.getStatuses(devices.map((d) => d.deviceId))).to.deep.equal([1n, 1n, 1n]);
       expect(await f.registry.rewardPool()).to.equal(3n * REGISTRATION_FEE);
       await expect(f.registry.connect(f.maker).registerDevices([], [], [])).to.be.revertedWithCustomError(
@@ -386,6 +394,57 @@ describe("DeviceRegistry", function () {
         .withArgs(e.deviceId);
     });
 
+    it("attack: a whitelist activation with another device's signature, or a past deadline, fails", async function () {
+      const f = await loadFixture(whitelistFixture);
+      const e = f.whitelist.entries[2];
+      const wrong = await signActivation(fleet[3].wallet, f.domain, {
+        deviceId: e.deviceId,
+        owner: f.alice.address,
+        deadline: DEADLINE,
+      });
+      await expect(
+        f.registry.activateFromWhitelist(
+          f.whitelist.root,
+          e.deviceId,
+          e.deviceKey,
+          e.deviceType,
+          e.proof,
+          f.alice.address,
+          DEADLINE,
+          wrong,
+        ),
+      )
+        .to.be.revertedWithCustomError(f.registry, "InvalidDeviceSignature")
+        .withArgs(e.deviceId, fleet[3].wallet.address);
+      await expect(
+        f.registry.activateFromWhitelist(
+          f.whitelist.root,
+          e.deviceId,
+          e.deviceKey,
+          e.deviceType,
+          e.proof,
+          f.alice.address,
+          1n,
+          wrong,
+        ),
+      )
+        .to.be.revertedWithCustomError(f.registry, "SignatureExpired")
+        .withArgs(1n);
+      await expect(
+        f.registry.activateFromWhitelist(
+          f.whitelist.root,
+          e.deviceId,
+          e.deviceKey,
+          e.deviceType,
+          e.proof,
+          ZeroAddress,
+          DEADLINE,
+          wrong,
+        ),
+      ).to.be.revertedWithCustomError(f.registry, "ZeroAddress");
+      expect(await f.registry.getWhitelist(f.whitelist.root)).to.deep.equal([1n, 3n, 0n]);
+    });
+
     it("attack: activation beyond the root's paid capacity fails", async function () {
       const f = await loadFixture(whitelistFixture);
       for (const e of f.whitelist.entries.slice(0, 3)) {
@@ -435,7 +494,7 @@ describe("DeviceRegistry", function () {
       ).to.be.revertedWithCustomError(f.registry, "NotInWhitelist");
     });
 
-    it("refuses wrong leaf data, unknown roots, and claims after the manufacturer's removal", async function () {
+    it("refuses wrong leaf data, unknown roots, and closes roots on request (not on the manufacturer's removal)", async function () {
       const f = await loadFixture(whitelistFixture);
       const e = f.whitelist.entries[0];
       await expect(
@@ -451,9 +510,23 @@ describe("DeviceRegistry", function () {
         .to.be.revertedWithCustomError(f.registry, "UnknownWhitelist")
         .withArgs(unknown);
       await f.registry.connect(f.admin).removeManufacturer(f.maker.address);
+      // Devices of a root paid before removal stay claimable (they may be sold already) ...
+      const e1 = f.whitelist.entries[1];
+      await f.registry.registerFromWhitelist(f.whitelist.root, e1.deviceId, e1.deviceKey, e1.deviceType, e1.proof);
+      // ... until the root is closed, by its manufacturer or the admin; nobody else may close it.
+      await expect(f.registry.connect(f.mallory).closeWhitelist(f.whitelist.root))
+        .to.be.revertedWithCustomError(f.registry, "NotWhitelistManufacturerOrAdmin")
+        .withArgs(f.whitelist.root, f.mallory.address);
+      await expect(f.registry.connect(f.admin).closeWhitelist(f.whitelist.root))
+        .to.emit(f.registry, "WhitelistClosed")
+        .withArgs(f.whitelist.root, 2);
+      expect(await f.registry.getWhitelist(f.whitelist.root)).to.deep.equal([1n, 1n, 1n]);
       await expect(f.registry.registerFromWhitelist(f.whitelist.root, e.deviceId, e.deviceKey, e.deviceType, e.proof))
-        .to.be.revertedWithCustomError(f.registry, "NotActiveManufacturer")
-        .withArgs(f.maker.address);
+        .to.be.revertedWithCustomError(f.registry, "WhitelistCapacityExhausted")
+        .withArgs(f.whitelist.root, 1);
+      await expect(f.registry.connect(f.maker).closeWhitelist(unknown))
+        .to.be.revertedWithCustomError(f.registry, "UnknownWhitelist")
+        .withArgs(unknown);
     });
   });
 

@@ -20,7 +20,7 @@ describe("token tasks (in-process network)", function () {
     scratch = fs.mkdtempSync(path.join(os.tmpdir(), "thingledger-tasks-"));
   });
   after(function () {
-    fs.rmSync(scratch, { recursive: true, force: true });
+    if (scratch !== undefined) fs.rmSync(scratch, { recursive: true, force: true });
   });
 
   for (const name of ["demo", "deploy", "token:balance", "token:transfer", "token:permit", "token:permit-submit"]) {

@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {IDeviceRegistry} from "../interfaces/IDeviceRegistry.sol";
+
+/**
+ * @title One storage word per registered device
+ * @notice Layout, from the lowest bit: device key (160 bits) | status (8) | manufacturer id (32) |
+ * device type (32) | key nonce (24). Registration writes the word with a single SSTORE.
+ */
+library PackedDevice {
+    uint256 private constant _STATUS_SHIFT = 160;
+    uint256 private constant _MANUFACTURER_SHIFT = 168;
+    uint256 private constant _TYPE_SHIFT = 200;
+    uint256 private constant _NONCE_SHIFT = 232;
+    uint256 private constant _KEY_MASK = (1 << 160) - 1;
+    uint256 private constant _STATUS_MASK = 0xff << _STATUS_SHIFT;
+
+    function pack(
+        address deviceKey,
+        IDeviceRegistry.DeviceStatus status,
+        uint32 manufacturerId,
+        uint32 deviceType
+    ) internal pure returns (uint256) {
+        return
+            uint256(uint160(deviceKey)) |
+            (uint256(status) << _STATUS_SHIFT) |
+            (uint256(manufacturerId) << _MANUFACTURER_SHIFT) |
+            (uint256(deviceType) << _TYPE_SHIFT);
+    }
+
+    function deviceKey(uint256 word) internal pure returns (address) {
+        return address(uint160(word));
+    }
+
+    function status(uint256 word) internal pure returns (IDeviceRegistry.DeviceStatus) {
+        return IDeviceRegistry.DeviceStatus(uint8(word >> _STATUS_SHIFT));
+    }
+
+    function manufacturerId(uint256 word) internal pure returns (uint32) {
+        return uint32(word >> _MANUFACTURER_SHIFT);
+    }
+
+    function deviceType(uint256 word) internal pure returns (uint32) {
+        return uint32(word >> _TYPE_SHIFT);
+    }
+
+    function keyNonce(uint256 word) internal pure returns (uint24) {
+        return uint24(word >> _NONCE_SHIFT);
+    }
+
+    function withStatus(uint256 word, IDeviceRegistry.DeviceStatus newStatus) internal pure returns (uint256) {
+        return (word & ~_STATUS_MASK) | (uint256(newStatus) << _STATUS_SHIFT);
+    }
+
+    /// @dev Replaces the key and advances the nonce.
+    function withRotatedKey(uint256 word, address newKey) internal pure returns (uint256) {
+        uint24 next;
+        // Wraps only after 16.7 million rotations of one device, when every earlier rotation signature has
+        // long passed its deadline.
+        unchecked {
+            next = keyNonce(word) + 1;
+        }
+        return
+            (word & ~(_KEY_MASK | (uint256(type(uint24).max) << _NONCE_SHIFT))) |
+            uint256(uint160(newKey)) |
+            (uint256(next) << _NONCE_SHIFT);
+    }
+}
