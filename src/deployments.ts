@@ -11,6 +11,7 @@ import { UserError } from "./errors";
 /** Every contract of the system, with its Ignition future id in the address book. */
 export const SYSTEM_CONTRACTS = {
   ThingToken: "ThingToken#ThingToken",
+  DeviceRegistry: "DeviceRegistry#DeviceRegistry",
 } as const;
 
 export type SystemContract = keyof typeof SYSTEM_CONTRACTS;
@@ -70,9 +71,14 @@ export function readParameters(file: string): DeploymentParameters {
   const params = JSON.parse(JSON.stringify(parsed), (_key, v: unknown) =>
     typeof v === "string" && /^\d+n$/.test(v) ? BigInt(v.slice(0, -1)) : v,
   ) as DeploymentParameters;
-  const treasury = params.ThingToken?.treasury;
-  if (typeof treasury !== "string" || !isAddress(treasury)) {
-    throw new UserError(`${file}: ThingToken.treasury must be an address, got ${JSON.stringify(treasury)}`);
+  for (const [module, key] of [
+    ["ThingToken", "treasury"],
+    ["DeviceRegistry", "admin"],
+  ] as const) {
+    const value = params[module]?.[key];
+    if (typeof value !== "string" || !isAddress(value)) {
+      throw new UserError(`${file}: ${module}.${key} must be an address, got ${JSON.stringify(value)}`);
+    }
   }
   return params;
 }
@@ -88,7 +94,7 @@ async function ignitionDeploy(
     deploymentId: hre.network.name === "hardhat" ? undefined : deploymentId(chainId),
     displayUi,
   });
-  return { ThingToken: await deployed.token.getAddress() };
+  return { ThingToken: await deployed.token.getAddress(), DeviceRegistry: await deployed.registry.getAddress() };
 }
 
 /**
@@ -104,7 +110,7 @@ export async function deploySystem(
   let parameters: DeploymentParameters;
   if (ephemeral) {
     const [first] = await hre.ethers.getSigners();
-    parameters = { ThingToken: { treasury: first.address } };
+    parameters = { ThingToken: { treasury: first.address }, DeviceRegistry: { admin: first.address } };
   } else {
     parameters = readParameters(parametersPath(hre));
   }

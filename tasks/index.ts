@@ -1,3 +1,5 @@
 import "./demo";
 import "./deploy";
+import "./devices";
+import "./network";
 import "./token";

@@ -51,7 +51,14 @@ contract DeviceRegistry is RegistryFees, EIP712 {
 
     /// @param admin The network admin (a multisig in production); two-step transferable.
     /// @param token_ The ThingToken fees are paid in; also the trusted forwarder for `approveAndCall`.
-    constructor(address admin, IERC20 token_) RegistryFees(admin, token_) EIP712("ThingLedger DeviceRegistry", "1") {}
+    /// @param registrationFee_ Initial fee per registered device, within the cap.
+    /// @param activationFee_ Initial fee per activation, within the cap.
+    constructor(
+        address admin,
+        IERC20 token_,
+        uint256 registrationFee_,
+        uint256 activationFee_
+    ) RegistryFees(admin, token_, registrationFee_, activationFee_) EIP712("ThingLedger DeviceRegistry", "1") {}
 
     // ---------------------------------------------------------------- registration
 

@@ -53,8 +53,14 @@ abstract contract RegistryFees is IDeviceRegistry, Ownable2Step, ERC2771Context 
 
     FeeState private _fees;
 
-    constructor(address admin, IERC20 token_) Ownable(admin) ERC2771Context(address(token_)) {
+    constructor(
+        address admin,
+        IERC20 token_,
+        uint256 initialRegistrationFee,
+        uint256 initialActivationFee
+    ) Ownable(admin) ERC2771Context(address(token_)) {
         _token = token_;
+        _setFees(initialRegistrationFee, initialActivationFee);
     }
 
     // ---------------------------------------------------------------- admin
@@ -92,6 +98,10 @@ abstract contract RegistryFees is IDeviceRegistry, Ownable2Step, ERC2771Context 
 
     /// @inheritdoc IDeviceRegistry
     function setFees(uint256 newRegistrationFee, uint256 newActivationFee) external onlyOwner {
+        _setFees(newRegistrationFee, newActivationFee);
+    }
+
+    function _setFees(uint256 newRegistrationFee, uint256 newActivationFee) private {
         if (newRegistrationFee > MAX_REGISTRATION_FEE) revert FeeAboveCap(newRegistrationFee, MAX_REGISTRATION_FEE);
         if (newActivationFee > MAX_ACTIVATION_FEE) revert FeeAboveCap(newActivationFee, MAX_ACTIVATION_FEE);
         // Both fit in 72 bits: they are capped at 100e18 < 2^72 above.

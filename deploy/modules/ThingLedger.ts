@@ -1,14 +1,14 @@
 import { buildModule } from "@nomicfoundation/hardhat-ignition/modules";
 
-import ThingTokenModule from "./ThingToken";
+import DeviceRegistryModule from "./DeviceRegistry";
 
 /**
  * The whole ThingLedger system, wired: `npx hardhat deploy --network NAME` deploys this with the
  * parameters in `deploy/parameters/NAME.json`. Later domains join here as they land.
  */
 const ThingLedgerModule = buildModule("ThingLedger", (m) => {
-  const { token } = m.useModule(ThingTokenModule);
-  return { token };
+  const { token, registry } = m.useModule(DeviceRegistryModule);
+  return { token, registry };
 });
 
 export default ThingLedgerModule;

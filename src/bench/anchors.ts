@@ -14,6 +14,8 @@ export interface GasAnchor {
   readonly note?: string;
 }
 
+const ATONOMI = "Atonomi's deployed contract, Shanghai rules";
+
 const OZ_ERC20 = "OpenZeppelin ERC-20, in-process Hardhat network, optimizer on";
 
 export const GAS_ANCHORS: Readonly<Record<string, GasAnchor>> = {
@@ -28,4 +30,36 @@ export const GAS_ANCHORS: Readonly<Record<string, GasAnchor>> = {
     source: "issue #2 budget",
     note: "transferAndCall − transfer − callee's own cost; the callee's cost is a direct call − 21,000 + the 2,600 cold-account access (EIP-2929)",
   },
+  "registry.registerDevice": {
+    anchor: 186_000,
+    source: `${ATONOMI}: registerDevice (186,000–201,000)`,
+    target: 65_000,
+    note: "one device, registration fee taken from the manufacturer's prepaid credit",
+  },
+  "registry.registerDevices per extra device": {
+    anchor: 117_000,
+    source: `${ATONOMI}: registerDevices, per extra device`,
+    target: 25_000,
+    note: "(batch of 101 − batch of 1) / 100",
+  },
+  "registry.commitWhitelist": {
+    target: 60_000,
+    source: "issue #3 target, whatever N",
+    note: "one Merkle root with a paid capacity of N devices",
+  },
+  "registry.activateDevice": {
+    anchor: 83_300,
+    source: `${ATONOMI}: activateDevice (no signature check, no owner stored)`,
+    target: 83_300,
+    note: "EIP-712 device signature checked, activation fee pulled from the owner, owner stored",
+  },
+  "registry.activateFromWhitelist (14-level proof)": {
+    anchor: 194_000,
+    source: `${ATONOMI}: registerAndActivateDevice`,
+    target: 110_000,
+    note: "lazy registration from a 14-level Merkle proof + signed activation + fee, in one transaction; the 868-byte calldata alone costs ~11,000",
+  },
+  "registry.registerAndActivate": { anchor: 194_000, source: `${ATONOMI}: registerAndActivateDevice` },
+  "registry.getDevice (eth_call)": { note: "validation view: the gas of the eth_call, reported" },
+  "registry.isValidDeviceSignature (eth_call)": { note: "identity-claim check: the gas of the eth_call, reported" },
 };

@@ -71,9 +71,13 @@ export async function registryFixture(): Promise<RegistryFixture> {
   const base = await tokenFixture();
   const signers = await ethers.getSigners();
   const [admin, maker, makerPayout, relayer] = signers.slice(4, 8);
-  const registry = await ethers.deployContract("DeviceRegistry", [admin.address, await base.token.getAddress()]);
+  const registry = await ethers.deployContract("DeviceRegistry", [
+    admin.address,
+    await base.token.getAddress(),
+    REGISTRATION_FEE,
+    ACTIVATION_FEE,
+  ]);
   const registryAddress = await registry.getAddress();
-  await registry.connect(admin).setFees(REGISTRATION_FEE, ACTIVATION_FEE);
   await registry.connect(admin).addManufacturer(maker.address, makerPayout.address, DEFAULT_SCORE);
   await base.token.transfer(maker.address, 10_000n * ONE);
   await base.token.connect(maker).approve(registryAddress, ethers.MaxUint256);

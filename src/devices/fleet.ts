@@ -1,0 +1,173 @@
+import fs from "node:fs";
+import path from "node:path";
+
+import { SigningKey, computeAddress, isHexString, keccak256, toUtf8Bytes } from "ethers";
+
+import { UserError } from "../errors";
+import { DEVICE_TYPES, deviceTypeId } from "./types";
+
+/** One device of a manufacturer's fleet file: no private key, ever. */
+export interface FleetDevice {
+  /** The raw unique id (serial number). It stays off chain: only its hash is registered. */
+  uid: string;
+  /** keccak256 of the raw id. */
+  deviceId: string;
+  /** The device's secp256k1 public key (0x04…, 65 bytes, or compressed, 33 bytes). */
+  publicKey: string;
+  /** The address derived from the public key: the device key on chain. */
+  deviceKey: string;
+  deviceType: number;
+  /** Optional keccak256 of off-chain metadata. */
+  metadataHash?: string;
+  /** Line of the source file (1-based), for error messages. */
+  line: number;
+}
+
+export function deviceIdOf(uid: string): string {
+  return keccak256(toUtf8Bytes(uid));
+}
+
+/** A device is named on the command line by its id (0x + 64 hex) or by its raw unique id. */
+export function resolveDeviceId(value: string): string {
+  return /^0x[0-9a-fA-F]{64}$/.test(value) ? value.toLowerCase() : deviceIdOf(value);
+}
+
+interface RawRow {
+  line: number;
+  uid?: unknown;
+  publicKey?: unknown;
+  type?: unknown;
+  metadataHash?: unknown;
+}
+
+function csvRows(text: string): RawRow[] {
+  const lines = text.split(/\r?\n/);
+  const header = (lines[0] ?? "").split(",").map((h) => h.trim());
+  const required = ["uid", "publicKey", "type"];
+  const missing = required.filter((h) => !header.includes(h));
+  if (missing.length > 0) {
+    throw new UserError(`line 1: the CSV header must name the columns uid,publicKey,type[,metadataHash]; missing ${missing.join(", ")}`);
+  }
+  const rows: RawRow[] = [];
+  lines.slice(1).forEach((raw, i) => {
+    if (raw.trim() === "") return;
+    const cells = raw.split(",").map((c) => c.trim());
+    const row: Record<string, unknown> = { line: i + 2 };
+    header.forEach((h, j) => (row[h] = cells[j]));
+    rows.push(row as unknown as RawRow);
+  });
+  return rows;
+}
+
+function jsonRows(text: string, file: string): RawRow[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new UserError(`${file} is not valid JSON: ${(error as Error).message}`);
+  }
+  const list = Array.isArray(parsed) ? parsed : (parsed as { devices?: unknown }).devices;
+  if (!Array.isArray(list)) {
+    throw new UserError(`${file}: expected an array of devices, or { "devices": [...] }`);
+  }
+  // Line numbers of a JSON array: the line each object starts on.
+  const starts: number[] = [];
+  let depth = 0;
+  let line = 1;
+  for (const ch of text) {
+    if (ch === "\n") line++;
+    else if (ch === "{") {
+      if (depth === (Array.isArray(parsed) ? 0 : 1)) starts.push(line);
+      depth++;
+    } else if (ch === "}") depth--;
+    else if (ch === "[" && depth === 0 && !Array.isArray(parsed)) depth = 1;
+  }
+  return list.map((item: unknown, i) => ({ ...(item as object), line: starts[i] ?? i + 1 }) as RawRow);
+}
+
+/**
+ * Reads and validates a fleet file (CSV with a header `uid,publicKey,type[,metadataHash]`, or JSON).
+ * Every problem is reported with its line number, all at once, before anything is sent.
+ */
+export function readFleetFile(file: string): FleetDevice[] {
+  if (!fs.existsSync(file)) {
+    throw new UserError(`fleet file ${file} does not exist`);
+  }
+  const text = fs.readFileSync(file, "utf8");
+  const rows = path.extname(file).toLowerCase() === ".json" ? jsonRows(text, file) : csvRows(text);
+  const problems: string[] = [];
+  const devices: FleetDevice[] = [];
+  const seen = new Map<string, number>();
+  const seenKeys = new Map<string, number>();
+  for (const row of rows) {
+    const at = `line ${row.line}`;
+    const uid = typeof row.uid === "string" ? row.uid.trim() : "";
+    if (uid === "") {
+      problems.push(`${at}: uid is missing`);
+      continue;
+    }
+    const pub = typeof row.publicKey === "string" ? row.publicKey.trim() : "";
+    let deviceKey: string | undefined;
+    if (!isHexString(pub)) {
+      problems.push(`${at}: publicKey "${pub}" is not hex (0x…)`);
+    } else if (pub.length !== 2 + 130 && pub.length !== 2 + 66) {
+      problems.push(`${at}: publicKey has ${(pub.length - 2) / 2} bytes; a secp256k1 public key has 65 (0x04…) or 33 (compressed)`);
+    } else {
+      try {
+        deviceKey = computeAddress(SigningKey.computePublicKey(pub, false));
+      } catch {
+        problems.push(`${at}: publicKey is not a point on secp256k1`);
+      }
+    }
+    const typeValue = typeof row.type === "number" ? row.type : typeof row.type === "string" ? row.type.trim() : "";
+    const deviceType = deviceTypeId(typeValue);
+    if (deviceType === undefined) {
+      problems.push(`${at}: unknown device type "${typeValue}" (known: ${Object.entries(DEVICE_TYPES).map(([id, n]) => `${id}=${n}`).join(", ")})`);
+    }
+    const metadata = typeof row.metadataHash === "string" && row.metadataHash.trim() !== "" ? row.metadataHash.trim() : undefined;
+    if (metadata !== undefined && !/^0x[0-9a-fA-F]{64}$/.test(metadata)) {
+      problems.push(`${at}: metadataHash must be 0x followed by 64 hex digits`);
+    }
+    const deviceId = deviceIdOf(uid);
+    const firstLine = seen.get(deviceId);
+    if (firstLine !== undefined) {
+      problems.push(`${at}: duplicate uid "${uid}" (first on line ${firstLine})`);
+    } else {
+      seen.set(deviceId, row.line);
+    }
+    if (deviceKey !== undefined) {
+      const keyLine = seenKeys.get(deviceKey);
+      if (keyLine !== undefined) problems.push(`${at}: duplicate publicKey (first on line ${keyLine})`);
+      else seenKeys.set(deviceKey, row.line);
+    }
+    if (deviceKey !== undefined && deviceType !== undefined && firstLine === undefined) {
+      devices.push({ uid, deviceId, publicKey: pub, deviceKey, deviceType, metadataHash: metadata, line: row.line });
+    }
+  }
+  if (problems.length > 0) {
+    const shown = problems.slice(0, 20);
+    const more = problems.length > shown.length ? `\n  … and ${problems.length - shown.length} more` : "";
+    throw new UserError(`${file}: ${problems.length} problem(s), nothing was sent:\n  ${shown.join("\n  ")}${more}`);
+  }
+  if (devices.length === 0) {
+    throw new UserError(`${file} lists no devices`);
+  }
+  return devices;
+}
+
+/** Writes a fleet as CSV (uid,publicKey,type) and JSON. */
+export function writeFleetFiles(dir: string, devices: readonly Omit<FleetDevice, "line">[]): { csv: string; json: string } {
+  fs.mkdirSync(dir, { recursive: true });
+  const csv = path.join(dir, "devices.csv");
+  const json = path.join(dir, "devices.json");
+  fs.writeFileSync(csv, `uid,publicKey,type\n${devices.map((d) => `${d.uid},${d.publicKey},${d.deviceType}`).join("\n")}\n`);
+  fs.writeFileSync(
+    json,
+    `${JSON.stringify(
+      devices.map((d) => ({ uid: d.uid, deviceId: d.deviceId, publicKey: d.publicKey, deviceKey: d.deviceKey, type: d.deviceType })),
+      null,
+      2,
+    )}\n`,
+  );
+  return { csv, json };
+}

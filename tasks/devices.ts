@@ -1,0 +1,238 @@
+import { task } from "hardhat/config";
+
+import { formatGas } from "../src/cli/output";
+import { runTask } from "./lib";
+
+task("device:generate", "Generates simulated devices: ids, keys (in encrypted keystores) and a fleet file")
+  .addParam("count", "How many devices")
+  .addParam("out", "Directory for devices.csv, devices.json and keystore/")
+  .addOptionalParam("type", "Device type for all of them (id or name); default: a mix")
+  .addFlag("json", "Print machine-readable JSON")
+  .setAction(async (args: { count: string; out: string; type?: string; json: boolean }, hre) => {
+    await runTask(
+      hre,
+      "device:generate",
+      args.json,
+      async () => {
+        const { parseCount } = await import("../src/cli/parse");
+        const { keystorePassword } = await import("../src/devices/keystore");
+        const { deviceTypeId } = await import("../src/devices/types");
+        const { UserError } = await import("../src/errors");
+        const { generateFleet } = await import("../src/registry");
+        const count = parseCount("count", args.count, 1);
+        let type: number | undefined;
+        if (args.type !== undefined) {
+          type = deviceTypeId(args.type);
+          if (type === undefined) throw new UserError(`--type: unknown device type "${args.type}"`);
+        }
+        const fleet = generateFleet(count, args.out, await keystorePassword(), type, !args.json);
+        return { count: fleet.count, csv: fleet.csv, json: fleet.json, keystoreDir: fleet.keystoreDir, devices: fleet.devices };
+      },
+      (r) =>
+        [
+          `Generated ${r.count} device(s):`,
+          `  fleet file: ${r.csv} (and ${r.json}) — public data only`,
+          `  keys: ${r.keystoreDir}/<deviceId>.json, encrypted`,
+          `Register them with: npx hardhat device:register --file ${r.csv} [--merkle]`,
+        ].join("\n"),
+    );
+  });
+
+task("device:register", "Registers a fleet file (resumable; never charges twice)")
+  .addParam("file", "Fleet file: CSV (uid,publicKey,type[,metadataHash]) or JSON")
+  .addFlag("merkle", "Commit one Merkle whitelist root instead of registering each device")
+  .addOptionalParam("batchSize", "Devices per transaction (batch mode)", "100")
+  .addOptionalParam("whitelistOut", "Where to write the whitelist with proofs (merkle mode)", "whitelist.json")
+  .addOptionalParam("signer", "Index of the manufacturer's local account", "0")
+  .addFlag("json", "Print machine-readable JSON")
+  .setAction(
+    async (
+      args: { file: string; merkle: boolean; batchSize: string; whitelistOut: string; signer: string; json: boolean },
+      hre,
+    ) => {
+      await runTask(
+        hre,
+        "device:register",
+        args.json,
+        async () => {
+          const { parseCount } = await import("../src/cli/parse");
+          const { readFleetFile } = await import("../src/devices/fleet");
+          const { registerFleet } = await import("../src/registry");
+          const { signerAt } = await import("../src/token");
+          const batchSize = parseCount("batch-size", args.batchSize, 1);
+          const devices = readFleetFile(args.file);
+          const manufacturer = await signerAt(hre, parseCount("signer", args.signer));
+          return registerFleet(hre, manufacturer, devices, {
+            merkle: args.merkle,
+            batchSize,
+            whitelistOut: args.whitelistOut,
+            showProgress: !args.json,
+          });
+        },
+        (r) =>
+          [
+            r.mode === "merkle"
+              ? r.registered === 0
+                ? `Whitelist root ${r.root} was already committed: nothing to do, nothing charged.`
+                : `Committed whitelist root ${r.root} for ${r.devices} device(s); each registers when it first presents its proof.`
+              : `Registered ${r.registered} device(s), skipped ${r.skipped} already registered.`,
+            `  fees ${r.feesPaid} base units, ${r.transactions} transaction(s), gas ${formatGas(r.gasUsed)}`,
+            ...(r.whitelistFiles ? [`  whitelist with proofs: ${r.whitelistFiles.json} and ${r.whitelistFiles.csv}`] : []),
+          ].join("\n"),
+      );
+    },
+  );
+
+task("device:activate", "The device signs its activation; the owner submits it and pays the fee")
+  .addParam("device", "Device id (0x…64 hex) or raw unique id")
+  .addParam("keystore", "Directory of device keystores")
+  .addOptionalParam("whitelist", "Whitelist file, for a device registered by Merkle root")
+  .addOptionalParam("signer", "Index of the owner's local account", "0")
+  .addFlag("json", "Print machine-readable JSON")
+  .setAction(async (args: { device: string; keystore: string; whitelist?: string; signer: string; json: boolean }, hre) => {
+    await runTask(
+      hre,
+      "device:activate",
+      args.json,
+      async () => {
+        const { parseCount } = await import("../src/cli/parse");
+        const { resolveDeviceId } = await import("../src/devices/fleet");
+        const { keystorePassword, loadDeviceKey } = await import("../src/devices/keystore");
+        const { activate } = await import("../src/registry");
+        const { signerAt } = await import("../src/token");
+        const deviceId = resolveDeviceId(args.device);
+        const { wallet } = loadDeviceKey(args.keystore, deviceId, await keystorePassword());
+        return activate(hre, await signerAt(hre, parseCount("signer", args.signer)), wallet, deviceId, args.whitelist);
+      },
+      (r) =>
+        `Device ${r.deviceId} activated for ${r.owner}${r.fromWhitelist ? " (registered from its whitelist proof)" : ""}; fee ${r.feePaid} base units, gas ${formatGas(r.gasUsed)}`,
+    );
+  });
+
+task("device:status", "Shows a device's record: status, manufacturer, owner, key, type, score")
+  .addParam("device", "Device id (0x…64 hex) or raw unique id")
+  .addFlag("json", "Print machine-readable JSON")
+  .setAction(async (args: { device: string; json: boolean }, hre) => {
+    await runTask(
+      hre,
+      "device:status",
+      args.json,
+      async () => {
+        const { resolveDeviceId } = await import("../src/devices/fleet");
+        const { deviceStatus } = await import("../src/registry");
+        return deviceStatus(hre, resolveDeviceId(args.device));
+      },
+      (d) =>
+        d.status === "unknown"
+          ? `Device ${d.deviceId} is not registered on network "${hre.network.name}".`
+          : [
+              `Device ${d.deviceId}: ${d.status}`,
+              `  manufacturer #${d.manufacturerId} ${d.manufacturer}`,
+              `  owner ${d.owner}`,
+              `  key ${d.deviceKey}, type ${d.deviceType} (${d.deviceTypeName})`,
+              `  reputation ${d.score}/1000, trend ${d.trend}`,
+            ].join("\n"),
+    );
+  });
+
+task("device:validate", "Validates a device; with --challenge, checks a fresh identity claim signed by its key")
+  .addParam("device", "Device id (0x…64 hex) or raw unique id")
+  .addOptionalParam("challenge", "A 32-byte hex challenge, or 'random'")
+  .addOptionalParam("keystore", "Directory of device keystores (needed with --challenge: the device signs)")
+  .addFlag("json", "Print machine-readable JSON")
+  .setAction(async (args: { device: string; challenge?: string; keystore?: string; json: boolean }, hre) => {
+    await runTask(
+      hre,
+      "device:validate",
+      args.json,
+      async () => {
+        const { hexlify, randomBytes } = await import("ethers");
+        const { resolveDeviceId } = await import("../src/devices/fleet");
+        const { keystorePassword, loadDeviceKey } = await import("../src/devices/keystore");
+        const { UserError } = await import("../src/errors");
+        const { validate } = await import("../src/registry");
+        const deviceId = resolveDeviceId(args.device);
+        if (args.challenge === undefined) return validate(hre, deviceId);
+        const challenge = args.challenge === "random" ? hexlify(randomBytes(32)) : args.challenge;
+        if (!/^0x[0-9a-fA-F]{64}$/.test(challenge)) {
+          throw new UserError(`--challenge: "${args.challenge}" is not 32 bytes of hex (or 'random')`);
+        }
+        if (args.keystore === undefined) throw new UserError("--challenge needs --keystore: the device must sign it");
+        const { wallet } = loadDeviceKey(args.keystore, deviceId, await keystorePassword());
+        return validate(hre, deviceId, { challenge, device: wallet });
+      },
+      (r) =>
+        [
+          `Device ${r.deviceId} is ${r.valid ? "VALID" : "NOT VALID"}: status ${r.status}, manufacturer #${r.manufacturerId}, owner ${r.owner}, reputation ${r.score}/1000`,
+          ...(r.challenge === undefined ? [] : [`  identity claim for challenge ${r.challenge}: ${r.claimValid ? "signed by the device's key" : "REJECTED"}`]),
+        ].join("\n"),
+    );
+  });
+
+task("device:transfer", "Transfers an active device to a new owner (owner only)")
+  .addParam("device", "Device id (0x…64 hex) or raw unique id")
+  .addParam("to", "New owner's address")
+  .addOptionalParam("signer", "Index of the owner's local account", "0")
+  .addFlag("json", "Print machine-readable JSON")
+  .setAction(async (args: { device: string; to: string; signer: string; json: boolean }, hre) => {
+    await runTask(
+      hre,
+      "device:transfer",
+      args.json,
+      async () => {
+        const { parseAddress, parseCount } = await import("../src/cli/parse");
+        const { resolveDeviceId } = await import("../src/devices/fleet");
+        const { transferDevice } = await import("../src/registry");
+        const { signerAt } = await import("../src/token");
+        const to = parseAddress("to", args.to);
+        return transferDevice(hre, await signerAt(hre, parseCount("signer", args.signer)), resolveDeviceId(args.device), to);
+      },
+      (r) => `Device ${r.deviceId} transferred from ${r.from} to ${r.to}; gas ${formatGas(r.gasUsed)}`,
+    );
+  });
+
+task("device:revoke", "Revokes a device for good (its manufacturer or the network admin)")
+  .addParam("device", "Device id (0x…64 hex) or raw unique id")
+  .addOptionalParam("reason", "Reason code 0-255 (e.g. 1 compromised, 2 recalled)", "1")
+  .addOptionalParam("signer", "Index of the manufacturer's or admin's local account", "0")
+  .addFlag("json", "Print machine-readable JSON")
+  .setAction(async (args: { device: string; reason: string; signer: string; json: boolean }, hre) => {
+    await runTask(
+      hre,
+      "device:revoke",
+      args.json,
+      async () => {
+        const { parseCount } = await import("../src/cli/parse");
+        const { resolveDeviceId } = await import("../src/devices/fleet");
+        const { UserError } = await import("../src/errors");
+        const { revokeDevice } = await import("../src/registry");
+        const { signerAt } = await import("../src/token");
+        const reason = parseCount("reason", args.reason);
+        if (reason > 255) throw new UserError("--reason must be 0-255");
+        return revokeDevice(hre, await signerAt(hre, parseCount("signer", args.signer)), resolveDeviceId(args.device), reason);
+      },
+      (r) => `Device ${r.deviceId} revoked by ${r.by} (reason ${r.reason}); gas ${formatGas(r.gasUsed)}`,
+    );
+  });
+
+task("device:rotate-key", "Gives a device a new key: the new key consents, the owner submits, the keystore is updated")
+  .addParam("device", "Device id (0x…64 hex) or raw unique id")
+  .addParam("keystore", "Directory of device keystores")
+  .addOptionalParam("signer", "Index of the owner's local account", "0")
+  .addFlag("json", "Print machine-readable JSON")
+  .setAction(async (args: { device: string; keystore: string; signer: string; json: boolean }, hre) => {
+    await runTask(
+      hre,
+      "device:rotate-key",
+      args.json,
+      async () => {
+        const { parseCount } = await import("../src/cli/parse");
+        const { resolveDeviceId } = await import("../src/devices/fleet");
+        const { keystorePassword } = await import("../src/devices/keystore");
+        const { rotateKey } = await import("../src/registry");
+        const { signerAt } = await import("../src/token");
+        return rotateKey(hre, await signerAt(hre, parseCount("signer", args.signer)), resolveDeviceId(args.device), args.keystore, await keystorePassword());
+      },
+      (r) => `Device ${r.deviceId} key rotated ${r.oldKey} -> ${r.newKey}; keystore updated; gas ${formatGas(r.gasUsed)}`,
+    );
+  });

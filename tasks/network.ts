@@ -1,0 +1,71 @@
+import { task } from "hardhat/config";
+
+import { formatUnits } from "ethers";
+
+import { formatGas, formatTable } from "../src/cli/output";
+import { runTask } from "./lib";
+
+task("manufacturer:add", "Admits a manufacturer (network admin only)")
+  .addParam("account", "The manufacturer's account address")
+  .addOptionalParam("payout", "Address that receives its withdrawn fee credit (default: --account)")
+  .addOptionalParam("score", "Default reputation score (0-1000) of its devices until audited", "500")
+  .addOptionalParam("signer", "Index of the admin's local account", "0")
+  .addFlag("json", "Print machine-readable JSON")
+  .setAction(async (args: { account: string; payout?: string; score: string; signer: string; json: boolean }, hre) => {
+    await runTask(
+      hre,
+      "manufacturer:add",
+      args.json,
+      async () => {
+        const { parseAddress, parseCount } = await import("../src/cli/parse");
+        const { addManufacturer } = await import("../src/registry");
+        const { signerAt } = await import("../src/token");
+        const account = parseAddress("account", args.account);
+        const payout = args.payout === undefined ? account : parseAddress("payout", args.payout);
+        const score = parseCount("score", args.score);
+        return addManufacturer(hre, await signerAt(hre, parseCount("signer", args.signer)), account, payout, score);
+      },
+      (r) => `Manufacturer #${r.id} ${r.account} admitted (payout ${r.payout}, default score ${r.defaultScore}); gas ${formatGas(r.gasUsed)}`,
+    );
+  });
+
+task("manufacturer:remove", "Removes a manufacturer (network admin only); its devices and credit stay")
+  .addParam("account", "The manufacturer's account address")
+  .addOptionalParam("signer", "Index of the admin's local account", "0")
+  .addFlag("json", "Print machine-readable JSON")
+  .setAction(async (args: { account: string; signer: string; json: boolean }, hre) => {
+    await runTask(
+      hre,
+      "manufacturer:remove",
+      args.json,
+      async () => {
+        const { parseAddress, parseCount } = await import("../src/cli/parse");
+        const { removeManufacturer } = await import("../src/registry");
+        const { signerAt } = await import("../src/token");
+        return removeManufacturer(hre, await signerAt(hre, parseCount("signer", args.signer)), parseAddress("account", args.account));
+      },
+      (r) => `Manufacturer #${r.id} ${r.account} removed; its devices stay valid and its credit (${r.credit}) stays withdrawable; gas ${formatGas(r.gasUsed)}`,
+    );
+  });
+
+task("manufacturer:list", "Lists the network's manufacturers")
+  .addFlag("json", "Print machine-readable JSON")
+  .setAction(async (args: { json: boolean }, hre) => {
+    await runTask(
+      hre,
+      "manufacturer:list",
+      args.json,
+      async () => {
+        const { listManufacturers } = await import("../src/registry");
+        return listManufacturers(hre);
+      },
+      (list) => {
+        if (list.length === 0) return "No manufacturers yet (the network admin runs manufacturer:add).";
+        return formatTable(
+          ["id", "account", "payout", "score", "active", "fee credit"],
+          list.map((m) => [String(m.id), m.account, m.payout, String(m.defaultScore), m.active ? "yes" : "no", `${formatUnits(m.credit, 18)} THING`]),
+          [1, 2, 4],
+        );
+      },
+    );
+  });
