@@ -395,8 +395,13 @@ export async function activate(
   if (balance < fee) {
     throw new UserError(`the activation fee is ${formatThing(fee)} but the owner ${ownerAddress} holds ${formatThing(balance)}`);
   }
-  // One transaction: the token approves the fee and calls the registry, which learns the real payer.
-  const tx = await ctx.token.approveAndCall(ctx.address, fee, data);
+  // With a standing allowance the owner calls the registry directly (cheapest); otherwise one
+  // approveAndCall approves the fee and calls the registry, which learns the real payer from the token.
+  const allowance = await ctx.token.allowance(ownerAddress, ctx.address);
+  const tx =
+    allowance >= fee
+      ? await owner.sendTransaction({ to: ctx.address, data })
+      : await ctx.token.approveAndCall(ctx.address, fee, data);
   const gasUsed = await gasOf(tx);
   return { deviceId, owner: ownerAddress, fromWhitelist: info.status === "unknown", feePaid: fee, gasUsed, txHash: tx.hash };
 }

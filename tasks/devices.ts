@@ -1,5 +1,7 @@
 import { task } from "hardhat/config";
 
+import { formatUnits } from "ethers";
+
 import { formatGas } from "../src/cli/output";
 import { runTask } from "./lib";
 
@@ -76,7 +78,7 @@ task("device:register", "Registers a fleet file (resumable; never charges twice)
                 ? `Whitelist root ${r.root} was already committed: nothing to do, nothing charged.`
                 : `Committed whitelist root ${r.root} for ${r.devices} device(s); each registers when it first presents its proof.`
               : `Registered ${r.registered} device(s), skipped ${r.skipped} already registered.`,
-            `  fees ${r.feesPaid} base units, ${r.transactions} transaction(s), gas ${formatGas(r.gasUsed)}`,
+            `  fees ${formatUnits(r.feesPaid, 18)} THING, ${r.transactions} transaction(s), gas ${formatGas(r.gasUsed)}`,
             ...(r.whitelistFiles ? [`  whitelist with proofs: ${r.whitelistFiles.json} and ${r.whitelistFiles.csv}`] : []),
           ].join("\n"),
       );
@@ -105,7 +107,7 @@ task("device:activate", "The device signs its activation; the owner submits it a
         return activate(hre, await signerAt(hre, parseCount("signer", args.signer)), wallet, deviceId, args.whitelist);
       },
       (r) =>
-        `Device ${r.deviceId} activated for ${r.owner}${r.fromWhitelist ? " (registered from its whitelist proof)" : ""}; fee ${r.feePaid} base units, gas ${formatGas(r.gasUsed)}`,
+        `Device ${r.deviceId} activated for ${r.owner}${r.fromWhitelist ? " (registered from its whitelist proof)" : ""}; fee ${formatUnits(r.feePaid, 18)} THING, gas ${formatGas(r.gasUsed)}`,
     );
   });
 

@@ -59,6 +59,11 @@ export const GAS_ANCHORS: Readonly<Record<string, GasAnchor>> = {
     target: 110_000,
     note: "lazy registration from a 14-level Merkle proof + signed activation + fee, in one transaction; the 868-byte calldata alone costs ~11,000",
   },
+  "registry.activateFromWhitelist via approveAndCall (14-level proof)": {
+    anchor: 194_000,
+    source: `${ATONOMI}: registerAndActivateDevice`,
+    note: "the convenience path `device:activate` sends when the owner has no standing allowance: one approveAndCall, paying for the allowance write and the token's callback",
+  },
   "registry.registerAndActivate": { anchor: 194_000, source: `${ATONOMI}: registerAndActivateDevice` },
   "registry.getDevice (eth_call)": { note: "validation view: the gas of the eth_call, reported" },
   "registry.isValidDeviceSignature (eth_call)": { note: "identity-claim check: the gas of the eth_call, reported" },

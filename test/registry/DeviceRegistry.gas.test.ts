@@ -101,6 +101,42 @@ describe("DeviceRegistry gas [gas]", function () {
     if (!coverageRunning()) expect(gas).to.be.lessThanOrEqual(111_000n);
   });
 
+  it("[gas] activation from a whitelist, fee paid in the same transaction through approveAndCall", async function () {
+    const f = await loadFixture(registryFixture);
+    await f.token.transfer(f.maker.address, 20_000n * 10n ** 18n);
+    await f.token.connect(f.alice).approve(await f.registry.getAddress(), 0); // no standing allowance
+    const fleet = Array.from({ length: 1 << 14 }, (_, i) => testDevice(i));
+    const whitelist = buildWhitelist(
+      fleet.map((d) => ({ deviceId: d.deviceId, deviceKey: d.wallet.address, deviceType: d.deviceType })),
+      1,
+    );
+    await f.registry.connect(f.maker).commitWhitelist(whitelist.root, fleet.length);
+    const e = whitelist.entries[1234];
+    const sig = await signActivation(fleet[1234].wallet, f.domain, {
+      deviceId: e.deviceId,
+      owner: f.alice.address,
+      deadline: DEADLINE,
+    });
+    const data = f.registry.interface.encodeFunctionData("activateFromWhitelist", [
+      whitelist.root,
+      e.deviceId,
+      e.deviceKey,
+      e.deviceType,
+      e.proof,
+      f.alice.address,
+      DEADLINE,
+      sig,
+    ]);
+    const fee = await f.registry.activationFee();
+    // The convenience path (no prior approve) also pays for the allowance write and the token's callback.
+    const gas = await snapshotGas(
+      "registry.activateFromWhitelist via approveAndCall (14-level proof)",
+      f.token.connect(f.alice).approveAndCall(await f.registry.getAddress(), fee, data),
+    );
+    expect((await f.registry.getDevice(e.deviceId)).owner).to.equal(f.alice.address);
+    expect(gas).to.be.greaterThan(0n);
+  });
+
   it("[gas] register and activate in one call", async function () {
     const f = await loadFixture(registryFixture);
     const d = testDevice(1);
