@@ -1,10 +1,15 @@
 import type { Signer } from "ethers";
-import { Signature, Wallet, parseEther, parseUnits } from "ethers";
+import { Signature, Wallet, hexlify, parseEther, parseUnits, randomBytes } from "ethers";
 import type { HardhatRuntimeEnvironment } from "hardhat/types";
 
 import { deploySystem } from "./deployments";
 import type { System } from "./deployments";
+import { identityClaimDigest, registryDomain, signActivation, signIdentityClaim } from "./eip712/device";
 import { permitDomain, signPermit } from "./eip712/permit";
+import { buildWhitelist } from "./merkle/whitelist";
+import { deviceIdOf } from "./devices/fleet";
+import { deviceTypeName } from "./devices/types";
+import { connectRegistry } from "./registry";
 import { connectToken, formatThing } from "./token";
 
 export interface DemoStep {
@@ -57,7 +62,7 @@ export async function runDemo(
   };
 
   const system = await deploySystem(hre);
-  const [treasury, operator, service] = await cast(hre, 3);
+  const [treasury, operator, service, manufacturer, ownerA, ownerB] = await cast(hre, 6);
   const token = await connectToken(hre, treasury);
   const tokenAddress = await token.getAddress();
   record(
@@ -103,6 +108,89 @@ export async function runDemo(
     "The service collects its payment",
     `service pulls ${formatThing(allowance)}; operator now holds ${formatThing(await token.balanceOf(operatorAddress))}`,
     pulled?.gasUsed ?? 0n,
+  );
+
+  // ---------------------------------------------------------------- device identity
+  const { registry, address: registryAddress } = await connectRegistry(hre, treasury);
+  const makerAddress = await manufacturer.getAddress();
+  let makerInfo = await registry.getManufacturer(makerAddress);
+  if (!makerInfo.active) {
+    const added = await (await registry.addManufacturer(makerAddress, makerAddress, 600)).wait();
+    makerInfo = await registry.getManufacturer(makerAddress);
+    record(
+      "The network admin admits a manufacturer",
+      `manufacturer #${makerInfo.id} ${makerAddress}, default reputation 600/1000`,
+      added?.gasUsed ?? 0n,
+    );
+  }
+  const funded = await (await token.transfer(makerAddress, parseUnits("5000", 18))).wait();
+  record("Fund the manufacturer", `treasury sends ${formatThing(parseUnits("5000", 18))} for registration fees`, funded?.gasUsed ?? 0n);
+
+  const run = Date.now().toString(36);
+  const fleet = Array.from({ length: 1000 }, (_, i) => {
+    const wallet = Wallet.createRandom();
+    const uid = `DEMO-${run}-${String(i + 1).padStart(4, "0")}`;
+    return { uid, wallet, deviceId: deviceIdOf(uid), deviceKey: wallet.address, deviceType: 1 + (i % 6) };
+  });
+  const whitelist = buildWhitelist(fleet, Number(makerInfo.id));
+  const fee = await registry.registrationFee();
+  const deposit = fee * BigInt(fleet.length);
+  const credited = await (
+    await token
+      .connect(manufacturer)
+      .approveAndCall(registryAddress, deposit, registry.interface.encodeFunctionData("depositFeeCredit", [makerAddress, deposit]))
+  ).wait();
+  record(
+    "The manufacturer prepays registration fees in one approveAndCall",
+    `${formatThing(deposit)} of fee credit for ${fleet.length} devices; the registry learns the payer from the token`,
+    credited?.gasUsed ?? 0n,
+  );
+  const committed = await (await registry.connect(manufacturer).commitWhitelist(whitelist.root, fleet.length)).wait();
+  record(
+    "Register a fleet of 1,000 devices by Merkle root",
+    `one root ${whitelist.root.slice(0, 18)}…, paid capacity ${fleet.length}; each device registers when it first presents its proof (depth ${whitelist.entries[0].proof.length})`,
+    committed?.gasUsed ?? 0n,
+  );
+
+  const domain = registryDomain(system.chainId, registryAddress);
+  const activationFee = await registry.activationFee();
+  for (const [index, owner] of [
+    [0, ownerA],
+    [1, ownerB],
+  ] as const) {
+    const ownerAddress = await owner.getAddress();
+    await (await token.transfer(ownerAddress, parseUnits("100", 18))).wait();
+    const device = fleet[index];
+    const entry = whitelist.entries[index];
+    const now = BigInt((await hre.ethers.provider.getBlock("latest"))?.timestamp ?? 0);
+    const signature = await signActivation(device.wallet, domain, { deviceId: device.deviceId, owner: ownerAddress, deadline: now + 3600n });
+    const data = registry.interface.encodeFunctionData("activateFromWhitelist", [
+      whitelist.root,
+      entry.deviceId,
+      entry.deviceKey,
+      entry.deviceType,
+      entry.proof,
+      ownerAddress,
+      now + 3600n,
+      signature,
+    ]);
+    const activated = await (await token.connect(owner).approveAndCall(registryAddress, activationFee, data)).wait();
+    record(
+      `Owner activates ${device.uid} (${deviceTypeName(device.deviceType)})`,
+      `the device signed Activate(deviceId, owner, deadline) with its own key; owner ${ownerAddress} paid ${formatThing(activationFee)} and the whitelist proof in one transaction`,
+      activated?.gasUsed ?? 0n,
+    );
+  }
+
+  const challenge = hexlify(randomBytes(32));
+  const claim = { deviceId: fleet[0].deviceId, challenge };
+  const claimSignature = await signIdentityClaim(fleet[0].wallet, domain, claim);
+  const valid = await registry.isValidDeviceSignature(fleet[0].deviceId, identityClaimDigest(domain, claim), claimSignature);
+  const view = await registry.getDevice(fleet[0].deviceId);
+  record(
+    "A peer validates a device",
+    `${fleet[0].uid}: status active, manufacturer #${view.manufacturerId}, reputation ${view.score}/1000; its signed answer to a fresh challenge ${valid ? "checks out" : "FAILS"} (a view: no gas)`,
+    0n,
   );
 
   return {

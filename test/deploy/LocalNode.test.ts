@@ -120,6 +120,139 @@ describe("deployment to a local hardhat node", function () {
     expect(result.steps.length).to.be.greaterThanOrEqual(4);
   });
 
+  it("runs the device identity flow through the tasks: admit, generate, register (batch and Merkle), activate, validate, transfer, rotate, revoke", function () {
+    const fleetA = path.join(scratch, "fleet-a");
+    const fleetB = path.join(scratch, "fleet-b");
+    const devEnv = { ...env, THINGLEDGER_KEYSTORE_PASSWORD: "test-password", THINGLEDGER_KEYSTORE_SCRYPT_N: "1024" };
+    const ok = (args: string[]): string => {
+      const run = hardhat(["--network", "localhost", ...args], devEnv);
+      expect(run.status, `${args.join(" ")}\n${run.stderr}`).to.equal(0);
+      return run.stdout;
+    };
+    const json = <T>(args: string[]): T => JSON.parse(ok([...args, "--json"])) as T;
+
+    // The manufacturer is account 1; the admin (account 0) admits it and funds it.
+    json(["manufacturer:add", "--account", OPERATOR]);
+    json(["token:transfer", "--to", OPERATOR, "--amount", "500"]);
+    const listed = json<{ account: string; active: boolean }[]>(["manufacturer:list"]);
+    expect(listed.find((m) => m.account === OPERATOR)).to.include({ active: true });
+
+    json(["device:generate", "--count", "4", "--out", fleetA]);
+    json(["device:generate", "--count", "3", "--out", fleetB, "--type", "lock"]);
+    const first = json<{ registered: number; skipped: number }>([
+      "device:register",
+      "--file",
+      path.join(fleetA, "devices.csv"),
+      "--signer",
+      "1",
+      "--batch-size",
+      "3",
+    ]);
+    expect(first).to.include({ registered: 4, skipped: 0 });
+    // Resumable: a re-run registers nothing and charges nothing.
+    const again = json<{ registered: number; skipped: number; feesPaid: string }>([
+      "device:register",
+      "--file",
+      path.join(fleetA, "devices.csv"),
+      "--signer",
+      "1",
+    ]);
+    expect(again).to.include({ registered: 0, skipped: 4, feesPaid: "0" });
+    const whitelistFile = path.join(fleetB, "whitelist.json");
+    const merkle = json<{ root: string; registered: number }>([
+      "device:register",
+      "--file",
+      path.join(fleetB, "devices.json"),
+      "--signer",
+      "1",
+      "--merkle",
+      "--whitelist-out",
+      whitelistFile,
+    ]);
+    expect(merkle.registered).to.equal(3);
+    expect(
+      json<{ registered: number }>([
+        "device:register",
+        "--file",
+        path.join(fleetB, "devices.json"),
+        "--signer",
+        "1",
+        "--merkle",
+        "--whitelist-out",
+        whitelistFile,
+      ]).registered,
+    ).to.equal(0);
+
+    const a = (
+      JSON.parse(fs.readFileSync(path.join(fleetA, "devices.json"), "utf8")) as { uid: string; deviceId: string }[]
+    )[0];
+    const b = (
+      JSON.parse(fs.readFileSync(path.join(fleetB, "devices.json"), "utf8")) as { uid: string; deviceId: string }[]
+    )[0];
+    json(["device:activate", "--device", a.uid, "--keystore", path.join(fleetA, "keystore")]);
+    expect(
+      json<{ fromWhitelist: boolean }>([
+        "device:activate",
+        "--device",
+        b.uid,
+        "--keystore",
+        path.join(fleetB, "keystore"),
+        "--whitelist",
+        whitelistFile,
+      ]).fromWhitelist,
+    ).to.equal(true);
+    expect(
+      json<{ status: string; owner: string; deviceTypeName: string }>(["device:status", "--device", b.deviceId]),
+    ).to.include({ status: "active", owner: TREASURY, deviceTypeName: "lock" });
+
+    const validated = json<{ valid: boolean; claimValid: boolean }>([
+      "device:validate",
+      "--device",
+      a.uid,
+      "--challenge",
+      "random",
+      "--keystore",
+      path.join(fleetA, "keystore"),
+    ]);
+    expect(validated).to.include({ valid: true, claimValid: true });
+
+    const rotated = json<{ newKey: string }>([
+      "device:rotate-key",
+      "--device",
+      a.uid,
+      "--keystore",
+      path.join(fleetA, "keystore"),
+    ]);
+    expect(json<{ deviceKey: string }>(["device:status", "--device", a.uid]).deviceKey).to.equal(rotated.newKey);
+    // The rotated keystore now signs valid identity claims.
+    expect(
+      json<{ claimValid: boolean }>([
+        "device:validate",
+        "--device",
+        a.uid,
+        "--challenge",
+        "random",
+        "--keystore",
+        path.join(fleetA, "keystore"),
+      ]).claimValid,
+    ).to.equal(true);
+
+    json(["device:transfer", "--device", a.uid, "--to", OPERATOR]);
+    expect(json<{ owner: string }>(["device:status", "--device", a.uid]).owner).to.equal(OPERATOR);
+    json(["device:revoke", "--device", a.uid, "--signer", "1", "--reason", "2"]);
+    expect(json<{ status: string; valid: boolean }>(["device:validate", "--device", a.uid])).to.include({
+      status: "revoked",
+      valid: false,
+    });
+
+    // Bad input is refused in one line and changes nothing.
+    const bad = hardhat(
+      ["--network", "localhost", "device:activate", "--device", a.uid, "--keystore", path.join(fleetA, "keystore")],
+      devEnv,
+    );
+    expect(errorLines(bad)).to.deep.equal([`Error: device ${a.deviceId} is revoked, not waiting for activation`]);
+  });
+
   it("a stale address book (contract missing at the recorded address) fails with one clear line", function () {
     const stale = `${path.basename(deploymentDir)}-stale`;
     const staleDir = path.join(ROOT, "deploy", "deployments", stale);
@@ -127,7 +260,10 @@ describe("deployment to a local hardhat node", function () {
     try {
       fs.writeFileSync(
         path.join(staleDir, "deployed_addresses.json"),
-        JSON.stringify({ "ThingToken#ThingToken": "0x000000000000000000000000000000000000bEEF" }),
+        JSON.stringify({
+          "ThingToken#ThingToken": "0x000000000000000000000000000000000000bEEF",
+          "DeviceRegistry#DeviceRegistry": "0x000000000000000000000000000000000000bEEF",
+        }),
       );
       const run = hardhat(["token:balance", "--network", "localhost"], { ...env, THINGLEDGER_DEPLOYMENT_ID: stale });
       expect(run.status).to.equal(1);
