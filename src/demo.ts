@@ -124,7 +124,11 @@ export async function runDemo(
     );
   }
   const funded = await (await token.transfer(makerAddress, parseUnits("5000", 18))).wait();
-  record("Fund the manufacturer", `treasury sends ${formatThing(parseUnits("5000", 18))} for registration fees`, funded?.gasUsed ?? 0n);
+  record(
+    "Fund the manufacturer",
+    `treasury sends ${formatThing(parseUnits("5000", 18))} for registration fees`,
+    funded?.gasUsed ?? 0n,
+  );
 
   const run = Date.now().toString(36);
   const fleet = Array.from({ length: 1000 }, (_, i) => {
@@ -138,7 +142,11 @@ export async function runDemo(
   const credited = await (
     await token
       .connect(manufacturer)
-      .approveAndCall(registryAddress, deposit, registry.interface.encodeFunctionData("depositFeeCredit", [makerAddress, deposit]))
+      .approveAndCall(
+        registryAddress,
+        deposit,
+        registry.interface.encodeFunctionData("depositFeeCredit", [makerAddress, deposit]),
+      )
   ).wait();
   record(
     "The manufacturer prepays registration fees in one approveAndCall",
@@ -163,7 +171,11 @@ export async function runDemo(
     const device = fleet[index];
     const entry = whitelist.entries[index];
     const now = BigInt((await hre.ethers.provider.getBlock("latest"))?.timestamp ?? 0);
-    const signature = await signActivation(device.wallet, domain, { deviceId: device.deviceId, owner: ownerAddress, deadline: now + 3600n });
+    const signature = await signActivation(device.wallet, domain, {
+      deviceId: device.deviceId,
+      owner: ownerAddress,
+      deadline: now + 3600n,
+    });
     const data = registry.interface.encodeFunctionData("activateFromWhitelist", [
       whitelist.root,
       entry.deviceId,
@@ -185,7 +197,11 @@ export async function runDemo(
   const challenge = hexlify(randomBytes(32));
   const claim = { deviceId: fleet[0].deviceId, challenge };
   const claimSignature = await signIdentityClaim(fleet[0].wallet, domain, claim);
-  const valid = await registry.isValidDeviceSignature(fleet[0].deviceId, identityClaimDigest(domain, claim), claimSignature);
+  const valid = await registry.isValidDeviceSignature(
+    fleet[0].deviceId,
+    identityClaimDigest(domain, claim),
+    claimSignature,
+  );
   const view = await registry.getDevice(fleet[0].deviceId);
   record(
     "A peer validates a device",

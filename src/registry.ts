@@ -13,7 +13,13 @@ import type { FleetDevice } from "./devices/fleet";
 import { deviceIdOf, writeFleetFiles } from "./devices/fleet";
 import { loadDeviceKey, saveDeviceKey } from "./devices/keystore";
 import { DEVICE_TYPES, deviceTypeName } from "./devices/types";
-import { identityClaimDigest, registryDomain, signActivation, signIdentityClaim, signKeyRotation } from "./eip712/device";
+import {
+  identityClaimDigest,
+  registryDomain,
+  signActivation,
+  signIdentityClaim,
+  signKeyRotation,
+} from "./eip712/device";
 import { UserError } from "./errors";
 import { buildWhitelist, whitelistCsv } from "./merkle/whitelist";
 import type { Whitelist } from "./merkle/whitelist";
@@ -40,7 +46,10 @@ export async function connectRegistry(hre: HardhatRuntimeEnvironment, runner?: S
   };
 }
 
-async function gasOf(tx: { wait(): Promise<{ gasUsed: bigint; status: number | null } | null>; hash: string }): Promise<bigint> {
+async function gasOf(tx: {
+  wait(): Promise<{ gasUsed: bigint; status: number | null } | null>;
+  hash: string;
+}): Promise<bigint> {
   const receipt = await tx.wait();
   if (receipt === null || receipt.status !== 1) throw new Error(`transaction ${tx.hash} failed`);
   return receipt.gasUsed;
@@ -68,7 +77,9 @@ export async function addManufacturer(
   const adminAddress = await admin.getAddress();
   const networkAdmin = await registry.owner();
   if (networkAdmin !== adminAddress) {
-    throw new UserError(`${adminAddress} is not the network admin (${networkAdmin}); pick the admin's account with --signer`);
+    throw new UserError(
+      `${adminAddress} is not the network admin (${networkAdmin}); pick the admin's account with --signer`,
+    );
   }
   if (defaultScore > 1000) throw new UserError(`--score: ${defaultScore} is above 1000`);
   const existing = await registry.getManufacturer(account);
@@ -159,7 +170,12 @@ export function generateFleet(
     count,
     ...files,
     keystoreDir,
-    devices: devices.map((d) => ({ uid: d.uid, deviceId: d.deviceId, deviceKey: d.deviceKey, deviceType: d.deviceType })),
+    devices: devices.map((d) => ({
+      uid: d.uid,
+      deviceId: d.deviceId,
+      deviceKey: d.deviceKey,
+      deviceType: d.deviceType,
+    })),
   };
 }
 
@@ -186,7 +202,11 @@ export interface RegisterResult {
 }
 
 /** Ensures the manufacturer's credit covers `amount`, topping it up in one approveAndCall if needed. */
-async function ensureCredit(ctx: RegistryContext, manufacturer: Signer, amount: bigint): Promise<{ gas: bigint; txs: number }> {
+async function ensureCredit(
+  ctx: RegistryContext,
+  manufacturer: Signer,
+  amount: bigint,
+): Promise<{ gas: bigint; txs: number }> {
   const account = await manufacturer.getAddress();
   const { credit } = await ctx.registry.getManufacturer(account);
   if (credit >= amount) return { gas: 0n, txs: 0 };
@@ -237,12 +257,27 @@ export async function registerFleet(
     fs.writeFileSync(files.csv, whitelistCsv(whitelist));
     const committed = await ctx.registry.getWhitelist(whitelist.root);
     if (committed.capacity > 0n) {
-      return { ...base, mode: "merkle", registered: 0, skipped: devices.length, feesPaid: 0n, transactions: 0, gasUsed: 0n, root: whitelist.root, whitelistFiles: files };
+      return {
+        ...base,
+        mode: "merkle",
+        registered: 0,
+        skipped: devices.length,
+        feesPaid: 0n,
+        transactions: 0,
+        gasUsed: 0n,
+        root: whitelist.root,
+        whitelistFiles: files,
+      };
     }
-    const known = await statuses(ctx.registry, devices.map((d) => d.deviceId));
+    const known = await statuses(
+      ctx.registry,
+      devices.map((d) => d.deviceId),
+    );
     const clash = devices.filter((_, i) => known[i] !== 0n);
     if (clash.length > 0) {
-      throw new UserError(`line ${clash[0].line}: device "${clash[0].uid}" is already registered (${clash.length} in all); a whitelist must list new devices only`);
+      throw new UserError(
+        `line ${clash[0].line}: device "${clash[0].uid}" is already registered (${clash.length} in all); a whitelist must list new devices only`,
+      );
     }
     const feesPaid = fee * BigInt(devices.length);
     const topUp = await ensureCredit(ctx, manufacturer, feesPaid);
@@ -261,7 +296,10 @@ export async function registerFleet(
     };
   }
 
-  const known = await statuses(ctx.registry, devices.map((d) => d.deviceId));
+  const known = await statuses(
+    ctx.registry,
+    devices.map((d) => d.deviceId),
+  );
   const pending = devices.filter((_, i) => known[i] === 0n);
   const feesPaid = fee * BigInt(pending.length);
   const topUp = pending.length > 0 ? await ensureCredit(ctx, manufacturer, feesPaid) : { gas: 0n, txs: 0 };
@@ -272,7 +310,12 @@ export async function registerFleet(
     const chunk = pending.slice(i, i + options.batchSize);
     const tx =
       chunk.length === 1 && chunk[0].metadataHash !== undefined
-        ? await ctx.registry.registerDevice(chunk[0].deviceId, chunk[0].deviceKey, chunk[0].deviceType, chunk[0].metadataHash)
+        ? await ctx.registry.registerDevice(
+            chunk[0].deviceId,
+            chunk[0].deviceKey,
+            chunk[0].deviceType,
+            chunk[0].metadataHash,
+          )
         : await ctx.registry.registerDevices(
             chunk.map((d) => d.deviceId),
             chunk.map((d) => d.deviceKey),
@@ -282,7 +325,15 @@ export async function registerFleet(
     transactions++;
     progress.update(i + chunk.length);
   }
-  return { ...base, mode: "batch", registered: pending.length, skipped: devices.length - pending.length, feesPaid, transactions, gasUsed };
+  return {
+    ...base,
+    mode: "batch",
+    registered: pending.length,
+    skipped: devices.length - pending.length,
+    feesPaid,
+    transactions,
+    gasUsed,
+  };
 }
 
 // ------------------------------------------------------------------ activation and lifecycle
@@ -356,12 +407,18 @@ export async function activate(
   const info = await deviceStatus(hre, deviceId);
   const latest = await hre.ethers.provider.getBlock("latest");
   const deadline = BigInt(latest?.timestamp ?? 0) + 3600n;
-  const signature = await signActivation(device, registryDomain(ctx.chainId, ctx.address), { deviceId, owner: ownerAddress, deadline });
+  const signature = await signActivation(device, registryDomain(ctx.chainId, ctx.address), {
+    deviceId,
+    owner: ownerAddress,
+    deadline,
+  });
   let data: string;
   let fee: bigint;
   if (info.status === "unknown") {
     if (whitelistFile === undefined) {
-      throw new UserError(`device ${deviceId} is not registered; pass --whitelist FILE if it is in a committed whitelist`);
+      throw new UserError(
+        `device ${deviceId} is not registered; pass --whitelist FILE if it is in a committed whitelist`,
+      );
     }
     const whitelist = readWhitelist(whitelistFile);
     const entry = whitelist.entries.find((e) => e.deviceId.toLowerCase() === deviceId.toLowerCase());
@@ -370,8 +427,10 @@ export async function activate(
       throw new UserError(`the keystore's key ${device.address} is not the whitelisted key ${entry.deviceKey}`);
     }
     const committed = await ctx.registry.getWhitelist(whitelist.root);
-    if (committed.capacity === 0n) throw new UserError(`whitelist root ${whitelist.root} is not committed on this network`);
-    if (committed.used >= committed.capacity) throw new UserError(`whitelist root ${whitelist.root} has no capacity left`);
+    if (committed.capacity === 0n)
+      throw new UserError(`whitelist root ${whitelist.root} is not committed on this network`);
+    if (committed.used >= committed.capacity)
+      throw new UserError(`whitelist root ${whitelist.root} has no capacity left`);
     fee = await ctx.registry.activationFee();
     data = ctx.registry.interface.encodeFunctionData("activateFromWhitelist", [
       whitelist.root,
@@ -384,7 +443,8 @@ export async function activate(
       signature,
     ]);
   } else {
-    if (info.status !== "registered") throw new UserError(`device ${deviceId} is ${info.status}, not waiting for activation`);
+    if (info.status !== "registered")
+      throw new UserError(`device ${deviceId} is ${info.status}, not waiting for activation`);
     if (info.deviceKey !== device.address) {
       throw new UserError(`the keystore's key ${device.address} is not the registered key ${info.deviceKey}`);
     }
@@ -393,7 +453,9 @@ export async function activate(
   }
   const balance = await ctx.token.balanceOf(ownerAddress);
   if (balance < fee) {
-    throw new UserError(`the activation fee is ${formatThing(fee)} but the owner ${ownerAddress} holds ${formatThing(balance)}`);
+    throw new UserError(
+      `the activation fee is ${formatThing(fee)} but the owner ${ownerAddress} holds ${formatThing(balance)}`,
+    );
   }
   // With a standing allowance the owner calls the registry directly (cheapest); otherwise one
   // approveAndCall approves the fee and calls the registry, which learns the real payer from the token.
@@ -403,7 +465,14 @@ export async function activate(
       ? await owner.sendTransaction({ to: ctx.address, data })
       : await ctx.token.approveAndCall(ctx.address, fee, data);
   const gasUsed = await gasOf(tx);
-  return { deviceId, owner: ownerAddress, fromWhitelist: info.status === "unknown", feePaid: fee, gasUsed, txHash: tx.hash };
+  return {
+    deviceId,
+    owner: ownerAddress,
+    fromWhitelist: info.status === "unknown",
+    feePaid: fee,
+    gasUsed,
+    txHash: tx.hash,
+  };
 }
 
 export interface ValidateResult extends DeviceInfo {
@@ -426,7 +495,11 @@ export async function validate(
     const message = { deviceId, challenge: claim.challenge };
     const signature = await signIdentityClaim(claim.device, domain, message);
     result.challenge = claim.challenge;
-    result.claimValid = await ctx.registry.isValidDeviceSignature(deviceId, identityClaimDigest(domain, message), signature);
+    result.claimValid = await ctx.registry.isValidDeviceSignature(
+      deviceId,
+      identityClaimDigest(domain, message),
+      signature,
+    );
     result.valid = result.valid && result.claimValid;
   }
   return result;
@@ -441,7 +514,8 @@ export async function transferDevice(
   const { registry } = await connectRegistry(hre, owner);
   const info = await deviceStatus(hre, deviceId);
   const from = await owner.getAddress();
-  if (info.status !== "active") throw new UserError(`device ${deviceId} is ${info.status}; only active devices can be transferred`);
+  if (info.status !== "active")
+    throw new UserError(`device ${deviceId} is ${info.status}; only active devices can be transferred`);
   if (info.owner !== from) throw new UserError(`${from} does not own device ${deviceId} (its owner is ${info.owner})`);
   const tx = await registry.transferDevice(deviceId, to);
   return { deviceId, from, to, gasUsed: await gasOf(tx), txHash: tx.hash };
@@ -479,7 +553,8 @@ export async function rotateKey(
   const ctx = await connectRegistry(hre, owner);
   const info = await deviceStatus(hre, deviceId);
   const ownerAddress = await owner.getAddress();
-  if (info.status !== "active") throw new UserError(`device ${deviceId} is ${info.status}; only active devices rotate keys`);
+  if (info.status !== "active")
+    throw new UserError(`device ${deviceId} is ${info.status}; only active devices rotate keys`);
   if (info.owner !== ownerAddress) throw new UserError(`${ownerAddress} does not own device ${deviceId}`);
   const { meta } = loadDeviceKey(keystoreDir, deviceId, password);
   const fresh = Wallet.createRandom();
@@ -499,4 +574,3 @@ export async function rotateKey(
   saveDeviceKey(keystoreDir, meta, new Wallet(fresh.privateKey), password);
   return { deviceId, oldKey: info.deviceKey, newKey: fresh.address, gasUsed, txHash: tx.hash };
 }
-

@@ -28,7 +28,13 @@ task("device:generate", "Generates simulated devices: ids, keys (in encrypted ke
           if (type === undefined) throw new UserError(`--type: unknown device type "${args.type}"`);
         }
         const fleet = generateFleet(count, args.out, await keystorePassword(), type, !args.json);
-        return { count: fleet.count, csv: fleet.csv, json: fleet.json, keystoreDir: fleet.keystoreDir, devices: fleet.devices };
+        return {
+          count: fleet.count,
+          csv: fleet.csv,
+          json: fleet.json,
+          keystoreDir: fleet.keystoreDir,
+          devices: fleet.devices,
+        };
       },
       (r) =>
         [
@@ -79,7 +85,9 @@ task("device:register", "Registers a fleet file (resumable; never charges twice)
                 : `Committed whitelist root ${r.root} for ${r.devices} device(s); each registers when it first presents its proof.`
               : `Registered ${r.registered} device(s), skipped ${r.skipped} already registered.`,
             `  fees ${formatUnits(r.feesPaid, 18)} THING, ${r.transactions} transaction(s), gas ${formatGas(r.gasUsed)}`,
-            ...(r.whitelistFiles ? [`  whitelist with proofs: ${r.whitelistFiles.json} and ${r.whitelistFiles.csv}`] : []),
+            ...(r.whitelistFiles
+              ? [`  whitelist with proofs: ${r.whitelistFiles.json} and ${r.whitelistFiles.csv}`]
+              : []),
           ].join("\n"),
       );
     },
@@ -91,25 +99,33 @@ task("device:activate", "The device signs its activation; the owner submits it a
   .addOptionalParam("whitelist", "Whitelist file, for a device registered by Merkle root")
   .addOptionalParam("signer", "Index of the owner's local account", "0")
   .addFlag("json", "Print machine-readable JSON")
-  .setAction(async (args: { device: string; keystore: string; whitelist?: string; signer: string; json: boolean }, hre) => {
-    await runTask(
-      hre,
-      "device:activate",
-      args.json,
-      async () => {
-        const { parseCount } = await import("../src/cli/parse");
-        const { resolveDeviceId } = await import("../src/devices/fleet");
-        const { keystorePassword, loadDeviceKey } = await import("../src/devices/keystore");
-        const { activate } = await import("../src/registry");
-        const { signerAt } = await import("../src/token");
-        const deviceId = resolveDeviceId(args.device);
-        const { wallet } = loadDeviceKey(args.keystore, deviceId, await keystorePassword());
-        return activate(hre, await signerAt(hre, parseCount("signer", args.signer)), wallet, deviceId, args.whitelist);
-      },
-      (r) =>
-        `Device ${r.deviceId} activated for ${r.owner}${r.fromWhitelist ? " (registered from its whitelist proof)" : ""}; fee ${formatUnits(r.feePaid, 18)} THING, gas ${formatGas(r.gasUsed)}`,
-    );
-  });
+  .setAction(
+    async (args: { device: string; keystore: string; whitelist?: string; signer: string; json: boolean }, hre) => {
+      await runTask(
+        hre,
+        "device:activate",
+        args.json,
+        async () => {
+          const { parseCount } = await import("../src/cli/parse");
+          const { resolveDeviceId } = await import("../src/devices/fleet");
+          const { keystorePassword, loadDeviceKey } = await import("../src/devices/keystore");
+          const { activate } = await import("../src/registry");
+          const { signerAt } = await import("../src/token");
+          const deviceId = resolveDeviceId(args.device);
+          const { wallet } = loadDeviceKey(args.keystore, deviceId, await keystorePassword());
+          return activate(
+            hre,
+            await signerAt(hre, parseCount("signer", args.signer)),
+            wallet,
+            deviceId,
+            args.whitelist,
+          );
+        },
+        (r) =>
+          `Device ${r.deviceId} activated for ${r.owner}${r.fromWhitelist ? " (registered from its whitelist proof)" : ""}; fee ${formatUnits(r.feePaid, 18)} THING, gas ${formatGas(r.gasUsed)}`,
+      );
+    },
+  );
 
 task("device:status", "Shows a device's record: status, manufacturer, owner, key, type, score")
   .addParam("device", "Device id (0x…64 hex) or raw unique id")
@@ -166,7 +182,11 @@ task("device:validate", "Validates a device; with --challenge, checks a fresh id
       (r) =>
         [
           `Device ${r.deviceId} is ${r.valid ? "VALID" : "NOT VALID"}: status ${r.status}, manufacturer #${r.manufacturerId}, owner ${r.owner}, reputation ${r.score}/1000`,
-          ...(r.challenge === undefined ? [] : [`  identity claim for challenge ${r.challenge}: ${r.claimValid ? "signed by the device's key" : "REJECTED"}`]),
+          ...(r.challenge === undefined
+            ? []
+            : [
+                `  identity claim for challenge ${r.challenge}: ${r.claimValid ? "signed by the device's key" : "REJECTED"}`,
+              ]),
         ].join("\n"),
     );
   });
@@ -187,7 +207,12 @@ task("device:transfer", "Transfers an active device to a new owner (owner only)"
         const { transferDevice } = await import("../src/registry");
         const { signerAt } = await import("../src/token");
         const to = parseAddress("to", args.to);
-        return transferDevice(hre, await signerAt(hre, parseCount("signer", args.signer)), resolveDeviceId(args.device), to);
+        return transferDevice(
+          hre,
+          await signerAt(hre, parseCount("signer", args.signer)),
+          resolveDeviceId(args.device),
+          to,
+        );
       },
       (r) => `Device ${r.deviceId} transferred from ${r.from} to ${r.to}; gas ${formatGas(r.gasUsed)}`,
     );
@@ -211,7 +236,12 @@ task("device:revoke", "Revokes a device for good (its manufacturer or the networ
         const { signerAt } = await import("../src/token");
         const reason = parseCount("reason", args.reason);
         if (reason > 255) throw new UserError("--reason must be 0-255");
-        return revokeDevice(hre, await signerAt(hre, parseCount("signer", args.signer)), resolveDeviceId(args.device), reason);
+        return revokeDevice(
+          hre,
+          await signerAt(hre, parseCount("signer", args.signer)),
+          resolveDeviceId(args.device),
+          reason,
+        );
       },
       (r) => `Device ${r.deviceId} revoked by ${r.by} (reason ${r.reason}); gas ${formatGas(r.gasUsed)}`,
     );
@@ -233,8 +263,15 @@ task("device:rotate-key", "Gives a device a new key: the new key consents, the o
         const { keystorePassword } = await import("../src/devices/keystore");
         const { rotateKey } = await import("../src/registry");
         const { signerAt } = await import("../src/token");
-        return rotateKey(hre, await signerAt(hre, parseCount("signer", args.signer)), resolveDeviceId(args.device), args.keystore, await keystorePassword());
+        return rotateKey(
+          hre,
+          await signerAt(hre, parseCount("signer", args.signer)),
+          resolveDeviceId(args.device),
+          args.keystore,
+          await keystorePassword(),
+        );
       },
-      (r) => `Device ${r.deviceId} key rotated ${r.oldKey} -> ${r.newKey}; keystore updated; gas ${formatGas(r.gasUsed)}`,
+      (r) =>
+        `Device ${r.deviceId} key rotated ${r.oldKey} -> ${r.newKey}; keystore updated; gas ${formatGas(r.gasUsed)}`,
     );
   });

@@ -25,7 +25,8 @@ task("manufacturer:add", "Admits a manufacturer (network admin only)")
         const score = parseCount("score", args.score);
         return addManufacturer(hre, await signerAt(hre, parseCount("signer", args.signer)), account, payout, score);
       },
-      (r) => `Manufacturer #${r.id} ${r.account} admitted (payout ${r.payout}, default score ${r.defaultScore}); gas ${formatGas(r.gasUsed)}`,
+      (r) =>
+        `Manufacturer #${r.id} ${r.account} admitted (payout ${r.payout}, default score ${r.defaultScore}); gas ${formatGas(r.gasUsed)}`,
     );
   });
 
@@ -42,9 +43,14 @@ task("manufacturer:remove", "Removes a manufacturer (network admin only); its de
         const { parseAddress, parseCount } = await import("../src/cli/parse");
         const { removeManufacturer } = await import("../src/registry");
         const { signerAt } = await import("../src/token");
-        return removeManufacturer(hre, await signerAt(hre, parseCount("signer", args.signer)), parseAddress("account", args.account));
+        return removeManufacturer(
+          hre,
+          await signerAt(hre, parseCount("signer", args.signer)),
+          parseAddress("account", args.account),
+        );
       },
-      (r) => `Manufacturer #${r.id} ${r.account} removed; its devices stay valid and its credit (${r.credit}) stays withdrawable; gas ${formatGas(r.gasUsed)}`,
+      (r) =>
+        `Manufacturer #${r.id} ${r.account} removed; its devices stay valid and its credit (${r.credit}) stays withdrawable; gas ${formatGas(r.gasUsed)}`,
     );
   });
 
@@ -63,7 +69,14 @@ task("manufacturer:list", "Lists the network's manufacturers")
         if (list.length === 0) return "No manufacturers yet (the network admin runs manufacturer:add).";
         return formatTable(
           ["id", "account", "payout", "score", "active", "fee credit"],
-          list.map((m) => [String(m.id), m.account, m.payout, String(m.defaultScore), m.active ? "yes" : "no", `${formatUnits(m.credit, 18)} THING`]),
+          list.map((m) => [
+            String(m.id),
+            m.account,
+            m.payout,
+            String(m.defaultScore),
+            m.active ? "yes" : "no",
+            `${formatUnits(m.credit, 18)} THING`,
+          ]),
           [1, 2, 4],
         );
       },

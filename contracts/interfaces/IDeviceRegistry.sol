@@ -170,7 +170,8 @@ interface IDeviceRegistry {
      * @notice Commits a Merkle whitelist of up to `capacity` devices, paying `capacity` registration fees
      * now. Each device is registered when it first presents its proof.
      * Leaf = keccak256(keccak256(abi.encode(deviceId, deviceKey, deviceType, manufacturerId))); pairs are
-     * sorted. The current activation fee is fixed for this root's devices. The double hash makes a 64-byte internal node impossible to pass as a leaf.
+     * sorted. The double hash makes a 64-byte internal node impossible to pass as a leaf. The activation
+     * fee in force now is fixed for this root's devices.
      */
     function commitWhitelist(bytes32 root, uint32 capacity) external;
 

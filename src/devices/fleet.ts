@@ -46,7 +46,9 @@ function csvRows(text: string): RawRow[] {
   const required = ["uid", "publicKey", "type"];
   const missing = required.filter((h) => !header.includes(h));
   if (missing.length > 0) {
-    throw new UserError(`line 1: the CSV header must name the columns uid,publicKey,type[,metadataHash]; missing ${missing.join(", ")}`);
+    throw new UserError(
+      `line 1: the CSV header must name the columns uid,publicKey,type[,metadataHash]; missing ${missing.join(", ")}`,
+    );
   }
   const rows: RawRow[] = [];
   lines.slice(1).forEach((raw, i) => {
@@ -111,7 +113,9 @@ export function readFleetFile(file: string): FleetDevice[] {
     if (!isHexString(pub)) {
       problems.push(`${at}: publicKey "${pub}" is not hex (0x…)`);
     } else if (pub.length !== 2 + 130 && pub.length !== 2 + 66) {
-      problems.push(`${at}: publicKey has ${(pub.length - 2) / 2} bytes; a secp256k1 public key has 65 (0x04…) or 33 (compressed)`);
+      problems.push(
+        `${at}: publicKey has ${(pub.length - 2) / 2} bytes; a secp256k1 public key has 65 (0x04…) or 33 (compressed)`,
+      );
     } else {
       try {
         deviceKey = computeAddress(SigningKey.computePublicKey(pub, false));
@@ -122,9 +126,14 @@ export function readFleetFile(file: string): FleetDevice[] {
     const typeValue = typeof row.type === "number" ? row.type : typeof row.type === "string" ? row.type.trim() : "";
     const deviceType = deviceTypeId(typeValue);
     if (deviceType === undefined) {
-      problems.push(`${at}: unknown device type "${typeValue}" (known: ${Object.entries(DEVICE_TYPES).map(([id, n]) => `${id}=${n}`).join(", ")})`);
+      problems.push(
+        `${at}: unknown device type "${typeValue}" (known: ${Object.entries(DEVICE_TYPES)
+          .map(([id, n]) => `${id}=${n}`)
+          .join(", ")})`,
+      );
     }
-    const metadata = typeof row.metadataHash === "string" && row.metadataHash.trim() !== "" ? row.metadataHash.trim() : undefined;
+    const metadata =
+      typeof row.metadataHash === "string" && row.metadataHash.trim() !== "" ? row.metadataHash.trim() : undefined;
     if (metadata !== undefined && !/^0x[0-9a-fA-F]{64}$/.test(metadata)) {
       problems.push(`${at}: metadataHash must be 0x followed by 64 hex digits`);
     }
@@ -156,15 +165,27 @@ export function readFleetFile(file: string): FleetDevice[] {
 }
 
 /** Writes a fleet as CSV (uid,publicKey,type) and JSON. */
-export function writeFleetFiles(dir: string, devices: readonly Omit<FleetDevice, "line">[]): { csv: string; json: string } {
+export function writeFleetFiles(
+  dir: string,
+  devices: readonly Omit<FleetDevice, "line">[],
+): { csv: string; json: string } {
   fs.mkdirSync(dir, { recursive: true });
   const csv = path.join(dir, "devices.csv");
   const json = path.join(dir, "devices.json");
-  fs.writeFileSync(csv, `uid,publicKey,type\n${devices.map((d) => `${d.uid},${d.publicKey},${d.deviceType}`).join("\n")}\n`);
+  fs.writeFileSync(
+    csv,
+    `uid,publicKey,type\n${devices.map((d) => `${d.uid},${d.publicKey},${d.deviceType}`).join("\n")}\n`,
+  );
   fs.writeFileSync(
     json,
     `${JSON.stringify(
-      devices.map((d) => ({ uid: d.uid, deviceId: d.deviceId, publicKey: d.publicKey, deviceKey: d.deviceKey, type: d.deviceType })),
+      devices.map((d) => ({
+        uid: d.uid,
+        deviceId: d.deviceId,
+        publicKey: d.publicKey,
+        deviceKey: d.deviceKey,
+        type: d.deviceType,
+      })),
       null,
       2,
     )}\n`,

@@ -64,7 +64,11 @@ export function saveDeviceKey(dir: string, meta: DeviceKeystoreMeta, wallet: Wal
 }
 
 /** Decrypts a device's key from its keystore; a wrong password or a corrupt file fails with one line. */
-export function loadDeviceKey(dir: string, deviceId: string, password: string): { wallet: Wallet; meta: DeviceKeystoreMeta } {
+export function loadDeviceKey(
+  dir: string,
+  deviceId: string,
+  password: string,
+): { wallet: Wallet; meta: DeviceKeystoreMeta } {
   const file = keystoreFile(dir, deviceId);
   if (!fs.existsSync(file)) {
     throw new UserError(`no keystore for device ${deviceId} in ${dir}`);

@@ -1,6 +1,7 @@
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 import type { TypedDataDomain } from "ethers";
 import { Wallet, keccak256, toUtf8Bytes } from "ethers";
+import { reset } from "@nomicfoundation/hardhat-network-helpers";
 import { ethers } from "hardhat";
 
 import { registryDomain } from "../../src/eip712/device";
@@ -19,8 +20,22 @@ export interface TokenFixture {
   reentrant: ReentrantCallee;
 }
 
+/**
+ * Every fixture starts from a fresh chain, so that addresses, nonces and signatures (and with them the
+ * calldata and the gas of every snapshot) do not depend on which tests ran before. `reset` also drops the
+ * other fixtures' snapshots; they are rebuilt when next loaded.
+ */
+async function freshChain(): Promise<void> {
+  await reset();
+}
+
 /** ThingToken with its supply at `treasury`, 1,000 THING each for alice and mallory, and two callees. */
 export async function tokenFixture(): Promise<TokenFixture> {
+  await freshChain();
+  return deployToken();
+}
+
+async function deployToken(): Promise<TokenFixture> {
   const [treasury, alice, bob, mallory] = await ethers.getSigners();
   const token = await ethers.deployContract("ThingToken", [treasury.address, SUPPLY]);
   await token.transfer(alice.address, 1_000n * ONE);
@@ -68,7 +83,8 @@ export interface RegistryFixture extends TokenFixture {
  * credit, and alice (an owner) who approved the registry for activation fees.
  */
 export async function registryFixture(): Promise<RegistryFixture> {
-  const base = await tokenFixture();
+  await freshChain();
+  const base = await deployToken();
   const signers = await ethers.getSigners();
   const [admin, maker, makerPayout, relayer] = signers.slice(4, 8);
   const registry = await ethers.deployContract("DeviceRegistry", [
