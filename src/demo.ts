@@ -4,7 +4,7 @@ import type { HardhatRuntimeEnvironment } from "hardhat/types";
 
 import { deploySystem } from "./deployments";
 import type { System } from "./deployments";
-import { identityClaimDigest, registryDomain, signActivation, signIdentityClaim } from "./eip712/device";
+import { compact, identityClaimDigest, registryDomain, signActivation, signIdentityClaim } from "./eip712/device";
 import { permitDomain, signPermit } from "./eip712/permit";
 import { buildWhitelist } from "./merkle/whitelist";
 import { deviceIdOf } from "./devices/fleet";
@@ -179,12 +179,11 @@ export async function runDemo(
     const data = registry.interface.encodeFunctionData("activateFromWhitelist", [
       whitelist.root,
       entry.deviceId,
-      entry.deviceKey,
       entry.deviceType,
       entry.proof,
       ownerAddress,
       now + 3600n,
-      signature,
+      ...compact(signature),
     ]);
     const activated = await (await token.connect(owner).approveAndCall(registryAddress, activationFee, data)).wait();
     record(

@@ -14,6 +14,7 @@ import { deviceIdOf, writeFleetFiles } from "./devices/fleet";
 import { loadDeviceKey, saveDeviceKey } from "./devices/keystore";
 import { DEVICE_TYPES, deviceTypeName } from "./devices/types";
 import {
+  compact,
   identityClaimDigest,
   registryDomain,
   signActivation,
@@ -435,12 +436,11 @@ export async function activate(
     data = ctx.registry.interface.encodeFunctionData("activateFromWhitelist", [
       whitelist.root,
       entry.deviceId,
-      entry.deviceKey,
       entry.deviceType,
       entry.proof,
       ownerAddress,
       deadline,
-      signature,
+      ...compact(signature),
     ]);
   } else {
     if (info.status !== "registered")
@@ -449,7 +449,12 @@ export async function activate(
       throw new UserError(`the keystore's key ${device.address} is not the registered key ${info.deviceKey}`);
     }
     fee = await ctx.registry.activationFee();
-    data = ctx.registry.interface.encodeFunctionData("activateDevice", [deviceId, ownerAddress, deadline, signature]);
+    data = ctx.registry.interface.encodeFunctionData("activateDevice", [
+      deviceId,
+      ownerAddress,
+      deadline,
+      ...compact(signature),
+    ]);
   }
   const balance = await ctx.token.balanceOf(ownerAddress);
   if (balance < fee) {
@@ -567,7 +572,7 @@ export async function rotateKey(
     nonce,
     deadline,
   });
-  const tx = await ctx.registry.rotateDeviceKey(deviceId, fresh.address, deadline, signature);
+  const tx = await ctx.registry.rotateDeviceKey(deviceId, fresh.address, deadline, ...compact(signature));
   const gasUsed = await gasOf(tx);
   const file = path.join(keystoreDir, `${deviceId.toLowerCase()}.json`);
   fs.copyFileSync(file, `${file}.old`);

@@ -193,6 +193,9 @@ interface IDeviceRegistry {
     ) external;
 
     // ---------------------------------------------------------------- activation
+    //
+    // Device signatures on state-changing calls are EIP-2098 compact signatures (r, vs): 64 bytes of
+    // calldata instead of a 65-byte `bytes` with its offset and length words. High-s values are rejected.
 
     /**
      * @notice Activates a registered device for `owner`. The device signs the EIP-712 message
@@ -200,7 +203,7 @@ interface IDeviceRegistry {
      * the submitter pays the activation fee. The owner is bound in the signature, so a front-runner
      * cannot change it.
      */
-    function activateDevice(bytes32 deviceId, address owner, uint256 deadline, bytes calldata signature) external;
+    function activateDevice(bytes32 deviceId, address owner, uint256 deadline, bytes32 r, bytes32 vs) external;
 
     /// @notice {activateDevice} with the activation fee pulled from `owner` through the owner's permit, so a
     /// relayer can submit everything.
@@ -208,25 +211,30 @@ interface IDeviceRegistry {
         bytes32 deviceId,
         address owner,
         uint256 deadline,
-        bytes calldata signature,
-        uint256 permitDeadline,
-        uint8 v,
         bytes32 r,
-        bytes32 s
+        bytes32 vs,
+        uint256 permitDeadline,
+        uint8 permitV,
+        bytes32 permitR,
+        bytes32 permitS
     ) external;
 
-    /// @notice Registers a whitelisted device from its proof and activates it, in one transaction. Emits
-    /// {DeviceActivated} only (the registration is implied). The activation fee is the one in force when
-    /// the root was committed.
+    /**
+     * @notice Registers a whitelisted device from its proof and activates it, in one transaction. The
+     * device key is not passed: it is recovered from the activation signature and must be the key the
+     * leaf binds, so a signature by any other key fails the proof ({NotInWhitelist}). Emits
+     * {DeviceActivated} only (the registration is implied). The activation fee is the one in force when
+     * the root was committed.
+     */
     function activateFromWhitelist(
         bytes32 root,
         bytes32 deviceId,
-        address deviceKey,
         uint32 deviceType,
         bytes32[] calldata proof,
         address owner,
         uint256 deadline,
-        bytes calldata signature
+        bytes32 r,
+        bytes32 vs
     ) external;
 
     /// @notice Registers and activates a device for `owner` in one call: the manufacturer ships it already
@@ -252,7 +260,7 @@ interface IDeviceRegistry {
      * `RotateKey(bytes32 deviceId,address newKey,uint256 nonce,uint256 deadline)`, whose per-device nonce
      * makes every rotation signature single-use.
      */
-    function rotateDeviceKey(bytes32 deviceId, address newKey, uint256 deadline, bytes calldata signature) external;
+    function rotateDeviceKey(bytes32 deviceId, address newKey, uint256 deadline, bytes32 r, bytes32 vs) external;
 
     // ---------------------------------------------------------------- views
 

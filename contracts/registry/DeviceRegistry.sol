@@ -133,8 +133,8 @@ contract DeviceRegistry is RegistryFees, EIP712 {
     // ---------------------------------------------------------------- activation
 
     /// @inheritdoc IDeviceRegistry
-    function activateDevice(bytes32 deviceId, address owner_, uint256 deadline, bytes calldata signature) external {
-        _activate(deviceId, owner_, deadline, signature);
+    function activateDevice(bytes32 deviceId, address owner_, uint256 deadline, bytes32 r, bytes32 vs) external {
+        _activate(deviceId, owner_, deadline, r, vs);
         _chargeActivation(_msgSender(), _activationFeeAmount());
     }
 
@@ -143,15 +143,16 @@ contract DeviceRegistry is RegistryFees, EIP712 {
         bytes32 deviceId,
         address owner_,
         uint256 deadline,
-        bytes calldata signature,
-        uint256 permitDeadline,
-        uint8 v,
         bytes32 r,
-        bytes32 s
+        bytes32 vs,
+        uint256 permitDeadline,
+        uint8 permitV,
+        bytes32 permitR,
+        bytes32 permitS
     ) external {
-        _activate(deviceId, owner_, deadline, signature);
+        _activate(deviceId, owner_, deadline, r, vs);
         uint256 fee = _activationFeeAmount();
-        _tryPermit(owner_, fee, permitDeadline, v, r, s);
+        _tryPermit(owner_, fee, permitDeadline, permitV, permitR, permitS);
         _chargeActivation(owner_, fee);
     }
 
@@ -159,16 +160,22 @@ contract DeviceRegistry is RegistryFees, EIP712 {
     function activateFromWhitelist(
         bytes32 root,
         bytes32 deviceId,
-        address deviceKey,
         uint32 deviceType,
         bytes32[] calldata proof,
         address owner_,
         uint256 deadline,
-        bytes calldata signature
+        bytes32 r,
+        bytes32 vs
     ) external {
         if (block.timestamp > deadline) revert SignatureExpired(deadline);
         if (owner_ == address(0)) revert ZeroAddress();
-        _requireSignedBy(deviceId, _activationDigest(deviceId, owner_, deadline), signature, deviceKey);
+        (address deviceKey, ECDSA.RecoverError err, ) = ECDSA.tryRecover(
+            _activationDigest(deviceId, owner_, deadline),
+            r,
+            vs
+        );
+        if (err != ECDSA.RecoverError.NoError) revert InvalidDeviceSignature(deviceId, deviceKey);
+        // The leaf binds the key: a signature by any other key cannot prove membership.
         uint256 fee = _claim(root, deviceId, deviceKey, deviceType, proof, DeviceStatus.Active);
         _states[deviceId].owner = owner_;
         emit DeviceActivated(deviceId, owner_);
@@ -218,7 +225,7 @@ contract DeviceRegistry is RegistryFees, EIP712 {
     }
 
     /// @inheritdoc IDeviceRegistry
-    function rotateDeviceKey(bytes32 deviceId, address newKey, uint256 deadline, bytes calldata signature) external {
+    function rotateDeviceKey(bytes32 deviceId, address newKey, uint256 deadline, bytes32 r, bytes32 vs) external {
         if (block.timestamp > deadline) revert SignatureExpired(deadline);
         _ownedActive(deviceId);
         uint256 word = _devices[deviceId];
@@ -228,7 +235,7 @@ contract DeviceRegistry is RegistryFees, EIP712 {
         bytes32 digest = _hashTypedDataV4(
             keccak256(abi.encode(_ROTATE_TYPEHASH, deviceId, newKey, word.keyNonce(), deadline))
         );
-        _requireSignedBy(deviceId, digest, signature, newKey);
+        _requireSignedBy(deviceId, digest, r, vs, newKey);
         _devices[deviceId] = word.withRotatedKey(newKey);
         emit DeviceKeyRotated(deviceId, oldKey, newKey);
     }
@@ -346,7 +353,7 @@ contract DeviceRegistry is RegistryFees, EIP712 {
         return wl.activationFee;
     }
 
-    function _activate(bytes32 deviceId, address owner_, uint256 deadline, bytes calldata signature) private {
+    function _activate(bytes32 deviceId, address owner_, uint256 deadline, bytes32 r, bytes32 vs) private {
         if (block.timestamp > deadline) revert SignatureExpired(deadline);
         if (owner_ == address(0)) revert ZeroAddress();
         uint256 word = _devices[deviceId];
@@ -355,7 +362,7 @@ contract DeviceRegistry is RegistryFees, EIP712 {
             if (status == DeviceStatus.Unknown) revert DeviceNotRegistered(deviceId);
             revert UnexpectedDeviceStatus(deviceId, status);
         }
-        _requireSignedBy(deviceId, _activationDigest(deviceId, owner_, deadline), signature, word.deviceKey());
+        _requireSignedBy(deviceId, _activationDigest(deviceId, owner_, deadline), r, vs, word.deviceKey());
         _devices[deviceId] = word.withStatus(DeviceStatus.Active);
         _states[deviceId].owner = owner_;
         emit DeviceActivated(deviceId, owner_);
@@ -367,8 +374,8 @@ contract DeviceRegistry is RegistryFees, EIP712 {
 
     /// @dev OpenZeppelin's ECDSA rejects malformed and high-s signatures and never returns a zero signer
     /// without an error; the expected key is never zero.
-    function _requireSignedBy(bytes32 deviceId, bytes32 digest, bytes calldata signature, address key) private pure {
-        (address recovered, ECDSA.RecoverError err, ) = ECDSA.tryRecoverCalldata(digest, signature);
+    function _requireSignedBy(bytes32 deviceId, bytes32 digest, bytes32 r, bytes32 vs, address key) private pure {
+        (address recovered, ECDSA.RecoverError err, ) = ECDSA.tryRecover(digest, r, vs);
         if (err != ECDSA.RecoverError.NoError || recovered != key) revert InvalidDeviceSignature(deviceId, recovered);
     }
 

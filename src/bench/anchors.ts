@@ -57,7 +57,7 @@ export const GAS_ANCHORS: Readonly<Record<string, GasAnchor>> = {
     anchor: 194_000,
     source: `${ATONOMI}: registerAndActivateDevice`,
     target: 110_000,
-    note: "lazy registration from a 14-level Merkle proof + signed activation + fee, in one transaction; the 868-byte calldata alone costs ~11,000",
+    note: "lazy registration from a 14-level Merkle proof + signed activation + fee, in one transaction; the device key is recovered from its compact (EIP-2098) signature rather than passed, and the 740-byte calldata alone costs ~9,500",
   },
   "registry.activateFromWhitelist via approveAndCall (14-level proof)": {
     anchor: 194_000,

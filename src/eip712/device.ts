@@ -1,5 +1,5 @@
 import type { TypedDataDomain, TypedDataField } from "ethers";
-import { TypedDataEncoder } from "ethers";
+import { Signature, TypedDataEncoder } from "ethers";
 
 import type { TypedDataSigner } from "./permit";
 
@@ -79,4 +79,13 @@ export function signIdentityClaim(
 /** The digest {signIdentityClaim} signs, as the registry's `identityClaimDigest` computes it. */
 export function identityClaimDigest(domain: TypedDataDomain, m: IdentityClaimMessage): string {
   return TypedDataEncoder.hash(domain, IDENTITY_CLAIM_TYPES, { ...m });
+}
+
+/**
+ * A 65-byte signature as the EIP-2098 compact pair (r, vs) that the registry's state-changing calls take:
+ * `vs` carries the y-parity in its top bit.
+ */
+export function compact(signature: string): [string, string] {
+  const sig = Signature.from(signature);
+  return [sig.r, sig.yParityAndS];
 }

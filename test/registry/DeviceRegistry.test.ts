@@ -4,6 +4,7 @@ import { Signature, ZeroAddress, ZeroHash, concat, hexlify, keccak256, randomByt
 import { ethers } from "hardhat";
 
 import {
+  compact,
   identityClaimDigest,
   registryDomain,
   signActivation,
@@ -36,7 +37,12 @@ async function activated(f: RegistryFixture, device: TestDevice): Promise<void> 
   await registered(f, device);
   await f.registry
     .connect(f.alice)
-    .activateDevice(device.deviceId, f.alice.address, DEADLINE, await activation(f, device, f.alice.address));
+    .activateDevice(
+      device.deviceId,
+      f.alice.address,
+      DEADLINE,
+      ...compact(await activation(f, device, f.alice.address)),
+    );
 }
 
 describe("DeviceRegistry", function () {
@@ -242,7 +248,7 @@ describe("DeviceRegistry", function () {
       await registered(f, d);
       await f.registry
         .connect(f.bob)
-        .activateDevice(d.deviceId, f.bob.address, DEADLINE, await activation(f, d, f.bob.address));
+        .activateDevice(d.deviceId, f.bob.address, DEADLINE, ...compact(await activation(f, d, f.bob.address)));
       expect(await f.registry.rewardPool()).to.equal(0n);
       expect((await f.registry.getManufacturer(f.maker.address)).credit).to.equal(100n * ONE);
     });
@@ -377,12 +383,11 @@ describe("DeviceRegistry", function () {
           .activateFromWhitelist(
             f.whitelist.root,
             e1.deviceId,
-            e1.deviceKey,
             e1.deviceType,
             e1.proof,
             f.alice.address,
             DEADLINE,
-            sig,
+            ...compact(sig),
           ),
       )
         .to.emit(f.registry, "DeviceActivated")
@@ -406,26 +411,24 @@ describe("DeviceRegistry", function () {
         f.registry.activateFromWhitelist(
           f.whitelist.root,
           e.deviceId,
-          e.deviceKey,
           e.deviceType,
           e.proof,
           f.alice.address,
           DEADLINE,
-          wrong,
+          ...compact(wrong),
         ),
       )
-        .to.be.revertedWithCustomError(f.registry, "InvalidDeviceSignature")
-        .withArgs(e.deviceId, fleet[3].wallet.address);
+        .to.be.revertedWithCustomError(f.registry, "NotInWhitelist")
+        .withArgs(f.whitelist.root, e.deviceId);
       await expect(
         f.registry.activateFromWhitelist(
           f.whitelist.root,
           e.deviceId,
-          e.deviceKey,
           e.deviceType,
           e.proof,
           f.alice.address,
           1n,
-          wrong,
+          ...compact(wrong),
         ),
       )
         .to.be.revertedWithCustomError(f.registry, "SignatureExpired")
@@ -434,12 +437,11 @@ describe("DeviceRegistry", function () {
         f.registry.activateFromWhitelist(
           f.whitelist.root,
           e.deviceId,
-          e.deviceKey,
           e.deviceType,
           e.proof,
           ZeroAddress,
           DEADLINE,
-          wrong,
+          ...compact(wrong),
         ),
       ).to.be.revertedWithCustomError(f.registry, "ZeroAddress");
       expect(await f.registry.getWhitelist(f.whitelist.root)).to.deep.equal([1n, 3n, 0n]);
@@ -455,12 +457,11 @@ describe("DeviceRegistry", function () {
         f.registry.activateFromWhitelist(
           f.whitelist.root,
           e.deviceId,
-          e.deviceKey,
           e.deviceType,
           e.proof,
           f.alice.address,
           DEADLINE,
-          await activation(f, fleet[3], f.alice.address),
+          ...compact(await activation(f, fleet[3], f.alice.address)),
         ),
       )
         .to.be.revertedWithCustomError(f.registry, "WhitelistCapacityExhausted")
@@ -539,7 +540,7 @@ describe("DeviceRegistry", function () {
       await expect(
         f.registry
           .connect(f.alice)
-          .activateDevice(d.deviceId, f.alice.address, DEADLINE, await activation(f, d, f.alice.address)),
+          .activateDevice(d.deviceId, f.alice.address, DEADLINE, ...compact(await activation(f, d, f.alice.address))),
       )
         .to.emit(f.registry, "DeviceActivated")
         .withArgs(d.deviceId, f.alice.address);
@@ -555,10 +556,10 @@ describe("DeviceRegistry", function () {
       await registered(f, d);
       const sig = await activation(f, d, f.alice.address);
       await expect(
-        f.registry.connect(f.mallory).activateDevice(d.deviceId, f.mallory.address, DEADLINE, sig),
+        f.registry.connect(f.mallory).activateDevice(d.deviceId, f.mallory.address, DEADLINE, ...compact(sig)),
       ).to.be.revertedWithCustomError(f.registry, "InvalidDeviceSignature");
       await f.token.connect(f.mallory).approve(await f.registry.getAddress(), ACTIVATION_FEE);
-      await f.registry.connect(f.mallory).activateDevice(d.deviceId, f.alice.address, DEADLINE, sig);
+      await f.registry.connect(f.mallory).activateDevice(d.deviceId, f.alice.address, DEADLINE, ...compact(sig));
       expect((await f.registry.getDevice(d.deviceId)).owner).to.equal(f.alice.address);
     });
 
@@ -571,7 +572,7 @@ describe("DeviceRegistry", function () {
         owner: f.alice.address,
         deadline: DEADLINE,
       });
-      await expect(f.registry.connect(f.alice).activateDevice(d.deviceId, f.alice.address, DEADLINE, sig))
+      await expect(f.registry.connect(f.alice).activateDevice(d.deviceId, f.alice.address, DEADLINE, ...compact(sig)))
         .to.be.revertedWithCustomError(f.registry, "InvalidDeviceSignature")
         .withArgs(d.deviceId, other.wallet.address);
     });
@@ -587,7 +588,12 @@ describe("DeviceRegistry", function () {
         await expect(
           f.registry
             .connect(f.alice)
-            .activateDevice(d.deviceId, f.alice.address, DEADLINE, await activation(f, d, f.alice.address, domain)),
+            .activateDevice(
+              d.deviceId,
+              f.alice.address,
+              DEADLINE,
+              ...compact(await activation(f, d, f.alice.address, domain)),
+            ),
         ).to.be.revertedWithCustomError(f.registry, "InvalidDeviceSignature");
       }
       expect((await f.registry.getDevice(d.deviceId)).status).to.equal(Status.Registered);
@@ -598,9 +604,9 @@ describe("DeviceRegistry", function () {
       const d = testDevice(1);
       await registered(f, d);
       const sig = await activation(f, d, f.alice.address);
-      await f.registry.connect(f.alice).activateDevice(d.deviceId, f.alice.address, DEADLINE, sig);
+      await f.registry.connect(f.alice).activateDevice(d.deviceId, f.alice.address, DEADLINE, ...compact(sig));
       await f.registry.connect(f.alice).transferDevice(d.deviceId, f.bob.address);
-      await expect(f.registry.connect(f.alice).activateDevice(d.deviceId, f.alice.address, DEADLINE, sig))
+      await expect(f.registry.connect(f.alice).activateDevice(d.deviceId, f.alice.address, DEADLINE, ...compact(sig)))
         .to.be.revertedWithCustomError(f.registry, "UnexpectedDeviceStatus")
         .withArgs(d.deviceId, Status.Active);
       expect((await f.registry.getDevice(d.deviceId)).owner).to.equal(f.bob.address);
@@ -610,7 +616,9 @@ describe("DeviceRegistry", function () {
       const deadline = BigInt(await time.latest()) + 60n;
       const lateSig = await activation(f, late, f.alice.address, f.domain, deadline);
       await time.increaseTo(deadline + 1n);
-      await expect(f.registry.connect(f.alice).activateDevice(late.deviceId, f.alice.address, deadline, lateSig))
+      await expect(
+        f.registry.connect(f.alice).activateDevice(late.deviceId, f.alice.address, deadline, ...compact(lateSig)),
+      )
         .to.be.revertedWithCustomError(f.registry, "SignatureExpired")
         .withArgs(deadline);
     });
@@ -621,27 +629,29 @@ describe("DeviceRegistry", function () {
       await registered(f, d);
       const sig = Signature.from(await activation(f, d, f.alice.address));
       const n = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
-      const highS = concat([
-        sig.r,
-        `0x${(n - BigInt(sig.s)).toString(16).padStart(64, "0")}`,
-        sig.v === 27 ? "0x1c" : "0x1b",
-      ]);
-      await expect(f.registry.connect(f.alice).activateDevice(d.deviceId, f.alice.address, DEADLINE, highS))
-        .to.be.revertedWithCustomError(f.registry, "InvalidDeviceSignature")
-        .withArgs(d.deviceId, ZeroAddress);
+      const highS = n - BigInt(sig.s);
+      // Every way to present the malleated s in compact form fails: with s below 2^255 it is rejected as
+      // high-s (no signer); otherwise its top bit reads as the parity and another key (or none) recovers.
+      for (const vs of [highS, highS ^ (1n << 255n), BigInt(sig.yParityAndS) ^ (1n << 255n)]) {
+        const word = `0x${(vs % (1n << 256n)).toString(16).padStart(64, "0")}`;
+        await expect(
+          f.registry.connect(f.alice).activateDevice(d.deviceId, f.alice.address, DEADLINE, sig.r, word),
+        ).to.be.revertedWithCustomError(f.registry, "InvalidDeviceSignature");
+      }
+      expect((await f.registry.getDevice(d.deviceId)).status).to.equal(Status.Registered);
       const unknown = testDevice(9);
       await expect(
         f.registry.activateDevice(
           unknown.deviceId,
           f.alice.address,
           DEADLINE,
-          await activation(f, unknown, f.alice.address),
+          ...compact(await activation(f, unknown, f.alice.address)),
         ),
       )
         .to.be.revertedWithCustomError(f.registry, "DeviceNotRegistered")
         .withArgs(unknown.deviceId);
       await expect(
-        f.registry.activateDevice(d.deviceId, ZeroAddress, DEADLINE, sig.serialized),
+        f.registry.activateDevice(d.deviceId, ZeroAddress, DEADLINE, ...compact(sig.serialized)),
       ).to.be.revertedWithCustomError(f.registry, "ZeroAddress");
     });
 
@@ -661,7 +671,7 @@ describe("DeviceRegistry", function () {
           d.deviceId,
           f.bob.address,
           DEADLINE,
-          await activation(f, d, f.bob.address),
+          ...compact(await activation(f, d, f.bob.address)),
           DEADLINE,
           v,
           r,
@@ -702,7 +712,7 @@ describe("DeviceRegistry", function () {
       expect(await f.registry.isValidDeviceSignature(d.deviceId, digest, sig)).to.equal(false); // not active yet
       await f.registry
         .connect(f.alice)
-        .activateDevice(d.deviceId, f.alice.address, DEADLINE, await activation(f, d, f.alice.address));
+        .activateDevice(d.deviceId, f.alice.address, DEADLINE, ...compact(await activation(f, d, f.alice.address)));
       expect(await f.registry.isValidDeviceSignature(d.deviceId, digest, sig)).to.equal(true);
       expect(
         await f.registry.isValidDeviceSignature(
@@ -761,7 +771,7 @@ describe("DeviceRegistry", function () {
       await expect(
         f.registry
           .connect(f.alice)
-          .activateDevice(d2.deviceId, f.alice.address, DEADLINE, await activation(f, d2, f.alice.address)),
+          .activateDevice(d2.deviceId, f.alice.address, DEADLINE, ...compact(await activation(f, d2, f.alice.address))),
       )
         .to.be.revertedWithCustomError(f.registry, "UnexpectedDeviceStatus")
         .withArgs(d2.deviceId, Status.Revoked);
@@ -787,15 +797,17 @@ describe("DeviceRegistry", function () {
       // attack: rotation without the new key's signature (signed by the old key, or by the owner)
       for (const signer of [d.wallet, f.alice]) {
         const sig = await signKeyRotation(signer, f.domain, message);
-        await expect(f.registry.connect(f.alice).rotateDeviceKey(d.deviceId, newKey.address, DEADLINE, sig))
+        await expect(f.registry.connect(f.alice).rotateDeviceKey(d.deviceId, newKey.address, DEADLINE, ...compact(sig)))
           .to.be.revertedWithCustomError(f.registry, "InvalidDeviceSignature")
           .withArgs(d.deviceId, signer.address);
       }
       const good = await signKeyRotation(newKey, f.domain, message);
-      await expect(f.registry.connect(f.mallory).rotateDeviceKey(d.deviceId, newKey.address, DEADLINE, good))
+      await expect(
+        f.registry.connect(f.mallory).rotateDeviceKey(d.deviceId, newKey.address, DEADLINE, ...compact(good)),
+      )
         .to.be.revertedWithCustomError(f.registry, "NotDeviceOwner")
         .withArgs(d.deviceId, f.mallory.address);
-      await expect(f.registry.connect(f.alice).rotateDeviceKey(d.deviceId, newKey.address, DEADLINE, good))
+      await expect(f.registry.connect(f.alice).rotateDeviceKey(d.deviceId, newKey.address, DEADLINE, ...compact(good)))
         .to.emit(f.registry, "DeviceKeyRotated")
         .withArgs(d.deviceId, d.wallet.address, newKey.address);
       expect((await f.registry.getDevice(d.deviceId)).deviceKey).to.equal(newKey.address);
@@ -807,17 +819,19 @@ describe("DeviceRegistry", function () {
         nonce: 1n,
         deadline: DEADLINE,
       });
-      await f.registry.connect(f.alice).rotateDeviceKey(d.deviceId, d.wallet.address, DEADLINE, back);
+      await f.registry.connect(f.alice).rotateDeviceKey(d.deviceId, d.wallet.address, DEADLINE, ...compact(back));
       await expect(
-        f.registry.connect(f.alice).rotateDeviceKey(d.deviceId, newKey.address, DEADLINE, good),
+        f.registry.connect(f.alice).rotateDeviceKey(d.deviceId, newKey.address, DEADLINE, ...compact(good)),
       ).to.be.revertedWithCustomError(f.registry, "InvalidDeviceSignature");
-      await expect(f.registry.connect(f.alice).rotateDeviceKey(d.deviceId, d.wallet.address, DEADLINE, back))
+      await expect(
+        f.registry.connect(f.alice).rotateDeviceKey(d.deviceId, d.wallet.address, DEADLINE, ...compact(back)),
+      )
         .to.be.revertedWithCustomError(f.registry, "SameKey")
         .withArgs(d.deviceId);
-      await expect(f.registry.connect(f.alice).rotateDeviceKey(d.deviceId, ZeroAddress, DEADLINE, back))
+      await expect(f.registry.connect(f.alice).rotateDeviceKey(d.deviceId, ZeroAddress, DEADLINE, ...compact(back)))
         .to.be.revertedWithCustomError(f.registry, "InvalidDeviceKey")
         .withArgs(ZeroAddress);
-      await expect(f.registry.connect(f.alice).rotateDeviceKey(d.deviceId, newKey.address, 1n, good))
+      await expect(f.registry.connect(f.alice).rotateDeviceKey(d.deviceId, newKey.address, 1n, ...compact(good)))
         .to.be.revertedWithCustomError(f.registry, "SignatureExpired")
         .withArgs(1n);
     });

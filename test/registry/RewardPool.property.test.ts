@@ -3,7 +3,7 @@ import { expect } from "chai";
 import fc from "fast-check";
 import { ethers } from "hardhat";
 
-import { signActivation } from "../../src/eip712/device";
+import { compact, signActivation } from "../../src/eip712/device";
 import { ONE, registryFixture, testDevice } from "../shared/fixtures";
 
 const DEADLINE = 4_102_444_800n;
@@ -66,7 +66,7 @@ describe("DeviceRegistry money conservation (property)", function () {
               owner: f.alice.address,
               deadline: DEADLINE,
             });
-            await f.registry.connect(f.alice).activateDevice(d.deviceId, f.alice.address, DEADLINE, sig);
+            await f.registry.connect(f.alice).activateDevice(d.deviceId, f.alice.address, DEADLINE, ...compact(sig));
             expectedPool += actFee;
           } else if (o.kind === "withdraw") {
             const { credit } = await f.registry.getManufacturer(f.maker.address);
