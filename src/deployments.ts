@@ -149,7 +149,7 @@ function readAddressBook(hre: HardhatRuntimeEnvironment, chainId: bigint): Recor
 export function loadSystem(hre: HardhatRuntimeEnvironment, needs: readonly SystemContract[]): Promise<System> {
   let pending = cache.get(hre);
   if (pending === undefined) {
-    pending = hre.network.name === "hardhat" ? deploySystem(hre) : readDeployed(hre);
+    pending = hre.network.name === "hardhat" ? deployDevSystem(hre) : readDeployed(hre);
     cache.set(hre, pending);
   }
   return pending.then(async (system) => {
@@ -165,6 +165,19 @@ export function loadSystem(hre: HardhatRuntimeEnvironment, needs: readonly Syste
     }
     return system;
   });
+}
+
+/**
+ * The in-process network forgets everything between runs, so a single task must find a usable network:
+ * the system is deployed and the first account (already the admin) is admitted as manufacturer #1.
+ */
+async function deployDevSystem(hre: HardhatRuntimeEnvironment): Promise<System> {
+  const system = await deploySystem(hre);
+  const [first] = await hre.ethers.getSigners();
+  const { DeviceRegistry__factory } = await import("../typechain-types");
+  const registry = DeviceRegistry__factory.connect(system.addresses.DeviceRegistry, first);
+  await (await registry.addManufacturer(first.address, first.address, 500)).wait();
+  return system;
 }
 
 async function readDeployed(hre: HardhatRuntimeEnvironment): Promise<System> {
