@@ -17,16 +17,16 @@ library PackedDevice {
     uint256 private constant _STATUS_MASK = 0xff << _STATUS_SHIFT;
 
     function pack(
-        address deviceKey,
-        IDeviceRegistry.DeviceStatus status,
-        uint32 manufacturerId,
-        uint32 deviceType
+        address deviceKey_,
+        IDeviceRegistry.DeviceStatus status_,
+        uint32 manufacturerId_,
+        uint32 deviceType_
     ) internal pure returns (uint256) {
         return
-            uint256(uint160(deviceKey)) |
-            (uint256(status) << _STATUS_SHIFT) |
-            (uint256(manufacturerId) << _MANUFACTURER_SHIFT) |
-            (uint256(deviceType) << _TYPE_SHIFT);
+            uint256(uint160(deviceKey_)) |
+            (uint256(status_) << _STATUS_SHIFT) |
+            (uint256(manufacturerId_) << _MANUFACTURER_SHIFT) |
+            (uint256(deviceType_) << _TYPE_SHIFT);
     }
 
     function deviceKey(uint256 word) internal pure returns (address) {

@@ -5,7 +5,14 @@ import { reset } from "@nomicfoundation/hardhat-network-helpers";
 import { ethers } from "hardhat";
 
 import { registryDomain } from "../../src/eip712/device";
-import type { DeviceRegistry, MockTokenReceiver, ReentrantCallee, ThingToken } from "../../typechain-types";
+import { channelsDomain } from "../../src/eip712/receipt";
+import type {
+  DeviceRegistry,
+  MockTokenReceiver,
+  PaymentChannels,
+  ReentrantCallee,
+  ThingToken,
+} from "../../typechain-types";
 
 export const SUPPLY = 1_000_000_000n * 10n ** 18n;
 export const ONE = 10n ** 18n;
@@ -110,5 +117,34 @@ export async function registryFixture(): Promise<RegistryFixture> {
     relayer,
     chainId,
     domain: registryDomain(chainId, registryAddress),
+  };
+}
+
+export interface ChannelsFixture extends TokenFixture {
+  channels: PaymentChannels;
+  owner: HardhatEthersSigner;
+  server: HardhatEthersSigner;
+  clients: Wallet[];
+  chainId: bigint;
+  domain: TypedDataDomain;
+}
+
+/** Payment channels over the fixture token; alice is the owner, bob the Authorization Server. */
+export async function channelsFixture(): Promise<ChannelsFixture> {
+  await freshChain();
+  const base = await deployToken();
+  const channels = await ethers.deployContract("PaymentChannels", [await base.token.getAddress()]);
+  const { chainId } = await ethers.provider.getNetwork();
+  const clients = Array.from({ length: 4 }, (_, i) => new Wallet(keccak256(toUtf8Bytes(`client-key-${i}`))));
+  // The server already holds tokens, as a running AS would.
+  await base.token.transfer(base.bob.address, ONE);
+  return {
+    ...base,
+    channels,
+    owner: base.alice,
+    server: base.bob,
+    clients,
+    chainId,
+    domain: channelsDomain(chainId, await channels.getAddress()),
   };
 }

@@ -1,0 +1,279 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ERC2771Context} from "@openzeppelin/contracts/metatx/ERC2771Context.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+
+import {IPaymentChannels} from "../interfaces/IPaymentChannels.sol";
+import {ChannelState} from "../libraries/ChannelState.sol";
+import {GroupLeaf} from "../libraries/GroupLeaf.sol";
+
+/// @title Merkle-group payment channels
+/// @notice See {IPaymentChannels}.
+contract PaymentChannels is IPaymentChannels, EIP712, ERC2771Context {
+    using ChannelState for uint256;
+    using SafeERC20 for IERC20;
+
+    bytes32 private constant _RECEIPT_TYPEHASH = keccak256("Receipt(bytes32 channelId,uint256 cumulativeAmount)");
+
+    IERC20 private immutable _token;
+
+    mapping(bytes32 channelId => uint256 word) private _channels;
+    mapping(address owner => uint256 amount) private _refundsOwed;
+
+    /// @param token_ The ThingToken: the token asset, and the trusted forwarder for `approveAndCall` opens.
+    constructor(IERC20 token_) EIP712("ThingLedger PaymentChannels", "1") ERC2771Context(address(token_)) {
+        _token = token_;
+    }
+
+    // ---------------------------------------------------------------- open
+
+    /// @inheritdoc IPaymentChannels
+    function openEth(
+        address payee,
+        uint40 expiry,
+        bytes32 clientRoot,
+        uint96 salt
+    ) external payable returns (bytes32) {
+        if (msg.value > type(uint96).max) revert DepositOverflow();
+        return _open(_msgSender(), payee, false, uint96(msg.value), expiry, clientRoot, salt);
+    }
+
+    /// @inheritdoc IPaymentChannels
+    function openToken(
+        address payee,
+        uint96 deposit,
+        uint40 expiry,
+        bytes32 clientRoot,
+        uint96 salt
+    ) public returns (bytes32 id) {
+        address owner = _msgSender();
+        id = _open(owner, payee, true, deposit, expiry, clientRoot, salt);
+        _token.safeTransferFrom(owner, address(this), deposit);
+    }
+
+    /// @inheritdoc IPaymentChannels
+    function openTokenWithPermit(
+        address payee,
+        uint96 deposit,
+        uint40 expiry,
+        bytes32 clientRoot,
+        uint96 salt,
+        uint256 permitDeadline,
+        uint8 v,
+        bytes32 r,
+        bytes32 s
+    ) external returns (bytes32) {
+        // A failed permit (e.g. front-run with the same signature) is ignored; the pull then needs the
+        // allowance to be there anyway.
+        try IERC20Permit(address(_token)).permit(_msgSender(), address(this), deposit, permitDeadline, v, r, s) {} catch {}
+        return openToken(payee, deposit, expiry, clientRoot, salt);
+    }
+
+    /// @inheritdoc IPaymentChannels
+    function topUp(
+        address payee,
+        bool token_,
+        bytes32 clientRoot,
+        uint96 salt,
+        uint96 amount,
+        uint40 newExpiry
+    ) external payable {
+        address owner = _msgSender();
+        bytes32 id = _id(owner, payee, token_, clientRoot, salt);
+        uint256 word = _requireOpen(id);
+        if (newExpiry < word.expiry()) revert ExpiryNotExtended(newExpiry, word.expiry());
+        if (token_ ? msg.value != 0 : msg.value != amount) revert UnexpectedEth();
+        uint256 deposit = uint256(word.deposit()) + amount;
+        if (deposit > type(uint96).max) revert DepositOverflow();
+        // Fits: checked just above.
+        _channels[id] = ChannelState.pack(uint96(deposit), newExpiry, Status.Open);
+        emit ChannelToppedUp(id, uint96(deposit), newExpiry);
+        if (token_) _token.safeTransferFrom(owner, address(this), amount);
+    }
+
+    // ---------------------------------------------------------------- close
+
+    /// @inheritdoc IPaymentChannels
+    function close(
+        address owner,
+        bool token_,
+        bytes32 clientRoot,
+        uint96 salt,
+        uint96 amount,
+        bytes32 r,
+        bytes32 vs,
+        bytes32[] calldata proof
+    ) external {
+        uint96 refund = _settle(owner, token_, clientRoot, salt, amount, r, vs, proof);
+        if (token_) {
+            if (amount != 0) _token.safeTransfer(msg.sender, amount);
+            if (refund != 0) _token.safeTransfer(owner, refund);
+        } else {
+            if (amount != 0) _sendEth(msg.sender, amount);
+            if (refund != 0) _refundEth(owner, refund);
+        }
+    }
+
+    /// @inheritdoc IPaymentChannels
+    function closeBatch(CloseRequest[] calldata requests) external {
+        uint256 ethTotal;
+        uint256 tokenTotal;
+        for (uint256 i; i < requests.length; ++i) {
+            CloseRequest calldata q = requests[i];
+            uint96 refund = _settle(q.owner, q.token, q.clientRoot, q.salt, q.amount, q.r, q.vs, q.proof);
+            // Cannot overflow: each amount is at most its channel's uint96 deposit, all held by this contract.
+            unchecked {
+                if (q.token) {
+                    tokenTotal += q.amount;
+                    if (refund != 0) _token.safeTransfer(q.owner, refund);
+                } else {
+                    ethTotal += q.amount;
+                    if (refund != 0) _refundEth(q.owner, refund);
+                }
+            }
+        }
+        if (tokenTotal != 0) _token.safeTransfer(msg.sender, tokenTotal);
+        if (ethTotal != 0) _sendEth(msg.sender, ethTotal);
+    }
+
+    /// @inheritdoc IPaymentChannels
+    function reclaim(address payee, bool token_, bytes32 clientRoot, uint96 salt) external {
+        address owner = _msgSender();
+        bytes32 id = _id(owner, payee, token_, clientRoot, salt);
+        uint256 word = _requireOpen(id);
+        if (block.timestamp <= word.expiry()) revert ChannelNotExpired(id, word.expiry());
+        _channels[id] = word.closed();
+        uint96 deposit = word.deposit();
+        emit ChannelReclaimed(id, deposit);
+        if (deposit == 0) return;
+        if (token_) _token.safeTransfer(owner, deposit);
+        else _sendEth(owner, deposit);
+    }
+
+    /// @inheritdoc IPaymentChannels
+    function withdrawRefund() external {
+        address owner = _msgSender();
+        uint256 amount = _refundsOwed[owner];
+        if (amount == 0) revert NothingOwed(owner);
+        _refundsOwed[owner] = 0;
+        emit RefundWithdrawn(owner, amount);
+        _sendEth(owner, amount);
+    }
+
+    // ---------------------------------------------------------------- views
+
+    /// @inheritdoc IPaymentChannels
+    function channelId(
+        address owner,
+        address payee,
+        bool token_,
+        bytes32 clientRoot,
+        uint96 salt
+    ) external pure returns (bytes32) {
+        return _id(owner, payee, token_, clientRoot, salt);
+    }
+
+    /// @inheritdoc IPaymentChannels
+    function getChannel(bytes32 id) external view returns (ChannelView memory) {
+        uint256 word = _channels[id];
+        return ChannelView(word.status(), word.deposit(), word.expiry());
+    }
+
+    /// @inheritdoc IPaymentChannels
+    function receiptDigest(bytes32 id, uint256 cumulativeAmount) public view returns (bytes32) {
+        return _hashTypedDataV4(keccak256(abi.encode(_RECEIPT_TYPEHASH, id, cumulativeAmount)));
+    }
+
+    /// @inheritdoc IPaymentChannels
+    function refundOwed(address owner) external view returns (uint256) {
+        return _refundsOwed[owner];
+    }
+
+    /// @inheritdoc IPaymentChannels
+    function token() external view returns (address) {
+        return address(_token);
+    }
+
+    // ---------------------------------------------------------------- internal
+
+    function _id(
+        address owner,
+        address payee,
+        bool token_,
+        bytes32 clientRoot,
+        uint96 salt
+    ) private pure returns (bytes32) {
+        return keccak256(abi.encode(owner, payee, token_, clientRoot, salt));
+    }
+
+    function _open(
+        address owner,
+        address payee,
+        bool token_,
+        uint96 deposit,
+        uint40 expiry,
+        bytes32 clientRoot,
+        uint96 salt
+    ) private returns (bytes32 id) {
+        if (deposit == 0) revert ZeroDeposit();
+        if (payee == address(0)) revert ZeroAddress();
+        if (expiry <= block.timestamp) revert ExpiryInPast(expiry);
+        id = _id(owner, payee, token_, clientRoot, salt);
+        if (_channels[id] != 0) revert ChannelExists(id);
+        _channels[id] = ChannelState.pack(deposit, expiry, Status.Open);
+        emit ChannelOpened(id, owner, payee, token_, deposit, expiry, clientRoot, salt);
+    }
+
+    function _requireOpen(bytes32 id) private view returns (uint256 word) {
+        word = _channels[id];
+        if (word.status() != Status.Open) revert ChannelNotOpen(id);
+    }
+
+    /// @dev Checks the receipt and the signer's membership, marks the channel closed, and returns the
+    /// owner's refund. The caller is the payee: the id is computed with it.
+    function _settle(
+        address owner,
+        bool token_,
+        bytes32 clientRoot,
+        uint96 salt,
+        uint96 amount,
+        bytes32 r,
+        bytes32 vs,
+        bytes32[] calldata proof
+    ) private returns (uint96 refund) {
+        bytes32 id = _id(owner, msg.sender, token_, clientRoot, salt);
+        uint256 word = _requireOpen(id);
+        if (block.timestamp > word.expiry()) revert ChannelExpired(id, word.expiry());
+        uint96 deposit = word.deposit();
+        if (amount > deposit) revert ReceiptAboveDeposit(id, amount, deposit);
+        (address client, ECDSA.RecoverError err, ) = ECDSA.tryRecover(receiptDigest(id, amount), r, vs);
+        if (err != ECDSA.RecoverError.NoError) revert InvalidReceiptSignature(id);
+        if (!MerkleProof.verifyCalldata(proof, clientRoot, GroupLeaf.hash(client))) revert NotInGroup(id, client);
+        _channels[id] = word.closed();
+        // Cannot underflow: amount <= deposit, checked above.
+        unchecked {
+            refund = deposit - amount;
+        }
+        emit ChannelClosed(id, amount, refund);
+    }
+
+    function _sendEth(address to, uint256 amount) private {
+        (bool ok, ) = to.call{value: amount}("");
+        if (!ok) revert PaymentFailed(to);
+    }
+
+    /// @dev An owner's contract that refuses ETH (or burns gas) must not block the payee's close: the refund
+    /// is pushed with the 2,300-gas stipend only, and kept for {withdrawRefund} if it fails.
+    function _refundEth(address owner, uint256 amount) private {
+        if (!payable(owner).send(amount)) {
+            _refundsOwed[owner] += amount;
+            emit RefundOwed(owner, amount);
+        }
+    }
+}

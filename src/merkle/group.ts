@@ -1,0 +1,38 @@
+import { AbiCoder, getAddress, keccak256 } from "ethers";
+import { MerkleTree } from "merkletreejs";
+import keccak from "keccak256";
+
+import { rootFromProof } from "./whitelist";
+
+/**
+ * A channel's client group: the Merkle root of its client keys. Leaves are double-hashed, as
+ * `GroupLeaf.hash` computes them on chain; a one-client group's root is that client's leaf.
+ */
+export function clientLeaf(client: string): string {
+  return keccak256(keccak256(AbiCoder.defaultAbiCoder().encode(["address"], [client])));
+}
+
+export interface ClientGroup {
+  root: string;
+  clients: string[];
+  /** Proof of each client, by address (checksummed). */
+  proofs: Record<string, string[]>;
+}
+
+export function buildGroup(clients: readonly string[]): ClientGroup {
+  if (clients.length === 0) throw new Error("a client group needs at least one client");
+  const normalized = clients.map((c) => getAddress(c));
+  if (new Set(normalized).size !== normalized.length) throw new Error("a client group lists a client twice");
+  const leaves = normalized.map((c) => Buffer.from(clientLeaf(c).slice(2), "hex"));
+  const tree = new MerkleTree(leaves, keccak, { sortPairs: true });
+  const proofs: Record<string, string[]> = {};
+  normalized.forEach((c, i) => {
+    proofs[c] = tree.getProof(leaves[i], i).map((p) => `0x${p.data.toString("hex")}`);
+  });
+  return { root: tree.getHexRoot(), clients: normalized, proofs };
+}
+
+/** Checks a client's membership off chain, as `MerkleProof.verify` with sorted pairs does. */
+export function isMember(root: string, client: string, proof: readonly string[]): boolean {
+  return rootFromProof(clientLeaf(client), proof) === root.toLowerCase();
+}
