@@ -1,0 +1,118 @@
+import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
+import { expect } from "chai";
+import { Wallet, keccak256, parseEther, toUtf8Bytes } from "ethers";
+import { ethers } from "hardhat";
+
+import { compact } from "../../src/eip712/device";
+import { signReceipt } from "../../src/eip712/receipt";
+import { buildGroup } from "../../src/merkle/group";
+import { ONE, channelsFixture } from "../shared/fixtures";
+import type { ChannelsFixture } from "../shared/fixtures";
+import { coverageRunning, snapshotGas } from "../shared/gas";
+
+const EXPIRY = 4_102_444_800n; // fixed, so calldata and gas are deterministic
+const group1024 = buildGroup(
+  Array.from({ length: 1024 }, (_, i) => new Wallet(keccak256(toUtf8Bytes(`group-client-${i}`))).address),
+);
+const member = new Wallet(keccak256(toUtf8Bytes("group-client-77")));
+
+async function openEth(f: ChannelsFixture, owner = f.owner, salt = 1n) {
+  await f.channels.connect(owner).openEth(f.server.address, EXPIRY, group1024.root, salt, { value: parseEther("1") });
+  return f.channels.channelId(owner.address, f.server.address, false, group1024.root, salt);
+}
+
+async function closeRequest(
+  f: ChannelsFixture,
+  id: string,
+  owner: string,
+  salt: bigint,
+  token: boolean,
+  amount: bigint,
+) {
+  const [r, vs] = compact(await signReceipt(member, f.domain, { channelId: id, cumulativeAmount: amount }));
+  return { owner, token, clientRoot: group1024.root, salt, amount, r, vs, proof: group1024.proofs[member.address] };
+}
+
+/** Targets from issue #4; anchors are the SOFIE paper's table and microraiden (src/bench/anchors.ts). */
+describe("PaymentChannels gas [gas]", function () {
+  it("[gas] open, ETH, construction (3), 1,024-client group", async function () {
+    const f = await loadFixture(channelsFixture);
+    const gas = await snapshotGas(
+      "channels.openEth (group of 1,024)",
+      f.channels.connect(f.owner).openEth(f.server.address, EXPIRY, group1024.root, 1n, { value: parseEther("1") }),
+    );
+    if (!coverageRunning()) expect(gas).to.be.lessThanOrEqual(50_388n);
+  });
+
+  it("[gas] close, one ETH channel, 10-level membership proof", async function () {
+    const f = await loadFixture(channelsFixture);
+    const id = await openEth(f);
+    const q = await closeRequest(f, id, f.owner.address, 1n, false, parseEther("0.4"));
+    const gas = await snapshotGas(
+      "channels.close (ETH, group of 1,024)",
+      f.channels.connect(f.server).close(q.owner, q.token, q.clientRoot, q.salt, q.amount, q.r, q.vs, q.proof),
+    );
+    if (!coverageRunning()) expect(gas).to.be.lessThanOrEqual(60_000n);
+  });
+
+  it("[gas] open, ThingToken, one transaction (approveAndCall)", async function () {
+    const f = await loadFixture(channelsFixture);
+    const data = f.channels.interface.encodeFunctionData("openToken", [
+      f.server.address,
+      100n * ONE,
+      EXPIRY,
+      group1024.root,
+      1n,
+    ]);
+    const gas = await snapshotGas(
+      "channels.openToken via approveAndCall (group of 1,024)",
+      f.token.connect(f.owner).approveAndCall(await f.channels.getAddress(), 100n * ONE, data),
+    );
+    if (!coverageRunning()) expect(gas).to.be.lessThanOrEqual(90_000n);
+  });
+
+  it("[gas] close, ThingToken (payee and owner already hold tokens)", async function () {
+    const f = await loadFixture(channelsFixture);
+    const data = f.channels.interface.encodeFunctionData("openToken", [
+      f.server.address,
+      100n * ONE,
+      EXPIRY,
+      group1024.root,
+      1n,
+    ]);
+    await f.token.connect(f.owner).approveAndCall(await f.channels.getAddress(), 100n * ONE, data);
+    const id = await f.channels.channelId(f.owner.address, f.server.address, true, group1024.root, 1n);
+    const q = await closeRequest(f, id, f.owner.address, 1n, true, 40n * ONE);
+    const gas = await snapshotGas(
+      "channels.close (ThingToken, group of 1,024)",
+      f.channels.connect(f.server).close(q.owner, q.token, q.clientRoot, q.salt, q.amount, q.r, q.vs, q.proof),
+    );
+    // Target 60,000: a miss, listed with its cause in the gas report. Guard today's figure.
+    if (!coverageRunning()) expect(gas).to.be.lessThanOrEqual(61_500n);
+  });
+
+  it("[gas] batch close of 20 channels of 20 owners", async function () {
+    const f = await loadFixture(channelsFixture);
+    const owners = Array.from(
+      { length: 20 },
+      (_, i) => new Wallet(keccak256(toUtf8Bytes(`channel-owner-${i}`)), ethers.provider),
+    );
+    const requests = [];
+    for (const [i, owner] of owners.entries()) {
+      await f.owner.sendTransaction({ to: owner.address, value: parseEther("2") });
+      await f.channels.connect(owner).openEth(f.server.address, EXPIRY, group1024.root, 1n, { value: parseEther("1") });
+      const id = await f.channels.channelId(owner.address, f.server.address, false, group1024.root, 1n);
+      requests.push(await closeRequest(f, id, owner.address, 1n, false, parseEther("0.5") + BigInt(i)));
+    }
+    await time.increase(60);
+    const tx = await f.channels.connect(f.server).closeBatch(requests);
+    const total = (await tx.wait())!.gasUsed;
+    await snapshotGas("channels.closeBatch (20 ETH channels, total)", total);
+    const perChannel = await snapshotGas(
+      "channels.closeBatch per channel (20 ETH channels, group of 1,024)",
+      total / 20n,
+    );
+    // Target 30,000: a miss, listed with its cause in the gas report. Guard today's figure.
+    if (!coverageRunning()) expect(perChannel).to.be.lessThanOrEqual(33_000n);
+  });
+});
