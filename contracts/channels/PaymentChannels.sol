@@ -34,12 +34,7 @@ contract PaymentChannels is IPaymentChannels, EIP712, ERC2771Context {
     // ---------------------------------------------------------------- open
 
     /// @inheritdoc IPaymentChannels
-    function openEth(
-        address payee,
-        uint40 expiry,
-        bytes32 clientRoot,
-        uint96 salt
-    ) external payable returns (bytes32) {
+    function openEth(address payee, uint40 expiry, bytes32 clientRoot, uint96 salt) external payable returns (bytes32) {
         if (msg.value > type(uint96).max) revert DepositOverflow();
         return _open(_msgSender(), payee, false, uint96(msg.value), expiry, clientRoot, salt);
     }
@@ -71,7 +66,9 @@ contract PaymentChannels is IPaymentChannels, EIP712, ERC2771Context {
     ) external returns (bytes32) {
         // A failed permit (e.g. front-run with the same signature) is ignored; the pull then needs the
         // allowance to be there anyway.
-        try IERC20Permit(address(_token)).permit(_msgSender(), address(this), deposit, permitDeadline, v, r, s) {} catch {}
+        try
+            IERC20Permit(address(_token)).permit(_msgSender(), address(this), deposit, permitDeadline, v, r, s)
+        {} catch {}
         return openToken(payee, deposit, expiry, clientRoot, salt);
     }
 
@@ -272,6 +269,9 @@ contract PaymentChannels is IPaymentChannels, EIP712, ERC2771Context {
     /// is pushed with the 2,300-gas stipend only, and kept for {withdrawRefund} if it fails.
     function _refundEth(address owner, uint256 amount) private {
         if (!payable(owner).send(amount)) {
+            // Safe after the send: it forwards 2,300 gas, too little to re-enter with a state change, and
+            // the channel is already closed.
+            // solhint-disable-next-line reentrancy
             _refundsOwed[owner] += amount;
             emit RefundOwed(owner, amount);
         }

@@ -16,6 +16,9 @@ export interface GasAnchor {
 
 const ATONOMI = "Atonomi's deployed contract, Shanghai rules";
 
+const SOFIE = "SOFIE paper (Fotiou et al.), 2019 rules";
+const MICRORAIDEN = "microraiden";
+
 const OZ_ERC20 = "OpenZeppelin ERC-20, in-process Hardhat network, optimizer on";
 
 export const GAS_ANCHORS: Readonly<Record<string, GasAnchor>> = {
@@ -67,4 +70,34 @@ export const GAS_ANCHORS: Readonly<Record<string, GasAnchor>> = {
   "registry.registerAndActivate": { anchor: 194_000, source: `${ATONOMI}: registerAndActivateDevice` },
   "registry.getDevice (eth_call)": { note: "validation view: the gas of the eth_call, reported" },
   "registry.isValidDeviceSignature (eth_call)": { note: "identity-claim check: the gas of the eth_call, reported" },
+  "channels.openEth (group of 1,024)": {
+    anchor: 50_388,
+    source: `${SOFIE}: construction (3) open`,
+    target: 50_388,
+    note: "one storage slot per channel (deposit, expiry, status); the parameters live in the event and the id",
+  },
+  "channels.close (ETH, group of 1,024)": {
+    anchor: 36_330,
+    source: `${SOFIE}: construction (3) close`,
+    target: 60_000,
+    note: "EIP-712 receipt, 10-level membership proof, AS paid and owner refunded in ETH",
+  },
+  "channels.openToken via approveAndCall (group of 1,024)": {
+    anchor: 120_090,
+    source: `${MICRORAIDEN}: ERC-20 open including the approve`,
+    target: 90_000,
+  },
+  "channels.close (ThingToken, group of 1,024)": {
+    anchor: 71_182,
+    source: `${MICRORAIDEN}: cooperative close`,
+    target: 60_000,
+    note: "two token transfers (payee, owner refund) on top of the receipt and proof checks; the 10-level proof's calldata alone is ~5,100",
+  },
+  "channels.closeBatch per channel (20 ETH channels, group of 1,024)": {
+    anchor: 36_330,
+    source: `${SOFIE}: construction (3) single close`,
+    target: 30_000,
+    note: "20 owners, each refunded in ETH (~9,300 each, cold account); a 10-level proof each (~5,100 of calldata); the AS paid once",
+  },
+  "channels.closeBatch (20 ETH channels, total)": { note: "the whole batch transaction" },
 };

@@ -1,5 +1,6 @@
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { expect } from "chai";
+import type { HDNodeWallet } from "ethers";
 import { Signature, Wallet, ZeroAddress, parseEther } from "ethers";
 import { ethers } from "hardhat";
 
@@ -33,7 +34,13 @@ async function openGroup(f: ChannelsFixture, opts: { token?: boolean; deposit?: 
   return { group, deposit, expiry, salt, id, token: opts.token ?? false };
 }
 
-async function receipt(f: ChannelsFixture, client: Wallet, channelId: string, amount: bigint, domain = f.domain) {
+async function receipt(
+  f: ChannelsFixture,
+  client: Wallet | HDNodeWallet,
+  channelId: string,
+  amount: bigint,
+  domain = f.domain,
+) {
   return compact(await signReceipt(client, domain, { channelId, cumulativeAmount: amount }));
 }
 
