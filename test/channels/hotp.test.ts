@@ -1,0 +1,105 @@
+import crypto from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+
+import { expect } from "chai";
+
+import { SimulatedDevice } from "../../src/channels/device";
+import { hotp, hotpMatch } from "../../src/channels/hotp";
+
+/** RFC 4226 HOTP computed independently with node's crypto (dynamic truncation, section 5.3). */
+function referenceHotp(secret: Buffer, counter: number, algorithm: string, digits: number): string {
+  const message = Buffer.alloc(8);
+  message.writeBigUInt64BE(BigInt(counter));
+  const mac = crypto.createHmac(algorithm, secret).update(message).digest();
+  const offset = mac[mac.length - 1] & 0x0f;
+  const code = (mac.readUInt32BE(offset) & 0x7fffffff) % 10 ** digits;
+  return String(code).padStart(digits, "0");
+}
+
+describe("HOTP and the constrained device", function () {
+  const rfcSecret = Buffer.from("12345678901234567890");
+
+  it("matches RFC 4226 Appendix D (HMAC-SHA-1, 6 digits)", function () {
+    const appendixD = [
+      "755224",
+      "287082",
+      "359152",
+      "969429",
+      "338314",
+      "254676",
+      "287922",
+      "162583",
+      "399871",
+      "520489",
+    ];
+    appendixD.forEach((expected, counter) => {
+      expect(hotp(rfcSecret, counter, { algorithm: "sha1", digits: 6 })).to.equal(expected);
+      expect(referenceHotp(rfcSecret, counter, "sha1", 6)).to.equal(expected);
+    });
+  });
+
+  it("matches HMAC-SHA-256 vectors derived independently with node's crypto, for 6, 7 and 8 digits", function () {
+    const secret = crypto.createHash("sha256").update("thingledger shared secret").digest();
+    for (const digits of [6, 7, 8] as const) {
+      for (const counter of [0, 1, 2, 99, 1000, 2 ** 32 + 5]) {
+        expect(hotp(secret, counter, { algorithm: "sha256", digits })).to.equal(
+          referenceHotp(secret, counter, "sha256", digits),
+        );
+      }
+    }
+  });
+
+  it("matches within a look-ahead window only", function () {
+    const secret = crypto.randomBytes(32);
+    const token = hotp(secret, 12);
+    expect(hotpMatch(secret, token, 10, 5)).to.equal(12);
+    expect(hotpMatch(secret, token, 13, 5)).to.equal(undefined); // behind the counter: spent
+    expect(hotpMatch(secret, token, 5, 5)).to.equal(undefined); // beyond the window
+    expect(hotpMatch(secret, "12ab5678", 10, 5)).to.equal(undefined);
+  });
+
+  describe("simulated device", function () {
+    let dir: string;
+    beforeEach(function () {
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), "thingledger-device-"));
+    });
+    afterEach(function () {
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    it("grants one slot per OTP, refuses reuse and OTPs outside the window, and persists its counter", function () {
+      const secret = crypto.randomBytes(32);
+      const file = path.join(dir, "lock.json");
+      const device = new SimulatedDevice(file, 3, undefined, {
+        deviceId: "0x01",
+        secret: secret.toString("hex"),
+        counter: 0,
+        slotsGranted: 0,
+      });
+      const first = hotp(secret, 0);
+      expect(device.present(first)).to.deep.equal({ granted: true, counter: 1 });
+      expect(device.present(first)).to.deep.equal({ granted: false, reason: "unknown or reused", counter: 1 });
+      // The AS may have issued OTPs whose slot went unused: the window absorbs the gap.
+      expect(device.present(hotp(secret, 3))).to.deep.equal({ granted: true, counter: 4 });
+      expect(device.present(hotp(secret, 2))).to.deep.equal({
+        granted: false,
+        reason: "unknown or reused",
+        counter: 4,
+      });
+      expect(device.present(hotp(secret, 8))).to.deep.equal({
+        granted: false,
+        reason: "unknown or reused",
+        counter: 4,
+      });
+      expect(device.present("not-a-code").granted).to.equal(false);
+      // A restart keeps the counter: a replayed OTP stays refused.
+      const restarted = new SimulatedDevice(file, 3);
+      expect(restarted.counter).to.equal(4);
+      expect(restarted.slotsGranted).to.equal(2);
+      expect(restarted.present(hotp(secret, 3)).granted).to.equal(false);
+      expect(restarted.present(hotp(secret, 4)).granted).to.equal(true);
+    });
+  });
+});
