@@ -146,9 +146,9 @@ contract PaymentChannels is IPaymentChannels, EIP712, ERC2771Context {
         uint256 word = _requireOpen(id);
         if (block.timestamp <= word.expiry()) revert ChannelNotExpired(id, word.expiry());
         _channels[id] = word.closed();
+        // Never zero: opens refuse a zero deposit and top-ups only add.
         uint96 deposit = word.deposit();
         emit ChannelReclaimed(id, deposit);
-        if (deposit == 0) return;
         if (token_) _token.safeTransfer(owner, deposit);
         else _sendEth(owner, deposit);
     }

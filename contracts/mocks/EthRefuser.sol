@@ -18,6 +18,10 @@ contract EthRefuser {
         return channels.openEth{value: msg.value}(payee, expiry, clientRoot, salt);
     }
 
+    function reclaim(IPaymentChannels channels, address payee, bytes32 clientRoot, uint96 salt) external {
+        channels.reclaim(payee, false, clientRoot, salt);
+    }
+
     function withdraw(IPaymentChannels channels) external {
         accepting = true;
         channels.withdrawRefund();

@@ -24,12 +24,9 @@ contract DeviceRegistry is RegistryFees, EIP712 {
     );
     bytes32 private constant _CLAIM_TYPEHASH = keccak256("IdentityClaim(bytes32 deviceId,bytes32 challenge)");
 
-    /// @dev Slot 2 of a device: written at activation. The reputation fields share the owner's slot.
+    /// @dev Slot 2 of a device: written at activation. The reputation fields will share the owner's slot.
     struct DeviceState {
         address owner;
-        uint16 score;
-        int8 trend;
-        bool scored;
     }
 
     /// @dev One slot per root.
@@ -254,10 +251,8 @@ contract DeviceRegistry is RegistryFees, EIP712 {
         v.deviceKey = word.deviceKey();
         v.deviceType = word.deviceType();
         v.metadataHash = _metadata[deviceId];
-        if (st.scored) {
-            v.score = st.score;
-            v.trend = st.trend;
-        } else if (v.status != DeviceStatus.Unknown) {
+        // Until the reputation issue lands, every known device carries its manufacturer's default score.
+        if (v.status != DeviceStatus.Unknown) {
             v.score = _manufacturers[manufacturer].defaultScore;
         }
     }

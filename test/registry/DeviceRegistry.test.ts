@@ -319,6 +319,9 @@ describe("DeviceRegistry", function () {
       await expect(
         f.registry.connect(f.maker).registerDevices([testDevice(5).deviceId], [], [1]),
       ).to.be.revertedWithCustomError(f.registry, "LengthMismatch");
+      await expect(
+        f.registry.connect(f.maker).registerDevices([testDevice(5).deviceId], [testDevice(5).wallet.address], []),
+      ).to.be.revertedWithCustomError(f.registry, "LengthMismatch");
       const fresh = testDevice(6);
       await expect(
         f.registry
@@ -445,6 +448,30 @@ describe("DeviceRegistry", function () {
         ),
       ).to.be.revertedWithCustomError(f.registry, "ZeroAddress");
       expect(await f.registry.getWhitelist(f.whitelist.root)).to.deep.equal([1n, 3n, 0n]);
+    });
+
+    it("a signature that recovers no key (r = 0) is refused, from a whitelist or not", async function () {
+      const f = await loadFixture(whitelistFixture);
+      const e = f.whitelist.entries[0];
+      const zero = `0x${"00".repeat(32)}`;
+      await expect(
+        f.registry.activateFromWhitelist(
+          f.whitelist.root,
+          e.deviceId,
+          e.deviceType,
+          e.proof,
+          f.alice.address,
+          DEADLINE,
+          zero,
+          zero,
+        ),
+      )
+        .to.be.revertedWithCustomError(f.registry, "InvalidDeviceSignature")
+        .withArgs(e.deviceId, ZeroAddress);
+      await f.registry.registerFromWhitelist(f.whitelist.root, e.deviceId, e.deviceKey, e.deviceType, e.proof);
+      await expect(f.registry.activateDevice(e.deviceId, f.alice.address, DEADLINE, zero, zero))
+        .to.be.revertedWithCustomError(f.registry, "InvalidDeviceSignature")
+        .withArgs(e.deviceId, ZeroAddress);
     });
 
     it("attack: activation beyond the root's paid capacity fails", async function () {

@@ -95,3 +95,20 @@ describe("DeviceRegistry money conservation (property)", function () {
       .withArgs(101n * ONE, 100n * ONE);
   });
 });
+
+describe("DeviceRegistry edge cases", function () {
+  it("credit beyond 96 bits is refused, and a zero payout address too", async function () {
+    const [admin, maker] = await ethers.getSigners();
+    const huge = 1n << 100n;
+    const token = await ethers.deployContract("ThingToken", [maker.address, huge]);
+    const registry = await ethers.deployContract("DeviceRegistry", [admin.address, await token.getAddress(), 0, 0]);
+    await registry.connect(admin).addManufacturer(maker.address, maker.address, 1);
+    await token.connect(maker).approve(await registry.getAddress(), huge);
+    await expect(
+      registry.connect(maker).depositFeeCredit(maker.address, (1n << 96n) + 1n),
+    ).to.be.revertedWithCustomError(registry, "CreditOverflow");
+    await expect(
+      registry.connect(admin).addManufacturer(admin.address, "0x0000000000000000000000000000000000000000", 1),
+    ).to.be.revertedWithCustomError(registry, "ZeroAddress");
+  });
+});
