@@ -1,0 +1,269 @@
+import type { AddressInfo } from "node:net";
+
+import { AbiCoder, getAddress, keccak256 } from "ethers";
+import Fastify from "fastify";
+import type { FastifyInstance } from "fastify";
+
+import type { PaymentChannels } from "../../typechain-types";
+import { isMember } from "../merkle/group";
+import { DEFAULT_HOTP, hotp } from "./hotp";
+import type { HotpConfig } from "./hotp";
+import type { AsStore, ChannelRecord, DeviceRecord, StoredReceipt } from "./store";
+import { ReceiptVerifier } from "./verify";
+
+export interface ChannelParams {
+  owner: string;
+  token: boolean;
+  clientRoot: string;
+  salt: string;
+}
+
+export interface AccessRequest {
+  channel: ChannelParams;
+  deviceId: string;
+  amount: string;
+  signature: string;
+  proof: string[];
+}
+
+export interface AccessGrant {
+  deviceId: string;
+  otp: string;
+  counter: number;
+  amount: string;
+}
+
+export interface AsOptions {
+  channels: PaymentChannels;
+  payee: string;
+  verifier: ReceiptVerifier;
+  store: AsStore;
+  hotp?: HotpConfig;
+  /** Refuse receipts for channels expiring within this many seconds (they must be closed first). */
+  expiryMargin?: number;
+  /** Current time in seconds (chain time in tests); defaults to the wall clock. */
+  now?: () => number;
+}
+
+/** An error the client caused: answered with a 4xx and a message naming the problem; nothing changed. */
+class Rejected extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const hex32 = "^0x[0-9a-fA-F]{64}$";
+const accessSchema = {
+  body: {
+    type: "object",
+    required: ["channel", "deviceId", "amount", "signature", "proof"],
+    additionalProperties: false,
+    properties: {
+      channel: {
+        type: "object",
+        required: ["owner", "token", "clientRoot", "salt"],
+        additionalProperties: false,
+        properties: {
+          owner: { type: "string", pattern: "^0x[0-9a-fA-F]{40}$" },
+          token: { type: "boolean" },
+          clientRoot: { type: "string", pattern: hex32 },
+          salt: { type: "string", pattern: "^[0-9]{1,29}$" },
+        },
+      },
+      deviceId: { type: "string", pattern: hex32 },
+      amount: { type: "string", pattern: "^[0-9]{1,29}$" },
+      signature: { type: "string", pattern: "^0x[0-9a-fA-F]{130}$" },
+      proof: { type: "array", maxItems: 32, items: { type: "string", pattern: hex32 } },
+    },
+  },
+} as const;
+
+/**
+ * The Authorization Server: trades receipts for one-time passwords. For each request it checks the
+ * receipt (signature, group membership, amount = previous + the device's price, amount ≤ deposit, channel
+ * open on chain and not near expiry), stores it durably, and only then returns the device's next OTP.
+ */
+export class AuthorizationServer {
+  readonly app: FastifyInstance;
+  private readonly channels = new Map<string, ChannelRecord>();
+  private readonly best = new Map<string, StoredReceipt>();
+  private readonly devices = new Map<string, DeviceRecord>();
+  private readonly hotpConfig: HotpConfig;
+  private readonly now: () => number;
+
+  constructor(private readonly options: AsOptions) {
+    this.hotpConfig = options.hotp ?? DEFAULT_HOTP;
+    this.now = options.now ?? (() => Math.floor(Date.now() / 1000));
+    for (const c of options.store.channels()) this.channels.set(c.channelId, c);
+    for (const [id, r] of options.store.bestReceipts()) this.best.set(id, r);
+    for (const d of options.store.devices()) this.devices.set(d.deviceId.toLowerCase(), d);
+    this.app = Fastify({ logger: false });
+    this.app.setErrorHandler((error: Error & { validation?: unknown }, _request, reply) => {
+      const status = error instanceof Rejected ? error.status : error.validation !== undefined ? 400 : 500;
+      void reply.status(status).send({ error: error.message });
+    });
+    this.app.get("/health", async () => ({ ok: true, receipts: this.options.store.receiptCount() }));
+    this.app.get("/devices", async () =>
+      [...this.devices.values()].map((d) => ({ deviceId: d.deviceId, price: d.price.toString() })),
+    );
+    this.app.get<{ Params: { id: string } }>("/channels/:id/receipt", async (request) => {
+      const id = request.params.id.toLowerCase();
+      const r = this.best.get(id);
+      const c = this.channels.get(id);
+      return r === undefined
+        ? { channelId: id, amount: "0", deposit: c?.deposit.toString() ?? null }
+        : {
+            channelId: id,
+            amount: r.amount.toString(),
+            signer: r.signer,
+            signature: r.signature,
+            proof: r.proof,
+            deposit: c?.deposit.toString() ?? null,
+          };
+    });
+    this.app.post<{ Body: AccessRequest }>("/access", { schema: accessSchema }, async (request) =>
+      this.access(request.body),
+    );
+  }
+
+  /** Registers (or re-prices) a device and its shared secret. The secret never leaves the AS but as OTPs. */
+  provisionDevice(deviceId: string, secret: string, price: bigint): void {
+    const existing = this.devices.get(deviceId.toLowerCase());
+    const record = { deviceId: deviceId.toLowerCase(), secret, price, counter: existing?.counter ?? 0 };
+    this.options.store.upsertDevice(record);
+    this.devices.set(record.deviceId, record);
+  }
+
+  channelIdOf(params: ChannelParams): string {
+    return keccak256(
+      AbiCoder.defaultAbiCoder().encode(
+        ["address", "address", "bool", "bytes32", "uint96"],
+        [params.owner, this.options.payee, params.token, params.clientRoot, BigInt(params.salt)],
+      ),
+    );
+  }
+
+  private async channel(params: ChannelParams): Promise<ChannelRecord> {
+    const id = this.channelIdOf(params);
+    let record = this.channels.get(id);
+    if (record === undefined) {
+      const state = await this.options.channels.getChannel(id);
+      if (state.status !== 1n) throw new Rejected(404, `channel ${id} is not open for this AS on chain`);
+      record = {
+        channelId: id,
+        owner: getAddress(params.owner),
+        token: params.token,
+        clientRoot: params.clientRoot.toLowerCase(),
+        salt: BigInt(params.salt),
+        deposit: state.deposit,
+        expiry: Number(state.expiry),
+        closed: false,
+      };
+      this.options.store.saveChannel(record);
+      this.channels.set(id, record);
+    }
+    return record;
+  }
+
+  private async access(body: AccessRequest): Promise<AccessGrant> {
+    const channel = await this.channel(body.channel);
+    if (channel.closed) throw new Rejected(409, `channel ${channel.channelId} is closed`);
+    if (channel.expiry - this.now() < (this.options.expiryMargin ?? 60)) {
+      throw new Rejected(
+        409,
+        `channel ${channel.channelId} expires at ${channel.expiry}: too close to accept receipts`,
+      );
+    }
+    const device = this.devices.get(body.deviceId.toLowerCase());
+    if (device === undefined) throw new Rejected(404, `unknown device ${body.deviceId}`);
+    const previous = this.best.get(channel.channelId)?.amount ?? 0n;
+    const amount = BigInt(body.amount);
+    const expected = previous + device.price;
+    if (amount !== expected) {
+      throw new Rejected(
+        409,
+        `amount must be ${expected} (previous ${previous} + price ${device.price}), got ${amount}`,
+      );
+    }
+    if (amount > channel.deposit) {
+      throw new Rejected(402, `amount ${amount} exceeds the channel's deposit ${channel.deposit}`);
+    }
+    const signer = this.options.verifier.recover(channel.channelId, amount, body.signature);
+    if (signer === undefined) throw new Rejected(400, "the receipt signature is malformed or not canonical (high s)");
+    if (!isMember(channel.clientRoot, signer, body.proof)) {
+      throw new Rejected(403, `receipt signer ${signer} is not in the channel's client group`);
+    }
+    // Reserve synchronously (the event loop makes this atomic), then make it durable before answering.
+    const receipt: StoredReceipt = {
+      channelId: channel.channelId,
+      amount,
+      signer,
+      signature: body.signature,
+      proof: body.proof,
+      deviceId: device.deviceId,
+      otpCounter: device.counter,
+    };
+    this.best.set(channel.channelId, receipt);
+    device.counter += 1;
+    await this.options.store.commit(receipt);
+    const otp = hotp(Buffer.from(device.secret, "hex"), receipt.otpCounter, this.hotpConfig);
+    return { deviceId: device.deviceId, otp, counter: receipt.otpCounter, amount: amount.toString() };
+  }
+
+  /** Channels whose expiry is within `margin` seconds and that have a receipt to cash. */
+  dueChannels(margin: number): { channel: ChannelRecord; receipt: StoredReceipt }[] {
+    const now = this.now();
+    const due: { channel: ChannelRecord; receipt: StoredReceipt }[] = [];
+    for (const channel of this.channels.values()) {
+      const receipt = this.best.get(channel.channelId);
+      if (!channel.closed && receipt !== undefined && channel.expiry - now <= margin) due.push({ channel, receipt });
+    }
+    return due;
+  }
+
+  /** Closes channels with their best receipts: one transaction, the AS paid once per asset. */
+  async closeChannels(
+    items: { channel: ChannelRecord; receipt: StoredReceipt }[],
+  ): Promise<{ closed: string[]; gasUsed: bigint }> {
+    if (items.length === 0) return { closed: [], gasUsed: 0n };
+    const { Signature } = await import("ethers");
+    const requests = items.map(({ channel, receipt }) => {
+      const sig = Signature.from(receipt.signature);
+      return {
+        owner: channel.owner,
+        token: channel.token,
+        clientRoot: channel.clientRoot,
+        salt: channel.salt,
+        amount: receipt.amount,
+        r: sig.r,
+        vs: sig.yParityAndS,
+        proof: receipt.proof,
+      };
+    });
+    const tx =
+      items.length === 1
+        ? await this.options.channels.close(
+            ...(Object.values(requests[0]) as [string, boolean, string, bigint, bigint, string, string, string[]]),
+          )
+        : await this.options.channels.closeBatch(requests);
+    const mined = await tx.wait();
+    for (const { channel } of items) {
+      channel.closed = true;
+      this.options.store.saveChannel(channel);
+    }
+    return { closed: items.map((i) => i.channel.channelId), gasUsed: mined?.gasUsed ?? 0n };
+  }
+
+  async listen(port: number, host = "127.0.0.1"): Promise<string> {
+    await this.app.listen({ port, host });
+    const address = this.app.server.address() as AddressInfo;
+    return `http://${host}:${address.port}`;
+  }
+
+  async stop(): Promise<void> {
+    await this.app.close();
+  }
+}

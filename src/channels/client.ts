@@ -1,0 +1,84 @@
+import type { TypedDataDomain, Wallet } from "ethers";
+
+import { signReceipt } from "../eip712/receipt";
+import { isMember } from "../merkle/group";
+import type { AccessGrant, ChannelParams } from "./as-server";
+import { ReceiptVerifier } from "./verify";
+
+export interface PreviousReceipt {
+  channelId: string;
+  amount: string;
+  signer?: string;
+  signature?: string;
+  proof?: string[];
+}
+
+/**
+ * A client of a group channel. Before signing the next receipt (previous + price) it checks the previous
+ * one the AS presents: signed by a member of the group, for this channel, within the deposit. A forged
+ * previous receipt would make the client sign for more than the group received, so it refuses.
+ */
+export class ChannelClient {
+  private readonly verifier: ReceiptVerifier;
+
+  constructor(
+    private readonly wallet: Wallet,
+    private readonly channel: ChannelParams & { channelId: string; deposit: bigint },
+    private readonly proof: string[],
+    private readonly domain: TypedDataDomain,
+  ) {
+    this.verifier = new ReceiptVerifier(domain);
+  }
+
+  /** Throws unless `previous` is a genuine receipt of this channel's group within the deposit. */
+  checkPrevious(previous: PreviousReceipt): bigint {
+    if (previous.channelId.toLowerCase() !== this.channel.channelId.toLowerCase()) {
+      throw new Error(`the AS presented a receipt of channel ${previous.channelId}, not ${this.channel.channelId}`);
+    }
+    const amount = BigInt(previous.amount);
+    if (amount === 0n) return 0n;
+    if (amount > this.channel.deposit)
+      throw new Error(`previous receipt ${amount} exceeds the deposit ${this.channel.deposit}`);
+    if (previous.signature === undefined || previous.proof === undefined)
+      throw new Error("previous receipt is unsigned");
+    const signer = this.verifier.recover(this.channel.channelId, amount, previous.signature);
+    if (signer === undefined || signer !== previous.signer)
+      throw new Error("previous receipt's signature does not match its signer");
+    if (!isMember(this.channel.clientRoot, signer, previous.proof))
+      throw new Error(`previous receipt's signer ${signer} is not in the group`);
+    return amount;
+  }
+
+  /** Buys one access slot of `deviceId` at `price`: fetch and check the previous receipt, sign the next, trade it. */
+  async buy(asUrl: string, deviceId: string, price: bigint): Promise<AccessGrant> {
+    const previousResponse = await fetch(`${asUrl}/channels/${this.channel.channelId}/receipt`);
+    if (!previousResponse.ok) throw new Error(`AS refused to show the previous receipt: ${previousResponse.status}`);
+    const previous = this.checkPrevious((await previousResponse.json()) as PreviousReceipt);
+    const amount = previous + price;
+    if (amount > this.channel.deposit)
+      throw new Error(`the channel's deposit ${this.channel.deposit} cannot pay ${amount}`);
+    const signature = await signReceipt(this.wallet, this.domain, {
+      channelId: this.channel.channelId,
+      cumulativeAmount: amount,
+    });
+    const response = await fetch(`${asUrl}/access`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        channel: {
+          owner: this.channel.owner,
+          token: this.channel.token,
+          clientRoot: this.channel.clientRoot,
+          salt: this.channel.salt,
+        },
+        deviceId,
+        amount: amount.toString(),
+        signature,
+        proof: this.proof,
+      }),
+    });
+    const body = (await response.json()) as AccessGrant & { error?: string };
+    if (!response.ok) throw new Error(`AS refused: ${response.status} ${body.error}`);
+    return body;
+  }
+}

@@ -1,0 +1,222 @@
+import crypto from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+
+import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
+import { expect } from "chai";
+import { Wallet, keccak256, parseEther, toUtf8Bytes } from "ethers";
+
+import { AuthorizationServer } from "../../src/channels/as-server";
+import { ChannelClient } from "../../src/channels/client";
+import { SimulatedDevice } from "../../src/channels/device";
+import { AsStore } from "../../src/channels/store";
+import { ReceiptVerifier } from "../../src/channels/verify";
+import { signReceipt } from "../../src/eip712/receipt";
+import { buildGroup } from "../../src/merkle/group";
+import { channelsFixture } from "../shared/fixtures";
+import type { ChannelsFixture } from "../shared/fixtures";
+
+const DAY = 86_400n;
+const PRICE = parseEther("0.01");
+const LOCK = keccak256(toUtf8Bytes("SN-LOCK-1"));
+
+describe("Authorization Server, clients and devices", function () {
+  let dir: string;
+  let server: AuthorizationServer;
+  let store: AsStore;
+  let url: string;
+  let chainNow = 0;
+
+  async function setup(f: ChannelsFixture) {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "thingledger-as-"));
+    const group = buildGroup(f.clients.map((c) => c.address));
+    const expiry = BigInt(await time.latest()) + DAY;
+    await f.channels.connect(f.owner).openEth(f.server.address, expiry, group.root, 1n, { value: parseEther("0.05") });
+    const channelId = await f.channels.channelId(f.owner.address, f.server.address, false, group.root, 1n);
+    chainNow = await time.latest();
+    store = new AsStore(path.join(dir, "as.sqlite"));
+    server = new AuthorizationServer({
+      channels: f.channels.connect(f.server),
+      payee: f.server.address,
+      verifier: new ReceiptVerifier(f.domain),
+      store,
+      now: () => chainNow,
+    });
+    const secret = crypto.randomBytes(32);
+    server.provisionDevice(LOCK, secret.toString("hex"), PRICE);
+    url = await server.listen(0);
+    const device = new SimulatedDevice(path.join(dir, "lock.json"), 5, undefined, {
+      deviceId: LOCK,
+      secret: secret.toString("hex"),
+      counter: 0,
+      slotsGranted: 0,
+    });
+    const params = {
+      owner: f.owner.address,
+      token: false,
+      clientRoot: group.root,
+      salt: "1",
+      channelId,
+      deposit: parseEther("0.05"),
+    };
+    const clients = f.clients.map((w) => new ChannelClient(w, params, group.proofs[w.address], f.domain));
+    return { group, channelId, expiry, device, clients, params };
+  }
+
+  afterEach(async function () {
+    await server?.stop();
+    store?.close();
+    if (dir !== undefined) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("clients of a group buy slots with cumulative receipts; the device grants one slot per OTP; the AS closes with the best", async function () {
+    const f = await loadFixture(channelsFixture);
+    const s = await setup(f);
+    for (let i = 0; i < 4; i++) {
+      const grant = await s.clients[i % 4].buy(url, LOCK, PRICE);
+      expect(grant.amount).to.equal((PRICE * BigInt(i + 1)).toString());
+      expect(s.device.present(grant.otp)).to.deep.equal({ granted: true, counter: i + 1 });
+      // attack: the same OTP again
+      expect(s.device.present(grant.otp).granted).to.equal(false);
+    }
+    expect(store.receiptCount()).to.equal(4);
+    chainNow = Number(s.expiry) - 30;
+    const due = server.dueChannels(60);
+    expect(due.map((d) => d.channel.channelId)).to.deep.equal([s.channelId]);
+    const before = await f.channels.getChannel(s.channelId);
+    const closing = server.closeChannels(due);
+    await expect(closing.then((r) => r.closed)).to.eventually.deep.equal([s.channelId]);
+    const after = await f.channels.getChannel(s.channelId);
+    expect(before.status).to.equal(1n);
+    expect(after.status).to.equal(2n);
+  });
+
+  it("rejects bad requests with a 4xx naming the problem, and changes nothing", async function () {
+    const f = await loadFixture(channelsFixture);
+    const s = await setup(f);
+    await s.clients[0].buy(url, LOCK, PRICE);
+    const send = async (
+      patch: (b: Record<string, unknown>) => void,
+      signer: Wallet = f.clients[1],
+      amount = 2n * PRICE,
+    ) => {
+      const body: Record<string, unknown> = {
+        channel: { owner: f.owner.address, token: false, clientRoot: s.group.root, salt: "1" },
+        deviceId: LOCK,
+        amount: amount.toString(),
+        signature: await signReceipt(signer, f.domain, { channelId: s.channelId, cumulativeAmount: amount }),
+        proof: s.group.proofs[f.clients[1].address],
+      };
+      patch(body);
+      const response = await fetch(`${url}/access`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+      return { status: response.status, error: ((await response.json()) as { error: string }).error };
+    };
+    const outsider = Wallet.createRandom();
+    const pricey = keccak256(toUtf8Bytes("SN-PRICEY"));
+    server.provisionDevice(pricey, "11".repeat(32), parseEther("1"));
+    const cases: [string, () => Promise<{ status: number; error: string }>, number, RegExp][] = [
+      ["malformed body", () => send((b) => delete b.signature), 400, /signature/],
+      ["bad signature", () => send((b) => (b.signature = `0x${"ff".repeat(65)}`)), 400, /malformed or not canonical/],
+      ["wrong amount", () => send(() => undefined, f.clients[1], 3n * PRICE), 409, /amount must be/],
+      [
+        "above deposit",
+        () => send((b) => (b.deviceId = pricey), f.clients[1], PRICE + parseEther("1")),
+        402,
+        /exceeds the channel's deposit/,
+      ],
+      [
+        "outsider",
+        () => send(() => undefined, outsider as unknown as Wallet),
+        403,
+        /not in the channel's client group/,
+      ],
+      ["unknown device", () => send((b) => (b.deviceId = keccak256(toUtf8Bytes("nope")))), 404, /unknown device/],
+      [
+        "unknown channel",
+        () => send((b) => ((b.channel as { salt: string }).salt = "99")),
+        404,
+        /not open for this AS/,
+      ],
+    ];
+    for (const [name, run, status, message] of cases) {
+      const result = await run();
+      expect(result.status, name).to.equal(status);
+      expect(result.error, name).to.match(message);
+    }
+    expect(store.receiptCount()).to.equal(1);
+    // A valid next receipt still works: nothing was consumed by the rejects.
+    const grant = await s.clients[1].buy(url, LOCK, PRICE);
+    expect(grant.counter).to.equal(1);
+  });
+
+  it("a client never signs over a forged previous receipt", async function () {
+    const f = await loadFixture(channelsFixture);
+    const s = await setup(f);
+    const client = s.clients[0];
+    const outsider = Wallet.createRandom();
+    const forged = {
+      channelId: s.channelId,
+      amount: PRICE.toString(),
+      signer: outsider.address,
+      signature: await signReceipt(outsider, f.domain, { channelId: s.channelId, cumulativeAmount: PRICE }),
+      proof: s.group.proofs[f.clients[1].address],
+    };
+    expect(() => client.checkPrevious(forged)).to.throw("is not in the group");
+    const inflated = {
+      ...forged,
+      signer: f.clients[1].address,
+      signature: await signReceipt(f.clients[1], f.domain, { channelId: s.channelId, cumulativeAmount: PRICE }),
+      amount: (2n * PRICE).toString(),
+    };
+    expect(() => client.checkPrevious(inflated)).to.throw("signature does not match");
+    expect(() => client.checkPrevious({ ...forged, channelId: keccak256("0x01") })).to.throw("not " + s.channelId);
+    expect(() => client.checkPrevious({ ...forged, amount: parseEther("1").toString() })).to.throw(
+      "exceeds the deposit",
+    );
+  });
+
+  it("loss bound: when the device stops actuating, a client loses at most one slot's price", async function () {
+    const f = await loadFixture(channelsFixture);
+    const s = await setup(f);
+    let paid = 0n;
+    let granted = 0;
+    for (let i = 0; i < 5; i++) {
+      const grant = await s.clients[0].buy(url, LOCK, PRICE);
+      paid = BigInt(grant.amount);
+      const deviceWorks = i < 2; // the device breaks after two slots
+      const outcome = deviceWorks ? s.device.present(grant.otp) : { granted: false };
+      if (!outcome.granted) break; // the client stops paying as soon as a slot is not delivered
+      granted++;
+    }
+    expect(paid - BigInt(granted) * PRICE).to.equal(PRICE);
+  });
+
+  it("survives a restart: receipts and counters are on disk; the best receipt still closes the channel", async function () {
+    const f = await loadFixture(channelsFixture);
+    const s = await setup(f);
+    await s.clients[0].buy(url, LOCK, PRICE);
+    await s.clients[1].buy(url, LOCK, PRICE);
+    await server.stop();
+    store.close();
+    store = new AsStore(path.join(dir, "as.sqlite"));
+    server = new AuthorizationServer({
+      channels: f.channels.connect(f.server),
+      payee: f.server.address,
+      verifier: new ReceiptVerifier(f.domain),
+      store,
+      now: () => chainNow,
+    });
+    url = await server.listen(0);
+    const third = await s.clients[2].buy(url, LOCK, PRICE);
+    expect(third).to.include({ amount: (3n * PRICE).toString(), counter: 2 });
+    const result = await server.closeChannels(server.dueChannels(Number(DAY) * 2));
+    expect(result.closed).to.deep.equal([s.channelId]);
+    const [closed] = await f.channels.queryFilter(f.channels.filters.ChannelClosed(s.channelId));
+    expect(closed.args.paid).to.equal(3n * PRICE);
+  });
+});
