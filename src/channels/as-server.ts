@@ -9,7 +9,7 @@ import { isMember } from "../merkle/group";
 import { DEFAULT_HOTP, hotp } from "./hotp";
 import type { HotpConfig } from "./hotp";
 import type { AsStore, ChannelRecord, DeviceRecord, StoredReceipt } from "./store";
-import { ReceiptVerifier } from "./verify";
+import type { ReceiptVerifier } from "./verify";
 
 export interface ChannelParams {
   owner: string;
