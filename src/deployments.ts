@@ -12,6 +12,7 @@ import { UserError } from "./errors";
 export const SYSTEM_CONTRACTS = {
   ThingToken: "ThingToken#ThingToken",
   DeviceRegistry: "DeviceRegistry#DeviceRegistry",
+  PaymentChannels: "PaymentChannels#PaymentChannels",
 } as const;
 
 export type SystemContract = keyof typeof SYSTEM_CONTRACTS;
@@ -94,7 +95,11 @@ async function ignitionDeploy(
     deploymentId: hre.network.name === "hardhat" ? undefined : deploymentId(chainId),
     displayUi,
   });
-  return { ThingToken: await deployed.token.getAddress(), DeviceRegistry: await deployed.registry.getAddress() };
+  return {
+    ThingToken: await deployed.token.getAddress(),
+    DeviceRegistry: await deployed.registry.getAddress(),
+    PaymentChannels: await deployed.channels.getAddress(),
+  };
 }
 
 /**

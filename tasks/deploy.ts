@@ -17,7 +17,7 @@ task("deploy", "Deploys (or resumes) the whole ThingLedger system on --network, 
       (r) =>
         [
           `ThingLedger on network "${r.network}" (chain ${r.chainId})${r.ephemeral ? " — in-process, not persisted" : ""}:`,
-          ...Object.entries(r.addresses).map(([name, address]) => `  ${name.padEnd(14)} ${address}`),
+          ...Object.entries(r.addresses).map(([name, address]) => `  ${name.padEnd(16)} ${address}`),
           `  gas spent by this run: ${formatGas(r.gasUsed)}`,
         ].join("\n"),
     );

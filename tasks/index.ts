@@ -1,3 +1,4 @@
+import "./channels";
 import "./demo";
 import "./deploy";
 import "./devices";

@@ -1,6 +1,7 @@
 import { buildModule } from "@nomicfoundation/hardhat-ignition/modules";
 
 import DeviceRegistryModule from "./DeviceRegistry";
+import PaymentChannelsModule from "./PaymentChannels";
 
 /**
  * The whole ThingLedger system, wired: `npx hardhat deploy --network NAME` deploys this with the
@@ -8,7 +9,8 @@ import DeviceRegistryModule from "./DeviceRegistry";
  */
 const ThingLedgerModule = buildModule("ThingLedger", (m) => {
   const { token, registry } = m.useModule(DeviceRegistryModule);
-  return { token, registry };
+  const { channels } = m.useModule(PaymentChannelsModule);
+  return { token, registry, channels };
 });
 
 export default ThingLedgerModule;

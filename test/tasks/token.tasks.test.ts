@@ -23,7 +23,15 @@ describe("token tasks (in-process network)", function () {
     if (scratch !== undefined) fs.rmSync(scratch, { recursive: true, force: true });
   });
 
-  for (const name of ["demo", "deploy", "token:balance", "token:transfer", "token:permit", "token:permit-submit"]) {
+  for (const name of [
+    "demo",
+    "deploy",
+    "token:balance",
+    "token:transfer",
+    "token:permit",
+    "token:permit-submit",
+    "sim:access",
+  ]) {
     it(`${name} --help explains its options`, function () {
       const run = hardhat([name, "--help"]);
       expect(run.status, run.stderr).to.equal(0);
@@ -132,6 +140,21 @@ describe("token tasks (in-process network)", function () {
     const run = hardhat(["token:balance", "--network", "sepolia"], { SEPOLIA_RPC_URL: "" });
     expect(run.status).to.not.equal(0);
     expect(run.stderr).to.contain("sepolia");
+  });
+
+  it("sim:access runs clients, an AS and a device, and reports slots, OTPs, gas and balances", function () {
+    const run = hardhat(["sim:access", "--clients", "3", "--slots", "2", "--json"]);
+    expect(run.status, run.stderr).to.equal(0);
+    const r = JSON.parse(run.stdout) as {
+      slotsBought: number;
+      receipts: number;
+      otpsAccepted: number;
+      otpsRejected: number;
+      paidToAs: string;
+    };
+    expect(r).to.include({ slotsBought: 6, receipts: 6, otpsAccepted: 6, otpsRejected: 1, paidToAs: "0.006" });
+    const bad = hardhat(["sim:access", "--clients", "0"]);
+    expect(errorLines(bad)).to.deep.equal(['Error: --clients: "0" is not a whole number ≥ 1']);
   });
 
   it("demo --json reports every step with its gas", function () {

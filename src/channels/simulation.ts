@@ -1,0 +1,142 @@
+import crypto from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+
+import type { Signer } from "ethers";
+import { Wallet, formatEther, keccak256, parseEther, toUtf8Bytes } from "ethers";
+import type { HardhatRuntimeEnvironment } from "hardhat/types";
+
+import { PaymentChannels__factory } from "../../typechain-types";
+import { loadSystem } from "../deployments";
+import { channelsDomain } from "../eip712/receipt";
+import { UserError } from "../errors";
+import { buildGroup } from "../merkle/group";
+import { AuthorizationServer } from "./as-server";
+import { ChannelClient } from "./client";
+import { SimulatedDevice } from "./device";
+import { AsStore } from "./store";
+import { ReceiptVerifier } from "./verify";
+
+export interface AccessSimulation {
+  network: string;
+  clients: number;
+  slots: number;
+  price: string;
+  channelId: string;
+  slotsBought: number;
+  receipts: number;
+  otpsAccepted: number;
+  otpsRejected: number;
+  gas: { open: bigint; close: bigint };
+  balances: { owner: string; authorizationServer: string };
+  paidToAs: string;
+  refundedToOwner: string;
+  seconds: number;
+}
+
+/**
+ * Runs the SOFIE scheme end to end on the current network: an owner opens one ETH channel for a group
+ * of `clients` fresh client keys; an Authorization Server (HTTP on loopback, SQLite on disk) trades
+ * their receipts for HOTP codes; a constrained device checks each code; a replayed code is tried and
+ * refused; the AS closes with the best receipt.
+ */
+export async function runAccessSimulation(
+  hre: HardhatRuntimeEnvironment,
+  options: {
+    clients: number;
+    slots: number;
+    owner: Signer;
+    as: Signer;
+    price?: bigint;
+    onSlot?: (done: number) => void;
+  },
+): Promise<AccessSimulation> {
+  const started = Date.now();
+  const system = await loadSystem(hre, ["PaymentChannels"]);
+  const ownerAddress = await options.owner.getAddress();
+  const asAddress = await options.as.getAddress();
+  if (ownerAddress === asAddress)
+    throw new UserError("the owner and the Authorization Server must be different accounts");
+  const channels = PaymentChannels__factory.connect(system.addresses.PaymentChannels, options.owner);
+  const price = options.price ?? parseEther("0.001");
+  const wallets = Array.from({ length: options.clients }, () => new Wallet(Wallet.createRandom().privateKey));
+  const group = buildGroup(wallets.map((w) => w.address));
+  const deposit = price * BigInt(options.clients * options.slots);
+  const latest = await hre.ethers.provider.getBlock("latest");
+  const expiry = BigInt(latest?.timestamp ?? 0) + 86_400n;
+  const salt = BigInt(`0x${crypto.randomBytes(8).toString("hex")}`);
+  const opened = await (await channels.openEth(asAddress, expiry, group.root, salt, { value: deposit })).wait();
+  const channelId = await channels.channelId(ownerAddress, asAddress, false, group.root, salt);
+
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "thingledger-sim-"));
+  const domain = channelsDomain(system.chainId, system.addresses.PaymentChannels);
+  const store = new AsStore(path.join(dir, "as.sqlite"));
+  const server = new AuthorizationServer({
+    channels: channels.connect(options.as),
+    payee: asAddress,
+    verifier: new ReceiptVerifier(domain),
+    store,
+    now: () => Math.floor(Date.now() / 1000),
+  });
+  const deviceId = keccak256(toUtf8Bytes(`SIM-LOCK-${salt}`));
+  const secret = crypto.randomBytes(32).toString("hex");
+  server.provisionDevice(deviceId, secret, price);
+  const device = new SimulatedDevice(path.join(dir, "device.json"), 5, undefined, {
+    deviceId,
+    secret,
+    counter: 0,
+    slotsGranted: 0,
+  });
+  const params = {
+    owner: ownerAddress,
+    token: false,
+    clientRoot: group.root,
+    salt: salt.toString(),
+    channelId,
+    deposit,
+  };
+  const clients = wallets.map((w) => new ChannelClient(w, params, group.proofs[w.address], domain));
+  let accepted = 0;
+  let rejected = 0;
+  let bought = 0;
+  try {
+    const url = await server.listen(0);
+    let lastOtp = "";
+    for (let slot = 0; slot < options.clients * options.slots; slot++) {
+      const grant = await clients[slot % clients.length].buy(url, deviceId, price);
+      bought++;
+      if (device.present(grant.otp).granted) accepted++;
+      else rejected++;
+      lastOtp = grant.otp;
+      options.onSlot?.(bought);
+    }
+    // A client tries to reuse a code: the device refuses it.
+    if (!device.present(lastOtp).granted) rejected++;
+    const closing = await server.closeChannels(server.dueChannels(Number.MAX_SAFE_INTEGER));
+    const [event] = await channels.queryFilter(channels.filters.ChannelClosed(channelId));
+    return {
+      network: hre.network.name,
+      clients: options.clients,
+      slots: options.slots,
+      price: formatEther(price),
+      channelId,
+      slotsBought: bought,
+      receipts: store.receiptCount(),
+      otpsAccepted: accepted,
+      otpsRejected: rejected,
+      gas: { open: opened?.gasUsed ?? 0n, close: closing.gasUsed },
+      balances: {
+        owner: formatEther(await hre.ethers.provider.getBalance(ownerAddress)),
+        authorizationServer: formatEther(await hre.ethers.provider.getBalance(asAddress)),
+      },
+      paidToAs: formatEther(event?.args.paid ?? 0n),
+      refundedToOwner: formatEther(event?.args.refunded ?? 0n),
+      seconds: (Date.now() - started) / 1000,
+    };
+  } finally {
+    await server.stop();
+    store.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
