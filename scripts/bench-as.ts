@@ -8,6 +8,7 @@
  * seeded in the store, as the AS caches a channel after its first on-chain check.
  */
 import { spawn } from "node:child_process";
+import http from "node:http";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -31,6 +32,32 @@ const domain = { name: "ThingLedger PaymentChannels", version: "1", chainId, ver
 const verifier = new ReceiptVerifier(domain);
 const deviceId = keccak256("0x1234");
 const price = 1_000n;
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1024 });
+
+/** POST with a keep-alive agent: lighter than fetch, so the clients do not cap the measurement. */
+function post(url: URL, body: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const request = http.request(
+      {
+        host: url.hostname,
+        port: url.port,
+        path: "/access",
+        method: "POST",
+        agent,
+        headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) },
+      },
+      (response) => {
+        let text = "";
+        response.setEncoding("utf8");
+        response.on("data", (chunk: string) => (text += chunk));
+        response.on("end", () => resolve({ status: response.statusCode ?? 0, text }));
+      },
+    );
+    request.on("error", reject);
+    request.end(body);
+  });
+}
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
@@ -96,6 +123,7 @@ async function main(): Promise<void> {
     server.once("exit", (code) => reject(new Error(`AS exited with ${code}`)));
   });
 
+  const target = new URL(url);
   const latencies: number[] = [];
   let failures = 0;
   const deadline = performance.now() + seconds * 1000;
@@ -127,6 +155,7 @@ async function main(): Promise<void> {
   );
   const elapsed = (performance.now() - t) / 1000;
   server.kill("SIGTERM");
+  agent.destroy();
   const stored = new AsStore(file);
   const durable = stored.receiptCount();
   stored.close();

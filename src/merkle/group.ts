@@ -1,4 +1,4 @@
-import { AbiCoder, getAddress, keccak256 } from "ethers";
+import { getAddress } from "ethers";
 import { MerkleTree } from "merkletreejs";
 import keccak from "keccak256";
 
@@ -9,7 +9,10 @@ import { rootFromProof } from "./whitelist";
  * `GroupLeaf.hash` computes them on chain; a one-client group's root is that client's leaf.
  */
 export function clientLeaf(client: string): string {
-  return keccak256(keccak256(AbiCoder.defaultAbiCoder().encode(["address"], [client])));
+  // abi.encode(address): the 20 bytes right-aligned in a 32-byte word.
+  const word = Buffer.alloc(32);
+  word.write(client.slice(2), 12, "hex");
+  return `0x${keccak(keccak(word)).toString("hex")}`;
 }
 
 export interface ClientGroup {
