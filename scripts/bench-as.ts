@@ -141,14 +141,10 @@ async function main(): Promise<void> {
           proof: [],
         });
         const started = performance.now();
-        const response = await fetch(`${url}/access`, {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body,
-        });
-        const reply = (await response.json()) as { otp?: string };
+        const response = await post(target, body);
+        const reply = JSON.parse(response.text) as { otp?: string };
         latencies.push(performance.now() - started);
-        if (response.ok && reply.otp !== undefined) c.amount = amount;
+        if (response.status === 200 && reply.otp !== undefined) c.amount = amount;
         else failures++;
       }
     }),
