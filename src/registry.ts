@@ -11,7 +11,7 @@ import { Progress } from "./cli/progress";
 import { loadSystem } from "./deployments";
 import type { FleetDevice } from "./devices/fleet";
 import { deviceIdOf, writeFleetFiles } from "./devices/fleet";
-import { loadDeviceKey, saveDeviceKey } from "./devices/keystore";
+import { keystoreFile, loadDeviceKey, saveDeviceKey } from "./devices/keystore";
 import { DEVICE_TYPES, deviceTypeName } from "./devices/types";
 import {
   compact,
@@ -574,7 +574,7 @@ export async function rotateKey(
   });
   const tx = await ctx.registry.rotateDeviceKey(deviceId, fresh.address, deadline, ...compact(signature));
   const gasUsed = await gasOf(tx);
-  const file = path.join(keystoreDir, `${deviceId.toLowerCase()}.json`);
+  const file = keystoreFile(keystoreDir, deviceId);
   fs.copyFileSync(file, `${file}.old`);
   saveDeviceKey(keystoreDir, meta, new Wallet(fresh.privateKey), password);
   return { deviceId, oldKey: info.deviceKey, newKey: fresh.address, gasUsed, txHash: tx.hash };
