@@ -1,6 +1,6 @@
 import type { AddressInfo } from "node:net";
 
-import { AbiCoder, getAddress, keccak256 } from "ethers";
+import { AbiCoder, Signature, getAddress, keccak256 } from "ethers";
 import Fastify from "fastify";
 import type { FastifyInstance } from "fastify";
 
@@ -234,7 +234,6 @@ export class AuthorizationServer {
     if (items.length === 0) return { closed: [], gasUsed: 0n };
     const contract = this.options.channels;
     if (contract === undefined) throw new Error("this AS has no chain connection to close channels with");
-    const { Signature } = await import("ethers");
     const requests = items.map(({ channel, receipt }) => {
       const sig = Signature.from(receipt.signature);
       return {

@@ -1,4 +1,4 @@
-import { AbiCoder, getAddress, keccak256 } from "ethers";
+import { getAddress } from "ethers";
 import { MerkleTree } from "merkletreejs";
 import keccak from "keccak256";
 
@@ -23,26 +23,11 @@ export interface Whitelist {
   entries: WhitelistEntry[];
 }
 
-const coder = AbiCoder.defaultAbiCoder();
-
 /**
  * The leaf of a device, as `DeviceLeaf.hash` computes it on chain:
  * keccak256(keccak256(abi.encode(deviceId, deviceKey, deviceType, manufacturerId))). The double hash gives
- * leaves a 32-byte preimage and internal nodes a 64-byte one, so neither can pass for the other.
- */
-export function deviceLeaf(device: WhitelistDevice, manufacturerId: number): string {
-  const inner = keccak256(
-    coder.encode(
-      ["bytes32", "address", "uint32", "uint32"],
-      [device.deviceId, device.deviceKey, device.deviceType, manufacturerId],
-    ),
-  );
-  return keccak256(inner);
-}
-
-/**
- * {@link deviceLeaf} for bulk work: the same bytes, encoded by hand (abi.encode of four static words) and
- * hashed with the `keccak256` package, about 50 times faster than ethers' ABI coder.
+ * leaves a 32-byte preimage and internal nodes a 64-byte one, so neither can pass for the other. The four
+ * static words are encoded by hand: about 50 times faster than ethers' ABI coder over a fleet.
  */
 function deviceLeafBuffer(device: WhitelistDevice, manufacturerId: number): Buffer {
   const word = Buffer.alloc(128);
@@ -51,6 +36,10 @@ function deviceLeafBuffer(device: WhitelistDevice, manufacturerId: number): Buff
   word.writeUInt32BE(device.deviceType, 92);
   word.writeUInt32BE(manufacturerId, 124);
   return keccak(keccak(word));
+}
+
+export function deviceLeaf(device: WhitelistDevice, manufacturerId: number): string {
+  return toHex(deviceLeafBuffer(device, manufacturerId));
 }
 
 function toHex(buffer: Buffer): string {

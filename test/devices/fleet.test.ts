@@ -3,7 +3,7 @@ import os from "node:os";
 import path from "node:path";
 
 import { expect } from "chai";
-import { Wallet } from "ethers";
+import { AbiCoder, Wallet, keccak256 } from "ethers";
 
 import { readFleetFile, resolveDeviceId, deviceIdOf } from "../../src/devices/fleet";
 import { loadDeviceKey, saveDeviceKey } from "../../src/devices/keystore";
@@ -129,7 +129,13 @@ describe("off-chain device tools", function () {
     }));
     const whitelist = buildWhitelist(devices, 7);
     whitelist.entries.forEach((e, i) => {
-      expect(e.leaf).to.equal(deviceLeaf(devices[i], 7));
+      // The reference encoding, with ethers' ABI coder, as DeviceLeaf.hash does on chain.
+      const abi = AbiCoder.defaultAbiCoder().encode(
+        ["bytes32", "address", "uint32", "uint32"],
+        [devices[i].deviceId, devices[i].deviceKey, devices[i].deviceType, 7],
+      );
+      expect(e.leaf).to.equal(keccak256(keccak256(abi)));
+      expect(deviceLeaf(devices[i], 7)).to.equal(e.leaf);
       expect(rootFromProof(e.leaf, e.proof)).to.equal(whitelist.root);
     });
     expect(() => buildWhitelist([], 1)).to.throw("at least one device");

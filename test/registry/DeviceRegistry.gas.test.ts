@@ -4,11 +4,26 @@ import { ZeroHash } from "ethers";
 
 import { compact, signActivation } from "../../src/eip712/device";
 import { buildWhitelist } from "../../src/merkle/whitelist";
+import type { Whitelist } from "../../src/merkle/whitelist";
 import { registryFixture, testDevice } from "../shared/fixtures";
-import type { RegistryFixture } from "../shared/fixtures";
+import type { RegistryFixture, TestDevice } from "../shared/fixtures";
 import { coverageRunning, snapshotGas } from "../shared/gas";
 
 const DEADLINE = 4_102_444_800n;
+
+let cached: { fleet: TestDevice[]; whitelist: Whitelist } | undefined;
+/** 2^14 devices of manufacturer #1 and their whitelist (14-level proofs), built once for both tests. */
+function fleet16k(): { fleet: TestDevice[]; whitelist: Whitelist } {
+  if (cached === undefined) {
+    const fleet = Array.from({ length: 1 << 14 }, (_, i) => testDevice(i));
+    const whitelist = buildWhitelist(
+      fleet.map((d) => ({ deviceId: d.deviceId, deviceKey: d.wallet.address, deviceType: d.deviceType })),
+      1,
+    );
+    cached = { fleet, whitelist };
+  }
+  return cached;
+}
 
 /** Targets from issue #3; anchors are Atonomi's deployed contract (see src/bench/anchors.ts). */
 describe("DeviceRegistry gas [gas]", function () {
@@ -68,11 +83,7 @@ describe("DeviceRegistry gas [gas]", function () {
   it("[gas] activation from a whitelist with a 14-level proof", async function () {
     const f = await loadFixture(registryFixture);
     await f.token.transfer(f.maker.address, 20_000n * 10n ** 18n); // capacity 16,384 × 1 THING
-    const fleet = Array.from({ length: 1 << 14 }, (_, i) => testDevice(i));
-    const whitelist = buildWhitelist(
-      fleet.map((d) => ({ deviceId: d.deviceId, deviceKey: d.wallet.address, deviceType: d.deviceType })),
-      1,
-    );
+    const { fleet, whitelist } = fleet16k();
     await f.registry.connect(f.maker).commitWhitelist(whitelist.root, fleet.length);
     const e = whitelist.entries[1234];
     expect(e.proof).to.have.length(14);
@@ -102,11 +113,7 @@ describe("DeviceRegistry gas [gas]", function () {
     const f = await loadFixture(registryFixture);
     await f.token.transfer(f.maker.address, 20_000n * 10n ** 18n);
     await f.token.connect(f.alice).approve(await f.registry.getAddress(), 0); // no standing allowance
-    const fleet = Array.from({ length: 1 << 14 }, (_, i) => testDevice(i));
-    const whitelist = buildWhitelist(
-      fleet.map((d) => ({ deviceId: d.deviceId, deviceKey: d.wallet.address, deviceType: d.deviceType })),
-      1,
-    );
+    const { fleet, whitelist } = fleet16k();
     await f.registry.connect(f.maker).commitWhitelist(whitelist.root, fleet.length);
     const e = whitelist.entries[1234];
     const sig = await signActivation(fleet[1234].wallet, f.domain, {
