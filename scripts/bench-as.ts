@@ -76,7 +76,7 @@ async function main(): Promise<void> {
   const seeder = new AuthorizationServer({ payee, verifier, store: seed });
   seeder.provisionDevice(deviceId, "ab".repeat(32), price);
   const channels = keys.map((k, i) => {
-    const params = { owner, token: false, clientRoot: clientLeaf(k.address), salt: String(i + 1) };
+    const params = { owner, token: false, clientRoot: clientLeaf(k.address), salt: String(i + 1), openBlock: "1" };
     const channelId = seeder.channelIdOf(params);
     seed.saveChannel({
       channelId,
@@ -84,6 +84,7 @@ async function main(): Promise<void> {
       token: false,
       clientRoot: params.clientRoot,
       salt: BigInt(params.salt),
+      openBlock: 1n,
       deposit: 10n ** 30n,
       expiry: 4_102_444_800,
       closed: false,

@@ -28,7 +28,11 @@ export interface System {
   readonly gasUsed: bigint;
 }
 
-const cache = new WeakMap<HardhatRuntimeEnvironment, Promise<System>>();
+/**
+ * Systems already loaded in this process, by network name: a task run from code (`hre.run`) may receive
+ * another environment object than its caller, but it is the same network.
+ */
+const cache = new Map<string, Promise<System>>();
 
 /** Ignition deployment id used for the address book: `THINGLEDGER_DEPLOYMENT_ID` or `chain-<id>`. */
 export function deploymentId(chainId: bigint): string {
@@ -128,7 +132,7 @@ export async function deploySystem(
     gasUsed += block?.gasUsed ?? 0n;
   }
   const system: System = { network: hre.network.name, chainId, ephemeral, addresses, gasUsed };
-  cache.set(hre, Promise.resolve(system));
+  cache.set(hre.network.name, Promise.resolve(system));
   return system;
 }
 
@@ -152,10 +156,18 @@ function readAddressBook(hre: HardhatRuntimeEnvironment, chainId: bigint): Recor
  * every contract is checked to have code, so a stale book or a wrong network fails with one line.
  */
 export function loadSystem(hre: HardhatRuntimeEnvironment, needs: readonly SystemContract[]): Promise<System> {
-  let pending = cache.get(hre);
+  let pending = cache.get(hre.network.name);
+  if (pending !== undefined && hre.network.name === "hardhat") {
+    // The in-process chain can be reset (tests do): redeploy if the cached system is gone.
+    const cached = pending;
+    pending = cached.then(async (system) =>
+      (await hre.ethers.provider.getCode(system.addresses.ThingToken)) === "0x" ? deployDevSystem(hre) : system,
+    );
+    cache.set(hre.network.name, pending);
+  }
   if (pending === undefined) {
     pending = hre.network.name === "hardhat" ? deployDevSystem(hre) : readDeployed(hre);
-    cache.set(hre, pending);
+    cache.set(hre.network.name, pending);
   }
   return pending.then(async (system) => {
     if (!system.ephemeral) {

@@ -1,7 +1,282 @@
 import { task } from "hardhat/config";
+import type { HardhatRuntimeEnvironment } from "hardhat/types";
 
 import { formatGas } from "../src/cli/output";
 import { runTask } from "./lib";
+
+/** Chain time of the latest block, for deadlines given as durations. */
+async function chainNow(hre: HardhatRuntimeEnvironment): Promise<bigint> {
+  const latest = await hre.ethers.provider.getBlock("latest");
+  return BigInt(latest?.timestamp ?? Math.floor(Date.now() / 1000));
+}
+
+function unitOf(asset: string): string {
+  return asset === "token" ? "THING" : "ETH";
+}
+
+task(
+  "channel:open",
+  "Opens a payment channel: the owner deposits for an Authorization Server on behalf of a client group",
+)
+  .addParam("as", "The Authorization Server's address (the payee)")
+  .addParam("clients", "Client keys: a file (JSON array, or one address per line) or comma-separated addresses")
+  .addParam("deposit", "Deposit in ETH or THING, e.g. 0.5")
+  .addParam("expiry", "Expiry: a duration from now (30m, 12h, 7d) or a unix time")
+  .addOptionalParam("asset", "eth, or token (ThingToken, opened in one approveAndCall)", "eth")
+  .addOptionalParam("salt", "Distinguishes channels with equal parameters; default random")
+  .addOptionalParam("out", "Write the channel file (key, and each client's Merkle proof) here")
+  .addOptionalParam("signer", "Index of the owner's local account", "0")
+  .addFlag("json", "Print machine-readable JSON")
+  .setAction(
+    async (
+      args: {
+        as: string;
+        clients: string;
+        deposit: string;
+        expiry: string;
+        asset: string;
+        salt?: string;
+        out?: string;
+        signer: string;
+        json: boolean;
+      },
+      hre,
+    ) => {
+      return runTask(
+        hre,
+        "channel:open",
+        args.json,
+        async () => {
+          const crypto = await import("node:crypto");
+          const { parseAddress, parseAmount, parseCount, parseDeadline } = await import("../src/cli/parse");
+          const { UserError } = await import("../src/errors");
+          const { openChannel, readClients } = await import("../src/channels/ops");
+          const { signerAt } = await import("../src/token");
+          if (args.asset !== "eth" && args.asset !== "token")
+            throw new UserError(`--asset: "${args.asset}" is neither eth nor token`);
+          const payee = parseAddress("as", args.as);
+          const deposit = parseAmount("deposit", args.deposit);
+          const expiry = parseDeadline("expiry", args.expiry, await chainNow(hre));
+          const salt =
+            args.salt === undefined
+              ? BigInt(`0x${crypto.randomBytes(8).toString("hex")}`)
+              : BigInt(parseCount("salt", args.salt));
+          const clients = readClients(args.clients);
+          return openChannel(hre, {
+            owner: await signerAt(hre, parseCount("signer", args.signer)),
+            payee,
+            clients,
+            deposit,
+            expiry,
+            asset: args.asset,
+            salt,
+            out: args.out,
+          });
+        },
+        (r) =>
+          [
+            `Opened channel ${r.channelId}`,
+            `  owner ${r.owner} → AS ${r.payee}, ${r.clients} client(s), root ${r.clientRoot}`,
+            `  deposit ${hre.ethers.formatEther(r.deposit)} ${unitOf(r.asset)}, expires ${new Date(Number(r.expiry) * 1000).toISOString()}`,
+            `  salt ${r.salt}, opened in block ${r.openBlock}, gas ${formatGas(r.gasUsed)}`,
+            r.file === undefined ? "" : `  channel file (give it to the clients): ${r.file}`,
+          ]
+            .filter((l) => l !== "")
+            .join("\n"),
+      );
+    },
+  );
+
+task("channel:topup", "The owner adds to a channel's deposit and/or extends its expiry")
+  .addParam("channel", "Channel id (0x…64 hex)")
+  .addOptionalParam("amount", "ETH or THING to add, e.g. 0.1")
+  .addOptionalParam("extend", "New expiry: a duration from now (7d) or a unix time")
+  .addOptionalParam("signer", "Index of the owner's local account", "0")
+  .addFlag("json", "Print machine-readable JSON")
+  .setAction(
+    async (args: { channel: string; amount?: string; extend?: string; signer: string; json: boolean }, hre) => {
+      return runTask(
+        hre,
+        "channel:topup",
+        args.json,
+        async () => {
+          const { parseAmount, parseCount, parseDeadline } = await import("../src/cli/parse");
+          const { UserError } = await import("../src/errors");
+          const { parseChannelId, topUpChannel } = await import("../src/channels/ops");
+          const { signerAt } = await import("../src/token");
+          if (args.amount === undefined && args.extend === undefined)
+            throw new UserError("nothing to do: give --amount, --extend, or both");
+          return topUpChannel(hre, {
+            owner: await signerAt(hre, parseCount("signer", args.signer)),
+            channelId: parseChannelId(args.channel),
+            amount: args.amount === undefined ? 0n : parseAmount("amount", args.amount),
+            expiry: args.extend === undefined ? undefined : parseDeadline("extend", args.extend, await chainNow(hre)),
+          });
+        },
+        (r) =>
+          `Topped up channel ${r.channelId}: +${hre.ethers.formatEther(r.added)}, deposit now ${hre.ethers.formatEther(r.deposit)}, expires ${new Date(Number(r.expiry) * 1000).toISOString()} (gas ${formatGas(r.gasUsed)})`,
+      );
+    },
+  );
+
+task("channel:status", "Shows a channel: parties, asset, group root, deposit, expiry, and how it ended")
+  .addParam("channel", "Channel id (0x…64 hex)")
+  .addFlag("json", "Print machine-readable JSON")
+  .setAction(async (args: { channel: string; json: boolean }, hre) => {
+    return runTask(
+      hre,
+      "channel:status",
+      args.json,
+      async () => {
+        const { channelInfo, parseChannelId } = await import("../src/channels/ops");
+        return channelInfo(hre, parseChannelId(args.channel));
+      },
+      (r) =>
+        [
+          `Channel ${r.channelId}: ${r.status}`,
+          `  owner ${r.owner} → AS ${r.payee}, asset ${r.asset}, group root ${r.clientRoot}`,
+          `  deposit ${hre.ethers.formatEther(r.deposit)} ${unitOf(r.asset)}, expiry ${new Date(Number(r.expiry) * 1000).toISOString()}, opened in block ${r.openBlock} (salt ${r.salt})`,
+          r.paid === undefined ? "" : `  AS paid ${hre.ethers.formatEther(r.paid)} ${unitOf(r.asset)}`,
+          r.refunded === undefined ? "" : `  owner refunded ${hre.ethers.formatEther(r.refunded)} ${unitOf(r.asset)}`,
+        ]
+          .filter((l) => l !== "")
+          .join("\n"),
+    );
+  });
+
+task("channel:close", "The AS closes channels with their best receipts: one close, or one batch close")
+  .addOptionalParam("db", "The AS database: close with its best receipts (run while that AS is stopped)")
+  .addOptionalParam("receipt", "A receipt file: { channelId, amount, signature, proof }")
+  .addOptionalParam("channel", "Only these channel ids (comma-separated); default: every open one in --db")
+  .addOptionalParam("signer", "Index of the AS's local account (the payee)", "0")
+  .addFlag("json", "Print machine-readable JSON")
+  .setAction(async (args: { db?: string; receipt?: string; channel?: string; signer: string; json: boolean }, hre) => {
+    return runTask(
+      hre,
+      "channel:close",
+      args.json,
+      async () => {
+        const { parseCount } = await import("../src/cli/parse");
+        const { UserError } = await import("../src/errors");
+        const ops = await import("../src/channels/ops");
+        const { signerAt } = await import("../src/token");
+        if ((args.db === undefined) === (args.receipt === undefined))
+          throw new UserError("give exactly one of --db (the AS database) or --receipt (a receipt file)");
+        const payee = await signerAt(hre, parseCount("signer", args.signer));
+        const only = args.channel?.split(",").map((id) => ops.parseChannelId(id.trim()));
+        if (args.db !== undefined) return ops.closeFromDb(hre, { payee, db: args.db, only });
+        const receipt = ops.readReceiptFile(args.receipt!);
+        if (only !== undefined && (only.length !== 1 || only[0] !== receipt.channelId))
+          throw new UserError(`--channel: the receipt file is for channel ${receipt.channelId}`);
+        return ops.closeChannels(hre, { payee, receipts: [receipt] });
+      },
+      (r) =>
+        [
+          `Closed ${r.closed.length} channel(s) in one transaction (gas ${formatGas(r.gasUsed)})`,
+          ...r.closed.map(
+            (c) =>
+              `  ${c.channelId}: AS paid ${hre.ethers.formatEther(c.paid)}, owner refunded ${hre.ethers.formatEther(c.refunded)} ${unitOf(c.asset)}`,
+          ),
+        ].join("\n"),
+    );
+  });
+
+task("channel:reclaim", "After expiry without a close, the owner takes the whole deposit back")
+  .addParam("channel", "Channel id (0x…64 hex)")
+  .addOptionalParam("signer", "Index of the owner's local account", "0")
+  .addFlag("json", "Print machine-readable JSON")
+  .setAction(async (args: { channel: string; signer: string; json: boolean }, hre) => {
+    return runTask(
+      hre,
+      "channel:reclaim",
+      args.json,
+      async () => {
+        const { parseCount } = await import("../src/cli/parse");
+        const { parseChannelId, reclaimChannel } = await import("../src/channels/ops");
+        const { signerAt } = await import("../src/token");
+        return reclaimChannel(hre, {
+          owner: await signerAt(hre, parseCount("signer", args.signer)),
+          channelId: parseChannelId(args.channel),
+        });
+      },
+      (r) =>
+        `Reclaimed channel ${r.channelId}: ${hre.ethers.formatEther(r.refunded)} back to the owner (gas ${formatGas(r.gasUsed)})`,
+    );
+  });
+
+task("as:serve", "Runs the Authorization Server: trades receipts for HOTP codes, closes channels before expiry")
+  .addOptionalParam("port", "HTTP port (0 picks a free one)", "8088")
+  .addOptionalParam("host", "Interface to listen on", "127.0.0.1")
+  .addOptionalParam("db", "SQLite database of receipts, counters and device secrets", "as-data/as.sqlite")
+  .addOptionalParam("devices", "Devices to provision: JSON [{ deviceId, secret (hex), price }]; kept in --db")
+  .addOptionalParam("closeMargin", "Close channels this many seconds before their expiry", "3600")
+  .addOptionalParam("poll", "Seconds between looks for due channels", "30")
+  .addOptionalParam("minConfirmations", "Blocks on top of a channel's open before serving it", "0")
+  .addOptionalParam("signer", "Index of the AS's local account (the payee)", "0")
+  .addFlag("json", "Print machine-readable JSON (one line when listening)")
+  .setAction(
+    async (
+      args: {
+        port: string;
+        host: string;
+        db: string;
+        devices?: string;
+        closeMargin: string;
+        poll: string;
+        minConfirmations: string;
+        signer: string;
+        json: boolean;
+      },
+      hre,
+    ) => {
+      let handle: { stop: () => Promise<void> } | undefined;
+      await runTask(
+        hre,
+        "as:serve",
+        args.json,
+        async () => {
+          const { parseCount } = await import("../src/cli/parse");
+          const { readDevicesFile, startAs } = await import("../src/channels/serve");
+          const { signerAt } = await import("../src/token");
+          const port = parseCount("port", args.port);
+          const devices = args.devices === undefined ? undefined : readDevicesFile(args.devices);
+          const as = await startAs(hre, {
+            signer: await signerAt(hre, parseCount("signer", args.signer)),
+            port,
+            host: args.host,
+            db: args.db,
+            devices,
+            closeMargin: parseCount("close-margin", args.closeMargin),
+            pollSeconds: parseCount("poll", args.poll, 1),
+            minConfirmations: parseCount("min-confirmations", args.minConfirmations),
+            log: (line) => console.error(`[as] ${line}`),
+          });
+          handle = as;
+          return {
+            network: hre.network.name,
+            url: as.url,
+            payee: as.payee,
+            db: as.db,
+            devices: as.devices,
+            receipts: as.receipts,
+          };
+        },
+        (r) =>
+          [
+            `Authorization Server for ${r.payee} on network "${r.network}" listening at ${r.url}`,
+            `  database ${r.db}: ${r.devices} device(s), ${r.receipts} receipt(s)`,
+            "  POST /access, GET /channels/:id/receipt, GET /devices, GET /health; Ctrl-C stops it",
+          ].join("\n"),
+      );
+      await new Promise<void>((resolve) => {
+        const stop = () => {
+          (handle?.stop() ?? Promise.resolve()).then(resolve).catch(() => resolve());
+        };
+        process.once("SIGINT", stop);
+        process.once("SIGTERM", stop);
+      });
+    },
+  );
 
 task("sim:access", "Simulates paid access: an owner's group channel, an Authorization Server, clients and a device")
   .addOptionalParam("clients", "Client keys in the channel's group", "4")

@@ -5,12 +5,11 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ERC2771Context} from "@openzeppelin/contracts/metatx/ERC2771Context.sol";
-import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
-import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 
 import {IPaymentChannels} from "../interfaces/IPaymentChannels.sol";
 import {ChannelState} from "../libraries/ChannelState.sol";
+import {CompactSignature} from "../libraries/CompactSignature.sol";
 import {GroupLeaf} from "../libraries/GroupLeaf.sol";
 
 /// @title Merkle-group payment channels
@@ -78,11 +77,12 @@ contract PaymentChannels is IPaymentChannels, EIP712, ERC2771Context {
         bool token_,
         bytes32 clientRoot,
         uint96 salt,
+        uint64 openBlock,
         uint96 amount,
         uint40 newExpiry
     ) external payable {
         address owner = _msgSender();
-        bytes32 id = _id(owner, payee, token_, clientRoot, salt);
+        bytes32 id = _id(owner, payee, token_, clientRoot, salt, openBlock);
         uint256 word = _requireOpen(id);
         if (newExpiry < word.expiry()) revert ExpiryNotExtended(newExpiry, word.expiry());
         if (token_ ? msg.value != 0 : msg.value != amount) revert UnexpectedEth();
@@ -102,12 +102,13 @@ contract PaymentChannels is IPaymentChannels, EIP712, ERC2771Context {
         bool token_,
         bytes32 clientRoot,
         uint96 salt,
+        uint64 openBlock,
         uint96 amount,
         bytes32 r,
         bytes32 vs,
         bytes32[] calldata proof
     ) external {
-        uint96 refund = _settle(owner, token_, clientRoot, salt, amount, r, vs, proof);
+        uint96 refund = _settle(owner, token_, clientRoot, salt, openBlock, amount, r, vs, proof);
         if (token_) {
             if (amount != 0) _token.safeTransfer(msg.sender, amount);
             if (refund != 0) _token.safeTransfer(owner, refund);
@@ -123,7 +124,7 @@ contract PaymentChannels is IPaymentChannels, EIP712, ERC2771Context {
         uint256 tokenTotal;
         for (uint256 i; i < requests.length; ++i) {
             CloseRequest calldata q = requests[i];
-            uint96 refund = _settle(q.owner, q.token, q.clientRoot, q.salt, q.amount, q.r, q.vs, q.proof);
+            uint96 refund = _settle(q.owner, q.token, q.clientRoot, q.salt, q.openBlock, q.amount, q.r, q.vs, q.proof);
             // Cannot overflow: each amount is at most its channel's uint96 deposit, all held by this contract.
             unchecked {
                 if (q.token) {
@@ -140,12 +141,12 @@ contract PaymentChannels is IPaymentChannels, EIP712, ERC2771Context {
     }
 
     /// @inheritdoc IPaymentChannels
-    function reclaim(address payee, bool token_, bytes32 clientRoot, uint96 salt) external {
+    function reclaim(address payee, bool token_, bytes32 clientRoot, uint96 salt, uint64 openBlock) external {
         address owner = _msgSender();
-        bytes32 id = _id(owner, payee, token_, clientRoot, salt);
+        bytes32 id = _id(owner, payee, token_, clientRoot, salt, openBlock);
         uint256 word = _requireOpen(id);
         if (block.timestamp <= word.expiry()) revert ChannelNotExpired(id, word.expiry());
-        _channels[id] = word.closed();
+        delete _channels[id];
         // Never zero: opens refuse a zero deposit and top-ups only add.
         uint96 deposit = word.deposit();
         emit ChannelReclaimed(id, deposit);
@@ -171,9 +172,10 @@ contract PaymentChannels is IPaymentChannels, EIP712, ERC2771Context {
         address payee,
         bool token_,
         bytes32 clientRoot,
-        uint96 salt
+        uint96 salt,
+        uint64 openBlock
     ) external pure returns (bytes32) {
-        return _id(owner, payee, token_, clientRoot, salt);
+        return _id(owner, payee, token_, clientRoot, salt, openBlock);
     }
 
     /// @inheritdoc IPaymentChannels
@@ -204,9 +206,10 @@ contract PaymentChannels is IPaymentChannels, EIP712, ERC2771Context {
         address payee,
         bool token_,
         bytes32 clientRoot,
-        uint96 salt
+        uint96 salt,
+        uint64 openBlock
     ) private pure returns (bytes32) {
-        return keccak256(abi.encode(owner, payee, token_, clientRoot, salt));
+        return keccak256(abi.encode(owner, payee, token_, clientRoot, salt, openBlock));
     }
 
     function _open(
@@ -221,7 +224,8 @@ contract PaymentChannels is IPaymentChannels, EIP712, ERC2771Context {
         if (deposit == 0) revert ZeroDeposit();
         if (payee == address(0)) revert ZeroAddress();
         if (expiry <= block.timestamp) revert ExpiryInPast(expiry);
-        id = _id(owner, payee, token_, clientRoot, salt);
+        // block.number fits: 2^64 blocks is far beyond any chain's life.
+        id = _id(owner, payee, token_, clientRoot, salt, uint64(block.number));
         if (_channels[id] != 0) revert ChannelExists(id);
         _channels[id] = ChannelState.pack(deposit, expiry, Status.Open);
         emit ChannelOpened(id, owner, payee, token_, deposit, expiry, clientRoot, salt);
@@ -239,20 +243,23 @@ contract PaymentChannels is IPaymentChannels, EIP712, ERC2771Context {
         bool token_,
         bytes32 clientRoot,
         uint96 salt,
+        uint64 openBlock,
         uint96 amount,
         bytes32 r,
         bytes32 vs,
         bytes32[] calldata proof
     ) private returns (uint96 refund) {
-        bytes32 id = _id(owner, msg.sender, token_, clientRoot, salt);
+        bytes32 id = _id(owner, msg.sender, token_, clientRoot, salt, openBlock);
         uint256 word = _requireOpen(id);
+        // The slot is cleared below; a close in the opening block would let the same id be opened again.
+        if (block.number <= openBlock) revert CloseInOpeningBlock(id);
         if (block.timestamp > word.expiry()) revert ChannelExpired(id, word.expiry());
         uint96 deposit = word.deposit();
         if (amount > deposit) revert ReceiptAboveDeposit(id, amount, deposit);
-        (address client, ECDSA.RecoverError err, ) = ECDSA.tryRecover(receiptDigest(id, amount), r, vs);
-        if (err != ECDSA.RecoverError.NoError) revert InvalidReceiptSignature(id);
-        if (!MerkleProof.verifyCalldata(proof, clientRoot, GroupLeaf.hash(client))) revert NotInGroup(id, client);
-        _channels[id] = word.closed();
+        address client = CompactSignature.recover(receiptDigest(id, amount), r, vs);
+        if (client == address(0)) revert InvalidReceiptSignature(id);
+        if (!GroupLeaf.verify(proof, clientRoot, client)) revert NotInGroup(id, client);
+        delete _channels[id];
         // Cannot underflow: amount <= deposit, checked above.
         unchecked {
             refund = deposit - amount;

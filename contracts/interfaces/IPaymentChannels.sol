@@ -11,21 +11,25 @@ pragma solidity 0.8.30;
  * key (delegation), (3) the owner pays for a group. For (1) and (2) the root is the client's leaf and
  * the proof is empty.
  *
- * A channel is named by `channelId = keccak256(abi.encode(owner, payee, token, clientRoot, salt))`, and
- * only its state (deposit, expiry, status) is stored: one slot. The id is looked up with the caller in
- * its role (the payee for closes, the owner for top-ups and reclaims), so nobody else can act on it. A
- * closed channel's slot is never cleared, so an id, and every receipt signed for it, can never be used
- * again, even when a channel is reopened with the same parameters.
+ * A channel is named by `channelId = keccak256(abi.encode(owner, payee, token, clientRoot, salt, openBlock))`,
+ * where `openBlock` is the number of the block that opened it, and only its state (deposit, expiry,
+ * status) is stored: one slot. The id is looked up with the caller in its role (the payee for closes,
+ * the owner for top-ups and reclaims), so nobody else can act on it. A close or reclaim clears the slot
+ * (and earns the storage refund), yet an id never recurs: a channel cannot end in its opening block, so
+ * any reopening, even with the same parameters, is in a later block and gets a new id, and no receipt
+ * signed for the old one is valid for it. (The id depends on the block the open lands in: the AS should
+ * serve a channel only once its open is final enough for it. On chains whose `block.number` is the L1
+ * block, a close waits for the next L1 block.)
  *
  * Client leaves are `keccak256(keccak256(abi.encode(client)))`: a 32-byte preimage, where an internal
  * node has 64, so no node can pass as a leaf. Signatures are EIP-2098 compact (r, vs); high s and a
  * zero-address recovery are rejected.
  */
 interface IPaymentChannels {
+    /// @dev A closed or reclaimed channel reads as None, like one that never existed.
     enum Status {
         None,
-        Open,
-        Closed
+        Open
     }
 
     struct ChannelView {
@@ -40,6 +44,7 @@ interface IPaymentChannels {
         bool token;
         bytes32 clientRoot;
         uint96 salt;
+        uint64 openBlock;
         uint96 amount;
         bytes32 r;
         bytes32 vs;
@@ -64,6 +69,7 @@ interface IPaymentChannels {
 
     error ChannelExists(bytes32 channelId);
     error ChannelNotOpen(bytes32 channelId);
+    error CloseInOpeningBlock(bytes32 channelId);
     error ZeroDeposit();
     error ZeroAddress();
     error ExpiryInPast(uint40 expiry);
@@ -78,7 +84,8 @@ interface IPaymentChannels {
     error PaymentFailed(address to);
     error NothingOwed(address owner);
 
-    /// @notice Opens an ETH channel with `msg.value` as deposit. Returns its id.
+    /// @notice Opens an ETH channel with `msg.value` as deposit. Returns its id (see {channelId}: the
+    /// opening block is part of it).
     function openEth(address payee, uint40 expiry, bytes32 clientRoot, uint96 salt) external payable returns (bytes32);
 
     /**
@@ -112,6 +119,7 @@ interface IPaymentChannels {
         bool token,
         bytes32 clientRoot,
         uint96 salt,
+        uint64 openBlock,
         uint96 amount,
         uint40 newExpiry
     ) external payable;
@@ -120,13 +128,14 @@ interface IPaymentChannels {
      * @notice The payee closes a channel before its expiry with the highest receipt a group member signed,
      * proving the signer's membership. The payee is paid `amount`, the owner refunded the rest, in the
      * same transaction. Only the payee can: the channel is looked up with the caller as payee (an owner
-     * could otherwise close with an old, low receipt).
+     * could otherwise close with an old, low receipt). Not in the channel's opening block.
      */
     function close(
         address owner,
         bool token,
         bytes32 clientRoot,
         uint96 salt,
+        uint64 openBlock,
         uint96 amount,
         bytes32 r,
         bytes32 vs,
@@ -137,7 +146,7 @@ interface IPaymentChannels {
     function closeBatch(CloseRequest[] calldata requests) external;
 
     /// @notice After expiry without a close, the owner takes the whole deposit back.
-    function reclaim(address payee, bool token, bytes32 clientRoot, uint96 salt) external;
+    function reclaim(address payee, bool token, bytes32 clientRoot, uint96 salt, uint64 openBlock) external;
 
     /// @notice Sends an ETH refund that could not be pushed (the owner's contract refused it).
     function withdrawRefund() external;
@@ -147,7 +156,8 @@ interface IPaymentChannels {
         address payee,
         bool token,
         bytes32 clientRoot,
-        uint96 salt
+        uint96 salt,
+        uint64 openBlock
     ) external pure returns (bytes32);
 
     function getChannel(bytes32 channelId) external view returns (ChannelView memory);

@@ -4,8 +4,8 @@ pragma solidity 0.8.30;
 import {IPaymentChannels} from "../interfaces/IPaymentChannels.sol";
 
 /// @title One storage word per channel
-/// @notice Layout, from the lowest bit: deposit (96 bits) | expiry (40) | status (8). A closed channel keeps
-/// a non-zero word forever, so its id can never be opened again.
+/// @notice Layout, from the lowest bit: deposit (96 bits) | expiry (40) | status (8). A closed or reclaimed
+/// channel's word is cleared (its id can never recur: it includes the opening block).
 library ChannelState {
     uint256 private constant _EXPIRY_SHIFT = 96;
     uint256 private constant _STATUS_SHIFT = 136;
@@ -24,10 +24,5 @@ library ChannelState {
 
     function status(uint256 word) internal pure returns (IPaymentChannels.Status) {
         return IPaymentChannels.Status(uint8(word >> _STATUS_SHIFT));
-    }
-
-    /// @dev The word of a closed channel: status Closed, deposit zero, expiry kept for the record.
-    function closed(uint256 word) internal pure returns (uint256) {
-        return pack(0, expiry(word), IPaymentChannels.Status.Closed);
     }
 }

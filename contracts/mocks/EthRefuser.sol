@@ -18,8 +18,14 @@ contract EthRefuser {
         return channels.openEth{value: msg.value}(payee, expiry, clientRoot, salt);
     }
 
-    function reclaim(IPaymentChannels channels, address payee, bytes32 clientRoot, uint96 salt) external {
-        channels.reclaim(payee, false, clientRoot, salt);
+    function reclaim(
+        IPaymentChannels channels,
+        address payee,
+        bytes32 clientRoot,
+        uint96 salt,
+        uint64 openBlock
+    ) external {
+        channels.reclaim(payee, false, clientRoot, salt, openBlock);
     }
 
     function withdraw(IPaymentChannels channels) external {

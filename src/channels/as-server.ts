@@ -1,6 +1,6 @@
 import type { AddressInfo } from "node:net";
 
-import { AbiCoder, Signature, getAddress, keccak256 } from "ethers";
+import { Signature, getAddress } from "ethers";
 import Fastify from "fastify";
 import type { FastifyInstance } from "fastify";
 
@@ -8,6 +8,7 @@ import type { PaymentChannels } from "../../typechain-types";
 import { isMember } from "../merkle/group";
 import { DEFAULT_HOTP, hotp } from "./hotp";
 import type { HotpConfig } from "./hotp";
+import { channelIdOf } from "./key";
 import type { AsStore, ChannelRecord, DeviceRecord, StoredReceipt } from "./store";
 import type { ReceiptVerifier } from "./verify";
 
@@ -15,7 +16,9 @@ export interface ChannelParams {
   owner: string;
   token: boolean;
   clientRoot: string;
+  /** Decimal strings, as JSON has no big integers. */
   salt: string;
+  openBlock: string;
 }
 
 export interface AccessRequest {
@@ -43,6 +46,8 @@ export interface AsOptions {
   hotp?: HotpConfig;
   /** Refuse receipts for channels expiring within this many seconds (they must be closed first). */
   expiryMargin?: number;
+  /** Serve a channel only once its open has this many blocks on top (its id depends on its block). */
+  minConfirmations?: number;
   /** Current time in seconds (chain time in tests); defaults to the wall clock. */
   now?: () => number;
 }
@@ -66,13 +71,14 @@ const accessSchema = {
     properties: {
       channel: {
         type: "object",
-        required: ["owner", "token", "clientRoot", "salt"],
+        required: ["owner", "token", "clientRoot", "salt", "openBlock"],
         additionalProperties: false,
         properties: {
           owner: { type: "string", pattern: "^0x[0-9a-fA-F]{40}$" },
           token: { type: "boolean" },
           clientRoot: { type: "string", pattern: hex32 },
           salt: { type: "string", pattern: "^[0-9]{1,29}$" },
+          openBlock: { type: "string", pattern: "^[0-9]{1,19}$" },
         },
       },
       deviceId: { type: "string", pattern: hex32 },
@@ -140,12 +146,14 @@ export class AuthorizationServer {
   }
 
   channelIdOf(params: ChannelParams): string {
-    return keccak256(
-      AbiCoder.defaultAbiCoder().encode(
-        ["address", "address", "bool", "bytes32", "uint96"],
-        [params.owner, this.options.payee, params.token, params.clientRoot, BigInt(params.salt)],
-      ),
-    );
+    return channelIdOf({
+      owner: params.owner,
+      payee: this.options.payee,
+      token: params.token,
+      clientRoot: params.clientRoot,
+      salt: BigInt(params.salt),
+      openBlock: BigInt(params.openBlock),
+    });
   }
 
   private async channel(params: ChannelParams): Promise<ChannelRecord> {
@@ -155,12 +163,20 @@ export class AuthorizationServer {
       if (this.options.channels === undefined) throw new Rejected(404, `channel ${id} is not known to this AS`);
       const state = await this.options.channels.getChannel(id);
       if (state.status !== 1n) throw new Rejected(404, `channel ${id} is not open for this AS on chain`);
+      const needed = this.options.minConfirmations ?? 0;
+      if (needed > 0) {
+        const head = BigInt((await this.options.channels.runner?.provider?.getBlockNumber()) ?? 0);
+        const confirmations = head - BigInt(params.openBlock);
+        if (confirmations < BigInt(needed))
+          throw new Rejected(409, `channel ${id} has ${confirmations} confirmations; this AS waits for ${needed}`);
+      }
       record = {
         channelId: id,
         owner: getAddress(params.owner),
         token: params.token,
         clientRoot: params.clientRoot.toLowerCase(),
         salt: BigInt(params.salt),
+        openBlock: BigInt(params.openBlock),
         deposit: state.deposit,
         expiry: Number(state.expiry),
         closed: false,
@@ -241,6 +257,7 @@ export class AuthorizationServer {
         token: channel.token,
         clientRoot: channel.clientRoot,
         salt: channel.salt,
+        openBlock: channel.openBlock,
         amount: receipt.amount,
         r: sig.r,
         vs: sig.yParityAndS,
@@ -250,7 +267,7 @@ export class AuthorizationServer {
     const q = requests[0];
     const tx =
       items.length === 1
-        ? await contract.close(q.owner, q.token, q.clientRoot, q.salt, q.amount, q.r, q.vs, q.proof)
+        ? await contract.close(q.owner, q.token, q.clientRoot, q.salt, q.openBlock, q.amount, q.r, q.vs, q.proof)
         : await contract.closeBatch(requests);
     const mined = await tx.wait();
     for (const { channel } of items) {

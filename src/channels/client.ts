@@ -70,6 +70,7 @@ export class ChannelClient {
           token: this.channel.token,
           clientRoot: this.channel.clientRoot,
           salt: this.channel.salt,
+          openBlock: this.channel.openBlock,
         },
         deviceId,
         amount: amount.toString(),

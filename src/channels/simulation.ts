@@ -14,6 +14,7 @@ import { UserError } from "../errors";
 import { buildGroup } from "../merkle/group";
 import { AuthorizationServer } from "./as-server";
 import { ChannelClient } from "./client";
+import { openedChannel } from "./key";
 import { SimulatedDevice } from "./device";
 import { AsStore } from "./store";
 import { ReceiptVerifier } from "./verify";
@@ -67,7 +68,7 @@ export async function runAccessSimulation(
   const expiry = BigInt(latest?.timestamp ?? 0) + 86_400n;
   const salt = BigInt(`0x${crypto.randomBytes(8).toString("hex")}`);
   const opened = await (await channels.openEth(asAddress, expiry, group.root, salt, { value: deposit })).wait();
-  const channelId = await channels.channelId(ownerAddress, asAddress, false, group.root, salt);
+  const { channelId, openBlock } = openedChannel(channels, opened);
 
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "thingledger-sim-"));
   const domain = channelsDomain(system.chainId, system.addresses.PaymentChannels);
@@ -93,6 +94,7 @@ export async function runAccessSimulation(
     token: false,
     clientRoot: group.root,
     salt: salt.toString(),
+    openBlock: openBlock.toString(),
     channelId,
     deposit,
   };

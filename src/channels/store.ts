@@ -20,6 +20,7 @@ export interface ChannelRecord {
   token: boolean;
   clientRoot: string;
   salt: bigint;
+  openBlock: bigint;
   deposit: bigint;
   expiry: number;
   closed: boolean;
@@ -75,7 +76,7 @@ export class AsStore {
         device_id TEXT PRIMARY KEY, secret TEXT NOT NULL, price TEXT NOT NULL, counter INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS channels (
         channel_id TEXT PRIMARY KEY, owner TEXT NOT NULL, token INTEGER NOT NULL, client_root TEXT NOT NULL,
-        salt TEXT NOT NULL, deposit TEXT NOT NULL, expiry INTEGER NOT NULL, closed INTEGER NOT NULL DEFAULT 0);
+        salt TEXT NOT NULL, open_block TEXT NOT NULL, deposit TEXT NOT NULL, expiry INTEGER NOT NULL, closed INTEGER NOT NULL DEFAULT 0);
       CREATE TABLE IF NOT EXISTS receipts (
         channel_id TEXT NOT NULL, amount TEXT NOT NULL, signer TEXT NOT NULL, signature TEXT NOT NULL,
         proof TEXT NOT NULL, device_id TEXT NOT NULL, otp_counter INTEGER NOT NULL,
@@ -117,7 +118,7 @@ export class AsStore {
   saveChannel(c: ChannelRecord): void {
     this.db
       .prepare(
-        "INSERT INTO channels (channel_id, owner, token, client_root, salt, deposit, expiry, closed) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(channel_id) DO UPDATE SET deposit = excluded.deposit, expiry = excluded.expiry, closed = excluded.closed",
+        "INSERT INTO channels (channel_id, owner, token, client_root, salt, open_block, deposit, expiry, closed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(channel_id) DO UPDATE SET deposit = excluded.deposit, expiry = excluded.expiry, closed = excluded.closed",
       )
       .run(
         c.channelId,
@@ -125,6 +126,7 @@ export class AsStore {
         c.token ? 1 : 0,
         c.clientRoot,
         c.salt.toString(),
+        c.openBlock.toString(),
         c.deposit.toString(),
         c.expiry,
         c.closed ? 1 : 0,
@@ -139,6 +141,7 @@ export class AsStore {
         token: number;
         client_root: string;
         salt: string;
+        open_block: string;
         deposit: string;
         expiry: number;
         closed: number;
@@ -149,6 +152,7 @@ export class AsStore {
       token: r.token === 1,
       clientRoot: r.client_root,
       salt: BigInt(r.salt),
+      openBlock: BigInt(r.open_block),
       deposit: BigInt(r.deposit),
       expiry: r.expiry,
       closed: r.closed === 1,

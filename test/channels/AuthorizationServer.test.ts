@@ -3,13 +3,14 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 
-import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
+import { loadFixture, mine, time } from "@nomicfoundation/hardhat-network-helpers";
 import { expect } from "chai";
 import { Wallet, keccak256, parseEther, toUtf8Bytes } from "ethers";
 
 import { AuthorizationServer } from "../../src/channels/as-server";
 import { ChannelClient } from "../../src/channels/client";
 import { SimulatedDevice } from "../../src/channels/device";
+import { openedChannel } from "../../src/channels/key";
 import { AsStore } from "../../src/channels/store";
 import { ReceiptVerifier } from "../../src/channels/verify";
 import { signReceipt } from "../../src/eip712/receipt";
@@ -28,12 +29,14 @@ describe("Authorization Server, clients and devices", function () {
   let url: string;
   let chainNow = 0;
 
-  async function setup(f: ChannelsFixture) {
+  async function setup(f: ChannelsFixture, extra: { minConfirmations?: number } = {}) {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "thingledger-as-"));
     const group = buildGroup(f.clients.map((c) => c.address));
     const expiry = BigInt(await time.latest()) + DAY;
-    await f.channels.connect(f.owner).openEth(f.server.address, expiry, group.root, 1n, { value: parseEther("0.05") });
-    const channelId = await f.channels.channelId(f.owner.address, f.server.address, false, group.root, 1n);
+    const tx = await f.channels
+      .connect(f.owner)
+      .openEth(f.server.address, expiry, group.root, 1n, { value: parseEther("0.05") });
+    const { channelId, openBlock } = openedChannel(f.channels, await tx.wait());
     chainNow = await time.latest();
     store = new AsStore(path.join(dir, "as.sqlite"));
     server = new AuthorizationServer({
@@ -42,6 +45,7 @@ describe("Authorization Server, clients and devices", function () {
       verifier: new ReceiptVerifier(f.domain),
       store,
       now: () => chainNow,
+      ...extra,
     });
     const secret = crypto.randomBytes(32);
     server.provisionDevice(LOCK, secret.toString("hex"), PRICE);
@@ -57,6 +61,7 @@ describe("Authorization Server, clients and devices", function () {
       token: false,
       clientRoot: group.root,
       salt: "1",
+      openBlock: openBlock.toString(),
       channelId,
       deposit: parseEther("0.05"),
     };
@@ -89,7 +94,7 @@ describe("Authorization Server, clients and devices", function () {
     await expect(closing.then((r) => r.closed)).to.eventually.deep.equal([s.channelId]);
     const after = await f.channels.getChannel(s.channelId);
     expect(before.status).to.equal(1n);
-    expect(after.status).to.equal(2n);
+    expect(after.status).to.equal(0n); // closed: the slot is cleared
   });
 
   it("rejects bad requests with a 4xx naming the problem, and changes nothing", async function () {
@@ -102,7 +107,13 @@ describe("Authorization Server, clients and devices", function () {
       amount = 2n * PRICE,
     ) => {
       const body: Record<string, unknown> = {
-        channel: { owner: f.owner.address, token: false, clientRoot: s.group.root, salt: "1" },
+        channel: {
+          owner: f.owner.address,
+          token: false,
+          clientRoot: s.group.root,
+          salt: "1",
+          openBlock: s.params.openBlock,
+        },
         deviceId: LOCK,
         amount: amount.toString(),
         signature: await signReceipt(signer, f.domain, { channelId: s.channelId, cumulativeAmount: amount }),
@@ -152,6 +163,18 @@ describe("Authorization Server, clients and devices", function () {
     // A valid next receipt still works: nothing was consumed by the rejects.
     const grant = await s.clients[1].buy(url, LOCK, PRICE);
     expect(grant.counter).to.equal(1);
+  });
+
+  it("serves a new channel only once its open has the configured confirmations (its id depends on its block)", async function () {
+    const f = await loadFixture(channelsFixture);
+    const s = await setup(f, { minConfirmations: 3 });
+    await expect(s.clients[0].buy(url, LOCK, PRICE)).to.be.rejectedWith(
+      /409 .*has 0 confirmations; this AS waits for 3/,
+    );
+    await mine(3);
+    const grant = await s.clients[0].buy(url, LOCK, PRICE);
+    expect(grant.amount).to.equal(PRICE.toString());
+    expect(store.receiptCount()).to.equal(1);
   });
 
   it("a client never signs over a forged previous receipt", async function () {

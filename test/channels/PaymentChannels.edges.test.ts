@@ -4,6 +4,7 @@ import { ZeroHash } from "ethers";
 import { ethers } from "hardhat";
 
 import { compact } from "../../src/eip712/device";
+import { openedChannel } from "../../src/channels/key";
 import { signReceipt } from "../../src/eip712/receipt";
 import { buildGroup, clientLeaf } from "../../src/merkle/group";
 import { ONE, channelsFixture } from "../shared/fixtures";
@@ -15,14 +16,15 @@ const UINT96_MAX = (1n << 96n) - 1n;
 async function open(f: ChannelsFixture, token: boolean, deposit: bigint, salt: bigint) {
   const root = clientLeaf(f.clients[0].address);
   const expiry = BigInt(await time.latest()) + DAY;
+  let tx;
   if (token) {
     await f.token.connect(f.owner).approve(await f.channels.getAddress(), deposit);
-    await f.channels.connect(f.owner).openToken(f.server.address, deposit, expiry, root, salt);
+    tx = await f.channels.connect(f.owner).openToken(f.server.address, deposit, expiry, root, salt);
   } else {
-    await f.channels.connect(f.owner).openEth(f.server.address, expiry, root, salt, { value: deposit });
+    tx = await f.channels.connect(f.owner).openEth(f.server.address, expiry, root, salt, { value: deposit });
   }
-  const id = await f.channels.channelId(f.owner.address, f.server.address, token, root, salt);
-  return { id, root, expiry, salt, token, deposit };
+  const { channelId: id, openBlock } = openedChannel(f.channels, await tx.wait());
+  return { id, root, expiry, salt, openBlock, token, deposit };
 }
 
 async function request(f: ChannelsFixture, c: Awaited<ReturnType<typeof open>>, amount: bigint) {
@@ -32,6 +34,7 @@ async function request(f: ChannelsFixture, c: Awaited<ReturnType<typeof open>>, 
     token: c.token,
     clientRoot: c.root,
     salt: c.salt,
+    openBlock: c.openBlock,
     amount,
     r,
     vs,
@@ -52,7 +55,9 @@ describe("PaymentChannels edge cases", function () {
     const [ethAll, ethNone, tokAll, tokNone] = cases;
     const close = async (c: (typeof cases)[number], amount: bigint) => {
       const q = await request(f, c, amount);
-      return f.channels.connect(f.server).close(q.owner, q.token, q.clientRoot, q.salt, q.amount, q.r, q.vs, q.proof);
+      return f.channels
+        .connect(f.server)
+        .close(q.owner, q.token, q.clientRoot, q.salt, q.openBlock, q.amount, q.r, q.vs, q.proof);
     };
     await expect(close(ethAll, 100n)).to.changeEtherBalances([f.server, f.owner], [100n, 0n]);
     await expect(close(ethNone, 0n)).to.changeEtherBalances([f.server, f.owner], [0n, 100n]);
@@ -74,16 +79,16 @@ describe("PaymentChannels edge cases", function () {
     const f = await loadFixture(channelsFixture);
     const c = await open(f, false, 77n, 1n);
     await time.increaseTo(c.expiry + 1n);
-    await expect(f.channels.connect(f.owner).reclaim(f.server.address, false, c.root, c.salt)).to.changeEtherBalance(
-      f.owner,
-      77n,
-    );
+    await expect(
+      f.channels.connect(f.owner).reclaim(f.server.address, false, c.root, c.salt, c.openBlock),
+    ).to.changeEtherBalance(f.owner, 77n);
 
     const refuser = await ethers.deployContract("EthRefuser");
     const expiry = BigInt(await time.latest()) + DAY;
-    await refuser.open(await f.channels.getAddress(), f.server.address, expiry, ZeroHash, 1n, { value: 9n });
+    const tx = await refuser.open(await f.channels.getAddress(), f.server.address, expiry, ZeroHash, 1n, { value: 9n });
+    const { openBlock } = openedChannel(f.channels, await tx.wait());
     await time.increaseTo(expiry + 1n);
-    await expect(refuser.reclaim(await f.channels.getAddress(), f.server.address, ZeroHash, 1n))
+    await expect(refuser.reclaim(await f.channels.getAddress(), f.server.address, ZeroHash, 1n, openBlock))
       .to.be.revertedWithCustomError(f.channels, "PaymentFailed")
       .withArgs(await refuser.getAddress());
   });
@@ -96,9 +101,10 @@ describe("PaymentChannels edge cases", function () {
     await expect(
       f.channels.connect(f.owner).openEth(f.server.address, expiry, root, 1n, { value: UINT96_MAX + 1n }),
     ).to.be.revertedWithCustomError(f.channels, "DepositOverflow");
-    await f.channels.connect(f.owner).openEth(f.server.address, expiry, root, 1n, { value: UINT96_MAX });
+    const tx = await f.channels.connect(f.owner).openEth(f.server.address, expiry, root, 1n, { value: UINT96_MAX });
+    const { openBlock } = openedChannel(f.channels, await tx.wait());
     await expect(
-      f.channels.connect(f.owner).topUp(f.server.address, false, root, 1n, 1n, expiry, { value: 1n }),
+      f.channels.connect(f.owner).topUp(f.server.address, false, root, 1n, openBlock, 1n, expiry, { value: 1n }),
     ).to.be.revertedWithCustomError(f.channels, "DepositOverflow");
   });
 });

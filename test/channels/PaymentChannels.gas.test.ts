@@ -1,11 +1,14 @@
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { expect } from "chai";
+import type { Signer } from "ethers";
 import { Wallet, keccak256, parseEther, toUtf8Bytes } from "ethers";
 import { ethers } from "hardhat";
 
 import { compact } from "../../src/eip712/device";
+import { openedChannel } from "../../src/channels/key";
+import type { ChannelKey } from "../../src/channels/key";
 import { signReceipt } from "../../src/eip712/receipt";
-import { buildGroup } from "../../src/merkle/group";
+import { buildGroup, clientLeaf } from "../../src/merkle/group";
 import { ONE, channelsFixture } from "../shared/fixtures";
 import type { ChannelsFixture } from "../shared/fixtures";
 import { coverageRunning, snapshotGas } from "../shared/gas";
@@ -16,21 +19,26 @@ const group1024 = buildGroup(
 );
 const member = new Wallet(keccak256(toUtf8Bytes("group-client-77")));
 
-async function openEth(f: ChannelsFixture, owner = f.owner, salt = 1n) {
-  await f.channels.connect(owner).openEth(f.server.address, EXPIRY, group1024.root, salt, { value: parseEther("1") });
-  return f.channels.channelId(owner.address, f.server.address, false, group1024.root, salt);
+async function openEth(f: ChannelsFixture, owner: Signer = f.owner, salt = 1n) {
+  const tx = await f.channels
+    .connect(owner)
+    .openEth(f.server.address, EXPIRY, group1024.root, salt, { value: parseEther("1") });
+  return openedChannel(f.channels, await tx.wait());
 }
 
-async function closeRequest(
-  f: ChannelsFixture,
-  id: string,
-  owner: string,
-  salt: bigint,
-  token: boolean,
-  amount: bigint,
-) {
-  const [r, vs] = compact(await signReceipt(member, f.domain, { channelId: id, cumulativeAmount: amount }));
-  return { owner, token, clientRoot: group1024.root, salt, amount, r, vs, proof: group1024.proofs[member.address] };
+async function closeRequest(f: ChannelsFixture, c: ChannelKey & { channelId: string }, amount: bigint) {
+  const [r, vs] = compact(await signReceipt(member, f.domain, { channelId: c.channelId, cumulativeAmount: amount }));
+  return {
+    owner: c.owner,
+    token: c.token,
+    clientRoot: c.clientRoot,
+    salt: c.salt,
+    openBlock: c.openBlock,
+    amount,
+    r,
+    vs,
+    proof: group1024.proofs[member.address],
+  };
 }
 
 /** Targets from issue #4; anchors are the SOFIE paper's table and microraiden (src/bench/anchors.ts). */
@@ -46,11 +54,12 @@ describe("PaymentChannels gas [gas]", function () {
 
   it("[gas] close, one ETH channel, 10-level membership proof", async function () {
     const f = await loadFixture(channelsFixture);
-    const id = await openEth(f);
-    const q = await closeRequest(f, id, f.owner.address, 1n, false, parseEther("0.4"));
+    const q = await closeRequest(f, await openEth(f), parseEther("0.4"));
     const gas = await snapshotGas(
       "channels.close (ETH, group of 1,024)",
-      f.channels.connect(f.server).close(q.owner, q.token, q.clientRoot, q.salt, q.amount, q.r, q.vs, q.proof),
+      f.channels
+        .connect(f.server)
+        .close(q.owner, q.token, q.clientRoot, q.salt, q.openBlock, q.amount, q.r, q.vs, q.proof),
     );
     if (!coverageRunning()) expect(gas).to.be.lessThanOrEqual(60_000n);
   });
@@ -73,22 +82,57 @@ describe("PaymentChannels gas [gas]", function () {
 
   it("[gas] close, ThingToken (payee and owner already hold tokens)", async function () {
     const f = await loadFixture(channelsFixture);
-    const data = f.channels.interface.encodeFunctionData("openToken", [
-      f.server.address,
-      100n * ONE,
-      EXPIRY,
-      group1024.root,
-      1n,
-    ]);
-    await f.token.connect(f.owner).approveAndCall(await f.channels.getAddress(), 100n * ONE, data);
-    const id = await f.channels.channelId(f.owner.address, f.server.address, true, group1024.root, 1n);
-    const q = await closeRequest(f, id, f.owner.address, 1n, true, 40n * ONE);
+    const open = async (salt: bigint) => {
+      const data = f.channels.interface.encodeFunctionData("openToken", [
+        f.server.address,
+        100n * ONE,
+        EXPIRY,
+        group1024.root,
+        salt,
+      ]);
+      const tx = await f.token.connect(f.owner).approveAndCall(await f.channels.getAddress(), 100n * ONE, data);
+      return openedChannel(f.channels, await tx.wait());
+    };
+    // Another open channel keeps the contract's token balance non-zero, as in production: no storage
+    // refund for emptying it flatters the figure.
+    await open(2n);
+    const q = await closeRequest(f, await open(1n), 40n * ONE);
+    expect(await f.token.balanceOf(f.server.address)).to.be.greaterThan(0n);
     const gas = await snapshotGas(
       "channels.close (ThingToken, group of 1,024)",
-      f.channels.connect(f.server).close(q.owner, q.token, q.clientRoot, q.salt, q.amount, q.r, q.vs, q.proof),
+      f.channels
+        .connect(f.server)
+        .close(q.owner, q.token, q.clientRoot, q.salt, q.openBlock, q.amount, q.r, q.vs, q.proof),
     );
-    // Target 60,000: a miss, listed with its cause in the gas report. Guard today's figure.
-    if (!coverageRunning()) expect(gas).to.be.lessThanOrEqual(61_500n);
+    // Target 60,000: missed by ~1,350 with a 10-level proof (its calldata alone is ~5,100), listed with
+    // its cause in the gas report; met by constructions (1) and (2) below. Guard today's figure.
+    if (!coverageRunning()) expect(gas).to.be.lessThanOrEqual(61_400n);
+  });
+
+  it("[gas] close, ThingToken, construction (2): one delegated client, empty proof", async function () {
+    const f = await loadFixture(channelsFixture);
+    const leaf = clientLeaf(member.address);
+    const open = async (salt: bigint) => {
+      const data = f.channels.interface.encodeFunctionData("openToken", [
+        f.server.address,
+        100n * ONE,
+        EXPIRY,
+        leaf,
+        salt,
+      ]);
+      const tx = await f.token.connect(f.owner).approveAndCall(await f.channels.getAddress(), 100n * ONE, data);
+      return openedChannel(f.channels, await tx.wait());
+    };
+    await open(2n);
+    const c = await open(1n);
+    const [r, vs] = compact(
+      await signReceipt(member, f.domain, { channelId: c.channelId, cumulativeAmount: 40n * ONE }),
+    );
+    const gas = await snapshotGas(
+      "channels.close (ThingToken, one client)",
+      f.channels.connect(f.server).close(f.owner.address, true, leaf, 1n, c.openBlock, 40n * ONE, r, vs, []),
+    );
+    if (!coverageRunning()) expect(gas).to.be.lessThanOrEqual(60_000n);
   });
 
   it("[gas] batch close of 20 channels of 20 owners", async function () {
@@ -100,9 +144,7 @@ describe("PaymentChannels gas [gas]", function () {
     const requests = [];
     for (const [i, owner] of owners.entries()) {
       await f.owner.sendTransaction({ to: owner.address, value: parseEther("2") });
-      await f.channels.connect(owner).openEth(f.server.address, EXPIRY, group1024.root, 1n, { value: parseEther("1") });
-      const id = await f.channels.channelId(owner.address, f.server.address, false, group1024.root, 1n);
-      requests.push(await closeRequest(f, id, owner.address, 1n, false, parseEther("0.5") + BigInt(i)));
+      requests.push(await closeRequest(f, await openEth(f, owner), parseEther("0.5") + BigInt(i)));
     }
     await time.increase(60);
     const tx = await f.channels.connect(f.server).closeBatch(requests);
@@ -112,7 +154,6 @@ describe("PaymentChannels gas [gas]", function () {
       "channels.closeBatch per channel (20 ETH channels, group of 1,024)",
       total / 20n,
     );
-    // Target 30,000: a miss, listed with its cause in the gas report. Guard today's figure.
-    if (!coverageRunning()) expect(perChannel).to.be.lessThanOrEqual(33_000n);
+    if (!coverageRunning()) expect(perChannel).to.be.lessThanOrEqual(30_000n);
   });
 });

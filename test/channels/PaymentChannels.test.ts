@@ -7,11 +7,13 @@ import { ethers } from "hardhat";
 import { compact } from "../../src/eip712/device";
 import { permitDomain, signPermit } from "../../src/eip712/permit";
 import { channelsDomain, signReceipt } from "../../src/eip712/receipt";
+import { channelIdOf, openedChannel } from "../../src/channels/key";
 import { buildGroup, clientLeaf } from "../../src/merkle/group";
+import { inOneBlock, minedRevert } from "../shared/blocks";
 import { ONE, channelsFixture } from "../shared/fixtures";
 import type { ChannelsFixture } from "../shared/fixtures";
 
-const Status = { None: 0n, Open: 1n, Closed: 2n };
+const Status = { None: 0n, Open: 1n };
 const DAY = 86_400n;
 
 async function expiryIn(seconds: bigint): Promise<bigint> {
@@ -24,14 +26,23 @@ async function openGroup(f: ChannelsFixture, opts: { token?: boolean; deposit?: 
   const deposit = opts.deposit ?? (opts.token ? 100n * ONE : parseEther("1"));
   const expiry = await expiryIn(DAY);
   const salt = opts.salt ?? 1n;
+  let tx;
   if (opts.token) {
     await f.token.connect(f.owner).approve(await f.channels.getAddress(), deposit);
-    await f.channels.connect(f.owner).openToken(f.server.address, deposit, expiry, group.root, salt);
+    tx = await f.channels.connect(f.owner).openToken(f.server.address, deposit, expiry, group.root, salt);
   } else {
-    await f.channels.connect(f.owner).openEth(f.server.address, expiry, group.root, salt, { value: deposit });
+    tx = await f.channels.connect(f.owner).openEth(f.server.address, expiry, group.root, salt, { value: deposit });
   }
-  const id = await f.channels.channelId(f.owner.address, f.server.address, opts.token ?? false, group.root, salt);
-  return { group, deposit, expiry, salt, id, token: opts.token ?? false };
+  const opened = openedChannel(f.channels, await tx.wait());
+  return {
+    group,
+    deposit,
+    expiry,
+    salt,
+    id: opened.channelId,
+    openBlock: opened.openBlock,
+    token: opts.token ?? false,
+  };
 }
 
 async function receipt(
@@ -50,20 +61,36 @@ describe("PaymentChannels", function () {
       const f = await loadFixture(channelsFixture);
       const group = buildGroup(f.clients.map((c) => c.address));
       const expiry = await expiryIn(DAY);
-      const id = await f.channels.channelId(f.owner.address, f.server.address, false, group.root, 7n);
-      await expect(f.channels.connect(f.owner).openEth(f.server.address, expiry, group.root, 7n, { value: 5n }))
+      const tx = await f.channels.connect(f.owner).openEth(f.server.address, expiry, group.root, 7n, { value: 5n });
+      const openBlock = BigInt((await tx.wait())!.blockNumber);
+      const key = { owner: f.owner.address, payee: f.server.address, token: false, clientRoot: group.root, salt: 7n };
+      const id = channelIdOf({ ...key, openBlock });
+      expect(await f.channels.channelId(key.owner, key.payee, false, key.clientRoot, 7n, openBlock)).to.equal(id);
+      await expect(tx)
         .to.emit(f.channels, "ChannelOpened")
         .withArgs(id, f.owner.address, f.server.address, false, 5n, expiry, group.root, 7n);
       expect(await f.channels.getChannel(id)).to.deep.equal([Status.Open, 5n, expiry]);
       expect(await ethers.provider.getBalance(await f.channels.getAddress())).to.equal(5n);
     });
 
-    it("refuses a duplicate id, a zero deposit, a zero payee and a past expiry; another salt gives a new id", async function () {
+    it("refuses a duplicate id (same parameters in one block), a zero deposit, a zero payee and a past expiry", async function () {
       const f = await loadFixture(channelsFixture);
+      const group = buildGroup(f.clients.map((c) => c.address));
+      const expiry = await expiryIn(DAY);
+      const open = () =>
+        f.channels
+          .connect(f.owner)
+          .openEth(f.server.address, expiry, group.root, 4n, { value: 1n, gasLimit: 200_000n });
+      const [first, second] = await inOneBlock(open, open);
+      const { channelId } = openedChannel(f.channels, await first.wait());
+      expect(await minedRevert(second, f.channels.interface)).to.deep.equal({
+        name: "ChannelExists",
+        args: [channelId],
+      });
+      // The same parameters in a later block are another channel.
+      const again = openedChannel(f.channels, await (await open()).wait());
+      expect(again.channelId).to.not.equal(channelId);
       const c = await openGroup(f);
-      await expect(f.channels.connect(f.owner).openEth(f.server.address, c.expiry, c.group.root, c.salt, { value: 1n }))
-        .to.be.revertedWithCustomError(f.channels, "ChannelExists")
-        .withArgs(c.id);
       await expect(
         f.channels.connect(f.owner).openEth(f.server.address, c.expiry, c.group.root, 2n),
       ).to.be.revertedWithCustomError(f.channels, "ZeroDeposit");
@@ -74,8 +101,6 @@ describe("PaymentChannels", function () {
       await expect(f.channels.connect(f.owner).openEth(f.server.address, past, c.group.root, 2n, { value: 1n }))
         .to.be.revertedWithCustomError(f.channels, "ExpiryInPast")
         .withArgs(past);
-      const other = await openGroup(f, { salt: 2n });
-      expect(other.id).to.not.equal(c.id);
     });
 
     it("opens a ThingToken channel in one transaction through approveAndCall, from the real payer", async function () {
@@ -89,8 +114,10 @@ describe("PaymentChannels", function () {
         group.root,
         3n,
       ]);
-      await f.token.connect(f.owner).approveAndCall(await f.channels.getAddress(), 10n * ONE, data);
-      const id = await f.channels.channelId(f.owner.address, f.server.address, true, group.root, 3n);
+      const tx = await f.token.connect(f.owner).approveAndCall(await f.channels.getAddress(), 10n * ONE, data);
+      const opened = openedChannel(f.channels, await tx.wait());
+      expect(opened).to.include({ owner: f.owner.address, token: true, salt: 3n });
+      const id = opened.channelId;
       expect(await f.channels.getChannel(id)).to.deep.equal([Status.Open, 10n * ONE, expiry]);
       expect(await f.token.balanceOf(await f.channels.getAddress())).to.equal(10n * ONE);
       expect(await f.token.allowance(f.owner.address, await f.channels.getAddress())).to.equal(0n);
@@ -105,10 +132,10 @@ describe("PaymentChannels", function () {
       const { v, r, s } = Signature.from(
         await signPermit(f.owner, permitDomain("ThingToken", f.chainId, await f.token.getAddress()), permit),
       );
-      await f.channels
+      const tx = await f.channels
         .connect(f.owner)
         .openTokenWithPermit(f.server.address, 4n * ONE, expiry, group.root, 1n, expiry, v, r, s);
-      const id = await f.channels.channelId(f.owner.address, f.server.address, true, group.root, 1n);
+      const id = openedChannel(f.channels, await tx.wait()).channelId;
       expect((await f.channels.getChannel(id)).deposit).to.equal(4n * ONE);
     });
 
@@ -117,45 +144,66 @@ describe("PaymentChannels", function () {
       const eth = await openGroup(f);
       const later = eth.expiry + DAY;
       await expect(
-        f.channels.connect(f.owner).topUp(f.server.address, false, eth.group.root, eth.salt, 3n, later, { value: 3n }),
+        f.channels
+          .connect(f.owner)
+          .topUp(f.server.address, false, eth.group.root, eth.salt, eth.openBlock, 3n, later, { value: 3n }),
       )
         .to.emit(f.channels, "ChannelToppedUp")
         .withArgs(eth.id, eth.deposit + 3n, later);
-      await expect(f.channels.connect(f.owner).topUp(f.server.address, false, eth.group.root, eth.salt, 0n, eth.expiry))
+      await expect(
+        f.channels
+          .connect(f.owner)
+          .topUp(f.server.address, false, eth.group.root, eth.salt, eth.openBlock, 0n, eth.expiry),
+      )
         .to.be.revertedWithCustomError(f.channels, "ExpiryNotExtended")
         .withArgs(eth.expiry, later);
       await expect(
-        f.channels.connect(f.owner).topUp(f.server.address, false, eth.group.root, eth.salt, 5n, later, { value: 4n }),
+        f.channels
+          .connect(f.owner)
+          .topUp(f.server.address, false, eth.group.root, eth.salt, eth.openBlock, 5n, later, { value: 4n }),
       ).to.be.revertedWithCustomError(f.channels, "UnexpectedEth");
       await expect(
         f.channels
           .connect(f.mallory)
-          .topUp(f.server.address, false, eth.group.root, eth.salt, 1n, later, { value: 1n }),
+          .topUp(f.server.address, false, eth.group.root, eth.salt, eth.openBlock, 1n, later, { value: 1n }),
       ).to.be.revertedWithCustomError(f.channels, "ChannelNotOpen");
       const tok = await openGroup(f, { token: true, salt: 9n });
       await f.token.connect(f.owner).approve(await f.channels.getAddress(), 5n * ONE);
-      await f.channels.connect(f.owner).topUp(f.server.address, true, tok.group.root, tok.salt, 5n * ONE, tok.expiry);
+      await f.channels
+        .connect(f.owner)
+        .topUp(f.server.address, true, tok.group.root, tok.salt, tok.openBlock, 5n * ONE, tok.expiry);
       expect((await f.channels.getChannel(tok.id)).deposit).to.equal(105n * ONE);
     });
 
     it("attack: a reclaim before expiry fails; after expiry the owner takes the whole deposit back", async function () {
       const f = await loadFixture(channelsFixture);
       const c = await openGroup(f, { token: true });
-      await expect(f.channels.connect(f.owner).reclaim(f.server.address, true, c.group.root, c.salt))
+      await expect(f.channels.connect(f.owner).reclaim(f.server.address, true, c.group.root, c.salt, c.openBlock))
         .to.be.revertedWithCustomError(f.channels, "ChannelNotExpired")
         .withArgs(c.id, c.expiry);
       await time.increaseTo(c.expiry + 1n);
       const before = await f.token.balanceOf(f.owner.address);
-      await expect(f.channels.connect(f.owner).reclaim(f.server.address, true, c.group.root, c.salt))
+      await expect(f.channels.connect(f.owner).reclaim(f.server.address, true, c.group.root, c.salt, c.openBlock))
         .to.emit(f.channels, "ChannelReclaimed")
         .withArgs(c.id, c.deposit);
       expect(await f.token.balanceOf(f.owner.address)).to.equal(before + c.deposit);
-      // The AS is too late now, and the id is burnt.
+      expect(await f.channels.getChannel(c.id)).to.deep.equal([Status.None, 0n, 0n]);
+      // The AS is too late now.
       const [r, vs] = await receipt(f, f.clients[0], c.id, ONE);
       await expect(
         f.channels
           .connect(f.server)
-          .close(f.owner.address, true, c.group.root, c.salt, ONE, r, vs, c.group.proofs[f.clients[0].address]),
+          .close(
+            f.owner.address,
+            true,
+            c.group.root,
+            c.salt,
+            c.openBlock,
+            ONE,
+            r,
+            vs,
+            c.group.proofs[f.clients[0].address],
+          ),
       )
         .to.be.revertedWithCustomError(f.channels, "ChannelNotOpen")
         .withArgs(c.id);
@@ -171,7 +219,17 @@ describe("PaymentChannels", function () {
       const [r, vs] = await receipt(f, client, c.id, amount);
       const tx = f.channels
         .connect(f.server)
-        .close(f.owner.address, false, c.group.root, c.salt, amount, r, vs, c.group.proofs[client.address]);
+        .close(
+          f.owner.address,
+          false,
+          c.group.root,
+          c.salt,
+          c.openBlock,
+          amount,
+          r,
+          vs,
+          c.group.proofs[client.address],
+        );
       await expect(tx)
         .to.emit(f.channels, "ChannelClosed")
         .withArgs(c.id, amount, c.deposit - amount);
@@ -179,7 +237,8 @@ describe("PaymentChannels", function () {
         [f.server, f.owner, f.channels],
         [amount, c.deposit - amount, -c.deposit],
       );
-      expect(await f.channels.getChannel(c.id)).to.deep.equal([Status.Closed, 0n, c.expiry]);
+      // The slot is cleared (the storage refund makes closes cheaper); the id can never recur.
+      expect(await f.channels.getChannel(c.id)).to.deep.equal([Status.None, 0n, 0n]);
     });
 
     it("closes a ThingToken channel the same way", async function () {
@@ -188,7 +247,17 @@ describe("PaymentChannels", function () {
       const [r, vs] = await receipt(f, f.clients[1], c.id, 30n * ONE);
       const tx = f.channels
         .connect(f.server)
-        .close(f.owner.address, true, c.group.root, c.salt, 30n * ONE, r, vs, c.group.proofs[f.clients[1].address]);
+        .close(
+          f.owner.address,
+          true,
+          c.group.root,
+          c.salt,
+          c.openBlock,
+          30n * ONE,
+          r,
+          vs,
+          c.group.proofs[f.clients[1].address],
+        );
       await expect(tx).to.changeTokenBalances(
         f.token,
         [f.server, f.owner, f.channels],
@@ -200,15 +269,19 @@ describe("PaymentChannels", function () {
       const f = await loadFixture(channelsFixture);
       const delegate = f.clients[3];
       const expiry = await expiryIn(DAY);
-      await f.channels
+      const tx = await f.channels
         .connect(f.owner)
         .openEth(f.server.address, expiry, clientLeaf(delegate.address), 1n, { value: 100n });
-      const id = await f.channels.channelId(f.owner.address, f.server.address, false, clientLeaf(delegate.address), 1n);
+      const { channelId: id, openBlock } = openedChannel(f.channels, await tx.wait());
       const [r, vs] = await receipt(f, delegate, id, 60n);
-      await f.channels
-        .connect(f.server)
-        .close(f.owner.address, false, clientLeaf(delegate.address), 1n, 60n, r, vs, []);
-      expect((await f.channels.getChannel(id)).status).to.equal(Status.Closed);
+      await expect(
+        f.channels
+          .connect(f.server)
+          .close(f.owner.address, false, clientLeaf(delegate.address), 1n, openBlock, 60n, r, vs, []),
+      )
+        .to.emit(f.channels, "ChannelClosed")
+        .withArgs(id, 60n, 40n);
+      expect((await f.channels.getChannel(id)).status).to.equal(Status.None);
     });
 
     describe("attacks", function () {
@@ -235,7 +308,9 @@ describe("PaymentChannels", function () {
         );
         for (const [r, vs] of [forA, otherChain, otherContract]) {
           await expect(
-            f.channels.connect(f.server).close(f.owner.address, false, b.group.root, b.salt, 100n, r, vs, proof),
+            f.channels
+              .connect(f.server)
+              .close(f.owner.address, false, b.group.root, b.salt, b.openBlock, 100n, r, vs, proof),
           ).to.be.revertedWithCustomError(f.channels, "NotInGroup");
         }
         expect((await f.channels.getChannel(b.id)).status).to.equal(Status.Open);
@@ -253,6 +328,7 @@ describe("PaymentChannels", function () {
               false,
               c.group.root,
               c.salt,
+              c.openBlock,
               c.deposit + 1n,
               r,
               vs,
@@ -271,7 +347,17 @@ describe("PaymentChannels", function () {
         await expect(
           f.channels
             .connect(f.server)
-            .close(f.owner.address, false, c.group.root, c.salt, 10n, r, vs, c.group.proofs[f.clients[0].address]),
+            .close(
+              f.owner.address,
+              false,
+              c.group.root,
+              c.salt,
+              c.openBlock,
+              10n,
+              r,
+              vs,
+              c.group.proofs[f.clients[0].address],
+            ),
         )
           .to.be.revertedWithCustomError(f.channels, "NotInGroup")
           .withArgs(c.id, outsider.address);
@@ -280,7 +366,17 @@ describe("PaymentChannels", function () {
         await expect(
           f.channels
             .connect(f.server)
-            .close(f.owner.address, false, c.group.root, c.salt, 11n, r2, vs2, c.group.proofs[f.clients[0].address]),
+            .close(
+              f.owner.address,
+              false,
+              c.group.root,
+              c.salt,
+              c.openBlock,
+              11n,
+              r2,
+              vs2,
+              c.group.proofs[f.clients[0].address],
+            ),
         ).to.be.revertedWithCustomError(f.channels, "NotInGroup");
       });
 
@@ -292,7 +388,9 @@ describe("PaymentChannels", function () {
         const proof = c.group.proofs[f.clients[0].address];
         const [r, vs] = await receipt(f, f.clients[0], c.id, 10n);
         await expect(
-          f.channels.connect(f.server).close(f.owner.address, false, c.group.root, c.salt, 10n, r, vs, proof.slice(1)),
+          f.channels
+            .connect(f.server)
+            .close(f.owner.address, false, c.group.root, c.salt, c.openBlock, 10n, r, vs, proof.slice(1)),
         ).to.be.revertedWithCustomError(f.channels, "NotInGroup");
       });
 
@@ -314,6 +412,7 @@ describe("PaymentChannels", function () {
                 false,
                 c.group.root,
                 c.salt,
+                c.openBlock,
                 10n,
                 sig.r,
                 word,
@@ -330,6 +429,7 @@ describe("PaymentChannels", function () {
               false,
               c.group.root,
               c.salt,
+              c.openBlock,
               10n,
               `0x${"00".repeat(32)}`,
               sig.yParityAndS,
@@ -345,38 +445,100 @@ describe("PaymentChannels", function () {
         const f = await loadFixture(channelsFixture);
         const c = await openGroup(f);
         const [r, vs] = await receipt(f, f.clients[0], c.id, 1n);
-        const asOwner = await f.channels.channelId(f.owner.address, f.owner.address, false, c.group.root, c.salt);
+        const asOwner = await f.channels.channelId(
+          f.owner.address,
+          f.owner.address,
+          false,
+          c.group.root,
+          c.salt,
+          c.openBlock,
+        );
         await expect(
           f.channels
             .connect(f.owner)
-            .close(f.owner.address, false, c.group.root, c.salt, 1n, r, vs, c.group.proofs[f.clients[0].address]),
+            .close(
+              f.owner.address,
+              false,
+              c.group.root,
+              c.salt,
+              c.openBlock,
+              1n,
+              r,
+              vs,
+              c.group.proofs[f.clients[0].address],
+            ),
         )
           .to.be.revertedWithCustomError(f.channels, "ChannelNotOpen")
           .withArgs(asOwner);
       });
 
-      it("a double close fails, the burnt id cannot be reopened, and a close after expiry fails", async function () {
+      it("a double close fails, a reopening gets a new id the old receipt cannot close, and a close after expiry fails", async function () {
         const f = await loadFixture(channelsFixture);
         const c = await openGroup(f);
         const proof = c.group.proofs[f.clients[0].address];
         const [r, vs] = await receipt(f, f.clients[0], c.id, 5n);
-        await f.channels.connect(f.server).close(f.owner.address, false, c.group.root, c.salt, 5n, r, vs, proof);
-        await expect(f.channels.connect(f.server).close(f.owner.address, false, c.group.root, c.salt, 5n, r, vs, proof))
+        await f.channels
+          .connect(f.server)
+          .close(f.owner.address, false, c.group.root, c.salt, c.openBlock, 5n, r, vs, proof);
+        await expect(
+          f.channels
+            .connect(f.server)
+            .close(f.owner.address, false, c.group.root, c.salt, c.openBlock, 5n, r, vs, proof),
+        )
           .to.be.revertedWithCustomError(f.channels, "ChannelNotOpen")
           .withArgs(c.id);
+        // Reopened with the very same parameters: a new id, so the receipt signed for the old one is void.
+        const tx = await f.channels
+          .connect(f.owner)
+          .openEth(f.server.address, c.expiry, c.group.root, c.salt, { value: c.deposit });
+        const reopened = openedChannel(f.channels, await tx.wait());
+        expect(reopened.channelId).to.not.equal(c.id);
         await expect(
-          f.channels.connect(f.owner).openEth(f.server.address, c.expiry, c.group.root, c.salt, { value: 1n }),
-        )
-          .to.be.revertedWithCustomError(f.channels, "ChannelExists")
-          .withArgs(c.id);
+          f.channels
+            .connect(f.server)
+            .close(f.owner.address, false, c.group.root, c.salt, reopened.openBlock, 5n, r, vs, proof),
+        ).to.be.revertedWithCustomError(f.channels, "NotInGroup");
         const late = await openGroup(f, { salt: 5n });
         const [r2, vs2] = await receipt(f, f.clients[0], late.id, 5n);
         await time.increaseTo(late.expiry + 1n);
         await expect(
-          f.channels.connect(f.server).close(f.owner.address, false, late.group.root, late.salt, 5n, r2, vs2, proof),
+          f.channels
+            .connect(f.server)
+            .close(f.owner.address, false, late.group.root, late.salt, late.openBlock, 5n, r2, vs2, proof),
         )
           .to.be.revertedWithCustomError(f.channels, "ChannelExpired")
           .withArgs(late.id, late.expiry);
+      });
+
+      it("a channel cannot end in its opening block (its cleared slot could be reopened there)", async function () {
+        const f = await loadFixture(channelsFixture);
+        const group = buildGroup([f.clients[0].address]);
+        const expiry = await expiryIn(DAY);
+        const openBlock = BigInt(await ethers.provider.getBlockNumber()) + 1n;
+        const id = channelIdOf({
+          owner: f.owner.address,
+          payee: f.server.address,
+          token: false,
+          clientRoot: group.root,
+          salt: 1n,
+          openBlock,
+        });
+        const [r, vs] = await receipt(f, f.clients[0], id, 1n);
+        const [, close] = await inOneBlock(
+          () =>
+            f.channels
+              .connect(f.owner)
+              .openEth(f.server.address, expiry, group.root, 1n, { value: 10n, gasLimit: 200_000n }),
+          () =>
+            f.channels
+              .connect(f.server)
+              .close(f.owner.address, false, group.root, 1n, openBlock, 1n, r, vs, [], { gasLimit: 200_000n }),
+        );
+        expect(await minedRevert(close, f.channels.interface)).to.deep.equal({
+          name: "CloseInOpeningBlock",
+          args: [id],
+        });
+        expect(await f.channels.getChannel(id)).to.deep.equal([Status.Open, 10n, expiry]);
       });
 
       it("an owner contract refusing its ETH refund cannot block the close; the refund waits for it", async function () {
@@ -384,11 +546,15 @@ describe("PaymentChannels", function () {
         const refuser = await ethers.deployContract("EthRefuser");
         const group = buildGroup([f.clients[0].address]);
         const expiry = await expiryIn(DAY);
-        await refuser.open(await f.channels.getAddress(), f.server.address, expiry, group.root, 1n, { value: 100n });
-        const id = await f.channels.channelId(await refuser.getAddress(), f.server.address, false, group.root, 1n);
+        const tx = await refuser.open(await f.channels.getAddress(), f.server.address, expiry, group.root, 1n, {
+          value: 100n,
+        });
+        const { channelId: id, openBlock } = openedChannel(f.channels, await tx.wait());
         const [r, vs] = await receipt(f, f.clients[0], id, 40n);
         await expect(
-          f.channels.connect(f.server).close(await refuser.getAddress(), false, group.root, 1n, 40n, r, vs, []),
+          f.channels
+            .connect(f.server)
+            .close(await refuser.getAddress(), false, group.root, 1n, openBlock, 40n, r, vs, []),
         )
           .to.emit(f.channels, "RefundOwed")
           .withArgs(await refuser.getAddress(), 60n);
@@ -409,7 +575,17 @@ describe("PaymentChannels", function () {
       const proof = eth1.group.proofs[client.address];
       const request = async (c: typeof eth1, amount: bigint) => {
         const [r, vs] = await receipt(f, client, c.id, amount);
-        return { owner: f.owner.address, token: c.token, clientRoot: c.group.root, salt: c.salt, amount, r, vs, proof };
+        return {
+          owner: f.owner.address,
+          token: c.token,
+          clientRoot: c.group.root,
+          salt: c.salt,
+          openBlock: c.openBlock,
+          amount,
+          r,
+          vs,
+          proof,
+        };
       };
       const requests = [await request(eth1, 10n), await request(eth2, 20n), await request(tok, 5n * ONE)];
       const bad = { ...requests[1], amount: 21n };
@@ -430,7 +606,7 @@ describe("PaymentChannels", function () {
         }
       });
       expect(transfersToServer).to.have.length(1);
-      for (const c of [eth1, eth2, tok]) expect((await f.channels.getChannel(c.id)).status).to.equal(Status.Closed);
+      for (const c of [eth1, eth2, tok]) expect((await f.channels.getChannel(c.id)).status).to.equal(Status.None);
     });
   });
 });
