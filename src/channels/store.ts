@@ -167,6 +167,17 @@ export class AsStore {
     return new Map(rows.map((r) => [r.channel_id, toReceipt(r)]));
   }
 
+  /** Every receipt amount stored for a channel, ascending. */
+  receiptAmounts(channelId: string): bigint[] {
+    return (
+      this.db.prepare("SELECT amount FROM receipts WHERE channel_id = ?").all(channelId.toLowerCase()) as {
+        amount: string;
+      }[]
+    )
+      .map((r) => BigInt(r.amount))
+      .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  }
+
   receiptCount(): number {
     return (this.db.prepare("SELECT COUNT(*) AS n FROM receipts").get() as { n: number }).n;
   }

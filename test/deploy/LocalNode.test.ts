@@ -2,7 +2,19 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 
+import { spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+
 import { expect } from "chai";
+import { JsonRpcProvider, Wallet, keccak256, parseEther, toUtf8Bytes } from "ethers";
+
+import { ChannelClient } from "../../src/channels/client";
+import { openedChannel } from "../../src/channels/key";
+import type { ChannelFile } from "../../src/channels/ops";
+import { AsStore } from "../../src/channels/store";
+import { channelsDomain } from "../../src/eip712/receipt";
+import { clientLeaf } from "../../src/merkle/group";
+import { PaymentChannels__factory } from "../../typechain-types";
 
 import { coverageRunning } from "../shared/gas";
 import { ROOT, errorLines, hardhat, startNode } from "../shared/cli";
@@ -10,6 +22,8 @@ import type { LocalNode } from "../shared/cli";
 
 const TREASURY = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
 const OPERATOR = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
+/** Hardhat's well-known first development account (the treasury), public test key. */
+const OWNER_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
 
 /**
  * The real deployment path: a `hardhat node` child process, Ignition over JSON-RPC, then the tasks run
@@ -251,6 +265,191 @@ describe("deployment to a local hardhat node", function () {
       devEnv,
     );
     expect(errorLines(bad)).to.deep.equal([`Error: device ${a.deviceId} is revoked, not waiting for activation`]);
+  });
+
+  it("runs sim:access against the node: the AS, clients and a device over real JSON-RPC", function () {
+    const run = hardhat(
+      ["sim:access", "--network", "localhost", "--clients", "3", "--slots", "2", "--as", "1", "--json"],
+      env,
+    );
+    expect(run.status, run.stderr).to.equal(0);
+    const sim = JSON.parse(run.stdout) as Record<string, unknown>;
+    expect(sim).to.include({ network: "localhost", slotsBought: 6, receipts: 6, otpsAccepted: 6, otpsRejected: 1 });
+    expect(sim.paidToAs).to.equal("0.006");
+  });
+
+  it("crash recovery: kill -9 the AS during a load run; every receipt whose OTP was delivered survives and the best closes each channel", async function () {
+    const provider = new JsonRpcProvider(node.url, undefined, { staticNetwork: true, cacheTimeout: -1 });
+    const owner = new Wallet(OWNER_KEY, provider);
+    const book = JSON.parse(fs.readFileSync(path.join(deploymentDir, "deployed_addresses.json"), "utf8")) as Record<
+      string,
+      string
+    >;
+    const channelsAddress = book["PaymentChannels#PaymentChannels"];
+    const channels = PaymentChannels__factory.connect(channelsAddress, owner);
+    const domain = channelsDomain(31337n, channelsAddress);
+    const price = parseEther("0.001");
+    const deposit = parseEther("1");
+    const clientKeys = Array.from({ length: 8 }, (_, i) => new Wallet(keccak256(toUtf8Bytes(`crash-client-${i}`))));
+
+    // One channel through the task (construction 2: one delegated client), seven more directly.
+    const file = path.join(scratch, "crash-channel-0.json");
+    const openRun = hardhat(
+      [
+        "channel:open",
+        "--network",
+        "localhost",
+        "--as",
+        OPERATOR,
+        "--clients",
+        clientKeys[0].address,
+        "--deposit",
+        "1",
+        "--expiry",
+        "7d",
+        "--out",
+        file,
+        "--json",
+      ],
+      env,
+    );
+    expect(openRun.status, openRun.stderr).to.equal(0);
+    const first = JSON.parse(fs.readFileSync(file, "utf8")) as ChannelFile;
+    const keys: { channelId: string; clientRoot: string; salt: bigint; openBlock: bigint }[] = [
+      {
+        channelId: first.channelId,
+        clientRoot: first.clientRoot,
+        salt: BigInt(first.salt),
+        openBlock: BigInt(first.openBlock),
+      },
+    ];
+    const expiry = BigInt((await provider.getBlock("latest"))!.timestamp) + 7n * 86_400n;
+    for (const key of clientKeys.slice(1)) {
+      const tx = await channels.openEth(OPERATOR, expiry, clientLeaf(key.address), 1n, { value: deposit });
+      const opened = openedChannel(channels, await tx.wait());
+      keys.push(opened);
+    }
+    const clients = keys.map(
+      (k, i) =>
+        new ChannelClient(
+          clientKeys[i],
+          {
+            owner: TREASURY,
+            token: false,
+            clientRoot: k.clientRoot,
+            salt: k.salt.toString(),
+            openBlock: k.openBlock.toString(),
+            channelId: k.channelId,
+            deposit,
+          },
+          [],
+          domain,
+        ),
+    );
+
+    const devicesFile = path.join(scratch, "as-devices.json");
+    const deviceId = keccak256(toUtf8Bytes("CRASH-LOCK"));
+    fs.writeFileSync(devicesFile, JSON.stringify([{ deviceId, secret: "c0".repeat(32), price: "0.001" }]));
+    const db = path.join(scratch, "as-crash", "as.sqlite");
+    const startAs = async (): Promise<{ child: ChildProcess; url: string }> => {
+      const child = spawn(
+        "npx",
+        [
+          "hardhat",
+          "as:serve",
+          "--network",
+          "localhost",
+          "--port",
+          "0",
+          "--db",
+          db,
+          "--devices",
+          devicesFile,
+          "--signer",
+          "1",
+          "--poll",
+          "3600",
+          "--json",
+        ],
+        { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"], detached: true },
+      );
+      let out = "";
+      const url = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`as:serve did not start:\n${out}`)), 120_000);
+        child.stdout?.on("data", (chunk: Buffer) => {
+          out += chunk.toString();
+          const match = /"url": "([^"]+)"/.exec(out);
+          if (match !== null) {
+            clearTimeout(timer);
+            resolve(match[1]);
+          }
+        });
+        child.stderr?.on("data", (chunk: Buffer) => (out += chunk.toString()));
+        child.once("exit", (code) => reject(new Error(`as:serve exited with ${code}:\n${out}`)));
+      });
+      return { child, url };
+    };
+
+    // Load: one buyer per channel, all at once, until the AS is killed.
+    const delivered = new Map<string, bigint>();
+    let as = await startAs();
+    let killed = false;
+    const buyers = clients.map(async (client, i) => {
+      for (;;) {
+        try {
+          const grant = await client.buy(as.url, deviceId, price);
+          delivered.set(keys[i].channelId, BigInt(grant.amount));
+        } catch (error) {
+          if (killed) return;
+          throw error;
+        }
+      }
+    });
+    const total = () => [...delivered.values()].reduce((a, b) => a + b / price, 0n);
+    while (total() < 150n) await new Promise((r) => setTimeout(r, 20));
+    killed = true;
+    process.kill(-as.child.pid!, "SIGKILL");
+    await Promise.all(buyers);
+
+    // Every delivered OTP's receipt is on disk (the disk may hold a few more: stored, but the AS died
+    // before answering; their clients lose at most that one slot).
+    const store = new AsStore(db);
+    const deliveredCount = Number(total());
+    expect(deliveredCount).to.be.greaterThanOrEqual(150);
+    expect(store.receiptCount()).to.be.greaterThanOrEqual(deliveredCount);
+      console.log(`delivered ${deliveredCount}, on disk ${store.receiptCount()}`);
+    for (const [channelId, amount] of delivered) {
+      expect(store.receiptAmounts(channelId), channelId).to.include(amount);
+      expect(store.bestReceipts().get(channelId)!.amount >= amount).to.equal(true);
+    }
+    store.close();
+
+    // Restarted on the same database, the AS carries on where the disk says it was.
+    as = await startAs();
+    for (const client of clients) {
+      const grant = await client.buy(as.url, deviceId, price);
+      expect(BigInt(grant.amount)).to.be.greaterThan(0n);
+    }
+    const stopped = new Promise((resolve) => as.child.once("exit", resolve));
+    process.kill(-as.child.pid!, "SIGTERM");
+    await stopped;
+
+    const after = new AsStore(db);
+    const best = after.bestReceipts();
+    after.close();
+    const close = hardhat(["channel:close", "--network", "localhost", "--db", db, "--signer", "1", "--json"], env);
+    expect(close.status, close.stderr).to.equal(0);
+    const closed = JSON.parse(close.stdout) as { closed: { channelId: string; paid: string }[] };
+    expect(closed.closed).to.have.length(8);
+    for (const c of closed.closed) {
+      expect(BigInt(c.paid)).to.equal(best.get(c.channelId)!.amount);
+      expect(BigInt(c.paid)).to.be.greaterThan(delivered.get(c.channelId) ?? 0n);
+    }
+    const status = hardhat(["channel:status", "--network", "localhost", "--channel", first.channelId, "--json"], env);
+    expect(JSON.parse(status.stdout)).to.include({
+      status: "closed",
+      paid: best.get(first.channelId)!.amount.toString(),
+    });
   });
 
   it("a stale address book (contract missing at the recorded address) fails with one clear line", function () {
