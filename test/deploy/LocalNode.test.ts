@@ -417,7 +417,7 @@ describe("deployment to a local hardhat node", function () {
     const deliveredCount = Number(total());
     expect(deliveredCount).to.be.greaterThanOrEqual(150);
     expect(store.receiptCount()).to.be.greaterThanOrEqual(deliveredCount);
-      console.log(`delivered ${deliveredCount}, on disk ${store.receiptCount()}`);
+    console.log(`delivered ${deliveredCount}, on disk ${store.receiptCount()}`);
     for (const [channelId, amount] of delivered) {
       expect(store.receiptAmounts(channelId), channelId).to.include(amount);
       expect(store.bestReceipts().get(channelId)!.amount >= amount).to.equal(true);
