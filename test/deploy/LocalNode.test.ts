@@ -452,6 +452,43 @@ describe("deployment to a local hardhat node", function () {
     });
   });
 
+  it("tops up, then reclaims an expired channel through the tasks", async function () {
+    const json = <T>(args: string[]): T => {
+      const run = hardhat(["--network", "localhost", ...args, "--json"], env);
+      expect(run.status, `${args.join(" ")}\n${run.stderr}`).to.equal(0);
+      return JSON.parse(run.stdout) as T;
+    };
+    const client = new Wallet(keccak256(toUtf8Bytes("reclaim-client"))).address;
+    const opened = json<{ channelId: string }>([
+      "channel:open",
+      "--as",
+      OPERATOR,
+      "--clients",
+      client,
+      "--deposit",
+      "0.2",
+      "--expiry",
+      "1h",
+      "--asset",
+      "token",
+    ]);
+    const topped = json<{ deposit: string }>(["channel:topup", "--channel", opened.channelId, "--amount", "0.3"]);
+    expect(topped.deposit).to.equal(parseEther("0.5").toString());
+    const early = hardhat(["--network", "localhost", "channel:reclaim", "--channel", opened.channelId], env);
+    expect(errorLines(early)).to.have.length(1);
+    expect(errorLines(early)[0]).to.match(/^Error: channel 0x[0-9a-f]{64} expires at \d+; chain time is \d+: wait$/);
+    const provider = new JsonRpcProvider(node.url, undefined, { staticNetwork: true });
+    await provider.send("evm_increaseTime", [7200]);
+    await provider.send("evm_mine", []);
+    expect(json<{ refunded: string }>(["channel:reclaim", "--channel", opened.channelId]).refunded).to.equal(
+      parseEther("0.5").toString(),
+    );
+    expect(json<{ status: string; asset: string }>(["channel:status", "--channel", opened.channelId])).to.include({
+      status: "reclaimed",
+      asset: "token",
+    });
+  });
+
   it("a stale address book (contract missing at the recorded address) fails with one clear line", function () {
     const stale = `${path.basename(deploymentDir)}-stale`;
     const staleDir = path.join(ROOT, "deploy", "deployments", stale);
