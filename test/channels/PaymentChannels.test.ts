@@ -420,6 +420,26 @@ describe("PaymentChannels", function () {
               ),
           ).to.be.reverted;
         }
+        // The compact form cannot even express most high-s twins; one that it can (s just above n/2) is
+        // refused by the s check itself, before any recovery.
+        const halfN = n >> 1n;
+        await expect(
+          f.channels
+            .connect(f.server)
+            .close(
+              f.owner.address,
+              false,
+              c.group.root,
+              c.salt,
+              c.openBlock,
+              10n,
+              sig.r,
+              `0x${(halfN + 1n).toString(16).padStart(64, "0")}`,
+              c.group.proofs[f.clients[0].address],
+            ),
+        )
+          .to.be.revertedWithCustomError(f.channels, "InvalidReceiptSignature")
+          .withArgs(c.id);
         // A zero r never recovers an address: refused as an invalid signature.
         await expect(
           f.channels
