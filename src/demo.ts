@@ -2,6 +2,7 @@ import type { Signer } from "ethers";
 import { Signature, Wallet, hexlify, parseEther, parseUnits, randomBytes } from "ethers";
 import type { HardhatRuntimeEnvironment } from "hardhat/types";
 
+import { chainTime } from "./chain";
 import { deploySystem } from "./deployments";
 import type { System } from "./deployments";
 import { compact, identityClaimDigest, registryDomain, signActivation, signIdentityClaim } from "./eip712/device";
@@ -84,8 +85,7 @@ export async function runDemo(
   const serviceAddress = await service.getAddress();
   const { chainId } = await hre.ethers.provider.getNetwork();
   const allowance = parseUnits("250", 18);
-  const latest = await hre.ethers.provider.getBlock("latest");
-  const deadline = BigInt(latest?.timestamp ?? 0) + 3600n;
+  const deadline = (await chainTime(hre)) + 3600n;
   const nonce = await token.nonces(operatorAddress);
   const signature = await signPermit(operator, permitDomain(await token.name(), chainId, tokenAddress), {
     owner: operatorAddress,
@@ -171,7 +171,7 @@ export async function runDemo(
     await (await token.transfer(ownerAddress, parseUnits("100", 18))).wait();
     const device = fleet[index];
     const entry = whitelist.entries[index];
-    const now = BigInt((await hre.ethers.provider.getBlock("latest"))?.timestamp ?? 0);
+    const now = await chainTime(hre);
     const signature = await signActivation(device.wallet, domain, {
       deviceId: device.deviceId,
       owner: ownerAddress,

@@ -7,6 +7,7 @@ import type { HardhatRuntimeEnvironment } from "hardhat/types";
 
 import { DeviceRegistry__factory, ThingToken__factory } from "../typechain-types";
 import type { DeviceRegistry, ThingToken } from "../typechain-types";
+import { chainTime } from "./chain";
 import { Progress } from "./cli/progress";
 import { loadSystem } from "./deployments";
 import type { FleetDevice } from "./devices/fleet";
@@ -406,8 +407,7 @@ export async function activate(
   const ctx = await connectRegistry(hre, owner);
   const ownerAddress = await owner.getAddress();
   const info = await deviceStatus(hre, deviceId);
-  const latest = await hre.ethers.provider.getBlock("latest");
-  const deadline = BigInt(latest?.timestamp ?? 0) + 3600n;
+  const deadline = (await chainTime(hre)) + 3600n;
   const signature = await signActivation(device, registryDomain(ctx.chainId, ctx.address), {
     deviceId,
     owner: ownerAddress,
@@ -564,8 +564,7 @@ export async function rotateKey(
   const { meta } = loadDeviceKey(keystoreDir, deviceId, password);
   const fresh = Wallet.createRandom();
   const nonce = await ctx.registry.keyNonce(deviceId);
-  const latest = await hre.ethers.provider.getBlock("latest");
-  const deadline = BigInt(latest?.timestamp ?? 0) + 3600n;
+  const deadline = (await chainTime(hre)) + 3600n;
   const signature = await signKeyRotation(fresh, registryDomain(ctx.chainId, ctx.address), {
     deviceId,
     newKey: fresh.address,

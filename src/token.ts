@@ -6,6 +6,7 @@ import type { HardhatRuntimeEnvironment } from "hardhat/types";
 
 import { ThingToken__factory } from "../typechain-types";
 import type { ThingToken } from "../typechain-types";
+import { chainTime } from "./chain";
 import { UserError } from "./errors";
 import { PERMIT_TYPES, permitDomain, signPermit } from "./eip712/permit";
 import type { PermitMessage } from "./eip712/permit";
@@ -231,9 +232,9 @@ export async function submitPermit(
       `the permit's nonce ${permit.nonce} is stale: the owner's nonce is now ${nonce} (already used?)`,
     );
   }
-  const latest = await hre.ethers.provider.getBlock("latest");
-  if (latest !== null && BigInt(latest.timestamp) > message.deadline) {
-    throw new UserError(`the permit expired at ${permit.deadline} (chain time is ${latest.timestamp})`);
+  const now = await chainTime(hre);
+  if (now > message.deadline) {
+    throw new UserError(`the permit expired at ${permit.deadline} (chain time is ${now})`);
   }
   const { v, r, s } = Signature.from(permit.signature);
   const tx = await token.permit(message.owner, message.spender, message.value, message.deadline, v, r, s);

@@ -1,14 +1,7 @@
 import { task } from "hardhat/config";
-import type { HardhatRuntimeEnvironment } from "hardhat/types";
 
 import { formatGas } from "../src/cli/output";
 import { runTask } from "./lib";
-
-/** Chain time of the latest block, for deadlines given as durations. */
-async function chainNow(hre: HardhatRuntimeEnvironment): Promise<bigint> {
-  const latest = await hre.ethers.provider.getBlock("latest");
-  return BigInt(latest?.timestamp ?? Math.floor(Date.now() / 1000));
-}
 
 function unitOf(asset: string): string {
   return asset === "token" ? "THING" : "ETH";
@@ -49,6 +42,7 @@ task(
         async () => {
           const crypto = await import("node:crypto");
           const { parseAddress, parseAmount, parseCount, parseDeadline } = await import("../src/cli/parse");
+          const { chainTime } = await import("../src/chain");
           const { UserError } = await import("../src/errors");
           const { openChannel, readClients } = await import("../src/channels/ops");
           const { signerAt } = await import("../src/token");
@@ -56,7 +50,7 @@ task(
             throw new UserError(`--asset: "${args.asset}" is neither eth nor token`);
           const payee = parseAddress("as", args.as);
           const deposit = parseAmount("deposit", args.deposit);
-          const expiry = parseDeadline("expiry", args.expiry, await chainNow(hre));
+          const expiry = parseDeadline("expiry", args.expiry, await chainTime(hre));
           const salt =
             args.salt === undefined
               ? BigInt(`0x${crypto.randomBytes(8).toString("hex")}`)
@@ -101,6 +95,7 @@ task("channel:topup", "The owner adds to a channel's deposit and/or extends its 
         args.json,
         async () => {
           const { parseAmount, parseCount, parseDeadline } = await import("../src/cli/parse");
+          const { chainTime } = await import("../src/chain");
           const { UserError } = await import("../src/errors");
           const { parseChannelId, topUpChannel } = await import("../src/channels/ops");
           const { signerAt } = await import("../src/token");
@@ -110,7 +105,7 @@ task("channel:topup", "The owner adds to a channel's deposit and/or extends its 
             owner: await signerAt(hre, parseCount("signer", args.signer)),
             channelId: parseChannelId(args.channel),
             amount: args.amount === undefined ? 0n : parseAmount("amount", args.amount),
-            expiry: args.extend === undefined ? undefined : parseDeadline("extend", args.extend, await chainNow(hre)),
+            expiry: args.extend === undefined ? undefined : parseDeadline("extend", args.extend, await chainTime(hre)),
           });
         },
         (r) =>

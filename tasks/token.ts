@@ -85,12 +85,8 @@ task("token:permit", "Signs an EIP-2612 permit offline (no transaction) into a J
           const { UserError } = await import("../src/errors");
           const spender = parseAddress("spender", args.spender);
           const amount = parseAmount("amount", args.amount);
-          const latest = await hre.ethers.provider.getBlock("latest");
-          const deadline = parseDeadline(
-            "deadline",
-            args.deadline,
-            BigInt(latest?.timestamp ?? Math.floor(Date.now() / 1000)),
-          );
+          const { chainTime } = await import("../src/chain");
+          const deadline = parseDeadline("deadline", args.deadline, await chainTime(hre));
           if (fs.existsSync(args.out) && !args.force) {
             throw new UserError(`--out: ${args.out} exists; pass --force to overwrite it`);
           }

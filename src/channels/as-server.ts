@@ -1,6 +1,6 @@
 import type { AddressInfo } from "node:net";
 
-import { Signature, getAddress } from "ethers";
+import { getAddress } from "ethers";
 import Fastify from "fastify";
 import type { FastifyInstance } from "fastify";
 
@@ -8,7 +8,7 @@ import type { PaymentChannels } from "../../typechain-types";
 import { isMember } from "../merkle/group";
 import { DEFAULT_HOTP, hotp } from "./hotp";
 import type { HotpConfig } from "./hotp";
-import { channelIdOf } from "./key";
+import { channelIdOf, submitCloses } from "./key";
 import type { AsStore, ChannelRecord, DeviceRecord, StoredReceipt } from "./store";
 import type { ReceiptVerifier } from "./verify";
 
@@ -250,25 +250,15 @@ export class AuthorizationServer {
     if (items.length === 0) return { closed: [], gasUsed: 0n };
     const contract = this.options.channels;
     if (contract === undefined) throw new Error("this AS has no chain connection to close channels with");
-    const requests = items.map(({ channel, receipt }) => {
-      const sig = Signature.from(receipt.signature);
-      return {
-        owner: channel.owner,
-        token: channel.token,
-        clientRoot: channel.clientRoot,
-        salt: channel.salt,
-        openBlock: channel.openBlock,
+    const tx = await submitCloses(
+      contract,
+      items.map(({ channel, receipt }) => ({
+        ...channel,
         amount: receipt.amount,
-        r: sig.r,
-        vs: sig.yParityAndS,
+        signature: receipt.signature,
         proof: receipt.proof,
-      };
-    });
-    const q = requests[0];
-    const tx =
-      items.length === 1
-        ? await contract.close(q.owner, q.token, q.clientRoot, q.salt, q.openBlock, q.amount, q.r, q.vs, q.proof)
-        : await contract.closeBatch(requests);
+      })),
+    );
     const mined = await tx.wait();
     for (const { channel } of items) {
       channel.closed = true;

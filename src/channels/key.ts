@@ -1,5 +1,5 @@
-import { AbiCoder, getAddress, keccak256 } from "ethers";
-import type { ContractTransactionReceipt } from "ethers";
+import { AbiCoder, Signature, getAddress, keccak256 } from "ethers";
+import type { ContractTransactionReceipt, ContractTransactionResponse } from "ethers";
 
 import type { PaymentChannels } from "../../typechain-types";
 
@@ -50,4 +50,33 @@ export function openedChannel(
     return { ...key, channelId, deposit: parsed.args.deposit as bigint, expiry: parsed.args.expiry as bigint };
   }
   throw new Error(`transaction ${receipt.hash} opened no channel`);
+}
+
+/** A channel to close (its key, less the payee: the caller is the payee) and the receipt to close it with. */
+export interface CloseItem {
+  owner: string;
+  token: boolean;
+  clientRoot: string;
+  salt: bigint;
+  openBlock: bigint;
+  amount: bigint;
+  /** 65-byte signature; sent in compact (r, vs) form. */
+  signature: string;
+  proof: string[];
+}
+
+/** Sends one `close`, or one `closeBatch` for several channels (the payee paid once per asset). */
+export function submitCloses(
+  channels: PaymentChannels,
+  items: readonly CloseItem[],
+): Promise<ContractTransactionResponse> {
+  if (items.length === 0) throw new Error("no channels to close");
+  const requests = items.map(({ signature, ...item }) => {
+    const sig = Signature.from(signature);
+    return { ...item, r: sig.r, vs: sig.yParityAndS };
+  });
+  const q = requests[0];
+  return requests.length === 1
+    ? channels.close(q.owner, q.token, q.clientRoot, q.salt, q.openBlock, q.amount, q.r, q.vs, q.proof)
+    : channels.closeBatch(requests);
 }

@@ -2,17 +2,18 @@ import fs from "node:fs";
 import path from "node:path";
 
 import type { Signer } from "ethers";
-import { Signature, getAddress, isAddress, isHexString } from "ethers";
+import { getAddress, isAddress, isHexString } from "ethers";
 import type { HardhatRuntimeEnvironment } from "hardhat/types";
 
 import type { PaymentChannels } from "../../typechain-types";
 import { PaymentChannels__factory, ThingToken__factory } from "../../typechain-types";
+import { chainTime } from "../chain";
 import { loadSystem } from "../deployments";
 import { channelsDomain } from "../eip712/receipt";
 import { UserError, ensure } from "../errors";
 import { buildGroup, isMember } from "../merkle/group";
-import { channelIdOf, openedChannel } from "./key";
-import type { ChannelKey } from "./key";
+import { channelIdOf, openedChannel, submitCloses } from "./key";
+import type { ChannelKey, CloseItem } from "./key";
 import { AsStore } from "./store";
 import { ReceiptVerifier } from "./verify";
 
@@ -311,8 +312,7 @@ export async function reclaimChannel(
   const owner = await o.owner.getAddress();
   ensure(info.status === "open", `channel ${o.channelId} is already ${info.status}`);
   ensure(info.owner === owner, `channel ${o.channelId} belongs to ${info.owner}, not to ${owner}`);
-  const latest = await hre.ethers.provider.getBlock("latest");
-  const now = BigInt(latest?.timestamp ?? 0);
+  const now = await chainTime(hre);
   ensure(now > info.expiry, `channel ${o.channelId} expires at ${info.expiry}; chain time is ${now}: wait`);
   const tx = await channels.reclaim(info.payee, info.token, info.clientRoot, info.salt, info.openBlock);
   const mined = await tx.wait();
@@ -395,9 +395,8 @@ export async function closeChannels(
   const { system, channels } = await channelsContract(hre, o.payee);
   const payee = await o.payee.getAddress();
   const verifier = new ReceiptVerifier(channelsDomain(system.chainId, system.addresses.PaymentChannels));
-  const latest = await hre.ethers.provider.getBlock("latest");
-  const now = BigInt(latest?.timestamp ?? 0);
-  const requests = [];
+  const now = await chainTime(hre);
+  const requests: (ChannelInfo & CloseItem)[] = [];
   const seen = new Set<string>();
   for (const r of o.receipts) {
     ensure(!seen.has(r.channelId), `channel ${r.channelId} is listed twice`);
@@ -413,33 +412,16 @@ export async function closeChannels(
       isMember(info.clientRoot, signer, r.proof),
       `channel ${r.channelId}: receipt signer ${signer} is not in the group (wrong proof, amount or channel)`,
     );
-    const sig = Signature.from(r.signature);
-    requests.push({
-      owner: info.owner,
-      token: info.token,
-      clientRoot: info.clientRoot,
-      salt: info.salt,
-      openBlock: info.openBlock,
-      amount: r.amount,
-      r: sig.r,
-      vs: sig.yParityAndS,
-      proof: r.proof,
-      deposit: info.deposit,
-      asset: info.asset,
-    });
+    requests.push({ ...info, amount: r.amount, signature: r.signature, proof: r.proof });
   }
-  const q = requests[0];
-  const tx =
-    requests.length === 1
-      ? await channels.close(q.owner, q.token, q.clientRoot, q.salt, q.openBlock, q.amount, q.r, q.vs, q.proof)
-      : await channels.closeBatch(requests.map(({ deposit: _d, asset: _a, ...request }) => request));
+  const tx = await submitCloses(channels, requests);
   const mined = await tx.wait();
   return {
-    closed: requests.map((q2, i) => ({
-      channelId: o.receipts[i].channelId,
-      paid: q2.amount,
-      refunded: q2.deposit - q2.amount,
-      asset: q2.asset,
+    closed: requests.map((q) => ({
+      channelId: q.channelId,
+      paid: q.amount,
+      refunded: q.deposit - q.amount,
+      asset: q.asset,
     })),
     gasUsed: mined?.gasUsed ?? 0n,
     transaction: tx.hash,

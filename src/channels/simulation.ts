@@ -8,6 +8,7 @@ import { Wallet, formatEther, keccak256, parseEther, toUtf8Bytes } from "ethers"
 import type { HardhatRuntimeEnvironment } from "hardhat/types";
 
 import { PaymentChannels__factory } from "../../typechain-types";
+import { chainTime } from "../chain";
 import { loadSystem } from "../deployments";
 import { channelsDomain } from "../eip712/receipt";
 import { UserError } from "../errors";
@@ -64,8 +65,7 @@ export async function runAccessSimulation(
   const wallets = Array.from({ length: options.clients }, () => new Wallet(Wallet.createRandom().privateKey));
   const group = buildGroup(wallets.map((w) => w.address));
   const deposit = price * BigInt(options.clients * options.slots);
-  const latest = await hre.ethers.provider.getBlock("latest");
-  const expiry = BigInt(latest?.timestamp ?? 0) + 86_400n;
+  const expiry = (await chainTime(hre)) + 86_400n;
   const salt = BigInt(`0x${crypto.randomBytes(8).toString("hex")}`);
   const opened = await (await channels.openEth(asAddress, expiry, group.root, salt, { value: deposit })).wait();
   const { channelId, openBlock } = openedChannel(channels, opened);

@@ -41,6 +41,17 @@ async function closeRequest(f: ChannelsFixture, c: ChannelKey & { channelId: str
   };
 }
 
+/** Opens a 100-THING channel in one approveAndCall (the open measured by the token-open row). */
+async function openToken(f: ChannelsFixture, root: string, salt: bigint) {
+  const data = f.channels.interface.encodeFunctionData("openToken", [f.server.address, 100n * ONE, EXPIRY, root, salt]);
+  return f.token.connect(f.owner).approveAndCall(await f.channels.getAddress(), 100n * ONE, data);
+}
+
+/** Opens a token channel and returns its key. */
+async function openedToken(f: ChannelsFixture, root: string, salt: bigint) {
+  return openedChannel(f.channels, await (await openToken(f, root, salt)).wait());
+}
+
 /** Targets from issue #4; anchors are the SOFIE paper's table and microraiden (src/bench/anchors.ts). */
 describe("PaymentChannels gas [gas]", function () {
   it("[gas] open, ETH, construction (3), 1,024-client group", async function () {
@@ -66,37 +77,19 @@ describe("PaymentChannels gas [gas]", function () {
 
   it("[gas] open, ThingToken, one transaction (approveAndCall)", async function () {
     const f = await loadFixture(channelsFixture);
-    const data = f.channels.interface.encodeFunctionData("openToken", [
-      f.server.address,
-      100n * ONE,
-      EXPIRY,
-      group1024.root,
-      1n,
-    ]);
     const gas = await snapshotGas(
       "channels.openToken via approveAndCall (group of 1,024)",
-      f.token.connect(f.owner).approveAndCall(await f.channels.getAddress(), 100n * ONE, data),
+      openToken(f, group1024.root, 1n),
     );
     if (!coverageRunning()) expect(gas).to.be.lessThanOrEqual(90_000n);
   });
 
   it("[gas] close, ThingToken (payee and owner already hold tokens)", async function () {
     const f = await loadFixture(channelsFixture);
-    const open = async (salt: bigint) => {
-      const data = f.channels.interface.encodeFunctionData("openToken", [
-        f.server.address,
-        100n * ONE,
-        EXPIRY,
-        group1024.root,
-        salt,
-      ]);
-      const tx = await f.token.connect(f.owner).approveAndCall(await f.channels.getAddress(), 100n * ONE, data);
-      return openedChannel(f.channels, await tx.wait());
-    };
     // Another open channel keeps the contract's token balance non-zero, as in production: no storage
     // refund for emptying it flatters the figure.
-    await open(2n);
-    const q = await closeRequest(f, await open(1n), 40n * ONE);
+    await openedToken(f, group1024.root, 2n);
+    const q = await closeRequest(f, await openedToken(f, group1024.root, 1n), 40n * ONE);
     expect(await f.token.balanceOf(f.server.address)).to.be.greaterThan(0n);
     const gas = await snapshotGas(
       "channels.close (ThingToken, group of 1,024)",
@@ -112,19 +105,8 @@ describe("PaymentChannels gas [gas]", function () {
   it("[gas] close, ThingToken, construction (2): one delegated client, empty proof", async function () {
     const f = await loadFixture(channelsFixture);
     const leaf = clientLeaf(member.address);
-    const open = async (salt: bigint) => {
-      const data = f.channels.interface.encodeFunctionData("openToken", [
-        f.server.address,
-        100n * ONE,
-        EXPIRY,
-        leaf,
-        salt,
-      ]);
-      const tx = await f.token.connect(f.owner).approveAndCall(await f.channels.getAddress(), 100n * ONE, data);
-      return openedChannel(f.channels, await tx.wait());
-    };
-    await open(2n);
-    const c = await open(1n);
+    await openedToken(f, leaf, 2n);
+    const c = await openedToken(f, leaf, 1n);
     const [r, vs] = compact(
       await signReceipt(member, f.domain, { channelId: c.channelId, cumulativeAmount: 40n * ONE }),
     );
