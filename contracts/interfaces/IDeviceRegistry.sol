@@ -270,6 +270,10 @@ interface IDeviceRegistry {
     /// @notice The status of many devices at once (for resumable batch registration).
     function getStatuses(bytes32[] calldata deviceIds) external view returns (DeviceStatus[] memory);
 
+    /// @notice One device's status: the cheapest check for a contract (a device wallet) that must stop
+    /// when its device is revoked.
+    function statusOf(bytes32 deviceId) external view returns (DeviceStatus);
+
     /// @notice True when `signature` over `digest` is by the key of `deviceId` and the device is active.
     function isValidDeviceSignature(
         bytes32 deviceId,

@@ -266,6 +266,11 @@ contract DeviceRegistry is RegistryFees, EIP712 {
     }
 
     /// @inheritdoc IDeviceRegistry
+    function statusOf(bytes32 deviceId) external view returns (DeviceStatus) {
+        return _devices[deviceId].status();
+    }
+
+    /// @inheritdoc IDeviceRegistry
     function isValidDeviceSignature(
         bytes32 deviceId,
         bytes32 digest,

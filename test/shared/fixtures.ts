@@ -1,13 +1,17 @@
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 import type { TypedDataDomain } from "ethers";
-import { Wallet, keccak256, toUtf8Bytes } from "ethers";
+import { Wallet, ZeroAddress, ZeroHash, keccak256, toUtf8Bytes } from "ethers";
 import { reset } from "@nomicfoundation/hardhat-network-helpers";
 import { ethers } from "hardhat";
 
-import { registryDomain } from "../../src/eip712/device";
+import { compact, registryDomain, signActivation } from "../../src/eip712/device";
 import { channelsDomain } from "../../src/eip712/receipt";
+import { sortOwners, walletDomain } from "../../src/eip712/wallet";
 import type {
   DeviceRegistry,
+  DeviceWallet,
+  DeviceWalletFactory,
+  IDeviceWalletFactory,
   MockTokenReceiver,
   PaymentChannels,
   ReentrantCallee,
@@ -146,5 +150,69 @@ export async function channelsFixture(): Promise<ChannelsFixture> {
     clients,
     chainId,
     domain: channelsDomain(chainId, await channels.getAddress()),
+  };
+}
+
+export interface WalletFixture extends Omit<RegistryFixture, "domain"> {
+  factory: DeviceWalletFactory;
+  wallet: DeviceWallet;
+  config: IDeviceWalletFactory.WalletConfigStruct;
+  owners: Wallet[];
+  sortedOwners: string[];
+  device: Wallet;
+  deviceId: string;
+  domain: TypedDataDomain;
+  chainId: bigint;
+}
+
+export const WALLET_PERIOD = 86_400n;
+export const ETH_LIMIT = 10n ** 18n;
+export const TOKEN_LIMIT = 100n * ONE;
+
+/**
+ * A device wallet for an active registered device: 3 owners (threshold 2), the device key, a day's
+ * period, limits of 1 ETH and 100 THING; funded with 10 ETH and 1,000 THING.
+ */
+export async function walletFixture(): Promise<WalletFixture> {
+  const base = await registryFixture();
+  const factory = await ethers.deployContract("DeviceWalletFactory", [await base.registry.getAddress()]);
+  const owners = [0, 1, 2].map((i) => new Wallet(keccak256(toUtf8Bytes(`wallet-owner-${i}`)), ethers.provider));
+  const sortedOwners = sortOwners(owners.map((o) => o.address));
+  const device = testDevice(900);
+  await base.registry.connect(base.maker).registerDevice(device.deviceId, device.wallet.address, 1, ZeroHash);
+  const activation = await signActivation(device.wallet, base.domain, {
+    deviceId: device.deviceId,
+    owner: base.alice.address,
+    deadline: 4_102_444_800n,
+  });
+  const [r, vs] = compact(activation);
+  await base.registry.connect(base.alice).activateDevice(device.deviceId, base.alice.address, 4_102_444_800n, r, vs);
+  const config = {
+    owners: sortedOwners,
+    threshold: 2,
+    deviceId: device.deviceId,
+    deviceKey: device.wallet.address,
+    period: WALLET_PERIOD,
+    assets: [ZeroAddress, await base.token.getAddress()],
+    limits: [ETH_LIMIT, TOKEN_LIMIT],
+  };
+  await factory.createWallet(config);
+  const wallet = await ethers.getContractAt("DeviceWallet", await factory.predictWallet(config));
+  await base.treasury.sendTransaction({ to: await wallet.getAddress(), value: 10n * ONE });
+  await base.token.connect(base.treasury).transfer(await wallet.getAddress(), 1_000n * ONE);
+  for (const o of owners) await base.treasury.sendTransaction({ to: o.address, value: ONE });
+  await base.treasury.sendTransaction({ to: device.wallet.address, value: ONE });
+  const { chainId } = await ethers.provider.getNetwork();
+  return {
+    ...base,
+    factory,
+    wallet,
+    config,
+    owners,
+    sortedOwners,
+    device: device.wallet.connect(ethers.provider),
+    deviceId: device.deviceId,
+    domain: walletDomain(chainId, await wallet.getAddress()),
+    chainId,
   };
 }

@@ -1,0 +1,70 @@
+import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
+import { expect } from "chai";
+import { ZeroAddress, getAddress, parseEther } from "ethers";
+
+import { compact } from "../../src/eip712/device";
+import { packSignatures, signDeviceTransfer, signExecute } from "../../src/eip712/wallet";
+import { ONE, walletFixture } from "../shared/fixtures";
+import { coverageRunning, snapshotGas } from "../shared/gas";
+
+/** An account that already exists (holds ETH and THING), as the targets ask. */
+const RECIPIENT = getAddress("0x00000000000000000000000000000000000b0b00");
+
+async function funded() {
+  const f = await loadFixture(walletFixture);
+  await f.treasury.sendTransaction({ to: RECIPIENT, value: 1n });
+  await f.token.connect(f.treasury).transfer(RECIPIENT, 1n);
+  return f;
+}
+
+/** Targets from issue #5; anchors are Safe 1.5.0, SimpleMultiSig and Safe's AllowanceModule (src/bench/anchors.ts). */
+describe("DeviceWallet gas [gas]", function () {
+  it("[gas] wallet creation (3 owners, a device key, a limit)", async function () {
+    const f = await loadFixture(walletFixture);
+    const config = { ...f.config, deviceKey: f.owners[0].address, assets: [ZeroAddress], limits: [ONE] };
+    const gas = await snapshotGas("wallet.create (3 owners, device key, ETH limit)", f.factory.createWallet(config));
+    if (!coverageRunning()) expect(gas).to.be.lessThanOrEqual(160_000n);
+  });
+
+  it("[gas] 2-of-3 execution, ETH transfer to an existing account", async function () {
+    const f = await funded();
+    const m = { to: RECIPIENT, value: parseEther("1"), data: "0x", gasLimit: 0n, nonce: 0n };
+    const sigs: Record<string, string> = {};
+    for (const o of f.owners.slice(0, 2)) sigs[o.address] = await signExecute(o, f.domain, m);
+    const gas = await snapshotGas(
+      "wallet.execute 2-of-3 (ETH transfer)",
+      f.wallet.connect(f.relayer).execute(m.to, m.value, m.data, m.gasLimit, f.sortedOwners, packSignatures(sigs)),
+    );
+    if (!coverageRunning()) expect(gas).to.be.lessThanOrEqual(55_000n);
+  });
+
+  it("[gas] device spend under limit, sent by the device", async function () {
+    const f = await funded();
+    const gas = await snapshotGas(
+      "wallet.deviceTransfer ETH (sent by the device)",
+      f.wallet.connect(f.device).deviceTransfer(ZeroAddress, RECIPIENT, parseEther("0.1")),
+    );
+    if (!coverageRunning()) expect(gas).to.be.lessThanOrEqual(45_000n);
+  });
+
+  it("[gas] device spend, relayed", async function () {
+    const f = await funded();
+    const deadline = BigInt(await time.latest()) + 3600n;
+    const m = { asset: ZeroAddress, to: RECIPIENT, amount: parseEther("0.1"), nonce: 0n, deadline };
+    const [r, vs] = compact(await signDeviceTransfer(f.device, f.domain, m));
+    const gas = await snapshotGas(
+      "wallet.deviceTransferBySig ETH (relayed)",
+      f.wallet.connect(f.relayer).deviceTransferBySig(ZeroAddress, RECIPIENT, m.amount, deadline, r, vs),
+    );
+    if (!coverageRunning()) expect(gas).to.be.lessThanOrEqual(50_000n);
+  });
+
+  it("[gas] device spend of an ERC-20 (recipient already holds some)", async function () {
+    const f = await funded();
+    const gas = await snapshotGas(
+      "wallet.deviceTransfer ThingToken (sent by the device)",
+      f.wallet.connect(f.device).deviceTransfer(await f.token.getAddress(), RECIPIENT, 10n * ONE),
+    );
+    if (!coverageRunning()) expect(gas).to.be.lessThanOrEqual(55_000n);
+  });
+});

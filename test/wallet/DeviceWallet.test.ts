@@ -1,0 +1,409 @@
+import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
+import { expect } from "chai";
+import type { Wallet } from "ethers";
+import { ZeroAddress, getAddress, parseEther } from "ethers";
+import { ethers } from "hardhat";
+
+import { compact } from "../../src/eip712/device";
+import { packSignatures, signDeviceTransfer, signExecute, walletDomain } from "../../src/eip712/wallet";
+import { inOneBlock, minedRevert } from "../shared/blocks";
+import { ETH_LIMIT, ONE, TOKEN_LIMIT, WALLET_PERIOD, walletFixture } from "../shared/fixtures";
+import type { WalletFixture } from "../shared/fixtures";
+
+const RECIPIENT = getAddress("0x00000000000000000000000000000000000a11ce");
+
+/** Signs an execution with `signers` and returns execute's arguments. */
+async function signed(
+  f: WalletFixture,
+  call: { to: string; value?: bigint; data?: string; gasLimit?: bigint },
+  signers: Wallet[] = f.owners.slice(0, 2),
+  opts: { nonce?: bigint; domain?: ReturnType<typeof walletDomain>; owners?: string[] } = {},
+) {
+  const m = {
+    to: call.to,
+    value: call.value ?? 0n,
+    data: call.data ?? "0x",
+    gasLimit: call.gasLimit ?? 100_000n,
+    nonce: opts.nonce ?? (await f.wallet.nonce()),
+  };
+  const sigs: Record<string, string> = {};
+  for (const s of signers) sigs[s.address] = await signExecute(s, opts.domain ?? f.domain, m);
+  return [m.to, m.value, m.data, m.gasLimit, opts.owners ?? f.sortedOwners, packSignatures(sigs)] as const;
+}
+
+describe("DeviceWallet", function () {
+  describe("creation", function () {
+    it("is created at its predicted address (fundable before), knows its device, registry, owners and limits", async function () {
+      const f = await loadFixture(walletFixture);
+      expect(await f.wallet.deviceId()).to.equal(f.deviceId);
+      expect(await f.wallet.registry()).to.equal(await f.registry.getAddress());
+      expect(await f.wallet.threshold()).to.equal(2);
+      expect(await f.wallet.ownerCount()).to.equal(3);
+      expect(await f.wallet.isOwnerSet(f.sortedOwners)).to.equal(true);
+      expect(await f.wallet.isOwnerSet([...f.sortedOwners].reverse())).to.equal(false);
+      expect(await f.wallet.nonce()).to.equal(0n);
+      const config = await f.wallet.deviceConfig();
+      expect(config.deviceKey).to.equal(f.device.address);
+      expect(config.period).to.equal(WALLET_PERIOD);
+      expect((await f.wallet.allowance(ZeroAddress)).limit).to.equal(ETH_LIMIT);
+      expect((await f.wallet.allowance(await f.token.getAddress())).available).to.equal(TOKEN_LIMIT);
+
+      // Another configuration's address can be funded first, then created.
+      const other = { ...f.config, deviceKey: f.owners[0].address };
+      const predicted = await f.factory.predictWallet(other);
+      expect(predicted).to.not.equal(await f.wallet.getAddress());
+      await f.treasury.sendTransaction({ to: predicted, value: 5n });
+      await expect(f.factory.createWallet(other)).to.emit(f.factory, "WalletCreated");
+      expect(await ethers.provider.getBalance(predicted)).to.equal(5n);
+      // The same configuration twice: the address is taken.
+      await expect(f.factory.createWallet(other)).to.be.reverted;
+    });
+
+    it("attack: re-initialising the implementation or a clone fails", async function () {
+      const f = await loadFixture(walletFixture);
+      const implementation = await ethers.getContractAt("DeviceWallet", await f.factory.implementation());
+      const args = [f.sortedOwners, 1, f.owners[0].address, 60, [] as string[], [] as bigint[]] as const;
+      await expect(implementation.initialize(...args)).to.be.revertedWithCustomError(
+        implementation,
+        "AlreadyInitialized",
+      );
+      await expect(f.wallet.initialize(...args)).to.be.revertedWithCustomError(f.wallet, "AlreadyInitialized");
+      // The implementation holds no owners: nothing can be executed on it.
+      await expect(implementation.execute(RECIPIENT, 0, "0x", 0, f.sortedOwners, "0x")).to.be.revertedWithCustomError(
+        implementation,
+        "WrongOwners",
+      );
+    });
+
+    it("refuses bad configurations", async function () {
+      const f = await loadFixture(walletFixture);
+      const bad = async (patch: Record<string, unknown>, error: string) =>
+        expect(f.factory.createWallet({ ...f.config, ...patch })).to.be.revertedWithCustomError(f.wallet, error);
+      await bad({ owners: [...f.sortedOwners].reverse() }, "InvalidOwners");
+      await bad({ owners: [ZeroAddress], threshold: 1 }, "InvalidOwners");
+      await bad({ threshold: 4 }, "InvalidThreshold");
+      await bad({ threshold: 0 }, "InvalidThreshold");
+      await bad({ deviceKey: ZeroAddress }, "ZeroAddress");
+      await bad({ period: 0 }, "ZeroPeriod");
+      await bad({ limits: [1n] }, "LengthMismatch");
+      const many = Array.from({ length: 21 }, (_, i) => `0x${(i + 1).toString(16).padStart(40, "0")}`);
+      await bad({ owners: many, threshold: 1 }, "TooManyOwners");
+    });
+  });
+
+  describe("owner execution", function () {
+    it("2 of 3 owners send ETH; the nonce advances; anyone may relay", async function () {
+      const f = await loadFixture(walletFixture);
+      const args = await signed(f, { to: RECIPIENT, value: parseEther("2"), gasLimit: 0n });
+      const tx = f.wallet.connect(f.mallory).execute(...args);
+      await expect(tx).to.emit(f.wallet, "Executed").withArgs(0n, RECIPIENT, parseEther("2"), true);
+      await expect(tx).to.changeEtherBalances([f.wallet, RECIPIENT], [-parseEther("2"), parseEther("2")]);
+      expect(await f.wallet.nonce()).to.equal(1n);
+    });
+
+    it("attack: a signature reused across a nonce, a chain or a wallet proves nothing", async function () {
+      const f = await loadFixture(walletFixture);
+      const first = await signed(f, { to: RECIPIENT, value: 1n });
+      await f.wallet.execute(...first);
+      // Replay of the same signatures at the next nonce.
+      await expect(f.wallet.execute(...first)).to.be.reverted;
+      const otherChain = await signed(f, { to: RECIPIENT, value: 1n }, undefined, {
+        domain: walletDomain(f.chainId + 1n, await f.wallet.getAddress()),
+      });
+      await expect(f.wallet.execute(...otherChain)).to.be.reverted;
+      const other = { ...f.config, deviceKey: f.owners[1].address };
+      await f.factory.createWallet(other);
+      const otherWallet = await f.factory.predictWallet(other);
+      const forOther = await signed(f, { to: RECIPIENT, value: 1n }, undefined, {
+        domain: walletDomain(f.chainId, otherWallet),
+      });
+      await expect(f.wallet.execute(...forOther)).to.be.reverted;
+      expect(await f.wallet.nonce()).to.equal(1n);
+      expect(await ethers.provider.getBalance(RECIPIENT)).to.equal(1n);
+    });
+
+    it("attack: duplicate, unsorted, non-owner or too few signatures, or a wrong owner list, are refused", async function () {
+      const f = await loadFixture(walletFixture);
+      const m = { to: RECIPIENT, value: 1n, data: "0x", gasLimit: 0n, nonce: 0n };
+      const sig = async (w: Wallet) => {
+        const [r, vs] = compact(await signExecute(w, f.domain, m));
+        return ethers.concat([r, vs]);
+      };
+      const [a, b] = [f.owners[0], f.owners[1]].sort((x, y) => (BigInt(x.address) < BigInt(y.address) ? -1 : 1));
+      const call = (sigs: string, owners = f.sortedOwners) => f.wallet.execute(RECIPIENT, 1n, "0x", 0n, owners, sigs);
+      await expect(call(ethers.concat([await sig(a), await sig(a)])))
+        .to.be.revertedWithCustomError(f.wallet, "SignersNotSorted")
+        .withArgs(a.address);
+      await expect(call(ethers.concat([await sig(b), await sig(a)])))
+        .to.be.revertedWithCustomError(f.wallet, "SignersNotSorted")
+        .withArgs(a.address);
+      const outsider = ethers.Wallet.createRandom();
+      const pair = [a, outsider].sort((x, y) => (BigInt(x.address) < BigInt(y.address) ? -1 : 1));
+      await expect(call(ethers.concat([await sig(pair[0] as Wallet), await sig(pair[1] as Wallet)])))
+        .to.be.revertedWithCustomError(f.wallet, "NotOwner")
+        .withArgs(outsider.address);
+      await expect(call(await sig(a)))
+        .to.be.revertedWithCustomError(f.wallet, "WrongSignatureCount")
+        .withArgs(1n, 2n);
+      await expect(
+        call(ethers.concat([await sig(a), await sig(b)]), f.sortedOwners.slice(0, 2)),
+      ).to.be.revertedWithCustomError(f.wallet, "WrongOwners");
+      const zero = ethers.concat([ethers.ZeroHash, ethers.ZeroHash]);
+      await expect(call(ethers.concat([zero, await sig(b)])))
+        .to.be.revertedWithCustomError(f.wallet, "InvalidSignature")
+        .withArgs(0n);
+      expect(await f.wallet.nonce()).to.equal(0n);
+    });
+
+    it("attack: a failed inner call spends the nonce and cannot be replayed; too little gas reverts everything", async function () {
+      const f = await loadFixture(walletFixture);
+      // Owners sign a transfer of more than the wallet holds: the inner call fails, the nonce is spent.
+      const failing = await signed(f, { to: RECIPIENT, value: parseEther("1000"), gasLimit: 0n });
+      await expect(f.wallet.execute(...failing))
+        .to.emit(f.wallet, "Executed")
+        .withArgs(0n, RECIPIENT, parseEther("1000"), false);
+      expect(await f.wallet.nonce()).to.equal(1n);
+      // Later, with the wallet funded, the same signatures are worthless.
+      await f.treasury.sendTransaction({ to: await f.wallet.getAddress(), value: parseEther("1000") });
+      await expect(f.wallet.execute(...failing)).to.be.reverted;
+      expect(await ethers.provider.getBalance(RECIPIENT)).to.equal(0n);
+
+      // A relayer sending too little gas for the signed gasLimit cannot burn the nonce.
+      const heavy = await signed(f, { to: RECIPIENT, value: 1n, gasLimit: 500_000n });
+      await expect(f.wallet.execute(...heavy, { gasLimit: 300_000n })).to.be.revertedWithCustomError(
+        f.wallet,
+        "InsufficientGas",
+      );
+      expect(await f.wallet.nonce()).to.equal(1n);
+      await expect(f.wallet.execute(...heavy, { gasLimit: 700_000n }))
+        .to.emit(f.wallet, "Executed")
+        .withArgs(1n, RECIPIENT, 1n, true);
+    });
+
+    it("owner management and settings happen only through the wallet itself", async function () {
+      const f = await loadFixture(walletFixture);
+      const walletAddress = await f.wallet.getAddress();
+      await expect(f.wallet.connect(f.owners[0]).setOwners(f.sortedOwners, 1))
+        .to.be.revertedWithCustomError(f.wallet, "NotSelf")
+        .withArgs(f.owners[0].address);
+      for (const [fn, args] of [
+        ["setDeviceKey", [RECIPIENT]],
+        ["setFrozen", [true]],
+        ["setPeriod", [60]],
+        ["setAllowance", [ZeroAddress, 1]],
+        ["setTransferCap", [ZeroAddress, 1]],
+        ["setRecipientAllowed", [RECIPIENT, true]],
+        ["setAllowlistEnabled", [true]],
+      ] as const) {
+        const data = f.wallet.interface.encodeFunctionData(fn as "setFrozen", args as unknown as [boolean]);
+        await expect(f.device.sendTransaction({ to: walletAddress, data })).to.be.revertedWithCustomError(
+          f.wallet,
+          "NotSelf",
+        );
+      }
+      // Replace owner 2 by alice and go to 1-of-3, through execute.
+      const newOwners = [f.owners[0].address, f.owners[1].address, f.alice.address].sort((x, y) =>
+        BigInt(x) < BigInt(y) ? -1 : 1,
+      );
+      const data = f.wallet.interface.encodeFunctionData("setOwners", [newOwners, 1]);
+      await expect(f.wallet.execute(...(await signed(f, { to: walletAddress, data }))))
+        .to.emit(f.wallet, "OwnersChanged")
+        .withArgs(newOwners, 1);
+      expect(await f.wallet.isOwnerSet(newOwners)).to.equal(true);
+      expect(await f.wallet.threshold()).to.equal(1);
+      expect(await f.wallet.nonce()).to.equal(1n);
+      // Alice alone now executes.
+      const m = { to: RECIPIENT, value: 3n, data: "0x", gasLimit: 0n, nonce: 1n };
+      const sig = packSignatures({ [f.alice.address]: await signExecute(f.alice, f.domain, m) });
+      await f.wallet.execute(RECIPIENT, 3n, "0x", 0n, newOwners, sig);
+      expect(await ethers.provider.getBalance(RECIPIENT)).to.equal(3n);
+    });
+  });
+
+  describe("the device key", function () {
+    async function settings(f: WalletFixture, calls: [string, unknown[]][]) {
+      const walletAddress = await f.wallet.getAddress();
+      for (const [fn, args] of calls) {
+        const data = f.wallet.interface.encodeFunctionData(fn as "setFrozen", args as [boolean]);
+        const tx = await f.wallet.execute(...(await signed(f, { to: walletAddress, data })));
+        const receipt = await tx.wait();
+        const executed = receipt!.logs.map((l) => f.wallet.interface.parseLog(l)).find((l) => l?.name === "Executed");
+        expect(executed?.args.success, fn).to.equal(true);
+      }
+    }
+
+    it("spends ETH and THING alone under its limits; above a limit or an unlisted asset is refused", async function () {
+      const f = await loadFixture(walletFixture);
+      const token = await f.token.getAddress();
+      const tx = f.wallet.connect(f.device).deviceTransfer(ZeroAddress, RECIPIENT, parseEther("0.4"));
+      await expect(tx).to.emit(f.wallet, "DeviceSpent").withArgs(ZeroAddress, RECIPIENT, parseEther("0.4"));
+      await expect(tx).to.changeEtherBalance(RECIPIENT, parseEther("0.4"));
+      await expect(f.wallet.connect(f.device).deviceTransfer(token, RECIPIENT, 60n * ONE)).to.changeTokenBalance(
+        f.token,
+        RECIPIENT,
+        60n * ONE,
+      );
+      await expect(f.wallet.connect(f.device).deviceTransfer(ZeroAddress, RECIPIENT, parseEther("0.7")))
+        .to.be.revertedWithCustomError(f.wallet, "AboveLimit")
+        .withArgs(ZeroAddress, parseEther("0.7"), parseEther("0.6"));
+      await expect(f.wallet.connect(f.device).deviceTransfer(await f.receiver.getAddress(), RECIPIENT, 1n))
+        .to.be.revertedWithCustomError(f.wallet, "AssetNotListed")
+        .withArgs(await f.receiver.getAddress());
+      await expect(f.wallet.connect(f.device).deviceTransfer(ZeroAddress, RECIPIENT, 0n)).to.be.revertedWithCustomError(
+        f.wallet,
+        "ZeroAmount",
+      );
+      await expect(f.wallet.connect(f.mallory).deviceTransfer(ZeroAddress, RECIPIENT, 1n))
+        .to.be.revertedWithCustomError(f.wallet, "NotDevice")
+        .withArgs(f.mallory.address);
+    });
+
+    it("attack: overspending across a period boundary fails (no span of one period exceeds the limit)", async function () {
+      const f = await loadFixture(walletFixture);
+      const start = (BigInt(await time.latest()) / WALLET_PERIOD + 1n) * WALLET_PERIOD;
+      await time.setNextBlockTimestamp(start + WALLET_PERIOD - 10n);
+      await f.wallet.connect(f.device).deviceTransfer(ZeroAddress, RECIPIENT, ETH_LIMIT);
+      // 20 seconds later, in the next period: the whole limit was spent within the last period's span.
+      await time.setNextBlockTimestamp(start + WALLET_PERIOD + 10n);
+      await expect(f.wallet.connect(f.device).deviceTransfer(ZeroAddress, RECIPIENT, 1n))
+        .to.be.revertedWithCustomError(f.wallet, "AboveLimit")
+        .withArgs(ZeroAddress, 1n, 0n);
+      expect((await f.wallet.allowance(ZeroAddress)).available).to.equal(0n);
+      // Two periods on, the limit is back.
+      await time.setNextBlockTimestamp(start + 2n * WALLET_PERIOD + 1n);
+      await f.wallet.connect(f.device).deviceTransfer(ZeroAddress, RECIPIENT, ETH_LIMIT);
+      expect(await ethers.provider.getBalance(RECIPIENT)).to.equal(2n * ETH_LIMIT);
+    });
+
+    it("attack: two spends in one block cannot exceed the limit together", async function () {
+      const f = await loadFixture(walletFixture);
+      const spend = () =>
+        f.wallet.connect(f.device).deviceTransfer(ZeroAddress, RECIPIENT, parseEther("0.6"), { gasLimit: 200_000n });
+      const [first, second] = await inOneBlock(spend, spend);
+      expect((await first.wait())?.status).to.equal(1);
+      expect(await minedRevert(second, f.wallet.interface)).to.deep.equal({
+        name: "AboveLimit",
+        args: [ZeroAddress, parseEther("0.6"), parseEther("0.4")],
+      });
+    });
+
+    it("attack: no spending while frozen (any single owner freezes) or once the registry revokes the device", async function () {
+      const f = await loadFixture(walletFixture);
+      await expect(f.wallet.connect(f.mallory).freezeDevice(f.sortedOwners))
+        .to.be.revertedWithCustomError(f.wallet, "NotOwner")
+        .withArgs(f.mallory.address);
+      await expect(f.wallet.connect(f.owners[2]).freezeDevice(f.sortedOwners))
+        .to.emit(f.wallet, "DeviceFrozen")
+        .withArgs(true);
+      await expect(f.wallet.connect(f.device).deviceTransfer(ZeroAddress, RECIPIENT, 1n)).to.be.revertedWithCustomError(
+        f.wallet,
+        "DeviceIsFrozen",
+      );
+      await settings(f, [["setFrozen", [false]]]);
+      await f.wallet.connect(f.device).deviceTransfer(ZeroAddress, RECIPIENT, 1n);
+      await f.registry.connect(f.maker).revokeDevice(f.deviceId, 1);
+      await expect(f.wallet.connect(f.device).deviceTransfer(ZeroAddress, RECIPIENT, 1n))
+        .to.be.revertedWithCustomError(f.wallet, "DeviceRevoked")
+        .withArgs(f.deviceId);
+      // The owners still control the funds.
+      await f.wallet.execute(...(await signed(f, { to: RECIPIENT, value: 5n })));
+      expect(await ethers.provider.getBalance(RECIPIENT)).to.equal(6n);
+    });
+
+    it("signs for a relayer with its own nonce; replays, expired or foreign signatures are refused", async function () {
+      const f = await loadFixture(walletFixture);
+      const deadline = BigInt(await time.latest()) + 3600n;
+      const m = { asset: ZeroAddress, to: RECIPIENT, amount: 7n, nonce: 0n, deadline };
+      const [r, vs] = compact(await signDeviceTransfer(f.device, f.domain, m));
+      await expect(f.wallet.connect(f.relayer).deviceTransferBySig(ZeroAddress, RECIPIENT, 7n, deadline, r, vs))
+        .to.emit(f.wallet, "DeviceSpent")
+        .withArgs(ZeroAddress, RECIPIENT, 7n);
+      expect((await f.wallet.deviceConfig()).deviceNonce).to.equal(1n);
+      await expect(
+        f.wallet.deviceTransferBySig(ZeroAddress, RECIPIENT, 7n, deadline, r, vs),
+      ).to.be.revertedWithCustomError(f.wallet, "InvalidSignature");
+      const [r2, vs2] = compact(await signDeviceTransfer(ethers.Wallet.createRandom(), f.domain, { ...m, nonce: 1n }));
+      await expect(
+        f.wallet.deviceTransferBySig(ZeroAddress, RECIPIENT, 7n, deadline, r2, vs2),
+      ).to.be.revertedWithCustomError(f.wallet, "InvalidSignature");
+      await time.increaseTo(deadline + 1n);
+      await expect(f.wallet.deviceTransferBySig(ZeroAddress, RECIPIENT, 7n, deadline, r, vs))
+        .to.be.revertedWithCustomError(f.wallet, "SignatureExpired")
+        .withArgs(deadline);
+    });
+
+    it("attack: the device can call nothing but a permitted transfer; caps and the allow-list bind it", async function () {
+      const f = await loadFixture(walletFixture);
+      // As a signer of execute it is nobody.
+      const asDevice = await signed(f, { to: RECIPIENT, value: 1n }, [f.device, f.owners[0]]);
+      await expect(f.wallet.execute(...asDevice)).to.be.reverted;
+      // An unlisted "asset" is never called.
+      await expect(
+        f.wallet.connect(f.device).deviceTransfer(await f.registry.getAddress(), RECIPIENT, 1n),
+      ).to.be.revertedWithCustomError(f.wallet, "AssetNotListed");
+      await settings(f, [
+        ["setTransferCap", [ZeroAddress, parseEther("0.1")]],
+        ["setAllowlistEnabled", [true]],
+        ["setRecipientAllowed", [RECIPIENT, true]],
+      ]);
+      expect(await f.wallet.transferCap(ZeroAddress)).to.equal(parseEther("0.1"));
+      await expect(f.wallet.connect(f.device).deviceTransfer(ZeroAddress, RECIPIENT, parseEther("0.2")))
+        .to.be.revertedWithCustomError(f.wallet, "AboveTransferCap")
+        .withArgs(ZeroAddress, parseEther("0.2"), parseEther("0.1"));
+      await expect(f.wallet.connect(f.device).deviceTransfer(ZeroAddress, f.mallory.address, 1n))
+        .to.be.revertedWithCustomError(f.wallet, "RecipientNotAllowed")
+        .withArgs(f.mallory.address);
+      await f.wallet.connect(f.device).deviceTransfer(ZeroAddress, RECIPIENT, parseEther("0.1"));
+      expect(await f.wallet.isRecipientAllowed(RECIPIENT)).to.equal(true);
+      // A recipient refusing ETH makes the spend revert whole.
+      await settings(f, [["setRecipientAllowed", [await f.token.getAddress(), true]]]);
+      await expect(
+        f.wallet.connect(f.device).deviceTransfer(ZeroAddress, await f.token.getAddress(), 1n),
+      ).to.be.revertedWithCustomError(f.wallet, "EthTransferFailed");
+    });
+
+    it("owners rotate the key, change the period and the limits", async function () {
+      const f = await loadFixture(walletFixture);
+      const fresh = ethers.Wallet.createRandom().connect(ethers.provider);
+      await f.treasury.sendTransaction({ to: fresh.address, value: ONE });
+      await settings(f, [
+        ["setDeviceKey", [fresh.address]],
+        ["setPeriod", [3600]],
+        ["setAllowance", [ZeroAddress, parseEther("0.5")]],
+      ]);
+      await expect(f.wallet.connect(f.device).deviceTransfer(ZeroAddress, RECIPIENT, 1n)).to.be.revertedWithCustomError(
+        f.wallet,
+        "NotDevice",
+      );
+      await expect(f.wallet.connect(fresh).deviceTransfer(ZeroAddress, RECIPIENT, parseEther("0.6")))
+        .to.be.revertedWithCustomError(f.wallet, "AboveLimit")
+        .withArgs(ZeroAddress, parseEther("0.6"), parseEther("0.5"));
+      await f.wallet.connect(fresh).deviceTransfer(ZeroAddress, RECIPIENT, parseEther("0.5"));
+      expect((await f.wallet.deviceConfig()).period).to.equal(3600);
+      // Bad settings fail inside execute (Executed with success = false), changing nothing.
+      const data = f.wallet.interface.encodeFunctionData("setPeriod", [0]);
+      await expect(f.wallet.execute(...(await signed(f, { to: await f.wallet.getAddress(), data }))))
+        .to.emit(f.wallet, "Executed")
+        .withArgs(3n, await f.wallet.getAddress(), 0n, false);
+      const zeroKey = f.wallet.interface.encodeFunctionData("setDeviceKey", [ZeroAddress]);
+      await expect(f.wallet.execute(...(await signed(f, { to: await f.wallet.getAddress(), data: zeroKey }))))
+        .to.emit(f.wallet, "Executed")
+        .withArgs(4n, await f.wallet.getAddress(), 0n, false);
+      expect((await f.wallet.deviceConfig()).deviceKey).to.equal(fresh.address);
+    });
+  });
+
+  it("receives ETH and ERC-827 transferAndCall", async function () {
+    const f = await loadFixture(walletFixture);
+    const walletAddress = await f.wallet.getAddress();
+    await expect(f.token.connect(f.alice).transferAndCall(walletAddress, 5n * ONE, "0x")).to.changeTokenBalance(
+      f.token,
+      walletAddress,
+      5n * ONE,
+    );
+    await expect(f.alice.sendTransaction({ to: walletAddress, value: 9n, data: "0x1234" })).to.changeEtherBalance(
+      walletAddress,
+      9n,
+    );
+  });
+});
