@@ -13,6 +13,7 @@ export const SYSTEM_CONTRACTS = {
   ThingToken: "ThingToken#ThingToken",
   DeviceRegistry: "DeviceRegistry#DeviceRegistry",
   PaymentChannels: "PaymentChannels#PaymentChannels",
+  DeviceWalletFactory: "DeviceWallets#DeviceWalletFactory",
 } as const;
 
 export type SystemContract = keyof typeof SYSTEM_CONTRACTS;
@@ -103,6 +104,7 @@ async function ignitionDeploy(
     ThingToken: await deployed.token.getAddress(),
     DeviceRegistry: await deployed.registry.getAddress(),
     PaymentChannels: await deployed.channels.getAddress(),
+    DeviceWalletFactory: await deployed.walletFactory.getAddress(),
   };
 }
 

@@ -109,6 +109,7 @@ interface IDeviceRegistry {
     error NothingToWithdraw(address account);
     error SameKey(bytes32 deviceId);
     error CreditOverflow();
+    error OwnerHookGasTooLow(uint256 available, uint256 needed);
 
     // ---------------------------------------------------------------- network roles
 
@@ -249,10 +250,12 @@ interface IDeviceRegistry {
 
     // ---------------------------------------------------------------- lifecycle
 
-    /// @notice Transfers an active device to `newOwner`. Only its owner.
+    /// @notice Transfers an active device to `newOwner`. Only its owner. A contract that was the owner
+    /// hears of it through {IDeviceOwnerHook}.
     function transferDevice(bytes32 deviceId, address newOwner) external;
 
-    /// @notice Revokes a device (compromised, recalled) for good. Only its manufacturer or the admin.
+    /// @notice Revokes a device (compromised, recalled) for good. Only its manufacturer or the admin. A
+    /// contract owner (a device wallet) hears of it through {IDeviceOwnerHook} in the same transaction.
     function revokeDevice(bytes32 deviceId, uint8 reason) external;
 
     /**
@@ -270,9 +273,9 @@ interface IDeviceRegistry {
     /// @notice The status of many devices at once (for resumable batch registration).
     function getStatuses(bytes32[] calldata deviceIds) external view returns (DeviceStatus[] memory);
 
-    /// @notice One device's status: the cheapest check for a contract (a device wallet) that must stop
-    /// when its device is revoked.
-    function statusOf(bytes32 deviceId) external view returns (DeviceStatus);
+    /// @notice One device's owner and status, the two facts a device wallet needs to link itself to its
+    /// device (see {IDeviceOwnerHook}).
+    function ownerAndStatus(bytes32 deviceId) external view returns (address owner, DeviceStatus status);
 
     /// @notice True when `signature` over `digest` is by the key of `deviceId` and the device is active.
     function isValidDeviceSignature(

@@ -1,33 +1,45 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
+import {IDeviceOwnerHook} from "./IDeviceOwnerHook.sol";
+
 /**
  * @title Device wallet: an M-of-N owner multisig where the device key spends alone under limits
- * @notice Owners execute any call with M EIP-712 signatures (domain: chain id and this wallet) over
- * `Execute(to, value, keccak256(data), gasLimit, nonce)`; signers are given in strictly increasing address
- * order, so a signature cannot count twice. The owner set is stored as a 192-bit hash next to the nonce
- * and threshold (one storage word), and callers pass the current owners (sorted) with each execution.
+ * @notice **Owners.** Up to {MAX_OWNERS} owners with a threshold M execute any call with exactly M
+ * EIP-712 signatures (domain: chain id and this wallet) over `Execute(to, value, data, gasLimit, nonce)`.
+ * Signatures are 64-byte compact (EIP-2098, low s), given in strictly increasing signer order, so none
+ * counts twice. The owner set is kept as a 192-bit hash in the same storage word as the nonce and the
+ * threshold; an execution passes the N - M owners who did not sign, and the wallet checks that signers
+ * and non-signers together hash to the owner set.
  *
- * Failed inner calls: the nonce is spent whether the inner call succeeds or fails (`Executed` says
- * which), so signatures for a failed call can never be replayed later. Because the owners sign the inner
- * call's `gasLimit`, and the wallet refuses to start unless that much gas can reach the call, a relayer
- * cannot make the call fail by sending too little gas (that reverts the whole transaction and spends
- * nothing).
+ * **Failed inner calls.** The nonce is spent whether the inner call succeeds or fails (`Executed` says
+ * which), so signatures for a failed call can never be replayed later. The owners sign the inner call's
+ * `gasLimit`, and the wallet refuses to start unless that much gas can reach the call (EIP-150 keeps back
+ * 1/64), so a relayer cannot make the call fail by sending too little gas: that reverts the whole
+ * transaction and spends nothing.
  *
- * The device key is a delegate, not an owner: it moves ETH (asset `address(0)`) or a listed ERC-20 with
- * {deviceTransfer} (sent by the device) or {deviceTransferBySig} (signed by the device for a relayer, with
- * its own nonce), within a per-asset limit per period (see `SpendWindow`: no span of one period ever
- * exceeds the limit), an optional per-transfer cap and an optional recipient allow-list. It can do
- * nothing else. Device spending stops while the device is frozen (any single owner can freeze) and once
- * the registry reports the device revoked.
+ * **The device key** is a delegate, not an owner: it moves ETH (asset `address(0)`) or a listed ERC-20
+ * with {deviceTransfer} (sent by the device) or {deviceTransferBySig} (signed by the device for a relayer,
+ * with a per-asset nonce), within a per-asset limit per period (a sliding window, see `SpendWindow`: no
+ * span of one period ever exceeds the limit), an optional per-transfer cap and an optional recipient
+ * allow-list. It can do nothing else.
+ *
+ * **Registry link.** The wallet names its device (the clone's immutable device id) and must own that
+ * device in the registry. The first device spend (or {link}) checks once that the device is active and
+ * owned by this wallet; from then on the registry tells the wallet of a revocation or a transfer in the
+ * same transaction ({IDeviceOwnerHook}), which unlinks it, and the next spend asks the registry again and
+ * is refused. So device spending stops as soon as the registry revokes the device, without a registry
+ * call on every spend. Any single owner can also freeze the device key at once.
  */
-interface IDeviceWallet {
+interface IDeviceWallet is IDeviceOwnerHook {
     struct AllowanceView {
-        uint80 limit;
-        uint80 spentCurrentPeriod;
-        uint80 spentPreviousPeriod;
+        uint256 limit;
+        uint256 spentCurrentPeriod;
+        uint256 spentPreviousPeriod;
         /// @notice What the device may still spend now.
         uint256 available;
+        /// @notice The nonce the device's next relayed transfer of this asset must sign.
+        uint256 nonce;
     }
 
     struct DeviceConfig {
@@ -36,7 +48,8 @@ interface IDeviceWallet {
         bool frozen;
         bool allowlistEnabled;
         bool capsEnabled;
-        uint40 deviceNonce;
+        /// @notice True once the wallet has checked the registry (see the registry link above).
+        bool linked;
     }
 
     event Executed(uint256 indexed nonce, address indexed to, uint256 value, bool success);
@@ -44,22 +57,25 @@ interface IDeviceWallet {
     event DeviceKeyChanged(address indexed deviceKey);
     event DeviceFrozen(bool frozen);
     event PeriodChanged(uint32 period);
-    event AllowanceChanged(address indexed asset, uint80 limit);
+    event AllowanceChanged(address indexed asset, uint72 limit);
     event TransferCapChanged(address indexed asset, uint256 cap);
     event RecipientAllowed(address indexed recipient, bool allowed);
     event AllowlistEnabled(bool enabled);
+    event DeviceLinked(bytes32 indexed deviceId);
+    event DeviceUnlinked(bytes32 indexed deviceId);
     event DeviceSpent(address indexed asset, address indexed to, uint256 amount);
 
     error AlreadyInitialized();
     error NotFactory(address caller);
     error NotSelf(address caller);
+    error NotRegistry(address caller);
     error NotDevice(address caller);
     error NotOwner(address account);
     error WrongOwners();
     error InvalidOwners();
     error InvalidThreshold(uint256 threshold, uint256 owners);
     error TooManyOwners(uint256 owners, uint256 max);
-    error WrongSignatureCount(uint256 given, uint256 threshold);
+    error BadAuthLength(uint256 length, uint256 expected);
     error InvalidSignature(uint256 index);
     error SignersNotSorted(address signer);
     error InsufficientGas(uint256 available, uint256 needed);
@@ -68,43 +84,47 @@ interface IDeviceWallet {
     error LengthMismatch();
     error DeviceIsFrozen();
     error DeviceRevoked(bytes32 deviceId);
+    error DeviceNotActive(bytes32 deviceId);
+    error DeviceNotOwned(bytes32 deviceId, address owner);
     error AssetNotListed(address asset);
     error AboveLimit(address asset, uint256 amount, uint256 available);
     error AboveTransferCap(address asset, uint256 amount, uint256 cap);
     error RecipientNotAllowed(address recipient);
     error ZeroAmount();
+    error NonceExhausted(address asset);
     error SignatureExpired(uint256 deadline);
     error EthTransferFailed(address to);
 
-    /// @notice Set once, by the factory, right after the clone is created.
+    /// @notice Set once, by the factory, right after the clone is created (the factory's `WalletCreated`
+    /// event records the configuration).
     function initialize(
         address[] calldata owners,
         uint8 threshold,
         address deviceKey,
         uint32 period,
         address[] calldata assets,
-        uint80[] calldata limits
+        uint72[] calldata limits
     ) external;
 
     /**
-     * @notice Executes `to.call{value, gas: gasLimit}(data)` with `threshold` owner signatures: 64-byte
-     * compact (r, vs) signatures, concatenated in strictly increasing signer order. `owners` is the current
-     * owner set, sorted. Returns whether the inner call succeeded; the nonce is spent either way.
+     * @notice Executes `to.call{value, gas: gasLimit}(data)` with the owners' approval. `auth` is the
+     * threshold's compact (r, vs) signatures, 64 bytes each, in strictly increasing signer order, followed
+     * by the owners who did not sign, 20 bytes each, in increasing order. Returns whether the inner call
+     * succeeded; the nonce is spent either way.
      */
     function execute(
         address to,
         uint256 value,
         bytes calldata data,
         uint256 gasLimit,
-        address[] calldata owners,
-        bytes calldata signatures
+        bytes calldata auth
     ) external returns (bool success);
 
     /// @notice The device key moves `amount` of `asset` (address(0): ETH) to `to`, within its limits.
     function deviceTransfer(address asset, address to, uint256 amount) external;
 
     /// @notice Anyone relays a transfer the device key signed:
-    /// `DeviceTransfer(asset, to, amount, nonce, deadline)`, nonce being the device's own.
+    /// `DeviceTransfer(asset, to, amount, nonce, deadline)`, nonce being the asset's relay nonce.
     function deviceTransferBySig(
         address asset,
         address to,
@@ -115,14 +135,19 @@ interface IDeviceWallet {
     ) external;
 
     /// @notice Any single owner freezes the device key at once (unfreezing takes the owners' threshold).
+    /// `owners` is the whole owner set, sorted.
     function freezeDevice(address[] calldata owners) external;
+
+    /// @notice Checks with the registry that the device is active and owned by this wallet, so that
+    /// device spends need not. Anyone may call it; the first device spend does it too.
+    function link() external;
 
     // Owner management and device settings: only through {execute} (the wallet calling itself).
     function setOwners(address[] calldata owners, uint8 threshold) external;
     function setDeviceKey(address deviceKey) external;
     function setFrozen(bool frozen) external;
     function setPeriod(uint32 period) external;
-    function setAllowance(address asset, uint80 limit) external;
+    function setAllowance(address asset, uint72 limit) external;
     function setTransferCap(address asset, uint256 cap) external;
     function setRecipientAllowed(address recipient, bool allowed) external;
     function setAllowlistEnabled(bool enabled) external;

@@ -20,7 +20,7 @@ interface IDeviceWalletFactory {
         uint32 period;
         /// @notice Assets the device may spend (address(0): ETH) and each one's limit per period.
         address[] assets;
-        uint80[] limits;
+        uint72[] limits;
     }
 
     event WalletCreated(

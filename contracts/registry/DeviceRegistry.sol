@@ -6,6 +6,7 @@ import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 
+import {IDeviceOwnerHook} from "../interfaces/IDeviceOwnerHook.sol";
 import {IDeviceRegistry} from "../interfaces/IDeviceRegistry.sol";
 import {DeviceLeaf} from "../libraries/DeviceLeaf.sol";
 import {PackedDevice} from "../libraries/PackedDevice.sol";
@@ -22,6 +23,9 @@ contract DeviceRegistry is RegistryFees, EIP712 {
     bytes32 private constant _ROTATE_TYPEHASH = keccak256(
         "RotateKey(bytes32 deviceId,address newKey,uint256 nonce,uint256 deadline)"
     );
+    /// @notice Gas given to a contract owner's {IDeviceOwnerHook} on revocation and transfer.
+    uint256 public constant OWNER_HOOK_GAS = 30_000;
+
     bytes32 private constant _CLAIM_TYPEHASH = keccak256("IdentityClaim(bytes32 deviceId,bytes32 challenge)");
 
     /// @dev Slot 2 of a device: written at activation. The reputation fields will share the owner's slot.
@@ -205,6 +209,7 @@ contract DeviceRegistry is RegistryFees, EIP712 {
         address previous = st.owner;
         st.owner = newOwner;
         emit DeviceTransferred(deviceId, previous, newOwner);
+        _notifyOwner(previous, deviceId);
     }
 
     /// @inheritdoc IDeviceRegistry
@@ -219,6 +224,7 @@ contract DeviceRegistry is RegistryFees, EIP712 {
         }
         _devices[deviceId] = word.withStatus(DeviceStatus.Revoked);
         emit DeviceRevoked(deviceId, caller, reason);
+        _notifyOwner(_states[deviceId].owner, deviceId);
     }
 
     /// @inheritdoc IDeviceRegistry
@@ -266,8 +272,8 @@ contract DeviceRegistry is RegistryFees, EIP712 {
     }
 
     /// @inheritdoc IDeviceRegistry
-    function statusOf(bytes32 deviceId) external view returns (DeviceStatus) {
-        return _devices[deviceId].status();
+    function ownerAndStatus(bytes32 deviceId) external view returns (address owner_, DeviceStatus status) {
+        return (_states[deviceId].owner, _devices[deviceId].status());
     }
 
     /// @inheritdoc IDeviceRegistry
@@ -377,6 +383,19 @@ contract DeviceRegistry is RegistryFees, EIP712 {
     function _requireSignedBy(bytes32 deviceId, bytes32 digest, bytes32 r, bytes32 vs, address key) private pure {
         (address recovered, ECDSA.RecoverError err, ) = ECDSA.tryRecover(digest, r, vs);
         if (err != ECDSA.RecoverError.NoError || recovered != key) revert InvalidDeviceSignature(deviceId, recovered);
+    }
+
+    /// @dev Tells a contract owner that its device was revoked or transferred (see {IDeviceOwnerHook}). Our
+    /// state is final before the call. The hook gets its whole budget or the transaction reverts, so a
+    /// caller cannot starve it; a failing hook is ignored, so an owner cannot block a revocation.
+    function _notifyOwner(address owner_, bytes32 deviceId) private {
+        if (owner_.code.length == 0) return;
+        // EIP-150 passes on at most 63/64 of what is left; 1,000 covers the call's own cost.
+        uint256 needed = OWNER_HOOK_GAS + OWNER_HOOK_GAS / 63 + 1_000;
+        if (gasleft() < needed) revert OwnerHookGasTooLow(gasleft(), needed);
+        // A hook that fails is ignored on purpose (see above).
+        // solhint-disable-next-line no-empty-blocks
+        try IDeviceOwnerHook(owner_).onDeviceRecordChanged{gas: OWNER_HOOK_GAS}(deviceId) {} catch {}
     }
 
     function _ownedActive(bytes32 deviceId) private view returns (DeviceState storage st) {

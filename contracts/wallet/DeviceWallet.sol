@@ -6,9 +6,11 @@ import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol
 import {Clones} from "@openzeppelin/contracts/proxy/Clones.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 
+import {IDeviceOwnerHook} from "../interfaces/IDeviceOwnerHook.sol";
 import {IDeviceRegistry} from "../interfaces/IDeviceRegistry.sol";
 import {IDeviceWallet} from "../interfaces/IDeviceWallet.sol";
 import {CompactSignature} from "../libraries/CompactSignature.sol";
+import {OwnerSet} from "../libraries/OwnerSet.sol";
 import {SpendWindow} from "../libraries/SpendWindow.sol";
 
 /// @title Device wallet (the implementation behind every clone)
@@ -19,7 +21,7 @@ contract DeviceWallet is IDeviceWallet, EIP712 {
     using SafeERC20 for IERC20;
     using SpendWindow for uint256;
 
-    /// @notice The largest owner set (bounds the signature loop).
+    /// @notice The largest owner set (bounds the owner loops and fits the 8-bit count).
     uint256 public constant MAX_OWNERS = 20;
 
     bytes32 private constant _EXECUTE_TYPEHASH = keccak256(
@@ -32,13 +34,20 @@ contract DeviceWallet is IDeviceWallet, EIP712 {
     uint256 private constant _CALL_RESERVE = 10_000;
     uint256 private constant _LOCKED = type(uint256).max;
 
+    uint256 private constant _PERIOD_SHIFT = 160;
+    uint256 private constant _FROZEN = 1 << 192;
+    uint256 private constant _ALLOWLIST = 1 << 200;
+    uint256 private constant _CAPS = 1 << 208;
+    uint256 private constant _LINKED = 1 << 216;
+
     IDeviceRegistry private immutable _registry;
     address private immutable _factory;
 
     /// @dev count (8) | threshold (8) | nonce (48) | owner-set hash (192).
     uint256 private _ownerState;
-    /// @dev deviceKey (160) | period (32) | frozen (8) | allowlist on (8) | caps on (8) | device nonce (40).
+    /// @dev deviceKey (160) | period (32) | frozen (bit 192) | allow-list on (200) | caps on (208) | linked (216).
     uint256 private _device;
+    /// @dev One `SpendWindow` word per asset: limit, spending, relay nonce.
     mapping(address asset => uint256 word) private _allowances;
     mapping(address asset => uint256 cap) private _caps;
     mapping(address recipient => bool allowed) private _allowedRecipients;
@@ -67,14 +76,16 @@ contract DeviceWallet is IDeviceWallet, EIP712 {
         address deviceKey,
         uint32 period,
         address[] calldata assets,
-        uint80[] calldata limits
+        uint72[] calldata limits
     ) external {
         if (_ownerState != 0) revert AlreadyInitialized();
         if (msg.sender != _factory) revert NotFactory(msg.sender);
         if (assets.length != limits.length) revert LengthMismatch();
-        _setOwners(owners, threshold_, 0);
-        _setDevice(deviceKey, period);
-        for (uint256 i; i < assets.length; ++i) _setAllowance(assets[i], limits[i]);
+        if (deviceKey == address(0)) revert ZeroAddress();
+        if (period == 0) revert ZeroPeriod();
+        _ownerState = _ownerWord(owners, threshold_, 0);
+        _device = uint160(deviceKey) | (uint256(period) << _PERIOD_SHIFT);
+        for (uint256 i; i < assets.length; ++i) _allowances[assets[i]] = uint256(limits[i]);
     }
 
     // ---------------------------------------------------------------- owners
@@ -85,14 +96,11 @@ contract DeviceWallet is IDeviceWallet, EIP712 {
         uint256 value,
         bytes calldata data,
         uint256 gasLimit,
-        address[] calldata owners,
-        bytes calldata signatures
+        bytes calldata auth
     ) external returns (bool success) {
         uint256 state = _ownerState;
-        _checkOwnerSet(state, owners);
         uint256 nonce_ = (state >> 16) & type(uint48).max;
-        bytes32 digest = executeDigest(to, value, data, gasLimit, nonce_);
-        _checkSignatures(digest, owners, signatures, uint8(state >> 8));
+        OwnerSet.checkApproval(executeDigest(to, value, data, gasLimit, nonce_), state, auth);
         // Cannot overflow: 2^48 executions.
         unchecked {
             _ownerState = state + (1 << 16);
@@ -107,7 +115,7 @@ contract DeviceWallet is IDeviceWallet, EIP712 {
 
     /// @inheritdoc IDeviceWallet
     function freezeDevice(address[] calldata owners) external {
-        _checkOwnerSet(_ownerState, owners);
+        if (!_isOwnerSet(owners)) revert WrongOwners();
         bool found;
         for (uint256 i; i < owners.length; ++i) if (owners[i] == msg.sender) found = true;
         if (!found) revert NotOwner(msg.sender);
@@ -116,7 +124,8 @@ contract DeviceWallet is IDeviceWallet, EIP712 {
 
     /// @inheritdoc IDeviceWallet
     function setOwners(address[] calldata owners, uint8 threshold_) external onlySelf {
-        _setOwners(owners, threshold_, (_ownerState >> 16) & type(uint48).max);
+        _ownerState = _ownerWord(owners, threshold_, (_ownerState >> 16) & type(uint48).max);
+        emit OwnersChanged(owners, threshold_);
     }
 
     /// @inheritdoc IDeviceWallet
@@ -134,19 +143,20 @@ contract DeviceWallet is IDeviceWallet, EIP712 {
     /// @inheritdoc IDeviceWallet
     function setPeriod(uint32 period) external onlySelf {
         if (period == 0) revert ZeroPeriod();
-        _device = (_device & ~(uint256(type(uint32).max) << 160)) | (uint256(period) << 160);
+        _device = (_device & ~(uint256(type(uint32).max) << _PERIOD_SHIFT)) | (uint256(period) << _PERIOD_SHIFT);
         emit PeriodChanged(period);
     }
 
     /// @inheritdoc IDeviceWallet
-    function setAllowance(address asset, uint80 limit) external onlySelf {
-        _setAllowance(asset, limit);
+    function setAllowance(address asset, uint72 limit) external onlySelf {
+        _allowances[asset] = _allowances[asset].withLimit(limit);
+        emit AllowanceChanged(asset, limit);
     }
 
     /// @inheritdoc IDeviceWallet
     function setTransferCap(address asset, uint256 cap) external onlySelf {
         _caps[asset] = cap;
-        if (cap != 0) _device |= 1 << 208;
+        if (cap != 0) _device |= _CAPS;
         emit TransferCapChanged(asset, cap);
     }
 
@@ -158,7 +168,7 @@ contract DeviceWallet is IDeviceWallet, EIP712 {
 
     /// @inheritdoc IDeviceWallet
     function setAllowlistEnabled(bool enabled) external onlySelf {
-        _device = enabled ? _device | (1 << 200) : _device & ~uint256(1 << 200);
+        _device = enabled ? _device | _ALLOWLIST : _device & ~_ALLOWLIST;
         emit AllowlistEnabled(enabled);
     }
 
@@ -168,7 +178,7 @@ contract DeviceWallet is IDeviceWallet, EIP712 {
     function deviceTransfer(address asset, address to, uint256 amount) external {
         uint256 device = _device;
         if (msg.sender != address(uint160(device))) revert NotDevice(msg.sender);
-        _deviceSpend(device, asset, to, amount);
+        _deviceSpend(device, asset, to, amount, _allowances[asset], false);
     }
 
     /// @inheritdoc IDeviceWallet
@@ -182,19 +192,30 @@ contract DeviceWallet is IDeviceWallet, EIP712 {
     ) external {
         if (block.timestamp > deadline) revert SignatureExpired(deadline);
         uint256 device = _device;
-        uint256 deviceNonce = device >> 216;
+        uint256 word = _allowances[asset];
         address signer = CompactSignature.recover(
-            deviceTransferDigest(asset, to, amount, deviceNonce, deadline),
+            deviceTransferDigest(asset, to, amount, word.nonce(), deadline),
             r,
             vs
         );
         if (signer == address(0) || signer != address(uint160(device))) revert InvalidSignature(0);
-        // Cannot overflow: 2^40 relayed transfers.
-        unchecked {
-            device += 1 << 216;
+        _deviceSpend(device, asset, to, amount, word, true);
+    }
+
+    /// @inheritdoc IDeviceWallet
+    function link() external {
+        uint256 device = _device;
+        if (device & _LINKED == 0) _link(device);
+    }
+
+    /// @inheritdoc IDeviceOwnerHook
+    function onDeviceRecordChanged(bytes32 id) external {
+        if (msg.sender != address(_registry)) revert NotRegistry(msg.sender);
+        uint256 device = _device;
+        if (device & _LINKED != 0 && id == deviceId()) {
+            _device = device & ~_LINKED;
+            emit DeviceUnlinked(id);
         }
-        _device = device;
-        _deviceSpend(device, asset, to, amount);
     }
 
     // ---------------------------------------------------------------- views
@@ -226,7 +247,7 @@ contract DeviceWallet is IDeviceWallet, EIP712 {
 
     /// @inheritdoc IDeviceWallet
     function isOwnerSet(address[] calldata owners) external view returns (bool) {
-        return owners.length == uint8(_ownerState) && _ownerHash(owners) == _ownerState >> 64;
+        return _isOwnerSet(owners);
     }
 
     /// @inheritdoc IDeviceWallet
@@ -235,25 +256,25 @@ contract DeviceWallet is IDeviceWallet, EIP712 {
         return
             DeviceConfig({
                 deviceKey: address(uint160(d)),
-                period: uint32(d >> 160),
-                frozen: (d >> 192) & 1 == 1,
-                allowlistEnabled: (d >> 200) & 1 == 1,
-                capsEnabled: (d >> 208) & 1 == 1,
-                deviceNonce: uint40(d >> 216)
+                period: uint32(d >> _PERIOD_SHIFT),
+                frozen: d & _FROZEN != 0,
+                allowlistEnabled: d & _ALLOWLIST != 0,
+                capsEnabled: d & _CAPS != 0,
+                linked: d & _LINKED != 0
             });
     }
 
     /// @inheritdoc IDeviceWallet
     function allowance(address asset) external view returns (AllowanceView memory view_) {
         uint256 word = _allowances[asset];
-        uint32 period = uint32(_device >> 160);
-        (uint256 current, uint256 previous) = word.spentAt(period == 0 ? 0 : block.timestamp / period);
-        uint256 limit = word.limit();
+        uint256 index = _periodIndex(_device);
+        (uint256 current, uint256 previous) = word.spentAt(index);
         view_ = AllowanceView({
-            limit: uint80(limit),
-            spentCurrentPeriod: uint80(current),
-            spentPreviousPeriod: uint80(previous),
-            available: current + previous >= limit ? 0 : limit - current - previous
+            limit: word.limit(),
+            spentCurrentPeriod: current,
+            spentPreviousPeriod: previous,
+            available: word.available(index),
+            nonce: word.nonce()
         });
     }
 
@@ -291,24 +312,30 @@ contract DeviceWallet is IDeviceWallet, EIP712 {
 
     // ---------------------------------------------------------------- internal
 
-    function _deviceSpend(uint256 device, address asset, address to, uint256 amount) private {
-        if ((device >> 192) & 1 == 1) revert DeviceIsFrozen();
+    function _deviceSpend(
+        uint256 device,
+        address asset,
+        address to,
+        uint256 amount,
+        uint256 word,
+        bool relayed
+    ) private {
+        if (device & _FROZEN != 0) revert DeviceIsFrozen();
+        if (device & _LINKED == 0) _link(device);
         if (amount == 0) revert ZeroAmount();
-        if ((device >> 200) & 1 == 1 && !_allowedRecipients[to]) revert RecipientNotAllowed(to);
-        if ((device >> 208) & 1 == 1) {
+        if (device & _ALLOWLIST != 0 && !_allowedRecipients[to]) revert RecipientNotAllowed(to);
+        if (device & _CAPS != 0) {
             uint256 cap = _caps[asset];
             if (cap != 0 && amount > cap) revert AboveTransferCap(asset, amount, cap);
         }
-        uint256 word = _allowances[asset];
         if (word.limit() == 0) revert AssetNotListed(asset);
-        (bool ok, uint256 updated) = word.spend(amount, block.timestamp / uint32(device >> 160));
-        if (!ok) {
-            (uint256 current, uint256 previous) = word.spentAt(block.timestamp / uint32(device >> 160));
-            uint256 used = current + previous;
-            revert AboveLimit(asset, amount, used >= word.limit() ? 0 : word.limit() - used);
+        uint256 index = _periodIndex(device);
+        (bool ok, uint256 updated) = word.spend(amount, index);
+        if (!ok) revert AboveLimit(asset, amount, word.available(index));
+        if (relayed) {
+            if (word.nonce() == type(uint32).max) revert NonceExhausted(asset);
+            updated = updated.withNextNonce();
         }
-        bytes32 id = deviceId();
-        if (_registry.statusOf(id) == IDeviceRegistry.DeviceStatus.Revoked) revert DeviceRevoked(id);
         _allowances[asset] = updated;
         emit DeviceSpent(asset, to, amount);
         if (asset == address(0)) {
@@ -320,7 +347,20 @@ contract DeviceWallet is IDeviceWallet, EIP712 {
         }
     }
 
-    function _setOwners(address[] calldata owners, uint8 threshold_, uint256 nonce_) private {
+    /// @dev Asks the registry once; afterwards its {IDeviceOwnerHook} call unlinks the wallet.
+    function _link(uint256 device) private {
+        bytes32 id = deviceId();
+        (address owner_, IDeviceRegistry.DeviceStatus status) = _registry.ownerAndStatus(id);
+        if (status != IDeviceRegistry.DeviceStatus.Active) {
+            if (status == IDeviceRegistry.DeviceStatus.Revoked) revert DeviceRevoked(id);
+            revert DeviceNotActive(id);
+        }
+        if (owner_ != address(this)) revert DeviceNotOwned(id, owner_);
+        _device = device | _LINKED;
+        emit DeviceLinked(id);
+    }
+
+    function _ownerWord(address[] calldata owners, uint8 threshold_, uint256 nonce_) private pure returns (uint256) {
         uint256 n = owners.length;
         if (n > MAX_OWNERS) revert TooManyOwners(n, MAX_OWNERS);
         if (threshold_ == 0 || threshold_ > n) revert InvalidThreshold(threshold_, n);
@@ -330,57 +370,20 @@ contract DeviceWallet is IDeviceWallet, EIP712 {
             if (owners[i] <= previous) revert InvalidOwners();
             previous = owners[i];
         }
-        _ownerState = n | (uint256(threshold_) << 8) | (nonce_ << 16) | (_ownerHash(owners) << 64);
-        emit OwnersChanged(owners, threshold_);
+        return n | (uint256(threshold_) << 8) | (nonce_ << 16) | (OwnerSet.hash(owners) << 64);
     }
 
-    function _setDevice(address deviceKey, uint32 period) private {
-        if (deviceKey == address(0)) revert ZeroAddress();
-        if (period == 0) revert ZeroPeriod();
-        _device = uint160(deviceKey) | (uint256(period) << 160);
-        emit DeviceKeyChanged(deviceKey);
-        emit PeriodChanged(period);
+    function _isOwnerSet(address[] calldata owners) private view returns (bool) {
+        uint256 state = _ownerState;
+        return owners.length == uint8(state) && OwnerSet.hash(owners) == state >> 64;
     }
 
     function _setFrozen(bool frozen) private {
-        _device = frozen ? _device | (1 << 192) : _device & ~uint256(1 << 192);
+        _device = frozen ? _device | _FROZEN : _device & ~_FROZEN;
         emit DeviceFrozen(frozen);
     }
 
-    function _setAllowance(address asset, uint80 limit) private {
-        _allowances[asset] = _allowances[asset].withLimit(limit);
-        emit AllowanceChanged(asset, limit);
-    }
-
-    function _checkOwnerSet(uint256 state, address[] calldata owners) private pure {
-        if (owners.length != uint8(state) || _ownerHash(owners) != state >> 64) revert WrongOwners();
-    }
-
-    function _ownerHash(address[] calldata owners) private pure returns (uint256) {
-        return uint256(keccak256(abi.encodePacked(owners))) >> 64;
-    }
-
-    /// @dev `threshold_` compact signatures, signers strictly increasing, each one of `owners` (sorted).
-    function _checkSignatures(
-        bytes32 digest,
-        address[] calldata owners,
-        bytes calldata signatures,
-        uint8 threshold_
-    ) private pure {
-        if (signatures.length != uint256(threshold_) * 64)
-            revert WrongSignatureCount(signatures.length / 64, threshold_);
-        address previous;
-        uint256 o;
-        for (uint256 i; i < threshold_; ++i) {
-            bytes32 r = bytes32(signatures[i * 64:i * 64 + 32]);
-            bytes32 vs = bytes32(signatures[i * 64 + 32:i * 64 + 64]);
-            address signer = CompactSignature.recover(digest, r, vs);
-            if (signer == address(0)) revert InvalidSignature(i);
-            if (signer <= previous) revert SignersNotSorted(signer);
-            previous = signer;
-            // owners are sorted: walk forward to the signer.
-            while (o < owners.length && owners[o] < signer) ++o;
-            if (o == owners.length || owners[o] != signer) revert NotOwner(signer);
-        }
+    function _periodIndex(uint256 device) private view returns (uint256) {
+        return block.timestamp / uint32(device >> _PERIOD_SHIFT);
     }
 }

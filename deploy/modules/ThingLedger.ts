@@ -1,6 +1,7 @@
 import { buildModule } from "@nomicfoundation/hardhat-ignition/modules";
 
 import DeviceRegistryModule from "./DeviceRegistry";
+import DeviceWalletsModule from "./DeviceWallets";
 import PaymentChannelsModule from "./PaymentChannels";
 
 /**
@@ -10,7 +11,8 @@ import PaymentChannelsModule from "./PaymentChannels";
 const ThingLedgerModule = buildModule("ThingLedger", (m) => {
   const { token, registry } = m.useModule(DeviceRegistryModule);
   const { channels } = m.useModule(PaymentChannelsModule);
-  return { token, registry, channels };
+  const { walletFactory } = m.useModule(DeviceWalletsModule);
+  return { token, registry, channels, walletFactory };
 });
 
 export default ThingLedgerModule;

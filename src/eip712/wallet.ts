@@ -69,15 +69,19 @@ export function sortOwners(owners: readonly string[]): string[] {
 }
 
 /**
- * The `signatures` argument of `execute`: each owner signature in compact (r, vs) form, ordered by
- * signer address. `signed` maps signer address to its 65-byte signature.
+ * The `auth` argument of `execute`: each owner signature in compact (r, vs) form, ordered by signer
+ * address, then the owners who did not sign, 20 bytes each, in order. `owners` is the whole owner set;
+ * `signed` maps signer address to its 65-byte signature. Throws if a signer is not an owner.
  */
-export function packSignatures(signed: Record<string, string>): string {
-  const signers = sortOwners(Object.keys(signed));
-  return concat(
-    signers.map((s) => {
-      const sig = Signature.from(signed[Object.keys(signed).find((k) => getAddress(k) === s)!]);
-      return concat([sig.r, sig.yParityAndS]);
-    }),
-  );
+export function packAuthorization(owners: readonly string[], signed: Record<string, string>): string {
+  const bySigner = new Map(Object.entries(signed).map(([k, v]) => [getAddress(k), v]));
+  const set = sortOwners(owners);
+  for (const signer of bySigner.keys()) {
+    if (!set.includes(signer)) throw new Error(`${signer} signed but is not an owner`);
+  }
+  const signatures = sortOwners([...bySigner.keys()]).map((s) => {
+    const sig = Signature.from(bySigner.get(s)!);
+    return concat([sig.r, sig.yParityAndS]);
+  });
+  return concat([...signatures, ...set.filter((o) => !bySigner.has(o))]);
 }

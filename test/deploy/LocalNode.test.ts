@@ -500,6 +500,7 @@ describe("deployment to a local hardhat node", function () {
           "ThingToken#ThingToken": "0x000000000000000000000000000000000000bEEF",
           "DeviceRegistry#DeviceRegistry": "0x000000000000000000000000000000000000bEEF",
           "PaymentChannels#PaymentChannels": "0x000000000000000000000000000000000000bEEF",
+          "DeviceWallets#DeviceWalletFactory": "0x000000000000000000000000000000000000bEEF",
         }),
       );
       const run = hardhat(["token:balance", "--network", "localhost"], { ...env, THINGLEDGER_DEPLOYMENT_ID: stale });

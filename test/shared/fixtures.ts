@@ -161,7 +161,9 @@ export interface WalletFixture extends Omit<RegistryFixture, "domain"> {
   sortedOwners: string[];
   device: Wallet;
   deviceId: string;
+  /** The wallet's EIP-712 domain. */
   domain: TypedDataDomain;
+  registryDomain: TypedDataDomain;
   chainId: bigint;
 }
 
@@ -180,13 +182,6 @@ export async function walletFixture(): Promise<WalletFixture> {
   const sortedOwners = sortOwners(owners.map((o) => o.address));
   const device = testDevice(900);
   await base.registry.connect(base.maker).registerDevice(device.deviceId, device.wallet.address, 1, ZeroHash);
-  const activation = await signActivation(device.wallet, base.domain, {
-    deviceId: device.deviceId,
-    owner: base.alice.address,
-    deadline: 4_102_444_800n,
-  });
-  const [r, vs] = compact(activation);
-  await base.registry.connect(base.alice).activateDevice(device.deviceId, base.alice.address, 4_102_444_800n, r, vs);
   const config = {
     owners: sortedOwners,
     threshold: 2,
@@ -196,8 +191,18 @@ export async function walletFixture(): Promise<WalletFixture> {
     assets: [ZeroAddress, await base.token.getAddress()],
     limits: [ETH_LIMIT, TOKEN_LIMIT],
   };
+  // The wallet owns its device: alice activates the device for the wallet's (predicted) address.
+  const walletAddress = await factory.predictWallet(config);
+  const activation = await signActivation(device.wallet, base.domain, {
+    deviceId: device.deviceId,
+    owner: walletAddress,
+    deadline: 4_102_444_800n,
+  });
+  const [r, vs] = compact(activation);
+  await base.registry.connect(base.alice).activateDevice(device.deviceId, walletAddress, 4_102_444_800n, r, vs);
   await factory.createWallet(config);
-  const wallet = await ethers.getContractAt("DeviceWallet", await factory.predictWallet(config));
+  const wallet = await ethers.getContractAt("DeviceWallet", walletAddress);
+  await wallet.link();
   await base.treasury.sendTransaction({ to: await wallet.getAddress(), value: 10n * ONE });
   await base.token.connect(base.treasury).transfer(await wallet.getAddress(), 1_000n * ONE);
   for (const o of owners) await base.treasury.sendTransaction({ to: o.address, value: ONE });
@@ -213,6 +218,7 @@ export async function walletFixture(): Promise<WalletFixture> {
     device: device.wallet.connect(ethers.provider),
     deviceId: device.deviceId,
     domain: walletDomain(chainId, await wallet.getAddress()),
+    registryDomain: base.domain,
     chainId,
   };
 }

@@ -1,10 +1,11 @@
-import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
+import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
 import { expect } from "chai";
-import { ZeroAddress, getAddress, parseEther } from "ethers";
+import { ZeroAddress, ZeroHash, getAddress, parseEther } from "ethers";
+import { ethers } from "hardhat";
 
-import { compact } from "../../src/eip712/device";
-import { packSignatures, signDeviceTransfer, signExecute } from "../../src/eip712/wallet";
-import { ONE, walletFixture } from "../shared/fixtures";
+import { compact, signActivation } from "../../src/eip712/device";
+import { packAuthorization, signDeviceTransfer, signExecute } from "../../src/eip712/wallet";
+import { ONE, testDevice, walletFixture } from "../shared/fixtures";
 import { coverageRunning, snapshotGas } from "../shared/gas";
 
 /** An account that already exists (holds ETH and THING), as the targets ask. */
@@ -33,7 +34,7 @@ describe("DeviceWallet gas [gas]", function () {
     for (const o of f.owners.slice(0, 2)) sigs[o.address] = await signExecute(o, f.domain, m);
     const gas = await snapshotGas(
       "wallet.execute 2-of-3 (ETH transfer)",
-      f.wallet.connect(f.relayer).execute(m.to, m.value, m.data, m.gasLimit, f.sortedOwners, packSignatures(sigs)),
+      f.wallet.connect(f.relayer).execute(m.to, m.value, m.data, m.gasLimit, packAuthorization(f.sortedOwners, sigs)),
     );
     if (!coverageRunning()) expect(gas).to.be.lessThanOrEqual(55_000n);
   });
@@ -49,7 +50,8 @@ describe("DeviceWallet gas [gas]", function () {
 
   it("[gas] device spend, relayed", async function () {
     const f = await funded();
-    const deadline = BigInt(await time.latest()) + 3600n;
+    // A fixed deadline: the signature (and so its calldata cost) is the same on every run.
+    const deadline = 4_102_444_800n;
     const m = { asset: ZeroAddress, to: RECIPIENT, amount: parseEther("0.1"), nonce: 0n, deadline };
     const [r, vs] = compact(await signDeviceTransfer(f.device, f.domain, m));
     const gas = await snapshotGas(
@@ -57,6 +59,44 @@ describe("DeviceWallet gas [gas]", function () {
       f.wallet.connect(f.relayer).deviceTransferBySig(ZeroAddress, RECIPIENT, m.amount, deadline, r, vs),
     );
     if (!coverageRunning()) expect(gas).to.be.lessThanOrEqual(50_000n);
+  });
+
+  it("[gas] 2-of-3 execution, ThingToken transfer (recipient already holds some)", async function () {
+    const f = await funded();
+    const data = f.token.interface.encodeFunctionData("transfer", [RECIPIENT, 10n * ONE]);
+    const m = { to: await f.token.getAddress(), value: 0n, data, gasLimit: 60_000n, nonce: 0n };
+    const sigs: Record<string, string> = {};
+    for (const o of f.owners.slice(0, 2)) sigs[o.address] = await signExecute(o, f.domain, m);
+    await snapshotGas(
+      "wallet.execute 2-of-3 (ThingToken transfer)",
+      f.wallet.connect(f.relayer).execute(m.to, m.value, m.data, m.gasLimit, packAuthorization(f.sortedOwners, sigs)),
+    );
+    expect(await f.token.balanceOf(RECIPIENT)).to.equal(10n * ONE + 1n);
+  });
+
+  it("[gas] first device spend (links the wallet to its device once)", async function () {
+    const f = await funded();
+    // A fresh wallet that owns a freshly activated device and has not linked yet.
+    const d = testDevice(910);
+    await f.registry.connect(f.maker).registerDevice(d.deviceId, d.wallet.address, 1, ZeroHash);
+    const config = { ...f.config, deviceId: d.deviceId };
+    const address = await f.factory.predictWallet(config);
+    const [r, vs] = compact(
+      await signActivation(d.wallet, f.registryDomain, {
+        deviceId: d.deviceId,
+        owner: address,
+        deadline: 4_102_444_800n,
+      }),
+    );
+    await f.registry.connect(f.alice).activateDevice(d.deviceId, address, 4_102_444_800n, r, vs);
+    await f.factory.createWallet(config);
+    await f.treasury.sendTransaction({ to: address, value: ONE });
+    const wallet = await ethers.getContractAt("DeviceWallet", address);
+    await snapshotGas(
+      "wallet.deviceTransfer ETH, first spend (links)",
+      wallet.connect(f.device).deviceTransfer(ZeroAddress, RECIPIENT, parseEther("0.1")),
+    );
+    expect((await wallet.deviceConfig()).linked).to.equal(true);
   });
 
   it("[gas] device spend of an ERC-20 (recipient already holds some)", async function () {

@@ -1,13 +1,13 @@
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { expect } from "chai";
-import type { Wallet } from "ethers";
+import type { HDNodeWallet, Wallet } from "ethers";
 import { ZeroAddress, getAddress, parseEther } from "ethers";
 import { ethers } from "hardhat";
 
-import { compact } from "../../src/eip712/device";
-import { packSignatures, signDeviceTransfer, signExecute, walletDomain } from "../../src/eip712/wallet";
+import { compact, signActivation } from "../../src/eip712/device";
+import { packAuthorization, signDeviceTransfer, signExecute, walletDomain } from "../../src/eip712/wallet";
 import { inOneBlock, minedRevert } from "../shared/blocks";
-import { ETH_LIMIT, ONE, TOKEN_LIMIT, WALLET_PERIOD, walletFixture } from "../shared/fixtures";
+import { ETH_LIMIT, ONE, TOKEN_LIMIT, WALLET_PERIOD, testDevice, walletFixture } from "../shared/fixtures";
 import type { WalletFixture } from "../shared/fixtures";
 
 const RECIPIENT = getAddress("0x00000000000000000000000000000000000a11ce");
@@ -17,7 +17,7 @@ async function signed(
   f: WalletFixture,
   call: { to: string; value?: bigint; data?: string; gasLimit?: bigint },
   signers: Wallet[] = f.owners.slice(0, 2),
-  opts: { nonce?: bigint; domain?: ReturnType<typeof walletDomain>; owners?: string[] } = {},
+  opts: { nonce?: bigint; domain?: ReturnType<typeof walletDomain> } = {},
 ) {
   const m = {
     to: call.to,
@@ -28,7 +28,7 @@ async function signed(
   };
   const sigs: Record<string, string> = {};
   for (const s of signers) sigs[s.address] = await signExecute(s, opts.domain ?? f.domain, m);
-  return [m.to, m.value, m.data, m.gasLimit, opts.owners ?? f.sortedOwners, packSignatures(sigs)] as const;
+  return [m.to, m.value, m.data, m.gasLimit, packAuthorization(f.sortedOwners, sigs)] as const;
 }
 
 describe("DeviceWallet", function () {
@@ -69,9 +69,10 @@ describe("DeviceWallet", function () {
       );
       await expect(f.wallet.initialize(...args)).to.be.revertedWithCustomError(f.wallet, "AlreadyInitialized");
       // The implementation holds no owners: nothing can be executed on it.
-      await expect(implementation.execute(RECIPIENT, 0, "0x", 0, f.sortedOwners, "0x")).to.be.revertedWithCustomError(
+      // (its locked word claims 255 owners and threshold 255: no authorization can ever match it)
+      await expect(implementation.execute(RECIPIENT, 0, "0x", 0, "0x")).to.be.revertedWithCustomError(
         implementation,
-        "WrongOwners",
+        "BadAuthLength",
       );
     });
 
@@ -125,34 +126,64 @@ describe("DeviceWallet", function () {
     it("attack: duplicate, unsorted, non-owner or too few signatures, or a wrong owner list, are refused", async function () {
       const f = await loadFixture(walletFixture);
       const m = { to: RECIPIENT, value: 1n, data: "0x", gasLimit: 0n, nonce: 0n };
-      const sig = async (w: Wallet) => {
+      const sig = async (w: Wallet | HDNodeWallet) => {
         const [r, vs] = compact(await signExecute(w, f.domain, m));
         return ethers.concat([r, vs]);
       };
-      const [a, b] = [f.owners[0], f.owners[1]].sort((x, y) => (BigInt(x.address) < BigInt(y.address) ? -1 : 1));
-      const call = (sigs: string, owners = f.sortedOwners) => f.wallet.execute(RECIPIENT, 1n, "0x", 0n, owners, sigs);
-      await expect(call(ethers.concat([await sig(a), await sig(a)])))
+      const byAddress = (x: { address: string }, y: { address: string }) =>
+        BigInt(x.address) < BigInt(y.address) ? -1 : 1;
+      const [a, b, c] = [...f.owners].sort(byAddress);
+      const call = (auth: string) => f.wallet.execute(RECIPIENT, 1n, "0x", 0n, auth);
+      // The same owner twice.
+      await expect(call(ethers.concat([await sig(a), await sig(a), c.address])))
         .to.be.revertedWithCustomError(f.wallet, "SignersNotSorted")
         .withArgs(a.address);
-      await expect(call(ethers.concat([await sig(b), await sig(a)])))
+      // Unsorted signers.
+      await expect(call(ethers.concat([await sig(b), await sig(a), c.address])))
         .to.be.revertedWithCustomError(f.wallet, "SignersNotSorted")
         .withArgs(a.address);
+      // A non-owner signing in place of an owner, whatever non-signers are listed.
       const outsider = ethers.Wallet.createRandom();
-      const pair = [a, outsider].sort((x, y) => (BigInt(x.address) < BigInt(y.address) ? -1 : 1));
-      await expect(call(ethers.concat([await sig(pair[0] as Wallet), await sig(pair[1] as Wallet)])))
-        .to.be.revertedWithCustomError(f.wallet, "NotOwner")
-        .withArgs(outsider.address);
-      await expect(call(await sig(a)))
-        .to.be.revertedWithCustomError(f.wallet, "WrongSignatureCount")
-        .withArgs(1n, 2n);
-      await expect(
-        call(ethers.concat([await sig(a), await sig(b)]), f.sortedOwners.slice(0, 2)),
-      ).to.be.revertedWithCustomError(f.wallet, "WrongOwners");
+      const pair = [a, outsider].sort(byAddress);
+      for (const rest of [b.address, c.address]) {
+        await expect(call(ethers.concat([await sig(pair[0]), await sig(pair[1]), rest]))).to.be.revertedWithCustomError(
+          f.wallet,
+          "WrongOwners",
+        );
+      }
+      // A signer also listed as a non-signer (counting one owner twice).
+      await expect(call(ethers.concat([await sig(a), await sig(b), b.address]))).to.be.revertedWithCustomError(
+        f.wallet,
+        "WrongOwners",
+      );
+      // Too few signatures (one signature and two non-signers has the wrong length).
+      const short = ethers.concat([await sig(a), b.address, c.address]);
+      await expect(call(short)).to.be.revertedWithCustomError(f.wallet, "BadAuthLength").withArgs(104n, 148n);
+      await expect(call(ethers.concat([await sig(a), await sig(b)])))
+        .to.be.revertedWithCustomError(f.wallet, "BadAuthLength")
+        .withArgs(128n, 148n);
+      // Non-signers out of order are not the owner set.
       const zero = ethers.concat([ethers.ZeroHash, ethers.ZeroHash]);
-      await expect(call(ethers.concat([zero, await sig(b)])))
+      await expect(call(ethers.concat([zero, await sig(b), c.address])))
         .to.be.revertedWithCustomError(f.wallet, "InvalidSignature")
         .withArgs(0n);
       expect(await f.wallet.nonce()).to.equal(0n);
+      // Any two owners work, whichever one is left out.
+      for (const [x, y, rest] of [
+        [a, b, c],
+        [a, c, b],
+        [b, c, a],
+      ]) {
+        const nonce = await f.wallet.nonce();
+        const mm = { ...m, nonce };
+        const s1 = await signExecute(x, f.domain, mm);
+        const s2 = await signExecute(y, f.domain, mm);
+        const auth = packAuthorization(f.sortedOwners, { [x.address]: s1, [y.address]: s2 });
+        expect(ethers.dataSlice(auth, 128)).to.equal(rest.address.toLowerCase());
+        await expect(call(auth)).to.emit(f.wallet, "Executed").withArgs(nonce, RECIPIENT, 1n, true);
+      }
+      expect(await ethers.provider.getBalance(RECIPIENT)).to.equal(3n);
+      expect(() => packAuthorization(f.sortedOwners, { [outsider.address]: "0x" })).to.throw(/not an owner/);
     });
 
     it("attack: a failed inner call spends the nonce and cannot be replayed; too little gas reverts everything", async function () {
@@ -214,8 +245,8 @@ describe("DeviceWallet", function () {
       expect(await f.wallet.nonce()).to.equal(1n);
       // Alice alone now executes.
       const m = { to: RECIPIENT, value: 3n, data: "0x", gasLimit: 0n, nonce: 1n };
-      const sig = packSignatures({ [f.alice.address]: await signExecute(f.alice, f.domain, m) });
-      await f.wallet.execute(RECIPIENT, 3n, "0x", 0n, newOwners, sig);
+      const auth = packAuthorization(newOwners, { [f.alice.address]: await signExecute(f.alice, f.domain, m) });
+      await f.wallet.execute(RECIPIENT, 3n, "0x", 0n, auth);
       expect(await ethers.provider.getBalance(RECIPIENT)).to.equal(3n);
     });
   });
@@ -318,7 +349,7 @@ describe("DeviceWallet", function () {
       await expect(f.wallet.connect(f.relayer).deviceTransferBySig(ZeroAddress, RECIPIENT, 7n, deadline, r, vs))
         .to.emit(f.wallet, "DeviceSpent")
         .withArgs(ZeroAddress, RECIPIENT, 7n);
-      expect((await f.wallet.deviceConfig()).deviceNonce).to.equal(1n);
+      expect((await f.wallet.allowance(ZeroAddress)).nonce).to.equal(1n);
       await expect(
         f.wallet.deviceTransferBySig(ZeroAddress, RECIPIENT, 7n, deadline, r, vs),
       ).to.be.revertedWithCustomError(f.wallet, "InvalidSignature");
@@ -335,8 +366,17 @@ describe("DeviceWallet", function () {
     it("attack: the device can call nothing but a permitted transfer; caps and the allow-list bind it", async function () {
       const f = await loadFixture(walletFixture);
       // As a signer of execute it is nobody.
-      const asDevice = await signed(f, { to: RECIPIENT, value: 1n }, [f.device, f.owners[0]]);
-      await expect(f.wallet.execute(...asDevice)).to.be.reverted;
+      const m = { to: RECIPIENT, value: 1n, data: "0x", gasLimit: 0n, nonce: 0n };
+      const sigs = [];
+      for (const w of [f.device, f.owners[0]].sort((x, y) => (BigInt(x.address) < BigInt(y.address) ? -1 : 1))) {
+        sigs.push(ethers.concat(compact(await signExecute(w, f.domain, m))));
+      }
+      const rest = f.sortedOwners.filter((o) => o !== f.owners[0].address);
+      for (const other of rest) {
+        await expect(
+          f.wallet.execute(RECIPIENT, 1n, "0x", 0n, ethers.concat([...sigs, other])),
+        ).to.be.revertedWithCustomError(f.wallet, "WrongOwners");
+      }
       // An unlisted "asset" is never called.
       await expect(
         f.wallet.connect(f.device).deviceTransfer(await f.registry.getAddress(), RECIPIENT, 1n),
@@ -390,6 +430,141 @@ describe("DeviceWallet", function () {
         .to.emit(f.wallet, "Executed")
         .withArgs(4n, await f.wallet.getAddress(), 0n, false);
       expect((await f.wallet.deviceConfig()).deviceKey).to.equal(fresh.address);
+    });
+  });
+
+  describe("registry link", function () {
+    it("a wallet that does not own its active device cannot let it spend; linking once is enough", async function () {
+      const f = await loadFixture(walletFixture);
+      // A second device, registered but not active; a wallet naming it.
+      const device = testDevice(901);
+      await f.registry.connect(f.maker).registerDevice(device.deviceId, device.wallet.address, 1, ethers.ZeroHash);
+      const config = { ...f.config, deviceId: device.deviceId, deviceKey: f.device.address };
+      await f.factory.createWallet(config);
+      const wallet = await ethers.getContractAt("DeviceWallet", await f.factory.predictWallet(config));
+      await f.treasury.sendTransaction({ to: await wallet.getAddress(), value: ONE });
+      expect((await wallet.deviceConfig()).linked).to.equal(false);
+      await expect(wallet.link()).to.be.revertedWithCustomError(wallet, "DeviceNotActive").withArgs(device.deviceId);
+      // Active, but owned by alice.
+      const [r, vs] = compact(
+        await signActivation(device.wallet, f.registryDomain, {
+          deviceId: device.deviceId,
+          owner: f.alice.address,
+          deadline: 4_102_444_800n,
+        }),
+      );
+      await f.registry.connect(f.alice).activateDevice(device.deviceId, f.alice.address, 4_102_444_800n, r, vs);
+      await expect(wallet.connect(f.device).deviceTransfer(ZeroAddress, RECIPIENT, 1n))
+        .to.be.revertedWithCustomError(wallet, "DeviceNotOwned")
+        .withArgs(device.deviceId, f.alice.address);
+      // Alice gives the device record to the wallet: the first spend links, later spends do not ask again.
+      await f.registry.connect(f.alice).transferDevice(device.deviceId, await wallet.getAddress());
+      const first = wallet.connect(f.device).deviceTransfer(ZeroAddress, RECIPIENT, 1n);
+      await expect(first).to.emit(wallet, "DeviceLinked").withArgs(device.deviceId);
+      expect((await wallet.deviceConfig()).linked).to.equal(true);
+      await expect(wallet.connect(f.device).deviceTransfer(ZeroAddress, RECIPIENT, 1n)).to.not.emit(
+        wallet,
+        "DeviceLinked",
+      );
+      await wallet.link(); // already linked: nothing to do
+      expect(await ethers.provider.getBalance(RECIPIENT)).to.equal(2n);
+    });
+
+    it("attack: after revocation the registry unlinks the wallet in the same transaction, and spending stops", async function () {
+      const f = await loadFixture(walletFixture);
+      const revoke = f.registry.connect(f.maker).revokeDevice(f.deviceId, 2);
+      await expect(revoke).to.emit(f.wallet, "DeviceUnlinked").withArgs(f.deviceId);
+      await expect(revoke).to.emit(f.registry, "DeviceRevoked");
+      expect((await f.wallet.deviceConfig()).linked).to.equal(false);
+      await expect(f.wallet.connect(f.device).deviceTransfer(ZeroAddress, RECIPIENT, 1n))
+        .to.be.revertedWithCustomError(f.wallet, "DeviceRevoked")
+        .withArgs(f.deviceId);
+      const deadline = 4_102_444_800n;
+      const m = { asset: ZeroAddress, to: RECIPIENT, amount: 1n, nonce: 0n, deadline };
+      const [r, vs] = compact(await signDeviceTransfer(f.device, f.domain, m));
+      await expect(f.wallet.deviceTransferBySig(ZeroAddress, RECIPIENT, 1n, deadline, r, vs))
+        .to.be.revertedWithCustomError(f.wallet, "DeviceRevoked")
+        .withArgs(f.deviceId);
+      await expect(f.wallet.link()).to.be.revertedWithCustomError(f.wallet, "DeviceRevoked");
+    });
+
+    it("attack: a transfer of the device record away unlinks the wallet; only the registry may unlink", async function () {
+      const f = await loadFixture(walletFixture);
+      await expect(f.wallet.connect(f.mallory).onDeviceRecordChanged(f.deviceId))
+        .to.be.revertedWithCustomError(f.wallet, "NotRegistry")
+        .withArgs(f.mallory.address);
+      const data = f.registry.interface.encodeFunctionData("transferDevice", [f.deviceId, f.alice.address]);
+      const tx = f.wallet.execute(...(await signed(f, { to: await f.registry.getAddress(), data })));
+      await expect(tx).to.emit(f.wallet, "DeviceUnlinked").withArgs(f.deviceId);
+      await expect(tx)
+        .to.emit(f.wallet, "Executed")
+        .withArgs(0n, await f.registry.getAddress(), 0n, true);
+      await expect(f.wallet.connect(f.device).deviceTransfer(ZeroAddress, RECIPIENT, 1n))
+        .to.be.revertedWithCustomError(f.wallet, "DeviceNotOwned")
+        .withArgs(f.deviceId, f.alice.address);
+    });
+
+    it("the registry's call to another device's owner leaves this wallet linked", async function () {
+      const f = await loadFixture(walletFixture);
+      // The wallet also owns a second device; revoking that one does not unlink the wallet.
+      const other = testDevice(902);
+      await f.registry.connect(f.maker).registerDevice(other.deviceId, other.wallet.address, 1, ethers.ZeroHash);
+      const walletAddress = await f.wallet.getAddress();
+      const [r, vs] = compact(
+        await signActivation(other.wallet, f.registryDomain, {
+          deviceId: other.deviceId,
+          owner: walletAddress,
+          deadline: 4_102_444_800n,
+        }),
+      );
+      await f.registry.connect(f.alice).activateDevice(other.deviceId, walletAddress, 4_102_444_800n, r, vs);
+      await expect(f.registry.connect(f.maker).revokeDevice(other.deviceId, 1)).to.not.emit(f.wallet, "DeviceUnlinked");
+      expect((await f.wallet.deviceConfig()).linked).to.equal(true);
+      await f.wallet.connect(f.device).deviceTransfer(ZeroAddress, RECIPIENT, 1n);
+    });
+
+    it("attack: a revoker cannot starve the hook of gas, and a hostile owner cannot block revocation", async function () {
+      const f = await loadFixture(walletFixture);
+      const revoke = () => f.registry.connect(f.maker).revokeDevice.populateTransaction(f.deviceId, 1);
+      const needed = await f.maker.estimateGas(await revoke());
+      // Too little gas for the hook's budget: the whole revocation reverts (nothing half done).
+      await expect(
+        f.maker.sendTransaction({ ...(await revoke()), gasLimit: needed - 5_000n }),
+      ).to.be.revertedWithCustomError(f.registry, "OwnerHookGasTooLow");
+      expect((await f.wallet.deviceConfig()).linked).to.equal(true);
+      // The least gas that succeeds still reaches the wallet.
+      await expect(f.maker.sendTransaction({ ...(await revoke()), gasLimit: needed }))
+        .to.emit(f.wallet, "DeviceUnlinked")
+        .withArgs(f.deviceId);
+
+      // Hostile owners: one reverts, one burns its whole budget.
+      const hostile = await ethers.deployContract("HostileDeviceOwner");
+      for (const [i, mode] of [
+        [903, 0],
+        [904, 1],
+      ]) {
+        await hostile.setMode(mode);
+        const d = testDevice(i);
+        await f.registry.connect(f.maker).registerDevice(d.deviceId, d.wallet.address, 1, ethers.ZeroHash);
+        const owner = await hostile.getAddress();
+        const [r, vs] = compact(
+          await signActivation(d.wallet, f.registryDomain, { deviceId: d.deviceId, owner, deadline: 4_102_444_800n }),
+        );
+        await f.registry.connect(f.alice).activateDevice(d.deviceId, owner, 4_102_444_800n, r, vs);
+        await expect(f.registry.connect(f.maker).revokeDevice(d.deviceId, 1)).to.emit(f.registry, "DeviceRevoked");
+        expect((await f.registry.ownerAndStatus(d.deviceId))[1]).to.equal(3n);
+      }
+      // And a hostile owner can still give a device away.
+      const d = testDevice(905);
+      await f.registry.connect(f.maker).registerDevice(d.deviceId, d.wallet.address, 1, ethers.ZeroHash);
+      const owner = await hostile.getAddress();
+      const [r, vs] = compact(
+        await signActivation(d.wallet, f.registryDomain, { deviceId: d.deviceId, owner, deadline: 4_102_444_800n }),
+      );
+      await f.registry.connect(f.alice).activateDevice(d.deviceId, owner, 4_102_444_800n, r, vs);
+      const give = f.registry.interface.encodeFunctionData("transferDevice", [d.deviceId, f.alice.address]);
+      await hostile.call(await f.registry.getAddress(), give);
+      expect((await f.registry.ownerAndStatus(d.deviceId))[0]).to.equal(f.alice.address);
     });
   });
 
