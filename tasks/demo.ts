@@ -6,7 +6,7 @@ import { runTask } from "./lib";
 task("demo", "Runs the ThingLedger network's lifecycle end to end and prints each step with its gas")
   .addFlag("json", "Print machine-readable JSON instead of the step-by-step summary")
   .setAction(async (args: { json: boolean }, hre) => {
-    await runTask(
+    return runTask(
       hre,
       "demo",
       args.json,

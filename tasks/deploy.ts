@@ -6,7 +6,7 @@ import { runTask } from "./lib";
 task("deploy", "Deploys (or resumes) the whole ThingLedger system on --network, with deploy/parameters/<network>.json")
   .addFlag("json", "Print machine-readable JSON")
   .setAction(async (args: { json: boolean }, hre) => {
-    await runTask(
+    return runTask(
       hre,
       "deploy",
       args.json,

@@ -11,7 +11,7 @@ task("device:generate", "Generates simulated devices: ids, keys (in encrypted ke
   .addOptionalParam("type", "Device type for all of them (id or name); default: a mix")
   .addFlag("json", "Print machine-readable JSON")
   .setAction(async (args: { count: string; out: string; type?: string; json: boolean }, hre) => {
-    await runTask(
+    return runTask(
       hre,
       "device:generate",
       args.json,
@@ -58,7 +58,7 @@ task("device:register", "Registers a fleet file (resumable; never charges twice)
       args: { file: string; merkle: boolean; batchSize: string; whitelistOut: string; signer: string; json: boolean },
       hre,
     ) => {
-      await runTask(
+      return runTask(
         hre,
         "device:register",
         args.json,
@@ -101,7 +101,7 @@ task("device:activate", "The device signs its activation; the owner submits it a
   .addFlag("json", "Print machine-readable JSON")
   .setAction(
     async (args: { device: string; keystore: string; whitelist?: string; signer: string; json: boolean }, hre) => {
-      await runTask(
+      return runTask(
         hre,
         "device:activate",
         args.json,
@@ -131,7 +131,7 @@ task("device:status", "Shows a device's record: status, manufacturer, owner, key
   .addParam("device", "Device id (0x…64 hex) or raw unique id")
   .addFlag("json", "Print machine-readable JSON")
   .setAction(async (args: { device: string; json: boolean }, hre) => {
-    await runTask(
+    return runTask(
       hre,
       "device:status",
       args.json,
@@ -159,7 +159,7 @@ task("device:validate", "Validates a device; with --challenge, checks a fresh id
   .addOptionalParam("keystore", "Directory of device keystores (needed with --challenge: the device signs)")
   .addFlag("json", "Print machine-readable JSON")
   .setAction(async (args: { device: string; challenge?: string; keystore?: string; json: boolean }, hre) => {
-    await runTask(
+    return runTask(
       hre,
       "device:validate",
       args.json,
@@ -197,7 +197,7 @@ task("device:transfer", "Transfers an active device to a new owner (owner only)"
   .addOptionalParam("signer", "Index of the owner's local account", "0")
   .addFlag("json", "Print machine-readable JSON")
   .setAction(async (args: { device: string; to: string; signer: string; json: boolean }, hre) => {
-    await runTask(
+    return runTask(
       hre,
       "device:transfer",
       args.json,
@@ -224,7 +224,7 @@ task("device:revoke", "Revokes a device for good (its manufacturer or the networ
   .addOptionalParam("signer", "Index of the manufacturer's or admin's local account", "0")
   .addFlag("json", "Print machine-readable JSON")
   .setAction(async (args: { device: string; reason: string; signer: string; json: boolean }, hre) => {
-    await runTask(
+    return runTask(
       hre,
       "device:revoke",
       args.json,
@@ -253,7 +253,7 @@ task("device:rotate-key", "Gives a device a new key: the new key consents, the o
   .addOptionalParam("signer", "Index of the owner's local account", "0")
   .addFlag("json", "Print machine-readable JSON")
   .setAction(async (args: { device: string; keystore: string; signer: string; json: boolean }, hre) => {
-    await runTask(
+    return runTask(
       hre,
       "device:rotate-key",
       args.json,

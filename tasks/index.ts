@@ -4,3 +4,4 @@ import "./deploy";
 import "./devices";
 import "./network";
 import "./token";
+import "./wallets";

@@ -12,7 +12,7 @@ task("manufacturer:add", "Admits a manufacturer (network admin only)")
   .addOptionalParam("signer", "Index of the admin's local account", "0")
   .addFlag("json", "Print machine-readable JSON")
   .setAction(async (args: { account: string; payout?: string; score: string; signer: string; json: boolean }, hre) => {
-    await runTask(
+    return runTask(
       hre,
       "manufacturer:add",
       args.json,
@@ -35,7 +35,7 @@ task("manufacturer:remove", "Removes a manufacturer (network admin only); its de
   .addOptionalParam("signer", "Index of the admin's local account", "0")
   .addFlag("json", "Print machine-readable JSON")
   .setAction(async (args: { account: string; signer: string; json: boolean }, hre) => {
-    await runTask(
+    return runTask(
       hre,
       "manufacturer:remove",
       args.json,
@@ -57,7 +57,7 @@ task("manufacturer:remove", "Removes a manufacturer (network admin only); its de
 task("manufacturer:list", "Lists the network's manufacturers")
   .addFlag("json", "Print machine-readable JSON")
   .setAction(async (args: { json: boolean }, hre) => {
-    await runTask(
+    return runTask(
       hre,
       "manufacturer:list",
       args.json,

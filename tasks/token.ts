@@ -10,7 +10,7 @@ task("token:balance", "Shows the ThingToken balance of an account")
   .addOptionalParam("signer", "Index of the local account to use when --account is absent", "0")
   .addFlag("json", "Print machine-readable JSON")
   .setAction(async (args: { account?: string; signer: string; json: boolean }, hre) => {
-    await runTask(
+    return runTask(
       hre,
       "token:balance",
       args.json,
@@ -33,7 +33,7 @@ task("token:transfer", "Sends ThingToken from a local account")
   .addOptionalParam("signer", "Index of the sending local account", "0")
   .addFlag("json", "Print machine-readable JSON")
   .setAction(async (args: { to: string; amount: string; signer: string; json: boolean }, hre) => {
-    await runTask(
+    return runTask(
       hre,
       "token:transfer",
       args.json,
@@ -75,7 +75,7 @@ task("token:permit", "Signs an EIP-2612 permit offline (no transaction) into a J
       },
       hre,
     ) => {
-      await runTask(
+      return runTask(
         hre,
         "token:permit",
         args.json,
@@ -110,7 +110,7 @@ task("token:permit-submit", "Submits a signed permit file (anyone may relay it a
   .addOptionalParam("signer", "Index of the relaying local account", "0")
   .addFlag("json", "Print machine-readable JSON")
   .setAction(async (args: { file: string; signer: string; json: boolean }, hre) => {
-    await runTask(
+    return runTask(
       hre,
       "token:permit-submit",
       args.json,

@@ -53,3 +53,12 @@ export function parseDeadline(option: string, value: string, now: bigint): bigin
   }
   throw new UserError(`--${option}: "${value}" is neither a unix time nor a duration such as 30m, 1h or 7d`);
 }
+
+/** Parses a duration in seconds: "3600", "3600s", "30m", "12h" or "1d". */
+export function parseDuration(option: string, value: string): number {
+  const match = /^(\d+)([smhd]?)$/.exec(value.trim());
+  if (match === null) throw new UserError(`--${option}: "${value}" is not a duration such as 3600s, 30m, 12h or 1d`);
+  const seconds = Number(match[1]) * { "": 1, s: 1, m: 60, h: 3600, d: 86400 }[match[2] as "" | "s" | "m" | "h" | "d"];
+  if (seconds < 1 || seconds > 0xffffffff) throw new UserError(`--${option}: must be between 1 second and 136 years`);
+  return seconds;
+}

@@ -568,6 +568,64 @@ describe("DeviceWallet", function () {
     });
   });
 
+  describe("edges", function () {
+    it("attack: a clone of the implementation made outside the factory cannot be initialised", async function () {
+      const f = await loadFixture(walletFixture);
+      const implementation = (await f.factory.implementation()).slice(2).toLowerCase();
+      // The plain EIP-1167 creation code for a clone of the implementation, deployed by mallory.
+      const initCode = `0x3d602d80600a3d3981f3363d3d373d3d3d363d73${implementation}5af43d82803e903d91602b57fd5bf3`;
+      const deployed = await (await f.mallory.sendTransaction({ data: initCode })).wait();
+      const clone = await ethers.getContractAt("DeviceWallet", deployed!.contractAddress!);
+      await expect(clone.connect(f.mallory).initialize([f.mallory.address], 1, f.mallory.address, 60, [], []))
+        .to.be.revertedWithCustomError(clone, "NotFactory")
+        .withArgs(f.mallory.address);
+    });
+
+    it("freezing with a wrong owner list, a zero-recovery relay signature, and settings switched off", async function () {
+      const f = await loadFixture(walletFixture);
+      await expect(f.wallet.connect(f.owners[0]).freezeDevice(f.sortedOwners.slice(1))).to.be.revertedWithCustomError(
+        f.wallet,
+        "WrongOwners",
+      );
+      await expect(
+        f.wallet.deviceTransferBySig(ZeroAddress, RECIPIENT, 1n, 4_102_444_800n, ethers.ZeroHash, ethers.ZeroHash),
+      )
+        .to.be.revertedWithCustomError(f.wallet, "InvalidSignature")
+        .withArgs(0n);
+      const walletAddress = await f.wallet.getAddress();
+      for (const [fn, args] of [
+        ["setTransferCap", [ZeroAddress, 0n]],
+        ["setAllowlistEnabled", [false]],
+      ] as const) {
+        const data = f.wallet.interface.encodeFunctionData(fn as "setAllowlistEnabled", args as unknown as [boolean]);
+        await f.wallet.execute(...(await signed(f, { to: walletAddress, data })));
+      }
+      const config = await f.wallet.deviceConfig();
+      expect([config.capsEnabled, config.allowlistEnabled]).to.deep.equal([false, false]);
+      await f.wallet.connect(f.device).deviceTransfer(ZeroAddress, RECIPIENT, 1n);
+    });
+
+    it("a relay nonce at its maximum refuses further relayed spends of that asset", async function () {
+      const f = await loadFixture(walletFixture);
+      const walletAddress = await f.wallet.getAddress();
+      // _allowances is the wallet's 5th slot (after EIP712's two fallback strings, the owner and device words).
+      const slot = ethers.keccak256(ethers.AbiCoder.defaultAbiCoder().encode(["address", "uint256"], [ZeroAddress, 4]));
+      const word = BigInt(await ethers.provider.getStorage(walletAddress, slot));
+      expect(word & ((1n << 72n) - 1n)).to.equal(ETH_LIMIT);
+      const maxed = word | (0xffffffffn << 224n);
+      await ethers.provider.send("hardhat_setStorageAt", [walletAddress, slot, ethers.toBeHex(maxed, 32)]);
+      expect((await f.wallet.allowance(ZeroAddress)).nonce).to.equal(0xffffffffn);
+      const deadline = 4_102_444_800n;
+      const m = { asset: ZeroAddress, to: RECIPIENT, amount: 1n, nonce: 0xffffffffn, deadline };
+      const [r, vs] = compact(await signDeviceTransfer(f.device, f.domain, m));
+      await expect(f.wallet.deviceTransferBySig(ZeroAddress, RECIPIENT, 1n, deadline, r, vs))
+        .to.be.revertedWithCustomError(f.wallet, "NonceExhausted")
+        .withArgs(ZeroAddress);
+      // The device can still send itself.
+      await f.wallet.connect(f.device).deviceTransfer(ZeroAddress, RECIPIENT, 1n);
+    });
+  });
+
   it("receives ETH and ERC-827 transferAndCall", async function () {
     const f = await loadFixture(walletFixture);
     const walletAddress = await f.wallet.getAddress();

@@ -1,0 +1,706 @@
+import fs from "node:fs";
+
+import type { Signer } from "ethers";
+import { Wallet, ZeroAddress, formatUnits, getAddress, isAddress, isHexString, verifyTypedData } from "ethers";
+import type { HardhatRuntimeEnvironment } from "hardhat/types";
+
+import type { DeviceRegistry, DeviceWallet, DeviceWalletFactory, ThingToken } from "../typechain-types";
+import {
+  DeviceRegistry__factory,
+  DeviceWalletFactory__factory,
+  DeviceWallet__factory,
+  IERC20Metadata__factory,
+  ThingToken__factory,
+} from "../typechain-types";
+import { chainTime } from "./chain";
+import { loadSystem } from "./deployments";
+import { compact } from "./eip712/device";
+import {
+  EXECUTE_TYPES,
+  packAuthorization,
+  signDeviceTransfer,
+  signExecute,
+  sortOwners,
+  walletDomain,
+} from "./eip712/wallet";
+import type { ExecuteMessage } from "./eip712/wallet";
+import { UserError } from "./errors";
+import { STATUS_NAMES } from "./registry";
+
+/** The largest limit a wallet stores (72 bits, see SpendWindow.sol). */
+export const MAX_LIMIT = (1n << 72n) - 1n;
+export const MAX_OWNERS = 20;
+
+export interface WalletContext {
+  factory: DeviceWalletFactory;
+  registry: DeviceRegistry;
+  token: ThingToken;
+  chainId: bigint;
+}
+
+export async function connectWallets(hre: HardhatRuntimeEnvironment, runner?: Signer): Promise<WalletContext> {
+  const system = await loadSystem(hre, ["ThingToken", "DeviceRegistry", "DeviceWalletFactory"]);
+  const r = runner ?? hre.ethers.provider;
+  return {
+    factory: DeviceWalletFactory__factory.connect(system.addresses.DeviceWalletFactory, r),
+    registry: DeviceRegistry__factory.connect(system.addresses.DeviceRegistry, r),
+    token: ThingToken__factory.connect(system.addresses.ThingToken, r),
+    chainId: system.chainId,
+  };
+}
+
+/** A wallet that must exist (have code) on this network, connected to `runner`. */
+export async function connectWallet(
+  hre: HardhatRuntimeEnvironment,
+  address: string,
+  runner?: Signer,
+): Promise<DeviceWallet> {
+  const ctx = await connectWallets(hre);
+  const code = await hre.ethers.provider.getCode(address);
+  if (code === "0x") {
+    throw new UserError(`there is no device wallet at ${address} on network "${hre.network.name}"`);
+  }
+  const wallet = DeviceWallet__factory.connect(address, runner ?? hre.ethers.provider);
+  const implementation = await ctx.factory.implementation();
+  // An EIP-1167 clone with immutable args: the implementation address sits at bytes 10..30.
+  if (!code.toLowerCase().includes(implementation.slice(2).toLowerCase())) {
+    throw new UserError(`${address} is not a device wallet of this network's factory`);
+  }
+  return wallet;
+}
+
+// ------------------------------------------------------------------ assets and amounts
+
+export interface Asset {
+  /** address(0) for ETH. */
+  address: string;
+  symbol: string;
+  decimals: number;
+}
+
+/** `eth`, `token` (the ThingToken) or an ERC-20 address. */
+export async function resolveAsset(hre: HardhatRuntimeEnvironment, value: string): Promise<Asset> {
+  const v = value.trim().toLowerCase();
+  if (v === "eth") return { address: ZeroAddress, symbol: "ETH", decimals: 18 };
+  const ctx = await connectWallets(hre);
+  if (v === "token" || v === "thing") return { address: await ctx.token.getAddress(), symbol: "THING", decimals: 18 };
+  if (!isAddress(value)) throw new UserError(`asset "${value}" is neither eth, token nor an ERC-20 address`);
+  const address = getAddress(value);
+  if ((await hre.ethers.provider.getCode(address)) === "0x") {
+    throw new UserError(`asset ${address} has no contract code on network "${hre.network.name}"`);
+  }
+  const erc20 = IERC20Metadata__factory.connect(address, hre.ethers.provider);
+  try {
+    return { address, symbol: await erc20.symbol(), decimals: Number(await erc20.decimals()) };
+  } catch {
+    throw new UserError(`asset ${address} does not answer symbol() and decimals() like an ERC-20`);
+  }
+}
+
+export function formatAmount(amount: bigint, asset: Pick<Asset, "symbol" | "decimals">): string {
+  return `${formatUnits(amount, asset.decimals)} ${asset.symbol}`;
+}
+
+/** Parses `eth=1,token=100,0xAbc…=5` into limits in base units. */
+export async function parseLimits(
+  hre: HardhatRuntimeEnvironment,
+  value: string,
+  parseAmount: (option: string, value: string, decimals?: number) => bigint,
+): Promise<{ asset: Asset; limit: bigint }[]> {
+  const out: { asset: Asset; limit: bigint }[] = [];
+  for (const part of value.split(",").filter((p) => p.trim() !== "")) {
+    const [name, amount] = part.split("=");
+    if (amount === undefined) throw new UserError(`--limits: "${part}" is not ASSET=AMOUNT (e.g. eth=0.5)`);
+    const asset = await resolveAsset(hre, name);
+    const limit = parseAmount("limits", amount.trim(), asset.decimals);
+    checkLimit(limit, asset);
+    if (out.some((o) => o.asset.address === asset.address)) throw new UserError(`--limits: ${name} is given twice`);
+    out.push({ asset, limit });
+  }
+  if (out.length === 0) throw new UserError("--limits: give at least one, e.g. eth=0.5");
+  return out;
+}
+
+export function checkLimit(limit: bigint, asset: Asset): void {
+  if (limit > MAX_LIMIT) {
+    throw new UserError(
+      `a limit of ${formatAmount(limit, asset)} is above the wallet's maximum of ${formatAmount(MAX_LIMIT, asset)} per period`,
+    );
+  }
+}
+
+// ------------------------------------------------------------------ owners
+
+export function checkOwners(owners: string[], threshold: number): string[] {
+  const sorted = sortOwners(owners);
+  if (sorted.length === 0) throw new UserError("--owners: give at least one owner");
+  if (sorted.length > MAX_OWNERS) throw new UserError(`--owners: at most ${MAX_OWNERS} owners, got ${sorted.length}`);
+  if (new Set(sorted).size !== sorted.length) throw new UserError("--owners: an owner is listed twice");
+  if (sorted.includes(ZeroAddress)) throw new UserError("--owners: the zero address cannot be an owner");
+  if (!Number.isInteger(threshold) || threshold < 1 || threshold > sorted.length) {
+    throw new UserError(`--threshold: must be between 1 and ${sorted.length} (the number of owners)`);
+  }
+  return sorted;
+}
+
+/**
+ * The wallet's current owners. The wallet stores only their hash, so they are read from its events (the
+ * last `OwnersChanged`, else the factory's `WalletCreated`) and checked against the hash.
+ */
+export async function walletOwners(hre: HardhatRuntimeEnvironment, wallet: DeviceWallet): Promise<string[]> {
+  const changed = await wallet.queryFilter(wallet.filters.OwnersChanged(), 0);
+  let owners: string[] | undefined;
+  if (changed.length > 0) {
+    owners = [...changed[changed.length - 1].args.owners];
+  } else {
+    const ctx = await connectWallets(hre);
+    const created = await ctx.factory.queryFilter(ctx.factory.filters.WalletCreated(await wallet.getAddress()), 0);
+    if (created.length > 0) owners = [...created[created.length - 1].args.owners];
+  }
+  if (owners === undefined || !(await wallet.isOwnerSet(owners))) {
+    throw new UserError(`cannot find the owner set of wallet ${await wallet.getAddress()} in its events`);
+  }
+  return owners.map((o) => getAddress(o));
+}
+
+// ------------------------------------------------------------------ creation
+
+export interface CreateWalletOptions {
+  owners: string[];
+  threshold: number;
+  deviceId: string;
+  /** Defaults to the key the registry holds for the device. */
+  deviceKey?: string;
+  period: number;
+  limits: { asset: Asset; limit: bigint }[];
+}
+
+export interface CreateWalletResult {
+  wallet: string;
+  deviceId: string;
+  deviceKey: string;
+  owners: string[];
+  threshold: number;
+  period: number;
+  limits: { asset: string; symbol: string; decimals: number; limit: bigint }[];
+  /** True when the creator owned the device and handed its registry record to the wallet. */
+  deviceTransferred: boolean;
+  linked: boolean;
+  gasUsed: bigint;
+  /** What is left to do before the device can spend, if anything. */
+  next?: string;
+}
+
+/**
+ * Creates a device wallet at its predicted address. Every check runs before the first transaction. If
+ * the creator owns the (active) device, its registry record is handed to the wallet and the wallet links,
+ * so the device can spend at once.
+ */
+export async function createWallet(
+  hre: HardhatRuntimeEnvironment,
+  creator: Signer,
+  o: CreateWalletOptions,
+): Promise<CreateWalletResult> {
+  const ctx = await connectWallets(hre, creator);
+  const owners = checkOwners(o.owners, o.threshold);
+  if (!Number.isInteger(o.period) || o.period < 1 || o.period > 0xffffffff) {
+    throw new UserError("--period: must be between 1 second and 2^32 - 1 seconds");
+  }
+  const [deviceOwner, statusIndex] = await ctx.registry.ownerAndStatus(o.deviceId);
+  const status = STATUS_NAMES[Number(statusIndex)];
+  if (status === "unknown") throw new UserError(`device ${o.deviceId} is not registered on this network`);
+  if (status === "revoked") throw new UserError(`device ${o.deviceId} is revoked: it cannot have a wallet`);
+  const record = await ctx.registry.getDevice(o.deviceId);
+  const deviceKey = o.deviceKey === undefined ? record.deviceKey : getAddress(o.deviceKey);
+  const config = {
+    owners,
+    threshold: o.threshold,
+    deviceId: o.deviceId,
+    deviceKey,
+    period: o.period,
+    assets: o.limits.map((l) => l.asset.address),
+    limits: o.limits.map((l) => l.limit),
+  };
+  const wallet = await ctx.factory.predictWallet(config);
+  if ((await hre.ethers.provider.getCode(wallet)) !== "0x") {
+    throw new UserError(`a wallet with this configuration already exists at ${wallet}`);
+  }
+  const creatorAddress = await creator.getAddress();
+  let gasUsed = await gasOf(await ctx.factory.createWallet(config));
+  let deviceTransferred = false;
+  let linked = false;
+  let next: string | undefined;
+  if (status === "active" && getAddress(deviceOwner) === creatorAddress) {
+    gasUsed += await gasOf(await ctx.registry.transferDevice(o.deviceId, wallet));
+    deviceTransferred = true;
+    gasUsed += await gasOf(await DeviceWallet__factory.connect(wallet, creator).link());
+    linked = true;
+  } else if (status === "active") {
+    next = `the device's owner ${deviceOwner} must transfer it to the wallet (device:transfer --to ${wallet}) before the device can spend`;
+  } else {
+    next = `activate the device, then transfer it to the wallet (device:transfer --to ${wallet}) before the device can spend`;
+  }
+  return {
+    wallet,
+    deviceId: o.deviceId,
+    deviceKey,
+    owners,
+    threshold: o.threshold,
+    period: o.period,
+    limits: o.limits.map((l) => ({
+      asset: l.asset.address,
+      symbol: l.asset.symbol,
+      decimals: l.asset.decimals,
+      limit: l.limit,
+    })),
+    deviceTransferred,
+    linked,
+    gasUsed,
+    next,
+  };
+}
+
+async function gasOf(tx: { wait(): Promise<{ gasUsed: bigint; status: number | null } | null>; hash: string }) {
+  const receipt = await tx.wait();
+  if (receipt === null || receipt.status !== 1) throw new Error(`transaction ${tx.hash} failed`);
+  return receipt.gasUsed;
+}
+
+// ------------------------------------------------------------------ proposals
+
+export const PROPOSAL_KIND = "thingledger.wallet-proposal";
+
+/** An owner execution waiting for signatures: what `wallet:propose` writes and `wallet:sign` extends. */
+export interface Proposal {
+  kind: typeof PROPOSAL_KIND;
+  version: 1;
+  chainId: string;
+  wallet: string;
+  nonce: string;
+  to: string;
+  value: string;
+  data: string;
+  gasLimit: string;
+  description: string;
+  /** Owner address → 65-byte signature. */
+  signatures: Record<string, string>;
+}
+
+export function proposalMessage(p: Proposal): ExecuteMessage {
+  return { to: p.to, value: BigInt(p.value), data: p.data, gasLimit: BigInt(p.gasLimit), nonce: BigInt(p.nonce) };
+}
+
+export interface ProposeOptions {
+  wallet: string;
+  to: string;
+  value: bigint;
+  data: string;
+  gasLimit?: bigint;
+  nonce?: bigint;
+  description: string;
+}
+
+/** Builds a proposal for the wallet's next nonce (or `nonce`); the inner call's gas is estimated if not given. */
+export async function propose(hre: HardhatRuntimeEnvironment, o: ProposeOptions): Promise<Proposal> {
+  const wallet = await connectWallet(hre, o.wallet);
+  const current = await wallet.nonce();
+  const nonce = o.nonce ?? current;
+  if (nonce < current) throw new UserError(`--nonce: ${nonce} is already used (the wallet's nonce is ${current})`);
+  if (!isHexString(o.data)) throw new UserError(`--data: "${o.data}" is not 0x-prefixed hex`);
+  const balance = await hre.ethers.provider.getBalance(o.wallet);
+  if (o.value > balance) {
+    throw new UserError(
+      `the wallet holds ${formatUnits(balance, 18)} ETH, less than the ${formatUnits(o.value, 18)} proposed`,
+    );
+  }
+  let gasLimit = o.gasLimit;
+  if (gasLimit === undefined) {
+    let estimate: bigint;
+    try {
+      estimate = await hre.ethers.provider.estimateGas({ from: o.wallet, to: o.to, value: o.value, data: o.data });
+    } catch (error) {
+      throw new UserError(`the proposed call would fail from the wallet: ${shortReason(error)}`);
+    }
+    // The estimate includes the 21,000 of a transaction, which an inner call does not pay: a safe margin.
+    gasLimit = o.data === "0x" && (await hre.ethers.provider.getCode(o.to)) === "0x" ? 0n : estimate;
+  }
+  const { chainId } = await hre.ethers.provider.getNetwork();
+  return {
+    kind: PROPOSAL_KIND,
+    version: 1,
+    chainId: chainId.toString(),
+    wallet: getAddress(o.wallet),
+    nonce: nonce.toString(),
+    to: getAddress(o.to),
+    value: o.value.toString(),
+    data: o.data,
+    gasLimit: gasLimit.toString(),
+    description: o.description,
+    signatures: {},
+  };
+}
+
+function shortReason(error: unknown): string {
+  const e = error as { shortMessage?: string; message?: string };
+  return (e.shortMessage ?? e.message ?? String(error)).split("\n")[0];
+}
+
+export function writeProposal(file: string, p: Proposal): void {
+  const tmp = `${file}.tmp`;
+  fs.writeFileSync(tmp, `${JSON.stringify(p, null, 2)}\n`);
+  fs.renameSync(tmp, file);
+}
+
+/** Reads a proposal file; anything malformed fails with one line naming the problem. */
+export function readProposal(file: string): Proposal {
+  if (!fs.existsSync(file)) throw new UserError(`no proposal file at ${file}`);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(fs.readFileSync(file, "utf8"));
+  } catch (error) {
+    throw new UserError(`${file} is not valid JSON: ${(error as Error).message}`);
+  }
+  const p = parsed as Partial<Proposal>;
+  if (typeof p !== "object" || p === null || p.kind !== PROPOSAL_KIND || p.version !== 1) {
+    throw new UserError(`${file} is not a wallet proposal (kind "${PROPOSAL_KIND}", version 1)`);
+  }
+  for (const key of ["wallet", "to"] as const) {
+    if (typeof p[key] !== "string" || !isAddress(p[key])) throw new UserError(`${file}: "${key}" is not an address`);
+  }
+  for (const key of ["chainId", "nonce", "value", "gasLimit"] as const) {
+    if (typeof p[key] !== "string" || !/^\d+$/.test(p[key])) {
+      throw new UserError(`${file}: "${key}" must be a whole number in a string`);
+    }
+  }
+  if (typeof p.data !== "string" || !isHexString(p.data)) throw new UserError(`${file}: "data" is not 0x-prefixed hex`);
+  if (typeof p.signatures !== "object" || p.signatures === null) {
+    throw new UserError(`${file}: "signatures" must be an object of owner → signature`);
+  }
+  const proposal = { description: "", ...p } as Proposal;
+  for (const [owner, signature] of Object.entries(proposal.signatures)) {
+    if (!isAddress(owner)) throw new UserError(`${file}: signature key "${owner}" is not an address`);
+    let recovered: string;
+    try {
+      recovered = verifyTypedData(
+        walletDomain(BigInt(proposal.chainId), proposal.wallet),
+        EXECUTE_TYPES,
+        proposalMessage(proposal),
+        signature,
+      );
+    } catch {
+      throw new UserError(`${file}: the signature of ${owner} is malformed`);
+    }
+    if (getAddress(recovered) !== getAddress(owner)) {
+      throw new UserError(`${file}: the signature listed for ${owner} was made by ${recovered}, or over other content`);
+    }
+  }
+  return proposal;
+}
+
+/** Checks a proposal against the network: right chain, wallet exists, nonce not used. */
+async function checkProposal(hre: HardhatRuntimeEnvironment, p: Proposal, file: string): Promise<DeviceWallet> {
+  const { chainId } = await hre.ethers.provider.getNetwork();
+  if (BigInt(p.chainId) !== chainId) {
+    throw new UserError(`${file} is for chain ${p.chainId}, but network "${hre.network.name}" is chain ${chainId}`);
+  }
+  const wallet = await connectWallet(hre, p.wallet);
+  const current = await wallet.nonce();
+  if (BigInt(p.nonce) < current) {
+    throw new UserError(`${file} is stale: its nonce ${p.nonce} is already used (the wallet's nonce is ${current})`);
+  }
+  return wallet;
+}
+
+export interface SignResult {
+  file: string;
+  wallet: string;
+  signer: string;
+  signatures: number;
+  threshold: number;
+  ready: boolean;
+}
+
+/** Adds one owner's signature to a proposal file. */
+export async function signProposal(hre: HardhatRuntimeEnvironment, file: string, owner: Signer): Promise<SignResult> {
+  const p = readProposal(file);
+  const wallet = await checkProposal(hre, p, file);
+  const signer = getAddress(await owner.getAddress());
+  const owners = await walletOwners(hre, wallet);
+  if (!owners.includes(signer)) throw new UserError(`${signer} is not an owner of wallet ${p.wallet}`);
+  if (Object.keys(p.signatures).some((k) => getAddress(k) === signer)) {
+    throw new UserError(`${signer} has already signed ${file}`);
+  }
+  const signature = await signExecute(owner, walletDomain(BigInt(p.chainId), p.wallet), proposalMessage(p));
+  p.signatures[signer] = signature;
+  writeProposal(file, p);
+  const threshold = Number(await wallet.threshold());
+  const signatures = Object.keys(p.signatures).filter((k) => owners.includes(getAddress(k))).length;
+  return { file, wallet: p.wallet, signer, signatures, threshold, ready: signatures >= threshold };
+}
+
+export interface ExecResult {
+  wallet: string;
+  nonce: bigint;
+  to: string;
+  value: bigint;
+  /** Whether the inner call succeeded; the nonce is spent either way. */
+  success: boolean;
+  gasUsed: bigint;
+  txHash: string;
+}
+
+/** Executes a proposal that carries the threshold's signatures; `relayer` pays the gas. */
+export async function executeProposal(
+  hre: HardhatRuntimeEnvironment,
+  file: string,
+  relayer: Signer,
+): Promise<ExecResult> {
+  const p = readProposal(file);
+  const wallet = (await checkProposal(hre, p, file)).connect(relayer);
+  const current = await wallet.nonce();
+  if (BigInt(p.nonce) !== current) {
+    throw new UserError(
+      `${file} has nonce ${p.nonce}, but the wallet's next nonce is ${current}: execute that one first`,
+    );
+  }
+  const owners = await walletOwners(hre, wallet);
+  const threshold = Number(await wallet.threshold());
+  const valid = Object.entries(p.signatures).filter(([k]) => owners.includes(getAddress(k)));
+  if (valid.length < threshold) {
+    throw new UserError(`${file} has ${valid.length} owner signature(s); the wallet needs ${threshold}`);
+  }
+  const chosen = Object.fromEntries(
+    sortOwners(valid.map(([k]) => k))
+      .slice(0, threshold)
+      .map((k) => [k, valid.find(([v]) => getAddress(v) === k)![1]]),
+  );
+  const m = proposalMessage(p);
+  const tx = await wallet.execute(m.to, m.value, m.data, m.gasLimit, packAuthorization(owners, chosen));
+  const receipt = await tx.wait();
+  if (receipt === null || receipt.status !== 1) throw new Error(`transaction ${tx.hash} failed`);
+  const executed = receipt.logs
+    .map((l) => (getAddress(l.address) === p.wallet ? wallet.interface.parseLog(l) : null))
+    .find((l) => l?.name === "Executed");
+  return {
+    wallet: p.wallet,
+    nonce: m.nonce,
+    to: m.to,
+    value: m.value,
+    success: executed?.args.success === true,
+    gasUsed: receipt.gasUsed,
+    txHash: tx.hash,
+  };
+}
+
+/** Calldata of the wallet's own settings, for proposals. */
+export function settingCall(kind: "setAllowance" | "setFrozen" | "setDeviceKey", args: readonly unknown[]): string {
+  const iface = DeviceWallet__factory.createInterface();
+  switch (kind) {
+    case "setAllowance":
+      return iface.encodeFunctionData("setAllowance", [args[0] as string, args[1] as bigint]);
+    case "setFrozen":
+      return iface.encodeFunctionData("setFrozen", [args[0] as boolean]);
+    default:
+      return iface.encodeFunctionData("setDeviceKey", [args[0] as string]);
+  }
+}
+
+// ------------------------------------------------------------------ the device
+
+export interface DeviceSpendOptions {
+  wallet: string;
+  device: Wallet;
+  asset: Asset;
+  to: string;
+  amount: bigint;
+  /** When given, the device signs and this account submits; otherwise the device sends itself. */
+  relayer?: Signer;
+}
+
+export interface DeviceSpendResult {
+  wallet: string;
+  asset: string;
+  symbol: string;
+  decimals: number;
+  to: string;
+  amount: bigint;
+  relayed: boolean;
+  availableAfter: bigint;
+  gasUsed: bigint;
+  txHash: string;
+}
+
+/** The device spends under its limits. What the wallet would refuse is refused here first, naming why. */
+export async function deviceSpend(hre: HardhatRuntimeEnvironment, o: DeviceSpendOptions): Promise<DeviceSpendResult> {
+  const wallet = await connectWallet(hre, o.wallet);
+  const config = await wallet.deviceConfig();
+  if (getAddress(config.deviceKey) !== o.device.address) {
+    throw new UserError(`the key ${o.device.address} is not this wallet's device key (${config.deviceKey})`);
+  }
+  if (config.frozen) throw new UserError(`the device key of wallet ${o.wallet} is frozen by its owners`);
+  const ctx = await connectWallets(hre);
+  const deviceId = await wallet.deviceId();
+  const [owner, statusIndex] = await ctx.registry.ownerAndStatus(deviceId);
+  const status = STATUS_NAMES[Number(statusIndex)];
+  if (status !== "active") throw new UserError(`device ${deviceId} is ${status} in the registry: it cannot spend`);
+  if (getAddress(owner) !== o.wallet) {
+    throw new UserError(`device ${deviceId} is owned by ${owner} in the registry, not by the wallet: it cannot spend`);
+  }
+  const allowance = await wallet.allowance(o.asset.address);
+  if (allowance.limit === 0n) throw new UserError(`${o.asset.symbol} is not an asset this device may spend`);
+  if (o.amount > allowance.available) {
+    throw new UserError(
+      `${formatAmount(o.amount, o.asset)} is above what the device may spend now (${formatAmount(allowance.available, o.asset)} of ${formatAmount(allowance.limit, o.asset)} per period)`,
+    );
+  }
+  const cap = await wallet.transferCap(o.asset.address);
+  if (config.capsEnabled && cap !== 0n && o.amount > cap) {
+    throw new UserError(
+      `${formatAmount(o.amount, o.asset)} is above the per-transfer cap of ${formatAmount(cap, o.asset)}`,
+    );
+  }
+  if (config.allowlistEnabled && !(await wallet.isRecipientAllowed(o.to))) {
+    throw new UserError(`${o.to} is not on the wallet's recipient allow-list`);
+  }
+  const held =
+    o.asset.address === ZeroAddress
+      ? await hre.ethers.provider.getBalance(o.wallet)
+      : await IERC20Metadata__factory.connect(o.asset.address, hre.ethers.provider).balanceOf(o.wallet);
+  if (held < o.amount)
+    throw new UserError(
+      `the wallet holds ${formatAmount(held, o.asset)}, less than ${formatAmount(o.amount, o.asset)}`,
+    );
+
+  let tx;
+  if (o.relayer === undefined) {
+    const device = o.device.connect(hre.ethers.provider);
+    if ((await hre.ethers.provider.getBalance(device.address)) === 0n) {
+      throw new UserError(`the device key ${device.address} has no ETH for gas: fund it, or use a relayer (--relayer)`);
+    }
+    tx = await wallet.connect(device).deviceTransfer(o.asset.address, o.to, o.amount);
+  } else {
+    const { chainId } = await hre.ethers.provider.getNetwork();
+    const deadline = (await chainTime(hre)) + 3600n;
+    const signature = await signDeviceTransfer(o.device, walletDomain(chainId, o.wallet), {
+      asset: o.asset.address,
+      to: o.to,
+      amount: o.amount,
+      nonce: allowance.nonce,
+      deadline,
+    });
+    const [r, vs] = compact(signature);
+    tx = await wallet.connect(o.relayer).deviceTransferBySig(o.asset.address, o.to, o.amount, deadline, r, vs);
+  }
+  const gasUsed = await gasOf(tx);
+  return {
+    wallet: o.wallet,
+    asset: o.asset.address,
+    symbol: o.asset.symbol,
+    decimals: o.asset.decimals,
+    to: o.to,
+    amount: o.amount,
+    relayed: o.relayer !== undefined,
+    availableAfter: (await wallet.allowance(o.asset.address)).available,
+    gasUsed,
+    txHash: tx.hash,
+  };
+}
+
+export interface FreezeResult {
+  wallet: string;
+  by: string;
+  gasUsed: bigint;
+}
+
+/** Any single owner freezes the device key at once. */
+export async function freezeDevice(
+  hre: HardhatRuntimeEnvironment,
+  address: string,
+  owner: Signer,
+): Promise<FreezeResult> {
+  const wallet = (await connectWallet(hre, address)).connect(owner);
+  const owners = await walletOwners(hre, wallet);
+  const by = getAddress(await owner.getAddress());
+  if (!owners.includes(by)) throw new UserError(`${by} is not an owner of wallet ${address}`);
+  if ((await wallet.deviceConfig()).frozen)
+    throw new UserError(`the device key of wallet ${address} is already frozen`);
+  return { wallet: address, by, gasUsed: await gasOf(await wallet.freezeDevice(owners)) };
+}
+
+// ------------------------------------------------------------------ status
+
+export interface WalletStatus {
+  wallet: string;
+  deviceId: string;
+  deviceStatus: string;
+  deviceOwnedByWallet: boolean;
+  owners: string[];
+  threshold: number;
+  nonce: bigint;
+  deviceKey: string;
+  period: number;
+  frozen: boolean;
+  linked: boolean;
+  balances: { asset: string; symbol: string; decimals: number; balance: bigint }[];
+  allowances: {
+    asset: string;
+    symbol: string;
+    decimals: number;
+    limit: bigint;
+    spentCurrentPeriod: bigint;
+    spentPreviousPeriod: bigint;
+    available: bigint;
+    relayNonce: bigint;
+  }[];
+}
+
+/** Everything about a wallet; allowances for ETH, the ThingToken and any `extraAssets`. */
+export async function walletStatus(
+  hre: HardhatRuntimeEnvironment,
+  address: string,
+  extraAssets: Asset[] = [],
+): Promise<WalletStatus> {
+  const wallet = await connectWallet(hre, address);
+  const ctx = await connectWallets(hre);
+  const deviceId = await wallet.deviceId();
+  const [owner, statusIndex] = await ctx.registry.ownerAndStatus(deviceId);
+  const config = await wallet.deviceConfig();
+  const assets = [await resolveAsset(hre, "eth"), await resolveAsset(hre, "token"), ...extraAssets];
+  const balances = [];
+  const allowances = [];
+  for (const asset of assets) {
+    const balance =
+      asset.address === ZeroAddress
+        ? await hre.ethers.provider.getBalance(address)
+        : await IERC20Metadata__factory.connect(asset.address, hre.ethers.provider).balanceOf(address);
+    balances.push({ asset: asset.address, symbol: asset.symbol, decimals: asset.decimals, balance });
+    const a = await wallet.allowance(asset.address);
+    if (a.limit > 0n) {
+      allowances.push({
+        asset: asset.address,
+        symbol: asset.symbol,
+        decimals: asset.decimals,
+        limit: a.limit,
+        spentCurrentPeriod: a.spentCurrentPeriod,
+        spentPreviousPeriod: a.spentPreviousPeriod,
+        available: a.available,
+        relayNonce: a.nonce,
+      });
+    }
+  }
+  return {
+    wallet: getAddress(address),
+    deviceId,
+    deviceStatus: STATUS_NAMES[Number(statusIndex)],
+    deviceOwnedByWallet: getAddress(owner) === getAddress(address),
+    owners: await walletOwners(hre, wallet),
+    threshold: Number(await wallet.threshold()),
+    nonce: await wallet.nonce(),
+    deviceKey: config.deviceKey,
+    period: Number(config.period),
+    frozen: config.frozen,
+    linked: config.linked,
+    balances,
+    allowances,
+  };
+}

@@ -1,0 +1,336 @@
+import { task } from "hardhat/config";
+
+import { formatGas } from "../src/cli/output";
+import { runTask } from "./lib";
+
+task("wallet:create", "Creates a device wallet: M-of-N owners, the device key spending alone under limits")
+  .addParam("owners", "Owner addresses, comma-separated")
+  .addParam("threshold", "How many owners must sign an execution")
+  .addParam("device", "Device id (0x…64 hex) or raw unique id, as registered")
+  .addParam("limits", "Per-period limits of the device, e.g. eth=0.5,token=100 (or ERC20ADDRESS=5)")
+  .addOptionalParam("period", "Length of a spending period: 3600s, 30m, 12h, 1d", "1d")
+  .addOptionalParam("deviceKey", "The device key that may spend (default: the registry's key of the device)")
+  .addOptionalParam("signer", "Index of the creator's local account (if it owns the device, it hands it over)", "0")
+  .addFlag("json", "Print machine-readable JSON")
+  .setAction(
+    async (
+      args: {
+        owners: string;
+        threshold: string;
+        device: string;
+        limits: string;
+        period: string;
+        deviceKey?: string;
+        signer: string;
+        json: boolean;
+      },
+      hre,
+    ) => {
+      return runTask(
+        hre,
+        "wallet:create",
+        args.json,
+        async () => {
+          const { parseAddress, parseAmount, parseCount, parseDuration } = await import("../src/cli/parse");
+          const { resolveDeviceId } = await import("../src/devices/fleet");
+          const { signerAt } = await import("../src/token");
+          const { createWallet, parseLimits } = await import("../src/wallets");
+          const owners = args.owners
+            .split(",")
+            .filter((o) => o.trim() !== "")
+            .map((o) => parseAddress("owners", o.trim()));
+          return createWallet(hre, await signerAt(hre, parseCount("signer", args.signer)), {
+            owners,
+            threshold: parseCount("threshold", args.threshold, 1),
+            deviceId: resolveDeviceId(args.device),
+            deviceKey: args.deviceKey === undefined ? undefined : parseAddress("device-key", args.deviceKey),
+            period: parseDuration("period", args.period),
+            limits: await parseLimits(hre, args.limits, parseAmount),
+          });
+        },
+        (r) =>
+          [
+            `Created device wallet ${r.wallet}`,
+            `  owners ${r.owners.join(", ")} (threshold ${r.threshold})`,
+            `  device ${r.deviceId}, key ${r.deviceKey}, period ${r.period} s`,
+            `  limits ${r.limits.map((l) => `${hre.ethers.formatUnits(l.limit, l.decimals)} ${l.symbol}`).join(", ")} per period`,
+            r.deviceTransferred ? "  the device's registry record now belongs to the wallet (linked)" : "",
+            r.next === undefined ? "" : `  next: ${r.next}`,
+            `  gas ${formatGas(r.gasUsed)}`,
+          ]
+            .filter((l) => l !== "")
+            .join("\n"),
+      );
+    },
+  );
+
+task("wallet:propose", "Writes an unsigned owner execution to a JSON file for the owners to sign")
+  .addParam("wallet", "The device wallet's address")
+  .addParam("out", "The proposal file to write")
+  .addOptionalParam("to", "Call target, or the recipient of --amount")
+  .addOptionalParam("value", "ETH to send with the call, e.g. 1.5", "0")
+  .addOptionalParam("data", "Calldata of the call (0x…)", "0x")
+  .addOptionalParam("asset", "With --amount: transfer this ERC-20 (token, or an address) to --to")
+  .addOptionalParam("amount", "With --asset: the amount to transfer")
+  .addOptionalParam("rotateKey", "Instead: rotate the device key to this address")
+  .addOptionalParam("gasLimit", "Gas the inner call gets (default: estimated)")
+  .addOptionalParam("nonce", "The wallet nonce to use (default: the next one)")
+  .addFlag("unfreeze", "Instead: unfreeze the device key")
+  .addFlag("json", "Print machine-readable JSON")
+  .setAction(
+    async (
+      args: {
+        wallet: string;
+        out: string;
+        to?: string;
+        value: string;
+        data: string;
+        asset?: string;
+        amount?: string;
+        rotateKey?: string;
+        gasLimit?: string;
+        nonce?: string;
+        unfreeze: boolean;
+        json: boolean;
+      },
+      hre,
+    ) => {
+      return runTask(
+        hre,
+        "wallet:propose",
+        args.json,
+        async () => {
+          const { parseAddress, parseAmount, parseCount } = await import("../src/cli/parse");
+          const { UserError } = await import("../src/errors");
+          const { formatAmount, propose, resolveAsset, settingCall, writeProposal } = await import("../src/wallets");
+          const { IERC20Metadata__factory } = await import("../typechain-types");
+          const wallet = parseAddress("wallet", args.wallet);
+          const modes = [args.rotateKey !== undefined, args.unfreeze, args.asset !== undefined].filter(Boolean).length;
+          if (modes > 1) throw new UserError("give only one of --rotate-key, --unfreeze and --asset");
+          let to: string;
+          let value = 0n;
+          let data = args.data;
+          let description: string;
+          if (args.rotateKey !== undefined) {
+            const key = parseAddress("rotate-key", args.rotateKey);
+            [to, data, description] = [wallet, settingCall("setDeviceKey", [key]), `rotate the device key to ${key}`];
+          } else if (args.unfreeze) {
+            [to, data, description] = [wallet, settingCall("setFrozen", [false]), "unfreeze the device key"];
+          } else {
+            if (args.to === undefined) throw new UserError("--to is required for a call or a transfer");
+            const target = parseAddress("to", args.to);
+            if (args.asset !== undefined) {
+              if (args.amount === undefined) throw new UserError("--asset needs --amount");
+              const asset = await resolveAsset(hre, args.asset);
+              if (asset.symbol === "ETH") throw new UserError("for ETH use --value, not --asset eth");
+              const amount = parseAmount("amount", args.amount, asset.decimals);
+              to = asset.address;
+              data = IERC20Metadata__factory.createInterface().encodeFunctionData("transfer", [target, amount]);
+              description = `transfer ${formatAmount(amount, asset)} to ${target}`;
+            } else {
+              to = target;
+              value = args.value === "0" ? 0n : parseAmount("value", args.value);
+              description = `call ${target}${value > 0n ? ` with ${hre.ethers.formatEther(value)} ETH` : ""}${data === "0x" ? "" : ` (data ${data.slice(0, 10)}…)`}`;
+            }
+          }
+          const proposal = await propose(hre, {
+            wallet,
+            to,
+            value,
+            data,
+            gasLimit: args.gasLimit === undefined ? undefined : BigInt(parseCount("gas-limit", args.gasLimit)),
+            nonce: args.nonce === undefined ? undefined : BigInt(parseCount("nonce", args.nonce)),
+            description,
+          });
+          writeProposal(args.out, proposal);
+          return { file: args.out, ...proposal };
+        },
+        (r) =>
+          `Proposal for wallet ${r.wallet}, nonce ${r.nonce}: ${r.description}\n  written to ${r.file}; each owner signs it with wallet:sign --file ${r.file}`,
+      );
+    },
+  );
+
+task("wallet:set-limit", "Proposes a new per-period limit for the device (owners then sign and execute it)")
+  .addParam("wallet", "The device wallet's address")
+  .addParam("asset", "eth, token, or an ERC-20 address")
+  .addParam("limit", "The new limit per period, e.g. 0.5 (0 stops the device spending this asset)")
+  .addParam("out", "The proposal file to write")
+  .addFlag("json", "Print machine-readable JSON")
+  .setAction(async (args: { wallet: string; asset: string; limit: string; out: string; json: boolean }, hre) => {
+    return runTask(
+      hre,
+      "wallet:set-limit",
+      args.json,
+      async () => {
+        const { parseAddress, parseAmount } = await import("../src/cli/parse");
+        const { checkLimit, formatAmount, propose, resolveAsset, settingCall, writeProposal } =
+          await import("../src/wallets");
+        const wallet = parseAddress("wallet", args.wallet);
+        const asset = await resolveAsset(hre, args.asset);
+        const limit = /^0+(\.0+)?$/.test(args.limit) ? 0n : parseAmount("limit", args.limit, asset.decimals);
+        checkLimit(limit, asset);
+        const proposal = await propose(hre, {
+          wallet,
+          to: wallet,
+          value: 0n,
+          data: settingCall("setAllowance", [asset.address, limit]),
+          description: `set the device's ${asset.symbol} limit to ${formatAmount(limit, asset)} per period`,
+        });
+        writeProposal(args.out, proposal);
+        return { file: args.out, ...proposal };
+      },
+      (r) =>
+        `Proposal for wallet ${r.wallet}, nonce ${r.nonce}: ${r.description}\n  written to ${r.file}; each owner signs it with wallet:sign --file ${r.file}`,
+    );
+  });
+
+task("wallet:sign", "Adds one owner's signature to a proposal file (owners may sign on separate machines)")
+  .addParam("file", "The proposal file")
+  .addOptionalParam("signer", "Index of the owner's local account", "0")
+  .addFlag("json", "Print machine-readable JSON")
+  .setAction(async (args: { file: string; signer: string; json: boolean }, hre) => {
+    return runTask(
+      hre,
+      "wallet:sign",
+      args.json,
+      async () => {
+        const { parseCount } = await import("../src/cli/parse");
+        const { signerAt } = await import("../src/token");
+        const { signProposal } = await import("../src/wallets");
+        return signProposal(hre, args.file, await signerAt(hre, parseCount("signer", args.signer)));
+      },
+      (r) =>
+        `${r.signer} signed ${r.file}: ${r.signatures} of ${r.threshold} signature(s)${r.ready ? `, ready: wallet:exec --file ${r.file}` : ""}`,
+    );
+  });
+
+task("wallet:exec", "Executes a proposal that carries enough owner signatures (anyone may relay it)")
+  .addParam("file", "The proposal file")
+  .addOptionalParam("signer", "Index of the local account that sends and pays the gas", "0")
+  .addFlag("json", "Print machine-readable JSON")
+  .setAction(async (args: { file: string; signer: string; json: boolean }, hre) => {
+    return runTask(
+      hre,
+      "wallet:exec",
+      args.json,
+      async () => {
+        const { parseCount } = await import("../src/cli/parse");
+        const { signerAt } = await import("../src/token");
+        const { executeProposal } = await import("../src/wallets");
+        return executeProposal(hre, args.file, await signerAt(hre, parseCount("signer", args.signer)));
+      },
+      (r) =>
+        r.success
+          ? `Executed nonce ${r.nonce} of wallet ${r.wallet}: call to ${r.to} succeeded; gas ${formatGas(r.gasUsed)}`
+          : `Executed nonce ${r.nonce} of wallet ${r.wallet}, but the inner call to ${r.to} FAILED (the nonce is spent; propose again); gas ${formatGas(r.gasUsed)}`,
+    );
+  });
+
+task("wallet:device-spend", "The device spends from its wallet under its limits, sending itself or through a relayer")
+  .addParam("wallet", "The device wallet's address")
+  .addParam("device", "Device id (0x…64 hex) or raw unique id")
+  .addParam("keystore", "Directory of device keystores")
+  .addParam("to", "Recipient")
+  .addParam("amount", "Amount, e.g. 0.1")
+  .addOptionalParam("asset", "eth, token, or an ERC-20 address", "eth")
+  .addOptionalParam("relayer", "Index of a local account that relays the device's signed transfer (pays the gas)")
+  .addFlag("json", "Print machine-readable JSON")
+  .setAction(
+    async (
+      args: {
+        wallet: string;
+        device: string;
+        keystore: string;
+        to: string;
+        amount: string;
+        asset: string;
+        relayer?: string;
+        json: boolean;
+      },
+      hre,
+    ) => {
+      return runTask(
+        hre,
+        "wallet:device-spend",
+        args.json,
+        async () => {
+          const { parseAddress, parseAmount, parseCount } = await import("../src/cli/parse");
+          const { resolveDeviceId } = await import("../src/devices/fleet");
+          const { keystorePassword, loadDeviceKey } = await import("../src/devices/keystore");
+          const { signerAt } = await import("../src/token");
+          const { deviceSpend, resolveAsset } = await import("../src/wallets");
+          const wallet = parseAddress("wallet", args.wallet);
+          const to = parseAddress("to", args.to);
+          const asset = await resolveAsset(hre, args.asset);
+          const amount = parseAmount("amount", args.amount, asset.decimals);
+          const relayer =
+            args.relayer === undefined ? undefined : await signerAt(hre, parseCount("relayer", args.relayer));
+          const { wallet: device } = loadDeviceKey(
+            args.keystore,
+            resolveDeviceId(args.device),
+            await keystorePassword(),
+          );
+          return deviceSpend(hre, { wallet, device, asset, to, amount, relayer });
+        },
+        (r) =>
+          `The device paid ${hre.ethers.formatUnits(r.amount, r.decimals)} ${r.symbol} to ${r.to}${r.relayed ? " (signed by the device, relayed)" : ""}; ${hre.ethers.formatUnits(r.availableAfter, r.decimals)} ${r.symbol} left this period; gas ${formatGas(r.gasUsed)}`,
+      );
+    },
+  );
+
+task(
+  "wallet:freeze",
+  "One owner freezes the device key at once (unfreezing takes the owners: wallet:propose --unfreeze)",
+)
+  .addParam("wallet", "The device wallet's address")
+  .addOptionalParam("signer", "Index of the owner's local account", "0")
+  .addFlag("json", "Print machine-readable JSON")
+  .setAction(async (args: { wallet: string; signer: string; json: boolean }, hre) => {
+    return runTask(
+      hre,
+      "wallet:freeze",
+      args.json,
+      async () => {
+        const { parseAddress, parseCount } = await import("../src/cli/parse");
+        const { signerAt } = await import("../src/token");
+        const { freezeDevice } = await import("../src/wallets");
+        return freezeDevice(
+          hre,
+          parseAddress("wallet", args.wallet),
+          await signerAt(hre, parseCount("signer", args.signer)),
+        );
+      },
+      (r) => `${r.by} froze the device key of wallet ${r.wallet}; gas ${formatGas(r.gasUsed)}`,
+    );
+  });
+
+task("wallet:status", "Shows a device wallet: owners, threshold, nonce, device key, limits, balances")
+  .addParam("wallet", "The device wallet's address")
+  .addOptionalParam("asset", "Also show this ERC-20 (address)")
+  .addFlag("json", "Print machine-readable JSON")
+  .setAction(async (args: { wallet: string; asset?: string; json: boolean }, hre) => {
+    return runTask(
+      hre,
+      "wallet:status",
+      args.json,
+      async () => {
+        const { parseAddress } = await import("../src/cli/parse");
+        const { resolveAsset, walletStatus } = await import("../src/wallets");
+        const extra = args.asset === undefined ? [] : [await resolveAsset(hre, args.asset)];
+        return walletStatus(hre, parseAddress("wallet", args.wallet), extra);
+      },
+      (s) =>
+        [
+          `Device wallet ${s.wallet}`,
+          `  owners ${s.owners.join(", ")} (threshold ${s.threshold}), next nonce ${s.nonce}`,
+          `  device ${s.deviceId}: ${s.deviceStatus}${s.deviceOwnedByWallet ? ", owned by the wallet" : ", NOT owned by the wallet"}`,
+          `  device key ${s.deviceKey}${s.frozen ? " (FROZEN)" : ""}, period ${s.period} s, ${s.linked ? "linked" : "not linked yet"}`,
+          ...s.balances.map((b) => `  balance ${hre.ethers.formatUnits(b.balance, b.decimals)} ${b.symbol}`),
+          ...s.allowances.map(
+            (a) =>
+              `  limit ${hre.ethers.formatUnits(a.limit, a.decimals)} ${a.symbol} per period: ${hre.ethers.formatUnits(a.available, a.decimals)} available now`,
+          ),
+        ].join("\n"),
+    );
+  });
