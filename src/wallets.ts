@@ -1,7 +1,7 @@
 import fs from "node:fs";
 
-import type { Signer } from "ethers";
-import { Wallet, ZeroAddress, formatUnits, getAddress, isAddress, isHexString, verifyTypedData } from "ethers";
+import type { Signer, Wallet } from "ethers";
+import { ZeroAddress, formatUnits, getAddress, isAddress, isHexString, verifyTypedData } from "ethers";
 import type { HardhatRuntimeEnvironment } from "hardhat/types";
 
 import type { DeviceRegistry, DeviceWallet, DeviceWalletFactory, ThingToken } from "../typechain-types";
