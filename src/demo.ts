@@ -11,8 +11,10 @@ import { buildWhitelist } from "./merkle/whitelist";
 import { deviceIdOf } from "./devices/fleet";
 import { deviceTypeName } from "./devices/types";
 import { runAccessSimulation } from "./channels/simulation";
+import { formatGas } from "./cli/output";
 import { connectRegistry } from "./registry";
 import { connectToken, formatThing } from "./token";
+import { addSignature, createWallet, deviceSpend, execute, propose, resolveAsset } from "./wallets";
 
 export interface DemoStep {
   step: number;
@@ -207,6 +209,66 @@ export async function runDemo(
     "A peer validates a device",
     `${fleet[0].uid}: status active, manufacturer #${view.manufacturerId}, reputation ${view.score}/1000; its signed answer to a fresh challenge ${valid ? "checks out" : "FAILS"} (a view: no gas)`,
     0n,
+  );
+
+  // ---------------------------------------------------------------- a device wallet
+  // ownerB's device gets a wallet: ownerA, ownerB and the operator own it (2 of 3); the device spends alone
+  // up to 0.05 ETH a day.
+  const eth = await resolveAsset(hre, "eth");
+  const walletOwnersList = [await ownerA.getAddress(), ownerB.getAddress(), operatorAddress];
+  const created = await createWallet(hre, ownerB, {
+    owners: await Promise.all(walletOwnersList),
+    threshold: 2,
+    deviceId: fleet[1].deviceId,
+    period: 86_400,
+    limits: [{ asset: eth, limit: parseEther("0.05") }],
+  });
+  record(
+    `Owners give ${fleet[1].uid} a wallet of its own`,
+    `wallet ${created.wallet}: 2 of 3 owners; the device key spends alone up to 0.05 ETH a day; ownerB handed the device's registry record to the wallet, so a revocation stops its spending at once`,
+    created.gasUsed,
+  );
+  const walletFunded = await (await treasury.sendTransaction({ to: created.wallet, value: parseEther("1") })).wait();
+  const paid = await deviceSpend(hre, {
+    wallet: created.wallet,
+    device: fleet[1].wallet,
+    asset: eth,
+    to: serviceAddress,
+    amount: parseEther("0.01"),
+    relayer: service,
+  });
+  record(
+    "The device pays for a service under its limit",
+    `the wallet was funded with 1 ETH (gas ${formatGas(walletFunded?.gasUsed ?? 0n)}); the device signed a 0.01 ETH transfer to the service, which relayed it (the device holds no ETH); ${hre.ethers.formatEther(paid.availableAfter)} ETH left today`,
+    paid.gasUsed,
+  );
+  let refused = "";
+  try {
+    await deviceSpend(hre, {
+      wallet: created.wallet,
+      device: fleet[1].wallet,
+      asset: eth,
+      to: serviceAddress,
+      amount: parseEther("0.5"),
+      relayer: service,
+    });
+  } catch (error) {
+    refused = (error as Error).message;
+  }
+  const proposal = await propose(hre, {
+    wallet: created.wallet,
+    to: serviceAddress,
+    value: parseEther("0.5"),
+    data: "0x",
+    description: "pay the service 0.5 ETH",
+  });
+  await addSignature(hre, proposal, ownerA);
+  await addSignature(hre, proposal, operator);
+  const executed = await execute(hre, proposal, service);
+  record(
+    "The owners approve a larger spend",
+    `the device alone cannot pay 0.5 ETH (${refused === "" ? "NOT refused" : "refused before sending"}); ownerA and the operator sign Execute(to, value, data, gasLimit, nonce ${executed.nonce}) and the service relays it: ${executed.success ? "paid" : "FAILED"}`,
+    executed.gasUsed,
   );
 
   // ---------------------------------------------------------------- paid access through a group channel

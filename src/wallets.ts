@@ -1,6 +1,6 @@
 import fs from "node:fs";
 
-import type { Signer, Wallet } from "ethers";
+import type { BaseWallet, Signer } from "ethers";
 import { ZeroAddress, formatUnits, getAddress, isAddress, isHexString, verifyTypedData } from "ethers";
 import type { HardhatRuntimeEnvironment } from "hardhat/types";
 
@@ -420,22 +420,32 @@ export interface SignResult {
   ready: boolean;
 }
 
-/** Adds one owner's signature to a proposal file. */
-export async function signProposal(hre: HardhatRuntimeEnvironment, file: string, owner: Signer): Promise<SignResult> {
-  const p = readProposal(file);
-  const wallet = await checkProposal(hre, p, file);
+/** Adds `owner`'s signature to a proposal (in memory), after checking it against the network. */
+export async function addSignature(
+  hre: HardhatRuntimeEnvironment,
+  p: Proposal,
+  owner: Signer,
+  label = "the proposal",
+): Promise<SignResult> {
+  const wallet = await checkProposal(hre, p, label);
   const signer = getAddress(await owner.getAddress());
   const owners = await walletOwners(hre, wallet);
   if (!owners.includes(signer)) throw new UserError(`${signer} is not an owner of wallet ${p.wallet}`);
   if (Object.keys(p.signatures).some((k) => getAddress(k) === signer)) {
-    throw new UserError(`${signer} has already signed ${file}`);
+    throw new UserError(`${signer} has already signed ${label}`);
   }
-  const signature = await signExecute(owner, walletDomain(BigInt(p.chainId), p.wallet), proposalMessage(p));
-  p.signatures[signer] = signature;
-  writeProposal(file, p);
+  p.signatures[signer] = await signExecute(owner, walletDomain(BigInt(p.chainId), p.wallet), proposalMessage(p));
   const threshold = Number(await wallet.threshold());
   const signatures = Object.keys(p.signatures).filter((k) => owners.includes(getAddress(k))).length;
-  return { file, wallet: p.wallet, signer, signatures, threshold, ready: signatures >= threshold };
+  return { file: label, wallet: p.wallet, signer, signatures, threshold, ready: signatures >= threshold };
+}
+
+/** Adds one owner's signature to a proposal file. */
+export async function signProposal(hre: HardhatRuntimeEnvironment, file: string, owner: Signer): Promise<SignResult> {
+  const p = readProposal(file);
+  const result = await addSignature(hre, p, owner, file);
+  writeProposal(file, p);
+  return result;
 }
 
 export interface ExecResult {
@@ -449,13 +459,22 @@ export interface ExecResult {
   txHash: string;
 }
 
-/** Executes a proposal that carries the threshold's signatures; `relayer` pays the gas. */
+/** Executes a proposal file that carries the threshold's signatures; `relayer` pays the gas. */
 export async function executeProposal(
   hre: HardhatRuntimeEnvironment,
   file: string,
   relayer: Signer,
 ): Promise<ExecResult> {
-  const p = readProposal(file);
+  return execute(hre, readProposal(file), relayer, file);
+}
+
+/** Executes a proposal (in memory) that carries the threshold's signatures. */
+export async function execute(
+  hre: HardhatRuntimeEnvironment,
+  p: Proposal,
+  relayer: Signer,
+  file = "the proposal",
+): Promise<ExecResult> {
   const wallet = (await checkProposal(hre, p, file)).connect(relayer);
   const current = await wallet.nonce();
   if (BigInt(p.nonce) !== current) {
@@ -509,7 +528,7 @@ export function settingCall(kind: "setAllowance" | "setFrozen" | "setDeviceKey",
 
 export interface DeviceSpendOptions {
   wallet: string;
-  device: Wallet;
+  device: BaseWallet;
   asset: Asset;
   to: string;
   amount: bigint;

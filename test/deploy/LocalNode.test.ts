@@ -267,6 +267,114 @@ describe("deployment to a local hardhat node", function () {
     expect(errorLines(bad)).to.deep.equal([`Error: device ${a.deviceId} is revoked, not waiting for activation`]);
   });
 
+  it("runs the device wallet flow through the tasks: create, device spend (relayed), propose, sign twice, exec, set-limit, freeze, status", async function () {
+    const fleet = path.join(scratch, "fleet-wallet");
+    const devEnv = { ...env, THINGLEDGER_KEYSTORE_PASSWORD: "test-password", THINGLEDGER_KEYSTORE_SCRYPT_N: "1024" };
+    const json = <T>(args: string[]): T => {
+      const run = hardhat(["--network", "localhost", ...args, "--json"], devEnv);
+      expect(run.status, `${args.join(" ")}\n${run.stderr}`).to.equal(0);
+      return JSON.parse(run.stdout) as T;
+    };
+    const provider = new JsonRpcProvider(node.url, undefined, { staticNetwork: true, cacheTimeout: -1 });
+    const accounts = (await provider.send("eth_accounts", [])) as string[];
+    const [ownerA, ownerB, ownerC] = accounts.slice(2, 5);
+    // Account 1 is a manufacturer (admitted by the identity flow, or here); account 2 activates and creates.
+    const makers = json<{ account: string; active: boolean }[]>(["manufacturer:list"]);
+    if (!makers.some((m) => m.account === OPERATOR && m.active)) {
+      json(["manufacturer:add", "--account", OPERATOR]);
+      json(["token:transfer", "--to", OPERATOR, "--amount", "100"]);
+    }
+    json(["device:generate", "--count", "1", "--out", fleet]);
+    json(["device:register", "--file", path.join(fleet, "devices.csv"), "--signer", "1"]);
+    const device = (JSON.parse(fs.readFileSync(path.join(fleet, "devices.json"), "utf8")) as { deviceId: string }[])[0];
+    json(["token:transfer", "--to", ownerA, "--amount", "10"]);
+    json(["device:activate", "--device", device.deviceId, "--keystore", path.join(fleet, "keystore"), "--signer", "2"]);
+    const created = json<{ wallet: string; linked: boolean }>([
+      "wallet:create",
+      "--owners",
+      [ownerA, ownerB, ownerC].join(","),
+      "--threshold",
+      "2",
+      "--device",
+      device.deviceId,
+      "--limits",
+      "eth=0.2",
+      "--period",
+      "12h",
+      "--signer",
+      "2",
+    ]);
+    expect(created.linked).to.equal(true);
+    const funder = new Wallet(OWNER_KEY, provider);
+    await (await funder.sendTransaction({ to: created.wallet, value: parseEther("2") })).wait();
+
+    const recipient = Wallet.createRandom().address;
+    const spent = json<{ relayed: boolean; availableAfter: string }>([
+      "wallet:device-spend",
+      "--wallet",
+      created.wallet,
+      "--device",
+      device.deviceId,
+      "--keystore",
+      path.join(fleet, "keystore"),
+      "--to",
+      recipient,
+      "--amount",
+      "0.15",
+      "--relayer",
+      "5",
+    ]);
+    expect(spent).to.include({ relayed: true, availableAfter: parseEther("0.05").toString() });
+
+    const file = path.join(scratch, "wallet-pay.json");
+    json(["wallet:propose", "--wallet", created.wallet, "--to", recipient, "--value", "1", "--out", file]);
+    json(["wallet:sign", "--file", file, "--signer", "3"]);
+    expect(json<{ ready: boolean }>(["wallet:sign", "--file", file, "--signer", "4"]).ready).to.equal(true);
+    expect(json<{ success: boolean }>(["wallet:exec", "--file", file, "--signer", "5"]).success).to.equal(true);
+    expect(await provider.getBalance(recipient)).to.equal(parseEther("1.15"));
+
+    const limit = path.join(scratch, "wallet-limit.json");
+    json(["wallet:set-limit", "--wallet", created.wallet, "--asset", "eth", "--limit", "0.5", "--out", limit]);
+    json(["wallet:sign", "--file", limit, "--signer", "2"]);
+    json(["wallet:sign", "--file", limit, "--signer", "4"]);
+    json(["wallet:exec", "--file", limit]);
+    json(["wallet:freeze", "--wallet", created.wallet, "--signer", "3"]);
+    const status = json<{ frozen: boolean; nonce: string; allowances: { limit: string; available: string }[] }>([
+      "wallet:status",
+      "--wallet",
+      created.wallet,
+    ]);
+    expect(status).to.include({ frozen: true, nonce: "2" });
+    expect(status.allowances[0]).to.include({
+      limit: parseEther("0.5").toString(),
+      available: parseEther("0.35").toString(),
+    });
+    const frozen = hardhat(
+      [
+        "wallet:device-spend",
+        "--network",
+        "localhost",
+        "--wallet",
+        created.wallet,
+        "--device",
+        device.deviceId,
+        "--keystore",
+        path.join(fleet, "keystore"),
+        "--to",
+        recipient,
+        "--amount",
+        "0.01",
+        "--relayer",
+        "5",
+      ],
+      devEnv,
+    );
+    expect(frozen.status).to.equal(1);
+    expect(errorLines(frozen)).to.deep.equal([
+      `Error: the device key of wallet ${created.wallet} is frozen by its owners`,
+    ]);
+  });
+
   it("runs sim:access against the node: the AS, clients and a device over real JSON-RPC", function () {
     const run = hardhat(
       ["sim:access", "--network", "localhost", "--clients", "3", "--slots", "2", "--as", "1", "--json"],

@@ -161,7 +161,12 @@ describe("token tasks (in-process network)", function () {
     const run = hardhat(["demo", "--json"]);
     expect(run.status, run.stderr).to.equal(0);
     const result = JSON.parse(run.stdout) as { steps: { title: string; gasUsed: string }[]; totalGas: string };
-    expect(result.steps.map((s) => s.title)).to.include("Fund a device operator");
+    const titles = result.steps.map((s) => s.title);
+    expect(titles).to.include("Fund a device operator");
+    expect(titles).to.include.members([
+      "The device pays for a service under its limit",
+      "The owners approve a larger spend",
+    ]);
     const sum = result.steps.reduce((acc, s) => acc + BigInt(s.gasUsed), 0n);
     expect(result.totalGas).to.equal(sum.toString());
   });
