@@ -19,6 +19,9 @@ const ATONOMI = "Atonomi's deployed contract, Shanghai rules";
 const SOFIE = "SOFIE paper (Fotiou et al.), 2019 rules";
 const MICRORAIDEN = "microraiden";
 
+const SAFE = "Safe 1.5.0 execTransaction, in-process Hardhat network (issue #5)";
+const ALLOWANCE = "Safe AllowanceModule, the delegate's spend (issue #5)";
+
 const OZ_ERC20 = "OpenZeppelin ERC-20, in-process Hardhat network, optimizer on";
 
 export const GAS_ANCHORS: Readonly<Record<string, GasAnchor>> = {
@@ -106,4 +109,41 @@ export const GAS_ANCHORS: Readonly<Record<string, GasAnchor>> = {
     note: "20 owners, each refunded in ETH (~9,300 each, cold account); a 10-level proof each (~5,100 of calldata); each slot cleared (storage refund); the AS paid once",
   },
   "channels.closeBatch (20 ETH channels, total)": { note: "the whole batch transaction" },
+  "wallet.create (3 owners, device key, ETH limit)": {
+    target: 160_000,
+    source: "issue #5 target",
+    note: "an EIP-1167 clone with the device id as an immutable argument, plus three storage words (owners, device, ETH limit); the factory's WalletCreated event records the configuration",
+  },
+  "wallet.execute 2-of-3 (ETH transfer)": {
+    anchor: 65_163,
+    source: `${SAFE}: 2-of-3 (SimpleMultiSig 59,968; 1-of-1 Safe 58,115)`,
+    target: 55_000,
+    note: "two compact signatures and the one owner who did not sign; the owner set is a hash in the nonce's word",
+  },
+  "wallet.execute 2-of-3 (ThingToken transfer)": {
+    anchor: 89_405,
+    source: `${SAFE}: ERC-20 transfer, 2-of-3`,
+    note: "recipient already holds THING",
+  },
+  "wallet.deviceTransfer ETH (sent by the device)": {
+    anchor: 62_812,
+    source: `${ALLOWANCE}: sent by the delegate (MultiSigWalletWithDailyLimit ~184,000)`,
+    target: 45_000,
+    note: "no registry call: the registry tells the wallet of a revocation (owner hook), so a spend reads two words and writes one",
+  },
+  "wallet.deviceTransfer ETH, first spend (links)": {
+    note: "the one spend that asks the registry (owner and status), ~13,300 more than later spends",
+  },
+  "wallet.deviceTransferBySig ETH (relayed)": {
+    anchor: 67_720,
+    source: `${ALLOWANCE}: relayed`,
+    target: 50_000,
+    note: "the device's EIP-712 signature; its nonce lives in the spend word the transfer writes anyway",
+  },
+  "wallet.deviceTransfer ThingToken (sent by the device)": {
+    anchor: 70_142,
+    source: `${ALLOWANCE}: ERC-20`,
+    target: 55_000,
+    note: "recipient already holds THING",
+  },
 };
