@@ -110,6 +110,7 @@ interface IDeviceRegistry {
     error SameKey(bytes32 deviceId);
     error CreditOverflow();
     error OwnerHookGasTooLow(uint256 available, uint256 needed);
+    error ZeroEpochLength();
 
     // ---------------------------------------------------------------- network roles
 

@@ -10,11 +10,12 @@ import {IDeviceOwnerHook} from "../interfaces/IDeviceOwnerHook.sol";
 import {IDeviceRegistry} from "../interfaces/IDeviceRegistry.sol";
 import {DeviceLeaf} from "../libraries/DeviceLeaf.sol";
 import {PackedDevice} from "../libraries/PackedDevice.sol";
+import {DeviceReputation} from "../reputation/DeviceReputation.sol";
 import {RegistryFees} from "./RegistryFees.sol";
 
 /// @title ThingLedger device registry
 /// @notice See {IDeviceRegistry}.
-contract DeviceRegistry is RegistryFees, EIP712 {
+contract DeviceRegistry is DeviceReputation, EIP712 {
     using PackedDevice for uint256;
 
     bytes32 private constant _ACTIVATE_TYPEHASH = keccak256(
@@ -27,11 +28,6 @@ contract DeviceRegistry is RegistryFees, EIP712 {
     uint256 public constant OWNER_HOOK_GAS = 30_000;
 
     bytes32 private constant _CLAIM_TYPEHASH = keccak256("IdentityClaim(bytes32 deviceId,bytes32 challenge)");
-
-    /// @dev Slot 2 of a device: written at activation. The reputation fields will share the owner's slot.
-    struct DeviceState {
-        address owner;
-    }
 
     /// @dev One slot per root.
     /// @dev The activation fee is fixed at commit time: the devices of a root are sold with a known
@@ -46,7 +42,6 @@ contract DeviceRegistry is RegistryFees, EIP712 {
     /// @dev Slot 1 of a device (see {PackedDevice}): written once at registration, and touched again only by
     /// activation, revocation and key rotation.
     mapping(bytes32 deviceId => uint256 packed) private _devices;
-    mapping(bytes32 deviceId => DeviceState) private _states;
     mapping(bytes32 deviceId => bytes32) private _metadata;
     mapping(bytes32 root => Whitelist) private _whitelists;
 
@@ -54,12 +49,20 @@ contract DeviceRegistry is RegistryFees, EIP712 {
     /// @param token_ The ThingToken fees are paid in; also the trusted forwarder for `approveAndCall`.
     /// @param registrationFee_ Initial fee per registered device, within the cap.
     /// @param activationFee_ Initial fee per activation, within the cap.
+    /// @param epochLength_ Length of a reputation epoch, in seconds.
+    /// @param auditReward_ Reward per changed score, paid to auditors from the pool (capped at 100 THING).
     constructor(
         address admin,
         IERC20 token_,
         uint256 registrationFee_,
-        uint256 activationFee_
-    ) RegistryFees(admin, token_, registrationFee_, activationFee_) EIP712("ThingLedger DeviceRegistry", "1") {}
+        uint256 activationFee_,
+        uint256 epochLength_,
+        uint256 auditReward_
+    )
+        RegistryFees(admin, token_, registrationFee_, activationFee_)
+        DeviceReputation(epochLength_, auditReward_)
+        EIP712("ThingLedger DeviceRegistry", "1")
+    {}
 
     // ---------------------------------------------------------------- registration
 
@@ -257,8 +260,11 @@ contract DeviceRegistry is RegistryFees, EIP712 {
         v.deviceKey = word.deviceKey();
         v.deviceType = word.deviceType();
         v.metadataHash = _metadata[deviceId];
-        // Until the reputation issue lands, every known device carries its manufacturer's default score.
-        if (v.status != DeviceStatus.Unknown) {
+        // Until its first audit a device carries its manufacturer's default score.
+        if (st.scorePlusOne != 0) {
+            v.score = st.scorePlusOne - 1;
+            v.trend = st.trend;
+        } else if (v.status != DeviceStatus.Unknown) {
             v.score = _manufacturers[manufacturer].defaultScore;
         }
     }

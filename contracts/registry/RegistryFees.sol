@@ -26,6 +26,7 @@ abstract contract RegistryFees is IDeviceRegistry, Ownable2Step, ERC2771Context 
     uint256 public constant MAX_REGISTRATION_FEE = 100e18;
     uint256 public constant MAX_ACTIVATION_FEE = 100e18;
     uint16 public constant MAX_SCORE = 1000;
+    uint256 public constant MAX_AUDIT_REWARD = 100e18;
 
     /// @dev One slot, read and written once by every registration.
     struct Manufacturer {
@@ -193,7 +194,7 @@ abstract contract RegistryFees is IDeviceRegistry, Ownable2Step, ERC2771Context 
 
     /// @inheritdoc IDeviceRegistry
     function rewardPool() public view returns (uint256) {
-        return _token.balanceOf(address(this)) - _fees.totalCredit;
+        return _token.balanceOf(address(this)) - _fees.totalCredit - _reservedForRewards();
     }
 
     /// @inheritdoc IDeviceRegistry
@@ -245,6 +246,9 @@ abstract contract RegistryFees is IDeviceRegistry, Ownable2Step, ERC2771Context 
     function _tryPermit(address owner_, uint256 amount, uint256 deadline, uint8 v, bytes32 r, bytes32 s) internal {
         try IERC20Permit(address(_token)).permit(owner_, address(this), amount, deadline, v, r, s) {} catch {}
     }
+
+    /// @dev Tokens set aside for auditors' rewards (see DeviceReputation); not part of the pool.
+    function _reservedForRewards() internal view virtual returns (uint256);
 
     function _activationFeeAmount() internal view returns (uint256) {
         return _fees.activationFee;

@@ -109,6 +109,25 @@ export const GAS_ANCHORS: Readonly<Record<string, GasAnchor>> = {
     note: "20 owners, each refunded in ETH (~9,300 each, cold account); a 10-level proof each (~5,100 of calldata); each slot cleared (storage refund); the AS paid once",
   },
   "channels.closeBatch (20 ETH channels, total)": { note: "the whole batch transaction" },
+  "reputation.updateScore (existing score)": {
+    anchor: 91_000,
+    source: `${ATONOMI}: updateReputationScore, repeat write (first write 134,000)`,
+    target: 35_000,
+    note: "a miss by ~3,600: 21,000 base + the auditor's slot and the device's slot each read and written (~10,000) + the audit-trail event (~2,000) + calldata (~1,800, a trend of -1 is 32 bytes of 0xff) leave too little; the reward is accrued from the auditor's reserved budget, so no global state is touched",
+  },
+  "reputation.updateScores per device (100, existing)": {
+    anchor: 91_000,
+    source: `${ATONOMI}: updateReputationScore, repeat write`,
+    target: 8_000,
+    note: "the batch's total gas / 100; scores share the owner's storage word",
+  },
+  "reputation.updateScores per device (100, first scores)": {
+    anchor: 134_000,
+    source: `${ATONOMI}: updateReputationScore, first write`,
+    target: 25_000,
+    note: "a first score costs what a later one does: the device's word already holds its owner",
+  },
+  "reputation.updateScores (batch of 100, existing scores)": { note: "the whole batch transaction" },
   "wallet.create (3 owners, device key, ETH limit)": {
     target: 160_000,
     source: "issue #5 target",

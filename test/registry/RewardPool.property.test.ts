@@ -90,9 +90,16 @@ describe("DeviceRegistry money conservation (property)", function () {
   it("the constructor refuses fees above their caps", async function () {
     const [admin] = await ethers.getSigners();
     const factory = await ethers.getContractFactory("DeviceRegistry");
-    await expect(factory.deploy(admin.address, admin.address, 101n * ONE, 0))
+    await expect(factory.deploy(admin.address, admin.address, 101n * ONE, 0, 86_400, 0))
       .to.be.revertedWithCustomError(factory, "FeeAboveCap")
       .withArgs(101n * ONE, 100n * ONE);
+    await expect(factory.deploy(admin.address, admin.address, 0, 0, 86_400, 101n * ONE))
+      .to.be.revertedWithCustomError(factory, "FeeAboveCap")
+      .withArgs(101n * ONE, 100n * ONE);
+    await expect(factory.deploy(admin.address, admin.address, 0, 0, 0, 0)).to.be.revertedWithCustomError(
+      factory,
+      "ZeroEpochLength",
+    );
   });
 });
 
@@ -101,7 +108,14 @@ describe("DeviceRegistry edge cases", function () {
     const [admin, maker] = await ethers.getSigners();
     const huge = 1n << 100n;
     const token = await ethers.deployContract("ThingToken", [maker.address, huge]);
-    const registry = await ethers.deployContract("DeviceRegistry", [admin.address, await token.getAddress(), 0, 0]);
+    const registry = await ethers.deployContract("DeviceRegistry", [
+      admin.address,
+      await token.getAddress(),
+      0,
+      0,
+      86_400,
+      0,
+    ]);
     await registry.connect(admin).addManufacturer(maker.address, maker.address, 1);
     await token.connect(maker).approve(await registry.getAddress(), huge);
     await expect(

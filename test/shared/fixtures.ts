@@ -93,6 +93,9 @@ export interface RegistryFixture extends TokenFixture {
  * A registry with fees set, one admitted manufacturer ("maker") holding 10,000 THING with 100 THING of fee
  * credit, and alice (an owner) who approved the registry for activation fees.
  */
+export const EPOCH_LENGTH = 86_400n;
+export const AUDIT_REWARD = ONE / 10n;
+
 export async function registryFixture(): Promise<RegistryFixture> {
   await freshChain();
   const base = await deployToken();
@@ -103,6 +106,8 @@ export async function registryFixture(): Promise<RegistryFixture> {
     await base.token.getAddress(),
     REGISTRATION_FEE,
     ACTIVATION_FEE,
+    EPOCH_LENGTH,
+    AUDIT_REWARD,
   ]);
   const registryAddress = await registry.getAddress();
   await registry.connect(admin).addManufacturer(maker.address, makerPayout.address, DEFAULT_SCORE);
@@ -221,4 +226,32 @@ export async function walletFixture(): Promise<WalletFixture> {
     registryDomain: base.domain,
     chainId,
   };
+}
+
+export interface ReputationFixture extends RegistryFixture {
+  /** 200 active devices owned by alice (ids from testDevice(1000 + i)). */
+  devices: string[];
+  auditor: HardhatEthersSigner;
+  epoch: bigint;
+}
+
+/**
+ * A registry with 200 active devices (their fees fill the reward pool with 600 THING) and one admitted
+ * auditor (signer 8).
+ */
+export async function reputationFixture(): Promise<ReputationFixture> {
+  const base = await registryFixture();
+  const signers = await ethers.getSigners();
+  const auditor = signers[8];
+  await base.token.connect(base.maker).approve(await base.registry.getAddress(), ethers.MaxUint256);
+  const devices: string[] = [];
+  for (let i = 0; i < 200; i++) {
+    const d = testDevice(1000 + i);
+    await base.registry
+      .connect(base.maker)
+      .registerAndActivate(d.deviceId, d.wallet.address, 1, ZeroHash, base.alice.address);
+    devices.push(d.deviceId);
+  }
+  await base.registry.connect(base.admin).addAuditor(auditor.address);
+  return { ...base, devices, auditor, epoch: await base.registry.currentEpoch() };
 }
