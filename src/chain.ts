@@ -5,3 +5,13 @@ export async function chainTime(hre: HardhatRuntimeEnvironment): Promise<bigint>
   const latest = await hre.ethers.provider.getBlock("latest");
   return BigInt(latest?.timestamp ?? Math.floor(Date.now() / 1000));
 }
+
+/** Waits for a transaction and returns its gas; a failed or dropped transaction throws. */
+export async function gasOf(tx: {
+  wait(): Promise<{ gasUsed: bigint; status: number | null } | null>;
+  hash: string;
+}): Promise<bigint> {
+  const receipt = await tx.wait();
+  if (receipt === null || receipt.status !== 1) throw new Error(`transaction ${tx.hash} failed`);
+  return receipt.gasUsed;
+}

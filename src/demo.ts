@@ -215,9 +215,8 @@ export async function runDemo(
   // ownerB's device gets a wallet: ownerA, ownerB and the operator own it (2 of 3); the device spends alone
   // up to 0.05 ETH a day.
   const eth = await resolveAsset(hre, "eth");
-  const walletOwnersList = [await ownerA.getAddress(), ownerB.getAddress(), operatorAddress];
   const created = await createWallet(hre, ownerB, {
-    owners: await Promise.all(walletOwnersList),
+    owners: [await ownerA.getAddress(), await ownerB.getAddress(), operatorAddress],
     threshold: 2,
     deviceId: fleet[1].deviceId,
     period: 86_400,

@@ -7,7 +7,7 @@ import type { HardhatRuntimeEnvironment } from "hardhat/types";
 
 import { DeviceRegistry__factory, ThingToken__factory } from "../typechain-types";
 import type { DeviceRegistry, ThingToken } from "../typechain-types";
-import { chainTime } from "./chain";
+import { chainTime, gasOf } from "./chain";
 import { Progress } from "./cli/progress";
 import { loadSystem } from "./deployments";
 import type { FleetDevice } from "./devices/fleet";
@@ -46,15 +46,6 @@ export async function connectRegistry(hre: HardhatRuntimeEnvironment, runner?: S
     address: system.addresses.DeviceRegistry,
     chainId: system.chainId,
   };
-}
-
-async function gasOf(tx: {
-  wait(): Promise<{ gasUsed: bigint; status: number | null } | null>;
-  hash: string;
-}): Promise<bigint> {
-  const receipt = await tx.wait();
-  if (receipt === null || receipt.status !== 1) throw new Error(`transaction ${tx.hash} failed`);
-  return receipt.gasUsed;
 }
 
 // ------------------------------------------------------------------ manufacturers

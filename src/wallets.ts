@@ -12,7 +12,8 @@ import {
   IERC20Metadata__factory,
   ThingToken__factory,
 } from "../typechain-types";
-import { chainTime } from "./chain";
+import { chainTime, gasOf } from "./chain";
+import { parseAmount } from "./cli/parse";
 import { loadSystem } from "./deployments";
 import { compact } from "./eip712/device";
 import {
@@ -105,7 +106,6 @@ export function formatAmount(amount: bigint, asset: Pick<Asset, "symbol" | "deci
 export async function parseLimits(
   hre: HardhatRuntimeEnvironment,
   value: string,
-  parseAmount: (option: string, value: string, decimals?: number) => bigint,
 ): Promise<{ asset: Asset; limit: bigint }[]> {
   const out: { asset: Asset; limit: bigint }[] = [];
   for (const part of value.split(",").filter((p) => p.trim() !== "")) {
@@ -258,12 +258,6 @@ export async function createWallet(
     gasUsed,
     next,
   };
-}
-
-async function gasOf(tx: { wait(): Promise<{ gasUsed: bigint; status: number | null } | null>; hash: string }) {
-  const receipt = await tx.wait();
-  if (receipt === null || receipt.status !== 1) throw new Error(`transaction ${tx.hash} failed`);
-  return receipt.gasUsed;
 }
 
 // ------------------------------------------------------------------ proposals
@@ -488,11 +482,8 @@ export async function execute(
   if (valid.length < threshold) {
     throw new UserError(`${file} has ${valid.length} owner signature(s); the wallet needs ${threshold}`);
   }
-  const chosen = Object.fromEntries(
-    sortOwners(valid.map(([k]) => k))
-      .slice(0, threshold)
-      .map((k) => [k, valid.find(([v]) => getAddress(v) === k)![1]]),
-  );
+  // Exactly the threshold's signatures, the lowest signer addresses first.
+  const chosen = Object.fromEntries(valid.sort(([a], [b]) => (BigInt(a) < BigInt(b) ? -1 : 1)).slice(0, threshold));
   const m = proposalMessage(p);
   const tx = await wallet.execute(m.to, m.value, m.data, m.gasLimit, packAuthorization(owners, chosen));
   const receipt = await tx.wait();
@@ -511,17 +502,67 @@ export async function execute(
   };
 }
 
-/** Calldata of the wallet's own settings, for proposals. */
-export function settingCall(kind: "setAllowance" | "setFrozen" | "setDeviceKey", args: readonly unknown[]): string {
+/** What the owners are asked to do; exactly one of a call (`to`), an ERC-20 transfer, `rotateKey`, `unfreeze`. */
+export interface ProposalAction {
+  to?: string;
+  value?: bigint;
+  data?: string;
+  /** With `amount` (a decimal string): transfer this ERC-20 (`token` or an address) to `to`. */
+  asset?: string;
+  amount?: string;
+  rotateKey?: string;
+  unfreeze?: boolean;
+}
+
+/** Turns an action into the call the wallet makes, with a description for the owners. */
+export async function resolveAction(
+  hre: HardhatRuntimeEnvironment,
+  wallet: string,
+  a: ProposalAction,
+): Promise<{ to: string; value: bigint; data: string; description: string }> {
   const iface = DeviceWallet__factory.createInterface();
-  switch (kind) {
-    case "setAllowance":
-      return iface.encodeFunctionData("setAllowance", [args[0] as string, args[1] as bigint]);
-    case "setFrozen":
-      return iface.encodeFunctionData("setFrozen", [args[0] as boolean]);
-    default:
-      return iface.encodeFunctionData("setDeviceKey", [args[0] as string]);
+  const modes = [a.rotateKey !== undefined, a.unfreeze === true, a.asset !== undefined].filter(Boolean).length;
+  if (modes > 1) throw new UserError("give only one of --rotate-key, --unfreeze and --asset");
+  if (a.rotateKey !== undefined) {
+    const data = iface.encodeFunctionData("setDeviceKey", [a.rotateKey]);
+    return { to: wallet, value: 0n, data, description: `rotate the device key to ${a.rotateKey}` };
   }
+  if (a.unfreeze === true) {
+    const data = iface.encodeFunctionData("setFrozen", [false]);
+    return { to: wallet, value: 0n, data, description: "unfreeze the device key" };
+  }
+  if (a.to === undefined) throw new UserError("--to is required for a call or a transfer");
+  if (a.asset !== undefined) {
+    if (a.amount === undefined) throw new UserError("--asset needs --amount");
+    const asset = await resolveAsset(hre, a.asset);
+    if (asset.address === ZeroAddress) throw new UserError("for ETH use --value, not --asset eth");
+    const amount = parseAmount("amount", a.amount, asset.decimals);
+    const data = IERC20Metadata__factory.createInterface().encodeFunctionData("transfer", [a.to, amount]);
+    return { to: asset.address, value: 0n, data, description: `transfer ${formatAmount(amount, asset)} to ${a.to}` };
+  }
+  const value = a.value ?? 0n;
+  const data = a.data ?? "0x";
+  const description = `call ${a.to}${value > 0n ? ` with ${formatUnits(value, 18)} ETH` : ""}${data === "0x" ? "" : ` (data ${data.slice(0, 10)}…)`}`;
+  return { to: a.to, value, data, description };
+}
+
+/** A proposal to set the device's per-period limit of one asset (`limit` a decimal string; 0 stops it). */
+export async function proposeLimit(
+  hre: HardhatRuntimeEnvironment,
+  wallet: string,
+  assetName: string,
+  limitText: string,
+): Promise<Proposal> {
+  const asset = await resolveAsset(hre, assetName);
+  const limit = /^0+(\.0+)?$/.test(limitText) ? 0n : parseAmount("limit", limitText, asset.decimals);
+  checkLimit(limit, asset);
+  return propose(hre, {
+    wallet,
+    to: wallet,
+    value: 0n,
+    data: DeviceWallet__factory.createInterface().encodeFunctionData("setAllowance", [asset.address, limit]),
+    description: `set the device's ${asset.symbol} limit to ${formatAmount(limit, asset)} per period`,
+  });
 }
 
 // ------------------------------------------------------------------ the device

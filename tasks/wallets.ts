@@ -31,7 +31,7 @@ task("wallet:create", "Creates a device wallet: M-of-N owners, the device key sp
         "wallet:create",
         args.json,
         async () => {
-          const { parseAddress, parseAmount, parseCount, parseDuration } = await import("../src/cli/parse");
+          const { parseAddress, parseCount, parseDuration } = await import("../src/cli/parse");
           const { resolveDeviceId } = await import("../src/devices/fleet");
           const { signerAt } = await import("../src/token");
           const { createWallet, parseLimits } = await import("../src/wallets");
@@ -45,7 +45,7 @@ task("wallet:create", "Creates a device wallet: M-of-N owners, the device key sp
             deviceId: resolveDeviceId(args.device),
             deviceKey: args.deviceKey === undefined ? undefined : parseAddress("device-key", args.deviceKey),
             period: parseDuration("period", args.period),
-            limits: await parseLimits(hre, args.limits, parseAmount),
+            limits: await parseLimits(hre, args.limits),
           });
         },
         (r) =>
@@ -101,38 +101,17 @@ task("wallet:propose", "Writes an unsigned owner execution to a JSON file for th
         args.json,
         async () => {
           const { parseAddress, parseAmount, parseCount } = await import("../src/cli/parse");
-          const { UserError } = await import("../src/errors");
-          const { formatAmount, propose, resolveAsset, settingCall, writeProposal } = await import("../src/wallets");
-          const { IERC20Metadata__factory } = await import("../typechain-types");
+          const { propose, resolveAction, writeProposal } = await import("../src/wallets");
           const wallet = parseAddress("wallet", args.wallet);
-          const modes = [args.rotateKey !== undefined, args.unfreeze, args.asset !== undefined].filter(Boolean).length;
-          if (modes > 1) throw new UserError("give only one of --rotate-key, --unfreeze and --asset");
-          let to: string;
-          let value = 0n;
-          let data = args.data;
-          let description: string;
-          if (args.rotateKey !== undefined) {
-            const key = parseAddress("rotate-key", args.rotateKey);
-            [to, data, description] = [wallet, settingCall("setDeviceKey", [key]), `rotate the device key to ${key}`];
-          } else if (args.unfreeze) {
-            [to, data, description] = [wallet, settingCall("setFrozen", [false]), "unfreeze the device key"];
-          } else {
-            if (args.to === undefined) throw new UserError("--to is required for a call or a transfer");
-            const target = parseAddress("to", args.to);
-            if (args.asset !== undefined) {
-              if (args.amount === undefined) throw new UserError("--asset needs --amount");
-              const asset = await resolveAsset(hre, args.asset);
-              if (asset.symbol === "ETH") throw new UserError("for ETH use --value, not --asset eth");
-              const amount = parseAmount("amount", args.amount, asset.decimals);
-              to = asset.address;
-              data = IERC20Metadata__factory.createInterface().encodeFunctionData("transfer", [target, amount]);
-              description = `transfer ${formatAmount(amount, asset)} to ${target}`;
-            } else {
-              to = target;
-              value = args.value === "0" ? 0n : parseAmount("value", args.value);
-              description = `call ${target}${value > 0n ? ` with ${hre.ethers.formatEther(value)} ETH` : ""}${data === "0x" ? "" : ` (data ${data.slice(0, 10)}…)`}`;
-            }
-          }
+          const { to, value, data, description } = await resolveAction(hre, wallet, {
+            to: args.to === undefined ? undefined : parseAddress("to", args.to),
+            value: args.value === "0" ? 0n : parseAmount("value", args.value),
+            data: args.data,
+            asset: args.asset,
+            amount: args.amount,
+            rotateKey: args.rotateKey === undefined ? undefined : parseAddress("rotate-key", args.rotateKey),
+            unfreeze: args.unfreeze,
+          });
           const proposal = await propose(hre, {
             wallet,
             to,
@@ -163,20 +142,9 @@ task("wallet:set-limit", "Proposes a new per-period limit for the device (owners
       "wallet:set-limit",
       args.json,
       async () => {
-        const { parseAddress, parseAmount } = await import("../src/cli/parse");
-        const { checkLimit, formatAmount, propose, resolveAsset, settingCall, writeProposal } =
-          await import("../src/wallets");
-        const wallet = parseAddress("wallet", args.wallet);
-        const asset = await resolveAsset(hre, args.asset);
-        const limit = /^0+(\.0+)?$/.test(args.limit) ? 0n : parseAmount("limit", args.limit, asset.decimals);
-        checkLimit(limit, asset);
-        const proposal = await propose(hre, {
-          wallet,
-          to: wallet,
-          value: 0n,
-          data: settingCall("setAllowance", [asset.address, limit]),
-          description: `set the device's ${asset.symbol} limit to ${formatAmount(limit, asset)} per period`,
-        });
+        const { parseAddress } = await import("../src/cli/parse");
+        const { proposeLimit, writeProposal } = await import("../src/wallets");
+        const proposal = await proposeLimit(hre, parseAddress("wallet", args.wallet), args.asset, args.limit);
         writeProposal(args.out, proposal);
         return { file: args.out, ...proposal };
       },

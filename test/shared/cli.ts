@@ -3,6 +3,8 @@ import type { ChildProcess } from "node:child_process";
 import net from "node:net";
 import path from "node:path";
 
+import hre from "hardhat";
+
 export const ROOT = path.join(__dirname, "..", "..");
 
 export interface CliResult {
@@ -83,4 +85,21 @@ export async function startNode(): Promise<LocalNode> {
       await exited;
     },
   };
+}
+
+/**
+ * Runs a task in this process with `--json` (on the same in-process chain as the calling test), without
+ * its console output, and returns what the task returned.
+ */
+export async function runInProcess<T>(name: string, args: Record<string, unknown>): Promise<T> {
+  const log = console.log;
+  const error = console.error;
+  console.log = () => undefined;
+  console.error = () => undefined;
+  try {
+    return (await hre.run(name, { json: true, ...args })) as T;
+  } finally {
+    console.log = log;
+    console.error = error;
+  }
 }

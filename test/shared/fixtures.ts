@@ -243,7 +243,6 @@ export async function reputationFixture(): Promise<ReputationFixture> {
   const base = await registryFixture();
   const signers = await ethers.getSigners();
   const auditor = signers[8];
-  await base.token.connect(base.maker).approve(await base.registry.getAddress(), ethers.MaxUint256);
   const devices: string[] = [];
   for (let i = 0; i < 200; i++) {
     const d = testDevice(1000 + i);

@@ -14,22 +14,8 @@ import { AsStore } from "../../src/channels/store";
 import { loadSystem } from "../../src/deployments";
 import { channelsDomain, signReceipt } from "../../src/eip712/receipt";
 import { buildGroup } from "../../src/merkle/group";
-import { errorLines, hardhat } from "../shared/cli";
+import { errorLines, hardhat, runInProcess as run } from "../shared/cli";
 import { coverageRunning } from "../shared/gas";
-
-/** Runs a task in this process (same in-process chain as the test), without its console output. */
-async function run<T>(name: string, args: Record<string, unknown>): Promise<T> {
-  const log = console.log;
-  const error = console.error;
-  console.log = () => undefined;
-  console.error = () => undefined;
-  try {
-    return (await hre.run(name, { json: true, ...args })) as T;
-  } finally {
-    console.log = log;
-    console.error = error;
-  }
-}
 
 /** The channel tasks, driven as `hre.run` on the in-process network (one chain across tasks). */
 describe("channel and AS tasks (in-process network)", function () {

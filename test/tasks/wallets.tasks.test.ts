@@ -15,22 +15,8 @@ import type {
   SignResult,
   WalletStatus,
 } from "../../src/wallets";
-import { errorLines, hardhat } from "../shared/cli";
+import { errorLines, hardhat, runInProcess as run } from "../shared/cli";
 import { coverageRunning } from "../shared/gas";
-
-/** Runs a task in this process (same in-process chain as the test), without its console output. */
-async function run<T>(name: string, args: Record<string, unknown>): Promise<T> {
-  const log = console.log;
-  const error = console.error;
-  console.log = () => undefined;
-  console.error = () => undefined;
-  try {
-    return (await hre.run(name, { json: true, ...args })) as T;
-  } finally {
-    console.log = log;
-    console.error = error;
-  }
-}
 
 const RECIPIENT = getAddress("0x00000000000000000000000000000000000d0d0d");
 
