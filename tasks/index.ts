@@ -3,5 +3,6 @@ import "./demo";
 import "./deploy";
 import "./devices";
 import "./network";
+import "./reputation";
 import "./token";
 import "./wallets";

@@ -44,20 +44,29 @@ export class ReceiptVerifier {
 
   /** The signer of a 65-byte receipt signature, or undefined for a malformed or high-s signature. */
   recover(channelId: string, amount: bigint, signature: string): string | undefined {
-    if (!/^0x[0-9a-fA-F]{130}$/.test(signature)) return undefined;
-    const bytes = Buffer.from(signature.slice(2), "hex");
-    const s = BigInt(`0x${bytes.subarray(32, 64).toString("hex")}`);
-    const v = bytes[64];
-    if (s > HALF_N || (v !== 27 && v !== 28)) return undefined;
-    try {
-      const pub = secp256k1.ecdsaRecover(bytes.subarray(0, 64), v - 27, this.digestBytes(channelId, amount), false);
-      return getAddress(
-        `0x${keccak(Buffer.from(pub.subarray(1)))
-          .subarray(12)
-          .toString("hex")}`,
-      );
-    } catch {
-      return undefined;
-    }
+    return recoverSigner(this.digestBytes(channelId, amount), signature);
+  }
+}
+
+/**
+ * The signer of a 65-byte signature over a 32-byte digest, as `ECDSA.tryRecover` on chain accepts it:
+ * undefined for a malformed signature, a v other than 27/28, or a high s (the malleable twin).
+ */
+export function recoverSigner(digest: Buffer | string, signature: string): string | undefined {
+  if (!/^0x[0-9a-fA-F]{130}$/.test(signature)) return undefined;
+  const hash = typeof digest === "string" ? Buffer.from(digest.slice(2), "hex") : digest;
+  const bytes = Buffer.from(signature.slice(2), "hex");
+  const s = BigInt(`0x${bytes.subarray(32, 64).toString("hex")}`);
+  const v = bytes[64];
+  if (s > HALF_N || (v !== 27 && v !== 28)) return undefined;
+  try {
+    const pub = secp256k1.ecdsaRecover(bytes.subarray(0, 64), v - 27, hash, false);
+    return getAddress(
+      `0x${keccak(Buffer.from(pub.subarray(1)))
+        .subarray(12)
+        .toString("hex")}`,
+    );
+  } catch {
+    return undefined;
   }
 }

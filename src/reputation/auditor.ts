@@ -1,0 +1,333 @@
+import type { AddressInfo } from "node:net";
+
+import type { TypedDataDomain } from "ethers";
+import Fastify from "fastify";
+import type { FastifyInstance } from "fastify";
+
+import type { DeviceRegistry } from "../../typechain-types";
+import { recoverSigner } from "../channels/verify";
+import { MAX_RATING, interactionClaimDigest, reportDigest } from "../eip712/report";
+import { UserError } from "../errors";
+import { STATUS_NAMES } from "../registry";
+import { buildEpoch } from "./epoch";
+import type { PublishedEpoch } from "./epoch";
+import type { ModelParams } from "./model";
+import { DuplicateReport } from "./store";
+import type { ReportStore, StoredReport } from "./store";
+
+/** A report as it travels over HTTP and in report files. */
+export interface ReportBody {
+  reporterId: string;
+  subjectId: string;
+  interaction: string;
+  rating: number;
+  timestamp: number;
+  signature: string;
+  evidence: string;
+}
+
+export interface AuditorOptions {
+  /** The registry, connected to the auditor's signer (it submits the scores). */
+  registry: DeviceRegistry;
+  /** The registry's EIP-712 domain (chain id and address): reports signed for any other are refused. */
+  domain: TypedDataDomain;
+  store: ReportStore;
+  model: ModelParams;
+  epochLength: number;
+  /** Current time in seconds; defaults to the latest block's timestamp. */
+  now?: () => Promise<number>;
+  /** How far in the future a report's timestamp may be (device clocks drift). Default 300 s. */
+  maxSkew?: number;
+  /** Score entries per transaction. Default 200. */
+  batchSize?: number;
+}
+
+export interface EpochResult {
+  epoch: number;
+  root: string;
+  reports: number;
+  subjects: number;
+  submitted: number;
+  /** Subjects left out: already scored this epoch, unchanged, or not auditable. */
+  skipped: number;
+  changed: number;
+  rewarded: number;
+  gasUsed: bigint;
+  txHashes: string[];
+}
+
+/** An error the client caused: a 4xx naming the problem; nothing was stored. */
+class Rejected extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const hex32 = { type: "string", pattern: "^0x[0-9a-fA-F]{64}$" } as const;
+const signature = { type: "string", pattern: "^0x[0-9a-fA-F]{130}$" } as const;
+export const REPORT_SCHEMA = {
+  type: "object",
+  required: ["reporterId", "subjectId", "interaction", "rating", "timestamp", "signature", "evidence"],
+  additionalProperties: false,
+  properties: {
+    reporterId: hex32,
+    subjectId: hex32,
+    interaction: hex32,
+    rating: { type: "integer", minimum: 0, maximum: MAX_RATING },
+    timestamp: { type: "integer", minimum: 0, maximum: 2 ** 40 },
+    signature,
+    evidence: signature,
+  },
+} as const;
+
+/**
+ * The auditor: takes device reports over HTTP, checks each (signature by the reporter's current key in
+ * this registry's domain, reporter active, subject active, the subject's identity claim for this
+ * interaction as evidence, no repeat, a sane timestamp) and stores it in SQLite. Each epoch it scores the
+ * subjects from the reports in the model's window and submits them with the Merkle root of those reports;
+ * it publishes each epoch's reports, scores and proofs so that anyone can recompute them.
+ */
+export class AuditorService {
+  readonly app: FastifyInstance;
+  private readonly now: () => Promise<number>;
+  /** Reports being checked right now, by digest and by interaction: a second copy in flight is a duplicate. */
+  private readonly inFlight = new Set<string>();
+
+  constructor(private readonly options: AuditorOptions) {
+    this.now =
+      options.now ??
+      (async () => {
+        const block = await options.registry.runner?.provider?.getBlock("latest");
+        if (block === null || block === undefined) throw new Error("the auditor has no chain connection");
+        return block.timestamp;
+      });
+    this.app = Fastify({ logger: false, bodyLimit: 16 * 1024 });
+    this.app.setErrorHandler((error: Error & { validation?: unknown }, _request, reply) => {
+      const status = error instanceof Rejected ? error.status : error.validation !== undefined ? 400 : 500;
+      void reply.status(status).send({ error: error.message });
+    });
+    this.app.get("/health", async () => ({ ok: true, reports: options.store.count(), epochs: options.store.epochs() }));
+    this.app.post<{ Body: ReportBody }>("/reports", { schema: { body: REPORT_SCHEMA } }, async (request, reply) => {
+      const stored = await this.accept(request.body);
+      void reply.status(201);
+      return { accepted: true, digest: stored.digest };
+    });
+    this.app.get<{ Params: { epoch: string } }>("/epochs/:epoch", async (request) =>
+      this.published(parseEpoch(request.params.epoch)),
+    );
+    this.app.get<{ Params: { epoch: string; digest: string } }>("/epochs/:epoch/proofs/:digest", async (request) =>
+      this.proof(parseEpoch(request.params.epoch), request.params.digest),
+    );
+  }
+
+  /** Checks a report and stores it; throws a {@link Rejected} naming the first problem found. */
+  async accept(body: ReportBody): Promise<StoredReport> {
+    const report: StoredReport = {
+      reporterId: body.reporterId.toLowerCase(),
+      subjectId: body.subjectId.toLowerCase(),
+      interaction: body.interaction.toLowerCase(),
+      rating: body.rating,
+      timestamp: body.timestamp,
+      signature: body.signature.toLowerCase(),
+      evidence: body.evidence.toLowerCase(),
+      digest: "",
+    };
+    if (report.reporterId === report.subjectId) throw new Rejected(400, "a device cannot report on itself");
+    report.digest = reportDigest(this.options.domain, { ...report, timestamp: BigInt(report.timestamp) });
+    const pairKey = `${report.reporterId}${report.subjectId}${report.interaction}`;
+    if (this.options.store.has(report) || this.inFlight.has(report.digest) || this.inFlight.has(pairKey))
+      throw new Rejected(409, `duplicate: device ${report.reporterId} already reported on this interaction`);
+    this.inFlight.add(report.digest).add(pairKey);
+    try {
+      await this.check(report);
+      this.options.store.add(report);
+      return report;
+    } catch (error) {
+      if (error instanceof DuplicateReport)
+        throw new Rejected(409, `duplicate: device ${report.reporterId} already reported on this interaction`);
+      throw error;
+    } finally {
+      this.inFlight.delete(report.digest);
+      this.inFlight.delete(pairKey);
+    }
+  }
+
+  private async check(r: StoredReport): Promise<void> {
+    const now = await this.now();
+    const skew = this.options.maxSkew ?? 300;
+    if (r.timestamp > now + skew) throw new Rejected(400, `timestamp ${r.timestamp} is in the future (now ${now})`);
+    if (now - r.timestamp > this.options.model.horizon)
+      throw new Rejected(
+        400,
+        `timestamp ${r.timestamp} is older than the model's horizon of ${this.options.model.horizon} s`,
+      );
+    const signer = recoverSigner(r.digest, r.signature);
+    if (signer === undefined) throw new Rejected(400, "the report signature is malformed or not canonical (high s)");
+    const [reporter, subject] = await Promise.all([
+      this.options.registry.getDevice(r.reporterId),
+      this.options.registry.getDevice(r.subjectId),
+    ]);
+    const reporterStatus = STATUS_NAMES[Number(reporter.status)];
+    if (reporterStatus === "unknown") throw new Rejected(403, `reporter ${r.reporterId} is not a registered device`);
+    if (reporterStatus !== "active")
+      throw new Rejected(403, `reporter ${r.reporterId} is ${reporterStatus}: only active devices may report`);
+    if (signer !== reporter.deviceKey) {
+      throw new Rejected(
+        401,
+        `the report is signed by ${signer}, not by reporter ${r.reporterId}'s key ${reporter.deviceKey} (forged, or signed for another chain or registry)`,
+      );
+    }
+    const subjectStatus = STATUS_NAMES[Number(subject.status)];
+    if (subjectStatus === "unknown") throw new Rejected(404, `subject ${r.subjectId} is not a registered device`);
+    if (subjectStatus !== "active")
+      throw new Rejected(409, `subject ${r.subjectId} is ${subjectStatus}: only active devices are scored`);
+    const claimer = recoverSigner(interactionClaimDigest(this.options.domain, r), r.evidence);
+    if (claimer !== subject.deviceKey) {
+      throw new Rejected(
+        422,
+        `no interaction evidence: "evidence" is not subject ${r.subjectId}'s identity claim for this reporter and interaction`,
+      );
+    }
+  }
+
+  /** Scores the current epoch from the stored reports and submits the changed scores with the reports root. */
+  async runEpoch(): Promise<EpochResult> {
+    const { registry, store, model, epochLength } = this.options;
+    const epoch = Number(await registry.currentEpoch());
+    if (store.epoch(epoch) !== undefined) throw new UserError(`this auditor already submitted epoch ${epoch}`);
+    const runner = registry.runner as { getAddress?: () => Promise<string> } | null;
+    const auditor = (await runner?.getAddress?.()) ?? "";
+    const info = await registry.auditorInfo(auditor);
+    if (!info.active) throw new UserError(`${auditor} is not an admitted auditor of this registry`);
+    const reference = epoch * epochLength;
+    const now = await this.now();
+    const reports = store.reportsBetween(reference - model.horizon, now);
+    if (reports.length === 0)
+      throw new UserError(`no reports in the model's window: nothing to score in epoch ${epoch}`);
+    const built = buildEpoch(reports, reference, model);
+    const entries: { deviceId: string; score: number; trend: number }[] = [];
+    const subjects = [...built.scores.values()];
+    for (let i = 0; i < subjects.length; i += 50) {
+      const chunk = subjects.slice(i, i + 50);
+      const states = await Promise.all(
+        chunk.map(async (s) => {
+          const [rep, [owner]] = await Promise.all([
+            registry.reputationOf(s.subjectId),
+            registry.ownerAndStatus(s.subjectId),
+          ]);
+          return { rep, owner };
+        }),
+      );
+      chunk.forEach((s, j) => {
+        const { rep, owner } = states[j];
+        if (owner === "0x0000000000000000000000000000000000000000") return;
+        if (rep.audited && Number(rep.epoch) === epoch) return;
+        if (rep.audited && Number(rep.score) === s.score && Number(rep.trend) === s.trend) return;
+        entries.push({ deviceId: s.subjectId, score: s.score, trend: s.trend });
+      });
+    }
+    const result: EpochResult = {
+      epoch,
+      root: built.root,
+      reports: built.reports.length,
+      subjects: subjects.length,
+      submitted: 0,
+      skipped: subjects.length - entries.length,
+      changed: 0,
+      rewarded: 0,
+      gasUsed: 0n,
+      txHashes: [],
+    };
+    const size = this.options.batchSize ?? 200;
+    let failure: unknown;
+    try {
+      for (let i = 0; i < entries.length; i += size) {
+        const chunk = entries.slice(i, i + size);
+        const tx =
+          chunk.length === 1
+            ? await registry.updateScore(chunk[0].deviceId, chunk[0].score, chunk[0].trend, epoch, built.root)
+            : await registry.updateScores(chunk, epoch, built.root);
+        const mined = await tx.wait();
+        result.txHashes.push(tx.hash);
+        result.gasUsed += mined?.gasUsed ?? 0n;
+        result.submitted += chunk.length;
+        for (const log of mined?.logs ?? []) {
+          const parsed = registry.interface.parseLog(log);
+          if (parsed?.name === "ScoresUpdated") {
+            result.changed += Number(parsed.args.changed);
+            result.rewarded += Number(parsed.args.rewarded);
+          }
+        }
+      }
+    } catch (error) {
+      failure = error;
+    }
+    if (result.txHashes.length > 0) {
+      // What landed on chain is recorded, so its proofs stay available.
+      store.saveEpoch(
+        {
+          epoch,
+          reference,
+          model,
+          root: built.root,
+          reports: built.reports.length,
+          scores: entries.slice(0, result.submitted),
+          txHashes: result.txHashes,
+          gasUsed: result.gasUsed.toString(),
+          rewarded: result.rewarded,
+        },
+        built.reports.map((r) => r.digest),
+      );
+    }
+    if (failure !== undefined) {
+      const message = failure instanceof Error ? failure.message : String(failure);
+      throw new UserError(
+        `epoch ${epoch}: ${result.submitted} of ${entries.length} scores submitted, then the chain refused a batch: ${message}`,
+      );
+    }
+    return result;
+  }
+
+  /** An epoch as published: its reports, model and scores, for anyone to recompute. */
+  published(epoch: number): PublishedEpoch {
+    const record = this.options.store.epoch(epoch);
+    if (record === undefined) throw new Rejected(404, `this auditor submitted nothing in epoch ${epoch}`);
+    return {
+      epoch,
+      reference: record.reference,
+      root: record.root,
+      model: record.model,
+      reports: this.options.store.epochReports(epoch),
+      scores: record.scores,
+    };
+  }
+
+  /** A report's Merkle proof in an epoch's reports root. */
+  proof(epoch: number, digest: string): { epoch: number; root: string; digest: string; proof: string[] } {
+    if (!/^0x[0-9a-fA-F]{64}$/.test(digest))
+      throw new Rejected(400, `"${digest}" is not a report digest (0x + 64 hex)`);
+    const published = this.published(epoch);
+    const built = buildEpoch(published.reports, published.reference, published.model);
+    const index = built.reports.findIndex((r) => r.digest === digest.toLowerCase());
+    if (index < 0) throw new Rejected(404, `report ${digest} was not used in epoch ${epoch}`);
+    return { epoch, root: built.root, digest: digest.toLowerCase(), proof: built.tree.proof(index) };
+  }
+
+  async listen(port: number, host = "127.0.0.1"): Promise<string> {
+    await this.app.listen({ port, host });
+    const address = this.app.server.address() as AddressInfo;
+    return `http://${host}:${address.port}`;
+  }
+
+  async stop(): Promise<void> {
+    await this.app.close();
+  }
+}
+
+function parseEpoch(value: string): number {
+  if (!/^[0-9]{1,10}$/.test(value)) throw new Rejected(400, `"${value}" is not an epoch number`);
+  return Number(value);
+}

@@ -1,0 +1,212 @@
+import fs from "node:fs";
+import path from "node:path";
+
+import Database from "better-sqlite3";
+
+import type { ReportMessage } from "../eip712/report";
+import type { ModelParams } from "./model";
+
+/** A report the auditor accepted: the signed message, its digest, and the two signatures. */
+export interface StoredReport extends Omit<ReportMessage, "timestamp"> {
+  timestamp: number;
+  digest: string;
+  signature: string;
+  /** The subject's identity claim over the interaction challenge. */
+  evidence: string;
+}
+
+/** An epoch the auditor submitted. */
+export interface EpochRecord {
+  epoch: number;
+  /** The time the model decayed reports to (the epoch's first second). */
+  reference: number;
+  model: ModelParams;
+  root: string;
+  reports: number;
+  /** Entries sent to the chain: device, score, trend. */
+  scores: { deviceId: string; score: number; trend: number }[];
+  txHashes: string[];
+  gasUsed: string;
+  rewarded: number;
+}
+
+interface ReportRow {
+  digest: string;
+  reporter: string;
+  subject: string;
+  interaction: string;
+  rating: number;
+  timestamp: number;
+  signature: string;
+  evidence: string;
+}
+
+/** Thrown when a report repeats one already stored (same digest, or the same reporter, subject and interaction). */
+export class DuplicateReport extends Error {}
+
+/**
+ * The auditor's durable state in SQLite: every accepted report, and each submitted epoch with the digests
+ * of the reports it used (in leaf order), so its Merkle proofs and scores can be served and recomputed
+ * later. A (reporter, subject, interaction) triple is unique: one report per interaction.
+ */
+export class ReportStore {
+  private readonly db: Database.Database;
+  private readonly insert: Database.Statement;
+
+  constructor(file: string) {
+    if (file !== ":memory:") fs.mkdirSync(path.dirname(file), { recursive: true });
+    this.db = new Database(file);
+    this.db.pragma("journal_mode = WAL");
+    this.db.pragma("synchronous = FULL");
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS reports (
+        digest TEXT PRIMARY KEY, reporter TEXT NOT NULL, subject TEXT NOT NULL, interaction TEXT NOT NULL,
+        rating INTEGER NOT NULL, timestamp INTEGER NOT NULL, signature TEXT NOT NULL, evidence TEXT NOT NULL,
+        UNIQUE (reporter, subject, interaction));
+      CREATE INDEX IF NOT EXISTS reports_by_time ON reports (timestamp);
+      CREATE TABLE IF NOT EXISTS epochs (
+        epoch INTEGER PRIMARY KEY, reference INTEGER NOT NULL, model TEXT NOT NULL, root TEXT NOT NULL, reports INTEGER NOT NULL,
+        scores TEXT NOT NULL, tx_hashes TEXT NOT NULL, gas_used TEXT NOT NULL, rewarded INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS epoch_reports (
+        epoch INTEGER NOT NULL, position INTEGER NOT NULL, digest TEXT NOT NULL, PRIMARY KEY (epoch, position));
+    `);
+    this.insert = this.db.prepare(
+      "INSERT INTO reports (digest, reporter, subject, interaction, rating, timestamp, signature, evidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    );
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  /** True when a report with this digest, or for the same reporter, subject and interaction, is stored. */
+  has(r: Pick<StoredReport, "digest" | "reporterId" | "subjectId" | "interaction">): boolean {
+    return (
+      this.db
+        .prepare("SELECT 1 FROM reports WHERE digest = ? OR (reporter = ? AND subject = ? AND interaction = ?)")
+        .get(r.digest, r.reporterId, r.subjectId, r.interaction) !== undefined
+    );
+  }
+
+  /** Stores a report durably; a repeat throws {@link DuplicateReport} and changes nothing. */
+  add(r: StoredReport): void {
+    try {
+      this.insert.run(
+        r.digest,
+        r.reporterId,
+        r.subjectId,
+        r.interaction,
+        r.rating,
+        r.timestamp,
+        r.signature,
+        r.evidence,
+      );
+    } catch (error) {
+      if ((error as { code?: string }).code?.startsWith("SQLITE_CONSTRAINT") === true)
+        throw new DuplicateReport(`report ${r.digest} repeats a stored one`);
+      throw error;
+    }
+  }
+
+  /** Stores many reports in one transaction (all or none). */
+  addMany(reports: readonly StoredReport[]): void {
+    this.db.transaction(() => reports.forEach((r) => this.add(r)))();
+  }
+
+  count(): number {
+    return (this.db.prepare("SELECT COUNT(*) AS n FROM reports").get() as { n: number }).n;
+  }
+
+  /** Reports with from ≤ timestamp ≤ to. */
+  reportsBetween(from: number, to: number): StoredReport[] {
+    const rows = this.db
+      .prepare("SELECT * FROM reports WHERE timestamp >= ? AND timestamp <= ?")
+      .all(from, to) as ReportRow[];
+    return rows.map(fromRow);
+  }
+
+  report(digest: string): StoredReport | undefined {
+    const row = this.db.prepare("SELECT * FROM reports WHERE digest = ?").get(digest.toLowerCase()) as
+      ReportRow | undefined;
+    return row === undefined ? undefined : fromRow(row);
+  }
+
+  saveEpoch(record: EpochRecord, digests: readonly string[]): void {
+    this.db.transaction(() => {
+      this.db
+        .prepare(
+          "INSERT INTO epochs (epoch, reference, model, root, reports, scores, tx_hashes, gas_used, rewarded) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .run(
+          record.epoch,
+          record.reference,
+          JSON.stringify(record.model),
+          record.root,
+          record.reports,
+          JSON.stringify(record.scores),
+          JSON.stringify(record.txHashes),
+          record.gasUsed,
+          record.rewarded,
+        );
+      const row = this.db.prepare("INSERT INTO epoch_reports (epoch, position, digest) VALUES (?, ?, ?)");
+      digests.forEach((d, i) => row.run(record.epoch, i, d));
+    })();
+  }
+
+  epoch(epoch: number): EpochRecord | undefined {
+    const row = this.db.prepare("SELECT * FROM epochs WHERE epoch = ?").get(epoch) as
+      | {
+          epoch: number;
+          reference: number;
+          model: string;
+          root: string;
+          reports: number;
+          scores: string;
+          tx_hashes: string;
+          gas_used: string;
+          rewarded: number;
+        }
+      | undefined;
+    if (row === undefined) return undefined;
+    return {
+      epoch: row.epoch,
+      reference: row.reference,
+      model: JSON.parse(row.model) as ModelParams,
+      root: row.root,
+      reports: row.reports,
+      scores: JSON.parse(row.scores) as EpochRecord["scores"],
+      txHashes: JSON.parse(row.tx_hashes) as string[],
+      gasUsed: row.gas_used,
+      rewarded: row.rewarded,
+    };
+  }
+
+  epochs(): number[] {
+    return (this.db.prepare("SELECT epoch FROM epochs ORDER BY epoch").all() as { epoch: number }[]).map(
+      (r) => r.epoch,
+    );
+  }
+
+  /** The reports an epoch used, in leaf order. */
+  epochReports(epoch: number): StoredReport[] {
+    const rows = this.db
+      .prepare(
+        "SELECT r.* FROM epoch_reports e JOIN reports r ON r.digest = e.digest WHERE e.epoch = ? ORDER BY e.position",
+      )
+      .all(epoch) as ReportRow[];
+    return rows.map(fromRow);
+  }
+}
+
+function fromRow(row: ReportRow): StoredReport {
+  return {
+    digest: row.digest,
+    reporterId: row.reporter,
+    subjectId: row.subject,
+    interaction: row.interaction,
+    rating: row.rating,
+    timestamp: row.timestamp,
+    signature: row.signature,
+    evidence: row.evidence,
+  };
+}

@@ -1,0 +1,339 @@
+import { task } from "hardhat/config";
+
+import { formatGas } from "../src/cli/output";
+import { runTask } from "./lib";
+
+const TREND = ["falling", "steady", "rising"];
+
+task("reputation:claim", "The subject device signs its side of an interaction: evidence for the reporter's report")
+  .addParam("device", "The subject device (id 0x…64 hex or raw unique id): the one being reported on")
+  .addParam("keystore", "Directory of device keystores (the subject signs)")
+  .addParam("reporter", "The reporting device (id or raw unique id)")
+  .addParam("interaction", "The interaction: a channel id or transaction hash (0x…64 hex) or a label (hashed)")
+  .addFlag("json", "Print machine-readable JSON")
+  .setAction(
+    async (args: { device: string; keystore: string; reporter: string; interaction: string; json: boolean }, hre) => {
+      return runTask(
+        hre,
+        "reputation:claim",
+        args.json,
+        async () => {
+          const { resolveDeviceId } = await import("../src/devices/fleet");
+          const { keystorePassword, loadDeviceKey } = await import("../src/devices/keystore");
+          const { claimInteraction, parseInteraction } = await import("../src/reputation/ops");
+          const subjectId = resolveDeviceId(args.device);
+          const { wallet } = loadDeviceKey(args.keystore, subjectId, await keystorePassword());
+          return claimInteraction(hre, wallet, {
+            subjectId,
+            reporterId: resolveDeviceId(args.reporter),
+            interaction: parseInteraction(args.interaction),
+          });
+        },
+        (r) =>
+          [
+            `Device ${r.subjectId} confirms interaction ${r.interaction} with reporter ${r.reporterId}.`,
+            `  evidence: ${r.evidence}`,
+            "  pass it to reputation:report --evidence",
+          ].join("\n"),
+      );
+    },
+  );
+
+task("reputation:report", "A device signs a report about a peer it dealt with (EIP-712), to a file and/or an auditor")
+  .addParam("reporter", "The reporting device (id 0x…64 hex or raw unique id)")
+  .addParam("keystore", "Directory of device keystores (the reporter signs)")
+  .addParam("subject", "The device reported on (id or raw unique id)")
+  .addParam("interaction", "The interaction: a channel id or transaction hash (0x…64 hex) or a label (hashed)")
+  .addParam("rating", "0 (failed) to 100 (perfect)")
+  .addParam("evidence", "The subject's claim for this interaction (from reputation:claim)")
+  .addOptionalParam("out", "Write the signed report to this file (a report file, for reputation:submit)")
+  .addOptionalParam("auditor", "Send it to the auditor at this URL (e.g. http://127.0.0.1:8547)")
+  .addFlag("json", "Print machine-readable JSON")
+  .setAction(
+    async (
+      args: {
+        reporter: string;
+        keystore: string;
+        subject: string;
+        interaction: string;
+        rating: string;
+        evidence: string;
+        out?: string;
+        auditor?: string;
+        json: boolean;
+      },
+      hre,
+    ) => {
+      return runTask(
+        hre,
+        "reputation:report",
+        args.json,
+        async () => {
+          const { resolveDeviceId } = await import("../src/devices/fleet");
+          const { keystorePassword, loadDeviceKey } = await import("../src/devices/keystore");
+          const { UserError } = await import("../src/errors");
+          const ops = await import("../src/reputation/ops");
+          if (args.out === undefined && args.auditor === undefined)
+            throw new UserError("give --out FILE, --auditor URL or both: where should the report go?");
+          const reporterId = resolveDeviceId(args.reporter);
+          const rating = ops.parseRating(args.rating);
+          const { wallet } = loadDeviceKey(args.keystore, reporterId, await keystorePassword());
+          const report = await ops.makeReport(hre, wallet, {
+            reporterId,
+            subjectId: resolveDeviceId(args.subject),
+            interaction: ops.parseInteraction(args.interaction),
+            rating,
+            evidence: args.evidence,
+          });
+          if (args.out !== undefined) ops.writeReportFile(args.out, [report]);
+          const [outcome] = args.auditor === undefined ? [] : await ops.submitReports(args.auditor, [report]);
+          if (outcome !== undefined && !outcome.accepted)
+            throw new UserError(
+              `the auditor refused the report (${outcome.status}): ${outcome.error ?? "no reason given"}`,
+            );
+          return { report, file: args.out, digest: outcome?.digest, auditor: args.auditor };
+        },
+        (r) =>
+          [
+            `Report by ${r.report.reporterId} on ${r.report.subjectId}: rating ${r.report.rating}/100`,
+            r.file === undefined ? "" : `  written to ${r.file}`,
+            r.digest === undefined ? "" : `  accepted by the auditor at ${r.auditor} as ${r.digest}`,
+          ]
+            .filter((l) => l !== "")
+            .join("\n"),
+      );
+    },
+  );
+
+task("reputation:submit", "Sends the reports of a report file to an auditor")
+  .addParam("file", "A report file (from reputation:report --out)")
+  .addParam("auditor", "The auditor's URL")
+  .addFlag("json", "Print machine-readable JSON")
+  .setAction(async (args: { file: string; auditor: string; json: boolean }, hre) => {
+    return runTask(
+      hre,
+      "reputation:submit",
+      args.json,
+      async () => {
+        const { readReportFile, submitReports } = await import("../src/reputation/ops");
+        const outcomes = await submitReports(args.auditor, readReportFile(args.file));
+        return {
+          auditor: args.auditor,
+          accepted: outcomes.filter((o) => o.accepted).length,
+          refused: outcomes.filter((o) => !o.accepted).length,
+          outcomes,
+        };
+      },
+      (r) =>
+        [
+          `${r.accepted} report(s) accepted, ${r.refused} refused by ${r.auditor}`,
+          ...r.outcomes.filter((o) => !o.accepted).map((o) => `  report ${o.index + 1}: ${o.status} ${o.error ?? ""}`),
+        ].join("\n"),
+    );
+  });
+
+task("reputation:show", "Shows a device's reputation as validation sees it: score 0-1000 and trend")
+  .addPositionalParam("device", "Device id (0x…64 hex) or raw unique id")
+  .addFlag("json", "Print machine-readable JSON")
+  .setAction(async (args: { device: string; json: boolean }, hre) => {
+    return runTask(
+      hre,
+      "reputation:show",
+      args.json,
+      async () => {
+        const { resolveDeviceId } = await import("../src/devices/fleet");
+        const { showReputation } = await import("../src/reputation/ops");
+        return showReputation(hre, resolveDeviceId(args.device));
+      },
+      (r) =>
+        `Device ${r.deviceId} (${r.status}): reputation ${r.score}/1000, ${TREND[r.trend + 1]}; ${
+          r.audited
+            ? `audited in epoch ${r.auditedEpoch} (now ${r.currentEpoch})`
+            : "not audited yet: its manufacturer's default"
+        }`,
+    );
+  });
+
+task("auditor:add", "The network admin admits an auditor")
+  .addPositionalParam("address", "The auditor's address")
+  .addOptionalParam("signer", "Index of the admin's local account", "0")
+  .addFlag("json", "Print machine-readable JSON")
+  .setAction(async (args: { address: string; signer: string; json: boolean }, hre) => {
+    return runTask(
+      hre,
+      "auditor:add",
+      args.json,
+      async () => {
+        const { parseAddress, parseCount } = await import("../src/cli/parse");
+        const { setAuditor } = await import("../src/reputation/ops");
+        const { signerAt } = await import("../src/token");
+        const admin = await signerAt(hre, parseCount("signer", args.signer));
+        return setAuditor(hre, admin, parseAddress("address", args.address), true);
+      },
+      (r) => `Auditor ${r.auditor} admitted; gas ${formatGas(r.gasUsed)}`,
+    );
+  });
+
+task("auditor:remove", "The network admin removes an auditor; its unused reward budget returns to the pool")
+  .addPositionalParam("address", "The auditor's address")
+  .addOptionalParam("signer", "Index of the admin's local account", "0")
+  .addFlag("json", "Print machine-readable JSON")
+  .setAction(async (args: { address: string; signer: string; json: boolean }, hre) => {
+    return runTask(
+      hre,
+      "auditor:remove",
+      args.json,
+      async () => {
+        const { parseAddress, parseCount } = await import("../src/cli/parse");
+        const { setAuditor } = await import("../src/reputation/ops");
+        const { signerAt } = await import("../src/token");
+        const admin = await signerAt(hre, parseCount("signer", args.signer));
+        return setAuditor(hre, admin, parseAddress("address", args.address), false);
+      },
+      (r) => `Auditor ${r.auditor} removed; gas ${formatGas(r.gasUsed)}`,
+    );
+  });
+
+task("auditor:serve", "Runs an auditor: takes device reports over HTTP, checks and stores them, scores epochs")
+  .addOptionalParam("port", "HTTP port", "8547")
+  .addOptionalParam("host", "Interface to listen on", "127.0.0.1")
+  .addOptionalParam("db", "SQLite database of reports and epochs", "auditor/auditor.sqlite")
+  .addOptionalParam("signer", "Index of the auditor's local account", "0")
+  .addOptionalParam("halfLife", "The model's half-life: 3600s, 12h, 7d (default 7 epochs)")
+  .addFlag("auto", "Score and submit each epoch by itself once the chain enters it")
+  .addOptionalParam("poll", "With --auto, how often to look at the chain's epoch, in seconds", "60")
+  .addFlag("json", "Print machine-readable JSON")
+  .setAction(
+    async (
+      args: {
+        port: string;
+        host: string;
+        db: string;
+        signer: string;
+        halfLife?: string;
+        auto: boolean;
+        poll: string;
+        json: boolean;
+      },
+      hre,
+    ) => {
+      let stop: (() => Promise<void>) | undefined;
+      await runTask(
+        hre,
+        "auditor:serve",
+        args.json,
+        async () => {
+          const { parseCount, parseDuration } = await import("../src/cli/parse");
+          const { serveAuditor } = await import("../src/reputation/ops");
+          const { signerAt } = await import("../src/token");
+          const running = await serveAuditor(hre, {
+            signer: await signerAt(hre, parseCount("signer", args.signer)),
+            port: parseCount("port", args.port),
+            host: args.host,
+            db: args.db,
+            model: args.halfLife === undefined ? {} : { halfLife: parseDuration("half-life", args.halfLife) },
+            autoPollSeconds: args.auto ? parseCount("poll", args.poll, 1) : undefined,
+            log: (line) => console.error(`[auditor] ${line}`),
+          });
+          stop = running.stop;
+          return {
+            network: hre.network.name,
+            url: running.url,
+            auditor: running.auditor,
+            db: running.db,
+            reports: running.reports,
+            model: running.model,
+            auto: running.auto,
+          };
+        },
+        (r) =>
+          [
+            `Auditor ${r.auditor} on network "${r.network}" listening at ${r.url}`,
+            `  database ${r.db}: ${r.reports} report(s); half-life ${r.model.halfLife} s; ${r.auto ? "scores each epoch by itself" : "run auditor:run-epoch to score"}`,
+            "  POST /reports, GET /epochs/:epoch, GET /epochs/:epoch/proofs/:digest, GET /health; Ctrl-C stops it",
+          ].join("\n"),
+      );
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          (stop?.() ?? Promise.resolve()).then(resolve).catch(() => resolve());
+        };
+        process.once("SIGINT", done);
+        process.once("SIGTERM", done);
+      });
+    },
+  );
+
+task(
+  "auditor:run-epoch",
+  "Scores the current epoch from the auditor's reports and submits the scores with the reports root",
+)
+  .addOptionalParam("db", "The auditor's SQLite database", "auditor/auditor.sqlite")
+  .addOptionalParam("signer", "Index of the auditor's local account", "0")
+  .addOptionalParam("halfLife", "The model's half-life: 3600s, 12h, 7d (default 7 epochs)")
+  .addFlag("json", "Print machine-readable JSON")
+  .setAction(async (args: { db: string; signer: string; halfLife?: string; json: boolean }, hre) => {
+    return runTask(
+      hre,
+      "auditor:run-epoch",
+      args.json,
+      async () => {
+        const { parseCount, parseDuration } = await import("../src/cli/parse");
+        const { runEpoch } = await import("../src/reputation/ops");
+        const { signerAt } = await import("../src/token");
+        return runEpoch(
+          hre,
+          await signerAt(hre, parseCount("signer", args.signer)),
+          args.db,
+          args.halfLife === undefined ? {} : { halfLife: parseDuration("half-life", args.halfLife) },
+        );
+      },
+      (r) =>
+        [
+          `Epoch ${r.epoch}: ${r.reports} report(s) on ${r.subjects} device(s), reports root ${r.root}`,
+          `  ${r.submitted} score(s) submitted in ${r.txHashes.length} transaction(s), ${r.skipped} left out (unchanged or already scored this epoch)`,
+          `  ${r.changed} changed, ${r.rewarded} rewarded; gas ${formatGas(r.gasUsed)}`,
+        ].join("\n"),
+    );
+  });
+
+task("auditor:withdraw", "An auditor withdraws the rewards it earned (pull payment)")
+  .addOptionalParam("signer", "Index of the auditor's local account", "0")
+  .addFlag("json", "Print machine-readable JSON")
+  .setAction(async (args: { signer: string; json: boolean }, hre) => {
+    return runTask(
+      hre,
+      "auditor:withdraw",
+      args.json,
+      async () => {
+        const { parseCount } = await import("../src/cli/parse");
+        const { withdrawReward } = await import("../src/reputation/ops");
+        const { signerAt } = await import("../src/token");
+        return withdrawReward(hre, await signerAt(hre, parseCount("signer", args.signer)));
+      },
+      (r) => `Auditor ${r.auditor} withdrew ${r.formatted}; gas ${formatGas(r.gasUsed)}`,
+    );
+  });
+
+task(
+  "auditor:verify",
+  "Recomputes an auditor's published epoch (digests, reports root, scores) and finds its root on chain",
+)
+  .addParam("auditor", "The auditor's URL")
+  .addParam("epoch", "The epoch number")
+  .addFlag("json", "Print machine-readable JSON")
+  .setAction(async (args: { auditor: string; epoch: string; json: boolean }, hre) => {
+    return runTask(
+      hre,
+      "auditor:verify",
+      args.json,
+      async () => {
+        const { parseCount } = await import("../src/cli/parse");
+        const { verifyPublishedEpoch } = await import("../src/reputation/ops");
+        return verifyPublishedEpoch(hre, args.auditor, parseCount("epoch", args.epoch));
+      },
+      (r) =>
+        r.ok
+          ? `Epoch ${r.epoch} checks out: ${r.reports} report(s) hash to root ${r.root}, which is on chain; all ${r.scores} score(s) recomputed`
+          : `Epoch ${r.epoch} does NOT check out:\n${r.problems.map((p) => `  - ${p}`).join("\n")}`,
+    );
+  });
