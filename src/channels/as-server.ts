@@ -108,7 +108,8 @@ export class AuthorizationServer {
     for (const c of options.store.channels()) this.channels.set(c.channelId, c);
     for (const [id, r] of options.store.bestReceipts()) this.best.set(id, r);
     for (const d of options.store.devices()) this.devices.set(d.deviceId.toLowerCase(), d);
-    this.app = Fastify({ logger: false });
+    // Unknown fields are refused, not silently dropped (Fastify's default).
+    this.app = Fastify({ logger: false, ajv: { customOptions: { removeAdditional: false } } });
     this.app.setErrorHandler((error: Error & { validation?: unknown }, _request, reply) => {
       const status = error instanceof Rejected ? error.status : error.validation !== undefined ? 400 : 500;
       void reply.status(status).send({ error: error.message });

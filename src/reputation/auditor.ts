@@ -104,7 +104,8 @@ export class AuditorService {
         if (block === null || block === undefined) throw new Error("the auditor has no chain connection");
         return block.timestamp;
       });
-    this.app = Fastify({ logger: false, bodyLimit: 16 * 1024 });
+    // Unknown fields are refused, not silently dropped (Fastify's default).
+    this.app = Fastify({ logger: false, bodyLimit: 16 * 1024, ajv: { customOptions: { removeAdditional: false } } });
     this.app.setErrorHandler((error: Error & { validation?: unknown }, _request, reply) => {
       const status = error instanceof Rejected ? error.status : error.validation !== undefined ? 400 : 500;
       void reply.status(status).send({ error: error.message });

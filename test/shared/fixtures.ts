@@ -254,3 +254,33 @@ export async function reputationFixture(): Promise<ReputationFixture> {
   await base.registry.connect(base.admin).addAuditor(auditor.address);
   return { ...base, devices, auditor, epoch: await base.registry.currentEpoch() };
 }
+
+export interface AuditorFixture extends RegistryFixture {
+  /** Four active devices owned by alice. */
+  devices: TestDevice[];
+  /** Registered, never activated. */
+  dormant: TestDevice;
+  /** Activated, then revoked by its manufacturer. */
+  revoked: TestDevice;
+  /** Never registered. */
+  stranger: TestDevice;
+  auditor: HardhatEthersSigner;
+}
+
+/** A registry with four active devices, a dormant, a revoked one and one admitted auditor (signer 8). */
+export async function auditorFixture(): Promise<AuditorFixture> {
+  const base = await registryFixture();
+  const auditor = (await ethers.getSigners())[8];
+  const devices = [0, 1, 2, 3].map((i) => testDevice(2000 + i));
+  const revoked = testDevice(2010);
+  for (const d of [...devices, revoked]) {
+    await base.registry
+      .connect(base.maker)
+      .registerAndActivate(d.deviceId, d.wallet.address, 1, ZeroHash, base.alice.address);
+  }
+  await base.registry.connect(base.maker).revokeDevice(revoked.deviceId, 1);
+  const dormant = testDevice(2011);
+  await base.registry.connect(base.maker).registerDevice(dormant.deviceId, dormant.wallet.address, 1, ZeroHash);
+  await base.registry.connect(base.admin).addAuditor(auditor.address);
+  return { ...base, devices, dormant, revoked, stranger: testDevice(2012), auditor };
+}
