@@ -1,32 +1,21 @@
 import type { TypedDataDomain } from "ethers";
-import keccak from "keccak256";
-
 import { reportDigest } from "../eip712/report";
 import { SortedMerkleTree } from "../merkle/tree";
 import { rootFromProof } from "../merkle/whitelist";
+import { leafBuffer, reportLeaf } from "./leaf";
 import { aggregate } from "./model";
-import type { ModelParams, SubjectScore } from "./model";
+import type { ModelParams, RatedReport, SubjectScore } from "./model";
 import type { StoredReport } from "./store";
 
-/**
- * A report's leaf in an epoch's reports tree: keccak256(keccak256(digest)), where digest is the report's
- * EIP-712 digest (it binds every field, the chain and the registry). In Solidity:
- * `keccak256(bytes.concat(keccak256(abi.encode(digest))))`. The double hash gives a leaf a 32-byte
- * preimage and an inner node a 64-byte one, so an inner node can never pass for a report.
- */
-export function reportLeaf(digest: string): string {
-  return `0x${leafBuffer(digest).toString("hex")}`;
-}
+export { reportLeaf };
 
-function leafBuffer(digest: string): Buffer {
-  return keccak(keccak(Buffer.from(digest.slice(2), "hex")));
-}
+/** What an epoch needs of a report: the model's fields and the digest its leaf is made from. */
+export type EpochReport = RatedReport & { digest: string };
 
-export interface BuiltEpoch {
+export interface BuiltEpoch<T extends EpochReport> {
   root: string;
   /** The reports, in leaf order (ascending leaf). */
-  reports: StoredReport[];
-  leaves: string[];
+  reports: T[];
   scores: Map<string, SubjectScore>;
   tree: SortedMerkleTree;
 }
@@ -34,20 +23,32 @@ export interface BuiltEpoch {
 /**
  * Builds an epoch from the reports it uses: sorts them by leaf (a canonical order, so the root and the
  * floating-point sums are the same wherever it is recomputed), builds the tree and scores the subjects.
+ * The auditor's store keeps each report's leaf and hands them over already sorted (`sortedLeaves`, one
+ * per report); they are then only checked for order, not hashed again.
  */
-export function buildEpoch(reports: readonly StoredReport[], reference: number, params: ModelParams): BuiltEpoch {
+export function buildEpoch<T extends EpochReport>(
+  reports: readonly T[],
+  reference: number,
+  params: ModelParams,
+  sortedLeaves?: readonly Buffer[],
+): BuiltEpoch<T> {
   if (reports.length === 0) throw new Error("an epoch needs at least one report");
-  const keyed = reports.map((r) => ({ r, leaf: leafBuffer(r.digest) }));
-  keyed.sort((a, b) => Buffer.compare(a.leaf, b.leaf));
-  const tree = new SortedMerkleTree(keyed.map((k) => k.leaf));
-  const ordered = keyed.map((k) => k.r);
-  return {
-    root: tree.root,
-    reports: ordered,
-    leaves: keyed.map((k) => `0x${k.leaf.toString("hex")}`),
-    scores: aggregate(ordered, reference, params),
-    tree,
-  };
+  let ordered: T[];
+  let leaves: Buffer[];
+  if (sortedLeaves === undefined) {
+    const keyed = reports.map((r) => ({ r, leaf: leafBuffer(r.digest) }));
+    keyed.sort((a, b) => Buffer.compare(a.leaf, b.leaf));
+    ordered = keyed.map((k) => k.r);
+    leaves = keyed.map((k) => k.leaf);
+  } else {
+    if (sortedLeaves.length !== reports.length) throw new Error("one leaf per report is needed");
+    for (let i = 1; i < sortedLeaves.length; i++)
+      if (Buffer.compare(sortedLeaves[i - 1], sortedLeaves[i]) > 0) throw new Error("leaves out of order");
+    ordered = reports.slice();
+    leaves = sortedLeaves.slice();
+  }
+  const tree = new SortedMerkleTree(leaves);
+  return { root: tree.root, reports: ordered, scores: aggregate(ordered, reference, params), tree };
 }
 
 /** Checks a report's inclusion proof against an epoch's reports root. */

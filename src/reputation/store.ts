@@ -4,6 +4,8 @@ import path from "node:path";
 import Database from "better-sqlite3";
 
 import type { ReportMessage } from "../eip712/report";
+import type { EpochReport } from "./epoch";
+import { leafBuffer } from "./leaf";
 import type { ModelParams } from "./model";
 
 /** A report the auditor accepted: the signed message, its digest, and the two signatures. */
@@ -62,7 +64,7 @@ export class ReportStore {
       CREATE TABLE IF NOT EXISTS reports (
         digest TEXT PRIMARY KEY, reporter TEXT NOT NULL, subject TEXT NOT NULL, interaction TEXT NOT NULL,
         rating INTEGER NOT NULL, timestamp INTEGER NOT NULL, signature TEXT NOT NULL, evidence TEXT NOT NULL,
-        UNIQUE (reporter, subject, interaction));
+        leaf BLOB NOT NULL, UNIQUE (reporter, subject, interaction));
       CREATE INDEX IF NOT EXISTS reports_by_time ON reports (timestamp);
       CREATE TABLE IF NOT EXISTS epochs (
         epoch INTEGER PRIMARY KEY, reference INTEGER NOT NULL, model TEXT NOT NULL, root TEXT NOT NULL, reports INTEGER NOT NULL,
@@ -71,7 +73,7 @@ export class ReportStore {
         epoch INTEGER NOT NULL, position INTEGER NOT NULL, digest TEXT NOT NULL, PRIMARY KEY (epoch, position));
     `);
     this.insert = this.db.prepare(
-      "INSERT INTO reports (digest, reporter, subject, interaction, rating, timestamp, signature, evidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+      "INSERT INTO reports (digest, reporter, subject, interaction, rating, timestamp, signature, evidence, leaf) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     );
   }
 
@@ -88,7 +90,10 @@ export class ReportStore {
     );
   }
 
-  /** Stores a report durably; a repeat throws {@link DuplicateReport} and changes nothing. */
+  /**
+   * Stores a report durably, with its leaf (hashed once here, so an epoch over many reports only sorts and
+   * builds the tree); a repeat throws {@link DuplicateReport} and changes nothing.
+   */
   add(r: StoredReport): void {
     try {
       this.insert.run(
@@ -100,6 +105,7 @@ export class ReportStore {
         r.timestamp,
         r.signature,
         r.evidence,
+        leafBuffer(r.digest),
       );
     } catch (error) {
       if ((error as { code?: string }).code?.startsWith("SQLITE_CONSTRAINT") === true)
@@ -120,14 +126,39 @@ export class ReportStore {
   /** Reports with from ≤ timestamp ≤ to. */
   reportsBetween(from: number, to: number): StoredReport[] {
     const rows = this.db
-      .prepare("SELECT * FROM reports WHERE timestamp >= ? AND timestamp <= ?")
+      .prepare(
+        "SELECT digest, reporter, subject, interaction, rating, timestamp, signature, evidence FROM reports WHERE timestamp >= ? AND timestamp <= ?",
+      )
       .all(from, to) as ReportRow[];
     return rows.map(fromRow);
   }
 
+  /**
+   * What an epoch needs of the reports with from ≤ timestamp ≤ to, in leaf order (SQLite sorts), with their
+   * leaves: the input of `buildEpoch` without hashing anything again.
+   */
+  epochInput(from: number, to: number): { reports: EpochReport[]; leaves: Buffer[] } {
+    const rows = this.db
+      .prepare(
+        "SELECT digest, reporter, subject, rating, timestamp, leaf FROM reports WHERE timestamp >= ? AND timestamp <= ? ORDER BY leaf",
+      )
+      .raw()
+      .all(from, to) as [string, string, string, number, number, Buffer][];
+    const reports: EpochReport[] = new Array<EpochReport>(rows.length);
+    const leaves: Buffer[] = new Array<Buffer>(rows.length);
+    rows.forEach(([digest, reporterId, subjectId, rating, timestamp, leaf], i) => {
+      reports[i] = { digest, reporterId, subjectId, rating, timestamp };
+      leaves[i] = leaf;
+    });
+    return { reports, leaves };
+  }
+
   report(digest: string): StoredReport | undefined {
-    const row = this.db.prepare("SELECT * FROM reports WHERE digest = ?").get(digest.toLowerCase()) as
-      ReportRow | undefined;
+    const row = this.db
+      .prepare(
+        "SELECT digest, reporter, subject, interaction, rating, timestamp, signature, evidence FROM reports WHERE digest = ?",
+      )
+      .get(digest.toLowerCase()) as ReportRow | undefined;
     return row === undefined ? undefined : fromRow(row);
   }
 
@@ -191,7 +222,7 @@ export class ReportStore {
   epochReports(epoch: number): StoredReport[] {
     const rows = this.db
       .prepare(
-        "SELECT r.* FROM epoch_reports e JOIN reports r ON r.digest = e.digest WHERE e.epoch = ? ORDER BY e.position",
+        "SELECT r.digest, r.reporter, r.subject, r.interaction, r.rating, r.timestamp, r.signature, r.evidence FROM epoch_reports e JOIN reports r ON r.digest = e.digest WHERE e.epoch = ? ORDER BY e.position",
       )
       .all(epoch) as ReportRow[];
     return rows.map(fromRow);

@@ -51,7 +51,12 @@ interface ReportOptions {
 }
 
 /** A report by `reporter` on `subject`, with the subject's claim as evidence; options break one thing at a time. */
-async function makeReport(h: Harness, reporter: TestDevice, subject: TestDevice, o: ReportOptions = {}): Promise<ReportBody> {
+async function makeReport(
+  h: Harness,
+  reporter: TestDevice,
+  subject: TestDevice,
+  o: ReportOptions = {},
+): Promise<ReportBody> {
   const interaction = o.interaction ?? hexlify(randomBytes(32));
   const domain = o.domain ?? h.f.domain;
   const timestamp = o.timestamp ?? (await time.latest());
@@ -202,7 +207,12 @@ describe("Auditor service: report intake", function () {
       await refused(h, await makeReport(h, a, h.f.revoked), 409, /subject .* is revoked/);
       const now = await time.latest();
       await refused(h, await makeReport(h, a, b, { timestamp: now + 3600 }), 400, /in the future/);
-      await refused(h, await makeReport(h, a, b, { timestamp: now - MODEL.horizon - 10 }), 400, /older than the model's horizon/);
+      await refused(
+        h,
+        await makeReport(h, a, b, { timestamp: now - MODEL.horizon - 10 }),
+        400,
+        /older than the model's horizon/,
+      );
       const body = await makeReport(h, a, b);
       await refused(h, { ...body, rating: 101 }, 400, /rating must be <= 100/);
       await refused(h, { ...body, subjectId: "0x1234" }, 400, /subjectId must match pattern/);
@@ -259,7 +269,9 @@ describe("Auditor service: epochs", function () {
     expect(recomputeEpoch(published, h.f.domain)).to.deep.equal({ ok: true, root: result.root, problems: [] });
     for (const body of bodies) {
       const digest = reportDigest(h.f.domain, { ...body, timestamp: BigInt(body.timestamp) });
-      const proof = (await h.service.app.inject({ method: "GET", url: `/epochs/${result.epoch}/proofs/${digest}` })).json<{
+      const proof = (
+        await h.service.app.inject({ method: "GET", url: `/epochs/${result.epoch}/proofs/${digest}` })
+      ).json<{
         proof: string[];
         root: string;
       }>();

@@ -1,0 +1,90 @@
+/**
+ * `npm run bench:reputation [reports] [devices]`: the auditor's epoch aggregation at scale.
+ *
+ * Stores `reports` (default 100,000) reports among `devices` (default 2,000) devices, spread over the
+ * model's horizon, in a SQLite database on disk as the auditor keeps them (each with its leaf, hashed at
+ * intake); then times one epoch: reading the window's reports back in leaf order, building the reports
+ * tree and scoring every subject with the beta model. (Signatures are checked at intake, one by one, not
+ * here; digests are random 32-byte values, which hash exactly as real ones do.) Fails above 5 s.
+ */
+import crypto from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { performance } from "node:perf_hooks";
+
+import { buildEpoch } from "../src/reputation/epoch";
+import { defaultModel } from "../src/reputation/model";
+import { ReportStore } from "../src/reputation/store";
+import type { StoredReport } from "../src/reputation/store";
+
+const TARGET_SECONDS = 5;
+const count = Number(process.argv[2] ?? "100000");
+const deviceCount = Number(process.argv[3] ?? "2000");
+if (!Number.isInteger(count) || count < 1 || !Number.isInteger(deviceCount) || deviceCount < 2) {
+  console.error("usage: npm run bench:reputation [reports ≥ 1] [devices ≥ 2]");
+  process.exit(1);
+}
+
+const DAY = 86_400;
+const model = defaultModel(DAY);
+const epoch = 20_000;
+const reference = epoch * DAY;
+const hex = (bytes: number) => `0x${crypto.randomBytes(bytes).toString("hex")}`;
+const devices = Array.from({ length: deviceCount }, () => hex(32));
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), "thingledger-bench-rep-"));
+const store = new ReportStore(path.join(dir, "auditor.sqlite"));
+try {
+  const reports: StoredReport[] = [];
+  for (let i = 0; i < count; i++) {
+    const reporter = i % deviceCount;
+    const subject = (reporter + 1 + crypto.randomInt(deviceCount - 1)) % deviceCount;
+    reports.push({
+      digest: hex(32),
+      reporterId: devices[reporter],
+      subjectId: devices[subject],
+      interaction: hex(32),
+      rating: crypto.randomInt(101),
+      timestamp: reference - crypto.randomInt(model.horizon),
+      signature: `0x${"00".repeat(65)}`,
+      evidence: `0x${"00".repeat(65)}`,
+    });
+  }
+  const s0 = performance.now();
+  store.addMany(reports);
+  const intake = (performance.now() - s0) / count;
+
+  const t0 = performance.now();
+  const window = store.epochInput(reference - model.horizon, reference);
+  const t1 = performance.now();
+  const built = buildEpoch(window.reports, reference, model, window.leaves);
+  const t2 = performance.now();
+
+  const seconds = (t2 - t0) / 1000;
+  const scores = [...built.scores.values()];
+  const mean = scores.reduce((sum, s) => sum + s.score, 0) / scores.length;
+  const rows = [
+    ["reports in the window", window.reports.length.toLocaleString("en-US")],
+    ["devices scored", scores.length.toLocaleString("en-US")],
+    ["mean score", mean.toFixed(1)],
+    ["reports root", built.root],
+    ["read from SQLite, leaf order", `${((t1 - t0) / 1000).toFixed(3)} s`],
+    ["tree and scores", `${((t2 - t1) / 1000).toFixed(3)} s`],
+    ["total", `${seconds.toFixed(3)} s (target ≤ ${TARGET_SECONDS} s)`],
+    ["(at intake: store + leaf hash)", `${(intake * 1000).toFixed(1)} µs per report`],
+  ];
+  console.log(
+    `Epoch aggregation: ${count.toLocaleString("en-US")} reports, ${deviceCount.toLocaleString("en-US")} devices`,
+  );
+  for (const [k, v] of rows) console.log(`  ${k.padEnd(28)} ${v}`);
+  if (window.reports.length !== count)
+    throw new Error(`expected ${count} reports in the window, read ${window.reports.length}`);
+  if (seconds > TARGET_SECONDS) {
+    console.error(`FAIL: ${seconds.toFixed(3)} s is over the ${TARGET_SECONDS} s target`);
+    process.exitCode = 1;
+  }
+} finally {
+  store.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+}
