@@ -1,3 +1,7 @@
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+
 import type { Signer } from "ethers";
 import { Signature, Wallet, hexlify, parseEther, parseUnits, randomBytes } from "ethers";
 import type { HardhatRuntimeEnvironment } from "hardhat/types";
@@ -12,7 +16,8 @@ import { deviceIdOf } from "./devices/fleet";
 import { deviceTypeName } from "./devices/types";
 import { runAccessSimulation } from "./channels/simulation";
 import { formatGas } from "./cli/output";
-import { connectRegistry } from "./registry";
+import { connectRegistry, validate } from "./registry";
+import { claimInteraction, makeReport, openAuditor, submitReports, withdrawReward } from "./reputation/ops";
 import { connectToken, formatThing } from "./token";
 import { addSignature, createWallet, deviceSpend, execute, propose, resolveAsset } from "./wallets";
 
@@ -66,7 +71,7 @@ export async function runDemo(
   };
 
   const system = await deploySystem(hre);
-  const [treasury, operator, service, manufacturer, ownerA, ownerB] = await cast(hre, 6);
+  const [treasury, operator, service, manufacturer, ownerA, ownerB, auditor] = await cast(hre, 7);
   const token = await connectToken(hre, treasury);
   const tokenAddress = await token.getAddress();
   record(
@@ -196,6 +201,36 @@ export async function runDemo(
     );
   }
 
+  // Two more devices, for the reputation story: they will buy access from fleet[0] and report on it.
+  let moreGas = 0n;
+  for (const index of [2, 3]) {
+    const ownerAddress = await ownerA.getAddress();
+    const device = fleet[index];
+    const entry = whitelist.entries[index];
+    const until = (await chainTime(hre)) + 3600n;
+    const signature = await signActivation(device.wallet, domain, {
+      deviceId: device.deviceId,
+      owner: ownerAddress,
+      deadline: until,
+    });
+    const data = registry.interface.encodeFunctionData("activateFromWhitelist", [
+      whitelist.root,
+      entry.deviceId,
+      entry.deviceType,
+      entry.proof,
+      ownerAddress,
+      until,
+      ...compact(signature),
+    ]);
+    const activated = await (await token.connect(ownerA).approveAndCall(registryAddress, activationFee, data)).wait();
+    moreGas += activated?.gasUsed ?? 0n;
+  }
+  record(
+    `Owner activates ${fleet[2].uid} and ${fleet[3].uid}`,
+    "the same way: each device signs its activation, the owner pays in one approveAndCall",
+    moreGas,
+  );
+
   const challenge = hexlify(randomBytes(32));
   const claim = { deviceId: fleet[0].deviceId, challenge };
   const claimSignature = await signIdentityClaim(fleet[0].wallet, domain, claim);
@@ -271,10 +306,20 @@ export async function runDemo(
   );
 
   // ---------------------------------------------------------------- paid access through a group channel
-  const simulation = await runAccessSimulation(hre, { clients: 4, slots: 3, owner: ownerA, as: service });
+  // The device sold is fleet[0] (a lock, say); three registered devices are among the clients.
+  const lock = fleet[0];
+  const riders = [fleet[1], fleet[2], fleet[3]];
+  const simulation = await runAccessSimulation(hre, {
+    clients: 4,
+    slots: 3,
+    owner: ownerA,
+    as: service,
+    clientKeys: riders.map((d) => new Wallet(d.wallet.privateKey)),
+    lockId: lock.deviceId,
+  });
   record(
     "An owner opens a group channel for 4 client keys",
-    `${simulation.clients} clients share one ETH deposit for an Authorization Server (construction 3: a Merkle root of client keys)`,
+    `${simulation.clients} clients (three of them registered devices) share one ETH deposit for an Authorization Server selling access to ${lock.uid} (construction 3: a Merkle root of client keys)`,
     simulation.gas.open,
   );
   record(
@@ -287,6 +332,84 @@ export async function runDemo(
     `paid ${simulation.paidToAs} ETH, owner refunded ${simulation.refundedToOwner} ETH, in one transaction`,
     simulation.gas.close,
   );
+
+  // ---------------------------------------------------------------- reputation
+  const { registry: adminRegistry } = await connectRegistry(hre, treasury);
+  const auditorAddress = await auditor.getAddress();
+  if (!(await adminRegistry.auditorInfo(auditorAddress)).active) {
+    const admitted = await (await adminRegistry.addAuditor(auditorAddress)).wait();
+    record("The network admin admits an auditor", `auditor ${auditorAddress}`, admitted?.gasUsed ?? 0n);
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "thingledger-demo-auditor-"));
+  const { service: auditorService, store } = await openAuditor(hre, auditor, path.join(dir, "auditor.sqlite"));
+  try {
+    const url = await auditorService.listen(0);
+    const interaction = simulation.channelId;
+    const reports = [];
+    // Each rider asks the lock to confirm the interaction (the channel), then signs its rating.
+    for (const [i, rider] of riders.entries()) {
+      const claim = await claimInteraction(hre, new Wallet(lock.wallet.privateKey), {
+        subjectId: lock.deviceId,
+        reporterId: rider.deviceId,
+        interaction,
+      });
+      reports.push(
+        await makeReport(hre, new Wallet(rider.wallet.privateKey), {
+          reporterId: rider.deviceId,
+          subjectId: lock.deviceId,
+          interaction,
+          rating: [100, 90, 100][i],
+          evidence: claim.evidence,
+        }),
+      );
+    }
+    // The lock reports on one rider that left it unlocked.
+    const riderClaim = await claimInteraction(hre, new Wallet(fleet[2].wallet.privateKey), {
+      subjectId: fleet[2].deviceId,
+      reporterId: lock.deviceId,
+      interaction,
+    });
+    reports.push(
+      await makeReport(hre, new Wallet(lock.wallet.privateKey), {
+        reporterId: lock.deviceId,
+        subjectId: fleet[2].deviceId,
+        interaction,
+        rating: 20,
+        evidence: riderClaim.evidence,
+      }),
+    );
+    const outcomes = await submitReports(url, [...reports, reports[0]]);
+    const accepted = outcomes.filter((o) => o.accepted).length;
+    const replay = outcomes[outcomes.length - 1];
+    record(
+      "Devices report on each other to an auditor",
+      `${accepted} EIP-712 reports about the channel ${interaction.slice(0, 10)}…, each with the other device's signed claim of the interaction as evidence; a replayed report is refused (${replay.status}: ${replay.error ?? "ACCEPTED"})`,
+      0n,
+    );
+    const epoch = await auditorService.runEpoch();
+    record(
+      "The auditor scores the epoch",
+      `epoch ${epoch.epoch}: ${epoch.reports} reports → ${epoch.submitted} scores in one transaction with the reports root ${epoch.root.slice(0, 10)}… (anyone can prove a report's inclusion and recompute); ${epoch.rewarded} rewarded`,
+      epoch.gasUsed,
+    );
+    const seen = await Promise.all([lock, fleet[2]].map((d) => validate(hre, d.deviceId)));
+    const trend = (t: number) => ["falling", "steady", "rising"][t + 1];
+    record(
+      "Validation shows the audited reputation",
+      `${lock.uid}: ${seen[0].score}/1000 ${trend(seen[0].trend)}; ${fleet[2].uid}: ${seen[1].score}/1000 ${trend(seen[1].trend)} (a view: no gas)`,
+      0n,
+    );
+    const withdrawn = await withdrawReward(hre, auditor);
+    record(
+      "The auditor withdraws its reward",
+      `${withdrawn.formatted} from the reward pool that registration and activation fees fill (pull payment)`,
+      withdrawn.gasUsed,
+    );
+  } finally {
+    await auditorService.stop();
+    store.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 
   return {
     network: hre.network.name,

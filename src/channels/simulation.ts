@@ -51,6 +51,10 @@ export async function runAccessSimulation(
     owner: Signer;
     as: Signer;
     price?: bigint;
+    /** Keys that join the client group first (registered devices buying access, say); the rest are fresh. */
+    clientKeys?: Wallet[];
+    /** The registry id of the device sold (default: a made-up id for a simulated lock). */
+    lockId?: string;
     onSlot?: (done: number) => void;
   },
 ): Promise<AccessSimulation> {
@@ -62,7 +66,13 @@ export async function runAccessSimulation(
     throw new UserError("the owner and the Authorization Server must be different accounts");
   const channels = PaymentChannels__factory.connect(system.addresses.PaymentChannels, options.owner);
   const price = options.price ?? parseEther("0.001");
-  const wallets = Array.from({ length: options.clients }, () => new Wallet(Wallet.createRandom().privateKey));
+  const given = options.clientKeys ?? [];
+  if (given.length > options.clients)
+    throw new UserError(`${given.length} client keys given for ${options.clients} clients`);
+  const wallets = [
+    ...given,
+    ...Array.from({ length: options.clients - given.length }, () => new Wallet(Wallet.createRandom().privateKey)),
+  ];
   const group = buildGroup(wallets.map((w) => w.address));
   const deposit = price * BigInt(options.clients * options.slots);
   const expiry = (await chainTime(hre)) + 86_400n;
@@ -80,7 +90,7 @@ export async function runAccessSimulation(
     store,
     now: () => Math.floor(Date.now() / 1000),
   });
-  const deviceId = keccak256(toUtf8Bytes(`SIM-LOCK-${salt}`));
+  const deviceId = options.lockId ?? keccak256(toUtf8Bytes(`SIM-LOCK-${salt}`));
   const secret = crypto.randomBytes(32).toString("hex");
   server.provisionDevice(deviceId, secret, price);
   const device = new SimulatedDevice(path.join(dir, "device.json"), 5, undefined, {
