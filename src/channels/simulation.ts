@@ -16,6 +16,7 @@ import { buildGroup } from "../merkle/group";
 import { AuthorizationServer } from "./as-server";
 import { ChannelClient } from "./client";
 import { openedChannel } from "./key";
+import type { CloseItem } from "./key";
 import { SimulatedDevice } from "./device";
 import { AsStore } from "./store";
 import { ReceiptVerifier } from "./verify";
@@ -31,6 +32,8 @@ export interface AccessSimulation {
   otpsAccepted: number;
   otpsRejected: number;
   gas: { open: bigint; close: bigint };
+  /** With `close: false`: the channel and its best receipt, for the AS to close later (e.g. in a batch). */
+  pendingClose?: CloseItem;
   balances: { owner: string; authorizationServer: string };
   paidToAs: string;
   refundedToOwner: string;
@@ -55,6 +58,8 @@ export async function runAccessSimulation(
     clientKeys?: Wallet[];
     /** The registry id of the device sold (default: a made-up id for a simulated lock). */
     lockId?: string;
+    /** Close the channel at the end (default true); false leaves it open and returns `pendingClose`. */
+    close?: boolean;
     onSlot?: (done: number) => void;
   },
 ): Promise<AccessSimulation> {
@@ -125,7 +130,15 @@ export async function runAccessSimulation(
     }
     // A client tries to reuse a code: the device refuses it.
     if (!device.present(lastOtp).granted) rejected++;
-    const closing = await server.closeChannels(server.dueChannels(Number.MAX_SAFE_INTEGER));
+    const due = server.dueChannels(Number.MAX_SAFE_INTEGER);
+    let pendingClose: CloseItem | undefined;
+    let closeGas = 0n;
+    if (options.close === false) {
+      const [{ channel, receipt }] = due;
+      pendingClose = { ...channel, amount: receipt.amount, signature: receipt.signature, proof: receipt.proof };
+    } else {
+      closeGas = (await server.closeChannels(due)).gasUsed;
+    }
     const [event] = await channels.queryFilter(channels.filters.ChannelClosed(channelId));
     return {
       network: hre.network.name,
@@ -137,7 +150,8 @@ export async function runAccessSimulation(
       receipts: store.receiptCount(),
       otpsAccepted: accepted,
       otpsRejected: rejected,
-      gas: { open: opened?.gasUsed ?? 0n, close: closing.gasUsed },
+      gas: { open: opened?.gasUsed ?? 0n, close: closeGas },
+      pendingClose,
       balances: {
         owner: formatEther(await hre.ethers.provider.getBalance(ownerAddress)),
         authorizationServer: formatEther(await hre.ethers.provider.getBalance(asAddress)),
