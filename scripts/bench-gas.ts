@@ -1,6 +1,6 @@
 /**
  * `npm run bench:gas`: runs every `[gas]` test, collects the gas of each named operation, and prints and
- * writes (`gas-report.json`, `gas-report.md`) a table of operation | gas | target | anchor | anchor
+ * writes (`gas-report.json`, `gas-report.md`, the README's "Gas" table) a table of operation | gas | target | anchor | anchor
  * source | ratio, saying plainly which rows miss their target and by how much.
  */
 import { spawnSync } from "node:child_process";
@@ -8,7 +8,9 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 
-import { buildGasReport, renderMarkdown, renderText } from "../src/bench/report";
+import prettier from "prettier";
+
+import { buildGasReport, renderMarkdown, renderReadmeTable, renderText, spliceReadme } from "../src/bench/report";
 
 const root = path.join(__dirname, "..");
 const measuredFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "thingledger-gas-")), "measured.json");
@@ -27,4 +29,10 @@ const measured = JSON.parse(fs.readFileSync(measuredFile, "utf8")) as Record<str
 const report = buildGasReport(measured);
 fs.writeFileSync(path.join(root, "gas-report.json"), `${JSON.stringify(report, null, 2)}\n`);
 fs.writeFileSync(path.join(root, "gas-report.md"), renderMarkdown(report));
-console.log(`\n${renderText(report)}\n\nWrote gas-report.json and gas-report.md`);
+const readmeFile = path.join(root, "README.md");
+void (async () => {
+  const readme = spliceReadme(fs.readFileSync(readmeFile, "utf8"), renderReadmeTable(report));
+  const options = (await prettier.resolveConfig(readmeFile)) ?? {};
+  fs.writeFileSync(readmeFile, await prettier.format(readme, { ...options, filepath: readmeFile }));
+  console.log(`\n${renderText(report)}\n\nWrote gas-report.json, gas-report.md and the README's gas table`);
+})();

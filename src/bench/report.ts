@@ -92,3 +92,28 @@ export function renderMarkdown(report: GasReport): string {
   ];
   return lines.join("\n");
 }
+
+const README_BEGIN = "<!-- gas-table:begin (written by npm run bench:gas) -->";
+const README_END = "<!-- gas-table:end -->";
+
+/** The gas table for the README: every row, its target, anchor, ratio and status, and the misses. */
+export function renderReadmeTable(report: GasReport): string {
+  const escape = (s: string): string => s.replace(/\|/g, "\\|");
+  return [
+    `| ${HEADERS.join(" | ")} |`,
+    `|${HEADERS.map((_, i) => (i === 0 || i >= 5 ? "---" : "---:")).join("|")}|`,
+    ...report.rows.map((r) => `| ${cells(r).map(escape).join(" | ")} |`),
+    "",
+    report.misses.length === 0
+      ? "Every row with a target meets it."
+      : `Rows that miss their target: ${report.misses.join("; ")}.`,
+  ].join("\n");
+}
+
+/** Replaces the README's generated gas table (between its markers) with `table`. */
+export function spliceReadme(readme: string, table: string): string {
+  const begin = readme.indexOf(README_BEGIN);
+  const end = readme.indexOf(README_END);
+  if (begin < 0 || end < begin) throw new Error(`README.md lacks the markers ${README_BEGIN} … ${README_END}`);
+  return `${readme.slice(0, begin + README_BEGIN.length)}\n\n${table}\n\n${readme.slice(end)}`;
+}
