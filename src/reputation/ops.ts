@@ -392,13 +392,18 @@ export async function serveAuditor(hre: HardhatRuntimeEnvironment, o: ServeAudit
   let timer: NodeJS.Timeout | undefined;
   if (o.autoPollSeconds !== undefined) {
     let busy = false;
+    // Scores an epoch when the chain enters it, so that the reports of the epoch before are all in.
+    let seen = Number(await registry.currentEpoch());
     timer = setInterval(() => {
       if (busy) return;
       busy = true;
       registry
         .currentEpoch()
-        .then(async (epoch) => {
-          if (store.epoch(Number(epoch)) !== undefined || store.count() === 0) return;
+        .then(async (current) => {
+          const epoch = Number(current);
+          if (epoch <= seen) return;
+          seen = epoch;
+          if (store.epoch(epoch) !== undefined || store.count() === 0) return;
           const r = await service.runEpoch();
           o.log(
             `epoch ${r.epoch}: ${r.submitted} score(s) from ${r.reports} report(s), root ${r.root}, gas ${r.gasUsed}`,

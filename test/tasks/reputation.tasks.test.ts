@@ -2,6 +2,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 
+import { time } from "@nomicfoundation/hardhat-network-helpers";
 import { expect } from "chai";
 import { MaxUint256, ZeroHash } from "ethers";
 import hre from "hardhat";
@@ -179,6 +180,47 @@ describe("reputation and auditor tasks (in-process network)", function () {
       /is not registered on this network/,
     );
     expect(fs.existsSync(path.join(scratch, "report-c.json"))).to.equal(false);
+  });
+
+  it("auditor:serve --auto scores an epoch by itself when the chain enters it", async function () {
+    const [, , , , auto] = await hre.ethers.getSigners();
+    const running = await serveAuditor(hre, {
+      signer: auto,
+      port: 0,
+      host: "127.0.0.1",
+      db: path.join(scratch, "auto", "auditor.sqlite"),
+      model: {},
+      autoPollSeconds: 1,
+      log: () => undefined,
+    });
+    try {
+      await run("auditor:add", { address: auto.address });
+      const c = await claim(riderB, "ride auto");
+      await run("reputation:report", {
+        reporter: riderB.uid,
+        keystore,
+        subject: lock.uid,
+        interaction: "ride auto",
+        rating: "0",
+        evidence: c.evidence,
+        auditor: running.url,
+      });
+      const health = async () =>
+        (await (await fetch(`${running.url}/health`)).json()) as { reports: number; epochs: number[] };
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      expect((await health()).epochs).to.deep.equal([]); // same epoch: it waits
+      await time.increase(86_400);
+      const deadline = Date.now() + 10_000;
+      while ((await health()).epochs.length === 0 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+      const { epochs } = await health();
+      expect(epochs).to.have.length(1);
+      const shown = await run<ReputationView>("reputation:show", { device: lock.uid });
+      expect(shown.auditedEpoch).to.equal(epochs[0]);
+    } finally {
+      await running.stop();
+    }
   });
 
   describe("from the command line", function () {
