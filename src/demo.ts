@@ -178,41 +178,9 @@ export async function runDemo(
 
   const domain = registryDomain(system.chainId, registryAddress);
   const activationFee = await registry.activationFee();
-  for (const [index, owner] of [
-    [0, ownerA],
-    [1, ownerB],
-  ] as const) {
+  /** The device signs Activate(deviceId, owner, deadline); the owner pays and proves the leaf in one approveAndCall. */
+  const activateForOwner = async (index: number, owner: Signer): Promise<bigint> => {
     const ownerAddress = await owner.getAddress();
-    await (await token.transfer(ownerAddress, parseUnits("100", 18))).wait();
-    const device = fleet[index];
-    const entry = whitelist.entries[index];
-    const now = await chainTime(hre);
-    const signature = await signActivation(device.wallet, domain, {
-      deviceId: device.deviceId,
-      owner: ownerAddress,
-      deadline: now + 3600n,
-    });
-    const data = registry.interface.encodeFunctionData("activateFromWhitelist", [
-      whitelist.root,
-      entry.deviceId,
-      entry.deviceType,
-      entry.proof,
-      ownerAddress,
-      now + 3600n,
-      ...compact(signature),
-    ]);
-    const activated = await (await token.connect(owner).approveAndCall(registryAddress, activationFee, data)).wait();
-    record(
-      `Owner activates ${device.uid} (${deviceTypeName(device.deviceType)})`,
-      `the device signed Activate(deviceId, owner, deadline) with its own key; owner ${ownerAddress} paid ${formatThing(activationFee)} and the whitelist proof in one transaction`,
-      activated?.gasUsed ?? 0n,
-    );
-  }
-
-  // Two more devices, for the reputation story: they will buy access from fleet[0] and report on it.
-  let moreGas = 0n;
-  for (const index of [2, 3]) {
-    const ownerAddress = await ownerA.getAddress();
     const device = fleet[index];
     const entry = whitelist.entries[index];
     const until = (await chainTime(hre)) + 3600n;
@@ -230,9 +198,26 @@ export async function runDemo(
       until,
       ...compact(signature),
     ]);
-    const activated = await (await token.connect(ownerA).approveAndCall(registryAddress, activationFee, data)).wait();
-    moreGas += activated?.gasUsed ?? 0n;
+    const activated = await (await token.connect(owner).approveAndCall(registryAddress, activationFee, data)).wait();
+    return activated?.gasUsed ?? 0n;
+  };
+  for (const [index, owner] of [
+    [0, ownerA],
+    [1, ownerB],
+  ] as const) {
+    const ownerAddress = await owner.getAddress();
+    await (await token.transfer(ownerAddress, parseUnits("100", 18))).wait();
+    const device = fleet[index];
+    const gasUsed = await activateForOwner(index, owner);
+    record(
+      `Owner activates ${device.uid} (${deviceTypeName(device.deviceType)})`,
+      `the device signed Activate(deviceId, owner, deadline) with its own key; owner ${ownerAddress} paid ${formatThing(activationFee)} and the whitelist proof in one transaction`,
+      gasUsed,
+    );
   }
+
+  // Two more devices, for the reputation story: they will buy access from fleet[0] and report on it.
+  const moreGas = (await activateForOwner(2, ownerA)) + (await activateForOwner(3, ownerA));
   record(
     `Owner activates ${fleet[2].uid} and ${fleet[3].uid}`,
     "the same way: each device signs its activation, the owner pays in one approveAndCall",
@@ -330,7 +315,7 @@ export async function runDemo(
     slots: 3,
     owner: ownerA,
     as: service,
-    clientKeys: riders.map((d) => new Wallet(d.wallet.privateKey)),
+    clientKeys: riders.map((d) => d.wallet),
     lockId: lock.deviceId,
     close: false,
   });
@@ -371,13 +356,13 @@ export async function runDemo(
     const reports = [];
     // Each rider asks the lock to confirm the interaction (the channel), then signs its rating.
     for (const [i, rider] of riders.entries()) {
-      const claim = await claimInteraction(hre, new Wallet(lock.wallet.privateKey), {
+      const claim = await claimInteraction(hre, lock.wallet, {
         subjectId: lock.deviceId,
         reporterId: rider.deviceId,
         interaction,
       });
       reports.push(
-        await makeReport(hre, new Wallet(rider.wallet.privateKey), {
+        await makeReport(hre, rider.wallet, {
           reporterId: rider.deviceId,
           subjectId: lock.deviceId,
           interaction,
@@ -387,13 +372,13 @@ export async function runDemo(
       );
     }
     // The lock reports on one rider that left it unlocked.
-    const riderClaim = await claimInteraction(hre, new Wallet(fleet[2].wallet.privateKey), {
+    const riderClaim = await claimInteraction(hre, fleet[2].wallet, {
       subjectId: fleet[2].deviceId,
       reporterId: lock.deviceId,
       interaction,
     });
     reports.push(
-      await makeReport(hre, new Wallet(lock.wallet.privateKey), {
+      await makeReport(hre, lock.wallet, {
         reporterId: lock.deviceId,
         subjectId: fleet[2].deviceId,
         interaction,

@@ -154,45 +154,31 @@ task("reputation:show", "Shows a device's reputation as validation sees it: scor
     );
   });
 
-task("auditor:add", "The network admin admits an auditor")
-  .addPositionalParam("address", "The auditor's address")
-  .addOptionalParam("signer", "Index of the admin's local account", "0")
-  .addFlag("json", "Print machine-readable JSON")
-  .setAction(async (args: { address: string; signer: string; json: boolean }, hre) => {
-    return runTask(
-      hre,
-      "auditor:add",
-      args.json,
-      async () => {
-        const { parseAddress, parseCount } = await import("../src/cli/parse");
-        const { setAuditor } = await import("../src/reputation/ops");
-        const { signerAt } = await import("../src/token");
-        const admin = await signerAt(hre, parseCount("signer", args.signer));
-        return setAuditor(hre, admin, parseAddress("address", args.address), true);
-      },
-      (r) => `Auditor ${r.auditor} admitted; gas ${formatGas(r.gasUsed)}`,
-    );
-  });
-
-task("auditor:remove", "The network admin removes an auditor; its unused reward budget returns to the pool")
-  .addPositionalParam("address", "The auditor's address")
-  .addOptionalParam("signer", "Index of the admin's local account", "0")
-  .addFlag("json", "Print machine-readable JSON")
-  .setAction(async (args: { address: string; signer: string; json: boolean }, hre) => {
-    return runTask(
-      hre,
-      "auditor:remove",
-      args.json,
-      async () => {
-        const { parseAddress, parseCount } = await import("../src/cli/parse");
-        const { setAuditor } = await import("../src/reputation/ops");
-        const { signerAt } = await import("../src/token");
-        const admin = await signerAt(hre, parseCount("signer", args.signer));
-        return setAuditor(hre, admin, parseAddress("address", args.address), false);
-      },
-      (r) => `Auditor ${r.auditor} removed; gas ${formatGas(r.gasUsed)}`,
-    );
-  });
+/** `auditor:add` and `auditor:remove`: the same task but for the direction. */
+for (const [name, description, admit] of [
+  ["auditor:add", "The network admin admits an auditor", true],
+  ["auditor:remove", "The network admin removes an auditor; its unused reward budget returns to the pool", false],
+] as const) {
+  task(name, description)
+    .addPositionalParam("address", "The auditor's address")
+    .addOptionalParam("signer", "Index of the admin's local account", "0")
+    .addFlag("json", "Print machine-readable JSON")
+    .setAction(async (args: { address: string; signer: string; json: boolean }, hre) => {
+      return runTask(
+        hre,
+        name,
+        args.json,
+        async () => {
+          const { parseAddress, parseCount } = await import("../src/cli/parse");
+          const { setAuditor } = await import("../src/reputation/ops");
+          const { signerAt } = await import("../src/token");
+          const admin = await signerAt(hre, parseCount("signer", args.signer));
+          return setAuditor(hre, admin, parseAddress("address", args.address), admit);
+        },
+        (r) => `Auditor ${r.auditor} ${admit ? "admitted" : "removed"}; gas ${formatGas(r.gasUsed)}`,
+      );
+    });
+}
 
 task("auditor:serve", "Runs an auditor: takes device reports over HTTP, checks and stores them, scores epochs")
   .addOptionalParam("port", "HTTP port", "8547")

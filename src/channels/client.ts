@@ -1,4 +1,4 @@
-import type { TypedDataDomain, Wallet } from "ethers";
+import type { BaseWallet, TypedDataDomain } from "ethers";
 
 import { signReceipt } from "../eip712/receipt";
 import { isMember } from "../merkle/group";
@@ -22,7 +22,7 @@ export class ChannelClient {
   private readonly verifier: ReceiptVerifier;
 
   constructor(
-    private readonly wallet: Wallet,
+    private readonly wallet: BaseWallet,
     private readonly channel: ChannelParams & { channelId: string; deposit: bigint },
     private readonly proof: string[],
     private readonly domain: TypedDataDomain,

@@ -3,7 +3,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 
-import type { Signer } from "ethers";
+import type { BaseWallet, Signer } from "ethers";
 import { Wallet, formatEther, keccak256, parseEther, toUtf8Bytes } from "ethers";
 import type { HardhatRuntimeEnvironment } from "hardhat/types";
 
@@ -55,7 +55,7 @@ export async function runAccessSimulation(
     as: Signer;
     price?: bigint;
     /** Keys that join the client group first (registered devices buying access, say); the rest are fresh. */
-    clientKeys?: Wallet[];
+    clientKeys?: BaseWallet[];
     /** The registry id of the device sold (default: a made-up id for a simulated lock). */
     lockId?: string;
     /** Close the channel at the end (default true); false leaves it open and returns `pendingClose`. */

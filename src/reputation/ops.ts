@@ -1,6 +1,6 @@
 import fs from "node:fs";
 
-import type { Signer, TypedDataDomain, Wallet } from "ethers";
+import type { BaseWallet, Signer, TypedDataDomain } from "ethers";
 import { keccak256, toUtf8Bytes } from "ethers";
 import type { HardhatRuntimeEnvironment } from "hardhat/types";
 
@@ -70,7 +70,7 @@ export interface InteractionClaim {
  */
 export async function claimInteraction(
   hre: HardhatRuntimeEnvironment,
-  subject: Wallet,
+  subject: BaseWallet,
   m: { subjectId: string; reporterId: string; interaction: string },
 ): Promise<InteractionClaim> {
   const ctx = await connectReputation(hre);
@@ -88,7 +88,7 @@ export async function claimInteraction(
  */
 export async function makeReport(
   hre: HardhatRuntimeEnvironment,
-  reporter: Wallet,
+  reporter: BaseWallet,
   m: {
     reporterId: string;
     subjectId: string;
@@ -241,7 +241,13 @@ export async function openAuditor(
   signer: Signer,
   db: string,
   model: Partial<ModelParams> = {},
-): Promise<{ service: AuditorService; store: ReportStore; auditor: string }> {
+): Promise<{
+  service: AuditorService;
+  store: ReportStore;
+  auditor: string;
+  registry: DeviceRegistry;
+  model: ModelParams;
+}> {
   const ctx = await connectReputation(hre, signer);
   const auditor = await signer.getAddress();
   let store: ReportStore;
@@ -250,14 +256,15 @@ export async function openAuditor(
   } catch (error) {
     throw new UserError(`cannot open the auditor database ${db}: ${(error as Error).message}`);
   }
+  const params = modelFor(ctx.epochLength, model);
   const service = new AuditorService({
     registry: ctx.registry,
     domain: ctx.domain,
     store,
-    model: modelFor(ctx.epochLength, model),
+    model: params,
     epochLength: ctx.epochLength,
   });
-  return { service, store, auditor };
+  return { service, store, auditor, registry: ctx.registry, model: params };
 }
 
 export async function runEpoch(
@@ -378,8 +385,7 @@ export interface RunningAuditor {
  * once the chain enters it (the reports of the epoch before are all in by then).
  */
 export async function serveAuditor(hre: HardhatRuntimeEnvironment, o: ServeAuditorOptions): Promise<RunningAuditor> {
-  const { service, store, auditor } = await openAuditor(hre, o.signer, o.db, o.model);
-  const { registry } = await connectReputation(hre);
+  const { service, store, auditor, registry, model } = await openAuditor(hre, o.signer, o.db, o.model);
   if (!(await registry.auditorInfo(auditor)).active)
     o.log(`${auditor} is not an admitted auditor yet: reports are taken, but epochs cannot be submitted`);
   let url: string;
@@ -418,7 +424,7 @@ export async function serveAuditor(hre: HardhatRuntimeEnvironment, o: ServeAudit
     auditor,
     db: o.db,
     reports: store.count(),
-    model: modelFor(Number(await registry.epochLength()), o.model),
+    model,
     auto: o.autoPollSeconds !== undefined,
     stop: async () => {
       if (timer !== undefined) clearInterval(timer);

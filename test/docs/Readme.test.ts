@@ -19,10 +19,15 @@ describe("README", function () {
     const names = fs
       .readdirSync(path.join(ROOT, "tasks"))
       .filter((f) => f.endsWith(".ts"))
+      // `task("name", …)`, or a `["name", description, …]` entry of a loop that defines similar tasks.
       .flatMap((f) =>
-        [...fs.readFileSync(path.join(ROOT, "tasks", f), "utf8").matchAll(/\btask\("([^"]+)"/g)].map((m) => m[1]),
+        [
+          ...fs
+            .readFileSync(path.join(ROOT, "tasks", f), "utf8")
+            .matchAll(/\btask\("([^"]+)"|^\s*\["([a-z]+:[a-z-]+)",/gm),
+        ].map((m) => m[1] ?? m[2]),
       );
-    expect(names.length).to.be.greaterThan(30);
+    expect(names).to.include.members(["demo", "auditor:add", "auditor:remove", "wallet:status"]);
     const missing = names.filter(
       (name) => !new RegExp(`^\\| \`${name}[\` ]`, "m").test(readme) && !readme.includes(`/ \`${name}`),
     );

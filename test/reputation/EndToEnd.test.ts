@@ -19,6 +19,7 @@ import {
   withdrawReward,
 } from "../../src/reputation/ops";
 import { connectRegistry } from "../../src/registry";
+import { registryDomain } from "../../src/eip712/device";
 import { reportDigest } from "../../src/eip712/report";
 import { testDevice } from "../shared/fixtures";
 
@@ -101,7 +102,7 @@ describe("Reputation end to end", function () {
 
       // 5. Anyone can check the epoch: every report is in the root, and the scores recompute.
       const { chainId } = await hre.ethers.provider.getNetwork();
-      const domain = { name: "ThingLedger DeviceRegistry", version: "1", chainId, verifyingContract: address };
+      const domain = registryDomain(chainId, address);
       for (const r of reports) {
         const digest = reportDigest(domain, { ...r, timestamp: BigInt(r.timestamp) });
         const proof = (await (await fetch(`${url}/epochs/${epoch.epoch}/proofs/${digest}`)).json()) as {
