@@ -20,7 +20,8 @@ import { runAccessSimulation } from "./channels/simulation";
 import { formatGas } from "./cli/output";
 import { connectRegistry, validate } from "./registry";
 import { claimInteraction, makeReport, openAuditor, submitReports, withdrawReward } from "./reputation/ops";
-import { connectToken, formatThing } from "./token";
+import { connectToken } from "./token";
+import { formatThing } from "./units";
 import { addSignature, createWallet, deviceSpend, execute, propose, resolveAsset } from "./wallets";
 
 export interface DemoStep {

@@ -25,7 +25,7 @@ import {
 import { UserError } from "./errors";
 import { buildWhitelist, whitelistCsv } from "./merkle/whitelist";
 import type { Whitelist } from "./merkle/whitelist";
-import { formatThing } from "./token";
+import { formatThing } from "./units";
 
 export const STATUS_NAMES = ["unknown", "registered", "active", "revoked"] as const;
 export type StatusName = (typeof STATUS_NAMES)[number];

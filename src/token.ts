@@ -1,7 +1,7 @@
 import fs from "node:fs";
 
 import type { Signer } from "ethers";
-import { Signature, formatUnits, getAddress, isAddress, verifyTypedData } from "ethers";
+import { Signature, getAddress, isAddress, verifyTypedData } from "ethers";
 import type { HardhatRuntimeEnvironment } from "hardhat/types";
 
 import { ThingToken__factory } from "../typechain-types";
@@ -11,13 +11,7 @@ import { UserError } from "./errors";
 import { PERMIT_TYPES, permitDomain, signPermit } from "./eip712/permit";
 import type { PermitMessage } from "./eip712/permit";
 import { loadSystem } from "./deployments";
-
-export const TOKEN_DECIMALS = 18;
-
-/** Formats base units as THING with up to 18 decimals: 1500000000000000000n -> "1.5 THING". */
-export function formatThing(amount: bigint): string {
-  return `${formatUnits(amount, TOKEN_DECIMALS)} THING`;
-}
+import { formatThing } from "./units";
 
 /** The deployed ThingToken on the current network, connected to `runner` (or the provider). */
 export async function connectToken(hre: HardhatRuntimeEnvironment, runner?: Signer): Promise<ThingToken> {

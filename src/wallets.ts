@@ -102,23 +102,33 @@ export function formatAmount(amount: bigint, asset: Pick<Asset, "symbol" | "deci
   return `${formatUnits(amount, asset.decimals)} ${asset.symbol}`;
 }
 
-/** Parses `eth=1,token=100,0xAbc…=5` into limits in base units. */
+/** Parses `eth=1,token=100,0xAbc…=5` (option `--<option>`) into amounts in base units, each asset once. */
+export async function parseAmounts(
+  hre: HardhatRuntimeEnvironment,
+  option: string,
+  value: string,
+): Promise<{ asset: Asset; amount: bigint }[]> {
+  const out: { asset: Asset; amount: bigint }[] = [];
+  for (const part of value.split(",").filter((p) => p.trim() !== "")) {
+    const [name, amount] = part.split("=");
+    if (amount === undefined) throw new UserError(`--${option}: "${part}" is not ASSET=AMOUNT (e.g. eth=0.5)`);
+    const asset = await resolveAsset(hre, name);
+    if (out.some((o) => o.asset.address === asset.address)) throw new UserError(`--${option}: ${name} is given twice`);
+    out.push({ asset, amount: parseAmount(option, amount.trim(), asset.decimals) });
+  }
+  if (out.length === 0) throw new UserError(`--${option}: give at least one, e.g. eth=0.5`);
+  return out;
+}
+
+/** Parses `eth=1,token=100,0xAbc…=5` into per-period limits in base units. */
 export async function parseLimits(
   hre: HardhatRuntimeEnvironment,
   value: string,
 ): Promise<{ asset: Asset; limit: bigint }[]> {
-  const out: { asset: Asset; limit: bigint }[] = [];
-  for (const part of value.split(",").filter((p) => p.trim() !== "")) {
-    const [name, amount] = part.split("=");
-    if (amount === undefined) throw new UserError(`--limits: "${part}" is not ASSET=AMOUNT (e.g. eth=0.5)`);
-    const asset = await resolveAsset(hre, name);
-    const limit = parseAmount("limits", amount.trim(), asset.decimals);
-    checkLimit(limit, asset);
-    if (out.some((o) => o.asset.address === asset.address)) throw new UserError(`--limits: ${name} is given twice`);
-    out.push({ asset, limit });
-  }
-  if (out.length === 0) throw new UserError("--limits: give at least one, e.g. eth=0.5");
-  return out;
+  return (await parseAmounts(hre, "limits", value)).map(({ asset, amount }) => {
+    checkLimit(amount, asset);
+    return { asset, limit: amount };
+  });
 }
 
 export function checkLimit(limit: bigint, asset: Asset): void {
@@ -687,6 +697,55 @@ export async function freezeDevice(
   return { wallet: address, by, gasUsed: await gasOf(await wallet.freezeDevice(owners)) };
 }
 
+// ------------------------------------------------------------------ funding
+
+export interface FundResult {
+  wallet: string;
+  from: string;
+  sent: { asset: string; symbol: string; decimals: number; amount: bigint; txHash: string }[];
+  gasUsed: bigint;
+}
+
+async function balanceOf(hre: HardhatRuntimeEnvironment, asset: Asset, account: string): Promise<bigint> {
+  return asset.address === ZeroAddress
+    ? hre.ethers.provider.getBalance(account)
+    : IERC20Metadata__factory.connect(asset.address, hre.ethers.provider).balanceOf(account);
+}
+
+/**
+ * Sends ETH and tokens from `funder` to an existing device wallet. Every balance is checked before the
+ * first transfer, so a shortfall sends nothing.
+ */
+export async function fundWallet(
+  hre: HardhatRuntimeEnvironment,
+  funder: Signer,
+  address: string,
+  amounts: { asset: Asset; amount: bigint }[],
+): Promise<FundResult> {
+  const wallet = await connectWallet(hre, address);
+  const to = await wallet.getAddress();
+  const from = getAddress(await funder.getAddress());
+  for (const { asset, amount } of amounts) {
+    const held = await balanceOf(hre, asset, from);
+    if (held < amount) {
+      throw new UserError(
+        `${from} holds ${formatAmount(held, asset)}, less than the ${formatAmount(amount, asset)} to send`,
+      );
+    }
+  }
+  const sent: FundResult["sent"] = [];
+  let gasUsed = 0n;
+  for (const { asset, amount } of amounts) {
+    const tx =
+      asset.address === ZeroAddress
+        ? await funder.sendTransaction({ to, value: amount })
+        : await IERC20Metadata__factory.connect(asset.address, funder).transfer(to, amount);
+    gasUsed += await gasOf(tx);
+    sent.push({ asset: asset.address, symbol: asset.symbol, decimals: asset.decimals, amount, txHash: tx.hash });
+  }
+  return { wallet: to, from, sent, gasUsed };
+}
+
 // ------------------------------------------------------------------ status
 
 export interface WalletStatus {
@@ -729,10 +788,7 @@ export async function walletStatus(
   const balances = [];
   const allowances = [];
   for (const asset of assets) {
-    const balance =
-      asset.address === ZeroAddress
-        ? await hre.ethers.provider.getBalance(address)
-        : await IERC20Metadata__factory.connect(asset.address, hre.ethers.provider).balanceOf(address);
+    const balance = await balanceOf(hre, asset, address);
     balances.push({ asset: asset.address, symbol: asset.symbol, decimals: asset.decimals, balance });
     const a = await wallet.allowance(asset.address);
     if (a.limit > 0n) {

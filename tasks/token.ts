@@ -3,6 +3,7 @@ import fs from "node:fs";
 import { task } from "hardhat/config";
 
 import { formatGas } from "../src/cli/output";
+import { formatThing } from "../src/units";
 import { runTask } from "./lib";
 
 task("token:balance", "Shows the ThingToken balance of an account")
@@ -49,7 +50,7 @@ task("token:transfer", "Sends ThingToken from a local account")
         [
           `Sent ${args.amount} THING from ${r.from} to ${r.to}`,
           `  tx ${r.txHash}, gas ${formatGas(r.gasUsed)}`,
-          `  balances now: sender ${r.balances.from}, recipient ${r.balances.to} (base units)`,
+          `  balances now: sender ${formatThing(r.balances.from)}, recipient ${formatThing(r.balances.to)}`,
         ].join("\n"),
     );
   });

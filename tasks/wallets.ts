@@ -273,6 +273,29 @@ task(
     );
   });
 
+task("wallet:fund", "Sends ETH and tokens from a local account to a device wallet")
+  .addParam("wallet", "The device wallet's address")
+  .addParam("amounts", "What to send, e.g. eth=1,token=100 (or ERC20ADDRESS=5)")
+  .addOptionalParam("signer", "Index of the sending local account", "0")
+  .addFlag("json", "Print machine-readable JSON")
+  .setAction(async (args: { wallet: string; amounts: string; signer: string; json: boolean }, hre) => {
+    return runTask(
+      hre,
+      "wallet:fund",
+      args.json,
+      async () => {
+        const { parseAddress, parseCount } = await import("../src/cli/parse");
+        const { signerAt } = await import("../src/token");
+        const { fundWallet, parseAmounts } = await import("../src/wallets");
+        const wallet = parseAddress("wallet", args.wallet);
+        const amounts = await parseAmounts(hre, "amounts", args.amounts);
+        return fundWallet(hre, await signerAt(hre, parseCount("signer", args.signer)), wallet, amounts);
+      },
+      (r) =>
+        `${r.from} sent ${r.sent.map((s) => `${hre.ethers.formatUnits(s.amount, s.decimals)} ${s.symbol}`).join(" and ")} to wallet ${r.wallet}; gas ${formatGas(r.gasUsed)}`,
+    );
+  });
+
 task("wallet:status", "Shows a device wallet: owners, threshold, nonce, device key, limits, balances")
   .addParam("wallet", "The device wallet's address")
   .addOptionalParam("asset", "Also show this ERC-20 (address)")

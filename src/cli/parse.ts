@@ -5,6 +5,11 @@ import { UserError } from "../errors";
 /** Parses an address argument, naming the option in the error. */
 export function parseAddress(option: string, value: string): string {
   if (!isAddress(value)) {
+    if (/^0x[0-9a-fA-F]{40}$/.test(value)) {
+      throw new UserError(
+        `--${option}: "${value}" fails its EIP-55 checksum (a mistyped letter or digit?); check it, or write it in lower case`,
+      );
+    }
     throw new UserError(`--${option}: "${value}" is not an Ethereum address (0x followed by 40 hex digits)`);
   }
   return getAddress(value);

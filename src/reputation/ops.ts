@@ -11,7 +11,7 @@ import { registryDomain } from "../eip712/device";
 import { MAX_RATING, interactionClaimDigest, signInteractionClaim, signReport } from "../eip712/report";
 import { UserError, ensure } from "../errors";
 import { STATUS_NAMES, connectRegistry } from "../registry";
-import { formatThing } from "../token";
+import { formatThing } from "../units";
 import { AuditorService } from "./auditor";
 import type { EpochResult, ReportBody } from "./auditor";
 import { recomputeEpoch } from "./epoch";

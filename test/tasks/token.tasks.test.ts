@@ -58,6 +58,11 @@ describe("token tasks (in-process network)", function () {
       'Error: --to: "0x123" is not an Ethereum address',
     ],
     [
+      "an address with a broken checksum",
+      ["token:transfer", "--to", "0x90F79bf6EB2c31937Cf4c875Dbd08ED5Ab5FC9b6", "--amount", "1"],
+      'Error: --to: "0x90F79bf6EB2c31937Cf4c875Dbd08ED5Ab5FC9b6" fails its EIP-55 checksum',
+    ],
+    [
       "a bad amount",
       ["token:transfer", "--to", OPERATOR, "--amount", "1e5"],
       'Error: --amount: "1e5" is not a decimal amount',

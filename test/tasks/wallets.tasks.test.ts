@@ -11,6 +11,7 @@ import type {
   CreateWalletResult,
   DeviceSpendResult,
   ExecResult,
+  FundResult,
   Proposal,
   SignResult,
   WalletStatus,
@@ -64,7 +65,11 @@ describe("device wallet tasks (in-process network)", function () {
     expect(created).to.include({ deviceTransferred: true, linked: true, deviceKey, threshold: 2, period: 86_400 });
     expect(created.next).to.equal(undefined);
     const [funder] = await hre.ethers.getSigners();
-    await funder.sendTransaction({ to: wallet, value: parseEther("3") });
+    const funded = await run<FundResult>("wallet:fund", { wallet, amounts: "eth=3", signer: "0" });
+    expect(funded).to.include({ wallet, from: funder.address });
+    expect(funded.sent).to.have.length(1);
+    expect(funded.sent[0]).to.include({ symbol: "ETH", amount: parseEther("3") });
+    expect(await hre.ethers.provider.getBalance(wallet)).to.equal(parseEther("3"));
     await funder.sendTransaction({ to: deviceKey, value: parseEther("0.1") });
 
     const self = await run<DeviceSpendResult>("wallet:device-spend", {
@@ -246,6 +251,23 @@ describe("device wallet tasks (in-process network)", function () {
       }),
     ).to.be.rejectedWith(/is not registered on this network/);
     await expect(run("wallet:status", { wallet: RECIPIENT })).to.be.rejectedWith(/there is no device wallet at/);
+    // Funding: a shortfall in any asset sends nothing (not even the ETH listed first); no wallet, no send.
+    const statusBefore = await run<WalletStatus>("wallet:status", { wallet });
+    const funderBefore = await hre.ethers.provider.getBalance(owners[0]);
+    await expect(run("wallet:fund", { wallet, amounts: "eth=1,token=2000000000", signer: "1" })).to.be.rejectedWith(
+      /holds .* THING, less than the 2000000000\.0 THING to send/,
+    );
+    await expect(run("wallet:fund", { wallet: RECIPIENT, amounts: "eth=1", signer: "1" })).to.be.rejectedWith(
+      /there is no device wallet at/,
+    );
+    await expect(run("wallet:fund", { wallet, amounts: "eth=1,ETH=2", signer: "1" })).to.be.rejectedWith(
+      /--amounts: ETH is given twice/,
+    );
+    await expect(run("wallet:fund", { wallet, amounts: "eth=0", signer: "1" })).to.be.rejectedWith(
+      /--amounts: the amount must be greater than zero/,
+    );
+    expect((await run<WalletStatus>("wallet:status", { wallet })).balances).to.deep.equal(statusBefore.balances);
+    expect(await hre.ethers.provider.getBalance(owners[0])).to.equal(funderBefore);
     const bad = path.join(scratch, "bad.json");
     fs.writeFileSync(bad, "{ not json");
     await expect(run("wallet:sign", { file: bad })).to.be.rejectedWith(/is not valid JSON/);
@@ -273,6 +295,7 @@ describe("device wallet tasks (in-process network)", function () {
       "wallet:device-spend",
       "wallet:set-limit",
       "wallet:freeze",
+      "wallet:fund",
       "wallet:status",
     ]) {
       const help = hardhat([name, "--help"]);
