@@ -7,7 +7,7 @@ import { Signature, Wallet, formatEther, hexlify, parseEther, parseUnits, random
 import type { HardhatRuntimeEnvironment } from "hardhat/types";
 
 import { chainTime } from "./chain";
-import { deploySystem } from "./deployments";
+import { deployedOrDeploy } from "./deployments";
 import type { System } from "./deployments";
 import { compact, identityClaimDigest, registryDomain, signActivation, signIdentityClaim } from "./eip712/device";
 import { permitDomain, signPermit } from "./eip712/permit";
@@ -20,7 +20,8 @@ import { runAccessSimulation } from "./channels/simulation";
 import { formatGas } from "./cli/output";
 import { connectRegistry, validate } from "./registry";
 import { claimInteraction, makeReport, openAuditor, submitReports, withdrawReward } from "./reputation/ops";
-import { connectToken } from "./token";
+import { UserError } from "./errors";
+import { connectToken, signerAt } from "./token";
 import { formatThing } from "./units";
 import { addSignature, createWallet, deviceSpend, execute, propose, resolveAsset } from "./wallets";
 
@@ -41,20 +42,63 @@ export interface DemoResult {
   seconds: number;
 }
 
+/** THING the first account hands out: the operator, the manufacturer's fees, two owners' activations. */
+const OPERATOR_THING = parseUnits("1000", 18);
+const MANUFACTURER_THING = parseUnits("5000", 18);
+const OWNER_THING = parseUnits("100", 18);
+const DEMO_THING = OPERATOR_THING + MANUFACTURER_THING + 2n * OWNER_THING;
+/** ETH the first account puts into the first device wallet. */
+const WALLET_ETH = parseEther("0.1");
+/** ETH each fresh cast member gets on a network without enough local accounts (a channel deposit and gas). */
+const CAST_ETH = parseEther("0.03");
+const CAST_SIZE = 7;
+
 /**
- * The demo's cast. On networks with enough local accounts (the in-process network, a `hardhat node`)
- * they are those accounts; otherwise fresh keys funded with a little ETH by the first account.
+ * The demo runs as the first account, which must be the registry's admin and hold the THING and ETH it
+ * hands out. On a live network that is a deployment whose treasury and admin are the deployer; anything
+ * else fails here, before a transaction, with what is missing.
  */
-async function cast(hre: HardhatRuntimeEnvironment, count: number): Promise<Signer[]> {
-  const signers = await hre.ethers.getSigners();
-  if (signers.length >= count) {
-    return signers.slice(0, count);
+async function checkFirstAccount(hre: HardhatRuntimeEnvironment, first: Signer, castFromFunds: number): Promise<void> {
+  const address = await first.getAddress();
+  const network = hre.network.name;
+  const { registry } = await connectRegistry(hre);
+  const admin = await registry.owner();
+  if (admin !== address) {
+    throw new UserError(
+      `the demo runs as the first account ${address}, but the registry's admin on network "${network}" is ${admin}: run it on a deployment whose DeviceRegistry.admin and ThingToken.treasury are that account`,
+    );
   }
-  const [funder] = signers;
+  const held = await (await connectToken(hre)).balanceOf(address);
+  if (held < DEMO_THING) {
+    throw new UserError(
+      `the demo hands out ${formatThing(DEMO_THING)} from ${address}, which holds ${formatThing(held)} on network "${network}": send it some (token:transfer from the treasury)`,
+    );
+  }
+  const eth = await hre.ethers.provider.getBalance(address);
+  const needed = WALLET_ETH + BigInt(castFromFunds) * CAST_ETH;
+  if (eth < needed) {
+    throw new UserError(
+      `the demo needs ${formatEther(needed)} ETH plus gas on ${address}, which holds ${formatEther(eth)} ETH on network "${network}"`,
+    );
+  }
+}
+
+/**
+ * The demo's cast, once the first account is checked. On networks with enough local accounts (the
+ * in-process network, a `hardhat node`) they are those accounts; otherwise fresh keys, each funded with
+ * {@link CAST_ETH} by the first account.
+ */
+async function cast(hre: HardhatRuntimeEnvironment): Promise<Signer[]> {
+  const funder = await signerAt(hre, 0);
+  const signers = await hre.ethers.getSigners();
+  await checkFirstAccount(hre, funder, Math.max(0, CAST_SIZE - signers.length));
+  if (signers.length >= CAST_SIZE) {
+    return signers.slice(0, CAST_SIZE);
+  }
   const extra: Signer[] = [];
-  for (let i = signers.length; i < count; i++) {
+  for (let i = signers.length; i < CAST_SIZE; i++) {
     const wallet = Wallet.createRandom().connect(hre.ethers.provider);
-    await (await funder.sendTransaction({ to: wallet.address, value: parseEther("0.01") })).wait();
+    await (await funder.sendTransaction({ to: wallet.address, value: CAST_ETH })).wait();
     extra.push(wallet);
   }
   return [...signers, ...extra];
@@ -73,8 +117,8 @@ export async function runDemo(
     onStep(step);
   };
 
-  const system = await deploySystem(hre);
-  const [treasury, operator, service, manufacturer, ownerA, ownerB, auditor] = await cast(hre, 7);
+  const system = await deployedOrDeploy(hre);
+  const [treasury, operator, service, manufacturer, ownerA, ownerB, auditor] = await cast(hre);
   const token = await connectToken(hre, treasury);
   const tokenAddress = await token.getAddress();
   record(
@@ -84,11 +128,10 @@ export async function runDemo(
   );
 
   const operatorAddress = await operator.getAddress();
-  const amount = parseUnits("1000", 18);
-  const sent = await (await token.transfer(operatorAddress, amount)).wait();
+  const sent = await (await token.transfer(operatorAddress, OPERATOR_THING)).wait();
   record(
     "Fund a device operator",
-    `treasury sends ${formatThing(amount)} to operator ${operatorAddress}`,
+    `treasury sends ${formatThing(OPERATOR_THING)} to operator ${operatorAddress}`,
     sent?.gasUsed ?? 0n,
   );
 
@@ -140,10 +183,10 @@ export async function runDemo(
       0n,
     );
   }
-  const funded = await (await token.transfer(makerAddress, parseUnits("5000", 18))).wait();
+  const funded = await (await token.transfer(makerAddress, MANUFACTURER_THING)).wait();
   record(
     "Fund the manufacturer",
-    `treasury sends ${formatThing(parseUnits("5000", 18))} for registration fees`,
+    `treasury sends ${formatThing(MANUFACTURER_THING)} for registration fees`,
     funded?.gasUsed ?? 0n,
   );
 
@@ -207,7 +250,7 @@ export async function runDemo(
     [1, ownerB],
   ] as const) {
     const ownerAddress = await owner.getAddress();
-    await (await token.transfer(ownerAddress, parseUnits("100", 18))).wait();
+    await (await token.transfer(ownerAddress, OWNER_THING)).wait();
     const device = fleet[index];
     const gasUsed = await activateForOwner(index, owner);
     record(
@@ -264,7 +307,7 @@ export async function runDemo(
     `wallets ${created.wallet} and ${second.wallet}: 2 of 3 owners each; each device key spends alone up to 0.05 / 0.02 ETH a day; each owner handed the device's registry record to its wallet, so a revocation stops its spending at once`,
     created.gasUsed + second.gasUsed,
   );
-  const walletFunded = await (await treasury.sendTransaction({ to: created.wallet, value: parseEther("1") })).wait();
+  const walletFunded = await (await treasury.sendTransaction({ to: created.wallet, value: WALLET_ETH })).wait();
   const paid = await deviceSpend(hre, {
     wallet: created.wallet,
     device: fleet[1].wallet,
@@ -275,7 +318,7 @@ export async function runDemo(
   });
   record(
     "The device pays for a service under its limit",
-    `the wallet was funded with 1 ETH (gas ${formatGas(walletFunded?.gasUsed ?? 0n)}); the device signed a 0.01 ETH transfer to the service, which relayed it (the device holds no ETH); ${hre.ethers.formatEther(paid.availableAfter)} ETH left today`,
+    `the wallet was funded with ${formatEther(WALLET_ETH)} ETH (gas ${formatGas(walletFunded?.gasUsed ?? 0n)}); the device signed a 0.01 ETH transfer to the service, which relayed it (the device holds no ETH); ${hre.ethers.formatEther(paid.availableAfter)} ETH left today`,
     paid.gasUsed,
   );
   let refused = "";
@@ -285,7 +328,7 @@ export async function runDemo(
       device: fleet[1].wallet,
       asset: eth,
       to: serviceAddress,
-      amount: parseEther("0.5"),
+      amount: parseEther("0.05"),
       relayer: service,
     });
   } catch (error) {
@@ -294,16 +337,16 @@ export async function runDemo(
   const proposal = await propose(hre, {
     wallet: created.wallet,
     to: serviceAddress,
-    value: parseEther("0.5"),
+    value: parseEther("0.05"),
     data: "0x",
-    description: "pay the service 0.5 ETH",
+    description: "pay the service 0.05 ETH",
   });
   await addSignature(hre, proposal, ownerA);
   await addSignature(hre, proposal, operator);
   const executed = await execute(hre, proposal, service);
   record(
     "The owners approve a larger spend",
-    `the device alone cannot pay 0.5 ETH (${refused === "" ? "NOT refused" : "refused before sending"}); ownerA and the operator sign Execute(to, value, data, gasLimit, nonce ${executed.nonce}) and the service relays it: ${executed.success ? "paid" : "FAILED"}`,
+    `the device alone cannot pay 0.05 ETH more today (${refused === "" ? "NOT refused" : "refused before sending"}); ownerA and the operator sign Execute(to, value, data, gasLimit, nonce ${executed.nonce}) and the service relays it: ${executed.success ? "paid" : "FAILED"}`,
     executed.gasUsed,
   );
 

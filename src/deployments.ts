@@ -6,6 +6,7 @@ import { isAddress } from "ethers";
 import type { HardhatRuntimeEnvironment } from "hardhat/types";
 
 import ThingLedgerModule from "../deploy/modules/ThingLedger";
+import { LIVE_NETWORKS, liveNetwork, verifyApiKey } from "./config/networks";
 import { UserError } from "./errors";
 
 /** Every contract of the system, with its Ignition future id in the address book. */
@@ -17,6 +18,7 @@ export const SYSTEM_CONTRACTS = {
 } as const;
 
 export type SystemContract = keyof typeof SYSTEM_CONTRACTS;
+const ALL_CONTRACTS = Object.keys(SYSTEM_CONTRACTS) as SystemContract[];
 export type SystemAddresses = Record<SystemContract, string>;
 
 export interface System {
@@ -61,7 +63,7 @@ async function chainIdOf(hre: HardhatRuntimeEnvironment): Promise<bigint> {
 export function readParameters(file: string): DeploymentParameters {
   if (!fs.existsSync(file)) {
     throw new UserError(
-      `no deployment parameters at ${path.relative(process.cwd(), file)}: copy deploy/parameters/sepolia.example.json there and set the treasury`,
+      `no deployment parameters at ${path.relative(process.cwd(), file)}: copy deploy/parameters/sepolia.example.json there and set the treasury and admin`,
     );
   }
   let parsed: unknown;
@@ -114,16 +116,23 @@ async function ignitionDeploy(
  */
 export async function deploySystem(
   hre: HardhatRuntimeEnvironment,
-  options: { displayUi?: boolean } = {},
+  options: { displayUi?: boolean; parametersFile?: string } = {},
 ): Promise<System> {
   const chainId = await chainIdOf(hre);
   const ephemeral = hre.network.name === "hardhat";
   let parameters: DeploymentParameters;
+  if (ephemeral && options.parametersFile !== undefined) {
+    throw new UserError(
+      "--parameters: the in-process network always deploys with the first account as treasury and admin; use it with --network",
+    );
+  }
   if (ephemeral) {
     const [first] = await hre.ethers.getSigners();
     parameters = { ThingToken: { treasury: first.address }, DeviceRegistry: { admin: first.address } };
   } else {
-    parameters = readParameters(parametersPath(hre));
+    parameters = readParameters(options.parametersFile ?? parametersPath(hre));
+    const { signerAt } = await import("./token");
+    await signerAt(hre, 0); // a live network without a deployer key fails here, before Ignition starts
   }
   const before = await hre.ethers.provider.getBlockNumber();
   const addresses = await ignitionDeploy(hre, parameters, options.displayUi ?? false);
@@ -213,4 +222,51 @@ async function readDeployed(hre: HardhatRuntimeEnvironment): Promise<System> {
     addresses[name] = address;
   }
   return { network: hre.network.name, chainId, ephemeral: false, addresses, gasUsed: 0n };
+}
+
+/**
+ * The system a walkthrough runs on: on a network with an address book, the deployed system (whatever
+ * parameters it was deployed with); otherwise a deployment made now with the network's parameters.
+ */
+export async function deployedOrDeploy(hre: HardhatRuntimeEnvironment): Promise<System> {
+  if (hre.network.name !== "hardhat") {
+    const book = path.join(deploymentDir(hre, await chainIdOf(hre)), "deployed_addresses.json");
+    if (fs.existsSync(book)) return loadSystem(hre, ALL_CONTRACTS);
+  }
+  return deploySystem(hre);
+}
+
+export interface VerifyResult {
+  network: string;
+  chainId: bigint;
+  deploymentId: string;
+  addresses: SystemAddresses;
+}
+
+/**
+ * Submits every deployed contract's source to the network's explorer (Etherscan's v2 API, one key for
+ * every chain) through Ignition's journal. The network, the address book and the API key are checked
+ * first, each failing with one line.
+ */
+export async function verifySystem(hre: HardhatRuntimeEnvironment): Promise<VerifyResult> {
+  if (liveNetwork(hre.network.name) === undefined) {
+    throw new UserError(
+      `network "${hre.network.name}" has no block explorer: verify:system is for ${LIVE_NETWORKS.map((n) => n.name).join(", ")}`,
+    );
+  }
+  const system = await loadSystem(hre, ALL_CONTRACTS);
+  if (verifyApiKey() === "") {
+    throw new UserError(
+      "verify:system needs an explorer API key: set ETHERSCAN_API_KEY (environment, or `npx hardhat vars set ETHERSCAN_API_KEY`)",
+    );
+  }
+  const id = deploymentId(system.chainId);
+  try {
+    await hre.run({ scope: "ignition", task: "verify" }, { deploymentId: id, includeUnrelatedContracts: true });
+  } catch (error) {
+    throw new UserError(
+      `verification of deployment ${id} on "${hre.network.name}" failed (${(error as Error).message.split("\n")[0]}): check ETHERSCAN_API_KEY and that the explorer is reachable`,
+    );
+  }
+  return { network: hre.network.name, chainId: system.chainId, deploymentId: id, addresses: system.addresses };
 }

@@ -4,15 +4,19 @@ import { formatGas } from "../src/cli/output";
 import { runTask } from "./lib";
 
 task("deploy", "Deploys (or resumes) the whole ThingLedger system on --network, with deploy/parameters/<network>.json")
+  .addOptionalParam("parameters", "Parameters file to use instead of deploy/parameters/<network>.json")
   .addFlag("json", "Print machine-readable JSON")
-  .setAction(async (args: { json: boolean }, hre) => {
+  .setAction(async (args: { parameters?: string; json: boolean }, hre) => {
     return runTask(
       hre,
       "deploy",
       args.json,
       async () => {
         const { deploySystem } = await import("../src/deployments");
-        return deploySystem(hre, { displayUi: !args.json && hre.network.name !== "hardhat" });
+        return deploySystem(hre, {
+          displayUi: !args.json && hre.network.name !== "hardhat",
+          parametersFile: args.parameters,
+        });
       },
       (r) =>
         [
@@ -23,10 +27,18 @@ task("deploy", "Deploys (or resumes) the whole ThingLedger system on --network, 
     );
   });
 
-task("verify:system", "Verifies every deployed ThingLedger contract on the network's block explorer").setAction(
-  async (_args: Record<string, never>, hre) => {
-    const { deploymentId } = await import("../src/deployments");
-    const { chainId } = await hre.ethers.provider.getNetwork();
-    await hre.run({ scope: "ignition", task: "verify" }, { deploymentId: deploymentId(chainId) });
-  },
-);
+task("verify:system", "Verifies every deployed ThingLedger contract on the network's block explorer")
+  .addFlag("json", "Print machine-readable JSON")
+  .setAction(async (args: { json: boolean }, hre) => {
+    return runTask(
+      hre,
+      "verify:system",
+      args.json,
+      async () => {
+        const { verifySystem } = await import("../src/deployments");
+        return verifySystem(hre);
+      },
+      (r) =>
+        `Submitted ${Object.keys(r.addresses).length} contracts of deployment ${r.deploymentId} on "${r.network}" (chain ${r.chainId}) for verification`,
+    );
+  });

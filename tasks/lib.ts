@@ -4,6 +4,7 @@ import { TASK_COMPILE } from "hardhat/builtin-tasks/task-names";
 import type { HardhatRuntimeEnvironment } from "hardhat/types";
 
 import { printJson } from "../src/cli/output";
+import { liveNetwork, missingRpcUrl } from "../src/config/networks";
 import { UserError } from "../src/errors";
 
 export const PLUGIN = "thingledger";
@@ -16,6 +17,31 @@ export const PLUGIN = "thingledger";
 function typedOnCommandLine(taskName: string): boolean {
   const cli = require.main?.filename ?? "";
   return /hardhat[\\/]internal[\\/]cli[\\/]/.test(cli) && process.argv.includes(taskName);
+}
+
+/** A low-level failure to reach a host (DNS, refused, timed out), as Node reports it. */
+function isConnectionError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return (
+    typeof code === "string" && ["ENOTFOUND", "EAI_AGAIN", "ECONNREFUSED", "ECONNRESET", "ETIMEDOUT"].includes(code)
+  );
+}
+
+/**
+ * One line for a network that cannot be reached or answers with another chain id. A live network's RPC
+ * URL often carries an API key, so only its host is shown.
+ */
+function networkProblem(hre: HardhatRuntimeEnvironment, wrongChain: string | undefined): string {
+  const name = hre.network.name;
+  const url = "url" in hre.network.config ? hre.network.config.url : name;
+  const live = liveNetwork(name);
+  const where = live === undefined ? url : new URL(url).host;
+  const fix = live === undefined ? "is the node running (npx hardhat node)?" : `check ${live.prefix}_RPC_URL`;
+  if (wrongChain !== undefined) {
+    const found = /chain with id (\d+)/.exec(wrongChain)?.[1] ?? "another chain";
+    return `network "${name}" at ${where} is chain ${found}, not chain ${hre.network.config.chainId}: ${fix}`;
+  }
+  return `cannot reach network "${name}" at ${where}: ${fix}`;
 }
 
 /**
@@ -32,6 +58,8 @@ export async function runTask<T>(
 ): Promise<T> {
   await hre.run(TASK_COMPILE, { quiet: true });
   try {
+    const unconfigured = missingRpcUrl(hre.network.name);
+    if (unconfigured !== undefined) throw new UserError(unconfigured);
     const result = await body();
     if (json) {
       printJson(result);
@@ -41,11 +69,10 @@ export async function runTask<T>(
     return result;
   } catch (caught) {
     let error = caught;
-    if (HardhatError.isHardhatError(error) && error.number === 108) {
-      const url = "url" in hre.network.config ? hre.network.config.url : hre.network.name;
-      error = new UserError(
-        `cannot reach network "${hre.network.name}" at ${url}: is the node running (npx hardhat node)?`,
-      );
+    if (HardhatError.isHardhatError(error) && (error.number === 108 || error.number === 101)) {
+      error = new UserError(networkProblem(hre, error.number === 101 ? error.message : undefined));
+    } else if (isConnectionError(error)) {
+      error = new UserError(networkProblem(hre, undefined));
     }
     if (error instanceof UserError) {
       if (typedOnCommandLine(task) && !process.argv.includes("--show-stack-traces")) {

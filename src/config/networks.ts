@@ -29,19 +29,31 @@ export function setting(name: string): string | undefined {
   return vars.has(name) ? vars.get(name) : undefined;
 }
 
+/** The live network called `name`, if ThingLedger knows one. */
+export function liveNetwork(name: string): LiveNetwork | undefined {
+  return LIVE_NETWORKS.find((n) => n.name === name);
+}
+
 /**
- * Hardhat network entries for every live network whose RPC URL is configured. Networks without a
- * URL are left out, so `--network sepolia` without configuration fails with Hardhat's own
- * "network not defined" error instead of a confusing connection error.
+ * Why a known live network cannot be used yet (no RPC URL), as one line naming the variable to set; or
+ * undefined when it is configured or not a live network.
+ */
+export function missingRpcUrl(name: string): string | undefined {
+  const net = liveNetwork(name);
+  if (net === undefined || setting(`${net.prefix}_RPC_URL`) !== undefined) return undefined;
+  return `network "${name}" has no RPC URL: set ${net.prefix}_RPC_URL (environment, or \`npx hardhat vars set ${net.prefix}_RPC_URL\`)`;
+}
+
+/**
+ * Hardhat network entries for every live network. One without an RPC URL still exists (so that
+ * `--network sepolia` reaches ThingLedger's tasks, which say which variable to set) but points at an
+ * `.invalid` host that never resolves, so nothing can be sent by mistake.
  */
 export function liveNetworks(): Record<string, HttpNetworkUserConfig> {
   const key = setting("DEPLOYER_PRIVATE_KEY");
   const out: Record<string, HttpNetworkUserConfig> = {};
   for (const net of LIVE_NETWORKS) {
-    const url = setting(`${net.prefix}_RPC_URL`);
-    if (url === undefined) {
-      continue;
-    }
+    const url = setting(`${net.prefix}_RPC_URL`) ?? `http://${net.name.toLowerCase()}-rpc-url-not-set.invalid`;
     out[net.name] = { url, chainId: net.chainId, accounts: key === undefined ? [] : [key] };
   }
   return out;

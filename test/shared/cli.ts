@@ -49,10 +49,14 @@ export interface LocalNode {
   stop(): Promise<void>;
 }
 
-/** Starts a real `hardhat node` on a free localhost port and waits until it serves JSON-RPC. */
-export async function startNode(): Promise<LocalNode> {
+/**
+ * Starts a real `hardhat node` on a free localhost port and waits until it serves JSON-RPC. `config` runs
+ * it with another Hardhat config (e.g. one whose chain id is Sepolia's).
+ */
+export async function startNode(config?: string): Promise<LocalNode> {
   const port = await freePort();
-  const child = spawn("npx", ["hardhat", "node", "--hostname", "127.0.0.1", "--port", String(port)], {
+  const configArgs = config === undefined ? [] : ["--config", config];
+  const child = spawn("npx", ["hardhat", ...configArgs, "node", "--hostname", "127.0.0.1", "--port", String(port)], {
     cwd: ROOT,
     env: { ...process.env, FORCE_COLOR: "0" },
     stdio: ["ignore", "pipe", "pipe"],
