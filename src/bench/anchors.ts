@@ -12,6 +12,8 @@ export interface GasAnchor {
   readonly target?: number;
   /** What the row measures, when the name alone does not say. */
   readonly note?: string;
+  /** Further peers for the same operation, each its own row (`<operation> vs <peer>`) with its ratio. */
+  readonly also?: readonly { readonly peer: string; readonly anchor: number; readonly source: string }[];
 }
 
 const ATONOMI = "Atonomi's deployed contract, Shanghai rules";
@@ -135,9 +137,16 @@ export const GAS_ANCHORS: Readonly<Record<string, GasAnchor>> = {
   },
   "wallet.execute 2-of-3 (ETH transfer)": {
     anchor: 65_163,
-    source: `${SAFE}: 2-of-3 (SimpleMultiSig 59,968; 1-of-1 Safe 58,115)`,
+    source: `${SAFE}: 2-of-3 (1-of-1 Safe 58,115)`,
     target: 55_000,
     note: "two compact signatures and the one owner who did not sign; the owner set is a hash in the nonce's word",
+    also: [
+      {
+        peer: "SimpleMultiSig",
+        anchor: 59_968,
+        source: "SimpleMultiSig, in-process Hardhat network (issue #5): 2-of-3 (1-of-1 52,629; 3-of-3 67,282)",
+      },
+    ],
   },
   "wallet.execute 2-of-3 (ThingToken transfer)": {
     anchor: 89_405,

@@ -21,23 +21,38 @@ export interface GasReport {
   misses: string[];
 }
 
+function ratio(gas: number, anchor: number | undefined): number | null {
+  return anchor === undefined ? null : Math.round((gas / anchor) * 1000) / 1000;
+}
+
 /** Joins measured gas with the anchors and targets of {@link GAS_ANCHORS}. */
 export function buildGasReport(measured: Record<string, number>, generated = new Date().toISOString()): GasReport {
   const rows = Object.entries(measured)
     .sort(([a], [b]) => a.localeCompare(b))
-    .map(([operation, gas]): GasRow => {
+    .flatMap(([operation, gas]): GasRow[] => {
       const a = GAS_ANCHORS[operation] ?? {};
       const target = a.target ?? null;
-      return {
+      const main: GasRow = {
         operation,
         gas,
         target,
         anchor: a.anchor ?? null,
         anchorSource: a.source ?? null,
-        ratio: a.anchor === undefined ? null : Math.round((gas / a.anchor) * 1000) / 1000,
+        ratio: ratio(gas, a.anchor),
         missesBy: target !== null && gas > target ? gas - target : null,
         note: a.note ?? null,
       };
+      const peers = (a.also ?? []).map((p): GasRow => ({
+        operation: `${operation} vs ${p.peer}`,
+        gas,
+        target: null,
+        anchor: p.anchor,
+        anchorSource: p.source,
+        ratio: ratio(gas, p.anchor),
+        missesBy: null,
+        note: null,
+      }));
+      return [main, ...peers];
     });
   const misses = rows
     .filter((r) => r.missesBy !== null)
