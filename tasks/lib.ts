@@ -19,12 +19,14 @@ function typedOnCommandLine(taskName: string): boolean {
   return /hardhat[\\/]internal[\\/]cli[\\/]/.test(cli) && process.argv.includes(taskName);
 }
 
-/** A low-level failure to reach a host (DNS, refused, timed out), as Node reports it. */
-function isConnectionError(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  return (
-    typeof code === "string" && ["ENOTFOUND", "EAI_AGAIN", "ECONNREFUSED", "ECONNRESET", "ETIMEDOUT"].includes(code)
-  );
+/** A low-level failure (DNS, refused, timed out) to reach the network's own RPC host, as Node reports it. */
+function isRpcConnectionError(hre: HardhatRuntimeEnvironment, error: unknown): boolean {
+  if (!("url" in hre.network.config)) return false;
+  const e = (error ?? {}) as { code?: unknown; hostname?: unknown; address?: unknown };
+  const codes = ["ENOTFOUND", "EAI_AGAIN", "ECONNREFUSED", "ECONNRESET", "ETIMEDOUT"];
+  if (typeof e.code !== "string" || !codes.includes(e.code)) return false;
+  const host = new URL(hre.network.config.url).hostname;
+  return e.hostname === host || e.address === host;
 }
 
 /**
@@ -71,7 +73,7 @@ export async function runTask<T>(
     let error = caught;
     if (HardhatError.isHardhatError(error) && (error.number === 108 || error.number === 101)) {
       error = new UserError(networkProblem(hre, error.number === 101 ? error.message : undefined));
-    } else if (isConnectionError(error)) {
+    } else if (isRpcConnectionError(hre, error)) {
       error = new UserError(networkProblem(hre, undefined));
     }
     if (error instanceof UserError) {
