@@ -23,7 +23,7 @@ import { claimInteraction, makeReport, openAuditor, submitReports, withdrawRewar
 import { UserError } from "./errors";
 import { connectToken, signerAt } from "./token";
 import { formatThing } from "./units";
-import { addSignature, createWallet, deviceSpend, execute, propose, resolveAsset } from "./wallets";
+import { addSignature, createWallet, deviceSpend, execute, fundWallet, propose, resolveAsset } from "./wallets";
 
 export interface DemoStep {
   step: number;
@@ -287,8 +287,9 @@ export async function runDemo(
   // ownerB's device gets a wallet: ownerA, ownerB and the operator own it (2 of 3); the device spends alone
   // up to 0.05 ETH a day.
   const eth = await resolveAsset(hre, "eth");
+  const walletOwners = [await ownerA.getAddress(), await ownerB.getAddress(), operatorAddress];
   const created = await createWallet(hre, ownerB, {
-    owners: [await ownerA.getAddress(), await ownerB.getAddress(), operatorAddress],
+    owners: walletOwners,
     threshold: 2,
     deviceId: fleet[1].deviceId,
     period: 86_400,
@@ -296,7 +297,7 @@ export async function runDemo(
   });
   // ownerA's fourth device gets one too, with its own limit.
   const second = await createWallet(hre, ownerA, {
-    owners: [await ownerA.getAddress(), await ownerB.getAddress(), operatorAddress],
+    owners: walletOwners,
     threshold: 2,
     deviceId: fleet[3].deviceId,
     period: 86_400,
@@ -307,7 +308,7 @@ export async function runDemo(
     `wallets ${created.wallet} and ${second.wallet}: 2 of 3 owners each; each device key spends alone up to 0.05 / 0.02 ETH a day; each owner handed the device's registry record to its wallet, so a revocation stops its spending at once`,
     created.gasUsed + second.gasUsed,
   );
-  const walletFunded = await (await treasury.sendTransaction({ to: created.wallet, value: WALLET_ETH })).wait();
+  const walletFunded = await fundWallet(hre, treasury, created.wallet, [{ asset: eth, amount: WALLET_ETH }]);
   const paid = await deviceSpend(hre, {
     wallet: created.wallet,
     device: fleet[1].wallet,
@@ -318,7 +319,7 @@ export async function runDemo(
   });
   record(
     "The device pays for a service under its limit",
-    `the wallet was funded with ${formatEther(WALLET_ETH)} ETH (gas ${formatGas(walletFunded?.gasUsed ?? 0n)}); the device signed a 0.01 ETH transfer to the service, which relayed it (the device holds no ETH); ${hre.ethers.formatEther(paid.availableAfter)} ETH left today`,
+    `the wallet was funded with ${formatEther(WALLET_ETH)} ETH (gas ${formatGas(walletFunded.gasUsed)}); the device signed a 0.01 ETH transfer to the service, which relayed it (the device holds no ETH); ${hre.ethers.formatEther(paid.availableAfter)} ETH left today`,
     paid.gasUsed,
   );
   let refused = "";

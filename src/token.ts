@@ -7,6 +7,7 @@ import type { HardhatRuntimeEnvironment } from "hardhat/types";
 import { ThingToken__factory } from "../typechain-types";
 import type { ThingToken } from "../typechain-types";
 import { chainTime } from "./chain";
+import { parseCount } from "./cli/parse";
 import { UserError } from "./errors";
 import { PERMIT_TYPES, permitDomain, signPermit } from "./eip712/permit";
 import type { PermitMessage } from "./eip712/permit";
@@ -32,6 +33,11 @@ export async function signerAt(hre: HardhatRuntimeEnvironment, index: number): P
     throw new UserError(`--signer ${index}: network "${hre.network.name}" has only ${signers.length} account(s)`);
   }
   return signer;
+}
+
+/** The local account an `--<option> N` argument names. */
+export async function signerOption(hre: HardhatRuntimeEnvironment, option: string, value: string): Promise<Signer> {
+  return signerAt(hre, parseCount(option, value));
 }
 
 export interface BalanceResult {

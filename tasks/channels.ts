@@ -45,7 +45,7 @@ task(
           const { chainTime } = await import("../src/chain");
           const { UserError } = await import("../src/errors");
           const { openChannel, readClients } = await import("../src/channels/ops");
-          const { signerAt } = await import("../src/token");
+          const { signerOption } = await import("../src/token");
           if (args.asset !== "eth" && args.asset !== "token")
             throw new UserError(`--asset: "${args.asset}" is neither eth nor token`);
           const payee = parseAddress("as", args.as);
@@ -57,7 +57,7 @@ task(
               : BigInt(parseCount("salt", args.salt));
           const clients = readClients(args.clients);
           return openChannel(hre, {
-            owner: await signerAt(hre, parseCount("signer", args.signer)),
+            owner: await signerOption(hre, "signer", args.signer),
             payee,
             clients,
             deposit,
@@ -94,15 +94,15 @@ task("channel:topup", "The owner adds to a channel's deposit and/or extends its 
         "channel:topup",
         args.json,
         async () => {
-          const { parseAmount, parseCount, parseDeadline } = await import("../src/cli/parse");
+          const { parseAmount, parseDeadline } = await import("../src/cli/parse");
           const { chainTime } = await import("../src/chain");
           const { UserError } = await import("../src/errors");
           const { parseChannelId, topUpChannel } = await import("../src/channels/ops");
-          const { signerAt } = await import("../src/token");
+          const { signerOption } = await import("../src/token");
           if (args.amount === undefined && args.extend === undefined)
             throw new UserError("nothing to do: give --amount, --extend, or both");
           return topUpChannel(hre, {
-            owner: await signerAt(hre, parseCount("signer", args.signer)),
+            owner: await signerOption(hre, "signer", args.signer),
             channelId: parseChannelId(args.channel),
             amount: args.amount === undefined ? 0n : parseAmount("amount", args.amount),
             expiry: args.extend === undefined ? undefined : parseDeadline("extend", args.extend, await chainTime(hre)),
@@ -151,13 +151,12 @@ task("channel:close", "The AS closes channels with their best receipts: one clos
       "channel:close",
       args.json,
       async () => {
-        const { parseCount } = await import("../src/cli/parse");
         const { UserError } = await import("../src/errors");
         const ops = await import("../src/channels/ops");
-        const { signerAt } = await import("../src/token");
+        const { signerOption } = await import("../src/token");
         if ((args.db === undefined) === (args.receipt === undefined))
           throw new UserError("give exactly one of --db (the AS database) or --receipt (a receipt file)");
-        const payee = await signerAt(hre, parseCount("signer", args.signer));
+        const payee = await signerOption(hre, "signer", args.signer);
         const only = args.channel?.split(",").map((id) => ops.parseChannelId(id.trim()));
         if (args.db !== undefined) return ops.closeFromDb(hre, { payee, db: args.db, only });
         const receipt = ops.readReceiptFile(args.receipt!);
@@ -186,11 +185,10 @@ task("channel:reclaim", "After expiry without a close, the owner takes the whole
       "channel:reclaim",
       args.json,
       async () => {
-        const { parseCount } = await import("../src/cli/parse");
         const { parseChannelId, reclaimChannel } = await import("../src/channels/ops");
-        const { signerAt } = await import("../src/token");
+        const { signerOption } = await import("../src/token");
         return reclaimChannel(hre, {
-          owner: await signerAt(hre, parseCount("signer", args.signer)),
+          owner: await signerOption(hre, "signer", args.signer),
           channelId: parseChannelId(args.channel),
         });
       },
@@ -232,11 +230,11 @@ task("as:serve", "Runs the Authorization Server: trades receipts for HOTP codes,
         async () => {
           const { parseCount } = await import("../src/cli/parse");
           const { readDevicesFile, startAs } = await import("../src/channels/serve");
-          const { signerAt } = await import("../src/token");
+          const { signerOption } = await import("../src/token");
           const port = parseCount("port", args.port);
           const devices = args.devices === undefined ? undefined : readDevicesFile(args.devices);
           const as = await startAs(hre, {
-            signer: await signerAt(hre, parseCount("signer", args.signer)),
+            signer: await signerOption(hre, "signer", args.signer),
             port,
             host: args.host,
             db: args.db,
@@ -288,15 +286,15 @@ task("sim:access", "Simulates paid access: an owner's group channel, an Authoriz
         const { parseCount } = await import("../src/cli/parse");
         const { Progress } = await import("../src/cli/progress");
         const { runAccessSimulation } = await import("../src/channels/simulation");
-        const { signerAt } = await import("../src/token");
+        const { signerOption } = await import("../src/token");
         const clients = parseCount("clients", args.clients, 1);
         const slots = parseCount("slots", args.slots, 1);
         const progress = new Progress("buying access slots", clients * slots, !args.json);
         return runAccessSimulation(hre, {
           clients,
           slots,
-          owner: await signerAt(hre, parseCount("owner", args.owner)),
-          as: await signerAt(hre, parseCount("as", args.as)),
+          owner: await signerOption(hre, "owner", args.owner),
+          as: await signerOption(hre, "as", args.as),
           onSlot: (done) => progress.update(done),
         });
       },

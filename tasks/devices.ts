@@ -66,10 +66,10 @@ task("device:register", "Registers a fleet file (resumable; never charges twice)
           const { parseCount } = await import("../src/cli/parse");
           const { readFleetFile } = await import("../src/devices/fleet");
           const { registerFleet } = await import("../src/registry");
-          const { signerAt } = await import("../src/token");
+          const { signerOption } = await import("../src/token");
           const batchSize = parseCount("batch-size", args.batchSize, 1);
           const devices = readFleetFile(args.file);
-          const manufacturer = await signerAt(hre, parseCount("signer", args.signer));
+          const manufacturer = await signerOption(hre, "signer", args.signer);
           return registerFleet(hre, manufacturer, devices, {
             merkle: args.merkle,
             batchSize,
@@ -106,20 +106,13 @@ task("device:activate", "The device signs its activation; the owner submits it a
         "device:activate",
         args.json,
         async () => {
-          const { parseCount } = await import("../src/cli/parse");
           const { resolveDeviceId } = await import("../src/devices/fleet");
           const { keystorePassword, loadDeviceKey } = await import("../src/devices/keystore");
           const { activate } = await import("../src/registry");
-          const { signerAt } = await import("../src/token");
+          const { signerOption } = await import("../src/token");
           const deviceId = resolveDeviceId(args.device);
           const { wallet } = loadDeviceKey(args.keystore, deviceId, await keystorePassword());
-          return activate(
-            hre,
-            await signerAt(hre, parseCount("signer", args.signer)),
-            wallet,
-            deviceId,
-            args.whitelist,
-          );
+          return activate(hre, await signerOption(hre, "signer", args.signer), wallet, deviceId, args.whitelist);
         },
         (r) =>
           `Device ${r.deviceId} activated for ${r.owner}${r.fromWhitelist ? " (registered from its whitelist proof)" : ""}; fee ${formatUnits(r.feePaid, 18)} THING, gas ${formatGas(r.gasUsed)}`,
@@ -202,17 +195,12 @@ task("device:transfer", "Transfers an active device to a new owner (owner only)"
       "device:transfer",
       args.json,
       async () => {
-        const { parseAddress, parseCount } = await import("../src/cli/parse");
+        const { parseAddress } = await import("../src/cli/parse");
         const { resolveDeviceId } = await import("../src/devices/fleet");
         const { transferDevice } = await import("../src/registry");
-        const { signerAt } = await import("../src/token");
+        const { signerOption } = await import("../src/token");
         const to = parseAddress("to", args.to);
-        return transferDevice(
-          hre,
-          await signerAt(hre, parseCount("signer", args.signer)),
-          resolveDeviceId(args.device),
-          to,
-        );
+        return transferDevice(hre, await signerOption(hre, "signer", args.signer), resolveDeviceId(args.device), to);
       },
       (r) => `Device ${r.deviceId} transferred from ${r.from} to ${r.to}; gas ${formatGas(r.gasUsed)}`,
     );
@@ -233,15 +221,10 @@ task("device:revoke", "Revokes a device for good (its manufacturer or the networ
         const { resolveDeviceId } = await import("../src/devices/fleet");
         const { UserError } = await import("../src/errors");
         const { revokeDevice } = await import("../src/registry");
-        const { signerAt } = await import("../src/token");
+        const { signerOption } = await import("../src/token");
         const reason = parseCount("reason", args.reason);
         if (reason > 255) throw new UserError("--reason must be 0-255");
-        return revokeDevice(
-          hre,
-          await signerAt(hre, parseCount("signer", args.signer)),
-          resolveDeviceId(args.device),
-          reason,
-        );
+        return revokeDevice(hre, await signerOption(hre, "signer", args.signer), resolveDeviceId(args.device), reason);
       },
       (r) => `Device ${r.deviceId} revoked by ${r.by} (reason ${r.reason}); gas ${formatGas(r.gasUsed)}`,
     );
@@ -258,14 +241,13 @@ task("device:rotate-key", "Gives a device a new key: the new key consents, the o
       "device:rotate-key",
       args.json,
       async () => {
-        const { parseCount } = await import("../src/cli/parse");
         const { resolveDeviceId } = await import("../src/devices/fleet");
         const { keystorePassword } = await import("../src/devices/keystore");
         const { rotateKey } = await import("../src/registry");
-        const { signerAt } = await import("../src/token");
+        const { signerOption } = await import("../src/token");
         return rotateKey(
           hre,
-          await signerAt(hre, parseCount("signer", args.signer)),
+          await signerOption(hre, "signer", args.signer),
           resolveDeviceId(args.device),
           args.keystore,
           await keystorePassword(),

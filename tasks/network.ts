@@ -19,11 +19,11 @@ task("manufacturer:add", "Admits a manufacturer (network admin only)")
       async () => {
         const { parseAddress, parseCount } = await import("../src/cli/parse");
         const { addManufacturer } = await import("../src/registry");
-        const { signerAt } = await import("../src/token");
+        const { signerOption } = await import("../src/token");
         const account = parseAddress("account", args.account);
         const payout = args.payout === undefined ? account : parseAddress("payout", args.payout);
         const score = parseCount("score", args.score);
-        return addManufacturer(hre, await signerAt(hre, parseCount("signer", args.signer)), account, payout, score);
+        return addManufacturer(hre, await signerOption(hre, "signer", args.signer), account, payout, score);
       },
       (r) =>
         `Manufacturer #${r.id} ${r.account} admitted (payout ${r.payout}, default score ${r.defaultScore}); gas ${formatGas(r.gasUsed)}`,
@@ -40,12 +40,12 @@ task("manufacturer:remove", "Removes a manufacturer (network admin only); its de
       "manufacturer:remove",
       args.json,
       async () => {
-        const { parseAddress, parseCount } = await import("../src/cli/parse");
+        const { parseAddress } = await import("../src/cli/parse");
         const { removeManufacturer } = await import("../src/registry");
-        const { signerAt } = await import("../src/token");
+        const { signerOption } = await import("../src/token");
         return removeManufacturer(
           hre,
-          await signerAt(hre, parseCount("signer", args.signer)),
+          await signerOption(hre, "signer", args.signer),
           parseAddress("account", args.account),
         );
       },

@@ -169,10 +169,10 @@ for (const [name, description, admit] of [
         name,
         args.json,
         async () => {
-          const { parseAddress, parseCount } = await import("../src/cli/parse");
+          const { parseAddress } = await import("../src/cli/parse");
           const { setAuditor } = await import("../src/reputation/ops");
-          const { signerAt } = await import("../src/token");
-          const admin = await signerAt(hre, parseCount("signer", args.signer));
+          const { signerOption } = await import("../src/token");
+          const admin = await signerOption(hre, "signer", args.signer);
           return setAuditor(hre, admin, parseAddress("address", args.address), admit);
         },
         (r) => `Auditor ${r.auditor} ${admit ? "admitted" : "removed"}; gas ${formatGas(r.gasUsed)}`,
@@ -211,9 +211,9 @@ task("auditor:serve", "Runs an auditor: takes device reports over HTTP, checks a
         async () => {
           const { parseCount, parseDuration } = await import("../src/cli/parse");
           const { serveAuditor } = await import("../src/reputation/ops");
-          const { signerAt } = await import("../src/token");
+          const { signerOption } = await import("../src/token");
           const running = await serveAuditor(hre, {
-            signer: await signerAt(hre, parseCount("signer", args.signer)),
+            signer: await signerOption(hre, "signer", args.signer),
             port: parseCount("port", args.port),
             host: args.host,
             db: args.db,
@@ -263,12 +263,12 @@ task(
       "auditor:run-epoch",
       args.json,
       async () => {
-        const { parseCount, parseDuration } = await import("../src/cli/parse");
+        const { parseDuration } = await import("../src/cli/parse");
         const { runEpoch } = await import("../src/reputation/ops");
-        const { signerAt } = await import("../src/token");
+        const { signerOption } = await import("../src/token");
         return runEpoch(
           hre,
-          await signerAt(hre, parseCount("signer", args.signer)),
+          await signerOption(hre, "signer", args.signer),
           args.db,
           args.halfLife === undefined ? {} : { halfLife: parseDuration("half-life", args.halfLife) },
         );
@@ -291,10 +291,9 @@ task("auditor:withdraw", "An auditor withdraws the rewards it earned (pull payme
       "auditor:withdraw",
       args.json,
       async () => {
-        const { parseCount } = await import("../src/cli/parse");
         const { withdrawReward } = await import("../src/reputation/ops");
-        const { signerAt } = await import("../src/token");
-        return withdrawReward(hre, await signerAt(hre, parseCount("signer", args.signer)));
+        const { signerOption } = await import("../src/token");
+        return withdrawReward(hre, await signerOption(hre, "signer", args.signer));
       },
       (r) => `Auditor ${r.auditor} withdrew ${r.formatted}; gas ${formatGas(r.gasUsed)}`,
     );

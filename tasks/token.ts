@@ -16,12 +16,12 @@ task("token:balance", "Shows the ThingToken balance of an account")
       "token:balance",
       args.json,
       async () => {
-        const { parseAddress, parseCount } = await import("../src/cli/parse");
-        const { balanceOf, signerAt } = await import("../src/token");
+        const { parseAddress } = await import("../src/cli/parse");
+        const { balanceOf, signerOption } = await import("../src/token");
         const account =
           args.account !== undefined
             ? parseAddress("account", args.account)
-            : await (await signerAt(hre, parseCount("signer", args.signer))).getAddress();
+            : await (await signerOption(hre, "signer", args.signer)).getAddress();
         return balanceOf(hre, account);
       },
       (r) => `${r.account} holds ${r.formatted} (token ${r.token}, network ${hre.network.name})`,
@@ -39,11 +39,11 @@ task("token:transfer", "Sends ThingToken from a local account")
       "token:transfer",
       args.json,
       async () => {
-        const { parseAddress, parseAmount, parseCount } = await import("../src/cli/parse");
-        const { signerAt, transfer } = await import("../src/token");
+        const { parseAddress, parseAmount } = await import("../src/cli/parse");
+        const { signerOption, transfer } = await import("../src/token");
         const to = parseAddress("to", args.to);
         const amount = parseAmount("amount", args.amount);
-        const from = await signerAt(hre, parseCount("signer", args.signer));
+        const from = await signerOption(hre, "signer", args.signer);
         return transfer(hre, from, to, amount);
       },
       (r) =>
@@ -81,8 +81,8 @@ task("token:permit", "Signs an EIP-2612 permit offline (no transaction) into a J
         "token:permit",
         args.json,
         async () => {
-          const { parseAddress, parseAmount, parseCount, parseDeadline } = await import("../src/cli/parse");
-          const { createPermit, signerAt } = await import("../src/token");
+          const { parseAddress, parseAmount, parseDeadline } = await import("../src/cli/parse");
+          const { createPermit, signerOption } = await import("../src/token");
           const { UserError } = await import("../src/errors");
           const spender = parseAddress("spender", args.spender);
           const amount = parseAmount("amount", args.amount);
@@ -91,7 +91,7 @@ task("token:permit", "Signs an EIP-2612 permit offline (no transaction) into a J
           if (fs.existsSync(args.out) && !args.force) {
             throw new UserError(`--out: ${args.out} exists; pass --force to overwrite it`);
           }
-          const owner = await signerAt(hre, parseCount("signer", args.signer));
+          const owner = await signerOption(hre, "signer", args.signer);
           const permit = await createPermit(hre, owner, spender, amount, deadline);
           fs.writeFileSync(args.out, `${JSON.stringify(permit, null, 2)}\n`);
           return { file: args.out, ...permit };
@@ -116,10 +116,9 @@ task("token:permit-submit", "Submits a signed permit file (anyone may relay it a
       "token:permit-submit",
       args.json,
       async () => {
-        const { parseCount } = await import("../src/cli/parse");
-        const { readPermitFile, signerAt, submitPermit } = await import("../src/token");
+        const { readPermitFile, signerOption, submitPermit } = await import("../src/token");
         const permit = readPermitFile(args.file);
-        const relayer = await signerAt(hre, parseCount("signer", args.signer));
+        const relayer = await signerOption(hre, "signer", args.signer);
         return submitPermit(hre, relayer, permit);
       },
       (r) =>

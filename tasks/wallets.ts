@@ -33,13 +33,13 @@ task("wallet:create", "Creates a device wallet: M-of-N owners, the device key sp
         async () => {
           const { parseAddress, parseCount, parseDuration } = await import("../src/cli/parse");
           const { resolveDeviceId } = await import("../src/devices/fleet");
-          const { signerAt } = await import("../src/token");
+          const { signerOption } = await import("../src/token");
           const { createWallet, parseLimits } = await import("../src/wallets");
           const owners = args.owners
             .split(",")
             .filter((o) => o.trim() !== "")
             .map((o) => parseAddress("owners", o.trim()));
-          return createWallet(hre, await signerAt(hre, parseCount("signer", args.signer)), {
+          return createWallet(hre, await signerOption(hre, "signer", args.signer), {
             owners,
             threshold: parseCount("threshold", args.threshold, 1),
             deviceId: resolveDeviceId(args.device),
@@ -163,10 +163,9 @@ task("wallet:sign", "Adds one owner's signature to a proposal file (owners may s
       "wallet:sign",
       args.json,
       async () => {
-        const { parseCount } = await import("../src/cli/parse");
-        const { signerAt } = await import("../src/token");
+        const { signerOption } = await import("../src/token");
         const { signProposal } = await import("../src/wallets");
-        return signProposal(hre, args.file, await signerAt(hre, parseCount("signer", args.signer)));
+        return signProposal(hre, args.file, await signerOption(hre, "signer", args.signer));
       },
       (r) =>
         `${r.signer} signed ${r.file}: ${r.signatures} of ${r.threshold} signature(s)${r.ready ? `, ready: wallet:exec --file ${r.file}` : ""}`,
@@ -183,10 +182,9 @@ task("wallet:exec", "Executes a proposal that carries enough owner signatures (a
       "wallet:exec",
       args.json,
       async () => {
-        const { parseCount } = await import("../src/cli/parse");
-        const { signerAt } = await import("../src/token");
+        const { signerOption } = await import("../src/token");
         const { executeProposal } = await import("../src/wallets");
-        return executeProposal(hre, args.file, await signerAt(hre, parseCount("signer", args.signer)));
+        return executeProposal(hre, args.file, await signerOption(hre, "signer", args.signer));
       },
       (r) =>
         r.success
@@ -223,17 +221,16 @@ task("wallet:device-spend", "The device spends from its wallet under its limits,
         "wallet:device-spend",
         args.json,
         async () => {
-          const { parseAddress, parseAmount, parseCount } = await import("../src/cli/parse");
+          const { parseAddress, parseAmount } = await import("../src/cli/parse");
           const { resolveDeviceId } = await import("../src/devices/fleet");
           const { keystorePassword, loadDeviceKey } = await import("../src/devices/keystore");
-          const { signerAt } = await import("../src/token");
+          const { signerOption } = await import("../src/token");
           const { deviceSpend, resolveAsset } = await import("../src/wallets");
           const wallet = parseAddress("wallet", args.wallet);
           const to = parseAddress("to", args.to);
           const asset = await resolveAsset(hre, args.asset);
           const amount = parseAmount("amount", args.amount, asset.decimals);
-          const relayer =
-            args.relayer === undefined ? undefined : await signerAt(hre, parseCount("relayer", args.relayer));
+          const relayer = args.relayer === undefined ? undefined : await signerOption(hre, "relayer", args.relayer);
           const { wallet: device } = loadDeviceKey(
             args.keystore,
             resolveDeviceId(args.device),
@@ -260,14 +257,10 @@ task(
       "wallet:freeze",
       args.json,
       async () => {
-        const { parseAddress, parseCount } = await import("../src/cli/parse");
-        const { signerAt } = await import("../src/token");
+        const { parseAddress } = await import("../src/cli/parse");
+        const { signerOption } = await import("../src/token");
         const { freezeDevice } = await import("../src/wallets");
-        return freezeDevice(
-          hre,
-          parseAddress("wallet", args.wallet),
-          await signerAt(hre, parseCount("signer", args.signer)),
-        );
+        return freezeDevice(hre, parseAddress("wallet", args.wallet), await signerOption(hre, "signer", args.signer));
       },
       (r) => `${r.by} froze the device key of wallet ${r.wallet}; gas ${formatGas(r.gasUsed)}`,
     );
@@ -284,12 +277,12 @@ task("wallet:fund", "Sends ETH and tokens from a local account to a device walle
       "wallet:fund",
       args.json,
       async () => {
-        const { parseAddress, parseCount } = await import("../src/cli/parse");
-        const { signerAt } = await import("../src/token");
+        const { parseAddress } = await import("../src/cli/parse");
+        const { signerOption } = await import("../src/token");
         const { fundWallet, parseAmounts } = await import("../src/wallets");
         const wallet = parseAddress("wallet", args.wallet);
         const amounts = await parseAmounts(hre, "amounts", args.amounts);
-        return fundWallet(hre, await signerAt(hre, parseCount("signer", args.signer)), wallet, amounts);
+        return fundWallet(hre, await signerOption(hre, "signer", args.signer), wallet, amounts);
       },
       (r) =>
         `${r.from} sent ${r.sent.map((s) => `${hre.ethers.formatUnits(s.amount, s.decimals)} ${s.symbol}`).join(" and ")} to wallet ${r.wallet}; gas ${formatGas(r.gasUsed)}`,

@@ -1,10 +1,7 @@
-import type { AddressInfo } from "node:net";
-
 import { getAddress } from "ethers";
-import Fastify from "fastify";
-import type { FastifyInstance } from "fastify";
 
 import type { PaymentChannels } from "../../typechain-types";
+import { HttpService, Rejected } from "../http/service";
 import { isMember } from "../merkle/group";
 import { DEFAULT_HOTP, hotp } from "./hotp";
 import type { HotpConfig } from "./hotp";
@@ -52,16 +49,6 @@ export interface AsOptions {
   now?: () => number;
 }
 
-/** An error the client caused: answered with a 4xx and a message naming the problem; nothing changed. */
-class Rejected extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
 const hex32 = "^0x[0-9a-fA-F]{64}$";
 const accessSchema = {
   body: {
@@ -94,8 +81,7 @@ const accessSchema = {
  * receipt (signature, group membership, amount = previous + the device's price, amount ≤ deposit, channel
  * open on chain and not near expiry), stores it durably, and only then returns the device's next OTP.
  */
-export class AuthorizationServer {
-  readonly app: FastifyInstance;
+export class AuthorizationServer extends HttpService {
   private readonly channels = new Map<string, ChannelRecord>();
   private readonly best = new Map<string, StoredReceipt>();
   private readonly devices = new Map<string, DeviceRecord>();
@@ -103,17 +89,12 @@ export class AuthorizationServer {
   private readonly now: () => number;
 
   constructor(private readonly options: AsOptions) {
+    super();
     this.hotpConfig = options.hotp ?? DEFAULT_HOTP;
     this.now = options.now ?? (() => Math.floor(Date.now() / 1000));
     for (const c of options.store.channels()) this.channels.set(c.channelId, c);
     for (const [id, r] of options.store.bestReceipts()) this.best.set(id, r);
     for (const d of options.store.devices()) this.devices.set(d.deviceId.toLowerCase(), d);
-    // Unknown fields are refused, not silently dropped (Fastify's default).
-    this.app = Fastify({ logger: false, ajv: { customOptions: { removeAdditional: false } } });
-    this.app.setErrorHandler((error: Error & { validation?: unknown }, _request, reply) => {
-      const status = error instanceof Rejected ? error.status : error.validation !== undefined ? 400 : 500;
-      void reply.status(status).send({ error: error.message });
-    });
     this.app.get("/health", async () => ({ ok: true, receipts: this.options.store.receiptCount() }));
     this.app.get("/devices", async () =>
       [...this.devices.values()].map((d) => ({ deviceId: d.deviceId, price: d.price.toString() })),
@@ -266,15 +247,5 @@ export class AuthorizationServer {
       this.options.store.saveChannel(channel);
     }
     return { closed: items.map((i) => i.channel.channelId), gasUsed: mined?.gasUsed ?? 0n };
-  }
-
-  async listen(port: number, host = "127.0.0.1"): Promise<string> {
-    await this.app.listen({ port, host });
-    const address = this.app.server.address() as AddressInfo;
-    return `http://${host}:${address.port}`;
-  }
-
-  async stop(): Promise<void> {
-    await this.app.close();
   }
 }

@@ -1,10 +1,7 @@
-import type { AddressInfo } from "node:net";
-
 import type { TypedDataDomain } from "ethers";
-import Fastify from "fastify";
-import type { FastifyInstance } from "fastify";
 
 import type { DeviceRegistry } from "../../typechain-types";
+import { HttpService, Rejected } from "../http/service";
 import { recoverSigner } from "../channels/verify";
 import { MAX_RATING, interactionClaimDigest, reportDigest } from "../eip712/report";
 import { UserError } from "../errors";
@@ -56,16 +53,6 @@ export interface EpochResult {
   txHashes: string[];
 }
 
-/** An error the client caused: a 4xx naming the problem; nothing was stored. */
-class Rejected extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
 const hex32 = { type: "string", pattern: "^0x[0-9a-fA-F]{64}$" } as const;
 const signature = { type: "string", pattern: "^0x[0-9a-fA-F]{130}$" } as const;
 export const REPORT_SCHEMA = {
@@ -90,13 +77,13 @@ export const REPORT_SCHEMA = {
  * subjects from the reports in the model's window and submits them with the Merkle root of those reports;
  * it publishes each epoch's reports, scores and proofs so that anyone can recompute them.
  */
-export class AuditorService {
-  readonly app: FastifyInstance;
+export class AuditorService extends HttpService {
   private readonly now: () => Promise<number>;
   /** Reports being checked right now, by digest and by interaction: a second copy in flight is a duplicate. */
   private readonly inFlight = new Set<string>();
 
   constructor(private readonly options: AuditorOptions) {
+    super({ bodyLimit: 16 * 1024 });
     this.now =
       options.now ??
       (async () => {
@@ -104,12 +91,6 @@ export class AuditorService {
         if (block === null || block === undefined) throw new Error("the auditor has no chain connection");
         return block.timestamp;
       });
-    // Unknown fields are refused, not silently dropped (Fastify's default).
-    this.app = Fastify({ logger: false, bodyLimit: 16 * 1024, ajv: { customOptions: { removeAdditional: false } } });
-    this.app.setErrorHandler((error: Error & { validation?: unknown }, _request, reply) => {
-      const status = error instanceof Rejected ? error.status : error.validation !== undefined ? 400 : 500;
-      void reply.status(status).send({ error: error.message });
-    });
     this.app.get("/health", async () => ({ ok: true, reports: options.store.count(), epochs: options.store.epochs() }));
     this.app.post<{ Body: ReportBody }>("/reports", { schema: { body: REPORT_SCHEMA } }, async (request, reply) => {
       const stored = await this.accept(request.body);
@@ -315,16 +296,6 @@ export class AuditorService {
     const index = built.reports.findIndex((r) => r.digest === digest.toLowerCase());
     if (index < 0) throw new Rejected(404, `report ${digest} was not used in epoch ${epoch}`);
     return { epoch, root: built.root, digest: digest.toLowerCase(), proof: built.tree.proof(index) };
-  }
-
-  async listen(port: number, host = "127.0.0.1"): Promise<string> {
-    await this.app.listen({ port, host });
-    const address = this.app.server.address() as AddressInfo;
-    return `http://${host}:${address.port}`;
-  }
-
-  async stop(): Promise<void> {
-    await this.app.close();
   }
 }
 

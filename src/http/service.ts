@@ -1,0 +1,46 @@
+import type { AddressInfo } from "node:net";
+
+import Fastify from "fastify";
+import type { FastifyInstance } from "fastify";
+
+/** An error the client caused: answered with its 4xx status and a message naming the problem; nothing changed. */
+export class Rejected extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * An off-chain HTTP service (the AS, the auditor). Unknown body fields are refused, not silently dropped
+ * (Fastify's default); every error is answered as `{ error }`: a {@link Rejected} with its status, a
+ * schema failure with 400, anything else with 500.
+ */
+export abstract class HttpService {
+  readonly app: FastifyInstance;
+
+  protected constructor(options: { bodyLimit?: number } = {}) {
+    this.app = Fastify({
+      logger: false,
+      ...(options.bodyLimit === undefined ? {} : { bodyLimit: options.bodyLimit }),
+      ajv: { customOptions: { removeAdditional: false } },
+    });
+    this.app.setErrorHandler((error: Error & { validation?: unknown }, _request, reply) => {
+      const status = error instanceof Rejected ? error.status : error.validation !== undefined ? 400 : 500;
+      void reply.status(status).send({ error: error.message });
+    });
+  }
+
+  /** Listens on `host:port` (port 0: any free port) and returns the service's URL. */
+  async listen(port: number, host = "127.0.0.1"): Promise<string> {
+    await this.app.listen({ port, host });
+    const address = this.app.server.address() as AddressInfo;
+    return `http://${host}:${address.port}`;
+  }
+
+  async stop(): Promise<void> {
+    await this.app.close();
+  }
+}
