@@ -107,11 +107,11 @@ task("device:activate", "The device signs its activation; the owner submits it a
         args.json,
         async () => {
           const { resolveDeviceId } = await import("../src/devices/fleet");
-          const { keystorePassword, loadDeviceKey } = await import("../src/devices/keystore");
+          const { unlockDeviceKey } = await import("../src/devices/keystore");
           const { activate } = await import("../src/registry");
           const { signerOption } = await import("../src/token");
           const deviceId = resolveDeviceId(args.device);
-          const { wallet } = loadDeviceKey(args.keystore, deviceId, await keystorePassword());
+          const wallet = await unlockDeviceKey(args.keystore, deviceId);
           return activate(hre, await signerOption(hre, "signer", args.signer), wallet, deviceId, args.whitelist);
         },
         (r) =>
@@ -159,7 +159,7 @@ task("device:validate", "Validates a device; with --challenge, checks a fresh id
       async () => {
         const { hexlify, randomBytes } = await import("ethers");
         const { resolveDeviceId } = await import("../src/devices/fleet");
-        const { keystorePassword, loadDeviceKey } = await import("../src/devices/keystore");
+        const { unlockDeviceKey } = await import("../src/devices/keystore");
         const { UserError } = await import("../src/errors");
         const { validate } = await import("../src/registry");
         const deviceId = resolveDeviceId(args.device);
@@ -169,7 +169,7 @@ task("device:validate", "Validates a device; with --challenge, checks a fresh id
           throw new UserError(`--challenge: "${args.challenge}" is not 32 bytes of hex (or 'random')`);
         }
         if (args.keystore === undefined) throw new UserError("--challenge needs --keystore: the device must sign it");
-        const { wallet } = loadDeviceKey(args.keystore, deviceId, await keystorePassword());
+        const wallet = await unlockDeviceKey(args.keystore, deviceId);
         return validate(hre, deviceId, { challenge, device: wallet });
       },
       (r) =>

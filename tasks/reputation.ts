@@ -19,10 +19,10 @@ task("reputation:claim", "The subject device signs its side of an interaction: e
         args.json,
         async () => {
           const { resolveDeviceId } = await import("../src/devices/fleet");
-          const { keystorePassword, loadDeviceKey } = await import("../src/devices/keystore");
+          const { unlockDeviceKey } = await import("../src/devices/keystore");
           const { claimInteraction, parseInteraction } = await import("../src/reputation/ops");
           const subjectId = resolveDeviceId(args.device);
-          const { wallet } = loadDeviceKey(args.keystore, subjectId, await keystorePassword());
+          const wallet = await unlockDeviceKey(args.keystore, subjectId);
           return claimInteraction(hre, wallet, {
             subjectId,
             reporterId: resolveDeviceId(args.reporter),
@@ -70,14 +70,14 @@ task("reputation:report", "A device signs a report about a peer it dealt with (E
         args.json,
         async () => {
           const { resolveDeviceId } = await import("../src/devices/fleet");
-          const { keystorePassword, loadDeviceKey } = await import("../src/devices/keystore");
+          const { unlockDeviceKey } = await import("../src/devices/keystore");
           const { UserError } = await import("../src/errors");
           const ops = await import("../src/reputation/ops");
           if (args.out === undefined && args.auditor === undefined)
             throw new UserError("give --out FILE, --auditor URL or both: where should the report go?");
           const reporterId = resolveDeviceId(args.reporter);
           const rating = ops.parseRating(args.rating);
-          const { wallet } = loadDeviceKey(args.keystore, reporterId, await keystorePassword());
+          const wallet = await unlockDeviceKey(args.keystore, reporterId);
           const report = await ops.makeReport(hre, wallet, {
             reporterId,
             subjectId: resolveDeviceId(args.subject),
@@ -85,13 +85,7 @@ task("reputation:report", "A device signs a report about a peer it dealt with (E
             rating,
             evidence: args.evidence,
           });
-          if (args.out !== undefined) ops.writeReportFile(args.out, [report]);
-          const [outcome] = args.auditor === undefined ? [] : await ops.submitReports(args.auditor, [report]);
-          if (outcome !== undefined && !outcome.accepted)
-            throw new UserError(
-              `the auditor refused the report (${outcome.status}): ${outcome.error ?? "no reason given"}`,
-            );
-          return { report, file: args.out, digest: outcome?.digest, auditor: args.auditor };
+          return ops.deliverReport(report, { out: args.out, auditor: args.auditor });
         },
         (r) =>
           [

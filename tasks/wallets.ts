@@ -223,7 +223,7 @@ task("wallet:device-spend", "The device spends from its wallet under its limits,
         async () => {
           const { parseAddress, parseAmount } = await import("../src/cli/parse");
           const { resolveDeviceId } = await import("../src/devices/fleet");
-          const { keystorePassword, loadDeviceKey } = await import("../src/devices/keystore");
+          const { unlockDeviceKey } = await import("../src/devices/keystore");
           const { signerOption } = await import("../src/token");
           const { deviceSpend, resolveAsset } = await import("../src/wallets");
           const wallet = parseAddress("wallet", args.wallet);
@@ -231,11 +231,7 @@ task("wallet:device-spend", "The device spends from its wallet under its limits,
           const asset = await resolveAsset(hre, args.asset);
           const amount = parseAmount("amount", args.amount, asset.decimals);
           const relayer = args.relayer === undefined ? undefined : await signerOption(hre, "relayer", args.relayer);
-          const { wallet: device } = loadDeviceKey(
-            args.keystore,
-            resolveDeviceId(args.device),
-            await keystorePassword(),
-          );
+          const device = await unlockDeviceKey(args.keystore, resolveDeviceId(args.device));
           return deviceSpend(hre, { wallet, device, asset, to, amount, relayer });
         },
         (r) =>

@@ -63,6 +63,11 @@ export function saveDeviceKey(dir: string, meta: DeviceKeystoreMeta, wallet: Wal
   return file;
 }
 
+/** A device's key from the keystore in `dir`, with the password from the environment or the terminal. */
+export async function unlockDeviceKey(dir: string, deviceId: string): Promise<Wallet> {
+  return loadDeviceKey(dir, deviceId, await keystorePassword()).wallet;
+}
+
 /** Decrypts a device's key from its keystore; a wrong password or a corrupt file fails with one line. */
 export function loadDeviceKey(
   dir: string,

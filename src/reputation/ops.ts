@@ -192,6 +192,30 @@ export async function submitReports(url: string, reports: readonly ReportBody[])
   return outcomes;
 }
 
+export interface DeliveredReport {
+  report: ReportBody;
+  /** The report file written, if any. */
+  file?: string;
+  /** The auditor it was sent to, if any, and the digest under which it stored it. */
+  auditor?: string;
+  digest?: string;
+}
+
+/**
+ * Sends a signed report where it should go: a report file (`out`), an auditor (`auditor`), or both. At
+ * least one is required; an auditor's refusal is an error naming its status and reason.
+ */
+export async function deliverReport(
+  report: ReportBody,
+  to: { out?: string; auditor?: string },
+): Promise<DeliveredReport> {
+  if (to.out !== undefined) writeReportFile(to.out, [report]);
+  if (to.auditor === undefined) return { report, file: to.out };
+  const [outcome] = await submitReports(to.auditor, [report]);
+  ensure(outcome.accepted, `the auditor refused the report (${outcome.status}): ${outcome.error ?? "no reason given"}`);
+  return { report, file: to.out, auditor: to.auditor, digest: outcome.digest };
+}
+
 export interface ReputationView {
   deviceId: string;
   status: string;
