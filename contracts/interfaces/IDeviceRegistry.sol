@@ -7,14 +7,28 @@ pragma solidity 0.8.30;
  * whitelist registered lazily); owners activate them with a signature from the device's own key; anyone
  * validates a device and checks its signed identity claims.
  *
- * A device is named by `deviceId = keccak256(raw unique id)`; the raw id never goes on chain. Its key is
- * the secp256k1 address derived from the device's public key.
+ * A device id carries its manufacturer: the top 32 bits are the manufacturer id, the low 224 bits the low
+ * 224 bits of keccak256(raw unique id); the raw id never goes on chain. Every registration refuses an id
+ * outside the registering manufacturer's namespace ({DeviceIdOutsideNamespace}); a whitelisted device is
+ * looked up under the root of the manufacturer its id names. So no manufacturer can register, and thereby
+ * block, another manufacturer's device. A device's key is the secp256k1 address derived from its public key.
+ *
+ * Ids squatted before namespaces (on a deployment without them, where an id was keccak256(raw unique id)
+ * and any manufacturer could take any id) are not carried over: the namespaced registry is a new
+ * deployment, in which the genuine manufacturer registers its devices under its own namespace, and no one
+ * else can. On the old deployment the admin revokes each squatted record with reason code 3
+ * ("squatted"), so that validators still reading it see it refused.
  *
  * Fees are in ThingToken and go to the network reward pool. A manufacturer pays registration fees from a
  * prepaid fee credit; any shortfall is pulled from the payer (a prior `approve`, a `permit`, or ERC-827
  * `approveAndCall` into the registration call itself, where the token names the real payer). The
  * activation fee is pulled from whoever submits the activation (normally the owner), or from the owner
  * through a permit when a relayer submits.
+ *
+ * Every fee-paying call takes `maxFee`, the most the caller consents to pay per device (for
+ * {registerAndActivate}: registration plus activation). A call whose fee is above it reverts with
+ * {FeeAboveMax} and charges nobody, so the admin raising a fee cannot take more than a pending call agreed
+ * to, whatever allowance stands.
  */
 interface IDeviceRegistry {
     enum DeviceStatus {
@@ -55,6 +69,8 @@ interface IDeviceRegistry {
         /// @notice Paid capacity: devices that may ever be registered from this root.
         uint32 capacity;
         uint32 used;
+        /// @notice The activation fee fixed at commit for every device registered from this root.
+        uint256 activationFee;
     }
 
     // ---------------------------------------------------------------- events
@@ -75,7 +91,7 @@ interface IDeviceRegistry {
     event DevicesRegistered(uint32 indexed manufacturerId, bytes32[] deviceIds);
     event DeviceMetadataSet(bytes32 indexed deviceId, bytes32 metadataHash);
     event WhitelistCommitted(bytes32 indexed root, uint32 indexed manufacturerId, uint32 capacity);
-    event WhitelistClosed(bytes32 indexed root, uint32 unusedCapacity);
+    event WhitelistClosed(bytes32 indexed root, uint32 indexed manufacturerId, uint32 unusedCapacity);
     event DeviceActivated(bytes32 indexed deviceId, address indexed owner);
     event DeviceTransferred(bytes32 indexed deviceId, address indexed from, address indexed to);
     event DeviceRevoked(bytes32 indexed deviceId, address indexed by, uint8 reason);
@@ -89,7 +105,10 @@ interface IDeviceRegistry {
     error ZeroAddress();
     error ScoreOutOfRange(uint16 score);
     error FeeAboveCap(uint256 fee, uint256 cap);
-    error ZeroDeviceId();
+    /// @notice `deviceId`'s top 32 bits are not `manufacturerId`, the manufacturer registering it.
+    error DeviceIdOutsideNamespace(bytes32 deviceId, uint32 manufacturerId);
+    /// @notice The fee a call would charge (per device) is above the `maxFee` its caller consented to.
+    error FeeAboveMax(uint256 fee, uint256 maxFee);
     error DeviceAlreadyRegistered(bytes32 deviceId);
     error DeviceNotRegistered(bytes32 deviceId);
     error UnexpectedDeviceStatus(bytes32 deviceId, DeviceStatus status);
@@ -100,7 +119,7 @@ interface IDeviceRegistry {
     error NotDeviceOwner(bytes32 deviceId, address caller);
     error NotDeviceManufacturerOrAdmin(bytes32 deviceId, address caller);
     error WhitelistAlreadyCommitted(bytes32 root);
-    error UnknownWhitelist(bytes32 root);
+    error UnknownWhitelist(uint32 manufacturerId, bytes32 root);
     error WhitelistCapacityExhausted(bytes32 root, uint32 capacity);
     error InvalidDeviceKey(address deviceKey);
     error ZeroCapacity();
@@ -157,15 +176,26 @@ interface IDeviceRegistry {
 
     // ---------------------------------------------------------------- registration
 
-    /// @notice Registers one device for the calling manufacturer, charging the registration fee.
-    function registerDevice(bytes32 deviceId, address deviceKey, uint32 deviceType, bytes32 metadataHash) external;
+    /// @notice Registers one device for the calling manufacturer, charging the registration fee. The id
+    /// must be in the caller's namespace ({DeviceIdOutsideNamespace}).
+    /// @param maxFee The most the caller pays: reverts with {FeeAboveMax} if the registration fee is above.
+    function registerDevice(
+        bytes32 deviceId,
+        address deviceKey,
+        uint32 deviceType,
+        bytes32 metadataHash,
+        uint256 maxFee
+    ) external;
 
     /// @notice Registers many devices in one transaction, charging the fee once for all of them. Emits one
-    /// {DevicesRegistered} for the batch instead of a {DeviceRegistered} per device.
+    /// {DevicesRegistered} for the batch instead of a {DeviceRegistered} per device. Every id must be in the
+    /// caller's namespace.
+    /// @param maxFee The most the caller pays per device ({FeeAboveMax}).
     function registerDevices(
         bytes32[] calldata deviceIds,
         address[] calldata deviceKeys,
-        uint32[] calldata deviceTypes
+        uint32[] calldata deviceTypes,
+        uint256 maxFee
     ) external;
 
     /**
@@ -173,9 +203,12 @@ interface IDeviceRegistry {
      * now. Each device is registered when it first presents its proof.
      * Leaf = keccak256(keccak256(abi.encode(deviceId, deviceKey, deviceType, manufacturerId))); pairs are
      * sorted. The double hash makes a 64-byte internal node impossible to pass as a leaf. The activation
-     * fee in force now is fixed for this root's devices.
+     * fee in force now is fixed for this root's devices, whichever way they are later registered and
+     * activated. Roots are keyed by (manufacturer, root): another manufacturer committing the same root
+     * first blocks nothing, and only ids in the caller's namespace can ever be registered from it.
+     * @param maxFee The most the caller pays per device of capacity ({FeeAboveMax}).
      */
-    function commitWhitelist(bytes32 root, uint32 capacity) external;
+    function commitWhitelist(bytes32 root, uint32 capacity, uint256 maxFee) external;
 
     /**
      * @notice Stops further registrations from `root` (capacity becomes what was used; the fees paid for the
@@ -183,9 +216,10 @@ interface IDeviceRegistry {
      * manufacturer's removal stay claimable, since their devices were paid for and may already be sold,
      * until closed here.
      */
-    function closeWhitelist(bytes32 root) external;
+    function closeWhitelist(uint32 manufacturerId, bytes32 root) external;
 
-    /// @notice Registers a whitelisted device from its Merkle proof. Anyone may submit it.
+    /// @notice Registers a whitelisted device from its Merkle proof. Anyone may submit it. The root is the
+    /// one committed by the manufacturer the id names. The device keeps the root's activation fee.
     function registerFromWhitelist(
         bytes32 root,
         bytes32 deviceId,
@@ -203,9 +237,18 @@ interface IDeviceRegistry {
      * @notice Activates a registered device for `owner`. The device signs the EIP-712 message
      * `Activate(bytes32 deviceId,address owner,uint256 deadline)` with its key; anyone may submit it, and
      * the submitter pays the activation fee. The owner is bound in the signature, so a front-runner
-     * cannot change it.
+     * cannot change it. The fee is the current one, or, for a device registered from a whitelist, the one
+     * fixed when its root was committed ({activationFeeOf}).
+     * @param maxFee The most the caller pays ({FeeAboveMax}); not part of the device's signature.
      */
-    function activateDevice(bytes32 deviceId, address owner, uint256 deadline, bytes32 r, bytes32 vs) external;
+    function activateDevice(
+        bytes32 deviceId,
+        address owner,
+        uint256 deadline,
+        bytes32 r,
+        bytes32 vs,
+        uint256 maxFee
+    ) external;
 
     /// @notice {activateDevice} with the activation fee pulled from `owner` through the owner's permit, so a
     /// relayer can submit everything.
@@ -215,6 +258,7 @@ interface IDeviceRegistry {
         uint256 deadline,
         bytes32 r,
         bytes32 vs,
+        uint256 maxFee,
         uint256 permitDeadline,
         uint8 permitV,
         bytes32 permitR,
@@ -227,6 +271,7 @@ interface IDeviceRegistry {
      * leaf binds, so a signature by any other key fails the proof ({NotInWhitelist}). Emits
      * {DeviceActivated} only (the registration is implied). The activation fee is the one in force when
      * the root was committed.
+     * @param maxFee The most the caller pays ({FeeAboveMax}), taken here too so that the rule is uniform.
      */
     function activateFromWhitelist(
         bytes32 root,
@@ -236,17 +281,20 @@ interface IDeviceRegistry {
         address owner,
         uint256 deadline,
         bytes32 r,
-        bytes32 vs
+        bytes32 vs,
+        uint256 maxFee
     ) external;
 
     /// @notice Registers and activates a device for `owner` in one call: the manufacturer ships it already
     /// activated and pays both fees.
+    /// @param maxFee The most the caller pays for the device, registration and activation together.
     function registerAndActivate(
         bytes32 deviceId,
         address deviceKey,
         uint32 deviceType,
         bytes32 metadataHash,
-        address owner
+        address owner,
+        uint256 maxFee
     ) external;
 
     // ---------------------------------------------------------------- lifecycle
@@ -298,7 +346,12 @@ interface IDeviceRegistry {
 
     function manufacturerCount() external view returns (uint32);
 
-    function getWhitelist(bytes32 root) external view returns (WhitelistView memory);
+    /// @notice The whitelist `root` committed by manufacturer `manufacturerId` (all zero if none).
+    function getWhitelist(uint32 manufacturerId, bytes32 root) external view returns (WhitelistView memory);
+
+    /// @notice The fee {activateDevice} would charge for `deviceId` now: the fee fixed by its whitelist root
+    /// if it was registered from one, else the current activation fee.
+    function activationFeeOf(bytes32 deviceId) external view returns (uint256);
 
     function registrationFee() external view returns (uint256);
 

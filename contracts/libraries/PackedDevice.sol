@@ -5,12 +5,17 @@ import {IDeviceRegistry} from "../interfaces/IDeviceRegistry.sol";
 
 /**
  * @title One storage word per registered device
- * @notice Layout, from the lowest bit: device key (160 bits) | status (8) | manufacturer id (32) |
+ * @notice Layout, from the lowest bit: device key (160 bits) | status (8) | whitelist (32) |
  * device type (32) | key nonce (24). Registration writes the word with a single SSTORE.
+ *
+ * The manufacturer is not stored: it is the prefix of the device id (see {DeviceId}). Its 32 bits hold
+ * `whitelist`: for a device registered from a committed Merkle root, that root's number among its
+ * manufacturer's roots (1, 2, ...), so that its activation is charged the fee fixed for the root; 0 for a
+ * device registered one by one or in a batch.
  */
 library PackedDevice {
     uint256 private constant _STATUS_SHIFT = 160;
-    uint256 private constant _MANUFACTURER_SHIFT = 168;
+    uint256 private constant _WHITELIST_SHIFT = 168;
     uint256 private constant _TYPE_SHIFT = 200;
     uint256 private constant _NONCE_SHIFT = 232;
     uint256 private constant _KEY_MASK = (1 << 160) - 1;
@@ -19,13 +24,13 @@ library PackedDevice {
     function pack(
         address deviceKey_,
         IDeviceRegistry.DeviceStatus status_,
-        uint32 manufacturerId_,
+        uint32 whitelist_,
         uint32 deviceType_
     ) internal pure returns (uint256) {
         return
             uint256(uint160(deviceKey_)) |
             (uint256(status_) << _STATUS_SHIFT) |
-            (uint256(manufacturerId_) << _MANUFACTURER_SHIFT) |
+            (uint256(whitelist_) << _WHITELIST_SHIFT) |
             (uint256(deviceType_) << _TYPE_SHIFT);
     }
 
@@ -37,8 +42,9 @@ library PackedDevice {
         return IDeviceRegistry.DeviceStatus(uint8(word >> _STATUS_SHIFT));
     }
 
-    function manufacturerId(uint256 word) internal pure returns (uint32) {
-        return uint32(word >> _MANUFACTURER_SHIFT);
+    /// @dev The number of the whitelist root the device was registered from; 0 for none.
+    function whitelist(uint256 word) internal pure returns (uint32) {
+        return uint32(word >> _WHITELIST_SHIFT);
     }
 
     function deviceType(uint256 word) internal pure returns (uint32) {

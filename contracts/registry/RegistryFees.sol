@@ -34,6 +34,8 @@ abstract contract RegistryFees is IDeviceRegistry, Ownable2Step, ERC2771Context 
         bool active;
         uint16 defaultScore;
         uint96 credit;
+        /// @dev Whitelist roots committed so far: the last root's number (see DeviceRegistry).
+        uint32 whitelists;
     }
 
     IERC20 internal immutable _token;
@@ -211,10 +213,13 @@ abstract contract RegistryFees is IDeviceRegistry, Ownable2Step, ERC2771Context 
         if (!m.active) revert NotActiveManufacturer(account);
     }
 
-    /// @dev Charges `count` registration fees plus `activations` activation fees to manufacturer `m`: from
-    /// its credit first, any shortfall pulled from the payer.
-    function _chargeManufacturer(Manufacturer storage m, uint256 count, uint256 activations) internal {
+    /// @dev Charges `count` registration fees plus `activations` (0, or 1 with `count` 1) activation fees to
+    /// manufacturer `m`: from its credit first, any shortfall pulled from the payer. The fee per device,
+    /// registration plus any activation, must not be above `maxFee`.
+    function _chargeManufacturer(Manufacturer storage m, uint256 count, uint256 activations, uint256 maxFee) internal {
         FeeState memory fees = _fees;
+        uint256 perDevice = fees.registrationFee + activations * fees.activationFee;
+        if (perDevice > maxFee) revert FeeAboveMax(perDevice, maxFee);
         uint256 amount = count * fees.registrationFee + activations * fees.activationFee;
         if (amount == 0) return;
         uint256 credit = m.credit;
@@ -236,8 +241,9 @@ abstract contract RegistryFees is IDeviceRegistry, Ownable2Step, ERC2771Context 
         }
     }
 
-    /// @dev Pulls the activation fee from `payer` into the pool.
-    function _chargeActivation(address payer, uint256 fee) internal {
+    /// @dev Pulls the activation fee from `payer` into the pool, if it is not above `maxFee`.
+    function _chargeActivation(address payer, uint256 fee, uint256 maxFee) internal {
+        if (fee > maxFee) revert FeeAboveMax(fee, maxFee);
         if (fee != 0) _token.safeTransferFrom(payer, address(this), fee);
     }
 
