@@ -18,14 +18,14 @@ task("reputation:claim", "The subject device signs its side of an interaction: e
         "reputation:claim",
         args.json,
         async () => {
-          const { resolveDeviceId } = await import("../src/devices/fleet");
           const { unlockDeviceKey } = await import("../src/devices/keystore");
+          const { resolveDevice } = await import("../src/registry");
           const { claimInteraction, parseInteraction } = await import("../src/reputation/ops");
-          const subjectId = resolveDeviceId(args.device);
+          const subjectId = await resolveDevice(hre, args.device, args.keystore);
           const wallet = await unlockDeviceKey(args.keystore, subjectId);
           return claimInteraction(hre, wallet, {
             subjectId,
-            reporterId: resolveDeviceId(args.reporter),
+            reporterId: await resolveDevice(hre, args.reporter, args.keystore),
             interaction: parseInteraction(args.interaction),
           });
         },
@@ -69,18 +69,18 @@ task("reputation:report", "A device signs a report about a peer it dealt with (E
         "reputation:report",
         args.json,
         async () => {
-          const { resolveDeviceId } = await import("../src/devices/fleet");
           const { unlockDeviceKey } = await import("../src/devices/keystore");
           const { UserError } = await import("../src/errors");
+          const { resolveDevice } = await import("../src/registry");
           const ops = await import("../src/reputation/ops");
           if (args.out === undefined && args.auditor === undefined)
             throw new UserError("give --out FILE, --auditor URL or both: where should the report go?");
-          const reporterId = resolveDeviceId(args.reporter);
+          const reporterId = await resolveDevice(hre, args.reporter, args.keystore);
           const rating = ops.parseRating(args.rating);
           const wallet = await unlockDeviceKey(args.keystore, reporterId);
           const report = await ops.makeReport(hre, wallet, {
             reporterId,
-            subjectId: resolveDeviceId(args.subject),
+            subjectId: await resolveDevice(hre, args.subject, args.keystore),
             interaction: ops.parseInteraction(args.interaction),
             rating,
             evidence: args.evidence,
@@ -135,9 +135,9 @@ task("reputation:show", "Shows a device's reputation as validation sees it: scor
       "reputation:show",
       args.json,
       async () => {
-        const { resolveDeviceId } = await import("../src/devices/fleet");
+        const { resolveDevice } = await import("../src/registry");
         const { showReputation } = await import("../src/reputation/ops");
-        return showReputation(hre, resolveDeviceId(args.device));
+        return showReputation(hre, await resolveDevice(hre, args.device));
       },
       (r) =>
         `Device ${r.deviceId} (${r.status}): reputation ${r.score}/1000, ${TREND[r.trend + 1]}; ${

@@ -32,7 +32,7 @@ task("wallet:create", "Creates a device wallet: M-of-N owners, the device key sp
         args.json,
         async () => {
           const { parseAddress, parseCount, parseDuration } = await import("../src/cli/parse");
-          const { resolveDeviceId } = await import("../src/devices/fleet");
+          const { resolveDevice } = await import("../src/registry");
           const { signerOption } = await import("../src/token");
           const { createWallet, parseLimits } = await import("../src/wallets");
           const owners = args.owners
@@ -42,7 +42,7 @@ task("wallet:create", "Creates a device wallet: M-of-N owners, the device key sp
           return createWallet(hre, await signerOption(hre, "signer", args.signer), {
             owners,
             threshold: parseCount("threshold", args.threshold, 1),
-            deviceId: resolveDeviceId(args.device),
+            deviceId: await resolveDevice(hre, args.device),
             deviceKey: args.deviceKey === undefined ? undefined : parseAddress("device-key", args.deviceKey),
             period: parseDuration("period", args.period),
             limits: await parseLimits(hre, args.limits),
@@ -222,8 +222,8 @@ task("wallet:device-spend", "The device spends from its wallet under its limits,
         args.json,
         async () => {
           const { parseAddress, parseAmount } = await import("../src/cli/parse");
-          const { resolveDeviceId } = await import("../src/devices/fleet");
           const { unlockDeviceKey } = await import("../src/devices/keystore");
+          const { resolveDevice } = await import("../src/registry");
           const { signerOption } = await import("../src/token");
           const { deviceSpend, resolveAsset } = await import("../src/wallets");
           const wallet = parseAddress("wallet", args.wallet);
@@ -231,7 +231,7 @@ task("wallet:device-spend", "The device spends from its wallet under its limits,
           const asset = await resolveAsset(hre, args.asset);
           const amount = parseAmount("amount", args.amount, asset.decimals);
           const relayer = args.relayer === undefined ? undefined : await signerOption(hre, "relayer", args.relayer);
-          const device = await unlockDeviceKey(args.keystore, resolveDeviceId(args.device));
+          const device = await unlockDeviceKey(args.keystore, await resolveDevice(hre, args.device, args.keystore));
           return deviceSpend(hre, { wallet, device, asset, to, amount, relayer });
         },
         (r) =>
