@@ -4,7 +4,7 @@ import fc from "fast-check";
 import { ethers } from "hardhat";
 
 import { compact, signActivation } from "../../src/eip712/device";
-import { ONE, registryFixture, testDevice } from "../shared/fixtures";
+import { ACTIVATION_FEE, ONE, REGISTRATION_FEE, registryFixture, testDevice } from "../shared/fixtures";
 
 const DEADLINE = 4_102_444_800n;
 
@@ -50,12 +50,15 @@ describe("DeviceRegistry money conservation (property)", function () {
               devices.map((d) => d.deviceId),
               devices.map((d) => d.wallet.address),
               devices.map((d) => d.deviceType),
+              REGISTRATION_FEE,
             );
             registered.push(...devices.map((_, i) => next - o.count + i));
             expectedPool += regFee * BigInt(o.count);
             // Registering the same devices again charges nothing and changes nothing.
             await expect(
-              f.registry.connect(f.maker).registerDevices([devices[0].deviceId], [devices[0].wallet.address], [1]),
+              f.registry
+                .connect(f.maker)
+                .registerDevices([devices[0].deviceId], [devices[0].wallet.address], [1], REGISTRATION_FEE),
             ).to.be.revertedWithCustomError(f.registry, "DeviceAlreadyRegistered");
           } else if (o.kind === "activate") {
             const index = registered.shift();
@@ -66,7 +69,9 @@ describe("DeviceRegistry money conservation (property)", function () {
               owner: f.alice.address,
               deadline: DEADLINE,
             });
-            await f.registry.connect(f.alice).activateDevice(d.deviceId, f.alice.address, DEADLINE, ...compact(sig));
+            await f.registry
+              .connect(f.alice)
+              .activateDevice(d.deviceId, f.alice.address, DEADLINE, ...compact(sig), ACTIVATION_FEE);
             expectedPool += actFee;
           } else if (o.kind === "withdraw") {
             const { credit } = await f.registry.getManufacturer(f.maker.address);

@@ -3,7 +3,16 @@ import { expect } from "chai";
 import { ZeroHash, id } from "ethers";
 import { ethers } from "hardhat";
 
-import { AUDIT_REWARD, DEFAULT_SCORE, EPOCH_LENGTH, ONE, reputationFixture, testDevice } from "../shared/fixtures";
+import {
+  ACTIVATION_FEE,
+  AUDIT_REWARD,
+  DEFAULT_SCORE,
+  EPOCH_LENGTH,
+  ONE,
+  REGISTRATION_FEE,
+  reputationFixture,
+  testDevice,
+} from "../shared/fixtures";
 
 const ROOT = id("reports");
 
@@ -62,7 +71,9 @@ describe("DeviceReputation", function () {
       .withArgs(unknown);
     // Registered but never activated: no owner, not auditable.
     const registered = testDevice(78);
-    await f.registry.connect(f.maker).registerDevice(registered.deviceId, registered.wallet.address, 1, ZeroHash);
+    await f.registry
+      .connect(f.maker)
+      .registerDevice(registered.deviceId, registered.wallet.address, 1, ZeroHash, REGISTRATION_FEE);
     await expect(a.updateScore(registered.deviceId, 10, 0, f.epoch, ROOT)).to.be.revertedWithCustomError(
       f.registry,
       "DeviceNotAuditable",
@@ -127,7 +138,14 @@ describe("DeviceReputation", function () {
     const ids: string[] = [];
     for (let i = 0; i < 30; i++) {
       const d = testDevice(5000 + i);
-      await small.registerAndActivate(d.deviceId, d.wallet.address, 1, ZeroHash, admin.address);
+      await small.registerAndActivate(
+        d.deviceId,
+        d.wallet.address,
+        1,
+        ZeroHash,
+        admin.address,
+        REGISTRATION_FEE + ACTIVATION_FEE,
+      );
       ids.push(d.deviceId);
     }
     await f.token.connect(f.alice).transfer(await small.getAddress(), ONE);

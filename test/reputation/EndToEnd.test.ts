@@ -21,7 +21,7 @@ import {
 import { connectRegistry } from "../../src/registry";
 import { registryDomain } from "../../src/eip712/device";
 import { reportDigest } from "../../src/eip712/report";
-import { testDevice } from "../shared/fixtures";
+import { ACTIVATION_FEE, REGISTRATION_FEE, testDevice } from "../shared/fixtures";
 
 /**
  * The whole reputation path on the deployed system (Ignition, in-process network): devices deal with
@@ -37,7 +37,16 @@ describe("Reputation end to end", function () {
     const [lock, ...riders] = [0, 1, 2, 3].map((i) => testDevice(3000 + i));
     await (await token.approve(address, MaxUint256)).wait();
     for (const d of [lock, ...riders]) {
-      await (await registry.registerAndActivate(d.deviceId, d.wallet.address, 1, ZeroHash, owner.address)).wait();
+      await (
+        await registry.registerAndActivate(
+          d.deviceId,
+          d.wallet.address,
+          1,
+          ZeroHash,
+          owner.address,
+          REGISTRATION_FEE + ACTIVATION_FEE,
+        )
+      ).wait();
     }
     const before = await validate(hre, lock.deviceId);
     expect(before.score).to.equal(500); // the manufacturer's default

@@ -4,7 +4,7 @@ import fc from "fast-check";
 import { ZeroHash } from "ethers";
 import { ethers } from "hardhat";
 
-import { EPOCH_LENGTH, ONE, reputationFixture, testDevice } from "../shared/fixtures";
+import { ACTIVATION_FEE, EPOCH_LENGTH, ONE, REGISTRATION_FEE, reputationFixture, testDevice } from "../shared/fixtures";
 
 type Op =
   | { kind: "audit"; auditor: number; from: number; count: number; score: number }
@@ -98,7 +98,14 @@ describe("reward pool conservation with auditors (property)", function () {
               const before = await f.token.balanceOf(registry);
               await f.registry
                 .connect(f.maker)
-                .registerAndActivate(d.deviceId, d.wallet.address, 1, ZeroHash, f.alice.address);
+                .registerAndActivate(
+                  d.deviceId,
+                  d.wallet.address,
+                  1,
+                  ZeroHash,
+                  f.alice.address,
+                  REGISTRATION_FEE + ACTIVATION_FEE,
+                );
               cameIn += (await f.token.balanceOf(registry)) - before;
             }
           } else {

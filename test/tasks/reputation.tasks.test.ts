@@ -19,7 +19,7 @@ import type {
 } from "../../src/reputation/ops";
 import { serveAuditor } from "../../src/reputation/ops";
 import { errorLines, hardhat, runInProcess as run } from "../shared/cli";
-import { testDevice } from "../shared/fixtures";
+import { ACTIVATION_FEE, REGISTRATION_FEE, testDevice } from "../shared/fixtures";
 import { coverageRunning } from "../shared/gas";
 
 /** The reputation and auditor tasks, driven as `hre.run` on the in-process network. */
@@ -42,7 +42,16 @@ describe("reputation and auditor tasks (in-process network)", function () {
     const { registry, token, address } = await connectRegistry(hre, admin);
     await (await token.approve(address, MaxUint256)).wait();
     for (const d of [lock, riderA, riderB]) {
-      await (await registry.registerAndActivate(d.deviceId, d.wallet.address, 1, ZeroHash, owner.address)).wait();
+      await (
+        await registry.registerAndActivate(
+          d.deviceId,
+          d.wallet.address,
+          1,
+          ZeroHash,
+          owner.address,
+          REGISTRATION_FEE + ACTIVATION_FEE,
+        )
+      ).wait();
       saveDeviceKey(keystore, { uid: d.uid, deviceId: d.deviceId }, d.wallet, "test-password");
     }
     auditor = await serveAuditor(hre, {

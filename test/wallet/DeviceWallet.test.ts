@@ -7,7 +7,16 @@ import { ethers } from "hardhat";
 import { compact, signActivation } from "../../src/eip712/device";
 import { packAuthorization, signDeviceTransfer, signExecute, walletDomain } from "../../src/eip712/wallet";
 import { inOneBlock, minedRevert } from "../shared/blocks";
-import { ETH_LIMIT, ONE, TOKEN_LIMIT, WALLET_PERIOD, testDevice, walletFixture } from "../shared/fixtures";
+import {
+  ACTIVATION_FEE,
+  ETH_LIMIT,
+  ONE,
+  REGISTRATION_FEE,
+  TOKEN_LIMIT,
+  WALLET_PERIOD,
+  testDevice,
+  walletFixture,
+} from "../shared/fixtures";
 import type { WalletFixture } from "../shared/fixtures";
 
 const RECIPIENT = getAddress("0x00000000000000000000000000000000000a11ce");
@@ -438,7 +447,9 @@ describe("DeviceWallet", function () {
       const f = await loadFixture(walletFixture);
       // A second device, registered but not active; a wallet naming it.
       const device = testDevice(901);
-      await f.registry.connect(f.maker).registerDevice(device.deviceId, device.wallet.address, 1, ethers.ZeroHash);
+      await f.registry
+        .connect(f.maker)
+        .registerDevice(device.deviceId, device.wallet.address, 1, ethers.ZeroHash, REGISTRATION_FEE);
       const config = { ...f.config, deviceId: device.deviceId, deviceKey: f.device.address };
       await f.factory.createWallet(config);
       const wallet = await ethers.getContractAt("DeviceWallet", await f.factory.predictWallet(config));
@@ -453,7 +464,9 @@ describe("DeviceWallet", function () {
           deadline: 4_102_444_800n,
         }),
       );
-      await f.registry.connect(f.alice).activateDevice(device.deviceId, f.alice.address, 4_102_444_800n, r, vs);
+      await f.registry
+        .connect(f.alice)
+        .activateDevice(device.deviceId, f.alice.address, 4_102_444_800n, r, vs, ACTIVATION_FEE);
       await expect(wallet.connect(f.device).deviceTransfer(ZeroAddress, RECIPIENT, 1n))
         .to.be.revertedWithCustomError(wallet, "DeviceNotOwned")
         .withArgs(device.deviceId, f.alice.address);
@@ -508,7 +521,9 @@ describe("DeviceWallet", function () {
       const f = await loadFixture(walletFixture);
       // The wallet also owns a second device; revoking that one does not unlink the wallet.
       const other = testDevice(902);
-      await f.registry.connect(f.maker).registerDevice(other.deviceId, other.wallet.address, 1, ethers.ZeroHash);
+      await f.registry
+        .connect(f.maker)
+        .registerDevice(other.deviceId, other.wallet.address, 1, ethers.ZeroHash, REGISTRATION_FEE);
       const walletAddress = await f.wallet.getAddress();
       const [r, vs] = compact(
         await signActivation(other.wallet, f.registryDomain, {
@@ -517,7 +532,9 @@ describe("DeviceWallet", function () {
           deadline: 4_102_444_800n,
         }),
       );
-      await f.registry.connect(f.alice).activateDevice(other.deviceId, walletAddress, 4_102_444_800n, r, vs);
+      await f.registry
+        .connect(f.alice)
+        .activateDevice(other.deviceId, walletAddress, 4_102_444_800n, r, vs, ACTIVATION_FEE);
       await expect(f.registry.connect(f.maker).revokeDevice(other.deviceId, 1)).to.not.emit(f.wallet, "DeviceUnlinked");
       expect((await f.wallet.deviceConfig()).linked).to.equal(true);
       await f.wallet.connect(f.device).deviceTransfer(ZeroAddress, RECIPIENT, 1n);
@@ -545,23 +562,27 @@ describe("DeviceWallet", function () {
       ]) {
         await hostile.setMode(mode);
         const d = testDevice(i);
-        await f.registry.connect(f.maker).registerDevice(d.deviceId, d.wallet.address, 1, ethers.ZeroHash);
+        await f.registry
+          .connect(f.maker)
+          .registerDevice(d.deviceId, d.wallet.address, 1, ethers.ZeroHash, REGISTRATION_FEE);
         const owner = await hostile.getAddress();
         const [r, vs] = compact(
           await signActivation(d.wallet, f.registryDomain, { deviceId: d.deviceId, owner, deadline: 4_102_444_800n }),
         );
-        await f.registry.connect(f.alice).activateDevice(d.deviceId, owner, 4_102_444_800n, r, vs);
+        await f.registry.connect(f.alice).activateDevice(d.deviceId, owner, 4_102_444_800n, r, vs, ACTIVATION_FEE);
         await expect(f.registry.connect(f.maker).revokeDevice(d.deviceId, 1)).to.emit(f.registry, "DeviceRevoked");
         expect((await f.registry.ownerAndStatus(d.deviceId))[1]).to.equal(3n);
       }
       // And a hostile owner can still give a device away.
       const d = testDevice(905);
-      await f.registry.connect(f.maker).registerDevice(d.deviceId, d.wallet.address, 1, ethers.ZeroHash);
+      await f.registry
+        .connect(f.maker)
+        .registerDevice(d.deviceId, d.wallet.address, 1, ethers.ZeroHash, REGISTRATION_FEE);
       const owner = await hostile.getAddress();
       const [r, vs] = compact(
         await signActivation(d.wallet, f.registryDomain, { deviceId: d.deviceId, owner, deadline: 4_102_444_800n }),
       );
-      await f.registry.connect(f.alice).activateDevice(d.deviceId, owner, 4_102_444_800n, r, vs);
+      await f.registry.connect(f.alice).activateDevice(d.deviceId, owner, 4_102_444_800n, r, vs, ACTIVATION_FEE);
       const give = f.registry.interface.encodeFunctionData("transferDevice", [d.deviceId, f.alice.address]);
       await hostile.call(await f.registry.getAddress(), give);
       expect((await f.registry.ownerAndStatus(d.deviceId))[0]).to.equal(f.alice.address);
