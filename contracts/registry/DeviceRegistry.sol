@@ -32,11 +32,11 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
 
     /// @dev One slot per (manufacturer, root).
     /// @dev The activation fee is fixed at commit time: the devices of a root are sold with a known
-    /// activation price, and an activation from a proof reads no other fee slot. `number` is the root's
-    /// number among its manufacturer's roots, recorded in each device registered from it (see
-    /// {PackedDevice}).
+    /// activation price, and an activation from a proof reads no other fee slot. `feeSetting` is that fee's
+    /// number (see RegistryFees), recorded in each device registered from the root (see {PackedDevice}), so
+    /// that {activateDevice} charges it too.
     struct Whitelist {
-        uint32 number;
+        uint16 feeSetting;
         uint32 capacity;
         uint32 used;
         uint72 activationFee;
@@ -47,9 +47,6 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
     mapping(bytes32 deviceId => uint256 packed) private _devices;
     mapping(bytes32 deviceId => bytes32) private _metadata;
     mapping(uint32 manufacturerId => mapping(bytes32 root => Whitelist)) private _whitelists;
-    /// @dev The activation fee fixed by a manufacturer's `number`-th root, for {activateDevice} of a device
-    /// registered from it: read instead of the current fee, so it costs that path no extra cold read.
-    mapping(uint32 manufacturerId => mapping(uint32 number => uint256 fee)) private _whitelistFees;
 
     /// @param admin The network admin (a multisig in production); two-step transferable.
     /// @param token_ The ThingToken fees are paid in; also the trusted forwarder for `approveAndCall`.
@@ -117,12 +114,9 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
         uint32 manufacturerId = m.id;
         Whitelist storage w = _whitelists[manufacturerId][root];
         if (w.capacity != 0) revert WhitelistAlreadyCommitted(root);
-        uint32 number = m.whitelists + 1;
-        m.whitelists = number;
-        uint256 fee = _activationFeeAmount();
+        (uint256 fee, uint16 setting) = _activationFeeSetting();
         // The fee fits in 72 bits: it is capped at 100e18 < 2^72 (RegistryFees).
-        _whitelists[manufacturerId][root] = Whitelist(number, capacity, 0, uint72(fee));
-        _whitelistFees[manufacturerId][number] = fee;
+        _whitelists[manufacturerId][root] = Whitelist(setting, capacity, 0, uint72(fee));
         emit WhitelistCommitted(root, manufacturerId, capacity);
         _chargeManufacturer(m, capacity, 0, maxFee);
     }
@@ -335,13 +329,13 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
     /// @inheritdoc IDeviceRegistry
     function getWhitelist(uint32 manufacturerId, bytes32 root) external view returns (WhitelistView memory) {
         Whitelist memory w = _whitelists[manufacturerId][root];
-        if (w.capacity == 0 && w.number == 0) return WhitelistView(0, 0, 0, 0);
+        if (w.feeSetting == 0) return WhitelistView(0, 0, 0, 0);
         return WhitelistView(manufacturerId, w.capacity, w.used, w.activationFee);
     }
 
     /// @inheritdoc IDeviceRegistry
     function activationFeeOf(bytes32 deviceId) external view returns (uint256) {
-        return _activationFeeOf(deviceId, _devices[deviceId].whitelist());
+        return _activationFeeOfSetting(_devices[deviceId].feeSetting());
     }
 
     // ---------------------------------------------------------------- internal
@@ -363,7 +357,7 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
         address deviceKey,
         uint32 deviceType,
         uint32 manufacturerId,
-        uint32 whitelist,
+        uint16 feeSetting,
         DeviceStatus status
     ) private {
         if (DeviceId.manufacturerId(deviceId) != manufacturerId) {
@@ -371,7 +365,7 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
         }
         if (deviceKey == address(0)) revert InvalidDeviceKey(deviceKey);
         if (_devices[deviceId] != 0) revert DeviceAlreadyRegistered(deviceId);
-        _devices[deviceId] = PackedDevice.pack(deviceKey, status, whitelist, deviceType);
+        _devices[deviceId] = PackedDevice.pack(deviceKey, status, feeSetting, deviceType);
     }
 
     function _setMetadata(bytes32 deviceId, bytes32 metadataHash) private {
@@ -402,7 +396,7 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
         unchecked {
             w.used = wl.used + 1;
         }
-        _store(deviceId, deviceKey, deviceType, manufacturerId, wl.number, status);
+        _store(deviceId, deviceKey, deviceType, manufacturerId, wl.feeSetting, status);
         return wl.activationFee;
     }
 
@@ -426,14 +420,9 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
         _devices[deviceId] = word.withStatus(DeviceStatus.Active);
         _states[deviceId].owner = owner_;
         emit DeviceActivated(deviceId, owner_);
-        return _activationFeeOf(deviceId, word.whitelist());
-    }
-
-    /// @dev A device from a whitelist keeps its root's fee, whoever registered it; any other device pays
-    /// the current fee. Either way one fee slot is read.
-    function _activationFeeOf(bytes32 deviceId, uint32 whitelist) private view returns (uint256) {
-        if (whitelist == 0) return _activationFeeAmount();
-        return _whitelistFees[DeviceId.manufacturerId(deviceId)][whitelist];
+        // A device from a whitelist keeps its root's fee, whoever registered it; any other device pays the
+        // current fee. Either way one fee slot is read.
+        return _activationFeeOfSetting(word.feeSetting());
     }
 
     function _activationDigest(bytes32 deviceId, address owner_, uint256 deadline) private view returns (bytes32) {

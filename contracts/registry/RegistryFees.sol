@@ -34,8 +34,6 @@ abstract contract RegistryFees is IDeviceRegistry, Ownable2Step, ERC2771Context 
         bool active;
         uint16 defaultScore;
         uint96 credit;
-        /// @dev Whitelist roots committed so far: the last root's number (see DeviceRegistry).
-        uint32 whitelists;
     }
 
     IERC20 internal immutable _token;
@@ -52,9 +50,15 @@ abstract contract RegistryFees is IDeviceRegistry, Ownable2Step, ERC2771Context 
         uint72 activationFee;
         /// @dev Sum of all manufacturers' credit; the reward pool is the balance beyond it.
         uint96 totalCredit;
+        /// @dev The number of the activation fee in force in `_activationFeeSettings` (1, 2, ...). 65,535
+        /// changes are 179 years at one a day; the next change then reverts.
+        uint16 activationFeeSetting;
     }
 
     FeeState private _fees;
+    /// @dev Every activation fee ever in force, by number: a whitelist root records the number in force
+    /// when it was committed, and its devices pay that fee however they are activated.
+    mapping(uint16 setting => uint256 fee) private _activationFeeSettings;
 
     constructor(
         address admin,
@@ -107,6 +111,13 @@ abstract contract RegistryFees is IDeviceRegistry, Ownable2Step, ERC2771Context 
     function _setFees(uint256 newRegistrationFee, uint256 newActivationFee) private {
         if (newRegistrationFee > MAX_REGISTRATION_FEE) revert FeeAboveCap(newRegistrationFee, MAX_REGISTRATION_FEE);
         if (newActivationFee > MAX_ACTIVATION_FEE) revert FeeAboveCap(newActivationFee, MAX_ACTIVATION_FEE);
+        FeeState memory fees = _fees;
+        if (fees.activationFeeSetting == 0 || newActivationFee != fees.activationFee) {
+            // Checked: reverts after 65,535 activation fees (see FeeState).
+            uint16 setting = fees.activationFeeSetting + 1;
+            _fees.activationFeeSetting = setting;
+            _activationFeeSettings[setting] = newActivationFee;
+        }
         // Both fit in 72 bits: they are capped at 100e18 < 2^72 above.
         _fees.registrationFee = uint72(newRegistrationFee);
         _fees.activationFee = uint72(newActivationFee);
@@ -256,8 +267,16 @@ abstract contract RegistryFees is IDeviceRegistry, Ownable2Step, ERC2771Context 
     /// @dev Tokens set aside for auditors' rewards (see DeviceReputation); not part of the pool.
     function _reservedForRewards() internal view virtual returns (uint256);
 
-    function _activationFeeAmount() internal view returns (uint256) {
-        return _fees.activationFee;
+    /// @dev The activation fee in force and its number among all activation fees set.
+    function _activationFeeSetting() internal view returns (uint256 fee, uint16 setting) {
+        FeeState memory fees = _fees;
+        return (fees.activationFee, fees.activationFeeSetting);
+    }
+
+    /// @dev The activation fee of a setting number (0: the fee in force now).
+    function _activationFeeOfSetting(uint16 setting) internal view returns (uint256) {
+        if (setting == 0) return _fees.activationFee;
+        return _activationFeeSettings[setting];
     }
 
     function _msgSender() internal view override(Context, ERC2771Context) returns (address) {

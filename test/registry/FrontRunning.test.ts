@@ -364,6 +364,11 @@ describe("DeviceRegistry: front-running (issue 14, findings 2, 3, 4, 12)", funct
         );
       }
       await f.registry.connect(f.maker).closeWhitelist(1, first.root);
+      // A fee change that leaves the activation fee as it is changes no root's fee either.
+      await f.registry.connect(f.admin).setFees(2n * REGISTRATION_FEE, 3n * ONE);
+      const third = buildWhitelist([{ deviceId: testDevice(70).deviceId, deviceKey: f.bob.address, deviceType: 1 }], 1);
+      await f.registry.connect(f.maker).commitWhitelist(third.root, 1, 2n * REGISTRATION_FEE);
+      expect((await f.registry.getWhitelist(1, third.root)).activationFee).to.equal(3n * ONE);
       expect(await f.registry.activationFeeOf(first.entries[0].deviceId)).to.equal(ACTIVATION_FEE);
       expect(await f.registry.activationFeeOf(second.entries[0].deviceId)).to.equal(7n * ONE);
       expect((await f.registry.getWhitelist(1, second.root)).activationFee).to.equal(7n * ONE);
