@@ -214,7 +214,7 @@ export async function runDemo(
     credited?.gasUsed ?? 0n,
   );
   const committed = await (
-    await registry.connect(manufacturer).commitWhitelist(whitelist.root, fleet.length, fee)
+    await registry.connect(manufacturer).commitWhitelist(fee, whitelist.root, fleet.length)
   ).wait();
   record(
     "Register a fleet of 1,000 devices by Merkle root",
@@ -237,6 +237,7 @@ export async function runDemo(
       deadline: until,
     });
     const data = registry.interface.encodeFunctionData("activateFromWhitelist", [
+      activationFee,
       whitelist.root,
       entry.deviceId,
       entry.deviceType,
@@ -244,7 +245,6 @@ export async function runDemo(
       ownerAddress,
       until,
       ...compact(signature),
-      activationFee,
     ]);
     const activated = await (await token.connect(owner).approveAndCall(registryAddress, activationFee, data)).wait();
     return activated?.gasUsed ?? 0n;

@@ -319,7 +319,7 @@ export async function registerFleet(
     }
     const feesPaid = fee * BigInt(devices.length);
     const topUp = await ensureCredit(ctx, manufacturer, feesPaid);
-    const tx = await ctx.registry.commitWhitelist(whitelist.root, devices.length, maxFee);
+    const tx = await ctx.registry.commitWhitelist(maxFee, whitelist.root, devices.length);
     const gas = await gasOf(tx);
     return {
       ...base,
@@ -349,17 +349,17 @@ export async function registerFleet(
     const tx =
       chunk.length === 1 && chunk[0].metadataHash !== undefined
         ? await ctx.registry.registerDevice(
+            maxFee,
             chunk[0].deviceId,
             chunk[0].deviceKey,
             chunk[0].deviceType,
             chunk[0].metadataHash,
-            maxFee,
           )
         : await ctx.registry.registerDevices(
+            maxFee,
             chunk.map((d) => d.deviceId),
             chunk.map((d) => d.deviceKey),
             chunk.map((d) => d.deviceType),
-            maxFee,
           );
     gasUsed += await gasOf(tx);
     transactions++;
@@ -474,6 +474,7 @@ export async function activate(
       throw new UserError(`whitelist root ${whitelist.root} has no capacity left`);
     fee = committed.activationFee;
     data = ctx.registry.interface.encodeFunctionData("activateFromWhitelist", [
+      checkMaxFee("activation", fee, maxFee),
       whitelist.root,
       entry.deviceId,
       entry.deviceType,
@@ -481,7 +482,6 @@ export async function activate(
       ownerAddress,
       deadline,
       ...compact(signature),
-      checkMaxFee("activation", fee, maxFee),
     ]);
   } else {
     if (info.status !== "registered")
@@ -491,11 +491,11 @@ export async function activate(
     }
     fee = await ctx.registry.activationFeeOf(deviceId);
     data = ctx.registry.interface.encodeFunctionData("activateDevice", [
+      checkMaxFee("activation", fee, maxFee),
       deviceId,
       ownerAddress,
       deadline,
       ...compact(signature),
-      checkMaxFee("activation", fee, maxFee),
     ]);
   }
   const balance = await ctx.token.balanceOf(ownerAddress);

@@ -180,11 +180,11 @@ interface IDeviceRegistry {
     /// must be in the caller's namespace ({DeviceIdOutsideNamespace}).
     /// @param maxFee The most the caller pays: reverts with {FeeAboveMax} if the registration fee is above.
     function registerDevice(
+        uint256 maxFee,
         bytes32 deviceId,
         address deviceKey,
         uint32 deviceType,
-        bytes32 metadataHash,
-        uint256 maxFee
+        bytes32 metadataHash
     ) external;
 
     /// @notice Registers many devices in one transaction, charging the fee once for all of them. Emits one
@@ -192,10 +192,10 @@ interface IDeviceRegistry {
     /// caller's namespace.
     /// @param maxFee The most the caller pays per device ({FeeAboveMax}).
     function registerDevices(
+        uint256 maxFee,
         bytes32[] calldata deviceIds,
         address[] calldata deviceKeys,
-        uint32[] calldata deviceTypes,
-        uint256 maxFee
+        uint32[] calldata deviceTypes
     ) external;
 
     /**
@@ -208,7 +208,7 @@ interface IDeviceRegistry {
      * first blocks nothing, and only ids in the caller's namespace can ever be registered from it.
      * @param maxFee The most the caller pays per device of capacity ({FeeAboveMax}).
      */
-    function commitWhitelist(bytes32 root, uint32 capacity, uint256 maxFee) external;
+    function commitWhitelist(uint256 maxFee, bytes32 root, uint32 capacity) external;
 
     /**
      * @notice Stops further registrations from `root` (capacity becomes what was used; the fees paid for the
@@ -242,23 +242,23 @@ interface IDeviceRegistry {
      * @param maxFee The most the caller pays ({FeeAboveMax}); not part of the device's signature.
      */
     function activateDevice(
+        uint256 maxFee,
         bytes32 deviceId,
         address owner,
         uint256 deadline,
         bytes32 r,
-        bytes32 vs,
-        uint256 maxFee
+        bytes32 vs
     ) external;
 
     /// @notice {activateDevice} with the activation fee pulled from `owner` through the owner's permit, so a
     /// relayer can submit everything.
     function activateDeviceWithPermit(
+        uint256 maxFee,
         bytes32 deviceId,
         address owner,
         uint256 deadline,
         bytes32 r,
         bytes32 vs,
-        uint256 maxFee,
         uint256 permitDeadline,
         uint8 permitV,
         bytes32 permitR,
@@ -274,6 +274,7 @@ interface IDeviceRegistry {
      * @param maxFee The most the caller pays ({FeeAboveMax}), taken here too so that the rule is uniform.
      */
     function activateFromWhitelist(
+        uint256 maxFee,
         bytes32 root,
         bytes32 deviceId,
         uint32 deviceType,
@@ -281,20 +282,19 @@ interface IDeviceRegistry {
         address owner,
         uint256 deadline,
         bytes32 r,
-        bytes32 vs,
-        uint256 maxFee
+        bytes32 vs
     ) external;
 
     /// @notice Registers and activates a device for `owner` in one call: the manufacturer ships it already
     /// activated and pays both fees.
     /// @param maxFee The most the caller pays for the device, registration and activation together.
     function registerAndActivate(
+        uint256 maxFee,
         bytes32 deviceId,
         address deviceKey,
         uint32 deviceType,
         bytes32 metadataHash,
-        address owner,
-        uint256 maxFee
+        address owner
     ) external;
 
     // ---------------------------------------------------------------- lifecycle

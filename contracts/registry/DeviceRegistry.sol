@@ -71,11 +71,11 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
 
     /// @inheritdoc IDeviceRegistry
     function registerDevice(
+        uint256 maxFee,
         bytes32 deviceId,
         address deviceKey,
         uint32 deviceType,
-        bytes32 metadataHash,
-        uint256 maxFee
+        bytes32 metadataHash
     ) external {
         (Manufacturer storage m, ) = _activeManufacturer();
         _register(deviceId, deviceKey, deviceType, m.id, DeviceStatus.Registered);
@@ -85,10 +85,10 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
 
     /// @inheritdoc IDeviceRegistry
     function registerDevices(
+        uint256 maxFee,
         bytes32[] calldata deviceIds,
         address[] calldata deviceKeys,
-        uint32[] calldata deviceTypes,
-        uint256 maxFee
+        uint32[] calldata deviceTypes
     ) external {
         uint256 count = deviceIds.length;
         if (count == 0) revert EmptyBatch();
@@ -108,15 +108,15 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
     }
 
     /// @inheritdoc IDeviceRegistry
-    function commitWhitelist(bytes32 root, uint32 capacity, uint256 maxFee) external {
+    function commitWhitelist(uint256 maxFee, bytes32 root, uint32 capacity) external {
         if (capacity == 0) revert ZeroCapacity();
         (Manufacturer storage m, ) = _activeManufacturer();
         uint32 manufacturerId = m.id;
-        Whitelist storage w = _whitelists[manufacturerId][root];
-        if (w.capacity != 0) revert WhitelistAlreadyCommitted(root);
+        mapping(bytes32 root => Whitelist) storage roots = _whitelists[manufacturerId];
+        if (roots[root].capacity != 0) revert WhitelistAlreadyCommitted(root);
         (uint256 fee, uint16 setting) = _activationFeeSetting();
         // The fee fits in 72 bits: it is capped at 100e18 < 2^72 (RegistryFees).
-        _whitelists[manufacturerId][root] = Whitelist(setting, capacity, 0, uint72(fee));
+        roots[root] = Whitelist(setting, capacity, 0, uint72(fee));
         emit WhitelistCommitted(root, manufacturerId, capacity);
         _chargeManufacturer(m, capacity, 0, maxFee);
     }
@@ -150,12 +150,12 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
 
     /// @inheritdoc IDeviceRegistry
     function activateDevice(
+        uint256 maxFee,
         bytes32 deviceId,
         address owner_,
         uint256 deadline,
         bytes32 r,
-        bytes32 vs,
-        uint256 maxFee
+        bytes32 vs
     ) external {
         uint256 fee = _activate(deviceId, owner_, deadline, r, vs);
         _chargeActivation(_msgSender(), fee, maxFee);
@@ -163,12 +163,12 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
 
     /// @inheritdoc IDeviceRegistry
     function activateDeviceWithPermit(
+        uint256 maxFee,
         bytes32 deviceId,
         address owner_,
         uint256 deadline,
         bytes32 r,
         bytes32 vs,
-        uint256 maxFee,
         uint256 permitDeadline,
         uint8 permitV,
         bytes32 permitR,
@@ -181,6 +181,7 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
 
     /// @inheritdoc IDeviceRegistry
     function activateFromWhitelist(
+        uint256 maxFee,
         bytes32 root,
         bytes32 deviceId,
         uint32 deviceType,
@@ -188,8 +189,7 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
         address owner_,
         uint256 deadline,
         bytes32 r,
-        bytes32 vs,
-        uint256 maxFee
+        bytes32 vs
     ) external {
         if (block.timestamp > deadline) revert SignatureExpired(deadline);
         if (owner_ == address(0)) revert ZeroAddress();
@@ -208,12 +208,12 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
 
     /// @inheritdoc IDeviceRegistry
     function registerAndActivate(
+        uint256 maxFee,
         bytes32 deviceId,
         address deviceKey,
         uint32 deviceType,
         bytes32 metadataHash,
-        address owner_,
-        uint256 maxFee
+        address owner_
     ) external {
         if (owner_ == address(0)) revert ZeroAddress();
         (Manufacturer storage m, ) = _activeManufacturer();

@@ -30,10 +30,10 @@ describe("DeviceRegistry gas [gas]", function () {
   async function batch(f: RegistryFixture, from: number, count: number) {
     const devices = Array.from({ length: count }, (_, i) => testDevice(from + i));
     const tx = await f.registry.connect(f.maker).registerDevices(
+      REGISTRATION_FEE,
       devices.map((d) => d.deviceId),
       devices.map((d) => d.wallet.address),
       devices.map((d) => d.deviceType),
-      REGISTRATION_FEE,
     );
     return (await tx.wait())!.gasUsed;
   }
@@ -45,7 +45,7 @@ describe("DeviceRegistry gas [gas]", function () {
       "registry.registerDevice",
       f.registry
         .connect(f.maker)
-        .registerDevice(d.deviceId, d.wallet.address, d.deviceType, ZeroHash, REGISTRATION_FEE),
+        .registerDevice(REGISTRATION_FEE, d.deviceId, d.wallet.address, d.deviceType, ZeroHash),
     );
     if (!coverageRunning()) expect(gas).to.be.lessThanOrEqual(65_000n);
   });
@@ -62,7 +62,7 @@ describe("DeviceRegistry gas [gas]", function () {
     const f = await loadFixture(registryFixture);
     const gas = await snapshotGas(
       "registry.commitWhitelist",
-      f.registry.connect(f.maker).commitWhitelist("0x" + "ab".repeat(32), 50, REGISTRATION_FEE),
+      f.registry.connect(f.maker).commitWhitelist(REGISTRATION_FEE, "0x" + "ab".repeat(32), 50),
     );
     if (!coverageRunning()) expect(gas).to.be.lessThanOrEqual(60_000n);
   });
@@ -72,7 +72,7 @@ describe("DeviceRegistry gas [gas]", function () {
     const d = testDevice(1);
     await f.registry
       .connect(f.maker)
-      .registerDevice(d.deviceId, d.wallet.address, d.deviceType, ZeroHash, REGISTRATION_FEE);
+      .registerDevice(REGISTRATION_FEE, d.deviceId, d.wallet.address, d.deviceType, ZeroHash);
     const sig = await signActivation(d.wallet, f.domain, {
       deviceId: d.deviceId,
       owner: f.alice.address,
@@ -82,7 +82,7 @@ describe("DeviceRegistry gas [gas]", function () {
       "registry.activateDevice",
       f.registry
         .connect(f.alice)
-        .activateDevice(d.deviceId, f.alice.address, DEADLINE, ...compact(sig), ACTIVATION_FEE),
+        .activateDevice(ACTIVATION_FEE, d.deviceId, f.alice.address, DEADLINE, ...compact(sig)),
     );
     if (!coverageRunning()) expect(gas).to.be.lessThanOrEqual(83_300n);
   });
@@ -91,7 +91,7 @@ describe("DeviceRegistry gas [gas]", function () {
     const f = await loadFixture(registryFixture);
     await f.token.transfer(f.maker.address, 20_000n * 10n ** 18n); // capacity 16,384 × 1 THING
     const { fleet, whitelist } = fleet16k();
-    await f.registry.connect(f.maker).commitWhitelist(whitelist.root, fleet.length, REGISTRATION_FEE);
+    await f.registry.connect(f.maker).commitWhitelist(REGISTRATION_FEE, whitelist.root, fleet.length);
     const e = whitelist.entries[1234];
     expect(e.proof).to.have.length(14);
     const sig = await signActivation(fleet[1234].wallet, f.domain, {
@@ -104,6 +104,7 @@ describe("DeviceRegistry gas [gas]", function () {
       f.registry
         .connect(f.alice)
         .activateFromWhitelist(
+          ACTIVATION_FEE,
           whitelist.root,
           e.deviceId,
           e.deviceType,
@@ -111,7 +112,6 @@ describe("DeviceRegistry gas [gas]", function () {
           f.alice.address,
           DEADLINE,
           ...compact(sig),
-          ACTIVATION_FEE,
         ),
     );
     if (!coverageRunning()) expect(gas).to.be.lessThanOrEqual(110_000n);
@@ -122,7 +122,7 @@ describe("DeviceRegistry gas [gas]", function () {
     await f.token.transfer(f.maker.address, 20_000n * 10n ** 18n);
     await f.token.connect(f.alice).approve(await f.registry.getAddress(), 0); // no standing allowance
     const { fleet, whitelist } = fleet16k();
-    await f.registry.connect(f.maker).commitWhitelist(whitelist.root, fleet.length, REGISTRATION_FEE);
+    await f.registry.connect(f.maker).commitWhitelist(REGISTRATION_FEE, whitelist.root, fleet.length);
     const e = whitelist.entries[1234];
     const sig = await signActivation(fleet[1234].wallet, f.domain, {
       deviceId: e.deviceId,
@@ -130,6 +130,7 @@ describe("DeviceRegistry gas [gas]", function () {
       deadline: DEADLINE,
     });
     const data = f.registry.interface.encodeFunctionData("activateFromWhitelist", [
+      ACTIVATION_FEE,
       whitelist.root,
       e.deviceId,
       e.deviceType,
@@ -137,7 +138,6 @@ describe("DeviceRegistry gas [gas]", function () {
       f.alice.address,
       DEADLINE,
       ...compact(sig),
-      ACTIVATION_FEE,
     ]);
     const fee = await f.registry.activationFee();
     // The convenience path (no prior approve) also pays for the allowance write and the token's callback.
@@ -157,12 +157,12 @@ describe("DeviceRegistry gas [gas]", function () {
       f.registry
         .connect(f.maker)
         .registerAndActivate(
+          REGISTRATION_FEE + ACTIVATION_FEE,
           d.deviceId,
           d.wallet.address,
           d.deviceType,
           ZeroHash,
           f.alice.address,
-          REGISTRATION_FEE + ACTIVATION_FEE,
         ),
     );
   });
@@ -173,12 +173,12 @@ describe("DeviceRegistry gas [gas]", function () {
     await f.registry
       .connect(f.maker)
       .registerAndActivate(
+        REGISTRATION_FEE + ACTIVATION_FEE,
         d.deviceId,
         d.wallet.address,
         d.deviceType,
         ZeroHash,
         f.alice.address,
-        REGISTRATION_FEE + ACTIVATION_FEE,
       );
     const challenge = "0x" + "11".repeat(32);
     const digest = await f.registry.identityClaimDigest(d.deviceId, challenge);

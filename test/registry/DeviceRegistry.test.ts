@@ -33,7 +33,7 @@ async function activation(
 async function registered(f: RegistryFixture, device: TestDevice): Promise<void> {
   await f.registry
     .connect(f.maker)
-    .registerDevice(device.deviceId, device.wallet.address, device.deviceType, ZeroHash, REGISTRATION_FEE);
+    .registerDevice(REGISTRATION_FEE, device.deviceId, device.wallet.address, device.deviceType, ZeroHash);
 }
 
 async function activated(f: RegistryFixture, device: TestDevice): Promise<void> {
@@ -41,11 +41,11 @@ async function activated(f: RegistryFixture, device: TestDevice): Promise<void> 
   await f.registry
     .connect(f.alice)
     .activateDevice(
+      ACTIVATION_FEE,
       device.deviceId,
       f.alice.address,
       DEADLINE,
       ...compact(await activation(f, device, f.alice.address)),
-      ACTIVATION_FEE,
     );
 }
 
@@ -108,12 +108,12 @@ describe("DeviceRegistry", function () {
       // attack: registration by a removed manufacturer
       const other = testDevice(2);
       await expect(
-        f.registry.connect(f.maker).registerDevice(other.deviceId, other.wallet.address, 1, ZeroHash, REGISTRATION_FEE),
+        f.registry.connect(f.maker).registerDevice(REGISTRATION_FEE, other.deviceId, other.wallet.address, 1, ZeroHash),
       )
         .to.be.revertedWithCustomError(f.registry, "NotActiveManufacturer")
         .withArgs(f.maker.address);
       await expect(
-        f.registry.connect(f.maker).registerDevices([other.deviceId], [other.wallet.address], [1], REGISTRATION_FEE),
+        f.registry.connect(f.maker).registerDevices(REGISTRATION_FEE, [other.deviceId], [other.wallet.address], [1]),
       )
         .to.be.revertedWithCustomError(f.registry, "NotActiveManufacturer")
         .withArgs(f.maker.address);
@@ -238,11 +238,11 @@ describe("DeviceRegistry", function () {
       await f.token.connect(f.maker).approve(await f.registry.getAddress(), 0);
       const d = testDevice(3);
       const data = f.registry.interface.encodeFunctionData("registerDevice", [
+        REGISTRATION_FEE,
         d.deviceId,
         d.wallet.address,
         1,
         ZeroHash,
-        REGISTRATION_FEE,
       ]);
       await expect(f.token.connect(f.maker).approveAndCall(await f.registry.getAddress(), REGISTRATION_FEE, data))
         .to.emit(f.registry, "DeviceRegistered")
@@ -258,11 +258,11 @@ describe("DeviceRegistry", function () {
       await f.registry
         .connect(f.bob)
         .activateDevice(
+          ACTIVATION_FEE,
           d.deviceId,
           f.bob.address,
           DEADLINE,
           ...compact(await activation(f, d, f.bob.address)),
-          ACTIVATION_FEE,
         );
       expect(await f.registry.rewardPool()).to.equal(0n);
       expect((await f.registry.getManufacturer(f.maker.address)).credit).to.equal(100n * ONE);
@@ -275,7 +275,7 @@ describe("DeviceRegistry", function () {
       const d = testDevice(1, 3);
       const metadata = keccak256(toUtf8Bytes("model X, fw 1.0"));
       await expect(
-        f.registry.connect(f.maker).registerDevice(d.deviceId, d.wallet.address, 3, metadata, REGISTRATION_FEE),
+        f.registry.connect(f.maker).registerDevice(REGISTRATION_FEE, d.deviceId, d.wallet.address, 3, metadata),
       )
         .to.emit(f.registry, "DeviceRegistered")
         .withArgs(d.deviceId, 1, d.wallet.address, 3)
@@ -298,24 +298,24 @@ describe("DeviceRegistry", function () {
       const d = testDevice(1);
       await registered(f, d);
       await expect(
-        f.registry.connect(f.maker).registerDevice(d.deviceId, d.wallet.address, 1, ZeroHash, REGISTRATION_FEE),
+        f.registry.connect(f.maker).registerDevice(REGISTRATION_FEE, d.deviceId, d.wallet.address, 1, ZeroHash),
       )
         .to.be.revertedWithCustomError(f.registry, "DeviceAlreadyRegistered")
         .withArgs(d.deviceId);
       await expect(
-        f.registry.connect(f.maker).registerDevice(ZeroHash, d.wallet.address, 1, ZeroHash, REGISTRATION_FEE),
+        f.registry.connect(f.maker).registerDevice(REGISTRATION_FEE, ZeroHash, d.wallet.address, 1, ZeroHash),
       )
         .to.be.revertedWithCustomError(f.registry, "DeviceIdOutsideNamespace")
         .withArgs(ZeroHash, 1);
       await expect(
-        f.registry.connect(f.maker).registerDevice(testDevice(2).deviceId, ZeroAddress, 1, ZeroHash, REGISTRATION_FEE),
+        f.registry.connect(f.maker).registerDevice(REGISTRATION_FEE, testDevice(2).deviceId, ZeroAddress, 1, ZeroHash),
       )
         .to.be.revertedWithCustomError(f.registry, "InvalidDeviceKey")
         .withArgs(ZeroAddress);
       await expect(
         f.registry
           .connect(f.mallory)
-          .registerDevice(testDevice(2).deviceId, d.wallet.address, 1, ZeroHash, REGISTRATION_FEE),
+          .registerDevice(REGISTRATION_FEE, testDevice(2).deviceId, d.wallet.address, 1, ZeroHash),
       )
         .to.be.revertedWithCustomError(f.registry, "NotActiveManufacturer")
         .withArgs(f.mallory.address);
@@ -326,10 +326,10 @@ describe("DeviceRegistry", function () {
       const devices = [1, 2, 3].map((i) => testDevice(i));
       await expect(
         f.registry.connect(f.maker).registerDevices(
+          REGISTRATION_FEE,
           devices.map((d) => d.deviceId),
           devices.map((d) => d.wallet.address),
           devices.map((d) => d.deviceType),
-          REGISTRATION_FEE,
         ),
       )
         .to.emit(f.registry, "DevicesRegistered")
@@ -341,25 +341,25 @@ describe("DeviceRegistry", function () {
       expect(await f.registry.getStatuses(devices.map((d) => d.deviceId))).to.deep.equal([1n, 1n, 1n]);
       expect(await f.registry.rewardPool()).to.equal(3n * REGISTRATION_FEE);
       await expect(
-        f.registry.connect(f.maker).registerDevices([], [], [], REGISTRATION_FEE),
+        f.registry.connect(f.maker).registerDevices(REGISTRATION_FEE, [], [], []),
       ).to.be.revertedWithCustomError(f.registry, "EmptyBatch");
       await expect(
-        f.registry.connect(f.maker).registerDevices([testDevice(5).deviceId], [], [1], REGISTRATION_FEE),
+        f.registry.connect(f.maker).registerDevices(REGISTRATION_FEE, [testDevice(5).deviceId], [], [1]),
       ).to.be.revertedWithCustomError(f.registry, "LengthMismatch");
       await expect(
         f.registry
           .connect(f.maker)
-          .registerDevices([testDevice(5).deviceId], [testDevice(5).wallet.address], [], REGISTRATION_FEE),
+          .registerDevices(REGISTRATION_FEE, [testDevice(5).deviceId], [testDevice(5).wallet.address], []),
       ).to.be.revertedWithCustomError(f.registry, "LengthMismatch");
       const fresh = testDevice(6);
       await expect(
         f.registry
           .connect(f.maker)
           .registerDevices(
+            REGISTRATION_FEE,
             [fresh.deviceId, devices[0].deviceId],
             [fresh.wallet.address, devices[0].wallet.address],
             [1, 1],
-            REGISTRATION_FEE,
           ),
       )
         .to.be.revertedWithCustomError(f.registry, "DeviceAlreadyRegistered")
@@ -377,7 +377,7 @@ describe("DeviceRegistry", function () {
         fleet.map((d) => ({ deviceId: d.deviceId, deviceKey: d.wallet.address, deviceType: d.deviceType })),
         1,
       );
-      await f.registry.connect(f.maker).commitWhitelist(whitelist.root, 3, REGISTRATION_FEE); // pays for 3 of the 5
+      await f.registry.connect(f.maker).commitWhitelist(REGISTRATION_FEE, whitelist.root, 3); // pays for 3 of the 5
       return { ...f, whitelist };
     }
 
@@ -385,14 +385,14 @@ describe("DeviceRegistry", function () {
       const f = await loadFixture(whitelistFixture);
       expect(await f.registry.getWhitelist(1, f.whitelist.root)).to.deep.equal([1n, 3n, 0n, ACTIVATION_FEE]);
       expect(await f.registry.rewardPool()).to.equal(3n * REGISTRATION_FEE);
-      await expect(f.registry.connect(f.maker).commitWhitelist(f.whitelist.root, 5, REGISTRATION_FEE))
+      await expect(f.registry.connect(f.maker).commitWhitelist(REGISTRATION_FEE, f.whitelist.root, 5))
         .to.be.revertedWithCustomError(f.registry, "WhitelistAlreadyCommitted")
         .withArgs(f.whitelist.root);
       await expect(
-        f.registry.connect(f.maker).commitWhitelist(ZeroHash, 0, REGISTRATION_FEE),
+        f.registry.connect(f.maker).commitWhitelist(REGISTRATION_FEE, ZeroHash, 0),
       ).to.be.revertedWithCustomError(f.registry, "ZeroCapacity");
       await expect(
-        f.registry.connect(f.mallory).commitWhitelist(ZeroHash, 1, REGISTRATION_FEE),
+        f.registry.connect(f.mallory).commitWhitelist(REGISTRATION_FEE, ZeroHash, 1),
       ).to.be.revertedWithCustomError(f.registry, "NotActiveManufacturer");
     });
 
@@ -412,6 +412,7 @@ describe("DeviceRegistry", function () {
         f.registry
           .connect(f.alice)
           .activateFromWhitelist(
+            ACTIVATION_FEE,
             f.whitelist.root,
             e1.deviceId,
             e1.deviceType,
@@ -419,7 +420,6 @@ describe("DeviceRegistry", function () {
             f.alice.address,
             DEADLINE,
             ...compact(sig),
-            ACTIVATION_FEE,
           ),
       )
         .to.emit(f.registry, "DeviceActivated")
@@ -441,6 +441,7 @@ describe("DeviceRegistry", function () {
       });
       await expect(
         f.registry.activateFromWhitelist(
+          ACTIVATION_FEE,
           f.whitelist.root,
           e.deviceId,
           e.deviceType,
@@ -448,13 +449,13 @@ describe("DeviceRegistry", function () {
           f.alice.address,
           DEADLINE,
           ...compact(wrong),
-          ACTIVATION_FEE,
         ),
       )
         .to.be.revertedWithCustomError(f.registry, "NotInWhitelist")
         .withArgs(f.whitelist.root, e.deviceId);
       await expect(
         f.registry.activateFromWhitelist(
+          ACTIVATION_FEE,
           f.whitelist.root,
           e.deviceId,
           e.deviceType,
@@ -462,13 +463,13 @@ describe("DeviceRegistry", function () {
           f.alice.address,
           1n,
           ...compact(wrong),
-          ACTIVATION_FEE,
         ),
       )
         .to.be.revertedWithCustomError(f.registry, "SignatureExpired")
         .withArgs(1n);
       await expect(
         f.registry.activateFromWhitelist(
+          ACTIVATION_FEE,
           f.whitelist.root,
           e.deviceId,
           e.deviceType,
@@ -476,7 +477,6 @@ describe("DeviceRegistry", function () {
           ZeroAddress,
           DEADLINE,
           ...compact(wrong),
-          ACTIVATION_FEE,
         ),
       ).to.be.revertedWithCustomError(f.registry, "ZeroAddress");
       expect(await f.registry.getWhitelist(1, f.whitelist.root)).to.deep.equal([1n, 3n, 0n, ACTIVATION_FEE]);
@@ -488,6 +488,7 @@ describe("DeviceRegistry", function () {
       const zero = `0x${"00".repeat(32)}`;
       await expect(
         f.registry.activateFromWhitelist(
+          ACTIVATION_FEE,
           f.whitelist.root,
           e.deviceId,
           e.deviceType,
@@ -496,13 +497,12 @@ describe("DeviceRegistry", function () {
           DEADLINE,
           zero,
           zero,
-          ACTIVATION_FEE,
         ),
       )
         .to.be.revertedWithCustomError(f.registry, "InvalidDeviceSignature")
         .withArgs(e.deviceId, ZeroAddress);
       await f.registry.registerFromWhitelist(f.whitelist.root, e.deviceId, e.deviceKey, e.deviceType, e.proof);
-      await expect(f.registry.activateDevice(e.deviceId, f.alice.address, DEADLINE, zero, zero, ACTIVATION_FEE))
+      await expect(f.registry.activateDevice(ACTIVATION_FEE, e.deviceId, f.alice.address, DEADLINE, zero, zero))
         .to.be.revertedWithCustomError(f.registry, "InvalidDeviceSignature")
         .withArgs(e.deviceId, ZeroAddress);
     });
@@ -515,6 +515,7 @@ describe("DeviceRegistry", function () {
       const e = f.whitelist.entries[3];
       await expect(
         f.registry.activateFromWhitelist(
+          ACTIVATION_FEE,
           f.whitelist.root,
           e.deviceId,
           e.deviceType,
@@ -522,7 +523,6 @@ describe("DeviceRegistry", function () {
           f.alice.address,
           DEADLINE,
           ...compact(await activation(f, fleet[3], f.alice.address)),
-          ACTIVATION_FEE,
         ),
       )
         .to.be.revertedWithCustomError(f.registry, "WhitelistCapacityExhausted")
@@ -611,11 +611,11 @@ describe("DeviceRegistry", function () {
         f.registry
           .connect(f.alice)
           .activateDevice(
+            ACTIVATION_FEE,
             d.deviceId,
             f.alice.address,
             DEADLINE,
             ...compact(await activation(f, d, f.alice.address)),
-            ACTIVATION_FEE,
           ),
       )
         .to.emit(f.registry, "DeviceActivated")
@@ -634,12 +634,12 @@ describe("DeviceRegistry", function () {
       await expect(
         f.registry
           .connect(f.mallory)
-          .activateDevice(d.deviceId, f.mallory.address, DEADLINE, ...compact(sig), ACTIVATION_FEE),
+          .activateDevice(ACTIVATION_FEE, d.deviceId, f.mallory.address, DEADLINE, ...compact(sig)),
       ).to.be.revertedWithCustomError(f.registry, "InvalidDeviceSignature");
       await f.token.connect(f.mallory).approve(await f.registry.getAddress(), ACTIVATION_FEE);
       await f.registry
         .connect(f.mallory)
-        .activateDevice(d.deviceId, f.alice.address, DEADLINE, ...compact(sig), ACTIVATION_FEE);
+        .activateDevice(ACTIVATION_FEE, d.deviceId, f.alice.address, DEADLINE, ...compact(sig));
       expect((await f.registry.getDevice(d.deviceId)).owner).to.equal(f.alice.address);
     });
 
@@ -655,7 +655,7 @@ describe("DeviceRegistry", function () {
       await expect(
         f.registry
           .connect(f.alice)
-          .activateDevice(d.deviceId, f.alice.address, DEADLINE, ...compact(sig), ACTIVATION_FEE),
+          .activateDevice(ACTIVATION_FEE, d.deviceId, f.alice.address, DEADLINE, ...compact(sig)),
       )
         .to.be.revertedWithCustomError(f.registry, "InvalidDeviceSignature")
         .withArgs(d.deviceId, other.wallet.address);
@@ -673,11 +673,11 @@ describe("DeviceRegistry", function () {
           f.registry
             .connect(f.alice)
             .activateDevice(
+              ACTIVATION_FEE,
               d.deviceId,
               f.alice.address,
               DEADLINE,
               ...compact(await activation(f, d, f.alice.address, domain)),
-              ACTIVATION_FEE,
             ),
         ).to.be.revertedWithCustomError(f.registry, "InvalidDeviceSignature");
       }
@@ -691,12 +691,12 @@ describe("DeviceRegistry", function () {
       const sig = await activation(f, d, f.alice.address);
       await f.registry
         .connect(f.alice)
-        .activateDevice(d.deviceId, f.alice.address, DEADLINE, ...compact(sig), ACTIVATION_FEE);
+        .activateDevice(ACTIVATION_FEE, d.deviceId, f.alice.address, DEADLINE, ...compact(sig));
       await f.registry.connect(f.alice).transferDevice(d.deviceId, f.bob.address);
       await expect(
         f.registry
           .connect(f.alice)
-          .activateDevice(d.deviceId, f.alice.address, DEADLINE, ...compact(sig), ACTIVATION_FEE),
+          .activateDevice(ACTIVATION_FEE, d.deviceId, f.alice.address, DEADLINE, ...compact(sig)),
       )
         .to.be.revertedWithCustomError(f.registry, "UnexpectedDeviceStatus")
         .withArgs(d.deviceId, Status.Active);
@@ -710,7 +710,7 @@ describe("DeviceRegistry", function () {
       await expect(
         f.registry
           .connect(f.alice)
-          .activateDevice(late.deviceId, f.alice.address, deadline, ...compact(lateSig), ACTIVATION_FEE),
+          .activateDevice(ACTIVATION_FEE, late.deviceId, f.alice.address, deadline, ...compact(lateSig)),
       )
         .to.be.revertedWithCustomError(f.registry, "SignatureExpired")
         .withArgs(deadline);
@@ -730,24 +730,24 @@ describe("DeviceRegistry", function () {
         await expect(
           f.registry
             .connect(f.alice)
-            .activateDevice(d.deviceId, f.alice.address, DEADLINE, sig.r, word, ACTIVATION_FEE),
+            .activateDevice(ACTIVATION_FEE, d.deviceId, f.alice.address, DEADLINE, sig.r, word),
         ).to.be.revertedWithCustomError(f.registry, "InvalidDeviceSignature");
       }
       expect((await f.registry.getDevice(d.deviceId)).status).to.equal(Status.Registered);
       const unknown = testDevice(9);
       await expect(
         f.registry.activateDevice(
+          ACTIVATION_FEE,
           unknown.deviceId,
           f.alice.address,
           DEADLINE,
           ...compact(await activation(f, unknown, f.alice.address)),
-          ACTIVATION_FEE,
         ),
       )
         .to.be.revertedWithCustomError(f.registry, "DeviceNotRegistered")
         .withArgs(unknown.deviceId);
       await expect(
-        f.registry.activateDevice(d.deviceId, ZeroAddress, DEADLINE, ...compact(sig.serialized), ACTIVATION_FEE),
+        f.registry.activateDevice(ACTIVATION_FEE, d.deviceId, ZeroAddress, DEADLINE, ...compact(sig.serialized)),
       ).to.be.revertedWithCustomError(f.registry, "ZeroAddress");
     });
 
@@ -764,11 +764,11 @@ describe("DeviceRegistry", function () {
       await f.registry
         .connect(f.relayer)
         .activateDeviceWithPermit(
+          ACTIVATION_FEE,
           d.deviceId,
           f.bob.address,
           DEADLINE,
           ...compact(await activation(f, d, f.bob.address)),
-          ACTIVATION_FEE,
           DEADLINE,
           v,
           r,
@@ -785,12 +785,12 @@ describe("DeviceRegistry", function () {
         f.registry
           .connect(f.maker)
           .registerAndActivate(
+            REGISTRATION_FEE + ACTIVATION_FEE,
             d.deviceId,
             d.wallet.address,
             1,
             ZeroHash,
             f.alice.address,
-            REGISTRATION_FEE + ACTIVATION_FEE,
           ),
       )
         .to.emit(f.registry, "DeviceActivated")
@@ -801,12 +801,12 @@ describe("DeviceRegistry", function () {
         f.registry
           .connect(f.maker)
           .registerAndActivate(
+            REGISTRATION_FEE + ACTIVATION_FEE,
             testDevice(2).deviceId,
             d.wallet.address,
             1,
             ZeroHash,
             ZeroAddress,
-            REGISTRATION_FEE + ACTIVATION_FEE,
           ),
       ).to.be.revertedWithCustomError(f.registry, "ZeroAddress");
     });
@@ -826,11 +826,11 @@ describe("DeviceRegistry", function () {
       await f.registry
         .connect(f.alice)
         .activateDevice(
+          ACTIVATION_FEE,
           d.deviceId,
           f.alice.address,
           DEADLINE,
           ...compact(await activation(f, d, f.alice.address)),
-          ACTIVATION_FEE,
         );
       expect(await f.registry.isValidDeviceSignature(d.deviceId, digest, sig)).to.equal(true);
       expect(
@@ -891,11 +891,11 @@ describe("DeviceRegistry", function () {
         f.registry
           .connect(f.alice)
           .activateDevice(
+            ACTIVATION_FEE,
             d2.deviceId,
             f.alice.address,
             DEADLINE,
             ...compact(await activation(f, d2, f.alice.address)),
-            ACTIVATION_FEE,
           ),
       )
         .to.be.revertedWithCustomError(f.registry, "UnexpectedDeviceStatus")

@@ -73,38 +73,38 @@ describe("DeviceRegistry: front-running (issue 14, findings 2, 3, 4, 12)", funct
       const other = testDevice(2, 2, 2); // one of the squatter's own devices
       const before = await state(f, [genuine.deviceId]);
       const squat = f.registry.connect(f.squatter);
-      await expect(squat.registerDevice(genuine.deviceId, genuine.wallet.address, 2, ZeroHash, REGISTRATION_FEE))
+      await expect(squat.registerDevice(REGISTRATION_FEE, genuine.deviceId, genuine.wallet.address, 2, ZeroHash))
         .to.be.revertedWithCustomError(f.registry, "DeviceIdOutsideNamespace")
         .withArgs(genuine.deviceId, f.squatterId);
       await expect(
         squat.registerDevices(
+          REGISTRATION_FEE,
           [other.deviceId, genuine.deviceId],
           [other.wallet.address, genuine.wallet.address],
           [2, 2],
-          REGISTRATION_FEE,
         ),
       )
         .to.be.revertedWithCustomError(f.registry, "DeviceIdOutsideNamespace")
         .withArgs(genuine.deviceId, f.squatterId);
       await expect(
         squat.registerAndActivate(
+          REGISTRATION_FEE + ACTIVATION_FEE,
           genuine.deviceId,
           genuine.wallet.address,
           2,
           ZeroHash,
           f.squatter.address,
-          REGISTRATION_FEE + ACTIVATION_FEE,
         ),
       )
         .to.be.revertedWithCustomError(f.registry, "DeviceIdOutsideNamespace")
         .withArgs(genuine.deviceId, f.squatterId);
       // Through approveAndCall, with the squatter paying: the same refusal, nothing moves.
       const data = f.registry.interface.encodeFunctionData("registerDevice", [
+        REGISTRATION_FEE,
         genuine.deviceId,
         genuine.wallet.address,
         2,
         ZeroHash,
-        REGISTRATION_FEE,
       ]);
       await expect(
         f.token.connect(f.squatter).approveAndCall(await f.registry.getAddress(), REGISTRATION_FEE, data),
@@ -115,13 +115,13 @@ describe("DeviceRegistry: front-running (issue 14, findings 2, 3, 4, 12)", funct
       // different id, which names the squatter as its manufacturer and takes nothing from the genuine one.
       const ownCopy = deviceIdOf(f.squatterId, genuine.uid);
       expect(ownCopy).to.not.equal(genuine.deviceId);
-      await squat.registerDevice(ownCopy, genuine.wallet.address, 2, ZeroHash, REGISTRATION_FEE);
+      await squat.registerDevice(REGISTRATION_FEE, ownCopy, genuine.wallet.address, 2, ZeroHash);
       expect((await f.registry.getDevice(ownCopy)).manufacturer).to.equal(f.squatter.address);
 
       await expect(
         f.registry
           .connect(f.maker)
-          .registerDevice(genuine.deviceId, genuine.wallet.address, 2, ZeroHash, REGISTRATION_FEE),
+          .registerDevice(REGISTRATION_FEE, genuine.deviceId, genuine.wallet.address, 2, ZeroHash),
       )
         .to.emit(f.registry, "DeviceRegistered")
         .withArgs(genuine.deviceId, 1, genuine.wallet.address, 2);
@@ -130,14 +130,14 @@ describe("DeviceRegistry: front-running (issue 14, findings 2, 3, 4, 12)", funct
       // The genuine maker's batch path works for its own ids and refuses a squatter's id the same way.
       const batch = [testDevice(3, 1), testDevice(4, 1)];
       await f.registry.connect(f.maker).registerDevices(
+        REGISTRATION_FEE,
         batch.map((d) => d.deviceId),
         batch.map((d) => d.wallet.address),
         [1, 1],
-        REGISTRATION_FEE,
       );
       expect(await f.registry.getStatuses(batch.map((d) => d.deviceId))).to.deep.equal([1n, 1n]);
       await expect(
-        f.registry.connect(f.maker).registerDevices([other.deviceId], [other.wallet.address], [2], REGISTRATION_FEE),
+        f.registry.connect(f.maker).registerDevices(REGISTRATION_FEE, [other.deviceId], [other.wallet.address], [2]),
       )
         .to.be.revertedWithCustomError(f.registry, "DeviceIdOutsideNamespace")
         .withArgs(other.deviceId, 1);
@@ -145,13 +145,13 @@ describe("DeviceRegistry: front-running (issue 14, findings 2, 3, 4, 12)", funct
 
     it("attack: a second manufacturer front-running registerFromWhitelist / activateFromWhitelist with its own root holding the genuine id and key fails; the genuine ones then succeed", async function () {
       const f = await loadFixture(frontRunFixture);
-      await f.registry.connect(f.maker).commitWhitelist(f.whitelist.root, 4, REGISTRATION_FEE);
+      await f.registry.connect(f.maker).commitWhitelist(REGISTRATION_FEE, f.whitelist.root, 4);
       // The squatter's root lists the maker's ids with the genuine keys, as squatter-made devices.
       const squatList = buildWhitelist(
         f.fleet.map((d) => ({ deviceId: d.deviceId, deviceKey: d.wallet.address, deviceType: d.deviceType })),
         Number(f.squatterId),
       );
-      await f.registry.connect(f.squatter).commitWhitelist(squatList.root, 4, REGISTRATION_FEE);
+      await f.registry.connect(f.squatter).commitWhitelist(REGISTRATION_FEE, squatList.root, 4);
       const ids = f.fleet.map((d) => d.deviceId);
       const before = await state(f, ids);
       const [e0, e1] = squatList.entries;
@@ -169,6 +169,7 @@ describe("DeviceRegistry: front-running (issue 14, findings 2, 3, 4, 12)", funct
         f.registry
           .connect(f.squatter)
           .activateFromWhitelist(
+            ACTIVATION_FEE,
             squatList.root,
             e1.deviceId,
             e1.deviceType,
@@ -176,7 +177,6 @@ describe("DeviceRegistry: front-running (issue 14, findings 2, 3, 4, 12)", funct
             f.alice.address,
             DEADLINE,
             ...sig,
-            ACTIVATION_FEE,
           ),
       )
         .to.be.revertedWithCustomError(f.registry, "UnknownWhitelist")
@@ -192,6 +192,7 @@ describe("DeviceRegistry: front-running (issue 14, findings 2, 3, 4, 12)", funct
         f.registry
           .connect(f.alice)
           .activateFromWhitelist(
+            ACTIVATION_FEE,
             f.whitelist.root,
             g1.deviceId,
             g1.deviceType,
@@ -199,7 +200,6 @@ describe("DeviceRegistry: front-running (issue 14, findings 2, 3, 4, 12)", funct
             f.alice.address,
             DEADLINE,
             ...sig,
-            ACTIVATION_FEE,
           ),
       )
         .to.emit(f.registry, "DeviceActivated")
@@ -221,10 +221,10 @@ describe("DeviceRegistry: front-running (issue 14, findings 2, 3, 4, 12)", funct
       const root = f.whitelist.root;
       const makerCredit = (await f.registry.getManufacturer(f.maker.address)).credit;
       // The squatter sees the commit in the mempool and commits the same root first, for capacity 1.
-      await expect(f.registry.connect(f.squatter).commitWhitelist(root, 1, REGISTRATION_FEE))
+      await expect(f.registry.connect(f.squatter).commitWhitelist(REGISTRATION_FEE, root, 1))
         .to.emit(f.registry, "WhitelistCommitted")
         .withArgs(root, f.squatterId, 1);
-      await expect(f.registry.connect(f.maker).commitWhitelist(root, 4, REGISTRATION_FEE))
+      await expect(f.registry.connect(f.maker).commitWhitelist(REGISTRATION_FEE, root, 4))
         .to.emit(f.registry, "WhitelistCommitted")
         .withArgs(root, 1, 4);
       expect(await f.registry.getWhitelist(1, root)).to.deep.equal([1n, 4n, 0n, ACTIVATION_FEE]);
@@ -253,7 +253,7 @@ describe("DeviceRegistry: front-running (issue 14, findings 2, 3, 4, 12)", funct
     ] as const) {
       it(`attack: registerFromWhitelist front-running activateFromWhitelist leaves the owner paying exactly the root's fee (current fee ${what})`, async function () {
         const f = await loadFixture(frontRunFixture);
-        await f.registry.connect(f.maker).commitWhitelist(f.whitelist.root, 4, REGISTRATION_FEE);
+        await f.registry.connect(f.maker).commitWhitelist(REGISTRATION_FEE, f.whitelist.root, 4);
         await f.registry.connect(f.admin).setFees(REGISTRATION_FEE, current);
         const [e0, e1] = f.whitelist.entries;
         const sig0 = await activationSig(f, f.fleet[0], f.alice.address);
@@ -267,6 +267,7 @@ describe("DeviceRegistry: front-running (issue 14, findings 2, 3, 4, 12)", funct
           f.registry
             .connect(f.alice)
             .activateFromWhitelist(
+              ACTIVATION_FEE,
               f.whitelist.root,
               e0.deviceId,
               e0.deviceType,
@@ -274,7 +275,6 @@ describe("DeviceRegistry: front-running (issue 14, findings 2, 3, 4, 12)", funct
               f.alice.address,
               DEADLINE,
               ...sig0,
-              ACTIVATION_FEE,
             ),
         )
           .to.be.revertedWithCustomError(f.registry, "DeviceAlreadyRegistered")
@@ -285,7 +285,7 @@ describe("DeviceRegistry: front-running (issue 14, findings 2, 3, 4, 12)", funct
         expect(await f.registry.activationFeeOf(e0.deviceId)).to.equal(ACTIVATION_FEE);
         if (current < ACTIVATION_FEE) {
           await expect(
-            f.registry.connect(f.alice).activateDevice(e0.deviceId, f.alice.address, DEADLINE, ...sig0, current),
+            f.registry.connect(f.alice).activateDevice(current, e0.deviceId, f.alice.address, DEADLINE, ...sig0),
           )
             .to.be.revertedWithCustomError(f.registry, "FeeAboveMax")
             .withArgs(ACTIVATION_FEE, current);
@@ -294,7 +294,7 @@ describe("DeviceRegistry: front-running (issue 14, findings 2, 3, 4, 12)", funct
         await expect(
           f.registry
             .connect(f.alice)
-            .activateDevice(e0.deviceId, f.alice.address, DEADLINE, ...sig0, ACTIVATION_FEE + current),
+            .activateDevice(ACTIVATION_FEE + current, e0.deviceId, f.alice.address, DEADLINE, ...sig0),
         )
           .to.emit(f.registry, "DeviceActivated")
           .withArgs(e0.deviceId, f.alice.address);
@@ -322,11 +322,11 @@ describe("DeviceRegistry: front-running (issue 14, findings 2, 3, 4, 12)", funct
         await f.registry
           .connect(f.relayer)
           .activateDeviceWithPermit(
+            ACTIVATION_FEE,
             e1.deviceId,
             f.bob.address,
             DEADLINE,
             ...(await activationSig(f, f.fleet[1], f.bob.address)),
-            ACTIVATION_FEE,
             DEADLINE,
             v,
             r,
@@ -350,9 +350,9 @@ describe("DeviceRegistry: front-running (issue 14, findings 2, 3, 4, 12)", funct
         f.fleet.slice(2).map((d) => ({ deviceId: d.deviceId, deviceKey: d.wallet.address, deviceType: 3 })),
         1,
       );
-      await f.registry.connect(f.maker).commitWhitelist(first.root, 2, REGISTRATION_FEE);
+      await f.registry.connect(f.maker).commitWhitelist(REGISTRATION_FEE, first.root, 2);
       await f.registry.connect(f.admin).setFees(REGISTRATION_FEE, 7n * ONE);
-      await f.registry.connect(f.maker).commitWhitelist(second.root, 2, REGISTRATION_FEE);
+      await f.registry.connect(f.maker).commitWhitelist(REGISTRATION_FEE, second.root, 2);
       await f.registry.connect(f.admin).setFees(REGISTRATION_FEE, 3n * ONE);
       for (const e of [first.entries[0], second.entries[0]]) {
         await f.registry.registerFromWhitelist(
@@ -367,7 +367,7 @@ describe("DeviceRegistry: front-running (issue 14, findings 2, 3, 4, 12)", funct
       // A fee change that leaves the activation fee as it is changes no root's fee either.
       await f.registry.connect(f.admin).setFees(2n * REGISTRATION_FEE, 3n * ONE);
       const third = buildWhitelist([{ deviceId: testDevice(70).deviceId, deviceKey: f.bob.address, deviceType: 1 }], 1);
-      await f.registry.connect(f.maker).commitWhitelist(third.root, 1, 2n * REGISTRATION_FEE);
+      await f.registry.connect(f.maker).commitWhitelist(2n * REGISTRATION_FEE, third.root, 1);
       expect((await f.registry.getWhitelist(1, third.root)).activationFee).to.equal(3n * ONE);
       expect(await f.registry.activationFeeOf(first.entries[0].deviceId)).to.equal(ACTIVATION_FEE);
       expect(await f.registry.activationFeeOf(second.entries[0].deviceId)).to.equal(7n * ONE);
@@ -380,11 +380,11 @@ describe("DeviceRegistry: front-running (issue 14, findings 2, 3, 4, 12)", funct
     it("attack: the admin raising the fees between signing and inclusion: every call with the old maxFee reverts and nobody is charged", async function () {
       const f = await loadFixture(frontRunFixture);
       const registry = await f.registry.getAddress();
-      await f.registry.connect(f.maker).commitWhitelist(f.whitelist.root, 4, REGISTRATION_FEE);
+      await f.registry.connect(f.maker).commitWhitelist(REGISTRATION_FEE, f.whitelist.root, 4);
       const waiting = testDevice(60);
       await f.registry
         .connect(f.maker)
-        .registerDevice(waiting.deviceId, waiting.wallet.address, 1, ZeroHash, REGISTRATION_FEE);
+        .registerDevice(REGISTRATION_FEE, waiting.deviceId, waiting.wallet.address, 1, ZeroHash);
       const fresh = [testDevice(61), testDevice(62)];
       const root2 = buildWhitelist(
         [{ deviceId: fresh[1].deviceId, deviceKey: fresh[1].wallet.address, deviceType: 1 }],
@@ -400,29 +400,29 @@ describe("DeviceRegistry: front-running (issue 14, findings 2, 3, 4, 12)", funct
       const attempts: [string, () => Promise<unknown>, readonly [bigint, bigint]][] = [
         [
           "registerDevice",
-          () => maker.registerDevice(fresh[0].deviceId, fresh[0].wallet.address, 1, ZeroHash, REGISTRATION_FEE),
+          () => maker.registerDevice(REGISTRATION_FEE, fresh[0].deviceId, fresh[0].wallet.address, 1, ZeroHash),
           above(newReg, REGISTRATION_FEE),
         ],
         [
           "registerDevices",
-          () => maker.registerDevices([fresh[0].deviceId], [fresh[0].wallet.address], [1], REGISTRATION_FEE),
+          () => maker.registerDevices(REGISTRATION_FEE, [fresh[0].deviceId], [fresh[0].wallet.address], [1]),
           above(newReg, REGISTRATION_FEE),
         ],
         [
           "commitWhitelist",
-          () => maker.commitWhitelist(root2.root, 1, REGISTRATION_FEE),
+          () => maker.commitWhitelist(REGISTRATION_FEE, root2.root, 1),
           above(newReg, REGISTRATION_FEE),
         ],
         [
           "registerAndActivate",
           () =>
             maker.registerAndActivate(
+              REGISTRATION_FEE + ACTIVATION_FEE,
               fresh[0].deviceId,
               fresh[0].wallet.address,
               1,
               ZeroHash,
               f.alice.address,
-              REGISTRATION_FEE + ACTIVATION_FEE,
             ),
           above(newReg + newAct, REGISTRATION_FEE + ACTIVATION_FEE),
         ],
@@ -432,11 +432,11 @@ describe("DeviceRegistry: front-running (issue 14, findings 2, 3, 4, 12)", funct
             f.registry
               .connect(f.alice)
               .activateDevice(
+                ACTIVATION_FEE,
                 waiting.deviceId,
                 f.alice.address,
                 DEADLINE,
                 ...(await activationSig(f, waiting, f.alice.address)),
-                ACTIVATION_FEE,
               ),
           above(newAct, ACTIVATION_FEE),
         ],
@@ -455,11 +455,11 @@ describe("DeviceRegistry: front-running (issue 14, findings 2, 3, 4, 12)", funct
             return f.registry
               .connect(f.relayer)
               .activateDeviceWithPermit(
+                ACTIVATION_FEE,
                 waiting.deviceId,
                 f.alice.address,
                 DEADLINE,
                 ...(await activationSig(f, waiting, f.alice.address)),
-                ACTIVATION_FEE,
                 DEADLINE,
                 v,
                 r,
@@ -477,11 +477,11 @@ describe("DeviceRegistry: front-running (issue 14, findings 2, 3, 4, 12)", funct
                 registry,
                 newAct,
                 f.registry.interface.encodeFunctionData("activateDevice", [
+                  ACTIVATION_FEE,
                   waiting.deviceId,
                   f.alice.address,
                   DEADLINE,
                   ...(await activationSig(f, waiting, f.alice.address)),
-                  ACTIVATION_FEE,
                 ]),
               ),
           above(newAct, ACTIVATION_FEE),
@@ -495,11 +495,11 @@ describe("DeviceRegistry: front-running (issue 14, findings 2, 3, 4, 12)", funct
                 registry,
                 newReg,
                 f.registry.interface.encodeFunctionData("registerDevice", [
+                  REGISTRATION_FEE,
                   fresh[0].deviceId,
                   fresh[0].wallet.address,
                   1,
                   ZeroHash,
-                  REGISTRATION_FEE,
                 ]),
               ),
           above(newReg, REGISTRATION_FEE),
@@ -511,13 +511,13 @@ describe("DeviceRegistry: front-running (issue 14, findings 2, 3, 4, 12)", funct
       expect(await state(f, ids)).to.deep.equal(before);
       expect(await f.token.allowance(f.alice.address, registry)).to.equal(ethers.MaxUint256);
       // With the new fees consented to, the same calls go through.
-      await maker.registerDevice(fresh[0].deviceId, fresh[0].wallet.address, 1, ZeroHash, newReg);
+      await maker.registerDevice(newReg, fresh[0].deviceId, fresh[0].wallet.address, 1, ZeroHash);
       expect((await f.registry.getDevice(fresh[0].deviceId)).status).to.equal(Status.Registered);
     });
 
     it("activateFromWhitelist refuses a maxFee below the root's committed fee, even when the current fee is lower", async function () {
       const f = await loadFixture(frontRunFixture);
-      await f.registry.connect(f.maker).commitWhitelist(f.whitelist.root, 4, REGISTRATION_FEE);
+      await f.registry.connect(f.maker).commitWhitelist(REGISTRATION_FEE, f.whitelist.root, 4);
       await f.registry.connect(f.admin).setFees(REGISTRATION_FEE, 0);
       const e = f.whitelist.entries[2];
       const before = await state(f, [e.deviceId]);
@@ -525,6 +525,7 @@ describe("DeviceRegistry: front-running (issue 14, findings 2, 3, 4, 12)", funct
         f.registry
           .connect(f.alice)
           .activateFromWhitelist(
+            ACTIVATION_FEE - 1n,
             f.whitelist.root,
             e.deviceId,
             e.deviceType,
@@ -532,7 +533,6 @@ describe("DeviceRegistry: front-running (issue 14, findings 2, 3, 4, 12)", funct
             f.alice.address,
             DEADLINE,
             ...(await activationSig(f, f.fleet[2], f.alice.address)),
-            ACTIVATION_FEE - 1n,
           ),
       )
         .to.be.revertedWithCustomError(f.registry, "FeeAboveMax")

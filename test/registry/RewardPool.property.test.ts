@@ -47,10 +47,10 @@ describe("DeviceRegistry money conservation (property)", function () {
           } else if (o.kind === "register") {
             const devices = Array.from({ length: o.count }, () => testDevice(next++));
             await f.registry.connect(f.maker).registerDevices(
+              REGISTRATION_FEE,
               devices.map((d) => d.deviceId),
               devices.map((d) => d.wallet.address),
               devices.map((d) => d.deviceType),
-              REGISTRATION_FEE,
             );
             registered.push(...devices.map((_, i) => next - o.count + i));
             expectedPool += regFee * BigInt(o.count);
@@ -58,7 +58,7 @@ describe("DeviceRegistry money conservation (property)", function () {
             await expect(
               f.registry
                 .connect(f.maker)
-                .registerDevices([devices[0].deviceId], [devices[0].wallet.address], [1], REGISTRATION_FEE),
+                .registerDevices(REGISTRATION_FEE, [devices[0].deviceId], [devices[0].wallet.address], [1]),
             ).to.be.revertedWithCustomError(f.registry, "DeviceAlreadyRegistered");
           } else if (o.kind === "activate") {
             const index = registered.shift();
@@ -71,7 +71,7 @@ describe("DeviceRegistry money conservation (property)", function () {
             });
             await f.registry
               .connect(f.alice)
-              .activateDevice(d.deviceId, f.alice.address, DEADLINE, ...compact(sig), ACTIVATION_FEE);
+              .activateDevice(ACTIVATION_FEE, d.deviceId, f.alice.address, DEADLINE, ...compact(sig));
             expectedPool += actFee;
           } else if (o.kind === "withdraw") {
             const { credit } = await f.registry.getManufacturer(f.maker.address);

@@ -73,7 +73,7 @@ describe("DeviceReputation", function () {
     const registered = testDevice(78);
     await f.registry
       .connect(f.maker)
-      .registerDevice(registered.deviceId, registered.wallet.address, 1, ZeroHash, REGISTRATION_FEE);
+      .registerDevice(REGISTRATION_FEE, registered.deviceId, registered.wallet.address, 1, ZeroHash);
     await expect(a.updateScore(registered.deviceId, 10, 0, f.epoch, ROOT)).to.be.revertedWithCustomError(
       f.registry,
       "DeviceNotAuditable",
@@ -139,12 +139,12 @@ describe("DeviceReputation", function () {
     for (let i = 0; i < 30; i++) {
       const d = testDevice(5000 + i);
       await small.registerAndActivate(
+        REGISTRATION_FEE + ACTIVATION_FEE,
         d.deviceId,
         d.wallet.address,
         1,
         ZeroHash,
         admin.address,
-        REGISTRATION_FEE + ACTIVATION_FEE,
       );
       ids.push(d.deviceId);
     }

@@ -39,12 +39,12 @@ describe("Reputation end to end", function () {
     for (const d of [lock, ...riders]) {
       await (
         await registry.registerAndActivate(
+          REGISTRATION_FEE + ACTIVATION_FEE,
           d.deviceId,
           d.wallet.address,
           1,
           ZeroHash,
           owner.address,
-          REGISTRATION_FEE + ACTIVATION_FEE,
         )
       ).wait();
     }

@@ -99,12 +99,12 @@ describe("reward pool conservation with auditors (property)", function () {
               await f.registry
                 .connect(f.maker)
                 .registerAndActivate(
+                  REGISTRATION_FEE + ACTIVATION_FEE,
                   d.deviceId,
                   d.wallet.address,
                   1,
                   ZeroHash,
                   f.alice.address,
-                  REGISTRATION_FEE + ACTIVATION_FEE,
                 );
               cameIn += (await f.token.balanceOf(registry)) - before;
             }

@@ -190,7 +190,7 @@ export async function walletFixture(): Promise<WalletFixture> {
   const device = testDevice(900);
   await base.registry
     .connect(base.maker)
-    .registerDevice(device.deviceId, device.wallet.address, 1, ZeroHash, REGISTRATION_FEE);
+    .registerDevice(REGISTRATION_FEE, device.deviceId, device.wallet.address, 1, ZeroHash);
   const config = {
     owners: sortedOwners,
     threshold: 2,
@@ -210,7 +210,7 @@ export async function walletFixture(): Promise<WalletFixture> {
   const [r, vs] = compact(activation);
   await base.registry
     .connect(base.alice)
-    .activateDevice(device.deviceId, walletAddress, 4_102_444_800n, r, vs, ACTIVATION_FEE);
+    .activateDevice(ACTIVATION_FEE, device.deviceId, walletAddress, 4_102_444_800n, r, vs);
   await factory.createWallet(config);
   const wallet = await ethers.getContractAt("DeviceWallet", walletAddress);
   await wallet.link();
@@ -255,12 +255,12 @@ export async function reputationFixture(): Promise<ReputationFixture> {
     await base.registry
       .connect(base.maker)
       .registerAndActivate(
+        REGISTRATION_FEE + ACTIVATION_FEE,
         d.deviceId,
         d.wallet.address,
         1,
         ZeroHash,
         base.alice.address,
-        REGISTRATION_FEE + ACTIVATION_FEE,
       );
     devices.push(d.deviceId);
   }
@@ -290,19 +290,19 @@ export async function auditorFixture(): Promise<AuditorFixture> {
     await base.registry
       .connect(base.maker)
       .registerAndActivate(
+        REGISTRATION_FEE + ACTIVATION_FEE,
         d.deviceId,
         d.wallet.address,
         1,
         ZeroHash,
         base.alice.address,
-        REGISTRATION_FEE + ACTIVATION_FEE,
       );
   }
   await base.registry.connect(base.maker).revokeDevice(revoked.deviceId, 1);
   const dormant = testDevice(2011);
   await base.registry
     .connect(base.maker)
-    .registerDevice(dormant.deviceId, dormant.wallet.address, 1, ZeroHash, REGISTRATION_FEE);
+    .registerDevice(REGISTRATION_FEE, dormant.deviceId, dormant.wallet.address, 1, ZeroHash);
   await base.registry.connect(base.admin).addAuditor(auditor.address);
   return { ...base, devices, dormant, revoked, stranger: testDevice(2012), auditor };
 }

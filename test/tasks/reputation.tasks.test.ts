@@ -44,12 +44,12 @@ describe("reputation and auditor tasks (in-process network)", function () {
     for (const d of [lock, riderA, riderB]) {
       await (
         await registry.registerAndActivate(
+          REGISTRATION_FEE + ACTIVATION_FEE,
           d.deviceId,
           d.wallet.address,
           1,
           ZeroHash,
           owner.address,
-          REGISTRATION_FEE + ACTIVATION_FEE,
         )
       ).wait();
       saveDeviceKey(keystore, { uid: d.uid, deviceId: d.deviceId }, d.wallet, "test-password");

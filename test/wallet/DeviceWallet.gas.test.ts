@@ -78,7 +78,7 @@ describe("DeviceWallet gas [gas]", function () {
     const f = await funded();
     // A fresh wallet that owns a freshly activated device and has not linked yet.
     const d = testDevice(910);
-    await f.registry.connect(f.maker).registerDevice(d.deviceId, d.wallet.address, 1, ZeroHash, REGISTRATION_FEE);
+    await f.registry.connect(f.maker).registerDevice(REGISTRATION_FEE, d.deviceId, d.wallet.address, 1, ZeroHash);
     const config = { ...f.config, deviceId: d.deviceId };
     const address = await f.factory.predictWallet(config);
     const [r, vs] = compact(
@@ -88,7 +88,7 @@ describe("DeviceWallet gas [gas]", function () {
         deadline: 4_102_444_800n,
       }),
     );
-    await f.registry.connect(f.alice).activateDevice(d.deviceId, address, 4_102_444_800n, r, vs, ACTIVATION_FEE);
+    await f.registry.connect(f.alice).activateDevice(ACTIVATION_FEE, d.deviceId, address, 4_102_444_800n, r, vs);
     await f.factory.createWallet(config);
     await f.treasury.sendTransaction({ to: address, value: ONE });
     const wallet = await ethers.getContractAt("DeviceWallet", address);

@@ -449,7 +449,7 @@ describe("DeviceWallet", function () {
       const device = testDevice(901);
       await f.registry
         .connect(f.maker)
-        .registerDevice(device.deviceId, device.wallet.address, 1, ethers.ZeroHash, REGISTRATION_FEE);
+        .registerDevice(REGISTRATION_FEE, device.deviceId, device.wallet.address, 1, ethers.ZeroHash);
       const config = { ...f.config, deviceId: device.deviceId, deviceKey: f.device.address };
       await f.factory.createWallet(config);
       const wallet = await ethers.getContractAt("DeviceWallet", await f.factory.predictWallet(config));
@@ -466,7 +466,7 @@ describe("DeviceWallet", function () {
       );
       await f.registry
         .connect(f.alice)
-        .activateDevice(device.deviceId, f.alice.address, 4_102_444_800n, r, vs, ACTIVATION_FEE);
+        .activateDevice(ACTIVATION_FEE, device.deviceId, f.alice.address, 4_102_444_800n, r, vs);
       await expect(wallet.connect(f.device).deviceTransfer(ZeroAddress, RECIPIENT, 1n))
         .to.be.revertedWithCustomError(wallet, "DeviceNotOwned")
         .withArgs(device.deviceId, f.alice.address);
@@ -523,7 +523,7 @@ describe("DeviceWallet", function () {
       const other = testDevice(902);
       await f.registry
         .connect(f.maker)
-        .registerDevice(other.deviceId, other.wallet.address, 1, ethers.ZeroHash, REGISTRATION_FEE);
+        .registerDevice(REGISTRATION_FEE, other.deviceId, other.wallet.address, 1, ethers.ZeroHash);
       const walletAddress = await f.wallet.getAddress();
       const [r, vs] = compact(
         await signActivation(other.wallet, f.registryDomain, {
@@ -534,7 +534,7 @@ describe("DeviceWallet", function () {
       );
       await f.registry
         .connect(f.alice)
-        .activateDevice(other.deviceId, walletAddress, 4_102_444_800n, r, vs, ACTIVATION_FEE);
+        .activateDevice(ACTIVATION_FEE, other.deviceId, walletAddress, 4_102_444_800n, r, vs);
       await expect(f.registry.connect(f.maker).revokeDevice(other.deviceId, 1)).to.not.emit(f.wallet, "DeviceUnlinked");
       expect((await f.wallet.deviceConfig()).linked).to.equal(true);
       await f.wallet.connect(f.device).deviceTransfer(ZeroAddress, RECIPIENT, 1n);
@@ -564,12 +564,12 @@ describe("DeviceWallet", function () {
         const d = testDevice(i);
         await f.registry
           .connect(f.maker)
-          .registerDevice(d.deviceId, d.wallet.address, 1, ethers.ZeroHash, REGISTRATION_FEE);
+          .registerDevice(REGISTRATION_FEE, d.deviceId, d.wallet.address, 1, ethers.ZeroHash);
         const owner = await hostile.getAddress();
         const [r, vs] = compact(
           await signActivation(d.wallet, f.registryDomain, { deviceId: d.deviceId, owner, deadline: 4_102_444_800n }),
         );
-        await f.registry.connect(f.alice).activateDevice(d.deviceId, owner, 4_102_444_800n, r, vs, ACTIVATION_FEE);
+        await f.registry.connect(f.alice).activateDevice(ACTIVATION_FEE, d.deviceId, owner, 4_102_444_800n, r, vs);
         await expect(f.registry.connect(f.maker).revokeDevice(d.deviceId, 1)).to.emit(f.registry, "DeviceRevoked");
         expect((await f.registry.ownerAndStatus(d.deviceId))[1]).to.equal(3n);
       }
@@ -577,12 +577,12 @@ describe("DeviceWallet", function () {
       const d = testDevice(905);
       await f.registry
         .connect(f.maker)
-        .registerDevice(d.deviceId, d.wallet.address, 1, ethers.ZeroHash, REGISTRATION_FEE);
+        .registerDevice(REGISTRATION_FEE, d.deviceId, d.wallet.address, 1, ethers.ZeroHash);
       const owner = await hostile.getAddress();
       const [r, vs] = compact(
         await signActivation(d.wallet, f.registryDomain, { deviceId: d.deviceId, owner, deadline: 4_102_444_800n }),
       );
-      await f.registry.connect(f.alice).activateDevice(d.deviceId, owner, 4_102_444_800n, r, vs, ACTIVATION_FEE);
+      await f.registry.connect(f.alice).activateDevice(ACTIVATION_FEE, d.deviceId, owner, 4_102_444_800n, r, vs);
       const give = f.registry.interface.encodeFunctionData("transferDevice", [d.deviceId, f.alice.address]);
       await hostile.call(await f.registry.getAddress(), give);
       expect((await f.registry.ownerAndStatus(d.deviceId))[0]).to.equal(f.alice.address);
