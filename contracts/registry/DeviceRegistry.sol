@@ -126,7 +126,7 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
         Whitelist storage w = _whitelists[root];
         if (w.capacity == 0) revert UnknownWhitelist(root);
         address caller = _msgSender();
-        if (caller != owner() && caller != _manufacturerAccounts[w.manufacturerId]) {
+        if (caller != owner() && !_isActiveManufacturer(w.manufacturerId, caller)) {
             revert NotWhitelistManufacturerOrAdmin(root, caller);
         }
         uint32 unused = w.capacity - w.used;
@@ -155,9 +155,7 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
         bytes32 permitS
     ) external {
         _activate(deviceId, owner_, deadline, r, vs);
-        uint256 fee = _activationFeeAmount();
-        _tryPermit(owner_, fee, permitDeadline, permitV, permitR, permitS);
-        _chargeActivation(owner_, fee);
+        _chargeActivationWithPermit(owner_, _activationFeeAmount(), permitDeadline, permitV, permitR, permitS);
     }
 
     /// @inheritdoc IDeviceRegistry
@@ -222,7 +220,7 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
         if (status == DeviceStatus.Unknown) revert DeviceNotRegistered(deviceId);
         if (status == DeviceStatus.Revoked) revert UnexpectedDeviceStatus(deviceId, status);
         address caller = _msgSender();
-        if (caller != owner() && caller != _manufacturerAccounts[word.manufacturerId()]) {
+        if (caller != owner() && !_isActiveManufacturer(word.manufacturerId(), caller)) {
             revert NotDeviceManufacturerOrAdmin(deviceId, caller);
         }
         _devices[deviceId] = word.withStatus(DeviceStatus.Revoked);
@@ -290,7 +288,10 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
     ) external view returns (bool) {
         uint256 word = _devices[deviceId];
         if (word.status() != DeviceStatus.Active) return false;
-        (address recovered, ECDSA.RecoverError err, ) = ECDSA.tryRecoverCalldata(digest, signature);
+        // 65-byte (r, s, v) or 64-byte EIP-2098 (r, vs); any other length parses to v = 0, which recovers
+        // nothing, and a high s is refused by tryRecover.
+        (uint8 v, bytes32 r, bytes32 s) = ECDSA.parseCalldata(signature);
+        (address recovered, ECDSA.RecoverError err, ) = ECDSA.tryRecover(digest, v, r, s);
         return err == ECDSA.RecoverError.NoError && recovered == word.deviceKey();
     }
 
