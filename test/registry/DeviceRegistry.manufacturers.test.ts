@@ -4,6 +4,7 @@ import { ZeroAddress, ZeroHash, keccak256, toUtf8Bytes } from "ethers";
 import { ethers } from "hardhat";
 
 import { identityClaimDigest, signIdentityClaim } from "../../src/eip712/device";
+import { acceptManufacturerAccount, proposeManufacturerAccount } from "../../src/manufacturers";
 import { buildWhitelist } from "../../src/merkle/whitelist";
 import { DEFAULT_SCORE, ONE, REGISTRATION_FEE, registryFixture, testDevice } from "../shared/fixtures";
 import type { RegistryFixture, TestDevice } from "../shared/fixtures";
@@ -338,6 +339,53 @@ describe("DeviceRegistry: manufacturer lifecycle (finding 11)", function () {
       await expect(f.registry.connect(f.next).proposeManufacturerAccount(f.maker.address))
         .to.be.revertedWithCustomError(f.registry, "AccountIsManufacturer")
         .withArgs(f.maker.address, 2);
+    });
+  });
+
+  describe("the typed library (src/manufacturers.ts) behind the tasks", function () {
+    it("moves an account in two calls, and refuses in one line what the registry would refuse", async function () {
+      const f = await loadFixture(lifecycleFixture);
+      const oops = async (p: Promise<unknown>, message: RegExp) => {
+        await expect(p).to.be.rejectedWith(message);
+      };
+      await oops(proposeManufacturerAccount(f.registry, f.mallory, f.next.address), /is not a manufacturer/);
+      await oops(proposeManufacturerAccount(f.registry, f.maker, f.maker.address), /is already manufacturer #1;/);
+      await oops(acceptManufacturerAccount(f.registry, f.next, 1), /#1 has no pending account change/);
+      await oops(acceptManufacturerAccount(f.registry, f.next, 0), /#0 has no pending account change/);
+      const proposal = await proposeManufacturerAccount(f.registry, f.maker, f.next.address);
+      expect(proposal).to.include({ id: 1, account: f.maker.address, newAccount: f.next.address });
+      await oops(
+        acceptManufacturerAccount(f.registry, f.mallory, 1),
+        /is not the account proposed for manufacturer #1/,
+      );
+      const credit = (await f.registry.getManufacturer(f.maker.address)).credit;
+      const change = await acceptManufacturerAccount(f.registry, f.next, 1);
+      expect(change).to.include({
+        id: 1,
+        oldAccount: f.maker.address,
+        newAccount: f.next.address,
+        payout: f.makerPayout.address,
+        credit,
+      });
+      expect(change.gasUsed > 0n).to.equal(true);
+      expect(await f.registry.manufacturerAccount(1)).to.equal(f.next.address);
+      // Cancelling, and the refusals about removed or late-admitted accounts.
+      await proposeManufacturerAccount(f.registry, f.next, f.bob.address);
+      expect(await proposeManufacturerAccount(f.registry, f.next, ZeroAddress)).to.include({ newAccount: ZeroAddress });
+      expect(await f.registry.pendingManufacturerAccount(1)).to.equal(ZeroAddress);
+      await f.registry.connect(f.admin).addManufacturer(f.rival.address, f.rival.address, 1);
+      await f.registry.connect(f.admin).removeManufacturer(f.rival.address);
+      await oops(
+        proposeManufacturerAccount(f.registry, f.next, f.rival.address),
+        /is already manufacturer #2 \(removed\)/,
+      );
+      await oops(
+        proposeManufacturerAccount(f.registry, f.rival, f.bob.address),
+        /was removed; only an active manufacturer/,
+      );
+      await proposeManufacturerAccount(f.registry, f.next, f.bob.address);
+      await f.registry.connect(f.admin).addManufacturer(f.bob.address, f.bob.address, 1);
+      await oops(acceptManufacturerAccount(f.registry, f.bob, 1), /became manufacturer #3 since the proposal/);
     });
   });
 });
