@@ -579,8 +579,13 @@ export async function revokeDevice(
   const by = await signer.getAddress();
   if (info.status === "unknown") throw new UserError(`device ${deviceId} is not registered`);
   if (info.status === "revoked") throw new UserError(`device ${deviceId} is already revoked`);
-  if (by !== info.manufacturer && by !== (await registry.owner())) {
-    throw new UserError(`${by} is neither the device's manufacturer (${info.manufacturer}) nor the network admin`);
+  if (by !== (await registry.owner())) {
+    if (by !== info.manufacturer) {
+      throw new UserError(`${by} is neither the device's manufacturer (${info.manufacturer}) nor the network admin`);
+    }
+    if (!(await registry.getManufacturer(by)).active) {
+      throw new UserError(`${by} was removed as a manufacturer: only the network admin can revoke its devices now`);
+    }
   }
   const tx = await registry.revokeDevice(deviceId, reason);
   return { deviceId, by, reason, gasUsed: await gasOf(tx), txHash: tx.hash };

@@ -29,6 +29,11 @@ pragma solidity 0.8.30;
  * {registerAndActivate}: registration plus activation). A call whose fee is above it reverts with
  * {FeeAboveMax} and charges nobody, so the admin raising a fee cannot take more than a pending call agreed
  * to, whatever allowance stands.
+ *
+ * Only tokens the payer consented to are ever pulled: every pull is from the caller (`_msgSender()`), except
+ * the activation fee of {activateDeviceWithPermit}, which is pulled from `owner` only when the owner is the
+ * caller or the owner's own permit succeeds in the same call; a standing allowance alone never pays for
+ * someone else's call.
  */
 interface IDeviceRegistry {
     enum DeviceStatus {
@@ -78,6 +83,12 @@ interface IDeviceRegistry {
     event ManufacturerAdded(uint32 indexed id, address indexed account, address payout, uint16 defaultScore);
     event ManufacturerRemoved(uint32 indexed id, address indexed account);
     event ManufacturerPayoutChanged(uint32 indexed id, address payout);
+    /// @notice The manufacturer's current account proposed `newAccount` as its next account (zero: the
+    /// pending proposal was cancelled).
+    event ManufacturerAccountProposed(uint32 indexed id, address indexed account, address indexed newAccount);
+    /// @notice The manufacturer `id` moved, with its credit, payout, default score, devices and whitelists, from
+    /// `oldAccount` to `newAccount`.
+    event ManufacturerAccountChanged(uint32 indexed id, address indexed oldAccount, address indexed newAccount);
     event FeesChanged(uint256 registrationFee, uint256 activationFee);
     event FeeCreditDeposited(uint32 indexed manufacturerId, address indexed payer, uint256 amount);
     event FeeCreditWithdrawn(uint32 indexed manufacturerId, address indexed payout, uint256 amount);
@@ -130,6 +141,14 @@ interface IDeviceRegistry {
     error CreditOverflow();
     error OwnerHookGasTooLow(uint256 available, uint256 needed);
     error ZeroEpochLength();
+    /// @notice A relayer (`caller`) activated for `owner`, but `owner`'s permit for the activation fee failed;
+    /// the fee is never taken from `owner`'s standing allowance on someone else's call.
+    error OwnerPermitFailed(address owner, address caller);
+    /// @notice `account` already has a manufacturer record (id `id`, active or removed), so it cannot take
+    /// over another manufacturer's id.
+    error AccountIsManufacturer(address account, uint32 id);
+    /// @notice `caller` is not the pending next account of manufacturer `id` (or there is no proposal).
+    error NotPendingManufacturerAccount(uint32 id, address caller);
 
     // ---------------------------------------------------------------- network roles
 
@@ -142,12 +161,34 @@ interface IDeviceRegistry {
      */
     function addManufacturer(address account, address payout, uint16 defaultScore) external returns (uint32 id);
 
-    /// @notice Stops `account` registering devices. Its devices stay readable and valid; its unused fee
-    /// credit stays withdrawable. Only the admin.
+    /**
+     * @notice Ends every power of the manufacturer `account`: it can no longer register devices, commit or
+     * close whitelists, revoke its devices, change its payout or move its account, and its pending account
+     * proposal is cancelled. Its devices stay readable and valid (only the admin can revoke them now); roots
+     * it committed stay claimable until the admin closes them; its unused fee credit stays withdrawable, to
+     * the payout address set before removal. Re-admission restores the powers. Only the admin.
+     */
     function removeManufacturer(address account) external;
 
-    /// @notice Changes the caller's payout address. Manufacturers only (also after removal).
+    /// @notice Changes the caller's payout address. Active manufacturers only: a removed one (perhaps with a
+    /// leaked key) cannot redirect its remaining credit.
     function setPayout(address payout) external;
+
+    /**
+     * @notice Step one of moving the calling manufacturer to a new account (a key rotation): proposes
+     * `newAccount`, which must then call {acceptManufacturerAccount}. A new proposal replaces the pending
+     * one; `newAccount` zero cancels it. Only an active manufacturer; `newAccount` must have no manufacturer
+     * record of its own (active or removed). The admin can neither force nor cancel a move, except that
+     * removal cancels it.
+     */
+    function proposeManufacturerAccount(address newAccount) external;
+
+    /**
+     * @notice Step two: the proposed account takes over manufacturer `id`. The id, credit, payout, default
+     * score, devices and whitelists follow it; the old account loses every power and its record, so the
+     * admin can later admit the old account only as a new manufacturer with a new id.
+     */
+    function acceptManufacturerAccount(uint32 id) external;
 
     /// @notice Sets the fees, each within its hard cap. Only the admin.
     function setFees(uint256 registrationFee, uint256 activationFee) external;
@@ -212,9 +253,9 @@ interface IDeviceRegistry {
 
     /**
      * @notice Stops further registrations from `root` (capacity becomes what was used; the fees paid for the
-     * rest stay in the pool). Only the root's manufacturer or the admin. Roots committed before a
-     * manufacturer's removal stay claimable, since their devices were paid for and may already be sold,
-     * until closed here.
+     * rest stay in the pool). Only the root's manufacturer while active, or the admin. Roots committed before
+     * a manufacturer's removal stay claimable, since their devices were paid for and may already be sold,
+     * until the admin closes them here.
      */
     function closeWhitelist(uint32 manufacturerId, bytes32 root) external;
 
@@ -250,8 +291,13 @@ interface IDeviceRegistry {
         bytes32 vs
     ) external;
 
-    /// @notice {activateDevice} with the activation fee pulled from `owner` through the owner's permit, so a
-    /// relayer can submit everything.
+    /**
+     * @notice {activateDevice} with the activation fee pulled from `owner` through the owner's permit (for
+     * the activation fee, to this registry), so a relayer can submit everything. When the caller is not
+     * `owner` the permit must succeed ({OwnerPermitFailed} otherwise), even if `owner` has an allowance
+     * already: a device key holder cannot make a stranger pay. When the caller is `owner` a failed permit is
+     * ignored and the fee is pulled under the owner's own allowance.
+     */
     function activateDeviceWithPermit(
         uint256 maxFee,
         bytes32 deviceId,
@@ -303,8 +349,9 @@ interface IDeviceRegistry {
     /// hears of it through {IDeviceOwnerHook}.
     function transferDevice(bytes32 deviceId, address newOwner) external;
 
-    /// @notice Revokes a device (compromised, recalled) for good. Only its manufacturer or the admin. A
-    /// contract owner (a device wallet) hears of it through {IDeviceOwnerHook} in the same transaction.
+    /// @notice Revokes a device (compromised, recalled) for good. Only its manufacturer (while active, from
+    /// its current account) or the admin. A contract owner (a device wallet) hears of it through
+    /// {IDeviceOwnerHook} in the same transaction.
     function revokeDevice(bytes32 deviceId, uint8 reason) external;
 
     /**
@@ -327,6 +374,7 @@ interface IDeviceRegistry {
     function ownerAndStatus(bytes32 deviceId) external view returns (address owner, DeviceStatus status);
 
     /// @notice True when `signature` over `digest` is by the key of `deviceId` and the device is active.
+    /// `signature` is 65 bytes (r, s, v) or 64 bytes (EIP-2098 r, vs); high-s and any other length are false.
     function isValidDeviceSignature(
         bytes32 deviceId,
         bytes32 digest,
@@ -352,6 +400,9 @@ interface IDeviceRegistry {
     /// @notice The fee {activateDevice} would charge for `deviceId` now: the fee fixed by its whitelist root
     /// if it was registered from one, else the current activation fee.
     function activationFeeOf(bytes32 deviceId) external view returns (uint256);
+
+    /// @notice The account proposed to take over manufacturer `id`, or zero.
+    function pendingManufacturerAccount(uint32 id) external view returns (address);
 
     function registrationFee() external view returns (uint256);
 

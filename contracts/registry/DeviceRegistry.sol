@@ -138,7 +138,7 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
         Whitelist storage w = _whitelists[manufacturerId][root];
         if (w.capacity == 0) revert UnknownWhitelist(manufacturerId, root);
         address caller = _msgSender();
-        if (caller != owner() && caller != _manufacturerAccounts[manufacturerId]) {
+        if (caller != owner() && !_isActiveManufacturer(manufacturerId, caller)) {
             revert NotWhitelistManufacturerOrAdmin(root, caller);
         }
         uint32 unused = w.capacity - w.used;
@@ -175,8 +175,8 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
         bytes32 permitS
     ) external {
         uint256 fee = _activate(deviceId, owner_, deadline, r, vs);
-        _tryPermit(owner_, fee, permitDeadline, permitV, permitR, permitS);
-        _chargeActivation(owner_, fee, maxFee);
+        if (fee > maxFee) revert FeeAboveMax(fee, maxFee);
+        _chargeActivationWithPermit(owner_, fee, permitDeadline, permitV, permitR, permitS);
     }
 
     /// @inheritdoc IDeviceRegistry
@@ -243,7 +243,7 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
         if (status == DeviceStatus.Unknown) revert DeviceNotRegistered(deviceId);
         if (status == DeviceStatus.Revoked) revert UnexpectedDeviceStatus(deviceId, status);
         address caller = _msgSender();
-        if (caller != owner() && caller != _manufacturerAccounts[DeviceId.manufacturerId(deviceId)]) {
+        if (caller != owner() && !_isActiveManufacturer(DeviceId.manufacturerId(deviceId), caller)) {
             revert NotDeviceManufacturerOrAdmin(deviceId, caller);
         }
         _devices[deviceId] = word.withStatus(DeviceStatus.Revoked);
@@ -312,7 +312,10 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
     ) external view returns (bool) {
         uint256 word = _devices[deviceId];
         if (word.status() != DeviceStatus.Active) return false;
-        (address recovered, ECDSA.RecoverError err, ) = ECDSA.tryRecoverCalldata(digest, signature);
+        // 65-byte (r, s, v) or 64-byte EIP-2098 (r, vs); any other length parses to v = 0, which recovers
+        // nothing, and a high s is refused by tryRecover.
+        (uint8 v, bytes32 r, bytes32 s) = ECDSA.parseCalldata(signature);
+        (address recovered, ECDSA.RecoverError err, ) = ECDSA.tryRecover(digest, v, r, s);
         return err == ECDSA.RecoverError.NoError && recovered == word.deviceKey();
     }
 

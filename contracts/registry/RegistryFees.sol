@@ -42,6 +42,8 @@ abstract contract RegistryFees is IDeviceRegistry, Ownable2Step, ERC2771Context 
     mapping(address account => address) private _payouts;
     mapping(uint32 id => address account) internal _manufacturerAccounts;
     uint32 private _manufacturerCount;
+    /// @dev Set only while the id's account is active: removal and acceptance delete it.
+    mapping(uint32 id => address newAccount) private _pendingAccounts;
 
     /// @dev Fees and the credit total share one slot, so a registration reads its fee and updates the total
     /// with one cold access. Fees are capped at 100e18 < 2^72; the credit total is backed by tokens held.
@@ -100,6 +102,8 @@ abstract contract RegistryFees is IDeviceRegistry, Ownable2Step, ERC2771Context 
         Manufacturer storage m = _manufacturers[account];
         if (!m.active) revert NotActiveManufacturer(account);
         m.active = false;
+        // Removal ends every power, a pending move included: re-admission must not revive it.
+        delete _pendingAccounts[m.id];
         emit ManufacturerRemoved(m.id, account);
     }
 
@@ -131,9 +135,39 @@ abstract contract RegistryFees is IDeviceRegistry, Ownable2Step, ERC2771Context 
         address account = _msgSender();
         Manufacturer storage m = _manufacturers[account];
         if (m.id == 0) revert UnknownManufacturer(account);
+        if (!m.active) revert NotActiveManufacturer(account);
         if (payout == address(0)) revert ZeroAddress();
         _payouts[account] = payout;
         emit ManufacturerPayoutChanged(m.id, payout);
+    }
+
+    /// @inheritdoc IDeviceRegistry
+    function proposeManufacturerAccount(address newAccount) external {
+        (Manufacturer storage m, address account) = _activeManufacturer();
+        uint32 taken = _manufacturers[newAccount].id;
+        if (taken != 0) revert AccountIsManufacturer(newAccount, taken);
+        uint32 id = m.id;
+        _pendingAccounts[id] = newAccount;
+        emit ManufacturerAccountProposed(id, account, newAccount);
+    }
+
+    /// @inheritdoc IDeviceRegistry
+    function acceptManufacturerAccount(uint32 id) external {
+        address newAccount = _msgSender();
+        // A proposal exists only while the id's account is active (removal deletes it), so the old account
+        // needs no second check; the zero address, a cancelled proposal, never matches a caller.
+        if (id == 0 || _pendingAccounts[id] != newAccount) revert NotPendingManufacturerAccount(id, newAccount);
+        // The new account may have been admitted as a manufacturer since the proposal.
+        uint32 taken = _manufacturers[newAccount].id;
+        if (taken != 0) revert AccountIsManufacturer(newAccount, taken);
+        address oldAccount = _manufacturerAccounts[id];
+        delete _pendingAccounts[id];
+        _manufacturers[newAccount] = _manufacturers[oldAccount];
+        delete _manufacturers[oldAccount];
+        _payouts[newAccount] = _payouts[oldAccount];
+        delete _payouts[oldAccount];
+        _manufacturerAccounts[id] = newAccount;
+        emit ManufacturerAccountChanged(id, oldAccount, newAccount);
     }
 
     /// @inheritdoc IDeviceRegistry
@@ -193,6 +227,11 @@ abstract contract RegistryFees is IDeviceRegistry, Ownable2Step, ERC2771Context 
     /// @inheritdoc IDeviceRegistry
     function manufacturerCount() external view returns (uint32) {
         return _manufacturerCount;
+    }
+
+    /// @inheritdoc IDeviceRegistry
+    function pendingManufacturerAccount(uint32 id) external view returns (address) {
+        return _pendingAccounts[id];
     }
 
     /// @inheritdoc IDeviceRegistry
@@ -256,6 +295,35 @@ abstract contract RegistryFees is IDeviceRegistry, Ownable2Step, ERC2771Context 
     function _chargeActivation(address payer, uint256 fee, uint256 maxFee) internal {
         if (fee > maxFee) revert FeeAboveMax(fee, maxFee);
         if (fee != 0) _token.safeTransferFrom(payer, address(this), fee);
+    }
+
+    /// @dev Pulls the activation fee from `owner_` with `owner_`'s consent only: `owner_` is the caller, or
+    /// `owner_`'s permit for the fee succeeds now. A standing allowance never pays for a stranger's call.
+    function _chargeActivationWithPermit(
+        address owner_,
+        uint256 fee,
+        uint256 deadline,
+        uint8 v,
+        bytes32 r,
+        bytes32 s
+    ) internal {
+        if (fee == 0) return;
+        address caller = _msgSender();
+        if (caller == owner_) {
+            _tryPermit(owner_, fee, deadline, v, r, s);
+        } else {
+            try IERC20Permit(address(_token)).permit(owner_, address(this), fee, deadline, v, r, s) {} catch {
+                revert OwnerPermitFailed(owner_, caller);
+            }
+        }
+        _token.safeTransferFrom(owner_, address(this), fee);
+    }
+
+    /// @dev True when `account` is the current account of manufacturer `id` and is active. A rotated-away
+    /// account has no record (id 0), and a re-admitted old account has a new id, so neither matches.
+    function _isActiveManufacturer(uint32 id, address account) internal view returns (bool) {
+        Manufacturer storage m = _manufacturers[account];
+        return m.active && m.id == id;
     }
 
     /// @dev A permit that fails is ignored: someone may have front-run it with the same signature, in which

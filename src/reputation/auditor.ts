@@ -3,6 +3,7 @@ import type { TypedDataDomain } from "ethers";
 import type { DeviceRegistry } from "../../typechain-types";
 import { HttpService, Rejected } from "../http/service";
 import { recoverSigner } from "../channels/verify";
+import { DEVICE_SIGNATURE_PATTERN, fullSignature } from "../eip712/device";
 import { MAX_RATING, interactionClaimDigest, reportDigest } from "../eip712/report";
 import { UserError } from "../errors";
 import { STATUS_NAMES } from "../registry";
@@ -55,6 +56,8 @@ export interface EpochResult {
 
 const hex32 = { type: "string", pattern: "^0x[0-9a-fA-F]{64}$" } as const;
 const signature = { type: "string", pattern: "^0x[0-9a-fA-F]{130}$" } as const;
+/** The subject's identity claim: 65 bytes, or 64 in EIP-2098 form (as `isValidDeviceSignature` takes it). */
+const claimSignature = { type: "string", pattern: DEVICE_SIGNATURE_PATTERN.source } as const;
 export const REPORT_SCHEMA = {
   type: "object",
   required: ["reporterId", "subjectId", "interaction", "rating", "timestamp", "signature", "evidence"],
@@ -66,7 +69,7 @@ export const REPORT_SCHEMA = {
     rating: { type: "integer", minimum: 0, maximum: MAX_RATING },
     timestamp: { type: "integer", minimum: 0, maximum: 2 ** 40 },
     signature,
-    evidence: signature,
+    evidence: claimSignature,
   },
 } as const;
 
@@ -166,7 +169,7 @@ export class AuditorService extends HttpService {
     if (subjectStatus === "unknown") throw new Rejected(404, `subject ${r.subjectId} is not a registered device`);
     if (subjectStatus !== "active")
       throw new Rejected(409, `subject ${r.subjectId} is ${subjectStatus}: only active devices are scored`);
-    const claimer = recoverSigner(interactionClaimDigest(this.options.domain, r), r.evidence);
+    const claimer = recoverSigner(interactionClaimDigest(this.options.domain, r), fullSignature(r.evidence));
     if (claimer !== subject.deviceKey) {
       throw new Rejected(
         422,

@@ -7,7 +7,7 @@ import type { HardhatRuntimeEnvironment } from "hardhat/types";
 import type { DeviceRegistry } from "../../typechain-types";
 import { recoverSigner } from "../channels/verify";
 import { chainTime, gasOf } from "../chain";
-import { registryDomain } from "../eip712/device";
+import { DEVICE_SIGNATURE_PATTERN, fullSignature, registryDomain } from "../eip712/device";
 import { MAX_RATING, interactionClaimDigest, signInteractionClaim, signReport } from "../eip712/report";
 import { UserError, ensure } from "../errors";
 import { STATUS_NAMES, connectRegistry } from "../registry";
@@ -100,7 +100,10 @@ export async function makeReport(
 ): Promise<ReportBody> {
   const ctx = await connectReputation(hre);
   ensure(m.reporterId !== m.subjectId, "a device cannot report on itself");
-  ensure(/^0x[0-9a-fA-F]{130}$/.test(m.evidence), "--evidence: the subject's claim signature, 0x + 130 hex");
+  ensure(
+    DEVICE_SIGNATURE_PATTERN.test(m.evidence),
+    "--evidence: the subject's claim signature, 0x + 130 hex (or 128 in EIP-2098 compact form)",
+  );
   const { key } = await activeDevice(ctx, m.reporterId, "reporter");
   ensure(
     key === reporter.address,
@@ -108,7 +111,7 @@ export async function makeReport(
   );
   const subject = await activeDevice(ctx, m.subjectId, "subject");
   ensure(
-    recoverSigner(interactionClaimDigest(ctx.domain, m), m.evidence) === subject.key,
+    recoverSigner(interactionClaimDigest(ctx.domain, m), fullSignature(m.evidence)) === subject.key,
     `--evidence is not subject ${m.subjectId}'s claim for reporter ${m.reporterId} and this interaction`,
   );
   const timestamp = m.timestamp ?? Number(await chainTime(hre));
@@ -152,8 +155,9 @@ export function readReportFile(file: string): ReportBody[] {
     const at = `report ${i + 1}`;
     for (const field of ["reporterId", "subjectId", "interaction"])
       if (!hex(r?.[field], 32)) problems.push(`${at}: "${field}" must be 0x + 64 hex`);
-    for (const field of ["signature", "evidence"])
-      if (!hex(r?.[field], 65)) problems.push(`${at}: "${field}" must be 0x + 130 hex`);
+    if (!hex(r?.signature, 65)) problems.push(`${at}: "signature" must be 0x + 130 hex`);
+    if (typeof r?.evidence !== "string" || !DEVICE_SIGNATURE_PATTERN.test(r.evidence))
+      problems.push(`${at}: "evidence" must be 0x + 130 hex (or 128 in EIP-2098 compact form)`);
     if (!Number.isInteger(r?.rating) || (r.rating as number) < 0 || (r.rating as number) > MAX_RATING)
       problems.push(`${at}: "rating" must be 0-${MAX_RATING}`);
     if (!Number.isInteger(r?.timestamp) || (r.timestamp as number) < 0)

@@ -91,6 +91,16 @@ describe("Auditor service: report intake", function () {
     expect(h.store.count()).to.equal(1);
   });
 
+  it("takes the subject's claim in EIP-2098 compact form (64 bytes) too, as isValidDeviceSignature does", async function () {
+    const h = await harness();
+    const [a, b] = h.f.devices;
+    const body = await makeReport(h, a, b);
+    const evidence = Signature.from(body.evidence).compactSerialized;
+    const r = await h.post({ ...body, evidence });
+    expect(r.status, r.body.error).to.equal(201);
+    expect(h.store.report(r.body.digest!)?.evidence).to.equal(evidence.toLowerCase());
+  });
+
   describe("attacks and bad input: refused with a reason, nothing stored", function () {
     async function refused(h: Harness, body: unknown, status: number, reason: RegExp): Promise<void> {
       const r = await h.post(body);
@@ -175,6 +185,22 @@ describe("Auditor service: report intake", function () {
       const { evidence: _dropped, ...noEvidence } = await makeReport(h, a, b);
       expect(_dropped).to.have.length(132);
       await refused(h, noEvidence, 400, /must have required property 'evidence'/);
+    });
+
+    it("attack: a malleated (high-s) compact claim, or one of the wrong length, is no evidence", async function () {
+      const h = await harness();
+      const [a, b] = h.f.devices;
+      const body = await makeReport(h, a, b);
+      const sig = Signature.from(body.evidence);
+      const n = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
+      const twin = (BigInt(1 - sig.yParity) << 255n) | (n - BigInt(sig.s));
+      await refused(
+        h,
+        { ...body, evidence: `${sig.r}${twin.toString(16).padStart(64, "0")}` },
+        422,
+        /no interaction evidence/,
+      );
+      await refused(h, { ...body, evidence: sig.compactSerialized.slice(0, -2) }, 400, /evidence must match pattern/);
     });
 
     it("evidence that is not the subject's claim for this reporter and interaction", async function () {
