@@ -79,7 +79,8 @@ describe("DeviceWallet gas [gas]", function () {
     // A fresh wallet that owns a freshly activated device and has not linked yet.
     const d = testDevice(910);
     await f.registry.connect(f.maker).registerDevice(d.deviceId, d.wallet.address, 1, ZeroHash);
-    const config = { ...f.config, deviceId: d.deviceId };
+    // Its device key is the registry's key for the device (the link checks it).
+    const config = { ...f.config, deviceId: d.deviceId, deviceKey: d.wallet.address };
     const address = await f.factory.predictWallet(config);
     const [r, vs] = compact(
       await signActivation(d.wallet, f.registryDomain, {
@@ -91,10 +92,12 @@ describe("DeviceWallet gas [gas]", function () {
     await f.registry.connect(f.alice).activateDevice(d.deviceId, address, 4_102_444_800n, r, vs);
     await f.factory.createWallet(config);
     await f.treasury.sendTransaction({ to: address, value: ONE });
+    const key = d.wallet.connect(ethers.provider);
+    await f.treasury.sendTransaction({ to: key.address, value: ONE });
     const wallet = await ethers.getContractAt("DeviceWallet", address);
     await snapshotGas(
       "wallet.deviceTransfer ETH, first spend (links)",
-      wallet.connect(f.device).deviceTransfer(ZeroAddress, RECIPIENT, parseEther("0.1")),
+      wallet.connect(key).deviceTransfer(ZeroAddress, RECIPIENT, parseEther("0.1")),
     );
     expect((await wallet.deviceConfig()).linked).to.equal(true);
   });
