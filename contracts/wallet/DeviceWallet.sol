@@ -116,8 +116,13 @@ contract DeviceWallet is IDeviceWallet, EIP712 {
         // The owners signed gasLimit: refuse to start unless the call really gets it. With A gas left once
         // the CALL has charged its own costs, the callee gets min(gasLimit, A - A / 64) (EIP-150), and
         // A >= gasLimit + gasLimit / 63 + 1 makes that gasLimit. `needed` adds every cost the CALL can charge.
-        uint256 needed =
-            gasLimit + gasLimit / 63 + _CALL_RESERVE + _CALL_ACCESS_GAS + (value == 0 ? 0 : _CALL_VALUE_GAS);
+        uint256 needed = _CALL_RESERVE + _CALL_ACCESS_GAS;
+        if (value != 0) needed += _CALL_VALUE_GAS;
+        // Cannot overflow: gasLimit / 63 + 49,300 is far below 2^256; only the addition of gasLimit could.
+        unchecked {
+            needed += gasLimit / 63;
+        }
+        needed += gasLimit;
         uint256 left;
         // The data is copied to free memory (its expansion paid) before gas is measured; the return data is
         // never copied, so a callee cannot make the wallet pay for megabytes of it (a return bomb).
@@ -133,9 +138,9 @@ contract DeviceWallet is IDeviceWallet, EIP712 {
                 // a failed call always leaves more than gasLimit / 63 + 10,000, so this never refuses a call
                 // that had its whole gasLimit.
                 if iszero(success) {
-                    let after := gas()
-                    if iszero(gt(after, div(gasLimit, 63))) {
-                        left := after
+                    let remaining := gas()
+                    if iszero(gt(remaining, div(gasLimit, 63))) {
+                        left := remaining
                     }
                 }
             }

@@ -3,7 +3,7 @@ import { expect } from "chai";
 import { ZeroAddress, ZeroHash, getAddress, parseEther } from "ethers";
 import { ethers } from "hardhat";
 
-import { compact, signActivation } from "../../src/eip712/device";
+import { compact, signActivation, signKeyRotation } from "../../src/eip712/device";
 import { packAuthorization, signDeviceTransfer, signExecute } from "../../src/eip712/wallet";
 import { ONE, testDevice, walletFixture } from "../shared/fixtures";
 import { coverageRunning, snapshotGas } from "../shared/gas";
@@ -100,6 +100,51 @@ describe("DeviceWallet gas [gas]", function () {
       wallet.connect(key).deviceTransfer(ZeroAddress, RECIPIENT, parseEther("0.1")),
     );
     expect((await wallet.deviceConfig()).linked).to.equal(true);
+  });
+
+  it("[gas] key rotation in the registry, by an EOA owner and by the device's wallet (its hook unlinks)", async function () {
+    const f = await funded();
+    const deadline = 4_102_444_800n;
+    // An EOA owner (alice) rotates her device's key: the registry sees no code, so no hook call.
+    const d = testDevice(911);
+    await f.registry.connect(f.maker).registerDevice(d.deviceId, d.wallet.address, 1, ZeroHash);
+    const [r, vs] = compact(
+      await signActivation(d.wallet, f.registryDomain, { deviceId: d.deviceId, owner: f.alice.address, deadline }),
+    );
+    await f.registry.connect(f.alice).activateDevice(d.deviceId, f.alice.address, deadline, r, vs);
+    const fresh = testDevice(912).wallet;
+    const consent = await signKeyRotation(fresh, f.registryDomain, {
+      deviceId: d.deviceId,
+      newKey: fresh.address,
+      nonce: 0n,
+      deadline,
+    });
+    await snapshotGas(
+      "registry.rotateDeviceKey (EOA owner)",
+      f.registry.connect(f.alice).rotateDeviceKey(d.deviceId, fresh.address, deadline, ...compact(consent)),
+    );
+    // The wallet's owners rotate its device's key through execute; the registry calls the wallet's hook.
+    const next = testDevice(913).wallet;
+    const walletConsent = await signKeyRotation(next, f.registryDomain, {
+      deviceId: f.deviceId,
+      newKey: next.address,
+      nonce: 0n,
+      deadline,
+    });
+    const data = f.registry.interface.encodeFunctionData("rotateDeviceKey", [
+      f.deviceId,
+      next.address,
+      deadline,
+      ...compact(walletConsent),
+    ]);
+    const m = { to: await f.registry.getAddress(), value: 0n, data, gasLimit: 150_000n, nonce: 0n };
+    const sigs: Record<string, string> = {};
+    for (const o of f.owners.slice(0, 2)) sigs[o.address] = await signExecute(o, f.domain, m);
+    await snapshotGas(
+      "wallet.execute 2-of-3 (registry.rotateDeviceKey of its device)",
+      f.wallet.connect(f.relayer).execute(m.to, m.value, m.data, m.gasLimit, packAuthorization(f.sortedOwners, sigs)),
+    );
+    expect((await f.registry.getDevice(f.deviceId)).deviceKey).to.equal(next.address);
   });
 
   it("[gas] device spend of an ERC-20 (recipient already holds some)", async function () {
