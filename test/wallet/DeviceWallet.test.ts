@@ -712,7 +712,7 @@ describe("DeviceWallet", function () {
           const args = await signed(f, { to: calleeAddress, value, data, gasLimit });
           const lowest = await relayerSearch(f, args);
           // The boundary is a transaction a node accepts (above the EIP-7623 calldata floor).
-          const calldata = ethers.getBytes(f.wallet.interface.encodeFunctionData("execute", args));
+          const calldata = ethers.getBytes(f.wallet.interface.encodeFunctionData("execute", [...args]));
           const tokens = calldata.reduce((t, b) => t + (b === 0 ? 1n : 4n), 0n);
           expect(lowest - 1n).to.be.greaterThanOrEqual(21_000n + 10n * tokens);
 
