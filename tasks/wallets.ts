@@ -9,7 +9,10 @@ task("wallet:create", "Creates a device wallet: M-of-N owners, the device key sp
   .addParam("device", "Device id (0x…64 hex) or raw unique id, as registered")
   .addParam("limits", "Per-period limits of the device, e.g. eth=0.5,token=100 (or ERC20ADDRESS=5)")
   .addOptionalParam("period", "Length of a spending period: 3600s, 30m, 12h, 1d", "1d")
-  .addOptionalParam("deviceKey", "The device key that may spend (default: the registry's key of the device)")
+  .addOptionalParam(
+    "deviceKey",
+    "The device key that may spend: must be the registry's key of the device (the default)",
+  )
   .addOptionalParam("signer", "Index of the creator's local account (if it owns the device, it hands it over)", "0")
   .addFlag("json", "Print machine-readable JSON")
   .setAction(
@@ -72,7 +75,10 @@ task("wallet:propose", "Writes an unsigned owner execution to a JSON file for th
   .addOptionalParam("data", "Calldata of the call (0x…)", "0x")
   .addOptionalParam("asset", "With --amount: transfer this ERC-20 (token, or an address) to --to")
   .addOptionalParam("amount", "With --asset: the amount to transfer")
-  .addOptionalParam("rotateKey", "Instead: rotate the device key to this address")
+  .addOptionalParam(
+    "rotateKey",
+    "Instead: set the device key to this address, once the registry holds it (after a rotation)",
+  )
   .addOptionalParam("gasLimit", "Gas the inner call gets (default: estimated)")
   .addOptionalParam("nonce", "The wallet nonce to use (default: the next one)")
   .addFlag("unfreeze", "Instead: unfreeze the device key")
@@ -306,6 +312,11 @@ task("wallet:status", "Shows a device wallet: owners, threshold, nonce, device k
           `  owners ${s.owners.join(", ")} (threshold ${s.threshold}), next nonce ${s.nonce}`,
           `  device ${s.deviceId}: ${s.deviceStatus}${s.deviceOwnedByWallet ? ", owned by the wallet" : ", NOT owned by the wallet"}`,
           `  device key ${s.deviceKey}${s.frozen ? " (FROZEN)" : ""}, period ${s.period} s, ${s.linked ? "linked" : "not linked yet"}`,
+          ...(s.deviceStatus !== "active" || s.registryKey === s.deviceKey
+            ? []
+            : [
+                `  the registry holds ${s.registryKey} as the device's key: the device cannot spend until the owners set it (wallet:propose --rotate-key)`,
+              ]),
           ...s.balances.map((b) => `  balance ${hre.ethers.formatUnits(b.balance, b.decimals)} ${b.symbol}`),
           ...s.allowances.map(
             (a) =>

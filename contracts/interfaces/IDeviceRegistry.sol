@@ -358,6 +358,16 @@ interface IDeviceRegistry {
      * @notice Replaces the device key. Only the owner, with the new key's EIP-712 signature of
      * `RotateKey(bytes32 deviceId,address newKey,uint256 nonce,uint256 deadline)`, whose per-device nonce
      * makes every rotation signature single-use.
+     *
+     * Who may rotate, and why: the owner, because the owner is who consents to what the device is (it
+     * activated or received the device, and rotation is how it recovers one); the new key, to prove that
+     * someone holds it (no rotation to a key nobody controls, or to someone else's key). The old key is not
+     * asked: rotation exists for when it is lost or stolen, and a thief holding it must not be able to
+     * block the rotation. The manufacturer and the admin cannot rotate (they revoke instead).
+     *
+     * A contract owner hears of the rotation through {IDeviceOwnerHook} in the same transaction. A device
+     * wallet then unlinks, and its device may spend again only once the wallet's device key equals the
+     * registry's key: so a stolen old key stops spending from the wallet at once.
      */
     function rotateDeviceKey(bytes32 deviceId, address newKey, uint256 deadline, bytes32 r, bytes32 vs) external;
 
@@ -372,6 +382,12 @@ interface IDeviceRegistry {
     /// @notice One device's owner and status, the two facts a device wallet needs to link itself to its
     /// device (see {IDeviceOwnerHook}).
     function ownerAndStatus(bytes32 deviceId) external view returns (address owner, DeviceStatus status);
+
+    /// @notice One device's owner, status and current key: what a device wallet checks when it links itself
+    /// to its device (its own device key must be the registry's).
+    function ownerStatusAndKey(
+        bytes32 deviceId
+    ) external view returns (address owner, DeviceStatus status, address deviceKey);
 
     /// @notice True when `signature` over `digest` is by the key of `deviceId` and the device is active.
     /// `signature` is 65 bytes (r, s, v) or 64 bytes (EIP-2098 r, vs); high-s and any other length are false.

@@ -25,7 +25,7 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
     bytes32 private constant _ROTATE_TYPEHASH = keccak256(
         "RotateKey(bytes32 deviceId,address newKey,uint256 nonce,uint256 deadline)"
     );
-    /// @notice Gas given to a contract owner's {IDeviceOwnerHook} on revocation and transfer.
+    /// @notice Gas given to a contract owner's {IDeviceOwnerHook} on revocation, transfer and key rotation.
     uint256 public constant OWNER_HOOK_GAS = 30_000;
 
     bytes32 private constant _CLAIM_TYPEHASH = keccak256("IdentityClaim(bytes32 deviceId,bytes32 challenge)");
@@ -254,7 +254,7 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
     /// @inheritdoc IDeviceRegistry
     function rotateDeviceKey(bytes32 deviceId, address newKey, uint256 deadline, bytes32 r, bytes32 vs) external {
         if (block.timestamp > deadline) revert SignatureExpired(deadline);
-        _ownedActive(deviceId);
+        DeviceState storage st = _ownedActive(deviceId);
         uint256 word = _devices[deviceId];
         address oldKey = word.deviceKey();
         if (newKey == oldKey) revert SameKey(deviceId);
@@ -265,6 +265,7 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
         _requireSignedBy(deviceId, digest, r, vs, newKey);
         _devices[deviceId] = word.withRotatedKey(newKey);
         emit DeviceKeyRotated(deviceId, oldKey, newKey);
+        _notifyOwner(st.owner, deviceId);
     }
 
     // ---------------------------------------------------------------- views
@@ -302,6 +303,14 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
     /// @inheritdoc IDeviceRegistry
     function ownerAndStatus(bytes32 deviceId) external view returns (address owner_, DeviceStatus status) {
         return (_states[deviceId].owner, _devices[deviceId].status());
+    }
+
+    /// @inheritdoc IDeviceRegistry
+    function ownerStatusAndKey(
+        bytes32 deviceId
+    ) external view returns (address owner_, DeviceStatus status, address deviceKey) {
+        uint256 word = _devices[deviceId];
+        return (_states[deviceId].owner, word.status(), word.deviceKey());
     }
 
     /// @inheritdoc IDeviceRegistry
@@ -439,7 +448,7 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
         if (err != ECDSA.RecoverError.NoError || recovered != key) revert InvalidDeviceSignature(deviceId, recovered);
     }
 
-    /// @dev Tells a contract owner that its device was revoked or transferred (see {IDeviceOwnerHook}). Our
+    /// @dev Tells a contract owner that its device was revoked, transferred or rekeyed (see {IDeviceOwnerHook}). Our
     /// state is final before the call. The hook gets its whole budget or the transaction reverts, so a
     /// caller cannot starve it; a failing hook is ignored, so an owner cannot block a revocation.
     function _notifyOwner(address owner_, bytes32 deviceId) private {
