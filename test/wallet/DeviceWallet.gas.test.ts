@@ -107,11 +107,11 @@ describe("DeviceWallet gas [gas]", function () {
     const deadline = 4_102_444_800n;
     // An EOA owner (alice) rotates her device's key: the registry sees no code, so no hook call.
     const d = testDevice(911);
-    await f.registry.connect(f.maker).registerDevice(d.deviceId, d.wallet.address, 1, ZeroHash);
+    await f.registry.connect(f.maker).registerDevice(REGISTRATION_FEE, d.deviceId, d.wallet.address, 1, ZeroHash);
     const [r, vs] = compact(
       await signActivation(d.wallet, f.registryDomain, { deviceId: d.deviceId, owner: f.alice.address, deadline }),
     );
-    await f.registry.connect(f.alice).activateDevice(d.deviceId, f.alice.address, deadline, r, vs);
+    await f.registry.connect(f.alice).activateDevice(ACTIVATION_FEE, d.deviceId, f.alice.address, deadline, r, vs);
     const fresh = testDevice(912).wallet;
     const consent = await signKeyRotation(fresh, f.registryDomain, {
       deviceId: d.deviceId,

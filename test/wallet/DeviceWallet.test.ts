@@ -913,7 +913,9 @@ describe("DeviceWallet", function () {
       const f = await loadFixture(walletFixture);
       const d = testDevice(920);
       const newKey = ethers.Wallet.createRandom();
-      await f.registry.connect(f.maker).registerDevice(d.deviceId, d.wallet.address, 1, ethers.ZeroHash);
+      await f.registry
+        .connect(f.maker)
+        .registerDevice(REGISTRATION_FEE, d.deviceId, d.wallet.address, 1, ethers.ZeroHash);
       const [r, vs] = compact(
         await signActivation(d.wallet, f.registryDomain, {
           deviceId: d.deviceId,
@@ -921,7 +923,7 @@ describe("DeviceWallet", function () {
           deadline: DEADLINE,
         }),
       );
-      await f.registry.connect(f.alice).activateDevice(d.deviceId, f.alice.address, DEADLINE, r, vs);
+      await f.registry.connect(f.alice).activateDevice(ACTIVATION_FEE, d.deviceId, f.alice.address, DEADLINE, r, vs);
       const consent = await signKeyRotation(newKey, f.registryDomain, {
         deviceId: d.deviceId,
         newKey: newKey.address,
@@ -1008,11 +1010,13 @@ describe("DeviceWallet", function () {
       ]) {
         await hostile.setMode(mode);
         const d = testDevice(i);
-        await f.registry.connect(f.maker).registerDevice(d.deviceId, d.wallet.address, 1, ethers.ZeroHash);
+        await f.registry
+          .connect(f.maker)
+          .registerDevice(REGISTRATION_FEE, d.deviceId, d.wallet.address, 1, ethers.ZeroHash);
         const [r, vs] = compact(
           await signActivation(d.wallet, f.registryDomain, { deviceId: d.deviceId, owner, deadline: DEADLINE }),
         );
-        await f.registry.connect(f.alice).activateDevice(d.deviceId, owner, DEADLINE, r, vs);
+        await f.registry.connect(f.alice).activateDevice(ACTIVATION_FEE, d.deviceId, owner, DEADLINE, r, vs);
         const newKey = ethers.Wallet.createRandom();
         const consent = await signKeyRotation(newKey, f.registryDomain, {
           deviceId: d.deviceId,
