@@ -270,7 +270,7 @@ task(
       (r) =>
         [
           `Epoch ${r.epoch}: ${r.reports} report(s) on ${r.subjects} device(s), reports root ${r.root}`,
-          `  ${r.submitted} score(s) submitted in ${r.txHashes.length} transaction(s), ${r.skipped} left out (unchanged or already scored this epoch)`,
+          `  ${r.submitted} score(s) submitted in ${r.txHashes.length} transaction(s), ${r.skipped} left out (unchanged, revoked or already scored this epoch)`,
           `  ${r.changed} changed, ${r.rewarded} rewarded; gas ${formatGas(r.gasUsed)}`,
         ].join("\n"),
     );
@@ -312,7 +312,7 @@ task(
       },
       (r) =>
         r.ok
-          ? `Epoch ${r.epoch} checks out: ${r.reports} report(s) hash to root ${r.root}, which is on chain; all ${r.scores} score(s) recomputed`
+          ? `Epoch ${r.epoch} checks out: ${r.reports} report(s) hash to root ${r.root}, which is on chain with that report count; all ${r.scores} score(s) recomputed`
           : `Epoch ${r.epoch} does NOT check out:\n${r.problems.map((p) => `  - ${p}`).join("\n")}`,
     );
   });
