@@ -112,6 +112,7 @@ describe("Reputation end to end", function () {
       }
       const check = await verifyPublishedEpoch(hre, url, epoch.epoch);
       expect(check).to.include({ ok: true, onChain: true, reports: 3, scores: 1 });
+      expect(check.committedReports).to.deep.equal([3]);
 
       // 6. The auditor is paid by pull payment.
       const withdrawn = await withdrawReward(hre, auditor);
