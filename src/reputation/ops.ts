@@ -335,6 +335,34 @@ export async function setAuditor(
   return { auditor, admitted: admit, gasUsed: await gasOf(tx), txHash: tx.hash };
 }
 
+/**
+ * The admin sets how many changed scores an auditor can be rewarded for per epoch (0 to the registry's
+ * `MAX_EPOCH_REWARDS`; a new auditor starts at `DEFAULT_EPOCH_REWARDS`).
+ */
+export async function setAuditorRewardCap(
+  hre: HardhatRuntimeEnvironment,
+  admin: Signer,
+  auditor: string,
+  maxRewardsPerEpoch: number,
+): Promise<{ auditor: string; maxRewardsPerEpoch: number; previous: number; gasUsed: bigint; txHash: string }> {
+  const { registry } = await connectReputation(hre, admin);
+  const caller = await admin.getAddress();
+  const owner = await registry.owner();
+  ensure(caller === owner, `${caller} is not the network admin (${owner})`);
+  const limit = await registry.MAX_EPOCH_REWARDS();
+  ensure(BigInt(maxRewardsPerEpoch) <= limit, `--max: at most ${limit} rewards per epoch, got ${maxRewardsPerEpoch}`);
+  const info = await registry.auditorInfo(auditor);
+  ensure(info.active, `${auditor} is not an auditor`);
+  const tx = await registry.setAuditorRewardCap(auditor, maxRewardsPerEpoch);
+  return {
+    auditor,
+    maxRewardsPerEpoch,
+    previous: Number(info.maxRewardsPerEpoch),
+    gasUsed: await gasOf(tx),
+    txHash: tx.hash,
+  };
+}
+
 export interface EpochVerification {
   epoch: number;
   root: string;
