@@ -174,6 +174,28 @@ for (const [name, description, admit] of [
     });
 }
 
+task("auditor:set-cap", "The network admin sets how many changed scores an auditor is paid for per epoch")
+  .addPositionalParam("address", "The auditor's address")
+  .addParam("max", "Changed scores rewarded per epoch, 0 to the registry's MAX_EPOCH_REWARDS (10,000)")
+  .addOptionalParam("signer", "Index of the admin's local account", "0")
+  .addFlag("json", "Print machine-readable JSON")
+  .setAction(async (args: { address: string; max: string; signer: string; json: boolean }, hre) => {
+    return runTask(
+      hre,
+      "auditor:set-cap",
+      args.json,
+      async () => {
+        const { parseAddress, parseCount } = await import("../src/cli/parse");
+        const { setAuditorRewardCap } = await import("../src/reputation/ops");
+        const { signerOption } = await import("../src/token");
+        const admin = await signerOption(hre, "signer", args.signer);
+        return setAuditorRewardCap(hre, admin, parseAddress("address", args.address), parseCount("max", args.max));
+      },
+      (r) =>
+        `Auditor ${r.auditor} is paid for at most ${r.maxRewardsPerEpoch} changed score(s) per epoch (was ${r.previous}); gas ${formatGas(r.gasUsed)}`,
+    );
+  });
+
 task("auditor:serve", "Runs an auditor: takes device reports over HTTP, checks and stores them, scores epochs")
   .addOptionalParam("port", "HTTP port", "8547")
   .addOptionalParam("host", "Interface to listen on", "127.0.0.1")
@@ -270,7 +292,7 @@ task(
       (r) =>
         [
           `Epoch ${r.epoch}: ${r.reports} report(s) on ${r.subjects} device(s), reports root ${r.root}`,
-          `  ${r.submitted} score(s) submitted in ${r.txHashes.length} transaction(s), ${r.skipped} left out (unchanged or already scored this epoch)`,
+          `  ${r.submitted} score(s) submitted in ${r.txHashes.length} transaction(s), ${r.skipped} left out (unchanged, revoked or already scored this epoch)`,
           `  ${r.changed} changed, ${r.rewarded} rewarded; gas ${formatGas(r.gasUsed)}`,
         ].join("\n"),
     );
@@ -312,7 +334,7 @@ task(
       },
       (r) =>
         r.ok
-          ? `Epoch ${r.epoch} checks out: ${r.reports} report(s) hash to root ${r.root}, which is on chain; all ${r.scores} score(s) recomputed`
+          ? `Epoch ${r.epoch} checks out: ${r.reports} report(s) hash to root ${r.root}, which is on chain with that report count; all ${r.scores} score(s) recomputed`
           : `Epoch ${r.epoch} does NOT check out:\n${r.problems.map((p) => `  - ${p}`).join("\n")}`,
     );
   });

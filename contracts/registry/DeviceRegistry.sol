@@ -248,7 +248,7 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
         }
         _devices[deviceId] = word.withStatus(DeviceStatus.Revoked);
         emit DeviceRevoked(deviceId, caller, reason);
-        _notifyOwner(_states[deviceId].owner, deviceId);
+        _notifyOwner(_revokeScoring(deviceId), deviceId);
     }
 
     /// @inheritdoc IDeviceRegistry

@@ -46,7 +46,7 @@ export interface EpochResult {
   reports: number;
   subjects: number;
   submitted: number;
-  /** Subjects left out: already scored this epoch, unchanged, or not auditable. */
+  /** Subjects left out: already scored this epoch, unchanged, revoked, or not auditable. */
   skipped: number;
   changed: number;
   rewarded: number;
@@ -77,8 +77,9 @@ export const REPORT_SCHEMA = {
  * The auditor: takes device reports over HTTP, checks each (signature by the reporter's current key in
  * this registry's domain, reporter active, subject active, the subject's identity claim for this
  * interaction as evidence, no repeat, a sane timestamp) and stores it in SQLite. Each epoch it scores the
- * subjects from the reports in the model's window and submits them with the Merkle root of those reports;
- * it publishes each epoch's reports, scores and proofs so that anyone can recompute them.
+ * subjects from the reports in the model's window and submits them with the Merkle root of those reports
+ * and their number (the registry bounds the epoch's rewards by it); it publishes each epoch's reports,
+ * scores and proofs so that anyone can recompute root, report count and scores.
  */
 export class AuditorService extends HttpService {
   private readonly now: () => Promise<number>;
@@ -199,16 +200,18 @@ export class AuditorService extends HttpService {
       const chunk = subjects.slice(i, i + 50);
       const states = await Promise.all(
         chunk.map(async (s) => {
-          const [rep, [owner]] = await Promise.all([
+          const [rep, [owner, status]] = await Promise.all([
             registry.reputationOf(s.subjectId),
             registry.ownerAndStatus(s.subjectId),
           ]);
-          return { rep, owner };
+          return { rep, owner, status };
         }),
       );
       chunk.forEach((s, j) => {
-        const { rep, owner } = states[j];
+        const { rep, owner, status } = states[j];
         if (owner === "0x0000000000000000000000000000000000000000") return;
+        // Revoked after its reports came in: the registry would skip it (and pay nothing for it).
+        if (STATUS_NAMES[Number(status)] !== "active") return;
         if (rep.audited && Number(rep.epoch) === epoch) return;
         if (rep.audited && Number(rep.score) === s.score && Number(rep.trend) === s.trend) return;
         entries.push({ deviceId: s.subjectId, score: s.score, trend: s.trend });
@@ -231,10 +234,18 @@ export class AuditorService extends HttpService {
     try {
       for (let i = 0; i < entries.length; i += size) {
         const chunk = entries.slice(i, i + size);
+        // Every batch commits the root and how many reports it holds: the bound on this epoch's rewards.
         const tx =
           chunk.length === 1
-            ? await registry.updateScore(chunk[0].deviceId, chunk[0].score, chunk[0].trend, epoch, built.root)
-            : await registry.updateScores(chunk, epoch, built.root);
+            ? await registry.updateScore(
+                chunk[0].deviceId,
+                chunk[0].score,
+                chunk[0].trend,
+                epoch,
+                built.root,
+                built.reports.length,
+              )
+            : await registry.updateScores(chunk, epoch, built.root, built.reports.length);
         const mined = await tx.wait();
         result.txHashes.push(tx.hash);
         result.gasUsed += mined?.gasUsed ?? 0n;

@@ -275,6 +275,8 @@ describe("Auditor service: epochs", function () {
     expect(result.epoch).to.equal(epoch);
     const [event] = await h.f.registry.queryFilter(h.f.registry.filters.ScoresUpdated(h.f.auditor.address, epoch));
     expect(event.args.reportsRoot).to.equal(result.root);
+    // The submission commits how many reports the root holds: the bound on the epoch's rewards.
+    expect(event.args.reportCount).to.equal(5n);
     const rb = await h.f.registry.getDevice(b.deviceId);
     const rc = await h.f.registry.getDevice(c.deviceId);
     expect(Number(rb.score)).to.be.greaterThan(700);
@@ -345,6 +347,22 @@ describe("Auditor service: epochs", function () {
     const [, b] = h.f.devices;
     const after = await h.f.registry.reputationOf(b.deviceId);
     expect(after.epoch).to.equal(BigInt(second.epoch));
+  });
+
+  it("leaves out a subject revoked after its reports came in; its reports stay in the root and the count", async function () {
+    const h = await harness();
+    await withReports(h);
+    const [, b, c] = h.f.devices;
+    await h.f.registry.connect(h.f.maker).revokeDevice(c.deviceId, 1);
+    const result = await h.service.runEpoch();
+    expect(result).to.include({ reports: 5, subjects: 2, submitted: 1, skipped: 1, changed: 1, rewarded: 1 });
+    expect((await h.f.registry.reputationOf(c.deviceId)).audited).to.equal(false);
+    expect((await h.f.registry.reputationOf(b.deviceId)).audited).to.equal(true);
+    const [event] = await h.f.registry.queryFilter(
+      h.f.registry.filters.ScoresUpdated(h.f.auditor.address, result.epoch),
+    );
+    expect([event.args.reportsRoot, event.args.reportCount]).to.deep.equal([result.root, 5n]);
+    expect(h.store.epoch(result.epoch)?.scores.map((s) => s.deviceId)).to.deep.equal([b.deviceId.toLowerCase()]);
   });
 
   it("an auditor that is not admitted cannot submit, and nothing is recorded", async function () {

@@ -121,6 +121,16 @@ describe("Reputation end to end", function () {
       }
       const check = await verifyPublishedEpoch(hre, url, epoch.epoch);
       expect(check).to.include({ ok: true, onChain: true, reports: 3, scores: 1 });
+      expect(check.committedReports).to.deep.equal([3]);
+      // An auditor committing the same root with an inflated report count (to lift its reward bound) is caught.
+      const { registry: asAuditor } = await connectRegistry(hre, auditor);
+      await (await asAuditor.updateScore(lock.deviceId, 760, 1, epoch.epoch, epoch.root, 1_000)).wait();
+      const inflated = await verifyPublishedEpoch(hre, url, epoch.epoch);
+      expect(inflated).to.include({ ok: false, onChain: true });
+      expect(inflated.committedReports).to.deep.equal([3, 1_000]);
+      expect(inflated.problems).to.deep.equal([
+        `root ${epoch.root} was committed on chain with 1000 report(s), but 3 are published`,
+      ]);
 
       // 6. The auditor is paid by pull payment.
       const withdrawn = await withdrawReward(hre, auditor);

@@ -126,6 +126,12 @@ describe("reputation and auditor tasks (in-process network)", function () {
     expect(submitted.accepted).to.equal(1);
 
     await run("auditor:add", { address: auditorAddress });
+    // The admin pays this auditor for at most one changed score per epoch.
+    const capped = await run<{ maxRewardsPerEpoch: number; previous: number }>("auditor:set-cap", {
+      address: auditorAddress,
+      max: "1",
+    });
+    expect(capped).to.include({ maxRewardsPerEpoch: 1, previous: 1000 });
     const epoch = await run<EpochResult>("auditor:run-epoch", { db, signer: "3" });
     expect(epoch).to.include({ reports: 2, submitted: 1, changed: 1, rewarded: 1 });
     const shown = await run<ReputationView>("reputation:show", { device: lock.uid });
@@ -137,6 +143,7 @@ describe("reputation and auditor tasks (in-process network)", function () {
       epoch: String(epoch.epoch),
     });
     expect(verified).to.include({ ok: true, onChain: true, reports: 2 });
+    expect(verified.committedReports).to.deep.equal([2]);
 
     const withdrawn = await run<{ amount: bigint }>("auditor:withdraw", { signer: "3" });
     expect(withdrawn.amount).to.equal(10n ** 17n);
@@ -184,6 +191,12 @@ describe("reputation and auditor tasks (in-process network)", function () {
     );
     await expect(run("auditor:add", { address: auditor.auditor, signer: "1" })).to.be.rejectedWith(
       /is not the network admin/,
+    );
+    await expect(run("auditor:set-cap", { address: auditor.auditor, max: "5", signer: "1" })).to.be.rejectedWith(
+      /is not the network admin/,
+    );
+    await expect(run("auditor:set-cap", { address: auditor.auditor, max: "10001" })).to.be.rejectedWith(
+      /--max: at most 10000 rewards per epoch/,
     );
     await expect(run("reputation:show", { device: "NEVER-REGISTERED" })).to.be.rejectedWith(
       /is not registered on this network/,
@@ -245,6 +258,7 @@ describe("reputation and auditor tasks (in-process network)", function () {
         "reputation:show",
         "auditor:add",
         "auditor:remove",
+        "auditor:set-cap",
         "auditor:serve",
         "auditor:run-epoch",
         "auditor:withdraw",
