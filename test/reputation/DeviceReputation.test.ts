@@ -265,7 +265,9 @@ describe("DeviceReputation", function () {
     // The revoked devices keep their owner; one never activated stays unauditable.
     expect((await f.registry.ownerAndStatus(scored))[0]).to.equal(f.alice.address);
     const dormant = testDevice(79);
-    await f.registry.connect(f.maker).registerDevice(dormant.deviceId, dormant.wallet.address, 1, ZeroHash);
+    await f.registry
+      .connect(f.maker)
+      .registerDevice(REGISTRATION_FEE, dormant.deviceId, dormant.wallet.address, 1, ZeroHash);
     await f.registry.connect(f.maker).revokeDevice(dormant.deviceId, 1);
     await expect(a.updateScore(dormant.deviceId, 5, 0, next, ROOT, REPORTS))
       .to.be.revertedWithCustomError(f.registry, "DeviceNotAuditable")
