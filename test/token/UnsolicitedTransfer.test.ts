@@ -8,7 +8,6 @@ import { openedChannel } from "../../src/channels/key";
 import { buildGroup } from "../../src/merkle/group";
 import type { PaymentChannels } from "../../typechain-types";
 import { ACTIVATION_FEE, ONE, registryFixture, testDevice } from "../shared/fixtures";
-import type { RegistryFixture } from "../shared/fixtures";
 
 const DEADLINE = 4_102_444_800n;
 const DAY = 86_400n;
