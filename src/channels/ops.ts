@@ -421,9 +421,9 @@ export async function closeChannels(
   const mined = await tx.wait();
   // What settled is read from the receipt: a batch skips a channel that changed after the checks above.
   const outcome = closeOutcome(channels, mined);
-  const assetOf = new Map(requests.map((q) => [q.channelId, q.asset]));
+  const assetOf = new Map(requests.map((q) => [q.channelId.toLowerCase(), q.asset]));
   return {
-    closed: outcome.closed.map((c) => ({ ...c, asset: assetOf.get(c.channelId)! })),
+    closed: outcome.closed.map((c) => ({ ...c, asset: assetOf.get(c.channelId.toLowerCase())! })),
     skipped: outcome.skipped,
     gasUsed: mined?.gasUsed ?? 0n,
     transaction: tx.hash,
