@@ -9,6 +9,7 @@ import {ERC2771Context} from "@openzeppelin/contracts/metatx/ERC2771Context.sol"
 import {Context} from "@openzeppelin/contracts/utils/Context.sol";
 
 import {IDeviceRegistry} from "../interfaces/IDeviceRegistry.sol";
+import {IERC827Refuser} from "../interfaces/IERC827Refuser.sol";
 
 /**
  * @title Network roles and fees of the device registry
@@ -19,7 +20,7 @@ import {IDeviceRegistry} from "../interfaces/IDeviceRegistry.sol";
  * The ThingToken is this contract's ERC-2771 trusted forwarder: when the token calls in through
  * `approveAndCall`, `_msgSender()` is the real payer the token appended, never call data.
  */
-abstract contract RegistryFees is IDeviceRegistry, Ownable2Step, ERC2771Context {
+abstract contract RegistryFees is IDeviceRegistry, IERC827Refuser, Ownable2Step, ERC2771Context {
     using SafeERC20 for IERC20;
 
     /// @notice Hard upper bounds on what the admin may charge.
@@ -252,6 +253,13 @@ abstract contract RegistryFees is IDeviceRegistry, Ownable2Step, ERC2771Context 
     /// @inheritdoc IDeviceRegistry
     function token() external view returns (address) {
         return address(_token);
+    }
+
+    /// @inheritdoc IERC827Refuser
+    /// @dev Fees and credit are pulled (approveAndCall, approve, permit); tokens pushed with transferAndCall
+    /// would silently join the reward pool.
+    function refusesTransfersAndCall() external pure returns (bytes4) {
+        return IERC827Refuser.refusesTransfersAndCall.selector;
     }
 
     // ---------------------------------------------------------------- internal

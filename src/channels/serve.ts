@@ -118,7 +118,10 @@ export async function startAs(hre: HardhatRuntimeEnvironment, o: ServeOptions): 
     closing = true;
     server
       .closeChannels(due)
-      .then((r) => o.log(`closed ${r.closed.length} channel(s) with their best receipts, gas ${r.gasUsed}`))
+      .then((r) => {
+        o.log(`closed ${r.closed.length} channel(s) with their best receipts, gas ${r.gasUsed}`);
+        for (const s of r.skipped) o.log(`skipped channel ${s.channelId}: ${s.reason}`);
+      })
       .catch((error: Error) => o.log(`closing ${due.length} channel(s) failed: ${error.message}`))
       .finally(() => (closing = false));
   }, o.pollSeconds * 1000);
