@@ -5,7 +5,7 @@ import { MaxUint256, Signature, ZeroAddress, ZeroHash, hexlify, keccak256, toUtf
 import { compact, identityClaimDigest, signActivation, signIdentityClaim } from "../../src/eip712/device";
 import { permitDomain, signPermit } from "../../src/eip712/permit";
 import type { TypedDataSigner } from "../../src/eip712/permit";
-import { ACTIVATION_FEE, ONE, registryFixture, testDevice } from "../shared/fixtures";
+import { ACTIVATION_FEE, ONE, REGISTRATION_FEE, registryFixture, testDevice } from "../shared/fixtures";
 import type { RegistryFixture, TestDevice } from "../shared/fixtures";
 
 const DEADLINE = 4_102_444_800n; // 2100-01-01: fixed, so signatures are deterministic
@@ -14,7 +14,9 @@ const Status = { Unknown: 0n, Registered: 1n, Active: 2n, Revoked: 3n };
 const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
 
 async function registered(f: RegistryFixture, device: TestDevice): Promise<void> {
-  await f.registry.connect(f.maker).registerDevice(device.deviceId, device.wallet.address, device.deviceType, ZeroHash);
+  await f.registry
+    .connect(f.maker)
+    .registerDevice(REGISTRATION_FEE, device.deviceId, device.wallet.address, device.deviceType, ZeroHash);
 }
 
 async function permitFor(
@@ -96,13 +98,21 @@ describe("DeviceRegistry: consent to pay, and both signature forms", function ()
         await expect(
           f.registry
             .connect(f.mallory)
-            .activateDeviceWithPermit(device.deviceId, f.alice.address, DEADLINE, ...activation, ...permit),
+            .activateDeviceWithPermit(
+              ACTIVATION_FEE,
+              device.deviceId,
+              f.alice.address,
+              DEADLINE,
+              ...activation,
+              ...permit,
+            ),
           what,
         )
           .to.be.revertedWithCustomError(f.registry, "OwnerPermitFailed")
           .withArgs(f.alice.address, f.mallory.address);
         // The same through the token's approveAndCall: the registry sees mallory as the caller.
         const data = f.registry.interface.encodeFunctionData("activateDeviceWithPermit", [
+          ACTIVATION_FEE,
           device.deviceId,
           f.alice.address,
           DEADLINE,
@@ -127,6 +137,7 @@ describe("DeviceRegistry: consent to pay, and both signature forms", function ()
       const permit = await permitFor(f, f.alice, { owner: f.alice.address, value: ACTIVATION_FEE });
       await expect(
         f.registry.connect(f.relayer).activateDeviceWithPermit(
+          ACTIVATION_FEE,
           device.deviceId,
           f.alice.address,
           DEADLINE,
@@ -162,6 +173,7 @@ describe("DeviceRegistry: consent to pay, and both signature forms", function ()
         f.registry
           .connect(f.alice)
           .activateDeviceWithPermit(
+            ACTIVATION_FEE,
             d1.deviceId,
             f.alice.address,
             DEADLINE,
@@ -180,7 +192,14 @@ describe("DeviceRegistry: consent to pay, and both signature forms", function ()
       const permit = await permitFor(f, f.bob, { owner: f.bob.address, value: ACTIVATION_FEE });
       await f.registry
         .connect(f.bob)
-        .activateDeviceWithPermit(d2.deviceId, f.bob.address, DEADLINE, ...(await sign(d2, f.bob.address)), ...permit);
+        .activateDeviceWithPermit(
+          ACTIVATION_FEE,
+          d2.deviceId,
+          f.bob.address,
+          DEADLINE,
+          ...(await sign(d2, f.bob.address)),
+          ...permit,
+        );
       expect(await f.token.balanceOf(f.bob.address)).to.equal(10n * ONE - ACTIVATION_FEE);
       expect((await f.registry.getDevice(d2.deviceId)).owner).to.equal(f.bob.address);
     });
@@ -192,6 +211,7 @@ describe("DeviceRegistry: consent to pay, and both signature forms", function ()
       await registered(f, device);
       const before = await snapshot(f, f.alice.address, device);
       await f.registry.connect(f.relayer).activateDeviceWithPermit(
+        ACTIVATION_FEE,
         device.deviceId,
         f.alice.address,
         DEADLINE,
@@ -223,7 +243,14 @@ describe("DeviceRegistry: consent to pay, and both signature forms", function ()
       const device = testDevice(1);
       await f.registry
         .connect(f.maker)
-        .registerAndActivate(device.deviceId, device.wallet.address, 1, ZeroHash, f.alice.address);
+        .registerAndActivate(
+          REGISTRATION_FEE + ACTIVATION_FEE,
+          device.deviceId,
+          device.wallet.address,
+          1,
+          ZeroHash,
+          f.alice.address,
+        );
       const claim = { deviceId: device.deviceId, challenge: keccak256(toUtf8Bytes("peer-challenge-7")) };
       const digest = identityClaimDigest(f.domain, claim);
       const signature = Signature.from(await signIdentityClaim(device.wallet, f.domain, claim));

@@ -6,7 +6,7 @@ import { ethers } from "hardhat";
 import { identityClaimDigest, signIdentityClaim } from "../../src/eip712/device";
 import { acceptManufacturerAccount, proposeManufacturerAccount } from "../../src/manufacturers";
 import { buildWhitelist } from "../../src/merkle/whitelist";
-import { DEFAULT_SCORE, ONE, REGISTRATION_FEE, registryFixture, testDevice } from "../shared/fixtures";
+import { ACTIVATION_FEE, DEFAULT_SCORE, ONE, REGISTRATION_FEE, registryFixture, testDevice } from "../shared/fixtures";
 import type { RegistryFixture, TestDevice } from "../shared/fixtures";
 
 const Status = { Unknown: 0n, Registered: 1n, Active: 2n, Revoked: 3n };
@@ -22,9 +22,18 @@ async function lifecycleFixture() {
   const inactive = testDevice(2);
   await f.registry
     .connect(f.maker)
-    .registerAndActivate(active.deviceId, active.wallet.address, 1, ZeroHash, f.alice.address);
-  await f.registry.connect(f.maker).registerDevice(inactive.deviceId, inactive.wallet.address, 1, ZeroHash);
-  await f.registry.connect(f.maker).commitWhitelist(ROOT, 5);
+    .registerAndActivate(
+      REGISTRATION_FEE + ACTIVATION_FEE,
+      active.deviceId,
+      active.wallet.address,
+      1,
+      ZeroHash,
+      f.alice.address,
+    );
+  await f.registry
+    .connect(f.maker)
+    .registerDevice(REGISTRATION_FEE, inactive.deviceId, inactive.wallet.address, 1, ZeroHash);
+  await f.registry.connect(f.maker).commitWhitelist(REGISTRATION_FEE, ROOT, 5);
   return { ...f, next, rival, active, inactive };
 }
 type Lifecycle = Awaited<ReturnType<typeof lifecycleFixture>>;
@@ -59,11 +68,11 @@ describe("DeviceRegistry: manufacturer lifecycle (finding 11)", function () {
           .to.be.revertedWithCustomError(f.registry, "NotDeviceManufacturerOrAdmin")
           .withArgs(d.deviceId, f.maker.address);
       }
-      await expect(f.registry.connect(f.maker).closeWhitelist(ROOT))
+      await expect(f.registry.connect(f.maker).closeWhitelist(1, ROOT))
         .to.be.revertedWithCustomError(f.registry, "NotWhitelistManufacturerOrAdmin")
         .withArgs(ROOT, f.maker.address);
       expect(await deviceRecords(f, [f.active, f.inactive])).to.deep.equal(devices);
-      expect(await f.registry.getWhitelist(ROOT)).to.deep.equal([1n, 5n, 0n]);
+      expect(await f.registry.getWhitelist(1, ROOT)).to.deep.equal([1n, 5n, 0n, ACTIVATION_FEE]);
       // The active device still proves its identity; the admin keeps its remedy.
       const claim = { deviceId: f.active.deviceId, challenge: keccak256(toUtf8Bytes("peer")) };
       expect(
@@ -76,9 +85,9 @@ describe("DeviceRegistry: manufacturer lifecycle (finding 11)", function () {
       await expect(f.registry.connect(f.admin).revokeDevice(f.active.deviceId, 2))
         .to.emit(f.registry, "DeviceRevoked")
         .withArgs(f.active.deviceId, f.admin.address, 2);
-      await expect(f.registry.connect(f.admin).closeWhitelist(ROOT))
+      await expect(f.registry.connect(f.admin).closeWhitelist(1, ROOT))
         .to.emit(f.registry, "WhitelistClosed")
-        .withArgs(ROOT, 5);
+        .withArgs(ROOT, 1, 5);
     });
 
     it("attack: a removed manufacturer cannot redirect its credit, move its account or commit roots; its credit still goes to its payout", async function () {
@@ -91,7 +100,7 @@ describe("DeviceRegistry: manufacturer lifecycle (finding 11)", function () {
       await expect(f.registry.connect(f.maker).proposeManufacturerAccount(f.mallory.address))
         .to.be.revertedWithCustomError(f.registry, "NotActiveManufacturer")
         .withArgs(f.maker.address);
-      await expect(f.registry.connect(f.maker).commitWhitelist(keccak256(toUtf8Bytes("late")), 1))
+      await expect(f.registry.connect(f.maker).commitWhitelist(REGISTRATION_FEE, keccak256(toUtf8Bytes("late")), 1))
         .to.be.revertedWithCustomError(f.registry, "NotActiveManufacturer")
         .withArgs(f.maker.address);
       expect(await manufacturer(f, f.maker.address)).to.deep.equal(before);
@@ -108,7 +117,7 @@ describe("DeviceRegistry: manufacturer lifecycle (finding 11)", function () {
       const f = await loadFixture(lifecycleFixture);
       await f.registry.connect(f.admin).removeManufacturer(f.maker.address);
       await f.registry.connect(f.admin).addManufacturer(f.maker.address, f.makerPayout.address, DEFAULT_SCORE);
-      await expect(f.registry.connect(f.maker).closeWhitelist(ROOT)).to.emit(f.registry, "WhitelistClosed");
+      await expect(f.registry.connect(f.maker).closeWhitelist(1, ROOT)).to.emit(f.registry, "WhitelistClosed");
       await expect(f.registry.connect(f.maker).revokeDevice(f.inactive.deviceId, 1)).to.emit(
         f.registry,
         "DeviceRevoked",
@@ -152,16 +161,18 @@ describe("DeviceRegistry: manufacturer lifecycle (finding 11)", function () {
       expect([view.manufacturer, view.score]).to.deep.equal([f.next.address, BigInt(DEFAULT_SCORE)]);
       // The new account does everything the old one could, on the same records.
       const d3 = testDevice(3);
-      await expect(f.registry.connect(f.next).registerDevice(d3.deviceId, d3.wallet.address, 1, ZeroHash))
+      await expect(
+        f.registry.connect(f.next).registerDevice(REGISTRATION_FEE, d3.deviceId, d3.wallet.address, 1, ZeroHash),
+      )
         .to.emit(f.registry, "DeviceRegistered")
         .withArgs(d3.deviceId, 1, d3.wallet.address, 1);
       expect((await f.registry.getManufacturer(f.next.address)).credit).to.equal(before.credit - REGISTRATION_FEE);
       await expect(f.registry.connect(f.next).revokeDevice(f.inactive.deviceId, 1))
         .to.emit(f.registry, "DeviceRevoked")
         .withArgs(f.inactive.deviceId, f.next.address, 1);
-      await expect(f.registry.connect(f.next).closeWhitelist(ROOT))
+      await expect(f.registry.connect(f.next).closeWhitelist(1, ROOT))
         .to.emit(f.registry, "WhitelistClosed")
-        .withArgs(ROOT, 5);
+        .withArgs(ROOT, 1, 5);
       await expect(f.registry.connect(f.next).setPayout(f.bob.address))
         .to.emit(f.registry, "ManufacturerPayoutChanged")
         .withArgs(1, f.bob.address);
@@ -174,7 +185,7 @@ describe("DeviceRegistry: manufacturer lifecycle (finding 11)", function () {
       const f = await loadFixture(lifecycleFixture);
       const d = testDevice(7);
       const whitelist = buildWhitelist([{ deviceId: d.deviceId, deviceKey: d.wallet.address, deviceType: 1 }], 1);
-      await f.registry.connect(f.maker).commitWhitelist(whitelist.root, 1);
+      await f.registry.connect(f.maker).commitWhitelist(REGISTRATION_FEE, whitelist.root, 1);
       await rotated(f);
       const e = whitelist.entries[0];
       await f.registry.registerFromWhitelist(whitelist.root, e.deviceId, e.deviceKey, e.deviceType, e.proof);
@@ -187,15 +198,26 @@ describe("DeviceRegistry: manufacturer lifecycle (finding 11)", function () {
       const devices = await deviceRecords(f, [f.active, f.inactive]);
       const credit = (await f.registry.getManufacturer(f.next.address)).credit;
       const d3 = testDevice(3);
-      await expect(f.registry.connect(f.maker).registerDevice(d3.deviceId, d3.wallet.address, 1, ZeroHash))
-        .to.be.revertedWithCustomError(f.registry, "NotActiveManufacturer")
-        .withArgs(f.maker.address);
       await expect(
-        f.registry.connect(f.maker).registerAndActivate(d3.deviceId, d3.wallet.address, 1, ZeroHash, f.mallory.address),
+        f.registry.connect(f.maker).registerDevice(REGISTRATION_FEE, d3.deviceId, d3.wallet.address, 1, ZeroHash),
       )
         .to.be.revertedWithCustomError(f.registry, "NotActiveManufacturer")
         .withArgs(f.maker.address);
-      await expect(f.registry.connect(f.maker).commitWhitelist(keccak256(toUtf8Bytes("old")), 1))
+      await expect(
+        f.registry
+          .connect(f.maker)
+          .registerAndActivate(
+            REGISTRATION_FEE + ACTIVATION_FEE,
+            d3.deviceId,
+            d3.wallet.address,
+            1,
+            ZeroHash,
+            f.mallory.address,
+          ),
+      )
+        .to.be.revertedWithCustomError(f.registry, "NotActiveManufacturer")
+        .withArgs(f.maker.address);
+      await expect(f.registry.connect(f.maker).commitWhitelist(REGISTRATION_FEE, keccak256(toUtf8Bytes("old")), 1))
         .to.be.revertedWithCustomError(f.registry, "NotActiveManufacturer")
         .withArgs(f.maker.address);
       for (const d of [f.active, f.inactive]) {
@@ -203,7 +225,7 @@ describe("DeviceRegistry: manufacturer lifecycle (finding 11)", function () {
           .to.be.revertedWithCustomError(f.registry, "NotDeviceManufacturerOrAdmin")
           .withArgs(d.deviceId, f.maker.address);
       }
-      await expect(f.registry.connect(f.maker).closeWhitelist(ROOT))
+      await expect(f.registry.connect(f.maker).closeWhitelist(1, ROOT))
         .to.be.revertedWithCustomError(f.registry, "NotWhitelistManufacturerOrAdmin")
         .withArgs(ROOT, f.maker.address);
       await expect(f.registry.connect(f.maker).withdrawFeeCredit())
@@ -219,7 +241,7 @@ describe("DeviceRegistry: manufacturer lifecycle (finding 11)", function () {
         .to.be.revertedWithCustomError(f.registry, "NotPendingManufacturerAccount")
         .withArgs(1, f.maker.address);
       expect(await deviceRecords(f, [f.active, f.inactive])).to.deep.equal(devices);
-      expect(await f.registry.getWhitelist(ROOT)).to.deep.equal([1n, 5n, 0n]);
+      expect(await f.registry.getWhitelist(1, ROOT)).to.deep.equal([1n, 5n, 0n, ACTIVATION_FEE]);
       expect((await f.registry.getManufacturer(f.next.address)).credit).to.equal(credit);
       expect(await f.registry.getStatuses([d3.deviceId])).to.deep.equal([Status.Unknown]);
     });
@@ -330,7 +352,7 @@ describe("DeviceRegistry: manufacturer lifecycle (finding 11)", function () {
       await expect(f.registry.connect(f.maker).revokeDevice(f.active.deviceId, 1))
         .to.be.revertedWithCustomError(f.registry, "NotDeviceManufacturerOrAdmin")
         .withArgs(f.active.deviceId, f.maker.address);
-      await expect(f.registry.connect(f.maker).closeWhitelist(ROOT))
+      await expect(f.registry.connect(f.maker).closeWhitelist(1, ROOT))
         .to.be.revertedWithCustomError(f.registry, "NotWhitelistManufacturerOrAdmin")
         .withArgs(ROOT, f.maker.address);
       expect((await f.registry.getDevice(f.active.deviceId)).status).to.equal(Status.Active);
