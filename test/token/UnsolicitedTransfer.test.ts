@@ -7,7 +7,7 @@ import { compact, signActivation } from "../../src/eip712/device";
 import { openedChannel } from "../../src/channels/key";
 import { buildGroup } from "../../src/merkle/group";
 import type { PaymentChannels } from "../../typechain-types";
-import { ACTIVATION_FEE, ONE, registryFixture, testDevice } from "../shared/fixtures";
+import { ACTIVATION_FEE, ONE, REGISTRATION_FEE, registryFixture, testDevice } from "../shared/fixtures";
 
 const DEADLINE = 4_102_444_800n;
 const DAY = 86_400n;
@@ -107,7 +107,9 @@ describe("Unsolicited transfers (ERC-827 transfer and call)", function () {
     const f = await loadFixture(fixture);
     const target = await f.registry.getAddress();
     const device = testDevice(1);
-    await f.registry.connect(f.maker).registerDevice(device.deviceId, device.wallet.address, 1, ZeroHash);
+    await f.registry
+      .connect(f.maker)
+      .registerDevice(REGISTRATION_FEE, device.deviceId, device.wallet.address, 1, ZeroHash);
     const signature = await signActivation(device.wallet, f.domain, {
       deviceId: device.deviceId,
       owner: f.alice.address,
@@ -115,6 +117,7 @@ describe("Unsolicited transfers (ERC-827 transfer and call)", function () {
     });
     const data = {
       activation: f.registry.interface.encodeFunctionData("activateDevice", [
+        ACTIVATION_FEE,
         device.deviceId,
         f.alice.address,
         DEADLINE,
