@@ -21,13 +21,16 @@ describe("System model (property): money, devices and signatures across every co
     const seed = process.env.MODEL_SEED === undefined ? undefined : Number(process.env.MODEL_SEED);
     const sys = await loadFixture(systemFixture);
     await fc.assert(
-      fc.asyncProperty(fc.commands(commandArbitraries(sys), { maxCommands: MAX_COMMANDS, size: "max" }), async (cmds) => {
-        await loadFixture(systemFixture);
-        const { model, real } = await initialState(sys);
-        stats.runs += 1;
-        await fc.asyncModelRun(() => ({ model, real }), cmds);
-        await checkAllDevices(model, real);
-      }),
+      fc.asyncProperty(
+        fc.commands(commandArbitraries(sys), { maxCommands: MAX_COMMANDS, size: "max" }),
+        async (cmds) => {
+          await loadFixture(systemFixture);
+          const { model, real } = await initialState(sys);
+          stats.runs += 1;
+          await fc.asyncModelRun(() => ({ model, real }), cmds);
+          await checkAllDevices(model, real);
+        },
+      ),
       { numRuns: RUNS, seed, verbose: process.env.MODEL_VERBOSE === "1" ? 2 : 1 },
     );
     const top = [...stats.byCommand].sort((x, y) => y[1] - x[1]);

@@ -232,7 +232,14 @@ def({
 
 /** Spenders an allowance may name: the two system contracts, the relayer and mallory. */
 const spenders = (s: System): string[] => [addr(s, s.registry), addr(s, s.channels), a(s.relayer), a(s.mallory)];
-const approvers = (s: System): Signers[] => [s.alice, s.bob, s.carol, s.mallory, s.makers[0].account, s.makers[1].account];
+const approvers = (s: System): Signers[] => [
+  s.alice,
+  s.bob,
+  s.carol,
+  s.mallory,
+  s.makers[0].account,
+  s.makers[1].account,
+];
 const AMOUNTS = [0n, 10n * ONE, 1_000n * ONE, MaxUint256];
 
 def({
@@ -256,18 +263,28 @@ def({
 def({
   name: "transferFrom",
   weight: 1,
-  arb: fc.record({ spender: fc.nat(1), from: fc.nat(5), amount: fc.integer({ min: 1, max: 50 }) }),
+  arb: fc.record({
+    spender: fc.nat(1),
+    from: fc.nat(5),
+    amount: fc.integer({ min: 1, max: 50 }),
+    andCall: fc.boolean(),
+  }),
   plan: async (m, r, p) => {
     const s = r.sys;
     const spender = pick([s.relayer, s.mallory], p.spender);
     const from = pick(approvers(s), p.from);
     const amount = BigInt(p.amount) * ONE;
+    // transferFromAndCall sends to a contract that hears of it: the wallet.
+    const to = p.andCall ? getAddress(await s.wallet.getAddress()) : a(spender);
     return {
       expect: canPull(m, a(from), a(spender), amount) ? "ok" : "fail",
       why: "a pull within the allowance and the balance",
       consents: [own(a(from), "THING", allowanceOf(m, a(from), a(spender)), "the allowance it gave this spender")],
-      send: () => op.transferFrom(s.token, spender, a(from), a(spender), amount),
-      effects: (mm) => pull(mm, a(from), a(spender), a(spender), amount),
+      send: () =>
+        p.andCall
+          ? op.transferFromAndCall(s.token, spender, a(from), to, amount)
+          : op.transferFrom(s.token, spender, a(from), to, amount),
+      effects: (mm) => pull(mm, a(from), a(spender), to, amount),
     };
   },
 });
@@ -337,7 +354,7 @@ def({
 
 def({
   name: "setFees",
-  weight: 1,
+  weight: 2,
   arb: fc.record({ reg: fc.nat(3), act: fc.nat(4) }),
   plan: async (m, r, p) => {
     const s = r.sys;
@@ -357,7 +374,7 @@ def({
 
 def({
   name: "toggleMakerB",
-  weight: 1,
+  weight: 2,
   arb: fc.constant({}),
   plan: async (m, r) => {
     const s = r.sys;
@@ -479,7 +496,7 @@ def({
     const s = r.sys;
     const credit = m.makers[p.mk].credit;
     const reg = addr(s, s.registry);
-    const payout = a(s.makers[p.mk].payout);
+    const payout = m.makers[p.mk].payout;
     return {
       expect: credit > 0n ? "ok" : "fail",
       why: "a manufacturer withdraws its own credit",
@@ -488,6 +505,26 @@ def({
       effects: (mm) => {
         move(mm, "THING", reg, payout, credit);
         mm.makers[p.mk].credit = 0n;
+      },
+    };
+  },
+});
+
+def({
+  name: "setPayout",
+  weight: 1,
+  arb: fc.record({ caller: fc.nat(2), to: fc.nat(1) }),
+  plan: async (m, r, p) => {
+    const s = r.sys;
+    // A manufacturer moves its payout (to its payout account or to itself); mallory is no manufacturer.
+    const caller = p.caller === 2 ? s.mallory : makerOf(s, p.caller);
+    const payout = p.to === 0 || p.caller === 2 ? a(s.makers[p.caller % 2].payout) : a(caller);
+    return {
+      expect: p.caller === 2 ? "fail" : "ok",
+      why: "a manufacturer sets its own payout",
+      send: () => op.setPayout(s.registry, caller, payout),
+      effects: (mm) => {
+        mm.makers[p.caller].payout = payout;
       },
     };
   },
@@ -509,7 +546,7 @@ def({
       expect: m.makers[p.mk].active && canChargeMaker(m, s, p.mk, fee) ? "ok" : "fail",
       why: "an active manufacturer registers its own device and pays",
       consents: [own(a(makerOf(s, p.mk)), "THING", fee, "its own registration at the fee it saw")],
-      send: () => op.registerDevice(s.registry, makerOf(s, p.mk), dev.id, dev.key, fee),
+      send: () => op.registerDevice(s.registry, makerOf(s, p.mk), dev.id, dev.key, m.fees),
       effects: (mm) => {
         chargeMaker(mm, s, p.mk, fee);
         mm.devices.set(dev.id, dev);
@@ -540,7 +577,7 @@ def({
           makerOf(s, p.mk),
           devs.map((d) => d.id),
           devs.map((d) => d.key),
-          m.fees.reg,
+          m.fees,
         ),
       effects: (mm) => {
         chargeMaker(mm, s, p.mk, fee);
@@ -569,8 +606,8 @@ def({
       consents: [own(a(attacker), "THING", m.fees.reg, SIGNED_BEFORE)],
       send: () =>
         p.batch
-          ? op.registerDevices(s.registry, attacker, [id], [key], m.fees.reg)
-          : op.registerDevice(s.registry, attacker, id, key, m.fees.reg),
+          ? op.registerDevices(s.registry, attacker, [id], [key], m.fees)
+          : op.registerDevice(s.registry, attacker, id, key, m.fees),
       devices: [id],
     };
   },
@@ -590,7 +627,7 @@ def({
       expect: m.makers[p.mk].active && canChargeMaker(m, s, p.mk, fee) ? "ok" : "fail",
       why: "a manufacturer ships an activated device and pays both fees",
       consents: [own(a(makerOf(s, p.mk)), "THING", fee, "its own call at the fees it saw")],
-      send: () => op.registerAndActivate(s.registry, makerOf(s, p.mk), dev.id, dev.key, owner, fee),
+      send: () => op.registerAndActivate(s.registry, makerOf(s, p.mk), dev.id, dev.key, owner, m.fees),
       effects: (mm) => {
         chargeMaker(mm, s, p.mk, fee);
         mm.devices.set(dev.id, dev);
@@ -613,7 +650,7 @@ def({
       expect: m.makers[p.mk].active && canChargeMaker(m, s, p.mk, fee) ? "ok" : "fail",
       why: "a manufacturer commits its own root and pays its capacity",
       consents: [own(a(makerOf(s, p.mk)), "THING", fee, "its own commit at the fee it saw")],
-      send: () => op.commitWhitelist(s.registry, makerOf(s, p.mk), wl.root, wl.capacity, m.fees.reg),
+      send: () => op.commitWhitelist(s.registry, makerOf(s, p.mk), wl.root, wl.capacity, m.fees),
       effects: (mm) => {
         chargeMaker(mm, s, p.mk, fee);
         mm.whitelists[p.mk] = { committed: true, capacity: wl.capacity, used: 0, actFee: mm.fees.act };
@@ -638,7 +675,7 @@ def({
       expect: "either",
       why: "a root committed by another manufacturer reserves nothing of the victim's",
       consents: [own(a(makerOf(s, attacker)), "THING", fee, SIGNED_BEFORE)],
-      send: () => op.commitWhitelist(s.registry, makerOf(s, attacker), root, 1, fee),
+      send: () => op.commitWhitelist(s.registry, makerOf(s, attacker), root, 1, m.fees),
       effects: (mm) => chargeMaker(mm, s, attacker, fee),
     };
   },
@@ -694,18 +731,20 @@ def({
     const e = s.whitelists[p.mk].entries[pick(freeListed(m, s, p.mk), p.i)];
     const w = m.whitelists[p.mk];
     const caller = pick([s.relayer, s.mallory, s.bob], p.caller);
-    const dev = newDevice(
-      WhitelistUid(p.mk, e.index),
-      p.mk,
-      "Registered",
-      ZeroAddress,
-      p.mk,
-    );
+    const dev = newDevice(WhitelistUid(p.mk, e.index), p.mk, "Registered", ZeroAddress, p.mk);
     return {
       expect: w.used < w.capacity ? "ok" : "fail",
       why: "anyone registers a listed device within the root's capacity",
       send: () =>
-        op.registerFromWhitelist(s.registry, caller, a(makerOf(s, p.mk)), s.whitelists[p.mk].root, e.deviceId, e.deviceKey, e.proof),
+        op.registerFromWhitelist(
+          s.registry,
+          caller,
+          a(makerOf(s, p.mk)),
+          s.whitelists[p.mk].root,
+          e.deviceId,
+          e.deviceKey,
+          e.proof,
+        ),
       effects: (mm) => {
         mm.whitelists[p.mk].used += 1;
         mm.devices.set(dev.id, dev);
@@ -734,7 +773,17 @@ def({
     const reg = addr(s, s.registry);
     const dev = newDevice(uid, p.mk, "Active", a(owner), p.mk);
     const send = () =>
-      op.activateFromWhitelist(s.registry, owner, a(makerOf(s, p.mk)), s.whitelists[p.mk].root, e.deviceId, e.proof, a(owner), sig, w.actFee);
+      op.activateFromWhitelist(
+        s.registry,
+        owner,
+        a(makerOf(s, p.mk)),
+        s.whitelists[p.mk].root,
+        e.deviceId,
+        e.proof,
+        a(owner),
+        sig,
+        w.actFee,
+      );
     return {
       expect: w.used < w.capacity && canPull(m, a(owner), reg, w.actFee) ? "ok" : "fail",
       why: "the owner activates a listed device at the root's committed fee",
@@ -930,7 +979,7 @@ def({
 
 def({
   name: "revoke",
-  weight: 1,
+  weight: 2,
   arb: fc.record({ d: fc.nat(), byAdmin: fc.boolean() }),
   pre: (m) => devicesWhere(m, (d) => d.status !== "Revoked").length > 0,
   plan: async (m, r, p) => {
@@ -1048,7 +1097,10 @@ def({
         chosen.forEach((d, i) => {
           const dm = mm.devices.get(d.id)!;
           const u = updates[i];
-          if (dm.rep !== undefined && (dm.rep.epoch === epoch || (dm.rep.score === u.score && dm.rep.trend === u.trend)))
+          if (
+            dm.rep !== undefined &&
+            (dm.rep.epoch === epoch || (dm.rep.score === u.score && dm.rep.trend === u.trend))
+          )
             return;
           dm.rep = { score: u.score, trend: u.trend, epoch };
           changed += 1n;
@@ -1076,7 +1128,8 @@ def({
       // Refused, or skipped: either way the record and the rewards stay as they are.
       expect: "either",
       why: "a revoked device is not scored",
-      send: () => op.updateScores(s.registry, s.auditor, [{ deviceId: d.id, score, trend: 1 }], epochOf(m.now), ZeroHash),
+      send: () =>
+        op.updateScores(s.registry, s.auditor, [{ deviceId: d.id, score, trend: 1 }], epochOf(m.now), ZeroHash),
       devices: [d.id],
     };
   },
@@ -1096,7 +1149,8 @@ def({
     return {
       expect: "fail",
       why: "only activated devices are scored",
-      send: () => op.updateScores(s.registry, s.auditor, [{ deviceId: d.id, score: 1, trend: 1 }], epochOf(m.now), ZeroHash),
+      send: () =>
+        op.updateScores(s.registry, s.auditor, [{ deviceId: d.id, score: 1, trend: 1 }], epochOf(m.now), ZeroHash),
       devices: [d.id],
     };
   },
@@ -1224,7 +1278,8 @@ function openPlan(
     send: () => {
       if (how === "eth") return op.openEth(s.channels, owner, payee, expiry, root, salt, deposit);
       if (how === "andCall") return op.openTokenAndCall(s, owner, payee, deposit, expiry, root, salt);
-      if (how === "permit") return op.openTokenWithPermit(s.channels, owner, payee, deposit, expiry, root, salt, permit!);
+      if (how === "permit")
+        return op.openTokenWithPermit(s.channels, owner, payee, deposit, expiry, root, salt, permit!);
       return op.openToken(s.channels, owner, payee, deposit, expiry, root, salt);
     },
     effects: (mm, rc) => {
@@ -1259,7 +1314,14 @@ def({
   plan: async (m, r, p) => {
     const s = r.sys;
     const owner = pick(channelOwners(s), p.owner);
-    const permit = await permitBy(s, owner, a(owner), addr(s, s.channels), BigInt(p.deposit) * ONE, nextPermitNonce(m, a(owner)));
+    const permit = await permitBy(
+      s,
+      owner,
+      a(owner),
+      addr(s, s.channels),
+      BigInt(p.deposit) * ONE,
+      nextPermitNonce(m, a(owner)),
+    );
     return openPlan(m, r, p, true, "permit", permit);
   },
 });
@@ -1356,7 +1418,9 @@ def({
     return {
       expect: "ok",
       why: "the payee closes with a receipt a group client signed",
-      consents: [own(addr(s, s.channels), c.token ? "THING" : "ETH", c.deposit, "the deposit it holds for this channel")],
+      consents: [
+        own(addr(s, s.channels), c.token ? "THING" : "ETH", c.deposit, "the deposit it holds for this channel"),
+      ],
       send,
       effects: (mm) => {
         settle(mm, s, c);
@@ -1382,13 +1446,28 @@ def({
     const s = r.sys;
     const group = pick(batchable(m), p.g);
     const ch = addr(s, s.channels);
-    const send = () => op.closeBatch(s.channels, payeeSigner(s, group[0].payee), group.map((c) => closeRequest(s, c)));
+    const send = () =>
+      op.closeBatch(
+        s.channels,
+        payeeSigner(s, group[0].payee),
+        group.map((c) => closeRequest(s, c)),
+      );
     return {
       expect: "ok",
       why: "the payee closes several channels at once",
       consents: [
-        own(ch, "THING", group.filter((c) => c.token).reduce((x, c) => x + c.deposit, 0n), "deposits it holds"),
-        own(ch, "ETH", group.filter((c) => !c.token).reduce((x, c) => x + c.deposit, 0n), "deposits it holds"),
+        own(
+          ch,
+          "THING",
+          group.filter((c) => c.token).reduce((x, c) => x + c.deposit, 0n),
+          "deposits it holds",
+        ),
+        own(
+          ch,
+          "ETH",
+          group.filter((c) => !c.token).reduce((x, c) => x + c.deposit, 0n),
+          "deposits it holds",
+        ),
       ],
       send,
       effects: (mm) => {
@@ -1405,9 +1484,7 @@ def({
   weight: 3,
   arb: fc.record({ g: fc.nat(), bad: fc.nat() }),
   pre: (m) =>
-    batchable(m).some((g) =>
-      m.channels.some((c) => c.payee === g[0].payee && c.best !== undefined && !closable(m)(c)),
-    ),
+    batchable(m).some((g) => m.channels.some((c) => c.payee === g[0].payee && c.best !== undefined && !closable(m)(c))),
   plan: async (m, r, p) => {
     const s = r.sys;
     const groups = batchable(m).filter((g) =>
@@ -1425,8 +1502,18 @@ def({
       expect: "ok",
       why: "a batch settles what it can and skips a bad channel",
       consents: [
-        own(ch, "THING", group.filter((c) => c.token).reduce((x, c) => x + c.deposit, 0n), "deposits it holds"),
-        own(ch, "ETH", group.filter((c) => !c.token).reduce((x, c) => x + c.deposit, 0n), "deposits it holds"),
+        own(
+          ch,
+          "THING",
+          group.filter((c) => c.token).reduce((x, c) => x + c.deposit, 0n),
+          "deposits it holds",
+        ),
+        own(
+          ch,
+          "ETH",
+          group.filter((c) => !c.token).reduce((x, c) => x + c.deposit, 0n),
+          "deposits it holds",
+        ),
       ],
       send: () => op.closeBatch(s.channels, payeeSigner(s, group[0].payee), requests),
       effects: (mm) => {
@@ -1447,7 +1534,7 @@ def({
     const c = pick(m.channels.filter(closable(m)), p.c);
     const q = closeRequest(s, c);
     let payee = payeeSigner(s, c.payee);
-    let why = "";
+    let why: string;
     if (p.variant === 0) {
       payee = pick(payees(s), payees(s).indexOf(payee) + 1);
       why = "another AS cannot close the channel";
@@ -1577,7 +1664,11 @@ def({
         data = op.rotateDeviceKeyData(s.registry, d.id, next.address, sig);
         inner = deviceOk;
         apply = (mm) => {
-          Object.assign(mm.devices.get(d.id)!, { key: next.address, keyLabel: next.address, keyNonce: d.keyNonce + 1n });
+          Object.assign(mm.devices.get(d.id)!, {
+            key: next.address,
+            keyLabel: next.address,
+            keyNonce: d.keyNonce + 1n,
+          });
           mm.wallet.rotatedUnacked = true;
         };
         break;
@@ -1606,7 +1697,8 @@ def({
       devices: [d.id],
       post: async (_mm, _r, rc) => {
         const ev = rc!.logs.map((l) => s.wallet.interface.parseLog(l)).find((l) => l?.name === "Executed");
-        if (ev?.args.success !== inner) throw new Error(`walletExecute: inner call success ${ev?.args.success}, model ${inner}`);
+        if (ev?.args.success !== inner)
+          throw new Error(`walletExecute: inner call success ${ev?.args.success}, model ${inner}`);
       },
     };
   },
@@ -1762,7 +1854,9 @@ export function commandArbitraries(sys: System): fc.Arbitrary<fc.AsyncCommand<Mo
     .filter((spec) => !KNOWN_UNFIXED.includes(spec.name) || include.includes("all") || include.includes(spec.name))
     .filter((spec) => only.length === 0 || only.includes(spec.name))
     .flatMap((spec) =>
-      Array.from({ length: spec.weight }, () => spec.arb.map((p) => new Cmd(spec, p, sys) as fc.AsyncCommand<Model, Real>)),
+      Array.from({ length: spec.weight }, () =>
+        spec.arb.map((p) => new Cmd(spec, p, sys) as fc.AsyncCommand<Model, Real>),
+      ),
     );
 }
 

@@ -18,7 +18,13 @@ import { buildGroup } from "../../src/merkle/group";
 import type { ClientGroup } from "../../src/merkle/group";
 import { buildWhitelist } from "../../src/merkle/whitelist";
 import type { Whitelist } from "../../src/merkle/whitelist";
-import type { DeviceRegistry, DeviceWallet, DeviceWalletFactory, PaymentChannels, ThingToken } from "../../typechain-types";
+import type {
+  DeviceRegistry,
+  DeviceWallet,
+  DeviceWalletFactory,
+  PaymentChannels,
+  ThingToken,
+} from "../../typechain-types";
 import { ETH_LIMIT, ONE, TOKEN_LIMIT, WALLET_PERIOD, registryFixture } from "../shared/fixtures";
 import type { RegistryFixture } from "../shared/fixtures";
 
@@ -27,6 +33,12 @@ export const DEADLINE = 4_102_444_800n;
 export const EXEC_GAS = 200_000n;
 
 type Tx = Promise<TransactionResponse>;
+
+/** The fees a caller saw: what it consents to pay per registration and per activation. */
+export interface Fees {
+  reg: bigint;
+  act: bigint;
+}
 
 // ---------------------------------------------------------------- device ids and keys
 
@@ -86,6 +98,16 @@ export interface System extends RegistryFixture {
   clients: Wallet[];
   groups: ClientGroup[];
   whitelists: Whitelist[];
+  /** Channels the fixture opened to `server` (alice: ETH, carol: THING), group 0. */
+  initialChannels: {
+    owner: string;
+    payee: string;
+    token: boolean;
+    salt: bigint;
+    openBlock: bigint;
+    deposit: bigint;
+    expiry: bigint;
+  }[];
   registryDomain: TypedDataDomain;
   tokenDomain: TypedDataDomain;
   channelsDomain: TypedDataDomain;
@@ -97,7 +119,9 @@ export interface System extends RegistryFixture {
  * 10,000 THING and a standing registry allowance; two auditors), the channels, the wallet factory and one
  * device wallet (owners: signers 15-17, threshold 2; device key signer 18) that owns its active device
  * and holds 10 ETH and 1,000 THING. alice keeps her standing registry allowance, carol one to the
- * channels: the victims' setting. A-0 and A-1 are active (owner bob), A-2 registered.
+ * channels: the victims' setting. A-0 and A-1 are active (owner bob), A-2 and B-0 registered; A's whitelist
+ * is committed (activation fee 2 THING) and A-WL-0 registered from it. alice (ETH) and carol (THING) each
+ * have a channel open to `server` for the client group 0.
  */
 export async function systemFixture(): Promise<System> {
   const base = await registryFixture();
@@ -154,6 +178,37 @@ export async function systemFixture(): Promise<System> {
   await token.transfer(walletAddress, 1_000n * ONE);
 
   const clients = Array.from({ length: 4 }, (_, i) => new Wallet(keccak256(toUtf8Bytes(`model-client-${i}`))));
+  const groups = [buildGroup(clients.slice(0, 3).map((c) => c.address)), buildGroup([clients[3].address])];
+  const whitelists = WHITELIST_UIDS.map((uids, m) =>
+    buildWhitelist(
+      uids.map((uid) => ({ deviceId: deviceIdOf(m + 1, uid), deviceKey: keyOf(uid).address, deviceType: 1 })),
+      m + 1,
+    ),
+  );
+  await registry.connect(makerB).registerDevice(deviceIdOf(2, "B-0"), keyOf("B-0").address, 1, ZeroHash);
+  await registry.connect(maker).commitWhitelist(whitelists[0].root, whitelists[0].capacity);
+  const listed = whitelists[0].entries[0];
+  await registry.registerFromWhitelist(whitelists[0].root, listed.deviceId, listed.deviceKey, 1, listed.proof);
+  const initialChannels = [];
+  for (const [owner, isToken, deposit] of [
+    [base.alice, false, ONE],
+    [carol, true, 20n * ONE],
+  ] as const) {
+    const expiry = BigInt((await ethers.provider.getBlock("latest"))!.timestamp) + 30n * 3600n;
+    const tx = isToken
+      ? await channels.connect(owner).openToken(server.address, deposit, expiry, groups[0].root, 0n)
+      : await channels.connect(owner).openEth(server.address, expiry, groups[0].root, 0n, { value: deposit });
+    const openBlock = BigInt((await tx.wait())!.blockNumber);
+    initialChannels.push({
+      owner: owner.address,
+      payee: server.address,
+      token: isToken,
+      salt: 0n,
+      openBlock,
+      deposit,
+      expiry,
+    });
+  }
   return {
     ...base,
     channels,
@@ -169,13 +224,9 @@ export async function systemFixture(): Promise<System> {
     walletKeys,
     walletDeviceId,
     clients,
-    groups: [buildGroup(clients.slice(0, 3).map((c) => c.address)), buildGroup([clients[3].address])],
-    whitelists: WHITELIST_UIDS.map((uids, m) =>
-      buildWhitelist(
-        uids.map((uid) => ({ deviceId: deviceIdOf(m + 1, uid), deviceKey: keyOf(uid).address, deviceType: 1 })),
-        m + 1,
-      ),
-    ),
+    groups,
+    whitelists,
+    initialChannels,
     registryDomain: base.domain,
     tokenDomain: permitDomain("ThingToken", chainId, await token.getAddress()),
     channelsDomain: channelsDomain(chainId, await channels.getAddress()),
@@ -212,7 +263,12 @@ export async function permitBy(
 /** A permit nobody signed: what a relayer passes when it hopes a standing allowance will do. */
 export const EMPTY_PERMIT = { deadline: 0n, v: 27, r: ZeroHash, s: ZeroHash };
 
-export async function activationSig(sys: System, key: Signer, deviceId: string, owner: string): Promise<[string, string]> {
+export async function activationSig(
+  sys: System,
+  key: Signer,
+  deviceId: string,
+  owner: string,
+): Promise<[string, string]> {
   return compact(await signActivation(key as Wallet, sys.registryDomain, { deviceId, owner, deadline: DEADLINE }));
 }
 
@@ -249,7 +305,12 @@ export function channelIdOf(
   );
 }
 
-export async function receiptSig(sys: System, client: Wallet, channelId: string, amount: bigint): Promise<[string, string]> {
+export async function receiptSig(
+  sys: System,
+  client: Wallet,
+  channelId: string,
+  amount: bigint,
+): Promise<[string, string]> {
   return compact(await signReceipt(client, sys.channelsDomain, { channelId, cumulativeAmount: amount }));
 }
 
@@ -283,7 +344,13 @@ export async function deviceTransferSig(
   amount: bigint,
   nonce: bigint,
 ): Promise<[string, string]> {
-  const sig = await signDeviceTransfer(key as Wallet, sys.walletDomain, { asset, to, amount, nonce, deadline: DEADLINE });
+  const sig = await signDeviceTransfer(key as Wallet, sys.walletDomain, {
+    asset,
+    to,
+    amount,
+    nonce,
+    deadline: DEADLINE,
+  });
   return compact(sig);
 }
 
@@ -299,6 +366,8 @@ export const op = {
     t.connect(relayer).permit(p.owner, p.spender, p.value, p.deadline, p.v, p.r, p.s),
   transferAndCall: (t: ThingToken, from: Signer, to: string, amount: bigint, data: string): Tx =>
     t.connect(from).transferAndCall(to, amount, data),
+  transferFromAndCall: (t: ThingToken, spender: Signer, from: string, to: string, amount: bigint): Tx =>
+    t.connect(spender).transferFromAndCall(from, to, amount, "0x"),
   sendEth: (from: Signer, to: string, value: bigint): Tx => from.sendTransaction({ to, value }),
 
   // ---------------------------------------------------------------- registry: admin and credit
@@ -320,21 +389,23 @@ export const op = {
   depositCreditWithPermit: (r: DeviceRegistry, payer: Signer, account: string, p: SignedPermit): Tx =>
     r.connect(payer).depositFeeCreditWithPermit(account, p.value, p.deadline, p.v, p.r, p.s),
   withdrawCredit: (r: DeviceRegistry, maker: Signer): Tx => r.connect(maker).withdrawFeeCredit(),
+  setPayout: (r: DeviceRegistry, caller: Signer, payout: string): Tx => r.connect(caller).setPayout(payout),
 
   // ---------------------------------------------------------------- registry: devices
-  // API-CHANGE(maxFee): every fee-paying call gets the caller's `maxFee` (the fee it consents to).
-  registerDevice: (r: DeviceRegistry, maker: Signer, id: string, key: string, _maxFee: bigint): Tx =>
+  // API-CHANGE(maxFee): every fee-paying call gets the caller's `maxFee`. `_seen` holds the fees the
+  // caller saw and consents to (per device); an activation's consent is its `_maxFee`.
+  registerDevice: (r: DeviceRegistry, maker: Signer, id: string, key: string, _seen: Fees): Tx =>
     r.connect(maker).registerDevice(id, key, 1, ZeroHash),
-  registerDevices: (r: DeviceRegistry, maker: Signer, ids: string[], keys: string[], _maxFee: bigint): Tx =>
+  registerDevices: (r: DeviceRegistry, maker: Signer, ids: string[], keys: string[], _seen: Fees): Tx =>
     r.connect(maker).registerDevices(
       ids,
       keys,
       ids.map(() => 1),
     ),
-  registerAndActivate: (r: DeviceRegistry, maker: Signer, id: string, key: string, owner: string, _maxFee: bigint): Tx =>
+  registerAndActivate: (r: DeviceRegistry, maker: Signer, id: string, key: string, owner: string, _seen: Fees): Tx =>
     r.connect(maker).registerAndActivate(id, key, 1, ZeroHash, owner),
   // API-CHANGE(whitelist key): roots are keyed by (manufacturer, root).
-  commitWhitelist: (r: DeviceRegistry, maker: Signer, root: string, capacity: number, _maxFee: bigint): Tx =>
+  commitWhitelist: (r: DeviceRegistry, maker: Signer, root: string, capacity: number, _seen: Fees): Tx =>
     r.connect(maker).commitWhitelist(root, capacity),
   closeWhitelist: (r: DeviceRegistry, caller: Signer, _manufacturer: string, root: string): Tx =>
     r.connect(caller).closeWhitelist(root),
@@ -394,14 +465,31 @@ export const op = {
     updates: { deviceId: string; score: number; trend: number }[],
     epoch: bigint,
     root: string,
-  ): Tx => r.connect(auditor).updateScores(updates, epoch, root),
+  ): Tx =>
+    updates.length === 1
+      ? r.connect(auditor).updateScore(updates[0].deviceId, updates[0].score, updates[0].trend, epoch, root)
+      : r.connect(auditor).updateScores(updates, epoch, root),
   withdrawAuditorReward: (r: DeviceRegistry, auditor: Signer): Tx => r.connect(auditor).withdrawAuditorReward(),
 
   // ---------------------------------------------------------------- channels
-  openEth: (c: PaymentChannels, owner: Signer, payee: string, expiry: bigint, root: string, salt: bigint, value: bigint): Tx =>
-    c.connect(owner).openEth(payee, expiry, root, salt, { value }),
-  openToken: (c: PaymentChannels, owner: Signer, payee: string, deposit: bigint, expiry: bigint, root: string, salt: bigint): Tx =>
-    c.connect(owner).openToken(payee, deposit, expiry, root, salt),
+  openEth: (
+    c: PaymentChannels,
+    owner: Signer,
+    payee: string,
+    expiry: bigint,
+    root: string,
+    salt: bigint,
+    value: bigint,
+  ): Tx => c.connect(owner).openEth(payee, expiry, root, salt, { value }),
+  openToken: (
+    c: PaymentChannels,
+    owner: Signer,
+    payee: string,
+    deposit: bigint,
+    expiry: bigint,
+    root: string,
+    salt: bigint,
+  ): Tx => c.connect(owner).openToken(payee, deposit, expiry, root, salt),
   openTokenAndCall: (
     sys: System,
     owner: Signer,

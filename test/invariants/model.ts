@@ -30,7 +30,7 @@ import { MaxUint256, ZeroAddress, getAddress } from "ethers";
 import { ethers } from "hardhat";
 
 import { AUDIT_REWARD, ETH_LIMIT, EPOCH_LENGTH, TOKEN_LIMIT, WALLET_PERIOD } from "../shared/fixtures";
-import { POOL, WHITELIST_UIDS, deviceIdOf, keyOf } from "./driver";
+import { POOL, WHITELIST_UIDS, channelIdOf, deviceIdOf, keyOf, receiptSig } from "./driver";
 import type { System } from "./driver";
 
 export type Asset = "THING" | "ETH";
@@ -87,7 +87,7 @@ export interface Model {
   fees: { reg: bigint; act: bigint };
   /** The activation fee before the last change: what a user who signed before it consents to. */
   prevAct: bigint;
-  makers: { active: boolean; credit: bigint }[];
+  makers: { active: boolean; credit: bigint; payout: string }[];
   devices: Map<string, DeviceM>;
   whitelists: { committed: boolean; capacity: number; used: number; actFee: bigint }[];
   feesCollected: bigint;
@@ -225,18 +225,21 @@ export async function initialState(sys: System): Promise<{ model: Model; real: R
   const makers = [];
   for (const mk of sys.makers) {
     const v = await sys.registry.getManufacturer(mk.account.address);
-    makers.push({ active: v.active, credit: v.credit });
+    makers.push({ active: v.active, credit: v.credit, payout: v.payout });
   }
   const credits = makers.reduce((a, mk) => a + mk.credit, 0n);
   const devices = new Map<string, DeviceM>();
-  const add = (uid: string, status: Status, owner: string, key = keyOf(uid).address, label = uid): void => {
-    const id = deviceIdOf(1, uid);
-    devices.set(id, { id, uid, maker: 0, status, owner, key, keyLabel: label, keyNonce: 0n });
+  const add = (uid: string, status: Status, owner: string, key = keyOf(uid).address, label = uid, maker = 0): void => {
+    const id = deviceIdOf(maker + 1, uid);
+    devices.set(id, { id, uid, maker, status, owner, key, keyLabel: label, keyNonce: 0n });
   };
   add("A-0", "Active", sys.bob.address);
   add("A-1", "Active", sys.bob.address);
   add("A-2", "Registered", ZeroAddress);
   add("A-W", "Active", getAddress(await sys.wallet.getAddress()), sys.walletKeys[0].address, "wallet-key-0");
+  add("B-0", "Registered", ZeroAddress, keyOf("B-0").address, "B-0", 1);
+  add("A-WL-0", "Registered", ZeroAddress);
+  devices.get(deviceIdOf(1, "A-WL-0"))!.root = 0;
   const fees = { reg: await sys.registry.registrationFee(), act: await sys.registry.activationFee() };
   const token = await sys.token.getAddress();
   const model: Model = {
@@ -248,7 +251,11 @@ export async function initialState(sys: System): Promise<{ model: Model; real: R
     prevAct: fees.act,
     makers,
     devices,
-    whitelists: WHITELIST_UIDS.map(() => ({ committed: false, capacity: 0, used: 0, actFee: 0n })),
+    whitelists: WHITELIST_UIDS.map((uids, i) =>
+      i === 0
+        ? { committed: true, capacity: uids.length, used: 1, actFee: fees.act }
+        : { committed: false, capacity: 0, used: 0, actFee: 0n },
+    ),
     feesCollected: real.actual.get(getAddress(registry))!.THING - credits,
     rewardsWithdrawn: 0n,
     auditors: new Map([
@@ -268,6 +275,12 @@ export async function initialState(sys: System): Promise<{ model: Model; real: R
     },
     accepted: [],
   };
+  for (const c of sys.initialChannels) {
+    const id = channelIdOf(c.owner, c.payee, c.token, sys.groups[0].root, c.salt, c.openBlock);
+    const amount = c.deposit / 4n;
+    const sig = await receiptSig(sys, sys.clients[0], id, amount);
+    model.channels.push({ ...c, id, group: 0, open: true, best: { amount, client: 0, sig } });
+  }
   return { model, real };
 }
 
@@ -377,6 +390,7 @@ async function checkSystem(name: string, m: Model, r: Real, plan: Plan): Promise
     const v = rest[i] as Awaited<ReturnType<typeof sys.registry.getManufacturer>>;
     expect(v.credit, `${name}: credit of manufacturer ${mk.id}`).to.equal(m.makers[i].credit);
     expect(v.active, `${name}: manufacturer ${mk.id} active`).to.equal(m.makers[i].active);
+    expect(v.payout, `${name}: manufacturer ${mk.id} payout`).to.equal(m.makers[i].payout);
   });
   [...m.auditors].forEach(([a, am], i) => {
     const v = rest[sys.makers.length + i] as Awaited<ReturnType<typeof sys.registry.auditorInfo>>;
