@@ -20,6 +20,7 @@ import {
   keyOf,
   op,
   permitBy,
+  signerForKey,
   receiptSig,
   rotationSig,
 } from "./driver";
@@ -301,6 +302,8 @@ def({
     const relayer = pick([s.relayer, s.mallory], p.relayer);
     const permit = await permitBy(s, owner, a(owner), spender, value, nextPermitNonce(m, a(owner)));
     const send = () => op.permit(s.token, relayer, permit);
+    // A replay is sent by mallory, who saw the signed message.
+    const replay = () => op.permit(s.token, s.mallory, permit);
     return {
       expect: "ok",
       why: "a permit the owner signed",
@@ -308,7 +311,7 @@ def({
       effects: (mm) => {
         mm.allowances.set(key2(a(owner), spender), value);
         mm.permitNonces.set(a(owner), nextPermitNonce(mm, a(owner)) + 1n);
-        mm.accepted.push({ label: "permit", send });
+        mm.accepted.push({ label: "permit", send: replay });
       },
     };
   },
@@ -482,7 +485,10 @@ def({
         mm.permitNonces.set(a(payer), nextPermitNonce(mm, a(payer)) + 1n);
         pull(mm, a(payer), reg, reg, amount);
         mm.makers[p.mk].credit += amount;
-        mm.accepted.push({ label: "depositCreditWithPermit", send });
+        mm.accepted.push({
+          label: "permit (in depositFeeCreditWithPermit)",
+          send: () => op.permit(s.token, s.mallory, permit),
+        });
       },
     };
   },
@@ -902,7 +908,10 @@ def({
         pull(mm, a(owner), reg, reg, fee);
         mm.feesCollected += fee;
         Object.assign(mm.devices.get(d.id)!, { status: "Active", owner: a(owner) });
-        mm.accepted.push({ label: "activateDeviceWithPermit", send });
+        mm.accepted.push({
+          label: "activateDeviceWithPermit",
+          send: () => op.activateDeviceWithPermit(s.registry, s.mallory, d.id, a(owner), sig, permit, fee),
+        });
       },
       devices: [d.id],
     };
@@ -961,7 +970,7 @@ def({
   name: "hostileTransferDevice",
   weight: 1,
   arb: fc.record({ d: fc.nat() }),
-  pre: (m) => devicesWhere(m, (d) => d.status === "Active").length > 0,
+  pre: (m, s) => devicesWhere(m, (d) => d.status === "Active" && d.owner !== s.mallory.address).length > 0,
   plan: async (m, r, p) => {
     const s = r.sys;
     const d = pick(
@@ -1692,7 +1701,7 @@ def({
       effects: (mm) => {
         mm.wallet.nonce += 1n;
         if (inner) apply(mm);
-        mm.accepted.push({ label: "execute", send });
+        mm.accepted.push({ label: "execute", send: () => op.execute(s.wallet, s.mallory, to, value, data, auth) });
       },
       devices: [d.id],
       post: async (_mm, _r, rc) => {
@@ -1752,17 +1761,19 @@ async function spendPlan(m: Model, r: Real, p: SpendP, keyAddress: string, legit
   const kind = p.asset === 0 ? "ETH" : "THING";
   const amount = ((p.asset === 0 ? ETH_LIMIT : TOKEN_LIMIT) * BigInt(p.tenths)) / 10n;
   const to = a(pick([s.bob, s.mallory], p.to));
-  const key = s.walletKeys.find((k) => k.address === keyAddress)!;
+  const key = signerForKey(s, keyAddress);
+  // A key that holds no ETH (rotated in by a user) signs for a relayer.
+  const relayed = p.relayed || !s.walletKeys.some((k) => k.address === keyAddress);
   const win = m.wallet.windows[asset];
   const idx = periodOf(m.now);
   const within = win.limit > 0n && amount <= availableAt(win, idx);
   const feasible = walletCanSpend(m, s, w) && within && bal(m, w)[kind] >= amount && m.wallet.key === keyAddress;
-  const sig = p.relayed ? await deviceTransferSig(s, key, asset, to, amount, win.nonce) : undefined;
+  const sig = relayed ? await deviceTransferSig(s, key, asset, to, amount, win.nonce) : undefined;
   const relayer = pick([s.relayer, s.mallory], p.relayer);
   const send = () =>
     sig !== undefined
       ? op.deviceTransferBySig(s.wallet, relayer, asset, to, amount, sig)
-      : op.deviceTransfer(s.wallet, key, asset, to, amount);
+      : op.deviceTransfer(s.wallet, key as Signers, asset, to, amount);
   return {
     expect: !legit ? "fail" : m.wallet.rotatedUnacked ? "either" : feasible ? "ok" : "fail",
     why: legit ? "the device key spends within its limit" : "a rotated-out device key spends nothing",
@@ -1773,7 +1784,12 @@ async function spendPlan(m: Model, r: Real, p: SpendP, keyAddress: string, legit
       const [cur, prev] = spentAt(wm, idx);
       Object.assign(wm, { idx, cur: cur + amount, prev, nonce: wm.nonce + (sig !== undefined ? 1n : 0n) });
       move(mm, kind, w, to, amount);
-      if (sig !== undefined) mm.accepted.push({ label: "deviceTransferBySig", send });
+      if (sig !== undefined) {
+        mm.accepted.push({
+          label: "deviceTransferBySig",
+          send: () => op.deviceTransferBySig(s.wallet, s.mallory, asset, to, amount, sig),
+        });
+      }
     },
   };
 }

@@ -62,6 +62,14 @@ export function keyOf(label: string): Wallet {
   return w;
 }
 
+/** The signer of a device key: one of the wallet's device keys, or a key made by {@link keyOf}. */
+export function signerForKey(sys: { walletKeys: HardhatEthersSigner[] }, address: string): Signer {
+  const own = sys.walletKeys.find((k) => k.address === address);
+  if (own !== undefined) return own;
+  for (const w of keyCache.values()) if (w.address === address) return w;
+  throw new Error(`no signer for device key ${address}`);
+}
+
 /** A manufacturer's pool of devices: the uids only it may register. */
 export interface PoolDevice {
   uid: string;
