@@ -25,7 +25,15 @@ import type {
   PaymentChannels,
   ThingToken,
 } from "../../typechain-types";
-import { ETH_LIMIT, ONE, TOKEN_LIMIT, WALLET_PERIOD, registryFixture } from "../shared/fixtures";
+import {
+  ACTIVATION_FEE,
+  ETH_LIMIT,
+  ONE,
+  REGISTRATION_FEE,
+  TOKEN_LIMIT,
+  WALLET_PERIOD,
+  registryFixture,
+} from "../shared/fixtures";
 import type { RegistryFixture } from "../shared/fixtures";
 
 export const DEADLINE = 4_102_444_800n;
@@ -152,16 +160,15 @@ export async function systemFixture(): Promise<System> {
     { account: maker, payout: makerPayout, id: 1 },
     { account: makerB, payout: makerBPayout, id: 2 },
   ];
+  const fees = { reg: REGISTRATION_FEE, act: ACTIVATION_FEE };
   for (const uid of ["A-0", "A-1"]) {
-    await registry
-      .connect(maker)
-      .registerAndActivate(deviceIdOf(1, uid), keyOf(uid).address, 1, ZeroHash, base.bob.address);
+    await op.registerAndActivate(registry, maker, deviceIdOf(1, uid), keyOf(uid).address, base.bob.address, fees);
   }
-  await registry.connect(maker).registerDevice(deviceIdOf(1, "A-2"), keyOf("A-2").address, 1, ZeroHash);
+  await op.registerDevice(registry, maker, deviceIdOf(1, "A-2"), keyOf("A-2").address, fees);
 
   // The device wallet, as walletFixture builds it.
   const walletDeviceId = deviceIdOf(1, "A-W");
-  await registry.connect(maker).registerDevice(walletDeviceId, walletKeys[0].address, 1, ZeroHash);
+  await op.registerDevice(registry, maker, walletDeviceId, walletKeys[0].address, fees);
   const config = {
     owners: sortOwners(walletOwners.map((o) => o.address)),
     threshold: 2,
@@ -178,7 +185,14 @@ export async function systemFixture(): Promise<System> {
     owner: walletAddress,
     deadline: DEADLINE,
   });
-  await registry.connect(base.alice).activateDevice(walletDeviceId, walletAddress, DEADLINE, ...compact(sig));
+  await op.activateDevice(
+    registry,
+    base.alice,
+    walletDeviceId,
+    walletAddress,
+    compact(sig) as [string, string],
+    fees.act,
+  );
   await factory.createWallet(config);
   const wallet = await ethers.getContractAt("DeviceWallet", walletAddress);
   await wallet.link();
@@ -193,10 +207,18 @@ export async function systemFixture(): Promise<System> {
       m + 1,
     ),
   );
-  await registry.connect(makerB).registerDevice(deviceIdOf(2, "B-0"), keyOf("B-0").address, 1, ZeroHash);
-  await registry.connect(maker).commitWhitelist(whitelists[0].root, whitelists[0].capacity);
+  await op.registerDevice(registry, makerB, deviceIdOf(2, "B-0"), keyOf("B-0").address, fees);
+  await op.commitWhitelist(registry, maker, whitelists[0].root, whitelists[0].capacity, fees);
   const listed = whitelists[0].entries[0];
-  await registry.registerFromWhitelist(whitelists[0].root, listed.deviceId, listed.deviceKey, 1, listed.proof);
+  await op.registerFromWhitelist(
+    registry,
+    treasury,
+    maker.address,
+    whitelists[0].root,
+    listed.deviceId,
+    listed.deviceKey,
+    listed.proof,
+  );
   const initialChannels = [];
   for (const [owner, isToken, deposit] of [
     [base.alice, false, ONE],

@@ -108,6 +108,8 @@ export interface Model {
 export interface Real {
   sys: System;
   tracked: string[];
+  /** Who each tracked address is, for failure messages. */
+  names: Map<string, string>;
   actual: Map<string, Record<Asset, bigint>>;
 }
 
@@ -212,7 +214,33 @@ export async function initialState(sys: System): Promise<{ model: Model; real: R
     await sys.channels.getAddress(),
     await sys.wallet.getAddress(),
   ].map((a) => getAddress(a));
-  const real: Real = { sys, tracked, actual: new Map() };
+  const roles: [string, { address: string }][] = [
+    ["treasury", sys.treasury],
+    ["alice", sys.alice],
+    ["bob", sys.bob],
+    ["carol", sys.carol],
+    ["mallory", sys.mallory],
+    ["admin", sys.admin],
+    ["manufacturer A", sys.makers[0].account],
+    ["A's payout", sys.makers[0].payout],
+    ["manufacturer B", sys.makers[1].account],
+    ["B's payout", sys.makers[1].payout],
+    ["relayer", sys.relayer],
+    ["auditor", sys.auditor],
+    ["rogue auditor", sys.rogueAuditor],
+    ["AS", sys.server],
+    ["rogue AS", sys.rogueServer],
+    ["owner 1", sys.walletOwners[0]],
+    ["owner 2", sys.walletOwners[1]],
+    ["owner 3", sys.walletOwners[2]],
+    ["device key 0", sys.walletKeys[0]],
+    ["device key 1", sys.walletKeys[1]],
+    ["registry", { address: await sys.registry.getAddress() }],
+    ["channels", { address: await sys.channels.getAddress() }],
+    ["wallet", { address: await sys.wallet.getAddress() }],
+  ];
+  const names = new Map(roles.map(([n, x]) => [getAddress(x.address), n]));
+  const real: Real = { sys, tracked, names, actual: new Map() };
   real.actual = await readBalances(real);
   const registry = await sys.registry.getAddress();
   const channels = await sys.channels.getAddress();
@@ -331,7 +359,7 @@ export async function step(name: string, m: Model, r: Real, build: () => Promise
       const allowed = consents.reduce((a, c) => a + c.max, 0n);
       expect(
         -delta <= allowed,
-        `${name}: ${account} lost ${fmt(asset, -delta)} but consented to ${fmt(asset, allowed)}` +
+        `${name}: ${r.names.get(account) ?? account} lost ${fmt(asset, -delta)} but consented to ${fmt(asset, allowed)}` +
           (consents.length > 0 ? ` (${consents.map((c) => c.why).join("; ")})` : " (no consent at all)"),
       ).to.equal(true);
     }
@@ -351,8 +379,9 @@ export async function step(name: string, m: Model, r: Real, build: () => Promise
   for (const account of r.tracked) {
     const want = bal(m, account);
     const got = after.get(account)!;
-    expect(got.THING, `${name}: THING of ${account}`).to.equal(want.THING);
-    expect(got.ETH, `${name}: ETH of ${account}`).to.equal(want.ETH);
+    const who = r.names.get(account) ?? account;
+    expect(got.THING, `${name}: THING of ${who} (actual, model)`).to.equal(want.THING);
+    expect(got.ETH, `${name}: ETH of ${who} (actual, model)`).to.equal(want.ETH);
   }
   r.actual = after;
 
@@ -397,7 +426,7 @@ async function checkSystem(name: string, m: Model, r: Real, plan: Plan): Promise
     expect(v.active, `${name}: auditor ${a} active`).to.equal(am.active);
     expect(
       v.earned + am.withdrawn <= am.changes * AUDIT_REWARD,
-      `${name}: auditor ${a} earned ${fmt("THING", v.earned + am.withdrawn)} for ${am.changes} changed scores`,
+      `${name}: ${r.names.get(a)} earned ${fmt("THING", v.earned + am.withdrawn)} for ${am.changes} changed scores`,
     ).to.equal(true);
   });
   const nonce = rest[sys.makers.length + m.auditors.size] as bigint;
