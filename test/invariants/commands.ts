@@ -358,7 +358,7 @@ def({
 def({
   name: "setFees",
   weight: 2,
-  arb: fc.record({ reg: fc.nat(3), act: fc.nat(4) }),
+  arb: fc.record({ reg: fc.nat(3), act: fc.nat(6) }),
   plan: async (m, r, p) => {
     const s = r.sys;
     const reg = (BigInt(p.reg) * ONE) / 2n;
