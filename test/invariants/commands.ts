@@ -392,6 +392,8 @@ def({
           : op.addManufacturer(s.registry, s.admin, a(b.account), a(b.payout)),
       effects: (mm) => {
         mm.makers[1].active = !active;
+        // Re-admission sets the payout it names.
+        if (!active) mm.makers[1].payout = a(b.payout);
       },
     };
   },
