@@ -135,8 +135,8 @@ contract DeviceWallet is IDeviceWallet, EIP712 {
                 // Backstop for a cost `needed` does not foresee (a future repricing): a callee that was
                 // starved and ran out of gas leaves the wallet at most A / 64 < gasLimit / 63. Reporting that
                 // as `left` reverts the whole transaction, so the nonce is not spent. With `needed` as above
-                // a failed call always leaves more than gasLimit / 63 + 10,000, so this never refuses a call
-                // that had its whole gasLimit.
+                // a failed call always leaves more than gasLimit / 63 + 9,000, so this never refuses a call
+                // that had its whole gasLimit (it cannot fire under today's gas schedule).
                 if iszero(success) {
                     let remaining := gas()
                     if iszero(gt(remaining, div(gasLimit, 63))) {
