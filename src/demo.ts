@@ -194,7 +194,7 @@ export async function runDemo(
   const fleet = Array.from({ length: 1000 }, (_, i) => {
     const wallet = Wallet.createRandom();
     const uid = `DEMO-${run}-${String(i + 1).padStart(4, "0")}`;
-    return { uid, wallet, deviceId: deviceIdOf(uid), deviceKey: wallet.address, deviceType: 1 + (i % 6) };
+    return { uid, wallet, deviceId: deviceIdOf(makerInfo.id, uid), deviceKey: wallet.address, deviceType: 1 + (i % 6) };
   });
   const whitelist = buildWhitelist(fleet, Number(makerInfo.id));
   const fee = await registry.registrationFee();
@@ -213,7 +213,9 @@ export async function runDemo(
     `${formatThing(deposit)} of fee credit for ${fleet.length} devices; the registry learns the payer from the token`,
     credited?.gasUsed ?? 0n,
   );
-  const committed = await (await registry.connect(manufacturer).commitWhitelist(whitelist.root, fleet.length)).wait();
+  const committed = await (
+    await registry.connect(manufacturer).commitWhitelist(fee, whitelist.root, fleet.length)
+  ).wait();
   record(
     "Register a fleet of 1,000 devices by Merkle root",
     `one root ${whitelist.root.slice(0, 18)}…, paid capacity ${fleet.length}; each device registers when it first presents its proof (depth ${whitelist.entries[0].proof.length})`,
@@ -221,7 +223,8 @@ export async function runDemo(
   );
 
   const domain = registryDomain(system.chainId, registryAddress);
-  const activationFee = await registry.activationFee();
+  // The fee fixed for the root's devices when it was committed.
+  const { activationFee } = await registry.getWhitelist(makerInfo.id, whitelist.root);
   /** The device signs Activate(deviceId, owner, deadline); the owner pays and proves the leaf in one approveAndCall. */
   const activateForOwner = async (index: number, owner: Signer): Promise<bigint> => {
     const ownerAddress = await owner.getAddress();
@@ -234,6 +237,7 @@ export async function runDemo(
       deadline: until,
     });
     const data = registry.interface.encodeFunctionData("activateFromWhitelist", [
+      activationFee,
       whitelist.root,
       entry.deviceId,
       entry.deviceType,

@@ -11,7 +11,7 @@ import { chainTime, gasOf } from "./chain";
 import { Progress } from "./cli/progress";
 import { loadSystem } from "./deployments";
 import type { FleetDevice } from "./devices/fleet";
-import { deviceIdOf, writeFleetFiles } from "./devices/fleet";
+import { deviceIdOf, manufacturerIdOf, resolveDeviceId, writeFleetFiles } from "./devices/fleet";
 import { keystoreFile, loadDeviceKey, saveDeviceKey } from "./devices/keystore";
 import { DEVICE_TYPES, deviceTypeName } from "./devices/types";
 import {
@@ -109,6 +109,40 @@ async function manufacturerInfo(registry: DeviceRegistry, account: string): Prom
   };
 }
 
+/** The manufacturer id of `account`, which must be an active manufacturer (its namespace for device ids). */
+export async function activeManufacturerId(hre: HardhatRuntimeEnvironment, account: string): Promise<number> {
+  const { registry } = await connectRegistry(hre);
+  const m = await registry.getManufacturer(account);
+  if (!m.active) {
+    throw new UserError(`${account} is not an active manufacturer: the network admin must run manufacturer:add first`);
+  }
+  return Number(m.id);
+}
+
+/**
+ * A device named by its 0x id or its raw unique id (see `resolveDeviceId`): a raw id is looked up in the
+ * keystores of `keystoreDir`, else among the registry's manufacturers.
+ */
+export async function resolveDevice(
+  hre: HardhatRuntimeEnvironment,
+  value: string,
+  keystoreDir?: string,
+): Promise<string> {
+  const { registry } = await connectRegistry(hre);
+  return resolveDeviceId(value, { keystoreDir, registry });
+}
+
+/** Reverts early, before anything is sent, when a fee is above what the user consented to with --max-fee. */
+function checkMaxFee(what: string, fee: bigint, maxFee: bigint | undefined): bigint {
+  if (maxFee === undefined) return fee;
+  if (fee > maxFee) {
+    throw new UserError(
+      `the ${what} fee is ${formatThing(fee)}, above --max-fee ${formatThing(maxFee)}; nothing was sent`,
+    );
+  }
+  return maxFee;
+}
+
 export async function listManufacturers(hre: HardhatRuntimeEnvironment): Promise<ManufacturerInfo[]> {
   const { registry } = await connectRegistry(hre);
   const count = Number(await registry.manufacturerCount());
@@ -130,10 +164,12 @@ export interface GeneratedFleet {
 }
 
 /**
- * Generates `count` simulated devices: a unique id, a fresh secp256k1 key and a type each. Writes the
- * fleet file (public data only) and one encrypted keystore per device under `outDir/keystore`.
+ * Generates `count` simulated devices of manufacturer `manufacturerId` (their ids are in its namespace): a
+ * unique id, a fresh secp256k1 key and a type each. Writes the fleet file (public data only) and one
+ * encrypted keystore per device under `outDir/keystore`.
  */
 export function generateFleet(
+  manufacturerId: number,
   count: number,
   outDir: string,
   password: string,
@@ -147,7 +183,7 @@ export function generateFleet(
   for (let i = 0; i < count; i++) {
     const wallet = Wallet.createRandom();
     const uid = `TL-${wallet.address.slice(2, 10).toUpperCase()}-${String(i + 1).padStart(6, "0")}`;
-    const deviceId = deviceIdOf(uid);
+    const deviceId = deviceIdOf(manufacturerId, uid);
     saveDeviceKey(keystoreDir, { uid, deviceId }, new Wallet(wallet.privateKey), password);
     devices.push({
       uid,
@@ -179,6 +215,8 @@ export interface RegisterOptions {
   batchSize: number;
   whitelistOut?: string;
   showProgress?: boolean;
+  /** The most to pay per device (--max-fee); default: the current registration fee. */
+  maxFee?: bigint;
 }
 
 export interface RegisterResult {
@@ -239,7 +277,14 @@ export async function registerFleet(
   if (!m.active) {
     throw new UserError(`${account} is not an active manufacturer: the network admin must run manufacturer:add first`);
   }
+  const foreign = devices.find((d) => manufacturerIdOf(d.deviceId) !== Number(m.id));
+  if (foreign !== undefined) {
+    throw new UserError(
+      `line ${foreign.line}: device "${foreign.uid}" has id ${foreign.deviceId}, outside manufacturer ${m.id}'s namespace; nothing was sent`,
+    );
+  }
   const fee = await ctx.registry.registrationFee();
+  const maxFee = checkMaxFee("registration", fee, options.maxFee);
   const base = { manufacturer: account, devices: devices.length };
   if (options.merkle) {
     const whitelist = buildWhitelist(devices, Number(m.id));
@@ -248,7 +293,7 @@ export async function registerFleet(
     fs.mkdirSync(path.dirname(path.resolve(out)), { recursive: true });
     fs.writeFileSync(files.json, `${JSON.stringify(whitelist, null, 2)}\n`);
     fs.writeFileSync(files.csv, whitelistCsv(whitelist));
-    const committed = await ctx.registry.getWhitelist(whitelist.root);
+    const committed = await ctx.registry.getWhitelist(m.id, whitelist.root);
     if (committed.capacity > 0n) {
       return {
         ...base,
@@ -274,7 +319,7 @@ export async function registerFleet(
     }
     const feesPaid = fee * BigInt(devices.length);
     const topUp = await ensureCredit(ctx, manufacturer, feesPaid);
-    const tx = await ctx.registry.commitWhitelist(whitelist.root, devices.length);
+    const tx = await ctx.registry.commitWhitelist(maxFee, whitelist.root, devices.length);
     const gas = await gasOf(tx);
     return {
       ...base,
@@ -304,12 +349,14 @@ export async function registerFleet(
     const tx =
       chunk.length === 1 && chunk[0].metadataHash !== undefined
         ? await ctx.registry.registerDevice(
+            maxFee,
             chunk[0].deviceId,
             chunk[0].deviceKey,
             chunk[0].deviceType,
             chunk[0].metadataHash,
           )
         : await ctx.registry.registerDevices(
+            maxFee,
             chunk.map((d) => d.deviceId),
             chunk.map((d) => d.deviceKey),
             chunk.map((d) => d.deviceType),
@@ -386,7 +433,8 @@ export interface ActivateResult {
 /**
  * The device (its keystore) signs `Activate(deviceId, owner, deadline)`; the owner submits it, paying the
  * fee in the same transaction through approveAndCall. A device not yet registered is registered from its
- * whitelist proof when `whitelistFile` is given.
+ * whitelist proof when `whitelistFile` is given. The fee is the device's (a whitelist root's fixed fee, or
+ * the current one); `maxFee` (--max-fee) is the most the owner consents to, by default that fee.
  */
 export async function activate(
   hre: HardhatRuntimeEnvironment,
@@ -394,6 +442,7 @@ export async function activate(
   device: Wallet,
   deviceId: string,
   whitelistFile?: string,
+  maxFee?: bigint,
 ): Promise<ActivateResult> {
   const ctx = await connectRegistry(hre, owner);
   const ownerAddress = await owner.getAddress();
@@ -418,13 +467,14 @@ export async function activate(
     if (entry.deviceKey !== device.address) {
       throw new UserError(`the keystore's key ${device.address} is not the whitelisted key ${entry.deviceKey}`);
     }
-    const committed = await ctx.registry.getWhitelist(whitelist.root);
+    const committed = await ctx.registry.getWhitelist(manufacturerIdOf(deviceId), whitelist.root);
     if (committed.capacity === 0n)
       throw new UserError(`whitelist root ${whitelist.root} is not committed on this network`);
     if (committed.used >= committed.capacity)
       throw new UserError(`whitelist root ${whitelist.root} has no capacity left`);
-    fee = await ctx.registry.activationFee();
+    fee = committed.activationFee;
     data = ctx.registry.interface.encodeFunctionData("activateFromWhitelist", [
+      checkMaxFee("activation", fee, maxFee),
       whitelist.root,
       entry.deviceId,
       entry.deviceType,
@@ -439,8 +489,9 @@ export async function activate(
     if (info.deviceKey !== device.address) {
       throw new UserError(`the keystore's key ${device.address} is not the registered key ${info.deviceKey}`);
     }
-    fee = await ctx.registry.activationFee();
+    fee = await ctx.registry.activationFeeOf(deviceId);
     data = ctx.registry.interface.encodeFunctionData("activateDevice", [
+      checkMaxFee("activation", fee, maxFee),
       deviceId,
       ownerAddress,
       deadline,
@@ -528,8 +579,13 @@ export async function revokeDevice(
   const by = await signer.getAddress();
   if (info.status === "unknown") throw new UserError(`device ${deviceId} is not registered`);
   if (info.status === "revoked") throw new UserError(`device ${deviceId} is already revoked`);
-  if (by !== info.manufacturer && by !== (await registry.owner())) {
-    throw new UserError(`${by} is neither the device's manufacturer (${info.manufacturer}) nor the network admin`);
+  if (by !== (await registry.owner())) {
+    if (by !== info.manufacturer) {
+      throw new UserError(`${by} is neither the device's manufacturer (${info.manufacturer}) nor the network admin`);
+    }
+    if (!(await registry.getManufacturer(by)).active) {
+      throw new UserError(`${by} was removed as a manufacturer: only the network admin can revoke its devices now`);
+    }
   }
   const tx = await registry.revokeDevice(deviceId, reason);
   return { deviceId, by, reason, gasUsed: await gasOf(tx), txHash: tx.hash };

@@ -179,7 +179,10 @@ export interface CreateWalletOptions {
   owners: string[];
   threshold: number;
   deviceId: string;
-  /** Defaults to the key the registry holds for the device. */
+  /**
+   * Defaults to the key the registry holds for the device; any other key is refused, because the wallet
+   * lets its device spend only with the registry's key (a rotation in the registry stops the old key).
+   */
   deviceKey?: string;
   period: number;
   limits: { asset: Asset; limit: bigint }[];
@@ -222,6 +225,11 @@ export async function createWallet(
   if (status === "revoked") throw new UserError(`device ${o.deviceId} is revoked: it cannot have a wallet`);
   const record = await ctx.registry.getDevice(o.deviceId);
   const deviceKey = o.deviceKey === undefined ? record.deviceKey : getAddress(o.deviceKey);
+  if (deviceKey !== getAddress(record.deviceKey)) {
+    throw new UserError(
+      `--device-key: the registry holds ${record.deviceKey} for device ${o.deviceId}; a wallet's device key must be the registry's key, or the device can never spend`,
+    );
+  }
   const config = {
     owners,
     threshold: o.threshold,
@@ -534,8 +542,17 @@ export async function resolveAction(
   const modes = [a.rotateKey !== undefined, a.unfreeze === true, a.asset !== undefined].filter(Boolean).length;
   if (modes > 1) throw new UserError("give only one of --rotate-key, --unfreeze and --asset");
   if (a.rotateKey !== undefined) {
+    // The wallet lets its device spend only with the registry's key: the device's key is rotated in the
+    // registry first (by the wallet, its owner), then set here.
+    const deviceId = await (await connectWallet(hre, wallet)).deviceId();
+    const registryKey = (await (await connectWallets(hre)).registry.getDevice(deviceId)).deviceKey;
+    if (getAddress(registryKey) !== getAddress(a.rotateKey)) {
+      throw new UserError(
+        `--rotate-key: the registry holds ${registryKey} as the key of device ${deviceId}; rotate the key in the registry first, then set that key in the wallet`,
+      );
+    }
     const data = iface.encodeFunctionData("setDeviceKey", [a.rotateKey]);
-    return { to: wallet, value: 0n, data, description: `rotate the device key to ${a.rotateKey}` };
+    return { to: wallet, value: 0n, data, description: `set the device key to ${a.rotateKey}, the registry's key` };
   }
   if (a.unfreeze === true) {
     const data = iface.encodeFunctionData("setFrozen", [false]);
@@ -610,11 +627,16 @@ export async function deviceSpend(hre: HardhatRuntimeEnvironment, o: DeviceSpend
   if (config.frozen) throw new UserError(`the device key of wallet ${o.wallet} is frozen by its owners`);
   const ctx = await connectWallets(hre);
   const deviceId = await wallet.deviceId();
-  const [owner, statusIndex] = await ctx.registry.ownerAndStatus(deviceId);
+  const [owner, statusIndex, registryKey] = await ctx.registry.ownerStatusAndKey(deviceId);
   const status = STATUS_NAMES[Number(statusIndex)];
   if (status !== "active") throw new UserError(`device ${deviceId} is ${status} in the registry: it cannot spend`);
   if (getAddress(owner) !== o.wallet) {
     throw new UserError(`device ${deviceId} is owned by ${owner} in the registry, not by the wallet: it cannot spend`);
+  }
+  if (getAddress(registryKey) !== o.device.address) {
+    throw new UserError(
+      `the registry holds ${registryKey} as the key of device ${deviceId}, not ${o.device.address}: after a rotation the owners set the new key in the wallet (wallet:propose --rotate-key ${registryKey})`,
+    );
   }
   const allowance = await wallet.allowance(o.asset.address);
   if (allowance.limit === 0n) throw new UserError(`${o.asset.symbol} is not an asset this device may spend`);
@@ -757,6 +779,8 @@ export interface WalletStatus {
   threshold: number;
   nonce: bigint;
   deviceKey: string;
+  /** The key the registry holds for the device: the device spends only while it equals `deviceKey`. */
+  registryKey: string;
   period: number;
   frozen: boolean;
   linked: boolean;
@@ -782,7 +806,7 @@ export async function walletStatus(
   const wallet = await connectWallet(hre, address);
   const ctx = await connectWallets(hre);
   const deviceId = await wallet.deviceId();
-  const [owner, statusIndex] = await ctx.registry.ownerAndStatus(deviceId);
+  const [owner, statusIndex, registryKey] = await ctx.registry.ownerStatusAndKey(deviceId);
   const config = await wallet.deviceConfig();
   const assets = [await resolveAsset(hre, "eth"), await resolveAsset(hre, "token"), ...extraAssets];
   const balances = [];
@@ -813,6 +837,7 @@ export async function walletStatus(
     threshold: Number(await wallet.threshold()),
     nonce: await wallet.nonce(),
     deviceKey: config.deviceKey,
+    registryKey,
     period: Number(config.period),
     frozen: config.frozen,
     linked: config.linked,

@@ -171,6 +171,7 @@ task("channel:close", "The AS closes channels with their best receipts: one clos
             (c) =>
               `  ${c.channelId}: AS paid ${hre.ethers.formatEther(c.paid)}, owner refunded ${hre.ethers.formatEther(c.refunded)} ${unitOf(c.asset)}`,
           ),
+          ...r.skipped.map((s) => `  ${s.channelId}: skipped (${s.reason})`),
         ].join("\n"),
     );
   });

@@ -9,42 +9,57 @@ task("device:generate", "Generates simulated devices: ids, keys (in encrypted ke
   .addParam("count", "How many devices")
   .addParam("out", "Directory for devices.csv, devices.json and keystore/")
   .addOptionalParam("type", "Device type for all of them (id or name); default: a mix")
+  .addOptionalParam(
+    "manufacturer",
+    "Manufacturer id whose namespace the device ids are in; default: the --signer account's manufacturer id",
+  )
+  .addOptionalParam("signer", "Index of the manufacturer's local account (when --manufacturer is not given)", "0")
   .addFlag("json", "Print machine-readable JSON")
-  .setAction(async (args: { count: string; out: string; type?: string; json: boolean }, hre) => {
-    return runTask(
+  .setAction(
+    async (
+      args: { count: string; out: string; type?: string; manufacturer?: string; signer: string; json: boolean },
       hre,
-      "device:generate",
-      args.json,
-      async () => {
-        const { parseCount } = await import("../src/cli/parse");
-        const { keystorePassword } = await import("../src/devices/keystore");
-        const { deviceTypeId } = await import("../src/devices/types");
-        const { UserError } = await import("../src/errors");
-        const { generateFleet } = await import("../src/registry");
-        const count = parseCount("count", args.count, 1);
-        let type: number | undefined;
-        if (args.type !== undefined) {
-          type = deviceTypeId(args.type);
-          if (type === undefined) throw new UserError(`--type: unknown device type "${args.type}"`);
-        }
-        const fleet = generateFleet(count, args.out, await keystorePassword(), type, !args.json);
-        return {
-          count: fleet.count,
-          csv: fleet.csv,
-          json: fleet.json,
-          keystoreDir: fleet.keystoreDir,
-          devices: fleet.devices,
-        };
-      },
-      (r) =>
-        [
-          `Generated ${r.count} device(s):`,
-          `  fleet file: ${r.csv} (and ${r.json}) — public data only`,
-          `  keys: ${r.keystoreDir}/<deviceId>.json, encrypted`,
-          `Register them with: npx hardhat device:register --file ${r.csv} [--merkle]`,
-        ].join("\n"),
-    );
-  });
+    ) => {
+      return runTask(
+        hre,
+        "device:generate",
+        args.json,
+        async () => {
+          const { parseCount } = await import("../src/cli/parse");
+          const { keystorePassword } = await import("../src/devices/keystore");
+          const { deviceTypeId } = await import("../src/devices/types");
+          const { UserError } = await import("../src/errors");
+          const { activeManufacturerId, generateFleet } = await import("../src/registry");
+          const { signerOption } = await import("../src/token");
+          const count = parseCount("count", args.count, 1);
+          let type: number | undefined;
+          if (args.type !== undefined) {
+            type = deviceTypeId(args.type);
+            if (type === undefined) throw new UserError(`--type: unknown device type "${args.type}"`);
+          }
+          const manufacturerId =
+            args.manufacturer !== undefined
+              ? parseCount("manufacturer", args.manufacturer, 1)
+              : await activeManufacturerId(hre, await (await signerOption(hre, "signer", args.signer)).getAddress());
+          const fleet = generateFleet(manufacturerId, count, args.out, await keystorePassword(), type, !args.json);
+          return {
+            count: fleet.count,
+            csv: fleet.csv,
+            json: fleet.json,
+            keystoreDir: fleet.keystoreDir,
+            devices: fleet.devices,
+          };
+        },
+        (r) =>
+          [
+            `Generated ${r.count} device(s):`,
+            `  fleet file: ${r.csv} (and ${r.json}) — public data only`,
+            `  keys: ${r.keystoreDir}/<deviceId>.json, encrypted`,
+            `Register them with: npx hardhat device:register --file ${r.csv} [--merkle]`,
+          ].join("\n"),
+      );
+    },
+  );
 
 task("device:register", "Registers a fleet file (resumable; never charges twice)")
   .addParam("file", "Fleet file: CSV (uid,publicKey,type[,metadataHash]) or JSON")
@@ -52,10 +67,19 @@ task("device:register", "Registers a fleet file (resumable; never charges twice)
   .addOptionalParam("batchSize", "Devices per transaction (batch mode)", "100")
   .addOptionalParam("whitelistOut", "Where to write the whitelist with proofs (merkle mode)", "whitelist.json")
   .addOptionalParam("signer", "Index of the manufacturer's local account", "0")
+  .addOptionalParam("maxFee", "Most THING to pay per device; default: the current registration fee")
   .addFlag("json", "Print machine-readable JSON")
   .setAction(
     async (
-      args: { file: string; merkle: boolean; batchSize: string; whitelistOut: string; signer: string; json: boolean },
+      args: {
+        file: string;
+        merkle: boolean;
+        batchSize: string;
+        whitelistOut: string;
+        signer: string;
+        maxFee?: string;
+        json: boolean;
+      },
       hre,
     ) => {
       return runTask(
@@ -63,18 +87,20 @@ task("device:register", "Registers a fleet file (resumable; never charges twice)
         "device:register",
         args.json,
         async () => {
-          const { parseCount } = await import("../src/cli/parse");
+          const { parseAmount, parseCount } = await import("../src/cli/parse");
           const { readFleetFile } = await import("../src/devices/fleet");
-          const { registerFleet } = await import("../src/registry");
+          const { activeManufacturerId, registerFleet } = await import("../src/registry");
           const { signerOption } = await import("../src/token");
           const batchSize = parseCount("batch-size", args.batchSize, 1);
-          const devices = readFleetFile(args.file);
+          const maxFee = args.maxFee === undefined ? undefined : parseAmount("max-fee", args.maxFee);
           const manufacturer = await signerOption(hre, "signer", args.signer);
+          const devices = readFleetFile(args.file, await activeManufacturerId(hre, await manufacturer.getAddress()));
           return registerFleet(hre, manufacturer, devices, {
             merkle: args.merkle,
             batchSize,
             whitelistOut: args.whitelistOut,
             showProgress: !args.json,
+            maxFee,
           });
         },
         (r) =>
@@ -98,21 +124,33 @@ task("device:activate", "The device signs its activation; the owner submits it a
   .addParam("keystore", "Directory of device keystores")
   .addOptionalParam("whitelist", "Whitelist file, for a device registered by Merkle root")
   .addOptionalParam("signer", "Index of the owner's local account", "0")
+  .addOptionalParam("maxFee", "Most THING the owner pays; default: the device's activation fee")
   .addFlag("json", "Print machine-readable JSON")
   .setAction(
-    async (args: { device: string; keystore: string; whitelist?: string; signer: string; json: boolean }, hre) => {
+    async (
+      args: { device: string; keystore: string; whitelist?: string; signer: string; maxFee?: string; json: boolean },
+      hre,
+    ) => {
       return runTask(
         hre,
         "device:activate",
         args.json,
         async () => {
-          const { resolveDeviceId } = await import("../src/devices/fleet");
+          const { parseAmount } = await import("../src/cli/parse");
           const { unlockDeviceKey } = await import("../src/devices/keystore");
-          const { activate } = await import("../src/registry");
+          const { activate, resolveDevice } = await import("../src/registry");
           const { signerOption } = await import("../src/token");
-          const deviceId = resolveDeviceId(args.device);
+          const maxFee = args.maxFee === undefined ? undefined : parseAmount("max-fee", args.maxFee);
+          const deviceId = await resolveDevice(hre, args.device, args.keystore);
           const wallet = await unlockDeviceKey(args.keystore, deviceId);
-          return activate(hre, await signerOption(hre, "signer", args.signer), wallet, deviceId, args.whitelist);
+          return activate(
+            hre,
+            await signerOption(hre, "signer", args.signer),
+            wallet,
+            deviceId,
+            args.whitelist,
+            maxFee,
+          );
         },
         (r) =>
           `Device ${r.deviceId} activated for ${r.owner}${r.fromWhitelist ? " (registered from its whitelist proof)" : ""}; fee ${formatUnits(r.feePaid, 18)} THING, gas ${formatGas(r.gasUsed)}`,
@@ -129,9 +167,8 @@ task("device:status", "Shows a device's record: status, manufacturer, owner, key
       "device:status",
       args.json,
       async () => {
-        const { resolveDeviceId } = await import("../src/devices/fleet");
-        const { deviceStatus } = await import("../src/registry");
-        return deviceStatus(hre, resolveDeviceId(args.device));
+        const { deviceStatus, resolveDevice } = await import("../src/registry");
+        return deviceStatus(hre, await resolveDevice(hre, args.device));
       },
       (d) =>
         d.status === "unknown"
@@ -158,11 +195,10 @@ task("device:validate", "Validates a device; with --challenge, checks a fresh id
       args.json,
       async () => {
         const { hexlify, randomBytes } = await import("ethers");
-        const { resolveDeviceId } = await import("../src/devices/fleet");
         const { unlockDeviceKey } = await import("../src/devices/keystore");
         const { UserError } = await import("../src/errors");
-        const { validate } = await import("../src/registry");
-        const deviceId = resolveDeviceId(args.device);
+        const { resolveDevice, validate } = await import("../src/registry");
+        const deviceId = await resolveDevice(hre, args.device, args.keystore);
         if (args.challenge === undefined) return validate(hre, deviceId);
         const challenge = args.challenge === "random" ? hexlify(randomBytes(32)) : args.challenge;
         if (!/^0x[0-9a-fA-F]{64}$/.test(challenge)) {
@@ -196,11 +232,11 @@ task("device:transfer", "Transfers an active device to a new owner (owner only)"
       args.json,
       async () => {
         const { parseAddress } = await import("../src/cli/parse");
-        const { resolveDeviceId } = await import("../src/devices/fleet");
-        const { transferDevice } = await import("../src/registry");
+        const { resolveDevice, transferDevice } = await import("../src/registry");
         const { signerOption } = await import("../src/token");
         const to = parseAddress("to", args.to);
-        return transferDevice(hre, await signerOption(hre, "signer", args.signer), resolveDeviceId(args.device), to);
+        const deviceId = await resolveDevice(hre, args.device);
+        return transferDevice(hre, await signerOption(hre, "signer", args.signer), deviceId, to);
       },
       (r) => `Device ${r.deviceId} transferred from ${r.from} to ${r.to}; gas ${formatGas(r.gasUsed)}`,
     );
@@ -208,7 +244,7 @@ task("device:transfer", "Transfers an active device to a new owner (owner only)"
 
 task("device:revoke", "Revokes a device for good (its manufacturer or the network admin)")
   .addParam("device", "Device id (0x…64 hex) or raw unique id")
-  .addOptionalParam("reason", "Reason code 0-255 (e.g. 1 compromised, 2 recalled)", "1")
+  .addOptionalParam("reason", "Reason code 0-255 (e.g. 1 compromised, 2 recalled, 3 squatted id)", "1")
   .addOptionalParam("signer", "Index of the manufacturer's or admin's local account", "0")
   .addFlag("json", "Print machine-readable JSON")
   .setAction(async (args: { device: string; reason: string; signer: string; json: boolean }, hre) => {
@@ -218,13 +254,13 @@ task("device:revoke", "Revokes a device for good (its manufacturer or the networ
       args.json,
       async () => {
         const { parseCount } = await import("../src/cli/parse");
-        const { resolveDeviceId } = await import("../src/devices/fleet");
         const { UserError } = await import("../src/errors");
-        const { revokeDevice } = await import("../src/registry");
+        const { resolveDevice, revokeDevice } = await import("../src/registry");
         const { signerOption } = await import("../src/token");
         const reason = parseCount("reason", args.reason);
         if (reason > 255) throw new UserError("--reason must be 0-255");
-        return revokeDevice(hre, await signerOption(hre, "signer", args.signer), resolveDeviceId(args.device), reason);
+        const deviceId = await resolveDevice(hre, args.device);
+        return revokeDevice(hre, await signerOption(hre, "signer", args.signer), deviceId, reason);
       },
       (r) => `Device ${r.deviceId} revoked by ${r.by} (reason ${r.reason}); gas ${formatGas(r.gasUsed)}`,
     );
@@ -241,14 +277,13 @@ task("device:rotate-key", "Gives a device a new key: the new key consents, the o
       "device:rotate-key",
       args.json,
       async () => {
-        const { resolveDeviceId } = await import("../src/devices/fleet");
         const { keystorePassword } = await import("../src/devices/keystore");
-        const { rotateKey } = await import("../src/registry");
+        const { resolveDevice, rotateKey } = await import("../src/registry");
         const { signerOption } = await import("../src/token");
         return rotateKey(
           hre,
           await signerOption(hre, "signer", args.signer),
-          resolveDeviceId(args.device),
+          await resolveDevice(hre, args.device, args.keystore),
           args.keystore,
           await keystorePassword(),
         );

@@ -1,6 +1,6 @@
 import { task } from "hardhat/config";
 
-import { formatUnits } from "ethers";
+import { ZeroAddress, formatUnits } from "ethers";
 
 import { formatGas, formatTable } from "../src/cli/output";
 import { runTask } from "./lib";
@@ -51,6 +51,67 @@ task("manufacturer:remove", "Removes a manufacturer (network admin only); its de
       },
       (r) =>
         `Manufacturer #${r.id} ${r.account} removed; its devices stay valid and its credit (${r.credit}) stays withdrawable; gas ${formatGas(r.gasUsed)}`,
+    );
+  });
+
+task(
+  "manufacturer:propose-account",
+  "A manufacturer proposes a new account for itself (step 1 of 2 of its key rotation; the new account accepts)",
+)
+  .addOptionalParam("account", "The new account (it must have no manufacturer record of its own)")
+  .addFlag("cancel", "Cancel the pending proposal instead")
+  .addOptionalParam("signer", "Index of the manufacturer's current local account", "0")
+  .addFlag("json", "Print machine-readable JSON")
+  .setAction(async (args: { account?: string; cancel: boolean; signer: string; json: boolean }, hre) => {
+    return runTask(
+      hre,
+      "manufacturer:propose-account",
+      args.json,
+      async () => {
+        const { UserError } = await import("../src/errors");
+        const { parseAddress } = await import("../src/cli/parse");
+        const { proposeManufacturerAccount } = await import("../src/manufacturers");
+        const { connectRegistry } = await import("../src/registry");
+        const { signerOption } = await import("../src/token");
+        if (args.cancel === (args.account !== undefined)) {
+          throw new UserError("pass either --account ADDR (the new account) or --cancel");
+        }
+        const newAccount = args.account === undefined ? ZeroAddress : parseAddress("account", args.account);
+        const signer = await signerOption(hre, "signer", args.signer);
+        const { registry } = await connectRegistry(hre, signer);
+        return proposeManufacturerAccount(registry, signer, newAccount);
+      },
+      (r) =>
+        r.newAccount === ZeroAddress
+          ? `Manufacturer #${r.id} (${r.account}) cancelled its pending account change; gas ${formatGas(r.gasUsed)}`
+          : `Manufacturer #${r.id} (${r.account}) proposed ${r.newAccount} as its new account; that account now runs manufacturer:accept-account --id ${r.id}; gas ${formatGas(r.gasUsed)}`,
+    );
+  });
+
+task(
+  "manufacturer:accept-account",
+  "The proposed account takes over a manufacturer: its id, credit, payout, devices and whitelists (step 2 of 2)",
+)
+  .addParam("id", "The manufacturer's id")
+  .addOptionalParam("signer", "Index of the proposed (new) local account", "0")
+  .addFlag("json", "Print machine-readable JSON")
+  .setAction(async (args: { id: string; signer: string; json: boolean }, hre) => {
+    return runTask(
+      hre,
+      "manufacturer:accept-account",
+      args.json,
+      async () => {
+        const { parseCount } = await import("../src/cli/parse");
+        const { acceptManufacturerAccount } = await import("../src/manufacturers");
+        const { connectRegistry } = await import("../src/registry");
+        const { signerOption } = await import("../src/token");
+        const id = parseCount("id", args.id, 1);
+        const signer = await signerOption(hre, "signer", args.signer);
+        const { registry } = await connectRegistry(hre, signer);
+        return acceptManufacturerAccount(registry, signer, id);
+      },
+      (r) =>
+        `Manufacturer #${r.id} moved from ${r.oldAccount} to ${r.newAccount} (payout ${r.payout}, credit ${formatUnits(r.credit, 18)} THING); the old account has no powers left; gas ${formatGas(r.gasUsed)}`,
     );
   });
 

@@ -18,14 +18,14 @@ task("reputation:claim", "The subject device signs its side of an interaction: e
         "reputation:claim",
         args.json,
         async () => {
-          const { resolveDeviceId } = await import("../src/devices/fleet");
           const { unlockDeviceKey } = await import("../src/devices/keystore");
+          const { resolveDevice } = await import("../src/registry");
           const { claimInteraction, parseInteraction } = await import("../src/reputation/ops");
-          const subjectId = resolveDeviceId(args.device);
+          const subjectId = await resolveDevice(hre, args.device, args.keystore);
           const wallet = await unlockDeviceKey(args.keystore, subjectId);
           return claimInteraction(hre, wallet, {
             subjectId,
-            reporterId: resolveDeviceId(args.reporter),
+            reporterId: await resolveDevice(hre, args.reporter, args.keystore),
             interaction: parseInteraction(args.interaction),
           });
         },
@@ -69,18 +69,18 @@ task("reputation:report", "A device signs a report about a peer it dealt with (E
         "reputation:report",
         args.json,
         async () => {
-          const { resolveDeviceId } = await import("../src/devices/fleet");
           const { unlockDeviceKey } = await import("../src/devices/keystore");
           const { UserError } = await import("../src/errors");
+          const { resolveDevice } = await import("../src/registry");
           const ops = await import("../src/reputation/ops");
           if (args.out === undefined && args.auditor === undefined)
             throw new UserError("give --out FILE, --auditor URL or both: where should the report go?");
-          const reporterId = resolveDeviceId(args.reporter);
+          const reporterId = await resolveDevice(hre, args.reporter, args.keystore);
           const rating = ops.parseRating(args.rating);
           const wallet = await unlockDeviceKey(args.keystore, reporterId);
           const report = await ops.makeReport(hre, wallet, {
             reporterId,
-            subjectId: resolveDeviceId(args.subject),
+            subjectId: await resolveDevice(hre, args.subject, args.keystore),
             interaction: ops.parseInteraction(args.interaction),
             rating,
             evidence: args.evidence,
@@ -135,9 +135,9 @@ task("reputation:show", "Shows a device's reputation as validation sees it: scor
       "reputation:show",
       args.json,
       async () => {
-        const { resolveDeviceId } = await import("../src/devices/fleet");
+        const { resolveDevice } = await import("../src/registry");
         const { showReputation } = await import("../src/reputation/ops");
-        return showReputation(hre, resolveDeviceId(args.device));
+        return showReputation(hre, await resolveDevice(hre, args.device));
       },
       (r) =>
         `Device ${r.deviceId} (${r.status}): reputation ${r.score}/1000, ${TREND[r.trend + 1]}; ${
@@ -173,6 +173,28 @@ for (const [name, description, admit] of [
       );
     });
 }
+
+task("auditor:set-cap", "The network admin sets how many changed scores an auditor is paid for per epoch")
+  .addPositionalParam("address", "The auditor's address")
+  .addParam("max", "Changed scores rewarded per epoch, 0 to the registry's MAX_EPOCH_REWARDS (10,000)")
+  .addOptionalParam("signer", "Index of the admin's local account", "0")
+  .addFlag("json", "Print machine-readable JSON")
+  .setAction(async (args: { address: string; max: string; signer: string; json: boolean }, hre) => {
+    return runTask(
+      hre,
+      "auditor:set-cap",
+      args.json,
+      async () => {
+        const { parseAddress, parseCount } = await import("../src/cli/parse");
+        const { setAuditorRewardCap } = await import("../src/reputation/ops");
+        const { signerOption } = await import("../src/token");
+        const admin = await signerOption(hre, "signer", args.signer);
+        return setAuditorRewardCap(hre, admin, parseAddress("address", args.address), parseCount("max", args.max));
+      },
+      (r) =>
+        `Auditor ${r.auditor} is paid for at most ${r.maxRewardsPerEpoch} changed score(s) per epoch (was ${r.previous}); gas ${formatGas(r.gasUsed)}`,
+    );
+  });
 
 task("auditor:serve", "Runs an auditor: takes device reports over HTTP, checks and stores them, scores epochs")
   .addOptionalParam("port", "HTTP port", "8547")
@@ -270,7 +292,7 @@ task(
       (r) =>
         [
           `Epoch ${r.epoch}: ${r.reports} report(s) on ${r.subjects} device(s), reports root ${r.root}`,
-          `  ${r.submitted} score(s) submitted in ${r.txHashes.length} transaction(s), ${r.skipped} left out (unchanged or already scored this epoch)`,
+          `  ${r.submitted} score(s) submitted in ${r.txHashes.length} transaction(s), ${r.skipped} left out (unchanged, revoked or already scored this epoch)`,
           `  ${r.changed} changed, ${r.rewarded} rewarded; gas ${formatGas(r.gasUsed)}`,
         ].join("\n"),
     );
@@ -312,7 +334,7 @@ task(
       },
       (r) =>
         r.ok
-          ? `Epoch ${r.epoch} checks out: ${r.reports} report(s) hash to root ${r.root}, which is on chain; all ${r.scores} score(s) recomputed`
+          ? `Epoch ${r.epoch} checks out: ${r.reports} report(s) hash to root ${r.root}, which is on chain with that report count; all ${r.scores} score(s) recomputed`
           : `Epoch ${r.epoch} does NOT check out:\n${r.problems.map((p) => `  - ${p}`).join("\n")}`,
     );
   });

@@ -9,7 +9,10 @@ task("wallet:create", "Creates a device wallet: M-of-N owners, the device key sp
   .addParam("device", "Device id (0x…64 hex) or raw unique id, as registered")
   .addParam("limits", "Per-period limits of the device, e.g. eth=0.5,token=100 (or ERC20ADDRESS=5)")
   .addOptionalParam("period", "Length of a spending period: 3600s, 30m, 12h, 1d", "1d")
-  .addOptionalParam("deviceKey", "The device key that may spend (default: the registry's key of the device)")
+  .addOptionalParam(
+    "deviceKey",
+    "The device key that may spend: must be the registry's key of the device (the default)",
+  )
   .addOptionalParam("signer", "Index of the creator's local account (if it owns the device, it hands it over)", "0")
   .addFlag("json", "Print machine-readable JSON")
   .setAction(
@@ -32,7 +35,7 @@ task("wallet:create", "Creates a device wallet: M-of-N owners, the device key sp
         args.json,
         async () => {
           const { parseAddress, parseCount, parseDuration } = await import("../src/cli/parse");
-          const { resolveDeviceId } = await import("../src/devices/fleet");
+          const { resolveDevice } = await import("../src/registry");
           const { signerOption } = await import("../src/token");
           const { createWallet, parseLimits } = await import("../src/wallets");
           const owners = args.owners
@@ -42,7 +45,7 @@ task("wallet:create", "Creates a device wallet: M-of-N owners, the device key sp
           return createWallet(hre, await signerOption(hre, "signer", args.signer), {
             owners,
             threshold: parseCount("threshold", args.threshold, 1),
-            deviceId: resolveDeviceId(args.device),
+            deviceId: await resolveDevice(hre, args.device),
             deviceKey: args.deviceKey === undefined ? undefined : parseAddress("device-key", args.deviceKey),
             period: parseDuration("period", args.period),
             limits: await parseLimits(hre, args.limits),
@@ -72,7 +75,10 @@ task("wallet:propose", "Writes an unsigned owner execution to a JSON file for th
   .addOptionalParam("data", "Calldata of the call (0x…)", "0x")
   .addOptionalParam("asset", "With --amount: transfer this ERC-20 (token, or an address) to --to")
   .addOptionalParam("amount", "With --asset: the amount to transfer")
-  .addOptionalParam("rotateKey", "Instead: rotate the device key to this address")
+  .addOptionalParam(
+    "rotateKey",
+    "Instead: set the device key to this address, once the registry holds it (after a rotation)",
+  )
   .addOptionalParam("gasLimit", "Gas the inner call gets (default: estimated)")
   .addOptionalParam("nonce", "The wallet nonce to use (default: the next one)")
   .addFlag("unfreeze", "Instead: unfreeze the device key")
@@ -222,8 +228,8 @@ task("wallet:device-spend", "The device spends from its wallet under its limits,
         args.json,
         async () => {
           const { parseAddress, parseAmount } = await import("../src/cli/parse");
-          const { resolveDeviceId } = await import("../src/devices/fleet");
           const { unlockDeviceKey } = await import("../src/devices/keystore");
+          const { resolveDevice } = await import("../src/registry");
           const { signerOption } = await import("../src/token");
           const { deviceSpend, resolveAsset } = await import("../src/wallets");
           const wallet = parseAddress("wallet", args.wallet);
@@ -231,7 +237,7 @@ task("wallet:device-spend", "The device spends from its wallet under its limits,
           const asset = await resolveAsset(hre, args.asset);
           const amount = parseAmount("amount", args.amount, asset.decimals);
           const relayer = args.relayer === undefined ? undefined : await signerOption(hre, "relayer", args.relayer);
-          const device = await unlockDeviceKey(args.keystore, resolveDeviceId(args.device));
+          const device = await unlockDeviceKey(args.keystore, await resolveDevice(hre, args.device, args.keystore));
           return deviceSpend(hre, { wallet, device, asset, to, amount, relayer });
         },
         (r) =>
@@ -306,6 +312,11 @@ task("wallet:status", "Shows a device wallet: owners, threshold, nonce, device k
           `  owners ${s.owners.join(", ")} (threshold ${s.threshold}), next nonce ${s.nonce}`,
           `  device ${s.deviceId}: ${s.deviceStatus}${s.deviceOwnedByWallet ? ", owned by the wallet" : ", NOT owned by the wallet"}`,
           `  device key ${s.deviceKey}${s.frozen ? " (FROZEN)" : ""}, period ${s.period} s, ${s.linked ? "linked" : "not linked yet"}`,
+          ...(s.deviceStatus !== "active" || s.registryKey === s.deviceKey
+            ? []
+            : [
+                `  the registry holds ${s.registryKey} as the device's key: the device cannot spend until the owners set it (wallet:propose --rotate-key)`,
+              ]),
           ...s.balances.map((b) => `  balance ${hre.ethers.formatUnits(b.balance, b.decimals)} ${b.symbol}`),
           ...s.allowances.map(
             (a) =>

@@ -7,6 +7,7 @@ import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol
 import {ERC2771Context} from "@openzeppelin/contracts/metatx/ERC2771Context.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 
+import {IERC827Refuser} from "../interfaces/IERC827Refuser.sol";
 import {IPaymentChannels} from "../interfaces/IPaymentChannels.sol";
 import {ChannelState} from "../libraries/ChannelState.sol";
 import {CompactSignature} from "../libraries/CompactSignature.sol";
@@ -14,7 +15,7 @@ import {GroupLeaf} from "../libraries/GroupLeaf.sol";
 
 /// @title Merkle-group payment channels
 /// @notice See {IPaymentChannels}.
-contract PaymentChannels is IPaymentChannels, EIP712, ERC2771Context {
+contract PaymentChannels is IPaymentChannels, IERC827Refuser, EIP712, ERC2771Context {
     using ChannelState for uint256;
     using SafeERC20 for IERC20;
 
@@ -108,7 +109,7 @@ contract PaymentChannels is IPaymentChannels, EIP712, ERC2771Context {
         bytes32 vs,
         bytes32[] calldata proof
     ) external {
-        uint96 refund = _settle(owner, token_, clientRoot, salt, openBlock, amount, r, vs, proof);
+        (, uint96 refund) = _settle(owner, token_, clientRoot, salt, openBlock, amount, r, vs, proof, false);
         if (token_) {
             if (amount != 0) _token.safeTransfer(msg.sender, amount);
             if (refund != 0) _token.safeTransfer(owner, refund);
@@ -124,7 +125,19 @@ contract PaymentChannels is IPaymentChannels, EIP712, ERC2771Context {
         uint256 tokenTotal;
         for (uint256 i; i < requests.length; ++i) {
             CloseRequest calldata q = requests[i];
-            uint96 refund = _settle(q.owner, q.token, q.clientRoot, q.salt, q.openBlock, q.amount, q.r, q.vs, q.proof);
+            (bool settled, uint96 refund) = _settle(
+                q.owner,
+                q.token,
+                q.clientRoot,
+                q.salt,
+                q.openBlock,
+                q.amount,
+                q.r,
+                q.vs,
+                q.proof,
+                true
+            );
+            if (!settled) continue;
             // Cannot overflow: each amount is at most its channel's uint96 deposit, all held by this contract.
             unchecked {
                 if (q.token) {
@@ -199,6 +212,13 @@ contract PaymentChannels is IPaymentChannels, EIP712, ERC2771Context {
         return address(_token);
     }
 
+    /// @inheritdoc IERC827Refuser
+    /// @dev Deposits are pulled (approveAndCall, approve, permit); tokens pushed at this contract with
+    /// transferAndCall would belong to no channel.
+    function refusesTransfersAndCall() external pure returns (bytes4) {
+        return IERC827Refuser.refusesTransfersAndCall.selector;
+    }
+
     // ---------------------------------------------------------------- internal
 
     function _id(
@@ -237,7 +257,9 @@ contract PaymentChannels is IPaymentChannels, EIP712, ERC2771Context {
     }
 
     /// @dev Checks the receipt and the signer's membership, marks the channel closed, and returns the
-    /// owner's refund. The caller is the payee: the id is computed with it.
+    /// owner's refund. The caller is the payee: the id is computed with it. A check that fails reverts with
+    /// its error, or, when `skip` (batch closes), emits {ChannelCloseSkipped} and returns unsettled with the
+    /// channel untouched.
     function _settle(
         address owner,
         bool token_,
@@ -247,24 +269,51 @@ contract PaymentChannels is IPaymentChannels, EIP712, ERC2771Context {
         uint96 amount,
         bytes32 r,
         bytes32 vs,
-        bytes32[] calldata proof
-    ) private returns (uint96 refund) {
+        bytes32[] calldata proof,
+        bool skip
+    ) private returns (bool settled, uint96 refund) {
         bytes32 id = _id(owner, msg.sender, token_, clientRoot, salt, openBlock);
-        uint256 word = _requireOpen(id);
+        uint256 word = _channels[id];
+        if (word.status() != Status.Open) {
+            if (skip) return _skipped(id, CloseSkipReason.NotOpen);
+            revert ChannelNotOpen(id);
+        }
         // The slot is cleared below; a close in the opening block would let the same id be opened again.
-        if (block.number <= openBlock) revert CloseInOpeningBlock(id);
-        if (block.timestamp > word.expiry()) revert ChannelExpired(id, word.expiry());
+        if (block.number <= openBlock) {
+            if (skip) return _skipped(id, CloseSkipReason.OpeningBlock);
+            revert CloseInOpeningBlock(id);
+        }
+        if (block.timestamp > word.expiry()) {
+            if (skip) return _skipped(id, CloseSkipReason.Expired);
+            revert ChannelExpired(id, word.expiry());
+        }
         uint96 deposit = word.deposit();
-        if (amount > deposit) revert ReceiptAboveDeposit(id, amount, deposit);
+        if (amount > deposit) {
+            if (skip) return _skipped(id, CloseSkipReason.AboveDeposit);
+            revert ReceiptAboveDeposit(id, amount, deposit);
+        }
         address client = CompactSignature.recover(receiptDigest(id, amount), r, vs);
-        if (client == address(0)) revert InvalidReceiptSignature(id);
-        if (!GroupLeaf.verify(proof, clientRoot, client)) revert NotInGroup(id, client);
+        if (client == address(0)) {
+            if (skip) return _skipped(id, CloseSkipReason.BadSignature);
+            revert InvalidReceiptSignature(id);
+        }
+        if (!GroupLeaf.verify(proof, clientRoot, client)) {
+            if (skip) return _skipped(id, CloseSkipReason.NotInGroup);
+            revert NotInGroup(id, client);
+        }
         delete _channels[id];
         // Cannot underflow: amount <= deposit, checked above.
         unchecked {
             refund = deposit - amount;
         }
         emit ChannelClosed(id, amount, refund);
+        return (true, refund);
+    }
+
+    /// @dev A batch request that cannot settle: named in an event, nothing else happens.
+    function _skipped(bytes32 id, CloseSkipReason reason) private returns (bool settled, uint96 refund) {
+        emit ChannelCloseSkipped(id, reason);
+        return (false, 0);
     }
 
     function _sendEth(address to, uint256 amount) private {

@@ -7,14 +7,33 @@ pragma solidity 0.8.30;
  * whitelist registered lazily); owners activate them with a signature from the device's own key; anyone
  * validates a device and checks its signed identity claims.
  *
- * A device is named by `deviceId = keccak256(raw unique id)`; the raw id never goes on chain. Its key is
- * the secp256k1 address derived from the device's public key.
+ * A device id carries its manufacturer: the top 32 bits are the manufacturer id, the low 224 bits the low
+ * 224 bits of keccak256(raw unique id); the raw id never goes on chain. Every registration refuses an id
+ * outside the registering manufacturer's namespace ({DeviceIdOutsideNamespace}); a whitelisted device is
+ * looked up under the root of the manufacturer its id names. So no manufacturer can register, and thereby
+ * block, another manufacturer's device. A device's key is the secp256k1 address derived from its public key.
+ *
+ * Ids squatted before namespaces (on a deployment without them, where an id was keccak256(raw unique id)
+ * and any manufacturer could take any id) are not carried over: the namespaced registry is a new
+ * deployment, in which the genuine manufacturer registers its devices under its own namespace, and no one
+ * else can. On the old deployment the admin revokes each squatted record with reason code 3
+ * ("squatted"), so that validators still reading it see it refused.
  *
  * Fees are in ThingToken and go to the network reward pool. A manufacturer pays registration fees from a
  * prepaid fee credit; any shortfall is pulled from the payer (a prior `approve`, a `permit`, or ERC-827
  * `approveAndCall` into the registration call itself, where the token names the real payer). The
  * activation fee is pulled from whoever submits the activation (normally the owner), or from the owner
  * through a permit when a relayer submits.
+ *
+ * Every fee-paying call takes `maxFee`, the most the caller consents to pay per device (for
+ * {registerAndActivate}: registration plus activation). A call whose fee is above it reverts with
+ * {FeeAboveMax} and charges nobody, so the admin raising a fee cannot take more than a pending call agreed
+ * to, whatever allowance stands.
+ *
+ * Only tokens the payer consented to are ever pulled: every pull is from the caller (`_msgSender()`), except
+ * the activation fee of {activateDeviceWithPermit}, which is pulled from `owner` only when the owner is the
+ * caller or the owner's own permit succeeds in the same call; a standing allowance alone never pays for
+ * someone else's call.
  */
 interface IDeviceRegistry {
     enum DeviceStatus {
@@ -55,6 +74,8 @@ interface IDeviceRegistry {
         /// @notice Paid capacity: devices that may ever be registered from this root.
         uint32 capacity;
         uint32 used;
+        /// @notice The activation fee fixed at commit for every device registered from this root.
+        uint256 activationFee;
     }
 
     // ---------------------------------------------------------------- events
@@ -62,6 +83,12 @@ interface IDeviceRegistry {
     event ManufacturerAdded(uint32 indexed id, address indexed account, address payout, uint16 defaultScore);
     event ManufacturerRemoved(uint32 indexed id, address indexed account);
     event ManufacturerPayoutChanged(uint32 indexed id, address payout);
+    /// @notice The manufacturer's current account proposed `newAccount` as its next account (zero: the
+    /// pending proposal was cancelled).
+    event ManufacturerAccountProposed(uint32 indexed id, address indexed account, address indexed newAccount);
+    /// @notice The manufacturer `id` moved, with its credit, payout, default score, devices and whitelists, from
+    /// `oldAccount` to `newAccount`.
+    event ManufacturerAccountChanged(uint32 indexed id, address indexed oldAccount, address indexed newAccount);
     event FeesChanged(uint256 registrationFee, uint256 activationFee);
     event FeeCreditDeposited(uint32 indexed manufacturerId, address indexed payer, uint256 amount);
     event FeeCreditWithdrawn(uint32 indexed manufacturerId, address indexed payout, uint256 amount);
@@ -75,7 +102,7 @@ interface IDeviceRegistry {
     event DevicesRegistered(uint32 indexed manufacturerId, bytes32[] deviceIds);
     event DeviceMetadataSet(bytes32 indexed deviceId, bytes32 metadataHash);
     event WhitelistCommitted(bytes32 indexed root, uint32 indexed manufacturerId, uint32 capacity);
-    event WhitelistClosed(bytes32 indexed root, uint32 unusedCapacity);
+    event WhitelistClosed(bytes32 indexed root, uint32 indexed manufacturerId, uint32 unusedCapacity);
     event DeviceActivated(bytes32 indexed deviceId, address indexed owner);
     event DeviceTransferred(bytes32 indexed deviceId, address indexed from, address indexed to);
     event DeviceRevoked(bytes32 indexed deviceId, address indexed by, uint8 reason);
@@ -89,7 +116,10 @@ interface IDeviceRegistry {
     error ZeroAddress();
     error ScoreOutOfRange(uint16 score);
     error FeeAboveCap(uint256 fee, uint256 cap);
-    error ZeroDeviceId();
+    /// @notice `deviceId`'s top 32 bits are not `manufacturerId`, the manufacturer registering it.
+    error DeviceIdOutsideNamespace(bytes32 deviceId, uint32 manufacturerId);
+    /// @notice The fee a call would charge (per device) is above the `maxFee` its caller consented to.
+    error FeeAboveMax(uint256 fee, uint256 maxFee);
     error DeviceAlreadyRegistered(bytes32 deviceId);
     error DeviceNotRegistered(bytes32 deviceId);
     error UnexpectedDeviceStatus(bytes32 deviceId, DeviceStatus status);
@@ -100,7 +130,7 @@ interface IDeviceRegistry {
     error NotDeviceOwner(bytes32 deviceId, address caller);
     error NotDeviceManufacturerOrAdmin(bytes32 deviceId, address caller);
     error WhitelistAlreadyCommitted(bytes32 root);
-    error UnknownWhitelist(bytes32 root);
+    error UnknownWhitelist(uint32 manufacturerId, bytes32 root);
     error WhitelistCapacityExhausted(bytes32 root, uint32 capacity);
     error InvalidDeviceKey(address deviceKey);
     error ZeroCapacity();
@@ -111,6 +141,14 @@ interface IDeviceRegistry {
     error CreditOverflow();
     error OwnerHookGasTooLow(uint256 available, uint256 needed);
     error ZeroEpochLength();
+    /// @notice A relayer (`caller`) activated for `owner`, but `owner`'s permit for the activation fee failed;
+    /// the fee is never taken from `owner`'s standing allowance on someone else's call.
+    error OwnerPermitFailed(address owner, address caller);
+    /// @notice `account` already has a manufacturer record (id `id`, active or removed), so it cannot take
+    /// over another manufacturer's id.
+    error AccountIsManufacturer(address account, uint32 id);
+    /// @notice `caller` is not the pending next account of manufacturer `id` (or there is no proposal).
+    error NotPendingManufacturerAccount(uint32 id, address caller);
 
     // ---------------------------------------------------------------- network roles
 
@@ -123,12 +161,34 @@ interface IDeviceRegistry {
      */
     function addManufacturer(address account, address payout, uint16 defaultScore) external returns (uint32 id);
 
-    /// @notice Stops `account` registering devices. Its devices stay readable and valid; its unused fee
-    /// credit stays withdrawable. Only the admin.
+    /**
+     * @notice Ends every power of the manufacturer `account`: it can no longer register devices, commit or
+     * close whitelists, revoke its devices, change its payout or move its account, and its pending account
+     * proposal is cancelled. Its devices stay readable and valid (only the admin can revoke them now); roots
+     * it committed stay claimable until the admin closes them; its unused fee credit stays withdrawable, to
+     * the payout address set before removal. Re-admission restores the powers. Only the admin.
+     */
     function removeManufacturer(address account) external;
 
-    /// @notice Changes the caller's payout address. Manufacturers only (also after removal).
+    /// @notice Changes the caller's payout address. Active manufacturers only: a removed one (perhaps with a
+    /// leaked key) cannot redirect its remaining credit.
     function setPayout(address payout) external;
+
+    /**
+     * @notice Step one of moving the calling manufacturer to a new account (a key rotation): proposes
+     * `newAccount`, which must then call {acceptManufacturerAccount}. A new proposal replaces the pending
+     * one; `newAccount` zero cancels it. Only an active manufacturer; `newAccount` must have no manufacturer
+     * record of its own (active or removed). The admin can neither force nor cancel a move, except that
+     * removal cancels it.
+     */
+    function proposeManufacturerAccount(address newAccount) external;
+
+    /**
+     * @notice Step two: the proposed account takes over manufacturer `id`. The id, credit, payout, default
+     * score, devices and whitelists follow it; the old account loses every power and its record, so the
+     * admin can later admit the old account only as a new manufacturer with a new id.
+     */
+    function acceptManufacturerAccount(uint32 id) external;
 
     /// @notice Sets the fees, each within its hard cap. Only the admin.
     function setFees(uint256 registrationFee, uint256 activationFee) external;
@@ -157,12 +217,23 @@ interface IDeviceRegistry {
 
     // ---------------------------------------------------------------- registration
 
-    /// @notice Registers one device for the calling manufacturer, charging the registration fee.
-    function registerDevice(bytes32 deviceId, address deviceKey, uint32 deviceType, bytes32 metadataHash) external;
+    /// @notice Registers one device for the calling manufacturer, charging the registration fee. The id
+    /// must be in the caller's namespace ({DeviceIdOutsideNamespace}).
+    /// @param maxFee The most the caller pays: reverts with {FeeAboveMax} if the registration fee is above.
+    function registerDevice(
+        uint256 maxFee,
+        bytes32 deviceId,
+        address deviceKey,
+        uint32 deviceType,
+        bytes32 metadataHash
+    ) external;
 
     /// @notice Registers many devices in one transaction, charging the fee once for all of them. Emits one
-    /// {DevicesRegistered} for the batch instead of a {DeviceRegistered} per device.
+    /// {DevicesRegistered} for the batch instead of a {DeviceRegistered} per device. Every id must be in the
+    /// caller's namespace.
+    /// @param maxFee The most the caller pays per device ({FeeAboveMax}).
     function registerDevices(
+        uint256 maxFee,
         bytes32[] calldata deviceIds,
         address[] calldata deviceKeys,
         uint32[] calldata deviceTypes
@@ -173,19 +244,23 @@ interface IDeviceRegistry {
      * now. Each device is registered when it first presents its proof.
      * Leaf = keccak256(keccak256(abi.encode(deviceId, deviceKey, deviceType, manufacturerId))); pairs are
      * sorted. The double hash makes a 64-byte internal node impossible to pass as a leaf. The activation
-     * fee in force now is fixed for this root's devices.
+     * fee in force now is fixed for this root's devices, whichever way they are later registered and
+     * activated. Roots are keyed by (manufacturer, root): another manufacturer committing the same root
+     * first blocks nothing, and only ids in the caller's namespace can ever be registered from it.
+     * @param maxFee The most the caller pays per device of capacity ({FeeAboveMax}).
      */
-    function commitWhitelist(bytes32 root, uint32 capacity) external;
+    function commitWhitelist(uint256 maxFee, bytes32 root, uint32 capacity) external;
 
     /**
      * @notice Stops further registrations from `root` (capacity becomes what was used; the fees paid for the
-     * rest stay in the pool). Only the root's manufacturer or the admin. Roots committed before a
-     * manufacturer's removal stay claimable, since their devices were paid for and may already be sold,
-     * until closed here.
+     * rest stay in the pool). Only the root's manufacturer while active, or the admin. Roots committed before
+     * a manufacturer's removal stay claimable, since their devices were paid for and may already be sold,
+     * until the admin closes them here.
      */
-    function closeWhitelist(bytes32 root) external;
+    function closeWhitelist(uint32 manufacturerId, bytes32 root) external;
 
-    /// @notice Registers a whitelisted device from its Merkle proof. Anyone may submit it.
+    /// @notice Registers a whitelisted device from its Merkle proof. Anyone may submit it. The root is the
+    /// one committed by the manufacturer the id names. The device keeps the root's activation fee.
     function registerFromWhitelist(
         bytes32 root,
         bytes32 deviceId,
@@ -203,13 +278,28 @@ interface IDeviceRegistry {
      * @notice Activates a registered device for `owner`. The device signs the EIP-712 message
      * `Activate(bytes32 deviceId,address owner,uint256 deadline)` with its key; anyone may submit it, and
      * the submitter pays the activation fee. The owner is bound in the signature, so a front-runner
-     * cannot change it.
+     * cannot change it. The fee is the current one, or, for a device registered from a whitelist, the one
+     * fixed when its root was committed ({activationFeeOf}).
+     * @param maxFee The most the caller pays ({FeeAboveMax}); not part of the device's signature.
      */
-    function activateDevice(bytes32 deviceId, address owner, uint256 deadline, bytes32 r, bytes32 vs) external;
+    function activateDevice(
+        uint256 maxFee,
+        bytes32 deviceId,
+        address owner,
+        uint256 deadline,
+        bytes32 r,
+        bytes32 vs
+    ) external;
 
-    /// @notice {activateDevice} with the activation fee pulled from `owner` through the owner's permit, so a
-    /// relayer can submit everything.
+    /**
+     * @notice {activateDevice} with the activation fee pulled from `owner` through the owner's permit (for
+     * the activation fee, to this registry), so a relayer can submit everything. When the caller is not
+     * `owner` the permit must succeed ({OwnerPermitFailed} otherwise), even if `owner` has an allowance
+     * already: a device key holder cannot make a stranger pay. When the caller is `owner` a failed permit is
+     * ignored and the fee is pulled under the owner's own allowance.
+     */
     function activateDeviceWithPermit(
+        uint256 maxFee,
         bytes32 deviceId,
         address owner,
         uint256 deadline,
@@ -227,8 +317,10 @@ interface IDeviceRegistry {
      * leaf binds, so a signature by any other key fails the proof ({NotInWhitelist}). Emits
      * {DeviceActivated} only (the registration is implied). The activation fee is the one in force when
      * the root was committed.
+     * @param maxFee The most the caller pays ({FeeAboveMax}), taken here too so that the rule is uniform.
      */
     function activateFromWhitelist(
+        uint256 maxFee,
         bytes32 root,
         bytes32 deviceId,
         uint32 deviceType,
@@ -241,7 +333,9 @@ interface IDeviceRegistry {
 
     /// @notice Registers and activates a device for `owner` in one call: the manufacturer ships it already
     /// activated and pays both fees.
+    /// @param maxFee The most the caller pays for the device, registration and activation together.
     function registerAndActivate(
+        uint256 maxFee,
         bytes32 deviceId,
         address deviceKey,
         uint32 deviceType,
@@ -255,14 +349,25 @@ interface IDeviceRegistry {
     /// hears of it through {IDeviceOwnerHook}.
     function transferDevice(bytes32 deviceId, address newOwner) external;
 
-    /// @notice Revokes a device (compromised, recalled) for good. Only its manufacturer or the admin. A
-    /// contract owner (a device wallet) hears of it through {IDeviceOwnerHook} in the same transaction.
+    /// @notice Revokes a device (compromised, recalled) for good. Only its manufacturer (while active, from
+    /// its current account) or the admin. A contract owner (a device wallet) hears of it through
+    /// {IDeviceOwnerHook} in the same transaction.
     function revokeDevice(bytes32 deviceId, uint8 reason) external;
 
     /**
      * @notice Replaces the device key. Only the owner, with the new key's EIP-712 signature of
      * `RotateKey(bytes32 deviceId,address newKey,uint256 nonce,uint256 deadline)`, whose per-device nonce
      * makes every rotation signature single-use.
+     *
+     * Who may rotate, and why: the owner, because the owner is who consents to what the device is (it
+     * activated or received the device, and rotation is how it recovers one); the new key, to prove that
+     * someone holds it (no rotation to a key nobody controls, or to someone else's key). The old key is not
+     * asked: rotation exists for when it is lost or stolen, and a thief holding it must not be able to
+     * block the rotation. The manufacturer and the admin cannot rotate (they revoke instead).
+     *
+     * A contract owner hears of the rotation through {IDeviceOwnerHook} in the same transaction. A device
+     * wallet then unlinks, and its device may spend again only once the wallet's device key equals the
+     * registry's key: so a stolen old key stops spending from the wallet at once.
      */
     function rotateDeviceKey(bytes32 deviceId, address newKey, uint256 deadline, bytes32 r, bytes32 vs) external;
 
@@ -278,7 +383,14 @@ interface IDeviceRegistry {
     /// device (see {IDeviceOwnerHook}).
     function ownerAndStatus(bytes32 deviceId) external view returns (address owner, DeviceStatus status);
 
+    /// @notice One device's owner, status and current key: what a device wallet checks when it links itself
+    /// to its device (its own device key must be the registry's).
+    function ownerStatusAndKey(
+        bytes32 deviceId
+    ) external view returns (address owner, DeviceStatus status, address deviceKey);
+
     /// @notice True when `signature` over `digest` is by the key of `deviceId` and the device is active.
+    /// `signature` is 65 bytes (r, s, v) or 64 bytes (EIP-2098 r, vs); high-s and any other length are false.
     function isValidDeviceSignature(
         bytes32 deviceId,
         bytes32 digest,
@@ -298,7 +410,15 @@ interface IDeviceRegistry {
 
     function manufacturerCount() external view returns (uint32);
 
-    function getWhitelist(bytes32 root) external view returns (WhitelistView memory);
+    /// @notice The whitelist `root` committed by manufacturer `manufacturerId` (all zero if none).
+    function getWhitelist(uint32 manufacturerId, bytes32 root) external view returns (WhitelistView memory);
+
+    /// @notice The fee {activateDevice} would charge for `deviceId` now: the fee fixed by its whitelist root
+    /// if it was registered from one, else the current activation fee.
+    function activationFeeOf(bytes32 deviceId) external view returns (uint256);
+
+    /// @notice The account proposed to take over manufacturer `id`, or zero.
+    function pendingManufacturerAccount(uint32 id) external view returns (address);
 
     function registrationFee() external view returns (uint256);
 

@@ -12,8 +12,18 @@ pragma solidity 0.8.30;
  * that change nothing. Only activated devices can be scored. Until its first audit a device carries its
  * manufacturer's default score (the registry's `getDevice`).
  *
+ * Revoked devices are never scored: an entry for one is skipped (its score stays as it was, it earns
+ * nothing) and named in a `RevokedDeviceSkipped` event, rather than reverting the batch, so a batch built
+ * before a revocation landed still writes its other entries.
+ *
  * Rewards: `auditReward()` per changed score, taken from the reward pool (registration and activation
- * fees). Each auditor holds a budget reserved from the pool, refilled in chunks of 64 rewards when it
+ * fees), bounded by what the auditor committed. Each submission commits the number of reports behind its
+ * reports root (`reportCount`, in `ScoresUpdated`; anyone recomputes it from the auditor's published
+ * epoch): a batch cannot change more scores than that, and in one epoch an auditor is rewarded for at
+ * most `min(reportCount, its per-epoch cap)` changed scores, however many batches it sends. The cap is set
+ * per auditor by the admin (`setAuditorRewardCap`, default `DEFAULT_EPOCH_REWARDS`, at most
+ * `MAX_EPOCH_REWARDS`), so trend flips with a junk root earn at most the cap per epoch.
+ * Each auditor holds a budget reserved from the pool, refilled in chunks of 64 rewards when it
  * runs out, so a typical batch touches no global state; what the pool cannot cover is not rewarded, so
  * the pool never pays out more than it holds, however many auditors there are. Earned rewards are
  * withdrawn by pull payment; a removed auditor's unused budget returns to the pool.
@@ -29,6 +39,11 @@ interface IDeviceReputation {
         bool active;
         uint256 budget;
         uint256 earned;
+        /// @notice Changed scores it can be rewarded for in one epoch.
+        uint256 maxRewardsPerEpoch;
+        /// @notice The last epoch it was rewarded in, and how many changed scores it was rewarded for then.
+        uint32 rewardEpoch;
+        uint256 rewardedInEpoch;
     }
 
     struct Reputation {
@@ -41,13 +56,19 @@ interface IDeviceReputation {
 
     event AuditorAdded(address indexed auditor);
     event AuditorRemoved(address indexed auditor, uint256 budgetReturned);
+    event AuditorRewardCapSet(address indexed auditor, uint256 maxRewardsPerEpoch);
+    /// @notice One submission: the root of the reports it used and how many reports that root holds (the
+    /// commitment its rewards are bounded by), how many scores it changed and how many were rewarded.
     event ScoresUpdated(
         address indexed auditor,
         uint32 indexed epoch,
         bytes32 reportsRoot,
+        uint256 reportCount,
         uint256 changed,
         uint256 rewarded
     );
+    /// @notice An entry for a revoked device was skipped: its score is unchanged and it earned nothing.
+    event RevokedDeviceSkipped(bytes32 indexed deviceId, uint32 indexed epoch);
     event AuditorRewardWithdrawn(address indexed auditor, uint256 amount);
 
     error NotAuditor(address account);
@@ -55,19 +76,45 @@ interface IDeviceReputation {
     error WrongEpoch(uint32 given, uint32 current);
     error InvalidTrend(int8 trend);
     error DeviceNotAuditable(bytes32 deviceId);
+    /// @notice A submission changed more scores than the reports it committed: each score needs a report.
+    error ChangesExceedReports(uint256 changed, uint256 reportCount);
+    error RewardCapAboveLimit(uint256 maxRewardsPerEpoch, uint256 limit);
 
-    /// @notice Admits an auditor. Only the admin.
+    /// @notice Admits an auditor, with a per-epoch reward cap of `DEFAULT_EPOCH_REWARDS`. Only the admin.
     function addAuditor(address auditor) external;
 
     /// @notice Removes an auditor; its unused budget returns to the pool, its earned rewards stay
     /// withdrawable. Only the admin.
     function removeAuditor(address auditor) external;
 
-    /// @notice One device's new score in `epoch` (which must be the current one).
-    function updateScore(bytes32 deviceId, uint16 score, int8 trend, uint32 epoch, bytes32 reportsRoot) external;
+    /// @notice Sets how many changed scores an active auditor can be rewarded for per epoch, at most
+    /// `MAX_EPOCH_REWARDS` (0: it scores unpaid). Takes effect at once, also for the current epoch. Only
+    /// the admin.
+    function setAuditorRewardCap(address auditor, uint256 maxRewardsPerEpoch) external;
 
-    /// @notice A batch of new scores in `epoch` (the current one), with the root of the reports used.
-    function updateScores(ScoreUpdate[] calldata updates, uint32 epoch, bytes32 reportsRoot) external;
+    /// @notice One device's new score in `epoch` (which must be the current one).
+    /// @param reportsRoot The Merkle root of the reports the auditor scored this epoch from.
+    /// @param reportCount How many reports that root holds (see `updateScores`).
+    function updateScore(
+        bytes32 deviceId,
+        uint16 score,
+        int8 trend,
+        uint32 epoch,
+        bytes32 reportsRoot,
+        uint32 reportCount
+    ) external;
+
+    /// @notice A batch of new scores in `epoch` (the current one), with the root of the reports used and
+    /// the number of reports under it (an auditor's batches of one epoch should all carry the same root and
+    /// count, as the off-chain auditor's do; the events make any difference public). A batch that changes
+    /// more scores than `reportCount` reverts; the epoch's rewards are bounded by `reportCount` and the
+    /// auditor's cap. Entries for revoked devices are skipped.
+    function updateScores(
+        ScoreUpdate[] calldata updates,
+        uint32 epoch,
+        bytes32 reportsRoot,
+        uint32 reportCount
+    ) external;
 
     /// @notice Pays the caller's earned rewards.
     function withdrawAuditorReward() external returns (uint256 amount);

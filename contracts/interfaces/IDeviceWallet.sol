@@ -14,9 +14,14 @@ import {IDeviceOwnerHook} from "./IDeviceOwnerHook.sol";
  *
  * **Failed inner calls.** The nonce is spent whether the inner call succeeds or fails (`Executed` says
  * which), so signatures for a failed call can never be replayed later. The owners sign the inner call's
- * `gasLimit`, and the wallet refuses to start unless that much gas can reach the call (EIP-150 keeps back
- * 1/64), so a relayer cannot make the call fail by sending too little gas: that reverts the whole
- * transaction and spends nothing.
+ * `gasLimit`, and the wallet refuses to start unless the call gets all of it: `gasLimit + gasLimit / 63`
+ * (EIP-150 keeps back 1/64) plus the most the CALL itself can charge (a cold account and an EIP-7702
+ * delegate, a value transfer that may create the account) plus 10,000 for the work after it, measured once
+ * the call's data is in memory. So a relayer cannot make the call fail by sending too little gas: that
+ * reverts the whole transaction and spends nothing. As a backstop, a failed call that leaves the wallet
+ * at most `gasLimit / 63` (the sign of a starved callee) also reverts everything. The call's return data
+ * is never copied, so a callee returning or reverting with megabytes of it cannot make an execution
+ * impossible to run.
  *
  * **The device key** is a delegate, not an owner: it moves ETH (asset `address(0)`) or a listed ERC-20
  * with {deviceTransfer} (sent by the device) or {deviceTransferBySig} (signed by the device for a relayer,
@@ -25,11 +30,14 @@ import {IDeviceOwnerHook} from "./IDeviceOwnerHook.sol";
  * allow-list. It can do nothing else.
  *
  * **Registry link.** The wallet names its device (the clone's immutable device id) and must own that
- * device in the registry. The first device spend (or {link}) checks once that the device is active and
- * owned by this wallet; from then on the registry tells the wallet of a revocation or a transfer in the
- * same transaction ({IDeviceOwnerHook}), which unlinks it, and the next spend asks the registry again and
- * is refused. So device spending stops as soon as the registry revokes the device, without a registry
- * call on every spend. Any single owner can also freeze the device key at once.
+ * device in the registry. The first device spend (or {link}) checks once that the device is active, owned
+ * by this wallet, and that the wallet's device key is the key the registry holds for it; from then on the
+ * registry tells the wallet of a revocation, a transfer or a key rotation in the same transaction
+ * ({IDeviceOwnerHook}), which unlinks it, and the next spend asks the registry again and is refused. So
+ * device spending stops as soon as the registry revokes the device or rotates its key (a stolen old key
+ * spends nothing more), without a registry call on every spend. After a rotation the owners set the new
+ * key with {setDeviceKey} (which also unlinks, so the next spend checks it) and the device spends again.
+ * Any single owner can also freeze the device key at once.
  */
 interface IDeviceWallet is IDeviceOwnerHook {
     struct AllowanceView {
@@ -86,6 +94,9 @@ interface IDeviceWallet is IDeviceOwnerHook {
     error DeviceRevoked(bytes32 deviceId);
     error DeviceNotActive(bytes32 deviceId);
     error DeviceNotOwned(bytes32 deviceId, address owner);
+    /// @notice The wallet's device key is not the key the registry holds for its device (it was rotated):
+    /// the owners must set the registry's key with {setDeviceKey} before the device spends again.
+    error DeviceKeyMismatch(bytes32 deviceId, address walletKey, address registryKey);
     error AssetNotListed(address asset);
     error AboveLimit(address asset, uint256 amount, uint256 available);
     error AboveTransferCap(address asset, uint256 amount, uint256 cap);
@@ -110,7 +121,8 @@ interface IDeviceWallet is IDeviceOwnerHook {
      * @notice Executes `to.call{value, gas: gasLimit}(data)` with the owners' approval. `auth` is the
      * threshold's compact (r, vs) signatures, 64 bytes each, in strictly increasing signer order, followed
      * by the owners who did not sign, 20 bytes each, in increasing order. Returns whether the inner call
-     * succeeded; the nonce is spent either way.
+     * succeeded; the nonce is spent either way. Reverts with {InsufficientGas} (spending nothing) when the
+     * call could not get its whole `gasLimit`; the inner call's return data is discarded without a copy.
      */
     function execute(
         address to,
@@ -144,6 +156,8 @@ interface IDeviceWallet is IDeviceOwnerHook {
 
     // Owner management and device settings: only through {execute} (the wallet calling itself).
     function setOwners(address[] calldata owners, uint8 threshold) external;
+    /// @notice Sets the device key and unlinks the wallet: the next device spend links again, which needs
+    /// the key to be the one the registry holds for the device (see {DeviceKeyMismatch}).
     function setDeviceKey(address deviceKey) external;
     function setFrozen(bool frozen) external;
     function setPeriod(uint32 period) external;

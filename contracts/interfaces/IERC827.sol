@@ -17,7 +17,10 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
  * - a failing callee reverts the whole operation (its revert data is bubbled up), so no allowance or
  *   balance change survives a failed call;
  * - all token state changes happen before the call (checks-effects-interactions), so a callee that
- *   re-enters the token can only spend what is still legitimately allowed.
+ *   re-enters the token can only spend what is still legitimately allowed;
+ * - a recipient that takes payments only by pulling them can refuse tokens pushed at it with
+ *   `transferAndCall` / `transferFromAndCall` ({IERC827Refuser}, {UnsolicitedTransfer}), where they would
+ *   otherwise be trapped.
  *
  * WARNING: never grant the token's address any privilege in another contract (an owner role, an
  * allowance, a trusted-forwarder role without reading the appended caller). The token will call any
@@ -27,9 +30,13 @@ interface IERC827 is IERC20 {
     /// @notice The target of an "and call" was the token itself.
     error ERC827CallToToken();
 
+    /// @notice `to` refuses tokens pushed with transferAndCall or transferFromAndCall (see {IERC827Refuser}).
+    error UnsolicitedTransfer(address to);
+
     /**
      * @notice Transfers `value` tokens from the caller to `to`, then calls `to` with `data` followed by
-     * the caller's address, forwarding `msg.value`.
+     * the caller's address, forwarding `msg.value`. Reverts with {UnsolicitedTransfer} if `to` refuses
+     * such transfers ({IERC827Refuser}).
      * @return Always true; failures revert.
      */
     function transferAndCall(address to, uint256 value, bytes calldata data) external payable returns (bool);
@@ -43,7 +50,8 @@ interface IERC827 is IERC20 {
 
     /**
      * @notice Moves `value` tokens from `from` to `to` using the caller's allowance, then calls `to` with
-     * `data` followed by the caller's (the spender's) address, forwarding `msg.value`.
+     * `data` followed by the caller's (the spender's) address, forwarding `msg.value`. Reverts with
+     * {UnsolicitedTransfer} if `to` refuses such transfers ({IERC827Refuser}).
      * @return Always true; failures revert.
      */
     function transferFromAndCall(

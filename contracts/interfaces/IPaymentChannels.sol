@@ -38,6 +38,20 @@ interface IPaymentChannels {
         uint40 expiry;
     }
 
+    /**
+     * @notice Why {closeBatch} skipped a channel: not open (closed, reclaimed, never opened, or named with
+     * wrong parameters), past its expiry, still in its opening block, a receipt above the deposit, a
+     * malformed or high-s signature, a signer outside the group.
+     */
+    enum CloseSkipReason {
+        NotOpen,
+        Expired,
+        OpeningBlock,
+        AboveDeposit,
+        BadSignature,
+        NotInGroup
+    }
+
     /// @notice One channel of a batch close, from the payee's side.
     struct CloseRequest {
         address owner;
@@ -63,6 +77,8 @@ interface IPaymentChannels {
     );
     event ChannelToppedUp(bytes32 indexed channelId, uint96 deposit, uint40 expiry);
     event ChannelClosed(bytes32 indexed channelId, uint96 paid, uint96 refunded);
+    /// @notice {closeBatch} left channel `channelId` as it was, for `reason`.
+    event ChannelCloseSkipped(bytes32 indexed channelId, CloseSkipReason reason);
     event ChannelReclaimed(bytes32 indexed channelId, uint96 refunded);
     event RefundOwed(address indexed owner, uint256 amount);
     event RefundWithdrawn(address indexed owner, uint256 amount);
@@ -142,7 +158,16 @@ interface IPaymentChannels {
         bytes32[] calldata proof
     ) external;
 
-    /// @notice Closes many channels of the caller (the payee), paying it once per asset.
+    /**
+     * @notice Closes many channels of the caller (the payee), paying it once per asset for the channels
+     * that settled. A request that {close} would refuse for the channel's state or its receipt is skipped,
+     * with a {ChannelCloseSkipped} event naming the channel and the {CloseSkipReason}; its channel is left
+     * untouched (the owner keeps the deposit, the payee may retry, e.g. after the opening block). So one
+     * expired, closed or reclaimed channel never blocks the others, and a batch where nothing settles
+     * succeeds too, having only emitted its skips (the payee learns every reason at once rather than the
+     * first). A request repeated in the batch settles once and is then skipped as not open. The batch
+     * still reverts if paying the caller fails ({PaymentFailed}).
+     */
     function closeBatch(CloseRequest[] calldata requests) external;
 
     /// @notice After expiry without a close, the owner takes the whole deposit back.

@@ -5,12 +5,17 @@ import {IDeviceRegistry} from "../interfaces/IDeviceRegistry.sol";
 
 /**
  * @title One storage word per registered device
- * @notice Layout, from the lowest bit: device key (160 bits) | status (8) | manufacturer id (32) |
+ * @notice Layout, from the lowest bit: device key (160 bits) | status (8) | fee setting (32) |
  * device type (32) | key nonce (24). Registration writes the word with a single SSTORE.
+ *
+ * The manufacturer is not stored: it is the prefix of the device id (see {DeviceId}). Its 32 bits hold
+ * `feeSetting`: for a device registered from a committed Merkle root, the number of the activation fee in
+ * force when the root was committed (1, 2, ...; see RegistryFees), so that its activation is charged that
+ * fee whoever registered it; 0 for a device registered one by one or in a batch (current fee).
  */
 library PackedDevice {
     uint256 private constant _STATUS_SHIFT = 160;
-    uint256 private constant _MANUFACTURER_SHIFT = 168;
+    uint256 private constant _FEE_SETTING_SHIFT = 168;
     uint256 private constant _TYPE_SHIFT = 200;
     uint256 private constant _NONCE_SHIFT = 232;
     uint256 private constant _KEY_MASK = (1 << 160) - 1;
@@ -19,13 +24,13 @@ library PackedDevice {
     function pack(
         address deviceKey_,
         IDeviceRegistry.DeviceStatus status_,
-        uint32 manufacturerId_,
+        uint16 feeSetting_,
         uint32 deviceType_
     ) internal pure returns (uint256) {
         return
             uint256(uint160(deviceKey_)) |
             (uint256(status_) << _STATUS_SHIFT) |
-            (uint256(manufacturerId_) << _MANUFACTURER_SHIFT) |
+            (uint256(feeSetting_) << _FEE_SETTING_SHIFT) |
             (uint256(deviceType_) << _TYPE_SHIFT);
     }
 
@@ -37,8 +42,9 @@ library PackedDevice {
         return IDeviceRegistry.DeviceStatus(uint8(word >> _STATUS_SHIFT));
     }
 
-    function manufacturerId(uint256 word) internal pure returns (uint32) {
-        return uint32(word >> _MANUFACTURER_SHIFT);
+    /// @dev The activation-fee setting fixed by the device's whitelist root; 0 for none (see above).
+    function feeSetting(uint256 word) internal pure returns (uint16) {
+        return uint16(word >> _FEE_SETTING_SHIFT);
     }
 
     function deviceType(uint256 word) internal pure returns (uint32) {

@@ -8,6 +8,7 @@ import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProo
 
 import {IDeviceOwnerHook} from "../interfaces/IDeviceOwnerHook.sol";
 import {IDeviceRegistry} from "../interfaces/IDeviceRegistry.sol";
+import {DeviceId} from "../libraries/DeviceId.sol";
 import {DeviceLeaf} from "../libraries/DeviceLeaf.sol";
 import {PackedDevice} from "../libraries/PackedDevice.sol";
 import {DeviceReputation} from "../reputation/DeviceReputation.sol";
@@ -24,16 +25,18 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
     bytes32 private constant _ROTATE_TYPEHASH = keccak256(
         "RotateKey(bytes32 deviceId,address newKey,uint256 nonce,uint256 deadline)"
     );
-    /// @notice Gas given to a contract owner's {IDeviceOwnerHook} on revocation and transfer.
+    /// @notice Gas given to a contract owner's {IDeviceOwnerHook} on revocation, transfer and key rotation.
     uint256 public constant OWNER_HOOK_GAS = 30_000;
 
     bytes32 private constant _CLAIM_TYPEHASH = keccak256("IdentityClaim(bytes32 deviceId,bytes32 challenge)");
 
-    /// @dev One slot per root.
+    /// @dev One slot per (manufacturer, root).
     /// @dev The activation fee is fixed at commit time: the devices of a root are sold with a known
-    /// activation price, and an activation from a proof reads no other fee slot.
+    /// activation price, and an activation from a proof reads no other fee slot. `feeSetting` is that fee's
+    /// number (see RegistryFees), recorded in each device registered from the root (see {PackedDevice}), so
+    /// that {activateDevice} charges it too.
     struct Whitelist {
-        uint32 manufacturerId;
+        uint16 feeSetting;
         uint32 capacity;
         uint32 used;
         uint72 activationFee;
@@ -43,7 +46,7 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
     /// activation, revocation and key rotation.
     mapping(bytes32 deviceId => uint256 packed) private _devices;
     mapping(bytes32 deviceId => bytes32) private _metadata;
-    mapping(bytes32 root => Whitelist) private _whitelists;
+    mapping(uint32 manufacturerId => mapping(bytes32 root => Whitelist)) private _whitelists;
 
     /// @param admin The network admin (a multisig in production); two-step transferable.
     /// @param token_ The ThingToken fees are paid in; also the trusted forwarder for `approveAndCall`.
@@ -67,15 +70,22 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
     // ---------------------------------------------------------------- registration
 
     /// @inheritdoc IDeviceRegistry
-    function registerDevice(bytes32 deviceId, address deviceKey, uint32 deviceType, bytes32 metadataHash) external {
+    function registerDevice(
+        uint256 maxFee,
+        bytes32 deviceId,
+        address deviceKey,
+        uint32 deviceType,
+        bytes32 metadataHash
+    ) external {
         (Manufacturer storage m, ) = _activeManufacturer();
         _register(deviceId, deviceKey, deviceType, m.id, DeviceStatus.Registered);
         _setMetadata(deviceId, metadataHash);
-        _chargeManufacturer(m, 1, 0);
+        _chargeManufacturer(m, 1, 0, maxFee);
     }
 
     /// @inheritdoc IDeviceRegistry
     function registerDevices(
+        uint256 maxFee,
         bytes32[] calldata deviceIds,
         address[] calldata deviceKeys,
         uint32[] calldata deviceTypes
@@ -86,7 +96,7 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
         (Manufacturer storage m, ) = _activeManufacturer();
         uint32 manufacturerId = m.id;
         for (uint256 i; i < count;) {
-            _store(deviceIds[i], deviceKeys[i], deviceTypes[i], manufacturerId, DeviceStatus.Registered);
+            _store(deviceIds[i], deviceKeys[i], deviceTypes[i], manufacturerId, 0, DeviceStatus.Registered);
             // Cannot overflow: i < count, a calldata array length.
             unchecked {
                 ++i;
@@ -94,19 +104,21 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
         }
         // One event for the batch: a log per device would cost ~2,000 gas each.
         emit DevicesRegistered(manufacturerId, deviceIds);
-        _chargeManufacturer(m, count, 0);
+        _chargeManufacturer(m, count, 0, maxFee);
     }
 
     /// @inheritdoc IDeviceRegistry
-    function commitWhitelist(bytes32 root, uint32 capacity) external {
+    function commitWhitelist(uint256 maxFee, bytes32 root, uint32 capacity) external {
         if (capacity == 0) revert ZeroCapacity();
         (Manufacturer storage m, ) = _activeManufacturer();
-        Whitelist storage w = _whitelists[root];
-        if (w.capacity != 0) revert WhitelistAlreadyCommitted(root);
         uint32 manufacturerId = m.id;
-        _whitelists[root] = Whitelist(manufacturerId, capacity, 0, uint72(_activationFeeAmount()));
+        mapping(bytes32 root => Whitelist) storage roots = _whitelists[manufacturerId];
+        if (roots[root].capacity != 0) revert WhitelistAlreadyCommitted(root);
+        (uint256 fee, uint16 setting) = _activationFeeSetting();
+        // The fee fits in 72 bits: it is capped at 100e18 < 2^72 (RegistryFees).
+        roots[root] = Whitelist(setting, capacity, 0, uint72(fee));
         emit WhitelistCommitted(root, manufacturerId, capacity);
-        _chargeManufacturer(m, capacity, 0);
+        _chargeManufacturer(m, capacity, 0, maxFee);
     }
 
     /// @inheritdoc IDeviceRegistry
@@ -118,32 +130,40 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
         bytes32[] calldata proof
     ) external {
         _claim(root, deviceId, deviceKey, deviceType, proof, DeviceStatus.Registered);
-        emit DeviceRegistered(deviceId, _whitelists[root].manufacturerId, deviceKey, deviceType);
+        emit DeviceRegistered(deviceId, DeviceId.manufacturerId(deviceId), deviceKey, deviceType);
     }
 
     /// @inheritdoc IDeviceRegistry
-    function closeWhitelist(bytes32 root) external {
-        Whitelist storage w = _whitelists[root];
-        if (w.capacity == 0) revert UnknownWhitelist(root);
+    function closeWhitelist(uint32 manufacturerId, bytes32 root) external {
+        Whitelist storage w = _whitelists[manufacturerId][root];
+        if (w.capacity == 0) revert UnknownWhitelist(manufacturerId, root);
         address caller = _msgSender();
-        if (caller != owner() && caller != _manufacturerAccounts[w.manufacturerId]) {
+        if (caller != owner() && !_isActiveManufacturer(manufacturerId, caller)) {
             revert NotWhitelistManufacturerOrAdmin(root, caller);
         }
         uint32 unused = w.capacity - w.used;
         w.capacity = w.used;
-        emit WhitelistClosed(root, unused);
+        emit WhitelistClosed(root, manufacturerId, unused);
     }
 
     // ---------------------------------------------------------------- activation
 
     /// @inheritdoc IDeviceRegistry
-    function activateDevice(bytes32 deviceId, address owner_, uint256 deadline, bytes32 r, bytes32 vs) external {
-        _activate(deviceId, owner_, deadline, r, vs);
-        _chargeActivation(_msgSender(), _activationFeeAmount());
+    function activateDevice(
+        uint256 maxFee,
+        bytes32 deviceId,
+        address owner_,
+        uint256 deadline,
+        bytes32 r,
+        bytes32 vs
+    ) external {
+        uint256 fee = _activate(deviceId, owner_, deadline, r, vs);
+        _chargeActivation(_msgSender(), fee, maxFee);
     }
 
     /// @inheritdoc IDeviceRegistry
     function activateDeviceWithPermit(
+        uint256 maxFee,
         bytes32 deviceId,
         address owner_,
         uint256 deadline,
@@ -154,14 +174,14 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
         bytes32 permitR,
         bytes32 permitS
     ) external {
-        _activate(deviceId, owner_, deadline, r, vs);
-        uint256 fee = _activationFeeAmount();
-        _tryPermit(owner_, fee, permitDeadline, permitV, permitR, permitS);
-        _chargeActivation(owner_, fee);
+        uint256 fee = _activate(deviceId, owner_, deadline, r, vs);
+        if (fee > maxFee) revert FeeAboveMax(fee, maxFee);
+        _chargeActivationWithPermit(owner_, fee, permitDeadline, permitV, permitR, permitS);
     }
 
     /// @inheritdoc IDeviceRegistry
     function activateFromWhitelist(
+        uint256 maxFee,
         bytes32 root,
         bytes32 deviceId,
         uint32 deviceType,
@@ -183,11 +203,12 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
         uint256 fee = _claim(root, deviceId, deviceKey, deviceType, proof, DeviceStatus.Active);
         _states[deviceId].owner = owner_;
         emit DeviceActivated(deviceId, owner_);
-        _chargeActivation(_msgSender(), fee);
+        _chargeActivation(_msgSender(), fee, maxFee);
     }
 
     /// @inheritdoc IDeviceRegistry
     function registerAndActivate(
+        uint256 maxFee,
         bytes32 deviceId,
         address deviceKey,
         uint32 deviceType,
@@ -200,7 +221,7 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
         _setMetadata(deviceId, metadataHash);
         _states[deviceId].owner = owner_;
         emit DeviceActivated(deviceId, owner_);
-        _chargeManufacturer(m, 1, 1);
+        _chargeManufacturer(m, 1, 1, maxFee);
     }
 
     // ---------------------------------------------------------------- lifecycle
@@ -222,18 +243,18 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
         if (status == DeviceStatus.Unknown) revert DeviceNotRegistered(deviceId);
         if (status == DeviceStatus.Revoked) revert UnexpectedDeviceStatus(deviceId, status);
         address caller = _msgSender();
-        if (caller != owner() && caller != _manufacturerAccounts[word.manufacturerId()]) {
+        if (caller != owner() && !_isActiveManufacturer(DeviceId.manufacturerId(deviceId), caller)) {
             revert NotDeviceManufacturerOrAdmin(deviceId, caller);
         }
         _devices[deviceId] = word.withStatus(DeviceStatus.Revoked);
         emit DeviceRevoked(deviceId, caller, reason);
-        _notifyOwner(_states[deviceId].owner, deviceId);
+        _notifyOwner(_revokeScoring(deviceId), deviceId);
     }
 
     /// @inheritdoc IDeviceRegistry
     function rotateDeviceKey(bytes32 deviceId, address newKey, uint256 deadline, bytes32 r, bytes32 vs) external {
         if (block.timestamp > deadline) revert SignatureExpired(deadline);
-        _ownedActive(deviceId);
+        DeviceState storage st = _ownedActive(deviceId);
         uint256 word = _devices[deviceId];
         address oldKey = word.deviceKey();
         if (newKey == oldKey) revert SameKey(deviceId);
@@ -244,6 +265,7 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
         _requireSignedBy(deviceId, digest, r, vs, newKey);
         _devices[deviceId] = word.withRotatedKey(newKey);
         emit DeviceKeyRotated(deviceId, oldKey, newKey);
+        _notifyOwner(st.owner, deviceId);
     }
 
     // ---------------------------------------------------------------- views
@@ -252,9 +274,10 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
     function getDevice(bytes32 deviceId) external view returns (DeviceView memory v) {
         uint256 word = _devices[deviceId];
         DeviceState memory st = _states[deviceId];
-        address manufacturer = _manufacturerAccounts[word.manufacturerId()];
         v.status = word.status();
-        v.manufacturerId = word.manufacturerId();
+        if (v.status == DeviceStatus.Unknown) return v;
+        v.manufacturerId = DeviceId.manufacturerId(deviceId);
+        address manufacturer = _manufacturerAccounts[v.manufacturerId];
         v.manufacturer = manufacturer;
         v.owner = st.owner;
         v.deviceKey = word.deviceKey();
@@ -264,7 +287,7 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
         if (st.scorePlusOne != 0) {
             v.score = st.scorePlusOne - 1;
             v.trend = st.trend;
-        } else if (v.status != DeviceStatus.Unknown) {
+        } else {
             v.score = _manufacturers[manufacturer].defaultScore;
         }
     }
@@ -283,6 +306,14 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
     }
 
     /// @inheritdoc IDeviceRegistry
+    function ownerStatusAndKey(
+        bytes32 deviceId
+    ) external view returns (address owner_, DeviceStatus status, address deviceKey) {
+        uint256 word = _devices[deviceId];
+        return (_states[deviceId].owner, word.status(), word.deviceKey());
+    }
+
+    /// @inheritdoc IDeviceRegistry
     function isValidDeviceSignature(
         bytes32 deviceId,
         bytes32 digest,
@@ -290,7 +321,10 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
     ) external view returns (bool) {
         uint256 word = _devices[deviceId];
         if (word.status() != DeviceStatus.Active) return false;
-        (address recovered, ECDSA.RecoverError err, ) = ECDSA.tryRecoverCalldata(digest, signature);
+        // 65-byte (r, s, v) or 64-byte EIP-2098 (r, vs); any other length parses to v = 0, which recovers
+        // nothing, and a high s is refused by tryRecover.
+        (uint8 v, bytes32 r, bytes32 s) = ECDSA.parseCalldata(signature);
+        (address recovered, ECDSA.RecoverError err, ) = ECDSA.tryRecover(digest, v, r, s);
         return err == ECDSA.RecoverError.NoError && recovered == word.deviceKey();
     }
 
@@ -305,9 +339,15 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
     }
 
     /// @inheritdoc IDeviceRegistry
-    function getWhitelist(bytes32 root) external view returns (WhitelistView memory) {
-        Whitelist memory w = _whitelists[root];
-        return WhitelistView(w.manufacturerId, w.capacity, w.used);
+    function getWhitelist(uint32 manufacturerId, bytes32 root) external view returns (WhitelistView memory) {
+        Whitelist memory w = _whitelists[manufacturerId][root];
+        if (w.feeSetting == 0) return WhitelistView(0, 0, 0, 0);
+        return WhitelistView(manufacturerId, w.capacity, w.used, w.activationFee);
+    }
+
+    /// @inheritdoc IDeviceRegistry
+    function activationFeeOf(bytes32 deviceId) external view returns (uint256) {
+        return _activationFeeOfSetting(_devices[deviceId].feeSetting());
     }
 
     // ---------------------------------------------------------------- internal
@@ -319,21 +359,25 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
         uint32 manufacturerId,
         DeviceStatus status
     ) private {
-        _store(deviceId, deviceKey, deviceType, manufacturerId, status);
+        _store(deviceId, deviceKey, deviceType, manufacturerId, 0, status);
         emit DeviceRegistered(deviceId, manufacturerId, deviceKey, deviceType);
     }
 
+    /// @dev Refuses an id outside `manufacturerId`'s namespace, the zero id included (ids start at 1).
     function _store(
         bytes32 deviceId,
         address deviceKey,
         uint32 deviceType,
         uint32 manufacturerId,
+        uint16 feeSetting,
         DeviceStatus status
     ) private {
-        if (deviceId == bytes32(0)) revert ZeroDeviceId();
+        if (DeviceId.manufacturerId(deviceId) != manufacturerId) {
+            revert DeviceIdOutsideNamespace(deviceId, manufacturerId);
+        }
         if (deviceKey == address(0)) revert InvalidDeviceKey(deviceKey);
         if (_devices[deviceId] != 0) revert DeviceAlreadyRegistered(deviceId);
-        _devices[deviceId] = PackedDevice.pack(deviceKey, status, manufacturerId, deviceType);
+        _devices[deviceId] = PackedDevice.pack(deviceKey, status, feeSetting, deviceType);
     }
 
     function _setMetadata(bytes32 deviceId, bytes32 metadataHash) private {
@@ -351,21 +395,31 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
         bytes32[] calldata proof,
         DeviceStatus status
     ) private returns (uint256 activationFee) {
-        Whitelist storage w = _whitelists[root];
+        // The root is looked up under the manufacturer the id names, so the id is in the root's namespace
+        // by construction, and another manufacturer's root with the same hash is never consulted.
+        uint32 manufacturerId = DeviceId.manufacturerId(deviceId);
+        Whitelist storage w = _whitelists[manufacturerId][root];
         Whitelist memory wl = w;
-        if (wl.capacity == 0) revert UnknownWhitelist(root);
+        if (wl.capacity == 0) revert UnknownWhitelist(manufacturerId, root);
         if (wl.used >= wl.capacity) revert WhitelistCapacityExhausted(root, wl.capacity);
-        bytes32 leaf = DeviceLeaf.hash(deviceId, deviceKey, deviceType, wl.manufacturerId);
+        bytes32 leaf = DeviceLeaf.hash(deviceId, deviceKey, deviceType, manufacturerId);
         if (!MerkleProof.verifyCalldata(proof, root, leaf)) revert NotInWhitelist(root, deviceId);
         // Cannot overflow: used < capacity, a uint32.
         unchecked {
             w.used = wl.used + 1;
         }
-        _store(deviceId, deviceKey, deviceType, wl.manufacturerId, status);
+        _store(deviceId, deviceKey, deviceType, manufacturerId, wl.feeSetting, status);
         return wl.activationFee;
     }
 
-    function _activate(bytes32 deviceId, address owner_, uint256 deadline, bytes32 r, bytes32 vs) private {
+    /// @dev Returns the activation fee to charge (see {activationFeeOf}).
+    function _activate(
+        bytes32 deviceId,
+        address owner_,
+        uint256 deadline,
+        bytes32 r,
+        bytes32 vs
+    ) private returns (uint256 fee) {
         if (block.timestamp > deadline) revert SignatureExpired(deadline);
         if (owner_ == address(0)) revert ZeroAddress();
         uint256 word = _devices[deviceId];
@@ -378,6 +432,9 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
         _devices[deviceId] = word.withStatus(DeviceStatus.Active);
         _states[deviceId].owner = owner_;
         emit DeviceActivated(deviceId, owner_);
+        // A device from a whitelist keeps its root's fee, whoever registered it; any other device pays the
+        // current fee. Either way one fee slot is read.
+        return _activationFeeOfSetting(word.feeSetting());
     }
 
     function _activationDigest(bytes32 deviceId, address owner_, uint256 deadline) private view returns (bytes32) {
@@ -391,7 +448,7 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
         if (err != ECDSA.RecoverError.NoError || recovered != key) revert InvalidDeviceSignature(deviceId, recovered);
     }
 
-    /// @dev Tells a contract owner that its device was revoked or transferred (see {IDeviceOwnerHook}). Our
+    /// @dev Tells a contract owner that its device was revoked, transferred or rekeyed (see {IDeviceOwnerHook}). Our
     /// state is final before the call. The hook gets its whole budget or the transaction reverts, so a
     /// caller cannot starve it; a failing hook is ignored, so an owner cannot block a revocation.
     function _notifyOwner(address owner_, bytes32 deviceId) private {

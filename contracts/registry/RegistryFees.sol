@@ -9,6 +9,7 @@ import {ERC2771Context} from "@openzeppelin/contracts/metatx/ERC2771Context.sol"
 import {Context} from "@openzeppelin/contracts/utils/Context.sol";
 
 import {IDeviceRegistry} from "../interfaces/IDeviceRegistry.sol";
+import {IERC827Refuser} from "../interfaces/IERC827Refuser.sol";
 
 /**
  * @title Network roles and fees of the device registry
@@ -19,7 +20,7 @@ import {IDeviceRegistry} from "../interfaces/IDeviceRegistry.sol";
  * The ThingToken is this contract's ERC-2771 trusted forwarder: when the token calls in through
  * `approveAndCall`, `_msgSender()` is the real payer the token appended, never call data.
  */
-abstract contract RegistryFees is IDeviceRegistry, Ownable2Step, ERC2771Context {
+abstract contract RegistryFees is IDeviceRegistry, IERC827Refuser, Ownable2Step, ERC2771Context {
     using SafeERC20 for IERC20;
 
     /// @notice Hard upper bounds on what the admin may charge.
@@ -42,6 +43,8 @@ abstract contract RegistryFees is IDeviceRegistry, Ownable2Step, ERC2771Context 
     mapping(address account => address) private _payouts;
     mapping(uint32 id => address account) internal _manufacturerAccounts;
     uint32 private _manufacturerCount;
+    /// @dev Set only while the id's account is active: removal and acceptance delete it.
+    mapping(uint32 id => address newAccount) private _pendingAccounts;
 
     /// @dev Fees and the credit total share one slot, so a registration reads its fee and updates the total
     /// with one cold access. Fees are capped at 100e18 < 2^72; the credit total is backed by tokens held.
@@ -50,9 +53,15 @@ abstract contract RegistryFees is IDeviceRegistry, Ownable2Step, ERC2771Context 
         uint72 activationFee;
         /// @dev Sum of all manufacturers' credit; the reward pool is the balance beyond it.
         uint96 totalCredit;
+        /// @dev The number of the activation fee in force in `_activationFeeSettings` (1, 2, ...). 65,535
+        /// changes are 179 years at one a day; the next change then reverts.
+        uint16 activationFeeSetting;
     }
 
     FeeState private _fees;
+    /// @dev Every activation fee ever in force, by number: a whitelist root records the number in force
+    /// when it was committed, and its devices pay that fee however they are activated.
+    mapping(uint16 setting => uint256 fee) private _activationFeeSettings;
 
     constructor(
         address admin,
@@ -94,6 +103,8 @@ abstract contract RegistryFees is IDeviceRegistry, Ownable2Step, ERC2771Context 
         Manufacturer storage m = _manufacturers[account];
         if (!m.active) revert NotActiveManufacturer(account);
         m.active = false;
+        // Removal ends every power, a pending move included: re-admission must not revive it.
+        delete _pendingAccounts[m.id];
         emit ManufacturerRemoved(m.id, account);
     }
 
@@ -105,6 +116,13 @@ abstract contract RegistryFees is IDeviceRegistry, Ownable2Step, ERC2771Context 
     function _setFees(uint256 newRegistrationFee, uint256 newActivationFee) private {
         if (newRegistrationFee > MAX_REGISTRATION_FEE) revert FeeAboveCap(newRegistrationFee, MAX_REGISTRATION_FEE);
         if (newActivationFee > MAX_ACTIVATION_FEE) revert FeeAboveCap(newActivationFee, MAX_ACTIVATION_FEE);
+        FeeState memory fees = _fees;
+        if (fees.activationFeeSetting == 0 || newActivationFee != fees.activationFee) {
+            // Checked: reverts after 65,535 activation fees (see FeeState).
+            uint16 setting = fees.activationFeeSetting + 1;
+            _fees.activationFeeSetting = setting;
+            _activationFeeSettings[setting] = newActivationFee;
+        }
         // Both fit in 72 bits: they are capped at 100e18 < 2^72 above.
         _fees.registrationFee = uint72(newRegistrationFee);
         _fees.activationFee = uint72(newActivationFee);
@@ -118,9 +136,39 @@ abstract contract RegistryFees is IDeviceRegistry, Ownable2Step, ERC2771Context 
         address account = _msgSender();
         Manufacturer storage m = _manufacturers[account];
         if (m.id == 0) revert UnknownManufacturer(account);
+        if (!m.active) revert NotActiveManufacturer(account);
         if (payout == address(0)) revert ZeroAddress();
         _payouts[account] = payout;
         emit ManufacturerPayoutChanged(m.id, payout);
+    }
+
+    /// @inheritdoc IDeviceRegistry
+    function proposeManufacturerAccount(address newAccount) external {
+        (Manufacturer storage m, address account) = _activeManufacturer();
+        uint32 taken = _manufacturers[newAccount].id;
+        if (taken != 0) revert AccountIsManufacturer(newAccount, taken);
+        uint32 id = m.id;
+        _pendingAccounts[id] = newAccount;
+        emit ManufacturerAccountProposed(id, account, newAccount);
+    }
+
+    /// @inheritdoc IDeviceRegistry
+    function acceptManufacturerAccount(uint32 id) external {
+        address newAccount = _msgSender();
+        // A proposal exists only while the id's account is active (removal deletes it), so the old account
+        // needs no second check; the zero address, a cancelled proposal, never matches a caller.
+        if (id == 0 || _pendingAccounts[id] != newAccount) revert NotPendingManufacturerAccount(id, newAccount);
+        // The new account may have been admitted as a manufacturer since the proposal.
+        uint32 taken = _manufacturers[newAccount].id;
+        if (taken != 0) revert AccountIsManufacturer(newAccount, taken);
+        address oldAccount = _manufacturerAccounts[id];
+        delete _pendingAccounts[id];
+        _manufacturers[newAccount] = _manufacturers[oldAccount];
+        delete _manufacturers[oldAccount];
+        _payouts[newAccount] = _payouts[oldAccount];
+        delete _payouts[oldAccount];
+        _manufacturerAccounts[id] = newAccount;
+        emit ManufacturerAccountChanged(id, oldAccount, newAccount);
     }
 
     /// @inheritdoc IDeviceRegistry
@@ -183,6 +231,11 @@ abstract contract RegistryFees is IDeviceRegistry, Ownable2Step, ERC2771Context 
     }
 
     /// @inheritdoc IDeviceRegistry
+    function pendingManufacturerAccount(uint32 id) external view returns (address) {
+        return _pendingAccounts[id];
+    }
+
+    /// @inheritdoc IDeviceRegistry
     function registrationFee() external view returns (uint256) {
         return _fees.registrationFee;
     }
@@ -202,6 +255,13 @@ abstract contract RegistryFees is IDeviceRegistry, Ownable2Step, ERC2771Context 
         return address(_token);
     }
 
+    /// @inheritdoc IERC827Refuser
+    /// @dev Fees and credit are pulled (approveAndCall, approve, permit); tokens pushed with transferAndCall
+    /// would silently join the reward pool.
+    function refusesTransfersAndCall() external pure returns (bytes4) {
+        return IERC827Refuser.refusesTransfersAndCall.selector;
+    }
+
     // ---------------------------------------------------------------- internal
 
     /// @dev The calling manufacturer's record, which must be active.
@@ -211,10 +271,13 @@ abstract contract RegistryFees is IDeviceRegistry, Ownable2Step, ERC2771Context 
         if (!m.active) revert NotActiveManufacturer(account);
     }
 
-    /// @dev Charges `count` registration fees plus `activations` activation fees to manufacturer `m`: from
-    /// its credit first, any shortfall pulled from the payer.
-    function _chargeManufacturer(Manufacturer storage m, uint256 count, uint256 activations) internal {
+    /// @dev Charges `count` registration fees plus `activations` (0, or 1 with `count` 1) activation fees to
+    /// manufacturer `m`: from its credit first, any shortfall pulled from the payer. The fee per device,
+    /// registration plus any activation, must not be above `maxFee`.
+    function _chargeManufacturer(Manufacturer storage m, uint256 count, uint256 activations, uint256 maxFee) internal {
         FeeState memory fees = _fees;
+        uint256 perDevice = fees.registrationFee + activations * fees.activationFee;
+        if (perDevice > maxFee) revert FeeAboveMax(perDevice, maxFee);
         uint256 amount = count * fees.registrationFee + activations * fees.activationFee;
         if (amount == 0) return;
         uint256 credit = m.credit;
@@ -236,9 +299,39 @@ abstract contract RegistryFees is IDeviceRegistry, Ownable2Step, ERC2771Context 
         }
     }
 
-    /// @dev Pulls the activation fee from `payer` into the pool.
-    function _chargeActivation(address payer, uint256 fee) internal {
+    /// @dev Pulls the activation fee from `payer` into the pool, if it is not above `maxFee`.
+    function _chargeActivation(address payer, uint256 fee, uint256 maxFee) internal {
+        if (fee > maxFee) revert FeeAboveMax(fee, maxFee);
         if (fee != 0) _token.safeTransferFrom(payer, address(this), fee);
+    }
+
+    /// @dev Pulls the activation fee from `owner_` with `owner_`'s consent only: `owner_` is the caller, or
+    /// `owner_`'s permit for the fee succeeds now. A standing allowance never pays for a stranger's call.
+    function _chargeActivationWithPermit(
+        address owner_,
+        uint256 fee,
+        uint256 deadline,
+        uint8 v,
+        bytes32 r,
+        bytes32 s
+    ) internal {
+        if (fee == 0) return;
+        address caller = _msgSender();
+        if (caller == owner_) {
+            _tryPermit(owner_, fee, deadline, v, r, s);
+        } else {
+            try IERC20Permit(address(_token)).permit(owner_, address(this), fee, deadline, v, r, s) {} catch {
+                revert OwnerPermitFailed(owner_, caller);
+            }
+        }
+        _token.safeTransferFrom(owner_, address(this), fee);
+    }
+
+    /// @dev True when `account` is the current account of manufacturer `id` and is active. A rotated-away
+    /// account has no record (id 0), and a re-admitted old account has a new id, so neither matches.
+    function _isActiveManufacturer(uint32 id, address account) internal view returns (bool) {
+        Manufacturer storage m = _manufacturers[account];
+        return m.active && m.id == id;
     }
 
     /// @dev A permit that fails is ignored: someone may have front-run it with the same signature, in which
@@ -250,8 +343,15 @@ abstract contract RegistryFees is IDeviceRegistry, Ownable2Step, ERC2771Context 
     /// @dev Tokens set aside for auditors' rewards (see DeviceReputation); not part of the pool.
     function _reservedForRewards() internal view virtual returns (uint256);
 
-    function _activationFeeAmount() internal view returns (uint256) {
-        return _fees.activationFee;
+    /// @dev The activation fee in force and its number among all activation fees set.
+    function _activationFeeSetting() internal view returns (uint256 fee, uint16 setting) {
+        return (_fees.activationFee, _fees.activationFeeSetting);
+    }
+
+    /// @dev The activation fee of a setting number (0: the fee in force now).
+    function _activationFeeOfSetting(uint16 setting) internal view returns (uint256) {
+        if (setting == 0) return _fees.activationFee;
+        return _activationFeeSettings[setting];
     }
 
     function _msgSender() internal view override(Context, ERC2771Context) returns (address) {

@@ -5,6 +5,7 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 
 import {IDeviceReputation} from "../interfaces/IDeviceReputation.sol";
+import {PackedAuditor} from "../libraries/PackedAuditor.sol";
 import {RegistryFees} from "../registry/RegistryFees.sol";
 
 /**
@@ -15,31 +16,33 @@ import {RegistryFees} from "../registry/RegistryFees.sol";
  */
 abstract contract DeviceReputation is IDeviceReputation, RegistryFees {
     using SafeERC20 for IERC20;
+    using PackedAuditor for uint256;
 
     /// @dev A budget refill reserves this many rewards ahead, so most batches touch no global state.
     uint256 private constant _REFILL_REWARDS = 64;
 
+    /// @notice A new auditor's per-epoch reward cap (changed scores rewarded per epoch).
+    uint256 public constant DEFAULT_EPOCH_REWARDS = 1_000;
+    /// @notice The highest per-epoch reward cap the admin may give an auditor.
+    uint256 public constant MAX_EPOCH_REWARDS = 10_000;
+
     /// @dev Slot 2 of a device: the owner, written at activation, and its reputation.
     /// `scorePlusOne` is 0 until the first audit, so a score of 0 is distinguishable from "not audited".
+    /// `revoked` is set by the registry's revocation, so scoring reads no other slot to refuse a revoked device.
     struct DeviceState {
         address owner;
         uint16 scorePlusOne;
         int8 trend;
         uint32 epoch;
-    }
-
-    /// @dev One slot per auditor. Both amounts are backed by `_reserved`.
-    struct Auditor {
-        bool active;
-        uint96 budget;
-        uint96 earned;
+        bool revoked;
     }
 
     uint256 private immutable _epochLength;
     uint256 private immutable _auditReward;
 
     mapping(bytes32 deviceId => DeviceState) internal _states;
-    mapping(address account => Auditor) private _auditors;
+    /// @dev One word per auditor (see {PackedAuditor}); its budget and earned rewards are backed by `_reserved`.
+    mapping(address account => uint256 packed) private _auditors;
     /// @dev Sum of every auditor's budget and earned rewards.
     uint256 private _reserved;
 
@@ -53,36 +56,60 @@ abstract contract DeviceReputation is IDeviceReputation, RegistryFees {
     /// @inheritdoc IDeviceReputation
     function addAuditor(address auditor) external onlyOwner {
         if (auditor == address(0)) revert ZeroAddress();
-        Auditor storage a = _auditors[auditor];
-        if (a.active) revert AuditorAlreadyActive(auditor);
-        a.active = true;
+        uint256 word = _auditors[auditor];
+        if (word.active()) revert AuditorAlreadyActive(auditor);
+        // A re-admitted auditor keeps its reward epoch and count: removal does not reset its cap's use.
+        _auditors[auditor] = word.withActive(true).withRewardCap(DEFAULT_EPOCH_REWARDS);
         emit AuditorAdded(auditor);
+        emit AuditorRewardCapSet(auditor, DEFAULT_EPOCH_REWARDS);
+    }
+
+    /// @inheritdoc IDeviceReputation
+    function setAuditorRewardCap(address auditor, uint256 maxRewardsPerEpoch) external onlyOwner {
+        if (maxRewardsPerEpoch > MAX_EPOCH_REWARDS) {
+            revert RewardCapAboveLimit(maxRewardsPerEpoch, MAX_EPOCH_REWARDS);
+        }
+        uint256 word = _auditors[auditor];
+        if (!word.active()) revert NotAuditor(auditor);
+        _auditors[auditor] = word.withRewardCap(maxRewardsPerEpoch);
+        emit AuditorRewardCapSet(auditor, maxRewardsPerEpoch);
     }
 
     /// @inheritdoc IDeviceReputation
     function removeAuditor(address auditor) external onlyOwner {
-        Auditor storage a = _auditors[auditor];
-        if (!a.active) revert NotAuditor(auditor);
-        uint256 budget = a.budget;
-        a.active = false;
-        a.budget = 0;
+        uint256 word = _auditors[auditor];
+        if (!word.active()) revert NotAuditor(auditor);
+        uint256 budget = word.budget();
+        _auditors[auditor] = word.withActive(false).withBudget(0);
         _reserved -= budget;
         emit AuditorRemoved(auditor, budget);
     }
 
     /// @inheritdoc IDeviceReputation
-    function updateScore(bytes32 deviceId, uint16 score, int8 trend, uint32 epoch, bytes32 reportsRoot) external {
+    function updateScore(
+        bytes32 deviceId,
+        uint16 score,
+        int8 trend,
+        uint32 epoch,
+        bytes32 reportsRoot,
+        uint32 reportCount
+    ) external {
         address auditor = _msgSender();
-        Auditor memory a = _activeAuditor(auditor, epoch);
+        uint256 word = _activeAuditor(auditor, epoch);
         uint256 changed = _apply(deviceId, score, trend, epoch) ? 1 : 0;
-        _reward(auditor, a, changed, epoch, reportsRoot);
+        _reward(auditor, word, changed, epoch, reportsRoot, reportCount);
     }
 
     /// @inheritdoc IDeviceReputation
-    function updateScores(ScoreUpdate[] calldata updates, uint32 epoch, bytes32 reportsRoot) external {
+    function updateScores(
+        ScoreUpdate[] calldata updates,
+        uint32 epoch,
+        bytes32 reportsRoot,
+        uint32 reportCount
+    ) external {
         if (updates.length == 0) revert EmptyBatch();
         address auditor = _msgSender();
-        Auditor memory a = _activeAuditor(auditor, epoch);
+        uint256 word = _activeAuditor(auditor, epoch);
         uint256 changed;
         for (uint256 i; i < updates.length; ++i) {
             ScoreUpdate calldata u = updates[i];
@@ -91,16 +118,16 @@ abstract contract DeviceReputation is IDeviceReputation, RegistryFees {
                 if (_apply(u.deviceId, u.score, u.trend, epoch)) ++changed;
             }
         }
-        _reward(auditor, a, changed, epoch, reportsRoot);
+        _reward(auditor, word, changed, epoch, reportsRoot, reportCount);
     }
 
     /// @inheritdoc IDeviceReputation
     function withdrawAuditorReward() external returns (uint256 amount) {
         address auditor = _msgSender();
-        Auditor storage a = _auditors[auditor];
-        amount = a.earned;
+        uint256 word = _auditors[auditor];
+        amount = word.earned();
         if (amount == 0) revert NothingToWithdraw(auditor);
-        a.earned = 0;
+        _auditors[auditor] = word.withEarned(0);
         _reserved -= amount;
         _token.safeTransfer(auditor, amount);
         emit AuditorRewardWithdrawn(auditor, amount);
@@ -108,8 +135,8 @@ abstract contract DeviceReputation is IDeviceReputation, RegistryFees {
 
     /// @inheritdoc IDeviceReputation
     function auditorInfo(address auditor) external view returns (AuditorView memory) {
-        Auditor memory a = _auditors[auditor];
-        return AuditorView(a.active, a.budget, a.earned);
+        uint256 w = _auditors[auditor];
+        return AuditorView(w.active(), w.budget(), w.earned(), w.rewardCap(), w.rewardEpoch(), w.rewardedInEpoch());
     }
 
     /// @inheritdoc IDeviceReputation
@@ -145,20 +172,33 @@ abstract contract DeviceReputation is IDeviceReputation, RegistryFees {
         return _reserved;
     }
 
-    function _activeAuditor(address auditor, uint32 epoch) private view returns (Auditor memory a) {
-        a = _auditors[auditor];
-        if (!a.active) revert NotAuditor(auditor);
+    /// @dev Called by the registry's revocation: the device can never be scored again. Returns its owner
+    /// (zero if it was never activated; such a device is not auditable anyway, so nothing is written).
+    function _revokeScoring(bytes32 deviceId) internal returns (address owner_) {
+        DeviceState storage st = _states[deviceId];
+        owner_ = st.owner;
+        if (owner_ != address(0)) st.revoked = true;
+    }
+
+    function _activeAuditor(address auditor, uint32 epoch) private view returns (uint256 word) {
+        word = _auditors[auditor];
+        if (!word.active()) revert NotAuditor(auditor);
         uint32 current = currentEpoch();
         if (epoch != current) revert WrongEpoch(epoch, current);
     }
 
-    /// @dev Writes one score; false when the entry is skipped (already changed this epoch, or unchanged).
+    /// @dev Writes one score; false when the entry is skipped (a revoked device, already changed this
+    /// epoch, or unchanged).
     function _apply(bytes32 deviceId, uint16 score, int8 trend, uint32 epoch) private returns (bool) {
         if (score > MAX_SCORE) revert ScoreOutOfRange(score);
         if (trend < -1 || trend > 1) revert InvalidTrend(trend);
         DeviceState storage st = _states[deviceId];
         DeviceState memory s = st;
         if (s.owner == address(0)) revert DeviceNotAuditable(deviceId);
+        if (s.revoked) {
+            emit RevokedDeviceSkipped(deviceId, epoch);
+            return false;
+        }
         uint16 stored = score + 1;
         if (s.scorePlusOne != 0 && (s.epoch == epoch || (s.scorePlusOne == stored && s.trend == trend))) {
             return false;
@@ -169,29 +209,57 @@ abstract contract DeviceReputation is IDeviceReputation, RegistryFees {
         return true;
     }
 
-    /// @dev Pays `changed` rewards from the auditor's budget, refilling it from the pool when short.
-    function _reward(address auditor, Auditor memory a, uint256 changed, uint32 epoch, bytes32 root) private {
+    /// @dev Pays for `changed` scores from the auditor's budget, refilling it from the pool when short, within
+    /// what the epoch still allows it: min(reportCount, its cap) less what it was already rewarded for.
+    function _reward(
+        address auditor,
+        uint256 word,
+        uint256 changed,
+        uint32 epoch,
+        bytes32 root,
+        uint32 reportCount
+    ) private {
+        if (changed > reportCount) revert ChangesExceedReports(changed, reportCount);
         uint256 rewarded;
         if (changed != 0 && _auditReward != 0) {
-            uint256 needed = changed * _auditReward;
-            if (a.budget < needed) {
-                // What this batch lacks plus a chunk ahead, so the next batches need no refill.
-                uint256 want = needed - a.budget + _REFILL_REWARDS * _auditReward;
-                uint256 available = rewardPool();
-                uint256 grant = want < available ? want : available;
-                _reserved += grant;
-                a.budget += uint96(grant);
-            }
-            rewarded = a.budget / _auditReward;
-            if (rewarded > changed) rewarded = changed;
-            uint256 paid = rewarded * _auditReward;
-            // Cannot underflow: paid <= budget by construction; earned stays below the token's supply.
+            uint256 used = word.rewardEpoch() == epoch ? word.rewardedInEpoch() : 0;
+            uint256 cap = word.rewardCap();
+            uint256 rewardable = cap < reportCount ? cap : reportCount;
+            // Cannot underflow: subtracted only when larger. Then rewardable <= min(changed, cap - used).
             unchecked {
-                a.budget -= uint96(paid);
-                a.earned += uint96(paid);
+                rewardable = rewardable > used ? rewardable - used : 0;
             }
-            _auditors[auditor] = a;
+            if (rewardable > changed) rewardable = changed;
+            if (rewardable != 0) {
+                uint256 budget = word.budget();
+                uint256 needed = rewardable * _auditReward;
+                if (budget < needed) {
+                    // What this batch lacks plus a chunk ahead, so the next batches need no refill.
+                    uint256 want = needed - budget + _REFILL_REWARDS * _auditReward;
+                    uint256 available = rewardPool();
+                    uint256 grant = want < available ? want : available;
+                    _reserved += grant;
+                    // Stays within 88 bits: budget + grant <= needed + 64 rewards <= (MAX_EPOCH_REWARDS + 64)
+                    // * MAX_AUDIT_REWARD.
+                    budget += grant;
+                }
+                rewarded = budget / _auditReward;
+                if (rewarded > rewardable) rewarded = rewardable;
+                uint256 paid = rewarded * _auditReward;
+                // Cannot underflow: paid <= budget by construction. earned stays below the token's supply,
+                // used + rewarded <= cap <= MAX_EPOCH_REWARDS: both fit their fields.
+                unchecked {
+                    _auditors[auditor] = PackedAuditor.pack(
+                        true,
+                        budget - paid,
+                        word.earned() + paid,
+                        cap,
+                        epoch,
+                        used + rewarded
+                    );
+                }
+            }
         }
-        emit ScoresUpdated(auditor, epoch, root, changed, rewarded);
+        emit ScoresUpdated(auditor, epoch, root, reportCount, changed, rewarded);
     }
 }

@@ -32,6 +32,14 @@ contract DeviceWallet is IDeviceWallet, EIP712 {
     );
     /// @dev Gas kept back for the work after the inner call (the nonce is already stored; an event remains).
     uint256 private constant _CALL_RESERVE = 10_000;
+    /// @dev The most a CALL charges before EIP-150 splits what is left, apart from a value transfer: a cold
+    /// account (2,600) and, for an EIP-7702 delegated account, its cold delegate (2,600); plus 100 for the
+    /// opcodes between the gas check and the call. The call's data is already in memory, its output is not
+    /// copied, so no memory expansion is left to pay.
+    uint256 private constant _CALL_ACCESS_GAS = 5_300;
+    /// @dev What a value transfer adds to the CALL: 9,000, and 25,000 if it creates the account. (The 2,300
+    /// stipend is part of the 9,000 and goes to the callee on top of `gasLimit`.)
+    uint256 private constant _CALL_VALUE_GAS = 34_000;
     uint256 private constant _LOCKED = type(uint256).max;
 
     uint256 private constant _PERIOD_SHIFT = 160;
@@ -105,11 +113,39 @@ contract DeviceWallet is IDeviceWallet, EIP712 {
         unchecked {
             _ownerState = state + (1 << 16);
         }
-        // The owners signed gasLimit: refuse to start unless the call can really get it (EIP-150 keeps 1/64).
-        uint256 needed = gasLimit + gasLimit / 63 + _CALL_RESERVE;
-        if (gasleft() < needed) revert InsufficientGas(gasleft(), needed);
-        // solhint-disable-next-line avoid-low-level-calls
-        (success, ) = to.call{value: value, gas: gasLimit}(data);
+        // The owners signed gasLimit: refuse to start unless the call really gets it. With A gas left once
+        // the CALL has charged its own costs, the callee gets min(gasLimit, A - A / 64) (EIP-150), and
+        // A >= gasLimit + gasLimit / 63 + 1 makes that gasLimit. `needed` adds every cost the CALL can charge.
+        uint256 needed = _CALL_RESERVE + _CALL_ACCESS_GAS;
+        if (value != 0) needed += _CALL_VALUE_GAS;
+        // Cannot overflow: gasLimit / 63 + 49,300 is far below 2^256; only the addition of gasLimit could.
+        unchecked {
+            needed += gasLimit / 63;
+        }
+        needed += gasLimit;
+        uint256 left;
+        // The data is copied to free memory (its expansion paid) before gas is measured; the return data is
+        // never copied, so a callee cannot make the wallet pay for megabytes of it (a return bomb).
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            calldatacopy(ptr, data.offset, data.length)
+            left := gas()
+            if iszero(lt(left, needed)) {
+                success := call(gasLimit, to, value, ptr, data.length, 0, 0)
+                // Backstop for a cost `needed` does not foresee (a future repricing): a callee that was
+                // starved and ran out of gas leaves the wallet at most A / 64 < gasLimit / 63. Reporting that
+                // as `left` reverts the whole transaction, so the nonce is not spent. With `needed` as above
+                // a failed call always leaves more than gasLimit / 63 + 10,000, so this never refuses a call
+                // that had its whole gasLimit.
+                if iszero(success) {
+                    let remaining := gas()
+                    if iszero(gt(remaining, div(gasLimit, 63))) {
+                        left := remaining
+                    }
+                }
+            }
+        }
+        if (left < needed) revert InsufficientGas(left, needed);
         emit Executed(nonce_, to, value, success);
     }
 
@@ -131,7 +167,8 @@ contract DeviceWallet is IDeviceWallet, EIP712 {
     /// @inheritdoc IDeviceWallet
     function setDeviceKey(address deviceKey) external onlySelf {
         if (deviceKey == address(0)) revert ZeroAddress();
-        _device = (_device & ~uint256(type(uint160).max)) | uint160(deviceKey);
+        // Unlinked: the next device spend checks the new key against the registry's.
+        _device = (_device & ~(uint256(type(uint160).max) | _LINKED)) | uint160(deviceKey);
         emit DeviceKeyChanged(deviceKey);
     }
 
@@ -347,15 +384,18 @@ contract DeviceWallet is IDeviceWallet, EIP712 {
         }
     }
 
-    /// @dev Asks the registry once; afterwards its {IDeviceOwnerHook} call unlinks the wallet.
+    /// @dev Asks the registry once; afterwards its {IDeviceOwnerHook} call (revocation, transfer, key
+    /// rotation) or {setDeviceKey} unlinks the wallet.
     function _link(uint256 device) private {
         bytes32 id = deviceId();
-        (address owner_, IDeviceRegistry.DeviceStatus status) = _registry.ownerAndStatus(id);
+        (address owner_, IDeviceRegistry.DeviceStatus status, address registryKey) = _registry.ownerStatusAndKey(id);
         if (status != IDeviceRegistry.DeviceStatus.Active) {
             if (status == IDeviceRegistry.DeviceStatus.Revoked) revert DeviceRevoked(id);
             revert DeviceNotActive(id);
         }
         if (owner_ != address(this)) revert DeviceNotOwned(id, owner_);
+        if (registryKey != address(uint160(device)))
+            revert DeviceKeyMismatch(id, address(uint160(device)), registryKey);
         _device = device | _LINKED;
         emit DeviceLinked(id);
     }

@@ -36,7 +36,7 @@ export const GAS_ANCHORS: Readonly<Record<string, GasAnchor>> = {
   "token.and-call overhead (over transfer + callee)": {
     target: 3_000,
     source: "issue #2 budget",
-    note: "transferAndCall − transfer − callee's own cost; the callee's cost is a direct call − 21,000 + the 2,600 cold-account access (EIP-2929)",
+    note: "transferAndCall − transfer − callee's own cost; the callee's cost is a direct call − 21,000 + the 2,600 cold-account access (EIP-2929); includes asking the recipient whether it refuses such transfers (IERC827Refuser, ~430)",
   },
   "registry.registerDevice": {
     anchor: 186_000,

@@ -5,7 +5,8 @@ import { HttpService, Rejected } from "../http/service";
 import { isMember } from "../merkle/group";
 import { DEFAULT_HOTP, hotp } from "./hotp";
 import type { HotpConfig } from "./hotp";
-import { channelIdOf, submitCloses } from "./key";
+import { channelIdOf, closeOutcome, isFinalSkip, submitCloses } from "./key";
+import type { CloseSkipReason } from "./key";
 import type { AsStore, ChannelRecord, DeviceRecord, StoredReceipt } from "./store";
 import type { ReceiptVerifier } from "./verify";
 
@@ -225,11 +226,18 @@ export class AuthorizationServer extends HttpService {
     return due;
   }
 
-  /** Closes channels with their best receipts: one transaction, the AS paid once per asset. */
-  async closeChannels(
-    items: { channel: ChannelRecord; receipt: StoredReceipt }[],
-  ): Promise<{ closed: string[]; gasUsed: bigint }> {
-    if (items.length === 0) return { closed: [], gasUsed: 0n };
+  /**
+   * Closes channels with their best receipts: one `closeBatch` (even for one channel), the AS paid once
+   * per asset. A channel that cannot settle (expired, already closed or reclaimed) is skipped on chain
+   * rather than failing the others. The settled channels, and the skipped ones that can never settle, are
+   * marked closed, so they are not tried again; a channel skipped in its opening block stays due.
+   */
+  async closeChannels(items: { channel: ChannelRecord; receipt: StoredReceipt }[]): Promise<{
+    closed: string[];
+    skipped: { channelId: string; reason: CloseSkipReason }[];
+    gasUsed: bigint;
+  }> {
+    if (items.length === 0) return { closed: [], skipped: [], gasUsed: 0n };
     const contract = this.options.channels;
     if (contract === undefined) throw new Error("this AS has no chain connection to close channels with");
     const tx = await submitCloses(
@@ -240,12 +248,19 @@ export class AuthorizationServer extends HttpService {
         signature: receipt.signature,
         proof: receipt.proof,
       })),
+      { batch: true },
     );
     const mined = await tx.wait();
+    const outcome = closeOutcome(contract, mined);
+    const done = new Set([
+      ...outcome.closed.map((c) => c.channelId),
+      ...outcome.skipped.filter((s) => isFinalSkip(s.reason)).map((s) => s.channelId),
+    ]);
     for (const { channel } of items) {
+      if (!done.has(channel.channelId)) continue;
       channel.closed = true;
       this.options.store.saveChannel(channel);
     }
-    return { closed: items.map((i) => i.channel.channelId), gasUsed: mined?.gasUsed ?? 0n };
+    return { closed: outcome.closed.map((c) => c.channelId), skipped: outcome.skipped, gasUsed: mined?.gasUsed ?? 0n };
   }
 }

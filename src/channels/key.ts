@@ -65,10 +65,16 @@ export interface CloseItem {
   proof: string[];
 }
 
-/** Sends one `close`, or one `closeBatch` for several channels (the payee paid once per asset). */
+/**
+ * Sends one `close`, or one `closeBatch` for several channels (the payee paid once per asset). A `close`
+ * reverts if its channel cannot settle; a `closeBatch` settles what it can and skips the rest (read which
+ * with {@link closeOutcome}). With `batch`, even a single channel goes through `closeBatch`, so a channel
+ * that can no longer settle (expired, already closed or reclaimed) never makes the transaction revert.
+ */
 export function submitCloses(
   channels: PaymentChannels,
   items: readonly CloseItem[],
+  options: { batch?: boolean } = {},
 ): Promise<ContractTransactionResponse> {
   if (items.length === 0) throw new Error("no channels to close");
   const requests = items.map(({ signature, ...item }) => {
@@ -76,7 +82,57 @@ export function submitCloses(
     return { ...item, r: sig.r, vs: sig.yParityAndS };
   });
   const q = requests[0];
-  return requests.length === 1
+  return requests.length === 1 && options.batch !== true
     ? channels.close(q.owner, q.token, q.clientRoot, q.salt, q.openBlock, q.amount, q.r, q.vs, q.proof)
     : channels.closeBatch(requests);
+}
+
+/** Why `closeBatch` skipped a channel: the contract's `CloseSkipReason`, in its order. */
+export const CLOSE_SKIP_REASONS = [
+  "not-open",
+  "expired",
+  "opening-block",
+  "above-deposit",
+  "bad-signature",
+  "not-in-group",
+] as const;
+export type CloseSkipReason = (typeof CLOSE_SKIP_REASONS)[number];
+
+/**
+ * Whether a skipped channel can never be closed by its payee again: every reason but the opening block
+ * (a later block settles it). Receipts the AS checked at intake are never above the deposit, badly signed
+ * or outside the group; if one is, retrying the same receipt cannot help either.
+ */
+export function isFinalSkip(reason: CloseSkipReason): boolean {
+  return reason !== "opening-block";
+}
+
+/** What a close or batch close did, in the order of the requests: the channels it settled and skipped. */
+export interface CloseOutcome {
+  closed: { channelId: string; paid: bigint; refunded: bigint }[];
+  skipped: { channelId: string; reason: CloseSkipReason }[];
+}
+
+/** Reads a close transaction's outcome from its receipt's `ChannelClosed` and `ChannelCloseSkipped` events. */
+export function closeOutcome(channels: PaymentChannels, receipt: ContractTransactionReceipt | null): CloseOutcome {
+  if (receipt === null) throw new Error("the close transaction has no receipt");
+  if (receipt.status !== 1) throw new Error(`close transaction ${receipt.hash} reverted`);
+  const address = getAddress(channels.target as string);
+  const outcome: CloseOutcome = { closed: [], skipped: [] };
+  for (const log of receipt.logs) {
+    if (getAddress(log.address) !== address) continue;
+    const parsed = channels.interface.parseLog(log);
+    if (parsed?.name === "ChannelClosed") {
+      outcome.closed.push({
+        channelId: parsed.args.channelId as string,
+        paid: parsed.args.paid as bigint,
+        refunded: parsed.args.refunded as bigint,
+      });
+    } else if (parsed?.name === "ChannelCloseSkipped") {
+      const reason = CLOSE_SKIP_REASONS[Number(parsed.args.reason as bigint)];
+      if (reason === undefined) throw new Error(`unknown skip reason ${parsed.args.reason as bigint}`);
+      outcome.skipped.push({ channelId: parsed.args.channelId as string, reason });
+    }
+  }
+  return outcome;
 }

@@ -12,7 +12,8 @@ import { loadSystem } from "../deployments";
 import { channelsDomain } from "../eip712/receipt";
 import { UserError, ensure } from "../errors";
 import { buildGroup, isMember } from "../merkle/group";
-import { channelIdOf, openedChannel, submitCloses } from "./key";
+import { channelIdOf, closeOutcome, openedChannel, submitCloses } from "./key";
+import type { CloseSkipReason } from "./key";
 import type { ChannelKey, CloseItem } from "./key";
 import { AsStore } from "./store";
 import { ReceiptVerifier } from "./verify";
@@ -378,6 +379,8 @@ export function receiptsFromDb(db: string, only?: string[]): ReceiptInput[] {
 
 export interface CloseResult {
   closed: { channelId: string; paid: bigint; refunded: bigint; asset: Asset }[];
+  /** Channels a batch close skipped (they changed between the checks and the block, e.g. reclaimed). */
+  skipped: { channelId: string; reason: CloseSkipReason }[];
   gasUsed: bigint;
   transaction: string;
 }
@@ -416,13 +419,12 @@ export async function closeChannels(
   }
   const tx = await submitCloses(channels, requests);
   const mined = await tx.wait();
+  // What settled is read from the receipt: a batch skips a channel that changed after the checks above.
+  const outcome = closeOutcome(channels, mined);
+  const assetOf = new Map(requests.map((q) => [q.channelId.toLowerCase(), q.asset]));
   return {
-    closed: requests.map((q) => ({
-      channelId: q.channelId,
-      paid: q.amount,
-      refunded: q.deposit - q.amount,
-      asset: q.asset,
-    })),
+    closed: outcome.closed.map((c) => ({ ...c, asset: assetOf.get(c.channelId.toLowerCase())! })),
+    skipped: outcome.skipped,
     gasUsed: mined?.gasUsed ?? 0n,
     transaction: tx.hash,
   };

@@ -6,7 +6,7 @@ import type { HardhatRuntimeEnvironment } from "hardhat/types";
 import { PaymentChannels__factory } from "../../typechain-types";
 import { parseAmount } from "../cli/parse";
 import { loadSystem } from "../deployments";
-import { resolveDeviceId } from "../devices/fleet";
+import { labelId } from "../devices/fleet";
 import { channelsDomain } from "../eip712/receipt";
 import { UserError, ensure } from "../errors";
 import { AuthorizationServer } from "./as-server";
@@ -41,7 +41,7 @@ export function readDevicesFile(file: string): DeviceProvision[] {
     const e = (entry ?? {}) as { deviceId?: unknown; secret?: unknown; price?: unknown };
     const at = `entry ${i + 1}`;
     if (typeof e.deviceId !== "string" || e.deviceId === "") return problems.push(`${at}: "deviceId" is missing`);
-    const deviceId = resolveDeviceId(e.deviceId);
+    const deviceId = labelId(e.deviceId);
     if (seen.has(deviceId)) return problems.push(`${at}: device ${e.deviceId} is listed twice`);
     seen.add(deviceId);
     if (typeof e.secret !== "string" || !/^([0-9a-fA-F]{2}){16,}$/.test(e.secret))
@@ -118,7 +118,10 @@ export async function startAs(hre: HardhatRuntimeEnvironment, o: ServeOptions): 
     closing = true;
     server
       .closeChannels(due)
-      .then((r) => o.log(`closed ${r.closed.length} channel(s) with their best receipts, gas ${r.gasUsed}`))
+      .then((r) => {
+        o.log(`closed ${r.closed.length} channel(s) with their best receipts, gas ${r.gasUsed}`);
+        for (const s of r.skipped) o.log(`skipped channel ${s.channelId}: ${s.reason}`);
+      })
       .catch((error: Error) => o.log(`closing ${due.length} channel(s) failed: ${error.message}`))
       .finally(() => (closing = false));
   }, o.pollSeconds * 1000);

@@ -10,7 +10,7 @@ import { DEVICE_TYPES, deviceTypeId } from "./types";
 export interface FleetDevice {
   /** The raw unique id (serial number). It stays off chain: only its hash is registered. */
   uid: string;
-  /** keccak256 of the raw id. */
+  /** The on-chain id: the manufacturer id, then the low 224 bits of keccak256 of the raw id ({@link deviceIdOf}). */
   deviceId: string;
   /** The device's secp256k1 public key (0x04…, 65 bytes, or compressed, 33 bytes). */
   publicKey: string;
@@ -23,18 +23,104 @@ export interface FleetDevice {
   line: number;
 }
 
-export function deviceIdOf(uid: string): string {
-  return keccak256(toUtf8Bytes(uid));
+const UID_BITS = 224n;
+const UID_MASK = (1n << UID_BITS) - 1n;
+const MAX_MANUFACTURER_ID = 2n ** 32n - 1n;
+
+/**
+ * A device's on-chain id: its manufacturer's id in the top 32 bits, the low 224 bits of keccak256(uid)
+ * below. The registry refuses an id outside the registering manufacturer's namespace, so no manufacturer
+ * can take another's device ids. The only definition of device ids in this code base.
+ */
+export function deviceIdOf(manufacturerId: number | bigint, uid: string): string {
+  const m = BigInt(manufacturerId);
+  if (m < 1n || m > MAX_MANUFACTURER_ID) throw new UserError(`manufacturer id ${m} is not 1 to 2^32 - 1`);
+  const low = BigInt(keccak256(toUtf8Bytes(uid))) & UID_MASK;
+  return `0x${((m << UID_BITS) | low).toString(16).padStart(64, "0")}`;
 }
 
-/** A device is named on the command line by its id (0x + 64 hex) or by its raw unique id. */
-export function resolveDeviceId(value: string): string {
-  return /^0x[0-9a-fA-F]{64}$/.test(value) ? value.toLowerCase() : deviceIdOf(value);
+/** The manufacturer whose namespace a device id is in (its top 32 bits). */
+export function manufacturerIdOf(deviceId: string): number {
+  return Number(BigInt(deviceId) >> UID_BITS);
+}
+
+/** A 0x-prefixed 32-byte hex id. */
+export function isDeviceIdHex(value: string): boolean {
+  return /^0x[0-9a-fA-F]{64}$/.test(value);
+}
+
+/**
+ * An off-chain label that is not a registry device (the AS's HOTP locks): 0x + 64 hex as is, any other
+ * text hashed with keccak256.
+ */
+export function labelId(value: string): string {
+  return isDeviceIdHex(value) ? value.toLowerCase() : keccak256(toUtf8Bytes(value));
+}
+
+/** What {@link resolveDeviceId} may consult to find the manufacturer of a raw unique id. */
+export interface DeviceLookup {
+  /** A keystore directory: a keystore whose metadata names the uid gives its id (also before registration). */
+  keystoreDir?: string;
+  /** The registry: the manufacturer that registered the uid. */
+  registry?: {
+    manufacturerCount(): Promise<bigint>;
+    getStatuses(deviceIds: string[]): Promise<bigint[]>;
+  };
+}
+
+function idFromKeystores(dir: string, uid: string): string | undefined {
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) return undefined;
+  for (const name of fs.readdirSync(dir)) {
+    if (!name.endsWith(".json")) continue;
+    try {
+      const meta = (JSON.parse(fs.readFileSync(path.join(dir, name), "utf8")) as Record<string, unknown>)[
+        "x-thingledger"
+      ] as { uid?: unknown; deviceId?: unknown } | undefined;
+      if (meta?.uid === uid && typeof meta.deviceId === "string" && isDeviceIdHex(meta.deviceId)) {
+        return meta.deviceId.toLowerCase();
+      }
+    } catch {
+      // Not a keystore: ignored.
+    }
+  }
+  return undefined;
+}
+
+/**
+ * A device is named on the command line by its id (0x + 64 hex) or by its raw unique id. A raw id needs its
+ * manufacturer: the keystore in `lookup.keystoreDir` that holds that uid, else the one manufacturer of the
+ * registry that registered it (with a single manufacturer, that one's namespace even if unregistered).
+ */
+export async function resolveDeviceId(value: string, lookup: DeviceLookup = {}): Promise<string> {
+  if (isDeviceIdHex(value)) return value.toLowerCase();
+  if (lookup.keystoreDir !== undefined) {
+    const fromKeystore = idFromKeystores(lookup.keystoreDir, value);
+    if (fromKeystore !== undefined) return fromKeystore;
+  }
+  if (lookup.registry === undefined) {
+    throw new UserError(`device "${value}": name it by its 0x id (a raw unique id needs its manufacturer)`);
+  }
+  const count = Number(await lookup.registry.manufacturerCount());
+  const candidates = Array.from({ length: count }, (_, i) => deviceIdOf(i + 1, value));
+  const statuses: bigint[] = [];
+  for (let i = 0; i < candidates.length; i += 500) {
+    statuses.push(...(await lookup.registry.getStatuses(candidates.slice(i, i + 500))));
+  }
+  const registered = candidates.filter((_, i) => statuses[i] !== 0n);
+  if (registered.length === 1) return registered[0];
+  if (registered.length === 0 && count === 1) return candidates[0];
+  if (registered.length === 0) {
+    throw new UserError(`device "${value}" is registered by none of the ${count} manufacturers; name it by its 0x id`);
+  }
+  throw new UserError(
+    `device "${value}" is registered by manufacturers ${registered.map(manufacturerIdOf).join(", ")}; name it by its 0x id (${registered.join(", ")})`,
+  );
 }
 
 interface RawRow {
   line: number;
   uid?: unknown;
+  deviceId?: unknown;
   publicKey?: unknown;
   type?: unknown;
   metadataHash?: unknown;
@@ -88,10 +174,11 @@ function jsonRows(text: string, file: string): RawRow[] {
 }
 
 /**
- * Reads and validates a fleet file (CSV with a header `uid,publicKey,type[,metadataHash]`, or JSON).
- * Every problem is reported with its line number, all at once, before anything is sent.
+ * Reads and validates a fleet file (CSV with a header `uid,publicKey,type[,metadataHash]`, or JSON) of
+ * manufacturer `manufacturerId`, whose namespace the ids are in. Every problem is reported with its line
+ * number, all at once, before anything is sent.
  */
-export function readFleetFile(file: string): FleetDevice[] {
+export function readFleetFile(file: string, manufacturerId: number): FleetDevice[] {
   if (!fs.existsSync(file)) {
     throw new UserError(`fleet file ${file} does not exist`);
   }
@@ -137,7 +224,12 @@ export function readFleetFile(file: string): FleetDevice[] {
     if (metadata !== undefined && !/^0x[0-9a-fA-F]{64}$/.test(metadata)) {
       problems.push(`${at}: metadataHash must be 0x followed by 64 hex digits`);
     }
-    const deviceId = deviceIdOf(uid);
+    const deviceId = deviceIdOf(manufacturerId, uid);
+    if (typeof row.deviceId === "string" && row.deviceId.toLowerCase() !== deviceId) {
+      problems.push(
+        `${at}: deviceId ${row.deviceId} is not manufacturer ${manufacturerId}'s id for uid "${uid}" (${deviceId}); was the fleet generated for manufacturer ${manufacturerIdOf(row.deviceId)}?`,
+      );
+    }
     const firstLine = seen.get(deviceId);
     if (firstLine !== undefined) {
       problems.push(`${at}: duplicate uid "${uid}" (first on line ${firstLine})`);

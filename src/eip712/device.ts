@@ -81,6 +81,19 @@ export function identityClaimDigest(domain: TypedDataDomain, m: IdentityClaimMes
   return TypedDataEncoder.hash(domain, IDENTITY_CLAIM_TYPES, { ...m });
 }
 
+/** A device signature as `isValidDeviceSignature` takes it: 65 bytes (r, s, v) or 64 bytes (EIP-2098 r, vs). */
+export const DEVICE_SIGNATURE_PATTERN = /^0x(?:[0-9a-fA-F]{128}|[0-9a-fA-F]{130})$/;
+
+/**
+ * A device signature (an identity claim) in its 65-byte (r, s, v) form: a 64-byte EIP-2098 (r, vs) one is
+ * expanded, anything else comes back unchanged, so that the caller's own checks (length, v, high s) refuse
+ * it exactly as they refuse a bad 65-byte signature.
+ */
+export function fullSignature(signature: string): string {
+  if (!/^0x[0-9a-fA-F]{128}$/.test(signature)) return signature;
+  return Signature.from(signature).serialized;
+}
+
 /**
  * A 65-byte signature as the EIP-2098 compact pair (r, vs) that the registry's state-changing calls take:
  * `vs` carries the y-parity in its top bit.

@@ -3,6 +3,7 @@ import type { TypedDataDomain } from "ethers";
 import type { DeviceRegistry } from "../../typechain-types";
 import { HttpService, Rejected } from "../http/service";
 import { recoverSigner } from "../channels/verify";
+import { DEVICE_SIGNATURE_PATTERN, fullSignature } from "../eip712/device";
 import { MAX_RATING, interactionClaimDigest, reportDigest } from "../eip712/report";
 import { UserError } from "../errors";
 import { STATUS_NAMES } from "../registry";
@@ -45,7 +46,7 @@ export interface EpochResult {
   reports: number;
   subjects: number;
   submitted: number;
-  /** Subjects left out: already scored this epoch, unchanged, or not auditable. */
+  /** Subjects left out: already scored this epoch, unchanged, revoked, or not auditable. */
   skipped: number;
   changed: number;
   rewarded: number;
@@ -55,6 +56,8 @@ export interface EpochResult {
 
 const hex32 = { type: "string", pattern: "^0x[0-9a-fA-F]{64}$" } as const;
 const signature = { type: "string", pattern: "^0x[0-9a-fA-F]{130}$" } as const;
+/** The subject's identity claim: 65 bytes, or 64 in EIP-2098 form (as `isValidDeviceSignature` takes it). */
+const claimSignature = { type: "string", pattern: DEVICE_SIGNATURE_PATTERN.source } as const;
 export const REPORT_SCHEMA = {
   type: "object",
   required: ["reporterId", "subjectId", "interaction", "rating", "timestamp", "signature", "evidence"],
@@ -66,7 +69,7 @@ export const REPORT_SCHEMA = {
     rating: { type: "integer", minimum: 0, maximum: MAX_RATING },
     timestamp: { type: "integer", minimum: 0, maximum: 2 ** 40 },
     signature,
-    evidence: signature,
+    evidence: claimSignature,
   },
 } as const;
 
@@ -74,8 +77,9 @@ export const REPORT_SCHEMA = {
  * The auditor: takes device reports over HTTP, checks each (signature by the reporter's current key in
  * this registry's domain, reporter active, subject active, the subject's identity claim for this
  * interaction as evidence, no repeat, a sane timestamp) and stores it in SQLite. Each epoch it scores the
- * subjects from the reports in the model's window and submits them with the Merkle root of those reports;
- * it publishes each epoch's reports, scores and proofs so that anyone can recompute them.
+ * subjects from the reports in the model's window and submits them with the Merkle root of those reports
+ * and their number (the registry bounds the epoch's rewards by it); it publishes each epoch's reports,
+ * scores and proofs so that anyone can recompute root, report count and scores.
  */
 export class AuditorService extends HttpService {
   private readonly now: () => Promise<number>;
@@ -166,7 +170,7 @@ export class AuditorService extends HttpService {
     if (subjectStatus === "unknown") throw new Rejected(404, `subject ${r.subjectId} is not a registered device`);
     if (subjectStatus !== "active")
       throw new Rejected(409, `subject ${r.subjectId} is ${subjectStatus}: only active devices are scored`);
-    const claimer = recoverSigner(interactionClaimDigest(this.options.domain, r), r.evidence);
+    const claimer = recoverSigner(interactionClaimDigest(this.options.domain, r), fullSignature(r.evidence));
     if (claimer !== subject.deviceKey) {
       throw new Rejected(
         422,
@@ -196,16 +200,18 @@ export class AuditorService extends HttpService {
       const chunk = subjects.slice(i, i + 50);
       const states = await Promise.all(
         chunk.map(async (s) => {
-          const [rep, [owner]] = await Promise.all([
+          const [rep, [owner, status]] = await Promise.all([
             registry.reputationOf(s.subjectId),
             registry.ownerAndStatus(s.subjectId),
           ]);
-          return { rep, owner };
+          return { rep, owner, status };
         }),
       );
       chunk.forEach((s, j) => {
-        const { rep, owner } = states[j];
+        const { rep, owner, status } = states[j];
         if (owner === "0x0000000000000000000000000000000000000000") return;
+        // Revoked after its reports came in: the registry would skip it (and pay nothing for it).
+        if (STATUS_NAMES[Number(status)] !== "active") return;
         if (rep.audited && Number(rep.epoch) === epoch) return;
         if (rep.audited && Number(rep.score) === s.score && Number(rep.trend) === s.trend) return;
         entries.push({ deviceId: s.subjectId, score: s.score, trend: s.trend });
@@ -228,10 +234,18 @@ export class AuditorService extends HttpService {
     try {
       for (let i = 0; i < entries.length; i += size) {
         const chunk = entries.slice(i, i + size);
+        // Every batch commits the root and how many reports it holds: the bound on this epoch's rewards.
         const tx =
           chunk.length === 1
-            ? await registry.updateScore(chunk[0].deviceId, chunk[0].score, chunk[0].trend, epoch, built.root)
-            : await registry.updateScores(chunk, epoch, built.root);
+            ? await registry.updateScore(
+                chunk[0].deviceId,
+                chunk[0].score,
+                chunk[0].trend,
+                epoch,
+                built.root,
+                built.reports.length,
+              )
+            : await registry.updateScores(chunk, epoch, built.root, built.reports.length);
         const mined = await tx.wait();
         result.txHashes.push(tx.hash);
         result.gasUsed += mined?.gasUsed ?? 0n;

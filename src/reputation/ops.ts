@@ -7,7 +7,7 @@ import type { HardhatRuntimeEnvironment } from "hardhat/types";
 import type { DeviceRegistry } from "../../typechain-types";
 import { recoverSigner } from "../channels/verify";
 import { chainTime, gasOf } from "../chain";
-import { registryDomain } from "../eip712/device";
+import { DEVICE_SIGNATURE_PATTERN, fullSignature, registryDomain } from "../eip712/device";
 import { MAX_RATING, interactionClaimDigest, signInteractionClaim, signReport } from "../eip712/report";
 import { UserError, ensure } from "../errors";
 import { STATUS_NAMES, connectRegistry } from "../registry";
@@ -100,7 +100,10 @@ export async function makeReport(
 ): Promise<ReportBody> {
   const ctx = await connectReputation(hre);
   ensure(m.reporterId !== m.subjectId, "a device cannot report on itself");
-  ensure(/^0x[0-9a-fA-F]{130}$/.test(m.evidence), "--evidence: the subject's claim signature, 0x + 130 hex");
+  ensure(
+    DEVICE_SIGNATURE_PATTERN.test(m.evidence),
+    "--evidence: the subject's claim signature, 0x + 130 hex (or 128 in EIP-2098 compact form)",
+  );
   const { key } = await activeDevice(ctx, m.reporterId, "reporter");
   ensure(
     key === reporter.address,
@@ -108,7 +111,7 @@ export async function makeReport(
   );
   const subject = await activeDevice(ctx, m.subjectId, "subject");
   ensure(
-    recoverSigner(interactionClaimDigest(ctx.domain, m), m.evidence) === subject.key,
+    recoverSigner(interactionClaimDigest(ctx.domain, m), fullSignature(m.evidence)) === subject.key,
     `--evidence is not subject ${m.subjectId}'s claim for reporter ${m.reporterId} and this interaction`,
   );
   const timestamp = m.timestamp ?? Number(await chainTime(hre));
@@ -152,8 +155,9 @@ export function readReportFile(file: string): ReportBody[] {
     const at = `report ${i + 1}`;
     for (const field of ["reporterId", "subjectId", "interaction"])
       if (!hex(r?.[field], 32)) problems.push(`${at}: "${field}" must be 0x + 64 hex`);
-    for (const field of ["signature", "evidence"])
-      if (!hex(r?.[field], 65)) problems.push(`${at}: "${field}" must be 0x + 130 hex`);
+    if (!hex(r?.signature, 65)) problems.push(`${at}: "signature" must be 0x + 130 hex`);
+    if (typeof r?.evidence !== "string" || !DEVICE_SIGNATURE_PATTERN.test(r.evidence))
+      problems.push(`${at}: "evidence" must be 0x + 130 hex (or 128 in EIP-2098 compact form)`);
     if (!Number.isInteger(r?.rating) || (r.rating as number) < 0 || (r.rating as number) > MAX_RATING)
       problems.push(`${at}: "rating" must be 0-${MAX_RATING}`);
     if (!Number.isInteger(r?.timestamp) || (r.timestamp as number) < 0)
@@ -335,6 +339,34 @@ export async function setAuditor(
   return { auditor, admitted: admit, gasUsed: await gasOf(tx), txHash: tx.hash };
 }
 
+/**
+ * The admin sets how many changed scores an auditor can be rewarded for per epoch (0 to the registry's
+ * `MAX_EPOCH_REWARDS`; a new auditor starts at `DEFAULT_EPOCH_REWARDS`).
+ */
+export async function setAuditorRewardCap(
+  hre: HardhatRuntimeEnvironment,
+  admin: Signer,
+  auditor: string,
+  maxRewardsPerEpoch: number,
+): Promise<{ auditor: string; maxRewardsPerEpoch: number; previous: number; gasUsed: bigint; txHash: string }> {
+  const { registry } = await connectReputation(hre, admin);
+  const caller = await admin.getAddress();
+  const owner = await registry.owner();
+  ensure(caller === owner, `${caller} is not the network admin (${owner})`);
+  const limit = await registry.MAX_EPOCH_REWARDS();
+  ensure(BigInt(maxRewardsPerEpoch) <= limit, `--max: at most ${limit} rewards per epoch, got ${maxRewardsPerEpoch}`);
+  const info = await registry.auditorInfo(auditor);
+  ensure(info.active, `${auditor} is not an auditor`);
+  const tx = await registry.setAuditorRewardCap(auditor, maxRewardsPerEpoch);
+  return {
+    auditor,
+    maxRewardsPerEpoch,
+    previous: Number(info.maxRewardsPerEpoch),
+    gasUsed: await gasOf(tx),
+    txHash: tx.hash,
+  };
+}
+
 export interface EpochVerification {
   epoch: number;
   root: string;
@@ -342,13 +374,16 @@ export interface EpochVerification {
   scores: number;
   /** True when a `ScoresUpdated` event on chain carries this root for this epoch. */
   onChain: boolean;
+  /** The report counts committed on chain with this root (each should equal `reports`). */
+  committedReports: number[];
   ok: boolean;
   problems: string[];
 }
 
 /**
  * Anyone's check of an auditor's epoch: fetches what it published, recomputes every report's digest, the
- * reports root and every score, and looks for the root in the chain's `ScoresUpdated` events.
+ * reports root and every score, looks for the root in the chain's `ScoresUpdated` events, and checks that
+ * the report count committed with it (the bound on the auditor's rewards) is the number of reports published.
  */
 export async function verifyPublishedEpoch(
   hre: HardhatRuntimeEnvironment,
@@ -369,15 +404,23 @@ export async function verifyPublishedEpoch(
   }
   const check = recomputeEpoch(published, ctx.domain);
   const events = await ctx.registry.queryFilter(ctx.registry.filters.ScoresUpdated(undefined, epoch));
-  const onChain = events.some((e) => e.args.reportsRoot.toLowerCase() === published.root.toLowerCase());
+  const withRoot = events.filter((e) => e.args.reportsRoot.toLowerCase() === published.root.toLowerCase());
+  const onChain = withRoot.length > 0;
+  const committedReports = withRoot.map((e) => Number(e.args.reportCount));
   const problems = [...check.problems];
   if (!onChain) problems.push(`no ScoresUpdated event of epoch ${epoch} carries root ${published.root}`);
+  for (const count of new Set(committedReports))
+    if (count !== published.reports.length)
+      problems.push(
+        `root ${published.root} was committed on chain with ${count} report(s), but ${published.reports.length} are published`,
+      );
   return {
     epoch,
     root: published.root,
     reports: published.reports.length,
     scores: published.scores.length,
     onChain,
+    committedReports,
     ok: problems.length === 0,
     problems,
   };

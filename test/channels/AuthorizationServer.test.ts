@@ -6,6 +6,7 @@ import path from "node:path";
 import { loadFixture, mine, time } from "@nomicfoundation/hardhat-network-helpers";
 import { expect } from "chai";
 import { Wallet, keccak256, parseEther, toUtf8Bytes } from "ethers";
+import { ethers } from "hardhat";
 
 import { AuthorizationServer } from "../../src/channels/as-server";
 import { ChannelClient } from "../../src/channels/client";
@@ -95,6 +96,47 @@ describe("Authorization Server, clients and devices", function () {
     const after = await f.channels.getChannel(s.channelId);
     expect(before.status).to.equal(1n);
     expect(after.status).to.equal(0n); // closed: the slot is cleared
+  });
+
+  it("attack: an owner who reclaims a channel the AS holds receipts for cannot stall the AS's close loop", async function () {
+    const f = await loadFixture(channelsFixture);
+    const s = await setup(f);
+    await s.clients[0].buy(url, LOCK, PRICE);
+    // The griefer: another owner's channel with a short expiry, paid through this AS too.
+    const griefer = (await ethers.getSigners())[9];
+    const expiry = BigInt(await time.latest()) + 3_600n;
+    const tx = await f.channels
+      .connect(griefer)
+      .openEth(f.server.address, expiry, s.group.root, 2n, { value: parseEther("0.05") });
+    const opened = openedChannel(f.channels, await tx.wait());
+    chainNow = await time.latest();
+    const params = { ...s.params, owner: griefer.address, salt: "2", openBlock: opened.openBlock.toString() };
+    const client = new ChannelClient(
+      f.clients[1],
+      { ...params, channelId: opened.channelId },
+      s.group.proofs[f.clients[1].address],
+      f.domain,
+    );
+    await client.buy(url, LOCK, PRICE);
+    // It expires before the AS closes (the AS was down), and the griefer takes its deposit back.
+    await time.increaseTo(expiry + 1n);
+    await f.channels.connect(griefer).reclaim(f.server.address, false, s.group.root, 2n, opened.openBlock);
+    chainNow = await time.latest();
+    const due = server.dueChannels(Number(DAY));
+    expect(due.map((d) => d.channel.channelId).sort()).to.deep.equal([s.channelId, opened.channelId].sort());
+    const grieferBefore = await ethers.provider.getBalance(griefer.address);
+    const serverBefore = await ethers.provider.getBalance(f.server.address);
+    const result = await server.closeChannels(due);
+    expect(result.closed).to.deep.equal([s.channelId]);
+    expect(result.skipped).to.deep.equal([{ channelId: opened.channelId, reason: "not-open" }]);
+    const [closed] = await f.channels.queryFilter(f.channels.filters.ChannelClosed(s.channelId));
+    expect(closed.args.paid).to.equal(PRICE);
+    expect(await ethers.provider.getBalance(griefer.address)).to.equal(grieferBefore);
+    // The AS was paid the good channel's receipt (less its gas), and nothing is left due: the loop moves on.
+    const gasCost = result.gasUsed * (await ethers.provider.getTransactionReceipt(closed.transactionHash))!.gasPrice;
+    expect(await ethers.provider.getBalance(f.server.address)).to.equal(serverBefore + PRICE - gasCost);
+    expect(server.dueChannels(Number(DAY))).to.deep.equal([]);
+    expect(store.channels().every((c) => c.closed)).to.equal(true);
   });
 
   it("rejects bad requests with a 4xx naming the problem, and changes nothing", async function () {

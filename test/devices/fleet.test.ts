@@ -3,9 +3,9 @@ import os from "node:os";
 import path from "node:path";
 
 import { expect } from "chai";
-import { AbiCoder, Wallet, keccak256 } from "ethers";
+import { AbiCoder, Wallet, keccak256, toUtf8Bytes } from "ethers";
 
-import { readFleetFile, resolveDeviceId, deviceIdOf } from "../../src/devices/fleet";
+import { deviceIdOf, labelId, manufacturerIdOf, readFleetFile, resolveDeviceId } from "../../src/devices/fleet";
 import { loadDeviceKey, saveDeviceKey } from "../../src/devices/keystore";
 import { UserError } from "../../src/errors";
 import { buildWhitelist, deviceLeaf, rootFromProof } from "../../src/merkle/whitelist";
@@ -30,7 +30,7 @@ describe("off-chain device tools", function () {
 
   function problems(file: string): string {
     try {
-      readFleetFile(file);
+      readFleetFile(file, 1);
     } catch (error) {
       expect(error).to.be.instanceOf(UserError);
       return (error as Error).message;
@@ -38,18 +38,54 @@ describe("off-chain device tools", function () {
     throw new Error("expected the file to be rejected");
   }
 
-  it("reads a CSV fleet file, deriving each device's id hash and key address", function () {
+  it("reads a CSV fleet file, deriving each device's id (in the manufacturer's namespace) and key address", async function () {
     const file = write(
       "ok.csv",
       `uid,publicKey,type\nSN-1,${key(1).signingKey.publicKey},sensor\nSN-2,${key(2).signingKey.compressedPublicKey},3\n`,
     );
-    const devices = readFleetFile(file);
+    const devices = readFleetFile(file, 7);
     expect(devices.map((d) => [d.uid, d.deviceId, d.deviceKey, d.deviceType, d.line])).to.deep.equal([
-      ["SN-1", deviceIdOf("SN-1"), key(1).address, 1, 2],
-      ["SN-2", deviceIdOf("SN-2"), key(2).address, 3, 3],
+      ["SN-1", deviceIdOf(7, "SN-1"), key(1).address, 1, 2],
+      ["SN-2", deviceIdOf(7, "SN-2"), key(2).address, 3, 3],
     ]);
-    expect(resolveDeviceId("SN-1")).to.equal(deviceIdOf("SN-1"));
-    expect(resolveDeviceId(deviceIdOf("SN-1"))).to.equal(deviceIdOf("SN-1"));
+    expect(await resolveDeviceId(deviceIdOf(7, "SN-1"))).to.equal(deviceIdOf(7, "SN-1"));
+    await expect(resolveDeviceId("SN-1")).to.be.rejectedWith(UserError, "name it by its 0x id");
+  });
+
+  it("a device id is the manufacturer id over the low 224 bits of keccak256(uid)", function () {
+    const hash = keccak256(toUtf8Bytes("SN-1"));
+    expect(deviceIdOf(1, "SN-1")).to.equal(`0x00000001${hash.slice(10)}`);
+    expect(deviceIdOf(0xfffffffen, "SN-1")).to.equal(`0xfffffffe${hash.slice(10)}`);
+    expect(manufacturerIdOf(deviceIdOf(42, "SN-1"))).to.equal(42);
+    expect(deviceIdOf(1, "SN-1")).to.not.equal(deviceIdOf(2, "SN-1"));
+    expect(() => deviceIdOf(0, "SN-1")).to.throw(UserError, "is not 1 to 2^32 - 1");
+    expect(() => deviceIdOf(2n ** 32n, "SN-1")).to.throw(UserError, "is not 1 to 2^32 - 1");
+    // Labels that are not registry devices (the AS's locks) keep the plain hash.
+    expect(labelId("LOCK-1")).to.equal(keccak256(toUtf8Bytes("LOCK-1")));
+    expect(labelId(hash.toUpperCase().replace("0X", "0x"))).to.equal(hash);
+  });
+
+  it("resolves a raw unique id through a keystore, or the one manufacturer that registered it", async function () {
+    saveDeviceKey(dir, { uid: "SN-5", deviceId: deviceIdOf(3, "SN-5") }, key(5), "pw");
+    fs.writeFileSync(path.join(dir, "junk.json"), "{ not json");
+    expect(await resolveDeviceId("SN-5", { keystoreDir: dir })).to.equal(deviceIdOf(3, "SN-5"));
+    const registry = (count: number, registeredBy: number[]) => ({
+      manufacturerCount: async () => BigInt(count),
+      getStatuses: async (ids: string[]) => ids.map((id) => (registeredBy.includes(manufacturerIdOf(id)) ? 1n : 0n)),
+    });
+    expect(await resolveDeviceId("SN-9", { keystoreDir: dir, registry: registry(3, [2]) })).to.equal(
+      deviceIdOf(2, "SN-9"),
+    );
+    // A single manufacturer: its namespace, registered or not (so "not registered" can be said).
+    expect(await resolveDeviceId("SN-9", { registry: registry(1, []) })).to.equal(deviceIdOf(1, "SN-9"));
+    await expect(resolveDeviceId("SN-9", { registry: registry(3, []) })).to.be.rejectedWith(
+      UserError,
+      'device "SN-9" is registered by none of the 3 manufacturers',
+    );
+    await expect(resolveDeviceId("SN-9", { registry: registry(3, [1, 3]) })).to.be.rejectedWith(
+      UserError,
+      'device "SN-9" is registered by manufacturers 1, 3; name it by its 0x id',
+    );
   });
 
   it("reports every bad row with its line number: bad hex, wrong key length, unknown type, duplicates", function () {
@@ -89,12 +125,19 @@ describe("off-chain device tools", function () {
     expect(problems(write("x.csv", "id,key\n1,2\n"))).to.contain("line 1: the CSV header must name the columns");
     expect(problems(write("empty.csv", "uid,publicKey,type\n"))).to.contain("lists no devices");
     expect(problems(path.join(dir, "missing.csv"))).to.contain("does not exist");
+    const foreign = write(
+      "foreign.json",
+      `[{ "uid": "A", "deviceId": "${deviceIdOf(2, "A")}", "publicKey": "${key(1).signingKey.publicKey}", "type": 1 }]`,
+    );
+    expect(problems(foreign)).to.contain(
+      `line 1: deviceId ${deviceIdOf(2, "A")} is not manufacturer 1's id for uid "A" (${deviceIdOf(1, "A")}); was the fleet generated for manufacturer 2?`,
+    );
   });
 
   it("keeps device keys only in encrypted keystores; a wrong password fails in one line", function () {
     process.env.THINGLEDGER_KEYSTORE_SCRYPT_N = "1024";
     try {
-      const fleet = generateFleet(3, dir, "correct horse", undefined, false);
+      const fleet = generateFleet(5, 3, dir, "correct horse", undefined, false);
       const everything = [
         fleet.csv,
         fleet.json,
@@ -112,10 +155,11 @@ describe("off-chain device tools", function () {
         UserError,
         "wrong password",
       );
-      expect(readFleetFile(fleet.csv).map((d) => d.deviceKey)).to.deep.equal(fleet.devices.map((d) => d.deviceKey));
+      expect(manufacturerIdOf(fleet.devices[0].deviceId)).to.equal(5);
+      expect(readFleetFile(fleet.json, 5).map((d) => d.deviceKey)).to.deep.equal(fleet.devices.map((d) => d.deviceKey));
       const w = key(9);
-      saveDeviceKey(dir, { uid: "X", deviceId: deviceIdOf("X") }, w, "pw");
-      expect(loadDeviceKey(dir, deviceIdOf("X"), "pw").wallet.address).to.equal(w.address);
+      saveDeviceKey(dir, { uid: "X", deviceId: deviceIdOf(1, "X") }, w, "pw");
+      expect(loadDeviceKey(dir, deviceIdOf(1, "X"), "pw").wallet.address).to.equal(w.address);
     } finally {
       delete process.env.THINGLEDGER_KEYSTORE_SCRYPT_N;
     }
@@ -123,7 +167,7 @@ describe("off-chain device tools", function () {
 
   it("whitelist proofs built by index all lead to the root; the fast leaf encoding equals the ABI one", function () {
     const devices = Array.from({ length: 37 }, (_, i) => ({
-      deviceId: deviceIdOf(`D${i}`),
+      deviceId: deviceIdOf(7, `D${i}`),
       deviceKey: key(i).address,
       deviceType: 1 + (i % 6),
     }));

@@ -5,7 +5,7 @@ import { ZeroHash } from "ethers";
 import { compact, signActivation } from "../../src/eip712/device";
 import { buildWhitelist } from "../../src/merkle/whitelist";
 import type { Whitelist } from "../../src/merkle/whitelist";
-import { registryFixture, testDevice } from "../shared/fixtures";
+import { ACTIVATION_FEE, REGISTRATION_FEE, registryFixture, testDevice } from "../shared/fixtures";
 import type { RegistryFixture, TestDevice } from "../shared/fixtures";
 import { coverageRunning, snapshotGas } from "../shared/gas";
 
@@ -30,6 +30,7 @@ describe("DeviceRegistry gas [gas]", function () {
   async function batch(f: RegistryFixture, from: number, count: number) {
     const devices = Array.from({ length: count }, (_, i) => testDevice(from + i));
     const tx = await f.registry.connect(f.maker).registerDevices(
+      REGISTRATION_FEE,
       devices.map((d) => d.deviceId),
       devices.map((d) => d.wallet.address),
       devices.map((d) => d.deviceType),
@@ -42,7 +43,9 @@ describe("DeviceRegistry gas [gas]", function () {
     const d = testDevice(1);
     const gas = await snapshotGas(
       "registry.registerDevice",
-      f.registry.connect(f.maker).registerDevice(d.deviceId, d.wallet.address, d.deviceType, ZeroHash),
+      f.registry
+        .connect(f.maker)
+        .registerDevice(REGISTRATION_FEE, d.deviceId, d.wallet.address, d.deviceType, ZeroHash),
     );
     if (!coverageRunning()) expect(gas).to.be.lessThanOrEqual(65_000n);
   });
@@ -59,7 +62,7 @@ describe("DeviceRegistry gas [gas]", function () {
     const f = await loadFixture(registryFixture);
     const gas = await snapshotGas(
       "registry.commitWhitelist",
-      f.registry.connect(f.maker).commitWhitelist("0x" + "ab".repeat(32), 50),
+      f.registry.connect(f.maker).commitWhitelist(REGISTRATION_FEE, "0x" + "ab".repeat(32), 50),
     );
     if (!coverageRunning()) expect(gas).to.be.lessThanOrEqual(60_000n);
   });
@@ -67,7 +70,9 @@ describe("DeviceRegistry gas [gas]", function () {
   it("[gas] activation: device signature checked, fee paid, owner stored", async function () {
     const f = await loadFixture(registryFixture);
     const d = testDevice(1);
-    await f.registry.connect(f.maker).registerDevice(d.deviceId, d.wallet.address, d.deviceType, ZeroHash);
+    await f.registry
+      .connect(f.maker)
+      .registerDevice(REGISTRATION_FEE, d.deviceId, d.wallet.address, d.deviceType, ZeroHash);
     const sig = await signActivation(d.wallet, f.domain, {
       deviceId: d.deviceId,
       owner: f.alice.address,
@@ -75,7 +80,9 @@ describe("DeviceRegistry gas [gas]", function () {
     });
     const gas = await snapshotGas(
       "registry.activateDevice",
-      f.registry.connect(f.alice).activateDevice(d.deviceId, f.alice.address, DEADLINE, ...compact(sig)),
+      f.registry
+        .connect(f.alice)
+        .activateDevice(ACTIVATION_FEE, d.deviceId, f.alice.address, DEADLINE, ...compact(sig)),
     );
     if (!coverageRunning()) expect(gas).to.be.lessThanOrEqual(83_300n);
   });
@@ -84,7 +91,7 @@ describe("DeviceRegistry gas [gas]", function () {
     const f = await loadFixture(registryFixture);
     await f.token.transfer(f.maker.address, 20_000n * 10n ** 18n); // capacity 16,384 × 1 THING
     const { fleet, whitelist } = fleet16k();
-    await f.registry.connect(f.maker).commitWhitelist(whitelist.root, fleet.length);
+    await f.registry.connect(f.maker).commitWhitelist(REGISTRATION_FEE, whitelist.root, fleet.length);
     const e = whitelist.entries[1234];
     expect(e.proof).to.have.length(14);
     const sig = await signActivation(fleet[1234].wallet, f.domain, {
@@ -97,6 +104,7 @@ describe("DeviceRegistry gas [gas]", function () {
       f.registry
         .connect(f.alice)
         .activateFromWhitelist(
+          ACTIVATION_FEE,
           whitelist.root,
           e.deviceId,
           e.deviceType,
@@ -114,7 +122,7 @@ describe("DeviceRegistry gas [gas]", function () {
     await f.token.transfer(f.maker.address, 20_000n * 10n ** 18n);
     await f.token.connect(f.alice).approve(await f.registry.getAddress(), 0); // no standing allowance
     const { fleet, whitelist } = fleet16k();
-    await f.registry.connect(f.maker).commitWhitelist(whitelist.root, fleet.length);
+    await f.registry.connect(f.maker).commitWhitelist(REGISTRATION_FEE, whitelist.root, fleet.length);
     const e = whitelist.entries[1234];
     const sig = await signActivation(fleet[1234].wallet, f.domain, {
       deviceId: e.deviceId,
@@ -122,6 +130,7 @@ describe("DeviceRegistry gas [gas]", function () {
       deadline: DEADLINE,
     });
     const data = f.registry.interface.encodeFunctionData("activateFromWhitelist", [
+      ACTIVATION_FEE,
       whitelist.root,
       e.deviceId,
       e.deviceType,
@@ -147,7 +156,14 @@ describe("DeviceRegistry gas [gas]", function () {
       "registry.registerAndActivate",
       f.registry
         .connect(f.maker)
-        .registerAndActivate(d.deviceId, d.wallet.address, d.deviceType, ZeroHash, f.alice.address),
+        .registerAndActivate(
+          REGISTRATION_FEE + ACTIVATION_FEE,
+          d.deviceId,
+          d.wallet.address,
+          d.deviceType,
+          ZeroHash,
+          f.alice.address,
+        ),
     );
   });
 
@@ -156,7 +172,14 @@ describe("DeviceRegistry gas [gas]", function () {
     const d = testDevice(1);
     await f.registry
       .connect(f.maker)
-      .registerAndActivate(d.deviceId, d.wallet.address, d.deviceType, ZeroHash, f.alice.address);
+      .registerAndActivate(
+        REGISTRATION_FEE + ACTIVATION_FEE,
+        d.deviceId,
+        d.wallet.address,
+        d.deviceType,
+        ZeroHash,
+        f.alice.address,
+      );
     const challenge = "0x" + "11".repeat(32);
     const digest = await f.registry.identityClaimDigest(d.deviceId, challenge);
     const sig = d.wallet.signingKey.sign(digest).serialized;

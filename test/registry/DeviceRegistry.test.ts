@@ -12,6 +12,7 @@ import {
   signKeyRotation,
 } from "../../src/eip712/device";
 import { permitDomain, signPermit } from "../../src/eip712/permit";
+import { manufacturerIdOf } from "../../src/devices/fleet";
 import { buildWhitelist } from "../../src/merkle/whitelist";
 import { ACTIVATION_FEE, DEFAULT_SCORE, ONE, REGISTRATION_FEE, registryFixture, testDevice } from "../shared/fixtures";
 import type { RegistryFixture, TestDevice } from "../shared/fixtures";
@@ -30,7 +31,9 @@ async function activation(
 }
 
 async function registered(f: RegistryFixture, device: TestDevice): Promise<void> {
-  await f.registry.connect(f.maker).registerDevice(device.deviceId, device.wallet.address, device.deviceType, ZeroHash);
+  await f.registry
+    .connect(f.maker)
+    .registerDevice(REGISTRATION_FEE, device.deviceId, device.wallet.address, device.deviceType, ZeroHash);
 }
 
 async function activated(f: RegistryFixture, device: TestDevice): Promise<void> {
@@ -38,6 +41,7 @@ async function activated(f: RegistryFixture, device: TestDevice): Promise<void> 
   await f.registry
     .connect(f.alice)
     .activateDevice(
+      ACTIVATION_FEE,
       device.deviceId,
       f.alice.address,
       DEADLINE,
@@ -103,10 +107,14 @@ describe("DeviceRegistry", function () {
         .withArgs(1, f.maker.address);
       // attack: registration by a removed manufacturer
       const other = testDevice(2);
-      await expect(f.registry.connect(f.maker).registerDevice(other.deviceId, other.wallet.address, 1, ZeroHash))
+      await expect(
+        f.registry.connect(f.maker).registerDevice(REGISTRATION_FEE, other.deviceId, other.wallet.address, 1, ZeroHash),
+      )
         .to.be.revertedWithCustomError(f.registry, "NotActiveManufacturer")
         .withArgs(f.maker.address);
-      await expect(f.registry.connect(f.maker).registerDevices([other.deviceId], [other.wallet.address], [1]))
+      await expect(
+        f.registry.connect(f.maker).registerDevices(REGISTRATION_FEE, [other.deviceId], [other.wallet.address], [1]),
+      )
         .to.be.revertedWithCustomError(f.registry, "NotActiveManufacturer")
         .withArgs(f.maker.address);
       const view = await f.registry.getDevice(device.deviceId);
@@ -230,6 +238,7 @@ describe("DeviceRegistry", function () {
       await f.token.connect(f.maker).approve(await f.registry.getAddress(), 0);
       const d = testDevice(3);
       const data = f.registry.interface.encodeFunctionData("registerDevice", [
+        REGISTRATION_FEE,
         d.deviceId,
         d.wallet.address,
         1,
@@ -248,7 +257,13 @@ describe("DeviceRegistry", function () {
       await registered(f, d);
       await f.registry
         .connect(f.bob)
-        .activateDevice(d.deviceId, f.bob.address, DEADLINE, ...compact(await activation(f, d, f.bob.address)));
+        .activateDevice(
+          ACTIVATION_FEE,
+          d.deviceId,
+          f.bob.address,
+          DEADLINE,
+          ...compact(await activation(f, d, f.bob.address)),
+        );
       expect(await f.registry.rewardPool()).to.equal(0n);
       expect((await f.registry.getManufacturer(f.maker.address)).credit).to.equal(100n * ONE);
     });
@@ -259,7 +274,9 @@ describe("DeviceRegistry", function () {
       const f = await loadFixture(registryFixture);
       const d = testDevice(1, 3);
       const metadata = keccak256(toUtf8Bytes("model X, fw 1.0"));
-      await expect(f.registry.connect(f.maker).registerDevice(d.deviceId, d.wallet.address, 3, metadata))
+      await expect(
+        f.registry.connect(f.maker).registerDevice(REGISTRATION_FEE, d.deviceId, d.wallet.address, 3, metadata),
+      )
         .to.emit(f.registry, "DeviceRegistered")
         .withArgs(d.deviceId, 1, d.wallet.address, 3)
         .and.to.emit(f.registry, "DeviceMetadataSet")
@@ -276,20 +293,30 @@ describe("DeviceRegistry", function () {
       ]).to.deep.equal([Status.Registered, 1n, f.maker.address, ZeroAddress, d.wallet.address, 3n, metadata]);
     });
 
-    it("refuses duplicates, zero ids and zero keys", async function () {
+    it("refuses duplicates, zero ids (outside every namespace) and zero keys", async function () {
       const f = await loadFixture(registryFixture);
       const d = testDevice(1);
       await registered(f, d);
-      await expect(f.registry.connect(f.maker).registerDevice(d.deviceId, d.wallet.address, 1, ZeroHash))
+      await expect(
+        f.registry.connect(f.maker).registerDevice(REGISTRATION_FEE, d.deviceId, d.wallet.address, 1, ZeroHash),
+      )
         .to.be.revertedWithCustomError(f.registry, "DeviceAlreadyRegistered")
         .withArgs(d.deviceId);
       await expect(
-        f.registry.connect(f.maker).registerDevice(ZeroHash, d.wallet.address, 1, ZeroHash),
-      ).to.be.revertedWithCustomError(f.registry, "ZeroDeviceId");
-      await expect(f.registry.connect(f.maker).registerDevice(testDevice(2).deviceId, ZeroAddress, 1, ZeroHash))
+        f.registry.connect(f.maker).registerDevice(REGISTRATION_FEE, ZeroHash, d.wallet.address, 1, ZeroHash),
+      )
+        .to.be.revertedWithCustomError(f.registry, "DeviceIdOutsideNamespace")
+        .withArgs(ZeroHash, 1);
+      await expect(
+        f.registry.connect(f.maker).registerDevice(REGISTRATION_FEE, testDevice(2).deviceId, ZeroAddress, 1, ZeroHash),
+      )
         .to.be.revertedWithCustomError(f.registry, "InvalidDeviceKey")
         .withArgs(ZeroAddress);
-      await expect(f.registry.connect(f.mallory).registerDevice(testDevice(2).deviceId, d.wallet.address, 1, ZeroHash))
+      await expect(
+        f.registry
+          .connect(f.mallory)
+          .registerDevice(REGISTRATION_FEE, testDevice(2).deviceId, d.wallet.address, 1, ZeroHash),
+      )
         .to.be.revertedWithCustomError(f.registry, "NotActiveManufacturer")
         .withArgs(f.mallory.address);
     });
@@ -299,6 +326,7 @@ describe("DeviceRegistry", function () {
       const devices = [1, 2, 3].map((i) => testDevice(i));
       await expect(
         f.registry.connect(f.maker).registerDevices(
+          REGISTRATION_FEE,
           devices.map((d) => d.deviceId),
           devices.map((d) => d.wallet.address),
           devices.map((d) => d.deviceType),
@@ -312,21 +340,23 @@ describe("DeviceRegistry", function () {
       expect((await f.registry.getDevice(devices[2].deviceId)).deviceKey).to.equal(devices[2].wallet.address);
       expect(await f.registry.getStatuses(devices.map((d) => d.deviceId))).to.deep.equal([1n, 1n, 1n]);
       expect(await f.registry.rewardPool()).to.equal(3n * REGISTRATION_FEE);
-      await expect(f.registry.connect(f.maker).registerDevices([], [], [])).to.be.revertedWithCustomError(
-        f.registry,
-        "EmptyBatch",
-      );
       await expect(
-        f.registry.connect(f.maker).registerDevices([testDevice(5).deviceId], [], [1]),
+        f.registry.connect(f.maker).registerDevices(REGISTRATION_FEE, [], [], []),
+      ).to.be.revertedWithCustomError(f.registry, "EmptyBatch");
+      await expect(
+        f.registry.connect(f.maker).registerDevices(REGISTRATION_FEE, [testDevice(5).deviceId], [], [1]),
       ).to.be.revertedWithCustomError(f.registry, "LengthMismatch");
       await expect(
-        f.registry.connect(f.maker).registerDevices([testDevice(5).deviceId], [testDevice(5).wallet.address], []),
+        f.registry
+          .connect(f.maker)
+          .registerDevices(REGISTRATION_FEE, [testDevice(5).deviceId], [testDevice(5).wallet.address], []),
       ).to.be.revertedWithCustomError(f.registry, "LengthMismatch");
       const fresh = testDevice(6);
       await expect(
         f.registry
           .connect(f.maker)
           .registerDevices(
+            REGISTRATION_FEE,
             [fresh.deviceId, devices[0].deviceId],
             [fresh.wallet.address, devices[0].wallet.address],
             [1, 1],
@@ -347,25 +377,23 @@ describe("DeviceRegistry", function () {
         fleet.map((d) => ({ deviceId: d.deviceId, deviceKey: d.wallet.address, deviceType: d.deviceType })),
         1,
       );
-      await f.registry.connect(f.maker).commitWhitelist(whitelist.root, 3); // pays for 3 of the 5
+      await f.registry.connect(f.maker).commitWhitelist(REGISTRATION_FEE, whitelist.root, 3); // pays for 3 of the 5
       return { ...f, whitelist };
     }
 
     it("commits a root with a paid capacity, whatever the fleet size", async function () {
       const f = await loadFixture(whitelistFixture);
-      expect(await f.registry.getWhitelist(f.whitelist.root)).to.deep.equal([1n, 3n, 0n]);
+      expect(await f.registry.getWhitelist(1, f.whitelist.root)).to.deep.equal([1n, 3n, 0n, ACTIVATION_FEE]);
       expect(await f.registry.rewardPool()).to.equal(3n * REGISTRATION_FEE);
-      await expect(f.registry.connect(f.maker).commitWhitelist(f.whitelist.root, 5))
+      await expect(f.registry.connect(f.maker).commitWhitelist(REGISTRATION_FEE, f.whitelist.root, 5))
         .to.be.revertedWithCustomError(f.registry, "WhitelistAlreadyCommitted")
         .withArgs(f.whitelist.root);
-      await expect(f.registry.connect(f.maker).commitWhitelist(ZeroHash, 0)).to.be.revertedWithCustomError(
-        f.registry,
-        "ZeroCapacity",
-      );
-      await expect(f.registry.connect(f.mallory).commitWhitelist(ZeroHash, 1)).to.be.revertedWithCustomError(
-        f.registry,
-        "NotActiveManufacturer",
-      );
+      await expect(
+        f.registry.connect(f.maker).commitWhitelist(REGISTRATION_FEE, ZeroHash, 0),
+      ).to.be.revertedWithCustomError(f.registry, "ZeroCapacity");
+      await expect(
+        f.registry.connect(f.mallory).commitWhitelist(REGISTRATION_FEE, ZeroHash, 1),
+      ).to.be.revertedWithCustomError(f.registry, "NotActiveManufacturer");
     });
 
     it("a device registers lazily from its proof (anyone submits), and activates from it in one call", async function () {
@@ -384,6 +412,7 @@ describe("DeviceRegistry", function () {
         f.registry
           .connect(f.alice)
           .activateFromWhitelist(
+            ACTIVATION_FEE,
             f.whitelist.root,
             e1.deviceId,
             e1.deviceType,
@@ -396,7 +425,7 @@ describe("DeviceRegistry", function () {
         .to.emit(f.registry, "DeviceActivated")
         .withArgs(e1.deviceId, f.alice.address);
       expect((await f.registry.getDevice(e1.deviceId)).status).to.equal(Status.Active);
-      expect(await f.registry.getWhitelist(f.whitelist.root)).to.deep.equal([1n, 3n, 2n]);
+      expect(await f.registry.getWhitelist(1, f.whitelist.root)).to.deep.equal([1n, 3n, 2n, ACTIVATION_FEE]);
       await expect(f.registry.registerFromWhitelist(f.whitelist.root, e.deviceId, e.deviceKey, e.deviceType, e.proof))
         .to.be.revertedWithCustomError(f.registry, "DeviceAlreadyRegistered")
         .withArgs(e.deviceId);
@@ -412,6 +441,7 @@ describe("DeviceRegistry", function () {
       });
       await expect(
         f.registry.activateFromWhitelist(
+          ACTIVATION_FEE,
           f.whitelist.root,
           e.deviceId,
           e.deviceType,
@@ -425,6 +455,7 @@ describe("DeviceRegistry", function () {
         .withArgs(f.whitelist.root, e.deviceId);
       await expect(
         f.registry.activateFromWhitelist(
+          ACTIVATION_FEE,
           f.whitelist.root,
           e.deviceId,
           e.deviceType,
@@ -438,6 +469,7 @@ describe("DeviceRegistry", function () {
         .withArgs(1n);
       await expect(
         f.registry.activateFromWhitelist(
+          ACTIVATION_FEE,
           f.whitelist.root,
           e.deviceId,
           e.deviceType,
@@ -447,7 +479,7 @@ describe("DeviceRegistry", function () {
           ...compact(wrong),
         ),
       ).to.be.revertedWithCustomError(f.registry, "ZeroAddress");
-      expect(await f.registry.getWhitelist(f.whitelist.root)).to.deep.equal([1n, 3n, 0n]);
+      expect(await f.registry.getWhitelist(1, f.whitelist.root)).to.deep.equal([1n, 3n, 0n, ACTIVATION_FEE]);
     });
 
     it("a signature that recovers no key (r = 0) is refused, from a whitelist or not", async function () {
@@ -456,6 +488,7 @@ describe("DeviceRegistry", function () {
       const zero = `0x${"00".repeat(32)}`;
       await expect(
         f.registry.activateFromWhitelist(
+          ACTIVATION_FEE,
           f.whitelist.root,
           e.deviceId,
           e.deviceType,
@@ -469,7 +502,7 @@ describe("DeviceRegistry", function () {
         .to.be.revertedWithCustomError(f.registry, "InvalidDeviceSignature")
         .withArgs(e.deviceId, ZeroAddress);
       await f.registry.registerFromWhitelist(f.whitelist.root, e.deviceId, e.deviceKey, e.deviceType, e.proof);
-      await expect(f.registry.activateDevice(e.deviceId, f.alice.address, DEADLINE, zero, zero))
+      await expect(f.registry.activateDevice(ACTIVATION_FEE, e.deviceId, f.alice.address, DEADLINE, zero, zero))
         .to.be.revertedWithCustomError(f.registry, "InvalidDeviceSignature")
         .withArgs(e.deviceId, ZeroAddress);
     });
@@ -482,6 +515,7 @@ describe("DeviceRegistry", function () {
       const e = f.whitelist.entries[3];
       await expect(
         f.registry.activateFromWhitelist(
+          ACTIVATION_FEE,
           f.whitelist.root,
           e.deviceId,
           e.deviceType,
@@ -501,6 +535,7 @@ describe("DeviceRegistry", function () {
       // With 5 leaves, the last proof element of leaf 0 is ... take the parent of leaves 0 and 1, then
       // present it as a "device" by splitting it into the leaf fields: no 128-byte preimage hashes twice to it.
       const e0 = f.whitelist.entries[0];
+      // Its id's prefix names some other manufacturer, so the root is not even found under it.
       const fake = { deviceId: e0.proof[0], deviceKey: e0.deviceKey, deviceType: e0.deviceType };
       await expect(
         f.registry.registerFromWhitelist(
@@ -511,15 +546,23 @@ describe("DeviceRegistry", function () {
           e0.proof.slice(1),
         ),
       )
-        .to.be.revertedWithCustomError(f.registry, "NotInWhitelist")
-        .withArgs(f.whitelist.root, fake.deviceId);
+        .to.be.revertedWithCustomError(f.registry, "UnknownWhitelist")
+        .withArgs(manufacturerIdOf(fake.deviceId), f.whitelist.root);
       // The node itself, with the rest of the path, reaches the root: only the double-hashed leaf format stops it.
       const { rootFromProof } = await import("../../src/merkle/whitelist");
       const node = rootFromProof(e0.leaf, e0.proof.slice(0, 1));
       expect(rootFromProof(node, e0.proof.slice(1))).to.equal(f.whitelist.root);
       await expect(
         f.registry.registerFromWhitelist(f.whitelist.root, node, e0.deviceKey, e0.deviceType, e0.proof.slice(1)),
-      ).to.be.revertedWithCustomError(f.registry, "NotInWhitelist");
+      ).to.be.revertedWithCustomError(f.registry, "UnknownWhitelist");
+      // Even with the maker's prefix, a 32-byte value that is not a double-hashed leaf proves nothing.
+      const prefixed = `0x00000001${node.slice(10)}`;
+      await expect(
+        f.registry.registerFromWhitelist(f.whitelist.root, prefixed, e0.deviceKey, e0.deviceType, e0.proof.slice(1)),
+      )
+        .to.be.revertedWithCustomError(f.registry, "NotInWhitelist")
+        .withArgs(f.whitelist.root, prefixed);
+      expect((await f.registry.getWhitelist(1, f.whitelist.root)).used).to.equal(0n);
     });
 
     it("refuses wrong leaf data, unknown roots, and closes roots on request (not on the manufacturer's removal)", async function () {
@@ -536,25 +579,25 @@ describe("DeviceRegistry", function () {
       const unknown = hexlify(randomBytes(32));
       await expect(f.registry.registerFromWhitelist(unknown, e.deviceId, e.deviceKey, e.deviceType, e.proof))
         .to.be.revertedWithCustomError(f.registry, "UnknownWhitelist")
-        .withArgs(unknown);
+        .withArgs(1, unknown);
       await f.registry.connect(f.admin).removeManufacturer(f.maker.address);
       // Devices of a root paid before removal stay claimable (they may be sold already) ...
       const e1 = f.whitelist.entries[1];
       await f.registry.registerFromWhitelist(f.whitelist.root, e1.deviceId, e1.deviceKey, e1.deviceType, e1.proof);
       // ... until the root is closed, by its manufacturer or the admin; nobody else may close it.
-      await expect(f.registry.connect(f.mallory).closeWhitelist(f.whitelist.root))
+      await expect(f.registry.connect(f.mallory).closeWhitelist(1, f.whitelist.root))
         .to.be.revertedWithCustomError(f.registry, "NotWhitelistManufacturerOrAdmin")
         .withArgs(f.whitelist.root, f.mallory.address);
-      await expect(f.registry.connect(f.admin).closeWhitelist(f.whitelist.root))
+      await expect(f.registry.connect(f.admin).closeWhitelist(1, f.whitelist.root))
         .to.emit(f.registry, "WhitelistClosed")
-        .withArgs(f.whitelist.root, 2);
-      expect(await f.registry.getWhitelist(f.whitelist.root)).to.deep.equal([1n, 1n, 1n]);
+        .withArgs(f.whitelist.root, 1, 2);
+      expect(await f.registry.getWhitelist(1, f.whitelist.root)).to.deep.equal([1n, 1n, 1n, ACTIVATION_FEE]);
       await expect(f.registry.registerFromWhitelist(f.whitelist.root, e.deviceId, e.deviceKey, e.deviceType, e.proof))
         .to.be.revertedWithCustomError(f.registry, "WhitelistCapacityExhausted")
         .withArgs(f.whitelist.root, 1);
-      await expect(f.registry.connect(f.maker).closeWhitelist(unknown))
+      await expect(f.registry.connect(f.maker).closeWhitelist(1, unknown))
         .to.be.revertedWithCustomError(f.registry, "UnknownWhitelist")
-        .withArgs(unknown);
+        .withArgs(1, unknown);
     });
   });
 
@@ -567,7 +610,13 @@ describe("DeviceRegistry", function () {
       await expect(
         f.registry
           .connect(f.alice)
-          .activateDevice(d.deviceId, f.alice.address, DEADLINE, ...compact(await activation(f, d, f.alice.address))),
+          .activateDevice(
+            ACTIVATION_FEE,
+            d.deviceId,
+            f.alice.address,
+            DEADLINE,
+            ...compact(await activation(f, d, f.alice.address)),
+          ),
       )
         .to.emit(f.registry, "DeviceActivated")
         .withArgs(d.deviceId, f.alice.address);
@@ -583,10 +632,14 @@ describe("DeviceRegistry", function () {
       await registered(f, d);
       const sig = await activation(f, d, f.alice.address);
       await expect(
-        f.registry.connect(f.mallory).activateDevice(d.deviceId, f.mallory.address, DEADLINE, ...compact(sig)),
+        f.registry
+          .connect(f.mallory)
+          .activateDevice(ACTIVATION_FEE, d.deviceId, f.mallory.address, DEADLINE, ...compact(sig)),
       ).to.be.revertedWithCustomError(f.registry, "InvalidDeviceSignature");
       await f.token.connect(f.mallory).approve(await f.registry.getAddress(), ACTIVATION_FEE);
-      await f.registry.connect(f.mallory).activateDevice(d.deviceId, f.alice.address, DEADLINE, ...compact(sig));
+      await f.registry
+        .connect(f.mallory)
+        .activateDevice(ACTIVATION_FEE, d.deviceId, f.alice.address, DEADLINE, ...compact(sig));
       expect((await f.registry.getDevice(d.deviceId)).owner).to.equal(f.alice.address);
     });
 
@@ -599,7 +652,11 @@ describe("DeviceRegistry", function () {
         owner: f.alice.address,
         deadline: DEADLINE,
       });
-      await expect(f.registry.connect(f.alice).activateDevice(d.deviceId, f.alice.address, DEADLINE, ...compact(sig)))
+      await expect(
+        f.registry
+          .connect(f.alice)
+          .activateDevice(ACTIVATION_FEE, d.deviceId, f.alice.address, DEADLINE, ...compact(sig)),
+      )
         .to.be.revertedWithCustomError(f.registry, "InvalidDeviceSignature")
         .withArgs(d.deviceId, other.wallet.address);
     });
@@ -616,6 +673,7 @@ describe("DeviceRegistry", function () {
           f.registry
             .connect(f.alice)
             .activateDevice(
+              ACTIVATION_FEE,
               d.deviceId,
               f.alice.address,
               DEADLINE,
@@ -631,9 +689,15 @@ describe("DeviceRegistry", function () {
       const d = testDevice(1);
       await registered(f, d);
       const sig = await activation(f, d, f.alice.address);
-      await f.registry.connect(f.alice).activateDevice(d.deviceId, f.alice.address, DEADLINE, ...compact(sig));
+      await f.registry
+        .connect(f.alice)
+        .activateDevice(ACTIVATION_FEE, d.deviceId, f.alice.address, DEADLINE, ...compact(sig));
       await f.registry.connect(f.alice).transferDevice(d.deviceId, f.bob.address);
-      await expect(f.registry.connect(f.alice).activateDevice(d.deviceId, f.alice.address, DEADLINE, ...compact(sig)))
+      await expect(
+        f.registry
+          .connect(f.alice)
+          .activateDevice(ACTIVATION_FEE, d.deviceId, f.alice.address, DEADLINE, ...compact(sig)),
+      )
         .to.be.revertedWithCustomError(f.registry, "UnexpectedDeviceStatus")
         .withArgs(d.deviceId, Status.Active);
       expect((await f.registry.getDevice(d.deviceId)).owner).to.equal(f.bob.address);
@@ -644,7 +708,9 @@ describe("DeviceRegistry", function () {
       const lateSig = await activation(f, late, f.alice.address, f.domain, deadline);
       await time.increaseTo(deadline + 1n);
       await expect(
-        f.registry.connect(f.alice).activateDevice(late.deviceId, f.alice.address, deadline, ...compact(lateSig)),
+        f.registry
+          .connect(f.alice)
+          .activateDevice(ACTIVATION_FEE, late.deviceId, f.alice.address, deadline, ...compact(lateSig)),
       )
         .to.be.revertedWithCustomError(f.registry, "SignatureExpired")
         .withArgs(deadline);
@@ -662,13 +728,16 @@ describe("DeviceRegistry", function () {
       for (const vs of [highS, highS ^ (1n << 255n), BigInt(sig.yParityAndS) ^ (1n << 255n)]) {
         const word = `0x${(vs % (1n << 256n)).toString(16).padStart(64, "0")}`;
         await expect(
-          f.registry.connect(f.alice).activateDevice(d.deviceId, f.alice.address, DEADLINE, sig.r, word),
+          f.registry
+            .connect(f.alice)
+            .activateDevice(ACTIVATION_FEE, d.deviceId, f.alice.address, DEADLINE, sig.r, word),
         ).to.be.revertedWithCustomError(f.registry, "InvalidDeviceSignature");
       }
       expect((await f.registry.getDevice(d.deviceId)).status).to.equal(Status.Registered);
       const unknown = testDevice(9);
       await expect(
         f.registry.activateDevice(
+          ACTIVATION_FEE,
           unknown.deviceId,
           f.alice.address,
           DEADLINE,
@@ -678,7 +747,7 @@ describe("DeviceRegistry", function () {
         .to.be.revertedWithCustomError(f.registry, "DeviceNotRegistered")
         .withArgs(unknown.deviceId);
       await expect(
-        f.registry.activateDevice(d.deviceId, ZeroAddress, DEADLINE, ...compact(sig.serialized)),
+        f.registry.activateDevice(ACTIVATION_FEE, d.deviceId, ZeroAddress, DEADLINE, ...compact(sig.serialized)),
       ).to.be.revertedWithCustomError(f.registry, "ZeroAddress");
     });
 
@@ -695,6 +764,7 @@ describe("DeviceRegistry", function () {
       await f.registry
         .connect(f.relayer)
         .activateDeviceWithPermit(
+          ACTIVATION_FEE,
           d.deviceId,
           f.bob.address,
           DEADLINE,
@@ -712,7 +782,16 @@ describe("DeviceRegistry", function () {
       const f = await loadFixture(registryFixture);
       const d = testDevice(1);
       await expect(
-        f.registry.connect(f.maker).registerAndActivate(d.deviceId, d.wallet.address, 1, ZeroHash, f.alice.address),
+        f.registry
+          .connect(f.maker)
+          .registerAndActivate(
+            REGISTRATION_FEE + ACTIVATION_FEE,
+            d.deviceId,
+            d.wallet.address,
+            1,
+            ZeroHash,
+            f.alice.address,
+          ),
       )
         .to.emit(f.registry, "DeviceActivated")
         .withArgs(d.deviceId, f.alice.address);
@@ -721,7 +800,14 @@ describe("DeviceRegistry", function () {
       await expect(
         f.registry
           .connect(f.maker)
-          .registerAndActivate(testDevice(2).deviceId, d.wallet.address, 1, ZeroHash, ZeroAddress),
+          .registerAndActivate(
+            REGISTRATION_FEE + ACTIVATION_FEE,
+            testDevice(2).deviceId,
+            d.wallet.address,
+            1,
+            ZeroHash,
+            ZeroAddress,
+          ),
       ).to.be.revertedWithCustomError(f.registry, "ZeroAddress");
     });
   });
@@ -739,7 +825,13 @@ describe("DeviceRegistry", function () {
       expect(await f.registry.isValidDeviceSignature(d.deviceId, digest, sig)).to.equal(false); // not active yet
       await f.registry
         .connect(f.alice)
-        .activateDevice(d.deviceId, f.alice.address, DEADLINE, ...compact(await activation(f, d, f.alice.address)));
+        .activateDevice(
+          ACTIVATION_FEE,
+          d.deviceId,
+          f.alice.address,
+          DEADLINE,
+          ...compact(await activation(f, d, f.alice.address)),
+        );
       expect(await f.registry.isValidDeviceSignature(d.deviceId, digest, sig)).to.equal(true);
       expect(
         await f.registry.isValidDeviceSignature(
@@ -798,7 +890,13 @@ describe("DeviceRegistry", function () {
       await expect(
         f.registry
           .connect(f.alice)
-          .activateDevice(d2.deviceId, f.alice.address, DEADLINE, ...compact(await activation(f, d2, f.alice.address))),
+          .activateDevice(
+            ACTIVATION_FEE,
+            d2.deviceId,
+            f.alice.address,
+            DEADLINE,
+            ...compact(await activation(f, d2, f.alice.address)),
+          ),
       )
         .to.be.revertedWithCustomError(f.registry, "UnexpectedDeviceStatus")
         .withArgs(d2.deviceId, Status.Revoked);

@@ -4,7 +4,7 @@ import fc from "fast-check";
 import { ethers } from "hardhat";
 
 import { compact, signActivation } from "../../src/eip712/device";
-import { ONE, registryFixture, testDevice } from "../shared/fixtures";
+import { ACTIVATION_FEE, ONE, REGISTRATION_FEE, registryFixture, testDevice } from "../shared/fixtures";
 
 const DEADLINE = 4_102_444_800n;
 
@@ -47,6 +47,7 @@ describe("DeviceRegistry money conservation (property)", function () {
           } else if (o.kind === "register") {
             const devices = Array.from({ length: o.count }, () => testDevice(next++));
             await f.registry.connect(f.maker).registerDevices(
+              REGISTRATION_FEE,
               devices.map((d) => d.deviceId),
               devices.map((d) => d.wallet.address),
               devices.map((d) => d.deviceType),
@@ -55,7 +56,9 @@ describe("DeviceRegistry money conservation (property)", function () {
             expectedPool += regFee * BigInt(o.count);
             // Registering the same devices again charges nothing and changes nothing.
             await expect(
-              f.registry.connect(f.maker).registerDevices([devices[0].deviceId], [devices[0].wallet.address], [1]),
+              f.registry
+                .connect(f.maker)
+                .registerDevices(REGISTRATION_FEE, [devices[0].deviceId], [devices[0].wallet.address], [1]),
             ).to.be.revertedWithCustomError(f.registry, "DeviceAlreadyRegistered");
           } else if (o.kind === "activate") {
             const index = registered.shift();
@@ -66,7 +69,9 @@ describe("DeviceRegistry money conservation (property)", function () {
               owner: f.alice.address,
               deadline: DEADLINE,
             });
-            await f.registry.connect(f.alice).activateDevice(d.deviceId, f.alice.address, DEADLINE, ...compact(sig));
+            await f.registry
+              .connect(f.alice)
+              .activateDevice(ACTIVATION_FEE, d.deviceId, f.alice.address, DEADLINE, ...compact(sig));
             expectedPool += actFee;
           } else if (o.kind === "withdraw") {
             const { credit } = await f.registry.getManufacturer(f.maker.address);

@@ -91,6 +91,16 @@ describe("Auditor service: report intake", function () {
     expect(h.store.count()).to.equal(1);
   });
 
+  it("takes the subject's claim in EIP-2098 compact form (64 bytes) too, as isValidDeviceSignature does", async function () {
+    const h = await harness();
+    const [a, b] = h.f.devices;
+    const body = await makeReport(h, a, b);
+    const evidence = Signature.from(body.evidence).compactSerialized;
+    const r = await h.post({ ...body, evidence });
+    expect(r.status, r.body.error).to.equal(201);
+    expect(h.store.report(r.body.digest!)?.evidence).to.equal(evidence.toLowerCase());
+  });
+
   describe("attacks and bad input: refused with a reason, nothing stored", function () {
     async function refused(h: Harness, body: unknown, status: number, reason: RegExp): Promise<void> {
       const r = await h.post(body);
@@ -177,6 +187,22 @@ describe("Auditor service: report intake", function () {
       await refused(h, noEvidence, 400, /must have required property 'evidence'/);
     });
 
+    it("attack: a malleated (high-s) compact claim, or one of the wrong length, is no evidence", async function () {
+      const h = await harness();
+      const [a, b] = h.f.devices;
+      const body = await makeReport(h, a, b);
+      const sig = Signature.from(body.evidence);
+      const n = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
+      const twin = (BigInt(1 - sig.yParity) << 255n) | (n - BigInt(sig.s));
+      await refused(
+        h,
+        { ...body, evidence: `${sig.r}${twin.toString(16).padStart(64, "0")}` },
+        422,
+        /no interaction evidence/,
+      );
+      await refused(h, { ...body, evidence: sig.compactSerialized.slice(0, -2) }, 400, /evidence must match pattern/);
+    });
+
     it("evidence that is not the subject's claim for this reporter and interaction", async function () {
       const h = await harness();
       const [a, b, c] = h.f.devices;
@@ -249,6 +275,8 @@ describe("Auditor service: epochs", function () {
     expect(result.epoch).to.equal(epoch);
     const [event] = await h.f.registry.queryFilter(h.f.registry.filters.ScoresUpdated(h.f.auditor.address, epoch));
     expect(event.args.reportsRoot).to.equal(result.root);
+    // The submission commits how many reports the root holds: the bound on the epoch's rewards.
+    expect(event.args.reportCount).to.equal(5n);
     const rb = await h.f.registry.getDevice(b.deviceId);
     const rc = await h.f.registry.getDevice(c.deviceId);
     expect(Number(rb.score)).to.be.greaterThan(700);
@@ -319,6 +347,22 @@ describe("Auditor service: epochs", function () {
     const [, b] = h.f.devices;
     const after = await h.f.registry.reputationOf(b.deviceId);
     expect(after.epoch).to.equal(BigInt(second.epoch));
+  });
+
+  it("leaves out a subject revoked after its reports came in; its reports stay in the root and the count", async function () {
+    const h = await harness();
+    await withReports(h);
+    const [, b, c] = h.f.devices;
+    await h.f.registry.connect(h.f.maker).revokeDevice(c.deviceId, 1);
+    const result = await h.service.runEpoch();
+    expect(result).to.include({ reports: 5, subjects: 2, submitted: 1, skipped: 1, changed: 1, rewarded: 1 });
+    expect((await h.f.registry.reputationOf(c.deviceId)).audited).to.equal(false);
+    expect((await h.f.registry.reputationOf(b.deviceId)).audited).to.equal(true);
+    const [event] = await h.f.registry.queryFilter(
+      h.f.registry.filters.ScoresUpdated(h.f.auditor.address, result.epoch),
+    );
+    expect([event.args.reportsRoot, event.args.reportCount]).to.deep.equal([result.root, 5n]);
+    expect(h.store.epoch(result.epoch)?.scores.map((s) => s.deviceId)).to.deep.equal([b.deviceId.toLowerCase()]);
   });
 
   it("an auditor that is not admitted cannot submit, and nothing is recorded", async function () {

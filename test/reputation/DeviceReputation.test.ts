@@ -3,9 +3,20 @@ import { expect } from "chai";
 import { ZeroHash, id } from "ethers";
 import { ethers } from "hardhat";
 
-import { AUDIT_REWARD, DEFAULT_SCORE, EPOCH_LENGTH, ONE, reputationFixture, testDevice } from "../shared/fixtures";
+import {
+  ACTIVATION_FEE,
+  AUDIT_REWARD,
+  DEFAULT_SCORE,
+  EPOCH_LENGTH,
+  ONE,
+  REGISTRATION_FEE,
+  reputationFixture,
+  testDevice,
+} from "../shared/fixtures";
 
 const ROOT = id("reports");
+/** The reports ROOT stands for: more than any submission here changes. */
+const REPORTS = 1_000;
 
 describe("DeviceReputation", function () {
   it("the admin admits and removes auditors; only auditors write scores", async function () {
@@ -21,7 +32,7 @@ describe("DeviceReputation", function () {
       f.registry,
       "ZeroAddress",
     );
-    await expect(f.registry.connect(f.mallory).updateScore(f.devices[0], 700, 1, f.epoch, ROOT))
+    await expect(f.registry.connect(f.mallory).updateScore(f.devices[0], 700, 1, f.epoch, ROOT, REPORTS))
       .to.be.revertedWithCustomError(f.registry, "NotAuditor")
       .withArgs(f.mallory.address);
     await expect(f.registry.connect(f.admin).removeAuditor(f.mallory.address))
@@ -33,9 +44,9 @@ describe("DeviceReputation", function () {
     const f = await loadFixture(reputationFixture);
     expect((await f.registry.getDevice(f.devices[0])).score).to.equal(DEFAULT_SCORE);
     expect((await f.registry.reputationOf(f.devices[0])).audited).to.equal(false);
-    await expect(f.registry.connect(f.auditor).updateScore(f.devices[0], 0, -1, f.epoch, ROOT))
+    await expect(f.registry.connect(f.auditor).updateScore(f.devices[0], 0, -1, f.epoch, ROOT, REPORTS))
       .to.emit(f.registry, "ScoresUpdated")
-      .withArgs(f.auditor.address, f.epoch, ROOT, 1n, 1n);
+      .withArgs(f.auditor.address, f.epoch, ROOT, REPORTS, 1n, 1n);
     const view = await f.registry.getDevice(f.devices[0]);
     expect([view.score, view.trend]).to.deep.equal([0n, -1n]);
     const rep = await f.registry.reputationOf(f.devices[0]);
@@ -46,53 +57,55 @@ describe("DeviceReputation", function () {
   it("refuses bad entries, unknown devices and a wrong epoch", async function () {
     const f = await loadFixture(reputationFixture);
     const a = f.registry.connect(f.auditor);
-    await expect(a.updateScore(f.devices[0], 1001, 0, f.epoch, ROOT))
+    await expect(a.updateScore(f.devices[0], 1001, 0, f.epoch, ROOT, REPORTS))
       .to.be.revertedWithCustomError(f.registry, "ScoreOutOfRange")
       .withArgs(1001);
-    await expect(a.updateScore(f.devices[0], 10, 2, f.epoch, ROOT))
+    await expect(a.updateScore(f.devices[0], 10, 2, f.epoch, ROOT, REPORTS))
       .to.be.revertedWithCustomError(f.registry, "InvalidTrend")
       .withArgs(2);
-    await expect(a.updateScore(f.devices[0], 10, -2, f.epoch, ROOT)).to.be.revertedWithCustomError(
+    await expect(a.updateScore(f.devices[0], 10, -2, f.epoch, ROOT, REPORTS)).to.be.revertedWithCustomError(
       f.registry,
       "InvalidTrend",
     );
     const unknown = testDevice(77).deviceId;
-    await expect(a.updateScore(unknown, 10, 0, f.epoch, ROOT))
+    await expect(a.updateScore(unknown, 10, 0, f.epoch, ROOT, REPORTS))
       .to.be.revertedWithCustomError(f.registry, "DeviceNotAuditable")
       .withArgs(unknown);
     // Registered but never activated: no owner, not auditable.
     const registered = testDevice(78);
-    await f.registry.connect(f.maker).registerDevice(registered.deviceId, registered.wallet.address, 1, ZeroHash);
-    await expect(a.updateScore(registered.deviceId, 10, 0, f.epoch, ROOT)).to.be.revertedWithCustomError(
+    await f.registry
+      .connect(f.maker)
+      .registerDevice(REGISTRATION_FEE, registered.deviceId, registered.wallet.address, 1, ZeroHash);
+    await expect(a.updateScore(registered.deviceId, 10, 0, f.epoch, ROOT, REPORTS)).to.be.revertedWithCustomError(
       f.registry,
       "DeviceNotAuditable",
     );
-    await expect(a.updateScore(f.devices[0], 10, 0, f.epoch + 1n, ROOT))
+    await expect(a.updateScore(f.devices[0], 10, 0, f.epoch + 1n, ROOT, REPORTS))
       .to.be.revertedWithCustomError(f.registry, "WrongEpoch")
       .withArgs(f.epoch + 1n, f.epoch);
-    await expect(a.updateScores([], f.epoch, ROOT)).to.be.revertedWithCustomError(f.registry, "EmptyBatch");
+    await expect(a.updateScores([], f.epoch, ROOT, REPORTS)).to.be.revertedWithCustomError(f.registry, "EmptyBatch");
   });
 
   it("attack: a rewrite in the same epoch, or an unchanged score, earns nothing and changes nothing", async function () {
     const f = await loadFixture(reputationFixture);
     const a = f.registry.connect(f.auditor);
-    await a.updateScore(f.devices[0], 600, 1, f.epoch, ROOT);
+    await a.updateScore(f.devices[0], 600, 1, f.epoch, ROOT, REPORTS);
     // The same auditor rewrites in the same epoch: skipped.
-    await expect(a.updateScore(f.devices[0], 900, 1, f.epoch, ROOT))
+    await expect(a.updateScore(f.devices[0], 900, 1, f.epoch, ROOT, REPORTS))
       .to.emit(f.registry, "ScoresUpdated")
-      .withArgs(f.auditor.address, f.epoch, ROOT, 0n, 0n);
+      .withArgs(f.auditor.address, f.epoch, ROOT, REPORTS, 0n, 0n);
     // A second auditor address in the same epoch: skipped too.
     await f.registry.connect(f.admin).addAuditor(f.bob.address);
-    await expect(f.registry.connect(f.bob).updateScore(f.devices[0], 100, -1, f.epoch, ROOT))
+    await expect(f.registry.connect(f.bob).updateScore(f.devices[0], 100, -1, f.epoch, ROOT, REPORTS))
       .to.emit(f.registry, "ScoresUpdated")
-      .withArgs(f.bob.address, f.epoch, ROOT, 0n, 0n);
+      .withArgs(f.bob.address, f.epoch, ROOT, REPORTS, 0n, 0n);
     expect((await f.registry.reputationOf(f.devices[0])).score).to.equal(600);
     // Next epoch, the same score and trend: unchanged, no reward.
     await time.increase(EPOCH_LENGTH);
     const next = await f.registry.currentEpoch();
-    await expect(a.updateScore(f.devices[0], 600, 1, next, ROOT))
+    await expect(a.updateScore(f.devices[0], 600, 1, next, ROOT, REPORTS))
       .to.emit(f.registry, "ScoresUpdated")
-      .withArgs(f.auditor.address, next, ROOT, 0n, 0n);
+      .withArgs(f.auditor.address, next, ROOT, REPORTS, 0n, 0n);
     expect((await f.registry.auditorInfo(f.auditor.address)).earned).to.equal(AUDIT_REWARD);
     expect((await f.registry.auditorInfo(f.bob.address)).earned).to.equal(0n);
     // A batch with the same device twice counts it once.
@@ -104,10 +117,11 @@ describe("DeviceReputation", function () {
         ],
         next,
         ROOT,
+        REPORTS,
       ),
     )
       .to.emit(f.registry, "ScoresUpdated")
-      .withArgs(f.auditor.address, next, ROOT, 1n, 1n);
+      .withArgs(f.auditor.address, next, ROOT, REPORTS, 1n, 1n);
   });
 
   it("attack: many auditor addresses cannot drain more than the pool holds", async function () {
@@ -127,7 +141,14 @@ describe("DeviceReputation", function () {
     const ids: string[] = [];
     for (let i = 0; i < 30; i++) {
       const d = testDevice(5000 + i);
-      await small.registerAndActivate(d.deviceId, d.wallet.address, 1, ZeroHash, admin.address);
+      await small.registerAndActivate(
+        REGISTRATION_FEE + ACTIVATION_FEE,
+        d.deviceId,
+        d.wallet.address,
+        1,
+        ZeroHash,
+        admin.address,
+      );
       ids.push(d.deviceId);
     }
     await f.token.connect(f.alice).transfer(await small.getAddress(), ONE);
@@ -140,6 +161,7 @@ describe("DeviceReputation", function () {
         ids.slice(i * 6, i * 6 + 6).map((deviceId) => ({ deviceId, score: 700, trend: 1 })),
         epoch,
         ROOT,
+        REPORTS,
       );
     }
     let earned = 0n;
@@ -172,6 +194,7 @@ describe("DeviceReputation", function () {
       f.devices.slice(0, 10).map((deviceId) => ({ deviceId, score: 400, trend: 1 })),
       f.epoch,
       ROOT,
+      REPORTS,
     );
     const info = await f.registry.auditorInfo(f.auditor.address);
     expect(info.earned).to.equal(10n * AUDIT_REWARD);
@@ -191,5 +214,198 @@ describe("DeviceReputation", function () {
       .to.be.revertedWithCustomError(f.registry, "NothingToWithdraw")
       .withArgs(f.auditor.address);
     expect(await f.registry.rewardsReserved()).to.equal(0n);
+  });
+
+  it("attack: an auditor scoring a revoked device, alone or inside a batch, earns nothing and its score stays", async function () {
+    const f = await loadFixture(reputationFixture);
+    const a = f.registry.connect(f.auditor);
+    const [kept, scored, neverScored, byAdmin] = f.devices;
+    await a.updateScores(
+      [kept, scored, byAdmin].map((deviceId) => ({ deviceId, score: 600, trend: 1 })),
+      f.epoch,
+      ROOT,
+      REPORTS,
+    );
+    // The manufacturer revokes two devices, the admin a third; alice owns all of them.
+    await f.registry.connect(f.maker).revokeDevice(scored, 1);
+    await f.registry.connect(f.maker).revokeDevice(neverScored, 2);
+    await f.registry.connect(f.admin).revokeDevice(byAdmin, 3);
+    await time.increase(EPOCH_LENGTH);
+    const next = await f.registry.currentEpoch();
+    const snapshot = async () => ({
+      reputations: await Promise.all([scored, neverScored, byAdmin].map((d) => f.registry.reputationOf(d))),
+      views: await Promise.all([scored, neverScored, byAdmin].map((d) => f.registry.getDevice(d))),
+      auditor: await f.registry.auditorInfo(f.auditor.address),
+      pool: await f.registry.rewardPool(),
+      reserved: await f.registry.rewardsReserved(),
+    });
+    const before = await snapshot();
+    expect(before.views[1].score).to.equal(DEFAULT_SCORE);
+    // Alone: skipped, named in an event, nothing rewarded, nothing written.
+    for (const deviceId of [scored, neverScored, byAdmin]) {
+      await expect(a.updateScore(deviceId, 5, -1, next, ROOT, REPORTS))
+        .to.emit(f.registry, "RevokedDeviceSkipped")
+        .withArgs(deviceId, next)
+        .and.to.emit(f.registry, "ScoresUpdated")
+        .withArgs(f.auditor.address, next, ROOT, REPORTS, 0n, 0n);
+    }
+    expect(await snapshot()).to.deep.equal(before);
+    // Inside a batch: the live device is scored and paid for, the revoked ones are skipped.
+    const batch = [kept, scored, neverScored, byAdmin].map((deviceId) => ({ deviceId, score: 5, trend: -1 }));
+    await expect(a.updateScores(batch, next, ROOT, REPORTS))
+      .to.emit(f.registry, "ScoresUpdated")
+      .withArgs(f.auditor.address, next, ROOT, REPORTS, 1n, 1n)
+      .and.to.emit(f.registry, "RevokedDeviceSkipped")
+      .withArgs(scored, next);
+    const after = await snapshot();
+    expect(after.reputations).to.deep.equal(before.reputations);
+    expect(after.views).to.deep.equal(before.views);
+    expect(after.auditor.earned).to.equal(before.auditor.earned + AUDIT_REWARD);
+    expect((await f.registry.reputationOf(kept)).score).to.equal(5n);
+    // The revoked devices keep their owner; one never activated stays unauditable.
+    expect((await f.registry.ownerAndStatus(scored))[0]).to.equal(f.alice.address);
+    const dormant = testDevice(79);
+    await f.registry
+      .connect(f.maker)
+      .registerDevice(REGISTRATION_FEE, dormant.deviceId, dormant.wallet.address, 1, ZeroHash);
+    await f.registry.connect(f.maker).revokeDevice(dormant.deviceId, 1);
+    await expect(a.updateScore(dormant.deviceId, 5, 0, next, ROOT, REPORTS))
+      .to.be.revertedWithCustomError(f.registry, "DeviceNotAuditable")
+      .withArgs(dormant.deviceId);
+  });
+
+  it("attack: trend flips of many devices with a junk root earn at most the auditor's cap per epoch", async function () {
+    const f = await loadFixture(reputationFixture);
+    const JUNK = id("junk");
+    const a = f.registry.connect(f.auditor);
+    const cap = 20n;
+    await expect(f.registry.connect(f.admin).setAuditorRewardCap(f.auditor.address, cap))
+      .to.emit(f.registry, "AuditorRewardCapSet")
+      .withArgs(f.auditor.address, cap);
+    // An honest rival auditor with its own budget: the farmer must not touch it.
+    await f.registry.connect(f.admin).addAuditor(f.bob.address);
+    await f.registry.connect(f.bob).updateScore(f.devices[199], 450, 0, f.epoch, id("bob's reports"), 1);
+    const rival = await f.registry.auditorInfo(f.bob.address);
+    const poolBefore = (await f.registry.rewardPool()) + (await f.registry.rewardsReserved());
+    const farmed = f.devices.slice(0, 199);
+    for (let round = 0; round < 3; round++) {
+      const epoch = await f.registry.currentEpoch();
+      const trend = round % 2 === 0 ? 1 : -1;
+      // A junk root that claims no reports cannot write a single score.
+      await expect(
+        a.updateScores(
+          farmed.slice(0, 50).map((deviceId) => ({ deviceId, score: 500, trend })),
+          epoch,
+          JUNK,
+          0,
+        ),
+      )
+        .to.be.revertedWithCustomError(f.registry, "ChangesExceedReports")
+        .withArgs(50n, 0n);
+      // One that claims 2^32 - 1 reports writes, but four batches of flips earn the cap once.
+      const earnedBefore = (await f.registry.auditorInfo(f.auditor.address)).earned;
+      let rewarded = 0n;
+      for (let i = 0; i < farmed.length; i += 50) {
+        const receipt = await (
+          await a.updateScores(
+            farmed.slice(i, i + 50).map((deviceId) => ({ deviceId, score: 500, trend })),
+            epoch,
+            JUNK,
+            2 ** 32 - 1,
+          )
+        ).wait();
+        const event = receipt!.logs
+          .map((l) => f.registry.interface.parseLog(l))
+          .find((e) => e?.name === "ScoresUpdated");
+        rewarded += event!.args.rewarded as bigint;
+      }
+      const info = await f.registry.auditorInfo(f.auditor.address);
+      expect(rewarded).to.equal(cap);
+      expect(info.earned - earnedBefore).to.equal(cap * AUDIT_REWARD);
+      expect([info.rewardEpoch, info.rewardedInEpoch]).to.deep.equal([epoch, cap]);
+      await time.increase(EPOCH_LENGTH);
+    }
+    const farmer = await f.registry.auditorInfo(f.auditor.address);
+    expect(farmer.earned).to.equal(3n * cap * AUDIT_REWARD);
+    // The rival's budget and earnings are untouched; the pool lost only what the farmer earned and holds.
+    expect(await f.registry.auditorInfo(f.bob.address)).to.deep.equal(rival);
+    expect((await f.registry.rewardPool()) + (await f.registry.rewardsReserved())).to.equal(poolBefore);
+    expect(await f.registry.rewardsReserved()).to.equal(farmer.earned + farmer.budget + rival.earned + rival.budget);
+  });
+
+  it("attack: an auditor's rewards in an epoch are bounded by the reports it committed, across batches", async function () {
+    const f = await loadFixture(reputationFixture);
+    const a = f.registry.connect(f.auditor);
+    const three = f.devices.slice(0, 3).map((deviceId) => ({ deviceId, score: 700, trend: 1 }));
+    const before = await f.registry.auditorInfo(f.auditor.address);
+    // Four changed scores from three reports: refused whole, nothing written.
+    await expect(a.updateScores([...three, { deviceId: f.devices[3], score: 700, trend: 1 }], f.epoch, ROOT, 3))
+      .to.be.revertedWithCustomError(f.registry, "ChangesExceedReports")
+      .withArgs(4n, 3n);
+    await expect(a.updateScore(f.devices[3], 700, 1, f.epoch, ROOT, 0))
+      .to.be.revertedWithCustomError(f.registry, "ChangesExceedReports")
+      .withArgs(1n, 0n);
+    expect((await f.registry.reputationOf(f.devices[3])).audited).to.equal(false);
+    expect(await f.registry.auditorInfo(f.auditor.address)).to.deep.equal(before);
+    // Three reports, three changes: three rewards.
+    await expect(a.updateScores(three, f.epoch, ROOT, 3))
+      .to.emit(f.registry, "ScoresUpdated")
+      .withArgs(f.auditor.address, f.epoch, ROOT, 3n, 3n, 3n);
+    // Further batches of the epoch under the same three reports earn nothing more.
+    const more = f.devices.slice(3, 6).map((deviceId) => ({ deviceId, score: 700, trend: 1 }));
+    await expect(a.updateScores(more, f.epoch, ROOT, 3))
+      .to.emit(f.registry, "ScoresUpdated")
+      .withArgs(f.auditor.address, f.epoch, ROOT, 3n, 3n, 0n);
+    // Removal and re-admission in the same epoch do not reset what the epoch already paid.
+    await f.registry.connect(f.admin).removeAuditor(f.auditor.address);
+    await f.registry.connect(f.admin).addAuditor(f.auditor.address);
+    await expect(a.updateScore(f.devices[6], 700, 1, f.epoch, ROOT, 3))
+      .to.emit(f.registry, "ScoresUpdated")
+      .withArgs(f.auditor.address, f.epoch, ROOT, 3n, 1n, 0n);
+    const info = await f.registry.auditorInfo(f.auditor.address);
+    expect(info.earned).to.equal(3n * AUDIT_REWARD);
+    expect([info.rewardEpoch, info.rewardedInEpoch]).to.deep.equal([f.epoch, 3n]);
+    // The next epoch starts afresh.
+    await time.increase(EPOCH_LENGTH);
+    const next = await f.registry.currentEpoch();
+    await expect(a.updateScore(f.devices[0], 100, -1, next, ROOT, 3))
+      .to.emit(f.registry, "ScoresUpdated")
+      .withArgs(f.auditor.address, next, ROOT, 3n, 1n, 1n);
+  });
+
+  it("the admin sets each auditor's per-epoch reward cap within the hard limit; a cap of 0 scores unpaid", async function () {
+    const f = await loadFixture(reputationFixture);
+    const max = await f.registry.MAX_EPOCH_REWARDS();
+    const info = await f.registry.auditorInfo(f.auditor.address);
+    expect(info.maxRewardsPerEpoch).to.equal(await f.registry.DEFAULT_EPOCH_REWARDS());
+    await expect(f.registry.connect(f.admin).addAuditor(f.bob.address))
+      .to.emit(f.registry, "AuditorRewardCapSet")
+      .withArgs(f.bob.address, await f.registry.DEFAULT_EPOCH_REWARDS());
+    await expect(f.registry.connect(f.auditor).setAuditorRewardCap(f.auditor.address, 5))
+      .to.be.revertedWithCustomError(f.registry, "OwnableUnauthorizedAccount")
+      .withArgs(f.auditor.address);
+    await expect(f.registry.connect(f.admin).setAuditorRewardCap(f.auditor.address, max + 1n))
+      .to.be.revertedWithCustomError(f.registry, "RewardCapAboveLimit")
+      .withArgs(max + 1n, max);
+    await expect(f.registry.connect(f.admin).setAuditorRewardCap(f.mallory.address, 5))
+      .to.be.revertedWithCustomError(f.registry, "NotAuditor")
+      .withArgs(f.mallory.address);
+    await f.registry.connect(f.admin).setAuditorRewardCap(f.bob.address, max);
+    expect((await f.registry.auditorInfo(f.bob.address)).maxRewardsPerEpoch).to.equal(max);
+    await f.registry.connect(f.admin).setAuditorRewardCap(f.auditor.address, 0);
+    const pool = await f.registry.rewardPool();
+    await expect(f.registry.connect(f.auditor).updateScore(f.devices[0], 10, 0, f.epoch, ROOT, REPORTS))
+      .to.emit(f.registry, "ScoresUpdated")
+      .withArgs(f.auditor.address, f.epoch, ROOT, REPORTS, 1n, 0n);
+    expect((await f.registry.reputationOf(f.devices[0])).score).to.equal(10n);
+    expect([...(await f.registry.auditorInfo(f.auditor.address))]).to.deep.equal([
+      info.active,
+      info.budget,
+      info.earned,
+      0n,
+      info.rewardEpoch,
+      info.rewardedInEpoch,
+    ]);
+    expect(await f.registry.rewardPool()).to.equal(pool);
   });
 });

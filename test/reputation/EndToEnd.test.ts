@@ -21,7 +21,7 @@ import {
 import { connectRegistry } from "../../src/registry";
 import { registryDomain } from "../../src/eip712/device";
 import { reportDigest } from "../../src/eip712/report";
-import { testDevice } from "../shared/fixtures";
+import { ACTIVATION_FEE, REGISTRATION_FEE, testDevice } from "../shared/fixtures";
 
 /**
  * The whole reputation path on the deployed system (Ignition, in-process network): devices deal with
@@ -37,7 +37,16 @@ describe("Reputation end to end", function () {
     const [lock, ...riders] = [0, 1, 2, 3].map((i) => testDevice(3000 + i));
     await (await token.approve(address, MaxUint256)).wait();
     for (const d of [lock, ...riders]) {
-      await (await registry.registerAndActivate(d.deviceId, d.wallet.address, 1, ZeroHash, owner.address)).wait();
+      await (
+        await registry.registerAndActivate(
+          REGISTRATION_FEE + ACTIVATION_FEE,
+          d.deviceId,
+          d.wallet.address,
+          1,
+          ZeroHash,
+          owner.address,
+        )
+      ).wait();
     }
     const before = await validate(hre, lock.deviceId);
     expect(before.score).to.equal(500); // the manufacturer's default
@@ -112,6 +121,16 @@ describe("Reputation end to end", function () {
       }
       const check = await verifyPublishedEpoch(hre, url, epoch.epoch);
       expect(check).to.include({ ok: true, onChain: true, reports: 3, scores: 1 });
+      expect(check.committedReports).to.deep.equal([3]);
+      // An auditor committing the same root with an inflated report count (to lift its reward bound) is caught.
+      const { registry: asAuditor } = await connectRegistry(hre, auditor);
+      await (await asAuditor.updateScore(lock.deviceId, 760, 1, epoch.epoch, epoch.root, 1_000)).wait();
+      const inflated = await verifyPublishedEpoch(hre, url, epoch.epoch);
+      expect(inflated).to.include({ ok: false, onChain: true });
+      expect(inflated.committedReports).to.deep.equal([3, 1_000]);
+      expect(inflated.problems).to.deep.equal([
+        `root ${epoch.root} was committed on chain with 1000 report(s), but 3 are published`,
+      ]);
 
       // 6. The auditor is paid by pull payment.
       const withdrawn = await withdrawReward(hre, auditor);

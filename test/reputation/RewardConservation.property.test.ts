@@ -4,10 +4,12 @@ import fc from "fast-check";
 import { ZeroHash } from "ethers";
 import { ethers } from "hardhat";
 
-import { EPOCH_LENGTH, ONE, reputationFixture, testDevice } from "../shared/fixtures";
+import { ACTIVATION_FEE, EPOCH_LENGTH, ONE, REGISTRATION_FEE, reputationFixture, testDevice } from "../shared/fixtures";
 
 type Op =
-  | { kind: "audit"; auditor: number; from: number; count: number; score: number }
+  | { kind: "audit"; auditor: number; from: number; count: number; score: number; reports: number }
+  | { kind: "cap"; auditor: number; cap: number }
+  | { kind: "revoke"; device: number }
   | { kind: "nextEpoch" }
   | { kind: "withdraw"; auditor: number }
   | { kind: "remove"; auditor: number }
@@ -23,7 +25,21 @@ const op: fc.Arbitrary<Op> = fc.oneof(
       from: fc.integer({ min: 0, max: 190 }),
       count: fc.integer({ min: 1, max: 10 }),
       score: fc.integer({ min: 0, max: 1000 }),
+      // The reports the submission commits: often fewer than its entries (then it may be refused).
+      reports: fc.integer({ min: 0, max: 12 }),
     }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant("cap" as const),
+      auditor: fc.integer({ min: 0, max: 2 }),
+      cap: fc.integer({ min: 0, max: 8 }),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constant("revoke" as const), device: fc.integer({ min: 0, max: 199 }) }),
   },
   { weight: 2, arbitrary: fc.constant({ kind: "nextEpoch" as const }) },
   {
@@ -43,8 +59,10 @@ const op: fc.Arbitrary<Op> = fc.oneof(
 
 /**
  * The reward pool is conserved: over random audits by several auditors (rewrites, unchanged scores,
- * epochs), withdrawals, removals, new fees and donations, the registry's balance always equals credit +
- * reserved rewards + pool, and what auditors were paid plus what the registry holds equals what came in.
+ * epochs, committed report counts, reward caps, revoked devices), withdrawals, removals, new fees and
+ * donations, the registry's balance always equals credit + reserved rewards + pool, and what auditors were
+ * paid plus what the registry holds equals what came in. An auditor is never rewarded in an epoch for more
+ * than its cap or the reports it committed, and a revoked device's score never changes.
  */
 describe("reward pool conservation with auditors (property)", function () {
   it("paid out + remaining = what came in; the pool never goes negative", async function () {
@@ -61,26 +79,51 @@ describe("reward pool conservation with auditors (property)", function () {
         let paid = 0n;
         let next = 9000;
         const reward = await f.registry.auditReward();
+        // Per auditor and epoch: rewards so far, and the highest cap and report count that could allow them.
+        const epochs = new Map<string, { rewarded: bigint; cap: bigint; reports: bigint }>();
+        const revoked = new Map<string, unknown>();
         for (const o of ops) {
           if (o.kind === "audit") {
             if (!active[o.auditor]) continue;
             const epoch = await f.registry.currentEpoch();
             const ids = f.devices.slice(o.from, o.from + o.count);
-            const before = (await f.registry.auditorInfo(auditors[o.auditor].address)).earned;
-            const receipt = await (
-              await f.registry.connect(auditors[o.auditor]).updateScores(
-                ids.map((deviceId, i) => ({ deviceId, score: (o.score + i) % 1001, trend: 1 })),
-                epoch,
-                ZeroHash,
-              )
-            ).wait();
+            const auditor = auditors[o.auditor];
+            const info = await f.registry.auditorInfo(auditor.address);
+            const entries = ids.map((deviceId, i) => ({ deviceId, score: (o.score + i) % 1001, trend: 1 }));
+            const call = f.registry.connect(auditor).updateScores(entries, epoch, ZeroHash, o.reports);
+            let receipt;
+            try {
+              receipt = await (await call).wait();
+            } catch (error) {
+              // Only a batch changing more scores than its committed reports is refused, and it leaves no trace.
+              expect((error as Error).message).to.match(/ChangesExceedReports/);
+              expect(await f.registry.auditorInfo(auditor.address)).to.deep.equal(info);
+              continue;
+            }
             const event = receipt!.logs
               .map((l) => f.registry.interface.parseLog(l))
               .find((l) => l?.name === "ScoresUpdated");
-            const after = (await f.registry.auditorInfo(auditors[o.auditor].address)).earned;
-            // Rewarded only for changes, never more than the changes.
-            expect(after - before).to.equal((event!.args.rewarded as bigint) * reward);
+            const after = (await f.registry.auditorInfo(auditor.address)).earned;
+            // Rewarded only for changes, never more than the changes, nor than the reports committed.
+            expect(after - info.earned).to.equal((event!.args.rewarded as bigint) * reward);
             expect(event!.args.rewarded).to.be.lessThanOrEqual(event!.args.changed);
+            expect(event!.args.changed).to.be.lessThanOrEqual(BigInt(o.reports));
+            const key = `${o.auditor}:${epoch}`;
+            const seen = epochs.get(key) ?? { rewarded: 0n, cap: 0n, reports: 0n };
+            seen.rewarded += event!.args.rewarded as bigint;
+            seen.cap = info.maxRewardsPerEpoch > seen.cap ? info.maxRewardsPerEpoch : seen.cap;
+            seen.reports = BigInt(o.reports) > seen.reports ? BigInt(o.reports) : seen.reports;
+            epochs.set(key, seen);
+            expect(seen.rewarded).to.be.lessThanOrEqual(seen.cap);
+            expect(seen.rewarded).to.be.lessThanOrEqual(seen.reports);
+          } else if (o.kind === "cap") {
+            if (!active[o.auditor]) continue;
+            await f.registry.connect(f.admin).setAuditorRewardCap(auditors[o.auditor].address, o.cap);
+          } else if (o.kind === "revoke") {
+            const deviceId = f.devices[o.device];
+            if (revoked.has(deviceId)) continue;
+            await f.registry.connect(f.maker).revokeDevice(deviceId, 1);
+            revoked.set(deviceId, await f.registry.reputationOf(deviceId));
           } else if (o.kind === "nextEpoch") {
             await time.increase(EPOCH_LENGTH);
           } else if (o.kind === "withdraw") {
@@ -98,7 +141,14 @@ describe("reward pool conservation with auditors (property)", function () {
               const before = await f.token.balanceOf(registry);
               await f.registry
                 .connect(f.maker)
-                .registerAndActivate(d.deviceId, d.wallet.address, 1, ZeroHash, f.alice.address);
+                .registerAndActivate(
+                  REGISTRATION_FEE + ACTIVATION_FEE,
+                  d.deviceId,
+                  d.wallet.address,
+                  1,
+                  ZeroHash,
+                  f.alice.address,
+                );
               cameIn += (await f.token.balanceOf(registry)) - before;
             }
           } else {
@@ -116,6 +166,8 @@ describe("reward pool conservation with auditors (property)", function () {
           expect(reserved).to.equal(held);
           expect(balance).to.equal(credit + reserved + (await f.registry.rewardPool()));
           expect(paid + balance).to.equal(cameIn);
+          for (const [deviceId, reputation] of revoked)
+            expect(await f.registry.reputationOf(deviceId)).to.deep.equal(reputation);
         }
       }),
       { numRuns: 15 },

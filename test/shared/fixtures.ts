@@ -4,6 +4,7 @@ import { Wallet, ZeroAddress, ZeroHash, keccak256, toUtf8Bytes } from "ethers";
 import { reset } from "@nomicfoundation/hardhat-network-helpers";
 import { ethers } from "hardhat";
 
+import { deviceIdOf } from "../../src/devices/fleet";
 import { compact, registryDomain, signActivation } from "../../src/eip712/device";
 import { channelsDomain } from "../../src/eip712/receipt";
 import { sortOwners, walletDomain } from "../../src/eip712/wallet";
@@ -60,7 +61,7 @@ export const REGISTRATION_FEE = ONE;
 export const ACTIVATION_FEE = 2n * ONE;
 export const DEFAULT_SCORE = 500;
 
-/** A simulated device: its raw id stays off chain; its id is the hash. */
+/** A simulated device: its raw id stays off chain; its id is in its manufacturer's namespace (deviceIdOf). */
 export interface TestDevice {
   uid: string;
   deviceId: string;
@@ -68,11 +69,12 @@ export interface TestDevice {
   deviceType: number;
 }
 
-export function testDevice(i: number, deviceType = 1): TestDevice {
+/** Device `i` of manufacturer `manufacturerId` (the fixtures' maker is 1). */
+export function testDevice(i: number, deviceType = 1, manufacturerId = 1): TestDevice {
   const uid = `SN-TEST-${i}`;
   return {
     uid,
-    deviceId: keccak256(toUtf8Bytes(uid)),
+    deviceId: deviceIdOf(manufacturerId, uid),
     wallet: new Wallet(keccak256(toUtf8Bytes(`device-key-${i}`))),
     deviceType,
   };
@@ -186,7 +188,9 @@ export async function walletFixture(): Promise<WalletFixture> {
   const owners = [0, 1, 2].map((i) => new Wallet(keccak256(toUtf8Bytes(`wallet-owner-${i}`)), ethers.provider));
   const sortedOwners = sortOwners(owners.map((o) => o.address));
   const device = testDevice(900);
-  await base.registry.connect(base.maker).registerDevice(device.deviceId, device.wallet.address, 1, ZeroHash);
+  await base.registry
+    .connect(base.maker)
+    .registerDevice(REGISTRATION_FEE, device.deviceId, device.wallet.address, 1, ZeroHash);
   const config = {
     owners: sortedOwners,
     threshold: 2,
@@ -204,7 +208,9 @@ export async function walletFixture(): Promise<WalletFixture> {
     deadline: 4_102_444_800n,
   });
   const [r, vs] = compact(activation);
-  await base.registry.connect(base.alice).activateDevice(device.deviceId, walletAddress, 4_102_444_800n, r, vs);
+  await base.registry
+    .connect(base.alice)
+    .activateDevice(ACTIVATION_FEE, device.deviceId, walletAddress, 4_102_444_800n, r, vs);
   await factory.createWallet(config);
   const wallet = await ethers.getContractAt("DeviceWallet", walletAddress);
   await wallet.link();
@@ -248,7 +254,14 @@ export async function reputationFixture(): Promise<ReputationFixture> {
     const d = testDevice(1000 + i);
     await base.registry
       .connect(base.maker)
-      .registerAndActivate(d.deviceId, d.wallet.address, 1, ZeroHash, base.alice.address);
+      .registerAndActivate(
+        REGISTRATION_FEE + ACTIVATION_FEE,
+        d.deviceId,
+        d.wallet.address,
+        1,
+        ZeroHash,
+        base.alice.address,
+      );
     devices.push(d.deviceId);
   }
   await base.registry.connect(base.admin).addAuditor(auditor.address);
@@ -276,11 +289,20 @@ export async function auditorFixture(): Promise<AuditorFixture> {
   for (const d of [...devices, revoked]) {
     await base.registry
       .connect(base.maker)
-      .registerAndActivate(d.deviceId, d.wallet.address, 1, ZeroHash, base.alice.address);
+      .registerAndActivate(
+        REGISTRATION_FEE + ACTIVATION_FEE,
+        d.deviceId,
+        d.wallet.address,
+        1,
+        ZeroHash,
+        base.alice.address,
+      );
   }
   await base.registry.connect(base.maker).revokeDevice(revoked.deviceId, 1);
   const dormant = testDevice(2011);
-  await base.registry.connect(base.maker).registerDevice(dormant.deviceId, dormant.wallet.address, 1, ZeroHash);
+  await base.registry
+    .connect(base.maker)
+    .registerDevice(REGISTRATION_FEE, dormant.deviceId, dormant.wallet.address, 1, ZeroHash);
   await base.registry.connect(base.admin).addAuditor(auditor.address);
   return { ...base, devices, dormant, revoked, stranger: testDevice(2012), auditor };
 }

@@ -27,6 +27,8 @@ describe("device and manufacturer tasks (in-process network)", function () {
     "manufacturer:add",
     "manufacturer:remove",
     "manufacturer:list",
+    "manufacturer:propose-account",
+    "manufacturer:accept-account",
     "device:generate",
     "device:register",
     "device:activate",
@@ -129,6 +131,17 @@ describe("device and manufacturer tasks (in-process network)", function () {
       ["manufacturer:add", "--account", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "--score", "1001"],
       "--score: 1001 is above 1000",
     ],
+    [
+      "an account proposal by a non-manufacturer",
+      ["manufacturer:propose-account", "--account", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "--signer", "2"],
+      "is not a manufacturer",
+    ],
+    ["an account proposal naming no account", ["manufacturer:propose-account"], "pass either --account ADDR"],
+    [
+      "an account acceptance with no proposal",
+      ["manufacturer:accept-account", "--id", "1", "--signer", "1"],
+      "manufacturer #1 has no pending account change",
+    ],
   ];
   for (const [what, args, message] of oneLine) {
     it(`rejects ${what} in one line`, function () {
@@ -139,6 +152,13 @@ describe("device and manufacturer tasks (in-process network)", function () {
       expect(lines[0]).to.contain(message);
     });
   }
+
+  it("manufacturer:propose-account proposes the dev manufacturer's next account", function () {
+    const next = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
+    const run = hardhat(["manufacturer:propose-account", "--account", next, "--json"]);
+    expect(run.status, run.stderr).to.equal(0);
+    expect(JSON.parse(run.stdout)).to.include({ id: 1, newAccount: next });
+  });
 
   it("device:status of an unregistered device says so; manufacturer:list shows the dev manufacturer", function () {
     const status = hardhat(["device:status", "--device", "SN-404"]);

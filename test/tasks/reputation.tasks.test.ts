@@ -19,7 +19,7 @@ import type {
 } from "../../src/reputation/ops";
 import { serveAuditor } from "../../src/reputation/ops";
 import { errorLines, hardhat, runInProcess as run } from "../shared/cli";
-import { testDevice } from "../shared/fixtures";
+import { ACTIVATION_FEE, REGISTRATION_FEE, testDevice } from "../shared/fixtures";
 import { coverageRunning } from "../shared/gas";
 
 /** The reputation and auditor tasks, driven as `hre.run` on the in-process network. */
@@ -42,7 +42,16 @@ describe("reputation and auditor tasks (in-process network)", function () {
     const { registry, token, address } = await connectRegistry(hre, admin);
     await (await token.approve(address, MaxUint256)).wait();
     for (const d of [lock, riderA, riderB]) {
-      await (await registry.registerAndActivate(d.deviceId, d.wallet.address, 1, ZeroHash, owner.address)).wait();
+      await (
+        await registry.registerAndActivate(
+          REGISTRATION_FEE + ACTIVATION_FEE,
+          d.deviceId,
+          d.wallet.address,
+          1,
+          ZeroHash,
+          owner.address,
+        )
+      ).wait();
       saveDeviceKey(keystore, { uid: d.uid, deviceId: d.deviceId }, d.wallet, "test-password");
     }
     auditor = await serveAuditor(hre, {
@@ -117,6 +126,12 @@ describe("reputation and auditor tasks (in-process network)", function () {
     expect(submitted.accepted).to.equal(1);
 
     await run("auditor:add", { address: auditorAddress });
+    // The admin pays this auditor for at most one changed score per epoch.
+    const capped = await run<{ maxRewardsPerEpoch: number; previous: number }>("auditor:set-cap", {
+      address: auditorAddress,
+      max: "1",
+    });
+    expect(capped).to.include({ maxRewardsPerEpoch: 1, previous: 1000 });
     const epoch = await run<EpochResult>("auditor:run-epoch", { db, signer: "3" });
     expect(epoch).to.include({ reports: 2, submitted: 1, changed: 1, rewarded: 1 });
     const shown = await run<ReputationView>("reputation:show", { device: lock.uid });
@@ -128,6 +143,7 @@ describe("reputation and auditor tasks (in-process network)", function () {
       epoch: String(epoch.epoch),
     });
     expect(verified).to.include({ ok: true, onChain: true, reports: 2 });
+    expect(verified.committedReports).to.deep.equal([2]);
 
     const withdrawn = await run<{ amount: bigint }>("auditor:withdraw", { signer: "3" });
     expect(withdrawn.amount).to.equal(10n ** 17n);
@@ -175,6 +191,12 @@ describe("reputation and auditor tasks (in-process network)", function () {
     );
     await expect(run("auditor:add", { address: auditor.auditor, signer: "1" })).to.be.rejectedWith(
       /is not the network admin/,
+    );
+    await expect(run("auditor:set-cap", { address: auditor.auditor, max: "5", signer: "1" })).to.be.rejectedWith(
+      /is not the network admin/,
+    );
+    await expect(run("auditor:set-cap", { address: auditor.auditor, max: "10001" })).to.be.rejectedWith(
+      /--max: at most 10000 rewards per epoch/,
     );
     await expect(run("reputation:show", { device: "NEVER-REGISTERED" })).to.be.rejectedWith(
       /is not registered on this network/,
@@ -236,6 +258,7 @@ describe("reputation and auditor tasks (in-process network)", function () {
         "reputation:show",
         "auditor:add",
         "auditor:remove",
+        "auditor:set-cap",
         "auditor:serve",
         "auditor:run-epoch",
         "auditor:withdraw",

@@ -285,6 +285,73 @@ describe("device wallet tasks (in-process network)", function () {
     );
   });
 
+  it("after the owners rotate the device key in the registry, the old key is refused until they set the new one", async function () {
+    const { connectWallets, deviceSpend, resolveAsset } = await import("../../src/wallets");
+    const { compact, registryDomain, signKeyRotation } = await import("../../src/eip712/device");
+    const { registry, chainId } = await connectWallets(hre);
+    const fresh = hre.ethers.Wallet.createRandom();
+    const deadline = BigInt((await hre.ethers.provider.getBlock("latest"))!.timestamp) + 3600n;
+    const consent = await signKeyRotation(fresh, registryDomain(chainId, await registry.getAddress()), {
+      deviceId,
+      newKey: fresh.address,
+      nonce: await registry.keyNonce(deviceId),
+      deadline,
+    });
+    const data = registry.interface.encodeFunctionData("rotateDeviceKey", [
+      deviceId,
+      fresh.address,
+      deadline,
+      ...compact(consent),
+    ]);
+    // The wallet owns the device: its owners rotate the key in the registry through an execution.
+    const rotate = path.join(scratch, "rotate.json");
+    await run("wallet:propose", { wallet, to: await registry.getAddress(), data, out: rotate });
+    await run("wallet:sign", { file: rotate, signer: "1" });
+    await run("wallet:sign", { file: rotate, signer: "3" });
+    expect((await run<ExecResult>("wallet:exec", { file: rotate })).success).to.equal(true);
+    const status = await run<WalletStatus>("wallet:status", { wallet });
+    expect(status).to.include({ deviceKey, registryKey: fresh.address, linked: false });
+
+    // The old key (the keystore still holds it) is refused before anything is sent.
+    const before = await hre.ethers.provider.getBalance(wallet);
+    await expect(
+      run("wallet:device-spend", { wallet, device: deviceId, keystore, to: RECIPIENT, amount: "0.01" }),
+    ).to.be.rejectedWith(new RegExp(`the registry holds ${fresh.address} as the key of device`));
+    expect(await hre.ethers.provider.getBalance(wallet)).to.equal(before);
+    // The wallet's key can only follow the registry's.
+    const file = path.join(scratch, "set-key.json");
+    await expect(run("wallet:propose", { wallet, rotateKey: RECIPIENT, out: file })).to.be.rejectedWith(
+      /rotate the key in the registry first/,
+    );
+    await run("wallet:propose", { wallet, rotateKey: fresh.address, out: file });
+    await run("wallet:sign", { file, signer: "2" });
+    await run("wallet:sign", { file, signer: "3" });
+    expect((await run<ExecResult>("wallet:exec", { file })).success).to.equal(true);
+    const [, relayer] = await hre.ethers.getSigners();
+    const spent = await deviceSpend(hre, {
+      wallet,
+      device: fresh,
+      asset: await resolveAsset(hre, "eth"),
+      to: RECIPIENT,
+      amount: parseEther("0.01"),
+      relayer,
+    });
+    expect(spent).to.include({ relayed: true, amount: parseEther("0.01") });
+    expect((await run<WalletStatus>("wallet:status", { wallet })).linked).to.equal(true);
+    // A new wallet can only name the registry's key: the old one is refused before anything is sent.
+    await expect(
+      run("wallet:create", {
+        owners: owners.join(","),
+        threshold: "1",
+        device: deviceId,
+        deviceKey,
+        limits: "eth=1",
+        period: "1d",
+        signer: "1",
+      }),
+    ).to.be.rejectedWith(new RegExp(`the registry holds ${fresh.address} for device`));
+  });
+
   it("every wallet task has --help with --json, and CLI errors are one line", function () {
     if (coverageRunning()) this.skip();
     for (const name of [

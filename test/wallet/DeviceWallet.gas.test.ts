@@ -3,9 +3,9 @@ import { expect } from "chai";
 import { ZeroAddress, ZeroHash, getAddress, parseEther } from "ethers";
 import { ethers } from "hardhat";
 
-import { compact, signActivation } from "../../src/eip712/device";
+import { compact, signActivation, signKeyRotation } from "../../src/eip712/device";
 import { packAuthorization, signDeviceTransfer, signExecute } from "../../src/eip712/wallet";
-import { ONE, testDevice, walletFixture } from "../shared/fixtures";
+import { ACTIVATION_FEE, ONE, REGISTRATION_FEE, testDevice, walletFixture } from "../shared/fixtures";
 import { coverageRunning, snapshotGas } from "../shared/gas";
 
 /** An account that already exists (holds ETH and THING), as the targets ask. */
@@ -78,8 +78,9 @@ describe("DeviceWallet gas [gas]", function () {
     const f = await funded();
     // A fresh wallet that owns a freshly activated device and has not linked yet.
     const d = testDevice(910);
-    await f.registry.connect(f.maker).registerDevice(d.deviceId, d.wallet.address, 1, ZeroHash);
-    const config = { ...f.config, deviceId: d.deviceId };
+    await f.registry.connect(f.maker).registerDevice(REGISTRATION_FEE, d.deviceId, d.wallet.address, 1, ZeroHash);
+    // Its device key is the registry's key for the device (the link checks it).
+    const config = { ...f.config, deviceId: d.deviceId, deviceKey: d.wallet.address };
     const address = await f.factory.predictWallet(config);
     const [r, vs] = compact(
       await signActivation(d.wallet, f.registryDomain, {
@@ -88,15 +89,62 @@ describe("DeviceWallet gas [gas]", function () {
         deadline: 4_102_444_800n,
       }),
     );
-    await f.registry.connect(f.alice).activateDevice(d.deviceId, address, 4_102_444_800n, r, vs);
+    await f.registry.connect(f.alice).activateDevice(ACTIVATION_FEE, d.deviceId, address, 4_102_444_800n, r, vs);
     await f.factory.createWallet(config);
     await f.treasury.sendTransaction({ to: address, value: ONE });
+    const key = d.wallet.connect(ethers.provider);
+    await f.treasury.sendTransaction({ to: key.address, value: ONE });
     const wallet = await ethers.getContractAt("DeviceWallet", address);
     await snapshotGas(
       "wallet.deviceTransfer ETH, first spend (links)",
-      wallet.connect(f.device).deviceTransfer(ZeroAddress, RECIPIENT, parseEther("0.1")),
+      wallet.connect(key).deviceTransfer(ZeroAddress, RECIPIENT, parseEther("0.1")),
     );
     expect((await wallet.deviceConfig()).linked).to.equal(true);
+  });
+
+  it("[gas] key rotation in the registry, by an EOA owner and by the device's wallet (its hook unlinks)", async function () {
+    const f = await funded();
+    const deadline = 4_102_444_800n;
+    // An EOA owner (alice) rotates her device's key: the registry sees no code, so no hook call.
+    const d = testDevice(911);
+    await f.registry.connect(f.maker).registerDevice(REGISTRATION_FEE, d.deviceId, d.wallet.address, 1, ZeroHash);
+    const [r, vs] = compact(
+      await signActivation(d.wallet, f.registryDomain, { deviceId: d.deviceId, owner: f.alice.address, deadline }),
+    );
+    await f.registry.connect(f.alice).activateDevice(ACTIVATION_FEE, d.deviceId, f.alice.address, deadline, r, vs);
+    const fresh = testDevice(912).wallet;
+    const consent = await signKeyRotation(fresh, f.registryDomain, {
+      deviceId: d.deviceId,
+      newKey: fresh.address,
+      nonce: 0n,
+      deadline,
+    });
+    await snapshotGas(
+      "registry.rotateDeviceKey (EOA owner)",
+      f.registry.connect(f.alice).rotateDeviceKey(d.deviceId, fresh.address, deadline, ...compact(consent)),
+    );
+    // The wallet's owners rotate its device's key through execute; the registry calls the wallet's hook.
+    const next = testDevice(913).wallet;
+    const walletConsent = await signKeyRotation(next, f.registryDomain, {
+      deviceId: f.deviceId,
+      newKey: next.address,
+      nonce: 0n,
+      deadline,
+    });
+    const data = f.registry.interface.encodeFunctionData("rotateDeviceKey", [
+      f.deviceId,
+      next.address,
+      deadline,
+      ...compact(walletConsent),
+    ]);
+    const m = { to: await f.registry.getAddress(), value: 0n, data, gasLimit: 150_000n, nonce: 0n };
+    const sigs: Record<string, string> = {};
+    for (const o of f.owners.slice(0, 2)) sigs[o.address] = await signExecute(o, f.domain, m);
+    await snapshotGas(
+      "wallet.execute 2-of-3 (registry.rotateDeviceKey of its device)",
+      f.wallet.connect(f.relayer).execute(m.to, m.value, m.data, m.gasLimit, packAuthorization(f.sortedOwners, sigs)),
+    );
+    expect((await f.registry.getDevice(f.deviceId)).deviceKey).to.equal(next.address);
   });
 
   it("[gas] device spend of an ERC-20 (recipient already holds some)", async function () {

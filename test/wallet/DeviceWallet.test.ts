@@ -4,10 +4,19 @@ import type { HDNodeWallet, Wallet } from "ethers";
 import { ZeroAddress, getAddress, parseEther } from "ethers";
 import { ethers } from "hardhat";
 
-import { compact, signActivation } from "../../src/eip712/device";
+import { compact, signActivation, signKeyRotation } from "../../src/eip712/device";
 import { packAuthorization, signDeviceTransfer, signExecute, walletDomain } from "../../src/eip712/wallet";
 import { inOneBlock, minedRevert } from "../shared/blocks";
-import { ETH_LIMIT, ONE, TOKEN_LIMIT, WALLET_PERIOD, testDevice, walletFixture } from "../shared/fixtures";
+import {
+  ACTIVATION_FEE,
+  ETH_LIMIT,
+  ONE,
+  REGISTRATION_FEE,
+  TOKEN_LIMIT,
+  WALLET_PERIOD,
+  testDevice,
+  walletFixture,
+} from "../shared/fixtures";
 import type { WalletFixture } from "../shared/fixtures";
 
 const RECIPIENT = getAddress("0x00000000000000000000000000000000000a11ce");
@@ -406,6 +415,22 @@ describe("DeviceWallet", function () {
       const f = await loadFixture(walletFixture);
       const fresh = ethers.Wallet.createRandom().connect(ethers.provider);
       await f.treasury.sendTransaction({ to: fresh.address, value: ONE });
+      // The device's key is the registry's: the owners rotate it there first (the wallet owns the device).
+      const consent = await signKeyRotation(fresh, f.registryDomain, {
+        deviceId: f.deviceId,
+        newKey: fresh.address,
+        nonce: 0n,
+        deadline: 4_102_444_800n,
+      });
+      const rotate = f.registry.interface.encodeFunctionData("rotateDeviceKey", [
+        f.deviceId,
+        fresh.address,
+        4_102_444_800n,
+        ...compact(consent),
+      ]);
+      await f.wallet.execute(
+        ...(await signed(f, { to: await f.registry.getAddress(), data: rotate, gasLimit: 150_000n })),
+      );
       await settings(f, [
         ["setDeviceKey", [fresh.address]],
         ["setPeriod", [3600]],
@@ -424,11 +449,11 @@ describe("DeviceWallet", function () {
       const data = f.wallet.interface.encodeFunctionData("setPeriod", [0]);
       await expect(f.wallet.execute(...(await signed(f, { to: await f.wallet.getAddress(), data }))))
         .to.emit(f.wallet, "Executed")
-        .withArgs(3n, await f.wallet.getAddress(), 0n, false);
+        .withArgs(4n, await f.wallet.getAddress(), 0n, false);
       const zeroKey = f.wallet.interface.encodeFunctionData("setDeviceKey", [ZeroAddress]);
       await expect(f.wallet.execute(...(await signed(f, { to: await f.wallet.getAddress(), data: zeroKey }))))
         .to.emit(f.wallet, "Executed")
-        .withArgs(4n, await f.wallet.getAddress(), 0n, false);
+        .withArgs(5n, await f.wallet.getAddress(), 0n, false);
       expect((await f.wallet.deviceConfig()).deviceKey).to.equal(fresh.address);
     });
   });
@@ -438,8 +463,13 @@ describe("DeviceWallet", function () {
       const f = await loadFixture(walletFixture);
       // A second device, registered but not active; a wallet naming it.
       const device = testDevice(901);
-      await f.registry.connect(f.maker).registerDevice(device.deviceId, device.wallet.address, 1, ethers.ZeroHash);
-      const config = { ...f.config, deviceId: device.deviceId, deviceKey: f.device.address };
+      await f.registry
+        .connect(f.maker)
+        .registerDevice(REGISTRATION_FEE, device.deviceId, device.wallet.address, 1, ethers.ZeroHash);
+      // Its device key is the registry's key for that device (another key could never spend, see below).
+      const key = device.wallet.connect(ethers.provider);
+      await f.treasury.sendTransaction({ to: key.address, value: ONE });
+      const config = { ...f.config, deviceId: device.deviceId, deviceKey: key.address };
       await f.factory.createWallet(config);
       const wallet = await ethers.getContractAt("DeviceWallet", await f.factory.predictWallet(config));
       await f.treasury.sendTransaction({ to: await wallet.getAddress(), value: ONE });
@@ -453,19 +483,18 @@ describe("DeviceWallet", function () {
           deadline: 4_102_444_800n,
         }),
       );
-      await f.registry.connect(f.alice).activateDevice(device.deviceId, f.alice.address, 4_102_444_800n, r, vs);
-      await expect(wallet.connect(f.device).deviceTransfer(ZeroAddress, RECIPIENT, 1n))
+      await f.registry
+        .connect(f.alice)
+        .activateDevice(ACTIVATION_FEE, device.deviceId, f.alice.address, 4_102_444_800n, r, vs);
+      await expect(wallet.connect(key).deviceTransfer(ZeroAddress, RECIPIENT, 1n))
         .to.be.revertedWithCustomError(wallet, "DeviceNotOwned")
         .withArgs(device.deviceId, f.alice.address);
       // Alice gives the device record to the wallet: the first spend links, later spends do not ask again.
       await f.registry.connect(f.alice).transferDevice(device.deviceId, await wallet.getAddress());
-      const first = wallet.connect(f.device).deviceTransfer(ZeroAddress, RECIPIENT, 1n);
+      const first = wallet.connect(key).deviceTransfer(ZeroAddress, RECIPIENT, 1n);
       await expect(first).to.emit(wallet, "DeviceLinked").withArgs(device.deviceId);
       expect((await wallet.deviceConfig()).linked).to.equal(true);
-      await expect(wallet.connect(f.device).deviceTransfer(ZeroAddress, RECIPIENT, 1n)).to.not.emit(
-        wallet,
-        "DeviceLinked",
-      );
+      await expect(wallet.connect(key).deviceTransfer(ZeroAddress, RECIPIENT, 1n)).to.not.emit(wallet, "DeviceLinked");
       await wallet.link(); // already linked: nothing to do
       expect(await ethers.provider.getBalance(RECIPIENT)).to.equal(2n);
     });
@@ -508,7 +537,9 @@ describe("DeviceWallet", function () {
       const f = await loadFixture(walletFixture);
       // The wallet also owns a second device; revoking that one does not unlink the wallet.
       const other = testDevice(902);
-      await f.registry.connect(f.maker).registerDevice(other.deviceId, other.wallet.address, 1, ethers.ZeroHash);
+      await f.registry
+        .connect(f.maker)
+        .registerDevice(REGISTRATION_FEE, other.deviceId, other.wallet.address, 1, ethers.ZeroHash);
       const walletAddress = await f.wallet.getAddress();
       const [r, vs] = compact(
         await signActivation(other.wallet, f.registryDomain, {
@@ -517,7 +548,9 @@ describe("DeviceWallet", function () {
           deadline: 4_102_444_800n,
         }),
       );
-      await f.registry.connect(f.alice).activateDevice(other.deviceId, walletAddress, 4_102_444_800n, r, vs);
+      await f.registry
+        .connect(f.alice)
+        .activateDevice(ACTIVATION_FEE, other.deviceId, walletAddress, 4_102_444_800n, r, vs);
       await expect(f.registry.connect(f.maker).revokeDevice(other.deviceId, 1)).to.not.emit(f.wallet, "DeviceUnlinked");
       expect((await f.wallet.deviceConfig()).linked).to.equal(true);
       await f.wallet.connect(f.device).deviceTransfer(ZeroAddress, RECIPIENT, 1n);
@@ -545,23 +578,27 @@ describe("DeviceWallet", function () {
       ]) {
         await hostile.setMode(mode);
         const d = testDevice(i);
-        await f.registry.connect(f.maker).registerDevice(d.deviceId, d.wallet.address, 1, ethers.ZeroHash);
+        await f.registry
+          .connect(f.maker)
+          .registerDevice(REGISTRATION_FEE, d.deviceId, d.wallet.address, 1, ethers.ZeroHash);
         const owner = await hostile.getAddress();
         const [r, vs] = compact(
           await signActivation(d.wallet, f.registryDomain, { deviceId: d.deviceId, owner, deadline: 4_102_444_800n }),
         );
-        await f.registry.connect(f.alice).activateDevice(d.deviceId, owner, 4_102_444_800n, r, vs);
+        await f.registry.connect(f.alice).activateDevice(ACTIVATION_FEE, d.deviceId, owner, 4_102_444_800n, r, vs);
         await expect(f.registry.connect(f.maker).revokeDevice(d.deviceId, 1)).to.emit(f.registry, "DeviceRevoked");
         expect((await f.registry.ownerAndStatus(d.deviceId))[1]).to.equal(3n);
       }
       // And a hostile owner can still give a device away.
       const d = testDevice(905);
-      await f.registry.connect(f.maker).registerDevice(d.deviceId, d.wallet.address, 1, ethers.ZeroHash);
+      await f.registry
+        .connect(f.maker)
+        .registerDevice(REGISTRATION_FEE, d.deviceId, d.wallet.address, 1, ethers.ZeroHash);
       const owner = await hostile.getAddress();
       const [r, vs] = compact(
         await signActivation(d.wallet, f.registryDomain, { deviceId: d.deviceId, owner, deadline: 4_102_444_800n }),
       );
-      await f.registry.connect(f.alice).activateDevice(d.deviceId, owner, 4_102_444_800n, r, vs);
+      await f.registry.connect(f.alice).activateDevice(ACTIVATION_FEE, d.deviceId, owner, 4_102_444_800n, r, vs);
       const give = f.registry.interface.encodeFunctionData("transferDevice", [d.deviceId, f.alice.address]);
       await hostile.call(await f.registry.getAddress(), give);
       expect((await f.registry.ownerAndStatus(d.deviceId))[0]).to.equal(f.alice.address);
@@ -623,6 +660,388 @@ describe("DeviceWallet", function () {
         .withArgs(ZeroAddress);
       // The device can still send itself.
       await f.wallet.connect(f.device).deviceTransfer(ZeroAddress, RECIPIENT, 1n);
+    });
+  });
+
+  describe("a hostile relayer or callee (issue 14, findings 5 and 6)", function () {
+    /** What the relayer gets mined with outer gas `gas`: "revert", or whether the inner call succeeded. */
+    async function outcome(
+      f: WalletFixture,
+      args: Awaited<ReturnType<typeof signed>>,
+      gas: bigint,
+    ): Promise<"revert" | boolean> {
+      try {
+        return await f.wallet.connect(f.relayer).execute.staticCall(...args, { gasLimit: gas });
+      } catch {
+        return "revert";
+      }
+    }
+
+    /** The least gas with which `target` succeeds on `data` and `value` (binary search with a probe). */
+    async function leastGas(target: string, data: string, value: bigint): Promise<bigint> {
+      const probe = await ethers.deployContract("GasProbe");
+      let [lo, hi] = [0n, 10_000_000n];
+      expect(await probe.probe.staticCall(target, data, hi, { value })).to.equal(true);
+      while (hi - lo > 1n) {
+        const mid = (lo + hi) / 2n;
+        if (await probe.probe.staticCall(target, data, mid, { value })) hi = mid;
+        else lo = mid;
+      }
+      return hi;
+    }
+
+    /**
+     * The relayer's search, as an attacker would run it: the lowest outer gas that gets the execution
+     * mined (binary search on the boundary with "revert"), then every gas in a window above it, looking
+     * for a mined execution whose inner call failed. Returns the lowest outer gas that does not revert.
+     */
+    async function relayerSearch(f: WalletFixture, args: Awaited<ReturnType<typeof signed>>): Promise<bigint> {
+      let [lo, hi] = [21_000n, 16_000_000n];
+      expect(await outcome(f, args, hi)).to.equal(true);
+      while (hi - lo > 1n) {
+        const mid = (lo + hi) / 2n;
+        const result = await outcome(f, args, mid);
+        expect(result, `outer gas ${mid}`).to.not.equal(false);
+        if (result === "revert") lo = mid;
+        else hi = mid;
+      }
+      for (let gas = hi; gas < hi + 40_000n; gas += 1_999n) {
+        expect(await outcome(f, args, gas), `outer gas ${gas}`).to.equal(true);
+      }
+      return hi;
+    }
+
+    for (const [label, value, size] of [
+      ["value > 0 and 4 KB of data", 1n, 4_096],
+      ["no value and 64 KB of data", 0n, 65_536],
+    ] as const) {
+      for (const kind of ["burn", "check"] as const) {
+        it(`attack: a relayer cannot starve the inner call (${label}, a callee that ${kind === "burn" ? "runs out of gas" : "reverts early"} below its signed gasLimit)`, async function () {
+          const f = await loadFixture(walletFixture);
+          const callee = await ethers.deployContract("GasSensitiveCallee");
+          const calleeAddress = await callee.getAddress();
+          const walletAddress = await f.wallet.getAddress();
+          const blob = ethers.hexlify(ethers.randomBytes(size));
+          // With 64 KB of data the EIP-7623 calldata floor already gives a transaction 1.5 million gas
+          // beyond its data, so that callee needs more than that for a shortfall to be possible at all.
+          const data =
+            kind === "burn"
+              ? callee.interface.encodeFunctionData("burn", [size > 4_096 ? 1_000n : 200n, blob])
+              : callee.interface.encodeFunctionData("check", [size > 4_096 ? 3_000_000n : 300_000n, blob]);
+          // The owners sign exactly the least gas the callee needs: any shortfall makes it fail.
+          const gasLimit = await leastGas(calleeAddress, data, value);
+          const args = await signed(f, { to: calleeAddress, value, data, gasLimit });
+          const lowest = await relayerSearch(f, args);
+          // The boundary is a transaction a node accepts (above the EIP-7623 calldata floor).
+          const calldata = ethers.getBytes(f.wallet.interface.encodeFunctionData("execute", [...args]));
+          const tokens = calldata.reduce((t, b) => t + (b === 0 ? 1n : 4n), 0n);
+          expect(lowest - 1n).to.be.greaterThanOrEqual(21_000n + 10n * tokens);
+
+          const before = await ethers.provider.getBalance(walletAddress);
+          // One gas less than the lowest: the whole transaction reverts; nothing is spent.
+          await expect(f.wallet.connect(f.relayer).execute(...args, { gasLimit: lowest - 1n })).to.be.reverted;
+          expect(await f.wallet.nonce()).to.equal(0n);
+          expect(await callee.runs()).to.equal(0n);
+          expect(await ethers.provider.getBalance(walletAddress)).to.equal(before);
+          // The lowest outer gas the relayer can get mined runs the call with its whole gasLimit.
+          const tx = f.wallet.connect(f.relayer).execute(...args, { gasLimit: lowest });
+          await expect(tx).to.emit(f.wallet, "Executed").withArgs(0n, calleeAddress, value, true);
+          await expect(tx).to.emit(callee, "Ran");
+          expect(await f.wallet.nonce()).to.equal(1n);
+          expect(await callee.runs()).to.equal(1n);
+          expect(await callee.received()).to.equal(value);
+          expect(await ethers.provider.getBalance(walletAddress)).to.equal(before - value);
+        });
+      }
+    }
+
+    it("a call that fails with its whole gasLimit still spends the nonce (the backstop refuses no honest failure)", async function () {
+      const f = await loadFixture(walletFixture);
+      const callee = await ethers.deployContract("GasSensitiveCallee");
+      const calleeAddress = await callee.getAddress();
+      // The callee needs more than the owners signed: it fails at any outer gas, and the failure is recorded.
+      const data = callee.interface.encodeFunctionData("burn", [2_000n, "0x"]);
+      const gasLimit = (await leastGas(calleeAddress, data, 0n)) - 1n;
+      const args = await signed(f, { to: calleeAddress, data, gasLimit });
+      let [lo, hi] = [21_000n, 16_000_000n];
+      while (hi - lo > 1n) {
+        const mid = (lo + hi) / 2n;
+        if ((await outcome(f, args, mid)) === "revert") lo = mid;
+        else hi = mid;
+      }
+      expect(await outcome(f, args, hi)).to.equal(false);
+      await expect(f.wallet.connect(f.relayer).execute(...args, { gasLimit: hi }))
+        .to.emit(f.wallet, "Executed")
+        .withArgs(0n, calleeAddress, 0n, false);
+      expect(await f.wallet.nonce()).to.equal(1n);
+      expect(await callee.runs()).to.equal(0n);
+    });
+
+    for (const asRevert of [true, false]) {
+      it(`attack: a callee ${asRevert ? "reverting" : "returning"} with megabytes of data cannot make a signed execution impossible to run`, async function () {
+        const f = await loadFixture(walletFixture);
+        const bomb = await ethers.deployContract("ReturnBomb");
+        const bombAddress = await bomb.getAddress();
+        const walletAddress = await f.wallet.getAddress();
+        // 2 MB of return data: about 8.9 million gas of memory for the callee, and as much again for a
+        // caller that copied it (more than the 16,777,216 a transaction may use, with the call's 10 million).
+        const gasLimit = 10_000_000n;
+        const data = bomb.interface.encodeFunctionData("explode", [2_000_000n, asRevert]);
+        const args = await signed(f, { to: bombAddress, data, gasLimit });
+        const before = await ethers.provider.getBalance(walletAddress);
+        const outer = 10_500_000n;
+        const tx = await f.wallet.connect(f.relayer).execute(...args, { gasLimit: outer });
+        const receipt = await tx.wait();
+        expect(receipt?.status).to.equal(1);
+        await expect(tx).to.emit(f.wallet, "Executed").withArgs(0n, bombAddress, 0n, !asRevert);
+        expect(await f.wallet.nonce()).to.equal(1n);
+        expect(await ethers.provider.getBalance(walletAddress)).to.equal(before);
+        // Gas bounded by the signed gasLimit and the wallet's own work, whatever the size of the return data.
+        expect(receipt!.gasUsed).to.be.lessThan(gasLimit + 100_000n);
+        // The signatures are spent: replaying them fails.
+        await expect(f.wallet.connect(f.relayer).execute(...args, { gasLimit: outer })).to.be.reverted;
+        expect(await f.wallet.nonce()).to.equal(1n);
+      });
+    }
+  });
+
+  describe("key rotation (issue 14, finding 10)", function () {
+    const DEADLINE = 4_102_444_800n;
+
+    /** The owners' execution of the registry's rotateDeviceKey to `newKey` (which signs its consent). */
+    async function rotation(f: WalletFixture, newKey: Wallet | HDNodeWallet, gasLimit = 150_000n) {
+      const nonce = await f.registry.keyNonce(f.deviceId);
+      const consent = await signKeyRotation(newKey, f.registryDomain, {
+        deviceId: f.deviceId,
+        newKey: newKey.address,
+        nonce,
+        deadline: DEADLINE,
+      });
+      const data = f.registry.interface.encodeFunctionData("rotateDeviceKey", [
+        f.deviceId,
+        newKey.address,
+        DEADLINE,
+        ...compact(consent),
+      ]);
+      return signed(f, { to: await f.registry.getAddress(), data, gasLimit });
+    }
+
+    async function balances(f: WalletFixture, who: string[]) {
+      const out = [];
+      for (const a of who) out.push([await ethers.provider.getBalance(a), await f.token.balanceOf(a)]);
+      return out;
+    }
+
+    it("attack: a stolen old key spends nothing once the owners rotate the device key in the registry", async function () {
+      const f = await loadFixture(walletFixture);
+      const thief = f.device; // the old key, stolen
+      const newKey = ethers.Wallet.createRandom();
+      const walletAddress = await f.wallet.getAddress();
+      const token = await f.token.getAddress();
+      // Before the rotation, the thief signs relayed transfers to itself.
+      const stolen = [];
+      for (const asset of [ZeroAddress, token]) {
+        const m = { asset, to: f.mallory.address, amount: 5n, nonce: 0n, deadline: DEADLINE };
+        stolen.push([asset, compact(await signDeviceTransfer(thief, f.domain, m))] as const);
+      }
+      // The owners rotate: the registry tells the wallet in the same transaction, which unlinks it.
+      const tx = f.wallet.connect(f.relayer).execute(...(await rotation(f, newKey)));
+      await expect(tx).to.emit(f.registry, "DeviceKeyRotated").withArgs(f.deviceId, thief.address, newKey.address);
+      await expect(tx).to.emit(f.wallet, "DeviceUnlinked").withArgs(f.deviceId);
+      await expect(tx)
+        .to.emit(f.wallet, "Executed")
+        .withArgs(0n, await f.registry.getAddress(), 0n, true);
+      expect((await f.wallet.deviceConfig()).linked).to.equal(false);
+
+      const watched = [walletAddress, f.mallory.address];
+      const before = await balances(f, watched);
+      const allowances = [await f.wallet.allowance(ZeroAddress), await f.wallet.allowance(token)];
+      // The thief sending itself, directly and through a relayer with the signatures made before.
+      for (const asset of [ZeroAddress, token]) {
+        await expect(f.wallet.connect(thief).deviceTransfer(asset, f.mallory.address, 5n))
+          .to.be.revertedWithCustomError(f.wallet, "DeviceKeyMismatch")
+          .withArgs(f.deviceId, thief.address, newKey.address);
+      }
+      for (const [asset, [r, vs]] of stolen) {
+        await expect(f.wallet.connect(f.relayer).deviceTransferBySig(asset, f.mallory.address, 5n, DEADLINE, r, vs))
+          .to.be.revertedWithCustomError(f.wallet, "DeviceKeyMismatch")
+          .withArgs(f.deviceId, thief.address, newKey.address);
+      }
+      await expect(f.wallet.connect(f.relayer).link()).to.be.revertedWithCustomError(f.wallet, "DeviceKeyMismatch");
+      expect(await balances(f, watched)).to.deep.equal(before);
+      expect([await f.wallet.allowance(ZeroAddress), await f.wallet.allowance(token)]).to.deep.equal(allowances);
+
+      // The owners set the new key: the old one is nobody, its signatures are void; the new key spends.
+      const setKey = f.wallet.interface.encodeFunctionData("setDeviceKey", [newKey.address]);
+      await expect(f.wallet.connect(f.relayer).execute(...(await signed(f, { to: walletAddress, data: setKey }))))
+        .to.emit(f.wallet, "DeviceKeyChanged")
+        .withArgs(newKey.address);
+      await expect(f.wallet.connect(thief).deviceTransfer(ZeroAddress, f.mallory.address, 5n))
+        .to.be.revertedWithCustomError(f.wallet, "NotDevice")
+        .withArgs(thief.address);
+      for (const [asset, [r, vs]] of stolen) {
+        await expect(
+          f.wallet.connect(f.relayer).deviceTransferBySig(asset, f.mallory.address, 5n, DEADLINE, r, vs),
+        ).to.be.revertedWithCustomError(f.wallet, "InvalidSignature");
+      }
+      expect(await balances(f, watched)).to.deep.equal(before);
+      const m = { asset: ZeroAddress, to: RECIPIENT, amount: 7n, nonce: 0n, deadline: DEADLINE };
+      const [r, vs] = compact(await signDeviceTransfer(newKey, f.domain, m));
+      const spend = f.wallet.connect(f.relayer).deviceTransferBySig(ZeroAddress, RECIPIENT, 7n, DEADLINE, r, vs);
+      await expect(spend).to.emit(f.wallet, "DeviceLinked").withArgs(f.deviceId);
+      await expect(spend).to.changeEtherBalances([f.wallet, RECIPIENT], [-7n, 7n]);
+    });
+
+    it("attack: the owners cannot point the wallet at a key the registry does not hold", async function () {
+      const f = await loadFixture(walletFixture);
+      const walletAddress = await f.wallet.getAddress();
+      const other = ethers.Wallet.createRandom().connect(ethers.provider);
+      await f.treasury.sendTransaction({ to: other.address, value: ONE });
+      const setKey = f.wallet.interface.encodeFunctionData("setDeviceKey", [other.address]);
+      const tx = f.wallet.execute(...(await signed(f, { to: walletAddress, data: setKey })));
+      await expect(tx).to.emit(f.wallet, "DeviceKeyChanged").withArgs(other.address);
+      expect((await f.wallet.deviceConfig()).linked).to.equal(false);
+      const before = await ethers.provider.getBalance(walletAddress);
+      await expect(f.wallet.connect(other).deviceTransfer(ZeroAddress, RECIPIENT, 1n))
+        .to.be.revertedWithCustomError(f.wallet, "DeviceKeyMismatch")
+        .withArgs(f.deviceId, other.address, f.device.address);
+      expect(await ethers.provider.getBalance(walletAddress)).to.equal(before);
+      expect(await ethers.provider.getBalance(RECIPIENT)).to.equal(0n);
+    });
+
+    it("attack: a wallet created after a rotation with the old key cannot let the old key spend", async function () {
+      const f = await loadFixture(walletFixture);
+      const d = testDevice(920);
+      const newKey = ethers.Wallet.createRandom();
+      await f.registry
+        .connect(f.maker)
+        .registerDevice(REGISTRATION_FEE, d.deviceId, d.wallet.address, 1, ethers.ZeroHash);
+      const [r, vs] = compact(
+        await signActivation(d.wallet, f.registryDomain, {
+          deviceId: d.deviceId,
+          owner: f.alice.address,
+          deadline: DEADLINE,
+        }),
+      );
+      await f.registry.connect(f.alice).activateDevice(ACTIVATION_FEE, d.deviceId, f.alice.address, DEADLINE, r, vs);
+      const consent = await signKeyRotation(newKey, f.registryDomain, {
+        deviceId: d.deviceId,
+        newKey: newKey.address,
+        nonce: 0n,
+        deadline: DEADLINE,
+      });
+      await f.registry.connect(f.alice).rotateDeviceKey(d.deviceId, newKey.address, DEADLINE, ...compact(consent));
+      // A wallet configured with the old key, handed the device and funded.
+      const config = { ...f.config, deviceId: d.deviceId, deviceKey: d.wallet.address };
+      await f.factory.createWallet(config);
+      const wallet = await ethers.getContractAt("DeviceWallet", await f.factory.predictWallet(config));
+      await f.registry.connect(f.alice).transferDevice(d.deviceId, await wallet.getAddress());
+      await f.treasury.sendTransaction({ to: await wallet.getAddress(), value: ONE });
+      const oldKey = d.wallet.connect(ethers.provider);
+      await f.treasury.sendTransaction({ to: oldKey.address, value: ONE });
+      await expect(wallet.connect(oldKey).deviceTransfer(ZeroAddress, f.mallory.address, 1n))
+        .to.be.revertedWithCustomError(wallet, "DeviceKeyMismatch")
+        .withArgs(d.deviceId, d.wallet.address, newKey.address);
+      const m = { asset: ZeroAddress, to: f.mallory.address, amount: 1n, nonce: 0n, deadline: DEADLINE };
+      const sig = compact(await signDeviceTransfer(oldKey, walletDomain(f.chainId, await wallet.getAddress()), m));
+      await expect(
+        wallet.connect(f.relayer).deviceTransferBySig(ZeroAddress, f.mallory.address, 1n, DEADLINE, ...sig),
+      ).to.be.revertedWithCustomError(wallet, "DeviceKeyMismatch");
+      expect(await ethers.provider.getBalance(await wallet.getAddress())).to.equal(ONE);
+      expect((await wallet.deviceConfig()).linked).to.equal(false);
+    });
+
+    it("attack: a relayer cannot get a rotation mined without the wallet hearing of it", async function () {
+      const f = await loadFixture(walletFixture);
+      const newKey = ethers.Wallet.createRandom();
+      const args = await rotation(f, newKey);
+      // Every outer gas either reverts the whole execution or rotates the key and unlinks the wallet.
+      let [lo, hi] = [21_000n, 1_000_000n];
+      while (hi - lo > 1n) {
+        const mid = (lo + hi) / 2n;
+        let mined = true;
+        try {
+          expect(await f.wallet.connect(f.relayer).execute.staticCall(...args, { gasLimit: mid })).to.equal(true);
+        } catch {
+          mined = false;
+        }
+        if (mined) hi = mid;
+        else lo = mid;
+      }
+      await expect(f.wallet.connect(f.relayer).execute(...args, { gasLimit: lo })).to.be.reverted;
+      expect((await f.registry.getDevice(f.deviceId)).deviceKey).to.equal(f.device.address);
+      expect((await f.wallet.deviceConfig()).linked).to.equal(true);
+      expect(await f.wallet.nonce()).to.equal(0n);
+      const tx = f.wallet.connect(f.relayer).execute(...args, { gasLimit: hi });
+      await expect(tx).to.emit(f.wallet, "DeviceUnlinked").withArgs(f.deviceId);
+      expect((await f.registry.getDevice(f.deviceId)).deviceKey).to.equal(newKey.address);
+      expect((await f.wallet.deviceConfig()).linked).to.equal(false);
+    });
+
+    it("attack: a rotation whose hook would be starved reverts whole; a hostile owner's hook does not stop its rotation", async function () {
+      const f = await loadFixture(walletFixture);
+      // Owners who sign one gas too little for the rotation with its hook (the least that works is found
+      // by search): the registry refuses to start the hook, so the key stays and the wallet stays linked
+      // (the old key keeps its rights because no rotation happened).
+      const newKey = ethers.Wallet.createRandom();
+      const works = async (gasLimit: bigint) =>
+        f.wallet.execute.staticCall(...(await rotation(f, newKey, gasLimit)), { gasLimit: 1_000_000n });
+      let [lo, hi] = [0n, 150_000n];
+      expect(await works(hi)).to.equal(true);
+      while (hi - lo > 1n) {
+        const mid = (lo + hi) / 2n;
+        if (await works(mid)) hi = mid;
+        else lo = mid;
+      }
+      const starved = await rotation(f, newKey, lo);
+      await expect(f.wallet.execute(...starved))
+        .to.emit(f.wallet, "Executed")
+        .withArgs(0n, await f.registry.getAddress(), 0n, false);
+      expect((await f.registry.getDevice(f.deviceId)).deviceKey).to.equal(f.device.address);
+      expect(await f.registry.keyNonce(f.deviceId)).to.equal(0n);
+      expect((await f.wallet.deviceConfig()).linked).to.equal(true);
+
+      // A contract owner whose hook reverts or burns its budget, rotating its own device.
+      const hostile = await ethers.deployContract("HostileDeviceOwner");
+      const owner = await hostile.getAddress();
+      for (const [i, mode] of [
+        [921, 0],
+        [922, 1],
+      ]) {
+        await hostile.setMode(mode);
+        const d = testDevice(i);
+        await f.registry
+          .connect(f.maker)
+          .registerDevice(REGISTRATION_FEE, d.deviceId, d.wallet.address, 1, ethers.ZeroHash);
+        const [r, vs] = compact(
+          await signActivation(d.wallet, f.registryDomain, { deviceId: d.deviceId, owner, deadline: DEADLINE }),
+        );
+        await f.registry.connect(f.alice).activateDevice(ACTIVATION_FEE, d.deviceId, owner, DEADLINE, r, vs);
+        const newKey = ethers.Wallet.createRandom();
+        const consent = await signKeyRotation(newKey, f.registryDomain, {
+          deviceId: d.deviceId,
+          newKey: newKey.address,
+          nonce: 0n,
+          deadline: DEADLINE,
+        });
+        const data = f.registry.interface.encodeFunctionData("rotateDeviceKey", [
+          d.deviceId,
+          newKey.address,
+          DEADLINE,
+          ...compact(consent),
+        ]);
+        const call = () => hostile.connect(f.mallory).call.populateTransaction(f.registry.getAddress(), data);
+        const needed = await f.mallory.estimateGas(await call());
+        // Too little gas for the hook's budget: the rotation reverts whole.
+        await expect(
+          f.mallory.sendTransaction({ ...(await call()), gasLimit: needed - 5_000n }),
+        ).to.be.revertedWithCustomError(f.registry, "OwnerHookGasTooLow");
+        expect((await f.registry.getDevice(d.deviceId)).deviceKey).to.equal(d.wallet.address);
+        await expect(f.mallory.sendTransaction({ ...(await call()), gasLimit: needed }))
+          .to.emit(f.registry, "DeviceKeyRotated")
+          .withArgs(d.deviceId, d.wallet.address, newKey.address);
+        expect((await f.registry.getDevice(d.deviceId)).deviceKey).to.equal(newKey.address);
+      }
     });
   });
 

@@ -1,0 +1,324 @@
+import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
+import { expect } from "chai";
+import { MaxUint256, Signature, ZeroAddress, ZeroHash, hexlify, keccak256, toUtf8Bytes } from "ethers";
+
+import { compact, identityClaimDigest, signActivation, signIdentityClaim } from "../../src/eip712/device";
+import { permitDomain, signPermit } from "../../src/eip712/permit";
+import type { TypedDataSigner } from "../../src/eip712/permit";
+import { ACTIVATION_FEE, ONE, REGISTRATION_FEE, registryFixture, testDevice } from "../shared/fixtures";
+import type { RegistryFixture, TestDevice } from "../shared/fixtures";
+
+const DEADLINE = 4_102_444_800n; // 2100-01-01: fixed, so signatures are deterministic
+const Status = { Unknown: 0n, Registered: 1n, Active: 2n, Revoked: 3n };
+/** secp256k1's group order: n − s is the malleable twin of s. */
+const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
+
+async function registered(f: RegistryFixture, device: TestDevice): Promise<void> {
+  await f.registry
+    .connect(f.maker)
+    .registerDevice(REGISTRATION_FEE, device.deviceId, device.wallet.address, device.deviceType, ZeroHash);
+}
+
+async function permitFor(
+  f: RegistryFixture,
+  signer: TypedDataSigner,
+  m: { owner: string; value: bigint; spender?: string; nonce?: bigint; deadline?: bigint },
+): Promise<[bigint, number, string, string]> {
+  const deadline = m.deadline ?? DEADLINE;
+  const message = {
+    owner: m.owner,
+    spender: m.spender ?? (await f.registry.getAddress()),
+    value: m.value,
+    nonce: m.nonce ?? (await f.token.nonces(m.owner)),
+    deadline,
+  };
+  const { v, r, s } = Signature.from(
+    await signPermit(signer, permitDomain("ThingToken", f.chainId, await f.token.getAddress()), message),
+  );
+  return [deadline, v, r, s];
+}
+
+/** The victim's money, allowance, permit nonce and the device's record, to compare before and after. */
+async function snapshot(f: RegistryFixture, victim: string, device: TestDevice) {
+  const registry = await f.registry.getAddress();
+  const d = await f.registry.getDevice(device.deviceId);
+  return {
+    balance: await f.token.balanceOf(victim),
+    allowance: await f.token.allowance(victim, registry),
+    nonce: await f.token.nonces(victim),
+    pool: await f.registry.rewardPool(),
+    status: d.status,
+    owner: d.owner,
+  };
+}
+
+describe("DeviceRegistry: consent to pay, and both signature forms", function () {
+  describe("activateDeviceWithPermit takes the fee only with the owner's consent (finding 1)", function () {
+    it("attack: a device key holder activates for a victim with a standing allowance, with an empty, forged, wrong-spender, expired or too-small permit: all revert, the victim pays nothing", async function () {
+      const f = await loadFixture(registryFixture);
+      // alice, the victim, gave the registry an unlimited allowance (fixture). mallory, the attacker, holds
+      // the key of a registered, inactive device (she bought it, or made it).
+      const device = testDevice(1);
+      await registered(f, device);
+      expect(await f.token.allowance(f.alice.address, await f.registry.getAddress())).to.equal(MaxUint256);
+      const before = await snapshot(f, f.alice.address, device);
+      expect(before.status).to.equal(Status.Registered);
+      const activation = compact(
+        await signActivation(device.wallet, f.domain, {
+          deviceId: device.deviceId,
+          owner: f.alice.address,
+          deadline: DEADLINE,
+        }),
+      );
+      const permits: [string, [bigint, number, string, string]][] = [
+        ["an empty permit", [0n, 0, ZeroHash, ZeroHash]],
+        ["garbage", [DEADLINE, 27, hexlify(keccak256(toUtf8Bytes("r"))), hexlify(keccak256(toUtf8Bytes("s")))]],
+        [
+          "a permit signed by the wrong key",
+          await permitFor(f, f.mallory, { owner: f.alice.address, value: ACTIVATION_FEE }),
+        ],
+        [
+          "a permit signed by the device key",
+          await permitFor(f, device.wallet, { owner: f.alice.address, value: ACTIVATION_FEE }),
+        ],
+        [
+          "a permit for less than the fee",
+          await permitFor(f, f.alice, { owner: f.alice.address, value: ACTIVATION_FEE - 1n }),
+        ],
+        [
+          "alice's permit for another spender",
+          await permitFor(f, f.alice, { owner: f.alice.address, value: ACTIVATION_FEE, spender: f.mallory.address }),
+        ],
+        [
+          "an expired permit",
+          await permitFor(f, f.alice, { owner: f.alice.address, value: ACTIVATION_FEE, deadline: 1n }),
+        ],
+      ];
+      for (const [what, permit] of permits) {
+        await expect(
+          f.registry
+            .connect(f.mallory)
+            .activateDeviceWithPermit(
+              ACTIVATION_FEE,
+              device.deviceId,
+              f.alice.address,
+              DEADLINE,
+              ...activation,
+              ...permit,
+            ),
+          what,
+        )
+          .to.be.revertedWithCustomError(f.registry, "OwnerPermitFailed")
+          .withArgs(f.alice.address, f.mallory.address);
+        // The same through the token's approveAndCall: the registry sees mallory as the caller.
+        const data = f.registry.interface.encodeFunctionData("activateDeviceWithPermit", [
+          ACTIVATION_FEE,
+          device.deviceId,
+          f.alice.address,
+          DEADLINE,
+          ...activation,
+          ...permit,
+        ]);
+        await expect(f.token.connect(f.mallory).approveAndCall(await f.registry.getAddress(), 0n, data), what)
+          .to.be.revertedWithCustomError(f.registry, "OwnerPermitFailed")
+          .withArgs(f.alice.address, f.mallory.address);
+      }
+      expect(await snapshot(f, f.alice.address, device)).to.deep.equal(before);
+      expect((await f.registry.getDevice(device.deviceId)).owner).to.equal(ZeroAddress);
+      expect(await f.registry.queryFilter(f.registry.filters.DeviceActivated(device.deviceId))).to.deep.equal([]);
+    });
+
+    it("a relayer activates with the owner's good permit, even when the owner also has a standing allowance", async function () {
+      const f = await loadFixture(registryFixture);
+      const device = testDevice(1);
+      await registered(f, device);
+      const registry = await f.registry.getAddress();
+      const balance = await f.token.balanceOf(f.alice.address);
+      const permit = await permitFor(f, f.alice, { owner: f.alice.address, value: ACTIVATION_FEE });
+      await expect(
+        f.registry.connect(f.relayer).activateDeviceWithPermit(
+          ACTIVATION_FEE,
+          device.deviceId,
+          f.alice.address,
+          DEADLINE,
+          ...compact(
+            await signActivation(device.wallet, f.domain, {
+              deviceId: device.deviceId,
+              owner: f.alice.address,
+              deadline: DEADLINE,
+            }),
+          ),
+          ...permit,
+        ),
+      )
+        .to.emit(f.registry, "DeviceActivated")
+        .withArgs(device.deviceId, f.alice.address);
+      expect(await f.token.balanceOf(f.alice.address)).to.equal(balance - ACTIVATION_FEE);
+      expect(await f.token.balanceOf(f.relayer.address)).to.equal(0n);
+      // The permit (alice's own signature) replaced her allowance with the fee, which was spent.
+      expect(await f.token.allowance(f.alice.address, registry)).to.equal(0n);
+      expect(await f.token.nonces(f.alice.address)).to.equal(1n);
+      expect((await f.registry.getDevice(device.deviceId)).status).to.equal(Status.Active);
+    });
+
+    it("the owner submits it itself without a permit, paying under its own allowance; or with a permit and no allowance", async function () {
+      const f = await loadFixture(registryFixture);
+      const [d1, d2] = [testDevice(1), testDevice(2)];
+      await registered(f, d1);
+      await registered(f, d2);
+      const balance = await f.token.balanceOf(f.alice.address);
+      const sign = async (d: TestDevice, owner: string) =>
+        compact(await signActivation(d.wallet, f.domain, { deviceId: d.deviceId, owner, deadline: DEADLINE }));
+      await expect(
+        f.registry
+          .connect(f.alice)
+          .activateDeviceWithPermit(
+            ACTIVATION_FEE,
+            d1.deviceId,
+            f.alice.address,
+            DEADLINE,
+            ...(await sign(d1, f.alice.address)),
+            0n,
+            0,
+            ZeroHash,
+            ZeroHash,
+          ),
+      )
+        .to.emit(f.registry, "DeviceActivated")
+        .withArgs(d1.deviceId, f.alice.address);
+      expect(await f.token.balanceOf(f.alice.address)).to.equal(balance - ACTIVATION_FEE);
+      // bob has no allowance: his own call with his permit pays.
+      await f.token.transfer(f.bob.address, 10n * ONE);
+      const permit = await permitFor(f, f.bob, { owner: f.bob.address, value: ACTIVATION_FEE });
+      await f.registry
+        .connect(f.bob)
+        .activateDeviceWithPermit(
+          ACTIVATION_FEE,
+          d2.deviceId,
+          f.bob.address,
+          DEADLINE,
+          ...(await sign(d2, f.bob.address)),
+          ...permit,
+        );
+      expect(await f.token.balanceOf(f.bob.address)).to.equal(10n * ONE - ACTIVATION_FEE);
+      expect((await f.registry.getDevice(d2.deviceId)).owner).to.equal(f.bob.address);
+    });
+
+    it("with a zero activation fee a relayer needs no permit, and nobody is charged", async function () {
+      const f = await loadFixture(registryFixture);
+      await f.registry.connect(f.admin).setFees(ONE, 0n);
+      const device = testDevice(1);
+      await registered(f, device);
+      const before = await snapshot(f, f.alice.address, device);
+      await f.registry.connect(f.relayer).activateDeviceWithPermit(
+        ACTIVATION_FEE,
+        device.deviceId,
+        f.alice.address,
+        DEADLINE,
+        ...compact(
+          await signActivation(device.wallet, f.domain, {
+            deviceId: device.deviceId,
+            owner: f.alice.address,
+            deadline: DEADLINE,
+          }),
+        ),
+        0n,
+        0,
+        ZeroHash,
+        ZeroHash,
+      );
+      const after = await snapshot(f, f.alice.address, device);
+      expect([after.balance, after.allowance, after.nonce, after.pool]).to.deep.equal([
+        before.balance,
+        before.allowance,
+        before.nonce,
+        before.pool,
+      ]);
+      expect([after.status, after.owner]).to.deep.equal([Status.Active, f.alice.address]);
+    });
+  });
+
+  describe("isValidDeviceSignature takes 65- and 64-byte signatures (finding 8)", function () {
+    async function activeWithClaim(f: RegistryFixture) {
+      const device = testDevice(1);
+      await f.registry
+        .connect(f.maker)
+        .registerAndActivate(
+          REGISTRATION_FEE + ACTIVATION_FEE,
+          device.deviceId,
+          device.wallet.address,
+          1,
+          ZeroHash,
+          f.alice.address,
+        );
+      const claim = { deviceId: device.deviceId, challenge: keccak256(toUtf8Bytes("peer-challenge-7")) };
+      const digest = identityClaimDigest(f.domain, claim);
+      const signature = Signature.from(await signIdentityClaim(device.wallet, f.domain, claim));
+      return { device, claim, digest, signature };
+    }
+
+    it("accepts a claim in either form, and only from the device's key while it is active", async function () {
+      const f = await loadFixture(registryFixture);
+      const { device, claim, digest, signature } = await activeWithClaim(f);
+      expect(signature.serialized.length).to.equal(2 + 130);
+      expect(signature.compactSerialized.length).to.equal(2 + 128);
+      expect(await f.registry.isValidDeviceSignature(device.deviceId, digest, signature.serialized)).to.equal(true);
+      expect(await f.registry.isValidDeviceSignature(device.deviceId, digest, signature.compactSerialized)).to.equal(
+        true,
+      );
+      // Both parities in compact form (the y-parity rides in the top bit of vs).
+      const other = Signature.from(
+        await signIdentityClaim(device.wallet, f.domain, { ...claim, challenge: keccak256(toUtf8Bytes("x")) }),
+      );
+      const otherDigest = identityClaimDigest(f.domain, { ...claim, challenge: keccak256(toUtf8Bytes("x")) });
+      expect(other.yParity).to.not.equal(signature.yParity);
+      expect(await f.registry.isValidDeviceSignature(device.deviceId, otherDigest, other.compactSerialized)).to.equal(
+        true,
+      );
+      // Another key's compact claim, or a compact claim over another digest, is false.
+      const stranger = Signature.from(await signIdentityClaim(testDevice(2).wallet, f.domain, claim));
+      expect(await f.registry.isValidDeviceSignature(device.deviceId, digest, stranger.compactSerialized)).to.equal(
+        false,
+      );
+      expect(
+        await f.registry.isValidDeviceSignature(device.deviceId, otherDigest, signature.compactSerialized),
+      ).to.equal(false);
+      // A revoked device's claims are false in both forms.
+      await f.registry.connect(f.maker).revokeDevice(device.deviceId, 1);
+      expect(await f.registry.isValidDeviceSignature(device.deviceId, digest, signature.serialized)).to.equal(false);
+      expect(await f.registry.isValidDeviceSignature(device.deviceId, digest, signature.compactSerialized)).to.equal(
+        false,
+      );
+    });
+
+    it("attack: a malleated (high-s) claim in either form and every other length are refused", async function () {
+      const f = await loadFixture(registryFixture);
+      const { device, digest, signature } = await activeWithClaim(f);
+      const highS = N - BigInt(signature.s);
+      const word = (x: bigint) => x.toString(16).padStart(64, "0");
+      const flippedV = signature.v === 27 ? "1c" : "1b";
+      // 65 bytes: (r, n − s, v flipped) is the malleable twin ecrecover would accept.
+      const malleated65 = `${signature.r}${word(highS)}${flippedV}`;
+      // 64 bytes: the same twin in compact form (flipped parity in the top bit, n − s below it).
+      const flippedParity = BigInt(1 - signature.yParity) << 255n;
+      const malleated64 = `${signature.r}${word(flippedParity | highS)}`;
+      expect(await f.registry.isValidDeviceSignature(device.deviceId, digest, malleated65)).to.equal(false);
+      expect(await f.registry.isValidDeviceSignature(device.deviceId, digest, malleated64)).to.equal(false);
+      // Malformed lengths around the two valid ones, and none at all.
+      const full = signature.serialized;
+      for (const bad of ["0x", full.slice(0, 4), full.slice(0, 2 + 126), `${full}00`, `${full}${"00".repeat(31)}`]) {
+        expect(
+          await f.registry.isValidDeviceSignature(device.deviceId, digest, bad),
+          `${(bad.length - 2) / 2} bytes`,
+        ).to.equal(false);
+      }
+      // A 65-byte signature with v = 0/1 (not 27/28) is refused, as before.
+      const rawV = `${full.slice(0, 2 + 128)}${signature.yParity === 0 ? "00" : "01"}`;
+      expect(await f.registry.isValidDeviceSignature(device.deviceId, digest, rawV)).to.equal(false);
+      // The genuine claim still validates: the refusals were about the form, not the device.
+      expect(await f.registry.isValidDeviceSignature(device.deviceId, digest, signature.compactSerialized)).to.equal(
+        true,
+      );
+    });
+  });
+});
