@@ -1,8 +1,8 @@
 /**
  * The one place the model-based test touches the contracts' API: the system fixture and one function per
  * operation. Issue 14's fixes change signatures (a trailing `maxFee` on fee-paying registry calls, device
- * ids namespaced by manufacturer, whitelists keyed by (manufacturer, root), ...): after merging them, adapt
- * the functions marked `API-CHANGE` here and nothing else. Every function sends exactly one transaction
+ * ids namespaced by manufacturer, whitelists keyed by (manufacturer, root), ...): this file follows them
+ * (the places are marked `API-CHANGE`), and nothing else had to change. Every function sends exactly one transaction
  * (or none) and returns its response; a refused call throws from gas estimation, so it is never mined.
  */
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
@@ -51,10 +51,7 @@ export interface Fees {
 
 // ---------------------------------------------------------------- device ids and keys
 
-/**
- * API-CHANGE(namespace): a device's id from its manufacturer and its raw unique id. Today the namespace is
- * global (keccak256 of the uid); after the namespace fix the manufacturer id goes in the top 32 bits.
- */
+/** A device's id: its manufacturer's id in the top 32 bits, then the low 224 bits of keccak256(uid). */
 export function deviceIdOf(manufacturerId: number, uid: string): string {
   return fleetDeviceIdOf(manufacturerId, uid);
 }
