@@ -1,8 +1,8 @@
 /**
  * The one place the model-based test touches the contracts' API: the system fixture and one function per
  * operation. Issue 14's fixes change signatures (a trailing `maxFee` on fee-paying registry calls, device
- * ids namespaced by manufacturer, whitelists keyed by (manufacturer, root), ...): after merging them, adapt
- * the functions marked `API-CHANGE` here and nothing else. Every function sends exactly one transaction
+ * ids namespaced by manufacturer, whitelists keyed by (manufacturer, root), ...): this file follows them
+ * (the places are marked `API-CHANGE`), and nothing else had to change. Every function sends exactly one transaction
  * (or none) and returns its response; a refused call throws from gas estimation, so it is never mined.
  */
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
@@ -14,6 +14,7 @@ import { compact, signActivation, signKeyRotation } from "../../src/eip712/devic
 import { permitDomain, signPermit } from "../../src/eip712/permit";
 import { channelsDomain, signReceipt } from "../../src/eip712/receipt";
 import { packAuthorization, signDeviceTransfer, signExecute, sortOwners, walletDomain } from "../../src/eip712/wallet";
+import { deviceIdOf as fleetDeviceIdOf } from "../../src/devices/fleet";
 import { buildGroup } from "../../src/merkle/group";
 import type { ClientGroup } from "../../src/merkle/group";
 import { buildWhitelist } from "../../src/merkle/whitelist";
@@ -50,13 +51,9 @@ export interface Fees {
 
 // ---------------------------------------------------------------- device ids and keys
 
-/**
- * API-CHANGE(namespace): a device's id from its manufacturer and its raw unique id. Today the namespace is
- * global (keccak256 of the uid); after the namespace fix the manufacturer id goes in the top 32 bits.
- */
+/** A device's id: its manufacturer's id in the top 32 bits, then the low 224 bits of keccak256(uid). */
 export function deviceIdOf(manufacturerId: number, uid: string): string {
-  void manufacturerId;
-  return keccak256(toUtf8Bytes(uid));
+  return fleetDeviceIdOf(manufacturerId, uid);
 }
 
 const keyCache = new Map<string, Wallet>();
@@ -425,20 +422,21 @@ export const op = {
   // API-CHANGE(maxFee): every fee-paying call gets the caller's `maxFee`. `_seen` holds the fees the
   // caller saw and consents to (per device); an activation's consent is its `_maxFee`.
   registerDevice: (r: DeviceRegistry, maker: Signer, id: string, key: string, _seen: Fees): Tx =>
-    r.connect(maker).registerDevice(id, key, 1, ZeroHash),
+    r.connect(maker).registerDevice(_seen.reg, id, key, 1, ZeroHash),
   registerDevices: (r: DeviceRegistry, maker: Signer, ids: string[], keys: string[], _seen: Fees): Tx =>
     r.connect(maker).registerDevices(
+      _seen.reg,
       ids,
       keys,
       ids.map(() => 1),
     ),
   registerAndActivate: (r: DeviceRegistry, maker: Signer, id: string, key: string, owner: string, _seen: Fees): Tx =>
-    r.connect(maker).registerAndActivate(id, key, 1, ZeroHash, owner),
+    r.connect(maker).registerAndActivate(_seen.reg + _seen.act, id, key, 1, ZeroHash, owner),
   // API-CHANGE(whitelist key): roots are keyed by (manufacturer, root).
   commitWhitelist: (r: DeviceRegistry, maker: Signer, root: string, capacity: number, _seen: Fees): Tx =>
-    r.connect(maker).commitWhitelist(root, capacity),
-  closeWhitelist: (r: DeviceRegistry, caller: Signer, _manufacturer: string, root: string): Tx =>
-    r.connect(caller).closeWhitelist(root),
+    r.connect(maker).commitWhitelist(_seen.reg, root, capacity),
+  closeWhitelist: (r: DeviceRegistry, caller: Signer, manufacturerId: number, root: string): Tx =>
+    r.connect(caller).closeWhitelist(manufacturerId, root),
   registerFromWhitelist: (
     r: DeviceRegistry,
     caller: Signer,
@@ -458,7 +456,7 @@ export const op = {
     owner: string,
     sig: [string, string],
     _maxFee: bigint,
-  ): Tx => r.connect(caller).activateFromWhitelist(root, id, 1, proof, owner, DEADLINE, ...sig),
+  ): Tx => r.connect(caller).activateFromWhitelist(_maxFee, root, id, 1, proof, owner, DEADLINE, ...sig),
   activateDevice: (
     r: DeviceRegistry,
     caller: Signer,
@@ -466,7 +464,7 @@ export const op = {
     owner: string,
     sig: [string, string],
     _maxFee: bigint,
-  ): Tx => r.connect(caller).activateDevice(id, owner, DEADLINE, ...sig),
+  ): Tx => r.connect(caller).activateDevice(_maxFee, id, owner, DEADLINE, ...sig),
   activateDeviceWithPermit: (
     r: DeviceRegistry,
     relayer: Signer,
@@ -475,7 +473,7 @@ export const op = {
     sig: [string, string],
     p: { deadline: bigint; v: number; r: string; s: string },
     _maxFee: bigint,
-  ): Tx => r.connect(relayer).activateDeviceWithPermit(id, owner, DEADLINE, ...sig, p.deadline, p.v, p.r, p.s),
+  ): Tx => r.connect(relayer).activateDeviceWithPermit(_maxFee, id, owner, DEADLINE, ...sig, p.deadline, p.v, p.r, p.s),
   transferDevice: (r: DeviceRegistry, owner: Signer, id: string, to: string): Tx =>
     r.connect(owner).transferDevice(id, to),
   revokeDevice: (r: DeviceRegistry, caller: Signer, id: string): Tx => r.connect(caller).revokeDevice(id, 1),
@@ -496,9 +494,10 @@ export const op = {
     epoch: bigint,
     root: string,
   ): Tx =>
+    // One report behind each update (the root's report count bounds the changes and the rewards).
     updates.length === 1
-      ? r.connect(auditor).updateScore(updates[0].deviceId, updates[0].score, updates[0].trend, epoch, root)
-      : r.connect(auditor).updateScores(updates, epoch, root),
+      ? r.connect(auditor).updateScore(updates[0].deviceId, updates[0].score, updates[0].trend, epoch, root, 1)
+      : r.connect(auditor).updateScores(updates, epoch, root, updates.length),
   withdrawAuditorReward: (r: DeviceRegistry, auditor: Signer): Tx => r.connect(auditor).withdrawAuditorReward(),
 
   // ---------------------------------------------------------------- channels

@@ -77,6 +77,8 @@ export interface WindowM {
 export interface Replay {
   label: string;
   send: () => Promise<TransactionResponse>;
+  /** A batch that skips what it cannot settle may be accepted, as long as it settles nothing again. */
+  mayPassAsNoOp?: boolean;
 }
 
 export interface Model {
