@@ -3,11 +3,12 @@ import os from "node:os";
 import path from "node:path";
 
 import type { Signer } from "ethers";
-import { Signature, Wallet, formatEther, hexlify, parseEther, parseUnits, randomBytes } from "ethers";
+import { Signature, formatEther, hexlify, parseEther, parseUnits, randomBytes } from "ethers";
 import type { HardhatRuntimeEnvironment } from "hardhat/types";
 
 import { chainTime } from "./chain";
 import { deployedOrDeploy } from "./deployments";
+import { randomDeviceKey } from "./devices/keystore";
 import type { System } from "./deployments";
 import { compact, identityClaimDigest, registryDomain, signActivation, signIdentityClaim } from "./eip712/device";
 import { permitDomain, signPermit } from "./eip712/permit";
@@ -97,7 +98,7 @@ async function cast(hre: HardhatRuntimeEnvironment): Promise<Signer[]> {
   }
   const extra: Signer[] = [];
   for (let i = signers.length; i < CAST_SIZE; i++) {
-    const wallet = Wallet.createRandom().connect(hre.ethers.provider);
+    const wallet = randomDeviceKey().connect(hre.ethers.provider);
     await (await funder.sendTransaction({ to: wallet.address, value: CAST_ETH })).wait();
     extra.push(wallet);
   }
@@ -192,7 +193,7 @@ export async function runDemo(
 
   const run = Date.now().toString(36);
   const fleet = Array.from({ length: 1000 }, (_, i) => {
-    const wallet = Wallet.createRandom();
+    const wallet = randomDeviceKey();
     const uid = `DEMO-${run}-${String(i + 1).padStart(4, "0")}`;
     return { uid, wallet, deviceId: deviceIdOf(makerInfo.id, uid), deviceKey: wallet.address, deviceType: 1 + (i % 6) };
   });

@@ -12,7 +12,7 @@ import { Progress } from "./cli/progress";
 import { loadSystem } from "./deployments";
 import type { FleetDevice } from "./devices/fleet";
 import { deviceIdOf, manufacturerIdOf, resolveDeviceId, writeFleetFiles } from "./devices/fleet";
-import { keystoreFile, loadDeviceKey, saveDeviceKey } from "./devices/keystore";
+import { keystoreFile, loadDeviceKey, randomDeviceKey, saveDeviceKey } from "./devices/keystore";
 import { DEVICE_TYPES, deviceTypeName } from "./devices/types";
 import {
   compact,
@@ -181,7 +181,7 @@ export function generateFleet(
   const progress = new Progress("generating devices", count, showProgress);
   const devices: Omit<FleetDevice, "line">[] = [];
   for (let i = 0; i < count; i++) {
-    const wallet = Wallet.createRandom();
+    const wallet = randomDeviceKey();
     const uid = `TL-${wallet.address.slice(2, 10).toUpperCase()}-${String(i + 1).padStart(6, "0")}`;
     const deviceId = deviceIdOf(manufacturerId, uid);
     saveDeviceKey(keystoreDir, { uid, deviceId }, new Wallet(wallet.privateKey), password);
@@ -609,7 +609,7 @@ export async function rotateKey(
     throw new UserError(`device ${deviceId} is ${info.status}; only active devices rotate keys`);
   if (info.owner !== ownerAddress) throw new UserError(`${ownerAddress} does not own device ${deviceId}`);
   const { meta } = loadDeviceKey(keystoreDir, deviceId, password);
-  const fresh = Wallet.createRandom();
+  const fresh = randomDeviceKey();
   const nonce = await ctx.registry.keyNonce(deviceId);
   const deadline = (await chainTime(hre)) + 3600n;
   const signature = await signKeyRotation(fresh, registryDomain(ctx.chainId, ctx.address), {

@@ -4,13 +4,14 @@ import os from "node:os";
 import path from "node:path";
 
 import type { BaseWallet, Signer } from "ethers";
-import { Wallet, formatEther, keccak256, parseEther, toUtf8Bytes } from "ethers";
+import { formatEther, keccak256, parseEther, toUtf8Bytes } from "ethers";
 import type { HardhatRuntimeEnvironment } from "hardhat/types";
 
 import { PaymentChannels__factory } from "../../typechain-types";
 import { chainTime } from "../chain";
 import { loadSystem } from "../deployments";
 import { channelsDomain } from "../eip712/receipt";
+import { randomDeviceKey } from "../devices/keystore";
 import { UserError } from "../errors";
 import { buildGroup } from "../merkle/group";
 import { AuthorizationServer } from "./as-server";
@@ -74,10 +75,7 @@ export async function runAccessSimulation(
   const given = options.clientKeys ?? [];
   if (given.length > options.clients)
     throw new UserError(`${given.length} client keys given for ${options.clients} clients`);
-  const wallets = [
-    ...given,
-    ...Array.from({ length: options.clients - given.length }, () => new Wallet(Wallet.createRandom().privateKey)),
-  ];
+  const wallets = [...given, ...Array.from({ length: options.clients - given.length }, () => randomDeviceKey())];
   const group = buildGroup(wallets.map((w) => w.address));
   const deposit = price * BigInt(options.clients * options.slots);
   const expiry = (await chainTime(hre)) + 86_400n;

@@ -2,9 +2,18 @@ import fs from "node:fs";
 import path from "node:path";
 import readline from "node:readline";
 
-import { Wallet, decryptKeystoreJsonSync, encryptKeystoreJsonSync } from "ethers";
+import { Wallet, decryptKeystoreJsonSync, encryptKeystoreJsonSync, hexlify, randomBytes } from "ethers";
 
 import { UserError } from "../errors";
+
+/**
+ * A fresh random key from 32 random bytes. `Wallet.createRandom()` derives an HD wallet from a new mnemonic
+ * (2,048 PBKDF2 rounds, ~10 ms a key), so a 1,000-device fleet blocked the event loop for 10 s, long
+ * enough for a node's keep-alive to close the RPC socket under the next request.
+ */
+export function randomDeviceKey(): Wallet {
+  return new Wallet(hexlify(randomBytes(32)));
+}
 
 /** Where device keys are kept: one encrypted ethers (Web3 Secret Storage v3) keystore per device. */
 export const PASSWORD_ENV = "THINGLEDGER_KEYSTORE_PASSWORD";
