@@ -6,7 +6,7 @@ import { systemFixture } from "./driver";
 import { checkAllDevices, initialState, stats } from "./model";
 
 /** Bounded for `npm test` on a slow machine; raise with MODEL_RUNS / MODEL_COMMANDS to search harder. */
-const RUNS = Number(process.env.MODEL_RUNS ?? 30);
+const RUNS = Number(process.env.MODEL_RUNS ?? 25);
 const MAX_COMMANDS = Number(process.env.MODEL_COMMANDS ?? 40);
 
 /**
