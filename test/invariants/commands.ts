@@ -26,6 +26,7 @@ import {
 } from "./driver";
 import type { CloseRequest, System } from "./driver";
 import {
+  DEFAULT_EPOCH_REWARDS,
   allowanceOf,
   availableAt,
   bal,
@@ -42,22 +43,11 @@ import {
 import type { ChannelM, Consent, DeviceM, Model, Plan, Real } from "./model";
 
 /**
- * Commands whose invariant the current (unfixed) contracts break: fast-check finds each counterexample
- * (see the report of issue 14's property tests). They are left out of the run until their fix is merged;
- * the lead empties this list after merging. `MODEL_INCLUDE=name,name` (or `all`) runs them anyway.
+ * Commands whose invariant the contracts break, left out of the run until fixed. Empty: every finding of
+ * issue 14 is fixed, and every command runs against the fixed code. `MODEL_INCLUDE=name,name` (or `all`)
+ * would run a listed one anyway.
  */
-export const KNOWN_UNFIXED: string[] = [
-  "activateWithoutConsent", // finding 1: activateDeviceWithPermit charges an owner who never agreed
-  "squat", // finding 2: another manufacturer registers a device id first
-  "activateWhitelistedAtStaleFee", // finding 3: a whitelisted device loses its root's committed fee
-  "rootSquat", // finding 4: another manufacturer commits a root first
-  "scoreRevoked", // finding 7: a revoked device is scored (and the auditor paid)
-  "oldKeySpends", // finding 10: the rotated-out device key keeps spending from the wallet
-  "removedMakerRevokes", // finding 11: a removed manufacturer keeps revoking
-  "staleFeeActivate", // finding 12: a fee raised after the user signed is charged anyway
-  "closeBatchWithBad", // finding 13: one bad channel reverts the whole batch
-  "strayTransferAndCall", // finding 14: transferAndCall to the registry or the channels is kept
-];
+export const KNOWN_UNFIXED: string[] = [];
 
 type Signers = HardhatEthersSigner;
 
@@ -528,8 +518,8 @@ def({
     const caller = p.caller === 2 ? s.mallory : makerOf(s, p.caller);
     const payout = p.to === 0 || p.caller === 2 ? a(s.makers[p.caller % 2].payout) : a(caller);
     return {
-      expect: p.caller === 2 ? "fail" : "ok",
-      why: "a manufacturer sets its own payout",
+      expect: p.caller === 2 || !m.makers[p.caller].active ? "fail" : "ok",
+      why: "an active manufacturer sets its own payout (a removed one cannot redirect its credit)",
       send: () => op.setPayout(s.registry, caller, payout),
       effects: (mm) => {
         mm.makers[p.caller].payout = payout;
@@ -646,6 +636,33 @@ def({
 });
 
 def({
+  name: "feeAboveMax",
+  weight: 2,
+  arb: fc.record({ mk: fc.nat(1), d: fc.nat(), variant: fc.nat(2) }),
+  pre: (m, _s, p) => freePool(m, p.mk).length > 0 && (p.variant === 2 ? m.fees.reg + m.fees.act > 0n : m.fees.reg > 0n),
+  plan: async (m, r, p) => {
+    const s = r.sys;
+    const maker = makerOf(s, p.mk);
+    const dev = newDevice(pick(freePool(m, p.mk), p.d), p.mk, p.variant === 2 ? "Active" : "Registered");
+    // The manufacturer saw lower fees than those in force (the admin raised them since): its maxFee is
+    // one unit below what the call would now charge per device.
+    const seen =
+      p.variant === 2 ? { reg: m.fees.reg, act: m.fees.act - 1n } : { reg: m.fees.reg - 1n, act: m.fees.act };
+    return {
+      expect: "fail",
+      why: "a fee above the caller's maxFee charges nobody and registers nothing",
+      send: () =>
+        p.variant === 0
+          ? op.registerDevice(s.registry, maker, dev.id, dev.key, seen)
+          : p.variant === 1
+            ? op.registerDevices(s.registry, maker, [dev.id], [dev.key], seen)
+            : op.registerAndActivate(s.registry, maker, dev.id, dev.key, a(s.bob), seen),
+      devices: [dev.id],
+    };
+  },
+});
+
+def({
   name: "commitWhitelist",
   weight: 2,
   arb: fc.record({ mk: fc.nat(1) }),
@@ -671,20 +688,23 @@ def({
   name: "rootSquat",
   weight: 2,
   arb: fc.record({ victim: fc.nat(1) }),
-  pre: (m, _s, p) => !m.whitelists[p.victim].committed && m.makers[1 - p.victim].active,
   plan: async (m, r, p) => {
     const s = r.sys;
     const attacker = 1 - p.victim;
     const root = s.whitelists[p.victim].root;
     const fee = m.fees.reg;
     return {
-      // Keyed by manufacturer, the attacker's commit is its own (useless) root; the victim's commit, a
-      // later command, must still succeed.
-      expect: "either",
-      why: "a root committed by another manufacturer reserves nothing of the victim's",
+      // Keyed by (manufacturer, root), the attacker's commit is a root of its own namespace, useless to it,
+      // and blocks nothing: the victim's commit and claims (later commands) must still succeed.
+      expect:
+        m.makers[attacker].active && !m.rootSquats.has(p.victim) && canChargeMaker(m, s, attacker, fee) ? "ok" : "fail",
+      why: "a manufacturer commits any root under its own id, and only once",
       consents: [own(a(makerOf(s, attacker)), "THING", fee, SIGNED_BEFORE)],
       send: () => op.commitWhitelist(s.registry, makerOf(s, attacker), root, 1, m.fees),
-      effects: (mm) => chargeMaker(mm, s, attacker, fee),
+      effects: (mm) => {
+        chargeMaker(mm, s, attacker, fee);
+        mm.rootSquats.add(p.victim);
+      },
     };
   },
 });
@@ -698,9 +718,9 @@ def({
     const s = r.sys;
     const caller = p.byAdmin ? s.admin : makerOf(s, p.mk);
     return {
-      expect: "ok",
-      why: "the root's manufacturer or the admin closes it",
-      send: () => op.closeWhitelist(s.registry, caller, a(makerOf(s, p.mk)), s.whitelists[p.mk].root),
+      expect: p.byAdmin || m.makers[p.mk].active ? "ok" : "fail",
+      why: "the root's manufacturer while active, or the admin, closes it",
+      send: () => op.closeWhitelist(s.registry, caller, s.makers[p.mk].id, s.whitelists[p.mk].root),
       effects: (mm) => {
         mm.whitelists[p.mk].capacity = mm.whitelists[p.mk].used;
       },
@@ -719,7 +739,7 @@ def({
     return {
       expect: "fail",
       why: "only the root's manufacturer or the admin closes it",
-      send: () => op.closeWhitelist(s.registry, caller, a(makerOf(s, p.victim)), s.whitelists[p.victim].root),
+      send: () => op.closeWhitelist(s.registry, caller, s.makers[p.victim].id, s.whitelists[p.victim].root),
     };
   },
 });
@@ -744,15 +764,7 @@ def({
       expect: w.used < w.capacity ? "ok" : "fail",
       why: "anyone registers a listed device within the root's capacity",
       send: () =>
-        op.registerFromWhitelist(
-          s.registry,
-          caller,
-          a(makerOf(s, p.mk)),
-          s.whitelists[p.mk].root,
-          e.deviceId,
-          e.deviceKey,
-          e.proof,
-        ),
+        op.registerFromWhitelist(s.registry, caller, s.whitelists[p.mk].root, e.deviceId, e.deviceKey, e.proof),
       effects: (mm) => {
         mm.whitelists[p.mk].used += 1;
         mm.devices.set(dev.id, dev);
@@ -784,7 +796,6 @@ def({
       op.activateFromWhitelist(
         s.registry,
         owner,
-        a(makerOf(s, p.mk)),
         s.whitelists[p.mk].root,
         e.deviceId,
         e.proof,
@@ -905,8 +916,11 @@ def({
       consents: [own(a(owner), "THING", fee, "the permit it signed")],
       send,
       effects: (mm) => {
-        mm.allowances.set(key2(a(owner), reg), fee);
-        mm.permitNonces.set(a(owner), nextPermitNonce(mm, a(owner)) + 1n);
+        // A zero fee is charged to nobody: the permit is not even tried.
+        if (fee > 0n) {
+          mm.allowances.set(key2(a(owner), reg), fee);
+          mm.permitNonces.set(a(owner), nextPermitNonce(mm, a(owner)) + 1n);
+        }
         pull(mm, a(owner), reg, reg, fee);
         mm.feesCollected += fee;
         Object.assign(mm.devices.get(d.id)!, { status: "Active", owner: a(owner) });
@@ -1082,42 +1096,64 @@ def({
 
 const auditorsOf = (s: System): Signers[] => [s.auditor, s.rogueAuditor];
 
+/** Activated devices (active, or revoked after activation): the ones a score entry may name. */
+const scorable = (d: DeviceM): boolean => d.status === "Active" || (d.status === "Revoked" && d.owner !== ZeroAddress);
+
+/** Whether an entry changes the device's score: not revoked (skipped), not scored this epoch, a change. */
+function changes(d: DeviceM, u: { score: number; trend: number }, epoch: bigint): boolean {
+  if (d.status === "Revoked") return false;
+  return d.rep === undefined || (d.rep.epoch !== epoch && (d.rep.score !== u.score || d.rep.trend !== u.trend));
+}
+
+/** A successful score batch: the records it changes and the bound on the auditor's rewards this epoch. */
+function applyScores(
+  mm: Model,
+  auditor: string,
+  chosen: DeviceM[],
+  updates: { score: number; trend: number }[],
+  epoch: bigint,
+  reportCount: number,
+): void {
+  let changed = 0n;
+  chosen.forEach((d, i) => {
+    const dm = mm.devices.get(d.id)!;
+    if (!changes(dm, updates[i], epoch)) return;
+    dm.rep = { score: updates[i].score, trend: updates[i].trend, epoch };
+    changed += 1n;
+  });
+  const am = mm.auditors.get(auditor)!;
+  am.changes += changed;
+  if (am.boundEpoch !== epoch) Object.assign(am, { boundEpoch: epoch, boundStart: am.total, boundMax: 0n });
+  const rc = BigInt(reportCount);
+  const allowed = am.cap < rc ? am.cap : rc;
+  if (allowed > am.boundMax) am.boundMax = allowed;
+}
+
 def({
   name: "score",
-  weight: 3,
+  weight: 4,
   arb: fc.record({
     auditor: fc.nat(1),
     picks: fc.uniqueArray(fc.nat(30), { minLength: 1, maxLength: 3 }),
     score: fc.integer({ min: 0, max: 1000 }),
     trend: fc.integer({ min: -1, max: 1 }),
+    reportCount: fc.nat(4),
   }),
   pre: (m) => devicesWhere(m, (d) => d.status === "Active").length > 0,
   plan: async (m, r, p) => {
     const s = r.sys;
     const auditor = pick(auditorsOf(s), p.auditor);
-    const active = devicesWhere(m, (d) => d.status === "Active");
-    const chosen = [...new Set(p.picks.map((i) => pick(active, i)))];
+    // Active devices, with revoked ones mixed in: their entries are skipped, never scored.
+    const candidates = devicesWhere(m, scorable);
+    const chosen = [...new Set(p.picks.map((i) => pick(candidates, i)))];
     const epoch = epochOf(m.now);
     const updates = chosen.map((d, i) => ({ deviceId: d.id, score: (p.score + 37 * i) % 1001, trend: p.trend }));
+    const changed = chosen.filter((d, i) => changes(d, updates[i], epoch)).length;
     return {
-      expect: m.auditors.get(a(auditor))!.active ? "ok" : "fail",
-      why: "an active auditor scores active devices",
-      send: () => op.updateScores(s.registry, auditor, updates, epoch, ZeroHash),
-      effects: (mm) => {
-        let changed = 0n;
-        chosen.forEach((d, i) => {
-          const dm = mm.devices.get(d.id)!;
-          const u = updates[i];
-          if (
-            dm.rep !== undefined &&
-            (dm.rep.epoch === epoch || (dm.rep.score === u.score && dm.rep.trend === u.trend))
-          )
-            return;
-          dm.rep = { score: u.score, trend: u.trend, epoch };
-          changed += 1n;
-        });
-        mm.auditors.get(a(auditor))!.changes += changed;
-      },
+      expect: m.auditors.get(a(auditor))!.active && changed <= p.reportCount ? "ok" : "fail",
+      why: "an active auditor scores activated devices, changing no more scores than the reports it committed",
+      send: () => op.updateScores(s.registry, auditor, updates, epoch, ZeroHash, p.reportCount),
+      effects: (mm) => applyScores(mm, a(auditor), chosen, updates, epoch, p.reportCount),
       devices: chosen.map((d) => d.id),
     };
   },
@@ -1126,21 +1162,24 @@ def({
 def({
   name: "scoreRevoked",
   weight: 3,
-  arb: fc.record({ d: fc.nat(), score: fc.integer({ min: 0, max: 1000 }) }),
-  pre: (m) => devicesWhere(m, (d) => d.status === "Revoked" && d.owner !== ZeroAddress).length > 0,
+  arb: fc.record({ d: fc.nat(), score: fc.integer({ min: 0, max: 1000 }), reportCount: fc.nat(2) }),
+  pre: (m) => devicesWhere(m, (d) => d.status === "Revoked").length > 0,
   plan: async (m, r, p) => {
     const s = r.sys;
     const d = pick(
-      devicesWhere(m, (x) => x.status === "Revoked" && x.owner !== ZeroAddress),
+      devicesWhere(m, (x) => x.status === "Revoked"),
       p.d,
     );
     const score = d.rep?.score === p.score ? (p.score + 1) % 1001 : p.score;
+    const epoch = epochOf(m.now);
+    const updates = [{ deviceId: d.id, score, trend: 1 }];
     return {
-      // Refused, or skipped: either way the record and the rewards stay as they are.
-      expect: "either",
-      why: "a revoked device is not scored",
-      send: () =>
-        op.updateScores(s.registry, s.auditor, [{ deviceId: d.id, score, trend: 1 }], epochOf(m.now), ZeroHash),
+      // Skipped (record and rewards unchanged) if it was ever activated; never activated, it is no
+      // auditable device at all.
+      expect: d.owner !== ZeroAddress ? "ok" : "fail",
+      why: "a revoked device is never scored",
+      send: () => op.updateScores(s.registry, s.auditor, updates, epoch, ZeroHash, p.reportCount),
+      effects: (mm) => applyScores(mm, a(s.auditor), [d], updates, epoch, p.reportCount),
       devices: [d.id],
     };
   },
@@ -1161,7 +1200,7 @@ def({
       expect: "fail",
       why: "only activated devices are scored",
       send: () =>
-        op.updateScores(s.registry, s.auditor, [{ deviceId: d.id, score: 1, trend: 1 }], epochOf(m.now), ZeroHash),
+        op.updateScores(s.registry, s.auditor, [{ deviceId: d.id, score: 1, trend: 1 }], epochOf(m.now), ZeroHash, 1),
       devices: [d.id],
     };
   },
@@ -1183,8 +1222,30 @@ def({
     return {
       expect: "fail",
       why: "only an active auditor scores, in the current epoch",
-      send: () => op.updateScores(s.registry, caller, [{ deviceId: d.id, score: 999, trend: -1 }], epoch, ZeroHash),
+      send: () => op.updateScores(s.registry, caller, [{ deviceId: d.id, score: 999, trend: -1 }], epoch, ZeroHash, 1),
       devices: [d.id],
+    };
+  },
+});
+
+const CAPS = [0n, 1n, 2n, 10_001n];
+
+def({
+  name: "setRewardCap",
+  weight: 1,
+  arb: fc.record({ auditor: fc.nat(2), cap: fc.nat(3) }),
+  plan: async (m, r, p) => {
+    const s = r.sys;
+    // The admin caps an auditor's rewarded changes per epoch; mallory is no auditor.
+    const who = a(pick([s.auditor, s.rogueAuditor, s.mallory], p.auditor));
+    const cap = CAPS[p.cap];
+    return {
+      expect: (m.auditors.get(who)?.active ?? false) && cap <= 10_000n ? "ok" : "fail",
+      why: "the admin caps an active auditor's epoch rewards, at most MAX_EPOCH_REWARDS",
+      send: () => op.setAuditorRewardCap(s.registry, s.admin, who, cap),
+      effects: (mm) => {
+        mm.auditors.get(who)!.cap = cap;
+      },
     };
   },
 });
@@ -1225,7 +1286,8 @@ def({
       why: "the admin removes or re-admits an auditor",
       send: () => (active ? op.removeAuditor(s.registry, s.admin, au) : op.addAuditor(s.registry, s.admin, au)),
       effects: (mm) => {
-        mm.auditors.get(au)!.active = !active;
+        // Re-admission sets the default cap (the epoch's rewarded count is kept).
+        Object.assign(mm.auditors.get(au)!, { active: !active }, active ? {} : { cap: DEFAULT_EPOCH_REWARDS });
       },
     };
   },
@@ -1656,7 +1718,6 @@ def({
         data = s.wallet.interface.encodeFunctionData("setFrozen", [false]);
         apply = (mm) => {
           mm.wallet.frozen = false;
-          mm.wallet.rotatedUnacked = false;
         };
         break;
       }
@@ -1680,7 +1741,6 @@ def({
             keyLabel: next.address,
             keyNonce: d.keyNonce + 1n,
           });
-          mm.wallet.rotatedUnacked = true;
         };
         break;
       }
@@ -1769,7 +1829,13 @@ async function spendPlan(m: Model, r: Real, p: SpendP, keyAddress: string, legit
   const win = m.wallet.windows[asset];
   const idx = periodOf(m.now);
   const within = win.limit > 0n && amount <= availableAt(win, idx);
-  const feasible = walletCanSpend(m, s, w) && within && bal(m, w)[kind] >= amount && m.wallet.key === keyAddress;
+  // The wallet spends only while linked to its device: active, owned by it, and its device key the registry's.
+  const feasible =
+    walletCanSpend(m, s, w) &&
+    within &&
+    bal(m, w)[kind] >= amount &&
+    m.wallet.key === keyAddress &&
+    walletDevice(m, s).key === keyAddress;
   const sig = relayed ? await deviceTransferSig(s, key, asset, to, amount, win.nonce) : undefined;
   const relayer = pick([s.relayer, s.mallory], p.relayer);
   const send = () =>
@@ -1777,7 +1843,7 @@ async function spendPlan(m: Model, r: Real, p: SpendP, keyAddress: string, legit
       ? op.deviceTransferBySig(s.wallet, relayer, asset, to, amount, sig)
       : op.deviceTransfer(s.wallet, key as Signers, asset, to, amount);
   return {
-    expect: !legit ? "fail" : m.wallet.rotatedUnacked ? "either" : feasible ? "ok" : "fail",
+    expect: legit && feasible ? "ok" : "fail",
     why: legit ? "the device key spends within its limit" : "a rotated-out device key spends nothing",
     consents: legit && within ? [own(w, kind, amount, "a device spend within the limit")] : [],
     send,

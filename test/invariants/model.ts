@@ -79,6 +79,26 @@ export interface Replay {
   send: () => Promise<TransactionResponse>;
 }
 
+/** An auditor: what it may be paid for, and the bound on its rewards in the epoch it last scored in. */
+export interface AuditorM {
+  active: boolean;
+  /** Scores it changed, ever. */
+  changes: bigint;
+  withdrawn: bigint;
+  /** Its per-epoch reward cap (changed scores). */
+  cap: bigint;
+  /** Rewards it ever earned (earned + withdrawn), as of the last step. */
+  total: bigint;
+  /** The epoch of its last accepted submission, its `total` before that epoch's first one, and the most
+   * rewarded changes that epoch allows: the largest min(cap, reportCount) among the epoch's submissions. */
+  boundEpoch?: bigint;
+  boundStart: bigint;
+  boundMax: bigint;
+}
+
+/** A new auditor's per-epoch reward cap (DeviceReputation.DEFAULT_EPOCH_REWARDS). */
+export const DEFAULT_EPOCH_REWARDS = 1_000n;
+
 export interface Model {
   now: bigint;
   balances: Map<string, Record<Asset, bigint>>;
@@ -92,14 +112,14 @@ export interface Model {
   whitelists: { committed: boolean; capacity: number; used: number; actFee: bigint }[];
   feesCollected: bigint;
   rewardsWithdrawn: bigint;
-  auditors: Map<string, { active: boolean; changes: bigint; withdrawn: bigint }>;
+  /** Victims (manufacturer indexes) whose root the other manufacturer committed under its own id. */
+  rootSquats: Set<number>;
+  auditors: Map<string, AuditorM>;
   channels: ChannelM[];
   wallet: {
     nonce: bigint;
     key: string;
     frozen: boolean;
-    /** The registry rotated the device key since the owners last unfroze: what the wallet does is open. */
-    rotatedUnacked: boolean;
     windows: Record<string, WindowM>;
   };
   accepted: Replay[];
@@ -286,16 +306,26 @@ export async function initialState(sys: System): Promise<{ model: Model; real: R
     ),
     feesCollected: real.actual.get(getAddress(registry))!.THING - credits,
     rewardsWithdrawn: 0n,
-    auditors: new Map([
-      [sys.auditor.address, { active: true, changes: 0n, withdrawn: 0n }],
-      [sys.rogueAuditor.address, { active: true, changes: 0n, withdrawn: 0n }],
-    ]),
+    rootSquats: new Set(),
+    auditors: new Map(
+      [sys.auditor.address, sys.rogueAuditor.address].map((x) => [
+        x,
+        {
+          active: true,
+          changes: 0n,
+          withdrawn: 0n,
+          cap: DEFAULT_EPOCH_REWARDS,
+          total: 0n,
+          boundStart: 0n,
+          boundMax: 0n,
+        },
+      ]),
+    ),
     channels: [],
     wallet: {
       nonce: 0n,
       key: sys.walletKeys[0].address,
       frozen: false,
-      rotatedUnacked: false,
       windows: {
         [ZeroAddress]: { limit: ETH_LIMIT, idx: 0n, cur: 0n, prev: 0n, nonce: 0n },
         [getAddress(token)]: { limit: TOKEN_LIMIT, idx: 0n, cur: 0n, prev: 0n, nonce: 0n },
@@ -423,11 +453,24 @@ async function checkSystem(name: string, m: Model, r: Real, plan: Plan): Promise
   });
   [...m.auditors].forEach(([a, am], i) => {
     const v = rest[sys.makers.length + i] as Awaited<ReturnType<typeof sys.registry.auditorInfo>>;
+    const who = r.names.get(a);
     expect(v.active, `${name}: auditor ${a} active`).to.equal(am.active);
+    expect(v.maxRewardsPerEpoch, `${name}: ${who}'s epoch reward cap`).to.equal(am.cap);
+    const total = v.earned + am.withdrawn;
     expect(
-      v.earned + am.withdrawn <= am.changes * AUDIT_REWARD,
-      `${name}: ${r.names.get(a)} earned ${fmt("THING", v.earned + am.withdrawn)} for ${am.changes} changed scores`,
+      total <= am.changes * AUDIT_REWARD,
+      `${name}: ${who} earned ${fmt("THING", total)} for ${am.changes} changed scores`,
     ).to.equal(true);
+    // In one epoch: at most min(its cap, the reports it committed) rewarded changes.
+    if (am.boundEpoch !== undefined) {
+      expect(
+        total - am.boundStart <= am.boundMax * AUDIT_REWARD,
+        `${name}: ${who} earned ${fmt("THING", total - am.boundStart)} in epoch ${am.boundEpoch}, ` +
+          `where cap and committed reports allow ${am.boundMax} rewards`,
+      ).to.equal(true);
+    }
+    expect(total >= am.total, `${name}: ${who}'s rewards never shrink`).to.equal(true);
+    am.total = total;
   });
   const nonce = rest[sys.makers.length + m.auditors.size] as bigint;
   expect(nonce, `${name}: wallet nonce`).to.equal(m.wallet.nonce);
