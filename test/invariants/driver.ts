@@ -416,6 +416,10 @@ export const op = {
     r.connect(payer).depositFeeCreditWithPermit(account, p.value, p.deadline, p.v, p.r, p.s),
   withdrawCredit: (r: DeviceRegistry, maker: Signer): Tx => r.connect(maker).withdrawFeeCredit(),
   setPayout: (r: DeviceRegistry, caller: Signer, payout: string): Tx => r.connect(caller).setPayout(payout),
+  proposeManufacturerAccount: (r: DeviceRegistry, caller: Signer, account: string): Tx =>
+    r.connect(caller).proposeManufacturerAccount(account),
+  acceptManufacturerAccount: (r: DeviceRegistry, caller: Signer, id: number): Tx =>
+    r.connect(caller).acceptManufacturerAccount(id),
 
   // ---------------------------------------------------------------- registry: devices
   // Every fee-paying call takes the caller's `maxFee` first: `seen` holds the fees the caller saw and

@@ -77,6 +77,8 @@ export interface WindowM {
 export interface Replay {
   label: string;
   send: () => Promise<TransactionResponse>;
+  /** A batch close: its replay is not refused but settles nothing, skipping each of these channels. */
+  skips?: string[];
 }
 
 /** An auditor: what it may be paid for, and the bound on its rewards in the epoch it last scored in. */
@@ -107,7 +109,8 @@ export interface Model {
   fees: { reg: bigint; act: bigint };
   /** The activation fee before the last change: what a user who signed before it consents to. */
   prevAct: bigint;
-  makers: { active: boolean; credit: bigint; payout: string }[];
+  /** `pending`: the account proposed to take the manufacturer over (zero: none). */
+  makers: { active: boolean; credit: bigint; payout: string; pending: string }[];
   devices: Map<string, DeviceM>;
   whitelists: { committed: boolean; capacity: number; used: number; actFee: bigint }[];
   feesCollected: bigint;
@@ -273,7 +276,7 @@ export async function initialState(sys: System): Promise<{ model: Model; real: R
   const makers = [];
   for (const mk of sys.makers) {
     const v = await sys.registry.getManufacturer(mk.account.address);
-    makers.push({ active: v.active, credit: v.credit, payout: v.payout });
+    makers.push({ active: v.active, credit: v.credit, payout: v.payout, pending: ZeroAddress });
   }
   const credits = makers.reduce((a, mk) => a + mk.credit, 0n);
   const devices = new Map<string, DeviceM>();
@@ -440,6 +443,7 @@ async function checkSystem(name: string, m: Model, r: Real, plan: Plan): Promise
     sys.registry.rewardPool(),
     sys.registry.rewardsReserved(),
     ...sys.makers.map((mk) => sys.registry.getManufacturer(mk.account.address)),
+    ...sys.makers.map((mk) => sys.registry.pendingManufacturerAccount(mk.id)),
     ...[...m.auditors.keys()].map((a) => sys.registry.auditorInfo(a)),
     sys.wallet.nonce(),
     sys.registry.getStatuses([...m.devices.keys(), ...unregisteredIds(m)]),
@@ -450,9 +454,10 @@ async function checkSystem(name: string, m: Model, r: Real, plan: Plan): Promise
     expect(v.credit, `${name}: credit of manufacturer ${mk.id}`).to.equal(m.makers[i].credit);
     expect(v.active, `${name}: manufacturer ${mk.id} active`).to.equal(m.makers[i].active);
     expect(v.payout, `${name}: manufacturer ${mk.id} payout`).to.equal(m.makers[i].payout);
+    expect(rest[sys.makers.length + i], `${name}: manufacturer ${mk.id} pending account`).to.equal(m.makers[i].pending);
   });
   [...m.auditors].forEach(([a, am], i) => {
-    const v = rest[sys.makers.length + i] as Awaited<ReturnType<typeof sys.registry.auditorInfo>>;
+    const v = rest[2 * sys.makers.length + i] as Awaited<ReturnType<typeof sys.registry.auditorInfo>>;
     const who = r.names.get(a);
     expect(v.active, `${name}: auditor ${a} active`).to.equal(am.active);
     expect(v.maxRewardsPerEpoch, `${name}: ${who}'s epoch reward cap`).to.equal(am.cap);
@@ -472,11 +477,11 @@ async function checkSystem(name: string, m: Model, r: Real, plan: Plan): Promise
     expect(total >= am.total, `${name}: ${who}'s rewards never shrink`).to.equal(true);
     am.total = total;
   });
-  const nonce = rest[sys.makers.length + m.auditors.size] as bigint;
+  const nonce = rest[2 * sys.makers.length + m.auditors.size] as bigint;
   expect(nonce, `${name}: wallet nonce`).to.equal(m.wallet.nonce);
 
   // Devices: every status is the model's; unregistered pool ids stay unknown.
-  const statuses = rest[sys.makers.length + m.auditors.size + 1] as bigint[];
+  const statuses = rest[2 * sys.makers.length + m.auditors.size + 1] as bigint[];
   const ids = [...m.devices.keys(), ...unregisteredIds(m)];
   ids.forEach((id, i) => {
     const want = m.devices.get(id)?.status ?? "Unknown";
