@@ -105,9 +105,10 @@ interface IDeviceReputation {
     ) external;
 
     /// @notice A batch of new scores in `epoch` (the current one), with the root of the reports used and
-    /// the number of reports under it. Every batch of an epoch carries the same root and count. A batch
-    /// that changes more scores than `reportCount` reverts; the epoch's rewards are bounded by
-    /// `reportCount` and the auditor's cap. Entries for revoked devices are skipped.
+    /// the number of reports under it (an auditor's batches of one epoch should all carry the same root and
+    /// count, as the off-chain auditor's do; the events make any difference public). A batch that changes
+    /// more scores than `reportCount` reverts; the epoch's rewards are bounded by `reportCount` and the
+    /// auditor's cap. Entries for revoked devices are skipped.
     function updateScores(
         ScoreUpdate[] calldata updates,
         uint32 epoch,

@@ -345,8 +345,7 @@ abstract contract RegistryFees is IDeviceRegistry, IERC827Refuser, Ownable2Step,
 
     /// @dev The activation fee in force and its number among all activation fees set.
     function _activationFeeSetting() internal view returns (uint256 fee, uint16 setting) {
-        FeeState memory fees = _fees;
-        return (fees.activationFee, fees.activationFeeSetting);
+        return (_fees.activationFee, _fees.activationFeeSetting);
     }
 
     /// @dev The activation fee of a setting number (0: the fee in force now).

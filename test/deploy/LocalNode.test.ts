@@ -151,8 +151,9 @@ describe("deployment to a local hardhat node", function () {
     const listed = json<{ account: string; active: boolean }[]>(["manufacturer:list"]);
     expect(listed.find((m) => m.account === OPERATOR)).to.include({ active: true });
 
-    json(["device:generate", "--count", "4", "--out", fleetA]);
-    json(["device:generate", "--count", "3", "--out", fleetB, "--type", "lock"]);
+    // The manufacturer generates its fleet: the ids are in its namespace.
+    json(["device:generate", "--count", "4", "--out", fleetA, "--signer", "1"]);
+    json(["device:generate", "--count", "3", "--out", fleetB, "--type", "lock", "--signer", "1"]);
     const first = json<{ registered: number; skipped: number }>([
       "device:register",
       "--file",
@@ -284,7 +285,7 @@ describe("deployment to a local hardhat node", function () {
       json(["manufacturer:add", "--account", OPERATOR]);
       json(["token:transfer", "--to", OPERATOR, "--amount", "100"]);
     }
-    json(["device:generate", "--count", "1", "--out", fleet]);
+    json(["device:generate", "--count", "1", "--out", fleet, "--signer", "1"]);
     json(["device:register", "--file", path.join(fleet, "devices.csv"), "--signer", "1"]);
     const device = (JSON.parse(fs.readFileSync(path.join(fleet, "devices.json"), "utf8")) as { deviceId: string }[])[0];
     json(["token:transfer", "--to", ownerA, "--amount", "10"]);
