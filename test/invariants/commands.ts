@@ -975,6 +975,36 @@ def({
 });
 
 def({
+  name: "activateWithPermitSelf",
+  weight: 1,
+  arb: fc.record({ d: fc.nat(), owner: fc.nat(2) }),
+  pre: (m) => devicesWhere(m, activatable(m)).length > 0,
+  plan: async (m, r, p) => {
+    const s = r.sys;
+    const d = pick(devicesWhere(m, activatable(m)), p.d);
+    const owner = pick([s.alice, s.bob, s.carol], p.owner);
+    const reg = addr(s, s.registry);
+    const fee = m.fees.act;
+    const sig = await activationSig(s, keyOf(d.keyLabel), d.id, a(owner));
+    // The owner submits itself with no permit: its own call, paid under its own allowance.
+    const send = () => op.activateDeviceWithPermit(s.registry, owner, d.id, a(owner), sig, EMPTY_PERMIT, fee);
+    return {
+      expect: canPull(m, a(owner), reg, fee) ? "ok" : "fail",
+      why: "the owner's own call pays under its own allowance",
+      consents: [own(a(owner), "THING", fee, SIGNED_BEFORE)],
+      send,
+      effects: (mm) => {
+        pull(mm, a(owner), reg, reg, fee);
+        mm.feesCollected += fee;
+        Object.assign(mm.devices.get(d.id)!, { status: "Active", owner: a(owner) });
+        mm.accepted.push({ label: "activateDeviceWithPermit (by the owner)", send });
+      },
+      devices: [d.id],
+    };
+  },
+});
+
+def({
   name: "activateWithoutConsent",
   weight: 3,
   arb: fc.record({ d: fc.nat(), victim: fc.nat(2) }),
