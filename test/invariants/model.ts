@@ -16,12 +16,13 @@
  * 3. balances: every tracked account holds exactly what the model says;
  * 4. solvency: the registry holds exactly the manufacturers' credit plus fees collected minus rewards
  *    paid (its pool and reserved rewards together), and no auditor earned more than the reward for the
- *    scores it changed; the channels hold exactly the open deposits; the wallet's nonce is the model's;
+ *    scores it changed, nor in one epoch more than min(its cap, the reports it committed) rewards; the channels hold exactly the open deposits; the wallet's nonce is the model's;
  * 5. records: every device's status, manufacturer, owner, key and score, and every touched channel,
  *    are the model's: a device id maps to the manufacturer that legitimately made it.
  *
  * Replays (the fourth invariant of issue 14) are commands: they re-send an accepted signed message and
- * must fail with every balance unchanged.
+ * must fail with every balance unchanged; a replayed closeBatch is not refused (the batch skips what it
+ * cannot settle) but must skip every channel, settle none and move nothing.
  */
 import { time } from "@nomicfoundation/hardhat-network-helpers";
 import { expect } from "chai";
