@@ -1,8 +1,8 @@
 /**
  * The one place the model-based test touches the contracts' API: the system fixture and one function per
- * operation. Issue 14's fixes change signatures (a trailing `maxFee` on fee-paying registry calls, device
- * ids namespaced by manufacturer, whitelists keyed by (manufacturer, root), ...): this file follows them
- * (the places are marked `API-CHANGE`), and nothing else had to change. Every function sends exactly one transaction
+ * operation, written against the API after issue 14's fixes (`maxFee` first on every fee-paying registry
+ * call, device ids namespaced by manufacturer, whitelists keyed by (manufacturer, root), a committed report
+ * count on every score update). Every function sends exactly one transaction
  * (or none) and returns its response; a refused call throws from gas estimation, so it is never mined.
  */
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
@@ -10,11 +10,11 @@ import type { Signer, TransactionResponse, TypedDataDomain } from "ethers";
 import { AbiCoder, MaxUint256, Signature, Wallet, ZeroAddress, ZeroHash, concat, keccak256, toUtf8Bytes } from "ethers";
 import { ethers } from "hardhat";
 
+import { deviceIdOf as fleetDeviceIdOf } from "../../src/devices/fleet";
 import { compact, signActivation, signKeyRotation } from "../../src/eip712/device";
 import { permitDomain, signPermit } from "../../src/eip712/permit";
 import { channelsDomain, signReceipt } from "../../src/eip712/receipt";
 import { packAuthorization, signDeviceTransfer, signExecute, sortOwners, walletDomain } from "../../src/eip712/wallet";
-import { deviceIdOf as fleetDeviceIdOf } from "../../src/devices/fleet";
 import { buildGroup } from "../../src/merkle/group";
 import type { ClientGroup } from "../../src/merkle/group";
 import { buildWhitelist } from "../../src/merkle/whitelist";
@@ -51,7 +51,7 @@ export interface Fees {
 
 // ---------------------------------------------------------------- device ids and keys
 
-/** A device's id: its manufacturer's id in the top 32 bits, then the low 224 bits of keccak256(uid). */
+/** A device's id: its manufacturer's id in the top 32 bits, then the low bits of keccak256(uid). */
 export function deviceIdOf(manufacturerId: number, uid: string): string {
   return fleetDeviceIdOf(manufacturerId, uid);
 }
@@ -210,7 +210,6 @@ export async function systemFixture(): Promise<System> {
   await op.registerFromWhitelist(
     registry,
     treasury,
-    maker.address,
     whitelists[0].root,
     listed.deviceId,
     listed.deviceKey,
@@ -417,30 +416,33 @@ export const op = {
     r.connect(payer).depositFeeCreditWithPermit(account, p.value, p.deadline, p.v, p.r, p.s),
   withdrawCredit: (r: DeviceRegistry, maker: Signer): Tx => r.connect(maker).withdrawFeeCredit(),
   setPayout: (r: DeviceRegistry, caller: Signer, payout: string): Tx => r.connect(caller).setPayout(payout),
+  proposeManufacturerAccount: (r: DeviceRegistry, caller: Signer, account: string): Tx =>
+    r.connect(caller).proposeManufacturerAccount(account),
+  acceptManufacturerAccount: (r: DeviceRegistry, caller: Signer, id: number): Tx =>
+    r.connect(caller).acceptManufacturerAccount(id),
 
   // ---------------------------------------------------------------- registry: devices
-  // API-CHANGE(maxFee): every fee-paying call gets the caller's `maxFee`. `_seen` holds the fees the
-  // caller saw and consents to (per device); an activation's consent is its `_maxFee`.
-  registerDevice: (r: DeviceRegistry, maker: Signer, id: string, key: string, _seen: Fees): Tx =>
-    r.connect(maker).registerDevice(_seen.reg, id, key, 1, ZeroHash),
-  registerDevices: (r: DeviceRegistry, maker: Signer, ids: string[], keys: string[], _seen: Fees): Tx =>
+  // Every fee-paying call takes the caller's `maxFee` first: `seen` holds the fees the caller saw and
+  // consents to (per device; registerAndActivate: registration plus activation).
+  registerDevice: (r: DeviceRegistry, maker: Signer, id: string, key: string, seen: Fees): Tx =>
+    r.connect(maker).registerDevice(seen.reg, id, key, 1, ZeroHash),
+  registerDevices: (r: DeviceRegistry, maker: Signer, ids: string[], keys: string[], seen: Fees): Tx =>
     r.connect(maker).registerDevices(
-      _seen.reg,
+      seen.reg,
       ids,
       keys,
       ids.map(() => 1),
     ),
-  registerAndActivate: (r: DeviceRegistry, maker: Signer, id: string, key: string, owner: string, _seen: Fees): Tx =>
-    r.connect(maker).registerAndActivate(_seen.reg + _seen.act, id, key, 1, ZeroHash, owner),
-  // API-CHANGE(whitelist key): roots are keyed by (manufacturer, root).
-  commitWhitelist: (r: DeviceRegistry, maker: Signer, root: string, capacity: number, _seen: Fees): Tx =>
-    r.connect(maker).commitWhitelist(_seen.reg, root, capacity),
+  registerAndActivate: (r: DeviceRegistry, maker: Signer, id: string, key: string, owner: string, seen: Fees): Tx =>
+    r.connect(maker).registerAndActivate(seen.reg + seen.act, id, key, 1, ZeroHash, owner),
+  // Roots are keyed by (manufacturer, root); a claim's root is looked up under the manufacturer its id names.
+  commitWhitelist: (r: DeviceRegistry, maker: Signer, root: string, capacity: number, seen: Fees): Tx =>
+    r.connect(maker).commitWhitelist(seen.reg, root, capacity),
   closeWhitelist: (r: DeviceRegistry, caller: Signer, manufacturerId: number, root: string): Tx =>
     r.connect(caller).closeWhitelist(manufacturerId, root),
   registerFromWhitelist: (
     r: DeviceRegistry,
     caller: Signer,
-    _manufacturer: string,
     root: string,
     id: string,
     key: string,
@@ -449,22 +451,21 @@ export const op = {
   activateFromWhitelist: (
     r: DeviceRegistry,
     caller: Signer,
-    _manufacturer: string,
     root: string,
     id: string,
     proof: string[],
     owner: string,
     sig: [string, string],
-    _maxFee: bigint,
-  ): Tx => r.connect(caller).activateFromWhitelist(_maxFee, root, id, 1, proof, owner, DEADLINE, ...sig),
+    maxFee: bigint,
+  ): Tx => r.connect(caller).activateFromWhitelist(maxFee, root, id, 1, proof, owner, DEADLINE, ...sig),
   activateDevice: (
     r: DeviceRegistry,
     caller: Signer,
     id: string,
     owner: string,
     sig: [string, string],
-    _maxFee: bigint,
-  ): Tx => r.connect(caller).activateDevice(_maxFee, id, owner, DEADLINE, ...sig),
+    maxFee: bigint,
+  ): Tx => r.connect(caller).activateDevice(maxFee, id, owner, DEADLINE, ...sig),
   activateDeviceWithPermit: (
     r: DeviceRegistry,
     relayer: Signer,
@@ -472,8 +473,8 @@ export const op = {
     owner: string,
     sig: [string, string],
     p: { deadline: bigint; v: number; r: string; s: string },
-    _maxFee: bigint,
-  ): Tx => r.connect(relayer).activateDeviceWithPermit(_maxFee, id, owner, DEADLINE, ...sig, p.deadline, p.v, p.r, p.s),
+    maxFee: bigint,
+  ): Tx => r.connect(relayer).activateDeviceWithPermit(maxFee, id, owner, DEADLINE, ...sig, p.deadline, p.v, p.r, p.s),
   transferDevice: (r: DeviceRegistry, owner: Signer, id: string, to: string): Tx =>
     r.connect(owner).transferDevice(id, to),
   revokeDevice: (r: DeviceRegistry, caller: Signer, id: string): Tx => r.connect(caller).revokeDevice(id, 1),
@@ -493,11 +494,15 @@ export const op = {
     updates: { deviceId: string; score: number; trend: number }[],
     epoch: bigint,
     root: string,
+    reportCount: number,
   ): Tx =>
-    // One report behind each update (the root's report count bounds the changes and the rewards).
     updates.length === 1
-      ? r.connect(auditor).updateScore(updates[0].deviceId, updates[0].score, updates[0].trend, epoch, root, 1)
-      : r.connect(auditor).updateScores(updates, epoch, root, updates.length),
+      ? r
+          .connect(auditor)
+          .updateScore(updates[0].deviceId, updates[0].score, updates[0].trend, epoch, root, reportCount)
+      : r.connect(auditor).updateScores(updates, epoch, root, reportCount),
+  setAuditorRewardCap: (r: DeviceRegistry, admin: Signer, a: string, cap: bigint): Tx =>
+    r.connect(admin).setAuditorRewardCap(a, cap),
   withdrawAuditorReward: (r: DeviceRegistry, auditor: Signer): Tx => r.connect(auditor).withdrawAuditorReward(),
 
   // ---------------------------------------------------------------- channels

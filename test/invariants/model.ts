@@ -16,12 +16,13 @@
  * 3. balances: every tracked account holds exactly what the model says;
  * 4. solvency: the registry holds exactly the manufacturers' credit plus fees collected minus rewards
  *    paid (its pool and reserved rewards together), and no auditor earned more than the reward for the
- *    scores it changed; the channels hold exactly the open deposits; the wallet's nonce is the model's;
+ *    scores it changed, nor in one epoch more than min(its cap, the reports it committed) rewards; the channels hold exactly the open deposits; the wallet's nonce is the model's;
  * 5. records: every device's status, manufacturer, owner, key and score, and every touched channel,
  *    are the model's: a device id maps to the manufacturer that legitimately made it.
  *
  * Replays (the fourth invariant of issue 14) are commands: they re-send an accepted signed message and
- * must fail with every balance unchanged.
+ * must fail with every balance unchanged; a replayed closeBatch is not refused (the batch skips what it
+ * cannot settle) but must skip every channel, settle none and move nothing.
  */
 import { time } from "@nomicfoundation/hardhat-network-helpers";
 import { expect } from "chai";
@@ -77,9 +78,29 @@ export interface WindowM {
 export interface Replay {
   label: string;
   send: () => Promise<TransactionResponse>;
-  /** A batch that skips what it cannot settle may be accepted, as long as it settles nothing again. */
-  mayPassAsNoOp?: boolean;
+  /** A batch close: its replay is not refused but settles nothing, skipping each of these channels. */
+  skips?: string[];
 }
+
+/** An auditor: what it may be paid for, and the bound on its rewards in the epoch it last scored in. */
+export interface AuditorM {
+  active: boolean;
+  /** Scores it changed, ever. */
+  changes: bigint;
+  withdrawn: bigint;
+  /** Its per-epoch reward cap (changed scores). */
+  cap: bigint;
+  /** Rewards it ever earned (earned + withdrawn), as of the last step. */
+  total: bigint;
+  /** The epoch of its last accepted submission, its `total` before that epoch's first one, and the most
+   * rewarded changes that epoch allows: the largest min(cap, reportCount) among the epoch's submissions. */
+  boundEpoch?: bigint;
+  boundStart: bigint;
+  boundMax: bigint;
+}
+
+/** A new auditor's per-epoch reward cap (DeviceReputation.DEFAULT_EPOCH_REWARDS). */
+export const DEFAULT_EPOCH_REWARDS = 1_000n;
 
 export interface Model {
   now: bigint;
@@ -89,19 +110,20 @@ export interface Model {
   fees: { reg: bigint; act: bigint };
   /** The activation fee before the last change: what a user who signed before it consents to. */
   prevAct: bigint;
-  makers: { active: boolean; credit: bigint; payout: string }[];
+  /** `pending`: the account proposed to take the manufacturer over (zero: none). */
+  makers: { active: boolean; credit: bigint; payout: string; pending: string }[];
   devices: Map<string, DeviceM>;
   whitelists: { committed: boolean; capacity: number; used: number; actFee: bigint }[];
   feesCollected: bigint;
   rewardsWithdrawn: bigint;
-  auditors: Map<string, { active: boolean; changes: bigint; withdrawn: bigint }>;
+  /** Victims (manufacturer indexes) whose root the other manufacturer committed under its own id. */
+  rootSquats: Set<number>;
+  auditors: Map<string, AuditorM>;
   channels: ChannelM[];
   wallet: {
     nonce: bigint;
     key: string;
     frozen: boolean;
-    /** The registry rotated the device key since the owners last unfroze: what the wallet does is open. */
-    rotatedUnacked: boolean;
     windows: Record<string, WindowM>;
   };
   accepted: Replay[];
@@ -255,7 +277,7 @@ export async function initialState(sys: System): Promise<{ model: Model; real: R
   const makers = [];
   for (const mk of sys.makers) {
     const v = await sys.registry.getManufacturer(mk.account.address);
-    makers.push({ active: v.active, credit: v.credit, payout: v.payout });
+    makers.push({ active: v.active, credit: v.credit, payout: v.payout, pending: ZeroAddress });
   }
   const credits = makers.reduce((a, mk) => a + mk.credit, 0n);
   const devices = new Map<string, DeviceM>();
@@ -288,16 +310,26 @@ export async function initialState(sys: System): Promise<{ model: Model; real: R
     ),
     feesCollected: real.actual.get(getAddress(registry))!.THING - credits,
     rewardsWithdrawn: 0n,
-    auditors: new Map([
-      [sys.auditor.address, { active: true, changes: 0n, withdrawn: 0n }],
-      [sys.rogueAuditor.address, { active: true, changes: 0n, withdrawn: 0n }],
-    ]),
+    rootSquats: new Set(),
+    auditors: new Map(
+      [sys.auditor.address, sys.rogueAuditor.address].map((x) => [
+        x,
+        {
+          active: true,
+          changes: 0n,
+          withdrawn: 0n,
+          cap: DEFAULT_EPOCH_REWARDS,
+          total: 0n,
+          boundStart: 0n,
+          boundMax: 0n,
+        },
+      ]),
+    ),
     channels: [],
     wallet: {
       nonce: 0n,
       key: sys.walletKeys[0].address,
       frozen: false,
-      rotatedUnacked: false,
       windows: {
         [ZeroAddress]: { limit: ETH_LIMIT, idx: 0n, cur: 0n, prev: 0n, nonce: 0n },
         [getAddress(token)]: { limit: TOKEN_LIMIT, idx: 0n, cur: 0n, prev: 0n, nonce: 0n },
@@ -412,6 +444,7 @@ async function checkSystem(name: string, m: Model, r: Real, plan: Plan): Promise
     sys.registry.rewardPool(),
     sys.registry.rewardsReserved(),
     ...sys.makers.map((mk) => sys.registry.getManufacturer(mk.account.address)),
+    ...sys.makers.map((mk) => sys.registry.pendingManufacturerAccount(mk.id)),
     ...[...m.auditors.keys()].map((a) => sys.registry.auditorInfo(a)),
     sys.wallet.nonce(),
     sys.registry.getStatuses([...m.devices.keys(), ...unregisteredIds(m)]),
@@ -422,20 +455,34 @@ async function checkSystem(name: string, m: Model, r: Real, plan: Plan): Promise
     expect(v.credit, `${name}: credit of manufacturer ${mk.id}`).to.equal(m.makers[i].credit);
     expect(v.active, `${name}: manufacturer ${mk.id} active`).to.equal(m.makers[i].active);
     expect(v.payout, `${name}: manufacturer ${mk.id} payout`).to.equal(m.makers[i].payout);
+    expect(rest[sys.makers.length + i], `${name}: manufacturer ${mk.id} pending account`).to.equal(m.makers[i].pending);
   });
   [...m.auditors].forEach(([a, am], i) => {
-    const v = rest[sys.makers.length + i] as Awaited<ReturnType<typeof sys.registry.auditorInfo>>;
+    const v = rest[2 * sys.makers.length + i] as Awaited<ReturnType<typeof sys.registry.auditorInfo>>;
+    const who = r.names.get(a);
     expect(v.active, `${name}: auditor ${a} active`).to.equal(am.active);
+    expect(v.maxRewardsPerEpoch, `${name}: ${who}'s epoch reward cap`).to.equal(am.cap);
+    const total = v.earned + am.withdrawn;
     expect(
-      v.earned + am.withdrawn <= am.changes * AUDIT_REWARD,
-      `${name}: ${r.names.get(a)} earned ${fmt("THING", v.earned + am.withdrawn)} for ${am.changes} changed scores`,
+      total <= am.changes * AUDIT_REWARD,
+      `${name}: ${who} earned ${fmt("THING", total)} for ${am.changes} changed scores`,
     ).to.equal(true);
+    // In one epoch: at most min(its cap, the reports it committed) rewarded changes.
+    if (am.boundEpoch !== undefined) {
+      expect(
+        total - am.boundStart <= am.boundMax * AUDIT_REWARD,
+        `${name}: ${who} earned ${fmt("THING", total - am.boundStart)} in epoch ${am.boundEpoch}, ` +
+          `where cap and committed reports allow ${am.boundMax} rewards`,
+      ).to.equal(true);
+    }
+    expect(total >= am.total, `${name}: ${who}'s rewards never shrink`).to.equal(true);
+    am.total = total;
   });
-  const nonce = rest[sys.makers.length + m.auditors.size] as bigint;
+  const nonce = rest[2 * sys.makers.length + m.auditors.size] as bigint;
   expect(nonce, `${name}: wallet nonce`).to.equal(m.wallet.nonce);
 
   // Devices: every status is the model's; unregistered pool ids stay unknown.
-  const statuses = rest[sys.makers.length + m.auditors.size + 1] as bigint[];
+  const statuses = rest[2 * sys.makers.length + m.auditors.size + 1] as bigint[];
   const ids = [...m.devices.keys(), ...unregisteredIds(m)];
   ids.forEach((id, i) => {
     const want = m.devices.get(id)?.status ?? "Unknown";
