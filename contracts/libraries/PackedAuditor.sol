@@ -35,7 +35,7 @@ library PackedAuditor {
             (rewardCap_ << _CAP_SHIFT) |
             (uint256(rewardEpoch_) << _EPOCH_SHIFT) |
             (rewardedInEpoch_ << _REWARDED_SHIFT) |
-            (active_ ? 1 << _ACTIVE_SHIFT : 0);
+            (_bit(active_) << _ACTIVE_SHIFT);
     }
 
     function active(uint256 word) internal pure returns (bool) {
@@ -63,7 +63,7 @@ library PackedAuditor {
     }
 
     function withActive(uint256 word, bool active_) internal pure returns (uint256) {
-        return (word & ~(uint256(0xff) << _ACTIVE_SHIFT)) | (active_ ? 1 << _ACTIVE_SHIFT : 0);
+        return (word & ~(uint256(0xff) << _ACTIVE_SHIFT)) | (_bit(active_) << _ACTIVE_SHIFT);
     }
 
     function withBudget(uint256 word, uint256 budget_) internal pure returns (uint256) {
@@ -76,5 +76,12 @@ library PackedAuditor {
 
     function withRewardCap(uint256 word, uint256 rewardCap_) internal pure returns (uint256) {
         return (word & ~(_MASK16 << _CAP_SHIFT)) | (rewardCap_ << _CAP_SHIFT);
+    }
+
+    /// @dev 1 for true, 0 for false, without a branch.
+    function _bit(bool b) private pure returns (uint256 r) {
+        assembly ("memory-safe") {
+            r := b
+        }
     }
 }
