@@ -1,9 +1,10 @@
 import fs from "node:fs";
+import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 
 import { expect } from "chai";
-import { JsonRpcProvider, Wallet } from "ethers";
+import { FetchRequest, JsonRpcProvider, Wallet } from "ethers";
 
 import { coverageRunning } from "../shared/gas";
 import { ROOT, errorLines, hardhat, startNode } from "../shared/cli";
@@ -40,7 +41,11 @@ describe("the testnet deployment guide, on a node that answers as Sepolia", func
     // Child processes recompile the contracts, which would overwrite coverage's instrumented build.
     if (coverageRunning()) this.skip();
     node = await startNode("test/shared/sepolia-node.config.ts");
-    provider = new JsonRpcProvider(node.url);
+    // No keep-alive: each task below runs in a blocking child process, long enough for the node to close an
+    // idle pooled socket, and the next request on it would fail with "socket hang up".
+    const request = new FetchRequest(node.url);
+    request.getUrlFunc = FetchRequest.createGetUrlFunc({ agent: new http.Agent({ keepAlive: false }) });
+    provider = new JsonRpcProvider(request);
     scratch = fs.mkdtempSync(path.join(os.tmpdir(), "thingledger-testnet-"));
     const id = `test-sepolia-${process.pid}-${Date.now()}`;
     deploymentDir = path.join(ROOT, "deploy", "deployments", id);
