@@ -38,6 +38,26 @@ async function fixture() {
 }
 type Fixture = Awaited<ReturnType<typeof fixture>>;
 
+/** Every call data pushed with transferAndCall (alice) and transferFromAndCall (bob, alice's spender) to
+ * `target` reverts with `UnsolicitedTransfer(target)`, and no balance or record moves. Returns the state
+ * before (and after) the attempts. */
+async function expectPushesRefused(f: Fixture, target: string, data: Record<string, string>) {
+  const before = await snapshot(f);
+  for (const [name, d] of Object.entries(data)) {
+    await expect(f.token.connect(f.alice).transferAndCall(target, 5n * ONE, d), `transferAndCall ${name}`)
+      .to.be.revertedWithCustomError(f.token, "UnsolicitedTransfer")
+      .withArgs(target);
+    await expect(
+      f.token.connect(f.bob).transferFromAndCall(f.alice.address, target, 5n * ONE, d),
+      `transferFromAndCall ${name}`,
+    )
+      .to.be.revertedWithCustomError(f.token, "UnsolicitedTransfer")
+      .withArgs(target);
+  }
+  expect(await snapshot(f)).to.deep.equal(before);
+  return before;
+}
+
 /** Everything the attempts must leave unchanged. */
 async function snapshot(f: Fixture) {
   const channels = await f.channels.getAddress();
@@ -81,19 +101,7 @@ describe("Unsolicited transfers (ERC-827 transfer and call)", function () {
       view: f.channels.interface.encodeFunctionData("token"),
       empty: "0x",
     };
-    const before = await snapshot(f);
-    for (const [name, d] of Object.entries(data)) {
-      await expect(f.token.connect(f.alice).transferAndCall(target, 5n * ONE, d), `transferAndCall ${name}`)
-        .to.be.revertedWithCustomError(f.token, "UnsolicitedTransfer")
-        .withArgs(target);
-      await expect(
-        f.token.connect(f.bob).transferFromAndCall(f.alice.address, target, 5n * ONE, d),
-        `transferFromAndCall ${name}`,
-      )
-        .to.be.revertedWithCustomError(f.token, "UnsolicitedTransfer")
-        .withArgs(target);
-    }
-    expect(await snapshot(f)).to.deep.equal(before);
+    await expectPushesRefused(f, target, data);
     // The legitimate flows still work: an open and a top-up through approveAndCall.
     const open = f.token.connect(f.alice).approveAndCall(target, ONE, data.openToken);
     await expect(open).to.emit(f.channels, "ChannelOpened");
@@ -127,19 +135,7 @@ describe("Unsolicited transfers (ERC-827 transfer and call)", function () {
       view: f.registry.interface.encodeFunctionData("rewardPool"),
       empty: "0x",
     };
-    const before = await snapshot(f);
-    for (const [name, d] of Object.entries(data)) {
-      await expect(f.token.connect(f.alice).transferAndCall(target, 5n * ONE, d), `transferAndCall ${name}`)
-        .to.be.revertedWithCustomError(f.token, "UnsolicitedTransfer")
-        .withArgs(target);
-      await expect(
-        f.token.connect(f.bob).transferFromAndCall(f.alice.address, target, 5n * ONE, d),
-        `transferFromAndCall ${name}`,
-      )
-        .to.be.revertedWithCustomError(f.token, "UnsolicitedTransfer")
-        .withArgs(target);
-    }
-    expect(await snapshot(f)).to.deep.equal(before);
+    const before = await expectPushesRefused(f, target, data);
     expect((await f.registry.getDevice(device.deviceId)).status).to.equal(1n); // still only registered
     // The legitimate flows still work: credit and an activation through approveAndCall.
     await expect(f.token.connect(f.alice).approveAndCall(target, ONE, data.depositFeeCredit))
