@@ -304,15 +304,17 @@ interface IDeviceRegistry {
      * relayer can submit everything and the owner needs no ETH.
      *
      * When the caller is not `owner`, `owner` must have signed the registry's EIP-712 message
-     * `PayActivation(bytes32 deviceId,uint256 maxFee,uint256 deadline)` for this very device and this `maxFee`
+     * `PayActivation(bytes32 deviceId,address owner,uint256 maxFee,uint256 deadline)` for this very device,
+     * this payer and this `maxFee`
      * (an EOA's 65-byte signature, or a contract owner's ERC-1271 answer); otherwise {InvalidOwnerConsent}. An
      * ERC-2612 permit names no device, so a permit alone proves nothing: a holder of another device's key could
      * spend it on that device. The consent is single-use by construction, as a device activates once.
      * When the caller is `owner`, no consent is needed.
      *
-     * The permit, when given (`permitV` != 0), is tried first and a failure is ignored (it may have been
-     * submitted already by someone else, in which case the allowance is there); the fee is then pulled under
-     * `owner`'s allowance. No fee, no consent needed.
+     * The permit, when given (`permitV` != 0), is for `maxFee` (so a fee lowered before inclusion does not
+     * void it) and is tried first; a failure is ignored (it may have been submitted already by someone else,
+     * in which case the allowance is there). The fee is then pulled under `owner`'s allowance. No fee, no
+     * consent needed.
      * @param maxFee The most `owner` pays; part of the consent, so a relayer cannot raise it.
      * @param ownerDeadline Deadline of the owner's consent and of the permit (both sign the same one).
      * @param ownerConsent The owner's `PayActivation` signature; empty when the caller is `owner`.

@@ -24,7 +24,7 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
         "Activate(bytes32 deviceId,address owner,uint256 deadline)"
     );
     bytes32 private constant _PAY_ACTIVATION_TYPEHASH = keccak256(
-        "PayActivation(bytes32 deviceId,uint256 maxFee,uint256 deadline)"
+        "PayActivation(bytes32 deviceId,address owner,uint256 maxFee,uint256 deadline)"
     );
     bytes32 private constant _ROTATE_TYPEHASH = keccak256(
         "RotateKey(bytes32 deviceId,address newKey,uint256 nonce,uint256 deadline)"
@@ -187,13 +187,13 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
             // A permit names no device: only the owner's consent for this device lets a stranger's call pay.
             if (block.timestamp > ownerDeadline) revert SignatureExpired(ownerDeadline);
             bytes32 digest = _hashTypedDataV4(
-                keccak256(abi.encode(_PAY_ACTIVATION_TYPEHASH, deviceId, maxFee, ownerDeadline))
+                keccak256(abi.encode(_PAY_ACTIVATION_TYPEHASH, deviceId, owner_, maxFee, ownerDeadline))
             );
             if (!SignatureChecker.isValidSignatureNowCalldata(owner_, digest, ownerConsent)) {
                 revert InvalidOwnerConsent(deviceId, owner_);
             }
         }
-        _chargeOwner(owner_, fee, ownerDeadline, permitV, permitR, permitS);
+        _chargeOwner(owner_, fee, maxFee, ownerDeadline, permitV, permitR, permitS);
     }
 
     /// @inheritdoc IDeviceRegistry

@@ -23,6 +23,7 @@ export const ACTIVATE_TYPES: Record<string, TypedDataField[]> = {
 export const PAY_ACTIVATION_TYPES: Record<string, TypedDataField[]> = {
   PayActivation: [
     { name: "deviceId", type: "bytes32" },
+    { name: "owner", type: "address" },
     { name: "maxFee", type: "uint256" },
     { name: "deadline", type: "uint256" },
   ],
@@ -52,6 +53,9 @@ export interface ActivateMessage {
 
 export interface PayActivationMessage {
   deviceId: string;
+  /** The account that pays and becomes the owner: the signer itself, named so that an account whose
+   * signature another account also accepts (an EOA and its ERC-1271 wallet) cannot be charged instead. */
+  owner: string;
   maxFee: bigint;
   deadline: bigint;
 }
@@ -75,7 +79,8 @@ export function signActivation(device: TypedDataSigner, domain: TypedDataDomain,
 
 /**
  * The owner consents to pay at most `maxFee` for activating this one device, when someone else (a relayer)
- * submits the activation. A permit names no device, so it alone is not consent: see
+ * submits the activation. Its permit, if it needs one, is for `maxFee` too. A permit names no device, so it
+ * alone is not consent: see
  * `IDeviceRegistry.activateDeviceWithPermit`.
  */
 export function signActivationPayment(

@@ -291,7 +291,12 @@ export const EMPTY_PERMIT = { deadline: DEADLINE, v: 0, r: ZeroHash, s: ZeroHash
 
 /** The owner's consent that a relayed activation of `deviceId` takes at most `maxFee` from it. */
 export async function payActivationSig(sys: System, owner: Signer, deviceId: string, maxFee: bigint): Promise<string> {
-  return signActivationPayment(owner as Wallet, sys.registryDomain, { deviceId, maxFee, deadline: DEADLINE });
+  return signActivationPayment(owner as Wallet, sys.registryDomain, {
+    deviceId,
+    owner: await owner.getAddress(),
+    maxFee,
+    deadline: DEADLINE,
+  });
 }
 
 export async function activationSig(

@@ -82,10 +82,12 @@ describe("DeviceRegistry: consent to pay, and both signature forms", function ()
     async function consentOf(
       f: RegistryFixture,
       signer: TypedDataSigner,
-      m: { deviceId: string; maxFee?: bigint; deadline?: bigint },
+      m: { deviceId: string; owner?: string; maxFee?: bigint; deadline?: bigint },
     ): Promise<string> {
+      // The paying owner is alice unless named: every attack here targets her.
       return signActivationPayment(signer, f.domain, {
         deviceId: m.deviceId,
+        owner: m.owner ?? f.alice.address,
         maxFee: m.maxFee ?? ACTIVATION_FEE,
         deadline: m.deadline ?? DEADLINE,
       });
@@ -112,6 +114,11 @@ describe("DeviceRegistry: consent to pay, and both signature forms", function ()
         [
           "alice's consent for a lower fee ceiling than the call claims",
           await consentOf(f, f.alice, { deviceId: device.deviceId, maxFee: ACTIVATION_FEE - 1n }),
+          goodPermit,
+        ],
+        [
+          "alice's consent naming another paying account (her smart wallet, which accepts her signature too)",
+          await consentOf(f, f.alice, { deviceId: device.deviceId, owner: f.bob.address }),
           goodPermit,
         ],
         ["alice's consent cut to 64 bytes", (await consentOf(f, f.alice, device)).slice(0, 130), goodPermit],
@@ -243,7 +250,7 @@ describe("DeviceRegistry: consent to pay, and both signature forms", function ()
             DEADLINE,
             ...(await activationBy(f, d1, f.bob.address)),
             ...permit,
-            await consentOf(f, f.bob, d1),
+            await consentOf(f, f.bob, { deviceId: d1.deviceId, owner: f.bob.address }),
           ),
       )
         .to.emit(f.registry, "DeviceActivated")
@@ -267,6 +274,30 @@ describe("DeviceRegistry: consent to pay, and both signature forms", function ()
       expect(await f.token.balanceOf(f.alice.address)).to.equal(balance - ACTIVATION_FEE);
       expect(await f.token.balanceOf(f.relayer.address)).to.equal(0n);
       expect((await f.registry.getDevice(d2.deviceId)).owner).to.equal(f.alice.address);
+    });
+
+    it("the owner's permit is for its fee ceiling, so a fee below it (one lowered before inclusion, say) does not void it; the owner pays the fee only", async function () {
+      const f = await loadFixture(registryFixture);
+      const device = testDevice(1);
+      await registered(f, device);
+      await f.token.transfer(f.bob.address, 10n * ONE);
+      const ceiling = ACTIVATION_FEE + ONE;
+      const permit = await permitFor(f, f.bob, { owner: f.bob.address, value: ceiling });
+      const consent = await consentOf(f, f.bob, { deviceId: device.deviceId, owner: f.bob.address, maxFee: ceiling });
+      await f.registry
+        .connect(f.relayer)
+        .activateDeviceWithPermit(
+          ceiling,
+          device.deviceId,
+          f.bob.address,
+          DEADLINE,
+          ...(await activationBy(f, device, f.bob.address)),
+          ...permit,
+          consent,
+        );
+      expect(await f.token.balanceOf(f.bob.address)).to.equal(10n * ONE - ACTIVATION_FEE);
+      // What is left can be pulled from bob only by his own call or another consent of his.
+      expect(await f.token.allowance(f.bob.address, await f.registry.getAddress())).to.equal(ONE);
     });
 
     it("a contract owner consents by ERC-1271; an undisclosed digest is refused", async function () {
@@ -296,6 +327,7 @@ describe("DeviceRegistry: consent to pay, and both signature forms", function ()
       await wallet.approveDigest(
         TypedDataEncoder.hash(f.domain, PAY_ACTIVATION_TYPES, {
           deviceId: device.deviceId,
+          owner,
           maxFee: ACTIVATION_FEE,
           deadline: DEADLINE,
         }),

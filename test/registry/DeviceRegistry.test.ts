@@ -774,6 +774,7 @@ describe("DeviceRegistry", function () {
         s,
         await signActivationPayment(f.bob, f.domain, {
           deviceId: d.deviceId,
+          owner: f.bob.address,
           maxFee: ACTIVATION_FEE,
           deadline: DEADLINE,
         }),

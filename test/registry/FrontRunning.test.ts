@@ -331,6 +331,7 @@ describe("DeviceRegistry: front-running (issue 14, findings 2, 3, 4, 12)", funct
           s,
           await signActivationPayment(f.bob, f.domain, {
             deviceId: e1.deviceId,
+            owner: f.bob.address,
             maxFee: ACTIVATION_FEE,
             deadline: DEADLINE,
           }),
@@ -468,6 +469,7 @@ describe("DeviceRegistry: front-running (issue 14, findings 2, 3, 4, 12)", funct
               s,
               await signActivationPayment(f.alice, f.domain, {
                 deviceId: waiting.deviceId,
+                owner: f.alice.address,
                 maxFee: ACTIVATION_FEE,
                 deadline: DEADLINE,
               }),
