@@ -261,7 +261,8 @@ export class AuthorizationServer extends HttpService {
     }
     // Reserve synchronously (the event loop makes this atomic), then make it durable before answering. If the
     // write fails, the store undoes the reservation (newest first) before anything else runs: the best
-    // receipt and the counter are back at their durable values, and the same amount works next time.
+    // receipt and the counter are back at their durable values, and the same amount works next time. The
+    // store may lower receipt.otpCounter (a failed receipt before it gave its counter back): read it after.
     const receipt: StoredReceipt = {
       channelId: channel.channelId,
       amount,
@@ -278,7 +279,7 @@ export class AuthorizationServer extends HttpService {
       await this.options.store.commit(receipt, () => {
         if (previousBest === undefined) this.best.delete(channel.channelId);
         else this.best.set(channel.channelId, previousBest);
-        device.counter = receipt.otpCounter;
+        device.counter -= 1;
       });
     } catch (error) {
       if (!(error instanceof StoreUnavailable)) throw error;

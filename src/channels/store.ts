@@ -361,10 +361,12 @@ export class AsStore {
 
   /**
    * Queues a receipt and its device's counter advance; resolves once both are on disk. If they cannot be
-   * stored, `undo` is called (synchronously, before anything else runs: the caller restores what it reserved)
-   * and the promise rejects with a {@link StoreUnavailable}. Each receipt is written in its own savepoint: a
-   * failing one fails only itself and the receipts queued after it on the same channel or device (they build
-   * on it), not the rest of the batch.
+   * stored, `undo` is called (synchronously, newest first, before anything else runs: the caller gives back
+   * what it reserved: the best receipt, and one counter of the device) and the promise rejects with a
+   * {@link StoreUnavailable}. Each receipt is written in its own savepoint: a failing one fails only itself
+   * and the receipts queued after it on the same channel (they build on its amount), not the rest of the
+   * batch. Receipts of the same device are queued in counter order; a later one takes the counter a failed
+   * one gave back (`receipt.otpCounter` is lowered before it is written), so counters never have gaps.
    */
   commit(receipt: StoredReceipt, undo: () => void = () => undefined): Promise<void> {
     return new Promise((resolve, reject) => {
@@ -413,13 +415,16 @@ export class AsStore {
     try {
       this.checkPresent();
       const channels = new Set<string>();
-      const devices = new Set<string>();
+      const shift = new Map<string, number>();
       this.db.transaction(() => {
         for (const job of batch) {
           const { channelId, deviceId } = job.receipt;
-          if (channels.has(channelId) || devices.has(deviceId)) {
-            failed.set(job, new Error("an earlier receipt of its channel or device failed"));
+          const gap = shift.get(deviceId) ?? 0;
+          if (channels.has(channelId)) {
+            failed.set(job, new Error("an earlier receipt of its channel failed"));
           } else {
+            // Counters stay dense: a failed receipt's counter goes to the next receipt of its device.
+            job.receipt.otpCounter -= gap;
             try {
               this.db.transaction(() => this.write(job.receipt))(); // a savepoint
               continue;
@@ -428,7 +433,7 @@ export class AsStore {
             }
           }
           channels.add(channelId);
-          devices.add(deviceId);
+          shift.set(deviceId, gap + 1);
         }
       })();
     } catch (error) {
