@@ -151,7 +151,9 @@ async function main(): Promise<void> {
     }),
   );
   const elapsed = (performance.now() - t) / 1000;
+  const exited = new Promise((resolve) => server.once("exit", resolve));
   server.kill("SIGTERM");
+  await exited; // it holds the database's lock until it is gone
   agent.destroy();
   const stored = new AsStore(file);
   const durable = stored.receiptCount();

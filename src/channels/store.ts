@@ -96,6 +96,8 @@ export class AsStore {
   private readonly insertReceipt: Database.Statement;
   private readonly setBest: Database.Statement;
   private readonly setCounter: Database.Statement;
+  /** One receipt's writes; called inside the batch's transaction, it runs in a savepoint. */
+  private readonly writeOne: (receipt: StoredReceipt) => void;
   private queue: Job[] = [];
   private scheduled = false;
   private readonly groupCommitMs: number;
@@ -177,6 +179,7 @@ export class AsStore {
       "INSERT INTO best (channel_id, amount) VALUES (?, ?) ON CONFLICT(channel_id) DO UPDATE SET amount = excluded.amount",
     );
     this.setCounter = this.db.prepare("UPDATE devices SET counter = MAX(counter, ?) WHERE device_id = ?");
+    this.writeOne = this.db.transaction((receipt: StoredReceipt) => this.write(receipt));
     if (this.secretKey !== undefined) this.adoptKey();
   }
 
@@ -426,7 +429,7 @@ export class AsStore {
             // Counters stay dense: a failed receipt's counter goes to the next receipt of its device.
             job.receipt.otpCounter -= gap;
             try {
-              this.db.transaction(() => this.write(job.receipt))(); // a savepoint
+              this.writeOne(job.receipt); // in its own savepoint
               continue;
             } catch (error) {
               failed.set(job, error as Error);
