@@ -5,7 +5,6 @@
  */
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import path from "node:path";
 
 import { AuthorizationServer } from "../../src/channels/as-server";
 import { AsStore, secretKeyFrom } from "../../src/channels/store";
@@ -82,4 +81,3 @@ export function startAsProcess(config: AsProcessConfig, env: NodeJS.ProcessEnv =
 }
 
 if (require.main === module) main(JSON.parse(process.argv[2]) as AsProcessConfig);
-export const AS_PROCESS_SCRIPT = path.resolve(__filename);
