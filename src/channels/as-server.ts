@@ -99,7 +99,10 @@ const ackSchema = {
  */
 export class AuthorizationServer extends HttpService {
   private readonly channels = new Map<string, ChannelRecord>();
+  /** The best durable receipt of each channel: what closes use. */
   private readonly best = new Map<string, StoredReceipt>();
+  /** Receipts accepted but not yet on disk, newest per channel: the next receipt builds on them. */
+  private readonly pending = new Map<string, StoredReceipt>();
   private readonly devices = new Map<string, DeviceRecord>();
   private readonly hotpConfig: HotpConfig;
   private readonly now: () => number;
@@ -117,7 +120,7 @@ export class AuthorizationServer extends HttpService {
     );
     this.app.get<{ Params: { id: string } }>("/channels/:id/receipt", async (request) => {
       const id = request.params.id.toLowerCase();
-      const r = this.best.get(id);
+      const r = this.pending.get(id) ?? this.best.get(id);
       const c = this.channels.get(id);
       return r === undefined
         ? { channelId: id, amount: "0", deposit: c?.deposit.toString() ?? null }
@@ -242,7 +245,7 @@ export class AuthorizationServer extends HttpService {
         `device ${device.deviceId} has ${window} unused codes outstanding; use one (and relay the device's acknowledgement) or wait`,
       );
     }
-    const previous = this.best.get(channel.channelId)?.amount ?? 0n;
+    const previous = (this.pending.get(channel.channelId) ?? this.best.get(channel.channelId))?.amount ?? 0n;
     const amount = BigInt(body.amount);
     const expected = previous + device.price;
     if (amount !== expected) {
@@ -272,15 +275,18 @@ export class AuthorizationServer extends HttpService {
       deviceId: device.deviceId,
       otpCounter: device.counter,
     };
-    const previousBest = this.best.get(channel.channelId);
-    this.best.set(channel.channelId, receipt);
+    const previousPending = this.pending.get(channel.channelId);
+    this.pending.set(channel.channelId, receipt);
     device.counter += 1;
     try {
       await this.options.store.commit(receipt, () => {
-        if (previousBest === undefined) this.best.delete(channel.channelId);
-        else this.best.set(channel.channelId, previousBest);
+        if (previousPending === undefined) this.pending.delete(channel.channelId);
+        else this.pending.set(channel.channelId, previousPending);
         device.counter -= 1;
       });
+      // Durable now: the best receipt a close may use (never one that could still fail to be stored).
+      if (receipt.amount > (this.best.get(channel.channelId)?.amount ?? 0n)) this.best.set(channel.channelId, receipt);
+      if (this.pending.get(channel.channelId) === receipt) this.pending.delete(channel.channelId);
     } catch (error) {
       if (!(error instanceof StoreUnavailable)) throw error;
       throw new Rejected(
