@@ -72,7 +72,7 @@ async function main(): Promise<void> {
   );
 
   // Seed the store: one channel per client, one device.
-  const seed = new AsStore(file);
+  const seed = new AsStore(file, { create: true });
   const seeder = new AuthorizationServer({ payee, verifier, store: seed });
   seeder.provisionDevice(deviceId, "ab".repeat(32), price);
   const channels = keys.map((k, i) => {
@@ -151,7 +151,9 @@ async function main(): Promise<void> {
     }),
   );
   const elapsed = (performance.now() - t) / 1000;
+  const exited = new Promise((resolve) => server.once("exit", resolve));
   server.kill("SIGTERM");
+  await exited; // it holds the database's lock until it is gone
   agent.destroy();
   const stored = new AsStore(file);
   const durable = stored.receiptCount();

@@ -3,10 +3,11 @@ import { getAddress } from "ethers";
 import type { PaymentChannels } from "../../typechain-types";
 import { HttpService, Rejected } from "../http/service";
 import { isMember } from "../merkle/group";
-import { DEFAULT_HOTP, hotp } from "./hotp";
+import { DEFAULT_HOTP, DEFAULT_WINDOW, checkDeviceAck, hotp } from "./hotp";
 import type { HotpConfig } from "./hotp";
 import { channelIdOf, closeOutcome, isFinalSkip, submitCloses } from "./key";
 import type { CloseSkipReason } from "./key";
+import { StoreUnavailable } from "./store";
 import type { AsStore, ChannelRecord, DeviceRecord, StoredReceipt } from "./store";
 import type { ReceiptVerifier } from "./verify";
 
@@ -48,6 +49,9 @@ export interface AsOptions {
   minConfirmations?: number;
   /** Current time in seconds (chain time in tests); defaults to the wall clock. */
   now?: () => number;
+  /** The devices' HOTP window W: at most W codes outstanding per device (issued, not yet acknowledged as
+   * used by the device), so every paid code stays inside the device's window. Default {@link DEFAULT_WINDOW}. */
+  hotpWindow?: number;
 }
 
 const hex32 = "^0x[0-9a-fA-F]{64}$";
@@ -76,6 +80,17 @@ const accessSchema = {
     },
   },
 } as const;
+const ackSchema = {
+  body: {
+    type: "object",
+    required: ["base", "mac"],
+    additionalProperties: false,
+    properties: {
+      base: { type: "integer", minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
+      mac: { type: "string", pattern: "^[0-9a-f]{32}$" },
+    },
+  },
+} as const;
 
 /**
  * The Authorization Server: trades receipts for one-time passwords. For each request it checks the
@@ -84,7 +99,10 @@ const accessSchema = {
  */
 export class AuthorizationServer extends HttpService {
   private readonly channels = new Map<string, ChannelRecord>();
+  /** The best durable receipt of each channel: what closes use. */
   private readonly best = new Map<string, StoredReceipt>();
+  /** Receipts accepted but not yet on disk, newest per channel: the next receipt builds on them. */
+  private readonly pending = new Map<string, StoredReceipt>();
   private readonly devices = new Map<string, DeviceRecord>();
   private readonly hotpConfig: HotpConfig;
   private readonly now: () => number;
@@ -102,7 +120,7 @@ export class AuthorizationServer extends HttpService {
     );
     this.app.get<{ Params: { id: string } }>("/channels/:id/receipt", async (request) => {
       const id = request.params.id.toLowerCase();
-      const r = this.best.get(id);
+      const r = this.pending.get(id) ?? this.best.get(id);
       const c = this.channels.get(id);
       return r === undefined
         ? { channelId: id, amount: "0", deposit: c?.deposit.toString() ?? null }
@@ -118,12 +136,46 @@ export class AuthorizationServer extends HttpService {
     this.app.post<{ Body: AccessRequest }>("/access", { schema: accessSchema }, async (request) =>
       this.access(request.body),
     );
+    this.app.post<{ Params: { id: string }; Body: { base: number; mac: string } }>(
+      "/devices/:id/ack",
+      { schema: ackSchema },
+      async (request) => this.acknowledge(request.params.id, request.body.base, request.body.mac),
+    );
+  }
+
+  /**
+   * A device's acknowledgement, relayed by a client: the device's window base and its MAC under the shared
+   * secret, which only the device (and the AS) can make. Every counter below the base was used, so the AS
+   * may issue up to base + W. A replayed or older acknowledgement changes nothing.
+   */
+  private acknowledge(id: string, base: number, mac: string): { deviceId: string; acked: number; counter: number } {
+    const device = this.devices.get(id.toLowerCase());
+    if (device === undefined) throw new Rejected(404, `unknown device ${id}`);
+    if (!checkDeviceAck(Buffer.from(device.secret, "hex"), device.deviceId, base, mac))
+      throw new Rejected(403, `the acknowledgement of device ${device.deviceId} has a wrong MAC`);
+    if (base > (device.acked ?? 0)) {
+      try {
+        this.options.store.setAcked(device.deviceId, base);
+      } catch {
+        throw new Rejected(503, "the AS cannot write its database now; retry later");
+      }
+      device.acked = base;
+      // The device used codes this AS does not know it issued (a restored database): never issue below them.
+      if (device.counter < base) device.counter = base;
+    }
+    return { deviceId: device.deviceId, acked: device.acked ?? 0, counter: device.counter };
   }
 
   /** Registers (or re-prices) a device and its shared secret. The secret never leaves the AS but as OTPs. */
   provisionDevice(deviceId: string, secret: string, price: bigint): void {
     const existing = this.devices.get(deviceId.toLowerCase());
-    const record = { deviceId: deviceId.toLowerCase(), secret, price, counter: existing?.counter ?? 0 };
+    const record = {
+      deviceId: deviceId.toLowerCase(),
+      secret,
+      price,
+      counter: existing?.counter ?? 0,
+      acked: existing?.acked ?? 0,
+    };
     this.options.store.upsertDevice(record);
     this.devices.set(record.deviceId, record);
   }
@@ -171,6 +223,11 @@ export class AuthorizationServer extends HttpService {
   }
 
   private async access(body: AccessRequest): Promise<AccessGrant> {
+    if (this.options.store.lost !== undefined)
+      throw new Rejected(
+        503,
+        "the AS has stopped selling: its database was removed while it ran; an operator must act",
+      );
     const channel = await this.channel(body.channel);
     if (channel.closed) throw new Rejected(409, `channel ${channel.channelId} is closed`);
     if (channel.expiry - this.now() < (this.options.expiryMargin ?? 60)) {
@@ -181,7 +238,14 @@ export class AuthorizationServer extends HttpService {
     }
     const device = this.devices.get(body.deviceId.toLowerCase());
     if (device === undefined) throw new Rejected(404, `unknown device ${body.deviceId}`);
-    const previous = this.best.get(channel.channelId)?.amount ?? 0n;
+    const window = this.options.hotpWindow ?? DEFAULT_WINDOW;
+    if (device.counter >= (device.acked ?? 0) + window) {
+      throw new Rejected(
+        429,
+        `device ${device.deviceId} has ${window} unused codes outstanding; use one (and relay the device's acknowledgement) or wait`,
+      );
+    }
+    const previous = (this.pending.get(channel.channelId) ?? this.best.get(channel.channelId))?.amount ?? 0n;
     const amount = BigInt(body.amount);
     const expected = previous + device.price;
     if (amount !== expected) {
@@ -198,7 +262,10 @@ export class AuthorizationServer extends HttpService {
     if (!isMember(channel.clientRoot, signer, body.proof)) {
       throw new Rejected(403, `receipt signer ${signer} is not in the channel's client group`);
     }
-    // Reserve synchronously (the event loop makes this atomic), then make it durable before answering.
+    // Reserve synchronously (the event loop makes this atomic), then make it durable before answering. If the
+    // write fails, the store undoes the reservation (newest first) before anything else runs: the best
+    // receipt and the counter are back at their durable values, and the same amount works next time. The
+    // store may lower receipt.otpCounter (a failed receipt before it gave its counter back): read it after.
     const receipt: StoredReceipt = {
       channelId: channel.channelId,
       amount,
@@ -208,9 +275,25 @@ export class AuthorizationServer extends HttpService {
       deviceId: device.deviceId,
       otpCounter: device.counter,
     };
-    this.best.set(channel.channelId, receipt);
+    const previousPending = this.pending.get(channel.channelId);
+    this.pending.set(channel.channelId, receipt);
     device.counter += 1;
-    await this.options.store.commit(receipt);
+    try {
+      await this.options.store.commit(receipt, () => {
+        if (previousPending === undefined) this.pending.delete(channel.channelId);
+        else this.pending.set(channel.channelId, previousPending);
+        device.counter -= 1;
+      });
+      // Durable now: the best receipt a close may use (never one that could still fail to be stored).
+      if (receipt.amount > (this.best.get(channel.channelId)?.amount ?? 0n)) this.best.set(channel.channelId, receipt);
+      if (this.pending.get(channel.channelId) === receipt) this.pending.delete(channel.channelId);
+    } catch (error) {
+      if (!(error instanceof StoreUnavailable)) throw error;
+      throw new Rejected(
+        503,
+        `the AS could not store this receipt, so it was not accepted and nothing was charged: retry the same amount later`,
+      );
+    }
     const otp = hotp(Buffer.from(device.secret, "hex"), receipt.otpCounter, this.hotpConfig);
     return { deviceId: device.deviceId, otp, counter: receipt.otpCounter, amount: amount.toString() };
   }

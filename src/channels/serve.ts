@@ -10,7 +10,7 @@ import { labelId } from "../devices/fleet";
 import { channelsDomain } from "../eip712/receipt";
 import { UserError, ensure } from "../errors";
 import { AuthorizationServer } from "./as-server";
-import { AsStore } from "./store";
+import { AsStore, secretKeyFrom } from "./store";
 import { ReceiptVerifier } from "./verify";
 
 /** A device the AS sells access to: its id, the secret it shares with the AS, and the price of a slot. */
@@ -69,6 +69,10 @@ export interface ServeOptions {
   /** How often to look for due channels, in seconds. */
   pollSeconds: number;
   minConfirmations: number;
+  /** Create the database if it does not exist (`--init`); otherwise a missing database is refused. */
+  init?: boolean;
+  /** The devices' HOTP window W (`--hotp-window`): at most W codes outstanding per device. */
+  hotpWindow?: number;
   log: (line: string) => void;
 }
 
@@ -91,7 +95,7 @@ export async function startAs(hre: HardhatRuntimeEnvironment, o: ServeOptions): 
   const system = await loadSystem(hre, ["PaymentChannels"]);
   const payee = await o.signer.getAddress();
   ensure(o.closeMargin >= 0 && o.closeMargin < 86_400 * 365, "--close-margin: seconds before expiry, at most a year");
-  const store = new AsStore(o.db);
+  const store = new AsStore(o.db, { create: o.init === true, secretKey: secretKeyFrom(process.env.AS_SECRET_KEY) });
   const server = new AuthorizationServer({
     channels: PaymentChannels__factory.connect(system.addresses.PaymentChannels, o.signer),
     payee,
@@ -101,6 +105,7 @@ export async function startAs(hre: HardhatRuntimeEnvironment, o: ServeOptions): 
     // Refuse new receipts a little before the AS closes, so the close has the final one.
     expiryMargin: o.closeMargin + o.pollSeconds,
     now: () => Math.floor(Date.now() / 1000),
+    hotpWindow: o.hotpWindow,
   });
   for (const d of o.devices ?? []) server.provisionDevice(d.deviceId, d.secret, d.price);
   let url: string;

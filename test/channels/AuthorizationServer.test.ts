@@ -39,7 +39,7 @@ describe("Authorization Server, clients and devices", function () {
       .openEth(f.server.address, expiry, group.root, 1n, { value: parseEther("0.05") });
     const { channelId, openBlock } = openedChannel(f.channels, await tx.wait());
     chainNow = await time.latest();
-    store = new AsStore(path.join(dir, "as.sqlite"));
+    store = new AsStore(path.join(dir, "as.sqlite"), { create: true });
     server = new AuthorizationServer({
       channels: f.channels.connect(f.server),
       payee: f.server.address,
@@ -51,7 +51,7 @@ describe("Authorization Server, clients and devices", function () {
     const secret = crypto.randomBytes(32);
     server.provisionDevice(LOCK, secret.toString("hex"), PRICE);
     url = await server.listen(0);
-    const device = new SimulatedDevice(path.join(dir, "lock.json"), 5, undefined, {
+    const device = new SimulatedDevice(path.join(dir, "lock.json"), undefined, undefined, {
       deviceId: LOCK,
       secret: secret.toString("hex"),
       counter: 0,
@@ -82,7 +82,7 @@ describe("Authorization Server, clients and devices", function () {
     for (let i = 0; i < 4; i++) {
       const grant = await s.clients[i % 4].buy(url, LOCK, PRICE);
       expect(grant.amount).to.equal((PRICE * BigInt(i + 1)).toString());
-      expect(s.device.present(grant.otp)).to.deep.equal({ granted: true, counter: i + 1 });
+      expect(s.device.present(grant.otp)).to.deep.include({ granted: true, counter: i + 1 });
       // attack: the same OTP again
       expect(s.device.present(grant.otp).granted).to.equal(false);
     }
