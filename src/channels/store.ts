@@ -82,6 +82,7 @@ export class AsStore {
         proof TEXT NOT NULL, device_id TEXT NOT NULL, otp_counter INTEGER NOT NULL,
         PRIMARY KEY (channel_id, amount));
       CREATE TABLE IF NOT EXISTS best (channel_id TEXT PRIMARY KEY, amount TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     `);
     this.insertReceipt = this.db.prepare(
       "INSERT INTO receipts (channel_id, amount, signer, signature, proof, device_id, otp_counter) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -131,6 +132,21 @@ export class AsStore {
         c.expiry,
         c.closed ? 1 : 0,
       );
+  }
+
+  /** A value of the `meta` table (e.g. the chain follower's last block), or undefined. */
+  meta(key: string): string | undefined {
+    return (this.db.prepare("SELECT value FROM meta WHERE key = ?").get(key) as { value: string } | undefined)?.value;
+  }
+
+  /** Saves channels and a `meta` value in one transaction (the follower's changes and its cursor). */
+  saveChannelsAndMeta(channels: readonly ChannelRecord[], key: string, value: string): void {
+    this.db.transaction(() => {
+      for (const c of channels) this.saveChannel(c);
+      this.db
+        .prepare("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+        .run(key, value);
+    })();
   }
 
   channels(): ChannelRecord[] {
