@@ -141,7 +141,7 @@ export class AuthorizationServer extends HttpService {
       provider === undefined
         ? undefined
         : new ChainClock(provider, {
-            maxAgeMs: 2_000,
+            maxAgeMs: Math.min(2_000, (options.stateMaxAge ?? 5) * 1000),
             staleMs: (options.stateMaxAge ?? 5) * 1000,
             timeoutMs: this.rpcTimeoutMs,
           });
