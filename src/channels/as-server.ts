@@ -315,8 +315,17 @@ export class AuthorizationServer extends HttpService {
       const record = this.channels.get(e.channelId);
       if (e.kind === "opened") {
         if (record !== undefined) continue;
-        const { kind: _kind, ...fields } = e;
-        const fresh: ChannelRecord = { ...fields, closed: false };
+        const fresh: ChannelRecord = {
+          channelId: e.channelId,
+          owner: e.owner,
+          token: e.token,
+          clientRoot: e.clientRoot,
+          salt: e.salt,
+          openBlock: e.openBlock,
+          deposit: e.deposit,
+          expiry: e.expiry,
+          closed: false,
+        };
         this.channels.set(e.channelId, fresh);
         changed.set(e.channelId, fresh);
         continue;
@@ -553,7 +562,12 @@ export class AuthorizationServer extends HttpService {
         await this.sendCloses(contract, batch.slice(half), report);
         return;
       }
-      const why = `${reverted ? "closeBatch reverted" : "closeBatch not confirmed"}${sent === undefined ? "" : ` (${sent})`}: ${oneLine(error)}`;
+      const what = reverted
+        ? "closeBatch reverted"
+        : sent === undefined
+          ? "closeBatch failed"
+          : "closeBatch not confirmed";
+      const why = `${what}${sent === undefined ? "" : ` (${sent})`}: ${oneLine(error)}`;
       for (const { channel } of batch) {
         report.failed.push({ channelId: channel.channelId, error: why });
         report.notes.push({ channelId: channel.channelId, outcome: "failed", detail: why });
