@@ -335,14 +335,13 @@ export class AuthorizationServer extends HttpService {
         if (e.deposit > record.deposit) record.deposit = e.deposit;
         if (e.expiry > record.expiry) record.expiry = e.expiry;
       } else {
+        const how =
+          e.kind === "closed"
+            ? `closed on chain, paid ${e.paid}`
+            : `reclaimed by its owner on chain, refunded ${e.refunded}`;
         record.closed = true;
-        this.ended.set(
-          e.channelId,
-          e.kind === "closed" ? `closed on chain (paid ${e.paid})` : `reclaimed by its owner on chain`,
-        );
-        this.options.log?.(
-          `channel ${e.channelId} ${e.kind === "closed" ? `closed on chain, paid ${e.paid}` : `reclaimed by its owner, refunded ${e.refunded}`}`,
-        );
+        this.ended.set(e.channelId, how);
+        this.options.log?.(`channel ${e.channelId} ended: ${how} (seen by the event follower)`);
       }
       changed.set(e.channelId, record);
     }
@@ -582,8 +581,7 @@ export class AuthorizationServer extends HttpService {
       return await withTimeout(`reading the end of channel ${channel.channelId}`, this.rpcTimeoutMs, async () => {
         const from = Number(channel.openBlock);
         const [closed] = await contract.queryFilter(contract.filters.ChannelClosed(channel.channelId), from);
-        if (closed !== undefined)
-          return `already closed on chain, paid ${closed.args.paid} (${closed.transactionHash})`;
+        if (closed !== undefined) return `closed on chain, paid ${closed.args.paid} (${closed.transactionHash})`;
         const [reclaimed] = await contract.queryFilter(contract.filters.ChannelReclaimed(channel.channelId), from);
         if (reclaimed !== undefined)
           return `reclaimed by its owner on chain, refunded ${reclaimed.args.refunded} (${reclaimed.transactionHash})`;

@@ -175,7 +175,7 @@ describe("Authorization Server: chain state and closes (issue 15, defects 1 and 
     ]);
     const notes = new Map(first.notes.map((n) => [n.channelId, n.detail]));
     expect(notes.get(crashed.channelId)).to.match(
-      new RegExp(`^already closed on chain, paid ${best.get(crashed.channelId)}`),
+      new RegExp(`^closed on chain, paid ${best.get(crashed.channelId)} \\(0x`),
     );
     expect(notes.get(reclaimed.channelId)).to.match(/^reclaimed by its owner on chain, refunded/);
     expect(notes.get(expired.channelId)).to.match(/^expired on chain at \d+/);
@@ -328,11 +328,17 @@ describe("Authorization Server: chain state and closes (issue 15, defects 1 and 
     expect(records.get(topped.channelId)).to.include({ closed: true, deposit: 4n * PRICE });
     expect(records.get(fresh.channelId)).to.include({ closed: false, deposit: parseEther("1") });
     expect(
-      t.lines.some((l) => l.includes(`channel ${topped.channelId} closed on chain, paid ${best.amount}`)),
+      t.lines.some((l) =>
+        l.includes(
+          `channel ${topped.channelId} ended: closed on chain, paid ${best.amount} (seen by the event follower)`,
+        ),
+      ),
     ).to.equal(true);
     const refused = await send(t.url, f.domain, topped, 4n * PRICE);
     expect(refused.status).to.equal(409);
-    expect(refused.body.error).to.match(new RegExp(`is closed on chain \\(paid ${best.amount}\\)`));
+    expect(refused.body.error).to.equal(
+      `channel ${topped.channelId} is closed on chain, paid ${best.amount}: it can no longer be paid`,
+    );
     // The channel the follower learned while the AS was down is served.
     expect((await send(t.url, f.domain, fresh, PRICE)).status).to.equal(200);
   });
@@ -683,7 +689,7 @@ describe("Authorization Server process on a real node: chain faults (issue 15, d
     const afterClose = await purchase(closed);
     expect(afterClose.status).to.equal(409);
     expect(afterClose.error).to.match(
-      /^channel 0x[0-9a-f]{64} is (closed or reclaimed on chain|closed on chain \(paid \d+\)): it can no longer be paid$/,
+      /^channel 0x[0-9a-f]{64} is (closed or reclaimed on chain|closed on chain, paid \d+): it can no longer be paid$/,
     );
     const [event] = await channels.queryFilter(channels.filters.ChannelClosed(closed.channelId));
     expect(event.args.paid).to.equal(paid);
@@ -737,7 +743,7 @@ describe("Authorization Server process on a real node: chain faults (issue 15, d
     );
     const lines = as!.log.join("\n");
     expect(lines).to.contain(
-      `channel ${closedEarlier.channelId} ended: already closed on chain, paid ${delivered.get(closedEarlier.channelId)!.at(-1)}`,
+      `channel ${closedEarlier.channelId} ended: closed on chain, paid ${delivered.get(closedEarlier.channelId)!.at(-1)}`,
     );
     expect(lines).to.contain(`channel ${reclaimed.channelId} ended: reclaimed by its owner on chain`);
     expect(lines).to.match(new RegExp(`channel ${expired.channelId} ended: expired on chain at \\d+`));
