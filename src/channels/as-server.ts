@@ -502,14 +502,24 @@ export class AuthorizationServer extends HttpService {
       }
     }
     const size = Math.max(1, this.options.maxCloseBatch ?? 50);
-    for (let i = 0; i < open.length; i += size) await this.sendCloses(contract, open.slice(i, i + size), report);
+    const round = { down: false };
+    for (let i = 0; i < open.length; i += size) await this.sendCloses(contract, open.slice(i, i + size), report, round);
     return report;
   }
 
-  /** Sends one `closeBatch`; if it reverts, closes each half on its own; a lone channel that reverts fails. */
-  private async sendCloses(contract: PaymentChannels, batch: Due[], report: CloseReport): Promise<void> {
+  /**
+   * Sends one `closeBatch`; if it reverts, closes each half on its own; a lone channel that reverts fails.
+   * Once the RPC is found down (`round.down`), the round's remaining batches fail without being sent.
+   */
+  private async sendCloses(
+    contract: PaymentChannels,
+    batch: Due[],
+    report: CloseReport,
+    round: { down: boolean },
+  ): Promise<void> {
     let sent: string | undefined;
     try {
+      if (round.down) throw new ChainUnavailable("the RPC failed earlier in this round");
       const tx = await withTimeout("sending closeBatch", this.rpcTimeoutMs * 2, () =>
         submitCloses(
           contract,
@@ -554,11 +564,13 @@ export class AuthorizationServer extends HttpService {
     } catch (error) {
       // A revert (the transaction or its gas estimate) is the batch's content: split it. Anything else (the
       // RPC down, a transaction sent but not confirmed in time) is retried next round, after a re-check.
-      const reverted = sent === undefined ? isRevert(error) : isRevert(error) && !(error instanceof ChainUnavailable);
+      // An RPC that is down can look like a revert without data: split only while the chain answers.
+      const reverted = isRevert(error) && !round.down && (await this.chainAnswers(contract));
+      if (!reverted) round.down ||= !(await this.chainAnswers(contract));
       if (reverted && batch.length > 1) {
         const half = Math.ceil(batch.length / 2);
-        await this.sendCloses(contract, batch.slice(0, half), report);
-        await this.sendCloses(contract, batch.slice(half), report);
+        await this.sendCloses(contract, batch.slice(0, half), report, round);
+        await this.sendCloses(contract, batch.slice(half), report, round);
         return;
       }
       const what = reverted
@@ -571,6 +583,17 @@ export class AuthorizationServer extends HttpService {
         report.failed.push({ channelId: channel.channelId, error: why });
         report.notes.push({ channelId: channel.channelId, outcome: "failed", detail: why });
       }
+    }
+  }
+
+  private async chainAnswers(contract: PaymentChannels): Promise<boolean> {
+    try {
+      await withTimeout("reading the block number", this.rpcTimeoutMs, () =>
+        contract.runner!.provider!.getBlockNumber(),
+      );
+      return true;
+    } catch {
+      return false;
     }
   }
 
@@ -595,7 +618,7 @@ export class AuthorizationServer extends HttpService {
 
 /** Whether an error is a revert (of a transaction or its gas estimate), as opposed to an RPC failure. */
 function isRevert(error: unknown): boolean {
-  const e = error as { code?: string; message?: string };
-  if (e?.code === "CALL_EXCEPTION") return true;
+  const e = error as { code?: string; message?: string; cause?: { code?: string } };
+  if (e?.code === "CALL_EXCEPTION" || e?.cause?.code === "CALL_EXCEPTION") return true;
   return /revert|out of gas/i.test(e?.message ?? "");
 }

@@ -31,7 +31,7 @@ export async function withTimeout<T>(what: string, ms: number, run: () => Promis
     return await Promise.race([run(), deadline]);
   } catch (error) {
     if (error instanceof ChainUnavailable) throw error;
-    throw new ChainUnavailable(`${what}: ${oneLine(error)}`);
+    throw new ChainUnavailable(`${what}: ${oneLine(error)}`, { cause: error });
   } finally {
     clearTimeout(timer);
   }
