@@ -387,6 +387,8 @@ describe("Authorization Server: chain state and closes (issue 15, defects 1 and 
  */
 class RpcProxy {
   mode: "up" | "down" | "hung" = "up";
+  /** JSON-RPC calls forwarded, by method (eth_call by its selector's first bytes is not split out). */
+  readonly calls = new Map<string, number>();
   private readonly faults = new Map<string, number>();
   private readonly held: http.ServerResponse[] = [];
   private readonly agent = new http.Agent({ keepAlive: false });
@@ -428,6 +430,7 @@ class RpcProxy {
       }
       const body = Buffer.concat(chunks);
       const call = JSON.parse(body.toString()) as { id?: number; method?: string };
+      this.calls.set(call.method ?? "?", (this.calls.get(call.method ?? "?") ?? 0) + 1);
       const left = this.faults.get(call.method ?? "") ?? 0;
       if (left > 0) {
         this.faults.set(call.method!, left - 1);
@@ -761,13 +764,15 @@ describe("Authorization Server process on a real node: chain faults (issue 15, d
     await startAs();
     const load: Opened[] = [];
     for (let i = 0; i < 3; i++) load.push(await open(parseEther("1"), longExpiry));
-    const statuses: { phase: string; status: number; error?: string }[] = [];
+    const statuses: { phase: string; status: number; error?: string; ms: number }[] = [];
     let phase = "up";
     let running = true;
+    proxy.calls.clear();
     const buyers = load.map(async (c) => {
       while (running) {
+        const started = performance.now();
         const r = await purchase(c);
-        statuses.push({ phase, ...r });
+        statuses.push({ phase, ...r, ms: performance.now() - started });
         if (r.status !== 200) await sleep(100);
       }
     });
@@ -787,6 +792,12 @@ describe("Authorization Server process on a real node: chain faults (issue 15, d
     }
     running = false;
     await Promise.all(buyers);
+    // Printed, not asserted: what the run cost the RPC, and how long refused sales took.
+    const slowest = (mode: string) =>
+      Math.max(...statuses.filter((s) => s.phase === mode && s.status === 503).map((s) => s.ms)).toFixed(0);
+    console.log(
+      `      ${grants()} grants, ${statuses.length - grants()} refused; RPC calls ${JSON.stringify(Object.fromEntries(proxy.calls))}; slowest 503: hung ${slowest("hung")} ms, down ${slowest("down")} ms`,
+    );
     for (const s of statuses.filter((x) => x.status !== 200)) {
       expect(s.status, `${s.phase}: ${s.error}`).to.equal(503);
       expect(s.error).to.match(
