@@ -136,7 +136,7 @@ export async function runAccessSimulation(
     }
     // A client tries to reuse a code: the device refuses it.
     if (!device.present(lastOtp).granted) rejected++;
-    const due = server.dueChannels(Number.MAX_SAFE_INTEGER);
+    const due = await server.dueChannels(Number.MAX_SAFE_INTEGER);
     let pendingClose: CloseItem | undefined;
     let closeGas = 0n;
     if (options.close === false) {

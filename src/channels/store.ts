@@ -313,6 +313,21 @@ export class AsStore {
       );
   }
 
+  /** A value of the `meta` table (e.g. the chain follower's last block), or undefined. */
+  meta(key: string): string | undefined {
+    return (this.db.prepare("SELECT value FROM meta WHERE key = ?").get(key) as { value: string } | undefined)?.value;
+  }
+
+  /** Saves channels and a `meta` value in one transaction (the follower's changes and its cursor). */
+  saveChannelsAndMeta(channels: readonly ChannelRecord[], key: string, value: string): void {
+    this.db.transaction(() => {
+      for (const c of channels) this.saveChannel(c);
+      this.db
+        .prepare("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+        .run(key, value);
+    })();
+  }
+
   channels(): ChannelRecord[] {
     return (
       this.db.prepare("SELECT * FROM channels").all() as {

@@ -380,13 +380,15 @@ describe("AS store faults and the HOTP window (in process)", function () {
     const inFlight = buy(url, buyers[0], 2n * PRICE);
     await new Promise((r) => setTimeout(r, 150)); // accepted, waiting for its group commit
     expect(await bestAmount(url, buyers[0])).to.equal(2n * PRICE); // the next client builds on it
-    const due = server.dueChannels(Number.MAX_SAFE_INTEGER).find((d) => d.channel.channelId === buyers[0].channelId);
+    const due = (await server.dueChannels(Number.MAX_SAFE_INTEGER)).find(
+      (d) => d.channel.channelId === buyers[0].channelId,
+    );
     expect(due?.receipt.amount).to.equal(PRICE); // a close uses only the durable one
     expect((await inFlight).status).to.equal(503);
     expect(await bestAmount(url, buyers[0])).to.equal(PRICE);
     rawDb().pragma("query_only = 0");
     expect((await buy(url, buyers[0], 2n * PRICE)).status).to.equal(200);
-    expect(server.dueChannels(Number.MAX_SAFE_INTEGER)[0].receipt.amount).to.equal(2n * PRICE);
+    expect((await server.dueChannels(Number.MAX_SAFE_INTEGER))[0].receipt.amount).to.equal(2n * PRICE);
   });
 
   it("codes used out of order: every paid code is granted by the device", async function () {

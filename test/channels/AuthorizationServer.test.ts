@@ -88,7 +88,7 @@ describe("Authorization Server, clients and devices", function () {
     }
     expect(store.receiptCount()).to.equal(4);
     chainNow = Number(s.expiry) - 30;
-    const due = server.dueChannels(60);
+    const due = await server.dueChannels(60);
     expect(due.map((d) => d.channel.channelId)).to.deep.equal([s.channelId]);
     const before = await f.channels.getChannel(s.channelId);
     const closing = server.closeChannels(due);
@@ -122,7 +122,7 @@ describe("Authorization Server, clients and devices", function () {
     await time.increaseTo(expiry + 1n);
     await f.channels.connect(griefer).reclaim(f.server.address, false, s.group.root, 2n, opened.openBlock);
     chainNow = await time.latest();
-    const due = server.dueChannels(Number(DAY));
+    const due = await server.dueChannels(Number(DAY));
     expect(due.map((d) => d.channel.channelId).sort()).to.deep.equal([s.channelId, opened.channelId].sort());
     const grieferBefore = await ethers.provider.getBalance(griefer.address);
     const serverBefore = await ethers.provider.getBalance(f.server.address);
@@ -135,7 +135,7 @@ describe("Authorization Server, clients and devices", function () {
     // The AS was paid the good channel's receipt (less its gas), and nothing is left due: the loop moves on.
     const gasCost = result.gasUsed * (await ethers.provider.getTransactionReceipt(closed.transactionHash))!.gasPrice;
     expect(await ethers.provider.getBalance(f.server.address)).to.equal(serverBefore + PRICE - gasCost);
-    expect(server.dueChannels(Number(DAY))).to.deep.equal([]);
+    expect(await server.dueChannels(Number(DAY))).to.deep.equal([]);
     expect(store.channels().every((c) => c.closed)).to.equal(true);
   });
 
@@ -279,7 +279,7 @@ describe("Authorization Server, clients and devices", function () {
     url = await server.listen(0);
     const third = await s.clients[2].buy(url, LOCK, PRICE);
     expect(third).to.include({ amount: (3n * PRICE).toString(), counter: 2 });
-    const result = await server.closeChannels(server.dueChannels(Number(DAY) * 2));
+    const result = await server.closeChannels(await server.dueChannels(Number(DAY) * 2));
     expect(result.closed).to.deep.equal([s.channelId]);
     const [closed] = await f.channels.queryFilter(f.channels.filters.ChannelClosed(s.channelId));
     expect(closed.args.paid).to.equal(3n * PRICE);
