@@ -1,7 +1,10 @@
 import { getAddress } from "ethers";
 
 import type { PaymentChannels } from "../../typechain-types";
+import { AbsentCache } from "../http/cache";
+import { AsMetrics } from "../http/metrics";
 import { HttpService, Rejected } from "../http/service";
+import type { HttpOptions } from "../http/service";
 import { isMember } from "../merkle/group";
 import { DEFAULT_HOTP, hotp } from "./hotp";
 import type { HotpConfig } from "./hotp";
@@ -48,6 +51,10 @@ export interface AsOptions {
   minConfirmations?: number;
   /** Current time in seconds (chain time in tests); defaults to the wall clock. */
   now?: () => number;
+  /** Limits, logger and health thresholds of the HTTP service. */
+  http?: HttpOptions;
+  /** A channel found not open on chain is answered 404 from memory for this many seconds. Default 15. */
+  unknownChannelTtl?: number;
 }
 
 const hex32 = "^0x[0-9a-fA-F]{64}$";
@@ -76,48 +83,85 @@ const accessSchema = {
     },
   },
 } as const;
+const receiptSchema = {
+  params: {
+    type: "object",
+    required: ["id"],
+    properties: { id: { type: "string", pattern: hex32 } },
+  },
+} as const;
+
+/** What the schema cannot say: the owner's EIP-55 checksum (when mixed case) and the uint96 salt. */
+function checkChannelParams(params: ChannelParams): void {
+  try {
+    getAddress(params.owner);
+  } catch {
+    throw new Rejected(
+      400,
+      `body/channel/owner ${params.owner} fails its EIP-55 checksum (send it checksummed, or all lower case)`,
+      "bad_checksum",
+    );
+  }
+  if (BigInt(params.salt) >= 2n ** 96n)
+    throw new Rejected(400, `body/channel/salt ${params.salt} does not fit in 96 bits`, "salt_too_large");
+}
 
 /**
  * The Authorization Server: trades receipts for one-time passwords. For each request it checks the
  * receipt (signature, group membership, amount = previous + the device's price, amount ≤ deposit, channel
  * open on chain and not near expiry), stores it durably, and only then returns the device's next OTP.
  */
-export class AuthorizationServer extends HttpService {
+export class AuthorizationServer extends HttpService<AsMetrics> {
   private readonly channels = new Map<string, ChannelRecord>();
+  /** Channels found not open on chain, answered 404 without another chain read for a while. */
+  private readonly notOpen: AbsentCache;
   private readonly best = new Map<string, StoredReceipt>();
   private readonly devices = new Map<string, DeviceRecord>();
   private readonly hotpConfig: HotpConfig;
   private readonly now: () => number;
 
   constructor(private readonly options: AsOptions) {
-    super();
+    super(
+      new AsMetrics({ processMetrics: options.http?.processMetrics }),
+      {
+        provider: () => options.channels?.runner?.provider,
+        probeDb: () => options.store.probeWrite(),
+        extra: () => ({ receipts: options.store.receiptCount() }),
+      },
+      options.http,
+    );
     this.hotpConfig = options.hotp ?? DEFAULT_HOTP;
     this.now = options.now ?? (() => Math.floor(Date.now() / 1000));
+    this.notOpen = new AbsentCache((options.unknownChannelTtl ?? 15) * 1000);
     for (const c of options.store.channels()) this.channels.set(c.channelId, c);
     for (const [id, r] of options.store.bestReceipts()) this.best.set(id, r);
     for (const d of options.store.devices()) this.devices.set(d.deviceId.toLowerCase(), d);
-    this.app.get("/health", async () => ({ ok: true, receipts: this.options.store.receiptCount() }));
-    this.app.get("/devices", async () =>
-      [...this.devices.values()].map((d) => ({ deviceId: d.deviceId, price: d.price.toString() })),
-    );
-    this.app.get<{ Params: { id: string } }>("/channels/:id/receipt", async (request) => {
-      const id = request.params.id.toLowerCase();
-      const r = this.best.get(id);
-      const c = this.channels.get(id);
-      return r === undefined
-        ? { channelId: id, amount: "0", deposit: c?.deposit.toString() ?? null }
-        : {
-            channelId: id,
-            amount: r.amount.toString(),
-            signer: r.signer,
-            signature: r.signature,
-            proof: r.proof,
-            deposit: c?.deposit.toString() ?? null,
-          };
+    this.routes((app) => {
+      app.get("/devices", async () =>
+        [...this.devices.values()].map((d) => ({ deviceId: d.deviceId, price: d.price.toString() })),
+      );
+      app.get<{ Params: { id: string } }>("/channels/:id/receipt", { schema: receiptSchema }, async (request) => {
+        const id = request.params.id.toLowerCase();
+        const r = this.best.get(id);
+        const c = this.channels.get(id);
+        return r === undefined
+          ? { channelId: id, amount: "0", deposit: c?.deposit.toString() ?? null }
+          : {
+              channelId: id,
+              amount: r.amount.toString(),
+              signer: r.signer,
+              signature: r.signature,
+              proof: r.proof,
+              deposit: c?.deposit.toString() ?? null,
+            };
+      });
+      app.post<{ Body: AccessRequest }>("/access", { schema: accessSchema }, async (request) => {
+        checkChannelParams(request.body.channel);
+        const grant = await this.access(request.body);
+        this.metrics.exchanges.inc();
+        return grant;
+      });
     });
-    this.app.post<{ Body: AccessRequest }>("/access", { schema: accessSchema }, async (request) =>
-      this.access(request.body),
-    );
   }
 
   /** Registers (or re-prices) a device and its shared secret. The secret never leaves the AS but as OTPs. */
@@ -144,11 +188,12 @@ export class AuthorizationServer extends HttpService {
     let record = this.channels.get(id);
     if (record === undefined) {
       if (this.options.channels === undefined) throw new Rejected(404, `channel ${id} is not known to this AS`);
-      const state = await this.options.channels.getChannel(id);
+      const state = await this.readChannel(this.options.channels, id);
       if (state.status !== 1n) throw new Rejected(404, `channel ${id} is not open for this AS on chain`);
       const needed = this.options.minConfirmations ?? 0;
       if (needed > 0) {
-        const head = BigInt((await this.options.channels.runner?.provider?.getBlockNumber()) ?? 0);
+        const provider = this.options.channels.runner?.provider;
+        const head = BigInt((await this.readChain("getBlockNumber", async () => provider?.getBlockNumber())) ?? 0);
         const confirmations = head - BigInt(params.openBlock);
         if (confirmations < BigInt(needed))
           throw new Rejected(409, `channel ${id} has ${confirmations} confirmations; this AS waits for ${needed}`);
@@ -168,6 +213,23 @@ export class AuthorizationServer extends HttpService {
       this.channels.set(id, record);
     }
     return record;
+  }
+
+  /**
+   * A channel's state on chain, read with the RPC time bound. A channel found not open is remembered for
+   * `unknownChannelTtl` and answered 404 without another read; concurrent reads of one id share one call.
+   */
+  private async readChannel(
+    contract: PaymentChannels,
+    id: string,
+  ): Promise<{ status: bigint; deposit: bigint; expiry: bigint }> {
+    if (this.notOpen.has(id)) {
+      this.metrics.unknownChannelHits.inc();
+      throw new Rejected(404, `channel ${id} is not open for this AS on chain`);
+    }
+    const state = await this.notOpen.shared(id, () => this.readChain("getChannel", () => contract.getChannel(id)));
+    if (state.status !== 1n) this.notOpen.add(id);
+    return state;
   }
 
   private async access(body: AccessRequest): Promise<AccessGrant> {
@@ -210,7 +272,7 @@ export class AuthorizationServer extends HttpService {
     };
     this.best.set(channel.channelId, receipt);
     device.counter += 1;
-    await this.options.store.commit(receipt);
+    await this.options.store.commit(receipt).finally(this.metrics.commitSeconds.startTimer());
     const otp = hotp(Buffer.from(device.secret, "hex"), receipt.otpCounter, this.hotpConfig);
     return { deviceId: device.deviceId, otp, counter: receipt.otpCounter, amount: amount.toString() };
   }
