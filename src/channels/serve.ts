@@ -9,6 +9,7 @@ import { loadSystem } from "../deployments";
 import { labelId } from "../devices/fleet";
 import { channelsDomain } from "../eip712/receipt";
 import { UserError, ensure } from "../errors";
+import type { HttpOptions } from "../http/service";
 import { AuthorizationServer } from "./as-server";
 import { AsStore } from "./store";
 import { ReceiptVerifier } from "./verify";
@@ -70,6 +71,10 @@ export interface ServeOptions {
   pollSeconds: number;
   minConfirmations: number;
   log: (line: string) => void;
+  /** HTTP limits, logger and health thresholds. */
+  http?: HttpOptions;
+  /** Seconds a channel found not open on chain is answered 404 without another chain read. */
+  unknownChannelTtl?: number;
 }
 
 export interface RunningAs {
@@ -101,6 +106,8 @@ export async function startAs(hre: HardhatRuntimeEnvironment, o: ServeOptions): 
     // Refuse new receipts a little before the AS closes, so the close has the final one.
     expiryMargin: o.closeMargin + o.pollSeconds,
     now: () => Math.floor(Date.now() / 1000),
+    http: o.http,
+    unknownChannelTtl: o.unknownChannelTtl,
   });
   for (const d of o.devices ?? []) server.provisionDevice(d.deviceId, d.secret, d.price);
   let url: string;
@@ -111,18 +118,24 @@ export async function startAs(hre: HardhatRuntimeEnvironment, o: ServeOptions): 
     throw new UserError(`cannot listen on ${o.host}:${o.port}: ${(error as Error).message}`);
   }
   let closing = false;
+  // Each pass is tracked: /health reports its last run and error, the metrics count its results.
+  server.watchLoop("close", o.pollSeconds);
   const timer = setInterval(() => {
     if (closing) return;
-    const due = server.dueChannels(o.closeMargin);
-    if (due.length === 0) return;
     closing = true;
     server
-      .closeChannels(due)
-      .then((r) => {
+      .track("close", async () => {
+        const due = server.dueChannels(o.closeMargin);
+        if (due.length === 0) return;
+        const r = await server.closeChannels(due);
+        server.metrics.channelsClosed.inc(r.closed.length);
         o.log(`closed ${r.closed.length} channel(s) with their best receipts, gas ${r.gasUsed}`);
-        for (const s of r.skipped) o.log(`skipped channel ${s.channelId}: ${s.reason}`);
+        for (const s of r.skipped) {
+          server.metrics.closesSkipped.inc({ reason: s.reason });
+          o.log(`skipped channel ${s.channelId}: ${s.reason}`);
+        }
       })
-      .catch((error: Error) => o.log(`closing ${due.length} channel(s) failed: ${error.message}`))
+      .catch((error: Error) => o.log(`closing due channels failed: ${error.message}`))
       .finally(() => (closing = false));
   }, o.pollSeconds * 1000);
   return {

@@ -37,7 +37,8 @@ export interface HttpLimits {
 
 /**
  * The defaults of a service built in code (tests, benchmarks, embedding). No rate limit here: the serve
- * tasks turn one on ({@link SERVE_RATE_LIMIT}); behind a proxy every client has the proxy's address.
+ * tasks turn one on (1000 requests per 10 s per client, `src/http/flags.ts`); behind a proxy every client
+ * has the proxy's address.
  */
 export const DEFAULT_LIMITS: HttpLimits = {
   bodyLimit: 16 * 1024,
@@ -49,9 +50,6 @@ export const DEFAULT_LIMITS: HttpLimits = {
   rateLimit: false,
   rpcTimeoutMs: 5_000,
 };
-
-/** The per-client rate limit `as:serve` and `auditor:serve` apply unless told otherwise. */
-export const SERVE_RATE_LIMIT = { max: 1_000, windowMs: 10_000 };
 
 export interface HttpOptions {
   limits?: Partial<HttpLimits>;
@@ -114,7 +112,8 @@ export abstract class HttpService<M extends ServiceMetrics = ServiceMetrics> {
     private readonly health: HealthSources,
     private readonly httpOptions: HttpOptions = {},
   ) {
-    const limits = { ...DEFAULT_LIMITS, ...httpOptions.limits };
+    const given = Object.entries(httpOptions.limits ?? {}).filter(([, value]) => value !== undefined);
+    const limits: HttpLimits = { ...DEFAULT_LIMITS, ...Object.fromEntries(given) };
     limits.headersTimeoutMs = Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs);
     this.limits = limits;
     // Node checks request and header deadlines on a timer (30 s by default): check often enough to keep them.
