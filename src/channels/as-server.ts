@@ -227,9 +227,12 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
       this.metrics.unknownChannelHits.inc();
       throw new Rejected(404, `channel ${id} is not open for this AS on chain`);
     }
-    const state = await this.notOpen.shared(id, () => this.readChain("getChannel", () => contract.getChannel(id)));
-    if (state.status !== 1n) this.notOpen.add(id);
-    return state;
+    const read = await this.notOpen.shared(id, () => this.readChain("getChannel", () => contract.getChannel(id)));
+    if (read.value.status !== 1n) {
+      this.notOpen.add(id);
+      if (read.joined) this.metrics.unknownChannelHits.inc();
+    }
+    return read.value;
   }
 
   private async access(body: AccessRequest): Promise<AccessGrant> {

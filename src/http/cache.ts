@@ -36,12 +36,12 @@ export class AbsentCache {
     this.absent.delete(key);
   }
 
-  /** Runs `lookup` for `key`, or joins the one already running. */
-  async shared<T>(key: string, lookup: () => Promise<T>): Promise<T> {
+  /** Runs `lookup` for `key`, or joins the one already running (`joined`: this caller made no lookup). */
+  async shared<T>(key: string, lookup: () => Promise<T>): Promise<{ value: T; joined: boolean }> {
     const running = this.inFlight.get(key) as Promise<T> | undefined;
-    if (running !== undefined) return running;
+    if (running !== undefined) return { value: await running, joined: true };
     const started = lookup().finally(() => this.inFlight.delete(key));
     this.inFlight.set(key, started);
-    return started;
+    return { value: await started, joined: false };
   }
 }

@@ -85,7 +85,7 @@ export class AsMetrics extends ServiceMetrics {
   readonly channelsClosed: Counter;
   /** Channels a close skipped, by reason (`closeOutcome`'s reasons). */
   readonly closesSkipped: Counter<"reason">;
-  /** Requests for a channel answered from the unknown-channel cache, without a chain read. */
+  /** Requests for a channel not open on chain answered without a chain read of their own (cached, or joined). */
   readonly unknownChannelHits: Counter;
 
   constructor(options: { processMetrics?: boolean } = {}) {
