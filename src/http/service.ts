@@ -305,8 +305,11 @@ export abstract class HttpService<M extends ServiceMetrics = ServiceMetrics> {
 
   /** A message fit for a client: ours (a Rejected or a UserError), or a generic one (the detail is logged). */
   private publicMessage(error: unknown): string {
-    if (error instanceof Rejected || error instanceof UserError) return error.message;
+    if (error instanceof Rejected) return error.message;
     if (isChainFault(error)) return "chain unavailable";
+    // Ours, but it may quote a provider's error: its "(code=…, version=…)" detail stays in the log.
+    if (error instanceof UserError)
+      return error.message.replace(/\s*\((?:action|argument|code|info|reason|transaction)=.*$/s, "").slice(0, 300);
     return "failed (see the service log)";
   }
 

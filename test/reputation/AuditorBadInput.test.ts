@@ -334,11 +334,16 @@ describe("Auditor: bad input, slow clients, chain faults, health and metrics", f
       expect((await request(s.url, "GET", "/health")).body.loops).to.deep.equal({
         epoch: { ok: true, lastRun: null, lastOk: null, lastError: null },
       });
-      const refusal = new UserError("epoch 7: 0 of 3 scores submitted, then the chain refused a batch");
+      const shown = "epoch 7: 0 of 3 scores submitted, then the chain refused a batch: execution reverted";
+      const refusal = new UserError(`${shown} (action="estimateGas", data="0x", code=CALL_EXCEPTION, version=6.17.0)`);
       await expect(s.service.track("epoch", () => Promise.reject(refusal))).to.be.rejectedWith(refusal.message);
       const failing = await request(s.url, "GET", "/health");
       expect(failing.status).to.equal(503);
-      expect(failing.body.loops).to.deep.nested.include({ "epoch.ok": false, "epoch.lastError": refusal.message });
+      // Its message, less the provider's detail (that stays in the log).
+      expect(failing.body.loops).to.deep.nested.include({ "epoch.ok": false, "epoch.lastError": shown });
+      expect(
+        s.logs.some((l) => l.msg === "epoch loop failed" && JSON.stringify(l.err).includes("CALL_EXCEPTION")),
+      ).to.equal(true);
       await s.service.track("epoch", async () => undefined);
       expect((await request(s.url, "GET", "/health")).status).to.equal(200);
       expect((await request(s.url, "GET", "/metrics")).text).to.match(
