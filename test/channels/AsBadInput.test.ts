@@ -15,6 +15,8 @@ import { openedChannel } from "../../src/channels/key";
 import { AsStore } from "../../src/channels/store";
 import { ReceiptVerifier } from "../../src/channels/verify";
 import { signReceipt } from "../../src/eip712/receipt";
+import { parseHttpFlags } from "../../src/http/flags";
+import { DEFAULT_LIMITS } from "../../src/http/service";
 import type { HttpOptions } from "../../src/http/service";
 import { buildGroup } from "../../src/merkle/group";
 import { channelsFixture } from "../shared/fixtures";
@@ -603,6 +605,46 @@ describe("Authorization Server: bad input, slow clients, chain faults, health an
         error: "chain unavailable: getBlock failed",
       });
       expect(s.snapshot()).to.deep.equal(before);
+    });
+  });
+
+  describe("the serve tasks' limit flags", function () {
+    it("parse into limits with the defaults; a bad value is one line naming the flag", function () {
+      expect(parseHttpFlags({})).to.deep.equal({
+        limits: {
+          rateLimit: { max: 1_000, windowMs: 10_000 },
+          maxConnections: undefined,
+          bodyLimit: undefined,
+          requestTimeoutMs: undefined,
+          headersTimeoutMs: undefined,
+          keepAliveTimeoutMs: undefined,
+          rpcTimeoutMs: undefined,
+        },
+        maxChainLagSeconds: undefined,
+        logLevel: "info",
+      });
+      const parsed = parseHttpFlags({ rateLimit: "0", requestTimeout: "2500", maxLag: "120", logLevel: "silent" });
+      expect(parsed).to.deep.include({ maxChainLagSeconds: 120, logLevel: "silent" });
+      expect(parsed.limits).to.include({ rateLimit: false, requestTimeoutMs: 2500 });
+      expect(() => parseHttpFlags({ rateLimit: "lots" })).to.throw(/^--rate-limit: "lots" is not a whole number ≥ 0$/);
+      expect(() => parseHttpFlags({ rpcTimeout: "0" })).to.throw(/^--rpc-timeout: "0" is not a whole number ≥ 1$/);
+      expect(() => parseHttpFlags({ logLevel: "loud" })).to.throw(/^--log-level: "loud" is not one of fatal, error/);
+      // A service built from them keeps the library's default for what was not given (headers never get
+      // longer than the whole request).
+      const store = new AsStore(":memory:");
+      const server = new AuthorizationServer({
+        payee: Wallet.createRandom().address,
+        verifier: new ReceiptVerifier({ chainId: 1n }),
+        store,
+        http: { limits: parseHttpFlags({ requestTimeout: "2500" }).limits },
+      });
+      expect(server.limits).to.deep.equal({
+        ...DEFAULT_LIMITS,
+        requestTimeoutMs: 2500,
+        headersTimeoutMs: 2500,
+        rateLimit: { max: 1_000, windowMs: 10_000 },
+      });
+      store.close();
     });
   });
 
