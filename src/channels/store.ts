@@ -267,7 +267,11 @@ export class AsStore {
    */
   probeWrite(): void {
     // The same check every commit makes: a database deleted or replaced while running is not healthy.
-    this.checkPresent();
+    try {
+      this.checkPresent();
+    } catch (error) {
+      throw Object.assign(error as Error, { code: "ENOENT" });
+    }
     this.db.exec("CREATE TABLE IF NOT EXISTS health (id INTEGER PRIMARY KEY, at INTEGER NOT NULL)");
     this.db.prepare("INSERT OR REPLACE INTO health (id, at) VALUES (1, ?)").run(Date.now());
   }

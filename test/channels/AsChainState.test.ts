@@ -528,7 +528,8 @@ describe("Authorization Server process on a real node: chain faults (issue 15, d
   async function startAs(): Promise<{ child: ChildProcess; url: string; log: string[] }> {
     const args = ["hardhat", "as:serve", "--network", "localhost", "--port", "0", "--db", db];
     args.push("--devices", devicesFile, "--signer", "1", "--poll", "1", "--close-margin", "3600", "--follow", "1");
-    args.push("--state-max-age", "1", "--rpc-timeout", "1000", "--json");
+    // Its clients buy as fast as they can from one address: no rate limit.
+    args.push("--state-max-age", "1", "--rpc-timeout", "1000", "--rate-limit", "0", "--json");
     if (!fs.existsSync(db)) args.push("--init");
     const child = spawn("npx", args, {
       cwd: ROOT,
