@@ -4,7 +4,7 @@ import fc from "fast-check";
 
 import { channelIdOf } from "../../src/channels/key";
 import type { ChannelKey } from "../../src/channels/key";
-import { ReceiptVerifier, checksumAddress, nativeChannelId, recoverSigner } from "../../src/channels/verify";
+import { ReceiptVerifier, checksumAddress, keccak, nativeChannelId, recoverSigner } from "../../src/channels/verify";
 
 /** The reference: ethers' ABI coder and keccak, as `channelIdOf` was before its native fast path. */
 function ethersChannelId(k: ChannelKey): string {
@@ -31,6 +31,17 @@ const key: fc.Arbitrary<ChannelKey> = fc.record({
 });
 
 describe("receipt verification fast paths (native keccak and libsecp256k1)", function () {
+  it("property: keccak (the native state, reused) is ethers' keccak256, for inputs of any length", function () {
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array({ maxLength: 400 }), { minLength: 1, maxLength: 4 }), (inputs) => {
+        // Hash several inputs before checking: a digest must not change when the state is reused.
+        const digests = inputs.map((input) => keccak(Buffer.from(input)));
+        inputs.forEach((input, i) => expect(hexlify(digests[i])).to.equal(keccak256(input)));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it("property: the native channel id equals ethers' ABI encoding hashed, for every valid key", function () {
     fc.assert(
       fc.property(key, (k) => {
