@@ -1,6 +1,7 @@
 import { getAddress } from "ethers";
 
 import type { PaymentChannels } from "../../typechain-types";
+import type { OverloadOptions } from "../http/overload";
 import { HttpService, Rejected } from "../http/service";
 import { isMember } from "../merkle/group";
 import { DEFAULT_HOTP, hotp } from "./hotp";
@@ -48,6 +49,8 @@ export interface AsOptions {
   minConfirmations?: number;
   /** Current time in seconds (chain time in tests); defaults to the wall clock. */
   now?: () => number;
+  /** Load shedding: requests in flight beyond which the AS answers 503 at once (src/http/overload.ts). */
+  overload?: OverloadOptions;
 }
 
 const hex32 = "^0x[0-9a-fA-F]{64}$";
@@ -90,7 +93,7 @@ export class AuthorizationServer extends HttpService {
   private readonly now: () => number;
 
   constructor(private readonly options: AsOptions) {
-    super();
+    super({ overload: options.overload });
     this.hotpConfig = options.hotp ?? DEFAULT_HOTP;
     this.now = options.now ?? (() => Math.floor(Date.now() / 1000));
     for (const c of options.store.channels()) this.channels.set(c.channelId, c);

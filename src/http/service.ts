@@ -3,6 +3,9 @@ import type { AddressInfo } from "node:net";
 import Fastify from "fastify";
 import type { FastifyInstance } from "fastify";
 
+import { overload } from "./overload";
+import type { OverloadOptions } from "./overload";
+
 /** An error the client caused: answered with its 4xx status and a message naming the problem; nothing changed. */
 export class Rejected extends Error {
   constructor(
@@ -21,12 +24,13 @@ export class Rejected extends Error {
 export abstract class HttpService {
   readonly app: FastifyInstance;
 
-  protected constructor(options: { bodyLimit?: number } = {}) {
+  protected constructor(options: { bodyLimit?: number; overload?: OverloadOptions } = {}) {
     this.app = Fastify({
       logger: false,
       ...(options.bodyLimit === undefined ? {} : { bodyLimit: options.bodyLimit }),
       ajv: { customOptions: { removeAdditional: false } },
     });
+    void this.app.register(overload, options.overload ?? {});
     this.app.setErrorHandler((error: Error & { validation?: unknown }, _request, reply) => {
       const status = error instanceof Rejected ? error.status : error.validation !== undefined ? 400 : 500;
       void reply.status(status).send({ error: error.message });
