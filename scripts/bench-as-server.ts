@@ -1,14 +1,19 @@
 /**
  * The Authorization Server process of `npm run bench:as`: serves the channels and devices seeded in the
  * SQLite file given as argument, on the port given, until SIGTERM. Prints "listening <url>" when ready,
- * and "cpu <µs>" (the CPU time it spent since) when it stops.
+ * and "cpu <µs>" (the CPU time it spent since) when it stops. For tuning, `BENCH_AS_MAX_IN_FLIGHT` sets the
+ * load-shedding limit and `BENCH_AS_GROUP_COMMIT_MS` the store's group-commit wait (defaults: the AS's own).
  */
 import { AuthorizationServer } from "../src/channels/as-server";
 import { AsStore } from "../src/channels/store";
 import { ReceiptVerifier } from "../src/channels/verify";
 
 const [file, payee, chainId, channels, port] = process.argv.slice(2);
-const store = new AsStore(file);
+const env = (name: string): number | undefined =>
+  process.env[name] === undefined ? undefined : Number(process.env[name]);
+const groupCommitMs = env("BENCH_AS_GROUP_COMMIT_MS");
+const maxInFlight = env("BENCH_AS_MAX_IN_FLIGHT");
+const store = groupCommitMs === undefined ? new AsStore(file) : new AsStore(file, groupCommitMs);
 const server = new AuthorizationServer({
   payee,
   verifier: new ReceiptVerifier({
@@ -18,6 +23,7 @@ const server = new AuthorizationServer({
     verifyingContract: channels,
   }),
   store,
+  ...(maxInFlight === undefined ? {} : { overload: { maxInFlight } }),
 });
 server
   .listen(Number(port))

@@ -170,6 +170,7 @@ async function run(clients: number): Promise<AsRun> {
   let failures = 0;
   const deadline = performance.now() + seconds * 1000;
   const t = performance.now();
+  const clientCpu = process.cpuUsage();
   await Promise.all(
     channels.map(async (c) => {
       while (performance.now() < deadline) {
@@ -201,6 +202,7 @@ async function run(clients: number): Promise<AsRun> {
     }),
   );
   const elapsed = (performance.now() - t) / 1000;
+  const clientCpuUsed = process.cpuUsage(clientCpu);
   const cpuMicros = await as.stop();
   agent.destroy();
   const stored = new AsStore(file);
@@ -224,6 +226,9 @@ async function run(clients: number): Promise<AsRun> {
     busyP99ms: round(percentile(busy, 99)),
     receiptsOnDisk,
     asCpuMsPerExchange: Math.round((cpuMicros / 1000 / Math.max(1, ok.length + busy.length)) * 1000) / 1000,
+    clientCpuMsPerExchange:
+      Math.round(((clientCpuUsed.user + clientCpuUsed.system) / 1000 / Math.max(1, ok.length + busy.length)) * 1000) /
+      1000,
   };
 }
 

@@ -25,6 +25,8 @@ export interface AsRun {
   receiptsOnDisk: number;
   /** CPU time of the AS process per answer (OTP or busy), in ms: steadier than throughput on a shared machine. */
   asCpuMsPerExchange: number;
+  /** CPU time of the clients' process per answer, in ms (signing, HTTP): the clients share the machine. */
+  clientCpuMsPerExchange: number;
 }
 
 export interface AsBenchResult {
@@ -125,7 +127,7 @@ function runLine(run: AsRun): string {
     `${n(run.clients)} clients, ${run.seconds.toFixed(1)} s: ${n(run.exchangesPerSecond)} exchanges/s ` +
     `(${n(run.exchanges)} OTPs, ${n(run.busy)} busy answers, ${n(run.failures)} failures), ` +
     `p50 ${ms(run.p50ms)}, p99 ${ms(run.p99ms)} (OTPs ${ms(run.okP99ms)}, busy ${ms(run.busyP99ms)}), ` +
-    `${n(run.receiptsOnDisk)} receipts on disk, AS CPU ${run.asCpuMsPerExchange.toFixed(3)} ms per answer`
+    `${n(run.receiptsOnDisk)} receipts on disk, CPU per answer: AS ${run.asCpuMsPerExchange.toFixed(3)} ms, clients ${run.clientCpuMsPerExchange.toFixed(3)} ms`
   );
 }
 

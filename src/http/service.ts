@@ -39,7 +39,9 @@ export abstract class HttpService {
 
   /** Listens on `host:port` (port 0: any free port) and returns the service's URL. */
   async listen(port: number, host = "127.0.0.1"): Promise<string> {
-    await this.app.listen({ port, host });
+    // A deep accept queue: with Node's default (511) a burst of new connections overflows it and the
+    // kernel drops SYNs, which clients retry only after 1, 3, 7 s (the kernel caps it at somaxconn).
+    await this.app.listen({ port, host, backlog: 4096 });
     const address = this.app.server.address() as AddressInfo;
     return `http://${host}:${address.port}`;
   }

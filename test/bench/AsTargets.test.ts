@@ -18,6 +18,7 @@ function run(overrides: Partial<AsRun>): AsRun {
     busyP99ms: 0,
     receiptsOnDisk: 30_000,
     asCpuMsPerExchange: 0.25,
+    clientCpuMsPerExchange: 0.2,
     ...overrides,
   };
 }
