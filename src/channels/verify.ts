@@ -1,52 +1,14 @@
-import { createRequire } from "node:module";
-import path from "node:path";
-
 import { TypedDataEncoder, getBytes } from "ethers";
 import type { TypedDataDomain } from "ethers";
-import createKeccak from "keccak";
 import secp256k1 from "secp256k1";
 
 import { RECEIPT_TYPES } from "../eip712/receipt";
+import { keccak } from "../keccak";
 import type { ChannelKey } from "./key";
 
+export { keccak };
+
 const HALF_N = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0n;
-
-interface KeccakState {
-  initialize(rate: number, capacity: number): void;
-  absorb(data: Buffer): void;
-  squeeze(length: number): Buffer;
-}
-
-/**
- * The `keccak` package's native state, used directly: its public API wraps every hash in a new stream
- * object, which costs several times the hash itself. The same addon the package loads (through its own
- * `node-gyp-build`); undefined, and the public API used instead, if it cannot be loaded or disagrees.
- */
-function nativeKeccakState(): KeccakState | undefined {
-  try {
-    const dir = path.dirname(require.resolve("keccak/package.json"));
-    const load = createRequire(path.join(dir, "package.json"))("node-gyp-build") as (dir: string) => unknown;
-    const State = load(dir) as new () => KeccakState;
-    const state = new State();
-    const probe = Buffer.from("ThingLedger");
-    state.initialize(1088, 512);
-    state.absorb(probe);
-    return state.squeeze(32).equals(createKeccak("keccak256").update(probe).digest()) ? state : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-const state = nativeKeccakState();
-
-/** keccak256 with the native `keccak` binding (ethers' pure-JS one is several times slower). */
-export function keccak(data: Buffer): Buffer {
-  if (state === undefined) return createKeccak("keccak256").update(data).digest();
-  // Synchronous, so one shared state is safe (each worker thread loads its own module).
-  state.initialize(1088, 512);
-  state.absorb(data);
-  return state.squeeze(32);
-}
 
 const RECEIPT_TYPEHASH = keccak(Buffer.from("Receipt(bytes32 channelId,uint256 cumulativeAmount)"));
 
