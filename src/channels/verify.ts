@@ -85,6 +85,9 @@ export function checksumAddress(lower: string): string {
 }
 
 const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
+/** Valid keys only, so a flood of bogus keys cannot grow it; cleared when full. */
+const recentIds = new Map<string, string>();
+const RECENT_IDS = 16_384;
 const BYTES32 = /^0x[0-9a-fA-F]{64}$/;
 
 /** The 32-byte ABI word of an address, or undefined unless it is 0x-hex, all one case or correctly checksummed. */
@@ -110,12 +113,21 @@ function uintWord(value: bigint, bits: number): string | undefined {
  * a non-boolean token): the caller then takes ethers' path, which names the problem.
  */
 export function nativeChannelId(k: ChannelKey): string | undefined {
+  if (typeof k.token !== "boolean" || typeof k.salt !== "bigint" || typeof k.openBlock !== "bigint") return undefined;
+  // A client sends the same key with every receipt: remember the ids of the last keys seen.
+  // "|" is in no valid field, so two different keys never share a cache key.
+  const cacheKey = `${k.owner}|${k.payee}|${k.token}|${k.clientRoot}|${k.salt}|${k.openBlock}`;
+  const cached = recentIds.get(cacheKey);
+  if (cached !== undefined) return cached;
   const owner = addressWord(k.owner);
   const payee = addressWord(k.payee);
   const salt = uintWord(k.salt, 96);
   const openBlock = uintWord(k.openBlock, 64);
   if (owner === undefined || payee === undefined || salt === undefined || openBlock === undefined) return undefined;
-  if (typeof k.token !== "boolean" || !BYTES32.test(k.clientRoot)) return undefined;
+  if (!BYTES32.test(k.clientRoot)) return undefined;
   const words = `${owner}${payee}${(k.token ? 1n : 0n).toString(16).padStart(64, "0")}${k.clientRoot.slice(2)}${salt}${openBlock}`;
-  return `0x${keccak(Buffer.from(words, "hex")).toString("hex")}`;
+  const id = `0x${keccak(Buffer.from(words, "hex")).toString("hex")}`;
+  if (recentIds.size >= RECENT_IDS) recentIds.clear();
+  recentIds.set(cacheKey, id);
+  return id;
 }
