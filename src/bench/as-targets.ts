@@ -32,6 +32,9 @@ export interface AsRun {
 export interface AsBenchResult {
   /** Native libsecp256k1 recoveries per second on one core, measured in the same run. */
   recoverOnlyPerSecond: number;
+  /** The same per second of CPU time: with {@link AsRun.asCpuMsPerExchange}, a comparison that the other
+   * processes of a shared machine disturb less than wall-clock throughput. */
+  recoverOnlyPerCpuSecond?: number;
   /** The runs: 64 clients (throughput, latency, durability) and 2,048 (graceful overload) by default. */
   runs: AsRun[];
 }
@@ -122,12 +125,18 @@ export function evaluateAsTargets(result: AsBenchResult): AsTargetResult[] {
   );
 }
 
-function runLine(run: AsRun): string {
+function runLine(run: AsRun, result: AsBenchResult): string {
+  const perCore = 1000 / run.asCpuMsPerExchange;
+  const share =
+    result.recoverOnlyPerCpuSecond === undefined
+      ? ""
+      : ` (${Math.round((100 * perCore) / result.recoverOnlyPerCpuSecond)}% of ${n(result.recoverOnlyPerCpuSecond)} recoveries per CPU-second)`;
   return (
     `${n(run.clients)} clients, ${run.seconds.toFixed(1)} s: ${n(run.exchangesPerSecond)} exchanges/s ` +
     `(${n(run.exchanges)} OTPs, ${n(run.busy)} busy answers, ${n(run.failures)} failures), ` +
     `p50 ${ms(run.p50ms)}, p99 ${ms(run.p99ms)} (OTPs ${ms(run.okP99ms)}, busy ${ms(run.busyP99ms)}), ` +
-    `${n(run.receiptsOnDisk)} receipts on disk, CPU per answer: AS ${run.asCpuMsPerExchange.toFixed(3)} ms, clients ${run.clientCpuMsPerExchange.toFixed(3)} ms`
+    `${n(run.receiptsOnDisk)} receipts on disk, CPU per answer: AS ${run.asCpuMsPerExchange.toFixed(3)} ms, clients ${run.clientCpuMsPerExchange.toFixed(3)} ms; ` +
+    `the AS answers ${n(perCore)} per CPU-second${share}`
   );
 }
 
@@ -137,7 +146,7 @@ export function renderAsReport(result: AsBenchResult): string {
   const missed = rows.filter((r) => r.missedBy !== null);
   return [
     `recover-only ceiling (native libsecp256k1, one core): ${n(result.recoverOnlyPerSecond)}/s`,
-    ...result.runs.map(runLine),
+    ...result.runs.map((run) => runLine(run, result)),
     "",
     "Targets:",
     ...rows.map((r) =>
