@@ -17,7 +17,7 @@ import http from "node:http";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { performance } from "node:perf_hooks";
+import { monitorEventLoopDelay, performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 
 import { Wallet, getBytes, keccak256 } from "ethers";
@@ -180,6 +180,8 @@ async function run(clients: number): Promise<AsRun> {
   const deadline = performance.now() + seconds * 1000;
   const t = performance.now();
   const clientCpu = process.cpuUsage();
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
   await Promise.all(
     channels.map(async (c) => {
       while (performance.now() < deadline) {
@@ -212,6 +214,7 @@ async function run(clients: number): Promise<AsRun> {
   );
   const elapsed = (performance.now() - t) / 1000;
   const clientCpuUsed = process.cpuUsage(clientCpu);
+  loopDelay.disable();
   const cpuMicros = await as.stop();
   agent.destroy();
   const stored = new AsStore(file);
@@ -234,6 +237,7 @@ async function run(clients: number): Promise<AsRun> {
     okP99ms: round(percentile(ok, 99)),
     busyP99ms: round(percentile(busy, 99)),
     receiptsOnDisk,
+    clientLoopDelayP99ms: round(loopDelay.percentile(99) / 1e6),
     asCpuMsPerExchange: Math.round((cpuMicros / 1000 / Math.max(1, ok.length + busy.length)) * 1000) / 1000,
     clientCpuMsPerExchange:
       Math.round(((clientCpuUsed.user + clientCpuUsed.system) / 1000 / Math.max(1, ok.length + busy.length)) * 1000) /

@@ -25,6 +25,9 @@ export interface AsRun {
   receiptsOnDisk: number;
   /** CPU time of the AS process per answer (OTP or busy), in ms: steadier than throughput on a shared machine. */
   asCpuMsPerExchange: number;
+  /** p99 event-loop delay of the clients' process, in ms: when it is large, the clients (starved of CPU
+   * on a shared machine) add it to every latency they measure. */
+  clientLoopDelayP99ms: number;
   /** CPU time of the clients' process per answer, in ms (signing, HTTP): the clients share the machine. */
   clientCpuMsPerExchange: number;
 }
@@ -136,7 +139,7 @@ function runLine(run: AsRun, result: AsBenchResult): string {
     `(${n(run.exchanges)} OTPs, ${n(run.busy)} busy answers, ${n(run.failures)} failures), ` +
     `p50 ${ms(run.p50ms)}, p99 ${ms(run.p99ms)} (OTPs ${ms(run.okP99ms)}, busy ${ms(run.busyP99ms)}), ` +
     `${n(run.receiptsOnDisk)} receipts on disk, CPU per answer: AS ${run.asCpuMsPerExchange.toFixed(3)} ms, clients ${run.clientCpuMsPerExchange.toFixed(3)} ms; ` +
-    `the AS answers ${n(perCore)} per CPU-second${share}`
+    `the AS answers ${n(perCore)} per CPU-second${share}; the clients' event loop lagged up to ${ms(run.clientLoopDelayP99ms)} (p99)`
   );
 }
 

@@ -19,6 +19,7 @@ function run(overrides: Partial<AsRun>): AsRun {
     receiptsOnDisk: 30_000,
     asCpuMsPerExchange: 0.25,
     clientCpuMsPerExchange: 0.2,
+    clientLoopDelayP99ms: 12,
     ...overrides,
   };
 }
