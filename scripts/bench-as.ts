@@ -145,7 +145,7 @@ async function run(clients: number): Promise<AsRun> {
   );
 
   // Seed the store: one channel per client, one device.
-  const seed = new AsStore(file);
+  const seed = new AsStore(file, { create: true });
   const seeder = new AuthorizationServer({ payee, verifier, store: seed });
   seeder.provisionDevice(deviceId, "ab".repeat(32), price);
   const channels = keys.map((k, i) => {

@@ -215,7 +215,9 @@ export async function runDemo(
     credited?.gasUsed ?? 0n,
   );
   const committed = await (
-    await registry.connect(manufacturer).commitWhitelist(fee, whitelist.root, fleet.length)
+    await registry
+      .connect(manufacturer)
+      .commitWhitelist(fee, await registry.activationFee(), whitelist.root, fleet.length)
   ).wait();
   record(
     "Register a fleet of 1,000 devices by Merkle root",

@@ -133,11 +133,11 @@ export async function resolveDevice(
 }
 
 /** Reverts early, before anything is sent, when a fee is above what the user consented to with --max-fee. */
-function checkMaxFee(what: string, fee: bigint, maxFee: bigint | undefined): bigint {
+function checkMaxFee(what: string, fee: bigint, maxFee: bigint | undefined, flag = "--max-fee"): bigint {
   if (maxFee === undefined) return fee;
   if (fee > maxFee) {
     throw new UserError(
-      `the ${what} fee is ${formatThing(fee)}, above --max-fee ${formatThing(maxFee)}; nothing was sent`,
+      `the ${what} fee is ${formatThing(fee)}, above ${flag} ${formatThing(maxFee)}; nothing was sent`,
     );
   }
   return maxFee;
@@ -217,6 +217,9 @@ export interface RegisterOptions {
   showProgress?: boolean;
   /** The most to pay per device (--max-fee); default: the current registration fee. */
   maxFee?: bigint;
+  /** Merkle mode: the highest activation fee to fix for the root's devices (--max-activation-fee); default:
+   * the current activation fee. */
+  maxActivationFee?: bigint;
 }
 
 export interface RegisterResult {
@@ -285,6 +288,12 @@ export async function registerFleet(
   }
   const fee = await ctx.registry.registrationFee();
   const maxFee = checkMaxFee("registration", fee, options.maxFee);
+  if (!options.merkle && options.maxActivationFee !== undefined) {
+    throw new UserError("--max-activation-fee applies to --merkle only (a whitelist root fixes its activation fee)");
+  }
+  const maxActivationFee = options.merkle
+    ? checkMaxFee("activation", await ctx.registry.activationFee(), options.maxActivationFee, "--max-activation-fee")
+    : 0n;
   const base = { manufacturer: account, devices: devices.length };
   if (options.merkle) {
     const whitelist = buildWhitelist(devices, Number(m.id));
@@ -319,7 +328,7 @@ export async function registerFleet(
     }
     const feesPaid = fee * BigInt(devices.length);
     const topUp = await ensureCredit(ctx, manufacturer, feesPaid);
-    const tx = await ctx.registry.commitWhitelist(maxFee, whitelist.root, devices.length);
+    const tx = await ctx.registry.commitWhitelist(maxFee, maxActivationFee, whitelist.root, devices.length);
     const gas = await gasOf(tx);
     return {
       ...base,

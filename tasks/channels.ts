@@ -206,7 +206,13 @@ task("as:serve", "Runs the Authorization Server: trades receipts for HOTP codes,
   .addOptionalParam("closeMargin", "Close channels this many seconds before their expiry", "3600")
   .addOptionalParam("poll", "Seconds between looks for due channels", "30")
   .addOptionalParam("minConfirmations", "Blocks on top of a channel's open before serving it", "0")
+  .addOptionalParam("hotpWindow", "The devices' HOTP window W: at most W unused codes outstanding per device", "32")
+  .addOptionalParam("follow", "Seconds between reads of the channels contract's events", "5")
+  .addOptionalParam("stateMaxAge", "Re-read a channel on chain before a sale when its state is older (seconds)", "5")
+  .addOptionalParam("rpcTimeout", "Timeout of each RPC read, in milliseconds", "5000")
+  .addOptionalParam("maxCloseBatch", "Channels per closeBatch transaction", "50")
   .addOptionalParam("signer", "Index of the AS's local account (the payee)", "0")
+  .addFlag("init", "Create --db if it does not exist (a new AS); without it a missing database is refused")
   .addFlag("json", "Print machine-readable JSON (one line when listening)")
   .setAction(
     async (
@@ -218,7 +224,13 @@ task("as:serve", "Runs the Authorization Server: trades receipts for HOTP codes,
         closeMargin: string;
         poll: string;
         minConfirmations: string;
+        hotpWindow: string;
+        follow: string;
+        stateMaxAge: string;
+        rpcTimeout: string;
+        maxCloseBatch: string;
         signer: string;
+        init: boolean;
         json: boolean;
       },
       hre,
@@ -243,6 +255,12 @@ task("as:serve", "Runs the Authorization Server: trades receipts for HOTP codes,
             closeMargin: parseCount("close-margin", args.closeMargin),
             pollSeconds: parseCount("poll", args.poll, 1),
             minConfirmations: parseCount("min-confirmations", args.minConfirmations),
+            hotpWindow: parseCount("hotp-window", args.hotpWindow, 1),
+            init: args.init,
+            followSeconds: parseCount("follow", args.follow, 1),
+            stateMaxAge: parseCount("state-max-age", args.stateMaxAge),
+            rpcTimeoutMs: parseCount("rpc-timeout", args.rpcTimeout, 100),
+            maxCloseBatch: parseCount("max-close-batch", args.maxCloseBatch, 1),
             log: (line) => console.error(`[as] ${line}`),
           });
           handle = as;

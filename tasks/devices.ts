@@ -68,6 +68,10 @@ task("device:register", "Registers a fleet file (resumable; never charges twice)
   .addOptionalParam("whitelistOut", "Where to write the whitelist with proofs (merkle mode)", "whitelist.json")
   .addOptionalParam("signer", "Index of the manufacturer's local account", "0")
   .addOptionalParam("maxFee", "Most THING to pay per device; default: the current registration fee")
+  .addOptionalParam(
+    "maxActivationFee",
+    "With --merkle: the highest activation fee (THING) to fix for the root's devices; default: the current one",
+  )
   .addFlag("json", "Print machine-readable JSON")
   .setAction(
     async (
@@ -78,6 +82,7 @@ task("device:register", "Registers a fleet file (resumable; never charges twice)
         whitelistOut: string;
         signer: string;
         maxFee?: string;
+        maxActivationFee?: string;
         json: boolean;
       },
       hre,
@@ -93,6 +98,8 @@ task("device:register", "Registers a fleet file (resumable; never charges twice)
           const { signerOption } = await import("../src/token");
           const batchSize = parseCount("batch-size", args.batchSize, 1);
           const maxFee = args.maxFee === undefined ? undefined : parseAmount("max-fee", args.maxFee);
+          const maxActivationFee =
+            args.maxActivationFee === undefined ? undefined : parseAmount("max-activation-fee", args.maxActivationFee);
           const manufacturer = await signerOption(hre, "signer", args.signer);
           const devices = readFleetFile(args.file, await activeManufacturerId(hre, await manufacturer.getAddress()));
           return registerFleet(hre, manufacturer, devices, {
@@ -101,6 +108,7 @@ task("device:register", "Registers a fleet file (resumable; never charges twice)
             whitelistOut: args.whitelistOut,
             showProgress: !args.json,
             maxFee,
+            maxActivationFee,
           });
         },
         (r) =>

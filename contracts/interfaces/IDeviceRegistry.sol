@@ -22,8 +22,8 @@ pragma solidity 0.8.30;
  * Fees are in ThingToken and go to the network reward pool. A manufacturer pays registration fees from a
  * prepaid fee credit; any shortfall is pulled from the payer (a prior `approve`, a `permit`, or ERC-827
  * `approveAndCall` into the registration call itself, where the token names the real payer). The
- * activation fee is pulled from whoever submits the activation (normally the owner), or from the owner
- * through a permit when a relayer submits.
+ * activation fee is pulled from whoever submits the activation (normally the owner), or from the owner,
+ * with the owner's signed consent for that device, when a relayer submits.
  *
  * Every fee-paying call takes `maxFee`, the most the caller consents to pay per device (for
  * {registerAndActivate}: registration plus activation). A call whose fee is above it reverts with
@@ -32,8 +32,11 @@ pragma solidity 0.8.30;
  *
  * Only tokens the payer consented to are ever pulled: every pull is from the caller (`_msgSender()`), except
  * the activation fee of {activateDeviceWithPermit}, which is pulled from `owner` only when the owner is the
- * caller or the owner's own permit succeeds in the same call; a standing allowance alone never pays for
- * someone else's call.
+ * caller or the owner signed a `PayActivation` consent naming this device and a fee ceiling; an allowance or
+ * a permit alone (neither names a device) never pays for someone else's call.
+ *
+ * {commitWhitelist} also takes `maxActivationFee`: the activation fee it fixes for the root's devices for
+ * good is bounded by what the manufacturer agreed to, whatever fee change is mined first.
  */
 interface IDeviceRegistry {
     enum DeviceStatus {
@@ -141,9 +144,12 @@ interface IDeviceRegistry {
     error CreditOverflow();
     error OwnerHookGasTooLow(uint256 available, uint256 needed);
     error ZeroEpochLength();
-    /// @notice A relayer (`caller`) activated for `owner`, but `owner`'s permit for the activation fee failed;
-    /// the fee is never taken from `owner`'s standing allowance on someone else's call.
-    error OwnerPermitFailed(address owner, address caller);
+    /// @notice A caller other than `owner` activated `deviceId` for `owner` without `owner`'s valid
+    /// `PayActivation` consent for this device and this `maxFee` (wrong signer, other device, other fee ceiling,
+    /// or malformed); the fee is never taken from `owner` on someone else's call without it.
+    error InvalidOwnerConsent(bytes32 deviceId, address owner);
+    /// @notice The activation fee in force (`fee`) is above the `maxActivationFee` a whitelist commit agreed to fix.
+    error ActivationFeeAboveMax(uint256 fee, uint256 maxActivationFee);
     /// @notice `account` already has a manufacturer record (id `id`, active or removed), so it cannot take
     /// over another manufacturer's id.
     error AccountIsManufacturer(address account, uint32 id);
@@ -248,8 +254,10 @@ interface IDeviceRegistry {
      * activated. Roots are keyed by (manufacturer, root): another manufacturer committing the same root
      * first blocks nothing, and only ids in the caller's namespace can ever be registered from it.
      * @param maxFee The most the caller pays per device of capacity ({FeeAboveMax}).
+     * @param maxActivationFee The highest activation fee the caller agrees to fix for the root's devices
+     * ({ActivationFeeAboveMax}): a fee raise mined first cannot lock a higher price onto the whole root.
      */
-    function commitWhitelist(uint256 maxFee, bytes32 root, uint32 capacity) external;
+    function commitWhitelist(uint256 maxFee, uint256 maxActivationFee, bytes32 root, uint32 capacity) external;
 
     /**
      * @notice Stops further registrations from `root` (capacity becomes what was used; the fees paid for the
@@ -292,11 +300,24 @@ interface IDeviceRegistry {
     ) external;
 
     /**
-     * @notice {activateDevice} with the activation fee pulled from `owner` through the owner's permit (for
-     * the activation fee, to this registry), so a relayer can submit everything. When the caller is not
-     * `owner` the permit must succeed ({OwnerPermitFailed} otherwise), even if `owner` has an allowance
-     * already: a device key holder cannot make a stranger pay. When the caller is `owner` a failed permit is
-     * ignored and the fee is pulled under the owner's own allowance.
+     * @notice {activateDevice} with the activation fee pulled from `owner` rather than the caller, so that a
+     * relayer can submit everything and the owner needs no ETH.
+     *
+     * When the caller is not `owner`, `owner` must have signed the registry's EIP-712 message
+     * `PayActivation(bytes32 deviceId,address owner,uint256 maxFee,uint256 deadline)` for this very device,
+     * this payer and this `maxFee`
+     * (an EOA's 65-byte signature, or a contract owner's ERC-1271 answer); otherwise {InvalidOwnerConsent}. An
+     * ERC-2612 permit names no device, so a permit alone proves nothing: a holder of another device's key could
+     * spend it on that device. The consent is single-use by construction, as a device activates once.
+     * When the caller is `owner`, no consent is needed.
+     *
+     * The permit, when given (`permitV` != 0), is for `maxFee` (so a fee lowered before inclusion does not
+     * void it) and is tried first; a failure is ignored (it may have been submitted already by someone else,
+     * in which case the allowance is there). The fee is then pulled under `owner`'s allowance. No fee, no
+     * consent needed.
+     * @param maxFee The most `owner` pays; part of the consent, so a relayer cannot raise it.
+     * @param ownerDeadline Deadline of the owner's consent and of the permit (both sign the same one).
+     * @param ownerConsent The owner's `PayActivation` signature; empty when the caller is `owner`.
      */
     function activateDeviceWithPermit(
         uint256 maxFee,
@@ -305,10 +326,11 @@ interface IDeviceRegistry {
         uint256 deadline,
         bytes32 r,
         bytes32 vs,
-        uint256 permitDeadline,
+        uint256 ownerDeadline,
         uint8 permitV,
         bytes32 permitR,
-        bytes32 permitS
+        bytes32 permitS,
+        bytes calldata ownerConsent
     ) external;
 
     /**

@@ -5,6 +5,7 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
 
 import {IDeviceOwnerHook} from "../interfaces/IDeviceOwnerHook.sol";
 import {IDeviceRegistry} from "../interfaces/IDeviceRegistry.sol";
@@ -21,6 +22,9 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
 
     bytes32 private constant _ACTIVATE_TYPEHASH = keccak256(
         "Activate(bytes32 deviceId,address owner,uint256 deadline)"
+    );
+    bytes32 private constant _PAY_ACTIVATION_TYPEHASH = keccak256(
+        "PayActivation(bytes32 deviceId,address owner,uint256 maxFee,uint256 deadline)"
     );
     bytes32 private constant _ROTATE_TYPEHASH = keccak256(
         "RotateKey(bytes32 deviceId,address newKey,uint256 nonce,uint256 deadline)"
@@ -108,13 +112,14 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
     }
 
     /// @inheritdoc IDeviceRegistry
-    function commitWhitelist(uint256 maxFee, bytes32 root, uint32 capacity) external {
+    function commitWhitelist(uint256 maxFee, uint256 maxActivationFee, bytes32 root, uint32 capacity) external {
         if (capacity == 0) revert ZeroCapacity();
         (Manufacturer storage m, ) = _activeManufacturer();
         uint32 manufacturerId = m.id;
         mapping(bytes32 root => Whitelist) storage roots = _whitelists[manufacturerId];
         if (roots[root].capacity != 0) revert WhitelistAlreadyCommitted(root);
         (uint256 fee, uint16 setting) = _activationFeeSetting();
+        if (fee > maxActivationFee) revert ActivationFeeAboveMax(fee, maxActivationFee);
         // The fee fits in 72 bits: it is capped at 100e18 < 2^72 (RegistryFees).
         roots[root] = Whitelist(setting, capacity, 0, uint72(fee));
         emit WhitelistCommitted(root, manufacturerId, capacity);
@@ -169,14 +174,26 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
         uint256 deadline,
         bytes32 r,
         bytes32 vs,
-        uint256 permitDeadline,
+        uint256 ownerDeadline,
         uint8 permitV,
         bytes32 permitR,
-        bytes32 permitS
+        bytes32 permitS,
+        bytes calldata ownerConsent
     ) external {
         uint256 fee = _activate(deviceId, owner_, deadline, r, vs);
         if (fee > maxFee) revert FeeAboveMax(fee, maxFee);
-        _chargeActivationWithPermit(owner_, fee, permitDeadline, permitV, permitR, permitS);
+        if (fee == 0) return;
+        if (_msgSender() != owner_) {
+            // A permit names no device: only the owner's consent for this device lets a stranger's call pay.
+            if (block.timestamp > ownerDeadline) revert SignatureExpired(ownerDeadline);
+            bytes32 digest = _hashTypedDataV4(
+                keccak256(abi.encode(_PAY_ACTIVATION_TYPEHASH, deviceId, owner_, maxFee, ownerDeadline))
+            );
+            if (!SignatureChecker.isValidSignatureNowCalldata(owner_, digest, ownerConsent)) {
+                revert InvalidOwnerConsent(deviceId, owner_);
+            }
+        }
+        _chargeOwner(owner_, fee, maxFee, ownerDeadline, permitV, permitR, permitS);
     }
 
     /// @inheritdoc IDeviceRegistry

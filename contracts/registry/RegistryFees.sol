@@ -305,25 +305,21 @@ abstract contract RegistryFees is IDeviceRegistry, IERC827Refuser, Ownable2Step,
         if (fee != 0) _token.safeTransferFrom(payer, address(this), fee);
     }
 
-    /// @dev Pulls the activation fee from `owner_` with `owner_`'s consent only: `owner_` is the caller, or
-    /// `owner_`'s permit for the fee succeeds now. A standing allowance never pays for a stranger's call.
-    function _chargeActivationWithPermit(
+    /// @dev Pulls `fee` from `owner_`, who consented (the caller checked it), after trying `owner_`'s permit
+    /// for `maxFee` when one is given (`v` != 0): the owner signs its permit for the ceiling it agreed to, so a
+    /// fee lowered before inclusion does not void it. A failed permit is ignored: it may have been submitted by
+    /// someone else already, in which case the allowance is there; if it is not, the pull reverts. What is
+    /// left of the allowance can be pulled from `owner_` only by `owner_`'s own call or another consent.
+    function _chargeOwner(
         address owner_,
         uint256 fee,
+        uint256 maxFee,
         uint256 deadline,
         uint8 v,
         bytes32 r,
         bytes32 s
     ) internal {
-        if (fee == 0) return;
-        address caller = _msgSender();
-        if (caller == owner_) {
-            _tryPermit(owner_, fee, deadline, v, r, s);
-        } else {
-            try IERC20Permit(address(_token)).permit(owner_, address(this), fee, deadline, v, r, s) {} catch {
-                revert OwnerPermitFailed(owner_, caller);
-            }
-        }
+        if (v != 0) _tryPermit(owner_, maxFee, deadline, v, r, s);
         _token.safeTransferFrom(owner_, address(this), fee);
     }
 

@@ -376,8 +376,12 @@ contract DeviceWallet is IDeviceWallet, EIP712 {
         _allowances[asset] = updated;
         emit DeviceSpent(asset, to, amount);
         if (asset == address(0)) {
-            // solhint-disable-next-line avoid-low-level-calls
-            (bool sent, ) = to.call{value: amount}("");
+            bool sent;
+            // The return data is never copied, so a recipient cannot make the device or its relayer pay for
+            // megabytes of it (a return bomb).
+            assembly ("memory-safe") {
+                sent := call(gas(), to, amount, 0, 0, 0, 0)
+            }
             if (!sent) revert EthTransferFailed(to);
         } else {
             IERC20(asset).safeTransfer(to, amount);

@@ -4,10 +4,13 @@ import type { PaymentChannels } from "../../typechain-types";
 import type { OverloadOptions } from "../http/overload";
 import { HttpService, Rejected } from "../http/service";
 import { isMember } from "../merkle/group";
-import { DEFAULT_HOTP, hotp } from "./hotp";
+import { DEFAULT_HOTP, DEFAULT_WINDOW, checkDeviceAck, hotp } from "./hotp";
 import type { HotpConfig } from "./hotp";
+import { ChainClock, ChainUnavailable, oneLine, readChannelState, withTimeout } from "./follower";
+import type { ChainChannelState, ChannelEvent } from "./follower";
 import { channelIdOf, closeOutcome, isFinalSkip, submitCloses } from "./key";
 import type { CloseSkipReason } from "./key";
+import { StoreUnavailable } from "./store";
 import type { AsStore, ChannelRecord, DeviceRecord, StoredReceipt } from "./store";
 import type { ReceiptVerifier } from "./verify";
 
@@ -47,10 +50,47 @@ export interface AsOptions {
   expiryMargin?: number;
   /** Serve a channel only once its open has this many blocks on top (its id depends on its block). */
   minConfirmations?: number;
-  /** Current time in seconds (chain time in tests); defaults to the wall clock. */
+  /** Current time in seconds, overriding the chain clock (tests). Default: chain time (the latest block's
+   * timestamp, read at most every 2 s, never less than the wall clock); the wall clock without `channels`. */
   now?: () => number;
+  /** The devices' HOTP window W: at most W codes outstanding per device (issued, not yet acknowledged as
+   * used by the device), so every paid code stays inside the device's window. Default {@link DEFAULT_WINDOW}. */
+  hotpWindow?: number;
+  /** Re-read a channel on chain (`getChannel`) before a sale when its cached state is older than this many
+   * seconds (default 5). If the re-read fails, the sale is refused with 503 rather than made on older state. */
+  stateMaxAge?: number;
+  /** Give up on any RPC read or close transaction after this many milliseconds (default 5,000). */
+  rpcTimeoutMs?: number;
+  /** Channels per `closeBatch` transaction (default 50); a batch that reverts is split and retried. */
+  maxCloseBatch?: number;
+  /** Diagnostics (RPC errors); never sent to clients. */
+  log?: (line: string) => void;
   /** Load shedding: requests in flight beyond which the AS answers 503 at once (src/http/overload.ts). */
   overload?: OverloadOptions;
+}
+
+/** What became of one due channel in a close round. */
+export interface CloseNote {
+  channelId: string;
+  outcome: "closed" | "skipped" | "ended" | "failed" | "not-due";
+  detail: string;
+}
+
+export interface CloseReport {
+  /** Channels settled by this round's transactions. */
+  closed: string[];
+  /** Channels the AS will not try again: skipped by the contract, or found closed, reclaimed or expired on chain. */
+  skipped: { channelId: string; reason: CloseSkipReason }[];
+  /** Channels left due: the chain could not be read, or their transaction failed. The next round retries. */
+  failed: { channelId: string; error: string }[];
+  gasUsed: bigint;
+  /** One line per channel, for the log. */
+  notes: CloseNote[];
+}
+
+interface Due {
+  channel: ChannelRecord;
+  receipt: StoredReceipt;
 }
 
 const hex32 = "^0x[0-9a-fA-F]{64}$";
@@ -79,6 +119,17 @@ const accessSchema = {
     },
   },
 } as const;
+const ackSchema = {
+  body: {
+    type: "object",
+    required: ["base", "mac"],
+    additionalProperties: false,
+    properties: {
+      base: { type: "integer", minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
+      mac: { type: "string", pattern: "^[0-9a-f]{32}$" },
+    },
+  },
+} as const;
 
 /**
  * The Authorization Server: trades receipts for one-time passwords. For each request it checks the
@@ -87,15 +138,48 @@ const accessSchema = {
  */
 export class AuthorizationServer extends HttpService {
   private readonly channels = new Map<string, ChannelRecord>();
+  /** The best durable receipt of each channel: what closes use. */
   private readonly best = new Map<string, StoredReceipt>();
+  /** Receipts accepted but not yet on disk, newest per channel: the next receipt builds on them. */
+  private readonly pending = new Map<string, StoredReceipt>();
   private readonly devices = new Map<string, DeviceRecord>();
   private readonly hotpConfig: HotpConfig;
-  private readonly now: () => number;
+  /** Chain time in seconds; throws a {@link Rejected} 503 when the chain cannot be read. */
+  private readonly now: () => Promise<number>;
+  /** When each channel's state was last read on chain (ms), and the reads in flight. */
+  private readonly checkedAt = new Map<string, number>();
+  private readonly refreshing = new Map<string, Promise<ChannelRecord>>();
+  /** How a channel ended on chain, when the AS saw it (for the 409 message). */
+  private readonly ended = new Map<string, string>();
+  private readonly rpcTimeoutMs: number;
 
   constructor(private readonly options: AsOptions) {
     super({ overload: options.overload });
     this.hotpConfig = options.hotp ?? DEFAULT_HOTP;
-    this.now = options.now ?? (() => Math.floor(Date.now() / 1000));
+    this.rpcTimeoutMs = options.rpcTimeoutMs ?? 5_000;
+    const provider = options.channels?.runner?.provider ?? undefined;
+    const clock =
+      provider === undefined
+        ? undefined
+        : new ChainClock(provider, {
+            maxAgeMs: Math.min(2_000, (options.stateMaxAge ?? 5) * 1000),
+            staleMs: (options.stateMaxAge ?? 5) * 1000,
+            timeoutMs: this.rpcTimeoutMs,
+          });
+    const fixed = options.now;
+    this.now =
+      fixed !== undefined
+        ? async () => fixed()
+        : clock === undefined
+          ? async () => Math.floor(Date.now() / 1000)
+          : async () => {
+              try {
+                return await clock.now();
+              } catch (error) {
+                this.options.log?.(`chain time unavailable: ${oneLine(error)}`);
+                throw new Rejected(503, "chain unavailable: the AS cannot read the chain's time; try again shortly");
+              }
+            };
     for (const c of options.store.channels()) this.channels.set(c.channelId, c);
     for (const [id, r] of options.store.bestReceipts()) this.best.set(id, r);
     for (const d of options.store.devices()) this.devices.set(d.deviceId.toLowerCase(), d);
@@ -105,7 +189,7 @@ export class AuthorizationServer extends HttpService {
     );
     this.app.get<{ Params: { id: string } }>("/channels/:id/receipt", async (request) => {
       const id = request.params.id.toLowerCase();
-      const r = this.best.get(id);
+      const r = this.pending.get(id) ?? this.best.get(id);
       const c = this.channels.get(id);
       return r === undefined
         ? { channelId: id, amount: "0", deposit: c?.deposit.toString() ?? null }
@@ -121,12 +205,46 @@ export class AuthorizationServer extends HttpService {
     this.app.post<{ Body: AccessRequest }>("/access", { schema: accessSchema }, async (request) =>
       this.access(request.body),
     );
+    this.app.post<{ Params: { id: string }; Body: { base: number; mac: string } }>(
+      "/devices/:id/ack",
+      { schema: ackSchema },
+      async (request) => this.acknowledge(request.params.id, request.body.base, request.body.mac),
+    );
+  }
+
+  /**
+   * A device's acknowledgement, relayed by a client: the device's window base and its MAC under the shared
+   * secret, which only the device (and the AS) can make. Every counter below the base was used, so the AS
+   * may issue up to base + W. A replayed or older acknowledgement changes nothing.
+   */
+  private acknowledge(id: string, base: number, mac: string): { deviceId: string; acked: number; counter: number } {
+    const device = this.devices.get(id.toLowerCase());
+    if (device === undefined) throw new Rejected(404, `unknown device ${id}`);
+    if (!checkDeviceAck(Buffer.from(device.secret, "hex"), device.deviceId, base, mac))
+      throw new Rejected(403, `the acknowledgement of device ${device.deviceId} has a wrong MAC`);
+    if (base > (device.acked ?? 0)) {
+      try {
+        this.options.store.setAcked(device.deviceId, base);
+      } catch {
+        throw new Rejected(503, "the AS cannot write its database now; retry later");
+      }
+      device.acked = base;
+      // The device used codes this AS does not know it issued (a restored database): never issue below them.
+      if (device.counter < base) device.counter = base;
+    }
+    return { deviceId: device.deviceId, acked: device.acked ?? 0, counter: device.counter };
   }
 
   /** Registers (or re-prices) a device and its shared secret. The secret never leaves the AS but as OTPs. */
   provisionDevice(deviceId: string, secret: string, price: bigint): void {
     const existing = this.devices.get(deviceId.toLowerCase());
-    const record = { deviceId: deviceId.toLowerCase(), secret, price, counter: existing?.counter ?? 0 };
+    const record = {
+      deviceId: deviceId.toLowerCase(),
+      secret,
+      price,
+      counter: existing?.counter ?? 0,
+      acked: existing?.acked ?? 0,
+    };
     this.options.store.upsertDevice(record);
     this.devices.set(record.deviceId, record);
   }
@@ -142,41 +260,171 @@ export class AuthorizationServer extends HttpService {
     });
   }
 
+  /**
+   * The channel a request names, with its state no older than `stateMaxAge` seconds: read on chain the
+   * first time, and re-read when the cached state is older (a closed channel stays closed). A failed read
+   * is a 503: the AS never sells on state it could not refresh.
+   */
   private async channel(params: ChannelParams): Promise<ChannelRecord> {
     const id = this.channelIdOf(params);
-    let record = this.channels.get(id);
+    const record = this.channels.get(id);
     if (record === undefined) {
       if (this.options.channels === undefined) throw new Rejected(404, `channel ${id} is not known to this AS`);
-      const state = await this.options.channels.getChannel(id);
-      if (state.status !== 1n) throw new Rejected(404, `channel ${id} is not open for this AS on chain`);
-      const needed = this.options.minConfirmations ?? 0;
-      if (needed > 0) {
-        const head = BigInt((await this.options.channels.runner?.provider?.getBlockNumber()) ?? 0);
-        const confirmations = head - BigInt(params.openBlock);
-        if (confirmations < BigInt(needed))
-          throw new Rejected(409, `channel ${id} has ${confirmations} confirmations; this AS waits for ${needed}`);
-      }
-      record = {
-        channelId: id,
-        owner: getAddress(params.owner),
-        token: params.token,
-        clientRoot: params.clientRoot.toLowerCase(),
-        salt: BigInt(params.salt),
-        openBlock: BigInt(params.openBlock),
-        deposit: state.deposit,
-        expiry: Number(state.expiry),
-        closed: false,
-      };
-      this.options.store.saveChannel(record);
-      this.channels.set(id, record);
+      return this.discover(id, params);
     }
+    if (record.closed || this.options.channels === undefined) return record;
+    const age = Date.now() - (this.checkedAt.get(id) ?? 0);
+    if (age <= (this.options.stateMaxAge ?? 5) * 1000) return record;
+    return this.refresh(record);
+  }
+
+  /** A channel the AS has not seen: read on chain, checked open and confirmed, then stored. */
+  private async discover(id: string, params: ChannelParams): Promise<ChannelRecord> {
+    const contract = this.options.channels!;
+    const needed = this.options.minConfirmations ?? 0;
+    const state = await this.readOnChain(id, () =>
+      readChannelState(contract, id, { minConfirmations: 0, timeoutMs: this.rpcTimeoutMs }),
+    );
+    if (!state.open) throw new Rejected(404, `channel ${id} is not open for this AS on chain`);
+    if (needed > 0) {
+      const head = await this.readOnChain(id, () =>
+        withTimeout("reading the block number", this.rpcTimeoutMs, async () =>
+          BigInt((await contract.runner?.provider?.getBlockNumber()) ?? 0),
+        ),
+      );
+      const confirmations = head - BigInt(params.openBlock);
+      if (confirmations < BigInt(needed))
+        throw new Rejected(409, `channel ${id} has ${confirmations} confirmations; this AS waits for ${needed}`);
+    }
+    // Another request may have discovered it meanwhile: keep one record per channel.
+    const existing = this.channels.get(id);
+    if (existing !== undefined) return existing;
+    const record: ChannelRecord = {
+      channelId: id,
+      owner: getAddress(params.owner),
+      token: params.token,
+      clientRoot: params.clientRoot.toLowerCase(),
+      salt: BigInt(params.salt),
+      openBlock: BigInt(params.openBlock),
+      deposit: state.deposit,
+      expiry: state.expiry,
+      closed: false,
+    };
+    this.options.store.saveChannel(record);
+    this.channels.set(id, record);
+    this.checkedAt.set(id, Date.now());
     return record;
   }
 
+  /** Re-reads a known channel on chain (one read in flight per channel) and applies what it finds. */
+  private refresh(record: ChannelRecord): Promise<ChannelRecord> {
+    const id = record.channelId;
+    let pending = this.refreshing.get(id);
+    if (pending === undefined) {
+      const contract = this.options.channels!;
+      const o = { minConfirmations: this.options.minConfirmations ?? 0, timeoutMs: this.rpcTimeoutMs };
+      pending = this.readOnChain(id, () => readChannelState(contract, id, o))
+        .then((state) => {
+          this.applyState(record, state, "closed or reclaimed on chain");
+          this.checkedAt.set(id, Date.now());
+          return record;
+        })
+        .finally(() => this.refreshing.delete(id));
+      this.refreshing.set(id, pending);
+    }
+    return pending;
+  }
+
+  /** Runs a chain read for a sale: a failure is logged and answered 503, without its internal text. */
+  private async readOnChain<T>(id: string, read: () => Promise<T>): Promise<T> {
+    try {
+      return await read();
+    } catch (error) {
+      this.options.log?.(`chain read for channel ${id} failed: ${oneLine(error)}`);
+      throw new Rejected(503, `chain unavailable: the AS cannot check channel ${id} on chain; try again shortly`);
+    }
+  }
+
+  /** Applies a state read on chain: closed stays closed; deposit and expiry only grow while open. */
+  private applyState(record: ChannelRecord, state: ChainChannelState, how: string): void {
+    if (record.closed) return;
+    if (!state.open) {
+      record.closed = true;
+      this.ended.set(record.channelId, how);
+    } else if (state.deposit > record.deposit || state.expiry > record.expiry) {
+      if (state.deposit > record.deposit) record.deposit = state.deposit;
+      if (state.expiry > record.expiry) record.expiry = state.expiry;
+    } else {
+      return;
+    }
+    this.options.store.saveChannel(record);
+  }
+
+  /**
+   * Applies events the chain follower read (confirmed blocks `..toBlock`) and stores them with the
+   * follower's cursor under `cursorKey`, in one transaction. New channels for this payee are added.
+   */
+  applyChainEvents(events: readonly ChannelEvent[], cursorKey: string, toBlock: number): void {
+    const changed = new Map<string, ChannelRecord>();
+    for (const e of events) {
+      const record = this.channels.get(e.channelId);
+      if (e.kind === "opened") {
+        if (record !== undefined) continue;
+        const fresh: ChannelRecord = {
+          channelId: e.channelId,
+          owner: e.owner,
+          token: e.token,
+          clientRoot: e.clientRoot,
+          salt: e.salt,
+          openBlock: e.openBlock,
+          deposit: e.deposit,
+          expiry: e.expiry,
+          closed: false,
+        };
+        this.channels.set(e.channelId, fresh);
+        changed.set(e.channelId, fresh);
+        continue;
+      }
+      if (record === undefined || record.closed) continue;
+      if (e.kind === "topped-up") {
+        if (e.deposit > record.deposit) record.deposit = e.deposit;
+        if (e.expiry > record.expiry) record.expiry = e.expiry;
+      } else {
+        const how =
+          e.kind === "closed"
+            ? `closed on chain, paid ${e.paid}`
+            : `reclaimed by its owner on chain, refunded ${e.refunded}`;
+        record.closed = true;
+        this.ended.set(e.channelId, how);
+        this.options.log?.(`channel ${e.channelId} ended: ${how} (seen by the event follower)`);
+      }
+      changed.set(e.channelId, record);
+    }
+    this.options.store.saveChannelsAndMeta([...changed.values()], cursorKey, String(toBlock));
+  }
+
+  /** Re-reads every open channel the AS knows (the follower's first run, with no cursor yet). */
+  async refreshAll(): Promise<void> {
+    const open = [...this.channels.values()].filter((c) => !c.closed);
+    for (let i = 0; i < open.length; i += 16) {
+      await Promise.all(
+        open.slice(i, i + 16).map((c) => this.refresh(c).catch((error: Error) => this.options.log?.(error.message))),
+      );
+    }
+  }
+
   private async access(body: AccessRequest): Promise<AccessGrant> {
+    if (this.options.store.lost !== undefined)
+      throw new Rejected(
+        503,
+        "the AS has stopped selling: its database was removed while it ran; an operator must act",
+      );
     const channel = await this.channel(body.channel);
-    if (channel.closed) throw new Rejected(409, `channel ${channel.channelId} is closed`);
-    if (channel.expiry - this.now() < (this.options.expiryMargin ?? 60)) {
+    if (channel.closed) {
+      const how = this.ended.get(channel.channelId) ?? "closed";
+      throw new Rejected(409, `channel ${channel.channelId} is ${how}: it can no longer be paid`);
+    }
+    if (channel.expiry - (await this.now()) < (this.options.expiryMargin ?? 60)) {
       throw new Rejected(
         409,
         `channel ${channel.channelId} expires at ${channel.expiry}: too close to accept receipts`,
@@ -184,7 +432,14 @@ export class AuthorizationServer extends HttpService {
     }
     const device = this.devices.get(body.deviceId.toLowerCase());
     if (device === undefined) throw new Rejected(404, `unknown device ${body.deviceId}`);
-    const previous = this.best.get(channel.channelId)?.amount ?? 0n;
+    const window = this.options.hotpWindow ?? DEFAULT_WINDOW;
+    if (device.counter >= (device.acked ?? 0) + window) {
+      throw new Rejected(
+        429,
+        `device ${device.deviceId} has ${window} unused codes outstanding; use one (and relay the device's acknowledgement) or wait`,
+      );
+    }
+    const previous = (this.pending.get(channel.channelId) ?? this.best.get(channel.channelId))?.amount ?? 0n;
     const amount = BigInt(body.amount);
     const expected = previous + device.price;
     if (amount !== expected) {
@@ -201,7 +456,10 @@ export class AuthorizationServer extends HttpService {
     if (!isMember(channel.clientRoot, signer, body.proof)) {
       throw new Rejected(403, `receipt signer ${signer} is not in the channel's client group`);
     }
-    // Reserve synchronously (the event loop makes this atomic), then make it durable before answering.
+    // Reserve synchronously (the event loop makes this atomic), then make it durable before answering. If the
+    // write fails, the store undoes the reservation (newest first) before anything else runs: the best
+    // receipt and the counter are back at their durable values, and the same amount works next time. The
+    // store may lower receipt.otpCounter (a failed receipt before it gave its counter back): read it after.
     const receipt: StoredReceipt = {
       channelId: channel.channelId,
       amount,
@@ -211,17 +469,33 @@ export class AuthorizationServer extends HttpService {
       deviceId: device.deviceId,
       otpCounter: device.counter,
     };
-    this.best.set(channel.channelId, receipt);
+    const previousPending = this.pending.get(channel.channelId);
+    this.pending.set(channel.channelId, receipt);
     device.counter += 1;
-    await this.options.store.commit(receipt);
+    try {
+      await this.options.store.commit(receipt, () => {
+        if (previousPending === undefined) this.pending.delete(channel.channelId);
+        else this.pending.set(channel.channelId, previousPending);
+        device.counter -= 1;
+      });
+      // Durable now: the best receipt a close may use (never one that could still fail to be stored).
+      if (receipt.amount > (this.best.get(channel.channelId)?.amount ?? 0n)) this.best.set(channel.channelId, receipt);
+      if (this.pending.get(channel.channelId) === receipt) this.pending.delete(channel.channelId);
+    } catch (error) {
+      if (!(error instanceof StoreUnavailable)) throw error;
+      throw new Rejected(
+        503,
+        `the AS could not store this receipt, so it was not accepted and nothing was charged: retry the same amount later`,
+      );
+    }
     const otp = hotp(Buffer.from(device.secret, "hex"), receipt.otpCounter, this.hotpConfig);
     return { deviceId: device.deviceId, otp, counter: receipt.otpCounter, amount: amount.toString() };
   }
 
-  /** Channels whose expiry is within `margin` seconds and that have a receipt to cash. */
-  dueChannels(margin: number): { channel: ChannelRecord; receipt: StoredReceipt }[] {
-    const now = this.now();
-    const due: { channel: ChannelRecord; receipt: StoredReceipt }[] = [];
+  /** Channels whose expiry is within `margin` seconds of chain time and that have a receipt to cash. */
+  async dueChannels(margin: number): Promise<Due[]> {
+    const now = await this.now();
+    const due: Due[] = [];
     for (const channel of this.channels.values()) {
       const receipt = this.best.get(channel.channelId);
       if (!channel.closed && receipt !== undefined && channel.expiry - now <= margin) due.push({ channel, receipt });
@@ -229,41 +503,208 @@ export class AuthorizationServer extends HttpService {
     return due;
   }
 
+  /** One round of the close loop: the due channels, re-checked on chain, closed with their best receipts. */
+  async closeDue(margin: number): Promise<CloseReport> {
+    let due: Due[];
+    try {
+      due = await this.dueChannels(margin);
+    } catch (error) {
+      const message = error instanceof Rejected ? error.message : oneLine(error);
+      return { closed: [], skipped: [], failed: [{ channelId: "*", error: message }], gasUsed: 0n, notes: [] };
+    }
+    return this.closeChannels(due, { margin });
+  }
+
   /**
-   * Closes channels with their best receipts: one `closeBatch` (even for one channel), the AS paid once
-   * per asset. A channel that cannot settle (expired, already closed or reclaimed) is skipped on chain
-   * rather than failing the others. The settled channels, and the skipped ones that can never settle, are
-   * marked closed, so they are not tried again; a channel skipped in its opening block stays due.
+   * Closes channels with their best receipts. Each is first re-read on chain: one found closed (by an
+   * earlier close whose result the AS did not record, e.g. it crashed), reclaimed or expired is marked
+   * closed and not sent; one whose expiry a top-up moved out of `margin` waits. The rest go in
+   * `closeBatch` transactions of at most `maxCloseBatch` (the contract skips, with its reason, a channel
+   * that cannot settle, and the AS is paid once per asset). A transaction that reverts (e.g. out of gas)
+   * is split in halves and retried, so one bad channel never stops the others; an RPC failure leaves the
+   * channels due for the next round, which re-checks them on chain first.
    */
-  async closeChannels(items: { channel: ChannelRecord; receipt: StoredReceipt }[]): Promise<{
-    closed: string[];
-    skipped: { channelId: string; reason: CloseSkipReason }[];
-    gasUsed: bigint;
-  }> {
-    if (items.length === 0) return { closed: [], skipped: [], gasUsed: 0n };
+  async closeChannels(items: Due[], o: { margin?: number } = {}): Promise<CloseReport> {
+    const report: CloseReport = { closed: [], skipped: [], failed: [], gasUsed: 0n, notes: [] };
+    if (items.length === 0) return report;
     const contract = this.options.channels;
     if (contract === undefined) throw new Error("this AS has no chain connection to close channels with");
-    const tx = await submitCloses(
-      contract,
-      items.map(({ channel, receipt }) => ({
-        ...channel,
-        amount: receipt.amount,
-        signature: receipt.signature,
-        proof: receipt.proof,
-      })),
-      { batch: true },
-    );
-    const mined = await tx.wait();
-    const outcome = closeOutcome(contract, mined);
-    const done = new Set([
-      ...outcome.closed.map((c) => c.channelId),
-      ...outcome.skipped.filter((s) => isFinalSkip(s.reason)).map((s) => s.channelId),
-    ]);
-    for (const { channel } of items) {
-      if (!done.has(channel.channelId)) continue;
+    const note = (channelId: string, outcome: CloseNote["outcome"], detail: string) =>
+      report.notes.push({ channelId, outcome, detail });
+    const fail = (channelId: string, error: string) => {
+      report.failed.push({ channelId, error });
+      note(channelId, "failed", error);
+    };
+    const end = (channel: ChannelRecord, reason: CloseSkipReason, detail: string) => {
       channel.closed = true;
+      this.ended.set(channel.channelId, detail);
       this.options.store.saveChannel(channel);
+      report.skipped.push({ channelId: channel.channelId, reason });
+      note(channel.channelId, "ended", detail);
+    };
+    let latest: number;
+    try {
+      latest = await withTimeout("reading the latest block", this.rpcTimeoutMs, async () => {
+        const block = await contract.runner!.provider!.getBlock("latest");
+        if (block === null) throw new Error("no latest block");
+        return block.timestamp;
+      });
+    } catch (error) {
+      for (const { channel } of items) fail(channel.channelId, `chain unavailable: ${oneLine(error)}`);
+      return report;
     }
-    return { closed: outcome.closed.map((c) => c.channelId), skipped: outcome.skipped, gasUsed: mined?.gasUsed ?? 0n };
+    const open: Due[] = [];
+    for (let i = 0; i < items.length; i += 16) {
+      const states = await Promise.allSettled(
+        items
+          .slice(i, i + 16)
+          .map(({ channel }) =>
+            readChannelState(contract, channel.channelId, { minConfirmations: 0, timeoutMs: this.rpcTimeoutMs }),
+          ),
+      );
+      for (const [j, settled] of states.entries()) {
+        const item = items[i + j];
+        const { channel } = item;
+        if (channel.closed) continue;
+        if (settled.status === "rejected") {
+          fail(channel.channelId, `chain unavailable: ${oneLine(settled.reason)}`);
+          continue;
+        }
+        const state = settled.value;
+        if (!state.open) end(channel, "not-open", await this.howEnded(channel));
+        else if (latest > state.expiry)
+          end(
+            channel,
+            "expired",
+            `expired on chain at ${state.expiry} (chain time ${latest}): only its owner can reclaim it`,
+          );
+        else {
+          this.applyState(channel, state, "closed or reclaimed on chain");
+          this.checkedAt.set(channel.channelId, Date.now());
+          if (o.margin !== undefined && channel.expiry - latest > o.margin)
+            note(channel.channelId, "not-due", `a top-up moved its expiry to ${channel.expiry}: not due yet`);
+          else open.push(item);
+        }
+      }
+    }
+    const size = Math.max(1, this.options.maxCloseBatch ?? 50);
+    const round = { down: false };
+    for (let i = 0; i < open.length; i += size) await this.sendCloses(contract, open.slice(i, i + size), report, round);
+    return report;
   }
+
+  /**
+   * Sends one `closeBatch`; if it reverts, closes each half on its own; a lone channel that reverts fails.
+   * Once the RPC is found down (`round.down`), the round's remaining batches fail without being sent.
+   */
+  private async sendCloses(
+    contract: PaymentChannels,
+    batch: Due[],
+    report: CloseReport,
+    round: { down: boolean },
+  ): Promise<void> {
+    let sent: string | undefined;
+    try {
+      if (round.down) throw new ChainUnavailable("the RPC failed earlier in this round");
+      const tx = await withTimeout("sending closeBatch", this.rpcTimeoutMs * 2, () =>
+        submitCloses(
+          contract,
+          batch.map(({ channel, receipt }) => ({
+            ...channel,
+            amount: receipt.amount,
+            signature: receipt.signature,
+            proof: receipt.proof,
+          })),
+          { batch: true },
+        ),
+      );
+      sent = tx.hash;
+      const mined = await withTimeout(`waiting for closeBatch ${tx.hash}`, this.rpcTimeoutMs * 12, () => tx.wait());
+      const outcome = closeOutcome(contract, mined);
+      report.gasUsed += mined?.gasUsed ?? 0n;
+      const paid = new Map(outcome.closed.map((c) => [c.channelId.toLowerCase(), c.paid]));
+      const skipped = new Map(outcome.skipped.map((s) => [s.channelId.toLowerCase(), s.reason]));
+      for (const { channel } of batch) {
+        const id = channel.channelId;
+        const reason = skipped.get(id);
+        if (paid.has(id)) {
+          channel.closed = true;
+          this.ended.set(id, "closed by this AS");
+          this.options.store.saveChannel(channel);
+          report.closed.push(id);
+          report.notes.push({ channelId: id, outcome: "closed", detail: `paid ${paid.get(id)} in ${tx.hash}` });
+        } else if (reason !== undefined) {
+          report.skipped.push({ channelId: id, reason });
+          if (isFinalSkip(reason)) {
+            channel.closed = true;
+            this.ended.set(id, `not closable (${reason})`);
+            this.options.store.saveChannel(channel);
+          }
+          report.notes.push({
+            channelId: id,
+            outcome: "skipped",
+            detail: `skipped by closeBatch: ${reason}${isFinalSkip(reason) ? "" : " (retried next round)"}`,
+          });
+        }
+      }
+    } catch (error) {
+      // A revert (the transaction or its gas estimate) is the batch's content: split it. Anything else (the
+      // RPC down, a transaction sent but not confirmed in time) is retried next round, after a re-check.
+      // An RPC that is down can look like a revert without data: split only while the chain answers.
+      const reverted = isRevert(error) && !round.down && (await this.chainAnswers(contract));
+      if (!reverted) round.down ||= !(await this.chainAnswers(contract));
+      if (reverted && batch.length > 1) {
+        const half = Math.ceil(batch.length / 2);
+        await this.sendCloses(contract, batch.slice(0, half), report, round);
+        await this.sendCloses(contract, batch.slice(half), report, round);
+        return;
+      }
+      const what = reverted
+        ? "closeBatch reverted"
+        : sent === undefined
+          ? "closeBatch failed"
+          : "closeBatch not confirmed";
+      const why = `${what}${sent === undefined ? "" : ` (${sent})`}: ${oneLine(error)}`;
+      for (const { channel } of batch) {
+        report.failed.push({ channelId: channel.channelId, error: why });
+        report.notes.push({ channelId: channel.channelId, outcome: "failed", detail: why });
+      }
+    }
+  }
+
+  private async chainAnswers(contract: PaymentChannels): Promise<boolean> {
+    try {
+      await withTimeout("reading the block number", this.rpcTimeoutMs, () =>
+        contract.runner!.provider!.getBlockNumber(),
+      );
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** How a channel that reads as not open ended, from its events (for the log); best effort. */
+  private async howEnded(channel: ChannelRecord): Promise<string> {
+    const contract = this.options.channels!;
+    try {
+      return await withTimeout(`reading the end of channel ${channel.channelId}`, this.rpcTimeoutMs, async () => {
+        const from = Number(channel.openBlock);
+        const [closed] = await contract.queryFilter(contract.filters.ChannelClosed(channel.channelId), from);
+        if (closed !== undefined) return `closed on chain, paid ${closed.args.paid} (${closed.transactionHash})`;
+        const [reclaimed] = await contract.queryFilter(contract.filters.ChannelReclaimed(channel.channelId), from);
+        if (reclaimed !== undefined)
+          return `reclaimed by its owner on chain, refunded ${reclaimed.args.refunded} (${reclaimed.transactionHash})`;
+        return "not open on chain";
+      });
+    } catch {
+      return "not open on chain";
+    }
+  }
+}
+
+/** Whether an error is a revert (of a transaction or its gas estimate), as opposed to an RPC failure. */
+function isRevert(error: unknown): boolean {
+  const e = error as { code?: string; message?: string; cause?: { code?: string } };
+  if (e?.code === "CALL_EXCEPTION" || e?.cause?.code === "CALL_EXCEPTION") return true;
+  return /revert|out of gas/i.test(e?.message ?? "");
 }

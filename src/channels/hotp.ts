@@ -1,3 +1,5 @@
+import { createHmac, timingSafeEqual } from "node:crypto";
+
 import { generateSync, verifySync } from "@otplib/hotp";
 import { NobleCryptoPlugin } from "@otplib/plugin-crypto-noble";
 
@@ -14,6 +16,12 @@ export interface HotpConfig {
 }
 
 export const DEFAULT_HOTP: HotpConfig = { algorithm: "sha256", digits: 8 };
+
+/**
+ * The device's window W: it accepts any unused counter in [base, base + W), and the AS never has more than
+ * W codes outstanding per device, so no paid code ever falls out of the window. 32 fits a 32-bit bitmap.
+ */
+export const DEFAULT_WINDOW = 32;
 
 const crypto = new NobleCryptoPlugin();
 
@@ -43,4 +51,39 @@ export function hotpMatch(
     counterTolerance: [0, window],
   });
   return result.valid ? counter + result.delta : undefined;
+}
+
+/**
+ * The device's sliding-window check: `token` against every counter in [base, base + window) whose bit in
+ * `used` (bit i = counter base + i) is clear. Returns the counter that matched, or undefined.
+ */
+export function hotpMatchUnused(
+  secret: Uint8Array,
+  token: string,
+  base: number,
+  window: number,
+  used: readonly boolean[],
+  config: HotpConfig = DEFAULT_HOTP,
+): number | undefined {
+  if (!new RegExp(`^\\d{${config.digits}}$`).test(token)) return undefined;
+  for (let i = 0; i < window; i++) if (!used[i] && hotp(secret, base + i, config) === token) return base + i;
+  return undefined;
+}
+
+/**
+ * A device's acknowledgement of its window base (every counter below it was used): 16 bytes of
+ * HMAC-SHA-256 under the shared secret, as hex. Only the device and its AS can make one; a client relays it.
+ */
+export function deviceAck(secret: Uint8Array, deviceId: string, base: number): string {
+  return createHmac("sha256", secret)
+    .update(`thingledger device ack ${deviceId.toLowerCase()} ${base}`)
+    .digest()
+    .subarray(0, 16)
+    .toString("hex");
+}
+
+export function checkDeviceAck(secret: Uint8Array, deviceId: string, base: number, mac: string): boolean {
+  const expected = Buffer.from(deviceAck(secret, deviceId, base), "hex");
+  const given = Buffer.from(mac, "hex");
+  return given.length === expected.length && timingSafeEqual(given, expected);
 }

@@ -10,7 +10,8 @@ import { labelId } from "../devices/fleet";
 import { channelsDomain } from "../eip712/receipt";
 import { UserError, ensure } from "../errors";
 import { AuthorizationServer } from "./as-server";
-import { AsStore } from "./store";
+import { ChannelFollower, oneLine } from "./follower";
+import { AsStore, secretKeyFrom } from "./store";
 import { ReceiptVerifier } from "./verify";
 
 /** A device the AS sells access to: its id, the secret it shares with the AS, and the price of a slot. */
@@ -69,6 +70,18 @@ export interface ServeOptions {
   /** How often to look for due channels, in seconds. */
   pollSeconds: number;
   minConfirmations: number;
+  /** Create the database if it does not exist (`--init`); otherwise a missing database is refused. */
+  init?: boolean;
+  /** The devices' HOTP window W (`--hotp-window`): at most W codes outstanding per device. */
+  hotpWindow?: number;
+  /** Seconds between reads of the contract's events (default 5). */
+  followSeconds?: number;
+  /** Re-read a channel on chain before a sale when its state is older than this many seconds (default 5). */
+  stateMaxAge?: number;
+  /** Timeout of each RPC read, in milliseconds (default 5,000). */
+  rpcTimeoutMs?: number;
+  /** Channels per closeBatch transaction (default 50). */
+  maxCloseBatch?: number;
   log: (line: string) => void;
 }
 
@@ -91,18 +104,50 @@ export async function startAs(hre: HardhatRuntimeEnvironment, o: ServeOptions): 
   const system = await loadSystem(hre, ["PaymentChannels"]);
   const payee = await o.signer.getAddress();
   ensure(o.closeMargin >= 0 && o.closeMargin < 86_400 * 365, "--close-margin: seconds before expiry, at most a year");
-  const store = new AsStore(o.db);
+  const store = new AsStore(o.db, { create: o.init === true, secretKey: secretKeyFrom(process.env.AS_SECRET_KEY) });
+  const channels = PaymentChannels__factory.connect(system.addresses.PaymentChannels, o.signer);
   const server = new AuthorizationServer({
-    channels: PaymentChannels__factory.connect(system.addresses.PaymentChannels, o.signer),
+    channels,
     payee,
     verifier: new ReceiptVerifier(channelsDomain(system.chainId, system.addresses.PaymentChannels)),
     store,
     minConfirmations: o.minConfirmations,
     // Refuse new receipts a little before the AS closes, so the close has the final one.
     expiryMargin: o.closeMargin + o.pollSeconds,
-    now: () => Math.floor(Date.now() / 1000),
+    hotpWindow: o.hotpWindow,
+    stateMaxAge: o.stateMaxAge,
+    rpcTimeoutMs: o.rpcTimeoutMs,
+    maxCloseBatch: o.maxCloseBatch,
+    log: o.log,
   });
   for (const d of o.devices ?? []) server.provisionDevice(d.deviceId, d.secret, d.price);
+  // Follow the contract's events for this payee; the cursor (last block applied) is kept in the database.
+  const cursorKey = `follower:${system.chainId}:${system.addresses.PaymentChannels.toLowerCase()}`;
+  const follower = new ChannelFollower({
+    channels,
+    payee,
+    minConfirmations: o.minConfirmations,
+    timeoutMs: o.rpcTimeoutMs ?? 5_000,
+    cursor: () => {
+      const value = store.meta(cursorKey);
+      return value === undefined ? undefined : Number(value);
+    },
+    apply: (events, toBlock) => {
+      if (!following) throw new Error("the AS is stopping");
+      server.applyChainEvents(events, cursorKey, toBlock);
+    },
+    resync: () => server.refreshAll(),
+  });
+  let following = true;
+  const follow = (): void => {
+    follower
+      .poll()
+      .catch((error: unknown) => o.log(`following channel events failed (retrying): ${oneLine(error)}`))
+      .finally(() => {
+        if (following) followTimer = setTimeout(follow, (o.followSeconds ?? 5) * 1000);
+      });
+  };
+  let followTimer: NodeJS.Timeout | undefined;
   let url: string;
   try {
     url = await server.listen(o.port, o.host);
@@ -110,19 +155,22 @@ export async function startAs(hre: HardhatRuntimeEnvironment, o: ServeOptions): 
     store.close();
     throw new UserError(`cannot listen on ${o.host}:${o.port}: ${(error as Error).message}`);
   }
+  follow();
   let closing = false;
   const timer = setInterval(() => {
     if (closing) return;
-    const due = server.dueChannels(o.closeMargin);
-    if (due.length === 0) return;
     closing = true;
     server
-      .closeChannels(due)
+      .closeDue(o.closeMargin)
       .then((r) => {
-        o.log(`closed ${r.closed.length} channel(s) with their best receipts, gas ${r.gasUsed}`);
-        for (const s of r.skipped) o.log(`skipped channel ${s.channelId}: ${s.reason}`);
+        if (r.notes.length === 0 && r.failed.length === 0) return;
+        o.log(
+          `close round: ${r.closed.length} closed, ${r.skipped.length} ended or skipped, ${r.failed.length} left due, gas ${r.gasUsed}`,
+        );
+        for (const n of r.notes) o.log(`  channel ${n.channelId} ${n.outcome}: ${n.detail}`);
+        if (r.notes.length === 0) for (const f of r.failed) o.log(`  ${f.error}`);
       })
-      .catch((error: Error) => o.log(`closing ${due.length} channel(s) failed: ${error.message}`))
+      .catch((error: unknown) => o.log(`close round failed: ${oneLine(error)}`))
       .finally(() => (closing = false));
   }, o.pollSeconds * 1000);
   return {
@@ -133,6 +181,8 @@ export async function startAs(hre: HardhatRuntimeEnvironment, o: ServeOptions): 
     receipts: store.receiptCount(),
     stop: async () => {
       clearInterval(timer);
+      following = false;
+      clearTimeout(followTimer);
       await server.stop();
       store.close();
     },

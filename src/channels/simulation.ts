@@ -85,7 +85,7 @@ export async function runAccessSimulation(
 
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "thingledger-sim-"));
   const domain = channelsDomain(system.chainId, system.addresses.PaymentChannels);
-  const store = new AsStore(path.join(dir, "as.sqlite"));
+  const store = new AsStore(path.join(dir, "as.sqlite"), { create: true });
   const server = new AuthorizationServer({
     channels: channels.connect(options.as),
     payee: asAddress,
@@ -96,7 +96,7 @@ export async function runAccessSimulation(
   const deviceId = options.lockId ?? keccak256(toUtf8Bytes(`SIM-LOCK-${salt}`));
   const secret = crypto.randomBytes(32).toString("hex");
   server.provisionDevice(deviceId, secret, price);
-  const device = new SimulatedDevice(path.join(dir, "device.json"), 5, undefined, {
+  const device = new SimulatedDevice(path.join(dir, "device.json"), undefined, undefined, {
     deviceId,
     secret,
     counter: 0,
@@ -121,14 +121,22 @@ export async function runAccessSimulation(
     for (let slot = 0; slot < options.clients * options.slots; slot++) {
       const grant = await clients[slot % clients.length].buy(url, deviceId, price);
       bought++;
-      if (device.present(grant.otp).granted) accepted++;
-      else rejected++;
+      const outcome = device.present(grant.otp);
+      if (outcome.granted) {
+        accepted++;
+        // The client relays the device's acknowledgement, so the AS may issue further codes for it.
+        await fetch(`${url}/devices/${deviceId}/ack`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ base: outcome.counter, mac: outcome.ack }),
+        });
+      } else rejected++;
       lastOtp = grant.otp;
       options.onSlot?.(bought);
     }
     // A client tries to reuse a code: the device refuses it.
     if (!device.present(lastOtp).granted) rejected++;
-    const due = server.dueChannels(Number.MAX_SAFE_INTEGER);
+    const due = await server.dueChannels(Number.MAX_SAFE_INTEGER);
     let pendingClose: CloseItem | undefined;
     let closeGas = 0n;
     if (options.close === false) {

@@ -1,7 +1,11 @@
+import crypto from "node:crypto";
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 
 import Database from "better-sqlite3";
+
+import { UserError } from "../errors";
 
 /** A receipt the AS accepted, as stored. */
 export interface StoredReceipt {
@@ -28,10 +32,43 @@ export interface ChannelRecord {
 
 export interface DeviceRecord {
   deviceId: string;
+  /** Hex of the shared secret (decrypted; encrypted at rest when the store has a key). */
   secret: string;
   price: bigint;
+  /** The next HOTP counter the AS issues. */
   counter: number;
+  /** The device's window base as last acknowledged by the device: every counter below it was used. */
+  acked?: number;
 }
+
+export interface AsStoreOptions {
+  /** Create the database if it does not exist (`as:serve --init`). Default false: a missing database is an
+   * error, so a database deleted behind the AS's back is never silently recreated with every counter at 0. */
+  create?: boolean;
+  /** How long a commit waits for others to share its transaction and fsync (ms). Default 2. */
+  groupCommitMs?: number;
+  /** 32-byte key (`AS_SECRET_KEY`): device secrets are stored AES-256-GCM encrypted under it. */
+  secretKey?: Buffer;
+}
+
+/** The `AS_SECRET_KEY` environment value (64 hex characters) as a key; undefined when unset or empty. */
+export function secretKeyFrom(value: string | undefined): Buffer | undefined {
+  if (value === undefined || value === "") return undefined;
+  if (!/^[0-9a-fA-F]{64}$/.test(value)) throw new UserError("AS_SECRET_KEY must be 64 hex characters (32 bytes)");
+  return Buffer.from(value, "hex");
+}
+
+/** A write the store could not make durable: nothing of it was stored, and the caller's reservation was undone. */
+export class StoreUnavailable extends Error {}
+
+interface Job {
+  receipt: StoredReceipt;
+  undo: () => void;
+  done: (error?: Error) => void;
+}
+
+const ENCRYPTED = "enc1:";
+const KEY_CHECK = "thingledger AS secret key check";
 
 interface ReceiptRow {
   channel_id: string;
@@ -48,29 +85,78 @@ interface ReceiptRow {
  * best receipt per channel, and each device's secret, price and HOTP counter. Writes go through
  * {@link AsStore.commit}, which groups concurrent requests into one transaction and one fsync, and
  * resolves only after it is on disk: no OTP is released before its receipt is durable.
+ *
+ * One writer: the store holds SQLite's exclusive lock (`locking_mode=EXCLUSIVE`) for as long as it is open.
+ * That is an fcntl lock the kernel drops when the process dies, even on `kill -9`, so there is no stale lock
+ * to detect and no pid to be fooled by; `<db>.pid` only names the holder in the error a second opener gets.
+ * Files are created 0600 (the WAL inherits the database's mode; no -shm exists in exclusive mode).
  */
 export class AsStore {
   private readonly db: Database.Database;
   private readonly insertReceipt: Database.Statement;
   private readonly setBest: Database.Statement;
   private readonly setCounter: Database.Statement;
-  private queue: { write: () => void; done: (error?: Error) => void }[] = [];
+  /** One receipt's writes; called inside the batch's transaction, it runs in a savepoint. */
+  private readonly writeOne: (receipt: StoredReceipt) => void;
+  private queue: Job[] = [];
   private scheduled = false;
+  private readonly groupCommitMs: number;
+  private readonly secretKey?: Buffer;
+  private readonly identity?: { dev: number; ino: number };
+  /** Why the store stopped accepting writes for good (its file was deleted or replaced), if it did. */
+  lost?: string;
+  /** The last write error, for logs and health (never sent to a client). */
+  lastError?: Error;
 
-  /**
-   * @param groupCommitMs How long a commit waits for others to share its transaction and fsync. A few
-   * milliseconds turn one fsync per request into one per batch under load.
-   */
   constructor(
-    file: string,
-    private readonly groupCommitMs = 2,
+    private readonly file: string,
+    options: AsStoreOptions = {},
   ) {
-    if (file !== ":memory:") fs.mkdirSync(path.dirname(file), { recursive: true });
-    this.db = new Database(file);
-    this.db.pragma("journal_mode = WAL");
-    this.db.pragma("synchronous = FULL");
-    // Checkpoint the WAL less often: each checkpoint blocks the event loop on an fsync of the database.
-    this.db.pragma("wal_autocheckpoint = 20000");
+    this.groupCommitMs = options.groupCommitMs ?? 2;
+    if (options.secretKey !== undefined && options.secretKey.length !== 32)
+      throw new UserError("the AS secret key must be 32 bytes (64 hex characters)");
+    this.secretKey = options.secretKey;
+    const memory = file === ":memory:";
+    if (!memory) {
+      if (!fs.existsSync(file)) {
+        if (options.create !== true)
+          throw new UserError(
+            `AS database ${file} does not exist; create a new one with --init (never for an AS that has sold codes: its devices' counters would restart at 0)`,
+          );
+        fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+        fs.writeFileSync(file, "", { mode: 0o600, flag: "wx" });
+      }
+      for (const f of [file, `${file}-wal`, `${file}-shm`]) if (fs.existsSync(f)) fs.chmodSync(f, 0o600);
+    }
+    let db: Database.Database | undefined;
+    try {
+      // A short busy timeout: a lock is answered at once rather than blocking the event loop for 5 s.
+      db = new Database(file, { timeout: 0 });
+      db.pragma("locking_mode = EXCLUSIVE");
+      db.pragma("journal_mode = WAL");
+      db.pragma("synchronous = FULL");
+      // Checkpoint the WAL less often: each checkpoint blocks the event loop on an fsync of the database.
+      db.pragma("wal_autocheckpoint = 20000");
+      db.exec("BEGIN EXCLUSIVE; COMMIT"); // takes the lock now, and keeps it until close
+    } catch (error) {
+      db?.close();
+      const code = (error as { code?: string }).code ?? "";
+      if (code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED"))
+        throw new UserError(`AS database ${file} is in use by ${this.holder()}; one AS per database: stop it first`);
+      if (code.startsWith("SQLITE_READONLY") || code.startsWith("SQLITE_CANTOPEN") || code === "SQLITE_PERM")
+        throw new UserError(`AS database ${file} cannot be opened for writing (read-only file or directory?)`);
+      throw new UserError(`AS database ${file} cannot be opened: ${(error as Error).message}`);
+    }
+    this.db = db;
+    if (!memory) {
+      const st = fs.statSync(file);
+      this.identity = { dev: st.dev, ino: st.ino };
+      const pidFile = `${file}.pid`;
+      fs.writeFileSync(pidFile, JSON.stringify({ pid: process.pid, host: os.hostname(), since: new Date() }), {
+        mode: 0o600,
+      });
+      fs.chmodSync(pidFile, 0o600);
+    }
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS devices (
         device_id TEXT PRIMARY KEY, secret TEXT NOT NULL, price TEXT NOT NULL, counter INTEGER NOT NULL);
@@ -82,37 +168,131 @@ export class AsStore {
         proof TEXT NOT NULL, device_id TEXT NOT NULL, otp_counter INTEGER NOT NULL,
         PRIMARY KEY (channel_id, amount));
       CREATE TABLE IF NOT EXISTS best (channel_id TEXT PRIMARY KEY, amount TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     `);
+    const columns = (this.db.prepare("PRAGMA table_info(devices)").all() as { name: string }[]).map((c) => c.name);
+    if (!columns.includes("acked")) this.db.exec("ALTER TABLE devices ADD COLUMN acked INTEGER NOT NULL DEFAULT 0");
     this.insertReceipt = this.db.prepare(
       "INSERT INTO receipts (channel_id, amount, signer, signature, proof, device_id, otp_counter) VALUES (?, ?, ?, ?, ?, ?, ?)",
     );
     this.setBest = this.db.prepare(
       "INSERT INTO best (channel_id, amount) VALUES (?, ?) ON CONFLICT(channel_id) DO UPDATE SET amount = excluded.amount",
     );
-    this.setCounter = this.db.prepare("UPDATE devices SET counter = ? WHERE device_id = ?");
+    this.setCounter = this.db.prepare("UPDATE devices SET counter = MAX(counter, ?) WHERE device_id = ?");
+    this.writeOne = this.db.transaction((receipt: StoredReceipt) => this.write(receipt));
+    if (this.secretKey !== undefined) this.adoptKey();
+  }
+
+  /** Who holds the database's lock, from its pid file (best effort: only for the error message). */
+  private holder(): string {
+    try {
+      const info = JSON.parse(fs.readFileSync(`${this.file}.pid`, "utf8")) as { pid: number; host: string };
+      if (info.host === os.hostname() && info.pid !== process.pid) {
+        try {
+          process.kill(info.pid, 0);
+          return `another AS (pid ${info.pid})`;
+        } catch (error) {
+          if ((error as { code?: string }).code === "EPERM") return `another AS (pid ${info.pid})`;
+        }
+      } else if (info.pid === process.pid) return `this process (pid ${info.pid}, a second store)`;
+    } catch {
+      // no pid file: not an AS
+    }
+    return "another process (not an AS of this host: a sqlite3 shell, a backup?)";
+  }
+
+  /** With a key: check it against the database's key check, or record one and encrypt plaintext secrets. */
+  private adoptKey(): void {
+    const check = this.db.prepare("SELECT value FROM meta WHERE key = 'key_check'").get() as
+      { value: string } | undefined;
+    if (check !== undefined) {
+      if (this.decrypt(check.value, "meta") !== KEY_CHECK)
+        throw new UserError(`AS_SECRET_KEY does not decrypt the device secrets of ${this.file}: wrong key`);
+      return;
+    }
+    const rows = this.db.prepare("SELECT device_id, secret FROM devices").all() as {
+      device_id: string;
+      secret: string;
+    }[];
+    const update = this.db.prepare("UPDATE devices SET secret = ? WHERE device_id = ?");
+    this.db.transaction(() => {
+      this.db.prepare("INSERT INTO meta (key, value) VALUES ('key_check', ?)").run(this.encrypt(KEY_CHECK, "meta"));
+      for (const r of rows)
+        if (!r.secret.startsWith(ENCRYPTED)) update.run(this.encrypt(r.secret, r.device_id), r.device_id);
+    })();
+  }
+
+  /** AES-256-GCM, a fresh 96-bit nonce per secret, the device id as associated data (rows cannot be swapped). */
+  private encrypt(plain: string, aad: string): string {
+    if (this.secretKey === undefined) return plain;
+    const nonce = crypto.randomBytes(12);
+    const cipher = crypto.createCipheriv("aes-256-gcm", this.secretKey, nonce);
+    cipher.setAAD(Buffer.from(aad));
+    const sealed = Buffer.concat([cipher.update(plain, "utf8"), cipher.final()]);
+    return `${ENCRYPTED}${nonce.toString("base64")}:${sealed.toString("base64")}:${cipher.getAuthTag().toString("base64")}`;
+  }
+
+  private decrypt(stored: string, aad: string): string {
+    if (!stored.startsWith(ENCRYPTED)) return stored;
+    if (this.secretKey === undefined)
+      throw new UserError(`AS database ${this.file} holds encrypted device secrets: set AS_SECRET_KEY`);
+    const [nonce, sealed, tag] = stored
+      .slice(ENCRYPTED.length)
+      .split(":")
+      .map((p) => Buffer.from(p, "base64"));
+    try {
+      const decipher = crypto.createDecipheriv("aes-256-gcm", this.secretKey, nonce);
+      decipher.setAAD(Buffer.from(aad));
+      decipher.setAuthTag(tag);
+      return Buffer.concat([decipher.update(sealed), decipher.final()]).toString("utf8");
+    } catch {
+      throw new UserError(`AS_SECRET_KEY does not decrypt the device secrets of ${this.file}: wrong key`);
+    }
   }
 
   close(): void {
     this.db.close();
+    if (this.file === ":memory:" || this.lost !== undefined) return;
+    const pidFile = `${this.file}.pid`;
+    try {
+      if ((JSON.parse(fs.readFileSync(pidFile, "utf8")) as { pid: number }).pid === process.pid) fs.rmSync(pidFile);
+    } catch {
+      // already gone
+    }
   }
 
   upsertDevice(d: DeviceRecord): void {
     this.db
       .prepare(
-        "INSERT INTO devices (device_id, secret, price, counter) VALUES (?, ?, ?, ?) ON CONFLICT(device_id) DO UPDATE SET secret = excluded.secret, price = excluded.price",
+        "INSERT INTO devices (device_id, secret, price, counter, acked) VALUES (?, ?, ?, ?, ?) ON CONFLICT(device_id) DO UPDATE SET secret = excluded.secret, price = excluded.price",
       )
-      .run(d.deviceId, d.secret, d.price.toString(), d.counter);
+      .run(d.deviceId, this.encrypt(d.secret, d.deviceId), d.price.toString(), d.counter, d.acked ?? 0);
   }
 
   devices(): DeviceRecord[] {
     return (
-      this.db.prepare("SELECT device_id, secret, price, counter FROM devices").all() as {
+      this.db.prepare("SELECT device_id, secret, price, counter, acked FROM devices").all() as {
         device_id: string;
         secret: string;
         price: string;
         counter: number;
+        acked: number;
       }[]
-    ).map((r) => ({ deviceId: r.device_id, secret: r.secret, price: BigInt(r.price), counter: r.counter }));
+    ).map((r) => ({
+      deviceId: r.device_id,
+      secret: this.decrypt(r.secret, r.device_id),
+      price: BigInt(r.price),
+      counter: r.counter,
+      acked: r.acked,
+    }));
+  }
+
+  /** Records a device's acknowledged window base (every counter below it was used); raises its counter to it. */
+  setAcked(deviceId: string, acked: number): void {
+    this.checkPresent();
+    this.db
+      .prepare("UPDATE devices SET acked = MAX(acked, ?), counter = MAX(counter, ?) WHERE device_id = ?")
+      .run(acked, acked, deviceId);
   }
 
   saveChannel(c: ChannelRecord): void {
@@ -131,6 +311,21 @@ export class AsStore {
         c.expiry,
         c.closed ? 1 : 0,
       );
+  }
+
+  /** A value of the `meta` table (e.g. the chain follower's last block), or undefined. */
+  meta(key: string): string | undefined {
+    return (this.db.prepare("SELECT value FROM meta WHERE key = ?").get(key) as { value: string } | undefined)?.value;
+  }
+
+  /** Saves channels and a `meta` value in one transaction (the follower's changes and its cursor). */
+  saveChannelsAndMeta(channels: readonly ChannelRecord[], key: string, value: string): void {
+    this.db.transaction(() => {
+      for (const c of channels) this.saveChannel(c);
+      this.db
+        .prepare("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+        .run(key, value);
+    })();
   }
 
   channels(): ChannelRecord[] {
@@ -182,25 +377,18 @@ export class AsStore {
     return (this.db.prepare("SELECT COUNT(*) AS n FROM receipts").get() as { n: number }).n;
   }
 
-  /** Queues a receipt and its device's counter advance; resolves once both are on disk. */
-  commit(receipt: StoredReceipt): Promise<void> {
+  /**
+   * Queues a receipt and its device's counter advance; resolves once both are on disk. If they cannot be
+   * stored, `undo` is called (synchronously, newest first, before anything else runs: the caller gives back
+   * what it reserved: the best receipt, and one counter of the device) and the promise rejects with a
+   * {@link StoreUnavailable}. Each receipt is written in its own savepoint: a failing one fails only itself
+   * and the receipts queued after it on the same channel (they build on its amount), not the rest of the
+   * batch. Receipts of the same device are queued in counter order; a later one takes the counter a failed
+   * one gave back (`receipt.otpCounter` is lowered before it is written), so counters never have gaps.
+   */
+  commit(receipt: StoredReceipt, undo: () => void = () => undefined): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.queue.push({
-        write: () => {
-          this.insertReceipt.run(
-            receipt.channelId,
-            receipt.amount.toString(),
-            receipt.signer,
-            receipt.signature,
-            JSON.stringify(receipt.proof),
-            receipt.deviceId,
-            receipt.otpCounter,
-          );
-          this.setBest.run(receipt.channelId, receipt.amount.toString());
-          this.setCounter.run(receipt.otpCounter + 1, receipt.deviceId);
-        },
-        done: (error) => (error === undefined ? resolve() : reject(error)),
-      });
+      this.queue.push({ receipt, undo, done: (error) => (error === undefined ? resolve() : reject(error)) });
       if (!this.scheduled) {
         this.scheduled = true;
         setTimeout(() => this.flush(), this.groupCommitMs);
@@ -208,15 +396,76 @@ export class AsStore {
     });
   }
 
+  /** Throws (and stops the store for good) if the database file was deleted or replaced while open. */
+  checkPresent(): void {
+    if (this.lost === undefined && this.identity !== undefined) {
+      let st: fs.Stats | undefined;
+      try {
+        st = fs.statSync(this.file);
+      } catch {
+        st = undefined;
+      }
+      if (st === undefined || st.ino !== this.identity.ino || st.dev !== this.identity.dev)
+        this.lost = `AS database ${this.file} was deleted or replaced while the AS was running`;
+    }
+    if (this.lost !== undefined) throw new StoreUnavailable(this.lost);
+  }
+
+  private write(receipt: StoredReceipt): void {
+    this.insertReceipt.run(
+      receipt.channelId,
+      receipt.amount.toString(),
+      receipt.signer,
+      receipt.signature,
+      JSON.stringify(receipt.proof),
+      receipt.deviceId,
+      receipt.otpCounter,
+    );
+    this.setBest.run(receipt.channelId, receipt.amount.toString());
+    this.setCounter.run(receipt.otpCounter + 1, receipt.deviceId);
+  }
+
   private flush(): void {
     this.scheduled = false;
     const batch = this.queue;
     this.queue = [];
+    const failed = new Map<Job, Error>();
     try {
-      this.db.transaction(() => batch.forEach((job) => job.write()))();
-      batch.forEach((job) => job.done());
+      this.checkPresent();
+      const channels = new Set<string>();
+      const shift = new Map<string, number>();
+      this.db.transaction(() => {
+        for (const job of batch) {
+          const { channelId, deviceId } = job.receipt;
+          const gap = shift.get(deviceId) ?? 0;
+          if (channels.has(channelId)) {
+            failed.set(job, new Error("an earlier receipt of its channel failed"));
+          } else {
+            // Counters stay dense: a failed receipt's counter goes to the next receipt of its device.
+            job.receipt.otpCounter -= gap;
+            try {
+              this.writeOne(job.receipt); // in its own savepoint
+              continue;
+            } catch (error) {
+              failed.set(job, error as Error);
+            }
+          }
+          channels.add(channelId);
+          shift.set(deviceId, gap + 1);
+        }
+      })();
     } catch (error) {
-      batch.forEach((job) => job.done(error as Error));
+      for (const job of batch) failed.set(job, error as Error);
+    }
+    // Undo newest first, so each channel and device is back at its last durable value.
+    for (let i = batch.length - 1; i >= 0; i--) if (failed.has(batch[i])) batch[i].undo();
+    for (const job of batch) {
+      const error = failed.get(job);
+      if (error === undefined) job.done();
+      else {
+        this.lastError = error;
+        job.done(error instanceof StoreUnavailable ? error : new StoreUnavailable(error.message));
+      }
     }
   }
 }

@@ -19,6 +19,16 @@ export const ACTIVATE_TYPES: Record<string, TypedDataField[]> = {
   ],
 };
 
+/** The owner's consent that a relayer's {activateDeviceWithPermit} takes this device's fee from it. */
+export const PAY_ACTIVATION_TYPES: Record<string, TypedDataField[]> = {
+  PayActivation: [
+    { name: "deviceId", type: "bytes32" },
+    { name: "owner", type: "address" },
+    { name: "maxFee", type: "uint256" },
+    { name: "deadline", type: "uint256" },
+  ],
+};
+
 export const ROTATE_KEY_TYPES: Record<string, TypedDataField[]> = {
   RotateKey: [
     { name: "deviceId", type: "bytes32" },
@@ -41,6 +51,15 @@ export interface ActivateMessage {
   deadline: bigint;
 }
 
+export interface PayActivationMessage {
+  deviceId: string;
+  /** The account that pays and becomes the owner: the signer itself, named so that an account whose
+   * signature another account also accepts (an EOA and its ERC-1271 wallet) cannot be charged instead. */
+  owner: string;
+  maxFee: bigint;
+  deadline: bigint;
+}
+
 export interface RotateKeyMessage {
   deviceId: string;
   newKey: string;
@@ -56,6 +75,20 @@ export interface IdentityClaimMessage {
 /** The device signs its activation for `owner`: the owner is bound, so a front-runner cannot change it. */
 export function signActivation(device: TypedDataSigner, domain: TypedDataDomain, m: ActivateMessage): Promise<string> {
   return device.signTypedData(domain, ACTIVATE_TYPES, { ...m });
+}
+
+/**
+ * The owner consents to pay at most `maxFee` for activating this one device, when someone else (a relayer)
+ * submits the activation. Its permit, if it needs one, is for `maxFee` too. A permit names no device, so it
+ * alone is not consent: see
+ * `IDeviceRegistry.activateDeviceWithPermit`.
+ */
+export function signActivationPayment(
+  owner: TypedDataSigner,
+  domain: TypedDataDomain,
+  m: PayActivationMessage,
+): Promise<string> {
+  return owner.signTypedData(domain, PAY_ACTIVATION_TYPES, { ...m });
 }
 
 /** The new device key consents to becoming the device's key. */

@@ -39,7 +39,7 @@ describe("Authorization Server, clients and devices", function () {
       .openEth(f.server.address, expiry, group.root, 1n, { value: parseEther("0.05") });
     const { channelId, openBlock } = openedChannel(f.channels, await tx.wait());
     chainNow = await time.latest();
-    store = new AsStore(path.join(dir, "as.sqlite"));
+    store = new AsStore(path.join(dir, "as.sqlite"), { create: true });
     server = new AuthorizationServer({
       channels: f.channels.connect(f.server),
       payee: f.server.address,
@@ -51,7 +51,7 @@ describe("Authorization Server, clients and devices", function () {
     const secret = crypto.randomBytes(32);
     server.provisionDevice(LOCK, secret.toString("hex"), PRICE);
     url = await server.listen(0);
-    const device = new SimulatedDevice(path.join(dir, "lock.json"), 5, undefined, {
+    const device = new SimulatedDevice(path.join(dir, "lock.json"), undefined, undefined, {
       deviceId: LOCK,
       secret: secret.toString("hex"),
       counter: 0,
@@ -82,13 +82,13 @@ describe("Authorization Server, clients and devices", function () {
     for (let i = 0; i < 4; i++) {
       const grant = await s.clients[i % 4].buy(url, LOCK, PRICE);
       expect(grant.amount).to.equal((PRICE * BigInt(i + 1)).toString());
-      expect(s.device.present(grant.otp)).to.deep.equal({ granted: true, counter: i + 1 });
+      expect(s.device.present(grant.otp)).to.deep.include({ granted: true, counter: i + 1 });
       // attack: the same OTP again
       expect(s.device.present(grant.otp).granted).to.equal(false);
     }
     expect(store.receiptCount()).to.equal(4);
     chainNow = Number(s.expiry) - 30;
-    const due = server.dueChannels(60);
+    const due = await server.dueChannels(60);
     expect(due.map((d) => d.channel.channelId)).to.deep.equal([s.channelId]);
     const before = await f.channels.getChannel(s.channelId);
     const closing = server.closeChannels(due);
@@ -122,7 +122,7 @@ describe("Authorization Server, clients and devices", function () {
     await time.increaseTo(expiry + 1n);
     await f.channels.connect(griefer).reclaim(f.server.address, false, s.group.root, 2n, opened.openBlock);
     chainNow = await time.latest();
-    const due = server.dueChannels(Number(DAY));
+    const due = await server.dueChannels(Number(DAY));
     expect(due.map((d) => d.channel.channelId).sort()).to.deep.equal([s.channelId, opened.channelId].sort());
     const grieferBefore = await ethers.provider.getBalance(griefer.address);
     const serverBefore = await ethers.provider.getBalance(f.server.address);
@@ -135,7 +135,7 @@ describe("Authorization Server, clients and devices", function () {
     // The AS was paid the good channel's receipt (less its gas), and nothing is left due: the loop moves on.
     const gasCost = result.gasUsed * (await ethers.provider.getTransactionReceipt(closed.transactionHash))!.gasPrice;
     expect(await ethers.provider.getBalance(f.server.address)).to.equal(serverBefore + PRICE - gasCost);
-    expect(server.dueChannels(Number(DAY))).to.deep.equal([]);
+    expect(await server.dueChannels(Number(DAY))).to.deep.equal([]);
     expect(store.channels().every((c) => c.closed)).to.equal(true);
   });
 
@@ -279,7 +279,7 @@ describe("Authorization Server, clients and devices", function () {
     url = await server.listen(0);
     const third = await s.clients[2].buy(url, LOCK, PRICE);
     expect(third).to.include({ amount: (3n * PRICE).toString(), counter: 2 });
-    const result = await server.closeChannels(server.dueChannels(Number(DAY) * 2));
+    const result = await server.closeChannels(await server.dueChannels(Number(DAY) * 2));
     expect(result.closed).to.deep.equal([s.channelId]);
     const [closed] = await f.channels.queryFilter(f.channels.filters.ChannelClosed(s.channelId));
     expect(closed.args.paid).to.equal(3n * PRICE);

@@ -6,7 +6,7 @@ import path from "node:path";
 import { expect } from "chai";
 
 import { SimulatedDevice } from "../../src/channels/device";
-import { hotp, hotpMatch } from "../../src/channels/hotp";
+import { checkDeviceAck, deviceAck, hotp, hotpMatch } from "../../src/channels/hotp";
 
 /** RFC 4226 HOTP computed independently with node's crypto (dynamic truncation, section 5.3). */
 function referenceHotp(secret: Buffer, counter: number, algorithm: string, digits: number): string {
@@ -79,27 +79,56 @@ describe("HOTP and the constrained device", function () {
         slotsGranted: 0,
       });
       const first = hotp(secret, 0);
-      expect(device.present(first)).to.deep.equal({ granted: true, counter: 1 });
+      expect(device.present(first)).to.deep.include({ granted: true, counter: 1 });
       expect(device.present(first)).to.deep.equal({ granted: false, reason: "unknown or reused", counter: 1 });
-      // The AS may have issued OTPs whose slot went unused: the window absorbs the gap.
-      expect(device.present(hotp(secret, 3))).to.deep.equal({ granted: true, counter: 4 });
-      expect(device.present(hotp(secret, 2))).to.deep.equal({
+      // The AS may have issued OTPs whose slot is not used yet: the window [1, 4) keeps them valid.
+      expect(device.present(hotp(secret, 3))).to.deep.include({ granted: true, counter: 1 });
+      expect(device.present(hotp(secret, 3))).to.deep.include({ granted: false, reason: "unknown or reused" });
+      expect(device.present(hotp(secret, 4))).to.deep.equal({
         granted: false,
         reason: "unknown or reused",
-        counter: 4,
-      });
-      expect(device.present(hotp(secret, 8))).to.deep.equal({
-        granted: false,
-        reason: "unknown or reused",
-        counter: 4,
+        counter: 1,
       });
       expect(device.present("not-a-code").granted).to.equal(false);
-      // A restart keeps the counter: a replayed OTP stays refused.
+      // A restart keeps the window and its used-bitmap: a replayed OTP stays refused.
       const restarted = new SimulatedDevice(file, 3);
-      expect(restarted.counter).to.equal(4);
+      expect(restarted.counter).to.equal(1);
       expect(restarted.slotsGranted).to.equal(2);
       expect(restarted.present(hotp(secret, 3)).granted).to.equal(false);
+      expect(restarted.present(hotp(secret, 1))).to.deep.include({ granted: true, counter: 2 });
+      expect(restarted.present(hotp(secret, 2))).to.deep.include({ granted: true, counter: 4 }); // slides past 3
       expect(restarted.present(hotp(secret, 4)).granted).to.equal(true);
+      expect(fs.statSync(file).mode & 0o777).to.equal(0o600);
+    });
+
+    it("codes used out of order: every code of the window is granted once, whatever the order", function () {
+      const secret = crypto.randomBytes(32);
+      const device = new SimulatedDevice(path.join(dir, "lock.json"), 8, undefined, {
+        deviceId: "0x02",
+        secret: secret.toString("hex"),
+        counter: 0,
+        slotsGranted: 0,
+      });
+      for (const c of [7, 0, 5, 3, 1, 6, 2, 4])
+        expect(device.present(hotp(secret, c)).granted, `code ${c}`).to.equal(true);
+      expect(device.counter).to.equal(8);
+      for (let c = 0; c < 8; c++) expect(device.present(hotp(secret, c)).granted, `replay ${c}`).to.equal(false);
+    });
+
+    it("acknowledges its base with a MAC only the secret's holders can make", function () {
+      const secret = crypto.randomBytes(32);
+      const device = new SimulatedDevice(path.join(dir, "lock.json"), 4, undefined, {
+        deviceId: "0x03",
+        secret: secret.toString("hex"),
+        counter: 0,
+        slotsGranted: 0,
+      });
+      const outcome = device.present(hotp(secret, 0));
+      expect(outcome.ack).to.equal(deviceAck(secret, "0x03", 1));
+      expect(checkDeviceAck(secret, "0x03", 1, outcome.ack!)).to.equal(true);
+      expect(checkDeviceAck(secret, "0x03", 2, outcome.ack!)).to.equal(false); // a raised base
+      expect(checkDeviceAck(crypto.randomBytes(32), "0x03", 1, outcome.ack!)).to.equal(false);
+      expect(checkDeviceAck(secret, "0x03", 1, "00")).to.equal(false);
     });
   });
 });

@@ -8,13 +8,14 @@ import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signer
 import { expect } from "chai";
 import fc from "fast-check";
 import type { TransactionReceipt } from "ethers";
-import { MaxUint256, ZeroAddress, ZeroHash, getAddress } from "ethers";
+import { MaxUint256, ZeroAddress, ZeroHash, getAddress, keccak256, toUtf8Bytes } from "ethers";
 
 import { ETH_LIMIT, ONE, TOKEN_LIMIT } from "../shared/fixtures";
 import {
   EMPTY_PERMIT,
   POOL,
   activationSig,
+  payActivationSig,
   channelIdOf,
   deviceIdOf,
   deviceTransferSig,
@@ -952,11 +953,12 @@ def({
     const fee = m.fees.act;
     const sig = await activationSig(s, keyOf(d.keyLabel), d.id, a(owner));
     const permit = await permitBy(s, owner, a(owner), reg, fee, nextPermitNonce(m, a(owner)));
-    const send = () => op.activateDeviceWithPermit(s.registry, s.relayer, d.id, a(owner), sig, permit, fee);
+    const consent = await payActivationSig(s, owner, d.id, fee);
+    const send = () => op.activateDeviceWithPermit(s.registry, s.relayer, d.id, a(owner), sig, permit, fee, consent);
     return {
       expect: bal(m, a(owner)).THING >= fee ? "ok" : "fail",
       why: "a relayer activates with the owner's permit for the fee",
-      consents: [own(a(owner), "THING", fee, "the permit it signed")],
+      consents: [own(a(owner), "THING", fee, "the permit and the PayActivation consent it signed")],
       send,
       effects: (mm) => {
         // A zero fee is charged to nobody: the permit is not even tried.
@@ -969,7 +971,7 @@ def({
         Object.assign(mm.devices.get(d.id)!, { status: "Active", owner: a(owner) });
         mm.accepted.push({
           label: "activateDeviceWithPermit",
-          send: () => op.activateDeviceWithPermit(s.registry, s.mallory, d.id, a(owner), sig, permit, fee),
+          send: () => op.activateDeviceWithPermit(s.registry, s.mallory, d.id, a(owner), sig, permit, fee, consent),
         });
       },
       devices: [d.id],
@@ -990,7 +992,7 @@ def({
     const fee = m.fees.act;
     const sig = await activationSig(s, keyOf(d.keyLabel), d.id, a(owner));
     // The owner submits itself with no permit: its own call, paid under its own allowance.
-    const send = () => op.activateDeviceWithPermit(s.registry, owner, d.id, a(owner), sig, EMPTY_PERMIT, fee);
+    const send = () => op.activateDeviceWithPermit(s.registry, owner, d.id, a(owner), sig, EMPTY_PERMIT, fee, "0x");
     return {
       expect: canPull(m, a(owner), reg, fee) ? "ok" : "fail",
       why: "the owner's own call pays under its own allowance",
@@ -1016,12 +1018,15 @@ def({
     const s = r.sys;
     const d = pick(devicesWhere(m, activatable(m)), p.d);
     const victim = pick([s.alice, s.bob, s.carol], p.victim);
-    // mallory holds the device's key: she signs Activate(device, victim) and relays it with no permit.
+    // mallory holds the device's key: she signs Activate(device, victim) and relays it with the victim's real
+    // consent, signed for another device (one she saw in the mempool), and no permit.
     const sig = await activationSig(s, keyOf(d.keyLabel), d.id, a(victim));
+    const elsewhere = await payActivationSig(s, victim, keccak256(toUtf8Bytes(`other ${d.id}`)), m.fees.act);
     return {
       expect: "fail",
-      why: "the fee is taken from the owner only with the owner's consent",
-      send: () => op.activateDeviceWithPermit(s.registry, s.mallory, d.id, a(victim), sig, EMPTY_PERMIT, m.fees.act),
+      why: "the fee is taken from the owner only with the owner's consent for this device",
+      send: () =>
+        op.activateDeviceWithPermit(s.registry, s.mallory, d.id, a(victim), sig, EMPTY_PERMIT, m.fees.act, elsewhere),
       devices: [d.id],
     };
   },

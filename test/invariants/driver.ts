@@ -11,7 +11,7 @@ import { AbiCoder, MaxUint256, Signature, Wallet, ZeroAddress, ZeroHash, concat,
 import { ethers } from "hardhat";
 
 import { deviceIdOf as fleetDeviceIdOf } from "../../src/devices/fleet";
-import { compact, signActivation, signKeyRotation } from "../../src/eip712/device";
+import { compact, signActivation, signActivationPayment, signKeyRotation } from "../../src/eip712/device";
 import { permitDomain, signPermit } from "../../src/eip712/permit";
 import { channelsDomain, signReceipt } from "../../src/eip712/receipt";
 import { packAuthorization, signDeviceTransfer, signExecute, sortOwners, walletDomain } from "../../src/eip712/wallet";
@@ -286,8 +286,18 @@ export async function permitBy(
   return { owner, spender, value, deadline: DEADLINE, v: sig.v, r: sig.r, s: sig.s };
 }
 
-/** A permit nobody signed: what a relayer passes when it hopes a standing allowance will do. */
-export const EMPTY_PERMIT = { deadline: 0n, v: 27, r: ZeroHash, s: ZeroHash };
+/** No permit (v = 0): what a caller passes when it relies on a standing allowance. */
+export const EMPTY_PERMIT = { deadline: DEADLINE, v: 0, r: ZeroHash, s: ZeroHash };
+
+/** The owner's consent that a relayed activation of `deviceId` takes at most `maxFee` from it. */
+export async function payActivationSig(sys: System, owner: Signer, deviceId: string, maxFee: bigint): Promise<string> {
+  return signActivationPayment(owner as Wallet, sys.registryDomain, {
+    deviceId,
+    owner: await owner.getAddress(),
+    maxFee,
+    deadline: DEADLINE,
+  });
+}
 
 export async function activationSig(
   sys: System,
@@ -437,7 +447,7 @@ export const op = {
     r.connect(maker).registerAndActivate(seen.reg + seen.act, id, key, 1, ZeroHash, owner),
   // Roots are keyed by (manufacturer, root); a claim's root is looked up under the manufacturer its id names.
   commitWhitelist: (r: DeviceRegistry, maker: Signer, root: string, capacity: number, seen: Fees): Tx =>
-    r.connect(maker).commitWhitelist(seen.reg, root, capacity),
+    r.connect(maker).commitWhitelist(seen.reg, seen.act, root, capacity),
   closeWhitelist: (r: DeviceRegistry, caller: Signer, manufacturerId: number, root: string): Tx =>
     r.connect(caller).closeWhitelist(manufacturerId, root),
   registerFromWhitelist: (
@@ -474,7 +484,11 @@ export const op = {
     sig: [string, string],
     p: { deadline: bigint; v: number; r: string; s: string },
     maxFee: bigint,
-  ): Tx => r.connect(relayer).activateDeviceWithPermit(maxFee, id, owner, DEADLINE, ...sig, p.deadline, p.v, p.r, p.s),
+    consent: string,
+  ): Tx =>
+    r
+      .connect(relayer)
+      .activateDeviceWithPermit(maxFee, id, owner, DEADLINE, ...sig, p.deadline, p.v, p.r, p.s, consent),
   transferDevice: (r: DeviceRegistry, owner: Signer, id: string, to: string): Tx =>
     r.connect(owner).transferDevice(id, to),
   revokeDevice: (r: DeviceRegistry, caller: Signer, id: string): Tx => r.connect(caller).revokeDevice(id, 1),

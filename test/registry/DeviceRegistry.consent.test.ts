@@ -1,8 +1,25 @@
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
 import { expect } from "chai";
-import { MaxUint256, Signature, ZeroAddress, ZeroHash, hexlify, keccak256, toUtf8Bytes } from "ethers";
+import {
+  MaxUint256,
+  Signature,
+  TypedDataEncoder,
+  ZeroAddress,
+  ZeroHash,
+  hexlify,
+  keccak256,
+  toUtf8Bytes,
+} from "ethers";
+import { ethers } from "hardhat";
 
-import { compact, identityClaimDigest, signActivation, signIdentityClaim } from "../../src/eip712/device";
+import {
+  PAY_ACTIVATION_TYPES,
+  compact,
+  identityClaimDigest,
+  signActivation,
+  signActivationPayment,
+  signIdentityClaim,
+} from "../../src/eip712/device";
 import { permitDomain, signPermit } from "../../src/eip712/permit";
 import type { TypedDataSigner } from "../../src/eip712/permit";
 import { ACTIVATION_FEE, ONE, REGISTRATION_FEE, registryFixture, testDevice } from "../shared/fixtures";
@@ -53,122 +70,278 @@ async function snapshot(f: RegistryFixture, victim: string, device: TestDevice) 
 }
 
 describe("DeviceRegistry: consent to pay, and both signature forms", function () {
-  describe("activateDeviceWithPermit takes the fee only with the owner's consent (finding 1)", function () {
-    it("attack: a device key holder activates for a victim with a standing allowance, with an empty, forged, wrong-spender, expired or too-small permit: all revert, the victim pays nothing", async function () {
+  describe("activateDeviceWithPermit takes the fee only with the owner's consent for that device (finding 1)", function () {
+    const NO_PERMIT: [bigint, number, string, string] = [DEADLINE, 0, ZeroHash, ZeroHash];
+
+    async function activationBy(f: RegistryFixture, device: TestDevice, owner: string) {
+      return compact(
+        await signActivation(device.wallet, f.domain, { deviceId: device.deviceId, owner, deadline: DEADLINE }),
+      );
+    }
+
+    async function consentOf(
+      f: RegistryFixture,
+      signer: TypedDataSigner,
+      m: { deviceId: string; owner?: string; maxFee?: bigint; deadline?: bigint },
+    ): Promise<string> {
+      // The paying owner is alice unless named: every attack here targets her.
+      return signActivationPayment(signer, f.domain, {
+        deviceId: m.deviceId,
+        owner: m.owner ?? f.alice.address,
+        maxFee: m.maxFee ?? ACTIVATION_FEE,
+        deadline: m.deadline ?? DEADLINE,
+      });
+    }
+
+    it("attack: a device key holder activates for a victim with a standing allowance, with no, forged or someone else's consent, even with the victim's good permit: all revert, the victim pays nothing", async function () {
       const f = await loadFixture(registryFixture);
       // alice, the victim, gave the registry an unlimited allowance (fixture). mallory, the attacker, holds
       // the key of a registered, inactive device (she bought it, or made it).
-      const device = testDevice(1);
+      const [device, other] = [testDevice(1), testDevice(2)];
       await registered(f, device);
       expect(await f.token.allowance(f.alice.address, await f.registry.getAddress())).to.equal(MaxUint256);
       const before = await snapshot(f, f.alice.address, device);
       expect(before.status).to.equal(Status.Registered);
-      const activation = compact(
-        await signActivation(device.wallet, f.domain, {
-          deviceId: device.deviceId,
-          owner: f.alice.address,
-          deadline: DEADLINE,
-        }),
-      );
-      const permits: [string, [bigint, number, string, string]][] = [
-        ["an empty permit", [0n, 0, ZeroHash, ZeroHash]],
-        ["garbage", [DEADLINE, 27, hexlify(keccak256(toUtf8Bytes("r"))), hexlify(keccak256(toUtf8Bytes("s")))]],
+      const activation = await activationBy(f, device, f.alice.address);
+      const goodPermit = await permitFor(f, f.alice, { owner: f.alice.address, value: ACTIVATION_FEE });
+      const consents: [string, string, [bigint, number, string, string]][] = [
+        ["no consent", "0x", NO_PERMIT],
+        ["no consent, with alice's good permit", "0x", goodPermit],
+        ["65 bytes of garbage", hexlify(new Uint8Array(65).fill(7)), goodPermit],
+        ["a consent signed by mallory", await consentOf(f, f.mallory, device), goodPermit],
+        ["a consent signed by the device key", await consentOf(f, device.wallet, device), goodPermit],
+        ["alice's consent for another device", await consentOf(f, f.alice, other), goodPermit],
         [
-          "a permit signed by the wrong key",
-          await permitFor(f, f.mallory, { owner: f.alice.address, value: ACTIVATION_FEE }),
+          "alice's consent for a lower fee ceiling than the call claims",
+          await consentOf(f, f.alice, { deviceId: device.deviceId, maxFee: ACTIVATION_FEE - 1n }),
+          goodPermit,
         ],
         [
-          "a permit signed by the device key",
-          await permitFor(f, device.wallet, { owner: f.alice.address, value: ACTIVATION_FEE }),
+          "alice's consent naming another paying account (her smart wallet, which accepts her signature too)",
+          await consentOf(f, f.alice, { deviceId: device.deviceId, owner: f.bob.address }),
+          goodPermit,
         ],
-        [
-          "a permit for less than the fee",
-          await permitFor(f, f.alice, { owner: f.alice.address, value: ACTIVATION_FEE - 1n }),
-        ],
-        [
-          "alice's permit for another spender",
-          await permitFor(f, f.alice, { owner: f.alice.address, value: ACTIVATION_FEE, spender: f.mallory.address }),
-        ],
-        [
-          "an expired permit",
-          await permitFor(f, f.alice, { owner: f.alice.address, value: ACTIVATION_FEE, deadline: 1n }),
-        ],
+        ["alice's consent cut to 64 bytes", (await consentOf(f, f.alice, device)).slice(0, 130), goodPermit],
       ];
-      for (const [what, permit] of permits) {
-        await expect(
-          f.registry
-            .connect(f.mallory)
-            .activateDeviceWithPermit(
-              ACTIVATION_FEE,
-              device.deviceId,
-              f.alice.address,
-              DEADLINE,
-              ...activation,
-              ...permit,
-            ),
-          what,
-        )
-          .to.be.revertedWithCustomError(f.registry, "OwnerPermitFailed")
-          .withArgs(f.alice.address, f.mallory.address);
-        // The same through the token's approveAndCall: the registry sees mallory as the caller.
-        const data = f.registry.interface.encodeFunctionData("activateDeviceWithPermit", [
+      for (const [what, consent, permit] of consents) {
+        const args = [
           ACTIVATION_FEE,
           device.deviceId,
           f.alice.address,
           DEADLINE,
           ...activation,
           ...permit,
-        ]);
+          consent,
+        ] as const;
+        await expect(f.registry.connect(f.mallory).activateDeviceWithPermit(...args), what)
+          .to.be.revertedWithCustomError(f.registry, "InvalidOwnerConsent")
+          .withArgs(device.deviceId, f.alice.address);
+        // The same through the token's approveAndCall: the registry sees mallory as the caller.
+        const data = f.registry.interface.encodeFunctionData("activateDeviceWithPermit", [...args]);
         await expect(f.token.connect(f.mallory).approveAndCall(await f.registry.getAddress(), 0n, data), what)
-          .to.be.revertedWithCustomError(f.registry, "OwnerPermitFailed")
-          .withArgs(f.alice.address, f.mallory.address);
+          .to.be.revertedWithCustomError(f.registry, "InvalidOwnerConsent")
+          .withArgs(device.deviceId, f.alice.address);
       }
+      // An expired consent is refused as expired, before its signature is even looked at.
+      const expired = await consentOf(f, f.alice, { deviceId: device.deviceId, deadline: 1n });
+      await expect(
+        f.registry
+          .connect(f.mallory)
+          .activateDeviceWithPermit(
+            ACTIVATION_FEE,
+            device.deviceId,
+            f.alice.address,
+            DEADLINE,
+            ...activation,
+            1n,
+            0,
+            ZeroHash,
+            ZeroHash,
+            expired,
+          ),
+      )
+        .to.be.revertedWithCustomError(f.registry, "SignatureExpired")
+        .withArgs(1n);
       expect(await snapshot(f, f.alice.address, device)).to.deep.equal(before);
       expect((await f.registry.getDevice(device.deviceId)).owner).to.equal(ZeroAddress);
       expect(await f.registry.queryFilter(f.registry.filters.DeviceActivated(device.deviceId))).to.deep.equal([]);
     });
 
-    it("a relayer activates with the owner's good permit, even when the owner also has a standing allowance", async function () {
+    it("attack: a front-runner holding another inactive device's key cannot spend the owner's relayed permit and consent on that device", async function () {
+      const f = await loadFixture(registryFixture);
+      // alice wants device A activated by a relayer; she signs a permit and her consent for A. mallory holds
+      // the key of device B (same fee), sees the pending call, and sends alice's permit with B instead.
+      const [deviceA, deviceB] = [testDevice(1), testDevice(2)];
+      await registered(f, deviceA);
+      await registered(f, deviceB);
+      const permit = await permitFor(f, f.alice, { owner: f.alice.address, value: ACTIVATION_FEE });
+      const consentA = await consentOf(f, f.alice, deviceA);
+      const before = await snapshot(f, f.alice.address, deviceB);
+      await expect(
+        f.registry
+          .connect(f.mallory)
+          .activateDeviceWithPermit(
+            ACTIVATION_FEE,
+            deviceB.deviceId,
+            f.alice.address,
+            DEADLINE,
+            ...(await activationBy(f, deviceB, f.alice.address)),
+            ...permit,
+            consentA,
+          ),
+      )
+        .to.be.revertedWithCustomError(f.registry, "InvalidOwnerConsent")
+        .withArgs(deviceB.deviceId, f.alice.address);
+      expect(await snapshot(f, f.alice.address, deviceB)).to.deep.equal(before);
+      // Even once the permit itself has been front-run onto the token, B still cannot be charged to alice.
+      await f.token
+        .connect(f.mallory)
+        .permit(f.alice.address, await f.registry.getAddress(), ACTIVATION_FEE, ...permit);
+      await expect(
+        f.registry
+          .connect(f.mallory)
+          .activateDeviceWithPermit(
+            ACTIVATION_FEE,
+            deviceB.deviceId,
+            f.alice.address,
+            DEADLINE,
+            ...(await activationBy(f, deviceB, f.alice.address)),
+            ...NO_PERMIT,
+            consentA,
+          ),
+      ).to.be.revertedWithCustomError(f.registry, "InvalidOwnerConsent");
+      expect((await f.registry.getDevice(deviceB.deviceId)).status).to.equal(Status.Registered);
+      // The relayer's genuine call for A still goes through, the permit already spent by the front-runner.
+      const balance = await f.token.balanceOf(f.alice.address);
+      await expect(
+        f.registry
+          .connect(f.relayer)
+          .activateDeviceWithPermit(
+            ACTIVATION_FEE,
+            deviceA.deviceId,
+            f.alice.address,
+            DEADLINE,
+            ...(await activationBy(f, deviceA, f.alice.address)),
+            ...permit,
+            consentA,
+          ),
+      )
+        .to.emit(f.registry, "DeviceActivated")
+        .withArgs(deviceA.deviceId, f.alice.address);
+      expect(await f.token.balanceOf(f.alice.address)).to.equal(balance - ACTIVATION_FEE);
+    });
+
+    it("a relayer activates with the owner's consent and permit, and the owner's consent alone under its allowance; the relayer never pays", async function () {
+      const f = await loadFixture(registryFixture);
+      const [d1, d2] = [testDevice(1), testDevice(2)];
+      await registered(f, d1);
+      await registered(f, d2);
+      const registry = await f.registry.getAddress();
+      // bob has no allowance: his permit provides it.
+      await f.token.transfer(f.bob.address, 10n * ONE);
+      const permit = await permitFor(f, f.bob, { owner: f.bob.address, value: ACTIVATION_FEE });
+      await expect(
+        f.registry
+          .connect(f.relayer)
+          .activateDeviceWithPermit(
+            ACTIVATION_FEE,
+            d1.deviceId,
+            f.bob.address,
+            DEADLINE,
+            ...(await activationBy(f, d1, f.bob.address)),
+            ...permit,
+            await consentOf(f, f.bob, { deviceId: d1.deviceId, owner: f.bob.address }),
+          ),
+      )
+        .to.emit(f.registry, "DeviceActivated")
+        .withArgs(d1.deviceId, f.bob.address);
+      expect(await f.token.balanceOf(f.bob.address)).to.equal(10n * ONE - ACTIVATION_FEE);
+      expect(await f.token.allowance(f.bob.address, registry)).to.equal(0n);
+      expect(await f.token.nonces(f.bob.address)).to.equal(1n);
+      // alice has a standing allowance: her consent alone lets the relayer activate for her.
+      const balance = await f.token.balanceOf(f.alice.address);
+      await f.registry
+        .connect(f.relayer)
+        .activateDeviceWithPermit(
+          ACTIVATION_FEE,
+          d2.deviceId,
+          f.alice.address,
+          DEADLINE,
+          ...(await activationBy(f, d2, f.alice.address)),
+          ...NO_PERMIT,
+          await consentOf(f, f.alice, d2),
+        );
+      expect(await f.token.balanceOf(f.alice.address)).to.equal(balance - ACTIVATION_FEE);
+      expect(await f.token.balanceOf(f.relayer.address)).to.equal(0n);
+      expect((await f.registry.getDevice(d2.deviceId)).owner).to.equal(f.alice.address);
+    });
+
+    it("the owner's permit is for its fee ceiling, so a fee below it (one lowered before inclusion, say) does not void it; the owner pays the fee only", async function () {
       const f = await loadFixture(registryFixture);
       const device = testDevice(1);
       await registered(f, device);
-      const registry = await f.registry.getAddress();
-      const balance = await f.token.balanceOf(f.alice.address);
-      const permit = await permitFor(f, f.alice, { owner: f.alice.address, value: ACTIVATION_FEE });
-      await expect(
-        f.registry.connect(f.relayer).activateDeviceWithPermit(
-          ACTIVATION_FEE,
+      await f.token.transfer(f.bob.address, 10n * ONE);
+      const ceiling = ACTIVATION_FEE + ONE;
+      const permit = await permitFor(f, f.bob, { owner: f.bob.address, value: ceiling });
+      const consent = await consentOf(f, f.bob, { deviceId: device.deviceId, owner: f.bob.address, maxFee: ceiling });
+      await f.registry
+        .connect(f.relayer)
+        .activateDeviceWithPermit(
+          ceiling,
           device.deviceId,
-          f.alice.address,
+          f.bob.address,
           DEADLINE,
-          ...compact(
-            await signActivation(device.wallet, f.domain, {
-              deviceId: device.deviceId,
-              owner: f.alice.address,
-              deadline: DEADLINE,
-            }),
-          ),
+          ...(await activationBy(f, device, f.bob.address)),
           ...permit,
-        ),
-      )
-        .to.emit(f.registry, "DeviceActivated")
-        .withArgs(device.deviceId, f.alice.address);
-      expect(await f.token.balanceOf(f.alice.address)).to.equal(balance - ACTIVATION_FEE);
-      expect(await f.token.balanceOf(f.relayer.address)).to.equal(0n);
-      // The permit (alice's own signature) replaced her allowance with the fee, which was spent.
-      expect(await f.token.allowance(f.alice.address, registry)).to.equal(0n);
-      expect(await f.token.nonces(f.alice.address)).to.equal(1n);
-      expect((await f.registry.getDevice(device.deviceId)).status).to.equal(Status.Active);
+          consent,
+        );
+      expect(await f.token.balanceOf(f.bob.address)).to.equal(10n * ONE - ACTIVATION_FEE);
+      // What is left can be pulled from bob only by his own call or another consent of his.
+      expect(await f.token.allowance(f.bob.address, await f.registry.getAddress())).to.equal(ONE);
     });
 
-    it("the owner submits it itself without a permit, paying under its own allowance; or with a permit and no allowance", async function () {
+    it("a contract owner consents by ERC-1271; an undisclosed digest is refused", async function () {
+      const f = await loadFixture(registryFixture);
+      const device = testDevice(1);
+      await registered(f, device);
+      const wallet = await (await ethers.getContractFactory("ConsentingWallet", f.alice)).deploy();
+      const owner = await wallet.getAddress();
+      await f.token.transfer(owner, 10n * ONE);
+      await wallet.approveToken(await f.token.getAddress(), await f.registry.getAddress(), ACTIVATION_FEE);
+      const call = async () =>
+        f.registry
+          .connect(f.relayer)
+          .activateDeviceWithPermit(
+            ACTIVATION_FEE,
+            device.deviceId,
+            owner,
+            DEADLINE,
+            ...(await activationBy(f, device, owner)),
+            ...NO_PERMIT,
+            "0x",
+          );
+      await expect(call())
+        .to.be.revertedWithCustomError(f.registry, "InvalidOwnerConsent")
+        .withArgs(device.deviceId, owner);
+      expect(await f.token.balanceOf(owner)).to.equal(10n * ONE);
+      await wallet.approveDigest(
+        TypedDataEncoder.hash(f.domain, PAY_ACTIVATION_TYPES, {
+          deviceId: device.deviceId,
+          owner,
+          maxFee: ACTIVATION_FEE,
+          deadline: DEADLINE,
+        }),
+      );
+      await expect(call()).to.emit(f.registry, "DeviceActivated").withArgs(device.deviceId, owner);
+      expect(await f.token.balanceOf(owner)).to.equal(10n * ONE - ACTIVATION_FEE);
+    });
+
+    it("the owner submits it itself without consent: under its own allowance, or with its permit and no allowance", async function () {
       const f = await loadFixture(registryFixture);
       const [d1, d2] = [testDevice(1), testDevice(2)];
       await registered(f, d1);
       await registered(f, d2);
       const balance = await f.token.balanceOf(f.alice.address);
-      const sign = async (d: TestDevice, owner: string) =>
-        compact(await signActivation(d.wallet, f.domain, { deviceId: d.deviceId, owner, deadline: DEADLINE }));
       await expect(
         f.registry
           .connect(f.alice)
@@ -177,17 +350,14 @@ describe("DeviceRegistry: consent to pay, and both signature forms", function ()
             d1.deviceId,
             f.alice.address,
             DEADLINE,
-            ...(await sign(d1, f.alice.address)),
-            0n,
-            0,
-            ZeroHash,
-            ZeroHash,
+            ...(await activationBy(f, d1, f.alice.address)),
+            ...NO_PERMIT,
+            "0x",
           ),
       )
         .to.emit(f.registry, "DeviceActivated")
         .withArgs(d1.deviceId, f.alice.address);
       expect(await f.token.balanceOf(f.alice.address)).to.equal(balance - ACTIVATION_FEE);
-      // bob has no allowance: his own call with his permit pays.
       await f.token.transfer(f.bob.address, 10n * ONE);
       const permit = await permitFor(f, f.bob, { owner: f.bob.address, value: ACTIVATION_FEE });
       await f.registry
@@ -197,36 +367,31 @@ describe("DeviceRegistry: consent to pay, and both signature forms", function ()
           d2.deviceId,
           f.bob.address,
           DEADLINE,
-          ...(await sign(d2, f.bob.address)),
+          ...(await activationBy(f, d2, f.bob.address)),
           ...permit,
+          "0x",
         );
       expect(await f.token.balanceOf(f.bob.address)).to.equal(10n * ONE - ACTIVATION_FEE);
       expect((await f.registry.getDevice(d2.deviceId)).owner).to.equal(f.bob.address);
     });
 
-    it("with a zero activation fee a relayer needs no permit, and nobody is charged", async function () {
+    it("with a zero activation fee a relayer needs no consent, and nobody is charged", async function () {
       const f = await loadFixture(registryFixture);
       await f.registry.connect(f.admin).setFees(ONE, 0n);
       const device = testDevice(1);
       await registered(f, device);
       const before = await snapshot(f, f.alice.address, device);
-      await f.registry.connect(f.relayer).activateDeviceWithPermit(
-        ACTIVATION_FEE,
-        device.deviceId,
-        f.alice.address,
-        DEADLINE,
-        ...compact(
-          await signActivation(device.wallet, f.domain, {
-            deviceId: device.deviceId,
-            owner: f.alice.address,
-            deadline: DEADLINE,
-          }),
-        ),
-        0n,
-        0,
-        ZeroHash,
-        ZeroHash,
-      );
+      await f.registry
+        .connect(f.relayer)
+        .activateDeviceWithPermit(
+          ACTIVATION_FEE,
+          device.deviceId,
+          f.alice.address,
+          DEADLINE,
+          ...(await activationBy(f, device, f.alice.address)),
+          ...NO_PERMIT,
+          "0x",
+        );
       const after = await snapshot(f, f.alice.address, device);
       expect([after.balance, after.allowance, after.nonce, after.pool]).to.deep.equal([
         before.balance,

@@ -62,7 +62,7 @@ describe("DeviceRegistry gas [gas]", function () {
     const f = await loadFixture(registryFixture);
     const gas = await snapshotGas(
       "registry.commitWhitelist",
-      f.registry.connect(f.maker).commitWhitelist(REGISTRATION_FEE, "0x" + "ab".repeat(32), 50),
+      f.registry.connect(f.maker).commitWhitelist(REGISTRATION_FEE, ACTIVATION_FEE, "0x" + "ab".repeat(32), 50),
     );
     if (!coverageRunning()) expect(gas).to.be.lessThanOrEqual(60_000n);
   });
@@ -91,7 +91,7 @@ describe("DeviceRegistry gas [gas]", function () {
     const f = await loadFixture(registryFixture);
     await f.token.transfer(f.maker.address, 20_000n * 10n ** 18n); // capacity 16,384 × 1 THING
     const { fleet, whitelist } = fleet16k();
-    await f.registry.connect(f.maker).commitWhitelist(REGISTRATION_FEE, whitelist.root, fleet.length);
+    await f.registry.connect(f.maker).commitWhitelist(REGISTRATION_FEE, ACTIVATION_FEE, whitelist.root, fleet.length);
     const e = whitelist.entries[1234];
     expect(e.proof).to.have.length(14);
     const sig = await signActivation(fleet[1234].wallet, f.domain, {
@@ -122,7 +122,7 @@ describe("DeviceRegistry gas [gas]", function () {
     await f.token.transfer(f.maker.address, 20_000n * 10n ** 18n);
     await f.token.connect(f.alice).approve(await f.registry.getAddress(), 0); // no standing allowance
     const { fleet, whitelist } = fleet16k();
-    await f.registry.connect(f.maker).commitWhitelist(REGISTRATION_FEE, whitelist.root, fleet.length);
+    await f.registry.connect(f.maker).commitWhitelist(REGISTRATION_FEE, ACTIVATION_FEE, whitelist.root, fleet.length);
     const e = whitelist.entries[1234];
     const sig = await signActivation(fleet[1234].wallet, f.domain, {
       deviceId: e.deviceId,

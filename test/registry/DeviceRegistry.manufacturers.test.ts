@@ -33,7 +33,7 @@ async function lifecycleFixture() {
   await f.registry
     .connect(f.maker)
     .registerDevice(REGISTRATION_FEE, inactive.deviceId, inactive.wallet.address, 1, ZeroHash);
-  await f.registry.connect(f.maker).commitWhitelist(REGISTRATION_FEE, ROOT, 5);
+  await f.registry.connect(f.maker).commitWhitelist(REGISTRATION_FEE, ACTIVATION_FEE, ROOT, 5);
   return { ...f, next, rival, active, inactive };
 }
 type Lifecycle = Awaited<ReturnType<typeof lifecycleFixture>>;
@@ -100,7 +100,11 @@ describe("DeviceRegistry: manufacturer lifecycle (finding 11)", function () {
       await expect(f.registry.connect(f.maker).proposeManufacturerAccount(f.mallory.address))
         .to.be.revertedWithCustomError(f.registry, "NotActiveManufacturer")
         .withArgs(f.maker.address);
-      await expect(f.registry.connect(f.maker).commitWhitelist(REGISTRATION_FEE, keccak256(toUtf8Bytes("late")), 1))
+      await expect(
+        f.registry
+          .connect(f.maker)
+          .commitWhitelist(REGISTRATION_FEE, ACTIVATION_FEE, keccak256(toUtf8Bytes("late")), 1),
+      )
         .to.be.revertedWithCustomError(f.registry, "NotActiveManufacturer")
         .withArgs(f.maker.address);
       expect(await manufacturer(f, f.maker.address)).to.deep.equal(before);
@@ -185,7 +189,7 @@ describe("DeviceRegistry: manufacturer lifecycle (finding 11)", function () {
       const f = await loadFixture(lifecycleFixture);
       const d = testDevice(7);
       const whitelist = buildWhitelist([{ deviceId: d.deviceId, deviceKey: d.wallet.address, deviceType: 1 }], 1);
-      await f.registry.connect(f.maker).commitWhitelist(REGISTRATION_FEE, whitelist.root, 1);
+      await f.registry.connect(f.maker).commitWhitelist(REGISTRATION_FEE, ACTIVATION_FEE, whitelist.root, 1);
       await rotated(f);
       const e = whitelist.entries[0];
       await f.registry.registerFromWhitelist(whitelist.root, e.deviceId, e.deviceKey, e.deviceType, e.proof);
@@ -217,7 +221,9 @@ describe("DeviceRegistry: manufacturer lifecycle (finding 11)", function () {
       )
         .to.be.revertedWithCustomError(f.registry, "NotActiveManufacturer")
         .withArgs(f.maker.address);
-      await expect(f.registry.connect(f.maker).commitWhitelist(REGISTRATION_FEE, keccak256(toUtf8Bytes("old")), 1))
+      await expect(
+        f.registry.connect(f.maker).commitWhitelist(REGISTRATION_FEE, ACTIVATION_FEE, keccak256(toUtf8Bytes("old")), 1),
+      )
         .to.be.revertedWithCustomError(f.registry, "NotActiveManufacturer")
         .withArgs(f.maker.address);
       for (const d of [f.active, f.inactive]) {

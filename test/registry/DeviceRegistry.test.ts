@@ -8,6 +8,7 @@ import {
   identityClaimDigest,
   registryDomain,
   signActivation,
+  signActivationPayment,
   signIdentityClaim,
   signKeyRotation,
 } from "../../src/eip712/device";
@@ -377,7 +378,7 @@ describe("DeviceRegistry", function () {
         fleet.map((d) => ({ deviceId: d.deviceId, deviceKey: d.wallet.address, deviceType: d.deviceType })),
         1,
       );
-      await f.registry.connect(f.maker).commitWhitelist(REGISTRATION_FEE, whitelist.root, 3); // pays for 3 of the 5
+      await f.registry.connect(f.maker).commitWhitelist(REGISTRATION_FEE, ACTIVATION_FEE, whitelist.root, 3); // pays for 3 of the 5
       return { ...f, whitelist };
     }
 
@@ -385,14 +386,14 @@ describe("DeviceRegistry", function () {
       const f = await loadFixture(whitelistFixture);
       expect(await f.registry.getWhitelist(1, f.whitelist.root)).to.deep.equal([1n, 3n, 0n, ACTIVATION_FEE]);
       expect(await f.registry.rewardPool()).to.equal(3n * REGISTRATION_FEE);
-      await expect(f.registry.connect(f.maker).commitWhitelist(REGISTRATION_FEE, f.whitelist.root, 5))
+      await expect(f.registry.connect(f.maker).commitWhitelist(REGISTRATION_FEE, ACTIVATION_FEE, f.whitelist.root, 5))
         .to.be.revertedWithCustomError(f.registry, "WhitelistAlreadyCommitted")
         .withArgs(f.whitelist.root);
       await expect(
-        f.registry.connect(f.maker).commitWhitelist(REGISTRATION_FEE, ZeroHash, 0),
+        f.registry.connect(f.maker).commitWhitelist(REGISTRATION_FEE, ACTIVATION_FEE, ZeroHash, 0),
       ).to.be.revertedWithCustomError(f.registry, "ZeroCapacity");
       await expect(
-        f.registry.connect(f.mallory).commitWhitelist(REGISTRATION_FEE, ZeroHash, 1),
+        f.registry.connect(f.mallory).commitWhitelist(REGISTRATION_FEE, ACTIVATION_FEE, ZeroHash, 1),
       ).to.be.revertedWithCustomError(f.registry, "NotActiveManufacturer");
     });
 
@@ -751,7 +752,7 @@ describe("DeviceRegistry", function () {
       ).to.be.revertedWithCustomError(f.registry, "ZeroAddress");
     });
 
-    it("a relayer activates with the owner's permit paying the fee", async function () {
+    it("a relayer activates with the owner's permit and consent, the owner paying the fee", async function () {
       const f = await loadFixture(registryFixture);
       const d = testDevice(1);
       await registered(f, d);
@@ -761,19 +762,23 @@ describe("DeviceRegistry", function () {
       const { v, r, s } = Signature.from(
         await signPermit(f.bob, permitDomain("ThingToken", f.chainId, await f.token.getAddress()), permit),
       );
-      await f.registry
-        .connect(f.relayer)
-        .activateDeviceWithPermit(
-          ACTIVATION_FEE,
-          d.deviceId,
-          f.bob.address,
-          DEADLINE,
-          ...compact(await activation(f, d, f.bob.address)),
-          DEADLINE,
-          v,
-          r,
-          s,
-        );
+      await f.registry.connect(f.relayer).activateDeviceWithPermit(
+        ACTIVATION_FEE,
+        d.deviceId,
+        f.bob.address,
+        DEADLINE,
+        ...compact(await activation(f, d, f.bob.address)),
+        DEADLINE,
+        v,
+        r,
+        s,
+        await signActivationPayment(f.bob, f.domain, {
+          deviceId: d.deviceId,
+          owner: f.bob.address,
+          maxFee: ACTIVATION_FEE,
+          deadline: DEADLINE,
+        }),
+      );
       expect((await f.registry.getDevice(d.deviceId)).owner).to.equal(f.bob.address);
       expect(await f.token.balanceOf(f.bob.address)).to.equal(10n * ONE - ACTIVATION_FEE);
     });

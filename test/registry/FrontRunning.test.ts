@@ -5,7 +5,7 @@ import { Signature, ZeroHash } from "ethers";
 import { ethers } from "hardhat";
 
 import { deviceIdOf } from "../../src/devices/fleet";
-import { compact, signActivation } from "../../src/eip712/device";
+import { compact, signActivation, signActivationPayment } from "../../src/eip712/device";
 import { permitDomain, signPermit } from "../../src/eip712/permit";
 import { buildWhitelist } from "../../src/merkle/whitelist";
 import type { Whitelist } from "../../src/merkle/whitelist";
@@ -145,13 +145,13 @@ describe("DeviceRegistry: front-running (issue 14, findings 2, 3, 4, 12)", funct
 
     it("attack: a second manufacturer front-running registerFromWhitelist / activateFromWhitelist with its own root holding the genuine id and key fails; the genuine ones then succeed", async function () {
       const f = await loadFixture(frontRunFixture);
-      await f.registry.connect(f.maker).commitWhitelist(REGISTRATION_FEE, f.whitelist.root, 4);
+      await f.registry.connect(f.maker).commitWhitelist(REGISTRATION_FEE, ACTIVATION_FEE, f.whitelist.root, 4);
       // The squatter's root lists the maker's ids with the genuine keys, as squatter-made devices.
       const squatList = buildWhitelist(
         f.fleet.map((d) => ({ deviceId: d.deviceId, deviceKey: d.wallet.address, deviceType: d.deviceType })),
         Number(f.squatterId),
       );
-      await f.registry.connect(f.squatter).commitWhitelist(REGISTRATION_FEE, squatList.root, 4);
+      await f.registry.connect(f.squatter).commitWhitelist(REGISTRATION_FEE, ACTIVATION_FEE, squatList.root, 4);
       const ids = f.fleet.map((d) => d.deviceId);
       const before = await state(f, ids);
       const [e0, e1] = squatList.entries;
@@ -221,10 +221,10 @@ describe("DeviceRegistry: front-running (issue 14, findings 2, 3, 4, 12)", funct
       const root = f.whitelist.root;
       const makerCredit = (await f.registry.getManufacturer(f.maker.address)).credit;
       // The squatter sees the commit in the mempool and commits the same root first, for capacity 1.
-      await expect(f.registry.connect(f.squatter).commitWhitelist(REGISTRATION_FEE, root, 1))
+      await expect(f.registry.connect(f.squatter).commitWhitelist(REGISTRATION_FEE, ACTIVATION_FEE, root, 1))
         .to.emit(f.registry, "WhitelistCommitted")
         .withArgs(root, f.squatterId, 1);
-      await expect(f.registry.connect(f.maker).commitWhitelist(REGISTRATION_FEE, root, 4))
+      await expect(f.registry.connect(f.maker).commitWhitelist(REGISTRATION_FEE, ACTIVATION_FEE, root, 4))
         .to.emit(f.registry, "WhitelistCommitted")
         .withArgs(root, 1, 4);
       expect(await f.registry.getWhitelist(1, root)).to.deep.equal([1n, 4n, 0n, ACTIVATION_FEE]);
@@ -253,7 +253,7 @@ describe("DeviceRegistry: front-running (issue 14, findings 2, 3, 4, 12)", funct
     ] as const) {
       it(`attack: registerFromWhitelist front-running activateFromWhitelist leaves the owner paying exactly the root's fee (current fee ${what})`, async function () {
         const f = await loadFixture(frontRunFixture);
-        await f.registry.connect(f.maker).commitWhitelist(REGISTRATION_FEE, f.whitelist.root, 4);
+        await f.registry.connect(f.maker).commitWhitelist(REGISTRATION_FEE, ACTIVATION_FEE, f.whitelist.root, 4);
         await f.registry.connect(f.admin).setFees(REGISTRATION_FEE, current);
         const [e0, e1] = f.whitelist.entries;
         const sig0 = await activationSig(f, f.fleet[0], f.alice.address);
@@ -319,19 +319,23 @@ describe("DeviceRegistry: front-running (issue 14, findings 2, 3, 4, 12)", funct
           }),
         );
         const relayerBefore = await f.token.balanceOf(f.relayer.address);
-        await f.registry
-          .connect(f.relayer)
-          .activateDeviceWithPermit(
-            ACTIVATION_FEE,
-            e1.deviceId,
-            f.bob.address,
-            DEADLINE,
-            ...(await activationSig(f, f.fleet[1], f.bob.address)),
-            DEADLINE,
-            v,
-            r,
-            s,
-          );
+        await f.registry.connect(f.relayer).activateDeviceWithPermit(
+          ACTIVATION_FEE,
+          e1.deviceId,
+          f.bob.address,
+          DEADLINE,
+          ...(await activationSig(f, f.fleet[1], f.bob.address)),
+          DEADLINE,
+          v,
+          r,
+          s,
+          await signActivationPayment(f.bob, f.domain, {
+            deviceId: e1.deviceId,
+            owner: f.bob.address,
+            maxFee: ACTIVATION_FEE,
+            deadline: DEADLINE,
+          }),
+        );
         expect(await f.token.balanceOf(f.bob.address)).to.equal(10n * ONE - ACTIVATION_FEE);
         expect(await f.token.balanceOf(f.relayer.address)).to.equal(relayerBefore);
         // A device registered one by one pays the current fee.
@@ -350,9 +354,9 @@ describe("DeviceRegistry: front-running (issue 14, findings 2, 3, 4, 12)", funct
         f.fleet.slice(2).map((d) => ({ deviceId: d.deviceId, deviceKey: d.wallet.address, deviceType: 3 })),
         1,
       );
-      await f.registry.connect(f.maker).commitWhitelist(REGISTRATION_FEE, first.root, 2);
+      await f.registry.connect(f.maker).commitWhitelist(REGISTRATION_FEE, ACTIVATION_FEE, first.root, 2);
       await f.registry.connect(f.admin).setFees(REGISTRATION_FEE, 7n * ONE);
-      await f.registry.connect(f.maker).commitWhitelist(REGISTRATION_FEE, second.root, 2);
+      await f.registry.connect(f.maker).commitWhitelist(REGISTRATION_FEE, 7n * ONE, second.root, 2);
       await f.registry.connect(f.admin).setFees(REGISTRATION_FEE, 3n * ONE);
       for (const e of [first.entries[0], second.entries[0]]) {
         await f.registry.registerFromWhitelist(
@@ -367,7 +371,7 @@ describe("DeviceRegistry: front-running (issue 14, findings 2, 3, 4, 12)", funct
       // A fee change that leaves the activation fee as it is changes no root's fee either.
       await f.registry.connect(f.admin).setFees(2n * REGISTRATION_FEE, 3n * ONE);
       const third = buildWhitelist([{ deviceId: testDevice(70).deviceId, deviceKey: f.bob.address, deviceType: 1 }], 1);
-      await f.registry.connect(f.maker).commitWhitelist(2n * REGISTRATION_FEE, third.root, 1);
+      await f.registry.connect(f.maker).commitWhitelist(2n * REGISTRATION_FEE, 3n * ONE, third.root, 1);
       expect((await f.registry.getWhitelist(1, third.root)).activationFee).to.equal(3n * ONE);
       expect(await f.registry.activationFeeOf(first.entries[0].deviceId)).to.equal(ACTIVATION_FEE);
       expect(await f.registry.activationFeeOf(second.entries[0].deviceId)).to.equal(7n * ONE);
@@ -380,7 +384,7 @@ describe("DeviceRegistry: front-running (issue 14, findings 2, 3, 4, 12)", funct
     it("attack: the admin raising the fees between signing and inclusion: every call with the old maxFee reverts and nobody is charged", async function () {
       const f = await loadFixture(frontRunFixture);
       const registry = await f.registry.getAddress();
-      await f.registry.connect(f.maker).commitWhitelist(REGISTRATION_FEE, f.whitelist.root, 4);
+      await f.registry.connect(f.maker).commitWhitelist(REGISTRATION_FEE, ACTIVATION_FEE, f.whitelist.root, 4);
       const waiting = testDevice(60);
       await f.registry
         .connect(f.maker)
@@ -409,8 +413,9 @@ describe("DeviceRegistry: front-running (issue 14, findings 2, 3, 4, 12)", funct
           above(newReg, REGISTRATION_FEE),
         ],
         [
+          // Its activation-fee ceiling is met here, so the registration fee is what trips (see the next test).
           "commitWhitelist",
-          () => maker.commitWhitelist(REGISTRATION_FEE, root2.root, 1),
+          () => maker.commitWhitelist(REGISTRATION_FEE, newAct, root2.root, 1),
           above(newReg, REGISTRATION_FEE),
         ],
         [
@@ -452,19 +457,23 @@ describe("DeviceRegistry: front-running (issue 14, findings 2, 3, 4, 12)", funct
                 deadline: DEADLINE,
               }),
             );
-            return f.registry
-              .connect(f.relayer)
-              .activateDeviceWithPermit(
-                ACTIVATION_FEE,
-                waiting.deviceId,
-                f.alice.address,
-                DEADLINE,
-                ...(await activationSig(f, waiting, f.alice.address)),
-                DEADLINE,
-                v,
-                r,
-                s,
-              );
+            return f.registry.connect(f.relayer).activateDeviceWithPermit(
+              ACTIVATION_FEE,
+              waiting.deviceId,
+              f.alice.address,
+              DEADLINE,
+              ...(await activationSig(f, waiting, f.alice.address)),
+              DEADLINE,
+              v,
+              r,
+              s,
+              await signActivationPayment(f.alice, f.domain, {
+                deviceId: waiting.deviceId,
+                owner: f.alice.address,
+                maxFee: ACTIVATION_FEE,
+                deadline: DEADLINE,
+              }),
+            );
           },
           above(newAct, ACTIVATION_FEE),
         ],
@@ -515,9 +524,28 @@ describe("DeviceRegistry: front-running (issue 14, findings 2, 3, 4, 12)", funct
       expect((await f.registry.getDevice(fresh[0].deviceId)).status).to.equal(Status.Registered);
     });
 
+    it("attack: the admin raising the activation fee before a whitelist commit is mined cannot fix the higher fee on the root; nothing is charged", async function () {
+      const f = await loadFixture(frontRunFixture);
+      const [, newAct] = [REGISTRATION_FEE, await f.registry.MAX_ACTIVATION_FEE()];
+      // The manufacturer sends commitWhitelist at today's activation fee; the admin's raise is mined first.
+      await f.registry.connect(f.admin).setFees(REGISTRATION_FEE, newAct);
+      const maker = await f.registry.getManufacturer(f.maker.address);
+      const [pool, balance] = [await f.registry.rewardPool(), await f.token.balanceOf(f.maker.address)];
+      await expect(f.registry.connect(f.maker).commitWhitelist(REGISTRATION_FEE, ACTIVATION_FEE, f.whitelist.root, 4))
+        .to.be.revertedWithCustomError(f.registry, "ActivationFeeAboveMax")
+        .withArgs(newAct, ACTIVATION_FEE);
+      expect(await f.registry.getWhitelist(1, f.whitelist.root)).to.deep.equal([0n, 0n, 0n, 0n]);
+      expect(await f.registry.getManufacturer(f.maker.address)).to.deep.equal(maker);
+      expect([await f.registry.rewardPool(), await f.token.balanceOf(f.maker.address)]).to.deep.equal([pool, balance]);
+      // Once the fee is back, or the manufacturer agrees to it, the root commits with the fee agreed.
+      await f.registry.connect(f.admin).setFees(REGISTRATION_FEE, ACTIVATION_FEE);
+      await f.registry.connect(f.maker).commitWhitelist(REGISTRATION_FEE, ACTIVATION_FEE, f.whitelist.root, 4);
+      expect((await f.registry.getWhitelist(1, f.whitelist.root)).activationFee).to.equal(ACTIVATION_FEE);
+    });
+
     it("activateFromWhitelist refuses a maxFee below the root's committed fee, even when the current fee is lower", async function () {
       const f = await loadFixture(frontRunFixture);
-      await f.registry.connect(f.maker).commitWhitelist(REGISTRATION_FEE, f.whitelist.root, 4);
+      await f.registry.connect(f.maker).commitWhitelist(REGISTRATION_FEE, ACTIVATION_FEE, f.whitelist.root, 4);
       await f.registry.connect(f.admin).setFees(REGISTRATION_FEE, 0);
       const e = f.whitelist.entries[2];
       const before = await state(f, [e.deviceId]);

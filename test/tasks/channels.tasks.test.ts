@@ -85,6 +85,7 @@ describe("channel and AS tasks (in-process network)", function () {
       closeMargin: 60,
       pollSeconds: 3600,
       minConfirmations: 0,
+      init: true,
       log: () => undefined,
     });
     const { chainId } = await hre.ethers.provider.getNetwork();

@@ -59,6 +59,23 @@ describe("device and manufacturer tasks (in-process network)", function () {
     expect(batch.status, batch.stderr).to.equal(0);
     expect(JSON.parse(batch.stdout)).to.include({ mode: "batch", registered: 5, skipped: 0, transactions: 4 });
     const whitelist = path.join(dir, "wl.json");
+    // A root fixes its activation fee for good: a ceiling below the fee in force refuses before sending.
+    const capped = hardhat(
+      ["device:register", "--file", path.join(dir, "devices.json"), "--merkle", "--max-activation-fee", "0.001"],
+      env,
+    );
+    expect(capped.status).to.equal(1);
+    expect(errorLines(capped)).to.have.length(1);
+    expect(errorLines(capped)[0]).to.match(
+      /the activation fee is .* THING, above --max-activation-fee 0.001 THING; nothing was sent/,
+    );
+    const misplaced = hardhat(
+      ["device:register", "--file", path.join(dir, "devices.csv"), "--max-activation-fee", "1"],
+      env,
+    );
+    expect(errorLines(misplaced)).to.deep.equal([
+      "Error: --max-activation-fee applies to --merkle only (a whitelist root fixes its activation fee)",
+    ]);
     const merkle = hardhat(
       ["device:register", "--file", path.join(dir, "devices.json"), "--merkle", "--whitelist-out", whitelist],
       env,

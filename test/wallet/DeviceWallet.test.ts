@@ -805,6 +805,23 @@ describe("DeviceWallet", function () {
     }
   });
 
+  it("attack: an ETH recipient returning a megabyte cannot make the device (or its relayer) pay for copying it", async function () {
+    const f = await loadFixture(walletFixture);
+    const bomb = await ethers.deployContract("ReturnBomb");
+    const bombAddress = await bomb.getAddress();
+    // The bomb's own memory costs it about 2.2 million gas; a spender copying the return data would pay as
+    // much again and run out within this transaction's limit.
+    const amount = parseEther("0.01");
+    const tx = await f.wallet
+      .connect(f.device)
+      .deviceTransfer(ZeroAddress, bombAddress, amount, { gasLimit: 3_500_000n });
+    const receipt = await tx.wait();
+    expect(receipt?.status).to.equal(1);
+    await expect(tx).to.emit(f.wallet, "DeviceSpent").withArgs(ZeroAddress, bombAddress, amount);
+    expect(await ethers.provider.getBalance(bombAddress)).to.equal(amount);
+    expect(receipt!.gasUsed).to.be.lessThan(2_600_000n);
+  });
+
   describe("key rotation (issue 14, finding 10)", function () {
     const DEADLINE = 4_102_444_800n;
 

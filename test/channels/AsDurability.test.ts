@@ -1,0 +1,469 @@
+import crypto from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+
+import Database from "better-sqlite3";
+import { expect } from "chai";
+import { Wallet, getBytes, keccak256 } from "ethers";
+import secp256k1 from "secp256k1";
+
+import { AuthorizationServer } from "../../src/channels/as-server";
+import type { AccessGrant } from "../../src/channels/as-server";
+import { SimulatedDevice } from "../../src/channels/device";
+import { hotp } from "../../src/channels/hotp";
+import { AsStore } from "../../src/channels/store";
+import { ReceiptVerifier } from "../../src/channels/verify";
+import { UserError } from "../../src/errors";
+import { clientLeaf } from "../../src/merkle/group";
+import { startAsProcess } from "../shared/as-process";
+import type { AsProcess, AsProcessConfig } from "../shared/as-process";
+
+/**
+ * Fault injection on the AS's store: `kill -9` under load, a locked, deleted or unwritable database, a second
+ * AS on the same database, HOTP codes used out of order or not at all, and secrets at rest. Each asserts that
+ * no acknowledged receipt is lost and no client is charged without a code. Channels are seeded in the store
+ * (no chain): these faults are the database's and the device's, not the chain's.
+ */
+const domain = {
+  name: "ThingLedger PaymentChannels",
+  version: "1",
+  chainId: 31337n,
+  verifyingContract: "0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0",
+};
+const verifier = new ReceiptVerifier(domain);
+const payee = new Wallet(keccak256("0x01")).address;
+const owner = new Wallet(keccak256("0x02")).address;
+const DEVICE = keccak256("0x1234");
+const SECRET = "ab".repeat(32);
+const PRICE = 1_000n;
+
+interface Buyer {
+  key: Wallet;
+  params: { owner: string; token: boolean; clientRoot: string; salt: string; openBlock: string };
+  channelId: string;
+}
+
+function sign(buyer: Buyer, amount: bigint): string {
+  const s = secp256k1.ecdsaSign(getBytes(verifier.digest(buyer.channelId, amount)), getBytes(buyer.key.privateKey));
+  return `0x${Buffer.from(s.signature).toString("hex")}${(s.recid + 27).toString(16)}`;
+}
+
+async function post(
+  url: string,
+  route: string,
+  body: unknown,
+): Promise<{ status: number; body: Record<string, string> }> {
+  const response = await fetch(`${url}${route}`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  return { status: response.status, body: (await response.json()) as Record<string, string> };
+}
+
+function buy(url: string, buyer: Buyer, amount: bigint): Promise<{ status: number; body: Record<string, string> }> {
+  return post(url, "/access", {
+    channel: buyer.params,
+    deviceId: DEVICE,
+    amount: amount.toString(),
+    signature: sign(buyer, amount),
+    proof: [],
+  });
+}
+
+async function bestAmount(url: string, buyer: Buyer): Promise<bigint> {
+  const response = await fetch(`${url}/channels/${buyer.channelId}/receipt`);
+  return BigInt(((await response.json()) as { amount: string }).amount);
+}
+
+/** The receipts on disk, read with a plain SQLite connection (the AS must be stopped). */
+function receiptsOnDisk(file: string): { channel: string; amount: bigint; counter: number }[] {
+  const db = new Database(file, { readonly: true });
+  try {
+    return (
+      db.prepare("SELECT channel_id, amount, otp_counter FROM receipts").all() as {
+        channel_id: string;
+        amount: string;
+        otp_counter: number;
+      }[]
+    ).map((r) => ({ channel: r.channel_id, amount: BigInt(r.amount), counter: r.otp_counter }));
+  } finally {
+    db.close();
+  }
+}
+
+describe("AS durability under faults (separate AS processes)", function () {
+  let dir: string;
+  let file: string;
+  let buyers: Buyer[];
+  const running: AsProcess[] = [];
+
+  /** A new database with `n` one-client channels and one device. */
+  function seed(n: number, options: { secretKey?: Buffer } = {}): void {
+    const store = new AsStore(file, { create: true, secretKey: options.secretKey });
+    const server = new AuthorizationServer({ payee, verifier, store });
+    server.provisionDevice(DEVICE, SECRET, PRICE);
+    buyers = Array.from({ length: n }, (_, i) => {
+      const key = new Wallet(keccak256(`0x${(i + 100).toString(16).padStart(4, "0")}`));
+      const params = { owner, token: false, clientRoot: clientLeaf(key.address), salt: String(i + 1), openBlock: "1" };
+      const channelId = server.channelIdOf(params);
+      store.saveChannel({
+        channelId,
+        owner,
+        token: false,
+        clientRoot: params.clientRoot,
+        salt: BigInt(params.salt),
+        openBlock: 1n,
+        deposit: 10n ** 30n,
+        expiry: 4_102_444_800,
+        closed: false,
+      });
+      return { key, params, channelId };
+    });
+    store.close();
+  }
+
+  function config(extra: Partial<AsProcessConfig> = {}): AsProcessConfig {
+    return {
+      file,
+      payee,
+      domain: { ...domain, chainId: domain.chainId.toString() },
+      hotpWindow: 1_000_000, // no device uses these codes: no outstanding-codes bound
+      ...extra,
+    };
+  }
+
+  async function start(extra: Partial<AsProcessConfig> = {}, env: NodeJS.ProcessEnv = {}): Promise<AsProcess> {
+    const as = await startAsProcess(config(extra), env);
+    running.push(as);
+    return as;
+  }
+
+  beforeEach(function () {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "thingledger-as-faults-"));
+    file = path.join(dir, "data", "as.sqlite");
+  });
+
+  afterEach(async function () {
+    await Promise.all(running.splice(0).map((as) => as.kill9()));
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("kill -9 under load: every OTP a client received has its receipt on disk, the best is the max, no counter is issued twice", async function () {
+    seed(8);
+    let as = await start();
+    const delivered: { channel: string; amount: bigint; counter: number }[] = [];
+    let killed = false;
+    const loops = buyers.map(async (buyer) => {
+      let amount = 0n;
+      while (!killed) {
+        try {
+          const r = await buy(as.url, buyer, amount + PRICE);
+          if (r.status !== 200) throw new Error(`${r.status} ${r.body.error}`);
+          amount += PRICE;
+          delivered.push({ channel: buyer.channelId, amount, counter: Number(r.body.counter) });
+        } catch (error) {
+          if (!killed) throw error;
+        }
+      }
+    });
+    while (delivered.length < 150) await new Promise((r) => setTimeout(r, 10));
+    killed = true;
+    await as.kill9();
+    await Promise.all(loops);
+
+    const disk = receiptsOnDisk(file);
+    const onDisk = new Map(disk.map((r) => [`${r.channel}:${r.amount}`, r.counter]));
+    for (const d of delivered)
+      expect(onDisk.get(`${d.channel}:${d.amount}`), `${d.channel} ${d.amount}`).to.equal(d.counter);
+    // At most one receipt per client is on disk without its OTP delivered: the request in flight at the kill.
+    expect(disk.length - delivered.length).to.be.within(0, buyers.length);
+    // Counters on disk are 0..n-1, each once: none skipped, none issued twice.
+    expect(disk.map((r) => r.counter).sort((a, b) => a - b)).to.deep.equal(disk.map((_, i) => i));
+    const store = new AsStore(file);
+    const best = store.bestReceipts();
+    for (const buyer of buyers) {
+      const amounts = store.receiptAmounts(buyer.channelId);
+      expect(best.get(buyer.channelId)?.amount, buyer.channelId).to.equal(amounts[amounts.length - 1]);
+    }
+    expect(store.devices()[0].counter).to.equal(disk.length);
+    store.close();
+
+    // Restarted on the same database (no --init needed), it carries on: new counters only.
+    as = await start();
+    const next = await buy(as.url, buyers[0], best.get(buyers[0].channelId)!.amount + PRICE);
+    expect(next.status, next.body.error).to.equal(200);
+    expect(Number(next.body.counter)).to.equal(disk.length);
+  });
+
+  it("a second AS on the same database refuses to start, naming the first; after a kill -9 of the first it starts", async function () {
+    seed(1);
+    const first = await start();
+    await expect(startAsProcess(config())).to.be.rejectedWith(
+      new RegExp(
+        `^error: AS database ${file.replace(/[/.]/g, "\\$&")} is in use by another AS \\(pid ${first.child.pid}\\); one AS per database: stop it first$`,
+      ),
+    );
+    // The first still sells, and only it: one writer, one sequence of counters.
+    const r = await buy(first.url, buyers[0], PRICE);
+    expect(r.status).to.equal(200);
+    expect(r.body.counter).to.equal(0);
+    await first.kill9(); // the kernel drops the lock with the process: nothing stale to clean up
+    const second = await start();
+    const again = await buy(second.url, buyers[0], 2n * PRICE);
+    expect([again.status, again.body.counter]).to.deep.equal([200, 1]);
+  });
+
+  it("a database locked by another connection: the AS refuses to start at once; a running AS keeps its lock and sells", async function () {
+    seed(1);
+    const other = new Database(file, { timeout: 0 });
+    other.exec("BEGIN IMMEDIATE");
+    try {
+      await expect(startAsProcess(config())).to.be.rejectedWith(
+        /^error: AS database .* is in use by another process \(not an AS of this host: a sqlite3 shell, a backup\?\); one AS per database: stop it first$/,
+      );
+    } finally {
+      other.exec("ROLLBACK");
+      other.close();
+    }
+    const as = await start();
+    // Now the AS holds the lock: another writer is refused at once (no 5 s busy wait), and the AS goes on.
+    const intruder = new Database(file, { timeout: 0 });
+    expect(() => intruder.exec("BEGIN IMMEDIATE")).to.throw(/database is locked/);
+    intruder.close();
+    const r = await buy(as.url, buyers[0], PRICE);
+    expect([r.status, r.body.amount]).to.deep.equal([200, PRICE.toString()]);
+  });
+
+  it("a database deleted while running: the AS stops selling (503, nothing charged) and refuses to restart without --init", async function () {
+    seed(1);
+    const as = await start();
+    expect((await buy(as.url, buyers[0], PRICE)).status).to.equal(200);
+    for (const f of fs.readdirSync(path.dirname(file))) fs.rmSync(path.join(path.dirname(file), f));
+    const refused = await buy(as.url, buyers[0], 2n * PRICE);
+    expect(refused.status).to.equal(503);
+    expect(refused.body.error).to.equal(
+      "the AS could not store this receipt, so it was not accepted and nothing was charged: retry the same amount later",
+    );
+    expect(await bestAmount(as.url, buyers[0])).to.equal(PRICE); // not raised: the client was not charged
+    const again = await buy(as.url, buyers[0], 2n * PRICE);
+    expect(again.status).to.equal(503);
+    expect(again.body.error).to.match(/stopped selling: its database was removed/);
+    await as.kill9();
+    // Restarting on the missing database would hand out counter 0 again: refused, one line.
+    await expect(startAsProcess(config())).to.be.rejectedWith(
+      /^error: AS database .*as\.sqlite does not exist; create a new one with --init \(never for an AS that has sold codes: its devices' counters would restart at 0\)$/,
+    );
+    expect(fs.existsSync(file)).to.equal(false);
+  });
+
+  it("secrets: files are 0600, HOTP secrets are encrypted at rest, and the AS refuses to start without the right key", async function () {
+    const key = crypto.randomBytes(32);
+    seed(1, { secretKey: key });
+    const env = { AS_SECRET_KEY: key.toString("hex") };
+    const as = await start({}, env);
+    expect((await buy(as.url, buyers[0], PRICE)).status).to.equal(200);
+    for (const f of [file, `${file}-wal`, `${file}.pid`])
+      expect(fs.statSync(f).mode & 0o777, path.basename(f)).to.equal(0o600);
+    expect(fs.statSync(path.dirname(file)).mode & 0o777).to.equal(0o700);
+    await as.kill9();
+    const raw = new Database(file, { readonly: true });
+    const { secret } = raw.prepare("SELECT secret FROM devices").get() as { secret: string };
+    raw.close();
+    expect(secret).to.match(/^enc1:/);
+    for (const f of [file, `${file}-wal`]) expect(fs.readFileSync(f).includes(SECRET), f).to.equal(false);
+    await expect(startAsProcess(config(), { AS_SECRET_KEY: "" })).to.be.rejectedWith(
+      /^error: AS database .* holds encrypted device secrets: set AS_SECRET_KEY$/,
+    );
+    await expect(
+      startAsProcess(config(), { AS_SECRET_KEY: crypto.randomBytes(32).toString("hex") }),
+    ).to.be.rejectedWith(/^error: AS_SECRET_KEY does not decrypt the device secrets of .*: wrong key$/);
+    const restarted = await start({}, env);
+    const r = await buy(restarted.url, buyers[0], 2n * PRICE);
+    expect(r.body.otp).to.equal(hotp(Buffer.from(SECRET, "hex"), 1));
+  });
+});
+
+describe("AS store faults and the HOTP window (in process)", function () {
+  let dir: string;
+  let store: AsStore;
+  let server: AuthorizationServer;
+  let url: string;
+  let buyers: Buyer[];
+
+  async function setup(hotpWindow?: number, groupCommitMs?: number): Promise<void> {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "thingledger-as-window-"));
+    store = new AsStore(path.join(dir, "as.sqlite"), { create: true, groupCommitMs });
+    server = new AuthorizationServer({ payee, verifier, store, hotpWindow });
+    server.provisionDevice(DEVICE, SECRET, PRICE);
+    buyers = Array.from({ length: 12 }, (_, i) => {
+      const key = new Wallet(keccak256(`0x${(i + 200).toString(16).padStart(4, "0")}`));
+      const params = { owner, token: false, clientRoot: clientLeaf(key.address), salt: String(i + 1), openBlock: "1" };
+      const channelId = server.channelIdOf(params);
+      store.saveChannel({
+        channelId,
+        owner,
+        token: false,
+        clientRoot: params.clientRoot,
+        salt: BigInt(params.salt),
+        openBlock: 1n,
+        deposit: 10n ** 30n,
+        expiry: 4_102_444_800,
+        closed: false,
+      });
+      return { key, params, channelId };
+    });
+    server = new AuthorizationServer({ payee, verifier, store, hotpWindow }); // sees the seeded channels
+    url = await server.listen(0);
+  }
+
+  /** The store's own connection, to inject a fault (the AS holds the only lock). */
+  function rawDb(): Database.Database {
+    return (store as unknown as { db: Database.Database }).db;
+  }
+
+  afterEach(async function () {
+    await server?.stop();
+    store?.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("a failed commit (read-only database) answers 503, charges nothing, and the same amount works afterwards", async function () {
+    await setup();
+    expect((await buy(url, buyers[0], PRICE)).status).to.equal(200);
+    rawDb().pragma("query_only = 1"); // every write now fails, as on a read-only or full disk
+    const failed = await Promise.all([buy(url, buyers[0], 2n * PRICE), buy(url, buyers[1], PRICE)]);
+    for (const r of failed) {
+      expect(r.status).to.equal(503);
+      expect(r.body.error).to.equal(
+        "the AS could not store this receipt, so it was not accepted and nothing was charged: retry the same amount later",
+      );
+      expect(r.body.error).not.to.match(/SQLITE|readonly/i);
+    }
+    expect(await bestAmount(url, buyers[0])).to.equal(PRICE);
+    expect(await bestAmount(url, buyers[1])).to.equal(0n);
+    expect(store.receiptCount()).to.equal(1);
+    expect(store.lastError?.message).to.match(/readonly/);
+    rawDb().pragma("query_only = 0");
+    // The same amounts work now, and the counters continue without a gap (a gap would pin the device's window).
+    const ok = await buy(url, buyers[0], 2n * PRICE);
+    expect([ok.status, ok.body.amount, ok.body.counter]).to.deep.equal([200, (2n * PRICE).toString(), 1]);
+    const other = await buy(url, buyers[1], PRICE);
+    expect([other.status, other.body.counter]).to.deep.equal([200, 2]);
+    expect(store.devices()[0].counter).to.equal(3);
+  });
+
+  it("a failing write fails only its own request, not the others committed with it", async function () {
+    await setup(undefined, 200); // a long group commit: the four requests share one transaction
+    // A row that makes the next receipt of buyers[0] collide (as a corrupt or tampered database would).
+    rawDb()
+      .prepare("INSERT INTO receipts VALUES (?, ?, 'x', 'x', '[]', 'x', 99)")
+      .run(buyers[0].channelId, PRICE.toString());
+    const results = await Promise.all(buyers.slice(0, 4).map((b) => buy(url, b, PRICE)));
+    expect(results.map((r) => r.status)).to.deep.equal([503, 200, 200, 200]);
+    // The survivors got counters 0..2: the failed one's counter was given back, not skipped.
+    expect(
+      results
+        .slice(1)
+        .map((r) => r.body.counter)
+        .sort(),
+    ).to.deep.equal([0, 1, 2]);
+    expect(await bestAmount(url, buyers[0])).to.equal(0n);
+    expect(store.devices()[0].counter).to.equal(3);
+  });
+
+  it("a close never uses a receipt that is not on disk yet (it could still fail to be stored)", async function () {
+    await setup(undefined, 300);
+    expect((await buy(url, buyers[0], PRICE)).status).to.equal(200);
+    rawDb().pragma("query_only = 1");
+    const inFlight = buy(url, buyers[0], 2n * PRICE);
+    await new Promise((r) => setTimeout(r, 150)); // accepted, waiting for its group commit
+    expect(await bestAmount(url, buyers[0])).to.equal(2n * PRICE); // the next client builds on it
+    const due = (await server.dueChannels(Number.MAX_SAFE_INTEGER)).find(
+      (d) => d.channel.channelId === buyers[0].channelId,
+    );
+    expect(due?.receipt.amount).to.equal(PRICE); // a close uses only the durable one
+    expect((await inFlight).status).to.equal(503);
+    expect(await bestAmount(url, buyers[0])).to.equal(PRICE);
+    rawDb().pragma("query_only = 0");
+    expect((await buy(url, buyers[0], 2n * PRICE)).status).to.equal(200);
+    expect((await server.dueChannels(Number.MAX_SAFE_INTEGER))[0].receipt.amount).to.equal(2n * PRICE);
+  });
+
+  it("codes used out of order: every paid code is granted by the device", async function () {
+    await setup(8);
+    const device = new SimulatedDevice(path.join(dir, "lock.json"), 8, undefined, {
+      deviceId: DEVICE,
+      secret: SECRET,
+      counter: 0,
+      slotsGranted: 0,
+    });
+    const grants: AccessGrant[] = [];
+    for (const b of buyers.slice(0, 8)) grants.push((await buy(url, b, PRICE)).body as unknown as AccessGrant);
+    expect(grants.map((g) => g.counter)).to.deep.equal([0, 1, 2, 3, 4, 5, 6, 7]);
+    for (const g of [...grants].reverse()) expect(device.present(g.otp).granted, `code ${g.counter}`).to.equal(true);
+    expect(device.slotsGranted).to.equal(8);
+    for (const g of grants) expect(device.present(g.otp).granted).to.equal(false); // each works once
+  });
+
+  it("unused codes: at most W outstanding per device, 429 before charging, and selling resumes once the device acknowledges", async function () {
+    await setup(8);
+    const device = new SimulatedDevice(path.join(dir, "lock.json"), 8, undefined, {
+      deviceId: DEVICE,
+      secret: SECRET,
+      counter: 0,
+      slotsGranted: 0,
+    });
+    const grants: AccessGrant[] = [];
+    for (const b of buyers.slice(0, 8)) grants.push((await buy(url, b, PRICE)).body as unknown as AccessGrant);
+    // Six codes go unused (0..5); two are used (6, 7) and their acknowledgements relayed.
+    for (const g of grants.slice(6)) {
+      const outcome = device.present(g.otp);
+      expect(outcome.granted).to.equal(true);
+      const ack = await post(url, `/devices/${DEVICE}/ack`, { base: outcome.counter, mac: outcome.ack });
+      expect(ack.status).to.equal(200);
+    }
+    // The window is still pinned at the oldest unused code: an 9th code could fall outside it. 429, nothing charged.
+    const refused = await buy(url, buyers[8], PRICE);
+    expect(refused.status).to.equal(429);
+    expect(refused.body.error).to.equal(
+      `device ${DEVICE} has 8 unused codes outstanding; use one (and relay the device's acknowledgement) or wait`,
+    );
+    expect(await bestAmount(url, buyers[8])).to.equal(0n);
+    expect(store.receiptCount()).to.equal(8);
+    // A forged acknowledgement (a client claiming the codes were used) changes nothing.
+    const forged = await post(url, `/devices/${DEVICE}/ack`, { base: 8, mac: "00".repeat(16) });
+    expect([forged.status, forged.body.error]).to.deep.equal([
+      403,
+      `the acknowledgement of device ${DEVICE} has a wrong MAC`,
+    ]);
+    expect((await buy(url, buyers[8], PRICE)).status).to.equal(429);
+    // The holders of the unused codes come, in any order: every paid code is granted, none was lost.
+    let last = device.present(grants[3].otp);
+    for (const i of [5, 0, 4, 2, 1]) last = device.present(grants[i].otp);
+    expect(last).to.include({ granted: true, counter: 8 });
+    expect(device.slotsGranted).to.equal(8);
+    const ack = await post(url, `/devices/${DEVICE}/ack`, { base: last.counter, mac: last.ack });
+    expect(ack.body).to.deep.equal({ deviceId: DEVICE, acked: 8, counter: 8 });
+    const next = await buy(url, buyers[8], PRICE);
+    expect([next.status, next.body.counter]).to.deep.equal([200, 8]);
+    expect(device.present(next.body.otp).granted).to.equal(true);
+    // The acknowledgement is durable: a restarted AS still knows the device's base.
+    expect(store.devices()[0].acked).to.equal(8);
+    // An older acknowledgement replayed changes nothing.
+    const stale = await post(url, `/devices/${DEVICE}/ack`, {
+      base: 1,
+      mac: (await import("../../src/channels/hotp")).deviceAck(Buffer.from(SECRET, "hex"), DEVICE, 1),
+    });
+    expect(stale.body).to.deep.equal({ deviceId: DEVICE, acked: 8, counter: 9 });
+  });
+
+  it("a store without --init refuses a missing database with one line", function () {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "thingledger-as-window-"));
+    expect(() => new AsStore(path.join(dir, "missing.sqlite"))).to.throw(
+      UserError,
+      /does not exist; create a new one with --init/,
+    );
+  });
+});
