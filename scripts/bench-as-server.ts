@@ -25,7 +25,7 @@ const server = new AuthorizationServer({
   store,
   // The benchmark has no device to use the codes: lift the outstanding-codes bound (one device, every client).
   hotpWindow: Number.MAX_SAFE_INTEGER,
-  ...(maxInFlight === undefined ? {} : { overload: { maxInFlight } }),
+  ...(maxInFlight === undefined ? {} : { http: { overload: { maxInFlight } } }),
 });
 server
   .listen(Number(port))

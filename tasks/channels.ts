@@ -1,6 +1,8 @@
 import { task } from "hardhat/config";
 
 import { formatGas } from "../src/cli/output";
+import { withHttpFlags } from "../src/http/flags";
+import type { HttpFlags } from "../src/http/flags";
 import { runTask } from "./lib";
 
 function unitOf(asset: string): string {
@@ -198,7 +200,9 @@ task("channel:reclaim", "After expiry without a close, the owner takes the whole
     );
   });
 
-task("as:serve", "Runs the Authorization Server: trades receipts for HOTP codes, closes channels before expiry")
+withHttpFlags(
+  task("as:serve", "Runs the Authorization Server: trades receipts for HOTP codes, closes channels before expiry"),
+)
   .addOptionalParam("port", "HTTP port (0 picks a free one)", "8088")
   .addOptionalParam("host", "Interface to listen on", "127.0.0.1")
   .addOptionalParam("db", "SQLite database of receipts, counters and device secrets", "as-data/as.sqlite")
@@ -209,14 +213,18 @@ task("as:serve", "Runs the Authorization Server: trades receipts for HOTP codes,
   .addOptionalParam("hotpWindow", "The devices' HOTP window W: at most W unused codes outstanding per device", "32")
   .addOptionalParam("follow", "Seconds between reads of the channels contract's events", "5")
   .addOptionalParam("stateMaxAge", "Re-read a channel on chain before a sale when its state is older (seconds)", "5")
-  .addOptionalParam("rpcTimeout", "Timeout of each RPC read, in milliseconds", "5000")
   .addOptionalParam("maxCloseBatch", "Channels per closeBatch transaction", "50")
   .addOptionalParam("signer", "Index of the AS's local account (the payee)", "0")
   .addFlag("init", "Create --db if it does not exist (a new AS); without it a missing database is refused")
+  .addOptionalParam(
+    "unknownChannelTtl",
+    "Seconds a channel found not open on chain is refused without a chain read",
+    "15",
+  )
   .addFlag("json", "Print machine-readable JSON (one line when listening)")
   .setAction(
     async (
-      args: {
+      args: HttpFlags & {
         port: string;
         host: string;
         db: string;
@@ -227,10 +235,10 @@ task("as:serve", "Runs the Authorization Server: trades receipts for HOTP codes,
         hotpWindow: string;
         follow: string;
         stateMaxAge: string;
-        rpcTimeout: string;
         maxCloseBatch: string;
         signer: string;
         init: boolean;
+        unknownChannelTtl: string;
         json: boolean;
       },
       hre,
@@ -243,8 +251,12 @@ task("as:serve", "Runs the Authorization Server: trades receipts for HOTP codes,
         async () => {
           const { parseCount } = await import("../src/cli/parse");
           const { readDevicesFile, startAs } = await import("../src/channels/serve");
+          const { parseHttpFlags } = await import("../src/http/flags");
+          const { serviceLogger } = await import("../src/http/log");
           const { signerOption } = await import("../src/token");
           const port = parseCount("port", args.port);
+          const http = parseHttpFlags(args);
+          const logger = serviceLogger("as", http.logLevel);
           const devices = args.devices === undefined ? undefined : readDevicesFile(args.devices);
           const as = await startAs(hre, {
             signer: await signerOption(hre, "signer", args.signer),
@@ -259,9 +271,11 @@ task("as:serve", "Runs the Authorization Server: trades receipts for HOTP codes,
             init: args.init,
             followSeconds: parseCount("follow", args.follow, 1),
             stateMaxAge: parseCount("state-max-age", args.stateMaxAge),
-            rpcTimeoutMs: parseCount("rpc-timeout", args.rpcTimeout, 100),
+            rpcTimeoutMs: http.limits.rpcTimeoutMs,
             maxCloseBatch: parseCount("max-close-batch", args.maxCloseBatch, 1),
-            log: (line) => console.error(`[as] ${line}`),
+            log: (line) => logger.info(line),
+            http: { ...http, logger, processMetrics: true },
+            unknownChannelTtl: parseCount("unknown-channel-ttl", args.unknownChannelTtl),
           });
           handle = as;
           return {
@@ -277,7 +291,7 @@ task("as:serve", "Runs the Authorization Server: trades receipts for HOTP codes,
           [
             `Authorization Server for ${r.payee} on network "${r.network}" listening at ${r.url}`,
             `  database ${r.db}: ${r.devices} device(s), ${r.receipts} receipt(s)`,
-            "  POST /access, GET /channels/:id/receipt, GET /devices, GET /health; Ctrl-C stops it",
+            "  POST /access, GET /channels/:id/receipt, GET /devices, GET /health, GET /metrics; Ctrl-C stops it",
           ].join("\n"),
       );
       await new Promise<void>((resolve) => {

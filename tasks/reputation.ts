@@ -1,6 +1,8 @@
 import { task } from "hardhat/config";
 
 import { formatGas } from "../src/cli/output";
+import { withHttpFlags } from "../src/http/flags";
+import type { HttpFlags } from "../src/http/flags";
 import { runTask } from "./lib";
 
 const TREND = ["falling", "steady", "rising"];
@@ -196,7 +198,9 @@ task("auditor:set-cap", "The network admin sets how many changed scores an audit
     );
   });
 
-task("auditor:serve", "Runs an auditor: takes device reports over HTTP, checks and stores them, scores epochs")
+withHttpFlags(
+  task("auditor:serve", "Runs an auditor: takes device reports over HTTP, checks and stores them, scores epochs"),
+)
   .addOptionalParam("port", "HTTP port", "8547")
   .addOptionalParam("host", "Interface to listen on", "127.0.0.1")
   .addOptionalParam("db", "SQLite database of reports and epochs", "auditor/auditor.sqlite")
@@ -207,7 +211,7 @@ task("auditor:serve", "Runs an auditor: takes device reports over HTTP, checks a
   .addFlag("json", "Print machine-readable JSON")
   .setAction(
     async (
-      args: {
+      args: HttpFlags & {
         port: string;
         host: string;
         db: string;
@@ -227,7 +231,11 @@ task("auditor:serve", "Runs an auditor: takes device reports over HTTP, checks a
         async () => {
           const { parseCount, parseDuration } = await import("../src/cli/parse");
           const { serveAuditor } = await import("../src/reputation/ops");
+          const { parseHttpFlags } = await import("../src/http/flags");
+          const { serviceLogger } = await import("../src/http/log");
           const { signerOption } = await import("../src/token");
+          const http = parseHttpFlags(args);
+          const logger = serviceLogger("auditor", http.logLevel);
           const running = await serveAuditor(hre, {
             signer: await signerOption(hre, "signer", args.signer),
             port: parseCount("port", args.port),
@@ -235,7 +243,8 @@ task("auditor:serve", "Runs an auditor: takes device reports over HTTP, checks a
             db: args.db,
             model: args.halfLife === undefined ? {} : { halfLife: parseDuration("half-life", args.halfLife) },
             autoPollSeconds: args.auto ? parseCount("poll", args.poll, 1) : undefined,
-            log: (line) => console.error(`[auditor] ${line}`),
+            log: (line) => logger.info(line),
+            http: { ...http, logger, processMetrics: true },
           });
           stop = running.stop;
           return {
@@ -252,7 +261,7 @@ task("auditor:serve", "Runs an auditor: takes device reports over HTTP, checks a
           [
             `Auditor ${r.auditor} on network "${r.network}" listening at ${r.url}`,
             `  database ${r.db}: ${r.reports} report(s); half-life ${r.model.halfLife} s; ${r.auto ? "scores each epoch by itself" : "run auditor:run-epoch to score"}`,
-            "  POST /reports, GET /epochs/:epoch, GET /epochs/:epoch/proofs/:digest, GET /health; Ctrl-C stops it",
+            "  POST /reports, GET /epochs/:epoch, GET /epochs/:epoch/proofs/:digest, GET /health, GET /metrics; Ctrl-C stops it",
           ].join("\n"),
       );
       await new Promise<void>((resolve) => {

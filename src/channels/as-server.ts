@@ -1,8 +1,10 @@
 import { getAddress } from "ethers";
 
 import type { PaymentChannels } from "../../typechain-types";
-import type { OverloadOptions } from "../http/overload";
+import { AbsentCache } from "../http/cache";
+import { AsMetrics } from "../http/metrics";
 import { HttpService, Rejected } from "../http/service";
+import type { HttpOptions } from "../http/service";
 import { isMember } from "../merkle/group";
 import { DEFAULT_HOTP, DEFAULT_WINDOW, checkDeviceAck, hotp } from "./hotp";
 import type { HotpConfig } from "./hotp";
@@ -65,8 +67,10 @@ export interface AsOptions {
   maxCloseBatch?: number;
   /** Diagnostics (RPC errors); never sent to clients. */
   log?: (line: string) => void;
-  /** Load shedding: requests in flight beyond which the AS answers 503 at once (src/http/overload.ts). */
-  overload?: OverloadOptions;
+  /** Limits, logger and health thresholds of the HTTP service. */
+  http?: HttpOptions;
+  /** A channel found not open on chain is answered 404 from memory for this many seconds. Default 15. */
+  unknownChannelTtl?: number;
 }
 
 /** What became of one due channel in a close round. */
@@ -130,14 +134,38 @@ const ackSchema = {
     },
   },
 } as const;
+const receiptSchema = {
+  params: {
+    type: "object",
+    required: ["id"],
+    properties: { id: { type: "string", pattern: hex32 } },
+  },
+} as const;
+
+/** What the schema cannot say: the owner's EIP-55 checksum (when mixed case) and the uint96 salt. */
+function checkChannelParams(params: ChannelParams): void {
+  try {
+    getAddress(params.owner);
+  } catch {
+    throw new Rejected(
+      400,
+      `body/channel/owner ${params.owner} fails its EIP-55 checksum (send it checksummed, or all lower case)`,
+      "bad_checksum",
+    );
+  }
+  if (BigInt(params.salt) >= 2n ** 96n)
+    throw new Rejected(400, `body/channel/salt ${params.salt} does not fit in 96 bits`, "salt_too_large");
+}
 
 /**
  * The Authorization Server: trades receipts for one-time passwords. For each request it checks the
  * receipt (signature, group membership, amount = previous + the device's price, amount ≤ deposit, channel
  * open on chain and not near expiry), stores it durably, and only then returns the device's next OTP.
  */
-export class AuthorizationServer extends HttpService {
+export class AuthorizationServer extends HttpService<AsMetrics> {
   private readonly channels = new Map<string, ChannelRecord>();
+  /** Channels found not open on chain, answered 404 without another chain read for a while. */
+  private readonly notOpen: AbsentCache;
   /** The best durable receipt of each channel: what closes use. */
   private readonly best = new Map<string, StoredReceipt>();
   /** Receipts accepted but not yet on disk, newest per channel: the next receipt builds on them. */
@@ -154,8 +182,17 @@ export class AuthorizationServer extends HttpService {
   private readonly rpcTimeoutMs: number;
 
   constructor(private readonly options: AsOptions) {
-    super({ overload: options.overload });
+    super(
+      new AsMetrics({ processMetrics: options.http?.processMetrics }),
+      {
+        provider: () => options.channels?.runner?.provider,
+        probeDb: () => options.store.probeWrite(),
+        extra: () => ({ receipts: options.store.receiptCount() }),
+      },
+      options.http,
+    );
     this.hotpConfig = options.hotp ?? DEFAULT_HOTP;
+    this.notOpen = new AbsentCache((options.unknownChannelTtl ?? 15) * 1000);
     this.rpcTimeoutMs = options.rpcTimeoutMs ?? 5_000;
     const provider = options.channels?.runner?.provider ?? undefined;
     const clock =
@@ -183,33 +220,37 @@ export class AuthorizationServer extends HttpService {
     for (const c of options.store.channels()) this.channels.set(c.channelId, c);
     for (const [id, r] of options.store.bestReceipts()) this.best.set(id, r);
     for (const d of options.store.devices()) this.devices.set(d.deviceId.toLowerCase(), d);
-    this.app.get("/health", async () => ({ ok: true, receipts: this.options.store.receiptCount() }));
-    this.app.get("/devices", async () =>
-      [...this.devices.values()].map((d) => ({ deviceId: d.deviceId, price: d.price.toString() })),
-    );
-    this.app.get<{ Params: { id: string } }>("/channels/:id/receipt", async (request) => {
-      const id = request.params.id.toLowerCase();
-      const r = this.pending.get(id) ?? this.best.get(id);
-      const c = this.channels.get(id);
-      return r === undefined
-        ? { channelId: id, amount: "0", deposit: c?.deposit.toString() ?? null }
-        : {
-            channelId: id,
-            amount: r.amount.toString(),
-            signer: r.signer,
-            signature: r.signature,
-            proof: r.proof,
-            deposit: c?.deposit.toString() ?? null,
-          };
+    this.routes((app) => {
+      app.get("/devices", async () =>
+        [...this.devices.values()].map((d) => ({ deviceId: d.deviceId, price: d.price.toString() })),
+      );
+      app.get<{ Params: { id: string } }>("/channels/:id/receipt", { schema: receiptSchema }, async (request) => {
+        const id = request.params.id.toLowerCase();
+        const r = this.pending.get(id) ?? this.best.get(id);
+        const c = this.channels.get(id);
+        return r === undefined
+          ? { channelId: id, amount: "0", deposit: c?.deposit.toString() ?? null }
+          : {
+              channelId: id,
+              amount: r.amount.toString(),
+              signer: r.signer,
+              signature: r.signature,
+              proof: r.proof,
+              deposit: c?.deposit.toString() ?? null,
+            };
+      });
+      app.post<{ Body: AccessRequest }>("/access", { schema: accessSchema }, async (request) => {
+        checkChannelParams(request.body.channel);
+        const grant = await this.access(request.body);
+        this.metrics.exchanges.inc();
+        return grant;
+      });
+      app.post<{ Params: { id: string }; Body: { base: number; mac: string } }>(
+        "/devices/:id/ack",
+        { schema: ackSchema },
+        async (request) => this.acknowledge(request.params.id, request.body.base, request.body.mac),
+      );
     });
-    this.app.post<{ Body: AccessRequest }>("/access", { schema: accessSchema }, async (request) =>
-      this.access(request.body),
-    );
-    this.app.post<{ Params: { id: string }; Body: { base: number; mac: string } }>(
-      "/devices/:id/ack",
-      { schema: ackSchema },
-      async (request) => this.acknowledge(request.params.id, request.body.base, request.body.mac),
-    );
   }
 
   /**
@@ -282,10 +323,21 @@ export class AuthorizationServer extends HttpService {
   private async discover(id: string, params: ChannelParams): Promise<ChannelRecord> {
     const contract = this.options.channels!;
     const needed = this.options.minConfirmations ?? 0;
-    const state = await this.readOnChain(id, () =>
-      readChannelState(contract, id, { minConfirmations: 0, timeoutMs: this.rpcTimeoutMs }),
+    // A channel found not open is remembered for `unknownChannelTtl` and answered 404 without another read;
+    // concurrent reads of one id share one call.
+    if (this.notOpen.has(id)) {
+      this.metrics.unknownChannelHits.inc();
+      throw new Rejected(404, `channel ${id} is not open for this AS on chain`, "unknown_channel");
+    }
+    const read = await this.notOpen.shared(id, () =>
+      this.readOnChain(id, () => readChannelState(contract, id, { minConfirmations: 0, timeoutMs: this.rpcTimeoutMs })),
     );
-    if (!state.open) throw new Rejected(404, `channel ${id} is not open for this AS on chain`);
+    const state = read.value;
+    if (!state.open) {
+      this.notOpen.add(id);
+      if (read.joined) this.metrics.unknownChannelHits.inc();
+      throw new Rejected(404, `channel ${id} is not open for this AS on chain`, "unknown_channel");
+    }
     if (needed > 0) {
       const head = await this.readOnChain(id, () =>
         withTimeout("reading the block number", this.rpcTimeoutMs, async () =>
@@ -341,7 +393,12 @@ export class AuthorizationServer extends HttpService {
       return await read();
     } catch (error) {
       this.options.log?.(`chain read for channel ${id} failed: ${oneLine(error)}`);
-      throw new Rejected(503, `chain unavailable: the AS cannot check channel ${id} on chain; try again shortly`);
+      this.metrics.rpcErrors.inc({ call: "getChannel", kind: error instanceof ChainUnavailable ? "timeout" : "error" });
+      throw new Rejected(
+        503,
+        `chain unavailable: the AS cannot check channel ${id} on chain; try again shortly`,
+        "chain_unavailable",
+      );
     }
   }
 
@@ -369,6 +426,7 @@ export class AuthorizationServer extends HttpService {
     for (const e of events) {
       const record = this.channels.get(e.channelId);
       if (e.kind === "opened") {
+        this.notOpen.delete(e.channelId);
         if (record !== undefined) continue;
         const fresh: ChannelRecord = {
           channelId: e.channelId,
@@ -473,14 +531,18 @@ export class AuthorizationServer extends HttpService {
     this.pending.set(channel.channelId, receipt);
     device.counter += 1;
     try {
-      await this.options.store.commit(receipt, () => {
-        if (previousPending === undefined) this.pending.delete(channel.channelId);
-        else this.pending.set(channel.channelId, previousPending);
-        device.counter -= 1;
-      });
+      const timer = this.metrics.commitSeconds.startTimer();
+      await this.options.store
+        .commit(receipt, () => {
+          if (previousPending === undefined) this.pending.delete(channel.channelId);
+          else this.pending.set(channel.channelId, previousPending);
+          device.counter -= 1;
+        })
+        .finally(timer);
       // Durable now: the best receipt a close may use (never one that could still fail to be stored).
       if (receipt.amount > (this.best.get(channel.channelId)?.amount ?? 0n)) this.best.set(channel.channelId, receipt);
       if (this.pending.get(channel.channelId) === receipt) this.pending.delete(channel.channelId);
+      this.metrics.outstandingCodes.set({ device: device.deviceId }, device.counter - (device.acked ?? 0));
     } catch (error) {
       if (!(error instanceof StoreUnavailable)) throw error;
       throw new Rejected(

@@ -9,6 +9,7 @@ import { loadSystem } from "../deployments";
 import { labelId } from "../devices/fleet";
 import { channelsDomain } from "../eip712/receipt";
 import { UserError, ensure } from "../errors";
+import type { HttpOptions } from "../http/service";
 import { AuthorizationServer } from "./as-server";
 import { ChannelFollower, oneLine } from "./follower";
 import { AsStore, secretKeyFrom } from "./store";
@@ -83,6 +84,10 @@ export interface ServeOptions {
   /** Channels per closeBatch transaction (default 50). */
   maxCloseBatch?: number;
   log: (line: string) => void;
+  /** HTTP limits, logger and health thresholds. */
+  http?: HttpOptions;
+  /** Seconds a channel found not open on chain is answered 404 without another chain read. */
+  unknownChannelTtl?: number;
 }
 
 export interface RunningAs {
@@ -119,6 +124,8 @@ export async function startAs(hre: HardhatRuntimeEnvironment, o: ServeOptions): 
     rpcTimeoutMs: o.rpcTimeoutMs,
     maxCloseBatch: o.maxCloseBatch,
     log: o.log,
+    http: o.http,
+    unknownChannelTtl: o.unknownChannelTtl,
   });
   for (const d of o.devices ?? []) server.provisionDevice(d.deviceId, d.secret, d.price);
   // Follow the contract's events for this payee; the cursor (last block applied) is kept in the database.
@@ -157,18 +164,24 @@ export async function startAs(hre: HardhatRuntimeEnvironment, o: ServeOptions): 
   }
   follow();
   let closing = false;
+  // Each pass is tracked: /health reports its last run and error, the metrics count its results.
+  server.watchLoop("close", o.pollSeconds);
   const timer = setInterval(() => {
     if (closing) return;
     closing = true;
     server
-      .closeDue(o.closeMargin)
-      .then((r) => {
+      .track("close", async () => {
+        const r = await server.closeDue(o.closeMargin);
+        server.metrics.channelsClosed.inc(r.closed.length);
+        for (const skipped of r.skipped) server.metrics.closesSkipped.inc({ reason: skipped.reason });
         if (r.notes.length === 0 && r.failed.length === 0) return;
         o.log(
           `close round: ${r.closed.length} closed, ${r.skipped.length} ended or skipped, ${r.failed.length} left due, gas ${r.gasUsed}`,
         );
         for (const n of r.notes) o.log(`  channel ${n.channelId} ${n.outcome}: ${n.detail}`);
         if (r.notes.length === 0) for (const f of r.failed) o.log(`  ${f.error}`);
+        // Channels left due make the loop unhealthy (/health) until a round closes them.
+        if (r.failed.length > 0) throw new Error(`${r.failed.length} due channel(s) could not be closed; retrying`);
       })
       .catch((error: unknown) => o.log(`close round failed: ${oneLine(error)}`))
       .finally(() => (closing = false));

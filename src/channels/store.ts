@@ -261,6 +261,17 @@ export class AsStore {
     }
   }
 
+  /**
+   * A real write, for health checks: one row of a `health` table, in its own transaction. Throws when the
+   * database cannot be written (read-only, locked, disk full) or its file is gone (code ENOENT).
+   */
+  probeWrite(): void {
+    // The same check every commit makes: a database deleted or replaced while running is not healthy.
+    this.checkPresent();
+    this.db.exec("CREATE TABLE IF NOT EXISTS health (id INTEGER PRIMARY KEY, at INTEGER NOT NULL)");
+    this.db.prepare("INSERT OR REPLACE INTO health (id, at) VALUES (1, ?)").run(Date.now());
+  }
+
   upsertDevice(d: DeviceRecord): void {
     this.db
       .prepare(

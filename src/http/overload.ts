@@ -11,6 +11,8 @@ export interface OverloadOptions {
   retryAfter?: number;
   /** Paths never shed, so an operator can still see the service: default `/health` and `/metrics`. */
   exempt?: string[];
+  /** Called for each shed request (the services count it in their `rejections` metric as `server_busy`). */
+  onShed?: () => void;
 }
 
 export const DEFAULT_MAX_IN_FLIGHT = 256;
@@ -31,6 +33,7 @@ function overloadPlugin(app: FastifyInstance, options: OverloadOptions, done: (e
     app.addHook("onRequest", (request: FastifyRequest, reply: FastifyReply, next: () => void) => {
       if (exempt.has(request.routeOptions.url ?? "")) return next();
       if (inFlight >= max) {
+        options.onShed?.();
         void reply.code(503).header("retry-after", String(retryAfter)).send({ error: message });
         return;
       }

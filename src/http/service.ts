@@ -1,40 +1,390 @@
-import type { AddressInfo } from "node:net";
+import { randomUUID } from "node:crypto";
+import http from "node:http";
+import type { AddressInfo, Socket } from "node:net";
 
-import Fastify from "fastify";
-import type { FastifyInstance } from "fastify";
+import rateLimit from "@fastify/rate-limit";
+import type { Provider } from "ethers";
+import Fastify, { LogController } from "fastify";
+import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyRequest } from "fastify";
 
+import { UserError } from "../errors";
+import { Rejected } from "./errors";
+import type { ServiceMetrics } from "./metrics";
 import { overload } from "./overload";
 import type { OverloadOptions } from "./overload";
+import { ChainUnavailable, boundedRead, isChainFault } from "./rpc";
 
-/** An error the client caused: answered with its 4xx status and a message naming the problem; nothing changed. */
-export class Rejected extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
+export { Rejected } from "./errors";
+export { ChainUnavailable } from "./rpc";
+
+/** Protection against slow and abusive clients. Every field has a default ({@link DEFAULT_LIMITS}). */
+export interface HttpLimits {
+  /** Largest request body, in bytes (413 above). */
+  bodyLimit: number;
+  /** Time to receive a whole request, headers and body (408 and the connection closed after). */
+  requestTimeoutMs: number;
+  /** Time to receive a request's headers (408 and closed after): a slowloris client is cut off. */
+  headersTimeoutMs: number;
+  /** How long an idle keep-alive connection stays open between requests. */
+  keepAliveTimeoutMs: number;
+  /** A connection with no traffic at all for this long is closed. */
+  idleTimeoutMs: number;
+  /** Open connections at most; more are closed as they arrive. */
+  maxConnections: number;
+  /** Requests per client (IP address) per window, 429 with Retry-After above; false: no limit. */
+  rateLimit: { max: number; windowMs: number } | false;
+  /** A chain read (RPC) that takes longer is abandoned: 503 "chain unavailable". */
+  rpcTimeoutMs: number;
 }
 
 /**
- * An off-chain HTTP service (the AS, the auditor). Unknown body fields are refused, not silently dropped
- * (Fastify's default); every error is answered as `{ error }`: a {@link Rejected} with its status, a
- * schema failure with 400, anything else with 500.
+ * The defaults of a service built in code (tests, benchmarks, embedding). No rate limit here: the serve
+ * tasks turn one on (1000 requests per 10 s per client, `src/http/flags.ts`); behind a proxy every client
+ * has the proxy's address.
  */
-export abstract class HttpService {
-  readonly app: FastifyInstance;
+export const DEFAULT_LIMITS: HttpLimits = {
+  bodyLimit: 16 * 1024,
+  requestTimeoutMs: 10_000,
+  headersTimeoutMs: 5_000,
+  keepAliveTimeoutMs: 5_000,
+  idleTimeoutMs: 30_000,
+  maxConnections: 4_096,
+  rateLimit: false,
+  rpcTimeoutMs: 5_000,
+};
 
-  protected constructor(options: { bodyLimit?: number; overload?: OverloadOptions } = {}) {
+export interface HttpOptions {
+  limits?: Partial<HttpLimits>;
+  /** A pino logger (Fastify's); default: none (silent, as in tests). */
+  logger?: FastifyBaseLogger;
+  /** /health fails when the chain's head block is older than this many seconds; default: reported, not judged. */
+  maxChainLagSeconds?: number;
+  /** Also export the process's metrics (CPU, memory, event loop lag, GC); the serve tasks do. */
+  processMetrics?: boolean;
+  /** Load shedding: beyond `maxInFlight` requests at once, 503 "server busy" at once (src/http/overload.ts). */
+  overload?: OverloadOptions;
+}
+
+/** What /health checks besides the background loops; each is called per request. */
+export interface HealthSources {
+  /** The chain connection; undefined: the service runs without a chain (reported, not a fault). */
+  provider: () => Provider | null | undefined;
+  /** A real write to the database; throws when it cannot write. */
+  probeDb: () => void;
+  /** Service-specific fields of the answer (counts). */
+  extra?: () => Record<string, unknown>;
+}
+
+interface LoopState {
+  everySeconds: number;
+  watchedAt: number;
+  lastRun?: number;
+  lastOk?: number;
+  lastError?: string;
+}
+
+interface Answer {
+  status: number;
+  message: string;
+  reason: string;
+}
+
+/** A metrics label from a status: 402 → "payment_required". */
+function statusReason(status: number): string {
+  return (http.STATUS_CODES[status] ?? String(status)).toLowerCase().replace(/[^a-z0-9]+/g, "_");
+}
+
+/**
+ * An off-chain HTTP service (the AS, the auditor), with one answer to every fault:
+ * - bodies are strict JSON: unknown fields refused, no type coercion (`"90"` is not an integer), JSON only
+ *   (415 otherwise), bounded in size (413), malformed or empty JSON 400;
+ * - every error is answered as `{ error }` naming the problem: a {@link Rejected} with its status, a schema
+ *   failure with 400 naming the field, a chain that cannot be read with 503 "chain unavailable" and
+ *   Retry-After; anything else with 500 "internal error" and a request id that is in the log, never the
+ *   internal message;
+ * - slow and abusive clients are cut off ({@link HttpLimits});
+ * - `GET /health` checks the chain, the database and the background loops (200 only when all are ok, 503
+ *   otherwise) and `GET /metrics` serves Prometheus metrics.
+ */
+export abstract class HttpService<M extends ServiceMetrics = ServiceMetrics> {
+  readonly app: FastifyInstance;
+  readonly limits: HttpLimits;
+  private readonly loops = new Map<string, LoopState>();
+
+  protected constructor(
+    readonly metrics: M,
+    private readonly health: HealthSources,
+    private readonly httpOptions: HttpOptions = {},
+  ) {
+    const given = Object.entries(httpOptions.limits ?? {}).filter(([, value]) => value !== undefined);
+    const limits: HttpLimits = { ...DEFAULT_LIMITS, ...Object.fromEntries(given) };
+    limits.headersTimeoutMs = Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs);
+    this.limits = limits;
+    // Node checks request and header deadlines on a timer (30 s by default): check often enough to keep them.
+    const checkEvery = Math.max(10, Math.min(1_000, Math.floor(limits.headersTimeoutMs / 4)));
     this.app = Fastify({
-      logger: false,
-      ...(options.bodyLimit === undefined ? {} : { bodyLimit: options.bodyLimit }),
-      ajv: { customOptions: { removeAdditional: false } },
+      ...(httpOptions.logger === undefined ? { logger: false } : { loggerInstance: httpOptions.logger }),
+      // Per-request lines are too many under load: the error handler logs what matters, metrics count the rest.
+      logController: new LogController({ disableRequestLogging: true }),
+      genReqId: () => randomUUID(),
+      requestIdHeader: false,
+      bodyLimit: limits.bodyLimit,
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      connectionTimeout: limits.idleTimeoutMs,
+      http: {
+        requestTimeout: limits.requestTimeoutMs,
+        headersTimeout: limits.headersTimeoutMs,
+        keepAliveTimeout: limits.keepAliveTimeoutMs,
+        connectionsCheckingInterval: checkEvery,
+      },
+      clientErrorHandler: (error, socket) => this.clientError(error as Error & { code?: string }, socket),
+      ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
+      schemaErrorFormatter: (errors, dataVar) => {
+        const first = errors[0];
+        const where = `${dataVar}${first.instancePath}`;
+        const extra = (first.params as { additionalProperty?: string }).additionalProperty;
+        return new Error(`${where} ${first.message ?? "is invalid"}${extra === undefined ? "" : ` ("${extra}")`}`);
+      },
+    }) as unknown as FastifyInstance;
+    this.app.server.maxConnections = limits.maxConnections;
+    this.app.server.on("drop", () => metrics.droppedConnections.inc());
+    const shed = (): void => void metrics.rejections.inc({ reason: "server_busy", status: 503 });
+    void this.app.register(overload, { onShed: shed, ...httpOptions.overload });
+    // JSON only: Fastify would also take text/plain as a string.
+    this.app.removeContentTypeParser("text/plain");
+    if (limits.rateLimit !== false) {
+      const { max, windowMs } = limits.rateLimit;
+      void this.app.register(rateLimit, {
+        max,
+        timeWindow: windowMs,
+        errorResponseBuilder: (_request, context) =>
+          new Rejected(
+            429,
+            `rate limit: at most ${context.max} requests per ${windowMs / 1000} s from one client; retry in ${context.after}`,
+            "rate_limited",
+          ),
+      });
+    }
+    this.app.setErrorHandler((error: FastifyError, request, reply) => {
+      const answer = this.classify(error, request);
+      metrics.rejections.inc({ reason: answer.reason, status: answer.status });
+      if (answer.status === 500) {
+        request.log.error({ err: error, reqId: request.id, url: request.url }, "internal error");
+        void reply.status(500).send({ error: `internal error (request ${request.id})`, requestId: request.id });
+        return;
+      }
+      if (answer.status === 503) {
+        request.log.warn({ reqId: request.id, url: request.url }, answer.message);
+        void reply.header("retry-after", "5");
+      } else request.log.debug({ reqId: request.id, url: request.url, status: answer.status }, answer.message);
+      void reply.status(answer.status).send({ error: answer.message });
     });
-    void this.app.register(overload, options.overload ?? {});
-    this.app.setErrorHandler((error: Error & { validation?: unknown }, _request, reply) => {
-      const status = error instanceof Rejected ? error.status : error.validation !== undefined ? 400 : 500;
-      void reply.status(status).send({ error: error.message });
+    this.app.setNotFoundHandler((request, reply) => {
+      metrics.rejections.inc({ reason: "no_route", status: 404 });
+      void reply.status(404).send({ error: `no route ${request.method} ${request.url.split("?")[0].slice(0, 200)}` });
     });
+    this.app.addHook("onResponse", async (request, reply) => {
+      const route = request.routeOptions.url ?? "unmatched";
+      metrics.requests.inc({ route, method: request.method, status: reply.statusCode });
+      metrics.requestSeconds.observe({ route }, reply.elapsedTime / 1000);
+    });
+    this.app.get("/health", { config: { rateLimit: false } }, async (_request, reply) => {
+      const report = await this.healthReport();
+      void reply.status(report.ok ? 200 : 503);
+      return report;
+    });
+    this.app.get("/metrics", { config: { rateLimit: false } }, async (_request, reply) => {
+      void reply.header("content-type", metrics.registry.contentType);
+      return metrics.registry.metrics();
+    });
+  }
+
+  /**
+   * Declares the service's own routes. They are registered after the rate limiter (so it applies to them;
+   * /health and /metrics are exempt) and run once the service starts (`listen`, `inject` or `ready`).
+   */
+  protected routes(define: (app: FastifyInstance) => void): void {
+    void this.app.register(async (scope) => define(scope));
+  }
+
+  /** A chain read bounded by `rpcTimeoutMs`: a failure or a timeout is a 503 "chain unavailable", counted. */
+  protected readChain<T>(call: string, read: () => Promise<T>): Promise<T> {
+    return boundedRead(call, read, this.limits.rpcTimeoutMs, (kind, error) => {
+      this.metrics.rpcErrors.inc({ call, kind });
+      this.app.log.warn({ call, kind, err: error }, `chain read ${call}: ${kind}`);
+    });
+  }
+
+  /**
+   * Declares a background loop that runs every `everySeconds`: /health reports it, and fails while its
+   * last run failed or it has not finished a run for three periods (stuck, or stopped).
+   */
+  watchLoop(name: string, everySeconds: number): void {
+    this.loops.set(name, { everySeconds, watchedAt: Date.now() });
+  }
+
+  /** Runs one pass of a watched loop, recording its outcome for /health, the metrics and the log. */
+  async track<T>(name: string, run: () => Promise<T>): Promise<T> {
+    let state = this.loops.get(name);
+    if (state === undefined) {
+      state = { everySeconds: 0, watchedAt: Date.now() };
+      this.loops.set(name, state);
+    }
+    try {
+      const result = await run();
+      state.lastRun = state.lastOk = Date.now();
+      state.lastError = undefined;
+      this.metrics.loopRuns.inc({ loop: name, result: "ok" });
+      return result;
+    } catch (error) {
+      state.lastRun = Date.now();
+      state.lastError = this.publicMessage(error);
+      this.metrics.loopRuns.inc({ loop: name, result: "error" });
+      this.app.log.error({ err: error, loop: name }, `${name} loop failed`);
+      throw error;
+    } finally {
+      this.metrics.loopLastRun.set({ loop: name }, Math.floor(Date.now() / 1000));
+    }
+  }
+
+  /** The /health answer: `ok` only when the chain, the database and every watched loop are. */
+  async healthReport(): Promise<{ ok: boolean } & Record<string, unknown>> {
+    const rpc = await this.rpcHealth();
+    let db: { ok: boolean; writable: boolean; error?: string };
+    try {
+      this.health.probeDb();
+      db = { ok: true, writable: true };
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      db = {
+        ok: false,
+        writable: false,
+        error: `the database cannot be written${typeof code === "string" && /^(SQLITE_[A-Z_]+|ENOENT)$/.test(code) ? ` (${code})` : ""}`,
+      };
+      this.app.log.error({ err: error }, "health: database write probe failed");
+    }
+    const loops: Record<string, unknown> = {};
+    let loopsOk = true;
+    for (const [name, s] of this.loops) {
+      const since = Date.now() - (s.lastRun ?? s.watchedAt);
+      const stale = s.everySeconds > 0 && since > 3 * s.everySeconds * 1000 + 5_000;
+      const ok = s.lastError === undefined && !stale;
+      loopsOk &&= ok;
+      loops[name] = {
+        ok,
+        lastRun: s.lastRun === undefined ? null : new Date(s.lastRun).toISOString(),
+        lastOk: s.lastOk === undefined ? null : new Date(s.lastOk).toISOString(),
+        lastError: s.lastError ?? null,
+        ...(stale ? { stale: `no run finished for ${Math.round(since / 1000)} s (every ${s.everySeconds} s)` } : {}),
+      };
+    }
+    let extra: Record<string, unknown> = {};
+    try {
+      extra = this.health.extra?.() ?? {};
+    } catch {
+      // The database is broken: its counts are missing, and db says why.
+    }
+    return { ok: rpc.ok && db.ok && loopsOk, rpc, db, loops, ...extra };
+  }
+
+  private async rpcHealth(): Promise<{ ok: boolean } & Record<string, unknown>> {
+    const provider = this.health.provider();
+    if (provider === null || provider === undefined) return { ok: true, configured: false };
+    try {
+      const block = await this.readChain("getBlock", () => provider.getBlock("latest"));
+      if (block === null) return { ok: false, reachable: true, error: "the chain has no latest block" };
+      const lagSeconds = Math.floor(Date.now() / 1000) - block.timestamp;
+      const max = this.httpOptions.maxChainLagSeconds;
+      const behind = max !== undefined && max > 0 && lagSeconds > max;
+      return {
+        ok: !behind,
+        reachable: true,
+        head: block.number,
+        lagSeconds,
+        ...(behind ? { error: `the head block is ${lagSeconds} s old (at most ${max})` } : {}),
+      };
+    } catch (error) {
+      return { ok: false, reachable: false, error: this.publicMessage(error) };
+    }
+  }
+
+  /** A message fit for a client: ours (a Rejected or a UserError), or a generic one (the detail is logged). */
+  private publicMessage(error: unknown): string {
+    if (error instanceof Rejected) return error.message;
+    if (isChainFault(error)) return "chain unavailable";
+    // Ours, but it may quote a provider's error: its "(code=…, version=…)" detail stays in the log.
+    if (error instanceof UserError)
+      return error.message.replace(/\s*\((?:action|argument|code|info|reason|transaction)=.*$/s, "").slice(0, 300);
+    return "failed (see the service log)";
+  }
+
+  private classify(error: FastifyError & { validation?: unknown }, request: FastifyRequest): Answer {
+    if (error instanceof Rejected)
+      return { status: error.status, message: error.message, reason: error.reason ?? statusReason(error.status) };
+    if (error.validation !== undefined)
+      return { status: 400, message: error.message, reason: `invalid_${error.validationContext ?? "request"}` };
+    switch (error.code) {
+      case "FST_ERR_CTP_INVALID_JSON_BODY":
+        return { status: 400, message: "the body is not valid JSON", reason: "bad_json" };
+      case "FST_ERR_CTP_EMPTY_JSON_BODY":
+        return { status: 400, message: "the body is empty: send a JSON object", reason: "empty_body" };
+      case "FST_ERR_CTP_INVALID_MEDIA_TYPE": {
+        const type = request.headers["content-type"];
+        const shown =
+          type === undefined || type === "" ? "a body without a content-type" : `content-type "${type.slice(0, 100)}"`;
+        return {
+          status: 415,
+          message: `${shown} is not accepted: send the body as application/json`,
+          reason: "unsupported_media_type",
+        };
+      }
+      case "FST_ERR_CTP_BODY_TOO_LARGE":
+        return {
+          status: 413,
+          message: `the body is larger than ${this.limits.bodyLimit} bytes`,
+          reason: "body_too_large",
+        };
+      case "FST_ERR_CTP_INVALID_CONTENT_LENGTH":
+        return { status: 400, message: "the body's length does not match its Content-Length", reason: "bad_length" };
+    }
+    if (isChainFault(error))
+      return { status: 503, message: new ChainUnavailable("the RPC failed").message, reason: "chain_unavailable" };
+    // Fastify's own client errors (bad URL, bad header, …) carry fixed messages: pass them on.
+    if (
+      typeof error.code === "string" &&
+      error.code.startsWith("FST_") &&
+      error.statusCode !== undefined &&
+      error.statusCode >= 400 &&
+      error.statusCode < 500
+    )
+      return { status: error.statusCode, message: error.message, reason: statusReason(error.statusCode) };
+    return { status: 500, message: "internal error", reason: "internal" };
+  }
+
+  /** Errors before a request reaches Fastify (timeouts, malformed HTTP): answered, counted, the socket closed. */
+  private clientError(error: Error & { code?: string }, socket: Socket): void {
+    if (error.code === "ECONNRESET" || socket.destroyed) return;
+    let status: number;
+    let message: string;
+    if (error.code === "ERR_HTTP_REQUEST_TIMEOUT") {
+      status = 408;
+      message = `the request was not received in time (headers within ${this.limits.headersTimeoutMs} ms, all within ${this.limits.requestTimeoutMs} ms)`;
+    } else if (error.code === "HPE_HEADER_OVERFLOW") {
+      status = 431;
+      message = "the request's headers are too large";
+    } else {
+      status = 400;
+      message = "malformed HTTP request";
+    }
+    this.metrics.rejections.inc({ reason: status === 408 ? "request_timeout" : statusReason(status), status });
+    this.app.log.debug({ code: error.code, remote: socket.remoteAddress }, message);
+    const body = JSON.stringify({ error: message });
+    if (socket.writable)
+      socket.write(
+        `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${body}`,
+      );
+    socket.destroy();
   }
 
   /** Listens on `host:port` (port 0: any free port) and returns the service's URL. */

@@ -1,7 +1,9 @@
 import type { TypedDataDomain } from "ethers";
 
 import type { DeviceRegistry } from "../../typechain-types";
+import { AuditorMetrics } from "../http/metrics";
 import { HttpService, Rejected } from "../http/service";
+import type { HttpOptions } from "../http/service";
 import { recoverSigner } from "../channels/verify";
 import { DEVICE_SIGNATURE_PATTERN, fullSignature } from "../eip712/device";
 import { MAX_RATING, interactionClaimDigest, reportDigest } from "../eip712/report";
@@ -38,6 +40,8 @@ export interface AuditorOptions {
   maxSkew?: number;
   /** Score entries per transaction. Default 200. */
   batchSize?: number;
+  /** Limits, logger and health thresholds of the HTTP service (bodies default to 16 KiB here). */
+  http?: HttpOptions;
 }
 
 export interface EpochResult {
@@ -81,32 +85,44 @@ export const REPORT_SCHEMA = {
  * and their number (the registry bounds the epoch's rewards by it); it publishes each epoch's reports,
  * scores and proofs so that anyone can recompute root, report count and scores.
  */
-export class AuditorService extends HttpService {
+export class AuditorService extends HttpService<AuditorMetrics> {
   private readonly now: () => Promise<number>;
   /** Reports being checked right now, by digest and by interaction: a second copy in flight is a duplicate. */
   private readonly inFlight = new Set<string>();
 
   constructor(private readonly options: AuditorOptions) {
-    super({ bodyLimit: 16 * 1024 });
+    super(
+      new AuditorMetrics({ processMetrics: options.http?.processMetrics }),
+      {
+        provider: () => options.registry.runner?.provider,
+        probeDb: () => options.store.probeWrite(),
+        extra: () => ({ reports: options.store.count(), epochs: options.store.epochs() }),
+      },
+      { ...options.http, limits: { bodyLimit: 16 * 1024, ...options.http?.limits } },
+    );
     this.now =
       options.now ??
       (async () => {
-        const block = await options.registry.runner?.provider?.getBlock("latest");
-        if (block === null || block === undefined) throw new Error("the auditor has no chain connection");
+        const provider = options.registry.runner?.provider;
+        if (provider === null || provider === undefined) throw new Error("the auditor has no chain connection");
+        const block = await this.readChain("getBlock", () => provider.getBlock("latest"));
+        if (block === null) throw new Error("the chain has no latest block");
         return block.timestamp;
       });
-    this.app.get("/health", async () => ({ ok: true, reports: options.store.count(), epochs: options.store.epochs() }));
-    this.app.post<{ Body: ReportBody }>("/reports", { schema: { body: REPORT_SCHEMA } }, async (request, reply) => {
-      const stored = await this.accept(request.body);
-      void reply.status(201);
-      return { accepted: true, digest: stored.digest };
+    this.routes((app) => {
+      app.post<{ Body: ReportBody }>("/reports", { schema: { body: REPORT_SCHEMA } }, async (request, reply) => {
+        const stored = await this.accept(request.body);
+        this.metrics.reportsAccepted.inc();
+        void reply.status(201);
+        return { accepted: true, digest: stored.digest };
+      });
+      app.get<{ Params: { epoch: string } }>("/epochs/:epoch", async (request) =>
+        this.published(parseEpoch(request.params.epoch)),
+      );
+      app.get<{ Params: { epoch: string; digest: string } }>("/epochs/:epoch/proofs/:digest", async (request) =>
+        this.proof(parseEpoch(request.params.epoch), request.params.digest),
+      );
     });
-    this.app.get<{ Params: { epoch: string } }>("/epochs/:epoch", async (request) =>
-      this.published(parseEpoch(request.params.epoch)),
-    );
-    this.app.get<{ Params: { epoch: string; digest: string } }>("/epochs/:epoch/proofs/:digest", async (request) =>
-      this.proof(parseEpoch(request.params.epoch), request.params.digest),
-    );
   }
 
   /** Checks a report and stores it; throws a {@link Rejected} naming the first problem found. */
@@ -153,8 +169,8 @@ export class AuditorService extends HttpService {
     const signer = recoverSigner(r.digest, r.signature);
     if (signer === undefined) throw new Rejected(400, "the report signature is malformed or not canonical (high s)");
     const [reporter, subject] = await Promise.all([
-      this.options.registry.getDevice(r.reporterId),
-      this.options.registry.getDevice(r.subjectId),
+      this.readChain("getDevice", () => this.options.registry.getDevice(r.reporterId)),
+      this.readChain("getDevice", () => this.options.registry.getDevice(r.subjectId)),
     ]);
     const reporterStatus = STATUS_NAMES[Number(reporter.status)];
     if (reporterStatus === "unknown") throw new Rejected(403, `reporter ${r.reporterId} is not a registered device`);

@@ -10,6 +10,7 @@ import { chainTime, gasOf } from "../chain";
 import { DEVICE_SIGNATURE_PATTERN, fullSignature, registryDomain } from "../eip712/device";
 import { MAX_RATING, interactionClaimDigest, signInteractionClaim, signReport } from "../eip712/report";
 import { UserError, ensure } from "../errors";
+import type { HttpOptions } from "../http/service";
 import { STATUS_NAMES, connectRegistry } from "../registry";
 import { formatThing } from "../units";
 import { AuditorService } from "./auditor";
@@ -269,6 +270,7 @@ export async function openAuditor(
   signer: Signer,
   db: string,
   model: Partial<ModelParams> = {},
+  http?: HttpOptions,
 ): Promise<{
   service: AuditorService;
   store: ReportStore;
@@ -291,6 +293,7 @@ export async function openAuditor(
     store,
     model: params,
     epochLength: ctx.epochLength,
+    http,
   });
   return { service, store, auditor, registry: ctx.registry, model: params };
 }
@@ -435,6 +438,8 @@ export interface ServeAuditorOptions {
   /** Score each epoch automatically, looking at the chain's epoch this often (seconds). */
   autoPollSeconds?: number;
   log: (line: string) => void;
+  /** HTTP limits, logger and health thresholds. */
+  http?: HttpOptions;
 }
 
 export interface RunningAuditor {
@@ -452,7 +457,7 @@ export interface RunningAuditor {
  * once the chain enters it (the reports of the epoch before are all in by then).
  */
 export async function serveAuditor(hre: HardhatRuntimeEnvironment, o: ServeAuditorOptions): Promise<RunningAuditor> {
-  const { service, store, auditor, registry, model } = await openAuditor(hre, o.signer, o.db, o.model);
+  const { service, store, auditor, registry, model } = await openAuditor(hre, o.signer, o.db, o.model, o.http);
   if (!(await registry.auditorInfo(auditor)).active)
     o.log(`${auditor} is not an admitted auditor yet: reports are taken, but epochs cannot be submitted`);
   let url: string;
@@ -467,13 +472,14 @@ export async function serveAuditor(hre: HardhatRuntimeEnvironment, o: ServeAudit
     let busy = false;
     // Scores an epoch when the chain enters it, so that the reports of the epoch before are all in.
     let seen = Number(await registry.currentEpoch());
+    // Each pass is tracked: /health reports its last run and error, the metrics count its results.
+    service.watchLoop("epoch", o.autoPollSeconds);
     timer = setInterval(() => {
       if (busy) return;
       busy = true;
-      registry
-        .currentEpoch()
-        .then(async (current) => {
-          const epoch = Number(current);
+      service
+        .track("epoch", async () => {
+          const epoch = Number(await registry.currentEpoch());
           if (epoch <= seen) return;
           seen = epoch;
           if (store.epoch(epoch) !== undefined || store.count() === 0) return;

@@ -81,6 +81,17 @@ export class ReportStore {
     this.db.close();
   }
 
+  /**
+   * A real write, for health checks: one row of a `health` table, in its own transaction. Throws when the
+   * database cannot be written (read-only, locked, disk full) or its file is gone (code ENOENT).
+   */
+  probeWrite(): void {
+    if (!this.db.memory && !fs.existsSync(this.db.name))
+      throw Object.assign(new Error(`database file ${this.db.name} is gone`), { code: "ENOENT" });
+    this.db.exec("CREATE TABLE IF NOT EXISTS health (id INTEGER PRIMARY KEY, at INTEGER NOT NULL)");
+    this.db.prepare("INSERT OR REPLACE INTO health (id, at) VALUES (1, ?)").run(Date.now());
+  }
+
   /** True when a report with this digest, or for the same reporter, subject and interaction, is stored. */
   has(r: Pick<StoredReport, "digest" | "reporterId" | "subjectId" | "interaction">): boolean {
     return (

@@ -2,6 +2,7 @@ import http from "node:http";
 
 import { expect } from "chai";
 
+import { ServiceMetrics } from "../../src/http/metrics";
 import { HttpService } from "../../src/http/service";
 import type { OverloadOptions } from "../../src/http/overload";
 
@@ -13,8 +14,7 @@ class SlowService extends HttpService {
   private arrived: (() => void)[] = [];
 
   constructor(overload?: OverloadOptions) {
-    super({ overload });
-    this.app.get("/health", async () => ({ ok: true }));
+    super(new ServiceMetrics("slow_"), { provider: () => undefined, probeDb: () => undefined }, { overload });
     this.app.post("/slow", async () => {
       this.entered++;
       this.arrived.forEach((wake) => wake());
@@ -95,6 +95,10 @@ describe("overload: load shedding in every HTTP service (src/http/overload.ts)",
     service.release();
     await Promise.all(all);
     expect(service.entered).to.equal(K);
+    expect((await service.metrics.rejections.get()).values).to.deep.include({
+      labels: { reason: "server_busy", status: 503 },
+      value: N - K,
+    });
     expect(answers.filter((a) => a.status === 200)).to.have.length(K);
     expect(answers.filter((a) => a.status === 503)).to.have.length(N - K);
     // Once the slow ones are answered the service takes requests again.

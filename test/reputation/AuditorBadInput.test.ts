@@ -1,0 +1,374 @@
+import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
+import { expect } from "chai";
+import { JsonRpcProvider, hexlify, randomBytes } from "ethers";
+
+import { reportDigest, signInteractionClaim, signReport } from "../../src/eip712/report";
+import { UserError } from "../../src/errors";
+import type { HttpOptions } from "../../src/http/service";
+import { AuditorService } from "../../src/reputation/auditor";
+import type { ReportBody } from "../../src/reputation/auditor";
+import { defaultModel } from "../../src/reputation/model";
+import { ReportStore } from "../../src/reputation/store";
+import { EPOCH_LENGTH, auditorFixture } from "../shared/fixtures";
+import type { AuditorFixture, TestDevice } from "../shared/fixtures";
+import { RpcProxy, deadUrl, dribble, memoryLogger, postJson, rawConnect, request } from "../shared/http";
+import type { RawAnswer } from "../shared/http";
+
+const MODEL = defaultModel(Number(EPOCH_LENGTH));
+const INTERNAL = /ethers|version=|SQLITE|sqlite|ECONN|TypeError|RangeError|\.ts:\d|at [A-Za-z.]+ \(|Hardhat/;
+
+interface Started {
+  f: AuditorFixture;
+  service: AuditorService;
+  store: ReportStore;
+  proxy: RpcProxy;
+  url: string;
+  logs: Record<string, unknown>[];
+  report: (reporter?: TestDevice, subject?: TestDevice) => Promise<ReportBody>;
+  snapshot: () => unknown;
+}
+
+describe("Auditor: bad input, slow clients, chain faults, health and metrics", function () {
+  const cleanups: (() => Promise<void> | void)[] = [];
+
+  after(async function () {
+    for (const cleanup of cleanups.reverse()) await cleanup();
+  });
+
+  /** The fixture's registry, read through an {@link RpcProxy}; one report already accepted. */
+  async function start(http: HttpOptions = {}): Promise<Started> {
+    const f = await loadFixture(auditorFixture);
+    const proxy = await new RpcProxy().start();
+    const store = new ReportStore(":memory:");
+    const logs: Record<string, unknown>[] = [];
+    const service = new AuditorService({
+      registry: f.registry.connect(proxy.provider(f.chainId)),
+      domain: f.domain,
+      store,
+      model: MODEL,
+      epochLength: Number(EPOCH_LENGTH),
+      http: { logger: memoryLogger(logs), ...http },
+    });
+    const url = await service.listen(0);
+    cleanups.push(async () => {
+      await service.stop();
+      store.close();
+      await proxy.stop();
+    });
+    const report = async (reporter = f.devices[0], subject = f.devices[1]): Promise<ReportBody> => {
+      const interaction = hexlify(randomBytes(32));
+      const timestamp = await time.latest();
+      const evidence = await signInteractionClaim(subject.wallet, f.domain, {
+        subjectId: subject.deviceId,
+        reporterId: reporter.deviceId,
+        interaction,
+      });
+      const message = {
+        reporterId: reporter.deviceId,
+        subjectId: subject.deviceId,
+        interaction,
+        rating: 90,
+        timestamp: BigInt(timestamp),
+      };
+      const signature = await signReport(reporter.wallet, f.domain, message);
+      return { ...message, timestamp, signature, evidence };
+    };
+    const first = await postJson(url, "/reports", await report(f.devices[2], f.devices[3]));
+    expect(first.status, first.text).to.equal(201);
+    const snapshot = () => ({
+      count: store.count(),
+      epochs: store.epochs(),
+      reports: store.reportsBetween(0, 2 ** 40),
+    });
+    return { f, service, store, proxy, url, logs, report, snapshot };
+  }
+
+  function expectAnswer(r: RawAnswer, status: number, message: RegExp, name = ""): void {
+    expect(r.status, `${name}: ${r.text}`).to.equal(status);
+    expect(r.body.error, name).to.match(message);
+    expect(r.text, name).not.to.match(INTERNAL);
+  }
+
+  describe("bad requests: each refused with its status and a message naming the problem; nothing stored", function () {
+    let s: Started;
+    let valid: ReportBody;
+    let baseline: unknown;
+
+    before(async function () {
+      s = await start();
+      valid = await s.report();
+      baseline = s.snapshot();
+    });
+
+    const json = { "content-type": "application/json" };
+    const patched = (patch: (b: Record<string, unknown>) => void) => {
+      const b = structuredClone(valid) as unknown as Record<string, unknown>;
+      patch(b);
+      return postJson(s.url, "/reports", b);
+    };
+    const raw = (headers: Record<string, string>, body: string) =>
+      request(s.url, "POST", "/reports", { headers, body });
+
+    const cases: [string, () => Promise<RawAnswer>, number, RegExp][] = [
+      ["malformed JSON", () => raw(json, '{"rating": '), 400, /^the body is not valid JSON$/],
+      ["JSON with a __proto__ key", () => raw(json, '{"__proto__": {"x": 1}}'), 400, /^the body is not valid JSON$/],
+      ["empty body", () => raw(json, ""), 400, /^the body is empty: send a JSON object$/],
+      ["no content-type", () => raw({}, JSON.stringify(valid)), 415, /^a body without a content-type is not accepted/],
+      [
+        "text/plain",
+        () => raw({ "content-type": "text/plain" }, JSON.stringify(valid)),
+        415,
+        /"text\/plain" is not accepted/,
+      ],
+      [
+        "oversize body (17 KiB)",
+        () => raw(json, JSON.stringify({ ...valid, pad: "a".repeat(17 * 1024) })),
+        413,
+        /^the body is larger than 16384 bytes$/,
+      ],
+      ["an array", () => raw(json, "[1]"), 400, /^body must be object$/],
+      // Types are not coerced.
+      ['rating as the string "90"', () => patched((b) => (b.rating = "90")), 400, /^body\/rating must be integer$/],
+      ["rating 90.5", () => patched((b) => (b.rating = 90.5)), 400, /^body\/rating must be integer$/],
+      ["rating true", () => patched((b) => (b.rating = true)), 400, /^body\/rating must be integer$/],
+      ["rating -1", () => patched((b) => (b.rating = -1)), 400, /^body\/rating must be >= 0$/],
+      ["rating 101", () => patched((b) => (b.rating = 101)), 400, /^body\/rating must be <= 100$/],
+      [
+        "timestamp as a string",
+        () => patched((b) => (b.timestamp = String(b.timestamp))),
+        400,
+        /^body\/timestamp must be integer$/,
+      ],
+      [
+        "timestamp above 2^40",
+        () => patched((b) => (b.timestamp = 2 ** 40 + 1)),
+        400,
+        /^body\/timestamp must be <= 1099511627776$/,
+      ],
+      // Shapes and formats.
+      [
+        "no interaction",
+        () => patched((b) => delete b.interaction),
+        400,
+        /^body must have required property 'interaction'$/,
+      ],
+      [
+        "an unknown field",
+        () => patched((b) => (b.score = 1000)),
+        400,
+        /^body must NOT have additional properties \("score"\)$/,
+      ],
+      [
+        "a short reporterId",
+        () => patched((b) => (b.reporterId = "0x1234")),
+        400,
+        /^body\/reporterId must match pattern/,
+      ],
+      [
+        "a subjectId with 0X",
+        () => patched((b) => (b.subjectId = (b.subjectId as string).replace("0x", "0X"))),
+        400,
+        /^body\/subjectId must match pattern/,
+      ],
+      [
+        "a 64-byte report signature",
+        () => patched((b) => (b.signature = (b.signature as string).slice(0, -2))),
+        400,
+        /^body\/signature must match pattern/,
+      ],
+      [
+        "evidence of 63 bytes",
+        () => patched((b) => (b.evidence = `0x${"11".repeat(63)}`)),
+        400,
+        /^body\/evidence must match pattern/,
+      ],
+      // Well-formed, refused by the auditor's rules.
+      [
+        "a signature with v = 0",
+        () => patched((b) => (b.signature = `${(b.signature as string).slice(0, -2)}00`)),
+        400,
+        /^the report signature is malformed or not canonical/,
+      ],
+      [
+        "evidence of 64 bytes of 0xff",
+        () => patched((b) => (b.evidence = `0x${"ff".repeat(64)}`)),
+        422,
+        /^no interaction evidence/,
+      ],
+      [
+        "evidence of 65 zero bytes",
+        () => patched((b) => (b.evidence = `0x${"00".repeat(65)}`)),
+        422,
+        /^no interaction evidence/,
+      ],
+      [
+        "a report on itself",
+        () => patched((b) => (b.subjectId = b.reporterId)),
+        400,
+        /^a device cannot report on itself$/,
+      ],
+      [
+        "a timestamp an hour ahead",
+        () => patched((b) => (b.timestamp = (b.timestamp as number) + 3600)),
+        400,
+        /^timestamp \d+ is in the future/,
+      ],
+      [
+        "a duplicate",
+        () => postJson(s.url, "/reports", valid).then(() => postJson(s.url, "/reports", valid)),
+        409,
+        /^duplicate: device 0x[0-9a-f]{64} already reported on this interaction$/,
+      ],
+      // Other routes.
+      [
+        "an epoch that is not a number",
+        () => request(s.url, "GET", "/epochs/abc"),
+        400,
+        /^"abc" is not an epoch number$/,
+      ],
+      ["an epoch of 11 digits", () => request(s.url, "GET", "/epochs/12345678901"), 400, /is not an epoch number/],
+      [
+        "a proof for a digest that is not one",
+        () => request(s.url, "GET", "/epochs/1/proofs/0x12"),
+        400,
+        /^"0x12" is not a report digest/,
+      ],
+      [
+        "an epoch never submitted",
+        () => request(s.url, "GET", "/epochs/3"),
+        404,
+        /^this auditor submitted nothing in epoch 3$/,
+      ],
+      ["an unknown route", () => request(s.url, "DELETE", "/reports"), 404, /^no route DELETE \/reports$/],
+    ];
+
+    for (const [name, run, status, message] of cases) {
+      it(`${name}: ${status}`, async function () {
+        const expected = name === "a duplicate" ? undefined : baseline;
+        const r = await run();
+        expectAnswer(r, status, message, name);
+        if (expected !== undefined) expect(s.snapshot(), name).to.deep.equal(expected);
+        else baseline = s.snapshot(); // the first copy of the duplicate was stored, the second not
+      });
+    }
+
+    it(`after all ${cases.length} of them, a good report is stored`, async function () {
+      const before = s.store.count();
+      const body = await s.report(s.f.devices[1], s.f.devices[0]);
+      const r = await postJson(s.url, "/reports", body);
+      expect(r.status, r.text).to.equal(201);
+      expect(r.body.digest).to.equal(reportDigest(s.f.domain, { ...body, timestamp: BigInt(body.timestamp) }));
+      expect(s.store.count()).to.equal(before + 1);
+    });
+  });
+
+  describe("slow clients, chain faults, health and metrics", function () {
+    it("a slow body is cut off by the request timeout (408, the server closes); nothing is stored", async function () {
+      const s = await start({ limits: { requestTimeoutMs: 500, headersTimeoutMs: 300 } });
+      const before = s.snapshot();
+      const payload = JSON.stringify(await s.report());
+      const socket = await rawConnect(s.url);
+      socket.socket.write(
+        `POST /reports HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${payload.length}\r\n\r\n`,
+      );
+      let closed = false;
+      for (let i = 0; i < payload.length - 1 && !closed; i += 4)
+        closed = await dribble(socket, payload.slice(i, i + 4), 50, 1);
+      expect(closed, "the server never closed the connection").to.equal(true);
+      expect((await socket.closed).byServer).to.equal(true);
+      expect(socket.received()).to.match(/^HTTP\/1\.1 408/);
+      expect(s.snapshot()).to.deep.equal(before);
+    });
+
+    it("a hung RPC: 503 'chain unavailable' after the RPC timeout, nothing stored; /health 503; accepted once it answers", async function () {
+      const s = await start({ limits: { rpcTimeoutMs: 200 } });
+      const body = await s.report();
+      const before = s.snapshot();
+      s.proxy.mode = "hang";
+      const r = await postJson(s.url, "/reports", body);
+      expectAnswer(r, 503, /^chain unavailable: getBlock got no answer within 200 ms$/);
+      expect(r.headers["retry-after"]).to.equal("5");
+      expect(s.snapshot()).to.deep.equal(before);
+      const health = await request(s.url, "GET", "/health");
+      expect(health.status).to.equal(503);
+      expect(health.body).to.deep.include({ ok: false, db: { ok: true, writable: true }, reports: 1 });
+      s.proxy.mode = "up";
+      // The same report again: the failed attempt left nothing behind (not even "in flight").
+      const accepted = await postJson(s.url, "/reports", body);
+      expect(accepted.status, accepted.text).to.equal(201);
+      expect((await request(s.url, "GET", "/health")).status).to.equal(200);
+    });
+
+    it("an RPC that is down: 503 'chain unavailable', no socket text, nothing stored", async function () {
+      const s = await start();
+      const body = await s.report();
+      const store = new ReportStore(":memory:");
+      const dead = new AuditorService({
+        registry: s.f.registry.connect(new JsonRpcProvider(await deadUrl(), s.f.chainId, { staticNetwork: true })),
+        domain: s.f.domain,
+        store,
+        model: MODEL,
+        epochLength: Number(EPOCH_LENGTH),
+        now: async () => body.timestamp, // the clock is known; the registry reads fail
+      });
+      cleanups.push(async () => {
+        await dead.stop();
+        store.close();
+      });
+      const url = await dead.listen(0);
+      const r = await postJson(url, "/reports", body);
+      expectAnswer(r, 503, /^chain unavailable: getDevice failed$/);
+      expect(store.count()).to.equal(0);
+      const health = await request(url, "GET", "/health");
+      expect(health.status).to.equal(503);
+      expect(health.body.rpc).to.deep.equal({
+        ok: false,
+        reachable: false,
+        error: "chain unavailable: getBlock failed",
+      });
+    });
+
+    it("the epoch loop: /health reports its last run and error; 503 while it fails", async function () {
+      const s = await start();
+      s.service.watchLoop("epoch", 60);
+      expect((await request(s.url, "GET", "/health")).body.loops).to.deep.equal({
+        epoch: { ok: true, lastRun: null, lastOk: null, lastError: null },
+      });
+      const shown = "epoch 7: 0 of 3 scores submitted, then the chain refused a batch: execution reverted";
+      const refusal = new UserError(`${shown} (action="estimateGas", data="0x", code=CALL_EXCEPTION, version=6.17.0)`);
+      await expect(s.service.track("epoch", () => Promise.reject(refusal))).to.be.rejectedWith(refusal.message);
+      const failing = await request(s.url, "GET", "/health");
+      expect(failing.status).to.equal(503);
+      // Its message, less the provider's detail (that stays in the log).
+      expect(failing.body.loops).to.deep.nested.include({ "epoch.ok": false, "epoch.lastError": shown });
+      expect(
+        s.logs.some((l) => l.msg === "epoch loop failed" && JSON.stringify(l.err).includes("CALL_EXCEPTION")),
+      ).to.equal(true);
+      await s.service.track("epoch", async () => undefined);
+      expect((await request(s.url, "GET", "/health")).status).to.equal(200);
+      expect((await request(s.url, "GET", "/metrics")).text).to.match(
+        /^thingledger_auditor_loop_runs_total\{loop="epoch",result="error"\} 1$/m,
+      );
+    });
+
+    it("a client over the rate limit gets 429 with Retry-After; nothing stored", async function () {
+      const s = await start({ limits: { rateLimit: { max: 1, windowMs: 60_000 } } });
+      const before = s.snapshot();
+      const r = await postJson(s.url, "/reports", await s.report());
+      expectAnswer(r, 429, /^rate limit: at most 1 requests per 60 s from one client/);
+      expect(r.headers["retry-after"]).to.match(/^\d+$/);
+      expect(s.snapshot()).to.deep.equal(before);
+    });
+
+    it("/metrics: accepted reports, rejections by reason, requests by route", async function () {
+      const s = await start();
+      await postJson(s.url, "/reports", { ...(await s.report()), rating: "90" });
+      const m = await request(s.url, "GET", "/metrics");
+      expect(m.text).to.match(/^thingledger_auditor_reports_accepted_total 1$/m);
+      expect(m.text).to.match(/^thingledger_auditor_rejections_total\{reason="invalid_body",status="400"\} 1$/m);
+      expect(m.text).to.match(
+        /^thingledger_auditor_http_requests_total\{route="\/reports",method="POST",status="201"\} 1$/m,
+      );
+    });
+  });
+});
