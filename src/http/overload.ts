@@ -38,8 +38,15 @@ function overloadPlugin(app: FastifyInstance, options: OverloadOptions, done: (e
         return;
       }
       inFlight++;
-      // "close" comes once per response, whether it was sent or the client went away.
-      reply.raw.once("close", () => inFlight--);
+      // Once per request: "finish" when the answer is sent ("close" may not come for an injected request),
+      // "close" when the client went away first.
+      let done = false;
+      const release = (): void => {
+        if (!done) inFlight--;
+        done = true;
+      };
+      reply.raw.once("finish", release);
+      reply.raw.once("close", release);
       next();
     });
   }
