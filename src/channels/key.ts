@@ -2,6 +2,7 @@ import { AbiCoder, Signature, getAddress, keccak256 } from "ethers";
 import type { ContractTransactionReceipt, ContractTransactionResponse } from "ethers";
 
 import type { PaymentChannels } from "../../typechain-types";
+import { nativeChannelId } from "./verify";
 
 /**
  * Everything that names a channel on chain. The id is
@@ -21,8 +22,11 @@ const KEY_TYPES = ["address", "address", "bool", "bytes32", "uint96", "uint64"];
 
 /** The channel id, computed locally (equal to the contract's `channelId`). */
 export function channelIdOf(k: ChannelKey): string {
-  return keccak256(
-    AbiCoder.defaultAbiCoder().encode(KEY_TYPES, [k.owner, k.payee, k.token, k.clientRoot, k.salt, k.openBlock]),
+  return (
+    nativeChannelId(k) ??
+    keccak256(
+      AbiCoder.defaultAbiCoder().encode(KEY_TYPES, [k.owner, k.payee, k.token, k.clientRoot, k.salt, k.openBlock]),
+    )
   );
 }
 

@@ -1,15 +1,14 @@
-import { TypedDataEncoder, getAddress, getBytes } from "ethers";
+import { TypedDataEncoder, getBytes } from "ethers";
 import type { TypedDataDomain } from "ethers";
-import createKeccak from "keccak";
 import secp256k1 from "secp256k1";
 
 import { RECEIPT_TYPES } from "../eip712/receipt";
+import { keccak } from "../keccak";
+import type { ChannelKey } from "./key";
+
+export { keccak };
 
 const HALF_N = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0n;
-/** keccak256 with the native `keccak` binding (ethers' pure-JS one is several times slower). */
-export function keccak(data: Buffer): Buffer {
-  return createKeccak("keccak256").update(data).digest();
-}
 
 const RECEIPT_TYPEHASH = keccak(Buffer.from("Receipt(bytes32 channelId,uint256 cumulativeAmount)"));
 
@@ -61,12 +60,74 @@ export function recoverSigner(digest: Buffer | string, signature: string): strin
   if (s > HALF_N || (v !== 27 && v !== 28)) return undefined;
   try {
     const pub = secp256k1.ecdsaRecover(bytes.subarray(0, 64), v - 27, hash, false);
-    return getAddress(
-      `0x${keccak(Buffer.from(pub.subarray(1)))
+    return checksumAddress(
+      keccak(Buffer.from(pub.subarray(1)))
         .subarray(12)
-        .toString("hex")}`,
+        .toString("hex"),
     );
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The EIP-55 checksummed form of an address given as 40 lowercase hex digits, with the native keccak:
+ * what ethers' `getAddress` returns, several times faster (it hashes in pure JS).
+ */
+export function checksumAddress(lower: string): string {
+  const hash = keccak(Buffer.from(lower, "ascii"));
+  let out = "0x";
+  for (let i = 0; i < 40; i++) {
+    const nibble = i % 2 === 0 ? hash[i >> 1] >> 4 : hash[i >> 1] & 0x0f;
+    out += nibble >= 8 ? lower[i].toUpperCase() : lower[i];
+  }
+  return out;
+}
+
+const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
+/** Valid keys only, so a flood of bogus keys cannot grow it; cleared when full. */
+const recentIds = new Map<string, string>();
+const RECENT_IDS = 16_384;
+const BYTES32 = /^0x[0-9a-fA-F]{64}$/;
+
+/** The 32-byte ABI word of an address, or undefined unless it is 0x-hex, all one case or correctly checksummed. */
+function addressWord(address: string): string | undefined {
+  if (!ADDRESS.test(address)) return undefined;
+  const lower = address.slice(2).toLowerCase();
+  const upper = address.slice(2).toUpperCase();
+  const body = address.slice(2);
+  if (body !== lower && body !== upper && checksumAddress(lower) !== address) return undefined;
+  return lower.padStart(64, "0");
+}
+
+function uintWord(value: bigint, bits: number): string | undefined {
+  return typeof value === "bigint" && value >= 0n && value < 1n << BigInt(bits)
+    ? value.toString(16).padStart(64, "0")
+    : undefined;
+}
+
+/**
+ * `keccak256(abi.encode(owner, payee, token, clientRoot, uint96 salt, uint64 openBlock))` with the native
+ * keccak, for the AS's hot path (ethers' ABI coder and pure-JS keccak cost more than the signature
+ * recovery). Undefined for anything ethers would reject or convert (a bad checksum, a value out of range,
+ * a non-boolean token): the caller then takes ethers' path, which names the problem.
+ */
+export function nativeChannelId(k: ChannelKey): string | undefined {
+  if (typeof k.token !== "boolean" || typeof k.salt !== "bigint" || typeof k.openBlock !== "bigint") return undefined;
+  // A client sends the same key with every receipt: remember the ids of the last keys seen.
+  // "|" is in no valid field, so two different keys never share a cache key.
+  const cacheKey = `${k.owner}|${k.payee}|${k.token}|${k.clientRoot}|${k.salt}|${k.openBlock}`;
+  const cached = recentIds.get(cacheKey);
+  if (cached !== undefined) return cached;
+  const owner = addressWord(k.owner);
+  const payee = addressWord(k.payee);
+  const salt = uintWord(k.salt, 96);
+  const openBlock = uintWord(k.openBlock, 64);
+  if (owner === undefined || payee === undefined || salt === undefined || openBlock === undefined) return undefined;
+  if (!BYTES32.test(k.clientRoot)) return undefined;
+  const words = `${owner}${payee}${(k.token ? 1n : 0n).toString(16).padStart(64, "0")}${k.clientRoot.slice(2)}${salt}${openBlock}`;
+  const id = `0x${keccak(Buffer.from(words, "hex")).toString("hex")}`;
+  if (recentIds.size >= RECENT_IDS) recentIds.clear();
+  recentIds.set(cacheKey, id);
+  return id;
 }

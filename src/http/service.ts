@@ -10,6 +10,8 @@ import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyRequest }
 import { UserError } from "../errors";
 import { Rejected } from "./errors";
 import type { ServiceMetrics } from "./metrics";
+import { overload } from "./overload";
+import type { OverloadOptions } from "./overload";
 import { ChainUnavailable, boundedRead, isChainFault } from "./rpc";
 
 export { Rejected } from "./errors";
@@ -59,6 +61,8 @@ export interface HttpOptions {
   maxChainLagSeconds?: number;
   /** Also export the process's metrics (CPU, memory, event loop lag, GC); the serve tasks do. */
   processMetrics?: boolean;
+  /** Load shedding: beyond `maxInFlight` requests at once, 503 "server busy" at once (src/http/overload.ts). */
+  overload?: OverloadOptions;
 }
 
 /** What /health checks besides the background loops; each is called per request. */
@@ -145,6 +149,8 @@ export abstract class HttpService<M extends ServiceMetrics = ServiceMetrics> {
     }) as unknown as FastifyInstance;
     this.app.server.maxConnections = limits.maxConnections;
     this.app.server.on("drop", () => metrics.droppedConnections.inc());
+    const shed = (): void => void metrics.rejections.inc({ reason: "server_busy", status: 503 });
+    void this.app.register(overload, { onShed: shed, ...httpOptions.overload });
     // JSON only: Fastify would also take text/plain as a string.
     this.app.removeContentTypeParser("text/plain");
     if (limits.rateLimit !== false) {
@@ -383,7 +389,9 @@ export abstract class HttpService<M extends ServiceMetrics = ServiceMetrics> {
 
   /** Listens on `host:port` (port 0: any free port) and returns the service's URL. */
   async listen(port: number, host = "127.0.0.1"): Promise<string> {
-    await this.app.listen({ port, host });
+    // A deep accept queue: with Node's default (511) a burst of new connections overflows it and the
+    // kernel drops SYNs, which clients retry only after 1, 3, 7 s (the kernel caps it at somaxconn).
+    await this.app.listen({ port, host, backlog: 4096 });
     const address = this.app.server.address() as AddressInfo;
     return `http://${host}:${address.port}`;
   }

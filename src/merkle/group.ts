@@ -2,6 +2,8 @@ import { getAddress } from "ethers";
 import { MerkleTree } from "merkletreejs";
 import keccak from "keccak256";
 
+import { keccak as nativeKeccak } from "../keccak";
+
 import { rootFromProof } from "./whitelist";
 
 /**
@@ -12,7 +14,7 @@ export function clientLeaf(client: string): string {
   // abi.encode(address): the 20 bytes right-aligned in a 32-byte word.
   const word = Buffer.alloc(32);
   word.write(client.slice(2), 12, "hex");
-  return `0x${keccak(keccak(word)).toString("hex")}`;
+  return `0x${nativeKeccak(nativeKeccak(word)).toString("hex")}`;
 }
 
 export interface ClientGroup {

@@ -2,6 +2,8 @@ import { getAddress } from "ethers";
 import { MerkleTree } from "merkletreejs";
 import keccak from "keccak256";
 
+import { keccak as nativeKeccak } from "../keccak";
+
 /** One device of a manufacturer's whitelist. */
 export interface WhitelistDevice {
   deviceId: string;
@@ -73,7 +75,8 @@ export function rootFromProof(leaf: string, proof: readonly string[]): string {
   let node: Buffer = Buffer.from(leaf.slice(2), "hex");
   for (const p of proof) {
     const sibling = Buffer.from(p.slice(2), "hex");
-    node = keccak(Buffer.compare(node, sibling) <= 0 ? Buffer.concat([node, sibling]) : Buffer.concat([sibling, node]));
+    const pair = Buffer.compare(node, sibling) <= 0 ? Buffer.concat([node, sibling]) : Buffer.concat([sibling, node]);
+    node = nativeKeccak(pair);
   }
   return toHex(node);
 }

@@ -1,0 +1,131 @@
+import http from "node:http";
+
+import { expect } from "chai";
+
+import { ServiceMetrics } from "../../src/http/metrics";
+import { HttpService } from "../../src/http/service";
+import type { OverloadOptions } from "../../src/http/overload";
+
+/** A service whose POST /slow waits until the test opens its gate: requests stay in flight as long as we want. */
+class SlowService extends HttpService {
+  entered = 0;
+  private open!: () => void;
+  private readonly gate = new Promise<void>((resolve) => (this.open = resolve));
+  private arrived: (() => void)[] = [];
+
+  constructor(overload?: OverloadOptions) {
+    super(new ServiceMetrics("slow_"), { provider: () => undefined, probeDb: () => undefined }, { overload });
+    this.app.post("/slow", async () => {
+      this.entered++;
+      this.arrived.forEach((wake) => wake());
+      await this.gate;
+      return { ok: true };
+    });
+  }
+
+  /** Resolves once `n` requests are inside the handler. */
+  async entries(n: number): Promise<void> {
+    while (this.entered < n) await new Promise<void>((resolve) => this.arrived.push(resolve));
+  }
+
+  release(): void {
+    this.open();
+  }
+}
+
+interface Answer {
+  status: number;
+  body: { ok?: boolean; error?: string };
+  retryAfter?: string;
+}
+
+/** One request on its own connection (no pooling: every request is concurrent). */
+function request(url: string, method: string, route: string): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      `${url}${route}`,
+      { method, agent: false, headers: { "content-type": "application/json" } },
+      (res) => {
+        let text = "";
+        res.setEncoding("utf8");
+        res.on("data", (chunk: string) => (text += chunk));
+        res.on("end", () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            body: JSON.parse(text) as Answer["body"],
+            retryAfter: res.headers["retry-after"],
+          }),
+        );
+      },
+    );
+    req.on("error", reject);
+    req.end(method === "POST" ? JSON.stringify({ work: true }) : undefined);
+  });
+}
+
+describe("overload: load shedding in every HTTP service (src/http/overload.ts)", function () {
+  let service: SlowService;
+  let url: string;
+
+  afterEach(async function () {
+    service.release();
+    await service.stop();
+  });
+
+  it("under N concurrent slow requests with a limit of K, exactly N-K get 503 'server busy' with Retry-After, before any work", async function () {
+    const N = 12;
+    const K = 5;
+    service = new SlowService({ maxInFlight: K, retryAfter: 2 });
+    url = await service.listen(0);
+    const answers: Answer[] = [];
+    const all = Array.from({ length: N }, () => request(url, "POST", "/slow").then((a) => answers.push(a)));
+    // K requests are inside the handler, held there; the other N-K are answered without waiting for them.
+    // Wait until every request was either answered or let in (without shedding, all N would be let in).
+    while (answers.length + service.entered < N) await new Promise((resolve) => setImmediate(resolve));
+    expect(service.entered).to.equal(K);
+    expect(answers).to.have.length(N - K);
+    for (const a of answers) {
+      expect(a.status).to.equal(503);
+      expect(a.body).to.deep.equal({ error: "server busy, retry in 2 s" });
+      expect(a.retryAfter).to.equal("2");
+    }
+    // A shed request did no work: only K ever reached the handler. The health check is never shed.
+    const health = await request(url, "GET", "/health");
+    expect(health.status).to.equal(200);
+    service.release();
+    await Promise.all(all);
+    expect(service.entered).to.equal(K);
+    expect((await service.metrics.rejections.get()).values).to.deep.include({
+      labels: { reason: "server_busy", status: 503 },
+      value: N - K,
+    });
+    expect(answers.filter((a) => a.status === 200)).to.have.length(K);
+    expect(answers.filter((a) => a.status === 503)).to.have.length(N - K);
+    // Once the slow ones are answered the service takes requests again.
+    expect((await request(url, "POST", "/slow")).status).to.equal(200);
+    expect(service.entered).to.equal(K + 1);
+  });
+
+  it("counts a request the client abandoned as finished, so aborted clients do not leave the service busy", async function () {
+    service = new SlowService({ maxInFlight: 1 });
+    url = await service.listen(0);
+    const aborted = http.request(`${url}/slow`, {
+      method: "POST",
+      agent: false,
+      headers: { "content-type": "application/json" },
+    });
+    aborted.on("error", () => undefined);
+    aborted.end("{}");
+    await service.entries(1);
+    expect((await request(url, "POST", "/slow")).status).to.equal(503);
+    aborted.destroy();
+    // The server sees the close within a few turns: until then a new request is shed; then it is let in,
+    // although the abandoned request's handler is still waiting at the gate.
+    for (let shed = 0; service.entered < 2; shed++) {
+      expect(shed, "the abandoned request still counts as in flight").to.be.below(1_000);
+      const answer = await Promise.race([request(url, "POST", "/slow"), service.entries(2)]);
+      if (answer !== undefined) expect(answer.status).to.equal(503);
+    }
+    expect(service.entered).to.equal(2);
+  });
+});
