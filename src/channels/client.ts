@@ -82,4 +82,21 @@ export class ChannelClient {
     if (!response.ok) throw new Error(`AS refused: ${response.status} ${body.error}`);
     return body;
   }
+
+  /**
+   * Relays the device's acknowledgement after it granted a code (`SimulatedDevice.present` returns it as
+   * `counter` and `ack`): the AS then knows those codes were used and may sell further ones, as it keeps
+   * at most the device's window of codes outstanding. Only the device can make `ack` (a MAC under its secret).
+   */
+  async acknowledge(asUrl: string, deviceId: string, base: number, ack: string): Promise<void> {
+    const response = await fetch(`${asUrl}/devices/${deviceId}/ack`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ base, mac: ack }),
+    });
+    if (!response.ok) {
+      const body = (await response.json().catch(() => ({}))) as { error?: string };
+      throw new Error(`AS refused the acknowledgement: ${response.status} ${body.error ?? ""}`.trim());
+    }
+  }
 }

@@ -119,17 +119,14 @@ export async function runAccessSimulation(
     const url = await server.listen(0);
     let lastOtp = "";
     for (let slot = 0; slot < options.clients * options.slots; slot++) {
-      const grant = await clients[slot % clients.length].buy(url, deviceId, price);
+      const client = clients[slot % clients.length];
+      const grant = await client.buy(url, deviceId, price);
       bought++;
       const outcome = device.present(grant.otp);
       if (outcome.granted) {
         accepted++;
         // The client relays the device's acknowledgement, so the AS may issue further codes for it.
-        await fetch(`${url}/devices/${deviceId}/ack`, {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body: JSON.stringify({ base: outcome.counter, mac: outcome.ack }),
-        });
+        await client.acknowledge(url, deviceId, outcome.counter, outcome.ack!);
       } else rejected++;
       lastOtp = grant.otp;
       options.onSlot?.(bought);

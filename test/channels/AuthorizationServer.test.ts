@@ -30,7 +30,7 @@ describe("Authorization Server, clients and devices", function () {
   let url: string;
   let chainNow = 0;
 
-  async function setup(f: ChannelsFixture, extra: { minConfirmations?: number } = {}) {
+  async function setup(f: ChannelsFixture, extra: { minConfirmations?: number; hotpWindow?: number } = {}) {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "thingledger-as-"));
     const group = buildGroup(f.clients.map((c) => c.address));
     const expiry = BigInt(await time.latest()) + DAY;
@@ -74,6 +74,29 @@ describe("Authorization Server, clients and devices", function () {
     await server?.stop();
     store?.close();
     if (dir !== undefined) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("a client relays the device's acknowledgement with ChannelClient.acknowledge, so the AS sells past its window of outstanding codes; a forged one is refused", async function () {
+    const f = await loadFixture(channelsFixture);
+    const s = await setup(f, { hotpWindow: 2 });
+    const grants = [await s.clients[0].buy(url, LOCK, PRICE), await s.clients[1].buy(url, LOCK, PRICE)];
+    // Two codes outstanding: a third is refused before anything is charged.
+    await expect(s.clients[2].buy(url, LOCK, PRICE)).to.be.rejectedWith(/AS refused: 429 .*2 unused codes outstanding/);
+    expect(store.receiptCount()).to.equal(2);
+    const used = s.device.present(grants[1].otp);
+    expect(used).to.deep.include({ granted: true });
+    await expect(s.clients[2].acknowledge(url, LOCK, used.counter, "00".repeat(16))).to.be.rejectedWith(
+      /AS refused the acknowledgement: 403 .*wrong MAC/,
+    );
+    // The device used counter 1 but not 0: its base stays at 0, and the AS still has 2 outstanding.
+    await s.clients[2].acknowledge(url, LOCK, used.counter, used.ack!);
+    await expect(s.clients[2].buy(url, LOCK, PRICE)).to.be.rejectedWith(/429/);
+    const first = s.device.present(grants[0].otp);
+    await s.clients[2].acknowledge(url, LOCK, first.counter, first.ack!);
+    expect(first.counter).to.equal(2);
+    const third = await s.clients[2].buy(url, LOCK, PRICE);
+    expect(third).to.include({ counter: 2, amount: (3n * PRICE).toString() });
+    expect(s.device.present(third.otp).granted).to.equal(true);
   });
 
   it("clients of a group buy slots with cumulative receipts; the device grants one slot per OTP; the AS closes with the best", async function () {
