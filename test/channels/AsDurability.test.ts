@@ -34,6 +34,27 @@ const domain = {
 const verifier = new ReceiptVerifier(domain);
 const payee = new Wallet(keccak256("0x01")).address;
 const owner = new Wallet(keccak256("0x02")).address;
+
+/** `n` buyers, each with its own key and its own open channel (a group of one) stored in the AS's database. */
+function seedBuyers(server: AuthorizationServer, store: AsStore, n: number, keyBase: number): Buyer[] {
+  return Array.from({ length: n }, (_, i) => {
+    const key = new Wallet(keccak256(`0x${(i + keyBase).toString(16).padStart(4, "0")}`));
+    const params = { owner, token: false, clientRoot: clientLeaf(key.address), salt: String(i + 1), openBlock: "1" };
+    const channelId = server.channelIdOf(params);
+    store.saveChannel({
+      channelId,
+      owner,
+      token: false,
+      clientRoot: params.clientRoot,
+      salt: BigInt(params.salt),
+      openBlock: 1n,
+      deposit: 10n ** 30n,
+      expiry: 4_102_444_800,
+      closed: false,
+    });
+    return { key, params, channelId };
+  });
+}
 const DEVICE = keccak256("0x1234");
 const SECRET = "ab".repeat(32);
 const PRICE = 1_000n;
@@ -104,23 +125,7 @@ describe("AS durability under faults (separate AS processes)", function () {
     const store = new AsStore(file, { create: true, secretKey: options.secretKey });
     const server = new AuthorizationServer({ payee, verifier, store });
     server.provisionDevice(DEVICE, SECRET, PRICE);
-    buyers = Array.from({ length: n }, (_, i) => {
-      const key = new Wallet(keccak256(`0x${(i + 100).toString(16).padStart(4, "0")}`));
-      const params = { owner, token: false, clientRoot: clientLeaf(key.address), salt: String(i + 1), openBlock: "1" };
-      const channelId = server.channelIdOf(params);
-      store.saveChannel({
-        channelId,
-        owner,
-        token: false,
-        clientRoot: params.clientRoot,
-        salt: BigInt(params.salt),
-        openBlock: 1n,
-        deposit: 10n ** 30n,
-        expiry: 4_102_444_800,
-        closed: false,
-      });
-      return { key, params, channelId };
-    });
+    buyers = seedBuyers(server, store, n, 100);
     store.close();
   }
 
@@ -297,23 +302,7 @@ describe("AS store faults and the HOTP window (in process)", function () {
     store = new AsStore(path.join(dir, "as.sqlite"), { create: true, groupCommitMs });
     server = new AuthorizationServer({ payee, verifier, store, hotpWindow });
     server.provisionDevice(DEVICE, SECRET, PRICE);
-    buyers = Array.from({ length: 12 }, (_, i) => {
-      const key = new Wallet(keccak256(`0x${(i + 200).toString(16).padStart(4, "0")}`));
-      const params = { owner, token: false, clientRoot: clientLeaf(key.address), salt: String(i + 1), openBlock: "1" };
-      const channelId = server.channelIdOf(params);
-      store.saveChannel({
-        channelId,
-        owner,
-        token: false,
-        clientRoot: params.clientRoot,
-        salt: BigInt(params.salt),
-        openBlock: 1n,
-        deposit: 10n ** 30n,
-        expiry: 4_102_444_800,
-        closed: false,
-      });
-      return { key, params, channelId };
-    });
+    buyers = seedBuyers(server, store, 12, 200);
     server = new AuthorizationServer({ payee, verifier, store, hotpWindow }); // sees the seeded channels
     url = await server.listen(0);
   }
