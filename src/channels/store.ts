@@ -148,6 +148,21 @@ export class AsStore {
       throw new UserError(`AS database ${file} cannot be opened: ${(error as Error).message}`);
     }
     this.db = db;
+    if (!memory && options.create !== true) {
+      // A file without the AS's tables is not an AS database: most often a copy of `as.sqlite` made without
+      // its `-wal` file (where recent state lives until a checkpoint). Starting on it would reissue counters.
+      const tables = db
+        .prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'devices'")
+        .get() as {
+        n: number;
+      };
+      if (tables.n === 0) {
+        db.close();
+        throw new UserError(
+          `AS database ${file} holds no AS tables (a copy made without its -wal file?); restore it together with ${file}-wal, or create a new one with --init (never for an AS that has sold codes)`,
+        );
+      }
+    }
     if (!memory) {
       const st = fs.statSync(file);
       this.identity = { dev: st.dev, ino: st.ino };

@@ -2,9 +2,11 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 
 export interface OverloadOptions {
   /**
-   * Requests served at once, from their headers to their answer (including those waiting for a commit or
-   * an RPC). A request beyond it is answered 503 at once, before its body is read or any work is done.
-   * 0 turns shedding off. Default {@link DEFAULT_MAX_IN_FLIGHT}.
+   * Requests served at once, from the moment their body is in (just before their handler) to their answer
+   * (including those waiting for a commit or an RPC). A request beyond it is answered 503 at once, before
+   * any work is done. A request still sending its body does not count: one client dribbling bodies could
+   * otherwise hold every slot for the request timeout (slow bodies are bounded by that timeout and by
+   * the connection cap instead). 0 turns shedding off. Default {@link DEFAULT_MAX_IN_FLIGHT}.
    */
   maxInFlight?: number;
   /** Seconds a shed client is told to wait (`Retry-After`). Default 1. */
@@ -30,7 +32,7 @@ function overloadPlugin(app: FastifyInstance, options: OverloadOptions, done: (e
   const message = `server busy, retry in ${retryAfter} s`;
   let inFlight = 0;
   if (max > 0) {
-    app.addHook("onRequest", (request: FastifyRequest, reply: FastifyReply, next: () => void) => {
+    app.addHook("preHandler", (request: FastifyRequest, reply: FastifyReply, next: () => void) => {
       if (exempt.has(request.routeOptions.url ?? "")) return next();
       if (inFlight >= max) {
         options.onShed?.();

@@ -448,6 +448,33 @@ describe("AS store faults and the HOTP window (in process)", function () {
     expect(stale.body).to.deep.equal({ deviceId: DEVICE, acked: 8, counter: 9 });
   });
 
+  it("a store without --init refuses a database file without the AS's tables (a copy made without its -wal file)", function () {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "thingledger-as-nowal-"));
+    try {
+      const empty = path.join(dir, "empty.sqlite");
+      fs.writeFileSync(empty, "");
+      const foreign = path.join(dir, "foreign.sqlite");
+      const other = new Database(foreign);
+      other.exec("CREATE TABLE notes (x)");
+      other.close();
+      for (const file of [empty, foreign]) {
+        expect(() => new AsStore(file)).to.throw(
+          UserError,
+          /holds no AS tables \(a copy made without its -wal file\?\)/,
+        );
+        // Nothing was created in it: it is still not an AS database.
+        const check = new Database(file);
+        expect(check.prepare("SELECT name FROM sqlite_master WHERE name = 'devices'").get()).to.equal(undefined);
+        check.close();
+      }
+      // With --init it becomes a new AS database.
+      new AsStore(empty, { create: true }).close();
+      new AsStore(empty).close();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("a store without --init refuses a missing database with one line", function () {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "thingledger-as-window-"));
     expect(() => new AsStore(path.join(dir, "missing.sqlite"))).to.throw(

@@ -128,4 +128,30 @@ describe("overload: load shedding in every HTTP service (src/http/overload.ts)",
     }
     expect(service.entered).to.equal(2);
   });
+
+  it("attack: clients dribbling request bodies take no slot; complete requests are still served", async function () {
+    service = new SlowService({ maxInFlight: 2 });
+    url = await service.listen(0);
+    // Four connections send headers promising a body, then one byte of it, and stall (a slowloris on bodies).
+    const stalled = Array.from({ length: 4 }, () => {
+      const req = http.request(`${url}/slow`, {
+        method: "POST",
+        agent: false,
+        headers: { "content-type": "application/json", "content-length": "1000" },
+      });
+      req.on("error", () => undefined);
+      req.write("{");
+      return req;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    // Two complete requests are let in (the stalled ones hold no slot); a third is shed as usual.
+    const first = request(url, "POST", "/slow");
+    const second = request(url, "POST", "/slow");
+    await service.entries(2);
+    expect((await request(url, "POST", "/slow")).status).to.equal(503);
+    service.release();
+    expect((await first).status).to.equal(200);
+    expect((await second).status).to.equal(200);
+    for (const req of stalled) req.destroy();
+  });
 });
