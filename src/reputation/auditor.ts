@@ -89,6 +89,11 @@ export class AuditorService extends HttpService<AuditorMetrics> {
   private readonly now: () => Promise<number>;
   /** Reports being checked right now, by digest and by interaction: a second copy in flight is a duplicate. */
   private readonly inFlight = new Set<string>();
+  /**
+   * Submitted epochs are final: each is read and built once, then served from memory (the last few), so a
+   * proof request costs a lookup, not a rebuild of the whole epoch (seconds of CPU for a large one).
+   */
+  private readonly epochCache = new Map<number, { published: PublishedEpoch; built?: ReturnType<typeof buildEpoch> }>();
 
   constructor(private readonly options: AuditorOptions) {
     super(
@@ -305,24 +310,36 @@ export class AuditorService extends HttpService<AuditorMetrics> {
 
   /** An epoch as published: its reports, model and scores, for anyone to recompute. */
   published(epoch: number): PublishedEpoch {
+    return this.cachedEpoch(epoch).published;
+  }
+
+  private cachedEpoch(epoch: number): { published: PublishedEpoch; built?: ReturnType<typeof buildEpoch> } {
+    const cached = this.epochCache.get(epoch);
+    if (cached !== undefined) return cached;
     const record = this.options.store.epoch(epoch);
     if (record === undefined) throw new Rejected(404, `this auditor submitted nothing in epoch ${epoch}`);
-    return {
-      epoch,
-      reference: record.reference,
-      root: record.root,
-      model: record.model,
-      reports: this.options.store.epochReports(epoch),
-      scores: record.scores,
+    const entry = {
+      published: {
+        epoch,
+        reference: record.reference,
+        root: record.root,
+        model: record.model,
+        reports: this.options.store.epochReports(epoch),
+        scores: record.scores,
+      },
     };
+    this.epochCache.set(epoch, entry);
+    if (this.epochCache.size > 4) this.epochCache.delete(this.epochCache.keys().next().value as number);
+    return entry;
   }
 
   /** A report's Merkle proof in an epoch's reports root. */
   proof(epoch: number, digest: string): { epoch: number; root: string; digest: string; proof: string[] } {
     if (!/^0x[0-9a-fA-F]{64}$/.test(digest))
       throw new Rejected(400, `"${digest}" is not a report digest (0x + 64 hex)`);
-    const published = this.published(epoch);
-    const built = buildEpoch(published.reports, published.reference, published.model);
+    const cached = this.cachedEpoch(epoch);
+    const { published } = cached;
+    const built = (cached.built ??= buildEpoch(published.reports, published.reference, published.model));
     const index = built.reports.findIndex((r) => r.digest === digest.toLowerCase());
     if (index < 0) throw new Rejected(404, `report ${digest} was not used in epoch ${epoch}`);
     return { epoch, root: built.root, digest: digest.toLowerCase(), proof: built.tree.proof(index) };

@@ -319,6 +319,27 @@ describe("Auditor service: epochs", function () {
     expect(missing.statusCode).to.equal(404);
   });
 
+  it("attack: proof requests for a submitted epoch, found or not, read and build it once (no rebuild per request)", async function () {
+    const h = await harness();
+    await withReports(h);
+    const result = await h.service.runEpoch();
+    const store = h.service["options"].store;
+    const read = store.epochReports.bind(store);
+    let reads = 0;
+    store.epochReports = (epoch: number) => {
+      reads++;
+      return read(epoch);
+    };
+    for (let i = 0; i < 20; i++) {
+      const unknown = `0x${i.toString(16).padStart(64, "0")}`;
+      const answer = await h.service.app.inject({ method: "GET", url: `/epochs/${result.epoch}/proofs/${unknown}` });
+      expect(answer.statusCode).to.equal(404);
+      expect(answer.json()).to.deep.equal({ error: `report ${unknown} was not used in epoch ${result.epoch}` });
+    }
+    expect((await h.service.app.inject({ method: "GET", url: `/epochs/${result.epoch}` })).statusCode).to.equal(200);
+    expect(reads).to.equal(1);
+  });
+
   it("runs once per epoch, leaves out what another auditor scored this epoch, and decays old reports later", async function () {
     const h = await harness();
     await withReports(h);
