@@ -3,6 +3,7 @@ import type { Provider } from "ethers";
 
 import type { PaymentChannels } from "../../typechain-types";
 import { channelIdOf } from "./key";
+import type { ChannelRecord } from "./store";
 
 /** The chain could not be read (the RPC failed, or did not answer in time). The message is for logs. */
 export class ChainUnavailable extends Error {
@@ -116,17 +117,7 @@ export class ChainClock {
 
 /** A change to one of the payee's channels, read from the contract's events. */
 export type ChannelEvent =
-  | {
-      kind: "opened";
-      channelId: string;
-      owner: string;
-      token: boolean;
-      clientRoot: string;
-      salt: bigint;
-      openBlock: bigint;
-      deposit: bigint;
-      expiry: number;
-    }
+  | ({ kind: "opened" } & Omit<ChannelRecord, "closed">)
   | { kind: "topped-up"; channelId: string; deposit: bigint; expiry: number }
   | { kind: "closed"; channelId: string; paid: bigint }
   | { kind: "reclaimed"; channelId: string; refunded: bigint };

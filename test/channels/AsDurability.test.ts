@@ -380,7 +380,8 @@ describe("AS store faults and the HOTP window (in process)", function () {
     expect((await server.dueChannels(Number.MAX_SAFE_INTEGER))[0].receipt.amount).to.equal(2n * PRICE);
   });
 
-  it("codes used out of order: every paid code is granted by the device", async function () {
+  /** An AS and a device with a window of 8, and the 8 codes that eight buyers paid for (counters 0-7). */
+  async function eightCodes(): Promise<{ device: SimulatedDevice; grants: AccessGrant[] }> {
     await setup(8);
     const device = new SimulatedDevice(path.join(dir, "lock.json"), 8, undefined, {
       deviceId: DEVICE,
@@ -390,6 +391,11 @@ describe("AS store faults and the HOTP window (in process)", function () {
     });
     const grants: AccessGrant[] = [];
     for (const b of buyers.slice(0, 8)) grants.push((await buy(url, b, PRICE)).body as unknown as AccessGrant);
+    return { device, grants };
+  }
+
+  it("codes used out of order: every paid code is granted by the device", async function () {
+    const { device, grants } = await eightCodes();
     expect(grants.map((g) => g.counter)).to.deep.equal([0, 1, 2, 3, 4, 5, 6, 7]);
     for (const g of [...grants].reverse()) expect(device.present(g.otp).granted, `code ${g.counter}`).to.equal(true);
     expect(device.slotsGranted).to.equal(8);
@@ -397,15 +403,7 @@ describe("AS store faults and the HOTP window (in process)", function () {
   });
 
   it("unused codes: at most W outstanding per device, 429 before charging, and selling resumes once the device acknowledges", async function () {
-    await setup(8);
-    const device = new SimulatedDevice(path.join(dir, "lock.json"), 8, undefined, {
-      deviceId: DEVICE,
-      secret: SECRET,
-      counter: 0,
-      slotsGranted: 0,
-    });
-    const grants: AccessGrant[] = [];
-    for (const b of buyers.slice(0, 8)) grants.push((await buy(url, b, PRICE)).body as unknown as AccessGrant);
+    const { device, grants } = await eightCodes();
     // Six codes go unused (0..5); two are used (6, 7) and their acknowledgements relayed.
     for (const g of grants.slice(6)) {
       const outcome = device.present(g.otp);
