@@ -3,7 +3,14 @@ import type { BaseWallet, TypedDataDomain } from "ethers";
 import { signReceipt } from "../eip712/receipt";
 import { isMember } from "../merkle/group";
 import type { AccessGrant, ChannelParams } from "./as-server";
+import type { AccessOutcome, DeviceAckMessage, DeviceAdvance } from "./device";
 import { ReceiptVerifier } from "./verify";
+
+/** What a client reaches of a device: presenting a code (with the AS's advance), and reading its acknowledgement. */
+export interface DeviceLink {
+  present(otp: string, advance?: DeviceAdvance): AccessOutcome;
+  readonly ack: DeviceAckMessage;
+}
 
 export interface PreviousReceipt {
   channelId: string;
@@ -84,15 +91,36 @@ export class ChannelClient {
   }
 
   /**
-   * Relays the device's acknowledgement after it granted a code (`SimulatedDevice.present` returns it as
-   * `counter` and `ack`): the AS then knows those codes were used and may sell further ones, as it keeps
-   * at most the device's window of codes outstanding. Only the device can make `ack` (a MAC under its secret).
+   * Uses a grant at the device: presents its code (with the AS's advance, if any) and relays the device's
+   * acknowledgement to the AS whatever the device answered: after a grant the AS may sell further codes; after
+   * a refusal an AS behind the device (restored from a backup) catches up, so it sells no more codes the
+   * device has used. A failed relay does not undo the grant: it is reported in `relayError`.
    */
-  async acknowledge(asUrl: string, deviceId: string, base: number, ack: string): Promise<void> {
+  async redeem(
+    asUrl: string,
+    device: DeviceLink,
+    grant: AccessGrant,
+  ): Promise<AccessOutcome & { relayError?: string }> {
+    const outcome = device.present(grant.otp, grant.advance);
+    try {
+      await this.acknowledge(asUrl, grant.deviceId, outcome.counter, outcome.ack, outcome.next);
+      return outcome;
+    } catch (error) {
+      return { ...outcome, relayError: (error as Error).message };
+    }
+  }
+
+  /**
+   * Relays a device's acknowledgement (`SimulatedDevice.present` returns it as `counter`, `ack` and `next`;
+   * `SimulatedDevice.ack` gives it without a code, e.g. for an AS started with `--resync`): the AS then knows
+   * which codes were used and may sell further ones, as it keeps at most the device's window of codes
+   * outstanding. Only the device can make `ack` (a MAC under its secret).
+   */
+  async acknowledge(asUrl: string, deviceId: string, base: number, ack: string, next?: number): Promise<void> {
     const response = await fetch(`${asUrl}/devices/${deviceId}/ack`, {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ base, mac: ack }),
+      body: JSON.stringify(next === undefined ? { base, mac: ack } : { base, next, mac: ack }),
     });
     if (!response.ok) {
       const body = (await response.json().catch(() => ({}))) as { error?: string };

@@ -317,12 +317,13 @@ export class AsStore {
     }));
   }
 
-  /** Records a device's acknowledged window base (every counter below it was used); raises its counter to it. */
-  setAcked(deviceId: string, acked: number): void {
+  /** Records a device's acknowledged window base (every counter below it was used); raises its counter to
+   * `counter` (default the base: the device used nothing below it that the AS may issue again). */
+  setAcked(deviceId: string, acked: number, counter = acked): void {
     this.checkPresent();
     this.db
       .prepare("UPDATE devices SET acked = MAX(acked, ?), counter = MAX(counter, ?) WHERE device_id = ?")
-      .run(acked, acked, deviceId);
+      .run(acked, Math.max(acked, counter), deviceId);
   }
 
   saveChannel(c: ChannelRecord): void {
