@@ -211,7 +211,11 @@ withHttpFlags(
   .addOptionalParam("poll", "Seconds between looks for due channels", "30")
   .addOptionalParam("minConfirmations", "Blocks on top of a channel's open before serving it", "0")
   .addOptionalParam("hotpWindow", "The devices' HOTP window W: at most W unused codes outstanding per device", "32")
-  .addOptionalParam("codeTtl", "Seconds a code stays valid; expired unused codes are voided when the window is full", "600")
+  .addOptionalParam(
+    "codeTtl",
+    "Seconds a code stays valid; expired unused codes are voided when the window is full",
+    "600",
+  )
   .addFlag("resync", "After restoring --db from a backup: sell nothing for a device until the device acknowledges")
   .addOptionalParam("follow", "Seconds between reads of the channels contract's events", "5")
   .addOptionalParam("stateMaxAge", "Re-read a channel on chain before a sale when its state is older (seconds)", "5")

@@ -283,8 +283,7 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
       app.post<{ Params: { id: string }; Body: { base: number; next?: number; mac: string } }>(
         "/devices/:id/ack",
         { schema: ackSchema },
-        async (request) =>
-          this.acknowledge(request.params.id, request.body.base, request.body.mac, request.body.next),
+        async (request) => this.acknowledge(request.params.id, request.body.base, request.body.mac, request.body.next),
       );
     });
   }

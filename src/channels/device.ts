@@ -83,7 +83,11 @@ export class SimulatedDevice {
     const base = this.state.counter;
     const used = this.state.used ?? [];
     const next = used.length === 0 ? undefined : used[used.length - 1] + 1;
-    return { base, ...(next === undefined ? {} : { next }), mac: deviceAck(this.secret(), this.state.deviceId, base, next) };
+    return {
+      base,
+      ...(next === undefined ? {} : { next }),
+      mac: deviceAck(this.secret(), this.state.deviceId, base, next),
+    };
   }
 
   /**
@@ -102,7 +106,11 @@ export class SimulatedDevice {
       advance.base > this.state.counter &&
       checkDeviceAdvance(this.secret(), this.state.deviceId, advance.base, advance.mac)
     )
-      this.moveTo(advance.base, (this.state.used ?? []).filter((c) => c >= advance.base), this.state.slotsGranted);
+      this.moveTo(
+        advance.base,
+        (this.state.used ?? []).filter((c) => c >= advance.base),
+        this.state.slotsGranted,
+      );
     const base = this.state.counter;
     const refused = (reason: AccessOutcome["reason"]): AccessOutcome => ({ granted: false, reason, ...this.outcome() });
     if (!/^\d+$/.test(otp)) return refused("malformed");

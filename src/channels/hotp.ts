@@ -91,7 +91,13 @@ export function deviceAck(secret: Uint8Array, deviceId: string, base: number, ne
   return deviceMac(secret, `thingledger device ack ${deviceId.toLowerCase()} ${base}${above}`);
 }
 
-export function checkDeviceAck(secret: Uint8Array, deviceId: string, base: number, mac: string, next?: number): boolean {
+export function checkDeviceAck(
+  secret: Uint8Array,
+  deviceId: string,
+  base: number,
+  mac: string,
+  next?: number,
+): boolean {
   return macEquals(deviceAck(secret, deviceId, base, next), mac);
 }
 
