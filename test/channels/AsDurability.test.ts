@@ -5,6 +5,7 @@ import path from "node:path";
 
 import Database from "better-sqlite3";
 import { expect } from "chai";
+import fc from "fast-check";
 import { Wallet, getBytes, keccak256 } from "ethers";
 import secp256k1 from "secp256k1";
 
@@ -512,6 +513,72 @@ describe("AS store faults and the HOTP window (in process)", function () {
     expect(ack.body).to.deep.equal({ deviceId: DEVICE, acked: 12, counter: 12 });
     const after = await buy(url, buyers[0], 2n * PRICE);
     expect([after.status, after.body.counter, after.body.advance]).to.deep.equal([200, 12, undefined]);
+  });
+
+  it("property: whatever the order of sales, uses, lost acknowledgements and time, at most W unexpired codes are outstanding and the device grants every paid code presented before it expires", async function () {
+    this.timeout(120_000);
+    const W = 4;
+    const TTL = 100;
+    type Step =
+      { kind: "buy"; who: number } | { kind: "use"; pick: number; relay: boolean } | { kind: "wait"; s: number };
+    const step = fc.oneof(
+      fc.record({ kind: fc.constant("buy" as const), who: fc.nat(11) }),
+      fc.record({ kind: fc.constant("use" as const), pick: fc.nat(), relay: fc.boolean() }),
+      fc.record({ kind: fc.constant("wait" as const), s: fc.integer({ min: 1, max: 120 }) }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(step, { minLength: 10, maxLength: 40 }), async (steps: Step[]) => {
+        let now = 5_000_000;
+        await server?.stop();
+        store?.close();
+        if (dir !== undefined) fs.rmSync(dir, { recursive: true, force: true });
+        await setup(W, 0, { codeTtl: TTL, now: () => now });
+        const device = new SimulatedDevice(path.join(dir, "lock.json"), W, undefined, {
+          deviceId: DEVICE,
+          secret: SECRET,
+          counter: 0,
+          slotsGranted: 0,
+        });
+        const paid = buyers.map(() => 0n);
+        const held: AccessGrant[] = [];
+        const sold: AccessGrant[] = [];
+        let granted = 0;
+        for (const st of steps) {
+          if (st.kind === "wait") now += st.s;
+          else if (st.kind === "buy") {
+            const r = await buy(url, buyers[st.who], paid[st.who] + PRICE);
+            expect([200, 429], String(r.body.error)).to.include(r.status);
+            if (r.status === 200) {
+              paid[st.who] += PRICE;
+              held.push(r.body as unknown as AccessGrant);
+              sold.push(r.body as unknown as AccessGrant);
+            } else {
+              // Refused only while W sold codes (used or not: their acknowledgement may be lost) are unexpired.
+              expect(sold.filter((g) => now < g.expiresAt).length, "429 with expired codes").to.be.at.least(W);
+            }
+          } else if (held.length > 0) {
+            const [g] = held.splice(st.pick % held.length, 1);
+            const outcome = device.present(g.otp, g.advance);
+            if (now < g.expiresAt) expect(outcome.granted, `code ${g.counter} before its expiry`).to.equal(true);
+            if (outcome.granted) granted++;
+            if (st.relay) {
+              const ack = await post(url, `/devices/${DEVICE}/ack`, {
+                base: outcome.counter,
+                next: outcome.next,
+                mac: outcome.ack,
+              });
+              expect(ack.status).to.equal(200);
+            }
+          }
+          // The bound: paid codes still unused and unexpired never exceed the device's window.
+          expect(held.filter((g) => now < g.expiresAt).length).to.be.at.most(W);
+        }
+        // Every code was granted at most once, and only paid codes were.
+        expect(granted).to.equal(device.slotsGranted);
+        expect(granted).to.be.at.most(store.receiptCount());
+      }),
+      { numRuns: 15 },
+    );
   });
 
   it("an AS restored from a backup behind its device: the first refused code's acknowledgement heals its counter; with resync nobody is charged", async function () {

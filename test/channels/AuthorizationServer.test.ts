@@ -89,10 +89,10 @@ describe("Authorization Server, clients and devices", function () {
       /AS refused the acknowledgement: 403 .*wrong MAC/,
     );
     // The device used counter 1 but not 0: its base stays at 0, and the AS still has 2 outstanding.
-    await s.clients[2].acknowledge(url, LOCK, used.counter, used.ack!);
+    await s.clients[2].acknowledge(url, LOCK, used.counter, used.ack, used.next);
     await expect(s.clients[2].buy(url, LOCK, PRICE)).to.be.rejectedWith(/429/);
     const first = s.device.present(grants[0].otp);
-    await s.clients[2].acknowledge(url, LOCK, first.counter, first.ack!);
+    await s.clients[2].acknowledge(url, LOCK, first.counter, first.ack, first.next);
     expect(first.counter).to.equal(2);
     const third = await s.clients[2].buy(url, LOCK, PRICE);
     expect(third).to.include({ counter: 2, amount: (3n * PRICE).toString() });
