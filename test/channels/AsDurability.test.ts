@@ -648,6 +648,8 @@ describe("AS store faults and the HOTP window (in process)", function () {
     expect(await bestAmount(url, buyers[10])).to.equal(0n);
     // A forged acknowledgement does not end the wait.
     expect((await post(url, `/devices/${DEVICE}/ack`, { base: 99, mac: "00".repeat(16) })).status).to.equal(403);
+    const below = await post(url, `/devices/${DEVICE}/ack`, { base: 9, next: 3, mac: "00".repeat(16) });
+    expect([below.status, below.body.error]).to.deep.equal([400, "body/next 3 is below body/base 9"]);
     await expect(clients[10].buy(url, DEVICE, PRICE)).to.be.rejectedWith(/409/);
     const { base, next, mac } = device.ack;
     expect(mac).to.equal(deviceAck(Buffer.from(SECRET, "hex"), DEVICE, base, next));

@@ -69,6 +69,13 @@ describe("HOTP and the constrained device", function () {
       fs.rmSync(dir, { recursive: true, force: true });
     });
 
+    /** A new device with window `window` at base 0 and a random secret, kept in `dir`/lock.json. */
+    function freshDevice(deviceId: string, window: number): { device: SimulatedDevice; secret: Buffer } {
+      const secret = crypto.randomBytes(32);
+      const initial = { deviceId, secret: secret.toString("hex"), counter: 0, slotsGranted: 0 };
+      return { device: new SimulatedDevice(path.join(dir, "lock.json"), window, undefined, initial), secret };
+    }
+
     it("grants one slot per OTP, refuses reuse and OTPs outside the window, and persists its counter", function () {
       const secret = crypto.randomBytes(32);
       const file = path.join(dir, "lock.json");
@@ -132,13 +139,7 @@ describe("HOTP and the constrained device", function () {
     });
 
     it("every refusal carries the device's acknowledgement of its window, with next when it used counters above its base", function () {
-      const secret = crypto.randomBytes(32);
-      const device = new SimulatedDevice(path.join(dir, "lock.json"), 8, undefined, {
-        deviceId: "0x05",
-        secret: secret.toString("hex"),
-        counter: 0,
-        slotsGranted: 0,
-      });
+      const { device, secret } = freshDevice("0x05", 8);
       expect(device.present(hotp(secret, 0))).to.deep.equal({
         granted: true,
         counter: 1,
@@ -166,14 +167,7 @@ describe("HOTP and the constrained device", function () {
     });
 
     it("an advance from the AS kills the unused counters below it before the code is checked; a forged, replayed, older or ack-MAC'd one changes nothing", function () {
-      const secret = crypto.randomBytes(32);
-      const file = path.join(dir, "lock.json");
-      const device = new SimulatedDevice(file, 4, undefined, {
-        deviceId: "0x06",
-        secret: secret.toString("hex"),
-        counter: 0,
-        slotsGranted: 0,
-      });
+      const { device, secret } = freshDevice("0x06", 4);
       expect(device.present(hotp(secret, 2)).granted).to.equal(true); // window [0, 4), 2 used
       // Code 5 is outside [0, 4): refused without an advance, or with a forged one, or an ack's MAC for 3.
       expect(device.present(hotp(secret, 5)).granted).to.equal(false);
@@ -196,7 +190,7 @@ describe("HOTP and the constrained device", function () {
         granted: true,
         counter: 6,
       });
-      expect(new SimulatedDevice(file, 4).counter).to.equal(6);
+      expect(new SimulatedDevice(path.join(dir, "lock.json"), 4).counter).to.equal(6);
     });
   });
 });
