@@ -97,7 +97,7 @@ export class ChannelClient {
     try {
       return await this.redeliver(asUrl, amount, o);
     } catch (error) {
-      throw new Error(`${failure}; then ${(error as Error).message}`);
+      throw new Error(`${failure}; then ${(error as Error).message}`, { cause: error });
     }
   }
 

@@ -3,7 +3,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
 import { expect } from "chai";
 import { Signature, Wallet, keccak256 } from "ethers";
 
@@ -247,6 +247,10 @@ describe("AS redelivery of a lost answer (in process)", function () {
     expect(redelivery.status).to.equal(404);
     expect(redelivery.body).not.to.have.property("otp");
     expect(store.receiptAmounts(channelId)).to.deep.equal([PRICE]);
+    // buy() on a 5xx asks for a redelivery, and with nothing stored reports both answers.
+    await expect(clientOf(bob).buy(url, DEVICE, PRICE)).to.be.rejectedWith(
+      `AS refused: 503 the AS could not store this receipt, so it was not accepted and nothing was charged: retry the same amount later; then AS refused the redelivery: 404 channel ${channelId} has no stored receipt of amount ${amount} (a receipt that was refused or not stored was not charged)`,
+    );
   });
 });
 
