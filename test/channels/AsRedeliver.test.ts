@@ -117,6 +117,17 @@ function seed(file: string): void {
   store.close();
 }
 
+/** A `POST /access` body: `signer`'s receipt for `amount` on the group's channel. */
+async function accessBody(signer: Wallet, amount: bigint) {
+  return {
+    channel: params,
+    deviceId: DEVICE,
+    amount: amount.toString(),
+    signature: await signReceipt(signer, domain, { channelId, cumulativeAmount: amount }),
+    proof: group.proofs[signer.address],
+  };
+}
+
 async function redeliverBody(signer: Wallet, amount: bigint) {
   return {
     amount: amount.toString(),
@@ -230,13 +241,7 @@ describe("AS redelivery of a lost answer (in process)", function () {
     await clientOf(alice).buy(url, DEVICE, PRICE);
     (store as unknown as { db: Database.Database }).db.pragma("query_only = 1"); // the next write fails
     const amount = 2n * PRICE;
-    const pending = postJson(url, "/access", {
-      channel: params,
-      deviceId: DEVICE,
-      amount: amount.toString(),
-      signature: await signReceipt(bob, domain, { channelId, cumulativeAmount: amount }),
-      proof: group.proofs[bob.address],
-    });
+    const pending = postJson(url, "/access", await accessBody(bob, amount));
     await new Promise((r) => setTimeout(r, 100)); // accepted, waiting for its group commit
     const shown = await request(url, "GET", `/channels/${channelId}/receipt`);
     expect(shown.body).to.deep.include({ amount: PRICE.toString(), signer: alice.address });
@@ -275,13 +280,7 @@ describe("AS redelivery after kill -9 (separate AS process)", function () {
     proxy = new AnswerDropper(first.url);
     const via = await proxy.start();
     proxy.drop = 1;
-    const sent = postJson(via, "/access", {
-      channel: params,
-      deviceId: DEVICE,
-      amount: PRICE.toString(),
-      signature: await signReceipt(alice, domain, { channelId, cumulativeAmount: PRICE }),
-      proof: group.proofs[alice.address],
-    });
+    const sent = postJson(via, "/access", await accessBody(alice, PRICE));
     await expect(sent).to.be.rejected; // stored and answered; the answer never arrived
     await first.kill9();
     const second = await startAsProcess(config);
