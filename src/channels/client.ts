@@ -53,9 +53,15 @@ export class ChannelClient {
    * Buys one access slot of `deviceId` at `price`: fetch and check the previous receipt, sign the next, trade it.
    * If the exchange fails after the receipt was sent (a network error, no answer within `timeoutMs`, a 5xx),
    * the AS may have stored it (the client is charged): the code is then asked for again with
-   * {@link redeliver}. If that fails too (no such receipt stored: nothing was charged), both errors are thrown.
+   * {@link redeliver} (which the AS answers once the receipt's write is settled; `redeliverTimeoutMs`,
+   * default 30 s). If that fails too (no such receipt stored: nothing was charged), both errors are thrown.
    */
-  async buy(asUrl: string, deviceId: string, price: bigint, o: { timeoutMs?: number } = {}): Promise<AccessGrant> {
+  async buy(
+    asUrl: string,
+    deviceId: string,
+    price: bigint,
+    o: { timeoutMs?: number; redeliverTimeoutMs?: number } = {},
+  ): Promise<AccessGrant> {
     const previousResponse = await fetch(`${asUrl}/channels/${this.channel.channelId}/receipt`);
     if (!previousResponse.ok) throw new Error(`AS refused to show the previous receipt: ${previousResponse.status}`);
     const previous = this.checkPrevious((await previousResponse.json()) as PreviousReceipt);
@@ -95,7 +101,7 @@ export class ChannelClient {
     if (response.status > 0 && response.status < 500) throw new Error(failure);
     // The receipt was sent and its answer lost or failed: if the AS stored it, this client paid for its code.
     try {
-      return await this.redeliver(asUrl, amount, o);
+      return await this.redeliver(asUrl, amount, { timeoutMs: o.redeliverTimeoutMs ?? 30_000 });
     } catch (error) {
       throw new Error(`${failure}; then ${(error as Error).message}`, { cause: error });
     }

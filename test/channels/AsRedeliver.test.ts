@@ -192,6 +192,28 @@ describe("AS redelivery of a lost answer (in process)", function () {
     expect((await clientOf(alice).buy(url, DEVICE, PRICE)).amount).to.equal((2n * PRICE).toString());
   });
 
+  it("no answer within timeoutMs while the receipt is being written: buy()'s redelivery waits for the write and gets the code", async function () {
+    await setup(200);
+    // The client's timer fires exactly when the AS starts writing the receipt (not by the clock).
+    const timeout = new AbortController();
+    const timers = AbortSignal.timeout;
+    AbortSignal.timeout = () => timeout.signal;
+    const commit = store.commit.bind(store);
+    store.commit = (receipt, undo) => {
+      AbortSignal.timeout = timers;
+      timeout.abort(new DOMException("the client gave up", "TimeoutError"));
+      return commit(receipt, undo);
+    };
+    try {
+      const grant = await clientOf(alice).buy(url, DEVICE, PRICE, { timeoutMs: 1 });
+      expect(grant).to.deep.include({ redelivered: true, used: false, counter: 0, amount: PRICE.toString() });
+      expect(device.present(grant.otp).granted).to.equal(true);
+      expect(store.receiptAmounts(channelId)).to.deep.equal([PRICE]);
+    } finally {
+      AbortSignal.timeout = timers;
+    }
+  });
+
   it("a third party with the public receipt gets 403 and no code: the receipt's own signature, a forged one, another member's", async function () {
     await setup();
     const grant = await clientOf(alice).buy(url, DEVICE, PRICE);
