@@ -47,6 +47,14 @@ export interface AccessGrant {
   advance?: { base: number; mac: string };
 }
 
+/** A code given again to the signer of a stored receipt whose answer was lost (`POST /channels/:id/redeliver`). */
+export interface RedeliveredGrant extends AccessGrant {
+  redelivered: true;
+  /** The device acknowledged this counter as used (or passed it): it will refuse the code. */
+  used: boolean;
+  note?: string;
+}
+
 export interface AsOptions {
   /** The channels contract, connected to the AS's signer. Without it, only channels already in the store
    * are served and nothing can be closed (the throughput benchmark runs so). */
@@ -168,6 +176,18 @@ const receiptSchema = {
     properties: { id: { type: "string", pattern: hex32 } },
   },
 } as const;
+const redeliverSchema = {
+  ...receiptSchema,
+  body: {
+    type: "object",
+    required: ["amount", "signature"],
+    additionalProperties: false,
+    properties: {
+      amount: { type: "string", pattern: "^[0-9]{1,29}$" },
+      signature: { type: "string", pattern: "^0x[0-9a-fA-F]{130}$" },
+    },
+  },
+} as const;
 
 /** What the schema cannot say: the owner's EIP-55 checksum (when mixed case) and the uint96 salt. */
 function checkChannelParams(params: ChannelParams): void {
@@ -197,6 +217,8 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
   private readonly best = new Map<string, StoredReceipt>();
   /** Receipts accepted but not yet on disk, newest per channel: the next receipt builds on them. */
   private readonly pending = new Map<string, StoredReceipt>();
+  /** The commits in flight, by `channelId:amount`: a redelivery of one waits for it. */
+  private readonly committing = new Map<string, Promise<void>>();
   private readonly devices = new Map<string, DeviceRecord>();
   private readonly hotpConfig: HotpConfig;
   /** Chain time in seconds; throws a {@link Rejected} 503 when the chain cannot be read. */
@@ -261,7 +283,9 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
       );
       app.get<{ Params: { id: string } }>("/channels/:id/receipt", { schema: receiptSchema }, async (request) => {
         const id = request.params.id.toLowerCase();
-        const r = this.pending.get(id) ?? this.best.get(id);
+        // Durable receipts only: a pending one could still fail to be stored and roll back, and whoever had
+        // read it could then present it to /access and take the code its signer paid for.
+        const r = this.best.get(id);
         const c = this.channels.get(id);
         return r === undefined
           ? { channelId: id, amount: "0", deposit: c?.deposit.toString() ?? null }
@@ -280,6 +304,11 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
         this.metrics.exchanges.inc();
         return grant;
       });
+      app.post<{ Params: { id: string }; Body: { amount: string; signature: string } }>(
+        "/channels/:id/redeliver",
+        { schema: redeliverSchema },
+        async (request) => this.redeliver(request.params.id, BigInt(request.body.amount), request.body.signature),
+      );
       app.post<{ Params: { id: string }; Body: { base: number; next?: number; mac: string } }>(
         "/devices/:id/ack",
         { schema: ackSchema },
@@ -360,6 +389,67 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
       codes.voided = floor;
     }
     return floor;
+  }
+
+  /**
+   * The code of a stored receipt again, for its signer only (a `Redeliver` signature: the receipt itself is
+   * public). For a client whose answer was lost after the receipt was stored (a dropped connection, a
+   * timeout, an AS killed before answering): it paid, and re-sending the receipt is a 409. No counter is
+   * issued: the code is the one the receipt bought; if the device already used it (or passed it), it says so.
+   */
+  private async redeliver(id: string, amount: bigint, signature: string): Promise<RedeliveredGrant> {
+    const channelId = id.toLowerCase();
+    await this.committing.get(`${channelId}:${amount}`)?.catch(() => undefined);
+    const signer = this.options.verifier.recoverRedeliver(channelId, amount, signature);
+    if (signer === undefined)
+      throw new Rejected(400, "the redelivery signature is malformed or not canonical (high s)");
+    let receipt: StoredReceipt | undefined;
+    try {
+      receipt = this.options.store.receipt(channelId, amount);
+    } catch {
+      throw new Rejected(503, "the AS cannot read its database now; retry later");
+    }
+    if (receipt === undefined)
+      throw new Rejected(
+        404,
+        `channel ${channelId} has no stored receipt of amount ${amount} (a receipt that was refused or not stored was not charged)`,
+      );
+    if (signer !== receipt.signer)
+      throw new Rejected(
+        403,
+        `the receipt of amount ${amount} was signed by ${receipt.signer}; only its signer can have its code again, not ${signer}`,
+      );
+    const device = this.devices.get(receipt.deviceId.toLowerCase());
+    if (device === undefined) throw new Rejected(404, `unknown device ${receipt.deviceId}`);
+    const secret = Buffer.from(device.secret, "hex");
+    const otp = hotp(secret, receipt.otpCounter, this.hotpConfig);
+    const codes = this.codeWindow(device);
+    const voided = receipt.otpCounter >= (device.acked ?? 0) && receipt.otpCounter < codes.voided;
+    const used = receipt.otpCounter < (device.acked ?? 0) || voided;
+    let expiresAt = codes.expiry.get(receipt.otpCounter);
+    if (expiresAt === undefined) {
+      expiresAt = this.clock() + (used ? 0 : this.unknownCodeTtl);
+      if (!used) codes.expiry.set(receipt.otpCounter, expiresAt);
+    }
+    return {
+      deviceId: device.deviceId,
+      otp,
+      counter: receipt.otpCounter,
+      amount: amount.toString(),
+      expiresAt,
+      ...(codes.voided > (device.acked ?? 0) && !used
+        ? { advance: { base: codes.voided, mac: deviceAdvance(secret, device.deviceId, codes.voided) } }
+        : {}),
+      redelivered: true,
+      used,
+      ...(used
+        ? {
+            note: voided
+              ? `code ${receipt.otpCounter} of device ${device.deviceId} expired unused and was voided: it will refuse it`
+              : `device ${device.deviceId} reported code ${receipt.otpCounter} used: it will refuse it`,
+          }
+        : {}),
+    };
   }
 
   /** Registers (or re-prices) a device and its shared secret. The secret never leaves the AS but as OTPs. */
@@ -627,13 +717,18 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
     device.counter += 1;
     try {
       const timer = this.metrics.commitSeconds.startTimer();
-      await this.options.store
+      const key = `${channel.channelId}:${amount}`;
+      const stored = this.options.store
         .commit(receipt, () => {
           if (previousPending === undefined) this.pending.delete(channel.channelId);
           else this.pending.set(channel.channelId, previousPending);
           device.counter -= 1;
         })
         .finally(timer);
+      this.committing.set(key, stored);
+      await stored.finally(() => {
+        if (this.committing.get(key) === stored) this.committing.delete(key);
+      });
       // Durable now: the best receipt a close may use (never one that could still fail to be stored).
       if (receipt.amount > (this.best.get(channel.channelId)?.amount ?? 0n)) this.best.set(channel.channelId, receipt);
       if (this.pending.get(channel.channelId) === receipt) this.pending.delete(channel.channelId);

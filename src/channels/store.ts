@@ -404,6 +404,14 @@ export class AsStore {
       .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   }
 
+  /** The stored receipt of a channel at `amount`, or undefined. */
+  receipt(channelId: string, amount: bigint): StoredReceipt | undefined {
+    const row = this.db
+      .prepare("SELECT * FROM receipts WHERE channel_id = ? AND amount = ?")
+      .get(channelId.toLowerCase(), amount.toString()) as ReceiptRow | undefined;
+    return row === undefined ? undefined : toReceipt(row);
+  }
+
   receiptCount(): number {
     return (this.db.prepare("SELECT COUNT(*) AS n FROM receipts").get() as { n: number }).n;
   }
