@@ -16,6 +16,7 @@ import { SimulatedDevice } from "../../src/channels/device";
 import { deviceAck, deviceAdvance, hotp } from "../../src/channels/hotp";
 import { AsStore } from "../../src/channels/store";
 import { ReceiptVerifier } from "../../src/channels/verify";
+import { signRedeliver } from "../../src/eip712/receipt";
 import { UserError } from "../../src/errors";
 import { clientLeaf } from "../../src/merkle/group";
 import { startAsProcess } from "../shared/as-process";
@@ -499,6 +500,22 @@ describe("AS store faults and the HOTP window (in process)", function () {
     for (const g of fresh) expect(g.advance).to.deep.equal(advance);
     // Codes 4-7 have not expired: never voided, so the window is full again.
     expect((await buy(url, buyers[0], 2n * PRICE)).status).to.equal(429);
+    // A redelivery (a lost answer) states the same: code 0 is void, code 4 lives until t + 160, with the advance.
+    const redeliver = async (b: Buyer) =>
+      (
+        await post(url, `/channels/${b.channelId}/redeliver`, {
+          amount: PRICE.toString(),
+          signature: await signRedeliver(b.key, domain, { channelId: b.channelId, cumulativeAmount: PRICE }),
+        })
+      ).body;
+    expect(await redeliver(buyers[0])).to.deep.include({
+      counter: 0,
+      used: true,
+      note: `code 0 of device ${DEVICE} expired unused and was voided: it will refuse it`,
+    });
+    const again = await redeliver(buyers[4]);
+    expect(again).to.deep.include({ counter: 4, used: false, expiresAt: 1_000_160, otp: grants[4].otp });
+    expect(again.advance).to.deep.equal(advance);
     // The device: code 11 with its advance is granted (applied first), a voided code is refused, and codes
     // 4-7 and 8-10 (no advance needed now) are granted, in any order.
     expect(device.present(String(fresh[3].otp), advance)).to.deep.include({ granted: true, counter: 4 });
