@@ -502,7 +502,6 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
     const device = this.devices.get(body.deviceId.toLowerCase());
     if (device === undefined) throw new Rejected(404, `unknown device ${body.deviceId}`);
     const amount = BigInt(body.amount);
-    this.checkAmount(id, device, amount);
     const signer = this.options.verifier.recover(id, amount, body.signature);
     if (signer === undefined) throw new Rejected(400, "the receipt signature is malformed or not canonical (high s)");
     // The channel id commits to its client root: the request's root is the channel's.
@@ -527,7 +526,14 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
         `device ${device.deviceId} has ${window} unused codes outstanding; use one (and relay the device's acknowledgement) or wait`,
       );
     }
-    this.checkAmount(channel.channelId, device, amount); // again: another request may have moved it meanwhile
+    const previous = (this.pending.get(channel.channelId) ?? this.best.get(channel.channelId))?.amount ?? 0n;
+    const expected = previous + device.price;
+    if (amount !== expected) {
+      throw new Rejected(
+        409,
+        `amount must be ${expected} (previous ${previous} + price ${device.price}), got ${amount}`,
+      );
+    }
     if (amount > channel.deposit) {
       throw new Rejected(402, `amount ${amount} exceeds the channel's deposit ${channel.deposit}`);
     }
@@ -569,18 +575,6 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
     }
     const otp = hotp(Buffer.from(device.secret, "hex"), receipt.otpCounter, this.hotpConfig);
     return { deviceId: device.deviceId, otp, counter: receipt.otpCounter, amount: amount.toString() };
-  }
-
-  /** A receipt's amount must be the channel's last amount (durable or pending) plus the device's price. */
-  private checkAmount(channelId: string, device: DeviceRecord, amount: bigint): void {
-    const previous = (this.pending.get(channelId) ?? this.best.get(channelId))?.amount ?? 0n;
-    const expected = previous + device.price;
-    if (amount !== expected) {
-      throw new Rejected(
-        409,
-        `amount must be ${expected} (previous ${previous} + price ${device.price}), got ${amount}`,
-      );
-    }
   }
 
   /** Channels whose expiry is within `margin` seconds of chain time and that have a receipt to cash. */
