@@ -751,10 +751,17 @@ describe("Authorization Server: bad input, slow clients, chain faults, health an
           rpcTimeoutMs: undefined,
         },
         maxChainLagSeconds: undefined,
+        healthCacheMs: undefined,
         logLevel: "info",
       });
-      const parsed = parseHttpFlags({ rateLimit: "0", requestTimeout: "2500", maxLag: "120", logLevel: "silent" });
-      expect(parsed).to.deep.include({ maxChainLagSeconds: 120, logLevel: "silent" });
+      const parsed = parseHttpFlags({
+        rateLimit: "0",
+        requestTimeout: "2500",
+        maxLag: "120",
+        healthCache: "0",
+        logLevel: "silent",
+      });
+      expect(parsed).to.deep.include({ maxChainLagSeconds: 120, healthCacheMs: 0, logLevel: "silent" });
       expect(parsed.limits).to.include({ rateLimit: false, requestTimeoutMs: 2500 });
       expect(() => parseHttpFlags({ rateLimit: "lots" })).to.throw(/^--rate-limit: "lots" is not a whole number ≥ 0$/);
       expect(() => parseHttpFlags({ rpcTimeout: "0" })).to.throw(/^--rpc-timeout: "0" is not a whole number ≥ 1$/);
