@@ -786,6 +786,17 @@ describe("Authorization Server: bad input, slow clients, chain faults, health an
   });
 
   describe("/health and /metrics", function () {
+    /** Counts the database write probes of /health. */
+    function countProbes(s: Started): { n: number } {
+      const count = { n: 0 };
+      const probe = s.store.probeWrite.bind(s.store);
+      s.store.probeWrite = () => {
+        count.n++;
+        probe();
+      };
+      return count;
+    }
+
     it("/health: 200 when the RPC, the database and the close loop are ok; 503 naming each that is not", async function () {
       // healthCacheMs 0: each /health probes again (the database goes away between two of them).
       const s = await start({ http: { healthCacheMs: 0 } });
@@ -825,36 +836,26 @@ describe("Authorization Server: bad input, slow clients, chain faults, health an
 
     it("/health probes the chain and the database at most once per healthCacheMs; its counts stay current", async function () {
       const s = await start({ http: { healthCacheMs: 60_000 } });
-      let probes = 0;
-      const probe = s.store.probeWrite.bind(s.store);
-      s.store.probeWrite = () => {
-        probes++;
-        probe();
-      };
+      const probes = countProbes(s);
       const blocks = s.proxy.count("eth_getBlockByNumber");
       const answers: RawAnswer[] = [];
       for (let i = 0; i < 4; i++)
         answers.push(...(await Promise.all(Array.from({ length: 25 }, () => request(s.url, "GET", "/health")))));
       expect(answers.map((a) => a.status)).to.deep.equal(Array(100).fill(200));
-      expect(probes).to.equal(1);
+      expect(probes.n).to.equal(1);
       expect(s.proxy.count("eth_getBlockByNumber") - blocks).to.equal(1);
       // The receipt count is kept in memory, not cached: a sale shows at once.
       expect(answers[99].body.receipts).to.equal(1);
       await s.clients[1].buy(s.url, LOCK, PRICE);
       expect((await request(s.url, "GET", "/health")).body.receipts).to.equal(2);
-      expect(probes).to.equal(1);
+      expect(probes.n).to.equal(1);
     });
 
     it("/health with healthCacheMs 0 probes on every call", async function () {
       const s = await start({ http: { healthCacheMs: 0 } });
-      let probes = 0;
-      const probe = s.store.probeWrite.bind(s.store);
-      s.store.probeWrite = () => {
-        probes++;
-        probe();
-      };
+      const probes = countProbes(s);
       for (let i = 0; i < 3; i++) expect((await request(s.url, "GET", "/health")).status).to.equal(200);
-      expect(probes).to.equal(3);
+      expect(probes.n).to.equal(3);
     });
 
     it("/health judges the chain head's age only when told to (maxChainLagSeconds)", async function () {
