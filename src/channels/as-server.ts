@@ -233,6 +233,9 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
   private readonly codeTtl: number;
   /** The lifetime given to codes whose expiry this process does not know (sold before it started). */
   private readonly unknownCodeTtl: number;
+  /** A block the chain has reached (read before a channel's state): a "not open" read after it is final for
+   * channels opened at or below it, and only those are remembered as not open. */
+  private knownHead = 0n;
 
   constructor(private readonly options: AsOptions) {
     super(
@@ -505,6 +508,23 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
       this.metrics.unknownChannelHits.inc();
       throw new Rejected(404, `channel ${id} is not open for this AS on chain`, "unknown_channel");
     }
+    // A channel can be open only once its block exists; until the AS has seen that block, a "not open" is
+    // not final (the open may be pending): read the head first, and remember only answers read after it.
+    const openBlock = BigInt(params.openBlock);
+    if (openBlock > this.knownHead) {
+      const head = await this.readOnChain(id, () =>
+        withTimeout("reading the block number", this.rpcTimeoutMs, async () =>
+          BigInt((await contract.runner?.provider?.getBlockNumber()) ?? 0),
+        ),
+      );
+      if (head > this.knownHead) this.knownHead = head;
+      if (openBlock > head)
+        throw new Rejected(
+          404,
+          `channel ${id} is not open on chain: it names block ${openBlock}, and the chain is at block ${head}`,
+          "unknown_channel",
+        );
+    }
     const read = await this.notOpen.shared(id, () =>
       this.readOnChain(id, () => readChannelState(contract, id, { minConfirmations: 0, timeoutMs: this.rpcTimeoutMs })),
     );
@@ -653,6 +673,17 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
         503,
         "the AS has stopped selling: its database was removed while it ran; an operator must act",
       );
+    // Every check that needs no chain read comes first: a request that would fail anyway costs no RPC.
+    const id = this.channelIdOf(body.channel);
+    const device = this.devices.get(body.deviceId.toLowerCase());
+    if (device === undefined) throw new Rejected(404, `unknown device ${body.deviceId}`);
+    const amount = BigInt(body.amount);
+    const signer = this.options.verifier.recover(id, amount, body.signature);
+    if (signer === undefined) throw new Rejected(400, "the receipt signature is malformed or not canonical (high s)");
+    // The channel id commits to its client root: the request's root is the channel's.
+    if (!isMember(body.channel.clientRoot, signer, body.proof)) {
+      throw new Rejected(403, `receipt signer ${signer} is not in the channel's client group`);
+    }
     const channel = await this.channel(body.channel);
     if (channel.closed) {
       const how = this.ended.get(channel.channelId) ?? "closed";
@@ -664,8 +695,6 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
         `channel ${channel.channelId} expires at ${channel.expiry}: too close to accept receipts`,
       );
     }
-    const device = this.devices.get(body.deviceId.toLowerCase());
-    if (device === undefined) throw new Rejected(404, `unknown device ${body.deviceId}`);
     const window = this.options.hotpWindow ?? DEFAULT_WINDOW;
     const codes = this.codeWindow(device);
     if (codes.awaitingAck)
@@ -682,7 +711,6 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
       );
     }
     const previous = (this.pending.get(channel.channelId) ?? this.best.get(channel.channelId))?.amount ?? 0n;
-    const amount = BigInt(body.amount);
     const expected = previous + device.price;
     if (amount !== expected) {
       throw new Rejected(
@@ -692,11 +720,6 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
     }
     if (amount > channel.deposit) {
       throw new Rejected(402, `amount ${amount} exceeds the channel's deposit ${channel.deposit}`);
-    }
-    const signer = this.options.verifier.recover(channel.channelId, amount, body.signature);
-    if (signer === undefined) throw new Rejected(400, "the receipt signature is malformed or not canonical (high s)");
-    if (!isMember(channel.clientRoot, signer, body.proof)) {
-      throw new Rejected(403, `receipt signer ${signer} is not in the channel's client group`);
     }
     // Reserve synchronously (the event loop makes this atomic), then make it durable before answering. If the
     // write fails, the store undoes the reservation (newest first) before anything else runs: the best

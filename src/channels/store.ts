@@ -107,6 +107,8 @@ export class AsStore {
   lost?: string;
   /** The last write error, for logs and health (never sent to a client). */
   lastError?: Error;
+  /** Receipts stored: counted once on open, then kept in memory (/health reads it on every call). */
+  private receipts: number;
 
   constructor(
     private readonly file: string,
@@ -195,6 +197,7 @@ export class AsStore {
     );
     this.setCounter = this.db.prepare("UPDATE devices SET counter = MAX(counter, ?) WHERE device_id = ?");
     this.writeOne = this.db.transaction((receipt: StoredReceipt) => this.write(receipt));
+    this.receipts = (this.db.prepare("SELECT COUNT(*) AS n FROM receipts").get() as { n: number }).n;
     if (this.secretKey !== undefined) this.adoptKey();
   }
 
@@ -412,8 +415,9 @@ export class AsStore {
     return row === undefined ? undefined : toReceipt(row);
   }
 
+  /** Receipts stored (in memory: no query). */
   receiptCount(): number {
-    return (this.db.prepare("SELECT COUNT(*) AS n FROM receipts").get() as { n: number }).n;
+    return this.receipts;
   }
 
   /**
@@ -496,6 +500,7 @@ export class AsStore {
     } catch (error) {
       for (const job of batch) failed.set(job, error as Error);
     }
+    this.receipts += batch.length - failed.size;
     // Undo newest first, so each channel and device is back at its last durable value.
     for (let i = batch.length - 1; i >= 0; i--) if (failed.has(batch[i])) batch[i].undo();
     for (const job of batch) {

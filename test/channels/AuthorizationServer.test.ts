@@ -214,9 +214,21 @@ describe("Authorization Server, clients and devices", function () {
       ["unknown device", () => send((b) => (b.deviceId = keccak256(toUtf8Bytes("nope")))), 404, /unknown device/],
       [
         "unknown channel",
-        () => send((b) => ((b.channel as { salt: string }).salt = "99")),
+        async () => {
+          const { owner, token, clientRoot, openBlock } = s.params;
+          const channel = { owner, token, clientRoot, salt: "99", openBlock };
+          const channelId = server.channelIdOf(channel);
+          const signature = await signReceipt(f.clients[1], f.domain, { channelId, cumulativeAmount: PRICE });
+          return send((b) => Object.assign(b, { channel, signature }), f.clients[1], PRICE);
+        },
         404,
         /not open for this AS/,
+      ],
+      [
+        "another channel's receipt",
+        () => send((b) => ((b.channel as { salt: string }).salt = "99")),
+        403,
+        /not in the channel's client group/,
       ],
     ];
     for (const [name, run, status, message] of cases) {
