@@ -99,6 +99,8 @@ export class AuditorService extends HttpService<AuditorMetrics> {
   private readonly epochCache = new Map<number, { published: PublishedEpoch; built?: ReturnType<typeof buildEpoch> }>();
   /** Devices found unregistered, refused without another chain read for a while; one read per device at once. */
   private readonly unknownDevices: AbsentCache;
+  private clock?: { timestamp: number; at: number };
+  private clockRead?: Promise<void>;
 
   constructor(private readonly options: AuditorOptions) {
     super(
@@ -174,7 +176,7 @@ export class AuditorService extends HttpService<AuditorMetrics> {
     if (signer === undefined) throw new Rejected(400, "the report signature is malformed or not canonical (high s)");
     const claimer = recoverSigner(interactionClaimDigest(this.options.domain, r), fullSignature(r.evidence));
     if (claimer === undefined) throw noEvidence(r);
-    const now = await this.now();
+    const now = await this.reportClock();
     const skew = this.options.maxSkew ?? 300;
     if (r.timestamp > now + skew) throw new Rejected(400, `timestamp ${r.timestamp} is in the future (now ${now})`);
     if (now - r.timestamp > this.options.model.horizon)
@@ -182,7 +184,9 @@ export class AuditorService extends HttpService<AuditorMetrics> {
         400,
         `timestamp ${r.timestamp} is older than the model's horizon of ${this.options.model.horizon} s`,
       );
-    const [reporter, subject] = await Promise.all([this.device(r.reporterId), this.device(r.subjectId)]);
+    // Then the reporter alone: a report from an unregistered, inactive or wrong-keyed reporter costs one read
+    // (none for a reporter already known to be unregistered), not the subject's too.
+    const reporter = await this.device(r.reporterId);
     const reporterStatus = STATUS_NAMES[Number(reporter.status)];
     if (reporterStatus === "unknown") throw new Rejected(403, `reporter ${r.reporterId} is not a registered device`);
     if (reporterStatus !== "active")
@@ -193,11 +197,28 @@ export class AuditorService extends HttpService<AuditorMetrics> {
         `the report is signed by ${signer}, not by reporter ${r.reporterId}'s key ${reporter.deviceKey} (forged, or signed for another chain or registry)`,
       );
     }
+    const subject = await this.device(r.subjectId);
     const subjectStatus = STATUS_NAMES[Number(subject.status)];
     if (subjectStatus === "unknown") throw new Rejected(404, `subject ${r.subjectId} is not a registered device`);
     if (subjectStatus !== "active")
       throw new Rejected(409, `subject ${r.subjectId} is ${subjectStatus}: only active devices are scored`);
     if (claimer !== subject.deviceKey) throw noEvidence(r);
+  }
+
+  /**
+   * Chain time for checking a report's timestamp: one block read serves every report for a second (plus the
+   * wall time since), so a flood of reports does not cost a read each. Epochs read the chain afresh.
+   */
+  private async reportClock(): Promise<number> {
+    if (this.options.now !== undefined) return this.options.now();
+    const age = this.clock === undefined ? Infinity : Date.now() - this.clock.at;
+    if (age > 1000) {
+      this.clockRead ??= this.now()
+        .then((timestamp) => void (this.clock = { timestamp, at: Date.now() }))
+        .finally(() => (this.clockRead = undefined));
+      await this.clockRead;
+    }
+    return this.clock!.timestamp + Math.floor((Date.now() - this.clock!.at) / 1000);
   }
 
   /** A device's status and key on chain; an unregistered one is remembered as such for `unknownDeviceTtl`. */

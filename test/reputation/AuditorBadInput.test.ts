@@ -9,7 +9,7 @@ import { AuditorService } from "../../src/reputation/auditor";
 import type { ReportBody } from "../../src/reputation/auditor";
 import { defaultModel } from "../../src/reputation/model";
 import { ReportStore } from "../../src/reputation/store";
-import { EPOCH_LENGTH, auditorFixture } from "../shared/fixtures";
+import { EPOCH_LENGTH, auditorFixture, testDevice } from "../shared/fixtures";
 import type { AuditorFixture, TestDevice } from "../shared/fixtures";
 import { RpcProxy, deadUrl, dribble, memoryLogger, postJson, rawConnect, request } from "../shared/http";
 import type { RawAnswer } from "../shared/http";
@@ -306,7 +306,7 @@ describe("Auditor: bad input, slow clients, chain faults, health and metrics", f
       const before = s.snapshot();
       s.proxy.mode = "hang";
       const r = await postJson(s.url, "/reports", body);
-      expectAnswer(r, 503, /^chain unavailable: getBlock got no answer within 200 ms$/);
+      expectAnswer(r, 503, /^chain unavailable: (getBlock|getDevice) got no answer within 200 ms$/);
       expect(r.headers["retry-after"]).to.equal("5");
       expect(s.snapshot()).to.deep.equal(before);
       const health = await request(s.url, "GET", "/health");
@@ -347,13 +347,26 @@ describe("Auditor: bad input, slow clients, chain faults, health and metrics", f
       expect(rpcCalls() - calls).to.equal(0);
       // A reporter that is not registered (validly signed by its own key): read once, then refused from memory.
       const getDevice = `eth_call:${s.f.registry.interface.getFunction("getDevice").selector}`;
-      calls = s.proxy.count(getDevice);
+      const reads = s.proxy.count(getDevice);
       const reports = await Promise.all(Array.from({ length: 20 }, () => s.report(s.f.stranger, s.f.devices[1])));
       const answers: RawAnswer[] = [];
       for (const r of reports) answers.push(await postJson(s.url, "/reports", r));
       for (const r of answers) expectAnswer(r, 403, /^reporter 0x[0-9a-f]{64} is not a registered device$/);
-      // The reporter is read once, then answered from memory; the (active) subject is read per report.
-      expect(s.proxy.count(getDevice) - calls).to.equal(1 + 20);
+      // The reporter is read once, then answered from memory; the subject is never read.
+      expect(s.proxy.count(getDevice) - reads).to.equal(1);
+      // 50 distinct unregistered reporters, each validly signed by its own key: one device read each.
+      calls = rpcCalls();
+      const strangers = Array.from({ length: 50 }, (_, i) => testDevice(5000 + i));
+      for (const key of strangers)
+        expectAnswer(
+          await postJson(s.url, "/reports", await s.report(key, s.f.devices[1])),
+          403,
+          /^reporter 0x[0-9a-f]{64} is not a registered device$/,
+        );
+      const deviceReads = s.proxy.count(getDevice);
+      expect(deviceReads - reads - 1).to.equal(50);
+      // The clock is read at most once a second, not once a report.
+      expect(rpcCalls() - calls - 50).to.be.below(25);
       expect(s.snapshot()).to.deep.equal(before);
     });
 
