@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
+import {IThingLedgerErrors} from "./IThingLedgerErrors.sol";
+
 /**
  * @title ThingLedger device registry
  * @notice Network admins admit manufacturers; manufacturers register devices (one, a batch, or a Merkle
@@ -38,7 +40,7 @@ pragma solidity 0.8.30;
  * {commitWhitelist} also takes `maxActivationFee`: the activation fee it fixes for the root's devices for
  * good is bounded by what the manufacturer agreed to, whatever fee change is mined first.
  */
-interface IDeviceRegistry {
+interface IDeviceRegistry is IThingLedgerErrors {
     enum DeviceStatus {
         Unknown,
         Registered,
@@ -116,7 +118,6 @@ interface IDeviceRegistry {
     error NotActiveManufacturer(address account);
     error ManufacturerAlreadyActive(address account);
     error UnknownManufacturer(address account);
-    error ZeroAddress();
     error ScoreOutOfRange(uint16 score);
     error FeeAboveCap(uint256 fee, uint256 cap);
     /// @notice `deviceId`'s top 32 bits are not `manufacturerId`, the manufacturer registering it.
@@ -126,9 +127,7 @@ interface IDeviceRegistry {
     error DeviceAlreadyRegistered(bytes32 deviceId);
     error DeviceNotRegistered(bytes32 deviceId);
     error UnexpectedDeviceStatus(bytes32 deviceId, DeviceStatus status);
-    error LengthMismatch();
     error EmptyBatch();
-    error SignatureExpired(uint256 deadline);
     error InvalidDeviceSignature(bytes32 deviceId, address recovered);
     error NotDeviceOwner(bytes32 deviceId, address caller);
     error NotDeviceManufacturerOrAdmin(bytes32 deviceId, address caller);

@@ -2,6 +2,7 @@
 pragma solidity 0.8.30;
 
 import {IDeviceOwnerHook} from "./IDeviceOwnerHook.sol";
+import {IThingLedgerErrors} from "./IThingLedgerErrors.sol";
 
 /**
  * @title Device wallet: an M-of-N owner multisig where the device key spends alone under limits
@@ -39,7 +40,7 @@ import {IDeviceOwnerHook} from "./IDeviceOwnerHook.sol";
  * key with {setDeviceKey} (which also unlinks, so the next spend checks it) and the device spends again.
  * Any single owner can also freeze the device key at once.
  */
-interface IDeviceWallet is IDeviceOwnerHook {
+interface IDeviceWallet is IDeviceOwnerHook, IThingLedgerErrors {
     struct AllowanceView {
         uint256 limit;
         uint256 spentCurrentPeriod;
@@ -79,17 +80,11 @@ interface IDeviceWallet is IDeviceOwnerHook {
     error NotRegistry(address caller);
     error NotDevice(address caller);
     error NotOwner(address account);
-    error WrongOwners();
     error InvalidOwners();
     error InvalidThreshold(uint256 threshold, uint256 owners);
     error TooManyOwners(uint256 owners, uint256 max);
-    error BadAuthLength(uint256 length, uint256 expected);
-    error InvalidSignature(uint256 index);
-    error SignersNotSorted(address signer);
     error InsufficientGas(uint256 available, uint256 needed);
     error ZeroPeriod();
-    error ZeroAddress();
-    error LengthMismatch();
     error DeviceIsFrozen();
     error DeviceRevoked(bytes32 deviceId);
     error DeviceNotActive(bytes32 deviceId);
@@ -103,7 +98,6 @@ interface IDeviceWallet is IDeviceOwnerHook {
     error RecipientNotAllowed(address recipient);
     error ZeroAmount();
     error NonceExhausted(address asset);
-    error SignatureExpired(uint256 deadline);
     error EthTransferFailed(address to);
 
     /// @notice Set once, by the factory, right after the clone is created (the factory's `WalletCreated`

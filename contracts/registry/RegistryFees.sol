@@ -10,6 +10,7 @@ import {Context} from "@openzeppelin/contracts/utils/Context.sol";
 
 import {IDeviceRegistry} from "../interfaces/IDeviceRegistry.sol";
 import {IERC827Refuser} from "../interfaces/IERC827Refuser.sol";
+import {Permit} from "../libraries/Permit.sol";
 
 /**
  * @title Network roles and fees of the device registry
@@ -330,10 +331,9 @@ abstract contract RegistryFees is IDeviceRegistry, IERC827Refuser, Ownable2Step,
         return m.active && m.id == id;
     }
 
-    /// @dev A permit that fails is ignored: someone may have front-run it with the same signature, in which
-    /// case the allowance is already there; if it is not, the pull that follows reverts.
-    function _tryPermit(address owner_, uint256 amount, uint256 deadline, uint8 v, bytes32 r, bytes32 s) internal {
-        try IERC20Permit(address(_token)).permit(owner_, address(this), amount, deadline, v, r, s) {} catch {}
+    /// @dev `owner_`'s permit of `amount` to the registry, ignored if it fails (see {Permit.tryPermit}).
+    function _tryPermit(address owner_, uint256 amount, uint256 deadline, uint8 v, bytes32 r, bytes32 s) private {
+        Permit.tryPermit(IERC20Permit(address(_token)), owner_, address(this), amount, deadline, v, r, s);
     }
 
     /// @dev Tokens set aside for auditors' rewards (see DeviceReputation); not part of the pool.

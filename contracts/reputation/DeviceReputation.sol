@@ -5,7 +5,7 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 
 import {IDeviceReputation} from "../interfaces/IDeviceReputation.sol";
-import {PackedAuditor} from "../libraries/PackedAuditor.sol";
+import {PackedAuditor, PackedAuditorLibrary} from "../libraries/PackedAuditor.sol";
 import {RegistryFees} from "../registry/RegistryFees.sol";
 
 /**
@@ -16,7 +16,6 @@ import {RegistryFees} from "../registry/RegistryFees.sol";
  */
 abstract contract DeviceReputation is IDeviceReputation, RegistryFees {
     using SafeERC20 for IERC20;
-    using PackedAuditor for uint256;
 
     /// @dev A budget refill reserves this many rewards ahead, so most batches touch no global state.
     uint256 private constant _REFILL_REWARDS = 64;
@@ -42,7 +41,7 @@ abstract contract DeviceReputation is IDeviceReputation, RegistryFees {
 
     mapping(bytes32 deviceId => DeviceState) internal _states;
     /// @dev One word per auditor (see {PackedAuditor}); its budget and earned rewards are backed by `_reserved`.
-    mapping(address account => uint256 packed) private _auditors;
+    mapping(address account => PackedAuditor packed) private _auditors;
     /// @dev Sum of every auditor's budget and earned rewards.
     uint256 private _reserved;
 
@@ -56,7 +55,7 @@ abstract contract DeviceReputation is IDeviceReputation, RegistryFees {
     /// @inheritdoc IDeviceReputation
     function addAuditor(address auditor) external onlyOwner {
         if (auditor == address(0)) revert ZeroAddress();
-        uint256 word = _auditors[auditor];
+        PackedAuditor word = _auditors[auditor];
         if (word.active()) revert AuditorAlreadyActive(auditor);
         // A re-admitted auditor keeps its reward epoch and count: removal does not reset its cap's use.
         _auditors[auditor] = word.withActive(true).withRewardCap(DEFAULT_EPOCH_REWARDS);
@@ -69,7 +68,7 @@ abstract contract DeviceReputation is IDeviceReputation, RegistryFees {
         if (maxRewardsPerEpoch > MAX_EPOCH_REWARDS) {
             revert RewardCapAboveLimit(maxRewardsPerEpoch, MAX_EPOCH_REWARDS);
         }
-        uint256 word = _auditors[auditor];
+        PackedAuditor word = _auditors[auditor];
         if (!word.active()) revert NotAuditor(auditor);
         _auditors[auditor] = word.withRewardCap(maxRewardsPerEpoch);
         emit AuditorRewardCapSet(auditor, maxRewardsPerEpoch);
@@ -77,7 +76,7 @@ abstract contract DeviceReputation is IDeviceReputation, RegistryFees {
 
     /// @inheritdoc IDeviceReputation
     function removeAuditor(address auditor) external onlyOwner {
-        uint256 word = _auditors[auditor];
+        PackedAuditor word = _auditors[auditor];
         if (!word.active()) revert NotAuditor(auditor);
         uint256 budget = word.budget();
         _auditors[auditor] = word.withActive(false).withBudget(0);
@@ -95,7 +94,7 @@ abstract contract DeviceReputation is IDeviceReputation, RegistryFees {
         uint32 reportCount
     ) external {
         address auditor = _msgSender();
-        uint256 word = _activeAuditor(auditor, epoch);
+        PackedAuditor word = _activeAuditor(auditor, epoch);
         uint256 changed = _apply(deviceId, score, trend, epoch) ? 1 : 0;
         _reward(auditor, word, changed, epoch, reportsRoot, reportCount);
     }
@@ -109,7 +108,7 @@ abstract contract DeviceReputation is IDeviceReputation, RegistryFees {
     ) external {
         if (updates.length == 0) revert EmptyBatch();
         address auditor = _msgSender();
-        uint256 word = _activeAuditor(auditor, epoch);
+        PackedAuditor word = _activeAuditor(auditor, epoch);
         uint256 changed;
         for (uint256 i; i < updates.length; ++i) {
             ScoreUpdate calldata u = updates[i];
@@ -124,7 +123,7 @@ abstract contract DeviceReputation is IDeviceReputation, RegistryFees {
     /// @inheritdoc IDeviceReputation
     function withdrawAuditorReward() external returns (uint256 amount) {
         address auditor = _msgSender();
-        uint256 word = _auditors[auditor];
+        PackedAuditor word = _auditors[auditor];
         amount = word.earned();
         if (amount == 0) revert NothingToWithdraw(auditor);
         _auditors[auditor] = word.withEarned(0);
@@ -135,7 +134,7 @@ abstract contract DeviceReputation is IDeviceReputation, RegistryFees {
 
     /// @inheritdoc IDeviceReputation
     function auditorInfo(address auditor) external view returns (AuditorView memory) {
-        uint256 w = _auditors[auditor];
+        PackedAuditor w = _auditors[auditor];
         return AuditorView(w.active(), w.budget(), w.earned(), w.rewardCap(), w.rewardEpoch(), w.rewardedInEpoch());
     }
 
@@ -180,7 +179,7 @@ abstract contract DeviceReputation is IDeviceReputation, RegistryFees {
         if (owner_ != address(0)) st.revoked = true;
     }
 
-    function _activeAuditor(address auditor, uint32 epoch) private view returns (uint256 word) {
+    function _activeAuditor(address auditor, uint32 epoch) private view returns (PackedAuditor word) {
         word = _auditors[auditor];
         if (!word.active()) revert NotAuditor(auditor);
         uint32 current = currentEpoch();
@@ -213,7 +212,7 @@ abstract contract DeviceReputation is IDeviceReputation, RegistryFees {
     /// what the epoch still allows it: min(reportCount, its cap) less what it was already rewarded for.
     function _reward(
         address auditor,
-        uint256 word,
+        PackedAuditor word,
         uint256 changed,
         uint32 epoch,
         bytes32 root,
@@ -249,7 +248,7 @@ abstract contract DeviceReputation is IDeviceReputation, RegistryFees {
                 // Cannot underflow: paid <= budget by construction. earned stays below the token's supply,
                 // used + rewarded <= cap <= MAX_EPOCH_REWARDS: both fit their fields.
                 unchecked {
-                    _auditors[auditor] = PackedAuditor.pack(
+                    _auditors[auditor] = PackedAuditorLibrary.pack(
                         true,
                         budget - paid,
                         word.earned() + paid,
