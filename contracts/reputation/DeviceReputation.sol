@@ -10,9 +10,10 @@ import {RegistryFees} from "../registry/RegistryFees.sol";
 
 /**
  * @title Device reputation, part of the device registry
- * @notice See {IDeviceReputation}. A device's score shares the storage word of its owner (written at
- * activation), so a first score costs no more than a later one and the "is it activated" check is the
- * same read.
+ * @notice See {IDeviceReputation}.
+ * @dev A device's score shares the storage word of its owner (written at activation), so a first score
+ * costs no more than a later one and the "is it activated" check is the same read. Each auditor is one
+ * {PackedAuditor} word.
  */
 abstract contract DeviceReputation is IDeviceReputation, RegistryFees {
     using SafeERC20 for IERC20;

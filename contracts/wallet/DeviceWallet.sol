@@ -18,6 +18,8 @@ import {SpendWindow, SpendWindowLibrary} from "../libraries/SpendWindow.sol";
 /// @notice See {IDeviceWallet}. Clones carry their device id as an immutable argument; the registry and
 /// the factory are immutables of this implementation. The implementation itself is locked at
 /// construction: it can never be initialised, and it has no delegatecall or selfdestruct.
+/// @dev The owner set is kept as a 192-bit hash in the same storage word as the nonce, the count and the
+/// threshold ({OwnerState}); each asset's limit, spending and relay nonce share one word ({SpendWindow}).
 contract DeviceWallet is IDeviceWallet, EIP712 {
     using SafeERC20 for IERC20;
 
