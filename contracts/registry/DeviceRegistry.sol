@@ -13,11 +13,12 @@ import {DeviceId} from "../libraries/DeviceId.sol";
 import {DeviceLeaf} from "../libraries/DeviceLeaf.sol";
 import {PackedDevice, PackedDeviceLibrary} from "../libraries/PackedDevice.sol";
 import {DeviceReputation} from "../reputation/DeviceReputation.sol";
+import {RegistryBase} from "./RegistryBase.sol";
 import {RegistryFees} from "./RegistryFees.sol";
 
 /// @title ThingLedger device registry
 /// @notice See {IDeviceRegistry}.
-contract DeviceRegistry is DeviceReputation, EIP712 {
+contract DeviceRegistry is RegistryFees, DeviceReputation, EIP712 {
     bytes32 private constant _ACTIVATE_TYPEHASH = keccak256(
         "Activate(bytes32 deviceId,address owner,uint256 deadline)"
     );
@@ -64,7 +65,8 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
         uint256 epochLength_,
         uint256 auditReward_
     )
-        RegistryFees(admin, token_, registrationFee_, activationFee_)
+        RegistryBase(admin, token_)
+        RegistryFees(registrationFee_, activationFee_)
         DeviceReputation(epochLength_, auditReward_)
         EIP712("ThingLedger DeviceRegistry", "1")
     {}
@@ -212,7 +214,7 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
         if (deviceKey == address(0)) revert InvalidDeviceSignature(deviceId, deviceKey);
         // The leaf binds the key: a signature by any other key cannot prove membership.
         uint256 fee = _claim(root, deviceId, deviceKey, deviceType, proof, DeviceStatus.Active);
-        _states[deviceId].owner = owner_;
+        _deviceState(deviceId).owner = owner_;
         emit DeviceActivated(deviceId, owner_);
         _chargeActivation(_msgSender(), fee, maxFee);
     }
@@ -230,7 +232,7 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
         (Manufacturer storage m, ) = _activeManufacturer();
         _register(deviceId, deviceKey, deviceType, m.id, DeviceStatus.Active);
         _setMetadata(deviceId, metadataHash);
-        _states[deviceId].owner = owner_;
+        _deviceState(deviceId).owner = owner_;
         emit DeviceActivated(deviceId, owner_);
         _chargeManufacturer(m, 1, 1, maxFee);
     }
@@ -284,11 +286,11 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
     /// @inheritdoc IDeviceRegistry
     function getDevice(bytes32 deviceId) external view returns (DeviceView memory v) {
         PackedDevice word = _devices[deviceId];
-        DeviceState memory st = _states[deviceId];
+        DeviceState memory st = _deviceState(deviceId);
         v.status = word.status();
         if (v.status == DeviceStatus.Unknown) return v;
         v.manufacturerId = DeviceId.manufacturerId(deviceId);
-        address manufacturer = _manufacturerAccounts[v.manufacturerId];
+        (address manufacturer, uint16 defaultScore) = _manufacturerDefaultScore(v.manufacturerId);
         v.manufacturer = manufacturer;
         v.owner = st.owner;
         v.deviceKey = word.deviceKey();
@@ -299,7 +301,7 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
             v.score = st.scorePlusOne - 1;
             v.trend = st.trend;
         } else {
-            v.score = _manufacturers[manufacturer].defaultScore;
+            v.score = defaultScore;
         }
     }
 
@@ -313,7 +315,7 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
 
     /// @inheritdoc IDeviceRegistry
     function ownerAndStatus(bytes32 deviceId) external view returns (address owner_, DeviceStatus status) {
-        return (_states[deviceId].owner, _devices[deviceId].status());
+        return (_deviceState(deviceId).owner, _devices[deviceId].status());
     }
 
     /// @inheritdoc IDeviceRegistry
@@ -321,7 +323,7 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
         bytes32 deviceId
     ) external view returns (address owner_, DeviceStatus status, address deviceKey) {
         PackedDevice word = _devices[deviceId];
-        return (_states[deviceId].owner, word.status(), word.deviceKey());
+        return (_deviceState(deviceId).owner, word.status(), word.deviceKey());
     }
 
     /// @inheritdoc IDeviceRegistry
@@ -439,7 +441,7 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
         }
         _requireSignedBy(deviceId, _activationDigest(deviceId, owner_, deadline), r, vs, word.deviceKey());
         _devices[deviceId] = word.withStatus(DeviceStatus.Active);
-        _states[deviceId].owner = owner_;
+        _deviceState(deviceId).owner = owner_;
         emit DeviceActivated(deviceId, owner_);
         // A device from a whitelist keeps its root's fee, whoever registered it; any other device pays the
         // current fee. Either way one fee slot is read.
@@ -476,7 +478,7 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
             if (status == DeviceStatus.Unknown) revert DeviceNotRegistered(deviceId);
             revert UnexpectedDeviceStatus(deviceId, status);
         }
-        st = _states[deviceId];
+        st = _deviceState(deviceId);
         address caller = _msgSender();
         if (st.owner != caller) revert NotDeviceOwner(deviceId, caller);
     }

@@ -6,7 +6,7 @@ import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol
 
 import {IDeviceReputation} from "../interfaces/IDeviceReputation.sol";
 import {PackedAuditor, PackedAuditorLibrary} from "../libraries/PackedAuditor.sol";
-import {RegistryFees} from "../registry/RegistryFees.sol";
+import {RegistryBase} from "../registry/RegistryBase.sol";
 
 /**
  * @title Device reputation, part of the device registry
@@ -15,7 +15,7 @@ import {RegistryFees} from "../registry/RegistryFees.sol";
  * costs no more than a later one and the "is it activated" check is the same read. Each auditor is one
  * {PackedAuditor} word.
  */
-abstract contract DeviceReputation is IDeviceReputation, RegistryFees {
+abstract contract DeviceReputation is IDeviceReputation, RegistryBase {
     using SafeERC20 for IERC20;
 
     /// @dev A budget refill reserves this many rewards ahead, so most batches touch no global state.
@@ -25,22 +25,12 @@ abstract contract DeviceReputation is IDeviceReputation, RegistryFees {
     uint256 public constant DEFAULT_EPOCH_REWARDS = 1_000;
     /// @notice The highest per-epoch reward cap the admin may give an auditor.
     uint256 public constant MAX_EPOCH_REWARDS = 10_000;
-
-    /// @dev Slot 2 of a device: the owner, written at activation, and its reputation.
-    /// `scorePlusOne` is 0 until the first audit, so a score of 0 is distinguishable from "not audited".
-    /// `revoked` is set by the registry's revocation, so scoring reads no other slot to refuse a revoked device.
-    struct DeviceState {
-        address owner;
-        uint16 scorePlusOne;
-        int8 trend;
-        uint32 epoch;
-        bool revoked;
-    }
+    /// @notice The highest reward per changed score.
+    uint256 public constant MAX_AUDIT_REWARD = 100e18;
 
     uint256 private immutable _epochLength;
     uint256 private immutable _auditReward;
 
-    mapping(bytes32 deviceId => DeviceState) internal _states;
     /// @dev One word per auditor (see {PackedAuditor}); its budget and earned rewards are backed by `_reserved`.
     mapping(address account => PackedAuditor packed) private _auditors;
     /// @dev Sum of every auditor's budget and earned rewards.
@@ -129,7 +119,7 @@ abstract contract DeviceReputation is IDeviceReputation, RegistryFees {
         if (amount == 0) revert NothingToWithdraw(auditor);
         _auditors[auditor] = word.withEarned(0);
         _reserved -= amount;
-        _token.safeTransfer(auditor, amount);
+        _feeToken().safeTransfer(auditor, amount);
         emit AuditorRewardWithdrawn(auditor, amount);
     }
 
@@ -141,7 +131,7 @@ abstract contract DeviceReputation is IDeviceReputation, RegistryFees {
 
     /// @inheritdoc IDeviceReputation
     function reputationOf(bytes32 deviceId) public view returns (Reputation memory r) {
-        DeviceState memory st = _states[deviceId];
+        DeviceState memory st = _deviceState(deviceId);
         if (st.scorePlusOne != 0) r = Reputation(st.scorePlusOne - 1, st.trend, st.epoch, true);
     }
 
@@ -175,7 +165,7 @@ abstract contract DeviceReputation is IDeviceReputation, RegistryFees {
     /// @dev Called by the registry's revocation: the device can never be scored again. Returns its owner
     /// (zero if it was never activated; such a device is not auditable anyway, so nothing is written).
     function _revokeScoring(bytes32 deviceId) internal returns (address owner_) {
-        DeviceState storage st = _states[deviceId];
+        DeviceState storage st = _deviceState(deviceId);
         owner_ = st.owner;
         if (owner_ != address(0)) st.revoked = true;
     }
@@ -192,7 +182,7 @@ abstract contract DeviceReputation is IDeviceReputation, RegistryFees {
     function _apply(bytes32 deviceId, uint16 score, int8 trend, uint32 epoch) private returns (bool) {
         if (score > MAX_SCORE) revert ScoreOutOfRange(score);
         if (trend < -1 || trend > 1) revert InvalidTrend(trend);
-        DeviceState storage st = _states[deviceId];
+        DeviceState storage st = _deviceState(deviceId);
         DeviceState memory s = st;
         if (s.owner == address(0)) revert DeviceNotAuditable(deviceId);
         if (s.revoked) {
@@ -236,7 +226,7 @@ abstract contract DeviceReputation is IDeviceReputation, RegistryFees {
                 if (budget < needed) {
                     // What this batch lacks plus a chunk ahead, so the next batches need no refill.
                     uint256 want = needed - budget + _REFILL_REWARDS * _auditReward;
-                    uint256 available = rewardPool();
+                    uint256 available = _rewardPool();
                     uint256 grant = want < available ? want : available;
                     _reserved += grant;
                     // Stays within 88 bits: budget + grant <= needed + 64 rewards <= (MAX_EPOCH_REWARDS + 64)
