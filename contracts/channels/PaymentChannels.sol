@@ -234,10 +234,7 @@ contract PaymentChannels is IPaymentChannels, IERC827Refuser, EIP712, ERC2771Con
     /// owner's refund. The caller is the payee: the id is computed with it. A check that fails reverts with
     /// its error, or, when `skip` (batch closes), emits {ChannelCloseSkipped} and returns unsettled with the
     /// channel untouched.
-    function _settle(
-        CloseRequest calldata q,
-        bool skip
-    ) private returns (bool settled, uint96 amount, uint96 refund) {
+    function _settle(CloseRequest calldata q, bool skip) private returns (bool settled, uint96 amount, uint96 refund) {
         bytes32 id = q.key.toId(msg.sender);
         ChannelState state = _channels[id];
         if (state.status() != Status.Open) {
@@ -278,10 +275,7 @@ contract PaymentChannels is IPaymentChannels, IERC827Refuser, EIP712, ERC2771Con
     }
 
     /// @dev A batch request that cannot settle: named in an event, nothing else happens.
-    function _skipped(
-        bytes32 id,
-        CloseSkipReason reason
-    ) private returns (bool settled, uint96 amount, uint96 refund) {
+    function _skipped(bytes32 id, CloseSkipReason reason) private returns (bool settled, uint96 amount, uint96 refund) {
         emit ChannelCloseSkipped(id, reason);
         return (false, 0, 0);
     }

@@ -32,6 +32,11 @@ export function channelIdOf(k: ChannelKey): string {
   );
 }
 
+/** The contract's `ChannelKey` struct of a channel (its key less the payee). */
+export function keyStruct(k: Omit<ChannelKey, "payee">): Omit<ChannelKey, "payee"> {
+  return { owner: k.owner, token: k.token, clientRoot: k.clientRoot, salt: k.salt, openBlock: k.openBlock };
+}
+
 /** The key and id of the channel an open transaction created, read from its ChannelOpened event. */
 export function openedChannel(
   channels: PaymentChannels,
@@ -85,14 +90,7 @@ export function submitCloses(
 /** The contract's `CloseRequest` for a channel and its receipt (the signature sent in compact form). */
 export function closeRequest(item: CloseItem): IPaymentChannels.CloseRequestStruct {
   const { r, yParityAndS: vs } = Signature.from(item.signature);
-  const key = {
-    owner: item.owner,
-    token: item.token,
-    clientRoot: item.clientRoot,
-    salt: item.salt,
-    openBlock: item.openBlock,
-  };
-  return { key, amount: item.amount, r, vs, proof: item.proof };
+  return { key: keyStruct(item), amount: item.amount, r, vs, proof: item.proof };
 }
 
 /** Why `closeBatch` skipped a channel: the contract's `CloseSkipReason`, in its order. */
