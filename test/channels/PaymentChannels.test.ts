@@ -169,6 +169,11 @@ describe("PaymentChannels", function () {
         .to.be.revertedWithCustomError(f.channels, "ChannelNotExpired")
         .withArgs(c.id, c.expiry);
       await time.increaseTo(c.expiry + 1n);
+      // Only the key's owner can reclaim, even after expiry: the channel stays open for it.
+      await expect(f.channels.connect(f.mallory).reclaim(c.key, f.server.address))
+        .to.be.revertedWithCustomError(f.channels, "NotChannelOwner")
+        .withArgs(c.id, f.mallory.address);
+      expect((await f.channels.getChannel(c.id)).status).to.equal(Status.Open);
       const before = await f.token.balanceOf(f.owner.address);
       await expect(f.channels.connect(f.owner).reclaim(c.key, f.server.address))
         .to.emit(f.channels, "ChannelReclaimed")
@@ -178,16 +183,7 @@ describe("PaymentChannels", function () {
       // The AS is too late now.
       const [r, vs] = await receipt(f, f.clients[0], c.id, ONE);
       await expect(
-        f.channels
-          .connect(f.server)
-          .close(
-            closeRequest(
-              { owner: f.owner.address, token: true, clientRoot: c.group.root, salt: c.salt, openBlock: c.openBlock },
-              ONE,
-              [r, vs],
-              c.group.proofs[f.clients[0].address],
-            ),
-          ),
+        f.channels.connect(f.server).close(closeRequest(c.key, ONE, [r, vs], c.group.proofs[f.clients[0].address])),
       )
         .to.be.revertedWithCustomError(f.channels, "ChannelNotOpen")
         .withArgs(c.id);
@@ -203,14 +199,7 @@ describe("PaymentChannels", function () {
       const [r, vs] = await receipt(f, client, c.id, amount);
       const tx = f.channels
         .connect(f.server)
-        .close(
-          closeRequest(
-            { owner: f.owner.address, token: false, clientRoot: c.group.root, salt: c.salt, openBlock: c.openBlock },
-            amount,
-            [r, vs],
-            c.group.proofs[client.address],
-          ),
-        );
+        .close(closeRequest(c.key, amount, [r, vs], c.group.proofs[client.address]));
       await expect(tx)
         .to.emit(f.channels, "ChannelClosed")
         .withArgs(c.id, amount, c.deposit - amount);
@@ -228,14 +217,7 @@ describe("PaymentChannels", function () {
       const [r, vs] = await receipt(f, f.clients[1], c.id, 30n * ONE);
       const tx = f.channels
         .connect(f.server)
-        .close(
-          closeRequest(
-            { owner: f.owner.address, token: true, clientRoot: c.group.root, salt: c.salt, openBlock: c.openBlock },
-            30n * ONE,
-            [r, vs],
-            c.group.proofs[f.clients[1].address],
-          ),
-        );
+        .close(closeRequest(c.key, 30n * ONE, [r, vs], c.group.proofs[f.clients[1].address]));
       await expect(tx).to.changeTokenBalances(
         f.token,
         [f.server, f.owner, f.channels],
@@ -297,20 +279,7 @@ describe("PaymentChannels", function () {
         );
         for (const [r, vs] of [forA, otherChain, otherContract]) {
           await expect(
-            f.channels.connect(f.server).close(
-              closeRequest(
-                {
-                  owner: f.owner.address,
-                  token: false,
-                  clientRoot: b.group.root,
-                  salt: b.salt,
-                  openBlock: b.openBlock,
-                },
-                100n,
-                [r, vs],
-                proof,
-              ),
-            ),
+            f.channels.connect(f.server).close(closeRequest(b.key, 100n, [r, vs], proof)),
           ).to.be.revertedWithCustomError(f.channels, "NotInGroup");
         }
         expect((await f.channels.getChannel(b.id)).status).to.equal(Status.Open);
@@ -321,20 +290,9 @@ describe("PaymentChannels", function () {
         const c = await openGroup(f);
         const [r, vs] = await receipt(f, f.clients[0], c.id, c.deposit + 1n);
         await expect(
-          f.channels.connect(f.server).close(
-            closeRequest(
-              {
-                owner: f.owner.address,
-                token: false,
-                clientRoot: c.group.root,
-                salt: c.salt,
-                openBlock: c.openBlock,
-              },
-              c.deposit + 1n,
-              [r, vs],
-              c.group.proofs[f.clients[0].address],
-            ),
-          ),
+          f.channels
+            .connect(f.server)
+            .close(closeRequest(c.key, c.deposit + 1n, [r, vs], c.group.proofs[f.clients[0].address])),
         )
           .to.be.revertedWithCustomError(f.channels, "ReceiptAboveDeposit")
           .withArgs(c.id, c.deposit + 1n, c.deposit);
@@ -346,40 +304,14 @@ describe("PaymentChannels", function () {
         const outsider = Wallet.createRandom();
         const [r, vs] = await receipt(f, outsider, c.id, 10n);
         await expect(
-          f.channels.connect(f.server).close(
-            closeRequest(
-              {
-                owner: f.owner.address,
-                token: false,
-                clientRoot: c.group.root,
-                salt: c.salt,
-                openBlock: c.openBlock,
-              },
-              10n,
-              [r, vs],
-              c.group.proofs[f.clients[0].address],
-            ),
-          ),
+          f.channels.connect(f.server).close(closeRequest(c.key, 10n, [r, vs], c.group.proofs[f.clients[0].address])),
         )
           .to.be.revertedWithCustomError(f.channels, "NotInGroup")
           .withArgs(c.id, outsider.address);
         // The AS cannot claim more than the highest receipt a member signed: another amount recovers another key.
         const [r2, vs2] = await receipt(f, f.clients[0], c.id, 10n);
         await expect(
-          f.channels.connect(f.server).close(
-            closeRequest(
-              {
-                owner: f.owner.address,
-                token: false,
-                clientRoot: c.group.root,
-                salt: c.salt,
-                openBlock: c.openBlock,
-              },
-              11n,
-              [r2, vs2],
-              c.group.proofs[f.clients[0].address],
-            ),
-          ),
+          f.channels.connect(f.server).close(closeRequest(c.key, 11n, [r2, vs2], c.group.proofs[f.clients[0].address])),
         ).to.be.revertedWithCustomError(f.channels, "NotInGroup");
       });
 
@@ -391,20 +323,7 @@ describe("PaymentChannels", function () {
         const proof = c.group.proofs[f.clients[0].address];
         const [r, vs] = await receipt(f, f.clients[0], c.id, 10n);
         await expect(
-          f.channels.connect(f.server).close(
-            closeRequest(
-              {
-                owner: f.owner.address,
-                token: false,
-                clientRoot: c.group.root,
-                salt: c.salt,
-                openBlock: c.openBlock,
-              },
-              10n,
-              [r, vs],
-              proof.slice(1),
-            ),
-          ),
+          f.channels.connect(f.server).close(closeRequest(c.key, 10n, [r, vs], proof.slice(1))),
         ).to.be.revertedWithCustomError(f.channels, "NotInGroup");
       });
 
@@ -419,59 +338,35 @@ describe("PaymentChannels", function () {
         for (const vs of [highS, highS ^ (1n << 255n)]) {
           const word = `0x${vs.toString(16).padStart(64, "0")}`;
           await expect(
-            f.channels.connect(f.server).close(
-              closeRequest(
-                {
-                  owner: f.owner.address,
-                  token: false,
-                  clientRoot: c.group.root,
-                  salt: c.salt,
-                  openBlock: c.openBlock,
-                },
-                10n,
-                [sig.r, word],
-                c.group.proofs[f.clients[0].address],
-              ),
-            ),
+            f.channels
+              .connect(f.server)
+              .close(closeRequest(c.key, 10n, [sig.r, word], c.group.proofs[f.clients[0].address])),
           ).to.be.reverted;
         }
         // The compact form cannot even express most high-s twins; one that it can (s just above n/2) is
         // refused by the s check itself, before any recovery.
         const halfN = n >> 1n;
         await expect(
-          f.channels.connect(f.server).close(
-            closeRequest(
-              {
-                owner: f.owner.address,
-                token: false,
-                clientRoot: c.group.root,
-                salt: c.salt,
-                openBlock: c.openBlock,
-              },
-              10n,
-              [sig.r, `0x${(halfN + 1n).toString(16).padStart(64, "0")}`],
-              c.group.proofs[f.clients[0].address],
+          f.channels
+            .connect(f.server)
+            .close(
+              closeRequest(
+                c.key,
+                10n,
+                [sig.r, `0x${(halfN + 1n).toString(16).padStart(64, "0")}`],
+                c.group.proofs[f.clients[0].address],
+              ),
             ),
-          ),
         )
           .to.be.revertedWithCustomError(f.channels, "InvalidReceiptSignature")
           .withArgs(c.id);
         // A zero r never recovers an address: refused as an invalid signature.
         await expect(
-          f.channels.connect(f.server).close(
-            closeRequest(
-              {
-                owner: f.owner.address,
-                token: false,
-                clientRoot: c.group.root,
-                salt: c.salt,
-                openBlock: c.openBlock,
-              },
-              10n,
-              [`0x${"00".repeat(32)}`, sig.yParityAndS],
-              c.group.proofs[f.clients[0].address],
+          f.channels
+            .connect(f.server)
+            .close(
+              closeRequest(c.key, 10n, [`0x${"00".repeat(32)}`, sig.yParityAndS], c.group.proofs[f.clients[0].address]),
             ),
-          ),
         )
           .to.be.revertedWithCustomError(f.channels, "InvalidReceiptSignature")
           .withArgs(c.id);
@@ -484,23 +379,36 @@ describe("PaymentChannels", function () {
         const [r, vs] = await receipt(f, f.clients[0], c.id, 1n);
         const asOwner = await f.channels.channelId(c.key, f.owner.address);
         await expect(
-          f.channels.connect(f.owner).close(
-            closeRequest(
-              {
-                owner: f.owner.address,
-                token: false,
-                clientRoot: c.group.root,
-                salt: c.salt,
-                openBlock: c.openBlock,
-              },
-              1n,
-              [r, vs],
-              c.group.proofs[f.clients[0].address],
-            ),
-          ),
+          f.channels.connect(f.owner).close(closeRequest(c.key, 1n, [r, vs], c.group.proofs[f.clients[0].address])),
         )
           .to.be.revertedWithCustomError(f.channels, "ChannelNotOpen")
           .withArgs(asOwner);
+      });
+
+      it("attack: a key with dirty high bits (the id hashes the calldata words as sent) names no channel", async function () {
+        const f = await loadFixture(channelsFixture);
+        const c = await openGroup(f);
+        const [r, vs] = await receipt(f, f.clients[0], c.id, 1n);
+        const data = f.channels.interface.encodeFunctionData("close", [
+          closeRequest(c.key, 1n, [r, vs], c.group.proofs[f.clients[0].address]),
+        ]);
+        // Words of the request: selector, offset, then the key (owner, token, clientRoot, salt, openBlock).
+        const word = (i: number) => 10 + 64 * i;
+        const dirty = (i: number, nibble: string) => data.slice(0, word(i)) + nibble + data.slice(word(i) + 1);
+        for (const [field, at] of [
+          ["owner", 1],
+          ["token", 2],
+          ["salt", 4],
+          ["openBlock", 5],
+        ] as const) {
+          const tx = f.server.sendTransaction({ to: await f.channels.getAddress(), data: dirty(at, "f") });
+          await expect(tx, field).to.be.revertedWithCustomError(f.channels, "ChannelNotOpen");
+        }
+        expect(await f.channels.getChannel(c.id)).to.deep.equal([Status.Open, c.deposit, c.expiry]);
+        // The clean request settles.
+        await expect(f.server.sendTransaction({ to: await f.channels.getAddress(), data }))
+          .to.emit(f.channels, "ChannelClosed")
+          .withArgs(c.id, 1n, c.deposit - 1n);
       });
 
       it("a double close fails, a reopening gets a new id the old receipt cannot close, and a close after expiry fails", async function () {
@@ -508,32 +416,8 @@ describe("PaymentChannels", function () {
         const c = await openGroup(f);
         const proof = c.group.proofs[f.clients[0].address];
         const [r, vs] = await receipt(f, f.clients[0], c.id, 5n);
-        await f.channels
-          .connect(f.server)
-          .close(
-            closeRequest(
-              { owner: f.owner.address, token: false, clientRoot: c.group.root, salt: c.salt, openBlock: c.openBlock },
-              5n,
-              [r, vs],
-              proof,
-            ),
-          );
-        await expect(
-          f.channels.connect(f.server).close(
-            closeRequest(
-              {
-                owner: f.owner.address,
-                token: false,
-                clientRoot: c.group.root,
-                salt: c.salt,
-                openBlock: c.openBlock,
-              },
-              5n,
-              [r, vs],
-              proof,
-            ),
-          ),
-        )
+        await f.channels.connect(f.server).close(closeRequest(c.key, 5n, [r, vs], proof));
+        await expect(f.channels.connect(f.server).close(closeRequest(c.key, 5n, [r, vs], proof)))
           .to.be.revertedWithCustomError(f.channels, "ChannelNotOpen")
           .withArgs(c.id);
         // Reopened with the very same parameters: a new id, so the receipt signed for the old one is void.
@@ -561,22 +445,7 @@ describe("PaymentChannels", function () {
         const late = await openGroup(f, { salt: 5n });
         const [r2, vs2] = await receipt(f, f.clients[0], late.id, 5n);
         await time.increaseTo(late.expiry + 1n);
-        await expect(
-          f.channels.connect(f.server).close(
-            closeRequest(
-              {
-                owner: f.owner.address,
-                token: false,
-                clientRoot: late.group.root,
-                salt: late.salt,
-                openBlock: late.openBlock,
-              },
-              5n,
-              [r2, vs2],
-              proof,
-            ),
-          ),
-        )
+        await expect(f.channels.connect(f.server).close(closeRequest(late.key, 5n, [r2, vs2], proof)))
           .to.be.revertedWithCustomError(f.channels, "ChannelExpired")
           .withArgs(late.id, late.expiry);
       });
