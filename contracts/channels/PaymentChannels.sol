@@ -231,9 +231,9 @@ contract PaymentChannels is IPaymentChannels, IERC827Refuser, EIP712, ERC2771Con
     }
 
     /// @dev Checks the receipt and the signer's membership, marks the channel closed, and returns the
-    /// owner's refund. The caller is the payee: the id is computed with it. A check that fails reverts with
-    /// its error, or, when `skip` (batch closes), emits {ChannelCloseSkipped} and returns unsettled with the
-    /// channel untouched.
+    /// amount the payee is paid and the owner's refund. The caller is the payee: the id is computed with
+    /// it. A check that fails reverts with its error, or, when `skip` (batch closes), emits
+    /// {ChannelCloseSkipped} and returns unsettled with the channel untouched.
     function _settle(CloseRequest calldata q, bool skip) private returns (bool settled, uint96 amount, uint96 refund) {
         bytes32 id = q.key.toId(msg.sender);
         ChannelState state = _channels[id];

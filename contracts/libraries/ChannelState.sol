@@ -15,6 +15,7 @@ library ChannelStateLibrary {
     uint256 private constant _EXPIRY_SHIFT = 96;
     uint256 private constant _STATUS_SHIFT = 136;
 
+    /// @notice The word of a channel with `deposit_`, `expiry_` and `status_`.
     function pack(
         uint96 deposit_,
         uint40 expiry_,
@@ -31,14 +32,17 @@ library ChannelStateLibrary {
         return ChannelState.unwrap(state) == 0;
     }
 
+    /// @notice The deposit, in wei or token base units.
     function deposit(ChannelState state) internal pure returns (uint96) {
         return uint96(ChannelState.unwrap(state));
     }
 
+    /// @notice The expiry, in seconds since the epoch.
     function expiry(ChannelState state) internal pure returns (uint40) {
         return uint40(ChannelState.unwrap(state) >> _EXPIRY_SHIFT);
     }
 
+    /// @notice Open, or None once the channel has ended (or never existed).
     function status(ChannelState state) internal pure returns (IPaymentChannels.Status) {
         return IPaymentChannels.Status(uint8(ChannelState.unwrap(state) >> _STATUS_SHIFT));
     }
