@@ -143,7 +143,7 @@ describe("Authorization Server, clients and devices", function () {
     await client.buy(url, LOCK, PRICE);
     // It expires before the AS closes (the AS was down), and the griefer takes its deposit back.
     await time.increaseTo(expiry + 1n);
-    await f.channels.connect(griefer).reclaim(f.server.address, false, s.group.root, 2n, opened.openBlock);
+    await f.channels.connect(griefer).reclaim(opened, f.server.address);
     chainNow = await time.latest();
     const due = await server.dueChannels(Number(DAY));
     expect(due.map((d) => d.channel.channelId).sort()).to.deep.equal([s.channelId, opened.channelId].sort());
