@@ -192,9 +192,10 @@ export interface PackedProof {
   index: number;
   leaf: Buffer;
   leafAt: number;
-  /** The proof's nodes, bottom up: node `k` is 32 bytes of `nodes[k]` at `at[k]`. */
+  /** The proof's nodes, bottom up: node `k` is 32 bytes of `nodes[k]` at `at[k]`, from level `levels[k]`. */
   nodes: Buffer[];
   at: number[];
+  levels: number[];
 }
 
 /**
@@ -270,7 +271,7 @@ export class TreeFile {
   forEachProof(fn: (proof: PackedProof) => void): void {
     const windows = this.sizes.map(() => Buffer.allocUnsafe((CHUNK_NODES + 2) * NODE_BYTES));
     const starts: number[] = this.sizes.map(() => 0);
-    const proof: PackedProof = { index: 0, leaf: windows[0], leafAt: 0, nodes: [], at: [] };
+    const proof: PackedProof = { index: 0, leaf: windows[0], leafAt: 0, nodes: [], at: [], levels: [] };
     for (let from = 0; from < this.count; from += CHUNK_NODES) {
       const to = Math.min(this.count, from + CHUNK_NODES);
       for (let level = 0; level < this.sizes.length; level++) {
@@ -284,11 +285,13 @@ export class TreeFile {
         proof.leafAt = (index - starts[0]) * NODE_BYTES;
         proof.nodes.length = 0;
         proof.at.length = 0;
+        proof.levels.length = 0;
         let i = index;
         for (let level = 0; level < this.sizes.length - 1; level++) {
           if ((i ^ 1) < this.sizes[level]) {
             proof.nodes.push(windows[level]);
             proof.at.push(((i ^ 1) - starts[level]) * NODE_BYTES);
+            proof.levels.push(level);
           }
           i >>= 1;
         }

@@ -4,6 +4,7 @@ import { StringDecoder } from "node:string_decoder";
 import { keccak } from "../keccak";
 
 import { MerkleTree, NODE_BYTES, TreeFile, TreeFileWriter, proofNodeHex, rootFromProof } from "./tree";
+import type { PackedProof } from "./tree";
 
 export { rootFromProof };
 
@@ -109,31 +110,53 @@ export interface WhitelistFiles {
   tree: string;
 }
 
-/** Appends text to a file through a buffer of about 4 MiB, so huge outputs are never held whole. */
+/** Appends ASCII text to a file through an 8 MiB buffer, so huge outputs are never held whole. */
 class TextSink {
   private readonly fd: number;
-  private parts: string[] = [];
-  private size = 0;
+  private readonly buffer = Buffer.allocUnsafe(1 << 23);
+  private used = 0;
 
   constructor(file: string) {
     this.fd = fs.openSync(file, "w");
   }
 
   write(text: string): void {
-    this.parts.push(text);
-    this.size += text.length;
-    if (this.size >= 1 << 22) this.flush();
+    if (this.used + text.length > this.buffer.length) this.flush();
+    if (text.length > this.buffer.length) fs.writeSync(this.fd, text, null, "latin1");
+    else this.used += this.buffer.write(text, this.used, "latin1");
   }
 
   private flush(): void {
-    fs.writeSync(this.fd, this.parts.join(""));
-    this.parts = [];
-    this.size = 0;
+    fs.writeSync(this.fd, this.buffer, 0, this.used);
+    this.used = 0;
   }
 
   close(): void {
     this.flush();
     fs.closeSync(this.fd);
+  }
+}
+
+/**
+ * Hex of a proof's nodes, each level's last node remembered: a node at level k is in 2^k consecutive
+ * proofs, so most of a proof's hex is reused from the one before (hex encoding is most of the output work).
+ */
+class ProofHex {
+  private readonly index: number[] = [];
+  private readonly text: string[] = [];
+
+  of(p: PackedProof): string[] {
+    const out: string[] = [];
+    for (let k = 0; k < p.nodes.length; k++) {
+      const level = p.levels[k];
+      const sibling = (p.index >> level) ^ 1;
+      if (this.index[level] !== sibling) {
+        this.index[level] = sibling;
+        this.text[level] = proofNodeHex(p, k);
+      }
+      out.push(this.text[level]);
+    }
+    return out;
   }
 }
 
@@ -167,11 +190,12 @@ export function writeWhitelist(
     );
     csv.write(CSV_HEADER);
     const source = devices()[Symbol.iterator]();
+    const hex = new ProofHex();
     tree.forEachProof((p) => {
       const d = source.next().value as WhitelistDevice;
       const key = checksumAddress(d.deviceKey);
       const leaf = `0x${p.leaf.toString("hex", p.leafAt, p.leafAt + NODE_BYTES)}`;
-      const proof = p.nodes.map((_, k) => proofNodeHex(p, k));
+      const proof = hex.of(p);
       const proofJson = proof.length === 0 ? "[]" : `[\n        "${proof.join('",\n        "')}"\n      ]`;
       json.write(
         `    {\n      "deviceId": ${JSON.stringify(d.deviceId)},\n      "deviceKey": "${key}",\n` +
