@@ -22,6 +22,7 @@ import { performance } from "node:perf_hooks";
 import { keccak } from "../src/keccak";
 import { TreeFile, rootFromProof } from "../src/merkle/tree";
 import { readWhitelistDevices, whitelistCsv, writeWhitelist } from "../src/merkle/whitelist";
+import { referenceWhitelist } from "../test/merkle/reference";
 
 interface Measured {
   seconds: number;
@@ -66,8 +67,6 @@ function child(phase: string, dir: string): Measured {
     return { seconds: (performance.now() - t0) / 1000, peakMiB: peakMiB(), root: tree.root, perProofMs: { mean, max } };
   }
   // The old path: the fleet in memory, merkletreejs, and the whole JSON and CSV built as strings.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { referenceWhitelist } = require("../test/merkle/reference") as typeof import("../test/merkle/reference");
   const whitelist = referenceWhitelist([...readWhitelistDevices(list)], 1);
   fs.writeFileSync(path.join(dir, "old.json"), `${JSON.stringify(whitelist, null, 2)}\n`);
   fs.writeFileSync(path.join(dir, "old.csv"), whitelistCsv(whitelist));
