@@ -26,9 +26,11 @@ import { referenceWhitelist } from "../test/merkle/reference";
 
 interface Measured {
   seconds: number;
+  /** CPU time (user + system) of the phase: less sensitive than wall time to other load on the machine. */
+  cpuSeconds: number;
   peakMiB: number;
   root: string;
-  perProofMs?: { mean: number; max: number };
+  perProofMs?: { mean: number; p50: number; p99: number; max: number };
 }
 
 const MiB = 1024 * 1024;
@@ -36,6 +38,11 @@ const fmt = (n: number) => n.toLocaleString("en-US");
 
 function peakMiB(): number {
   return process.resourceUsage().maxRSS / 1024;
+}
+
+function cpuSeconds(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1e6;
 }
 
 /** The measured phases, run in a child process each: `child <phase> <dir>`. */
@@ -47,30 +54,43 @@ function child(phase: string, dir: string): Measured {
     tree: path.join(dir, "whitelist.tree"),
   };
   const t0 = performance.now();
+  const cpu0 = cpuSeconds();
   if (phase === "new") {
     const { root } = writeWhitelist(() => readWhitelistDevices(list), 1, files);
-    return { seconds: (performance.now() - t0) / 1000, peakMiB: peakMiB(), root };
+    return { seconds: (performance.now() - t0) / 1000, cpuSeconds: cpuSeconds() - cpu0, peakMiB: peakMiB(), root };
   }
   if (phase === "proofs") {
     const tree = TreeFile.open(files.tree);
     const samples = 10_000;
-    let max = 0;
+    const times: number[] = [];
     for (let s = 0; s < samples; s++) {
       const index = Math.floor(Math.random() * tree.count);
       const started = performance.now();
       const proof = tree.proof(index);
-      max = Math.max(max, performance.now() - started);
+      times.push(performance.now() - started);
       if (s < 100 && rootFromProof(tree.leaf(index), proof) !== tree.root) throw new Error(`proof ${index} is wrong`);
     }
-    const mean = (performance.now() - t0) / samples;
     tree.close();
-    return { seconds: (performance.now() - t0) / 1000, peakMiB: peakMiB(), root: tree.root, perProofMs: { mean, max } };
+    times.sort((a, b) => a - b);
+    const perProofMs = {
+      mean: times.reduce((sum, t) => sum + t, 0) / samples,
+      p50: times[samples >> 1],
+      p99: times[Math.floor(samples * 0.99)],
+      max: times[samples - 1],
+    };
+    const seconds = (performance.now() - t0) / 1000;
+    return { seconds, cpuSeconds: cpuSeconds() - cpu0, peakMiB: peakMiB(), root: tree.root, perProofMs };
   }
   // The old path: the fleet in memory, merkletreejs, and the whole JSON and CSV built as strings.
   const whitelist = referenceWhitelist([...readWhitelistDevices(list)], 1);
   fs.writeFileSync(path.join(dir, "old.json"), `${JSON.stringify(whitelist, null, 2)}\n`);
   fs.writeFileSync(path.join(dir, "old.csv"), whitelistCsv(whitelist));
-  return { seconds: (performance.now() - t0) / 1000, peakMiB: peakMiB(), root: whitelist.root };
+  return {
+    seconds: (performance.now() - t0) / 1000,
+    cpuSeconds: cpuSeconds() - cpu0,
+    peakMiB: peakMiB(),
+    root: whitelist.root,
+  };
 }
 
 function run(phase: string, dir: string): Measured {
@@ -124,14 +144,17 @@ function main(): void {
     const proofs = run("proofs", dir);
     console.log(`Whitelist of ${fmt(count)} devices: root ${fresh.root}`);
     console.log(
-      `  root + tree file + every proof (JSON and CSV) on disk: ${fresh.seconds.toFixed(2)} s, peak ${fresh.peakMiB.toFixed(0)} MiB`,
+      `  root + tree file + every proof (JSON and CSV) on disk: ${fresh.seconds.toFixed(2)} s ` +
+        `(CPU ${fresh.cpuSeconds.toFixed(2)} s), peak ${fresh.peakMiB.toFixed(0)} MiB`,
     );
     console.log(
       `  files: tree ${(sizes[0] / MiB).toFixed(0)} MiB, JSON ${(sizes[1] / MiB).toFixed(0)} MiB, CSV ${(sizes[2] / MiB).toFixed(0)} MiB`,
     );
-    const p = proofs.perProofMs as { mean: number; max: number };
+    const p = proofs.perProofMs as { mean: number; p50: number; p99: number; max: number };
+    const us = (ms: number) => `${(ms * 1000).toFixed(1)} µs`;
     console.log(
-      `  one proof by index from the tree file: mean ${(p.mean * 1000).toFixed(1)} µs, max ${p.max.toFixed(3)} ms (10,000 random)`,
+      `  one proof by index from the tree file (10,000 random): mean ${us(p.mean)}, median ${us(p.p50)}, ` +
+        `p99 ${us(p.p99)}, max ${p.max.toFixed(3)} ms`,
     );
     const targets: string[] = [];
     if (count === 1_000_000) {
@@ -144,7 +167,10 @@ function main(): void {
       targets.push(
         verdict(fresh.peakMiB <= 4096, "≤ 4 GB peak at 10,000,000", `${(fresh.peakMiB - 4096).toFixed(0)} MiB`),
       );
-    targets.push(verdict(p.max <= 1, "any one proof ≤ 1 ms", `${(p.max - 1).toFixed(3)} ms (max)`));
+    targets.push(
+      verdict(p.p99 <= 1, "a proof ≤ 1 ms (99th percentile)", `${(p.p99 - 1).toFixed(3)} ms`),
+      verdict(p.max <= 1, "every proof ≤ 1 ms (the slowest of 10,000)", `${(p.max - 1).toFixed(3)} ms`),
+    );
     if (withOld) {
       const old = run("old", dir);
       if (old.root !== fresh.root) throw new Error(`the old path's root ${old.root} differs from ${fresh.root}`);
@@ -152,7 +178,8 @@ function main(): void {
         if (!fs.readFileSync(path.join(dir, `old.${ext}`)).equals(fs.readFileSync(path.join(dir, `whitelist.${ext}`))))
           throw new Error(`the old path's ${ext} differs`);
       console.log(
-        `  old path (merkletreejs, in memory): ${old.seconds.toFixed(2)} s, peak ${old.peakMiB.toFixed(0)} MiB; same root and files`,
+        `  old path (merkletreejs, in memory): ${old.seconds.toFixed(2)} s (CPU ${old.cpuSeconds.toFixed(2)} s), ` +
+          `peak ${old.peakMiB.toFixed(0)} MiB; same root and files`,
       );
       targets.push(
         verdict(

@@ -199,8 +199,9 @@ export interface PackedProof {
 }
 
 /**
- * A tree file opened for proofs by index: each proof is read with one positioned read per level, the
- * file is never loaded whole. Close it when done.
+ * A tree file opened for proofs by index: the top of the tree (levels of up to 65,536 nodes) is read
+ * when opened, and each proof then takes one positioned read per level below it (4 for a million
+ * leaves); the file is never loaded whole. Close it when done.
  */
 export class TreeFile {
   private readonly fd: number;
@@ -209,6 +210,8 @@ export class TreeFile {
   /** Byte offset of each level in the file, leaves first. */
   private readonly offsets: number[];
   private readonly sizes: number[];
+  /** The top of the tree (every level of at most 65,536 nodes: under 4 MiB), read once when opened. */
+  private readonly top: (Buffer | undefined)[];
 
   private constructor(fd: number, file: string) {
     this.fd = fd;
@@ -225,9 +228,13 @@ export class TreeFile {
       at += size * NODE_BYTES;
     }
     if (fs.fstatSync(fd).size < at) throw new Error(`${file} is truncated: ${this.count} leaves need ${at} bytes`);
-    const root = Buffer.alloc(NODE_BYTES);
-    fs.readSync(fd, root, 0, NODE_BYTES, this.offsets[this.offsets.length - 1]);
-    this.root = hex(root);
+    this.top = this.sizes.map((size, level) => {
+      if (size > CHUNK_NODES) return undefined;
+      const buffer = Buffer.allocUnsafe(size * NODE_BYTES);
+      fs.readSync(fd, buffer, 0, buffer.length, this.offsets[level]);
+      return buffer;
+    });
+    this.root = hex(this.top[this.top.length - 1] as Buffer);
   }
 
   static open(file: string): TreeFile {
@@ -241,6 +248,8 @@ export class TreeFile {
   }
 
   private node(level: number, index: number): string {
+    const top = this.top[level];
+    if (top !== undefined) return hex(top, index * NODE_BYTES);
     const buffer = Buffer.alloc(NODE_BYTES);
     fs.readSync(this.fd, buffer, 0, NODE_BYTES, this.offsets[level] + index * NODE_BYTES);
     return hex(buffer);
