@@ -120,7 +120,9 @@ task("device:register", "Registers a fleet file (resumable; never charges twice)
               : `Registered ${r.registered} device(s), skipped ${r.skipped} already registered.`,
             `  fees ${formatUnits(r.feesPaid, 18)} THING, ${r.transactions} transaction(s), gas ${formatGas(r.gasUsed)}`,
             ...(r.whitelistFiles
-              ? [`  whitelist with proofs: ${r.whitelistFiles.json} and ${r.whitelistFiles.csv}`]
+              ? [
+                  `  whitelist with proofs: ${r.whitelistFiles.json} and ${r.whitelistFiles.csv}; tree file ${r.whitelistFiles.tree}`,
+                ]
               : []),
           ].join("\n"),
       );
