@@ -1,5 +1,5 @@
 import type { TypedDataDomain, TypedDataField } from "ethers";
-import { Signature, TypedDataEncoder, concat, getAddress } from "ethers";
+import { Signature, concat, getAddress } from "ethers";
 
 import type { TypedDataSigner } from "./permit";
 
@@ -49,10 +49,6 @@ export interface DeviceTransferMessage {
 
 export function signExecute(owner: TypedDataSigner, domain: TypedDataDomain, m: ExecuteMessage): Promise<string> {
   return owner.signTypedData(domain, EXECUTE_TYPES, { ...m });
-}
-
-export function executeDigest(domain: TypedDataDomain, m: ExecuteMessage): string {
-  return TypedDataEncoder.hash(domain, EXECUTE_TYPES, { ...m });
 }
 
 export function signDeviceTransfer(
