@@ -10,8 +10,9 @@ import { chainTime } from "./chain";
 import { deployedOrDeploy } from "./deployments";
 import { randomDeviceKey } from "./devices/keystore";
 import type { System } from "./deployments";
-import { compact, identityClaimDigest, registryDomain, signActivation, signIdentityClaim } from "./eip712/device";
-import { permitDomain, signPermit } from "./eip712/permit";
+import { compact, identityClaimDigest, signActivation, signIdentityClaim } from "./eip712/device";
+import { readDomain } from "./eip712/domain";
+import { signPermit } from "./eip712/permit";
 import { buildWhitelist } from "./merkle/whitelist";
 import { deviceIdOf } from "./devices/fleet";
 import { deviceTypeName } from "./devices/types";
@@ -137,11 +138,10 @@ export async function runDemo(
   );
 
   const serviceAddress = await service.getAddress();
-  const { chainId } = await hre.ethers.provider.getNetwork();
   const allowance = parseUnits("250", 18);
   const deadline = (await chainTime(hre)) + 3600n;
   const nonce = await token.nonces(operatorAddress);
-  const signature = await signPermit(operator, permitDomain(await token.name(), chainId, tokenAddress), {
+  const signature = await signPermit(operator, await readDomain(token), {
     owner: operatorAddress,
     spender: serviceAddress,
     value: allowance,
@@ -225,7 +225,7 @@ export async function runDemo(
     committed?.gasUsed ?? 0n,
   );
 
-  const domain = registryDomain(system.chainId, registryAddress);
+  const domain = await readDomain(registry);
   // The fee fixed for the root's devices when it was committed.
   const { activationFee } = await registry.getWhitelist(makerInfo.id, whitelist.root);
   /** The device signs Activate(deviceId, owner, deadline); the owner pays and proves the leaf in one approveAndCall. */

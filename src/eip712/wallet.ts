@@ -4,13 +4,10 @@ import { Signature, concat, getAddress } from "ethers";
 import type { TypedDataSigner } from "./permit";
 
 /**
- * Device-wallet messages, the only place they are built. The domain binds the chain id and the wallet;
- * owner executions bind the wallet's nonce, device transfers the device's own nonce.
+ * Device-wallet messages, the only place they are built. Their domain is the wallet's own
+ * (`readDomain(wallet)`): it binds the chain id and the wallet; owner executions bind the wallet's nonce,
+ * device transfers the device's own nonce.
  */
-export function walletDomain(chainId: bigint, wallet: string): TypedDataDomain {
-  return { name: "ThingLedger DeviceWallet", version: "1", chainId, verifyingContract: wallet };
-}
-
 export const EXECUTE_TYPES: Record<string, TypedDataField[]> = {
   Execute: [
     { name: "to", type: "address" },

@@ -5,9 +5,9 @@ import { reset } from "@nomicfoundation/hardhat-network-helpers";
 import { ethers } from "hardhat";
 
 import { deviceIdOf } from "../../src/devices/fleet";
-import { compact, registryDomain, signActivation } from "../../src/eip712/device";
-import { channelsDomain } from "../../src/eip712/receipt";
-import { sortOwners, walletDomain } from "../../src/eip712/wallet";
+import { readDomain } from "../../src/eip712/domain";
+import { compact, signActivation } from "../../src/eip712/device";
+import { sortOwners } from "../../src/eip712/wallet";
 import type {
   DeviceRegistry,
   DeviceWallet,
@@ -127,7 +127,7 @@ export async function registryFixture(): Promise<RegistryFixture> {
     makerId: 1n,
     relayer,
     chainId,
-    domain: registryDomain(chainId, registryAddress),
+    domain: await readDomain(registry),
   };
 }
 
@@ -156,7 +156,7 @@ export async function channelsFixture(): Promise<ChannelsFixture> {
     server: base.bob,
     clients,
     chainId,
-    domain: channelsDomain(chainId, await channels.getAddress()),
+    domain: await readDomain(channels),
   };
 }
 
@@ -228,7 +228,7 @@ export async function walletFixture(): Promise<WalletFixture> {
     sortedOwners,
     device: device.wallet.connect(ethers.provider),
     deviceId: device.deviceId,
-    domain: walletDomain(chainId, await wallet.getAddress()),
+    domain: await readDomain(wallet),
     registryDomain: base.domain,
     chainId,
   };
