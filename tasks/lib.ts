@@ -35,25 +35,24 @@ function isRpcConnectionError(hre: HardhatRuntimeEnvironment, error: unknown): b
  * One line for a network that cannot be reached or answers with another chain id. A live network's RPC
  * URL often carries an API key, so only its host is shown.
  */
-function networkProblem(hre: HardhatRuntimeEnvironment, wrongChain: unknown): string {
+function networkProblem(hre: HardhatRuntimeEnvironment, wrongChain?: string): string {
   const name = hre.network.name;
   const url = "url" in hre.network.config ? hre.network.config.url : name;
   const live = liveNetwork(name);
   const where = live === undefined ? url : new URL(url).host;
   const fix = live === undefined ? "is the node running (npx hardhat node)?" : `check ${live.prefix}_RPC_URL`;
   if (wrongChain !== undefined) {
-    const found = typeof wrongChain === "number" || typeof wrongChain === "string" ? wrongChain : "another chain";
-    return `network "${name}" at ${where} is chain ${found}, not chain ${hre.network.config.chainId}: ${fix}`;
+    return `network "${name}" at ${where} is chain ${wrongChain}, not chain ${hre.network.config.chainId}: ${fix}`;
   }
   return `cannot reach network "${name}" at ${where}: ${fix}`;
 }
 
 /**
- * Runs a task body: compiles first (so a fresh clone works, and typechain-types exist before `src/` is
+ * Runs a task body (every task's, through {@link TaskBuilder}): compiles first (so a fresh clone works, and typechain-types exist before `src/` is
  * loaded), turns a {@link UserError} into Hardhat's one-line plugin error, and prints either JSON or
  * the human summary.
  */
-export async function runTask<T>(
+async function runTask<T>(
   hre: HardhatRuntimeEnvironment,
   task: string,
   json: boolean,
@@ -74,11 +73,13 @@ export async function runTask<T>(
   } catch (caught) {
     let error = caught;
     if (HardhatError.isHardhatErrorType(error, ERRORS.NETWORK.INVALID_GLOBAL_CHAIN_ID)) {
-      error = new UserError(networkProblem(hre, error.messageArguments.connectionChainId ?? null));
-    } else if (HardhatError.isHardhatErrorType(error, ERRORS.NETWORK.NODE_IS_NOT_RUNNING)) {
-      error = new UserError(networkProblem(hre, undefined));
-    } else if (isRpcConnectionError(hre, error)) {
-      error = new UserError(networkProblem(hre, undefined));
+      const found = error.messageArguments.connectionChainId as unknown;
+      error = new UserError(networkProblem(hre, found === undefined ? "another chain" : String(found)));
+    } else if (
+      HardhatError.isHardhatErrorType(error, ERRORS.NETWORK.NODE_IS_NOT_RUNNING) ||
+      isRpcConnectionError(hre, error)
+    ) {
+      error = new UserError(networkProblem(hre));
     }
     if (error instanceof UserError) {
       if (typedOnCommandLine(task) && !process.argv.includes("--show-stack-traces")) {
