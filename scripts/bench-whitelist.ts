@@ -1,33 +1,198 @@
 /**
- * `npm run bench:whitelist [N]`: builds the Merkle whitelist and every proof for N devices (default
- * 100,000) and reports the time, checking a sample of proofs against the root. Target: ≤ 5 s at 100k.
+ * `npm run bench:whitelist -- [--devices N] [--old] [--no-old]`: a Merkle whitelist of N devices (default
+ * 100,000) with every proof, as `device:register --merkle` writes it, against the issue's targets.
+ *
+ * A device list (`deviceId,deviceKey,deviceType`) is written to a temporary directory first (not timed).
+ * Each measured phase then runs in its own child process, which reports its time and its peak resident
+ * memory (`process.resourceUsage().maxRSS`, the kernel's high-water mark, so nothing is missed between
+ * samples):
+ * - `new`: `writeWhitelist` streams the list from disk into the tree file, then writes the JSON and the
+ *   CSV with every proof (read from the tree file block by block);
+ * - `proofs`: opens the tree file and serves 10,000 random proofs by index (open/seek/read each);
+ * - `old`: the code path before the one builder (merkletreejs + ethers' keccak, `JSON.stringify`), run by
+ *   default up to 100,000 devices (`--old` forces it, `--no-old` skips it).
+ * Every target is printed as met or `MISSED ... by ...`; a benchmark, it exits 0 on a miss.
  */
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { performance } from "node:perf_hooks";
 
-import { hexlify, keccak256, toUtf8Bytes } from "ethers";
+import { keccak } from "../src/keccak";
+import { TreeFile, rootFromProof } from "../src/merkle/tree";
+import { readWhitelistDevices, whitelistCsv, writeWhitelist } from "../src/merkle/whitelist";
+import { referenceWhitelist } from "../test/merkle/reference";
 
-import { buildWhitelist, rootFromProof } from "../src/merkle/whitelist";
+interface Measured {
+  seconds: number;
+  /** CPU time (user + system) of the phase: less sensitive than wall time to other load on the machine. */
+  cpuSeconds: number;
+  peakMiB: number;
+  root: string;
+  perProofMs?: { mean: number; p50: number; p99: number; max: number };
+}
 
-const count = Number(process.argv[2] ?? "100000");
-const devices = Array.from({ length: count }, (_, i) => ({
-  deviceId: keccak256(toUtf8Bytes(`bench-device-${i}`)),
-  deviceKey: hexlify(keccak256(toUtf8Bytes(`bench-key-${i}`))).slice(0, 42),
-  deviceType: 1 + (i % 5),
-}));
+const MiB = 1024 * 1024;
+const fmt = (n: number) => n.toLocaleString("en-US");
 
-const started = performance.now();
-const whitelist = buildWhitelist(devices, 1);
-const seconds = (performance.now() - started) / 1000;
+function peakMiB(): number {
+  return process.resourceUsage().maxRSS / 1024;
+}
 
-for (let i = 0; i < count; i += Math.max(1, Math.floor(count / 1000))) {
-  const e = whitelist.entries[i];
-  if (rootFromProof(e.leaf, e.proof) !== whitelist.root) {
-    console.error(`proof ${i} does not lead to the root`);
+function cpuSeconds(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1e6;
+}
+
+/** The measured phases, run in a child process each: `child <phase> <dir>`. */
+function child(phase: string, dir: string): Measured {
+  const list = path.join(dir, "devices.csv");
+  const files = {
+    json: path.join(dir, "whitelist.json"),
+    csv: path.join(dir, "whitelist.csv"),
+    tree: path.join(dir, "whitelist.tree"),
+  };
+  const t0 = performance.now();
+  const cpu0 = cpuSeconds();
+  if (phase === "new") {
+    const { root } = writeWhitelist(() => readWhitelistDevices(list), 1, files);
+    return { seconds: (performance.now() - t0) / 1000, cpuSeconds: cpuSeconds() - cpu0, peakMiB: peakMiB(), root };
+  }
+  if (phase === "proofs") {
+    const tree = TreeFile.open(files.tree);
+    const samples = 10_000;
+    const times: number[] = [];
+    for (let s = 0; s < samples; s++) {
+      const index = Math.floor(Math.random() * tree.count);
+      const started = performance.now();
+      const proof = tree.proof(index);
+      times.push(performance.now() - started);
+      if (s < 100 && rootFromProof(tree.leaf(index), proof) !== tree.root) throw new Error(`proof ${index} is wrong`);
+    }
+    tree.close();
+    times.sort((a, b) => a - b);
+    const perProofMs = {
+      mean: times.reduce((sum, t) => sum + t, 0) / samples,
+      p50: times[samples >> 1],
+      p99: times[Math.floor(samples * 0.99)],
+      max: times[samples - 1],
+    };
+    const seconds = (performance.now() - t0) / 1000;
+    return { seconds, cpuSeconds: cpuSeconds() - cpu0, peakMiB: peakMiB(), root: tree.root, perProofMs };
+  }
+  // The old path: the fleet in memory, merkletreejs, and the whole JSON and CSV built as strings.
+  const whitelist = referenceWhitelist([...readWhitelistDevices(list)], 1);
+  fs.writeFileSync(path.join(dir, "old.json"), `${JSON.stringify(whitelist, null, 2)}\n`);
+  fs.writeFileSync(path.join(dir, "old.csv"), whitelistCsv(whitelist));
+  return {
+    seconds: (performance.now() - t0) / 1000,
+    cpuSeconds: cpuSeconds() - cpu0,
+    peakMiB: peakMiB(),
+    root: whitelist.root,
+  };
+}
+
+function run(phase: string, dir: string): Measured {
+  const out = execFileSync(
+    process.execPath,
+    ["-r", "ts-node/register/transpile-only", __filename, "--child", phase, dir],
+    { encoding: "utf8", maxBuffer: 16 * MiB, stdio: ["ignore", "pipe", "inherit"] },
+  );
+  return JSON.parse(out.trim().split("\n").pop() as string) as Measured;
+}
+
+/** The device list: random-looking ids and keys, hashed with the native keccak (not timed). */
+function writeDeviceList(file: string, count: number): void {
+  const fd = fs.openSync(file, "w");
+  let chunk = "deviceId,deviceKey,deviceType\n";
+  for (let i = 0; i < count; i++) {
+    const id = keccak(Buffer.from(`bench-device-${i}`)).toString("hex");
+    const key = keccak(Buffer.from(`bench-key-${i}`)).toString("hex", 0, 20);
+    chunk += `0x${id},0x${key},${1 + (i % 5)}\n`;
+    if (chunk.length > 4 * MiB) {
+      fs.writeSync(fd, chunk);
+      chunk = "";
+    }
+  }
+  fs.writeSync(fd, chunk);
+  fs.closeSync(fd);
+}
+
+function verdict(ok: boolean, target: string, miss: string): string {
+  return ok ? `met (${target})` : `MISSED: ${target} by ${miss}`;
+}
+
+function main(): void {
+  const args = process.argv.slice(2);
+  if (args[0] === "--child") {
+    console.log(JSON.stringify(child(args[1], args[2])));
+    return;
+  }
+  const at = args.indexOf("--devices");
+  const count = at < 0 ? 100_000 : Number(args[at + 1]);
+  if (!Number.isSafeInteger(count) || count < 1) {
+    console.error("usage: npm run bench:whitelist -- [--devices N ≥ 1] [--old] [--no-old]");
     process.exit(1);
   }
+  const withOld = args.includes("--old") || (!args.includes("--no-old") && count <= 100_000);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "thingledger-bench-whitelist-"));
+  try {
+    writeDeviceList(path.join(dir, "devices.csv"), count);
+    const fresh = run("new", dir);
+    const sizes = ["whitelist.tree", "whitelist.json", "whitelist.csv"].map((f) => fs.statSync(path.join(dir, f)).size);
+    const proofs = run("proofs", dir);
+    console.log(`Whitelist of ${fmt(count)} devices: root ${fresh.root}`);
+    console.log(
+      `  root + tree file + every proof (JSON and CSV) on disk: ${fresh.seconds.toFixed(2)} s ` +
+        `(CPU ${fresh.cpuSeconds.toFixed(2)} s), peak ${fresh.peakMiB.toFixed(0)} MiB`,
+    );
+    console.log(
+      `  files: tree ${(sizes[0] / MiB).toFixed(0)} MiB, JSON ${(sizes[1] / MiB).toFixed(0)} MiB, CSV ${(sizes[2] / MiB).toFixed(0)} MiB`,
+    );
+    const p = proofs.perProofMs as { mean: number; p50: number; p99: number; max: number };
+    const us = (ms: number) => `${(ms * 1000).toFixed(1)} µs`;
+    console.log(
+      `  one proof by index from the tree file (10,000 random): mean ${us(p.mean)}, median ${us(p.p50)}, ` +
+        `p99 ${us(p.p99)}, max ${p.max.toFixed(3)} ms`,
+    );
+    const targets: string[] = [];
+    if (count === 1_000_000) {
+      targets.push(
+        verdict(fresh.seconds <= 15, "≤ 15 s at 1,000,000", `${(fresh.seconds - 15).toFixed(2)} s`),
+        verdict(fresh.peakMiB <= 1024, "≤ 1 GB peak at 1,000,000", `${(fresh.peakMiB - 1024).toFixed(0)} MiB`),
+      );
+    }
+    if (count >= 10_000_000)
+      targets.push(
+        verdict(fresh.peakMiB <= 4096, "≤ 4 GB peak at 10,000,000", `${(fresh.peakMiB - 4096).toFixed(0)} MiB`),
+      );
+    targets.push(
+      verdict(p.p99 <= 1, "a proof ≤ 1 ms (99th percentile)", `${(p.p99 - 1).toFixed(3)} ms`),
+      verdict(p.max <= 1, "every proof ≤ 1 ms (the slowest of 10,000)", `${(p.max - 1).toFixed(3)} ms`),
+    );
+    if (withOld) {
+      const old = run("old", dir);
+      if (old.root !== fresh.root) throw new Error(`the old path's root ${old.root} differs from ${fresh.root}`);
+      for (const ext of ["json", "csv"])
+        if (!fs.readFileSync(path.join(dir, `old.${ext}`)).equals(fs.readFileSync(path.join(dir, `whitelist.${ext}`))))
+          throw new Error(`the old path's ${ext} differs`);
+      console.log(
+        `  old path (merkletreejs, in memory): ${old.seconds.toFixed(2)} s (CPU ${old.cpuSeconds.toFixed(2)} s), ` +
+          `peak ${old.peakMiB.toFixed(0)} MiB; same root and files`,
+      );
+      targets.push(
+        verdict(
+          fresh.seconds < old.seconds / 2,
+          `under half the old path's ${old.seconds.toFixed(2)} s`,
+          `${(fresh.seconds - old.seconds / 2).toFixed(2)} s`,
+        ),
+      );
+    }
+    for (const t of targets) console.log(`  target: ${t}`);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }
-const depth = whitelist.entries[0].proof.length;
-console.log(
-  `whitelist of ${count.toLocaleString("en-US")} devices: root ${whitelist.root}, depth ${depth}, ` +
-    `tree + every proof in ${seconds.toFixed(2)} s (${((seconds * 1e6) / count).toFixed(1)} µs per device); target ≤ 5 s at 100,000`,
-);
+
+main();

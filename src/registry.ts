@@ -17,7 +17,7 @@ import { DEVICE_TYPES, deviceTypeName } from "./devices/types";
 import { compact, identityClaimDigest, signActivation, signIdentityClaim, signKeyRotation } from "./eip712/device";
 import { readDomain } from "./eip712/domain";
 import { UserError } from "./errors";
-import { buildWhitelist, whitelistCsv } from "./merkle/whitelist";
+import { writeWhitelist } from "./merkle/whitelist";
 import type { Whitelist } from "./merkle/whitelist";
 import { formatThing } from "./units";
 
@@ -226,7 +226,7 @@ export interface RegisterResult {
   transactions: number;
   gasUsed: bigint;
   root?: string;
-  whitelistFiles?: { json: string; csv: string };
+  whitelistFiles?: { json: string; csv: string; tree: string };
 }
 
 /** Ensures the manufacturer's credit covers `amount`, topping it up in one approveAndCall if needed. */
@@ -290,12 +290,11 @@ export async function registerFleet(
     : 0n;
   const base = { manufacturer: account, devices: devices.length };
   if (options.merkle) {
-    const whitelist = buildWhitelist(devices, Number(m.id));
     const out = options.whitelistOut ?? "whitelist.json";
-    const files = { json: out, csv: out.replace(/\.json$/i, "") + ".csv" };
+    const stem = out.replace(/\.json$/i, "");
+    const files = { json: out, csv: `${stem}.csv`, tree: `${stem}.tree` };
     fs.mkdirSync(path.dirname(path.resolve(out)), { recursive: true });
-    fs.writeFileSync(files.json, `${JSON.stringify(whitelist, null, 2)}\n`);
-    fs.writeFileSync(files.csv, whitelistCsv(whitelist));
+    const whitelist = writeWhitelist(() => devices, Number(m.id), files);
     const committed = await ctx.registry.getWhitelist(m.id, whitelist.root);
     if (committed.capacity > 0n) {
       return {

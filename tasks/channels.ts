@@ -173,6 +173,12 @@ defineTask("as:serve", "Runs the Authorization Server: trades receipts for HOTP 
   .addOptionalParam("poll", "Seconds between looks for due channels", "30")
   .addOptionalParam("minConfirmations", "Blocks on top of a channel's open before serving it", "0")
   .addOptionalParam("hotpWindow", "The devices' HOTP window W: at most W unused codes outstanding per device", "32")
+  .addOptionalParam(
+    "codeTtl",
+    "Seconds a code stays valid; expired unused codes are voided when the window is full",
+    "600",
+  )
+  .addFlag("resync", "After restoring --db from a backup: sell nothing for a device until the device acknowledges")
   .addOptionalParam("follow", "Seconds between reads of the channels contract's events", "5")
   .addOptionalParam("stateMaxAge", "Re-read a channel on chain before a sale when its state is older (seconds)", "5")
   .addOptionalParam("maxCloseBatch", "Channels per closeBatch transaction", "50")
@@ -194,6 +200,8 @@ defineTask("as:serve", "Runs the Authorization Server: trades receipts for HOTP 
         poll: string;
         minConfirmations: string;
         hotpWindow: string;
+        codeTtl: string;
+        resync: boolean;
         follow: string;
         stateMaxAge: string;
         maxCloseBatch: string;
@@ -222,6 +230,8 @@ defineTask("as:serve", "Runs the Authorization Server: trades receipts for HOTP 
         pollSeconds: parseCount("poll", args.poll, 1),
         minConfirmations: parseCount("min-confirmations", args.minConfirmations),
         hotpWindow: parseCount("hotp-window", args.hotpWindow, 1),
+        codeTtl: parseCount("code-ttl", args.codeTtl, 1),
+        resync: args.resync,
         init: args.init,
         followSeconds: parseCount("follow", args.follow, 1),
         stateMaxAge: parseCount("state-max-age", args.stateMaxAge),

@@ -103,7 +103,11 @@ defineTask("device:register", "Registers a fleet file (resumable; never charges 
             : `Committed whitelist root ${r.root} for ${r.devices} device(s); each registers when it first presents its proof.`
           : `Registered ${r.registered} device(s), skipped ${r.skipped} already registered.`,
         `  fees ${formatUnits(r.feesPaid, 18)} THING, ${r.transactions} transaction(s), gas ${formatGas(r.gasUsed)}`,
-        ...(r.whitelistFiles ? [`  whitelist with proofs: ${r.whitelistFiles.json} and ${r.whitelistFiles.csv}`] : []),
+        ...(r.whitelistFiles
+          ? [
+              `  whitelist with proofs: ${r.whitelistFiles.json} and ${r.whitelistFiles.csv}; tree file ${r.whitelistFiles.tree}`,
+            ]
+          : []),
       ].join("\n"),
   );
 

@@ -9,21 +9,26 @@ import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 
 import {IERC827Refuser} from "../interfaces/IERC827Refuser.sol";
 import {IPaymentChannels} from "../interfaces/IPaymentChannels.sol";
-import {ChannelState} from "../libraries/ChannelState.sol";
+import {ChannelKey, ChannelKeyLibrary} from "../libraries/ChannelKey.sol";
+import {ChannelState, ChannelStateLibrary} from "../libraries/ChannelState.sol";
 import {CompactSignature} from "../libraries/CompactSignature.sol";
+import {Permit} from "../libraries/Permit.sol";
 import {GroupLeaf} from "../libraries/GroupLeaf.sol";
 
 /// @title Merkle-group payment channels
 /// @notice See {IPaymentChannels}.
+/// @dev Only a channel's state (deposit, expiry, status) is stored, packed in one {ChannelState} word; the
+/// key lives in the id and the {ChannelOpened} event. A close or reclaim clears the word (and earns the
+/// storage refund): safe because an id includes its opening block and never recurs. Client leaves are
+/// hashed twice so a leaf's preimage is 32 bytes and an internal node's 64: no node passes for a leaf.
 contract PaymentChannels is IPaymentChannels, IERC827Refuser, EIP712, ERC2771Context {
-    using ChannelState for uint256;
     using SafeERC20 for IERC20;
 
     bytes32 private constant _RECEIPT_TYPEHASH = keccak256("Receipt(bytes32 channelId,uint256 cumulativeAmount)");
 
     IERC20 private immutable _token;
 
-    mapping(bytes32 channelId => uint256 word) private _channels;
+    mapping(bytes32 channelId => ChannelState state) private _channels;
     mapping(address owner => uint256 amount) private _refundsOwed;
 
     /// @param token_ The ThingToken: the token asset, and the trusted forwarder for `approveAndCall` opens.
@@ -64,53 +69,32 @@ contract PaymentChannels is IPaymentChannels, IERC827Refuser, EIP712, ERC2771Con
         bytes32 r,
         bytes32 s
     ) external returns (bytes32) {
-        // A failed permit (e.g. front-run with the same signature) is ignored; the pull then needs the
-        // allowance to be there anyway.
-        try
-            IERC20Permit(address(_token)).permit(_msgSender(), address(this), deposit, permitDeadline, v, r, s)
-        {} catch {}
+        Permit.tryPermit(IERC20Permit(address(_token)), _msgSender(), address(this), deposit, permitDeadline, v, r, s);
         return openToken(payee, deposit, expiry, clientRoot, salt);
     }
 
     /// @inheritdoc IPaymentChannels
-    function topUp(
-        address payee,
-        bool token_,
-        bytes32 clientRoot,
-        uint96 salt,
-        uint64 openBlock,
-        uint96 amount,
-        uint40 newExpiry
-    ) external payable {
-        address owner = _msgSender();
-        bytes32 id = _id(owner, payee, token_, clientRoot, salt, openBlock);
-        uint256 word = _requireOpen(id);
-        if (newExpiry < word.expiry()) revert ExpiryNotExtended(newExpiry, word.expiry());
+    function topUp(ChannelKey calldata key, address payee, uint96 amount, uint40 newExpiry) external payable {
+        bytes32 id = _ownersChannel(key, payee);
+        ChannelState state = _requireOpen(id);
+        if (newExpiry < state.expiry()) revert ExpiryNotExtended(newExpiry, state.expiry());
+        bool token_ = key.token;
         if (token_ ? msg.value != 0 : msg.value != amount) revert UnexpectedEth();
-        uint256 deposit = uint256(word.deposit()) + amount;
+        uint256 deposit = uint256(state.deposit()) + amount;
         if (deposit > type(uint96).max) revert DepositOverflow();
         // Fits: checked just above.
-        _channels[id] = ChannelState.pack(uint96(deposit), newExpiry, Status.Open);
+        _channels[id] = ChannelStateLibrary.pack(uint96(deposit), newExpiry, Status.Open);
         emit ChannelToppedUp(id, uint96(deposit), newExpiry);
-        if (token_) _token.safeTransferFrom(owner, address(this), amount);
+        if (token_) _token.safeTransferFrom(key.owner, address(this), amount);
     }
 
     // ---------------------------------------------------------------- close
 
     /// @inheritdoc IPaymentChannels
-    function close(
-        address owner,
-        bool token_,
-        bytes32 clientRoot,
-        uint96 salt,
-        uint64 openBlock,
-        uint96 amount,
-        bytes32 r,
-        bytes32 vs,
-        bytes32[] calldata proof
-    ) external {
-        (, uint96 refund) = _settle(owner, token_, clientRoot, salt, openBlock, amount, r, vs, proof, false);
-        if (token_) {
+    function close(CloseRequest calldata request) external {
+        (, uint96 amount, uint96 refund) = _settle(request, false);
+        address owner = request.key.owner;
+        if (request.key.token) {
             if (amount != 0) _token.safeTransfer(msg.sender, amount);
             if (refund != 0) _token.safeTransfer(owner, refund);
         } else {
@@ -125,27 +109,16 @@ contract PaymentChannels is IPaymentChannels, IERC827Refuser, EIP712, ERC2771Con
         uint256 tokenTotal;
         for (uint256 i; i < requests.length; ++i) {
             CloseRequest calldata q = requests[i];
-            (bool settled, uint96 refund) = _settle(
-                q.owner,
-                q.token,
-                q.clientRoot,
-                q.salt,
-                q.openBlock,
-                q.amount,
-                q.r,
-                q.vs,
-                q.proof,
-                true
-            );
+            (bool settled, uint96 amount, uint96 refund) = _settle(q, true);
             if (!settled) continue;
             // Cannot overflow: each amount is at most its channel's uint96 deposit, all held by this contract.
             unchecked {
-                if (q.token) {
-                    tokenTotal += q.amount;
-                    if (refund != 0) _token.safeTransfer(q.owner, refund);
+                if (q.key.token) {
+                    tokenTotal += amount;
+                    if (refund != 0) _token.safeTransfer(q.key.owner, refund);
                 } else {
-                    ethTotal += q.amount;
-                    if (refund != 0) _refundEth(q.owner, refund);
+                    ethTotal += amount;
+                    if (refund != 0) _refundEth(q.key.owner, refund);
                 }
             }
         }
@@ -154,17 +127,16 @@ contract PaymentChannels is IPaymentChannels, IERC827Refuser, EIP712, ERC2771Con
     }
 
     /// @inheritdoc IPaymentChannels
-    function reclaim(address payee, bool token_, bytes32 clientRoot, uint96 salt, uint64 openBlock) external {
-        address owner = _msgSender();
-        bytes32 id = _id(owner, payee, token_, clientRoot, salt, openBlock);
-        uint256 word = _requireOpen(id);
-        if (block.timestamp <= word.expiry()) revert ChannelNotExpired(id, word.expiry());
-        delete _channels[id];
+    function reclaim(ChannelKey calldata key, address payee) external {
+        bytes32 id = _ownersChannel(key, payee);
+        ChannelState state = _requireOpen(id);
+        if (block.timestamp <= state.expiry()) revert ChannelNotExpired(id, state.expiry());
+        _channels[id] = ChannelState.wrap(0);
         // Never zero: opens refuse a zero deposit and top-ups only add.
-        uint96 deposit = word.deposit();
+        uint96 deposit = state.deposit();
         emit ChannelReclaimed(id, deposit);
-        if (token_) _token.safeTransfer(owner, deposit);
-        else _sendEth(owner, deposit);
+        if (key.token) _token.safeTransfer(key.owner, deposit);
+        else _sendEth(key.owner, deposit);
     }
 
     /// @inheritdoc IPaymentChannels
@@ -180,26 +152,30 @@ contract PaymentChannels is IPaymentChannels, IERC827Refuser, EIP712, ERC2771Con
     // ---------------------------------------------------------------- views
 
     /// @inheritdoc IPaymentChannels
-    function channelId(
-        address owner,
-        address payee,
-        bool token_,
-        bytes32 clientRoot,
-        uint96 salt,
-        uint64 openBlock
-    ) external pure returns (bytes32) {
-        return _id(owner, payee, token_, clientRoot, salt, openBlock);
+    function channelId(ChannelKey calldata key, address payee) external pure returns (bytes32) {
+        return key.toId(payee);
     }
 
     /// @inheritdoc IPaymentChannels
     function getChannel(bytes32 id) external view returns (ChannelView memory) {
-        uint256 word = _channels[id];
-        return ChannelView(word.status(), word.deposit(), word.expiry());
+        ChannelState state = _channels[id];
+        return ChannelView(state.status(), state.deposit(), state.expiry());
     }
 
     /// @inheritdoc IPaymentChannels
     function receiptDigest(bytes32 id, uint256 cumulativeAmount) public view returns (bytes32) {
-        return _hashTypedDataV4(keccak256(abi.encode(_RECEIPT_TYPEHASH, id, cumulativeAmount)));
+        bytes32 typehash = _RECEIPT_TYPEHASH;
+        bytes32 structHash;
+        // keccak256(abi.encode(_RECEIPT_TYPEHASH, id, cumulativeAmount)), in the free memory without moving
+        // its pointer.
+        assembly ("memory-safe") {
+            let m := mload(0x40)
+            mstore(m, typehash)
+            mstore(add(m, 0x20), id)
+            mstore(add(m, 0x40), cumulativeAmount)
+            structHash := keccak256(m, 0x60)
+        }
+        return _hashTypedDataV4(structHash);
     }
 
     /// @inheritdoc IPaymentChannels
@@ -221,15 +197,10 @@ contract PaymentChannels is IPaymentChannels, IERC827Refuser, EIP712, ERC2771Con
 
     // ---------------------------------------------------------------- internal
 
-    function _id(
-        address owner,
-        address payee,
-        bool token_,
-        bytes32 clientRoot,
-        uint96 salt,
-        uint64 openBlock
-    ) private pure returns (bytes32) {
-        return keccak256(abi.encode(owner, payee, token_, clientRoot, salt, openBlock));
+    /// @dev The id of a channel whose owner must be the caller (top-ups, reclaims).
+    function _ownersChannel(ChannelKey calldata key, address payee) private view returns (bytes32 id) {
+        id = key.toId(payee);
+        if (key.owner != _msgSender()) revert NotChannelOwner(id, _msgSender());
     }
 
     function _open(
@@ -245,79 +216,73 @@ contract PaymentChannels is IPaymentChannels, IERC827Refuser, EIP712, ERC2771Con
         if (payee == address(0)) revert ZeroAddress();
         if (expiry <= block.timestamp) revert ExpiryInPast(expiry);
         // block.number fits: 2^64 blocks is far beyond any chain's life.
-        id = _id(owner, payee, token_, clientRoot, salt, uint64(block.number));
-        if (_channels[id] != 0) revert ChannelExists(id);
-        _channels[id] = ChannelState.pack(deposit, expiry, Status.Open);
+        id = ChannelKeyLibrary.id(owner, payee, token_, clientRoot, salt, uint64(block.number));
+        if (!_channels[id].isEmpty()) revert ChannelExists(id);
+        _channels[id] = ChannelStateLibrary.pack(deposit, expiry, Status.Open);
         emit ChannelOpened(id, owner, payee, token_, deposit, expiry, clientRoot, salt);
     }
 
-    function _requireOpen(bytes32 id) private view returns (uint256 word) {
-        word = _channels[id];
-        if (word.status() != Status.Open) revert ChannelNotOpen(id);
+    function _requireOpen(bytes32 id) private view returns (ChannelState state) {
+        state = _channels[id];
+        if (state.status() != Status.Open) revert ChannelNotOpen(id);
     }
 
     /// @dev Checks the receipt and the signer's membership, marks the channel closed, and returns the
-    /// owner's refund. The caller is the payee: the id is computed with it. A check that fails reverts with
-    /// its error, or, when `skip` (batch closes), emits {ChannelCloseSkipped} and returns unsettled with the
-    /// channel untouched.
-    function _settle(
-        address owner,
-        bool token_,
-        bytes32 clientRoot,
-        uint96 salt,
-        uint64 openBlock,
-        uint96 amount,
-        bytes32 r,
-        bytes32 vs,
-        bytes32[] calldata proof,
-        bool skip
-    ) private returns (bool settled, uint96 refund) {
-        bytes32 id = _id(owner, msg.sender, token_, clientRoot, salt, openBlock);
-        uint256 word = _channels[id];
-        if (word.status() != Status.Open) {
+    /// amount the payee is paid and the owner's refund. The caller is the payee: the id is computed with
+    /// it. A check that fails reverts with its error, or, when `skip` (batch closes), emits
+    /// {ChannelCloseSkipped} and returns unsettled with the channel untouched.
+    function _settle(CloseRequest calldata q, bool skip) private returns (bool settled, uint96 amount, uint96 refund) {
+        bytes32 id = q.key.toId(msg.sender);
+        ChannelState state = _channels[id];
+        if (state.status() != Status.Open) {
             if (skip) return _skipped(id, CloseSkipReason.NotOpen);
             revert ChannelNotOpen(id);
         }
         // The slot is cleared below; a close in the opening block would let the same id be opened again.
-        if (block.number <= openBlock) {
+        if (block.number <= q.key.openBlock) {
             if (skip) return _skipped(id, CloseSkipReason.OpeningBlock);
             revert CloseInOpeningBlock(id);
         }
-        if (block.timestamp > word.expiry()) {
+        if (block.timestamp > state.expiry()) {
             if (skip) return _skipped(id, CloseSkipReason.Expired);
-            revert ChannelExpired(id, word.expiry());
+            revert ChannelExpired(id, state.expiry());
         }
-        uint96 deposit = word.deposit();
+        uint96 deposit = state.deposit();
+        amount = q.amount;
         if (amount > deposit) {
             if (skip) return _skipped(id, CloseSkipReason.AboveDeposit);
             revert ReceiptAboveDeposit(id, amount, deposit);
         }
-        address client = CompactSignature.recover(receiptDigest(id, amount), r, vs);
+        address client = CompactSignature.recover(receiptDigest(id, amount), q.r, q.vs);
         if (client == address(0)) {
             if (skip) return _skipped(id, CloseSkipReason.BadSignature);
             revert InvalidReceiptSignature(id);
         }
-        if (!GroupLeaf.verify(proof, clientRoot, client)) {
+        if (!GroupLeaf.verify(q.proof, q.key.clientRoot, client)) {
             if (skip) return _skipped(id, CloseSkipReason.NotInGroup);
             revert NotInGroup(id, client);
         }
-        delete _channels[id];
+        _channels[id] = ChannelState.wrap(0);
         // Cannot underflow: amount <= deposit, checked above.
         unchecked {
             refund = deposit - amount;
         }
         emit ChannelClosed(id, amount, refund);
-        return (true, refund);
+        return (true, amount, refund);
     }
 
     /// @dev A batch request that cannot settle: named in an event, nothing else happens.
-    function _skipped(bytes32 id, CloseSkipReason reason) private returns (bool settled, uint96 refund) {
+    function _skipped(bytes32 id, CloseSkipReason reason) private returns (bool settled, uint96 amount, uint96 refund) {
         emit ChannelCloseSkipped(id, reason);
-        return (false, 0);
+        return (false, 0, 0);
     }
 
+    /// @dev Sends with all gas and copies no return data (a payee's contract cannot make the copy costly).
     function _sendEth(address to, uint256 amount) private {
-        (bool ok, ) = to.call{value: amount}("");
+        bool ok;
+        assembly ("memory-safe") {
+            ok := call(gas(), to, amount, 0, 0, 0, 0)
+        }
         if (!ok) revert PaymentFailed(to);
     }
 

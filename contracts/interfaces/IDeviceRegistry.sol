@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
+import {IThingLedgerErrors} from "./IThingLedgerErrors.sol";
+
 /**
  * @title ThingLedger device registry
  * @notice Network admins admit manufacturers; manufacturers register devices (one, a batch, or a Merkle
@@ -38,7 +40,7 @@ pragma solidity 0.8.30;
  * {commitWhitelist} also takes `maxActivationFee`: the activation fee it fixes for the root's devices for
  * good is bounded by what the manufacturer agreed to, whatever fee change is mined first.
  */
-interface IDeviceRegistry {
+interface IDeviceRegistry is IThingLedgerErrors {
     enum DeviceStatus {
         Unknown,
         Registered,
@@ -83,18 +85,51 @@ interface IDeviceRegistry {
 
     // ---------------------------------------------------------------- events
 
+    /// @notice A manufacturer was admitted, or a removed one re-admitted.
+    /// @param id The manufacturer's id (kept on re-admission).
+    /// @param account The manufacturer's account.
+    /// @param payout Where its withdrawn fee credit goes.
+    /// @param defaultScore The reputation its devices carry until their first audit.
     event ManufacturerAdded(uint32 indexed id, address indexed account, address payout, uint16 defaultScore);
+    /// @notice A manufacturer was removed: it lost every power (see {removeManufacturer}).
+    /// @param id The manufacturer's id.
+    /// @param account The manufacturer's account.
     event ManufacturerRemoved(uint32 indexed id, address indexed account);
+    /// @notice A manufacturer changed its payout address.
+    /// @param id The manufacturer's id.
+    /// @param payout The new payout address.
     event ManufacturerPayoutChanged(uint32 indexed id, address payout);
     /// @notice The manufacturer's current account proposed `newAccount` as its next account (zero: the
     /// pending proposal was cancelled).
+    /// @param id The manufacturer's id.
+    /// @param account Its current account.
+    /// @param newAccount The proposed account, or zero for a cancellation.
     event ManufacturerAccountProposed(uint32 indexed id, address indexed account, address indexed newAccount);
     /// @notice The manufacturer `id` moved, with its credit, payout, default score, devices and whitelists, from
     /// `oldAccount` to `newAccount`.
+    /// @param id The manufacturer's id.
+    /// @param oldAccount The account it left, which lost every power.
+    /// @param newAccount The account it moved to.
     event ManufacturerAccountChanged(uint32 indexed id, address indexed oldAccount, address indexed newAccount);
+    /// @notice The admin set the fees.
+    /// @param registrationFee The fee per registered device, in token base units.
+    /// @param activationFee The fee per activation, in token base units.
     event FeesChanged(uint256 registrationFee, uint256 activationFee);
+    /// @notice Tokens were added to a manufacturer's prepaid fee credit.
+    /// @param manufacturerId The manufacturer credited.
+    /// @param payer Who paid the tokens.
+    /// @param amount The tokens added, in base units.
     event FeeCreditDeposited(uint32 indexed manufacturerId, address indexed payer, uint256 amount);
+    /// @notice A manufacturer withdrew its whole fee credit.
+    /// @param manufacturerId The manufacturer.
+    /// @param payout The address the tokens were sent to.
+    /// @param amount The tokens withdrawn, in base units.
     event FeeCreditWithdrawn(uint32 indexed manufacturerId, address indexed payout, uint256 amount);
+    /// @notice A device was registered (one by one, or from a whitelist).
+    /// @param deviceId The device's id.
+    /// @param manufacturerId Its manufacturer (the id's top 32 bits).
+    /// @param deviceKey The address of the device's own key.
+    /// @param deviceType The manufacturer's type code for the device.
     event DeviceRegistered(
         bytes32 indexed deviceId,
         uint32 indexed manufacturerId,
@@ -102,58 +137,149 @@ interface IDeviceRegistry {
         uint32 deviceType
     );
     /// @notice A batch registration: one event for all its devices (their keys and types are in storage).
+    /// @param manufacturerId The manufacturer that registered them.
+    /// @param deviceIds The devices registered, in order.
     event DevicesRegistered(uint32 indexed manufacturerId, bytes32[] deviceIds);
+    /// @notice A device's metadata hash was set at registration.
+    /// @param deviceId The device.
+    /// @param metadataHash The hash of its off-chain metadata.
     event DeviceMetadataSet(bytes32 indexed deviceId, bytes32 metadataHash);
+    /// @notice A manufacturer committed a Merkle whitelist of devices, paying for its capacity.
+    /// @param root The whitelist's Merkle root.
+    /// @param manufacturerId The manufacturer that committed it.
+    /// @param capacity How many devices may ever be registered from it.
     event WhitelistCommitted(bytes32 indexed root, uint32 indexed manufacturerId, uint32 capacity);
+    /// @notice A whitelist was closed: no more devices can be registered from it.
+    /// @param root The whitelist's Merkle root.
+    /// @param manufacturerId Its manufacturer.
+    /// @param unusedCapacity The capacity that was paid for and never used.
     event WhitelistClosed(bytes32 indexed root, uint32 indexed manufacturerId, uint32 unusedCapacity);
+    /// @notice A device was activated for an owner.
+    /// @param deviceId The device.
+    /// @param owner Its owner.
     event DeviceActivated(bytes32 indexed deviceId, address indexed owner);
+    /// @notice An active device changed owner.
+    /// @param deviceId The device.
+    /// @param from The owner it had.
+    /// @param to Its new owner.
     event DeviceTransferred(bytes32 indexed deviceId, address indexed from, address indexed to);
+    /// @notice A device was revoked for good.
+    /// @param deviceId The device.
+    /// @param by Who revoked it: its manufacturer or the admin.
+    /// @param reason A reason code (3: squatted; the others are the caller's own).
     event DeviceRevoked(bytes32 indexed deviceId, address indexed by, uint8 reason);
+    /// @notice An active device's key was replaced.
+    /// @param deviceId The device.
+    /// @param oldKey The key it had.
+    /// @param newKey The key it has now.
     event DeviceKeyRotated(bytes32 indexed deviceId, address oldKey, address newKey);
 
     // ---------------------------------------------------------------- errors
 
+    /// @notice `account` is not an active manufacturer.
+    /// @param account The caller or the account named.
     error NotActiveManufacturer(address account);
+    /// @notice `account` is already an active manufacturer.
+    /// @param account The account named.
     error ManufacturerAlreadyActive(address account);
+    /// @notice `account` has no manufacturer record (it was never admitted, or it moved away).
+    /// @param account The account named.
     error UnknownManufacturer(address account);
-    error ZeroAddress();
+    /// @notice A score is above the maximum (`MAX_SCORE`, 1,000).
+    /// @param score The score given.
     error ScoreOutOfRange(uint16 score);
+    /// @notice A fee or a reward is above its hard cap.
+    /// @param fee The amount given.
+    /// @param cap The cap.
     error FeeAboveCap(uint256 fee, uint256 cap);
     /// @notice `deviceId`'s top 32 bits are not `manufacturerId`, the manufacturer registering it.
+    /// @param deviceId The device id given.
+    /// @param manufacturerId The registering manufacturer.
     error DeviceIdOutsideNamespace(bytes32 deviceId, uint32 manufacturerId);
     /// @notice The fee a call would charge (per device) is above the `maxFee` its caller consented to.
+    /// @param fee The fee per device.
+    /// @param maxFee The ceiling the caller gave.
     error FeeAboveMax(uint256 fee, uint256 maxFee);
+    /// @notice The device is already registered.
+    /// @param deviceId The device.
     error DeviceAlreadyRegistered(bytes32 deviceId);
+    /// @notice The device is not registered.
+    /// @param deviceId The device.
     error DeviceNotRegistered(bytes32 deviceId);
+    /// @notice The device's status does not allow the call (e.g. activating an active device).
+    /// @param deviceId The device.
+    /// @param status Its status.
     error UnexpectedDeviceStatus(bytes32 deviceId, DeviceStatus status);
-    error LengthMismatch();
+    /// @notice A batch is empty.
     error EmptyBatch();
-    error SignatureExpired(uint256 deadline);
+    /// @notice A signature is not the device key's (another key, malformed, or a high s).
+    /// @param deviceId The device.
+    /// @param recovered The signer recovered, zero for a malformed signature.
     error InvalidDeviceSignature(bytes32 deviceId, address recovered);
+    /// @notice The caller does not own the device.
+    /// @param deviceId The device.
+    /// @param caller The caller.
     error NotDeviceOwner(bytes32 deviceId, address caller);
+    /// @notice Only the device's manufacturer or the admin may do this.
+    /// @param deviceId The device.
+    /// @param caller The caller.
     error NotDeviceManufacturerOrAdmin(bytes32 deviceId, address caller);
+    /// @notice The manufacturer already committed this root.
+    /// @param root The root.
     error WhitelistAlreadyCommitted(bytes32 root);
+    /// @notice The manufacturer never committed this root.
+    /// @param manufacturerId The manufacturer looked under.
+    /// @param root The root.
     error UnknownWhitelist(uint32 manufacturerId, bytes32 root);
+    /// @notice Every device the whitelist paid for is registered (or it was closed).
+    /// @param root The root.
+    /// @param capacity Its capacity.
     error WhitelistCapacityExhausted(bytes32 root, uint32 capacity);
+    /// @notice A device key is zero.
+    /// @param deviceKey The key given.
     error InvalidDeviceKey(address deviceKey);
+    /// @notice A whitelist's capacity is zero.
     error ZeroCapacity();
+    /// @notice Only the whitelist's manufacturer or the admin may close it.
+    /// @param root The root.
+    /// @param caller The caller.
     error NotWhitelistManufacturerOrAdmin(bytes32 root, address caller);
+    /// @notice The proof does not place the device (id, key, type, manufacturer) under the root.
+    /// @param root The root.
+    /// @param deviceId The device.
     error NotInWhitelist(bytes32 root, bytes32 deviceId);
+    /// @notice The caller has nothing to withdraw.
+    /// @param account The caller.
     error NothingToWithdraw(address account);
+    /// @notice A key rotation names the key the device already has.
+    /// @param deviceId The device.
     error SameKey(bytes32 deviceId);
+    /// @notice A deposit would take the credit total beyond 96 bits.
     error CreditOverflow();
+    /// @notice Too little gas is left to give a contract owner's hook its whole budget.
+    /// @param available The gas left.
+    /// @param needed The gas the hook call needs.
     error OwnerHookGasTooLow(uint256 available, uint256 needed);
+    /// @notice The reputation epoch length is zero.
     error ZeroEpochLength();
     /// @notice A caller other than `owner` activated `deviceId` for `owner` without `owner`'s valid
     /// `PayActivation` consent for this device and this `maxFee` (wrong signer, other device, other fee ceiling,
     /// or malformed); the fee is never taken from `owner` on someone else's call without it.
+    /// @param deviceId The device.
+    /// @param owner The owner named.
     error InvalidOwnerConsent(bytes32 deviceId, address owner);
     /// @notice The activation fee in force (`fee`) is above the `maxActivationFee` a whitelist commit agreed to fix.
+    /// @param fee The activation fee in force.
+    /// @param maxActivationFee The ceiling the manufacturer gave.
     error ActivationFeeAboveMax(uint256 fee, uint256 maxActivationFee);
     /// @notice `account` already has a manufacturer record (id `id`, active or removed), so it cannot take
     /// over another manufacturer's id.
+    /// @param account The account named.
+    /// @param id Its own manufacturer id.
     error AccountIsManufacturer(address account, uint32 id);
     /// @notice `caller` is not the pending next account of manufacturer `id` (or there is no proposal).
+    /// @param id The manufacturer's id.
+    /// @param caller The caller.
     error NotPendingManufacturerAccount(uint32 id, address caller);
 
     // ---------------------------------------------------------------- network roles

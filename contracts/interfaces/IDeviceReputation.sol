@@ -54,11 +54,25 @@ interface IDeviceReputation {
         bool audited;
     }
 
+    /// @notice The admin admitted an auditor.
+    /// @param auditor The auditor's account.
     event AuditorAdded(address indexed auditor);
+    /// @notice The admin removed an auditor.
+    /// @param auditor The auditor's account.
+    /// @param budgetReturned Its unused budget, returned to the reward pool.
     event AuditorRemoved(address indexed auditor, uint256 budgetReturned);
+    /// @notice An auditor's per-epoch reward cap was set.
+    /// @param auditor The auditor's account.
+    /// @param maxRewardsPerEpoch Changed scores it can be rewarded for in one epoch.
     event AuditorRewardCapSet(address indexed auditor, uint256 maxRewardsPerEpoch);
     /// @notice One submission: the root of the reports it used and how many reports that root holds (the
     /// commitment its rewards are bounded by), how many scores it changed and how many were rewarded.
+    /// @param auditor The submitting auditor.
+    /// @param epoch The epoch scored.
+    /// @param reportsRoot The Merkle root of the reports used.
+    /// @param reportCount How many reports that root holds.
+    /// @param changed How many scores the submission changed.
+    /// @param rewarded How many of those were rewarded.
     event ScoresUpdated(
         address indexed auditor,
         uint32 indexed epoch,
@@ -68,16 +82,37 @@ interface IDeviceReputation {
         uint256 rewarded
     );
     /// @notice An entry for a revoked device was skipped: its score is unchanged and it earned nothing.
+    /// @param deviceId The revoked device.
+    /// @param epoch The epoch of the submission.
     event RevokedDeviceSkipped(bytes32 indexed deviceId, uint32 indexed epoch);
+    /// @notice An auditor withdrew its earned rewards.
+    /// @param auditor The auditor's account.
+    /// @param amount The tokens paid, in base units.
     event AuditorRewardWithdrawn(address indexed auditor, uint256 amount);
 
+    /// @notice `account` is not an active auditor.
+    /// @param account The caller or the account named.
     error NotAuditor(address account);
+    /// @notice `account` is already an active auditor.
+    /// @param account The account named.
     error AuditorAlreadyActive(address account);
+    /// @notice Scores are written only for the current epoch.
+    /// @param given The epoch submitted.
+    /// @param current The current epoch.
     error WrongEpoch(uint32 given, uint32 current);
+    /// @notice A trend other than -1, 0 or +1.
+    /// @param trend The trend given.
     error InvalidTrend(int8 trend);
+    /// @notice The device was never activated, so it cannot be scored.
+    /// @param deviceId The device.
     error DeviceNotAuditable(bytes32 deviceId);
     /// @notice A submission changed more scores than the reports it committed: each score needs a report.
+    /// @param changed The scores it changed.
+    /// @param reportCount The reports it committed.
     error ChangesExceedReports(uint256 changed, uint256 reportCount);
+    /// @notice A per-epoch reward cap above `MAX_EPOCH_REWARDS`.
+    /// @param maxRewardsPerEpoch The cap given.
+    /// @param limit The most allowed.
     error RewardCapAboveLimit(uint256 maxRewardsPerEpoch, uint256 limit);
 
     /// @notice Admits an auditor, with a per-epoch reward cap of `DEFAULT_EPOCH_REWARDS`. Only the admin.

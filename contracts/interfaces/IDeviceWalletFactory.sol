@@ -23,6 +23,12 @@ interface IDeviceWalletFactory {
         uint72[] limits;
     }
 
+    /// @notice A device wallet was created.
+    /// @param wallet The wallet's address.
+    /// @param deviceId The device it spends for.
+    /// @param deviceKey The device's key.
+    /// @param owners The owners, increasing.
+    /// @param threshold Signatures an execution needs.
     event WalletCreated(
         address indexed wallet,
         bytes32 indexed deviceId,

@@ -31,6 +31,7 @@ interface IERC827 is IERC20 {
     error ERC827CallToToken();
 
     /// @notice `to` refuses tokens pushed with transferAndCall or transferFromAndCall (see {IERC827Refuser}).
+    /// @param to The recipient that refused.
     error UnsolicitedTransfer(address to);
 
     /**

@@ -2,9 +2,10 @@
 pragma solidity 0.8.30;
 
 /// @title Merkle leaves and proofs of a channel's client group
-/// @notice Leaves are double-hashed, so a leaf's preimage is 32 bytes and an internal node's 64: neither
-/// passes for the other. Pairs are hashed in sorted order (the proof carries no left/right bits). A
-/// one-client group's root is that client's leaf, with an empty proof.
+/// @notice Pairs are hashed in sorted order (the proof carries no left/right bits). A one-client group's
+/// root is that client's leaf, with an empty proof.
+/// @dev Leaves are double-hashed, so a leaf's preimage is 32 bytes and an internal node's 64: neither
+/// passes for the other.
 library GroupLeaf {
     /// @dev keccak256(bytes.concat(keccak256(abi.encode(client)))).
     function hash(address client) internal pure returns (bytes32 leaf) {

@@ -1,17 +1,44 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
-import {IDeviceWallet} from "../interfaces/IDeviceWallet.sol";
 import {CompactSignature} from "./CompactSignature.sol";
+import {OwnerState} from "./OwnerState.sol";
 
 /**
  * @title An owner set kept as a hash, and M-of-N approval against it
- * @notice The set is the owners' addresses in increasing order, 20 bytes each; the wallet keeps the top
- * 192 bits of its keccak256 next to the count, the threshold and the nonce (one word:
- * count (8) | threshold (8) | nonce (48) | hash (192)). A 192-bit hash leaves a 2^96 birthday bound and a
- * 2^192 bound for finding a set matching a given wallet.
+ * @dev The set is the owners' addresses in increasing order, 20 bytes each; the wallet keeps the top
+ * 192 bits of its keccak256 next to the count, the threshold and the nonce (one {OwnerState} word).
+ * A 192-bit hash leaves a 2^96 birthday bound and a 2^192 bound for finding a set matching a given wallet.
  */
 library OwnerSet {
+    /// @notice The owners given are not the wallet's owner set (or the approval's signers and non-signers
+    /// do not merge into it).
+    error WrongOwners();
+
+    /// @notice An approval is not `threshold` signatures of 64 bytes plus `count - threshold` addresses of
+    /// 20 bytes.
+    /// @param length The approval's length, in bytes.
+    /// @param expected The length the owner set and threshold require.
+    error BadAuthLength(uint256 length, uint256 expected);
+
+    /// @notice A signature does not recover to a signer (malformed, or a high s).
+    /// @param index The signature's position in the approval (0 for a device's single signature).
+    error InvalidSignature(uint256 index);
+
+    /// @notice Signers are not in strictly increasing order (so one owner would count twice).
+    /// @param signer The signer at or below its predecessor.
+    error SignersNotSorted(address signer);
+
+    /// @dev Reverts with {WrongOwners} unless `owners` is the set `state` holds.
+    function requireSet(OwnerState state, address[] calldata owners) internal pure {
+        if (!isSet(state, owners)) revert WrongOwners();
+    }
+
+    /// @dev True when `owners` is the set `state` holds.
+    function isSet(OwnerState state, address[] calldata owners) internal pure returns (bool) {
+        return owners.length == state.count() && hash(owners) == state.setHash();
+    }
+
     /// @dev The set hash of `owners` (already sorted by the caller), as stored.
     function hash(address[] calldata owners) internal pure returns (uint256 h) {
         assembly ("memory-safe") {
@@ -34,9 +61,9 @@ library OwnerSet {
      * `count - threshold` owners who did not sign (20 bytes each, increasing). Signers and non-signers are
      * merged in order and the result must hash to the stored set: so every signer is an owner, none twice.
      */
-    function checkApproval(bytes32 digest, uint256 state, bytes calldata auth) internal pure {
-        uint256 count = uint8(state);
-        uint256 threshold = uint8(state >> 8);
+    function checkApproval(bytes32 digest, OwnerState state, bytes calldata auth) internal pure {
+        uint256 count = state.count();
+        uint256 threshold = state.threshold();
         uint256 others;
         uint256 expected;
         // Cannot underflow: the stored threshold never exceeds the count. Cannot overflow: both are < 256.
@@ -44,7 +71,7 @@ library OwnerSet {
             others = count - threshold;
             expected = threshold * 64 + others * 20;
         }
-        if (auth.length != expected) revert IDeviceWallet.BadAuthLength(auth.length, expected);
+        if (auth.length != expected) revert BadAuthLength(auth.length, expected);
         uint256 ptr;
         assembly ("memory-safe") {
             // Reserve the merged list (plus the overhang of the last 32-byte write): ecrecover uses free memory.
@@ -67,8 +94,8 @@ library OwnerSet {
                 vs := calldataload(add(at, 32))
             }
             address signer = CompactSignature.recover(digest, r, vs);
-            if (signer == address(0)) revert IDeviceWallet.InvalidSignature(i);
-            if (signer <= previous) revert IDeviceWallet.SignersNotSorted(signer);
+            if (signer == address(0)) revert InvalidSignature(i);
+            if (signer <= previous) revert SignersNotSorted(signer);
             previous = signer;
             // Non-signers below this signer come first.
             assembly ("memory-safe") {
@@ -96,6 +123,6 @@ library OwnerSet {
             }
             setHash := keccak256(ptr, mul(count, 20))
         }
-        if (uint256(setHash) >> 64 != state >> 64) revert IDeviceWallet.WrongOwners();
+        if (uint256(setHash) >> 64 != state.setHash()) revert WrongOwners();
     }
 }

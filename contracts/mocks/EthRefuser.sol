@@ -2,6 +2,7 @@
 pragma solidity 0.8.30;
 
 import {IPaymentChannels} from "../interfaces/IPaymentChannels.sol";
+import {ChannelKey} from "../libraries/ChannelKey.sol";
 
 /// @notice A channel owner whose contract refuses ETH until told otherwise: its refund must not block the
 /// payee's close.
@@ -25,7 +26,7 @@ contract EthRefuser {
         uint96 salt,
         uint64 openBlock
     ) external {
-        channels.reclaim(payee, false, clientRoot, salt, openBlock);
+        channels.reclaim(ChannelKey(address(this), false, clientRoot, salt, openBlock), payee);
     }
 
     function withdraw(IPaymentChannels channels) external {

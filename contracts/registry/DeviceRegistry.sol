@@ -2,24 +2,23 @@
 pragma solidity 0.8.30;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
-import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
 
 import {IDeviceOwnerHook} from "../interfaces/IDeviceOwnerHook.sol";
 import {IDeviceRegistry} from "../interfaces/IDeviceRegistry.sol";
+import {CompactSignature} from "../libraries/CompactSignature.sol";
 import {DeviceId} from "../libraries/DeviceId.sol";
 import {DeviceLeaf} from "../libraries/DeviceLeaf.sol";
-import {PackedDevice} from "../libraries/PackedDevice.sol";
+import {PackedDevice, PackedDeviceLibrary} from "../libraries/PackedDevice.sol";
 import {DeviceReputation} from "../reputation/DeviceReputation.sol";
+import {RegistryBase} from "./RegistryBase.sol";
 import {RegistryFees} from "./RegistryFees.sol";
 
 /// @title ThingLedger device registry
 /// @notice See {IDeviceRegistry}.
-contract DeviceRegistry is DeviceReputation, EIP712 {
-    using PackedDevice for uint256;
-
+contract DeviceRegistry is RegistryFees, DeviceReputation, EIP712 {
     bytes32 private constant _ACTIVATE_TYPEHASH = keccak256(
         "Activate(bytes32 deviceId,address owner,uint256 deadline)"
     );
@@ -48,7 +47,7 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
 
     /// @dev Slot 1 of a device (see {PackedDevice}): written once at registration, and touched again only by
     /// activation, revocation and key rotation.
-    mapping(bytes32 deviceId => uint256 packed) private _devices;
+    mapping(bytes32 deviceId => PackedDevice packed) private _devices;
     mapping(bytes32 deviceId => bytes32) private _metadata;
     mapping(uint32 manufacturerId => mapping(bytes32 root => Whitelist)) private _whitelists;
 
@@ -66,7 +65,8 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
         uint256 epochLength_,
         uint256 auditReward_
     )
-        RegistryFees(admin, token_, registrationFee_, activationFee_)
+        RegistryBase(admin, token_)
+        RegistryFees(registrationFee_, activationFee_)
         DeviceReputation(epochLength_, auditReward_)
         EIP712("ThingLedger DeviceRegistry", "1")
     {}
@@ -210,15 +210,11 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
     ) external {
         if (block.timestamp > deadline) revert SignatureExpired(deadline);
         if (owner_ == address(0)) revert ZeroAddress();
-        (address deviceKey, ECDSA.RecoverError err, ) = ECDSA.tryRecover(
-            _activationDigest(deviceId, owner_, deadline),
-            r,
-            vs
-        );
-        if (err != ECDSA.RecoverError.NoError) revert InvalidDeviceSignature(deviceId, deviceKey);
+        address deviceKey = CompactSignature.recover(_activationDigest(deviceId, owner_, deadline), r, vs);
+        if (deviceKey == address(0)) revert InvalidDeviceSignature(deviceId, deviceKey);
         // The leaf binds the key: a signature by any other key cannot prove membership.
         uint256 fee = _claim(root, deviceId, deviceKey, deviceType, proof, DeviceStatus.Active);
-        _states[deviceId].owner = owner_;
+        _deviceState(deviceId).owner = owner_;
         emit DeviceActivated(deviceId, owner_);
         _chargeActivation(_msgSender(), fee, maxFee);
     }
@@ -236,7 +232,7 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
         (Manufacturer storage m, ) = _activeManufacturer();
         _register(deviceId, deviceKey, deviceType, m.id, DeviceStatus.Active);
         _setMetadata(deviceId, metadataHash);
-        _states[deviceId].owner = owner_;
+        _deviceState(deviceId).owner = owner_;
         emit DeviceActivated(deviceId, owner_);
         _chargeManufacturer(m, 1, 1, maxFee);
     }
@@ -255,7 +251,7 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
 
     /// @inheritdoc IDeviceRegistry
     function revokeDevice(bytes32 deviceId, uint8 reason) external {
-        uint256 word = _devices[deviceId];
+        PackedDevice word = _devices[deviceId];
         DeviceStatus status = word.status();
         if (status == DeviceStatus.Unknown) revert DeviceNotRegistered(deviceId);
         if (status == DeviceStatus.Revoked) revert UnexpectedDeviceStatus(deviceId, status);
@@ -272,7 +268,7 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
     function rotateDeviceKey(bytes32 deviceId, address newKey, uint256 deadline, bytes32 r, bytes32 vs) external {
         if (block.timestamp > deadline) revert SignatureExpired(deadline);
         DeviceState storage st = _ownedActive(deviceId);
-        uint256 word = _devices[deviceId];
+        PackedDevice word = _devices[deviceId];
         address oldKey = word.deviceKey();
         if (newKey == oldKey) revert SameKey(deviceId);
         if (newKey == address(0)) revert InvalidDeviceKey(newKey);
@@ -289,12 +285,12 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
 
     /// @inheritdoc IDeviceRegistry
     function getDevice(bytes32 deviceId) external view returns (DeviceView memory v) {
-        uint256 word = _devices[deviceId];
-        DeviceState memory st = _states[deviceId];
+        PackedDevice word = _devices[deviceId];
+        DeviceState memory st = _deviceState(deviceId);
         v.status = word.status();
         if (v.status == DeviceStatus.Unknown) return v;
         v.manufacturerId = DeviceId.manufacturerId(deviceId);
-        address manufacturer = _manufacturerAccounts[v.manufacturerId];
+        (address manufacturer, uint16 defaultScore) = _manufacturerDefaultScore(v.manufacturerId);
         v.manufacturer = manufacturer;
         v.owner = st.owner;
         v.deviceKey = word.deviceKey();
@@ -305,7 +301,7 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
             v.score = st.scorePlusOne - 1;
             v.trend = st.trend;
         } else {
-            v.score = _manufacturers[manufacturer].defaultScore;
+            v.score = defaultScore;
         }
     }
 
@@ -319,15 +315,15 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
 
     /// @inheritdoc IDeviceRegistry
     function ownerAndStatus(bytes32 deviceId) external view returns (address owner_, DeviceStatus status) {
-        return (_states[deviceId].owner, _devices[deviceId].status());
+        return (_deviceState(deviceId).owner, _devices[deviceId].status());
     }
 
     /// @inheritdoc IDeviceRegistry
     function ownerStatusAndKey(
         bytes32 deviceId
     ) external view returns (address owner_, DeviceStatus status, address deviceKey) {
-        uint256 word = _devices[deviceId];
-        return (_states[deviceId].owner, word.status(), word.deviceKey());
+        PackedDevice word = _devices[deviceId];
+        return (_deviceState(deviceId).owner, word.status(), word.deviceKey());
     }
 
     /// @inheritdoc IDeviceRegistry
@@ -336,13 +332,11 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
         bytes32 digest,
         bytes calldata signature
     ) external view returns (bool) {
-        uint256 word = _devices[deviceId];
+        PackedDevice word = _devices[deviceId];
         if (word.status() != DeviceStatus.Active) return false;
-        // 65-byte (r, s, v) or 64-byte EIP-2098 (r, vs); any other length parses to v = 0, which recovers
-        // nothing, and a high s is refused by tryRecover.
-        (uint8 v, bytes32 r, bytes32 s) = ECDSA.parseCalldata(signature);
-        (address recovered, ECDSA.RecoverError err, ) = ECDSA.tryRecover(digest, v, r, s);
-        return err == ECDSA.RecoverError.NoError && recovered == word.deviceKey();
+        // 65-byte (r, s, v) or 64-byte EIP-2098 (r, vs); anything else, or a high s, recovers zero, never
+        // an active device's key.
+        return CompactSignature.recoverCalldata(digest, signature) == word.deviceKey();
     }
 
     /// @inheritdoc IDeviceRegistry
@@ -393,8 +387,8 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
             revert DeviceIdOutsideNamespace(deviceId, manufacturerId);
         }
         if (deviceKey == address(0)) revert InvalidDeviceKey(deviceKey);
-        if (_devices[deviceId] != 0) revert DeviceAlreadyRegistered(deviceId);
-        _devices[deviceId] = PackedDevice.pack(deviceKey, status, feeSetting, deviceType);
+        if (!_devices[deviceId].isEmpty()) revert DeviceAlreadyRegistered(deviceId);
+        _devices[deviceId] = PackedDeviceLibrary.pack(deviceKey, status, feeSetting, deviceType);
     }
 
     function _setMetadata(bytes32 deviceId, bytes32 metadataHash) private {
@@ -439,7 +433,7 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
     ) private returns (uint256 fee) {
         if (block.timestamp > deadline) revert SignatureExpired(deadline);
         if (owner_ == address(0)) revert ZeroAddress();
-        uint256 word = _devices[deviceId];
+        PackedDevice word = _devices[deviceId];
         DeviceStatus status = word.status();
         if (status != DeviceStatus.Registered) {
             if (status == DeviceStatus.Unknown) revert DeviceNotRegistered(deviceId);
@@ -447,7 +441,7 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
         }
         _requireSignedBy(deviceId, _activationDigest(deviceId, owner_, deadline), r, vs, word.deviceKey());
         _devices[deviceId] = word.withStatus(DeviceStatus.Active);
-        _states[deviceId].owner = owner_;
+        _deviceState(deviceId).owner = owner_;
         emit DeviceActivated(deviceId, owner_);
         // A device from a whitelist keeps its root's fee, whoever registered it; any other device pays the
         // current fee. Either way one fee slot is read.
@@ -458,11 +452,11 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
         return _hashTypedDataV4(keccak256(abi.encode(_ACTIVATE_TYPEHASH, deviceId, owner_, deadline)));
     }
 
-    /// @dev OpenZeppelin's ECDSA rejects malformed and high-s signatures and never returns a zero signer
-    /// without an error; the expected key is never zero.
+    /// @dev {CompactSignature} returns zero for a malformed or high-s signature, and the expected key is
+    /// never zero, so one comparison refuses both.
     function _requireSignedBy(bytes32 deviceId, bytes32 digest, bytes32 r, bytes32 vs, address key) private pure {
-        (address recovered, ECDSA.RecoverError err, ) = ECDSA.tryRecover(digest, r, vs);
-        if (err != ECDSA.RecoverError.NoError || recovered != key) revert InvalidDeviceSignature(deviceId, recovered);
+        address recovered = CompactSignature.recover(digest, r, vs);
+        if (recovered != key) revert InvalidDeviceSignature(deviceId, recovered);
     }
 
     /// @dev Tells a contract owner that its device was revoked, transferred or rekeyed (see {IDeviceOwnerHook}). Our
@@ -484,7 +478,7 @@ contract DeviceRegistry is DeviceReputation, EIP712 {
             if (status == DeviceStatus.Unknown) revert DeviceNotRegistered(deviceId);
             revert UnexpectedDeviceStatus(deviceId, status);
         }
-        st = _states[deviceId];
+        st = _deviceState(deviceId);
         address caller = _msgSender();
         if (st.owner != caller) revert NotDeviceOwner(deviceId, caller);
     }

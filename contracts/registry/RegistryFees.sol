@@ -1,33 +1,27 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
-import {Ownable, Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
-import {ERC2771Context} from "@openzeppelin/contracts/metatx/ERC2771Context.sol";
-import {Context} from "@openzeppelin/contracts/utils/Context.sol";
 
 import {IDeviceRegistry} from "../interfaces/IDeviceRegistry.sol";
 import {IERC827Refuser} from "../interfaces/IERC827Refuser.sol";
+import {Permit} from "../libraries/Permit.sol";
+import {RegistryBase} from "./RegistryBase.sol";
 
 /**
- * @title Network roles and fees of the device registry
- * @notice The admin (two-step ownership, meant to be a multisig) admits and removes manufacturers and sets
- * fees within hard caps. Manufacturers keep a prepaid fee credit. The reward pool is everything the
- * registry holds beyond that credit, so it is conserved by construction.
- *
- * The ThingToken is this contract's ERC-2771 trusted forwarder: when the token calls in through
- * `approveAndCall`, `_msgSender()` is the real payer the token appended, never call data.
+ * @title Network roles and fees of the device registry (a module beside the registry and reputation)
+ * @notice The admin admits and removes manufacturers and sets fees within hard caps. Manufacturers keep a
+ * prepaid fee credit. The reward pool is everything the registry holds beyond that credit and the
+ * auditors' reserve, so it is conserved by construction.
  */
-abstract contract RegistryFees is IDeviceRegistry, IERC827Refuser, Ownable2Step, ERC2771Context {
+abstract contract RegistryFees is RegistryBase, IERC827Refuser {
     using SafeERC20 for IERC20;
 
     /// @notice Hard upper bounds on what the admin may charge.
     uint256 public constant MAX_REGISTRATION_FEE = 100e18;
     uint256 public constant MAX_ACTIVATION_FEE = 100e18;
-    uint16 public constant MAX_SCORE = 1000;
-    uint256 public constant MAX_AUDIT_REWARD = 100e18;
 
     /// @dev One slot, read and written once by every registration.
     struct Manufacturer {
@@ -37,11 +31,9 @@ abstract contract RegistryFees is IDeviceRegistry, IERC827Refuser, Ownable2Step,
         uint96 credit;
     }
 
-    IERC20 internal immutable _token;
-
-    mapping(address account => Manufacturer) internal _manufacturers;
+    mapping(address account => Manufacturer) private _manufacturers;
     mapping(address account => address) private _payouts;
-    mapping(uint32 id => address account) internal _manufacturerAccounts;
+    mapping(uint32 id => address account) private _manufacturerAccounts;
     uint32 private _manufacturerCount;
     /// @dev Set only while the id's account is active: removal and acceptance delete it.
     mapping(uint32 id => address newAccount) private _pendingAccounts;
@@ -63,13 +55,7 @@ abstract contract RegistryFees is IDeviceRegistry, IERC827Refuser, Ownable2Step,
     /// when it was committed, and its devices pay that fee however they are activated.
     mapping(uint16 setting => uint256 fee) private _activationFeeSettings;
 
-    constructor(
-        address admin,
-        IERC20 token_,
-        uint256 initialRegistrationFee,
-        uint256 initialActivationFee
-    ) Ownable(admin) ERC2771Context(address(token_)) {
-        _token = token_;
+    constructor(uint256 initialRegistrationFee, uint256 initialActivationFee) {
         _setFees(initialRegistrationFee, initialActivationFee);
     }
 
@@ -179,7 +165,7 @@ abstract contract RegistryFees is IDeviceRegistry, IERC827Refuser, Ownable2Step,
         uint256 total = _fees.totalCredit + amount;
         if (total > type(uint96).max) revert CreditOverflow();
         address payer = _msgSender();
-        _token.safeTransferFrom(payer, address(this), amount);
+        _feeToken().safeTransferFrom(payer, address(this), amount);
         // Both fit in 96 bits: credit <= total, checked above.
         m.credit = uint96(credit);
         _fees.totalCredit = uint96(total);
@@ -208,7 +194,7 @@ abstract contract RegistryFees is IDeviceRegistry, IERC827Refuser, Ownable2Step,
         m.credit = 0;
         _fees.totalCredit -= uint96(amount);
         address payout = _payouts[account];
-        _token.safeTransfer(payout, amount);
+        _feeToken().safeTransfer(payout, amount);
         emit FeeCreditWithdrawn(m.id, payout, amount);
     }
 
@@ -246,13 +232,8 @@ abstract contract RegistryFees is IDeviceRegistry, IERC827Refuser, Ownable2Step,
     }
 
     /// @inheritdoc IDeviceRegistry
-    function rewardPool() public view returns (uint256) {
-        return _token.balanceOf(address(this)) - _fees.totalCredit - _reservedForRewards();
-    }
-
-    /// @inheritdoc IDeviceRegistry
-    function token() external view returns (address) {
-        return address(_token);
+    function rewardPool() external view returns (uint256) {
+        return _rewardPool();
     }
 
     /// @inheritdoc IERC827Refuser
@@ -295,14 +276,14 @@ abstract contract RegistryFees is IDeviceRegistry, IERC827Refuser, Ownable2Step,
                     _fees.totalCredit = uint96(fees.totalCredit - credit);
                 }
             }
-            _token.safeTransferFrom(_msgSender(), address(this), amount - credit);
+            _feeToken().safeTransferFrom(_msgSender(), address(this), amount - credit);
         }
     }
 
     /// @dev Pulls the activation fee from `payer` into the pool, if it is not above `maxFee`.
     function _chargeActivation(address payer, uint256 fee, uint256 maxFee) internal {
         if (fee > maxFee) revert FeeAboveMax(fee, maxFee);
-        if (fee != 0) _token.safeTransferFrom(payer, address(this), fee);
+        if (fee != 0) _feeToken().safeTransferFrom(payer, address(this), fee);
     }
 
     /// @dev Pulls `fee` from `owner_`, who consented (the caller checked it), after trying `owner_`'s permit
@@ -320,7 +301,7 @@ abstract contract RegistryFees is IDeviceRegistry, IERC827Refuser, Ownable2Step,
         bytes32 s
     ) internal {
         if (v != 0) _tryPermit(owner_, maxFee, deadline, v, r, s);
-        _token.safeTransferFrom(owner_, address(this), fee);
+        _feeToken().safeTransferFrom(owner_, address(this), fee);
     }
 
     /// @dev True when `account` is the current account of manufacturer `id` and is active. A rotated-away
@@ -330,14 +311,21 @@ abstract contract RegistryFees is IDeviceRegistry, IERC827Refuser, Ownable2Step,
         return m.active && m.id == id;
     }
 
-    /// @dev A permit that fails is ignored: someone may have front-run it with the same signature, in which
-    /// case the allowance is already there; if it is not, the pull that follows reverts.
-    function _tryPermit(address owner_, uint256 amount, uint256 deadline, uint8 v, bytes32 r, bytes32 s) internal {
-        try IERC20Permit(address(_token)).permit(owner_, address(this), amount, deadline, v, r, s) {} catch {}
+    /// @dev `owner_`'s permit of `amount` to the registry, ignored if it fails (see {Permit.tryPermit}).
+    function _tryPermit(address owner_, uint256 amount, uint256 deadline, uint8 v, bytes32 r, bytes32 s) private {
+        Permit.tryPermit(IERC20Permit(address(_feeToken())), owner_, address(this), amount, deadline, v, r, s);
     }
 
-    /// @dev Tokens set aside for auditors' rewards (see DeviceReputation); not part of the pool.
-    function _reservedForRewards() internal view virtual returns (uint256);
+    /// @dev The registry's balance beyond the manufacturers' credit and the auditors' reserve.
+    function _rewardPool() internal view override returns (uint256) {
+        return _feeToken().balanceOf(address(this)) - _fees.totalCredit - _reservedForRewards();
+    }
+
+    /// @dev Manufacturer `id`'s current account and the score its devices carry until their first audit.
+    function _manufacturerDefaultScore(uint32 id) internal view returns (address account, uint16 defaultScore) {
+        account = _manufacturerAccounts[id];
+        defaultScore = _manufacturers[account].defaultScore;
+    }
 
     /// @dev The activation fee in force and its number among all activation fees set.
     function _activationFeeSetting() internal view returns (uint256 fee, uint16 setting) {
@@ -348,17 +336,5 @@ abstract contract RegistryFees is IDeviceRegistry, IERC827Refuser, Ownable2Step,
     function _activationFeeOfSetting(uint16 setting) internal view returns (uint256) {
         if (setting == 0) return _fees.activationFee;
         return _activationFeeSettings[setting];
-    }
-
-    function _msgSender() internal view override(Context, ERC2771Context) returns (address) {
-        return ERC2771Context._msgSender();
-    }
-
-    function _msgData() internal view override(Context, ERC2771Context) returns (bytes calldata) {
-        return ERC2771Context._msgData();
-    }
-
-    function _contextSuffixLength() internal view override(Context, ERC2771Context) returns (uint256) {
-        return ERC2771Context._contextSuffixLength();
     }
 }

@@ -5,18 +5,18 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 
 import {IDeviceReputation} from "../interfaces/IDeviceReputation.sol";
-import {PackedAuditor} from "../libraries/PackedAuditor.sol";
-import {RegistryFees} from "../registry/RegistryFees.sol";
+import {PackedAuditor, PackedAuditorLibrary} from "../libraries/PackedAuditor.sol";
+import {RegistryBase} from "../registry/RegistryBase.sol";
 
 /**
  * @title Device reputation, part of the device registry
- * @notice See {IDeviceReputation}. A device's score shares the storage word of its owner (written at
- * activation), so a first score costs no more than a later one and the "is it activated" check is the
- * same read.
+ * @notice See {IDeviceReputation}.
+ * @dev A device's score shares the storage word of its owner (written at activation), so a first score
+ * costs no more than a later one and the "is it activated" check is the same read. Each auditor is one
+ * {PackedAuditor} word.
  */
-abstract contract DeviceReputation is IDeviceReputation, RegistryFees {
+abstract contract DeviceReputation is IDeviceReputation, RegistryBase {
     using SafeERC20 for IERC20;
-    using PackedAuditor for uint256;
 
     /// @dev A budget refill reserves this many rewards ahead, so most batches touch no global state.
     uint256 private constant _REFILL_REWARDS = 64;
@@ -25,24 +25,14 @@ abstract contract DeviceReputation is IDeviceReputation, RegistryFees {
     uint256 public constant DEFAULT_EPOCH_REWARDS = 1_000;
     /// @notice The highest per-epoch reward cap the admin may give an auditor.
     uint256 public constant MAX_EPOCH_REWARDS = 10_000;
-
-    /// @dev Slot 2 of a device: the owner, written at activation, and its reputation.
-    /// `scorePlusOne` is 0 until the first audit, so a score of 0 is distinguishable from "not audited".
-    /// `revoked` is set by the registry's revocation, so scoring reads no other slot to refuse a revoked device.
-    struct DeviceState {
-        address owner;
-        uint16 scorePlusOne;
-        int8 trend;
-        uint32 epoch;
-        bool revoked;
-    }
+    /// @notice The highest reward per changed score.
+    uint256 public constant MAX_AUDIT_REWARD = 100e18;
 
     uint256 private immutable _epochLength;
     uint256 private immutable _auditReward;
 
-    mapping(bytes32 deviceId => DeviceState) internal _states;
     /// @dev One word per auditor (see {PackedAuditor}); its budget and earned rewards are backed by `_reserved`.
-    mapping(address account => uint256 packed) private _auditors;
+    mapping(address account => PackedAuditor packed) private _auditors;
     /// @dev Sum of every auditor's budget and earned rewards.
     uint256 private _reserved;
 
@@ -56,7 +46,7 @@ abstract contract DeviceReputation is IDeviceReputation, RegistryFees {
     /// @inheritdoc IDeviceReputation
     function addAuditor(address auditor) external onlyOwner {
         if (auditor == address(0)) revert ZeroAddress();
-        uint256 word = _auditors[auditor];
+        PackedAuditor word = _auditors[auditor];
         if (word.active()) revert AuditorAlreadyActive(auditor);
         // A re-admitted auditor keeps its reward epoch and count: removal does not reset its cap's use.
         _auditors[auditor] = word.withActive(true).withRewardCap(DEFAULT_EPOCH_REWARDS);
@@ -69,7 +59,7 @@ abstract contract DeviceReputation is IDeviceReputation, RegistryFees {
         if (maxRewardsPerEpoch > MAX_EPOCH_REWARDS) {
             revert RewardCapAboveLimit(maxRewardsPerEpoch, MAX_EPOCH_REWARDS);
         }
-        uint256 word = _auditors[auditor];
+        PackedAuditor word = _auditors[auditor];
         if (!word.active()) revert NotAuditor(auditor);
         _auditors[auditor] = word.withRewardCap(maxRewardsPerEpoch);
         emit AuditorRewardCapSet(auditor, maxRewardsPerEpoch);
@@ -77,7 +67,7 @@ abstract contract DeviceReputation is IDeviceReputation, RegistryFees {
 
     /// @inheritdoc IDeviceReputation
     function removeAuditor(address auditor) external onlyOwner {
-        uint256 word = _auditors[auditor];
+        PackedAuditor word = _auditors[auditor];
         if (!word.active()) revert NotAuditor(auditor);
         uint256 budget = word.budget();
         _auditors[auditor] = word.withActive(false).withBudget(0);
@@ -95,7 +85,7 @@ abstract contract DeviceReputation is IDeviceReputation, RegistryFees {
         uint32 reportCount
     ) external {
         address auditor = _msgSender();
-        uint256 word = _activeAuditor(auditor, epoch);
+        PackedAuditor word = _activeAuditor(auditor, epoch);
         uint256 changed = _apply(deviceId, score, trend, epoch) ? 1 : 0;
         _reward(auditor, word, changed, epoch, reportsRoot, reportCount);
     }
@@ -109,7 +99,7 @@ abstract contract DeviceReputation is IDeviceReputation, RegistryFees {
     ) external {
         if (updates.length == 0) revert EmptyBatch();
         address auditor = _msgSender();
-        uint256 word = _activeAuditor(auditor, epoch);
+        PackedAuditor word = _activeAuditor(auditor, epoch);
         uint256 changed;
         for (uint256 i; i < updates.length; ++i) {
             ScoreUpdate calldata u = updates[i];
@@ -124,24 +114,24 @@ abstract contract DeviceReputation is IDeviceReputation, RegistryFees {
     /// @inheritdoc IDeviceReputation
     function withdrawAuditorReward() external returns (uint256 amount) {
         address auditor = _msgSender();
-        uint256 word = _auditors[auditor];
+        PackedAuditor word = _auditors[auditor];
         amount = word.earned();
         if (amount == 0) revert NothingToWithdraw(auditor);
         _auditors[auditor] = word.withEarned(0);
         _reserved -= amount;
-        _token.safeTransfer(auditor, amount);
+        _feeToken().safeTransfer(auditor, amount);
         emit AuditorRewardWithdrawn(auditor, amount);
     }
 
     /// @inheritdoc IDeviceReputation
     function auditorInfo(address auditor) external view returns (AuditorView memory) {
-        uint256 w = _auditors[auditor];
+        PackedAuditor w = _auditors[auditor];
         return AuditorView(w.active(), w.budget(), w.earned(), w.rewardCap(), w.rewardEpoch(), w.rewardedInEpoch());
     }
 
     /// @inheritdoc IDeviceReputation
     function reputationOf(bytes32 deviceId) public view returns (Reputation memory r) {
-        DeviceState memory st = _states[deviceId];
+        DeviceState memory st = _deviceState(deviceId);
         if (st.scorePlusOne != 0) r = Reputation(st.scorePlusOne - 1, st.trend, st.epoch, true);
     }
 
@@ -175,12 +165,12 @@ abstract contract DeviceReputation is IDeviceReputation, RegistryFees {
     /// @dev Called by the registry's revocation: the device can never be scored again. Returns its owner
     /// (zero if it was never activated; such a device is not auditable anyway, so nothing is written).
     function _revokeScoring(bytes32 deviceId) internal returns (address owner_) {
-        DeviceState storage st = _states[deviceId];
+        DeviceState storage st = _deviceState(deviceId);
         owner_ = st.owner;
         if (owner_ != address(0)) st.revoked = true;
     }
 
-    function _activeAuditor(address auditor, uint32 epoch) private view returns (uint256 word) {
+    function _activeAuditor(address auditor, uint32 epoch) private view returns (PackedAuditor word) {
         word = _auditors[auditor];
         if (!word.active()) revert NotAuditor(auditor);
         uint32 current = currentEpoch();
@@ -192,7 +182,7 @@ abstract contract DeviceReputation is IDeviceReputation, RegistryFees {
     function _apply(bytes32 deviceId, uint16 score, int8 trend, uint32 epoch) private returns (bool) {
         if (score > MAX_SCORE) revert ScoreOutOfRange(score);
         if (trend < -1 || trend > 1) revert InvalidTrend(trend);
-        DeviceState storage st = _states[deviceId];
+        DeviceState storage st = _deviceState(deviceId);
         DeviceState memory s = st;
         if (s.owner == address(0)) revert DeviceNotAuditable(deviceId);
         if (s.revoked) {
@@ -213,7 +203,7 @@ abstract contract DeviceReputation is IDeviceReputation, RegistryFees {
     /// what the epoch still allows it: min(reportCount, its cap) less what it was already rewarded for.
     function _reward(
         address auditor,
-        uint256 word,
+        PackedAuditor word,
         uint256 changed,
         uint32 epoch,
         bytes32 root,
@@ -236,7 +226,7 @@ abstract contract DeviceReputation is IDeviceReputation, RegistryFees {
                 if (budget < needed) {
                     // What this batch lacks plus a chunk ahead, so the next batches need no refill.
                     uint256 want = needed - budget + _REFILL_REWARDS * _auditReward;
-                    uint256 available = rewardPool();
+                    uint256 available = _rewardPool();
                     uint256 grant = want < available ? want : available;
                     _reserved += grant;
                     // Stays within 88 bits: budget + grant <= needed + 64 rewards <= (MAX_EPOCH_REWARDS + 64)
@@ -249,7 +239,7 @@ abstract contract DeviceReputation is IDeviceReputation, RegistryFees {
                 // Cannot underflow: paid <= budget by construction. earned stays below the token's supply,
                 // used + rewarded <= cap <= MAX_EPOCH_REWARDS: both fit their fields.
                 unchecked {
-                    _auditors[auditor] = PackedAuditor.pack(
+                    _auditors[auditor] = PackedAuditorLibrary.pack(
                         true,
                         budget - paid,
                         word.earned() + paid,

@@ -11,15 +11,17 @@ import {IDeviceRegistry} from "../interfaces/IDeviceRegistry.sol";
 import {IDeviceWallet} from "../interfaces/IDeviceWallet.sol";
 import {CompactSignature} from "../libraries/CompactSignature.sol";
 import {OwnerSet} from "../libraries/OwnerSet.sol";
-import {SpendWindow} from "../libraries/SpendWindow.sol";
+import {OWNER_STATE_LOCKED, OwnerState, OwnerStateLibrary} from "../libraries/OwnerState.sol";
+import {SpendWindow, SpendWindowLibrary} from "../libraries/SpendWindow.sol";
 
 /// @title Device wallet (the implementation behind every clone)
 /// @notice See {IDeviceWallet}. Clones carry their device id as an immutable argument; the registry and
 /// the factory are immutables of this implementation. The implementation itself is locked at
 /// construction: it can never be initialised, and it has no delegatecall or selfdestruct.
+/// @dev The owner set is kept as a 192-bit hash in the same storage word as the nonce, the count and the
+/// threshold ({OwnerState}); each asset's limit, spending and relay nonce share one word ({SpendWindow}).
 contract DeviceWallet is IDeviceWallet, EIP712 {
     using SafeERC20 for IERC20;
-    using SpendWindow for uint256;
 
     /// @notice The largest owner set (bounds the owner loops and fits the 8-bit count).
     uint256 public constant MAX_OWNERS = 20;
@@ -40,7 +42,6 @@ contract DeviceWallet is IDeviceWallet, EIP712 {
     /// @dev What a value transfer adds to the CALL: 9,000, and 25,000 if it creates the account. (The 2,300
     /// stipend is part of the 9,000 and goes to the callee on top of `gasLimit`.)
     uint256 private constant _CALL_VALUE_GAS = 34_000;
-    uint256 private constant _LOCKED = type(uint256).max;
 
     uint256 private constant _PERIOD_SHIFT = 160;
     uint256 private constant _FROZEN = 1 << 192;
@@ -51,12 +52,12 @@ contract DeviceWallet is IDeviceWallet, EIP712 {
     IDeviceRegistry private immutable _registry;
     address private immutable _factory;
 
-    /// @dev count (8) | threshold (8) | nonce (48) | owner-set hash (192).
-    uint256 private _ownerState;
+    /// @dev Owner count, threshold, nonce and owner-set hash (see {OwnerState}).
+    OwnerState private _ownerState;
     /// @dev deviceKey (160) | period (32) | frozen (bit 192) | allow-list on (200) | caps on (208) | linked (216).
     uint256 private _device;
     /// @dev One `SpendWindow` word per asset: limit, spending, relay nonce.
-    mapping(address asset => uint256 word) private _allowances;
+    mapping(address asset => SpendWindow word) private _allowances;
     mapping(address asset => uint256 cap) private _caps;
     mapping(address recipient => bool allowed) private _allowedRecipients;
 
@@ -68,7 +69,7 @@ contract DeviceWallet is IDeviceWallet, EIP712 {
     constructor(IDeviceRegistry registry_) EIP712("ThingLedger DeviceWallet", "1") {
         _registry = registry_;
         _factory = msg.sender;
-        _ownerState = _LOCKED;
+        _ownerState = OWNER_STATE_LOCKED;
     }
 
     receive() external payable {}
@@ -86,14 +87,14 @@ contract DeviceWallet is IDeviceWallet, EIP712 {
         address[] calldata assets,
         uint72[] calldata limits
     ) external {
-        if (_ownerState != 0) revert AlreadyInitialized();
+        if (!_ownerState.isEmpty()) revert AlreadyInitialized();
         if (msg.sender != _factory) revert NotFactory(msg.sender);
         if (assets.length != limits.length) revert LengthMismatch();
         if (deviceKey == address(0)) revert ZeroAddress();
         if (period == 0) revert ZeroPeriod();
         _ownerState = _ownerWord(owners, threshold_, 0);
         _device = uint160(deviceKey) | (uint256(period) << _PERIOD_SHIFT);
-        for (uint256 i; i < assets.length; ++i) _allowances[assets[i]] = uint256(limits[i]);
+        for (uint256 i; i < assets.length; ++i) _allowances[assets[i]] = SpendWindowLibrary.fromLimit(limits[i]);
     }
 
     // ---------------------------------------------------------------- owners
@@ -106,13 +107,10 @@ contract DeviceWallet is IDeviceWallet, EIP712 {
         uint256 gasLimit,
         bytes calldata auth
     ) external returns (bool success) {
-        uint256 state = _ownerState;
-        uint256 nonce_ = (state >> 16) & type(uint48).max;
+        OwnerState state = _ownerState;
+        uint256 nonce_ = state.nonce();
         OwnerSet.checkApproval(executeDigest(to, value, data, gasLimit, nonce_), state, auth);
-        // Cannot overflow: 2^48 executions.
-        unchecked {
-            _ownerState = state + (1 << 16);
-        }
+        _ownerState = state.withNextNonce();
         // The owners signed gasLimit: refuse to start unless the call really gets it. With A gas left once
         // the CALL has charged its own costs, the callee gets min(gasLimit, A - A / 64) (EIP-150), and
         // A >= gasLimit + gasLimit / 63 + 1 makes that gasLimit. `needed` adds every cost the CALL can charge.
@@ -151,7 +149,7 @@ contract DeviceWallet is IDeviceWallet, EIP712 {
 
     /// @inheritdoc IDeviceWallet
     function freezeDevice(address[] calldata owners) external {
-        if (!_isOwnerSet(owners)) revert WrongOwners();
+        OwnerSet.requireSet(_ownerState, owners);
         bool found;
         for (uint256 i; i < owners.length; ++i) if (owners[i] == msg.sender) found = true;
         if (!found) revert NotOwner(msg.sender);
@@ -160,7 +158,7 @@ contract DeviceWallet is IDeviceWallet, EIP712 {
 
     /// @inheritdoc IDeviceWallet
     function setOwners(address[] calldata owners, uint8 threshold_) external onlySelf {
-        _ownerState = _ownerWord(owners, threshold_, (_ownerState >> 16) & type(uint48).max);
+        _ownerState = _ownerWord(owners, threshold_, _ownerState.nonce());
         emit OwnersChanged(owners, threshold_);
     }
 
@@ -229,13 +227,14 @@ contract DeviceWallet is IDeviceWallet, EIP712 {
     ) external {
         if (block.timestamp > deadline) revert SignatureExpired(deadline);
         uint256 device = _device;
-        uint256 word = _allowances[asset];
+        SpendWindow word = _allowances[asset];
         address signer = CompactSignature.recover(
             deviceTransferDigest(asset, to, amount, word.nonce(), deadline),
             r,
             vs
         );
-        if (signer == address(0) || signer != address(uint160(device))) revert InvalidSignature(0);
+        // The device's one signature is reported like an owner approval's first (index 0).
+        if (signer == address(0) || signer != address(uint160(device))) revert OwnerSet.InvalidSignature(0);
         _deviceSpend(device, asset, to, amount, word, true);
     }
 
@@ -269,22 +268,22 @@ contract DeviceWallet is IDeviceWallet, EIP712 {
 
     /// @inheritdoc IDeviceWallet
     function nonce() external view returns (uint256) {
-        return (_ownerState >> 16) & type(uint48).max;
+        return _ownerState.nonce();
     }
 
     /// @inheritdoc IDeviceWallet
     function threshold() external view returns (uint8) {
-        return uint8(_ownerState >> 8);
+        return _ownerState.threshold();
     }
 
     /// @inheritdoc IDeviceWallet
     function ownerCount() external view returns (uint8) {
-        return uint8(_ownerState);
+        return _ownerState.count();
     }
 
     /// @inheritdoc IDeviceWallet
     function isOwnerSet(address[] calldata owners) external view returns (bool) {
-        return _isOwnerSet(owners);
+        return OwnerSet.isSet(_ownerState, owners);
     }
 
     /// @inheritdoc IDeviceWallet
@@ -303,7 +302,7 @@ contract DeviceWallet is IDeviceWallet, EIP712 {
 
     /// @inheritdoc IDeviceWallet
     function allowance(address asset) external view returns (AllowanceView memory view_) {
-        uint256 word = _allowances[asset];
+        SpendWindow word = _allowances[asset];
         uint256 index = _periodIndex(_device);
         (uint256 current, uint256 previous) = word.spentAt(index);
         view_ = AllowanceView({
@@ -354,7 +353,7 @@ contract DeviceWallet is IDeviceWallet, EIP712 {
         address asset,
         address to,
         uint256 amount,
-        uint256 word,
+        SpendWindow word,
         bool relayed
     ) private {
         if (device & _FROZEN != 0) revert DeviceIsFrozen();
@@ -367,7 +366,7 @@ contract DeviceWallet is IDeviceWallet, EIP712 {
         }
         if (word.limit() == 0) revert AssetNotListed(asset);
         uint256 index = _periodIndex(device);
-        (bool ok, uint256 updated) = word.spend(amount, index);
+        (bool ok, SpendWindow updated) = word.spend(amount, index);
         if (!ok) revert AboveLimit(asset, amount, word.available(index));
         if (relayed) {
             if (word.nonce() == type(uint32).max) revert NonceExhausted(asset);
@@ -404,7 +403,7 @@ contract DeviceWallet is IDeviceWallet, EIP712 {
         emit DeviceLinked(id);
     }
 
-    function _ownerWord(address[] calldata owners, uint8 threshold_, uint256 nonce_) private pure returns (uint256) {
+    function _ownerWord(address[] calldata owners, uint8 threshold_, uint256 nonce_) private pure returns (OwnerState) {
         uint256 n = owners.length;
         if (n > MAX_OWNERS) revert TooManyOwners(n, MAX_OWNERS);
         if (threshold_ == 0 || threshold_ > n) revert InvalidThreshold(threshold_, n);
@@ -414,12 +413,7 @@ contract DeviceWallet is IDeviceWallet, EIP712 {
             if (owners[i] <= previous) revert InvalidOwners();
             previous = owners[i];
         }
-        return n | (uint256(threshold_) << 8) | (nonce_ << 16) | (OwnerSet.hash(owners) << 64);
-    }
-
-    function _isOwnerSet(address[] calldata owners) private view returns (bool) {
-        uint256 state = _ownerState;
-        return owners.length == uint8(state) && OwnerSet.hash(owners) == state >> 64;
+        return OwnerStateLibrary.pack(n, threshold_, nonce_, OwnerSet.hash(owners));
     }
 
     function _setFrozen(bool frozen) private {

@@ -6,7 +6,7 @@ import { AsMetrics } from "../http/metrics";
 import { HttpService, Rejected } from "../http/service";
 import type { HttpOptions } from "../http/service";
 import { isMember } from "../merkle/group";
-import { DEFAULT_HOTP, DEFAULT_WINDOW, checkDeviceAck, hotp } from "./hotp";
+import { DEFAULT_HOTP, DEFAULT_WINDOW, checkDeviceAck, deviceAdvance, hotp } from "./hotp";
 import type { HotpConfig } from "./hotp";
 import { ChainClock, ChainUnavailable, oneLine, readChannelState, withTimeout } from "./follower";
 import type { ChainChannelState, ChannelEvent } from "./follower";
@@ -38,6 +38,21 @@ export interface AccessGrant {
   otp: string;
   counter: number;
   amount: string;
+  /** Unix seconds: the code is never voided before this; once it passed, the AS may void it when the
+   * device's window is full (see {@link AsOptions.codeTtl}). */
+  expiresAt: number;
+  /** The AS's authenticated advance of the device's base past expired codes: the client hands it to the
+   * device with the code (`SimulatedDevice.present(otp, advance)`). Present while the device has not yet
+   * acknowledged a base at or above it. */
+  advance?: { base: number; mac: string };
+}
+
+/** A code given again to the signer of a stored receipt whose answer was lost (`POST /channels/:id/redeliver`). */
+export interface RedeliveredGrant extends AccessGrant {
+  redelivered: true;
+  /** The device acknowledged this counter as used (or passed it): it will refuse the code. */
+  used: boolean;
+  note?: string;
 }
 
 export interface AsOptions {
@@ -58,6 +73,12 @@ export interface AsOptions {
   /** The devices' HOTP window W: at most W codes outstanding per device (issued, not yet acknowledged as
    * used by the device), so every paid code stays inside the device's window. Default {@link DEFAULT_WINDOW}. */
   hotpWindow?: number;
+  /** Lifetime of a code in seconds (default 600): an unused code holds its place in the device's window until
+   * then; once the window is full, expired codes at its bottom are voided with an advance. */
+  codeTtl?: number;
+  /** After restoring a database (`as:serve --resync`): sell nothing for a device until the device's own
+   * acknowledgement of its window arrives (409 until then), so no code the device already used is sold. */
+  resync?: boolean;
   /** Re-read a channel on chain (`getChannel`) before a sale when its cached state is older than this many
    * seconds (default 5). If the re-read fails, the sale is refused with 503 rather than made on older state. */
   stateMaxAge?: number;
@@ -97,6 +118,19 @@ interface Due {
   receipt: StoredReceipt;
 }
 
+/** The AS's view of one device's window of outstanding codes, in memory. */
+interface CodeWindow {
+  /** Codes below this are void (expired, and an advance to it handed out). */
+  voided: number;
+  /** Expiry (unix seconds) of outstanding counters; a counter without one is given `now + longest TTL`. */
+  expiry: Map<number, number>;
+  /** `--resync`: nothing is sold until the device's acknowledgement arrives. */
+  awaitingAck: boolean;
+}
+
+/** The `meta` key of the longest code lifetime this database has used (codes outstanding at a start get it). */
+const CODE_TTL_META = "code_ttl_max";
+
 const hex32 = "^0x[0-9a-fA-F]{64}$";
 const accessSchema = {
   body: {
@@ -130,6 +164,7 @@ const ackSchema = {
     additionalProperties: false,
     properties: {
       base: { type: "integer", minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
+      next: { type: "integer", minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
       mac: { type: "string", pattern: "^[0-9a-f]{32}$" },
     },
   },
@@ -139,6 +174,18 @@ const receiptSchema = {
     type: "object",
     required: ["id"],
     properties: { id: { type: "string", pattern: hex32 } },
+  },
+} as const;
+const redeliverSchema = {
+  ...receiptSchema,
+  body: {
+    type: "object",
+    required: ["amount", "signature"],
+    additionalProperties: false,
+    properties: {
+      amount: { type: "string", pattern: "^[0-9]{1,29}$" },
+      signature: { type: "string", pattern: "^0x[0-9a-fA-F]{130}$" },
+    },
   },
 } as const;
 
@@ -170,6 +217,8 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
   private readonly best = new Map<string, StoredReceipt>();
   /** Receipts accepted but not yet on disk, newest per channel: the next receipt builds on them. */
   private readonly pending = new Map<string, StoredReceipt>();
+  /** The commits in flight, by `channelId:amount`: a redelivery of one waits for it. */
+  private readonly committing = new Map<string, Promise<void>>();
   private readonly devices = new Map<string, DeviceRecord>();
   private readonly hotpConfig: HotpConfig;
   /** Chain time in seconds; throws a {@link Rejected} 503 when the chain cannot be read. */
@@ -180,6 +229,13 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
   /** How a channel ended on chain, when the AS saw it (for the 409 message). */
   private readonly ended = new Map<string, string>();
   private readonly rpcTimeoutMs: number;
+  private readonly windows = new Map<string, CodeWindow>();
+  private readonly codeTtl: number;
+  /** The lifetime given to codes whose expiry this process does not know (sold before it started). */
+  private readonly unknownCodeTtl: number;
+  /** A block the chain has reached (read before a channel's state): a "not open" read after it is final for
+   * channels opened at or below it, and only those are remembered as not open. */
+  private knownHead = 0n;
 
   constructor(private readonly options: AsOptions) {
     super(
@@ -220,13 +276,19 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
     for (const c of options.store.channels()) this.channels.set(c.channelId, c);
     for (const [id, r] of options.store.bestReceipts()) this.best.set(id, r);
     for (const d of options.store.devices()) this.devices.set(d.deviceId.toLowerCase(), d);
+    this.codeTtl = options.codeTtl ?? 600;
+    const longest = Number(options.store.meta(CODE_TTL_META) ?? 0);
+    this.unknownCodeTtl = Math.max(longest, this.codeTtl);
+    if (this.codeTtl > longest) options.store.saveChannelsAndMeta([], CODE_TTL_META, String(this.codeTtl));
     this.routes((app) => {
       app.get("/devices", async () =>
         [...this.devices.values()].map((d) => ({ deviceId: d.deviceId, price: d.price.toString() })),
       );
       app.get<{ Params: { id: string } }>("/channels/:id/receipt", { schema: receiptSchema }, async (request) => {
         const id = request.params.id.toLowerCase();
-        const r = this.pending.get(id) ?? this.best.get(id);
+        // Durable receipts only: a pending one could still fail to be stored and roll back, and whoever had
+        // read it could then present it to /access and take the code its signer paid for.
+        const r = this.best.get(id);
         const c = this.channels.get(id);
         return r === undefined
           ? { channelId: id, amount: "0", deposit: c?.deposit.toString() ?? null }
@@ -245,35 +307,152 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
         this.metrics.exchanges.inc();
         return grant;
       });
-      app.post<{ Params: { id: string }; Body: { base: number; mac: string } }>(
+      app.post<{ Params: { id: string }; Body: { amount: string; signature: string } }>(
+        "/channels/:id/redeliver",
+        { schema: redeliverSchema },
+        async (request) => this.redeliver(request.params.id, BigInt(request.body.amount), request.body.signature),
+      );
+      app.post<{ Params: { id: string }; Body: { base: number; next?: number; mac: string } }>(
         "/devices/:id/ack",
         { schema: ackSchema },
-        async (request) => this.acknowledge(request.params.id, request.body.base, request.body.mac),
+        async (request) => this.acknowledge(request.params.id, request.body.base, request.body.mac, request.body.next),
       );
     });
   }
 
   /**
-   * A device's acknowledgement, relayed by a client: the device's window base and its MAC under the shared
-   * secret, which only the device (and the AS) can make. Every counter below the base was used, so the AS
-   * may issue up to base + W. A replayed or older acknowledgement changes nothing.
+   * A device's acknowledgement, relayed by a client: the device's window base (and `next`, one above the
+   * highest counter it used) with its MAC under the shared secret, which only the device (and the AS) can
+   * make. Every counter below the base was used, so the AS may issue up to base + W; it never issues a
+   * counter below `next` again (an AS restored behind its device catches up). A replayed or older
+   * acknowledgement changes nothing, but ends a `--resync` wait.
    */
-  private acknowledge(id: string, base: number, mac: string): { deviceId: string; acked: number; counter: number } {
+  private acknowledge(
+    id: string,
+    base: number,
+    mac: string,
+    next?: number,
+  ): { deviceId: string; acked: number; counter: number } {
     const device = this.devices.get(id.toLowerCase());
     if (device === undefined) throw new Rejected(404, `unknown device ${id}`);
-    if (!checkDeviceAck(Buffer.from(device.secret, "hex"), device.deviceId, base, mac))
+    if (next !== undefined && next < base)
+      throw new Rejected(400, `body/next ${next} is below body/base ${base}`, "bad_ack");
+    if (!checkDeviceAck(Buffer.from(device.secret, "hex"), device.deviceId, base, mac, next))
       throw new Rejected(403, `the acknowledgement of device ${device.deviceId} has a wrong MAC`);
-    if (base > (device.acked ?? 0)) {
+    const top = Math.max(base, next ?? base);
+    if (base > (device.acked ?? 0) || top > device.counter) {
       try {
-        this.options.store.setAcked(device.deviceId, base);
+        this.options.store.setAcked(device.deviceId, base, top);
       } catch {
         throw new Rejected(503, "the AS cannot write its database now; retry later");
       }
-      device.acked = base;
+      if (base > (device.acked ?? 0)) device.acked = base;
       // The device used codes this AS does not know it issued (a restored database): never issue below them.
-      if (device.counter < base) device.counter = base;
+      if (device.counter < top) device.counter = top;
     }
+    const codes = this.codeWindow(device);
+    if (codes.awaitingAck) this.options.log?.(`device ${device.deviceId} acknowledged base ${base}: selling resumes`);
+    codes.awaitingAck = false;
+    for (const c of codes.expiry.keys()) if (c < (device.acked ?? 0)) codes.expiry.delete(c);
     return { deviceId: device.deviceId, acked: device.acked ?? 0, counter: device.counter };
+  }
+
+  private codeWindow(device: DeviceRecord): CodeWindow {
+    let codes = this.windows.get(device.deviceId);
+    if (codes === undefined) {
+      codes = { voided: 0, expiry: new Map(), awaitingAck: this.options.resync === true };
+      this.windows.set(device.deviceId, codes);
+    }
+    return codes;
+  }
+
+  /** Wall-clock seconds (or the test clock `now`), for code lifetimes: the device has no clock to check. */
+  private clock(): number {
+    return this.options.now?.() ?? Math.floor(Date.now() / 1000);
+  }
+
+  /**
+   * The lowest counter still live for `device`: at least its acknowledged base. When the window is full,
+   * the expired codes at its bottom are voided first (never one whose lifetime is not over), and grants
+   * carry the advance to the new floor until the device acknowledges it.
+   */
+  private windowFloor(device: DeviceRecord, codes: CodeWindow, window: number): number {
+    const acked = device.acked ?? 0;
+    let floor = Math.max(acked, codes.voided);
+    if (device.counter < floor + window) return floor;
+    const now = this.clock();
+    while (floor < device.counter) {
+      let expiresAt = codes.expiry.get(floor);
+      if (expiresAt === undefined) codes.expiry.set(floor, (expiresAt = now + this.unknownCodeTtl));
+      if (expiresAt > now) break;
+      codes.expiry.delete(floor++);
+    }
+    if (floor > Math.max(acked, codes.voided)) {
+      this.options.log?.(`device ${device.deviceId}: codes below ${floor} expired unused and are voided`);
+      codes.voided = floor;
+    }
+    return floor;
+  }
+
+  /**
+   * The code of a stored receipt again, for its signer only (a `Redeliver` signature: the receipt itself is
+   * public). For a client whose answer was lost after the receipt was stored (a dropped connection, a
+   * timeout, an AS killed before answering): it paid, and re-sending the receipt is a 409. No counter is
+   * issued: the code is the one the receipt bought; if the device already used it (or passed it), it says so.
+   */
+  private async redeliver(id: string, amount: bigint, signature: string): Promise<RedeliveredGrant> {
+    const channelId = id.toLowerCase();
+    await this.committing.get(`${channelId}:${amount}`)?.catch(() => undefined);
+    const signer = this.options.verifier.recoverRedeliver(channelId, amount, signature);
+    if (signer === undefined)
+      throw new Rejected(400, "the redelivery signature is malformed or not canonical (high s)");
+    let receipt: StoredReceipt | undefined;
+    try {
+      receipt = this.options.store.receipt(channelId, amount);
+    } catch {
+      throw new Rejected(503, "the AS cannot read its database now; retry later");
+    }
+    if (receipt === undefined)
+      throw new Rejected(
+        404,
+        `channel ${channelId} has no stored receipt of amount ${amount} (a receipt that was refused or not stored was not charged)`,
+      );
+    if (signer !== receipt.signer)
+      throw new Rejected(
+        403,
+        `the receipt of amount ${amount} was signed by ${receipt.signer}; only its signer can have its code again, not ${signer}`,
+      );
+    const device = this.devices.get(receipt.deviceId.toLowerCase());
+    if (device === undefined) throw new Rejected(404, `unknown device ${receipt.deviceId}`);
+    const secret = Buffer.from(device.secret, "hex");
+    const otp = hotp(secret, receipt.otpCounter, this.hotpConfig);
+    const codes = this.codeWindow(device);
+    const voided = receipt.otpCounter >= (device.acked ?? 0) && receipt.otpCounter < codes.voided;
+    const used = receipt.otpCounter < (device.acked ?? 0) || voided;
+    let expiresAt = codes.expiry.get(receipt.otpCounter);
+    if (expiresAt === undefined) {
+      expiresAt = this.clock() + (used ? 0 : this.unknownCodeTtl);
+      if (!used) codes.expiry.set(receipt.otpCounter, expiresAt);
+    }
+    return {
+      deviceId: device.deviceId,
+      otp,
+      counter: receipt.otpCounter,
+      amount: amount.toString(),
+      expiresAt,
+      ...(codes.voided > (device.acked ?? 0) && !used
+        ? { advance: { base: codes.voided, mac: deviceAdvance(secret, device.deviceId, codes.voided) } }
+        : {}),
+      redelivered: true,
+      used,
+      ...(used
+        ? {
+            note: voided
+              ? `code ${receipt.otpCounter} of device ${device.deviceId} expired unused and was voided: it will refuse it`
+              : `device ${device.deviceId} reported code ${receipt.otpCounter} used: it will refuse it`,
+          }
+        : {}),
+    };
   }
 
   /** Registers (or re-prices) a device and its shared secret. The secret never leaves the AS but as OTPs. */
@@ -328,6 +507,23 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
     if (this.notOpen.has(id)) {
       this.metrics.unknownChannelHits.inc();
       throw new Rejected(404, `channel ${id} is not open for this AS on chain`, "unknown_channel");
+    }
+    // A channel can be open only once its block exists; until the AS has seen that block, a "not open" is
+    // not final (the open may be pending): read the head first, and remember only answers read after it.
+    const openBlock = BigInt(params.openBlock);
+    if (openBlock > this.knownHead) {
+      const head = await this.readOnChain(id, () =>
+        withTimeout("reading the block number", this.rpcTimeoutMs, async () =>
+          BigInt((await contract.runner?.provider?.getBlockNumber()) ?? 0),
+        ),
+      );
+      if (head > this.knownHead) this.knownHead = head;
+      if (openBlock > head)
+        throw new Rejected(
+          404,
+          `channel ${id} is not open on chain: it names block ${openBlock}, and the chain is at block ${head}`,
+          "unknown_channel",
+        );
     }
     const read = await this.notOpen.shared(id, () =>
       this.readOnChain(id, () => readChannelState(contract, id, { minConfirmations: 0, timeoutMs: this.rpcTimeoutMs })),
@@ -477,6 +673,17 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
         503,
         "the AS has stopped selling: its database was removed while it ran; an operator must act",
       );
+    // Every check that needs no chain read comes first: a request that would fail anyway costs no RPC.
+    const id = this.channelIdOf(body.channel);
+    const device = this.devices.get(body.deviceId.toLowerCase());
+    if (device === undefined) throw new Rejected(404, `unknown device ${body.deviceId}`);
+    const amount = BigInt(body.amount);
+    const signer = this.options.verifier.recover(id, amount, body.signature);
+    if (signer === undefined) throw new Rejected(400, "the receipt signature is malformed or not canonical (high s)");
+    // The channel id commits to its client root: the request's root is the channel's.
+    if (!isMember(body.channel.clientRoot, signer, body.proof)) {
+      throw new Rejected(403, `receipt signer ${signer} is not in the channel's client group`);
+    }
     const channel = await this.channel(body.channel);
     if (channel.closed) {
       const how = this.ended.get(channel.channelId) ?? "closed";
@@ -488,17 +695,22 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
         `channel ${channel.channelId} expires at ${channel.expiry}: too close to accept receipts`,
       );
     }
-    const device = this.devices.get(body.deviceId.toLowerCase());
-    if (device === undefined) throw new Rejected(404, `unknown device ${body.deviceId}`);
     const window = this.options.hotpWindow ?? DEFAULT_WINDOW;
-    if (device.counter >= (device.acked ?? 0) + window) {
+    const codes = this.codeWindow(device);
+    if (codes.awaitingAck)
+      throw new Rejected(
+        409,
+        `device ${device.deviceId} awaits its own acknowledgement (the AS restarted with --resync): present the device and relay its acknowledgement to POST /devices/${device.deviceId}/ack, then buy`,
+        "awaiting_device_ack",
+      );
+    const floor = this.windowFloor(device, codes, window);
+    if (device.counter >= floor + window) {
       throw new Rejected(
         429,
-        `device ${device.deviceId} has ${window} unused codes outstanding; use one (and relay the device's acknowledgement) or wait`,
+        `device ${device.deviceId} has ${window} unused codes outstanding; use one (and relay the device's acknowledgement) or wait until ${codes.expiry.get(floor)}, when the oldest expires`,
       );
     }
     const previous = (this.pending.get(channel.channelId) ?? this.best.get(channel.channelId))?.amount ?? 0n;
-    const amount = BigInt(body.amount);
     const expected = previous + device.price;
     if (amount !== expected) {
       throw new Rejected(
@@ -508,11 +720,6 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
     }
     if (amount > channel.deposit) {
       throw new Rejected(402, `amount ${amount} exceeds the channel's deposit ${channel.deposit}`);
-    }
-    const signer = this.options.verifier.recover(channel.channelId, amount, body.signature);
-    if (signer === undefined) throw new Rejected(400, "the receipt signature is malformed or not canonical (high s)");
-    if (!isMember(channel.clientRoot, signer, body.proof)) {
-      throw new Rejected(403, `receipt signer ${signer} is not in the channel's client group`);
     }
     // Reserve synchronously (the event loop makes this atomic), then make it durable before answering. If the
     // write fails, the store undoes the reservation (newest first) before anything else runs: the best
@@ -527,22 +734,32 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
       deviceId: device.deviceId,
       otpCounter: device.counter,
     };
+    const expiresAt = this.clock() + this.codeTtl;
     const previousPending = this.pending.get(channel.channelId);
     this.pending.set(channel.channelId, receipt);
     device.counter += 1;
     try {
       const timer = this.metrics.commitSeconds.startTimer();
-      await this.options.store
+      const key = `${channel.channelId}:${amount}`;
+      const stored = this.options.store
         .commit(receipt, () => {
           if (previousPending === undefined) this.pending.delete(channel.channelId);
           else this.pending.set(channel.channelId, previousPending);
           device.counter -= 1;
         })
         .finally(timer);
+      this.committing.set(key, stored);
+      await stored.finally(() => {
+        if (this.committing.get(key) === stored) this.committing.delete(key);
+      });
       // Durable now: the best receipt a close may use (never one that could still fail to be stored).
       if (receipt.amount > (this.best.get(channel.channelId)?.amount ?? 0n)) this.best.set(channel.channelId, receipt);
       if (this.pending.get(channel.channelId) === receipt) this.pending.delete(channel.channelId);
-      this.metrics.outstandingCodes.set({ device: device.deviceId }, device.counter - (device.acked ?? 0));
+      if (receipt.otpCounter >= (device.acked ?? 0)) codes.expiry.set(receipt.otpCounter, expiresAt);
+      this.metrics.outstandingCodes.set(
+        { device: device.deviceId },
+        device.counter - Math.max(device.acked ?? 0, codes.voided),
+      );
     } catch (error) {
       if (!(error instanceof StoreUnavailable)) throw error;
       throw new Rejected(
@@ -550,8 +767,19 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
         `the AS could not store this receipt, so it was not accepted and nothing was charged: retry the same amount later`,
       );
     }
-    const otp = hotp(Buffer.from(device.secret, "hex"), receipt.otpCounter, this.hotpConfig);
-    return { deviceId: device.deviceId, otp, counter: receipt.otpCounter, amount: amount.toString() };
+    const secret = Buffer.from(device.secret, "hex");
+    const otp = hotp(secret, receipt.otpCounter, this.hotpConfig);
+    const grant: AccessGrant = {
+      deviceId: device.deviceId,
+      otp,
+      counter: receipt.otpCounter,
+      amount: amount.toString(),
+      expiresAt,
+    };
+    // Codes above the device's acknowledged window: the device must first move its base past the voided ones.
+    if (codes.voided > (device.acked ?? 0))
+      grant.advance = { base: codes.voided, mac: deviceAdvance(secret, device.deviceId, codes.voided) };
+    return grant;
   }
 
   /** Channels whose expiry is within `margin` seconds of chain time and that have a receipt to cash. */

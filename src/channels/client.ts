@@ -1,9 +1,16 @@
 import type { BaseWallet, TypedDataDomain } from "ethers";
 
-import { signReceipt } from "../eip712/receipt";
+import { signReceipt, signRedeliver } from "../eip712/receipt";
 import { isMember } from "../merkle/group";
-import type { AccessGrant, ChannelParams } from "./as-server";
+import type { AccessGrant, ChannelParams, RedeliveredGrant } from "./as-server";
+import type { AccessOutcome, DeviceAckMessage, DeviceAdvance } from "./device";
 import { ReceiptVerifier } from "./verify";
+
+/** What a client reaches of a device: presenting a code (with the AS's advance), and reading its acknowledgement. */
+export interface DeviceLink {
+  present(otp: string, advance?: DeviceAdvance): AccessOutcome;
+  readonly ack: DeviceAckMessage;
+}
 
 export interface PreviousReceipt {
   channelId: string;
@@ -49,8 +56,19 @@ export class ChannelClient {
     return amount;
   }
 
-  /** Buys one access slot of `deviceId` at `price`: fetch and check the previous receipt, sign the next, trade it. */
-  async buy(asUrl: string, deviceId: string, price: bigint): Promise<AccessGrant> {
+  /**
+   * Buys one access slot of `deviceId` at `price`: fetch and check the previous receipt, sign the next, trade it.
+   * If the exchange fails after the receipt was sent (a network error, no answer within `timeoutMs`, a 5xx),
+   * the AS may have stored it (the client is charged): the code is then asked for again with
+   * {@link redeliver} (which the AS answers once the receipt's write is settled; `redeliverTimeoutMs`,
+   * default 30 s). If that fails too (no such receipt stored: nothing was charged), both errors are thrown.
+   */
+  async buy(
+    asUrl: string,
+    deviceId: string,
+    price: bigint,
+    o: { timeoutMs?: number; redeliverTimeoutMs?: number } = {},
+  ): Promise<AccessGrant> {
     const previousResponse = await fetch(`${asUrl}/channels/${this.channel.channelId}/receipt`);
     if (!previousResponse.ok) throw new Error(`AS refused to show the previous receipt: ${previousResponse.status}`);
     const previous = this.checkPrevious((await previousResponse.json()) as PreviousReceipt);
@@ -77,22 +95,76 @@ export class ChannelClient {
         signature,
         proof: this.proof,
       }),
+      signal: o.timeoutMs === undefined ? undefined : AbortSignal.timeout(o.timeoutMs),
+    })
+      .then(async (r) => ({ status: r.status, body: (await r.json()) as AccessGrant & { error?: string } }))
+      .catch((error: Error) => ({ status: 0, body: { error: error.message } as AccessGrant & { error?: string } }));
+    const body = response.body;
+    if (response.status >= 200 && response.status < 300) return body;
+    const failure =
+      response.status === 0
+        ? `the exchange with the AS failed: ${body.error}`
+        : `AS refused: ${response.status} ${body.error}`;
+    if (response.status > 0 && response.status < 500) throw new Error(failure);
+    // The receipt was sent and its answer lost or failed: if the AS stored it, this client paid for its code.
+    try {
+      return await this.redeliver(asUrl, amount, { timeoutMs: o.redeliverTimeoutMs ?? 30_000 });
+    } catch (error) {
+      throw new Error(`${failure}; then ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  /**
+   * The code of a receipt this client signed and the AS stored, again (its answer was lost): a `Redeliver`
+   * signature proves the AS is asked by the receipt's signer. `used` says the device already used the code.
+   */
+  async redeliver(asUrl: string, amount: bigint, o: { timeoutMs?: number } = {}): Promise<RedeliveredGrant> {
+    const signature = await signRedeliver(this.wallet, this.domain, {
+      channelId: this.channel.channelId,
+      cumulativeAmount: amount,
     });
-    const body = (await response.json()) as AccessGrant & { error?: string };
-    if (!response.ok) throw new Error(`AS refused: ${response.status} ${body.error}`);
+    const response = await fetch(`${asUrl}/channels/${this.channel.channelId}/redeliver`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ amount: amount.toString(), signature }),
+      signal: o.timeoutMs === undefined ? undefined : AbortSignal.timeout(o.timeoutMs),
+    });
+    const body = (await response.json()) as RedeliveredGrant & { error?: string };
+    if (!response.ok) throw new Error(`AS refused the redelivery: ${response.status} ${body.error}`);
     return body;
   }
 
   /**
-   * Relays the device's acknowledgement after it granted a code (`SimulatedDevice.present` returns it as
-   * `counter` and `ack`): the AS then knows those codes were used and may sell further ones, as it keeps
-   * at most the device's window of codes outstanding. Only the device can make `ack` (a MAC under its secret).
+   * Uses a grant at the device: presents its code (with the AS's advance, if any) and relays the device's
+   * acknowledgement to the AS whatever the device answered: after a grant the AS may sell further codes; after
+   * a refusal an AS behind the device (restored from a backup) catches up, so it sells no more codes the
+   * device has used. A failed relay does not undo the grant: it is reported in `relayError`.
    */
-  async acknowledge(asUrl: string, deviceId: string, base: number, ack: string): Promise<void> {
+  async redeem(
+    asUrl: string,
+    device: DeviceLink,
+    grant: AccessGrant,
+  ): Promise<AccessOutcome & { relayError?: string }> {
+    const outcome = device.present(grant.otp, grant.advance);
+    try {
+      await this.acknowledge(asUrl, grant.deviceId, outcome.counter, outcome.ack, outcome.next);
+      return outcome;
+    } catch (error) {
+      return { ...outcome, relayError: (error as Error).message };
+    }
+  }
+
+  /**
+   * Relays a device's acknowledgement (`SimulatedDevice.present` returns it as `counter`, `ack` and `next`;
+   * `SimulatedDevice.ack` gives it without a code, e.g. for an AS started with `--resync`): the AS then knows
+   * which codes were used and may sell further ones, as it keeps at most the device's window of codes
+   * outstanding. Only the device can make `ack` (a MAC under its secret).
+   */
+  async acknowledge(asUrl: string, deviceId: string, base: number, ack: string, next?: number): Promise<void> {
     const response = await fetch(`${asUrl}/devices/${deviceId}/ack`, {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ base, mac: ack }),
+      body: JSON.stringify(next === undefined ? { base, mac: ack } : { base, next, mac: ack }),
     });
     if (!response.ok) {
       const body = (await response.json().catch(() => ({}))) as { error?: string };

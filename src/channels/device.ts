@@ -2,7 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 
 import { UserError } from "../errors";
-import { DEFAULT_HOTP, DEFAULT_WINDOW, deviceAck, hotpMatchUnused } from "./hotp";
+import { DEFAULT_HOTP, DEFAULT_WINDOW, checkDeviceAdvance, deviceAck, hotpMatchUnused } from "./hotp";
 import type { HotpConfig } from "./hotp";
 
 /**
@@ -21,14 +21,31 @@ export interface DeviceState {
   slotsGranted: number;
 }
 
+/** The AS's authenticated advance of a device's window base (see {@link SimulatedDevice.present}). */
+export interface DeviceAdvance {
+  base: number;
+  mac: string;
+}
+
+/** The device's acknowledgement of its window, for a client to relay to the AS
+ * (`POST /devices/:id/ack { base, next, mac }`): `next` is set only when it used counters above `base`. */
+export interface DeviceAckMessage {
+  base: number;
+  next?: number;
+  mac: string;
+}
+
 export interface AccessOutcome {
   granted: boolean;
   reason?: "malformed" | "unknown or reused";
   /** The window base after this attempt. */
   counter: number;
-  /** On a grant: the device's acknowledgement of its base, for the client to relay to the AS
-   * (`POST /devices/:id/ack { base: counter, mac: ack }`), so the AS may issue further codes. */
-  ack?: string;
+  /** The device's acknowledgement of its window after this attempt, on a grant and on a refusal alike
+   * (`POST /devices/:id/ack { base: counter, next, mac: ack }`): the AS learns which codes were used, may
+   * issue further ones, and an AS behind the device (a restored database) catches up at once. */
+  ack: string;
+  /** One above the highest counter used, when the device used counters above its base. */
+  next?: number;
 }
 
 export class SimulatedDevice {
@@ -61,34 +78,62 @@ export class SimulatedDevice {
     return this.state.slotsGranted;
   }
 
-  /** The device's acknowledgement of its current base (see {@link AccessOutcome.ack}). */
-  get ack(): { base: number; mac: string } {
-    return { base: this.state.counter, mac: deviceAck(this.secret(), this.state.deviceId, this.state.counter) };
+  /** The device's acknowledgement of its window now (see {@link AccessOutcome.ack}). */
+  get ack(): DeviceAckMessage {
+    const base = this.state.counter;
+    const used = this.state.used ?? [];
+    const next = used.length === 0 ? undefined : used[used.length - 1] + 1;
+    return {
+      base,
+      ...(next === undefined ? {} : { next }),
+      mac: deviceAck(this.secret(), this.state.deviceId, base, next),
+    };
   }
 
   /**
    * Checks an OTP against every unused counter of the window [base, base + W). A match is marked used, the
    * base slides past the used prefix, and the new state is on disk (fsync, atomic rename) before the slot is
    * granted: the same OTP never works again, and codes may be used in any order.
+   *
+   * `advance`, handed out by the AS with a code, is applied first when its MAC is the AS's and its base is
+   * above the device's: the counters below it die (the AS voids only codes whose lifetime is over) and the
+   * window moves on. A forged, replayed or older advance changes nothing. Every answer, a refusal too,
+   * carries the device's acknowledgement of its window.
    */
-  present(otp: string): AccessOutcome {
+  present(otp: string, advance?: DeviceAdvance): AccessOutcome {
+    if (
+      advance !== undefined &&
+      advance.base > this.state.counter &&
+      checkDeviceAdvance(this.secret(), this.state.deviceId, advance.base, advance.mac)
+    )
+      this.moveTo(
+        advance.base,
+        (this.state.used ?? []).filter((c) => c >= advance.base),
+        this.state.slotsGranted,
+      );
     const base = this.state.counter;
-    if (!/^\d+$/.test(otp)) return { granted: false, reason: "malformed", counter: base };
+    const refused = (reason: AccessOutcome["reason"]): AccessOutcome => ({ granted: false, reason, ...this.outcome() });
+    if (!/^\d+$/.test(otp)) return refused("malformed");
     const used = new Set(this.state.used);
     const flags = Array.from({ length: this.window }, (_, i) => used.has(base + i));
     const matched = hotpMatchUnused(this.secret(), otp, base, this.window, flags, this.config);
-    if (matched === undefined) return { granted: false, reason: "unknown or reused", counter: base };
-    used.add(matched);
+    if (matched === undefined) return refused("unknown or reused");
+    this.moveTo(base, [...used, matched], this.state.slotsGranted + 1);
+    return { granted: true, ...this.outcome() };
+  }
+
+  /** Base `base` with counters `used` above it, the base slid past the used prefix; persisted. */
+  private moveTo(base: number, usedAbove: number[], slotsGranted: number): void {
+    const used = new Set(usedAbove);
     let next = base;
     while (used.has(next)) used.delete(next++);
-    this.state = {
-      ...this.state,
-      counter: next,
-      used: [...used].sort((a, b) => a - b),
-      slotsGranted: this.state.slotsGranted + 1,
-    };
+    this.state = { ...this.state, counter: next, used: [...used].sort((a, b) => a - b), slotsGranted };
     this.persist();
-    return { granted: true, counter: next, ack: this.ack.mac };
+  }
+
+  private outcome(): { counter: number; ack: string; next?: number } {
+    const { base, next, mac } = this.ack;
+    return { counter: base, ack: mac, ...(next === undefined ? {} : { next }) };
   }
 
   private secret(): Buffer {

@@ -70,20 +70,46 @@ export function hotpMatchUnused(
   return undefined;
 }
 
-/**
- * A device's acknowledgement of its window base (every counter below it was used): 16 bytes of
- * HMAC-SHA-256 under the shared secret, as hex. Only the device and its AS can make one; a client relays it.
- */
-export function deviceAck(secret: Uint8Array, deviceId: string, base: number): string {
-  return createHmac("sha256", secret)
-    .update(`thingledger device ack ${deviceId.toLowerCase()} ${base}`)
-    .digest()
-    .subarray(0, 16)
-    .toString("hex");
+/** 16 bytes of HMAC-SHA-256 of `message` under the shared secret, as hex. */
+function deviceMac(secret: Uint8Array, message: string): string {
+  return createHmac("sha256", secret).update(message).digest().subarray(0, 16).toString("hex");
 }
 
-export function checkDeviceAck(secret: Uint8Array, deviceId: string, base: number, mac: string): boolean {
-  const expected = Buffer.from(deviceAck(secret, deviceId, base), "hex");
-  const given = Buffer.from(mac, "hex");
+function macEquals(expectedHex: string, givenHex: string): boolean {
+  const expected = Buffer.from(expectedHex, "hex");
+  const given = Buffer.from(givenHex, "hex");
   return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+/**
+ * A device's acknowledgement of its window: `base` (every counter below it was used) and `next`, one above
+ * the highest counter it ever used (omitted, or equal to `base`, when it used none above its base). Only the
+ * device and its AS can make one (a MAC under the shared secret); a client relays it.
+ */
+export function deviceAck(secret: Uint8Array, deviceId: string, base: number, next?: number): string {
+  const above = next === undefined || next <= base ? "" : ` ${next}`;
+  return deviceMac(secret, `thingledger device ack ${deviceId.toLowerCase()} ${base}${above}`);
+}
+
+export function checkDeviceAck(
+  secret: Uint8Array,
+  deviceId: string,
+  base: number,
+  mac: string,
+  next?: number,
+): boolean {
+  return macEquals(deviceAck(secret, deviceId, base, next), mac);
+}
+
+/**
+ * The AS's authenticated advance of a device's window base to `base`: every counter below it that the
+ * device has not used is void (the AS makes one only for codes whose lifetime is over). A different message
+ * from an acknowledgement, so neither can stand in for the other.
+ */
+export function deviceAdvance(secret: Uint8Array, deviceId: string, base: number): string {
+  return deviceMac(secret, `thingledger device advance ${deviceId.toLowerCase()} ${base}`);
+}
+
+export function checkDeviceAdvance(secret: Uint8Array, deviceId: string, base: number, mac: string): boolean {
+  return macEquals(deviceAdvance(secret, deviceId, base), mac);
 }

@@ -1,11 +1,13 @@
 import { AbiCoder, Signature, getAddress, keccak256 } from "ethers";
 import type { ContractTransactionReceipt, ContractTransactionResponse } from "ethers";
 
-import type { PaymentChannels } from "../../typechain-types";
+import type { IPaymentChannels, PaymentChannels } from "../../typechain-types";
 import { nativeChannelId } from "./verify";
 
 /**
- * Everything that names a channel on chain. The id is
+ * Everything that names a channel on chain: the contract's `ChannelKey` struct (the fields less `payee`)
+ * and its payee, which the contract takes as the caller (`close`) or beside the key (`topUp`, `reclaim`,
+ * `channelId`); a `ChannelKey` can be passed where the contract takes its struct. The id is
  * `keccak256(abi.encode(owner, payee, token, clientRoot, salt, openBlock))`, `openBlock` being the block
  * the open landed in, so the same parameters opened again later give a new id.
  */
@@ -28,6 +30,11 @@ export function channelIdOf(k: ChannelKey): string {
       AbiCoder.defaultAbiCoder().encode(KEY_TYPES, [k.owner, k.payee, k.token, k.clientRoot, k.salt, k.openBlock]),
     )
   );
+}
+
+/** The contract's `ChannelKey` struct of a channel (its key less the payee). */
+export function keyStruct(k: Omit<ChannelKey, "payee">): Omit<ChannelKey, "payee"> {
+  return { owner: k.owner, token: k.token, clientRoot: k.clientRoot, salt: k.salt, openBlock: k.openBlock };
 }
 
 /** The key and id of the channel an open transaction created, read from its ChannelOpened event. */
@@ -57,12 +64,7 @@ export function openedChannel(
 }
 
 /** A channel to close (its key, less the payee: the caller is the payee) and the receipt to close it with. */
-export interface CloseItem {
-  owner: string;
-  token: boolean;
-  clientRoot: string;
-  salt: bigint;
-  openBlock: bigint;
+export interface CloseItem extends Omit<ChannelKey, "payee"> {
   amount: bigint;
   /** 65-byte signature; sent in compact (r, vs) form. */
   signature: string;
@@ -81,14 +83,14 @@ export function submitCloses(
   options: { batch?: boolean } = {},
 ): Promise<ContractTransactionResponse> {
   if (items.length === 0) throw new Error("no channels to close");
-  const requests = items.map(({ signature, ...item }) => {
-    const sig = Signature.from(signature);
-    return { ...item, r: sig.r, vs: sig.yParityAndS };
-  });
-  const q = requests[0];
-  return requests.length === 1 && options.batch !== true
-    ? channels.close(q.owner, q.token, q.clientRoot, q.salt, q.openBlock, q.amount, q.r, q.vs, q.proof)
-    : channels.closeBatch(requests);
+  const requests = items.map(closeRequest);
+  return requests.length === 1 && options.batch !== true ? channels.close(requests[0]) : channels.closeBatch(requests);
+}
+
+/** The contract's `CloseRequest` for a channel and its receipt (the signature sent in compact form). */
+export function closeRequest(item: CloseItem): IPaymentChannels.CloseRequestStruct {
+  const { r, yParityAndS: vs } = Signature.from(item.signature);
+  return { key: keyStruct(item), amount: item.amount, r, vs, proof: item.proof };
 }
 
 /** Why `closeBatch` skipped a channel: the contract's `CloseSkipReason`, in its order. */

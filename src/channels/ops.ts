@@ -12,7 +12,7 @@ import { loadSystem } from "../deployments";
 import { readDomain } from "../eip712/domain";
 import { UserError, ensure } from "../errors";
 import { buildGroup, isMember } from "../merkle/group";
-import { channelIdOf, closeOutcome, openedChannel, submitCloses } from "./key";
+import { channelIdOf, closeOutcome, keyStruct, openedChannel, submitCloses } from "./key";
 import type { CloseSkipReason } from "./key";
 import type { ChannelKey, CloseItem } from "./key";
 import { AsStore } from "./store";
@@ -278,11 +278,9 @@ export async function topUpChannel(
       const allowance = await token.allowance(owner, system.addresses.PaymentChannels);
       if (allowance < o.amount) await (await token.approve(system.addresses.PaymentChannels, o.amount)).wait();
     }
-    tx = await channels.topUp(info.payee, true, info.clientRoot, info.salt, info.openBlock, o.amount, expiry);
+    tx = await channels.topUp(keyStruct(info), info.payee, o.amount, expiry);
   } else {
-    tx = await channels.topUp(info.payee, false, info.clientRoot, info.salt, info.openBlock, o.amount, expiry, {
-      value: o.amount,
-    });
+    tx = await channels.topUp(keyStruct(info), info.payee, o.amount, expiry, { value: o.amount });
   }
   const mined = await tx.wait();
   const state = await channels.getChannel(o.channelId);
@@ -315,7 +313,7 @@ export async function reclaimChannel(
   ensure(info.owner === owner, `channel ${o.channelId} belongs to ${info.owner}, not to ${owner}`);
   const now = await chainTime(hre);
   ensure(now > info.expiry, `channel ${o.channelId} expires at ${info.expiry}; chain time is ${now}: wait`);
-  const tx = await channels.reclaim(info.payee, info.token, info.clientRoot, info.salt, info.openBlock);
+  const tx = await channels.reclaim(keyStruct(info), info.payee);
   const mined = await tx.wait();
   return { channelId: o.channelId, refunded: info.deposit, gasUsed: mined?.gasUsed ?? 0n, transaction: tx.hash };
 }

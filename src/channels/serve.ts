@@ -75,6 +75,10 @@ export interface ServeOptions {
   init?: boolean;
   /** The devices' HOTP window W (`--hotp-window`): at most W codes outstanding per device. */
   hotpWindow?: number;
+  /** Lifetime of a code in seconds (`--code-ttl`, default 600). */
+  codeTtl?: number;
+  /** After restoring a database (`--resync`): sell nothing for a device until its own acknowledgement arrives. */
+  resync?: boolean;
   /** Seconds between reads of the contract's events (default 5). */
   followSeconds?: number;
   /** Re-read a channel on chain before a sale when its state is older than this many seconds (default 5). */
@@ -120,6 +124,8 @@ export async function startAs(hre: HardhatRuntimeEnvironment, o: ServeOptions): 
     // Refuse new receipts a little before the AS closes, so the close has the final one.
     expiryMargin: o.closeMargin + o.pollSeconds,
     hotpWindow: o.hotpWindow,
+    codeTtl: o.codeTtl,
+    resync: o.resync,
     stateMaxAge: o.stateMaxAge,
     rpcTimeoutMs: o.rpcTimeoutMs,
     maxCloseBatch: o.maxCloseBatch,

@@ -122,12 +122,11 @@ export async function runAccessSimulation(
       const client = clients[slot % clients.length];
       const grant = await client.buy(url, deviceId, price);
       bought++;
-      const outcome = device.present(grant.otp);
-      if (outcome.granted) {
-        accepted++;
-        // The client relays the device's acknowledgement, so the AS may issue further codes for it.
-        await client.acknowledge(url, deviceId, outcome.counter, outcome.ack!);
-      } else rejected++;
+      // The client uses the code and relays the device's acknowledgement, so the AS may issue further codes.
+      const outcome = await client.redeem(url, device, grant);
+      if (outcome.relayError !== undefined) throw new Error(outcome.relayError);
+      if (outcome.granted) accepted++;
+      else rejected++;
       lastOtp = grant.otp;
       options.onSlot?.(bought);
     }

@@ -107,6 +107,8 @@ export class AsStore {
   lost?: string;
   /** The last write error, for logs and health (never sent to a client). */
   lastError?: Error;
+  /** Receipts stored: counted once on open, then kept in memory (/health reads it on every call). */
+  private receipts: number;
 
   constructor(
     private readonly file: string,
@@ -195,6 +197,7 @@ export class AsStore {
     );
     this.setCounter = this.db.prepare("UPDATE devices SET counter = MAX(counter, ?) WHERE device_id = ?");
     this.writeOne = this.db.transaction((receipt: StoredReceipt) => this.write(receipt));
+    this.receipts = (this.db.prepare("SELECT COUNT(*) AS n FROM receipts").get() as { n: number }).n;
     if (this.secretKey !== undefined) this.adoptKey();
   }
 
@@ -317,12 +320,13 @@ export class AsStore {
     }));
   }
 
-  /** Records a device's acknowledged window base (every counter below it was used); raises its counter to it. */
-  setAcked(deviceId: string, acked: number): void {
+  /** Records a device's acknowledged window base (every counter below it was used); raises its counter to
+   * `counter` (default the base: the device used nothing below it that the AS may issue again). */
+  setAcked(deviceId: string, acked: number, counter = acked): void {
     this.checkPresent();
     this.db
       .prepare("UPDATE devices SET acked = MAX(acked, ?), counter = MAX(counter, ?) WHERE device_id = ?")
-      .run(acked, acked, deviceId);
+      .run(acked, Math.max(acked, counter), deviceId);
   }
 
   saveChannel(c: ChannelRecord): void {
@@ -403,8 +407,17 @@ export class AsStore {
       .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   }
 
+  /** The stored receipt of a channel at `amount`, or undefined. */
+  receipt(channelId: string, amount: bigint): StoredReceipt | undefined {
+    const row = this.db
+      .prepare("SELECT * FROM receipts WHERE channel_id = ? AND amount = ?")
+      .get(channelId.toLowerCase(), amount.toString()) as ReceiptRow | undefined;
+    return row === undefined ? undefined : toReceipt(row);
+  }
+
+  /** Receipts stored (in memory: no query). */
   receiptCount(): number {
-    return (this.db.prepare("SELECT COUNT(*) AS n FROM receipts").get() as { n: number }).n;
+    return this.receipts;
   }
 
   /**
@@ -487,6 +500,7 @@ export class AsStore {
     } catch (error) {
       for (const job of batch) failed.set(job, error as Error);
     }
+    this.receipts += batch.length - failed.size;
     // Undo newest first, so each channel and device is back at its last durable value.
     for (let i = batch.length - 1; i >= 0; i--) if (failed.has(batch[i])) batch[i].undo();
     for (const job of batch) {

@@ -3,7 +3,7 @@ import type { TypedDataDomain } from "ethers";
 import secp256k1 from "secp256k1";
 
 import { typeHash } from "../eip712/domain";
-import { RECEIPT_TYPES } from "../eip712/receipt";
+import { RECEIPT_TYPES, redeliverDigest } from "../eip712/receipt";
 import { keccak } from "../keccak";
 import type { ChannelKey } from "./key";
 
@@ -21,7 +21,7 @@ const RECEIPT_TYPEHASH = Buffer.from(getBytes(typeHash(RECEIPT_TYPES, "Receipt")
 export class ReceiptVerifier {
   private readonly separator: Buffer;
 
-  constructor(domain: TypedDataDomain) {
+  constructor(private readonly domain: TypedDataDomain) {
     this.separator = Buffer.from(getBytes(TypedDataEncoder.hashDomain(domain)));
     // Self-check against ethers' own encoder.
     const probe = { channelId: `0x${"ab".repeat(32)}`, cumulativeAmount: 42n };
@@ -45,6 +45,11 @@ export class ReceiptVerifier {
   /** The signer of a 65-byte receipt signature, or undefined for a malformed or high-s signature. */
   recover(channelId: string, amount: bigint, signature: string): string | undefined {
     return recoverSigner(this.digestBytes(channelId, amount), signature);
+  }
+
+  /** The signer of a redelivery request (`Redeliver`, see `redeliverDigest`), or undefined as for a receipt. */
+  recoverRedeliver(channelId: string, amount: bigint, signature: string): string | undefined {
+    return recoverSigner(redeliverDigest(this.domain, { channelId, cumulativeAmount: amount }), signature);
   }
 }
 

@@ -28,3 +28,23 @@ export function signReceipt(client: TypedDataSigner, domain: TypedDataDomain, m:
 export function receiptDigest(domain: TypedDataDomain, m: ReceiptMessage): string {
   return TypedDataEncoder.hash(domain, RECEIPT_TYPES, { ...m });
 }
+
+/**
+ * A request to have the code of a stored receipt again (its answer was lost), signed by the receipt's
+ * signer under the same domain. A distinct type: a receipt signature (which the AS shows to anyone)
+ * never passes for one, and one never pays anything.
+ */
+export const REDELIVER_TYPES: Record<string, TypedDataField[]> = {
+  Redeliver: [
+    { name: "channelId", type: "bytes32" },
+    { name: "cumulativeAmount", type: "uint256" },
+  ],
+};
+
+export function signRedeliver(client: TypedDataSigner, domain: TypedDataDomain, m: ReceiptMessage): Promise<string> {
+  return client.signTypedData(domain, REDELIVER_TYPES, { ...m });
+}
+
+export function redeliverDigest(domain: TypedDataDomain, m: ReceiptMessage): string {
+  return TypedDataEncoder.hash(domain, REDELIVER_TYPES, { ...m });
+}

@@ -14,6 +14,7 @@ export interface HttpFlags {
   keepAliveTimeout?: string;
   rpcTimeout?: string;
   maxLag?: string;
+  healthCache?: string;
   logLevel?: string;
 }
 
@@ -29,6 +30,7 @@ export interface ParsedHttpFlags {
     rpcTimeoutMs?: number;
   };
   maxChainLagSeconds?: number;
+  healthCacheMs?: number;
   logLevel: string;
 }
 
@@ -42,6 +44,7 @@ const FLAGS: [keyof HttpFlags, string][] = [
   ["keepAliveTimeout", "Milliseconds an idle keep-alive connection stays open (default 5000)"],
   ["rpcTimeout", "Milliseconds a chain read may take before the request gets 503 chain unavailable (default 5000)"],
   ["maxLag", "GET /health fails when the chain head is older than this many seconds; 0: not judged (default 0)"],
+  ["healthCache", "Milliseconds GET /health reuses its RPC and database probes; 0: probe on every call (default 1000)"],
   ["logLevel", "pino log level on stderr: fatal, error, warn, info, debug, trace or silent (default info)"],
 ];
 
@@ -82,6 +85,7 @@ export function parseHttpFlags(flags: HttpFlags): ParsedHttpFlags {
       rpcTimeoutMs: optional("rpcTimeout"),
     },
     maxChainLagSeconds: lag === 0 ? undefined : lag,
+    healthCacheMs: optional("healthCache", 0),
     logLevel,
   };
 }

@@ -1,11 +1,12 @@
 import { randomUUID } from "node:crypto";
 import http from "node:http";
+import { performance } from "node:perf_hooks";
 import type { AddressInfo, Socket } from "node:net";
 
 import rateLimit from "@fastify/rate-limit";
 import type { Provider } from "ethers";
 import Fastify, { LogController } from "fastify";
-import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyRequest } from "fastify";
+import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 
 import { UserError } from "../errors";
 import { Rejected } from "./errors";
@@ -63,15 +64,23 @@ export interface HttpOptions {
   processMetrics?: boolean;
   /** Load shedding: beyond `maxInFlight` requests at once, 503 "server busy" at once (src/http/overload.ts). */
   overload?: OverloadOptions;
+  /**
+   * /health reuses its probes (the database write and the chain read) for this many milliseconds, so a flood
+   * of /health costs at most one probe per period; the loops and counts are always current. Default
+   * {@link DEFAULT_HEALTH_CACHE_MS}; 0 probes on every call.
+   */
+  healthCacheMs?: number;
 }
 
-/** What /health checks besides the background loops; each is called per request. */
+export const DEFAULT_HEALTH_CACHE_MS = 1_000;
+
+/** What /health checks besides the background loops: the probes at most once per `healthCacheMs`, `extra` per request. */
 export interface HealthSources {
   /** The chain connection; undefined: the service runs without a chain (reported, not a fault). */
   provider: () => Provider | null | undefined;
   /** A real write to the database; throws when it cannot write. */
   probeDb: () => void;
-  /** Service-specific fields of the answer (counts). */
+  /** Service-specific fields of the answer (counts, kept in memory: called on every /health). */
   extra?: () => Record<string, unknown>;
 }
 
@@ -82,6 +91,8 @@ interface LoopState {
   lastOk?: number;
   lastError?: string;
 }
+
+type HealthCheck = { ok: boolean } & Record<string, unknown>;
 
 interface Answer {
   status: number;
@@ -110,6 +121,8 @@ export abstract class HttpService<M extends ServiceMetrics = ServiceMetrics> {
   readonly app: FastifyInstance;
   readonly limits: HttpLimits;
   private readonly loops = new Map<string, LoopState>();
+  /** The last probes of /health (chain and database), reused for `healthCacheMs`; shared while running. */
+  private probes?: { at: number; result: Promise<{ rpc: HealthCheck; db: HealthCheck }> };
 
   protected constructor(
     readonly metrics: M,
@@ -139,6 +152,8 @@ export abstract class HttpService<M extends ServiceMetrics = ServiceMetrics> {
         connectionsCheckingInterval: checkEvery,
       },
       clientErrorHandler: (error, socket) => this.clientError(error as Error & { code?: string }, socket),
+      // Router errors (a bad percent-encoding, an overlong path parameter) get the same `{ error }` answers.
+      frameworkErrors: (error, request, reply) => this.answer(error, request, reply),
       ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
       schemaErrorFormatter: (errors, dataVar) => {
         const first = errors[0];
@@ -166,19 +181,16 @@ export abstract class HttpService<M extends ServiceMetrics = ServiceMetrics> {
           ),
       });
     }
-    this.app.setErrorHandler((error: FastifyError, request, reply) => {
-      const answer = this.classify(error, request);
-      metrics.rejections.inc({ reason: answer.reason, status: answer.status });
-      if (answer.status === 500) {
-        request.log.error({ err: error, reqId: request.id, url: request.url }, "internal error");
-        void reply.status(500).send({ error: `internal error (request ${request.id})`, requestId: request.id });
-        return;
-      }
-      if (answer.status === 503) {
-        request.log.warn({ reqId: request.id, url: request.url }, answer.message);
-        void reply.header("retry-after", "5");
-      } else request.log.debug({ reqId: request.id, url: request.url, status: answer.status }, answer.message);
-      void reply.status(answer.status).send({ error: answer.message });
+    this.app.setErrorHandler((error: FastifyError, request, reply) => this.answer(error, request, reply));
+    // JSON bodies are read as UTF-8: a body labelled with another charset would be misread, so it is refused.
+    this.app.addHook("preParsing", async (request) => {
+      const charset = /;\s*charset\s*=\s*"?([^";\s]*)/i.exec(request.headers["content-type"] ?? "")?.[1];
+      if (charset !== undefined && !/^utf-?8$/i.test(charset))
+        throw new Rejected(
+          415,
+          `charset "${charset.slice(0, 40)}" is not accepted: send the body as UTF-8 JSON`,
+          "unsupported_media_type",
+        );
     });
     this.app.setNotFoundHandler((request, reply) => {
       metrics.rejections.inc({ reason: "no_route", status: 404 });
@@ -250,20 +262,10 @@ export abstract class HttpService<M extends ServiceMetrics = ServiceMetrics> {
 
   /** The /health answer: `ok` only when the chain, the database and every watched loop are. */
   async healthReport(): Promise<{ ok: boolean } & Record<string, unknown>> {
-    const rpc = await this.rpcHealth();
-    let db: { ok: boolean; writable: boolean; error?: string };
-    try {
-      this.health.probeDb();
-      db = { ok: true, writable: true };
-    } catch (error) {
-      const code = (error as { code?: unknown }).code;
-      db = {
-        ok: false,
-        writable: false,
-        error: `the database cannot be written${typeof code === "string" && /^(SQLITE_[A-Z_]+|ENOENT)$/.test(code) ? ` (${code})` : ""}`,
-      };
-      this.app.log.error({ err: error }, "health: database write probe failed");
-    }
+    const ttl = this.httpOptions.healthCacheMs ?? DEFAULT_HEALTH_CACHE_MS;
+    if (this.probes === undefined || performance.now() - this.probes.at >= ttl)
+      this.probes = { at: performance.now(), result: this.probe() };
+    const { rpc, db } = await this.probes.result;
     const loops: Record<string, unknown> = {};
     let loopsOk = true;
     for (const [name, s] of this.loops) {
@@ -288,7 +290,26 @@ export abstract class HttpService<M extends ServiceMetrics = ServiceMetrics> {
     return { ok: rpc.ok && db.ok && loopsOk, rpc, db, loops, ...extra };
   }
 
-  private async rpcHealth(): Promise<{ ok: boolean } & Record<string, unknown>> {
+  /** The costly checks of /health: a chain read and a real database write. */
+  private async probe(): Promise<{ rpc: HealthCheck; db: HealthCheck }> {
+    const rpc = await this.rpcHealth();
+    let db: HealthCheck;
+    try {
+      this.health.probeDb();
+      db = { ok: true, writable: true };
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      db = {
+        ok: false,
+        writable: false,
+        error: `the database cannot be written${typeof code === "string" && /^(SQLITE_[A-Z_]+|ENOENT)$/.test(code) ? ` (${code})` : ""}`,
+      };
+      this.app.log.error({ err: error }, "health: database write probe failed");
+    }
+    return { rpc, db };
+  }
+
+  private async rpcHealth(): Promise<HealthCheck> {
     const provider = this.health.provider();
     if (provider === null || provider === undefined) return { ok: true, configured: false };
     try {
@@ -347,6 +368,14 @@ export abstract class HttpService<M extends ServiceMetrics = ServiceMetrics> {
         };
       case "FST_ERR_CTP_INVALID_CONTENT_LENGTH":
         return { status: 400, message: "the body's length does not match its Content-Length", reason: "bad_length" };
+      case "FST_ERR_BAD_URL":
+        return { status: 400, message: "the URL is malformed (a bad %-escape in its path)", reason: "bad_url" };
+      case "FST_ERR_MAX_PARAM_LENGTH":
+        return {
+          status: 414,
+          message: `a path parameter is longer than ${this.app.initialConfig.maxParamLength ?? 100} characters`,
+          reason: "uri_too_long",
+        };
     }
     if (isChainFault(error))
       return { status: 503, message: new ChainUnavailable("the RPC failed").message, reason: "chain_unavailable" };
@@ -360,6 +389,22 @@ export abstract class HttpService<M extends ServiceMetrics = ServiceMetrics> {
     )
       return { status: error.statusCode, message: error.message, reason: statusReason(error.statusCode) };
     return { status: 500, message: "internal error", reason: "internal" };
+  }
+
+  /** Every error's answer, `{ error }` with its status: from a handler, a hook, or the router. */
+  private answer(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+    const answer = this.classify(error, request);
+    this.metrics.rejections.inc({ reason: answer.reason, status: answer.status });
+    if (answer.status === 500) {
+      request.log.error({ err: error, reqId: request.id, url: request.url }, "internal error");
+      void reply.status(500).send({ error: `internal error (request ${request.id})`, requestId: request.id });
+      return;
+    }
+    if (answer.status === 503) {
+      request.log.warn({ reqId: request.id, url: request.url }, answer.message);
+      void reply.header("retry-after", "5");
+    } else request.log.debug({ reqId: request.id, url: request.url, status: answer.status }, answer.message);
+    void reply.status(answer.status).send({ error: answer.message });
   }
 
   /** Errors before a request reaches Fastify (timeouts, malformed HTTP): answered, counted, the socket closed. */

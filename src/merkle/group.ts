@@ -1,10 +1,7 @@
 import { getAddress } from "ethers";
-import { MerkleTree } from "merkletreejs";
-import keccak from "keccak256";
-
 import { keccak as nativeKeccak } from "../keccak";
 
-import { rootFromProof } from "./whitelist";
+import { MerkleTree, rootFromProof } from "./tree";
 
 /**
  * A channel's client group: the Merkle root of its client keys. Leaves are double-hashed, as
@@ -29,12 +26,12 @@ export function buildGroup(clients: readonly string[]): ClientGroup {
   const normalized = clients.map((c) => getAddress(c));
   if (new Set(normalized).size !== normalized.length) throw new Error("a client group lists a client twice");
   const leaves = normalized.map((c) => Buffer.from(clientLeaf(c).slice(2), "hex"));
-  const tree = new MerkleTree(leaves, keccak, { sortPairs: true });
+  const tree = new MerkleTree(leaves);
   const proofs: Record<string, string[]> = {};
   normalized.forEach((c, i) => {
-    proofs[c] = tree.getProof(leaves[i], i).map((p) => `0x${p.data.toString("hex")}`);
+    proofs[c] = tree.proof(i);
   });
-  return { root: tree.getHexRoot(), clients: normalized, proofs };
+  return { root: tree.root, clients: normalized, proofs };
 }
 
 /** Checks a client's membership off chain, as `MerkleProof.verify` with sorted pairs does. */

@@ -1,6 +1,7 @@
 import type { TypedDataDomain } from "ethers";
 
 import type { DeviceRegistry } from "../../typechain-types";
+import { AbsentCache } from "../http/cache";
 import { AuditorMetrics } from "../http/metrics";
 import { HttpService, Rejected } from "../http/service";
 import type { HttpOptions } from "../http/service";
@@ -42,6 +43,8 @@ export interface AuditorOptions {
   batchSize?: number;
   /** Limits, logger and health thresholds of the HTTP service (bodies default to 16 KiB here). */
   http?: HttpOptions;
+  /** A device found unregistered on chain is refused from memory for this many seconds (no chain read). Default 15. */
+  unknownDeviceTtl?: number;
 }
 
 export interface EpochResult {
@@ -94,6 +97,10 @@ export class AuditorService extends HttpService<AuditorMetrics> {
    * proof request costs a lookup, not a rebuild of the whole epoch (seconds of CPU for a large one).
    */
   private readonly epochCache = new Map<number, { published: PublishedEpoch; built?: ReturnType<typeof buildEpoch> }>();
+  /** Devices found unregistered, refused without another chain read for a while; one read per device at once. */
+  private readonly unknownDevices: AbsentCache;
+  private clock?: { timestamp: number; at: number };
+  private clockRead?: Promise<void>;
 
   constructor(private readonly options: AuditorOptions) {
     super(
@@ -105,6 +112,7 @@ export class AuditorService extends HttpService<AuditorMetrics> {
       },
       { ...options.http, limits: { bodyLimit: 16 * 1024, ...options.http?.limits } },
     );
+    this.unknownDevices = new AbsentCache((options.unknownDeviceTtl ?? 15) * 1000);
     this.now =
       options.now ??
       (async () => {
@@ -163,7 +171,12 @@ export class AuditorService extends HttpService<AuditorMetrics> {
   }
 
   private async check(r: StoredReport): Promise<void> {
-    const now = await this.now();
+    // Signatures first: a report that fails them costs no chain read.
+    const signer = recoverSigner(r.digest, r.signature);
+    if (signer === undefined) throw new Rejected(400, "the report signature is malformed or not canonical (high s)");
+    const claimer = recoverSigner(interactionClaimDigest(this.options.domain, r), fullSignature(r.evidence));
+    if (claimer === undefined) throw noEvidence(r);
+    const now = await this.reportClock();
     const skew = this.options.maxSkew ?? 300;
     if (r.timestamp > now + skew) throw new Rejected(400, `timestamp ${r.timestamp} is in the future (now ${now})`);
     if (now - r.timestamp > this.options.model.horizon)
@@ -171,12 +184,9 @@ export class AuditorService extends HttpService<AuditorMetrics> {
         400,
         `timestamp ${r.timestamp} is older than the model's horizon of ${this.options.model.horizon} s`,
       );
-    const signer = recoverSigner(r.digest, r.signature);
-    if (signer === undefined) throw new Rejected(400, "the report signature is malformed or not canonical (high s)");
-    const [reporter, subject] = await Promise.all([
-      this.readChain("getDevice", () => this.options.registry.getDevice(r.reporterId)),
-      this.readChain("getDevice", () => this.options.registry.getDevice(r.subjectId)),
-    ]);
+    // Then the reporter alone: a report from an unregistered, inactive or wrong-keyed reporter costs one read
+    // (none for a reporter already known to be unregistered), not the subject's too.
+    const reporter = await this.device(r.reporterId);
     const reporterStatus = STATUS_NAMES[Number(reporter.status)];
     if (reporterStatus === "unknown") throw new Rejected(403, `reporter ${r.reporterId} is not a registered device`);
     if (reporterStatus !== "active")
@@ -187,17 +197,40 @@ export class AuditorService extends HttpService<AuditorMetrics> {
         `the report is signed by ${signer}, not by reporter ${r.reporterId}'s key ${reporter.deviceKey} (forged, or signed for another chain or registry)`,
       );
     }
+    const subject = await this.device(r.subjectId);
     const subjectStatus = STATUS_NAMES[Number(subject.status)];
     if (subjectStatus === "unknown") throw new Rejected(404, `subject ${r.subjectId} is not a registered device`);
     if (subjectStatus !== "active")
       throw new Rejected(409, `subject ${r.subjectId} is ${subjectStatus}: only active devices are scored`);
-    const claimer = recoverSigner(interactionClaimDigest(this.options.domain, r), fullSignature(r.evidence));
-    if (claimer !== subject.deviceKey) {
-      throw new Rejected(
-        422,
-        `no interaction evidence: "evidence" is not subject ${r.subjectId}'s identity claim for this reporter and interaction`,
-      );
+    if (claimer !== subject.deviceKey) throw noEvidence(r);
+  }
+
+  /**
+   * Chain time for checking a report's timestamp: one block read serves every report for a second (plus the
+   * wall time since), so a flood of reports does not cost a read each. Epochs read the chain afresh.
+   */
+  private async reportClock(): Promise<number> {
+    if (this.options.now !== undefined) return this.options.now();
+    const age = this.clock === undefined ? Infinity : Date.now() - this.clock.at;
+    if (age > 1000) {
+      this.clockRead ??= this.now()
+        .then((timestamp) => void (this.clock = { timestamp, at: Date.now() }))
+        .finally(() => (this.clockRead = undefined));
+      await this.clockRead;
     }
+    return this.clock!.timestamp + Math.floor((Date.now() - this.clock!.at) / 1000);
+  }
+
+  /** A device's status and key on chain; an unregistered one is remembered as such for `unknownDeviceTtl`. */
+  private async device(id: string): Promise<{ status: bigint; deviceKey: string }> {
+    const unknown = { status: 0n, deviceKey: "" };
+    if (this.unknownDevices.has(id)) return unknown;
+    const { value } = await this.unknownDevices.shared(id, () =>
+      this.readChain("getDevice", () => this.options.registry.getDevice(id)),
+    );
+    if (STATUS_NAMES[Number(value.status)] !== "unknown") return value;
+    this.unknownDevices.add(id);
+    return unknown;
   }
 
   /** Scores the current epoch from the stored reports and submits the changed scores with the reports root. */
@@ -344,6 +377,13 @@ export class AuditorService extends HttpService<AuditorMetrics> {
     if (index < 0) throw new Rejected(404, `report ${digest} was not used in epoch ${epoch}`);
     return { epoch, root: built.root, digest: digest.toLowerCase(), proof: built.tree.proof(index) };
   }
+}
+
+function noEvidence(r: StoredReport): Rejected {
+  return new Rejected(
+    422,
+    `no interaction evidence: "evidence" is not subject ${r.subjectId}'s identity claim for this reporter and interaction`,
+  );
 }
 
 function parseEpoch(value: string): number {

@@ -1,7 +1,6 @@
 import type { TypedDataDomain } from "ethers";
 import { reportDigest } from "../eip712/report";
-import { SortedMerkleTree } from "../merkle/tree";
-import { rootFromProof } from "../merkle/whitelist";
+import { MerkleTree, rootFromProof } from "../merkle/tree";
 import { leafBuffer, reportLeaf } from "./leaf";
 import { aggregate } from "./model";
 import type { ModelParams, RatedReport, SubjectScore } from "./model";
@@ -17,7 +16,7 @@ export interface BuiltEpoch<T extends EpochReport> {
   /** The reports, in leaf order (ascending leaf). */
   reports: T[];
   scores: Map<string, SubjectScore>;
-  tree: SortedMerkleTree;
+  tree: MerkleTree;
 }
 
 /**
@@ -47,7 +46,7 @@ export function buildEpoch<T extends EpochReport>(
     ordered = reports.slice();
     leaves = sortedLeaves.slice();
   }
-  const tree = new SortedMerkleTree(leaves);
+  const tree = new MerkleTree(leaves);
   return { root: tree.root, reports: ordered, scores: aggregate(ordered, reference, params), tree };
 }
 

@@ -1,4 +1,4 @@
-import keccak from "keccak256";
+import { keccak } from "../keccak";
 
 /** A report's leaf as a Buffer: see {@link reportLeaf}. */
 export function leafBuffer(digest: string): Buffer {

@@ -54,6 +54,8 @@ export class DuplicateReport extends Error {}
 export class ReportStore {
   private readonly db: Database.Database;
   private readonly insert: Database.Statement;
+  /** Reports stored: counted once on open, then kept in memory (/health reads it on every call). */
+  private reports: number;
 
   constructor(file: string) {
     if (file !== ":memory:") fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -75,6 +77,7 @@ export class ReportStore {
     this.insert = this.db.prepare(
       "INSERT INTO reports (digest, reporter, subject, interaction, rating, timestamp, signature, evidence, leaf) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     );
+    this.reports = (this.db.prepare("SELECT COUNT(*) AS n FROM reports").get() as { n: number }).n;
   }
 
   close(): void {
@@ -106,6 +109,17 @@ export class ReportStore {
    * builds the tree); a repeat throws {@link DuplicateReport} and changes nothing.
    */
   add(r: StoredReport): void {
+    this.insertOne(r);
+    this.reports++;
+  }
+
+  /** Stores many reports in one transaction (all or none). */
+  addMany(reports: readonly StoredReport[]): void {
+    this.db.transaction(() => reports.forEach((r) => this.insertOne(r)))();
+    this.reports += reports.length;
+  }
+
+  private insertOne(r: StoredReport): void {
     try {
       this.insert.run(
         r.digest,
@@ -125,13 +139,9 @@ export class ReportStore {
     }
   }
 
-  /** Stores many reports in one transaction (all or none). */
-  addMany(reports: readonly StoredReport[]): void {
-    this.db.transaction(() => reports.forEach((r) => this.add(r)))();
-  }
-
+  /** Reports stored (in memory: no query). */
   count(): number {
-    return (this.db.prepare("SELECT COUNT(*) AS n FROM reports").get() as { n: number }).n;
+    return this.reports;
   }
 
   /** Reports with from ≤ timestamp ≤ to. */

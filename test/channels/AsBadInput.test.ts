@@ -43,6 +43,8 @@ interface Started {
   clients: ChannelClient[];
   channelId: string;
   body: (amount?: bigint, signer?: Wallet) => Promise<Record<string, unknown>>;
+  /** A first receipt by client 1 for the channel these params name (one the AS may not know), signed for it. */
+  bodyFor: (channel: Record<string, unknown>) => Promise<Record<string, unknown>>;
   /** Everything a bad request must leave as it was. */
   snapshot: () => unknown;
 }
@@ -104,6 +106,19 @@ describe("Authorization Server: bad input, slow clients, chain faults, health an
       signature: await signReceipt(signer, f.domain, { channelId, cumulativeAmount: amount }),
       proof: group.proofs[f.clients[1].address],
     });
+    const bodyFor = async (channel: Record<string, unknown>) => {
+      const named = { ...params, ...channel };
+      return {
+        channel: named,
+        deviceId: LOCK,
+        amount: PRICE.toString(),
+        signature: await signReceipt(f.clients[1], f.domain, {
+          channelId: server.channelIdOf(named),
+          cumulativeAmount: PRICE,
+        }),
+        proof: group.proofs[f.clients[1].address],
+      };
+    };
     const snapshot = () => ({
       receipts: store.receiptCount(),
       best: [...store.bestReceipts()].map(([id, r]) => [id, r.amount.toString(), r.otpCounter]),
@@ -121,6 +136,7 @@ describe("Authorization Server: bad input, slow clients, chain faults, health an
       clients,
       channelId,
       body,
+      bodyFor,
       snapshot,
     };
   }
@@ -317,13 +333,14 @@ describe("Authorization Server: bad input, slow clients, chain faults, health an
       // Well-formed, but refused by the AS's rules.
       [
         "salt of 2^96 - 1 (fits; no such channel)",
-        () => patched((b) => (b.channel.salt = (2n ** 96n - 1n).toString())),
+        async () => postJson(s.url, "/access", await s.bodyFor({ salt: (2n ** 96n - 1n).toString() })),
         404,
         /is not open for this AS on chain/,
       ],
       [
         "an owner in lower case (no such channel)",
-        () => patched((b) => (b.channel.owner = s.f.alice.address.toLowerCase().replace(/.$/, "0"))),
+        async () =>
+          postJson(s.url, "/access", await s.bodyFor({ owner: s.f.alice.address.toLowerCase().replace(/.$/, "0") })),
         404,
         /is not open for this AS on chain/,
       ],
@@ -363,11 +380,36 @@ describe("Authorization Server: bad input, slow clients, chain faults, health an
       ],
       [
         "an unknown channel",
-        () => patched((b) => (b.channel.salt = "99")),
+        async () => postJson(s.url, "/access", await s.bodyFor({ salt: "99" })),
         404,
         /^channel 0x[0-9a-f]{64} is not open for this AS on chain$/,
       ],
+      [
+        "another channel's receipt (refused before any chain read)",
+        () => patched((b) => (b.channel.salt = "99")),
+        403,
+        /^receipt signer 0x[0-9a-fA-F]{40} is not in the channel's client group$/,
+      ],
       // Other routes.
+      // The HTTP layer: every answer is `{ error }`, router errors included.
+      [
+        "a body labelled charset=utf-16 (it would be misread as UTF-8)",
+        () => raw({ "content-type": "application/json; charset=utf-16" }, JSON.stringify(valid)),
+        415,
+        /^charset "utf-16" is not accepted: send the body as UTF-8 JSON$/,
+      ],
+      [
+        "a bad %-escape in the URL",
+        () => postJson(s.url, "/devices/%ZZ/ack", { base: 1, mac: "00".repeat(16) }),
+        400,
+        /^the URL is malformed \(a bad %-escape in its path\)$/,
+      ],
+      [
+        "an overlong path parameter",
+        () => postJson(s.url, `/devices/${"a".repeat(8000)}/ack`, { base: 1, mac: "00".repeat(16) }),
+        414,
+        /^a path parameter is longer than 100 characters$/,
+      ],
       [
         "a receipt for a channel id that is not hex",
         () => request(s.url, "GET", "/channels/not-a-channel/receipt"),
@@ -499,8 +541,7 @@ describe("Authorization Server: bad input, slow clients, chain faults, health an
       const s = await start();
       const selector = s.f.channels.interface.getFunction("getChannel").selector;
       const before = s.proxy.count(`eth_call:${selector}`);
-      const bogus = structuredClone(await s.body()) as { channel: { salt: string } };
-      bogus.channel.salt = "424242";
+      const bogus = await s.bodyFor({ salt: "424242" });
       const answers: RawAnswer[] = [];
       for (let i = 0; i < 500; i += 50) {
         answers.push(...(await Promise.all(Array.from({ length: 50 }, () => postJson(s.url, "/access", bogus)))));
@@ -516,10 +557,85 @@ describe("Authorization Server: bad input, slow clients, chain faults, health an
       const s = await start({ unknownChannelTtl: 0 });
       const selector = s.f.channels.interface.getFunction("getChannel").selector;
       const before = s.proxy.count(`eth_call:${selector}`);
-      const bogus = structuredClone(await s.body()) as { channel: { salt: string } };
-      bogus.channel.salt = "424242";
+      const bogus = await s.bodyFor({ salt: "424242" });
       for (let i = 0; i < 5; i++) expect((await postJson(s.url, "/access", bogus)).status).to.equal(404);
       expect(s.proxy.count(`eth_call:${selector}`) - before).to.equal(5);
+    });
+  });
+
+  describe("a request that fails anyway costs no chain read", function () {
+    it("200 requests for distinct unknown channels, refused by a local check, make no RPC call at all", async function () {
+      const s = await start();
+      const rpcCalls = () => [...s.proxy.calls.values()].reduce((a, b) => a + b, 0);
+      const before = s.snapshot();
+      const calls = rpcCalls();
+      const kinds = [
+        // A garbage signature (it recovers to no one): 400.
+        (b: Record<string, unknown>) => (b.signature = `0x${"11".repeat(65)}`),
+        // A device this AS does not serve: 404.
+        (b: Record<string, unknown>) => (b.deviceId = `0x${"22".repeat(32)}`),
+        // Signed, but not for the channel it names (another channel's receipt): 403.
+        () => undefined,
+      ];
+      const answers: RawAnswer[] = [];
+      for (let i = 0; i < 200; i += 50) {
+        answers.push(
+          ...(await Promise.all(
+            Array.from({ length: 50 }, async (_, j) => {
+              const b = structuredClone(await s.body()) as Record<string, unknown> & { channel: { salt: string } };
+              b.channel.salt = String(1_000_000 + i + j);
+              kinds[(i + j) % 3](b);
+              return postJson(s.url, "/access", b);
+            }),
+          )),
+        );
+      }
+      expect(new Set(answers.map((a) => a.status))).to.deep.equal(new Set([400, 404, 403]));
+      expect(answers[0].body.error).to.equal("the receipt signature is malformed or not canonical (high s)");
+      expect(answers[1].body.error).to.equal(`unknown device 0x${"22".repeat(32)}`);
+      expect(answers[2].body.error).to.match(/^receipt signer 0x[0-9a-fA-F]{40} is not in the channel's client group$/);
+      expect(rpcCalls() - calls).to.equal(0);
+      expect(s.snapshot()).to.deep.equal(before);
+    });
+
+    it("a request for a channel before its open is mined does not shut out the real open (no 'not open' remembered)", async function () {
+      const s = await start();
+      const selector = s.f.channels.interface.getFunction("getChannel").selector;
+      const head = await time.latestBlock();
+      // A group member asks for the channel of the next block before it exists (a client racing its own open).
+      const early = await s.bodyFor({ salt: "77", openBlock: String(head + 1) });
+      const reads = s.proxy.count(`eth_call:${selector}`);
+      const pre = await postJson(s.url, "/access", early);
+      expectAnswer(
+        pre,
+        404,
+        new RegExp(
+          `^channel 0x[0-9a-f]{64} is not open on chain: it names block ${head + 1}, and the chain is at block ${head}$`,
+        ),
+      );
+      // The block does not exist: the AS did not even read the channel.
+      expect(s.proxy.count(`eth_call:${selector}`) - reads).to.equal(0);
+      const group = buildGroup(s.f.clients.map((c) => c.address));
+      const expiry = BigInt(await time.latest()) + DAY;
+      const tx = await s.f.channels
+        .connect(s.f.owner)
+        .openEth(s.f.server.address, expiry, group.root, 77n, { value: parseEther("0.05") });
+      const { channelId, openBlock } = openedChannel(s.f.channels, await tx.wait());
+      expect(openBlock).to.equal(BigInt(head + 1));
+      const r = await postJson(s.url, "/access", early);
+      expect(r.status, r.text).to.equal(200);
+      expect(s.store.receiptAmounts(channelId)).to.deep.equal([PRICE]);
+    });
+
+    it("a channel read as not open at a block the AS has seen is remembered (one read for many requests)", async function () {
+      const s = await start();
+      const selector = s.f.channels.interface.getFunction("getChannel").selector;
+      const reads = s.proxy.count(`eth_call:${selector}`);
+      // Its block exists, and no such channel was opened in it: final.
+      const body = await s.bodyFor({ salt: "78", openBlock: String(await time.latestBlock()) });
+      for (let i = 0; i < 3; i++)
+        expectAnswer(await postJson(s.url, "/access", body), 404, /is not open for this AS on chain$/);
+      expect(s.proxy.count(`eth_call:${selector}`) - reads).to.equal(1);
     });
   });
 
@@ -635,10 +751,17 @@ describe("Authorization Server: bad input, slow clients, chain faults, health an
           rpcTimeoutMs: undefined,
         },
         maxChainLagSeconds: undefined,
+        healthCacheMs: undefined,
         logLevel: "info",
       });
-      const parsed = parseHttpFlags({ rateLimit: "0", requestTimeout: "2500", maxLag: "120", logLevel: "silent" });
-      expect(parsed).to.deep.include({ maxChainLagSeconds: 120, logLevel: "silent" });
+      const parsed = parseHttpFlags({
+        rateLimit: "0",
+        requestTimeout: "2500",
+        maxLag: "120",
+        healthCache: "0",
+        logLevel: "silent",
+      });
+      expect(parsed).to.deep.include({ maxChainLagSeconds: 120, healthCacheMs: 0, logLevel: "silent" });
       expect(parsed.limits).to.include({ rateLimit: false, requestTimeoutMs: 2500 });
       expect(() => parseHttpFlags({ rateLimit: "lots" })).to.throw(/^--rate-limit: "lots" is not a whole number ≥ 0$/);
       expect(() => parseHttpFlags({ rpcTimeout: "0" })).to.throw(/^--rpc-timeout: "0" is not a whole number ≥ 1$/);
@@ -663,8 +786,20 @@ describe("Authorization Server: bad input, slow clients, chain faults, health an
   });
 
   describe("/health and /metrics", function () {
+    /** Counts the database write probes of /health. */
+    function countProbes(s: Started): { n: number } {
+      const count = { n: 0 };
+      const probe = s.store.probeWrite.bind(s.store);
+      s.store.probeWrite = () => {
+        count.n++;
+        probe();
+      };
+      return count;
+    }
+
     it("/health: 200 when the RPC, the database and the close loop are ok; 503 naming each that is not", async function () {
-      const s = await start();
+      // healthCacheMs 0: each /health probes again (the database goes away between two of them).
+      const s = await start({ http: { healthCacheMs: 0 } });
       const ok = await request(s.url, "GET", "/health");
       expect(ok.status).to.equal(200);
       expect(ok.body).to.deep.include({ ok: true, db: { ok: true, writable: true }, loops: {}, receipts: 1 });
@@ -697,6 +832,30 @@ describe("Authorization Server: bad input, slow clients, chain faults, health an
       // A database that went away once is not trusted again by this process (it may be another file now):
       // the AS stays unhealthy, and sells nothing, until it is restarted on the right database.
       expect((await request(s.url, "GET", "/health")).status).to.equal(503);
+    });
+
+    it("/health probes the chain and the database at most once per healthCacheMs; its counts stay current", async function () {
+      const s = await start({ http: { healthCacheMs: 60_000 } });
+      const probes = countProbes(s);
+      const blocks = s.proxy.count("eth_getBlockByNumber");
+      const answers: RawAnswer[] = [];
+      for (let i = 0; i < 4; i++)
+        answers.push(...(await Promise.all(Array.from({ length: 25 }, () => request(s.url, "GET", "/health")))));
+      expect(answers.map((a) => a.status)).to.deep.equal(Array(100).fill(200));
+      expect(probes.n).to.equal(1);
+      expect(s.proxy.count("eth_getBlockByNumber") - blocks).to.equal(1);
+      // The receipt count is kept in memory, not cached: a sale shows at once.
+      expect(answers[99].body.receipts).to.equal(1);
+      await s.clients[1].buy(s.url, LOCK, PRICE);
+      expect((await request(s.url, "GET", "/health")).body.receipts).to.equal(2);
+      expect(probes.n).to.equal(1);
+    });
+
+    it("/health with healthCacheMs 0 probes on every call", async function () {
+      const s = await start({ http: { healthCacheMs: 0 } });
+      const probes = countProbes(s);
+      for (let i = 0; i < 3; i++) expect((await request(s.url, "GET", "/health")).status).to.equal(200);
+      expect(probes.n).to.equal(3);
     });
 
     it("/health judges the chain head's age only when told to (maxChainLagSeconds)", async function () {

@@ -64,6 +64,11 @@ async function openChannel(f: ChannelsFixture, salt: bigint, deposit: bigint, li
   };
 }
 
+/** The contract's key of a channel as registered with the AS. */
+function keyOfBody(body: Opened["body"]) {
+  return { ...body, salt: BigInt(body.salt), openBlock: BigInt(body.openBlock) };
+}
+
 /** Sends one receipt for `amount` to the AS: its HTTP status and body, as a client sees them. */
 async function send(
   url: string,
@@ -141,7 +146,7 @@ describe("Authorization Server: chain state and closes (issue 15, defects 1 and 
     let poisoned = true;
     Object.defineProperty(contract, "closeBatch", {
       value: async (requests: Parameters<typeof closeBatch>[0]) => {
-        const hit = poisoned && (requests as { salt: bigint }[]).some((q) => BigInt(q.salt) === 3n);
+        const hit = poisoned && (requests as { key: { salt: bigint } }[]).some((q) => BigInt(q.key.salt) === 3n);
         if (!hit) return closeBatch(requests);
         const needed = await closeBatch.estimateGas(requests);
         return closeBatch(requests, { gasLimit: (needed * 9n) / 10n });
@@ -161,9 +166,7 @@ describe("Authorization Server: chain state and closes (issue 15, defects 1 and 
     ).wait();
     // Two hours on: one short channel reclaimed by its owner, the other expired; the rest are due.
     await time.increaseTo(reclaimed.expiry + 1n);
-    await f.channels
-      .connect(f.owner)
-      .reclaim(f.server.address, false, reclaimed.body.clientRoot, 5n, BigInt(reclaimed.body.openBlock));
+    await f.channels.connect(f.owner).reclaim(keyOfBody(reclaimed.body), f.server.address);
 
     const first = await s.server.closeDue(Number(DAY));
     expect(first.closed.sort()).to.deep.equal([good[0].channelId, good[1].channelId].sort());
@@ -207,20 +210,9 @@ describe("Authorization Server: chain state and closes (issue 15, defects 1 and 
     expect(refused.status).to.equal(402);
     expect(refused.body.error).to.match(/exceeds the channel's deposit/);
     // The owner tops up: the next receipt is served (the AS re-reads the channel; it used to refuse forever).
-    await f.channels
-      .connect(f.owner)
-      .topUp(
-        f.server.address,
-        false,
-        topped.body.clientRoot,
-        1n,
-        BigInt(topped.body.openBlock),
-        PRICE,
-        topped.expiry + HOUR,
-        {
-          value: PRICE,
-        },
-      );
+    await f.channels.connect(f.owner).topUp(keyOfBody(topped.body), f.server.address, PRICE, topped.expiry + HOUR, {
+      value: PRICE,
+    });
     const served = await send(s.url, f.domain, topped, 3n * PRICE);
     expect(served.status, served.body.error).to.equal(200);
     expect(s.store.channels().find((c) => c.channelId === topped.channelId)).to.include({
@@ -246,9 +238,7 @@ describe("Authorization Server: chain state and closes (issue 15, defects 1 and 
     await buy(s.url, f, reclaimed, 0n, 1);
     await buy(s.url, f, expiring, 0n, 1);
     await time.increaseTo(reclaimed.expiry + 1n);
-    await f.channels
-      .connect(f.owner)
-      .reclaim(f.server.address, false, reclaimed.body.clientRoot, 3n, BigInt(reclaimed.body.openBlock));
+    await f.channels.connect(f.owner).reclaim(keyOfBody(reclaimed.body), f.server.address);
     const afterReclaim = await send(s.url, f.domain, reclaimed, 2n * PRICE);
     expect(afterReclaim.status).to.equal(409);
     expect(afterReclaim.body.error).to.match(/is closed or reclaimed on chain: it can no longer be paid$/);
@@ -286,20 +276,9 @@ describe("Authorization Server: chain state and closes (issue 15, defects 1 and 
     await mine(2);
     await buy(s.url, f, topped, 0n, 2);
     expect((await send(s.url, f.domain, topped, 3n * PRICE)).status).to.equal(402);
-    await f.channels
-      .connect(f.owner)
-      .topUp(
-        f.server.address,
-        false,
-        topped.body.clientRoot,
-        1n,
-        BigInt(topped.body.openBlock),
-        2n * PRICE,
-        topped.expiry,
-        {
-          value: 2n * PRICE,
-        },
-      );
+    await f.channels.connect(f.owner).topUp(keyOfBody(topped.body), f.server.address, 2n * PRICE, topped.expiry, {
+      value: 2n * PRICE,
+    });
     // Not confirmed yet: a reorg could undo it, so the AS does not count it.
     await follower(s.server, s.store).poll();
     expect((await send(s.url, f.domain, topped, 3n * PRICE)).status).to.equal(402);
@@ -694,16 +673,7 @@ describe("Authorization Server process on a real node: chain faults (issue 15, d
     await purchaseOk(topped, 2);
     const refused = await purchase(topped);
     expect(refused.status).to.equal(402);
-    await channels.topUp(
-      AS_ADDRESS,
-      false,
-      topped.body.clientRoot,
-      BigInt(topped.body.salt),
-      BigInt(topped.body.openBlock),
-      2n * MILLI,
-      longExpiry,
-      { value: 2n * MILLI },
-    );
+    await channels.topUp(keyOfBody(topped.body), AS_ADDRESS, 2n * MILLI, longExpiry, { value: 2n * MILLI });
     // Served again once the AS re-reads it (at most --state-max-age later), not refused forever.
     await until("the topped-up channel to be served", async () => (await purchase(topped)).status === 200);
     await purchaseOk(topped, 1);
@@ -722,13 +692,7 @@ describe("Authorization Server process on a real node: chain faults (issue 15, d
 
     await purchaseOk(reclaimed, 1);
     await warp(70n * 60n);
-    await channels.reclaim(
-      AS_ADDRESS,
-      false,
-      reclaimed.body.clientRoot,
-      BigInt(reclaimed.body.salt),
-      BigInt(reclaimed.body.openBlock),
-    );
+    await channels.reclaim(keyOfBody(reclaimed.body), AS_ADDRESS);
     await sleep(1_500);
     const afterReclaim = await purchase(reclaimed);
     expect(afterReclaim.status).to.equal(409);
@@ -751,13 +715,7 @@ describe("Authorization Server process on a real node: chain faults (issue 15, d
     await closeByHand(closedEarlier);
     await stopAs("SIGKILL");
     await warp(70n * 60n); // the short channels expire; the good ones are now due
-    await channels.reclaim(
-      AS_ADDRESS,
-      false,
-      reclaimed.body.clientRoot,
-      BigInt(reclaimed.body.salt),
-      BigInt(reclaimed.body.openBlock),
-    );
+    await channels.reclaim(keyOfBody(reclaimed.body), AS_ADDRESS);
     proxy.fail("eth_sendTransaction", 1); // the first close the restarted AS sends fails at the RPC
     await startAs();
     await until("the good channels to be closed", async () => {

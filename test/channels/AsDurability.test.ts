@@ -5,15 +5,18 @@ import path from "node:path";
 
 import Database from "better-sqlite3";
 import { expect } from "chai";
+import fc from "fast-check";
 import { Wallet, getBytes, keccak256 } from "ethers";
 import secp256k1 from "secp256k1";
 
 import { AuthorizationServer } from "../../src/channels/as-server";
-import type { AccessGrant } from "../../src/channels/as-server";
+import type { AccessGrant, AsOptions } from "../../src/channels/as-server";
+import { ChannelClient } from "../../src/channels/client";
 import { SimulatedDevice } from "../../src/channels/device";
-import { hotp } from "../../src/channels/hotp";
+import { deviceAck, deviceAdvance, hotp } from "../../src/channels/hotp";
 import { AsStore } from "../../src/channels/store";
 import { ReceiptVerifier } from "../../src/channels/verify";
+import { signRedeliver } from "../../src/eip712/receipt";
 import { UserError } from "../../src/errors";
 import { clientLeaf } from "../../src/merkle/group";
 import { startAsProcess } from "../shared/as-process";
@@ -297,13 +300,13 @@ describe("AS store faults and the HOTP window (in process)", function () {
   let url: string;
   let buyers: Buyer[];
 
-  async function setup(hotpWindow?: number, groupCommitMs?: number): Promise<void> {
+  async function setup(hotpWindow?: number, groupCommitMs?: number, extra: Partial<AsOptions> = {}): Promise<void> {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "thingledger-as-window-"));
     store = new AsStore(path.join(dir, "as.sqlite"), { create: true, groupCommitMs });
     server = new AuthorizationServer({ payee, verifier, store, hotpWindow });
     server.provisionDevice(DEVICE, SECRET, PRICE);
     buyers = seedBuyers(server, store, 12, 200);
-    server = new AuthorizationServer({ payee, verifier, store, hotpWindow }); // sees the seeded channels
+    server = new AuthorizationServer({ payee, verifier, store, hotpWindow, ...extra }); // sees the seeded channels
     url = await server.listen(0);
   }
 
@@ -368,7 +371,7 @@ describe("AS store faults and the HOTP window (in process)", function () {
     rawDb().pragma("query_only = 1");
     const inFlight = buy(url, buyers[0], 2n * PRICE);
     await new Promise((r) => setTimeout(r, 150)); // accepted, waiting for its group commit
-    expect(await bestAmount(url, buyers[0])).to.equal(2n * PRICE); // the next client builds on it
+    expect(await bestAmount(url, buyers[0])).to.equal(PRICE); // shown only once durable (issue 15, A7)
     const due = (await server.dueChannels(Number.MAX_SAFE_INTEGER)).find(
       (d) => d.channel.channelId === buyers[0].channelId,
     );
@@ -408,14 +411,27 @@ describe("AS store faults and the HOTP window (in process)", function () {
     for (const g of grants.slice(6)) {
       const outcome = device.present(g.otp);
       expect(outcome.granted).to.equal(true);
-      const ack = await post(url, `/devices/${DEVICE}/ack`, { base: outcome.counter, mac: outcome.ack });
+      const ack = await post(url, `/devices/${DEVICE}/ack`, {
+        base: outcome.counter,
+        next: outcome.next,
+        mac: outcome.ack,
+      });
       expect(ack.status).to.equal(200);
+      // The device used counters above its base (next 7, then 8): a relay without them is refused.
+      expect(outcome).to.include({ counter: 0, next: g.counter + 1 });
+      const bare = await post(url, `/devices/${DEVICE}/ack`, { base: outcome.counter, mac: outcome.ack });
+      expect([bare.status, bare.body.error]).to.deep.equal([
+        403,
+        `the acknowledgement of device ${DEVICE} has a wrong MAC`,
+      ]);
     }
     // The window is still pinned at the oldest unused code: an 9th code could fall outside it. 429, nothing charged.
     const refused = await buy(url, buyers[8], PRICE);
     expect(refused.status).to.equal(429);
-    expect(refused.body.error).to.equal(
-      `device ${DEVICE} has 8 unused codes outstanding; use one (and relay the device's acknowledgement) or wait`,
+    expect(refused.body.error).to.match(
+      new RegExp(
+        `^device ${DEVICE} has 8 unused codes outstanding; use one \\(and relay the device's acknowledgement\\) or wait until \\d+, when the oldest expires$`,
+      ),
     );
     expect(await bestAmount(url, buyers[8])).to.equal(0n);
     expect(store.receiptCount()).to.equal(8);
@@ -444,6 +460,219 @@ describe("AS store faults and the HOTP window (in process)", function () {
       mac: (await import("../../src/channels/hotp")).deviceAck(Buffer.from(SECRET, "hex"), DEVICE, 1),
     });
     expect(stale.body).to.deep.equal({ deviceId: DEVICE, acked: 8, counter: 9 });
+  });
+
+  it("unused codes expire: with the window full, the AS voids only expired codes, with an advance the device applies; codes not expired are never voided", async function () {
+    let now = 1_000_000;
+    await setup(8, undefined, { codeTtl: 100, now: () => now });
+    const device = new SimulatedDevice(path.join(dir, "lock.json"), 8, undefined, {
+      deviceId: DEVICE,
+      secret: SECRET,
+      counter: 0,
+      slotsGranted: 0,
+    });
+    // Codes 0-3 sold at t, 4-7 at t + 60: a griefer's, never used. Each grant states its expiry.
+    const grants: Record<string, unknown>[] = [];
+    for (const [i, b] of buyers.slice(0, 8).entries()) {
+      if (i === 4) now += 60;
+      grants.push((await buy(url, b, PRICE)).body);
+    }
+    expect(grants.map((g) => g.expiresAt)).to.deep.equal([...Array(4).fill(1_000_100), ...Array(4).fill(1_000_160)]);
+    expect(grants.every((g) => g.advance === undefined)).to.equal(true);
+    // t + 99: nothing has expired, nothing is voided: 429, nothing charged, naming when the oldest expires.
+    now = 1_000_099;
+    const early = await buy(url, buyers[8], PRICE);
+    expect([early.status, early.body.error]).to.deep.equal([
+      429,
+      `device ${DEVICE} has 8 unused codes outstanding; use one (and relay the device's acknowledgement) or wait until 1000100, when the oldest expires`,
+    ]);
+    expect(store.receiptCount()).to.equal(8);
+    // t + 100: codes 0-3 expired. The AS voids them (not 4-7) and sells 8-11, each with the advance to 4.
+    now = 1_000_100;
+    const advance = { base: 4, mac: deviceAdvance(Buffer.from(SECRET, "hex"), DEVICE, 4) };
+    const fresh: Record<string, unknown>[] = [];
+    for (const b of buyers.slice(8, 12)) {
+      const r = await buy(url, b, PRICE);
+      expect(r.status).to.equal(200);
+      fresh.push(r.body);
+    }
+    expect(fresh.map((g) => [g.counter, g.expiresAt])).to.deep.equal([8, 9, 10, 11].map((c) => [c, 1_000_200]));
+    for (const g of fresh) expect(g.advance).to.deep.equal(advance);
+    // Codes 4-7 have not expired: never voided, so the window is full again.
+    expect((await buy(url, buyers[0], 2n * PRICE)).status).to.equal(429);
+    // A redelivery (a lost answer) states the same: code 0 is void, code 4 lives until t + 160, with the advance.
+    const redeliver = async (b: Buyer) =>
+      (
+        await post(url, `/channels/${b.channelId}/redeliver`, {
+          amount: PRICE.toString(),
+          signature: await signRedeliver(b.key, domain, { channelId: b.channelId, cumulativeAmount: PRICE }),
+        })
+      ).body;
+    expect(await redeliver(buyers[0])).to.deep.include({
+      counter: 0,
+      used: true,
+      note: `code 0 of device ${DEVICE} expired unused and was voided: it will refuse it`,
+    });
+    const again = await redeliver(buyers[4]);
+    expect(again).to.deep.include({ counter: 4, used: false, expiresAt: 1_000_160, otp: grants[4].otp });
+    expect(again.advance).to.deep.equal(advance);
+    // The device: code 11 with its advance is granted (applied first), a voided code is refused, and codes
+    // 4-7 and 8-10 (no advance needed now) are granted, in any order.
+    expect(device.present(String(fresh[3].otp), advance)).to.deep.include({ granted: true, counter: 4 });
+    expect(device.present(String(grants[0].otp)).granted).to.equal(false);
+    for (const g of [grants[6], fresh[0], grants[4], grants[5], fresh[2], grants[7], fresh[1]])
+      expect(device.present(String(g.otp), g.advance as never).granted, `code ${g.counter}`).to.equal(true);
+    const last = device.present(String(fresh[3].otp));
+    expect(last).to.deep.include({ granted: false, counter: 12 });
+    expect(device.slotsGranted).to.equal(8);
+    // The device's acknowledgement reaches the AS: selling resumes without an advance.
+    const ack = await post(url, `/devices/${DEVICE}/ack`, { base: last.counter, mac: last.ack });
+    expect(ack.body).to.deep.equal({ deviceId: DEVICE, acked: 12, counter: 12 });
+    const after = await buy(url, buyers[0], 2n * PRICE);
+    expect([after.status, after.body.counter, after.body.advance]).to.deep.equal([200, 12, undefined]);
+  });
+
+  it("property: whatever the order of sales, uses, lost acknowledgements and time, at most W unexpired codes are outstanding and the device grants every paid code presented before it expires", async function () {
+    this.timeout(120_000);
+    const W = 4;
+    const TTL = 100;
+    type Step =
+      { kind: "buy"; who: number } | { kind: "use"; pick: number; relay: boolean } | { kind: "wait"; s: number };
+    const step = fc.oneof(
+      fc.record({ kind: fc.constant("buy" as const), who: fc.nat(11) }),
+      fc.record({ kind: fc.constant("use" as const), pick: fc.nat(), relay: fc.boolean() }),
+      fc.record({ kind: fc.constant("wait" as const), s: fc.integer({ min: 1, max: 120 }) }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(step, { minLength: 10, maxLength: 40 }), async (steps: Step[]) => {
+        let now = 5_000_000;
+        await server?.stop();
+        store?.close();
+        if (dir !== undefined) fs.rmSync(dir, { recursive: true, force: true });
+        await setup(W, 0, { codeTtl: TTL, now: () => now });
+        const device = new SimulatedDevice(path.join(dir, "lock.json"), W, undefined, {
+          deviceId: DEVICE,
+          secret: SECRET,
+          counter: 0,
+          slotsGranted: 0,
+        });
+        const paid = buyers.map(() => 0n);
+        const held: AccessGrant[] = [];
+        const sold: AccessGrant[] = [];
+        let granted = 0;
+        for (const st of steps) {
+          if (st.kind === "wait") now += st.s;
+          else if (st.kind === "buy") {
+            const r = await buy(url, buyers[st.who], paid[st.who] + PRICE);
+            expect([200, 429], String(r.body.error)).to.include(r.status);
+            if (r.status === 200) {
+              paid[st.who] += PRICE;
+              held.push(r.body as unknown as AccessGrant);
+              sold.push(r.body as unknown as AccessGrant);
+            } else {
+              // Refused only while W sold codes (used or not: their acknowledgement may be lost) are unexpired.
+              expect(sold.filter((g) => now < g.expiresAt).length, "429 with expired codes").to.be.at.least(W);
+            }
+          } else if (held.length > 0) {
+            const [g] = held.splice(st.pick % held.length, 1);
+            const outcome = device.present(g.otp, g.advance);
+            if (now < g.expiresAt) expect(outcome.granted, `code ${g.counter} before its expiry`).to.equal(true);
+            if (outcome.granted) granted++;
+            if (st.relay) {
+              const ack = await post(url, `/devices/${DEVICE}/ack`, {
+                base: outcome.counter,
+                next: outcome.next,
+                mac: outcome.ack,
+              });
+              expect(ack.status).to.equal(200);
+            }
+          }
+          // The bound: paid codes still unused and unexpired never exceed the device's window.
+          expect(held.filter((g) => now < g.expiresAt).length).to.be.at.most(W);
+        }
+        // Every code was granted at most once, and only paid codes were.
+        expect(granted).to.equal(device.slotsGranted);
+        expect(granted).to.be.at.most(store.receiptCount());
+      }),
+      { numRuns: 15 },
+    );
+  });
+
+  it("an AS restored from a backup behind its device: the first refused code's acknowledgement heals its counter; with resync nobody is charged", async function () {
+    await setup(8);
+    const file = path.join(dir, "as.sqlite");
+    const device = new SimulatedDevice(path.join(dir, "lock.json"), 8, undefined, {
+      deviceId: DEVICE,
+      secret: SECRET,
+      counter: 0,
+      slotsGranted: 0,
+    });
+    const clients = buyers.map(
+      (b) => new ChannelClient(b.key, { ...b.params, channelId: b.channelId, deposit: 10n ** 30n }, [], domain),
+    );
+    const redeem = async (i: number, amount: bigint) => {
+      const grant = await clients[i].buy(url, DEVICE, PRICE);
+      expect(grant.amount).to.equal(amount.toString());
+      return { grant, outcome: await clients[i].redeem(url, device, grant) };
+    };
+    for (const i of [0, 1]) expect((await redeem(i, PRICE)).outcome.granted).to.equal(true);
+    const restart = async (o: Partial<AsOptions> = {}) => {
+      await server.stop();
+      store.close();
+      store = new AsStore(file);
+      server = new AuthorizationServer({ payee, verifier, store, hotpWindow: 8, ...o });
+      url = await server.listen(0);
+    };
+    // A backup (the AS stopped): counters 0-1 sold and used.
+    await restart();
+    const backup = path.join(dir, "backup");
+    fs.mkdirSync(backup);
+    for (const f of fs.readdirSync(dir).filter((f) => f.startsWith("as.sqlite")))
+      fs.copyFileSync(path.join(dir, f), path.join(backup, f));
+    // After it: codes 2-7 sold; all but 5 used (its holder keeps it), out of order.
+    const later = [];
+    for (const i of [2, 3, 4, 5, 6, 7]) later.push((await clients[i].buy(url, DEVICE, PRICE)).otp);
+    for (const otp of [later[5], later[0], later[1], later[4], later[2]]) device.present(otp);
+    expect(device.ack).to.deep.include({ base: 5, next: 8 });
+    const restore = async (o: Partial<AsOptions> = {}) => {
+      await server.stop();
+      store.close();
+      for (const f of fs.readdirSync(dir).filter((f) => f.startsWith("as.sqlite"))) fs.rmSync(path.join(dir, f));
+      for (const f of fs.readdirSync(backup)) fs.copyFileSync(path.join(backup, f), path.join(dir, f));
+      await restart(o);
+      expect(store.devices()[0]).to.deep.include({ counter: 2, acked: 2 });
+    };
+
+    // Restored without resync: the AS sells counter 2, which the device used: refused, the one client charged
+    // for nothing. Its acknowledgement (base 5, next 8), relayed by the client, moves the AS past every code
+    // the device used, not only past its base.
+    await restore();
+    const first = await redeem(8, PRICE);
+    expect(first.grant.counter).to.equal(2);
+    expect(first.outcome).to.deep.include({ granted: false, reason: "unknown or reused", counter: 5, next: 8 });
+    expect(store.devices()[0]).to.deep.include({ counter: 8, acked: 5 });
+    const second = await redeem(9, PRICE);
+    expect([second.grant.counter, second.outcome.granted]).to.deep.equal([8, true]);
+    expect(device.present(later[3]).granted).to.equal(true); // the code sold before the restore still works
+
+    // Restored again, with resync: nothing is sold until the device's acknowledgement arrives; then no refusal.
+    await restore({ resync: true });
+    const before = store.receiptCount();
+    await expect(clients[10].buy(url, DEVICE, PRICE)).to.be.rejectedWith(
+      `AS refused: 409 device ${DEVICE} awaits its own acknowledgement (the AS restarted with --resync): present the device and relay its acknowledgement to POST /devices/${DEVICE}/ack, then buy`,
+    );
+    expect(store.receiptCount()).to.equal(before);
+    expect(await bestAmount(url, buyers[10])).to.equal(0n);
+    // A forged acknowledgement does not end the wait.
+    expect((await post(url, `/devices/${DEVICE}/ack`, { base: 99, mac: "00".repeat(16) })).status).to.equal(403);
+    const below = await post(url, `/devices/${DEVICE}/ack`, { base: 9, next: 3, mac: "00".repeat(16) });
+    expect([below.status, below.body.error]).to.deep.equal([400, "body/next 3 is below body/base 9"]);
+    await expect(clients[10].buy(url, DEVICE, PRICE)).to.be.rejectedWith(/409/);
+    const { base, next, mac } = device.ack;
+    expect(mac).to.equal(deviceAck(Buffer.from(SECRET, "hex"), DEVICE, base, next));
+    await clients[10].acknowledge(url, DEVICE, base, mac, next);
+    const resumed = await redeem(10, PRICE);
+    expect([resumed.grant.counter, resumed.outcome.granted]).to.deep.equal([9, true]);
   });
 
   it("a store without --init refuses a database file without the AS's tables (a copy made without its -wal file)", function () {

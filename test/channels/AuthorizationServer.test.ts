@@ -89,10 +89,10 @@ describe("Authorization Server, clients and devices", function () {
       /AS refused the acknowledgement: 403 .*wrong MAC/,
     );
     // The device used counter 1 but not 0: its base stays at 0, and the AS still has 2 outstanding.
-    await s.clients[2].acknowledge(url, LOCK, used.counter, used.ack!);
+    await s.clients[2].acknowledge(url, LOCK, used.counter, used.ack, used.next);
     await expect(s.clients[2].buy(url, LOCK, PRICE)).to.be.rejectedWith(/429/);
     const first = s.device.present(grants[0].otp);
-    await s.clients[2].acknowledge(url, LOCK, first.counter, first.ack!);
+    await s.clients[2].acknowledge(url, LOCK, first.counter, first.ack, first.next);
     expect(first.counter).to.equal(2);
     const third = await s.clients[2].buy(url, LOCK, PRICE);
     expect(third).to.include({ counter: 2, amount: (3n * PRICE).toString() });
@@ -143,7 +143,7 @@ describe("Authorization Server, clients and devices", function () {
     await client.buy(url, LOCK, PRICE);
     // It expires before the AS closes (the AS was down), and the griefer takes its deposit back.
     await time.increaseTo(expiry + 1n);
-    await f.channels.connect(griefer).reclaim(f.server.address, false, s.group.root, 2n, opened.openBlock);
+    await f.channels.connect(griefer).reclaim(opened, f.server.address);
     chainNow = await time.latest();
     const due = await server.dueChannels(Number(DAY));
     expect(due.map((d) => d.channel.channelId).sort()).to.deep.equal([s.channelId, opened.channelId].sort());
@@ -214,9 +214,21 @@ describe("Authorization Server, clients and devices", function () {
       ["unknown device", () => send((b) => (b.deviceId = keccak256(toUtf8Bytes("nope")))), 404, /unknown device/],
       [
         "unknown channel",
-        () => send((b) => ((b.channel as { salt: string }).salt = "99")),
+        async () => {
+          const { owner, token, clientRoot, openBlock } = s.params;
+          const channel = { owner, token, clientRoot, salt: "99", openBlock };
+          const channelId = server.channelIdOf(channel);
+          const signature = await signReceipt(f.clients[1], f.domain, { channelId, cumulativeAmount: PRICE });
+          return send((b) => Object.assign(b, { channel, signature }), f.clients[1], PRICE);
+        },
         404,
         /not open for this AS/,
+      ],
+      [
+        "another channel's receipt",
+        () => send((b) => ((b.channel as { salt: string }).salt = "99")),
+        403,
+        /not in the channel's client group/,
       ],
     ];
     for (const [name, run, status, message] of cases) {

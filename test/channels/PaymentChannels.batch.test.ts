@@ -11,7 +11,7 @@ import { channelIdOf, closeOutcome, openedChannel } from "../../src/channels/key
 import { buildGroup } from "../../src/merkle/group";
 import type { ClientGroup } from "../../src/merkle/group";
 import { inOneBlock } from "../shared/blocks";
-import { ONE, channelsFixture } from "../shared/fixtures";
+import { ONE, channelsFixture, closeRequest } from "../shared/fixtures";
 import type { ChannelsFixture } from "../shared/fixtures";
 
 const Status = { None: 0n, Open: 1n };
@@ -59,18 +59,13 @@ async function open(
 
 /** The AS's close request for `c` with a receipt for `amount` signed by client 0. */
 async function request(f: ChannelsFixture, c: Opened, amount: bigint, signed = amount) {
-  const [r, vs] = compact(await signReceipt(f.clients[0], f.domain, { channelId: c.id, cumulativeAmount: signed }));
-  return {
-    owner: c.owner.address,
-    token: c.token,
-    clientRoot: c.group.root,
-    salt: c.salt,
-    openBlock: c.openBlock,
-    amount,
-    r,
-    vs,
-    proof: c.group.proofs[f.clients[0].address],
-  };
+  const signature = compact(await signReceipt(f.clients[0], f.domain, { channelId: c.id, cumulativeAmount: signed }));
+  return closeRequest(keyOf(c), amount, signature, c.group.proofs[f.clients[0].address]);
+}
+
+/** The channel's key (less the payee, the fixture's AS). */
+function keyOf(c: Opened) {
+  return { owner: c.owner.address, token: c.token, clientRoot: c.group.root, salt: c.salt, openBlock: c.openBlock };
 }
 
 /** The owners: independent keys, none of them the AS (the fixture's `server`) or the fixture's owner. */
@@ -105,21 +100,9 @@ describe("PaymentChannels batch close", function () {
     const closed = await open(f, dave, { salt: 5n });
     const reclaimed = await open(f, erin, { salt: 6n, lifetime: 3_600n });
     const closedRequest = await request(f, closed, 7n);
-    await f.channels
-      .connect(f.server)
-      .close(
-        closedRequest.owner,
-        false,
-        closedRequest.clientRoot,
-        closedRequest.salt,
-        closedRequest.openBlock,
-        7n,
-        closedRequest.r,
-        closedRequest.vs,
-        closedRequest.proof,
-      );
+    await f.channels.connect(f.server).close(closedRequest);
     await time.increaseTo(reclaimed.expiry + 1n);
-    await f.channels.connect(erin).reclaim(f.server.address, false, reclaimed.group.root, 6n, reclaimed.openBlock);
+    await f.channels.connect(erin).reclaim(keyOf(reclaimed), f.server.address);
 
     const requests = [
       await request(f, expired, 10n),
@@ -176,9 +159,10 @@ describe("PaymentChannels batch close", function () {
     expect(await ethers.provider.getBalance(await f.channels.getAddress())).to.equal(
       before.channelsEth - good1.deposit - good2.deposit,
     );
-    await expect(
-      f.channels.connect(carol).reclaim(f.server.address, false, expired.group.root, 4n, expired.openBlock),
-    ).to.changeEtherBalance(carol, expired.deposit);
+    await expect(f.channels.connect(carol).reclaim(keyOf(expired), f.server.address)).to.changeEtherBalance(
+      carol,
+      expired.deposit,
+    );
   });
 
   it("skips every request close() would refuse, each with its reason, and leaves its channel open", async function () {

@@ -7,7 +7,7 @@ import { compact } from "../../src/eip712/device";
 import { openedChannel } from "../../src/channels/key";
 import { signReceipt } from "../../src/eip712/receipt";
 import { buildGroup, clientLeaf } from "../../src/merkle/group";
-import { ONE, channelsFixture } from "../shared/fixtures";
+import { ONE, channelsFixture, closeRequest } from "../shared/fixtures";
 import type { ChannelsFixture } from "../shared/fixtures";
 
 const DAY = 86_400n;
@@ -28,18 +28,13 @@ async function open(f: ChannelsFixture, token: boolean, deposit: bigint, salt: b
 }
 
 async function request(f: ChannelsFixture, c: Awaited<ReturnType<typeof open>>, amount: bigint) {
-  const [r, vs] = compact(await signReceipt(f.clients[0], f.domain, { channelId: c.id, cumulativeAmount: amount }));
-  return {
-    owner: f.owner.address,
-    token: c.token,
-    clientRoot: c.root,
-    salt: c.salt,
-    openBlock: c.openBlock,
-    amount,
-    r,
-    vs,
-    proof: [] as string[],
-  };
+  const signature = compact(await signReceipt(f.clients[0], f.domain, { channelId: c.id, cumulativeAmount: amount }));
+  return closeRequest(keyOf(f, c), amount, signature, []);
+}
+
+/** The channel's key (less the payee, the fixture's AS). */
+function keyOf(f: ChannelsFixture, c: { root: string; salt: bigint; openBlock: bigint; token: boolean }) {
+  return { owner: f.owner.address, token: c.token, clientRoot: c.root, salt: c.salt, openBlock: c.openBlock };
 }
 
 /** Edge cases: zero payouts and zero refunds, overflow guards, refusing recipients. */
@@ -55,9 +50,7 @@ describe("PaymentChannels edge cases", function () {
     const [ethAll, ethNone, tokAll, tokNone] = cases;
     const close = async (c: (typeof cases)[number], amount: bigint) => {
       const q = await request(f, c, amount);
-      return f.channels
-        .connect(f.server)
-        .close(q.owner, q.token, q.clientRoot, q.salt, q.openBlock, q.amount, q.r, q.vs, q.proof);
+      return f.channels.connect(f.server).close(q);
     };
     await expect(close(ethAll, 100n)).to.changeEtherBalances([f.server, f.owner], [100n, 0n]);
     await expect(close(ethNone, 0n)).to.changeEtherBalances([f.server, f.owner], [0n, 100n]);
@@ -79,9 +72,10 @@ describe("PaymentChannels edge cases", function () {
     const f = await loadFixture(channelsFixture);
     const c = await open(f, false, 77n, 1n);
     await time.increaseTo(c.expiry + 1n);
-    await expect(
-      f.channels.connect(f.owner).reclaim(f.server.address, false, c.root, c.salt, c.openBlock),
-    ).to.changeEtherBalance(f.owner, 77n);
+    await expect(f.channels.connect(f.owner).reclaim(keyOf(f, c), f.server.address)).to.changeEtherBalance(
+      f.owner,
+      77n,
+    );
 
     const refuser = await ethers.deployContract("EthRefuser");
     const expiry = BigInt(await time.latest()) + DAY;
@@ -104,7 +98,9 @@ describe("PaymentChannels edge cases", function () {
     const tx = await f.channels.connect(f.owner).openEth(f.server.address, expiry, root, 1n, { value: UINT96_MAX });
     const { openBlock } = openedChannel(f.channels, await tx.wait());
     await expect(
-      f.channels.connect(f.owner).topUp(f.server.address, false, root, 1n, openBlock, 1n, expiry, { value: 1n }),
+      f.channels
+        .connect(f.owner)
+        .topUp(keyOf(f, { root, salt: 1n, openBlock, token: false }), f.server.address, 1n, expiry, { value: 1n }),
     ).to.be.revertedWithCustomError(f.channels, "DepositOverflow");
   });
 });

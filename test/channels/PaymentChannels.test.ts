@@ -8,10 +8,10 @@ import { readDomain } from "../../src/eip712/domain";
 import { compact } from "../../src/eip712/device";
 import { signPermit } from "../../src/eip712/permit";
 import { signReceipt } from "../../src/eip712/receipt";
-import { channelIdOf, openedChannel } from "../../src/channels/key";
+import { channelIdOf, keyStruct, openedChannel } from "../../src/channels/key";
 import { buildGroup, clientLeaf } from "../../src/merkle/group";
 import { inOneBlock, minedRevert } from "../shared/blocks";
-import { ONE, channelsFixture } from "../shared/fixtures";
+import { ONE, channelsFixture, closeRequest } from "../shared/fixtures";
 import type { ChannelsFixture } from "../shared/fixtures";
 
 const Status = { None: 0n, Open: 1n };
@@ -36,6 +36,7 @@ async function openGroup(f: ChannelsFixture, opts: { token?: boolean; deposit?: 
   }
   const opened = openedChannel(f.channels, await tx.wait());
   return {
+    key: keyStruct(opened),
     group,
     deposit,
     expiry,
@@ -66,7 +67,7 @@ describe("PaymentChannels", function () {
       const openBlock = BigInt((await tx.wait())!.blockNumber);
       const key = { owner: f.owner.address, payee: f.server.address, token: false, clientRoot: group.root, salt: 7n };
       const id = channelIdOf({ ...key, openBlock });
-      expect(await f.channels.channelId(key.owner, key.payee, false, key.clientRoot, 7n, openBlock)).to.equal(id);
+      expect(await f.channels.channelId(keyStruct({ ...key, openBlock }), key.payee)).to.equal(id);
       await expect(tx)
         .to.emit(f.channels, "ChannelOpened")
         .withArgs(id, f.owner.address, f.server.address, false, 5n, expiry, group.root, 7n);
@@ -142,47 +143,38 @@ describe("PaymentChannels", function () {
       const f = await loadFixture(channelsFixture);
       const eth = await openGroup(f);
       const later = eth.expiry + DAY;
-      await expect(
-        f.channels
-          .connect(f.owner)
-          .topUp(f.server.address, false, eth.group.root, eth.salt, eth.openBlock, 3n, later, { value: 3n }),
-      )
+      await expect(f.channels.connect(f.owner).topUp(eth.key, f.server.address, 3n, later, { value: 3n }))
         .to.emit(f.channels, "ChannelToppedUp")
         .withArgs(eth.id, eth.deposit + 3n, later);
-      await expect(
-        f.channels
-          .connect(f.owner)
-          .topUp(f.server.address, false, eth.group.root, eth.salt, eth.openBlock, 0n, eth.expiry),
-      )
+      await expect(f.channels.connect(f.owner).topUp(eth.key, f.server.address, 0n, eth.expiry))
         .to.be.revertedWithCustomError(f.channels, "ExpiryNotExtended")
         .withArgs(eth.expiry, later);
       await expect(
-        f.channels
-          .connect(f.owner)
-          .topUp(f.server.address, false, eth.group.root, eth.salt, eth.openBlock, 5n, later, { value: 4n }),
+        f.channels.connect(f.owner).topUp(eth.key, f.server.address, 5n, later, { value: 4n }),
       ).to.be.revertedWithCustomError(f.channels, "UnexpectedEth");
-      await expect(
-        f.channels
-          .connect(f.mallory)
-          .topUp(f.server.address, false, eth.group.root, eth.salt, eth.openBlock, 1n, later, { value: 1n }),
-      ).to.be.revertedWithCustomError(f.channels, "ChannelNotOpen");
+      await expect(f.channels.connect(f.mallory).topUp(eth.key, f.server.address, 1n, later, { value: 1n }))
+        .to.be.revertedWithCustomError(f.channels, "NotChannelOwner")
+        .withArgs(eth.id, f.mallory.address);
       const tok = await openGroup(f, { token: true, salt: 9n });
       await f.token.connect(f.owner).approve(await f.channels.getAddress(), 5n * ONE);
-      await f.channels
-        .connect(f.owner)
-        .topUp(f.server.address, true, tok.group.root, tok.salt, tok.openBlock, 5n * ONE, tok.expiry);
+      await f.channels.connect(f.owner).topUp(tok.key, f.server.address, 5n * ONE, tok.expiry);
       expect((await f.channels.getChannel(tok.id)).deposit).to.equal(105n * ONE);
     });
 
     it("attack: a reclaim before expiry fails; after expiry the owner takes the whole deposit back", async function () {
       const f = await loadFixture(channelsFixture);
       const c = await openGroup(f, { token: true });
-      await expect(f.channels.connect(f.owner).reclaim(f.server.address, true, c.group.root, c.salt, c.openBlock))
+      await expect(f.channels.connect(f.owner).reclaim(c.key, f.server.address))
         .to.be.revertedWithCustomError(f.channels, "ChannelNotExpired")
         .withArgs(c.id, c.expiry);
       await time.increaseTo(c.expiry + 1n);
+      // Only the key's owner can reclaim, even after expiry: the channel stays open for it.
+      await expect(f.channels.connect(f.mallory).reclaim(c.key, f.server.address))
+        .to.be.revertedWithCustomError(f.channels, "NotChannelOwner")
+        .withArgs(c.id, f.mallory.address);
+      expect((await f.channels.getChannel(c.id)).status).to.equal(Status.Open);
       const before = await f.token.balanceOf(f.owner.address);
-      await expect(f.channels.connect(f.owner).reclaim(f.server.address, true, c.group.root, c.salt, c.openBlock))
+      await expect(f.channels.connect(f.owner).reclaim(c.key, f.server.address))
         .to.emit(f.channels, "ChannelReclaimed")
         .withArgs(c.id, c.deposit);
       expect(await f.token.balanceOf(f.owner.address)).to.equal(before + c.deposit);
@@ -190,19 +182,7 @@ describe("PaymentChannels", function () {
       // The AS is too late now.
       const [r, vs] = await receipt(f, f.clients[0], c.id, ONE);
       await expect(
-        f.channels
-          .connect(f.server)
-          .close(
-            f.owner.address,
-            true,
-            c.group.root,
-            c.salt,
-            c.openBlock,
-            ONE,
-            r,
-            vs,
-            c.group.proofs[f.clients[0].address],
-          ),
+        f.channels.connect(f.server).close(closeRequest(c.key, ONE, [r, vs], c.group.proofs[f.clients[0].address])),
       )
         .to.be.revertedWithCustomError(f.channels, "ChannelNotOpen")
         .withArgs(c.id);
@@ -218,17 +198,7 @@ describe("PaymentChannels", function () {
       const [r, vs] = await receipt(f, client, c.id, amount);
       const tx = f.channels
         .connect(f.server)
-        .close(
-          f.owner.address,
-          false,
-          c.group.root,
-          c.salt,
-          c.openBlock,
-          amount,
-          r,
-          vs,
-          c.group.proofs[client.address],
-        );
+        .close(closeRequest(c.key, amount, [r, vs], c.group.proofs[client.address]));
       await expect(tx)
         .to.emit(f.channels, "ChannelClosed")
         .withArgs(c.id, amount, c.deposit - amount);
@@ -246,17 +216,7 @@ describe("PaymentChannels", function () {
       const [r, vs] = await receipt(f, f.clients[1], c.id, 30n * ONE);
       const tx = f.channels
         .connect(f.server)
-        .close(
-          f.owner.address,
-          true,
-          c.group.root,
-          c.salt,
-          c.openBlock,
-          30n * ONE,
-          r,
-          vs,
-          c.group.proofs[f.clients[1].address],
-        );
+        .close(closeRequest(c.key, 30n * ONE, [r, vs], c.group.proofs[f.clients[1].address]));
       await expect(tx).to.changeTokenBalances(
         f.token,
         [f.server, f.owner, f.channels],
@@ -274,9 +234,20 @@ describe("PaymentChannels", function () {
       const { channelId: id, openBlock } = openedChannel(f.channels, await tx.wait());
       const [r, vs] = await receipt(f, delegate, id, 60n);
       await expect(
-        f.channels
-          .connect(f.server)
-          .close(f.owner.address, false, clientLeaf(delegate.address), 1n, openBlock, 60n, r, vs, []),
+        f.channels.connect(f.server).close(
+          closeRequest(
+            {
+              owner: f.owner.address,
+              token: false,
+              clientRoot: clientLeaf(delegate.address),
+              salt: 1n,
+              openBlock: openBlock,
+            },
+            60n,
+            [r, vs],
+            [],
+          ),
+        ),
       )
         .to.emit(f.channels, "ChannelClosed")
         .withArgs(id, 60n, 40n);
@@ -298,9 +269,7 @@ describe("PaymentChannels", function () {
         });
         for (const [r, vs] of [forA, otherChain, otherContract]) {
           await expect(
-            f.channels
-              .connect(f.server)
-              .close(f.owner.address, false, b.group.root, b.salt, b.openBlock, 100n, r, vs, proof),
+            f.channels.connect(f.server).close(closeRequest(b.key, 100n, [r, vs], proof)),
           ).to.be.revertedWithCustomError(f.channels, "NotInGroup");
         }
         expect((await f.channels.getChannel(b.id)).status).to.equal(Status.Open);
@@ -313,17 +282,7 @@ describe("PaymentChannels", function () {
         await expect(
           f.channels
             .connect(f.server)
-            .close(
-              f.owner.address,
-              false,
-              c.group.root,
-              c.salt,
-              c.openBlock,
-              c.deposit + 1n,
-              r,
-              vs,
-              c.group.proofs[f.clients[0].address],
-            ),
+            .close(closeRequest(c.key, c.deposit + 1n, [r, vs], c.group.proofs[f.clients[0].address])),
         )
           .to.be.revertedWithCustomError(f.channels, "ReceiptAboveDeposit")
           .withArgs(c.id, c.deposit + 1n, c.deposit);
@@ -335,38 +294,14 @@ describe("PaymentChannels", function () {
         const outsider = Wallet.createRandom();
         const [r, vs] = await receipt(f, outsider, c.id, 10n);
         await expect(
-          f.channels
-            .connect(f.server)
-            .close(
-              f.owner.address,
-              false,
-              c.group.root,
-              c.salt,
-              c.openBlock,
-              10n,
-              r,
-              vs,
-              c.group.proofs[f.clients[0].address],
-            ),
+          f.channels.connect(f.server).close(closeRequest(c.key, 10n, [r, vs], c.group.proofs[f.clients[0].address])),
         )
           .to.be.revertedWithCustomError(f.channels, "NotInGroup")
           .withArgs(c.id, outsider.address);
         // The AS cannot claim more than the highest receipt a member signed: another amount recovers another key.
         const [r2, vs2] = await receipt(f, f.clients[0], c.id, 10n);
         await expect(
-          f.channels
-            .connect(f.server)
-            .close(
-              f.owner.address,
-              false,
-              c.group.root,
-              c.salt,
-              c.openBlock,
-              11n,
-              r2,
-              vs2,
-              c.group.proofs[f.clients[0].address],
-            ),
+          f.channels.connect(f.server).close(closeRequest(c.key, 11n, [r2, vs2], c.group.proofs[f.clients[0].address])),
         ).to.be.revertedWithCustomError(f.channels, "NotInGroup");
       });
 
@@ -378,9 +313,7 @@ describe("PaymentChannels", function () {
         const proof = c.group.proofs[f.clients[0].address];
         const [r, vs] = await receipt(f, f.clients[0], c.id, 10n);
         await expect(
-          f.channels
-            .connect(f.server)
-            .close(f.owner.address, false, c.group.root, c.salt, c.openBlock, 10n, r, vs, proof.slice(1)),
+          f.channels.connect(f.server).close(closeRequest(c.key, 10n, [r, vs], proof.slice(1))),
         ).to.be.revertedWithCustomError(f.channels, "NotInGroup");
       });
 
@@ -397,17 +330,7 @@ describe("PaymentChannels", function () {
           await expect(
             f.channels
               .connect(f.server)
-              .close(
-                f.owner.address,
-                false,
-                c.group.root,
-                c.salt,
-                c.openBlock,
-                10n,
-                sig.r,
-                word,
-                c.group.proofs[f.clients[0].address],
-              ),
+              .close(closeRequest(c.key, 10n, [sig.r, word], c.group.proofs[f.clients[0].address])),
           ).to.be.reverted;
         }
         // The compact form cannot even express most high-s twins; one that it can (s just above n/2) is
@@ -417,15 +340,12 @@ describe("PaymentChannels", function () {
           f.channels
             .connect(f.server)
             .close(
-              f.owner.address,
-              false,
-              c.group.root,
-              c.salt,
-              c.openBlock,
-              10n,
-              sig.r,
-              `0x${(halfN + 1n).toString(16).padStart(64, "0")}`,
-              c.group.proofs[f.clients[0].address],
+              closeRequest(
+                c.key,
+                10n,
+                [sig.r, `0x${(halfN + 1n).toString(16).padStart(64, "0")}`],
+                c.group.proofs[f.clients[0].address],
+              ),
             ),
         )
           .to.be.revertedWithCustomError(f.channels, "InvalidReceiptSignature")
@@ -435,15 +355,7 @@ describe("PaymentChannels", function () {
           f.channels
             .connect(f.server)
             .close(
-              f.owner.address,
-              false,
-              c.group.root,
-              c.salt,
-              c.openBlock,
-              10n,
-              `0x${"00".repeat(32)}`,
-              sig.yParityAndS,
-              c.group.proofs[f.clients[0].address],
+              closeRequest(c.key, 10n, [`0x${"00".repeat(32)}`, sig.yParityAndS], c.group.proofs[f.clients[0].address]),
             ),
         )
           .to.be.revertedWithCustomError(f.channels, "InvalidReceiptSignature")
@@ -455,31 +367,38 @@ describe("PaymentChannels", function () {
         const f = await loadFixture(channelsFixture);
         const c = await openGroup(f);
         const [r, vs] = await receipt(f, f.clients[0], c.id, 1n);
-        const asOwner = await f.channels.channelId(
-          f.owner.address,
-          f.owner.address,
-          false,
-          c.group.root,
-          c.salt,
-          c.openBlock,
-        );
+        const asOwner = await f.channels.channelId(c.key, f.owner.address);
         await expect(
-          f.channels
-            .connect(f.owner)
-            .close(
-              f.owner.address,
-              false,
-              c.group.root,
-              c.salt,
-              c.openBlock,
-              1n,
-              r,
-              vs,
-              c.group.proofs[f.clients[0].address],
-            ),
+          f.channels.connect(f.owner).close(closeRequest(c.key, 1n, [r, vs], c.group.proofs[f.clients[0].address])),
         )
           .to.be.revertedWithCustomError(f.channels, "ChannelNotOpen")
           .withArgs(asOwner);
+      });
+
+      it("attack: a key with dirty high bits (the id hashes the calldata words as sent) names no channel", async function () {
+        const f = await loadFixture(channelsFixture);
+        const c = await openGroup(f);
+        const [r, vs] = await receipt(f, f.clients[0], c.id, 1n);
+        const data = f.channels.interface.encodeFunctionData("close", [
+          closeRequest(c.key, 1n, [r, vs], c.group.proofs[f.clients[0].address]),
+        ]);
+        // Words of the request: selector, offset, then the key (owner, token, clientRoot, salt, openBlock).
+        const word = (i: number) => 10 + 64 * i;
+        const dirty = (i: number, nibble: string) => data.slice(0, word(i)) + nibble + data.slice(word(i) + 1);
+        for (const [field, at] of [
+          ["owner", 1],
+          ["token", 2],
+          ["salt", 4],
+          ["openBlock", 5],
+        ] as const) {
+          const tx = f.server.sendTransaction({ to: await f.channels.getAddress(), data: dirty(at, "f") });
+          await expect(tx, field).to.be.revertedWithCustomError(f.channels, "ChannelNotOpen");
+        }
+        expect(await f.channels.getChannel(c.id)).to.deep.equal([Status.Open, c.deposit, c.expiry]);
+        // The clean request settles.
+        await expect(f.server.sendTransaction({ to: await f.channels.getAddress(), data }))
+          .to.emit(f.channels, "ChannelClosed")
+          .withArgs(c.id, 1n, c.deposit - 1n);
       });
 
       it("a double close fails, a reopening gets a new id the old receipt cannot close, and a close after expiry fails", async function () {
@@ -487,14 +406,8 @@ describe("PaymentChannels", function () {
         const c = await openGroup(f);
         const proof = c.group.proofs[f.clients[0].address];
         const [r, vs] = await receipt(f, f.clients[0], c.id, 5n);
-        await f.channels
-          .connect(f.server)
-          .close(f.owner.address, false, c.group.root, c.salt, c.openBlock, 5n, r, vs, proof);
-        await expect(
-          f.channels
-            .connect(f.server)
-            .close(f.owner.address, false, c.group.root, c.salt, c.openBlock, 5n, r, vs, proof),
-        )
+        await f.channels.connect(f.server).close(closeRequest(c.key, 5n, [r, vs], proof));
+        await expect(f.channels.connect(f.server).close(closeRequest(c.key, 5n, [r, vs], proof)))
           .to.be.revertedWithCustomError(f.channels, "ChannelNotOpen")
           .withArgs(c.id);
         // Reopened with the very same parameters: a new id, so the receipt signed for the old one is void.
@@ -504,18 +417,25 @@ describe("PaymentChannels", function () {
         const reopened = openedChannel(f.channels, await tx.wait());
         expect(reopened.channelId).to.not.equal(c.id);
         await expect(
-          f.channels
-            .connect(f.server)
-            .close(f.owner.address, false, c.group.root, c.salt, reopened.openBlock, 5n, r, vs, proof),
+          f.channels.connect(f.server).close(
+            closeRequest(
+              {
+                owner: f.owner.address,
+                token: false,
+                clientRoot: c.group.root,
+                salt: c.salt,
+                openBlock: reopened.openBlock,
+              },
+              5n,
+              [r, vs],
+              proof,
+            ),
+          ),
         ).to.be.revertedWithCustomError(f.channels, "NotInGroup");
         const late = await openGroup(f, { salt: 5n });
         const [r2, vs2] = await receipt(f, f.clients[0], late.id, 5n);
         await time.increaseTo(late.expiry + 1n);
-        await expect(
-          f.channels
-            .connect(f.server)
-            .close(f.owner.address, false, late.group.root, late.salt, late.openBlock, 5n, r2, vs2, proof),
-        )
+        await expect(f.channels.connect(f.server).close(closeRequest(late.key, 5n, [r2, vs2], proof)))
           .to.be.revertedWithCustomError(f.channels, "ChannelExpired")
           .withArgs(late.id, late.expiry);
       });
@@ -542,7 +462,15 @@ describe("PaymentChannels", function () {
           () =>
             f.channels
               .connect(f.server)
-              .close(f.owner.address, false, group.root, 1n, openBlock, 1n, r, vs, [], { gasLimit: 200_000n }),
+              .close(
+                closeRequest(
+                  { owner: f.owner.address, token: false, clientRoot: group.root, salt: 1n, openBlock },
+                  1n,
+                  [r, vs],
+                  [],
+                ),
+                { gasLimit: 200_000n },
+              ),
         );
         expect(await minedRevert(close, f.channels.interface)).to.deep.equal({
           name: "CloseInOpeningBlock",
@@ -562,9 +490,20 @@ describe("PaymentChannels", function () {
         const { channelId: id, openBlock } = openedChannel(f.channels, await tx.wait());
         const [r, vs] = await receipt(f, f.clients[0], id, 40n);
         await expect(
-          f.channels
-            .connect(f.server)
-            .close(await refuser.getAddress(), false, group.root, 1n, openBlock, 40n, r, vs, []),
+          f.channels.connect(f.server).close(
+            closeRequest(
+              {
+                owner: await refuser.getAddress(),
+                token: false,
+                clientRoot: group.root,
+                salt: 1n,
+                openBlock: openBlock,
+              },
+              40n,
+              [r, vs],
+              [],
+            ),
+          ),
         )
           .to.emit(f.channels, "RefundOwed")
           .withArgs(await refuser.getAddress(), 60n);
@@ -584,18 +523,7 @@ describe("PaymentChannels", function () {
       const client = f.clients[0];
       const proof = eth1.group.proofs[client.address];
       const request = async (c: typeof eth1, amount: bigint) => {
-        const [r, vs] = await receipt(f, client, c.id, amount);
-        return {
-          owner: f.owner.address,
-          token: c.token,
-          clientRoot: c.group.root,
-          salt: c.salt,
-          openBlock: c.openBlock,
-          amount,
-          r,
-          vs,
-          proof,
-        };
+        return closeRequest(c.key, amount, await receipt(f, client, c.id, amount), proof);
       };
       const requests = [await request(eth1, 10n), await request(eth2, 20n), await request(tok, 5n * ONE)];
       const bad = { ...requests[1], amount: 21n };

@@ -6,7 +6,7 @@ import path from "node:path";
 import { expect } from "chai";
 
 import { SimulatedDevice } from "../../src/channels/device";
-import { checkDeviceAck, deviceAck, hotp, hotpMatch } from "../../src/channels/hotp";
+import { checkDeviceAck, deviceAck, deviceAdvance, hotp, hotpMatch } from "../../src/channels/hotp";
 
 /** RFC 4226 HOTP computed independently with node's crypto (dynamic truncation, section 5.3). */
 function referenceHotp(secret: Buffer, counter: number, algorithm: string, digits: number): string {
@@ -69,6 +69,13 @@ describe("HOTP and the constrained device", function () {
       fs.rmSync(dir, { recursive: true, force: true });
     });
 
+    /** A new device with window `window` at base 0 and a random secret, kept in `dir`/lock.json. */
+    function freshDevice(deviceId: string, window: number): { device: SimulatedDevice; secret: Buffer } {
+      const secret = crypto.randomBytes(32);
+      const initial = { deviceId, secret: secret.toString("hex"), counter: 0, slotsGranted: 0 };
+      return { device: new SimulatedDevice(path.join(dir, "lock.json"), window, undefined, initial), secret };
+    }
+
     it("grants one slot per OTP, refuses reuse and OTPs outside the window, and persists its counter", function () {
       const secret = crypto.randomBytes(32);
       const file = path.join(dir, "lock.json");
@@ -80,11 +87,11 @@ describe("HOTP and the constrained device", function () {
       });
       const first = hotp(secret, 0);
       expect(device.present(first)).to.deep.include({ granted: true, counter: 1 });
-      expect(device.present(first)).to.deep.equal({ granted: false, reason: "unknown or reused", counter: 1 });
+      expect(device.present(first)).to.deep.include({ granted: false, reason: "unknown or reused", counter: 1 });
       // The AS may have issued OTPs whose slot is not used yet: the window [1, 4) keeps them valid.
       expect(device.present(hotp(secret, 3))).to.deep.include({ granted: true, counter: 1 });
       expect(device.present(hotp(secret, 3))).to.deep.include({ granted: false, reason: "unknown or reused" });
-      expect(device.present(hotp(secret, 4))).to.deep.equal({
+      expect(device.present(hotp(secret, 4))).to.deep.include({
         granted: false,
         reason: "unknown or reused",
         counter: 1,
@@ -129,6 +136,61 @@ describe("HOTP and the constrained device", function () {
       expect(checkDeviceAck(secret, "0x03", 2, outcome.ack!)).to.equal(false); // a raised base
       expect(checkDeviceAck(crypto.randomBytes(32), "0x03", 1, outcome.ack!)).to.equal(false);
       expect(checkDeviceAck(secret, "0x03", 1, "00")).to.equal(false);
+    });
+
+    it("every refusal carries the device's acknowledgement of its window, with next when it used counters above its base", function () {
+      const { device, secret } = freshDevice("0x05", 8);
+      expect(device.present(hotp(secret, 0))).to.deep.equal({
+        granted: true,
+        counter: 1,
+        ack: deviceAck(secret, "0x05", 1),
+      });
+      expect(device.present(hotp(secret, 4))).to.deep.equal({
+        granted: true,
+        counter: 1,
+        next: 5,
+        ack: deviceAck(secret, "0x05", 1, 5),
+      });
+      // A reused code and a malformed one: refused, and the acknowledgement (base 1, used up to 4) comes too.
+      const expected = { counter: 1, next: 5, ack: deviceAck(secret, "0x05", 1, 5) };
+      expect(device.present(hotp(secret, 0))).to.deep.equal({
+        granted: false,
+        reason: "unknown or reused",
+        ...expected,
+      });
+      expect(device.present("x")).to.deep.equal({ granted: false, reason: "malformed", ...expected });
+      expect(device.ack).to.deep.equal({ base: 1, next: 5, mac: expected.ack });
+      // The MAC binds next: a client cannot claim a lower or higher one.
+      expect(checkDeviceAck(secret, "0x05", 1, expected.ack, 5)).to.equal(true);
+      for (const next of [undefined, 4, 6])
+        expect(checkDeviceAck(secret, "0x05", 1, expected.ack, next), `next ${next}`).to.equal(false);
+    });
+
+    it("an advance from the AS kills the unused counters below it before the code is checked; a forged, replayed, older or ack-MAC'd one changes nothing", function () {
+      const { device, secret } = freshDevice("0x06", 4);
+      expect(device.present(hotp(secret, 2)).granted).to.equal(true); // window [0, 4), 2 used
+      // Code 5 is outside [0, 4): refused without an advance, or with a forged one, or an ack's MAC for 3.
+      expect(device.present(hotp(secret, 5)).granted).to.equal(false);
+      expect(device.present(hotp(secret, 5), { base: 3, mac: "00".repeat(16) }).granted).to.equal(false);
+      expect(device.present(hotp(secret, 5), { base: 3, mac: deviceAck(secret, "0x06", 3) }).granted).to.equal(false);
+      expect(
+        device.present(hotp(secret, 5), { base: 3, mac: deviceAdvance(crypto.randomBytes(32), "0x06", 3) }).granted,
+      ).to.equal(false);
+      expect(device.counter).to.equal(0);
+      // The AS's advance to 3 (counters 0, 1 expired unused): applied first, so code 5 is in [3, 7).
+      const advance = { base: 3, mac: deviceAdvance(secret, "0x06", 3) };
+      expect(device.present(hotp(secret, 5), advance)).to.deep.include({ granted: true, counter: 3, next: 6 });
+      // The voided codes are dead; a replayed advance changes nothing; code 3 still works once.
+      expect(device.present(hotp(secret, 0), advance).granted).to.equal(false);
+      expect(device.present(hotp(secret, 1)).granted).to.equal(false);
+      expect(device.present(hotp(secret, 3), advance)).to.deep.include({ granted: true, counter: 4 });
+      expect(device.present(hotp(secret, 3), advance).granted).to.equal(false);
+      // An older advance (below the base) is ignored, and the advance was persisted.
+      expect(device.present(hotp(secret, 4), { base: 1, mac: deviceAdvance(secret, "0x06", 1) })).to.deep.include({
+        granted: true,
+        counter: 6,
+      });
+      expect(new SimulatedDevice(path.join(dir, "lock.json"), 4).counter).to.equal(6);
     });
   });
 });

@@ -564,24 +564,13 @@ export const op = {
     salt: bigint,
     p: SignedPermit,
   ): Tx => c.connect(owner).openTokenWithPermit(payee, deposit, expiry, root, salt, p.deadline, p.v, p.r, p.s),
-  topUp: (
-    c: PaymentChannels,
-    owner: Signer,
-    ch: { payee: string; token: boolean; root: string; salt: bigint; openBlock: bigint },
-    amount: bigint,
-    newExpiry: bigint,
-  ): Tx =>
-    c
-      .connect(owner)
-      .topUp(ch.payee, ch.token, ch.root, ch.salt, ch.openBlock, amount, newExpiry, { value: ch.token ? 0n : amount }),
-  close: (c: PaymentChannels, payee: Signer, q: CloseRequest): Tx =>
-    c.connect(payee).close(q.owner, q.token, q.clientRoot, q.salt, q.openBlock, q.amount, q.r, q.vs, q.proof),
-  closeBatch: (c: PaymentChannels, payee: Signer, qs: CloseRequest[]): Tx => c.connect(payee).closeBatch(qs),
-  reclaim: (
-    c: PaymentChannels,
-    owner: Signer,
-    ch: { payee: string; token: boolean; root: string; salt: bigint; openBlock: bigint },
-  ): Tx => c.connect(owner).reclaim(ch.payee, ch.token, ch.root, ch.salt, ch.openBlock),
+  topUp: (c: PaymentChannels, owner: Signer, ch: ChannelRef, amount: bigint, newExpiry: bigint): Tx =>
+    c.connect(owner).topUp(channelKeyOf(ch), ch.payee, amount, newExpiry, { value: ch.token ? 0n : amount }),
+  close: (c: PaymentChannels, payee: Signer, q: CloseRequest): Tx => c.connect(payee).close(toContract(q)),
+  closeBatch: (c: PaymentChannels, payee: Signer, qs: CloseRequest[]): Tx =>
+    c.connect(payee).closeBatch(qs.map(toContract)),
+  reclaim: (c: PaymentChannels, owner: Signer, ch: ChannelRef): Tx =>
+    c.connect(owner).reclaim(channelKeyOf(ch), ch.payee),
 
   // ---------------------------------------------------------------- wallet
   execute: (w: DeviceWallet, relayer: Signer, to: string, value: bigint, data: string, auth: string): Tx =>
@@ -598,6 +587,27 @@ export const op = {
   ): Tx => w.connect(relayer).deviceTransferBySig(asset, to, amount, DEADLINE, ...sig),
   freeze: (w: DeviceWallet, caller: Signer, owners: string[]): Tx => w.connect(caller).freezeDevice(owners),
 };
+
+/** A channel as the commands name it. */
+interface ChannelRef {
+  owner: string;
+  payee: string;
+  token: boolean;
+  root: string;
+  salt: bigint;
+  openBlock: bigint;
+}
+
+/** The contract's `ChannelKey` of a channel (less the payee). */
+function channelKeyOf(ch: ChannelRef) {
+  return { owner: ch.owner, token: ch.token, clientRoot: ch.root, salt: ch.salt, openBlock: ch.openBlock };
+}
+
+/** The contract's `CloseRequest` for a flat request. */
+function toContract(q: CloseRequest) {
+  const { amount, r, vs, proof, ...key } = q;
+  return { key, amount, r, vs, proof };
+}
 
 export interface CloseRequest {
   owner: string;

@@ -9,7 +9,7 @@ import { AuditorService } from "../../src/reputation/auditor";
 import type { ReportBody } from "../../src/reputation/auditor";
 import { defaultModel } from "../../src/reputation/model";
 import { ReportStore } from "../../src/reputation/store";
-import { EPOCH_LENGTH, auditorFixture } from "../shared/fixtures";
+import { EPOCH_LENGTH, auditorFixture, testDevice } from "../shared/fixtures";
 import type { AuditorFixture, TestDevice } from "../shared/fixtures";
 import { RpcProxy, deadUrl, dribble, memoryLogger, postJson, rawConnect, request } from "../shared/http";
 import type { RawAnswer } from "../shared/http";
@@ -240,6 +240,25 @@ describe("Auditor: bad input, slow clients, chain faults, health and metrics", f
         /^this auditor submitted nothing in epoch 3$/,
       ],
       ["an unknown route", () => request(s.url, "DELETE", "/reports"), 404, /^no route DELETE \/reports$/],
+      // The HTTP layer: every answer is `{ error }`, router errors included.
+      [
+        "a body labelled charset=utf-16 (it would be misread as UTF-8)",
+        () => raw({ "content-type": "application/json; charset=UTF-16" }, JSON.stringify(valid)),
+        415,
+        /^charset "UTF-16" is not accepted: send the body as UTF-8 JSON$/,
+      ],
+      [
+        "a bad %-escape in the URL",
+        () => request(s.url, "GET", "/epochs/%E0%A4%A/proofs/0x12"),
+        400,
+        /^the URL is malformed \(a bad %-escape in its path\)$/,
+      ],
+      [
+        "an overlong path parameter",
+        () => request(s.url, "GET", `/epochs/${"1".repeat(5000)}`),
+        414,
+        /^a path parameter is longer than 100 characters$/,
+      ],
     ];
 
     for (const [name, run, status, message] of cases) {
@@ -281,12 +300,13 @@ describe("Auditor: bad input, slow clients, chain faults, health and metrics", f
     });
 
     it("a hung RPC: 503 'chain unavailable' after the RPC timeout, nothing stored; /health 503; accepted once it answers", async function () {
-      const s = await start({ limits: { rpcTimeoutMs: 200 } });
+      // healthCacheMs 0: each /health probes again (the RPC comes back between two of them).
+      const s = await start({ limits: { rpcTimeoutMs: 200 }, healthCacheMs: 0 });
       const body = await s.report();
       const before = s.snapshot();
       s.proxy.mode = "hang";
       const r = await postJson(s.url, "/reports", body);
-      expectAnswer(r, 503, /^chain unavailable: getBlock got no answer within 200 ms$/);
+      expectAnswer(r, 503, /^chain unavailable: (getBlock|getDevice) got no answer within 200 ms$/);
       expect(r.headers["retry-after"]).to.equal("5");
       expect(s.snapshot()).to.deep.equal(before);
       const health = await request(s.url, "GET", "/health");
@@ -297,6 +317,57 @@ describe("Auditor: bad input, slow clients, chain faults, health and metrics", f
       const accepted = await postJson(s.url, "/reports", body);
       expect(accepted.status, accepted.text).to.equal(201);
       expect((await request(s.url, "GET", "/health")).status).to.equal(200);
+    });
+
+    it("reports with garbage signatures cost no chain read; an unregistered device is read once, then refused from memory", async function () {
+      const s = await start();
+      const rpcCalls = () => [...s.proxy.calls.values()].reduce((a, b) => a + b, 0);
+      const valid = await s.report();
+      const before = s.snapshot();
+      let calls = rpcCalls();
+      // 100 distinct unregistered reporters, each with a signature that recovers to no one.
+      const garbage = await Promise.all(
+        Array.from({ length: 100 }, () =>
+          postJson(s.url, "/reports", {
+            ...valid,
+            reporterId: hexlify(randomBytes(32)),
+            interaction: hexlify(randomBytes(32)),
+            signature: `0x${"11".repeat(65)}`,
+          }),
+        ),
+      );
+      for (const r of garbage) expectAnswer(r, 400, /^the report signature is malformed or not canonical \(high s\)$/);
+      // And 20 with a subject claim that recovers to no one.
+      for (let i = 0; i < 20; i++)
+        expectAnswer(
+          await postJson(s.url, "/reports", { ...valid, evidence: `0x${"22".repeat(65)}` }),
+          422,
+          /^no interaction evidence/,
+        );
+      expect(rpcCalls() - calls).to.equal(0);
+      // A reporter that is not registered (validly signed by its own key): read once, then refused from memory.
+      const getDevice = `eth_call:${s.f.registry.interface.getFunction("getDevice").selector}`;
+      const reads = s.proxy.count(getDevice);
+      const reports = await Promise.all(Array.from({ length: 20 }, () => s.report(s.f.stranger, s.f.devices[1])));
+      const answers: RawAnswer[] = [];
+      for (const r of reports) answers.push(await postJson(s.url, "/reports", r));
+      for (const r of answers) expectAnswer(r, 403, /^reporter 0x[0-9a-f]{64} is not a registered device$/);
+      // The reporter is read once, then answered from memory; the subject is never read.
+      expect(s.proxy.count(getDevice) - reads).to.equal(1);
+      // 50 distinct unregistered reporters, each validly signed by its own key: one device read each.
+      calls = rpcCalls();
+      const strangers = Array.from({ length: 50 }, (_, i) => testDevice(5000 + i));
+      for (const key of strangers)
+        expectAnswer(
+          await postJson(s.url, "/reports", await s.report(key, s.f.devices[1])),
+          403,
+          /^reporter 0x[0-9a-f]{64} is not a registered device$/,
+        );
+      const deviceReads = s.proxy.count(getDevice);
+      expect(deviceReads - reads - 1).to.equal(50);
+      // The clock is read at most once a second, not once a report.
+      expect(rpcCalls() - calls - 50).to.be.below(25);
+      expect(s.snapshot()).to.deep.equal(before);
     });
 
     it("an RPC that is down: 503 'chain unavailable', no socket text, nothing stored", async function () {

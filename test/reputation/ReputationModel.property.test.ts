@@ -1,13 +1,10 @@
 import { expect } from "chai";
 import fc from "fast-check";
-import { MerkleTree } from "merkletreejs";
-import keccak from "keccak256";
 
 import { buildEpoch, proveInclusion } from "../../src/reputation/epoch";
 import { aggregate, defaultModel } from "../../src/reputation/model";
 import type { RatedReport } from "../../src/reputation/model";
 import type { StoredReport } from "../../src/reputation/store";
-import { SortedMerkleTree } from "../../src/merkle/tree";
 
 const DAY = 86_400;
 const MODEL = defaultModel(DAY);
@@ -119,34 +116,5 @@ describe("Reputation model (beta reputation with time decay)", function () {
       }),
       { numRuns: 50 },
     );
-  });
-});
-
-describe("SortedMerkleTree", function () {
-  it("property: same root as merkletreejs with sorted pairs (OpenZeppelin's MerkleProof shape); proofs verify", function () {
-    fc.assert(
-      fc.property(
-        fc.uniqueArray(fc.uint8Array({ minLength: 32, maxLength: 32 }), {
-          minLength: 1,
-          maxLength: 70,
-          selector: (b) => Buffer.from(b).toString("hex"),
-        }),
-        (raw) => {
-          const leaves = raw.map((b) => Buffer.from(b));
-          const mine = new SortedMerkleTree(leaves);
-          const theirs = new MerkleTree(leaves, keccak, { sortPairs: true });
-          expect(mine.root).to.equal(theirs.getHexRoot());
-          leaves.forEach((leaf, i) => {
-            expect(mine.proof(i)).to.deep.equal(theirs.getHexProof(leaf, i));
-          });
-        },
-      ),
-      { numRuns: 60 },
-    );
-  });
-
-  it("refuses an empty tree and a missing index", function () {
-    expect(() => new SortedMerkleTree([])).to.throw(/at least one leaf/);
-    expect(() => new SortedMerkleTree([Buffer.alloc(32)]).proof(1)).to.throw(/no leaf at index 1/);
   });
 });

@@ -4,6 +4,8 @@ import { Wallet, ZeroAddress, ZeroHash, keccak256, toUtf8Bytes } from "ethers";
 import { reset } from "@nomicfoundation/hardhat-network-helpers";
 import { ethers } from "hardhat";
 
+import { keyStruct } from "../../src/channels/key";
+import type { ChannelKey } from "../../src/channels/key";
 import { deviceIdOf } from "../../src/devices/fleet";
 import { readDomain } from "../../src/eip712/domain";
 import { compact, signActivation } from "../../src/eip712/device";
@@ -13,6 +15,7 @@ import type {
   DeviceWallet,
   DeviceWalletFactory,
   IDeviceWalletFactory,
+  IPaymentChannels,
   MockTokenReceiver,
   PaymentChannels,
   ReentrantCallee,
@@ -138,6 +141,19 @@ export interface ChannelsFixture extends TokenFixture {
   clients: Wallet[];
   chainId: bigint;
   domain: TypedDataDomain;
+}
+
+/**
+ * A `close` / `closeBatch` request: the channel's key (less the payee: the caller is the payee) and a receipt
+ * for `amount`, its signature in compact form (r, vs), with the signer's membership proof.
+ */
+export function closeRequest(
+  key: Omit<ChannelKey, "payee">,
+  amount: bigint,
+  [r, vs]: readonly [string, string],
+  proof: readonly string[],
+): IPaymentChannels.CloseRequestStruct {
+  return { key: keyStruct(key), amount, r, vs, proof: [...proof] };
 }
 
 /** Payment channels over the fixture token; alice is the owner, bob the Authorization Server. */

@@ -5,6 +5,7 @@ import path from "node:path";
 import { expect } from "chai";
 import { Wallet } from "ethers";
 
+import { TreeFile } from "../../src/merkle/tree";
 import { coverageRunning } from "../shared/gas";
 import { errorLines, hardhat } from "../shared/cli";
 
@@ -87,6 +88,15 @@ describe("device and manufacturer tasks (in-process network)", function () {
     expect(fs.readFileSync(whitelist.replace(/\.json$/, ".csv"), "utf8").split("\n")[0]).to.equal(
       "index,deviceId,deviceKey,deviceType,leaf,proof",
     );
+    // The tree file beside them serves any proof by index.
+    const tree = TreeFile.open(whitelist.replace(/\.json$/, ".tree"));
+    expect([tree.root, tree.count, tree.proof(4)]).to.deep.equal([
+      written.root,
+      5,
+      (written.entries[4] as { proof: string[] }).proof,
+    ]);
+    tree.close();
+    expect(merkle.stdout).to.contain(`tree file ${whitelist.replace(/\.json$/, ".tree")}`);
   });
 
   it("reports a bad fleet file with line numbers before sending anything", function () {

@@ -4,7 +4,7 @@ import { ZeroHash } from "ethers";
 import { ethers } from "hardhat";
 
 import { compact, signActivation } from "../../src/eip712/device";
-import { openedChannel } from "../../src/channels/key";
+import { keyStruct, openedChannel } from "../../src/channels/key";
 import { buildGroup } from "../../src/merkle/group";
 import type { PaymentChannels } from "../../typechain-types";
 import { ACTIVATION_FEE, ONE, REGISTRATION_FEE, registryFixture, testDevice } from "../shared/fixtures";
@@ -87,15 +87,7 @@ describe("Unsolicited transfers (ERC-827 transfer and call)", function () {
         f.group.root,
         2n,
       ]),
-      topUp: f.channels.interface.encodeFunctionData("topUp", [
-        f.server.address,
-        true,
-        f.group.root,
-        1n,
-        f.opened.openBlock,
-        ONE,
-        f.expiry,
-      ]),
+      topUp: f.channels.interface.encodeFunctionData("topUp", [keyStruct(f.opened), f.server.address, ONE, f.expiry]),
       withdrawRefund: f.channels.interface.encodeFunctionData("withdrawRefund"),
       // A view succeeds whoever calls it: before the fix, this trapped the tokens silently.
       view: f.channels.interface.encodeFunctionData("token"),
