@@ -9,7 +9,7 @@ import { ethers } from "hardhat";
 import { ACTIVATE_TYPES, IDENTITY_CLAIM_TYPES, PAY_ACTIVATION_TYPES, ROTATE_KEY_TYPES } from "../../src/eip712/device";
 import { readDomain, typeHash, typeString } from "../../src/eip712/domain";
 import { PERMIT_TYPES } from "../../src/eip712/permit";
-import { RECEIPT_TYPES } from "../../src/eip712/receipt";
+import { RECEIPT_TYPES, REDELIVER_TYPES } from "../../src/eip712/receipt";
 import { REPORT_TYPES } from "../../src/eip712/report";
 import { DEVICE_TRANSFER_TYPES, EXECUTE_TYPES } from "../../src/eip712/wallet";
 import { UserError } from "../../src/errors";
@@ -26,10 +26,11 @@ const TYPED: Record<string, Record<string, TypedDataField[]>> = {
   DeviceTransfer: DEVICE_TRANSFER_TYPES,
   Permit: PERMIT_TYPES,
   DeviceReport: REPORT_TYPES,
+  Redeliver: REDELIVER_TYPES,
 };
 
-/** Checked off chain only (by auditors): no contract hashes a device report. */
-const OFF_CHAIN = ["DeviceReport"];
+/** Checked off chain only (reports by auditors, redelivery requests by the AS): no contract hashes them. */
+const OFF_CHAIN = ["DeviceReport", "Redeliver"];
 
 function solidityFiles(dir: string): string[] {
   return fs
