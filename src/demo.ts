@@ -2,7 +2,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 
-import type { Signer } from "ethers";
+import type { Signer, TypedDataDomain } from "ethers";
 import { Signature, formatEther, hexlify, parseEther, parseUnits, randomBytes } from "ethers";
 import type { HardhatRuntimeEnvironment } from "hardhat/types";
 
@@ -10,11 +10,13 @@ import { chainTime } from "./chain";
 import { deployedOrDeploy } from "./deployments";
 import { randomDeviceKey } from "./devices/keystore";
 import type { System } from "./deployments";
-import { compact, identityClaimDigest, registryDomain, signActivation, signIdentityClaim } from "./eip712/device";
-import { permitDomain, signPermit } from "./eip712/permit";
+import { compact, identityClaimDigest, signActivation, signIdentityClaim } from "./eip712/device";
+import { readDomain } from "./eip712/domain";
+import { signPermit } from "./eip712/permit";
 import { buildWhitelist } from "./merkle/whitelist";
 import { deviceIdOf } from "./devices/fleet";
 import { deviceTypeName } from "./devices/types";
+import type { DeviceRegistry, ThingToken } from "../typechain-types";
 import { PaymentChannels__factory } from "../typechain-types";
 import { submitCloses } from "./channels/key";
 import { runAccessSimulation } from "./channels/simulation";
@@ -105,395 +107,516 @@ async function cast(hre: HardhatRuntimeEnvironment): Promise<Signer[]> {
   return [...signers, ...extra];
 }
 
+/** A fleet device: its key, unique id and type. */
+interface FleetDevice {
+  uid: string;
+  wallet: ReturnType<typeof randomDeviceKey>;
+  deviceId: string;
+  deviceKey: string;
+  deviceType: number;
+}
+
+type Simulation = Awaited<ReturnType<typeof runAccessSimulation>>;
+
+/**
+ * One run of the demo: the cast and contracts every step uses, the steps recorded so far, and what earlier
+ * steps leave for later ones (set by the step that makes it, before any step that reads it).
+ */
+class DemoRun {
+  readonly steps: DemoStep[] = [];
+  /** Run after the last step, or after a failing one: what the steps opened. */
+  readonly cleanups: (() => Promise<void>)[] = [];
+  makerInfo!: Awaited<ReturnType<DeviceRegistry["getManufacturer"]>>;
+  fleet!: FleetDevice[];
+  whitelist!: ReturnType<typeof buildWhitelist>;
+  domain!: TypedDataDomain;
+  activationFee!: bigint;
+  wallet!: string;
+  simulation!: Simulation;
+  guests!: Simulation;
+  auditorUrl!: string;
+  auditorService!: Awaited<ReturnType<typeof openAuditor>>["service"];
+
+  constructor(
+    readonly hre: HardhatRuntimeEnvironment,
+    readonly system: System,
+    readonly cast: Cast,
+    readonly token: ThingToken,
+    readonly registry: DeviceRegistry,
+    private readonly onStep: (step: DemoStep) => void,
+  ) {}
+
+  record(title: string, detail: string, gasUsed: bigint): void {
+    const step = { step: this.steps.length + 1, title, detail, gasUsed };
+    this.steps.push(step);
+    this.onStep(step);
+  }
+}
+
+interface Cast {
+  treasury: Signer;
+  operator: Signer;
+  service: Signer;
+  manufacturer: Signer;
+  ownerA: Signer;
+  ownerB: Signer;
+  auditor: Signer;
+}
+
+// ---------------------------------------------------------------- the token
+
+async function deployed(d: DemoRun): Promise<void> {
+  d.record(
+    "Deploy the system",
+    `ThingToken at ${await d.token.getAddress()}; fixed supply ${formatThing(await d.token.totalSupply())} held by the treasury ${await d.cast.treasury.getAddress()}`,
+    d.system.gasUsed,
+  );
+}
+
+async function fundOperator(d: DemoRun): Promise<void> {
+  const operator = await d.cast.operator.getAddress();
+  const sent = await (await d.token.transfer(operator, OPERATOR_THING)).wait();
+  d.record(
+    "Fund a device operator",
+    `treasury sends ${formatThing(OPERATOR_THING)} to operator ${operator}`,
+    sent?.gasUsed ?? 0n,
+  );
+}
+
+const ALLOWANCE = parseUnits("250", 18);
+
+async function permitOffline(d: DemoRun): Promise<void> {
+  const operator = await d.cast.operator.getAddress();
+  const service = await d.cast.service.getAddress();
+  const deadline = (await chainTime(d.hre)) + 3600n;
+  const nonce = await d.token.nonces(operator);
+  const signature = await signPermit(d.cast.operator, await readDomain(d.token), {
+    owner: operator,
+    spender: service,
+    value: ALLOWANCE,
+    nonce,
+    deadline,
+  });
+  const { v, r, s } = Signature.from(signature);
+  const permitted = await (
+    await d.token.connect(d.cast.service).permit(operator, service, ALLOWANCE, deadline, v, r, s)
+  ).wait();
+  d.record(
+    "Operator signs a permit offline; the service submits it",
+    `operator holds no ETH for this: the service relays the EIP-2612 permit for ${formatThing(ALLOWANCE)}`,
+    permitted?.gasUsed ?? 0n,
+  );
+}
+
+async function serviceCollects(d: DemoRun): Promise<void> {
+  const operator = await d.cast.operator.getAddress();
+  const service = await d.cast.service.getAddress();
+  const pulled = await (await d.token.connect(d.cast.service).transferFrom(operator, service, ALLOWANCE)).wait();
+  d.record(
+    "The service collects its payment",
+    `service pulls ${formatThing(ALLOWANCE)}; operator now holds ${formatThing(await d.token.balanceOf(operator))}`,
+    pulled?.gasUsed ?? 0n,
+  );
+}
+
+// ---------------------------------------------------------------- device identity
+
+async function admitManufacturer(d: DemoRun): Promise<void> {
+  const maker = await d.cast.manufacturer.getAddress();
+  d.makerInfo = await d.registry.getManufacturer(maker);
+  if (d.makerInfo.active) {
+    d.record(
+      "The network admin admits a manufacturer",
+      `manufacturer #${d.makerInfo.id} ${maker} was admitted by an earlier run on this network`,
+      0n,
+    );
+    return;
+  }
+  const added = await (await d.registry.addManufacturer(maker, maker, 600)).wait();
+  d.makerInfo = await d.registry.getManufacturer(maker);
+  d.record(
+    "The network admin admits a manufacturer",
+    `manufacturer #${d.makerInfo.id} ${maker}, default reputation 600/1000`,
+    added?.gasUsed ?? 0n,
+  );
+}
+
+async function fundManufacturer(d: DemoRun): Promise<void> {
+  const funded = await (await d.token.transfer(await d.cast.manufacturer.getAddress(), MANUFACTURER_THING)).wait();
+  d.record(
+    "Fund the manufacturer",
+    `treasury sends ${formatThing(MANUFACTURER_THING)} for registration fees`,
+    funded?.gasUsed ?? 0n,
+  );
+}
+
+/** A fleet of 1,000 fresh devices with unique ids of this run, and its whitelist. */
+function makeFleet(d: DemoRun): void {
+  const run = Date.now().toString(36);
+  d.fleet = Array.from({ length: 1000 }, (_, i) => {
+    const wallet = randomDeviceKey();
+    const uid = `DEMO-${run}-${String(i + 1).padStart(4, "0")}`;
+    const deviceId = deviceIdOf(d.makerInfo.id, uid);
+    return { uid, wallet, deviceId, deviceKey: wallet.address, deviceType: 1 + (i % 6) };
+  });
+  d.whitelist = buildWhitelist(d.fleet, Number(d.makerInfo.id));
+}
+
+async function prepayFees(d: DemoRun): Promise<void> {
+  makeFleet(d);
+  const maker = await d.cast.manufacturer.getAddress();
+  const deposit = (await d.registry.registrationFee()) * BigInt(d.fleet.length);
+  const data = d.registry.interface.encodeFunctionData("depositFeeCredit", [maker, deposit]);
+  const registry = await d.registry.getAddress();
+  const credited = await (await d.token.connect(d.cast.manufacturer).approveAndCall(registry, deposit, data)).wait();
+  d.record(
+    "The manufacturer prepays registration fees in one approveAndCall",
+    `${formatThing(deposit)} of fee credit for ${d.fleet.length} devices; the registry learns the payer from the token`,
+    credited?.gasUsed ?? 0n,
+  );
+}
+
+async function commitFleet(d: DemoRun): Promise<void> {
+  const fee = await d.registry.registrationFee();
+  const committed = await (
+    await d.registry
+      .connect(d.cast.manufacturer)
+      .commitWhitelist(fee, await d.registry.activationFee(), d.whitelist.root, d.fleet.length)
+  ).wait();
+  d.record(
+    "Register a fleet of 1,000 devices by Merkle root",
+    `one root ${d.whitelist.root.slice(0, 18)}…, paid capacity ${d.fleet.length}; each device registers when it first presents its proof (depth ${d.whitelist.entries[0].proof.length})`,
+    committed?.gasUsed ?? 0n,
+  );
+  d.domain = await readDomain(d.registry);
+  // The fee fixed for the root's devices when it was committed.
+  d.activationFee = (await d.registry.getWhitelist(d.makerInfo.id, d.whitelist.root)).activationFee;
+}
+
+/** The device signs Activate(deviceId, owner, deadline); the owner pays and proves the leaf in one approveAndCall. */
+async function activateForOwner(d: DemoRun, index: number, owner: Signer): Promise<bigint> {
+  const ownerAddress = await owner.getAddress();
+  const entry = d.whitelist.entries[index];
+  const until = (await chainTime(d.hre)) + 3600n;
+  const signature = await signActivation(d.fleet[index].wallet, d.domain, {
+    deviceId: d.fleet[index].deviceId,
+    owner: ownerAddress,
+    deadline: until,
+  });
+  const data = d.registry.interface.encodeFunctionData("activateFromWhitelist", [
+    d.activationFee,
+    d.whitelist.root,
+    entry.deviceId,
+    entry.deviceType,
+    entry.proof,
+    ownerAddress,
+    until,
+    ...compact(signature),
+  ]);
+  const registry = await d.registry.getAddress();
+  const activated = await (await d.token.connect(owner).approveAndCall(registry, d.activationFee, data)).wait();
+  return activated?.gasUsed ?? 0n;
+}
+
+async function ownersActivate(d: DemoRun): Promise<void> {
+  for (const [index, owner] of [
+    [0, d.cast.ownerA],
+    [1, d.cast.ownerB],
+  ] as const) {
+    const ownerAddress = await owner.getAddress();
+    await (await d.token.transfer(ownerAddress, OWNER_THING)).wait();
+    const device = d.fleet[index];
+    const gasUsed = await activateForOwner(d, index, owner);
+    d.record(
+      `Owner activates ${device.uid} (${deviceTypeName(device.deviceType)})`,
+      `the device signed Activate(deviceId, owner, deadline) with its own key; owner ${ownerAddress} paid ${formatThing(d.activationFee)} and the whitelist proof in one transaction`,
+      gasUsed,
+    );
+  }
+}
+
+/** Two more devices, for the reputation story: they will buy access from fleet[0] and report on it. */
+async function activateMore(d: DemoRun): Promise<void> {
+  const gasUsed = (await activateForOwner(d, 2, d.cast.ownerA)) + (await activateForOwner(d, 3, d.cast.ownerA));
+  d.record(
+    `Owner activates ${d.fleet[2].uid} and ${d.fleet[3].uid}`,
+    "the same way: each device signs its activation, the owner pays in one approveAndCall",
+    gasUsed,
+  );
+}
+
+async function peerValidates(d: DemoRun): Promise<void> {
+  const device = d.fleet[0];
+  const claim = { deviceId: device.deviceId, challenge: hexlify(randomBytes(32)) };
+  const signature = await signIdentityClaim(device.wallet, d.domain, claim);
+  const digest = identityClaimDigest(d.domain, claim);
+  const valid = await d.registry.isValidDeviceSignature(device.deviceId, digest, signature);
+  const view = await d.registry.getDevice(device.deviceId);
+  d.record(
+    "A peer validates a device",
+    `${device.uid}: status active, manufacturer #${view.manufacturerId}, reputation ${view.score}/1000; its signed answer to a fresh challenge ${valid ? "checks out" : "FAILS"} (a view: no gas)`,
+    0n,
+  );
+}
+
+// ---------------------------------------------------------------- device wallets
+
+/**
+ * ownerB's device gets a wallet: ownerA, ownerB and the operator own it (2 of 3); the device spends alone
+ * up to 0.05 ETH a day. ownerA's fourth device gets one too, with its own limit.
+ */
+async function createWallets(d: DemoRun): Promise<void> {
+  const eth = await resolveAsset(d.hre, "eth");
+  const { ownerA, ownerB, operator } = d.cast;
+  const owners = [await ownerA.getAddress(), await ownerB.getAddress(), await operator.getAddress()];
+  const walletFor = (creator: Signer, device: FleetDevice, limit: string) =>
+    createWallet(d.hre, creator, {
+      owners,
+      threshold: 2,
+      deviceId: device.deviceId,
+      period: 86_400,
+      limits: [{ asset: eth, limit: parseEther(limit) }],
+    });
+  const created = await walletFor(ownerB, d.fleet[1], "0.05");
+  const second = await walletFor(ownerA, d.fleet[3], "0.02");
+  d.wallet = created.wallet;
+  d.record(
+    `Owners give ${d.fleet[1].uid} and ${d.fleet[3].uid} wallets of their own`,
+    `wallets ${created.wallet} and ${second.wallet}: 2 of 3 owners each; each device key spends alone up to 0.05 / 0.02 ETH a day; each owner handed the device's registry record to its wallet, so a revocation stops its spending at once`,
+    created.gasUsed + second.gasUsed,
+  );
+}
+
+/** The wallet's device pays the service `amount` ETH, relayed by the service. */
+async function devicePays(d: DemoRun, amount: string) {
+  return deviceSpend(d.hre, {
+    wallet: d.wallet,
+    device: d.fleet[1].wallet,
+    asset: await resolveAsset(d.hre, "eth"),
+    to: await d.cast.service.getAddress(),
+    amount: parseEther(amount),
+    relayer: d.cast.service,
+  });
+}
+
+async function deviceSpends(d: DemoRun): Promise<void> {
+  const eth = await resolveAsset(d.hre, "eth");
+  const funded = await fundWallet(d.hre, d.cast.treasury, d.wallet, [{ asset: eth, amount: WALLET_ETH }]);
+  const paid = await devicePays(d, "0.01");
+  d.record(
+    "The device pays for a service under its limit",
+    `the wallet was funded with ${formatEther(WALLET_ETH)} ETH (gas ${formatGas(funded.gasUsed)}); the device signed a 0.01 ETH transfer to the service, which relayed it (the device holds no ETH); ${formatEther(paid.availableAfter)} ETH left today`,
+    paid.gasUsed,
+  );
+}
+
+async function ownersApprove(d: DemoRun): Promise<void> {
+  let refused = "";
+  try {
+    await devicePays(d, "0.05");
+  } catch (error) {
+    refused = (error as Error).message;
+  }
+  const proposal = await propose(d.hre, {
+    wallet: d.wallet,
+    to: await d.cast.service.getAddress(),
+    value: parseEther("0.05"),
+    data: "0x",
+    description: "pay the service 0.05 ETH",
+  });
+  await addSignature(d.hre, proposal, d.cast.ownerA);
+  await addSignature(d.hre, proposal, d.cast.operator);
+  const executed = await execute(d.hre, proposal, d.cast.service);
+  d.record(
+    "The owners approve a larger spend",
+    `the device alone cannot pay 0.05 ETH more today (${refused === "" ? "NOT refused" : "refused before sending"}); ownerA and the operator sign Execute(to, value, data, gasLimit, nonce ${executed.nonce}) and the service relays it: ${executed.success ? "paid" : "FAILED"}`,
+    executed.gasUsed,
+  );
+}
+
+// ---------------------------------------------------------------- paid access through group channels
+
+/**
+ * The device sold is fleet[0] (a lock, say); three registered devices are among the clients. A second
+ * owner's group buys access to the same lock from the same AS.
+ */
+async function openChannels(d: DemoRun): Promise<void> {
+  const lock = d.fleet[0];
+  const common = { as: d.cast.service, lockId: lock.deviceId, close: false };
+  const riders = d.fleet.slice(1, 4).map((device) => device.wallet);
+  d.simulation = await runAccessSimulation(d.hre, {
+    ...common,
+    clients: 4,
+    slots: 3,
+    owner: d.cast.ownerA,
+    clientKeys: riders,
+  });
+  d.guests = await runAccessSimulation(d.hre, { ...common, clients: 2, slots: 2, owner: d.cast.ownerB });
+  d.record(
+    "Two owners open group channels for their client keys",
+    `${d.simulation.clients} clients (three of them registered devices) and ${d.guests.clients} guests share one ETH deposit per group, for an Authorization Server selling access to ${lock.uid} (construction 3: a Merkle root of client keys)`,
+    d.simulation.gas.open + d.guests.gas.open,
+  );
+}
+
+async function buyAccess(d: DemoRun): Promise<void> {
+  const [a, b] = [d.simulation, d.guests];
+  d.record(
+    "Clients buy access slots; the device checks HOTP codes",
+    `${a.slotsBought + b.slotsBought} slots bought with signed cumulative receipts (each stored on disk before its code left the AS); the device accepted ${a.otpsAccepted + b.otpsAccepted} codes and refused ${a.otpsRejected + b.otpsRejected} replayed ones (off chain: no gas)`,
+    0n,
+  );
+}
+
+// ---------------------------------------------------------------- reputation
+
+/** Admits the auditor (once per network) and starts its service on a scratch database, stopped at the end. */
+async function admitAuditor(d: DemoRun): Promise<void> {
+  const auditor = await d.cast.auditor.getAddress();
+  if (!(await d.registry.auditorInfo(auditor)).active) {
+    const admitted = await (await d.registry.addAuditor(auditor)).wait();
+    d.record("The network admin admits an auditor", `auditor ${auditor}`, admitted?.gasUsed ?? 0n);
+  } else {
+    d.record("The network admin admits an auditor", `auditor ${auditor}, admitted by an earlier run`, 0n);
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "thingledger-demo-auditor-"));
+  const { service, store } = await openAuditor(d.hre, d.cast.auditor, path.join(dir, "auditor.sqlite"));
+  d.cleanups.push(async () => {
+    await service.stop();
+    store.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  d.auditorService = service;
+  d.auditorUrl = await service.listen(0);
+}
+
+/** `reporter` asks `subject` to confirm the interaction, then signs its rating of it. */
+async function report(d: DemoRun, reporter: FleetDevice, subject: FleetDevice, rating: number) {
+  const interaction = d.simulation.channelId;
+  const claim = await claimInteraction(d.hre, subject.wallet, {
+    subjectId: subject.deviceId,
+    reporterId: reporter.deviceId,
+    interaction,
+  });
+  return makeReport(d.hre, reporter.wallet, {
+    reporterId: reporter.deviceId,
+    subjectId: subject.deviceId,
+    interaction,
+    rating,
+    evidence: claim.evidence,
+  });
+}
+
+/** The three riders rate the lock; the lock reports on one rider that left it unlocked. */
+async function devicesReport(d: DemoRun): Promise<void> {
+  const [lock, ...riders] = d.fleet.slice(0, 4);
+  const reports = [];
+  for (const [i, rider] of riders.entries()) reports.push(await report(d, rider, lock, [100, 90, 100][i]));
+  reports.push(await report(d, lock, d.fleet[2], 20));
+  const outcomes = await submitReports(d.auditorUrl, [...reports, reports[0]]);
+  const accepted = outcomes.filter((o) => o.accepted).length;
+  const replay = outcomes[outcomes.length - 1];
+  d.record(
+    "Devices report on each other to an auditor",
+    `${accepted} EIP-712 reports about the channel ${d.simulation.channelId.slice(0, 10)}…, each with the other device's signed claim of the interaction as evidence; a replayed report is refused (${replay.status}: ${replay.error ?? "ACCEPTED"})`,
+    0n,
+  );
+}
+
+async function scoreEpoch(d: DemoRun): Promise<void> {
+  const epoch = await d.auditorService.runEpoch();
+  d.record(
+    "The auditor scores the epoch",
+    `epoch ${epoch.epoch}: ${epoch.reports} reports → ${epoch.submitted} scores in one transaction with the reports root ${epoch.root.slice(0, 10)}… (anyone can prove a report's inclusion and recompute); ${epoch.rewarded} rewarded`,
+    epoch.gasUsed,
+  );
+}
+
+async function showReputation(d: DemoRun): Promise<void> {
+  const [lock, rider] = [d.fleet[0], d.fleet[2]];
+  const seen = await Promise.all([lock, rider].map((device) => validate(d.hre, device.deviceId)));
+  const trend = (t: number) => ["falling", "steady", "rising"][t + 1];
+  d.record(
+    "Validation shows the audited reputation",
+    `${lock.uid}: ${seen[0].score}/1000 ${trend(seen[0].trend)}; ${rider.uid}: ${seen[1].score}/1000 ${trend(seen[1].trend)} (a view: no gas)`,
+    0n,
+  );
+}
+
+/** The AS cashes both channels with their best receipts in one transaction. */
+async function closeChannels(d: DemoRun): Promise<void> {
+  const pending = [d.simulation.pendingClose, d.guests.pendingClose].filter((p) => p !== undefined);
+  const channels = PaymentChannels__factory.connect(d.system.addresses.PaymentChannels, d.cast.service);
+  const closed = await (await submitCloses(channels, pending)).wait();
+  const events = await channels.queryFilter(channels.filters.ChannelClosed(), closed?.blockNumber, closed?.blockNumber);
+  const paid = events.reduce((sum, e) => sum + e.args.paid, 0n);
+  const refunded = events.reduce((sum, e) => sum + e.args.refunded, 0n);
+  d.record(
+    "The AS closes both channels in one batch",
+    `one closeBatch with each channel's best receipt: paid ${formatEther(paid)} ETH once, owners refunded ${formatEther(refunded)} ETH`,
+    closed?.gasUsed ?? 0n,
+  );
+}
+
+async function auditorWithdraws(d: DemoRun): Promise<void> {
+  const withdrawn = await withdrawReward(d.hre, d.cast.auditor);
+  d.record(
+    "The auditor withdraws its reward",
+    `${withdrawn.formatted} from the reward pool that registration and activation fees fill (pull payment)`,
+    withdrawn.gasUsed,
+  );
+}
+
+/** The demo's story, in order: each step does its part on chain (or off) and records what it showed. */
+const STEPS: readonly ((d: DemoRun) => Promise<void>)[] = [
+  deployed,
+  fundOperator,
+  permitOffline,
+  serviceCollects,
+  admitManufacturer,
+  fundManufacturer,
+  prepayFees,
+  commitFleet,
+  ownersActivate,
+  activateMore,
+  peerValidates,
+  createWallets,
+  deviceSpends,
+  ownersApprove,
+  openChannels,
+  buyAccess,
+  admitAuditor,
+  devicesReport,
+  scoreEpoch,
+  showReputation,
+  closeChannels,
+  auditorWithdraws,
+];
+
 /** Runs the network's lifecycle, as far as it exists, and reports each step with its gas. */
 export async function runDemo(
   hre: HardhatRuntimeEnvironment,
   onStep: (step: DemoStep) => void = () => undefined,
 ): Promise<DemoResult> {
   const started = Date.now();
-  const steps: DemoStep[] = [];
-  const record = (title: string, detail: string, gasUsed: bigint): void => {
-    const step = { step: steps.length + 1, title, detail, gasUsed };
-    steps.push(step);
-    onStep(step);
-  };
-
   const system = await deployedOrDeploy(hre);
   const [treasury, operator, service, manufacturer, ownerA, ownerB, auditor] = await cast(hre);
+  const people = { treasury, operator, service, manufacturer, ownerA, ownerB, auditor };
   const token = await connectToken(hre, treasury);
-  const tokenAddress = await token.getAddress();
-  record(
-    "Deploy the system",
-    `ThingToken at ${tokenAddress}; fixed supply ${formatThing(await token.totalSupply())} held by the treasury ${await treasury.getAddress()}`,
-    system.gasUsed,
-  );
-
-  const operatorAddress = await operator.getAddress();
-  const sent = await (await token.transfer(operatorAddress, OPERATOR_THING)).wait();
-  record(
-    "Fund a device operator",
-    `treasury sends ${formatThing(OPERATOR_THING)} to operator ${operatorAddress}`,
-    sent?.gasUsed ?? 0n,
-  );
-
-  const serviceAddress = await service.getAddress();
-  const { chainId } = await hre.ethers.provider.getNetwork();
-  const allowance = parseUnits("250", 18);
-  const deadline = (await chainTime(hre)) + 3600n;
-  const nonce = await token.nonces(operatorAddress);
-  const signature = await signPermit(operator, permitDomain(await token.name(), chainId, tokenAddress), {
-    owner: operatorAddress,
-    spender: serviceAddress,
-    value: allowance,
-    nonce,
-    deadline,
-  });
-  const { v, r, s } = Signature.from(signature);
-  const permitted = await (
-    await token.connect(service).permit(operatorAddress, serviceAddress, allowance, deadline, v, r, s)
-  ).wait();
-  record(
-    "Operator signs a permit offline; the service submits it",
-    `operator holds no ETH for this: the service relays the EIP-2612 permit for ${formatThing(allowance)}`,
-    permitted?.gasUsed ?? 0n,
-  );
-
-  const pulled = await (await token.connect(service).transferFrom(operatorAddress, serviceAddress, allowance)).wait();
-  record(
-    "The service collects its payment",
-    `service pulls ${formatThing(allowance)}; operator now holds ${formatThing(await token.balanceOf(operatorAddress))}`,
-    pulled?.gasUsed ?? 0n,
-  );
-
-  // ---------------------------------------------------------------- device identity
-  const { registry, address: registryAddress } = await connectRegistry(hre, treasury);
-  const makerAddress = await manufacturer.getAddress();
-  let makerInfo = await registry.getManufacturer(makerAddress);
-  if (!makerInfo.active) {
-    const added = await (await registry.addManufacturer(makerAddress, makerAddress, 600)).wait();
-    makerInfo = await registry.getManufacturer(makerAddress);
-    record(
-      "The network admin admits a manufacturer",
-      `manufacturer #${makerInfo.id} ${makerAddress}, default reputation 600/1000`,
-      added?.gasUsed ?? 0n,
-    );
-  } else {
-    record(
-      "The network admin admits a manufacturer",
-      `manufacturer #${makerInfo.id} ${makerAddress} was admitted by an earlier run on this network`,
-      0n,
-    );
-  }
-  const funded = await (await token.transfer(makerAddress, MANUFACTURER_THING)).wait();
-  record(
-    "Fund the manufacturer",
-    `treasury sends ${formatThing(MANUFACTURER_THING)} for registration fees`,
-    funded?.gasUsed ?? 0n,
-  );
-
-  const run = Date.now().toString(36);
-  const fleet = Array.from({ length: 1000 }, (_, i) => {
-    const wallet = randomDeviceKey();
-    const uid = `DEMO-${run}-${String(i + 1).padStart(4, "0")}`;
-    return { uid, wallet, deviceId: deviceIdOf(makerInfo.id, uid), deviceKey: wallet.address, deviceType: 1 + (i % 6) };
-  });
-  const whitelist = buildWhitelist(fleet, Number(makerInfo.id));
-  const fee = await registry.registrationFee();
-  const deposit = fee * BigInt(fleet.length);
-  const credited = await (
-    await token
-      .connect(manufacturer)
-      .approveAndCall(
-        registryAddress,
-        deposit,
-        registry.interface.encodeFunctionData("depositFeeCredit", [makerAddress, deposit]),
-      )
-  ).wait();
-  record(
-    "The manufacturer prepays registration fees in one approveAndCall",
-    `${formatThing(deposit)} of fee credit for ${fleet.length} devices; the registry learns the payer from the token`,
-    credited?.gasUsed ?? 0n,
-  );
-  const committed = await (
-    await registry
-      .connect(manufacturer)
-      .commitWhitelist(fee, await registry.activationFee(), whitelist.root, fleet.length)
-  ).wait();
-  record(
-    "Register a fleet of 1,000 devices by Merkle root",
-    `one root ${whitelist.root.slice(0, 18)}…, paid capacity ${fleet.length}; each device registers when it first presents its proof (depth ${whitelist.entries[0].proof.length})`,
-    committed?.gasUsed ?? 0n,
-  );
-
-  const domain = registryDomain(system.chainId, registryAddress);
-  // The fee fixed for the root's devices when it was committed.
-  const { activationFee } = await registry.getWhitelist(makerInfo.id, whitelist.root);
-  /** The device signs Activate(deviceId, owner, deadline); the owner pays and proves the leaf in one approveAndCall. */
-  const activateForOwner = async (index: number, owner: Signer): Promise<bigint> => {
-    const ownerAddress = await owner.getAddress();
-    const device = fleet[index];
-    const entry = whitelist.entries[index];
-    const until = (await chainTime(hre)) + 3600n;
-    const signature = await signActivation(device.wallet, domain, {
-      deviceId: device.deviceId,
-      owner: ownerAddress,
-      deadline: until,
-    });
-    const data = registry.interface.encodeFunctionData("activateFromWhitelist", [
-      activationFee,
-      whitelist.root,
-      entry.deviceId,
-      entry.deviceType,
-      entry.proof,
-      ownerAddress,
-      until,
-      ...compact(signature),
-    ]);
-    const activated = await (await token.connect(owner).approveAndCall(registryAddress, activationFee, data)).wait();
-    return activated?.gasUsed ?? 0n;
-  };
-  for (const [index, owner] of [
-    [0, ownerA],
-    [1, ownerB],
-  ] as const) {
-    const ownerAddress = await owner.getAddress();
-    await (await token.transfer(ownerAddress, OWNER_THING)).wait();
-    const device = fleet[index];
-    const gasUsed = await activateForOwner(index, owner);
-    record(
-      `Owner activates ${device.uid} (${deviceTypeName(device.deviceType)})`,
-      `the device signed Activate(deviceId, owner, deadline) with its own key; owner ${ownerAddress} paid ${formatThing(activationFee)} and the whitelist proof in one transaction`,
-      gasUsed,
-    );
-  }
-
-  // Two more devices, for the reputation story: they will buy access from fleet[0] and report on it.
-  const moreGas = (await activateForOwner(2, ownerA)) + (await activateForOwner(3, ownerA));
-  record(
-    `Owner activates ${fleet[2].uid} and ${fleet[3].uid}`,
-    "the same way: each device signs its activation, the owner pays in one approveAndCall",
-    moreGas,
-  );
-
-  const challenge = hexlify(randomBytes(32));
-  const claim = { deviceId: fleet[0].deviceId, challenge };
-  const claimSignature = await signIdentityClaim(fleet[0].wallet, domain, claim);
-  const valid = await registry.isValidDeviceSignature(
-    fleet[0].deviceId,
-    identityClaimDigest(domain, claim),
-    claimSignature,
-  );
-  const view = await registry.getDevice(fleet[0].deviceId);
-  record(
-    "A peer validates a device",
-    `${fleet[0].uid}: status active, manufacturer #${view.manufacturerId}, reputation ${view.score}/1000; its signed answer to a fresh challenge ${valid ? "checks out" : "FAILS"} (a view: no gas)`,
-    0n,
-  );
-
-  // ---------------------------------------------------------------- a device wallet
-  // ownerB's device gets a wallet: ownerA, ownerB and the operator own it (2 of 3); the device spends alone
-  // up to 0.05 ETH a day.
-  const eth = await resolveAsset(hre, "eth");
-  const walletOwners = [await ownerA.getAddress(), await ownerB.getAddress(), operatorAddress];
-  const created = await createWallet(hre, ownerB, {
-    owners: walletOwners,
-    threshold: 2,
-    deviceId: fleet[1].deviceId,
-    period: 86_400,
-    limits: [{ asset: eth, limit: parseEther("0.05") }],
-  });
-  // ownerA's fourth device gets one too, with its own limit.
-  const second = await createWallet(hre, ownerA, {
-    owners: walletOwners,
-    threshold: 2,
-    deviceId: fleet[3].deviceId,
-    period: 86_400,
-    limits: [{ asset: eth, limit: parseEther("0.02") }],
-  });
-  record(
-    `Owners give ${fleet[1].uid} and ${fleet[3].uid} wallets of their own`,
-    `wallets ${created.wallet} and ${second.wallet}: 2 of 3 owners each; each device key spends alone up to 0.05 / 0.02 ETH a day; each owner handed the device's registry record to its wallet, so a revocation stops its spending at once`,
-    created.gasUsed + second.gasUsed,
-  );
-  const walletFunded = await fundWallet(hre, treasury, created.wallet, [{ asset: eth, amount: WALLET_ETH }]);
-  const paid = await deviceSpend(hre, {
-    wallet: created.wallet,
-    device: fleet[1].wallet,
-    asset: eth,
-    to: serviceAddress,
-    amount: parseEther("0.01"),
-    relayer: service,
-  });
-  record(
-    "The device pays for a service under its limit",
-    `the wallet was funded with ${formatEther(WALLET_ETH)} ETH (gas ${formatGas(walletFunded.gasUsed)}); the device signed a 0.01 ETH transfer to the service, which relayed it (the device holds no ETH); ${hre.ethers.formatEther(paid.availableAfter)} ETH left today`,
-    paid.gasUsed,
-  );
-  let refused = "";
+  const { registry } = await connectRegistry(hre, treasury);
+  const d = new DemoRun(hre, system, people, token, registry, onStep);
   try {
-    await deviceSpend(hre, {
-      wallet: created.wallet,
-      device: fleet[1].wallet,
-      asset: eth,
-      to: serviceAddress,
-      amount: parseEther("0.05"),
-      relayer: service,
-    });
-  } catch (error) {
-    refused = (error as Error).message;
-  }
-  const proposal = await propose(hre, {
-    wallet: created.wallet,
-    to: serviceAddress,
-    value: parseEther("0.05"),
-    data: "0x",
-    description: "pay the service 0.05 ETH",
-  });
-  await addSignature(hre, proposal, ownerA);
-  await addSignature(hre, proposal, operator);
-  const executed = await execute(hre, proposal, service);
-  record(
-    "The owners approve a larger spend",
-    `the device alone cannot pay 0.05 ETH more today (${refused === "" ? "NOT refused" : "refused before sending"}); ownerA and the operator sign Execute(to, value, data, gasLimit, nonce ${executed.nonce}) and the service relays it: ${executed.success ? "paid" : "FAILED"}`,
-    executed.gasUsed,
-  );
-
-  // ---------------------------------------------------------------- paid access through a group channel
-  // The device sold is fleet[0] (a lock, say); three registered devices are among the clients.
-  const lock = fleet[0];
-  const riders = [fleet[1], fleet[2], fleet[3]];
-  const simulation = await runAccessSimulation(hre, {
-    clients: 4,
-    slots: 3,
-    owner: ownerA,
-    as: service,
-    clientKeys: riders.map((d) => d.wallet),
-    lockId: lock.deviceId,
-    close: false,
-  });
-  // A second owner's group buys access to the same lock from the same AS.
-  const guests = await runAccessSimulation(hre, {
-    clients: 2,
-    slots: 2,
-    owner: ownerB,
-    as: service,
-    lockId: lock.deviceId,
-    close: false,
-  });
-  record(
-    "Two owners open group channels for their client keys",
-    `${simulation.clients} clients (three of them registered devices) and ${guests.clients} guests share one ETH deposit per group, for an Authorization Server selling access to ${lock.uid} (construction 3: a Merkle root of client keys)`,
-    simulation.gas.open + guests.gas.open,
-  );
-  record(
-    "Clients buy access slots; the device checks HOTP codes",
-    `${simulation.slotsBought + guests.slotsBought} slots bought with signed cumulative receipts (each stored on disk before its code left the AS); the device accepted ${simulation.otpsAccepted + guests.otpsAccepted} codes and refused ${simulation.otpsRejected + guests.otpsRejected} replayed ones (off chain: no gas)`,
-    0n,
-  );
-
-  // ---------------------------------------------------------------- reputation
-  const { registry: adminRegistry } = await connectRegistry(hre, treasury);
-  const auditorAddress = await auditor.getAddress();
-  if (!(await adminRegistry.auditorInfo(auditorAddress)).active) {
-    const admitted = await (await adminRegistry.addAuditor(auditorAddress)).wait();
-    record("The network admin admits an auditor", `auditor ${auditorAddress}`, admitted?.gasUsed ?? 0n);
-  } else {
-    record("The network admin admits an auditor", `auditor ${auditorAddress}, admitted by an earlier run`, 0n);
-  }
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "thingledger-demo-auditor-"));
-  const { service: auditorService, store } = await openAuditor(hre, auditor, path.join(dir, "auditor.sqlite"));
-  try {
-    const url = await auditorService.listen(0);
-    const interaction = simulation.channelId;
-    const reports = [];
-    // Each rider asks the lock to confirm the interaction (the channel), then signs its rating.
-    for (const [i, rider] of riders.entries()) {
-      const claim = await claimInteraction(hre, lock.wallet, {
-        subjectId: lock.deviceId,
-        reporterId: rider.deviceId,
-        interaction,
-      });
-      reports.push(
-        await makeReport(hre, rider.wallet, {
-          reporterId: rider.deviceId,
-          subjectId: lock.deviceId,
-          interaction,
-          rating: [100, 90, 100][i],
-          evidence: claim.evidence,
-        }),
-      );
-    }
-    // The lock reports on one rider that left it unlocked.
-    const riderClaim = await claimInteraction(hre, fleet[2].wallet, {
-      subjectId: fleet[2].deviceId,
-      reporterId: lock.deviceId,
-      interaction,
-    });
-    reports.push(
-      await makeReport(hre, lock.wallet, {
-        reporterId: lock.deviceId,
-        subjectId: fleet[2].deviceId,
-        interaction,
-        rating: 20,
-        evidence: riderClaim.evidence,
-      }),
-    );
-    const outcomes = await submitReports(url, [...reports, reports[0]]);
-    const accepted = outcomes.filter((o) => o.accepted).length;
-    const replay = outcomes[outcomes.length - 1];
-    record(
-      "Devices report on each other to an auditor",
-      `${accepted} EIP-712 reports about the channel ${interaction.slice(0, 10)}…, each with the other device's signed claim of the interaction as evidence; a replayed report is refused (${replay.status}: ${replay.error ?? "ACCEPTED"})`,
-      0n,
-    );
-    const epoch = await auditorService.runEpoch();
-    record(
-      "The auditor scores the epoch",
-      `epoch ${epoch.epoch}: ${epoch.reports} reports → ${epoch.submitted} scores in one transaction with the reports root ${epoch.root.slice(0, 10)}… (anyone can prove a report's inclusion and recompute); ${epoch.rewarded} rewarded`,
-      epoch.gasUsed,
-    );
-    const seen = await Promise.all([lock, fleet[2]].map((d) => validate(hre, d.deviceId)));
-    const trend = (t: number) => ["falling", "steady", "rising"][t + 1];
-    record(
-      "Validation shows the audited reputation",
-      `${lock.uid}: ${seen[0].score}/1000 ${trend(seen[0].trend)}; ${fleet[2].uid}: ${seen[1].score}/1000 ${trend(seen[1].trend)} (a view: no gas)`,
-      0n,
-    );
-    // The AS cashes both channels with their best receipts in one transaction.
-    const pending = [simulation.pendingClose, guests.pendingClose].filter((p) => p !== undefined);
-    const channels = PaymentChannels__factory.connect(system.addresses.PaymentChannels, service);
-    const closed = await (await submitCloses(channels, pending)).wait();
-    const events = await channels.queryFilter(
-      channels.filters.ChannelClosed(),
-      closed?.blockNumber,
-      closed?.blockNumber,
-    );
-    const paidTotal = events.reduce((sum, e) => sum + e.args.paid, 0n);
-    const refundedTotal = events.reduce((sum, e) => sum + e.args.refunded, 0n);
-    record(
-      "The AS closes both channels in one batch",
-      `one closeBatch with each channel's best receipt: paid ${formatEther(paidTotal)} ETH once, owners refunded ${formatEther(refundedTotal)} ETH`,
-      closed?.gasUsed ?? 0n,
-    );
-    const withdrawn = await withdrawReward(hre, auditor);
-    record(
-      "The auditor withdraws its reward",
-      `${withdrawn.formatted} from the reward pool that registration and activation fees fill (pull payment)`,
-      withdrawn.gasUsed,
-    );
+    for (const step of STEPS) await step(d);
   } finally {
-    await auditorService.stop();
-    store.close();
-    fs.rmSync(dir, { recursive: true, force: true });
+    for (const cleanup of d.cleanups.reverse()) await cleanup();
   }
-
   return {
     network: hre.network.name,
     chainId: system.chainId,
     ephemeral: system.ephemeral,
     addresses: system.addresses,
-    steps,
-    totalGas: steps.reduce((sum, s) => sum + s.gasUsed, 0n),
+    steps: d.steps,
+    totalGas: d.steps.reduce((sum, s) => sum + s.gasUsed, 0n),
     seconds: (Date.now() - started) / 1000,
   };
 }

@@ -14,14 +14,8 @@ import type { FleetDevice } from "./devices/fleet";
 import { deviceIdOf, manufacturerIdOf, resolveDeviceId, writeFleetFiles } from "./devices/fleet";
 import { keystoreFile, loadDeviceKey, randomDeviceKey, saveDeviceKey } from "./devices/keystore";
 import { DEVICE_TYPES, deviceTypeName } from "./devices/types";
-import {
-  compact,
-  identityClaimDigest,
-  registryDomain,
-  signActivation,
-  signIdentityClaim,
-  signKeyRotation,
-} from "./eip712/device";
+import { compact, identityClaimDigest, signActivation, signIdentityClaim, signKeyRotation } from "./eip712/device";
+import { readDomain } from "./eip712/domain";
 import { UserError } from "./errors";
 import { writeWhitelist } from "./merkle/whitelist";
 import type { Whitelist } from "./merkle/whitelist";
@@ -456,7 +450,7 @@ export async function activate(
   const ownerAddress = await owner.getAddress();
   const info = await deviceStatus(hre, deviceId);
   const deadline = (await chainTime(hre)) + 3600n;
-  const signature = await signActivation(device, registryDomain(ctx.chainId, ctx.address), {
+  const signature = await signActivation(device, await readDomain(ctx.registry), {
     deviceId,
     owner: ownerAddress,
     deadline,
@@ -546,7 +540,7 @@ export async function validate(
   const result: ValidateResult = { ...info, valid: info.status === "active" };
   if (claim !== undefined) {
     const ctx = await connectRegistry(hre);
-    const domain = registryDomain(ctx.chainId, ctx.address);
+    const domain = await readDomain(ctx.registry);
     const message = { deviceId, challenge: claim.challenge };
     const signature = await signIdentityClaim(claim.device, domain, message);
     result.challenge = claim.challenge;
@@ -620,7 +614,7 @@ export async function rotateKey(
   const fresh = randomDeviceKey();
   const nonce = await ctx.registry.keyNonce(deviceId);
   const deadline = (await chainTime(hre)) + 3600n;
-  const signature = await signKeyRotation(fresh, registryDomain(ctx.chainId, ctx.address), {
+  const signature = await signKeyRotation(fresh, await readDomain(ctx.registry), {
     deviceId,
     newKey: fresh.address,
     nonce,

@@ -9,7 +9,8 @@ import type { ThingToken } from "../typechain-types";
 import { chainTime } from "./chain";
 import { parseCount } from "./cli/parse";
 import { UserError } from "./errors";
-import { PERMIT_TYPES, permitDomain, signPermit } from "./eip712/permit";
+import { readDomain } from "./eip712/domain";
+import { PERMIT_TYPES, signPermit } from "./eip712/permit";
 import type { PermitMessage } from "./eip712/permit";
 import { loadSystem } from "./deployments";
 import { formatThing } from "./units";
@@ -123,7 +124,7 @@ export async function createPermit(
     nonce: await token.nonces(ownerAddress),
     deadline,
   };
-  const signature = await signPermit(owner, permitDomain(await token.name(), chainId, tokenAddress), message);
+  const signature = await signPermit(owner, await readDomain(token), message);
   return {
     kind: "thingledger/permit",
     chainId: chainId.toString(),
@@ -216,7 +217,7 @@ export async function submitPermit(
     nonce: BigInt(permit.nonce),
     deadline: BigInt(permit.deadline),
   };
-  const domain = permitDomain(await token.name(), chainId, tokenAddress);
+  const domain = await readDomain(token);
   let recovered: string;
   try {
     recovered = verifyTypedData(domain, PERMIT_TYPES, { ...message }, permit.signature);

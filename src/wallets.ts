@@ -1,6 +1,6 @@
 import fs from "node:fs";
 
-import type { BaseWallet, Signer } from "ethers";
+import type { BaseWallet, Signer, TypedDataDomain } from "ethers";
 import { ZeroAddress, formatUnits, getAddress, isAddress, isHexString, verifyTypedData } from "ethers";
 import type { HardhatRuntimeEnvironment } from "hardhat/types";
 
@@ -16,14 +16,8 @@ import { chainTime, gasOf } from "./chain";
 import { parseAmount } from "./cli/parse";
 import { loadSystem } from "./deployments";
 import { compact } from "./eip712/device";
-import {
-  EXECUTE_TYPES,
-  packAuthorization,
-  signDeviceTransfer,
-  signExecute,
-  sortOwners,
-  walletDomain,
-} from "./eip712/wallet";
+import { readDomain } from "./eip712/domain";
+import { EXECUTE_TYPES, packAuthorization, signDeviceTransfer, signExecute, sortOwners } from "./eip712/wallet";
 import type { ExecuteMessage } from "./eip712/wallet";
 import { UserError } from "./errors";
 import { STATUS_NAMES } from "./registry";
@@ -388,17 +382,18 @@ export function readProposal(file: string): Proposal {
   if (typeof p.signatures !== "object" || p.signatures === null) {
     throw new UserError(`${file}: "signatures" must be an object of owner → signature`);
   }
-  const proposal = { description: "", ...p } as Proposal;
-  for (const [owner, signature] of Object.entries(proposal.signatures)) {
+  for (const owner of Object.keys(p.signatures)) {
     if (!isAddress(owner)) throw new UserError(`${file}: signature key "${owner}" is not an address`);
+  }
+  return { description: "", ...p } as Proposal;
+}
+
+/** Checks that each signature listed in a proposal is its owner's, over this proposal in the wallet's domain. */
+function checkSignatures(p: Proposal, domain: TypedDataDomain, file: string): void {
+  for (const [owner, signature] of Object.entries(p.signatures)) {
     let recovered: string;
     try {
-      recovered = verifyTypedData(
-        walletDomain(BigInt(proposal.chainId), proposal.wallet),
-        EXECUTE_TYPES,
-        proposalMessage(proposal),
-        signature,
-      );
+      recovered = verifyTypedData(domain, EXECUTE_TYPES, proposalMessage(p), signature);
     } catch {
       throw new UserError(`${file}: the signature of ${owner} is malformed`);
     }
@@ -406,10 +401,9 @@ export function readProposal(file: string): Proposal {
       throw new UserError(`${file}: the signature listed for ${owner} was made by ${recovered}, or over other content`);
     }
   }
-  return proposal;
 }
 
-/** Checks a proposal against the network: right chain, wallet exists, nonce not used. */
+/** Checks a proposal against the network: right chain, wallet exists, nonce not used, signatures its owners'. */
 async function checkProposal(hre: HardhatRuntimeEnvironment, p: Proposal, file: string): Promise<DeviceWallet> {
   const { chainId } = await hre.ethers.provider.getNetwork();
   if (BigInt(p.chainId) !== chainId) {
@@ -420,6 +414,7 @@ async function checkProposal(hre: HardhatRuntimeEnvironment, p: Proposal, file: 
   if (BigInt(p.nonce) < current) {
     throw new UserError(`${file} is stale: its nonce ${p.nonce} is already used (the wallet's nonce is ${current})`);
   }
+  checkSignatures(p, await readDomain(wallet), file);
   return wallet;
 }
 
@@ -446,7 +441,7 @@ export async function addSignature(
   if (Object.keys(p.signatures).some((k) => getAddress(k) === signer)) {
     throw new UserError(`${signer} has already signed ${label}`);
   }
-  p.signatures[signer] = await signExecute(owner, walletDomain(BigInt(p.chainId), p.wallet), proposalMessage(p));
+  p.signatures[signer] = await signExecute(owner, await readDomain(wallet), proposalMessage(p));
   const threshold = Number(await wallet.threshold());
   const signatures = Object.keys(p.signatures).filter((k) => owners.includes(getAddress(k))).length;
   return { file: label, wallet: p.wallet, signer, signatures, threshold, ready: signatures >= threshold };
@@ -671,9 +666,8 @@ export async function deviceSpend(hre: HardhatRuntimeEnvironment, o: DeviceSpend
     }
     tx = await wallet.connect(device).deviceTransfer(o.asset.address, o.to, o.amount);
   } else {
-    const { chainId } = await hre.ethers.provider.getNetwork();
     const deadline = (await chainTime(hre)) + 3600n;
-    const signature = await signDeviceTransfer(o.device, walletDomain(chainId, o.wallet), {
+    const signature = await signDeviceTransfer(o.device, await readDomain(wallet), {
       asset: o.asset.address,
       to: o.to,
       amount: o.amount,

@@ -1,15 +1,13 @@
-import { task } from "hardhat/config";
-
 import { formatGas } from "../src/cli/output";
 import { withHttpFlags } from "../src/http/flags";
 import type { HttpFlags } from "../src/http/flags";
-import { runTask } from "./lib";
+import { defineTask } from "./lib";
 
 function unitOf(asset: string): string {
   return asset === "token" ? "THING" : "ETH";
 }
 
-task(
+defineTask(
   "channel:open",
   "Opens a payment channel: the owner deposits for an Authorization Server on behalf of a client group",
 )
@@ -21,8 +19,7 @@ task(
   .addOptionalParam("salt", "Distinguishes channels with equal parameters; default random")
   .addOptionalParam("out", "Write the channel file (key, and each client's Merkle proof) here")
   .addOptionalParam("signer", "Index of the owner's local account", "0")
-  .addFlag("json", "Print machine-readable JSON")
-  .setAction(
+  .run(
     async (
       args: {
         as: string;
@@ -33,176 +30,141 @@ task(
         salt?: string;
         out?: string;
         signer: string;
-        json: boolean;
       },
       hre,
     ) => {
-      return runTask(
-        hre,
-        "channel:open",
-        args.json,
-        async () => {
-          const crypto = await import("node:crypto");
-          const { parseAddress, parseAmount, parseCount, parseDeadline } = await import("../src/cli/parse");
-          const { chainTime } = await import("../src/chain");
-          const { UserError } = await import("../src/errors");
-          const { openChannel, readClients } = await import("../src/channels/ops");
-          const { signerOption } = await import("../src/token");
-          if (args.asset !== "eth" && args.asset !== "token")
-            throw new UserError(`--asset: "${args.asset}" is neither eth nor token`);
-          const payee = parseAddress("as", args.as);
-          const deposit = parseAmount("deposit", args.deposit);
-          const expiry = parseDeadline("expiry", args.expiry, await chainTime(hre));
-          const salt =
-            args.salt === undefined
-              ? BigInt(`0x${crypto.randomBytes(8).toString("hex")}`)
-              : BigInt(parseCount("salt", args.salt));
-          const clients = readClients(args.clients);
-          return openChannel(hre, {
-            owner: await signerOption(hre, "signer", args.signer),
-            payee,
-            clients,
-            deposit,
-            expiry,
-            asset: args.asset,
-            salt,
-            out: args.out,
-          });
-        },
-        (r) =>
-          [
-            `Opened channel ${r.channelId}`,
-            `  owner ${r.owner} → AS ${r.payee}, ${r.clients} client(s), root ${r.clientRoot}`,
-            `  deposit ${hre.ethers.formatEther(r.deposit)} ${unitOf(r.asset)}, expires ${new Date(Number(r.expiry) * 1000).toISOString()}`,
-            `  salt ${r.salt}, opened in block ${r.openBlock}, gas ${formatGas(r.gasUsed)}`,
-            r.file === undefined ? "" : `  channel file (give it to the clients): ${r.file}`,
-          ]
-            .filter((l) => l !== "")
-            .join("\n"),
-      );
+      const crypto = await import("node:crypto");
+      const { parseAddress, parseAmount, parseCount, parseDeadline } = await import("../src/cli/parse");
+      const { chainTime } = await import("../src/chain");
+      const { UserError } = await import("../src/errors");
+      const { openChannel, readClients } = await import("../src/channels/ops");
+      const { signerOption } = await import("../src/token");
+      if (args.asset !== "eth" && args.asset !== "token")
+        throw new UserError(`--asset: "${args.asset}" is neither eth nor token`);
+      const payee = parseAddress("as", args.as);
+      const deposit = parseAmount("deposit", args.deposit);
+      const expiry = parseDeadline("expiry", args.expiry, await chainTime(hre));
+      const salt =
+        args.salt === undefined
+          ? BigInt(`0x${crypto.randomBytes(8).toString("hex")}`)
+          : BigInt(parseCount("salt", args.salt));
+      const clients = readClients(args.clients);
+      return openChannel(hre, {
+        owner: await signerOption(hre, "signer", args.signer),
+        payee,
+        clients,
+        deposit,
+        expiry,
+        asset: args.asset,
+        salt,
+        out: args.out,
+      });
     },
+    (r, hre) =>
+      [
+        `Opened channel ${r.channelId}`,
+        `  owner ${r.owner} → AS ${r.payee}, ${r.clients} client(s), root ${r.clientRoot}`,
+        `  deposit ${hre.ethers.formatEther(r.deposit)} ${unitOf(r.asset)}, expires ${new Date(Number(r.expiry) * 1000).toISOString()}`,
+        `  salt ${r.salt}, opened in block ${r.openBlock}, gas ${formatGas(r.gasUsed)}`,
+        r.file === undefined ? "" : `  channel file (give it to the clients): ${r.file}`,
+      ]
+        .filter((l) => l !== "")
+        .join("\n"),
   );
 
-task("channel:topup", "The owner adds to a channel's deposit and/or extends its expiry")
+defineTask("channel:topup", "The owner adds to a channel's deposit and/or extends its expiry")
   .addParam("channel", "Channel id (0x…64 hex)")
   .addOptionalParam("amount", "ETH or THING to add, e.g. 0.1")
   .addOptionalParam("extend", "New expiry: a duration from now (7d) or a unix time")
   .addOptionalParam("signer", "Index of the owner's local account", "0")
-  .addFlag("json", "Print machine-readable JSON")
-  .setAction(
-    async (args: { channel: string; amount?: string; extend?: string; signer: string; json: boolean }, hre) => {
-      return runTask(
-        hre,
-        "channel:topup",
-        args.json,
-        async () => {
-          const { parseAmount, parseDeadline } = await import("../src/cli/parse");
-          const { chainTime } = await import("../src/chain");
-          const { UserError } = await import("../src/errors");
-          const { parseChannelId, topUpChannel } = await import("../src/channels/ops");
-          const { signerOption } = await import("../src/token");
-          if (args.amount === undefined && args.extend === undefined)
-            throw new UserError("nothing to do: give --amount, --extend, or both");
-          return topUpChannel(hre, {
-            owner: await signerOption(hre, "signer", args.signer),
-            channelId: parseChannelId(args.channel),
-            amount: args.amount === undefined ? 0n : parseAmount("amount", args.amount),
-            expiry: args.extend === undefined ? undefined : parseDeadline("extend", args.extend, await chainTime(hre)),
-          });
-        },
-        (r) =>
-          `Topped up channel ${r.channelId}: +${hre.ethers.formatEther(r.added)}, deposit now ${hre.ethers.formatEther(r.deposit)}, expires ${new Date(Number(r.expiry) * 1000).toISOString()} (gas ${formatGas(r.gasUsed)})`,
-      );
+  .run(
+    async (args: { channel: string; amount?: string; extend?: string; signer: string }, hre) => {
+      const { parseAmount, parseDeadline } = await import("../src/cli/parse");
+      const { chainTime } = await import("../src/chain");
+      const { UserError } = await import("../src/errors");
+      const { parseChannelId, topUpChannel } = await import("../src/channels/ops");
+      const { signerOption } = await import("../src/token");
+      if (args.amount === undefined && args.extend === undefined)
+        throw new UserError("nothing to do: give --amount, --extend, or both");
+      return topUpChannel(hre, {
+        owner: await signerOption(hre, "signer", args.signer),
+        channelId: parseChannelId(args.channel),
+        amount: args.amount === undefined ? 0n : parseAmount("amount", args.amount),
+        expiry: args.extend === undefined ? undefined : parseDeadline("extend", args.extend, await chainTime(hre)),
+      });
     },
+    (r, hre) =>
+      `Topped up channel ${r.channelId}: +${hre.ethers.formatEther(r.added)}, deposit now ${hre.ethers.formatEther(r.deposit)}, expires ${new Date(Number(r.expiry) * 1000).toISOString()} (gas ${formatGas(r.gasUsed)})`,
   );
 
-task("channel:status", "Shows a channel: parties, asset, group root, deposit, expiry, and how it ended")
+defineTask("channel:status", "Shows a channel: parties, asset, group root, deposit, expiry, and how it ended")
   .addParam("channel", "Channel id (0x…64 hex)")
-  .addFlag("json", "Print machine-readable JSON")
-  .setAction(async (args: { channel: string; json: boolean }, hre) => {
-    return runTask(
-      hre,
-      "channel:status",
-      args.json,
-      async () => {
-        const { channelInfo, parseChannelId } = await import("../src/channels/ops");
-        return channelInfo(hre, parseChannelId(args.channel));
-      },
-      (r) =>
-        [
-          `Channel ${r.channelId}: ${r.status}`,
-          `  owner ${r.owner} → AS ${r.payee}, asset ${r.asset}, group root ${r.clientRoot}`,
-          `  deposit ${hre.ethers.formatEther(r.deposit)} ${unitOf(r.asset)}, expiry ${new Date(Number(r.expiry) * 1000).toISOString()}, opened in block ${r.openBlock} (salt ${r.salt})`,
-          r.paid === undefined ? "" : `  AS paid ${hre.ethers.formatEther(r.paid)} ${unitOf(r.asset)}`,
-          r.refunded === undefined ? "" : `  owner refunded ${hre.ethers.formatEther(r.refunded)} ${unitOf(r.asset)}`,
-        ]
-          .filter((l) => l !== "")
-          .join("\n"),
-    );
-  });
+  .run(
+    async (args: { channel: string }, hre) => {
+      const { channelInfo, parseChannelId } = await import("../src/channels/ops");
+      return channelInfo(hre, parseChannelId(args.channel));
+    },
+    (r, hre) =>
+      [
+        `Channel ${r.channelId}: ${r.status}`,
+        `  owner ${r.owner} → AS ${r.payee}, asset ${r.asset}, group root ${r.clientRoot}`,
+        `  deposit ${hre.ethers.formatEther(r.deposit)} ${unitOf(r.asset)}, expiry ${new Date(Number(r.expiry) * 1000).toISOString()}, opened in block ${r.openBlock} (salt ${r.salt})`,
+        r.paid === undefined ? "" : `  AS paid ${hre.ethers.formatEther(r.paid)} ${unitOf(r.asset)}`,
+        r.refunded === undefined ? "" : `  owner refunded ${hre.ethers.formatEther(r.refunded)} ${unitOf(r.asset)}`,
+      ]
+        .filter((l) => l !== "")
+        .join("\n"),
+  );
 
-task("channel:close", "The AS closes channels with their best receipts: one close, or one batch close")
+defineTask("channel:close", "The AS closes channels with their best receipts: one close, or one batch close")
   .addOptionalParam("db", "The AS database: close with its best receipts (run while that AS is stopped)")
   .addOptionalParam("receipt", "A receipt file: { channelId, amount, signature, proof }")
   .addOptionalParam("channel", "Only these channel ids (comma-separated); default: every open one in --db")
   .addOptionalParam("signer", "Index of the AS's local account (the payee)", "0")
-  .addFlag("json", "Print machine-readable JSON")
-  .setAction(async (args: { db?: string; receipt?: string; channel?: string; signer: string; json: boolean }, hre) => {
-    return runTask(
-      hre,
-      "channel:close",
-      args.json,
-      async () => {
-        const { UserError } = await import("../src/errors");
-        const ops = await import("../src/channels/ops");
-        const { signerOption } = await import("../src/token");
-        if ((args.db === undefined) === (args.receipt === undefined))
-          throw new UserError("give exactly one of --db (the AS database) or --receipt (a receipt file)");
-        const payee = await signerOption(hre, "signer", args.signer);
-        const only = args.channel?.split(",").map((id) => ops.parseChannelId(id.trim()));
-        if (args.db !== undefined) return ops.closeFromDb(hre, { payee, db: args.db, only });
-        const receipt = ops.readReceiptFile(args.receipt!);
-        if (only !== undefined && (only.length !== 1 || only[0] !== receipt.channelId))
-          throw new UserError(`--channel: the receipt file is for channel ${receipt.channelId}`);
-        return ops.closeChannels(hre, { payee, receipts: [receipt] });
-      },
-      (r) =>
-        [
-          `Closed ${r.closed.length} channel(s) in one transaction (gas ${formatGas(r.gasUsed)})`,
-          ...r.closed.map(
-            (c) =>
-              `  ${c.channelId}: AS paid ${hre.ethers.formatEther(c.paid)}, owner refunded ${hre.ethers.formatEther(c.refunded)} ${unitOf(c.asset)}`,
-          ),
-          ...r.skipped.map((s) => `  ${s.channelId}: skipped (${s.reason})`),
-        ].join("\n"),
-    );
-  });
+  .run(
+    async (args: { db?: string; receipt?: string; channel?: string; signer: string }, hre) => {
+      const { UserError } = await import("../src/errors");
+      const ops = await import("../src/channels/ops");
+      const { signerOption } = await import("../src/token");
+      if ((args.db === undefined) === (args.receipt === undefined))
+        throw new UserError("give exactly one of --db (the AS database) or --receipt (a receipt file)");
+      const payee = await signerOption(hre, "signer", args.signer);
+      const only = args.channel?.split(",").map((id) => ops.parseChannelId(id.trim()));
+      if (args.db !== undefined) return ops.closeFromDb(hre, { payee, db: args.db, only });
+      const receipt = ops.readReceiptFile(args.receipt!);
+      if (only !== undefined && (only.length !== 1 || only[0] !== receipt.channelId))
+        throw new UserError(`--channel: the receipt file is for channel ${receipt.channelId}`);
+      return ops.closeChannels(hre, { payee, receipts: [receipt] });
+    },
+    (r, hre) =>
+      [
+        `Closed ${r.closed.length} channel(s) in one transaction (gas ${formatGas(r.gasUsed)})`,
+        ...r.closed.map(
+          (c) =>
+            `  ${c.channelId}: AS paid ${hre.ethers.formatEther(c.paid)}, owner refunded ${hre.ethers.formatEther(c.refunded)} ${unitOf(c.asset)}`,
+        ),
+        ...r.skipped.map((s) => `  ${s.channelId}: skipped (${s.reason})`),
+      ].join("\n"),
+  );
 
-task("channel:reclaim", "After expiry without a close, the owner takes the whole deposit back")
+defineTask("channel:reclaim", "After expiry without a close, the owner takes the whole deposit back")
   .addParam("channel", "Channel id (0x…64 hex)")
   .addOptionalParam("signer", "Index of the owner's local account", "0")
-  .addFlag("json", "Print machine-readable JSON")
-  .setAction(async (args: { channel: string; signer: string; json: boolean }, hre) => {
-    return runTask(
-      hre,
-      "channel:reclaim",
-      args.json,
-      async () => {
-        const { parseChannelId, reclaimChannel } = await import("../src/channels/ops");
-        const { signerOption } = await import("../src/token");
-        return reclaimChannel(hre, {
-          owner: await signerOption(hre, "signer", args.signer),
-          channelId: parseChannelId(args.channel),
-        });
-      },
-      (r) =>
-        `Reclaimed channel ${r.channelId}: ${hre.ethers.formatEther(r.refunded)} back to the owner (gas ${formatGas(r.gasUsed)})`,
-    );
-  });
+  .run(
+    async (args: { channel: string; signer: string }, hre) => {
+      const { parseChannelId, reclaimChannel } = await import("../src/channels/ops");
+      const { signerOption } = await import("../src/token");
+      return reclaimChannel(hre, {
+        owner: await signerOption(hre, "signer", args.signer),
+        channelId: parseChannelId(args.channel),
+      });
+    },
+    (r, hre) =>
+      `Reclaimed channel ${r.channelId}: ${hre.ethers.formatEther(r.refunded)} back to the owner (gas ${formatGas(r.gasUsed)})`,
+  );
 
-withHttpFlags(
-  task("as:serve", "Runs the Authorization Server: trades receipts for HOTP codes, closes channels before expiry"),
-)
+defineTask("as:serve", "Runs the Authorization Server: trades receipts for HOTP codes, closes channels before expiry")
+  .with(withHttpFlags)
   .addOptionalParam("port", "HTTP port (0 picks a free one)", "8088")
   .addOptionalParam("host", "Interface to listen on", "127.0.0.1")
   .addOptionalParam("db", "SQLite database of receipts, counters and device secrets", "as-data/as.sqlite")
@@ -227,8 +189,7 @@ withHttpFlags(
     "Seconds a channel found not open on chain is refused without a chain read",
     "15",
   )
-  .addFlag("json", "Print machine-readable JSON (one line when listening)")
-  .setAction(
+  .serve(
     async (
       args: HttpFlags & {
         port: string;
@@ -247,108 +208,91 @@ withHttpFlags(
         signer: string;
         init: boolean;
         unknownChannelTtl: string;
-        json: boolean;
       },
       hre,
     ) => {
-      let handle: { stop: () => Promise<void> } | undefined;
-      await runTask(
-        hre,
-        "as:serve",
-        args.json,
-        async () => {
-          const { parseCount } = await import("../src/cli/parse");
-          const { readDevicesFile, startAs } = await import("../src/channels/serve");
-          const { parseHttpFlags } = await import("../src/http/flags");
-          const { serviceLogger } = await import("../src/http/log");
-          const { signerOption } = await import("../src/token");
-          const port = parseCount("port", args.port);
-          const http = parseHttpFlags(args);
-          const logger = serviceLogger("as", http.logLevel);
-          const devices = args.devices === undefined ? undefined : readDevicesFile(args.devices);
-          const as = await startAs(hre, {
-            signer: await signerOption(hre, "signer", args.signer),
-            port,
-            host: args.host,
-            db: args.db,
-            devices,
-            closeMargin: parseCount("close-margin", args.closeMargin),
-            pollSeconds: parseCount("poll", args.poll, 1),
-            minConfirmations: parseCount("min-confirmations", args.minConfirmations),
-            hotpWindow: parseCount("hotp-window", args.hotpWindow, 1),
-            codeTtl: parseCount("code-ttl", args.codeTtl, 1),
-            resync: args.resync,
-            init: args.init,
-            followSeconds: parseCount("follow", args.follow, 1),
-            stateMaxAge: parseCount("state-max-age", args.stateMaxAge),
-            rpcTimeoutMs: http.limits.rpcTimeoutMs,
-            maxCloseBatch: parseCount("max-close-batch", args.maxCloseBatch, 1),
-            log: (line) => logger.info(line),
-            http: { ...http, logger, processMetrics: true },
-            unknownChannelTtl: parseCount("unknown-channel-ttl", args.unknownChannelTtl),
-          });
-          handle = as;
-          return {
-            network: hre.network.name,
-            url: as.url,
-            payee: as.payee,
-            db: as.db,
-            devices: as.devices,
-            receipts: as.receipts,
-          };
-        },
-        (r) =>
-          [
-            `Authorization Server for ${r.payee} on network "${r.network}" listening at ${r.url}`,
-            `  database ${r.db}: ${r.devices} device(s), ${r.receipts} receipt(s)`,
-            "  POST /access, GET /channels/:id/receipt, GET /devices, GET /health, GET /metrics; Ctrl-C stops it",
-          ].join("\n"),
-      );
-      await new Promise<void>((resolve) => {
-        const stop = () => {
-          (handle?.stop() ?? Promise.resolve()).then(resolve).catch(() => resolve());
-        };
-        process.once("SIGINT", stop);
-        process.once("SIGTERM", stop);
+      const { parseCount } = await import("../src/cli/parse");
+      const { readDevicesFile, startAs } = await import("../src/channels/serve");
+      const { parseHttpFlags } = await import("../src/http/flags");
+      const { serviceLogger } = await import("../src/http/log");
+      const { signerOption } = await import("../src/token");
+      const port = parseCount("port", args.port);
+      const http = parseHttpFlags(args);
+      const logger = serviceLogger("as", http.logLevel);
+      const devices = args.devices === undefined ? undefined : readDevicesFile(args.devices);
+      const as = await startAs(hre, {
+        signer: await signerOption(hre, "signer", args.signer),
+        port,
+        host: args.host,
+        db: args.db,
+        devices,
+        closeMargin: parseCount("close-margin", args.closeMargin),
+        pollSeconds: parseCount("poll", args.poll, 1),
+        minConfirmations: parseCount("min-confirmations", args.minConfirmations),
+        hotpWindow: parseCount("hotp-window", args.hotpWindow, 1),
+        codeTtl: parseCount("code-ttl", args.codeTtl, 1),
+        resync: args.resync,
+        init: args.init,
+        followSeconds: parseCount("follow", args.follow, 1),
+        stateMaxAge: parseCount("state-max-age", args.stateMaxAge),
+        rpcTimeoutMs: http.limits.rpcTimeoutMs,
+        maxCloseBatch: parseCount("max-close-batch", args.maxCloseBatch, 1),
+        log: (line) => logger.info(line),
+        http: { ...http, logger, processMetrics: true },
+        unknownChannelTtl: parseCount("unknown-channel-ttl", args.unknownChannelTtl),
       });
+      return {
+        stop: () => as.stop(),
+        summary: {
+          network: hre.network.name,
+          url: as.url,
+          payee: as.payee,
+          db: as.db,
+          devices: as.devices,
+          receipts: as.receipts,
+        },
+      };
     },
+    (r) =>
+      [
+        `Authorization Server for ${r.payee} on network "${r.network}" listening at ${r.url}`,
+        `  database ${r.db}: ${r.devices} device(s), ${r.receipts} receipt(s)`,
+        "  POST /access, GET /channels/:id/receipt, GET /devices, GET /health, GET /metrics; Ctrl-C stops it",
+      ].join("\n"),
   );
 
-task("sim:access", "Simulates paid access: an owner's group channel, an Authorization Server, clients and a device")
+defineTask(
+  "sim:access",
+  "Simulates paid access: an owner's group channel, an Authorization Server, clients and a device",
+)
   .addOptionalParam("clients", "Client keys in the channel's group", "4")
   .addOptionalParam("slots", "Access slots each client buys", "3")
   .addOptionalParam("owner", "Index of the owner's local account", "0")
   .addOptionalParam("as", "Index of the Authorization Server's local account", "1")
-  .addFlag("json", "Print machine-readable JSON")
-  .setAction(async (args: { clients: string; slots: string; owner: string; as: string; json: boolean }, hre) => {
-    await runTask(
-      hre,
-      "sim:access",
-      args.json,
-      async () => {
-        const { parseCount } = await import("../src/cli/parse");
-        const { Progress } = await import("../src/cli/progress");
-        const { runAccessSimulation } = await import("../src/channels/simulation");
-        const { signerOption } = await import("../src/token");
-        const clients = parseCount("clients", args.clients, 1);
-        const slots = parseCount("slots", args.slots, 1);
-        const progress = new Progress("buying access slots", clients * slots, !args.json);
-        return runAccessSimulation(hre, {
-          clients,
-          slots,
-          owner: await signerOption(hre, "owner", args.owner),
-          as: await signerOption(hre, "as", args.as),
-          onSlot: (done) => progress.update(done),
-        });
-      },
-      (r) =>
-        [
-          `Access simulation on network "${r.network}": ${r.clients} client(s) × ${r.slots} slot(s) at ${r.price} ETH`,
-          `  channel ${r.channelId}`,
-          `  slots bought ${r.slotsBought}, receipts stored ${r.receipts}, OTPs accepted ${r.otpsAccepted}, rejected ${r.otpsRejected} (a replayed code)`,
-          `  gas: open ${formatGas(r.gas.open)}, close ${formatGas(r.gas.close)}`,
-          `  AS paid ${r.paidToAs} ETH, owner refunded ${r.refundedToOwner} ETH`,
-          `  balances: owner ${r.balances.owner} ETH, AS ${r.balances.authorizationServer} ETH (${r.seconds.toFixed(1)} s)`,
-        ].join("\n"),
-    );
-  });
+  .run(
+    async (args: { clients: string; slots: string; owner: string; as: string; json: boolean }, hre) => {
+      const { parseCount } = await import("../src/cli/parse");
+      const { Progress } = await import("../src/cli/progress");
+      const { runAccessSimulation } = await import("../src/channels/simulation");
+      const { signerOption } = await import("../src/token");
+      const clients = parseCount("clients", args.clients, 1);
+      const slots = parseCount("slots", args.slots, 1);
+      const progress = new Progress("buying access slots", clients * slots, !args.json);
+      return runAccessSimulation(hre, {
+        clients,
+        slots,
+        owner: await signerOption(hre, "owner", args.owner),
+        as: await signerOption(hre, "as", args.as),
+        onSlot: (done) => progress.update(done),
+      });
+    },
+    (r) =>
+      [
+        `Access simulation on network "${r.network}": ${r.clients} client(s) × ${r.slots} slot(s) at ${r.price} ETH`,
+        `  channel ${r.channelId}`,
+        `  slots bought ${r.slotsBought}, receipts stored ${r.receipts}, OTPs accepted ${r.otpsAccepted}, rejected ${r.otpsRejected} (a replayed code)`,
+        `  gas: open ${formatGas(r.gas.open)}, close ${formatGas(r.gas.close)}`,
+        `  AS paid ${r.paidToAs} ETH, owner refunded ${r.refundedToOwner} ETH`,
+        `  balances: owner ${r.balances.owner} ETH, AS ${r.balances.authorizationServer} ETH (${r.seconds.toFixed(1)} s)`,
+      ].join("\n"),
+  );

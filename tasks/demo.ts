@@ -1,29 +1,20 @@
-import { task } from "hardhat/config";
-
 import { formatGas } from "../src/cli/output";
-import { runTask } from "./lib";
+import { defineTask } from "./lib";
 
-task("demo", "Runs the ThingLedger network's lifecycle end to end and prints each step with its gas")
-  .addFlag("json", "Print machine-readable JSON instead of the step-by-step summary")
-  .setAction(async (args: { json: boolean }, hre) => {
-    return runTask(
-      hre,
-      "demo",
-      args.json,
-      async () => {
-        const { runDemo } = await import("../src/demo");
-        if (!args.json) {
-          console.log(`ThingLedger demo on network "${hre.network.name}"\n`);
-        }
-        return runDemo(hre, (s) => {
-          if (!args.json) {
-            console.log(`${String(s.step).padStart(2)}. ${s.title}  [gas ${formatGas(s.gasUsed)}]\n    ${s.detail}`);
-          }
-        });
-      },
-      (r) =>
-        `\nDone: ${r.steps.length} steps, ${formatGas(r.totalGas)} gas in all, ${r.seconds.toFixed(1)} s${
-          r.ephemeral ? " (in-process network: nothing persists; use --network localhost to keep state)" : ""
-        }`,
-    );
-  });
+defineTask("demo", "Runs the ThingLedger network's lifecycle end to end and prints each step with its gas").run(
+  async (args, hre) => {
+    const { runDemo } = await import("../src/demo");
+    if (!args.json) {
+      console.log(`ThingLedger demo on network "${hre.network.name}"\n`);
+    }
+    return runDemo(hre, (s) => {
+      if (!args.json) {
+        console.log(`${String(s.step).padStart(2)}. ${s.title}  [gas ${formatGas(s.gasUsed)}]\n    ${s.detail}`);
+      }
+    });
+  },
+  (r) =>
+    `\nDone: ${r.steps.length} steps, ${formatGas(r.totalGas)} gas in all, ${r.seconds.toFixed(1)} s${
+      r.ephemeral ? " (in-process network: nothing persists; use --network localhost to keep state)" : ""
+    }`,
+);

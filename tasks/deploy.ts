@@ -1,44 +1,32 @@
-import { task } from "hardhat/config";
-
 import { formatGas } from "../src/cli/output";
-import { runTask } from "./lib";
+import { defineTask } from "./lib";
 
-task("deploy", "Deploys (or resumes) the whole ThingLedger system on --network, with deploy/parameters/<network>.json")
+defineTask(
+  "deploy",
+  "Deploys (or resumes) the whole ThingLedger system on --network, with deploy/parameters/<network>.json",
+)
   .addOptionalParam("parameters", "Parameters file to use instead of deploy/parameters/<network>.json")
-  .addFlag("json", "Print machine-readable JSON")
-  .setAction(async (args: { parameters?: string; json: boolean }, hre) => {
-    return runTask(
-      hre,
-      "deploy",
-      args.json,
-      async () => {
-        const { deploySystem } = await import("../src/deployments");
-        return deploySystem(hre, {
-          displayUi: !args.json && hre.network.name !== "hardhat",
-          parametersFile: args.parameters,
-        });
-      },
-      (r) =>
-        [
-          `ThingLedger on network "${r.network}" (chain ${r.chainId})${r.ephemeral ? " — in-process, not persisted" : ""}:`,
-          ...Object.entries(r.addresses).map(([name, address]) => `  ${name.padEnd(16)} ${address}`),
-          `  gas spent by this run: ${formatGas(r.gasUsed)}`,
-        ].join("\n"),
-    );
-  });
+  .run(
+    async (args: { parameters?: string; json: boolean }, hre) => {
+      const { deploySystem } = await import("../src/deployments");
+      return deploySystem(hre, {
+        displayUi: !args.json && hre.network.name !== "hardhat",
+        parametersFile: args.parameters,
+      });
+    },
+    (r) =>
+      [
+        `ThingLedger on network "${r.network}" (chain ${r.chainId})${r.ephemeral ? " — in-process, not persisted" : ""}:`,
+        ...Object.entries(r.addresses).map(([name, address]) => `  ${name.padEnd(16)} ${address}`),
+        `  gas spent by this run: ${formatGas(r.gasUsed)}`,
+      ].join("\n"),
+  );
 
-task("verify:system", "Verifies every deployed ThingLedger contract on the network's block explorer")
-  .addFlag("json", "Print machine-readable JSON")
-  .setAction(async (args: { json: boolean }, hre) => {
-    return runTask(
-      hre,
-      "verify:system",
-      args.json,
-      async () => {
-        const { verifySystem } = await import("../src/deployments");
-        return verifySystem(hre);
-      },
-      (r) =>
-        `Submitted ${Object.keys(r.addresses).length} contracts of deployment ${r.deploymentId} on "${r.network}" (chain ${r.chainId}) for verification`,
-    );
-  });
+defineTask("verify:system", "Verifies every deployed ThingLedger contract on the network's block explorer").run(
+  async (args, hre) => {
+    const { verifySystem } = await import("../src/deployments");
+    return verifySystem(hre);
+  },
+  (r) =>
+    `Submitted ${Object.keys(r.addresses).length} contracts of deployment ${r.deploymentId} on "${r.network}" (chain ${r.chainId}) for verification`,
+);

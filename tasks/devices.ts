@@ -1,11 +1,9 @@
-import { task } from "hardhat/config";
-
 import { formatUnits } from "ethers";
 
 import { formatGas } from "../src/cli/output";
-import { runTask } from "./lib";
+import { defineTask } from "./lib";
 
-task("device:generate", "Generates simulated devices: ids, keys (in encrypted keystores) and a fleet file")
+defineTask("device:generate", "Generates simulated devices: ids, keys (in encrypted keystores) and a fleet file")
   .addParam("count", "How many devices")
   .addParam("out", "Directory for devices.csv, devices.json and keystore/")
   .addOptionalParam("type", "Device type for all of them (id or name); default: a mix")
@@ -14,54 +12,46 @@ task("device:generate", "Generates simulated devices: ids, keys (in encrypted ke
     "Manufacturer id whose namespace the device ids are in; default: the --signer account's manufacturer id",
   )
   .addOptionalParam("signer", "Index of the manufacturer's local account (when --manufacturer is not given)", "0")
-  .addFlag("json", "Print machine-readable JSON")
-  .setAction(
+  .run(
     async (
       args: { count: string; out: string; type?: string; manufacturer?: string; signer: string; json: boolean },
       hre,
     ) => {
-      return runTask(
-        hre,
-        "device:generate",
-        args.json,
-        async () => {
-          const { parseCount } = await import("../src/cli/parse");
-          const { keystorePassword } = await import("../src/devices/keystore");
-          const { deviceTypeId } = await import("../src/devices/types");
-          const { UserError } = await import("../src/errors");
-          const { activeManufacturerId, generateFleet } = await import("../src/registry");
-          const { signerOption } = await import("../src/token");
-          const count = parseCount("count", args.count, 1);
-          let type: number | undefined;
-          if (args.type !== undefined) {
-            type = deviceTypeId(args.type);
-            if (type === undefined) throw new UserError(`--type: unknown device type "${args.type}"`);
-          }
-          const manufacturerId =
-            args.manufacturer !== undefined
-              ? parseCount("manufacturer", args.manufacturer, 1)
-              : await activeManufacturerId(hre, await (await signerOption(hre, "signer", args.signer)).getAddress());
-          const fleet = generateFleet(manufacturerId, count, args.out, await keystorePassword(), type, !args.json);
-          return {
-            count: fleet.count,
-            csv: fleet.csv,
-            json: fleet.json,
-            keystoreDir: fleet.keystoreDir,
-            devices: fleet.devices,
-          };
-        },
-        (r) =>
-          [
-            `Generated ${r.count} device(s):`,
-            `  fleet file: ${r.csv} (and ${r.json}) — public data only`,
-            `  keys: ${r.keystoreDir}/<deviceId>.json, encrypted`,
-            `Register them with: npx hardhat device:register --file ${r.csv} [--merkle]`,
-          ].join("\n"),
-      );
+      const { parseCount } = await import("../src/cli/parse");
+      const { keystorePassword } = await import("../src/devices/keystore");
+      const { deviceTypeId } = await import("../src/devices/types");
+      const { UserError } = await import("../src/errors");
+      const { activeManufacturerId, generateFleet } = await import("../src/registry");
+      const { signerOption } = await import("../src/token");
+      const count = parseCount("count", args.count, 1);
+      let type: number | undefined;
+      if (args.type !== undefined) {
+        type = deviceTypeId(args.type);
+        if (type === undefined) throw new UserError(`--type: unknown device type "${args.type}"`);
+      }
+      const manufacturerId =
+        args.manufacturer !== undefined
+          ? parseCount("manufacturer", args.manufacturer, 1)
+          : await activeManufacturerId(hre, await (await signerOption(hre, "signer", args.signer)).getAddress());
+      const fleet = generateFleet(manufacturerId, count, args.out, await keystorePassword(), type, !args.json);
+      return {
+        count: fleet.count,
+        csv: fleet.csv,
+        json: fleet.json,
+        keystoreDir: fleet.keystoreDir,
+        devices: fleet.devices,
+      };
     },
+    (r) =>
+      [
+        `Generated ${r.count} device(s):`,
+        `  fleet file: ${r.csv} (and ${r.json}) — public data only`,
+        `  keys: ${r.keystoreDir}/<deviceId>.json, encrypted`,
+        `Register them with: npx hardhat device:register --file ${r.csv} [--merkle]`,
+      ].join("\n"),
   );
 
-task("device:register", "Registers a fleet file (resumable; never charges twice)")
+defineTask("device:register", "Registers a fleet file (resumable; never charges twice)")
   .addParam("file", "Fleet file: CSV (uid,publicKey,type[,metadataHash]) or JSON")
   .addFlag("merkle", "Commit one Merkle whitelist root instead of registering each device")
   .addOptionalParam("batchSize", "Devices per transaction (batch mode)", "100")
@@ -72,8 +62,7 @@ task("device:register", "Registers a fleet file (resumable; never charges twice)
     "maxActivationFee",
     "With --merkle: the highest activation fee (THING) to fix for the root's devices; default: the current one",
   )
-  .addFlag("json", "Print machine-readable JSON")
-  .setAction(
+  .run(
     async (
       args: {
         file: string;
@@ -87,218 +76,165 @@ task("device:register", "Registers a fleet file (resumable; never charges twice)
       },
       hre,
     ) => {
-      return runTask(
-        hre,
-        "device:register",
-        args.json,
-        async () => {
-          const { parseAmount, parseCount } = await import("../src/cli/parse");
-          const { readFleetFile } = await import("../src/devices/fleet");
-          const { activeManufacturerId, registerFleet } = await import("../src/registry");
-          const { signerOption } = await import("../src/token");
-          const batchSize = parseCount("batch-size", args.batchSize, 1);
-          const maxFee = args.maxFee === undefined ? undefined : parseAmount("max-fee", args.maxFee);
-          const maxActivationFee =
-            args.maxActivationFee === undefined ? undefined : parseAmount("max-activation-fee", args.maxActivationFee);
-          const manufacturer = await signerOption(hre, "signer", args.signer);
-          const devices = readFleetFile(args.file, await activeManufacturerId(hre, await manufacturer.getAddress()));
-          return registerFleet(hre, manufacturer, devices, {
-            merkle: args.merkle,
-            batchSize,
-            whitelistOut: args.whitelistOut,
-            showProgress: !args.json,
-            maxFee,
-            maxActivationFee,
-          });
-        },
-        (r) =>
-          [
-            r.mode === "merkle"
-              ? r.registered === 0
-                ? `Whitelist root ${r.root} was already committed: nothing to do, nothing charged.`
-                : `Committed whitelist root ${r.root} for ${r.devices} device(s); each registers when it first presents its proof.`
-              : `Registered ${r.registered} device(s), skipped ${r.skipped} already registered.`,
-            `  fees ${formatUnits(r.feesPaid, 18)} THING, ${r.transactions} transaction(s), gas ${formatGas(r.gasUsed)}`,
-            ...(r.whitelistFiles
-              ? [
-                  `  whitelist with proofs: ${r.whitelistFiles.json} and ${r.whitelistFiles.csv}; tree file ${r.whitelistFiles.tree}`,
-                ]
-              : []),
-          ].join("\n"),
-      );
+      const { parseAmount, parseCount } = await import("../src/cli/parse");
+      const { readFleetFile } = await import("../src/devices/fleet");
+      const { activeManufacturerId, registerFleet } = await import("../src/registry");
+      const { signerOption } = await import("../src/token");
+      const batchSize = parseCount("batch-size", args.batchSize, 1);
+      const maxFee = args.maxFee === undefined ? undefined : parseAmount("max-fee", args.maxFee);
+      const maxActivationFee =
+        args.maxActivationFee === undefined ? undefined : parseAmount("max-activation-fee", args.maxActivationFee);
+      const manufacturer = await signerOption(hre, "signer", args.signer);
+      const devices = readFleetFile(args.file, await activeManufacturerId(hre, await manufacturer.getAddress()));
+      return registerFleet(hre, manufacturer, devices, {
+        merkle: args.merkle,
+        batchSize,
+        whitelistOut: args.whitelistOut,
+        showProgress: !args.json,
+        maxFee,
+        maxActivationFee,
+      });
     },
+    (r) =>
+      [
+        r.mode === "merkle"
+          ? r.registered === 0
+            ? `Whitelist root ${r.root} was already committed: nothing to do, nothing charged.`
+            : `Committed whitelist root ${r.root} for ${r.devices} device(s); each registers when it first presents its proof.`
+          : `Registered ${r.registered} device(s), skipped ${r.skipped} already registered.`,
+        `  fees ${formatUnits(r.feesPaid, 18)} THING, ${r.transactions} transaction(s), gas ${formatGas(r.gasUsed)}`,
+        ...(r.whitelistFiles
+          ? [
+              `  whitelist with proofs: ${r.whitelistFiles.json} and ${r.whitelistFiles.csv}; tree file ${r.whitelistFiles.tree}`,
+            ]
+          : []),
+      ].join("\n"),
   );
 
-task("device:activate", "The device signs its activation; the owner submits it and pays the fee")
+defineTask("device:activate", "The device signs its activation; the owner submits it and pays the fee")
   .addParam("device", "Device id (0x…64 hex) or raw unique id")
   .addParam("keystore", "Directory of device keystores")
   .addOptionalParam("whitelist", "Whitelist file, for a device registered by Merkle root")
   .addOptionalParam("signer", "Index of the owner's local account", "0")
   .addOptionalParam("maxFee", "Most THING the owner pays; default: the device's activation fee")
-  .addFlag("json", "Print machine-readable JSON")
-  .setAction(
-    async (
-      args: { device: string; keystore: string; whitelist?: string; signer: string; maxFee?: string; json: boolean },
-      hre,
-    ) => {
-      return runTask(
-        hre,
-        "device:activate",
-        args.json,
-        async () => {
-          const { parseAmount } = await import("../src/cli/parse");
-          const { unlockDeviceKey } = await import("../src/devices/keystore");
-          const { activate, resolveDevice } = await import("../src/registry");
-          const { signerOption } = await import("../src/token");
-          const maxFee = args.maxFee === undefined ? undefined : parseAmount("max-fee", args.maxFee);
-          const deviceId = await resolveDevice(hre, args.device, args.keystore);
-          const wallet = await unlockDeviceKey(args.keystore, deviceId);
-          return activate(
-            hre,
-            await signerOption(hre, "signer", args.signer),
-            wallet,
-            deviceId,
-            args.whitelist,
-            maxFee,
-          );
-        },
-        (r) =>
-          `Device ${r.deviceId} activated for ${r.owner}${r.fromWhitelist ? " (registered from its whitelist proof)" : ""}; fee ${formatUnits(r.feePaid, 18)} THING, gas ${formatGas(r.gasUsed)}`,
-      );
+  .run(
+    async (args: { device: string; keystore: string; whitelist?: string; signer: string; maxFee?: string }, hre) => {
+      const { parseAmount } = await import("../src/cli/parse");
+      const { unlockDeviceKey } = await import("../src/devices/keystore");
+      const { activate, resolveDevice } = await import("../src/registry");
+      const { signerOption } = await import("../src/token");
+      const maxFee = args.maxFee === undefined ? undefined : parseAmount("max-fee", args.maxFee);
+      const deviceId = await resolveDevice(hre, args.device, args.keystore);
+      const wallet = await unlockDeviceKey(args.keystore, deviceId);
+      return activate(hre, await signerOption(hre, "signer", args.signer), wallet, deviceId, args.whitelist, maxFee);
     },
+    (r) =>
+      `Device ${r.deviceId} activated for ${r.owner}${r.fromWhitelist ? " (registered from its whitelist proof)" : ""}; fee ${formatUnits(r.feePaid, 18)} THING, gas ${formatGas(r.gasUsed)}`,
   );
 
-task("device:status", "Shows a device's record: status, manufacturer, owner, key, type, score")
+defineTask("device:status", "Shows a device's record: status, manufacturer, owner, key, type, score")
   .addParam("device", "Device id (0x…64 hex) or raw unique id")
-  .addFlag("json", "Print machine-readable JSON")
-  .setAction(async (args: { device: string; json: boolean }, hre) => {
-    return runTask(
-      hre,
-      "device:status",
-      args.json,
-      async () => {
-        const { deviceStatus, resolveDevice } = await import("../src/registry");
-        return deviceStatus(hre, await resolveDevice(hre, args.device));
-      },
-      (d) =>
-        d.status === "unknown"
-          ? `Device ${d.deviceId} is not registered on network "${hre.network.name}".`
-          : [
-              `Device ${d.deviceId}: ${d.status}`,
-              `  manufacturer #${d.manufacturerId} ${d.manufacturer}`,
-              `  owner ${d.owner}`,
-              `  key ${d.deviceKey}, type ${d.deviceType} (${d.deviceTypeName})`,
-              `  reputation ${d.score}/1000, trend ${d.trend}`,
-            ].join("\n"),
-    );
-  });
+  .run(
+    async (args: { device: string }, hre) => {
+      const { deviceStatus, resolveDevice } = await import("../src/registry");
+      return deviceStatus(hre, await resolveDevice(hre, args.device));
+    },
+    (d, hre) =>
+      d.status === "unknown"
+        ? `Device ${d.deviceId} is not registered on network "${hre.network.name}".`
+        : [
+            `Device ${d.deviceId}: ${d.status}`,
+            `  manufacturer #${d.manufacturerId} ${d.manufacturer}`,
+            `  owner ${d.owner}`,
+            `  key ${d.deviceKey}, type ${d.deviceType} (${d.deviceTypeName})`,
+            `  reputation ${d.score}/1000, trend ${d.trend}`,
+          ].join("\n"),
+  );
 
-task("device:validate", "Validates a device; with --challenge, checks a fresh identity claim signed by its key")
+defineTask("device:validate", "Validates a device; with --challenge, checks a fresh identity claim signed by its key")
   .addParam("device", "Device id (0x…64 hex) or raw unique id")
   .addOptionalParam("challenge", "A 32-byte hex challenge, or 'random'")
   .addOptionalParam("keystore", "Directory of device keystores (needed with --challenge: the device signs)")
-  .addFlag("json", "Print machine-readable JSON")
-  .setAction(async (args: { device: string; challenge?: string; keystore?: string; json: boolean }, hre) => {
-    return runTask(
-      hre,
-      "device:validate",
-      args.json,
-      async () => {
-        const { hexlify, randomBytes } = await import("ethers");
-        const { unlockDeviceKey } = await import("../src/devices/keystore");
-        const { UserError } = await import("../src/errors");
-        const { resolveDevice, validate } = await import("../src/registry");
-        const deviceId = await resolveDevice(hre, args.device, args.keystore);
-        if (args.challenge === undefined) return validate(hre, deviceId);
-        const challenge = args.challenge === "random" ? hexlify(randomBytes(32)) : args.challenge;
-        if (!/^0x[0-9a-fA-F]{64}$/.test(challenge)) {
-          throw new UserError(`--challenge: "${args.challenge}" is not 32 bytes of hex (or 'random')`);
-        }
-        if (args.keystore === undefined) throw new UserError("--challenge needs --keystore: the device must sign it");
-        const wallet = await unlockDeviceKey(args.keystore, deviceId);
-        return validate(hre, deviceId, { challenge, device: wallet });
-      },
-      (r) =>
-        [
-          `Device ${r.deviceId} is ${r.valid ? "VALID" : "NOT VALID"}: status ${r.status}, manufacturer #${r.manufacturerId}, owner ${r.owner}, reputation ${r.score}/1000`,
-          ...(r.challenge === undefined
-            ? []
-            : [
-                `  identity claim for challenge ${r.challenge}: ${r.claimValid ? "signed by the device's key" : "REJECTED"}`,
-              ]),
-        ].join("\n"),
-    );
-  });
+  .run(
+    async (args: { device: string; challenge?: string; keystore?: string }, hre) => {
+      const { hexlify, randomBytes } = await import("ethers");
+      const { unlockDeviceKey } = await import("../src/devices/keystore");
+      const { UserError } = await import("../src/errors");
+      const { resolveDevice, validate } = await import("../src/registry");
+      const deviceId = await resolveDevice(hre, args.device, args.keystore);
+      if (args.challenge === undefined) return validate(hre, deviceId);
+      const challenge = args.challenge === "random" ? hexlify(randomBytes(32)) : args.challenge;
+      if (!/^0x[0-9a-fA-F]{64}$/.test(challenge)) {
+        throw new UserError(`--challenge: "${args.challenge}" is not 32 bytes of hex (or 'random')`);
+      }
+      if (args.keystore === undefined) throw new UserError("--challenge needs --keystore: the device must sign it");
+      const wallet = await unlockDeviceKey(args.keystore, deviceId);
+      return validate(hre, deviceId, { challenge, device: wallet });
+    },
+    (r) =>
+      [
+        `Device ${r.deviceId} is ${r.valid ? "VALID" : "NOT VALID"}: status ${r.status}, manufacturer #${r.manufacturerId}, owner ${r.owner}, reputation ${r.score}/1000`,
+        ...(r.challenge === undefined
+          ? []
+          : [
+              `  identity claim for challenge ${r.challenge}: ${r.claimValid ? "signed by the device's key" : "REJECTED"}`,
+            ]),
+      ].join("\n"),
+  );
 
-task("device:transfer", "Transfers an active device to a new owner (owner only)")
+defineTask("device:transfer", "Transfers an active device to a new owner (owner only)")
   .addParam("device", "Device id (0x…64 hex) or raw unique id")
   .addParam("to", "New owner's address")
   .addOptionalParam("signer", "Index of the owner's local account", "0")
-  .addFlag("json", "Print machine-readable JSON")
-  .setAction(async (args: { device: string; to: string; signer: string; json: boolean }, hre) => {
-    return runTask(
-      hre,
-      "device:transfer",
-      args.json,
-      async () => {
-        const { parseAddress } = await import("../src/cli/parse");
-        const { resolveDevice, transferDevice } = await import("../src/registry");
-        const { signerOption } = await import("../src/token");
-        const to = parseAddress("to", args.to);
-        const deviceId = await resolveDevice(hre, args.device);
-        return transferDevice(hre, await signerOption(hre, "signer", args.signer), deviceId, to);
-      },
-      (r) => `Device ${r.deviceId} transferred from ${r.from} to ${r.to}; gas ${formatGas(r.gasUsed)}`,
-    );
-  });
+  .run(
+    async (args: { device: string; to: string; signer: string }, hre) => {
+      const { parseAddress } = await import("../src/cli/parse");
+      const { resolveDevice, transferDevice } = await import("../src/registry");
+      const { signerOption } = await import("../src/token");
+      const to = parseAddress("to", args.to);
+      const deviceId = await resolveDevice(hre, args.device);
+      return transferDevice(hre, await signerOption(hre, "signer", args.signer), deviceId, to);
+    },
+    (r) => `Device ${r.deviceId} transferred from ${r.from} to ${r.to}; gas ${formatGas(r.gasUsed)}`,
+  );
 
-task("device:revoke", "Revokes a device for good (its manufacturer or the network admin)")
+defineTask("device:revoke", "Revokes a device for good (its manufacturer or the network admin)")
   .addParam("device", "Device id (0x…64 hex) or raw unique id")
   .addOptionalParam("reason", "Reason code 0-255 (e.g. 1 compromised, 2 recalled, 3 squatted id)", "1")
   .addOptionalParam("signer", "Index of the manufacturer's or admin's local account", "0")
-  .addFlag("json", "Print machine-readable JSON")
-  .setAction(async (args: { device: string; reason: string; signer: string; json: boolean }, hre) => {
-    return runTask(
-      hre,
-      "device:revoke",
-      args.json,
-      async () => {
-        const { parseCount } = await import("../src/cli/parse");
-        const { UserError } = await import("../src/errors");
-        const { resolveDevice, revokeDevice } = await import("../src/registry");
-        const { signerOption } = await import("../src/token");
-        const reason = parseCount("reason", args.reason);
-        if (reason > 255) throw new UserError("--reason must be 0-255");
-        const deviceId = await resolveDevice(hre, args.device);
-        return revokeDevice(hre, await signerOption(hre, "signer", args.signer), deviceId, reason);
-      },
-      (r) => `Device ${r.deviceId} revoked by ${r.by} (reason ${r.reason}); gas ${formatGas(r.gasUsed)}`,
-    );
-  });
+  .run(
+    async (args: { device: string; reason: string; signer: string }, hre) => {
+      const { parseCount } = await import("../src/cli/parse");
+      const { UserError } = await import("../src/errors");
+      const { resolveDevice, revokeDevice } = await import("../src/registry");
+      const { signerOption } = await import("../src/token");
+      const reason = parseCount("reason", args.reason);
+      if (reason > 255) throw new UserError("--reason must be 0-255");
+      const deviceId = await resolveDevice(hre, args.device);
+      return revokeDevice(hre, await signerOption(hre, "signer", args.signer), deviceId, reason);
+    },
+    (r) => `Device ${r.deviceId} revoked by ${r.by} (reason ${r.reason}); gas ${formatGas(r.gasUsed)}`,
+  );
 
-task("device:rotate-key", "Gives a device a new key: the new key consents, the owner submits, the keystore is updated")
+defineTask(
+  "device:rotate-key",
+  "Gives a device a new key: the new key consents, the owner submits, the keystore is updated",
+)
   .addParam("device", "Device id (0x…64 hex) or raw unique id")
   .addParam("keystore", "Directory of device keystores")
   .addOptionalParam("signer", "Index of the owner's local account", "0")
-  .addFlag("json", "Print machine-readable JSON")
-  .setAction(async (args: { device: string; keystore: string; signer: string; json: boolean }, hre) => {
-    return runTask(
-      hre,
-      "device:rotate-key",
-      args.json,
-      async () => {
-        const { keystorePassword } = await import("../src/devices/keystore");
-        const { resolveDevice, rotateKey } = await import("../src/registry");
-        const { signerOption } = await import("../src/token");
-        return rotateKey(
-          hre,
-          await signerOption(hre, "signer", args.signer),
-          await resolveDevice(hre, args.device, args.keystore),
-          args.keystore,
-          await keystorePassword(),
-        );
-      },
-      (r) =>
-        `Device ${r.deviceId} key rotated ${r.oldKey} -> ${r.newKey}; keystore updated; gas ${formatGas(r.gasUsed)}`,
-    );
-  });
+  .run(
+    async (args: { device: string; keystore: string; signer: string }, hre) => {
+      const { keystorePassword } = await import("../src/devices/keystore");
+      const { resolveDevice, rotateKey } = await import("../src/registry");
+      const { signerOption } = await import("../src/token");
+      return rotateKey(
+        hre,
+        await signerOption(hre, "signer", args.signer),
+        await resolveDevice(hre, args.device, args.keystore),
+        args.keystore,
+        await keystorePassword(),
+      );
+    },
+    (r) => `Device ${r.deviceId} key rotated ${r.oldKey} -> ${r.newKey}; keystore updated; gas ${formatGas(r.gasUsed)}`,
+  );

@@ -1,7 +1,9 @@
+import { task } from "hardhat/config";
 import { HardhatError } from "hardhat/internal/core/errors";
+import { ERRORS } from "hardhat/internal/core/errors-list";
 import { HardhatPluginError } from "hardhat/plugins";
 import { TASK_COMPILE } from "hardhat/builtin-tasks/task-names";
-import type { HardhatRuntimeEnvironment } from "hardhat/types";
+import type { ConfigurableTaskDefinition, HardhatRuntimeEnvironment } from "hardhat/types";
 
 import { printJson } from "../src/cli/output";
 import { liveNetwork, missingRpcUrl } from "../src/config/networks";
@@ -33,25 +35,24 @@ function isRpcConnectionError(hre: HardhatRuntimeEnvironment, error: unknown): b
  * One line for a network that cannot be reached or answers with another chain id. A live network's RPC
  * URL often carries an API key, so only its host is shown.
  */
-function networkProblem(hre: HardhatRuntimeEnvironment, wrongChain: string | undefined): string {
+function networkProblem(hre: HardhatRuntimeEnvironment, wrongChain?: string): string {
   const name = hre.network.name;
   const url = "url" in hre.network.config ? hre.network.config.url : name;
   const live = liveNetwork(name);
   const where = live === undefined ? url : new URL(url).host;
   const fix = live === undefined ? "is the node running (npx hardhat node)?" : `check ${live.prefix}_RPC_URL`;
   if (wrongChain !== undefined) {
-    const found = /chain with id (\d+)/.exec(wrongChain)?.[1] ?? "another chain";
-    return `network "${name}" at ${where} is chain ${found}, not chain ${hre.network.config.chainId}: ${fix}`;
+    return `network "${name}" at ${where} is chain ${wrongChain}, not chain ${hre.network.config.chainId}: ${fix}`;
   }
   return `cannot reach network "${name}" at ${where}: ${fix}`;
 }
 
 /**
- * Runs a task body: compiles first (so a fresh clone works, and typechain-types exist before `src/` is
+ * Runs a task body (every task's, through {@link TaskBuilder}): compiles first (so a fresh clone works, and typechain-types exist before `src/` is
  * loaded), turns a {@link UserError} into Hardhat's one-line plugin error, and prints either JSON or
  * the human summary.
  */
-export async function runTask<T>(
+async function runTask<T>(
   hre: HardhatRuntimeEnvironment,
   task: string,
   json: boolean,
@@ -71,10 +72,14 @@ export async function runTask<T>(
     return result;
   } catch (caught) {
     let error = caught;
-    if (HardhatError.isHardhatError(error) && (error.number === 108 || error.number === 101)) {
-      error = new UserError(networkProblem(hre, error.number === 101 ? error.message : undefined));
-    } else if (isRpcConnectionError(hre, error)) {
-      error = new UserError(networkProblem(hre, undefined));
+    if (HardhatError.isHardhatErrorType(error, ERRORS.NETWORK.INVALID_GLOBAL_CHAIN_ID)) {
+      const found = error.messageArguments.connectionChainId as unknown;
+      error = new UserError(networkProblem(hre, found === undefined ? "another chain" : String(found)));
+    } else if (
+      HardhatError.isHardhatErrorType(error, ERRORS.NETWORK.NODE_IS_NOT_RUNNING) ||
+      isRpcConnectionError(hre, error)
+    ) {
+      error = new UserError(networkProblem(hre));
     }
     if (error instanceof UserError) {
       if (typedOnCommandLine(task) && !process.argv.includes("--show-stack-traces")) {
@@ -85,4 +90,124 @@ export async function runTask<T>(
     }
     throw error;
   }
+}
+
+/** Renders a task's result for a person (`--json` prints the result itself instead). */
+type Human<T, A> = (result: T, hre: HardhatRuntimeEnvironment, args: A) => string;
+
+/** A started service: what it prints once it is listening, and how it stops. */
+export interface Running<T> {
+  summary: T;
+  stop: () => Promise<void>;
+}
+
+/**
+ * Waits for SIGINT or SIGTERM, then stops the service and resolves (also when stopping fails: the
+ * process is on its way out).
+ */
+export function serveUntilSignal(stop: () => Promise<void>): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      process.off("SIGINT", done);
+      process.off("SIGTERM", done);
+      stop().then(resolve, () => resolve());
+    };
+    process.once("SIGINT", done);
+    process.once("SIGTERM", done);
+  });
+}
+
+type TaskParams = ConfigurableTaskDefinition;
+
+/**
+ * A task under construction: its parameters, then its action with {@link TaskBuilder.run} (a command) or
+ * {@link TaskBuilder.serve} (a service that runs until Ctrl-C). Both add `--json` and run the action
+ * through {@link runTask}, the one error and exit path.
+ */
+export class TaskBuilder {
+  constructor(
+    private readonly name: string,
+    private readonly definition: TaskParams,
+  ) {}
+
+  addParam(...a: Parameters<TaskParams["addParam"]>): this {
+    this.definition.addParam(...a);
+    return this;
+  }
+
+  addOptionalParam(...a: Parameters<TaskParams["addOptionalParam"]>): this {
+    this.definition.addOptionalParam(...a);
+    return this;
+  }
+
+  addPositionalParam(...a: Parameters<TaskParams["addPositionalParam"]>): this {
+    this.definition.addPositionalParam(...a);
+    return this;
+  }
+
+  addFlag(...a: Parameters<TaskParams["addFlag"]>): this {
+    this.definition.addFlag(...a);
+    return this;
+  }
+
+  /** Adds a shared group of parameters, such as `withHttpFlags`. */
+  with(params: (definition: TaskParams) => TaskParams): this {
+    params(this.definition);
+    return this;
+  }
+
+  /** The task's action: `body` computes the result, printed as JSON with `--json`, else as `human` renders it. */
+  run<A extends object, T>(
+    body: (args: A & { json: boolean }, hre: HardhatRuntimeEnvironment) => Promise<T>,
+    human: Human<T, A & { json: boolean }>,
+  ): void {
+    const name = this.name;
+    this.definition.addFlag("json", "Print machine-readable JSON").setAction((args: A & { json: boolean }, hre) =>
+      runTask(
+        hre,
+        name,
+        args.json,
+        () => body(args, hre),
+        (result) => human(result, hre, args),
+      ),
+    );
+  }
+
+  /** A service's action: `start` brings it up; its summary is printed, then it runs until SIGINT or SIGTERM. */
+  serve<A extends object, T>(
+    start: (args: A & { json: boolean }, hre: HardhatRuntimeEnvironment) => Promise<Running<T>>,
+    human: Human<T, A & { json: boolean }>,
+  ): void {
+    const name = this.name;
+    this.definition
+      .addFlag("json", "Print machine-readable JSON (one line when listening)")
+      .setAction(async (args: A & { json: boolean }, hre) => {
+        let stop: (() => Promise<void>) | undefined;
+        await runTask(
+          hre,
+          name,
+          args.json,
+          async () => {
+            const running = await start(args, hre);
+            stop = running.stop;
+            return running.summary;
+          },
+          (summary) => human(summary, hre, args),
+        );
+        if (stop !== undefined) await serveUntilSignal(stop);
+      });
+  }
+}
+
+const defined: string[] = [];
+
+/** The names of the tasks declared with {@link defineTask}, in declaration order. */
+export function definedTasks(): readonly string[] {
+  return defined;
+}
+
+/** Declares a ThingLedger task, its name given once; finish it with `.run(...)` or `.serve(...)`. */
+export function defineTask(name: string, description: string): TaskBuilder {
+  defined.push(name);
+  return new TaskBuilder(name, task(name, description));
 }

@@ -1,145 +1,112 @@
-import { task } from "hardhat/config";
-
 import { ZeroAddress, formatUnits } from "ethers";
 
 import { formatGas, formatTable } from "../src/cli/output";
-import { runTask } from "./lib";
+import { defineTask } from "./lib";
 
-task("manufacturer:add", "Admits a manufacturer (network admin only)")
+defineTask("manufacturer:add", "Admits a manufacturer (network admin only)")
   .addParam("account", "The manufacturer's account address")
   .addOptionalParam("payout", "Address that receives its withdrawn fee credit (default: --account)")
   .addOptionalParam("score", "Default reputation score (0-1000) of its devices until audited", "500")
   .addOptionalParam("signer", "Index of the admin's local account", "0")
-  .addFlag("json", "Print machine-readable JSON")
-  .setAction(async (args: { account: string; payout?: string; score: string; signer: string; json: boolean }, hre) => {
-    return runTask(
-      hre,
-      "manufacturer:add",
-      args.json,
-      async () => {
-        const { parseAddress, parseCount } = await import("../src/cli/parse");
-        const { addManufacturer } = await import("../src/registry");
-        const { signerOption } = await import("../src/token");
-        const account = parseAddress("account", args.account);
-        const payout = args.payout === undefined ? account : parseAddress("payout", args.payout);
-        const score = parseCount("score", args.score);
-        return addManufacturer(hre, await signerOption(hre, "signer", args.signer), account, payout, score);
-      },
-      (r) =>
-        `Manufacturer #${r.id} ${r.account} admitted (payout ${r.payout}, default score ${r.defaultScore}); gas ${formatGas(r.gasUsed)}`,
-    );
-  });
+  .run(
+    async (args: { account: string; payout?: string; score: string; signer: string }, hre) => {
+      const { parseAddress, parseCount } = await import("../src/cli/parse");
+      const { addManufacturer } = await import("../src/registry");
+      const { signerOption } = await import("../src/token");
+      const account = parseAddress("account", args.account);
+      const payout = args.payout === undefined ? account : parseAddress("payout", args.payout);
+      const score = parseCount("score", args.score);
+      return addManufacturer(hre, await signerOption(hre, "signer", args.signer), account, payout, score);
+    },
+    (r) =>
+      `Manufacturer #${r.id} ${r.account} admitted (payout ${r.payout}, default score ${r.defaultScore}); gas ${formatGas(r.gasUsed)}`,
+  );
 
-task("manufacturer:remove", "Removes a manufacturer (network admin only); its devices and credit stay")
+defineTask("manufacturer:remove", "Removes a manufacturer (network admin only); its devices and credit stay")
   .addParam("account", "The manufacturer's account address")
   .addOptionalParam("signer", "Index of the admin's local account", "0")
-  .addFlag("json", "Print machine-readable JSON")
-  .setAction(async (args: { account: string; signer: string; json: boolean }, hre) => {
-    return runTask(
-      hre,
-      "manufacturer:remove",
-      args.json,
-      async () => {
-        const { parseAddress } = await import("../src/cli/parse");
-        const { removeManufacturer } = await import("../src/registry");
-        const { signerOption } = await import("../src/token");
-        return removeManufacturer(
-          hre,
-          await signerOption(hre, "signer", args.signer),
-          parseAddress("account", args.account),
-        );
-      },
-      (r) =>
-        `Manufacturer #${r.id} ${r.account} removed; its devices stay valid and its credit (${r.credit}) stays withdrawable; gas ${formatGas(r.gasUsed)}`,
-    );
-  });
+  .run(
+    async (args: { account: string; signer: string }, hre) => {
+      const { parseAddress } = await import("../src/cli/parse");
+      const { removeManufacturer } = await import("../src/registry");
+      const { signerOption } = await import("../src/token");
+      return removeManufacturer(
+        hre,
+        await signerOption(hre, "signer", args.signer),
+        parseAddress("account", args.account),
+      );
+    },
+    (r) =>
+      `Manufacturer #${r.id} ${r.account} removed; its devices stay valid and its credit (${r.credit}) stays withdrawable; gas ${formatGas(r.gasUsed)}`,
+  );
 
-task(
+defineTask(
   "manufacturer:propose-account",
   "A manufacturer proposes a new account for itself (step 1 of 2 of its key rotation; the new account accepts)",
 )
   .addOptionalParam("account", "The new account (it must have no manufacturer record of its own)")
   .addFlag("cancel", "Cancel the pending proposal instead")
   .addOptionalParam("signer", "Index of the manufacturer's current local account", "0")
-  .addFlag("json", "Print machine-readable JSON")
-  .setAction(async (args: { account?: string; cancel: boolean; signer: string; json: boolean }, hre) => {
-    return runTask(
-      hre,
-      "manufacturer:propose-account",
-      args.json,
-      async () => {
-        const { UserError } = await import("../src/errors");
-        const { parseAddress } = await import("../src/cli/parse");
-        const { proposeManufacturerAccount } = await import("../src/manufacturers");
-        const { connectRegistry } = await import("../src/registry");
-        const { signerOption } = await import("../src/token");
-        if (args.cancel === (args.account !== undefined)) {
-          throw new UserError("pass either --account ADDR (the new account) or --cancel");
-        }
-        const newAccount = args.account === undefined ? ZeroAddress : parseAddress("account", args.account);
-        const signer = await signerOption(hre, "signer", args.signer);
-        const { registry } = await connectRegistry(hre, signer);
-        return proposeManufacturerAccount(registry, signer, newAccount);
-      },
-      (r) =>
-        r.newAccount === ZeroAddress
-          ? `Manufacturer #${r.id} (${r.account}) cancelled its pending account change; gas ${formatGas(r.gasUsed)}`
-          : `Manufacturer #${r.id} (${r.account}) proposed ${r.newAccount} as its new account; that account now runs manufacturer:accept-account --id ${r.id}; gas ${formatGas(r.gasUsed)}`,
-    );
-  });
+  .run(
+    async (args: { account?: string; cancel: boolean; signer: string }, hre) => {
+      const { UserError } = await import("../src/errors");
+      const { parseAddress } = await import("../src/cli/parse");
+      const { proposeManufacturerAccount } = await import("../src/manufacturers");
+      const { connectRegistry } = await import("../src/registry");
+      const { signerOption } = await import("../src/token");
+      if (args.cancel === (args.account !== undefined)) {
+        throw new UserError("pass either --account ADDR (the new account) or --cancel");
+      }
+      const newAccount = args.account === undefined ? ZeroAddress : parseAddress("account", args.account);
+      const signer = await signerOption(hre, "signer", args.signer);
+      const { registry } = await connectRegistry(hre, signer);
+      return proposeManufacturerAccount(registry, signer, newAccount);
+    },
+    (r) =>
+      r.newAccount === ZeroAddress
+        ? `Manufacturer #${r.id} (${r.account}) cancelled its pending account change; gas ${formatGas(r.gasUsed)}`
+        : `Manufacturer #${r.id} (${r.account}) proposed ${r.newAccount} as its new account; that account now runs manufacturer:accept-account --id ${r.id}; gas ${formatGas(r.gasUsed)}`,
+  );
 
-task(
+defineTask(
   "manufacturer:accept-account",
   "The proposed account takes over a manufacturer: its id, credit, payout, devices and whitelists (step 2 of 2)",
 )
   .addParam("id", "The manufacturer's id")
   .addOptionalParam("signer", "Index of the proposed (new) local account", "0")
-  .addFlag("json", "Print machine-readable JSON")
-  .setAction(async (args: { id: string; signer: string; json: boolean }, hre) => {
-    return runTask(
-      hre,
-      "manufacturer:accept-account",
-      args.json,
-      async () => {
-        const { parseCount } = await import("../src/cli/parse");
-        const { acceptManufacturerAccount } = await import("../src/manufacturers");
-        const { connectRegistry } = await import("../src/registry");
-        const { signerOption } = await import("../src/token");
-        const id = parseCount("id", args.id, 1);
-        const signer = await signerOption(hre, "signer", args.signer);
-        const { registry } = await connectRegistry(hre, signer);
-        return acceptManufacturerAccount(registry, signer, id);
-      },
-      (r) =>
-        `Manufacturer #${r.id} moved from ${r.oldAccount} to ${r.newAccount} (payout ${r.payout}, credit ${formatUnits(r.credit, 18)} THING); the old account has no powers left; gas ${formatGas(r.gasUsed)}`,
-    );
-  });
+  .run(
+    async (args: { id: string; signer: string }, hre) => {
+      const { parseCount } = await import("../src/cli/parse");
+      const { acceptManufacturerAccount } = await import("../src/manufacturers");
+      const { connectRegistry } = await import("../src/registry");
+      const { signerOption } = await import("../src/token");
+      const id = parseCount("id", args.id, 1);
+      const signer = await signerOption(hre, "signer", args.signer);
+      const { registry } = await connectRegistry(hre, signer);
+      return acceptManufacturerAccount(registry, signer, id);
+    },
+    (r) =>
+      `Manufacturer #${r.id} moved from ${r.oldAccount} to ${r.newAccount} (payout ${r.payout}, credit ${formatUnits(r.credit, 18)} THING); the old account has no powers left; gas ${formatGas(r.gasUsed)}`,
+  );
 
-task("manufacturer:list", "Lists the network's manufacturers")
-  .addFlag("json", "Print machine-readable JSON")
-  .setAction(async (args: { json: boolean }, hre) => {
-    return runTask(
-      hre,
-      "manufacturer:list",
-      args.json,
-      async () => {
-        const { listManufacturers } = await import("../src/registry");
-        return listManufacturers(hre);
-      },
-      (list) => {
-        if (list.length === 0) return "No manufacturers yet (the network admin runs manufacturer:add).";
-        return formatTable(
-          ["id", "account", "payout", "score", "active", "fee credit"],
-          list.map((m) => [
-            String(m.id),
-            m.account,
-            m.payout,
-            String(m.defaultScore),
-            m.active ? "yes" : "no",
-            `${formatUnits(m.credit, 18)} THING`,
-          ]),
-          [1, 2, 4],
-        );
-      },
+defineTask("manufacturer:list", "Lists the network's manufacturers").run(
+  async (args, hre) => {
+    const { listManufacturers } = await import("../src/registry");
+    return listManufacturers(hre);
+  },
+  (list) => {
+    if (list.length === 0) return "No manufacturers yet (the network admin runs manufacturer:add).";
+    return formatTable(
+      ["id", "account", "payout", "score", "active", "fee credit"],
+      list.map((m) => [
+        String(m.id),
+        m.account,
+        m.payout,
+        String(m.defaultScore),
+        m.active ? "yes" : "no",
+        `${formatUnits(m.credit, 18)} THING`,
+      ]),
+      [1, 2, 4],
     );
-  });
+  },
+);

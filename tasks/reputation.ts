@@ -1,47 +1,43 @@
-import { task } from "hardhat/config";
-
 import { formatGas } from "../src/cli/output";
 import { withHttpFlags } from "../src/http/flags";
 import type { HttpFlags } from "../src/http/flags";
-import { runTask } from "./lib";
+import { defineTask } from "./lib";
 
 const TREND = ["falling", "steady", "rising"];
 
-task("reputation:claim", "The subject device signs its side of an interaction: evidence for the reporter's report")
+defineTask(
+  "reputation:claim",
+  "The subject device signs its side of an interaction: evidence for the reporter's report",
+)
   .addParam("device", "The subject device (id 0x…64 hex or raw unique id): the one being reported on")
   .addParam("keystore", "Directory of device keystores (the subject signs)")
   .addParam("reporter", "The reporting device (id or raw unique id)")
   .addParam("interaction", "The interaction: a channel id or transaction hash (0x…64 hex) or a label (hashed)")
-  .addFlag("json", "Print machine-readable JSON")
-  .setAction(
-    async (args: { device: string; keystore: string; reporter: string; interaction: string; json: boolean }, hre) => {
-      return runTask(
-        hre,
-        "reputation:claim",
-        args.json,
-        async () => {
-          const { unlockDeviceKey } = await import("../src/devices/keystore");
-          const { resolveDevice } = await import("../src/registry");
-          const { claimInteraction, parseInteraction } = await import("../src/reputation/ops");
-          const subjectId = await resolveDevice(hre, args.device, args.keystore);
-          const wallet = await unlockDeviceKey(args.keystore, subjectId);
-          return claimInteraction(hre, wallet, {
-            subjectId,
-            reporterId: await resolveDevice(hre, args.reporter, args.keystore),
-            interaction: parseInteraction(args.interaction),
-          });
-        },
-        (r) =>
-          [
-            `Device ${r.subjectId} confirms interaction ${r.interaction} with reporter ${r.reporterId}.`,
-            `  evidence: ${r.evidence}`,
-            "  pass it to reputation:report --evidence",
-          ].join("\n"),
-      );
+  .run(
+    async (args: { device: string; keystore: string; reporter: string; interaction: string }, hre) => {
+      const { unlockDeviceKey } = await import("../src/devices/keystore");
+      const { resolveDevice } = await import("../src/registry");
+      const { claimInteraction, parseInteraction } = await import("../src/reputation/ops");
+      const subjectId = await resolveDevice(hre, args.device, args.keystore);
+      const wallet = await unlockDeviceKey(args.keystore, subjectId);
+      return claimInteraction(hre, wallet, {
+        subjectId,
+        reporterId: await resolveDevice(hre, args.reporter, args.keystore),
+        interaction: parseInteraction(args.interaction),
+      });
     },
+    (r) =>
+      [
+        `Device ${r.subjectId} confirms interaction ${r.interaction} with reporter ${r.reporterId}.`,
+        `  evidence: ${r.evidence}`,
+        "  pass it to reputation:report --evidence",
+      ].join("\n"),
   );
 
-task("reputation:report", "A device signs a report about a peer it dealt with (EIP-712), to a file and/or an auditor")
+defineTask(
+  "reputation:report",
+  "A device signs a report about a peer it dealt with (EIP-712), to a file and/or an auditor",
+)
   .addParam("reporter", "The reporting device (id 0x…64 hex or raw unique id)")
   .addParam("keystore", "Directory of device keystores (the reporter signs)")
   .addParam("subject", "The device reported on (id or raw unique id)")
@@ -50,8 +46,7 @@ task("reputation:report", "A device signs a report about a peer it dealt with (E
   .addParam("evidence", "The subject's claim for this interaction (from reputation:claim)")
   .addOptionalParam("out", "Write the signed report to this file (a report file, for reputation:submit)")
   .addOptionalParam("auditor", "Send it to the auditor at this URL (e.g. http://127.0.0.1:8547)")
-  .addFlag("json", "Print machine-readable JSON")
-  .setAction(
+  .run(
     async (
       args: {
         reporter: string;
@@ -62,145 +57,112 @@ task("reputation:report", "A device signs a report about a peer it dealt with (E
         evidence: string;
         out?: string;
         auditor?: string;
-        json: boolean;
       },
       hre,
     ) => {
-      return runTask(
-        hre,
-        "reputation:report",
-        args.json,
-        async () => {
-          const { unlockDeviceKey } = await import("../src/devices/keystore");
-          const { UserError } = await import("../src/errors");
-          const { resolveDevice } = await import("../src/registry");
-          const ops = await import("../src/reputation/ops");
-          if (args.out === undefined && args.auditor === undefined)
-            throw new UserError("give --out FILE, --auditor URL or both: where should the report go?");
-          const reporterId = await resolveDevice(hre, args.reporter, args.keystore);
-          const rating = ops.parseRating(args.rating);
-          const wallet = await unlockDeviceKey(args.keystore, reporterId);
-          const report = await ops.makeReport(hre, wallet, {
-            reporterId,
-            subjectId: await resolveDevice(hre, args.subject, args.keystore),
-            interaction: ops.parseInteraction(args.interaction),
-            rating,
-            evidence: args.evidence,
-          });
-          return ops.deliverReport(report, { out: args.out, auditor: args.auditor });
-        },
-        (r) =>
-          [
-            `Report by ${r.report.reporterId} on ${r.report.subjectId}: rating ${r.report.rating}/100`,
-            r.file === undefined ? "" : `  written to ${r.file}`,
-            r.digest === undefined ? "" : `  accepted by the auditor at ${r.auditor} as ${r.digest}`,
-          ]
-            .filter((l) => l !== "")
-            .join("\n"),
-      );
+      const { unlockDeviceKey } = await import("../src/devices/keystore");
+      const { UserError } = await import("../src/errors");
+      const { resolveDevice } = await import("../src/registry");
+      const ops = await import("../src/reputation/ops");
+      if (args.out === undefined && args.auditor === undefined)
+        throw new UserError("give --out FILE, --auditor URL or both: where should the report go?");
+      const reporterId = await resolveDevice(hre, args.reporter, args.keystore);
+      const rating = ops.parseRating(args.rating);
+      const wallet = await unlockDeviceKey(args.keystore, reporterId);
+      const report = await ops.makeReport(hre, wallet, {
+        reporterId,
+        subjectId: await resolveDevice(hre, args.subject, args.keystore),
+        interaction: ops.parseInteraction(args.interaction),
+        rating,
+        evidence: args.evidence,
+      });
+      return ops.deliverReport(report, { out: args.out, auditor: args.auditor });
     },
+    (r) =>
+      [
+        `Report by ${r.report.reporterId} on ${r.report.subjectId}: rating ${r.report.rating}/100`,
+        r.file === undefined ? "" : `  written to ${r.file}`,
+        r.digest === undefined ? "" : `  accepted by the auditor at ${r.auditor} as ${r.digest}`,
+      ]
+        .filter((l) => l !== "")
+        .join("\n"),
   );
 
-task("reputation:submit", "Sends the reports of a report file to an auditor")
+defineTask("reputation:submit", "Sends the reports of a report file to an auditor")
   .addParam("file", "A report file (from reputation:report --out)")
   .addParam("auditor", "The auditor's URL")
-  .addFlag("json", "Print machine-readable JSON")
-  .setAction(async (args: { file: string; auditor: string; json: boolean }, hre) => {
-    return runTask(
-      hre,
-      "reputation:submit",
-      args.json,
-      async () => {
-        const { readReportFile, submitReports } = await import("../src/reputation/ops");
-        const outcomes = await submitReports(args.auditor, readReportFile(args.file));
-        return {
-          auditor: args.auditor,
-          accepted: outcomes.filter((o) => o.accepted).length,
-          refused: outcomes.filter((o) => !o.accepted).length,
-          outcomes,
-        };
-      },
-      (r) =>
-        [
-          `${r.accepted} report(s) accepted, ${r.refused} refused by ${r.auditor}`,
-          ...r.outcomes.filter((o) => !o.accepted).map((o) => `  report ${o.index + 1}: ${o.status} ${o.error ?? ""}`),
-        ].join("\n"),
-    );
-  });
+  .run(
+    async (args: { file: string; auditor: string }) => {
+      const { readReportFile, submitReports } = await import("../src/reputation/ops");
+      const outcomes = await submitReports(args.auditor, readReportFile(args.file));
+      return {
+        auditor: args.auditor,
+        accepted: outcomes.filter((o) => o.accepted).length,
+        refused: outcomes.filter((o) => !o.accepted).length,
+        outcomes,
+      };
+    },
+    (r) =>
+      [
+        `${r.accepted} report(s) accepted, ${r.refused} refused by ${r.auditor}`,
+        ...r.outcomes.filter((o) => !o.accepted).map((o) => `  report ${o.index + 1}: ${o.status} ${o.error ?? ""}`),
+      ].join("\n"),
+  );
 
-task("reputation:show", "Shows a device's reputation as validation sees it: score 0-1000 and trend")
+defineTask("reputation:show", "Shows a device's reputation as validation sees it: score 0-1000 and trend")
   .addPositionalParam("device", "Device id (0x…64 hex) or raw unique id")
-  .addFlag("json", "Print machine-readable JSON")
-  .setAction(async (args: { device: string; json: boolean }, hre) => {
-    return runTask(
-      hre,
-      "reputation:show",
-      args.json,
-      async () => {
-        const { resolveDevice } = await import("../src/registry");
-        const { showReputation } = await import("../src/reputation/ops");
-        return showReputation(hre, await resolveDevice(hre, args.device));
-      },
-      (r) =>
-        `Device ${r.deviceId} (${r.status}): reputation ${r.score}/1000, ${TREND[r.trend + 1]}; ${
-          r.audited
-            ? `audited in epoch ${r.auditedEpoch} (now ${r.currentEpoch})`
-            : "not audited yet: its manufacturer's default"
-        }`,
-    );
-  });
+  .run(
+    async (args: { device: string }, hre) => {
+      const { resolveDevice } = await import("../src/registry");
+      const { showReputation } = await import("../src/reputation/ops");
+      return showReputation(hre, await resolveDevice(hre, args.device));
+    },
+    (r) =>
+      `Device ${r.deviceId} (${r.status}): reputation ${r.score}/1000, ${TREND[r.trend + 1]}; ${
+        r.audited
+          ? `audited in epoch ${r.auditedEpoch} (now ${r.currentEpoch})`
+          : "not audited yet: its manufacturer's default"
+      }`,
+  );
 
 /** `auditor:add` and `auditor:remove`: the same task but for the direction. */
 for (const [name, description, admit] of [
   ["auditor:add", "The network admin admits an auditor", true],
   ["auditor:remove", "The network admin removes an auditor; its unused reward budget returns to the pool", false],
 ] as const) {
-  task(name, description)
+  defineTask(name, description)
     .addPositionalParam("address", "The auditor's address")
     .addOptionalParam("signer", "Index of the admin's local account", "0")
-    .addFlag("json", "Print machine-readable JSON")
-    .setAction(async (args: { address: string; signer: string; json: boolean }, hre) => {
-      return runTask(
-        hre,
-        name,
-        args.json,
-        async () => {
-          const { parseAddress } = await import("../src/cli/parse");
-          const { setAuditor } = await import("../src/reputation/ops");
-          const { signerOption } = await import("../src/token");
-          const admin = await signerOption(hre, "signer", args.signer);
-          return setAuditor(hre, admin, parseAddress("address", args.address), admit);
-        },
-        (r) => `Auditor ${r.auditor} ${admit ? "admitted" : "removed"}; gas ${formatGas(r.gasUsed)}`,
-      );
-    });
+    .run(
+      async (args: { address: string; signer: string }, hre) => {
+        const { parseAddress } = await import("../src/cli/parse");
+        const { setAuditor } = await import("../src/reputation/ops");
+        const { signerOption } = await import("../src/token");
+        const admin = await signerOption(hre, "signer", args.signer);
+        return setAuditor(hre, admin, parseAddress("address", args.address), admit);
+      },
+      (r) => `Auditor ${r.auditor} ${admit ? "admitted" : "removed"}; gas ${formatGas(r.gasUsed)}`,
+    );
 }
 
-task("auditor:set-cap", "The network admin sets how many changed scores an auditor is paid for per epoch")
+defineTask("auditor:set-cap", "The network admin sets how many changed scores an auditor is paid for per epoch")
   .addPositionalParam("address", "The auditor's address")
   .addParam("max", "Changed scores rewarded per epoch, 0 to the registry's MAX_EPOCH_REWARDS (10,000)")
   .addOptionalParam("signer", "Index of the admin's local account", "0")
-  .addFlag("json", "Print machine-readable JSON")
-  .setAction(async (args: { address: string; max: string; signer: string; json: boolean }, hre) => {
-    return runTask(
-      hre,
-      "auditor:set-cap",
-      args.json,
-      async () => {
-        const { parseAddress, parseCount } = await import("../src/cli/parse");
-        const { setAuditorRewardCap } = await import("../src/reputation/ops");
-        const { signerOption } = await import("../src/token");
-        const admin = await signerOption(hre, "signer", args.signer);
-        return setAuditorRewardCap(hre, admin, parseAddress("address", args.address), parseCount("max", args.max));
-      },
-      (r) =>
-        `Auditor ${r.auditor} is paid for at most ${r.maxRewardsPerEpoch} changed score(s) per epoch (was ${r.previous}); gas ${formatGas(r.gasUsed)}`,
-    );
-  });
+  .run(
+    async (args: { address: string; max: string; signer: string }, hre) => {
+      const { parseAddress, parseCount } = await import("../src/cli/parse");
+      const { setAuditorRewardCap } = await import("../src/reputation/ops");
+      const { signerOption } = await import("../src/token");
+      const admin = await signerOption(hre, "signer", args.signer);
+      return setAuditorRewardCap(hre, admin, parseAddress("address", args.address), parseCount("max", args.max));
+    },
+    (r) =>
+      `Auditor ${r.auditor} is paid for at most ${r.maxRewardsPerEpoch} changed score(s) per epoch (was ${r.previous}); gas ${formatGas(r.gasUsed)}`,
+  );
 
-withHttpFlags(
-  task("auditor:serve", "Runs an auditor: takes device reports over HTTP, checks and stores them, scores epochs"),
-)
+defineTask("auditor:serve", "Runs an auditor: takes device reports over HTTP, checks and stores them, scores epochs")
+  .with(withHttpFlags)
   .addOptionalParam("port", "HTTP port", "8547")
   .addOptionalParam("host", "Interface to listen on", "127.0.0.1")
   .addOptionalParam("db", "SQLite database of reports and epochs", "auditor/auditor.sqlite")
@@ -208,8 +170,7 @@ withHttpFlags(
   .addOptionalParam("halfLife", "The model's half-life: 3600s, 12h, 7d (default 7 epochs)")
   .addFlag("auto", "Score and submit each epoch by itself once the chain enters it")
   .addOptionalParam("poll", "With --auto, how often to look at the chain's epoch, in seconds", "60")
-  .addFlag("json", "Print machine-readable JSON")
-  .setAction(
+  .serve(
     async (
       args: HttpFlags & {
         port: string;
@@ -219,131 +180,99 @@ withHttpFlags(
         halfLife?: string;
         auto: boolean;
         poll: string;
-        json: boolean;
       },
       hre,
     ) => {
-      let stop: (() => Promise<void>) | undefined;
-      await runTask(
-        hre,
-        "auditor:serve",
-        args.json,
-        async () => {
-          const { parseCount, parseDuration } = await import("../src/cli/parse");
-          const { serveAuditor } = await import("../src/reputation/ops");
-          const { parseHttpFlags } = await import("../src/http/flags");
-          const { serviceLogger } = await import("../src/http/log");
-          const { signerOption } = await import("../src/token");
-          const http = parseHttpFlags(args);
-          const logger = serviceLogger("auditor", http.logLevel);
-          const running = await serveAuditor(hre, {
-            signer: await signerOption(hre, "signer", args.signer),
-            port: parseCount("port", args.port),
-            host: args.host,
-            db: args.db,
-            model: args.halfLife === undefined ? {} : { halfLife: parseDuration("half-life", args.halfLife) },
-            autoPollSeconds: args.auto ? parseCount("poll", args.poll, 1) : undefined,
-            log: (line) => logger.info(line),
-            http: { ...http, logger, processMetrics: true },
-          });
-          stop = running.stop;
-          return {
-            network: hre.network.name,
-            url: running.url,
-            auditor: running.auditor,
-            db: running.db,
-            reports: running.reports,
-            model: running.model,
-            auto: running.auto,
-          };
-        },
-        (r) =>
-          [
-            `Auditor ${r.auditor} on network "${r.network}" listening at ${r.url}`,
-            `  database ${r.db}: ${r.reports} report(s); half-life ${r.model.halfLife} s; ${r.auto ? "scores each epoch by itself" : "run auditor:run-epoch to score"}`,
-            "  POST /reports, GET /epochs/:epoch, GET /epochs/:epoch/proofs/:digest, GET /health, GET /metrics; Ctrl-C stops it",
-          ].join("\n"),
-      );
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          (stop?.() ?? Promise.resolve()).then(resolve).catch(() => resolve());
-        };
-        process.once("SIGINT", done);
-        process.once("SIGTERM", done);
+      const { parseCount, parseDuration } = await import("../src/cli/parse");
+      const { serveAuditor } = await import("../src/reputation/ops");
+      const { parseHttpFlags } = await import("../src/http/flags");
+      const { serviceLogger } = await import("../src/http/log");
+      const { signerOption } = await import("../src/token");
+      const http = parseHttpFlags(args);
+      const logger = serviceLogger("auditor", http.logLevel);
+      const running = await serveAuditor(hre, {
+        signer: await signerOption(hre, "signer", args.signer),
+        port: parseCount("port", args.port),
+        host: args.host,
+        db: args.db,
+        model: args.halfLife === undefined ? {} : { halfLife: parseDuration("half-life", args.halfLife) },
+        autoPollSeconds: args.auto ? parseCount("poll", args.poll, 1) : undefined,
+        log: (line) => logger.info(line),
+        http: { ...http, logger, processMetrics: true },
       });
+      return {
+        stop: () => running.stop(),
+        summary: {
+          network: hre.network.name,
+          url: running.url,
+          auditor: running.auditor,
+          db: running.db,
+          reports: running.reports,
+          model: running.model,
+          auto: running.auto,
+        },
+      };
     },
+    (r) =>
+      [
+        `Auditor ${r.auditor} on network "${r.network}" listening at ${r.url}`,
+        `  database ${r.db}: ${r.reports} report(s); half-life ${r.model.halfLife} s; ${r.auto ? "scores each epoch by itself" : "run auditor:run-epoch to score"}`,
+        "  POST /reports, GET /epochs/:epoch, GET /epochs/:epoch/proofs/:digest, GET /health, GET /metrics; Ctrl-C stops it",
+      ].join("\n"),
   );
 
-task(
+defineTask(
   "auditor:run-epoch",
   "Scores the current epoch from the auditor's reports and submits the scores with the reports root",
 )
   .addOptionalParam("db", "The auditor's SQLite database", "auditor/auditor.sqlite")
   .addOptionalParam("signer", "Index of the auditor's local account", "0")
   .addOptionalParam("halfLife", "The model's half-life: 3600s, 12h, 7d (default 7 epochs)")
-  .addFlag("json", "Print machine-readable JSON")
-  .setAction(async (args: { db: string; signer: string; halfLife?: string; json: boolean }, hre) => {
-    return runTask(
-      hre,
-      "auditor:run-epoch",
-      args.json,
-      async () => {
-        const { parseDuration } = await import("../src/cli/parse");
-        const { runEpoch } = await import("../src/reputation/ops");
-        const { signerOption } = await import("../src/token");
-        return runEpoch(
-          hre,
-          await signerOption(hre, "signer", args.signer),
-          args.db,
-          args.halfLife === undefined ? {} : { halfLife: parseDuration("half-life", args.halfLife) },
-        );
-      },
-      (r) =>
-        [
-          `Epoch ${r.epoch}: ${r.reports} report(s) on ${r.subjects} device(s), reports root ${r.root}`,
-          `  ${r.submitted} score(s) submitted in ${r.txHashes.length} transaction(s), ${r.skipped} left out (unchanged, revoked or already scored this epoch)`,
-          `  ${r.changed} changed, ${r.rewarded} rewarded; gas ${formatGas(r.gasUsed)}`,
-        ].join("\n"),
-    );
-  });
+  .run(
+    async (args: { db: string; signer: string; halfLife?: string }, hre) => {
+      const { parseDuration } = await import("../src/cli/parse");
+      const { runEpoch } = await import("../src/reputation/ops");
+      const { signerOption } = await import("../src/token");
+      return runEpoch(
+        hre,
+        await signerOption(hre, "signer", args.signer),
+        args.db,
+        args.halfLife === undefined ? {} : { halfLife: parseDuration("half-life", args.halfLife) },
+      );
+    },
+    (r) =>
+      [
+        `Epoch ${r.epoch}: ${r.reports} report(s) on ${r.subjects} device(s), reports root ${r.root}`,
+        `  ${r.submitted} score(s) submitted in ${r.txHashes.length} transaction(s), ${r.skipped} left out (unchanged, revoked or already scored this epoch)`,
+        `  ${r.changed} changed, ${r.rewarded} rewarded; gas ${formatGas(r.gasUsed)}`,
+      ].join("\n"),
+  );
 
-task("auditor:withdraw", "An auditor withdraws the rewards it earned (pull payment)")
+defineTask("auditor:withdraw", "An auditor withdraws the rewards it earned (pull payment)")
   .addOptionalParam("signer", "Index of the auditor's local account", "0")
-  .addFlag("json", "Print machine-readable JSON")
-  .setAction(async (args: { signer: string; json: boolean }, hre) => {
-    return runTask(
-      hre,
-      "auditor:withdraw",
-      args.json,
-      async () => {
-        const { withdrawReward } = await import("../src/reputation/ops");
-        const { signerOption } = await import("../src/token");
-        return withdrawReward(hre, await signerOption(hre, "signer", args.signer));
-      },
-      (r) => `Auditor ${r.auditor} withdrew ${r.formatted}; gas ${formatGas(r.gasUsed)}`,
-    );
-  });
+  .run(
+    async (args: { signer: string }, hre) => {
+      const { withdrawReward } = await import("../src/reputation/ops");
+      const { signerOption } = await import("../src/token");
+      return withdrawReward(hre, await signerOption(hre, "signer", args.signer));
+    },
+    (r) => `Auditor ${r.auditor} withdrew ${r.formatted}; gas ${formatGas(r.gasUsed)}`,
+  );
 
-task(
+defineTask(
   "auditor:verify",
   "Recomputes an auditor's published epoch (digests, reports root, scores) and finds its root on chain",
 )
   .addParam("auditor", "The auditor's URL")
   .addParam("epoch", "The epoch number")
-  .addFlag("json", "Print machine-readable JSON")
-  .setAction(async (args: { auditor: string; epoch: string; json: boolean }, hre) => {
-    return runTask(
-      hre,
-      "auditor:verify",
-      args.json,
-      async () => {
-        const { parseCount } = await import("../src/cli/parse");
-        const { verifyPublishedEpoch } = await import("../src/reputation/ops");
-        return verifyPublishedEpoch(hre, args.auditor, parseCount("epoch", args.epoch));
-      },
-      (r) =>
-        r.ok
-          ? `Epoch ${r.epoch} checks out: ${r.reports} report(s) hash to root ${r.root}, which is on chain with that report count; all ${r.scores} score(s) recomputed`
-          : `Epoch ${r.epoch} does NOT check out:\n${r.problems.map((p) => `  - ${p}`).join("\n")}`,
-    );
-  });
+  .run(
+    async (args: { auditor: string; epoch: string }, hre) => {
+      const { parseCount } = await import("../src/cli/parse");
+      const { verifyPublishedEpoch } = await import("../src/reputation/ops");
+      return verifyPublishedEpoch(hre, args.auditor, parseCount("epoch", args.epoch));
+    },
+    (r) =>
+      r.ok
+        ? `Epoch ${r.epoch} checks out: ${r.reports} report(s) hash to root ${r.root}, which is on chain with that report count; all ${r.scores} score(s) recomputed`
+        : `Epoch ${r.epoch} does NOT check out:\n${r.problems.map((p) => `  - ${p}`).join("\n")}`,
+  );

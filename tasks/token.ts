@@ -1,69 +1,54 @@
 import fs from "node:fs";
 
-import { task } from "hardhat/config";
-
 import { formatGas } from "../src/cli/output";
 import { formatThing } from "../src/units";
-import { runTask } from "./lib";
+import { defineTask } from "./lib";
 
-task("token:balance", "Shows the ThingToken balance of an account")
+defineTask("token:balance", "Shows the ThingToken balance of an account")
   .addOptionalParam("account", "Address to look up (default: the account at --signer)")
   .addOptionalParam("signer", "Index of the local account to use when --account is absent", "0")
-  .addFlag("json", "Print machine-readable JSON")
-  .setAction(async (args: { account?: string; signer: string; json: boolean }, hre) => {
-    return runTask(
-      hre,
-      "token:balance",
-      args.json,
-      async () => {
-        const { parseAddress } = await import("../src/cli/parse");
-        const { balanceOf, signerOption } = await import("../src/token");
-        const account =
-          args.account !== undefined
-            ? parseAddress("account", args.account)
-            : await (await signerOption(hre, "signer", args.signer)).getAddress();
-        return balanceOf(hre, account);
-      },
-      (r) => `${r.account} holds ${r.formatted} (token ${r.token}, network ${hre.network.name})`,
-    );
-  });
+  .run(
+    async (args: { account?: string; signer: string }, hre) => {
+      const { parseAddress } = await import("../src/cli/parse");
+      const { balanceOf, signerOption } = await import("../src/token");
+      const account =
+        args.account !== undefined
+          ? parseAddress("account", args.account)
+          : await (await signerOption(hre, "signer", args.signer)).getAddress();
+      return balanceOf(hre, account);
+    },
+    (r, hre) => `${r.account} holds ${r.formatted} (token ${r.token}, network ${hre.network.name})`,
+  );
 
-task("token:transfer", "Sends ThingToken from a local account")
+defineTask("token:transfer", "Sends ThingToken from a local account")
   .addParam("to", "Recipient address")
   .addParam("amount", "Amount in THING, e.g. 10 or 2.5")
   .addOptionalParam("signer", "Index of the sending local account", "0")
-  .addFlag("json", "Print machine-readable JSON")
-  .setAction(async (args: { to: string; amount: string; signer: string; json: boolean }, hre) => {
-    return runTask(
-      hre,
-      "token:transfer",
-      args.json,
-      async () => {
-        const { parseAddress, parseAmount } = await import("../src/cli/parse");
-        const { signerOption, transfer } = await import("../src/token");
-        const to = parseAddress("to", args.to);
-        const amount = parseAmount("amount", args.amount);
-        const from = await signerOption(hre, "signer", args.signer);
-        return transfer(hre, from, to, amount);
-      },
-      (r) =>
-        [
-          `Sent ${args.amount} THING from ${r.from} to ${r.to}`,
-          `  tx ${r.txHash}, gas ${formatGas(r.gasUsed)}`,
-          `  balances now: sender ${formatThing(r.balances.from)}, recipient ${formatThing(r.balances.to)}`,
-        ].join("\n"),
-    );
-  });
+  .run(
+    async (args: { to: string; amount: string; signer: string }, hre) => {
+      const { parseAddress, parseAmount } = await import("../src/cli/parse");
+      const { signerOption, transfer } = await import("../src/token");
+      const to = parseAddress("to", args.to);
+      const amount = parseAmount("amount", args.amount);
+      const from = await signerOption(hre, "signer", args.signer);
+      return transfer(hre, from, to, amount);
+    },
+    (r, _hre, args) =>
+      [
+        `Sent ${args.amount} THING from ${r.from} to ${r.to}`,
+        `  tx ${r.txHash}, gas ${formatGas(r.gasUsed)}`,
+        `  balances now: sender ${formatThing(r.balances.from)}, recipient ${formatThing(r.balances.to)}`,
+      ].join("\n"),
+  );
 
-task("token:permit", "Signs an EIP-2612 permit offline (no transaction) into a JSON file")
+defineTask("token:permit", "Signs an EIP-2612 permit offline (no transaction) into a JSON file")
   .addParam("spender", "Address allowed to spend")
   .addParam("amount", "Allowance in THING, e.g. 100")
   .addParam("out", "File to write the signed permit to")
   .addOptionalParam("deadline", "Unix time, or a duration from now such as 30m, 1h, 7d", "1h")
   .addOptionalParam("signer", "Index of the owner's local account", "0")
   .addFlag("force", "Overwrite --out if it exists")
-  .addFlag("json", "Print machine-readable JSON")
-  .setAction(
+  .run(
     async (
       args: {
         spender: string;
@@ -72,59 +57,45 @@ task("token:permit", "Signs an EIP-2612 permit offline (no transaction) into a J
         deadline: string;
         signer: string;
         force: boolean;
-        json: boolean;
       },
       hre,
     ) => {
-      return runTask(
-        hre,
-        "token:permit",
-        args.json,
-        async () => {
-          const { parseAddress, parseAmount, parseDeadline } = await import("../src/cli/parse");
-          const { createPermit, signerOption } = await import("../src/token");
-          const { UserError } = await import("../src/errors");
-          const spender = parseAddress("spender", args.spender);
-          const amount = parseAmount("amount", args.amount);
-          const { chainTime } = await import("../src/chain");
-          const deadline = parseDeadline("deadline", args.deadline, await chainTime(hre));
-          if (fs.existsSync(args.out) && !args.force) {
-            throw new UserError(`--out: ${args.out} exists; pass --force to overwrite it`);
-          }
-          const owner = await signerOption(hre, "signer", args.signer);
-          const permit = await createPermit(hre, owner, spender, amount, deadline);
-          fs.writeFileSync(args.out, `${JSON.stringify(permit, null, 2)}\n`);
-          return { file: args.out, ...permit };
-        },
-        (r) =>
-          [
-            `Signed a permit: ${r.owner} allows ${r.spender} to spend ${args.amount} THING`,
-            `  nonce ${r.nonce}, deadline ${r.deadline}, chain ${r.chainId}, token ${r.token}`,
-            `  written to ${r.file}; submit it with: npx hardhat token:permit-submit --file ${r.file} --network ${hre.network.name}`,
-          ].join("\n"),
-      );
+      const { parseAddress, parseAmount, parseDeadline } = await import("../src/cli/parse");
+      const { createPermit, signerOption } = await import("../src/token");
+      const { UserError } = await import("../src/errors");
+      const spender = parseAddress("spender", args.spender);
+      const amount = parseAmount("amount", args.amount);
+      const { chainTime } = await import("../src/chain");
+      const deadline = parseDeadline("deadline", args.deadline, await chainTime(hre));
+      if (fs.existsSync(args.out) && !args.force) {
+        throw new UserError(`--out: ${args.out} exists; pass --force to overwrite it`);
+      }
+      const owner = await signerOption(hre, "signer", args.signer);
+      const permit = await createPermit(hre, owner, spender, amount, deadline);
+      fs.writeFileSync(args.out, `${JSON.stringify(permit, null, 2)}\n`);
+      return { file: args.out, ...permit };
     },
+    (r, hre, args) =>
+      [
+        `Signed a permit: ${r.owner} allows ${r.spender} to spend ${args.amount} THING`,
+        `  nonce ${r.nonce}, deadline ${r.deadline}, chain ${r.chainId}, token ${r.token}`,
+        `  written to ${r.file}; submit it with: npx hardhat token:permit-submit --file ${r.file} --network ${hre.network.name}`,
+      ].join("\n"),
   );
 
-task("token:permit-submit", "Submits a signed permit file (anyone may relay it and pay the gas)")
+defineTask("token:permit-submit", "Submits a signed permit file (anyone may relay it and pay the gas)")
   .addParam("file", "Permit JSON file written by token:permit")
   .addOptionalParam("signer", "Index of the relaying local account", "0")
-  .addFlag("json", "Print machine-readable JSON")
-  .setAction(async (args: { file: string; signer: string; json: boolean }, hre) => {
-    return runTask(
-      hre,
-      "token:permit-submit",
-      args.json,
-      async () => {
-        const { readPermitFile, signerOption, submitPermit } = await import("../src/token");
-        const permit = readPermitFile(args.file);
-        const relayer = await signerOption(hre, "signer", args.signer);
-        return submitPermit(hre, relayer, permit);
-      },
-      (r) =>
-        [
-          `Permit submitted: ${r.spender} may now spend ${r.allowance} base units of ${r.owner}`,
-          `  tx ${r.txHash}, gas ${formatGas(r.gasUsed)}`,
-        ].join("\n"),
-    );
-  });
+  .run(
+    async (args: { file: string; signer: string }, hre) => {
+      const { readPermitFile, signerOption, submitPermit } = await import("../src/token");
+      const permit = readPermitFile(args.file);
+      const relayer = await signerOption(hre, "signer", args.signer);
+      return submitPermit(hre, relayer, permit);
+    },
+    (r) =>
+      [
+        `Permit submitted: ${r.spender} may now spend ${r.allowance} base units of ${r.owner}`,
+        `  tx ${r.txHash}, gas ${formatGas(r.gasUsed)}`,
+      ].join("\n"),
+  );

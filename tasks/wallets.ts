@@ -1,9 +1,7 @@
-import { task } from "hardhat/config";
-
 import { formatGas } from "../src/cli/output";
-import { runTask } from "./lib";
+import { defineTask } from "./lib";
 
-task("wallet:create", "Creates a device wallet: M-of-N owners, the device key spending alone under limits")
+defineTask("wallet:create", "Creates a device wallet: M-of-N owners, the device key spending alone under limits")
   .addParam("owners", "Owner addresses, comma-separated")
   .addParam("threshold", "How many owners must sign an execution")
   .addParam("device", "Device id (0x…64 hex) or raw unique id, as registered")
@@ -14,8 +12,7 @@ task("wallet:create", "Creates a device wallet: M-of-N owners, the device key sp
     "The device key that may spend: must be the registry's key of the device (the default)",
   )
   .addOptionalParam("signer", "Index of the creator's local account (if it owns the device, it hands it over)", "0")
-  .addFlag("json", "Print machine-readable JSON")
-  .setAction(
+  .run(
     async (
       args: {
         owners: string;
@@ -25,49 +22,41 @@ task("wallet:create", "Creates a device wallet: M-of-N owners, the device key sp
         period: string;
         deviceKey?: string;
         signer: string;
-        json: boolean;
       },
       hre,
     ) => {
-      return runTask(
-        hre,
-        "wallet:create",
-        args.json,
-        async () => {
-          const { parseAddress, parseCount, parseDuration } = await import("../src/cli/parse");
-          const { resolveDevice } = await import("../src/registry");
-          const { signerOption } = await import("../src/token");
-          const { createWallet, parseLimits } = await import("../src/wallets");
-          const owners = args.owners
-            .split(",")
-            .filter((o) => o.trim() !== "")
-            .map((o) => parseAddress("owners", o.trim()));
-          return createWallet(hre, await signerOption(hre, "signer", args.signer), {
-            owners,
-            threshold: parseCount("threshold", args.threshold, 1),
-            deviceId: await resolveDevice(hre, args.device),
-            deviceKey: args.deviceKey === undefined ? undefined : parseAddress("device-key", args.deviceKey),
-            period: parseDuration("period", args.period),
-            limits: await parseLimits(hre, args.limits),
-          });
-        },
-        (r) =>
-          [
-            `Created device wallet ${r.wallet}`,
-            `  owners ${r.owners.join(", ")} (threshold ${r.threshold})`,
-            `  device ${r.deviceId}, key ${r.deviceKey}, period ${r.period} s`,
-            `  limits ${r.limits.map((l) => `${hre.ethers.formatUnits(l.limit, l.decimals)} ${l.symbol}`).join(", ")} per period`,
-            r.deviceTransferred ? "  the device's registry record now belongs to the wallet (linked)" : "",
-            r.next === undefined ? "" : `  next: ${r.next}`,
-            `  gas ${formatGas(r.gasUsed)}`,
-          ]
-            .filter((l) => l !== "")
-            .join("\n"),
-      );
+      const { parseAddress, parseCount, parseDuration } = await import("../src/cli/parse");
+      const { resolveDevice } = await import("../src/registry");
+      const { signerOption } = await import("../src/token");
+      const { createWallet, parseLimits } = await import("../src/wallets");
+      const owners = args.owners
+        .split(",")
+        .filter((o) => o.trim() !== "")
+        .map((o) => parseAddress("owners", o.trim()));
+      return createWallet(hre, await signerOption(hre, "signer", args.signer), {
+        owners,
+        threshold: parseCount("threshold", args.threshold, 1),
+        deviceId: await resolveDevice(hre, args.device),
+        deviceKey: args.deviceKey === undefined ? undefined : parseAddress("device-key", args.deviceKey),
+        period: parseDuration("period", args.period),
+        limits: await parseLimits(hre, args.limits),
+      });
     },
+    (r, hre) =>
+      [
+        `Created device wallet ${r.wallet}`,
+        `  owners ${r.owners.join(", ")} (threshold ${r.threshold})`,
+        `  device ${r.deviceId}, key ${r.deviceKey}, period ${r.period} s`,
+        `  limits ${r.limits.map((l) => `${hre.ethers.formatUnits(l.limit, l.decimals)} ${l.symbol}`).join(", ")} per period`,
+        r.deviceTransferred ? "  the device's registry record now belongs to the wallet (linked)" : "",
+        r.next === undefined ? "" : `  next: ${r.next}`,
+        `  gas ${formatGas(r.gasUsed)}`,
+      ]
+        .filter((l) => l !== "")
+        .join("\n"),
   );
 
-task("wallet:propose", "Writes an unsigned owner execution to a JSON file for the owners to sign")
+defineTask("wallet:propose", "Writes an unsigned owner execution to a JSON file for the owners to sign")
   .addParam("wallet", "The device wallet's address")
   .addParam("out", "The proposal file to write")
   .addOptionalParam("to", "Call target, or the recipient of --amount")
@@ -82,8 +71,7 @@ task("wallet:propose", "Writes an unsigned owner execution to a JSON file for th
   .addOptionalParam("gasLimit", "Gas the inner call gets (default: estimated)")
   .addOptionalParam("nonce", "The wallet nonce to use (default: the next one)")
   .addFlag("unfreeze", "Instead: unfreeze the device key")
-  .addFlag("json", "Print machine-readable JSON")
-  .setAction(
+  .run(
     async (
       args: {
         wallet: string;
@@ -97,109 +85,86 @@ task("wallet:propose", "Writes an unsigned owner execution to a JSON file for th
         gasLimit?: string;
         nonce?: string;
         unfreeze: boolean;
-        json: boolean;
       },
       hre,
     ) => {
-      return runTask(
-        hre,
-        "wallet:propose",
-        args.json,
-        async () => {
-          const { parseAddress, parseAmount, parseCount } = await import("../src/cli/parse");
-          const { propose, resolveAction, writeProposal } = await import("../src/wallets");
-          const wallet = parseAddress("wallet", args.wallet);
-          const { to, value, data, description } = await resolveAction(hre, wallet, {
-            to: args.to === undefined ? undefined : parseAddress("to", args.to),
-            value: args.value === "0" ? 0n : parseAmount("value", args.value),
-            data: args.data,
-            asset: args.asset,
-            amount: args.amount,
-            rotateKey: args.rotateKey === undefined ? undefined : parseAddress("rotate-key", args.rotateKey),
-            unfreeze: args.unfreeze,
-          });
-          const proposal = await propose(hre, {
-            wallet,
-            to,
-            value,
-            data,
-            gasLimit: args.gasLimit === undefined ? undefined : BigInt(parseCount("gas-limit", args.gasLimit)),
-            nonce: args.nonce === undefined ? undefined : BigInt(parseCount("nonce", args.nonce)),
-            description,
-          });
-          writeProposal(args.out, proposal);
-          return { file: args.out, ...proposal };
-        },
-        (r) =>
-          `Proposal for wallet ${r.wallet}, nonce ${r.nonce}: ${r.description}\n  written to ${r.file}; each owner signs it with wallet:sign --file ${r.file}`,
-      );
+      const { parseAddress, parseAmount, parseCount } = await import("../src/cli/parse");
+      const { propose, resolveAction, writeProposal } = await import("../src/wallets");
+      const wallet = parseAddress("wallet", args.wallet);
+      const { to, value, data, description } = await resolveAction(hre, wallet, {
+        to: args.to === undefined ? undefined : parseAddress("to", args.to),
+        value: args.value === "0" ? 0n : parseAmount("value", args.value),
+        data: args.data,
+        asset: args.asset,
+        amount: args.amount,
+        rotateKey: args.rotateKey === undefined ? undefined : parseAddress("rotate-key", args.rotateKey),
+        unfreeze: args.unfreeze,
+      });
+      const proposal = await propose(hre, {
+        wallet,
+        to,
+        value,
+        data,
+        gasLimit: args.gasLimit === undefined ? undefined : BigInt(parseCount("gas-limit", args.gasLimit)),
+        nonce: args.nonce === undefined ? undefined : BigInt(parseCount("nonce", args.nonce)),
+        description,
+      });
+      writeProposal(args.out, proposal);
+      return { file: args.out, ...proposal };
     },
+    (r) =>
+      `Proposal for wallet ${r.wallet}, nonce ${r.nonce}: ${r.description}\n  written to ${r.file}; each owner signs it with wallet:sign --file ${r.file}`,
   );
 
-task("wallet:set-limit", "Proposes a new per-period limit for the device (owners then sign and execute it)")
+defineTask("wallet:set-limit", "Proposes a new per-period limit for the device (owners then sign and execute it)")
   .addParam("wallet", "The device wallet's address")
   .addParam("asset", "eth, token, or an ERC-20 address")
   .addParam("limit", "The new limit per period, e.g. 0.5 (0 stops the device spending this asset)")
   .addParam("out", "The proposal file to write")
-  .addFlag("json", "Print machine-readable JSON")
-  .setAction(async (args: { wallet: string; asset: string; limit: string; out: string; json: boolean }, hre) => {
-    return runTask(
-      hre,
-      "wallet:set-limit",
-      args.json,
-      async () => {
-        const { parseAddress } = await import("../src/cli/parse");
-        const { proposeLimit, writeProposal } = await import("../src/wallets");
-        const proposal = await proposeLimit(hre, parseAddress("wallet", args.wallet), args.asset, args.limit);
-        writeProposal(args.out, proposal);
-        return { file: args.out, ...proposal };
-      },
-      (r) =>
-        `Proposal for wallet ${r.wallet}, nonce ${r.nonce}: ${r.description}\n  written to ${r.file}; each owner signs it with wallet:sign --file ${r.file}`,
-    );
-  });
+  .run(
+    async (args: { wallet: string; asset: string; limit: string; out: string }, hre) => {
+      const { parseAddress } = await import("../src/cli/parse");
+      const { proposeLimit, writeProposal } = await import("../src/wallets");
+      const proposal = await proposeLimit(hre, parseAddress("wallet", args.wallet), args.asset, args.limit);
+      writeProposal(args.out, proposal);
+      return { file: args.out, ...proposal };
+    },
+    (r) =>
+      `Proposal for wallet ${r.wallet}, nonce ${r.nonce}: ${r.description}\n  written to ${r.file}; each owner signs it with wallet:sign --file ${r.file}`,
+  );
 
-task("wallet:sign", "Adds one owner's signature to a proposal file (owners may sign on separate machines)")
+defineTask("wallet:sign", "Adds one owner's signature to a proposal file (owners may sign on separate machines)")
   .addParam("file", "The proposal file")
   .addOptionalParam("signer", "Index of the owner's local account", "0")
-  .addFlag("json", "Print machine-readable JSON")
-  .setAction(async (args: { file: string; signer: string; json: boolean }, hre) => {
-    return runTask(
-      hre,
-      "wallet:sign",
-      args.json,
-      async () => {
-        const { signerOption } = await import("../src/token");
-        const { signProposal } = await import("../src/wallets");
-        return signProposal(hre, args.file, await signerOption(hre, "signer", args.signer));
-      },
-      (r) =>
-        `${r.signer} signed ${r.file}: ${r.signatures} of ${r.threshold} signature(s)${r.ready ? `, ready: wallet:exec --file ${r.file}` : ""}`,
-    );
-  });
+  .run(
+    async (args: { file: string; signer: string }, hre) => {
+      const { signerOption } = await import("../src/token");
+      const { signProposal } = await import("../src/wallets");
+      return signProposal(hre, args.file, await signerOption(hre, "signer", args.signer));
+    },
+    (r) =>
+      `${r.signer} signed ${r.file}: ${r.signatures} of ${r.threshold} signature(s)${r.ready ? `, ready: wallet:exec --file ${r.file}` : ""}`,
+  );
 
-task("wallet:exec", "Executes a proposal that carries enough owner signatures (anyone may relay it)")
+defineTask("wallet:exec", "Executes a proposal that carries enough owner signatures (anyone may relay it)")
   .addParam("file", "The proposal file")
   .addOptionalParam("signer", "Index of the local account that sends and pays the gas", "0")
-  .addFlag("json", "Print machine-readable JSON")
-  .setAction(async (args: { file: string; signer: string; json: boolean }, hre) => {
-    return runTask(
-      hre,
-      "wallet:exec",
-      args.json,
-      async () => {
-        const { signerOption } = await import("../src/token");
-        const { executeProposal } = await import("../src/wallets");
-        return executeProposal(hre, args.file, await signerOption(hre, "signer", args.signer));
-      },
-      (r) =>
-        r.success
-          ? `Executed nonce ${r.nonce} of wallet ${r.wallet}: call to ${r.to} succeeded; gas ${formatGas(r.gasUsed)}`
-          : `Executed nonce ${r.nonce} of wallet ${r.wallet}, but the inner call to ${r.to} FAILED (the nonce is spent; propose again); gas ${formatGas(r.gasUsed)}`,
-    );
-  });
+  .run(
+    async (args: { file: string; signer: string }, hre) => {
+      const { signerOption } = await import("../src/token");
+      const { executeProposal } = await import("../src/wallets");
+      return executeProposal(hre, args.file, await signerOption(hre, "signer", args.signer));
+    },
+    (r) =>
+      r.success
+        ? `Executed nonce ${r.nonce} of wallet ${r.wallet}: call to ${r.to} succeeded; gas ${formatGas(r.gasUsed)}`
+        : `Executed nonce ${r.nonce} of wallet ${r.wallet}, but the inner call to ${r.to} FAILED (the nonce is spent; propose again); gas ${formatGas(r.gasUsed)}`,
+  );
 
-task("wallet:device-spend", "The device spends from its wallet under its limits, sending itself or through a relayer")
+defineTask(
+  "wallet:device-spend",
+  "The device spends from its wallet under its limits, sending itself or through a relayer",
+)
   .addParam("wallet", "The device wallet's address")
   .addParam("device", "Device id (0x…64 hex) or raw unique id")
   .addParam("keystore", "Directory of device keystores")
@@ -207,8 +172,7 @@ task("wallet:device-spend", "The device spends from its wallet under its limits,
   .addParam("amount", "Amount, e.g. 0.1")
   .addOptionalParam("asset", "eth, token, or an ERC-20 address", "eth")
   .addOptionalParam("relayer", "Index of a local account that relays the device's signed transfer (pays the gas)")
-  .addFlag("json", "Print machine-readable JSON")
-  .setAction(
+  .run(
     async (
       args: {
         wallet: string;
@@ -218,110 +182,84 @@ task("wallet:device-spend", "The device spends from its wallet under its limits,
         amount: string;
         asset: string;
         relayer?: string;
-        json: boolean;
       },
       hre,
     ) => {
-      return runTask(
-        hre,
-        "wallet:device-spend",
-        args.json,
-        async () => {
-          const { parseAddress, parseAmount } = await import("../src/cli/parse");
-          const { unlockDeviceKey } = await import("../src/devices/keystore");
-          const { resolveDevice } = await import("../src/registry");
-          const { signerOption } = await import("../src/token");
-          const { deviceSpend, resolveAsset } = await import("../src/wallets");
-          const wallet = parseAddress("wallet", args.wallet);
-          const to = parseAddress("to", args.to);
-          const asset = await resolveAsset(hre, args.asset);
-          const amount = parseAmount("amount", args.amount, asset.decimals);
-          const relayer = args.relayer === undefined ? undefined : await signerOption(hre, "relayer", args.relayer);
-          const device = await unlockDeviceKey(args.keystore, await resolveDevice(hre, args.device, args.keystore));
-          return deviceSpend(hre, { wallet, device, asset, to, amount, relayer });
-        },
-        (r) =>
-          `The device paid ${hre.ethers.formatUnits(r.amount, r.decimals)} ${r.symbol} to ${r.to}${r.relayed ? " (signed by the device, relayed)" : ""}; ${hre.ethers.formatUnits(r.availableAfter, r.decimals)} ${r.symbol} left this period; gas ${formatGas(r.gasUsed)}`,
-      );
+      const { parseAddress, parseAmount } = await import("../src/cli/parse");
+      const { unlockDeviceKey } = await import("../src/devices/keystore");
+      const { resolveDevice } = await import("../src/registry");
+      const { signerOption } = await import("../src/token");
+      const { deviceSpend, resolveAsset } = await import("../src/wallets");
+      const wallet = parseAddress("wallet", args.wallet);
+      const to = parseAddress("to", args.to);
+      const asset = await resolveAsset(hre, args.asset);
+      const amount = parseAmount("amount", args.amount, asset.decimals);
+      const relayer = args.relayer === undefined ? undefined : await signerOption(hre, "relayer", args.relayer);
+      const device = await unlockDeviceKey(args.keystore, await resolveDevice(hre, args.device, args.keystore));
+      return deviceSpend(hre, { wallet, device, asset, to, amount, relayer });
     },
+    (r, hre) =>
+      `The device paid ${hre.ethers.formatUnits(r.amount, r.decimals)} ${r.symbol} to ${r.to}${r.relayed ? " (signed by the device, relayed)" : ""}; ${hre.ethers.formatUnits(r.availableAfter, r.decimals)} ${r.symbol} left this period; gas ${formatGas(r.gasUsed)}`,
   );
 
-task(
+defineTask(
   "wallet:freeze",
   "One owner freezes the device key at once (unfreezing takes the owners: wallet:propose --unfreeze)",
 )
   .addParam("wallet", "The device wallet's address")
   .addOptionalParam("signer", "Index of the owner's local account", "0")
-  .addFlag("json", "Print machine-readable JSON")
-  .setAction(async (args: { wallet: string; signer: string; json: boolean }, hre) => {
-    return runTask(
-      hre,
-      "wallet:freeze",
-      args.json,
-      async () => {
-        const { parseAddress } = await import("../src/cli/parse");
-        const { signerOption } = await import("../src/token");
-        const { freezeDevice } = await import("../src/wallets");
-        return freezeDevice(hre, parseAddress("wallet", args.wallet), await signerOption(hre, "signer", args.signer));
-      },
-      (r) => `${r.by} froze the device key of wallet ${r.wallet}; gas ${formatGas(r.gasUsed)}`,
-    );
-  });
+  .run(
+    async (args: { wallet: string; signer: string }, hre) => {
+      const { parseAddress } = await import("../src/cli/parse");
+      const { signerOption } = await import("../src/token");
+      const { freezeDevice } = await import("../src/wallets");
+      return freezeDevice(hre, parseAddress("wallet", args.wallet), await signerOption(hre, "signer", args.signer));
+    },
+    (r) => `${r.by} froze the device key of wallet ${r.wallet}; gas ${formatGas(r.gasUsed)}`,
+  );
 
-task("wallet:fund", "Sends ETH and tokens from a local account to a device wallet")
+defineTask("wallet:fund", "Sends ETH and tokens from a local account to a device wallet")
   .addParam("wallet", "The device wallet's address")
   .addParam("amounts", "What to send, e.g. eth=1,token=100 (or ERC20ADDRESS=5)")
   .addOptionalParam("signer", "Index of the sending local account", "0")
-  .addFlag("json", "Print machine-readable JSON")
-  .setAction(async (args: { wallet: string; amounts: string; signer: string; json: boolean }, hre) => {
-    return runTask(
-      hre,
-      "wallet:fund",
-      args.json,
-      async () => {
-        const { parseAddress } = await import("../src/cli/parse");
-        const { signerOption } = await import("../src/token");
-        const { fundWallet, parseAmounts } = await import("../src/wallets");
-        const wallet = parseAddress("wallet", args.wallet);
-        const amounts = await parseAmounts(hre, "amounts", args.amounts);
-        return fundWallet(hre, await signerOption(hre, "signer", args.signer), wallet, amounts);
-      },
-      (r) =>
-        `${r.from} sent ${r.sent.map((s) => `${hre.ethers.formatUnits(s.amount, s.decimals)} ${s.symbol}`).join(" and ")} to wallet ${r.wallet}; gas ${formatGas(r.gasUsed)}`,
-    );
-  });
+  .run(
+    async (args: { wallet: string; amounts: string; signer: string }, hre) => {
+      const { parseAddress } = await import("../src/cli/parse");
+      const { signerOption } = await import("../src/token");
+      const { fundWallet, parseAmounts } = await import("../src/wallets");
+      const wallet = parseAddress("wallet", args.wallet);
+      const amounts = await parseAmounts(hre, "amounts", args.amounts);
+      return fundWallet(hre, await signerOption(hre, "signer", args.signer), wallet, amounts);
+    },
+    (r, hre) =>
+      `${r.from} sent ${r.sent.map((s) => `${hre.ethers.formatUnits(s.amount, s.decimals)} ${s.symbol}`).join(" and ")} to wallet ${r.wallet}; gas ${formatGas(r.gasUsed)}`,
+  );
 
-task("wallet:status", "Shows a device wallet: owners, threshold, nonce, device key, limits, balances")
+defineTask("wallet:status", "Shows a device wallet: owners, threshold, nonce, device key, limits, balances")
   .addParam("wallet", "The device wallet's address")
   .addOptionalParam("asset", "Also show this ERC-20 (address)")
-  .addFlag("json", "Print machine-readable JSON")
-  .setAction(async (args: { wallet: string; asset?: string; json: boolean }, hre) => {
-    return runTask(
-      hre,
-      "wallet:status",
-      args.json,
-      async () => {
-        const { parseAddress } = await import("../src/cli/parse");
-        const { resolveAsset, walletStatus } = await import("../src/wallets");
-        const extra = args.asset === undefined ? [] : [await resolveAsset(hre, args.asset)];
-        return walletStatus(hre, parseAddress("wallet", args.wallet), extra);
-      },
-      (s) =>
-        [
-          `Device wallet ${s.wallet}`,
-          `  owners ${s.owners.join(", ")} (threshold ${s.threshold}), next nonce ${s.nonce}`,
-          `  device ${s.deviceId}: ${s.deviceStatus}${s.deviceOwnedByWallet ? ", owned by the wallet" : ", NOT owned by the wallet"}`,
-          `  device key ${s.deviceKey}${s.frozen ? " (FROZEN)" : ""}, period ${s.period} s, ${s.linked ? "linked" : "not linked yet"}`,
-          ...(s.deviceStatus !== "active" || s.registryKey === s.deviceKey
-            ? []
-            : [
-                `  the registry holds ${s.registryKey} as the device's key: the device cannot spend until the owners set it (wallet:propose --rotate-key)`,
-              ]),
-          ...s.balances.map((b) => `  balance ${hre.ethers.formatUnits(b.balance, b.decimals)} ${b.symbol}`),
-          ...s.allowances.map(
-            (a) =>
-              `  limit ${hre.ethers.formatUnits(a.limit, a.decimals)} ${a.symbol} per period: ${hre.ethers.formatUnits(a.available, a.decimals)} available now`,
-          ),
-        ].join("\n"),
-    );
-  });
+  .run(
+    async (args: { wallet: string; asset?: string }, hre) => {
+      const { parseAddress } = await import("../src/cli/parse");
+      const { resolveAsset, walletStatus } = await import("../src/wallets");
+      const extra = args.asset === undefined ? [] : [await resolveAsset(hre, args.asset)];
+      return walletStatus(hre, parseAddress("wallet", args.wallet), extra);
+    },
+    (s, hre) =>
+      [
+        `Device wallet ${s.wallet}`,
+        `  owners ${s.owners.join(", ")} (threshold ${s.threshold}), next nonce ${s.nonce}`,
+        `  device ${s.deviceId}: ${s.deviceStatus}${s.deviceOwnedByWallet ? ", owned by the wallet" : ", NOT owned by the wallet"}`,
+        `  device key ${s.deviceKey}${s.frozen ? " (FROZEN)" : ""}, period ${s.period} s, ${s.linked ? "linked" : "not linked yet"}`,
+        ...(s.deviceStatus !== "active" || s.registryKey === s.deviceKey
+          ? []
+          : [
+              `  the registry holds ${s.registryKey} as the device's key: the device cannot spend until the owners set it (wallet:propose --rotate-key)`,
+            ]),
+        ...s.balances.map((b) => `  balance ${hre.ethers.formatUnits(b.balance, b.decimals)} ${b.symbol}`),
+        ...s.allowances.map(
+          (a) =>
+            `  limit ${hre.ethers.formatUnits(a.limit, a.decimals)} ${a.symbol} per period: ${hre.ethers.formatUnits(a.available, a.decimals)} available now`,
+        ),
+      ].join("\n"),
+  );

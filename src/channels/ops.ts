@@ -9,7 +9,7 @@ import type { PaymentChannels } from "../../typechain-types";
 import { PaymentChannels__factory, ThingToken__factory } from "../../typechain-types";
 import { chainTime } from "../chain";
 import { loadSystem } from "../deployments";
-import { channelsDomain } from "../eip712/receipt";
+import { readDomain } from "../eip712/domain";
 import { UserError, ensure } from "../errors";
 import { buildGroup, isMember } from "../merkle/group";
 import { channelIdOf, closeOutcome, keyStruct, openedChannel, submitCloses } from "./key";
@@ -393,9 +393,9 @@ export async function closeChannels(
   o: { payee: Signer; receipts: ReceiptInput[] },
 ): Promise<CloseResult> {
   ensure(o.receipts.length > 0, "no receipts to close with");
-  const { system, channels } = await channelsContract(hre, o.payee);
+  const { channels } = await channelsContract(hre, o.payee);
   const payee = await o.payee.getAddress();
-  const verifier = new ReceiptVerifier(channelsDomain(system.chainId, system.addresses.PaymentChannels));
+  const verifier = new ReceiptVerifier(await readDomain(channels));
   const now = await chainTime(hre);
   const requests: (ChannelInfo & CloseItem)[] = [];
   const seen = new Set<string>();

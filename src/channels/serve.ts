@@ -7,7 +7,7 @@ import { PaymentChannels__factory } from "../../typechain-types";
 import { parseAmount } from "../cli/parse";
 import { loadSystem } from "../deployments";
 import { labelId } from "../devices/fleet";
-import { channelsDomain } from "../eip712/receipt";
+import { readDomain } from "../eip712/domain";
 import { UserError, ensure } from "../errors";
 import type { HttpOptions } from "../http/service";
 import { AuthorizationServer } from "./as-server";
@@ -118,7 +118,7 @@ export async function startAs(hre: HardhatRuntimeEnvironment, o: ServeOptions): 
   const server = new AuthorizationServer({
     channels,
     payee,
-    verifier: new ReceiptVerifier(channelsDomain(system.chainId, system.addresses.PaymentChannels)),
+    verifier: new ReceiptVerifier(await readDomain(channels)),
     store,
     minConfirmations: o.minConfirmations,
     // Refuse new receipts a little before the AS closes, so the close has the final one.

@@ -10,7 +10,7 @@ import type { HardhatRuntimeEnvironment } from "hardhat/types";
 import { PaymentChannels__factory } from "../../typechain-types";
 import { chainTime } from "../chain";
 import { loadSystem } from "../deployments";
-import { channelsDomain } from "../eip712/receipt";
+import { readDomain } from "../eip712/domain";
 import { randomDeviceKey } from "../devices/keystore";
 import { UserError } from "../errors";
 import { buildGroup } from "../merkle/group";
@@ -84,7 +84,7 @@ export async function runAccessSimulation(
   const { channelId, openBlock } = openedChannel(channels, opened);
 
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "thingledger-sim-"));
-  const domain = channelsDomain(system.chainId, system.addresses.PaymentChannels);
+  const domain = await readDomain(channels);
   const store = new AsStore(path.join(dir, "as.sqlite"), { create: true });
   const server = new AuthorizationServer({
     channels: channels.connect(options.as),

@@ -2,6 +2,7 @@ import { TypedDataEncoder, getBytes } from "ethers";
 import type { TypedDataDomain } from "ethers";
 import secp256k1 from "secp256k1";
 
+import { typeHash } from "../eip712/domain";
 import { RECEIPT_TYPES, redeliverDigest } from "../eip712/receipt";
 import { keccak } from "../keccak";
 import type { ChannelKey } from "./key";
@@ -10,7 +11,7 @@ export { keccak };
 
 const HALF_N = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0n;
 
-const RECEIPT_TYPEHASH = keccak(Buffer.from("Receipt(bytes32 channelId,uint256 cumulativeAmount)"));
+const RECEIPT_TYPEHASH = Buffer.from(getBytes(typeHash(RECEIPT_TYPES, "Receipt")));
 
 /**
  * Receipt verification for the Authorization Server's hot path: the EIP-712 digest from a precomputed

@@ -4,13 +4,10 @@ import { Signature, TypedDataEncoder } from "ethers";
 import type { TypedDataSigner } from "./permit";
 
 /**
- * The device registry's EIP-712 messages, the only place they are built. The domain binds the chain id
- * and the registry's address, so a signature for one chain or one registry is useless on another.
+ * The device registry's EIP-712 messages, the only place they are built. Their domain is the registry's
+ * own (`readDomain(registry)`): it binds the chain id and the registry's address, so a signature for one
+ * chain or one registry is useless on another.
  */
-export function registryDomain(chainId: bigint, registry: string): TypedDataDomain {
-  return { name: "ThingLedger DeviceRegistry", version: "1", chainId, verifyingContract: registry };
-}
-
 export const ACTIVATE_TYPES: Record<string, TypedDataField[]> = {
   Activate: [
     { name: "deviceId", type: "bytes32" },

@@ -1,8 +1,9 @@
 import type { TypedDataDomain, TypedDataField } from "ethers";
 
 /**
- * EIP-2612 permit, the only place ThingLedger builds it. The domain binds the chain id and the token's
- * address, so a permit signed for one chain or one token is useless on another.
+ * EIP-2612 permit, the only place ThingLedger builds it. Its domain is the token's own
+ * (`readDomain(token)`; OpenZeppelin's ERC20Permit uses the token name and version "1"): it binds the
+ * chain id and the token's address, so a permit signed for one chain or one token is useless on another.
  */
 export const PERMIT_TYPES: Record<string, TypedDataField[]> = {
   Permit: [
@@ -20,11 +21,6 @@ export interface PermitMessage {
   value: bigint;
   nonce: bigint;
   deadline: bigint;
-}
-
-/** The token's EIP-712 domain: OpenZeppelin's ERC20Permit uses the token name and version "1". */
-export function permitDomain(tokenName: string, chainId: bigint, token: string): TypedDataDomain {
-  return { name: tokenName, version: "1", chainId, verifyingContract: token };
 }
 
 /** Something that can sign typed data: an ethers Signer or Wallet. */

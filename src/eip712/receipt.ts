@@ -4,14 +4,10 @@ import { TypedDataEncoder } from "ethers";
 import type { TypedDataSigner } from "./permit";
 
 /**
- * Channel receipts, the only place they are built. The domain binds the chain id and the channels
- * contract; the message binds the channel id, so a receipt is good for one channel on one contract on
- * one chain.
+ * Channel receipts, the only place they are built. Their domain is the channels contract's own
+ * (`readDomain(channels)`): it binds the chain id and the contract; the message binds the channel id, so
+ * a receipt is good for one channel on one contract on one chain.
  */
-export function channelsDomain(chainId: bigint, channels: string): TypedDataDomain {
-  return { name: "ThingLedger PaymentChannels", version: "1", chainId, verifyingContract: channels };
-}
-
 export const RECEIPT_TYPES: Record<string, TypedDataField[]> = {
   Receipt: [
     { name: "channelId", type: "bytes32" },

@@ -1,16 +1,13 @@
 import type { TypedDataDomain, TypedDataField } from "ethers";
-import { Signature, TypedDataEncoder, concat, getAddress } from "ethers";
+import { Signature, concat, getAddress } from "ethers";
 
 import type { TypedDataSigner } from "./permit";
 
 /**
- * Device-wallet messages, the only place they are built. The domain binds the chain id and the wallet;
- * owner executions bind the wallet's nonce, device transfers the device's own nonce.
+ * Device-wallet messages, the only place they are built. Their domain is the wallet's own
+ * (`readDomain(wallet)`): it binds the chain id and the wallet; owner executions bind the wallet's nonce,
+ * device transfers the device's own nonce.
  */
-export function walletDomain(chainId: bigint, wallet: string): TypedDataDomain {
-  return { name: "ThingLedger DeviceWallet", version: "1", chainId, verifyingContract: wallet };
-}
-
 export const EXECUTE_TYPES: Record<string, TypedDataField[]> = {
   Execute: [
     { name: "to", type: "address" },
@@ -49,10 +46,6 @@ export interface DeviceTransferMessage {
 
 export function signExecute(owner: TypedDataSigner, domain: TypedDataDomain, m: ExecuteMessage): Promise<string> {
   return owner.signTypedData(domain, EXECUTE_TYPES, { ...m });
-}
-
-export function executeDigest(domain: TypedDataDomain, m: ExecuteMessage): string {
-  return TypedDataEncoder.hash(domain, EXECUTE_TYPES, { ...m });
 }
 
 export function signDeviceTransfer(

@@ -61,11 +61,6 @@ export interface SubjectScore {
   reporters: number;
 }
 
-/** Reports the model uses at `reference`: not older than the horizon. */
-export function inWindow(report: { timestamp: number }, reference: number, params: ModelParams): boolean {
-  return reference - report.timestamp <= params.horizon;
-}
-
 interface Pair {
   subjectId: string;
   positive: number;

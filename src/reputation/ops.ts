@@ -7,7 +7,8 @@ import type { HardhatRuntimeEnvironment } from "hardhat/types";
 import type { DeviceRegistry } from "../../typechain-types";
 import { recoverSigner } from "../channels/verify";
 import { chainTime, gasOf } from "../chain";
-import { DEVICE_SIGNATURE_PATTERN, fullSignature, registryDomain } from "../eip712/device";
+import { DEVICE_SIGNATURE_PATTERN, fullSignature } from "../eip712/device";
+import { readDomain } from "../eip712/domain";
 import { MAX_RATING, interactionClaimDigest, signInteractionClaim, signReport } from "../eip712/report";
 import { UserError, ensure } from "../errors";
 import type { HttpOptions } from "../http/service";
@@ -31,7 +32,7 @@ export async function connectReputation(hre: HardhatRuntimeEnvironment, runner?:
   const ctx = await connectRegistry(hre, runner);
   return {
     registry: ctx.registry,
-    domain: registryDomain(ctx.chainId, ctx.address),
+    domain: await readDomain(ctx.registry),
     epochLength: Number(await ctx.registry.epochLength()),
   };
 }

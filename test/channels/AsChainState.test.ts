@@ -18,7 +18,8 @@ import { ChannelFollower } from "../../src/channels/follower";
 import { openedChannel, submitCloses } from "../../src/channels/key";
 import { AsStore } from "../../src/channels/store";
 import { ReceiptVerifier } from "../../src/channels/verify";
-import { channelsDomain, signReceipt } from "../../src/eip712/receipt";
+import { readDomain } from "../../src/eip712/domain";
+import { signReceipt } from "../../src/eip712/receipt";
 import { clientLeaf } from "../../src/merkle/group";
 import { PaymentChannels__factory } from "../../typechain-types";
 import type { PaymentChannels } from "../../typechain-types";
@@ -488,7 +489,7 @@ describe("Authorization Server process on a real node: chain faults (issue 15, d
       book["PaymentChannels#PaymentChannels"],
       new Wallet(TREASURY_KEY, provider),
     );
-    domain = channelsDomain(31337n, book["PaymentChannels#PaymentChannels"]);
+    domain = await readDomain(channels);
     proxy = await RpcProxy.start(node.url);
     devicesFile = path.join(scratch, "devices.json");
     fs.writeFileSync(devicesFile, JSON.stringify([{ deviceId: LOCK, secret: "a1".repeat(32), price: "0.001" }]));

@@ -4,9 +4,10 @@ import type { HDNodeWallet } from "ethers";
 import { Signature, Wallet, ZeroAddress, parseEther } from "ethers";
 import { ethers } from "hardhat";
 
+import { readDomain } from "../../src/eip712/domain";
 import { compact } from "../../src/eip712/device";
-import { permitDomain, signPermit } from "../../src/eip712/permit";
-import { channelsDomain, signReceipt } from "../../src/eip712/receipt";
+import { signPermit } from "../../src/eip712/permit";
+import { signReceipt } from "../../src/eip712/receipt";
 import { channelIdOf, keyStruct, openedChannel } from "../../src/channels/key";
 import { buildGroup, clientLeaf } from "../../src/merkle/group";
 import { inOneBlock, minedRevert } from "../shared/blocks";
@@ -130,9 +131,7 @@ describe("PaymentChannels", function () {
       const expiry = await expiryIn(DAY);
       const spender = await f.channels.getAddress();
       const permit = { owner: f.owner.address, spender, value: 4n * ONE, nonce: 0n, deadline: expiry };
-      const { v, r, s } = Signature.from(
-        await signPermit(f.owner, permitDomain("ThingToken", f.chainId, await f.token.getAddress()), permit),
-      );
+      const { v, r, s } = Signature.from(await signPermit(f.owner, await readDomain(f.token), permit));
       const tx = await f.channels
         .connect(f.owner)
         .openTokenWithPermit(f.server.address, 4n * ONE, expiry, group.root, 1n, expiry, v, r, s);
@@ -263,20 +262,11 @@ describe("PaymentChannels", function () {
         const client = f.clients[0];
         const proof = a.group.proofs[client.address];
         const forA = await receipt(f, client, a.id, 100n);
-        const otherChain = await receipt(
-          f,
-          client,
-          b.id,
-          100n,
-          channelsDomain(f.chainId + 1n, await f.channels.getAddress()),
-        );
-        const otherContract = await receipt(
-          f,
-          client,
-          b.id,
-          100n,
-          channelsDomain(f.chainId, await f.token.getAddress()),
-        );
+        const otherChain = await receipt(f, client, b.id, 100n, { ...f.domain, chainId: f.chainId + 1n });
+        const otherContract = await receipt(f, client, b.id, 100n, {
+          ...f.domain,
+          verifyingContract: await f.token.getAddress(),
+        });
         for (const [r, vs] of [forA, otherChain, otherContract]) {
           await expect(
             f.channels.connect(f.server).close(closeRequest(b.key, 100n, [r, vs], proof)),

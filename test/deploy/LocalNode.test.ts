@@ -8,11 +8,11 @@ import type { ChildProcess } from "node:child_process";
 import { expect } from "chai";
 import { JsonRpcProvider, Wallet, keccak256, parseEther, toUtf8Bytes } from "ethers";
 
+import { readDomain } from "../../src/eip712/domain";
 import { ChannelClient } from "../../src/channels/client";
 import { openedChannel } from "../../src/channels/key";
 import type { ChannelFile } from "../../src/channels/ops";
 import { AsStore } from "../../src/channels/store";
-import { channelsDomain } from "../../src/eip712/receipt";
 import { clientLeaf } from "../../src/merkle/group";
 import { PaymentChannels__factory } from "../../typechain-types";
 
@@ -396,7 +396,7 @@ describe("deployment to a local hardhat node", function () {
     >;
     const channelsAddress = book["PaymentChannels#PaymentChannels"];
     const channels = PaymentChannels__factory.connect(channelsAddress, owner);
-    const domain = channelsDomain(31337n, channelsAddress);
+    const domain = await readDomain(channels);
     const price = parseEther("0.001");
     const deposit = parseEther("1");
     const clientKeys = Array.from({ length: 8 }, (_, i) => new Wallet(keccak256(toUtf8Bytes(`crash-client-${i}`))));

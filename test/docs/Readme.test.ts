@@ -19,12 +19,12 @@ describe("README", function () {
     const names = fs
       .readdirSync(path.join(ROOT, "tasks"))
       .filter((f) => f.endsWith(".ts"))
-      // `task("name", …)`, or a `["name", description, …]` entry of a loop that defines similar tasks.
+      // `defineTask("name", …)`, or a `["name", description, …]` entry of a loop that defines similar tasks.
       .flatMap((f) =>
         [
           ...fs
             .readFileSync(path.join(ROOT, "tasks", f), "utf8")
-            .matchAll(/\btask\("([^"]+)"|^\s*\["([a-z]+:[a-z-]+)",/gm),
+            .matchAll(/\bdefineTask\(\s*"([^"]+)"|^\s*\["([a-z]+:[a-z-]+)",/gm),
         ].map((m) => m[1] ?? m[2]),
       );
     expect(names).to.include.members(["demo", "auditor:add", "auditor:remove", "wallet:status"]);

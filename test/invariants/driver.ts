@@ -11,10 +11,11 @@ import { AbiCoder, MaxUint256, Signature, Wallet, ZeroAddress, ZeroHash, concat,
 import { ethers } from "hardhat";
 
 import { deviceIdOf as fleetDeviceIdOf } from "../../src/devices/fleet";
+import { readDomain } from "../../src/eip712/domain";
 import { compact, signActivation, signActivationPayment, signKeyRotation } from "../../src/eip712/device";
-import { permitDomain, signPermit } from "../../src/eip712/permit";
-import { channelsDomain, signReceipt } from "../../src/eip712/receipt";
-import { packAuthorization, signDeviceTransfer, signExecute, sortOwners, walletDomain } from "../../src/eip712/wallet";
+import { signPermit } from "../../src/eip712/permit";
+import { signReceipt } from "../../src/eip712/receipt";
+import { packAuthorization, signDeviceTransfer, signExecute, sortOwners } from "../../src/eip712/wallet";
 import { buildGroup } from "../../src/merkle/group";
 import type { ClientGroup } from "../../src/merkle/group";
 import { buildWhitelist } from "../../src/merkle/whitelist";
@@ -176,7 +177,6 @@ export async function systemFixture(): Promise<System> {
     limits: [ETH_LIMIT, TOKEN_LIMIT],
   };
   const walletAddress = await factory.predictWallet(config);
-  const { chainId } = await ethers.provider.getNetwork();
   const sig = await signActivation(walletKeys[0], base.domain, {
     deviceId: walletDeviceId,
     owner: walletAddress,
@@ -254,9 +254,9 @@ export async function systemFixture(): Promise<System> {
     whitelists,
     initialChannels,
     registryDomain: base.domain,
-    tokenDomain: permitDomain("ThingToken", chainId, await token.getAddress()),
-    channelsDomain: channelsDomain(chainId, await channels.getAddress()),
-    walletDomain: walletDomain(chainId, walletAddress),
+    tokenDomain: await readDomain(token),
+    channelsDomain: await readDomain(channels),
+    walletDomain: await readDomain({ runner: ethers.provider, address: walletAddress }),
   };
 }
 

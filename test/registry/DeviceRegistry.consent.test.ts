@@ -20,7 +20,8 @@ import {
   signActivationPayment,
   signIdentityClaim,
 } from "../../src/eip712/device";
-import { permitDomain, signPermit } from "../../src/eip712/permit";
+import { readDomain } from "../../src/eip712/domain";
+import { signPermit } from "../../src/eip712/permit";
 import type { TypedDataSigner } from "../../src/eip712/permit";
 import { ACTIVATION_FEE, ONE, REGISTRATION_FEE, registryFixture, testDevice } from "../shared/fixtures";
 import type { RegistryFixture, TestDevice } from "../shared/fixtures";
@@ -49,9 +50,7 @@ async function permitFor(
     nonce: m.nonce ?? (await f.token.nonces(m.owner)),
     deadline,
   };
-  const { v, r, s } = Signature.from(
-    await signPermit(signer, permitDomain("ThingToken", f.chainId, await f.token.getAddress()), message),
-  );
+  const { v, r, s } = Signature.from(await signPermit(signer, await readDomain(f.token), message));
   return [deadline, v, r, s];
 }
 

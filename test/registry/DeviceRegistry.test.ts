@@ -6,13 +6,13 @@ import { ethers } from "hardhat";
 import {
   compact,
   identityClaimDigest,
-  registryDomain,
   signActivation,
   signActivationPayment,
   signIdentityClaim,
   signKeyRotation,
 } from "../../src/eip712/device";
-import { permitDomain, signPermit } from "../../src/eip712/permit";
+import { readDomain } from "../../src/eip712/domain";
+import { signPermit } from "../../src/eip712/permit";
 import { manufacturerIdOf } from "../../src/devices/fleet";
 import { buildWhitelist } from "../../src/merkle/whitelist";
 import { ACTIVATION_FEE, DEFAULT_SCORE, ONE, REGISTRATION_FEE, registryFixture, testDevice } from "../shared/fixtures";
@@ -189,9 +189,7 @@ describe("DeviceRegistry", function () {
       const f = await loadFixture(registryFixture);
       const registry = await f.registry.getAddress();
       const message = { owner: f.mallory.address, spender: registry, value: 5n * ONE, nonce: 0n, deadline: DEADLINE };
-      const { v, r, s } = Signature.from(
-        await signPermit(f.mallory, permitDomain("ThingToken", f.chainId, await f.token.getAddress()), message),
-      );
+      const { v, r, s } = Signature.from(await signPermit(f.mallory, await readDomain(f.token), message));
       await f.registry.connect(f.mallory).depositFeeCreditWithPermit(f.maker.address, 5n * ONE, DEADLINE, v, r, s);
       expect((await f.registry.getManufacturer(f.maker.address)).credit).to.equal(105n * ONE);
       expect(await f.token.balanceOf(f.mallory.address)).to.equal(995n * ONE);
@@ -667,8 +665,8 @@ describe("DeviceRegistry", function () {
       const d = testDevice(1);
       await registered(f, d);
       for (const domain of [
-        registryDomain(f.chainId + 1n, await f.registry.getAddress()),
-        registryDomain(f.chainId, await f.token.getAddress()),
+        { ...f.domain, chainId: f.chainId + 1n },
+        { ...f.domain, verifyingContract: await f.token.getAddress() },
       ]) {
         await expect(
           f.registry
@@ -759,9 +757,7 @@ describe("DeviceRegistry", function () {
       const registry = await f.registry.getAddress();
       const permit = { owner: f.bob.address, spender: registry, value: ACTIVATION_FEE, nonce: 0n, deadline: DEADLINE };
       await f.token.transfer(f.bob.address, 10n * ONE);
-      const { v, r, s } = Signature.from(
-        await signPermit(f.bob, permitDomain("ThingToken", f.chainId, await f.token.getAddress()), permit),
-      );
+      const { v, r, s } = Signature.from(await signPermit(f.bob, await readDomain(f.token), permit));
       await f.registry.connect(f.relayer).activateDeviceWithPermit(
         ACTIVATION_FEE,
         d.deviceId,

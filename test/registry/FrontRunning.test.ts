@@ -5,8 +5,9 @@ import { Signature, ZeroHash } from "ethers";
 import { ethers } from "hardhat";
 
 import { deviceIdOf } from "../../src/devices/fleet";
+import { readDomain } from "../../src/eip712/domain";
 import { compact, signActivation, signActivationPayment } from "../../src/eip712/device";
-import { permitDomain, signPermit } from "../../src/eip712/permit";
+import { signPermit } from "../../src/eip712/permit";
 import { buildWhitelist } from "../../src/merkle/whitelist";
 import type { Whitelist } from "../../src/merkle/whitelist";
 import { ACTIVATION_FEE, ONE, REGISTRATION_FEE, registryFixture, testDevice } from "../shared/fixtures";
@@ -310,7 +311,7 @@ describe("DeviceRegistry: front-running (issue 14, findings 2, 3, 4, 12)", funct
         await f.token.transfer(f.bob.address, 10n * ONE);
         const registry = await f.registry.getAddress();
         const { v, r, s } = Signature.from(
-          await signPermit(f.bob, permitDomain("ThingToken", f.chainId, await f.token.getAddress()), {
+          await signPermit(f.bob, await readDomain(f.token), {
             owner: f.bob.address,
             spender: registry,
             value: ACTIVATION_FEE,
@@ -449,7 +450,7 @@ describe("DeviceRegistry: front-running (issue 14, findings 2, 3, 4, 12)", funct
           "activateDeviceWithPermit (relayed)",
           async () => {
             const { v, r, s } = Signature.from(
-              await signPermit(f.alice, permitDomain("ThingToken", f.chainId, await f.token.getAddress()), {
+              await signPermit(f.alice, await readDomain(f.token), {
                 owner: f.alice.address,
                 spender: registry,
                 value: newAct,

@@ -3,7 +3,6 @@ import { expect } from "chai";
 import type { TypedDataDomain } from "ethers";
 import { Signature, hexlify, randomBytes } from "ethers";
 
-import { registryDomain } from "../../src/eip712/device";
 import { reportDigest, signInteractionClaim, signReport } from "../../src/eip712/report";
 import { AuditorService } from "../../src/reputation/auditor";
 import type { ReportBody } from "../../src/reputation/auditor";
@@ -125,14 +124,14 @@ describe("Auditor service: report intake", function () {
     it("a replay from another chain", async function () {
       const h = await harness();
       const [a, b] = h.f.devices;
-      const other = registryDomain(h.f.chainId + 1n, await h.f.registry.getAddress());
+      const other = { ...h.f.domain, chainId: h.f.chainId + 1n };
       await refused(h, await makeReport(h, a, b, { domain: other }), 401, /another chain or registry/);
     });
 
     it("a replay from another registry on the same chain", async function () {
       const h = await harness();
       const [a, b] = h.f.devices;
-      const other = registryDomain(h.f.chainId, await h.f.token.getAddress());
+      const other = { ...h.f.domain, verifyingContract: await h.f.token.getAddress() };
       await refused(h, await makeReport(h, a, b, { domain: other }), 401, /another chain or registry/);
     });
 

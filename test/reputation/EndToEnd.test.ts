@@ -19,7 +19,7 @@ import {
   withdrawReward,
 } from "../../src/reputation/ops";
 import { connectRegistry } from "../../src/registry";
-import { registryDomain } from "../../src/eip712/device";
+import { readDomain } from "../../src/eip712/domain";
 import { reportDigest } from "../../src/eip712/report";
 import { ACTIVATION_FEE, REGISTRATION_FEE, testDevice } from "../shared/fixtures";
 
@@ -110,8 +110,7 @@ describe("Reputation end to end", function () {
       expect(shown).to.include({ score: 760, trend: 1, audited: true, auditedEpoch: epoch.epoch });
 
       // 5. Anyone can check the epoch: every report is in the root, and the scores recompute.
-      const { chainId } = await hre.ethers.provider.getNetwork();
-      const domain = registryDomain(chainId, address);
+      const domain = await readDomain({ runner: hre.ethers.provider, address });
       for (const r of reports) {
         const digest = reportDigest(domain, { ...r, timestamp: BigInt(r.timestamp) });
         const proof = (await (await fetch(`${url}/epochs/${epoch.epoch}/proofs/${digest}`)).json()) as {

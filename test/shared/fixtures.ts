@@ -7,9 +7,9 @@ import { ethers } from "hardhat";
 import { keyStruct } from "../../src/channels/key";
 import type { ChannelKey } from "../../src/channels/key";
 import { deviceIdOf } from "../../src/devices/fleet";
-import { compact, registryDomain, signActivation } from "../../src/eip712/device";
-import { channelsDomain } from "../../src/eip712/receipt";
-import { sortOwners, walletDomain } from "../../src/eip712/wallet";
+import { readDomain } from "../../src/eip712/domain";
+import { compact, signActivation } from "../../src/eip712/device";
+import { sortOwners } from "../../src/eip712/wallet";
 import type {
   DeviceRegistry,
   DeviceWallet,
@@ -130,7 +130,7 @@ export async function registryFixture(): Promise<RegistryFixture> {
     makerId: 1n,
     relayer,
     chainId,
-    domain: registryDomain(chainId, registryAddress),
+    domain: await readDomain(registry),
   };
 }
 
@@ -172,7 +172,7 @@ export async function channelsFixture(): Promise<ChannelsFixture> {
     server: base.bob,
     clients,
     chainId,
-    domain: channelsDomain(chainId, await channels.getAddress()),
+    domain: await readDomain(channels),
   };
 }
 
@@ -244,7 +244,7 @@ export async function walletFixture(): Promise<WalletFixture> {
     sortedOwners,
     device: device.wallet.connect(ethers.provider),
     deviceId: device.deviceId,
-    domain: walletDomain(chainId, await wallet.getAddress()),
+    domain: await readDomain(wallet),
     registryDomain: base.domain,
     chainId,
   };

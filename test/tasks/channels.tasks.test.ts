@@ -12,7 +12,8 @@ import { hotp } from "../../src/channels/hotp";
 import type { ChannelFile, ChannelInfo, CloseResult, OpenResult } from "../../src/channels/ops";
 import { AsStore } from "../../src/channels/store";
 import { loadSystem } from "../../src/deployments";
-import { channelsDomain, signReceipt } from "../../src/eip712/receipt";
+import { readDomain } from "../../src/eip712/domain";
+import { signReceipt } from "../../src/eip712/receipt";
 import { buildGroup } from "../../src/merkle/group";
 import { errorLines, hardhat, runInProcess as run } from "../shared/cli";
 import { coverageRunning } from "../shared/gas";
@@ -88,8 +89,7 @@ describe("channel and AS tasks (in-process network)", function () {
       init: true,
       log: () => undefined,
     });
-    const { chainId } = await hre.ethers.provider.getNetwork();
-    const domain = channelsDomain(chainId, file.contract);
+    const domain = await readDomain({ runner: hre.ethers.provider, address: file.contract });
     const deposit = parseEther("1.5");
     let last = "";
     try {
@@ -133,13 +133,13 @@ describe("channel and AS tasks (in-process network)", function () {
 
   it("closes with a receipt file; a tampered receipt names the problem and sends nothing", async function () {
     const opened = await open();
-    const { chainId } = await hre.ethers.provider.getNetwork();
     const info = await run<ChannelInfo>("channel:status", { channel: opened.channelId });
     const system = await loadSystem(hre, ["PaymentChannels"]);
+    const domain = await readDomain({ runner: hre.ethers.provider, address: system.addresses.PaymentChannels });
     const receiptFor = async (amount: bigint) => ({
       channelId: opened.channelId,
       amount: amount.toString(),
-      signature: await signReceipt(clients[1], channelsDomain(chainId, system.addresses.PaymentChannels), {
+      signature: await signReceipt(clients[1], domain, {
         channelId: opened.channelId,
         cumulativeAmount: amount,
       }),

@@ -287,11 +287,12 @@ describe("device wallet tasks (in-process network)", function () {
 
   it("after the owners rotate the device key in the registry, the old key is refused until they set the new one", async function () {
     const { connectWallets, deviceSpend, resolveAsset } = await import("../../src/wallets");
-    const { compact, registryDomain, signKeyRotation } = await import("../../src/eip712/device");
-    const { registry, chainId } = await connectWallets(hre);
+    const { compact, signKeyRotation } = await import("../../src/eip712/device");
+    const { readDomain } = await import("../../src/eip712/domain");
+    const { registry } = await connectWallets(hre);
     const fresh = hre.ethers.Wallet.createRandom();
     const deadline = BigInt((await hre.ethers.provider.getBlock("latest"))!.timestamp) + 3600n;
-    const consent = await signKeyRotation(fresh, registryDomain(chainId, await registry.getAddress()), {
+    const consent = await signKeyRotation(fresh, await readDomain(registry), {
       deviceId,
       newKey: fresh.address,
       nonce: await registry.keyNonce(deviceId),

@@ -4,7 +4,8 @@ import { expect } from "chai";
 import { Signature, ZeroAddress, concat, parseEther } from "ethers";
 import { ethers } from "hardhat";
 
-import { permitDomain, signPermit } from "../../src/eip712/permit";
+import { readDomain } from "../../src/eip712/domain";
+import { signPermit } from "../../src/eip712/permit";
 import type { PermitMessage } from "../../src/eip712/permit";
 import { ONE, SUPPLY, tokenFixture } from "../shared/fixtures";
 import { coverageRunning, snapshotGas } from "../shared/gas";
@@ -255,7 +256,7 @@ describe("ThingToken", function () {
         // A fixed deadline keeps the signature, and so the calldata and the gas, deterministic.
         deadline: 4_102_444_800n, // 2100-01-01
       };
-      const domain = permitDomain("ThingToken", chainId, tokenAddress);
+      const domain = await readDomain(token);
       const signature = await signPermit(alice, domain, message);
       return { ...base, chainId, tokenAddress, message, domain, signature };
     }
@@ -291,10 +292,11 @@ describe("ThingToken", function () {
     });
 
     it("attack: a permit signed for another chain id, or another token, fails", async function () {
-      const { token, alice, bob, message, tokenAddress, chainId } = await loadFixture(permitFixture);
+      const { token, alice, bob, message, chainId } = await loadFixture(permitFixture);
+      const own = await readDomain(token);
       for (const domain of [
-        permitDomain("ThingToken", chainId + 1n, tokenAddress),
-        permitDomain("ThingToken", chainId, bob.address),
+        { ...own, chainId: chainId + 1n },
+        { ...own, verifyingContract: bob.address },
       ]) {
         const { v, r, s } = Signature.from(await signPermit(alice, domain, message));
         await expect(

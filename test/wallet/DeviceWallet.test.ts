@@ -1,11 +1,12 @@
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { expect } from "chai";
-import type { HDNodeWallet, Wallet } from "ethers";
+import type { HDNodeWallet, TypedDataDomain, Wallet } from "ethers";
 import { ZeroAddress, getAddress, parseEther } from "ethers";
 import { ethers } from "hardhat";
 
+import { readDomain } from "../../src/eip712/domain";
 import { compact, signActivation, signKeyRotation } from "../../src/eip712/device";
-import { packAuthorization, signDeviceTransfer, signExecute, walletDomain } from "../../src/eip712/wallet";
+import { packAuthorization, signDeviceTransfer, signExecute } from "../../src/eip712/wallet";
 import { inOneBlock, minedRevert } from "../shared/blocks";
 import {
   ACTIVATION_FEE,
@@ -26,7 +27,7 @@ async function signed(
   f: WalletFixture,
   call: { to: string; value?: bigint; data?: string; gasLimit?: bigint },
   signers: Wallet[] = f.owners.slice(0, 2),
-  opts: { nonce?: bigint; domain?: ReturnType<typeof walletDomain> } = {},
+  opts: { nonce?: bigint; domain?: TypedDataDomain } = {},
 ) {
   const m = {
     to: call.to,
@@ -118,14 +119,14 @@ describe("DeviceWallet", function () {
       // Replay of the same signatures at the next nonce.
       await expect(f.wallet.execute(...first)).to.be.reverted;
       const otherChain = await signed(f, { to: RECIPIENT, value: 1n }, undefined, {
-        domain: walletDomain(f.chainId + 1n, await f.wallet.getAddress()),
+        domain: { ...f.domain, chainId: f.chainId + 1n },
       });
       await expect(f.wallet.execute(...otherChain)).to.be.reverted;
       const other = { ...f.config, deviceKey: f.owners[1].address };
       await f.factory.createWallet(other);
       const otherWallet = await f.factory.predictWallet(other);
       const forOther = await signed(f, { to: RECIPIENT, value: 1n }, undefined, {
-        domain: walletDomain(f.chainId, otherWallet),
+        domain: { ...f.domain, verifyingContract: otherWallet },
       });
       await expect(f.wallet.execute(...forOther)).to.be.reverted;
       expect(await f.wallet.nonce()).to.equal(1n);
@@ -960,7 +961,7 @@ describe("DeviceWallet", function () {
         .to.be.revertedWithCustomError(wallet, "DeviceKeyMismatch")
         .withArgs(d.deviceId, d.wallet.address, newKey.address);
       const m = { asset: ZeroAddress, to: f.mallory.address, amount: 1n, nonce: 0n, deadline: DEADLINE };
-      const sig = compact(await signDeviceTransfer(oldKey, walletDomain(f.chainId, await wallet.getAddress()), m));
+      const sig = compact(await signDeviceTransfer(oldKey, await readDomain(wallet), m));
       await expect(
         wallet.connect(f.relayer).deviceTransferBySig(ZeroAddress, f.mallory.address, 1n, DEADLINE, ...sig),
       ).to.be.revertedWithCustomError(wallet, "DeviceKeyMismatch");
