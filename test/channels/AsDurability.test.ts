@@ -763,6 +763,17 @@ describe("AS store faults and the HOTP window (in process)", function () {
       403,
       `the acknowledgement of device ${DEVICE} has a wrong MAC`,
     ]);
+    // A malformed challenge, and an unknown device: refused, naming the problem.
+    const malformed = await post(url, `/devices/${DEVICE}/ack`, { ...earlier, challenge: "ZZ" });
+    expect([malformed.status, malformed.body.error]).to.deep.equal([
+      400,
+      'body/challenge must match pattern "^[0-9a-f]{32}$"',
+    ]);
+    const unknown = await fetch(`${url}/devices/${keccak256("0x99")}/challenge`);
+    expect([unknown.status, await unknown.json()]).to.deep.equal([
+      404,
+      { error: `unknown device ${keccak256("0x99")}` },
+    ]);
     expect((await buy(url, buyers[3], PRICE)).status).to.equal(409);
     expect(store.receiptCount()).to.equal(1);
     expect(await bestAmount(url, buyers[3])).to.equal(0n);
