@@ -383,6 +383,44 @@ describe("AS store faults and the HOTP window (in process)", function () {
     expect((await server.dueChannels(Number.MAX_SAFE_INTEGER))[0].receipt.amount).to.equal(2n * PRICE);
   });
 
+  /** A device with a window of 8 and a client per buyer; `backUp` stops the AS and copies its database,
+   * `restore(o)` puts that copy back and starts the AS on it with options `o`. */
+  async function restorable() {
+    await setup(8);
+    const file = path.join(dir, "as.sqlite");
+    const device = new SimulatedDevice(path.join(dir, "lock.json"), 8, undefined, {
+      deviceId: DEVICE,
+      secret: SECRET,
+      counter: 0,
+      slotsGranted: 0,
+    });
+    const clients = buyers.map(
+      (b) => new ChannelClient(b.key, { ...b.params, channelId: b.channelId, deposit: 10n ** 30n }, [], domain),
+    );
+    const restart = async (o: Partial<AsOptions> = {}) => {
+      await server.stop();
+      store.close();
+      store = new AsStore(file);
+      server = new AuthorizationServer({ payee, verifier, store, hotpWindow: 8, ...o });
+      url = await server.listen(0);
+    };
+    const backup = path.join(dir, "backup");
+    const databaseFiles = (d: string) => fs.readdirSync(d).filter((f) => f.startsWith("as.sqlite"));
+    const backUp = async () => {
+      await restart();
+      fs.mkdirSync(backup);
+      for (const f of databaseFiles(dir)) fs.copyFileSync(path.join(dir, f), path.join(backup, f));
+    };
+    const restore = async (o: Partial<AsOptions> = {}) => {
+      await server.stop();
+      store.close();
+      for (const f of databaseFiles(dir)) fs.rmSync(path.join(dir, f));
+      for (const f of databaseFiles(backup)) fs.copyFileSync(path.join(backup, f), path.join(dir, f));
+      await restart(o);
+    };
+    return { device, clients, restart, backUp, restore };
+  }
+
   /** The AS's `--resync` challenge for the device (null when it awaits nothing). */
   async function challengeOf(asUrl: string): Promise<string | null> {
     const response = await fetch(`${asUrl}/devices/${DEVICE}/challenge`);
@@ -608,47 +646,22 @@ describe("AS store faults and the HOTP window (in process)", function () {
   });
 
   it("an AS restored from a backup behind its device: the first refused code's acknowledgement heals its counter; with resync nobody is charged", async function () {
-    await setup(8);
-    const file = path.join(dir, "as.sqlite");
-    const device = new SimulatedDevice(path.join(dir, "lock.json"), 8, undefined, {
-      deviceId: DEVICE,
-      secret: SECRET,
-      counter: 0,
-      slotsGranted: 0,
-    });
-    const clients = buyers.map(
-      (b) => new ChannelClient(b.key, { ...b.params, channelId: b.channelId, deposit: 10n ** 30n }, [], domain),
-    );
+    const { device, clients, backUp, restore: restoreAs } = await restorable();
     const redeem = async (i: number, amount: bigint) => {
       const grant = await clients[i].buy(url, DEVICE, PRICE);
       expect(grant.amount).to.equal(amount.toString());
       return { grant, outcome: await clients[i].redeem(url, device, grant) };
     };
     for (const i of [0, 1]) expect((await redeem(i, PRICE)).outcome.granted).to.equal(true);
-    const restart = async (o: Partial<AsOptions> = {}) => {
-      await server.stop();
-      store.close();
-      store = new AsStore(file);
-      server = new AuthorizationServer({ payee, verifier, store, hotpWindow: 8, ...o });
-      url = await server.listen(0);
-    };
     // A backup (the AS stopped): counters 0-1 sold and used.
-    await restart();
-    const backup = path.join(dir, "backup");
-    fs.mkdirSync(backup);
-    for (const f of fs.readdirSync(dir).filter((f) => f.startsWith("as.sqlite")))
-      fs.copyFileSync(path.join(dir, f), path.join(backup, f));
+    await backUp();
     // After it: codes 2-7 sold; all but 5 used (its holder keeps it), out of order.
     const later = [];
     for (const i of [2, 3, 4, 5, 6, 7]) later.push((await clients[i].buy(url, DEVICE, PRICE)).otp);
     for (const otp of [later[5], later[0], later[1], later[4], later[2]]) device.present(otp);
     expect(device.ack()).to.deep.include({ base: 5, next: 8 });
     const restore = async (o: Partial<AsOptions> = {}) => {
-      await server.stop();
-      store.close();
-      for (const f of fs.readdirSync(dir).filter((f) => f.startsWith("as.sqlite"))) fs.rmSync(path.join(dir, f));
-      for (const f of fs.readdirSync(backup)) fs.copyFileSync(path.join(backup, f), path.join(dir, f));
-      await restart(o);
+      await restoreAs(o);
       expect(store.devices()[0]).to.deep.include({ counter: 2, acked: 2 });
     };
 
@@ -698,44 +711,19 @@ describe("AS store faults and the HOTP window (in process)", function () {
   });
 
   it("resync: a replayed old acknowledgement does not end the wait (409, nothing stored); only the device's acknowledgement of the AS's current challenge does", async function () {
-    await setup(8);
-    const file = path.join(dir, "as.sqlite");
-    const device = new SimulatedDevice(path.join(dir, "lock.json"), 8, undefined, {
-      deviceId: DEVICE,
-      secret: SECRET,
-      counter: 0,
-      slotsGranted: 0,
-    });
-    const clients = buyers.map(
-      (b) => new ChannelClient(b.key, { ...b.params, channelId: b.channelId, deposit: 10n ** 30n }, [], domain),
-    );
+    const { device, clients, restart, backUp, restore } = await restorable();
     // Code 0 sold and used; anybody on the path keeps the device's acknowledgement (base 1).
     const g0 = await clients[0].buy(url, DEVICE, PRICE);
     const o0 = await clients[0].redeem(url, device, g0);
     expect(o0.granted).to.equal(true);
     const oldAck = { base: o0.counter, mac: o0.ack };
-    const restart = async (o: Partial<AsOptions> = {}) => {
-      await server.stop();
-      store.close();
-      store = new AsStore(file);
-      server = new AuthorizationServer({ payee, verifier, store, hotpWindow: 8, ...o });
-      url = await server.listen(0);
-    };
-    await restart();
-    const backup = path.join(dir, "backup");
-    fs.mkdirSync(backup);
-    for (const f of fs.readdirSync(dir).filter((f) => f.startsWith("as.sqlite")))
-      fs.copyFileSync(path.join(dir, f), path.join(backup, f));
+    await backUp();
     // Codes 1 and 2 sold and used after the backup.
     for (const i of [1, 2])
       expect((await clients[i].redeem(url, device, await clients[i].buy(url, DEVICE, PRICE))).granted).to.equal(true);
     expect(device.counter).to.equal(3);
     // The database is lost and restored from the backup; the AS restarts with resync.
-    await server.stop();
-    store.close();
-    for (const f of fs.readdirSync(dir).filter((f) => f.startsWith("as.sqlite"))) fs.rmSync(path.join(dir, f));
-    for (const f of fs.readdirSync(backup)) fs.copyFileSync(path.join(backup, f), path.join(dir, f));
-    await restart({ resync: true });
+    await restore({ resync: true });
     expect(store.devices()[0]).to.deep.include({ counter: 1, acked: 1 });
     const waiting = await buy(url, buyers[3], PRICE);
     expect(waiting.status).to.equal(409);
