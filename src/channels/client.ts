@@ -64,7 +64,7 @@ export class ChannelClient {
    * {@link redeliver} (which the AS answers once the receipt's write is settled; `redeliverTimeoutMs`,
    * default 30 s). If that fails too (no such receipt stored: nothing was charged), both errors are thrown.
    * With `device`, a 409 of an AS awaiting the device (`--resync`) is handled: the client reads the AS's
-   * challenge, has the device acknowledge it, relays that, and sends the same receipt once more.
+   * challenge, has the device acknowledge it, relays that, and buys once more (nothing was stored: same amount).
    */
   async buy(
     asUrl: string,
@@ -82,30 +82,29 @@ export class ChannelClient {
       channelId: this.channel.channelId,
       cumulativeAmount: amount,
     });
-    const exchange = () =>
-      fetch(`${asUrl}/access`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({
-          channel: {
-            owner: this.channel.owner,
-            token: this.channel.token,
-            clientRoot: this.channel.clientRoot,
-            salt: this.channel.salt,
-            openBlock: this.channel.openBlock,
-          },
-          deviceId,
-          amount: amount.toString(),
-          signature,
-          proof: this.proof,
-        }),
-        signal: o.timeoutMs === undefined ? undefined : AbortSignal.timeout(o.timeoutMs),
-      })
-        .then(async (r) => ({ status: r.status, body: (await r.json()) as AccessGrant & { error?: string } }))
-        .catch((error: Error) => ({ status: 0, body: { error: error.message } as AccessGrant & { error?: string } }));
-    let response = await exchange();
+    const response = await fetch(`${asUrl}/access`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        channel: {
+          owner: this.channel.owner,
+          token: this.channel.token,
+          clientRoot: this.channel.clientRoot,
+          salt: this.channel.salt,
+          openBlock: this.channel.openBlock,
+        },
+        deviceId,
+        amount: amount.toString(),
+        signature,
+        proof: this.proof,
+      }),
+      signal: o.timeoutMs === undefined ? undefined : AbortSignal.timeout(o.timeoutMs),
+    })
+      .then(async (r) => ({ status: r.status, body: (await r.json()) as AccessGrant & { error?: string } }))
+      .catch((error: Error) => ({ status: 0, body: { error: error.message } as AccessGrant & { error?: string } }));
+    // An AS awaiting the device's acknowledgement (--resync): answer its challenge, then try once more.
     if (response.status === 409 && o.device !== undefined && (await this.answerChallenge(asUrl, deviceId, o.device)))
-      response = await exchange();
+      return this.buy(asUrl, deviceId, price, { ...o, device: undefined });
     const body = response.body;
     if (response.status >= 200 && response.status < 300) return body;
     const failure =
