@@ -509,6 +509,30 @@ describe("AS store faults and the HOTP window (in process)", function () {
     expect(stale.body).to.deep.equal({ deviceId: DEVICE, acked: 8, counter: 9 });
   });
 
+  it("the 429 says what is true: one code held back and seven used and acknowledged fill the window, and it names the held code and its expiry", async function () {
+    const { device, grants } = await eightCodes();
+    for (const g of grants.slice(1)) {
+      const outcome = device.present(g.otp);
+      expect(outcome).to.include({ granted: true, counter: 0, next: g.counter + 1 });
+      const ack = await post(url, `/devices/${DEVICE}/ack`, { base: 0, next: outcome.next, mac: outcome.ack });
+      expect(ack.status).to.equal(200);
+    }
+    const refused = await buy(url, buyers[8], PRICE);
+    expect([refused.status, refused.body.error]).to.deep.equal([
+      429,
+      `device ${DEVICE}'s window of 8 codes is full: code 0, the oldest its device has not acknowledged as used, is outstanding until ${grants[0].expiresAt}; use it (and relay the device's acknowledgement) or buy after then`,
+    ]);
+    expect(store.receiptCount()).to.equal(8);
+    // Code 0 used and acknowledged: the window slides past all eight.
+    const last = device.present(grants[0].otp);
+    expect((await post(url, `/devices/${DEVICE}/ack`, { base: last.counter, mac: last.ack })).body).to.deep.equal({
+      deviceId: DEVICE,
+      acked: 8,
+      counter: 8,
+    });
+    expect((await buy(url, buyers[8], PRICE)).body.counter).to.equal(8);
+  });
+
   it("unused codes expire: with the window full, the AS voids only expired codes, with an advance the device applies; codes not expired are never voided", async function () {
     let now = 1_000_000;
     await setup(8, undefined, { codeTtl: 100, now: () => now });
