@@ -1,3 +1,5 @@
+import { randomBytes } from "node:crypto";
+
 import { getAddress } from "ethers";
 
 import type { PaymentChannels } from "../../typechain-types";
@@ -6,7 +8,7 @@ import { AsMetrics } from "../http/metrics";
 import { HttpService, Rejected } from "../http/service";
 import type { HttpOptions } from "../http/service";
 import { isMember } from "../merkle/group";
-import { DEFAULT_HOTP, DEFAULT_WINDOW, checkDeviceAck, deviceAdvance, hotp } from "./hotp";
+import { CHALLENGE_PATTERN, DEFAULT_HOTP, DEFAULT_WINDOW, checkDeviceAck, deviceAdvance, hotp } from "./hotp";
 import type { HotpConfig } from "./hotp";
 import { ChainClock, ChainUnavailable, oneLine, readChannelState, withTimeout } from "./follower";
 import type { ChainChannelState, ChannelEvent } from "./follower";
@@ -77,7 +79,8 @@ export interface AsOptions {
    * then; once the window is full, expired codes at its bottom are voided with an advance. */
   codeTtl?: number;
   /** After restoring a database (`as:serve --resync`): sell nothing for a device until the device's own
-   * acknowledgement of its window arrives (409 until then), so no code the device already used is sold. */
+   * acknowledgement of its window, covering a random challenge of this process, arrives (409 until then), so
+   * no code the device already used is sold. An older acknowledgement (replayed) does not end the wait. */
   resync?: boolean;
   /** Re-read a channel on chain (`getChannel`) before a sale when its cached state is older than this many
    * seconds (default 5). If the re-read fails, the sale is refused with 503 rather than made on older state. */
@@ -124,8 +127,11 @@ interface CodeWindow {
   voided: number;
   /** Expiry (unix seconds) of outstanding counters; a counter without one is given `now + longest TTL`. */
   expiry: Map<number, number>;
-  /** `--resync`: nothing is sold until the device's acknowledgement arrives. */
-  awaitingAck: boolean;
+  /** `--resync`: nothing is sold until the device's acknowledgement of this random challenge arrives. */
+  challenge?: string;
+  /** The highest `next` (or base) the device acknowledged to this process: no counter below it is issued
+   * again, also not by the undo of a failed write that was reserved before the acknowledgement came. */
+  usedBelow: number;
 }
 
 /** The `meta` key of the longest code lifetime this database has used (codes outstanding at a start get it). */
@@ -165,6 +171,7 @@ const ackSchema = {
     properties: {
       base: { type: "integer", minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
       next: { type: "integer", minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
+      challenge: { type: "string", pattern: CHALLENGE_PATTERN },
       mac: { type: "string", pattern: "^[0-9a-f]{32}$" },
     },
   },
@@ -312,11 +319,16 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
         { schema: redeliverSchema },
         async (request) => this.redeliver(request.params.id, BigInt(request.body.amount), request.body.signature),
       );
-      app.post<{ Params: { id: string }; Body: { base: number; next?: number; mac: string } }>(
+      app.post<{ Params: { id: string }; Body: { base: number; next?: number; challenge?: string; mac: string } }>(
         "/devices/:id/ack",
         { schema: ackSchema },
-        async (request) => this.acknowledge(request.params.id, request.body.base, request.body.mac, request.body.next),
+        async (request) => this.acknowledge(request.params.id, request.body),
       );
+      app.get<{ Params: { id: string } }>("/devices/:id/challenge", async (request) => {
+        const device = this.devices.get(request.params.id.toLowerCase());
+        if (device === undefined) throw new Rejected(404, `unknown device ${request.params.id.slice(0, 80)}`);
+        return { deviceId: device.deviceId, challenge: this.codeWindow(device).challenge ?? null };
+      });
     });
   }
 
@@ -325,19 +337,19 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
    * highest counter it used) with its MAC under the shared secret, which only the device (and the AS) can
    * make. Every counter below the base was used, so the AS may issue up to base + W; it never issues a
    * counter below `next` again (an AS restored behind its device catches up). A replayed or older
-   * acknowledgement changes nothing, but ends a `--resync` wait.
+   * acknowledgement changes nothing. Only one covering this process's current challenge ends a `--resync`
+   * wait; while the wait goes on, the answer names the challenge (`awaitsChallenge`).
    */
   private acknowledge(
     id: string,
-    base: number,
-    mac: string,
-    next?: number,
-  ): { deviceId: string; acked: number; counter: number } {
+    ack: { base: number; next?: number; challenge?: string; mac: string },
+  ): { deviceId: string; acked: number; counter: number; awaitsChallenge?: string } {
+    const { base, next, challenge, mac } = ack;
     const device = this.devices.get(id.toLowerCase());
     if (device === undefined) throw new Rejected(404, `unknown device ${id}`);
     if (next !== undefined && next < base)
       throw new Rejected(400, `body/next ${next} is below body/base ${base}`, "bad_ack");
-    if (!checkDeviceAck(Buffer.from(device.secret, "hex"), device.deviceId, base, mac, next))
+    if (!checkDeviceAck(Buffer.from(device.secret, "hex"), device.deviceId, base, mac, next, challenge))
       throw new Rejected(403, `the acknowledgement of device ${device.deviceId} has a wrong MAC`);
     const top = Math.max(base, next ?? base);
     if (base > (device.acked ?? 0) || top > device.counter) {
@@ -351,16 +363,29 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
       if (device.counter < top) device.counter = top;
     }
     const codes = this.codeWindow(device);
-    if (codes.awaitingAck) this.options.log?.(`device ${device.deviceId} acknowledged base ${base}: selling resumes`);
-    codes.awaitingAck = false;
+    codes.usedBelow = Math.max(codes.usedBelow, top);
+    if (codes.challenge !== undefined && challenge === codes.challenge) {
+      this.options.log?.(`device ${device.deviceId} acknowledged base ${base} (challenged): selling resumes`);
+      codes.challenge = undefined;
+    }
     for (const c of codes.expiry.keys()) if (c < (device.acked ?? 0)) codes.expiry.delete(c);
-    return { deviceId: device.deviceId, acked: device.acked ?? 0, counter: device.counter };
+    return {
+      deviceId: device.deviceId,
+      acked: device.acked ?? 0,
+      counter: device.counter,
+      ...(codes.challenge === undefined ? {} : { awaitsChallenge: codes.challenge }),
+    };
   }
 
   private codeWindow(device: DeviceRecord): CodeWindow {
     let codes = this.windows.get(device.deviceId);
     if (codes === undefined) {
-      codes = { voided: 0, expiry: new Map(), awaitingAck: this.options.resync === true };
+      codes = {
+        voided: 0,
+        expiry: new Map(),
+        usedBelow: 0,
+        ...(this.options.resync === true ? { challenge: randomBytes(16).toString("hex") } : {}),
+      };
       this.windows.set(device.deviceId, codes);
     }
     return codes;
@@ -697,17 +722,17 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
     }
     const window = this.options.hotpWindow ?? DEFAULT_WINDOW;
     const codes = this.codeWindow(device);
-    if (codes.awaitingAck)
+    if (codes.challenge !== undefined)
       throw new Rejected(
         409,
-        `device ${device.deviceId} awaits its own acknowledgement (the AS restarted with --resync): present the device and relay its acknowledgement to POST /devices/${device.deviceId}/ack, then buy`,
+        `device ${device.deviceId} awaits its own acknowledgement (the AS restarted with --resync): relay the device's acknowledgement of challenge ${codes.challenge} (GET /devices/${device.deviceId}/challenge) to POST /devices/${device.deviceId}/ack, then buy`,
         "awaiting_device_ack",
       );
     const floor = this.windowFloor(device, codes, window);
     if (device.counter >= floor + window) {
       throw new Rejected(
         429,
-        `device ${device.deviceId} has ${window} unused codes outstanding; use one (and relay the device's acknowledgement) or wait until ${codes.expiry.get(floor)}, when the oldest expires`,
+        `device ${device.deviceId}'s window of ${window} codes is full: code ${floor}, the oldest its device has not acknowledged as used, is outstanding until ${codes.expiry.get(floor)}; use it (and relay the device's acknowledgement) or buy after then`,
       );
     }
     const previous = (this.pending.get(channel.channelId) ?? this.best.get(channel.channelId))?.amount ?? 0n;
@@ -745,7 +770,8 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
         .commit(receipt, () => {
           if (previousPending === undefined) this.pending.delete(channel.channelId);
           else this.pending.set(channel.channelId, previousPending);
-          device.counter -= 1;
+          // Never below a `next` the device acknowledged meanwhile: it used those counters.
+          device.counter = Math.max(device.counter - 1, codes.usedBelow);
         })
         .finally(timer);
       this.committing.set(key, stored);

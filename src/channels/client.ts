@@ -6,10 +6,11 @@ import type { AccessGrant, ChannelParams, RedeliveredGrant } from "./as-server";
 import type { AccessOutcome, DeviceAckMessage, DeviceAdvance } from "./device";
 import { ReceiptVerifier } from "./verify";
 
-/** What a client reaches of a device: presenting a code (with the AS's advance), and reading its acknowledgement. */
+/** What a client reaches of a device: presenting a code (with the AS's advance), and reading its
+ * acknowledgement (covering the AS's challenge, when given). */
 export interface DeviceLink {
-  present(otp: string, advance?: DeviceAdvance): AccessOutcome;
-  readonly ack: DeviceAckMessage;
+  present(otp: string, advance?: DeviceAdvance, challenge?: string): AccessOutcome;
+  ack(challenge?: string): DeviceAckMessage;
 }
 
 export interface PreviousReceipt {
@@ -62,12 +63,14 @@ export class ChannelClient {
    * the AS may have stored it (the client is charged): the code is then asked for again with
    * {@link redeliver} (which the AS answers once the receipt's write is settled; `redeliverTimeoutMs`,
    * default 30 s). If that fails too (no such receipt stored: nothing was charged), both errors are thrown.
+   * With `device`, a 409 of an AS awaiting the device (`--resync`) is handled: the client reads the AS's
+   * challenge, has the device acknowledge it, relays that, and buys once more (nothing was stored: same amount).
    */
   async buy(
     asUrl: string,
     deviceId: string,
     price: bigint,
-    o: { timeoutMs?: number; redeliverTimeoutMs?: number } = {},
+    o: { timeoutMs?: number; redeliverTimeoutMs?: number; device?: DeviceLink } = {},
   ): Promise<AccessGrant> {
     const previousResponse = await fetch(`${asUrl}/channels/${this.channel.channelId}/receipt`);
     if (!previousResponse.ok) throw new Error(`AS refused to show the previous receipt: ${previousResponse.status}`);
@@ -99,6 +102,9 @@ export class ChannelClient {
     })
       .then(async (r) => ({ status: r.status, body: (await r.json()) as AccessGrant & { error?: string } }))
       .catch((error: Error) => ({ status: 0, body: { error: error.message } as AccessGrant & { error?: string } }));
+    // An AS awaiting the device's acknowledgement (--resync): answer its challenge, then try once more.
+    if (response.status === 409 && o.device !== undefined && (await this.answerChallenge(asUrl, deviceId, o.device)))
+      return this.buy(asUrl, deviceId, price, { ...o, device: undefined });
     const body = response.body;
     if (response.status >= 200 && response.status < 300) return body;
     const failure =
@@ -112,6 +118,20 @@ export class ChannelClient {
     } catch (error) {
       throw new Error(`${failure}; then ${(error as Error).message}`, { cause: error });
     }
+  }
+
+  /**
+   * If the AS awaits `deviceId`'s acknowledgement (`--resync`), relays the device's acknowledgement of the AS's
+   * challenge and returns true; returns false when the AS awaits nothing.
+   */
+  private async answerChallenge(asUrl: string, deviceId: string, device: DeviceLink): Promise<boolean> {
+    const response = await fetch(`${asUrl}/devices/${deviceId}/challenge`);
+    const body = (await response.json()) as { challenge?: string | null; error?: string };
+    if (!response.ok) throw new Error(`AS refused the challenge: ${response.status} ${body.error ?? ""}`.trim());
+    if (typeof body.challenge !== "string") return false;
+    const { base, next, mac } = device.ack(body.challenge);
+    await this.acknowledge(asUrl, deviceId, base, mac, next, body.challenge);
+    return true;
   }
 
   /**
@@ -147,7 +167,7 @@ export class ChannelClient {
   ): Promise<AccessOutcome & { relayError?: string }> {
     const outcome = device.present(grant.otp, grant.advance);
     try {
-      await this.acknowledge(asUrl, grant.deviceId, outcome.counter, outcome.ack, outcome.next);
+      await this.acknowledge(asUrl, grant.deviceId, outcome.counter, outcome.ack, outcome.next, outcome.challenge);
       return outcome;
     } catch (error) {
       return { ...outcome, relayError: (error as Error).message };
@@ -155,16 +175,23 @@ export class ChannelClient {
   }
 
   /**
-   * Relays a device's acknowledgement (`SimulatedDevice.present` returns it as `counter`, `ack` and `next`;
-   * `SimulatedDevice.ack` gives it without a code, e.g. for an AS started with `--resync`): the AS then knows
-   * which codes were used and may sell further ones, as it keeps at most the device's window of codes
-   * outstanding. Only the device can make `ack` (a MAC under its secret).
+   * Relays a device's acknowledgement (`SimulatedDevice.present` returns it as `counter`, `ack`, `next` and
+   * `challenge`; `SimulatedDevice.ack(challenge)` gives it without a code, e.g. for an AS started with
+   * `--resync`): the AS then knows which codes were used and may sell further ones, as it keeps at most the
+   * device's window of codes outstanding. Only the device can make `ack` (a MAC under its secret).
    */
-  async acknowledge(asUrl: string, deviceId: string, base: number, ack: string, next?: number): Promise<void> {
+  async acknowledge(
+    asUrl: string,
+    deviceId: string,
+    base: number,
+    ack: string,
+    next?: number,
+    challenge?: string,
+  ): Promise<void> {
     const response = await fetch(`${asUrl}/devices/${deviceId}/ack`, {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify(next === undefined ? { base, mac: ack } : { base, next, mac: ack }),
+      body: JSON.stringify({ base, next, challenge, mac: ack }),
     });
     if (!response.ok) {
       const body = (await response.json().catch(() => ({}))) as { error?: string };

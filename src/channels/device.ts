@@ -28,10 +28,12 @@ export interface DeviceAdvance {
 }
 
 /** The device's acknowledgement of its window, for a client to relay to the AS
- * (`POST /devices/:id/ack { base, next, mac }`): `next` is set only when it used counters above `base`. */
+ * (`POST /devices/:id/ack { base, next, challenge, mac }`): `next` is set only when it used counters above
+ * `base`, `challenge` only when the AS's challenge was given to the device (the MAC covers it). */
 export interface DeviceAckMessage {
   base: number;
   next?: number;
+  challenge?: string;
   mac: string;
 }
 
@@ -46,6 +48,8 @@ export interface AccessOutcome {
   ack: string;
   /** One above the highest counter used, when the device used counters above its base. */
   next?: number;
+  /** The AS's challenge the acknowledgement covers, when one was given to {@link SimulatedDevice.present}. */
+  challenge?: string;
 }
 
 export class SimulatedDevice {
@@ -78,15 +82,19 @@ export class SimulatedDevice {
     return this.state.slotsGranted;
   }
 
-  /** The device's acknowledgement of its window now (see {@link AccessOutcome.ack}). */
-  get ack(): DeviceAckMessage {
+  /**
+   * The device's acknowledgement of its window now (see {@link AccessOutcome.ack}), covering the AS's
+   * `challenge` when given (`GET /devices/:id/challenge` of an AS started with `--resync`).
+   */
+  ack(challenge?: string): DeviceAckMessage {
     const base = this.state.counter;
     const used = this.state.used ?? [];
     const next = used.length === 0 ? undefined : used[used.length - 1] + 1;
     return {
       base,
       ...(next === undefined ? {} : { next }),
-      mac: deviceAck(this.secret(), this.state.deviceId, base, next),
+      ...(challenge === undefined ? {} : { challenge }),
+      mac: deviceAck(this.secret(), this.state.deviceId, base, next, challenge),
     };
   }
 
@@ -98,9 +106,9 @@ export class SimulatedDevice {
    * `advance`, handed out by the AS with a code, is applied first when its MAC is the AS's and its base is
    * above the device's: the counters below it die (the AS voids only codes whose lifetime is over) and the
    * window moves on. A forged, replayed or older advance changes nothing. Every answer, a refusal too,
-   * carries the device's acknowledgement of its window.
+   * carries the device's acknowledgement of its window (covering the AS's `challenge`, when given).
    */
-  present(otp: string, advance?: DeviceAdvance): AccessOutcome {
+  present(otp: string, advance?: DeviceAdvance, challenge?: string): AccessOutcome {
     if (
       advance !== undefined &&
       advance.base > this.state.counter &&
@@ -112,14 +120,18 @@ export class SimulatedDevice {
         this.state.slotsGranted,
       );
     const base = this.state.counter;
-    const refused = (reason: AccessOutcome["reason"]): AccessOutcome => ({ granted: false, reason, ...this.outcome() });
+    const refused = (reason: AccessOutcome["reason"]): AccessOutcome => ({
+      granted: false,
+      reason,
+      ...this.outcome(challenge),
+    });
     if (!/^\d+$/.test(otp)) return refused("malformed");
     const used = new Set(this.state.used);
     const flags = Array.from({ length: this.window }, (_, i) => used.has(base + i));
     const matched = hotpMatchUnused(this.secret(), otp, base, this.window, flags, this.config);
     if (matched === undefined) return refused("unknown or reused");
     this.moveTo(base, [...used, matched], this.state.slotsGranted + 1);
-    return { granted: true, ...this.outcome() };
+    return { granted: true, ...this.outcome(challenge) };
   }
 
   /** Base `base` with counters `used` above it, the base slid past the used prefix; persisted. */
@@ -131,9 +143,14 @@ export class SimulatedDevice {
     this.persist();
   }
 
-  private outcome(): { counter: number; ack: string; next?: number } {
-    const { base, next, mac } = this.ack;
-    return { counter: base, ack: mac, ...(next === undefined ? {} : { next }) };
+  private outcome(challenge?: string): Omit<AccessOutcome, "granted" | "reason"> {
+    const { base, next, mac } = this.ack(challenge);
+    return {
+      counter: base,
+      ack: mac,
+      ...(next === undefined ? {} : { next }),
+      ...(challenge === undefined ? {} : { challenge }),
+    };
   }
 
   private secret(): Buffer {

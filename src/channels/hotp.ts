@@ -3,6 +3,8 @@ import { createHmac, timingSafeEqual } from "node:crypto";
 import { generateSync, verifySync } from "@otplib/hotp";
 import { NobleCryptoPlugin } from "@otplib/plugin-crypto-noble";
 
+import { UserError } from "../errors";
+
 /**
  * HOTP (RFC 4226) one-time passwords, through otplib. ThingLedger uses HMAC-SHA-256 with 6 to 8 digits;
  * SHA-1 is accepted for the RFC's own test vectors.
@@ -81,14 +83,28 @@ function macEquals(expectedHex: string, givenHex: string): boolean {
   return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
+/** A challenge of the AS (`--resync`): 16 random bytes as 32 lower-case hex digits. */
+export const CHALLENGE_PATTERN = "^[0-9a-f]{32}$";
+
 /**
  * A device's acknowledgement of its window: `base` (every counter below it was used) and `next`, one above
  * the highest counter it ever used (omitted, or equal to `base`, when it used none above its base). Only the
- * device and its AS can make one (a MAC under the shared secret); a client relays it.
+ * device and its AS can make one (a MAC under the shared secret); a client relays it. With `challenge` (the
+ * AS's random nonce while it awaits the device after a restore) the MAC covers it too: such an
+ * acknowledgement was made after the AS asked, so it cannot be an old one replayed.
  */
-export function deviceAck(secret: Uint8Array, deviceId: string, base: number, next?: number): string {
+export function deviceAck(
+  secret: Uint8Array,
+  deviceId: string,
+  base: number,
+  next?: number,
+  challenge?: string,
+): string {
+  if (challenge !== undefined && !new RegExp(CHALLENGE_PATTERN).test(challenge))
+    throw new UserError(`challenge ${challenge.slice(0, 40)} is not 32 lower-case hex digits`);
   const above = next === undefined || next <= base ? "" : ` ${next}`;
-  return deviceMac(secret, `thingledger device ack ${deviceId.toLowerCase()} ${base}${above}`);
+  const asked = challenge === undefined ? "" : ` challenge ${challenge}`;
+  return deviceMac(secret, `thingledger device ack ${deviceId.toLowerCase()} ${base}${above}${asked}`);
 }
 
 export function checkDeviceAck(
@@ -97,8 +113,9 @@ export function checkDeviceAck(
   base: number,
   mac: string,
   next?: number,
+  challenge?: string,
 ): boolean {
-  return macEquals(deviceAck(secret, deviceId, base, next), mac);
+  return macEquals(deviceAck(secret, deviceId, base, next, challenge), mac);
 }
 
 /**

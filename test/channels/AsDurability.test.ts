@@ -13,7 +13,7 @@ import { AuthorizationServer } from "../../src/channels/as-server";
 import type { AccessGrant, AsOptions } from "../../src/channels/as-server";
 import { ChannelClient } from "../../src/channels/client";
 import { SimulatedDevice } from "../../src/channels/device";
-import { deviceAck, deviceAdvance, hotp } from "../../src/channels/hotp";
+import { DEFAULT_WINDOW, deviceAck, deviceAdvance, hotp } from "../../src/channels/hotp";
 import { AsStore } from "../../src/channels/store";
 import { ReceiptVerifier } from "../../src/channels/verify";
 import { signRedeliver } from "../../src/eip712/receipt";
@@ -383,6 +383,53 @@ describe("AS store faults and the HOTP window (in process)", function () {
     expect((await server.dueChannels(Number.MAX_SAFE_INTEGER))[0].receipt.amount).to.equal(2n * PRICE);
   });
 
+  /** A device with a window of 8 and a client per buyer; `backUp` stops the AS and copies its database,
+   * `restore(o)` puts that copy back and starts the AS on it with options `o`. */
+  async function restorable() {
+    await setup(8);
+    const file = path.join(dir, "as.sqlite");
+    const device = new SimulatedDevice(path.join(dir, "lock.json"), 8, undefined, {
+      deviceId: DEVICE,
+      secret: SECRET,
+      counter: 0,
+      slotsGranted: 0,
+    });
+    const clients = buyers.map(
+      (b) => new ChannelClient(b.key, { ...b.params, channelId: b.channelId, deposit: 10n ** 30n }, [], domain),
+    );
+    const restart = async (o: Partial<AsOptions> = {}) => {
+      await server.stop();
+      store.close();
+      store = new AsStore(file);
+      server = new AuthorizationServer({ payee, verifier, store, hotpWindow: 8, ...o });
+      url = await server.listen(0);
+    };
+    const backup = path.join(dir, "backup");
+    const databaseFiles = (d: string) => fs.readdirSync(d).filter((f) => f.startsWith("as.sqlite"));
+    const backUp = async () => {
+      await restart();
+      fs.mkdirSync(backup);
+      for (const f of databaseFiles(dir)) fs.copyFileSync(path.join(dir, f), path.join(backup, f));
+    };
+    const restore = async (o: Partial<AsOptions> = {}) => {
+      await server.stop();
+      store.close();
+      for (const f of databaseFiles(dir)) fs.rmSync(path.join(dir, f));
+      for (const f of databaseFiles(backup)) fs.copyFileSync(path.join(backup, f), path.join(dir, f));
+      await restart(o);
+    };
+    return { device, clients, restart, backUp, restore };
+  }
+
+  /** The AS's `--resync` challenge for the device (null when it awaits nothing). */
+  async function challengeOf(asUrl: string): Promise<string | null> {
+    const response = await fetch(`${asUrl}/devices/${DEVICE}/challenge`);
+    expect(response.status).to.equal(200);
+    const body = (await response.json()) as { deviceId: string; challenge: string | null };
+    expect(body.deviceId).to.equal(DEVICE);
+    return body.challenge;
+  }
+
   /** An AS and a device with a window of 8, and the 8 codes that eight buyers paid for (counters 0-7). */
   async function eightCodes(): Promise<{ device: SimulatedDevice; grants: AccessGrant[] }> {
     await setup(8);
@@ -430,7 +477,7 @@ describe("AS store faults and the HOTP window (in process)", function () {
     expect(refused.status).to.equal(429);
     expect(refused.body.error).to.match(
       new RegExp(
-        `^device ${DEVICE} has 8 unused codes outstanding; use one \\(and relay the device's acknowledgement\\) or wait until \\d+, when the oldest expires$`,
+        `^device ${DEVICE}'s window of 8 codes is full: code 0, the oldest its device has not acknowledged as used, is outstanding until \\d+; use it \\(and relay the device's acknowledgement\\) or buy after then$`,
       ),
     );
     expect(await bestAmount(url, buyers[8])).to.equal(0n);
@@ -462,6 +509,30 @@ describe("AS store faults and the HOTP window (in process)", function () {
     expect(stale.body).to.deep.equal({ deviceId: DEVICE, acked: 8, counter: 9 });
   });
 
+  it("the 429 says what is true: one code held back and seven used and acknowledged fill the window, and it names the held code and its expiry", async function () {
+    const { device, grants } = await eightCodes();
+    for (const g of grants.slice(1)) {
+      const outcome = device.present(g.otp);
+      expect(outcome).to.include({ granted: true, counter: 0, next: g.counter + 1 });
+      const ack = await post(url, `/devices/${DEVICE}/ack`, { base: 0, next: outcome.next, mac: outcome.ack });
+      expect(ack.status).to.equal(200);
+    }
+    const refused = await buy(url, buyers[8], PRICE);
+    expect([refused.status, refused.body.error]).to.deep.equal([
+      429,
+      `device ${DEVICE}'s window of 8 codes is full: code 0, the oldest its device has not acknowledged as used, is outstanding until ${grants[0].expiresAt}; use it (and relay the device's acknowledgement) or buy after then`,
+    ]);
+    expect(store.receiptCount()).to.equal(8);
+    // Code 0 used and acknowledged: the window slides past all eight.
+    const last = device.present(grants[0].otp);
+    expect((await post(url, `/devices/${DEVICE}/ack`, { base: last.counter, mac: last.ack })).body).to.deep.equal({
+      deviceId: DEVICE,
+      acked: 8,
+      counter: 8,
+    });
+    expect((await buy(url, buyers[8], PRICE)).body.counter).to.equal(8);
+  });
+
   it("unused codes expire: with the window full, the AS voids only expired codes, with an advance the device applies; codes not expired are never voided", async function () {
     let now = 1_000_000;
     await setup(8, undefined, { codeTtl: 100, now: () => now });
@@ -484,7 +555,7 @@ describe("AS store faults and the HOTP window (in process)", function () {
     const early = await buy(url, buyers[8], PRICE);
     expect([early.status, early.body.error]).to.deep.equal([
       429,
-      `device ${DEVICE} has 8 unused codes outstanding; use one (and relay the device's acknowledgement) or wait until 1000100, when the oldest expires`,
+      `device ${DEVICE}'s window of 8 codes is full: code 0, the oldest its device has not acknowledged as used, is outstanding until 1000100; use it (and relay the device's acknowledgement) or buy after then`,
     ]);
     expect(store.receiptCount()).to.equal(8);
     // t + 100: codes 0-3 expired. The AS voids them (not 4-7) and sells 8-11, each with the advance to 4.
@@ -599,47 +670,22 @@ describe("AS store faults and the HOTP window (in process)", function () {
   });
 
   it("an AS restored from a backup behind its device: the first refused code's acknowledgement heals its counter; with resync nobody is charged", async function () {
-    await setup(8);
-    const file = path.join(dir, "as.sqlite");
-    const device = new SimulatedDevice(path.join(dir, "lock.json"), 8, undefined, {
-      deviceId: DEVICE,
-      secret: SECRET,
-      counter: 0,
-      slotsGranted: 0,
-    });
-    const clients = buyers.map(
-      (b) => new ChannelClient(b.key, { ...b.params, channelId: b.channelId, deposit: 10n ** 30n }, [], domain),
-    );
+    const { device, clients, backUp, restore: restoreAs } = await restorable();
     const redeem = async (i: number, amount: bigint) => {
       const grant = await clients[i].buy(url, DEVICE, PRICE);
       expect(grant.amount).to.equal(amount.toString());
       return { grant, outcome: await clients[i].redeem(url, device, grant) };
     };
     for (const i of [0, 1]) expect((await redeem(i, PRICE)).outcome.granted).to.equal(true);
-    const restart = async (o: Partial<AsOptions> = {}) => {
-      await server.stop();
-      store.close();
-      store = new AsStore(file);
-      server = new AuthorizationServer({ payee, verifier, store, hotpWindow: 8, ...o });
-      url = await server.listen(0);
-    };
     // A backup (the AS stopped): counters 0-1 sold and used.
-    await restart();
-    const backup = path.join(dir, "backup");
-    fs.mkdirSync(backup);
-    for (const f of fs.readdirSync(dir).filter((f) => f.startsWith("as.sqlite")))
-      fs.copyFileSync(path.join(dir, f), path.join(backup, f));
+    await backUp();
     // After it: codes 2-7 sold; all but 5 used (its holder keeps it), out of order.
     const later = [];
     for (const i of [2, 3, 4, 5, 6, 7]) later.push((await clients[i].buy(url, DEVICE, PRICE)).otp);
     for (const otp of [later[5], later[0], later[1], later[4], later[2]]) device.present(otp);
-    expect(device.ack).to.deep.include({ base: 5, next: 8 });
+    expect(device.ack()).to.deep.include({ base: 5, next: 8 });
     const restore = async (o: Partial<AsOptions> = {}) => {
-      await server.stop();
-      store.close();
-      for (const f of fs.readdirSync(dir).filter((f) => f.startsWith("as.sqlite"))) fs.rmSync(path.join(dir, f));
-      for (const f of fs.readdirSync(backup)) fs.copyFileSync(path.join(backup, f), path.join(dir, f));
-      await restart(o);
+      await restoreAs(o);
       expect(store.devices()[0]).to.deep.include({ counter: 2, acked: 2 });
     };
 
@@ -658,8 +704,10 @@ describe("AS store faults and the HOTP window (in process)", function () {
     // Restored again, with resync: nothing is sold until the device's acknowledgement arrives; then no refusal.
     await restore({ resync: true });
     const before = store.receiptCount();
+    const challenge = await challengeOf(url);
+    expect(challenge).to.match(/^[0-9a-f]{32}$/);
     await expect(clients[10].buy(url, DEVICE, PRICE)).to.be.rejectedWith(
-      `AS refused: 409 device ${DEVICE} awaits its own acknowledgement (the AS restarted with --resync): present the device and relay its acknowledgement to POST /devices/${DEVICE}/ack, then buy`,
+      `AS refused: 409 device ${DEVICE} awaits its own acknowledgement (the AS restarted with --resync): relay the device's acknowledgement of challenge ${challenge} (GET /devices/${DEVICE}/challenge) to POST /devices/${DEVICE}/ack, then buy`,
     );
     expect(store.receiptCount()).to.equal(before);
     expect(await bestAmount(url, buyers[10])).to.equal(0n);
@@ -668,11 +716,114 @@ describe("AS store faults and the HOTP window (in process)", function () {
     const below = await post(url, `/devices/${DEVICE}/ack`, { base: 9, next: 3, mac: "00".repeat(16) });
     expect([below.status, below.body.error]).to.deep.equal([400, "body/next 3 is below body/base 9"]);
     await expect(clients[10].buy(url, DEVICE, PRICE)).to.be.rejectedWith(/409/);
-    const { base, next, mac } = device.ack;
-    expect(mac).to.equal(deviceAck(Buffer.from(SECRET, "hex"), DEVICE, base, next));
-    await clients[10].acknowledge(url, DEVICE, base, mac, next);
+    // Nor does a genuine one without the challenge: it could be an old one, replayed.
+    const plain = device.ack();
+    expect(plain.mac).to.equal(deviceAck(Buffer.from(SECRET, "hex"), DEVICE, plain.base, plain.next));
+    await clients[10].acknowledge(url, DEVICE, plain.base, plain.mac, plain.next);
+    await expect(clients[10].buy(url, DEVICE, PRICE)).to.be.rejectedWith(/409/);
+    // The device's acknowledgement of the challenge does.
+    const asked = device.ack(challenge!);
+    expect(asked).to.deep.equal({
+      base: 9,
+      challenge,
+      mac: deviceAck(Buffer.from(SECRET, "hex"), DEVICE, 9, undefined, challenge!),
+    });
+    await clients[10].acknowledge(url, DEVICE, asked.base, asked.mac, asked.next, asked.challenge);
+    expect(await challengeOf(url)).to.equal(null);
     const resumed = await redeem(10, PRICE);
     expect([resumed.grant.counter, resumed.outcome.granted]).to.deep.equal([9, true]);
+  });
+
+  it("resync: a replayed old acknowledgement does not end the wait (409, nothing stored); only the device's acknowledgement of the AS's current challenge does", async function () {
+    const { device, clients, restart, backUp, restore } = await restorable();
+    // Code 0 sold and used; anybody on the path keeps the device's acknowledgement (base 1).
+    const g0 = await clients[0].buy(url, DEVICE, PRICE);
+    const o0 = await clients[0].redeem(url, device, g0);
+    expect(o0.granted).to.equal(true);
+    const oldAck = { base: o0.counter, mac: o0.ack };
+    await backUp();
+    // Codes 1 and 2 sold and used after the backup.
+    for (const i of [1, 2])
+      expect((await clients[i].redeem(url, device, await clients[i].buy(url, DEVICE, PRICE))).granted).to.equal(true);
+    expect(device.counter).to.equal(3);
+    // The database is lost and restored from the backup; the AS restarts with resync.
+    await restore({ resync: true });
+    expect(store.devices()[0]).to.deep.include({ counter: 1, acked: 1 });
+    const waiting = await buy(url, buyers[3], PRICE);
+    expect(waiting.status).to.equal(409);
+    // The stale acknowledgement replayed: its MAC is genuine, so it is accepted (nothing to raise), but the
+    // wait goes on, naming the challenge: it may predate the restore. Nothing is sold, nothing stored.
+    const first = await challengeOf(url);
+    const replay = await post(url, `/devices/${DEVICE}/ack`, oldAck);
+    expect([replay.status, replay.body]).to.deep.equal([
+      200,
+      { deviceId: DEVICE, acked: 1, counter: 1, awaitsChallenge: first },
+    ]);
+    expect((await buy(url, buyers[3], PRICE)).status).to.equal(409);
+    // An acknowledgement of another process's challenge (kept from an earlier start) does not end it either.
+    const earlier = device.ack(first!);
+    await restart({ resync: true });
+    const current = await challengeOf(url);
+    expect(current)
+      .to.match(/^[0-9a-f]{32}$/)
+      .and.not.equal(first);
+    const stale = await post(url, `/devices/${DEVICE}/ack`, earlier);
+    expect([stale.status, stale.body.awaitsChallenge]).to.deep.equal([200, current]);
+    // Claiming the current challenge for it: the MAC does not cover it.
+    const claimed = await post(url, `/devices/${DEVICE}/ack`, { ...earlier, challenge: current });
+    expect([claimed.status, claimed.body.error]).to.deep.equal([
+      403,
+      `the acknowledgement of device ${DEVICE} has a wrong MAC`,
+    ]);
+    // A malformed challenge, and an unknown device: refused, naming the problem.
+    const malformed = await post(url, `/devices/${DEVICE}/ack`, { ...earlier, challenge: "ZZ" });
+    expect([malformed.status, malformed.body.error]).to.deep.equal([
+      400,
+      'body/challenge must match pattern "^[0-9a-f]{32}$"',
+    ]);
+    const unknown = await fetch(`${url}/devices/${keccak256("0x99")}/challenge`);
+    expect([unknown.status, await unknown.json()]).to.deep.equal([
+      404,
+      { error: `unknown device ${keccak256("0x99")}` },
+    ]);
+    expect((await buy(url, buyers[3], PRICE)).status).to.equal(409);
+    expect(store.receiptCount()).to.equal(1);
+    expect(await bestAmount(url, buyers[3])).to.equal(0n);
+    // A client with the device at hand: buy() reads the challenge, relays the device's acknowledgement of it
+    // and sends the receipt again: the AS sells past every counter the device used, and the device grants it.
+    const grant = await clients[3].buy(url, DEVICE, PRICE, { device });
+    expect([grant.counter, grant.amount]).to.deep.equal([3, PRICE.toString()]);
+    expect(device.present(grant.otp).granted).to.equal(true);
+    expect(await challengeOf(url)).to.equal(null);
+    expect(store.devices()[0]).to.deep.include({ counter: 4, acked: 3 });
+  });
+
+  it("an acknowledgement that raises the counter while a commit is in flight: the commit fails, and its undo never puts the counter below the acknowledged next", async function () {
+    await setup(undefined, 300); // a long group commit: the acknowledgement arrives before the write
+    // The device is ahead of the AS (a restored database): base 0, counters 1-3 used, so next 4.
+    const device = new SimulatedDevice(path.join(dir, "lock.json"), DEFAULT_WINDOW, undefined, {
+      deviceId: DEVICE,
+      secret: SECRET,
+      counter: 0,
+      used: [1, 2, 3],
+      slotsGranted: 3,
+    });
+    // A row that makes the receipt of buyers[0] collide: its write fails.
+    rawDb()
+      .prepare("INSERT INTO receipts VALUES (?, ?, 'x', 'x', '[]', 'x', 99)")
+      .run(buyers[0].channelId, PRICE.toString());
+    const failing = buy(url, buyers[0], PRICE); // reserves counter 0
+    await new Promise((r) => setTimeout(r, 100));
+    const { base, next, mac } = device.ack();
+    expect([base, next]).to.deep.equal([0, 4]);
+    const ack = await post(url, `/devices/${DEVICE}/ack`, { base, next, mac });
+    expect(ack.body).to.deep.equal({ deviceId: DEVICE, acked: 0, counter: 4 });
+    expect((await failing).status).to.equal(503);
+    // The undo gave back the failed reservation, but not below next: counters 1-3 are never sold again.
+    const sold = await buy(url, buyers[1], PRICE);
+    expect([sold.status, sold.body.counter]).to.deep.equal([200, 4]);
+    expect(device.present(sold.body.otp).granted).to.equal(true);
+    expect(store.devices()[0].counter).to.equal(5);
   });
 
   it("a store without --init refuses a database file without the AS's tables (a copy made without its -wal file)", function () {

@@ -159,11 +159,40 @@ describe("HOTP and the constrained device", function () {
         ...expected,
       });
       expect(device.present("x")).to.deep.equal({ granted: false, reason: "malformed", ...expected });
-      expect(device.ack).to.deep.equal({ base: 1, next: 5, mac: expected.ack });
+      expect(device.ack()).to.deep.equal({ base: 1, next: 5, mac: expected.ack });
       // The MAC binds next: a client cannot claim a lower or higher one.
       expect(checkDeviceAck(secret, "0x05", 1, expected.ack, 5)).to.equal(true);
       for (const next of [undefined, 4, 6])
         expect(checkDeviceAck(secret, "0x05", 1, expected.ack, next), `next ${next}`).to.equal(false);
+    });
+
+    it("acknowledges the AS's challenge (--resync) only when given one: the MAC covers it, so an acknowledgement without it, or of another challenge, cannot stand in", function () {
+      const { device, secret } = freshDevice("0x07", 8);
+      const challenge = "0123456789abcdef".repeat(2);
+      const other = "fedcba9876543210".repeat(2);
+      expect(device.present(hotp(secret, 3)).granted).to.equal(true); // base 0, next 4
+      const asked = device.ack(challenge);
+      expect(asked).to.deep.equal({ base: 0, next: 4, challenge, mac: deviceAck(secret, "0x07", 0, 4, challenge) });
+      expect(checkDeviceAck(secret, "0x07", 0, asked.mac, 4, challenge)).to.equal(true);
+      for (const c of [undefined, other])
+        expect(checkDeviceAck(secret, "0x07", 0, asked.mac, 4, c), `challenge ${c}`).to.equal(false);
+      // The plain acknowledgement does not check as a challenged one.
+      expect(checkDeviceAck(secret, "0x07", 0, device.ack().mac, 4, challenge)).to.equal(false);
+      // present() relays the challenge into the acknowledgement it answers with, on a grant and a refusal.
+      expect(device.present(hotp(secret, 0), undefined, challenge)).to.deep.equal({
+        granted: true,
+        counter: 1,
+        next: 4,
+        challenge,
+        ack: deviceAck(secret, "0x07", 1, 4, challenge),
+      });
+      expect(device.present("x", undefined, other)).to.deep.include({
+        granted: false,
+        challenge: other,
+        ack: deviceAck(secret, "0x07", 1, 4, other),
+      });
+      // Only the AS's format (32 lower-case hex digits): nothing else is signed.
+      expect(() => device.ack("0x07 1 99")).to.throw(/challenge 0x07 1 99 is not 32 lower-case hex digits/);
     });
 
     it("an advance from the AS kills the unused counters below it before the code is checked; a forged, replayed, older or ack-MAC'd one changes nothing", function () {
