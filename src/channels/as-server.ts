@@ -217,8 +217,9 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
   private readonly best = new Map<string, StoredReceipt>();
   /** Receipts accepted but not yet on disk, newest per channel: the next receipt builds on them. */
   private readonly pending = new Map<string, StoredReceipt>();
-  /** The commits in flight, by `channelId:amount`: a redelivery of one waits for it. */
-  private readonly committing = new Map<string, Promise<void>>();
+  /** The exchanges in flight (from the moment /access has recovered the signer until it answers), by
+   * `channelId:amount:signer`: a redelivery of one waits for all of them, chain reads and commit included. */
+  private readonly exchanges = new Map<string, Set<Promise<unknown>>>();
   private readonly devices = new Map<string, DeviceRecord>();
   private readonly hotpConfig: HotpConfig;
   /** Chain time in seconds; throws a {@link Rejected} 503 when the chain cannot be read. */
@@ -402,10 +403,11 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
    */
   private async redeliver(id: string, amount: bigint, signature: string): Promise<RedeliveredGrant> {
     const channelId = id.toLowerCase();
-    await this.committing.get(`${channelId}:${amount}`)?.catch(() => undefined);
     const signer = this.options.verifier.recoverRedeliver(channelId, amount, signature);
     if (signer === undefined)
       throw new Rejected(400, "the redelivery signature is malformed or not canonical (high s)");
+    // The signer's own exchanges of this receipt still running (a chain read, the commit): their outcome first.
+    await Promise.allSettled(this.exchanges.get(`${channelId}:${amount}:${signer}`) ?? []);
     let receipt: StoredReceipt | undefined;
     try {
       receipt = this.options.store.receipt(channelId, amount);
@@ -684,6 +686,26 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
     if (!isMember(body.channel.clientRoot, signer, body.proof)) {
       throw new Rejected(403, `receipt signer ${signer} is not in the channel's client group`);
     }
+    // In flight from here (before any await): a redelivery asked meanwhile (its client timed out during a
+    // chain read) waits for this exchange to end instead of answering "not stored" before it is stored.
+    const key = `${id}:${amount}:${signer}`;
+    const exchange = this.exchange(body, device, amount, signer);
+    const running = this.exchanges.get(key) ?? new Set<Promise<unknown>>();
+    running.add(exchange);
+    this.exchanges.set(key, running);
+    return exchange.finally(() => {
+      running.delete(exchange);
+      if (running.size === 0 && this.exchanges.get(key) === running) this.exchanges.delete(key);
+    });
+  }
+
+  /** The rest of an exchange whose signature and membership are checked: chain state, window, amount, commit. */
+  private async exchange(
+    body: AccessRequest,
+    device: DeviceRecord,
+    amount: bigint,
+    signer: string,
+  ): Promise<AccessGrant> {
     const channel = await this.channel(body.channel);
     if (channel.closed) {
       const how = this.ended.get(channel.channelId) ?? "closed";
@@ -740,18 +762,13 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
     device.counter += 1;
     try {
       const timer = this.metrics.commitSeconds.startTimer();
-      const key = `${channel.channelId}:${amount}`;
-      const stored = this.options.store
+      await this.options.store
         .commit(receipt, () => {
           if (previousPending === undefined) this.pending.delete(channel.channelId);
           else this.pending.set(channel.channelId, previousPending);
           device.counter -= 1;
         })
         .finally(timer);
-      this.committing.set(key, stored);
-      await stored.finally(() => {
-        if (this.committing.get(key) === stored) this.committing.delete(key);
-      });
       // Durable now: the best receipt a close may use (never one that could still fail to be stored).
       if (receipt.amount > (this.best.get(channel.channelId)?.amount ?? 0n)) this.best.set(channel.channelId, receipt);
       if (this.pending.get(channel.channelId) === receipt) this.pending.delete(channel.channelId);
