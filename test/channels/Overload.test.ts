@@ -4,7 +4,10 @@ import { expect } from "chai";
 
 import { ServiceMetrics } from "../../src/http/metrics";
 import { HttpService } from "../../src/http/service";
+import type { HttpLimits } from "../../src/http/service";
 import type { OverloadOptions } from "../../src/http/overload";
+import { rawConnect } from "../shared/http";
+import type { RawSocket } from "../shared/http";
 
 /** A service whose POST /slow waits until the test opens its gate: requests stay in flight as long as we want. */
 class SlowService extends HttpService {
@@ -153,5 +156,75 @@ describe("overload: load shedding in every HTTP service (src/http/overload.ts)",
     expect((await first).status).to.equal(200);
     expect((await second).status).to.equal(200);
     for (const req of stalled) req.destroy();
+  });
+});
+
+/** A service with the given limits: GET /ping answers at once, GET /wait answers after `waitMs`. */
+class PlainService extends HttpService {
+  constructor(limits: Partial<HttpLimits>, waitMs = 0) {
+    super(new ServiceMetrics("plain_"), { provider: () => undefined, probeDb: () => undefined }, { limits });
+    this.app.get("/ping", async () => ({ ok: true }));
+    this.app.get("/wait", async () => {
+      await new Promise((resolve) => setTimeout(resolve, waitMs));
+      return { ok: true };
+    });
+  }
+}
+
+/** Whether the server closed `raw` within `boundMs` (the bound only ends the test; it is not a timing assertion). */
+async function closedByServer(raw: RawSocket, boundMs: number): Promise<boolean | "still open"> {
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<"still open">((resolve) => (timer = setTimeout(() => resolve("still open"), boundMs)));
+  const outcome = await Promise.race([raw.closed.then((c) => c.byServer), bound]);
+  clearTimeout(timer);
+  return outcome;
+}
+
+describe("idle connections: closed by the server after idleTimeoutMs in every HTTP service (N5)", function () {
+  let service: PlainService | undefined;
+  const sockets: RawSocket[] = [];
+
+  afterEach(async function () {
+    for (const s of sockets.splice(0)) s.close();
+    await service?.stop();
+    service = undefined;
+  });
+
+  it("silent sockets (no byte sent) filling maxConnections are closed by the server; a legitimate request then succeeds", async function () {
+    // As the reviewer ran it: the connection cap filled with silent sockets, a rate limit, header and request
+    // deadlines of 1 s and 2 s. Neither deadline nor Node's own idle timer closed such a socket.
+    service = new PlainService({
+      idleTimeoutMs: 1_500,
+      maxConnections: 40,
+      headersTimeoutMs: 1_000,
+      requestTimeoutMs: 2_000,
+      rateLimit: { max: 5, windowMs: 60_000 },
+    });
+    const url = await service.listen(0);
+    sockets.push(...(await Promise.all(Array.from({ length: 40 }, () => rawConnect(url)))));
+    // While they hold the cap, a legitimate client is turned away (its connection dropped).
+    const shutOut = await fetch(`${url}/ping`, { signal: AbortSignal.timeout(2_000) })
+      .then((r) => r.status)
+      .catch(() => "no answer");
+    expect(shutOut).to.equal("no answer");
+    const outcomes = await Promise.all(sockets.map((s) => closedByServer(s, 10_000)));
+    expect(outcomes).to.deep.equal(Array(40).fill(true));
+    expect(sockets.map((s) => s.received())).to.deep.equal(Array(40).fill(""));
+    const answer = await request(url, "GET", "/ping");
+    expect(answer).to.deep.include({ status: 200, body: { ok: true } });
+  });
+
+  it("a request in progress longer than idleTimeoutMs is not cut: its answer arrives", async function () {
+    service = new PlainService(
+      { idleTimeoutMs: 200, keepAliveTimeoutMs: 100, headersTimeoutMs: 1_000, requestTimeoutMs: 2_000 },
+      1_000,
+    );
+    const url = await service.listen(0);
+    const raw = await rawConnect(url);
+    sockets.push(raw);
+    raw.socket.write("GET /wait HTTP/1.1\r\nHost: x\r\n\r\n");
+    expect(await closedByServer(raw, 10_000)).to.equal(true); // by the keep-alive timeout, after the answer
+    expect(raw.received()).to.match(/^HTTP\/1\.1 200 OK/);
+    expect(raw.received()).to.match(/\{"ok":true\}$/);
   });
 });
