@@ -1,3 +1,5 @@
+import { performance } from "node:perf_hooks";
+
 import { getAddress } from "ethers";
 
 import type { PaymentChannels } from "../../typechain-types";
@@ -92,6 +94,10 @@ export interface AsOptions {
   http?: HttpOptions;
   /** A channel found not open on chain is answered 404 from memory for this many seconds. Default 15. */
   unknownChannelTtl?: number;
+  /** The chain's head block (read to refuse a channel naming a block not reached yet) is reused for this many
+   * milliseconds, concurrent requests sharing one read: a flood naming future blocks costs one read per
+   * period. A client racing its own open may be refused (404) that long. Default 1,000; 0 reads every time. */
+  headCacheMs?: number;
 }
 
 /** What became of one due channel in a close round. */
@@ -237,6 +243,8 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
   /** A block the chain has reached (read before a channel's state): a "not open" read after it is final for
    * channels opened at or below it, and only those are remembered as not open. */
   private knownHead = 0n;
+  /** The last head read (`headCacheMs`), shared by concurrent requests. */
+  private headRead?: { at: number; block: Promise<bigint> };
 
   constructor(private readonly options: AsOptions) {
     super(
@@ -514,11 +522,7 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
     // not final (the open may be pending): read the head first, and remember only answers read after it.
     const openBlock = BigInt(params.openBlock);
     if (openBlock > this.knownHead) {
-      const head = await this.readOnChain(id, () =>
-        withTimeout("reading the block number", this.rpcTimeoutMs, async () =>
-          BigInt((await contract.runner?.provider?.getBlockNumber()) ?? 0),
-        ),
-      );
+      const head = await this.readOnChain(id, () => this.chainHead(contract));
       if (head > this.knownHead) this.knownHead = head;
       if (openBlock > head)
         throw new Rejected(
@@ -564,6 +568,23 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
     this.channels.set(id, record);
     this.checkedAt.set(id, Date.now());
     return record;
+  }
+
+  /** The head block number, read at most once per `headCacheMs` (concurrent callers share it; a failure is not kept). */
+  private chainHead(contract: PaymentChannels): Promise<bigint> {
+    const ttl = this.options.headCacheMs ?? 1_000;
+    const at = performance.now();
+    if (this.headRead === undefined || at - this.headRead.at >= ttl) {
+      const block = withTimeout("reading the block number", this.rpcTimeoutMs, async () =>
+        BigInt((await contract.runner?.provider?.getBlockNumber()) ?? 0),
+      );
+      const read = { at, block };
+      this.headRead = read;
+      block.catch(() => {
+        if (this.headRead === read) this.headRead = undefined;
+      });
+    }
+    return this.headRead.block;
   }
 
   /** Re-reads a known channel on chain (one read in flight per channel) and applies what it finds. */
