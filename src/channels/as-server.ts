@@ -94,9 +94,10 @@ export interface AsOptions {
   http?: HttpOptions;
   /** A channel found not open on chain is answered 404 from memory for this many seconds. Default 15. */
   unknownChannelTtl?: number;
-  /** The chain's head block (read to refuse a channel naming a block not reached yet) is reused for this many
-   * milliseconds, concurrent requests sharing one read: a flood naming future blocks costs one read per
-   * period. A client racing its own open may be refused (404) that long. Default 1,000; 0 reads every time. */
+  /** A request naming an open block the chain has not reached is refused (404); the head block it was refused
+   * with then refuses any later block for this many milliseconds without another read (concurrent reads are
+   * shared too), so a flood naming future blocks costs one head read per period. A client racing its own
+   * open during such a flood may be refused that long. Default 1,000; 0 reads every time. */
   headCacheMs?: number;
 }
 
@@ -243,8 +244,10 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
   /** A block the chain has reached (read before a channel's state): a "not open" read after it is final for
    * channels opened at or below it, and only those are remembered as not open. */
   private knownHead = 0n;
-  /** The last head read (`headCacheMs`), shared by concurrent requests. */
-  private headRead?: { at: number; block: Promise<bigint> };
+  /** The head read in flight, shared by concurrent requests. */
+  private headRead?: Promise<bigint>;
+  /** The head a request naming a later block was refused with, and until when it refuses more (`headCacheMs`). */
+  private notReached?: { head: bigint; until: number };
 
   constructor(private readonly options: AsOptions) {
     super(
@@ -522,8 +525,11 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
     // not final (the open may be pending): read the head first, and remember only answers read after it.
     const openBlock = BigInt(params.openBlock);
     if (openBlock > this.knownHead) {
-      const head = await this.readOnChain(id, () => this.chainHead(contract));
+      const cached = this.notReached !== undefined && performance.now() < this.notReached.until;
+      const head = cached ? this.notReached!.head : await this.readOnChain(id, () => this.chainHead(contract));
       if (head > this.knownHead) this.knownHead = head;
+      if (openBlock > head && !cached && (this.options.headCacheMs ?? 1_000) > 0)
+        this.notReached = { head, until: performance.now() + (this.options.headCacheMs ?? 1_000) };
       if (openBlock > head)
         throw new Rejected(
           404,
@@ -570,21 +576,12 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
     return record;
   }
 
-  /** The head block number, read at most once per `headCacheMs` (concurrent callers share it; a failure is not kept). */
+  /** The head block number; concurrent callers share one read. */
   private chainHead(contract: PaymentChannels): Promise<bigint> {
-    const ttl = this.options.headCacheMs ?? 1_000;
-    const at = performance.now();
-    if (this.headRead === undefined || at - this.headRead.at >= ttl) {
-      const block = withTimeout("reading the block number", this.rpcTimeoutMs, async () =>
-        BigInt((await contract.runner?.provider?.getBlockNumber()) ?? 0),
-      );
-      const read = { at, block };
-      this.headRead = read;
-      block.catch(() => {
-        if (this.headRead === read) this.headRead = undefined;
-      });
-    }
-    return this.headRead.block;
+    this.headRead ??= withTimeout("reading the block number", this.rpcTimeoutMs, async () =>
+      BigInt((await contract.runner?.provider?.getBlockNumber()) ?? 0),
+    ).finally(() => (this.headRead = undefined));
+    return this.headRead;
   }
 
   /** Re-reads a known channel on chain (one read in flight per channel) and applies what it finds. */

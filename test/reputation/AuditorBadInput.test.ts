@@ -1,6 +1,6 @@
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { expect } from "chai";
-import { JsonRpcProvider, hexlify, randomBytes } from "ethers";
+import { JsonRpcProvider, Wallet, hexlify, randomBytes } from "ethers";
 
 import { reportDigest, signInteractionClaim, signReport } from "../../src/eip712/report";
 import { UserError } from "../../src/errors";
@@ -36,7 +36,7 @@ describe("Auditor: bad input, slow clients, chain faults, health and metrics", f
   });
 
   /** The fixture's registry, read through an {@link RpcProxy}; one report already accepted. */
-  async function start(http: HttpOptions = {}): Promise<Started> {
+  async function start(http: HttpOptions = {}, o: { knownDeviceTtl?: number } = {}): Promise<Started> {
     const f = await loadFixture(auditorFixture);
     const proxy = await new RpcProxy().start();
     const store = new ReportStore(":memory:");
@@ -48,6 +48,7 @@ describe("Auditor: bad input, slow clients, chain faults, health and metrics", f
       model: MODEL,
       epochLength: Number(EPOCH_LENGTH),
       http: { logger: memoryLogger(logs), ...http },
+      knownDeviceTtl: o.knownDeviceTtl,
     });
     const url = await service.listen(0);
     cleanups.push(async () => {
@@ -368,6 +369,81 @@ describe("Auditor: bad input, slow clients, chain faults, health and metrics", f
       // The clock is read at most once a second, not once a report.
       expect(rpcCalls() - calls - 50).to.be.below(25);
       expect(s.snapshot()).to.deep.equal(before);
+    });
+
+    it("N6: forged reports naming a registered reporter cost one getDevice read per knownDeviceTtl, not one each; all 401, nothing stored", async function () {
+      // A TTL longer than the test (the default is 5 s): one read for all of them on any machine.
+      const s = await start({}, { knownDeviceTtl: 60 });
+      const getDevice = `eth_call:${s.f.registry.interface.getFunction("getDevice").selector}`;
+      const mallory = Wallet.createRandom();
+      const reporter = s.f.devices[0];
+      const subject = s.f.devices[1];
+      const before = s.snapshot();
+      const forged: ReportBody[] = [];
+      for (let i = 0; i < 100; i++) {
+        const interaction = hexlify(randomBytes(32));
+        const timestamp = await time.latest();
+        const message = {
+          reporterId: reporter.deviceId,
+          subjectId: subject.deviceId,
+          interaction,
+          rating: 90,
+          timestamp: BigInt(timestamp),
+        };
+        const evidence = await signInteractionClaim(mallory, s.f.domain, {
+          subjectId: subject.deviceId,
+          reporterId: reporter.deviceId,
+          interaction,
+        });
+        forged.push({ ...message, timestamp, signature: await signReport(mallory, s.f.domain, message), evidence });
+      }
+      const reads = s.proxy.count(getDevice);
+      const stored = s.store.count();
+      const answers = await Promise.all(forged.slice(0, 50).map((r) => postJson(s.url, "/reports", r)));
+      for (const r of forged.slice(50)) answers.push(await postJson(s.url, "/reports", r));
+      for (const r of answers)
+        expectAnswer(
+          r,
+          401,
+          new RegExp(`^the report is signed by ${mallory.address}, not by reporter ${reporter.deviceId}'s key `),
+        );
+      // The reporter is read once (concurrent reads shared, then remembered); the subject never. Was 100.
+      expect(s.proxy.count(getDevice) - reads).to.equal(1);
+      expect(s.snapshot()).to.deep.equal(before);
+      // The reporter's own reports are still accepted, from the remembered key.
+      const good = await postJson(s.url, "/reports", await s.report(reporter, subject));
+      expect(good.status, good.text).to.equal(201);
+      expect(s.store.count()).to.equal(stored + 1);
+    });
+
+    it("N6: with knownDeviceTtl 0, each of those reports reads the reporter", async function () {
+      const s = await start({}, { knownDeviceTtl: 0 });
+      const getDevice = `eth_call:${s.f.registry.interface.getFunction("getDevice").selector}`;
+      const mallory = Wallet.createRandom();
+      const reads = s.proxy.count(getDevice);
+      for (let i = 0; i < 5; i++) {
+        const message = {
+          reporterId: s.f.devices[0].deviceId,
+          subjectId: s.f.devices[1].deviceId,
+          interaction: hexlify(randomBytes(32)),
+          rating: 90,
+          timestamp: BigInt(await time.latest()),
+        };
+        const evidence = await signInteractionClaim(mallory, s.f.domain, {
+          subjectId: message.subjectId,
+          reporterId: message.reporterId,
+          interaction: message.interaction,
+        });
+        const signature = await signReport(mallory, s.f.domain, message);
+        const r = await postJson(s.url, "/reports", {
+          ...message,
+          timestamp: Number(message.timestamp),
+          signature,
+          evidence,
+        });
+        expect(r.status, r.text).to.equal(401);
+      }
+      expect(s.proxy.count(getDevice) - reads).to.equal(5);
     });
 
     it("an RPC that is down: 503 'chain unavailable', no socket text, nothing stored", async function () {
