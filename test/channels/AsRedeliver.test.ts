@@ -137,6 +137,19 @@ async function redeliverBody(signer: Wallet, amount: bigint) {
   };
 }
 
+/** A stand-in for the channels contract on which the channel is open; `getChannel` runs `during` first. */
+function openOnChain(during: () => Promise<void>): PaymentChannels {
+  const provider = {
+    getBlockNumber: async () => 100,
+    getBlock: async () => ({ number: 100, timestamp: Math.floor(Date.now() / 1000) }),
+  };
+  const getChannel = async () => {
+    await during();
+    return { status: 1n, deposit: DEPOSIT, expiry: 4_102_444_800n };
+  };
+  return { runner: { provider }, getChannel } as unknown as PaymentChannels;
+}
+
 describe("AS redelivery of a lost answer (in process)", function () {
   let dir: string;
   let store: AsStore;
@@ -231,20 +244,12 @@ describe("AS redelivery of a lost answer (in process)", function () {
     let redeliveryArrived!: () => void;
     const arrived = new Promise<void>((resolve) => (redeliveryArrived = resolve));
     const reads = { getChannel: 0 };
-    const provider = {
-      getBlockNumber: async () => 100,
-      getBlock: async () => ({ number: 100, timestamp: Math.floor(Date.now() / 1000) }),
-    };
-    const channels = {
-      runner: { provider },
-      getChannel: async () => {
-        reads.getChannel += 1;
-        AbortSignal.timeout = timers;
-        timeout.abort(new DOMException("the client gave up", "TimeoutError"));
-        await arrived;
-        return { status: 1n, deposit: DEPOSIT, expiry: 4_102_444_800n };
-      },
-    };
+    const channels = openOnChain(async () => {
+      reads.getChannel += 1;
+      AbortSignal.timeout = timers;
+      timeout.abort(new DOMException("the client gave up", "TimeoutError"));
+      await arrived;
+    });
     const verifier = new ReceiptVerifier(domain);
     const recoverRedeliver = verifier.recoverRedeliver.bind(verifier);
     verifier.recoverRedeliver = (...args) => {
@@ -252,7 +257,7 @@ describe("AS redelivery of a lost answer (in process)", function () {
       return recoverRedeliver(...args);
     };
     try {
-      await setup(undefined, { channels: channels as unknown as PaymentChannels, stateMaxAge: 0, verifier });
+      await setup(undefined, { channels, stateMaxAge: 0, verifier });
       const grant = await clientOf(alice).buy(url, DEVICE, PRICE, { timeoutMs: 1, redeliverTimeoutMs: 10_000 });
       expect(reads.getChannel).to.equal(1); // the exchange really was inside its chain read when the client gave up
       expect(grant).to.deep.include({ redelivered: true, used: false, counter: 0, amount: PRICE.toString() });
@@ -272,19 +277,11 @@ describe("AS redelivery of a lost answer (in process)", function () {
     const held = new Promise<void>((resolve) => (release = resolve));
     let reading!: () => void;
     const inRead = new Promise<void>((resolve) => (reading = resolve));
-    const provider = {
-      getBlockNumber: async () => 100,
-      getBlock: async () => ({ number: 100, timestamp: Math.floor(Date.now() / 1000) }),
-    };
-    const channels = {
-      runner: { provider },
-      getChannel: async () => {
-        reading();
-        await held;
-        return { status: 1n, deposit: DEPOSIT, expiry: 4_102_444_800n };
-      },
-    };
-    await setup(undefined, { channels: channels as unknown as PaymentChannels, stateMaxAge: 0 });
+    const channels = openOnChain(async () => {
+      reading();
+      await held;
+    });
+    await setup(undefined, { channels, stateMaxAge: 0 });
     const sale = postJson(url, "/access", await accessBody(alice, PRICE));
     await inRead;
     const other = await postJson(url, `/channels/${channelId}/redeliver`, await redeliverBody(bob, PRICE));

@@ -1,6 +1,7 @@
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { expect } from "chai";
 import { JsonRpcProvider, Wallet, hexlify, randomBytes } from "ethers";
+import type { BaseWallet } from "ethers";
 
 import { reportDigest, signInteractionClaim, signReport } from "../../src/eip712/report";
 import { UserError } from "../../src/errors";
@@ -26,6 +27,32 @@ interface Started {
   logs: Record<string, unknown>[];
   report: (reporter?: TestDevice, subject?: TestDevice) => Promise<ReportBody>;
   snapshot: () => unknown;
+}
+
+/** A report of `reporter` on `subject`, signed with `reportKey`, and the subject's claim signed with `claimKey`. */
+async function signedReport(
+  f: AuditorFixture,
+  reporter: TestDevice,
+  subject: TestDevice,
+  reportKey: BaseWallet,
+  claimKey: BaseWallet,
+): Promise<ReportBody> {
+  const interaction = hexlify(randomBytes(32));
+  const timestamp = await time.latest();
+  const evidence = await signInteractionClaim(claimKey, f.domain, {
+    subjectId: subject.deviceId,
+    reporterId: reporter.deviceId,
+    interaction,
+  });
+  const message = {
+    reporterId: reporter.deviceId,
+    subjectId: subject.deviceId,
+    interaction,
+    rating: 90,
+    timestamp: BigInt(timestamp),
+  };
+  const signature = await signReport(reportKey, f.domain, message);
+  return { ...message, timestamp, signature, evidence };
 }
 
 describe("Auditor: bad input, slow clients, chain faults, health and metrics", function () {
@@ -56,24 +83,8 @@ describe("Auditor: bad input, slow clients, chain faults, health and metrics", f
       store.close();
       await proxy.stop();
     });
-    const report = async (reporter = f.devices[0], subject = f.devices[1]): Promise<ReportBody> => {
-      const interaction = hexlify(randomBytes(32));
-      const timestamp = await time.latest();
-      const evidence = await signInteractionClaim(subject.wallet, f.domain, {
-        subjectId: subject.deviceId,
-        reporterId: reporter.deviceId,
-        interaction,
-      });
-      const message = {
-        reporterId: reporter.deviceId,
-        subjectId: subject.deviceId,
-        interaction,
-        rating: 90,
-        timestamp: BigInt(timestamp),
-      };
-      const signature = await signReport(reporter.wallet, f.domain, message);
-      return { ...message, timestamp, signature, evidence };
-    };
+    const report = (reporter = f.devices[0], subject = f.devices[1]): Promise<ReportBody> =>
+      signedReport(f, reporter, subject, reporter.wallet, subject.wallet);
     const first = await postJson(url, "/reports", await report(f.devices[2], f.devices[3]));
     expect(first.status, first.text).to.equal(201);
     const snapshot = () => ({
@@ -380,23 +391,7 @@ describe("Auditor: bad input, slow clients, chain faults, health and metrics", f
       const subject = s.f.devices[1];
       const before = s.snapshot();
       const forged: ReportBody[] = [];
-      for (let i = 0; i < 100; i++) {
-        const interaction = hexlify(randomBytes(32));
-        const timestamp = await time.latest();
-        const message = {
-          reporterId: reporter.deviceId,
-          subjectId: subject.deviceId,
-          interaction,
-          rating: 90,
-          timestamp: BigInt(timestamp),
-        };
-        const evidence = await signInteractionClaim(mallory, s.f.domain, {
-          subjectId: subject.deviceId,
-          reporterId: reporter.deviceId,
-          interaction,
-        });
-        forged.push({ ...message, timestamp, signature: await signReport(mallory, s.f.domain, message), evidence });
-      }
+      for (let i = 0; i < 100; i++) forged.push(await signedReport(s.f, reporter, subject, mallory, mallory));
       const reads = s.proxy.count(getDevice);
       const stored = s.store.count();
       const answers = await Promise.all(forged.slice(0, 50).map((r) => postJson(s.url, "/reports", r)));
@@ -422,25 +417,11 @@ describe("Auditor: bad input, slow clients, chain faults, health and metrics", f
       const mallory = Wallet.createRandom();
       const reads = s.proxy.count(getDevice);
       for (let i = 0; i < 5; i++) {
-        const message = {
-          reporterId: s.f.devices[0].deviceId,
-          subjectId: s.f.devices[1].deviceId,
-          interaction: hexlify(randomBytes(32)),
-          rating: 90,
-          timestamp: BigInt(await time.latest()),
-        };
-        const evidence = await signInteractionClaim(mallory, s.f.domain, {
-          subjectId: message.subjectId,
-          reporterId: message.reporterId,
-          interaction: message.interaction,
-        });
-        const signature = await signReport(mallory, s.f.domain, message);
-        const r = await postJson(s.url, "/reports", {
-          ...message,
-          timestamp: Number(message.timestamp),
-          signature,
-          evidence,
-        });
+        const r = await postJson(
+          s.url,
+          "/reports",
+          await signedReport(s.f, s.f.devices[0], s.f.devices[1], mallory, mallory),
+        );
         expect(r.status, r.text).to.equal(401);
       }
       expect(s.proxy.count(getDevice) - reads).to.equal(5);
