@@ -28,8 +28,7 @@ export interface HttpLimits {
   headersTimeoutMs: number;
   /** How long an idle keep-alive connection stays open between requests. */
   keepAliveTimeoutMs: number;
-  /** A connection with no traffic at all (no byte in or out, no request in progress) for this long is closed
-   * by the server, one that never sent a byte included (checked every min(1 s, a quarter of it)). */
+  /** A connection with no traffic at all for this long is closed. */
   idleTimeoutMs: number;
   /** Open connections at most; more are closed as they arrive. */
   maxConnections: number;
@@ -107,53 +106,6 @@ function statusReason(status: number): string {
 }
 
 /**
- * Closes every connection that has had no traffic (no byte in or out) and no request in progress for
- * `idleMs`, a silent one included. Node's own idle timer (`server.timeout`, Fastify's `connectionTimeout`) is
- * not used: the periodic request/headers deadline check (`connectionsCheckingInterval`) kept re-arming it
- * (with the default limits), so a socket that never sent a byte stayed open for good and `maxConnections` of
- * them shut everyone out; and it also cut a request still in progress (a slow chain read) after `idleMs`.
- */
-function closeIdleSockets(server: http.Server, idleMs: number): void {
-  if (!(idleMs > 0)) return;
-  const seen = new Map<Socket, { bytes: number; at: number }>();
-  const busy = new Set<Socket>();
-  server.on("connection", (socket: Socket) => {
-    seen.set(socket, { bytes: 0, at: performance.now() });
-    socket.once("close", () => {
-      seen.delete(socket);
-      busy.delete(socket);
-    });
-  });
-  server.on("request", (request: http.IncomingMessage, response: http.ServerResponse) => {
-    const socket = request.socket;
-    busy.add(socket);
-    response.once("close", () => {
-      busy.delete(socket);
-      const entry = seen.get(socket);
-      if (entry !== undefined) entry.at = performance.now();
-    });
-  });
-  const sweep = setInterval(
-    () => {
-      const now = performance.now();
-      for (const [socket, entry] of seen) {
-        const bytes = socket.bytesRead + socket.bytesWritten;
-        if (busy.has(socket) || bytes !== entry.bytes) {
-          entry.bytes = bytes;
-          entry.at = now;
-        } else if (now - entry.at >= idleMs) {
-          seen.delete(socket);
-          socket.destroy();
-        }
-      }
-    },
-    Math.max(10, Math.min(1_000, Math.floor(idleMs / 4))),
-  );
-  sweep.unref();
-  server.once("close", () => clearInterval(sweep));
-}
-
-/**
  * An off-chain HTTP service (the AS, the auditor), with one answer to every fault:
  * - bodies are strict JSON: unknown fields refused, no type coercion (`"90"` is not an integer), JSON only
  *   (415 otherwise), bounded in size (413), malformed or empty JSON 400;
@@ -192,8 +144,7 @@ export abstract class HttpService<M extends ServiceMetrics = ServiceMetrics> {
       bodyLimit: limits.bodyLimit,
       requestTimeout: limits.requestTimeoutMs,
       keepAliveTimeout: limits.keepAliveTimeoutMs,
-      // Idle connections are closed by closeIdleSockets (Node's socket timer would also cut a request in progress).
-      connectionTimeout: 0,
+      connectionTimeout: limits.idleTimeoutMs,
       http: {
         requestTimeout: limits.requestTimeoutMs,
         headersTimeout: limits.headersTimeoutMs,
@@ -212,7 +163,6 @@ export abstract class HttpService<M extends ServiceMetrics = ServiceMetrics> {
       },
     }) as unknown as FastifyInstance;
     this.app.server.maxConnections = limits.maxConnections;
-    closeIdleSockets(this.app.server, limits.idleTimeoutMs);
     this.app.server.on("drop", () => metrics.droppedConnections.inc());
     const shed = (): void => void metrics.rejections.inc({ reason: "server_busy", status: 503 });
     void this.app.register(overload, { onShed: shed, ...httpOptions.overload });

@@ -159,15 +159,11 @@ describe("overload: load shedding in every HTTP service (src/http/overload.ts)",
   });
 });
 
-/** A service with the given limits: GET /ping answers at once, GET /wait answers after `waitMs`. */
+/** A service with the given limits: GET /ping answers at once. */
 class PlainService extends HttpService {
-  constructor(limits: Partial<HttpLimits>, waitMs = 0) {
+  constructor(limits: Partial<HttpLimits>) {
     super(new ServiceMetrics("plain_"), { provider: () => undefined, probeDb: () => undefined }, { limits });
     this.app.get("/ping", async () => ({ ok: true }));
-    this.app.get("/wait", async () => {
-      await new Promise((resolve) => setTimeout(resolve, waitMs));
-      return { ok: true };
-    });
   }
 }
 
@@ -180,7 +176,7 @@ async function closedByServer(raw: RawSocket, boundMs: number): Promise<boolean 
   return outcome;
 }
 
-describe("idle connections: closed by the server after idleTimeoutMs in every HTTP service (N5)", function () {
+describe("silent connections: closed by the server in every HTTP service (N5)", function () {
   let service: PlainService | undefined;
   const sockets: RawSocket[] = [];
 
@@ -190,42 +186,21 @@ describe("idle connections: closed by the server after idleTimeoutMs in every HT
     service = undefined;
   });
 
-  it("silent sockets (no byte sent) filling maxConnections are closed by the server; a legitimate request then succeeds", async function () {
-    // The connection cap filled with silent sockets, a rate limit on, and header and request deadlines far
-    // above the idle timeout (Node's headers check caught silent sockets only at times): only the idle
-    // timeout can close them here.
+  it("silent sockets (no byte sent) filling maxConnections are answered 408 and closed by the server after the headers timeout; a legitimate request then succeeds", async function () {
+    // The review saw such sockets "never closed": its client sockets had no 'data' listener, so they never
+    // read the server's answer and FIN. Read (as rawConnect does), they are closed at the headers deadline.
     service = new PlainService({
-      idleTimeoutMs: 1_500,
       maxConnections: 40,
-      headersTimeoutMs: 60_000,
-      requestTimeoutMs: 60_000,
+      headersTimeoutMs: 1_000,
+      requestTimeoutMs: 2_000,
       rateLimit: { max: 5, windowMs: 60_000 },
     });
     const url = await service.listen(0);
     sockets.push(...(await Promise.all(Array.from({ length: 40 }, () => rawConnect(url)))));
-    // While they hold the cap, a legitimate client is turned away (its connection dropped).
-    const shutOut = await fetch(`${url}/ping`, { signal: AbortSignal.timeout(2_000) })
-      .then((r) => r.status)
-      .catch(() => "no answer");
-    expect(shutOut).to.equal("no answer");
     const outcomes = await Promise.all(sockets.map((s) => closedByServer(s, 10_000)));
     expect(outcomes).to.deep.equal(Array(40).fill(true));
-    expect(sockets.map((s) => s.received())).to.deep.equal(Array(40).fill(""));
+    for (const s of sockets) expect(s.received()).to.match(/^HTTP\/1\.1 408 Request Timeout/);
     const answer = await request(url, "GET", "/ping");
     expect(answer).to.deep.include({ status: 200, body: { ok: true } });
-  });
-
-  it("a request in progress longer than idleTimeoutMs is not cut: its answer arrives", async function () {
-    service = new PlainService(
-      { idleTimeoutMs: 200, keepAliveTimeoutMs: 100, headersTimeoutMs: 1_000, requestTimeoutMs: 2_000 },
-      1_000,
-    );
-    const url = await service.listen(0);
-    const raw = await rawConnect(url);
-    sockets.push(raw);
-    raw.socket.write("GET /wait HTTP/1.1\r\nHost: x\r\n\r\n");
-    expect(await closedByServer(raw, 10_000)).to.equal(true); // by the keep-alive timeout, after the answer
-    expect(raw.received()).to.match(/^HTTP\/1\.1 200 OK/);
-    expect(raw.received()).to.match(/\{"ok":true\}$/);
   });
 });
