@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { performance } from "node:perf_hooks";
 
 import { getAddress } from "ethers";
 
@@ -95,6 +96,11 @@ export interface AsOptions {
   http?: HttpOptions;
   /** A channel found not open on chain is answered 404 from memory for this many seconds. Default 15. */
   unknownChannelTtl?: number;
+  /** A request naming an open block the chain has not reached is refused (404); the head block it was refused
+   * with then refuses any later block for this many milliseconds without another read (concurrent reads are
+   * shared too), so a flood naming future blocks costs one head read per period. A client racing its own
+   * open during such a flood may be refused that long. Default 1,000; 0 reads every time. */
+  headCacheMs?: number;
 }
 
 /** What became of one due channel in a close round. */
@@ -224,8 +230,9 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
   private readonly best = new Map<string, StoredReceipt>();
   /** Receipts accepted but not yet on disk, newest per channel: the next receipt builds on them. */
   private readonly pending = new Map<string, StoredReceipt>();
-  /** The commits in flight, by `channelId:amount`: a redelivery of one waits for it. */
-  private readonly committing = new Map<string, Promise<void>>();
+  /** The exchanges in flight (from the moment /access has recovered the signer until it answers), by
+   * `channelId:amount:signer`: a redelivery of one waits for all of them, chain reads and commit included. */
+  private readonly exchanges = new Map<string, Set<Promise<unknown>>>();
   private readonly devices = new Map<string, DeviceRecord>();
   private readonly hotpConfig: HotpConfig;
   /** Chain time in seconds; throws a {@link Rejected} 503 when the chain cannot be read. */
@@ -243,6 +250,10 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
   /** A block the chain has reached (read before a channel's state): a "not open" read after it is final for
    * channels opened at or below it, and only those are remembered as not open. */
   private knownHead = 0n;
+  /** The head read in flight, shared by concurrent requests. */
+  private headRead?: Promise<bigint>;
+  /** The head a request naming a later block was refused with, and until when it refuses more (`headCacheMs`). */
+  private notReached?: { head: bigint; until: number };
 
   constructor(private readonly options: AsOptions) {
     super(
@@ -427,10 +438,11 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
    */
   private async redeliver(id: string, amount: bigint, signature: string): Promise<RedeliveredGrant> {
     const channelId = id.toLowerCase();
-    await this.committing.get(`${channelId}:${amount}`)?.catch(() => undefined);
     const signer = this.options.verifier.recoverRedeliver(channelId, amount, signature);
     if (signer === undefined)
       throw new Rejected(400, "the redelivery signature is malformed or not canonical (high s)");
+    // The signer's own exchanges of this receipt still running (a chain read, the commit): their outcome first.
+    await Promise.allSettled(this.exchanges.get(`${channelId}:${amount}:${signer}`) ?? []);
     let receipt: StoredReceipt | undefined;
     try {
       receipt = this.options.store.receipt(channelId, amount);
@@ -537,12 +549,11 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
     // not final (the open may be pending): read the head first, and remember only answers read after it.
     const openBlock = BigInt(params.openBlock);
     if (openBlock > this.knownHead) {
-      const head = await this.readOnChain(id, () =>
-        withTimeout("reading the block number", this.rpcTimeoutMs, async () =>
-          BigInt((await contract.runner?.provider?.getBlockNumber()) ?? 0),
-        ),
-      );
+      const cached = this.notReached !== undefined && performance.now() < this.notReached.until;
+      const head = cached ? this.notReached!.head : await this.readOnChain(id, () => this.chainHead(contract));
       if (head > this.knownHead) this.knownHead = head;
+      if (openBlock > head && !cached && (this.options.headCacheMs ?? 1_000) > 0)
+        this.notReached = { head, until: performance.now() + (this.options.headCacheMs ?? 1_000) };
       if (openBlock > head)
         throw new Rejected(
           404,
@@ -587,6 +598,14 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
     this.channels.set(id, record);
     this.checkedAt.set(id, Date.now());
     return record;
+  }
+
+  /** The head block number; concurrent callers share one read. */
+  private chainHead(contract: PaymentChannels): Promise<bigint> {
+    this.headRead ??= withTimeout("reading the block number", this.rpcTimeoutMs, async () =>
+      BigInt((await contract.runner?.provider?.getBlockNumber()) ?? 0),
+    ).finally(() => (this.headRead = undefined));
+    return this.headRead;
   }
 
   /** Re-reads a known channel on chain (one read in flight per channel) and applies what it finds. */
@@ -709,6 +728,26 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
     if (!isMember(body.channel.clientRoot, signer, body.proof)) {
       throw new Rejected(403, `receipt signer ${signer} is not in the channel's client group`);
     }
+    // In flight from here (before any await): a redelivery asked meanwhile (its client timed out during a
+    // chain read) waits for this exchange to end instead of answering "not stored" before it is stored.
+    const key = `${id}:${amount}:${signer}`;
+    const exchange = this.exchange(body, device, amount, signer);
+    const running = this.exchanges.get(key) ?? new Set<Promise<unknown>>();
+    running.add(exchange);
+    this.exchanges.set(key, running);
+    return exchange.finally(() => {
+      running.delete(exchange);
+      if (running.size === 0 && this.exchanges.get(key) === running) this.exchanges.delete(key);
+    });
+  }
+
+  /** The rest of an exchange whose signature and membership are checked: chain state, window, amount, commit. */
+  private async exchange(
+    body: AccessRequest,
+    device: DeviceRecord,
+    amount: bigint,
+    signer: string,
+  ): Promise<AccessGrant> {
     const channel = await this.channel(body.channel);
     if (channel.closed) {
       const how = this.ended.get(channel.channelId) ?? "closed";
@@ -765,8 +804,7 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
     device.counter += 1;
     try {
       const timer = this.metrics.commitSeconds.startTimer();
-      const key = `${channel.channelId}:${amount}`;
-      const stored = this.options.store
+      await this.options.store
         .commit(receipt, () => {
           if (previousPending === undefined) this.pending.delete(channel.channelId);
           else this.pending.set(channel.channelId, previousPending);
@@ -774,10 +812,6 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
           device.counter = Math.max(device.counter - 1, codes.usedBelow);
         })
         .finally(timer);
-      this.committing.set(key, stored);
-      await stored.finally(() => {
-        if (this.committing.get(key) === stored) this.committing.delete(key);
-      });
       // Durable now: the best receipt a close may use (never one that could still fail to be stored).
       if (receipt.amount > (this.best.get(channel.channelId)?.amount ?? 0n)) this.best.set(channel.channelId, receipt);
       if (this.pending.get(channel.channelId) === receipt) this.pending.delete(channel.channelId);

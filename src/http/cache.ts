@@ -45,3 +45,33 @@ export class AbsentCache {
     return { value: await started, joined: false };
   }
 }
+
+/**
+ * Remembers values found (for `ttlMs`, at most `maxEntries`, oldest dropped first): a flood of requests for
+ * the same thing costs one lookup per `ttlMs`. The value may be that long out of date.
+ */
+export class TtlCache<V> {
+  private readonly entries = new Map<string, { until: number; value: V }>();
+
+  constructor(
+    private readonly ttlMs: number,
+    private readonly maxEntries = 10_000,
+  ) {}
+
+  /** The value remembered for `key`, while it is fresh. */
+  get(key: string): V | undefined {
+    const entry = this.entries.get(key);
+    if (entry === undefined) return undefined;
+    if (performance.now() < entry.until) return entry.value;
+    this.entries.delete(key);
+    return undefined;
+  }
+
+  /** Remembers `value` for `key` for the TTL (no-op with a TTL of 0). */
+  set(key: string, value: V): void {
+    if (this.ttlMs <= 0) return;
+    this.entries.delete(key);
+    this.entries.set(key, { until: performance.now() + this.ttlMs, value });
+    if (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value as string);
+  }
+}

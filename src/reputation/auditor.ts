@@ -1,7 +1,7 @@
 import type { TypedDataDomain } from "ethers";
 
 import type { DeviceRegistry } from "../../typechain-types";
-import { AbsentCache } from "../http/cache";
+import { AbsentCache, TtlCache } from "../http/cache";
 import { AuditorMetrics } from "../http/metrics";
 import { HttpService, Rejected } from "../http/service";
 import type { HttpOptions } from "../http/service";
@@ -45,6 +45,10 @@ export interface AuditorOptions {
   http?: HttpOptions;
   /** A device found unregistered on chain is refused from memory for this many seconds (no chain read). Default 15. */
   unknownDeviceTtl?: number;
+  /** A registered device's status and key, read for the report check, are reused for this many seconds, so a
+   * flood of reports (forged ones included) naming one device costs one read per period. A revocation or a
+   * key rotation is therefore seen by the report check up to this late. Default 5; 0 reads every time. */
+  knownDeviceTtl?: number;
 }
 
 export interface EpochResult {
@@ -99,6 +103,8 @@ export class AuditorService extends HttpService<AuditorMetrics> {
   private readonly epochCache = new Map<number, { published: PublishedEpoch; built?: ReturnType<typeof buildEpoch> }>();
   /** Devices found unregistered, refused without another chain read for a while; one read per device at once. */
   private readonly unknownDevices: AbsentCache;
+  /** Registered devices' status and key, as last read (`knownDeviceTtl`). */
+  private readonly knownDevices: TtlCache<{ status: bigint; deviceKey: string }>;
   private clock?: { timestamp: number; at: number };
   private clockRead?: Promise<void>;
 
@@ -113,6 +119,7 @@ export class AuditorService extends HttpService<AuditorMetrics> {
       { ...options.http, limits: { bodyLimit: 16 * 1024, ...options.http?.limits } },
     );
     this.unknownDevices = new AbsentCache((options.unknownDeviceTtl ?? 15) * 1000);
+    this.knownDevices = new TtlCache((options.knownDeviceTtl ?? 5) * 1000);
     this.now =
       options.now ??
       (async () => {
@@ -221,14 +228,23 @@ export class AuditorService extends HttpService<AuditorMetrics> {
     return this.clock!.timestamp + Math.floor((Date.now() - this.clock!.at) / 1000);
   }
 
-  /** A device's status and key on chain; an unregistered one is remembered as such for `unknownDeviceTtl`. */
+  /**
+   * A device's status and key on chain (concurrent reads of one id share one call); an unregistered one is
+   * remembered as such for `unknownDeviceTtl`, a registered one for `knownDeviceTtl`.
+   */
   private async device(id: string): Promise<{ status: bigint; deviceKey: string }> {
     const unknown = { status: 0n, deviceKey: "" };
     if (this.unknownDevices.has(id)) return unknown;
+    const known = this.knownDevices.get(id);
+    if (known !== undefined) return known;
     const { value } = await this.unknownDevices.shared(id, () =>
       this.readChain("getDevice", () => this.options.registry.getDevice(id)),
     );
-    if (STATUS_NAMES[Number(value.status)] !== "unknown") return value;
+    if (STATUS_NAMES[Number(value.status)] !== "unknown") {
+      const read = { status: value.status, deviceKey: value.deviceKey };
+      this.knownDevices.set(id, read);
+      return read;
+    }
     this.unknownDevices.add(id);
     return unknown;
   }

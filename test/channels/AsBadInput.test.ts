@@ -57,7 +57,9 @@ describe("Authorization Server: bad input, slow clients, chain faults, health an
   });
 
   /** A fixture channel, an AS reading the chain through an {@link RpcProxy}, and one slot already bought. */
-  async function start(o: { http?: HttpOptions; unknownChannelTtl?: number } = {}): Promise<Started> {
+  async function start(
+    o: { http?: HttpOptions; unknownChannelTtl?: number; headCacheMs?: number } = {},
+  ): Promise<Started> {
     const f = await loadFixture(channelsFixture);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "thingledger-as-bad-"));
     const proxy = await new RpcProxy().start();
@@ -77,6 +79,7 @@ describe("Authorization Server: bad input, slow clients, chain faults, health an
       store,
       now: () => chainNow,
       unknownChannelTtl: o.unknownChannelTtl,
+      headCacheMs: o.headCacheMs,
       http: { logger: memoryLogger(logs), ...o.http },
     });
     server.provisionDevice(LOCK, crypto.randomBytes(32).toString("hex"), PRICE);
@@ -599,7 +602,8 @@ describe("Authorization Server: bad input, slow clients, chain faults, health an
     });
 
     it("a request for a channel before its open is mined does not shut out the real open (no 'not open' remembered)", async function () {
-      const s = await start();
+      // The head it is refused with refuses later blocks for headCacheMs: the real open is served after it.
+      const s = await start({ headCacheMs: 200 });
       const selector = s.f.channels.interface.getFunction("getChannel").selector;
       const head = await time.latestBlock();
       // A group member asks for the channel of the next block before it exists (a client racing its own open).
@@ -622,9 +626,45 @@ describe("Authorization Server: bad input, slow clients, chain faults, health an
         .openEth(s.f.server.address, expiry, group.root, 77n, { value: parseEther("0.05") });
       const { channelId, openBlock } = openedChannel(s.f.channels, await tx.wait());
       expect(openBlock).to.equal(BigInt(head + 1));
+      await new Promise((resolve) => setTimeout(resolve, 250)); // past the head cache
       const r = await postJson(s.url, "/access", early);
       expect(r.status, r.text).to.equal(200);
       expect(s.store.receiptAmounts(channelId)).to.deep.equal([PRICE]);
+    });
+
+    it("N3: 200 requests naming a far-future openBlock cost at most a couple of head reads (shared, cached), all 404, no channel read", async function () {
+      const s = await start();
+      const selector = s.f.channels.interface.getFunction("getChannel").selector;
+      const reads = s.proxy.count(`eth_call:${selector}`);
+      const heads = s.proxy.count("eth_blockNumber");
+      const head = await time.latestBlock();
+      const far = "9000000000000000000";
+      const bodies = await Promise.all(
+        Array.from({ length: 200 }, (_, i) => s.bodyFor({ salt: String(5_000 + i), openBlock: far })),
+      );
+      const answers: RawAnswer[] = [];
+      for (let i = 0; i < 200; i += 50)
+        answers.push(...(await Promise.all(bodies.slice(i, i + 50).map((b) => postJson(s.url, "/access", b)))));
+      expect(answers.map((a) => a.status)).to.deep.equal(Array(200).fill(404));
+      expectAnswer(
+        answers[199],
+        404,
+        new RegExp(
+          `^channel 0x[0-9a-f]{64} is not open on chain: it names block ${far}, and the chain is at block ${head}$`,
+        ),
+      );
+      // The first refusal reads the head; it refuses the others for headCacheMs (1 s). Was 200.
+      expect(s.proxy.count("eth_blockNumber") - heads).to.be.within(1, 2);
+      expect(s.proxy.count(`eth_call:${selector}`) - reads).to.equal(0);
+      expect(s.snapshot()).to.deep.include({ receipts: 1 });
+    });
+
+    it("N3: with headCacheMs 0, each of those requests reads the head", async function () {
+      const s = await start({ headCacheMs: 0 });
+      const heads = s.proxy.count("eth_blockNumber");
+      const body = await s.bodyFor({ salt: "5999", openBlock: "9000000000000000000" });
+      for (let i = 0; i < 5; i++) expect((await postJson(s.url, "/access", body)).status).to.equal(404);
+      expect(s.proxy.count("eth_blockNumber") - heads).to.equal(5);
     });
 
     it("a channel read as not open at a block the AS has seen is remembered (one read for many requests)", async function () {

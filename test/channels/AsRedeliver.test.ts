@@ -7,7 +7,9 @@ import type Database from "better-sqlite3";
 import { expect } from "chai";
 import { Signature, Wallet, keccak256 } from "ethers";
 
+import type { PaymentChannels } from "../../typechain-types";
 import { AuthorizationServer } from "../../src/channels/as-server";
+import type { AsOptions } from "../../src/channels/as-server";
 import { ChannelClient } from "../../src/channels/client";
 import { SimulatedDevice } from "../../src/channels/device";
 import { hotp } from "../../src/channels/hotp";
@@ -135,6 +137,19 @@ async function redeliverBody(signer: Wallet, amount: bigint) {
   };
 }
 
+/** A stand-in for the channels contract on which the channel is open; `getChannel` runs `during` first. */
+function openOnChain(during: () => Promise<void>): PaymentChannels {
+  const provider = {
+    getBlockNumber: async () => 100,
+    getBlock: async () => ({ number: 100, timestamp: Math.floor(Date.now() / 1000) }),
+  };
+  const getChannel = async () => {
+    await during();
+    return { status: 1n, deposit: DEPOSIT, expiry: 4_102_444_800n };
+  };
+  return { runner: { provider }, getChannel } as unknown as PaymentChannels;
+}
+
 describe("AS redelivery of a lost answer (in process)", function () {
   let dir: string;
   let store: AsStore;
@@ -143,11 +158,17 @@ describe("AS redelivery of a lost answer (in process)", function () {
   let proxy: AnswerDropper | undefined;
   let device: SimulatedDevice;
 
-  async function setup(groupCommitMs?: number): Promise<void> {
+  async function setup(groupCommitMs?: number, extra: Partial<AsOptions> = {}): Promise<void> {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "thingledger-as-redeliver-"));
     seed(path.join(dir, "as.sqlite"));
     store = new AsStore(path.join(dir, "as.sqlite"), { groupCommitMs });
-    server = new AuthorizationServer({ payee, verifier: new ReceiptVerifier(domain), store, hotpWindow: 8 });
+    server = new AuthorizationServer({
+      payee,
+      verifier: new ReceiptVerifier(domain),
+      store,
+      hotpWindow: 8,
+      ...extra,
+    });
     url = await server.listen(0);
     device = new SimulatedDevice(path.join(dir, "lock.json"), 8, undefined, {
       deviceId: DEVICE,
@@ -212,6 +233,65 @@ describe("AS redelivery of a lost answer (in process)", function () {
     } finally {
       AbortSignal.timeout = timers;
     }
+  });
+
+  it("N2: no answer within timeoutMs while /access still reads the chain: the redelivery waits for the whole exchange and gets the code; charged once", async function () {
+    // The chain read of the sale (stateMaxAge 0: every sale re-reads the channel) is slow: the client's timer
+    // fires during it, and the read returns only once the client's redelivery has reached the AS.
+    const timeout = new AbortController();
+    const timers = AbortSignal.timeout;
+    AbortSignal.timeout = () => timeout.signal;
+    let redeliveryArrived!: () => void;
+    const arrived = new Promise<void>((resolve) => (redeliveryArrived = resolve));
+    const reads = { getChannel: 0 };
+    const channels = openOnChain(async () => {
+      reads.getChannel += 1;
+      AbortSignal.timeout = timers;
+      timeout.abort(new DOMException("the client gave up", "TimeoutError"));
+      await arrived;
+    });
+    const verifier = new ReceiptVerifier(domain);
+    const recoverRedeliver = verifier.recoverRedeliver.bind(verifier);
+    verifier.recoverRedeliver = (...args) => {
+      redeliveryArrived();
+      return recoverRedeliver(...args);
+    };
+    try {
+      await setup(undefined, { channels, stateMaxAge: 0, verifier });
+      const grant = await clientOf(alice).buy(url, DEVICE, PRICE, { timeoutMs: 1, redeliverTimeoutMs: 10_000 });
+      expect(reads.getChannel).to.equal(1); // the exchange really was inside its chain read when the client gave up
+      expect(grant).to.deep.include({ redelivered: true, used: false, counter: 0, amount: PRICE.toString() });
+      expect(grant.otp).to.equal(hotp(Buffer.from(SECRET, "hex"), 0));
+      expect(device.present(grant.otp).granted).to.equal(true);
+      // One receipt, one counter: the client was charged once, for the code it holds.
+      expect(store.receiptAmounts(channelId)).to.deep.equal([PRICE]);
+      expect(store.receipt(channelId, PRICE)!.signer).to.equal(alice.address);
+      expect(store.devices()[0].counter).to.equal(1);
+    } finally {
+      AbortSignal.timeout = timers;
+    }
+  });
+
+  it("N2: a redelivery waits only for its own signer's exchange: another member's redelivery of that amount is answered at once (404)", async function () {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let reading!: () => void;
+    const inRead = new Promise<void>((resolve) => (reading = resolve));
+    const channels = openOnChain(async () => {
+      reading();
+      await held;
+    });
+    await setup(undefined, { channels, stateMaxAge: 0 });
+    const sale = postJson(url, "/access", await accessBody(alice, PRICE));
+    await inRead;
+    const other = await postJson(url, `/channels/${channelId}/redeliver`, await redeliverBody(bob, PRICE));
+    expect(other.status).to.equal(404);
+    expect(other.body.error).to.equal(
+      `channel ${channelId} has no stored receipt of amount ${PRICE} (a receipt that was refused or not stored was not charged)`,
+    );
+    release();
+    expect((await sale).status).to.equal(200);
+    expect(store.receiptAmounts(channelId)).to.deep.equal([PRICE]);
   });
 
   it("a third party with the public receipt gets 403 and no code: the receipt's own signature, a forged one, another member's", async function () {

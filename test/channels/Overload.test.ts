@@ -4,7 +4,10 @@ import { expect } from "chai";
 
 import { ServiceMetrics } from "../../src/http/metrics";
 import { HttpService } from "../../src/http/service";
+import type { HttpLimits } from "../../src/http/service";
 import type { OverloadOptions } from "../../src/http/overload";
+import { rawConnect } from "../shared/http";
+import type { RawSocket } from "../shared/http";
 
 /** A service whose POST /slow waits until the test opens its gate: requests stay in flight as long as we want. */
 class SlowService extends HttpService {
@@ -153,5 +156,51 @@ describe("overload: load shedding in every HTTP service (src/http/overload.ts)",
     expect((await first).status).to.equal(200);
     expect((await second).status).to.equal(200);
     for (const req of stalled) req.destroy();
+  });
+});
+
+/** A service with the given limits: GET /ping answers at once. */
+class PlainService extends HttpService {
+  constructor(limits: Partial<HttpLimits>) {
+    super(new ServiceMetrics("plain_"), { provider: () => undefined, probeDb: () => undefined }, { limits });
+    this.app.get("/ping", async () => ({ ok: true }));
+  }
+}
+
+/** Whether the server closed `raw` within `boundMs` (the bound only ends the test; it is not a timing assertion). */
+async function closedByServer(raw: RawSocket, boundMs: number): Promise<boolean | "still open"> {
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<"still open">((resolve) => (timer = setTimeout(() => resolve("still open"), boundMs)));
+  const outcome = await Promise.race([raw.closed.then((c) => c.byServer), bound]);
+  clearTimeout(timer);
+  return outcome;
+}
+
+describe("silent connections: closed by the server in every HTTP service (N5)", function () {
+  let service: PlainService | undefined;
+  const sockets: RawSocket[] = [];
+
+  afterEach(async function () {
+    for (const s of sockets.splice(0)) s.close();
+    await service?.stop();
+    service = undefined;
+  });
+
+  it("silent sockets (no byte sent) filling maxConnections are answered 408 and closed by the server after the headers timeout; a legitimate request then succeeds", async function () {
+    // The review saw such sockets "never closed": its client sockets had no 'data' listener, so they never
+    // read the server's answer and FIN. Read (as rawConnect does), they are closed at the headers deadline.
+    service = new PlainService({
+      maxConnections: 40,
+      headersTimeoutMs: 1_000,
+      requestTimeoutMs: 2_000,
+      rateLimit: { max: 5, windowMs: 60_000 },
+    });
+    const url = await service.listen(0);
+    sockets.push(...(await Promise.all(Array.from({ length: 40 }, () => rawConnect(url)))));
+    const outcomes = await Promise.all(sockets.map((s) => closedByServer(s, 10_000)));
+    expect(outcomes).to.deep.equal(Array(40).fill(true));
+    for (const s of sockets) expect(s.received()).to.match(/^HTTP\/1\.1 408 Request Timeout/);
+    const answer = await request(url, "GET", "/ping");
+    expect(answer).to.deep.include({ status: 200, body: { ok: true } });
   });
 });

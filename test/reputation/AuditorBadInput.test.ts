@@ -1,6 +1,7 @@
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { expect } from "chai";
-import { JsonRpcProvider, hexlify, randomBytes } from "ethers";
+import { JsonRpcProvider, Wallet, hexlify, randomBytes } from "ethers";
+import type { BaseWallet } from "ethers";
 
 import { reportDigest, signInteractionClaim, signReport } from "../../src/eip712/report";
 import { UserError } from "../../src/errors";
@@ -28,6 +29,32 @@ interface Started {
   snapshot: () => unknown;
 }
 
+/** A report of `reporter` on `subject`, signed with `reportKey`, and the subject's claim signed with `claimKey`. */
+async function signedReport(
+  f: AuditorFixture,
+  reporter: TestDevice,
+  subject: TestDevice,
+  reportKey: BaseWallet,
+  claimKey: BaseWallet,
+): Promise<ReportBody> {
+  const interaction = hexlify(randomBytes(32));
+  const timestamp = await time.latest();
+  const evidence = await signInteractionClaim(claimKey, f.domain, {
+    subjectId: subject.deviceId,
+    reporterId: reporter.deviceId,
+    interaction,
+  });
+  const message = {
+    reporterId: reporter.deviceId,
+    subjectId: subject.deviceId,
+    interaction,
+    rating: 90,
+    timestamp: BigInt(timestamp),
+  };
+  const signature = await signReport(reportKey, f.domain, message);
+  return { ...message, timestamp, signature, evidence };
+}
+
 describe("Auditor: bad input, slow clients, chain faults, health and metrics", function () {
   const cleanups: (() => Promise<void> | void)[] = [];
 
@@ -36,7 +63,7 @@ describe("Auditor: bad input, slow clients, chain faults, health and metrics", f
   });
 
   /** The fixture's registry, read through an {@link RpcProxy}; one report already accepted. */
-  async function start(http: HttpOptions = {}): Promise<Started> {
+  async function start(http: HttpOptions = {}, o: { knownDeviceTtl?: number } = {}): Promise<Started> {
     const f = await loadFixture(auditorFixture);
     const proxy = await new RpcProxy().start();
     const store = new ReportStore(":memory:");
@@ -48,6 +75,7 @@ describe("Auditor: bad input, slow clients, chain faults, health and metrics", f
       model: MODEL,
       epochLength: Number(EPOCH_LENGTH),
       http: { logger: memoryLogger(logs), ...http },
+      knownDeviceTtl: o.knownDeviceTtl,
     });
     const url = await service.listen(0);
     cleanups.push(async () => {
@@ -55,24 +83,8 @@ describe("Auditor: bad input, slow clients, chain faults, health and metrics", f
       store.close();
       await proxy.stop();
     });
-    const report = async (reporter = f.devices[0], subject = f.devices[1]): Promise<ReportBody> => {
-      const interaction = hexlify(randomBytes(32));
-      const timestamp = await time.latest();
-      const evidence = await signInteractionClaim(subject.wallet, f.domain, {
-        subjectId: subject.deviceId,
-        reporterId: reporter.deviceId,
-        interaction,
-      });
-      const message = {
-        reporterId: reporter.deviceId,
-        subjectId: subject.deviceId,
-        interaction,
-        rating: 90,
-        timestamp: BigInt(timestamp),
-      };
-      const signature = await signReport(reporter.wallet, f.domain, message);
-      return { ...message, timestamp, signature, evidence };
-    };
+    const report = (reporter = f.devices[0], subject = f.devices[1]): Promise<ReportBody> =>
+      signedReport(f, reporter, subject, reporter.wallet, subject.wallet);
     const first = await postJson(url, "/reports", await report(f.devices[2], f.devices[3]));
     expect(first.status, first.text).to.equal(201);
     const snapshot = () => ({
@@ -368,6 +380,51 @@ describe("Auditor: bad input, slow clients, chain faults, health and metrics", f
       // The clock is read at most once a second, not once a report.
       expect(rpcCalls() - calls - 50).to.be.below(25);
       expect(s.snapshot()).to.deep.equal(before);
+    });
+
+    it("N6: forged reports naming a registered reporter cost one getDevice read per knownDeviceTtl, not one each; all 401, nothing stored", async function () {
+      // A TTL longer than the test (the default is 5 s): one read for all of them on any machine.
+      const s = await start({}, { knownDeviceTtl: 60 });
+      const getDevice = `eth_call:${s.f.registry.interface.getFunction("getDevice").selector}`;
+      const mallory = Wallet.createRandom();
+      const reporter = s.f.devices[0];
+      const subject = s.f.devices[1];
+      const before = s.snapshot();
+      const forged: ReportBody[] = [];
+      for (let i = 0; i < 100; i++) forged.push(await signedReport(s.f, reporter, subject, mallory, mallory));
+      const reads = s.proxy.count(getDevice);
+      const stored = s.store.count();
+      const answers = await Promise.all(forged.slice(0, 50).map((r) => postJson(s.url, "/reports", r)));
+      for (const r of forged.slice(50)) answers.push(await postJson(s.url, "/reports", r));
+      for (const r of answers)
+        expectAnswer(
+          r,
+          401,
+          new RegExp(`^the report is signed by ${mallory.address}, not by reporter ${reporter.deviceId}'s key `),
+        );
+      // The reporter is read once (concurrent reads shared, then remembered); the subject never. Was 100.
+      expect(s.proxy.count(getDevice) - reads).to.equal(1);
+      expect(s.snapshot()).to.deep.equal(before);
+      // The reporter's own reports are still accepted, from the remembered key.
+      const good = await postJson(s.url, "/reports", await s.report(reporter, subject));
+      expect(good.status, good.text).to.equal(201);
+      expect(s.store.count()).to.equal(stored + 1);
+    });
+
+    it("N6: with knownDeviceTtl 0, each of those reports reads the reporter", async function () {
+      const s = await start({}, { knownDeviceTtl: 0 });
+      const getDevice = `eth_call:${s.f.registry.interface.getFunction("getDevice").selector}`;
+      const mallory = Wallet.createRandom();
+      const reads = s.proxy.count(getDevice);
+      for (let i = 0; i < 5; i++) {
+        const r = await postJson(
+          s.url,
+          "/reports",
+          await signedReport(s.f, s.f.devices[0], s.f.devices[1], mallory, mallory),
+        );
+        expect(r.status, r.text).to.equal(401);
+      }
+      expect(s.proxy.count(getDevice) - reads).to.equal(5);
     });
 
     it("an RPC that is down: 503 'chain unavailable', no socket text, nothing stored", async function () {
