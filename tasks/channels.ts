@@ -257,7 +257,7 @@ defineTask("as:serve", "Runs the Authorization Server: trades receipts for HOTP 
       [
         `Authorization Server for ${r.payee} on network "${r.network}" listening at ${r.url}`,
         `  database ${r.db}: ${r.devices} device(s), ${r.receipts} receipt(s)`,
-        "  POST /access, GET /channels/:id/receipt, GET /devices, GET /health, GET /metrics; Ctrl-C stops it",
+        "  POST /access, POST /channels/:id/redeliver, GET /channels/:id/receipt, GET /devices, POST /devices/:id/ack, GET /devices/:id/challenge, GET /health, GET /metrics; Ctrl-C stops it",
       ].join("\n"),
   );
 

@@ -189,6 +189,8 @@ const receiptSchema = {
     properties: { id: { type: "string", pattern: hex32 } },
   },
 } as const;
+/** A device id in the path (`/devices/:id/…`): 32 bytes of hex, as in bodies. */
+const deviceParams = receiptSchema.params;
 const redeliverSchema = {
   ...receiptSchema,
   body: {
@@ -332,14 +334,18 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
       );
       app.post<{ Params: { id: string }; Body: { base: number; next?: number; challenge?: string; mac: string } }>(
         "/devices/:id/ack",
-        { schema: ackSchema },
+        { schema: { ...ackSchema, params: deviceParams } },
         async (request) => this.acknowledge(request.params.id, request.body),
       );
-      app.get<{ Params: { id: string } }>("/devices/:id/challenge", async (request) => {
-        const device = this.devices.get(request.params.id.toLowerCase());
-        if (device === undefined) throw new Rejected(404, `unknown device ${request.params.id.slice(0, 80)}`);
-        return { deviceId: device.deviceId, challenge: this.codeWindow(device).challenge ?? null };
-      });
+      app.get<{ Params: { id: string } }>(
+        "/devices/:id/challenge",
+        { schema: { params: deviceParams } },
+        async (request) => {
+          const device = this.devices.get(request.params.id.toLowerCase());
+          if (device === undefined) throw new Rejected(404, `unknown device ${request.params.id}`);
+          return { deviceId: device.deviceId, challenge: this.codeWindow(device).challenge ?? null };
+        },
+      );
     });
   }
 

@@ -408,6 +408,18 @@ describe("Authorization Server: bad input, slow clients, chain faults, health an
         /^the URL is malformed \(a bad %-escape in its path\)$/,
       ],
       [
+        "an acknowledgement for a device id that is not 32 bytes of hex",
+        () => postJson(s.url, "/devices/lock-1/ack", { base: 1, mac: "00".repeat(16) }),
+        400,
+        /^params\/id must match pattern/,
+      ],
+      [
+        "a challenge for a device id that is not 32 bytes of hex",
+        () => request(s.url, "GET", `/devices/0x${"12".repeat(20)}/challenge`),
+        400,
+        /^params\/id must match pattern/,
+      ],
+      [
         "an overlong path parameter",
         () => postJson(s.url, `/devices/${"a".repeat(8000)}/ack`, { base: 1, mac: "00".repeat(16) }),
         414,
