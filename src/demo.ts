@@ -6,10 +6,10 @@ import type { Signer, TypedDataDomain } from "ethers";
 import { Signature, formatEther, hexlify, parseEther, parseUnits, randomBytes } from "ethers";
 import type { HardhatRuntimeEnvironment } from "hardhat/types";
 
-import { chainTime } from "./chain";
-import { deployedOrDeploy } from "./deployments";
+import { chainTime } from "./chain/time";
+import { deployedOrDeploy, loadSystem } from "../tasks/support/deployments";
 import { randomDeviceKey } from "./devices/keystore";
-import type { System } from "./deployments";
+import type { System } from "../tasks/support/deployments";
 import { compact, identityClaimDigest, signActivation, signIdentityClaim } from "./eip712/device";
 import { readDomain } from "./eip712/domain";
 import { signPermit } from "./eip712/permit";
@@ -24,7 +24,8 @@ import { formatGas } from "./cli/output";
 import { connectRegistry, validate } from "./registry";
 import { claimInteraction, makeReport, openAuditor, submitReports, withdrawReward } from "./reputation/ops";
 import { UserError } from "./errors";
-import { connectToken, signerAt } from "./token";
+import { tokenAt } from "./chain/context";
+import { signerAt } from "../tasks/support/signers";
 import { formatThing } from "./units";
 import { addSignature, createWallet, deviceSpend, execute, fundWallet, propose, resolveAsset } from "./wallets";
 
@@ -71,7 +72,7 @@ async function checkFirstAccount(hre: HardhatRuntimeEnvironment, first: Signer, 
       `the demo runs as the first account ${address}, but the registry's admin on network "${network}" is ${admin}: run it on a deployment whose DeviceRegistry.admin and ThingToken.treasury are that account`,
     );
   }
-  const held = await (await connectToken(hre)).balanceOf(address);
+  const held = await tokenAt(await loadSystem(hre)).balanceOf(address);
   if (held < DEMO_THING) {
     throw new UserError(
       `the demo hands out ${formatThing(DEMO_THING)} from ${address}, which holds ${formatThing(held)} on network "${network}": send it some (token:transfer from the treasury)`,
@@ -188,7 +189,7 @@ const ALLOWANCE = parseUnits("250", 18);
 async function permitOffline(d: DemoRun): Promise<void> {
   const operator = await d.cast.operator.getAddress();
   const service = await d.cast.service.getAddress();
-  const deadline = (await chainTime(d.hre)) + 3600n;
+  const deadline = (await chainTime(d.hre.ethers.provider)) + 3600n;
   const nonce = await d.token.nonces(operator);
   const signature = await signPermit(d.cast.operator, await readDomain(d.token), {
     owner: operator,
@@ -297,7 +298,7 @@ async function commitFleet(d: DemoRun): Promise<void> {
 async function activateForOwner(d: DemoRun, index: number, owner: Signer): Promise<bigint> {
   const ownerAddress = await owner.getAddress();
   const entry = d.whitelist.entries[index];
-  const until = (await chainTime(d.hre)) + 3600n;
+  const until = (await chainTime(d.hre.ethers.provider)) + 3600n;
   const signature = await signActivation(d.fleet[index].wallet, d.domain, {
     deviceId: d.fleet[index].deviceId,
     owner: ownerAddress,
@@ -602,7 +603,7 @@ export async function runDemo(
   const system = await deployedOrDeploy(hre);
   const [treasury, operator, service, manufacturer, ownerA, ownerB, auditor] = await cast(hre);
   const people = { treasury, operator, service, manufacturer, ownerA, ownerB, auditor };
-  const token = await connectToken(hre, treasury);
+  const token = tokenAt(system, treasury);
   const { registry } = await connectRegistry(hre, treasury);
   const d = new DemoRun(hre, system, people, token, registry, onStep);
   try {

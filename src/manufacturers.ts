@@ -2,7 +2,7 @@ import type { Signer } from "ethers";
 import { ZeroAddress } from "ethers";
 
 import type { DeviceRegistry } from "../typechain-types";
-import { gasOf } from "./chain";
+import { gasOf } from "./chain/time";
 import { UserError } from "./errors";
 
 /**

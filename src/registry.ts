@@ -7,9 +7,9 @@ import type { HardhatRuntimeEnvironment } from "hardhat/types";
 
 import { DeviceRegistry__factory, ThingToken__factory } from "../typechain-types";
 import type { DeviceRegistry, ThingToken } from "../typechain-types";
-import { chainTime, gasOf } from "./chain";
+import { chainTime, gasOf } from "./chain/time";
 import { Progress } from "./cli/progress";
-import { loadSystem } from "./deployments";
+import { loadSystem } from "../tasks/support/deployments";
 import type { FleetDevice } from "./devices/fleet";
 import { deviceIdOf, manufacturerIdOf, resolveDeviceId, writeFleetFiles } from "./devices/fleet";
 import { keystoreFile, loadDeviceKey, randomDeviceKey, saveDeviceKey } from "./devices/keystore";
@@ -449,7 +449,7 @@ export async function activate(
   const ctx = await connectRegistry(hre, owner);
   const ownerAddress = await owner.getAddress();
   const info = await deviceStatus(hre, deviceId);
-  const deadline = (await chainTime(hre)) + 3600n;
+  const deadline = (await chainTime(hre.ethers.provider)) + 3600n;
   const signature = await signActivation(device, await readDomain(ctx.registry), {
     deviceId,
     owner: ownerAddress,
@@ -613,7 +613,7 @@ export async function rotateKey(
   const { meta } = loadDeviceKey(keystoreDir, deviceId, password);
   const fresh = randomDeviceKey();
   const nonce = await ctx.registry.keyNonce(deviceId);
-  const deadline = (await chainTime(hre)) + 3600n;
+  const deadline = (await chainTime(hre.ethers.provider)) + 3600n;
   const signature = await signKeyRotation(fresh, await readDomain(ctx.registry), {
     deviceId,
     newKey: fresh.address,

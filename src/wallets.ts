@@ -12,9 +12,9 @@ import {
   IERC20Metadata__factory,
   ThingToken__factory,
 } from "../typechain-types";
-import { chainTime, gasOf } from "./chain";
+import { chainTime, gasOf } from "./chain/time";
 import { parseAmount } from "./cli/parse";
-import { loadSystem } from "./deployments";
+import { loadSystem } from "../tasks/support/deployments";
 import { compact } from "./eip712/device";
 import { readDomain } from "./eip712/domain";
 import { EXECUTE_TYPES, packAuthorization, signDeviceTransfer, signExecute, sortOwners } from "./eip712/wallet";
@@ -666,7 +666,7 @@ export async function deviceSpend(hre: HardhatRuntimeEnvironment, o: DeviceSpend
     }
     tx = await wallet.connect(device).deviceTransfer(o.asset.address, o.to, o.amount);
   } else {
-    const deadline = (await chainTime(hre)) + 3600n;
+    const deadline = (await chainTime(hre.ethers.provider)) + 3600n;
     const signature = await signDeviceTransfer(o.device, await readDomain(wallet), {
       asset: o.asset.address,
       to: o.to,

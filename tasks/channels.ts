@@ -35,15 +35,15 @@ defineTask(
     ) => {
       const crypto = await import("node:crypto");
       const { parseAddress, parseAmount, parseCount, parseDeadline } = await import("../src/cli/parse");
-      const { chainTime } = await import("../src/chain");
+      const { chainTime } = await import("../src/chain/time");
       const { UserError } = await import("../src/errors");
       const { openChannel, readClients } = await import("../src/channels/ops");
-      const { signerOption } = await import("../src/token");
+      const { signerOption } = await import("./support/signers");
       if (args.asset !== "eth" && args.asset !== "token")
         throw new UserError(`--asset: "${args.asset}" is neither eth nor token`);
       const payee = parseAddress("as", args.as);
       const deposit = parseAmount("deposit", args.deposit);
-      const expiry = parseDeadline("expiry", args.expiry, await chainTime(hre));
+      const expiry = parseDeadline("expiry", args.expiry, await chainTime(hre.ethers.provider));
       const salt =
         args.salt === undefined
           ? BigInt(`0x${crypto.randomBytes(8).toString("hex")}`)
@@ -80,17 +80,20 @@ defineTask("channel:topup", "The owner adds to a channel's deposit and/or extend
   .run(
     async (args: { channel: string; amount?: string; extend?: string; signer: string }, hre) => {
       const { parseAmount, parseDeadline } = await import("../src/cli/parse");
-      const { chainTime } = await import("../src/chain");
+      const { chainTime } = await import("../src/chain/time");
       const { UserError } = await import("../src/errors");
       const { parseChannelId, topUpChannel } = await import("../src/channels/ops");
-      const { signerOption } = await import("../src/token");
+      const { signerOption } = await import("./support/signers");
       if (args.amount === undefined && args.extend === undefined)
         throw new UserError("nothing to do: give --amount, --extend, or both");
       return topUpChannel(hre, {
         owner: await signerOption(hre, "signer", args.signer),
         channelId: parseChannelId(args.channel),
         amount: args.amount === undefined ? 0n : parseAmount("amount", args.amount),
-        expiry: args.extend === undefined ? undefined : parseDeadline("extend", args.extend, await chainTime(hre)),
+        expiry:
+          args.extend === undefined
+            ? undefined
+            : parseDeadline("extend", args.extend, await chainTime(hre.ethers.provider)),
       });
     },
     (r, hre) =>
@@ -125,7 +128,7 @@ defineTask("channel:close", "The AS closes channels with their best receipts: on
     async (args: { db?: string; receipt?: string; channel?: string; signer: string }, hre) => {
       const { UserError } = await import("../src/errors");
       const ops = await import("../src/channels/ops");
-      const { signerOption } = await import("../src/token");
+      const { signerOption } = await import("./support/signers");
       if ((args.db === undefined) === (args.receipt === undefined))
         throw new UserError("give exactly one of --db (the AS database) or --receipt (a receipt file)");
       const payee = await signerOption(hre, "signer", args.signer);
@@ -153,7 +156,7 @@ defineTask("channel:reclaim", "After expiry without a close, the owner takes the
   .run(
     async (args: { channel: string; signer: string }, hre) => {
       const { parseChannelId, reclaimChannel } = await import("../src/channels/ops");
-      const { signerOption } = await import("../src/token");
+      const { signerOption } = await import("./support/signers");
       return reclaimChannel(hre, {
         owner: await signerOption(hre, "signer", args.signer),
         channelId: parseChannelId(args.channel),
@@ -215,7 +218,7 @@ defineTask("as:serve", "Runs the Authorization Server: trades receipts for HOTP 
       const { readDevicesFile, startAs } = await import("../src/channels/serve");
       const { parseHttpFlags } = await import("../src/http/flags");
       const { serviceLogger } = await import("../src/http/log");
-      const { signerOption } = await import("../src/token");
+      const { signerOption } = await import("./support/signers");
       const port = parseCount("port", args.port);
       const http = parseHttpFlags(args);
       const logger = serviceLogger("as", http.logLevel);
@@ -274,7 +277,7 @@ defineTask(
       const { parseCount } = await import("../src/cli/parse");
       const { Progress } = await import("../src/cli/progress");
       const { runAccessSimulation } = await import("../src/channels/simulation");
-      const { signerOption } = await import("../src/token");
+      const { signerOption } = await import("./support/signers");
       const clients = parseCount("clients", args.clients, 1);
       const slots = parseCount("slots", args.slots, 1);
       const progress = new Progress("buying access slots", clients * slots, !args.json);

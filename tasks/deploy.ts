@@ -8,7 +8,7 @@ defineTask(
   .addOptionalParam("parameters", "Parameters file to use instead of deploy/parameters/<network>.json")
   .run(
     async (args: { parameters?: string; json: boolean }, hre) => {
-      const { deploySystem } = await import("../src/deployments");
+      const { deploySystem } = await import("./support/deployments");
       return deploySystem(hre, {
         displayUi: !args.json && hre.network.name !== "hardhat",
         parametersFile: args.parameters,
@@ -24,7 +24,7 @@ defineTask(
 
 defineTask("verify:system", "Verifies every deployed ThingLedger contract on the network's block explorer").run(
   async (args, hre) => {
-    const { verifySystem } = await import("../src/deployments");
+    const { verifySystem } = await import("./support/deployments");
     return verifySystem(hre);
   },
   (r) =>

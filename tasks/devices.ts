@@ -22,7 +22,7 @@ defineTask("device:generate", "Generates simulated devices: ids, keys (in encryp
       const { deviceTypeId } = await import("../src/devices/types");
       const { UserError } = await import("../src/errors");
       const { activeManufacturerId, generateFleet } = await import("../src/registry");
-      const { signerOption } = await import("../src/token");
+      const { signerOption } = await import("./support/signers");
       const count = parseCount("count", args.count, 1);
       let type: number | undefined;
       if (args.type !== undefined) {
@@ -79,7 +79,7 @@ defineTask("device:register", "Registers a fleet file (resumable; never charges 
       const { parseAmount, parseCount } = await import("../src/cli/parse");
       const { readFleetFile } = await import("../src/devices/fleet");
       const { activeManufacturerId, registerFleet } = await import("../src/registry");
-      const { signerOption } = await import("../src/token");
+      const { signerOption } = await import("./support/signers");
       const batchSize = parseCount("batch-size", args.batchSize, 1);
       const maxFee = args.maxFee === undefined ? undefined : parseAmount("max-fee", args.maxFee);
       const maxActivationFee =
@@ -122,7 +122,7 @@ defineTask("device:activate", "The device signs its activation; the owner submit
       const { parseAmount } = await import("../src/cli/parse");
       const { unlockDeviceKey } = await import("../src/devices/keystore");
       const { activate, resolveDevice } = await import("../src/registry");
-      const { signerOption } = await import("../src/token");
+      const { signerOption } = await import("./support/signers");
       const maxFee = args.maxFee === undefined ? undefined : parseAmount("max-fee", args.maxFee);
       const deviceId = await resolveDevice(hre, args.device, args.keystore);
       const wallet = await unlockDeviceKey(args.keystore, deviceId);
@@ -190,7 +190,7 @@ defineTask("device:transfer", "Transfers an active device to a new owner (owner 
     async (args: { device: string; to: string; signer: string }, hre) => {
       const { parseAddress } = await import("../src/cli/parse");
       const { resolveDevice, transferDevice } = await import("../src/registry");
-      const { signerOption } = await import("../src/token");
+      const { signerOption } = await import("./support/signers");
       const to = parseAddress("to", args.to);
       const deviceId = await resolveDevice(hre, args.device);
       return transferDevice(hre, await signerOption(hre, "signer", args.signer), deviceId, to);
@@ -207,7 +207,7 @@ defineTask("device:revoke", "Revokes a device for good (its manufacturer or the 
       const { parseCount } = await import("../src/cli/parse");
       const { UserError } = await import("../src/errors");
       const { resolveDevice, revokeDevice } = await import("../src/registry");
-      const { signerOption } = await import("../src/token");
+      const { signerOption } = await import("./support/signers");
       const reason = parseCount("reason", args.reason);
       if (reason > 255) throw new UserError("--reason must be 0-255");
       const deviceId = await resolveDevice(hre, args.device);
@@ -227,7 +227,7 @@ defineTask(
     async (args: { device: string; keystore: string; signer: string }, hre) => {
       const { keystorePassword } = await import("../src/devices/keystore");
       const { resolveDevice, rotateKey } = await import("../src/registry");
-      const { signerOption } = await import("../src/token");
+      const { signerOption } = await import("./support/signers");
       return rotateKey(
         hre,
         await signerOption(hre, "signer", args.signer),

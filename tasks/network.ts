@@ -12,7 +12,7 @@ defineTask("manufacturer:add", "Admits a manufacturer (network admin only)")
     async (args: { account: string; payout?: string; score: string; signer: string }, hre) => {
       const { parseAddress, parseCount } = await import("../src/cli/parse");
       const { addManufacturer } = await import("../src/registry");
-      const { signerOption } = await import("../src/token");
+      const { signerOption } = await import("./support/signers");
       const account = parseAddress("account", args.account);
       const payout = args.payout === undefined ? account : parseAddress("payout", args.payout);
       const score = parseCount("score", args.score);
@@ -29,7 +29,7 @@ defineTask("manufacturer:remove", "Removes a manufacturer (network admin only); 
     async (args: { account: string; signer: string }, hre) => {
       const { parseAddress } = await import("../src/cli/parse");
       const { removeManufacturer } = await import("../src/registry");
-      const { signerOption } = await import("../src/token");
+      const { signerOption } = await import("./support/signers");
       return removeManufacturer(
         hre,
         await signerOption(hre, "signer", args.signer),
@@ -53,7 +53,7 @@ defineTask(
       const { parseAddress } = await import("../src/cli/parse");
       const { proposeManufacturerAccount } = await import("../src/manufacturers");
       const { connectRegistry } = await import("../src/registry");
-      const { signerOption } = await import("../src/token");
+      const { signerOption } = await import("./support/signers");
       if (args.cancel === (args.account !== undefined)) {
         throw new UserError("pass either --account ADDR (the new account) or --cancel");
       }
@@ -79,7 +79,7 @@ defineTask(
       const { parseCount } = await import("../src/cli/parse");
       const { acceptManufacturerAccount } = await import("../src/manufacturers");
       const { connectRegistry } = await import("../src/registry");
-      const { signerOption } = await import("../src/token");
+      const { signerOption } = await import("./support/signers");
       const id = parseCount("id", args.id, 1);
       const signer = await signerOption(hre, "signer", args.signer);
       const { registry } = await connectRegistry(hre, signer);

@@ -137,7 +137,7 @@ for (const [name, description, admit] of [
       async (args: { address: string; signer: string }, hre) => {
         const { parseAddress } = await import("../src/cli/parse");
         const { setAuditor } = await import("../src/reputation/ops");
-        const { signerOption } = await import("../src/token");
+        const { signerOption } = await import("./support/signers");
         const admin = await signerOption(hre, "signer", args.signer);
         return setAuditor(hre, admin, parseAddress("address", args.address), admit);
       },
@@ -153,7 +153,7 @@ defineTask("auditor:set-cap", "The network admin sets how many changed scores an
     async (args: { address: string; max: string; signer: string }, hre) => {
       const { parseAddress, parseCount } = await import("../src/cli/parse");
       const { setAuditorRewardCap } = await import("../src/reputation/ops");
-      const { signerOption } = await import("../src/token");
+      const { signerOption } = await import("./support/signers");
       const admin = await signerOption(hre, "signer", args.signer);
       return setAuditorRewardCap(hre, admin, parseAddress("address", args.address), parseCount("max", args.max));
     },
@@ -187,7 +187,7 @@ defineTask("auditor:serve", "Runs an auditor: takes device reports over HTTP, ch
       const { serveAuditor } = await import("../src/reputation/ops");
       const { parseHttpFlags } = await import("../src/http/flags");
       const { serviceLogger } = await import("../src/http/log");
-      const { signerOption } = await import("../src/token");
+      const { signerOption } = await import("./support/signers");
       const http = parseHttpFlags(args);
       const logger = serviceLogger("auditor", http.logLevel);
       const running = await serveAuditor(hre, {
@@ -232,7 +232,7 @@ defineTask(
     async (args: { db: string; signer: string; halfLife?: string }, hre) => {
       const { parseDuration } = await import("../src/cli/parse");
       const { runEpoch } = await import("../src/reputation/ops");
-      const { signerOption } = await import("../src/token");
+      const { signerOption } = await import("./support/signers");
       return runEpoch(
         hre,
         await signerOption(hre, "signer", args.signer),
@@ -253,7 +253,7 @@ defineTask("auditor:withdraw", "An auditor withdraws the rewards it earned (pull
   .run(
     async (args: { signer: string }, hre) => {
       const { withdrawReward } = await import("../src/reputation/ops");
-      const { signerOption } = await import("../src/token");
+      const { signerOption } = await import("./support/signers");
       return withdrawReward(hre, await signerOption(hre, "signer", args.signer));
     },
     (r) => `Auditor ${r.auditor} withdrew ${r.formatted}; gas ${formatGas(r.gasUsed)}`,

@@ -10,12 +10,14 @@ defineTask("token:balance", "Shows the ThingToken balance of an account")
   .run(
     async (args: { account?: string; signer: string }, hre) => {
       const { parseAddress } = await import("../src/cli/parse");
-      const { balanceOf, signerOption } = await import("../src/token");
+      const { balanceOf } = await import("../src/token");
+      const { signerOption } = await import("./support/signers");
+      const { loadSystem } = await import("./support/deployments");
       const account =
         args.account !== undefined
           ? parseAddress("account", args.account)
           : await (await signerOption(hre, "signer", args.signer)).getAddress();
-      return balanceOf(hre, account);
+      return balanceOf(await loadSystem(hre, ["ThingToken"]), account);
     },
     (r, hre) => `${r.account} holds ${r.formatted} (token ${r.token}, network ${hre.network.name})`,
   );
@@ -27,11 +29,13 @@ defineTask("token:transfer", "Sends ThingToken from a local account")
   .run(
     async (args: { to: string; amount: string; signer: string }, hre) => {
       const { parseAddress, parseAmount } = await import("../src/cli/parse");
-      const { signerOption, transfer } = await import("../src/token");
+      const { transfer } = await import("../src/token");
+      const { signerOption } = await import("./support/signers");
+      const { loadSystem } = await import("./support/deployments");
       const to = parseAddress("to", args.to);
       const amount = parseAmount("amount", args.amount);
       const from = await signerOption(hre, "signer", args.signer);
-      return transfer(hre, from, to, amount);
+      return transfer(await loadSystem(hre, ["ThingToken"]), from, to, amount);
     },
     (r, _hre, args) =>
       [
@@ -61,17 +65,20 @@ defineTask("token:permit", "Signs an EIP-2612 permit offline (no transaction) in
       hre,
     ) => {
       const { parseAddress, parseAmount, parseDeadline } = await import("../src/cli/parse");
-      const { createPermit, signerOption } = await import("../src/token");
+      const { createPermit } = await import("../src/token");
+      const { signerOption } = await import("./support/signers");
+      const { loadSystem } = await import("./support/deployments");
       const { UserError } = await import("../src/errors");
       const spender = parseAddress("spender", args.spender);
       const amount = parseAmount("amount", args.amount);
-      const { chainTime } = await import("../src/chain");
-      const deadline = parseDeadline("deadline", args.deadline, await chainTime(hre));
+      const { chainTime } = await import("../src/chain/time");
+      const ctx = await loadSystem(hre, ["ThingToken"]);
+      const deadline = parseDeadline("deadline", args.deadline, await chainTime(ctx.provider));
       if (fs.existsSync(args.out) && !args.force) {
         throw new UserError(`--out: ${args.out} exists; pass --force to overwrite it`);
       }
       const owner = await signerOption(hre, "signer", args.signer);
-      const permit = await createPermit(hre, owner, spender, amount, deadline);
+      const permit = await createPermit(ctx, owner, spender, amount, deadline);
       fs.writeFileSync(args.out, `${JSON.stringify(permit, null, 2)}\n`);
       return { file: args.out, ...permit };
     },
@@ -88,10 +95,12 @@ defineTask("token:permit-submit", "Submits a signed permit file (anyone may rela
   .addOptionalParam("signer", "Index of the relaying local account", "0")
   .run(
     async (args: { file: string; signer: string }, hre) => {
-      const { readPermitFile, signerOption, submitPermit } = await import("../src/token");
+      const { readPermitFile, submitPermit } = await import("../src/token");
+      const { signerOption } = await import("./support/signers");
+      const { loadSystem } = await import("./support/deployments");
       const permit = readPermitFile(args.file);
       const relayer = await signerOption(hre, "signer", args.signer);
-      return submitPermit(hre, relayer, permit);
+      return submitPermit(await loadSystem(hre, ["ThingToken"]), relayer, permit);
     },
     (r) =>
       [

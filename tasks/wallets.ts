@@ -27,7 +27,7 @@ defineTask("wallet:create", "Creates a device wallet: M-of-N owners, the device 
     ) => {
       const { parseAddress, parseCount, parseDuration } = await import("../src/cli/parse");
       const { resolveDevice } = await import("../src/registry");
-      const { signerOption } = await import("../src/token");
+      const { signerOption } = await import("./support/signers");
       const { createWallet, parseLimits } = await import("../src/wallets");
       const owners = args.owners
         .split(",")
@@ -138,7 +138,7 @@ defineTask("wallet:sign", "Adds one owner's signature to a proposal file (owners
   .addOptionalParam("signer", "Index of the owner's local account", "0")
   .run(
     async (args: { file: string; signer: string }, hre) => {
-      const { signerOption } = await import("../src/token");
+      const { signerOption } = await import("./support/signers");
       const { signProposal } = await import("../src/wallets");
       return signProposal(hre, args.file, await signerOption(hre, "signer", args.signer));
     },
@@ -151,7 +151,7 @@ defineTask("wallet:exec", "Executes a proposal that carries enough owner signatu
   .addOptionalParam("signer", "Index of the local account that sends and pays the gas", "0")
   .run(
     async (args: { file: string; signer: string }, hre) => {
-      const { signerOption } = await import("../src/token");
+      const { signerOption } = await import("./support/signers");
       const { executeProposal } = await import("../src/wallets");
       return executeProposal(hre, args.file, await signerOption(hre, "signer", args.signer));
     },
@@ -188,7 +188,7 @@ defineTask(
       const { parseAddress, parseAmount } = await import("../src/cli/parse");
       const { unlockDeviceKey } = await import("../src/devices/keystore");
       const { resolveDevice } = await import("../src/registry");
-      const { signerOption } = await import("../src/token");
+      const { signerOption } = await import("./support/signers");
       const { deviceSpend, resolveAsset } = await import("../src/wallets");
       const wallet = parseAddress("wallet", args.wallet);
       const to = parseAddress("to", args.to);
@@ -211,7 +211,7 @@ defineTask(
   .run(
     async (args: { wallet: string; signer: string }, hre) => {
       const { parseAddress } = await import("../src/cli/parse");
-      const { signerOption } = await import("../src/token");
+      const { signerOption } = await import("./support/signers");
       const { freezeDevice } = await import("../src/wallets");
       return freezeDevice(hre, parseAddress("wallet", args.wallet), await signerOption(hre, "signer", args.signer));
     },
@@ -225,7 +225,7 @@ defineTask("wallet:fund", "Sends ETH and tokens from a local account to a device
   .run(
     async (args: { wallet: string; amounts: string; signer: string }, hre) => {
       const { parseAddress } = await import("../src/cli/parse");
-      const { signerOption } = await import("../src/token");
+      const { signerOption } = await import("./support/signers");
       const { fundWallet, parseAmounts } = await import("../src/wallets");
       const wallet = parseAddress("wallet", args.wallet);
       const amounts = await parseAmounts(hre, "amounts", args.amounts);

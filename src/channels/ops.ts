@@ -7,8 +7,8 @@ import type { HardhatRuntimeEnvironment } from "hardhat/types";
 
 import type { PaymentChannels } from "../../typechain-types";
 import { PaymentChannels__factory, ThingToken__factory } from "../../typechain-types";
-import { chainTime } from "../chain";
-import { loadSystem } from "../deployments";
+import { chainTime } from "../chain/time";
+import { loadSystem } from "../../tasks/support/deployments";
 import { readDomain } from "../eip712/domain";
 import { UserError, ensure } from "../errors";
 import { buildGroup, isMember } from "../merkle/group";
@@ -311,7 +311,7 @@ export async function reclaimChannel(
   const owner = await o.owner.getAddress();
   ensure(info.status === "open", `channel ${o.channelId} is already ${info.status}`);
   ensure(info.owner === owner, `channel ${o.channelId} belongs to ${info.owner}, not to ${owner}`);
-  const now = await chainTime(hre);
+  const now = await chainTime(hre.ethers.provider);
   ensure(now > info.expiry, `channel ${o.channelId} expires at ${info.expiry}; chain time is ${now}: wait`);
   const tx = await channels.reclaim(keyStruct(info), info.payee);
   const mined = await tx.wait();
@@ -396,7 +396,7 @@ export async function closeChannels(
   const { channels } = await channelsContract(hre, o.payee);
   const payee = await o.payee.getAddress();
   const verifier = new ReceiptVerifier(await readDomain(channels));
-  const now = await chainTime(hre);
+  const now = await chainTime(hre.ethers.provider);
   const requests: (ChannelInfo & CloseItem)[] = [];
   const seen = new Set<string>();
   for (const r of o.receipts) {

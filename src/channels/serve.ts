@@ -5,7 +5,7 @@ import type { HardhatRuntimeEnvironment } from "hardhat/types";
 
 import { PaymentChannels__factory } from "../../typechain-types";
 import { parseAmount } from "../cli/parse";
-import { loadSystem } from "../deployments";
+import { loadSystem } from "../../tasks/support/deployments";
 import { labelId } from "../devices/fleet";
 import { readDomain } from "../eip712/domain";
 import { UserError, ensure } from "../errors";

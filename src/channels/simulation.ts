@@ -8,8 +8,8 @@ import { formatEther, keccak256, parseEther, toUtf8Bytes } from "ethers";
 import type { HardhatRuntimeEnvironment } from "hardhat/types";
 
 import { PaymentChannels__factory } from "../../typechain-types";
-import { chainTime } from "../chain";
-import { loadSystem } from "../deployments";
+import { chainTime } from "../chain/time";
+import { loadSystem } from "../../tasks/support/deployments";
 import { readDomain } from "../eip712/domain";
 import { randomDeviceKey } from "../devices/keystore";
 import { UserError } from "../errors";
@@ -78,7 +78,7 @@ export async function runAccessSimulation(
   const wallets = [...given, ...Array.from({ length: options.clients - given.length }, () => randomDeviceKey())];
   const group = buildGroup(wallets.map((w) => w.address));
   const deposit = price * BigInt(options.clients * options.slots);
-  const expiry = (await chainTime(hre)) + 86_400n;
+  const expiry = (await chainTime(hre.ethers.provider)) + 86_400n;
   const salt = BigInt(`0x${crypto.randomBytes(8).toString("hex")}`);
   const opened = await (await channels.openEth(asAddress, expiry, group.root, salt, { value: deposit })).wait();
   const { channelId, openBlock } = openedChannel(channels, opened);

@@ -6,7 +6,7 @@ import type { HardhatRuntimeEnvironment } from "hardhat/types";
 
 import type { DeviceRegistry } from "../../typechain-types";
 import { recoverSigner } from "../channels/verify";
-import { chainTime, gasOf } from "../chain";
+import { chainTime, gasOf } from "../chain/time";
 import { DEVICE_SIGNATURE_PATTERN, fullSignature } from "../eip712/device";
 import { readDomain } from "../eip712/domain";
 import { MAX_RATING, interactionClaimDigest, signInteractionClaim, signReport } from "../eip712/report";
@@ -116,7 +116,7 @@ export async function makeReport(
     recoverSigner(interactionClaimDigest(ctx.domain, m), fullSignature(m.evidence)) === subject.key,
     `--evidence is not subject ${m.subjectId}'s claim for reporter ${m.reporterId} and this interaction`,
   );
-  const timestamp = m.timestamp ?? Number(await chainTime(hre));
+  const timestamp = m.timestamp ?? Number(await chainTime(hre.ethers.provider));
   const message = { ...m, timestamp: BigInt(timestamp) };
   const signature = await signReport(reporter, ctx.domain, message);
   return {

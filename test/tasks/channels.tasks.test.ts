@@ -11,7 +11,7 @@ import { ChannelClient } from "../../src/channels/client";
 import { hotp } from "../../src/channels/hotp";
 import type { ChannelFile, ChannelInfo, CloseResult, OpenResult } from "../../src/channels/ops";
 import { AsStore } from "../../src/channels/store";
-import { loadSystem } from "../../src/deployments";
+import { loadSystem } from "../../tasks/support/deployments";
 import { readDomain } from "../../src/eip712/domain";
 import { signReceipt } from "../../src/eip712/receipt";
 import { buildGroup } from "../../src/merkle/group";

@@ -91,7 +91,7 @@ describe("token tasks (in-process network)", function () {
     [
       "a missing permit file",
       ["token:permit-submit", "--file", "/nonexistent/permit.json"],
-      "permit file /nonexistent/permit.json does not exist",
+      "/nonexistent/permit.json does not exist: expected a signed permit",
     ],
   ];
   for (const [what, args, message] of badInput) {

@@ -1,8 +1,8 @@
-import type { HardhatRuntimeEnvironment } from "hardhat/types";
+import type { Provider } from "ethers";
 
 /** The latest block's timestamp: "now" for deadlines and expiries, whatever the wall clock says. */
-export async function chainTime(hre: HardhatRuntimeEnvironment): Promise<bigint> {
-  const latest = await hre.ethers.provider.getBlock("latest");
+export async function chainTime(provider: Provider): Promise<bigint> {
+  const latest = await provider.getBlock("latest");
   return BigInt(latest?.timestamp ?? Math.floor(Date.now() / 1000));
 }
 

@@ -1,96 +1,14 @@
-import fs from "node:fs";
-
 import type { Signer } from "ethers";
 import { Signature, getAddress, isAddress, verifyTypedData } from "ethers";
-import type { HardhatRuntimeEnvironment } from "hardhat/types";
 
-import { ThingToken__factory } from "../typechain-types";
-import type { ThingToken } from "../typechain-types";
-import { chainTime } from "./chain";
-import { parseCount } from "./cli/parse";
-import { UserError } from "./errors";
-import { readDomain } from "./eip712/domain";
-import { PERMIT_TYPES, signPermit } from "./eip712/permit";
-import type { PermitMessage } from "./eip712/permit";
-import { loadSystem } from "./deployments";
-import { formatThing } from "./units";
-
-/** The deployed ThingToken on the current network, connected to `runner` (or the provider). */
-export async function connectToken(hre: HardhatRuntimeEnvironment, runner?: Signer): Promise<ThingToken> {
-  const system = await loadSystem(hre, ["ThingToken"]);
-  return ThingToken__factory.connect(system.addresses.ThingToken, runner ?? hre.ethers.provider);
-}
-
-/** Picks the signer at `index` among the network's configured accounts. */
-export async function signerAt(hre: HardhatRuntimeEnvironment, index: number): Promise<Signer> {
-  const signers = await hre.ethers.getSigners();
-  if (signers.length === 0) {
-    throw new UserError(
-      `network "${hre.network.name}" has no accounts: set DEPLOYER_PRIVATE_KEY (environment or \`npx hardhat vars set DEPLOYER_PRIVATE_KEY\`)`,
-    );
-  }
-  const signer = signers[index];
-  if (signer === undefined) {
-    throw new UserError(`--signer ${index}: network "${hre.network.name}" has only ${signers.length} account(s)`);
-  }
-  return signer;
-}
-
-/** The local account an `--<option> N` argument names. */
-export async function signerOption(hre: HardhatRuntimeEnvironment, option: string, value: string): Promise<Signer> {
-  return signerAt(hre, parseCount(option, value));
-}
-
-export interface BalanceResult {
-  token: string;
-  account: string;
-  balance: bigint;
-  formatted: string;
-}
-
-export async function balanceOf(hre: HardhatRuntimeEnvironment, account: string): Promise<BalanceResult> {
-  const token = await connectToken(hre);
-  const balance = await token.balanceOf(account);
-  return { token: await token.getAddress(), account, balance, formatted: formatThing(balance) };
-}
-
-export interface TransferResult {
-  token: string;
-  from: string;
-  to: string;
-  amount: bigint;
-  txHash: string;
-  gasUsed: bigint;
-  balances: { from: bigint; to: bigint };
-}
-
-export async function transfer(
-  hre: HardhatRuntimeEnvironment,
-  from: Signer,
-  to: string,
-  amount: bigint,
-): Promise<TransferResult> {
-  const token = await connectToken(hre, from);
-  const sender = await from.getAddress();
-  const held = await token.balanceOf(sender);
-  if (held < amount) {
-    throw new UserError(`${sender} holds ${formatThing(held)}, less than the ${formatThing(amount)} to send`);
-  }
-  const tx = await token.transfer(to, amount);
-  const receipt = await tx.wait();
-  if (receipt === null || receipt.status !== 1) {
-    throw new Error(`transfer ${tx.hash} failed`);
-  }
-  return {
-    token: await token.getAddress(),
-    from: sender,
-    to,
-    amount,
-    txHash: tx.hash,
-    gasUsed: receipt.gasUsed,
-    balances: { from: await token.balanceOf(sender), to: await token.balanceOf(to) },
-  };
-}
+import { tokenAt } from "../chain/context";
+import type { SystemContext } from "../chain/context";
+import { chainTime } from "../chain/time";
+import { readJsonFile } from "../cli/json";
+import { UserError } from "../errors";
+import { readDomain } from "../eip712/domain";
+import { PERMIT_TYPES, signPermit } from "../eip712/permit";
+import type { PermitMessage } from "../eip712/permit";
 
 /** A signed EIP-2612 permit as written to and read from a JSON file. */
 export interface PermitFile {
@@ -107,16 +25,16 @@ export interface PermitFile {
 
 /** Signs a permit with `owner` for the deployed token; no transaction is sent. */
 export async function createPermit(
-  hre: HardhatRuntimeEnvironment,
+  ctx: SystemContext,
   owner: Signer,
   spender: string,
   value: bigint,
   deadline: bigint,
 ): Promise<PermitFile> {
-  const token = await connectToken(hre);
+  const token = tokenAt(ctx);
   const tokenAddress = await token.getAddress();
   const ownerAddress = await owner.getAddress();
-  const { chainId } = await hre.ethers.provider.getNetwork();
+  const { chainId } = ctx;
   const message: PermitMessage = {
     owner: ownerAddress,
     spender,
@@ -148,15 +66,7 @@ function field(file: string, json: Record<string, unknown>, name: keyof PermitFi
 
 /** Reads and fully checks a permit file, including that its signature recovers to its owner. */
 export function readPermitFile(file: string): PermitFile {
-  if (!fs.existsSync(file)) {
-    throw new UserError(`permit file ${file} does not exist`);
-  }
-  let json: Record<string, unknown>;
-  try {
-    json = JSON.parse(fs.readFileSync(file, "utf8")) as Record<string, unknown>;
-  } catch (error) {
-    throw new UserError(`${file} is not valid JSON: ${(error as Error).message}`);
-  }
+  const json = (readJsonFile(file, "a signed permit (npx hardhat token:permit)") ?? {}) as Record<string, unknown>;
   if (json.kind !== "thingledger/permit") {
     throw new UserError(`${file} is not a ThingLedger permit file (kind is ${JSON.stringify(json.kind)})`);
   }
@@ -195,16 +105,16 @@ export interface PermitSubmitResult {
  * signature, the nonce and the deadline, so a bad file costs no gas and changes nothing.
  */
 export async function submitPermit(
-  hre: HardhatRuntimeEnvironment,
+  ctx: SystemContext,
   relayer: Signer,
   permit: PermitFile,
 ): Promise<PermitSubmitResult> {
-  const token = await connectToken(hre, relayer);
+  const token = tokenAt(ctx, relayer);
   const tokenAddress = await token.getAddress();
-  const { chainId } = await hre.ethers.provider.getNetwork();
+  const { chainId } = ctx;
   if (BigInt(permit.chainId) !== chainId) {
     throw new UserError(
-      `the permit was signed for chain ${permit.chainId}, but network "${hre.network.name}" is chain ${chainId}`,
+      `the permit was signed for chain ${permit.chainId}, but network "${ctx.network}" is chain ${chainId}`,
     );
   }
   if (getAddress(permit.token) !== tokenAddress) {
@@ -233,7 +143,7 @@ export async function submitPermit(
       `the permit's nonce ${permit.nonce} is stale: the owner's nonce is now ${nonce} (already used?)`,
     );
   }
-  const now = await chainTime(hre);
+  const now = await chainTime(ctx.provider);
   if (now > message.deadline) {
     throw new UserError(`the permit expired at ${permit.deadline} (chain time is ${now})`);
   }

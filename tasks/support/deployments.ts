@@ -5,37 +5,27 @@ import type { DeploymentParameters } from "@nomicfoundation/ignition-core";
 import { isAddress } from "ethers";
 import type { HardhatRuntimeEnvironment } from "hardhat/types";
 
-import ThingLedgerModule from "../deploy/modules/ThingLedger";
-import { LIVE_NETWORKS, liveNetwork, verifyApiKey } from "./config/networks";
-import { UserError } from "./errors";
+import ThingLedgerModule from "../../deploy/modules/ThingLedger";
+import { ALL_CONTRACTS, SYSTEM_CONTRACTS, registryAt } from "../../src/chain/context";
+import type { SystemAddresses, SystemContext, SystemContract } from "../../src/chain/context";
+import { LIVE_NETWORKS, liveNetwork, verifyApiKey } from "../../src/config/networks";
+import { UserError } from "../../src/errors";
+import { signerAt } from "./signers";
 
-/** Every contract of the system, with its Ignition future id in the address book. */
-export const SYSTEM_CONTRACTS = {
-  ThingToken: "ThingToken#ThingToken",
-  DeviceRegistry: "DeviceRegistry#DeviceRegistry",
-  PaymentChannels: "PaymentChannels#PaymentChannels",
-  DeviceWalletFactory: "DeviceWallets#DeviceWalletFactory",
-} as const;
-
-export type SystemContract = keyof typeof SYSTEM_CONTRACTS;
-const ALL_CONTRACTS = Object.keys(SYSTEM_CONTRACTS) as SystemContract[];
-export type SystemAddresses = Record<SystemContract, string>;
-
-export interface System {
-  readonly network: string;
-  readonly chainId: bigint;
-  /** True on the in-process network, where each run deploys a fresh system that vanishes after it. */
-  readonly ephemeral: boolean;
-  readonly addresses: SystemAddresses;
+/** The Hardhat side of the library's {@link SystemContext}: the system as deployed on `hre`'s network. */
+export interface System extends SystemContext {
   /** Gas spent by the deployment that produced this view (0 when nothing had to be deployed). */
   readonly gasUsed: bigint;
 }
+
+/** What is cached per network: everything but the provider, which belongs to each `hre`. */
+type SystemRecord = Omit<System, "provider">;
 
 /**
  * Systems already loaded in this process, by network name: a task run from code (`hre.run`) may receive
  * another environment object than its caller, but it is the same network.
  */
-const cache = new Map<string, Promise<System>>();
+const cache = new Map<string, Promise<SystemRecord>>();
 
 /** Ignition deployment id used for the address book: `THINGLEDGER_DEPLOYMENT_ID` or `chain-<id>`. */
 export function deploymentId(chainId: bigint): string {
@@ -131,7 +121,6 @@ export async function deploySystem(
     parameters = { ThingToken: { treasury: first.address }, DeviceRegistry: { admin: first.address } };
   } else {
     parameters = readParameters(options.parametersFile ?? parametersPath(hre));
-    const { signerAt } = await import("./token");
     await signerAt(hre, 0); // a live network without a deployer key fails here, before Ignition starts
   }
   const before = await hre.ethers.provider.getBlockNumber();
@@ -142,9 +131,9 @@ export async function deploySystem(
     const block = await hre.ethers.provider.getBlock(n);
     gasUsed += block?.gasUsed ?? 0n;
   }
-  const system: System = { network: hre.network.name, chainId, ephemeral, addresses, gasUsed };
+  const system: SystemRecord = { network: hre.network.name, chainId, ephemeral, addresses, gasUsed };
   cache.set(hre.network.name, Promise.resolve(system));
-  return system;
+  return { ...system, provider: hre.ethers.provider };
 }
 
 function readAddressBook(hre: HardhatRuntimeEnvironment, chainId: bigint): Record<string, string> {
@@ -166,7 +155,10 @@ function readAddressBook(hre: HardhatRuntimeEnvironment, chainId: bigint): Recor
  * (deterministically: the same addresses every run). Elsewhere it is read from the address book, and
  * every contract is checked to have code, so a stale book or a wrong network fails with one line.
  */
-export function loadSystem(hre: HardhatRuntimeEnvironment, needs: readonly SystemContract[]): Promise<System> {
+export function loadSystem(
+  hre: HardhatRuntimeEnvironment,
+  needs: readonly SystemContract[] = ALL_CONTRACTS,
+): Promise<System> {
   let pending = cache.get(hre.network.name);
   if (pending !== undefined && hre.network.name === "hardhat") {
     // The in-process chain can be reset (tests do): redeploy if the cached system is gone.
@@ -191,7 +183,7 @@ export function loadSystem(hre: HardhatRuntimeEnvironment, needs: readonly Syste
         }
       }
     }
-    return system;
+    return { ...system, provider: hre.ethers.provider };
   });
 }
 
@@ -199,16 +191,20 @@ export function loadSystem(hre: HardhatRuntimeEnvironment, needs: readonly Syste
  * The in-process network forgets everything between runs, so a single task must find a usable network:
  * the system is deployed and the first account (already the admin) is admitted as manufacturer #1.
  */
-async function deployDevSystem(hre: HardhatRuntimeEnvironment): Promise<System> {
+async function deployDevSystem(hre: HardhatRuntimeEnvironment): Promise<SystemRecord> {
   const system = await deploySystem(hre);
   const [first] = await hre.ethers.getSigners();
-  const { DeviceRegistry__factory } = await import("../typechain-types");
-  const registry = DeviceRegistry__factory.connect(system.addresses.DeviceRegistry, first);
-  await (await registry.addManufacturer(first.address, first.address, 500)).wait();
-  return system;
+  await (await registryAt(system, first).addManufacturer(first.address, first.address, 500)).wait();
+  return record(system);
 }
 
-async function readDeployed(hre: HardhatRuntimeEnvironment): Promise<System> {
+/** A system without its provider, as cached. */
+function record(system: System): SystemRecord {
+  const { network, chainId, ephemeral, addresses, gasUsed } = system;
+  return { network, chainId, ephemeral, addresses, gasUsed };
+}
+
+async function readDeployed(hre: HardhatRuntimeEnvironment): Promise<SystemRecord> {
   const chainId = await chainIdOf(hre);
   const book = readAddressBook(hre, chainId);
   const addresses = {} as SystemAddresses;

@@ -1,0 +1,2 @@
+export * from "./transfer";
+export * from "./permit";
