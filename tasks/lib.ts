@@ -6,7 +6,7 @@ import { TASK_COMPILE } from "hardhat/builtin-tasks/task-names";
 import type { ConfigurableTaskDefinition, HardhatRuntimeEnvironment } from "hardhat/types";
 
 import { printJson } from "../src/cli/output";
-import { liveNetwork, missingRpcUrl } from "../src/config/networks";
+import { liveNetwork, missingRpcUrl } from "./support/networks";
 import { UserError } from "../src/errors";
 
 export const PLUGIN = "thingledger";
