@@ -1,10 +1,14 @@
 import type { Signer } from "ethers";
 import type { HardhatRuntimeEnvironment } from "hardhat/types";
 
+import { PreflightSigner } from "../../src/chain/preflight";
 import { parseCount } from "../../src/cli/parse";
 import { UserError } from "../../src/errors";
 
-/** Picks the signer at `index` among the network's configured accounts. */
+/**
+ * Picks the signer at `index` among the network's configured accounts, wrapped so that every transaction
+ * is simulated first and one that would revert is never sent ({@link PreflightSigner}).
+ */
 export async function signerAt(hre: HardhatRuntimeEnvironment, index: number): Promise<Signer> {
   const signers = await hre.ethers.getSigners();
   if (signers.length === 0) {
@@ -16,7 +20,7 @@ export async function signerAt(hre: HardhatRuntimeEnvironment, index: number): P
   if (signer === undefined) {
     throw new UserError(`--signer ${index}: network "${hre.network.name}" has only ${signers.length} account(s)`);
   }
-  return signer;
+  return new PreflightSigner(signer);
 }
 
 /** The local account an `--<option> N` argument names. */
