@@ -40,7 +40,7 @@ describe("reverts are named in one line (issue 17, item 5)", function () {
         data: wallet.encodeErrorResult("AboveLimit", [ZeroAddress, parseEther("3"), parseEther("0.5")]),
       }),
     ).to.equal(`AboveLimit(asset: ${ZeroAddress}, amount: 3.0 ETH, available: 0.5 ETH)`);
-    expect(describeRevert({ data: channels.encodeErrorResult("InsufficientGas", [1000n, 50000n]) })).to.equal(
+    expect(describeRevert({ data: wallet.encodeErrorResult("InsufficientGas", [1000n, 50000n]) })).to.equal(
       "InsufficientGas(available: 1,000 gas, needed: 50,000 gas)",
     );
   });
