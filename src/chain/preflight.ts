@@ -32,15 +32,21 @@ function plainReason(error: unknown): string | undefined {
  * signer's: a local key, a keystore, or a hardware wallet plug in below it unchanged.
  */
 export class PreflightSigner extends AbstractSigner {
+  /**
+   * @param inner the signer that signs and sends
+   * @param beforeFirstSend called once, before the first transaction is sent (e.g. to warn that the
+   *   network is in-process and nothing it sends persists)
+   */
   constructor(
     readonly inner: Signer,
     provider: Provider | null = inner.provider,
+    private beforeFirstSend?: () => void,
   ) {
     super(provider);
   }
 
   override connect(provider: Provider | null): PreflightSigner {
-    return new PreflightSigner(this.inner.connect(provider), provider);
+    return new PreflightSigner(this.inner.connect(provider), provider, this.beforeFirstSend);
   }
 
   override getAddress(): Promise<string> {
@@ -74,6 +80,9 @@ export class PreflightSigner extends AbstractSigner {
         throw new UserError(`the transaction would fail, so it was not sent: ${why}`);
       }
     }
+    const first = this.beforeFirstSend;
+    this.beforeFirstSend = undefined;
+    first?.();
     return this.inner.sendTransaction(tx);
   }
 }

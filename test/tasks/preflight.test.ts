@@ -117,5 +117,17 @@ describe("reverts are named in one line (issue 17, item 5)", function () {
       });
       expect(errorLines(run)).to.deep.equal([]);
     });
+
+    it("a task that sends on the in-process network warns once that nothing persists (item 4); a read does not", function () {
+      const sent = hardhat(["token:transfer", "--to", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "--amount", "1"]);
+      expect(sent.status, sent.stderr).to.equal(0);
+      expect(sent.stdout).to.contain("Sent 1 THING");
+      expect(errorLines(sent)).to.deep.equal([
+        'Warning: network "hardhat" is in-process: nothing this task sends persists after it exits (pass --network localhost or a live network)',
+      ]);
+      const read = hardhat(["token:balance"]);
+      expect(read.status, read.stderr).to.equal(0);
+      expect(errorLines(read)).to.deep.equal([]);
+    });
   });
 });
