@@ -118,6 +118,20 @@ describe("reverts are named in one line (issue 17, item 5)", function () {
       expect(errorLines(run)).to.deep.equal([]);
     });
 
+    it("a mistyped network or task is one line, with no stack trace, and exit code 1 (item 9)", function () {
+      const network = hardhat(["--network", "sepoila", "token:balance"]);
+      expect(network.status).to.equal(1);
+      expect(errorLines(network)).to.deep.equal([
+        'Error: network "sepoila" is not configured; the networks are: hardhat, localhost, sepolia, baseSepolia, optimismSepolia, arbitrumSepolia',
+      ]);
+      const task = hardhat(["tokn:balance"]);
+      expect(task.status).to.equal(1);
+      expect(errorLines(task)).to.deep.equal(["Error HH303: Unrecognized task 'tokn:balance'"]);
+      // The trace is still there for whoever asks for it.
+      const traced = hardhat(["tokn:balance", "--show-stack-traces"]);
+      expect(traced.stderr).to.contain("at ArgumentsParser");
+    });
+
     it("a task that sends on the in-process network warns once that nothing persists (item 4); a read does not", function () {
       const sent = hardhat(["token:transfer", "--to", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "--amount", "1"]);
       expect(sent.status, sent.stderr).to.equal(0);
