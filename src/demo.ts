@@ -445,14 +445,14 @@ async function openChannels(d: DemoRun): Promise<void> {
   const lock = d.fleet[0];
   const common = { as: d.cast.service, lockId: lock.deviceId, close: false };
   const riders = d.fleet.slice(1, 4).map((device) => device.wallet);
-  d.simulation = await runAccessSimulation(d.hre, {
+  d.simulation = await runAccessSimulation(d.system, {
     ...common,
     clients: 4,
     slots: 3,
     owner: d.cast.ownerA,
     clientKeys: riders,
   });
-  d.guests = await runAccessSimulation(d.hre, { ...common, clients: 2, slots: 2, owner: d.cast.ownerB });
+  d.guests = await runAccessSimulation(d.system, { ...common, clients: 2, slots: 2, owner: d.cast.ownerB });
   d.record(
     "Two owners open group channels for their client keys",
     `${d.simulation.clients} clients (three of them registered devices) and ${d.guests.clients} guests share one ETH deposit per group, for an Authorization Server selling access to ${lock.uid} (construction 3: a Merkle root of client keys)`,

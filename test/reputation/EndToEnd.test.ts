@@ -7,6 +7,7 @@ import { MaxUint256, ZeroHash } from "ethers";
 import hre from "hardhat";
 
 import { runAccessSimulation } from "../../src/channels/simulation";
+import { loadSystem } from "../../tasks/support/deployments";
 import { validate } from "../../src/registry";
 import { proveInclusion } from "../../src/reputation/epoch";
 import {
@@ -52,7 +53,7 @@ describe("Reputation end to end", function () {
     expect(before.score).to.equal(500); // the manufacturer's default
 
     // 1. The riders buy access to the lock through one group channel (HOTP codes checked by the lock).
-    const sim = await runAccessSimulation(hre, {
+    const sim = await runAccessSimulation(await loadSystem(hre, ["PaymentChannels"]), {
       clients: 3,
       slots: 2,
       owner,
