@@ -148,7 +148,7 @@ for (const [name, description, admit] of [
         const { parseAddress } = await import("../src/cli/parse");
         const { setAuditor } = await import("../src/reputation");
         const { signerOption } = await import("./support/signers");
-          const auditor = parseAddress("address", args.address);
+        const auditor = parseAddress("address", args.address);
         const admin = await signerOption(hre, "signer", args.signer);
         return setAuditor(await system(hre), admin, auditor, admit);
       },

@@ -36,11 +36,7 @@ async function fetchEpoch(base: string, epoch: number): Promise<PublishedEpoch> 
  * reports root and every score, looks for the root in the chain's `ScoresUpdated` events, and checks that
  * the report count committed with it (the bound on the auditor's rewards) is the number of reports published.
  */
-export async function verifyPublishedEpoch(
-  ctx: SystemContext,
-  url: string,
-  epoch: number,
-): Promise<EpochVerification> {
+export async function verifyPublishedEpoch(ctx: SystemContext, url: string, epoch: number): Promise<EpochVerification> {
   const registry = registryAt(ctx);
   const published = await fetchEpoch(url.replace(/\/+$/, ""), epoch);
   const check = recomputeEpoch(published, await readDomain(registry));
