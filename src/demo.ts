@@ -22,7 +22,7 @@ import { submitCloses } from "./channels/key";
 import { runAccessSimulation } from "./channels/simulation";
 import { formatGas } from "./cli/output";
 import { connectRegistry, validate } from "./registry";
-import { claimInteraction, makeReport, openAuditor, submitReports, withdrawReward } from "./reputation/ops";
+import { claimInteraction, makeReport, openAuditor, submitReports, withdrawReward } from "./reputation";
 import { UserError } from "./errors";
 import { tokenAt } from "./chain/context";
 import { signerAt } from "../tasks/support/signers";
@@ -481,7 +481,7 @@ async function admitAuditor(d: DemoRun): Promise<void> {
     d.record("The network admin admits an auditor", `auditor ${auditor}, admitted by an earlier run`, 0n);
   }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "thingledger-demo-auditor-"));
-  const { service, store } = await openAuditor(d.hre, d.cast.auditor, path.join(dir, "auditor.sqlite"));
+  const { service, store } = await openAuditor(d.system, d.cast.auditor, path.join(dir, "auditor.sqlite"));
   d.cleanups.push(async () => {
     await service.stop();
     store.close();
@@ -494,12 +494,12 @@ async function admitAuditor(d: DemoRun): Promise<void> {
 /** `reporter` asks `subject` to confirm the interaction, then signs its rating of it. */
 async function report(d: DemoRun, reporter: FleetDevice, subject: FleetDevice, rating: number) {
   const interaction = d.simulation.channelId;
-  const claim = await claimInteraction(d.hre, subject.wallet, {
+  const claim = await claimInteraction(d.system, subject.wallet, {
     subjectId: subject.deviceId,
     reporterId: reporter.deviceId,
     interaction,
   });
-  return makeReport(d.hre, reporter.wallet, {
+  return makeReport(d.system, reporter.wallet, {
     reporterId: reporter.deviceId,
     subjectId: subject.deviceId,
     interaction,
@@ -560,7 +560,7 @@ async function closeChannels(d: DemoRun): Promise<void> {
 }
 
 async function auditorWithdraws(d: DemoRun): Promise<void> {
-  const withdrawn = await withdrawReward(d.hre, d.cast.auditor);
+  const withdrawn = await withdrawReward(d.system, d.cast.auditor);
   d.record(
     "The auditor withdraws its reward",
     `${withdrawn.formatted} from the reward pool that registration and activation fees fill (pull payment)`,
