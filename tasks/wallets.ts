@@ -2,6 +2,7 @@ import { formatUnits } from "ethers";
 import type { HardhatRuntimeEnvironment } from "hardhat/types";
 
 import { formatGas } from "../src/cli/output";
+import type { ActionFlags } from "../src/cli/wallets";
 import { defineTask } from "./lib";
 
 /** The part of the system the wallet tasks use. */
@@ -84,22 +85,7 @@ defineTask("wallet:propose", "Writes an unsigned owner execution to a JSON file 
   .addOptionalParam("nonce", "The wallet nonce to use (default: the next one)")
   .addFlag("unfreeze", "Instead: unfreeze the device key")
   .run(
-    async (
-      args: {
-        wallet: string;
-        out: string;
-        to?: string;
-        value: string;
-        data: string;
-        asset?: string;
-        amount?: string;
-        rotateKey?: string;
-        gasLimit?: string;
-        nonce?: string;
-        unfreeze: boolean;
-      },
-      hre,
-    ) => {
+    async (args: ActionFlags & { wallet: string; out: string; gasLimit?: string; nonce?: string }, hre) => {
       const { parseAddress, parseCount } = await import("../src/cli/parse");
       const { parseWalletAction } = await import("../src/cli/wallets");
       const { propose, resolveAction, writeProposal } = await import("../src/wallets");
