@@ -367,11 +367,11 @@ async function peerValidates(d: DemoRun): Promise<void> {
  * up to 0.05 ETH a day. ownerA's fourth device gets one too, with its own limit.
  */
 async function createWallets(d: DemoRun): Promise<void> {
-  const eth = await resolveAsset(d.hre, "eth");
+  const eth = await resolveAsset(d.system, "eth");
   const { ownerA, ownerB, operator } = d.cast;
   const owners = [await ownerA.getAddress(), await ownerB.getAddress(), await operator.getAddress()];
   const walletFor = (creator: Signer, device: FleetDevice, limit: string) =>
-    createWallet(d.hre, creator, {
+    createWallet(d.system, creator, {
       owners,
       threshold: 2,
       deviceId: device.deviceId,
@@ -390,10 +390,10 @@ async function createWallets(d: DemoRun): Promise<void> {
 
 /** The wallet's device pays the service `amount` ETH, relayed by the service. */
 async function devicePays(d: DemoRun, amount: string) {
-  return deviceSpend(d.hre, {
+  return deviceSpend(d.system, {
     wallet: d.wallet,
     device: d.fleet[1].wallet,
-    asset: await resolveAsset(d.hre, "eth"),
+    asset: await resolveAsset(d.system, "eth"),
     to: await d.cast.service.getAddress(),
     amount: parseEther(amount),
     relayer: d.cast.service,
@@ -401,8 +401,8 @@ async function devicePays(d: DemoRun, amount: string) {
 }
 
 async function deviceSpends(d: DemoRun): Promise<void> {
-  const eth = await resolveAsset(d.hre, "eth");
-  const funded = await fundWallet(d.hre, d.cast.treasury, d.wallet, [{ asset: eth, amount: WALLET_ETH }]);
+  const eth = await resolveAsset(d.system, "eth");
+  const funded = await fundWallet(d.system, d.cast.treasury, d.wallet, [{ asset: eth, amount: WALLET_ETH }]);
   const paid = await devicePays(d, "0.01");
   d.record(
     "The device pays for a service under its limit",
@@ -418,16 +418,16 @@ async function ownersApprove(d: DemoRun): Promise<void> {
   } catch (error) {
     refused = (error as Error).message;
   }
-  const proposal = await propose(d.hre, {
+  const proposal = await propose(d.system, {
     wallet: d.wallet,
     to: await d.cast.service.getAddress(),
     value: parseEther("0.05"),
     data: "0x",
     description: "pay the service 0.05 ETH",
   });
-  await addSignature(d.hre, proposal, d.cast.ownerA);
-  await addSignature(d.hre, proposal, d.cast.operator);
-  const executed = await execute(d.hre, proposal, d.cast.service);
+  await addSignature(d.system, proposal, d.cast.ownerA);
+  await addSignature(d.system, proposal, d.cast.operator);
+  const executed = await execute(d.system, proposal, d.cast.service);
   d.record(
     "The owners approve a larger spend",
     `the device alone cannot pay 0.05 ETH more today (${refused === "" ? "NOT refused" : "refused before sending"}); ownerA and the operator sign Execute(to, value, data, gasLimit, nonce ${executed.nonce}) and the service relays it: ${executed.success ? "paid" : "FAILED"}`,
