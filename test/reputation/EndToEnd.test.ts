@@ -20,7 +20,6 @@ import {
   withdrawReward,
 } from "../../src/reputation";
 import { connectRegistry } from "../../src/registry";
-import { loadSystem } from "../../tasks/support/deployments";
 import { readDomain } from "../../src/eip712/domain";
 import { reportDigest } from "../../src/eip712/report";
 import { ACTIVATION_FEE, REGISTRATION_FEE, testDevice } from "../shared/fixtures";
