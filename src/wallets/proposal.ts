@@ -59,7 +59,8 @@ export function readProposal(file: string): Proposal {
   for (const owner of Object.keys(p.signatures)) {
     if (!isAddress(owner)) throw new UserError(`${file}: signature key "${owner}" is not an address`);
   }
-  return { description: "", ...p } as Proposal;
+  // Addresses in their checksummed form: a hand-edited file in lower case names the same wallet.
+  return { description: "", ...p, wallet: getAddress(p.wallet as string), to: getAddress(p.to as string) } as Proposal;
 }
 
 /** Checks that each signature listed in a proposal is its owner's, over this proposal in the wallet's domain. */

@@ -1,3 +1,7 @@
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
 import { expect } from "chai";
 import { ZeroAddress, getAddress, parseEther } from "ethers";
@@ -17,6 +21,7 @@ import {
   execute,
   freezeDevice,
   propose,
+  readProposal,
   resolveAction,
   resolveAsset,
   walletStatus,
@@ -80,6 +85,23 @@ describe("wallets library (src/wallets, src/cli/wallets)", function () {
     await expect(freezeDevice(ctx, wallet, f.treasury)).to.be.rejectedWith(
       `${f.treasury.address} is not an owner of wallet ${wallet}`,
     );
+  });
+
+  it("a hand-edited proposal with a lower-case wallet address still reports its execution's success", async function () {
+    const f = await loadFixture(walletFixture);
+    const ctx = await plainContext(f);
+    const wallet = await f.wallet.getAddress();
+    const call = await resolveAction(ctx, wallet, { kind: "call", to: RECIPIENT, value: parseEther("1"), data: "0x" });
+    const proposal = await propose(ctx, { wallet, ...call });
+    await addSignature(ctx, proposal, f.owners[0]);
+    await addSignature(ctx, proposal, f.owners[2]);
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "thingledger-proposal-")), "p.json");
+    fs.writeFileSync(file, JSON.stringify({ ...proposal, wallet: wallet.toLowerCase(), to: RECIPIENT.toLowerCase() }));
+    const read = readProposal(file);
+    expect(read.wallet).to.equal(wallet);
+    const executed = await execute(ctx, read, f.treasury);
+    expect(executed).to.include({ success: true, nonce: 0n });
+    expect(await ethers.provider.getBalance(RECIPIENT)).to.equal(parseEther("1"));
   });
 
   it("createWallet refuses a limit above the wallet's maximum before sending anything", async function () {
