@@ -1,6 +1,6 @@
 import { formatGas } from "../src/cli/output";
-import { withHttpFlags } from "../src/http/flags";
-import type { HttpFlags } from "../src/http/flags";
+import { withHttpFlags } from "../src/cli/http";
+import type { HttpFlags } from "../src/cli/http";
 import { defineTask } from "./lib";
 
 function unitOf(asset: string): string {
@@ -226,7 +226,7 @@ defineTask("as:serve", "Runs the Authorization Server: trades receipts for HOTP 
     ) => {
       const { parseCount } = await import("../src/cli/parse");
       const { readDevicesFile, startAs } = await import("../src/channels");
-      const { parseHttpFlags } = await import("../src/http/flags");
+      const { parseHttpFlags } = await import("../src/cli/http");
       const { serviceLogger } = await import("../src/http/log");
       const { signerOption } = await import("./support/signers");
       const { loadSystem } = await import("./support/deployments");

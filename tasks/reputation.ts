@@ -1,8 +1,8 @@
 import type { HardhatRuntimeEnvironment } from "hardhat/types";
 
 import { formatGas } from "../src/cli/output";
-import { withHttpFlags } from "../src/http/flags";
-import type { HttpFlags } from "../src/http/flags";
+import { withHttpFlags } from "../src/cli/http";
+import type { HttpFlags } from "../src/cli/http";
 import { defineTask } from "./lib";
 
 const TREND = ["falling", "steady", "rising"];
@@ -198,7 +198,7 @@ defineTask("auditor:serve", "Runs an auditor: takes device reports over HTTP, ch
     ) => {
       const { parseCount, parseDuration } = await import("../src/cli/parse");
       const { serveAuditor } = await import("../src/reputation");
-      const { parseHttpFlags } = await import("../src/http/flags");
+      const { parseHttpFlags } = await import("../src/cli/http");
       const { serviceLogger } = await import("../src/http/log");
       const { signerOption } = await import("./support/signers");
       const http = parseHttpFlags(args);

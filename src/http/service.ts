@@ -40,7 +40,7 @@ export interface HttpLimits {
 
 /**
  * The defaults of a service built in code (tests, benchmarks, embedding). No rate limit here: the serve
- * tasks turn one on (1000 requests per 10 s per client, `src/http/flags.ts`); behind a proxy every client
+ * tasks turn one on (1000 requests per 10 s per client, `src/cli/http.ts`); behind a proxy every client
  * has the proxy's address.
  */
 export const DEFAULT_LIMITS: HttpLimits = {

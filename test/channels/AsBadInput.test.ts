@@ -15,7 +15,7 @@ import { openedChannel } from "../../src/channels/key";
 import { AsStore } from "../../src/channels/store";
 import { ReceiptVerifier } from "../../src/channels/verify";
 import { signReceipt } from "../../src/eip712/receipt";
-import { parseHttpFlags } from "../../src/http/flags";
+import { parseHttpFlags } from "../../src/cli/http";
 import { DEFAULT_LIMITS } from "../../src/http/service";
 import type { HttpOptions } from "../../src/http/service";
 import { buildGroup } from "../../src/merkle/group";

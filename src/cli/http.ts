@@ -1,6 +1,4 @@
-import type { ConfigurableTaskDefinition } from "hardhat/types";
-
-import { parseCount } from "../cli/parse";
+import { parseCount } from "./parse";
 import { UserError } from "../errors";
 
 /** The HTTP limit flags of `as:serve` and `auditor:serve`, as Hardhat passes them (strings, or absent). */
@@ -48,8 +46,13 @@ const FLAGS: [keyof HttpFlags, string][] = [
   ["logLevel", "pino log level on stderr: fatal, error, warn, info, debug, trace or silent (default info)"],
 ];
 
+/** What a task definition offers to declare an optional flag (Hardhat's, or any CLI framework's). */
+interface FlagDeclarer {
+  addOptionalParam(name: string, description?: string): unknown;
+}
+
 /** Adds the HTTP limit flags to a serve task. */
-export function withHttpFlags(definition: ConfigurableTaskDefinition): ConfigurableTaskDefinition {
+export function withHttpFlags<T extends FlagDeclarer>(definition: T): T {
   for (const [name, help] of FLAGS) definition.addOptionalParam(name, help);
   return definition;
 }
