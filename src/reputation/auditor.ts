@@ -1,7 +1,7 @@
 import type { TypedDataDomain } from "ethers";
 
 import type { DeviceRegistry } from "../../typechain-types";
-import { AbsentCache, TtlCache } from "../http/cache";
+import { TtlCache } from "../http/cache";
 import { AuditorMetrics } from "../http/metrics";
 import { HttpService, Rejected } from "../http/service";
 import type { HttpOptions } from "../http/service";
@@ -101,10 +101,9 @@ export class AuditorService extends HttpService<AuditorMetrics> {
    * proof request costs a lookup, not a rebuild of the whole epoch (seconds of CPU for a large one).
    */
   private readonly epochCache = new Map<number, { published: PublishedEpoch; built?: ReturnType<typeof buildEpoch> }>();
-  /** Devices found unregistered, refused without another chain read for a while; one read per device at once. */
-  private readonly unknownDevices: AbsentCache;
-  /** Registered devices' status and key, as last read (`knownDeviceTtl`). */
-  private readonly knownDevices: TtlCache<{ status: bigint; deviceKey: string }>;
+  /** Devices' status and key as last read: unregistered ones for `unknownDeviceTtl`, registered ones for
+   * `knownDeviceTtl`; one read per device at once. */
+  private readonly devices: TtlCache<{ status: bigint; deviceKey: string }>;
   private clock?: { timestamp: number; at: number };
   private clockRead?: Promise<void>;
 
@@ -118,8 +117,7 @@ export class AuditorService extends HttpService<AuditorMetrics> {
       },
       { ...options.http, limits: { bodyLimit: 16 * 1024, ...options.http?.limits } },
     );
-    this.unknownDevices = new AbsentCache((options.unknownDeviceTtl ?? 15) * 1000);
-    this.knownDevices = new TtlCache((options.knownDeviceTtl ?? 5) * 1000);
+    this.devices = new TtlCache((options.knownDeviceTtl ?? 5) * 1000);
     this.now =
       options.now ??
       (async () => {
@@ -233,20 +231,15 @@ export class AuditorService extends HttpService<AuditorMetrics> {
    * remembered as such for `unknownDeviceTtl`, a registered one for `knownDeviceTtl`.
    */
   private async device(id: string): Promise<{ status: bigint; deviceKey: string }> {
-    const unknown = { status: 0n, deviceKey: "" };
-    if (this.unknownDevices.has(id)) return unknown;
-    const known = this.knownDevices.get(id);
-    if (known !== undefined) return known;
-    const { value } = await this.unknownDevices.shared(id, () =>
+    const cached = this.devices.get(id);
+    if (cached !== undefined) return cached;
+    const { value } = await this.devices.shared(id, () =>
       this.readChain("getDevice", () => this.options.registry.getDevice(id)),
     );
-    if (STATUS_NAMES[Number(value.status)] !== "unknown") {
-      const read = { status: value.status, deviceKey: value.deviceKey };
-      this.knownDevices.set(id, read);
-      return read;
-    }
-    this.unknownDevices.add(id);
-    return unknown;
+    const unknown = STATUS_NAMES[Number(value.status)] === "unknown";
+    const read = unknown ? { status: 0n, deviceKey: "" } : { status: value.status, deviceKey: value.deviceKey };
+    this.devices.set(id, read, unknown ? (this.options.unknownDeviceTtl ?? 15) * 1000 : undefined);
+    return read;
   }
 
   /** Scores the current epoch from the stored reports and submits the changed scores with the reports root. */
