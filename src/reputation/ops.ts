@@ -15,7 +15,7 @@ import type { HttpOptions } from "../http/service";
 import { STATUS_NAMES, connectRegistry } from "../registry";
 import { formatThing } from "../units";
 import { AuditorService } from "./auditor";
-import type { EpochResult, ReportBody } from "./auditor";
+import type { AuditorOptions, EpochResult, ReportBody } from "./auditor";
 import { recomputeEpoch } from "./epoch";
 import type { PublishedEpoch } from "./epoch";
 import { checkModel, defaultModel } from "./model";
@@ -272,6 +272,7 @@ export async function openAuditor(
   db: string,
   model: Partial<ModelParams> = {},
   http?: HttpOptions,
+  caches: Pick<AuditorOptions, "knownDeviceTtl" | "unknownDeviceTtl"> = {},
 ): Promise<{
   service: AuditorService;
   store: ReportStore;
@@ -295,6 +296,7 @@ export async function openAuditor(
     model: params,
     epochLength: ctx.epochLength,
     http,
+    ...caches,
   });
   return { service, store, auditor, registry: ctx.registry, model: params };
 }
@@ -438,6 +440,10 @@ export interface ServeAuditorOptions {
   model: Partial<ModelParams>;
   /** Score each epoch automatically, looking at the chain's epoch this often (seconds). */
   autoPollSeconds?: number;
+  /** Seconds a registered device's status and key are reused (`AuditorOptions.knownDeviceTtl`, default 5). */
+  knownDeviceTtl?: number;
+  /** Seconds a device found unregistered is refused without a read (`AuditorOptions.unknownDeviceTtl`, default 15). */
+  unknownDeviceTtl?: number;
   log: (line: string) => void;
   /** HTTP limits, logger and health thresholds. */
   http?: HttpOptions;
@@ -458,7 +464,10 @@ export interface RunningAuditor {
  * once the chain enters it (the reports of the epoch before are all in by then).
  */
 export async function serveAuditor(hre: HardhatRuntimeEnvironment, o: ServeAuditorOptions): Promise<RunningAuditor> {
-  const { service, store, auditor, registry, model } = await openAuditor(hre, o.signer, o.db, o.model, o.http);
+  const { service, store, auditor, registry, model } = await openAuditor(hre, o.signer, o.db, o.model, o.http, {
+    knownDeviceTtl: o.knownDeviceTtl,
+    unknownDeviceTtl: o.unknownDeviceTtl,
+  });
   if (!(await registry.auditorInfo(auditor)).active)
     o.log(`${auditor} is not an admitted auditor yet: reports are taken, but epochs cannot be submitted`);
   let url: string;
