@@ -13,6 +13,7 @@ import { STATUS_NAMES } from "../registry";
 import { buildEpoch } from "./epoch";
 import type { PublishedEpoch } from "./epoch";
 import type { ModelParams } from "./model";
+import { scoresToSubmit, submitScores } from "./scores";
 import { DuplicateReport } from "./store";
 import type { ReportStore, StoredReport } from "./store";
 
@@ -257,73 +258,28 @@ export class AuditorService extends HttpService<AuditorMetrics> {
     if (reports.length === 0)
       throw new UserError(`no reports in the model's window: nothing to score in epoch ${epoch}`);
     const built = buildEpoch(reports, reference, model);
-    const entries: { deviceId: string; score: number; trend: number }[] = [];
     const subjects = [...built.scores.values()];
-    for (let i = 0; i < subjects.length; i += 50) {
-      const chunk = subjects.slice(i, i + 50);
-      const states = await Promise.all(
-        chunk.map(async (s) => {
-          const [rep, [owner, status]] = await Promise.all([
-            registry.reputationOf(s.subjectId),
-            registry.ownerAndStatus(s.subjectId),
-          ]);
-          return { rep, owner, status };
-        }),
-      );
-      chunk.forEach((s, j) => {
-        const { rep, owner, status } = states[j];
-        if (owner === "0x0000000000000000000000000000000000000000") return;
-        // Revoked after its reports came in: the registry would skip it (and pay nothing for it).
-        if (STATUS_NAMES[Number(status)] !== "active") return;
-        if (rep.audited && Number(rep.epoch) === epoch) return;
-        if (rep.audited && Number(rep.score) === s.score && Number(rep.trend) === s.trend) return;
-        entries.push({ deviceId: s.subjectId, score: s.score, trend: s.trend });
-      });
-    }
+    const entries = await scoresToSubmit(registry, subjects, epoch);
+    const { failure, ...landed } = await submitScores(
+      registry,
+      entries,
+      epoch,
+      built.root,
+      built.reports.length,
+      this.options.batchSize ?? 200,
+    );
     const result: EpochResult = {
       epoch,
       root: built.root,
       reports: built.reports.length,
       subjects: subjects.length,
-      submitted: 0,
+      submitted: landed.submitted,
       skipped: subjects.length - entries.length,
-      changed: 0,
-      rewarded: 0,
-      gasUsed: 0n,
-      txHashes: [],
+      changed: landed.changed,
+      rewarded: landed.rewarded,
+      gasUsed: landed.gasUsed,
+      txHashes: landed.txHashes,
     };
-    const size = this.options.batchSize ?? 200;
-    let failure: unknown;
-    try {
-      for (let i = 0; i < entries.length; i += size) {
-        const chunk = entries.slice(i, i + size);
-        // Every batch commits the root and how many reports it holds: the bound on this epoch's rewards.
-        const tx =
-          chunk.length === 1
-            ? await registry.updateScore(
-                chunk[0].deviceId,
-                chunk[0].score,
-                chunk[0].trend,
-                epoch,
-                built.root,
-                built.reports.length,
-              )
-            : await registry.updateScores(chunk, epoch, built.root, built.reports.length);
-        const mined = await tx.wait();
-        result.txHashes.push(tx.hash);
-        result.gasUsed += mined?.gasUsed ?? 0n;
-        result.submitted += chunk.length;
-        for (const log of mined?.logs ?? []) {
-          const parsed = registry.interface.parseLog(log);
-          if (parsed?.name === "ScoresUpdated") {
-            result.changed += Number(parsed.args.changed);
-            result.rewarded += Number(parsed.args.rewarded);
-          }
-        }
-      }
-    } catch (error) {
-      failure = error;
-    }
     if (result.txHashes.length > 0) {
       // What landed on chain is recorded, so its proofs stay available.
       store.saveEpoch(
