@@ -246,11 +246,13 @@ export class AuditorService extends HttpService<AuditorMetrics> {
   /** Scores the current epoch from the stored reports and submits the changed scores with the reports root. */
   async runEpoch(): Promise<EpochResult> {
     const { registry, store, model, epochLength } = this.options;
-    const epoch = Number(await registry.currentEpoch());
+    // Every read is bounded by the RPC timeout: a hung RPC fails the run (503 chain unavailable), not stalls it.
+    const read = <T>(call: string, fn: () => Promise<T>) => this.readChain(call, fn);
+    const epoch = Number(await read("currentEpoch", () => registry.currentEpoch()));
     if (store.epoch(epoch) !== undefined) throw new UserError(`this auditor already submitted epoch ${epoch}`);
     const runner = registry.runner as { getAddress?: () => Promise<string> } | null;
     const auditor = (await runner?.getAddress?.()) ?? "";
-    const info = await registry.auditorInfo(auditor);
+    const info = await read("auditorInfo", () => registry.auditorInfo(auditor));
     if (!info.active) throw new UserError(`${auditor} is not an admitted auditor of this registry`);
     const reference = epoch * epochLength;
     const now = await this.now();
@@ -259,7 +261,7 @@ export class AuditorService extends HttpService<AuditorMetrics> {
       throw new UserError(`no reports in the model's window: nothing to score in epoch ${epoch}`);
     const built = buildEpoch(reports, reference, model);
     const subjects = [...built.scores.values()];
-    const entries = await scoresToSubmit(registry, subjects, epoch);
+    const entries = await scoresToSubmit(registry, subjects, epoch, read);
     const { failure, ...landed } = await submitScores(
       registry,
       entries,

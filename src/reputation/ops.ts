@@ -11,6 +11,7 @@ import { DEVICE_SIGNATURE_PATTERN, fullSignature } from "../eip712/device";
 import { readDomain } from "../eip712/domain";
 import { MAX_RATING, interactionClaimDigest, signInteractionClaim, signReport } from "../eip712/report";
 import { UserError, ensure } from "../errors";
+import { Rejected } from "../http/errors";
 import type { HttpOptions } from "../http/service";
 import { STATUS_NAMES, connectRegistry } from "../registry";
 import { formatThing } from "../units";
@@ -311,6 +312,10 @@ export async function runEpoch(
   const { service, store, auditor } = await openAuditor(hre, signer, db, model);
   try {
     return { ...(await service.runEpoch()), auditor };
+  } catch (error) {
+    // A refusal of the service (e.g. 503 chain unavailable) is a user's error here: one line, no stack.
+    if (error instanceof Rejected) throw new UserError(error.message);
+    throw error;
   } finally {
     store.close();
   }

@@ -24,12 +24,14 @@ export interface SubmittedScores {
 /**
  * The scores worth submitting for `epoch`, read 50 subjects at a time: a subject is left out when it is
  * not registered, not active (revoked after its reports came in: the registry would skip it and pay
- * nothing), already scored this epoch, or its score and trend are unchanged.
+ * nothing), already scored this epoch, or its score and trend are unchanged. `read` runs each chain read
+ * (the auditor bounds them by its RPC timeout).
  */
 export async function scoresToSubmit(
   registry: DeviceRegistry,
   subjects: readonly SubjectScore[],
   epoch: number,
+  read: <T>(call: string, fn: () => Promise<T>) => Promise<T>,
 ): Promise<ScoreEntry[]> {
   const entries: ScoreEntry[] = [];
   for (let i = 0; i < subjects.length; i += 50) {
@@ -37,8 +39,8 @@ export async function scoresToSubmit(
     const states = await Promise.all(
       chunk.map(async (s) => {
         const [rep, [owner, status]] = await Promise.all([
-          registry.reputationOf(s.subjectId),
-          registry.ownerAndStatus(s.subjectId),
+          read("reputationOf", () => registry.reputationOf(s.subjectId)),
+          read("ownerAndStatus", () => registry.ownerAndStatus(s.subjectId)),
         ]);
         return { rep, owner, status };
       }),

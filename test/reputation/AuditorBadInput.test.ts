@@ -456,6 +456,21 @@ describe("Auditor: bad input, slow clients, chain faults, health and metrics", f
       });
     });
 
+    it("a hung RPC during an epoch run: it fails with 'chain unavailable' after the RPC timeout (not a stall of minutes); nothing recorded", async function () {
+      this.timeout(30_000); // before: the run waited for ethers' own 300 s request timeout
+      const s = await start({ limits: { rpcTimeoutMs: 200 } });
+      const before = s.snapshot();
+      s.proxy.mode = "hang";
+      await expect(s.service.runEpoch()).to.be.rejectedWith(
+        /^chain unavailable: currentEpoch got no answer within 200 ms$/,
+      );
+      s.proxy.mode = "up";
+      expect(s.snapshot()).to.deep.equal(before);
+      expect((await request(s.url, "GET", "/metrics")).text).to.match(
+        /^thingledger_auditor_rpc_errors_total\{call="currentEpoch",kind="timeout"\} 1$/m,
+      );
+    });
+
     it("the epoch loop: /health reports its last run and error; 503 while it fails", async function () {
       const s = await start();
       s.service.watchLoop("epoch", 60);
