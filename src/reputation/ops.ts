@@ -178,20 +178,33 @@ export interface SubmitOutcome {
   error?: string;
 }
 
-/** Posts reports to an auditor, one request each; the auditor's answer for each is kept. */
+/** How often one report is sent again after a 429 or 503 (it waits the answer's Retry-After, at most 30 s). */
+const SUBMIT_RETRIES = 5;
+
+/**
+ * Posts reports to an auditor, one request each; the auditor's answer for each is kept. A report answered
+ * 429 (over the rate limit) or 503 (the auditor cannot read the chain) is sent again after the answer's
+ * `Retry-After`, up to {@link SUBMIT_RETRIES} times, so a large file is paced by the auditor, not refused.
+ */
 export async function submitReports(url: string, reports: readonly ReportBody[]): Promise<SubmitOutcome[]> {
   const base = url.replace(/\/+$/, "");
   const outcomes: SubmitOutcome[] = [];
   for (const [index, report] of reports.entries()) {
     let response: Response;
-    try {
-      response = await fetch(`${base}/reports`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify(report),
-      });
-    } catch (error) {
-      throw new UserError(`cannot reach the auditor at ${base}: ${(error as Error).message}`);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        response = await fetch(`${base}/reports`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify(report),
+        });
+      } catch (error) {
+        throw new UserError(`cannot reach the auditor at ${base}: ${(error as Error).message}`);
+      }
+      if ((response.status !== 429 && response.status !== 503) || attempt === SUBMIT_RETRIES) break;
+      await response.body?.cancel();
+      const seconds = Math.min(Math.max(Number(response.headers.get("retry-after")) || 1, 1), 30);
+      await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
     }
     const body = (await response.json().catch(() => ({}))) as { digest?: string; error?: string };
     outcomes.push({ index, accepted: response.ok, status: response.status, digest: body.digest, error: body.error });

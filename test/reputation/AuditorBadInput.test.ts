@@ -8,6 +8,7 @@ import { UserError } from "../../src/errors";
 import type { HttpOptions } from "../../src/http/service";
 import { AuditorService } from "../../src/reputation/auditor";
 import type { ReportBody } from "../../src/reputation/auditor";
+import { submitReports } from "../../src/reputation/ops";
 import { defaultModel } from "../../src/reputation/model";
 import { ReportStore } from "../../src/reputation/store";
 import { EPOCH_LENGTH, auditorFixture, testDevice } from "../shared/fixtures";
@@ -501,6 +502,19 @@ describe("Auditor: bad input, slow clients, chain faults, health and metrics", f
       expectAnswer(r, 429, /^rate limit: at most 1 requests per 60 s from one client/);
       expect(r.headers["retry-after"]).to.match(/^\d+$/);
       expect(s.snapshot()).to.deep.equal(before);
+    });
+
+    it("a large report file against the rate limit: submitReports waits each 429's Retry-After; every report is stored", async function () {
+      const s = await start({ limits: { rateLimit: { max: 2, windowMs: 1_000 } } });
+      const reports = [];
+      for (let i = 0; i < 5; i++) reports.push(await s.report());
+      const outcomes = await submitReports(s.url, reports);
+      expect(outcomes.map((o) => o.status)).to.deep.equal([201, 201, 201, 201, 201]);
+      expect(s.store.count()).to.equal(6);
+      // Each paced by the limit: some were refused 429 first (counted), none lost.
+      expect((await request(s.url, "GET", "/metrics")).text).to.match(
+        /^thingledger_auditor_rejections_total\{reason="rate_limited",status="429"\} [1-9]\d*$/m,
+      );
     });
 
     it("/metrics: accepted reports, rejections by reason, requests by route", async function () {
