@@ -1,4 +1,5 @@
 import type { TypedDataDomain } from "ethers";
+import { LRUCache } from "lru-cache";
 
 import type { DeviceRegistry } from "../../typechain-types";
 import { TtlCache } from "../http/cache";
@@ -66,6 +67,12 @@ export interface EpochResult {
   txHashes: string[];
 }
 
+/** A submitted epoch as served: published once read, built once a proof is asked for. */
+interface CachedEpoch {
+  published: PublishedEpoch;
+  built?: ReturnType<typeof buildEpoch>;
+}
+
 const hex32 = { type: "string", pattern: "^0x[0-9a-fA-F]{64}$" } as const;
 const signature = { type: "string", pattern: "^0x[0-9a-fA-F]{130}$" } as const;
 /** The subject's identity claim: 65 bytes, or 64 in EIP-2098 form (as `isValidDeviceSignature` takes it). */
@@ -98,10 +105,15 @@ export class AuditorService extends HttpService<AuditorMetrics> {
   /** Reports being checked right now, by digest and by interaction: a second copy in flight is a duplicate. */
   private readonly inFlight = new Set<string>();
   /**
-   * Submitted epochs are final: each is read and built once, then served from memory (the last few), so a
-   * proof request costs a lookup, not a rebuild of the whole epoch (seconds of CPU for a large one).
+   * Submitted epochs are final: each is read and built once, then served from memory, so a proof request
+   * costs a lookup, not a rebuild of the whole epoch (seconds of CPU for a large one). The last 16 used are
+   * kept, up to 2,000,000 reports in all: requests cycling through a few epochs never rebuild one.
    */
-  private readonly epochCache = new Map<number, { published: PublishedEpoch; built?: ReturnType<typeof buildEpoch> }>();
+  private readonly epochCache = new LRUCache<number, CachedEpoch>({
+    max: 16,
+    maxSize: 2_000_000,
+    sizeCalculation: (entry) => entry.published.reports.length + 1,
+  });
   /** Devices' status and key as last read: unregistered ones for `unknownDeviceTtl`, registered ones for
    * `knownDeviceTtl`; one read per device at once. */
   private readonly devices: TtlCache<{ status: bigint; deviceKey: string }>;
@@ -313,7 +325,7 @@ export class AuditorService extends HttpService<AuditorMetrics> {
     return this.cachedEpoch(epoch).published;
   }
 
-  private cachedEpoch(epoch: number): { published: PublishedEpoch; built?: ReturnType<typeof buildEpoch> } {
+  private cachedEpoch(epoch: number): CachedEpoch {
     const cached = this.epochCache.get(epoch);
     if (cached !== undefined) return cached;
     const record = this.options.store.epoch(epoch);
@@ -329,7 +341,6 @@ export class AuditorService extends HttpService<AuditorMetrics> {
       },
     };
     this.epochCache.set(epoch, entry);
-    if (this.epochCache.size > 4) this.epochCache.delete(this.epochCache.keys().next().value as number);
     return entry;
   }
 

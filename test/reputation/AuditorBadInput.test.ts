@@ -517,6 +517,36 @@ describe("Auditor: bad input, slow clients, chain faults, health and metrics", f
       );
     });
 
+    it("proof requests cycling through six epochs: each epoch is read and built once, not once per request", async function () {
+      const s = await start();
+      const [stored] = s.store.reportsBetween(0, 2 ** 40);
+      const record = {
+        model: MODEL,
+        root: stored.digest,
+        reports: 1,
+        scores: [],
+        txHashes: [],
+        gasUsed: "0",
+        rewarded: 0,
+      };
+      for (let epoch = 1; epoch <= 6; epoch++)
+        s.store.saveEpoch({ ...record, epoch, reference: epoch * Number(EPOCH_LENGTH) }, [stored.digest]);
+      let reads = 0;
+      const epochReports = s.store.epochReports.bind(s.store);
+      s.store.epochReports = (epoch: number) => {
+        reads++;
+        return epochReports(epoch);
+      };
+      for (let round = 0; round < 3; round++)
+        for (let epoch = 1; epoch <= 6; epoch++) {
+          const r = await request(s.url, "GET", `/epochs/${epoch}/proofs/${stored.digest}`);
+          expect(r.status, r.text).to.equal(200);
+          expect(r.body).to.deep.include({ epoch, digest: stored.digest, proof: [] });
+        }
+      // Was 18: the cache was a FIFO of four epochs, so every request re-read and rebuilt its epoch.
+      expect(reads).to.equal(6);
+    });
+
     it("/metrics: accepted reports, rejections by reason, requests by route", async function () {
       const s = await start();
       await postJson(s.url, "/reports", { ...(await s.report()), rating: "90" });
