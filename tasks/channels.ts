@@ -202,6 +202,11 @@ defineTask("as:serve", "Runs the Authorization Server: trades receipts for HOTP 
     "Seconds a channel found not open on chain is refused without a chain read",
     "15",
   )
+  .addOptionalParam(
+    "headCache",
+    "Milliseconds the head block that refused a request naming a later block refuses more without a chain read (0: read every time)",
+    "1000",
+  )
   .serve(
     async (
       args: HttpFlags & {
@@ -221,6 +226,7 @@ defineTask("as:serve", "Runs the Authorization Server: trades receipts for HOTP 
         signer: string;
         init: boolean;
         unknownChannelTtl: string;
+        headCache: string;
       },
       hre,
     ) => {
@@ -254,6 +260,7 @@ defineTask("as:serve", "Runs the Authorization Server: trades receipts for HOTP 
         log: (line) => logger.info(line),
         http: { ...http, logger, processMetrics: true },
         unknownChannelTtl: parseCount("unknown-channel-ttl", args.unknownChannelTtl),
+        headCacheMs: parseCount("head-cache", args.headCache),
       });
       return {
         stop: () => as.stop(),

@@ -183,6 +183,12 @@ defineTask("auditor:serve", "Runs an auditor: takes device reports over HTTP, ch
   .addOptionalParam("halfLife", "The model's half-life: 3600s, 12h, 7d (default 7 epochs)")
   .addFlag("auto", "Score and submit each epoch by itself once the chain enters it")
   .addOptionalParam("poll", "With --auto, how often to look at the chain's epoch, in seconds", "60")
+  .addOptionalParam(
+    "knownDeviceTtl",
+    "Seconds a registered device's status and key are reused for report checks (0: read every time)",
+    "5",
+  )
+  .addOptionalParam("unknownDeviceTtl", "Seconds a device found unregistered is refused without a chain read", "15")
   .serve(
     async (
       args: HttpFlags & {
@@ -193,6 +199,8 @@ defineTask("auditor:serve", "Runs an auditor: takes device reports over HTTP, ch
         halfLife?: string;
         auto: boolean;
         poll: string;
+        knownDeviceTtl: string;
+        unknownDeviceTtl: string;
       },
       hre,
     ) => {
@@ -210,6 +218,8 @@ defineTask("auditor:serve", "Runs an auditor: takes device reports over HTTP, ch
         db: args.db,
         model: args.halfLife === undefined ? {} : { halfLife: parseDuration("half-life", args.halfLife) },
         autoPollSeconds: args.auto ? parseCount("poll", args.poll, 1) : undefined,
+        knownDeviceTtl: parseCount("known-device-ttl", args.knownDeviceTtl),
+        unknownDeviceTtl: parseCount("unknown-device-ttl", args.unknownDeviceTtl),
         log: (line) => logger.info(line),
         http: { ...http, logger, processMetrics: true },
       });

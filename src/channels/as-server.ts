@@ -1,10 +1,9 @@
 import { randomBytes } from "node:crypto";
-import { performance } from "node:perf_hooks";
 
 import { getAddress } from "ethers";
 
 import type { PaymentChannels } from "../../typechain-types";
-import { AbsentCache } from "../http/cache";
+import { TtlCache } from "../http/cache";
 import { AsMetrics } from "../http/metrics";
 import { HttpService, Rejected } from "../http/service";
 import type { HttpOptions } from "../http/service";
@@ -227,7 +226,7 @@ function checkChannelParams(params: ChannelParams): void {
 export class AuthorizationServer extends HttpService<AsMetrics> {
   private readonly channels = new Map<string, ChannelRecord>();
   /** Channels found not open on chain, answered 404 without another chain read for a while. */
-  private readonly notOpen: AbsentCache;
+  private readonly notOpen: TtlCache<true>;
   /** The best durable receipt of each channel: what closes use. */
   private readonly best = new Map<string, StoredReceipt>();
   /** Receipts accepted but not yet on disk, newest per channel: the next receipt builds on them. */
@@ -255,7 +254,7 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
   /** The head read in flight, shared by concurrent requests. */
   private headRead?: Promise<bigint>;
   /** The head a request naming a later block was refused with, and until when it refuses more (`headCacheMs`). */
-  private notReached?: { head: bigint; until: number };
+  private readonly notReached: TtlCache<bigint>;
 
   constructor(private readonly options: AsOptions) {
     super(
@@ -268,7 +267,8 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
       options.http,
     );
     this.hotpConfig = options.hotp ?? DEFAULT_HOTP;
-    this.notOpen = new AbsentCache((options.unknownChannelTtl ?? 15) * 1000);
+    this.notOpen = new TtlCache((options.unknownChannelTtl ?? 15) * 1000);
+    this.notReached = new TtlCache(options.headCacheMs ?? 1_000, 1);
     this.rpcTimeoutMs = options.rpcTimeoutMs ?? 5_000;
     const provider = options.channels?.runner?.provider ?? undefined;
     const clock =
@@ -555,11 +555,10 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
     // not final (the open may be pending): read the head first, and remember only answers read after it.
     const openBlock = BigInt(params.openBlock);
     if (openBlock > this.knownHead) {
-      const cached = this.notReached !== undefined && performance.now() < this.notReached.until;
-      const head = cached ? this.notReached!.head : await this.readOnChain(id, () => this.chainHead(contract));
+      const cached = this.notReached.get("head");
+      const head = cached ?? (await this.readOnChain(id, () => this.chainHead(contract)));
       if (head > this.knownHead) this.knownHead = head;
-      if (openBlock > head && !cached && (this.options.headCacheMs ?? 1_000) > 0)
-        this.notReached = { head, until: performance.now() + (this.options.headCacheMs ?? 1_000) };
+      if (openBlock > head && cached === undefined) this.notReached.set("head", head);
       if (openBlock > head)
         throw new Rejected(
           404,
@@ -572,16 +571,12 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
     );
     const state = read.value;
     if (!state.open) {
-      this.notOpen.add(id);
+      this.notOpen.set(id, true);
       if (read.joined) this.metrics.unknownChannelHits.inc();
       throw new Rejected(404, `channel ${id} is not open for this AS on chain`, "unknown_channel");
     }
     if (needed > 0) {
-      const head = await this.readOnChain(id, () =>
-        withTimeout("reading the block number", this.rpcTimeoutMs, async () =>
-          BigInt((await contract.runner?.provider?.getBlockNumber()) ?? 0),
-        ),
-      );
+      const head = await this.readOnChain(id, () => this.chainHead(contract));
       const confirmations = head - BigInt(params.openBlock);
       if (confirmations < BigInt(needed))
         throw new Rejected(409, `channel ${id} has ${confirmations} confirmations; this AS waits for ${needed}`);

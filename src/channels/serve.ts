@@ -85,6 +85,8 @@ export interface ServeOptions {
   http?: HttpOptions;
   /** Seconds a channel found not open on chain is answered 404 without another chain read. */
   unknownChannelTtl?: number;
+  /** Milliseconds a head block that refused a request naming a later block refuses more without a read. */
+  headCacheMs?: number;
 }
 
 export interface RunningAs {
@@ -121,6 +123,7 @@ async function authorizationServer(
     log: o.log,
     http: o.http,
     unknownChannelTtl: o.unknownChannelTtl,
+    headCacheMs: o.headCacheMs,
   });
   for (const d of o.devices ?? []) server.provisionDevice(d.deviceId, d.secret, d.price);
   return server;

@@ -2,6 +2,7 @@ import { TypedDataEncoder, getBytes } from "ethers";
 import type { TypedDataDomain } from "ethers";
 import secp256k1 from "secp256k1";
 
+import { checksumHex, isAddress } from "../chain/address";
 import { typeHash } from "../eip712/domain";
 import { RECEIPT_TYPES, redeliverDigest } from "../eip712/receipt";
 import { keccak } from "../keccak";
@@ -66,7 +67,7 @@ export function recoverSigner(digest: Buffer | string, signature: string): strin
   if (s > HALF_N || (v !== 27 && v !== 28)) return undefined;
   try {
     const pub = secp256k1.ecdsaRecover(bytes.subarray(0, 64), v - 27, hash, false);
-    return checksumAddress(
+    return checksumHex(
       keccak(Buffer.from(pub.subarray(1)))
         .subarray(12)
         .toString("hex"),
@@ -76,21 +77,6 @@ export function recoverSigner(digest: Buffer | string, signature: string): strin
   }
 }
 
-/**
- * The EIP-55 checksummed form of an address given as 40 lowercase hex digits, with the native keccak:
- * what ethers' `getAddress` returns, several times faster (it hashes in pure JS).
- */
-export function checksumAddress(lower: string): string {
-  const hash = keccak(Buffer.from(lower, "ascii"));
-  let out = "0x";
-  for (let i = 0; i < 40; i++) {
-    const nibble = i % 2 === 0 ? hash[i >> 1] >> 4 : hash[i >> 1] & 0x0f;
-    out += nibble >= 8 ? lower[i].toUpperCase() : lower[i];
-  }
-  return out;
-}
-
-const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
 /** Valid keys only, so a flood of bogus keys cannot grow it; cleared when full. */
 const recentIds = new Map<string, string>();
 const RECENT_IDS = 16_384;
@@ -98,12 +84,7 @@ const BYTES32 = /^0x[0-9a-fA-F]{64}$/;
 
 /** The 32-byte ABI word of an address, or undefined unless it is 0x-hex, all one case or correctly checksummed. */
 function addressWord(address: string): string | undefined {
-  if (!ADDRESS.test(address)) return undefined;
-  const lower = address.slice(2).toLowerCase();
-  const upper = address.slice(2).toUpperCase();
-  const body = address.slice(2);
-  if (body !== lower && body !== upper && checksumAddress(lower) !== address) return undefined;
-  return lower.padStart(64, "0");
+  return isAddress(address) ? address.slice(2).toLowerCase().padStart(64, "0") : undefined;
 }
 
 function uintWord(value: bigint, bits: number): string | undefined {

@@ -1,39 +1,43 @@
-import { performance } from "node:perf_hooks";
+import { LRUCache } from "lru-cache";
 
 /**
- * Remembers keys found absent (for `ttlMs`, at most `maxEntries`, oldest dropped first) and shares one
- * lookup among concurrent callers for the same key: a flood of requests for the same unknown thing costs
- * one lookup per `ttlMs`, not one per request.
+ * Remembers what a lookup found (a value, or `true` for "found absent") for a time to live, at most
+ * `maxEntries` at once (least recently used dropped first), and shares one lookup among concurrent callers
+ * for the same key: a flood of requests for the same thing costs one lookup per TTL, not one per request.
+ * A remembered value may be that long out of date. Built on `lru-cache` (which times entries with
+ * `performance.now()`, so a wall-clock jump neither extends nor ends them).
  */
-export class AbsentCache {
-  private readonly absent = new Map<string, number>();
+export class TtlCache<V extends NonNullable<unknown>> {
+  private readonly entries: LRUCache<string, V>;
   private readonly inFlight = new Map<string, Promise<unknown>>();
 
+  /** `ttlMs`: how long a value set without its own TTL is remembered; 0 or less remembers nothing. */
   constructor(
     private readonly ttlMs: number,
-    private readonly maxEntries = 10_000,
-  ) {}
+    maxEntries = 10_000,
+  ) {
+    this.entries = new LRUCache<string, V>({ max: maxEntries });
+  }
 
-  /** True while `key` is remembered as absent. */
+  /** The value remembered for `key`, while it is fresh. */
+  get(key: string): V | undefined {
+    return this.entries.get(key);
+  }
+
+  /** True while a value is remembered for `key`. */
   has(key: string): boolean {
-    const until = this.absent.get(key);
-    if (until === undefined) return false;
-    if (performance.now() < until) return true;
-    this.absent.delete(key);
-    return false;
+    return this.entries.has(key);
   }
 
-  /** Remembers `key` as absent for the TTL (no-op with a TTL of 0). */
-  add(key: string): void {
-    if (this.ttlMs <= 0) return;
-    this.absent.delete(key);
-    this.absent.set(key, performance.now() + this.ttlMs);
-    if (this.absent.size > this.maxEntries) this.absent.delete(this.absent.keys().next().value as string);
+  /** Remembers `value` for `key` for `ttlMs` (the cache's TTL unless given; no-op when it is 0 or less). */
+  set(key: string, value: V, ttlMs = this.ttlMs): void {
+    if (ttlMs <= 0) return;
+    this.entries.set(key, value, { ttl: Math.ceil(ttlMs) });
   }
 
-  /** Forgets `key` (it appeared, e.g. a channel was opened). */
+  /** Forgets `key` (it changed, e.g. a channel was opened). */
   delete(key: string): void {
-    this.absent.delete(key);
+    this.entries.delete(key);
   }
 
   /** Runs `lookup` for `key`, or joins the one already running (`joined`: this caller made no lookup). */
@@ -43,35 +47,5 @@ export class AbsentCache {
     const started = lookup().finally(() => this.inFlight.delete(key));
     this.inFlight.set(key, started);
     return { value: await started, joined: false };
-  }
-}
-
-/**
- * Remembers values found (for `ttlMs`, at most `maxEntries`, oldest dropped first): a flood of requests for
- * the same thing costs one lookup per `ttlMs`. The value may be that long out of date.
- */
-export class TtlCache<V> {
-  private readonly entries = new Map<string, { until: number; value: V }>();
-
-  constructor(
-    private readonly ttlMs: number,
-    private readonly maxEntries = 10_000,
-  ) {}
-
-  /** The value remembered for `key`, while it is fresh. */
-  get(key: string): V | undefined {
-    const entry = this.entries.get(key);
-    if (entry === undefined) return undefined;
-    if (performance.now() < entry.until) return entry.value;
-    this.entries.delete(key);
-    return undefined;
-  }
-
-  /** Remembers `value` for `key` for the TTL (no-op with a TTL of 0). */
-  set(key: string, value: V): void {
-    if (this.ttlMs <= 0) return;
-    this.entries.delete(key);
-    this.entries.set(key, { until: performance.now() + this.ttlMs, value });
-    if (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value as string);
   }
 }

@@ -1,6 +1,7 @@
 import fs from "node:fs";
 import { StringDecoder } from "node:string_decoder";
 
+import { checksumAddress } from "../chain/address";
 import { keccak } from "../keccak";
 
 import { MerkleTree, NODE_BYTES, TreeFile, TreeFileWriter, proofNodeHex, rootFromProof } from "./tree";
@@ -55,25 +56,6 @@ export function deviceLeaf(device: WhitelistDevice, manufacturerId: number): str
 
 function toHex(buffer: Buffer): string {
   return `0x${buffer.toString("hex")}`;
-}
-
-/**
- * An address in EIP-55 checksum case, hashed with the native keccak (ethers' `getAddress` is the slowest
- * step of a million-device whitelist). Refuses a mixed-case address whose checksum is wrong, as ethers does.
- */
-export function checksumAddress(address: string): string {
-  if (!ADDRESS.test(address)) throw new Error(`"${address}" is not an address`);
-  const lower = address.slice(2).toLowerCase();
-  const hash = keccak(Buffer.from(lower, "latin1"));
-  let out = "0x";
-  for (let i = 0; i < 40; i++) {
-    const nibble = (hash[i >> 1] >> (i % 2 === 0 ? 4 : 0)) & 0xf;
-    out += nibble >= 8 ? lower[i].toUpperCase() : lower[i];
-  }
-  const body = address.slice(2);
-  if (body !== lower && body !== body.toUpperCase() && `0x${body}` !== out)
-    throw new Error(`"${address}" has a bad checksum`);
-  return out;
 }
 
 /** Builds the whitelist tree in memory, with every device's proof: for small fleets and tests. */

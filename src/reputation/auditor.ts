@@ -1,7 +1,8 @@
 import type { TypedDataDomain } from "ethers";
+import { LRUCache } from "lru-cache";
 
 import type { DeviceRegistry } from "../../typechain-types";
-import { AbsentCache, TtlCache } from "../http/cache";
+import { TtlCache } from "../http/cache";
 import { AuditorMetrics } from "../http/metrics";
 import { HttpService, Rejected } from "../http/service";
 import type { HttpOptions } from "../http/service";
@@ -13,6 +14,7 @@ import { STATUS_NAMES } from "../registry";
 import { buildEpoch } from "./epoch";
 import type { PublishedEpoch } from "./epoch";
 import type { ModelParams } from "./model";
+import { scoresToSubmit, submitScores } from "./scores";
 import { DuplicateReport } from "./store";
 import type { ReportStore, StoredReport } from "./store";
 
@@ -65,6 +67,12 @@ export interface EpochResult {
   txHashes: string[];
 }
 
+/** A submitted epoch as served: published once read, built once a proof is asked for. */
+interface CachedEpoch {
+  published: PublishedEpoch;
+  built?: ReturnType<typeof buildEpoch>;
+}
+
 const hex32 = { type: "string", pattern: "^0x[0-9a-fA-F]{64}$" } as const;
 const signature = { type: "string", pattern: "^0x[0-9a-fA-F]{130}$" } as const;
 /** The subject's identity claim: 65 bytes, or 64 in EIP-2098 form (as `isValidDeviceSignature` takes it). */
@@ -97,14 +105,18 @@ export class AuditorService extends HttpService<AuditorMetrics> {
   /** Reports being checked right now, by digest and by interaction: a second copy in flight is a duplicate. */
   private readonly inFlight = new Set<string>();
   /**
-   * Submitted epochs are final: each is read and built once, then served from memory (the last few), so a
-   * proof request costs a lookup, not a rebuild of the whole epoch (seconds of CPU for a large one).
+   * Submitted epochs are final: each is read and built once, then served from memory, so a proof request
+   * costs a lookup, not a rebuild of the whole epoch (seconds of CPU for a large one). The last 16 used are
+   * kept, up to 2,000,000 reports in all: requests cycling through a few epochs never rebuild one.
    */
-  private readonly epochCache = new Map<number, { published: PublishedEpoch; built?: ReturnType<typeof buildEpoch> }>();
-  /** Devices found unregistered, refused without another chain read for a while; one read per device at once. */
-  private readonly unknownDevices: AbsentCache;
-  /** Registered devices' status and key, as last read (`knownDeviceTtl`). */
-  private readonly knownDevices: TtlCache<{ status: bigint; deviceKey: string }>;
+  private readonly epochCache = new LRUCache<number, CachedEpoch>({
+    max: 16,
+    maxSize: 2_000_000,
+    sizeCalculation: (entry) => entry.published.reports.length + 1,
+  });
+  /** Devices' status and key as last read: unregistered ones for `unknownDeviceTtl`, registered ones for
+   * `knownDeviceTtl`; one read per device at once. */
+  private readonly devices: TtlCache<{ status: bigint; deviceKey: string }>;
   private clock?: { timestamp: number; at: number };
   private clockRead?: Promise<void>;
 
@@ -118,8 +130,7 @@ export class AuditorService extends HttpService<AuditorMetrics> {
       },
       { ...options.http, limits: { bodyLimit: 16 * 1024, ...options.http?.limits } },
     );
-    this.unknownDevices = new AbsentCache((options.unknownDeviceTtl ?? 15) * 1000);
-    this.knownDevices = new TtlCache((options.knownDeviceTtl ?? 5) * 1000);
+    this.devices = new TtlCache((options.knownDeviceTtl ?? 5) * 1000);
     this.now =
       options.now ??
       (async () => {
@@ -233,30 +244,27 @@ export class AuditorService extends HttpService<AuditorMetrics> {
    * remembered as such for `unknownDeviceTtl`, a registered one for `knownDeviceTtl`.
    */
   private async device(id: string): Promise<{ status: bigint; deviceKey: string }> {
-    const unknown = { status: 0n, deviceKey: "" };
-    if (this.unknownDevices.has(id)) return unknown;
-    const known = this.knownDevices.get(id);
-    if (known !== undefined) return known;
-    const { value } = await this.unknownDevices.shared(id, () =>
+    const cached = this.devices.get(id);
+    if (cached !== undefined) return cached;
+    const { value } = await this.devices.shared(id, () =>
       this.readChain("getDevice", () => this.options.registry.getDevice(id)),
     );
-    if (STATUS_NAMES[Number(value.status)] !== "unknown") {
-      const read = { status: value.status, deviceKey: value.deviceKey };
-      this.knownDevices.set(id, read);
-      return read;
-    }
-    this.unknownDevices.add(id);
-    return unknown;
+    const unknown = STATUS_NAMES[Number(value.status)] === "unknown";
+    const read = unknown ? { status: 0n, deviceKey: "" } : { status: value.status, deviceKey: value.deviceKey };
+    this.devices.set(id, read, unknown ? (this.options.unknownDeviceTtl ?? 15) * 1000 : undefined);
+    return read;
   }
 
   /** Scores the current epoch from the stored reports and submits the changed scores with the reports root. */
   async runEpoch(): Promise<EpochResult> {
     const { registry, store, model, epochLength } = this.options;
-    const epoch = Number(await registry.currentEpoch());
+    // Every read is bounded by the RPC timeout: a hung RPC fails the run (503 chain unavailable), not stalls it.
+    const read = <T>(call: string, fn: () => Promise<T>) => this.readChain(call, fn);
+    const epoch = Number(await read("currentEpoch", () => registry.currentEpoch()));
     if (store.epoch(epoch) !== undefined) throw new UserError(`this auditor already submitted epoch ${epoch}`);
     const runner = registry.runner as { getAddress?: () => Promise<string> } | null;
     const auditor = (await runner?.getAddress?.()) ?? "";
-    const info = await registry.auditorInfo(auditor);
+    const info = await read("auditorInfo", () => registry.auditorInfo(auditor));
     if (!info.active) throw new UserError(`${auditor} is not an admitted auditor of this registry`);
     const reference = epoch * epochLength;
     const now = await this.now();
@@ -264,73 +272,28 @@ export class AuditorService extends HttpService<AuditorMetrics> {
     if (reports.length === 0)
       throw new UserError(`no reports in the model's window: nothing to score in epoch ${epoch}`);
     const built = buildEpoch(reports, reference, model);
-    const entries: { deviceId: string; score: number; trend: number }[] = [];
     const subjects = [...built.scores.values()];
-    for (let i = 0; i < subjects.length; i += 50) {
-      const chunk = subjects.slice(i, i + 50);
-      const states = await Promise.all(
-        chunk.map(async (s) => {
-          const [rep, [owner, status]] = await Promise.all([
-            registry.reputationOf(s.subjectId),
-            registry.ownerAndStatus(s.subjectId),
-          ]);
-          return { rep, owner, status };
-        }),
-      );
-      chunk.forEach((s, j) => {
-        const { rep, owner, status } = states[j];
-        if (owner === "0x0000000000000000000000000000000000000000") return;
-        // Revoked after its reports came in: the registry would skip it (and pay nothing for it).
-        if (STATUS_NAMES[Number(status)] !== "active") return;
-        if (rep.audited && Number(rep.epoch) === epoch) return;
-        if (rep.audited && Number(rep.score) === s.score && Number(rep.trend) === s.trend) return;
-        entries.push({ deviceId: s.subjectId, score: s.score, trend: s.trend });
-      });
-    }
+    const entries = await scoresToSubmit(registry, subjects, epoch, read);
+    const { failure, ...landed } = await submitScores(
+      registry,
+      entries,
+      epoch,
+      built.root,
+      built.reports.length,
+      this.options.batchSize ?? 200,
+    );
     const result: EpochResult = {
       epoch,
       root: built.root,
       reports: built.reports.length,
       subjects: subjects.length,
-      submitted: 0,
+      submitted: landed.submitted,
       skipped: subjects.length - entries.length,
-      changed: 0,
-      rewarded: 0,
-      gasUsed: 0n,
-      txHashes: [],
+      changed: landed.changed,
+      rewarded: landed.rewarded,
+      gasUsed: landed.gasUsed,
+      txHashes: landed.txHashes,
     };
-    const size = this.options.batchSize ?? 200;
-    let failure: unknown;
-    try {
-      for (let i = 0; i < entries.length; i += size) {
-        const chunk = entries.slice(i, i + size);
-        // Every batch commits the root and how many reports it holds: the bound on this epoch's rewards.
-        const tx =
-          chunk.length === 1
-            ? await registry.updateScore(
-                chunk[0].deviceId,
-                chunk[0].score,
-                chunk[0].trend,
-                epoch,
-                built.root,
-                built.reports.length,
-              )
-            : await registry.updateScores(chunk, epoch, built.root, built.reports.length);
-        const mined = await tx.wait();
-        result.txHashes.push(tx.hash);
-        result.gasUsed += mined?.gasUsed ?? 0n;
-        result.submitted += chunk.length;
-        for (const log of mined?.logs ?? []) {
-          const parsed = registry.interface.parseLog(log);
-          if (parsed?.name === "ScoresUpdated") {
-            result.changed += Number(parsed.args.changed);
-            result.rewarded += Number(parsed.args.rewarded);
-          }
-        }
-      }
-    } catch (error) {
-      failure = error;
-    }
     if (result.txHashes.length > 0) {
       // What landed on chain is recorded, so its proofs stay available.
       store.saveEpoch(
@@ -362,7 +325,7 @@ export class AuditorService extends HttpService<AuditorMetrics> {
     return this.cachedEpoch(epoch).published;
   }
 
-  private cachedEpoch(epoch: number): { published: PublishedEpoch; built?: ReturnType<typeof buildEpoch> } {
+  private cachedEpoch(epoch: number): CachedEpoch {
     const cached = this.epochCache.get(epoch);
     if (cached !== undefined) return cached;
     const record = this.options.store.epoch(epoch);
@@ -378,7 +341,6 @@ export class AuditorService extends HttpService<AuditorMetrics> {
       },
     };
     this.epochCache.set(epoch, entry);
-    if (this.epochCache.size > 4) this.epochCache.delete(this.epochCache.keys().next().value as number);
     return entry;
   }
 

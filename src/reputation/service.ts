@@ -7,6 +7,7 @@ import { registryAt } from "../chain/context";
 import type { SystemContext } from "../chain/context";
 import { readDomain } from "../eip712/domain";
 import { UserError, ensure } from "../errors";
+import { Rejected } from "../http/errors";
 import type { HttpOptions } from "../http/service";
 import { AuditorService } from "./auditor";
 import type { EpochResult } from "./auditor";
@@ -31,6 +32,10 @@ export interface AuditorSetup {
   model?: Partial<ModelParams>;
   /** HTTP limits, logger and health thresholds. */
   http?: HttpOptions;
+  /** Seconds a registered device's status and key are reused (`AuditorOptions.knownDeviceTtl`, default 5). */
+  knownDeviceTtl?: number;
+  /** Seconds a device found unregistered is refused without a read (`AuditorOptions.unknownDeviceTtl`, default 15). */
+  unknownDeviceTtl?: number;
 }
 
 export interface OpenedAuditor {
@@ -61,7 +66,16 @@ export async function openAuditor(
   } catch (error) {
     throw new UserError(`cannot open the auditor database ${db}: ${(error as Error).message}`);
   }
-  const service = new AuditorService({ registry, domain, store, model, epochLength, http: setup.http });
+  const service = new AuditorService({
+    registry,
+    domain,
+    store,
+    model,
+    epochLength,
+    http: setup.http,
+    knownDeviceTtl: setup.knownDeviceTtl,
+    unknownDeviceTtl: setup.unknownDeviceTtl,
+  });
   return { service, store, auditor, registry, model };
 }
 
@@ -76,6 +90,10 @@ export async function runEpoch(
   const { service, store, auditor } = await openAuditor(ctx, signer, db, setup);
   try {
     return { ...(await service.runEpoch()), auditor };
+  } catch (error) {
+    // A refusal of the service (e.g. 503 chain unavailable) is a user's error here: one line, no stack.
+    if (error instanceof Rejected) throw new UserError(error.message);
+    throw error;
   } finally {
     store.close();
   }

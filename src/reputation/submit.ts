@@ -15,6 +15,23 @@ export async function submitReports(url: string, reports: readonly ReportBody[])
   const base = url.replace(/\/+$/, "");
   const outcomes: SubmitOutcome[] = [];
   for (const [index, report] of reports.entries()) {
+    const response = await postPaced(base, report);
+    const body = (await response.json().catch(() => ({}))) as { digest?: string; error?: string };
+    outcomes.push({ index, accepted: response.ok, status: response.status, digest: body.digest, error: body.error });
+  }
+  return outcomes;
+}
+
+/** How often one report is sent again after a 429 or 503 (it waits the answer's Retry-After, at most 30 s). */
+const SUBMIT_RETRIES = 5;
+
+/**
+ * Posts one report. A report answered 429 (over the rate limit) or 503 (the auditor cannot read the chain)
+ * is sent again after the answer's `Retry-After`, up to {@link SUBMIT_RETRIES} times, so a large file is
+ * paced by the auditor, not refused.
+ */
+async function postPaced(base: string, report: ReportBody): Promise<Response> {
+  for (let attempt = 0; ; attempt++) {
     let response: Response;
     try {
       response = await fetch(`${base}/reports`, {
@@ -25,10 +42,11 @@ export async function submitReports(url: string, reports: readonly ReportBody[])
     } catch (error) {
       throw new UserError(`cannot reach the auditor at ${base}: ${(error as Error).message}`);
     }
-    const body = (await response.json().catch(() => ({}))) as { digest?: string; error?: string };
-    outcomes.push({ index, accepted: response.ok, status: response.status, digest: body.digest, error: body.error });
+    if ((response.status !== 429 && response.status !== 503) || attempt === SUBMIT_RETRIES) return response;
+    await response.body?.cancel();
+    const seconds = Math.min(Math.max(Number(response.headers.get("retry-after")) || 1, 1), 30);
+    await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
   }
-  return outcomes;
 }
 
 export interface DeliveredReport {

@@ -4,7 +4,8 @@ import fc from "fast-check";
 
 import { channelIdOf } from "../../src/channels/key";
 import type { ChannelKey } from "../../src/channels/key";
-import { ReceiptVerifier, checksumAddress, keccak, nativeChannelId, recoverSigner } from "../../src/channels/verify";
+import { checksumHex } from "../../src/chain/address";
+import { ReceiptVerifier, keccak, nativeChannelId, recoverSigner } from "../../src/channels/verify";
 
 /** The reference: ethers' ABI coder and keccak, as `channelIdOf` was before its native fast path. */
 function ethersChannelId(k: ChannelKey): string {
@@ -80,7 +81,7 @@ describe("receipt verification fast paths (native keccak and libsecp256k1)", fun
     expect(nativeChannelId(good)).to.equal(ethersChannelId(good));
   });
 
-  it("property: checksumAddress is ethers' getAddress, and recoverSigner is ethers' recoverAddress", function () {
+  it("property: checksumHex is ethers' getAddress, and recoverSigner is ethers' recoverAddress", function () {
     const verifier = new ReceiptVerifier({
       name: "n",
       version: "1",
@@ -89,7 +90,7 @@ describe("receipt verification fast paths (native keccak and libsecp256k1)", fun
     });
     fc.assert(
       fc.property(bytes(20), bytes(32), fc.bigInt({ min: 1n, max: 1n << 200n }), (a, channelId, amount) => {
-        expect(checksumAddress(a.slice(2))).to.equal(getAddress(a));
+        expect(checksumHex(a.slice(2))).to.equal(getAddress(a));
         const wallet = new Wallet(keccak256(`${a}01`));
         const digest = verifier.digest(channelId, amount);
         const signature = Signature.from(wallet.signingKey.sign(digest)).serialized;

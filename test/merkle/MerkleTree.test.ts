@@ -10,13 +10,8 @@ import { SimpleMerkleTree } from "@openzeppelin/merkle-tree";
 
 import { buildGroup, clientLeaf } from "../../src/merkle/group";
 import { MerkleTree, TreeFile, TreeFileWriter, rootFromProof, writeTreeFile } from "../../src/merkle/tree";
-import {
-  buildWhitelist,
-  checksumAddress,
-  readWhitelistDevices,
-  whitelistCsv,
-  writeWhitelist,
-} from "../../src/merkle/whitelist";
+import { checksumAddress } from "../../src/chain/address";
+import { buildWhitelist, readWhitelistDevices, whitelistCsv, writeWhitelist } from "../../src/merkle/whitelist";
 import type { MerkleProofMock } from "../../typechain-types";
 
 import { referenceTree, referenceWhitelist } from "./reference";

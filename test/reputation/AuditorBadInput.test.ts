@@ -8,6 +8,7 @@ import { UserError } from "../../src/errors";
 import type { HttpOptions } from "../../src/http/service";
 import { AuditorService } from "../../src/reputation/auditor";
 import type { ReportBody } from "../../src/reputation/auditor";
+import { submitReports } from "../../src/reputation";
 import { defaultModel } from "../../src/reputation/model";
 import { ReportStore } from "../../src/reputation/store";
 import { EPOCH_LENGTH, auditorFixture, testDevice } from "../shared/fixtures";
@@ -456,6 +457,21 @@ describe("Auditor: bad input, slow clients, chain faults, health and metrics", f
       });
     });
 
+    it("a hung RPC during an epoch run: it fails with 'chain unavailable' after the RPC timeout (not a stall of minutes); nothing recorded", async function () {
+      this.timeout(30_000); // before: the run waited for ethers' own 300 s request timeout
+      const s = await start({ limits: { rpcTimeoutMs: 200 } });
+      const before = s.snapshot();
+      s.proxy.mode = "hang";
+      await expect(s.service.runEpoch()).to.be.rejectedWith(
+        /^chain unavailable: currentEpoch got no answer within 200 ms$/,
+      );
+      s.proxy.mode = "up";
+      expect(s.snapshot()).to.deep.equal(before);
+      expect((await request(s.url, "GET", "/metrics")).text).to.match(
+        /^thingledger_auditor_rpc_errors_total\{call="currentEpoch",kind="timeout"\} 1$/m,
+      );
+    });
+
     it("the epoch loop: /health reports its last run and error; 503 while it fails", async function () {
       const s = await start();
       s.service.watchLoop("epoch", 60);
@@ -486,6 +502,49 @@ describe("Auditor: bad input, slow clients, chain faults, health and metrics", f
       expectAnswer(r, 429, /^rate limit: at most 1 requests per 60 s from one client/);
       expect(r.headers["retry-after"]).to.match(/^\d+$/);
       expect(s.snapshot()).to.deep.equal(before);
+    });
+
+    it("a large report file against the rate limit: submitReports waits each 429's Retry-After; every report is stored", async function () {
+      const s = await start({ limits: { rateLimit: { max: 2, windowMs: 1_000 } } });
+      const reports = [];
+      for (let i = 0; i < 5; i++) reports.push(await s.report());
+      const outcomes = await submitReports(s.url, reports);
+      expect(outcomes.map((o) => o.status)).to.deep.equal([201, 201, 201, 201, 201]);
+      expect(s.store.count()).to.equal(6);
+      // Each paced by the limit: some were refused 429 first (counted), none lost.
+      expect((await request(s.url, "GET", "/metrics")).text).to.match(
+        /^thingledger_auditor_rejections_total\{reason="rate_limited",status="429"\} [1-9]\d*$/m,
+      );
+    });
+
+    it("proof requests cycling through six epochs: each epoch is read and built once, not once per request", async function () {
+      const s = await start();
+      const [stored] = s.store.reportsBetween(0, 2 ** 40);
+      const record = {
+        model: MODEL,
+        root: stored.digest,
+        reports: 1,
+        scores: [],
+        txHashes: [],
+        gasUsed: "0",
+        rewarded: 0,
+      };
+      for (let epoch = 1; epoch <= 6; epoch++)
+        s.store.saveEpoch({ ...record, epoch, reference: epoch * Number(EPOCH_LENGTH) }, [stored.digest]);
+      let reads = 0;
+      const epochReports = s.store.epochReports.bind(s.store);
+      s.store.epochReports = (epoch: number) => {
+        reads++;
+        return epochReports(epoch);
+      };
+      for (let round = 0; round < 3; round++)
+        for (let epoch = 1; epoch <= 6; epoch++) {
+          const r = await request(s.url, "GET", `/epochs/${epoch}/proofs/${stored.digest}`);
+          expect(r.status, r.text).to.equal(200);
+          expect(r.body).to.deep.include({ epoch, digest: stored.digest, proof: [] });
+        }
+      // Was 18: the cache was a FIFO of four epochs, so every request re-read and rebuilt its epoch.
+      expect(reads).to.equal(6);
     });
 
     it("/metrics: accepted reports, rejections by reason, requests by route", async function () {

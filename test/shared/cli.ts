@@ -107,3 +107,35 @@ export async function runInProcess<T>(name: string, args: Record<string, unknown
     console.error = error;
   }
 }
+
+/** A serve task (`as:serve`, `auditor:serve`) running in this process: its JSON summary, and how to stop it. */
+export interface ServedInProcess<T> {
+  summary: T;
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs a serve task with `hre.run`, as the command line would, until it prints its summary; `stop` sends it
+ * the SIGTERM it waits for (calling only the listener the task added) and waits for the task to end.
+ */
+export async function serveInProcess<T>(name: string, args: Record<string, unknown>): Promise<ServedInProcess<T>> {
+  const log = console.log;
+  const before = new Set(process.listeners("SIGTERM"));
+  let printed: (line: string) => void = () => undefined;
+  const summary = new Promise<string>((resolve) => (printed = resolve));
+  console.log = (line: unknown) => printed(String(line));
+  const running = hre.run(name, { json: true, ...args }) as Promise<unknown>;
+  try {
+    const line = await Promise.race([summary, running.then(() => Promise.reject(new Error(`${name} ended`)))]);
+    const added = process.listeners("SIGTERM").filter((l) => !before.has(l));
+    return {
+      summary: JSON.parse(line) as T,
+      stop: async () => {
+        for (const listener of added) (listener as () => void)();
+        await running;
+      },
+    };
+  } finally {
+    console.log = log;
+  }
+}

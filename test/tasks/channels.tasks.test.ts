@@ -10,12 +10,14 @@ import hre from "hardhat";
 import { ChannelClient } from "../../src/channels/client";
 import { hotp } from "../../src/channels/hotp";
 import type { ChannelFile, ChannelInfo, CloseResult, OpenResult } from "../../src/channels";
+import { channelIdOf } from "../../src/channels/key";
 import { AsStore } from "../../src/channels/store";
 import { loadSystem } from "../../tasks/support/deployments";
 import { readDomain } from "../../src/eip712/domain";
 import { signReceipt } from "../../src/eip712/receipt";
 import { buildGroup } from "../../src/merkle/group";
-import { errorLines, hardhat, runInProcess as run } from "../shared/cli";
+import { PaymentChannels__factory } from "../../typechain-types";
+import { errorLines, hardhat, runInProcess as run, serveInProcess } from "../shared/cli";
 import { coverageRunning } from "../shared/gas";
 
 /** The channel tasks, driven as `hre.run` on the in-process network (one chain across tasks). */
@@ -129,6 +131,80 @@ describe("channel and AS tasks (in-process network)", function () {
     const store = new AsStore(db);
     expect(store.channels().map((c) => c.closed)).to.deep.equal([true]);
     store.close();
+  });
+
+  it("as:serve --head-cache: a head that refused a later block refuses it that long (0: read every time); a bad value names the flag", async function () {
+    const bad = path.join(scratch, "head-cache-bad.sqlite");
+    const refused = await serveInProcess("as:serve", { port: "0", db: bad, init: true, headCache: "soon" }).then(
+      async (served) => served.stop(),
+      (error: Error) => error.message,
+    );
+    expect(refused).to.equal('--head-cache: "soon" is not a whole number ≥ 0');
+    expect(fs.existsSync(bad)).to.equal(false);
+    const [owner, as] = await hre.ethers.getSigners();
+    const devices = path.join(scratch, "head-cache-devices.json");
+    fs.writeFileSync(devices, JSON.stringify([{ deviceId: "LOCK-HC", secret: "6f".repeat(32), price: "0.1" }]));
+    const { readDevicesFile } = await import("../../src/channels/serve");
+    const [device] = readDevicesFile(devices);
+    const system = await loadSystem(hre, ["PaymentChannels"]);
+    const channels = PaymentChannels__factory.connect(system.addresses.PaymentChannels, owner);
+    const domain = await readDomain({ runner: hre.ethers.provider, address: system.addresses.PaymentChannels });
+    const group = buildGroup(clients.map((c) => c.address));
+    // Far above the default (1,000 ms), then 0; the channel is opened in the block the refusal named.
+    for (const [headCache, salt, served] of [
+      ["600000", 9_001n, false],
+      ["0", 9_002n, true],
+    ] as const) {
+      const db = path.join(scratch, `head-cache-${headCache}.sqlite`);
+      const common = {
+        port: "0",
+        db,
+        init: true,
+        devices,
+        signer: "1",
+        follow: "3600",
+        poll: "3600",
+        rateLimit: "0",
+        logLevel: "warn",
+      };
+      const running = await serveInProcess<{ url: string }>("as:serve", { ...common, headCache });
+      try {
+        const head = await hre.ethers.provider.getBlockNumber();
+        const params = {
+          owner: owner.address,
+          token: false,
+          clientRoot: group.root,
+          salt,
+          openBlock: BigInt(head + 1),
+        };
+        const channelId = channelIdOf({ ...params, payee: as.address });
+        const client = new ChannelClient(
+          clients[0],
+          { ...params, salt: salt.toString(), openBlock: String(head + 1), channelId, deposit: parseEther("1") },
+          group.proofs[clients[0].address],
+          domain,
+        );
+        const early = `AS refused: 404 channel ${channelId} is not open on chain: it names block ${head + 1}, and the chain is at block ${head}`;
+        await expect(client.buy(running.summary.url, device.deviceId, device.price)).to.be.rejectedWith(early);
+        const expiry = BigInt(await time.latest()) + 86_400n;
+        const opened = await (
+          await channels.openEth(as.address, expiry, group.root, salt, { value: parseEther("1") })
+        ).wait();
+        expect(opened?.blockNumber).to.equal(head + 1);
+        await new Promise((resolve) => setTimeout(resolve, 1_200)); // past the default head cache
+        if (served) {
+          const grant = await client.buy(running.summary.url, device.deviceId, device.price);
+          expect(grant.amount).to.equal(parseEther("0.1").toString());
+        } else {
+          await expect(client.buy(running.summary.url, device.deviceId, device.price)).to.be.rejectedWith(early);
+        }
+      } finally {
+        await running.stop();
+      }
+      const store = new AsStore(db);
+      expect(store.receiptCount()).to.equal(served ? 1 : 0);
+      store.close();
+    }
   });
 
   it("closes with a receipt file; a tampered receipt names the problem and sends nothing", async function () {

@@ -4,10 +4,12 @@ import path from "node:path";
 
 import { time } from "@nomicfoundation/hardhat-network-helpers";
 import { expect } from "chai";
-import { MaxUint256, ZeroHash } from "ethers";
+import { MaxUint256, ZeroHash, hexlify, randomBytes } from "ethers";
 import hre from "hardhat";
 
 import { PASSWORD_ENV, saveDeviceKey } from "../../src/devices/keystore";
+import { readDomain } from "../../src/eip712/domain";
+import { signInteractionClaim, signReport } from "../../src/eip712/report";
 import { connectRegistry } from "../../src/registry";
 import type { EpochResult, ReportBody } from "../../src/reputation/auditor";
 import type {
@@ -18,9 +20,11 @@ import type {
   SubmitOutcome,
 } from "../../src/reputation";
 import { deliverReport, serveAuditor } from "../../src/reputation";
+import { ReportStore } from "../../src/reputation/store";
 import { loadSystem } from "../../tasks/support/deployments";
-import { errorLines, hardhat, runInProcess as run } from "../shared/cli";
+import { errorLines, hardhat, runInProcess as run, serveInProcess } from "../shared/cli";
 import { ACTIVATION_FEE, REGISTRATION_FEE, testDevice } from "../shared/fixtures";
+import type { TestDevice } from "../shared/fixtures";
 import { coverageRunning } from "../shared/gas";
 
 /** The reputation and auditor tasks, driven as `hre.run` on the in-process network. */
@@ -264,6 +268,76 @@ describe("reputation and auditor tasks (in-process network)", function () {
     } finally {
       await running.stop();
     }
+  });
+
+  it("auditor:serve --unknown-device-ttl / --known-device-ttl reach the report check; bad values name the flag", async function () {
+    for (const [flag, name] of [
+      ["unknownDeviceTtl", "unknown-device-ttl"],
+      ["knownDeviceTtl", "known-device-ttl"],
+    ]) {
+      const refused = await serveInProcess("auditor:serve", { port: "0", db: ":memory:", [flag]: "-1" }).then(
+        async (served) => served.stop(),
+        (error: Error) => error.message,
+      );
+      expect(refused).to.equal(`--${name}: "-1" is not a whole number ≥ 0`);
+    }
+    const [admin, owner] = await hre.ethers.getSigners();
+    const { registry, address } = await connectRegistry(hre, admin);
+    const domain = await readDomain({ runner: hre.ethers.provider, address });
+    const newcomer = testDevice(4100);
+    const sendReport = async (url: string, reporter: TestDevice) => {
+      const interaction = hexlify(randomBytes(32));
+      const timestamp = await time.latest();
+      const ids = { reporterId: reporter.deviceId, subjectId: lock.deviceId, interaction };
+      const evidence = await signInteractionClaim(lock.wallet, domain, ids);
+      const message = { ...ids, rating: 80, timestamp: BigInt(timestamp) };
+      const signature = await signReport(reporter.wallet, domain, message);
+      const response = await fetch(`${url}/reports`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ ...message, timestamp, signature, evidence }),
+      });
+      return { status: response.status, error: ((await response.json()) as { error?: string }).error };
+    };
+    const dbFile = path.join(scratch, "ttl", "auditor.sqlite");
+    // Both at 0 (defaults 15 s and 5 s): each change on chain is seen by the very next report.
+    const running = await serveInProcess<{ url: string }>("auditor:serve", {
+      port: "0",
+      db: dbFile,
+      signer: "5",
+      rateLimit: "0",
+      logLevel: "warn",
+      unknownDeviceTtl: "0",
+      knownDeviceTtl: "0",
+    });
+    try {
+      const url = running.summary.url;
+      expect(await sendReport(url, newcomer)).to.deep.equal({
+        status: 403,
+        error: `reporter ${newcomer.deviceId} is not a registered device`,
+      });
+      await (
+        await registry.registerAndActivate(
+          REGISTRATION_FEE + ACTIVATION_FEE,
+          newcomer.deviceId,
+          newcomer.wallet.address,
+          1,
+          ZeroHash,
+          owner.address,
+        )
+      ).wait();
+      expect((await sendReport(url, newcomer)).status).to.equal(201);
+      await (await registry.revokeDevice(newcomer.deviceId, 1)).wait();
+      expect(await sendReport(url, newcomer)).to.deep.equal({
+        status: 403,
+        error: `reporter ${newcomer.deviceId} is revoked: only active devices may report`,
+      });
+    } finally {
+      await running.stop();
+    }
+    const stored = new ReportStore(dbFile);
+    expect(stored.count()).to.equal(1);
+    stored.close();
   });
 
   describe("from the command line", function () {
