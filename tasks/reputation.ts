@@ -17,12 +17,13 @@ defineTask(
     async (args: { device: string; keystore: string; reporter: string; interaction: string }, hre) => {
       const { unlockDeviceKey } = await import("../src/devices/keystore");
       const { resolveDevice } = await import("../src/registry");
+      const { loadSystem } = await import("./support/deployments");
       const { claimInteraction, parseInteraction } = await import("../src/reputation/ops");
-      const subjectId = await resolveDevice(hre, args.device, args.keystore);
+      const subjectId = await resolveDevice(await loadSystem(hre, ["DeviceRegistry"]), args.device, args.keystore);
       const wallet = await unlockDeviceKey(args.keystore, subjectId);
       return claimInteraction(hre, wallet, {
         subjectId,
-        reporterId: await resolveDevice(hre, args.reporter, args.keystore),
+        reporterId: await resolveDevice(await loadSystem(hre, ["DeviceRegistry"]), args.reporter, args.keystore),
         interaction: parseInteraction(args.interaction),
       });
     },
@@ -63,15 +64,16 @@ defineTask(
       const { unlockDeviceKey } = await import("../src/devices/keystore");
       const { UserError } = await import("../src/errors");
       const { resolveDevice } = await import("../src/registry");
+      const { loadSystem } = await import("./support/deployments");
       const ops = await import("../src/reputation/ops");
       if (args.out === undefined && args.auditor === undefined)
         throw new UserError("give --out FILE, --auditor URL or both: where should the report go?");
-      const reporterId = await resolveDevice(hre, args.reporter, args.keystore);
+      const reporterId = await resolveDevice(await loadSystem(hre, ["DeviceRegistry"]), args.reporter, args.keystore);
       const rating = ops.parseRating(args.rating);
       const wallet = await unlockDeviceKey(args.keystore, reporterId);
       const report = await ops.makeReport(hre, wallet, {
         reporterId,
-        subjectId: await resolveDevice(hre, args.subject, args.keystore),
+        subjectId: await resolveDevice(await loadSystem(hre, ["DeviceRegistry"]), args.subject, args.keystore),
         interaction: ops.parseInteraction(args.interaction),
         rating,
         evidence: args.evidence,
@@ -114,8 +116,9 @@ defineTask("reputation:show", "Shows a device's reputation as validation sees it
   .run(
     async (args: { device: string }, hre) => {
       const { resolveDevice } = await import("../src/registry");
+      const { loadSystem } = await import("./support/deployments");
       const { showReputation } = await import("../src/reputation/ops");
-      return showReputation(hre, await resolveDevice(hre, args.device));
+      return showReputation(hre, await resolveDevice(await loadSystem(hre, ["DeviceRegistry"]), args.device));
     },
     (r) =>
       `Device ${r.deviceId} (${r.status}): reputation ${r.score}/1000, ${TREND[r.trend + 1]}; ${

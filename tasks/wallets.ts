@@ -27,6 +27,7 @@ defineTask("wallet:create", "Creates a device wallet: M-of-N owners, the device 
     ) => {
       const { parseAddress, parseCount, parseDuration } = await import("../src/cli/parse");
       const { resolveDevice } = await import("../src/registry");
+      const { loadSystem } = await import("./support/deployments");
       const { signerOption } = await import("./support/signers");
       const { createWallet, parseLimits } = await import("../src/wallets");
       const owners = args.owners
@@ -36,7 +37,7 @@ defineTask("wallet:create", "Creates a device wallet: M-of-N owners, the device 
       return createWallet(hre, await signerOption(hre, "signer", args.signer), {
         owners,
         threshold: parseCount("threshold", args.threshold, 1),
-        deviceId: await resolveDevice(hre, args.device),
+        deviceId: await resolveDevice(await loadSystem(hre, ["DeviceRegistry"]), args.device),
         deviceKey: args.deviceKey === undefined ? undefined : parseAddress("device-key", args.deviceKey),
         period: parseDuration("period", args.period),
         limits: await parseLimits(hre, args.limits),
@@ -188,6 +189,7 @@ defineTask(
       const { parseAddress, parseAmount } = await import("../src/cli/parse");
       const { unlockDeviceKey } = await import("../src/devices/keystore");
       const { resolveDevice } = await import("../src/registry");
+      const { loadSystem } = await import("./support/deployments");
       const { signerOption } = await import("./support/signers");
       const { deviceSpend, resolveAsset } = await import("../src/wallets");
       const wallet = parseAddress("wallet", args.wallet);
@@ -195,7 +197,10 @@ defineTask(
       const asset = await resolveAsset(hre, args.asset);
       const amount = parseAmount("amount", args.amount, asset.decimals);
       const relayer = args.relayer === undefined ? undefined : await signerOption(hre, "relayer", args.relayer);
-      const device = await unlockDeviceKey(args.keystore, await resolveDevice(hre, args.device, args.keystore));
+      const device = await unlockDeviceKey(
+        args.keystore,
+        await resolveDevice(await loadSystem(hre, ["DeviceRegistry"]), args.device, args.keystore),
+      );
       return deviceSpend(hre, { wallet, device, asset, to, amount, relayer });
     },
     (r, hre) =>

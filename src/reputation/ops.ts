@@ -12,7 +12,9 @@ import { readDomain } from "../eip712/domain";
 import { MAX_RATING, interactionClaimDigest, signInteractionClaim, signReport } from "../eip712/report";
 import { UserError, ensure } from "../errors";
 import type { HttpOptions } from "../http/service";
-import { STATUS_NAMES, connectRegistry } from "../registry";
+import { STATUS_NAMES } from "../registry";
+import { registryAt } from "../chain/context";
+import { loadSystem } from "../../tasks/support/deployments";
 import { formatThing } from "../units";
 import { AuditorService } from "./auditor";
 import type { EpochResult, ReportBody } from "./auditor";
@@ -29,11 +31,11 @@ export interface ReputationContext {
 }
 
 export async function connectReputation(hre: HardhatRuntimeEnvironment, runner?: Signer): Promise<ReputationContext> {
-  const ctx = await connectRegistry(hre, runner);
+  const registry = registryAt(await loadSystem(hre, ["DeviceRegistry"]), runner);
   return {
-    registry: ctx.registry,
-    domain: await readDomain(ctx.registry),
-    epochLength: Number(await ctx.registry.epochLength()),
+    registry,
+    domain: await readDomain(registry),
+    epochLength: Number(await registry.epochLength()),
   };
 }
 

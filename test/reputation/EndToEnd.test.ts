@@ -7,6 +7,7 @@ import { MaxUint256, ZeroHash } from "ethers";
 import hre from "hardhat";
 
 import { runAccessSimulation } from "../../src/channels/simulation";
+import { registryAt, tokenAt } from "../../src/chain/context";
 import { validate } from "../../src/registry";
 import { proveInclusion } from "../../src/reputation/epoch";
 import {
@@ -18,9 +19,9 @@ import {
   verifyPublishedEpoch,
   withdrawReward,
 } from "../../src/reputation/ops";
-import { connectRegistry } from "../../src/registry";
 import { readDomain } from "../../src/eip712/domain";
 import { reportDigest } from "../../src/eip712/report";
+import { loadSystem } from "../../tasks/support/deployments";
 import { ACTIVATION_FEE, REGISTRATION_FEE, testDevice } from "../shared/fixtures";
 
 /**
@@ -33,7 +34,12 @@ describe("Reputation end to end", function () {
 
   it("channel interaction → reports → auditor epoch → scores on chain → validation", async function () {
     const [admin, owner, as, auditor] = await hre.ethers.getSigners();
-    const { registry, token, address } = await connectRegistry(hre, admin);
+    const system = await loadSystem(hre, ["ThingToken", "DeviceRegistry"]);
+    const [registry, token, address] = [
+      registryAt(system, admin),
+      tokenAt(system, admin),
+      system.addresses.DeviceRegistry,
+    ];
     const [lock, ...riders] = [0, 1, 2, 3].map((i) => testDevice(3000 + i));
     await (await token.approve(address, MaxUint256)).wait();
     for (const d of [lock, ...riders]) {
@@ -48,7 +54,7 @@ describe("Reputation end to end", function () {
         )
       ).wait();
     }
-    const before = await validate(hre, lock.deviceId);
+    const before = await validate(system, lock.deviceId);
     expect(before.score).to.equal(500); // the manufacturer's default
 
     // 1. The riders buy access to the lock through one group channel (HOTP codes checked by the lock).
@@ -101,7 +107,7 @@ describe("Reputation end to end", function () {
       expect([rep.score, rep.trend, rep.epoch, rep.audited]).to.deep.equal([760n, 1n, BigInt(epoch.epoch), true]);
       const [event] = await registry.queryFilter(registry.filters.ScoresUpdated(auditor.address, epoch.epoch));
       expect(event.args.reportsRoot).to.equal(epoch.root);
-      const after = await validate(hre, lock.deviceId);
+      const after = await validate(system, lock.deviceId);
       expect({ score: after.score, trend: after.trend, valid: after.valid }).to.deep.equal({
         ...expected,
         valid: true,
@@ -122,7 +128,7 @@ describe("Reputation end to end", function () {
       expect(check).to.include({ ok: true, onChain: true, reports: 3, scores: 1 });
       expect(check.committedReports).to.deep.equal([3]);
       // An auditor committing the same root with an inflated report count (to lift its reward bound) is caught.
-      const { registry: asAuditor } = await connectRegistry(hre, auditor);
+      const asAuditor = registryAt(system, auditor);
       await (await asAuditor.updateScore(lock.deviceId, 760, 1, epoch.epoch, epoch.root, 1_000)).wait();
       const inflated = await verifyPublishedEpoch(hre, url, epoch.epoch);
       expect(inflated).to.include({ ok: false, onChain: true });

@@ -68,7 +68,7 @@ describe("device and manufacturer tasks (in-process network)", function () {
     expect(capped.status).to.equal(1);
     expect(errorLines(capped)).to.have.length(1);
     expect(errorLines(capped)[0]).to.match(
-      /the activation fee is .* THING, above --max-activation-fee 0.001 THING; nothing was sent/,
+      /the activation fee is .* THING, above the maximum activation fee of 0.001 THING; nothing was sent/,
     );
     const misplaced = hardhat(
       ["device:register", "--file", path.join(dir, "devices.csv"), "--max-activation-fee", "1"],
@@ -156,7 +156,7 @@ describe("device and manufacturer tasks (in-process network)", function () {
     [
       "a score above 1000",
       ["manufacturer:add", "--account", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "--score", "1001"],
-      "--score: 1001 is above 1000",
+      "a default score of 1001 is above 1000",
     ],
     [
       "an account proposal by a non-manufacturer",

@@ -8,7 +8,7 @@ import { MaxUint256, ZeroHash } from "ethers";
 import hre from "hardhat";
 
 import { PASSWORD_ENV, saveDeviceKey } from "../../src/devices/keystore";
-import { connectRegistry } from "../../src/registry";
+import { registryAt, tokenAt } from "../../src/chain/context";
 import type { EpochResult, ReportBody } from "../../src/reputation/auditor";
 import type {
   EpochVerification,
@@ -21,6 +21,7 @@ import { serveAuditor } from "../../src/reputation/ops";
 import { errorLines, hardhat, runInProcess as run } from "../shared/cli";
 import { ACTIVATION_FEE, REGISTRATION_FEE, testDevice } from "../shared/fixtures";
 import { coverageRunning } from "../shared/gas";
+import { loadSystem } from "../../tasks/support/deployments";
 
 /** The reputation and auditor tasks, driven as `hre.run` on the in-process network. */
 describe("reputation and auditor tasks (in-process network)", function () {
@@ -39,7 +40,12 @@ describe("reputation and auditor tasks (in-process network)", function () {
     process.env[PASSWORD_ENV] = "test-password";
     process.env.THINGLEDGER_KEYSTORE_SCRYPT_N = "1024";
     const [admin, owner] = await hre.ethers.getSigners();
-    const { registry, token, address } = await connectRegistry(hre, admin);
+    const system = await loadSystem(hre, ["ThingToken", "DeviceRegistry"]);
+    const [registry, token, address] = [
+      registryAt(system, admin),
+      tokenAt(system, admin),
+      system.addresses.DeviceRegistry,
+    ];
     await (await token.approve(address, MaxUint256)).wait();
     for (const d of [lock, riderA, riderB]) {
       await (
