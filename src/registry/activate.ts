@@ -37,7 +37,7 @@ interface Consent {
 }
 
 /** Reads a whitelist file written by a Merkle registration. */
-export function readWhitelistFile(file: string): Whitelist {
+function readWhitelistFile(file: string): Whitelist {
   const whitelist = readJsonFile(file, "a whitelist with proofs (device:register --merkle)") as Whitelist | null;
   if (whitelist?.kind !== "thingledger/whitelist" || !Array.isArray(whitelist.entries)) {
     throw new UserError(`${file} is not a ThingLedger whitelist`);

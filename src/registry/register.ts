@@ -50,7 +50,15 @@ export interface RegisterResult {
   whitelistFiles?: { json: string; csv: string; tree: string };
 }
 
-type Base = Pick<RegisterResult, "manufacturer" | "devices">;
+/** One registration run: who registers which devices, at what fee, with what ceiling on it. */
+interface Run {
+  ctx: SystemContext;
+  manufacturer: Signer;
+  devices: readonly FleetDevice[];
+  fee: bigint;
+  maxFee: bigint;
+  base: Pick<RegisterResult, "manufacturer" | "devices">;
+}
 
 /**
  * Registers a fleet. Resumable: devices already registered are skipped, a committed whitelist root is
@@ -71,23 +79,14 @@ export async function registerFleet(
     );
   }
   const fee = await registryAt(ctx).registrationFee();
-  const base = { manufacturer: account, devices: devices.length };
-  return options.merkle
-    ? commitRoot(ctx, manufacturer, id, devices, fee, options, base)
-    : registerInBatches(ctx, manufacturer, devices, fee, options, base);
+  const maxFee = feeCeiling("registration", fee, options.maxFee);
+  const run = { ctx, manufacturer, devices, fee, maxFee, base: { manufacturer: account, devices: devices.length } };
+  return options.merkle ? commitRoot(run, id, options) : registerInBatches(run, options);
 }
 
-async function commitRoot(
-  ctx: SystemContext,
-  manufacturer: Signer,
-  id: number,
-  devices: readonly FleetDevice[],
-  fee: bigint,
-  options: MerkleOptions,
-  base: Base,
-): Promise<RegisterResult> {
+async function commitRoot(run: Run, id: number, options: MerkleOptions): Promise<RegisterResult> {
+  const { ctx, manufacturer, devices, fee, maxFee, base } = run;
   const registry = registryAt(ctx, manufacturer);
-  const maxFee = feeCeiling("registration", fee, options.maxFee);
   const maxActivationFee = feeCeiling("activation", await registry.activationFee(), options.maxActivationFee);
   const out = options.whitelistOut ?? "whitelist.json";
   const stem = out.replace(/\.json$/i, "");
@@ -121,16 +120,9 @@ async function commitRoot(
   };
 }
 
-async function registerInBatches(
-  ctx: SystemContext,
-  manufacturer: Signer,
-  devices: readonly FleetDevice[],
-  fee: bigint,
-  options: BatchOptions,
-  base: Base,
-): Promise<RegisterResult> {
+async function registerInBatches(run: Run, options: BatchOptions): Promise<RegisterResult> {
+  const { ctx, manufacturer, devices, fee, maxFee, base } = run;
   const registry = registryAt(ctx, manufacturer);
-  const maxFee = feeCeiling("registration", fee, options.maxFee);
   const known = await statusesOf(
     registry,
     devices.map((d) => d.deviceId),
