@@ -5,7 +5,8 @@ import { TASK_COMPILE_SOLIDITY_GET_SOLC_BUILD } from "hardhat/builtin-tasks/task
 import { subtask } from "hardhat/config";
 import type { HardhatUserConfig, NetworkUserConfig } from "hardhat/types";
 
-import { liveNetworks, verifyApiKey } from "./src/config/networks";
+import { oneLineHardhatErrors } from "./tasks/support/cli-errors";
+import { liveNetworks, verifyApiKey } from "./tasks/support/networks";
 import "./tasks";
 
 /** The one Solidity version this project compiles with; it must equal the pinned npm `solc`. */
@@ -32,6 +33,8 @@ const networks: Record<string, NetworkUserConfig> = {
   },
   ...liveNetworks(),
 };
+
+oneLineHardhatErrors(Object.keys(networks));
 
 const config: HardhatUserConfig = {
   solidity: {

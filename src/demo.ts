@@ -22,7 +22,7 @@ import { submitCloses } from "./channels/key";
 import { runAccessSimulation } from "./channels/simulation";
 import { formatGas } from "./cli/output";
 import { validate } from "./registry";
-import { claimInteraction, makeReport, openAuditor, submitReports, withdrawReward } from "./reputation/ops";
+import { claimInteraction, makeReport, openAuditor, submitReports, withdrawReward } from "./reputation";
 import { UserError } from "./errors";
 import { registryAt, tokenAt } from "./chain/context";
 import { signerAt } from "../tasks/support/signers";
@@ -366,11 +366,11 @@ async function peerValidates(d: DemoRun): Promise<void> {
  * up to 0.05 ETH a day. ownerA's fourth device gets one too, with its own limit.
  */
 async function createWallets(d: DemoRun): Promise<void> {
-  const eth = await resolveAsset(d.hre, "eth");
+  const eth = await resolveAsset(d.system, "eth");
   const { ownerA, ownerB, operator } = d.cast;
   const owners = [await ownerA.getAddress(), await ownerB.getAddress(), await operator.getAddress()];
   const walletFor = (creator: Signer, device: FleetDevice, limit: string) =>
-    createWallet(d.hre, creator, {
+    createWallet(d.system, creator, {
       owners,
       threshold: 2,
       deviceId: device.deviceId,
@@ -389,10 +389,10 @@ async function createWallets(d: DemoRun): Promise<void> {
 
 /** The wallet's device pays the service `amount` ETH, relayed by the service. */
 async function devicePays(d: DemoRun, amount: string) {
-  return deviceSpend(d.hre, {
+  return deviceSpend(d.system, {
     wallet: d.wallet,
     device: d.fleet[1].wallet,
-    asset: await resolveAsset(d.hre, "eth"),
+    asset: await resolveAsset(d.system, "eth"),
     to: await d.cast.service.getAddress(),
     amount: parseEther(amount),
     relayer: d.cast.service,
@@ -400,8 +400,8 @@ async function devicePays(d: DemoRun, amount: string) {
 }
 
 async function deviceSpends(d: DemoRun): Promise<void> {
-  const eth = await resolveAsset(d.hre, "eth");
-  const funded = await fundWallet(d.hre, d.cast.treasury, d.wallet, [{ asset: eth, amount: WALLET_ETH }]);
+  const eth = await resolveAsset(d.system, "eth");
+  const funded = await fundWallet(d.system, d.cast.treasury, d.wallet, [{ asset: eth, amount: WALLET_ETH }]);
   const paid = await devicePays(d, "0.01");
   d.record(
     "The device pays for a service under its limit",
@@ -417,16 +417,16 @@ async function ownersApprove(d: DemoRun): Promise<void> {
   } catch (error) {
     refused = (error as Error).message;
   }
-  const proposal = await propose(d.hre, {
+  const proposal = await propose(d.system, {
     wallet: d.wallet,
     to: await d.cast.service.getAddress(),
     value: parseEther("0.05"),
     data: "0x",
     description: "pay the service 0.05 ETH",
   });
-  await addSignature(d.hre, proposal, d.cast.ownerA);
-  await addSignature(d.hre, proposal, d.cast.operator);
-  const executed = await execute(d.hre, proposal, d.cast.service);
+  await addSignature(d.system, proposal, d.cast.ownerA);
+  await addSignature(d.system, proposal, d.cast.operator);
+  const executed = await execute(d.system, proposal, d.cast.service);
   d.record(
     "The owners approve a larger spend",
     `the device alone cannot pay 0.05 ETH more today (${refused === "" ? "NOT refused" : "refused before sending"}); ownerA and the operator sign Execute(to, value, data, gasLimit, nonce ${executed.nonce}) and the service relays it: ${executed.success ? "paid" : "FAILED"}`,
@@ -444,14 +444,14 @@ async function openChannels(d: DemoRun): Promise<void> {
   const lock = d.fleet[0];
   const common = { as: d.cast.service, lockId: lock.deviceId, close: false };
   const riders = d.fleet.slice(1, 4).map((device) => device.wallet);
-  d.simulation = await runAccessSimulation(d.hre, {
+  d.simulation = await runAccessSimulation(d.system, {
     ...common,
     clients: 4,
     slots: 3,
     owner: d.cast.ownerA,
     clientKeys: riders,
   });
-  d.guests = await runAccessSimulation(d.hre, { ...common, clients: 2, slots: 2, owner: d.cast.ownerB });
+  d.guests = await runAccessSimulation(d.system, { ...common, clients: 2, slots: 2, owner: d.cast.ownerB });
   d.record(
     "Two owners open group channels for their client keys",
     `${d.simulation.clients} clients (three of them registered devices) and ${d.guests.clients} guests share one ETH deposit per group, for an Authorization Server selling access to ${lock.uid} (construction 3: a Merkle root of client keys)`,
@@ -480,7 +480,7 @@ async function admitAuditor(d: DemoRun): Promise<void> {
     d.record("The network admin admits an auditor", `auditor ${auditor}, admitted by an earlier run`, 0n);
   }
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "thingledger-demo-auditor-"));
-  const { service, store } = await openAuditor(d.hre, d.cast.auditor, path.join(dir, "auditor.sqlite"));
+  const { service, store } = await openAuditor(d.system, d.cast.auditor, path.join(dir, "auditor.sqlite"));
   d.cleanups.push(async () => {
     await service.stop();
     store.close();
@@ -493,12 +493,12 @@ async function admitAuditor(d: DemoRun): Promise<void> {
 /** `reporter` asks `subject` to confirm the interaction, then signs its rating of it. */
 async function report(d: DemoRun, reporter: FleetDevice, subject: FleetDevice, rating: number) {
   const interaction = d.simulation.channelId;
-  const claim = await claimInteraction(d.hre, subject.wallet, {
+  const claim = await claimInteraction(d.system, subject.wallet, {
     subjectId: subject.deviceId,
     reporterId: reporter.deviceId,
     interaction,
   });
-  return makeReport(d.hre, reporter.wallet, {
+  return makeReport(d.system, reporter.wallet, {
     reporterId: reporter.deviceId,
     subjectId: subject.deviceId,
     interaction,
@@ -559,7 +559,7 @@ async function closeChannels(d: DemoRun): Promise<void> {
 }
 
 async function auditorWithdraws(d: DemoRun): Promise<void> {
-  const withdrawn = await withdrawReward(d.hre, d.cast.auditor);
+  const withdrawn = await withdrawReward(d.system, d.cast.auditor);
   d.record(
     "The auditor withdraws its reward",
     `${withdrawn.formatted} from the reward pool that registration and activation fees fill (pull payment)`,

@@ -35,27 +35,28 @@ defineTask(
     ) => {
       const crypto = await import("node:crypto");
       const { parseAddress, parseAmount, parseCount, parseDeadline } = await import("../src/cli/parse");
+      const { parseAsset, readClients } = await import("../src/cli/channels");
       const { chainTime } = await import("../src/chain/time");
-      const { UserError } = await import("../src/errors");
-      const { openChannel, readClients } = await import("../src/channels/ops");
+      const { openChannel } = await import("../src/channels");
       const { signerOption } = await import("./support/signers");
-      if (args.asset !== "eth" && args.asset !== "token")
-        throw new UserError(`--asset: "${args.asset}" is neither eth nor token`);
+      const { loadSystem } = await import("./support/deployments");
+      const asset = parseAsset(args.asset);
       const payee = parseAddress("as", args.as);
       const deposit = parseAmount("deposit", args.deposit);
-      const expiry = parseDeadline("expiry", args.expiry, await chainTime(hre.ethers.provider));
       const salt =
         args.salt === undefined
           ? BigInt(`0x${crypto.randomBytes(8).toString("hex")}`)
           : BigInt(parseCount("salt", args.salt));
       const clients = readClients(args.clients);
-      return openChannel(hre, {
+      const ctx = await loadSystem(hre, ["PaymentChannels", "ThingToken"]);
+      const expiry = parseDeadline("expiry", args.expiry, await chainTime(ctx.provider));
+      return openChannel(ctx, {
         owner: await signerOption(hre, "signer", args.signer),
         payee,
         clients,
         deposit,
         expiry,
-        asset: args.asset,
+        asset,
         salt,
         out: args.out,
       });
@@ -80,20 +81,21 @@ defineTask("channel:topup", "The owner adds to a channel's deposit and/or extend
   .run(
     async (args: { channel: string; amount?: string; extend?: string; signer: string }, hre) => {
       const { parseAmount, parseDeadline } = await import("../src/cli/parse");
+      const { parseChannelId } = await import("../src/cli/channels");
       const { chainTime } = await import("../src/chain/time");
       const { UserError } = await import("../src/errors");
-      const { parseChannelId, topUpChannel } = await import("../src/channels/ops");
+      const { topUpChannel } = await import("../src/channels");
       const { signerOption } = await import("./support/signers");
+      const { loadSystem } = await import("./support/deployments");
       if (args.amount === undefined && args.extend === undefined)
         throw new UserError("nothing to do: give --amount, --extend, or both");
-      return topUpChannel(hre, {
+      const ctx = await loadSystem(hre, ["PaymentChannels", "ThingToken"]);
+      return topUpChannel(ctx, {
         owner: await signerOption(hre, "signer", args.signer),
         channelId: parseChannelId(args.channel),
         amount: args.amount === undefined ? 0n : parseAmount("amount", args.amount),
         expiry:
-          args.extend === undefined
-            ? undefined
-            : parseDeadline("extend", args.extend, await chainTime(hre.ethers.provider)),
+          args.extend === undefined ? undefined : parseDeadline("extend", args.extend, await chainTime(ctx.provider)),
       });
     },
     (r, hre) =>
@@ -104,8 +106,11 @@ defineTask("channel:status", "Shows a channel: parties, asset, group root, depos
   .addParam("channel", "Channel id (0x…64 hex)")
   .run(
     async (args: { channel: string }, hre) => {
-      const { channelInfo, parseChannelId } = await import("../src/channels/ops");
-      return channelInfo(hre, parseChannelId(args.channel));
+      const { parseChannelId } = await import("../src/cli/channels");
+      const { channelInfo } = await import("../src/channels");
+      const { loadSystem } = await import("./support/deployments");
+      const channelId = parseChannelId(args.channel);
+      return channelInfo(await loadSystem(hre, ["PaymentChannels"]), channelId);
     },
     (r, hre) =>
       [
@@ -127,17 +132,20 @@ defineTask("channel:close", "The AS closes channels with their best receipts: on
   .run(
     async (args: { db?: string; receipt?: string; channel?: string; signer: string }, hre) => {
       const { UserError } = await import("../src/errors");
-      const ops = await import("../src/channels/ops");
+      const { parseChannelIds } = await import("../src/cli/channels");
+      const { closeChannels, closeFromDb, readReceiptFile } = await import("../src/channels");
       const { signerOption } = await import("./support/signers");
+      const { loadSystem } = await import("./support/deployments");
       if ((args.db === undefined) === (args.receipt === undefined))
         throw new UserError("give exactly one of --db (the AS database) or --receipt (a receipt file)");
       const payee = await signerOption(hre, "signer", args.signer);
-      const only = args.channel?.split(",").map((id) => ops.parseChannelId(id.trim()));
-      if (args.db !== undefined) return ops.closeFromDb(hre, { payee, db: args.db, only });
-      const receipt = ops.readReceiptFile(args.receipt!);
+      const only = args.channel === undefined ? undefined : parseChannelIds(args.channel);
+      const ctx = await loadSystem(hre, ["PaymentChannels"]);
+      if (args.db !== undefined) return closeFromDb(ctx, { payee, db: args.db, only });
+      const receipt = readReceiptFile(args.receipt!);
       if (only !== undefined && (only.length !== 1 || only[0] !== receipt.channelId))
         throw new UserError(`--channel: the receipt file is for channel ${receipt.channelId}`);
-      return ops.closeChannels(hre, { payee, receipts: [receipt] });
+      return closeChannels(ctx, { payee, receipts: [receipt] });
     },
     (r, hre) =>
       [
@@ -155,9 +163,11 @@ defineTask("channel:reclaim", "After expiry without a close, the owner takes the
   .addOptionalParam("signer", "Index of the owner's local account", "0")
   .run(
     async (args: { channel: string; signer: string }, hre) => {
-      const { parseChannelId, reclaimChannel } = await import("../src/channels/ops");
+      const { parseChannelId } = await import("../src/cli/channels");
+      const { reclaimChannel } = await import("../src/channels");
       const { signerOption } = await import("./support/signers");
-      return reclaimChannel(hre, {
+      const { loadSystem } = await import("./support/deployments");
+      return reclaimChannel(await loadSystem(hre, ["PaymentChannels"]), {
         owner: await signerOption(hre, "signer", args.signer),
         channelId: parseChannelId(args.channel),
       });
@@ -215,15 +225,16 @@ defineTask("as:serve", "Runs the Authorization Server: trades receipts for HOTP 
       hre,
     ) => {
       const { parseCount } = await import("../src/cli/parse");
-      const { readDevicesFile, startAs } = await import("../src/channels/serve");
+      const { readDevicesFile, startAs } = await import("../src/channels");
       const { parseHttpFlags } = await import("../src/http/flags");
       const { serviceLogger } = await import("../src/http/log");
       const { signerOption } = await import("./support/signers");
+      const { loadSystem } = await import("./support/deployments");
       const port = parseCount("port", args.port);
       const http = parseHttpFlags(args);
       const logger = serviceLogger("as", http.logLevel);
       const devices = args.devices === undefined ? undefined : readDevicesFile(args.devices);
-      const as = await startAs(hre, {
+      const as = await startAs(await loadSystem(hre, ["PaymentChannels"]), {
         signer: await signerOption(hre, "signer", args.signer),
         port,
         host: args.host,
@@ -276,12 +287,13 @@ defineTask(
     async (args: { clients: string; slots: string; owner: string; as: string; json: boolean }, hre) => {
       const { parseCount } = await import("../src/cli/parse");
       const { Progress } = await import("../src/cli/progress");
-      const { runAccessSimulation } = await import("../src/channels/simulation");
+      const { runAccessSimulation } = await import("../src/channels");
       const { signerOption } = await import("./support/signers");
+      const { loadSystem } = await import("./support/deployments");
       const clients = parseCount("clients", args.clients, 1);
       const slots = parseCount("slots", args.slots, 1);
       const progress = new Progress("buying access slots", clients * slots, !args.json);
-      return runAccessSimulation(hre, {
+      return runAccessSimulation(await loadSystem(hre, ["PaymentChannels"]), {
         clients,
         slots,
         owner: await signerOption(hre, "owner", args.owner),

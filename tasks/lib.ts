@@ -6,7 +6,7 @@ import { TASK_COMPILE } from "hardhat/builtin-tasks/task-names";
 import type { ConfigurableTaskDefinition, HardhatRuntimeEnvironment } from "hardhat/types";
 
 import { printJson } from "../src/cli/output";
-import { liveNetwork, missingRpcUrl } from "../src/config/networks";
+import { liveNetwork, missingRpcUrl } from "./support/networks";
 import { UserError } from "../src/errors";
 
 export const PLUGIN = "thingledger";
@@ -80,10 +80,16 @@ async function runTask<T>(
       isRpcConnectionError(hre, error)
     ) {
       error = new UserError(networkProblem(hre));
+    } else if (!(error instanceof UserError)) {
+      // A contract's custom error (a call, an estimate or a mined transaction): named in one line.
+      const { describeRevert } = await import("../src/chain/revert");
+      const why = describeRevert(error);
+      if (why !== undefined) error = new UserError(`the contract refused: ${why}`);
     }
     if (error instanceof UserError) {
       if (typedOnCommandLine(task) && !process.argv.includes("--show-stack-traces")) {
-        console.error(`Error: ${error.message}`);
+        if (json) printJson({ error: error.message });
+        else console.error(`Error: ${error.message}`);
         process.exit(1);
       }
       throw new HardhatPluginError(PLUGIN, error.message);

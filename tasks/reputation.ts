@@ -1,9 +1,17 @@
+import type { HardhatRuntimeEnvironment } from "hardhat/types";
+
 import { formatGas } from "../src/cli/output";
 import { withHttpFlags } from "../src/http/flags";
 import type { HttpFlags } from "../src/http/flags";
 import { defineTask } from "./lib";
 
 const TREND = ["falling", "steady", "rising"];
+
+/** The system the reputation and auditor tasks work on: of its contracts, they need the registry only. */
+async function system(hre: HardhatRuntimeEnvironment) {
+  const { loadSystem } = await import("./support/deployments");
+  return loadSystem(hre, ["DeviceRegistry"]);
+}
 
 defineTask(
   "reputation:claim",
@@ -17,13 +25,13 @@ defineTask(
     async (args: { device: string; keystore: string; reporter: string; interaction: string }, hre) => {
       const { unlockDeviceKey } = await import("../src/devices/keystore");
       const { resolveDevice } = await import("../src/registry");
-      const { loadSystem } = await import("./support/deployments");
-      const { claimInteraction, parseInteraction } = await import("../src/reputation/ops");
-      const subjectId = await resolveDevice(await loadSystem(hre, ["DeviceRegistry"]), args.device, args.keystore);
+      const { parseInteraction } = await import("../src/cli/reputation");
+      const { claimInteraction } = await import("../src/reputation");
+      const subjectId = await resolveDevice(await system(hre), args.device, args.keystore);
       const wallet = await unlockDeviceKey(args.keystore, subjectId);
-      return claimInteraction(hre, wallet, {
+      return claimInteraction(await system(hre), wallet, {
         subjectId,
-        reporterId: await resolveDevice(await loadSystem(hre, ["DeviceRegistry"]), args.reporter, args.keystore),
+        reporterId: await resolveDevice(await system(hre), args.reporter, args.keystore),
         interaction: parseInteraction(args.interaction),
       });
     },
@@ -64,21 +72,21 @@ defineTask(
       const { unlockDeviceKey } = await import("../src/devices/keystore");
       const { UserError } = await import("../src/errors");
       const { resolveDevice } = await import("../src/registry");
-      const { loadSystem } = await import("./support/deployments");
-      const ops = await import("../src/reputation/ops");
+      const { parseInteraction, parseRating } = await import("../src/cli/reputation");
+      const { deliverReport, makeReport } = await import("../src/reputation");
       if (args.out === undefined && args.auditor === undefined)
         throw new UserError("give --out FILE, --auditor URL or both: where should the report go?");
-      const reporterId = await resolveDevice(await loadSystem(hre, ["DeviceRegistry"]), args.reporter, args.keystore);
-      const rating = ops.parseRating(args.rating);
+      const reporterId = await resolveDevice(await system(hre), args.reporter, args.keystore);
+      const rating = parseRating(args.rating);
       const wallet = await unlockDeviceKey(args.keystore, reporterId);
-      const report = await ops.makeReport(hre, wallet, {
+      const report = await makeReport(await system(hre), wallet, {
         reporterId,
-        subjectId: await resolveDevice(await loadSystem(hre, ["DeviceRegistry"]), args.subject, args.keystore),
-        interaction: ops.parseInteraction(args.interaction),
+        subjectId: await resolveDevice(await system(hre), args.subject, args.keystore),
+        interaction: parseInteraction(args.interaction),
         rating,
         evidence: args.evidence,
       });
-      return ops.deliverReport(report, { out: args.out, auditor: args.auditor });
+      return deliverReport(report, { out: args.out, auditor: args.auditor });
     },
     (r) =>
       [
@@ -95,7 +103,7 @@ defineTask("reputation:submit", "Sends the reports of a report file to an audito
   .addParam("auditor", "The auditor's URL")
   .run(
     async (args: { file: string; auditor: string }) => {
-      const { readReportFile, submitReports } = await import("../src/reputation/ops");
+      const { readReportFile, submitReports } = await import("../src/reputation");
       const outcomes = await submitReports(args.auditor, readReportFile(args.file));
       return {
         auditor: args.auditor,
@@ -116,9 +124,8 @@ defineTask("reputation:show", "Shows a device's reputation as validation sees it
   .run(
     async (args: { device: string }, hre) => {
       const { resolveDevice } = await import("../src/registry");
-      const { loadSystem } = await import("./support/deployments");
-      const { showReputation } = await import("../src/reputation/ops");
-      return showReputation(hre, await resolveDevice(await loadSystem(hre, ["DeviceRegistry"]), args.device));
+      const { showReputation } = await import("../src/reputation");
+      return showReputation(await system(hre), await resolveDevice(await system(hre), args.device));
     },
     (r) =>
       `Device ${r.deviceId} (${r.status}): reputation ${r.score}/1000, ${TREND[r.trend + 1]}; ${
@@ -139,10 +146,11 @@ for (const [name, description, admit] of [
     .run(
       async (args: { address: string; signer: string }, hre) => {
         const { parseAddress } = await import("../src/cli/parse");
-        const { setAuditor } = await import("../src/reputation/ops");
+        const { setAuditor } = await import("../src/reputation");
         const { signerOption } = await import("./support/signers");
+        const auditor = parseAddress("address", args.address);
         const admin = await signerOption(hre, "signer", args.signer);
-        return setAuditor(hre, admin, parseAddress("address", args.address), admit);
+        return setAuditor(await system(hre), admin, auditor, admit);
       },
       (r) => `Auditor ${r.auditor} ${admit ? "admitted" : "removed"}; gas ${formatGas(r.gasUsed)}`,
     );
@@ -155,10 +163,12 @@ defineTask("auditor:set-cap", "The network admin sets how many changed scores an
   .run(
     async (args: { address: string; max: string; signer: string }, hre) => {
       const { parseAddress, parseCount } = await import("../src/cli/parse");
-      const { setAuditorRewardCap } = await import("../src/reputation/ops");
+      const { setAuditorRewardCap } = await import("../src/reputation");
       const { signerOption } = await import("./support/signers");
+      const auditor = parseAddress("address", args.address);
+      const max = parseCount("max", args.max);
       const admin = await signerOption(hre, "signer", args.signer);
-      return setAuditorRewardCap(hre, admin, parseAddress("address", args.address), parseCount("max", args.max));
+      return setAuditorRewardCap(await system(hre), admin, auditor, max);
     },
     (r) =>
       `Auditor ${r.auditor} is paid for at most ${r.maxRewardsPerEpoch} changed score(s) per epoch (was ${r.previous}); gas ${formatGas(r.gasUsed)}`,
@@ -187,13 +197,13 @@ defineTask("auditor:serve", "Runs an auditor: takes device reports over HTTP, ch
       hre,
     ) => {
       const { parseCount, parseDuration } = await import("../src/cli/parse");
-      const { serveAuditor } = await import("../src/reputation/ops");
+      const { serveAuditor } = await import("../src/reputation");
       const { parseHttpFlags } = await import("../src/http/flags");
       const { serviceLogger } = await import("../src/http/log");
       const { signerOption } = await import("./support/signers");
       const http = parseHttpFlags(args);
       const logger = serviceLogger("auditor", http.logLevel);
-      const running = await serveAuditor(hre, {
+      const running = await serveAuditor(await system(hre), {
         signer: await signerOption(hre, "signer", args.signer),
         port: parseCount("port", args.port),
         host: args.host,
@@ -234,14 +244,11 @@ defineTask(
   .run(
     async (args: { db: string; signer: string; halfLife?: string }, hre) => {
       const { parseDuration } = await import("../src/cli/parse");
-      const { runEpoch } = await import("../src/reputation/ops");
+      const { runEpoch } = await import("../src/reputation");
       const { signerOption } = await import("./support/signers");
-      return runEpoch(
-        hre,
-        await signerOption(hre, "signer", args.signer),
-        args.db,
-        args.halfLife === undefined ? {} : { halfLife: parseDuration("half-life", args.halfLife) },
-      );
+      const model = args.halfLife === undefined ? {} : { halfLife: parseDuration("half-life", args.halfLife) };
+      const signer = await signerOption(hre, "signer", args.signer);
+      return runEpoch(await system(hre), signer, args.db, { model });
     },
     (r) =>
       [
@@ -255,9 +262,10 @@ defineTask("auditor:withdraw", "An auditor withdraws the rewards it earned (pull
   .addOptionalParam("signer", "Index of the auditor's local account", "0")
   .run(
     async (args: { signer: string }, hre) => {
-      const { withdrawReward } = await import("../src/reputation/ops");
+      const { withdrawReward } = await import("../src/reputation");
       const { signerOption } = await import("./support/signers");
-      return withdrawReward(hre, await signerOption(hre, "signer", args.signer));
+      const signer = await signerOption(hre, "signer", args.signer);
+      return withdrawReward(await system(hre), signer);
     },
     (r) => `Auditor ${r.auditor} withdrew ${r.formatted}; gas ${formatGas(r.gasUsed)}`,
   );
@@ -271,8 +279,9 @@ defineTask(
   .run(
     async (args: { auditor: string; epoch: string }, hre) => {
       const { parseCount } = await import("../src/cli/parse");
-      const { verifyPublishedEpoch } = await import("../src/reputation/ops");
-      return verifyPublishedEpoch(hre, args.auditor, parseCount("epoch", args.epoch));
+      const { verifyPublishedEpoch } = await import("../src/reputation");
+      const epoch = parseCount("epoch", args.epoch);
+      return verifyPublishedEpoch(await system(hre), args.auditor, epoch);
     },
     (r) =>
       r.ok

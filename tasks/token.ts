@@ -1,5 +1,3 @@
-import fs from "node:fs";
-
 import { formatGas } from "../src/cli/output";
 import { formatThing } from "../src/units";
 import { defineTask } from "./lib";
@@ -68,18 +66,16 @@ defineTask("token:permit", "Signs an EIP-2612 permit offline (no transaction) in
       const { createPermit } = await import("../src/token");
       const { signerOption } = await import("./support/signers");
       const { loadSystem } = await import("./support/deployments");
-      const { UserError } = await import("../src/errors");
       const spender = parseAddress("spender", args.spender);
       const amount = parseAmount("amount", args.amount);
       const { chainTime } = await import("../src/chain/time");
       const ctx = await loadSystem(hre, ["ThingToken"]);
       const deadline = parseDeadline("deadline", args.deadline, await chainTime(ctx.provider));
-      if (fs.existsSync(args.out) && !args.force) {
-        throw new UserError(`--out: ${args.out} exists; pass --force to overwrite it`);
-      }
+      const { ensureWritable, writeJsonOutput } = await import("../src/cli/files");
+      ensureWritable(args.out, { force: args.force, flag: "out" });
       const owner = await signerOption(hre, "signer", args.signer);
       const permit = await createPermit(ctx, owner, spender, amount, deadline);
-      fs.writeFileSync(args.out, `${JSON.stringify(permit, null, 2)}\n`);
+      writeJsonOutput(args.out, permit, { force: args.force, flag: "out" });
       return { file: args.out, ...permit };
     },
     (r, hre, args) =>

@@ -1,5 +1,20 @@
+import { formatUnits } from "ethers";
+import type { HardhatRuntimeEnvironment } from "hardhat/types";
+
 import { formatGas } from "../src/cli/output";
+import type { ActionFlags } from "../src/cli/wallets";
 import { defineTask } from "./lib";
+
+/** The part of the system the wallet tasks use. */
+async function walletSystem(hre: HardhatRuntimeEnvironment) {
+  const { loadSystem } = await import("./support/deployments");
+  return loadSystem(hre, ["ThingToken", "DeviceRegistry", "DeviceWalletFactory"]);
+}
+
+/** `1.5 ETH`. */
+function shown(value: bigint, asset: { decimals: number; symbol: string }): string {
+  return `${formatUnits(value, asset.decimals)} ${asset.symbol}`;
+}
 
 defineTask("wallet:create", "Creates a device wallet: M-of-N owners, the device key spending alone under limits")
   .addParam("owners", "Owner addresses, comma-separated")
@@ -26,31 +41,28 @@ defineTask("wallet:create", "Creates a device wallet: M-of-N owners, the device 
       hre,
     ) => {
       const { parseAddress, parseCount, parseDuration } = await import("../src/cli/parse");
+      const { parseAddresses, parseLimits } = await import("../src/cli/wallets");
       const { resolveDevice } = await import("../src/registry");
-      const { loadSystem } = await import("./support/deployments");
       const { signerOption } = await import("./support/signers");
-      const { createWallet, parseLimits } = await import("../src/wallets");
-      const owners = args.owners
-        .split(",")
-        .filter((o) => o.trim() !== "")
-        .map((o) => parseAddress("owners", o.trim()));
-      return createWallet(hre, await signerOption(hre, "signer", args.signer), {
-        owners,
-        threshold: parseCount("threshold", args.threshold, 1),
-        deviceId: await resolveDevice(await loadSystem(hre, ["DeviceRegistry"]), args.device),
-        deviceKey: args.deviceKey === undefined ? undefined : parseAddress("device-key", args.deviceKey),
-        period: parseDuration("period", args.period),
-        limits: await parseLimits(hre, args.limits),
-      });
+      const { createWallet } = await import("../src/wallets");
+      const owners = parseAddresses("owners", args.owners);
+      const threshold = parseCount("threshold", args.threshold, 1);
+      const deviceKey = args.deviceKey === undefined ? undefined : parseAddress("device-key", args.deviceKey);
+      const period = parseDuration("period", args.period);
+      const ctx = await walletSystem(hre);
+      const limits = await parseLimits(ctx, args.limits);
+      const deviceId = await resolveDevice(await walletSystem(hre), args.device);
+      const creator = await signerOption(hre, "signer", args.signer);
+      return createWallet(ctx, creator, { owners, threshold, deviceId, deviceKey, period, limits });
     },
-    (r, hre) =>
+    (r) =>
       [
         `Created device wallet ${r.wallet}`,
         `  owners ${r.owners.join(", ")} (threshold ${r.threshold})`,
         `  device ${r.deviceId}, key ${r.deviceKey}, period ${r.period} s`,
-        `  limits ${r.limits.map((l) => `${hre.ethers.formatUnits(l.limit, l.decimals)} ${l.symbol}`).join(", ")} per period`,
+        `  limits ${r.limits.map((l) => shown(l.limit, l)).join(", ")} per period`,
         r.deviceTransferred ? "  the device's registry record now belongs to the wallet (linked)" : "",
-        r.next === undefined ? "" : `  next: ${r.next}`,
+        r.next === undefined ? "" : `  next: ${r.next} (device:transfer --device ${r.deviceId} --to ${r.wallet})`,
         `  gas ${formatGas(r.gasUsed)}`,
       ]
         .filter((l) => l !== "")
@@ -73,35 +85,15 @@ defineTask("wallet:propose", "Writes an unsigned owner execution to a JSON file 
   .addOptionalParam("nonce", "The wallet nonce to use (default: the next one)")
   .addFlag("unfreeze", "Instead: unfreeze the device key")
   .run(
-    async (
-      args: {
-        wallet: string;
-        out: string;
-        to?: string;
-        value: string;
-        data: string;
-        asset?: string;
-        amount?: string;
-        rotateKey?: string;
-        gasLimit?: string;
-        nonce?: string;
-        unfreeze: boolean;
-      },
-      hre,
-    ) => {
-      const { parseAddress, parseAmount, parseCount } = await import("../src/cli/parse");
+    async (args: ActionFlags & { wallet: string; out: string; gasLimit?: string; nonce?: string }, hre) => {
+      const { parseAddress, parseCount } = await import("../src/cli/parse");
+      const { parseWalletAction } = await import("../src/cli/wallets");
       const { propose, resolveAction, writeProposal } = await import("../src/wallets");
       const wallet = parseAddress("wallet", args.wallet);
-      const { to, value, data, description } = await resolveAction(hre, wallet, {
-        to: args.to === undefined ? undefined : parseAddress("to", args.to),
-        value: args.value === "0" ? 0n : parseAmount("value", args.value),
-        data: args.data,
-        asset: args.asset,
-        amount: args.amount,
-        rotateKey: args.rotateKey === undefined ? undefined : parseAddress("rotate-key", args.rotateKey),
-        unfreeze: args.unfreeze,
-      });
-      const proposal = await propose(hre, {
+      const ctx = await walletSystem(hre);
+      const action = await parseWalletAction(ctx, args);
+      const { to, value, data, description } = await resolveAction(ctx, wallet, action);
+      const proposal = await propose(ctx, {
         wallet,
         to,
         value,
@@ -125,8 +117,12 @@ defineTask("wallet:set-limit", "Proposes a new per-period limit for the device (
   .run(
     async (args: { wallet: string; asset: string; limit: string; out: string }, hre) => {
       const { parseAddress } = await import("../src/cli/parse");
-      const { proposeLimit, writeProposal } = await import("../src/wallets");
-      const proposal = await proposeLimit(hre, parseAddress("wallet", args.wallet), args.asset, args.limit);
+      const { parseLimit } = await import("../src/cli/wallets");
+      const { proposeLimit, resolveAsset, writeProposal } = await import("../src/wallets");
+      const wallet = parseAddress("wallet", args.wallet);
+      const ctx = await walletSystem(hre);
+      const asset = await resolveAsset(ctx, args.asset);
+      const proposal = await proposeLimit(ctx, wallet, asset, parseLimit(asset, args.limit));
       writeProposal(args.out, proposal);
       return { file: args.out, ...proposal };
     },
@@ -141,7 +137,7 @@ defineTask("wallet:sign", "Adds one owner's signature to a proposal file (owners
     async (args: { file: string; signer: string }, hre) => {
       const { signerOption } = await import("./support/signers");
       const { signProposal } = await import("../src/wallets");
-      return signProposal(hre, args.file, await signerOption(hre, "signer", args.signer));
+      return signProposal(await walletSystem(hre), args.file, await signerOption(hre, "signer", args.signer));
     },
     (r) =>
       `${r.signer} signed ${r.file}: ${r.signatures} of ${r.threshold} signature(s)${r.ready ? `, ready: wallet:exec --file ${r.file}` : ""}`,
@@ -154,7 +150,7 @@ defineTask("wallet:exec", "Executes a proposal that carries enough owner signatu
     async (args: { file: string; signer: string }, hre) => {
       const { signerOption } = await import("./support/signers");
       const { executeProposal } = await import("../src/wallets");
-      return executeProposal(hre, args.file, await signerOption(hre, "signer", args.signer));
+      return executeProposal(await walletSystem(hre), args.file, await signerOption(hre, "signer", args.signer));
     },
     (r) =>
       r.success
@@ -189,22 +185,22 @@ defineTask(
       const { parseAddress, parseAmount } = await import("../src/cli/parse");
       const { unlockDeviceKey } = await import("../src/devices/keystore");
       const { resolveDevice } = await import("../src/registry");
-      const { loadSystem } = await import("./support/deployments");
       const { signerOption } = await import("./support/signers");
       const { deviceSpend, resolveAsset } = await import("../src/wallets");
       const wallet = parseAddress("wallet", args.wallet);
       const to = parseAddress("to", args.to);
-      const asset = await resolveAsset(hre, args.asset);
+      const ctx = await walletSystem(hre);
+      const asset = await resolveAsset(ctx, args.asset);
       const amount = parseAmount("amount", args.amount, asset.decimals);
       const relayer = args.relayer === undefined ? undefined : await signerOption(hre, "relayer", args.relayer);
       const device = await unlockDeviceKey(
         args.keystore,
-        await resolveDevice(await loadSystem(hre, ["DeviceRegistry"]), args.device, args.keystore),
+        await resolveDevice(await walletSystem(hre), args.device, args.keystore),
       );
-      return deviceSpend(hre, { wallet, device, asset, to, amount, relayer });
+      return deviceSpend(ctx, { wallet, device, asset, to, amount, relayer });
     },
-    (r, hre) =>
-      `The device paid ${hre.ethers.formatUnits(r.amount, r.decimals)} ${r.symbol} to ${r.to}${r.relayed ? " (signed by the device, relayed)" : ""}; ${hre.ethers.formatUnits(r.availableAfter, r.decimals)} ${r.symbol} left this period; gas ${formatGas(r.gasUsed)}`,
+    (r) =>
+      `The device paid ${shown(r.amount, r)} to ${r.to}${r.relayed ? " (signed by the device, relayed)" : ""}; ${shown(r.availableAfter, r)} left this period; gas ${formatGas(r.gasUsed)}`,
   );
 
 defineTask(
@@ -218,7 +214,8 @@ defineTask(
       const { parseAddress } = await import("../src/cli/parse");
       const { signerOption } = await import("./support/signers");
       const { freezeDevice } = await import("../src/wallets");
-      return freezeDevice(hre, parseAddress("wallet", args.wallet), await signerOption(hre, "signer", args.signer));
+      const wallet = parseAddress("wallet", args.wallet);
+      return freezeDevice(await walletSystem(hre), wallet, await signerOption(hre, "signer", args.signer));
     },
     (r) => `${r.by} froze the device key of wallet ${r.wallet}; gas ${formatGas(r.gasUsed)}`,
   );
@@ -231,13 +228,15 @@ defineTask("wallet:fund", "Sends ETH and tokens from a local account to a device
     async (args: { wallet: string; amounts: string; signer: string }, hre) => {
       const { parseAddress } = await import("../src/cli/parse");
       const { signerOption } = await import("./support/signers");
-      const { fundWallet, parseAmounts } = await import("../src/wallets");
+      const { parseAmounts } = await import("../src/cli/wallets");
+      const { fundWallet } = await import("../src/wallets");
       const wallet = parseAddress("wallet", args.wallet);
-      const amounts = await parseAmounts(hre, "amounts", args.amounts);
-      return fundWallet(hre, await signerOption(hre, "signer", args.signer), wallet, amounts);
+      const ctx = await walletSystem(hre);
+      const amounts = await parseAmounts(ctx, "amounts", args.amounts);
+      return fundWallet(ctx, await signerOption(hre, "signer", args.signer), wallet, amounts);
     },
-    (r, hre) =>
-      `${r.from} sent ${r.sent.map((s) => `${hre.ethers.formatUnits(s.amount, s.decimals)} ${s.symbol}`).join(" and ")} to wallet ${r.wallet}; gas ${formatGas(r.gasUsed)}`,
+    (r) =>
+      `${r.from} sent ${r.sent.map((s) => shown(s.amount, s)).join(" and ")} to wallet ${r.wallet}; gas ${formatGas(r.gasUsed)}`,
   );
 
 defineTask("wallet:status", "Shows a device wallet: owners, threshold, nonce, device key, limits, balances")
@@ -247,10 +246,12 @@ defineTask("wallet:status", "Shows a device wallet: owners, threshold, nonce, de
     async (args: { wallet: string; asset?: string }, hre) => {
       const { parseAddress } = await import("../src/cli/parse");
       const { resolveAsset, walletStatus } = await import("../src/wallets");
-      const extra = args.asset === undefined ? [] : [await resolveAsset(hre, args.asset)];
-      return walletStatus(hre, parseAddress("wallet", args.wallet), extra);
+      const wallet = parseAddress("wallet", args.wallet);
+      const ctx = await walletSystem(hre);
+      const extra = args.asset === undefined ? [] : [await resolveAsset(ctx, args.asset)];
+      return walletStatus(ctx, wallet, extra);
     },
-    (s, hre) =>
+    (s) =>
       [
         `Device wallet ${s.wallet}`,
         `  owners ${s.owners.join(", ")} (threshold ${s.threshold}), next nonce ${s.nonce}`,
@@ -261,10 +262,7 @@ defineTask("wallet:status", "Shows a device wallet: owners, threshold, nonce, de
           : [
               `  the registry holds ${s.registryKey} as the device's key: the device cannot spend until the owners set it (wallet:propose --rotate-key)`,
             ]),
-        ...s.balances.map((b) => `  balance ${hre.ethers.formatUnits(b.balance, b.decimals)} ${b.symbol}`),
-        ...s.allowances.map(
-          (a) =>
-            `  limit ${hre.ethers.formatUnits(a.limit, a.decimals)} ${a.symbol} per period: ${hre.ethers.formatUnits(a.available, a.decimals)} available now`,
-        ),
+        ...s.balances.map((b) => `  balance ${shown(b.balance, b)}`),
+        ...s.allowances.map((a) => `  limit ${shown(a.limit, a)} per period: ${shown(a.available, a)} available now`),
       ].join("\n"),
   );

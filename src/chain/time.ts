@@ -15,3 +15,20 @@ export async function gasOf(tx: {
   if (receipt === null || receipt.status !== 1) throw new Error(`transaction ${tx.hash} failed`);
   return receipt.gasUsed;
 }
+
+/**
+ * Seconds a deadline must still have beyond the next block's time when a task sends a transaction that
+ * checks it: the time to sign, send and be mined.
+ */
+export const DEADLINE_MARGIN = 60n;
+
+/**
+ * The earliest timestamp the next block can have: after the latest block, and not before the wall clock.
+ * On an idle node the latest block can be hours old, so "now" for a deadline check is this, not the
+ * latest block's timestamp.
+ */
+export async function nextBlockTime(provider: Provider): Promise<bigint> {
+  const latest = await chainTime(provider);
+  const wall = BigInt(Math.floor(Date.now() / 1000));
+  return latest + 1n > wall ? latest + 1n : wall;
+}

@@ -1,11 +1,10 @@
-import fs from "node:fs";
-
 import type { Signer } from "ethers";
-import type { HardhatRuntimeEnvironment } from "hardhat/types";
 
-import { PaymentChannels__factory } from "../../typechain-types";
+import type { PaymentChannels } from "../../typechain-types";
+import { channelsAt } from "../chain/context";
+import type { SystemContext } from "../chain/context";
 import { parseAmount } from "../cli/parse";
-import { loadSystem } from "../../tasks/support/deployments";
+import { readJsonFile } from "../cli/json";
 import { labelId } from "../devices/fleet";
 import { readDomain } from "../eip712/domain";
 import { UserError, ensure } from "../errors";
@@ -28,13 +27,7 @@ export interface DeviceProvision {
  * out of version control; every problem is reported before anything is stored.
  */
 export function readDevicesFile(file: string): DeviceProvision[] {
-  ensure(fs.existsSync(file), `devices file ${file} does not exist`);
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(fs.readFileSync(file, "utf8"));
-  } catch (error) {
-    throw new UserError(`${file} is not valid JSON: ${(error as Error).message}`);
-  }
+  const parsed = readJsonFile(file, "a JSON array of { deviceId, secret, price }");
   ensure(Array.isArray(parsed), `${file}: expected an array of { deviceId, secret, price }`);
   const problems: string[] = [];
   const devices: DeviceProvision[] = [];
@@ -104,17 +97,13 @@ export interface RunningAs {
   stop: () => Promise<void>;
 }
 
-/**
- * Starts the Authorization Server for the current network: HTTP on `host:port`, receipts in SQLite at
- * `db`, and a loop that closes channels (one `closeBatch` when several are due) `closeMargin` seconds
- * before their expiry.
- */
-export async function startAs(hre: HardhatRuntimeEnvironment, o: ServeOptions): Promise<RunningAs> {
-  const system = await loadSystem(hre, ["PaymentChannels"]);
-  const payee = await o.signer.getAddress();
-  ensure(o.closeMargin >= 0 && o.closeMargin < 86_400 * 365, "--close-margin: seconds before expiry, at most a year");
-  const store = new AsStore(o.db, { create: o.init === true, secretKey: secretKeyFrom(process.env.AS_SECRET_KEY) });
-  const channels = PaymentChannels__factory.connect(system.addresses.PaymentChannels, o.signer);
+/** Builds the AS of `o` over `store`, with the devices of `o.devices` provisioned. */
+async function authorizationServer(
+  o: ServeOptions,
+  channels: PaymentChannels,
+  payee: string,
+  store: AsStore,
+): Promise<AuthorizationServer> {
   const server = new AuthorizationServer({
     channels,
     payee,
@@ -134,11 +123,25 @@ export async function startAs(hre: HardhatRuntimeEnvironment, o: ServeOptions): 
     unknownChannelTtl: o.unknownChannelTtl,
   });
   for (const d of o.devices ?? []) server.provisionDevice(d.deviceId, d.secret, d.price);
-  // Follow the contract's events for this payee; the cursor (last block applied) is kept in the database.
-  const cursorKey = `follower:${system.chainId}:${system.addresses.PaymentChannels.toLowerCase()}`;
+  return server;
+}
+
+/**
+ * Follows the contract's events for this payee every `o.followSeconds`; the cursor (last block applied) is
+ * kept in the database. Returns the function that stops following.
+ */
+function followChannels(
+  ctx: SystemContext,
+  o: ServeOptions,
+  at: { server: AuthorizationServer; store: AsStore; channels: PaymentChannels; payee: string },
+): () => void {
+  const { server, store } = at;
+  const cursorKey = `follower:${ctx.chainId}:${ctx.addresses.PaymentChannels.toLowerCase()}`;
+  let following = true;
+  let timer: NodeJS.Timeout | undefined;
   const follower = new ChannelFollower({
-    channels,
-    payee,
+    channels: at.channels,
+    payee: at.payee,
     minConfirmations: o.minConfirmations,
     timeoutMs: o.rpcTimeoutMs ?? 5_000,
     cursor: () => {
@@ -151,26 +154,27 @@ export async function startAs(hre: HardhatRuntimeEnvironment, o: ServeOptions): 
     },
     resync: () => server.refreshAll(),
   });
-  let following = true;
   const follow = (): void => {
     follower
       .poll()
       .catch((error: unknown) => o.log(`following channel events failed (retrying): ${oneLine(error)}`))
       .finally(() => {
-        if (following) followTimer = setTimeout(follow, (o.followSeconds ?? 5) * 1000);
+        if (following) timer = setTimeout(follow, (o.followSeconds ?? 5) * 1000);
       });
   };
-  let followTimer: NodeJS.Timeout | undefined;
-  let url: string;
-  try {
-    url = await server.listen(o.port, o.host);
-  } catch (error) {
-    store.close();
-    throw new UserError(`cannot listen on ${o.host}:${o.port}: ${(error as Error).message}`);
-  }
   follow();
+  return () => {
+    following = false;
+    clearTimeout(timer);
+  };
+}
+
+/**
+ * Every `o.pollSeconds`, closes the channels due within `o.closeMargin` of their expiry. Each pass is tracked:
+ * /health reports its last run and error, the metrics count its results. Returns the function that stops it.
+ */
+function closeLoop(server: AuthorizationServer, o: ServeOptions): () => void {
   let closing = false;
-  // Each pass is tracked: /health reports its last run and error, the metrics count its results.
   server.watchLoop("close", o.pollSeconds);
   const timer = setInterval(() => {
     if (closing) return;
@@ -192,6 +196,32 @@ export async function startAs(hre: HardhatRuntimeEnvironment, o: ServeOptions): 
       .catch((error: unknown) => o.log(`close round failed: ${oneLine(error)}`))
       .finally(() => (closing = false));
   }, o.pollSeconds * 1000);
+  return () => clearInterval(timer);
+}
+
+/**
+ * Starts the Authorization Server of the system's channels contract: HTTP on `host:port`, receipts in SQLite
+ * at `db`, and a loop that closes channels (one `closeBatch` when several are due) `closeMargin` seconds
+ * before their expiry.
+ */
+export async function startAs(ctx: SystemContext, o: ServeOptions): Promise<RunningAs> {
+  const payee = await o.signer.getAddress();
+  ensure(
+    o.closeMargin >= 0 && o.closeMargin < 86_400 * 365,
+    `the close margin ${o.closeMargin} must be under a year (seconds before expiry)`,
+  );
+  const store = new AsStore(o.db, { create: o.init === true, secretKey: secretKeyFrom(process.env.AS_SECRET_KEY) });
+  const channels = channelsAt(ctx, o.signer);
+  const server = await authorizationServer(o, channels, payee, store);
+  let url: string;
+  try {
+    url = await server.listen(o.port, o.host);
+  } catch (error) {
+    store.close();
+    throw new UserError(`cannot listen on ${o.host}:${o.port}: ${(error as Error).message}`);
+  }
+  const stopFollowing = followChannels(ctx, o, { server, store, channels, payee });
+  const stopClosing = closeLoop(server, o);
   return {
     url,
     payee,
@@ -199,9 +229,8 @@ export async function startAs(hre: HardhatRuntimeEnvironment, o: ServeOptions): 
     devices: store.devices().length,
     receipts: store.receiptCount(),
     stop: async () => {
-      clearInterval(timer);
-      following = false;
-      clearTimeout(followTimer);
+      stopClosing();
+      stopFollowing();
       await server.stop();
       store.close();
     },

@@ -6,8 +6,6 @@ import { aggregate } from "./model";
 import type { ModelParams, RatedReport, SubjectScore } from "./model";
 import type { StoredReport } from "./store";
 
-export { reportLeaf };
-
 /** What an epoch needs of a report: the model's fields and the digest its leaf is made from. */
 export type EpochReport = RatedReport & { digest: string };
 

@@ -3,7 +3,7 @@ import { Signature, getAddress, isAddress, verifyTypedData } from "ethers";
 
 import { tokenAt } from "../chain/context";
 import type { SystemContext } from "../chain/context";
-import { chainTime } from "../chain/time";
+import { DEADLINE_MARGIN, nextBlockTime } from "../chain/time";
 import { readJsonFile } from "../cli/json";
 import { UserError } from "../errors";
 import { readDomain } from "../eip712/domain";
@@ -143,9 +143,11 @@ export async function submitPermit(
       `the permit's nonce ${permit.nonce} is stale: the owner's nonce is now ${nonce} (already used?)`,
     );
   }
-  const now = await chainTime(ctx.provider);
-  if (now > message.deadline) {
-    throw new UserError(`the permit expired at ${permit.deadline} (chain time is ${now})`);
+  const next = await nextBlockTime(ctx.provider);
+  if (next + DEADLINE_MARGIN > message.deadline) {
+    throw new UserError(
+      `the permit expires at ${permit.deadline}, before the next block (time ${next}) can include it with ${DEADLINE_MARGIN} s to spare: sign a new one`,
+    );
   }
   const { v, r, s } = Signature.from(permit.signature);
   const tx = await token.permit(message.owner, message.spender, message.value, message.deadline, v, r, s);

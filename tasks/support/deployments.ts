@@ -8,7 +8,7 @@ import type { HardhatRuntimeEnvironment } from "hardhat/types";
 import ThingLedgerModule from "../../deploy/modules/ThingLedger";
 import { ALL_CONTRACTS, SYSTEM_CONTRACTS, registryAt } from "../../src/chain/context";
 import type { SystemAddresses, SystemContext, SystemContract } from "../../src/chain/context";
-import { LIVE_NETWORKS, liveNetwork, verifyApiKey } from "../../src/config/networks";
+import { LIVE_NETWORKS, liveNetwork, verifyApiKey } from "./networks";
 import { UserError } from "../../src/errors";
 import { signerAt } from "./signers";
 

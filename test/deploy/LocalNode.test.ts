@@ -11,7 +11,7 @@ import { JsonRpcProvider, Wallet, keccak256, parseEther, toUtf8Bytes } from "eth
 import { readDomain } from "../../src/eip712/domain";
 import { ChannelClient } from "../../src/channels/client";
 import { openedChannel } from "../../src/channels/key";
-import type { ChannelFile } from "../../src/channels/ops";
+import type { ChannelFile } from "../../src/channels";
 import { AsStore } from "../../src/channels/store";
 import { clientLeaf } from "../../src/merkle/group";
 import { PaymentChannels__factory } from "../../typechain-types";

@@ -6,22 +6,22 @@ import { expect } from "chai";
 import { MaxUint256, ZeroHash } from "ethers";
 import hre from "hardhat";
 
-import { runAccessSimulation } from "../../src/channels/simulation";
 import { registryAt, tokenAt } from "../../src/chain/context";
+import { runAccessSimulation } from "../../src/channels/simulation";
+import { loadSystem } from "../../tasks/support/deployments";
 import { validate } from "../../src/registry";
-import { proveInclusion } from "../../src/reputation/epoch";
 import {
   claimInteraction,
   makeReport,
   openAuditor,
+  proveInclusion,
   showReputation,
   submitReports,
   verifyPublishedEpoch,
   withdrawReward,
-} from "../../src/reputation/ops";
+} from "../../src/reputation";
 import { readDomain } from "../../src/eip712/domain";
 import { reportDigest } from "../../src/eip712/report";
-import { loadSystem } from "../../tasks/support/deployments";
 import { ACTIVATION_FEE, REGISTRATION_FEE, testDevice } from "../shared/fixtures";
 
 /**
@@ -58,7 +58,7 @@ describe("Reputation end to end", function () {
     expect(before.score).to.equal(500); // the manufacturer's default
 
     // 1. The riders buy access to the lock through one group channel (HOTP codes checked by the lock).
-    const sim = await runAccessSimulation(hre, {
+    const sim = await runAccessSimulation(await loadSystem(hre, ["PaymentChannels"]), {
       clients: 3,
       slots: 2,
       owner,
@@ -70,19 +70,19 @@ describe("Reputation end to end", function () {
 
     // 2. Each rider files a report on the lock, backed by the lock's claim of that channel interaction.
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "thingledger-e2e-rep-"));
-    const { service, store } = await openAuditor(hre, auditor, path.join(dir, "auditor.sqlite"));
+    const { service, store } = await openAuditor(system, auditor, path.join(dir, "auditor.sqlite"));
     try {
       const url = await service.listen(0);
       const ratings = [100, 100, 80];
       const reports = [];
       for (const [i, rider] of riders.entries()) {
-        const claim = await claimInteraction(hre, lock.wallet, {
+        const claim = await claimInteraction(system, lock.wallet, {
           subjectId: lock.deviceId,
           reporterId: rider.deviceId,
           interaction: sim.channelId,
         });
         reports.push(
-          await makeReport(hre, rider.wallet, {
+          await makeReport(system, rider.wallet, {
             reporterId: rider.deviceId,
             subjectId: lock.deviceId,
             interaction: sim.channelId,
@@ -112,7 +112,7 @@ describe("Reputation end to end", function () {
         ...expected,
         valid: true,
       });
-      const shown = await showReputation(hre, lock.deviceId);
+      const shown = await showReputation(system, lock.deviceId);
       expect(shown).to.include({ score: 760, trend: 1, audited: true, auditedEpoch: epoch.epoch });
 
       // 5. Anyone can check the epoch: every report is in the root, and the scores recompute.
@@ -124,13 +124,13 @@ describe("Reputation end to end", function () {
         };
         expect(proveInclusion(epoch.root, digest, proof.proof)).to.equal(true);
       }
-      const check = await verifyPublishedEpoch(hre, url, epoch.epoch);
+      const check = await verifyPublishedEpoch(system, url, epoch.epoch);
       expect(check).to.include({ ok: true, onChain: true, reports: 3, scores: 1 });
       expect(check.committedReports).to.deep.equal([3]);
       // An auditor committing the same root with an inflated report count (to lift its reward bound) is caught.
       const asAuditor = registryAt(system, auditor);
       await (await asAuditor.updateScore(lock.deviceId, 760, 1, epoch.epoch, epoch.root, 1_000)).wait();
-      const inflated = await verifyPublishedEpoch(hre, url, epoch.epoch);
+      const inflated = await verifyPublishedEpoch(system, url, epoch.epoch);
       expect(inflated).to.include({ ok: false, onChain: true });
       expect(inflated.committedReports).to.deep.equal([3, 1_000]);
       expect(inflated.problems).to.deep.equal([
@@ -138,7 +138,7 @@ describe("Reputation end to end", function () {
       ]);
 
       // 6. The auditor is paid by pull payment.
-      const withdrawn = await withdrawReward(hre, auditor);
+      const withdrawn = await withdrawReward(system, auditor);
       expect(withdrawn.amount).to.equal(await registry.auditReward());
     } finally {
       await service.stop();

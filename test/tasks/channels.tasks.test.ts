@@ -9,7 +9,7 @@ import hre from "hardhat";
 
 import { ChannelClient } from "../../src/channels/client";
 import { hotp } from "../../src/channels/hotp";
-import type { ChannelFile, ChannelInfo, CloseResult, OpenResult } from "../../src/channels/ops";
+import type { ChannelFile, ChannelInfo, CloseResult, OpenResult } from "../../src/channels";
 import { AsStore } from "../../src/channels/store";
 import { loadSystem } from "../../tasks/support/deployments";
 import { readDomain } from "../../src/eip712/domain";
@@ -77,7 +77,7 @@ describe("channel and AS tasks (in-process network)", function () {
     fs.writeFileSync(devices, JSON.stringify([{ deviceId: "LOCK-7", secret, price: "0.1" }]));
     const { readDevicesFile, startAs } = await import("../../src/channels/serve");
     const [device] = readDevicesFile(devices);
-    const as = await startAs(hre, {
+    const as = await startAs(await loadSystem(hre, ["PaymentChannels"]), {
       signer: (await hre.ethers.getSigners())[1],
       port: 0,
       host: "127.0.0.1",

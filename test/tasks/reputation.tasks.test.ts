@@ -16,12 +16,12 @@ import type {
   ReputationView,
   RunningAuditor,
   SubmitOutcome,
-} from "../../src/reputation/ops";
-import { serveAuditor } from "../../src/reputation/ops";
+} from "../../src/reputation";
+import { deliverReport, serveAuditor } from "../../src/reputation";
+import { loadSystem } from "../../tasks/support/deployments";
 import { errorLines, hardhat, runInProcess as run } from "../shared/cli";
 import { ACTIVATION_FEE, REGISTRATION_FEE, testDevice } from "../shared/fixtures";
 import { coverageRunning } from "../shared/gas";
-import { loadSystem } from "../../tasks/support/deployments";
 
 /** The reputation and auditor tasks, driven as `hre.run` on the in-process network. */
 describe("reputation and auditor tasks (in-process network)", function () {
@@ -60,7 +60,7 @@ describe("reputation and auditor tasks (in-process network)", function () {
       ).wait();
       saveDeviceKey(keystore, { uid: d.uid, deviceId: d.deviceId }, d.wallet, "test-password");
     }
-    auditor = await serveAuditor(hre, {
+    auditor = await serveAuditor(await loadSystem(hre, ["DeviceRegistry"]), {
       signer: (await hre.ethers.getSigners())[3],
       port: 0,
       host: "127.0.0.1",
@@ -173,7 +173,7 @@ describe("reputation and auditor tasks (in-process network)", function () {
       /--rating: a whole number from 0/,
     );
     await expect(run("reputation:report", { ...base, interaction: "ride 10" })).to.be.rejectedWith(
-      /--evidence is not subject .* claim for reporter/,
+      /^the evidence is not subject 0x[0-9a-f]{64}'s claim for reporter 0x[0-9a-f]{64} and this interaction$/,
     );
     await expect(run("reputation:report", { ...base, auditor: undefined })).to.be.rejectedWith(
       /give --out FILE, --auditor URL/,
@@ -192,6 +192,26 @@ describe("reputation and auditor tasks (in-process network)", function () {
     await expect(run("reputation:submit", { file: bad, auditor: auditor.url })).to.be.rejectedWith(
       /bad.json: 6 problem\(s\): report 1: "reporterId" must be 0x \+ 64 hex/,
     );
+    // A report file is read by the one JSON reader: a missing file, bad JSON or JSON that is no object is one line.
+    const expected = "expected a ThingLedger report file (thingledger.device-reports v1)";
+    const missing = path.join(scratch, "missing.json");
+    await expect(run("reputation:submit", { file: missing, auditor: auditor.url })).to.be.rejectedWith(
+      `${missing} does not exist: ${expected}`,
+    );
+    fs.writeFileSync(bad, "{ not json");
+    await expect(run("reputation:submit", { file: bad, auditor: auditor.url })).to.be.rejectedWith(
+      new RegExp(`^${bad} is not valid JSON \\(.+\\): expected a ThingLedger report file`),
+    );
+    fs.writeFileSync(bad, "null");
+    await expect(run("reputation:submit", { file: bad, auditor: auditor.url })).to.be.rejectedWith(
+      `${bad} is not a ThingLedger report file (thingledger.device-reports v1)`,
+    );
+    const { report } = await run<{ report: ReportBody }>("reputation:report", {
+      ...base,
+      out: path.join(scratch, "r9.json"),
+      auditor: undefined,
+    });
+    await expect(deliverReport(report, {})).to.be.rejectedWith(/^a report needs a file, an auditor or both to go to$/);
     await expect(run("auditor:run-epoch", { db: path.join(scratch, "none.sqlite") })).to.be.rejectedWith(
       /does not exist/,
     );
@@ -202,7 +222,7 @@ describe("reputation and auditor tasks (in-process network)", function () {
       /is not the network admin/,
     );
     await expect(run("auditor:set-cap", { address: auditor.auditor, max: "10001" })).to.be.rejectedWith(
-      /--max: at most 10000 rewards per epoch/,
+      /^an auditor's reward cap is at most 10000 rewards per epoch, got 10001$/,
     );
     await expect(run("reputation:show", { device: "NEVER-REGISTERED" })).to.be.rejectedWith(
       /is not registered on this network/,
@@ -212,7 +232,7 @@ describe("reputation and auditor tasks (in-process network)", function () {
 
   it("auditor:serve --auto scores an epoch by itself when the chain enters it", async function () {
     const [, , , , auto] = await hre.ethers.getSigners();
-    const running = await serveAuditor(hre, {
+    const running = await serveAuditor(await loadSystem(hre, ["DeviceRegistry"]), {
       signer: auto,
       port: 0,
       host: "127.0.0.1",

@@ -219,7 +219,7 @@ describe("device wallet tasks (in-process network)", function () {
         period: "1d",
         signer: "1",
       }),
-    ).to.be.rejectedWith(/--threshold: must be between 1 and 3/);
+    ).to.be.rejectedWith(/the threshold must be between 1 and 3 \(the number of owners\)/);
     await expect(
       run("wallet:create", {
         owners: owners.join(","),
@@ -286,10 +286,13 @@ describe("device wallet tasks (in-process network)", function () {
   });
 
   it("after the owners rotate the device key in the registry, the old key is refused until they set the new one", async function () {
-    const { connectWallets, deviceSpend, resolveAsset } = await import("../../src/wallets");
+    const { deviceSpend, resolveAsset } = await import("../../src/wallets");
     const { compact, signKeyRotation } = await import("../../src/eip712/device");
     const { readDomain } = await import("../../src/eip712/domain");
-    const { registry } = await connectWallets(hre);
+    const { registryAt } = await import("../../src/chain/context");
+    const { loadSystem } = await import("../../tasks/support/deployments");
+    const ctx = await loadSystem(hre);
+    const registry = registryAt(ctx);
     const fresh = hre.ethers.Wallet.createRandom();
     const deadline = BigInt((await hre.ethers.provider.getBlock("latest"))!.timestamp) + 3600n;
     const consent = await signKeyRotation(fresh, await readDomain(registry), {
@@ -329,10 +332,10 @@ describe("device wallet tasks (in-process network)", function () {
     await run("wallet:sign", { file, signer: "3" });
     expect((await run<ExecResult>("wallet:exec", { file })).success).to.equal(true);
     const [, relayer] = await hre.ethers.getSigners();
-    const spent = await deviceSpend(hre, {
+    const spent = await deviceSpend(ctx, {
       wallet,
       device: fresh,
-      asset: await resolveAsset(hre, "eth"),
+      asset: await resolveAsset(ctx, "eth"),
       to: RECIPIENT,
       amount: parseEther("0.01"),
       relayer,
