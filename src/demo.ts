@@ -21,10 +21,10 @@ import { PaymentChannels__factory } from "../typechain-types";
 import { submitCloses } from "./channels/key";
 import { runAccessSimulation } from "./channels/simulation";
 import { formatGas } from "./cli/output";
-import { connectRegistry, validate } from "./registry";
+import { validate } from "./registry";
 import { claimInteraction, makeReport, openAuditor, submitReports, withdrawReward } from "./reputation";
 import { UserError } from "./errors";
-import { tokenAt } from "./chain/context";
+import { registryAt, tokenAt } from "./chain/context";
 import { signerAt } from "../tasks/support/signers";
 import { formatThing } from "./units";
 import { addSignature, createWallet, deviceSpend, execute, fundWallet, propose, resolveAsset } from "./wallets";
@@ -65,8 +65,7 @@ const CAST_SIZE = 7;
 async function checkFirstAccount(hre: HardhatRuntimeEnvironment, first: Signer, castFromFunds: number): Promise<void> {
   const address = await first.getAddress();
   const network = hre.network.name;
-  const { registry } = await connectRegistry(hre);
-  const admin = await registry.owner();
+  const admin = await registryAt(await loadSystem(hre)).owner();
   if (admin !== address) {
     throw new UserError(
       `the demo runs as the first account ${address}, but the registry's admin on network "${network}" is ${admin}: run it on a deployment whose DeviceRegistry.admin and ThingToken.treasury are that account`,
@@ -535,7 +534,7 @@ async function scoreEpoch(d: DemoRun): Promise<void> {
 
 async function showReputation(d: DemoRun): Promise<void> {
   const [lock, rider] = [d.fleet[0], d.fleet[2]];
-  const seen = await Promise.all([lock, rider].map((device) => validate(d.hre, device.deviceId)));
+  const seen = await Promise.all([lock, rider].map((device) => validate(d.system, device.deviceId)));
   const trend = (t: number) => ["falling", "steady", "rising"][t + 1];
   d.record(
     "Validation shows the audited reputation",
@@ -604,7 +603,7 @@ export async function runDemo(
   const [treasury, operator, service, manufacturer, ownerA, ownerB, auditor] = await cast(hre);
   const people = { treasury, operator, service, manufacturer, ownerA, ownerB, auditor };
   const token = tokenAt(system, treasury);
-  const { registry } = await connectRegistry(hre, treasury);
+  const registry = registryAt(system, treasury);
   const d = new DemoRun(hre, system, people, token, registry, onStep);
   try {
     for (const step of STEPS) await step(d);

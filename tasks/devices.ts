@@ -17,22 +17,22 @@ defineTask("device:generate", "Generates simulated devices: ids, keys (in encryp
       args: { count: string; out: string; type?: string; manufacturer?: string; signer: string; json: boolean },
       hre,
     ) => {
+      const { parseDeviceType } = await import("../src/cli/devices");
       const { parseCount } = await import("../src/cli/parse");
+      const { generateFleet } = await import("../src/devices/generate");
       const { keystorePassword } = await import("../src/devices/keystore");
-      const { deviceTypeId } = await import("../src/devices/types");
-      const { UserError } = await import("../src/errors");
-      const { activeManufacturerId, generateFleet } = await import("../src/registry");
+      const { activeManufacturerId } = await import("../src/registry");
+      const { loadSystem } = await import("./support/deployments");
       const { signerOption } = await import("./support/signers");
       const count = parseCount("count", args.count, 1);
-      let type: number | undefined;
-      if (args.type !== undefined) {
-        type = deviceTypeId(args.type);
-        if (type === undefined) throw new UserError(`--type: unknown device type "${args.type}"`);
-      }
+      const type = args.type === undefined ? undefined : parseDeviceType("type", args.type);
       const manufacturerId =
         args.manufacturer !== undefined
           ? parseCount("manufacturer", args.manufacturer, 1)
-          : await activeManufacturerId(hre, await (await signerOption(hre, "signer", args.signer)).getAddress());
+          : await activeManufacturerId(
+              await loadSystem(hre, ["DeviceRegistry"]),
+              await (await signerOption(hre, "signer", args.signer)).getAddress(),
+            );
       const fleet = generateFleet(manufacturerId, count, args.out, await keystorePassword(), type, !args.json);
       return {
         count: fleet.count,
@@ -76,24 +76,16 @@ defineTask("device:register", "Registers a fleet file (resumable; never charges 
       },
       hre,
     ) => {
-      const { parseAmount, parseCount } = await import("../src/cli/parse");
+      const { parseRegisterOptions } = await import("../src/cli/devices");
       const { readFleetFile } = await import("../src/devices/fleet");
       const { activeManufacturerId, registerFleet } = await import("../src/registry");
+      const { loadSystem } = await import("./support/deployments");
       const { signerOption } = await import("./support/signers");
-      const batchSize = parseCount("batch-size", args.batchSize, 1);
-      const maxFee = args.maxFee === undefined ? undefined : parseAmount("max-fee", args.maxFee);
-      const maxActivationFee =
-        args.maxActivationFee === undefined ? undefined : parseAmount("max-activation-fee", args.maxActivationFee);
+      const options = parseRegisterOptions(args);
       const manufacturer = await signerOption(hre, "signer", args.signer);
-      const devices = readFleetFile(args.file, await activeManufacturerId(hre, await manufacturer.getAddress()));
-      return registerFleet(hre, manufacturer, devices, {
-        merkle: args.merkle,
-        batchSize,
-        whitelistOut: args.whitelistOut,
-        showProgress: !args.json,
-        maxFee,
-        maxActivationFee,
-      });
+      const ctx = await loadSystem(hre, ["ThingToken", "DeviceRegistry"]);
+      const devices = readFleetFile(args.file, await activeManufacturerId(ctx, await manufacturer.getAddress()));
+      return registerFleet(ctx, manufacturer, devices, options);
     },
     (r) =>
       [
@@ -122,11 +114,13 @@ defineTask("device:activate", "The device signs its activation; the owner submit
       const { parseAmount } = await import("../src/cli/parse");
       const { unlockDeviceKey } = await import("../src/devices/keystore");
       const { activate, resolveDevice } = await import("../src/registry");
+      const { loadSystem } = await import("./support/deployments");
       const { signerOption } = await import("./support/signers");
       const maxFee = args.maxFee === undefined ? undefined : parseAmount("max-fee", args.maxFee);
-      const deviceId = await resolveDevice(hre, args.device, args.keystore);
+      const ctx = await loadSystem(hre, ["ThingToken", "DeviceRegistry"]);
+      const deviceId = await resolveDevice(ctx, args.device, args.keystore);
       const wallet = await unlockDeviceKey(args.keystore, deviceId);
-      return activate(hre, await signerOption(hre, "signer", args.signer), wallet, deviceId, args.whitelist, maxFee);
+      return activate(ctx, await signerOption(hre, "signer", args.signer), wallet, deviceId, args.whitelist, maxFee);
     },
     (r) =>
       `Device ${r.deviceId} activated for ${r.owner}${r.fromWhitelist ? " (registered from its whitelist proof)" : ""}; fee ${formatUnits(r.feePaid, 18)} THING, gas ${formatGas(r.gasUsed)}`,
@@ -137,7 +131,9 @@ defineTask("device:status", "Shows a device's record: status, manufacturer, owne
   .run(
     async (args: { device: string }, hre) => {
       const { deviceStatus, resolveDevice } = await import("../src/registry");
-      return deviceStatus(hre, await resolveDevice(hre, args.device));
+      const { loadSystem } = await import("./support/deployments");
+      const ctx = await loadSystem(hre, ["DeviceRegistry"]);
+      return deviceStatus(ctx, await resolveDevice(ctx, args.device));
     },
     (d, hre) =>
       d.status === "unknown"
@@ -157,19 +153,18 @@ defineTask("device:validate", "Validates a device; with --challenge, checks a fr
   .addOptionalParam("keystore", "Directory of device keystores (needed with --challenge: the device signs)")
   .run(
     async (args: { device: string; challenge?: string; keystore?: string }, hre) => {
-      const { hexlify, randomBytes } = await import("ethers");
+      const { parseChallenge } = await import("../src/cli/devices");
       const { unlockDeviceKey } = await import("../src/devices/keystore");
       const { UserError } = await import("../src/errors");
       const { resolveDevice, validate } = await import("../src/registry");
-      const deviceId = await resolveDevice(hre, args.device, args.keystore);
-      if (args.challenge === undefined) return validate(hre, deviceId);
-      const challenge = args.challenge === "random" ? hexlify(randomBytes(32)) : args.challenge;
-      if (!/^0x[0-9a-fA-F]{64}$/.test(challenge)) {
-        throw new UserError(`--challenge: "${args.challenge}" is not 32 bytes of hex (or 'random')`);
-      }
+      const { loadSystem } = await import("./support/deployments");
+      const ctx = await loadSystem(hre, ["DeviceRegistry"]);
+      const deviceId = await resolveDevice(ctx, args.device, args.keystore);
+      if (args.challenge === undefined) return validate(ctx, deviceId);
+      const challenge = parseChallenge("challenge", args.challenge);
       if (args.keystore === undefined) throw new UserError("--challenge needs --keystore: the device must sign it");
       const wallet = await unlockDeviceKey(args.keystore, deviceId);
-      return validate(hre, deviceId, { challenge, device: wallet });
+      return validate(ctx, deviceId, { challenge, device: wallet });
     },
     (r) =>
       [
@@ -190,10 +185,12 @@ defineTask("device:transfer", "Transfers an active device to a new owner (owner 
     async (args: { device: string; to: string; signer: string }, hre) => {
       const { parseAddress } = await import("../src/cli/parse");
       const { resolveDevice, transferDevice } = await import("../src/registry");
+      const { loadSystem } = await import("./support/deployments");
       const { signerOption } = await import("./support/signers");
       const to = parseAddress("to", args.to);
-      const deviceId = await resolveDevice(hre, args.device);
-      return transferDevice(hre, await signerOption(hre, "signer", args.signer), deviceId, to);
+      const ctx = await loadSystem(hre, ["DeviceRegistry"]);
+      const deviceId = await resolveDevice(ctx, args.device);
+      return transferDevice(ctx, await signerOption(hre, "signer", args.signer), deviceId, to);
     },
     (r) => `Device ${r.deviceId} transferred from ${r.from} to ${r.to}; gas ${formatGas(r.gasUsed)}`,
   );
@@ -204,14 +201,14 @@ defineTask("device:revoke", "Revokes a device for good (its manufacturer or the 
   .addOptionalParam("signer", "Index of the manufacturer's or admin's local account", "0")
   .run(
     async (args: { device: string; reason: string; signer: string }, hre) => {
-      const { parseCount } = await import("../src/cli/parse");
-      const { UserError } = await import("../src/errors");
+      const { parseReason } = await import("../src/cli/devices");
       const { resolveDevice, revokeDevice } = await import("../src/registry");
+      const { loadSystem } = await import("./support/deployments");
       const { signerOption } = await import("./support/signers");
-      const reason = parseCount("reason", args.reason);
-      if (reason > 255) throw new UserError("--reason must be 0-255");
-      const deviceId = await resolveDevice(hre, args.device);
-      return revokeDevice(hre, await signerOption(hre, "signer", args.signer), deviceId, reason);
+      const reason = parseReason("reason", args.reason);
+      const ctx = await loadSystem(hre, ["DeviceRegistry"]);
+      const deviceId = await resolveDevice(ctx, args.device);
+      return revokeDevice(ctx, await signerOption(hre, "signer", args.signer), deviceId, reason);
     },
     (r) => `Device ${r.deviceId} revoked by ${r.by} (reason ${r.reason}); gas ${formatGas(r.gasUsed)}`,
   );
@@ -227,11 +224,13 @@ defineTask(
     async (args: { device: string; keystore: string; signer: string }, hre) => {
       const { keystorePassword } = await import("../src/devices/keystore");
       const { resolveDevice, rotateKey } = await import("../src/registry");
+      const { loadSystem } = await import("./support/deployments");
       const { signerOption } = await import("./support/signers");
+      const ctx = await loadSystem(hre, ["DeviceRegistry"]);
       return rotateKey(
-        hre,
+        ctx,
         await signerOption(hre, "signer", args.signer),
-        await resolveDevice(hre, args.device, args.keystore),
+        await resolveDevice(ctx, args.device, args.keystore),
         args.keystore,
         await keystorePassword(),
       );

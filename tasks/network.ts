@@ -12,11 +12,13 @@ defineTask("manufacturer:add", "Admits a manufacturer (network admin only)")
     async (args: { account: string; payout?: string; score: string; signer: string }, hre) => {
       const { parseAddress, parseCount } = await import("../src/cli/parse");
       const { addManufacturer } = await import("../src/registry");
+      const { loadSystem } = await import("./support/deployments");
       const { signerOption } = await import("./support/signers");
       const account = parseAddress("account", args.account);
       const payout = args.payout === undefined ? account : parseAddress("payout", args.payout);
       const score = parseCount("score", args.score);
-      return addManufacturer(hre, await signerOption(hre, "signer", args.signer), account, payout, score);
+      const admin = await signerOption(hre, "signer", args.signer);
+      return addManufacturer(await loadSystem(hre, ["DeviceRegistry"]), admin, account, payout, score);
     },
     (r) =>
       `Manufacturer #${r.id} ${r.account} admitted (payout ${r.payout}, default score ${r.defaultScore}); gas ${formatGas(r.gasUsed)}`,
@@ -29,12 +31,11 @@ defineTask("manufacturer:remove", "Removes a manufacturer (network admin only); 
     async (args: { account: string; signer: string }, hre) => {
       const { parseAddress } = await import("../src/cli/parse");
       const { removeManufacturer } = await import("../src/registry");
+      const { loadSystem } = await import("./support/deployments");
       const { signerOption } = await import("./support/signers");
-      return removeManufacturer(
-        hre,
-        await signerOption(hre, "signer", args.signer),
-        parseAddress("account", args.account),
-      );
+      const account = parseAddress("account", args.account);
+      const admin = await signerOption(hre, "signer", args.signer);
+      return removeManufacturer(await loadSystem(hre, ["DeviceRegistry"]), admin, account);
     },
     (r) =>
       `Manufacturer #${r.id} ${r.account} removed; its devices stay valid and its credit (${r.credit}) stays withdrawable; gas ${formatGas(r.gasUsed)}`,
@@ -51,16 +52,15 @@ defineTask(
     async (args: { account?: string; cancel: boolean; signer: string }, hre) => {
       const { UserError } = await import("../src/errors");
       const { parseAddress } = await import("../src/cli/parse");
-      const { proposeManufacturerAccount } = await import("../src/manufacturers");
-      const { connectRegistry } = await import("../src/registry");
+      const { proposeManufacturerAccount } = await import("../src/registry");
+      const { loadSystem } = await import("./support/deployments");
       const { signerOption } = await import("./support/signers");
       if (args.cancel === (args.account !== undefined)) {
         throw new UserError("pass either --account ADDR (the new account) or --cancel");
       }
       const newAccount = args.account === undefined ? ZeroAddress : parseAddress("account", args.account);
       const signer = await signerOption(hre, "signer", args.signer);
-      const { registry } = await connectRegistry(hre, signer);
-      return proposeManufacturerAccount(registry, signer, newAccount);
+      return proposeManufacturerAccount(await loadSystem(hre, ["DeviceRegistry"]), signer, newAccount);
     },
     (r) =>
       r.newAccount === ZeroAddress
@@ -77,13 +77,12 @@ defineTask(
   .run(
     async (args: { id: string; signer: string }, hre) => {
       const { parseCount } = await import("../src/cli/parse");
-      const { acceptManufacturerAccount } = await import("../src/manufacturers");
-      const { connectRegistry } = await import("../src/registry");
+      const { acceptManufacturerAccount } = await import("../src/registry");
+      const { loadSystem } = await import("./support/deployments");
       const { signerOption } = await import("./support/signers");
       const id = parseCount("id", args.id, 1);
       const signer = await signerOption(hre, "signer", args.signer);
-      const { registry } = await connectRegistry(hre, signer);
-      return acceptManufacturerAccount(registry, signer, id);
+      return acceptManufacturerAccount(await loadSystem(hre, ["DeviceRegistry"]), signer, id);
     },
     (r) =>
       `Manufacturer #${r.id} moved from ${r.oldAccount} to ${r.newAccount} (payout ${r.payout}, credit ${formatUnits(r.credit, 18)} THING); the old account has no powers left; gas ${formatGas(r.gasUsed)}`,
@@ -92,7 +91,8 @@ defineTask(
 defineTask("manufacturer:list", "Lists the network's manufacturers").run(
   async (args, hre) => {
     const { listManufacturers } = await import("../src/registry");
-    return listManufacturers(hre);
+    const { loadSystem } = await import("./support/deployments");
+    return listManufacturers(await loadSystem(hre, ["DeviceRegistry"]));
   },
   (list) => {
     if (list.length === 0) return "No manufacturers yet (the network admin runs manufacturer:add).";

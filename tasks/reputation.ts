@@ -27,11 +27,11 @@ defineTask(
       const { resolveDevice } = await import("../src/registry");
       const { parseInteraction } = await import("../src/cli/reputation");
       const { claimInteraction } = await import("../src/reputation");
-      const subjectId = await resolveDevice(hre, args.device, args.keystore);
+      const subjectId = await resolveDevice(await system(hre), args.device, args.keystore);
       const wallet = await unlockDeviceKey(args.keystore, subjectId);
       return claimInteraction(await system(hre), wallet, {
         subjectId,
-        reporterId: await resolveDevice(hre, args.reporter, args.keystore),
+        reporterId: await resolveDevice(await system(hre), args.reporter, args.keystore),
         interaction: parseInteraction(args.interaction),
       });
     },
@@ -76,12 +76,12 @@ defineTask(
       const { deliverReport, makeReport } = await import("../src/reputation");
       if (args.out === undefined && args.auditor === undefined)
         throw new UserError("give --out FILE, --auditor URL or both: where should the report go?");
-      const reporterId = await resolveDevice(hre, args.reporter, args.keystore);
+      const reporterId = await resolveDevice(await system(hre), args.reporter, args.keystore);
       const rating = parseRating(args.rating);
       const wallet = await unlockDeviceKey(args.keystore, reporterId);
       const report = await makeReport(await system(hre), wallet, {
         reporterId,
-        subjectId: await resolveDevice(hre, args.subject, args.keystore),
+        subjectId: await resolveDevice(await system(hre), args.subject, args.keystore),
         interaction: parseInteraction(args.interaction),
         rating,
         evidence: args.evidence,
@@ -125,7 +125,7 @@ defineTask("reputation:show", "Shows a device's reputation as validation sees it
     async (args: { device: string }, hre) => {
       const { resolveDevice } = await import("../src/registry");
       const { showReputation } = await import("../src/reputation");
-      return showReputation(await system(hre), await resolveDevice(hre, args.device));
+      return showReputation(await system(hre), await resolveDevice(await system(hre), args.device));
     },
     (r) =>
       `Device ${r.deviceId} (${r.status}): reputation ${r.score}/1000, ${TREND[r.trend + 1]}; ${

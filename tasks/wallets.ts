@@ -51,7 +51,7 @@ defineTask("wallet:create", "Creates a device wallet: M-of-N owners, the device 
       const period = parseDuration("period", args.period);
       const ctx = await walletSystem(hre);
       const limits = await parseLimits(ctx, args.limits);
-      const deviceId = await resolveDevice(hre, args.device);
+      const deviceId = await resolveDevice(await walletSystem(hre), args.device);
       const creator = await signerOption(hre, "signer", args.signer);
       return createWallet(ctx, creator, { owners, threshold, deviceId, deviceKey, period, limits });
     },
@@ -193,7 +193,10 @@ defineTask(
       const asset = await resolveAsset(ctx, args.asset);
       const amount = parseAmount("amount", args.amount, asset.decimals);
       const relayer = args.relayer === undefined ? undefined : await signerOption(hre, "relayer", args.relayer);
-      const device = await unlockDeviceKey(args.keystore, await resolveDevice(hre, args.device, args.keystore));
+      const device = await unlockDeviceKey(
+        args.keystore,
+        await resolveDevice(await walletSystem(hre), args.device, args.keystore),
+      );
       return deviceSpend(ctx, { wallet, device, asset, to, amount, relayer });
     },
     (r) =>

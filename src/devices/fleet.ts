@@ -57,15 +57,26 @@ export function labelId(value: string): string {
   return isDeviceIdHex(value) ? value.toLowerCase() : keccak256(toUtf8Bytes(value));
 }
 
+/** What {@link statusesOf} reads: the registry, or a stand-in for it. */
+export interface StatusReader {
+  getStatuses(deviceIds: string[]): Promise<bigint[]>;
+}
+
+/** The registry statuses of `ids` (0 unknown), 500 ids a call so that a large fleet stays under RPC limits. */
+export async function statusesOf(registry: StatusReader, ids: readonly string[]): Promise<bigint[]> {
+  const out: bigint[] = [];
+  for (let i = 0; i < ids.length; i += 500) {
+    out.push(...(await registry.getStatuses(ids.slice(i, i + 500))));
+  }
+  return out;
+}
+
 /** What {@link resolveDeviceId} may consult to find the manufacturer of a raw unique id. */
 export interface DeviceLookup {
   /** A keystore directory: a keystore whose metadata names the uid gives its id (also before registration). */
   keystoreDir?: string;
   /** The registry: the manufacturer that registered the uid. */
-  registry?: {
-    manufacturerCount(): Promise<bigint>;
-    getStatuses(deviceIds: string[]): Promise<bigint[]>;
-  };
+  registry?: StatusReader & { manufacturerCount(): Promise<bigint> };
 }
 
 function idFromKeystores(dir: string, uid: string): string | undefined {
@@ -102,10 +113,7 @@ export async function resolveDeviceId(value: string, lookup: DeviceLookup = {}):
   }
   const count = Number(await lookup.registry.manufacturerCount());
   const candidates = Array.from({ length: count }, (_, i) => deviceIdOf(i + 1, value));
-  const statuses: bigint[] = [];
-  for (let i = 0; i < candidates.length; i += 500) {
-    statuses.push(...(await lookup.registry.getStatuses(candidates.slice(i, i + 500))));
-  }
+  const statuses = await statusesOf(lookup.registry, candidates);
   const registered = candidates.filter((_, i) => statuses[i] !== 0n);
   if (registered.length === 1) return registered[0];
   if (registered.length === 0 && count === 1) return candidates[0];

@@ -9,7 +9,7 @@ import { deviceIdOf, labelId, manufacturerIdOf, readFleetFile, resolveDeviceId }
 import { loadDeviceKey, saveDeviceKey } from "../../src/devices/keystore";
 import { UserError } from "../../src/errors";
 import { buildWhitelist, deviceLeaf, rootFromProof } from "../../src/merkle/whitelist";
-import { generateFleet } from "../../src/registry";
+import { generateFleet } from "../../src/devices/generate";
 
 describe("off-chain device tools", function () {
   let dir: string;

@@ -4,7 +4,9 @@ import { ZeroAddress, ZeroHash, keccak256, toUtf8Bytes } from "ethers";
 import { ethers } from "hardhat";
 
 import { identityClaimDigest, signIdentityClaim } from "../../src/eip712/device";
-import { acceptManufacturerAccount, proposeManufacturerAccount } from "../../src/manufacturers";
+import { contextFor } from "../../src/chain/context";
+import type { SystemContext } from "../../src/chain/context";
+import { acceptManufacturerAccount, proposeManufacturerAccount } from "../../src/registry";
 import { buildWhitelist } from "../../src/merkle/whitelist";
 import { ACTIVATION_FEE, DEFAULT_SCORE, ONE, REGISTRATION_FEE, registryFixture, testDevice } from "../shared/fixtures";
 import type { RegistryFixture, TestDevice } from "../shared/fixtures";
@@ -50,6 +52,16 @@ async function deviceRecords(f: RegistryFixture, devices: TestDevice[]) {
 async function manufacturer(f: RegistryFixture, account: string) {
   const m = await f.registry.getManufacturer(account);
   return { id: m.id, payout: m.payout, defaultScore: m.defaultScore, active: m.active, credit: m.credit };
+}
+
+/** The library's context for a fixture's registry and token (the other contracts are not deployed). */
+async function contextOf(f: RegistryFixture): Promise<SystemContext> {
+  return contextFor(ethers.provider, {
+    ThingToken: await f.token.getAddress(),
+    DeviceRegistry: await f.registry.getAddress(),
+    PaymentChannels: ZeroAddress,
+    DeviceWalletFactory: ZeroAddress,
+  });
 }
 
 async function rotated(f: Lifecycle): Promise<void> {
@@ -370,24 +382,22 @@ describe("DeviceRegistry: manufacturer lifecycle (finding 11)", function () {
     });
   });
 
-  describe("the typed library (src/manufacturers.ts) behind the tasks", function () {
+  describe("the typed library (src/registry/accounts.ts) behind the tasks", function () {
     it("moves an account in two calls, and refuses in one line what the registry would refuse", async function () {
       const f = await loadFixture(lifecycleFixture);
+      const ctx = await contextOf(f);
       const oops = async (p: Promise<unknown>, message: RegExp) => {
         await expect(p).to.be.rejectedWith(message);
       };
-      await oops(proposeManufacturerAccount(f.registry, f.mallory, f.next.address), /is not a manufacturer/);
-      await oops(proposeManufacturerAccount(f.registry, f.maker, f.maker.address), /is already manufacturer #1;/);
-      await oops(acceptManufacturerAccount(f.registry, f.next, 1), /#1 has no pending account change/);
-      await oops(acceptManufacturerAccount(f.registry, f.next, 0), /#0 has no pending account change/);
-      const proposal = await proposeManufacturerAccount(f.registry, f.maker, f.next.address);
+      await oops(proposeManufacturerAccount(ctx, f.mallory, f.next.address), /is not a manufacturer/);
+      await oops(proposeManufacturerAccount(ctx, f.maker, f.maker.address), /is already manufacturer #1;/);
+      await oops(acceptManufacturerAccount(ctx, f.next, 1), /#1 has no pending account change/);
+      await oops(acceptManufacturerAccount(ctx, f.next, 0), /#0 has no pending account change/);
+      const proposal = await proposeManufacturerAccount(ctx, f.maker, f.next.address);
       expect(proposal).to.include({ id: 1, account: f.maker.address, newAccount: f.next.address });
-      await oops(
-        acceptManufacturerAccount(f.registry, f.mallory, 1),
-        /is not the account proposed for manufacturer #1/,
-      );
+      await oops(acceptManufacturerAccount(ctx, f.mallory, 1), /is not the account proposed for manufacturer #1/);
       const credit = (await f.registry.getManufacturer(f.maker.address)).credit;
-      const change = await acceptManufacturerAccount(f.registry, f.next, 1);
+      const change = await acceptManufacturerAccount(ctx, f.next, 1);
       expect(change).to.include({
         id: 1,
         oldAccount: f.maker.address,
@@ -398,22 +408,16 @@ describe("DeviceRegistry: manufacturer lifecycle (finding 11)", function () {
       expect(change.gasUsed > 0n).to.equal(true);
       expect(await f.registry.manufacturerAccount(1)).to.equal(f.next.address);
       // Cancelling, and the refusals about removed or late-admitted accounts.
-      await proposeManufacturerAccount(f.registry, f.next, f.bob.address);
-      expect(await proposeManufacturerAccount(f.registry, f.next, ZeroAddress)).to.include({ newAccount: ZeroAddress });
+      await proposeManufacturerAccount(ctx, f.next, f.bob.address);
+      expect(await proposeManufacturerAccount(ctx, f.next, ZeroAddress)).to.include({ newAccount: ZeroAddress });
       expect(await f.registry.pendingManufacturerAccount(1)).to.equal(ZeroAddress);
       await f.registry.connect(f.admin).addManufacturer(f.rival.address, f.rival.address, 1);
       await f.registry.connect(f.admin).removeManufacturer(f.rival.address);
-      await oops(
-        proposeManufacturerAccount(f.registry, f.next, f.rival.address),
-        /is already manufacturer #2 \(removed\)/,
-      );
-      await oops(
-        proposeManufacturerAccount(f.registry, f.rival, f.bob.address),
-        /was removed; only an active manufacturer/,
-      );
-      await proposeManufacturerAccount(f.registry, f.next, f.bob.address);
+      await oops(proposeManufacturerAccount(ctx, f.next, f.rival.address), /is already manufacturer #2 \(removed\)/);
+      await oops(proposeManufacturerAccount(ctx, f.rival, f.bob.address), /was removed; only an active manufacturer/);
+      await proposeManufacturerAccount(ctx, f.next, f.bob.address);
       await f.registry.connect(f.admin).addManufacturer(f.bob.address, f.bob.address, 1);
-      await oops(acceptManufacturerAccount(f.registry, f.bob, 1), /became manufacturer #3 since the proposal/);
+      await oops(acceptManufacturerAccount(ctx, f.bob, 1), /became manufacturer #3 since the proposal/);
     });
   });
 });

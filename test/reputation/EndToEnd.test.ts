@@ -6,6 +6,7 @@ import { expect } from "chai";
 import { MaxUint256, ZeroHash } from "ethers";
 import hre from "hardhat";
 
+import { registryAt, tokenAt } from "../../src/chain/context";
 import { runAccessSimulation } from "../../src/channels/simulation";
 import { loadSystem } from "../../tasks/support/deployments";
 import { validate } from "../../src/registry";
@@ -19,7 +20,6 @@ import {
   verifyPublishedEpoch,
   withdrawReward,
 } from "../../src/reputation";
-import { connectRegistry } from "../../src/registry";
 import { readDomain } from "../../src/eip712/domain";
 import { reportDigest } from "../../src/eip712/report";
 import { ACTIVATION_FEE, REGISTRATION_FEE, testDevice } from "../shared/fixtures";
@@ -34,7 +34,12 @@ describe("Reputation end to end", function () {
 
   it("channel interaction → reports → auditor epoch → scores on chain → validation", async function () {
     const [admin, owner, as, auditor] = await hre.ethers.getSigners();
-    const { registry, token, address } = await connectRegistry(hre, admin);
+    const system = await loadSystem(hre, ["ThingToken", "DeviceRegistry"]);
+    const [registry, token, address] = [
+      registryAt(system, admin),
+      tokenAt(system, admin),
+      system.addresses.DeviceRegistry,
+    ];
     const [lock, ...riders] = [0, 1, 2, 3].map((i) => testDevice(3000 + i));
     await (await token.approve(address, MaxUint256)).wait();
     for (const d of [lock, ...riders]) {
@@ -49,7 +54,7 @@ describe("Reputation end to end", function () {
         )
       ).wait();
     }
-    const before = await validate(hre, lock.deviceId);
+    const before = await validate(system, lock.deviceId);
     expect(before.score).to.equal(500); // the manufacturer's default
 
     // 1. The riders buy access to the lock through one group channel (HOTP codes checked by the lock).
@@ -65,7 +70,6 @@ describe("Reputation end to end", function () {
 
     // 2. Each rider files a report on the lock, backed by the lock's claim of that channel interaction.
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "thingledger-e2e-rep-"));
-    const system = await loadSystem(hre, ["DeviceRegistry"]);
     const { service, store } = await openAuditor(system, auditor, path.join(dir, "auditor.sqlite"));
     try {
       const url = await service.listen(0);
@@ -103,7 +107,7 @@ describe("Reputation end to end", function () {
       expect([rep.score, rep.trend, rep.epoch, rep.audited]).to.deep.equal([760n, 1n, BigInt(epoch.epoch), true]);
       const [event] = await registry.queryFilter(registry.filters.ScoresUpdated(auditor.address, epoch.epoch));
       expect(event.args.reportsRoot).to.equal(epoch.root);
-      const after = await validate(hre, lock.deviceId);
+      const after = await validate(system, lock.deviceId);
       expect({ score: after.score, trend: after.trend, valid: after.valid }).to.deep.equal({
         ...expected,
         valid: true,
@@ -124,7 +128,7 @@ describe("Reputation end to end", function () {
       expect(check).to.include({ ok: true, onChain: true, reports: 3, scores: 1 });
       expect(check.committedReports).to.deep.equal([3]);
       // An auditor committing the same root with an inflated report count (to lift its reward bound) is caught.
-      const { registry: asAuditor } = await connectRegistry(hre, auditor);
+      const asAuditor = registryAt(system, auditor);
       await (await asAuditor.updateScore(lock.deviceId, 760, 1, epoch.epoch, epoch.root, 1_000)).wait();
       const inflated = await verifyPublishedEpoch(system, url, epoch.epoch);
       expect(inflated).to.include({ ok: false, onChain: true });

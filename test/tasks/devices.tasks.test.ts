@@ -68,7 +68,7 @@ describe("device and manufacturer tasks (in-process network)", function () {
     expect(capped.status).to.equal(1);
     expect(errorLines(capped)).to.have.length(1);
     expect(errorLines(capped)[0]).to.match(
-      /the activation fee is .* THING, above --max-activation-fee 0.001 THING; nothing was sent/,
+      /the activation fee is .* THING, above the maximum activation fee of 0.001 THING; nothing was sent/,
     );
     const misplaced = hardhat(
       ["device:register", "--file", path.join(dir, "devices.csv"), "--max-activation-fee", "1"],
@@ -115,6 +115,30 @@ describe("device and manufacturer tasks (in-process network)", function () {
     ]);
   });
 
+  it("refuses to activate an unregistered device without a usable whitelist, in one line", function () {
+    const dir = path.join(scratch, "unregistered");
+    const generated = hardhat(["device:generate", "--count", "1", "--out", dir, "--json"], env);
+    expect(generated.status, generated.stderr).to.equal(0);
+    const [device] = (JSON.parse(generated.stdout) as { devices: { deviceId: string }[] }).devices;
+    const fleetFile = path.join(dir, "devices.json"); // JSON, but not a whitelist
+    const cases: [string[], string][] = [
+      [[], `Error: device ${device.deviceId} is not registered, and no whitelist was given to register it from`],
+      [
+        ["--whitelist", "/nonexistent.json"],
+        "Error: /nonexistent.json does not exist: expected a whitelist with proofs (device:register --merkle)",
+      ],
+      [["--whitelist", fleetFile], `Error: ${fleetFile} is not a ThingLedger whitelist`],
+    ];
+    for (const [extra, message] of cases) {
+      const run = hardhat(
+        ["device:activate", "--device", device.deviceId, "--keystore", path.join(dir, "keystore"), ...extra],
+        env,
+      );
+      expect(run.status, run.stderr).to.equal(1);
+      expect(errorLines(run)).to.deep.equal([message]);
+    }
+  });
+
   const oneLine: [string, string[], string][] = [
     [
       "a missing fleet file",
@@ -149,6 +173,11 @@ describe("device and manufacturer tasks (in-process network)", function () {
     ],
     ["a revocation by a stranger", ["device:revoke", "--device", "SN-1"], "is not registered"],
     [
+      "a revocation reason above 255",
+      ["device:revoke", "--device", "SN-1", "--reason", "256"],
+      "--reason must be 0-255",
+    ],
+    [
       "a manufacturer admitted by a non-admin",
       ["manufacturer:add", "--account", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "--signer", "2"],
       "is not the network admin",
@@ -156,7 +185,7 @@ describe("device and manufacturer tasks (in-process network)", function () {
     [
       "a score above 1000",
       ["manufacturer:add", "--account", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "--score", "1001"],
-      "--score: 1001 is above 1000",
+      "a default score of 1001 is above 1000",
     ],
     [
       "an account proposal by a non-manufacturer",

@@ -10,7 +10,7 @@ import hre from "hardhat";
 import { PASSWORD_ENV, saveDeviceKey } from "../../src/devices/keystore";
 import { readDomain } from "../../src/eip712/domain";
 import { signInteractionClaim, signReport } from "../../src/eip712/report";
-import { connectRegistry } from "../../src/registry";
+import { registryAt, tokenAt } from "../../src/chain/context";
 import type { EpochResult, ReportBody } from "../../src/reputation/auditor";
 import type {
   EpochVerification,
@@ -44,7 +44,12 @@ describe("reputation and auditor tasks (in-process network)", function () {
     process.env[PASSWORD_ENV] = "test-password";
     process.env.THINGLEDGER_KEYSTORE_SCRYPT_N = "1024";
     const [admin, owner] = await hre.ethers.getSigners();
-    const { registry, token, address } = await connectRegistry(hre, admin);
+    const system = await loadSystem(hre, ["ThingToken", "DeviceRegistry"]);
+    const [registry, token, address] = [
+      registryAt(system, admin),
+      tokenAt(system, admin),
+      system.addresses.DeviceRegistry,
+    ];
     await (await token.approve(address, MaxUint256)).wait();
     for (const d of [lock, riderA, riderB]) {
       await (
@@ -282,7 +287,8 @@ describe("reputation and auditor tasks (in-process network)", function () {
       expect(refused).to.equal(`--${name}: "-1" is not a whole number ≥ 0`);
     }
     const [admin, owner] = await hre.ethers.getSigners();
-    const { registry, address } = await connectRegistry(hre, admin);
+    const system = await loadSystem(hre, ["DeviceRegistry"]);
+    const [registry, address] = [registryAt(system, admin), system.addresses.DeviceRegistry];
     const domain = await readDomain({ runner: hre.ethers.provider, address });
     const newcomer = testDevice(4100);
     const sendReport = async (url: string, reporter: TestDevice) => {

@@ -6,7 +6,7 @@ import { expect } from "chai";
 import { getAddress, parseEther } from "ethers";
 import hre from "hardhat";
 
-import type { GeneratedFleet } from "../../src/registry";
+import type { GeneratedFleet } from "../../src/devices/generate";
 import type {
   CreateWalletResult,
   DeviceSpendResult,

@@ -1,9 +1,10 @@
 import type { Signer } from "ethers";
 import { ZeroAddress } from "ethers";
 
-import type { DeviceRegistry } from "../typechain-types";
-import { gasOf } from "./chain/time";
-import { UserError } from "./errors";
+import { registryAt } from "../chain/context";
+import type { SystemContext } from "../chain/context";
+import { gasOf } from "../chain/time";
+import { UserError } from "../errors";
 
 /**
  * The two steps that move a manufacturer to a new account (its key rotation): the current account proposes,
@@ -32,16 +33,17 @@ export interface AccountChange {
 
 /** The active manufacturer `manufacturer` proposes `newAccount` (or, with the zero address, cancels). */
 export async function proposeManufacturerAccount(
-  registry: DeviceRegistry,
+  ctx: SystemContext,
   manufacturer: Signer,
   newAccount: string,
 ): Promise<AccountProposal> {
+  const registry = registryAt(ctx, manufacturer);
   const account = await manufacturer.getAddress();
   const current = await registry.getManufacturer(account);
   if (!current.active) {
     throw new UserError(
       current.id === 0n
-        ? `${account} is not a manufacturer; pick the manufacturer's account with --signer`
+        ? `${account} is not a manufacturer`
         : `${account} (manufacturer #${current.id}) was removed; only an active manufacturer moves its account`,
     );
   }
@@ -53,17 +55,18 @@ export async function proposeManufacturerAccount(
       );
     }
   }
-  const tx = await registry.connect(manufacturer).proposeManufacturerAccount(newAccount);
+  const tx = await registry.proposeManufacturerAccount(newAccount);
   const gasUsed = await gasOf(tx);
   return { id: Number(current.id), account, newAccount, gasUsed, txHash: tx.hash };
 }
 
 /** The proposed account `newAccount` takes over manufacturer `id`. */
 export async function acceptManufacturerAccount(
-  registry: DeviceRegistry,
+  ctx: SystemContext,
   newAccount: Signer,
   id: number,
 ): Promise<AccountChange> {
+  const registry = registryAt(ctx, newAccount);
   const address = await newAccount.getAddress();
   const pending = id === 0 ? ZeroAddress : await registry.pendingManufacturerAccount(id);
   if (pending === ZeroAddress) {
@@ -81,7 +84,7 @@ export async function acceptManufacturerAccount(
     );
   }
   const oldAccount = await registry.manufacturerAccount(id);
-  const tx = await registry.connect(newAccount).acceptManufacturerAccount(id);
+  const tx = await registry.acceptManufacturerAccount(id);
   const gasUsed = await gasOf(tx);
   const m = await registry.getManufacturer(address);
   return { id, oldAccount, newAccount: address, payout: m.payout, credit: m.credit, gasUsed, txHash: tx.hash };
