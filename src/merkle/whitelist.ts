@@ -3,6 +3,7 @@ import { StringDecoder } from "node:string_decoder";
 
 import { keccak } from "../keccak";
 
+import { TextSink } from "./sink";
 import { MerkleTree, NODE_BYTES, TreeFile, TreeFileWriter, rootFromProof } from "./tree";
 import type { PackedProof } from "./tree";
 
@@ -113,41 +114,6 @@ export interface WhitelistFiles {
   tree: string;
 }
 
-/** Appends ASCII text and bytes to a file through an 8 MiB buffer, so huge outputs are never held whole. */
-class TextSink {
-  private readonly fd: number;
-  private readonly buffer = Buffer.allocUnsafe(1 << 23);
-  private used = 0;
-
-  constructor(file: string) {
-    this.fd = fs.openSync(file, "w");
-  }
-
-  write(text: string): void {
-    if (this.used + text.length > this.buffer.length) this.flush();
-    if (text.length > this.buffer.length) fs.writeSync(this.fd, text, null, "latin1");
-    else this.used += this.buffer.write(text, this.used, "latin1");
-  }
-
-  /** Appends bytes `start` to `end` of `source`. */
-  copy(source: Buffer, start: number, end: number): void {
-    if (end <= start) return;
-    if (this.used + end - start > this.buffer.length) this.flush();
-    if (end - start > this.buffer.length) fs.writeSync(this.fd, source, start, end - start);
-    else this.used += source.copy(this.buffer, this.used, start, end);
-  }
-
-  private flush(): void {
-    fs.writeSync(this.fd, this.buffer, 0, this.used);
-    this.used = 0;
-  }
-
-  close(): void {
-    this.flush();
-    fs.closeSync(this.fd);
-  }
-}
-
 /** The most nodes a proof can have: a tree of 2^64 leaves. */
 const MAX_PROOF_NODES = 64;
 
@@ -253,8 +219,11 @@ export function writeWhitelist(
     json.write("  ]\n}\n");
   } finally {
     tree.close();
-    json.close();
-    csv.close();
+    try {
+      json.close();
+    } finally {
+      csv.close();
+    }
   }
   return { root, capacity: count };
 }
