@@ -5,7 +5,9 @@
  * model's horizon, in a SQLite database on disk as the auditor keeps them (each with its leaf, hashed at
  * intake); then times one epoch: reading the window's reports back in leaf order, building the reports
  * tree and scoring every subject with the beta model. (Signatures are checked at intake, one by one, not
- * here; digests are random 32-byte values, which hash exactly as real ones do.) Fails above 5 s.
+ * here; digests are random 32-byte values, which hash exactly as real ones do.) Prints wall and CPU
+ * time (user + system: less sensitive to other load on the machine) of each phase, and the target as met
+ * or `MISSED ... by ...`: 5 s up to 100,000 reports, 10 s from 1,000,000 (issue 16); fails on a miss.
  */
 import crypto from "node:crypto";
 import fs from "node:fs";
@@ -18,8 +20,8 @@ import { defaultModel } from "../src/reputation/model";
 import { ReportStore } from "../src/reputation/store";
 import type { StoredReport } from "../src/reputation/store";
 
-const TARGET_SECONDS = 5;
 const count = Number(process.argv[2] ?? "100000");
+const TARGET_SECONDS = count >= 1_000_000 ? 10 : 5;
 const deviceCount = Number(process.argv[3] ?? "2000");
 if (!Number.isInteger(count) || count < 1 || !Number.isInteger(deviceCount) || deviceCount < 2) {
   console.error("usage: npm run bench:reputation [reports ≥ 1] [devices ≥ 2]");
@@ -30,6 +32,10 @@ const DAY = 86_400;
 const model = defaultModel(DAY);
 const epoch = 20_000;
 const reference = epoch * DAY;
+const cpuSeconds = () => {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1e6;
+};
 const hex = (bytes: number) => `0x${crypto.randomBytes(bytes).toString("hex")}`;
 const devices = Array.from({ length: deviceCount }, () => hex(32));
 
@@ -55,10 +61,13 @@ try {
   store.addMany(reports);
   const intake = (performance.now() - s0) / count;
 
+  const c0 = cpuSeconds();
   const t0 = performance.now();
   const window = store.epochInput(reference - model.horizon, reference);
+  const c1 = cpuSeconds();
   const t1 = performance.now();
   const built = buildEpoch(window.reports, reference, model, window.leaves);
+  const c2 = cpuSeconds();
   const t2 = performance.now();
 
   const seconds = (t2 - t0) / 1000;
@@ -69,9 +78,9 @@ try {
     ["devices scored", scores.length.toLocaleString("en-US")],
     ["mean score", mean.toFixed(1)],
     ["reports root", built.root],
-    ["read from SQLite, leaf order", `${((t1 - t0) / 1000).toFixed(3)} s`],
-    ["tree and scores", `${((t2 - t1) / 1000).toFixed(3)} s`],
-    ["total", `${seconds.toFixed(3)} s (target ≤ ${TARGET_SECONDS} s)`],
+    ["read from SQLite, leaf order", `${((t1 - t0) / 1000).toFixed(3)} s (CPU ${(c1 - c0).toFixed(3)} s)`],
+    ["tree and scores", `${((t2 - t1) / 1000).toFixed(3)} s (CPU ${(c2 - c1).toFixed(3)} s)`],
+    ["total", `${seconds.toFixed(3)} s (CPU ${(c2 - c0).toFixed(3)} s)`],
     ["(at intake: store + leaf hash)", `${(intake * 1000).toFixed(1)} µs per report`],
   ];
   console.log(
@@ -80,8 +89,10 @@ try {
   for (const [k, v] of rows) console.log(`  ${k.padEnd(28)} ${v}`);
   if (window.reports.length !== count)
     throw new Error(`expected ${count} reports in the window, read ${window.reports.length}`);
-  if (seconds > TARGET_SECONDS) {
-    console.error(`FAIL: ${seconds.toFixed(3)} s is over the ${TARGET_SECONDS} s target`);
+  const target = `≤ ${TARGET_SECONDS} s at ${count.toLocaleString("en-US")} reports`;
+  if (seconds <= TARGET_SECONDS) console.log(`  target: met (${target})`);
+  else {
+    console.log(`  target: MISSED: ${target} by ${(seconds - TARGET_SECONDS).toFixed(3)} s`);
     process.exitCode = 1;
   }
 } finally {

@@ -196,6 +196,13 @@ export interface PackedProof {
   nodes: Buffer[];
   at: number[];
   levels: number[];
+  /**
+   * The same nodes as lowercase hex text (ASCII, no 0x): node `k` is 64 bytes of `hex[k]` at `2 * at[k]`.
+   * Encoded a block of leaves at a time, so writing a proof as text costs a copy per node, not an encoding.
+   */
+  hex: Buffer[];
+  /** The leaf as hex text: 64 bytes of `leafHex` at `2 * leafAt`. */
+  leafHex: Buffer;
 }
 
 /**
@@ -279,15 +286,26 @@ export class TreeFile {
    */
   forEachProof(fn: (proof: PackedProof) => void): void {
     const windows = this.sizes.map(() => Buffer.allocUnsafe((CHUNK_NODES + 2) * NODE_BYTES));
+    const hexWindows = this.sizes.map(() => Buffer.allocUnsafe((CHUNK_NODES + 2) * NODE_BYTES * 2));
     const starts: number[] = this.sizes.map(() => 0);
-    const proof: PackedProof = { index: 0, leaf: windows[0], leafAt: 0, nodes: [], at: [], levels: [] };
+    const proof: PackedProof = {
+      index: 0,
+      leaf: windows[0],
+      leafAt: 0,
+      nodes: [],
+      at: [],
+      levels: [],
+      hex: [],
+      leafHex: hexWindows[0],
+    };
     for (let from = 0; from < this.count; from += CHUNK_NODES) {
       const to = Math.min(this.count, from + CHUNK_NODES);
       for (let level = 0; level < this.sizes.length; level++) {
         const first = Math.max(0, (from >> level) - 1);
-        const last = Math.min(this.sizes[level], ((to - 1) >> level) + 2);
+        const bytes = (Math.min(this.sizes[level], ((to - 1) >> level) + 2) - first) * NODE_BYTES;
         starts[level] = first;
-        fs.readSync(this.fd, windows[level], 0, (last - first) * NODE_BYTES, this.offsets[level] + first * NODE_BYTES);
+        fs.readSync(this.fd, windows[level], 0, bytes, this.offsets[level] + first * NODE_BYTES);
+        hexWindows[level].write(windows[level].toString("hex", 0, bytes), 0, "latin1");
       }
       for (let index = from; index < to; index++) {
         proof.index = index;
@@ -295,10 +313,12 @@ export class TreeFile {
         proof.nodes.length = 0;
         proof.at.length = 0;
         proof.levels.length = 0;
+        proof.hex.length = 0;
         let i = index;
         for (let level = 0; level < this.sizes.length - 1; level++) {
           if ((i ^ 1) < this.sizes[level]) {
             proof.nodes.push(windows[level]);
+            proof.hex.push(hexWindows[level]);
             proof.at.push(((i ^ 1) - starts[level]) * NODE_BYTES);
             proof.levels.push(level);
           }
@@ -312,11 +332,6 @@ export class TreeFile {
   close(): void {
     fs.closeSync(this.fd);
   }
-}
-
-/** Hex of the `k`-th node of a packed proof. */
-export function proofNodeHex(proof: PackedProof, k: number): string {
-  return hex(proof.nodes[k], proof.at[k]);
 }
 
 /**

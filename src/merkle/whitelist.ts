@@ -4,7 +4,8 @@ import { StringDecoder } from "node:string_decoder";
 import { checksumAddress } from "../chain/address";
 import { keccak } from "../keccak";
 
-import { MerkleTree, NODE_BYTES, TreeFile, TreeFileWriter, proofNodeHex, rootFromProof } from "./tree";
+import { TextSink } from "./sink";
+import { MerkleTree, NODE_BYTES, TreeFile, TreeFileWriter, rootFromProof } from "./tree";
 import type { PackedProof } from "./tree";
 
 export { rootFromProof };
@@ -31,23 +32,26 @@ export interface Whitelist {
 }
 
 const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
-const WORD = /^0x[0-9a-fA-F]{64}$/;
+
+/** The leaf's preimage, reused: only the four words' value bytes are written, the rest stays zero. */
+const leafWord = Buffer.alloc(128);
 
 /**
  * The leaf of a device, as `DeviceLeaf.hash` computes it on chain:
  * keccak256(keccak256(abi.encode(deviceId, deviceKey, deviceType, manufacturerId))). The double hash gives
  * leaves a 32-byte preimage and internal nodes a 64-byte one, so neither can pass for the other. The four
- * static words are encoded by hand: about 50 times faster than ethers' ABI coder over a fleet.
+ * static words are encoded by hand into one reused buffer: about 50 times faster than ethers' ABI coder
+ * over a fleet. The hex is checked by what it decodes to (Node stops at the first non-hex digit).
  */
 function deviceLeafBuffer(device: WhitelistDevice, manufacturerId: number): Buffer {
-  if (!WORD.test(device.deviceId)) throw new Error(`device id ${device.deviceId} is not 0x + 64 hex`);
-  if (!ADDRESS.test(device.deviceKey)) throw new Error(`device key ${device.deviceKey} is not an address`);
-  const word = Buffer.alloc(128);
-  word.write(device.deviceId.slice(2), 0, "hex");
-  word.write(device.deviceKey.slice(2), 44, "hex");
-  word.writeUInt32BE(device.deviceType, 92);
-  word.writeUInt32BE(manufacturerId, 124);
-  return keccak(keccak(word));
+  const { deviceId, deviceKey } = device;
+  if (deviceId.length !== 66 || !deviceId.startsWith("0x") || leafWord.write(deviceId.slice(2), 0, "hex") !== 32)
+    throw new Error(`device id ${deviceId} is not 0x + 64 hex`);
+  if (deviceKey.length !== 42 || !deviceKey.startsWith("0x") || leafWord.write(deviceKey.slice(2), 44, "hex") !== 20)
+    throw new Error(`device key ${deviceKey} is not an address`);
+  leafWord.writeUInt32BE(device.deviceType, 92);
+  leafWord.writeUInt32BE(manufacturerId, 124);
+  return keccak(keccak(leafWord));
 }
 
 export function deviceLeaf(device: WhitelistDevice, manufacturerId: number): string {
@@ -92,53 +96,49 @@ export interface WhitelistFiles {
   tree: string;
 }
 
-/** Appends ASCII text to a file through an 8 MiB buffer, so huge outputs are never held whole. */
-class TextSink {
-  private readonly fd: number;
-  private readonly buffer = Buffer.allocUnsafe(1 << 23);
-  private used = 0;
-
-  constructor(file: string) {
-    this.fd = fs.openSync(file, "w");
-  }
-
-  write(text: string): void {
-    if (this.used + text.length > this.buffer.length) this.flush();
-    if (text.length > this.buffer.length) fs.writeSync(this.fd, text, null, "latin1");
-    else this.used += this.buffer.write(text, this.used, "latin1");
-  }
-
-  private flush(): void {
-    fs.writeSync(this.fd, this.buffer, 0, this.used);
-    this.used = 0;
-  }
-
-  close(): void {
-    this.flush();
-    fs.closeSync(this.fd);
-  }
-}
+/** The most nodes a proof can have: a tree of 2^64 leaves. */
+const MAX_PROOF_NODES = 64;
 
 /**
- * Hex of a proof's nodes, each level's last node remembered: a node at level k is in 2^k consecutive
- * proofs, so most of a proof's hex is reused from the one before (hex encoding is most of the output work).
+ * A proof as text, kept from one proof to the next: each node is one segment (`separator`, `before`, the
+ * node's 64 hex digits, `after`), packed in one Buffer. A node at level k is in 2^k consecutive proofs, so
+ * most segments stay as the proof before left them, and a changed one is a 64-byte copy from the tree
+ * file's hex (see {@link PackedProof.hex}): no proof is encoded or joined per device.
  */
-class ProofHex {
-  private readonly index: number[] = [];
-  private readonly text: string[] = [];
+class ProofText {
+  /** The segments; bytes `separator.length` to `end` are the proof, its nodes separated. */
+  readonly text: Buffer;
+  readonly start: number;
+  end = 0;
+  private readonly segment: number;
+  private readonly hexAt: number;
+  /** What each segment holds now: the level and index of its node (-1: nothing yet). */
+  private readonly level = new Array<number>(MAX_PROOF_NODES).fill(-1);
+  private readonly index = new Array<number>(MAX_PROOF_NODES).fill(-1);
 
-  of(p: PackedProof): string[] {
-    const out: string[] = [];
+  constructor(separator: string, before: string, after: string) {
+    this.start = separator.length;
+    this.hexAt = separator.length + before.length;
+    this.segment = this.hexAt + 2 * NODE_BYTES + after.length;
+    this.text = Buffer.alloc(MAX_PROOF_NODES * this.segment);
+    for (let k = 0; k < MAX_PROOF_NODES; k++) {
+      this.text.write(separator + before, k * this.segment, "latin1");
+      this.text.write(after, k * this.segment + this.hexAt + 2 * NODE_BYTES, "latin1");
+    }
+  }
+
+  /** Updates the text to `p`'s proof. */
+  update(p: PackedProof): void {
     for (let k = 0; k < p.nodes.length; k++) {
       const level = p.levels[k];
       const sibling = (p.index >> level) ^ 1;
-      if (this.index[level] !== sibling) {
-        this.index[level] = sibling;
-        this.text[level] = proofNodeHex(p, k);
-      }
-      out.push(this.text[level]);
+      if (this.level[k] === level && this.index[k] === sibling) continue;
+      this.level[k] = level;
+      this.index[k] = sibling;
+      const at = 2 * p.at[k];
+      p.hex[k].copy(this.text, k * this.segment + this.hexAt, at, at + 2 * NODE_BYTES);
     }
-    return out;
+    this.end = p.nodes.length * this.segment;
   }
 }
 
@@ -172,25 +172,40 @@ export function writeWhitelist(
     );
     csv.write(CSV_HEADER);
     const source = devices()[Symbol.iterator]();
-    const hex = new ProofHex();
+    const jsonProof = new ProofText(",", '\n        "0x', '"');
+    const csvProof = new ProofText(";", "0x", "");
     tree.forEachProof((p) => {
       const d = source.next().value as WhitelistDevice;
       const key = checksumAddress(d.deviceKey);
-      const leaf = `0x${p.leaf.toString("hex", p.leafAt, p.leafAt + NODE_BYTES)}`;
-      const proof = hex.of(p);
-      const proofJson = proof.length === 0 ? "[]" : `[\n        "${proof.join('",\n        "')}"\n      ]`;
+      const leafAt = 2 * p.leafAt;
+      jsonProof.update(p);
+      csvProof.update(p);
       json.write(
         `    {\n      "deviceId": ${JSON.stringify(d.deviceId)},\n      "deviceKey": "${key}",\n` +
-          `      "deviceType": ${d.deviceType},\n      "index": ${p.index},\n      "leaf": "${leaf}",\n` +
-          `      "proof": ${proofJson}\n    }${p.index + 1 < count ? "," : ""}\n`,
+          `      "deviceType": ${d.deviceType},\n      "index": ${p.index},\n      "leaf": "0x`,
       );
-      csv.write(`${p.index},${d.deviceId},${key},${d.deviceType},${leaf},${proof.join(";")}\n`);
+      json.copy(p.leafHex, leafAt, leafAt + 2 * NODE_BYTES);
+      const last = p.index + 1 < count ? "\n    },\n" : "\n    }\n";
+      if (p.nodes.length === 0) json.write(`",\n      "proof": []${last}`);
+      else {
+        json.write('",\n      "proof": [');
+        json.copy(jsonProof.text, jsonProof.start, jsonProof.end);
+        json.write(`\n      ]${last}`);
+      }
+      csv.write(`${p.index},${d.deviceId},${key},${d.deviceType},0x`);
+      csv.copy(p.leafHex, leafAt, leafAt + 2 * NODE_BYTES);
+      csv.write(",");
+      csv.copy(csvProof.text, csvProof.start, csvProof.end);
+      csv.write("\n");
     });
     json.write("  ]\n}\n");
   } finally {
     tree.close();
-    json.close();
-    csv.close();
+    try {
+      json.close();
+    } finally {
+      csv.close();
+    }
   }
   return { root, capacity: count };
 }

@@ -88,6 +88,13 @@ describe("Merkle tree builder (src/merkle/tree.ts)", function () {
               expect(p.index).to.equal(inOrder.length);
               expect(hexlify(p.leaf.subarray(p.leafAt, p.leafAt + 32))).to.equal(hexlify(leaves[p.index]));
               inOrder.push(p.nodes.map((n, k) => hexlify(n.subarray(p.at[k], p.at[k] + 32))));
+              // The same nodes and leaf as hex text, for writers that copy them.
+              expect(p.hex.map((h, k) => `0x${h.toString("latin1", 2 * p.at[k], 2 * p.at[k] + 64)}`)).to.deep.equal(
+                inOrder[p.index],
+              );
+              expect(`0x${p.leafHex.toString("latin1", 2 * p.leafAt, 2 * p.leafAt + 64)}`).to.equal(
+                hexlify(leaves[p.index]),
+              );
             });
             leaves.forEach((_, i) => {
               expect(tree.proof(i)).to.deep.equal(memory.proof(i));
@@ -244,6 +251,45 @@ describe("Whitelist (src/merkle/whitelist.ts)", function () {
         writeWhitelist(() => readWhitelistDevices(files.csv), 4, again);
         expect(fs.readFileSync(again.json, "utf8")).to.equal(fs.readFileSync(files.json, "utf8"));
       }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("property: writeWhitelist writes the same JSON and CSV as buildWhitelist at sizes 1 to 80 (proof text reused between devices)", function () {
+    const dir = tmpDir();
+    try {
+      const files = { json: path.join(dir, "w.json"), csv: path.join(dir, "w.csv"), tree: path.join(dir, "w.tree") };
+      fc.assert(
+        fc.property(fc.integer({ min: 1, max: 80 }), fc.nat(1000), (size, offset) => {
+          const devices = Array.from({ length: size }, (_, i) => device(offset + i));
+          writeWhitelist(() => devices, 3, files);
+          const expected = buildWhitelist(devices, 3);
+          expect(fs.readFileSync(files.json, "utf8")).to.equal(`${JSON.stringify(expected, null, 2)}\n`);
+          expect(fs.readFileSync(files.csv, "utf8")).to.equal(whitelistCsv(expected));
+        }),
+        { numRuns: 25 },
+      );
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("writeWhitelist of 65,541 devices (past one block of the tree file) writes the same JSON and CSV as buildWhitelist", function () {
+    this.timeout(120_000);
+    const dir = tmpDir();
+    try {
+      const devices = Array.from({ length: 65_541 }, (_, i) => {
+        const id = Buffer.alloc(32);
+        id.writeUInt32BE(Math.imul(i, 0x9e3779b1) >>> 0, 0);
+        id.writeUInt32BE(i, 28);
+        return { deviceId: hexlify(id), deviceKey: hexlify(id.subarray(0, 20)), deviceType: 1 + (i % 3) };
+      });
+      const files = { json: path.join(dir, "w.json"), csv: path.join(dir, "w.csv"), tree: path.join(dir, "w.tree") };
+      writeWhitelist(() => devices, 2, files);
+      const expected = buildWhitelist(devices, 2);
+      expect(fs.readFileSync(files.csv, "utf8")).to.equal(whitelistCsv(expected));
+      expect(fs.readFileSync(files.json, "utf8")).to.equal(`${JSON.stringify(expected, null, 2)}\n`);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
