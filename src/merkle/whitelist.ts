@@ -31,7 +31,6 @@ export interface Whitelist {
   entries: WhitelistEntry[];
 }
 
-const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
 
 /** The leaf's preimage, reused: only the four words' value bytes are written, the rest stays zero. */
 const leafWord = Buffer.alloc(128);
