@@ -132,19 +132,23 @@ defineTask("device:status", "Shows a device's record: status, manufacturer, owne
     async (args: { device: string }, hre) => {
       const { deviceStatus, resolveDevice } = await import("../src/registry");
       const { loadSystem } = await import("./support/deployments");
+      const { UserError } = await import("../src/errors");
       const ctx = await loadSystem(hre, ["DeviceRegistry"]);
-      return deviceStatus(ctx, await resolveDevice(ctx, args.device));
+      const device = await deviceStatus(ctx, await resolveDevice(ctx, args.device));
+      // Asked about one device, an unknown one is an error (exit code 1), not an empty record.
+      if (device.status === "unknown") {
+        throw new UserError(`device ${device.deviceId} is not registered on network "${ctx.network}"`);
+      }
+      return device;
     },
-    (d, hre) =>
-      d.status === "unknown"
-        ? `Device ${d.deviceId} is not registered on network "${hre.network.name}".`
-        : [
-            `Device ${d.deviceId}: ${d.status}`,
-            `  manufacturer #${d.manufacturerId} ${d.manufacturer}`,
-            `  owner ${d.owner}`,
-            `  key ${d.deviceKey}, type ${d.deviceType} (${d.deviceTypeName})`,
-            `  reputation ${d.score}/1000, trend ${d.trend}`,
-          ].join("\n"),
+    (d) =>
+      [
+        `Device ${d.deviceId}: ${d.status}`,
+        `  manufacturer #${d.manufacturerId} ${d.manufacturer}`,
+        `  owner ${d.owner}`,
+        `  key ${d.deviceKey}, type ${d.deviceType} (${d.deviceTypeName})`,
+        `  reputation ${d.score}/1000, trend ${d.trend}`,
+      ].join("\n"),
   );
 
 defineTask("device:validate", "Validates a device; with --challenge, checks a fresh identity claim signed by its key")

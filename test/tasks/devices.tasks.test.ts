@@ -216,10 +216,14 @@ describe("device and manufacturer tasks (in-process network)", function () {
     expect(JSON.parse(run.stdout)).to.include({ id: 1, newAccount: next });
   });
 
-  it("device:status of an unregistered device says so; manufacturer:list shows the dev manufacturer", function () {
+  it("device:status of an unregistered device fails in one line with exit code 1 (JSON with --json); manufacturer:list shows the dev manufacturer", function () {
     const status = hardhat(["device:status", "--device", "SN-404"]);
-    expect(status.status, status.stderr).to.equal(0);
-    expect(status.stdout).to.match(/is not registered on network "hardhat"/);
+    expect(status.status, status.stderr).to.equal(1);
+    expect(errorLines(status)).to.have.length(1);
+    expect(errorLines(status)[0]).to.match(/^Error: device 0x[0-9a-f]{64} is not registered on network "hardhat"$/);
+    const json = hardhat(["device:status", "--device", "SN-404", "--json"]);
+    expect(json.status).to.equal(1);
+    expect(JSON.parse(json.stdout).error).to.match(/is not registered on network "hardhat"/);
     const list = hardhat(["manufacturer:list", "--json"]);
     expect(JSON.parse(list.stdout)[0]).to.include({ id: 1, active: true });
   });
