@@ -9,7 +9,7 @@ import fc from "fast-check";
 import { Wallet, getBytes, keccak256 } from "ethers";
 import secp256k1 from "secp256k1";
 
-import { AuthorizationServer } from "../../src/channels/as-server";
+import { AuthorizationServer, MAX_TRACKED_EXPIRIES } from "../../src/channels/as-server";
 import type { AccessGrant, AsOptions } from "../../src/channels/as-server";
 import { ChannelClient } from "../../src/channels/client";
 import { SimulatedDevice } from "../../src/channels/device";
@@ -381,6 +381,35 @@ describe("AS store faults and the HOTP window (in process)", function () {
     rawDb().pragma("query_only = 0");
     expect((await buy(url, buyers[0], 2n * PRICE)).status).to.equal(200);
     expect((await server.dueChannels(Number.MAX_SAFE_INTEGER))[0].receipt.amount).to.equal(2n * PRICE);
+  });
+
+  it("a huge --hotp-window: the AS remembers at most MAX_TRACKED_EXPIRIES code expiries, and an acknowledgement forgets only the acknowledged ones, without a scan", async function () {
+    await setup(Number.MAX_SAFE_INTEGER, 1);
+    const rounds = Math.ceil((MAX_TRACKED_EXPIRIES + 40) / buyers.length);
+    for (let i = 1; i <= rounds; i++) {
+      const answers = await Promise.all(buyers.map((b) => buy(url, b, BigInt(i) * PRICE)));
+      expect(answers.every((a) => a.status === 200)).to.equal(true);
+    }
+    const sold = rounds * buyers.length;
+    const windows = (server as unknown as { windows: Map<string, { expiry: Map<number, number> }> }).windows;
+    const expiry = windows.get(DEVICE)!.expiry;
+    expect(sold).to.be.greaterThan(MAX_TRACKED_EXPIRIES);
+    expect(expiry.size).to.equal(MAX_TRACKED_EXPIRIES);
+    expect(store.devices()[0].counter).to.equal(sold);
+    // The device acknowledges its first 10 codes: those 10 are forgotten one by one, the map is not scanned.
+    let scans = 0;
+    const keys = expiry.keys.bind(expiry);
+    expiry.keys = () => {
+      scans++;
+      return keys();
+    };
+    const mac = deviceAck(Buffer.from(SECRET, "hex"), DEVICE, 10);
+    const acked = await post(url, `/devices/${DEVICE}/ack`, { base: 10, mac });
+    expect([acked.status, acked.body.acked]).to.deep.equal([200, 10]);
+    expect(scans).to.equal(0);
+    expect(expiry.size).to.equal(MAX_TRACKED_EXPIRIES - 10);
+    expect(expiry.has(9)).to.equal(false);
+    expect(expiry.has(10)).to.equal(true);
   });
 
   /** A device with a window of 8 and a client per buyer; `backUp` stops the AS and copies its database,
