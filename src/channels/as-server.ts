@@ -371,10 +371,10 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
    * acknowledgement changes nothing. Only one covering this process's current challenge ends a `--resync`
    * wait; while the wait goes on, the answer names the challenge (`awaitsChallenge`).
    */
-  private acknowledge(
+  private async acknowledge(
     id: string,
     ack: { base: number; next?: number; challenge?: string; mac: string },
-  ): { deviceId: string; acked: number; counter: number; awaitsChallenge?: string } {
+  ): Promise<{ deviceId: string; acked: number; counter: number; awaitsChallenge?: string }> {
     const { base, next, challenge, mac } = ack;
     const device = this.devices.get(id.toLowerCase());
     if (device === undefined) throw new Rejected(404, `unknown device ${id}`, "unknown_device");
@@ -384,18 +384,22 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
       throw new Rejected(403, `the acknowledgement of device ${device.deviceId} has a wrong MAC`, "bad_mac");
     const top = Math.max(base, next ?? base);
     const previousAcked = device.acked ?? 0;
-    if (base > (device.acked ?? 0) || top > device.counter) {
+    const codes = this.codeWindow(device);
+    const raises = top > device.counter;
+    // The device used codes this AS may not know it issued (a restored database): from now on no sale takes
+    // a counter below `top`, also while the acknowledgement is being stored.
+    codes.usedBelow = Math.max(codes.usedBelow, top);
+    if (raises) device.counter = top;
+    if (base > previousAcked || raises) {
+      // Stored in the next group commit (one fsync with the receipts), answered once durable. The window
+      // widens (acked) only then: a sale never relies on an acknowledgement that could still be lost.
       try {
-        this.options.store.setAcked(device.deviceId, base, top);
+        await this.options.store.setAcked(device.deviceId, base, top);
       } catch {
         throw new Rejected(503, "the AS cannot write its database now; retry later", "store_unavailable");
       }
       if (base > (device.acked ?? 0)) device.acked = base;
-      // The device used codes this AS does not know it issued (a restored database): never issue below them.
-      if (device.counter < top) device.counter = top;
     }
-    const codes = this.codeWindow(device);
-    codes.usedBelow = Math.max(codes.usedBelow, top);
     if (codes.challenge !== undefined && challenge === codes.challenge) {
       this.options.log?.(`device ${device.deviceId} acknowledged base ${base} (challenged): selling resumes`);
       codes.challenge = undefined;
@@ -413,7 +417,7 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
     let codes = this.windows.get(device.deviceId);
     if (codes === undefined) {
       codes = {
-        voided: 0,
+        voided: device.voided ?? 0,
         expiry: new Map(),
         usedBelow: 0,
         ...(this.options.resync === true ? { challenge: randomBytes(16).toString("hex") } : {}),
@@ -524,6 +528,7 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
       price,
       counter: existing?.counter ?? 0,
       acked: existing?.acked ?? 0,
+      voided: existing?.voided ?? 0,
     };
     this.options.store.upsertDevice(record);
     this.devices.set(record.deviceId, record);
@@ -841,14 +846,14 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
     device.counter += 1;
     try {
       const timer = this.metrics.commitSeconds.startTimer();
-      await this.options.store
-        .commit(receipt, () => {
-          if (previousPending === undefined) this.pending.delete(channel.channelId);
-          else this.pending.set(channel.channelId, previousPending);
-          // Never below a `next` the device acknowledged meanwhile: it used those counters.
-          device.counter = Math.max(device.counter - 1, codes.usedBelow);
-        })
-        .finally(timer);
+      // The voided floor is stored with the receipt: a redelivery after a restart still carries the advance.
+      const undo = () => {
+        if (previousPending === undefined) this.pending.delete(channel.channelId);
+        else this.pending.set(channel.channelId, previousPending);
+        // Never below a `next` the device acknowledged meanwhile: it used those counters.
+        device.counter = Math.max(device.counter - 1, codes.usedBelow);
+      };
+      await this.options.store.commit(receipt, undo, { voided: codes.voided }).finally(timer);
       // Durable now: the best receipt a close may use (never one that could still fail to be stored).
       if (receipt.amount > (this.best.get(channel.channelId)?.amount ?? 0n)) this.best.set(channel.channelId, receipt);
       if (this.pending.get(channel.channelId) === receipt) this.pending.delete(channel.channelId);

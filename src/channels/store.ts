@@ -39,6 +39,8 @@ export interface DeviceRecord {
   counter: number;
   /** The device's window base as last acknowledged by the device: every counter below it was used. */
   acked?: number;
+  /** Codes below this expired unused and were voided by the AS (grants above it carry an advance to it). */
+  voided?: number;
 }
 
 export interface AsStoreOptions {
@@ -61,8 +63,12 @@ export function secretKeyFrom(value: string | undefined): Buffer | undefined {
 /** A write the store could not make durable: nothing of it was stored, and the caller's reservation was undone. */
 export class StoreUnavailable extends Error {}
 
+/** A receipt to store, or another write (`write`) made durable by the same group commit. */
 interface Job {
-  receipt: StoredReceipt;
+  receipt?: StoredReceipt;
+  /** With a receipt: the device's voided floor to store with it (durable before its grant's advance). */
+  voided?: number;
+  write?: () => void;
   undo: () => void;
   done: (error?: Error) => void;
 }
@@ -96,8 +102,9 @@ export class AsStore {
   private readonly insertReceipt: Database.Statement;
   private readonly setBest: Database.Statement;
   private readonly setCounter: Database.Statement;
-  /** One receipt's writes; called inside the batch's transaction, it runs in a savepoint. */
-  private readonly writeOne: (receipt: StoredReceipt) => void;
+  private readonly setAckedRow: Database.Statement;
+  /** One job's writes; called inside the batch's transaction, it runs in a savepoint. */
+  private readonly writeOne: (job: Job) => void;
   private queue: Job[] = [];
   private scheduled = false;
   private readonly groupCommitMs: number;
@@ -196,14 +203,23 @@ export class AsStore {
     `);
     const columns = (this.db.prepare("PRAGMA table_info(devices)").all() as { name: string }[]).map((c) => c.name);
     if (!columns.includes("acked")) this.db.exec("ALTER TABLE devices ADD COLUMN acked INTEGER NOT NULL DEFAULT 0");
+    // Added later: a database from before opens, its devices with nothing voided.
+    if (!columns.includes("voided")) this.db.exec("ALTER TABLE devices ADD COLUMN voided INTEGER NOT NULL DEFAULT 0");
     this.insertReceipt = this.db.prepare(
       "INSERT INTO receipts (channel_id, amount, signer, signature, proof, device_id, otp_counter) VALUES (?, ?, ?, ?, ?, ?, ?)",
     );
     this.setBest = this.db.prepare(
       "INSERT INTO best (channel_id, amount) VALUES (?, ?) ON CONFLICT(channel_id) DO UPDATE SET amount = excluded.amount",
     );
-    this.setCounter = this.db.prepare("UPDATE devices SET counter = MAX(counter, ?) WHERE device_id = ?");
-    this.writeOne = this.db.transaction((receipt: StoredReceipt) => this.write(receipt));
+    this.setCounter = this.db.prepare(
+      "UPDATE devices SET counter = MAX(counter, ?), voided = MAX(voided, ?) WHERE device_id = ?",
+    );
+    this.setAckedRow = this.db.prepare(
+      "UPDATE devices SET acked = MAX(acked, ?), counter = MAX(counter, ?) WHERE device_id = ?",
+    );
+    this.writeOne = this.db.transaction((job: Job) =>
+      job.receipt === undefined ? job.write?.() : this.write(job.receipt, job.voided ?? 0),
+    );
     this.receipts = (this.db.prepare("SELECT COUNT(*) AS n FROM receipts").get() as { n: number }).n;
     if (this.secretKey !== undefined) this.adoptKey();
     // The WAL exists once the schema statements above ran; our own descriptor of it, to fsync it off the
@@ -320,12 +336,13 @@ export class AsStore {
 
   devices(): DeviceRecord[] {
     return (
-      this.db.prepare("SELECT device_id, secret, price, counter, acked FROM devices").all() as {
+      this.db.prepare("SELECT device_id, secret, price, counter, acked, voided FROM devices").all() as {
         device_id: string;
         secret: string;
         price: string;
         counter: number;
         acked: number;
+        voided: number;
       }[]
     ).map((r) => ({
       deviceId: r.device_id,
@@ -333,16 +350,15 @@ export class AsStore {
       price: BigInt(r.price),
       counter: r.counter,
       acked: r.acked,
+      voided: r.voided,
     }));
   }
 
-  /** Records a device's acknowledged window base (every counter below it was used); raises its counter to
-   * `counter` (default the base: the device used nothing below it that the AS may issue again). */
-  setAcked(deviceId: string, acked: number, counter = acked): void {
-    this.checkPresent();
-    this.db
-      .prepare("UPDATE devices SET acked = MAX(acked, ?), counter = MAX(counter, ?) WHERE device_id = ?")
-      .run(acked, Math.max(acked, counter), deviceId);
+  /** Records a device's acknowledged window base (every counter below it was used) and raises its counter to
+   * `counter` (default the base: the device used nothing below it that the AS may issue again), in the next
+   * group commit: resolves once durable, rejects with a {@link StoreUnavailable} if it could not be stored. */
+  setAcked(deviceId: string, acked: number, counter = acked): Promise<void> {
+    return this.enqueue({ write: () => this.setAckedRow.run(acked, Math.max(acked, counter), deviceId) });
   }
 
   saveChannel(c: ChannelRecord): void {
@@ -446,9 +462,17 @@ export class AsStore {
    * batch. Receipts of the same device are queued in counter order; a later one takes the counter a failed
    * one gave back (`receipt.otpCounter` is lowered before it is written), so counters never have gaps.
    */
-  commit(receipt: StoredReceipt, undo: () => void = () => undefined): Promise<void> {
+  commit(receipt: StoredReceipt, undo: () => void = () => undefined, o: { voided?: number } = {}): Promise<void> {
+    return this.enqueue({ receipt, undo, voided: o.voided });
+  }
+
+  private enqueue(job: Omit<Job, "done" | "undo"> & { undo?: () => void }): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ receipt, undo, done: (error) => (error === undefined ? resolve() : reject(error)) });
+      this.queue.push({
+        ...job,
+        undo: job.undo ?? (() => undefined),
+        done: (error) => (error === undefined ? resolve() : reject(error)),
+      });
       if (!this.scheduled) {
         this.scheduled = true;
         setTimeout(() => this.flush(), this.groupCommitMs);
@@ -471,7 +495,7 @@ export class AsStore {
     if (this.lost !== undefined) throw new StoreUnavailable(this.lost);
   }
 
-  private write(receipt: StoredReceipt): void {
+  private write(receipt: StoredReceipt, voided: number): void {
     this.insertReceipt.run(
       receipt.channelId,
       receipt.amount.toString(),
@@ -482,7 +506,7 @@ export class AsStore {
       receipt.otpCounter,
     );
     this.setBest.run(receipt.channelId, receipt.amount.toString());
-    this.setCounter.run(receipt.otpCounter + 1, receipt.deviceId);
+    this.setCounter.run(receipt.otpCounter + 1, voided, receipt.deviceId);
   }
 
   /**
@@ -507,6 +531,14 @@ export class AsStore {
       if (deferSync) this.db.pragma("synchronous = NORMAL");
       this.db.transaction(() => {
         for (const job of batch) {
+          if (job.receipt === undefined) {
+            try {
+              this.writeOne(job); // in its own savepoint; fails only itself
+            } catch (error) {
+              failed.set(job, error as Error);
+            }
+            continue;
+          }
           const { channelId, deviceId } = job.receipt;
           const gap = shift.get(deviceId) ?? 0;
           if (channels.has(channelId)) {
@@ -515,7 +547,7 @@ export class AsStore {
             // Counters stay dense: a failed receipt's counter goes to the next receipt of its device.
             job.receipt.otpCounter -= gap;
             try {
-              this.writeOne(job.receipt); // in its own savepoint
+              this.writeOne(job); // in its own savepoint
               continue;
             } catch (error) {
               failed.set(job, error as Error);
@@ -530,7 +562,7 @@ export class AsStore {
     } finally {
       if (deferSync) this.db.pragma("synchronous = FULL");
     }
-    this.receipts += batch.length - failed.size;
+    this.receipts += batch.filter((job) => job.receipt !== undefined && !failed.has(job)).length;
     // Undo newest first, so each channel and device is back at its last durable value.
     for (let i = batch.length - 1; i >= 0; i--) if (failed.has(batch[i])) batch[i].undo();
     const written: Job[] = [];

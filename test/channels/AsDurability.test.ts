@@ -412,6 +412,73 @@ describe("AS store faults and the HOTP window (in process)", function () {
     expect(expiry.has(10)).to.equal(true);
   });
 
+  it("the voided floor is durable: after a restart, a redelivered code above it still carries its advance, and a voided code is still void", async function () {
+    let now = 1_000_000;
+    await setup(8, undefined, { codeTtl: 100, now: () => now });
+    for (const b of buyers.slice(0, 8)) expect((await buy(url, b, PRICE)).status).to.equal(200);
+    now += 100; // codes 0-7 expired: the next sale voids them and carries the advance to 8
+    const advance = { base: 8, mac: deviceAdvance(Buffer.from(SECRET, "hex"), DEVICE, 8) };
+    const sold = await buy(url, buyers[8], PRICE);
+    expect([sold.status, sold.body.counter, sold.body.advance]).to.deep.equal([200, 8, advance]);
+    // The answer was lost, and the AS restarts.
+    await server.stop();
+    store.close();
+    store = new AsStore(path.join(dir, "as.sqlite"));
+    expect(store.devices()[0]).to.deep.include({ counter: 9, acked: 0, voided: 8 });
+    server = new AuthorizationServer({ payee, verifier, store, hotpWindow: 8, codeTtl: 100, now: () => now });
+    url = await server.listen(0);
+    const redeliver = async (b: Buyer) =>
+      (
+        await post(url, `/channels/${b.channelId}/redeliver`, {
+          amount: PRICE.toString(),
+          signature: await signRedeliver(b.key, domain, { channelId: b.channelId, cumulativeAmount: PRICE }),
+        })
+      ).body;
+    const again = await redeliver(buyers[8]);
+    expect(again).to.deep.include({ counter: 8, used: false, otp: sold.body.otp });
+    expect(again.advance).to.deep.equal(advance);
+    expect(await redeliver(buyers[0])).to.deep.include({ counter: 0, used: true });
+  });
+
+  it("a database from before the voided column opens (the column is added, nothing voided) and sells", async function () {
+    await setup(8);
+    expect((await buy(url, buyers[0], PRICE)).status).to.equal(200);
+    await server.stop();
+    store.close();
+    const file = path.join(dir, "as.sqlite");
+    const old = new Database(file);
+    old.exec("ALTER TABLE devices DROP COLUMN voided");
+    old.close();
+    store = new AsStore(file);
+    expect(store.devices()[0]).to.deep.include({ counter: 1, voided: 0 });
+    server = new AuthorizationServer({ payee, verifier, store, hotpWindow: 8 });
+    url = await server.listen(0);
+    expect((await buy(url, buyers[0], 2n * PRICE)).body.counter).to.equal(1);
+  });
+
+  it("an acknowledgement is answered only once durable, in the group commit (no fsync of its own)", async function () {
+    await setup(8, 200); // a long group commit: the acknowledgement waits for it
+    const first = await buy(url, buyers[0], PRICE);
+    expect(first.status).to.equal(200);
+    const mac = deviceAck(Buffer.from(SECRET, "hex"), DEVICE, 1);
+    let answered = false;
+    const acked = post(url, `/devices/${DEVICE}/ack`, { base: 1, mac }).then((r) => ((answered = true), r));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(answered).to.equal(false); // queued for the group commit, not written on its own
+    expect((await acked).body).to.deep.include({ acked: 1 });
+    expect(store.devices()[0].acked).to.equal(1);
+    // A failed write: 503, and the window does not widen.
+    rawDb().pragma("query_only = 1");
+    const refused = await post(url, `/devices/${DEVICE}/ack`, {
+      base: 2,
+      next: 2,
+      mac: deviceAck(Buffer.from(SECRET, "hex"), DEVICE, 2),
+    });
+    expect([refused.status, refused.body.reason]).to.deep.equal([503, "store_unavailable"]);
+    rawDb().pragma("query_only = 0");
+    expect(store.devices()[0].acked).to.equal(1);
+  });
+
   /** A device with a window of 8 and a client per buyer; `backUp` stops the AS and copies its database,
    * `restore(o)` puts that copy back and starts the AS on it with options `o`. */
   async function restorable() {
@@ -813,7 +880,7 @@ describe("AS store faults and the HOTP window (in process)", function () {
     const unknown = await fetch(`${url}/devices/${keccak256("0x99")}/challenge`);
     expect([unknown.status, await unknown.json()]).to.deep.equal([
       404,
-      { error: `unknown device ${keccak256("0x99")}` },
+      { error: `unknown device ${keccak256("0x99")}`, reason: "unknown_device" },
     ]);
     expect((await buy(url, buyers[3], PRICE)).status).to.equal(409);
     expect(store.receiptCount()).to.equal(1);
