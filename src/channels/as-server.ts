@@ -15,7 +15,7 @@ import { ChainClock, ChainUnavailable, oneLine, readChannelState, withTimeout } 
 import type { ChainChannelState, ChannelEvent } from "./follower";
 import { channelIdOf, closeOutcome, isFinalSkip, submitCloses } from "./key";
 import type { CloseSkipReason } from "./key";
-import { StoreUnavailable } from "./store";
+import { CounterUsed, StoreUnavailable } from "./store";
 import type { AsStore, ChannelRecord, DeviceRecord, StoredReceipt } from "./store";
 import { checksumAddress } from "./verify";
 import type { ReceiptVerifier } from "./verify";
@@ -850,10 +850,14 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
       const undo = () => {
         if (previousPending === undefined) this.pending.delete(channel.channelId);
         else this.pending.set(channel.channelId, previousPending);
-        // Never below a `next` the device acknowledged meanwhile: it used those counters.
-        device.counter = Math.max(device.counter - 1, codes.usedBelow);
+        // Never below a `next` the device acknowledged meanwhile: it used those counters. A reservation
+        // overtaken by such an acknowledgement (`stale`) holds a counter below it: nothing to give back.
+        if (receipt.otpCounter >= codes.usedBelow) device.counter = Math.max(device.counter - 1, codes.usedBelow);
       };
-      await this.options.store.commit(receipt, undo, { voided: codes.voided }).finally(timer);
+      // An acknowledgement that arrived after the reservation may name its counter as used (a restored
+      // database): the receipt is then not written, and the client buys again with a counter above it.
+      const stale = () => receipt.otpCounter < codes.usedBelow;
+      await this.options.store.commit(receipt, undo, { voided: codes.voided, stale }).finally(timer);
       // Durable now: the best receipt a close may use (never one that could still fail to be stored).
       if (receipt.amount > (this.best.get(channel.channelId)?.amount ?? 0n)) this.best.set(channel.channelId, receipt);
       if (this.pending.get(channel.channelId) === receipt) this.pending.delete(channel.channelId);
@@ -863,6 +867,12 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
         device.counter - Math.max(device.acked ?? 0, codes.voided),
       );
     } catch (error) {
+      if (error instanceof CounterUsed)
+        throw new Rejected(
+          503,
+          `device ${device.deviceId} acknowledged counters up to ${codes.usedBelow - 1} as used while this receipt was being stored, so it was not accepted and nothing was charged: retry the same amount`,
+          "counter_used",
+        );
       if (!(error instanceof StoreUnavailable)) throw error;
       throw new Rejected(
         503,

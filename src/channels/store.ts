@@ -63,11 +63,16 @@ export function secretKeyFrom(value: string | undefined): Buffer | undefined {
 /** A write the store could not make durable: nothing of it was stored, and the caller's reservation was undone. */
 export class StoreUnavailable extends Error {}
 
+/** A receipt not written because its counter turned out used (`stale`): nothing stored, the reservation undone. */
+export class CounterUsed extends Error {}
+
 /** A receipt to store, or another write (`write`) made durable by the same group commit. */
 interface Job {
   receipt?: StoredReceipt;
   /** With a receipt: the device's voided floor to store with it (durable before its grant's advance). */
   voided?: number;
+  /** With a receipt: asked just before it is written; true (its counter is known used now) fails it alone. */
+  stale?: () => boolean;
   write?: () => void;
   undo: () => void;
   done: (error?: Error) => void;
@@ -462,8 +467,12 @@ export class AsStore {
    * batch. Receipts of the same device are queued in counter order; a later one takes the counter a failed
    * one gave back (`receipt.otpCounter` is lowered before it is written), so counters never have gaps.
    */
-  commit(receipt: StoredReceipt, undo: () => void = () => undefined, o: { voided?: number } = {}): Promise<void> {
-    return this.enqueue({ receipt, undo, voided: o.voided });
+  commit(
+    receipt: StoredReceipt,
+    undo: () => void = () => undefined,
+    o: { voided?: number; stale?: () => boolean } = {},
+  ): Promise<void> {
+    return this.enqueue({ receipt, undo, ...o });
   }
 
   private enqueue(job: Omit<Job, "done" | "undo"> & { undo?: () => void }): Promise<void> {
@@ -541,6 +550,12 @@ export class AsStore {
           }
           const { channelId, deviceId } = job.receipt;
           const gap = shift.get(deviceId) ?? 0;
+          if (job.stale?.() === true) {
+            // Its counter was used (the device said so meanwhile): no hole to fill, so no shift.
+            failed.set(job, new CounterUsed(`counter ${job.receipt.otpCounter} was used meanwhile`));
+            channels.add(channelId);
+            continue;
+          }
           if (channels.has(channelId)) {
             failed.set(job, new Error("an earlier receipt of its channel failed"));
           } else {
@@ -569,6 +584,7 @@ export class AsStore {
     for (const job of batch) {
       const error = failed.get(job);
       if (error === undefined) written.push(job);
+      else if (error instanceof CounterUsed) job.done(error);
       else {
         this.lastError = error;
         job.done(error instanceof StoreUnavailable ? error : new StoreUnavailable(error.message));

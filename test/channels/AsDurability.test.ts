@@ -922,6 +922,34 @@ describe("AS store faults and the HOTP window (in process)", function () {
     expect(store.devices()[0].counter).to.equal(5);
   });
 
+  it("an acknowledgement overtaking a reservation not yet committed (a restored database): the receipt is not stored, nobody is charged for a used code, and the retry gets a fresh one", async function () {
+    await setup(undefined, 300); // a long group commit: the acknowledgement arrives before the write
+    // The device is ahead of the AS: counters 0-2 used (base 3).
+    const device = new SimulatedDevice(path.join(dir, "lock.json"), DEFAULT_WINDOW, undefined, {
+      deviceId: DEVICE,
+      secret: SECRET,
+      counter: 3,
+      slotsGranted: 3,
+    });
+    const overtaken = buy(url, buyers[0], PRICE); // reserves counter 0, which the device used
+    await new Promise((r) => setTimeout(r, 100));
+    const { base, next, mac } = device.ack();
+    const ack = await post(url, `/devices/${DEVICE}/ack`, { base, next, mac });
+    expect(ack.body).to.deep.include({ acked: 3, counter: 3 });
+    const refused = await overtaken;
+    expect([refused.status, refused.body.reason]).to.deep.equal([503, "counter_used"]);
+    expect(refused.body.error).to.equal(
+      `device ${DEVICE} acknowledged counters up to 2 as used while this receipt was being stored, so it was not accepted and nothing was charged: retry the same amount`,
+    );
+    expect(store.receiptCount()).to.equal(0);
+    expect(await bestAmount(url, buyers[0])).to.equal(0n);
+    // The same amount again: counter 3, which the device grants.
+    const sold = await buy(url, buyers[0], PRICE);
+    expect([sold.status, sold.body.counter]).to.deep.equal([200, 3]);
+    expect(device.present(sold.body.otp).granted).to.equal(true);
+    expect(store.devices()[0]).to.deep.include({ counter: 4, acked: 3 });
+  });
+
   it("a store without --init refuses a database file without the AS's tables (a copy made without its -wal file)", function () {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "thingledger-as-nowal-"));
     try {
