@@ -123,9 +123,11 @@ export class AsStore {
   private receipts: number;
   /** A descriptor of the WAL file: receipts' frames are fsynced through it in the thread pool. */
   private walFd?: number;
-  /** WAL fsyncs running, and the descriptor to close once they are done (the store was closed meanwhile). */
-  private syncing = 0;
+  /** Whether a WAL fsync runs, and the descriptor to close once syncs are done (the store was closed meanwhile). */
+  private syncing = false;
   private closeWhenSynced?: number;
+  /** Jobs written and waiting for the next fsync. */
+  private unsynced: Job[] = [];
 
   constructor(
     private readonly file: string,
@@ -303,7 +305,7 @@ export class AsStore {
     this.db.close();
     // An fsync still running keeps its descriptor; the last one to finish closes it.
     if (this.walFd !== undefined) {
-      if (this.syncing === 0) fs.closeSync(this.walFd);
+      if (!this.syncing) fs.closeSync(this.walFd);
       else this.closeWhenSynced = this.walFd;
       this.walFd = undefined;
     }
@@ -595,22 +597,34 @@ export class AsStore {
       for (const job of written) job.done();
       return;
     }
-    this.syncing++;
-    const fd = this.walFd!;
+    this.unsynced.push(...written);
+    if (!this.syncing) this.sync(this.walFd!);
+  }
+
+  /**
+   * One fsync of the WAL for every job written so far; jobs written while it runs wait for the next one,
+   * started when it returns: at most one fsync in flight, so a slow disk makes the syncs larger, not more.
+   */
+  private sync(fd: number): void {
+    const jobs = this.unsynced;
+    this.unsynced = [];
+    this.syncing = true;
     fs.fdatasync(fd, (error) => {
-      if (--this.syncing === 0 && this.closeWhenSynced === fd) {
+      this.syncing = false;
+      if (error !== null) {
+        // The receipts are written but may not be on disk: nothing more is sold (an fsync that failed cannot
+        // be retried safely), and their clients are told to come back (redelivery serves what survived).
+        this.lastError = error;
+        this.lost = `AS database ${this.file} could not be synced to disk (${error.code ?? "error"})`;
+        jobs.push(...this.unsynced);
+        this.unsynced = [];
+      }
+      for (const job of jobs) job.done(error === null ? undefined : new StoreUnavailable(this.lost));
+      if (this.unsynced.length > 0) this.sync(fd);
+      else if (this.closeWhenSynced === fd) {
         fs.closeSync(fd);
         this.closeWhenSynced = undefined;
       }
-      if (error === null) {
-        for (const job of written) job.done();
-        return;
-      }
-      // The receipts are written but may not be on disk: nothing more is sold (an fsync that failed cannot
-      // be retried safely), and their clients are told to come back (redelivery serves what survived).
-      this.lastError = error;
-      this.lost = `AS database ${this.file} could not be synced to disk (${error.code ?? "error"})`;
-      for (const job of written) job.done(new StoreUnavailable(this.lost));
     });
   }
 }

@@ -46,7 +46,7 @@ describe("AS store: group commit durability", function () {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  it("a commit resolves only after the fsync of the WAL that follows its write has returned", async function () {
+  it("a commit resolves only after the fsync of the WAL that follows its write has returned; one fsync at a time", async function () {
     let resolved = 0;
     const commits = [store.commit(receipt(0)), store.commit(receipt(1))].map((p) => p.then(() => resolved++));
     await sleep(50);
@@ -54,10 +54,20 @@ describe("AS store: group commit durability", function () {
     expect(held.length).to.equal(1);
     expect(store.receipt(receipt(0).channelId, 1000n)?.otpCounter).to.equal(0);
     expect(resolved).to.equal(0);
+    // A receipt written while that fsync runs waits for the next one, started only when it returns.
+    let third = false;
+    const later = store.commit(receipt(2)).then(() => (third = true));
+    await sleep(30);
+    expect(store.receipt(receipt(2).channelId, 1000n)?.otpCounter).to.equal(2);
+    expect(held.length).to.equal(1);
     held[0].release(null);
     await Promise.all(commits);
     expect(resolved).to.equal(2);
-    expect(store.receiptCount()).to.equal(2);
+    expect(third).to.equal(false);
+    expect(held.length).to.equal(2);
+    held[1].release(null);
+    await later;
+    expect(store.receiptCount()).to.equal(3);
   });
 
   it("an fsync that fails: its commits reject with StoreUnavailable and the store stops for good", async function () {
