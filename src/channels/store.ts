@@ -126,8 +126,6 @@ export class AsStore {
   /** Whether a WAL fsync runs, and the descriptor to close once syncs are done (the store was closed meanwhile). */
   private syncing = false;
   private closeWhenSynced?: number;
-  /** Jobs written and waiting for the next fsync. */
-  private unsynced: Job[] = [];
 
   constructor(
     private readonly file: string,
@@ -484,7 +482,8 @@ export class AsStore {
         undo: job.undo ?? (() => undefined),
         done: (error) => (error === undefined ? resolve() : reject(error)),
       });
-      if (!this.scheduled) {
+      // While an fsync runs, the queue waits for it (its end flushes).
+      if (!this.scheduled && !this.syncing) {
         this.scheduled = true;
         setTimeout(() => this.flush(), this.groupCommitMs);
       }
@@ -531,6 +530,7 @@ export class AsStore {
    */
   private flush(): void {
     this.scheduled = false;
+    if (this.syncing || this.queue.length === 0) return; // the running fsync's end flushes
     const batch = this.queue;
     this.queue = [];
     const failed = new Map<Job, Error>();
@@ -597,17 +597,15 @@ export class AsStore {
       for (const job of written) job.done();
       return;
     }
-    this.unsynced.push(...written);
-    if (!this.syncing) this.sync(this.walFd!);
+    this.sync(this.walFd!, written);
   }
 
   /**
-   * One fsync of the WAL for every job written so far; jobs written while it runs wait for the next one,
-   * started when it returns: at most one fsync in flight, so a slow disk makes the syncs larger, not more.
+   * One fsync of the WAL for the jobs just written. While it runs, new jobs queue (no timer, no write):
+   * when it returns, they are written and synced together at once. At most one fsync is in flight, so a
+   * slow disk makes the batches larger, not the syncs more (each transaction rewrites its pages in the WAL).
    */
-  private sync(fd: number): void {
-    const jobs = this.unsynced;
-    this.unsynced = [];
+  private sync(fd: number, jobs: Job[]): void {
     this.syncing = true;
     fs.fdatasync(fd, (error) => {
       this.syncing = false;
@@ -616,11 +614,9 @@ export class AsStore {
         // be retried safely), and their clients are told to come back (redelivery serves what survived).
         this.lastError = error;
         this.lost = `AS database ${this.file} could not be synced to disk (${error.code ?? "error"})`;
-        jobs.push(...this.unsynced);
-        this.unsynced = [];
       }
       for (const job of jobs) job.done(error === null ? undefined : new StoreUnavailable(this.lost));
-      if (this.unsynced.length > 0) this.sync(fd);
+      if (this.queue.length > 0) this.flush();
       else if (this.closeWhenSynced === fd) {
         fs.closeSync(fd);
         this.closeWhenSynced = undefined;
