@@ -14,8 +14,9 @@ import { ChainClock, ChainUnavailable, oneLine, readChannelState, withTimeout } 
 import type { ChainChannelState, ChannelEvent } from "./follower";
 import { channelIdOf, closeOutcome, isFinalSkip, submitCloses } from "./key";
 import type { CloseSkipReason } from "./key";
-import { StoreUnavailable } from "./store";
+import { CounterUsed, StoreUnavailable } from "./store";
 import type { AsStore, ChannelRecord, DeviceRecord, StoredReceipt } from "./store";
+import { checksumAddress } from "./verify";
 import type { ReceiptVerifier } from "./verify";
 
 export interface ChannelParams {
@@ -139,6 +140,13 @@ interface CodeWindow {
   usedBelow: number;
 }
 
+/**
+ * Expiries remembered per device at most. Only W codes can be outstanding, but W may be huge (`--hotp-window`):
+ * a code whose expiry is not remembered counts as expiring one lifetime after the AS first looks at it, so
+ * forgetting one only delays its voiding, never brings it forward.
+ */
+export const MAX_TRACKED_EXPIRIES = 4_096;
+
 /** The `meta` key of the longest code lifetime this database has used (codes outstanding at a start get it). */
 const CODE_TTL_META = "code_ttl_max";
 
@@ -205,9 +213,11 @@ const redeliverSchema = {
 
 /** What the schema cannot say: the owner's EIP-55 checksum (when mixed case) and the uint96 salt. */
 function checkChannelParams(params: ChannelParams): void {
-  try {
-    getAddress(params.owner);
-  } catch {
+  // The schema has checked 0x + 40 hex digits; a mixed-case address must be its own checksummed form
+  // (the native keccak: ethers' getAddress hashes in pure JS, a twentieth of an exchange's time).
+  const digits = params.owner.slice(2);
+  const lower = digits.toLowerCase();
+  if (digits !== lower && digits !== digits.toUpperCase() && checksumAddress(lower) !== params.owner) {
     throw new Rejected(
       400,
       `body/channel/owner ${params.owner} fails its EIP-55 checksum (send it checksummed, or all lower case)`,
@@ -290,7 +300,11 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
                 return await clock.now();
               } catch (error) {
                 this.options.log?.(`chain time unavailable: ${oneLine(error)}`);
-                throw new Rejected(503, "chain unavailable: the AS cannot read the chain's time; try again shortly");
+                throw new Rejected(
+                  503,
+                  "chain unavailable: the AS cannot read the chain's time; try again shortly",
+                  "chain_unavailable",
+                );
               }
             };
     for (const c of options.store.channels()) this.channels.set(c.channelId, c);
@@ -342,7 +356,7 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
         { schema: { params: deviceParams } },
         async (request) => {
           const device = this.devices.get(request.params.id.toLowerCase());
-          if (device === undefined) throw new Rejected(404, `unknown device ${request.params.id}`);
+          if (device === undefined) throw new Rejected(404, `unknown device ${request.params.id}`, "unknown_device");
           return { deviceId: device.deviceId, challenge: this.codeWindow(device).challenge ?? null };
         },
       );
@@ -357,35 +371,40 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
    * acknowledgement changes nothing. Only one covering this process's current challenge ends a `--resync`
    * wait; while the wait goes on, the answer names the challenge (`awaitsChallenge`).
    */
-  private acknowledge(
+  private async acknowledge(
     id: string,
     ack: { base: number; next?: number; challenge?: string; mac: string },
-  ): { deviceId: string; acked: number; counter: number; awaitsChallenge?: string } {
+  ): Promise<{ deviceId: string; acked: number; counter: number; awaitsChallenge?: string }> {
     const { base, next, challenge, mac } = ack;
     const device = this.devices.get(id.toLowerCase());
-    if (device === undefined) throw new Rejected(404, `unknown device ${id}`);
+    if (device === undefined) throw new Rejected(404, `unknown device ${id}`, "unknown_device");
     if (next !== undefined && next < base)
       throw new Rejected(400, `body/next ${next} is below body/base ${base}`, "bad_ack");
     if (!checkDeviceAck(Buffer.from(device.secret, "hex"), device.deviceId, base, mac, next, challenge))
-      throw new Rejected(403, `the acknowledgement of device ${device.deviceId} has a wrong MAC`);
+      throw new Rejected(403, `the acknowledgement of device ${device.deviceId} has a wrong MAC`, "bad_mac");
     const top = Math.max(base, next ?? base);
-    if (base > (device.acked ?? 0) || top > device.counter) {
+    const previousAcked = device.acked ?? 0;
+    const codes = this.codeWindow(device);
+    const raises = top > device.counter;
+    // The device used codes this AS may not know it issued (a restored database): from now on no sale takes
+    // a counter below `top`, also while the acknowledgement is being stored.
+    codes.usedBelow = Math.max(codes.usedBelow, top);
+    if (raises) device.counter = top;
+    if (base > previousAcked || raises) {
+      // Stored in the next group commit (one fsync with the receipts), answered once durable. The window
+      // widens (acked) only then: a sale never relies on an acknowledgement that could still be lost.
       try {
-        this.options.store.setAcked(device.deviceId, base, top);
+        await this.options.store.setAcked(device.deviceId, base, top);
       } catch {
-        throw new Rejected(503, "the AS cannot write its database now; retry later");
+        throw new Rejected(503, "the AS cannot write its database now; retry later", "store_unavailable");
       }
       if (base > (device.acked ?? 0)) device.acked = base;
-      // The device used codes this AS does not know it issued (a restored database): never issue below them.
-      if (device.counter < top) device.counter = top;
     }
-    const codes = this.codeWindow(device);
-    codes.usedBelow = Math.max(codes.usedBelow, top);
     if (codes.challenge !== undefined && challenge === codes.challenge) {
       this.options.log?.(`device ${device.deviceId} acknowledged base ${base} (challenged): selling resumes`);
       codes.challenge = undefined;
     }
-    for (const c of codes.expiry.keys()) if (c < (device.acked ?? 0)) codes.expiry.delete(c);
+    forgetBelow(codes.expiry, previousAcked, device.acked ?? 0);
     return {
       deviceId: device.deviceId,
       acked: device.acked ?? 0,
@@ -398,7 +417,7 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
     let codes = this.windows.get(device.deviceId);
     if (codes === undefined) {
       codes = {
-        voided: 0,
+        voided: device.voided ?? 0,
         expiry: new Map(),
         usedBelow: 0,
         ...(this.options.resync === true ? { challenge: randomBytes(16).toString("hex") } : {}),
@@ -425,7 +444,7 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
     const now = this.clock();
     while (floor < device.counter) {
       let expiresAt = codes.expiry.get(floor);
-      if (expiresAt === undefined) codes.expiry.set(floor, (expiresAt = now + this.unknownCodeTtl));
+      if (expiresAt === undefined) remember(codes.expiry, floor, (expiresAt = now + this.unknownCodeTtl));
       if (expiresAt > now) break;
       codes.expiry.delete(floor++);
     }
@@ -446,27 +465,29 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
     const channelId = id.toLowerCase();
     const signer = this.options.verifier.recoverRedeliver(channelId, amount, signature);
     if (signer === undefined)
-      throw new Rejected(400, "the redelivery signature is malformed or not canonical (high s)");
+      throw new Rejected(400, "the redelivery signature is malformed or not canonical (high s)", "bad_signature");
     // The signer's own exchanges of this receipt still running (a chain read, the commit): their outcome first.
     await Promise.allSettled(this.exchanges.get(`${channelId}:${amount}:${signer}`) ?? []);
     let receipt: StoredReceipt | undefined;
     try {
       receipt = this.options.store.receipt(channelId, amount);
     } catch {
-      throw new Rejected(503, "the AS cannot read its database now; retry later");
+      throw new Rejected(503, "the AS cannot read its database now; retry later", "store_unavailable");
     }
     if (receipt === undefined)
       throw new Rejected(
         404,
         `channel ${channelId} has no stored receipt of amount ${amount} (a receipt that was refused or not stored was not charged)`,
+        "no_stored_receipt",
       );
     if (signer !== receipt.signer)
       throw new Rejected(
         403,
         `the receipt of amount ${amount} was signed by ${receipt.signer}; only its signer can have its code again, not ${signer}`,
+        "not_signer",
       );
     const device = this.devices.get(receipt.deviceId.toLowerCase());
-    if (device === undefined) throw new Rejected(404, `unknown device ${receipt.deviceId}`);
+    if (device === undefined) throw new Rejected(404, `unknown device ${receipt.deviceId}`, "unknown_device");
     const secret = Buffer.from(device.secret, "hex");
     const otp = hotp(secret, receipt.otpCounter, this.hotpConfig);
     const codes = this.codeWindow(device);
@@ -475,7 +496,7 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
     let expiresAt = codes.expiry.get(receipt.otpCounter);
     if (expiresAt === undefined) {
       expiresAt = this.clock() + (used ? 0 : this.unknownCodeTtl);
-      if (!used) codes.expiry.set(receipt.otpCounter, expiresAt);
+      if (!used) remember(codes.expiry, receipt.otpCounter, expiresAt);
     }
     return {
       deviceId: device.deviceId,
@@ -507,6 +528,7 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
       price,
       counter: existing?.counter ?? 0,
       acked: existing?.acked ?? 0,
+      voided: existing?.voided ?? 0,
     };
     this.options.store.upsertDevice(record);
     this.devices.set(record.deviceId, record);
@@ -532,7 +554,8 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
     const id = this.channelIdOf(params);
     const record = this.channels.get(id);
     if (record === undefined) {
-      if (this.options.channels === undefined) throw new Rejected(404, `channel ${id} is not known to this AS`);
+      if (this.options.channels === undefined)
+        throw new Rejected(404, `channel ${id} is not known to this AS`, "unknown_channel");
       return this.discover(id, params);
     }
     if (record.closed || this.options.channels === undefined) return record;
@@ -579,7 +602,11 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
       const head = await this.readOnChain(id, () => this.chainHead(contract));
       const confirmations = head - BigInt(params.openBlock);
       if (confirmations < BigInt(needed))
-        throw new Rejected(409, `channel ${id} has ${confirmations} confirmations; this AS waits for ${needed}`);
+        throw new Rejected(
+          409,
+          `channel ${id} has ${confirmations} confirmations; this AS waits for ${needed}`,
+          "unconfirmed_channel",
+        );
     }
     // Another request may have discovered it meanwhile: keep one record per channel.
     const existing = this.channels.get(id);
@@ -716,18 +743,20 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
     if (this.options.store.lost !== undefined)
       throw new Rejected(
         503,
-        "the AS has stopped selling: its database was removed while it ran; an operator must act",
+        "the AS has stopped selling: its database was removed or failed while it ran; an operator must act",
+        "store_lost",
       );
     // Every check that needs no chain read comes first: a request that would fail anyway costs no RPC.
     const id = this.channelIdOf(body.channel);
     const device = this.devices.get(body.deviceId.toLowerCase());
-    if (device === undefined) throw new Rejected(404, `unknown device ${body.deviceId}`);
+    if (device === undefined) throw new Rejected(404, `unknown device ${body.deviceId}`, "unknown_device");
     const amount = BigInt(body.amount);
     const signer = this.options.verifier.recover(id, amount, body.signature);
-    if (signer === undefined) throw new Rejected(400, "the receipt signature is malformed or not canonical (high s)");
+    if (signer === undefined)
+      throw new Rejected(400, "the receipt signature is malformed or not canonical (high s)", "bad_signature");
     // The channel id commits to its client root: the request's root is the channel's.
     if (!isMember(body.channel.clientRoot, signer, body.proof)) {
-      throw new Rejected(403, `receipt signer ${signer} is not in the channel's client group`);
+      throw new Rejected(403, `receipt signer ${signer} is not in the channel's client group`, "not_member");
     }
     // In flight from here (before any await): a redelivery asked meanwhile (its client timed out during a
     // chain read) waits for this exchange to end instead of answering "not stored" before it is stored.
@@ -752,12 +781,13 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
     const channel = await this.channel(body.channel);
     if (channel.closed) {
       const how = this.ended.get(channel.channelId) ?? "closed";
-      throw new Rejected(409, `channel ${channel.channelId} is ${how}: it can no longer be paid`);
+      throw new Rejected(409, `channel ${channel.channelId} is ${how}: it can no longer be paid`, "channel_closed");
     }
     if (channel.expiry - (await this.now()) < (this.options.expiryMargin ?? 60)) {
       throw new Rejected(
         409,
         `channel ${channel.channelId} expires at ${channel.expiry}: too close to accept receipts`,
+        "channel_expiring",
       );
     }
     const window = this.options.hotpWindow ?? DEFAULT_WINDOW;
@@ -773,6 +803,7 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
       throw new Rejected(
         429,
         `device ${device.deviceId}'s window of ${window} codes is full: code ${floor}, the oldest its device has not acknowledged as used, is outstanding until ${codes.expiry.get(floor)}; use it (and relay the device's acknowledgement) or buy after then`,
+        "window_full",
       );
     }
     const previous = (this.pending.get(channel.channelId) ?? this.best.get(channel.channelId))?.amount ?? 0n;
@@ -781,10 +812,15 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
       throw new Rejected(
         409,
         `amount must be ${expected} (previous ${previous} + price ${device.price}), got ${amount}`,
+        "wrong_amount",
       );
     }
     if (amount > channel.deposit) {
-      throw new Rejected(402, `amount ${amount} exceeds the channel's deposit ${channel.deposit}`);
+      throw new Rejected(
+        402,
+        `amount ${amount} exceeds the channel's deposit ${channel.deposit}`,
+        "insufficient_deposit",
+      );
     }
     // Reserve synchronously (the event loop makes this atomic), then make it durable before answering. If the
     // write fails, the store undoes the reservation (newest first) before anything else runs: the best
@@ -805,27 +841,38 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
     device.counter += 1;
     try {
       const timer = this.metrics.commitSeconds.startTimer();
-      await this.options.store
-        .commit(receipt, () => {
-          if (previousPending === undefined) this.pending.delete(channel.channelId);
-          else this.pending.set(channel.channelId, previousPending);
-          // Never below a `next` the device acknowledged meanwhile: it used those counters.
-          device.counter = Math.max(device.counter - 1, codes.usedBelow);
-        })
-        .finally(timer);
+      // The voided floor is stored with the receipt: a redelivery after a restart still carries the advance.
+      const undo = () => {
+        if (previousPending === undefined) this.pending.delete(channel.channelId);
+        else this.pending.set(channel.channelId, previousPending);
+        // Never below a `next` the device acknowledged meanwhile: it used those counters. A reservation
+        // overtaken by such an acknowledgement (`stale`) holds a counter below it: nothing to give back.
+        if (receipt.otpCounter >= codes.usedBelow) device.counter = Math.max(device.counter - 1, codes.usedBelow);
+      };
+      // An acknowledgement that arrived after the reservation may name its counter as used (a restored
+      // database): the receipt is then not written, and the client buys again with a counter above it.
+      const stale = () => receipt.otpCounter < codes.usedBelow;
+      await this.options.store.commit(receipt, undo, { voided: codes.voided, stale }).finally(timer);
       // Durable now: the best receipt a close may use (never one that could still fail to be stored).
       if (receipt.amount > (this.best.get(channel.channelId)?.amount ?? 0n)) this.best.set(channel.channelId, receipt);
       if (this.pending.get(channel.channelId) === receipt) this.pending.delete(channel.channelId);
-      if (receipt.otpCounter >= (device.acked ?? 0)) codes.expiry.set(receipt.otpCounter, expiresAt);
+      if (receipt.otpCounter >= (device.acked ?? 0)) remember(codes.expiry, receipt.otpCounter, expiresAt);
       this.metrics.outstandingCodes.set(
         { device: device.deviceId },
         device.counter - Math.max(device.acked ?? 0, codes.voided),
       );
     } catch (error) {
+      if (error instanceof CounterUsed)
+        throw new Rejected(
+          503,
+          `device ${device.deviceId} acknowledged counters up to ${codes.usedBelow - 1} as used while this receipt was being stored, so it was not accepted and nothing was charged: retry the same amount`,
+          "counter_used",
+        );
       if (!(error instanceof StoreUnavailable)) throw error;
       throw new Rejected(
         503,
         `the AS could not store this receipt, so it was not accepted and nothing was charged: retry the same amount later`,
+        "store_unavailable",
       );
     }
     const secret = Buffer.from(device.secret, "hex");
@@ -1051,6 +1098,17 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
       return "not open on chain";
     }
   }
+}
+
+/** Records a code's expiry, unless {@link MAX_TRACKED_EXPIRIES} are remembered already (see there). */
+function remember(expiry: Map<number, number>, counter: number, at: number): void {
+  if (expiry.size < MAX_TRACKED_EXPIRIES || expiry.has(counter)) expiry.set(counter, at);
+}
+
+/** Forgets the expiries of counters in [from, to): O(min(to - from, remembered)), not a scan per acknowledgement. */
+function forgetBelow(expiry: Map<number, number>, from: number, to: number): void {
+  if (to - from <= expiry.size) for (let c = from; c < to; c++) expiry.delete(c);
+  else for (const c of expiry.keys()) if (c < to) expiry.delete(c);
 }
 
 /** Whether an error is a revert (of a transaction or its gas estimate), as opposed to an RPC failure. */

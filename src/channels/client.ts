@@ -1,6 +1,7 @@
 import type { BaseWallet, TypedDataDomain } from "ethers";
 
 import { signReceipt, signRedeliver } from "../eip712/receipt";
+import type { ErrorBody } from "../http/errors";
 import { isMember } from "../merkle/group";
 import type { AccessGrant, ChannelParams, RedeliveredGrant } from "./as-server";
 import type { AccessOutcome, DeviceAckMessage, DeviceAdvance } from "./device";
@@ -100,10 +101,11 @@ export class ChannelClient {
       }),
       signal: o.timeoutMs === undefined ? undefined : AbortSignal.timeout(o.timeoutMs),
     })
-      .then(async (r) => ({ status: r.status, body: (await r.json()) as AccessGrant & { error?: string } }))
-      .catch((error: Error) => ({ status: 0, body: { error: error.message } as AccessGrant & { error?: string } }));
+      .then(async (r) => ({ status: r.status, body: (await r.json()) as AccessGrant & Partial<ErrorBody> }))
+      .catch((error: Error) => ({ status: 0, body: { error: error.message } as AccessGrant & Partial<ErrorBody> }));
     // An AS awaiting the device's acknowledgement (--resync): answer its challenge, then try once more.
-    if (response.status === 409 && o.device !== undefined && (await this.answerChallenge(asUrl, deviceId, o.device)))
+    const awaiting = response.body.reason === "awaiting_device_ack";
+    if (awaiting && o.device !== undefined && (await this.answerChallenge(asUrl, deviceId, o.device)))
       return this.buy(asUrl, deviceId, price, { ...o, device: undefined });
     const body = response.body;
     if (response.status >= 200 && response.status < 300) return body;

@@ -1,12 +1,11 @@
-import { createHmac, timingSafeEqual } from "node:crypto";
+import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 
 import { generateSync, verifySync } from "@otplib/hotp";
-import { NobleCryptoPlugin } from "@otplib/plugin-crypto-noble";
 
 import { UserError } from "../errors";
 
 /**
- * HOTP (RFC 4226) one-time passwords, through otplib. ThingLedger uses HMAC-SHA-256 with 6 to 8 digits;
+ * HOTP (RFC 4226) one-time passwords, through otplib with node:crypto's HMAC. ThingLedger uses HMAC-SHA-256 with 6 to 8 digits;
  * SHA-1 is accepted for the RFC's own test vectors.
  */
 export type HotpAlgorithm = "sha1" | "sha256";
@@ -25,7 +24,22 @@ export const DEFAULT_HOTP: HotpConfig = { algorithm: "sha256", digits: 8 };
  */
 export const DEFAULT_WINDOW = 32;
 
-const crypto = new NobleCryptoPlugin();
+/**
+ * otplib's crypto plugin on node:crypto (OpenSSL's HMAC): the AS makes a code per sale, and the pure-JS
+ * HMAC of `@otplib/plugin-crypto-noble` cost it several times more. otplib keeps the RFC's counter
+ * encoding, truncation and checks; only the HMAC is native.
+ */
+const crypto: Parameters<typeof generateSync>[0]["crypto"] = {
+  name: "node",
+  algorithms: ["sha1", "sha256"],
+  hmac: (algorithm, key, data) => createHmac(algorithm.toLowerCase().replace(/[-_]/, ""), key).update(data).digest(),
+  randomBytes: (length) => randomBytes(length),
+  constantTimeEqual: (a, b) => {
+    const x = typeof a === "string" ? Buffer.from(a) : Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+    const y = typeof b === "string" ? Buffer.from(b) : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+    return x.length === y.length && timingSafeEqual(x, y);
+  },
+};
 
 export function hotp(secret: Uint8Array, counter: number, config: HotpConfig = DEFAULT_HOTP): string {
   return generateSync({ secret, counter, crypto, algorithm: config.algorithm, digits: config.digits });

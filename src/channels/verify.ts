@@ -4,7 +4,7 @@ import secp256k1 from "secp256k1";
 
 import { checksumHex, isAddress } from "../chain/address";
 import { typeHash } from "../eip712/domain";
-import { RECEIPT_TYPES, redeliverDigest } from "../eip712/receipt";
+import { RECEIPT_TYPES, REDELIVER_TYPES, redeliverDigest } from "../eip712/receipt";
 import { keccak } from "../keccak";
 import type { ChannelKey } from "./key";
 
@@ -13,6 +13,7 @@ export { keccak };
 const HALF_N = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0n;
 
 const RECEIPT_TYPEHASH = Buffer.from(getBytes(typeHash(RECEIPT_TYPES, "Receipt")));
+const REDELIVER_TYPEHASH = Buffer.from(getBytes(typeHash(REDELIVER_TYPES, "Redeliver")));
 
 /**
  * Receipt verification for the Authorization Server's hot path: the EIP-712 digest from a precomputed
@@ -22,22 +23,26 @@ const RECEIPT_TYPEHASH = Buffer.from(getBytes(typeHash(RECEIPT_TYPES, "Receipt")
 export class ReceiptVerifier {
   private readonly separator: Buffer;
 
-  constructor(private readonly domain: TypedDataDomain) {
+  constructor(domain: TypedDataDomain) {
     this.separator = Buffer.from(getBytes(TypedDataEncoder.hashDomain(domain)));
     // Self-check against ethers' own encoder.
     const probe = { channelId: `0x${"ab".repeat(32)}`, cumulativeAmount: 42n };
     if (this.digest(probe.channelId, probe.cumulativeAmount) !== TypedDataEncoder.hash(domain, RECEIPT_TYPES, probe)) {
       throw new Error("receipt digest mismatch");
     }
+    const redeliver = this.digestBytes(probe.channelId, probe.cumulativeAmount, REDELIVER_TYPEHASH);
+    if (`0x${redeliver.toString("hex")}` !== redeliverDigest(domain, probe))
+      throw new Error("redeliver digest mismatch");
   }
 
   digest(channelId: string, amount: bigint): string {
     return `0x${this.digestBytes(channelId, amount).toString("hex")}`;
   }
 
-  private digestBytes(channelId: string, amount: bigint): Buffer {
+  /** The EIP-712 digest of a (channelId, cumulativeAmount) struct: a `Receipt`, or a `Redeliver` by its type hash. */
+  private digestBytes(channelId: string, amount: bigint, type: Buffer = RECEIPT_TYPEHASH): Buffer {
     const struct = Buffer.alloc(96);
-    RECEIPT_TYPEHASH.copy(struct, 0);
+    type.copy(struct, 0);
     struct.write(channelId.slice(2), 32, "hex");
     struct.write(amount.toString(16).padStart(64, "0"), 64, "hex");
     return keccak(Buffer.concat([Buffer.from([0x19, 0x01]), this.separator, keccak(struct)]));
@@ -50,7 +55,7 @@ export class ReceiptVerifier {
 
   /** The signer of a redelivery request (`Redeliver`, see `redeliverDigest`), or undefined as for a receipt. */
   recoverRedeliver(channelId: string, amount: bigint, signature: string): string | undefined {
-    return recoverSigner(redeliverDigest(this.domain, { channelId, cumulativeAmount: amount }), signature);
+    return recoverSigner(this.digestBytes(channelId, amount, REDELIVER_TYPEHASH), signature);
   }
 }
 

@@ -11,3 +11,13 @@ export class Rejected extends Error {
     super(message);
   }
 }
+
+/**
+ * The body of every refusal of a service: `error` for people, `reason` for programs (a stable snake_case
+ * name: `window_full`, `wrong_amount`, `server_busy`, … listed in README), and `requestId` on a 500.
+ */
+export interface ErrorBody {
+  error: string;
+  reason: string;
+  requestId?: string;
+}

@@ -36,7 +36,7 @@ function overloadPlugin(app: FastifyInstance, options: OverloadOptions, done: (e
       if (exempt.has(request.routeOptions.url ?? "")) return next();
       if (inFlight >= max) {
         options.onShed?.();
-        void reply.code(503).header("retry-after", String(retryAfter)).send({ error: message });
+        void reply.code(503).header("retry-after", String(retryAfter)).send({ error: message, reason: "server_busy" });
         return;
       }
       inFlight++;

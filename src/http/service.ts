@@ -16,6 +16,7 @@ import type { OverloadOptions } from "./overload";
 import { ChainUnavailable, boundedRead, isChainFault } from "./rpc";
 
 export { Rejected } from "./errors";
+export type { ErrorBody } from "./errors";
 export { ChainUnavailable } from "./rpc";
 
 /** Protection against slow and abusive clients. Every field has a default ({@link DEFAULT_LIMITS}). */
@@ -183,23 +184,29 @@ export abstract class HttpService<M extends ServiceMetrics = ServiceMetrics> {
     }
     this.app.setErrorHandler((error: FastifyError, request, reply) => this.answer(error, request, reply));
     // JSON bodies are read as UTF-8: a body labelled with another charset would be misread, so it is refused.
-    this.app.addHook("preParsing", async (request) => {
+    // A callback hook, not an async one: it runs on every request, and a promise per request costs.
+    this.app.addHook("preParsing", (request, _reply, payload, done) => {
       const charset = /;\s*charset\s*=\s*"?([^";\s]*)/i.exec(request.headers["content-type"] ?? "")?.[1];
       if (charset !== undefined && !/^utf-?8$/i.test(charset))
-        throw new Rejected(
-          415,
-          `charset "${charset.slice(0, 40)}" is not accepted: send the body as UTF-8 JSON`,
-          "unsupported_media_type",
+        done(
+          new Rejected(
+            415,
+            `charset "${charset.slice(0, 40)}" is not accepted: send the body as UTF-8 JSON`,
+            "unsupported_media_type",
+          ),
         );
+      else done(null, payload);
     });
     this.app.setNotFoundHandler((request, reply) => {
       metrics.rejections.inc({ reason: "no_route", status: 404 });
-      void reply.status(404).send({ error: `no route ${request.method} ${request.url.split("?")[0].slice(0, 200)}` });
+      const error = `no route ${request.method} ${request.url.split("?")[0].slice(0, 200)}`;
+      void reply.status(404).send({ error, reason: "no_route" });
     });
-    this.app.addHook("onResponse", async (request, reply) => {
+    this.app.addHook("onResponse", (request, reply, done) => {
       const route = request.routeOptions.url ?? "unmatched";
       metrics.requests.inc({ route, method: request.method, status: reply.statusCode });
       metrics.requestSeconds.observe({ route }, reply.elapsedTime / 1000);
+      done();
     });
     this.app.get("/health", { config: { rateLimit: false } }, async (_request, reply) => {
       const report = await this.healthReport();
@@ -397,14 +404,16 @@ export abstract class HttpService<M extends ServiceMetrics = ServiceMetrics> {
     this.metrics.rejections.inc({ reason: answer.reason, status: answer.status });
     if (answer.status === 500) {
       request.log.error({ err: error, reqId: request.id, url: request.url }, "internal error");
-      void reply.status(500).send({ error: `internal error (request ${request.id})`, requestId: request.id });
+      void reply
+        .status(500)
+        .send({ error: `internal error (request ${request.id})`, reason: answer.reason, requestId: request.id });
       return;
     }
     if (answer.status === 503) {
       request.log.warn({ reqId: request.id, url: request.url }, answer.message);
       void reply.header("retry-after", "5");
     } else request.log.debug({ reqId: request.id, url: request.url, status: answer.status }, answer.message);
-    void reply.status(answer.status).send({ error: answer.message });
+    void reply.status(answer.status).send({ error: answer.message, reason: answer.reason });
   }
 
   /** Errors before a request reaches Fastify (timeouts, malformed HTTP): answered, counted, the socket closed. */
@@ -412,19 +421,23 @@ export abstract class HttpService<M extends ServiceMetrics = ServiceMetrics> {
     if (error.code === "ECONNRESET" || socket.destroyed) return;
     let status: number;
     let message: string;
+    let reason: string;
     if (error.code === "ERR_HTTP_REQUEST_TIMEOUT") {
       status = 408;
       message = `the request was not received in time (headers within ${this.limits.headersTimeoutMs} ms, all within ${this.limits.requestTimeoutMs} ms)`;
+      reason = "request_timeout";
     } else if (error.code === "HPE_HEADER_OVERFLOW") {
       status = 431;
       message = "the request's headers are too large";
+      reason = statusReason(status);
     } else {
       status = 400;
       message = "malformed HTTP request";
+      reason = statusReason(status);
     }
-    this.metrics.rejections.inc({ reason: status === 408 ? "request_timeout" : statusReason(status), status });
+    this.metrics.rejections.inc({ reason, status });
     this.app.log.debug({ code: error.code, remote: socket.remoteAddress }, message);
-    const body = JSON.stringify({ error: message });
+    const body = JSON.stringify({ error: message, reason });
     if (socket.writable)
       socket.write(
         `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${body}`,

@@ -148,6 +148,8 @@ describe("Authorization Server: bad input, slow clients, chain faults, health an
   function expectAnswer(r: RawAnswer, status: number, message: RegExp, name = ""): void {
     expect(r.status, `${name}: ${r.text}`).to.equal(status);
     expect(r.body.error, name).to.match(message);
+    // Every refusal also names its kind, for programs to branch on (README lists them).
+    expect(r.body.reason, `${name}: reason`).to.match(/^[a-z][a-z0-9_]*$/);
     expect(r.text, name).not.to.match(INTERNAL);
   }
 
@@ -440,10 +442,29 @@ describe("Authorization Server: bad input, slow clients, chain faults, health an
       ],
     ];
 
+    /** The stable machine-readable `reason` of some of them (the rest are checked to carry one). */
+    const reasons: Record<string, string> = {
+      "malformed JSON": "bad_json",
+      "no content-type": "unsupported_media_type",
+      "oversize body (20 KiB)": "body_too_large",
+      "an unknown field": "invalid_body",
+      "owner with a bad EIP-55 checksum": "bad_checksum",
+      "salt of 2^96": "salt_too_large",
+      "a signature with v = 0": "bad_signature",
+      "the high-s twin of a valid signature": "bad_signature",
+      "the wrong amount": "wrong_amount",
+      "signed by an outsider": "not_member",
+      "an unknown device": "unknown_device",
+      "an unknown channel": "unknown_channel",
+      "a body labelled charset=utf-16 (it would be misread as UTF-8)": "unsupported_media_type",
+      "an overlong path parameter": "uri_too_long",
+      "an unknown route": "no_route",
+    };
     for (const [name, run, status, message] of cases) {
       it(`${name}: ${status}`, async function () {
         const r = await run();
         expectAnswer(r, status, message, name);
+        if (reasons[name] !== undefined) expect(r.body.reason, name).to.equal(reasons[name]);
         expect(s.snapshot(), name).to.deep.equal(baseline);
       });
     }
@@ -465,6 +486,7 @@ describe("Authorization Server: bad input, slow clients, chain faults, health an
       expect(r.status).to.equal(500);
       expect(r.body).to.deep.equal({
         error: `internal error (request ${r.body.requestId})`,
+        reason: "internal",
         requestId: r.body.requestId,
       });
       expect(r.body.requestId).to.match(/^[0-9a-f-]{36}$/);

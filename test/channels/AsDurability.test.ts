@@ -9,7 +9,7 @@ import fc from "fast-check";
 import { Wallet, getBytes, keccak256 } from "ethers";
 import secp256k1 from "secp256k1";
 
-import { AuthorizationServer } from "../../src/channels/as-server";
+import { AuthorizationServer, MAX_TRACKED_EXPIRIES } from "../../src/channels/as-server";
 import type { AccessGrant, AsOptions } from "../../src/channels/as-server";
 import { ChannelClient } from "../../src/channels/client";
 import { SimulatedDevice } from "../../src/channels/device";
@@ -381,6 +381,102 @@ describe("AS store faults and the HOTP window (in process)", function () {
     rawDb().pragma("query_only = 0");
     expect((await buy(url, buyers[0], 2n * PRICE)).status).to.equal(200);
     expect((await server.dueChannels(Number.MAX_SAFE_INTEGER))[0].receipt.amount).to.equal(2n * PRICE);
+  });
+
+  it("a huge --hotp-window: the AS remembers at most MAX_TRACKED_EXPIRIES code expiries, and an acknowledgement forgets only the acknowledged ones, without a scan", async function () {
+    await setup(Number.MAX_SAFE_INTEGER, 1);
+    const rounds = Math.ceil((MAX_TRACKED_EXPIRIES + 40) / buyers.length);
+    for (let i = 1; i <= rounds; i++) {
+      const answers = await Promise.all(buyers.map((b) => buy(url, b, BigInt(i) * PRICE)));
+      expect(answers.every((a) => a.status === 200)).to.equal(true);
+    }
+    const sold = rounds * buyers.length;
+    const windows = (server as unknown as { windows: Map<string, { expiry: Map<number, number> }> }).windows;
+    const expiry = windows.get(DEVICE)!.expiry;
+    expect(sold).to.be.greaterThan(MAX_TRACKED_EXPIRIES);
+    expect(expiry.size).to.equal(MAX_TRACKED_EXPIRIES);
+    expect(store.devices()[0].counter).to.equal(sold);
+    // The device acknowledges its first 10 codes: those 10 are forgotten one by one, the map is not scanned.
+    let scans = 0;
+    const keys = expiry.keys.bind(expiry);
+    expiry.keys = () => {
+      scans++;
+      return keys();
+    };
+    const mac = deviceAck(Buffer.from(SECRET, "hex"), DEVICE, 10);
+    const acked = await post(url, `/devices/${DEVICE}/ack`, { base: 10, mac });
+    expect([acked.status, acked.body.acked]).to.deep.equal([200, 10]);
+    expect(scans).to.equal(0);
+    expect(expiry.size).to.equal(MAX_TRACKED_EXPIRIES - 10);
+    expect(expiry.has(9)).to.equal(false);
+    expect(expiry.has(10)).to.equal(true);
+  });
+
+  it("the voided floor is durable: after a restart, a redelivered code above it still carries its advance, and a voided code is still void", async function () {
+    let now = 1_000_000;
+    await setup(8, undefined, { codeTtl: 100, now: () => now });
+    for (const b of buyers.slice(0, 8)) expect((await buy(url, b, PRICE)).status).to.equal(200);
+    now += 100; // codes 0-7 expired: the next sale voids them and carries the advance to 8
+    const advance = { base: 8, mac: deviceAdvance(Buffer.from(SECRET, "hex"), DEVICE, 8) };
+    const sold = await buy(url, buyers[8], PRICE);
+    expect([sold.status, sold.body.counter, sold.body.advance]).to.deep.equal([200, 8, advance]);
+    // The answer was lost, and the AS restarts.
+    await server.stop();
+    store.close();
+    store = new AsStore(path.join(dir, "as.sqlite"));
+    expect(store.devices()[0]).to.deep.include({ counter: 9, acked: 0, voided: 8 });
+    server = new AuthorizationServer({ payee, verifier, store, hotpWindow: 8, codeTtl: 100, now: () => now });
+    url = await server.listen(0);
+    const redeliver = async (b: Buyer) =>
+      (
+        await post(url, `/channels/${b.channelId}/redeliver`, {
+          amount: PRICE.toString(),
+          signature: await signRedeliver(b.key, domain, { channelId: b.channelId, cumulativeAmount: PRICE }),
+        })
+      ).body;
+    const again = await redeliver(buyers[8]);
+    expect(again).to.deep.include({ counter: 8, used: false, otp: sold.body.otp });
+    expect(again.advance).to.deep.equal(advance);
+    expect(await redeliver(buyers[0])).to.deep.include({ counter: 0, used: true });
+  });
+
+  it("a database from before the voided column opens (the column is added, nothing voided) and sells", async function () {
+    await setup(8);
+    expect((await buy(url, buyers[0], PRICE)).status).to.equal(200);
+    await server.stop();
+    store.close();
+    const file = path.join(dir, "as.sqlite");
+    const old = new Database(file);
+    old.exec("ALTER TABLE devices DROP COLUMN voided");
+    old.close();
+    store = new AsStore(file);
+    expect(store.devices()[0]).to.deep.include({ counter: 1, voided: 0 });
+    server = new AuthorizationServer({ payee, verifier, store, hotpWindow: 8 });
+    url = await server.listen(0);
+    expect((await buy(url, buyers[0], 2n * PRICE)).body.counter).to.equal(1);
+  });
+
+  it("an acknowledgement is answered only once durable, in the group commit (no fsync of its own)", async function () {
+    await setup(8, 200); // a long group commit: the acknowledgement waits for it
+    const first = await buy(url, buyers[0], PRICE);
+    expect(first.status).to.equal(200);
+    const mac = deviceAck(Buffer.from(SECRET, "hex"), DEVICE, 1);
+    let answered = false;
+    const acked = post(url, `/devices/${DEVICE}/ack`, { base: 1, mac }).then((r) => ((answered = true), r));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(answered).to.equal(false); // queued for the group commit, not written on its own
+    expect((await acked).body).to.deep.include({ acked: 1 });
+    expect(store.devices()[0].acked).to.equal(1);
+    // A failed write: 503, and the window does not widen.
+    rawDb().pragma("query_only = 1");
+    const refused = await post(url, `/devices/${DEVICE}/ack`, {
+      base: 2,
+      next: 2,
+      mac: deviceAck(Buffer.from(SECRET, "hex"), DEVICE, 2),
+    });
+    expect([refused.status, refused.body.reason]).to.deep.equal([503, "store_unavailable"]);
+    rawDb().pragma("query_only = 0");
+    expect(store.devices()[0].acked).to.equal(1);
   });
 
   /** A device with a window of 8 and a client per buyer; `backUp` stops the AS and copies its database,
@@ -784,7 +880,7 @@ describe("AS store faults and the HOTP window (in process)", function () {
     const unknown = await fetch(`${url}/devices/${keccak256("0x99")}/challenge`);
     expect([unknown.status, await unknown.json()]).to.deep.equal([
       404,
-      { error: `unknown device ${keccak256("0x99")}` },
+      { error: `unknown device ${keccak256("0x99")}`, reason: "unknown_device" },
     ]);
     expect((await buy(url, buyers[3], PRICE)).status).to.equal(409);
     expect(store.receiptCount()).to.equal(1);
@@ -824,6 +920,34 @@ describe("AS store faults and the HOTP window (in process)", function () {
     expect([sold.status, sold.body.counter]).to.deep.equal([200, 4]);
     expect(device.present(sold.body.otp).granted).to.equal(true);
     expect(store.devices()[0].counter).to.equal(5);
+  });
+
+  it("an acknowledgement overtaking a reservation not yet committed (a restored database): the receipt is not stored, nobody is charged for a used code, and the retry gets a fresh one", async function () {
+    await setup(undefined, 300); // a long group commit: the acknowledgement arrives before the write
+    // The device is ahead of the AS: counters 0-2 used (base 3).
+    const device = new SimulatedDevice(path.join(dir, "lock.json"), DEFAULT_WINDOW, undefined, {
+      deviceId: DEVICE,
+      secret: SECRET,
+      counter: 3,
+      slotsGranted: 3,
+    });
+    const overtaken = buy(url, buyers[0], PRICE); // reserves counter 0, which the device used
+    await new Promise((r) => setTimeout(r, 100));
+    const { base, next, mac } = device.ack();
+    const ack = await post(url, `/devices/${DEVICE}/ack`, { base, next, mac });
+    expect(ack.body).to.deep.include({ acked: 3, counter: 3 });
+    const refused = await overtaken;
+    expect([refused.status, refused.body.reason]).to.deep.equal([503, "counter_used"]);
+    expect(refused.body.error).to.equal(
+      `device ${DEVICE} acknowledged counters up to 2 as used while this receipt was being stored, so it was not accepted and nothing was charged: retry the same amount`,
+    );
+    expect(store.receiptCount()).to.equal(0);
+    expect(await bestAmount(url, buyers[0])).to.equal(0n);
+    // The same amount again: counter 3, which the device grants.
+    const sold = await buy(url, buyers[0], PRICE);
+    expect([sold.status, sold.body.counter]).to.deep.equal([200, 3]);
+    expect(device.present(sold.body.otp).granted).to.equal(true);
+    expect(store.devices()[0]).to.deep.include({ counter: 4, acked: 3 });
   });
 
   it("a store without --init refuses a database file without the AS's tables (a copy made without its -wal file)", function () {

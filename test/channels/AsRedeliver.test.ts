@@ -5,7 +5,7 @@ import path from "node:path";
 
 import type Database from "better-sqlite3";
 import { expect } from "chai";
-import { Signature, Wallet, keccak256 } from "ethers";
+import { Signature, TypedDataEncoder, Wallet, keccak256 } from "ethers";
 
 import type { PaymentChannels } from "../../typechain-types";
 import { AuthorizationServer } from "../../src/channels/as-server";
@@ -149,6 +149,30 @@ function openOnChain(during: () => Promise<void>): PaymentChannels {
   };
   return { runner: { provider }, getChannel } as unknown as PaymentChannels;
 }
+
+describe("redelivery signatures on the native path", function () {
+  it("recoverRedeliver recovers ethers' signer with the native digest (no ethers encoder call per request); a receipt signature is not a redelivery", async function () {
+    const verifier = new ReceiptVerifier(domain);
+    const key = new Wallet(keccak256("0x77"));
+    const channelId = keccak256("0x76");
+    const signature = await signRedeliver(key, domain, { channelId, cumulativeAmount: 3n * PRICE });
+    const receiptSig = await signReceipt(key, domain, { channelId, cumulativeAmount: 3n * PRICE });
+    const hash = TypedDataEncoder.hash;
+    let encoderCalls = 0;
+    TypedDataEncoder.hash = (...args: Parameters<typeof hash>) => {
+      encoderCalls++;
+      return hash(...args);
+    };
+    try {
+      expect(verifier.recoverRedeliver(channelId, 3n * PRICE, signature)).to.equal(key.address);
+      expect(verifier.recoverRedeliver(channelId, 2n * PRICE, signature)).not.to.equal(key.address);
+      expect(verifier.recoverRedeliver(channelId, 3n * PRICE, receiptSig)).not.to.equal(key.address);
+      expect(encoderCalls).to.equal(0);
+    } finally {
+      TypedDataEncoder.hash = hash;
+    }
+  });
+});
 
 describe("AS redelivery of a lost answer (in process)", function () {
   let dir: string;

@@ -89,7 +89,7 @@ describe("overload: load shedding in every HTTP service (src/http/overload.ts)",
     expect(answers).to.have.length(N - K);
     for (const a of answers) {
       expect(a.status).to.equal(503);
-      expect(a.body).to.deep.equal({ error: "server busy, retry in 2 s" });
+      expect(a.body).to.deep.equal({ error: "server busy, retry in 2 s", reason: "server_busy" });
       expect(a.retryAfter).to.equal("2");
     }
     // A shed request did no work: only K ever reached the handler. The health check is never shed.

@@ -333,7 +333,10 @@ describe("Auditor service: epochs", function () {
       const unknown = `0x${i.toString(16).padStart(64, "0")}`;
       const answer = await h.service.app.inject({ method: "GET", url: `/epochs/${result.epoch}/proofs/${unknown}` });
       expect(answer.statusCode).to.equal(404);
-      expect(answer.json()).to.deep.equal({ error: `report ${unknown} was not used in epoch ${result.epoch}` });
+      expect(answer.json()).to.deep.equal({
+        error: `report ${unknown} was not used in epoch ${result.epoch}`,
+        reason: "not_found",
+      });
     }
     expect((await h.service.app.inject({ method: "GET", url: `/epochs/${result.epoch}` })).statusCode).to.equal(200);
     expect(reads).to.equal(1);
