@@ -16,7 +16,7 @@ import { channelIdOf, closeOutcome, isFinalSkip, submitCloses } from "./key";
 import type { CloseSkipReason } from "./key";
 import { CounterUsed, StoreUnavailable } from "./store";
 import type { AsStore, ChannelRecord, DeviceRecord, StoredReceipt } from "./store";
-import { checksumAddress } from "./verify";
+import { checksumAddress } from "../chain/address";
 import type { ReceiptVerifier } from "./verify";
 
 export interface ChannelParams {

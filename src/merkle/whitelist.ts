@@ -31,7 +31,6 @@ export interface Whitelist {
   entries: WhitelistEntry[];
 }
 
-
 /** The leaf's preimage, reused: only the four words' value bytes are written, the rest stays zero. */
 const leafWord = Buffer.alloc(128);
 
