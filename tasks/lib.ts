@@ -83,7 +83,8 @@ async function runTask<T>(
     } else if (!(error instanceof UserError)) {
       // A contract's custom error (a call, an estimate or a mined transaction): named in one line.
       const { describeRevert } = await import("../src/chain/revert");
-      const why = describeRevert(error);
+      const { plainReason } = await import("../src/chain/preflight");
+      const why = describeRevert(error) ?? plainReason(error);
       if (why !== undefined) error = new UserError(`the contract refused: ${why}`);
     }
     if (error instanceof UserError) {

@@ -68,9 +68,9 @@ defineTask("token:permit", "Signs an EIP-2612 permit offline (no transaction) in
       const { loadSystem } = await import("./support/deployments");
       const spender = parseAddress("spender", args.spender);
       const amount = parseAmount("amount", args.amount);
-      const { chainTime } = await import("../src/chain/time");
+      const { nextBlockTime } = await import("../src/chain/time");
       const ctx = await loadSystem(hre, ["ThingToken"]);
-      const deadline = parseDeadline("deadline", args.deadline, await chainTime(ctx.provider));
+      const deadline = parseDeadline("deadline", args.deadline, await nextBlockTime(ctx.provider));
       const { ensureWritable, writeJsonOutput } = await import("../src/cli/files");
       ensureWritable(args.out, { force: args.force, flag: "out" });
       const owner = await signerOption(hre, "signer", args.signer);

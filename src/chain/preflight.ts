@@ -11,15 +11,34 @@ import type {
 import { UserError } from "../errors";
 import { describeRevert } from "./revert";
 
-/** The reason a node gives for a failed call or estimate, when it is not one of the system's custom errors. */
-function plainReason(error: unknown): string | undefined {
-  const e = error as { code?: unknown; reason?: unknown; shortMessage?: unknown; message?: unknown };
-  if (e.code === "CALL_EXCEPTION") return typeof e.reason === "string" ? e.reason : "it reverted without a reason";
+/**
+ * The reason a node gives for a failed call or estimate, when it is not one of the system's custom errors:
+ * a reason string, a panic, another contract's custom error (named by Hardhat, or shown by its selector),
+ * or a transaction over the gas cap. Undefined for what is not a refusal (a network failure, say).
+ */
+export function plainReason(error: unknown): string | undefined {
+  const e = error as { code?: unknown; reason?: unknown; data?: unknown; message?: unknown };
   const message = typeof e.message === "string" ? e.message : "";
-  const reverted = /reverted with reason string '([^']*)'|reverted with panic code ([0-9a-fx]+ \([^)]*\))/.exec(
-    message,
-  );
-  if (reverted !== null) return reverted[1] ?? `panic ${reverted[2]}`;
+  const named =
+    /reverted with reason string '([^']*)'|reverted with panic code ([0-9a-fx]+ \([^)]*\))|reverted with custom error '([^']*)'|reverted with an unrecognized custom error \(return data: (0x[0-9a-f]{8})/i.exec(
+      message,
+    );
+  if (named !== null) {
+    if (named[1] !== undefined) return named[1];
+    if (named[2] !== undefined) return `panic ${named[2]}`;
+    if (named[3] !== undefined) return `another contract's error ${named[3]}`;
+    return `another contract's error with selector ${named[4]}`;
+  }
+  if (/ran out of gas|exceeds (block|transaction) gas limit|gas limit .*cap|intrinsic gas too low/i.test(message)) {
+    return "it needs more gas than a transaction may use (send less in one transaction)";
+  }
+  if (e.code === "CALL_EXCEPTION") {
+    if (typeof e.reason === "string") return e.reason;
+    const data = typeof e.data === "string" ? e.data : "";
+    return data.length >= 10
+      ? `another contract's error with selector ${data.slice(0, 10)}`
+      : "it reverted without a reason";
+  }
   if (/Transaction reverted|execution reverted/.test(message)) return "it reverted without a reason";
   return undefined;
 }

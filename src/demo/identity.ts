@@ -1,7 +1,7 @@
 import type { Signer } from "ethers";
 import { Signature, hexlify, parseUnits, randomBytes } from "ethers";
 
-import { chainTime } from "../chain/time";
+import { nextBlockTime } from "../chain/time";
 import { randomDeviceKey } from "../devices/keystore";
 import { compact, identityClaimDigest, signActivation, signIdentityClaim } from "../eip712/device";
 import { readDomain } from "../eip712/domain";
@@ -39,7 +39,7 @@ const ALLOWANCE = parseUnits("250", 18);
 export async function permitOffline(d: DemoRun): Promise<void> {
   const operator = await d.cast.operator.getAddress();
   const service = await d.cast.service.getAddress();
-  const deadline = (await chainTime(d.system.provider)) + 3600n;
+  const deadline = (await nextBlockTime(d.system.provider)) + 3600n;
   const nonce = await d.token.nonces(operator);
   const signature = await signPermit(d.cast.operator, await readDomain(d.token), {
     owner: operator,
@@ -148,7 +148,7 @@ export async function commitFleet(d: DemoRun): Promise<void> {
 async function activateForOwner(d: DemoRun, index: number, owner: Signer): Promise<bigint> {
   const ownerAddress = await owner.getAddress();
   const entry = d.whitelist.entries[index];
-  const until = (await chainTime(d.system.provider)) + 3600n;
+  const until = (await nextBlockTime(d.system.provider)) + 3600n;
   const signature = await signActivation(d.fleet[index].wallet, d.domain, {
     deviceId: d.fleet[index].deviceId,
     owner: ownerAddress,

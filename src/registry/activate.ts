@@ -2,7 +2,7 @@ import type { Signer, Wallet } from "ethers";
 
 import { registryAt, tokenAt } from "../chain/context";
 import type { SystemContext } from "../chain/context";
-import { chainTime, gasOf } from "../chain/time";
+import { gasOf, nextBlockTime } from "../chain/time";
 import { readJsonFile } from "../cli/json";
 import { manufacturerIdOf } from "../devices/fleet";
 import { compact, signActivation } from "../eip712/device";
@@ -120,7 +120,7 @@ export async function activate(
 ): Promise<ActivateResult> {
   const ownerAddress = await owner.getAddress();
   const info = await deviceStatus(ctx, deviceId);
-  const deadline = (await chainTime(ctx.provider)) + 3600n;
+  const deadline = (await nextBlockTime(ctx.provider)) + 3600n;
   const signature = await signActivation(device, await registryDomain(ctx), {
     deviceId,
     owner: ownerAddress,

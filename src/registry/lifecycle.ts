@@ -5,7 +5,7 @@ import { Wallet } from "ethers";
 
 import { registryAt } from "../chain/context";
 import type { SystemContext } from "../chain/context";
-import { chainTime, gasOf } from "../chain/time";
+import { gasOf, nextBlockTime } from "../chain/time";
 import { keystoreFile, loadDeviceKey, randomDeviceKey, saveDeviceKey } from "../devices/keystore";
 import { compact, signKeyRotation } from "../eip712/device";
 import { UserError } from "../errors";
@@ -72,7 +72,7 @@ export async function rotateKey(
   const { meta } = loadDeviceKey(keystoreDir, deviceId, password);
   const fresh = randomDeviceKey();
   const nonce = await registry.keyNonce(deviceId);
-  const deadline = (await chainTime(ctx.provider)) + 3600n;
+  const deadline = (await nextBlockTime(ctx.provider)) + 3600n;
   const signature = await signKeyRotation(fresh, await registryDomain(ctx), {
     deviceId,
     newKey: fresh.address,

@@ -5,6 +5,7 @@ import type { Signer } from "ethers";
 
 import { registryAt } from "../chain/context";
 import type { SystemContext } from "../chain/context";
+import type { DeviceRegistry } from "../../typechain-types";
 import { gasOf } from "../chain/time";
 import { Progress } from "../cli/progress";
 import { manufacturerIdOf, statusesOf } from "../devices/fleet";
@@ -133,22 +134,33 @@ async function registerInBatches(run: Run, options: BatchOptions): Promise<Regis
   let gasUsed = topUp.gas;
   let transactions = topUp.txs;
   const progress = new Progress("registering devices", pending.length, options.showProgress ?? true);
-  for (let i = 0; i < pending.length; i += options.batchSize) {
-    const chunk = pending.slice(i, i + options.batchSize);
-    const [one] = chunk;
-    const tx =
-      chunk.length === 1 && one.metadataHash !== undefined
-        ? await registry.registerDevice(maxFee, one.deviceId, one.deviceKey, one.deviceType, one.metadataHash)
-        : await registry.registerDevices(
-            maxFee,
-            chunk.map((d) => d.deviceId),
-            chunk.map((d) => d.deviceKey),
-            chunk.map((d) => d.deviceType),
-          );
-    gasUsed += await gasOf(tx);
-    transactions++;
-    progress.update(i + chunk.length);
+  let done = 0;
+  try {
+    for (let i = 0; i < pending.length; i += options.batchSize) {
+      const chunk = pending.slice(i, i + options.batchSize);
+      gasUsed += await gasOf(await sendBatch(registry, maxFee, chunk));
+      transactions++;
+      done = i + chunk.length;
+      progress.update(done);
+    }
+  } catch (error) {
+    // Registered batches stay registered (and paid); a re-run skips them and goes on from here.
+    progress.stop(`interrupted after ${done} of ${pending.length} devices; re-run to resume`);
+    throw error;
   }
   const skipped = devices.length - pending.length;
   return { ...base, mode: "batch", registered: pending.length, skipped, feesPaid, transactions, gasUsed };
+}
+
+/** One registration transaction: a single device with its metadata hash, or a batch. */
+function sendBatch(registry: DeviceRegistry, maxFee: bigint, chunk: readonly FleetDevice[]) {
+  const [one] = chunk;
+  return chunk.length === 1 && one.metadataHash !== undefined
+    ? registry.registerDevice(maxFee, one.deviceId, one.deviceKey, one.deviceType, one.metadataHash)
+    : registry.registerDevices(
+        maxFee,
+        chunk.map((d) => d.deviceId),
+        chunk.map((d) => d.deviceKey),
+        chunk.map((d) => d.deviceType),
+      );
 }

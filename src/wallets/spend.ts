@@ -4,7 +4,7 @@ import { getAddress } from "ethers";
 import type { DeviceWallet } from "../../typechain-types";
 import { registryAt } from "../chain/context";
 import type { SystemContext } from "../chain/context";
-import { chainTime, gasOf } from "../chain/time";
+import { gasOf, nextBlockTime } from "../chain/time";
 import { compact } from "../eip712/device";
 import { readDomain } from "../eip712/domain";
 import { signDeviceTransfer } from "../eip712/wallet";
@@ -100,7 +100,7 @@ export async function deviceSpend(ctx: SystemContext, o: DeviceSpendOptions): Pr
     }
     tx = await wallet.connect(device).deviceTransfer(o.asset.address, o.to, o.amount);
   } else {
-    const deadline = (await chainTime(ctx.provider)) + 3600n;
+    const deadline = (await nextBlockTime(ctx.provider)) + 3600n;
     const transfer = { asset: o.asset.address, to: o.to, amount: o.amount, nonce, deadline };
     const [r, vs] = compact(await signDeviceTransfer(o.device, await readDomain(wallet), transfer));
     tx = await wallet.connect(o.relayer).deviceTransferBySig(o.asset.address, o.to, o.amount, deadline, r, vs);

@@ -3,7 +3,7 @@ import { expect } from "chai";
 import { Interface, ZeroAddress, keccak256, parseEther } from "ethers";
 import hre from "hardhat";
 
-import { PreflightSigner } from "../../src/chain/preflight";
+import { PreflightSigner, plainReason } from "../../src/chain/preflight";
 import { describeRevert, revertData } from "../../src/chain/revert";
 import { UserError } from "../../src/errors";
 import { createPermit, submitPermit } from "../../src/token";
@@ -53,6 +53,34 @@ describe("reverts are named in one line (issue 17, item 5)", function () {
     expect(describeRevert({ data: "0xdeadbeef00" })).to.equal(undefined); // an unknown selector
     expect(describeRevert(new Error("socket hang up"))).to.equal(undefined);
     expect(describeRevert(undefined)).to.equal(undefined);
+  });
+
+  it("names refusals that are not the system's errors: another contract's error, a panic, the gas cap; not a network failure", function () {
+    expect(
+      plainReason(
+        new Error("VM Exception while processing transaction: reverted with custom error 'TargetRefused(42)'"),
+      ),
+    ).to.equal("another contract's error TargetRefused(42)");
+    expect(
+      plainReason(
+        new Error(
+          "reverted with an unrecognized custom error (return data: 0xdeadbeef0000000000000000000000000000000000000000000000000000000000000001)",
+        ),
+      ),
+    ).to.equal("another contract's error with selector 0xdeadbeef");
+    expect(plainReason({ code: "CALL_EXCEPTION", data: "0x12345678aa", message: "execution reverted" })).to.equal(
+      "another contract's error with selector 0x12345678",
+    );
+    expect(
+      plainReason(
+        new Error("reverted with panic code 0x11 (Arithmetic operation overflowed outside of an unchecked block)"),
+      ),
+    ).to.equal("panic 0x11 (Arithmetic operation overflowed outside of an unchecked block)");
+    expect(plainReason(new Error("Transaction ran out of gas"))).to.match(/needs more gas than a transaction may use/);
+    expect(plainReason(new Error("reverted with reason string 'nope'"))).to.equal("nope");
+    expect(
+      plainReason(Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:8545"), { code: "ECONNREFUSED" })),
+    ).to.equal(undefined);
   });
 
   describe("a transaction that would revert is not sent", function () {
