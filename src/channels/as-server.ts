@@ -16,7 +16,7 @@ import { channelIdOf, closeOutcome, isFinalSkip, submitCloses } from "./key";
 import type { CloseSkipReason } from "./key";
 import { CounterUsed, StoreUnavailable } from "./store";
 import type { AsStore, ChannelRecord, DeviceRecord, StoredReceipt } from "./store";
-import { checksumAddress } from "../chain/address";
+import { checksumHex } from "../chain/address";
 import type { ReceiptVerifier } from "./verify";
 
 export interface ChannelParams {
@@ -217,7 +217,7 @@ function checkChannelParams(params: ChannelParams): void {
   // (the native keccak: ethers' getAddress hashes in pure JS, a twentieth of an exchange's time).
   const digits = params.owner.slice(2);
   const lower = digits.toLowerCase();
-  if (digits !== lower && digits !== digits.toUpperCase() && checksumAddress(lower) !== params.owner) {
+  if (digits !== lower && digits !== digits.toUpperCase() && checksumHex(lower) !== params.owner) {
     throw new Rejected(
       400,
       `body/channel/owner ${params.owner} fails its EIP-55 checksum (send it checksummed, or all lower case)`,
