@@ -1,95 +1,24 @@
-import crypto from "node:crypto";
 import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
 
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
 
 import { UserError } from "../errors";
+import { writeBatch } from "./store/commit";
+import { KEY_CHECK, ENCRYPTED, decryptSecret, encryptSecret } from "./store/crypto";
+import { checkTables, createSchema, openDatabase, prepareFile, writePidFile } from "./store/open";
+import { CounterUsed, StoreUnavailable, toChannel, toReceipt } from "./store/records";
+import type {
+  AsStoreOptions,
+  ChannelRecord,
+  ChannelRow,
+  DeviceRecord,
+  Job,
+  ReceiptRow,
+  StoredReceipt,
+} from "./store/records";
 
-/** A receipt the AS accepted, as stored. */
-export interface StoredReceipt {
-  channelId: string;
-  amount: bigint;
-  signer: string;
-  signature: string;
-  proof: string[];
-  deviceId: string;
-  otpCounter: number;
-}
-
-export interface ChannelRecord {
-  channelId: string;
-  owner: string;
-  token: boolean;
-  clientRoot: string;
-  salt: bigint;
-  openBlock: bigint;
-  deposit: bigint;
-  expiry: number;
-  closed: boolean;
-}
-
-export interface DeviceRecord {
-  deviceId: string;
-  /** Hex of the shared secret (decrypted; encrypted at rest when the store has a key). */
-  secret: string;
-  price: bigint;
-  /** The next HOTP counter the AS issues. */
-  counter: number;
-  /** The device's window base as last acknowledged by the device: every counter below it was used. */
-  acked?: number;
-  /** Codes below this expired unused and were voided by the AS (grants above it carry an advance to it). */
-  voided?: number;
-}
-
-export interface AsStoreOptions {
-  /** Create the database if it does not exist (`as:serve --init`). Default false: a missing database is an
-   * error, so a database deleted behind the AS's back is never silently recreated with every counter at 0. */
-  create?: boolean;
-  /** How long a commit waits for others to share its transaction and fsync (ms). Default 2. */
-  groupCommitMs?: number;
-  /** 32-byte key (`AS_SECRET_KEY`): device secrets are stored AES-256-GCM encrypted under it. */
-  secretKey?: Buffer;
-}
-
-/** The `AS_SECRET_KEY` environment value (64 hex characters) as a key; undefined when unset or empty. */
-export function secretKeyFrom(value: string | undefined): Buffer | undefined {
-  if (value === undefined || value === "") return undefined;
-  if (!/^[0-9a-fA-F]{64}$/.test(value)) throw new UserError("AS_SECRET_KEY must be 64 hex characters (32 bytes)");
-  return Buffer.from(value, "hex");
-}
-
-/** A write the store could not make durable: nothing of it was stored, and the caller's reservation was undone. */
-export class StoreUnavailable extends Error {}
-
-/** A receipt not written because its counter turned out used (`stale`): nothing stored, the reservation undone. */
-export class CounterUsed extends Error {}
-
-/** A receipt to store, or another write (`write`) made durable by the same group commit. */
-interface Job {
-  receipt?: StoredReceipt;
-  /** With a receipt: the device's voided floor to store with it (durable before its grant's advance). */
-  voided?: number;
-  /** With a receipt: asked just before it is written; true (its counter is known used now) fails it alone. */
-  stale?: () => boolean;
-  write?: () => void;
-  undo: () => void;
-  done: (error?: Error) => void;
-}
-
-const ENCRYPTED = "enc1:";
-const KEY_CHECK = "thingledger AS secret key check";
-
-interface ReceiptRow {
-  channel_id: string;
-  amount: string;
-  signer: string;
-  signature: string;
-  proof: string;
-  device_id: string;
-  otp_counter: number;
-}
+export { CounterUsed, secretKeyFrom, StoreUnavailable } from "./store/records";
+export type { AsStoreOptions, ChannelRecord, DeviceRecord, StoredReceipt } from "./store/records";
 
 /**
  * The Authorization Server's durable state in SQLite (WAL, synchronous=FULL): every accepted receipt, the
@@ -136,80 +65,16 @@ export class AsStore {
       throw new UserError("the AS secret key must be 32 bytes (64 hex characters)");
     this.secretKey = options.secretKey;
     const memory = file === ":memory:";
-    if (!memory) {
-      if (!fs.existsSync(file)) {
-        if (options.create !== true)
-          throw new UserError(
-            `AS database ${file} does not exist; create a new one with --init (never for an AS that has sold codes: its devices' counters would restart at 0)`,
-          );
-        fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-        fs.writeFileSync(file, "", { mode: 0o600, flag: "wx" });
-      }
-      for (const f of [file, `${file}-wal`, `${file}-shm`]) if (fs.existsSync(f)) fs.chmodSync(f, 0o600);
-    }
-    let db: Database.Database | undefined;
-    try {
-      // A short busy timeout: a lock is answered at once rather than blocking the event loop for 5 s.
-      db = new Database(file, { timeout: 0 });
-      db.pragma("locking_mode = EXCLUSIVE");
-      db.pragma("journal_mode = WAL");
-      db.pragma("synchronous = FULL");
-      // Checkpoint the WAL less often: each checkpoint blocks the event loop on an fsync of the database.
-      // (Receipts are committed with synchronous=NORMAL and their WAL frames fsynced off the event loop,
-      // see `flush`; NORMAL still syncs the WAL before a checkpoint and the database after it.)
-      db.pragma("wal_autocheckpoint = 20000");
-      db.exec("BEGIN EXCLUSIVE; COMMIT"); // takes the lock now, and keeps it until close
-    } catch (error) {
-      db?.close();
-      const code = (error as { code?: string }).code ?? "";
-      if (code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED"))
-        throw new UserError(`AS database ${file} is in use by ${this.holder()}; one AS per database: stop it first`);
-      if (code.startsWith("SQLITE_READONLY") || code.startsWith("SQLITE_CANTOPEN") || code === "SQLITE_PERM")
-        throw new UserError(`AS database ${file} cannot be opened for writing (read-only file or directory?)`);
-      throw new UserError(`AS database ${file} cannot be opened: ${(error as Error).message}`);
-    }
+    if (!memory) prepareFile(file, options);
+    const db = openDatabase(file);
     this.db = db;
-    if (!memory && options.create !== true) {
-      // A file without the AS's tables is not an AS database: most often a copy of `as.sqlite` made without
-      // its `-wal` file (where recent state lives until a checkpoint). Starting on it would reissue counters.
-      const tables = db
-        .prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'devices'")
-        .get() as {
-        n: number;
-      };
-      if (tables.n === 0) {
-        db.close();
-        throw new UserError(
-          `AS database ${file} holds no AS tables (a copy made without its -wal file?); restore it together with ${file}-wal, or create a new one with --init (never for an AS that has sold codes)`,
-        );
-      }
-    }
+    if (!memory && options.create !== true) checkTables(db, file);
     if (!memory) {
       const st = fs.statSync(file);
       this.identity = { dev: st.dev, ino: st.ino };
-      const pidFile = `${file}.pid`;
-      fs.writeFileSync(pidFile, JSON.stringify({ pid: process.pid, host: os.hostname(), since: new Date() }), {
-        mode: 0o600,
-      });
-      fs.chmodSync(pidFile, 0o600);
+      writePidFile(file);
     }
-    this.db.exec(`
-      CREATE TABLE IF NOT EXISTS devices (
-        device_id TEXT PRIMARY KEY, secret TEXT NOT NULL, price TEXT NOT NULL, counter INTEGER NOT NULL);
-      CREATE TABLE IF NOT EXISTS channels (
-        channel_id TEXT PRIMARY KEY, owner TEXT NOT NULL, token INTEGER NOT NULL, client_root TEXT NOT NULL,
-        salt TEXT NOT NULL, open_block TEXT NOT NULL, deposit TEXT NOT NULL, expiry INTEGER NOT NULL, closed INTEGER NOT NULL DEFAULT 0);
-      CREATE TABLE IF NOT EXISTS receipts (
-        channel_id TEXT NOT NULL, amount TEXT NOT NULL, signer TEXT NOT NULL, signature TEXT NOT NULL,
-        proof TEXT NOT NULL, device_id TEXT NOT NULL, otp_counter INTEGER NOT NULL,
-        PRIMARY KEY (channel_id, amount));
-      CREATE TABLE IF NOT EXISTS best (channel_id TEXT PRIMARY KEY, amount TEXT NOT NULL);
-      CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    `);
-    const columns = (this.db.prepare("PRAGMA table_info(devices)").all() as { name: string }[]).map((c) => c.name);
-    if (!columns.includes("acked")) this.db.exec("ALTER TABLE devices ADD COLUMN acked INTEGER NOT NULL DEFAULT 0");
-    // Added later: a database from before opens, its devices with nothing voided.
-    if (!columns.includes("voided")) this.db.exec("ALTER TABLE devices ADD COLUMN voided INTEGER NOT NULL DEFAULT 0");
+    createSchema(this.db);
     this.insertReceipt = this.db.prepare(
       "INSERT INTO receipts (channel_id, amount, signer, signature, proof, device_id, otp_counter) VALUES (?, ?, ?, ?, ?, ?, ?)",
     );
@@ -230,24 +95,6 @@ export class AsStore {
     // The WAL exists once the schema statements above ran; our own descriptor of it, to fsync it off the
     // event loop. Without one (in memory), receipts are committed with synchronous=FULL.
     if (!memory && fs.existsSync(`${file}-wal`)) this.walFd = fs.openSync(`${file}-wal`, "r");
-  }
-
-  /** Who holds the database's lock, from its pid file (best effort: only for the error message). */
-  private holder(): string {
-    try {
-      const info = JSON.parse(fs.readFileSync(`${this.file}.pid`, "utf8")) as { pid: number; host: string };
-      if (info.host === os.hostname() && info.pid !== process.pid) {
-        try {
-          process.kill(info.pid, 0);
-          return `another AS (pid ${info.pid})`;
-        } catch (error) {
-          if ((error as { code?: string }).code === "EPERM") return `another AS (pid ${info.pid})`;
-        }
-      } else if (info.pid === process.pid) return `this process (pid ${info.pid}, a second store)`;
-    } catch {
-      // no pid file: not an AS
-    }
-    return "another process (not an AS of this host: a sqlite3 shell, a backup?)";
   }
 
   /** With a key: check it against the database's key check, or record one and encrypt plaintext secrets. */
@@ -271,32 +118,12 @@ export class AsStore {
     })();
   }
 
-  /** AES-256-GCM, a fresh 96-bit nonce per secret, the device id as associated data (rows cannot be swapped). */
   private encrypt(plain: string, aad: string): string {
-    if (this.secretKey === undefined) return plain;
-    const nonce = crypto.randomBytes(12);
-    const cipher = crypto.createCipheriv("aes-256-gcm", this.secretKey, nonce);
-    cipher.setAAD(Buffer.from(aad));
-    const sealed = Buffer.concat([cipher.update(plain, "utf8"), cipher.final()]);
-    return `${ENCRYPTED}${nonce.toString("base64")}:${sealed.toString("base64")}:${cipher.getAuthTag().toString("base64")}`;
+    return encryptSecret(this.secretKey, plain, aad);
   }
 
   private decrypt(stored: string, aad: string): string {
-    if (!stored.startsWith(ENCRYPTED)) return stored;
-    if (this.secretKey === undefined)
-      throw new UserError(`AS database ${this.file} holds encrypted device secrets: set AS_SECRET_KEY`);
-    const [nonce, sealed, tag] = stored
-      .slice(ENCRYPTED.length)
-      .split(":")
-      .map((p) => Buffer.from(p, "base64"));
-    try {
-      const decipher = crypto.createDecipheriv("aes-256-gcm", this.secretKey, nonce);
-      decipher.setAAD(Buffer.from(aad));
-      decipher.setAuthTag(tag);
-      return Buffer.concat([decipher.update(sealed), decipher.final()]).toString("utf8");
-    } catch {
-      throw new UserError(`AS_SECRET_KEY does not decrypt the device secrets of ${this.file}: wrong key`);
-    }
+    return decryptSecret(this.secretKey, this.file, stored, aad);
   }
 
   close(): void {
@@ -400,29 +227,7 @@ export class AsStore {
   }
 
   channels(): ChannelRecord[] {
-    return (
-      this.db.prepare("SELECT * FROM channels").all() as {
-        channel_id: string;
-        owner: string;
-        token: number;
-        client_root: string;
-        salt: string;
-        open_block: string;
-        deposit: string;
-        expiry: number;
-        closed: number;
-      }[]
-    ).map((r) => ({
-      channelId: r.channel_id,
-      owner: r.owner,
-      token: r.token === 1,
-      clientRoot: r.client_root,
-      salt: BigInt(r.salt),
-      openBlock: BigInt(r.open_block),
-      deposit: BigInt(r.deposit),
-      expiry: r.expiry,
-      closed: r.closed === 1,
-    }));
+    return (this.db.prepare("SELECT * FROM channels").all() as ChannelRow[]).map(toChannel);
   }
 
   /** The highest receipt of every channel. */
@@ -537,43 +342,8 @@ export class AsStore {
     const deferSync = this.walFd !== undefined;
     try {
       this.checkPresent();
-      const channels = new Set<string>();
-      const shift = new Map<string, number>();
       if (deferSync) this.db.pragma("synchronous = NORMAL");
-      this.db.transaction(() => {
-        for (const job of batch) {
-          if (job.receipt === undefined) {
-            try {
-              this.writeOne(job); // in its own savepoint; fails only itself
-            } catch (error) {
-              failed.set(job, error as Error);
-            }
-            continue;
-          }
-          const { channelId, deviceId } = job.receipt;
-          const gap = shift.get(deviceId) ?? 0;
-          if (job.stale?.() === true) {
-            // Its counter was used (the device said so meanwhile): no hole to fill, so no shift.
-            failed.set(job, new CounterUsed(`counter ${job.receipt.otpCounter} was used meanwhile`));
-            channels.add(channelId);
-            continue;
-          }
-          if (channels.has(channelId)) {
-            failed.set(job, new Error("an earlier receipt of its channel failed"));
-          } else {
-            // Counters stay dense: a failed receipt's counter goes to the next receipt of its device.
-            job.receipt.otpCounter -= gap;
-            try {
-              this.writeOne(job); // in its own savepoint
-              continue;
-            } catch (error) {
-              failed.set(job, error as Error);
-            }
-          }
-          channels.add(channelId);
-          shift.set(deviceId, gap + 1);
-        }
-      })();
+      writeBatch(this.db, batch, this.writeOne, failed);
     } catch (error) {
       for (const job of batch) failed.set(job, error as Error);
     } finally {
@@ -623,16 +393,4 @@ export class AsStore {
       }
     });
   }
-}
-
-function toReceipt(r: ReceiptRow): StoredReceipt {
-  return {
-    channelId: r.channel_id,
-    amount: BigInt(r.amount),
-    signer: r.signer,
-    signature: r.signature,
-    proof: JSON.parse(r.proof) as string[],
-    deviceId: r.device_id,
-    otpCounter: r.otp_counter,
-  };
 }

@@ -4,86 +4,24 @@ import { performance } from "node:perf_hooks";
 import type { AddressInfo, Socket } from "node:net";
 
 import rateLimit from "@fastify/rate-limit";
-import type { Provider } from "ethers";
 import Fastify, { LogController } from "fastify";
-import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 
 import { UserError } from "../errors";
+import { classify, clientErrorAnswer, schemaError, utf8Only } from "./answers";
+import type { HealthCheck } from "./answers";
 import { Rejected } from "./errors";
+import { DEFAULT_HEALTH_CACHE_MS, DEFAULT_LIMITS } from "./limits";
+import type { HealthSources, HttpLimits, HttpOptions } from "./limits";
 import type { ServiceMetrics } from "./metrics";
 import { overload } from "./overload";
-import type { OverloadOptions } from "./overload";
-import { ChainUnavailable, boundedRead, isChainFault } from "./rpc";
+import { boundedRead, isChainFault } from "./rpc";
 
 export { Rejected } from "./errors";
 export type { ErrorBody } from "./errors";
 export { ChainUnavailable } from "./rpc";
-
-/** Protection against slow and abusive clients. Every field has a default ({@link DEFAULT_LIMITS}). */
-export interface HttpLimits {
-  /** Largest request body, in bytes (413 above). */
-  bodyLimit: number;
-  /** Time to receive a whole request, headers and body (408 and the connection closed after). */
-  requestTimeoutMs: number;
-  /** Time to receive a request's headers (408 and closed after): a slowloris client is cut off. */
-  headersTimeoutMs: number;
-  /** How long an idle keep-alive connection stays open between requests. */
-  keepAliveTimeoutMs: number;
-  /** A connection with no traffic at all for this long is closed. */
-  idleTimeoutMs: number;
-  /** Open connections at most; more are closed as they arrive. */
-  maxConnections: number;
-  /** Requests per client (IP address) per window, 429 with Retry-After above; false: no limit. */
-  rateLimit: { max: number; windowMs: number } | false;
-  /** A chain read (RPC) that takes longer is abandoned: 503 "chain unavailable". */
-  rpcTimeoutMs: number;
-}
-
-/**
- * The defaults of a service built in code (tests, benchmarks, embedding). No rate limit here: the serve
- * tasks turn one on (1000 requests per 10 s per client, `src/cli/http.ts`); behind a proxy every client
- * has the proxy's address.
- */
-export const DEFAULT_LIMITS: HttpLimits = {
-  bodyLimit: 16 * 1024,
-  requestTimeoutMs: 10_000,
-  headersTimeoutMs: 5_000,
-  keepAliveTimeoutMs: 5_000,
-  idleTimeoutMs: 30_000,
-  maxConnections: 4_096,
-  rateLimit: false,
-  rpcTimeoutMs: 5_000,
-};
-
-export interface HttpOptions {
-  limits?: Partial<HttpLimits>;
-  /** A pino logger (Fastify's); default: none (silent, as in tests). */
-  logger?: FastifyBaseLogger;
-  /** /health fails when the chain's head block is older than this many seconds; default: reported, not judged. */
-  maxChainLagSeconds?: number;
-  /** Also export the process's metrics (CPU, memory, event loop lag, GC); the serve tasks do. */
-  processMetrics?: boolean;
-  /** Load shedding: beyond `maxInFlight` requests at once, 503 "server busy" at once (src/http/overload.ts). */
-  overload?: OverloadOptions;
-  /**
-   * /health reuses its probes (the database write and the chain read) for this many milliseconds, so a flood
-   * of /health costs at most one probe per period; the loops and counts are always current. Default
-   * {@link DEFAULT_HEALTH_CACHE_MS}; 0 probes on every call.
-   */
-  healthCacheMs?: number;
-}
-
-export const DEFAULT_HEALTH_CACHE_MS = 1_000;
-
-/** What /health checks besides the background loops: the probes at most once per `healthCacheMs`, `extra` per request. */
-export interface HealthSources {
-  /** The chain connection; undefined: the service runs without a chain (reported, not a fault). */
-  provider: () => Provider | null | undefined;
-  /** A real write to the database; throws when it cannot write. */
-  probeDb: () => void;
-  /** Service-specific fields of the answer (counts, kept in memory: called on every /health). */
-  extra?: () => Record<string, unknown>;
-}
+export { DEFAULT_HEALTH_CACHE_MS, DEFAULT_LIMITS } from "./limits";
+export type { HealthSources, HttpLimits, HttpOptions } from "./limits";
 
 interface LoopState {
   everySeconds: number;
@@ -91,19 +29,6 @@ interface LoopState {
   lastRun?: number;
   lastOk?: number;
   lastError?: string;
-}
-
-type HealthCheck = { ok: boolean } & Record<string, unknown>;
-
-interface Answer {
-  status: number;
-  message: string;
-  reason: string;
-}
-
-/** A metrics label from a status: 402 → "payment_required". */
-function statusReason(status: number): string {
-  return (http.STATUS_CODES[status] ?? String(status)).toLowerCase().replace(/[^a-z0-9]+/g, "_");
 }
 
 /**
@@ -156,12 +81,7 @@ export abstract class HttpService<M extends ServiceMetrics = ServiceMetrics> {
       // Router errors (a bad percent-encoding, an overlong path parameter) get the same `{ error }` answers.
       frameworkErrors: (error, request, reply) => this.answer(error, request, reply),
       ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
-      schemaErrorFormatter: (errors, dataVar) => {
-        const first = errors[0];
-        const where = `${dataVar}${first.instancePath}`;
-        const extra = (first.params as { additionalProperty?: string }).additionalProperty;
-        return new Error(`${where} ${first.message ?? "is invalid"}${extra === undefined ? "" : ` ("${extra}")`}`);
-      },
+      schemaErrorFormatter: schemaError,
     }) as unknown as FastifyInstance;
     this.app.server.maxConnections = limits.maxConnections;
     this.app.server.on("drop", () => metrics.droppedConnections.inc());
@@ -184,19 +104,7 @@ export abstract class HttpService<M extends ServiceMetrics = ServiceMetrics> {
     }
     this.app.setErrorHandler((error: FastifyError, request, reply) => this.answer(error, request, reply));
     // JSON bodies are read as UTF-8: a body labelled with another charset would be misread, so it is refused.
-    // A callback hook, not an async one: it runs on every request, and a promise per request costs.
-    this.app.addHook("preParsing", (request, _reply, payload, done) => {
-      const charset = /;\s*charset\s*=\s*"?([^";\s]*)/i.exec(request.headers["content-type"] ?? "")?.[1];
-      if (charset !== undefined && !/^utf-?8$/i.test(charset))
-        done(
-          new Rejected(
-            415,
-            `charset "${charset.slice(0, 40)}" is not accepted: send the body as UTF-8 JSON`,
-            "unsupported_media_type",
-          ),
-        );
-      else done(null, payload);
-    });
+    this.app.addHook("preParsing", utf8Only);
     this.app.setNotFoundHandler((request, reply) => {
       metrics.rejections.inc({ reason: "no_route", status: 404 });
       const error = `no route ${request.method} ${request.url.split("?")[0].slice(0, 200)}`;
@@ -347,60 +255,9 @@ export abstract class HttpService<M extends ServiceMetrics = ServiceMetrics> {
     return "failed (see the service log)";
   }
 
-  private classify(error: FastifyError & { validation?: unknown }, request: FastifyRequest): Answer {
-    if (error instanceof Rejected)
-      return { status: error.status, message: error.message, reason: error.reason ?? statusReason(error.status) };
-    if (error.validation !== undefined)
-      return { status: 400, message: error.message, reason: `invalid_${error.validationContext ?? "request"}` };
-    switch (error.code) {
-      case "FST_ERR_CTP_INVALID_JSON_BODY":
-        return { status: 400, message: "the body is not valid JSON", reason: "bad_json" };
-      case "FST_ERR_CTP_EMPTY_JSON_BODY":
-        return { status: 400, message: "the body is empty: send a JSON object", reason: "empty_body" };
-      case "FST_ERR_CTP_INVALID_MEDIA_TYPE": {
-        const type = request.headers["content-type"];
-        const shown =
-          type === undefined || type === "" ? "a body without a content-type" : `content-type "${type.slice(0, 100)}"`;
-        return {
-          status: 415,
-          message: `${shown} is not accepted: send the body as application/json`,
-          reason: "unsupported_media_type",
-        };
-      }
-      case "FST_ERR_CTP_BODY_TOO_LARGE":
-        return {
-          status: 413,
-          message: `the body is larger than ${this.limits.bodyLimit} bytes`,
-          reason: "body_too_large",
-        };
-      case "FST_ERR_CTP_INVALID_CONTENT_LENGTH":
-        return { status: 400, message: "the body's length does not match its Content-Length", reason: "bad_length" };
-      case "FST_ERR_BAD_URL":
-        return { status: 400, message: "the URL is malformed (a bad %-escape in its path)", reason: "bad_url" };
-      case "FST_ERR_MAX_PARAM_LENGTH":
-        return {
-          status: 414,
-          message: `a path parameter is longer than ${this.app.initialConfig.maxParamLength ?? 100} characters`,
-          reason: "uri_too_long",
-        };
-    }
-    if (isChainFault(error))
-      return { status: 503, message: new ChainUnavailable("the RPC failed").message, reason: "chain_unavailable" };
-    // Fastify's own client errors (bad URL, bad header, …) carry fixed messages: pass them on.
-    if (
-      typeof error.code === "string" &&
-      error.code.startsWith("FST_") &&
-      error.statusCode !== undefined &&
-      error.statusCode >= 400 &&
-      error.statusCode < 500
-    )
-      return { status: error.statusCode, message: error.message, reason: statusReason(error.statusCode) };
-    return { status: 500, message: "internal error", reason: "internal" };
-  }
-
   /** Every error's answer, `{ error }` with its status: from a handler, a hook, or the router. */
   private answer(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
-    const answer = this.classify(error, request);
+    const answer = classify(error, request, this.app, this.limits.bodyLimit);
     this.metrics.rejections.inc({ reason: answer.reason, status: answer.status });
     if (answer.status === 500) {
       request.log.error({ err: error, reqId: request.id, url: request.url }, "internal error");
@@ -419,22 +276,7 @@ export abstract class HttpService<M extends ServiceMetrics = ServiceMetrics> {
   /** Errors before a request reaches Fastify (timeouts, malformed HTTP): answered, counted, the socket closed. */
   private clientError(error: Error & { code?: string }, socket: Socket): void {
     if (error.code === "ECONNRESET" || socket.destroyed) return;
-    let status: number;
-    let message: string;
-    let reason: string;
-    if (error.code === "ERR_HTTP_REQUEST_TIMEOUT") {
-      status = 408;
-      message = `the request was not received in time (headers within ${this.limits.headersTimeoutMs} ms, all within ${this.limits.requestTimeoutMs} ms)`;
-      reason = "request_timeout";
-    } else if (error.code === "HPE_HEADER_OVERFLOW") {
-      status = 431;
-      message = "the request's headers are too large";
-      reason = statusReason(status);
-    } else {
-      status = 400;
-      message = "malformed HTTP request";
-      reason = statusReason(status);
-    }
+    const { status, message, reason } = clientErrorAnswer(error.code, this.limits);
     this.metrics.rejections.inc({ reason, status });
     this.app.log.debug({ code: error.code, remote: socket.remoteAddress }, message);
     const body = JSON.stringify({ error: message, reason });
