@@ -95,7 +95,9 @@ defineTask("channel:topup", "The owner adds to a channel's deposit and/or extend
         channelId: parseChannelId(args.channel),
         amount: args.amount === undefined ? 0n : parseAmount("amount", args.amount),
         expiry:
-          args.extend === undefined ? undefined : parseDeadline("extend", args.extend, await nextBlockTime(ctx.provider)),
+          args.extend === undefined
+            ? undefined
+            : parseDeadline("extend", args.extend, await nextBlockTime(ctx.provider)),
       });
     },
     (r, hre) =>
