@@ -36,7 +36,7 @@ defineTask(
       const crypto = await import("node:crypto");
       const { parseAddress, parseAmount, parseCount, parseDeadline } = await import("../src/cli/parse");
       const { parseAsset, readClients } = await import("../src/cli/channels");
-      const { nextBlockTime } = await import("../src/chain/time");
+      const { chainTime } = await import("../src/chain/time");
       const { openChannel } = await import("../src/channels");
       const { signerOption } = await import("./support/signers");
       const { loadSystem } = await import("./support/deployments");
@@ -49,7 +49,7 @@ defineTask(
           : BigInt(parseCount("salt", args.salt));
       const clients = readClients(args.clients);
       const ctx = await loadSystem(hre, ["PaymentChannels", "ThingToken"]);
-      const expiry = parseDeadline("expiry", args.expiry, await nextBlockTime(ctx.provider));
+      const expiry = parseDeadline("expiry", args.expiry, await chainTime(ctx.provider));
       return openChannel(ctx, {
         owner: await signerOption(hre, "signer", args.signer),
         payee,
@@ -82,7 +82,7 @@ defineTask("channel:topup", "The owner adds to a channel's deposit and/or extend
     async (args: { channel: string; amount?: string; extend?: string; signer: string }, hre) => {
       const { parseAmount, parseDeadline } = await import("../src/cli/parse");
       const { parseChannelId } = await import("../src/cli/channels");
-      const { nextBlockTime } = await import("../src/chain/time");
+      const { chainTime } = await import("../src/chain/time");
       const { UserError } = await import("../src/errors");
       const { topUpChannel } = await import("../src/channels");
       const { signerOption } = await import("./support/signers");
@@ -95,9 +95,7 @@ defineTask("channel:topup", "The owner adds to a channel's deposit and/or extend
         channelId: parseChannelId(args.channel),
         amount: args.amount === undefined ? 0n : parseAmount("amount", args.amount),
         expiry:
-          args.extend === undefined
-            ? undefined
-            : parseDeadline("extend", args.extend, await nextBlockTime(ctx.provider)),
+          args.extend === undefined ? undefined : parseDeadline("extend", args.extend, await chainTime(ctx.provider)),
       });
     },
     (r, hre) =>

@@ -6,7 +6,7 @@ import { isHexString } from "ethers";
 import type { PaymentChannels } from "../../typechain-types";
 import { channelsAt } from "../chain/context";
 import type { SystemContext } from "../chain/context";
-import { nextBlockTime } from "../chain/time";
+import { chainTime } from "../chain/time";
 import { readJsonFile } from "../cli/json";
 import { ensure } from "../errors";
 import { readDomain } from "../eip712/domain";
@@ -119,7 +119,7 @@ export async function closeChannels(
   const channels = channelsAt(ctx, o.payee);
   const at = {
     payee: await o.payee.getAddress(),
-    now: await nextBlockTime(ctx.provider),
+    now: await chainTime(ctx.provider),
     verifier: new ReceiptVerifier(await readDomain(channels)),
   };
   const requests: (ChannelInfo & CloseItem)[] = [];
