@@ -7,10 +7,10 @@ import { DEFAULT_HOTP, DEFAULT_WINDOW, deviceAdvance, hotp } from "./hotp";
 import type { HotpConfig } from "./hotp";
 import { oneLine } from "./follower";
 import type { ChainChannelState, ChannelEvent } from "./follower";
-import { CounterUsed, StoreLost, StoreUnavailable } from "./store";
+import { CounterUsed, StoreUnavailable } from "./store";
 import type { ChannelRecord, DeviceRecord, StoredReceipt } from "./store";
 import { ChannelBook, chainTime } from "./as/chain";
-import { acknowledge, codeWindowOf, redeliver, saleLost, storeLost } from "./as/devices";
+import { acknowledge, codeWindowOf, redeliver } from "./as/devices";
 import type { DeviceContext } from "./as/devices";
 import { closeChannels } from "./as/closes";
 import { CODE_TTL_META, remember, windowFloor } from "./as/codes";
@@ -181,7 +181,12 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
   }
 
   private async access(body: AccessRequest): Promise<AccessGrant> {
-    if (this.options.store.lost !== undefined) throw storeLost("the AS has stopped selling");
+    if (this.options.store.lost !== undefined)
+      throw new Rejected(
+        503,
+        "the AS has stopped selling: its database was removed or failed while it ran; an operator must act",
+        "store_lost",
+      );
     // Every check that needs no chain read comes first: a request that would fail anyway costs no RPC.
     const id = this.channelIdOf(body.channel);
     const device = this.devices.get(body.deviceId.toLowerCase());
@@ -261,7 +266,6 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
           `device ${device.deviceId} acknowledged counters up to ${codes.usedBelow - 1} as used while this receipt was being stored, so it was not accepted and nothing was charged: retry the same amount`,
           "counter_used",
         );
-      if (error instanceof StoreLost) throw saleLost(error, channel.channelId);
       if (!(error instanceof StoreUnavailable)) throw error;
       throw new Rejected(
         503,

@@ -6,9 +6,7 @@ import { UserError } from "../errors";
 import { writeBatch } from "./store/commit";
 import { KEY_CHECK, ENCRYPTED, decryptSecret, encryptSecret } from "./store/crypto";
 import { checkTables, createSchema, openDatabase, prepareFile, writePidFile } from "./store/open";
-import { identityOf, lostFiles } from "./store/open";
-import type { FileIdentity } from "./store/open";
-import { CounterUsed, StoreLost, StoreUnavailable, toChannel, toReceipt } from "./store/records";
+import { CounterUsed, StoreUnavailable, toChannel, toReceipt } from "./store/records";
 import type {
   AsStoreOptions,
   ChannelRecord,
@@ -19,7 +17,7 @@ import type {
   StoredReceipt,
 } from "./store/records";
 
-export { CounterUsed, secretKeyFrom, StoreLost, StoreUnavailable } from "./store/records";
+export { CounterUsed, secretKeyFrom, StoreUnavailable } from "./store/records";
 export type { AsStoreOptions, ChannelRecord, DeviceRecord, StoredReceipt } from "./store/records";
 
 /**
@@ -45,10 +43,8 @@ export class AsStore {
   private scheduled = false;
   private readonly groupCommitMs: number;
   private readonly secretKey?: Buffer;
-  private readonly identity?: FileIdentity;
-  /** The WAL file's identity, recorded once it exists: receipts live there until a checkpoint. */
-  private walIdentity?: FileIdentity;
-  /** Why the store stopped for good (its database or WAL deleted or replaced, or an fsync failed), if it did. */
+  private readonly identity?: { dev: number; ino: number };
+  /** Why the store stopped accepting writes for good (its file was deleted or replaced), if it did. */
   lost?: string;
   /** The last write error, for logs and health (never sent to a client). */
   lastError?: Error;
@@ -74,7 +70,8 @@ export class AsStore {
     this.db = db;
     if (!memory && options.create !== true) checkTables(db, file);
     if (!memory) {
-      this.identity = identityOf(file);
+      const st = fs.statSync(file);
+      this.identity = { dev: st.dev, ino: st.ino };
       writePidFile(file);
     }
     createSchema(this.db);
@@ -98,7 +95,6 @@ export class AsStore {
     // The WAL exists once the schema statements above ran; our own descriptor of it, to fsync it off the
     // event loop. Without one (in memory), receipts are committed with synchronous=FULL.
     if (!memory && fs.existsSync(`${file}-wal`)) this.walFd = fs.openSync(`${file}-wal`, "r");
-    if (this.walFd !== undefined) this.walIdentity = identityOf(this.walFd);
   }
 
   /** With a key: check it against the database's key check, or record one and encrypt plaintext secrets. */
@@ -299,14 +295,19 @@ export class AsStore {
     });
   }
 
-  /** Throws a {@link StoreLost} (and stops the store for good) if the database file or its WAL was deleted or
-   * replaced while open (a lost WAL's receipts are first saved into the database file: {@link lostFiles}). */
+  /** Throws (and stops the store for good) if the database file was deleted or replaced while open. */
   checkPresent(): void {
     if (this.lost === undefined && this.identity !== undefined) {
-      this.walIdentity ??= identityOf(`${this.file}-wal`);
-      this.lost = lostFiles(this.db, this.file, this.identity, this.walIdentity);
+      let st: fs.Stats | undefined;
+      try {
+        st = fs.statSync(this.file);
+      } catch {
+        st = undefined;
+      }
+      if (st === undefined || st.ino !== this.identity.ino || st.dev !== this.identity.dev)
+        this.lost = `AS database ${this.file} was deleted or replaced while the AS was running`;
     }
-    if (this.lost !== undefined) throw new StoreLost(this.lost);
+    if (this.lost !== undefined) throw new StoreUnavailable(this.lost);
   }
 
   private write(receipt: StoredReceipt, voided: number): void {
@@ -378,15 +379,13 @@ export class AsStore {
     this.syncing = true;
     fs.fdatasync(fd, (error) => {
       this.syncing = false;
-      let failure: StoreLost | undefined;
       if (error !== null) {
         // The receipts are written but may not be on disk: nothing more is sold (an fsync that failed cannot
-        // be retried safely), and their clients are told so: the receipt may be paid by a close.
+        // be retried safely), and their clients are told to come back (redelivery serves what survived).
         this.lastError = error;
         this.lost = `AS database ${this.file} could not be synced to disk (${error.code ?? "error"})`;
-        failure = new StoreLost(this.lost, true);
       }
-      for (const job of jobs) job.done(failure);
+      for (const job of jobs) job.done(error === null ? undefined : new StoreUnavailable(this.lost));
       if (this.queue.length > 0) this.flush();
       else if (this.closeWhenSynced === fd) {
         fs.closeSync(fd);

@@ -93,50 +93,6 @@ export function createSchema(db: Database.Database): void {
   if (!columns.includes("voided")) db.exec("ALTER TABLE devices ADD COLUMN voided INTEGER NOT NULL DEFAULT 0");
 }
 
-export interface FileIdentity {
-  dev: number;
-  ino: number;
-}
-
-/** The identity of a file (by path or open descriptor), or undefined when the path does not exist. */
-export function identityOf(file: string | number): FileIdentity | undefined {
-  try {
-    const st = typeof file === "number" ? fs.fstatSync(file) : fs.statSync(file);
-    return { dev: st.dev, ino: st.ino };
-  } catch {
-    return undefined;
-  }
-}
-
-function sameFile(file: string, identity: FileIdentity): boolean {
-  const now = identityOf(file);
-  return now !== undefined && now.dev === identity.dev && now.ino === identity.ino;
-}
-
-/**
- * Why the database's files are no longer those it opened (deleted or replaced), or undefined. A WAL lost
- * so held every receipt since the last checkpoint, and SQLite still has it open: it is checkpointed into
- * the database file (synced after, as every checkpoint) at once, so a crash now loses nothing acknowledged.
- */
-export function lostFiles(
-  db: Database.Database,
-  file: string,
-  identity: FileIdentity,
-  wal: FileIdentity | undefined,
-): string | undefined {
-  const lost = (name: string) => `AS database ${name} was deleted or replaced while the AS was running`;
-  if (!sameFile(file, identity)) return lost(file);
-  if (wal === undefined || sameFile(`${file}-wal`, wal)) return undefined;
-  let saved = false;
-  try {
-    const [r] = db.pragma("wal_checkpoint(FULL)") as { busy: number; log: number; checkpointed: number }[];
-    saved = r.busy === 0 && r.checkpointed === r.log;
-  } catch {
-    // not saved: said below
-  }
-  return `${lost(`${file}-wal`)}; the receipts it held ${saved ? "were" : "could not all be"} saved into ${file}`;
-}
-
 /** Who holds the database's lock, from its pid file (best effort: only for the error message). */
 export function holder(file: string): string {
   try {
