@@ -1,13 +1,28 @@
 import path from "node:path";
 
-import "@nomicfoundation/hardhat-toolbox";
-import { TASK_COMPILE_SOLIDITY_GET_SOLC_BUILD } from "hardhat/builtin-tasks/task-names";
-import { subtask } from "hardhat/config";
+// First: Ignition's core loads when a deployment needs it, not with its plugin (tasks/support/lazy-modules.ts).
+import "./tasks/support/lazy-modules";
+// The toolbox's plugins one by one (what `@nomicfoundation/hardhat-toolbox` loads), so that the gas
+// reporter, the slowest to load and only used with REPORT_GAS=1, costs the other tasks no start-up time.
+import "@nomicfoundation/hardhat-chai-matchers";
+import "@nomicfoundation/hardhat-ethers";
+import "@nomicfoundation/hardhat-verify";
+import "@nomicfoundation/hardhat-ignition-ethers";
+import "@typechain/hardhat";
+import "solidity-coverage";
+import type {} from "hardhat-gas-reporter"; // its `gasReporter` config type; the plugin loads below
+import { TASK_COMPILE_SOLIDITY_GET_SOLC_BUILD, TASK_NODE_SERVER_CREATED } from "hardhat/builtin-tasks/task-names";
+import { subtask, task } from "hardhat/config";
 import type { HardhatUserConfig, NetworkUserConfig } from "hardhat/types";
 
 import { oneLineHardhatErrors } from "./tasks/support/cli-errors";
 import { liveNetworks, verifyApiKey } from "./tasks/support/networks";
 import "./tasks";
+
+if (process.env.REPORT_GAS === "1") {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  require("hardhat-gas-reporter");
+}
 
 /** The one Solidity version this project compiles with; it must equal the pinned npm `solc`. */
 export const SOLIDITY_VERSION = "0.8.30";
@@ -21,6 +36,25 @@ subtask(TASK_COMPILE_SOLIDITY_GET_SOLC_BUILD, async (args: { solcVersion: string
   const solc = require("solc") as { version(): string };
   const compilerPath = path.join(path.dirname(require.resolve("solc/package.json")), "soljson.js");
   return { compilerPath, isSolcJs: true, version: args.solcVersion, longVersion: solc.version() };
+});
+
+// Under `hardhat coverage` the artifacts on disk are the instrumented ones. A task that a test spawns as a
+// child process would recompile them to plain bytecode (every task compiles first), and every later test
+// would deploy uninstrumented contracts and record no coverage. The flag tells such children not to.
+task("coverage", async (args, _hre, runSuper) => {
+  process.env.THINGLEDGER_COVERAGE_RUN = "1";
+  return runSuper(args);
+});
+
+// `hardhat node` keeps idle keep-alive connections open until the client closes them (Node's default
+// closes them after 5 s and announces it in a `Keep-Alive: timeout=5` header, which clients then trust
+// to within a second). On a loaded machine a client sent its next request on a connection the node was
+// closing: "SocketError: other side closed" in the middle of a deployment. With no server timeout and no
+// header, each client's own idle timeout (undici 4 s, Node's agent 5 s) always ends the connection first.
+subtask(TASK_NODE_SERVER_CREATED, async (args: { server: unknown }, _hre, runSuper) => {
+  const http = (args.server as { _httpServer?: { keepAliveTimeout: number } })._httpServer;
+  if (http !== undefined) http.keepAliveTimeout = 0;
+  return runSuper(args);
 });
 
 const networks: Record<string, NetworkUserConfig> = {

@@ -1,15 +1,18 @@
 /**
- * `npm run bench:whitelist -- [--devices N] [--old] [--no-old] [--dir DIR]`: a Merkle whitelist of N devices
- * (default 100,000) with every proof, as `device:register --merkle` writes it, against the issue's targets.
- * Files go to a temporary directory in DIR (default the system's): a million devices write 3.3 GB, so a
- * slow disk alone can take most of the 15 s (`--dir /dev/shm` measures the code without the disk).
+ * `npm run bench:whitelist -- [--devices N] [--old] [--no-old] [--no-json] [--dir DIR]`: a Merkle whitelist of
+ * N devices (default 100,000) with every proof, as `device:register --merkle` writes it, against the
+ * issue's targets. Files go to a temporary directory in DIR (default the system's; `--dir /dev/shm`
+ * measures the code without the disk).
  *
  * A device list (`deviceId,deviceKey,deviceType`) is written to a temporary directory first (not timed).
  * Each measured phase then runs in its own child process, which reports its time and its peak resident
  * memory (`process.resourceUsage().maxRSS`, the kernel's high-water mark, so nothing is missed between
  * samples):
- * - `new`: `writeWhitelist` streams the list from disk into the tree file, then writes the JSON and the
- *   CSV with every proof (read from the tree file block by block);
+ * - `tree` (`--proofs tree`, the default above 10,000 devices): `writeWhitelist` streams the list from disk
+ *   into the tree file and the binary device file, and writes the manifest: every proof is on disk, in
+ *   the tree file, read by index;
+ * - `json` (`--proofs json`, the format before; `--no-json` skips it): the same, then the JSON and the
+ *   CSV with every proof as hex (read from the tree file block by block): 3.3 GB at a million devices;
  * - `proofs`: opens the tree file and serves 10,000 random proofs by index (open/seek/read each);
  * - `old`: the code path before the one builder (merkletreejs + ethers' keccak, `JSON.stringify`), run by
  *   default up to 100,000 devices (`--old` forces it, `--no-old` skips it).
@@ -23,13 +26,15 @@ import { performance } from "node:perf_hooks";
 
 import { keccak } from "../src/keccak";
 import { TreeFile, rootFromProof } from "../src/merkle/tree";
-import { readWhitelistDevices, whitelistCsv, writeWhitelist } from "../src/merkle/whitelist";
+import { readWhitelistDevices, whitelistCsv, whitelistFiles, writeWhitelist } from "../src/merkle/whitelist";
 import { referenceWhitelist } from "../test/merkle/reference";
 
 interface Measured {
   seconds: number;
   /** CPU time (user + system) of the phase: less sensitive than wall time to other load on the machine. */
   cpuSeconds: number;
+  /** Bytes of the files the phase wrote. */
+  bytes?: number;
   peakMiB: number;
   root: string;
   perProofMs?: { mean: number; p50: number; p99: number; max: number };
@@ -50,19 +55,17 @@ function cpuSeconds(): number {
 /** The measured phases, run in a child process each: `child <phase> <dir>`. */
 function child(phase: string, dir: string): Measured {
   const list = path.join(dir, "devices.csv");
-  const files = {
-    json: path.join(dir, "whitelist.json"),
-    csv: path.join(dir, "whitelist.csv"),
-    tree: path.join(dir, "whitelist.tree"),
-  };
   const t0 = performance.now();
   const cpu0 = cpuSeconds();
-  if (phase === "new") {
-    const { root } = writeWhitelist(() => readWhitelistDevices(list), 1, files);
-    return { seconds: (performance.now() - t0) / 1000, cpuSeconds: cpuSeconds() - cpu0, peakMiB: peakMiB(), root };
+  if (phase === "tree" || phase === "json") {
+    const files = whitelistFiles(path.join(dir, `${phase}.json`), phase);
+    const { root } = writeWhitelist(() => readWhitelistDevices(list), 1, files, phase);
+    const seconds = (performance.now() - t0) / 1000;
+    const bytes = Object.values(files).reduce((sum, f) => sum + fs.statSync(f as string).size, 0);
+    return { seconds, cpuSeconds: cpuSeconds() - cpu0, peakMiB: peakMiB(), root, bytes };
   }
   if (phase === "proofs") {
-    const tree = TreeFile.open(files.tree);
+    const tree = TreeFile.open(path.join(dir, "tree.tree"));
     const samples = 10_000;
     const times: number[] = [];
     for (let s = 0; s < samples; s++) {
@@ -85,13 +88,16 @@ function child(phase: string, dir: string): Measured {
   }
   // The old path: the fleet in memory, merkletreejs, and the whole JSON and CSV built as strings.
   const whitelist = referenceWhitelist([...readWhitelistDevices(list)], 1);
-  fs.writeFileSync(path.join(dir, "old.json"), `${JSON.stringify(whitelist, null, 2)}\n`);
-  fs.writeFileSync(path.join(dir, "old.csv"), whitelistCsv(whitelist));
+  const json = `${JSON.stringify(whitelist, null, 2)}\n`;
+  const csv = whitelistCsv(whitelist);
+  fs.writeFileSync(path.join(dir, "old.json"), json);
+  fs.writeFileSync(path.join(dir, "old.csv"), csv);
   return {
     seconds: (performance.now() - t0) / 1000,
     cpuSeconds: cpuSeconds() - cpu0,
     peakMiB: peakMiB(),
     root: whitelist.root,
+    bytes: json.length + csv.length,
   };
 }
 
@@ -134,7 +140,7 @@ function main(): void {
   const at = args.indexOf("--devices");
   const count = at < 0 ? 100_000 : Number(args[at + 1]);
   if (!Number.isSafeInteger(count) || count < 1) {
-    console.error("usage: npm run bench:whitelist -- [--devices N ≥ 1] [--old] [--no-old] [--dir DIR]");
+    console.error("usage: npm run bench:whitelist -- [--devices N ≥ 1] [--old] [--no-old] [--no-json] [--dir DIR]");
     process.exit(1);
   }
   const dirAt = args.indexOf("--dir");
@@ -144,26 +150,30 @@ function main(): void {
     process.exit(1);
   }
   const withOld = args.includes("--old") || (!args.includes("--no-old") && count <= 100_000);
+  const withJson = !args.includes("--no-json");
   const dir = fs.mkdtempSync(path.join(parent, "thingledger-bench-whitelist-"));
   try {
     writeDeviceList(path.join(dir, "devices.csv"), count);
-    const fresh = run("new", dir);
-    const sizes = ["whitelist.tree", "whitelist.json", "whitelist.csv"].map((f) => fs.statSync(path.join(dir, f)).size);
+    const fresh = run("tree", dir);
     const proofs = run("proofs", dir);
+    const mib = (bytes = 0) => `${fmt(Math.round(bytes / MiB))} MiB`;
+    const line = (m: Measured) =>
+      `${m.seconds.toFixed(2)} s (CPU ${m.cpuSeconds.toFixed(2)} s), peak ${m.peakMiB.toFixed(0)} MiB, wrote ${mib(m.bytes)}`;
     console.log(`Whitelist of ${fmt(count)} devices in ${parent}: root ${fresh.root}`);
-    console.log(
-      `  root + tree file + every proof (JSON and CSV) on disk: ${fresh.seconds.toFixed(2)} s ` +
-        `(CPU ${fresh.cpuSeconds.toFixed(2)} s), peak ${fresh.peakMiB.toFixed(0)} MiB`,
-    );
-    console.log(
-      `  files: tree ${(sizes[0] / MiB).toFixed(0)} MiB, JSON ${(sizes[1] / MiB).toFixed(0)} MiB, CSV ${(sizes[2] / MiB).toFixed(0)} MiB`,
-    );
+    console.log(`  --proofs tree: root + tree file + device file (every proof by index) on disk: ${line(fresh)}`);
     const p = proofs.perProofMs as { mean: number; p50: number; p99: number; max: number };
     const us = (ms: number) => `${(ms * 1000).toFixed(1)} µs`;
     console.log(
       `  one proof by index from the tree file (10,000 random): mean ${us(p.mean)}, median ${us(p.p50)}, ` +
         `p99 ${us(p.p99)}, max ${p.max.toFixed(3)} ms`,
     );
+    let before: Measured | undefined;
+    if (withJson) {
+      before = run("json", dir);
+      if (before.root !== fresh.root)
+        throw new Error(`the json format's root ${before.root} differs from ${fresh.root}`);
+      console.log(`  --proofs json (every proof as hex in the JSON and CSV, the format before): ${line(before)}`);
+    }
     const targets: string[] = [];
     if (count === 1_000_000) {
       targets.push(
@@ -182,12 +192,12 @@ function main(): void {
     if (withOld) {
       const old = run("old", dir);
       if (old.root !== fresh.root) throw new Error(`the old path's root ${old.root} differs from ${fresh.root}`);
-      for (const ext of ["json", "csv"])
-        if (!fs.readFileSync(path.join(dir, `old.${ext}`)).equals(fs.readFileSync(path.join(dir, `whitelist.${ext}`))))
-          throw new Error(`the old path's ${ext} differs`);
+      if (withJson)
+        for (const ext of ["json", "csv"])
+          if (!fs.readFileSync(path.join(dir, `old.${ext}`)).equals(fs.readFileSync(path.join(dir, `json.${ext}`))))
+            throw new Error(`the old path's ${ext} differs`);
       console.log(
-        `  old path (merkletreejs, in memory): ${old.seconds.toFixed(2)} s (CPU ${old.cpuSeconds.toFixed(2)} s), ` +
-          `peak ${old.peakMiB.toFixed(0)} MiB; same root and files`,
+        `  old path (merkletreejs, in memory, JSON and CSV): ${line(old)}; same root${withJson ? " and files" : ""}`,
       );
       targets.push(
         verdict(

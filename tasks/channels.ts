@@ -17,8 +17,9 @@ defineTask(
   .addParam("expiry", "Expiry: a duration from now (30m, 12h, 7d) or a unix time")
   .addOptionalParam("asset", "eth, or token (ThingToken, opened in one approveAndCall)", "eth")
   .addOptionalParam("salt", "Distinguishes channels with equal parameters; default random")
-  .addOptionalParam("out", "Write the channel file (key, and each client's Merkle proof) here")
-  .addOptionalParam("signer", "Index of the owner's local account", "0")
+  .addOptionalParam("out", "Write the channel file (key, and each client's Merkle proof) here, e.g. data/channel.json")
+  .addFlag("force", "Overwrite --out if it exists")
+  .addOptionalParam("signer", "The owner's signer (an account index, vars:NAME, or a keystore file)", "0")
   .run(
     async (
       args: {
@@ -29,6 +30,7 @@ defineTask(
         asset: string;
         salt?: string;
         out?: string;
+        force: boolean;
         signer: string;
       },
       hre,
@@ -40,6 +42,8 @@ defineTask(
       const { openChannel } = await import("../src/channels");
       const { signerOption } = await import("./support/signers");
       const { loadSystem } = await import("./support/deployments");
+      const { ensureWritable } = await import("../src/cli/files");
+      if (args.out !== undefined) ensureWritable(args.out, { force: args.force, flag: "out" });
       const asset = parseAsset(args.asset);
       const payee = parseAddress("as", args.as);
       const deposit = parseAmount("deposit", args.deposit);
@@ -59,6 +63,7 @@ defineTask(
         asset,
         salt,
         out: args.out,
+        force: args.force,
       });
     },
     (r, hre) =>
@@ -77,7 +82,7 @@ defineTask("channel:topup", "The owner adds to a channel's deposit and/or extend
   .addParam("channel", "Channel id (0x…64 hex)")
   .addOptionalParam("amount", "ETH or THING to add, e.g. 0.1")
   .addOptionalParam("extend", "New expiry: a duration from now (7d) or a unix time")
-  .addOptionalParam("signer", "Index of the owner's local account", "0")
+  .addOptionalParam("signer", "The owner's signer (an account index, vars:NAME, or a keystore file)", "0")
   .run(
     async (args: { channel: string; amount?: string; extend?: string; signer: string }, hre) => {
       const { parseAmount, parseDeadline } = await import("../src/cli/parse");
@@ -128,7 +133,7 @@ defineTask("channel:close", "The AS closes channels with their best receipts: on
   .addOptionalParam("db", "The AS database: close with its best receipts (run while that AS is stopped)")
   .addOptionalParam("receipt", "A receipt file: { channelId, amount, signature, proof }")
   .addOptionalParam("channel", "Only these channel ids (comma-separated); default: every open one in --db")
-  .addOptionalParam("signer", "Index of the AS's local account (the payee)", "0")
+  .addOptionalParam("signer", "The AS's signer, the payee (an account index, vars:NAME, or a keystore file)", "0")
   .run(
     async (args: { db?: string; receipt?: string; channel?: string; signer: string }, hre) => {
       const { UserError } = await import("../src/errors");
@@ -160,7 +165,7 @@ defineTask("channel:close", "The AS closes channels with their best receipts: on
 
 defineTask("channel:reclaim", "After expiry without a close, the owner takes the whole deposit back")
   .addParam("channel", "Channel id (0x…64 hex)")
-  .addOptionalParam("signer", "Index of the owner's local account", "0")
+  .addOptionalParam("signer", "The owner's signer (an account index, vars:NAME, or a keystore file)", "0")
   .run(
     async (args: { channel: string; signer: string }, hre) => {
       const { parseChannelId } = await import("../src/cli/channels");
@@ -180,7 +185,7 @@ defineTask("as:serve", "Runs the Authorization Server: trades receipts for HOTP 
   .with(withHttpFlags)
   .addOptionalParam("port", "HTTP port (0 picks a free one)", "8088")
   .addOptionalParam("host", "Interface to listen on", "127.0.0.1")
-  .addOptionalParam("db", "SQLite database of receipts, counters and device secrets", "as-data/as.sqlite")
+  .addOptionalParam("db", "SQLite database of receipts, counters and device secrets", "data/as/as.sqlite")
   .addOptionalParam("devices", "Devices to provision: JSON [{ deviceId, secret (hex), price }]; kept in --db")
   .addOptionalParam("closeMargin", "Close channels this many seconds before their expiry", "3600")
   .addOptionalParam("poll", "Seconds between looks for due channels", "30")
@@ -195,7 +200,7 @@ defineTask("as:serve", "Runs the Authorization Server: trades receipts for HOTP 
   .addOptionalParam("follow", "Seconds between reads of the channels contract's events", "5")
   .addOptionalParam("stateMaxAge", "Re-read a channel on chain before a sale when its state is older (seconds)", "5")
   .addOptionalParam("maxCloseBatch", "Channels per closeBatch transaction", "50")
-  .addOptionalParam("signer", "Index of the AS's local account (the payee)", "0")
+  .addOptionalParam("signer", "The AS's signer, the payee (an account index, vars:NAME, or a keystore file)", "0")
   .addFlag("init", "Create --db if it does not exist (a new AS); without it a missing database is refused")
   .addOptionalParam(
     "unknownChannelTtl",
@@ -288,8 +293,8 @@ defineTask(
 )
   .addOptionalParam("clients", "Client keys in the channel's group", "4")
   .addOptionalParam("slots", "Access slots each client buys", "3")
-  .addOptionalParam("owner", "Index of the owner's local account", "0")
-  .addOptionalParam("as", "Index of the Authorization Server's local account", "1")
+  .addOptionalParam("owner", "The owner's signer (an account index, vars:NAME, or a keystore file)", "0")
+  .addOptionalParam("as", "The Authorization Server's signer (an account index, vars:NAME, or a keystore file)", "1")
   .run(
     async (args: { clients: string; slots: string; owner: string; as: string; json: boolean }, hre) => {
       const { parseCount } = await import("../src/cli/parse");

@@ -1,31 +1,50 @@
 import { formatUnits } from "ethers";
 
 import { formatGas } from "../src/cli/output";
+import { describePreview } from "../src/cli/preview";
+import { PRODUCTION_SCRYPT_N } from "../src/devices/keystore";
 import { defineTask } from "./lib";
 
 defineTask("device:generate", "Generates simulated devices: ids, keys (in encrypted keystores) and a fleet file")
   .addParam("count", "How many devices")
-  .addParam("out", "Directory for devices.csv, devices.json and keystore/")
+  .addParam("out", "Folder for devices.csv, devices.json and keystore/ (e.g. data/fleet)")
   .addOptionalParam("type", "Device type for all of them (id or name); default: a mix")
   .addOptionalParam(
     "manufacturer",
     "Manufacturer id whose namespace the device ids are in; default: the --signer account's manufacturer id",
   )
-  .addOptionalParam("signer", "Index of the manufacturer's local account (when --manufacturer is not given)", "0")
+  .addOptionalParam(
+    "signer",
+    "The manufacturer's signer, when --manufacturer is not given (an account index, vars:NAME, or a keystore file)",
+    "0",
+  )
+  .addFlag("force", "Replace a fleet already in --out (its keystores are moved to keystore.old-<time>)")
+  .addFlag("devScrypt", "SIMULATION ONLY: encrypt the keystores with scrypt N=1024 (16 times faster, far weaker)")
   .run(
     async (
-      args: { count: string; out: string; type?: string; manufacturer?: string; signer: string; json: boolean },
+      args: {
+        count: string;
+        out: string;
+        type?: string;
+        manufacturer?: string;
+        signer: string;
+        force: boolean;
+        devScrypt: boolean;
+        json: boolean;
+      },
       hre,
     ) => {
       const { parseDeviceType } = await import("../src/cli/devices");
       const { parseCount } = await import("../src/cli/parse");
-      const { generateFleet } = await import("../src/devices/generate");
-      const { keystorePassword } = await import("../src/devices/keystore");
+      const { ensureFleetFolder, generateFleet } = await import("../src/devices/generate");
+      const { newKeystorePassword, scryptN } = await import("../src/devices/keystore");
       const { activeManufacturerId } = await import("../src/registry");
       const { loadSystem } = await import("./support/deployments");
       const { signerOption } = await import("./support/signers");
       const count = parseCount("count", args.count, 1);
       const type = args.type === undefined ? undefined : parseDeviceType("type", args.type);
+      const n = scryptN(args.devScrypt);
+      ensureFleetFolder(args.out, args.force);
       const manufacturerId =
         args.manufacturer !== undefined
           ? parseCount("manufacturer", args.manufacturer, 1)
@@ -33,12 +52,19 @@ defineTask("device:generate", "Generates simulated devices: ids, keys (in encryp
               await loadSystem(hre, ["DeviceRegistry"]),
               await (await signerOption(hre, "signer", args.signer)).getAddress(),
             );
-      const fleet = generateFleet(manufacturerId, count, args.out, await keystorePassword(), type, !args.json);
+      const fleet = await generateFleet(manufacturerId, count, args.out, await newKeystorePassword(), {
+        deviceType: type,
+        scryptN: n,
+        force: args.force,
+        showProgress: !args.json,
+      });
       return {
         count: fleet.count,
         csv: fleet.csv,
         json: fleet.json,
         keystoreDir: fleet.keystoreDir,
+        scryptN: fleet.scryptN,
+        ...(fleet.replacedKeystores === undefined ? {} : { replacedKeystores: fleet.replacedKeystores }),
         devices: fleet.devices,
       };
     },
@@ -46,7 +72,8 @@ defineTask("device:generate", "Generates simulated devices: ids, keys (in encryp
       [
         `Generated ${r.count} device(s):`,
         `  fleet file: ${r.csv} (and ${r.json}) — public data only`,
-        `  keys: ${r.keystoreDir}/<deviceId>.json, encrypted`,
+        `  keys: ${r.keystoreDir}/<deviceId>.json, encrypted with scrypt N=${r.scryptN}${r.scryptN < PRODUCTION_SCRYPT_N ? ` — SIMULATION ONLY, too weak for real devices (THINGLEDGER_KEYSTORE_SCRYPT_N=${PRODUCTION_SCRYPT_N} for those)` : ""}`,
+        ...(r.replacedKeystores === undefined ? [] : [`  the replaced fleet's keystores: ${r.replacedKeystores}`]),
         `Register them with: npx hardhat device:register --file ${r.csv} [--merkle]`,
       ].join("\n"),
   );
@@ -55,20 +82,32 @@ defineTask("device:register", "Registers a fleet file (resumable; never charges 
   .addParam("file", "Fleet file: CSV (uid,publicKey,type[,metadataHash]) or JSON")
   .addFlag("merkle", "Commit one Merkle whitelist root instead of registering each device")
   .addOptionalParam("batchSize", "Devices per transaction (batch mode)", "100")
-  .addOptionalParam("whitelistOut", "Where to write the whitelist with proofs (merkle mode)", "whitelist.json")
-  .addOptionalParam("signer", "Index of the manufacturer's local account", "0")
+  .addOptionalParam(
+    "whitelistOut",
+    "Where to write the whitelist (merkle mode; its .tree and .csv or .devices beside it); default: whitelist.json beside --file",
+  )
+  .addOptionalParam(
+    "proofs",
+    "With --merkle: json (every proof as hex in the JSON and CSV) or tree (a manifest, the tree file and a binary device file); default: json up to 10,000 devices",
+  )
+  .addFlag("force", "Overwrite whitelist files that exist")
+  .addOptionalParam("signer", "The manufacturer's signer (an account index, vars:NAME, or a keystore file)", "0")
   .addOptionalParam("maxFee", "Most THING to pay per device; default: the current registration fee")
   .addOptionalParam(
     "maxActivationFee",
     "With --merkle: the highest activation fee (THING) to fix for the root's devices; default: the current one",
   )
+  .addFlag("dryRun", "Print the fees and estimated gas, send nothing and write no file")
   .run(
     async (
       args: {
         file: string;
         merkle: boolean;
+        dryRun: boolean;
         batchSize: string;
-        whitelistOut: string;
+        whitelistOut?: string;
+        proofs?: string;
+        force: boolean;
         signer: string;
         maxFee?: string;
         maxActivationFee?: string;
@@ -78,59 +117,85 @@ defineTask("device:register", "Registers a fleet file (resumable; never charges 
     ) => {
       const { parseRegisterOptions } = await import("../src/cli/devices");
       const { readFleetFile } = await import("../src/devices/fleet");
-      const { activeManufacturerId, registerFleet } = await import("../src/registry");
+      const { activeManufacturerId, previewFleet, registerFleet, startRun } = await import("../src/registry");
       const { loadSystem } = await import("./support/deployments");
       const { signerOption } = await import("./support/signers");
-      const options = parseRegisterOptions(args);
+      const path = await import("node:path");
+      const whitelistOut = args.whitelistOut ?? path.join(path.dirname(args.file), "whitelist.json");
+      const options = parseRegisterOptions({ ...args, whitelistOut });
       const manufacturer = await signerOption(hre, "signer", args.signer);
       const ctx = await loadSystem(hre, ["ThingToken", "DeviceRegistry"]);
       const devices = readFleetFile(args.file, await activeManufacturerId(ctx, await manufacturer.getAddress()));
-      return registerFleet(ctx, manufacturer, devices, options);
+      if (!args.dryRun) {
+        const { interruptSignal } = await import("../src/cli/interrupt");
+        const interrupt = interruptSignal();
+        try {
+          return await registerFleet(ctx, manufacturer, devices, { ...options, signal: interrupt.signal });
+        } finally {
+          interrupt.dispose();
+        }
+      }
+      const { run, id } = await startRun(ctx, manufacturer, devices, options);
+      return previewFleet(run, id, options);
     },
     (r) =>
-      [
-        r.mode === "merkle"
-          ? r.registered === 0
-            ? `Whitelist root ${r.root} was already committed: nothing to do, nothing charged.`
-            : `Committed whitelist root ${r.root} for ${r.devices} device(s); each registers when it first presents its proof.`
-          : `Registered ${r.registered} device(s), skipped ${r.skipped} already registered.`,
-        `  fees ${formatUnits(r.feesPaid, 18)} THING, ${r.transactions} transaction(s), gas ${formatGas(r.gasUsed)}`,
-        ...(r.whitelistFiles
-          ? [
-              `  whitelist with proofs: ${r.whitelistFiles.json} and ${r.whitelistFiles.csv}; tree file ${r.whitelistFiles.tree}`,
-            ]
-          : []),
-      ].join("\n"),
+      "dryRun" in r
+        ? `${r.registering} of ${r.devices} device(s) to register (${r.mode}). ${describePreview(r)}`
+        : [
+            r.mode === "merkle"
+              ? r.registered === 0
+                ? `Whitelist root ${r.root} was already committed: nothing to do, nothing charged.`
+                : `Committed whitelist root ${r.root} for ${r.devices} device(s); each registers when it first presents its proof.`
+              : `Registered ${r.registered} device(s), skipped ${r.skipped} already registered.`,
+            `  fees ${formatUnits(r.feesPaid, 18)} THING, ${r.transactions} transaction(s), gas ${formatGas(r.gasUsed)}`,
+            ...(r.whitelistFiles
+              ? [
+                  r.proofs === "tree"
+                    ? `  whitelist: ${r.whitelistFiles.json}; every proof by index from the tree file ${r.whitelistFiles.tree}; devices ${r.whitelistFiles.devices}`
+                    : `  whitelist with proofs: ${r.whitelistFiles.json} and ${r.whitelistFiles.csv}; tree file ${r.whitelistFiles.tree}`,
+                ]
+              : []),
+          ].join("\n"),
   );
 
 defineTask("device:activate", "The device signs its activation; the owner submits it and pays the fee")
   .addParam("device", "Device id (0x…64 hex) or raw unique id")
   .addParam("keystore", "Directory of device keystores")
   .addOptionalParam("whitelist", "Whitelist file, for a device registered by Merkle root")
-  .addOptionalParam("signer", "Index of the owner's local account", "0")
+  .addOptionalParam("signer", "The owner's signer (an account index, vars:NAME, or a keystore file)", "0")
   .addOptionalParam("maxFee", "Most THING the owner pays; default: the device's activation fee")
+  .addFlag("dryRun", "Print the fee and estimated gas, send nothing")
   .run(
-    async (args: { device: string; keystore: string; whitelist?: string; signer: string; maxFee?: string }, hre) => {
+    async (
+      args: { device: string; keystore: string; whitelist?: string; signer: string; maxFee?: string; dryRun: boolean },
+      hre,
+    ) => {
       const { parseAmount } = await import("../src/cli/parse");
       const { unlockDeviceKey } = await import("../src/devices/keystore");
-      const { activate, resolveDevice } = await import("../src/registry");
+      const { activate, previewActivation, resolveDevice } = await import("../src/registry");
       const { loadSystem } = await import("./support/deployments");
       const { signerOption } = await import("./support/signers");
       const maxFee = args.maxFee === undefined ? undefined : parseAmount("max-fee", args.maxFee);
       const ctx = await loadSystem(hre, ["ThingToken", "DeviceRegistry"]);
       const deviceId = await resolveDevice(ctx, args.device, args.keystore);
       const wallet = await unlockDeviceKey(args.keystore, deviceId);
-      return activate(ctx, await signerOption(hre, "signer", args.signer), wallet, deviceId, args.whitelist, maxFee);
+      const owner = await signerOption(hre, "signer", args.signer);
+      if (args.dryRun) return previewActivation(ctx, owner, wallet, deviceId, args.whitelist, maxFee);
+      return activate(ctx, owner, wallet, deviceId, args.whitelist, maxFee);
     },
     (r) =>
-      `Device ${r.deviceId} activated for ${r.owner}${r.fromWhitelist ? " (registered from its whitelist proof)" : ""}; fee ${formatUnits(r.feePaid, 18)} THING, gas ${formatGas(r.gasUsed)}`,
+      "dryRun" in r
+        ? `Activating ${r.deviceId} for ${r.owner}. ${describePreview(r)}`
+        : `Device ${r.deviceId} activated for ${r.owner}${r.fromWhitelist ? " (registered from its whitelist proof)" : ""}; fee ${formatUnits(r.feePaid, 18)} THING, gas ${formatGas(r.gasUsed)}`,
   );
 
 defineTask("device:status", "Shows a device's record: status, manufacturer, owner, key, type, score")
   .addParam("device", "Device id (0x…64 hex) or raw unique id")
   .run(
     async (args: { device: string }, hre) => {
-      const { deviceStatus, resolveDevice } = await import("../src/registry");
+      // From their own modules: the registry's index loads every registry operation (bench:startup's task).
+      const { deviceStatus } = await import("../src/registry/status");
+      const { resolveDevice } = await import("../src/registry/resolve");
       const { loadSystem } = await import("./support/deployments");
       const { UserError } = await import("../src/errors");
       const ctx = await loadSystem(hre, ["DeviceRegistry"]);
@@ -184,7 +249,7 @@ defineTask("device:validate", "Validates a device; with --challenge, checks a fr
 defineTask("device:transfer", "Transfers an active device to a new owner (owner only)")
   .addParam("device", "Device id (0x…64 hex) or raw unique id")
   .addParam("to", "New owner's address")
-  .addOptionalParam("signer", "Index of the owner's local account", "0")
+  .addOptionalParam("signer", "The owner's signer (an account index, vars:NAME, or a keystore file)", "0")
   .run(
     async (args: { device: string; to: string; signer: string }, hre) => {
       const { parseAddress } = await import("../src/cli/parse");
@@ -202,7 +267,11 @@ defineTask("device:transfer", "Transfers an active device to a new owner (owner 
 defineTask("device:revoke", "Revokes a device for good (its manufacturer or the network admin)")
   .addParam("device", "Device id (0x…64 hex) or raw unique id")
   .addOptionalParam("reason", "Reason code 0-255 (e.g. 1 compromised, 2 recalled, 3 squatted id)", "1")
-  .addOptionalParam("signer", "Index of the manufacturer's or admin's local account", "0")
+  .addOptionalParam(
+    "signer",
+    "The manufacturer's or admin's signer (an account index, vars:NAME, or a keystore file)",
+    "0",
+  )
   .run(
     async (args: { device: string; reason: string; signer: string }, hre) => {
       const { parseReason } = await import("../src/cli/devices");
@@ -223,7 +292,7 @@ defineTask(
 )
   .addParam("device", "Device id (0x…64 hex) or raw unique id")
   .addParam("keystore", "Directory of device keystores")
-  .addOptionalParam("signer", "Index of the owner's local account", "0")
+  .addOptionalParam("signer", "The owner's signer (an account index, vars:NAME, or a keystore file)", "0")
   .run(
     async (args: { device: string; keystore: string; signer: string }, hre) => {
       const { keystorePassword } = await import("../src/devices/keystore");

@@ -1,3 +1,5 @@
+import "./access";
+import "./admin";
 import "./channels";
 import "./demo";
 import "./deploy";

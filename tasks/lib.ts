@@ -2,11 +2,12 @@ import { task } from "hardhat/config";
 import { HardhatError } from "hardhat/internal/core/errors";
 import { ERRORS } from "hardhat/internal/core/errors-list";
 import { HardhatPluginError } from "hardhat/plugins";
-import { TASK_COMPILE } from "hardhat/builtin-tasks/task-names";
-import type { ConfigurableTaskDefinition, HardhatRuntimeEnvironment } from "hardhat/types";
+import type { ConfigurableTaskDefinition, HardhatRuntimeEnvironment, TaskDefinition } from "hardhat/types";
 
 import { printJson } from "../src/cli/output";
+import { compileIfChanged } from "./support/compiled";
 import { liveNetwork, missingRpcUrl } from "./support/networks";
+import { withExample } from "./support/params";
 import { UserError } from "../src/errors";
 
 export const PLUGIN = "thingledger";
@@ -31,6 +32,13 @@ function isRpcConnectionError(hre: HardhatRuntimeEnvironment, error: unknown): b
   return e.hostname === host || e.address === host;
 }
 
+/** A node's or ethers' refusal of a transaction whose sender cannot pay its gas and value. */
+function notEnoughEth(error: unknown): boolean {
+  const e = (error ?? {}) as { code?: unknown; message?: unknown };
+  const message = typeof e.message === "string" ? e.message : "";
+  return e.code === "INSUFFICIENT_FUNDS" || /insufficient funds|doesn't have enough funds/i.test(message);
+}
+
 /**
  * One line for a network that cannot be reached or answers with another chain id. A live network's RPC
  * URL often carries an API key, so only its host is shown.
@@ -48,7 +56,7 @@ function networkProblem(hre: HardhatRuntimeEnvironment, wrongChain?: string): st
 }
 
 /**
- * Runs a task body (every task's, through {@link TaskBuilder}): compiles first (so a fresh clone works, and typechain-types exist before `src/` is
+ * Runs a task body (every task's, through {@link TaskBuilder}): compiles first if needed (so a fresh clone works, and typechain-types exist before `src/` is
  * loaded), turns a {@link UserError} into Hardhat's one-line plugin error, and prints either JSON or
  * the human summary.
  */
@@ -59,7 +67,9 @@ async function runTask<T>(
   body: () => Promise<T>,
   human: (result: T) => string,
 ): Promise<T> {
-  await hre.run(TASK_COMPILE, { quiet: true });
+  // Not in a child of `hardhat coverage` (see hardhat.config.ts): that would overwrite the instrumented artifacts.
+  // Skipped when nothing changed since the last compile a task ran (tasks/support/compiled.ts).
+  if (process.env.THINGLEDGER_COVERAGE_RUN !== "1") await compileIfChanged(hre);
   try {
     const unconfigured = missingRpcUrl(hre.network.name);
     if (unconfigured !== undefined) throw new UserError(unconfigured);
@@ -80,6 +90,10 @@ async function runTask<T>(
       isRpcConnectionError(hre, error)
     ) {
       error = new UserError(networkProblem(hre));
+    } else if (!(error instanceof UserError) && notEnoughEth(error)) {
+      error = new UserError(
+        "the signing account has too little ETH for this transaction's gas (and value): fund it, or sign with another --signer",
+      );
     } else if (!(error instanceof UserError)) {
       // A contract's custom error (a call, an estimate or a mined transaction): named in one line.
       const { describeRevert } = await import("../src/chain/revert");
@@ -163,12 +177,24 @@ export class TaskBuilder {
     return this;
   }
 
+  /** Ends each parameter's description with its example from the central table (tasks/support/params.ts). */
+  private addExamples(): void {
+    // task() returns the whole definition; its parameter lists are what `--help` prints.
+    const definition = this.definition as unknown as TaskDefinition;
+    const params = [...Object.values(definition.paramDefinitions), ...definition.positionalParamDefinitions];
+    for (const param of params) {
+      if (param.isFlag) continue;
+      (param as { description?: string }).description = withExample(this.name, param.name, param.description);
+    }
+  }
+
   /** The task's action: `body` computes the result, printed as JSON with `--json`, else as `human` renders it. */
   run<A extends object, T>(
     body: (args: A & { json: boolean }, hre: HardhatRuntimeEnvironment) => Promise<T>,
     human: Human<T, A & { json: boolean }>,
   ): void {
     const name = this.name;
+    this.addExamples();
     this.definition.addFlag("json", "Print machine-readable JSON").setAction((args: A & { json: boolean }, hre) =>
       runTask(
         hre,
@@ -186,6 +212,7 @@ export class TaskBuilder {
     human: Human<T, A & { json: boolean }>,
   ): void {
     const name = this.name;
+    this.addExamples();
     this.definition
       .addFlag("json", "Print machine-readable JSON (one line when listening)")
       .setAction(async (args: A & { json: boolean }, hre) => {

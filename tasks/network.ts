@@ -7,7 +7,7 @@ defineTask("manufacturer:add", "Admits a manufacturer (network admin only)")
   .addParam("account", "The manufacturer's account address")
   .addOptionalParam("payout", "Address that receives its withdrawn fee credit (default: --account)")
   .addOptionalParam("score", "Default reputation score (0-1000) of its devices until audited", "500")
-  .addOptionalParam("signer", "Index of the admin's local account", "0")
+  .addOptionalParam("signer", "The admin's signer (an account index, vars:NAME, or a keystore file)", "0")
   .run(
     async (args: { account: string; payout?: string; score: string; signer: string }, hre) => {
       const { parseAddress, parseCount } = await import("../src/cli/parse");
@@ -26,7 +26,7 @@ defineTask("manufacturer:add", "Admits a manufacturer (network admin only)")
 
 defineTask("manufacturer:remove", "Removes a manufacturer (network admin only); its devices and credit stay")
   .addParam("account", "The manufacturer's account address")
-  .addOptionalParam("signer", "Index of the admin's local account", "0")
+  .addOptionalParam("signer", "The admin's signer (an account index, vars:NAME, or a keystore file)", "0")
   .run(
     async (args: { account: string; signer: string }, hre) => {
       const { parseAddress } = await import("../src/cli/parse");
@@ -38,7 +38,7 @@ defineTask("manufacturer:remove", "Removes a manufacturer (network admin only); 
       return removeManufacturer(await loadSystem(hre, ["DeviceRegistry"]), admin, account);
     },
     (r) =>
-      `Manufacturer #${r.id} ${r.account} removed; its devices stay valid and its credit (${r.credit}) stays withdrawable; gas ${formatGas(r.gasUsed)}`,
+      `Manufacturer #${r.id} ${r.account} removed; its devices stay valid and its credit (${formatUnits(r.credit, 18)} THING) stays withdrawable with manufacturer:withdraw; gas ${formatGas(r.gasUsed)}`,
   );
 
 defineTask(
@@ -47,7 +47,11 @@ defineTask(
 )
   .addOptionalParam("account", "The new account (it must have no manufacturer record of its own)")
   .addFlag("cancel", "Cancel the pending proposal instead")
-  .addOptionalParam("signer", "Index of the manufacturer's current local account", "0")
+  .addOptionalParam(
+    "signer",
+    "The manufacturer's current signer (an account index, vars:NAME, or a keystore file)",
+    "0",
+  )
   .run(
     async (args: { account?: string; cancel: boolean; signer: string }, hre) => {
       const { UserError } = await import("../src/errors");
@@ -73,7 +77,11 @@ defineTask(
   "The proposed account takes over a manufacturer: its id, credit, payout, devices and whitelists (step 2 of 2)",
 )
   .addParam("id", "The manufacturer's id")
-  .addOptionalParam("signer", "Index of the proposed (new) local account", "0")
+  .addOptionalParam(
+    "signer",
+    "The proposed (new) account's signer (an account index, vars:NAME, or a keystore file)",
+    "0",
+  )
   .run(
     async (args: { id: string; signer: string }, hre) => {
       const { parseCount } = await import("../src/cli/parse");

@@ -54,6 +54,7 @@ defineTask(
   .addParam("rating", "0 (failed) to 100 (perfect)")
   .addParam("evidence", "The subject's claim for this interaction (from reputation:claim)")
   .addOptionalParam("out", "Write the signed report to this file (a report file, for reputation:submit)")
+  .addFlag("force", "Overwrite --out if it exists")
   .addOptionalParam("auditor", "Send it to the auditor at this URL (e.g. http://127.0.0.1:8547)")
   .run(
     async (
@@ -65,6 +66,7 @@ defineTask(
         rating: string;
         evidence: string;
         out?: string;
+        force: boolean;
         auditor?: string;
       },
       hre,
@@ -76,6 +78,8 @@ defineTask(
       const { deliverReport, makeReport } = await import("../src/reputation");
       if (args.out === undefined && args.auditor === undefined)
         throw new UserError("give --out FILE, --auditor URL or both: where should the report go?");
+      const { ensureWritable } = await import("../src/cli/files");
+      if (args.out !== undefined) ensureWritable(args.out, { force: args.force, flag: "out" });
       const reporterId = await resolveDevice(await system(hre), args.reporter, args.keystore);
       const rating = parseRating(args.rating);
       const wallet = await unlockDeviceKey(args.keystore, reporterId);
@@ -86,7 +90,7 @@ defineTask(
         rating,
         evidence: args.evidence,
       });
-      return deliverReport(report, { out: args.out, auditor: args.auditor });
+      return deliverReport(report, { out: args.out, auditor: args.auditor, force: args.force });
     },
     (r) =>
       [
@@ -120,7 +124,7 @@ defineTask("reputation:submit", "Sends the reports of a report file to an audito
   );
 
 defineTask("reputation:show", "Shows a device's reputation as validation sees it: score 0-1000 and trend")
-  .addPositionalParam("device", "Device id (0x…64 hex) or raw unique id")
+  .addParam("device", "Device id (0x…64 hex) or raw unique id")
   .run(
     async (args: { device: string }, hre) => {
       const { resolveDevice } = await import("../src/registry");
@@ -141,8 +145,8 @@ for (const [name, description, admit] of [
   ["auditor:remove", "The network admin removes an auditor; its unused reward budget returns to the pool", false],
 ] as const) {
   defineTask(name, description)
-    .addPositionalParam("address", "The auditor's address")
-    .addOptionalParam("signer", "Index of the admin's local account", "0")
+    .addParam("address", "The auditor's address")
+    .addOptionalParam("signer", "The admin's signer (an account index, vars:NAME, or a keystore file)", "0")
     .run(
       async (args: { address: string; signer: string }, hre) => {
         const { parseAddress } = await import("../src/cli/parse");
@@ -157,9 +161,9 @@ for (const [name, description, admit] of [
 }
 
 defineTask("auditor:set-cap", "The network admin sets how many changed scores an auditor is paid for per epoch")
-  .addPositionalParam("address", "The auditor's address")
+  .addParam("address", "The auditor's address")
   .addParam("max", "Changed scores rewarded per epoch, 0 to the registry's MAX_EPOCH_REWARDS (10,000)")
-  .addOptionalParam("signer", "Index of the admin's local account", "0")
+  .addOptionalParam("signer", "The admin's signer (an account index, vars:NAME, or a keystore file)", "0")
   .run(
     async (args: { address: string; max: string; signer: string }, hre) => {
       const { parseAddress, parseCount } = await import("../src/cli/parse");
@@ -178,8 +182,8 @@ defineTask("auditor:serve", "Runs an auditor: takes device reports over HTTP, ch
   .with(withHttpFlags)
   .addOptionalParam("port", "HTTP port", "8547")
   .addOptionalParam("host", "Interface to listen on", "127.0.0.1")
-  .addOptionalParam("db", "SQLite database of reports and epochs", "auditor/auditor.sqlite")
-  .addOptionalParam("signer", "Index of the auditor's local account", "0")
+  .addOptionalParam("db", "SQLite database of reports and epochs", "data/auditor/auditor.sqlite")
+  .addOptionalParam("signer", "The auditor's signer (an account index, vars:NAME, or a keystore file)", "0")
   .addOptionalParam("halfLife", "The model's half-life: 3600s, 12h, 7d (default 7 epochs)")
   .addFlag("auto", "Score and submit each epoch by itself once the chain enters it")
   .addOptionalParam("poll", "With --auto, how often to look at the chain's epoch, in seconds", "60")
@@ -248,8 +252,8 @@ defineTask(
   "auditor:run-epoch",
   "Scores the current epoch from the auditor's reports and submits the scores with the reports root",
 )
-  .addOptionalParam("db", "The auditor's SQLite database", "auditor/auditor.sqlite")
-  .addOptionalParam("signer", "Index of the auditor's local account", "0")
+  .addOptionalParam("db", "The auditor's SQLite database", "data/auditor/auditor.sqlite")
+  .addOptionalParam("signer", "The auditor's signer (an account index, vars:NAME, or a keystore file)", "0")
   .addOptionalParam("halfLife", "The model's half-life: 3600s, 12h, 7d (default 7 epochs)")
   .run(
     async (args: { db: string; signer: string; halfLife?: string }, hre) => {
@@ -269,7 +273,7 @@ defineTask(
   );
 
 defineTask("auditor:withdraw", "An auditor withdraws the rewards it earned (pull payment)")
-  .addOptionalParam("signer", "Index of the auditor's local account", "0")
+  .addOptionalParam("signer", "The auditor's signer (an account index, vars:NAME, or a keystore file)", "0")
   .run(
     async (args: { signer: string }, hre) => {
       const { withdrawReward } = await import("../src/reputation");

@@ -4,7 +4,11 @@ import { defineTask } from "./lib";
 
 defineTask("token:balance", "Shows the ThingToken balance of an account")
   .addOptionalParam("account", "Address to look up (default: the account at --signer)")
-  .addOptionalParam("signer", "Index of the local account to use when --account is absent", "0")
+  .addOptionalParam(
+    "signer",
+    "The account to show when --account is absent (an account index, vars:NAME, or a keystore file)",
+    "0",
+  )
   .run(
     async (args: { account?: string; signer: string }, hre) => {
       const { parseAddress } = await import("../src/cli/parse");
@@ -23,7 +27,7 @@ defineTask("token:balance", "Shows the ThingToken balance of an account")
 defineTask("token:transfer", "Sends ThingToken from a local account")
   .addParam("to", "Recipient address")
   .addParam("amount", "Amount in THING, e.g. 10 or 2.5")
-  .addOptionalParam("signer", "Index of the sending local account", "0")
+  .addOptionalParam("signer", "The sender's signer (an account index, vars:NAME, or a keystore file)", "0")
   .run(
     async (args: { to: string; amount: string; signer: string }, hre) => {
       const { parseAddress, parseAmount } = await import("../src/cli/parse");
@@ -48,7 +52,7 @@ defineTask("token:permit", "Signs an EIP-2612 permit offline (no transaction) in
   .addParam("amount", "Allowance in THING, e.g. 100")
   .addParam("out", "File to write the signed permit to")
   .addOptionalParam("deadline", "Unix time, or a duration from now such as 30m, 1h, 7d", "1h")
-  .addOptionalParam("signer", "Index of the owner's local account", "0")
+  .addOptionalParam("signer", "The owner's signer (an account index, vars:NAME, or a keystore file)", "0")
   .addFlag("force", "Overwrite --out if it exists")
   .run(
     async (
@@ -88,7 +92,11 @@ defineTask("token:permit", "Signs an EIP-2612 permit offline (no transaction) in
 
 defineTask("token:permit-submit", "Submits a signed permit file (anyone may relay it and pay the gas)")
   .addParam("file", "Permit JSON file written by token:permit")
-  .addOptionalParam("signer", "Index of the relaying local account", "0")
+  .addOptionalParam(
+    "signer",
+    "The relayer's signer, who pays the gas (an account index, vars:NAME, or a keystore file)",
+    "0",
+  )
   .run(
     async (args: { file: string; signer: string }, hre) => {
       const { readPermitFile, submitPermit } = await import("../src/token");
@@ -100,7 +108,7 @@ defineTask("token:permit-submit", "Submits a signed permit file (anyone may rela
     },
     (r) =>
       [
-        `Permit submitted: ${r.spender} may now spend ${r.allowance} base units of ${r.owner}`,
+        `Permit submitted: ${r.spender} may now spend ${formatThing(r.allowance)} of ${r.owner}`,
         `  tx ${r.txHash}, gas ${formatGas(r.gasUsed)}`,
       ].join("\n"),
   );

@@ -26,7 +26,11 @@ defineTask("wallet:create", "Creates a device wallet: M-of-N owners, the device 
     "deviceKey",
     "The device key that may spend: must be the registry's key of the device (the default)",
   )
-  .addOptionalParam("signer", "Index of the creator's local account (if it owns the device, it hands it over)", "0")
+  .addOptionalParam(
+    "signer",
+    "The creator's signer; if it owns the device, it hands it over (an account index, vars:NAME, or a keystore file)",
+    "0",
+  )
   .run(
     async (
       args: {
@@ -72,6 +76,7 @@ defineTask("wallet:create", "Creates a device wallet: M-of-N owners, the device 
 defineTask("wallet:propose", "Writes an unsigned owner execution to a JSON file for the owners to sign")
   .addParam("wallet", "The device wallet's address")
   .addParam("out", "The proposal file to write")
+  .addFlag("force", "Overwrite --out if it exists")
   .addOptionalParam("to", "Call target, or the recipient of --amount")
   .addOptionalParam("value", "ETH to send with the call, e.g. 1.5", "0")
   .addOptionalParam("data", "Calldata of the call (0x…)", "0x")
@@ -85,7 +90,12 @@ defineTask("wallet:propose", "Writes an unsigned owner execution to a JSON file 
   .addOptionalParam("nonce", "The wallet nonce to use (default: the next one)")
   .addFlag("unfreeze", "Instead: unfreeze the device key")
   .run(
-    async (args: ActionFlags & { wallet: string; out: string; gasLimit?: string; nonce?: string }, hre) => {
+    async (
+      args: ActionFlags & { wallet: string; out: string; force: boolean; gasLimit?: string; nonce?: string },
+      hre,
+    ) => {
+      const { ensureWritable } = await import("../src/cli/files");
+      ensureWritable(args.out, { force: args.force, flag: "out" });
       const { parseAddress, parseCount } = await import("../src/cli/parse");
       const { parseWalletAction } = await import("../src/cli/wallets");
       const { propose, resolveAction, writeProposal } = await import("../src/wallets");
@@ -102,7 +112,7 @@ defineTask("wallet:propose", "Writes an unsigned owner execution to a JSON file 
         nonce: args.nonce === undefined ? undefined : BigInt(parseCount("nonce", args.nonce)),
         description,
       });
-      writeProposal(args.out, proposal);
+      writeProposal(args.out, proposal, { force: args.force, flag: "out" });
       return { file: args.out, ...proposal };
     },
     (r) =>
@@ -114,8 +124,11 @@ defineTask("wallet:set-limit", "Proposes a new per-period limit for the device (
   .addParam("asset", "eth, token, or an ERC-20 address")
   .addParam("limit", "The new limit per period, e.g. 0.5 (0 stops the device spending this asset)")
   .addParam("out", "The proposal file to write")
+  .addFlag("force", "Overwrite --out if it exists")
   .run(
-    async (args: { wallet: string; asset: string; limit: string; out: string }, hre) => {
+    async (args: { wallet: string; asset: string; limit: string; out: string; force: boolean }, hre) => {
+      const { ensureWritable } = await import("../src/cli/files");
+      ensureWritable(args.out, { force: args.force, flag: "out" });
       const { parseAddress } = await import("../src/cli/parse");
       const { parseLimit } = await import("../src/cli/wallets");
       const { proposeLimit, resolveAsset, writeProposal } = await import("../src/wallets");
@@ -123,7 +136,7 @@ defineTask("wallet:set-limit", "Proposes a new per-period limit for the device (
       const ctx = await walletSystem(hre);
       const asset = await resolveAsset(ctx, args.asset);
       const proposal = await proposeLimit(ctx, wallet, asset, parseLimit(asset, args.limit));
-      writeProposal(args.out, proposal);
+      writeProposal(args.out, proposal, { force: args.force, flag: "out" });
       return { file: args.out, ...proposal };
     },
     (r) =>
@@ -132,7 +145,7 @@ defineTask("wallet:set-limit", "Proposes a new per-period limit for the device (
 
 defineTask("wallet:sign", "Adds one owner's signature to a proposal file (owners may sign on separate machines)")
   .addParam("file", "The proposal file")
-  .addOptionalParam("signer", "Index of the owner's local account", "0")
+  .addOptionalParam("signer", "The owner's signer (an account index, vars:NAME, or a keystore file)", "0")
   .run(
     async (args: { file: string; signer: string }, hre) => {
       const { signerOption } = await import("./support/signers");
@@ -145,7 +158,11 @@ defineTask("wallet:sign", "Adds one owner's signature to a proposal file (owners
 
 defineTask("wallet:exec", "Executes a proposal that carries enough owner signatures (anyone may relay it)")
   .addParam("file", "The proposal file")
-  .addOptionalParam("signer", "Index of the local account that sends and pays the gas", "0")
+  .addOptionalParam(
+    "signer",
+    "The signer that sends and pays the gas (an account index, vars:NAME, or a keystore file)",
+    "0",
+  )
   .run(
     async (args: { file: string; signer: string }, hre) => {
       const { signerOption } = await import("./support/signers");
@@ -168,7 +185,10 @@ defineTask(
   .addParam("to", "Recipient")
   .addParam("amount", "Amount, e.g. 0.1")
   .addOptionalParam("asset", "eth, token, or an ERC-20 address", "eth")
-  .addOptionalParam("relayer", "Index of a local account that relays the device's signed transfer (pays the gas)")
+  .addOptionalParam(
+    "relayer",
+    "A relayer for the device's signed transfer, who pays the gas (an account index, vars:NAME, or a keystore file)",
+  )
   .run(
     async (
       args: {
@@ -208,7 +228,7 @@ defineTask(
   "One owner freezes the device key at once (unfreezing takes the owners: wallet:propose --unfreeze)",
 )
   .addParam("wallet", "The device wallet's address")
-  .addOptionalParam("signer", "Index of the owner's local account", "0")
+  .addOptionalParam("signer", "The owner's signer (an account index, vars:NAME, or a keystore file)", "0")
   .run(
     async (args: { wallet: string; signer: string }, hre) => {
       const { parseAddress } = await import("../src/cli/parse");
@@ -223,7 +243,7 @@ defineTask(
 defineTask("wallet:fund", "Sends ETH and tokens from a local account to a device wallet")
   .addParam("wallet", "The device wallet's address")
   .addParam("amounts", "What to send, e.g. eth=1,token=100 (or ERC20ADDRESS=5)")
-  .addOptionalParam("signer", "Index of the sending local account", "0")
+  .addOptionalParam("signer", "The sender's signer (an account index, vars:NAME, or a keystore file)", "0")
   .run(
     async (args: { wallet: string; amounts: string; signer: string }, hre) => {
       const { parseAddress } = await import("../src/cli/parse");

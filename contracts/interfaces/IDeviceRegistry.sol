@@ -125,6 +125,10 @@ interface IDeviceRegistry is IThingLedgerErrors {
     /// @param payout The address the tokens were sent to.
     /// @param amount The tokens withdrawn, in base units.
     event FeeCreditWithdrawn(uint32 indexed manufacturerId, address indexed payout, uint256 amount);
+    /// @notice Fees a manufacturer paid from its credit joined the reward pool (see {collectFeesPaidFromCredit}).
+    /// @param manufacturerId The manufacturer whose spent credit was counted.
+    /// @param amount The tokens that joined the pool, in base units.
+    event PaidFeesCollected(uint32 indexed manufacturerId, uint256 amount);
     /// @notice A device was registered (one by one, or from a whitelist).
     /// @param deviceId The device's id.
     /// @param manufacturerId Its manufacturer (the id's top 32 bits).
@@ -212,6 +216,12 @@ interface IDeviceRegistry is IThingLedgerErrors {
     error UnexpectedDeviceStatus(bytes32 deviceId, DeviceStatus status);
     /// @notice A batch is empty.
     error EmptyBatch();
+    /// @notice The device cannot be activated: another device of its manufacturer, sharing its reference
+    /// (`manufacturerId << 64 | low 64 bits of the id`), was activated first. Only the manufacturer can
+    /// register two such ids.
+    /// @param deviceId The device.
+    /// @param ref Its reference.
+    error DeviceRefTaken(bytes32 deviceId, uint96 ref);
     /// @notice A signature is not the device key's (another key, malformed, or a high s).
     /// @param deviceId The device.
     /// @param recovered The signer recovered, zero for a malformed signature.
@@ -285,9 +295,10 @@ interface IDeviceRegistry is IThingLedgerErrors {
     // ---------------------------------------------------------------- network roles
 
     /**
-     * @notice Admits `account` as a manufacturer (or re-admits a removed one, keeping its id and credit).
-     * Only the admin.
-     * @param payout Receives the manufacturer's withdrawn fee credit.
+     * @notice Admits `account` as a manufacturer (or re-admits a removed one, keeping its id, credit and
+     * payout). Only the admin.
+     * @param payout Receives the manufacturer's withdrawn fee credit; for a new manufacturer only (a
+     * re-admitted one keeps the payout it set, and changes it itself with `setPayout`).
      * @param defaultScore Reputation (0-1,000) its devices carry until their first audit.
      * @return id The manufacturer's id.
      */
@@ -346,6 +357,17 @@ interface IDeviceRegistry is IThingLedgerErrors {
     /// @notice Sends the caller's whole unused fee credit to its payout address (pull payment). Works after
     /// removal too, so a removed manufacturer's funds are never stuck.
     function withdrawFeeCredit() external returns (uint256 amount);
+
+    /**
+     * @notice Moves the fees that the manufacturers `accounts` paid from their credit into the reward pool.
+     * Anyone may call it: it changes no one's credit, only when spent credit is counted. Paying a fee from
+     * credit lowers only the manufacturer's own record, so the pool omits (never over-counts) such fees
+     * until this call, or the manufacturer's next deposit or withdrawal, counts them. Unknown accounts and
+     * accounts with nothing spent are skipped.
+     * @param accounts Manufacturer accounts (current ones; a rotated-away account has no record).
+     * @return collected The tokens that joined the pool.
+     */
+    function collectFeesPaidFromCredit(address[] calldata accounts) external returns (uint256 collected);
 
     // ---------------------------------------------------------------- registration
 
@@ -574,6 +596,10 @@ interface IDeviceRegistry is IThingLedgerErrors {
 
     /// @notice Tokens collected from fees and not yet paid out as rewards.
     function rewardPool() external view returns (uint256);
+
+    /// @notice Fees `account` paid from its credit that are not yet in the reward pool
+    /// (see {collectFeesPaidFromCredit}).
+    function uncollectedPaidFees(address account) external view returns (uint256);
 
     /// @notice The ThingToken this registry charges in.
     function token() external view returns (address);

@@ -85,6 +85,10 @@ interface IDeviceReputation {
     /// @param deviceId The revoked device.
     /// @param epoch The epoch of the submission.
     event RevokedDeviceSkipped(bytes32 indexed deviceId, uint32 indexed epoch);
+    /// @notice An entry of `updateScoresPacked` for a revoked device was skipped, as `RevokedDeviceSkipped`.
+    /// @param ref The revoked device's reference (`manufacturerId << 64 | low 64 bits of its id`).
+    /// @param epoch The epoch of the submission.
+    event RevokedRefSkipped(uint96 indexed ref, uint32 indexed epoch);
     /// @notice An auditor withdrew its earned rewards.
     /// @param auditor The auditor's account.
     /// @param amount The tokens paid, in base units.
@@ -103,9 +107,19 @@ interface IDeviceReputation {
     /// @notice A trend other than -1, 0 or +1.
     /// @param trend The trend given.
     error InvalidTrend(int8 trend);
-    /// @notice The device was never activated, so it cannot be scored.
+    /// @notice A batch entry's score or trend word is no ABI encoding of a uint16 or an int8.
+    /// @param deviceId The entry's device.
+    /// @param word The word given.
+    error MalformedScoreUpdate(bytes32 deviceId, uint256 word);
+    /// @notice No device was ever activated under this id's reference, so it cannot be scored.
     /// @param deviceId The device.
     error DeviceNotAuditable(bytes32 deviceId);
+    /// @notice No device was ever activated under this reference, so it cannot be scored.
+    /// @param ref The reference given.
+    error RefNotAuditable(uint96 ref);
+    /// @notice Packed score entries whose length is not a positive multiple of 15 bytes.
+    /// @param length The length given, in bytes.
+    error MalformedPackedScores(uint256 length);
     /// @notice A submission changed more scores than the reports it committed: each score needs a report.
     /// @param changed The scores it changed.
     /// @param reportCount The reports it committed.
@@ -127,7 +141,11 @@ interface IDeviceReputation {
     /// the admin.
     function setAuditorRewardCap(address auditor, uint256 maxRewardsPerEpoch) external;
 
-    /// @notice One device's new score in `epoch` (which must be the current one).
+    /// @notice One device's new score in `epoch` (which must be the current one). The score is written to
+    /// the word of the id's device reference (`manufacturerId << 64 | low 64 bits of the id`), which belongs to
+    /// the first device activated under it: an id that shares the reference of an activated device scores
+    /// that device, as its own id would. Only a manufacturer can make two ids share a reference, in its own
+    /// namespace, and only one of them can ever be activated (`DeviceRefTaken`).
     /// @param reportsRoot The Merkle root of the reports the auditor scored this epoch from.
     /// @param reportCount How many reports that root holds (see `updateScores`).
     function updateScore(
@@ -150,6 +168,15 @@ interface IDeviceReputation {
         bytes32 reportsRoot,
         uint32 reportCount
     ) external;
+
+    /// @notice `updateScores` with each entry packed in 15 bytes: the device's 96-bit reference
+    /// (`manufacturerId << 64 | low 64 bits of its id`, 12 bytes), its score (2 bytes) and its trend (1 byte,
+    /// two's complement), all big-endian, entries back to back. A third of the calldata of `updateScores`,
+    /// and far less once compressed on an L2. A reference names the word of the first device activated under
+    /// it (the registry activates no second one). Same rules, rewards and `ScoresUpdated` event; a skipped
+    /// revoked device is named by its reference (`RevokedRefSkipped`); a reference no activated device has
+    /// reverts `RefNotAuditable`; a length that is zero or not a multiple of 15 reverts `MalformedPackedScores`.
+    function updateScoresPacked(bytes calldata entries, uint32 epoch, bytes32 reportsRoot, uint32 reportCount) external;
 
     /// @notice Pays the caller's earned rewards.
     function withdrawAuditorReward() external returns (uint256 amount);

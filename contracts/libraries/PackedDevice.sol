@@ -6,7 +6,9 @@ import {IDeviceRegistry} from "../interfaces/IDeviceRegistry.sol";
 /**
  * @dev One storage word per registered device. Layout, from the lowest bit: device key (160 bits) |
  * status (8) | fee setting (32) | device type (32) | key nonce (24). Registration writes the word with a
- * single SSTORE; the zero word is an unregistered device.
+ * single SSTORE; the zero word is an unregistered device. The fee setting is a uint16: the top bit of its
+ * field (bit 199) marks a device that has been active, set whenever the status becomes Active and never
+ * cleared, so that a revoked device tells whether the owner word of its reference is its own.
  *
  * The manufacturer is not stored: it is the prefix of the device id (see {DeviceId}). Its 32 bits hold
  * `feeSetting`: for a device registered from a committed Merkle root, the number of the activation fee in
@@ -23,6 +25,7 @@ library PackedDeviceLibrary {
     uint256 private constant _FEE_SETTING_SHIFT = 168;
     uint256 private constant _TYPE_SHIFT = 200;
     uint256 private constant _NONCE_SHIFT = 232;
+    uint256 private constant _ACTIVATED = 1 << 199;
     uint256 private constant _KEY_MASK = (1 << 160) - 1;
     uint256 private constant _STATUS_MASK = 0xff << _STATUS_SHIFT;
     uint256 private constant _NONCE_MASK = uint256(type(uint24).max) << _NONCE_SHIFT;
@@ -39,7 +42,8 @@ library PackedDeviceLibrary {
                 uint256(uint160(deviceKey_)) |
                     (uint256(status_) << _STATUS_SHIFT) |
                     (uint256(feeSetting_) << _FEE_SETTING_SHIFT) |
-                    (uint256(deviceType_) << _TYPE_SHIFT)
+                    (uint256(deviceType_) << _TYPE_SHIFT) |
+                    (status_ == IDeviceRegistry.DeviceStatus.Active ? _ACTIVATED : 0)
             );
     }
 
@@ -61,6 +65,12 @@ library PackedDeviceLibrary {
         return uint16(PackedDevice.unwrap(word) >> _FEE_SETTING_SHIFT);
     }
 
+    /// @dev True once the device has been active (also after its revocation): the owner and reputation word of
+    /// its reference is its own (see {DeviceId-ref}).
+    function wasActivated(PackedDevice word) internal pure returns (bool) {
+        return PackedDevice.unwrap(word) & _ACTIVATED != 0;
+    }
+
     function deviceType(PackedDevice word) internal pure returns (uint32) {
         return uint32(PackedDevice.unwrap(word) >> _TYPE_SHIFT);
     }
@@ -73,7 +83,11 @@ library PackedDeviceLibrary {
         PackedDevice word,
         IDeviceRegistry.DeviceStatus newStatus
     ) internal pure returns (PackedDevice) {
-        return PackedDevice.wrap((PackedDevice.unwrap(word) & ~_STATUS_MASK) | (uint256(newStatus) << _STATUS_SHIFT));
+        uint256 activated = newStatus == IDeviceRegistry.DeviceStatus.Active ? _ACTIVATED : 0;
+        return
+            PackedDevice.wrap(
+                (PackedDevice.unwrap(word) & ~_STATUS_MASK) | (uint256(newStatus) << _STATUS_SHIFT) | activated
+            );
     }
 
     /// @dev Replaces the key and advances the nonce.

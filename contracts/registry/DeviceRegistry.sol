@@ -214,8 +214,7 @@ contract DeviceRegistry is RegistryFees, DeviceReputation, EIP712 {
         if (deviceKey == address(0)) revert InvalidDeviceSignature(deviceId, deviceKey);
         // The leaf binds the key: a signature by any other key cannot prove membership.
         uint256 fee = _claim(root, deviceId, deviceKey, deviceType, proof, DeviceStatus.Active);
-        _deviceState(deviceId).owner = owner_;
-        emit DeviceActivated(deviceId, owner_);
+        _setFirstOwner(deviceId, owner_);
         _chargeActivation(_msgSender(), fee, maxFee);
     }
 
@@ -232,8 +231,7 @@ contract DeviceRegistry is RegistryFees, DeviceReputation, EIP712 {
         (Manufacturer storage m, ) = _activeManufacturer();
         _register(deviceId, deviceKey, deviceType, m.id, DeviceStatus.Active);
         _setMetadata(deviceId, metadataHash);
-        _deviceState(deviceId).owner = owner_;
-        emit DeviceActivated(deviceId, owner_);
+        _setFirstOwner(deviceId, owner_);
         _chargeManufacturer(m, 1, 1, maxFee);
     }
 
@@ -261,7 +259,9 @@ contract DeviceRegistry is RegistryFees, DeviceReputation, EIP712 {
         }
         _devices[deviceId] = word.withStatus(DeviceStatus.Revoked);
         emit DeviceRevoked(deviceId, caller, reason);
-        _notifyOwner(_revokeScoring(deviceId), deviceId);
+        // Only an active device owns the word of its reference: a registered one never had an owner (and
+        // its reference's word may be another device's, see {_setFirstOwner}).
+        if (status == DeviceStatus.Active) _notifyOwner(_revokeScoring(deviceId), deviceId);
     }
 
     /// @inheritdoc IDeviceRegistry
@@ -286,20 +286,21 @@ contract DeviceRegistry is RegistryFees, DeviceReputation, EIP712 {
     /// @inheritdoc IDeviceRegistry
     function getDevice(bytes32 deviceId) external view returns (DeviceView memory v) {
         PackedDevice word = _devices[deviceId];
-        DeviceState memory st = _deviceState(deviceId);
         v.status = word.status();
         if (v.status == DeviceStatus.Unknown) return v;
+        uint256 st = _ownStateWord(deviceId, word);
         v.manufacturerId = DeviceId.manufacturerId(deviceId);
         (address manufacturer, uint16 defaultScore) = _manufacturerDefaultScore(v.manufacturerId);
         v.manufacturer = manufacturer;
-        v.owner = st.owner;
+        v.owner = address(uint160(st));
         v.deviceKey = word.deviceKey();
         v.deviceType = word.deviceType();
         v.metadataHash = _metadata[deviceId];
         // Until its first audit a device carries its manufacturer's default score.
-        if (st.scorePlusOne != 0) {
-            v.score = st.scorePlusOne - 1;
-            v.trend = st.trend;
+        uint16 scorePlusOne = uint16(st >> 160);
+        if (scorePlusOne != 0) {
+            v.score = scorePlusOne - 1;
+            v.trend = int8(uint8(st >> 176));
         } else {
             v.score = defaultScore;
         }
@@ -315,7 +316,8 @@ contract DeviceRegistry is RegistryFees, DeviceReputation, EIP712 {
 
     /// @inheritdoc IDeviceRegistry
     function ownerAndStatus(bytes32 deviceId) external view returns (address owner_, DeviceStatus status) {
-        return (_deviceState(deviceId).owner, _devices[deviceId].status());
+        PackedDevice word = _devices[deviceId];
+        return (address(uint160(_ownStateWord(deviceId, word))), word.status());
     }
 
     /// @inheritdoc IDeviceRegistry
@@ -323,7 +325,7 @@ contract DeviceRegistry is RegistryFees, DeviceReputation, EIP712 {
         bytes32 deviceId
     ) external view returns (address owner_, DeviceStatus status, address deviceKey) {
         PackedDevice word = _devices[deviceId];
-        return (_deviceState(deviceId).owner, word.status(), word.deviceKey());
+        return (address(uint160(_ownStateWord(deviceId, word))), word.status(), word.deviceKey());
     }
 
     /// @inheritdoc IDeviceRegistry
@@ -441,11 +443,42 @@ contract DeviceRegistry is RegistryFees, DeviceReputation, EIP712 {
         }
         _requireSignedBy(deviceId, _activationDigest(deviceId, owner_, deadline), r, vs, word.deviceKey());
         _devices[deviceId] = word.withStatus(DeviceStatus.Active);
-        _deviceState(deviceId).owner = owner_;
-        emit DeviceActivated(deviceId, owner_);
+        _setFirstOwner(deviceId, owner_);
         // A device from a whitelist keeps its root's fee, whoever registered it; any other device pays the
         // current fee. Either way one fee slot is read.
         return _activationFeeOfSetting(word.feeSetting());
+    }
+
+    /// @dev Writes the first owner of `deviceId`'s reference word, which must never have been used: two ids
+    /// of one manufacturer sharing their low 64 bits (which only that manufacturer can register) share the
+    /// word, and the second one is refused. The read makes the write warm, so the check costs no extra slot
+    /// access.
+    function _setFirstOwner(bytes32 deviceId, address owner_) private {
+        DeviceState storage st = _deviceState(deviceId);
+        uint256 word;
+        assembly ("memory-safe") {
+            word := sload(st.slot)
+        }
+        if (word != 0) revert DeviceRefTaken(deviceId, DeviceId.ref(deviceId));
+        // The whole word: the owner, no score yet, not revoked.
+        assembly ("memory-safe") {
+            sstore(st.slot, owner_)
+        }
+        emit DeviceActivated(deviceId, owner_);
+    }
+
+    /// @dev The device's owner and reputation word ({DeviceState}, raw), zero unless it has been active (the
+    /// word of its reference may otherwise be another device's).
+    function _ownStateWord(bytes32 deviceId, PackedDevice word) private view returns (uint256 st) {
+        if (!word.wasActivated()) return 0;
+        DeviceState storage state = _deviceState(deviceId);
+        assembly ("memory-safe") {
+            st := sload(state.slot)
+        }
+    }
+
+    function _activatedStateWord(bytes32 deviceId) internal view override returns (uint256) {
+        return _ownStateWord(deviceId, _devices[deviceId]);
     }
 
     function _activationDigest(bytes32 deviceId, address owner_, uint256 deadline) private view returns (bytes32) {

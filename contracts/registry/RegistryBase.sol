@@ -7,6 +7,7 @@ import {ERC2771Context} from "@openzeppelin/contracts/metatx/ERC2771Context.sol"
 import {Context} from "@openzeppelin/contracts/utils/Context.sol";
 
 import {IDeviceRegistry} from "../interfaces/IDeviceRegistry.sol";
+import {DeviceId} from "../libraries/DeviceId.sol";
 
 /**
  * @title What the registry and its modules share
@@ -36,7 +37,9 @@ abstract contract RegistryBase is IDeviceRegistry, Ownable2Step, ERC2771Context 
 
     IERC20 private immutable _token;
 
-    mapping(bytes32 deviceId => DeviceState) private _states;
+    /// @dev Keyed by the device's 96-bit reference ({DeviceId-ref}); the registry writes an owner only into
+    /// a word never used, so a word belongs to the first device activated under its reference.
+    mapping(uint96 ref => DeviceState) private _states;
 
     constructor(address admin, IERC20 token_) Ownable(admin) ERC2771Context(address(token_)) {
         _token = token_;
@@ -52,10 +55,25 @@ abstract contract RegistryBase is IDeviceRegistry, Ownable2Step, ERC2771Context 
         return _token;
     }
 
-    /// @dev A device's owner and reputation word.
-    function _deviceState(bytes32 deviceId) internal view returns (DeviceState storage) {
-        return _states[deviceId];
+    /// @dev The owner and reputation word of `deviceId`'s reference: the device's own word once it has been
+    /// activated (before, it may be another device's: check the device's status first).
+    function _deviceState(bytes32 deviceId) internal pure returns (DeviceState storage) {
+        return _refState(DeviceId.ref(deviceId));
     }
+
+    /// @dev The owner and reputation word of a device reference: `_states[ref]`, its slot computed in the
+    /// scratch space (the batch paths compute it per entry).
+    function _refState(uint96 ref) internal pure returns (DeviceState storage st) {
+        assembly ("memory-safe") {
+            mstore(0, ref)
+            mstore(0x20, _states.slot)
+            st.slot := keccak256(0, 0x40)
+        }
+    }
+
+    /// @dev The device's owner and reputation word, raw (owner bits 0-159, `scorePlusOne` 160-175, `trend`
+    /// 176-183, `epoch` 184-215, `revoked` 216-223), if it has been active; else zero (see {_deviceState}).
+    function _activatedStateWord(bytes32 deviceId) internal view virtual returns (uint256);
 
     /// @dev Tokens the registry holds that belong to no one yet (see {RegistryFees}).
     function _rewardPool() internal view virtual returns (uint256);

@@ -23,12 +23,16 @@ abstract contract RegistryFees is RegistryBase, IERC827Refuser {
     uint256 public constant MAX_REGISTRATION_FEE = 100e18;
     uint256 public constant MAX_ACTIVATION_FEE = 100e18;
 
-    /// @dev One slot, read and written once by every registration.
+    /// @dev One slot, read and written once by every registration. `counted` is this manufacturer's share of
+    /// `_fees.totalCredit`: its credit when last counted (a deposit, a withdrawal or a collection). Paying a fee
+    /// from credit lowers only `credit`, so `credit <= counted` always, and `counted - credit` is fees paid
+    /// that the pool does not count yet. Both fit 96 bits: `counted <= totalCredit < 2^96`.
     struct Manufacturer {
         uint32 id;
         bool active;
         uint16 defaultScore;
         uint96 credit;
+        uint96 counted;
     }
 
     mapping(address account => Manufacturer) private _manufacturers;
@@ -38,12 +42,13 @@ abstract contract RegistryFees is RegistryBase, IERC827Refuser {
     /// @dev Set only while the id's account is active: removal and acceptance delete it.
     mapping(uint32 id => address newAccount) private _pendingAccounts;
 
-    /// @dev Fees and the credit total share one slot, so a registration reads its fee and updates the total
-    /// with one cold access. Fees are capped at 100e18 < 2^72; the credit total is backed by tokens held.
+    /// @dev Fees and the credit total share one slot, which a registration only reads. Fees are capped at
+    /// 100e18 < 2^72; the credit total is backed by tokens held.
     struct FeeState {
         uint72 registrationFee;
         uint72 activationFee;
-        /// @dev Sum of all manufacturers' credit; the reward pool is the balance beyond it.
+        /// @dev Sum of all manufacturers' `counted` credit, which is at least the sum of their credit; the
+        /// reward pool is the balance beyond it, so the pool never includes anyone's credit.
         uint96 totalCredit;
         /// @dev The number of the activation fee in force in `_activationFeeSettings` (1, 2, ...). 65,535
         /// changes are 179 years at one a day; the next change then reverts.
@@ -77,10 +82,14 @@ abstract contract RegistryFees is RegistryBase, IERC827Refuser {
             id = ++_manufacturerCount;
             m.id = id;
             _manufacturerAccounts[id] = account;
+            _payouts[account] = payout;
+        } else {
+            // A re-admitted manufacturer keeps the payout it set: its credit is its own, so the admin must not
+            // be able to point it elsewhere (re-admit with its own payout, remove, and the credit follows).
+            payout = _payouts[account];
         }
         m.active = true;
         m.defaultScore = defaultScore;
-        _payouts[account] = payout;
         emit ManufacturerAdded(id, account, payout, defaultScore);
     }
 
@@ -161,13 +170,17 @@ abstract contract RegistryFees is RegistryBase, IERC827Refuser {
     function depositFeeCredit(address account, uint256 amount) public {
         Manufacturer storage m = _manufacturers[account];
         if (m.id == 0) revert UnknownManufacturer(account);
+        uint256 spent = _countSpent(m);
         uint256 credit = m.credit + amount;
-        uint256 total = _fees.totalCredit + amount;
+        // The deposit counts the manufacturer anew: its spent fees join the pool, its credit is all counted.
+        // Cannot underflow: totalCredit is the sum of every `counted`, this one (credit + spent) included.
+        uint256 total = _fees.totalCredit - spent + amount;
         if (total > type(uint96).max) revert CreditOverflow();
         address payer = _msgSender();
         _feeToken().safeTransferFrom(payer, address(this), amount);
         // Both fit in 96 bits: credit <= total, checked above.
         m.credit = uint96(credit);
+        m.counted = uint96(credit);
         _fees.totalCredit = uint96(total);
         emit FeeCreditDeposited(m.id, payer, amount);
     }
@@ -191,11 +204,32 @@ abstract contract RegistryFees is RegistryBase, IERC827Refuser {
         Manufacturer storage m = _manufacturers[account];
         amount = m.credit;
         if (amount == 0) revert NothingToWithdraw(account);
+        _countSpent(m);
+        // Checked (cannot fail): totalCredit is the sum of every `counted`, this one included.
+        _fees.totalCredit -= m.counted;
         m.credit = 0;
-        _fees.totalCredit -= uint96(amount);
+        m.counted = 0;
         address payout = _payouts[account];
         _feeToken().safeTransfer(payout, amount);
         emit FeeCreditWithdrawn(m.id, payout, amount);
+    }
+
+    /// @inheritdoc IDeviceRegistry
+    function collectFeesPaidFromCredit(address[] calldata accounts) external returns (uint256 collected) {
+        uint256 n = accounts.length;
+        for (uint256 i; i < n; ++i) {
+            Manufacturer storage m = _manufacturers[accounts[i]];
+            uint256 spent = _countSpent(m);
+            if (spent != 0) {
+                m.counted = m.credit;
+                // Cannot overflow: the spent amounts are parts of totalCredit < 2^96.
+                unchecked {
+                    collected += spent;
+                }
+            }
+        }
+        // Checked (cannot fail): each spent amount was part of totalCredit.
+        if (collected != 0) _fees.totalCredit -= uint96(collected);
     }
 
     // ---------------------------------------------------------------- views
@@ -236,6 +270,12 @@ abstract contract RegistryFees is RegistryBase, IERC827Refuser {
         return _rewardPool();
     }
 
+    /// @inheritdoc IDeviceRegistry
+    function uncollectedPaidFees(address account) external view returns (uint256) {
+        Manufacturer memory m = _manufacturers[account];
+        return m.counted - m.credit;
+    }
+
     /// @inheritdoc IERC827Refuser
     /// @dev Fees and credit are pulled (approveAndCall, approve, permit); tokens pushed with transferAndCall
     /// would silently join the reward pool.
@@ -261,23 +301,30 @@ abstract contract RegistryFees is RegistryBase, IERC827Refuser {
         if (perDevice > maxFee) revert FeeAboveMax(perDevice, maxFee);
         uint256 amount = count * fees.registrationFee + activations * fees.activationFee;
         if (amount == 0) return;
+        // Only the manufacturer's own slot is written: what it spends stays in totalCredit (through
+        // `counted`) until counted by a collection, a deposit or a withdrawal, so the pool is never over-stated.
         uint256 credit = m.credit;
         if (credit >= amount) {
-            // Cannot underflow: credit >= amount, and totalCredit is the sum of all credits, this one included.
+            // Cannot underflow: credit >= amount.
             unchecked {
                 m.credit = uint96(credit - amount);
-                _fees.totalCredit = uint96(fees.totalCredit - amount);
             }
         } else {
-            if (credit != 0) {
-                m.credit = 0;
-                // Cannot underflow: totalCredit is the sum of all credits, this one included.
-                unchecked {
-                    _fees.totalCredit = uint96(fees.totalCredit - credit);
-                }
-            }
+            if (credit != 0) m.credit = 0;
             _feeToken().safeTransferFrom(_msgSender(), address(this), amount - credit);
         }
+    }
+
+    /// @dev Fees `m` paid from its credit since it was last counted, announced as joining the pool; the
+    /// caller then counts them (lowers `counted` and totalCredit by them).
+    function _countSpent(Manufacturer storage m) private returns (uint256 spent) {
+        uint256 credit = m.credit;
+        uint256 counted = m.counted;
+        // Cannot underflow: credit <= counted (see Manufacturer).
+        unchecked {
+            spent = counted - credit;
+        }
+        if (spent != 0) emit PaidFeesCollected(m.id, spent);
     }
 
     /// @dev Pulls the activation fee from `payer` into the pool, if it is not above `maxFee`.

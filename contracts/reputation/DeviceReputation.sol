@@ -20,6 +20,8 @@ abstract contract DeviceReputation is IDeviceReputation, RegistryBase {
 
     /// @dev A budget refill reserves this many rewards ahead, so most batches touch no global state.
     uint256 private constant _REFILL_REWARDS = 64;
+    /// @dev Bytes per entry of {updateScoresPacked}: reference (12), score (2), trend (1).
+    uint256 private constant _PACKED_ENTRY = 15;
 
     /// @notice A new auditor's per-epoch reward cap (changed scores rewarded per epoch).
     uint256 public constant DEFAULT_EPOCH_REWARDS = 1_000;
@@ -86,7 +88,7 @@ abstract contract DeviceReputation is IDeviceReputation, RegistryBase {
     ) external {
         address auditor = _msgSender();
         PackedAuditor word = _activeAuditor(auditor, epoch);
-        uint256 changed = _apply(deviceId, score, trend, epoch) ? 1 : 0;
+        uint256 changed = _apply(_deviceState(deviceId), score, uint256(int256(trend)), epoch, deviceId, 0);
         _reward(auditor, word, changed, epoch, reportsRoot, reportCount);
     }
 
@@ -101,11 +103,70 @@ abstract contract DeviceReputation is IDeviceReputation, RegistryBase {
         address auditor = _msgSender();
         PackedAuditor word = _activeAuditor(auditor, epoch);
         uint256 changed;
-        for (uint256 i; i < updates.length; ++i) {
-            ScoreUpdate calldata u = updates[i];
-            // Cannot overflow: at most updates.length.
+        // The entries are read straight from calldata, three words each: the ABI decoder has checked that
+        // the array lies within calldata, and {_apply} checks each score and trend word as the decoder would.
+        uint256 p;
+        uint256 end;
+        assembly ("memory-safe") {
+            p := updates.offset
+            // Cannot overflow: the array lies within calldata.
+            end := add(p, mul(updates.length, 0x60))
+        }
+        for (; p < end;) {
+            bytes32 deviceId;
+            uint256 score;
+            uint256 trend;
+            assembly ("memory-safe") {
+                deviceId := calldataload(p)
+                score := calldataload(add(p, 0x20))
+                trend := calldataload(add(p, 0x40))
+            }
+            // Cannot overflow: changed <= updates.length, and p < end lies within calldata.
             unchecked {
-                if (_apply(u.deviceId, u.score, u.trend, epoch)) ++changed;
+                changed += _apply(_deviceState(deviceId), score, trend, epoch, deviceId, 0);
+                p += 0x60;
+            }
+        }
+        _reward(auditor, word, changed, epoch, reportsRoot, reportCount);
+    }
+
+    /// @inheritdoc IDeviceReputation
+    function updateScoresPacked(
+        bytes calldata entries,
+        uint32 epoch,
+        bytes32 reportsRoot,
+        uint32 reportCount
+    ) external {
+        uint256 length = entries.length;
+        if (length == 0 || length % _PACKED_ENTRY != 0) revert MalformedPackedScores(length);
+        address auditor = _msgSender();
+        PackedAuditor word = _activeAuditor(auditor, epoch);
+        uint256 changed;
+        // The ABI decoder has checked that the bytes lie within calldata; the last entry's word reads past
+        // their end, which is within calldata or zero, and only its first 15 bytes are used.
+        uint256 p;
+        uint256 end;
+        assembly ("memory-safe") {
+            p := entries.offset
+            end := add(p, length)
+        }
+        for (; p < end;) {
+            uint256 entry;
+            assembly ("memory-safe") {
+                entry := calldataload(p)
+            }
+            // ref (96 bits) | score (16) | trend (8), from the top of the word.
+            uint96 ref = uint96(entry >> 160);
+            uint256 score = (entry >> 144) & 0xffff;
+            // The trend byte sign-extended: the word an int8 has in the ABI, checked as in {updateScores}.
+            uint256 trend;
+            assembly ("memory-safe") {
+                trend := signextend(0, shr(136, entry))
+            }
+            // Cannot overflow: changed <= the entry count; p < end lies within calldata.
+            unchecked {
+                changed += _apply(_refState(ref), score, trend, epoch, bytes32(0), ref);
+                p += _PACKED_ENTRY;
             }
         }
         _reward(auditor, word, changed, epoch, reportsRoot, reportCount);
@@ -131,8 +192,9 @@ abstract contract DeviceReputation is IDeviceReputation, RegistryBase {
 
     /// @inheritdoc IDeviceReputation
     function reputationOf(bytes32 deviceId) public view returns (Reputation memory r) {
-        DeviceState memory st = _deviceState(deviceId);
-        if (st.scorePlusOne != 0) r = Reputation(st.scorePlusOne - 1, st.trend, st.epoch, true);
+        uint256 st = _activatedStateWord(deviceId);
+        uint16 scorePlusOne = uint16(st >> 160);
+        if (scorePlusOne != 0) r = Reputation(scorePlusOne - 1, int8(uint8(st >> 176)), uint32(st >> 184), true);
     }
 
     /// @inheritdoc IDeviceReputation
@@ -162,8 +224,9 @@ abstract contract DeviceReputation is IDeviceReputation, RegistryBase {
         return _reserved;
     }
 
-    /// @dev Called by the registry's revocation: the device can never be scored again. Returns its owner
-    /// (zero if it was never activated; such a device is not auditable anyway, so nothing is written).
+    /// @dev Called by the registry's revocation of an active device (whose reference's word is its own): it
+    /// can never be scored again. Returns its owner. (The registry does not call it for a device never
+    /// activated: the word of its reference may be another device's.)
     function _revokeScoring(bytes32 deviceId) internal returns (address owner_) {
         DeviceState storage st = _deviceState(deviceId);
         owner_ = st.owner;
@@ -177,26 +240,73 @@ abstract contract DeviceReputation is IDeviceReputation, RegistryBase {
         if (epoch != current) revert WrongEpoch(epoch, current);
     }
 
-    /// @dev Writes one score; false when the entry is skipped (a revoked device, already changed this
-    /// epoch, or unchanged).
-    function _apply(bytes32 deviceId, uint16 score, int8 trend, uint32 epoch) private returns (bool) {
-        if (score > MAX_SCORE) revert ScoreOutOfRange(score);
-        if (trend < -1 || trend > 1) revert InvalidTrend(trend);
-        DeviceState storage st = _deviceState(deviceId);
-        DeviceState memory s = st;
-        if (s.owner == address(0)) revert DeviceNotAuditable(deviceId);
-        if (s.revoked) {
-            emit RevokedDeviceSkipped(deviceId, epoch);
-            return false;
+    /// @dev Checks one entry and writes it into its {DeviceState} word `st`; returns 1 when written, 0 when
+    /// skipped (a revoked device, already changed this epoch, or unchanged). A word without owner reverts.
+    /// The entry is named by `deviceId`, or by `ref` when `deviceId` is zero (a packed entry; an entry of the
+    /// zero id, never auditable, reverts naming reference 0).
+    /// `score` and `trend` are the raw ABI words of a uint16 and an int8: a word that is no valid encoding
+    /// (which the ABI decoder would refuse) is refused naming it; a valid one out of range names the value.
+    /// Reads and writes the word whole: Solidity packs its fields from the low end, so `owner` is bits 0-159,
+    /// then `scorePlusOne` (16 bits), `trend` (8), `epoch` (32) and `revoked` (8). One read, one write, no
+    /// per-field masking (the reputation tests read every field back through the struct).
+    function _apply(
+        DeviceState storage st,
+        uint256 score,
+        uint256 trend,
+        uint32 epoch,
+        bytes32 deviceId,
+        uint96 ref
+    ) private returns (uint256) {
+        if (score > MAX_SCORE) {
+            if (score > type(uint16).max) revert MalformedScoreUpdate(deviceId, score);
+            revert ScoreOutOfRange(uint16(score));
         }
-        uint16 stored = score + 1;
-        if (s.scorePlusOne != 0 && (s.epoch == epoch || (s.scorePlusOne == stored && s.trend == trend))) {
-            return false;
+        // The words of -1, 0 and 1 are exactly those with trend + 1 (wrapping) <= 2.
+        unchecked {
+            if (trend + 1 > 2) {
+                if (int256(trend) < type(int8).min || int256(trend) > type(int8).max) {
+                    revert MalformedScoreUpdate(deviceId, trend);
+                }
+                revert InvalidTrend(int8(int256(trend)));
+            }
         }
-        st.scorePlusOne = stored;
-        st.trend = trend;
-        st.epoch = epoch;
-        return true;
+        uint256 word;
+        assembly ("memory-safe") {
+            word := sload(st.slot)
+        }
+        if (uint160(word) == 0) {
+            if (deviceId != 0) revert DeviceNotAuditable(deviceId);
+            revert RefNotAuditable(ref);
+        }
+        // The fields after the owner: scorePlusOne | trend << 16 | epoch << 24 | revoked << 56.
+        uint256 fields = word >> 160;
+        if (fields >> 56 != 0) {
+            if (deviceId != 0) emit RevokedDeviceSkipped(deviceId, epoch);
+            else emit RevokedRefSkipped(ref, epoch);
+            return 0;
+        }
+        // Cannot overflow: score <= MAX_SCORE. The trend's low byte is its two's complement, as stored.
+        uint256 next;
+        unchecked {
+            next = (score + 1) | ((trend & 0xff) << 16);
+        }
+        // Skipped if scored before and either in this epoch or to the same score and trend (`fields >> 24`
+        // is the epoch alone: `revoked` is 0 and the spare bits are never set).
+        // Computed without branches: one test instead of short-circuit jumps.
+        uint256 skip;
+        assembly ("memory-safe") {
+            skip := and(
+                iszero(iszero(and(fields, 0xffff))),
+                or(eq(shr(24, fields), epoch), eq(and(fields, 0xffffff), next))
+            )
+        }
+        if (skip != 0) return 0;
+        // The owner kept, the score fields replaced, `revoked` (0, checked above) and the spare bits left 0.
+        word = uint256(uint160(word)) | ((next | (uint256(epoch) << 24)) << 160);
+        assembly ("memory-safe") {
+            sstore(st.slot, word)
+        }
+        return 1;
     }
 
     /// @dev Pays for `changed` scores from the auditor's budget, refilling it from the pool when short, within

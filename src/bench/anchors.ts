@@ -110,7 +110,12 @@ export const GAS_ANCHORS: Readonly<Record<string, GasAnchor>> = {
     target: 30_000,
     note: "20 owners, each refunded in ETH (~9,300 each, cold account); a 10-level proof each (~5,100 of calldata); each slot cleared (storage refund); the AS paid once",
   },
-  "channels.closeBatch (20 ETH channels, total)": { note: "the whole batch transaction" },
+  "channels.closeBatch (20 ETH channels, total)": {
+    note: "the whole batch transaction; all 20 channels share one group, so the 20 proofs are identical and compress unrealistically well on an L2",
+  },
+  "channels.closeBatch (20 ETH channels, distinct groups of 1,024, total)": {
+    note: "the whole batch transaction, each channel with its own 1,024-client group (20 roots, 20 unrelated proofs): the L2 size to plan with",
+  },
   "reputation.updateScore (existing score)": {
     anchor: 91_000,
     source: `${ATONOMI}: updateReputationScore, repeat write (first write 134,000)`,
@@ -130,6 +135,15 @@ export const GAS_ANCHORS: Readonly<Record<string, GasAnchor>> = {
     note: "a first score costs what a later one does: the device's word already holds its owner",
   },
   "reputation.updateScores (batch of 100, existing scores)": { note: "the whole batch transaction" },
+  "reputation.updateScoresPacked per device (100, existing)": {
+    anchor: 91_000,
+    source: `${ATONOMI}: updateReputationScore, repeat write`,
+    target: 8_000,
+    note: "the packed batch's total gas / 100: 15-byte entries (a 12-byte device reference, score, trend)",
+  },
+  "reputation.updateScoresPacked (batch of 100, existing scores)": {
+    note: "the whole packed batch transaction: what the auditor sends; a third of the calldata of updateScores",
+  },
   "wallet.create (3 owners, device key, ETH limit)": {
     target: 160_000,
     source: "issue #5 target",

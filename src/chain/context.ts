@@ -5,7 +5,7 @@ import {
   DeviceWalletFactory__factory,
   PaymentChannels__factory,
   ThingToken__factory,
-} from "../../typechain-types";
+} from "./factories";
 import type { DeviceRegistry, DeviceWalletFactory, PaymentChannels, ThingToken } from "../../typechain-types";
 
 /** Every contract of the system, with its Ignition future id in the address book. */
@@ -55,12 +55,16 @@ export function walletFactoryAt(ctx: SystemContext, runner?: ContractRunner): De
   return DeviceWalletFactory__factory.connect(ctx.addresses.DeviceWalletFactory, runner ?? ctx.provider);
 }
 
-/** A context for a system whose addresses are known (a script, a test, the indexer, the browser app). */
+/**
+ * A context for a system whose addresses are known (a script, a test, the indexer, the browser app). Without
+ * `network`, the chain's well-known name, or "chain <id>" for one ethers does not know (ethers says "unknown").
+ */
 export async function contextFor(
   provider: Provider,
   addresses: SystemAddresses,
   network?: string,
 ): Promise<SystemContext> {
   const { chainId, name } = await provider.getNetwork();
-  return { provider, network: network ?? name, chainId, addresses, ephemeral: false };
+  const known = name !== "" && name !== "unknown" ? name : `chain ${chainId}`;
+  return { provider, network: network ?? known, chainId, addresses, ephemeral: false };
 }

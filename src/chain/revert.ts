@@ -7,7 +7,7 @@ import {
   DeviceWallet__factory,
   PaymentChannels__factory,
   ThingToken__factory,
-} from "../../typechain-types";
+} from "./factories";
 
 /**
  * Every custom error the system's contracts can revert with (their own, the shared `IThingLedgerErrors`

@@ -7,10 +7,11 @@ import { DEFAULT_HOTP, DEFAULT_WINDOW, deviceAdvance, hotp } from "./hotp";
 import type { HotpConfig } from "./hotp";
 import { oneLine } from "./follower";
 import type { ChainChannelState, ChannelEvent } from "./follower";
-import { CounterUsed, StoreUnavailable } from "./store";
+import { RecoveryPool } from "./recovery";
+import { CounterUsed, StoreLost, StoreUnavailable } from "./store";
 import type { ChannelRecord, DeviceRecord, StoredReceipt } from "./store";
-import { ChannelBook, chainTime } from "./as/chain";
-import { acknowledge, codeWindowOf, redeliver } from "./as/devices";
+import { ChannelBook, asClock } from "./as/chain";
+import { acknowledge, codeWindowOf, redeliver, saleLost, storeLost, track } from "./as/devices";
 import type { DeviceContext } from "./as/devices";
 import { closeChannels } from "./as/closes";
 import { CODE_TTL_META, remember, windowFloor } from "./as/codes";
@@ -39,8 +40,10 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
   /** Receipts accepted but not yet on disk, newest per channel: the next receipt builds on them. */
   private readonly pending = new Map<string, StoredReceipt>();
   /** The exchanges in flight (from the moment /access has recovered the signer until it answers), by
-   * `channelId:amount:signer`: a redelivery of one waits for all of them, chain reads and commit included. */
+   * `channelId:amount:signer`: a redelivery of one waits for all of them, chain reads and commit included;
+   * before that, while their signer is recovered, in `recovering` by `channelId:amount`. */
   private readonly exchanges = new Map<string, Set<Promise<unknown>>>();
+  private readonly recovering = new Map<string, Set<Promise<unknown>>>();
   private readonly devices = new Map<string, DeviceRecord>();
   private readonly hotpConfig: HotpConfig;
   /** Chain time in seconds; throws a {@link Rejected} 503 when the chain cannot be read. */
@@ -54,6 +57,7 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
   private readonly unknownCodeTtl: number;
   /** What acknowledgements and redeliveries need (src/channels/as/devices.ts). */
   private readonly deviceContext: DeviceContext;
+  private readonly recovery?: RecoveryPool;
 
   constructor(private readonly options: AsOptions) {
     super(
@@ -68,7 +72,7 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
     this.hotpConfig = options.hotp ?? DEFAULT_HOTP;
     this.rpcTimeoutMs = options.rpcTimeoutMs ?? 5_000;
     this.book = new ChannelBook(options, this.metrics, this.rpcTimeoutMs);
-    this.now = chainTime(options, this.rpcTimeoutMs);
+    this.now = asClock(options, this.rpcTimeoutMs);
     for (const [id, r] of options.store.bestReceipts()) this.best.set(id, r);
     for (const d of options.store.devices()) this.devices.set(d.deviceId.toLowerCase(), d);
     this.codeTtl = options.codeTtl ?? 600;
@@ -82,10 +86,12 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
       log: options.log,
       verifier: options.verifier,
       exchanges: this.exchanges,
+      recovering: this.recovering,
       hotpConfig: this.hotpConfig,
       clock: () => this.clock(),
       unknownCodeTtl: this.unknownCodeTtl,
     };
+    if ((options.recoveryThreads ?? 0) > 0) this.recovery = new RecoveryPool(options.recoveryThreads!);
     this.routes((app) => this.defineRoutes(app));
   }
 
@@ -181,35 +187,39 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
   }
 
   private async access(body: AccessRequest): Promise<AccessGrant> {
-    if (this.options.store.lost !== undefined)
-      throw new Rejected(
-        503,
-        "the AS has stopped selling: its database was removed or failed while it ran; an operator must act",
-        "store_lost",
-      );
+    if (this.options.store.lost !== undefined) throw storeLost("the AS has stopped selling");
     // Every check that needs no chain read comes first: a request that would fail anyway costs no RPC.
     const id = this.channelIdOf(body.channel);
     const device = this.devices.get(body.deviceId.toLowerCase());
     if (device === undefined) throw new Rejected(404, `unknown device ${body.deviceId}`, "unknown_device");
     const amount = BigInt(body.amount);
-    const signer = this.options.verifier.recover(id, amount, body.signature);
-    if (signer === undefined)
-      throw new Rejected(400, "the receipt signature is malformed or not canonical (high s)", "bad_signature");
-    // The channel id commits to its client root: the request's root is the channel's.
-    if (!isMember(body.channel.clientRoot, signer, body.proof)) {
-      throw new Rejected(403, `receipt signer ${signer} is not in the channel's client group`, "not_member");
-    }
     // In flight from here (before any await): a redelivery asked meanwhile (its client timed out during a
-    // chain read) waits for this exchange to end instead of answering "not stored" before it is stored.
-    const key = `${id}:${amount}:${signer}`;
-    const exchange = this.exchange(body, device, amount, signer);
-    const running = this.exchanges.get(key) ?? new Set<Promise<unknown>>();
-    running.add(exchange);
-    this.exchanges.set(key, running);
-    return exchange.finally(() => {
-      running.delete(exchange);
-      if (running.size === 0 && this.exchanges.get(key) === running) this.exchanges.delete(key);
+    // chain read) waits for this exchange to end instead of answering "not stored" before it is stored. While
+    // its signer is recovered it is known by receipt; once recovered (before that settles), by its signer too.
+    const started = this.recover(id, amount, body.signature).then((signer) => {
+      if (signer === undefined)
+        throw new Rejected(400, "the receipt signature is malformed or not canonical (high s)", "bad_signature");
+      // The channel id commits to its client root: the request's root is the channel's.
+      if (!isMember(body.channel.clientRoot, signer, body.proof))
+        throw new Rejected(403, `receipt signer ${signer} is not in the channel's client group`, "not_member");
+      return {
+        exchange: track(this.exchanges, `${id}:${amount}:${signer}`, this.exchange(body, device, amount, signer)),
+      };
     });
+    return (await track(this.recovering, `${id}:${amount}`, started)).exchange;
+  }
+
+  /** A receipt's signer: on the recovery threads (`recoveryThreads`), else on the event loop. */
+  private async recover(id: string, amount: bigint, signature: string): Promise<string | undefined> {
+    const { verifier } = this.options;
+    return this.recovery === undefined
+      ? verifier.recover(id, amount, signature)
+      : this.recovery.recover(verifier.digestBytes(id, amount), signature);
+  }
+
+  override async stop(): Promise<void> {
+    await super.stop();
+    await this.recovery?.close();
   }
 
   /** The rest of an exchange whose signature and membership are checked: chain state, window, amount, commit. */
@@ -266,6 +276,7 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
           `device ${device.deviceId} acknowledged counters up to ${codes.usedBelow - 1} as used while this receipt was being stored, so it was not accepted and nothing was charged: retry the same amount`,
           "counter_used",
         );
+      if (error instanceof StoreLost) throw saleLost(error, channel.channelId);
       if (!(error instanceof StoreUnavailable)) throw error;
       throw new Rejected(
         503,

@@ -1,7 +1,8 @@
 import type { BaseWallet, TypedDataDomain } from "ethers";
 
 import { signReceipt, signRedeliver } from "../eip712/receipt";
-import type { ErrorBody } from "../http/errors";
+import { fetchJson } from "../http/client";
+import type { JsonAnswer } from "../http/client";
 import { isMember } from "../merkle/group";
 import type { AccessGrant, ChannelParams, RedeliveredGrant } from "./as-server";
 import type { AccessOutcome, DeviceAckMessage, DeviceAdvance } from "./device";
@@ -73,9 +74,9 @@ export class ChannelClient {
     price: bigint,
     o: { timeoutMs?: number; redeliverTimeoutMs?: number; device?: DeviceLink } = {},
   ): Promise<AccessGrant> {
-    const previousResponse = await fetch(`${asUrl}/channels/${this.channel.channelId}/receipt`);
-    if (!previousResponse.ok) throw new Error(`AS refused to show the previous receipt: ${previousResponse.status}`);
-    const previous = this.checkPrevious((await previousResponse.json()) as PreviousReceipt);
+    const shown = await fetchJson<PreviousReceipt>("AS", `${asUrl}/channels/${this.channel.channelId}/receipt`);
+    if (!shown.ok) throw new Error(`AS refused to show the previous receipt: ${shown.status}`);
+    const previous = this.checkPrevious(shown.body);
     const amount = previous + price;
     if (amount > this.channel.deposit)
       throw new Error(`the channel's deposit ${this.channel.deposit} cannot pay ${amount}`);
@@ -83,7 +84,7 @@ export class ChannelClient {
       channelId: this.channel.channelId,
       cumulativeAmount: amount,
     });
-    const response = await fetch(`${asUrl}/access`, {
+    const response = await fetchJson<AccessGrant>("AS", `${asUrl}/access`, {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({
@@ -100,9 +101,7 @@ export class ChannelClient {
         proof: this.proof,
       }),
       signal: o.timeoutMs === undefined ? undefined : AbortSignal.timeout(o.timeoutMs),
-    })
-      .then(async (r) => ({ status: r.status, body: (await r.json()) as AccessGrant & Partial<ErrorBody> }))
-      .catch((error: Error) => ({ status: 0, body: { error: error.message } as AccessGrant & Partial<ErrorBody> }));
+    }).catch((error: Error) => ({ status: 0, body: { error: error.message } as JsonAnswer<AccessGrant>["body"] }));
     // An AS awaiting the device's acknowledgement (--resync): answer its challenge, then try once more.
     const awaiting = response.body.reason === "awaiting_device_ack";
     if (awaiting && o.device !== undefined && (await this.answerChallenge(asUrl, deviceId, o.device)))
@@ -127,9 +126,11 @@ export class ChannelClient {
    * challenge and returns true; returns false when the AS awaits nothing.
    */
   private async answerChallenge(asUrl: string, deviceId: string, device: DeviceLink): Promise<boolean> {
-    const response = await fetch(`${asUrl}/devices/${deviceId}/challenge`);
-    const body = (await response.json()) as { challenge?: string | null; error?: string };
-    if (!response.ok) throw new Error(`AS refused the challenge: ${response.status} ${body.error ?? ""}`.trim());
+    const { ok, status, body } = await fetchJson<{ challenge?: string | null }>(
+      "AS",
+      `${asUrl}/devices/${deviceId}/challenge`,
+    );
+    if (!ok) throw new Error(`AS refused the challenge: ${status} ${body.error ?? ""}`.trim());
     if (typeof body.challenge !== "string") return false;
     const { base, next, mac } = device.ack(body.challenge);
     await this.acknowledge(asUrl, deviceId, base, mac, next, body.challenge);
@@ -145,14 +146,17 @@ export class ChannelClient {
       channelId: this.channel.channelId,
       cumulativeAmount: amount,
     });
-    const response = await fetch(`${asUrl}/channels/${this.channel.channelId}/redeliver`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ amount: amount.toString(), signature }),
-      signal: o.timeoutMs === undefined ? undefined : AbortSignal.timeout(o.timeoutMs),
-    });
-    const body = (await response.json()) as RedeliveredGrant & { error?: string };
-    if (!response.ok) throw new Error(`AS refused the redelivery: ${response.status} ${body.error}`);
+    const { ok, status, body } = await fetchJson<RedeliveredGrant>(
+      "AS",
+      `${asUrl}/channels/${this.channel.channelId}/redeliver`,
+      {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ amount: amount.toString(), signature }),
+        signal: o.timeoutMs === undefined ? undefined : AbortSignal.timeout(o.timeoutMs),
+      },
+    );
+    if (!ok) throw new Error(`AS refused the redelivery: ${status} ${body.error}`);
     return body;
   }
 
@@ -190,14 +194,11 @@ export class ChannelClient {
     next?: number,
     challenge?: string,
   ): Promise<void> {
-    const response = await fetch(`${asUrl}/devices/${deviceId}/ack`, {
+    const { ok, status, body } = await fetchJson("AS", `${asUrl}/devices/${deviceId}/ack`, {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ base, next, challenge, mac: ack }),
     });
-    if (!response.ok) {
-      const body = (await response.json().catch(() => ({}))) as { error?: string };
-      throw new Error(`AS refused the acknowledgement: ${response.status} ${body.error ?? ""}`.trim());
-    }
+    if (!ok) throw new Error(`AS refused the acknowledgement: ${status} ${body.error ?? ""}`.trim());
   }
 }

@@ -1,7 +1,7 @@
 import fs from "node:fs";
 
 import type { Signer } from "ethers";
-import { isHexString } from "ethers";
+import { formatEther, isHexString } from "ethers";
 
 import type { PaymentChannels } from "../../typechain-types";
 import { channelsAt } from "../chain/context";
@@ -97,7 +97,10 @@ async function checkReceipt(
   ensure(info.status === "open", `channel ${r.channelId} is already ${info.status}`);
   ensure(info.payee === at.payee, `channel ${r.channelId} pays ${info.payee}; only that account can close it`);
   ensure(at.now <= info.expiry, `channel ${r.channelId} expired at ${info.expiry}; the owner can only reclaim it now`);
-  ensure(r.amount <= info.deposit, `channel ${r.channelId}: receipt ${r.amount} exceeds the deposit ${info.deposit}`);
+  ensure(
+    r.amount <= info.deposit,
+    `channel ${r.channelId}: the receipt's ${formatEther(r.amount)} exceeds the deposit of ${formatEther(info.deposit)} ${info.asset === "eth" ? "ETH" : "THING"}`,
+  );
   const signer = at.verifier.recover(r.channelId, r.amount, r.signature);
   ensure(signer !== undefined, `channel ${r.channelId}: the receipt's signature is malformed or not canonical`);
   ensure(

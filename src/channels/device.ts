@@ -1,6 +1,9 @@
 import fs from "node:fs";
 import path from "node:path";
 
+import writeFileAtomic from "write-file-atomic";
+
+import { readJsonFile } from "../cli/json";
 import { UserError } from "../errors";
 import { DEFAULT_HOTP, DEFAULT_WINDOW, checkDeviceAdvance, deviceAck, hotpMatchUnused } from "./hotp";
 import type { HotpConfig } from "./hotp";
@@ -52,6 +55,30 @@ export interface AccessOutcome {
   challenge?: string;
 }
 
+const STATE_FILE = "a lock state file written by device:secret ({ deviceId, secret, counter, used, slotsGranted })";
+
+/** A device's state file: not JSON, or not a state (a field missing or of the wrong kind), is one line naming it. */
+export function readDeviceState(file: string): DeviceState {
+  const s = readJsonFile(file, STATE_FILE) as Partial<DeviceState> | null;
+  const count = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) >= 0;
+  const wrong =
+    typeof s !== "object" || s === null || Array.isArray(s)
+      ? "not an object"
+      : typeof s.deviceId !== "string"
+        ? '"deviceId" is not a string'
+        : typeof s.secret !== "string" || !/^([0-9a-fA-F]{2})+$/.test(s.secret)
+          ? '"secret" is not hex'
+          : !count(s.counter)
+            ? '"counter" is not a whole number'
+            : !count(s.slotsGranted)
+              ? '"slotsGranted" is not a whole number'
+              : s.used !== undefined && !(Array.isArray(s.used) && s.used.every(count))
+                ? '"used" is not a list of whole numbers'
+                : undefined;
+  if (wrong !== undefined) throw new UserError(`${file} is not a lock state (${wrong}): expected ${STATE_FILE}`);
+  return s as DeviceState;
+}
+
 export class SimulatedDevice {
   private state: DeviceState;
 
@@ -69,9 +96,13 @@ export class SimulatedDevice {
       this.persist();
     } else {
       if (!fs.existsSync(file)) throw new UserError(`no device state at ${file}`);
-      const stored = JSON.parse(fs.readFileSync(file, "utf8")) as DeviceState;
+      const stored = readDeviceState(file);
       this.state = { ...stored, used: stored.used ?? [] };
     }
+  }
+
+  get deviceId(): string {
+    return this.state.deviceId;
   }
 
   get counter(): number {
@@ -157,17 +188,11 @@ export class SimulatedDevice {
     return Buffer.from(this.state.secret, "hex");
   }
 
+  /** The state on disk before any answer: atomically (write-file-atomic: a temporary file, fsync, rename), and
+   * the folder fsynced so the rename survives a power cut. A crash leaves the old state or the new, never half. */
   private persist(): void {
     fs.mkdirSync(path.dirname(this.file), { recursive: true, mode: 0o700 });
-    const tmp = `${this.file}.tmp`;
-    const fd = fs.openSync(tmp, "w", 0o600);
-    try {
-      fs.writeFileSync(fd, JSON.stringify(this.state));
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, this.file);
+    writeFileAtomic.sync(this.file, JSON.stringify(this.state), { mode: 0o600, fsync: true });
     const dir = fs.openSync(path.dirname(this.file), "r");
     try {
       fs.fsyncSync(dir);

@@ -2,12 +2,14 @@ import fs from "node:fs";
 import path from "node:path";
 
 import type { ContractTransactionResponse, Signer } from "ethers";
-import { getAddress } from "ethers";
+import { formatEther, getAddress } from "ethers";
 
 import { channelsAt, tokenAt } from "../chain/context";
 import type { SystemContext } from "../chain/context";
+import { ensureWritable, writeJsonOutput } from "../cli/files";
 import { ensure } from "../errors";
 import { buildGroup } from "../merkle/group";
+import { formatThing } from "../units";
 import type { ClientGroup } from "../merkle/group";
 import type { Asset } from "./info";
 import { openedChannel } from "./key";
@@ -38,8 +40,9 @@ export interface OpenOptions {
   expiry: bigint;
   asset: Asset;
   salt: bigint;
-  /** Write the channel file (a {@link ChannelFile}) here; it must not exist yet. */
+  /** Write the channel file (a {@link ChannelFile}) here; it must not exist yet, unless `force`. */
   out?: string;
+  force?: boolean;
 }
 
 export interface OpenResult {
@@ -69,12 +72,18 @@ async function sendOpen(
   if (o.asset === "token") {
     const token = tokenAt(ctx, o.owner);
     const balance = await token.balanceOf(owner);
-    ensure(balance >= o.deposit, `${owner} holds ${balance} token base units, less than the deposit ${o.deposit}`);
+    ensure(
+      balance >= o.deposit,
+      `${owner} holds ${formatThing(balance)}, less than the deposit of ${formatThing(o.deposit)}`,
+    );
     const data = channels.interface.encodeFunctionData("openToken", [o.payee, o.deposit, o.expiry, clientRoot, o.salt]);
     return token.approveAndCall(ctx.addresses.PaymentChannels, o.deposit, data);
   }
   const balance = await ctx.provider.getBalance(owner);
-  ensure(balance > o.deposit, `${owner} holds ${balance} wei, not enough for the deposit ${o.deposit} and gas`);
+  ensure(
+    balance > o.deposit,
+    `${owner} holds ${formatEther(balance)} ETH, not enough for the deposit of ${formatEther(o.deposit)} ETH and gas`,
+  );
   return channels.openEth(o.payee, o.expiry, clientRoot, o.salt, { value: o.deposit });
 }
 
@@ -109,7 +118,7 @@ export async function openChannel(ctx: SystemContext, o: OpenOptions): Promise<O
   ensure(o.salt < 1n << 96n, `the salt ${o.salt} exceeds 2^96 - 1`);
   const group = buildGroup(o.clients);
   if (o.out !== undefined) {
-    ensure(!fs.existsSync(o.out), `the channel file ${o.out} already exists; choose another file`);
+    ensureWritable(o.out, { force: o.force ?? false, flag: "out" });
     fs.mkdirSync(path.dirname(path.resolve(o.out)), { recursive: true });
   }
   const tx = await sendOpen(ctx, o, owner, group.root);
@@ -130,7 +139,7 @@ export async function openChannel(ctx: SystemContext, o: OpenOptions): Promise<O
     transaction: tx.hash,
   };
   if (o.out !== undefined) {
-    fs.writeFileSync(o.out, `${JSON.stringify(channelFile(ctx, result, group), null, 2)}\n`);
+    writeJsonOutput(o.out, channelFile(ctx, result, group), { force: true, flag: "out" });
     result.file = o.out;
   }
   return result;

@@ -13,6 +13,7 @@ import { AuthorizationServer } from "./as-server";
 import { ChannelFollower, oneLine } from "./follower";
 import { AsStore, secretKeyFrom } from "./store";
 import { ReceiptVerifier } from "./verify";
+import { trackCreation } from "../cli/created";
 
 /** A device the AS sells access to: its id, the secret it shares with the AS, and the price of a slot. */
 export interface DeviceProvision {
@@ -213,6 +214,7 @@ export async function startAs(ctx: SystemContext, o: ServeOptions): Promise<Runn
     o.closeMargin >= 0 && o.closeMargin < 86_400 * 365,
     `the close margin ${o.closeMargin} must be under a year (seconds before expiry)`,
   );
+  const created = trackCreation(o.db);
   const store = new AsStore(o.db, { create: o.init === true, secretKey: secretKeyFrom(process.env.AS_SECRET_KEY) });
   const channels = channelsAt(ctx, o.signer);
   const server = await authorizationServer(o, channels, payee, store);
@@ -221,6 +223,7 @@ export async function startAs(ctx: SystemContext, o: ServeOptions): Promise<Runn
     url = await server.listen(o.port, o.host);
   } catch (error) {
     store.close();
+    created.undo();
     throw new UserError(`cannot listen on ${o.host}:${o.port}: ${(error as Error).message}`);
   }
   const stopFollowing = followChannels(ctx, o, { server, store, channels, payee });

@@ -6,7 +6,8 @@ import { UserError } from "../errors";
 import { writeBatch } from "./store/commit";
 import { KEY_CHECK, ENCRYPTED, decryptSecret, encryptSecret } from "./store/crypto";
 import { checkTables, createSchema, openDatabase, prepareFile, writePidFile } from "./store/open";
-import { CounterUsed, StoreUnavailable, toChannel, toReceipt } from "./store/records";
+import { FileWatch, identityOf } from "../db/files";
+import { CounterUsed, StoreLost, StoreUnavailable, toChannel, toReceipt } from "./store/records";
 import type {
   AsStoreOptions,
   ChannelRecord,
@@ -17,7 +18,7 @@ import type {
   StoredReceipt,
 } from "./store/records";
 
-export { CounterUsed, secretKeyFrom, StoreUnavailable } from "./store/records";
+export { CounterUsed, secretKeyFrom, StoreLost, StoreUnavailable } from "./store/records";
 export type { AsStoreOptions, ChannelRecord, DeviceRecord, StoredReceipt } from "./store/records";
 
 /**
@@ -43,8 +44,9 @@ export class AsStore {
   private scheduled = false;
   private readonly groupCommitMs: number;
   private readonly secretKey?: Buffer;
-  private readonly identity?: { dev: number; ino: number };
-  /** Why the store stopped accepting writes for good (its file was deleted or replaced), if it did. */
+  /** The database file and its WAL (receipts live there until a checkpoint), as opened. */
+  private readonly files: FileWatch;
+  /** Why the store stopped for good (its database or WAL deleted or replaced, or an fsync failed), if it did. */
   lost?: string;
   /** The last write error, for logs and health (never sent to a client). */
   lastError?: Error;
@@ -69,11 +71,7 @@ export class AsStore {
     const db = openDatabase(file);
     this.db = db;
     if (!memory && options.create !== true) checkTables(db, file);
-    if (!memory) {
-      const st = fs.statSync(file);
-      this.identity = { dev: st.dev, ino: st.ino };
-      writePidFile(file);
-    }
+    if (!memory) writePidFile(file);
     createSchema(this.db);
     this.insertReceipt = this.db.prepare(
       "INSERT INTO receipts (channel_id, amount, signer, signature, proof, device_id, otp_counter) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -95,6 +93,8 @@ export class AsStore {
     // The WAL exists once the schema statements above ran; our own descriptor of it, to fsync it off the
     // event loop. Without one (in memory), receipts are committed with synchronous=FULL.
     if (!memory && fs.existsSync(`${file}-wal`)) this.walFd = fs.openSync(`${file}-wal`, "r");
+    const wal = this.walFd === undefined ? undefined : identityOf(this.walFd);
+    this.files = new FileWatch(db, file, "AS", "receipts", wal);
   }
 
   /** With a key: check it against the database's key check, or record one and encrypt plaintext secrets. */
@@ -144,18 +144,20 @@ export class AsStore {
   }
 
   /**
-   * A real write, for health checks: one row of a `health` table, in its own transaction. Throws when the
-   * database cannot be written (read-only, locked, disk full) or its file is gone (code ENOENT).
+   * A real write, for health checks: one row of a `health` table, made durable by the group commit (its fsync
+   * runs off the event loop, shared with the receipts'). Rejects when the database cannot be written
+   * (read-only, locked, disk full: `code` is SQLite's), or the store was lost (code STORE_LOST: its database
+   * or WAL deleted or replaced, or an fsync failed).
    */
-  probeWrite(): void {
-    // The same check every commit makes: a database deleted or replaced while running is not healthy.
-    try {
-      this.checkPresent();
-    } catch (error) {
-      throw Object.assign(error as Error, { code: "ENOENT" });
-    }
-    this.db.exec("CREATE TABLE IF NOT EXISTS health (id INTEGER PRIMARY KEY, at INTEGER NOT NULL)");
-    this.db.prepare("INSERT OR REPLACE INTO health (id, at) VALUES (1, ?)").run(Date.now());
+  probeWrite(): Promise<void> {
+    const write = (): void => {
+      this.db.exec("CREATE TABLE IF NOT EXISTS health (id INTEGER PRIMARY KEY, at INTEGER NOT NULL)");
+      this.db.prepare("INSERT OR REPLACE INTO health (id, at) VALUES (1, ?)").run(Date.now());
+    };
+    return this.enqueue({ write }).catch((error: Error) => {
+      const code = error instanceof StoreLost ? "STORE_LOST" : (error.cause as { code?: unknown } | undefined)?.code;
+      throw Object.assign(error, { code });
+    });
   }
 
   upsertDevice(d: DeviceRecord): void {
@@ -295,19 +297,15 @@ export class AsStore {
     });
   }
 
-  /** Throws (and stops the store for good) if the database file was deleted or replaced while open. */
+  /** Throws a {@link StoreLost} (and stops the store for good) if the database file or its WAL was deleted or
+   * replaced while open (a lost WAL's receipts are first saved into the database file: {@link lostFiles}). */
   checkPresent(): void {
-    if (this.lost === undefined && this.identity !== undefined) {
-      let st: fs.Stats | undefined;
-      try {
-        st = fs.statSync(this.file);
-      } catch {
-        st = undefined;
-      }
-      if (st === undefined || st.ino !== this.identity.ino || st.dev !== this.identity.dev)
-        this.lost = `AS database ${this.file} was deleted or replaced while the AS was running`;
+    try {
+      if (this.lost === undefined) this.files.check();
+    } catch (error) {
+      this.lost = (error as Error).message;
     }
-    if (this.lost !== undefined) throw new StoreUnavailable(this.lost);
+    if (this.lost !== undefined) throw new StoreLost(this.lost);
   }
 
   private write(receipt: StoredReceipt, voided: number): void {
@@ -359,7 +357,7 @@ export class AsStore {
       else if (error instanceof CounterUsed) job.done(error);
       else {
         this.lastError = error;
-        job.done(error instanceof StoreUnavailable ? error : new StoreUnavailable(error.message));
+        job.done(error instanceof StoreUnavailable ? error : new StoreUnavailable(error.message, { cause: error }));
       }
     }
     if (written.length === 0) return;
@@ -379,13 +377,15 @@ export class AsStore {
     this.syncing = true;
     fs.fdatasync(fd, (error) => {
       this.syncing = false;
+      let failure: StoreLost | undefined;
       if (error !== null) {
         // The receipts are written but may not be on disk: nothing more is sold (an fsync that failed cannot
-        // be retried safely), and their clients are told to come back (redelivery serves what survived).
+        // be retried safely), and their clients are told so: the receipt may be paid by a close.
         this.lastError = error;
         this.lost = `AS database ${this.file} could not be synced to disk (${error.code ?? "error"})`;
+        failure = new StoreLost(this.lost, true);
       }
-      for (const job of jobs) job.done(error === null ? undefined : new StoreUnavailable(this.lost));
+      for (const job of jobs) job.done(failure);
       if (this.queue.length > 0) this.flush();
       else if (this.closeWhenSynced === fd) {
         fs.closeSync(fd);

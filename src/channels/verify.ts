@@ -40,7 +40,7 @@ export class ReceiptVerifier {
   }
 
   /** The EIP-712 digest of a (channelId, cumulativeAmount) struct: a `Receipt`, or a `Redeliver` by its type hash. */
-  private digestBytes(channelId: string, amount: bigint, type: Buffer = RECEIPT_TYPEHASH): Buffer {
+  digestBytes(channelId: string, amount: bigint, type: Buffer = RECEIPT_TYPEHASH): Buffer {
     const struct = Buffer.alloc(96);
     type.copy(struct, 0);
     struct.write(channelId.slice(2), 32, "hex");
@@ -59,27 +59,38 @@ export class ReceiptVerifier {
   }
 }
 
+/** A 65-byte signature's r‖s and recovery id, or undefined when malformed, v is not 27/28, or s is high. */
+export function signatureParts(signature: string): { rs: Buffer; recid: number } | undefined {
+  if (!/^0x[0-9a-fA-F]{130}$/.test(signature)) return undefined;
+  const bytes = Buffer.from(signature.slice(2), "hex");
+  const s = BigInt(`0x${bytes.subarray(32, 64).toString("hex")}`);
+  const v = bytes[64];
+  if (s > HALF_N || (v !== 27 && v !== 28)) return undefined;
+  return { rs: bytes.subarray(0, 64), recid: v - 27 };
+}
+
 /**
  * The signer of a 65-byte signature over a 32-byte digest, as `ECDSA.tryRecover` on chain accepts it:
  * undefined for a malformed signature, a v other than 27/28, or a high s (the malleable twin).
  */
 export function recoverSigner(digest: Buffer | string, signature: string): string | undefined {
-  if (!/^0x[0-9a-fA-F]{130}$/.test(signature)) return undefined;
+  const parts = signatureParts(signature);
+  if (parts === undefined) return undefined;
   const hash = typeof digest === "string" ? Buffer.from(digest.slice(2), "hex") : digest;
-  const bytes = Buffer.from(signature.slice(2), "hex");
-  const s = BigInt(`0x${bytes.subarray(32, 64).toString("hex")}`);
-  const v = bytes[64];
-  if (s > HALF_N || (v !== 27 && v !== 28)) return undefined;
   try {
-    const pub = secp256k1.ecdsaRecover(bytes.subarray(0, 64), v - 27, hash, false);
-    return checksumHex(
-      keccak(Buffer.from(pub.subarray(1)))
-        .subarray(12)
-        .toString("hex"),
-    );
+    return addressOf(secp256k1.ecdsaRecover(parts.rs, parts.recid, hash, false));
   } catch {
     return undefined;
   }
+}
+
+/** The checksummed address of an uncompressed (65-byte) public key. */
+export function addressOf(publicKey: Uint8Array): string {
+  return checksumHex(
+    keccak(Buffer.from(publicKey.subarray(1)))
+      .subarray(12)
+      .toString("hex"),
+  );
 }
 
 /** Valid keys only, so a flood of bogus keys cannot grow it; cleared when full. */

@@ -32,7 +32,9 @@ export function parseReason(option: string, value: string): number {
 export function parseRegisterOptions(args: {
   merkle: boolean;
   batchSize: string;
-  whitelistOut: string;
+  whitelistOut?: string;
+  proofs?: string;
+  force?: boolean;
   maxFee?: string;
   maxActivationFee?: string;
   json: boolean;
@@ -42,7 +44,14 @@ export function parseRegisterOptions(args: {
   const maxActivationFee =
     args.maxActivationFee === undefined ? undefined : parseAmount("max-activation-fee", args.maxActivationFee);
   const showProgress = !args.json;
-  if (args.merkle) return { merkle: true, whitelistOut: args.whitelistOut, maxFee, maxActivationFee, showProgress };
+  if (args.merkle) {
+    const { whitelistOut, force } = args;
+    const proofs = args.proofs;
+    if (proofs !== undefined && proofs !== "json" && proofs !== "tree")
+      throw new UserError(`--proofs: "${proofs}" is neither json (every proof as hex) nor tree (the tree file)`);
+    return { merkle: true, whitelistOut, proofs, force: force ?? false, maxFee, maxActivationFee, showProgress };
+  }
+  if (args.proofs !== undefined) throw new UserError("--proofs applies to --merkle only (a whitelist's proofs)");
   if (maxActivationFee !== undefined) {
     throw new UserError("--max-activation-fee applies to --merkle only (a whitelist root fixes its activation fee)");
   }

@@ -1,4 +1,5 @@
 import fs from "node:fs";
+import path from "node:path";
 
 import writeFileAtomic from "write-file-atomic";
 
@@ -15,10 +16,14 @@ export interface WriteOptions {
 }
 
 /**
- * Refuses, before anything is written or sent, to overwrite `file` without `--force`. Tasks call it
- * first, for every file they will write, so a refusal changes nothing.
+ * Refuses, before anything is written or sent, to overwrite `file` without `--force`, and a folder at
+ * `file` always. Tasks call it first, for every file they will write, so a refusal changes nothing.
  */
 export function ensureWritable(file: string, options: Pick<WriteOptions, "force" | "flag">): void {
+  // A folder is never overwritten, --force or not (the rename would fail with EISDIR).
+  if (fs.statSync(file, { throwIfNoEntry: false })?.isDirectory() === true) {
+    throw new UserError(`--${options.flag}: ${file} is a directory; name a file`);
+  }
   if (!options.force && fs.existsSync(file)) {
     throw new UserError(`--${options.flag}: ${file} exists; pass --force to overwrite it`);
   }
@@ -27,10 +32,11 @@ export function ensureWritable(file: string, options: Pick<WriteOptions, "force"
 /**
  * Writes `data` to `file` atomically (a temporary file beside it, flushed, then renamed over it, with
  * npm's `write-file-atomic`): a crash or Ctrl-C leaves either the old file or the new one, never half of
- * one. Refuses to overwrite without `--force`.
+ * one. Creates a missing parent folder. Refuses to overwrite without `--force`.
  */
 export function writeOutput(file: string, data: string | Buffer, options: WriteOptions): void {
   ensureWritable(file, options);
+  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
   writeFileAtomic.sync(file, data, { fsync: true, ...(options.mode === undefined ? {} : { mode: options.mode }) });
 }
 

@@ -2,8 +2,17 @@ import { getAddress, isAddress, parseUnits } from "ethers";
 
 import { UserError } from "../errors";
 
-/** Parses an address argument, naming the option in the error. */
-export function parseAddress(option: string, value: string): string {
+/** Where {@link parseAddress} warns: one line on stderr (stdout may carry a task's `--json` answer). */
+function warnOnStderr(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+/**
+ * Parses an address argument, naming the option in the error. A mixed-case address must pass its EIP-55
+ * checksum; an all-lower-case (or all-upper-case) one carries no checksum, so a mistyped digit cannot be
+ * caught: it is accepted, with a one-line warning (on stderr by default) that names it and its checksummed form.
+ */
+export function parseAddress(option: string, value: string, warn: (line: string) => void = warnOnStderr): string {
   if (!isAddress(value)) {
     if (/^0x[0-9a-fA-F]{40}$/.test(value)) {
       throw new UserError(
@@ -12,7 +21,14 @@ export function parseAddress(option: string, value: string): string {
     }
     throw new UserError(`--${option}: "${value}" is not an Ethereum address (0x followed by 40 hex digits)`);
   }
-  return getAddress(value);
+  const address = getAddress(value);
+  const digits = value.slice(2);
+  if (address !== value && (digits === digits.toLowerCase() || digits === digits.toUpperCase())) {
+    warn(
+      `Warning: --${option}: ${value} has no EIP-55 checksum (all one case), so a typo in it cannot be caught; check it is ${address}`,
+    );
+  }
+  return address;
 }
 
 /** Parses a positive decimal token amount ("1.5") into base units, for a token with `decimals`. */
@@ -29,6 +45,11 @@ export function parseAmount(option: string, value: string, decimals = 18): bigin
     throw new UserError(`--${option}: the amount must be greater than zero`);
   }
   return amount;
+}
+
+/** Parses a token amount that may be zero (a fee), such as "0", "2.5". */
+export function parseFee(option: string, value: string, decimals = 18): bigint {
+  return /^0+(\.0+)?$/.test(value) ? 0n : parseAmount(option, value, decimals);
 }
 
 /** Parses a non-negative integer argument. */

@@ -5,7 +5,7 @@ import path from "node:path";
 import type { Signer } from "ethers";
 import { formatEther, parseEther } from "ethers";
 
-import { PaymentChannels__factory } from "../../typechain-types";
+import { PaymentChannels__factory } from "../chain/factories";
 import { submitCloses } from "../channels/key";
 import { runAccessSimulation } from "../channels/simulation";
 import { formatGas } from "../cli/output";

@@ -1,8 +1,10 @@
 import fs from "node:fs";
 import path from "node:path";
 
+import { parse as parseCsv } from "csv-parse/sync";
 import { SigningKey, computeAddress, isHexString, keccak256, toUtf8Bytes } from "ethers";
 
+import { jsonErrorAt } from "../cli/json";
 import { UserError } from "../errors";
 import { DEVICE_TYPES, deviceTypeId } from "./types";
 
@@ -49,6 +51,13 @@ export function isDeviceIdHex(value: string): boolean {
   return /^0x[0-9a-fA-F]{64}$/.test(value);
 }
 
+/** `deviceId` itself if it is a device id (0x and 64 hex digits); otherwise a one-line {@link UserError}. */
+export function checkDeviceId(deviceId: string): string {
+  if (isDeviceIdHex(deviceId)) return deviceId;
+  const hexBytes = /^0x[0-9a-fA-F]*$/.test(deviceId) ? ` (${(deviceId.length - 2) / 2} bytes)` : "";
+  throw new UserError(`"${deviceId}" is not a device id${hexBytes}: a device id is 0x and 64 hex digits (32 bytes)`);
+}
+
 /**
  * An off-chain label that is not a registry device (the AS's HOTP locks): 0x + 64 hex as is, any other
  * text hashed with keccak256.
@@ -62,11 +71,17 @@ export interface StatusReader {
   getStatuses(deviceIds: string[]): Promise<bigint[]>;
 }
 
-/** The registry statuses of `ids` (0 unknown), 500 ids a call so that a large fleet stays under RPC limits. */
+/** How many ids {@link statusesOf} reads in one `getStatuses` call. */
+export const STATUS_BATCH = 500;
+
+/**
+ * The registry statuses of `ids` (0 unknown), {@link STATUS_BATCH} ids a call so that a large fleet stays
+ * under RPC limits (one `eth_call` for 100,000 ids would be refused, or time out, on most nodes).
+ */
 export async function statusesOf(registry: StatusReader, ids: readonly string[]): Promise<bigint[]> {
   const out: bigint[] = [];
-  for (let i = 0; i < ids.length; i += 500) {
-    out.push(...(await registry.getStatuses(ids.slice(i, i + 500))));
+  for (let i = 0; i < ids.length; i += STATUS_BATCH) {
+    out.push(...(await registry.getStatuses(ids.slice(i, i + STATUS_BATCH))));
   }
   return out;
 }
@@ -101,9 +116,12 @@ function idFromKeystores(dir: string, uid: string): string | undefined {
  * A device is named on the command line by its id (0x + 64 hex) or by its raw unique id. A raw id needs its
  * manufacturer: the keystore in `lookup.keystoreDir` that holds that uid, else the one manufacturer of the
  * registry that registered it (with a single manufacturer, that one's namespace even if unregistered).
+ * 0x-hex of another length than 32 bytes is refused ({@link checkDeviceId}).
  */
 export async function resolveDeviceId(value: string, lookup: DeviceLookup = {}): Promise<string> {
   if (isDeviceIdHex(value)) return value.toLowerCase();
+  // 0x-hex of the wrong length is a mistyped id, not a raw unique id.
+  if (/^0x[0-9a-fA-F]*$/.test(value)) checkDeviceId(value);
   if (lookup.keystoreDir !== undefined) {
     const fromKeystore = idFromKeystores(lookup.keystoreDir, value);
     if (fromKeystore !== undefined) return fromKeystore;
@@ -134,9 +152,35 @@ interface RawRow {
   metadataHash?: unknown;
 }
 
-function csvRows(text: string): RawRow[] {
-  const lines = text.split(/\r?\n/);
-  const header = (lines[0] ?? "").split(",").map((h) => h.trim());
+/** The columns (CSV) and keys (JSON) a fleet file may have; any other is refused, not silently dropped. */
+const FLEET_COLUMNS = ["uid", "publicKey", "type", "metadataHash", "deviceId", "deviceKey"];
+
+function refuseUnknown(file: string, names: readonly string[], kind: "column" | "key", line: number): void {
+  const unknown = names.filter((n) => !FLEET_COLUMNS.includes(n));
+  if (unknown.length === 0) return;
+  throw new UserError(
+    `${file}: line ${line}: unknown ${kind}${unknown.length > 1 ? "s" : ""} ${unknown.map((n) => `"${n}"`).join(", ")} (known: ${FLEET_COLUMNS.join(", ")}); nothing was sent`,
+  );
+}
+
+function csvRows(text: string, file: string): RawRow[] {
+  let records: { record: string[]; info: { lines: number } }[];
+  try {
+    // csv-parse: quoted fields may hold commas, quotes ("") and line breaks; `info.lines` is the line a
+    // record ends on, the line a user looks at for a one-line record.
+    records = parseCsv(text, {
+      info: true,
+      skip_empty_lines: true,
+      trim: true,
+      relax_column_count: true,
+    }) as unknown as {
+      record: string[];
+      info: { lines: number };
+    }[];
+  } catch (error) {
+    throw new UserError(`${file} is not a valid CSV file: ${(error as Error).message}`);
+  }
+  const header = records[0]?.record ?? [];
   const required = ["uid", "publicKey", "type"];
   const missing = required.filter((h) => !header.includes(h));
   if (missing.length > 0) {
@@ -144,15 +188,12 @@ function csvRows(text: string): RawRow[] {
       `line 1: the CSV header must name the columns uid,publicKey,type[,metadataHash]; missing ${missing.join(", ")}`,
     );
   }
-  const rows: RawRow[] = [];
-  lines.slice(1).forEach((raw, i) => {
-    if (raw.trim() === "") return;
-    const cells = raw.split(",").map((c) => c.trim());
-    const row: Record<string, unknown> = { line: i + 2 };
-    header.forEach((h, j) => (row[h] = cells[j]));
-    rows.push(row as unknown as RawRow);
+  refuseUnknown(file, header, "column", 1);
+  return records.slice(1).map(({ record, info }) => {
+    const row: Record<string, unknown> = { line: info.lines };
+    header.forEach((h, j) => (row[h] = record[j]));
+    return row as unknown as RawRow;
   });
-  return rows;
 }
 
 function jsonRows(text: string, file: string): RawRow[] {
@@ -160,7 +201,7 @@ function jsonRows(text: string, file: string): RawRow[] {
   try {
     parsed = JSON.parse(text);
   } catch (error) {
-    throw new UserError(`${file} is not valid JSON: ${(error as Error).message}`);
+    throw new UserError(`${file} is not valid JSON: ${jsonErrorAt(text, error as Error)}`);
   }
   const list = Array.isArray(parsed) ? parsed : (parsed as { devices?: unknown }).devices;
   if (!Array.isArray(list)) {
@@ -178,7 +219,11 @@ function jsonRows(text: string, file: string): RawRow[] {
     } else if (ch === "}") depth--;
     else if (ch === "[" && depth === 0 && !Array.isArray(parsed)) depth = 1;
   }
-  return list.map((item: unknown, i) => ({ ...(item as object), line: starts[i] ?? i + 1 }) as RawRow);
+  return list.map((item: unknown, i) => {
+    const line = starts[i] ?? i + 1;
+    if (item !== null && typeof item === "object") refuseUnknown(file, Object.keys(item), "key", line);
+    return { ...(item as object), line } as RawRow;
+  });
 }
 
 /**
@@ -190,8 +235,9 @@ export function readFleetFile(file: string, manufacturerId: number): FleetDevice
   if (!fs.existsSync(file)) {
     throw new UserError(`fleet file ${file} does not exist`);
   }
+  if (!fs.statSync(file).isFile()) throw new UserError(`fleet file ${file} is a folder, not a CSV or JSON file`);
   const text = fs.readFileSync(file, "utf8");
-  const rows = path.extname(file).toLowerCase() === ".json" ? jsonRows(text, file) : csvRows(text);
+  const rows = path.extname(file).toLowerCase() === ".json" ? jsonRows(text, file) : csvRows(text, file);
   const problems: string[] = [];
   const devices: FleetDevice[] = [];
   const seen = new Map<string, number>();

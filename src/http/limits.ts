@@ -63,8 +63,8 @@ export const DEFAULT_HEALTH_CACHE_MS = 1_000;
 export interface HealthSources {
   /** The chain connection; undefined: the service runs without a chain (reported, not a fault). */
   provider: () => Provider | null | undefined;
-  /** A real write to the database; throws when it cannot write. */
-  probeDb: () => void;
+  /** A real write to the database; throws (or rejects) when it cannot write. */
+  probeDb: () => void | Promise<void>;
   /** Service-specific fields of the answer (counts, kept in memory: called on every /health). */
   extra?: () => Record<string, unknown>;
 }

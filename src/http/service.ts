@@ -210,14 +210,17 @@ export abstract class HttpService<M extends ServiceMetrics = ServiceMetrics> {
     const rpc = await this.rpcHealth();
     let db: HealthCheck;
     try {
-      this.health.probeDb();
+      await this.health.probeDb();
       db = { ok: true, writable: true };
     } catch (error) {
       const code = (error as { code?: unknown }).code;
       db = {
         ok: false,
         writable: false,
-        error: `the database cannot be written${typeof code === "string" && /^(SQLITE_[A-Z_]+|ENOENT)$/.test(code) ? ` (${code})` : ""}`,
+        error:
+          code === "STORE_LOST"
+            ? "the database was deleted, replaced or could not be synced while running: nothing more is written until an operator restarts the service on the right database"
+            : `the database cannot be written${typeof code === "string" && /^(SQLITE_[A-Z_]+|ENOENT)$/.test(code) ? ` (${code})` : ""}`,
       };
       this.app.log.error({ err: error }, "health: database write probe failed");
     }

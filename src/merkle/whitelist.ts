@@ -1,9 +1,10 @@
 import fs from "node:fs";
 import { StringDecoder } from "node:string_decoder";
 
-import { checksumAddress } from "../chain/address";
+import { checksumAddress, isAddress } from "../chain/address";
 import { keccak } from "../keccak";
 
+import { DeviceRecordWriter } from "./records";
 import { TextSink } from "./sink";
 import { MerkleTree, NODE_BYTES, TreeFile, TreeFileWriter, rootFromProof } from "./tree";
 import type { PackedProof } from "./tree";
@@ -35,13 +36,11 @@ export interface Whitelist {
 const leafWord = Buffer.alloc(128);
 
 /**
- * The leaf of a device, as `DeviceLeaf.hash` computes it on chain:
- * keccak256(keccak256(abi.encode(deviceId, deviceKey, deviceType, manufacturerId))). The double hash gives
- * leaves a 32-byte preimage and internal nodes a 64-byte one, so neither can pass for the other. The four
- * static words are encoded by hand into one reused buffer: about 50 times faster than ethers' ABI coder
- * over a fleet. The hex is checked by what it decodes to (Node stops at the first non-hex digit).
+ * Encodes a device into {@link leafWord}: `abi.encode(deviceId, deviceKey, deviceType, manufacturerId)`,
+ * the four static words by hand (about 50 times faster than ethers' ABI coder over a fleet). The hex is
+ * checked by what it decodes to (Node stops at the first non-hex digit).
  */
-function deviceLeafBuffer(device: WhitelistDevice, manufacturerId: number): Buffer {
+function encodeLeafWord(device: WhitelistDevice, manufacturerId: number): Buffer {
   const { deviceId, deviceKey } = device;
   if (deviceId.length !== 66 || !deviceId.startsWith("0x") || leafWord.write(deviceId.slice(2), 0, "hex") !== 32)
     throw new Error(`device id ${deviceId} is not 0x + 64 hex`);
@@ -49,7 +48,16 @@ function deviceLeafBuffer(device: WhitelistDevice, manufacturerId: number): Buff
     throw new Error(`device key ${deviceKey} is not an address`);
   leafWord.writeUInt32BE(device.deviceType, 92);
   leafWord.writeUInt32BE(manufacturerId, 124);
-  return keccak(keccak(leafWord));
+  return leafWord;
+}
+
+/**
+ * The leaf of a device, as `DeviceLeaf.hash` computes it on chain:
+ * keccak256(keccak256(abi.encode(deviceId, deviceKey, deviceType, manufacturerId))). The double hash gives
+ * leaves a 32-byte preimage and internal nodes a 64-byte one, so neither can pass for the other.
+ */
+function deviceLeafBuffer(device: WhitelistDevice, manufacturerId: number): Buffer {
+  return keccak(keccak(encodeLeafWord(device, manufacturerId)));
 }
 
 export function deviceLeaf(device: WhitelistDevice, manufacturerId: number): string {
@@ -87,11 +95,36 @@ export function whitelistCsv(whitelist: Whitelist): string {
   return `${CSV_HEADER}${rows.join("\n")}\n`;
 }
 
-/** Where {@link writeWhitelist} writes: the JSON and CSV with every proof, and the tree file. */
+/**
+ * How a whitelist's proofs are written: `json` (the JSON and CSV with every device's entry and proof as
+ * hex, plus the tree file) or `tree` (a small JSON manifest, the tree file, and the device file of
+ * fixed-size binary records: every proof is read by index from the tree file).
+ */
+export type ProofFormat = "json" | "tree";
+
+/** Where {@link writeWhitelist} writes: the JSON, the tree file, and the CSV (`json`) or device file (`tree`). */
 export interface WhitelistFiles {
   json: string;
-  csv: string;
   tree: string;
+  csv?: string;
+  devices?: string;
+}
+
+/** A whitelist's files, beside its JSON and named by its stem: `X.json` → `X.csv`/`X.devices`, `X.tree`. */
+export function whitelistFiles(json: string, proofs: ProofFormat): WhitelistFiles {
+  const stem = json.replace(/\.json$/i, "");
+  return proofs === "json"
+    ? { json, csv: `${stem}.csv`, tree: `${stem}.tree` }
+    : { json, tree: `${stem}.tree`, devices: `${stem}.devices` };
+}
+
+/** The JSON of a `tree` whitelist: what {@link Whitelist} holds but the entries (they are in its files). */
+export interface WhitelistManifest {
+  kind: "thingledger/whitelist";
+  manufacturerId: number;
+  root: string;
+  capacity: number;
+  proofs: "tree";
 }
 
 /** The most nodes a proof can have: a tree of 2^64 leaves. */
@@ -141,8 +174,9 @@ class ProofText {
 }
 
 /**
- * Writes a whitelist of any size in bounded memory: the devices are read twice from `devices` (called
- * once per pass: a fleet read from disk is streamed, never held), first into the tree file, then into
+ * Writes a whitelist of any size in bounded memory, reading the devices from `devices` (called once per
+ * pass: a fleet read from disk is streamed, never held). The first pass writes the tree file (and, for
+ * `tree`, the device file beside it); then `tree` writes the manifest, `json` a second pass writes
  * `files.json` (the same document {@link buildWhitelist} gives, as `JSON.stringify(whitelist, null, 2)`
  * prints it) and `files.csv` (as {@link whitelistCsv}), each proof read from the tree file.
  */
@@ -150,16 +184,54 @@ export function writeWhitelist(
   devices: () => Iterable<WhitelistDevice>,
   manufacturerId: number,
   files: WhitelistFiles,
+  proofs: ProofFormat = "json",
 ): { root: string; capacity: number } {
+  const wanted = proofs === "json" ? files.csv : files.devices;
+  if (wanted === undefined)
+    throw new Error(`a ${proofs} whitelist needs its ${proofs === "json" ? "csv" : "devices"} file`);
+  const records = proofs === "tree" ? new DeviceRecordWriter(wanted) : undefined;
   const writer = new TreeFileWriter(files.tree);
   let failure: unknown;
   try {
-    for (const d of devices()) writer.add(deviceLeafBuffer(d, manufacturerId));
+    for (const d of devices()) {
+      const words = encodeLeafWord(d, manufacturerId);
+      if (records !== undefined) {
+        if (!isAddress(d.deviceKey)) throw new Error(`device key ${d.deviceKey} has a bad checksum`);
+        records.addEncoded(words);
+      }
+      writer.add(keccak(keccak(words)));
+    }
   } catch (error) {
     failure = error;
   }
+  try {
+    records?.close();
+  } catch (error) {
+    failure ??= error;
+  }
   const { root, count } = writer.finish();
   if (failure !== undefined) throw failure;
+  if (proofs === "tree") {
+    const manifest: WhitelistManifest = {
+      kind: "thingledger/whitelist",
+      manufacturerId,
+      root,
+      capacity: count,
+      proofs,
+    };
+    fs.writeFileSync(files.json, `${JSON.stringify(manifest, null, 2)}\n`);
+  } else writeProofText(devices, manufacturerId, { json: files.json, csv: wanted, tree: files.tree }, root, count);
+  return { root, capacity: count };
+}
+
+/** The second pass of a `json` whitelist: every entry and proof as text, in the JSON and the CSV. */
+function writeProofText(
+  devices: () => Iterable<WhitelistDevice>,
+  manufacturerId: number,
+  files: Required<Omit<WhitelistFiles, "devices">>,
+  root: string,
+  count: number,
+): void {
   const tree = TreeFile.open(files.tree);
   const json = new TextSink(files.json);
   const csv = new TextSink(files.csv);
@@ -205,7 +277,6 @@ export function writeWhitelist(
       csv.close();
     }
   }
-  return { root, capacity: count };
 }
 
 /**

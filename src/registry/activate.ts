@@ -7,10 +7,13 @@ import { readJsonFile } from "../cli/json";
 import { manufacturerIdOf } from "../devices/fleet";
 import { compact, signActivation } from "../eip712/device";
 import { UserError } from "../errors";
-import type { Whitelist } from "../merkle/whitelist";
+import { treeWhitelistEntry } from "../merkle/lookup";
+import type { Whitelist, WhitelistEntry, WhitelistManifest } from "../merkle/whitelist";
 import { formatThing } from "../units";
 import { registryDomain } from "./domain";
 import { feeCeiling } from "./fees";
+import { costPreview } from "./preview";
+import type { CostPreview } from "../cli/preview";
 import { deviceStatus } from "./status";
 import type { DeviceInfo } from "./status";
 
@@ -36,13 +39,25 @@ interface Consent {
   signature: string;
 }
 
-/** Reads a whitelist file written by a Merkle registration. */
-function readWhitelistFile(file: string): Whitelist {
-  const whitelist = readJsonFile(file, "a whitelist with proofs (device:register --merkle)") as Whitelist | null;
-  if (whitelist?.kind !== "thingledger/whitelist" || !Array.isArray(whitelist.entries)) {
-    throw new UserError(`${file} is not a ThingLedger whitelist`);
+/**
+ * A device's entry in a whitelist file written by a Merkle registration, and the whitelist's root: from
+ * the JSON's entries (`--proofs json`), or by index from its tree and device files (`--proofs tree`).
+ */
+function whitelistEntry(file: string, deviceId: string): { root: string; entry?: WhitelistEntry } {
+  const whitelist = readJsonFile(file, "a whitelist with proofs (device:register --merkle)") as
+    Whitelist | WhitelistManifest | null;
+  if (whitelist?.kind !== "thingledger/whitelist") throw new UserError(`${file} is not a ThingLedger whitelist`);
+  if ("entries" in whitelist && Array.isArray(whitelist.entries)) {
+    const entry = whitelist.entries.find((e) => e.deviceId.toLowerCase() === deviceId.toLowerCase());
+    return { root: whitelist.root, entry };
   }
-  return whitelist;
+  if (!("proofs" in whitelist) || whitelist.proofs !== "tree" || !/^0x[0-9a-fA-F]{64}$/.test(String(whitelist.root)))
+    throw new UserError(`${file} is not a ThingLedger whitelist`);
+  try {
+    return { root: whitelist.root, entry: treeWhitelistEntry(file, whitelist, deviceId) };
+  } catch (error) {
+    throw new UserError((error as Error).message);
+  }
 }
 
 async function fromWhitelist(
@@ -54,8 +69,8 @@ async function fromWhitelist(
   maxFee: bigint | undefined,
 ): Promise<ActivationCall> {
   const registry = registryAt(ctx);
-  const whitelist = readWhitelistFile(whitelistFile);
-  const entry = whitelist.entries.find((e) => e.deviceId.toLowerCase() === deviceId.toLowerCase());
+  const whitelist = whitelistEntry(whitelistFile, deviceId);
+  const { entry } = whitelist;
   if (entry === undefined) throw new UserError(`device ${deviceId} is not in the whitelist ${whitelistFile}`);
   if (entry.deviceKey !== device.address) {
     throw new UserError(`the keystore's key ${device.address} is not the whitelisted key ${entry.deviceKey}`);
@@ -118,6 +133,40 @@ export async function activate(
   whitelistFile?: string,
   maxFee?: bigint,
 ): Promise<ActivateResult> {
+  const plan = await planActivation(ctx, owner, device, deviceId, whitelistFile, maxFee);
+  const { to, data, fee } = plan;
+  const token = tokenAt(ctx, owner);
+  const tx = plan.viaAllowance ? await owner.sendTransaction({ to, data }) : await token.approveAndCall(to, fee, data);
+  const gasUsed = await gasOf(tx);
+  return { deviceId, owner: plan.ownerAddress, fromWhitelist: plan.fromRoot, feePaid: fee, gasUsed, txHash: tx.hash };
+}
+
+/** {@link activate}'s dry run: its fee and the gas of the one transaction it would send; nothing is sent. */
+export async function previewActivation(
+  ctx: SystemContext,
+  owner: Signer,
+  device: Wallet,
+  deviceId: string,
+  whitelistFile?: string,
+  maxFee?: bigint,
+): Promise<CostPreview & { deviceId: string; owner: string }> {
+  const plan = await planActivation(ctx, owner, device, deviceId, whitelistFile, maxFee);
+  const { to, data, fee } = plan;
+  const gas = () =>
+    plan.viaAllowance ? owner.estimateGas({ to, data }) : tokenAt(ctx, owner).approveAndCall.estimateGas(to, fee, data);
+  const preview = await costPreview(ctx.provider, fee, [["activation", gas]]);
+  return { ...preview, deviceId, owner: plan.ownerAddress };
+}
+
+/** What an activation sends, from whom, and how it pays (after every check, before anything is sent). */
+async function planActivation(
+  ctx: SystemContext,
+  owner: Signer,
+  device: Wallet,
+  deviceId: string,
+  whitelistFile: string | undefined,
+  maxFee: bigint | undefined,
+): Promise<ActivationCall & { to: string; viaAllowance: boolean; ownerAddress: string; fromRoot: boolean }> {
   const ownerAddress = await owner.getAddress();
   const info = await deviceStatus(ctx, deviceId);
   const deadline = (await nextBlockTime(ctx.provider)) + 3600n;
@@ -144,10 +193,6 @@ export async function activate(
   // With a standing allowance the owner calls the registry directly (cheapest); otherwise one
   // approveAndCall approves the fee and calls the registry, which learns the real payer from the token.
   const to = ctx.addresses.DeviceRegistry;
-  const tx =
-    (await token.allowance(ownerAddress, to)) >= fee
-      ? await owner.sendTransaction({ to, data })
-      : await token.approveAndCall(to, fee, data);
-  const gasUsed = await gasOf(tx);
-  return { deviceId, owner: ownerAddress, fromWhitelist: fromRoot, feePaid: fee, gasUsed, txHash: tx.hash };
+  const viaAllowance = (await token.allowance(ownerAddress, to)) >= fee;
+  return { to, data, fee, viaAllowance, ownerAddress, fromRoot };
 }

@@ -8,3 +8,6 @@ export * from "./register";
 export * from "./resolve";
 export * from "./status";
 export * from "./validate";
+export * from "./admin";
+export * from "./preview";
+export * from "./collect";

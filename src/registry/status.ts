@@ -1,5 +1,6 @@
 import { registryAt } from "../chain/context";
 import type { SystemContext } from "../chain/context";
+import { checkDeviceId } from "../devices/fleet";
 import { deviceTypeName } from "../devices/types";
 
 export const STATUS_NAMES = ["unknown", "registered", "active", "revoked"] as const;
@@ -19,9 +20,12 @@ export interface DeviceInfo {
   trend: number;
 }
 
-/** A device's registry record, with its status and type by name; an unregistered device is "unknown". */
+/**
+ * A device's registry record, with its status and type by name; an unregistered device is "unknown". An id
+ * that is not 32 bytes (an address pasted by mistake) is a one-line {@link UserError}, not an ABI error.
+ */
 export async function deviceStatus(ctx: SystemContext, deviceId: string): Promise<DeviceInfo> {
-  const v = await registryAt(ctx).getDevice(deviceId);
+  const v = await registryAt(ctx).getDevice(checkDeviceId(deviceId));
   return {
     deviceId,
     status: STATUS_NAMES[Number(v.status)],

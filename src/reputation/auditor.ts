@@ -4,6 +4,7 @@ import { LRUCache } from "lru-cache";
 import type { DeviceRegistry } from "../../typechain-types";
 import { TtlCache } from "../http/cache";
 import { AuditorMetrics } from "../http/metrics";
+import { DatabaseLost } from "../db/files";
 import { HttpService, Rejected } from "../http/service";
 import type { HttpOptions } from "../http/service";
 import { recoverSigner } from "../channels/verify";
@@ -16,7 +17,7 @@ import type { PublishedEpoch } from "./epoch";
 import type { ModelParams } from "./model";
 import { scoresToSubmit, submitScores } from "./scores";
 import { DuplicateReport } from "./store";
-import type { ReportStore, StoredReport } from "./store";
+import type { EpochRecord, ReportStore, StoredReport } from "./store";
 
 /** A report as it travels over HTTP and in report files. */
 export interface ReportBody {
@@ -70,7 +71,6 @@ export interface EpochResult {
 /** A submitted epoch as served: published once read, built once a proof is asked for. */
 interface CachedEpoch {
   published: PublishedEpoch;
-  built?: ReturnType<typeof buildEpoch>;
 }
 
 const hex32 = { type: "string", pattern: "^0x[0-9a-fA-F]{64}$" } as const;
@@ -105,9 +105,9 @@ export class AuditorService extends HttpService<AuditorMetrics> {
   /** Reports being checked right now, by digest and by interaction: a second copy in flight is a duplicate. */
   private readonly inFlight = new Set<string>();
   /**
-   * Submitted epochs are final: each is read and built once, then served from memory, so a proof request
-   * costs a lookup, not a rebuild of the whole epoch (seconds of CPU for a large one). The last 16 used are
-   * kept, up to 2,000,000 reports in all: requests cycling through a few epochs never rebuild one.
+   * Submitted epochs are final: each is read once, then served from memory (`GET /epochs/:n`). The last 16
+   * used are kept, up to 2,000,000 reports in all. (Proofs do not use it: they are read from the epoch's
+   * tree, see {@link proof}.)
    */
   private readonly epochCache = new LRUCache<number, CachedEpoch>({
     max: 16,
@@ -181,6 +181,14 @@ export class AuditorService extends HttpService<AuditorMetrics> {
     } catch (error) {
       if (error instanceof DuplicateReport)
         throw new Rejected(409, `duplicate: device ${report.reporterId} already reported on this interaction`);
+      if (error instanceof DatabaseLost)
+        throw new Rejected(
+          503,
+          "the auditor stores no reports: its database was deleted or replaced while it ran; an operator must act",
+          "store_lost",
+        );
+      if (/^SQLITE_/.test(String((error as { code?: unknown }).code)))
+        throw new Rejected(503, "the auditor cannot write its database now; retry later", "store_unavailable");
       throw error;
     } finally {
       this.inFlight.delete(report.digest);
@@ -255,25 +263,36 @@ export class AuditorService extends HttpService<AuditorMetrics> {
     return read;
   }
 
-  /** Scores the current epoch from the stored reports and submits the changed scores with the reports root. */
+  /**
+   * Scores the current epoch from the stored reports and submits the changed scores with the reports root.
+   * The epoch is recorded (its root and reports) before the first transaction is sent, and what lands is
+   * added after: a crash or a refused batch in between leaves it pending, and the next run resumes it with
+   * the same reports and root, so every root on chain keeps its proofs.
+   */
   async runEpoch(): Promise<EpochResult> {
-    const { registry, store, model, epochLength } = this.options;
+    const { registry, store } = this.options;
     // Every read is bounded by the RPC timeout: a hung RPC fails the run (503 chain unavailable), not stalls it.
     const read = <T>(call: string, fn: () => Promise<T>) => this.readChain(call, fn);
     const epoch = Number(await read("currentEpoch", () => registry.currentEpoch()));
-    if (store.epoch(epoch) !== undefined) throw new UserError(`this auditor already submitted epoch ${epoch}`);
+    const recorded = store.epoch(epoch);
+    if (recorded !== undefined && recorded.pending !== true)
+      throw new UserError(`this auditor already submitted epoch ${epoch}`);
     const runner = registry.runner as { getAddress?: () => Promise<string> } | null;
     const auditor = (await runner?.getAddress?.()) ?? "";
     const info = await read("auditorInfo", () => registry.auditorInfo(auditor));
     if (!info.active) throw new UserError(`${auditor} is not an admitted auditor of this registry`);
-    const reference = epoch * epochLength;
-    const now = await this.now();
-    const reports = store.reportsBetween(reference - model.horizon, now);
-    if (reports.length === 0)
-      throw new UserError(`no reports in the model's window: nothing to score in epoch ${epoch}`);
-    const built = buildEpoch(reports, reference, model);
+    const { built, reference, model } = await this.epochToScore(epoch, recorded);
     const subjects = [...built.scores.values()];
+    // Scores that an earlier, interrupted run landed are scored this epoch already: left out here.
     const entries = await scoresToSubmit(registry, subjects, epoch, read);
+    if (recorded === undefined && entries.length > 0)
+      store.saveEpoch(
+        {
+          ...{ epoch, reference, model, root: built.root, reports: built.reports.length },
+          ...{ scores: [], txHashes: [], gasUsed: "0", rewarded: 0, pending: true },
+        },
+        built.reports.map((r) => r.digest),
+      );
     const { failure, ...landed } = await submitScores(
       registry,
       entries,
@@ -282,7 +301,18 @@ export class AuditorService extends HttpService<AuditorMetrics> {
       built.reports.length,
       this.options.batchSize ?? 200,
     );
-    const result: EpochResult = {
+    if (recorded !== undefined || entries.length > 0) {
+      const scores = entries.slice(0, landed.submitted);
+      store.recordBatches(epoch, { ...landed, scores }, failure === undefined);
+      this.epochCache.delete(epoch);
+    }
+    if (failure !== undefined) {
+      const message = failure instanceof Error ? failure.message : String(failure);
+      throw new UserError(
+        `epoch ${epoch}: ${landed.submitted} of ${entries.length} scores submitted, then the chain refused a batch: ${message}; run the epoch again to submit the rest`,
+      );
+    }
+    return {
       epoch,
       root: built.root,
       reports: built.reports.length,
@@ -294,30 +324,25 @@ export class AuditorService extends HttpService<AuditorMetrics> {
       gasUsed: landed.gasUsed,
       txHashes: landed.txHashes,
     };
-    if (result.txHashes.length > 0) {
-      // What landed on chain is recorded, so its proofs stay available.
-      store.saveEpoch(
-        {
-          epoch,
-          reference,
-          model,
-          root: built.root,
-          reports: built.reports.length,
-          scores: entries.slice(0, result.submitted),
-          txHashes: result.txHashes,
-          gasUsed: result.gasUsed.toString(),
-          rewarded: result.rewarded,
-        },
-        built.reports.map((r) => r.digest),
-      );
+  }
+
+  /** The reports to score: those of a pending epoch's record (checked against its root), else the model's window. */
+  private async epochToScore(epoch: number, recorded: EpochRecord | undefined) {
+    const { store, epochLength } = this.options;
+    if (recorded !== undefined) {
+      const built = buildEpoch(store.epochReports(epoch), recorded.reference, recorded.model);
+      if (built.root !== recorded.root || built.reports.length !== recorded.reports)
+        throw new UserError(
+          `epoch ${epoch} was interrupted, and its stored reports no longer hash to the root recorded before it was sent (${recorded.root}): the database was changed`,
+        );
+      return { built, reference: recorded.reference, model: recorded.model };
     }
-    if (failure !== undefined) {
-      const message = failure instanceof Error ? failure.message : String(failure);
-      throw new UserError(
-        `epoch ${epoch}: ${result.submitted} of ${entries.length} scores submitted, then the chain refused a batch: ${message}`,
-      );
-    }
-    return result;
+    const { model } = this.options;
+    const reference = epoch * epochLength;
+    const reports = store.reportsBetween(reference - model.horizon, await this.now());
+    if (reports.length === 0)
+      throw new UserError(`no reports in the model's window: nothing to score in epoch ${epoch}`);
+    return { built: buildEpoch(reports, reference, model), reference, model };
   }
 
   /** An epoch as published: its reports, model and scores, for anyone to recompute. */
@@ -344,16 +369,20 @@ export class AuditorService extends HttpService<AuditorMetrics> {
     return entry;
   }
 
-  /** A report's Merkle proof in an epoch's reports root. */
+  /**
+   * A report's Merkle proof in an epoch's reports root, read by index from the epoch's tree (built once,
+   * kept on disk beside the database): no request rebuilds or rescores an epoch, whichever epochs are asked.
+   */
   proof(epoch: number, digest: string): { epoch: number; root: string; digest: string; proof: string[] } {
     if (!/^0x[0-9a-fA-F]{64}$/.test(digest))
       throw new Rejected(400, `"${digest}" is not a report digest (0x + 64 hex)`);
-    const cached = this.cachedEpoch(epoch);
-    const { published } = cached;
-    const built = (cached.built ??= buildEpoch(published.reports, published.reference, published.model));
-    const index = built.reports.findIndex((r) => r.digest === digest.toLowerCase());
-    if (index < 0) throw new Rejected(404, `report ${digest} was not used in epoch ${epoch}`);
-    return { epoch, root: built.root, digest: digest.toLowerCase(), proof: built.tree.proof(index) };
+    const found = this.options.store.epochProof(epoch, digest);
+    if (found === undefined) {
+      if (!this.options.store.hasEpoch(epoch))
+        throw new Rejected(404, `this auditor submitted nothing in epoch ${epoch}`);
+      throw new Rejected(404, `report ${digest} was not used in epoch ${epoch}`);
+    }
+    return { epoch, root: found.root, digest: digest.toLowerCase(), proof: found.proof };
   }
 }
 

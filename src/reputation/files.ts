@@ -1,5 +1,4 @@
-import fs from "node:fs";
-
+import { writeJsonOutput } from "../cli/files";
 import { readJsonFile } from "../cli/json";
 import { DEVICE_SIGNATURE_PATTERN } from "../eip712/device";
 import { MAX_RATING } from "../eip712/report";
@@ -9,8 +8,9 @@ import type { ReportBody } from "./auditor";
 /** The `kind` of a report file: signed reports, written by a reporter and sent to an auditor later. */
 export const REPORT_FILE_KIND = "thingledger.device-reports";
 
-export function writeReportFile(file: string, reports: readonly ReportBody[]): void {
-  fs.writeFileSync(file, `${JSON.stringify({ kind: REPORT_FILE_KIND, version: 1, reports }, null, 2)}\n`);
+/** Writes a report file atomically; refuses to replace one unless `force` (the task's `--force`). */
+export function writeReportFile(file: string, reports: readonly ReportBody[], force = false): void {
+  writeJsonOutput(file, { kind: REPORT_FILE_KIND, version: 1, reports }, { force, flag: "out" });
 }
 
 /** The problems of one report of a report file (`at` names it), each as one phrase. */

@@ -4,6 +4,7 @@ export * from "./epoch";
 export * from "./files";
 export * from "./leaf";
 export * from "./model";
+export * from "./packed";
 export * from "./service";
 export * from "./show";
 export * from "./sign";

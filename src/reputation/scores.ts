@@ -1,7 +1,9 @@
 import { ZeroAddress } from "ethers";
 
 import type { DeviceRegistry } from "../../typechain-types";
-import { STATUS_NAMES } from "../registry";
+import { STATUS_NAMES, collectPaidFees, coveringAccounts, uncollectedFees } from "../registry";
+import type { FeeCollection } from "../registry";
+import { packScores } from "./packed";
 import type { SubjectScore } from "./model";
 
 /** One score as `updateScores` takes it. */
@@ -18,6 +20,8 @@ export interface SubmittedScores {
   rewarded: number;
   gasUsed: bigint;
   txHashes: string[];
+  /** The fees paid from credit collected into the pool first, when it would have fallen short. */
+  collection?: FeeCollection;
   failure?: unknown;
 }
 
@@ -58,7 +62,8 @@ export async function scoresToSubmit(
 }
 
 /**
- * Submits `entries` in batches of `batchSize`, each with the epoch's reports root and report count (the
+ * Submits `entries` in batches of `batchSize` (`updateScoresPacked`, 15 bytes an entry; one entry alone
+ * through `updateScore`), each with the epoch's reports root and report count (the
  * bound on this epoch's rewards). Stops at the first batch the chain refuses and returns what landed
  * before it with the error, so that the caller can record what is on chain.
  */
@@ -72,12 +77,13 @@ export async function submitScores(
 ): Promise<SubmittedScores> {
   const result: SubmittedScores = { submitted: 0, changed: 0, rewarded: 0, gasUsed: 0n, txHashes: [] };
   try {
+    result.collection = await collectForRewards(registry, entries.length, epoch, reports);
     for (let i = 0; i < entries.length; i += batchSize) {
       const chunk = entries.slice(i, i + batchSize);
       const tx =
         chunk.length === 1
           ? await registry.updateScore(chunk[0].deviceId, chunk[0].score, chunk[0].trend, epoch, root, reports)
-          : await registry.updateScores([...chunk], epoch, root, reports);
+          : await registry.updateScoresPacked(packScores(chunk), epoch, root, reports);
       const mined = await tx.wait();
       result.txHashes.push(tx.hash);
       result.gasUsed += mined?.gasUsed ?? 0n;
@@ -94,4 +100,37 @@ export async function submitScores(
     result.failure = error;
   }
   return result;
+}
+
+/** How many rewards a refill reserves ahead (DeviceReputation's `_REFILL_REWARDS`). */
+const REFILL_REWARDS = 64n;
+
+/**
+ * Before an auditor (`registry`'s signer) submits `changes` scores of `epoch`, collects the fees paid from
+ * credit that the reward pool does not count yet, when without them the pool would fall short of the rewards
+ * these scores earn (a refill grants only what the pool holds, and a score changed unpaid is never paid
+ * later). It collects from the manufacturers with the most uncollected fees until the shortfall and the
+ * refill's reserve ahead are covered, at most `MAX_COLLECT_ACCOUNTS` accounts in one transaction.
+ * Returns undefined when no collection was needed.
+ */
+export async function collectForRewards(
+  registry: DeviceRegistry,
+  changes: number,
+  epoch: number,
+  reports: number,
+): Promise<FeeCollection | undefined> {
+  const reward = await registry.auditReward();
+  if (reward === 0n || changes === 0) return undefined;
+  const runner = registry.runner as { getAddress?: () => Promise<string> } | null;
+  const info = await registry.auditorInfo((await runner?.getAddress?.()) ?? "");
+  // As the registry counts it: min(reports, cap) less the epoch's rewards already paid, at most one per change.
+  const used = Number(info.rewardEpoch) === epoch ? Number(info.rewardedInEpoch) : 0;
+  const allowed = Math.max(Math.min(reports, Number(info.maxRewardsPerEpoch)) - used, 0);
+  const needed = BigInt(Math.min(allowed, changes)) * reward;
+  if (needed <= info.budget) return undefined;
+  const pool = await registry.rewardPool();
+  if (pool >= needed - info.budget) return undefined;
+  const wanted = needed - info.budget + REFILL_REWARDS * reward - pool;
+  const accounts = coveringAccounts(await uncollectedFees(registry), wanted);
+  return accounts.length === 0 ? undefined : collectPaidFees(registry, accounts);
 }

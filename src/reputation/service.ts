@@ -7,6 +7,7 @@ import { registryAt } from "../chain/context";
 import type { SystemContext } from "../chain/context";
 import { readDomain } from "../eip712/domain";
 import { UserError, ensure } from "../errors";
+import { DatabaseLost } from "../db/files";
 import { Rejected } from "../http/errors";
 import type { HttpOptions } from "../http/service";
 import { AuditorService } from "./auditor";
@@ -14,6 +15,7 @@ import type { EpochResult } from "./auditor";
 import { checkModel, defaultModel } from "./model";
 import type { ModelParams } from "./model";
 import { ReportStore } from "./store";
+import { trackCreation } from "../cli/created";
 
 /** The model for this registry's epoch length, with overrides (seconds). */
 export function modelFor(epochLength: number, overrides: Partial<ModelParams> = {}): ModelParams {
@@ -92,7 +94,7 @@ export async function runEpoch(
     return { ...(await service.runEpoch()), auditor };
   } catch (error) {
     // A refusal of the service (e.g. 503 chain unavailable) is a user's error here: one line, no stack.
-    if (error instanceof Rejected) throw new UserError(error.message);
+    if (error instanceof Rejected || error instanceof DatabaseLost) throw new UserError(error.message);
     throw error;
   } finally {
     store.close();
@@ -155,6 +157,7 @@ async function startEpochLoop(
  * once the chain enters it (the reports of the epoch before are all in by then).
  */
 export async function serveAuditor(ctx: SystemContext, o: ServeAuditorOptions): Promise<RunningAuditor> {
+  const created = trackCreation(o.db);
   const opened = await openAuditor(ctx, o.signer, o.db, o);
   const { service, store, auditor } = opened;
   if (!(await opened.registry.auditorInfo(auditor)).active)
@@ -164,6 +167,7 @@ export async function serveAuditor(ctx: SystemContext, o: ServeAuditorOptions): 
     url = await service.listen(o.port, o.host);
   } catch (error) {
     store.close();
+    created.undo();
     throw new UserError(`cannot listen on ${o.host}:${o.port}: ${(error as Error).message}`);
   }
   const timer = o.autoPollSeconds === undefined ? undefined : await startEpochLoop(opened, o.autoPollSeconds, o.log);

@@ -3,9 +3,12 @@ import path from "node:path";
 
 import Database from "better-sqlite3";
 
+import { FileWatch } from "../db/files";
+import { rootFromProof } from "../merkle/tree";
 import type { ReportMessage } from "../eip712/report";
 import type { EpochReport } from "./epoch";
 import { leafBuffer } from "./leaf";
+import { EpochTrees } from "./trees";
 import type { ModelParams } from "./model";
 
 /** A report the auditor accepted: the signed message, its digest, and the two signatures. */
@@ -29,6 +32,19 @@ export interface EpochRecord {
   scores: { deviceId: string; score: number; trend: number }[];
   txHashes: string[];
   gasUsed: string;
+  rewarded: number;
+  /**
+   * Recorded before its first transaction was sent, and not all of its scores are known to have landed
+   * yet (a crash or a refused batch came between): the next run resumes it with the same reports and root.
+   */
+  pending?: boolean;
+}
+
+/** What a run of an epoch's batches landed on chain, added to the epoch's record. */
+export interface LandedBatches {
+  scores: EpochRecord["scores"];
+  txHashes: string[];
+  gasUsed: bigint;
   rewarded: number;
 }
 
@@ -54,6 +70,10 @@ export class DuplicateReport extends Error {}
 export class ReportStore {
   private readonly db: Database.Database;
   private readonly insert: Database.Statement;
+  /** Every write first checks that the database and its WAL are still the files opened (else DatabaseLost). */
+  private readonly files: FileWatch;
+  /** Each submitted epoch's Merkle tree, built once from its stored leaves (see {@link EpochTrees}). */
+  private readonly trees: EpochTrees;
   /** Reports stored: counted once on open, then kept in memory (/health reads it on every call). */
   private reports: number;
 
@@ -73,24 +93,31 @@ export class ReportStore {
         scores TEXT NOT NULL, tx_hashes TEXT NOT NULL, gas_used TEXT NOT NULL, rewarded INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS epoch_reports (
         epoch INTEGER NOT NULL, position INTEGER NOT NULL, digest TEXT NOT NULL, PRIMARY KEY (epoch, position));
+      CREATE INDEX IF NOT EXISTS epoch_reports_by_digest ON epoch_reports (epoch, digest);
     `);
+    const epochColumns = (this.db.prepare("PRAGMA table_info(epochs)").all() as { name: string }[]).map((c) => c.name);
+    if (!epochColumns.includes("pending"))
+      this.db.exec("ALTER TABLE epochs ADD COLUMN pending INTEGER NOT NULL DEFAULT 0");
     this.insert = this.db.prepare(
       "INSERT INTO reports (digest, reporter, subject, interaction, rating, timestamp, signature, evidence, leaf) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     );
     this.reports = (this.db.prepare("SELECT COUNT(*) AS n FROM reports").get() as { n: number }).n;
+    this.files = new FileWatch(this.db, file, "auditor", "reports");
+    this.trees = new EpochTrees(file === ":memory:" ? undefined : `${file}.epochs`, (epoch) => this.epochLeaves(epoch));
   }
 
   close(): void {
+    this.trees.close();
     this.db.close();
   }
 
   /**
    * A real write, for health checks: one row of a `health` table, in its own transaction. Throws when the
-   * database cannot be written (read-only, locked, disk full) or its file is gone (code ENOENT).
+   * database cannot be written (read-only, locked, disk full) or was lost (a {@link DatabaseLost}, code
+   * STORE_LOST: its file or WAL deleted or replaced while running).
    */
   probeWrite(): void {
-    if (!this.db.memory && !fs.existsSync(this.db.name))
-      throw Object.assign(new Error(`database file ${this.db.name} is gone`), { code: "ENOENT" });
+    this.files.check();
     this.db.exec("CREATE TABLE IF NOT EXISTS health (id INTEGER PRIMARY KEY, at INTEGER NOT NULL)");
     this.db.prepare("INSERT OR REPLACE INTO health (id, at) VALUES (1, ?)").run(Date.now());
   }
@@ -109,12 +136,14 @@ export class ReportStore {
    * builds the tree); a repeat throws {@link DuplicateReport} and changes nothing.
    */
   add(r: StoredReport): void {
+    this.files.check();
     this.insertOne(r);
     this.reports++;
   }
 
   /** Stores many reports in one transaction (all or none). */
   addMany(reports: readonly StoredReport[]): void {
+    this.files.check();
     this.db.transaction(() => reports.forEach((r) => this.insertOne(r)))();
     this.reports += reports.length;
   }
@@ -184,10 +213,11 @@ export class ReportStore {
   }
 
   saveEpoch(record: EpochRecord, digests: readonly string[]): void {
+    this.files.check();
     this.db.transaction(() => {
       this.db
         .prepare(
-          "INSERT INTO epochs (epoch, reference, model, root, reports, scores, tx_hashes, gas_used, rewarded) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+          "INSERT INTO epochs (epoch, reference, model, root, reports, scores, tx_hashes, gas_used, rewarded, pending) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .run(
           record.epoch,
@@ -199,9 +229,32 @@ export class ReportStore {
           JSON.stringify(record.txHashes),
           record.gasUsed,
           record.rewarded,
+          record.pending === true ? 1 : 0,
         );
       const row = this.db.prepare("INSERT INTO epoch_reports (epoch, position, digest) VALUES (?, ?, ?)");
       digests.forEach((d, i) => row.run(record.epoch, i, d));
+    })();
+  }
+
+  /**
+   * Adds what a run landed to a recorded epoch, in one transaction; `done`: every score it had to submit is
+   * on chain (the epoch is no longer pending).
+   */
+  recordBatches(epoch: number, landed: LandedBatches, done: boolean): void {
+    this.files.check();
+    this.db.transaction(() => {
+      const record = this.epoch(epoch);
+      if (record === undefined) throw new Error(`epoch ${epoch} is not recorded`);
+      this.db
+        .prepare("UPDATE epochs SET scores = ?, tx_hashes = ?, gas_used = ?, rewarded = ?, pending = ? WHERE epoch = ?")
+        .run(
+          JSON.stringify([...record.scores, ...landed.scores]),
+          JSON.stringify([...record.txHashes, ...landed.txHashes]),
+          (BigInt(record.gasUsed) + landed.gasUsed).toString(),
+          record.rewarded + landed.rewarded,
+          done ? 0 : 1,
+          epoch,
+        );
     })();
   }
 
@@ -217,6 +270,7 @@ export class ReportStore {
           tx_hashes: string;
           gas_used: string;
           rewarded: number;
+          pending: number;
         }
       | undefined;
     if (row === undefined) return undefined;
@@ -230,13 +284,53 @@ export class ReportStore {
       txHashes: JSON.parse(row.tx_hashes) as string[],
       gasUsed: row.gas_used,
       rewarded: row.rewarded,
+      ...(row.pending === 1 ? { pending: true } : {}),
     };
+  }
+
+  /** Whether this auditor recorded `epoch` (one indexed lookup). */
+  hasEpoch(epoch: number): boolean {
+    return this.db.prepare("SELECT 1 FROM epochs WHERE epoch = ?").get(epoch) !== undefined;
   }
 
   epochs(): number[] {
     return (this.db.prepare("SELECT epoch FROM epochs ORDER BY epoch").all() as { epoch: number }[]).map(
       (r) => r.epoch,
     );
+  }
+
+  /**
+   * A report's position in a submitted epoch's leaves and the Merkle proof at that position, or undefined
+   * when the epoch or the report in it is unknown. The epoch's tree is built once, from its stored leaves
+   * (no scoring), and kept ({@link EpochTrees}). Every proof is checked against the
+   * report's own leaf and the root recorded before the epoch was sent: a damaged tree file is rebuilt, and
+   * a wrong proof is never served.
+   */
+  epochProof(epoch: number, digest: string): { root: string; index: number; proof: string[] } | undefined {
+    const row = this.db.prepare("SELECT root FROM epochs WHERE epoch = ?").get(epoch) as { root: string } | undefined;
+    if (row === undefined) return undefined;
+    const at = this.db
+      .prepare("SELECT position FROM epoch_reports WHERE epoch = ? AND digest = ?")
+      .get(epoch, digest.toLowerCase()) as { position: number } | undefined;
+    if (at === undefined) return undefined;
+    const leaf = `0x${leafBuffer(digest.toLowerCase()).toString("hex")}`;
+    for (const rebuild of [false, true]) {
+      const proof = this.trees.get(epoch, rebuild).proof(at.position);
+      if (rootFromProof(leaf, proof) === row.root) return { root: row.root, index: at.position, proof };
+    }
+    throw new Error(
+      `epoch ${epoch}'s stored reports no longer hash to its recorded root ${row.root}: the database was changed`,
+    );
+  }
+
+  /** An epoch's leaves, in leaf order. */
+  private epochLeaves(epoch: number): Buffer[] {
+    const rows = this.db
+      .prepare(
+        "SELECT r.leaf FROM epoch_reports e JOIN reports r ON r.digest = e.digest WHERE e.epoch = ? ORDER BY e.position",
+      )
+      .all(epoch) as { leaf: Buffer }[];
+    return rows.map((r) => r.leaf);
   }
 
   /** The reports an epoch used, in leaf order. */

@@ -1,4 +1,6 @@
-import { UserError, ensure } from "../errors";
+import { ensure } from "../errors";
+import { NotJsonError, fetchJson } from "../http/client";
+import type { JsonAnswer } from "../http/client";
 import type { ReportBody } from "./auditor";
 import { writeReportFile } from "./files";
 
@@ -15,9 +17,17 @@ export async function submitReports(url: string, reports: readonly ReportBody[])
   const base = url.replace(/\/+$/, "");
   const outcomes: SubmitOutcome[] = [];
   for (const [index, report] of reports.entries()) {
-    const response = await postPaced(base, report);
-    const body = (await response.json().catch(() => ({}))) as { digest?: string; error?: string };
-    outcomes.push({ index, accepted: response.ok, status: response.status, digest: body.digest, error: body.error });
+    let answer: JsonAnswer<{ digest?: string }>;
+    try {
+      answer = await postPaced(base, report);
+    } catch (error) {
+      // An answer that is not JSON (a proxy's error page) refuses this report; the next ones are still sent.
+      if (!(error instanceof NotJsonError)) throw error;
+      outcomes.push({ index, accepted: false, status: error.status, error: error.message });
+      continue;
+    }
+    const { ok, status, body } = answer;
+    outcomes.push({ index, accepted: ok, status, digest: body.digest, error: body.error });
   }
   return outcomes;
 }
@@ -30,20 +40,14 @@ const SUBMIT_RETRIES = 5;
  * is sent again after the answer's `Retry-After`, up to {@link SUBMIT_RETRIES} times, so a large file is
  * paced by the auditor, not refused.
  */
-async function postPaced(base: string, report: ReportBody): Promise<Response> {
+async function postPaced(base: string, report: ReportBody): Promise<JsonAnswer<{ digest?: string }>> {
   for (let attempt = 0; ; attempt++) {
-    let response: Response;
-    try {
-      response = await fetch(`${base}/reports`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify(report),
-      });
-    } catch (error) {
-      throw new UserError(`cannot reach the auditor at ${base}: ${(error as Error).message}`);
-    }
+    const response = await fetchJson<{ digest?: string }>("auditor", `${base}/reports`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(report),
+    });
     if ((response.status !== 429 && response.status !== 503) || attempt === SUBMIT_RETRIES) return response;
-    await response.body?.cancel();
     const seconds = Math.min(Math.max(Number(response.headers.get("retry-after")) || 1, 1), 30);
     await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
   }
@@ -64,10 +68,10 @@ export interface DeliveredReport {
  */
 export async function deliverReport(
   report: ReportBody,
-  to: { out?: string; auditor?: string },
+  to: { out?: string; auditor?: string; force?: boolean },
 ): Promise<DeliveredReport> {
   ensure(to.out !== undefined || to.auditor !== undefined, "a report needs a file, an auditor or both to go to");
-  if (to.out !== undefined) writeReportFile(to.out, [report]);
+  if (to.out !== undefined) writeReportFile(to.out, [report], to.force ?? false);
   if (to.auditor === undefined) return { report, file: to.out };
   const [outcome] = await submitReports(to.auditor, [report]);
   ensure(outcome.accepted, `the auditor refused the report (${outcome.status}): ${outcome.error ?? "no reason given"}`);

@@ -1,7 +1,8 @@
 import { registryAt } from "../chain/context";
 import type { SystemContext } from "../chain/context";
 import { readDomain } from "../eip712/domain";
-import { UserError, ensure } from "../errors";
+import { ensure } from "../errors";
+import { fetchJson } from "../http/client";
 import { recomputeEpoch } from "./epoch";
 import type { PublishedEpoch } from "./epoch";
 
@@ -20,15 +21,9 @@ export interface EpochVerification {
 
 /** What the auditor at `base` published for `epoch`; an unreachable auditor or a refusal is one line. */
 async function fetchEpoch(base: string, epoch: number): Promise<PublishedEpoch> {
-  try {
-    const response = await fetch(`${base}/epochs/${epoch}`);
-    const body = (await response.json()) as PublishedEpoch & { error?: string };
-    ensure(response.ok, `the auditor at ${base} answered ${response.status}: ${body.error ?? "no reason given"}`);
-    return body;
-  } catch (error) {
-    if (error instanceof UserError) throw error;
-    throw new UserError(`cannot fetch epoch ${epoch} from the auditor at ${base}: ${(error as Error).message}`);
-  }
+  const { ok, status, body } = await fetchJson<PublishedEpoch>("auditor", `${base}/epochs/${epoch}`);
+  ensure(ok, `the auditor at ${base} answered ${status}: ${body.error ?? "no reason given"}`);
+  return body;
 }
 
 /**

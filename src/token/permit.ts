@@ -23,7 +23,11 @@ export interface PermitFile {
   signature: string;
 }
 
-/** Signs a permit with `owner` for the deployed token; no transaction is sent. */
+/**
+ * Signs a permit with `owner` for the deployed token; no transaction is sent. A deadline that
+ * {@link submitPermit} would already refuse (less than {@link DEADLINE_MARGIN} after the next block's
+ * time) is refused here, before signing.
+ */
 export async function createPermit(
   ctx: SystemContext,
   owner: Signer,
@@ -31,6 +35,12 @@ export async function createPermit(
   value: bigint,
   deadline: bigint,
 ): Promise<PermitFile> {
+  const next = await nextBlockTime(ctx.provider);
+  if (next + DEADLINE_MARGIN > deadline) {
+    throw new UserError(
+      `deadline ${deadline} is ${deadline - next} s after the next block (time ${next}); token:permit-submit needs more than ${DEADLINE_MARGIN} s to spare: choose a later deadline (e.g. 1h)`,
+    );
+  }
   const token = tokenAt(ctx);
   const tokenAddress = await token.getAddress();
   const ownerAddress = await owner.getAddress();

@@ -1,6 +1,6 @@
 import { ZeroAddress, formatUnits, getAddress, isAddress } from "ethers";
 
-import { IERC20Metadata__factory } from "../../typechain-types";
+import { IERC20Metadata__factory } from "../chain/factories";
 import type { SystemContext } from "../chain/context";
 import { UserError } from "../errors";
 

@@ -1,7 +1,7 @@
 import type { Signer } from "ethers";
 import { getAddress } from "ethers";
 
-import { DeviceWallet__factory } from "../../typechain-types";
+import { DeviceWallet__factory } from "../chain/factories";
 import { registryAt, walletFactoryAt } from "../chain/context";
 import type { SystemContext } from "../chain/context";
 import { gasOf } from "../chain/time";

@@ -1,7 +1,7 @@
 import type { Signer } from "ethers";
 import { ZeroAddress, getAddress } from "ethers";
 
-import { IERC20Metadata__factory } from "../../typechain-types";
+import { IERC20Metadata__factory } from "../chain/factories";
 import type { SystemContext } from "../chain/context";
 import { gasOf } from "../chain/time";
 import { UserError } from "../errors";

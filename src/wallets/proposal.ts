@@ -1,8 +1,8 @@
-import fs from "node:fs";
-
 import type { TypedDataDomain } from "ethers";
 import { getAddress, isAddress, isHexString, verifyTypedData } from "ethers";
 
+import { writeJsonOutput } from "../cli/files";
+import type { WriteOptions } from "../cli/files";
 import { readJsonFile } from "../cli/json";
 import { EXECUTE_TYPES } from "../eip712/wallet";
 import type { ExecuteMessage } from "../eip712/wallet";
@@ -31,11 +31,12 @@ export function proposalMessage(p: Proposal): ExecuteMessage {
   return { to: p.to, value: BigInt(p.value), data: p.data, gasLimit: BigInt(p.gasLimit), nonce: BigInt(p.nonce) };
 }
 
-/** Writes a proposal file atomically (a reader never sees half a file). */
-export function writeProposal(file: string, p: Proposal): void {
-  const tmp = `${file}.tmp`;
-  fs.writeFileSync(tmp, `${JSON.stringify(p, null, 2)}\n`);
-  fs.renameSync(tmp, file);
+/**
+ * Writes a proposal file atomically (a reader never sees half a file). By default it replaces the file
+ * (signing updates it in place); a new proposal passes the task's `--force` and `--out`.
+ */
+export function writeProposal(file: string, p: Proposal, options: WriteOptions = { force: true, flag: "file" }): void {
+  writeJsonOutput(file, p, options);
 }
 
 /** Reads a proposal file; anything malformed fails with one line naming the problem. */

@@ -1,6 +1,6 @@
 import { ZeroAddress, formatUnits, getAddress, isHexString } from "ethers";
 
-import { DeviceWallet__factory, IERC20Metadata__factory } from "../../typechain-types";
+import { DeviceWallet__factory, IERC20Metadata__factory } from "../chain/factories";
 import { registryAt } from "../chain/context";
 import type { SystemContext } from "../chain/context";
 import { UserError } from "../errors";

@@ -2,7 +2,7 @@ import type { ContractRunner } from "ethers";
 import { ZeroAddress, getAddress } from "ethers";
 
 import type { DeviceWallet } from "../../typechain-types";
-import { DeviceWallet__factory } from "../../typechain-types";
+import { DeviceWallet__factory } from "../chain/factories";
 import { walletFactoryAt } from "../chain/context";
 import type { SystemContext } from "../chain/context";
 import { sortOwners } from "../eip712/wallet";

@@ -1,26 +1,61 @@
 import type { Signer } from "ethers";
+import { vars } from "hardhat/config";
 import type { HardhatRuntimeEnvironment } from "hardhat/types";
 
 import { PreflightSigner } from "../../src/chain/preflight";
-import { parseCount } from "../../src/cli/parse";
+import { AccountSource, KeystoreSource, PrivateKeySource, parseSignerSpec } from "../../src/chain/signers";
+import type { SignerSource } from "../../src/chain/signers";
 import { UserError } from "../../src/errors";
 
 /**
- * Picks the signer at `index` among the network's configured accounts, wrapped so that every transaction
- * is simulated first and one that would revert is never sent ({@link PreflightSigner}).
+ * The signer a source resolves to, wrapped so that every transaction is simulated first and one that
+ * would revert is never sent ({@link PreflightSigner}). Before its first transaction it prints on stderr which
+ * address signs and how it was chosen (and, on the in-process network, that nothing persists).
  */
-export async function signerAt(hre: HardhatRuntimeEnvironment, index: number): Promise<Signer> {
-  const signers = await hre.ethers.getSigners();
-  if (signers.length === 0) {
-    throw new UserError(
-      `network "${hre.network.name}" has no accounts: set DEPLOYER_PRIVATE_KEY (environment or \`npx hardhat vars set DEPLOYER_PRIVATE_KEY\`)`,
-    );
+export async function signerFrom(hre: HardhatRuntimeEnvironment, source: SignerSource): Promise<Signer> {
+  const signer = await source.connect(hre.ethers.provider);
+  const line = `Signing as ${await signer.getAddress()} (${source.description})`;
+  const inProcess = hre.network.name === "hardhat";
+  return new PreflightSigner(signer, signer.provider, () => {
+    console.error(line); // stderr: stdout stays the task's result (JSON with --json)
+    if (inProcess) warnInProcess();
+  });
+}
+
+/** The network's account at `index` (see {@link signerFrom}). */
+export async function signerAt(hre: HardhatRuntimeEnvironment, index: number, option = "signer"): Promise<Signer> {
+  return signerFrom(hre, accountSource(hre, option, index));
+}
+
+function accountSource(hre: HardhatRuntimeEnvironment, option: string, index: number): AccountSource {
+  return new AccountSource(option, index, hre.network.name, () => hre.ethers.getSigners());
+}
+
+/**
+ * What a signer-valued option (`--signer`, `--owner`, `--as`, `--relayer`) names: an account index, a
+ * private key stored with `npx hardhat vars set NAME` (`vars:NAME`), or an encrypted JSON keystore file
+ * (`parseSignerSpec` in `src/chain/signers.ts`). A new kind (a hardware wallet) is one more case here.
+ */
+export function signerSource(hre: HardhatRuntimeEnvironment, option: string, value: string): SignerSource {
+  const spec = parseSignerSpec(option, value);
+  switch (spec.kind) {
+    case "index":
+      return accountSource(hre, option, spec.index);
+    case "keystore":
+      return new KeystoreSource(option, spec.file);
+    case "vars":
+      if (!vars.has(spec.name)) {
+        throw new UserError(
+          `--${option} ${value}: no Hardhat variable ${spec.name} (set it with: npx hardhat vars set ${spec.name})`,
+        );
+      }
+      return new PrivateKeySource(option, `vars ${spec.name}`, vars.get(spec.name));
   }
-  const signer = signers[index];
-  if (signer === undefined) {
-    throw new UserError(`--signer ${index}: network "${hre.network.name}" has only ${signers.length} account(s)`);
-  }
-  return new PreflightSigner(signer, signer.provider, hre.network.name === "hardhat" ? warnInProcess : undefined);
+}
+
+/** The signer an `--<option> VALUE` argument names (see {@link signerSource} and {@link signerFrom}). */
+export async function signerOption(hre: HardhatRuntimeEnvironment, option: string, value: string): Promise<Signer> {
+  return signerFrom(hre, signerSource(hre, option, value));
 }
 
 let warned = false;
@@ -36,9 +71,4 @@ function warnInProcess(): void {
   console.error(
     'Warning: network "hardhat" is in-process: nothing this task sends persists after it exits (pass --network localhost or a live network)',
   );
-}
-
-/** The local account an `--<option> N` argument names. */
-export async function signerOption(hre: HardhatRuntimeEnvironment, option: string, value: string): Promise<Signer> {
-  return signerAt(hre, parseCount(option, value));
 }

@@ -866,7 +866,7 @@ describe("Authorization Server: bad input, slow clients, chain faults, health an
       const probe = s.store.probeWrite.bind(s.store);
       s.store.probeWrite = () => {
         count.n++;
-        probe();
+        return probe();
       };
       return count;
     }
@@ -900,7 +900,8 @@ describe("Authorization Server: bad input, slow clients, chain faults, health an
       expect(gone.body.db).to.deep.equal({
         ok: false,
         writable: false,
-        error: "the database cannot be written (ENOENT)",
+        error:
+          "the database was deleted, replaced or could not be synced while running: nothing more is written until an operator restarts the service on the right database",
       });
       expect(gone.body.rpc).to.include({ ok: true });
       // A database that went away once is not trusted again by this process (it may be another file now):

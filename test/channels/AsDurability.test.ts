@@ -15,7 +15,8 @@ import { ChannelClient } from "../../src/channels/client";
 import { SimulatedDevice } from "../../src/channels/device";
 import { DEFAULT_WINDOW, deviceAck, deviceAdvance, hotp } from "../../src/channels/hotp";
 import { AsStore } from "../../src/channels/store";
-import { ReceiptVerifier } from "../../src/channels/verify";
+import { RecoveryPool } from "../../src/channels/recovery";
+import { ReceiptVerifier, recoverSigner } from "../../src/channels/verify";
 import { signRedeliver } from "../../src/eip712/receipt";
 import { UserError } from "../../src/errors";
 import { clientLeaf } from "../../src/merkle/group";
@@ -59,6 +60,10 @@ function seedBuyers(server: AuthorizationServer, store: AsStore, n: number, keyB
   });
 }
 const DEVICE = keccak256("0x1234");
+/** The answers of a sale and of a redelivery once the AS's database is lost (503 `store_lost`). */
+const STOPPED = "the AS has stopped selling: its database was removed or failed while it ran; an operator must act";
+const STOPPED_CODES =
+  "the AS hands out no codes, not even again: its database was removed or failed while it ran; an operator must act";
 const SECRET = "ab".repeat(32);
 const PRICE = 1_000n;
 
@@ -250,20 +255,70 @@ describe("AS durability under faults (separate AS processes)", function () {
     expect((await buy(as.url, buyers[0], PRICE)).status).to.equal(200);
     for (const f of fs.readdirSync(path.dirname(file))) fs.rmSync(path.join(path.dirname(file), f));
     const refused = await buy(as.url, buyers[0], 2n * PRICE);
-    expect(refused.status).to.equal(503);
-    expect(refused.body.error).to.equal(
-      "the AS could not store this receipt, so it was not accepted and nothing was charged: retry the same amount later",
-    );
+    expect([refused.status, refused.body.reason, refused.body.error]).to.deep.equal([
+      503,
+      "store_lost",
+      `${STOPPED}; this receipt was not stored: nothing was charged`,
+    ]);
     expect(await bestAmount(as.url, buyers[0])).to.equal(PRICE); // not raised: the client was not charged
     const again = await buy(as.url, buyers[0], 2n * PRICE);
-    expect(again.status).to.equal(503);
-    expect(again.body.error).to.match(/stopped selling: its database was removed/);
+    expect([again.status, again.body.reason, again.body.error]).to.deep.equal([503, "store_lost", STOPPED]);
     await as.kill9();
     // Restarting on the missing database would hand out counter 0 again: refused, one line.
     await expect(startAsProcess(config())).to.be.rejectedWith(
       /^error: AS database .*as\.sqlite does not exist; create a new one with --init \(never for an AS that has sold codes: its devices' counters would restart at 0\)$/,
     );
     expect(fs.existsSync(file)).to.equal(false);
+  });
+
+  it("the WAL deleted while running: the AS stops selling and redelivering (503 store_lost), every acknowledged receipt and counter survives a kill -9, and a restart sells on", async function () {
+    seed(2);
+    const as = await start();
+    const sold = [];
+    for (const [b, amount] of [
+      [0, PRICE],
+      [1, PRICE],
+      [0, 2n * PRICE],
+    ] as const)
+      sold.push(await buy(as.url, buyers[b], amount));
+    expect(sold.map((r) => [r.status, r.body.counter])).to.deep.equal([
+      [200, 0],
+      [200, 1],
+      [200, 2],
+    ]);
+    fs.rmSync(`${file}-wal`); // where every receipt since the last checkpoint lives
+    const refused = await buy(as.url, buyers[1], 2n * PRICE);
+    expect([refused.status, refused.body.reason, refused.body.error]).to.deep.equal([
+      503,
+      "store_lost",
+      `${STOPPED}; this receipt was not stored: nothing was charged`,
+    ]);
+    const redelivered = await post(as.url, `/channels/${buyers[0].channelId}/redeliver`, {
+      amount: PRICE.toString(),
+      signature: await signRedeliver(buyers[0].key, domain, {
+        channelId: buyers[0].channelId,
+        cumulativeAmount: PRICE,
+      }),
+    });
+    expect([redelivered.status, redelivered.body.reason, redelivered.body.error]).to.deep.equal([
+      503,
+      "store_lost",
+      STOPPED_CODES,
+    ]);
+    expect((await fetch(`${as.url}/health`)).status).to.equal(503);
+    await as.kill9();
+    // The database file alone (its WAL's path is gone) holds every acknowledged receipt and the device's counter.
+    expect(
+      receiptsOnDisk(file)
+        .map((r) => r.counter)
+        .sort(),
+    ).to.deep.equal([0, 1, 2]);
+    const store = new AsStore(file);
+    expect(store.devices()[0].counter).to.equal(3);
+    store.close();
+    const restarted = await start();
+    const next = await buy(restarted.url, buyers[1], 2n * PRICE);
+    expect([next.status, next.body.counter]).to.deep.equal([200, 3]);
   });
 
   it("secrets: files are 0600, HOTP secrets are encrypted at rest, and the AS refuses to start without the right key", async function () {
@@ -344,6 +399,88 @@ describe("AS store faults and the HOTP window (in process)", function () {
     const other = await buy(url, buyers[1], PRICE);
     expect([other.status, other.body.counter]).to.deep.equal([200, 2]);
     expect(store.devices()[0].counter).to.equal(3);
+  });
+
+  it("/health's database probe is written in the group commit and synced off the event loop; a read-only database is reported (503, db.writable false) until it can write again", async function () {
+    await setup(undefined, 1, { http: { healthCacheMs: 0 } });
+    const health = async () => {
+      const r = await fetch(`${url}/health`);
+      return { status: r.status, db: ((await r.json()) as { db: Record<string, unknown> }).db };
+    };
+    const realSync = fs.fdatasync;
+    const held: ((error: NodeJS.ErrnoException | null) => void)[] = [];
+    (fs as { fdatasync: unknown }).fdatasync = (_fd: number, cb: (error: NodeJS.ErrnoException | null) => void) =>
+      held.push(cb);
+    let answered = false;
+    try {
+      const probe = health().then((r) => ((answered = true), r));
+      while (held.length === 0 && !answered) await new Promise((r) => setTimeout(r, 5));
+      // Its write waits for the group commit's fsync, in the thread pool: the event loop serves others meanwhile.
+      expect(await bestAmount(url, buyers[0])).to.equal(0n);
+      expect(answered).to.equal(false);
+      held.shift()!(null);
+      expect(await probe).to.deep.equal({ status: 200, db: { ok: true, writable: true } });
+    } finally {
+      (fs as { fdatasync: unknown }).fdatasync = realSync;
+      for (const cb of held.splice(0)) cb(null);
+    }
+    rawDb().pragma("query_only = 1"); // every write now fails, as on a read-only or full disk
+    expect(await health()).to.deep.equal({
+      status: 503,
+      db: { ok: false, writable: false, error: "the database cannot be written (SQLITE_READONLY)" },
+    });
+    expect(store.lost).to.equal(undefined); // a failed write is not a lost store: it recovers
+    rawDb().pragma("query_only = 0");
+    expect(await health()).to.deep.equal({ status: 200, db: { ok: true, writable: true } });
+  });
+
+  it("recoveryThreads: signers are recovered on worker threads, agreeing with recoverSigner; sales work, a high-s twin (400) and a foreign signer (403) store nothing", async function () {
+    const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
+    /** The malleable twin of a low-s signature: s' = n - s, v flipped (valid for ecrecover, refused here). */
+    const highS = (sig: string) => {
+      const s = BigInt(`0x${sig.slice(66, 130)}`);
+      return `${sig.slice(0, 66)}${(N - s).toString(16).padStart(64, "0")}${sig.slice(130) === "1b" ? "1c" : "1b"}`;
+    };
+    const pool = new RecoveryPool(2);
+    try {
+      const digest = crypto.randomBytes(32);
+      const cases = Array.from({ length: 20 }, (_, i) => {
+        const key = new Wallet(keccak256(`0x${(i + 7000).toString(16)}`));
+        const s = secp256k1.ecdsaSign(digest, getBytes(key.privateKey));
+        return { key, sig: `0x${Buffer.from(s.signature).toString("hex")}${(s.recid + 27).toString(16)}` };
+      });
+      const signers = await Promise.all(cases.map((c) => pool.recover(digest, c.sig)));
+      expect(signers).to.deep.equal(cases.map((c) => c.key.address));
+      expect(signers).to.deep.equal(cases.map((c) => recoverSigner(digest, c.sig)));
+      const bad = [highS(cases[0].sig), `${cases[0].sig.slice(0, 130)}1d`, `0x${"00".repeat(64)}1b`, "0x12"];
+      expect(await Promise.all(bad.map((sig) => pool.recover(digest, sig)))).to.deep.equal(Array(4).fill(undefined));
+    } finally {
+      await pool.close();
+    }
+
+    await setup(undefined, undefined, { recoveryThreads: 2 });
+    const sales = await Promise.all(buyers.slice(0, 6).map((b) => buy(url, b, PRICE)));
+    expect(sales.map((r) => r.status)).to.deep.equal(Array(6).fill(200));
+    expect(sales.map((r) => r.body.counter).sort()).to.deep.equal([0, 1, 2, 3, 4, 5]);
+    const twin = await post(url, "/access", {
+      channel: buyers[0].params,
+      deviceId: DEVICE,
+      amount: (2n * PRICE).toString(),
+      signature: highS(sign(buyers[0], 2n * PRICE)),
+      proof: [],
+    });
+    expect([twin.status, twin.body.reason]).to.deep.equal([400, "bad_signature"]);
+    const foreign = await post(url, "/access", {
+      channel: buyers[0].params,
+      deviceId: DEVICE,
+      amount: (2n * PRICE).toString(),
+      signature: sign({ ...buyers[0], key: buyers[1].key }, 2n * PRICE), // its channel, another key
+      proof: [],
+    });
+    expect([foreign.status, foreign.body.reason]).to.deep.equal([403, "not_member"]);
+    expect(store.receiptCount()).to.equal(6);
+    expect(await bestAmount(url, buyers[0])).to.equal(PRICE);
+    expect((await buy(url, buyers[0], 2n * PRICE)).status).to.equal(200);
   });
 
   it("a failing write fails only its own request, not the others committed with it", async function () {
@@ -477,6 +614,54 @@ describe("AS store faults and the HOTP window (in process)", function () {
     expect([refused.status, refused.body.reason]).to.deep.equal([503, "store_unavailable"]);
     rawDb().pragma("query_only = 0");
     expect(store.devices()[0].acked).to.equal(1);
+  });
+
+  it("a failed WAL fsync: the sale answers 503 store_lost (its receipt may be on disk: not retried, never 'nothing was charged'), and no route sells, redelivers or acknowledges afterwards", async function () {
+    await setup(undefined, 1);
+    const realSync = fs.fdatasync;
+    const held: ((error: NodeJS.ErrnoException | null) => void)[] = [];
+    (fs as { fdatasync: unknown }).fdatasync = (_fd: number, cb: (error: NodeJS.ErrnoException | null) => void) =>
+      held.push(cb);
+    try {
+      const redeliver = async (b: Buyer, amount: bigint) =>
+        post(url, `/channels/${b.channelId}/redeliver`, {
+          amount: amount.toString(),
+          signature: await signRedeliver(b.key, domain, { channelId: b.channelId, cumulativeAmount: amount }),
+        });
+      const sale = buy(url, buyers[0], PRICE);
+      while (held.length === 0) await new Promise((r) => setTimeout(r, 5));
+      // Written, its fsync running: a redelivery of it waits for the exchange to end.
+      const waiting = redeliver(buyers[0], PRICE);
+      await new Promise((r) => setTimeout(r, 50));
+      held.shift()!(Object.assign(new Error("EIO: i/o error, fdatasync"), { code: "EIO" }));
+      const answer = await sale;
+      expect([answer.status, answer.body.reason, answer.body.error]).to.deep.equal([
+        503,
+        "store_lost",
+        `the AS's database failed while storing this receipt, so the AS has stopped selling; the receipt may be on disk and be paid by a close, so it cannot be retried safely: once the AS is back, ask for its code with POST /channels/${buyers[0].channelId}/redeliver (if it was not stored, the same amount buys)`,
+      ]);
+      expect(store.lost).to.match(/could not be synced to disk \(EIO\)$/);
+      // It is still in the database the AS reads and restarts on: "nothing was charged" would be false.
+      expect(store.receipt(buyers[0].channelId, PRICE)?.otpCounter).to.equal(0);
+      for (const r of [await waiting, await redeliver(buyers[0], PRICE)])
+        expect([r.status, r.body.reason, r.body.error]).to.deep.equal([503, "store_lost", STOPPED_CODES]);
+      const another = await buy(url, buyers[1], PRICE);
+      expect([another.status, another.body.reason, another.body.error]).to.deep.equal([503, "store_lost", STOPPED]);
+      const ack = await post(url, `/devices/${DEVICE}/ack`, {
+        base: 1,
+        mac: deviceAck(Buffer.from(SECRET, "hex"), DEVICE, 1),
+      });
+      expect([ack.status, ack.body.reason, ack.body.error]).to.deep.equal([
+        503,
+        "store_lost",
+        "the AS stores no acknowledgements: its database was removed or failed while it ran; an operator must act",
+      ]);
+      expect(held.length).to.equal(0); // nothing more was written to be synced
+      expect(store.receipt(buyers[1].channelId, PRICE)).to.equal(undefined);
+      expect(store.receiptCount()).to.equal(1);
+    } finally {
+      (fs as { fdatasync: unknown }).fdatasync = realSync;
+    }
   });
 
   /** A device with a window of 8 and a client per buyer; `backUp` stops the AS and copies its database,

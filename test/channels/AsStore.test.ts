@@ -3,9 +3,10 @@ import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 
+import Database from "better-sqlite3";
 import { expect } from "chai";
 
-import { AsStore, StoreUnavailable } from "../../src/channels/store";
+import { AsStore, StoreLost, StoreUnavailable } from "../../src/channels/store";
 import type { StoredReceipt } from "../../src/channels/store";
 
 /**
@@ -82,6 +83,10 @@ describe("AS store: group commit durability", function () {
       (e: unknown) => e,
     );
     expect(error).to.be.instanceOf(StoreUnavailable);
+    // Written before the fsync failed: the receipt may be on disk (a close may charge it), so it is not "not stored".
+    expect(error).to.be.instanceOf(StoreLost);
+    expect((error as StoreLost).mayBeStored).to.equal(true);
+    expect(store.receipt(receipt(0).channelId, 1000n)?.otpCounter).to.equal(0);
     expect((error as Error).message).to.match(/could not be synced to disk \(EIO\)$/);
     expect(store.lost).to.match(/could not be synced to disk \(EIO\)$/);
     // Nothing more is written: an fsync that failed cannot be retried safely.
@@ -92,4 +97,42 @@ describe("AS store: group commit durability", function () {
     expect(next).to.match(/could not be synced to disk/);
     expect(held.length).to.equal(0);
   });
+
+  for (const fault of ["deleted", "replaced"] as const)
+    it(`the WAL ${fault} while running: the next check stops the store for good, and the receipts it acknowledged are saved into the database file`, async function () {
+      const file = path.join(dir, "as.sqlite");
+      const commits = [0, 1, 2].map((n) => store.commit(receipt(n)));
+      await sleep(20);
+      for (const h of held.splice(0)) h.release(null);
+      await Promise.all(commits); // acknowledged: durable, as the README promises
+      fs.rmSync(`${file}-wal`);
+      if (fault === "replaced") fs.writeFileSync(`${file}-wal`, "", { mode: 0o600 });
+      // /health's probe is the first to notice: the file's identity, not only the database's, is checked.
+      const probe = await store.probeWrite().then(
+        () => undefined,
+        (error: unknown) => error as Error & { code?: string },
+      );
+      expect(probe?.code).to.equal("STORE_LOST");
+      expect(store.lost).to.equal(
+        `AS database ${file}-wal was deleted or replaced while the AS was running; the receipts it held were saved into ${file}`,
+      );
+      // Nothing more is written or acknowledged.
+      const next = await store.commit(receipt(3)).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(next).to.be.instanceOf(StoreLost);
+      expect((next as StoreLost).mayBeStored).to.equal(false);
+      expect(held.length).to.equal(0);
+      expect(store.receipt(receipt(3).channelId, 1000n)).to.equal(undefined);
+      // What a kill -9 now leaves on disk: the database file alone (the WAL's path is gone), with every acknowledged receipt.
+      const copy = path.join(dir, "copy.sqlite");
+      fs.copyFileSync(file, copy);
+      const db = new Database(copy, { readonly: true });
+      const counters = (
+        db.prepare("SELECT otp_counter FROM receipts ORDER BY otp_counter").all() as { otp_counter: number }[]
+      ).map((r) => r.otp_counter);
+      db.close();
+      expect(counters).to.deep.equal([0, 1, 2]);
+    });
 });

@@ -66,7 +66,7 @@ describe("channels library (a plain SystemContext)", function () {
       /^nothing to do: neither an amount to add nor a later expiry$/,
     );
     await expect(openChannel(ctx, { ...base, expiry, out })).to.be.rejectedWith(
-      `the channel file ${out} already exists; choose another file`,
+      `--out: ${out} exists; pass --force to overwrite it`,
     );
 
     await time.increase(3601);

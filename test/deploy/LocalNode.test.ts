@@ -1,4 +1,5 @@
 import fs from "node:fs";
+import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 
@@ -6,7 +7,7 @@ import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 
 import { expect } from "chai";
-import { JsonRpcProvider, Wallet, keccak256, parseEther, toUtf8Bytes } from "ethers";
+import { FetchRequest, JsonRpcProvider, Wallet, keccak256, parseEther, toUtf8Bytes } from "ethers";
 
 import { readDomain } from "../../src/eip712/domain";
 import { ChannelClient } from "../../src/channels/client";
@@ -24,6 +25,16 @@ const TREASURY = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
 const OPERATOR = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
 /** Hardhat's well-known first development account (the treasury), public test key. */
 const OWNER_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+
+/**
+ * A provider for the test's own node without keep-alive: spawnSync blocks this process for seconds, the
+ * node closes the idle socket meanwhile, and a request on that socket fails with "socket hang up".
+ */
+function nodeProvider(url: string): JsonRpcProvider {
+  const request = new FetchRequest(url);
+  request.getUrlFunc = FetchRequest.createGetUrlFunc({ agent: new http.Agent({ keepAlive: false }) });
+  return new JsonRpcProvider(request, undefined, { staticNetwork: true, cacheTimeout: -1 });
+}
 
 /**
  * The real deployment path: a `hardhat node` child process, Ignition over JSON-RPC, then the tasks run
@@ -276,7 +287,7 @@ describe("deployment to a local hardhat node", function () {
       expect(run.status, `${args.join(" ")}\n${run.stderr}`).to.equal(0);
       return JSON.parse(run.stdout) as T;
     };
-    const provider = new JsonRpcProvider(node.url, undefined, { staticNetwork: true, cacheTimeout: -1 });
+    const provider = nodeProvider(node.url);
     const accounts = (await provider.send("eth_accounts", [])) as string[];
     const [ownerA, ownerB, ownerC] = accounts.slice(2, 5);
     // Account 1 is a manufacturer (admitted by the identity flow, or here); account 2 activates and creates.
@@ -388,7 +399,7 @@ describe("deployment to a local hardhat node", function () {
   });
 
   it("crash recovery: kill -9 the AS during a load run; every receipt whose OTP was delivered survives and the best closes each channel", async function () {
-    const provider = new JsonRpcProvider(node.url, undefined, { staticNetwork: true, cacheTimeout: -1 });
+    const provider = nodeProvider(node.url);
     const owner = new Wallet(OWNER_KEY, provider);
     const book = JSON.parse(fs.readFileSync(path.join(deploymentDir, "deployed_addresses.json"), "utf8")) as Record<
       string,
@@ -590,7 +601,7 @@ describe("deployment to a local hardhat node", function () {
     const early = hardhat(["--network", "localhost", "channel:reclaim", "--channel", opened.channelId], env);
     expect(errorLines(early)).to.have.length(1);
     expect(errorLines(early)[0]).to.match(/^Error: channel 0x[0-9a-f]{64} expires at \d+; chain time is \d+: wait$/);
-    const provider = new JsonRpcProvider(node.url, undefined, { staticNetwork: true });
+    const provider = nodeProvider(node.url);
     await provider.send("evm_increaseTime", [7200]);
     await provider.send("evm_mine", []);
     expect(json<{ refunded: string }>(["channel:reclaim", "--channel", opened.channelId]).refunded).to.equal(
@@ -606,20 +617,40 @@ describe("deployment to a local hardhat node", function () {
     const stale = `${path.basename(deploymentDir)}-stale`;
     const staleDir = path.join(ROOT, "deploy", "deployments", stale);
     fs.mkdirSync(staleDir, { recursive: true });
+    const book = JSON.parse(fs.readFileSync(path.join(deploymentDir, "deployed_addresses.json"), "utf8")) as Record<
+      string,
+      string
+    >;
+    const missing = "0x000000000000000000000000000000000000bEEF";
+    const balance = () =>
+      hardhat(["token:balance", "--network", "localhost"], { ...env, THINGLEDGER_DEPLOYMENT_ID: stale });
     try {
-      fs.writeFileSync(
-        path.join(staleDir, "deployed_addresses.json"),
-        JSON.stringify({
-          "ThingToken#ThingToken": "0x000000000000000000000000000000000000bEEF",
-          "DeviceRegistry#DeviceRegistry": "0x000000000000000000000000000000000000bEEF",
-          "PaymentChannels#PaymentChannels": "0x000000000000000000000000000000000000bEEF",
-          "DeviceWallets#DeviceWalletFactory": "0x000000000000000000000000000000000000bEEF",
-        }),
+      // One contract without code, the others deployed: that contract is missing.
+      const bookFile = path.join(staleDir, "deployed_addresses.json");
+      fs.writeFileSync(bookFile, JSON.stringify({ ...book, "ThingToken#ThingToken": missing }));
+      // The chain record (the genesis block at deployment) comes along: this node is the same chain.
+      fs.copyFileSync(
+        path.join(deploymentDir, "thingledger-chain.json"),
+        path.join(staleDir, "thingledger-chain.json"),
       );
-      const run = hardhat(["token:balance", "--network", "localhost"], { ...env, THINGLEDGER_DEPLOYMENT_ID: stale });
-      expect(run.status).to.equal(1);
-      expect(errorLines(run)).to.deep.equal([
-        'Error: ThingToken is not deployed on network "localhost": the address book says 0x000000000000000000000000000000000000bEEF but there is no code there. Deploy it with: npx hardhat deploy --network localhost',
+      const one = balance();
+      expect(one.status).to.equal(1);
+      expect(errorLines(one)).to.deep.equal([
+        `Error: ThingToken is not deployed on network "localhost": the address book says ${missing} but there is no code there. Deploy it with: npx hardhat deploy --network localhost`,
+      ]);
+      // No contract of the book has code: the chain was reset since (issue 17, item 1).
+      fs.writeFileSync(bookFile, JSON.stringify(Object.fromEntries(Object.keys(book).map((k) => [k, missing]))));
+      const all = balance();
+      expect(all.status).to.equal(1);
+      const [line, ...more] = errorLines(all);
+      expect(more).to.deep.equal([]);
+      expect(line).to.equal(
+        `Error: the chain of network "localhost" was reset since deployment ${stale} (its genesis block is the recorded one, but none of the deployment's 4 contracts has code on it): redeploy with npx hardhat deploy --network localhost --reset`,
+      );
+      // Without the record, the line cannot tell a reset from another node with the same chain id.
+      fs.rmSync(path.join(staleDir, "thingledger-chain.json"));
+      expect(errorLines(balance())).to.deep.equal([
+        `Error: the chain of network "localhost" was reset since deployment ${stale}, or it is another node with chain id 31337 (none of the deployment's 4 contracts has code on it; the deployment recorded no genesis block): redeploy with npx hardhat deploy --network localhost --reset`,
       ]);
     } finally {
       fs.rmSync(staleDir, { recursive: true, force: true });

@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import http from "node:http";
 import os from "node:os";
@@ -33,6 +34,25 @@ describe("the testnet deployment guide, on a node that answers as Sepolia", func
   /** Runs `npx hardhat ...args --network sepolia` and keeps its output, to check no key is ever printed. */
   function sepolia(args: string[], extra: NodeJS.ProcessEnv = {}): CliResult {
     const result = hardhat([...args, "--network", "sepolia"], { ...env, ...extra });
+    outputs.push(result);
+    return result;
+  }
+
+  /**
+   * The same on a terminal (util-linux `script` gives it one), typing `input`; the terminal merges stderr
+   * into stdout. Undefined where `script` is missing.
+   */
+  function sepoliaOnTerminal(args: string[], input: string): CliResult | undefined {
+    const command = ["npx", "hardhat", ...args, "--network", "sepolia"].map((a) => `'${a}'`).join(" ");
+    const run = spawnSync("script", ["-qec", command, "/dev/null"], {
+      cwd: ROOT,
+      env: { ...process.env, ...env, FORCE_COLOR: "0", NO_COLOR: "1" },
+      input,
+      encoding: "utf8",
+      timeout: 180_000,
+    });
+    if (run.error !== undefined) return undefined;
+    const result = { status: run.status, stdout: run.stdout, stderr: run.stderr };
     outputs.push(result);
     return result;
   }
@@ -92,6 +112,15 @@ describe("the testnet deployment guide, on a node that answers as Sepolia", func
     expect(errorLines(unreachable)).to.deep.equal([
       'Error: cannot reach network "sepolia" at 127.0.0.1:9: check SEPOLIA_RPC_URL',
     ]);
+    // A live deployment is confirmed first: without a terminal to ask on, --yes is required.
+    const unconfirmed = sepolia(["deploy", "--parameters", parameters]);
+    expect(errorLines(unconfirmed)).to.deep.equal([
+      'Error: deploying to live network "sepolia" needs a confirmation: run it in a terminal, or pass --yes',
+    ]);
+    const reset = sepolia(["deploy", "--parameters", parameters, "--reset", "--yes"]);
+    expect(errorLines(reset)).to.deep.equal([
+      `Error: --reset: a live chain does not reset, so deployment ${path.basename(deploymentDir)} on "sepolia" stays; for a new deployment set THINGLEDGER_DEPLOYMENT_ID to a new id`,
+    ]);
     const notDeployed = sepolia(["token:balance"]);
     expect(errorLines(notDeployed)[0]).to.match(
       /^Error: ThingLedger is not deployed on network "sepolia" \(chain 11155111\).*Deploy it with: npx hardhat deploy --network sepolia$/,
@@ -100,8 +129,22 @@ describe("the testnet deployment guide, on a node that answers as Sepolia", func
     expect(fs.existsSync(deploymentDir)).to.equal(false);
   });
 
+  it("on a terminal, shows the network, the deployer, its balance and the parameters, and sends nothing unless confirmed", async function () {
+    const declined = sepoliaOnTerminal(["deploy", "--parameters", parameters], "n\n");
+    if (declined === undefined) this.skip();
+    expect(declined.status, declined.stdout).to.equal(1);
+    const screen = declined.stdout.replace(/\r/g, "");
+    expect(screen).to.contain("Network:    sepolia (chain 11155111)\n");
+    expect(screen).to.contain(`Deployer:   ${DEPLOYER} (balance 10000.0 ETH)\n`);
+    expect(screen).to.contain(`Parameters: {"ThingToken":{"treasury":"${DEPLOYER}"`);
+    expect(screen).to.contain("Deploy ThingLedger to sepolia (chain 11155111)? [y/N] ");
+    expect(screen).to.contain("Error: deployment cancelled: nothing was sent\n");
+    expect(await provider.getBlockNumber()).to.equal(0);
+    expect(fs.existsSync(deploymentDir)).to.equal(false);
+  });
+
   it("deploys with the key from the environment, re-runs idempotently, and the demo runs with that one key", async function () {
-    const first = sepolia(["deploy", "--parameters", parameters, "--json"]);
+    const first = sepolia(["deploy", "--parameters", parameters, "--json", "--yes"]);
     expect(first.status, first.stderr).to.equal(0);
     const deployed = JSON.parse(first.stdout) as {
       chainId: string;
@@ -120,7 +163,7 @@ describe("the testnet deployment guide, on a node that answers as Sepolia", func
     }
 
     const blocks = await provider.getBlockNumber();
-    const again = sepolia(["deploy", "--parameters", parameters, "--json"]);
+    const again = sepolia(["deploy", "--parameters", parameters, "--json", "--yes"]);
     expect(again.status, again.stderr).to.equal(0);
     expect(JSON.parse(again.stdout)).to.deep.include({ addresses: deployed.addresses, gasUsed: "0" });
     expect(await provider.getBlockNumber()).to.equal(blocks);

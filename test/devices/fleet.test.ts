@@ -50,6 +50,14 @@ describe("off-chain device tools", function () {
     ]);
     expect(await resolveDeviceId(deviceIdOf(7, "SN-1"))).to.equal(deviceIdOf(7, "SN-1"));
     await expect(resolveDeviceId("SN-1")).to.be.rejectedWith(UserError, "name it by its 0x id");
+    // 0x-hex of the wrong length is a mistyped id, not a raw unique id (whose id would be another one).
+    const registry = { manufacturerCount: async () => 1n, getStatuses: async (ids: string[]) => ids.map(() => 0n) };
+    for (const wrong of ["0x1234", `0x${"ab".repeat(31)}`, "0x"]) {
+      await expect(resolveDeviceId(wrong, { registry }), wrong).to.be.rejectedWith(
+        UserError,
+        `"${wrong}" is not a device id (${(wrong.length - 2) / 2} bytes): a device id is 0x and 64 hex digits (32 bytes)`,
+      );
+    }
   });
 
   it("a device id is the manufacturer id over the low 224 bits of keccak256(uid)", function () {
@@ -115,6 +123,52 @@ describe("off-chain device tools", function () {
     expect(message).to.contain("line 9: publicKey is not a point on secp256k1");
   });
 
+  it("parses CSV properly: a quoted uid with a comma or a quote is one field; line numbers stay right", function () {
+    const file = write(
+      "quoted.csv",
+      [
+        "uid,publicKey,type",
+        `"SN-1, rev ""B""",${key(1).signingKey.publicKey},sensor`,
+        "",
+        `SN-2,${key(2).signingKey.publicKey},"toaster, large"`,
+      ].join("\n"),
+    );
+    expect(problems(file)).to.contain('line 4: unknown device type "toaster, large"');
+    fs.writeFileSync(file, `uid,publicKey,type\n"SN-1, rev ""B""",${key(1).signingKey.publicKey},sensor\n`);
+    expect(readFleetFile(file, 1).map((d) => [d.uid, d.deviceId, d.line])).to.deep.equal([
+      ['SN-1, rev "B"', deviceIdOf(1, 'SN-1, rev "B"'), 2],
+    ]);
+    expect(problems(write("open.csv", `uid,publicKey,type\nSN-1,0x04,sensor\n"SN-2,0x04,sensor\n`))).to.match(
+      /open\.csv is not a valid CSV file: .*line 3/,
+    );
+    expect(problems(write("broken.json", '[\n  { "uid": "A",\n    "type": 1 }\n  { "uid": "B" }\n]'))).to.contain(
+      "is not valid JSON: line 4 column 3",
+    );
+  });
+
+  it("refuses an unknown CSV column or JSON key in one line naming it and the known ones", function () {
+    const pub = key(1).signingKey.publicKey;
+    const known = "(known: uid, publicKey, type, metadataHash, deviceId, deviceKey); nothing was sent";
+    const misspelt = write(
+      "misspelt.csv",
+      `uid,publicKey,type,metadata_hash\nSN-1,${pub},sensor,0x${"ab".repeat(32)}\n`,
+    );
+    expect(problems(misspelt)).to.equal(`${misspelt}: line 1: unknown column "metadata_hash" ${known}`);
+    const extra = write("extra.csv", `uid,publicKey,type,color\nSN-1,${pub},sensor,red\n`);
+    expect(problems(extra)).to.equal(`${extra}: line 1: unknown column "color" ${known}`);
+    const json = write(
+      "lower.json",
+      `[\n  { "uid": "A", "publicKey": "${pub}", "type": 1 },\n  { "uid": "B", "publicKey": "${key(2).signingKey.publicKey}", "type": 1, "metadatahash": "0x${"ab".repeat(32)}" }\n]\n`,
+    );
+    expect(problems(json)).to.equal(`${json}: line 3: unknown key "metadatahash" ${known}`);
+    // What device:generate writes is read back as is.
+    const generated = write(
+      "generated.json",
+      JSON.stringify([{ uid: "A", deviceId: deviceIdOf(1, "A"), publicKey: pub, deviceKey: key(1).address, type: 1 }]),
+    );
+    expect(readFleetFile(generated, 1).map((d) => d.deviceKey)).to.deep.equal([key(1).address]);
+  });
+
   it("reads JSON fleet files with line numbers, and rejects malformed files in one line", function () {
     const file = write(
       "fleet.json",
@@ -134,10 +188,10 @@ describe("off-chain device tools", function () {
     );
   });
 
-  it("keeps device keys only in encrypted keystores; a wrong password fails in one line", function () {
+  it("keeps device keys only in encrypted keystores; a wrong password fails in one line", async function () {
     process.env.THINGLEDGER_KEYSTORE_SCRYPT_N = "1024";
     try {
-      const fleet = generateFleet(5, 3, dir, "correct horse", undefined, false);
+      const fleet = await generateFleet(5, 3, dir, "correct horse", { scryptN: 1024, showProgress: false });
       const everything = [
         fleet.csv,
         fleet.json,

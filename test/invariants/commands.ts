@@ -390,8 +390,7 @@ def({
         mm.makers[1].active = !active;
         // Removal cancels a pending account move; re-admission does not revive it.
         mm.makers[1].pending = ZeroAddress;
-        // Re-admission sets the payout it names.
-        if (!active) mm.makers[1].payout = a(b.payout);
+        // Re-admission keeps the payout the manufacturer set (the admin cannot redirect its credit).
       },
     };
   },

@@ -15,7 +15,7 @@
  * 2. outcome: the transaction succeeded or failed as the plan requires;
  * 3. balances: every tracked account holds exactly what the model says;
  * 4. solvency: the registry holds exactly the manufacturers' credit plus fees collected minus rewards
- *    paid (its pool and reserved rewards together), and no auditor earned more than the reward for the
+ *    paid (its pool, reserved rewards and fees paid from credit not yet collected together), and no auditor earned more than the reward for the
  *    scores it changed, nor in one epoch more than min(its cap, the reports it committed) rewards; the channels hold exactly the open deposits; the wallet's nonce is the model's;
  * 5. records: every device's status, manufacturer, owner, key and score, and every touched channel,
  *    are the model's: a device id maps to the manufacturer that legitimately made it.
@@ -449,7 +449,12 @@ async function checkSystem(name: string, m: Model, r: Real, plan: Plan): Promise
     sys.wallet.nonce(),
     sys.registry.getStatuses([...m.devices.keys(), ...unregisteredIds(m)]),
   ]);
-  expect(pool + reserved, `${name}: pool + reserved rewards`).to.equal(m.feesCollected - m.rewardsWithdrawn);
+  // Fees paid from credit join the pool when collected (or at the manufacturer's next deposit or withdrawal).
+  const uncollected = await Promise.all(sys.makers.map((mk) => sys.registry.uncollectedPaidFees(mk.account.address)));
+  expect(
+    pool + reserved + uncollected.reduce((a, u) => a + u, 0n),
+    `${name}: pool + reserved rewards + fees paid from credit not yet collected`,
+  ).to.equal(m.feesCollected - m.rewardsWithdrawn);
   sys.makers.forEach((mk, i) => {
     const v = rest[i] as Awaited<ReturnType<typeof sys.registry.getManufacturer>>;
     expect(v.credit, `${name}: credit of manufacturer ${mk.id}`).to.equal(m.makers[i].credit);

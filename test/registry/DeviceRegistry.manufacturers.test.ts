@@ -1,4 +1,5 @@
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
+import { anyValue } from "@nomicfoundation/hardhat-chai-matchers/withArgs";
 import { expect } from "chai";
 import { ZeroAddress, ZeroHash, keccak256, toUtf8Bytes } from "ethers";
 import { ethers } from "hardhat";
@@ -127,6 +128,32 @@ describe("DeviceRegistry: manufacturer lifecycle (finding 11)", function () {
         .withArgs(1, f.makerPayout.address, before.credit);
       expect(await f.token.balanceOf(f.makerPayout.address)).to.equal(payoutBalance + before.credit);
       expect(await f.token.balanceOf(f.mallory.address)).to.equal(1_000n * ONE);
+    });
+
+    it("attack: a hostile admin cannot redirect a removed manufacturer's credit by re-admitting it with its own payout; re-admission keeps the payout", async function () {
+      const f = await loadFixture(lifecycleFixture);
+      const before = await manufacturer(f, f.maker.address);
+      expect(before.credit).to.be.greaterThan(0n);
+      await f.registry.connect(f.admin).removeManufacturer(f.maker.address);
+      // Re-admitted naming the admin's own payout: the event and the record keep the manufacturer's.
+      await expect(f.registry.connect(f.admin).addManufacturer(f.maker.address, f.admin.address, DEFAULT_SCORE))
+        .to.emit(f.registry, "ManufacturerAdded")
+        .withArgs(1, f.maker.address, f.makerPayout.address, DEFAULT_SCORE);
+      expect((await manufacturer(f, f.maker.address)).payout).to.equal(f.makerPayout.address);
+      await f.registry.connect(f.admin).removeManufacturer(f.maker.address);
+      const [adminBalance, payoutBalance] = [
+        await f.token.balanceOf(f.admin.address),
+        await f.token.balanceOf(f.makerPayout.address),
+      ];
+      await expect(f.registry.connect(f.maker).withdrawFeeCredit())
+        .to.emit(f.registry, "FeeCreditWithdrawn")
+        .withArgs(1, f.makerPayout.address, before.credit);
+      expect(await f.token.balanceOf(f.makerPayout.address)).to.equal(payoutBalance + before.credit);
+      expect(await f.token.balanceOf(f.admin.address)).to.equal(adminBalance);
+      // A new manufacturer's payout is the one named.
+      await expect(f.registry.connect(f.admin).addManufacturer(f.bob.address, f.mallory.address, DEFAULT_SCORE))
+        .to.emit(f.registry, "ManufacturerAdded")
+        .withArgs(anyValue, f.bob.address, f.mallory.address, DEFAULT_SCORE);
     });
 
     it("re-admission restores the powers", async function () {

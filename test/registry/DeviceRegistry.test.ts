@@ -31,6 +31,12 @@ async function activation(
   return signActivation(device.wallet, domain, { deviceId: device.deviceId, owner, deadline });
 }
 
+/** The reward pool once the fees the manufacturer paid from its credit are collected into it (by anyone). */
+async function collectedPool(f: RegistryFixture): Promise<bigint> {
+  await f.registry.connect(f.mallory).collectFeesPaidFromCredit([f.maker.address]);
+  return f.registry.rewardPool();
+}
+
 async function registered(f: RegistryFixture, device: TestDevice): Promise<void> {
   await f.registry
     .connect(f.maker)
@@ -222,6 +228,20 @@ describe("DeviceRegistry", function () {
       const d1 = testDevice(1);
       await registered(f, d1);
       expect((await f.registry.getManufacturer(f.maker.address)).credit).to.equal(99n * ONE);
+      // A fee paid from credit writes only the manufacturer's record: the pool counts it once collected.
+      expect(await f.registry.rewardPool()).to.equal(0n);
+      expect(await f.registry.uncollectedPaidFees(f.maker.address)).to.equal(REGISTRATION_FEE);
+      await expect(f.registry.connect(f.mallory).collectFeesPaidFromCredit([f.mallory.address, f.maker.address]))
+        .to.emit(f.registry, "PaidFeesCollected")
+        .withArgs(1, REGISTRATION_FEE);
+      expect(await f.registry.rewardPool()).to.equal(REGISTRATION_FEE);
+      expect(await f.registry.uncollectedPaidFees(f.maker.address)).to.equal(0n);
+      expect((await f.registry.getManufacturer(f.maker.address)).credit).to.equal(99n * ONE);
+      // A second collect finds nothing; the manufacturer's credit is untouched and still all withdrawable.
+      await expect(f.registry.connect(f.mallory).collectFeesPaidFromCredit([f.maker.address])).not.to.emit(
+        f.registry,
+        "PaidFeesCollected",
+      );
       expect(await f.registry.rewardPool()).to.equal(REGISTRATION_FEE);
       // Drain the credit, then register with a shortfall: it is pulled from the manufacturer's allowance.
       await f.registry.connect(f.maker).withdrawFeeCredit();
@@ -338,7 +358,7 @@ describe("DeviceRegistry", function () {
         );
       expect((await f.registry.getDevice(devices[2].deviceId)).deviceKey).to.equal(devices[2].wallet.address);
       expect(await f.registry.getStatuses(devices.map((d) => d.deviceId))).to.deep.equal([1n, 1n, 1n]);
-      expect(await f.registry.rewardPool()).to.equal(3n * REGISTRATION_FEE);
+      expect(await collectedPool(f)).to.equal(3n * REGISTRATION_FEE);
       await expect(
         f.registry.connect(f.maker).registerDevices(REGISTRATION_FEE, [], [], []),
       ).to.be.revertedWithCustomError(f.registry, "EmptyBatch");
@@ -383,7 +403,7 @@ describe("DeviceRegistry", function () {
     it("commits a root with a paid capacity, whatever the fleet size", async function () {
       const f = await loadFixture(whitelistFixture);
       expect(await f.registry.getWhitelist(1, f.whitelist.root)).to.deep.equal([1n, 3n, 0n, ACTIVATION_FEE]);
-      expect(await f.registry.rewardPool()).to.equal(3n * REGISTRATION_FEE);
+      expect(await collectedPool(f)).to.equal(3n * REGISTRATION_FEE);
       await expect(f.registry.connect(f.maker).commitWhitelist(REGISTRATION_FEE, ACTIVATION_FEE, f.whitelist.root, 5))
         .to.be.revertedWithCustomError(f.registry, "WhitelistAlreadyCommitted")
         .withArgs(f.whitelist.root);
@@ -797,7 +817,7 @@ describe("DeviceRegistry", function () {
         .to.emit(f.registry, "DeviceActivated")
         .withArgs(d.deviceId, f.alice.address);
       expect((await f.registry.getDevice(d.deviceId)).status).to.equal(Status.Active);
-      expect(await f.registry.rewardPool()).to.equal(REGISTRATION_FEE + ACTIVATION_FEE);
+      expect(await collectedPool(f)).to.equal(REGISTRATION_FEE + ACTIVATION_FEE);
       await expect(
         f.registry
           .connect(f.maker)

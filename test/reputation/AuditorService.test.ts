@@ -376,6 +376,97 @@ describe("Auditor service: epochs", function () {
     expect(after.epoch).to.equal(BigInt(second.epoch));
   });
 
+  describe("an epoch interrupted between its transactions", function () {
+    /** A second service on the same store, one score per transaction, whose `updateScore` calls `hook` first. */
+    function oneByOne(h: Harness, hook: (call: number) => void): AuditorService {
+      let calls = 0;
+      const registry = h.f.registry.connect(h.f.auditor);
+      const proxy = new Proxy(registry, {
+        get(target, key, receiver) {
+          const value = Reflect.get(target, key, receiver) as unknown;
+          if (key !== "updateScore") return value;
+          return (...args: Parameters<typeof registry.updateScore>) => {
+            hook(++calls);
+            return registry.updateScore(...args);
+          };
+        },
+      });
+      return new AuditorService({
+        registry: proxy,
+        domain: h.f.domain,
+        store: h.store,
+        model: MODEL,
+        epochLength: Number(EPOCH_LENGTH),
+        batchSize: 1,
+      });
+    }
+
+    async function rootsOnChain(h: Harness, epoch: number): Promise<string[]> {
+      const events = await h.f.registry.queryFilter(h.f.registry.filters.ScoresUpdated(h.f.auditor.address, epoch));
+      return events.map((e) => e.args.reportsRoot);
+    }
+
+    it("a batch refused after another landed: the epoch stays pending, and the next run submits the rest under the same root and reports, even after new reports came in", async function () {
+      const h = await harness();
+      const bodies = await withReports(h);
+      const failing = oneByOne(h, (call) => {
+        if (call === 2) throw new Error("nonce too low");
+      });
+      await expect(failing.runEpoch()).to.be.rejectedWith(
+        /^epoch \d+: 1 of 2 scores submitted, then the chain refused a batch: nonce too low; run the epoch again to submit the rest$/,
+      );
+      const epoch = Number(await h.f.registry.currentEpoch());
+      const pending = h.store.epoch(epoch)!;
+      expect(pending.pending).to.equal(true);
+      expect(pending.scores).to.have.length(1);
+      expect(pending.txHashes).to.have.length(1);
+      const [firstRoot] = await rootsOnChain(h, epoch);
+      expect(pending.root).to.equal(firstRoot);
+      // Before: the epoch counted as submitted, and its second subject was never scored.
+      const [a, b] = h.f.devices;
+      expect((await h.post(await makeReport(h, b, a, { rating: 50 }))).status).to.equal(201);
+      const resumed = await oneByOne(h, () => undefined).runEpoch();
+      expect(resumed).to.include({ epoch, root: firstRoot, reports: 5, submitted: 1, skipped: 1 });
+      expect(await rootsOnChain(h, epoch)).to.deep.equal([firstRoot, firstRoot]);
+      const done = h.store.epoch(epoch)!;
+      expect(done.pending).to.equal(undefined);
+      expect(done.scores.map((s) => s.deviceId).sort()).to.deep.equal(
+        [h.f.devices[1].deviceId, h.f.devices[2].deviceId].map((id) => id.toLowerCase()).sort(),
+      );
+      expect(done.txHashes).to.have.length(2);
+      for (const body of bodies) {
+        const digest = reportDigest(h.f.domain, { ...body, timestamp: BigInt(body.timestamp) });
+        const answer = await h.service.app.inject({ method: "GET", url: `/epochs/${epoch}/proofs/${digest}` });
+        const { root, proof } = answer.json<{ root: string; proof: string[] }>();
+        expect(root).to.equal(firstRoot);
+        expect(proveInclusion(firstRoot, digest, proof)).to.equal(true);
+      }
+      await expect(h.service.runEpoch()).to.be.rejectedWith(/already submitted epoch/);
+    });
+
+    it("a crash after a transaction landed but before it was recorded: the root and reports were recorded first, and the next run completes the epoch without paying twice", async function () {
+      const h = await harness();
+      await withReports(h);
+      const service = oneByOne(h, () => undefined);
+      const record = h.store.recordBatches.bind(h.store);
+      h.store.recordBatches = () => {
+        throw new Error("killed");
+      };
+      await expect(service.runEpoch()).to.be.rejectedWith("killed");
+      h.store.recordBatches = record;
+      const epoch = Number(await h.f.registry.currentEpoch());
+      const roots = await rootsOnChain(h, epoch);
+      expect(roots).to.have.length(2);
+      expect(h.store.epoch(epoch)).to.deep.include({ root: roots[0], reports: 5, pending: true, txHashes: [] });
+      const earned = (await h.f.registry.auditorInfo(h.f.auditor.address)).earned;
+      const resumed = await service.runEpoch();
+      expect(resumed).to.include({ epoch, root: roots[0], submitted: 0, skipped: 2, rewarded: 0 });
+      expect((await h.f.registry.auditorInfo(h.f.auditor.address)).earned).to.equal(earned);
+      expect(h.store.epoch(epoch)?.pending).to.equal(undefined);
+      expect(h.store.epochReports(epoch)).to.have.length(5);
+    });
+  });
+
   it("leaves out a subject revoked after its reports came in; its reports stay in the root and the count", async function () {
     const h = await harness();
     await withReports(h);

@@ -2,6 +2,8 @@ import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { expect } from "chai";
 import { ZeroHash, id } from "ethers";
 
+import { packScores } from "../../src/reputation/packed";
+
 import { EPOCH_LENGTH, reputationFixture } from "../shared/fixtures";
 import type { ReputationFixture } from "../shared/fixtures";
 import { coverageRunning, snapshotGas } from "../shared/gas";
@@ -43,6 +45,18 @@ describe("DeviceReputation gas [gas]", function () {
     ).wait();
     await snapshotGas("reputation.updateScores (batch of 100, existing scores)", receipt!);
     const per = await snapshotGas("reputation.updateScores per device (100, existing)", receipt!.gasUsed / 100n);
+    if (!coverageRunning()) expect(per).to.be.lessThanOrEqual(8_000n);
+  });
+
+  it("[gas] packed batch of 100, existing scores (15-byte entries)", async function () {
+    const f = await scoredOnce();
+    const batch = updates(f.devices.slice(0, 100), 500);
+    const receipt = await (
+      await f.registry.connect(f.auditor).updateScoresPacked(packScores(batch), f.epoch, ROOT, REPORTS)
+    ).wait();
+    await snapshotGas("reputation.updateScoresPacked (batch of 100, existing scores)", receipt!);
+    const per = await snapshotGas("reputation.updateScoresPacked per device (100, existing)", receipt!.gasUsed / 100n);
+    expect((await f.registry.reputationOf(f.devices[99])).score).to.equal(batch[99].score);
     if (!coverageRunning()) expect(per).to.be.lessThanOrEqual(8_000n);
   });
 

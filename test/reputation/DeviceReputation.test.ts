@@ -86,6 +86,64 @@ describe("DeviceReputation", function () {
     await expect(a.updateScores([], f.epoch, ROOT, REPORTS)).to.be.revertedWithCustomError(f.registry, "EmptyBatch");
   });
 
+  it("a batch is read word by word: every field written and read back, bad words refused as the ABI decoder would", async function () {
+    const f = await loadFixture(reputationFixture);
+    const a = f.registry.connect(f.auditor);
+    const entries = [
+      { deviceId: f.devices[0], score: 0, trend: -1 },
+      { deviceId: f.devices[1], score: 1000, trend: 1 },
+      { deviceId: f.devices[2], score: 537, trend: 0 },
+    ];
+    await expect(a.updateScores(entries, f.epoch, ROOT, REPORTS))
+      .to.emit(f.registry, "ScoresUpdated")
+      .withArgs(f.auditor.address, f.epoch, ROOT, REPORTS, 3n, 3n);
+    for (const e of entries) {
+      const rep = await f.registry.reputationOf(e.deviceId);
+      expect([rep.score, rep.trend, rep.epoch, rep.audited]).to.deep.equal([
+        BigInt(e.score),
+        BigInt(e.trend),
+        f.epoch,
+        true,
+      ]);
+      // The owner, in the same storage word, is kept.
+      expect((await f.registry.getDevice(e.deviceId)).owner).to.equal(f.alice.address);
+    }
+    // A bad entry anywhere refuses the whole batch, naming the value.
+    const next = f.epoch + 1n;
+    await time.increase(EPOCH_LENGTH);
+    const good = { deviceId: f.devices[0], score: 5, trend: 1 };
+    await expect(a.updateScores([good, { deviceId: f.devices[1], score: 1001, trend: 0 }], next, ROOT, REPORTS))
+      .to.be.revertedWithCustomError(f.registry, "ScoreOutOfRange")
+      .withArgs(1001);
+    await expect(a.updateScores([good, { deviceId: f.devices[1], score: 1, trend: -2 }], next, ROOT, REPORTS))
+      .to.be.revertedWithCustomError(f.registry, "InvalidTrend")
+      .withArgs(-2);
+    expect((await f.registry.reputationOf(f.devices[0])).score).to.equal(0n);
+    // Words that encode no uint16 score or int8 trend are refused, naming the word (the decoder refused them too).
+    const data = f.registry.interface.encodeFunctionData("updateScores", [[good], next, ROOT, REPORTS]);
+    const word = (index: number, value: bigint) => {
+      const at = 2 + 8 + 64 * index; // "0x", the selector, then 32-byte words
+      return data.slice(0, at) + value.toString(16).padStart(64, "0") + data.slice(at + 64);
+    };
+    // Words: offset, epoch, root, count, length, then the entry's deviceId (5), score (6), trend (7).
+    const registry = await f.registry.getAddress();
+    for (const [index, value] of [
+      [6, 0x10000n],
+      [7, 0x80n],
+      [7, (1n << 256n) - 0x81n],
+    ] as const) {
+      await expect(f.auditor.sendTransaction({ to: registry, data: word(index, value) }))
+        .to.be.revertedWithCustomError(f.registry, "MalformedScoreUpdate")
+        .withArgs(good.deviceId, value);
+    }
+    await expect(f.auditor.sendTransaction({ to: registry, data: word(7, 2n) }))
+      .to.be.revertedWithCustomError(f.registry, "InvalidTrend")
+      .withArgs(2);
+    await a.updateScores([good], next, ROOT, REPORTS);
+    const rep = await f.registry.reputationOf(f.devices[0]);
+    expect([rep.score, rep.trend, rep.epoch]).to.deep.equal([5n, 1n, next]);
+  });
+
   it("attack: a rewrite in the same epoch, or an unchanged score, earns nothing and changes nothing", async function () {
     const f = await loadFixture(reputationFixture);
     const a = f.registry.connect(f.auditor);

@@ -50,11 +50,11 @@ export interface LocalNode {
 }
 
 /**
- * Starts a real `hardhat node` on a free localhost port and waits until it serves JSON-RPC. `config` runs
- * it with another Hardhat config (e.g. one whose chain id is Sepolia's).
+ * Starts a real `hardhat node` on a free localhost port (or on `port`, e.g. to restart one) and waits until
+ * it serves JSON-RPC. `config` runs it with another Hardhat config (e.g. one whose chain id is Sepolia's).
  */
-export async function startNode(config?: string): Promise<LocalNode> {
-  const port = await freePort();
+export async function startNode(config?: string, port?: number): Promise<LocalNode> {
+  port ??= await freePort();
   const configArgs = config === undefined ? [] : ["--config", config];
   const child = spawn("npx", ["hardhat", ...configArgs, "node", "--hostname", "127.0.0.1", "--port", String(port)], {
     cwd: ROOT,
@@ -106,6 +106,19 @@ export async function runInProcess<T>(name: string, args: Record<string, unknown
     console.log = log;
     console.error = error;
   }
+}
+
+/** What `action` (a task run in this process) prints for a person: its human summary, lines joined. */
+export async function printedBy(action: () => Promise<unknown>): Promise<string> {
+  const log = console.log;
+  const lines: string[] = [];
+  console.log = (...a: unknown[]) => void lines.push(a.join(" "));
+  try {
+    await action();
+  } finally {
+    console.log = log;
+  }
+  return lines.join("\n");
 }
 
 /** A serve task (`as:serve`, `auditor:serve`) running in this process: its JSON summary, and how to stop it. */

@@ -4,9 +4,11 @@ import { Wallet, ZeroAddress, ZeroHash, keccak256, toUtf8Bytes } from "ethers";
 import { reset } from "@nomicfoundation/hardhat-network-helpers";
 import { ethers } from "hardhat";
 
+import type { SystemContext } from "../../src/chain/context";
 import { keyStruct } from "../../src/channels/key";
 import type { ChannelKey } from "../../src/channels/key";
 import { deviceIdOf } from "../../src/devices/fleet";
+import type { FleetDevice } from "../../src/devices/fleet";
 import { readDomain } from "../../src/eip712/domain";
 import { compact, signActivation } from "../../src/eip712/device";
 import { sortOwners } from "../../src/eip712/wallet";
@@ -42,6 +44,30 @@ export interface TokenFixture {
  */
 async function freshChain(): Promise<void> {
   await reset();
+}
+
+/** `count` test devices of the fixtures' maker as a fleet file lists them (lines from 2), from device `first`. */
+export function fleetDevices(count: number, first: number): FleetDevice[] {
+  return Array.from({ length: count }, (_, i) => {
+    const d = testDevice(first + i);
+    return { ...d, publicKey: d.wallet.signingKey.publicKey, deviceKey: d.wallet.address, line: i + 2 };
+  });
+}
+
+/** The library's context for a registry fixture: its token and registry (the other contracts are not deployed). */
+export async function registryContext(f: RegistryFixture): Promise<SystemContext> {
+  return {
+    provider: ethers.provider,
+    network: "hardhat",
+    chainId: f.chainId,
+    ephemeral: true,
+    addresses: {
+      ThingToken: await f.token.getAddress(),
+      DeviceRegistry: await f.registry.getAddress(),
+      PaymentChannels: ZeroAddress,
+      DeviceWalletFactory: ZeroAddress,
+    },
+  };
 }
 
 /** ThingToken with its supply at `treasury`, 1,000 THING each for alice and mallory, and two callees. */

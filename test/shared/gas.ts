@@ -1,8 +1,10 @@
 import fs from "node:fs";
 import path from "node:path";
 
-import type { ContractTransactionResponse, TransactionReceipt } from "ethers";
+import type { ContractTransactionResponse, TransactionReceipt, TransactionResponse } from "ethers";
 import hre from "hardhat";
+
+import type { MeasuredTx } from "../../src/bench/bound";
 
 /**
  * Gas snapshots, after Uniswap's `snapshotGasCost`, for ethers v6.
@@ -11,13 +13,16 @@ import hre from "hardhat";
  * so a gas regression (or an unexplained improvement) cannot land silently. To accept new figures run
  * `npm run test:update-gas` and commit the file. Under solidity-coverage the contracts are instrumented,
  * so snapshots are skipped. With `GAS_MEASURE_OUT=file` every measurement is also written there (this
- * is how `npm run bench:gas` collects its table) and nothing is compared or rewritten.
+ * is how `npm run bench:gas` collects its table), with the transaction behind it when there is one (its
+ * calldata, value, gas limit and logs: the report's lower bound and L2 size come from them), and nothing is
+ * compared or rewritten.
  */
 export const SNAPSHOT_FILE = path.join(__dirname, "..", "gas-snapshots.json");
 
 const updating = process.env.UPDATE_GAS_SNAPSHOTS === "1";
 const measureOut = process.env.GAS_MEASURE_OUT;
 const measured = new Map<string, number>();
+const transactions = new Map<string, MeasuredTx>();
 let stored: Record<string, number> | undefined;
 
 function snapshots(): Record<string, number> {
@@ -35,14 +40,36 @@ export function coverageRunning(): boolean {
 type Measured = bigint | number | TransactionReceipt | ContractTransactionResponse;
 type Measurable = Measured | Promise<Measured>;
 
-async function gasOf(subject: Measurable): Promise<bigint> {
+interface Measurement {
+  gas: bigint;
+  /** The transaction measured, when the subject was one (not a computed figure). */
+  tx?: { response: TransactionResponse; receipt: TransactionReceipt };
+}
+
+async function measure(subject: Measurable): Promise<Measurement> {
   const resolved = await subject;
-  if (typeof resolved === "bigint") return resolved;
-  if (typeof resolved === "number") return BigInt(resolved);
-  if ("gasUsed" in resolved && typeof resolved.gasUsed === "bigint") return resolved.gasUsed;
-  const receipt = await (resolved as ContractTransactionResponse).wait();
+  if (typeof resolved === "bigint") return { gas: resolved };
+  if (typeof resolved === "number") return { gas: BigInt(resolved) };
+  if ("gasUsed" in resolved && typeof resolved.gasUsed === "bigint") {
+    const receipt = resolved as TransactionReceipt;
+    // The transaction is fetched only when the bench collects it.
+    if (measureOut === undefined) return { gas: receipt.gasUsed };
+    return { gas: receipt.gasUsed, tx: { response: await receipt.getTransaction(), receipt } };
+  }
+  const response = resolved as ContractTransactionResponse;
+  const receipt = await response.wait();
   if (receipt === null) throw new Error("transaction has no receipt");
-  return receipt.gasUsed;
+  return { gas: receipt.gasUsed, tx: { response, receipt } };
+}
+
+function measuredTx({ response, receipt }: { response: TransactionResponse; receipt: TransactionReceipt }): MeasuredTx {
+  return {
+    to: response.to,
+    data: response.data,
+    value: response.value.toString(),
+    gasLimit: response.gasLimit.toString(),
+    logs: receipt.logs.map((l) => ({ topics: l.topics.length, dataBytes: (l.data.length - 2) / 2 })),
+  };
 }
 
 /**
@@ -50,7 +77,7 @@ async function gasOf(subject: Measurable): Promise<bigint> {
  * if it differs from the committed snapshot. Returns the gas.
  */
 export async function snapshotGas(name: string, subject: Measurable): Promise<bigint> {
-  const gas = await gasOf(subject);
+  const { gas, tx } = await measure(subject);
   if (coverageRunning()) return gas;
   if (measured.has(name) && measured.get(name) !== Number(gas)) {
     throw new Error(
@@ -58,6 +85,7 @@ export async function snapshotGas(name: string, subject: Measurable): Promise<bi
     );
   }
   measured.set(name, Number(gas));
+  if (tx !== undefined && measureOut !== undefined) transactions.set(name, measuredTx(tx));
   if (updating || measureOut !== undefined) return gas;
   const expected = snapshots()[name];
   if (expected === undefined) {
@@ -88,6 +116,7 @@ after(function writeGasSnapshots() {
     console.log(`  gas snapshots: wrote ${measured.size} figure(s) to ${path.relative(process.cwd(), SNAPSHOT_FILE)}`);
   }
   if (measureOut !== undefined) {
-    fs.writeFileSync(measureOut, `${JSON.stringify(sortedRecord(measured), null, 2)}\n`);
+    const measurements = { gas: sortedRecord(measured), transactions: Object.fromEntries(transactions) };
+    fs.writeFileSync(measureOut, `${JSON.stringify(measurements, null, 2)}\n`);
   }
 });

@@ -114,8 +114,13 @@ describe("reverts are named in one line (issue 17, item 5)", function () {
 
     it("a permit that expires before the next block can include it is refused before any simulation", async function () {
       const { system, owner, relayer, spender } = await loadFixture(permitFixture);
-      const deadline = BigInt(await time.latest()) + 30n; // inside the 60 s margin
+      const deadline = BigInt(await time.latest()) + 3_600n;
+      // Signing refuses a deadline already inside the 60 s margin the submit path uses.
+      await expect(
+        createPermit(system, owner, spender.address, parseEther("5"), BigInt(await time.latest()) + 30n),
+      ).to.be.rejectedWith(UserError, /s after the next block \(time \d+\); token:permit-submit needs more than 60 s/);
       const permit = await createPermit(system, owner, spender.address, parseEther("5"), deadline);
+      await time.increaseTo(deadline - 30n); // now inside the 60 s margin
       await expect(submitPermit(system, new PreflightSigner(relayer), permit)).to.be.rejectedWith(
         UserError,
         /before the next block \(time \d+\) can include it with 60 s to spare/,
@@ -160,11 +165,45 @@ describe("reverts are named in one line (issue 17, item 5)", function () {
       expect(traced.stderr).to.contain("at ArgumentsParser");
     });
 
+    it('with --json, Hardhat\'s own HH305 (unknown parameter) and HH306 (parameter without value) are {"error"} too, naming the usage', function () {
+      const unknown = hardhat(["fees:set", "--registration", "1", "--bogus", "2", "--json"]);
+      expect(unknown.status).to.equal(1);
+      const usage = "fees:set takes named options only; see npx hardhat help fees:set";
+      expect(JSON.parse(unknown.stdout)).to.deep.equal({ error: `unknown parameter --bogus: ${usage}` });
+      expect(errorLines(unknown)).to.deep.equal([]);
+      const missing = hardhat(["fees:set", "--json", "--registration"]);
+      expect(missing.status).to.equal(1);
+      expect(JSON.parse(missing.stdout)).to.deep.equal({ error: `--registration needs a value: ${usage}` });
+      expect(errorLines(missing)).to.deep.equal([]);
+    });
+
+    it('with --json, a mistyped network or task is {"error"}; a bare value is one line naming the task\'s usage', function () {
+      const network = hardhat(["token:balance", "--network", "sepoila", "--json"]);
+      expect(network.status).to.equal(1);
+      expect(JSON.parse(network.stdout)).to.deep.equal({
+        error:
+          'network "sepoila" is not configured; the networks are: hardhat, localhost, sepolia, baseSepolia, optimismSepolia, arbitrumSepolia',
+      });
+      expect(errorLines(network)).to.deep.equal([]);
+      const task = hardhat(["tokn:balance", "--json"]);
+      expect(task.status).to.equal(1);
+      expect(JSON.parse(task.stdout)).to.deep.equal({ error: "HH303: Unrecognized task 'tokn:balance'" });
+      expect(errorLines(task)).to.deep.equal([]);
+      // Hardhat reports the missing --device before it looks at the bare value: the line names both.
+      const bare = hardhat(["reputation:show", "0x1234"]);
+      expect(bare.status).to.equal(1);
+      expect(bare.stdout).to.equal("");
+      expect(errorLines(bare)).to.deep.equal([
+        'Error: "0x1234" was given without a name (--device 0x1234): reputation:show takes --device <device> [options]; see npx hardhat help reputation:show',
+      ]);
+    });
+
     it("a task that sends on the in-process network warns once that nothing persists (item 4); a read does not", function () {
       const sent = hardhat(["token:transfer", "--to", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "--amount", "1"]);
       expect(sent.status, sent.stderr).to.equal(0);
       expect(sent.stdout).to.contain("Sent 1 THING");
       expect(errorLines(sent)).to.deep.equal([
+        "Signing as 0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266 (account #0)",
         'Warning: network "hardhat" is in-process: nothing this task sends persists after it exits (pass --network localhost or a live network)',
       ]);
       const read = hardhat(["token:balance"]);

@@ -280,9 +280,16 @@ describe("device wallet tasks (in-process network)", function () {
     await expect(run("wallet:sign", { file: otherChain, signer: "1" })).to.be.rejectedWith(
       /is for chain 1, but network "hardhat" is chain 31337/,
     );
+    // An existing --out is refused first (nothing is checked or written without --force) ...
     await expect(run("wallet:propose", { wallet, to: RECIPIENT, value: "100", out: otherChain })).to.be.rejectedWith(
+      /exists; pass --force to overwrite it/,
+    );
+    // ... and a proposal the wallet cannot pay is refused, writing no file.
+    const tooMuch = path.join(scratch, "unpayable.json");
+    await expect(run("wallet:propose", { wallet, to: RECIPIENT, value: "100", out: tooMuch })).to.be.rejectedWith(
       /the wallet holds .* ETH, less than the 100\.0 proposed/,
     );
+    expect(fs.existsSync(tooMuch)).to.equal(false);
   });
 
   it("after the owners rotate the device key in the registry, the old key is refused until they set the new one", async function () {

@@ -69,6 +69,7 @@ async function snapshot(f: Fixture) {
     channels: await f.token.balanceOf(channels),
     registry: await f.token.balanceOf(registry),
     pool: await f.registry.rewardPool(),
+    uncollected: await f.registry.uncollectedPaidFees(f.maker.address),
     credit: (await f.registry.getManufacturer(f.maker.address)).credit,
     channel: await f.channels.getChannel(f.opened.channelId),
   };
@@ -136,7 +137,9 @@ describe("Unsolicited transfers (ERC-827 transfer and call)", function () {
     const activate = f.token.connect(f.alice).approveAndCall(target, ACTIVATION_FEE, data.activation);
     await expect(activate).to.changeTokenBalances(f.token, [f.alice, f.registry], [-ACTIVATION_FEE, ACTIVATION_FEE]);
     expect((await f.registry.getDevice(device.deviceId)).status).to.equal(2n);
-    expect(await f.registry.rewardPool()).to.equal(before.pool + ACTIVATION_FEE);
+    // The deposit also counted the registration fee paid from credit (uncollected until then) into the pool.
+    expect(before.uncollected).to.equal(REGISTRATION_FEE);
+    expect(await f.registry.rewardPool()).to.equal(before.pool + REGISTRATION_FEE + ACTIVATION_FEE);
   });
 
   it("receivers that do not refuse keep taking transfers and call; approveAndCall is never asked", async function () {

@@ -247,8 +247,8 @@ export class ChannelBook {
   }
 }
 
-/** Chain time in seconds (or the test clock `now`); throws a {@link Rejected} 503 when the chain cannot be read. */
-export function chainTime(options: AsOptions, rpcTimeoutMs: number): () => Promise<number> {
+/** The AS's clock: chain time in seconds (or the test clock `now`), cached; throws a {@link Rejected} 503 when the chain cannot be read. */
+export function asClock(options: AsOptions, rpcTimeoutMs: number): () => Promise<number> {
   const provider = options.channels?.runner?.provider ?? undefined;
   const clock =
     provider === undefined

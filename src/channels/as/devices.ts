@@ -3,6 +3,7 @@ import { randomBytes } from "node:crypto";
 import { Rejected } from "../../http/service";
 import { checkDeviceAck, deviceAdvance, hotp } from "../hotp";
 import type { HotpConfig } from "../hotp";
+import { StoreLost } from "../store";
 import type { AsStore, DeviceRecord, StoredReceipt } from "../store";
 import type { ReceiptVerifier } from "../verify";
 import { forgetBelow, remember } from "./codes";
@@ -18,10 +19,23 @@ export interface DeviceContext {
   verifier: ReceiptVerifier;
   /** The exchanges in flight, by `channelId:amount:signer`. */
   exchanges: Map<string, Set<Promise<unknown>>>;
+  /** The exchanges whose signer is still being recovered (on a recovery thread), by `channelId:amount`. */
+  recovering: Map<string, Set<Promise<unknown>>>;
   hotpConfig: HotpConfig;
   /** Wall-clock seconds (or the test clock), for code lifetimes. */
   clock: () => number;
   unknownCodeTtl: number;
+}
+
+/** Adds `promise` to `map`'s set under `key` until it settles; returns it (settled the same way). */
+export function track<T>(map: Map<string, Set<Promise<unknown>>>, key: string, promise: Promise<T>): Promise<T> {
+  const running = map.get(key) ?? new Set<Promise<unknown>>();
+  running.add(promise);
+  map.set(key, running);
+  return promise.finally(() => {
+    running.delete(promise);
+    if (running.size === 0 && map.get(key) === running) map.delete(key);
+  });
 }
 
 /**
@@ -57,7 +71,8 @@ export async function acknowledge(
     // widens (acked) only then: a sale never relies on an acknowledgement that could still be lost.
     try {
       await ctx.store.setAcked(device.deviceId, base, top);
-    } catch {
+    } catch (error) {
+      if (error instanceof StoreLost) throw storeLost("the AS stores no acknowledgements");
       throw new Rejected(503, "the AS cannot write its database now; retry later", "store_unavailable");
     }
     if (base > (device.acked ?? 0)) device.acked = base;
@@ -92,7 +107,11 @@ export async function redeliver(
   if (signer === undefined)
     throw new Rejected(400, "the redelivery signature is malformed or not canonical (high s)", "bad_signature");
   // The signer's own exchanges of this receipt still running (a chain read, the commit): their outcome first.
+  // Those still recovering their signer first (each is registered under its signer before it settles).
+  await Promise.allSettled(ctx.recovering.get(`${channelId}:${amount}`) ?? []);
   await Promise.allSettled(ctx.exchanges.get(`${channelId}:${amount}:${signer}`) ?? []);
+  // A lost store may hold receipts that are not on disk (a failed fsync): their codes are never handed out.
+  if (ctx.store.lost !== undefined) throw storeLost("the AS hands out no codes, not even again");
   let receipt: StoredReceipt | undefined;
   try {
     receipt = ctx.store.receipt(channelId, amount);
@@ -142,6 +161,30 @@ export async function redeliver(
         }
       : {}),
   };
+}
+
+/** 503 `store_lost`: the store stopped for good (its database or WAL removed, or an fsync failed); `what` the AS no longer does. */
+export function storeLost(what: string, detail = ""): Rejected {
+  return new Rejected(
+    503,
+    `${what}: its database was removed or failed while it ran; an operator must act${detail}`,
+    "store_lost",
+  );
+}
+
+/**
+ * The answer of a sale whose commit found the store lost: its receipt was not written (nothing charged), or
+ * it was written before its fsync failed: it may be on disk and paid by a close, so selling its amount again
+ * could charge the client twice; its code comes by redelivery once the AS is back.
+ */
+export function saleLost(error: StoreLost, channelId: string): Rejected {
+  if (!error.mayBeStored)
+    return storeLost("the AS has stopped selling", "; this receipt was not stored: nothing was charged");
+  return new Rejected(
+    503,
+    `the AS's database failed while storing this receipt, so the AS has stopped selling; the receipt may be on disk and be paid by a close, so it cannot be retried safely: once the AS is back, ask for its code with POST /channels/${channelId}/redeliver (if it was not stored, the same amount buys)`,
+    "store_lost",
+  );
 }
 
 /** A device's window of outstanding codes, made on first use (with a random challenge under `--resync`). */

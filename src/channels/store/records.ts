@@ -53,8 +53,23 @@ export function secretKeyFrom(value: string | undefined): Buffer | undefined {
   return Buffer.from(value, "hex");
 }
 
-/** A write the store could not make durable: nothing of it was stored, and the caller's reservation was undone. */
+/** A write the store could not make durable: nothing of it was stored, and the caller's reservation was undone
+ * (unless it is a {@link StoreLost} that says the write may be stored). */
 export class StoreUnavailable extends Error {}
+
+/**
+ * The store stopped for good (its database or WAL deleted or replaced, or an fsync failed): nothing more is
+ * written. `mayBeStored`: the write was made before its fsync failed, so it may be on disk (and a close may
+ * be paid with it); otherwise it was not written and its reservation was undone.
+ */
+export class StoreLost extends StoreUnavailable {
+  constructor(
+    message: string,
+    readonly mayBeStored = false,
+  ) {
+    super(message);
+  }
+}
 
 /** A receipt not written because its counter turned out used (`stale`): nothing stored, the reservation undone. */
 export class CounterUsed extends Error {}

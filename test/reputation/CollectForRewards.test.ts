@@ -1,0 +1,86 @@
+import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
+import { expect } from "chai";
+import { ZeroHash, id } from "ethers";
+import { ethers } from "hardhat";
+
+import { coveringAccounts, uncollectedFees } from "../../src/registry";
+import { submitScores } from "../../src/reputation/scores";
+import {
+  ACTIVATION_FEE,
+  AUDIT_REWARD,
+  DEFAULT_SCORE,
+  ONE,
+  REGISTRATION_FEE,
+  registryFixture,
+  testDevice,
+} from "../shared/fixtures";
+
+const ROOT = id("reports");
+
+/**
+ * Fees paid from credit sit outside the reward pool until collected (issue 20's fee change): the auditor's
+ * submission collects them first when the pool would fall short of the rewards its scores earn.
+ */
+describe("auditor submission: fees paid from credit are collected before rewards are claimed", function () {
+  /** The registry fixture, a second manufacturer, an auditor, and devices registered from credit only. */
+  async function starved() {
+    const f = await registryFixture();
+    const [auditor, other] = (await ethers.getSigners()).slice(8, 10);
+    await f.registry.connect(f.admin).addAuditor(auditor.address);
+    await f.registry.connect(f.admin).addManufacturer(other.address, other.address, DEFAULT_SCORE);
+    await f.token.transfer(other.address, 10n * ONE);
+    await f.token.connect(other).approve(await f.registry.getAddress(), ethers.MaxUint256);
+    await f.registry.connect(other).depositFeeCredit(other.address, 10n * ONE);
+    // The first manufacturer spends 9 THING of credit (3 x (1 + 2)), the second 1 THING.
+    const devices = [0, 1, 2].map((i) => testDevice(4000 + i));
+    for (const d of devices) {
+      await f.registry
+        .connect(f.maker)
+        .registerAndActivate(REGISTRATION_FEE + ACTIVATION_FEE, d.deviceId, d.wallet.address, 1, ZeroHash, f.alice);
+    }
+    const small = testDevice(4100, 1, 2);
+    await f.registry.connect(other).registerDevice(REGISTRATION_FEE, small.deviceId, small.wallet.address, 1, ZeroHash);
+    return { f, auditor, other, devices, epoch: Number(await f.registry.currentEpoch()) };
+  }
+
+  it("the starvation scenario of the attack review: the auditor is paid in full, from the largest uncollected fees", async function () {
+    const { f, auditor, other, devices, epoch } = await loadFixture(starved);
+    expect(await f.registry.rewardPool()).to.equal(0n);
+    expect(await uncollectedFees(f.registry)).to.deep.equal([
+      { id: 1, account: f.maker.address, amount: 9n * ONE },
+      { id: 2, account: other.address, amount: ONE },
+    ]);
+    const entries = devices.map((d) => ({ deviceId: d.deviceId, score: 700, trend: 1 }));
+    const r = await submitScores(f.registry.connect(auditor), entries, epoch, ROOT, 3, 200);
+    expect(r.failure).to.equal(undefined);
+    expect(r).to.include({ submitted: 3, changed: 3, rewarded: 3 });
+    // 9 THING covers the 0.3 THING earned plus the refill's 64 rewards ahead: the second manufacturer's
+    // fee is left for later.
+    expect(r.collection).to.include({ collected: 9n * ONE, poolBefore: 0n });
+    expect(r.collection?.accounts).to.deep.equal([f.maker.address]);
+    expect((await f.registry.auditorInfo(auditor.address)).earned).to.equal(3n * AUDIT_REWARD);
+    expect(await f.registry.uncollectedPaidFees(f.maker.address)).to.equal(0n);
+    expect(await f.registry.uncollectedPaidFees(other.address)).to.equal(ONE);
+    // Credit is untouched: 100 - 9 THING.
+    expect((await f.registry.getManufacturer(f.maker.address)).credit).to.equal(91n * ONE);
+  });
+
+  it("a pool that already covers the rewards collects nothing and sends no collection", async function () {
+    const { f, auditor, other, devices, epoch } = await loadFixture(starved);
+    await f.registry.collectFeesPaidFromCredit([f.maker.address]);
+    const entries = devices.map((d) => ({ deviceId: d.deviceId, score: 700, trend: 1 }));
+    const r = await submitScores(f.registry.connect(auditor), entries, epoch, ROOT, 3, 200);
+    expect(r).to.include({ rewarded: 3, collection: undefined });
+    expect(await f.registry.uncollectedPaidFees(other.address)).to.equal(ONE);
+  });
+
+  it("the accounts chosen cover the amount with the fewest, largest first, and never more than 100", function () {
+    const found = [5n, 3n, 1n].map((amount, i) => ({ id: i + 1, account: `0x${i}`, amount }));
+    expect(coveringAccounts(found, 0n)).to.deep.equal([]);
+    expect(coveringAccounts(found, 5n)).to.deep.equal(["0x0"]);
+    expect(coveringAccounts(found, 6n)).to.deep.equal(["0x0", "0x1"]);
+    expect(coveringAccounts(found, 100n)).to.deep.equal(["0x0", "0x1", "0x2"]);
+    const many = Array.from({ length: 150 }, (_, i) => ({ id: i + 1, account: `0x${i}`, amount: 1n }));
+    expect(coveringAccounts(many, 1000n)).to.have.length(100);
+  });
+});
