@@ -2,8 +2,8 @@
  * The Authorization Server process of `npm run bench:as`: serves the channels and devices seeded in the
  * SQLite file given as argument, on the port given, until SIGTERM. Prints "listening <url>" when ready,
  * and "cpu <µs>" (the CPU time it spent since) when it stops. For tuning, `BENCH_AS_MAX_IN_FLIGHT` sets the
- * load-shedding limit, `BENCH_AS_GROUP_COMMIT_MS` the store's group-commit wait and `BENCH_AS_RECOVERY_THREADS`
- * the signature-recovery threads (defaults: the AS's own).
+ * load-shedding limit, `BENCH_AS_GROUP_COMMIT_MS` and the store's group-commit wait
+ * (defaults: the AS's own).
  */
 import { AuthorizationServer } from "../src/channels/as-server";
 import { AsStore } from "../src/channels/store";
@@ -14,7 +14,6 @@ const env = (name: string): number | undefined =>
   process.env[name] === undefined ? undefined : Number(process.env[name]);
 const groupCommitMs = env("BENCH_AS_GROUP_COMMIT_MS");
 const maxInFlight = env("BENCH_AS_MAX_IN_FLIGHT");
-const recoveryThreads = env("BENCH_AS_RECOVERY_THREADS");
 const store = new AsStore(file, groupCommitMs === undefined ? {} : { groupCommitMs });
 const server = new AuthorizationServer({
   payee,
@@ -28,7 +27,6 @@ const server = new AuthorizationServer({
   // The benchmark has no device to use the codes: lift the outstanding-codes bound (one device, every client).
   hotpWindow: Number.MAX_SAFE_INTEGER,
   ...(maxInFlight === undefined ? {} : { http: { overload: { maxInFlight } } }),
-  ...(recoveryThreads === undefined ? {} : { recoveryThreads }),
 });
 server
   .listen(Number(port))

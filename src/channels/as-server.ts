@@ -7,7 +7,6 @@ import { DEFAULT_HOTP, DEFAULT_WINDOW, deviceAdvance, hotp } from "./hotp";
 import type { HotpConfig } from "./hotp";
 import { oneLine } from "./follower";
 import type { ChainChannelState, ChannelEvent } from "./follower";
-import { RecoveryPool } from "./recovery";
 import { CounterUsed, StoreLost, StoreUnavailable } from "./store";
 import type { ChannelRecord, DeviceRecord, StoredReceipt } from "./store";
 import { ChannelBook, asClock } from "./as/chain";
@@ -57,7 +56,6 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
   private readonly unknownCodeTtl: number;
   /** What acknowledgements and redeliveries need (src/channels/as/devices.ts). */
   private readonly deviceContext: DeviceContext;
-  private readonly recovery?: RecoveryPool;
 
   constructor(private readonly options: AsOptions) {
     super(
@@ -91,7 +89,6 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
       clock: () => this.clock(),
       unknownCodeTtl: this.unknownCodeTtl,
     };
-    if ((options.recoveryThreads ?? 0) > 0) this.recovery = new RecoveryPool(options.recoveryThreads!);
     this.routes((app) => this.defineRoutes(app));
   }
 
@@ -209,17 +206,9 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
     return (await track(this.recovering, `${id}:${amount}`, started)).exchange;
   }
 
-  /** A receipt's signer: on the recovery threads (`recoveryThreads`), else on the event loop. */
+  /** A receipt's signer, recovered natively on the event loop (`verify.ts`). */
   private async recover(id: string, amount: bigint, signature: string): Promise<string | undefined> {
-    const { verifier } = this.options;
-    return this.recovery === undefined
-      ? verifier.recover(id, amount, signature)
-      : this.recovery.recover(verifier.digestBytes(id, amount), signature);
-  }
-
-  override async stop(): Promise<void> {
-    await super.stop();
-    await this.recovery?.close();
+    return this.options.verifier.recover(id, amount, signature);
   }
 
   /** The rest of an exchange whose signature and membership are checked: chain state, window, amount, commit. */

@@ -15,8 +15,7 @@ import { ChannelClient } from "../../src/channels/client";
 import { SimulatedDevice } from "../../src/channels/device";
 import { DEFAULT_WINDOW, deviceAck, deviceAdvance, hotp } from "../../src/channels/hotp";
 import { AsStore } from "../../src/channels/store";
-import { RecoveryPool } from "../../src/channels/recovery";
-import { ReceiptVerifier, recoverSigner } from "../../src/channels/verify";
+import { ReceiptVerifier } from "../../src/channels/verify";
 import { signRedeliver } from "../../src/eip712/receipt";
 import { UserError } from "../../src/errors";
 import { clientLeaf } from "../../src/merkle/group";
@@ -432,55 +431,6 @@ describe("AS store faults and the HOTP window (in process)", function () {
     expect(store.lost).to.equal(undefined); // a failed write is not a lost store: it recovers
     rawDb().pragma("query_only = 0");
     expect(await health()).to.deep.equal({ status: 200, db: { ok: true, writable: true } });
-  });
-
-  it("recoveryThreads: signers are recovered on worker threads, agreeing with recoverSigner; sales work, a high-s twin (400) and a foreign signer (403) store nothing", async function () {
-    const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
-    /** The malleable twin of a low-s signature: s' = n - s, v flipped (valid for ecrecover, refused here). */
-    const highS = (sig: string) => {
-      const s = BigInt(`0x${sig.slice(66, 130)}`);
-      return `${sig.slice(0, 66)}${(N - s).toString(16).padStart(64, "0")}${sig.slice(130) === "1b" ? "1c" : "1b"}`;
-    };
-    const pool = new RecoveryPool(2);
-    try {
-      const digest = crypto.randomBytes(32);
-      const cases = Array.from({ length: 20 }, (_, i) => {
-        const key = new Wallet(keccak256(`0x${(i + 7000).toString(16)}`));
-        const s = secp256k1.ecdsaSign(digest, getBytes(key.privateKey));
-        return { key, sig: `0x${Buffer.from(s.signature).toString("hex")}${(s.recid + 27).toString(16)}` };
-      });
-      const signers = await Promise.all(cases.map((c) => pool.recover(digest, c.sig)));
-      expect(signers).to.deep.equal(cases.map((c) => c.key.address));
-      expect(signers).to.deep.equal(cases.map((c) => recoverSigner(digest, c.sig)));
-      const bad = [highS(cases[0].sig), `${cases[0].sig.slice(0, 130)}1d`, `0x${"00".repeat(64)}1b`, "0x12"];
-      expect(await Promise.all(bad.map((sig) => pool.recover(digest, sig)))).to.deep.equal(Array(4).fill(undefined));
-    } finally {
-      await pool.close();
-    }
-
-    await setup(undefined, undefined, { recoveryThreads: 2 });
-    const sales = await Promise.all(buyers.slice(0, 6).map((b) => buy(url, b, PRICE)));
-    expect(sales.map((r) => r.status)).to.deep.equal(Array(6).fill(200));
-    expect(sales.map((r) => r.body.counter).sort()).to.deep.equal([0, 1, 2, 3, 4, 5]);
-    const twin = await post(url, "/access", {
-      channel: buyers[0].params,
-      deviceId: DEVICE,
-      amount: (2n * PRICE).toString(),
-      signature: highS(sign(buyers[0], 2n * PRICE)),
-      proof: [],
-    });
-    expect([twin.status, twin.body.reason]).to.deep.equal([400, "bad_signature"]);
-    const foreign = await post(url, "/access", {
-      channel: buyers[0].params,
-      deviceId: DEVICE,
-      amount: (2n * PRICE).toString(),
-      signature: sign({ ...buyers[0], key: buyers[1].key }, 2n * PRICE), // its channel, another key
-      proof: [],
-    });
-    expect([foreign.status, foreign.body.reason]).to.deep.equal([403, "not_member"]);
-    expect(store.receiptCount()).to.equal(6);
-    expect(await bestAmount(url, buyers[0])).to.equal(PRICE);
-    expect((await buy(url, buyers[0], 2n * PRICE)).status).to.equal(200);
   });
 
   it("a failing write fails only its own request, not the others committed with it", async function () {

@@ -318,32 +318,6 @@ describe("AS redelivery of a lost answer (in process)", function () {
     expect(store.receiptAmounts(channelId)).to.deep.equal([PRICE]);
   });
 
-  it("recoveryThreads: a redelivery asked while the receipt's signer is still being recovered waits for the exchange and gets its code (not 404)", async function () {
-    await setup(undefined, { recoveryThreads: 1 });
-    // Hold the recovery thread's answer: the exchange is read, its signer not yet known.
-    const pool = (server as unknown as { recovery: { recover: (...a: unknown[]) => Promise<string | undefined> } })
-      .recovery;
-    const recover = pool.recover.bind(pool);
-    let release!: () => void;
-    const held = new Promise<void>((resolve) => (release = resolve));
-    let recovering!: () => void;
-    const inRecovery = new Promise<void>((resolve) => (recovering = resolve));
-    pool.recover = async (...args: unknown[]) => {
-      recovering();
-      await held;
-      return recover(...args);
-    };
-    const sale = postJson(url, "/access", await accessBody(alice, PRICE));
-    await inRecovery;
-    const redelivery = postJson(url, `/channels/${channelId}/redeliver`, await redeliverBody(alice, PRICE));
-    await new Promise((r) => setTimeout(r, 50));
-    release();
-    const [sold, again] = await Promise.all([sale, redelivery]);
-    expect(sold.status).to.equal(200);
-    expect([again.status, again.body.otp, again.body.counter]).to.deep.equal([200, sold.body.otp, 0]);
-    expect(store.receiptAmounts(channelId)).to.deep.equal([PRICE]);
-  });
-
   it("a third party with the public receipt gets 403 and no code: the receipt's own signature, a forged one, another member's", async function () {
     await setup();
     const grant = await clientOf(alice).buy(url, DEVICE, PRICE);

@@ -87,9 +87,6 @@ export interface AsOptions {
    * shared too), so a flood naming future blocks costs one head read per period. A client racing its own
    * open during such a flood may be refused that long. Default 1,000; 0 reads every time. */
   headCacheMs?: number;
-  /** Recover receipts' signers on this many worker threads (batched per turn of the event loop), so the event
-   * loop spends a few microseconds per receipt instead of a recovery. Default 0: on the event loop. */
-  recoveryThreads?: number;
 }
 
 /** What became of one due channel in a close round. */
