@@ -68,7 +68,8 @@ async function addDevice(event: AnyEvent, context: Context, id: Hex): Promise<vo
       .set((row) => ({ used: row.used + 1 }));
   }
   await context.db.insert(deviceStatusChange).values({
-    id: `${event.id}-${id}`,
+    // "-0-" sorts before an activation's "-1" of the same event (a device claimed from a whitelist at activation).
+    id: `${event.id}-0-${id}`,
     deviceId: id,
     status: "Registered",
     block: event.block.number,
@@ -93,7 +94,7 @@ ponder.on("DeviceRegistry:DeviceActivated", async ({ event, context }) => {
     .update(device, { id })
     .set({ status: "Active", owner: event.args.owner, activatedAt: event.block.timestamp });
   const at = { block: event.block.number, timestamp: event.block.timestamp, txHash: event.transaction.hash };
-  await context.db.insert(deviceStatusChange).values({ id: event.id, deviceId: id, status: "Active", ...at });
+  await context.db.insert(deviceStatusChange).values({ id: `${event.id}-1`, deviceId: id, status: "Active", ...at });
   await context.db.insert(deviceOwnerChange).values({ id: event.id, deviceId: id, to: event.args.owner, ...at });
 });
 
