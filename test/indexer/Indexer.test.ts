@@ -215,7 +215,7 @@ describe("indexer against a local hardhat node", function () {
       [null, first],
       [first, NEW_OWNER.toLowerCase()],
     ]);
-    expect(moved.body.device.owner).to.equal(lower((await registry.ownerAndStatus(transferred)).owner));
+    expect(moved.body.device.owner).to.equal(lower((await registry.getDevice(transferred)).owner));
 
     // The demo's auditor scored two devices: each history ends with the score the registry holds.
     const scored = (await allIndexed()).filter((r) => r.score !== null);
