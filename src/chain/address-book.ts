@@ -16,7 +16,9 @@ export interface DeploymentBook {
 export function deploymentFolder(deploymentsRoot: string, chainId: number | bigint, id?: string): string {
   const name = id ?? `chain-${chainId}`;
   if (!/^[A-Za-z][A-Za-z0-9_-]*$/.test(name))
-    throw new UserError(`deployment id "${name}" is not one: letters, digits, "-" and "_" only, starting with a letter`);
+    throw new UserError(
+      `deployment id "${name}" is not one: letters, digits, "-" and "_" only, starting with a letter`,
+    );
   return path.join(deploymentsRoot, name);
 }
 

@@ -127,7 +127,12 @@ describe("indexer against a local hardhat node", function () {
     indexer = spawn(
       "npx",
       ["hardhat", "indexer", "--network", "localhost", "--port", String(port), "--dir", path.join(scratch, "db")],
-      { cwd: ROOT, env: { ...process.env, ...env, FORCE_COLOR: "0" }, stdio: ["ignore", "pipe", "pipe"], detached: true },
+      {
+        cwd: ROOT,
+        env: { ...process.env, ...env, FORCE_COLOR: "0" },
+        stdio: ["ignore", "pipe", "pipe"],
+        detached: true,
+      },
     );
     let output = "";
     indexer.stdout?.on("data", (c: Buffer) => (output += c.toString()));
