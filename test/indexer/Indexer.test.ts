@@ -72,6 +72,7 @@ describe("indexer against a local hardhat node", function () {
   let registry: DeviceRegistry;
   let indexer: ChildProcess | undefined;
   let api: string;
+  let port: number;
   let batch: string[];
   let revoked: string;
   let transferred: string;
@@ -122,18 +123,29 @@ describe("indexer against a local hardhat node", function () {
     const owner = await provider.getSigner(held.args.owner);
     await (await registry.connect(owner).transferDevice(transferred, NEW_OWNER)).wait();
 
-    const port = await freePort();
+    port = await freePort();
     api = `http://127.0.0.1:${port}`;
-    indexer = spawn(
-      "npx",
-      ["hardhat", "indexer", "--network", "localhost", "--port", String(port), "--dir", path.join(scratch, "db")],
-      {
-        cwd: ROOT,
-        env: { ...process.env, ...env, FORCE_COLOR: "0" },
-        stdio: ["ignore", "pipe", "pipe"],
-        detached: true,
-      },
-    );
+    await startIndexer();
+    await caughtUp(300_000);
+  });
+
+  after(async function () {
+    await stopIndexer();
+    provider?.destroy();
+    await node?.stop();
+    if (deploymentDir !== undefined) fs.rmSync(deploymentDir, { recursive: true, force: true });
+    if (scratch !== undefined) fs.rmSync(scratch, { recursive: true, force: true });
+  });
+
+  /** `npx hardhat indexer` as a user runs it, on PGlite in the scratch folder, until it says it caught up. */
+  async function startIndexer(): Promise<void> {
+    const args = ["hardhat", "indexer", "--network", "localhost", "--port", String(port)];
+    indexer = spawn("npx", [...args, "--dir", path.join(scratch, "db")], {
+      cwd: ROOT,
+      env: { ...process.env, ...env, FORCE_COLOR: "0" },
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
+    });
     let output = "";
     indexer.stdout?.on("data", (c: Buffer) => (output += c.toString()));
     indexer.stderr?.on("data", (c: Buffer) => (output += c.toString()));
@@ -144,19 +156,16 @@ describe("indexer against a local hardhat node", function () {
       throw new Error(`${e.message}\n${output}`);
     });
     await caughtUp(300_000);
-  });
+  }
 
-  after(async function () {
-    if (indexer?.pid !== undefined && indexer.exitCode === null) {
-      const exited = new Promise<void>((resolve) => indexer?.once("exit", () => resolve()));
-      process.kill(-indexer.pid, "SIGTERM");
-      await exited;
-    }
-    provider?.destroy();
-    await node?.stop();
-    if (deploymentDir !== undefined) fs.rmSync(deploymentDir, { recursive: true, force: true });
-    if (scratch !== undefined) fs.rmSync(scratch, { recursive: true, force: true });
-  });
+  /** Stops the indexer's process group (the task and Ponder), and waits for it to exit. */
+  async function stopIndexer(): Promise<void> {
+    const child = indexer;
+    if (child?.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    process.kill(-child.pid, "SIGTERM");
+    await exited;
+  }
 
   /** Every device the registry's logs name: registered one by one, in batches, or claimed at activation. */
   async function chainDeviceIds(): Promise<string[]> {
@@ -282,5 +291,20 @@ describe("indexer against a local hardhat node", function () {
     const { body } = await get<Detail>(`/devices/${transferred}`);
     expect(body.device.owner).to.equal(ADMIN.toLowerCase());
     expect(body.ownerHistory.at(-1)).to.include({ from: NEW_OWNER.toLowerCase(), to: ADMIN.toLowerCase() });
+  });
+
+  it("restarts on the same database and picks up what happened while it was down", async function () {
+    const before = (await allIndexed()).length;
+    await stopIndexer();
+    await (await registry.connect(await provider.getSigner(ADMIN)).revokeDevice(batch[0], 1)).wait();
+    await startIndexer();
+    const rows = await allIndexed();
+    expect(rows.length).to.equal(before);
+    expect(rows.find((r) => r.id === batch[0])?.status).to.equal("Revoked");
+    const { body } = await get<Detail>(`/devices/${batch[0]}`);
+    // Each event once: nothing indexed before the stop was indexed again.
+    expect(body.statusHistory.map((s) => s.status)).to.deep.equal(["Registered", "Revoked"]);
+    const moved = await get<Detail>(`/devices/${transferred}`);
+    expect(moved.body.ownerHistory).to.have.length(3);
   });
 });
