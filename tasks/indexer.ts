@@ -2,7 +2,6 @@ import path from "node:path";
 
 import { UserError } from "../src/errors";
 import { defineTask } from "./lib";
-import { deploymentDir, loadSystem } from "./support/deployments";
 
 interface IndexerSummary {
   network: string;
@@ -29,6 +28,9 @@ defineTask(
       const port = Number(args.port);
       if (!Number.isInteger(port) || port < 1 || port > 65535)
         throw new UserError(`--port "${args.port}" is not a port (1-65535)`);
+      // Loaded here, as every task does: the deployments module loads the TypeChain factories, which a fresh
+      // clone has only after its first compile (and `hardhat compile` loads this file first).
+      const { deploymentDir, loadSystem } = await import("./support/deployments");
       const system = await loadSystem(hre);
       const { startIndexer, waitCaughtUp } = await import("../src/indexer");
       const indexer = startIndexer({
