@@ -4,6 +4,7 @@ import "./channels";
 import "./demo";
 import "./deploy";
 import "./devices";
+import "./indexer";
 import "./network";
 import "./reputation";
 import "./token";

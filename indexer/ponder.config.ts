@@ -1,0 +1,67 @@
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+import { createConfig } from "ponder";
+
+import { deploymentFolder, readDeploymentBook } from "../src/chain/address-book";
+import {
+  DeviceRegistry__factory,
+  DeviceWalletFactory__factory,
+  PaymentChannels__factory,
+  ThingToken__factory,
+} from "../src/chain/factories";
+
+/**
+ * The indexer's configuration, all from the environment (`npx hardhat indexer` sets it from the network):
+ * - THINGLEDGER_RPC_URL: the chain's JSON-RPC URL (default http://127.0.0.1:8545);
+ * - THINGLEDGER_CHAIN_ID: its chain id (default 31337);
+ * - THINGLEDGER_DEPLOYMENT_DIR: the Ignition deployment folder whose address book and journal give the
+ *   addresses and start blocks (default deploy/deployments/<THINGLEDGER_DEPLOYMENT_ID or chain-<id>>);
+ * - DATABASE_URL: Postgres; without it, embedded PGlite in THINGLEDGER_INDEXER_DATA (default indexer/.ponder/pglite).
+ */
+const root = path.join(path.dirname(fileURLToPath(import.meta.url)), "..");
+const chainId = Number(process.env.THINGLEDGER_CHAIN_ID ?? "31337");
+const rpc = process.env.THINGLEDGER_RPC_URL ?? "http://127.0.0.1:8545";
+const dir =
+  process.env.THINGLEDGER_DEPLOYMENT_DIR ??
+  deploymentFolder(path.join(root, "deploy", "deployments"), chainId, process.env.THINGLEDGER_DEPLOYMENT_ID);
+const { addresses, startBlocks } = readDeploymentBook(dir);
+const pglite = process.env.THINGLEDGER_INDEXER_DATA;
+
+export default createConfig({
+  database:
+    process.env.DATABASE_URL !== undefined
+      ? { kind: "postgres", connectionString: process.env.DATABASE_URL }
+      : { kind: "pglite", directory: pglite },
+  chains: {
+    // A development chain's blocks are not worth caching: its node restarts with the same chain id.
+    thingledger: { id: chainId, rpc, pollingInterval: 500, disableCache: chainId === 31337 || chainId === 1337 },
+  },
+  contracts: {
+    DeviceRegistry: {
+      abi: DeviceRegistry__factory.abi,
+      chain: "thingledger",
+      address: addresses.DeviceRegistry as `0x${string}`,
+      startBlock: startBlocks.DeviceRegistry,
+    },
+    ThingToken: {
+      abi: ThingToken__factory.abi,
+      chain: "thingledger",
+      address: addresses.ThingToken as `0x${string}`,
+      startBlock: startBlocks.ThingToken,
+    },
+    // Declared for their addresses (token transfers touching them); their events are not indexed yet.
+    PaymentChannels: {
+      abi: PaymentChannels__factory.abi,
+      chain: "thingledger",
+      address: addresses.PaymentChannels as `0x${string}`,
+      startBlock: startBlocks.PaymentChannels,
+    },
+    DeviceWalletFactory: {
+      abi: DeviceWalletFactory__factory.abi,
+      chain: "thingledger",
+      address: addresses.DeviceWalletFactory as `0x${string}`,
+      startBlock: startBlocks.DeviceWalletFactory,
+    },
+  },
+});

@@ -1,0 +1,77 @@
+import { db } from "ponder:api";
+import schema from "ponder:schema";
+import { Hono } from "hono";
+import type { Context } from "hono";
+import { and, asc, client, count, eq, graphql, gt, replaceBigInts } from "ponder";
+
+import { deviceListQuery, deviceIdParam } from "./params";
+
+const { device, deviceOwnerChange, deviceStatusChange, reputationScore } = schema;
+
+const app = new Hono();
+
+// Ponder's own query APIs: SQL over HTTP (`@ponder/client`) and GraphQL (with its GraphiQL page).
+app.use("/sql/*", client({ db, schema }));
+app.use("/graphql", graphql({ db, schema }));
+
+/** A JSON answer; bigints (blocks, timestamps, types) as decimal strings. */
+function json(c: Context, body: unknown, status: 200 | 400 | 404 = 200): Response {
+  return c.json(replaceBigInts(body, (v) => v.toString()) as object, status);
+}
+
+/** A device by id: its identity, status, owner and score, and their histories, oldest first. */
+app.get("/devices/:id", async (c) => {
+  const id = deviceIdParam(c.req.param("id"));
+  if (typeof id === "object") return json(c, id, 400);
+  const [row] = await db.select().from(device).where(eq(device.id, id));
+  if (row === undefined) return json(c, { error: `no device ${id} is indexed` }, 404);
+  const [statusHistory, ownerHistory, reputationHistory] = await Promise.all([
+    db
+      .select()
+      .from(deviceStatusChange)
+      .where(eq(deviceStatusChange.deviceId, id))
+      .orderBy(asc(deviceStatusChange.block), asc(deviceStatusChange.id)),
+    db
+      .select()
+      .from(deviceOwnerChange)
+      .where(eq(deviceOwnerChange.deviceId, id))
+      .orderBy(asc(deviceOwnerChange.block), asc(deviceOwnerChange.id)),
+    db
+      .select()
+      .from(reputationScore)
+      .where(eq(reputationScore.deviceId, id))
+      .orderBy(asc(reputationScore.block), asc(reputationScore.id)),
+  ]);
+  return json(c, { device: row, statusHistory, ownerHistory, reputationHistory });
+});
+
+/** Devices filtered by manufacturer, owner and status, by id, a page at a time: `cursor` is the last id seen. */
+app.get("/devices", async (c) => {
+  const query = deviceListQuery(new URL(c.req.url).searchParams);
+  if ("error" in query) return json(c, query, 400);
+  const where = and(
+    query.manufacturer === undefined ? undefined : eq(device.manufacturerId, query.manufacturer),
+    query.owner === undefined ? undefined : eq(device.owner, query.owner),
+    query.status === undefined ? undefined : eq(device.status, query.status),
+    query.cursor === undefined ? undefined : gt(device.id, query.cursor),
+  );
+  const rows = await db
+    .select()
+    .from(device)
+    .where(where)
+    .orderBy(asc(device.id))
+    .limit(query.limit + 1);
+  const items = rows.slice(0, query.limit);
+  const nextCursor = rows.length > query.limit ? items[items.length - 1]!.id : null;
+  return json(c, { items, nextCursor });
+});
+
+/** How many devices are in each status, and in all. */
+app.get("/stats/fleet", async (c) => {
+  const rows = await db.select({ status: device.status, n: count() }).from(device).groupBy(device.status);
+  const byStatus = { Registered: 0, Active: 0, Revoked: 0 };
+  for (const r of rows) byStatus[r.status] = Number(r.n);
+  return json(c, { total: byStatus.Registered + byStatus.Active + byStatus.Revoked, byStatus });
+});
+
+export default app;

@@ -1,0 +1,153 @@
+import { ponder } from "ponder:registry";
+import type { Context, Event } from "ponder:registry";
+import { device, deviceOwnerChange, deviceStatusChange, whitelist } from "ponder:schema";
+import { decodeFunctionData } from "viem";
+
+import { DeviceRegistry__factory, ThingToken__factory } from "../../src/chain/factories";
+import { deviceRef } from "../../src/reputation/packed";
+
+const abi = DeviceRegistry__factory.abi;
+type Hex = `0x${string}`;
+/** Any of the registry's events: each carries its block, transaction and log. */
+type AnyEvent = Event<"DeviceRegistry:DeviceActivated">;
+
+/**
+ * The registry call a transaction made: its own input when sent to the registry, or the data an ERC-827
+ * `approveAndCall` of the token passed on to it (how an owner pays and activates in one transaction).
+ */
+function registryCallData(event: AnyEvent, context: Context): Hex | undefined {
+  const to = event.transaction.to?.toLowerCase();
+  const registry = context.contracts.DeviceRegistry.address.toLowerCase();
+  if (to === registry) return event.transaction.input;
+  if (to !== context.contracts.ThingToken.address.toLowerCase()) return undefined;
+  try {
+    const call = decodeFunctionData({ abi: ThingToken__factory.abi, data: event.transaction.input });
+    if (call.functionName === "approveAndCall" && call.args[0].toLowerCase() === registry) return call.args[2];
+  } catch {
+    // Another token call.
+  }
+  return undefined;
+}
+
+/** The whitelist root a transaction claimed a device from, when it called the registry's whitelist functions. */
+function claimedRoot(event: AnyEvent, context: Context): Hex | null {
+  const data = registryCallData(event, context);
+  if (data === undefined) return null;
+  try {
+    const call = decodeFunctionData({ abi, data });
+    if (call.functionName === "registerFromWhitelist") return call.args[0];
+    if (call.functionName === "activateFromWhitelist") return call.args[1];
+  } catch {
+    // Not a registry call this indexer decodes (a forwarder, an ERC-827 call through the token).
+  }
+  return null;
+}
+
+/** Adds a device as the chain holds it at the event's block (a batch registration or a lazy whitelist claim). */
+async function addDevice(event: AnyEvent, context: Context, id: Hex): Promise<void> {
+  const registry = context.contracts.DeviceRegistry.address as Hex;
+  const view = await context.client.readContract({ abi, address: registry, functionName: "getDevice", args: [id] });
+  const root = claimedRoot(event, context);
+  await context.db
+    .insert(device)
+    .values({
+      id,
+      manufacturerId: view.manufacturerId,
+      deviceKey: view.deviceKey,
+      deviceType: BigInt(view.deviceType),
+      whitelistRoot: root,
+      status: "Registered",
+      ref: deviceRef(id),
+      registeredBlock: event.block.number,
+      registeredAt: event.block.timestamp,
+    })
+    .onConflictDoNothing();
+  if (root !== null) {
+    await context.db
+      .update(whitelist, { manufacturerId: view.manufacturerId, root })
+      .set((row) => ({ used: row.used + 1 }));
+  }
+  await context.db.insert(deviceStatusChange).values({
+    // "-0-" sorts before an activation's "-1" of the same event (a device claimed from a whitelist at activation).
+    id: `${event.id}-0-${id}`,
+    deviceId: id,
+    status: "Registered",
+    block: event.block.number,
+    timestamp: event.block.timestamp,
+    txHash: event.transaction.hash,
+  });
+}
+
+ponder.on("DeviceRegistry:DeviceRegistered", async ({ event, context }) => {
+  await addDevice(event as unknown as AnyEvent, context, event.args.deviceId);
+});
+
+ponder.on("DeviceRegistry:DevicesRegistered", async ({ event, context }) => {
+  for (const id of event.args.deviceIds) await addDevice(event as unknown as AnyEvent, context, id);
+});
+
+ponder.on("DeviceRegistry:DeviceActivated", async ({ event, context }) => {
+  const id = event.args.deviceId;
+  // A device claimed from a whitelist at activation was never registered on its own.
+  if ((await context.db.find(device, { id })) === null) await addDevice(event, context, id);
+  await context.db
+    .update(device, { id })
+    .set({ status: "Active", owner: event.args.owner, activatedAt: event.block.timestamp });
+  const at = { block: event.block.number, timestamp: event.block.timestamp, txHash: event.transaction.hash };
+  await context.db.insert(deviceStatusChange).values({ id: `${event.id}-1`, deviceId: id, status: "Active", ...at });
+  await context.db.insert(deviceOwnerChange).values({ id: event.id, deviceId: id, to: event.args.owner, ...at });
+});
+
+ponder.on("DeviceRegistry:DeviceTransferred", async ({ event, context }) => {
+  const id = event.args.deviceId;
+  await context.db.update(device, { id }).set({ owner: event.args.to });
+  await context.db.insert(deviceOwnerChange).values({
+    id: event.id,
+    deviceId: id,
+    from: event.args.from,
+    to: event.args.to,
+    block: event.block.number,
+    timestamp: event.block.timestamp,
+    txHash: event.transaction.hash,
+  });
+});
+
+ponder.on("DeviceRegistry:DeviceRevoked", async ({ event, context }) => {
+  const id = event.args.deviceId;
+  await context.db.update(device, { id }).set({ status: "Revoked" });
+  await context.db.insert(deviceStatusChange).values({
+    id: event.id,
+    deviceId: id,
+    status: "Revoked",
+    by: event.args.by,
+    reason: event.args.reason,
+    block: event.block.number,
+    timestamp: event.block.timestamp,
+    txHash: event.transaction.hash,
+  });
+});
+
+ponder.on("DeviceRegistry:DeviceKeyRotated", async ({ event, context }) => {
+  await context.db.update(device, { id: event.args.deviceId }).set({ deviceKey: event.args.newKey });
+});
+
+ponder.on("DeviceRegistry:DeviceMetadataSet", async ({ event, context }) => {
+  // Set at registration, in the same transaction and after its DeviceRegistered.
+  await context.db.update(device, { id: event.args.deviceId }).set({ metadataHash: event.args.metadataHash });
+});
+
+ponder.on("DeviceRegistry:WhitelistCommitted", async ({ event, context }) => {
+  await context.db.insert(whitelist).values({
+    manufacturerId: event.args.manufacturerId,
+    root: event.args.root,
+    capacity: event.args.capacity,
+    used: 0,
+    closed: false,
+  });
+});
+
+ponder.on("DeviceRegistry:WhitelistClosed", async ({ event, context }) => {
+  await context.db
+    .update(whitelist, { manufacturerId: event.args.manufacturerId, root: event.args.root })
+    .set({ closed: true });
+});

@@ -1,0 +1,19 @@
+import { ponder } from "ponder:registry";
+import { tokenTransfer } from "ponder:schema";
+
+/** ThingToken transfers from or to a contract of the system: fees, rewards, channel deposits and payouts. */
+ponder.on("ThingToken:Transfer", async ({ event, context }) => {
+  const system = new Set(Object.values(context.contracts).map((c) => String(c.address).toLowerCase()));
+  system.delete(context.contracts.ThingToken.address.toLowerCase());
+  const { from, to, value } = event.args;
+  if (!system.has(from.toLowerCase()) && !system.has(to.toLowerCase())) return;
+  await context.db.insert(tokenTransfer).values({
+    id: event.id,
+    from,
+    to,
+    value,
+    block: event.block.number,
+    timestamp: event.block.timestamp,
+    txHash: event.transaction.hash,
+  });
+});

@@ -1,0 +1,138 @@
+import { spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import path from "node:path";
+
+import { UserError } from "../errors";
+
+/** Where the indexer's Ponder project (config, schema, handlers, API) lives. */
+export const INDEXER_ROOT = path.join(__dirname, "..", "..", "indexer");
+
+/** How to run the indexer: the chain, the deployment folder (its address book), where its data goes, the port. */
+export interface IndexerOptions {
+  rpcUrl: string;
+  chainId: bigint;
+  deploymentDir: string;
+  port: number;
+  /** PGlite's folder; ignored when `databaseUrl` is set. */
+  dataDir: string;
+  /** Postgres (`DATABASE_URL`); embedded PGlite when undefined. */
+  databaseUrl?: string;
+  /** The database schema Ponder writes its tables into. */
+  schema: string;
+  /** Ponder's log lines, as it prints them. */
+  onLog?: (line: string) => void;
+}
+
+/** A running indexer: its HTTP address, and how to stop it. */
+export interface RunningIndexer {
+  url: string;
+  process: ChildProcess;
+  /** Resolves when Ponder exits, with its exit code. */
+  exited: Promise<number | null>;
+  stop(): Promise<void>;
+}
+
+/** The environment Ponder's config (indexer/ponder.config.ts) reads. */
+export function indexerEnv(options: IndexerOptions): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    THINGLEDGER_RPC_URL: options.rpcUrl,
+    THINGLEDGER_CHAIN_ID: options.chainId.toString(),
+    THINGLEDGER_DEPLOYMENT_DIR: options.deploymentDir,
+    THINGLEDGER_INDEXER_DATA: options.dataDir,
+    // Offline by design: no telemetry leaves the machine.
+    PONDER_TELEMETRY_DISABLED: "true",
+    NO_COLOR: "1",
+    FORCE_COLOR: "0",
+  };
+  if (options.databaseUrl !== undefined) env.DATABASE_URL = options.databaseUrl;
+  else delete env.DATABASE_URL;
+  return env;
+}
+
+/**
+ * Starts `ponder start` on the indexer's project as a child process (its own process group, so that
+ * stopping it stops its workers too). Ponder serves the REST routes, GraphQL and SQL on `port`.
+ */
+export function startIndexer(options: IndexerOptions): RunningIndexer {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(options.schema))
+    throw new UserError(`schema "${options.schema}" is not a database schema name: letters, digits and "_"`);
+  const bin = path.join(INDEXER_ROOT, "..", "node_modules", "ponder", "dist", "esm", "bin", "ponder.js");
+  const args = [bin, "start", "--root", INDEXER_ROOT];
+  args.push("--port", String(options.port), "--schema", options.schema, "--log-format", "pretty");
+  const child = spawn(process.execPath, args, {
+    cwd: INDEXER_ROOT, // Ponder writes generated/ (its GraphQL schema) and .ponder/ here
+    env: indexerEnv(options),
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: true,
+  });
+  const onLog = options.onLog ?? (() => undefined);
+  let pending = "";
+  const lines = (chunk: Buffer): void => {
+    pending += chunk.toString();
+    const parts = pending.split("\n");
+    pending = parts.pop() ?? "";
+    for (const line of parts) if (line.trim() !== "") onLog(line);
+  };
+  child.stdout?.on("data", lines);
+  child.stderr?.on("data", lines);
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  return {
+    url: `http://127.0.0.1:${options.port}`,
+    process: child,
+    exited,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+      try {
+        process.kill(-child.pid, "SIGTERM");
+      } catch {
+        return; // already gone
+      }
+      const timer = setTimeout(() => {
+        if (child.exitCode === null && child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
+      }, 20_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** The block Ponder has indexed up to, from its `/status`, or undefined while it is not serving yet. */
+export async function indexedBlock(url: string): Promise<number | undefined> {
+  try {
+    const response = await fetch(`${url}/status`);
+    if (!response.ok) return undefined;
+    const status = (await response.json()) as Record<string, { block?: { number?: number } }>;
+    const blocks = Object.values(status).map((c) => c.block?.number ?? -1);
+    return blocks.length === 0 ? undefined : Math.min(...blocks);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Waits until the indexer has indexed `head` (polling its `/status`), calling `progress` on each new block;
+ * fails with one line when Ponder exits first, or after `timeoutMs`.
+ */
+export async function waitCaughtUp(
+  indexer: RunningIndexer,
+  head: () => Promise<number>,
+  options: { timeoutMs: number; pollMs?: number; progress?: (indexed: number, head: number) => void },
+): Promise<number> {
+  const deadline = Date.now() + options.timeoutMs;
+  let gone = false;
+  void indexer.exited.then(() => (gone = true));
+  let last = -1;
+  for (;;) {
+    if (gone) throw new UserError(`the indexer exited (code ${indexer.process.exitCode}) before catching up`);
+    const [indexed, target] = await Promise.all([indexedBlock(indexer.url), head()]);
+    if (indexed !== undefined && indexed !== last) {
+      last = indexed;
+      options.progress?.(indexed, target);
+    }
+    if (indexed !== undefined && indexed >= target) return indexed;
+    if (Date.now() > deadline)
+      throw new UserError(`the indexer did not catch up with block ${target} in ${options.timeoutMs / 1000} s`);
+    await new Promise((r) => setTimeout(r, options.pollMs ?? 500));
+  }
+}
