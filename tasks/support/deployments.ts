@@ -362,7 +362,10 @@ export async function deploySystem(hre: HardhatRuntimeEnvironment, options: Depl
     gasUsed += block?.gasUsed ?? 0n;
   }
   const system: SystemRecord = { network: hre.network.name, chainId, ephemeral, addresses, gasUsed };
-  cache.set(hre.network.name, Promise.resolve(system));
+  // On a real network this is now the deployed system. On the in-process network, tasks run on the system
+  // `loadSystem` keeps (deployed with the first account as manufacturer #1); a deployment made here for
+  // another purpose (the demo, a test) must not replace it.
+  if (!ephemeral) cache.set(hre.network.name, Promise.resolve(system));
   return { ...system, provider: hre.ethers.provider };
 }
 

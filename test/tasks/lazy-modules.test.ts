@@ -71,9 +71,18 @@ exports.answer = 42;
   it("with the config's deferred Ignition core, a deployment still deploys the system", async function () {
     const hre = (await import("hardhat")).default;
     const core = require.resolve("@nomicfoundation/ignition-core");
-    const { deploySystem } = await import("../../tasks/support/deployments");
+    const { deploySystem, loadSystem } = await import("../../tasks/support/deployments");
+    const { registryAt } = await import("../../src/chain/context");
+    const [first] = await hre.ethers.getSigners();
+    const tasksSystem = await loadSystem(hre);
     const system = await deploySystem(hre);
     expect(await hre.ethers.provider.getCode(system.addresses.ThingToken)).to.not.equal("0x");
+    // Tasks keep the in-process system they deployed (the first account its manufacturer #1), not this one:
+    // a deployment made for another purpose must not leave later tasks on a registry without a manufacturer.
+    const after = await loadSystem(hre);
+    expect(after.addresses).to.deep.equal(tasksSystem.addresses);
+    expect(system.addresses.DeviceRegistry).to.not.equal(after.addresses.DeviceRegistry);
+    expect((await registryAt(after).getManufacturer(first.address)).active).to.equal(true);
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     expect(typeof (require(core) as { deploy?: unknown }).deploy).to.equal("function");
   });
