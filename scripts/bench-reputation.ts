@@ -15,7 +15,7 @@ import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 
-import { buildEpoch } from "../src/reputation/epoch";
+import { buildEpochColumns } from "../src/reputation/epoch";
 import { defaultModel } from "../src/reputation/model";
 import { ReportStore } from "../src/reputation/store";
 import type { StoredReport } from "../src/reputation/store";
@@ -66,7 +66,7 @@ try {
   const window = store.epochInput(reference - model.horizon, reference);
   const c1 = cpuSeconds();
   const t1 = performance.now();
-  const built = buildEpoch(window.reports, reference, model, window.leaves);
+  const built = buildEpochColumns(window, reference, model);
   const c2 = cpuSeconds();
   const t2 = performance.now();
 
@@ -74,7 +74,7 @@ try {
   const scores = [...built.scores.values()];
   const mean = scores.reduce((sum, s) => sum + s.score, 0) / scores.length;
   const rows = [
-    ["reports in the window", window.reports.length.toLocaleString("en-US")],
+    ["reports in the window", window.reporters.length.toLocaleString("en-US")],
     ["devices scored", scores.length.toLocaleString("en-US")],
     ["mean score", mean.toFixed(1)],
     ["reports root", built.root],
@@ -87,8 +87,8 @@ try {
     `Epoch aggregation: ${count.toLocaleString("en-US")} reports, ${deviceCount.toLocaleString("en-US")} devices`,
   );
   for (const [k, v] of rows) console.log(`  ${k.padEnd(28)} ${v}`);
-  if (window.reports.length !== count)
-    throw new Error(`expected ${count} reports in the window, read ${window.reports.length}`);
+  if (window.reporters.length !== count)
+    throw new Error(`expected ${count} reports in the window, read ${window.reporters.length}`);
   const target = `≤ ${TARGET_SECONDS} s at ${count.toLocaleString("en-US")} reports`;
   if (seconds <= TARGET_SECONDS) console.log(`  target: met (${target})`);
   else {

@@ -6,7 +6,8 @@ import Database from "better-sqlite3";
 import { FileWatch } from "../db/files";
 import { rootFromProof } from "../merkle/tree";
 import type { ReportMessage } from "../eip712/report";
-import type { EpochReport } from "./epoch";
+import { ColumnsBuilder } from "./columns";
+import type { ReportColumns } from "./columns";
 import { leafBuffer } from "./leaf";
 import { EpochTrees } from "./trees";
 import type { ModelParams } from "./model";
@@ -184,23 +185,18 @@ export class ReportStore {
   }
 
   /**
-   * What an epoch needs of the reports with from ≤ timestamp ≤ to, in leaf order (SQLite sorts), with their
-   * leaves: the input of `buildEpoch` without hashing anything again.
+   * What an epoch needs of the reports with from ≤ timestamp ≤ to, as columns with their leaves (hashed at
+   * intake), in table order: the input of `buildEpochColumns`, which sorts them by leaf.
    */
-  epochInput(from: number, to: number): { reports: EpochReport[]; leaves: Buffer[] } {
+  epochInput(from: number, to: number): ReportColumns {
+    const columns = new ColumnsBuilder(1 << 16);
     const rows = this.db
-      .prepare(
-        "SELECT digest, reporter, subject, rating, timestamp, leaf FROM reports WHERE timestamp >= ? AND timestamp <= ? ORDER BY leaf",
-      )
+      .prepare("SELECT reporter, subject, rating, timestamp, leaf FROM reports WHERE timestamp >= ? AND timestamp <= ?")
       .raw()
-      .all(from, to) as [string, string, string, number, number, Buffer][];
-    const reports: EpochReport[] = new Array<EpochReport>(rows.length);
-    const leaves: Buffer[] = new Array<Buffer>(rows.length);
-    rows.forEach(([digest, reporterId, subjectId, rating, timestamp, leaf], i) => {
-      reports[i] = { digest, reporterId, subjectId, rating, timestamp };
-      leaves[i] = leaf;
-    });
-    return { reports, leaves };
+      .iterate(from, to) as IterableIterator<[string, string, number, number, Buffer]>;
+    for (const [reporter, subject, rating, timestamp, leaf] of rows)
+      columns.add(reporter, subject, rating, timestamp, leaf);
+    return columns.finish();
   }
 
   report(digest: string): StoredReport | undefined {
