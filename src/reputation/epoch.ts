@@ -52,11 +52,22 @@ export function buildEpochColumns(columns: ReportColumns, reference: number, par
   const count = columns.reporters.length;
   if (count === 0) throw new Error("an epoch needs at least one report");
   const order = leafOrder(columns.leaves, count);
-  const sorted = Buffer.allocUnsafe(count * NODE_BYTES);
-  for (let k = 0; k < count; k++)
-    columns.leaves.copy(sorted, k * NODE_BYTES, order[k] * NODE_BYTES, (order[k] + 1) * NODE_BYTES);
-  const tree = new MerkleTree(sorted);
+  const tree = new MerkleTree(permuteLeaves(columns.leaves, order));
   return { root: tree.root, order, scores: aggregateColumns(columns, reference, params, order), tree };
+}
+
+/** The packed leaves in `order`, copied a 32-bit word at a time (a `Buffer.copy` per leaf costs more). */
+function permuteLeaves(leaves: Buffer, order: Uint32Array): Buffer {
+  const words = NODE_BYTES / 4;
+  const sorted = Buffer.alloc(order.length * NODE_BYTES);
+  const to = new Uint32Array(sorted.buffer, sorted.byteOffset, order.length * words);
+  const aligned = leaves.byteOffset % 4 === 0 ? leaves : Buffer.from(leaves);
+  const from = new Uint32Array(aligned.buffer, aligned.byteOffset, order.length * words);
+  for (let k = 0, at = 0; k < order.length; k++) {
+    const start = order[k] * words;
+    for (let w = 0; w < words; w++) to[at++] = from[start + w];
+  }
+  return sorted;
 }
 
 /** Checks a report's inclusion proof against an epoch's reports root. */

@@ -97,9 +97,11 @@ export function aggregateColumns(
 ): Map<string, SubjectScore> {
   const { devices, reporters, subjects: subjectOf, ratings, timestamps } = reports;
   const count = order?.length ?? reporters.length;
-  const pairs = new Map<number, number>();
-  const pair = { subject: [] as number[], positive: [] as number[], negative: [] as number[] };
-  const recent = { sum: [] as number[], count: [] as number[] };
+  const index = new PairIndex(devices.length);
+  // One slot per (reporter, subject) pair, in the order first seen: at most one per report.
+  const pairs = { count: 0, subject: new Uint32Array(count), positive: new Float64Array(count) };
+  const negative = new Float64Array(count);
+  const recent = { sum: new Float64Array(count), count: new Float64Array(count) };
   const subjectSlot = new Int32Array(devices.length).fill(-1);
   const subjects: Subject[] = [];
   const lambda = Math.LN2 / params.halfLife;
@@ -110,18 +112,14 @@ export function aggregateColumns(
     const weight = Math.exp(-lambda * age);
     const good = ratings[i] / MAX_RATING;
     const subject = subjectOf[i];
-    const key = reporters[i] * devices.length + subject;
-    let p = pairs.get(key);
-    if (p === undefined) {
-      p = pair.subject.push(subject) - 1;
-      pair.positive.push(0);
-      pair.negative.push(0);
-      recent.sum.push(0);
-      recent.count.push(0);
-      pairs.set(key, p);
+    let p = index.get(reporters[i], subject);
+    if (p === -1) {
+      p = pairs.count++;
+      pairs.subject[p] = subject;
+      index.set(reporters[i], subject, p);
     }
-    pair.positive[p] += weight * good;
-    pair.negative[p] += weight * (1 - good);
+    pairs.positive[p] += weight * good;
+    negative[p] += weight * (1 - good);
     if (age <= params.recent) {
       recent.sum[p] += good;
       recent.count[p] += 1;
@@ -140,12 +138,12 @@ export function aggregateColumns(
     }
     subjects[subjectSlot[subject]].reports += 1;
   }
-  for (let p = 0; p < pair.subject.length; p++) {
-    const s = subjects[subjectSlot[pair.subject[p]]];
-    const total = pair.positive[p] + pair.negative[p];
+  for (let p = 0; p < pairs.count; p++) {
+    const s = subjects[subjectSlot[pairs.subject[p]]];
+    const total = pairs.positive[p] + negative[p];
     const scale = total > 1 ? 1 / total : 1;
-    s.positive += pair.positive[p] * scale;
-    s.negative += pair.negative[p] * scale;
+    s.positive += pairs.positive[p] * scale;
+    s.negative += negative[p] * scale;
     s.reporters += 1;
     if (recent.count[p] > 0) {
       s.recentSum += recent.sum[p] / recent.count[p];
@@ -153,6 +151,27 @@ export function aggregateColumns(
     }
   }
   return scoreSubjects(subjects, devices, params);
+}
+
+/** Each (reporter, subject) pair's slot: a dense table while devices² is small, else a Map. */
+class PairIndex {
+  private readonly dense: Int32Array | undefined;
+  private readonly sparse = new Map<number, number>();
+
+  constructor(private readonly devices: number) {
+    if (devices * devices <= 1 << 24) this.dense = new Int32Array(devices * devices).fill(-1);
+  }
+
+  get(reporter: number, subject: number): number {
+    const key = reporter * this.devices + subject;
+    return this.dense !== undefined ? this.dense[key] : (this.sparse.get(key) ?? -1);
+  }
+
+  set(reporter: number, subject: number, slot: number): void {
+    const key = reporter * this.devices + subject;
+    if (this.dense !== undefined) this.dense[key] = slot;
+    else this.sparse.set(key, slot);
+  }
 }
 
 interface Subject {

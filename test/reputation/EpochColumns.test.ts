@@ -1,4 +1,9 @@
 import crypto from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+
+import Database from "better-sqlite3";
 
 import { expect } from "chai";
 
@@ -153,6 +158,52 @@ describe("Epoch from columns (the auditor's fast path) against the previous algo
       expect(entries(built.scores)).to.deep.equal(entries(before.scores));
     } finally {
       store.close();
+    }
+  });
+
+  it("migrates a database made with the previous schema on open, and gets the same epoch from it", function () {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "thingledger-epoch-migrate-"));
+    const file = path.join(dir, "auditor.sqlite");
+    try {
+      const reports = randomReports(2_000, 30);
+      const old = new Database(file);
+      old.exec(`
+        CREATE TABLE reports (
+          digest TEXT PRIMARY KEY, reporter TEXT NOT NULL, subject TEXT NOT NULL, interaction TEXT NOT NULL,
+          rating INTEGER NOT NULL, timestamp INTEGER NOT NULL, signature TEXT NOT NULL, evidence TEXT NOT NULL,
+          leaf BLOB NOT NULL, UNIQUE (reporter, subject, interaction));
+        CREATE INDEX reports_by_time ON reports (timestamp);`);
+      const insert = old.prepare("INSERT INTO reports VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      old.transaction(() => {
+        for (const r of reports) {
+          const fields = [r.digest, r.reporterId, r.subjectId, r.interaction, r.rating, r.timestamp];
+          insert.run(...fields, r.signature, r.evidence, leafBuffer(r.digest));
+        }
+      })();
+      old.close();
+      const from = NOW - MODEL.horizon;
+      const before = previousEpoch(
+        reports.filter((r) => r.timestamp >= from && r.timestamp <= NOW),
+        NOW,
+        MODEL,
+      );
+      const store = new ReportStore(file);
+      try {
+        const built = buildEpochColumns(store.epochInput(from, NOW), NOW, MODEL);
+        expect(built.root).to.equal(before.root);
+        expect(entries(built.scores)).to.deep.equal(entries(before.scores));
+        expect(store.count()).to.equal(reports.length);
+      } finally {
+        store.close();
+      }
+      const db = new Database(file, { readonly: true });
+      const indexes = db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'reports'").all();
+      db.close();
+      expect(indexes.map((i) => (i as { name: string }).name))
+        .to.include("reports_for_epochs")
+        .and.not.include("reports_by_time");
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 });
