@@ -24,6 +24,8 @@ export interface ReportColumns extends RatedColumns {
   timestamps: Float64Array;
   /** The reports' leaves, packed: report i's is bytes 32·i to 32·i + 32. */
   leaves: Buffer;
+  /** Where each report came from: its rowid in the store, or its index in a list. */
+  rows: Float64Array;
 }
 
 /** Gives each distinct device id a small index, in the order first seen. */
@@ -51,6 +53,7 @@ export class ColumnsBuilder {
   private ratings: Float64Array;
   private timestamps: Float64Array;
   private leaves: Buffer;
+  private rows: Float64Array;
 
   constructor(capacity = 1024) {
     const c = Math.max(1, capacity);
@@ -59,9 +62,10 @@ export class ColumnsBuilder {
     this.ratings = new Float64Array(c);
     this.timestamps = new Float64Array(c);
     this.leaves = Buffer.allocUnsafe(c * NODE_BYTES);
+    this.rows = new Float64Array(c);
   }
 
-  add(reporter: string, subject: string, rating: number, timestamp: number, leaf: Buffer): void {
+  add(reporter: string, subject: string, rating: number, timestamp: number, leaf: Buffer, row = this.size): void {
     if (leaf.length !== NODE_BYTES) throw new Error("a report's leaf is 32 bytes");
     if (this.size === this.reporters.length) this.grow();
     const i = this.size++;
@@ -69,6 +73,7 @@ export class ColumnsBuilder {
     this.subjects[i] = this.index.of(subject);
     this.ratings[i] = rating;
     this.timestamps[i] = timestamp;
+    this.rows[i] = row;
     leaf.copy(this.leaves, i * NODE_BYTES);
   }
 
@@ -83,6 +88,7 @@ export class ColumnsBuilder {
     this.subjects = grown(this.subjects, (n) => new Uint32Array(n));
     this.ratings = grown(this.ratings, (n) => new Float64Array(n));
     this.timestamps = grown(this.timestamps, (n) => new Float64Array(n));
+    this.rows = grown(this.rows, (n) => new Float64Array(n));
     const leaves = Buffer.allocUnsafe(c * NODE_BYTES);
     this.leaves.copy(leaves);
     this.leaves = leaves;
@@ -97,6 +103,7 @@ export class ColumnsBuilder {
       ratings: this.ratings.subarray(0, n),
       timestamps: this.timestamps.subarray(0, n),
       leaves: this.leaves.subarray(0, n * NODE_BYTES),
+      rows: this.rows.subarray(0, n),
     };
   }
 }

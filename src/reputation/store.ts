@@ -197,13 +197,23 @@ export class ReportStore {
     const columns = new ColumnsBuilder(1 << 16);
     const rows = this.db
       .prepare(
-        "SELECT reporter, subject, rating, timestamp, leaf FROM reports INDEXED BY reports_for_epochs WHERE timestamp >= ? AND timestamp <= ?",
+        "SELECT reporter, subject, rating, timestamp, leaf, rowid FROM reports INDEXED BY reports_for_epochs WHERE timestamp >= ? AND timestamp <= ?",
       )
       .raw()
-      .iterate(from, to) as IterableIterator<[string, string, number, number, Buffer]>;
-    for (const [reporter, subject, rating, timestamp, leaf] of rows)
-      columns.add(reporter, subject, rating, timestamp, leaf);
+      .iterate(from, to) as IterableIterator<[string, string, number, number, Buffer, number]>;
+    for (const [reporter, subject, rating, timestamp, leaf, row] of rows)
+      columns.add(reporter, subject, rating, timestamp, leaf, row);
     return columns.finish();
+  }
+
+  /** The digests of the reports at these rowids (an epoch's `rows`), in the order given. */
+  digestsAt(rows: ArrayLike<number>): string[] {
+    const read = this.db.prepare("SELECT digest FROM reports WHERE rowid = ?").pluck();
+    return Array.from(rows, (row) => {
+      const digest = read.get(row) as string | undefined;
+      if (digest === undefined) throw new Error(`report row ${row} is no longer stored`);
+      return digest;
+    });
   }
 
   report(digest: string): StoredReport | undefined {

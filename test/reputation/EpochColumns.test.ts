@@ -152,10 +152,14 @@ describe("Epoch from columns (the auditor's fast path) against the previous algo
       const from = NOW - MODEL.horizon;
       const window = reports.filter((r) => r.timestamp >= from && r.timestamp <= NOW);
       const before = previousEpoch(window, NOW, MODEL);
-      const built = buildEpochColumns(store.epochInput(from, NOW), NOW, MODEL);
+      const columns = store.epochInput(from, NOW);
+      const built = buildEpochColumns(columns, NOW, MODEL);
       expect(built.order.length).to.equal(window.length);
       expect(built.root).to.equal(before.root);
       expect(entries(built.scores)).to.deep.equal(entries(before.scores));
+      // The digests the auditor records for the epoch (epoch_reports), read back by rowid in leaf order.
+      expect(store.digestsAt(Array.from(built.order, (i) => columns.rows[i]))).to.deep.equal(before.digests);
+      expect(() => store.digestsAt([10 ** 9])).to.throw("report row 1000000000 is no longer stored");
     } finally {
       store.close();
     }
