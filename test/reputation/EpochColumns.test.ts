@@ -165,6 +165,26 @@ describe("Epoch from columns (the auditor's fast path) against the previous algo
     }
   });
 
+  it("reads every report of the window once, whatever the chunk size, with many reports in one second", function () {
+    const store = new ReportStore(":memory:");
+    try {
+      // Timestamps from a few seconds only (some outside the window), so chunks end inside a second.
+      const reports = randomReports(600, 20).map((r, i) => ({ ...r, timestamp: NOW - [0, 1, 1, 2, 5, -1][i % 6] }));
+      store.addMany(reports);
+      const window = reports.filter((r) => r.timestamp >= NOW - 2 && r.timestamp <= NOW);
+      const before = previousEpoch(window, NOW, MODEL);
+      for (const chunk of [1, 7, 100, 150, 1_000]) {
+        const columns = store.epochInput(NOW - 2, NOW, chunk);
+        const built = buildEpochColumns(columns, NOW, MODEL);
+        expect(store.digestsAt(Array.from(built.order, (i) => columns.rows[i]))).to.deep.equal(before.digests);
+        expect(built.root).to.equal(before.root);
+        expect(entries(built.scores)).to.deep.equal(entries(before.scores));
+      }
+    } finally {
+      store.close();
+    }
+  });
+
   it("migrates a database made with the previous schema on open, and gets the same epoch from it", function () {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "thingledger-epoch-migrate-"));
     const file = path.join(dir, "auditor.sqlite");
