@@ -12,7 +12,7 @@ import { DEVICE_SIGNATURE_PATTERN, fullSignature } from "../eip712/device";
 import { MAX_RATING, interactionClaimDigest, reportDigest } from "../eip712/report";
 import { UserError } from "../errors";
 import { STATUS_NAMES } from "../registry";
-import { buildEpoch } from "./epoch";
+import { buildEpoch, buildEpochColumns } from "./epoch";
 import type { PublishedEpoch } from "./epoch";
 import type { ModelParams } from "./model";
 import { scoresToSubmit, submitScores } from "./scores";
@@ -288,19 +288,13 @@ export class AuditorService extends HttpService<AuditorMetrics> {
     if (recorded === undefined && entries.length > 0)
       store.saveEpoch(
         {
-          ...{ epoch, reference, model, root: built.root, reports: built.reports.length },
+          ...{ epoch, reference, model, root: built.root, reports: built.count },
           ...{ scores: [], txHashes: [], gasUsed: "0", rewarded: 0, pending: true },
         },
-        built.reports.map((r) => r.digest),
+        built.digests(),
       );
-    const { failure, ...landed } = await submitScores(
-      registry,
-      entries,
-      epoch,
-      built.root,
-      built.reports.length,
-      this.options.batchSize ?? 200,
-    );
+    const batchSize = this.options.batchSize ?? 200;
+    const { failure, ...landed } = await submitScores(registry, entries, epoch, built.root, built.count, batchSize);
     if (recorded !== undefined || entries.length > 0) {
       const scores = entries.slice(0, landed.submitted);
       store.recordBatches(epoch, { ...landed, scores }, failure === undefined);
@@ -315,7 +309,7 @@ export class AuditorService extends HttpService<AuditorMetrics> {
     return {
       epoch,
       root: built.root,
-      reports: built.reports.length,
+      reports: built.count,
       subjects: subjects.length,
       submitted: landed.submitted,
       skipped: subjects.length - entries.length,
@@ -326,23 +320,25 @@ export class AuditorService extends HttpService<AuditorMetrics> {
     };
   }
 
-  /** The reports to score: those of a pending epoch's record (checked against its root), else the model's window. */
+  /** The reports to score: a pending epoch's record (checked against its root), else the window's, as columns. */
   private async epochToScore(epoch: number, recorded: EpochRecord | undefined) {
-    const { store, epochLength } = this.options;
+    const { store, epochLength, model } = this.options;
     if (recorded !== undefined) {
-      const built = buildEpoch(store.epochReports(epoch), recorded.reference, recorded.model);
-      if (built.root !== recorded.root || built.reports.length !== recorded.reports)
+      const { root, reports, scores } = buildEpoch(store.epochReports(epoch), recorded.reference, recorded.model);
+      if (root !== recorded.root || reports.length !== recorded.reports)
         throw new UserError(
           `epoch ${epoch} was interrupted, and its stored reports no longer hash to the root recorded before it was sent (${recorded.root}): the database was changed`,
         );
+      const built = { root, scores, count: reports.length, digests: () => reports.map((r) => r.digest) };
       return { built, reference: recorded.reference, model: recorded.model };
     }
-    const { model } = this.options;
     const reference = epoch * epochLength;
-    const reports = store.reportsBetween(reference - model.horizon, await this.now());
-    if (reports.length === 0)
+    const window = store.epochInput(reference - model.horizon, await this.now());
+    if (window.rows.length === 0)
       throw new UserError(`no reports in the model's window: nothing to score in epoch ${epoch}`);
-    return { built: buildEpoch(reports, reference, model), reference, model };
+    const { root, order, scores } = buildEpochColumns(window, reference, model);
+    const digests = () => store.digestsAt(Array.from(order, (i) => window.rows[i]));
+    return { built: { root, scores, count: order.length, digests }, reference, model };
   }
 
   /** An epoch as published: its reports, model and scores, for anyone to recompute. */

@@ -1,5 +1,6 @@
 export * from "./admin";
 export * from "./auditor";
+export * from "./columns";
 export * from "./epoch";
 export * from "./files";
 export * from "./leaf";

@@ -1,4 +1,6 @@
 import { MAX_RATING } from "../eip712/report";
+import { DeviceIndex } from "./columns";
+import type { RatedColumns } from "./columns";
 
 /**
  * The aggregation model: beta reputation with time decay (Jøsang and Ismail's beta reputation system,
@@ -61,23 +63,6 @@ export interface SubjectScore {
   reporters: number;
 }
 
-interface Pair {
-  subjectId: string;
-  positive: number;
-  negative: number;
-  recentSum: number;
-  recentCount: number;
-}
-
-interface Subject {
-  positive: number;
-  negative: number;
-  recentSum: number;
-  recentReporters: number;
-  reports: number;
-  reporters: number;
-}
-
 /**
  * Scores every subject of `reports` at `reference` (seconds). The caller gives the reports in a canonical
  * order (the epoch's leaf order) so that floating-point sums come out identical on every machine.
@@ -87,47 +72,127 @@ export function aggregate(
   reference: number,
   params: ModelParams,
 ): Map<string, SubjectScore> {
-  const pairs = new Map<string, Pair>();
-  const subjects = new Map<string, Subject>();
-  const lambda = Math.LN2 / params.halfLife;
+  const index = new DeviceIndex();
+  const columns = { devices: index.devices, reporters: [] as number[], subjects: [] as number[] };
+  const values = { ratings: [] as number[], timestamps: [] as number[] };
   for (const r of reports) {
-    const age = Math.max(0, reference - r.timestamp);
+    columns.reporters.push(index.of(r.reporterId));
+    columns.subjects.push(index.of(r.subjectId));
+    values.ratings.push(r.rating);
+    values.timestamps.push(r.timestamp);
+  }
+  return aggregateColumns({ ...columns, ...values }, reference, params);
+}
+
+/**
+ * {@link aggregate} over reports as columns, read in `order` (report `order[k]` k-th; default: as stored):
+ * the same sums in the same order, with each (reporter, subject) pair and subject found by index, not by
+ * a string key. Subjects come out in the order first seen, as `aggregate`'s.
+ */
+export function aggregateColumns(
+  reports: RatedColumns,
+  reference: number,
+  params: ModelParams,
+  order?: Uint32Array,
+): Map<string, SubjectScore> {
+  const { devices, reporters, subjects: subjectOf, ratings, timestamps } = reports;
+  const count = order?.length ?? reporters.length;
+  const index = new PairIndex(devices.length);
+  // One slot per (reporter, subject) pair, in the order first seen: at most one per report.
+  const pairs = { count: 0, subject: new Uint32Array(count), positive: new Float64Array(count) };
+  const negative = new Float64Array(count);
+  const recent = { sum: new Float64Array(count), count: new Float64Array(count) };
+  const subjectSlot = new Int32Array(devices.length).fill(-1);
+  const subjects: Subject[] = [];
+  const lambda = Math.LN2 / params.halfLife;
+  for (let k = 0; k < count; k++) {
+    const i = order === undefined ? k : order[k];
+    const age = Math.max(0, reference - timestamps[i]);
     if (age > params.horizon) continue;
     const weight = Math.exp(-lambda * age);
-    const good = r.rating / MAX_RATING;
-    const key = r.reporterId + r.subjectId;
-    let pair = pairs.get(key);
-    if (pair === undefined) {
-      pair = { subjectId: r.subjectId, positive: 0, negative: 0, recentSum: 0, recentCount: 0 };
-      pairs.set(key, pair);
+    const good = ratings[i] / MAX_RATING;
+    const subject = subjectOf[i];
+    let p = index.get(reporters[i], subject);
+    if (p === -1) {
+      p = pairs.count++;
+      pairs.subject[p] = subject;
+      index.set(reporters[i], subject, p);
     }
-    pair.positive += weight * good;
-    pair.negative += weight * (1 - good);
+    pairs.positive[p] += weight * good;
+    negative[p] += weight * (1 - good);
     if (age <= params.recent) {
-      pair.recentSum += good;
-      pair.recentCount += 1;
+      recent.sum[p] += good;
+      recent.count[p] += 1;
     }
-    let subject = subjects.get(r.subjectId);
-    if (subject === undefined) {
-      subject = { positive: 0, negative: 0, recentSum: 0, recentReporters: 0, reports: 0, reporters: 0 };
-      subjects.set(r.subjectId, subject);
+    if (subjectSlot[subject] === -1) {
+      subjectSlot[subject] = subjects.length;
+      subjects.push({
+        id: subject,
+        positive: 0,
+        negative: 0,
+        recentSum: 0,
+        recentReporters: 0,
+        reports: 0,
+        reporters: 0,
+      });
     }
-    subject.reports += 1;
+    subjects[subjectSlot[subject]].reports += 1;
   }
-  for (const pair of pairs.values()) {
-    const subject = subjects.get(pair.subjectId) as Subject;
-    const total = pair.positive + pair.negative;
+  for (let p = 0; p < pairs.count; p++) {
+    const s = subjects[subjectSlot[pairs.subject[p]]];
+    const total = pairs.positive[p] + negative[p];
     const scale = total > 1 ? 1 / total : 1;
-    subject.positive += pair.positive * scale;
-    subject.negative += pair.negative * scale;
-    subject.reporters += 1;
-    if (pair.recentCount > 0) {
-      subject.recentSum += pair.recentSum / pair.recentCount;
-      subject.recentReporters += 1;
+    s.positive += pairs.positive[p] * scale;
+    s.negative += negative[p] * scale;
+    s.reporters += 1;
+    if (recent.count[p] > 0) {
+      s.recentSum += recent.sum[p] / recent.count[p];
+      s.recentReporters += 1;
     }
   }
+  return scoreSubjects(subjects, devices, params);
+}
+
+/** Each (reporter, subject) pair's slot: a dense table while devices² is small, else a Map. */
+class PairIndex {
+  private readonly dense: Int32Array | undefined;
+  private readonly sparse = new Map<number, number>();
+
+  constructor(private readonly devices: number) {
+    if (devices * devices <= 1 << 24) this.dense = new Int32Array(devices * devices).fill(-1);
+  }
+
+  get(reporter: number, subject: number): number {
+    const key = reporter * this.devices + subject;
+    return this.dense !== undefined ? this.dense[key] : (this.sparse.get(key) ?? -1);
+  }
+
+  set(reporter: number, subject: number, slot: number): void {
+    const key = reporter * this.devices + subject;
+    if (this.dense !== undefined) this.dense[key] = slot;
+    else this.sparse.set(key, slot);
+  }
+}
+
+interface Subject {
+  /** The subject's index among the devices. */
+  id: number;
+  positive: number;
+  negative: number;
+  recentSum: number;
+  recentReporters: number;
+  reports: number;
+  reporters: number;
+}
+
+function scoreSubjects(
+  subjects: Subject[],
+  devices: readonly string[],
+  params: ModelParams,
+): Map<string, SubjectScore> {
   const scores = new Map<string, SubjectScore>();
-  for (const [subjectId, s] of subjects) {
+  for (const s of subjects) {
+    const subjectId = devices[s.id];
     const alpha = 1 + s.positive;
     const beta = 1 + s.negative;
     const score = Math.round((1000 * alpha) / (alpha + beta));

@@ -6,7 +6,8 @@ import Database from "better-sqlite3";
 import { FileWatch } from "../db/files";
 import { rootFromProof } from "../merkle/tree";
 import type { ReportMessage } from "../eip712/report";
-import type { EpochReport } from "./epoch";
+import { ColumnsBuilder } from "./columns";
+import type { ReportColumns } from "./columns";
 import { leafBuffer } from "./leaf";
 import { EpochTrees } from "./trees";
 import type { ModelParams } from "./model";
@@ -87,7 +88,10 @@ export class ReportStore {
         digest TEXT PRIMARY KEY, reporter TEXT NOT NULL, subject TEXT NOT NULL, interaction TEXT NOT NULL,
         rating INTEGER NOT NULL, timestamp INTEGER NOT NULL, signature TEXT NOT NULL, evidence TEXT NOT NULL,
         leaf BLOB NOT NULL, UNIQUE (reporter, subject, interaction));
-      CREATE INDEX IF NOT EXISTS reports_by_time ON reports (timestamp);
+      -- Every column an epoch reads, so its reports come from this index alone (replaces reports_by_time;
+      -- a database made before gets it, once, when opened).
+      CREATE INDEX IF NOT EXISTS reports_for_epochs ON reports (timestamp, reporter, subject, rating, leaf);
+      DROP INDEX IF EXISTS reports_by_time;
       CREATE TABLE IF NOT EXISTS epochs (
         epoch INTEGER PRIMARY KEY, reference INTEGER NOT NULL, model TEXT NOT NULL, root TEXT NOT NULL, reports INTEGER NOT NULL,
         scores TEXT NOT NULL, tx_hashes TEXT NOT NULL, gas_used TEXT NOT NULL, rewarded INTEGER NOT NULL);
@@ -184,23 +188,49 @@ export class ReportStore {
   }
 
   /**
-   * What an epoch needs of the reports with from ≤ timestamp ≤ to, in leaf order (SQLite sorts), with their
-   * leaves: the input of `buildEpoch` without hashing anything again.
+   * What an epoch needs of the reports with from ≤ timestamp ≤ to, as columns with their leaves (hashed at
+   * intake), in time order: the input of `buildEpochColumns`, which sorts them by leaf. Read from the index
+   * `reports_for_epochs` alone (it holds every column read), never from the table's rows, and not sorted
+   * by SQLite; in chunks of about `chunk` rows, each one call (one row per call costs more), a chunk ending
+   * before its last second so the next starts there, in one read transaction.
    */
-  epochInput(from: number, to: number): { reports: EpochReport[]; leaves: Buffer[] } {
-    const rows = this.db
-      .prepare(
-        "SELECT digest, reporter, subject, rating, timestamp, leaf FROM reports WHERE timestamp >= ? AND timestamp <= ? ORDER BY leaf",
-      )
-      .raw()
-      .all(from, to) as [string, string, string, number, number, Buffer][];
-    const reports: EpochReport[] = new Array<EpochReport>(rows.length);
-    const leaves: Buffer[] = new Array<Buffer>(rows.length);
-    rows.forEach(([digest, reporterId, subjectId, rating, timestamp, leaf], i) => {
-      reports[i] = { digest, reporterId, subjectId, rating, timestamp };
-      leaves[i] = leaf;
+  epochInput(from: number, to: number, chunk = 1_000): ReportColumns {
+    const columns = new ColumnsBuilder(1 << 16);
+    const select = `SELECT reporter, subject, rating, timestamp, leaf, rowid FROM reports INDEXED BY reports_for_epochs`;
+    type Row = [string, string, number, number, Buffer, number];
+    const next = this.db.prepare(`${select} WHERE timestamp >= ? AND timestamp <= ? ORDER BY timestamp LIMIT ?`).raw();
+    const second = this.db.prepare(`${select} WHERE timestamp = ?`).raw();
+    const take = (rows: Row[], end = rows.length) => {
+      for (let i = 0; i < end; i++) columns.add(rows[i][0], rows[i][1], rows[i][2], rows[i][3], rows[i][4], rows[i][5]);
+    };
+    this.db.transaction(() => {
+      for (let at = from; at <= to;) {
+        const rows = next.all(at, to, chunk) as Row[];
+        if (rows.length < chunk) return take(rows);
+        const last = rows[rows.length - 1][3];
+        if (rows[0][3] === last) {
+          // A whole chunk in one second: that second's rows at once, then the next second.
+          take(second.all(last) as Row[]);
+          at = last + 1;
+        } else {
+          let end = rows.length;
+          while (rows[end - 1][3] === last) end--;
+          take(rows, end);
+          at = last;
+        }
+      }
+    })();
+    return columns.finish();
+  }
+
+  /** The digests of the reports at these rowids (an epoch's `rows`), in the order given. */
+  digestsAt(rows: ArrayLike<number>): string[] {
+    const read = this.db.prepare("SELECT digest FROM reports WHERE rowid = ?").pluck();
+    return Array.from(rows, (row) => {
+      const digest = read.get(row) as string | undefined;
+      if (digest === undefined) throw new Error(`report row ${row} is no longer stored`);
+      return digest;
     });
-    return { reports, leaves };
   }
 
   report(digest: string): StoredReport | undefined {
