@@ -16,11 +16,13 @@ defineTask(
   "indexer",
   "Indexes the system's events (Ponder, embedded PGlite or Postgres via DATABASE_URL) and serves the query API",
 )
-  .addOptionalParam("port", "HTTP port of the query API (REST, /graphql, /sql)", "42069")
+  .addOptionalParam("port", "HTTP port of the query API (REST, /graphql, and /sql with --sql)", "42069")
+  .addOptionalParam("host", "Interface the query API listens on (0.0.0.0: every interface)", "127.0.0.1")
+  .addFlag("sql", "Also serve Ponder's SQL over HTTP (/sql/*): any read-only query, so only for trusted clients")
   .addOptionalParam("dir", "PGlite data folder (unused with DATABASE_URL)", "data/indexer")
   .addOptionalParam("schema", "Database schema the indexer's tables go into", "thingledger")
   .serve(
-    async (args: { port: string; dir: string; schema: string; json: boolean }, hre) => {
+    async (args: { port: string; host: string; sql: boolean; dir: string; schema: string; json: boolean }, hre) => {
       if (!("url" in hre.network.config))
         throw new UserError(
           "the indexer follows a chain over JSON-RPC: run it with --network localhost (npx hardhat node) or a live network",
@@ -33,11 +35,13 @@ defineTask(
       const { deploymentDir, loadSystem } = await import("./support/deployments");
       const system = await loadSystem(hre);
       const { startIndexer, waitCaughtUp } = await import("../src/indexer");
-      const indexer = startIndexer({
+      const indexer = await startIndexer({
         rpcUrl: hre.network.config.url,
         chainId: system.chainId,
         deploymentDir: deploymentDir(hre, system.chainId),
         port,
+        host: args.host,
+        sql: args.sql,
         dataDir: path.resolve(args.dir),
         databaseUrl: process.env.DATABASE_URL,
         schema: args.schema,
@@ -62,7 +66,15 @@ defineTask(
         url: indexer.url,
         database: process.env.DATABASE_URL !== undefined ? "postgres (DATABASE_URL)" : `pglite ${args.dir}`,
         indexedBlock,
-        routes: ["/devices/:id", "/devices", "/stats/fleet", "/graphql", "/sql/*", "/status", "/ready"],
+        routes: [
+          "/devices/:id",
+          "/devices",
+          "/stats/fleet",
+          "/graphql",
+          ...(args.sql ? ["/sql/*"] : []),
+          "/status",
+          "/ready",
+        ],
       };
       return { summary, stop: () => indexer.stop() };
     },

@@ -21,6 +21,7 @@ async function candidates(event: Submission, context: Context): Promise<Hex[]> {
   } catch {
     return [];
   }
+  if (call.functionName === "updateScore") return [call.args[0]];
   if (call.functionName === "updateScores") return call.args[0].map((u) => u.deviceId);
   if (call.functionName !== "updateScoresPacked") return [];
   const entries = call.args[0].slice(2);

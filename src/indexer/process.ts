@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
+import net from "node:net";
 import path from "node:path";
 
 import { UserError } from "../errors";
@@ -13,6 +14,11 @@ export interface IndexerOptions {
   chainId: bigint;
   deploymentDir: string;
   port: number;
+  /** The interface the query API listens on: by default 127.0.0.1, this machine only. */
+  host?: string;
+  /** Serve Ponder's SQL over HTTP (`/sql/*`): off by default, since one query may join tables without bound
+   * and hold the embedded database (and every route with it) for minutes. */
+  sql?: boolean;
   /** PGlite's folder; ignored when `databaseUrl` is set. */
   dataDir: string;
   /** Postgres (`DATABASE_URL`); embedded PGlite when undefined. */
@@ -29,6 +35,8 @@ export interface RunningIndexer {
   process: ChildProcess;
   /** Resolves when Ponder exits, with its exit code. */
   exited: Promise<number | null>;
+  /** Ponder said its port was in use (it then serves elsewhere): the indexer must not be trusted. */
+  readonly portTaken: boolean;
   stop(): Promise<void>;
 }
 
@@ -45,21 +53,41 @@ export function indexerEnv(options: IndexerOptions): NodeJS.ProcessEnv {
     NO_COLOR: "1",
     FORCE_COLOR: "0",
   };
+  if (options.sql === true) env.THINGLEDGER_INDEXER_SQL = "1";
+  else delete env.THINGLEDGER_INDEXER_SQL;
   if (options.databaseUrl !== undefined) env.DATABASE_URL = options.databaseUrl;
   else delete env.DATABASE_URL;
   return env;
 }
 
+/** Refuses, in one line, a port something already listens on (Ponder would quietly take the next one). */
+async function ensurePortFree(host: string, port: number): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once("error", (error: NodeJS.ErrnoException) =>
+      reject(
+        error.code === "EADDRINUSE"
+          ? new UserError(`port ${port} on ${host} is taken (another indexer?); choose another with --port`)
+          : new UserError(`cannot listen on ${host}:${port}: ${error.message}`),
+      ),
+    );
+    probe.listen(port, host, () => probe.close(() => resolve()));
+  });
+}
+
 /**
  * Starts `ponder start` on the indexer's project as a child process (its own process group, so that
- * stopping it stops its workers too). Ponder serves the REST routes, GraphQL and SQL on `port`.
+ * stopping it stops its workers too), once `port` is known to be free. Ponder serves the REST routes and
+ * GraphQL (and SQL, when `sql` is set) on `host:port`.
  */
-export function startIndexer(options: IndexerOptions): RunningIndexer {
+export async function startIndexer(options: IndexerOptions): Promise<RunningIndexer> {
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(options.schema))
     throw new UserError(`schema "${options.schema}" is not a database schema name: letters, digits and "_"`);
+  const host = options.host ?? "127.0.0.1";
+  await ensurePortFree(host, options.port);
   const bin = path.join(INDEXER_ROOT, "..", "node_modules", "ponder", "dist", "esm", "bin", "ponder.js");
   const args = [bin, "start", "--root", INDEXER_ROOT];
-  args.push("--port", String(options.port), "--schema", options.schema, "--log-format", "pretty");
+  args.push("--hostname", host, "--port", String(options.port), "--schema", options.schema, "--log-format", "pretty");
   const child = spawn(process.execPath, args, {
     cwd: INDEXER_ROOT, // Ponder writes generated/ (its GraphQL schema) and .ponder/ here
     env: indexerEnv(options),
@@ -68,19 +96,29 @@ export function startIndexer(options: IndexerOptions): RunningIndexer {
   });
   const onLog = options.onLog ?? (() => undefined);
   let pending = "";
+  let portTaken = false;
   const lines = (chunk: Buffer): void => {
     pending += chunk.toString();
     const parts = pending.split("\n");
     pending = parts.pop() ?? "";
-    for (const line of parts) if (line.trim() !== "") onLog(line);
+    for (const line of parts) {
+      if (line.trim() === "") continue;
+      // Taken between our check and Ponder's start: Ponder moves to another port, where nobody looks.
+      if (/Port \d+ (is )?in use/i.test(line)) portTaken = true;
+      onLog(line);
+    }
   };
   child.stdout?.on("data", lines);
   child.stderr?.on("data", lines);
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  const shown = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host;
   return {
-    url: `http://127.0.0.1:${options.port}`,
+    url: `http://${shown}:${options.port}`,
     process: child,
     exited,
+    get portTaken() {
+      return portTaken;
+    },
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
       try {
@@ -110,6 +148,15 @@ export async function indexedBlock(url: string): Promise<number | undefined> {
   }
 }
 
+/** Whether a GET of `url` answers 200. */
+async function answers(url: string): Promise<boolean> {
+  try {
+    return (await fetch(url)).status === 200;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Waits until the indexer has indexed `head` (polling its `/status`), calling `progress` on each new block;
  * fails with one line when Ponder exits first, or after `timeoutMs`.
@@ -125,12 +172,17 @@ export async function waitCaughtUp(
   let last = -1;
   for (;;) {
     if (gone) throw new UserError(`the indexer exited (code ${indexer.process.exitCode}) before catching up`);
+    if (indexer.portTaken) {
+      await indexer.stop();
+      throw new UserError(`the indexer's port (${indexer.url}) was taken as it started; choose another with --port`);
+    }
     const [indexed, target] = await Promise.all([indexedBlock(indexer.url), head()]);
     if (indexed !== undefined && indexed !== last) {
       last = indexed;
       options.progress?.(indexed, target);
     }
-    if (indexed !== undefined && indexed >= target) return indexed;
+    // Caught up, and ready: Ponder's /ready answers 200 only once its backfill is done.
+    if (indexed !== undefined && indexed >= target && (await answers(`${indexer.url}/ready`))) return indexed;
     if (Date.now() > deadline)
       throw new UserError(`the indexer did not catch up with block ${target} in ${options.timeoutMs / 1000} s`);
     await new Promise((r) => setTimeout(r, options.pollMs ?? 500));

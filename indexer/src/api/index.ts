@@ -10,8 +10,10 @@ const { device, deviceOwnerChange, deviceStatusChange, reputationScore } = schem
 
 const app = new Hono();
 
-// Ponder's own query APIs: SQL over HTTP (`@ponder/client`) and GraphQL (with its GraphiQL page).
-app.use("/sql/*", client({ db, schema }));
+// Ponder's own query APIs: GraphQL (with its GraphiQL page; pages and documents are capped), and SQL over
+// HTTP (`@ponder/client`) only when asked for (`npx hardhat indexer --sql`): it runs any read-only query,
+// so one join without bound holds the embedded database, and every route with it, for minutes.
+if (process.env.THINGLEDGER_INDEXER_SQL === "1") app.use("/sql/*", client({ db, schema }));
 app.use("/graphql", graphql({ db, schema }));
 
 /** A JSON answer; bigints (blocks, timestamps, types) as decimal strings. */

@@ -1,0 +1,188 @@
+import fs from "node:fs";
+import http from "node:http";
+import os from "node:os";
+import path from "node:path";
+
+import { expect } from "chai";
+import { JsonRpcProvider, ZeroHash } from "ethers";
+
+import { DeviceRegistry__factory } from "../../src/chain/factories";
+import { startIndexer, waitCaughtUp } from "../../src/indexer";
+import type { RunningIndexer } from "../../src/indexer";
+import type { DeviceRegistry } from "../../typechain-types";
+
+import { coverageRunning } from "../shared/gas";
+import { ROOT, freePort, hardhat, startNode } from "../shared/cli";
+import type { LocalNode } from "../shared/cli";
+
+/**
+ * Issue 18, an outsider's attacks on the indexer's first slice: a real `hardhat node` with the demo's flows,
+ * the indexer (Ponder on PGlite in a temp folder) caught up, then hostile input to its public API and chain
+ * actions the handlers may miss. Each `attack:` case failed before its fix (the comment above it says what
+ * was wrong).
+ */
+describe("issue 18 attacks: indexer", function () {
+  this.timeout(900_000);
+
+  let node: LocalNode;
+  let deploymentDir: string;
+  let scratch: string;
+  let provider: JsonRpcProvider;
+  let registry: DeviceRegistry;
+  let indexer: RunningIndexer | undefined;
+  let api: string;
+  let env: NodeJS.ProcessEnv;
+
+  const head = () => provider.getBlockNumber();
+  const get = async (route: string): Promise<{ status: number; text: string }> => {
+    const response = await fetch(`${api}${route}`);
+    return { status: response.status, text: await response.text() };
+  };
+  /** Ponder's SQL over HTTP, as `@ponder/client` sends a query (superjson in `?sql=`). */
+  const sql = (query: string) =>
+    get(`/sql/db?sql=${encodeURIComponent(JSON.stringify({ json: { sql: query, params: [], typings: [] } }))}`);
+
+  before(async function () {
+    if (coverageRunning()) this.skip();
+    node = await startNode();
+    const id = `attack18-${process.pid}-${Date.now()}`;
+    env = { THINGLEDGER_LOCALHOST_URL: node.url, THINGLEDGER_DEPLOYMENT_ID: id };
+    deploymentDir = path.join(ROOT, "deploy", "deployments", id);
+    scratch = fs.mkdtempSync(path.join(os.tmpdir(), "thingledger-attack18-"));
+    provider = new JsonRpcProvider(node.url, undefined, { staticNetwork: true, cacheTimeout: -1 });
+    const demo = hardhat(["demo", "--network", "localhost", "--json"], env);
+    expect(demo.status, demo.stderr).to.equal(0);
+    const { addresses } = JSON.parse(demo.stdout) as { addresses: { DeviceRegistry: string } };
+    registry = DeviceRegistry__factory.connect(addresses.DeviceRegistry, provider);
+    const port = await freePort();
+    indexer = await startIndexer({
+      rpcUrl: node.url,
+      chainId: 31337n,
+      deploymentDir,
+      port,
+      dataDir: path.join(scratch, "db"),
+      schema: "attack18",
+    });
+    api = indexer.url;
+    await waitCaughtUp(indexer, head, { timeoutMs: 300_000 });
+  });
+
+  after(async function () {
+    await indexer?.stop();
+    provider?.destroy();
+    await node?.stop();
+    if (deploymentDir !== undefined) fs.rmSync(deploymentDir, { recursive: true, force: true });
+    if (scratch !== undefined) fs.rmSync(scratch, { recursive: true, force: true });
+  });
+
+  it("held: hostile query strings and ids on the REST routes get a one-line 400, never a 500", async function () {
+    const hostile = [
+      "/devices?limit=100000000000000000000",
+      "/devices?limit=-1",
+      "/devices?limit=%2B5",
+      "/devices?limit",
+      "/devices?cursor=zzz",
+      "/devices?cursor=%00",
+      `/devices?owner=${encodeURIComponent("0x' OR 1=1--")}`,
+      "/devices?manufacturer=%D9%A1", // an Arabic-Indic digit one
+      "/devices?manufacturer=9999999999",
+      "/devices?status=%C3%A5ctive",
+      "/devices?Limit=5",
+      `/devices?x=${"x".repeat(10_000)}`,
+      "/devices/%00",
+      "/devices/%F0%9F%92%A9",
+      "/devices/%E0%A4", // not UTF-8
+      `/devices/${"x".repeat(10_000)}`,
+    ];
+    for (const route of hostile) {
+      const { status, text } = await get(route);
+      expect(status, route.slice(0, 80)).to.equal(400);
+      expect((JSON.parse(text) as { error: string }).error, route.slice(0, 80)).to.not.contain("\n");
+    }
+  });
+
+  // Was HIGH: /sql took any cross join of the indexed tables, and PGlite runs in Ponder's one thread, so one GET
+  // (even when its client hung up) held every route, /health too, for minutes (8 rows ^ 10 stalled /health for
+  // 114 s). SQL over HTTP is now served only with --sql, and the API listens on 127.0.0.1 by default.
+  it("attack: SQL over HTTP is not served by default, so an unbounded join cannot stall the API; it listens on 127.0.0.1", async function () {
+    const tables = "abcdefghij".split("").map((a) => `device_status_change ${a}`);
+    const join = await sql(`select count(*) from ${tables.join(", ")}`);
+    expect(join.status).to.equal(404);
+    const health = await fetch(`${api}/health`, { signal: AbortSignal.timeout(5000) }).then(
+      (r) => r.status,
+      () => "no answer in 5 s",
+    );
+    expect(health).to.equal(200);
+    const args = indexer!.process.spawnargs;
+    expect(args[args.indexOf("--hostname") + 1]).to.equal("127.0.0.1");
+    expect(api).to.equal(`http://127.0.0.1:${new URL(api).port}`);
+  });
+
+  it("held: GraphQL caps a page at 1000 and a document at 1000 tokens, and has no mutations", async function () {
+    const post = async (query: string) => {
+      const response = await fetch(`${api}/graphql`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ query }),
+      });
+      return (await response.json()) as { errors?: { message: string }[] };
+    };
+    expect((await post("{ devices(limit: 100000) { items { id } } }")).errors?.[0].message).to.match(/limit/i);
+    const aliases = Array.from({ length: 300 }, (_, i) => `a${i}: devices(limit: 1000) { items { id } }`);
+    expect((await post(`{ ${aliases.join(" ")} }`)).errors?.[0].message).to.match(/token limit/i);
+    expect((await post("mutation { x }")).errors).to.have.length(1);
+  });
+
+  // Was HIGH: `updateScore` (one device) is the path the project's own `submitScores` takes for a batch
+  // of one (src/reputation/scores.ts), but the handler only decodes `updateScores` and `updateScoresPacked`:
+  // the submission row says `changed: 1` while the device keeps `score: null` and no reputation history.
+  it("attack: a score submitted with updateScore (one device) is indexed", async function () {
+    const [added] = await registry.queryFilter(registry.filters.AuditorAdded());
+    const auditor = await provider.getSigner(added.args.auditor);
+    const epoch = await registry.currentEpoch();
+    let target: string | undefined;
+    for (const e of await registry.queryFilter(registry.filters.DeviceActivated()))
+      if (!(await registry.reputationOf(e.args.deviceId)).audited) target ??= e.args.deviceId;
+    if (target === undefined) throw new Error("the demo left no unscored active device");
+    await (await registry.connect(auditor).updateScore(target, 777, 1, epoch, ZeroHash, 1)).wait();
+    await waitCaughtUp(indexer!, head, { timeoutMs: 120_000 });
+    const { text } = await get(`/devices/${target}`);
+    const body = JSON.parse(text) as { device: { score: number | null }; reputationHistory: unknown[] };
+    expect(body.device.score).to.equal(777);
+    expect(body.reputationHistory).to.have.length(1);
+  });
+
+  // Was MEDIUM: Ponder moves to the next port when its port is taken ("WARN Port in use"), but
+  // `startIndexer` keeps `url` on the requested port and `waitCaughtUp` polls whatever answers there: here a
+  // stand-in whose /status says block 10^9, so it reports "caught up" for an indexer that has not indexed a
+  // block (seen live: a second `npx hardhat indexer --port 42069` printed "caught up ... serving :42069",
+  // read from the first indexer, while it served on 42070).
+  it("attack: an indexer whose port is taken fails with one line instead of reading another server", async function () {
+    const port = await freePort();
+    const other = http.createServer((_, res) => {
+      res.setHeader("content-type", "application/json");
+      res.end(JSON.stringify({ thingledger: { id: 31337, block: { number: 1_000_000_000 } } }));
+    });
+    await new Promise<void>((resolve) => other.listen(port, "127.0.0.1", resolve));
+    try {
+      const outcome = await startIndexer({
+        rpcUrl: node.url,
+        chainId: 31337n,
+        deploymentDir,
+        port,
+        dataDir: path.join(scratch, "db2"),
+        schema: "attack18b",
+      }).then(
+        async (second) => {
+          await second.stop();
+          return "started";
+        },
+        (error: Error) => error.message,
+      );
+      expect(outcome).to.equal(`port ${port} on 127.0.0.1 is taken (another indexer?); choose another with --port`);
+      expect(fs.existsSync(path.join(scratch, "db2")), "nothing written").to.equal(false);
+    } finally {
+      other.close();
+    }
+  });
+});
