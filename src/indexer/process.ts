@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
+import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
 
@@ -75,6 +76,44 @@ async function ensurePortFree(host: string, port: number): Promise<void> {
   });
 }
 
+/** The file beside a PGlite folder (`<folder>.lock`) that names the process using it: PGlite is not safe
+ * across processes, and wants its folder to itself. */
+export const lockFileOf = (dataDir: string): string => `${path.resolve(dataDir)}.lock`;
+
+/** Whether a process with this pid is running. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * Takes the PGlite folder for this process (its parent created if missing): refuses in one line a folder
+ * another running indexer holds; a lock left by a process that is gone is taken over. Returns the lock's path.
+ */
+export function lockDataDir(dataDir: string): string {
+  const lock = lockFileOf(dataDir);
+  fs.mkdirSync(path.dirname(lock), { recursive: true });
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      fs.writeFileSync(lock, `${process.pid}\n`, { flag: "wx" });
+      return lock;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+      const holder = Number(fs.readFileSync(lock, "utf8").trim());
+      if (Number.isInteger(holder) && holder > 0 && alive(holder))
+        throw new UserError(
+          `${dataDir} is in use by another indexer (pid ${holder}); stop it, or choose another --dir`,
+        );
+      fs.rmSync(lock, { force: true }); // its holder is gone
+    }
+  }
+  throw new UserError(`${dataDir}: another indexer is starting on it; try again`);
+}
+
 /**
  * Starts `ponder start` on the indexer's project as a child process (its own process group, so that
  * stopping it stops its workers too), once `port` is known to be free. Ponder serves the REST routes and
@@ -85,15 +124,19 @@ export async function startIndexer(options: IndexerOptions): Promise<RunningInde
     throw new UserError(`schema "${options.schema}" is not a database schema name: letters, digits and "_"`);
   const host = options.host ?? "127.0.0.1";
   await ensurePortFree(host, options.port);
+  const lock = options.databaseUrl === undefined ? lockDataDir(options.dataDir) : undefined;
   const bin = path.join(INDEXER_ROOT, "..", "node_modules", "ponder", "dist", "esm", "bin", "ponder.js");
-  const args = [bin, "start", "--root", INDEXER_ROOT];
+  // parent-watch.cjs ends Ponder when this process is gone, however it ends (Ponder has its own group).
+  const args = ["--require", path.join(INDEXER_ROOT, "parent-watch.cjs"), bin, "start", "--root", INDEXER_ROOT];
   args.push("--hostname", host, "--port", String(options.port), "--schema", options.schema, "--log-format", "pretty");
   const child = spawn(process.execPath, args, {
     cwd: INDEXER_ROOT, // Ponder writes generated/ (its GraphQL schema) and .ponder/ here
     env: indexerEnv(options),
-    stdio: ["ignore", "pipe", "pipe"],
+    stdio: ["pipe", "pipe", "pipe"],
     detached: true,
   });
+  // The lock names Ponder, the process that holds the database, until it exits.
+  if (lock !== undefined && child.pid !== undefined) fs.writeFileSync(lock, `${child.pid}\n`);
   const onLog = options.onLog ?? (() => undefined);
   let pending = "";
   let portTaken = false;
@@ -110,7 +153,12 @@ export async function startIndexer(options: IndexerOptions): Promise<RunningInde
   };
   child.stdout?.on("data", lines);
   child.stderr?.on("data", lines);
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) =>
+    child.once("exit", (code) => {
+      if (lock !== undefined) fs.rmSync(lock, { force: true });
+      resolve(code);
+    }),
+  );
   const shown = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host;
   return {
     url: `http://${shown}:${options.port}`,

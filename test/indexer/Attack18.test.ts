@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import fs from "node:fs";
 import http from "node:http";
 import os from "node:os";
@@ -181,8 +182,73 @@ describe("issue 18 attacks: indexer", function () {
       );
       expect(outcome).to.equal(`port ${port} on 127.0.0.1 is taken (another indexer?); choose another with --port`);
       expect(fs.existsSync(path.join(scratch, "db2")), "nothing written").to.equal(false);
+      expect(fs.existsSync(path.join(scratch, "db2.lock")), "no lock taken").to.equal(false);
     } finally {
       other.close();
     }
+  });
+
+  // Was MEDIUM: a second indexer on the same PGlite folder (another port) opened it too; PGlite is not safe
+  // across processes, and its task printed "caught up" while it waited on the first one's lock.
+  it("attack: a second indexer on the same PGlite folder is refused in one line", async function () {
+    const outcome = await startIndexer({
+      rpcUrl: node.url,
+      chainId: 31337n,
+      deploymentDir,
+      port: await freePort(),
+      dataDir: path.join(scratch, "db"),
+      schema: "attack18d",
+    }).then(
+      async (second) => {
+        await second.stop();
+        return "started";
+      },
+      (error: Error) => error.message,
+    );
+    expect(outcome).to.equal(
+      `${path.join(scratch, "db")} is in use by another indexer (pid ${indexer!.process.pid}); stop it, or choose another --dir`,
+    );
+  });
+
+  // Was MEDIUM: Ponder runs in a process group of its own, so when `npx hardhat indexer` died without its
+  // handlers running (SIGKILL, an OOM kill, a closed terminal), Ponder lived on, holding the port and the
+  // PGlite folder. Its stdin is now a pipe from the task; when that closes, Ponder stops.
+  it("attack: killing the indexer task (SIGKILL) also ends its Ponder", async function () {
+    const port = await freePort();
+    const args = ["hardhat", "indexer", "--network", "localhost", "--port", String(port), "--schema", "attack18c"];
+    const task = spawn("npx", [...args, "--dir", path.join(scratch, "db3")], {
+      cwd: ROOT,
+      env: { ...process.env, ...env, FORCE_COLOR: "0" },
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
+    });
+    let output = "";
+    task.stderr?.on("data", (c: Buffer) => (output += c.toString()));
+    task.stdout?.on("data", (c: Buffer) => (output += c.toString()));
+    const answers = () =>
+      fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(2000) }).then(
+        () => true,
+        () => false,
+      );
+    for (let i = 0; i < 480 && !(await answers()); i++) await new Promise((r) => setTimeout(r, 500));
+    expect(await answers(), output).to.equal(true);
+    process.kill(-task.pid!, "SIGKILL"); // npx and hardhat; Ponder is in its own group
+    let serving = true;
+    for (let i = 0; i < 120 && serving; i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      serving = await answers();
+    }
+    if (serving) {
+      // Clean up the orphan: the Ponder process started with this port.
+      for (const pid of fs.readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+        try {
+          const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8");
+          if (cmd.includes("ponder.js") && cmd.includes(String(port))) process.kill(Number(pid), "SIGKILL");
+        } catch {
+          // gone meanwhile
+        }
+      }
+    }
+    expect(serving, "Ponder still serves 60 s after its task was killed").to.equal(false);
   });
 });
