@@ -2,6 +2,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 import { createConfig } from "ponder";
+import type { Abi } from "viem";
 
 import { deploymentFolder, readDeploymentBook } from "../src/chain/address-book";
 import {
@@ -28,6 +29,16 @@ const dir =
 const { addresses, startBlocks } = readDeploymentBook(dir);
 const pglite = process.env.THINGLEDGER_INDEXER_DATA;
 
+/** A system contract as Ponder follows it: its ABI, its address and start block from the address book. */
+function contract<const A extends Abi>(name: keyof typeof addresses, abi: A) {
+  return {
+    abi,
+    chain: "thingledger" as const,
+    address: addresses[name] as `0x${string}`,
+    startBlock: startBlocks[name],
+  };
+}
+
 export default createConfig({
   database:
     process.env.DATABASE_URL !== undefined
@@ -38,30 +49,10 @@ export default createConfig({
     thingledger: { id: chainId, rpc, pollingInterval: 500, disableCache: chainId === 31337 || chainId === 1337 },
   },
   contracts: {
-    DeviceRegistry: {
-      abi: DeviceRegistry__factory.abi,
-      chain: "thingledger",
-      address: addresses.DeviceRegistry as `0x${string}`,
-      startBlock: startBlocks.DeviceRegistry,
-    },
-    ThingToken: {
-      abi: ThingToken__factory.abi,
-      chain: "thingledger",
-      address: addresses.ThingToken as `0x${string}`,
-      startBlock: startBlocks.ThingToken,
-    },
+    DeviceRegistry: contract("DeviceRegistry", DeviceRegistry__factory.abi),
+    ThingToken: contract("ThingToken", ThingToken__factory.abi),
     // Declared for their addresses (token transfers touching them); their events are not indexed yet.
-    PaymentChannels: {
-      abi: PaymentChannels__factory.abi,
-      chain: "thingledger",
-      address: addresses.PaymentChannels as `0x${string}`,
-      startBlock: startBlocks.PaymentChannels,
-    },
-    DeviceWalletFactory: {
-      abi: DeviceWalletFactory__factory.abi,
-      chain: "thingledger",
-      address: addresses.DeviceWalletFactory as `0x${string}`,
-      startBlock: startBlocks.DeviceWalletFactory,
-    },
+    PaymentChannels: contract("PaymentChannels", PaymentChannels__factory.abi),
+    DeviceWalletFactory: contract("DeviceWalletFactory", DeviceWalletFactory__factory.abi),
   },
 });

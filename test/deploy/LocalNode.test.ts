@@ -1,6 +1,5 @@
 import fs from "node:fs";
 import http from "node:http";
-import os from "node:os";
 import path from "node:path";
 
 import { spawn } from "node:child_process";
@@ -18,7 +17,7 @@ import { clientLeaf } from "../../src/merkle/group";
 import { PaymentChannels__factory } from "../../typechain-types";
 
 import { coverageRunning } from "../shared/gas";
-import { ROOT, errorLines, hardhat, startNode } from "../shared/cli";
+import { ROOT, errorLines, hardhat, startNodeDeployment } from "../shared/cli";
 import type { LocalNode } from "../shared/cli";
 
 const TREASURY = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
@@ -51,11 +50,7 @@ describe("deployment to a local hardhat node", function () {
   before(async function () {
     // Child processes recompile the contracts, which would overwrite coverage's instrumented build.
     if (coverageRunning()) this.skip();
-    node = await startNode();
-    const id = `test-${process.pid}-${Date.now()}`;
-    env = { THINGLEDGER_LOCALHOST_URL: node.url, THINGLEDGER_DEPLOYMENT_ID: id };
-    deploymentDir = path.join(ROOT, "deploy", "deployments", id);
-    scratch = fs.mkdtempSync(path.join(os.tmpdir(), "thingledger-node-"));
+    ({ node, env, deploymentDir, scratch } = await startNodeDeployment("node"));
   });
 
   after(async function () {

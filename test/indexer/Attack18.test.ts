@@ -1,7 +1,6 @@
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import http from "node:http";
-import os from "node:os";
 import path from "node:path";
 
 import { expect } from "chai";
@@ -13,7 +12,7 @@ import type { RunningIndexer } from "../../src/indexer";
 import type { DeviceRegistry } from "../../typechain-types";
 
 import { coverageRunning } from "../shared/gas";
-import { ROOT, freePort, hardhat, startNode } from "../shared/cli";
+import { ROOT, freePort, hardhat, startNodeDeployment } from "../shared/cli";
 import type { LocalNode } from "../shared/cli";
 
 /**
@@ -45,11 +44,7 @@ describe("issue 18 attacks: indexer", function () {
 
   before(async function () {
     if (coverageRunning()) this.skip();
-    node = await startNode();
-    const id = `attack18-${process.pid}-${Date.now()}`;
-    env = { THINGLEDGER_LOCALHOST_URL: node.url, THINGLEDGER_DEPLOYMENT_ID: id };
-    deploymentDir = path.join(ROOT, "deploy", "deployments", id);
-    scratch = fs.mkdtempSync(path.join(os.tmpdir(), "thingledger-attack18-"));
+    ({ node, env, deploymentDir, scratch } = await startNodeDeployment("attack18"));
     provider = new JsonRpcProvider(node.url, undefined, { staticNetwork: true, cacheTimeout: -1 });
     const demo = hardhat(["demo", "--network", "localhost", "--json"], env);
     expect(demo.status, demo.stderr).to.equal(0);

@@ -1,5 +1,4 @@
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 
 import { spawn } from "node:child_process";
@@ -12,7 +11,7 @@ import { DeviceRegistry__factory, ThingToken__factory } from "../../src/chain/fa
 import type { DeviceRegistry } from "../../typechain-types";
 
 import { coverageRunning } from "../shared/gas";
-import { ROOT, freePort, hardhat, startNode } from "../shared/cli";
+import { ROOT, freePort, hardhat, startNodeDeployment } from "../shared/cli";
 import type { LocalNode } from "../shared/cli";
 
 const ADMIN = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
@@ -94,11 +93,7 @@ describe("indexer against a local hardhat node", function () {
   before(async function () {
     // Child processes recompile the contracts, which would overwrite coverage's instrumented build.
     if (coverageRunning()) this.skip();
-    node = await startNode();
-    const id = `test-${process.pid}-${Date.now()}`;
-    env = { THINGLEDGER_LOCALHOST_URL: node.url, THINGLEDGER_DEPLOYMENT_ID: id };
-    deploymentDir = path.join(ROOT, "deploy", "deployments", id);
-    scratch = fs.mkdtempSync(path.join(os.tmpdir(), "thingledger-indexer-"));
+    ({ node, env, deploymentDir, scratch } = await startNodeDeployment("indexer"));
     provider = new JsonRpcProvider(node.url, undefined, { staticNetwork: true, cacheTimeout: -1 });
 
     const demo = hardhat(["demo", "--network", "localhost", "--json"], env);

@@ -1,6 +1,8 @@
 import { spawn, spawnSync } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
+import fs from "node:fs";
 import net from "node:net";
+import os from "node:os";
 import path from "node:path";
 
 import hre from "hardhat";
@@ -151,4 +153,24 @@ export async function serveInProcess<T>(name: string, args: Record<string, unkno
   } finally {
     console.log = log;
   }
+}
+
+/** A fresh local node, and a deployment of its own: tasks given `env` use that node and the address book in
+ * `deploymentDir` (`deploy/deployments/test-*`, which git ignores); `scratch` is a temp folder for files. */
+export interface NodeDeployment {
+  node: LocalNode;
+  env: NodeJS.ProcessEnv;
+  deploymentDir: string;
+  scratch: string;
+}
+
+export async function startNodeDeployment(scratchName: string): Promise<NodeDeployment> {
+  const node = await startNode();
+  const id = `test-${process.pid}-${Date.now()}`;
+  return {
+    node,
+    env: { THINGLEDGER_LOCALHOST_URL: node.url, THINGLEDGER_DEPLOYMENT_ID: id },
+    deploymentDir: path.join(ROOT, "deploy", "deployments", id),
+    scratch: fs.mkdtempSync(path.join(os.tmpdir(), `thingledger-${scratchName}-`)),
+  };
 }
