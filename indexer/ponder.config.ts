@@ -1,13 +1,15 @@
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
-import { createConfig } from "ponder";
+import { createConfig, factory } from "ponder";
+import { getAbiItem } from "viem";
 import type { Abi } from "viem";
 
 import { deploymentFolder, readDeploymentBook } from "../src/chain/address-book";
 import {
   DeviceRegistry__factory,
   DeviceWalletFactory__factory,
+  DeviceWallet__factory,
   PaymentChannels__factory,
   ThingToken__factory,
 } from "../src/chain/factories";
@@ -51,8 +53,18 @@ export default createConfig({
   contracts: {
     DeviceRegistry: contract("DeviceRegistry", DeviceRegistry__factory.abi),
     ThingToken: contract("ThingToken", ThingToken__factory.abi),
-    // Declared for their addresses (token transfers touching them); their events are not indexed yet.
     PaymentChannels: contract("PaymentChannels", PaymentChannels__factory.abi),
     DeviceWalletFactory: contract("DeviceWalletFactory", DeviceWalletFactory__factory.abi),
+    // Every wallet the factory creates (an EIP-1167 clone), followed from its `WalletCreated` event on.
+    DeviceWallet: {
+      abi: DeviceWallet__factory.abi,
+      chain: "thingledger" as const,
+      address: factory({
+        address: addresses.DeviceWalletFactory as `0x${string}`,
+        event: getAbiItem({ abi: DeviceWalletFactory__factory.abi, name: "WalletCreated" }),
+        parameter: "wallet",
+      }),
+      startBlock: startBlocks.DeviceWalletFactory,
+    },
   },
 });

@@ -137,3 +137,226 @@ export const tokenTransfer = onchainTable(
   }),
   (table) => ({ fromIdx: index().on(table.from), toIdx: index().on(table.to) }),
 );
+
+// ---------------------------------------------------------------- money: device wallets, channels, auditor rewards
+
+/** A device wallet (a clone the factory created): its device, owners, threshold, period and device-key state. */
+export const deviceWallet = onchainTable(
+  "device_wallet",
+  (t) => ({
+    address: t.hex().primaryKey(),
+    deviceId: t.hex().notNull(),
+    deviceKey: t.hex().notNull(),
+    /** The owners, increasing, as the last `OwnersChanged` (or the creation) set them. */
+    owners: t.hex().array().notNull(),
+    threshold: t.integer().notNull(),
+    /** The spending period, in seconds (periods are aligned: index = timestamp / period). */
+    period: t.integer().notNull(),
+    frozen: t.boolean().notNull(),
+    linked: t.boolean().notNull(),
+    allowlistEnabled: t.boolean().notNull(),
+    /** Owner executions so far (the wallet's next nonce). */
+    executions: t.integer().notNull(),
+    createdBlock: t.bigint().notNull(),
+    createdAt: t.bigint().notNull(),
+    txHash: t.hex().notNull(),
+  }),
+  (table) => ({ deviceIdx: index().on(table.deviceId) }),
+);
+
+/**
+ * A wallet's allowance of one asset (zero address: ETH), mirroring the contract's spend window: the limit,
+ * what was spent in the window's period and the one before it, and that period's index.
+ */
+export const walletAllowance = onchainTable(
+  "wallet_allowance",
+  (t) => ({
+    wallet: t.hex().notNull(),
+    asset: t.hex().notNull(),
+    limit: t.bigint().notNull(),
+    transferCap: t.bigint().notNull(),
+    windowIndex: t.bigint().notNull(),
+    windowCurrent: t.bigint().notNull(),
+    windowPrevious: t.bigint().notNull(),
+    totalSpent: t.bigint().notNull(),
+  }),
+  (table) => ({ pk: primaryKey({ columns: [table.wallet, table.asset] }) }),
+);
+
+/** What a wallet's device spent of one asset in one aligned period (`periodIndex` = timestamp / period). */
+export const walletPeriodUse = onchainTable(
+  "wallet_period_use",
+  (t) => ({
+    wallet: t.hex().notNull(),
+    asset: t.hex().notNull(),
+    period: t.integer().notNull(),
+    periodIndex: t.bigint().notNull(),
+    periodStart: t.bigint().notNull(),
+    spent: t.bigint().notNull(),
+    spends: t.integer().notNull(),
+    /** The limit at the period's last spend. */
+    limit: t.bigint().notNull(),
+  }),
+  (table) => ({ pk: primaryKey({ columns: [table.wallet, table.asset, table.period, table.periodIndex] }) }),
+);
+
+/** An owners' execution (`Executed`): the nonce spent, the call's target and value, and whether it succeeded. */
+export const walletExecution = onchainTable(
+  "wallet_execution",
+  (t) => ({
+    id: t.text().primaryKey(),
+    wallet: t.hex().notNull(),
+    nonce: t.bigint().notNull(),
+    to: t.hex().notNull(),
+    value: t.bigint().notNull(),
+    success: t.boolean().notNull(),
+    block: t.bigint().notNull(),
+    timestamp: t.bigint().notNull(),
+    txHash: t.hex().notNull(),
+  }),
+  (table) => ({ walletIdx: index().on(table.wallet, table.id) }),
+);
+
+/** A device spend (`DeviceSpent`), sent by the device key itself or relayed (`relayed`: another account sent it). */
+export const walletSpend = onchainTable(
+  "wallet_spend",
+  (t) => ({
+    id: t.text().primaryKey(),
+    wallet: t.hex().notNull(),
+    asset: t.hex().notNull(),
+    to: t.hex().notNull(),
+    amount: t.bigint().notNull(),
+    periodIndex: t.bigint().notNull(),
+    relayed: t.boolean().notNull(),
+    block: t.bigint().notNull(),
+    timestamp: t.bigint().notNull(),
+    txHash: t.hex().notNull(),
+  }),
+  (table) => ({ walletIdx: index().on(table.wallet, table.id) }),
+);
+
+/**
+ * Every other change of a wallet, oldest first: its creation, owners and threshold, device key, freezes,
+ * period, limits, transfer caps, the recipient allow-list, and registry (un)links; `detail` holds the event's
+ * arguments (amounts as decimal strings).
+ */
+export const walletChange = onchainTable(
+  "wallet_change",
+  (t) => ({
+    id: t.text().primaryKey(),
+    wallet: t.hex().notNull(),
+    kind: t.text().notNull(),
+    detail: t.json().notNull(),
+    block: t.bigint().notNull(),
+    timestamp: t.bigint().notNull(),
+    txHash: t.hex().notNull(),
+  }),
+  (table) => ({ walletIdx: index().on(table.wallet, table.id) }),
+);
+
+/** How a channel's life ended: open still, closed by its payee (alone or in a batch), or reclaimed. */
+export const channelStatus = onchainEnum("channel_status", ["Open", "Closed", "Reclaimed"]);
+
+/** A payment channel, one row for its whole life: its key, deposit and expiry now, and how it ended. */
+export const channel = onchainTable(
+  "channel",
+  (t) => ({
+    id: t.hex().primaryKey(),
+    owner: t.hex().notNull(),
+    payee: t.hex().notNull(),
+    /** ThingToken (true) or ETH (false). */
+    token: t.boolean().notNull(),
+    clientRoot: t.hex().notNull(),
+    salt: t.bigint().notNull(),
+    openBlock: t.bigint().notNull(),
+    openedAt: t.bigint().notNull(),
+    initialDeposit: t.bigint().notNull(),
+    deposit: t.bigint().notNull(),
+    expiry: t.bigint().notNull(),
+    topUps: t.integer().notNull(),
+    status: channelStatus("status").notNull(),
+    /** What the payee was paid, and the owner got back (null while open). */
+    paid: t.bigint(),
+    refunded: t.bigint(),
+    /** The part of an ETH refund the owner's account refused, left for `withdrawRefund`. */
+    refundOwed: t.bigint(),
+    /** "close", "closeBatch" or "reclaim"; null while open (or for a close sent through another contract). */
+    endedBy: t.text(),
+    endedBlock: t.bigint(),
+    endedAt: t.bigint(),
+    endTxHash: t.hex(),
+  }),
+  (table) => ({
+    payeeIdx: index().on(table.payee, table.id),
+    ownerIdx: index().on(table.owner, table.id),
+    endTxIdx: index().on(table.endTxHash),
+  }),
+);
+
+/** Every event of a channel's life: Opened, ToppedUp, Closed, CloseSkipped (with its reason), Reclaimed. */
+export const channelEvent = onchainTable(
+  "channel_event",
+  (t) => ({
+    id: t.text().primaryKey(),
+    channelId: t.hex().notNull(),
+    kind: t.text().notNull(),
+    deposit: t.bigint(),
+    expiry: t.bigint(),
+    paid: t.bigint(),
+    refunded: t.bigint(),
+    /** A skipped close's `CloseSkipReason`, as the library names it (not-open, expired, ...). */
+    reason: t.text(),
+    block: t.bigint().notNull(),
+    timestamp: t.bigint().notNull(),
+    txHash: t.hex().notNull(),
+  }),
+  (table) => ({ channelIdx: index().on(table.channelId, table.id) }),
+);
+
+/** An ETH refund the channels contract could not push (`RefundOwed`) or an owner withdrew (`RefundWithdrawn`). */
+export const channelRefund = onchainTable(
+  "channel_refund",
+  (t) => ({
+    id: t.text().primaryKey(),
+    owner: t.hex().notNull(),
+    kind: t.text().notNull(),
+    amount: t.bigint().notNull(),
+    /** The channel whose end owed it (null for a withdrawal). */
+    channelId: t.hex(),
+    block: t.bigint().notNull(),
+    timestamp: t.bigint().notNull(),
+    txHash: t.hex().notNull(),
+  }),
+  (table) => ({ ownerIdx: index().on(table.owner, table.id) }),
+);
+
+/** An auditor's submissions for one epoch: reports committed, scores changed, rewarded, and the reward earned. */
+export const auditorEpoch = onchainTable(
+  "auditor_epoch",
+  (t) => ({
+    auditor: t.hex().notNull(),
+    epoch: t.integer().notNull(),
+    submissions: t.integer().notNull(),
+    reportCount: t.bigint().notNull(),
+    changed: t.bigint().notNull(),
+    rewarded: t.bigint().notNull(),
+    /** Token base units earned: `rewarded` times the registry's audit reward. */
+    reward: t.bigint().notNull(),
+    lastBlock: t.bigint().notNull(),
+  }),
+  (table) => ({ pk: primaryKey({ columns: [table.auditor, table.epoch] }) }),
+);
+
+/** An auditor's reward withdrawal (`AuditorRewardWithdrawn`). */
+export const auditorWithdrawal = onchainTable(
+  "auditor_withdrawal",
+  (t) => ({
+    id: t.text().primaryKey(),
+    auditor: t.hex().notNull(),
+    amount: t.bigint().notNull(),
+    block: t.bigint().notNull(),
+    timestamp: t.bigint().notNull(),
+    txHash: t.hex().notNull(),
+  }),
+  (table) => ({ auditorIdx: index().on(table.auditor, table.id) }),
+);

@@ -1,5 +1,6 @@
 import { ponder } from "ponder:registry";
 import { auditor, manufacturer } from "ponder:schema";
+import { recordWithdrawal } from "./rewards";
 
 ponder.on("DeviceRegistry:ManufacturerAdded", async ({ event, context }) => {
   const { id, account, payout, defaultScore } = event.args;
@@ -42,4 +43,5 @@ ponder.on("DeviceRegistry:AuditorRewardWithdrawn", async ({ event, context }) =>
   await context.db
     .update(auditor, { address: event.args.auditor })
     .set((row) => ({ withdrawn: row.withdrawn + event.args.amount }));
+  await recordWithdrawal(event, context);
 });

@@ -6,6 +6,7 @@ import { decodeFunctionData } from "viem";
 
 import { DeviceRegistry__factory } from "../../src/chain/factories";
 import { PACKED_ENTRY_BYTES } from "../../src/reputation/packed";
+import { recordEpochReward } from "./rewards";
 
 const abi = DeviceRegistry__factory.abi;
 type Hex = `0x${string}`;
@@ -49,6 +50,7 @@ ponder.on("DeviceRegistry:ScoresUpdated", async ({ event, context }) => {
   await context.db
     .insert(scoreSubmission)
     .values({ id: event.id, auditor, epoch, reportsRoot, reportCount, changed, rewarded, ...at });
+  await recordEpochReward(event, context);
   if (changed === 0n) return;
   const registry = context.contracts.DeviceRegistry.address as Hex;
   for (const id of new Set(await candidates(event, context))) {

@@ -5,6 +5,7 @@ import type { Context } from "hono";
 import { and, asc, client, count, eq, graphql, gt, replaceBigInts } from "ponder";
 
 import { deviceListQuery, deviceIdParam } from "./params";
+import money, { deviceMoney } from "./money";
 
 const { device, deviceOwnerChange, deviceStatusChange, reputationScore } = schema;
 
@@ -27,7 +28,7 @@ app.get("/devices/:id", async (c) => {
   if (typeof id === "object") return json(c, id, 400);
   const [row] = await db.select().from(device).where(eq(device.id, id));
   if (row === undefined) return json(c, { error: `no device ${id} is indexed` }, 404);
-  const [statusHistory, ownerHistory, reputationHistory] = await Promise.all([
+  const [statusHistory, ownerHistory, reputationHistory, { wallets, channels }] = await Promise.all([
     db
       .select()
       .from(deviceStatusChange)
@@ -43,8 +44,9 @@ app.get("/devices/:id", async (c) => {
       .from(reputationScore)
       .where(eq(reputationScore.deviceId, id))
       .orderBy(asc(reputationScore.block), asc(reputationScore.id)),
+    deviceMoney(db, id),
   ]);
-  return json(c, { device: row, statusHistory, ownerHistory, reputationHistory });
+  return json(c, { device: row, statusHistory, ownerHistory, reputationHistory, wallets, channels });
 });
 
 /** Devices filtered by manufacturer, owner and status, by id, a page at a time: `cursor` is the last id seen. */
@@ -75,5 +77,7 @@ app.get("/stats/fleet", async (c) => {
   for (const r of rows) byStatus[r.status] = Number(r.n);
   return json(c, { total: byStatus.Registered + byStatus.Active + byStatus.Revoked, byStatus });
 });
+
+app.route("/", money);
 
 export default app;

@@ -1,0 +1,125 @@
+import type { BadRequest } from "./params";
+import { MAX_LIMIT } from "./params";
+
+type Hex = `0x${string}`;
+
+/** A page request: a cursor (as the previous page's `nextCursor` gave it) and a limit 1-100 (default 25). */
+export interface PageQuery {
+  cursor?: string;
+  limit: number;
+}
+
+/** The GET /channels query: by AS (payee) and/or owner, and status, a page at a time. */
+export interface ChannelListQuery extends PageQuery {
+  as?: Hex;
+  owner?: Hex;
+  status?: "Open" | "Closed" | "Reclaimed";
+}
+
+const CHANNEL_STATUSES = ["Open", "Closed", "Reclaimed"] as const;
+
+/** An address (0x + 40 hex), lower-cased as the indexer stores it, or the one-line refusal naming `what`. */
+export function addressParam(value: string, what = "address"): Hex | BadRequest {
+  if (!/^0x[0-9a-fA-F]{40}$/.test(value)) return { error: `${what} "${value}" is not an address (0x + 40 hex)` };
+  return value.toLowerCase() as Hex;
+}
+
+/** A channel id (32 bytes, hex), lower-cased, or the one-line refusal. */
+export function channelIdParam(value: string): Hex | BadRequest {
+  if (!/^0x[0-9a-fA-F]{64}$/.test(value)) return { error: `channel id "${value}" is not 32 bytes of hex (0x + 64)` };
+  return value.toLowerCase() as Hex;
+}
+
+/** Refuses any parameter outside `known`. */
+function unknownParam(params: URLSearchParams, known: readonly string[]): BadRequest | undefined {
+  for (const key of params.keys())
+    if (!known.includes(key)) return { error: `unknown parameter "${key.slice(0, 80)}": expected ${known.join(", ")}` };
+  return undefined;
+}
+
+/** `limit`, and a cursor checked by `cursor`, from the search parameters. */
+function page(params: URLSearchParams, cursor: (value: string) => string | BadRequest): PageQuery | BadRequest {
+  const query: PageQuery = { limit: 25 };
+  const limit = params.get("limit");
+  if (limit !== null) {
+    if (!/^\d{1,3}$/.test(limit) || Number(limit) < 1 || Number(limit) > MAX_LIMIT)
+      return { error: `limit "${limit}" is not a whole number from 1 to ${MAX_LIMIT}` };
+    query.limit = Number(limit);
+  }
+  const at = params.get("cursor");
+  if (at !== null) {
+    const checked = cursor(at);
+    if (typeof checked === "object") return checked;
+    query.cursor = checked;
+  }
+  return query;
+}
+
+/** An event cursor: the id of the last row seen (Ponder's event ids are decimal checkpoints). */
+function eventCursor(value: string): string | BadRequest {
+  return /^\d{1,100}$/.test(value)
+    ? value
+    : { error: `cursor "${value.slice(0, 80)}" is not a cursor this route gave` };
+}
+
+/** GET /wallets/:address/{executions,spends}: `cursor` and `limit` only. */
+export function eventPageQuery(params: URLSearchParams): PageQuery | BadRequest {
+  return unknownParam(params, ["cursor", "limit"]) ?? page(params, eventCursor);
+}
+
+/** A period cursor, `<periodIndex>:<asset>`, as GET /wallets/:address/periods gives it. */
+function periodCursor(value: string): string | BadRequest {
+  return /^\d{1,30}:0x[0-9a-fA-F]{40}$/.test(value)
+    ? value.toLowerCase()
+    : { error: `cursor "${value.slice(0, 80)}" is not a period cursor (<periodIndex>:<asset>)` };
+}
+
+/** GET /wallets/:address/periods: `cursor` and `limit`. */
+export function periodPageQuery(params: URLSearchParams): PageQuery | BadRequest {
+  return unknownParam(params, ["cursor", "limit"]) ?? page(params, periodCursor);
+}
+
+/** GET /wallets/:address: `at`, the unix time to read "this period" at (default: the chain's latest block). */
+export function walletQuery(params: URLSearchParams): { at?: bigint } | BadRequest {
+  const unknown = unknownParam(params, ["at"]);
+  if (unknown !== undefined) return unknown;
+  const at = params.get("at");
+  if (at === null) return {};
+  if (!/^\d{1,12}$/.test(at)) return { error: `at "${at.slice(0, 80)}" is not a unix time in seconds` };
+  return { at: BigInt(at) };
+}
+
+/** GET /channels: `as` and/or `owner` (one at least), `status`, `cursor` (a channel id) and `limit`. */
+export function channelListQuery(params: URLSearchParams): ChannelListQuery | BadRequest {
+  const unknown = unknownParam(params, ["as", "owner", "status", "cursor", "limit"]);
+  if (unknown !== undefined) return unknown;
+  const base = page(params, (v) => {
+    const id = channelIdParam(v);
+    return typeof id === "object" ? { error: `cursor: ${id.error}` } : id;
+  });
+  if ("error" in base) return base;
+  const query: ChannelListQuery = { ...base };
+  for (const key of ["as", "owner"] as const) {
+    const value = params.get(key);
+    if (value === null) continue;
+    const address = addressParam(value, key);
+    if (typeof address === "object") return address;
+    query[key] = address;
+  }
+  if (query.as === undefined && query.owner === undefined)
+    return { error: "name the channels: as=<AS address> and/or owner=<owner address>" };
+  const status = params.get("status");
+  if (status !== null) {
+    const match = CHANNEL_STATUSES.find((s) => s.toLowerCase() === status.toLowerCase());
+    if (match === undefined)
+      return { error: `status "${status.slice(0, 80)}" is not one of ${CHANNEL_STATUSES.join(", ")}` };
+    query.status = match;
+  }
+  return query;
+}
+
+/** A route that takes no parameters. */
+export function noParams(params: URLSearchParams): BadRequest | undefined {
+  for (const key of params.keys()) return { error: `unknown parameter "${key.slice(0, 80)}": this route takes none` };
+  return undefined;
+}
