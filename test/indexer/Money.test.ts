@@ -11,6 +11,7 @@ import type { Signer } from "ethers";
 import { channelsAt, contextFor, registryAt, tokenAt, walletFactoryAt } from "../../src/chain/context";
 import type { SystemAddresses, SystemContext } from "../../src/chain/context";
 import { DeviceWallet__factory } from "../../src/chain/factories";
+import { EthRefuser__factory } from "../../typechain-types/factories/contracts/mocks/EthRefuser__factory";
 import { closeChannels } from "../../src/channels/close";
 import { reclaimChannel, topUpChannel } from "../../src/channels/manage";
 import { openChannel } from "../../src/channels/open";
@@ -127,8 +128,10 @@ describe("indexer: device wallets, channels and auditor rewards against a local 
   let deviceId: string;
   let myWallet: string;
   let as: string;
-  const mine: Record<"single" | "batchA" | "batchB" | "reclaimed" | "walletOpened", string> = {
+  let refuser: string;
+  const mine: Record<"single" | "batchA" | "batchB" | "refused" | "reclaimed" | "walletOpened", string> = {
     single: "",
+    refused: "",
     batchA: "",
     batchB: "",
     reclaimed: "",
@@ -246,6 +249,18 @@ describe("indexer: device wallets, channels and auditor rewards against a local 
     const batchA = await channelOf(later, 2n);
     const batchB = await channelOf(later, 3n);
     const reclaimed = await channelOf(now + 600n, 4n);
+    // A contract owner that refuses ETH: its refund at the batch close is owed, then withdrawn.
+    const refusing = await new EthRefuser__factory(payer).deploy();
+    refuser = await refusing.getAddress();
+    const refusedTx = await (
+      await refusing.open(ctx.addresses.PaymentChannels, as, later, clientLeaf(client.address), 5n, {
+        value: parseEther("1"),
+      })
+    ).wait();
+    const refusedOpen = channelsAt(ctx).interface.parseLog(
+      refusedTx!.logs.find((l) => lower(l.address) === lower(ctx.addresses.PaymentChannels))!,
+    );
+    mine.refused = refusedOpen!.args.channelId as string;
     Object.assign(mine, {
       single: single.channelId,
       batchA: batchA.channelId,
@@ -263,8 +278,13 @@ describe("indexer: device wallets, channels and auditor rewards against a local 
     await closeChannels(ctx, { payee: asSigner, receipts: [await receipt(single.channelId, "1.2")] });
     await closeChannels(ctx, {
       payee: asSigner,
-      receipts: [await receipt(batchA.channelId, "0.3"), await receipt(batchB.channelId, "0.7")],
+      receipts: [
+        await receipt(batchA.channelId, "0.3"),
+        await receipt(batchB.channelId, "0.7"),
+        await receipt(mine.refused, "0.4"),
+      ],
     });
+    await (await refusing.withdraw(ctx.addresses.PaymentChannels)).wait();
     await increaseTime(700);
     await reclaimChannel(ctx, { owner: payer, channelId: reclaimed.channelId });
 
@@ -418,7 +438,7 @@ describe("indexer: device wallets, channels and auditor rewards against a local 
   it("indexes every channel's life as the contract's logs and state give it", async function () {
     const channels = channelsAt(ctx);
     const opened = await channels.queryFilter(channels.filters.ChannelOpened());
-    expect(opened).to.have.length(7); // the demo's two, the wallet's and four of account 10
+    expect(opened).to.have.length(8); // the demo's two, the wallet's, four of account 10 and the refuser's
     const closed = new Map(
       (await channels.queryFilter(channels.filters.ChannelClosed())).map((e) => [e.args.channelId, e]),
     );
@@ -465,8 +485,39 @@ describe("indexer: device wallets, channels and auditor rewards against a local 
     });
     for (const id of [mine.batchA, mine.batchB])
       expect((await get<{ channel: ChannelRow }>(`/channels/${id}`)).body.channel.endedBy).to.equal("closeBatch");
+    expect((await get<{ channel: ChannelRow }>(`/channels/${mine.refused}`)).body.channel.endedBy).to.equal(
+      "closeBatch",
+    );
     const back = await get<{ events: { kind: string }[] }>(`/channels/${mine.reclaimed}`);
     expect(back.body.events.map((e) => e.kind)).to.deep.equal(["Opened", "Reclaimed"]);
+  });
+
+  it("records an ETH refund the owner refused, on its channel, and its withdrawal", async function () {
+    const channels = channelsAt(ctx);
+    const [owed] = await channels.queryFilter(channels.filters.RefundOwed(refuser));
+    const [withdrawn] = await channels.queryFilter(channels.filters.RefundWithdrawn(refuser));
+    expect(owed.args.amount).to.equal(parseEther("0.6"));
+    const { body } = await get<{ channel: { refundOwed: string }; refunds: { kind: string; amount: string }[] }>(
+      `/channels/${mine.refused}`,
+    );
+    expect(body.channel.refundOwed).to.equal(owed.args.amount.toString());
+    expect(body.refunds.map((r) => [r.kind, r.amount])).to.deep.equal([["Owed", owed.args.amount.toString()]]);
+    // Every refund row, through Ponder's GraphQL.
+    const response = await fetch(`${api}/graphql`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        query: `{ channelRefunds(where: { owner: "${lower(refuser)}" }, orderBy: "id") { items { kind amount channelId } } }`,
+      }),
+    });
+    const { data } = (await response.json()) as {
+      data: { channelRefunds: { items: { kind: string; amount: string; channelId: string | null }[] } };
+    };
+    expect(data.channelRefunds.items).to.deep.equal([
+      { kind: "Owed", amount: owed.args.amount.toString(), channelId: lower(mine.refused) },
+      { kind: "Withdrawn", amount: withdrawn.args.amount.toString(), channelId: null },
+    ]);
+    expect(await channels.refundOwed(refuser)).to.equal(0n);
   });
 
   it("lists channels by AS and owner page by page, and sums an AS's revenue", async function () {
