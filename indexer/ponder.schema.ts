@@ -123,7 +123,7 @@ export const whitelist = onchainTable(
   (table) => ({ pk: primaryKey({ columns: [table.manufacturerId, table.root] }) }),
 );
 
-/** A ThingToken transfer from or to a contract of the system (registry, channels, wallet factory). */
+/** A ThingToken transfer from or to a contract of the system (registry, channels, wallet factory, device wallets). */
 export const tokenTransfer = onchainTable(
   "token_transfer",
   (t) => ({

@@ -1,12 +1,21 @@
 import { ponder } from "ponder:registry";
-import { tokenTransfer } from "ponder:schema";
+import { deviceWallet, tokenTransfer } from "ponder:schema";
 
-/** ThingToken transfers from or to a contract of the system: fees, rewards, channel deposits and payouts. */
+/**
+ * ThingToken transfers from or to a contract of the system: fees, rewards, channel deposits and payouts, and
+ * device wallets' funding and spends.
+ */
 ponder.on("ThingToken:Transfer", async ({ event, context }) => {
   const system = new Set(Object.values(context.contracts).map((c) => String(c.address).toLowerCase()));
   system.delete(context.contracts.ThingToken.address.toLowerCase());
   const { from, to, value } = event.args;
-  if (!system.has(from.toLowerCase()) && !system.has(to.toLowerCase())) return;
+  if (
+    !system.has(from.toLowerCase()) &&
+    !system.has(to.toLowerCase()) &&
+    (await context.db.find(deviceWallet, { address: to })) === null &&
+    (await context.db.find(deviceWallet, { address: from })) === null
+  )
+    return;
   await context.db.insert(tokenTransfer).values({
     id: event.id,
     from,

@@ -165,6 +165,7 @@ describe("indexer: device wallets, channels and auditor rewards against a local 
     const { addresses } = JSON.parse(demo.stdout) as { addresses: SystemAddresses };
     ctx = await contextFor(provider, addresses);
     const eth = await resolveAsset(ctx, "eth");
+    const thing = await resolveAsset(ctx, "thing");
     const [admin, owner, coOwner, thirdOwner, payer, asSigner] = await Promise.all(
       [0, 7, 8, 9, 10, 11].map((i) => signer(i)),
     );
@@ -185,10 +186,16 @@ describe("indexer: device wallets, channels and auditor rewards against a local 
       threshold: 2,
       deviceId,
       period: HOUR,
-      limits: [{ asset: eth, limit: parseEther("0.3") }],
+      limits: [
+        { asset: eth, limit: parseEther("0.3") },
+        { asset: thing, limit: parseEther("100") },
+      ],
     });
     myWallet = created.wallet;
-    await fundWallet(ctx, admin, myWallet, [{ asset: eth, amount: parseEther("5") }]);
+    await fundWallet(ctx, admin, myWallet, [
+      { asset: eth, amount: parseEther("5") },
+      { asset: thing, amount: parseEther("250") },
+    ]);
     await (await admin.sendTransaction({ to: device.address, value: parseEther("1") })).wait();
     // Spends: one sent by the device, one relayed; then a higher limit, an hour later another spend.
     const spend = (amount: string, relayer?: Signer) =>
@@ -356,14 +363,18 @@ describe("indexer: device wallets, channels and auditor rewards against a local 
         deviceKey: lower(config.deviceKey),
       });
       // This period's use at the head block, as the contract's own view computes it at that block.
-      expect(body.allowances.map((a) => a.asset)).to.deep.equal([ZeroAddress]);
-      const onChain = await wallet.allowance(ZeroAddress, { blockTag: head!.number });
-      expect(body.allowances[0]).to.include({
-        limit: onChain.limit.toString(),
-        spentThisPeriod: onChain.spentCurrentPeriod.toString(),
-        spentPreviousPeriod: onChain.spentPreviousPeriod.toString(),
-        available: onChain.available.toString(),
-      });
+      const assets =
+        lower(address) === lower(myWallet) ? [ZeroAddress, ctx.addresses.ThingToken].map(lower).sort() : [ZeroAddress];
+      expect(body.allowances.map((a) => a.asset)).to.deep.equal(assets);
+      for (const allowance of body.allowances) {
+        const onChain = await wallet.allowance(allowance.asset, { blockTag: head!.number });
+        expect(allowance).to.include({
+          limit: onChain.limit.toString(),
+          spentThisPeriod: onChain.spentCurrentPeriod.toString(),
+          spentPreviousPeriod: onChain.spentPreviousPeriod.toString(),
+          available: onChain.available.toString(),
+        });
+      }
 
       // Executions and spends, newest first, each as its log says.
       const executed = await wallet.queryFilter(wallet.filters.Executed());
@@ -376,7 +387,9 @@ describe("indexer: device wallets, channels and auditor rewards against a local 
       expect(body.spends.items.map((s) => [lower(s.to), s.amount])).to.deep.equal(
         [...spent].reverse().map((e) => [lower(e.args.to), e.args.amount.toString()]),
       );
-      expect(body.allowances[0].totalSpent).to.equal(spent.reduce((sum, e) => sum + e.args.amount, 0n).toString());
+      expect(body.allowances.find((a) => a.asset === ZeroAddress)!.totalSpent).to.equal(
+        spent.reduce((sum, e) => sum + e.args.amount, 0n).toString(),
+      );
       // Limit use per period: the spends' amounts summed by aligned period (timestamp / period).
       const byPeriod = new Map<string, bigint>();
       for (const e of spent) {
@@ -423,6 +436,25 @@ describe("indexer: device wallets, channels and auditor rewards against a local 
       } while (cursor !== null);
       expect(seen, kind).to.deep.equal(body[kind].items);
     }
+  });
+
+  it("records the ThingToken transfers that fund a device wallet", async function () {
+    const token = tokenAt(ctx);
+    const funded = await token.queryFilter(token.filters.Transfer(undefined, myWallet));
+    expect(funded).to.have.length(1);
+    const response = await fetch(`${api}/graphql`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        query: `{ tokenTransfers(where: { to: "${lower(myWallet)}" }) { items { from value } } }`,
+      }),
+    });
+    const { data } = (await response.json()) as {
+      data: { tokenTransfers: { items: { from: string; value: string }[] } };
+    };
+    expect(data.tokenTransfers.items).to.deep.equal([
+      { from: lower(funded[0].args.from), value: funded[0].args.value.toString() },
+    ]);
   });
 
   it("reaches a device's wallet and channels from the device page", async function () {
