@@ -69,7 +69,7 @@ export function eventPageQuery(params: URLSearchParams): PageQuery | BadRequest 
 
 /** A period cursor, `<periodIndex>:<asset>`, as GET /wallets/:address/periods gives it. */
 function periodCursor(value: string): string | BadRequest {
-  return /^\d{1,30}:0x[0-9a-fA-F]{40}$/.test(value)
+  return /^\d{1,18}:0x[0-9a-fA-F]{40}$/.test(value)
     ? value.toLowerCase()
     : { error: `cursor "${value.slice(0, 80)}" is not a period cursor (<periodIndex>:<asset>)` };
 }
