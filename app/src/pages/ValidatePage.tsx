@@ -1,5 +1,5 @@
 import { useQuery } from "@tanstack/react-query";
-import { useState } from "react";
+import { useEffect, useState } from "react";
 import { useNavigate, useParams } from "react-router";
 import type { Hex } from "viem";
 import { usePublicClient } from "wagmi";
@@ -44,6 +44,8 @@ export function ValidatePage() {
   const client = usePublicClient({ chainId: config.chainId })!;
   const [claimText, setClaimText] = useState("");
   const [claim, setClaim] = useState<string>();
+  // A pasted claim is about its own device: opening another device's link drops it.
+  useEffect(() => setClaim(undefined), [deviceId]);
 
   const verdict = useQuery({
     queryKey: ["validate", config.registry, deviceId ?? null, claim ?? null],
@@ -90,7 +92,7 @@ export function ValidatePage() {
         action="Validate"
         onSubmit={(id) => {
           setClaim(undefined);
-          navigate(`/validate/${id}`);
+          void navigate(`/validate/${id}`);
         }}
       />
       <form
