@@ -12,6 +12,7 @@ import { chromium } from "playwright-core";
 import { DeviceRegistry__factory, ThingToken__factory } from "../../src/chain/factories";
 import { readDomain } from "../../src/eip712/domain";
 import { compact, signActivation, signIdentityClaim } from "../../src/eip712/device";
+import { buildWhitelist } from "../../src/merkle/whitelist";
 import { activationLink } from "../../src/registry/activation-link";
 import { formatThing } from "../../src/units";
 import type { ActivationPayload } from "../../src/registry/activation-link";
@@ -80,7 +81,8 @@ async function walletRpc(
         types: Record<string, { name: string; type: string }[]>;
         message: Record<string, unknown>;
       };
-      const { EIP712Domain: _domainType, ...types } = typed.types;
+      const types = { ...typed.types };
+      delete types.EIP712Domain; // ethers derives the domain's type itself
       return { result: await wallet.signTypedData(typed.domain, types, typed.message) };
     }
     case "eth_sendTransaction": {
@@ -303,6 +305,37 @@ describe("Web app in Chromium (app/)", function () {
     await page.reload();
     await waitText(page.getByTestId("problem"), "include", "already active");
     expect(await page.getByRole("button", { name: "Activate and pay with a permit" }).isDisabled()).to.equal(true);
+  });
+
+  it("registers a whitelisted device from the link's proof, then activates it with a permit", async function () {
+    const key = Wallet.createRandom();
+    const deviceId = `0x00000001${keccak256(toUtf8Bytes("app-test-whitelisted")).slice(10)}`;
+    const whitelist = buildWhitelist([{ deviceId, deviceKey: key.address, deviceType: 5 }], 1);
+    const manufacturer = await provider.getSigner(MANUFACTURER);
+    await (await registry.connect(manufacturer).commitWhitelist(MaxUint256, MaxUint256, whitelist.root, 1)).wait();
+    const fee = (await registry.getWhitelist(1, whitelist.root)).activationFee;
+    const wallet = await owner("1", fee);
+    const [entry] = whitelist.entries;
+    const payload = {
+      ...(await signedBy({ id: deviceId, key }, wallet.address)),
+      whitelist: { root: whitelist.root, deviceType: 5, deviceKey: key.address, proof: entry.proof },
+    };
+    expect((await registry.getDevice(deviceId)).status).to.equal(0n);
+
+    const page = await pageWith(wallet);
+    await page.goto(base + activationLink(payload));
+    await waitText(page.getByTestId("status"), "equal", "unknown");
+    await connect(page);
+    await page.getByRole("button", { name: "Activate and pay with a permit" }).click();
+    await page.getByTestId("result").waitFor({ timeout: 120_000 });
+
+    const view = await registry.getDevice(deviceId);
+    expect(view.status).to.equal(ACTIVE);
+    expect(view.owner).to.equal(wallet.address);
+    expect(view.deviceKey).to.equal(key.address);
+    expect(await token.balanceOf(wallet.address)).to.equal(0n);
+    expect((await registry.getWhitelist(1, whitelist.root)).used).to.equal(1n);
+    expect(await page.getByTestId("result").textContent()).to.match(/^Activated: the device is active/);
   });
 
   it("refuses on the wrong network: says which chains, sends nothing", async function () {

@@ -1,3 +1,4 @@
+import { manufacturerIdOf } from "../../../src/devices/id";
 import type { DeviceInfo } from "../../../src/registry/device-info";
 import { formatThing } from "../../../src/units";
 
@@ -16,8 +17,13 @@ export function DeviceCard({ info, fee }: { info: DeviceInfo; fee?: bigint }) {
       </dd>
       <dt>Manufacturer</dt>
       <dd>
-        #{info.manufacturerId}
-        {known && <span className="mono"> {info.manufacturer}</span>}
+        {known ? (
+          <>
+            #{info.manufacturerId} <span className="mono">{info.manufacturer}</span>
+          </>
+        ) : (
+          `#${manufacturerIdOf(info.deviceId)} (by the id; not registered yet)`
+        )}
       </dd>
       {known && (
         <>

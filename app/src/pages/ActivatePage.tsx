@@ -6,6 +6,7 @@ import type { Hex } from "viem";
 import { formatUnits, parseUnits } from "viem";
 import { useConfig, useConnection, usePublicClient } from "wagmi";
 
+import { manufacturerIdOf } from "../../../src/devices/id";
 import { activationProblem, parseActivationQuery } from "../../../src/registry/activation-link";
 import type { ActivationPayload, RelayRequest } from "../../../src/registry/activation-link";
 import { TOKEN_DECIMALS, formatThing } from "../../../src/units";
@@ -54,7 +55,7 @@ export function ActivatePage() {
                 address: config.registry,
                 abi: registryAbi,
                 functionName: "getWhitelist",
-                args: [info.manufacturerId, payload.whitelist.root as Hex],
+                args: [manufacturerIdOf(info.deviceId), payload.whitelist.root as Hex],
               })
               .then((w) => w.activationFee)
           : client.readContract({
