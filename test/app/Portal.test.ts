@@ -204,15 +204,25 @@ describe("Web app in Chromium (app/)", function () {
     // The built app, served by `vite preview` with its config from this deployment's address book.
     const appEnv = { ...process.env, ...env, THINGLEDGER_RPC_URL: node.url, VITE_CONFIG_NATIVE_IGNORE_WARNING: "true" };
     const vite = path.join(ROOT, "node_modules", "vite", "bin", "vite.js");
-    const build = spawnSync(process.execPath, [vite, "build", "app"], { cwd: ROOT, env: appEnv, encoding: "utf8" });
+    // Built into the scratch folder, so the test leaves the worktree's app/dist alone.
+    const dist = path.join(scratch, "dist");
+    const build = spawnSync(process.execPath, [vite, "build", "app", "--outDir", dist, "--emptyOutDir"], {
+      cwd: ROOT,
+      env: appEnv,
+      encoding: "utf8",
+    });
     expect(build.status, build.stderr + build.stdout).to.equal(0);
     const port = await freePort();
     base = `http://127.0.0.1:${port}/`;
-    preview = spawn(process.execPath, [vite, "preview", "app", "--host", "127.0.0.1", "--port", String(port)], {
-      cwd: ROOT,
-      env: appEnv,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    preview = spawn(
+      process.execPath,
+      [vite, "preview", "app", "--outDir", dist, "--host", "127.0.0.1", "--port", String(port)],
+      {
+        cwd: ROOT,
+        env: appEnv,
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
     preview.stdout?.on("data", (c: Buffer) => (previewLog += c.toString()));
     preview.stderr?.on("data", (c: Buffer) => (previewLog += c.toString()));
     for (let i = 0; ; i++) {
@@ -451,6 +461,7 @@ describe("Web app in Chromium (app/)", function () {
     await page.goto(`${base}#/validate/${active.id}`);
     const verdict = page.getByTestId("verdict");
     await waitText(verdict, "equal", "Valid: active in the registry.");
+    await shot(page, "validate-valid-desktop.png");
     const view = await registry.getDevice(active.id);
     const card = (await page.getByRole("definition").allTextContents()).join(" ");
     expect(card).to.include(`${view.score} / 1000`).and.include(MANUFACTURER);
