@@ -15,6 +15,7 @@ export default tseslint.config(
       "indexer/.ponder/",
       "indexer/generated/",
       "indexer/ponder-env.d.ts",
+      "app/dist/",
     ],
   },
   js.configs.recommended,
@@ -24,7 +25,7 @@ export default tseslint.config(
   },
   ...tseslint.configs.recommended,
   {
-    files: ["**/*.ts"],
+    files: ["**/*.ts", "**/*.tsx"],
     rules: {
       "@typescript-eslint/no-explicit-any": "error",
       "@typescript-eslint/no-non-null-assertion": "off",

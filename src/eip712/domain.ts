@@ -15,16 +15,6 @@ const CHAIN_ID = 0x04;
 const VERIFYING_CONTRACT = 0x08;
 const SALT = 0x10;
 
-interface Stated {
-  fields: string;
-  name: string;
-  version: string;
-  chainId: bigint;
-  verifyingContract: string;
-  salt: string;
-  extensions: readonly unknown[];
-}
-
 /** A deployed contract: a typed (TypeChain) contract, or a runner and an address. */
 export type DomainSource = BaseContract | { runner: ContractRunner; address: string };
 
@@ -36,15 +26,34 @@ export type DomainSource = BaseContract | { runner: ContractRunner; address: str
 export async function readDomain(source: DomainSource): Promise<TypedDataDomain> {
   const address = "address" in source ? source.address : await source.getAddress();
   const contract = new Contract(address, ERC5267_ABI, source.runner);
-  let stated: Stated;
+  let stated: Erc5267Answer;
   try {
-    stated = (await contract.getFunction("eip712Domain").staticCall()).toObject() as Stated;
+    stated = (await contract.getFunction("eip712Domain").staticCall()).toObject() as Erc5267Answer;
   } catch (error) {
     if (reverted(error)) {
       throw new UserError(`${address} states no EIP-712 domain (it has no ERC-5267 eip712Domain())`);
     }
     throw error;
   }
+  return statedDomain(address, stated);
+}
+
+/** What ERC-5267's `eip712Domain()` answers, as ethers or viem decode it (fields as hex or number). */
+export interface Erc5267Answer {
+  fields: string | number;
+  name: string;
+  version: string;
+  chainId: bigint;
+  verifyingContract: string;
+  salt: string;
+  extensions: readonly unknown[];
+}
+
+/**
+ * The domain a contract states in its `eip712Domain()` answer: only the members its `fields` declare. No
+ * provider here: {@link readDomain} and the browser app (which calls through viem) share it.
+ */
+export function statedDomain(address: string, stated: Erc5267Answer): TypedDataDomain {
   if (stated.extensions.length > 0)
     throw new UserError(`${address} states an EIP-712 domain with extensions, not supported`);
   const fields = Number(stated.fields);

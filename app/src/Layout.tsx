@@ -1,0 +1,27 @@
+import { NavLink, Outlet } from "react-router";
+
+import { useAppConfig } from "./chain/context";
+import { WalletButton } from "./components/WalletButton";
+
+export function Layout() {
+  const config = useAppConfig();
+  return (
+    <>
+      <header className="top">
+        <strong className="brand">ThingLedger</strong>
+        <nav aria-label="Main">
+          <NavLink to="/activate">Activate</NavLink>
+          <NavLink to="/validate">Validate</NavLink>
+          <NavLink to="/relay">Relay</NavLink>
+        </nav>
+        <span className="network" title={config.rpcUrl}>
+          {config.network} · chain {config.chainId}
+        </span>
+        <WalletButton />
+      </header>
+      <main className="page">
+        <Outlet />
+      </main>
+    </>
+  );
+}

@@ -1,0 +1,47 @@
+import { QueryClient } from "@tanstack/react-query";
+import type { Chain } from "viem";
+import { defineChain } from "viem";
+import { createConfig, http, injected } from "wagmi";
+
+import type { AppConfig } from "../../../src/chain/app-config";
+
+export type { AppConfig };
+
+/**
+ * The app's one link to a deployment: `thingledger.json`, served next to the app from the Ignition address
+ * book (app/vite.config.ts). A `?config=<url>` query parameter points the app at another one.
+ */
+export async function loadConfig(): Promise<AppConfig> {
+  const url = new URLSearchParams(window.location.search).get("config") ?? "thingledger.json";
+  const response = await fetch(url, { cache: "no-store" });
+  const body = (await response.json().catch(() => ({}))) as Partial<AppConfig> & { error?: string };
+  if (!response.ok || body.kind !== "thingledger/app-config")
+    throw new Error(body.error ?? `${url} is not a ThingLedger app config (HTTP ${response.status})`);
+  return body as AppConfig;
+}
+
+/** The deployment's chain, as viem and wagmi take it: reads go to its RPC URL, the wallet signs and sends. */
+export function chainOf(config: AppConfig): Chain {
+  return defineChain({
+    id: config.chainId,
+    name: config.network,
+    nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 },
+    rpcUrls: { default: { http: [config.rpcUrl] } },
+  });
+}
+
+/**
+ * wagmi for the deployment's one chain. Connectors: any injected EIP-1193 wallet (MetaMask, Rabby, a
+ * mobile wallet's browser), announced through EIP-6963 too. WalletConnect slots in here: add
+ * `walletConnect({ projectId })` from "wagmi/connectors" and its peer `@walletconnect/ethereum-provider`.
+ */
+export function wagmiConfigOf(config: AppConfig) {
+  const chain = chainOf(config);
+  return createConfig({
+    chains: [chain],
+    connectors: [injected()],
+    transports: { [chain.id]: http(config.rpcUrl) },
+  });
+}
+
+export const queryClient = new QueryClient({ defaultOptions: { queries: { retry: 1, refetchOnWindowFocus: false } } });

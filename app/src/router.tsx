@@ -1,0 +1,26 @@
+import { Navigate, createHashRouter } from "react-router";
+
+import { Layout } from "./Layout";
+import { ActivatePage } from "./pages/ActivatePage";
+import { RelayPage } from "./pages/RelayPage";
+import { ValidatePage } from "./pages/ValidatePage";
+
+/**
+ * Hash routes, so that a device's link or QR code (`#/activate/<id>?…`) opens the page from any static host.
+ * Later pages (dashboard, device, wallets, channels) are routes added here under the same layout.
+ */
+export const router = createHashRouter([
+  {
+    path: "/",
+    element: <Layout />,
+    children: [
+      { index: true, element: <Navigate to="/activate" replace /> },
+      { path: "activate", element: <ActivatePage /> },
+      { path: "activate/:deviceId", element: <ActivatePage /> },
+      { path: "validate", element: <ValidatePage /> },
+      { path: "validate/:deviceId", element: <ValidatePage /> },
+      { path: "relay", element: <RelayPage /> },
+      { path: "*", element: <p role="alert">No such page.</p> },
+    ],
+  },
+]);

@@ -1,0 +1,34 @@
+import path from "node:path";
+
+import { deploymentFolder, readDeploymentBook } from "./address-book";
+import type { SystemAddresses } from "./context";
+
+/**
+ * What the browser app fetches at start (`thingledger.json`, written or served next to it by app/vite.config.ts):
+ * the chain and the system's addresses, read from the Ignition address book, so the app holds no second copy.
+ */
+export interface AppConfig {
+  kind: "thingledger/app-config";
+  chainId: number;
+  /** A name for the chain, shown in the app. */
+  network: string;
+  /** The JSON-RPC URL the app reads the chain through (the wallet signs and sends). */
+  rpcUrl: string;
+  addresses: SystemAddresses;
+}
+
+/**
+ * The app's config from the environment, as the indexer reads it: THINGLEDGER_RPC_URL (default
+ * http://127.0.0.1:8545), THINGLEDGER_CHAIN_ID (default 31337), THINGLEDGER_DEPLOYMENT_DIR or
+ * THINGLEDGER_DEPLOYMENT_ID (default deploy/deployments/chain-<id>). Fails in one line without a deployment.
+ */
+export function appConfigFromEnv(root: string, env: NodeJS.ProcessEnv = process.env): AppConfig {
+  const chainId = Number(env.THINGLEDGER_CHAIN_ID ?? "31337");
+  const rpcUrl = env.THINGLEDGER_RPC_URL ?? "http://127.0.0.1:8545";
+  const dir =
+    env.THINGLEDGER_DEPLOYMENT_DIR ??
+    deploymentFolder(path.join(root, "deploy", "deployments"), chainId, env.THINGLEDGER_DEPLOYMENT_ID);
+  const { addresses } = readDeploymentBook(dir);
+  const network = env.THINGLEDGER_NETWORK ?? (chainId === 31337 ? "localhost" : `chain ${chainId}`);
+  return { kind: "thingledger/app-config", chainId, network, rpcUrl, addresses };
+}

@@ -1,0 +1,493 @@
+import { spawn, spawnSync } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+
+import { expect } from "chai";
+import { JsonRpcProvider, MaxUint256, Wallet, keccak256, parseEther, toUtf8Bytes } from "ethers";
+import type { HDNodeWallet } from "ethers";
+import type { Browser, BrowserContext, Locator, Page } from "playwright-core";
+import { chromium } from "playwright-core";
+
+import { DeviceRegistry__factory, ThingToken__factory } from "../../src/chain/factories";
+import { readDomain } from "../../src/eip712/domain";
+import { compact, signActivation, signIdentityClaim } from "../../src/eip712/device";
+import { buildWhitelist } from "../../src/merkle/whitelist";
+import { activationLink } from "../../src/registry/activation-link";
+import { formatThing } from "../../src/units";
+import type { ActivationPayload } from "../../src/registry/activation-link";
+import type { DeviceRegistry, ThingToken } from "../../typechain-types";
+import { ROOT, freePort, hardhat, startNodeDeployment } from "../shared/cli";
+import type { LocalNode } from "../shared/cli";
+import { coverageRunning } from "../shared/gas";
+
+/*
+ * The web app (app/) in a real Chromium (Debian's `chromium`, driven by playwright-core) against a real
+ * `hardhat node`: the built app served by `vite preview`, its config from the test deployment's address
+ * book, and an EIP-1193 wallet injected into the page that signs in Node with a test key (test code only).
+ * Every assertion that something happened is on chain state, then on the page.
+ */
+
+const CHROMIUM = "/usr/bin/chromium";
+const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+/** Hardhat's accounts: the treasury (0) and the demo's manufacturer (3), unlocked on the node. */
+const TREASURY = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
+const MANUFACTURER = "0x90F79bf6EB2c4f870365E785982E1f101E93b906";
+const ACTIVE = 2n;
+const REGISTERED = 1n;
+
+interface Rpc {
+  result?: unknown;
+  error?: { code: number; message: string };
+}
+
+/**
+ * A test wallet's EIP-1193 answers: its account, `chainId` (a wrong one to test the wrong network), typed
+ * data and transactions signed by `wallet` in Node; everything else forwarded to the node.
+ */
+async function walletRpc(
+  wallet: Wallet | HDNodeWallet,
+  chainId: number,
+  method: string,
+  params: unknown[],
+): Promise<Rpc> {
+  const provider = wallet.provider as JsonRpcProvider;
+  switch (method) {
+    case "eth_requestAccounts":
+    case "eth_accounts":
+      return { result: [wallet.address] };
+    case "eth_chainId":
+      return { result: `0x${chainId.toString(16)}` };
+    case "net_version":
+      return { result: String(chainId) };
+    case "wallet_switchEthereumChain":
+    case "wallet_addEthereumChain":
+      return { error: { code: 4200, message: "this test wallet does not switch chains" } };
+    case "eth_signTypedData_v4": {
+      const [account, json] = params as [string, string];
+      if (account.toLowerCase() !== wallet.address.toLowerCase())
+        return { error: { code: 4100, message: `not this wallet's account: ${account}` } };
+      const typed = JSON.parse(json) as {
+        domain: Record<string, unknown>;
+        types: Record<string, { name: string; type: string }[]>;
+        message: Record<string, unknown>;
+      };
+      const types = { ...typed.types };
+      delete types.EIP712Domain; // ethers derives the domain's type itself
+      return { result: await wallet.signTypedData(typed.domain, types, typed.message) };
+    }
+    case "eth_sendTransaction": {
+      const [tx] = params as [{ to: string; data?: string; value?: string; gas?: string }];
+      const sent = await wallet.sendTransaction({
+        to: tx.to,
+        data: tx.data,
+        value: tx.value === undefined ? undefined : BigInt(tx.value),
+        gasLimit: tx.gas === undefined ? undefined : BigInt(tx.gas),
+      });
+      return { result: sent.hash };
+    }
+    default:
+      try {
+        return { result: await provider.send(method, params) };
+      } catch (error) {
+        return { error: { code: -32603, message: (error as Error).message } };
+      }
+  }
+}
+
+/** Waits until `locator`'s text equals (or includes) `text`; fails with the last text seen. */
+async function waitText(locator: Locator, how: "equal" | "include", text: string, ms = 60_000): Promise<void> {
+  const end = Date.now() + ms;
+  let seen: string | null = null;
+  while (Date.now() < end) {
+    seen = (await locator.count()) > 0 ? await locator.first().textContent() : null;
+    if (seen !== null && (how === "equal" ? seen === text : seen.includes(text))) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  expect(seen, `the page's text`).to[how](text);
+}
+
+/** Waits until the button `locator` is enabled (the page has read the chain and the wallet). */
+async function waitEnabled(locator: Locator, ms = 60_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if ((await locator.count()) > 0 && (await locator.isEnabled())) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  expect.fail(`${locator.toString()} stayed disabled`);
+}
+
+/** Saves a screenshot to THINGLEDGER_APP_SCREENSHOTS (a folder), when set: to look at the pages. */
+async function shot(page: Page, name: string): Promise<void> {
+  const dir = process.env.THINGLEDGER_APP_SCREENSHOTS;
+  if (dir === undefined) return;
+  fs.mkdirSync(dir, { recursive: true });
+  await page.screenshot({ path: path.join(dir, name), fullPage: true });
+}
+
+/** The page's `window.ethereum`: requests go to {@link walletRpc} through `window.__testWallet`. */
+const INJECTED = `
+  window.ethereum = {
+    isThingLedgerTest: true,
+    async request({ method, params }) {
+      const answer = JSON.parse(await window.__testWallet(method, JSON.stringify(params ?? [])));
+      if (answer.error) throw Object.assign(new Error(answer.error.message), { code: answer.error.code });
+      return answer.result;
+    },
+    on() {},
+    removeListener() {},
+  };
+`;
+
+describe("Web app in Chromium (app/)", function () {
+  this.timeout(600_000);
+
+  let node: LocalNode;
+  let env: NodeJS.ProcessEnv;
+  let deploymentDir: string;
+  let scratch: string;
+  let provider: JsonRpcProvider;
+  let registry: DeviceRegistry;
+  let token: ThingToken;
+  let preview: ChildProcess | undefined;
+  let previewLog = "";
+  let base: string;
+  let browser: Browser | undefined;
+  const contexts: BrowserContext[] = [];
+  /** Device keys by device id: each signs its own activation. */
+  const devices: { id: string; key: Wallet | HDNodeWallet }[] = [];
+
+  before(async function () {
+    // Child processes recompile the contracts, which would overwrite coverage's instrumented build.
+    if (coverageRunning()) this.skip();
+    if (!fs.existsSync(CHROMIUM)) {
+      console.log(
+        `    (skipped: no ${CHROMIUM}; install it with: apt-get install -y --no-install-recommends chromium)`,
+      );
+      this.skip();
+    }
+    ({ node, env, deploymentDir, scratch } = await startNodeDeployment("app"));
+    provider = new JsonRpcProvider(node.url, undefined, { staticNetwork: true, cacheTimeout: -1 });
+
+    const demo = hardhat(["demo", "--network", "localhost", "--json"], env);
+    expect(demo.status, demo.stderr).to.equal(0);
+    const { addresses } = JSON.parse(demo.stdout) as { addresses: { DeviceRegistry: string; ThingToken: string } };
+    registry = DeviceRegistry__factory.connect(addresses.DeviceRegistry, provider);
+    token = ThingToken__factory.connect(addresses.ThingToken, provider);
+
+    // The demo's manufacturer (id 1) registers four devices, each with a key of its own.
+    const manufacturer = await provider.getSigner(MANUFACTURER);
+    await (await token.connect(manufacturer).approve(registry, MaxUint256)).wait();
+    for (let n = 1; n <= 6; n++)
+      devices.push({
+        id: `0x00000001${keccak256(toUtf8Bytes(`app-test-${n}`)).slice(10)}`,
+        key: Wallet.createRandom(),
+      });
+    await (
+      await registry.connect(manufacturer).registerDevices(
+        MaxUint256,
+        devices.map((d) => d.id),
+        devices.map((d) => d.key.address),
+        devices.map(() => 3),
+      )
+    ).wait();
+
+    // The built app, served by `vite preview` with its config from this deployment's address book.
+    const appEnv = { ...process.env, ...env, THINGLEDGER_RPC_URL: node.url, VITE_CONFIG_NATIVE_IGNORE_WARNING: "true" };
+    const vite = path.join(ROOT, "node_modules", "vite", "bin", "vite.js");
+    // Built into the scratch folder, so the test leaves the worktree's app/dist alone.
+    const dist = path.join(scratch, "dist");
+    const build = spawnSync(process.execPath, [vite, "build", "app", "--outDir", dist, "--emptyOutDir"], {
+      cwd: ROOT,
+      env: appEnv,
+      encoding: "utf8",
+    });
+    expect(build.status, build.stderr + build.stdout).to.equal(0);
+    const port = await freePort();
+    base = `http://127.0.0.1:${port}/`;
+    preview = spawn(
+      process.execPath,
+      [vite, "preview", "app", "--outDir", dist, "--host", "127.0.0.1", "--port", String(port)],
+      {
+        cwd: ROOT,
+        env: appEnv,
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    preview.stdout?.on("data", (c: Buffer) => (previewLog += c.toString()));
+    preview.stderr?.on("data", (c: Buffer) => (previewLog += c.toString()));
+    for (let i = 0; ; i++) {
+      const answer = await fetch(`${base}thingledger.json`).catch(() => undefined);
+      if (answer?.ok === true) break;
+      if (i > 300 || preview.exitCode !== null) throw new Error(`vite preview did not serve:\n${previewLog}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
+  });
+
+  after(async function () {
+    for (const c of contexts) await c.close().catch(() => undefined);
+    await browser?.close();
+    preview?.kill("SIGTERM");
+    provider?.destroy();
+    await node?.stop();
+    if (deploymentDir !== undefined) fs.rmSync(deploymentDir, { recursive: true, force: true });
+    if (scratch !== undefined) fs.rmSync(scratch, { recursive: true, force: true });
+  });
+
+  /** A fresh browser context (its own storage) whose page has `wallet` injected, on chain `chainId`. */
+  async function pageWith(wallet: Wallet | HDNodeWallet, chainId = 31337, width = 1280): Promise<Page> {
+    const context = await browser!.newContext({ viewport: { width, height: 900 } });
+    contexts.push(context);
+    const page = await context.newPage();
+    await page.exposeFunction("__testWallet", async (method: string, params: string) =>
+      JSON.stringify(await walletRpc(wallet, chainId, method, JSON.parse(params) as unknown[])),
+    );
+    await page.addInitScript(INJECTED);
+    return page;
+  }
+
+  /** A funded owner: `eth` ETH for gas, and THING from the manufacturer. */
+  async function owner(eth: string, thing: bigint): Promise<Wallet | HDNodeWallet> {
+    const wallet = Wallet.createRandom().connect(provider);
+    const treasury = await provider.getSigner(TREASURY);
+    if (eth !== "0") await (await treasury.sendTransaction({ to: wallet.address, value: parseEther(eth) })).wait();
+    await (await token.connect(await provider.getSigner(MANUFACTURER)).transfer(wallet.address, thing)).wait();
+    return wallet;
+  }
+
+  /** The device's signed activation for `ownerAddress`, good for an hour of chain time. */
+  async function signedBy(
+    device: { id: string; key: Wallet | HDNodeWallet },
+    ownerAddress: string,
+    lifetime = 3600n,
+  ): Promise<ActivationPayload> {
+    const now = BigInt((await provider.getBlock("latest"))!.timestamp);
+    const payload = { deviceId: device.id, owner: ownerAddress, deadline: now + lifetime };
+    const signature = await signActivation(device.key, await readDomain(registry), payload);
+    return { ...payload, signature };
+  }
+
+  async function connect(page: Page): Promise<void> {
+    await page.getByRole("button", { name: "Connect wallet" }).click();
+    await page.getByRole("button", { name: "Disconnect" }).waitFor();
+  }
+
+  it("activates a device from its link, paying with a permit (one signature, no approve transaction)", async function () {
+    const device = devices[0];
+    const fee = await registry.activationFeeOf(device.id);
+    expect(fee).to.be.greaterThan(0n);
+    const wallet = await owner("1", fee);
+    const page = await pageWith(wallet);
+    await page.goto(base + activationLink(await signedBy(device, wallet.address)));
+
+    await waitText(page.getByTestId("status"), "equal", "registered");
+    const card = await page.getByRole("definition").allTextContents();
+    expect(card.join(" ")).to.include(MANUFACTURER).and.include("lock").and.include(formatThing(fee));
+    await shot(page, "activate-desktop.png");
+
+    await connect(page);
+    const supplyBefore = await token.balanceOf(registry);
+    await page.getByRole("button", { name: "Activate and pay with a permit" }).click();
+    const result = page.getByTestId("result");
+    await result.waitFor({ timeout: 120_000 });
+
+    // The chain first: active, owned by the wallet, the fee moved from the owner, in the owner's one transaction.
+    const view = await registry.getDevice(device.id);
+    expect(view.status).to.equal(ACTIVE);
+    expect(view.owner).to.equal(wallet.address);
+    expect(await token.balanceOf(wallet.address)).to.equal(0n);
+    expect((await token.balanceOf(registry)) - supplyBefore).to.equal(fee);
+    expect(await provider.getTransactionCount(wallet.address)).to.equal(1);
+    expect(await token.allowance(wallet.address, registry)).to.equal(0n);
+    expect(await result.textContent()).to.match(/^Activated: the device is active, owned by 0x/);
+
+    // The same link again: the page says plainly that the device is already active, and offers nothing to send.
+    await page.reload();
+    await waitText(page.getByTestId("problem"), "include", "already active");
+    expect(await page.getByRole("button", { name: "Activate and pay with a permit" }).isDisabled()).to.equal(true);
+  });
+
+  it("registers a whitelisted device from the link's proof, then activates it with a permit", async function () {
+    const key = Wallet.createRandom();
+    const deviceId = `0x00000001${keccak256(toUtf8Bytes("app-test-whitelisted")).slice(10)}`;
+    const whitelist = buildWhitelist([{ deviceId, deviceKey: key.address, deviceType: 5 }], 1);
+    const manufacturer = await provider.getSigner(MANUFACTURER);
+    await (await registry.connect(manufacturer).commitWhitelist(MaxUint256, MaxUint256, whitelist.root, 1)).wait();
+    const fee = (await registry.getWhitelist(1, whitelist.root)).activationFee;
+    const wallet = await owner("1", fee);
+    const [entry] = whitelist.entries;
+    const payload = {
+      ...(await signedBy({ id: deviceId, key }, wallet.address)),
+      whitelist: { root: whitelist.root, deviceType: 5, deviceKey: key.address, proof: entry.proof },
+    };
+    expect((await registry.getDevice(deviceId)).status).to.equal(0n);
+
+    const page = await pageWith(wallet);
+    await page.goto(base + activationLink(payload));
+    await waitText(page.getByTestId("status"), "equal", "unknown");
+    await connect(page);
+    await page.getByRole("button", { name: "Activate and pay with a permit" }).click();
+    await page.getByTestId("result").waitFor({ timeout: 120_000 });
+
+    const view = await registry.getDevice(deviceId);
+    expect(view.status).to.equal(ACTIVE);
+    expect(view.owner).to.equal(wallet.address);
+    expect(view.deviceKey).to.equal(key.address);
+    expect(await token.balanceOf(wallet.address)).to.equal(0n);
+    expect((await registry.getWhitelist(1, whitelist.root)).used).to.equal(1n);
+    expect(await page.getByTestId("result").textContent()).to.match(/^Activated: the device is active/);
+  });
+
+  it("refuses on the wrong network: says which chains, sends nothing", async function () {
+    const device = devices[1];
+    const wallet = await owner("1", await registry.activationFeeOf(device.id));
+    const page = await pageWith(wallet, 1, 390);
+    await page.goto(base + activationLink(await signedBy(device, wallet.address)));
+    await page.getByTestId("status").waitFor();
+    await connect(page);
+    await waitText(
+      page.getByTestId("problem"),
+      "equal",
+      "Wrong network: your wallet is on chain 1, the registry is on chain 31337. Switch network.",
+    );
+    expect(await page.getByRole("button", { name: "Activate and pay with a permit" }).isDisabled()).to.equal(true);
+    expect(await page.getByRole("button", { name: "Switch to chain 31337" }).isVisible()).to.equal(true);
+    await shot(page, "activate-phone-wrong-network.png");
+    expect((await registry.getDevice(device.id)).status).to.equal(REGISTERED);
+    expect(await provider.getTransactionCount(wallet.address)).to.equal(0);
+  });
+
+  it("says plainly when the device's signature expired or the fee is above the owner's maximum", async function () {
+    const device = devices[4];
+    const fee = await registry.activationFeeOf(device.id);
+    const wallet = await owner("1", fee);
+    const page = await pageWith(wallet);
+    await page.goto(base + activationLink(await signedBy(device, wallet.address, -1n)));
+    await page.getByTestId("status").waitFor();
+    await connect(page);
+    await waitText(
+      page.getByTestId("problem"),
+      "equal",
+      "The device's signature has expired: ask the device for a fresh activation link.",
+    );
+
+    await page.goto(base + activationLink(await signedBy(device, wallet.address)));
+    await page.reload();
+    await waitText(page.getByTestId("status"), "equal", "registered");
+    const activateButton = page.getByRole("button", { name: "Activate and pay with a permit" });
+    await waitEnabled(activateButton);
+    await page.getByRole("textbox", { name: "Maximum fee (THING)" }).fill("0.5");
+    await waitText(
+      page.getByTestId("problem"),
+      "equal",
+      `The activation fee is ${formatThing(fee)}, above your maximum fee of 0.5 THING.`,
+    );
+    expect(await activateButton.isDisabled()).to.equal(true);
+    expect((await registry.getDevice(device.id)).status).to.equal(REGISTERED);
+    expect(await provider.getTransactionCount(wallet.address)).to.equal(0);
+  });
+
+  it("words the registry's refusal when the device was activated after the page read it", async function () {
+    const device = devices[5];
+    const wallet = await owner("1", await registry.activationFeeOf(device.id));
+    const payload = await signedBy(device, wallet.address);
+    const page = await pageWith(wallet);
+    await page.goto(base + activationLink(payload));
+    await waitText(page.getByTestId("status"), "equal", "registered");
+    await connect(page);
+    const activateButton = page.getByRole("button", { name: "Activate and pay with a permit" });
+    await waitEnabled(activateButton);
+
+    // Someone else submits the device's activation first (and pays its fee).
+    const manufacturer = await provider.getSigner(MANUFACTURER);
+    const [r, vs] = compact(payload.signature);
+    await (
+      await registry
+        .connect(manufacturer)
+        .activateDevice(MaxUint256, device.id, wallet.address, payload.deadline, r, vs)
+    ).wait();
+
+    await activateButton.click();
+    await waitText(page.getByTestId("result"), "equal", "The device is already active: it cannot be activated.");
+    expect(await provider.getTransactionCount(wallet.address)).to.equal(0);
+    expect(await token.balanceOf(wallet.address)).to.equal(await registry.activationFeeOf(device.id));
+  });
+
+  it("lets an owner without ETH sign for a relayer, and a relayer submit it from the Relay page", async function () {
+    const device = devices[2];
+    const fee = await registry.activationFeeOf(device.id);
+    const wallet = await owner("0", fee);
+    expect(await provider.getBalance(wallet.address)).to.equal(0n);
+    const page = await pageWith(wallet);
+    await page.goto(base + activationLink(await signedBy(device, wallet.address)));
+    await page.getByTestId("status").waitFor();
+    await connect(page);
+    await page.getByRole("button", { name: "Sign for a relayer (no ETH needed)" }).click();
+    const request = await page.getByRole("textbox", { name: "Relay request" }).inputValue({ timeout: 60_000 });
+    expect(JSON.parse(request)).to.include({ kind: "thingledger/relay-activation", chainId: 31337 });
+    expect((await registry.getDevice(device.id)).status).to.equal(REGISTERED);
+
+    const relayer = await owner("1", 0n);
+    const relayPage = await pageWith(relayer);
+    await relayPage.goto(`${base}#/relay`);
+    await connect(relayPage);
+    await relayPage.getByRole("textbox", { name: "Relay request" }).fill(request);
+    await relayPage.getByRole("button", { name: "Submit" }).click();
+    const result = relayPage.getByTestId("result");
+    await result.waitFor({ timeout: 120_000 });
+
+    const view = await registry.getDevice(device.id);
+    expect(view.status).to.equal(ACTIVE);
+    expect(view.owner).to.equal(wallet.address);
+    expect(await token.balanceOf(wallet.address)).to.equal(0n);
+    expect(await provider.getBalance(wallet.address)).to.equal(0n);
+    expect(await token.balanceOf(relayer.address)).to.equal(0n);
+    expect(await result.textContent()).to.match(/^Relayed: the device is active/);
+  });
+
+  it("validates a device by id and by a signed challenge, and says why one is not valid", async function () {
+    const page = await pageWith(Wallet.createRandom().connect(provider));
+    const active = devices[0];
+    await page.goto(`${base}#/validate/${active.id}`);
+    const verdict = page.getByTestId("verdict");
+    await waitText(verdict, "equal", "Valid: active in the registry.");
+    await shot(page, "validate-valid-desktop.png");
+    const view = await registry.getDevice(active.id);
+    const card = (await page.getByRole("definition").allTextContents()).join(" ");
+    expect(card).to.include(`${view.score} / 1000`).and.include(MANUFACTURER);
+
+    const challenge = keccak256(toUtf8Bytes("app-test challenge"));
+    const domain = await readDomain(registry);
+    const claim = async (key: Wallet | HDNodeWallet) =>
+      JSON.stringify({
+        deviceId: active.id,
+        challenge,
+        signature: await signIdentityClaim(key, domain, { deviceId: active.id, challenge }),
+      });
+    const field = page.getByRole("textbox", { name: "Or paste a device's signed challenge" });
+    await field.fill(await claim(active.key));
+    await page.getByRole("button", { name: "Check the signature" }).click();
+    await waitText(verdict, "equal", "Valid: active, and its registered key signed the challenge.");
+    await field.fill(await claim(Wallet.createRandom()));
+    await page.getByRole("button", { name: "Check the signature" }).click();
+    await page.getByText("Not valid: the challenge was not signed by the device's registered key.").waitFor();
+
+    await page.goto(`${base}#/validate/${devices[3].id}`);
+    await page.getByText("Not valid: the device is registered.").waitFor();
+
+    await page.getByRole("textbox", { name: "Device id" }).fill("0x1234");
+    await page.getByRole("button", { name: "Validate" }).click();
+    await page.getByText('"0x1234" is not a device id (2 bytes)').waitFor();
+    await shot(page, "validate-desktop.png");
+  });
+});
