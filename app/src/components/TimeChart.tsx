@@ -58,7 +58,9 @@ export function TimeChart({ x, y, label, kind, range, summary, testId }: TimeCha
   return (
     <figure className="chart" data-testid={testId}>
       <div ref={box} role="img" aria-label={summary} />
-      <figcaption className="hint">{summary}</figcaption>
+      <figcaption className="hint" data-testid={`${testId}-summary`}>
+        {summary}
+      </figcaption>
     </figure>
   );
 }
