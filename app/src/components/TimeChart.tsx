@@ -29,7 +29,8 @@ export function TimeChart({ x, y, label, kind, range, summary, testId }: TimeCha
         width: width(),
         height: 220,
         scales: {
-          x: { time: true },
+          // Bars get half a day of room either side, so the first and last are drawn whole.
+          x: kind === "bars" ? { time: true, range: (_u, min, max) => [min - 43_200, max + 43_200] } : { time: true },
           y: range === undefined ? { range: (_u, _min, max) => [0, Math.max(1, max)] } : { range },
         },
         axes: [{}, { label }],
