@@ -1,13 +1,15 @@
 import path from "node:path";
 
 import react from "@vitejs/plugin-react";
-import type { Connect, Plugin } from "vite";
+import type { Connect, Plugin, ProxyOptions } from "vite";
 import { defineConfig } from "vite";
 
-import { appConfigFromEnv } from "../src/chain/app-config";
+import { DEFAULT_INDEXER_URL, appConfigFromEnv } from "../src/chain/app-config";
 
 const ROOT = path.join(__dirname, "..");
 const CONFIG = "thingledger.json";
+/** The same-origin path `vite` and `vite preview` proxy to the indexer (THINGLEDGER_INDEXER_URL). */
+const INDEXER_PATH = "/indexer";
 
 /**
  * Serves `thingledger.json` (the chain and the addresses from the Ignition address book, see
@@ -18,7 +20,8 @@ function thingledgerConfig(): Plugin {
   const serve: Connect.NextHandleFunction = (req, res, next) => {
     if (req.url?.split("?")[0] !== `/${CONFIG}`) return next();
     try {
-      const body = JSON.stringify(appConfigFromEnv(ROOT));
+      // Served by Vite, the app reaches the indexer through the proxy below: same origin, nothing to allow.
+      const body = JSON.stringify({ ...appConfigFromEnv(ROOT), indexerUrl: INDEXER_PATH.slice(1) });
       res.setHeader("content-type", "application/json");
       res.setHeader("cache-control", "no-store");
       res.end(body);
@@ -42,10 +45,18 @@ function thingledgerConfig(): Plugin {
   };
 }
 
+/** `/indexer/…` → the indexer's `/…`, in `vite` and `vite preview` alike. */
+function indexerProxy(): Record<string, ProxyOptions> {
+  const target = process.env.THINGLEDGER_INDEXER_URL ?? DEFAULT_INDEXER_URL;
+  const prefix = new RegExp(`^${INDEXER_PATH}`);
+  return { [INDEXER_PATH]: { target, changeOrigin: true, rewrite: (p) => p.replace(prefix, "") } };
+}
+
 export default defineConfig({
   root: __dirname,
   base: "./",
   plugins: [react(), thingledgerConfig()],
   build: { outDir: "dist", emptyOutDir: true, chunkSizeWarningLimit: 2000 },
-  server: { fs: { allow: [ROOT] } },
+  server: { fs: { allow: [ROOT] }, proxy: indexerProxy() },
+  preview: { proxy: indexerProxy() },
 });

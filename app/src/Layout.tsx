@@ -13,6 +13,7 @@ export function Layout() {
           <NavLink to="/activate">Activate</NavLink>
           <NavLink to="/validate">Validate</NavLink>
           <NavLink to="/relay">Relay</NavLink>
+          <NavLink to="/fleet">Fleet</NavLink>
         </nav>
         <span className="network" title={config.rpcUrl}>
           {config.network} · chain {config.chainId}

@@ -2,6 +2,8 @@ import { Navigate, createHashRouter } from "react-router";
 
 import { Layout } from "./Layout";
 import { ActivatePage } from "./pages/ActivatePage";
+import { DevicePage } from "./pages/DevicePage";
+import { FleetPage } from "./pages/FleetPage";
 import { RelayPage } from "./pages/RelayPage";
 import { ValidatePage } from "./pages/ValidatePage";
 
@@ -20,6 +22,8 @@ export const router = createHashRouter([
       { path: "validate", element: <ValidatePage /> },
       { path: "validate/:deviceId", element: <ValidatePage /> },
       { path: "relay", element: <RelayPage /> },
+      { path: "fleet", element: <FleetPage /> },
+      { path: "devices/:deviceId", element: <DevicePage /> },
       { path: "*", element: <p role="alert">No such page.</p> },
     ],
   },

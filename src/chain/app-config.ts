@@ -2,6 +2,9 @@ import path from "node:path";
 
 import { deploymentFolder, readDeploymentBook } from "./address-book";
 import type { SystemAddresses } from "./context";
+import { DEFAULT_INDEXER_URL } from "./indexer-url";
+
+export { DEFAULT_INDEXER_URL };
 
 /**
  * What the browser app fetches at start (`thingledger.json`, written or served next to it by app/vite.config.ts):
@@ -15,12 +18,19 @@ export interface AppConfig {
   /** The JSON-RPC URL the app reads the chain through (the wallet signs and sends). */
   rpcUrl: string;
   addresses: SystemAddresses;
+  /**
+   * The indexer's REST base URL (issue 18). A built app's config names the indexer itself (Ponder answers any
+   * origin); `vite` and `vite preview` serve `indexer`, a same-origin path they proxy to it. `?indexer=<url>`
+   * in the app's address overrides both.
+   */
+  indexerUrl: string;
 }
 
 /**
  * The app's config from the environment, as the indexer reads it: THINGLEDGER_RPC_URL (default
  * http://127.0.0.1:8545), THINGLEDGER_CHAIN_ID (default 31337), THINGLEDGER_DEPLOYMENT_DIR or
- * THINGLEDGER_DEPLOYMENT_ID (default deploy/deployments/chain-<id>). Fails in one line without a deployment.
+ * THINGLEDGER_DEPLOYMENT_ID (default deploy/deployments/chain-<id>), THINGLEDGER_INDEXER_URL (default
+ * http://127.0.0.1:42069). Fails in one line without a deployment.
  */
 export function appConfigFromEnv(root: string, env: NodeJS.ProcessEnv = process.env): AppConfig {
   const chainId = Number(env.THINGLEDGER_CHAIN_ID ?? "31337");
@@ -30,5 +40,6 @@ export function appConfigFromEnv(root: string, env: NodeJS.ProcessEnv = process.
     deploymentFolder(path.join(root, "deploy", "deployments"), chainId, env.THINGLEDGER_DEPLOYMENT_ID);
   const { addresses } = readDeploymentBook(dir);
   const network = env.THINGLEDGER_NETWORK ?? (chainId === 31337 ? "localhost" : `chain ${chainId}`);
-  return { kind: "thingledger/app-config", chainId, network, rpcUrl, addresses };
+  const indexerUrl = env.THINGLEDGER_INDEXER_URL ?? DEFAULT_INDEXER_URL;
+  return { kind: "thingledger/app-config", chainId, network, rpcUrl, addresses, indexerUrl };
 }

@@ -3,21 +3,25 @@ import type { Chain } from "viem";
 import { defineChain } from "viem";
 import { createConfig, http, injected } from "wagmi";
 
+import { DEFAULT_INDEXER_URL } from "../../../src/chain/indexer-url";
 import type { AppConfig } from "../../../src/chain/app-config";
 
 export type { AppConfig };
 
 /**
  * The app's one link to a deployment: `thingledger.json`, served next to the app from the Ignition address
- * book (app/vite.config.ts). A `?config=<url>` query parameter points the app at another one.
+ * book (app/vite.config.ts). A `?config=<url>` query parameter points the app at another one, and
+ * `?indexer=<url>` at another indexer.
  */
 export async function loadConfig(): Promise<AppConfig> {
-  const url = new URLSearchParams(window.location.search).get("config") ?? "thingledger.json";
+  const search = new URLSearchParams(window.location.search);
+  const url = search.get("config") ?? "thingledger.json";
   const response = await fetch(url, { cache: "no-store" });
   const body = (await response.json().catch(() => ({}))) as Partial<AppConfig> & { error?: string };
   if (!response.ok || body.kind !== "thingledger/app-config")
     throw new Error(body.error ?? `${url} is not a ThingLedger app config (HTTP ${response.status})`);
-  return body as AppConfig;
+  const config = body as AppConfig;
+  return { ...config, indexerUrl: search.get("indexer") ?? config.indexerUrl ?? DEFAULT_INDEXER_URL };
 }
 
 /** The deployment's chain, as viem and wagmi take it: reads go to its RPC URL, the wallet signs and sends. */

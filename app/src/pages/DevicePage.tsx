@@ -1,0 +1,214 @@
+import { useMemo } from "react";
+import { Link, useParams } from "react-router";
+
+import { TimeChart } from "../components/TimeChart";
+import { IndexerError, channelsOf, deviceDetail, utcTime, walletOf } from "../indexer/api";
+import type { ScoreChange } from "../indexer/api";
+import { useIndexer } from "../indexer/hooks";
+import "../indexer/indexer.css";
+
+/** A device as the indexer has it: identity, status and owner histories, reputation over time, wallet, channels. */
+export function DevicePage() {
+  const { deviceId = "" } = useParams();
+  const detail = useIndexer(["device", deviceId], (url, signal) => deviceDetail(url, deviceId, signal));
+  if (detail.isPending) return <p className="hint">Reading the indexer…</p>;
+  if (detail.isError)
+    return (
+      <>
+        <h1>Device</h1>
+        <p role="alert" className="error" data-testid="device-error">
+          {detail.error.message}
+        </p>
+        <Link to="/fleet">Back to the fleet</Link>
+      </>
+    );
+  const { device: d, statusHistory, ownerHistory, reputationHistory } = detail.data;
+  return (
+    <>
+      <h1>Device</h1>
+      <dl className="card" aria-label="Identity">
+        <dt>Id</dt>
+        <dd className="mono" data-testid="device-id">
+          {d.id}
+        </dd>
+        <dt>Status</dt>
+        <dd className={`status-${d.status.toLowerCase()}`} data-testid="device-status">
+          {d.status}
+        </dd>
+        <dt>Manufacturer</dt>
+        <dd>{d.manufacturerId}</dd>
+        <dt>Device key</dt>
+        <dd className="mono">{d.deviceKey}</dd>
+        <dt>Type</dt>
+        <dd>{d.deviceType}</dd>
+        <dt>Whitelist root</dt>
+        <dd className="mono">{d.whitelistRoot ?? "— (registered directly)"}</dd>
+        <dt>Owner</dt>
+        <dd className="mono" data-testid="device-owner">
+          {d.owner ?? "—"}
+        </dd>
+        <dt>Reputation</dt>
+        <dd>{d.score === null ? "—" : `${d.score} / 1000 (trend ${d.trend ?? 0})`}</dd>
+        <dt>Registered</dt>
+        <dd>
+          {utcTime(d.registeredAt)} UTC, block {d.registeredBlock}
+        </dd>
+        <dt>Activated</dt>
+        <dd>{d.activatedAt === null ? "—" : `${utcTime(d.activatedAt)} UTC`}</dd>
+      </dl>
+
+      <h2>Status history</h2>
+      <div className="table-scroll">
+        <table className="history" data-testid="status-history">
+          <thead>
+            <tr>
+              <th>Status</th>
+              <th>Block</th>
+              <th>Time (UTC)</th>
+              <th>By</th>
+              <th>Reason</th>
+            </tr>
+          </thead>
+          <tbody>
+            {statusHistory.map((s) => (
+              <tr key={s.id}>
+                <td>{s.status}</td>
+                <td>{s.block}</td>
+                <td>{utcTime(s.timestamp)}</td>
+                <td className="mono">{s.by ?? "—"}</td>
+                <td>{s.reason ?? "—"}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+
+      <h2>Owner history</h2>
+      {ownerHistory.length === 0 ? (
+        <p data-testid="owner-history-empty">Never owned: the device has not been activated.</p>
+      ) : (
+        <div className="table-scroll">
+          <table className="history" data-testid="owner-history">
+            <thead>
+              <tr>
+                <th>From</th>
+                <th>To</th>
+                <th>Block</th>
+                <th>Time (UTC)</th>
+              </tr>
+            </thead>
+            <tbody>
+              {ownerHistory.map((o) => (
+                <tr key={o.id}>
+                  <td className="mono">{o.from ?? "— (activation)"}</td>
+                  <td className="mono">{o.to}</td>
+                  <td>{o.block}</td>
+                  <td>{utcTime(o.timestamp)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+
+      <h2>Reputation over time</h2>
+      <ReputationChart history={reputationHistory} />
+
+      {d.owner !== null && <OwnerWallet owner={d.owner} />}
+      {d.owner !== null && <OwnerChannels owner={d.owner} />}
+      <p>
+        <Link to="/fleet">Back to the fleet</Link>
+      </p>
+    </>
+  );
+}
+
+const SCORE_RANGE: [number, number] = [0, 1000];
+
+function ReputationChart({ history }: { history: ScoreChange[] }) {
+  const series = useMemo(
+    () => ({ x: history.map((r) => Number(r.timestamp)), y: history.map((r) => r.score) }),
+    [history],
+  );
+  if (history.length === 0) return <p data-testid="reputation-empty">No score submitted for this device yet.</p>;
+  const last = history[history.length - 1]!;
+  return (
+    <TimeChart
+      x={series.x}
+      y={series.y}
+      label="score"
+      kind="steps"
+      range={SCORE_RANGE}
+      testId="reputation-chart"
+      summary={`${history.length} score change${history.length === 1 ? "" : "s"}; latest ${last.score} / 1000 (epoch ${last.epoch}).`}
+    />
+  );
+}
+
+/** What a wallet or channel lookup says when it cannot answer: the route missing is no failure. */
+function Unanswered({ error, what }: { error: Error; what: string }) {
+  if (error instanceof IndexerError && error.missingRoute)
+    return <p className="hint">{`${what} are not available from this indexer.`}</p>;
+  return <p className="error">{error.message}</p>;
+}
+
+/** A device handed to a device wallet is owned by the wallet: the indexer's wallet, when it indexes wallets. */
+function OwnerWallet({ owner }: { owner: string }) {
+  const wallet = useIndexer(["wallet", owner], (url, signal) => walletOf(url, owner, signal));
+  return (
+    <section data-testid="device-wallet">
+      <h2>Device wallet</h2>
+      {wallet.isPending && <p className="hint">Reading the indexer…</p>}
+      {wallet.isError &&
+        (wallet.error instanceof IndexerError && wallet.error.status === 404 && !wallet.error.missingRoute ? (
+          <p className="hint">The owner is an account, not a device wallet.</p>
+        ) : (
+          <Unanswered error={wallet.error} what="Device wallets" />
+        ))}
+      {wallet.data !== undefined && (
+        <dl className="card">
+          <dt>Wallet</dt>
+          <dd className="mono">{wallet.data.wallet.address}</dd>
+          {wallet.data.wallet.owners !== undefined && (
+            <>
+              <dt>Owners</dt>
+              <dd className="mono">{wallet.data.wallet.owners.join(", ")}</dd>
+            </>
+          )}
+          {wallet.data.allowances?.map((a) => (
+            <div key={a.asset} style={{ display: "contents" }}>
+              <dt className="mono">{a.asset}</dt>
+              <dd>
+                limit {a.limit}, available {a.available}
+              </dd>
+            </div>
+          ))}
+        </dl>
+      )}
+    </section>
+  );
+}
+
+/** The payment channels the device's owner opened, when the indexer indexes channels. */
+function OwnerChannels({ owner }: { owner: string }) {
+  const channels = useIndexer(["channels", owner], (url, signal) => channelsOf(url, owner, signal));
+  return (
+    <section data-testid="device-channels">
+      <h2>Payment channels</h2>
+      {channels.isPending && <p className="hint">Reading the indexer…</p>}
+      {channels.isError && <Unanswered error={channels.error} what="Payment channels" />}
+      {channels.data !== undefined &&
+        (channels.data.items.length === 0 ? (
+          <p>No channel opened by the owner.</p>
+        ) : (
+          <ul>
+            {channels.data.items.map((c) => (
+              <li key={c.id} className="mono">
+                {c.id.slice(0, 18)}… {c.status}, deposit {c.deposit} {c.token ? "THING (wei)" : "wei"}, to {c.payee}
+              </li>
+            ))}
+          </ul>
+        ))}
+    </section>
+  );
+}
