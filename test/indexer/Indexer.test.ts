@@ -256,8 +256,67 @@ describe("indexer against a local hardhat node", function () {
     expect(body).to.deep.equal({ total: ids.length, byStatus: counts });
   });
 
+  it("filters devices by type and whitelist, as the registry's getters and whitelist logs say", async function () {
+    const ids = await chainDeviceIds();
+    const types = new Map<string, string>();
+    for (const id of ids) types.set(id, (await registry.getDevice(id)).deviceType.toString());
+    for (const type of new Set(types.values())) {
+      const listed = await allIndexed(`&type=${type}`);
+      expect(
+        listed.map((r) => r.id),
+        `type ${type}`,
+      ).to.deep.equal(ids.filter((id) => types.get(id) === type));
+    }
+    expect(await allIndexed("&type=4294967295")).to.deep.equal([]);
+    expect((await allIndexed("&type=8")).map((r) => r.id)).to.deep.equal([revoked]);
+
+    const [committed] = await registry.queryFilter(registry.filters.WhitelistCommitted());
+    const root = committed.args.root.toLowerCase();
+    const claimed = ids.filter((id) => !batch.includes(id));
+    expect(claimed).to.have.length(4);
+    expect((await allIndexed(`&whitelist=${root}`)).map((r) => r.id)).to.deep.equal(claimed);
+    expect((await allIndexed(`&whitelist=${root.toUpperCase().replace("0X", "0x")}&status=active`)).length).to.equal(
+      (await registry.getStatuses(claimed)).filter((s) => Number(s) === 2).length,
+    );
+    expect(await allIndexed(`&whitelist=0x${"00".repeat(32)}`)).to.deep.equal([]);
+  });
+
+  it("counts activations per UTC day from the activating blocks' timestamps", async function () {
+    const perDay = new Map<string, number>();
+    for (const e of await registry.queryFilter(registry.filters.DeviceActivated())) {
+      const block = await provider.getBlock(e.blockNumber);
+      const day = new Date(block!.timestamp * 1000).toISOString().slice(0, 10);
+      perDay.set(day, (perDay.get(day) ?? 0) + 1);
+    }
+    const days = [...perDay.keys()].sort();
+    expect(days.length).to.be.greaterThan(0);
+    const { status, body } = await get<{ day: string; activations: number }[]>(
+      `/stats/activations?from=${days[0]}&to=${days[days.length - 1]}`,
+    );
+    expect(status).to.equal(200);
+    expect(body[0].day).to.equal(days[0]);
+    expect(body.filter((d) => d.activations > 0)).to.deep.equal(
+      days.map((day) => ({ day, activations: perDay.get(day) })),
+    );
+    // days=N: the N days ending today (UTC), oldest first, each listed.
+    const recent = await get<{ day: string; activations: number }[]>("/stats/activations?days=3");
+    expect(recent.body.map((d) => d.day)).to.have.length(3);
+    expect(recent.body[2].day).to.equal(new Date().toISOString().slice(0, 10));
+  });
+
   it("refuses bad input with a 400 and one line, and an unknown device with a 404", async function () {
-    for (const query of ["limit=0", "limit=101", "limit=1e3", "status=lost", "owner=0x12", "manufacturer=-1", "x=1"]) {
+    for (const query of [
+      "limit=0",
+      "limit=101",
+      "limit=1e3",
+      "status=lost",
+      "owner=0x12",
+      "manufacturer=-1",
+      "x=1",
+      "type=x",
+      "whitelist=0x1",
+      "status=active&status=active",
+    ]) {
       const { status, body } = await get<{ error: string }>(`/devices?${query}`);
       expect(status, query).to.equal(400);
       expect(body.error, query).to.be.a("string").and.not.contain("\n");
