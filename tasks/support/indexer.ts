@@ -29,9 +29,11 @@ export interface IndexerSessionOptions {
   port: number;
   host: string;
   sql: boolean;
-  /** PGlite's folder on a network with a URL (the in-process network's goes to a throwaway folder). */
-  dir: string;
+  /** PGlite's folder on a network with a URL; undefined (and always on the in-process network): a throwaway one. */
+  dir?: string;
   schema: string;
+  /** The system to index (the demo's own deployment); by default the network's, as `loadSystem` gives it. */
+  system?: System;
   onProgress?: (indexed: number, head: number) => void;
 }
 
@@ -51,19 +53,29 @@ export async function startIndexerSession(
   hre: HardhatRuntimeEnvironment,
   options: IndexerSessionOptions,
 ): Promise<IndexerSession> {
-  const system = await loadSystem(hre);
+  const system = options.system ?? (await loadSystem(hre));
   const { startIndexer, waitCaughtUp } = await import("../../src/indexer");
   const { deploymentDir } = await import("./deployments");
   const cleanup: (() => Promise<void>)[] = [];
+  let stopping = false;
   const stopAll = async () => {
+    stopping = true;
     for (const step of cleanup.reverse()) await step().catch(() => undefined);
     cleanup.length = 0;
   };
   try {
     let rpcUrl: string;
     let bookDir: string;
-    let dataDir = path.resolve(options.dir);
-    let database = process.env.DATABASE_URL !== undefined ? "postgres (DATABASE_URL)" : `pglite ${options.dir}`;
+    const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "thingledger-indexer-"));
+    cleanup.push(async () => fs.rmSync(scratch, { recursive: true, force: true }));
+    const throwaway = options.dir === undefined || !("url" in hre.network.config);
+    const dataDir = throwaway ? path.join(scratch, "pglite") : path.resolve(options.dir!);
+    const database =
+      process.env.DATABASE_URL !== undefined
+        ? "postgres (DATABASE_URL)"
+        : throwaway
+          ? "pglite (throwaway)"
+          : `pglite ${options.dir}`;
     let served: string | undefined;
     if ("url" in hre.network.config) {
       rpcUrl = hre.network.config.url;
@@ -77,16 +89,12 @@ export async function startIndexerSession(
       const { port } = await server.listen();
       cleanup.push(() => server.close());
       rpcUrl = served = `http://127.0.0.1:${port}`;
-      const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "thingledger-indexer-"));
-      cleanup.push(async () => fs.rmSync(scratch, { recursive: true, force: true }));
       bookDir = path.join(scratch, "deployment");
       fs.mkdirSync(bookDir);
       const book: Record<string, string> = {};
       for (const [name, future] of Object.entries(SYSTEM_CONTRACTS) as [SystemContract, string][])
         book[future] = system.addresses[name];
       fs.writeFileSync(path.join(bookDir, "deployed_addresses.json"), JSON.stringify(book, null, 2));
-      dataDir = path.join(scratch, "pglite");
-      if (process.env.DATABASE_URL === undefined) database = "pglite (throwaway, in-process network)";
     }
     let resumed = false;
     const indexer = await startIndexer({
@@ -102,7 +110,8 @@ export async function startIndexerSession(
       // Ponder logs every live block; its warnings and errors are what a user needs to see.
       onLog: (line) => {
         if (/Detected crash recovery/.test(line)) resumed = true;
-        if (/\b(WARN|ERROR)\b/.test(line)) process.stderr.write(`${line}\n`);
+        // Its shutdown warnings ("Received SIGTERM") are ours: not worth showing.
+        if (/\b(WARN|ERROR)\b/.test(line) && !stopping) process.stderr.write(`${line}\n`);
       },
     });
     cleanup.push(() => indexer.stop());
