@@ -8,7 +8,7 @@
  * times its catch-up to the node's head, and measures query latency (sequential GETs on loopback) for a
  * device page (GET /devices/:id) and a filtered, paginated list (GET /devices?status=&type=&limit=25, following
  * cursors). Prints each figure beside its target, and says plainly which target is missed and by how much.
- * Not part of `npm test`; the exit code is 0 even when a target is missed, 1 only if the bench itself fails.
+ * `BENCH_INDEXER_LOG=<file>` keeps Ponder's log. Not part of `npm test`; the exit code is 0 even when a target is missed, 1 only if the bench itself fails.
  */
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
@@ -20,7 +20,6 @@ import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 
 import { JsonRpcProvider, MaxUint256, Wallet, keccak256, toBeHex, zeroPadValue } from "ethers";
-import type { JsonRpcSigner } from "ethers";
 
 import { DeviceRegistry__factory, ThingToken__factory } from "../src/chain/factories";
 import { compact, signActivation } from "../src/eip712/device";
@@ -208,6 +207,10 @@ async function main(): Promise<void> {
       port,
       dataDir: path.join(scratch, "db"),
       schema: "bench",
+      // BENCH_INDEXER_LOG=<file> keeps Ponder's log (where its time went).
+      onLog: (line) => {
+        if (process.env.BENCH_INDEXER_LOG !== undefined) fs.appendFileSync(process.env.BENCH_INDEXER_LOG, `${line}\n`);
+      },
     });
     let serving: number | undefined;
     void (async () => {
