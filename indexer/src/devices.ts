@@ -1,14 +1,17 @@
 import { ponder } from "ponder:registry";
 import type { Context, Event } from "ponder:registry";
 import { activationDay, device, deviceOwnerChange, deviceStatusChange, whitelist } from "ponder:schema";
-import { decodeFunctionData } from "viem";
+import { decodeFunctionData, recoverTypedDataAddress } from "viem";
 
 import { DeviceRegistry__factory, ThingToken__factory } from "../../src/chain/factories";
+import { ACTIVATE_TYPES } from "../../src/eip712/device";
 import { deviceRef } from "../../src/reputation/packed";
 import { utcDay } from "./api/params";
 
 const abi = DeviceRegistry__factory.abi;
 type Hex = `0x${string}`;
+/** The registry's EIP-712 domain name (contracts/registry/DeviceRegistry.sol), version "1". */
+const REGISTRY_DOMAIN_NAME = "ThingLedger DeviceRegistry";
 /** Any of the registry's events: each carries its block, transaction and log. */
 type AnyEvent = Event<"DeviceRegistry:DeviceActivated">;
 
@@ -134,11 +137,46 @@ ponder.on("DeviceRegistry:DevicesRegistered", async ({ event, context }) => {
   await addDevices(any, context, identities);
 });
 
+/**
+ * A device claimed from a whitelist at activation, from the transaction's `activateFromWhitelist` call: its type
+ * from the arguments, its key recovered from the device's signature (as the registry recovers it); undefined
+ * when the call cannot be decoded.
+ */
+async function claimFromCall(event: AnyEvent, context: Context, id: Hex): Promise<Identity | undefined> {
+  const data = registryCallData(event, context);
+  if (data === undefined) return undefined;
+  try {
+    const call = decodeFunctionData({ abi, data });
+    if (call.functionName !== "activateFromWhitelist") return undefined;
+    const [, , deviceId, deviceType, , owner, deadline, r, vs] = call.args;
+    if (deviceId.toLowerCase() !== id.toLowerCase()) return undefined;
+    // ERC-2098: the top bit of vs is the parity, the rest is s.
+    const parity = BigInt(vs) >> 255n;
+    const s = BigInt(vs) & ((1n << 255n) - 1n);
+    const signature = `${r}${s.toString(16).padStart(64, "0")}${(27n + parity).toString(16)}` as Hex;
+    const deviceKey = await recoverTypedDataAddress({
+      domain: {
+        name: REGISTRY_DOMAIN_NAME,
+        version: "1",
+        chainId: context.chain.id,
+        verifyingContract: context.contracts.DeviceRegistry.address as Hex,
+      },
+      types: { Activate: ACTIVATE_TYPES.Activate.map(({ name, type }) => ({ name, type })) },
+      primaryType: "Activate",
+      message: { deviceId, owner, deadline },
+      signature,
+    });
+    return { id, manufacturerId: Number(BigInt(id) >> 224n), deviceKey, deviceType: BigInt(deviceType) };
+  } catch {
+    return undefined;
+  }
+}
+
 ponder.on("DeviceRegistry:DeviceActivated", async ({ event, context }) => {
   const id = event.args.deviceId;
   // A device claimed from a whitelist at activation was never registered on its own.
   if ((await context.db.find(device, { id })) === null)
-    await addDevices(event, context, [await readIdentity(context, id)]);
+    await addDevices(event, context, [(await claimFromCall(event, context, id)) ?? (await readIdentity(context, id))]);
   await context.db
     .update(device, { id })
     .set({ status: "Active", owner: event.args.owner, activatedAt: event.block.timestamp });
