@@ -394,6 +394,28 @@ describe("indexer against a local hardhat node", function () {
     expect(body.ownerHistory.at(-1)).to.include({ from: NEW_OWNER.toLowerCase(), to: ADMIN.toLowerCase() });
   });
 
+  // A batch's keys and types come from its registerDevices calldata: indexing it reads nothing from the chain
+  // (it read each device with getDevice before, one RPC per device).
+  it("indexes a batch registration from its calldata, without a contract read per device", async function () {
+    const reads = async (): Promise<number> => {
+      const metrics = await (await fetch(`${api}/metrics`)).text();
+      const line = metrics
+        .split("\n")
+        .find((l) => l.startsWith('ponder_indexing_rpc_action_duration_count{action="readContract"}'));
+      return line === undefined ? 0 : Number(line.split(" ").at(-1));
+    };
+    const before = await reads();
+    const manufacturer = await provider.getSigner(MANUFACTURER);
+    const ids = [1, 2, 3, 4].map((n) => `0x00000001${keccak256(toUtf8Bytes(`indexer-calldata-${n}`)).slice(10)}`);
+    const keys = ids.map(() => Wallet.createRandom().address);
+    await (await registry.connect(manufacturer).registerDevices(MaxUint256, ids, keys, [11, 11, 12, 11])).wait();
+    await caughtUp(120_000);
+    const rows = await allIndexed("&type=11");
+    expect(rows.map((r) => r.id)).to.deep.equal(ids.filter((_, i) => i !== 2).sort());
+    for (const row of rows) expect(row.deviceKey).to.equal(keys[ids.indexOf(row.id)].toLowerCase());
+    expect(await reads(), "contract reads by the handlers").to.equal(before);
+  });
+
   // Ponder treats blocks deeper than its finality count (30 on chain 31337) as final, and follows a reorg of
   // the blocks above them: it reverts their rows and indexes the new chain.
   it("follows a reorg (evm_snapshot, changes, evm_revert, other blocks): no orphaned rows", async function () {
