@@ -66,9 +66,10 @@ export async function startIndexerSession(
   try {
     let rpcUrl: string;
     let bookDir: string;
-    const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "thingledger-indexer-"));
-    cleanup.push(async () => fs.rmSync(scratch, { recursive: true, force: true }));
     const throwaway = options.dir === undefined || !("url" in hre.network.config);
+    // A temp folder only when something is throwaway (the in-process address book, its database).
+    const scratch = throwaway ? fs.mkdtempSync(path.join(os.tmpdir(), "thingledger-indexer-")) : "";
+    if (throwaway) cleanup.push(async () => fs.rmSync(scratch, { recursive: true, force: true }));
     const dataDir = throwaway ? path.join(scratch, "pglite") : path.resolve(options.dir!);
     const database =
       process.env.DATABASE_URL !== undefined
