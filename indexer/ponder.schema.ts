@@ -38,6 +38,8 @@ export const device = onchainTable(
     manufacturerIdx: index().on(table.manufacturerId, table.id),
     ownerIdx: index().on(table.owner, table.id),
     statusIdx: index().on(table.status, table.id),
+    typeIdx: index().on(table.deviceType, table.id),
+    whitelistIdx: index().on(table.whitelistRoot, table.id),
     refIdx: index().on(table.ref),
   }),
 );
@@ -72,6 +74,13 @@ export const deviceOwnerChange = onchainTable(
   }),
   (table) => ({ deviceIdx: index().on(table.deviceId, table.block) }),
 );
+
+/** Fleet activations per UTC day (of the activating block's timestamp), counted as they are indexed. */
+export const activationDay = onchainTable("activation_day", (t) => ({
+  /** YYYY-MM-DD. */
+  day: t.text().primaryKey(),
+  activations: t.integer().notNull(),
+}));
 
 /** A device's score as an auditor's submission set it, one row per change. */
 export const reputationScore = onchainTable(

@@ -1,5 +1,3 @@
-import path from "node:path";
-
 import { UserError } from "../src/errors";
 import { defineTask } from "./lib";
 
@@ -9,12 +7,16 @@ interface IndexerSummary {
   url: string;
   database: string;
   indexedBlock: number;
+  /** Whether Ponder resumed from what the database held (its crash recovery), rather than indexing from scratch. */
+  resumed: boolean;
+  /** On the in-process network: its chain and the indexer's data end with the task. */
+  inProcess: boolean;
   routes: string[];
 }
 
 defineTask(
   "indexer",
-  "Indexes the system's events (Ponder, embedded PGlite or Postgres via DATABASE_URL) and serves the query API",
+  "Indexes the system's events (Ponder, embedded PGlite or Postgres via DATABASE_URL) and serves the query API (default: the in-process network, throwaway)",
 )
   .addOptionalParam("port", "HTTP port of the query API (REST, /graphql, and /sql with --sql)", "42069")
   .addOptionalParam("host", "Interface the query API listens on (0.0.0.0: every interface)", "127.0.0.1")
@@ -23,61 +25,46 @@ defineTask(
   .addOptionalParam("schema", "Database schema the indexer's tables go into", "thingledger")
   .serve(
     async (args: { port: string; host: string; sql: boolean; dir: string; schema: string; json: boolean }, hre) => {
-      if (!("url" in hre.network.config))
-        throw new UserError(
-          "the indexer follows a chain over JSON-RPC: run it with --network localhost (npx hardhat node) or a live network",
-        );
       const port = Number(args.port);
       if (!Number.isInteger(port) || port < 1 || port > 65535)
         throw new UserError(`--port "${args.port}" is not a port (1-65535)`);
       // Loaded here, as every task does: the deployments module loads the TypeChain factories, which a fresh
       // clone has only after its first compile (and `hardhat compile` loads this file first).
-      const { deploymentDir, loadSystem } = await import("./support/deployments");
-      const system = await loadSystem(hre);
-      const { startIndexer, waitCaughtUp } = await import("../src/indexer");
-      const indexer = await startIndexer({
-        rpcUrl: hre.network.config.url,
-        chainId: system.chainId,
-        deploymentDir: deploymentDir(hre, system.chainId),
+      const { startIndexerSession } = await import("./support/indexer");
+      const session = await startIndexerSession(hre, {
         port,
         host: args.host,
         sql: args.sql,
-        dataDir: path.resolve(args.dir),
-        databaseUrl: process.env.DATABASE_URL,
+        dir: args.dir,
         schema: args.schema,
-        // Ponder logs every live block; its warnings and errors are what a user needs to see.
-        onLog: (line) => {
-          if (/\b(WARN|ERROR)\b/.test(line)) process.stderr.write(`${line}\n`);
-        },
+        onProgress: (at, head) => process.stderr.write(`indexer: block ${at} of ${head}\n`),
       });
-      let indexedBlock: number;
-      try {
-        indexedBlock = await waitCaughtUp(indexer, () => system.provider.getBlockNumber(), {
-          timeoutMs: 30 * 60_000,
-          progress: (at, head) => process.stderr.write(`indexer: block ${at} of ${head}\n`),
-        });
-      } catch (error) {
-        await indexer.stop();
-        throw error;
-      }
+      const { indexer, indexedBlock, resumed } = session;
       const summary: IndexerSummary = {
         network: hre.network.name,
-        chainId: system.chainId.toString(),
+        chainId: session.system.chainId.toString(),
         url: indexer.url,
-        database: process.env.DATABASE_URL !== undefined ? "postgres (DATABASE_URL)" : `pglite ${args.dir}`,
+        database: session.database,
+        inProcess: session.served !== undefined,
         indexedBlock,
+        resumed,
         routes: [
           "/devices/:id",
           "/devices",
           "/stats/fleet",
+          "/stats/activations",
           "/graphql",
           ...(args.sql ? ["/sql/*"] : []),
           "/status",
           "/ready",
         ],
       };
-      return { summary, stop: () => indexer.stop() };
+      return { summary, stop: () => session.stop() };
     },
     (s) =>
-      `Indexer caught up with block ${s.indexedBlock} of network "${s.network}" (chain ${s.chainId}), ${s.database}; serving ${s.url} (${s.routes.join(", ")}); Ctrl-C stops it`,
+      `Indexer caught up with block ${s.indexedBlock} of network "${s.network}" (chain ${s.chainId}), ${s.database}${s.resumed ? " (resumed from its data)" : ""}; serving ${s.url} (${s.routes.join(", ")}); Ctrl-C stops it${
+        s.inProcess
+          ? "\n(in-process network: the chain and the indexer's data are throwaway and end with this task; use --network localhost to keep them)"
+          : ""
+      }`,
   );

@@ -94,6 +94,7 @@ export const PARAM_EXAMPLES: Readonly<Record<string, string>> = {
   proofs: "tree",
   "auditor:serve/port": "8547",
   "indexer/port": "42069",
+  "demo/indexerPort": "42069",
   "indexer/host": "127.0.0.1",
   "indexer/dir": "data/indexer",
   "indexer/schema": "thingledger",

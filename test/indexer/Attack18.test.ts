@@ -97,6 +97,75 @@ describe("issue 18 attacks: indexer", function () {
     }
   });
 
+  // Was LOW: a bad value's newline went into the error line, and a 10 KB value was echoed back whole.
+  it("attack: an error line quotes a bad value escaped and cut short", async function () {
+    for (const route of [
+      "/devices?status=lost%0AX-Injected:%201",
+      `/devices?owner=${"a".repeat(10_000)}`,
+      `/devices/${"x".repeat(10_000)}`,
+      `/devices?${"k".repeat(10_000)}=1`,
+      `/stats/activations?days=${"9".repeat(10_000)}`,
+    ]) {
+      const { status, text } = await get(route);
+      expect(status, route.slice(0, 60)).to.equal(400);
+      const { error } = JSON.parse(text) as { error: string };
+      expect(error, route.slice(0, 60)).to.not.match(/[\n\r]/);
+      expect(error.length, route.slice(0, 60)).to.be.below(200);
+    }
+  });
+
+  // Was LOW: a repeated filter took its first value (status=revoked&status=active listed revoked devices).
+  it("attack: a filter given twice is refused, not half-read", async function () {
+    for (const route of [
+      "/devices?status=revoked&status=active",
+      "/devices?limit=1&limit=100",
+      "/devices?type=1&type=2",
+      "/stats/activations?days=1&days=2",
+    ]) {
+      const { status, text } = await get(route);
+      expect(status, route).to.equal(400);
+      expect((JSON.parse(text) as { error: string }).error, route).to.match(/more than once/);
+    }
+  });
+
+  it("held: the new filters and the activations route refuse bad values with a 400", async function () {
+    for (const route of [
+      "/devices?type=-1",
+      "/devices?type=4294967296",
+      "/devices?type=0x10",
+      "/devices?whitelist=0x12",
+      `/devices?whitelist=${encodeURIComponent("' OR 1=1 --")}`,
+      "/stats/activations?days=0",
+      "/stats/activations?days=367",
+      "/stats/activations?from=2026-02-30",
+      "/stats/activations?from=2026-03-02&to=2026-03-01",
+      "/stats/activations?from=2000-01-01&to=2026-01-01",
+      "/stats/activations?days=3&to=2026-01-01",
+      "/stats/activations?since=1",
+    ]) {
+      const { status, text } = await get(route);
+      expect(status, route).to.equal(400);
+      expect((JSON.parse(text) as { error: string }).error, route)
+        .to.be.a("string")
+        .and.not.contain("\n");
+    }
+  });
+
+  // Was LOW: an unknown route (even /devices/ with its trailing slash) answered Ponder's plain-text or HTML
+  // 404, which a JSON client fails to parse.
+  it("attack: every unknown route answers a JSON 404", async function () {
+    for (const route of ["/devices/", "/nope", "/stats", "/stats/fleet/", `/${"%0A".repeat(50)}`]) {
+      const response = await fetch(`${api}${route}`, { method: route === "/nope" ? "POST" : "GET" });
+      expect(response.status, route).to.equal(404);
+      expect(response.headers.get("content-type"), route).to.match(/application\/json/);
+      const { error } = (await response.json()) as { error: string };
+      expect(error, route)
+        .to.match(/^no route /)
+        .and.not.match(/[\n\r]/);
+    }
+    expect((await fetch(`${api}/health`)).status).to.equal(200);
+  });
+
   // Was HIGH: /sql took any cross join of the indexed tables, and PGlite runs in Ponder's one thread, so one GET
   // (even when its client hung up) held every route, /health too, for minutes (8 rows ^ 10 stalled /health for
   // 114 s). SQL over HTTP is now served only with --sql, and the API listens on 127.0.0.1 by default.
@@ -127,6 +196,43 @@ describe("issue 18 attacks: indexer", function () {
     const aliases = Array.from({ length: 300 }, (_, i) => `a${i}: devices(limit: 1000) { items { id } }`);
     expect((await post(`{ ${aliases.join(" ")} }`)).errors?.[0].message).to.match(/token limit/i);
     expect((await post("mutation { x }")).errors).to.have.length(1);
+  });
+
+  // Was LOW: `limit: -1` answered an empty page as if there were no devices, and a cursor that is not one
+  // the API returned answered the JSON parser's message ("Unexpected token ...").
+  it("attack: GraphQL refuses a negative limit and a garbage cursor with a one-line 400", async function () {
+    const post = async (query: string, variables?: Record<string, unknown>) => {
+      const response = await fetch(`${api}/graphql`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ query, variables }),
+      });
+      return { status: response.status, body: (await response.json()) as { errors?: { message: string }[] } };
+    };
+    const cases: [string, Record<string, unknown>?][] = [
+      ["{ devices(limit: -1) { items { id } } }"],
+      ["query ($n: Int) { devices(limit: $n) { items { id } } }", { n: -5 }],
+      ['{ devices(after: "garbage!!") { items { id } } }'],
+      ['{ devices(before: "Zm9v") { items { id } } }'], // base64 of "foo"
+      ["query ($c: String) { devices(after: $c) { items { id } } }", { c: "\n".repeat(100) }],
+    ];
+    for (const [query, variables] of cases) {
+      const { status, body } = await post(query, variables);
+      expect(status, query).to.equal(400);
+      const message = body.errors?.[0].message ?? "";
+      expect(message, query)
+        .to.match(/limit|cursor/)
+        .and.not.match(/[\n\r]|Unexpected|JSON/);
+    }
+    // A real cursor still pages.
+    const first = await post("{ devices(limit: 1) { items { id } pageInfo { endCursor } } }");
+    expect(first.status).to.equal(200);
+    const data = (first.body as { data: { devices: { pageInfo: { endCursor: string } } } }).data;
+    const next = await post("query ($c: String) { devices(limit: 1, after: $c) { items { id } } }", {
+      c: data.devices.pageInfo.endCursor,
+    });
+    expect(next.status).to.equal(200);
+    expect(next.body.errors).to.equal(undefined);
   });
 
   // Was HIGH: `updateScore` (one device) is the path the project's own `submitScores` takes for a batch

@@ -132,8 +132,9 @@ describe("indexer against a local hardhat node", function () {
     if (scratch !== undefined) fs.rmSync(scratch, { recursive: true, force: true });
   });
 
-  /** `npx hardhat indexer` as a user runs it, on PGlite in the scratch folder, until it says it caught up. */
-  async function startIndexer(): Promise<void> {
+  /** `npx hardhat indexer` as a user runs it, on PGlite in the scratch folder, until it says it caught up;
+   * returns what it printed. */
+  async function startIndexer(): Promise<string> {
     const args = ["hardhat", "indexer", "--network", "localhost", "--port", String(port)];
     indexer = spawn("npx", [...args, "--dir", path.join(scratch, "db")], {
       cwd: ROOT,
@@ -151,6 +152,52 @@ describe("indexer against a local hardhat node", function () {
       throw new Error(`${e.message}\n${output}`);
     });
     await caughtUp(300_000);
+    return output;
+  }
+
+  /** Ponder's GraphQL. */
+  async function graphql<T>(query: string): Promise<T> {
+    const response = await fetch(`${api}/graphql`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ query }),
+    });
+    const body = (await response.json()) as { data?: T; errors?: unknown[] };
+    if (body.data === undefined) throw new Error(JSON.stringify(body.errors));
+    return body.data;
+  }
+
+  /**
+   * Every device row equals the registry's getters, and every history table holds exactly one row per event the
+   * chain's logs hold (so none survives from blocks no longer in the chain): status changes (a registration,
+   * activation or revocation each), owner changes (an activation or transfer each), and activations per day.
+   */
+  async function expectTablesMatchChain(): Promise<void> {
+    const rows = await allIndexed();
+    const ids = await chainDeviceIds();
+    expect(rows.map((r) => r.id)).to.deep.equal(ids);
+    for (const row of rows) {
+      const onChain = await registry.getDevice(row.id);
+      expect(row.status, row.id).to.equal(STATUS[Number(onChain.status)]);
+      expect(row.deviceKey, row.id).to.equal(onChain.deviceKey.toLowerCase());
+      expect(row.deviceType, row.id).to.equal(onChain.deviceType.toString());
+      const owner = onChain.owner === "0x0000000000000000000000000000000000000000" ? null : onChain.owner;
+      expect(row.owner, row.id).to.equal(lower(owner));
+    }
+    const activations = (await registry.queryFilter(registry.filters.DeviceActivated())).length;
+    const transfers = (await registry.queryFilter(registry.filters.DeviceTransferred())).length;
+    const revocations = (await registry.queryFilter(registry.filters.DeviceRevoked())).length;
+    const counts = await graphql<{
+      deviceStatusChanges: { totalCount: number };
+      deviceOwnerChanges: { totalCount: number };
+      activationDays: { items: { activations: number }[] };
+    }>(
+      "{ deviceStatusChanges { totalCount } deviceOwnerChanges { totalCount } activationDays(limit: 1000) { items { activations } } }",
+    );
+    expect(counts.deviceStatusChanges.totalCount, "status changes").to.equal(ids.length + activations + revocations);
+    expect(counts.deviceOwnerChanges.totalCount, "owner changes").to.equal(activations + transfers);
+    const perDay = counts.activationDays.items.reduce((sum, d) => sum + d.activations, 0);
+    expect(perDay, "activations per day").to.equal(activations);
   }
 
   /** Stops the indexer's process group (the task and Ponder), and waits for it to exit. */
@@ -256,8 +303,67 @@ describe("indexer against a local hardhat node", function () {
     expect(body).to.deep.equal({ total: ids.length, byStatus: counts });
   });
 
+  it("filters devices by type and whitelist, as the registry's getters and whitelist logs say", async function () {
+    const ids = await chainDeviceIds();
+    const types = new Map<string, string>();
+    for (const id of ids) types.set(id, (await registry.getDevice(id)).deviceType.toString());
+    for (const type of new Set(types.values())) {
+      const listed = await allIndexed(`&type=${type}`);
+      expect(
+        listed.map((r) => r.id),
+        `type ${type}`,
+      ).to.deep.equal(ids.filter((id) => types.get(id) === type));
+    }
+    expect(await allIndexed("&type=4294967295")).to.deep.equal([]);
+    expect((await allIndexed("&type=8")).map((r) => r.id)).to.deep.equal([revoked]);
+
+    const [committed] = await registry.queryFilter(registry.filters.WhitelistCommitted());
+    const root = committed.args.root.toLowerCase();
+    const claimed = ids.filter((id) => !batch.includes(id));
+    expect(claimed).to.have.length(4);
+    expect((await allIndexed(`&whitelist=${root}`)).map((r) => r.id)).to.deep.equal(claimed);
+    expect((await allIndexed(`&whitelist=${root.toUpperCase().replace("0X", "0x")}&status=active`)).length).to.equal(
+      (await registry.getStatuses(claimed)).filter((s) => Number(s) === 2).length,
+    );
+    expect(await allIndexed(`&whitelist=0x${"00".repeat(32)}`)).to.deep.equal([]);
+  });
+
+  it("counts activations per UTC day from the activating blocks' timestamps", async function () {
+    const perDay = new Map<string, number>();
+    for (const e of await registry.queryFilter(registry.filters.DeviceActivated())) {
+      const block = await provider.getBlock(e.blockNumber);
+      const day = new Date(block!.timestamp * 1000).toISOString().slice(0, 10);
+      perDay.set(day, (perDay.get(day) ?? 0) + 1);
+    }
+    const days = [...perDay.keys()].sort();
+    expect(days.length).to.be.greaterThan(0);
+    const { status, body } = await get<{ day: string; activations: number }[]>(
+      `/stats/activations?from=${days[0]}&to=${days[days.length - 1]}`,
+    );
+    expect(status).to.equal(200);
+    expect(body[0].day).to.equal(days[0]);
+    expect(body.filter((d) => d.activations > 0)).to.deep.equal(
+      days.map((day) => ({ day, activations: perDay.get(day) })),
+    );
+    // days=N: the N days ending today (UTC), oldest first, each listed.
+    const recent = await get<{ day: string; activations: number }[]>("/stats/activations?days=3");
+    expect(recent.body.map((d) => d.day)).to.have.length(3);
+    expect(recent.body[2].day).to.equal(new Date().toISOString().slice(0, 10));
+  });
+
   it("refuses bad input with a 400 and one line, and an unknown device with a 404", async function () {
-    for (const query of ["limit=0", "limit=101", "limit=1e3", "status=lost", "owner=0x12", "manufacturer=-1", "x=1"]) {
+    for (const query of [
+      "limit=0",
+      "limit=101",
+      "limit=1e3",
+      "status=lost",
+      "owner=0x12",
+      "manufacturer=-1",
+      "x=1",
+      "type=x",
+      "whitelist=0x1",
+      "status=active&status=active",
+    ]) {
       const { status, body } = await get<{ error: string }>(`/devices?${query}`);
       expect(status, query).to.equal(400);
       expect(body.error, query).to.be.a("string").and.not.contain("\n");
@@ -288,11 +394,84 @@ describe("indexer against a local hardhat node", function () {
     expect(body.ownerHistory.at(-1)).to.include({ from: NEW_OWNER.toLowerCase(), to: ADMIN.toLowerCase() });
   });
 
+  // A batch's keys and types come from its registerDevices calldata: indexing it reads nothing from the chain
+  // (it read each device with getDevice before, one RPC per device).
+  it("indexes a batch registration from its calldata, without a contract read per device", async function () {
+    const reads = async (): Promise<number> => {
+      const metrics = await (await fetch(`${api}/metrics`)).text();
+      const line = metrics
+        .split("\n")
+        .find((l) => l.startsWith('ponder_indexing_rpc_action_duration_count{action="readContract"}'));
+      return line === undefined ? 0 : Number(line.split(" ").at(-1));
+    };
+    const before = await reads();
+    const manufacturer = await provider.getSigner(MANUFACTURER);
+    const ids = [1, 2, 3, 4].map((n) => `0x00000001${keccak256(toUtf8Bytes(`indexer-calldata-${n}`)).slice(10)}`);
+    const keys = ids.map(() => Wallet.createRandom().address);
+    await (await registry.connect(manufacturer).registerDevices(MaxUint256, ids, keys, [11, 11, 12, 11])).wait();
+    await caughtUp(120_000);
+    const rows = await allIndexed("&type=11");
+    expect(rows.map((r) => r.id)).to.deep.equal(ids.filter((_, i) => i !== 2).sort());
+    for (const row of rows) expect(row.deviceKey).to.equal(keys[ids.indexOf(row.id)].toLowerCase());
+    expect(await reads(), "contract reads by the handlers").to.equal(before);
+  });
+
+  // Ponder treats blocks deeper than its finality count (30 on chain 31337) as final, and follows a reorg of
+  // the blocks above them: it reverts their rows and indexes the new chain.
+  it("follows a reorg (evm_snapshot, changes, evm_revert, other blocks): no orphaned rows", async function () {
+    const manufacturer = await provider.getSigner(MANUFACTURER);
+    const admin = await provider.getSigner(ADMIN);
+    const ownerBefore = (await registry.getDevice(transferred)).owner;
+    const snapshot = (await provider.send("evm_snapshot", [])) as string;
+    // The abandoned branch: a batch registered, a device registered and activated, a transfer, a revocation.
+    const orphans = [1, 2].map((n) => `0x00000001${keccak256(toUtf8Bytes(`indexer-reorg-${n}`)).slice(10)}`);
+    const keys = orphans.map(() => Wallet.createRandom().address);
+    await (await registry.connect(manufacturer).registerDevices(MaxUint256, orphans, keys, [9, 9])).wait();
+    const activatedOrphan = `0x00000001${keccak256(toUtf8Bytes("indexer-reorg-3")).slice(10)}`;
+    const key = Wallet.createRandom().address;
+    await (
+      await registry
+        .connect(manufacturer)
+        .registerAndActivate(MaxUint256, activatedOrphan, key, 9, keccak256("0x"), NEW_OWNER)
+    ).wait();
+    const signer = await provider.getSigner(ownerBefore);
+    await (await registry.connect(signer).transferDevice(transferred, NEW_OWNER)).wait();
+    await (await registry.connect(admin).revokeDevice(batch[1], 2)).wait();
+    const abandonedHead = await provider.getBlockNumber();
+    await caughtUp(120_000);
+    // Indexed, so there is something to revert.
+    expect((await allIndexed("&type=9")).length).to.equal(3);
+    expect((await get<Detail>(`/devices/${transferred}`)).body.device.owner).to.equal(NEW_OWNER.toLowerCase());
+
+    expect(await provider.send("evm_revert", [snapshot])).to.equal(true);
+    // The new branch: another device, then empty blocks until it is longer than the abandoned one.
+    const survivor = `0x00000001${keccak256(toUtf8Bytes("indexer-reorg-kept")).slice(10)}`;
+    await (
+      await registry
+        .connect(manufacturer)
+        .registerDevices(MaxUint256, [survivor], [Wallet.createRandom().address], [10])
+    ).wait();
+    const head = await provider.getBlockNumber();
+    await provider.send("hardhat_mine", [`0x${(abandonedHead - head + 3).toString(16)}`]);
+    expect(await provider.getBlockNumber()).to.be.greaterThan(abandonedHead);
+    await caughtUp(120_000);
+
+    for (const id of [...orphans, activatedOrphan]) expect((await get(`/devices/${id}`)).status, id).to.equal(404);
+    expect(await allIndexed("&type=9")).to.deep.equal([]);
+    expect((await allIndexed("&type=10")).map((r) => r.id)).to.deep.equal([survivor]);
+    const moved = await get<Detail>(`/devices/${transferred}`);
+    expect(moved.body.device.owner).to.equal(ownerBefore.toLowerCase());
+    expect((await get<Detail>(`/devices/${batch[1]}`)).body.device.status).to.equal("Registered");
+    await expectTablesMatchChain();
+  });
+
   it("restarts on the same database and picks up what happened while it was down", async function () {
     const before = (await allIndexed()).length;
     await stopIndexer();
     await (await registry.connect(await provider.getSigner(ADMIN)).revokeDevice(batch[0], 1)).wait();
-    await startIndexer();
+    const output = await startIndexer();
+    // Ponder's crash recovery: it resumed from its checkpoint (the task says so) instead of starting over.
+    expect(output).to.contain("(resumed from its data)");
     const rows = await allIndexed();
     expect(rows.length).to.equal(before);
     expect(rows.find((r) => r.id === batch[0])?.status).to.equal("Revoked");
@@ -301,5 +480,6 @@ describe("indexer against a local hardhat node", function () {
     expect(body.statusHistory.map((s) => s.status)).to.deep.equal(["Registered", "Revoked"]);
     const moved = await get<Detail>(`/devices/${transferred}`);
     expect(moved.body.ownerHistory).to.have.length(3);
+    await expectTablesMatchChain();
   });
 });

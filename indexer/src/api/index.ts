@@ -2,14 +2,48 @@ import { db } from "ponder:api";
 import schema from "ponder:schema";
 import { Hono } from "hono";
 import type { Context } from "hono";
-import { and, asc, client, count, eq, graphql, gt, replaceBigInts } from "ponder";
+import { and, asc, between, client, count, eq, graphql, gt, replaceBigInts } from "ponder";
 
-import { deviceListQuery, deviceIdParam } from "./params";
+import { refuseGraphqlArguments } from "./graphql-guard";
+import type { GraphqlRequest } from "./graphql-guard";
 import money, { deviceMoney } from "./money";
+import { activationRange, deviceListQuery, deviceIdParam, shown, utcDay } from "./params";
 
-const { device, deviceOwnerChange, deviceStatusChange, reputationScore } = schema;
+const { activationDay, device, deviceOwnerChange, deviceStatusChange, reputationScore } = schema;
 
 const app = new Hono();
+
+// Every failure answers JSON in one line: a bad request 400, an unexpected error 500 (without its stack or
+// the request echoed back), an unknown route 404.
+app.onError((error, c) => {
+  const status = "status" in error && error.status === 400 ? 400 : 500;
+  if (status === 500) console.error(`indexer API: ${c.req.method} ${c.req.path}: ${error.message}`);
+  return c.json({ error: status === 400 ? "malformed request" : "internal error; see the indexer's log" }, status);
+});
+
+// Arguments Ponder's GraphQL would answer with an empty page or its parser's message: a one-line 400.
+app.use("/graphql", async (c, next) => {
+  let request: GraphqlRequest = {};
+  if (c.req.method === "POST") {
+    try {
+      request = (await c.req.raw.clone().json()) as GraphqlRequest;
+    } catch {
+      return c.json({ errors: [{ message: "the body is not JSON ({ query, variables })" }] }, 400);
+    }
+  } else if (c.req.method === "GET") {
+    const variables = c.req.query("variables");
+    let parsed: unknown;
+    try {
+      parsed = variables === undefined ? undefined : JSON.parse(variables);
+    } catch {
+      return c.json({ errors: [{ message: "variables is not JSON" }] }, 400);
+    }
+    request = { query: c.req.query("query"), variables: parsed };
+  }
+  const refusal = request === null || typeof request !== "object" ? undefined : refuseGraphqlArguments(request);
+  if (refusal !== undefined) return c.json({ errors: [{ message: refusal }] }, 400);
+  await next();
+});
 
 // Ponder's own query APIs: GraphQL (with its GraphiQL page; pages and documents are capped), and SQL over
 // HTTP (`@ponder/client`) only when asked for (`npx hardhat indexer --sql`): it runs any read-only query,
@@ -18,7 +52,7 @@ if (process.env.THINGLEDGER_INDEXER_SQL === "1") app.use("/sql/*", client({ db, 
 app.use("/graphql", graphql({ db, schema }));
 
 /** A JSON answer; bigints (blocks, timestamps, types) as decimal strings. */
-function json(c: Context, body: unknown, status: 200 | 400 | 404 = 200): Response {
+function json(c: Context, body: unknown, status: 200 | 400 | 404 | 500 = 200): Response {
   return c.json(replaceBigInts(body, (v) => v.toString()) as object, status);
 }
 
@@ -49,7 +83,7 @@ app.get("/devices/:id", async (c) => {
   return json(c, { device: row, statusHistory, ownerHistory, reputationHistory, wallets, channels });
 });
 
-/** Devices filtered by manufacturer, owner and status, by id, a page at a time: `cursor` is the last id seen. */
+/** Devices filtered by manufacturer, owner, status, type and whitelist, by id, a page at a time: `cursor` is the last id seen. */
 app.get("/devices", async (c) => {
   const query = deviceListQuery(new URL(c.req.url).searchParams);
   if ("error" in query) return json(c, query, 400);
@@ -57,6 +91,8 @@ app.get("/devices", async (c) => {
     query.manufacturer === undefined ? undefined : eq(device.manufacturerId, query.manufacturer),
     query.owner === undefined ? undefined : eq(device.owner, query.owner),
     query.status === undefined ? undefined : eq(device.status, query.status),
+    query.type === undefined ? undefined : eq(device.deviceType, query.type),
+    query.whitelist === undefined ? undefined : eq(device.whitelistRoot, query.whitelist),
     query.cursor === undefined ? undefined : gt(device.id, query.cursor),
   );
   const rows = await db
@@ -79,5 +115,24 @@ app.get("/stats/fleet", async (c) => {
 });
 
 app.route("/", money);
+
+/** Fleet activations per UTC day (of the activating block): `days=N` (ending today) or `from`/`to`, zeros included. */
+app.get("/stats/activations", async (c) => {
+  const range = activationRange(new URL(c.req.url).searchParams, utcDay(Math.floor(Date.now() / 1000)));
+  if ("error" in range) return json(c, range, 400);
+  const rows = await db
+    .select()
+    .from(activationDay)
+    .where(between(activationDay.day, range.from, range.to));
+  const counts = new Map(rows.map((r) => [r.day, r.activations]));
+  return json(
+    c,
+    range.days.map((day) => ({ day, activations: counts.get(day) ?? 0 })),
+  );
+});
+
+// Last: any other route (a trailing slash too) is a JSON 404; Ponder's own routes (/health, /ready, /status,
+// /metrics) come before this app.
+app.all("*", (c) => json(c, { error: `no route ${c.req.method} ${shown(c.req.path)}` }, 404));
 
 export default app;

@@ -1,0 +1,128 @@
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+
+import type { HardhatRuntimeEnvironment } from "hardhat/types";
+
+import { SYSTEM_CONTRACTS } from "../../src/chain/context";
+import type { SystemContract } from "../../src/chain/context";
+import { UserError } from "../../src/errors";
+import type { RunningIndexer } from "../../src/indexer";
+import { loadSystem } from "./deployments";
+import type { System } from "./deployments";
+
+/** An indexer that follows the chain `hre` names, up and caught up; `stop` ends it and whatever it needed. */
+export interface IndexerSession {
+  system: System;
+  indexer: RunningIndexer;
+  indexedBlock: number;
+  /** Ponder resumed from its database (its crash recovery) instead of indexing from scratch. */
+  resumed: boolean;
+  /** The in-process chain's JSON-RPC URL served for Ponder; undefined on a network with a URL. */
+  served?: string;
+  /** The database: "postgres (DATABASE_URL)", "pglite <dir>", or the in-process run's throwaway folder. */
+  database: string;
+  stop(): Promise<void>;
+}
+
+export interface IndexerSessionOptions {
+  port: number;
+  host: string;
+  sql: boolean;
+  /** PGlite's folder on a network with a URL; undefined (and always on the in-process network): a throwaway one. */
+  dir?: string;
+  schema: string;
+  /** The system to index (the demo's own deployment); by default the network's, as `loadSystem` gives it. */
+  system?: System;
+  onProgress?: (indexed: number, head: number) => void;
+}
+
+/** Hardhat's JSON-RPC server (as `hardhat node` runs it), over the in-process network's provider. */
+interface RpcServer {
+  listen(): Promise<{ address: string; port: number }>;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the indexer on `hre`'s network and waits until it has caught up. On a network with a URL it follows
+ * that URL. On the in-process network (no URL) it loads the dev system (deployed if needed), serves the
+ * in-process chain over JSON-RPC on a free port of 127.0.0.1 for Ponder, writes its address book to a
+ * throwaway folder, and indexes into a throwaway PGlite folder (the chain ends with the task, and its data too).
+ */
+export async function startIndexerSession(
+  hre: HardhatRuntimeEnvironment,
+  options: IndexerSessionOptions,
+): Promise<IndexerSession> {
+  const system = options.system ?? (await loadSystem(hre));
+  const { startIndexer, waitCaughtUp } = await import("../../src/indexer");
+  const { deploymentDir } = await import("./deployments");
+  const cleanup: (() => Promise<void>)[] = [];
+  let stopping = false;
+  const stopAll = async () => {
+    stopping = true;
+    for (const step of cleanup.reverse()) await step().catch(() => undefined);
+    cleanup.length = 0;
+  };
+  try {
+    let rpcUrl: string;
+    let bookDir: string;
+    const throwaway = options.dir === undefined || !("url" in hre.network.config);
+    // A temp folder only when something is throwaway (the in-process address book, its database).
+    const scratch = throwaway ? fs.mkdtempSync(path.join(os.tmpdir(), "thingledger-indexer-")) : "";
+    if (throwaway) cleanup.push(async () => fs.rmSync(scratch, { recursive: true, force: true }));
+    const dataDir = throwaway ? path.join(scratch, "pglite") : path.resolve(options.dir!);
+    const database =
+      process.env.DATABASE_URL !== undefined
+        ? "postgres (DATABASE_URL)"
+        : throwaway
+          ? "pglite (throwaway)"
+          : `pglite ${options.dir}`;
+    let served: string | undefined;
+    if ("url" in hre.network.config) {
+      rpcUrl = hre.network.config.url;
+      bookDir = deploymentDir(hre, system.chainId);
+    } else {
+      // Loaded only here: Hardhat's internals, for the in-process network.
+      const { JsonRpcServer } = (await import("hardhat/internal/hardhat-network/jsonrpc/server")) as unknown as {
+        JsonRpcServer: new (config: { hostname: string; port: number; provider: unknown }) => RpcServer;
+      };
+      const server = new JsonRpcServer({ hostname: "127.0.0.1", port: 0, provider: hre.network.provider });
+      const { port } = await server.listen();
+      cleanup.push(() => server.close());
+      rpcUrl = served = `http://127.0.0.1:${port}`;
+      bookDir = path.join(scratch, "deployment");
+      fs.mkdirSync(bookDir);
+      const book: Record<string, string> = {};
+      for (const [name, future] of Object.entries(SYSTEM_CONTRACTS) as [SystemContract, string][])
+        book[future] = system.addresses[name];
+      fs.writeFileSync(path.join(bookDir, "deployed_addresses.json"), JSON.stringify(book, null, 2));
+    }
+    let resumed = false;
+    const indexer = await startIndexer({
+      rpcUrl,
+      chainId: system.chainId,
+      deploymentDir: bookDir,
+      port: options.port,
+      host: options.host,
+      sql: options.sql,
+      dataDir,
+      databaseUrl: process.env.DATABASE_URL,
+      schema: options.schema,
+      // Ponder logs every live block; its warnings and errors are what a user needs to see.
+      onLog: (line) => {
+        if (/Detected crash recovery/.test(line)) resumed = true;
+        // Its shutdown warnings ("Received SIGTERM") are ours: not worth showing.
+        if (/\b(WARN|ERROR)\b/.test(line) && !stopping) process.stderr.write(`${line}\n`);
+      },
+    });
+    cleanup.push(() => indexer.stop());
+    const indexedBlock = await waitCaughtUp(indexer, () => system.provider.getBlockNumber(), {
+      timeoutMs: 30 * 60_000,
+      progress: options.onProgress,
+    });
+    return { system, indexer, indexedBlock, resumed, served, database, stop: stopAll };
+  } catch (error) {
+    await stopAll();
+    throw error instanceof Error ? error : new UserError(String(error));
+  }
+}
