@@ -43,6 +43,8 @@ describe("Web app: paid access in Chromium (app/, as:serve)", function () {
   let as: ChildProcess | undefined;
   let asLog = "";
   let asUrl: string;
+  let indexer: ChildProcess | undefined;
+  let indexerLog = "";
   let preview: ChildProcess | undefined;
   let previewLog = "";
   let base: string;
@@ -60,9 +62,18 @@ describe("Web app: paid access in Chromium (app/, as:serve)", function () {
     return r.stdout;
   }
 
-  async function until(what: string, ms: number, check: () => Promise<boolean>): Promise<void> {
+  /** Waits until `check` holds; a process that exited (`exited` says why) fails at once, not at the timeout. */
+  async function until(
+    what: string,
+    ms: number,
+    check: () => Promise<boolean>,
+    exited: () => string | undefined,
+  ): Promise<void> {
     const end = Date.now() + ms;
-    while (!(await check().catch(() => false))) {
+    for (;;) {
+      const gone = exited();
+      if (gone !== undefined) throw new Error(gone);
+      if (await check().catch(() => false)) return;
       if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
       await new Promise((r) => setTimeout(r, 200));
     }
@@ -120,10 +131,12 @@ describe("Web app: paid access in Chromium (app/, as:serve)", function () {
     );
     as.stdout?.on("data", (c: Buffer) => (asLog += c.toString()));
     as.stderr?.on("data", (c: Buffer) => (asLog += c.toString()));
-    await until("the AS", 300_000, async () => {
-      if (as?.exitCode !== null) throw new Error(`as:serve exited:\n${asLog}`);
-      return asLog.includes("listening at");
-    }).catch((e: Error) => {
+    await until(
+      "the AS",
+      300_000,
+      async () => asLog.includes("listening at"),
+      () => (as?.exitCode !== null ? "as:serve exited" : undefined),
+    ).catch((e: Error) => {
       throw new Error(`${e.message}\n${asLog}`);
     });
     // A deposit of one and a half slots: the second buy cannot be paid.
@@ -145,12 +158,38 @@ describe("Web app: paid access in Chromium (app/, as:serve)", function () {
     channelText = fs.readFileSync(file("channel.json"), "utf8");
     channel = JSON.parse(channelText) as ChannelFile;
 
-    // The built app, served by `vite preview`: its config from this deployment, `/as` proxied to the AS.
+    // The indexer, as a user runs it, until it has caught up with the chain (the channel's open included).
+    const indexerPort = await freePort();
+    const api = `http://127.0.0.1:${indexerPort}`;
+    indexer = spawn(
+      "npx",
+      ["hardhat", "indexer", "--network", "localhost", "--port", String(indexerPort), "--dir", file("db")],
+      { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"], detached: true },
+    );
+    indexer.stdout?.on("data", (c: Buffer) => (indexerLog += c.toString()));
+    indexer.stderr?.on("data", (c: Buffer) => (indexerLog += c.toString()));
+    const head = await provider.getBlockNumber();
+    await until(
+      "the indexer to catch up",
+      600_000,
+      async () => {
+        if (!indexerLog.includes("Indexer caught up")) return false;
+        const status = (await (await fetch(`${api}/status`)).json()) as Record<string, { block: { number: number } }>;
+        return (Object.values(status)[0]?.block.number ?? -1) >= head;
+      },
+      () => (indexer?.exitCode !== null ? "the indexer exited" : undefined),
+    ).catch((e: Error) => {
+      throw new Error(`${e.message}\n${indexerLog}`);
+    });
+
+    // The built app, served by `vite preview`: its config from this deployment, `/as` proxied to the AS,
+    // `/indexer` to the indexer.
     const appEnv = {
       ...process.env,
       ...env,
       THINGLEDGER_RPC_URL: node.url,
       THINGLEDGER_AS_URL: asUrl,
+      THINGLEDGER_INDEXER_URL: api,
       VITE_CONFIG_NATIVE_IGNORE_WARNING: "true",
     };
     const vite = path.join(ROOT, "node_modules", "vite", "bin", "vite.js");
@@ -170,10 +209,12 @@ describe("Web app: paid access in Chromium (app/, as:serve)", function () {
     );
     preview.stdout?.on("data", (c: Buffer) => (previewLog += c.toString()));
     preview.stderr?.on("data", (c: Buffer) => (previewLog += c.toString()));
-    await until("vite preview and its AS proxy", 60_000, async () => {
-      if (preview?.exitCode !== null) throw new Error(`vite preview exited:\n${previewLog}`);
-      return (await fetch(`${base}as/devices`)).ok;
-    }).catch((e: Error) => {
+    await until(
+      "vite preview and its AS proxy",
+      60_000,
+      async () => (await fetch(`${base}as/devices`)).ok && (await fetch(`${base}indexer/status`)).ok,
+      () => (preview?.exitCode !== null ? "vite preview exited" : undefined),
+    ).catch((e: Error) => {
       throw new Error(`${e.message}\n${previewLog}`);
     });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
@@ -182,11 +223,12 @@ describe("Web app: paid access in Chromium (app/, as:serve)", function () {
   after(async function () {
     await browser?.close();
     preview?.kill("SIGTERM");
-    if (as?.pid !== undefined && as.exitCode === null && as.signalCode === null) {
-      const exited = new Promise<void>((resolve) => as!.once("exit", () => resolve()));
-      process.kill(-as.pid, "SIGTERM");
-      await exited;
-    }
+    for (const child of [as, indexer])
+      if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+        process.kill(-child.pid, "SIGTERM");
+        await exited;
+      }
     provider?.destroy();
     await node?.stop();
     if (deploymentDir !== undefined) fs.rmSync(deploymentDir, { recursive: true, force: true });
@@ -261,5 +303,25 @@ describe("Web app: paid access in Chromium (app/, as:serve)", function () {
       "A client key is 64 hex digits (a private key, 0x optional).",
     );
     expect(await page.getByRole("button", { name: "Buy a code" }).isDisabled()).to.equal(true);
+  });
+
+  it("lists the channel by its AS with its deposit, expiry and status, and the AS's revenue", async function () {
+    const page = await browser!.newPage({ viewport: { width: 1280, height: 900 } });
+    await page.goto(`${base}#/channels?as=${AS_ADDRESS}`);
+    const row = page.locator(`[data-testid="channel-row"][data-channel-id="${channel.channelId.toLowerCase()}"]`);
+    await row.waitFor({ timeout: 60_000 });
+    expect(await page.getByTestId("channel-row").count()).to.equal(1);
+    const cells = await row.locator("td").allTextContents();
+    expect(cells[1]).to.equal("Open");
+    expect(await row.getByTestId("deposit").textContent()).to.equal("0.0015 ETH");
+    const expiry = new Date(Number(channel.expiry) * 1000).toISOString().slice(0, 16).replace("T", " ");
+    expect(cells[6]).to.equal(expiry);
+    const revenue = await page.getByTestId("revenue").locator("tbody tr").first().locator("td").allTextContents();
+    // ETH: nothing paid or refunded yet, one open channel holding its deposit.
+    expect(revenue).to.deep.equal(["0 ETH", "0 ETH", "0", "0", "1", "0.0015 ETH"]);
+
+    // Filtered by another owner: nothing.
+    await page.goto(`${base}#/channels?owner=${Wallet.createRandom().address}`);
+    await page.getByTestId("no-channels").waitFor({ timeout: 60_000 });
   });
 });
