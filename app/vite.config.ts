@@ -10,6 +10,9 @@ const ROOT = path.join(__dirname, "..");
 const CONFIG = "thingledger.json";
 /** The same-origin path `vite` and `vite preview` proxy to the indexer (THINGLEDGER_INDEXER_URL). */
 const INDEXER_PATH = "/indexer";
+/** The same-origin path proxied to the AS (a pattern: a prefix `/as` would take `/assets` too); its default URL, `as:serve`'s. */
+const AS_PATH = "^/as/";
+const DEFAULT_AS_URL = "http://127.0.0.1:8088";
 
 /**
  * Serves `thingledger.json` (the chain and the addresses from the Ignition address book, see
@@ -52,11 +55,18 @@ function indexerProxy(): Record<string, ProxyOptions> {
   return { [INDEXER_PATH]: { target, changeOrigin: true, rewrite: (p) => p.replace(prefix, "") } };
 }
 
+/** `/as/…` → the Authorization Server's `/…` (THINGLEDGER_AS_URL): the AS sends no CORS headers, so the
+ * client page reaches it same-origin through this proxy, as the app reaches the indexer. */
+function asProxy(): Record<string, ProxyOptions> {
+  const target = process.env.THINGLEDGER_AS_URL ?? DEFAULT_AS_URL;
+  return { [AS_PATH]: { target, changeOrigin: true, rewrite: (p) => p.replace(/^\/as/, "") } };
+}
+
 export default defineConfig({
   root: __dirname,
   base: "./",
   plugins: [react(), thingledgerConfig()],
   build: { outDir: "dist", emptyOutDir: true, chunkSizeWarningLimit: 2000 },
-  server: { fs: { allow: [ROOT] }, proxy: indexerProxy() },
-  preview: { proxy: indexerProxy() },
+  server: { fs: { allow: [ROOT] }, proxy: { ...indexerProxy(), ...asProxy() } },
+  preview: { proxy: { ...indexerProxy(), ...asProxy() } },
 });

@@ -14,6 +14,8 @@ export function Layout() {
           <NavLink to="/validate">Validate</NavLink>
           <NavLink to="/relay">Relay</NavLink>
           <NavLink to="/fleet">Fleet</NavLink>
+          <NavLink to="/channels">Channels</NavLink>
+          <NavLink to="/access">Access</NavLink>
         </nav>
         <span className="network" title={config.rpcUrl}>
           {config.network} · chain {config.chainId}

@@ -1,7 +1,9 @@
 import { Navigate, createHashRouter } from "react-router";
 
 import { Layout } from "./Layout";
+import { AccessPage } from "./pages/AccessPage";
 import { ActivatePage } from "./pages/ActivatePage";
+import { ChannelsPage } from "./pages/ChannelsPage";
 import { DevicePage } from "./pages/DevicePage";
 import { FleetPage } from "./pages/FleetPage";
 import { RelayPage } from "./pages/RelayPage";
@@ -24,6 +26,8 @@ export const router = createHashRouter([
       { path: "relay", element: <RelayPage /> },
       { path: "fleet", element: <FleetPage /> },
       { path: "devices/:deviceId", element: <DevicePage /> },
+      { path: "channels", element: <ChannelsPage /> },
+      { path: "access", element: <AccessPage /> },
       { path: "*", element: <p role="alert">No such page.</p> },
     ],
   },

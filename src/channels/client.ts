@@ -6,6 +6,7 @@ import type { JsonAnswer } from "../http/client";
 import { isMember } from "../merkle/group";
 import type { AccessGrant, ChannelParams, RedeliveredGrant } from "./as-server";
 import type { AccessOutcome, DeviceAckMessage, DeviceAdvance } from "./device";
+import { accessRequestOf, nextAmount } from "./exchange";
 import { ReceiptVerifier } from "./verify";
 
 /** What a client reaches of a device: presenting a code (with the AS's advance), and reading its
@@ -77,9 +78,7 @@ export class ChannelClient {
     const shown = await fetchJson<PreviousReceipt>("AS", `${asUrl}/channels/${this.channel.channelId}/receipt`);
     if (!shown.ok) throw new Error(`AS refused to show the previous receipt: ${shown.status}`);
     const previous = this.checkPrevious(shown.body);
-    const amount = previous + price;
-    if (amount > this.channel.deposit)
-      throw new Error(`the channel's deposit ${this.channel.deposit} cannot pay ${amount}`);
+    const amount = nextAmount(previous, price, this.channel.deposit);
     const signature = await signReceipt(this.wallet, this.domain, {
       channelId: this.channel.channelId,
       cumulativeAmount: amount,
@@ -87,19 +86,7 @@ export class ChannelClient {
     const response = await fetchJson<AccessGrant>("AS", `${asUrl}/access`, {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({
-        channel: {
-          owner: this.channel.owner,
-          token: this.channel.token,
-          clientRoot: this.channel.clientRoot,
-          salt: this.channel.salt,
-          openBlock: this.channel.openBlock,
-        },
-        deviceId,
-        amount: amount.toString(),
-        signature,
-        proof: this.proof,
-      }),
+      body: JSON.stringify(accessRequestOf(this.channel, deviceId, amount, signature, this.proof)),
       signal: o.timeoutMs === undefined ? undefined : AbortSignal.timeout(o.timeoutMs),
     }).catch((error: Error) => ({ status: 0, body: { error: error.message } as JsonAnswer<AccessGrant>["body"] }));
     // An AS awaiting the device's acknowledgement (--resync): answer its challenge, then try once more.

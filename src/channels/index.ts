@@ -12,3 +12,4 @@ export * from "./as-server";
 export * from "./store";
 export * from "./device";
 export * from "./hotp";
+export * from "./exchange";

@@ -100,6 +100,31 @@ export interface ChannelRow {
   deposit: string;
   expiry: string;
   status: string;
+  /** What the AS was paid, and the owner got back, at the close (null while open). */
+  paid?: string | null;
+  refunded?: string | null;
+}
+
+export interface ChannelFilters {
+  as?: string;
+  owner?: string;
+  status?: string;
+}
+
+/** Per asset: what an AS's closes paid it and refunded owners, and what its open channels still hold. */
+export interface AssetRevenue {
+  paid: string;
+  refunded: string;
+  closed: number;
+  reclaimed: number;
+  open: number;
+  openDeposits: string;
+}
+
+export interface AsRevenue {
+  as: string;
+  eth: AssetRevenue;
+  token: AssetRevenue;
 }
 
 export class IndexerError extends Error {
@@ -200,6 +225,29 @@ export function walletOf(indexerUrl: string, address: string, signal?: AbortSign
 
 export function channelsOf(indexerUrl: string, owner: string, signal?: AbortSignal): Promise<Page<ChannelRow>> {
   return getJson<Page<ChannelRow>>(indexerUrl, `channels${query({ owner: owner.toLowerCase(), limit: "25" })}`, signal);
+}
+
+/** Channels by AS and/or owner and status, a page at a time (GET /channels). */
+export function channelList(
+  indexerUrl: string,
+  filters: ChannelFilters,
+  limit: number,
+  cursor: string | null,
+  signal?: AbortSignal,
+): Promise<Page<ChannelRow>> {
+  const lower = (v?: string) => (v === undefined ? undefined : v.trim().toLowerCase());
+  const params = {
+    as: lower(filters.as),
+    owner: lower(filters.owner),
+    status: filters.status,
+    limit: String(limit),
+    cursor: cursor ?? undefined,
+  };
+  return getJson<Page<ChannelRow>>(indexerUrl, `channels${query(params)}`, signal);
+}
+
+export function asRevenue(indexerUrl: string, address: string, signal?: AbortSignal): Promise<AsRevenue> {
+  return getJson<AsRevenue>(indexerUrl, `as/${address.trim().toLowerCase()}/revenue`, signal);
 }
 
 /** A unix time (seconds, as a decimal string) in UTC, to the minute. */

@@ -1,0 +1,327 @@
+import { spawn, spawnSync } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+
+import { expect } from "chai";
+import { JsonRpcProvider, Wallet, verifyTypedData } from "ethers";
+import type { Browser, Page } from "playwright-core";
+import { chromium } from "playwright-core";
+
+import { SimulatedDevice } from "../../src/channels/device";
+import type { ChannelFile } from "../../src/channels/open";
+import { readDomain } from "../../src/eip712/domain";
+import { RECEIPT_TYPES } from "../../src/eip712/receipt";
+import { PaymentChannels__factory } from "../../src/chain/factories";
+import { ROOT, freePort, hardhat, startNodeDeployment } from "../shared/cli";
+import type { LocalNode } from "../shared/cli";
+import { coverageRunning } from "../shared/gas";
+
+/*
+ * The client page (#/access) in a real Chromium against a real `hardhat node` and a real `as:serve`: the
+ * channel is opened and the device provisioned with the tasks a user runs, the built app is served by
+ * `vite preview` (which proxies `/as` to the AS), and the page signs the receipt with a client key pasted
+ * into it. The code it shows must open the simulated lock (the device's own HOTP check under its secret),
+ * and the AS must show the client's receipt as the channel's best. The channels page needs the indexer,
+ * whose catch-up costs minutes: it is not driven here.
+ */
+
+const CHROMIUM = "/usr/bin/chromium";
+const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"];
+/** Hardhat's account 1: the AS (`as:serve --signer 1`), the channel's payee. */
+const AS_ADDRESS = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
+const PRICE = 10n ** 15n; // 0.001 ETH
+
+describe("Web app: paid access in Chromium (app/, as:serve)", function () {
+  this.timeout(600_000);
+
+  let node: LocalNode;
+  let env: NodeJS.ProcessEnv;
+  let deploymentDir: string;
+  let scratch: string;
+  let provider: JsonRpcProvider;
+  let as: ChildProcess | undefined;
+  let asLog = "";
+  let asUrl: string;
+  let indexer: ChildProcess | undefined;
+  let indexerLog = "";
+  let preview: ChildProcess | undefined;
+  let previewLog = "";
+  let base: string;
+  let browser: Browser | undefined;
+  const client = Wallet.createRandom();
+  let channelText: string;
+  let channel: ChannelFile;
+  let deviceId: string;
+  let lockFile: string;
+
+  /** Runs a task; fails with its output unless it succeeded. */
+  function task(args: string[]): string {
+    const r = hardhat(args, env);
+    expect(r.status, `${args[0]}: ${r.stderr}${r.stdout}`).to.equal(0);
+    return r.stdout;
+  }
+
+  /** Waits until `check` holds; a process that exited (`exited` says why) fails at once, not at the timeout. */
+  async function until(
+    what: string,
+    ms: number,
+    check: () => Promise<boolean>,
+    exited: () => string | undefined,
+  ): Promise<void> {
+    const end = Date.now() + ms;
+    for (;;) {
+      const gone = exited();
+      if (gone !== undefined) throw new Error(gone);
+      if (await check().catch(() => false)) return;
+      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  before(async function () {
+    if (coverageRunning()) this.skip();
+    if (!fs.existsSync(CHROMIUM)) {
+      console.log(`    (skipped: no ${CHROMIUM})`);
+      this.skip();
+    }
+    ({ node, env, deploymentDir, scratch } = await startNodeDeployment("paid-app"));
+    env = { ...env, FORCE_COLOR: "0", NO_COLOR: "1" };
+    provider = new JsonRpcProvider(node.url, undefined, { staticNetwork: true, cacheTimeout: -1 });
+    task(["deploy", "--network", "localhost"]);
+
+    // The device's secret, on both sides; the client group of one browser client; the AS; then the channel.
+    const file = (name: string) => path.join(scratch, name);
+    lockFile = file("lock-1.json");
+    task([
+      "device:secret",
+      "--device",
+      "LOCK-1",
+      "--price",
+      "0.001",
+      "--devices",
+      file("devices.json"),
+      "--lock",
+      lockFile,
+    ]);
+    deviceId = (JSON.parse(fs.readFileSync(lockFile, "utf8")) as { deviceId: string }).deviceId;
+    task(["channel:clients", "--addresses", client.address, "--out", file("clients.json")]);
+    const port = await freePort();
+    asUrl = `http://127.0.0.1:${port}`;
+    as = spawn(
+      "npx",
+      [
+        "hardhat",
+        "as:serve",
+        "--network",
+        "localhost",
+        "--signer",
+        "1",
+        "--port",
+        String(port),
+        "--db",
+        file("as.sqlite"),
+        "--devices",
+        file("devices.json"),
+        "--init",
+        "--follow",
+        "1",
+      ],
+      { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"], detached: true },
+    );
+    as.stdout?.on("data", (c: Buffer) => (asLog += c.toString()));
+    as.stderr?.on("data", (c: Buffer) => (asLog += c.toString()));
+    await until(
+      "the AS",
+      300_000,
+      async () => asLog.includes("listening at"),
+      () => (as?.exitCode !== null ? "as:serve exited" : undefined),
+    ).catch((e: Error) => {
+      throw new Error(`${e.message}\n${asLog}`);
+    });
+    // A deposit of one and a half slots: the second buy cannot be paid.
+    task([
+      "channel:open",
+      "--network",
+      "localhost",
+      "--as",
+      AS_ADDRESS,
+      "--clients",
+      file("clients.json"),
+      "--deposit",
+      "0.0015",
+      "--expiry",
+      "7d",
+      "--out",
+      file("channel.json"),
+    ]);
+    channelText = fs.readFileSync(file("channel.json"), "utf8");
+    channel = JSON.parse(channelText) as ChannelFile;
+
+    // The indexer, as a user runs it, until it has caught up with the chain (the channel's open included).
+    const indexerPort = await freePort();
+    const api = `http://127.0.0.1:${indexerPort}`;
+    indexer = spawn(
+      "npx",
+      ["hardhat", "indexer", "--network", "localhost", "--port", String(indexerPort), "--dir", file("db")],
+      { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"], detached: true },
+    );
+    indexer.stdout?.on("data", (c: Buffer) => (indexerLog += c.toString()));
+    indexer.stderr?.on("data", (c: Buffer) => (indexerLog += c.toString()));
+    const head = await provider.getBlockNumber();
+    await until(
+      "the indexer to catch up",
+      600_000,
+      async () => {
+        if (!indexerLog.includes("Indexer caught up")) return false;
+        const status = (await (await fetch(`${api}/status`)).json()) as Record<string, { block: { number: number } }>;
+        return (Object.values(status)[0]?.block.number ?? -1) >= head;
+      },
+      () => (indexer?.exitCode !== null ? "the indexer exited" : undefined),
+    ).catch((e: Error) => {
+      throw new Error(`${e.message}\n${indexerLog}`);
+    });
+
+    // The built app, served by `vite preview`: its config from this deployment, `/as` proxied to the AS,
+    // `/indexer` to the indexer.
+    const appEnv = {
+      ...process.env,
+      ...env,
+      THINGLEDGER_RPC_URL: node.url,
+      THINGLEDGER_AS_URL: asUrl,
+      THINGLEDGER_INDEXER_URL: api,
+      VITE_CONFIG_NATIVE_IGNORE_WARNING: "true",
+    };
+    const vite = path.join(ROOT, "node_modules", "vite", "bin", "vite.js");
+    const dist = path.join(scratch, "dist");
+    const build = spawnSync(process.execPath, [vite, "build", "app", "--outDir", dist, "--emptyOutDir"], {
+      cwd: ROOT,
+      env: appEnv,
+      encoding: "utf8",
+    });
+    expect(build.status, build.stderr + build.stdout).to.equal(0);
+    const appPort = await freePort();
+    base = `http://127.0.0.1:${appPort}/`;
+    preview = spawn(
+      process.execPath,
+      [vite, "preview", "app", "--outDir", dist, "--host", "127.0.0.1", "--port", String(appPort)],
+      { cwd: ROOT, env: appEnv, stdio: ["ignore", "pipe", "pipe"] },
+    );
+    preview.stdout?.on("data", (c: Buffer) => (previewLog += c.toString()));
+    preview.stderr?.on("data", (c: Buffer) => (previewLog += c.toString()));
+    await until(
+      "vite preview and its AS proxy",
+      60_000,
+      async () => (await fetch(`${base}as/devices`)).ok && (await fetch(`${base}indexer/status`)).ok,
+      () => (preview?.exitCode !== null ? "vite preview exited" : undefined),
+    ).catch((e: Error) => {
+      throw new Error(`${e.message}\n${previewLog}`);
+    });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
+  });
+
+  after(async function () {
+    await browser?.close();
+    preview?.kill("SIGTERM");
+    for (const child of [as, indexer])
+      if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+        process.kill(-child.pid, "SIGTERM");
+        await exited;
+      }
+    provider?.destroy();
+    await node?.stop();
+    if (deploymentDir !== undefined) fs.rmSync(deploymentDir, { recursive: true, force: true });
+    if (scratch !== undefined) fs.rmSync(scratch, { recursive: true, force: true });
+  });
+
+  /** The client page with the client key pasted and the channel, device and AS filled in. */
+  async function accessPage(key: string, as = "as"): Promise<Page> {
+    const page = await browser!.newPage({ viewport: { width: 1280, height: 900 } });
+    await page.goto(`${base}#/access`);
+    await page.getByLabel("Client private key").fill(key);
+    await page.getByRole("button", { name: "Use this key" }).click();
+    await page.getByTestId("client-address").waitFor();
+    await page.getByLabel("Channel file").fill(channelText);
+    await page.getByLabel("Device id").fill(deviceId);
+    await page.getByLabel("AS URL").fill(as);
+    return page;
+  }
+
+  async function buy(page: Page): Promise<void> {
+    await page.getByRole("button", { name: "Buy a code" }).click();
+    await page.locator('[data-testid="otp"], [data-testid="problem"]').first().waitFor({ timeout: 120_000 });
+  }
+
+  it("buys a code with a receipt signed in the page: the lock opens with it, and the AS holds the receipt", async function () {
+    const page = await accessPage(client.privateKey);
+    expect(await page.getByTestId("client-address").textContent()).to.equal(client.address);
+    await buy(page);
+    expect(await page.getByTestId("problem").count(), "no problem shown").to.equal(0);
+    const otp = (await page.getByTestId("otp").textContent())!;
+    expect(otp).to.match(/^\d{8}$/);
+    expect(await page.getByTestId("amount").textContent()).to.equal(PRICE.toString());
+
+    // The AS's best receipt is the client's, for one slot, signed over the channels contract's domain.
+    const shown = (await (await fetch(`${asUrl}/channels/${channel.channelId}/receipt`)).json()) as {
+      amount: string;
+      signer: string;
+      signature: string;
+    };
+    expect(shown.amount).to.equal(PRICE.toString());
+    expect(shown.signer).to.equal(client.address);
+    const domain = await readDomain(PaymentChannels__factory.connect(channel.contract, provider));
+    const message = { channelId: channel.channelId, cumulativeAmount: PRICE };
+    expect(verifyTypedData(domain, RECEIPT_TYPES, message, shown.signature)).to.equal(client.address);
+
+    // The device's own check (HOTP under its secret, sliding window) accepts the code, once.
+    const lock = new SimulatedDevice(lockFile);
+    expect(lock.present(otp).granted).to.equal(true);
+    expect(lock.present(otp).granted).to.equal(false);
+
+    // The deposit (1.5 slots) cannot pay a second slot: said plainly, nothing more stored.
+    await buy(page);
+    expect(await page.getByTestId("problem").textContent()).to.match(/^Not enough deposit left in the channel/);
+    const after = (await (await fetch(`${asUrl}/channels/${channel.channelId}/receipt`)).json()) as { amount: string };
+    expect(after.amount).to.equal(PRICE.toString());
+  });
+
+  it("says plainly when the key is not in the group, the AS is unreachable, or the key is malformed", async function () {
+    const stranger = await accessPage(Wallet.createRandom().privateKey);
+    await buy(stranger);
+    expect(await stranger.getByTestId("problem").textContent()).to.match(/is not in the channel's client group/);
+
+    const unreachable = await accessPage(client.privateKey, `http://127.0.0.1:${await freePort()}`);
+    await buy(unreachable);
+    expect(await unreachable.getByTestId("problem").textContent()).to.match(/^The AS at .* is unreachable/);
+
+    const page = await browser!.newPage();
+    await page.goto(`${base}#/access`);
+    await page.getByLabel("Client private key").fill("0x1234");
+    await page.getByRole("button", { name: "Use this key" }).click();
+    expect(await page.getByTestId("key-problem").textContent()).to.equal(
+      "A client key is 64 hex digits (a private key, 0x optional).",
+    );
+    expect(await page.getByRole("button", { name: "Buy a code" }).isDisabled()).to.equal(true);
+  });
+
+  it("lists the channel by its AS with its deposit, expiry and status, and the AS's revenue", async function () {
+    const page = await browser!.newPage({ viewport: { width: 1280, height: 900 } });
+    await page.goto(`${base}#/channels?as=${AS_ADDRESS}`);
+    const row = page.locator(`[data-testid="channel-row"][data-channel-id="${channel.channelId.toLowerCase()}"]`);
+    await row.waitFor({ timeout: 60_000 });
+    expect(await page.getByTestId("channel-row").count()).to.equal(1);
+    const cells = await row.locator("td").allTextContents();
+    expect(cells[1]).to.equal("Open");
+    expect(await row.getByTestId("deposit").textContent()).to.equal("0.0015 ETH");
+    const expiry = new Date(Number(channel.expiry) * 1000).toISOString().slice(0, 16).replace("T", " ");
+    expect(cells[6]).to.equal(expiry);
+    const revenue = await page.getByTestId("revenue").locator("tbody tr").first().locator("td").allTextContents();
+    // ETH: nothing paid or refunded yet, one open channel holding its deposit.
+    expect(revenue).to.deep.equal(["0 ETH", "0 ETH", "0", "0", "1", "0.0015 ETH"]);
+
+    // Filtered by another owner: nothing.
+    await page.goto(`${base}#/channels?owner=${Wallet.createRandom().address}`);
+    await page.getByTestId("no-channels").waitFor({ timeout: 60_000 });
+  });
+});
