@@ -121,7 +121,9 @@ async function main(): Promise<void> {
   const provider = new JsonRpcProvider(node.url, undefined, { staticNetwork: true, cacheTimeout: -1 });
   let indexer: Awaited<ReturnType<typeof startIndexer>> | undefined;
   try {
-    console.log(`bench:indexer: ${DEVICES} devices (${BATCH} per registerDevices), ${ACTIVATIONS} activations`);
+    console.log(
+      `bench:indexer: ${DEVICES} devices (${BATCH} per registerDevices), ${ACTIVATIONS} activations, on ${process.env.DATABASE_URL === undefined ? "PGlite (embedded)" : "Postgres (DATABASE_URL)"}`,
+    );
     const env = { THINGLEDGER_LOCALHOST_URL: node.url, THINGLEDGER_DEPLOYMENT_ID: deploymentId };
     const demo = await hardhat(["demo", "--network", "localhost", "--json"], env);
     const { addresses } = JSON.parse(demo.slice(demo.indexOf("{"))) as {
@@ -206,7 +208,10 @@ async function main(): Promise<void> {
       deploymentDir,
       port,
       dataDir: path.join(scratch, "db"),
-      schema: "bench",
+      // DATABASE_URL=postgres://… measures the same run on Postgres instead of the embedded PGlite.
+      // (a schema of its own each run: Ponder refuses a schema another build of the app wrote).
+      databaseUrl: process.env.DATABASE_URL,
+      schema: process.env.DATABASE_URL === undefined ? "bench" : `bench_${process.pid}`,
       // BENCH_INDEXER_LOG=<file> keeps Ponder's log (where its time went).
       onLog: (line) => {
         if (process.env.BENCH_INDEXER_LOG !== undefined) fs.appendFileSync(process.env.BENCH_INDEXER_LOG, `${line}\n`);
