@@ -67,6 +67,22 @@ export function statedDomain(address: string, stated: Erc5267Answer): TypedDataD
 }
 
 /**
+ * Refuses a stated domain that does not name the contract itself and the chain the caller reads: a contract
+ * stating another's domain (a token's, say) would have its user sign a permit valid elsewhere than shown.
+ */
+export function checkStatedDomain(address: string, chainId: number | bigint, domain: TypedDataDomain): void {
+  const named = domain.verifyingContract;
+  if (named == null || named.toLowerCase() !== address.toLowerCase())
+    throw new UserError(
+      `${address} states an EIP-712 domain for ${named ?? "no contract"}, not itself: refusing to sign`,
+    );
+  if (domain.chainId == null || BigInt(domain.chainId) !== BigInt(chainId))
+    throw new UserError(
+      `${address} states an EIP-712 domain for chain ${domain.chainId ?? "none"}, not ${chainId}: refusing to sign`,
+    );
+}
+
+/**
  * True for a call that reverted or returned nothing: ethers calls it CALL_EXCEPTION (BAD_DATA when an
  * account without code answers "0x"); Hardhat's in-process network throws its own "Transaction reverted".
  */

@@ -457,7 +457,22 @@ describe("indexer: device wallets, channels and auditor rewards against a local 
     ]);
   });
 
-  it("reaches a device's wallet and channels from the device page", async function () {
+  it("reaches a device's wallet and channels from the device page, not a wallet anyone else made for it", async function () {
+    // Anyone may create a wallet naming any device (outside review): account 12 makes one for this device.
+    const stranger = await provider.getSigner(12);
+    const spoof = await createWallet(ctx, stranger, {
+      owners: [await stranger.getAddress()],
+      threshold: 1,
+      deviceId,
+      period: HOUR,
+      limits: [],
+    });
+    const head = await provider.getBlockNumber();
+    await until("the indexer to index the stranger's wallet", 120_000, async () => {
+      const { status } = await get(`/wallets/${spoof.wallet}`);
+      const { body } = await get<Record<string, { block: { number: number } }>>("/status");
+      return status === 200 && (Object.values(body)[0]?.block.number ?? 0) >= head ? true : undefined;
+    });
     const { status, body } = await get<{ wallets: { address: string }[]; channels: ChannelRow[] }>(
       `/devices/${deviceId}`,
     );

@@ -3,6 +3,7 @@ import type { Chain } from "viem";
 import { defineChain } from "viem";
 import { createConfig, http, injected } from "wagmi";
 
+import { configUrl } from "../../../src/chain/config-url";
 import { DEFAULT_INDEXER_URL } from "../../../src/chain/indexer-url";
 import type { AppConfig } from "../../../src/chain/app-config";
 
@@ -15,7 +16,7 @@ export type { AppConfig };
  */
 export async function loadConfig(): Promise<AppConfig> {
   const search = new URLSearchParams(window.location.search);
-  const url = search.get("config") ?? "thingledger.json";
+  const url = configUrl(search.get("config"), window.location.href);
   const response = await fetch(url, { cache: "no-store" });
   const body = (await response.json().catch(() => ({}))) as Partial<AppConfig> & { error?: string };
   if (!response.ok || body.kind !== "thingledger/app-config")

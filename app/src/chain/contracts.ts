@@ -2,7 +2,7 @@ import type { Address, Hex, PublicClient, TypedDataDomain } from "viem";
 
 import { DeviceRegistry__factory, ThingToken__factory } from "../../../src/chain/factories";
 import { checkDeviceId } from "../../../src/devices/id";
-import { statedDomain } from "../../../src/eip712/domain";
+import { checkStatedDomain, statedDomain } from "../../../src/eip712/domain";
 import { deviceInfoOf } from "../../../src/registry/device-info";
 import type { DeviceInfo } from "../../../src/registry/device-info";
 
@@ -22,14 +22,18 @@ export async function readDevice(client: PublicClient, registry: Address, device
   return deviceInfoOf(id, view);
 }
 
-/** A contract's EIP-712 domain as it states it (ERC-5267), in viem's shape. */
+/**
+ * A contract's EIP-712 domain as it states it (ERC-5267), in viem's shape. It must name that contract and the
+ * chain the app reads: a contract stating another's domain (a token's, say) would have the owner sign a
+ * permit valid somewhere else than the page shows.
+ */
 export async function readDomain(client: PublicClient, address: Address): Promise<TypedDataDomain> {
-  const [fields, name, version, chainId, verifyingContract, salt, extensions] = await client.readContract({
-    address,
-    abi: registryAbi,
-    functionName: "eip712Domain",
-  });
+  const [[fields, name, version, chainId, verifyingContract, salt, extensions], chain] = await Promise.all([
+    client.readContract({ address, abi: registryAbi, functionName: "eip712Domain" }),
+    client.getChainId(),
+  ]);
   const d = statedDomain(address, { fields, name, version, chainId, verifyingContract, salt, extensions });
+  checkStatedDomain(address, chain, d);
   return {
     ...(d.name != null && { name: d.name }),
     ...(d.version != null && { version: d.version }),

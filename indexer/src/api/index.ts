@@ -78,7 +78,7 @@ app.get("/devices/:id", async (c) => {
       .from(reputationScore)
       .where(eq(reputationScore.deviceId, id))
       .orderBy(asc(reputationScore.block), asc(reputationScore.id)),
-    deviceMoney(db, id),
+    deviceMoney(db, id, row.owner),
   ]);
   return json(c, { device: row, statusHistory, ownerHistory, reputationHistory, wallets, channels });
 });

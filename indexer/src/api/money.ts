@@ -115,14 +115,23 @@ async function chainNow(): Promise<bigint> {
 }
 
 /**
- * A device's money: the wallets created for it, and the channels those wallets opened or are paid by (a
- * channel names no device on chain; its owner or payee may be the device's wallet). For GET /devices/:id.
+ * A device's money: its wallets, and the channels those wallets opened or are paid by (a channel names no
+ * device on chain; its owner or payee may be the device's wallet). For GET /devices/:id. A wallet counts as
+ * the device's only when the device is owned by it or it linked the device (the registry checked both): the
+ * factory lets anyone create a wallet naming any device, and such wallets are not listed here.
  */
-export async function deviceMoney(database: Db, deviceId: Hex) {
+export async function deviceMoney(database: Db, deviceId: Hex, owner: Hex | null) {
   const wallets = await database
     .select()
     .from(deviceWallet)
-    .where(eq(deviceWallet.deviceId, deviceId))
+    .where(
+      and(
+        eq(deviceWallet.deviceId, deviceId),
+        owner === null
+          ? eq(deviceWallet.linked, true)
+          : or(eq(deviceWallet.linked, true), eq(deviceWallet.address, owner)),
+      ),
+    )
     .orderBy(asc(deviceWallet.createdBlock))
     .limit(25);
   const addresses = wallets.map((w) => w.address);
