@@ -1,20 +1,21 @@
-import { spawn, spawnSync } from "node:child_process";
-import type { ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 
 import { expect } from "chai";
 import { JsonRpcProvider, MaxUint256, Wallet, keccak256, toUtf8Bytes } from "ethers";
 import type { Browser, Page } from "playwright-core";
-import { chromium } from "playwright-core";
 
 import { DeviceRegistry__factory, ThingToken__factory } from "../../src/chain/factories";
 import { readDomain } from "../../src/eip712/domain";
 import { compact, signActivation } from "../../src/eip712/device";
 import type { DeviceRegistry } from "../../typechain-types";
-import { ROOT, freePort, hardhat, startNodeDeployment } from "../shared/cli";
+import { buildAndServeApp, launchChromium, skipUnlessBrowser } from "../shared/app";
+import type { ServedApp } from "../shared/app";
+import { freePort, hardhat, startNodeDeployment } from "../shared/cli";
 import type { LocalNode } from "../shared/cli";
-import { coverageRunning } from "../shared/gas";
+import { startIndexer } from "../shared/indexer";
+import type { RunningIndexer } from "../shared/indexer";
+import { until } from "../shared/process";
 
 /*
  * The fleet dashboard and the device page (app/) in a real Chromium against a real `hardhat node` and a real
@@ -22,30 +23,12 @@ import { coverageRunning } from "../shared/gas";
  * Every number and id the pages show is checked against the registry (its getters and logs).
  */
 
-const CHROMIUM = "/usr/bin/chromium";
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--no-first-run",
-  "--disable-background-networking",
-];
 const ADMIN = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
 /** The demo's manufacturer (account 3), an owner of the demo's devices (account 4), and a new owner (account 5). */
 const MANUFACTURER = "0x90F79bf6EB2c4f870365E785982E1f101E93b906";
 const HOLDER = "0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65";
 const NEW_OWNER = "0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc";
 const STATUS = ["Unknown", "Registered", "Active", "Revoked"] as const;
-
-async function until<T>(what: string, ms: number, check: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 300));
-  }
-}
 
 describe("Fleet dashboard and device page in Chromium (app/, indexer)", function () {
   this.timeout(900_000);
@@ -56,25 +39,16 @@ describe("Fleet dashboard and device page in Chromium (app/, indexer)", function
   let scratch: string;
   let provider: JsonRpcProvider;
   let registry: DeviceRegistry;
-  let indexer: ChildProcess | undefined;
-  let indexerLog = "";
+  let indexer: RunningIndexer | undefined;
   let api: string;
-  let preview: ChildProcess | undefined;
-  let previewLog = "";
+  let app: ServedApp | undefined;
   let base: string;
   let browser: Browser | undefined;
   let transferred: string;
   const pages: Page[] = [];
 
   before(async function () {
-    // Child processes recompile the contracts, which would overwrite coverage's instrumented build.
-    if (coverageRunning()) this.skip();
-    if (!fs.existsSync(CHROMIUM)) {
-      console.log(
-        `    (skipped: no ${CHROMIUM}; install it with: apt-get install -y --no-install-recommends chromium)`,
-      );
-      this.skip();
-    }
+    skipUnlessBrowser(this);
     ({ node, env, deploymentDir, scratch } = await startNodeDeployment("fleet"));
     provider = new JsonRpcProvider(node.url, undefined, { staticNetwork: true, cacheTimeout: -1 });
 
@@ -121,68 +95,24 @@ describe("Fleet dashboard and device page in Chromium (app/, indexer)", function
     await (await registry.connect(await provider.getSigner(HOLDER)).transferDevice(transferred, NEW_OWNER)).wait();
 
     // The indexer, as a user runs it, until it has caught up with the chain.
-    const port = await freePort();
-    api = `http://127.0.0.1:${port}`;
-    indexer = spawn(
-      "npx",
-      ["hardhat", "indexer", "--network", "localhost", "--port", String(port), "--dir", path.join(scratch, "db")],
-      {
-        cwd: ROOT,
-        env: { ...process.env, ...env, FORCE_COLOR: "0" },
-        stdio: ["ignore", "pipe", "pipe"],
-        detached: true,
-      },
-    );
-    indexer.stdout?.on("data", (c: Buffer) => (indexerLog += c.toString()));
-    indexer.stderr?.on("data", (c: Buffer) => (indexerLog += c.toString()));
-    await until("the indexer to catch up", 600_000, async () => {
-      if (indexer?.exitCode !== null) throw new Error(`the indexer exited:\n${indexerLog}`);
-      if (!indexerLog.includes("Indexer caught up")) return undefined;
-      const status = (await (await fetch(`${api}/status`)).json()) as Record<string, { block: { number: number } }>;
-      const at = Object.values(status)[0]?.block.number;
-      return at !== undefined && at >= (await provider.getBlockNumber()) ? true : undefined;
-    }).catch((e: Error) => {
-      throw new Error(`${e.message}\n${indexerLog}`);
-    });
+    indexer = await startIndexer({ env, dir: path.join(scratch, "db"), provider });
+    api = indexer.url;
 
     // The built app, served by `vite preview`: its config from this deployment, `/indexer` proxied to the indexer.
-    const appEnv = {
-      ...process.env,
-      ...env,
-      THINGLEDGER_RPC_URL: node.url,
-      THINGLEDGER_INDEXER_URL: api,
-      VITE_CONFIG_NATIVE_IGNORE_WARNING: "true",
-    };
-    const vite = path.join(ROOT, "node_modules", "vite", "bin", "vite.js");
-    const build = spawnSync(process.execPath, [vite, "build", "app"], { cwd: ROOT, env: appEnv, encoding: "utf8" });
-    expect(build.status, build.stderr + build.stdout).to.equal(0);
-    const appPort = await freePort();
-    base = `http://127.0.0.1:${appPort}/`;
-    preview = spawn(process.execPath, [vite, "preview", "app", "--host", "127.0.0.1", "--port", String(appPort)], {
-      cwd: ROOT,
-      env: appEnv,
-      stdio: ["ignore", "pipe", "pipe"],
+    app = await buildAndServeApp({
+      env: { ...env, THINGLEDGER_RPC_URL: node.url, THINGLEDGER_INDEXER_URL: api },
+      scratch,
+      ready: ["indexer/stats/fleet"],
     });
-    preview.stdout?.on("data", (c: Buffer) => (previewLog += c.toString()));
-    preview.stderr?.on("data", (c: Buffer) => (previewLog += c.toString()));
-    await until("vite preview", 60_000, async () => {
-      if (preview?.exitCode !== null) throw new Error(`vite preview exited:\n${previewLog}`);
-      return (await fetch(`${base}indexer/stats/fleet`)).ok ? true : undefined;
-    }).catch((e: Error) => {
-      throw new Error(`${e.message}\n${previewLog}`);
-    });
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
+    base = app.base;
+    browser = await launchChromium();
   });
 
   after(async function () {
     for (const p of pages) await p.close().catch(() => undefined);
     await browser?.close();
-    preview?.kill("SIGTERM");
-    if (indexer?.pid !== undefined && indexer.exitCode === null && indexer.signalCode === null) {
-      const exited = new Promise<void>((resolve) => indexer!.once("exit", () => resolve()));
-      process.kill(-indexer.pid, "SIGTERM");
-      await exited;
-    }
+    app?.stop();
+    await indexer?.stop();
     provider?.destroy();
     await node?.stop();
     if (deploymentDir !== undefined) fs.rmSync(deploymentDir, { recursive: true, force: true });

@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
@@ -6,16 +6,19 @@ import path from "node:path";
 import { expect } from "chai";
 import { JsonRpcProvider, Wallet, verifyTypedData } from "ethers";
 import type { Browser, Page } from "playwright-core";
-import { chromium } from "playwright-core";
 
 import { SimulatedDevice } from "../../src/channels/device";
 import type { ChannelFile } from "../../src/channels/open";
 import { readDomain } from "../../src/eip712/domain";
 import { RECEIPT_TYPES } from "../../src/eip712/receipt";
 import { PaymentChannels__factory } from "../../src/chain/factories";
+import { buildAndServeApp, launchChromium, skipUnlessBrowser } from "../shared/app";
+import type { ServedApp } from "../shared/app";
 import { ROOT, freePort, hardhat, startNodeDeployment } from "../shared/cli";
 import type { LocalNode } from "../shared/cli";
-import { coverageRunning } from "../shared/gas";
+import { startIndexer } from "../shared/indexer";
+import type { RunningIndexer } from "../shared/indexer";
+import { Exited, outputOf, stopGroup, until } from "../shared/process";
 
 /*
  * The client page (#/access) in a real Chromium against a real `hardhat node` and a real `as:serve`: the
@@ -26,8 +29,6 @@ import { coverageRunning } from "../shared/gas";
  * whose catch-up costs minutes: it is not driven here.
  */
 
-const CHROMIUM = "/usr/bin/chromium";
-const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"];
 /** Hardhat's account 1: the AS (`as:serve --signer 1`), the channel's payee. */
 const AS_ADDRESS = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
 const PRICE = 10n ** 15n; // 0.001 ETH
@@ -41,12 +42,9 @@ describe("Web app: paid access in Chromium (app/, as:serve)", function () {
   let scratch: string;
   let provider: JsonRpcProvider;
   let as: ChildProcess | undefined;
-  let asLog = "";
   let asUrl: string;
-  let indexer: ChildProcess | undefined;
-  let indexerLog = "";
-  let preview: ChildProcess | undefined;
-  let previewLog = "";
+  let indexer: RunningIndexer | undefined;
+  let app: ServedApp | undefined;
   let base: string;
   let browser: Browser | undefined;
   const client = Wallet.createRandom();
@@ -62,29 +60,8 @@ describe("Web app: paid access in Chromium (app/, as:serve)", function () {
     return r.stdout;
   }
 
-  /** Waits until `check` holds; a process that exited (`exited` says why) fails at once, not at the timeout. */
-  async function until(
-    what: string,
-    ms: number,
-    check: () => Promise<boolean>,
-    exited: () => string | undefined,
-  ): Promise<void> {
-    const end = Date.now() + ms;
-    for (;;) {
-      const gone = exited();
-      if (gone !== undefined) throw new Error(gone);
-      if (await check().catch(() => false)) return;
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-
   before(async function () {
-    if (coverageRunning()) this.skip();
-    if (!fs.existsSync(CHROMIUM)) {
-      console.log(`    (skipped: no ${CHROMIUM})`);
-      this.skip();
-    }
+    skipUnlessBrowser(this);
     ({ node, env, deploymentDir, scratch } = await startNodeDeployment("paid-app"));
     env = { ...env, FORCE_COLOR: "0", NO_COLOR: "1" };
     provider = new JsonRpcProvider(node.url, undefined, { staticNetwork: true, cacheTimeout: -1 });
@@ -129,15 +106,12 @@ describe("Web app: paid access in Chromium (app/, as:serve)", function () {
       ],
       { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"], detached: true },
     );
-    as.stdout?.on("data", (c: Buffer) => (asLog += c.toString()));
-    as.stderr?.on("data", (c: Buffer) => (asLog += c.toString()));
-    await until(
-      "the AS",
-      300_000,
-      async () => asLog.includes("listening at"),
-      () => (as?.exitCode !== null ? "as:serve exited" : undefined),
-    ).catch((e: Error) => {
-      throw new Error(`${e.message}\n${asLog}`);
+    const asLog = outputOf(as);
+    await until("the AS", 300_000, async () => {
+      if (as?.exitCode !== null) throw new Exited("as:serve exited");
+      return asLog().includes("listening at") ? true : undefined;
+    }).catch((e: Error) => {
+      throw new Error(`${e.message}\n${asLog()}`);
     });
     // A deposit of one and a half slots: the second buy cannot be paid.
     task([
@@ -159,76 +133,24 @@ describe("Web app: paid access in Chromium (app/, as:serve)", function () {
     channel = JSON.parse(channelText) as ChannelFile;
 
     // The indexer, as a user runs it, until it has caught up with the chain (the channel's open included).
-    const indexerPort = await freePort();
-    const api = `http://127.0.0.1:${indexerPort}`;
-    indexer = spawn(
-      "npx",
-      ["hardhat", "indexer", "--network", "localhost", "--port", String(indexerPort), "--dir", file("db")],
-      { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"], detached: true },
-    );
-    indexer.stdout?.on("data", (c: Buffer) => (indexerLog += c.toString()));
-    indexer.stderr?.on("data", (c: Buffer) => (indexerLog += c.toString()));
-    const head = await provider.getBlockNumber();
-    await until(
-      "the indexer to catch up",
-      600_000,
-      async () => {
-        if (!indexerLog.includes("Indexer caught up")) return false;
-        const status = (await (await fetch(`${api}/status`)).json()) as Record<string, { block: { number: number } }>;
-        return (Object.values(status)[0]?.block.number ?? -1) >= head;
-      },
-      () => (indexer?.exitCode !== null ? "the indexer exited" : undefined),
-    ).catch((e: Error) => {
-      throw new Error(`${e.message}\n${indexerLog}`);
-    });
+    indexer = await startIndexer({ env, dir: file("db"), provider });
 
     // The built app, served by `vite preview`: its config from this deployment, `/as` proxied to the AS,
     // `/indexer` to the indexer.
-    const appEnv = {
-      ...process.env,
-      ...env,
-      THINGLEDGER_RPC_URL: node.url,
-      THINGLEDGER_AS_URL: asUrl,
-      THINGLEDGER_INDEXER_URL: api,
-      VITE_CONFIG_NATIVE_IGNORE_WARNING: "true",
-    };
-    const vite = path.join(ROOT, "node_modules", "vite", "bin", "vite.js");
-    const dist = path.join(scratch, "dist");
-    const build = spawnSync(process.execPath, [vite, "build", "app", "--outDir", dist, "--emptyOutDir"], {
-      cwd: ROOT,
-      env: appEnv,
-      encoding: "utf8",
+    app = await buildAndServeApp({
+      env: { ...env, THINGLEDGER_RPC_URL: node.url, THINGLEDGER_AS_URL: asUrl, THINGLEDGER_INDEXER_URL: indexer.url },
+      scratch,
+      ready: ["as/devices", "indexer/status"],
     });
-    expect(build.status, build.stderr + build.stdout).to.equal(0);
-    const appPort = await freePort();
-    base = `http://127.0.0.1:${appPort}/`;
-    preview = spawn(
-      process.execPath,
-      [vite, "preview", "app", "--outDir", dist, "--host", "127.0.0.1", "--port", String(appPort)],
-      { cwd: ROOT, env: appEnv, stdio: ["ignore", "pipe", "pipe"] },
-    );
-    preview.stdout?.on("data", (c: Buffer) => (previewLog += c.toString()));
-    preview.stderr?.on("data", (c: Buffer) => (previewLog += c.toString()));
-    await until(
-      "vite preview and its AS proxy",
-      60_000,
-      async () => (await fetch(`${base}as/devices`)).ok && (await fetch(`${base}indexer/status`)).ok,
-      () => (preview?.exitCode !== null ? "vite preview exited" : undefined),
-    ).catch((e: Error) => {
-      throw new Error(`${e.message}\n${previewLog}`);
-    });
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
+    base = app.base;
+    browser = await launchChromium();
   });
 
   after(async function () {
     await browser?.close();
-    preview?.kill("SIGTERM");
-    for (const child of [as, indexer])
-      if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null) {
-        const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-        process.kill(-child.pid, "SIGTERM");
-        await exited;
-      }
+    app?.stop();
+    await stopGroup(as);
+    await indexer?.stop();
     provider?.destroy();
     await node?.stop();
     if (deploymentDir !== undefined) fs.rmSync(deploymentDir, { recursive: true, force: true });

@@ -1,5 +1,3 @@
-import { spawn, spawnSync } from "node:child_process";
-import type { ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 
@@ -7,7 +5,6 @@ import { expect } from "chai";
 import { JsonRpcProvider, MaxUint256, Wallet, keccak256, parseEther, toUtf8Bytes } from "ethers";
 import type { HDNodeWallet } from "ethers";
 import type { Browser, BrowserContext, Locator, Page } from "playwright-core";
-import { chromium } from "playwright-core";
 
 import { DeviceRegistry__factory, ThingToken__factory } from "../../src/chain/factories";
 import { readDomain } from "../../src/eip712/domain";
@@ -17,9 +14,10 @@ import { activationLink } from "../../src/registry/activation-link";
 import { formatThing } from "../../src/units";
 import type { ActivationPayload } from "../../src/registry/activation-link";
 import type { DeviceRegistry, ThingToken } from "../../typechain-types";
-import { ROOT, freePort, hardhat, startNodeDeployment } from "../shared/cli";
+import { buildAndServeApp, launchChromium, skipUnlessBrowser } from "../shared/app";
+import type { ServedApp } from "../shared/app";
+import { hardhat, startNodeDeployment } from "../shared/cli";
 import type { LocalNode } from "../shared/cli";
-import { coverageRunning } from "../shared/gas";
 
 /*
  * The web app (app/) in a real Chromium (Debian's `chromium`, driven by playwright-core) against a real
@@ -28,17 +26,6 @@ import { coverageRunning } from "../shared/gas";
  * Every assertion that something happened is on chain state, then on the page.
  */
 
-const CHROMIUM = "/usr/bin/chromium";
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 /** Hardhat's accounts: the treasury (0) and the demo's manufacturer (3), unlocked on the node. */
 const TREASURY = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
 const MANUFACTURER = "0x90F79bf6EB2c4f870365E785982E1f101E93b906";
@@ -158,8 +145,7 @@ describe("Web app in Chromium (app/)", function () {
   let provider: JsonRpcProvider;
   let registry: DeviceRegistry;
   let token: ThingToken;
-  let preview: ChildProcess | undefined;
-  let previewLog = "";
+  let app: ServedApp | undefined;
   let base: string;
   let browser: Browser | undefined;
   const contexts: BrowserContext[] = [];
@@ -167,14 +153,7 @@ describe("Web app in Chromium (app/)", function () {
   const devices: { id: string; key: Wallet | HDNodeWallet }[] = [];
 
   before(async function () {
-    // Child processes recompile the contracts, which would overwrite coverage's instrumented build.
-    if (coverageRunning()) this.skip();
-    if (!fs.existsSync(CHROMIUM)) {
-      console.log(
-        `    (skipped: no ${CHROMIUM}; install it with: apt-get install -y --no-install-recommends chromium)`,
-      );
-      this.skip();
-    }
+    skipUnlessBrowser(this);
     ({ node, env, deploymentDir, scratch } = await startNodeDeployment("app"));
     provider = new JsonRpcProvider(node.url, undefined, { staticNetwork: true, cacheTimeout: -1 });
 
@@ -202,42 +181,19 @@ describe("Web app in Chromium (app/)", function () {
     ).wait();
 
     // The built app, served by `vite preview` with its config from this deployment's address book.
-    const appEnv = { ...process.env, ...env, THINGLEDGER_RPC_URL: node.url, VITE_CONFIG_NATIVE_IGNORE_WARNING: "true" };
-    const vite = path.join(ROOT, "node_modules", "vite", "bin", "vite.js");
-    // Built into the scratch folder, so the test leaves the worktree's app/dist alone.
-    const dist = path.join(scratch, "dist");
-    const build = spawnSync(process.execPath, [vite, "build", "app", "--outDir", dist, "--emptyOutDir"], {
-      cwd: ROOT,
-      env: appEnv,
-      encoding: "utf8",
+    app = await buildAndServeApp({
+      env: { ...env, THINGLEDGER_RPC_URL: node.url },
+      scratch,
+      ready: ["thingledger.json"],
     });
-    expect(build.status, build.stderr + build.stdout).to.equal(0);
-    const port = await freePort();
-    base = `http://127.0.0.1:${port}/`;
-    preview = spawn(
-      process.execPath,
-      [vite, "preview", "app", "--outDir", dist, "--host", "127.0.0.1", "--port", String(port)],
-      {
-        cwd: ROOT,
-        env: appEnv,
-        stdio: ["ignore", "pipe", "pipe"],
-      },
-    );
-    preview.stdout?.on("data", (c: Buffer) => (previewLog += c.toString()));
-    preview.stderr?.on("data", (c: Buffer) => (previewLog += c.toString()));
-    for (let i = 0; ; i++) {
-      const answer = await fetch(`${base}thingledger.json`).catch(() => undefined);
-      if (answer?.ok === true) break;
-      if (i > 300 || preview.exitCode !== null) throw new Error(`vite preview did not serve:\n${previewLog}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
+    base = app.base;
+    browser = await launchChromium();
   });
 
   after(async function () {
     for (const c of contexts) await c.close().catch(() => undefined);
     await browser?.close();
-    preview?.kill("SIGTERM");
+    app?.stop();
     provider?.destroy();
     await node?.stop();
     if (deploymentDir !== undefined) fs.rmSync(deploymentDir, { recursive: true, force: true });

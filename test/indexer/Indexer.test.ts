@@ -1,9 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
 
-import { spawn } from "node:child_process";
-import type { ChildProcess } from "node:child_process";
-
 import { expect } from "chai";
 import { JsonRpcProvider, MaxUint256, Wallet, keccak256, toUtf8Bytes } from "ethers";
 
@@ -11,8 +8,10 @@ import { DeviceRegistry__factory, ThingToken__factory } from "../../src/chain/fa
 import type { DeviceRegistry } from "../../typechain-types";
 
 import { coverageRunning } from "../shared/gas";
-import { ROOT, freePort, hardhat, startNodeDeployment } from "../shared/cli";
+import { freePort, hardhat, startNodeDeployment } from "../shared/cli";
 import type { LocalNode } from "../shared/cli";
+import { caughtUp as indexerCaughtUp, startIndexer as runIndexer } from "../shared/indexer";
+import type { RunningIndexer } from "../shared/indexer";
 
 const ADMIN = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
 /** The demo's manufacturer (account 3) and an owner of two of its devices (account 4). */
@@ -42,17 +41,6 @@ interface Detail {
   reputationHistory: { score: number; trend: number; epoch: number }[];
 }
 
-/** Polls `check` until it returns a value (not undefined), failing after `ms` with what it last saw. */
-async function until<T>(what: string, ms: number, check: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
-
 const lower = (a: string | null): string | null => (a === null ? null : a.toLowerCase());
 
 /**
@@ -69,7 +57,7 @@ describe("indexer against a local hardhat node", function () {
   let scratch: string;
   let provider: JsonRpcProvider;
   let registry: DeviceRegistry;
-  let indexer: ChildProcess | undefined;
+  let indexer: RunningIndexer | undefined;
   let api: string;
   let port: number;
   let batch: string[];
@@ -80,15 +68,7 @@ describe("indexer against a local hardhat node", function () {
     const response = await fetch(`${api}${route}`);
     return { status: response.status, body: (await response.json()) as T };
   };
-  const indexedBlock = async (): Promise<number | undefined> => {
-    const { body } = await get<Record<string, { block: { number: number } }>>("/status");
-    return Object.values(body)[0]?.block.number;
-  };
-  const caughtUp = (ms: number) =>
-    until("the indexer to catch up", ms, async () => {
-      const [at, head] = await Promise.all([indexedBlock(), provider.getBlockNumber()]);
-      return at !== undefined && at >= head ? at : undefined;
-    });
+  const caughtUp = (ms: number) => indexerCaughtUp(api, provider, ms);
 
   before(async function () {
     // Child processes recompile the contracts, which would overwrite coverage's instrumented build.
@@ -125,7 +105,7 @@ describe("indexer against a local hardhat node", function () {
   });
 
   after(async function () {
-    await stopIndexer();
+    await indexer?.stop();
     provider?.destroy();
     await node?.stop();
     if (deploymentDir !== undefined) fs.rmSync(deploymentDir, { recursive: true, force: true });
@@ -135,24 +115,8 @@ describe("indexer against a local hardhat node", function () {
   /** `npx hardhat indexer` as a user runs it, on PGlite in the scratch folder, until it says it caught up;
    * returns what it printed. */
   async function startIndexer(): Promise<string> {
-    const args = ["hardhat", "indexer", "--network", "localhost", "--port", String(port)];
-    indexer = spawn("npx", [...args, "--dir", path.join(scratch, "db")], {
-      cwd: ROOT,
-      env: { ...process.env, ...env, FORCE_COLOR: "0" },
-      stdio: ["ignore", "pipe", "pipe"],
-      detached: true,
-    });
-    let output = "";
-    indexer.stdout?.on("data", (c: Buffer) => (output += c.toString()));
-    indexer.stderr?.on("data", (c: Buffer) => (output += c.toString()));
-    await until("the indexer's summary", 600_000, async () => {
-      if (indexer?.exitCode !== null) throw new Error(`the indexer exited:\n${output}`);
-      return output.includes("Indexer caught up") ? true : undefined;
-    }).catch((e: Error) => {
-      throw new Error(`${e.message}\n${output}`);
-    });
-    await caughtUp(300_000);
-    return output;
+    indexer = await runIndexer({ env, dir: path.join(scratch, "db"), provider, port });
+    return indexer.output();
   }
 
   /** Ponder's GraphQL. */
@@ -198,15 +162,6 @@ describe("indexer against a local hardhat node", function () {
     expect(counts.deviceOwnerChanges.totalCount, "owner changes").to.equal(activations + transfers);
     const perDay = counts.activationDays.items.reduce((sum, d) => sum + d.activations, 0);
     expect(perDay, "activations per day").to.equal(activations);
-  }
-
-  /** Stops the indexer's process group (the task and Ponder), and waits for it to exit. */
-  async function stopIndexer(): Promise<void> {
-    const child = indexer;
-    if (child?.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-    process.kill(-child.pid, "SIGTERM");
-    await exited;
   }
 
   /** Every device the registry's logs name: registered one by one, in batches, or claimed at activation. */
@@ -467,7 +422,7 @@ describe("indexer against a local hardhat node", function () {
 
   it("restarts on the same database and picks up what happened while it was down", async function () {
     const before = (await allIndexed()).length;
-    await stopIndexer();
+    await indexer?.stop();
     await (await registry.connect(await provider.getSigner(ADMIN)).revokeDevice(batch[0], 1)).wait();
     const output = await startIndexer();
     // Ponder's crash recovery: it resumed from its checkpoint (the task says so) instead of starting over.

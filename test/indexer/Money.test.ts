@@ -1,9 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
 
-import { spawn } from "node:child_process";
-import type { ChildProcess } from "node:child_process";
-
 import { expect } from "chai";
 import { JsonRpcProvider, MaxUint256, Wallet, ZeroAddress, keccak256, parseEther, toUtf8Bytes } from "ethers";
 import type { Signer } from "ethers";
@@ -33,8 +30,10 @@ import {
 } from "../../src/wallets";
 
 import { coverageRunning } from "../shared/gas";
-import { ROOT, freePort, hardhat, startNodeDeployment } from "../shared/cli";
+import { hardhat, startNodeDeployment } from "../shared/cli";
 import type { LocalNode } from "../shared/cli";
+import { startIndexer } from "../shared/indexer";
+import type { RunningIndexer } from "../shared/indexer";
 
 const MANUFACTURER = "0x90F79bf6EB2c4f870365E785982E1f101E93b906";
 /** The demo's auditor (account 6). */
@@ -93,17 +92,6 @@ interface ChannelRow {
   endedBy: string | null;
 }
 
-/** Polls `check` until it returns a value (not undefined), failing after `ms` with what it last saw. */
-async function until<T>(what: string, ms: number, check: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
-
 const lower = (a: string): string => a.toLowerCase();
 
 /**
@@ -123,7 +111,7 @@ describe("indexer: device wallets, channels and auditor rewards against a local 
   let scratch: string;
   let provider: JsonRpcProvider;
   let ctx: SystemContext;
-  let indexer: ChildProcess | undefined;
+  let indexer: RunningIndexer | undefined;
   let api: string;
   let deviceId: string;
   let myWallet: string;
@@ -295,51 +283,18 @@ describe("indexer: device wallets, channels and auditor rewards against a local 
     await increaseTime(700);
     await reclaimChannel(ctx, { owner: payer, channelId: reclaimed.channelId });
 
-    const port = await freePort();
-    api = `http://127.0.0.1:${port}`;
-    await startIndexer(port);
+    // `npx hardhat indexer` as a user runs it, on PGlite in the scratch folder, until it has caught up.
+    indexer = await startIndexer({ env, dir: path.join(scratch, "db"), provider });
+    api = indexer.url;
   });
 
   after(async function () {
-    await stopIndexer();
+    await indexer?.stop();
     provider?.destroy();
     await node?.stop();
     if (deploymentDir !== undefined) fs.rmSync(deploymentDir, { recursive: true, force: true });
     if (scratch !== undefined) fs.rmSync(scratch, { recursive: true, force: true });
   });
-
-  /** `npx hardhat indexer` as a user runs it, on PGlite in the scratch folder, until it has caught up. */
-  async function startIndexer(port: number): Promise<void> {
-    const args = ["hardhat", "indexer", "--network", "localhost", "--port", String(port)];
-    indexer = spawn("npx", [...args, "--dir", path.join(scratch, "db")], {
-      cwd: ROOT,
-      env: { ...process.env, ...env, FORCE_COLOR: "0" },
-      stdio: ["ignore", "pipe", "pipe"],
-      detached: true,
-    });
-    let output = "";
-    indexer.stdout?.on("data", (c: Buffer) => (output += c.toString()));
-    indexer.stderr?.on("data", (c: Buffer) => (output += c.toString()));
-    await until("the indexer's summary", 600_000, async () => {
-      if (indexer?.exitCode !== null) throw new Error(`the indexer exited:\n${output}`);
-      return output.includes("Indexer caught up") ? true : undefined;
-    }).catch((e: Error) => {
-      throw new Error(`${e.message}\n${output}`);
-    });
-    await until("the indexer to catch up", 300_000, async () => {
-      const { body } = await get<Record<string, { block: { number: number } }>>("/status");
-      const at = Object.values(body)[0]?.block.number;
-      return at !== undefined && at >= (await provider.getBlockNumber()) ? at : undefined;
-    });
-  }
-
-  async function stopIndexer(): Promise<void> {
-    const child = indexer;
-    if (child?.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-    process.kill(-child.pid, "SIGTERM");
-    await exited;
-  }
 
   it("indexes every wallet the factory created, as the wallet's getters and logs describe it", async function () {
     const factory = walletFactoryAt(ctx);

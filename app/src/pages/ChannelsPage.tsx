@@ -1,8 +1,8 @@
-import { useState } from "react";
 import type { FormEvent } from "react";
 import { useSearchParams } from "react-router";
 import { formatEther } from "viem";
 
+import { Pager, QueryState, useCursorPages } from "../components/IndexerPages";
 import { asRevenue, channelList, utcTime } from "../indexer/api";
 import type { AssetRevenue, ChannelFilters, ChannelRow } from "../indexer/api";
 import { useIndexer } from "../indexer/hooks";
@@ -71,13 +71,7 @@ export function ChannelsPage() {
 
 function Revenue({ address }: { address: string }) {
   const revenue = useIndexer(["as-revenue", address], (url, signal) => asRevenue(url, address, signal));
-  if (revenue.isPending) return <p className="hint">Reading the indexer…</p>;
-  if (revenue.isError)
-    return (
-      <p role="alert" className="error" data-testid="revenue-error">
-        {revenue.error.message}
-      </p>
-    );
+  if (revenue.isPending || revenue.isError) return <QueryState query={revenue} errorTestId="revenue-error" />;
   const row = (label: string, r: AssetRevenue, token: boolean) => (
     <tr>
       <th scope="row">{label}</th>
@@ -117,18 +111,12 @@ function Revenue({ address }: { address: string }) {
 
 /** One page of GET /channels; Next follows `nextCursor`, Previous pops the cursors that led here. */
 function ChannelTable({ filters }: { filters: ChannelFilters }) {
-  const [cursors, setCursors] = useState<(string | null)[]>([null]);
-  const cursor = cursors[cursors.length - 1]!;
+  const pages = useCursorPages();
+  const { cursor } = pages;
   const page = useIndexer(["channels", filters, cursor], (url, signal) =>
     channelList(url, filters, LIMIT, cursor, signal),
   );
-  if (page.isPending) return <p className="hint">Reading the indexer…</p>;
-  if (page.isError)
-    return (
-      <p role="alert" className="error" data-testid="list-error">
-        {page.error.message}
-      </p>
-    );
+  if (page.isPending || page.isError) return <QueryState query={page} errorTestId="list-error" />;
   const { items, nextCursor } = page.data;
   return (
     <>
@@ -171,15 +159,7 @@ function ChannelTable({ filters }: { filters: ChannelFilters }) {
           </table>
         </div>
       )}
-      <nav className="pager" aria-label="Pages">
-        <button type="button" disabled={cursors.length === 1} onClick={() => setCursors(cursors.slice(0, -1))}>
-          Previous
-        </button>
-        <span data-testid="page-number">Page {cursors.length}</span>
-        <button type="button" disabled={nextCursor === null} onClick={() => setCursors([...cursors, nextCursor])}>
-          Next
-        </button>
-      </nav>
+      <Pager pages={pages} nextCursor={nextCursor} />
     </>
   );
 }

@@ -1,7 +1,8 @@
-import { useMemo, useState } from "react";
+import { useMemo } from "react";
 import type { FormEvent } from "react";
 import { Link, useSearchParams } from "react-router";
 
+import { Pager, QueryState, useCursorPages } from "../components/IndexerPages";
 import { TimeChart } from "../components/TimeChart";
 import { FILTER_KEYS, IndexerError, STATUSES, activationsPerDay, deviceList, fleetStats } from "../indexer/api";
 import type { DeviceFilters } from "../indexer/api";
@@ -78,13 +79,7 @@ export function FleetPage() {
 
 function FleetCounts() {
   const stats = useIndexer(["stats/fleet"], fleetStats);
-  if (stats.isPending) return <p className="hint">Reading the indexer…</p>;
-  if (stats.isError)
-    return (
-      <p role="alert" className="error" data-testid="indexer-error">
-        {stats.error.message}
-      </p>
-    );
+  if (stats.isPending || stats.isError) return <QueryState query={stats} errorTestId="indexer-error" />;
   const { total, byStatus } = stats.data;
   return (
     <dl className="counts" aria-label="Devices by status">
@@ -146,18 +141,12 @@ const short = (hex: string | null) => (hex === null ? "—" : `${hex.slice(0, 10
 
 /** One page of GET /devices; Next follows `nextCursor`, Previous pops the stack of cursors that led here. */
 function DeviceTable({ filters, limit }: { filters: DeviceFilters; limit: number }) {
-  const [cursors, setCursors] = useState<(string | null)[]>([null]);
-  const cursor = cursors[cursors.length - 1]!;
+  const pages = useCursorPages();
+  const { cursor } = pages;
   const page = useIndexer(["devices", filters, limit, cursor], (url, signal) =>
     deviceList(url, filters, limit, cursor, signal),
   );
-  if (page.isPending) return <p className="hint">Reading the indexer…</p>;
-  if (page.isError)
-    return (
-      <p role="alert" className="error" data-testid="list-error">
-        {page.error.message}
-      </p>
-    );
+  if (page.isPending || page.isError) return <QueryState query={page} errorTestId="list-error" />;
   const { items, nextCursor } = page.data;
   return (
     <>
@@ -197,15 +186,7 @@ function DeviceTable({ filters, limit }: { filters: DeviceFilters; limit: number
           </table>
         </div>
       )}
-      <nav className="pager" aria-label="Pages">
-        <button type="button" disabled={cursors.length === 1} onClick={() => setCursors(cursors.slice(0, -1))}>
-          Previous
-        </button>
-        <span data-testid="page-number">Page {cursors.length}</span>
-        <button type="button" disabled={nextCursor === null} onClick={() => setCursors([...cursors, nextCursor])}>
-          Next
-        </button>
-      </nav>
+      <Pager pages={pages} nextCursor={nextCursor} />
     </>
   );
 }
