@@ -34,6 +34,7 @@ import { hardhat, startNodeDeployment } from "../shared/cli";
 import type { LocalNode } from "../shared/cli";
 import { startIndexer } from "../shared/indexer";
 import type { RunningIndexer } from "../shared/indexer";
+import { until } from "../shared/process";
 
 const MANUFACTURER = "0x90F79bf6EB2c4f870365E785982E1f101E93b906";
 /** The demo's auditor (account 6). */
