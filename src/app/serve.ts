@@ -71,6 +71,12 @@ export interface AppChain {
   indexerUrl: string;
 }
 
+/** The two functions of Vite's JavaScript API this module uses, as far as it uses them. */
+interface Vite {
+  build(config: Record<string, unknown>): Promise<unknown>;
+  preview(config: Record<string, unknown>): Promise<{ close(): Promise<void> }>;
+}
+
 export interface ServeAppOptions {
   root: string;
   port: number;
@@ -103,13 +109,14 @@ export async function serveApp(options: ServeAppOptions): Promise<ServedApp> {
     VITE_CONFIG_NATIVE_IGNORE_WARNING: "true",
   });
   const configFile = path.join(appDir(options.root), "vite.config.ts");
-  // Loaded here: Vite is only needed by this command.
-  const { build, preview } = await import("vite");
+  // Loaded here: Vite is only needed by this command (its types need "bundler" resolution; require() loads its ESM).
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { build, preview } = require("vite") as Vite;
   const built = options.rebuild === true ? "asked to (--build)" : staleBuild(options.root);
   if (built !== undefined) {
     await build({ configFile, root: appDir(options.root), logLevel: "warn" });
   }
-  let server: Awaited<ReturnType<typeof preview>>;
+  let server: { close(): Promise<void> };
   try {
     server = await preview({
       configFile,

@@ -4,7 +4,7 @@ import fs from "node:fs";
 import net from "node:net";
 
 import { expect } from "chai";
-import { JsonRpcProvider } from "ethers";
+import { JsonRpcProvider, formatEther } from "ethers";
 import type { Browser, Page } from "playwright-core";
 import { chromium } from "playwright-core";
 
@@ -164,6 +164,72 @@ describe("npx hardhat app (the web app served next to the indexer)", function ()
       expect(await text(page, `count-${status}`), status).to.equal(String(counts[status]));
     expect(await page.getByTestId("device-row").count()).to.equal(Math.min(counts.total, 25));
     await page.close();
+  });
+
+  it("the manufacturer page shows its whitelists' capacity and used, and its fee credit, as the registry does", async function () {
+    const provider = new JsonRpcProvider(summary.rpcUrl, undefined, { staticNetwork: true, cacheTimeout: -1 });
+    try {
+      const config = (await (await fetch(`${summary.url}thingledger.json`)).json()) as {
+        addresses: { DeviceRegistry: string };
+      };
+      const registry = DeviceRegistry__factory.connect(config.addresses.DeviceRegistry, provider);
+      const committed = await registry.queryFilter(registry.filters.WhitelistCommitted());
+      expect(committed.length, "the demo commits a whitelist").to.be.greaterThan(0);
+      const id = Number(committed[0].args.manufacturerId);
+      const roots = committed
+        .filter((e) => Number(e.args.manufacturerId) === id)
+        .map((e) => e.args.root.toLowerCase())
+        .sort();
+      const expected = [];
+      for (const root of roots) {
+        const w = await registry.getWhitelist(id, root);
+        expected.push({ root, capacity: String(w.capacity), used: String(w.used) });
+      }
+      expect(
+        expected.some((w) => w.used !== "0"),
+        "the demo registers from its whitelist",
+      ).to.equal(true);
+      const credit = (await registry.getManufacturer(await registry.manufacturerAccount(id))).credit;
+      expect(credit, "the demo deposits fee credit").to.be.greaterThan(0n);
+
+      // The route behind it, through the served port: a bad id and an unknown one in one line each.
+      const bad = await fetch(`${summary.url}indexer/manufacturers/abc`);
+      expect(bad.status).to.equal(400);
+      expect(await bad.json()).to.deep.equal({
+        error: 'manufacturer id "abc" is not a manufacturer id (a decimal from 1 to 4294967295)',
+      });
+      const unknown = await fetch(`${summary.url}indexer/manufacturers/4000000000`);
+      expect(unknown.status).to.equal(404);
+      expect(await unknown.json()).to.deep.equal({ error: "no manufacturer 4000000000 is indexed" });
+
+      if (!fs.existsSync(CHROMIUM)) return;
+      browser ??= await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
+      const page = await browser.newPage({ viewport: { width: 390, height: 844 } });
+      await page.goto(`${summary.url}#/fleet`);
+      await page.getByRole("link", { name: "Manufacturer" }).click();
+      await page.getByLabel("Manufacturer id").fill(String(id));
+      await page.getByRole("button", { name: "Show" }).click();
+      expect(page.url()).to.match(new RegExp(`#/manufacturer/${id}$`));
+      await page.getByTestId("whitelist-row").first().waitFor({ timeout: 60_000 });
+      const rows = [];
+      for (const row of await page.getByTestId("whitelist-row").all())
+        rows.push({
+          root: await row.getAttribute("data-root"),
+          capacity: await row.getByTestId("whitelist-capacity").textContent(),
+          used: await row.getByTestId("whitelist-used").textContent(),
+        });
+      expect(rows).to.deep.equal(expected);
+      await page.getByText(/ THING$/).waitFor({ timeout: 60_000 });
+      expect(await page.getByTestId("fee-credit").textContent()).to.equal(`${formatEther(credit)} THING`);
+
+      await page.goto(`${summary.url}#/manufacturer/abc`);
+      expect(await page.getByTestId("manufacturer-error").textContent()).to.equal(
+        '"abc" is not a manufacturer id (a number from 1).',
+      );
+      await page.close();
+    } finally {
+      provider.destroy();
+    }
   });
 
   it("refuses a taken port in one line, before deploying anything", async function () {
