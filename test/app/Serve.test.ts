@@ -4,11 +4,11 @@ import fs from "node:fs";
 import net from "node:net";
 
 import { expect } from "chai";
-import { JsonRpcProvider, formatEther } from "ethers";
+import { JsonRpcProvider, formatEther, parseUnits } from "ethers";
 import type { Browser, Page } from "playwright-core";
 import { chromium } from "playwright-core";
 
-import { DeviceRegistry__factory } from "../../src/chain/factories";
+import { DeviceRegistry__factory, ThingToken__factory } from "../../src/chain/factories";
 import { ROOT, errorLines, freePort, hardhat } from "../shared/cli";
 import { coverageRunning } from "../shared/gas";
 
@@ -170,7 +170,7 @@ describe("npx hardhat app (the web app served next to the indexer)", function ()
     const provider = new JsonRpcProvider(summary.rpcUrl, undefined, { staticNetwork: true, cacheTimeout: -1 });
     try {
       const config = (await (await fetch(`${summary.url}thingledger.json`)).json()) as {
-        addresses: { DeviceRegistry: string };
+        addresses: { DeviceRegistry: string; ThingToken: string };
       };
       const registry = DeviceRegistry__factory.connect(config.addresses.DeviceRegistry, provider);
       const committed = await registry.queryFilter(registry.filters.WhitelistCommitted());
@@ -189,8 +189,14 @@ describe("npx hardhat app (the web app served next to the indexer)", function ()
         expected.some((w) => w.used !== "0"),
         "the demo registers from its whitelist",
       ).to.equal(true);
-      const credit = (await registry.getManufacturer(await registry.manufacturerAccount(id))).credit;
-      expect(credit, "the demo deposits fee credit").to.be.greaterThan(0n);
+      // The demo spends the credit it deposits: account 0 (the treasury, unlocked in process) deposits some more.
+      const account = await registry.manufacturerAccount(id);
+      const treasury = await provider.getSigner(0);
+      const token = ThingToken__factory.connect(config.addresses.ThingToken, treasury);
+      await (await token.approve(registry, parseUnits("1.5", 18))).wait();
+      await (await registry.connect(treasury).depositFeeCredit(account, parseUnits("1.5", 18))).wait();
+      const credit = (await registry.getManufacturer(account)).credit;
+      expect(credit).to.be.at.least(parseUnits("1.5", 18));
 
       // The route behind it, through the served port: a bad id and an unknown one in one line each.
       const bad = await fetch(`${summary.url}indexer/manufacturers/abc`);
@@ -198,9 +204,11 @@ describe("npx hardhat app (the web app served next to the indexer)", function ()
       expect(await bad.json()).to.deep.equal({
         error: 'manufacturer id "abc" is not a manufacturer id (a decimal from 1 to 4294967295)',
       });
-      const unknown = await fetch(`${summary.url}indexer/manufacturers/4000000000`);
-      expect(unknown.status).to.equal(404);
-      expect(await unknown.json()).to.deep.equal({ error: "no manufacturer 4000000000 is indexed" });
+      for (const unknownId of [999, 4000000000]) {
+        const unknown = await fetch(`${summary.url}indexer/manufacturers/${unknownId}`);
+        expect(unknown.status).to.equal(404);
+        expect(await unknown.json()).to.deep.equal({ error: `no manufacturer ${unknownId} is indexed` });
+      }
 
       if (!fs.existsSync(CHROMIUM)) return;
       browser ??= await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });

@@ -21,7 +21,8 @@ export function manufacturerIdParam(value: string): number | { error: string } {
 app.get("/manufacturers/:id", async (c) => {
   const id = manufacturerIdParam(c.req.param("id"));
   if (typeof id === "object") return c.json(id, 400);
-  const [row] = await db.select().from(manufacturer).where(eq(manufacturer.id, id));
+  // The id column is a 32-bit signed integer: an id above its range cannot be indexed (nor be compared with it).
+  const [row] = id > 0x7fffffff ? [] : await db.select().from(manufacturer).where(eq(manufacturer.id, id));
   if (row === undefined) return c.json({ error: `no manufacturer ${id} is indexed` }, 404);
   const whitelists = await db
     .select({ root: whitelist.root, capacity: whitelist.capacity, used: whitelist.used, closed: whitelist.closed })
