@@ -1,5 +1,6 @@
 import "./access";
 import "./admin";
+import "./app";
 import "./channels";
 import "./demo";
 import "./deploy";

@@ -53,6 +53,7 @@ defineTask(
           "/devices",
           "/stats/fleet",
           "/stats/activations",
+          "/manufacturers/:id",
           "/wallets/:address",
           "/channels/:id",
           "/channels",

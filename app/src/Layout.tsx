@@ -14,6 +14,7 @@ export function Layout() {
           <NavLink to="/validate">Validate</NavLink>
           <NavLink to="/relay">Relay</NavLink>
           <NavLink to="/fleet">Fleet</NavLink>
+          <NavLink to="/manufacturer">Manufacturer</NavLink>
           <NavLink to="/channels">Channels</NavLink>
           <NavLink to="/access">Access</NavLink>
         </nav>

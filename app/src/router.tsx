@@ -6,6 +6,7 @@ import { ActivatePage } from "./pages/ActivatePage";
 import { ChannelsPage } from "./pages/ChannelsPage";
 import { DevicePage } from "./pages/DevicePage";
 import { FleetPage } from "./pages/FleetPage";
+import { ManufacturerPage } from "./pages/ManufacturerPage";
 import { RelayPage } from "./pages/RelayPage";
 import { ValidatePage } from "./pages/ValidatePage";
 
@@ -26,6 +27,8 @@ export const router = createHashRouter([
       { path: "relay", element: <RelayPage /> },
       { path: "fleet", element: <FleetPage /> },
       { path: "devices/:deviceId", element: <DevicePage /> },
+      { path: "manufacturer", element: <ManufacturerPage /> },
+      { path: "manufacturer/:id", element: <ManufacturerPage /> },
       { path: "channels", element: <ChannelsPage /> },
       { path: "access", element: <AccessPage /> },
       { path: "*", element: <p role="alert">No such page.</p> },

@@ -20,6 +20,8 @@ export interface IndexerSession {
   resumed: boolean;
   /** The in-process chain's JSON-RPC URL served for Ponder; undefined on a network with a URL. */
   served?: string;
+  /** The Ignition address book the indexer reads: the network's, or the in-process run's throwaway copy. */
+  deploymentDir: string;
   /** The database: "postgres (DATABASE_URL)", "pglite <dir>", or the in-process run's throwaway folder. */
   database: string;
   stop(): Promise<void>;
@@ -120,7 +122,7 @@ export async function startIndexerSession(
       timeoutMs: 30 * 60_000,
       progress: options.onProgress,
     });
-    return { system, indexer, indexedBlock, resumed, served, database, stop: stopAll };
+    return { system, indexer, indexedBlock, resumed, served, deploymentDir: bookDir, database, stop: stopAll };
   } catch (error) {
     await stopAll();
     throw error instanceof Error ? error : new UserError(String(error));

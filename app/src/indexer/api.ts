@@ -254,3 +254,22 @@ export function asRevenue(indexerUrl: string, address: string, signal?: AbortSig
 export function utcTime(seconds: string | number): string {
   return new Date(Number(seconds) * 1000).toISOString().slice(0, 16).replace("T", " ");
 }
+
+export interface IndexedWhitelist {
+  root: string;
+  capacity: number;
+  used: number;
+  closed: boolean;
+}
+
+export interface ManufacturerDetail {
+  manufacturer: { id: number; account: string; payout: string; defaultScore: number; active: boolean };
+  whitelists: IndexedWhitelist[];
+}
+
+/** A manufacturer and its whitelists (GET /manufacturers/:id); a malformed id is refused here, before any request. */
+export function manufacturerDetail(indexerUrl: string, id: string, signal?: AbortSignal): Promise<ManufacturerDetail> {
+  if (!/^[1-9][0-9]{0,9}$/.test(id) || Number(id) > 0xffffffff)
+    return Promise.reject(new IndexerError(`"${id}" is not a manufacturer id (a number from 1).`, 400));
+  return getJson<ManufacturerDetail>(indexerUrl, `manufacturers/${id}`, signal);
+}

@@ -6,6 +6,7 @@ import { and, asc, between, client, count, eq, graphql, gt, replaceBigInts } fro
 
 import { refuseGraphqlArguments } from "./graphql-guard";
 import type { GraphqlRequest } from "./graphql-guard";
+import manufacturers from "./manufacturers";
 import money, { deviceMoney } from "./money";
 import { activationRange, deviceListQuery, deviceIdParam, shown, utcDay } from "./params";
 
@@ -115,6 +116,7 @@ app.get("/stats/fleet", async (c) => {
 });
 
 app.route("/", money);
+app.route("/", manufacturers);
 
 /** Fleet activations per UTC day (of the activating block): `days=N` (ending today) or `from`/`to`, zeros included. */
 app.get("/stats/activations", async (c) => {
