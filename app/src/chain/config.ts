@@ -11,7 +11,7 @@ export type { AppConfig };
 
 /**
  * The app's one link to a deployment: `thingledger.json`, served next to the app from the Ignition address
- * book (app/vite.config.ts). A `?config=<url>` query parameter points the app at another one, and
+ * book (app/vite.config.ts). A `?config=<path>` query parameter points the app at another one on its own origin, and
  * `?indexer=<url>` at another indexer.
  */
 export async function loadConfig(): Promise<AppConfig> {
