@@ -1,5 +1,5 @@
 import { Fragment, useState } from "react";
-import type { FormEvent, ReactElement } from "react";
+import type { FormEvent, ReactElement, ReactNode } from "react";
 import { useSearchParams } from "react-router";
 
 import type { Page } from "../indexer/api";
@@ -90,6 +90,39 @@ export function useSearchFilters<K extends string>(keys: readonly K[]) {
     setParams(next);
   }
   return { params, filters, apply };
+}
+
+/** A list's filter form: its fields (`children`, named as the filters), then the Filter button. */
+export function FilterForm({
+  onSubmit,
+  children,
+}: {
+  onSubmit: (event: FormEvent<HTMLFormElement>) => void;
+  children: ReactNode;
+}) {
+  return (
+    <form className="filters" onSubmit={onSubmit} aria-label="Filters">
+      {children}
+      <div>
+        <button type="submit">Filter</button>
+      </div>
+    </form>
+  );
+}
+
+/** A filter form's Status field (`status`): any, or one of `statuses`. */
+export function StatusField({ statuses, value }: { statuses: readonly string[]; value: string | undefined }) {
+  return (
+    <label>
+      Status
+      <select name="status" defaultValue={value ?? ""}>
+        <option value="">any</option>
+        {statuses.map((s) => (
+          <option key={s}>{s}</option>
+        ))}
+      </select>
+    </label>
+  );
 }
 
 /** A column of a {@link CursorTable}: its header, and the cell (a `<td>`) it shows for a row. */

@@ -1,6 +1,6 @@
 import { formatEther } from "viem";
 
-import { CursorTable, QueryState, useSearchFilters } from "../components/IndexerPages";
+import { CursorTable, FilterForm, QueryState, StatusField, useSearchFilters } from "../components/IndexerPages";
 import type { Column } from "../components/IndexerPages";
 import { asRevenue, channelList, utcTime } from "../indexer/api";
 import type { AssetRevenue, ChannelFilters, ChannelRow } from "../indexer/api";
@@ -24,7 +24,7 @@ export function ChannelsPage() {
   return (
     <>
       <h1>Channels</h1>
-      <form className="filters" onSubmit={(event) => apply(event)} key={filterKey} aria-label="Filters">
+      <FilterForm key={filterKey} onSubmit={(event) => apply(event)}>
         <label>
           AS (payee)
           <input name="as" defaultValue={filters.as ?? ""} placeholder="0x…" />
@@ -33,19 +33,8 @@ export function ChannelsPage() {
           Owner
           <input name="owner" defaultValue={filters.owner ?? ""} placeholder="0x…" />
         </label>
-        <label>
-          Status
-          <select name="status" defaultValue={filters.status ?? ""}>
-            <option value="">any</option>
-            {CHANNEL_STATUSES.map((s) => (
-              <option key={s}>{s}</option>
-            ))}
-          </select>
-        </label>
-        <div>
-          <button type="submit">Filter</button>
-        </div>
-      </form>
+        <StatusField statuses={CHANNEL_STATUSES} value={filters.status} />
+      </FilterForm>
       {filters.as !== undefined && <Revenue key={filters.as} address={filters.as} />}
       <ChannelTable key={filterKey} filters={filters} />
     </>

@@ -1,7 +1,7 @@
 import { useMemo } from "react";
 import { Link } from "react-router";
 
-import { CursorTable, QueryState, useSearchFilters } from "../components/IndexerPages";
+import { CursorTable, FilterForm, QueryState, StatusField, useSearchFilters } from "../components/IndexerPages";
 import type { Column } from "../components/IndexerPages";
 import { TimeChart } from "../components/TimeChart";
 import { FILTER_KEYS, IndexerError, STATUSES, activationsPerDay, deviceList, fleetStats } from "../indexer/api";
@@ -25,11 +25,9 @@ export function FleetPage() {
       <FleetCounts />
       <ActivationsChart />
       <h2>Devices</h2>
-      <form
-        className="filters"
-        onSubmit={(event) => apply(event, limit === DEFAULT_LIMIT ? {} : { limit: String(limit) })}
+      <FilterForm
         key={filterKey}
-        aria-label="Filters"
+        onSubmit={(event) => apply(event, limit === DEFAULT_LIMIT ? {} : { limit: String(limit) })}
       >
         <label>
           Manufacturer id
@@ -39,15 +37,7 @@ export function FleetPage() {
           Owner
           <input name="owner" defaultValue={filters.owner ?? ""} placeholder="0x…" />
         </label>
-        <label>
-          Status
-          <select name="status" defaultValue={filters.status ?? ""}>
-            <option value="">any</option>
-            {STATUSES.map((s) => (
-              <option key={s}>{s}</option>
-            ))}
-          </select>
-        </label>
+        <StatusField statuses={STATUSES} value={filters.status} />
         <label>
           Device type
           <input name="type" defaultValue={filters.type ?? ""} inputMode="numeric" />
@@ -56,10 +46,7 @@ export function FleetPage() {
           Whitelist root
           <input name="whitelist" defaultValue={filters.whitelist ?? ""} placeholder="0x…" />
         </label>
-        <div>
-          <button type="submit">Filter</button>
-        </div>
-      </form>
+      </FilterForm>
       <DeviceTable key={filterKey} filters={filters} limit={limit} />
     </>
   );
