@@ -28,7 +28,9 @@ import type { Browser, Page } from "playwright-core";
 
 import { distDir, serveApp } from "../src/app/serve";
 import type { ServedApp } from "../src/app/serve";
-import { checkFleetOptions, percentile, seedFleet, verdict } from "../src/bench/fleet";
+import { checkFleetOptions, seedFleet } from "../src/bench/fleet";
+import { percentile, renderVerdicts, runBench, verdict } from "../src/bench/verdict";
+import type { BenchRow } from "../src/bench/verdict";
 import { startIndexer, waitCaughtUp } from "../src/indexer";
 import type { RunningIndexer } from "../src/indexer";
 import { launchChromium } from "../test/shared/browser";
@@ -202,7 +204,7 @@ async function main(): Promise<void> {
 
     const gzipped = files.reduce((sum, f) => sum + f.gzipped, 0) / 1000;
     const raw = files.reduce((sum, f) => sum + f.bytes, 0) / 1000;
-    const rows: [string, string, string, string][] = [
+    const rows: BenchRow[] = [
       [
         `fleet first render (${renders.length} runs)`,
         ms(renders),
@@ -228,12 +230,7 @@ async function main(): Promise<void> {
         .map((f) => `${f.file} ${(f.gzipped / 1000).toFixed(1)} kB`)
         .join(", ")}`,
     );
-    for (const [what, value, target, result] of rows)
-      console.log(`  ${what.padEnd(38)} ${value.padEnd(32)} ${target.padEnd(11)} ${result}`);
-    const missed = rows.filter((r) => r[3].includes("MISSED"));
-    console.log(
-      missed.length === 0 ? "\nEvery target met." : `\nMissed: ${missed.map((r) => `${r[0]}: ${r[3]}`).join("; ")}`,
-    );
+    console.log(renderVerdicts(rows, [38, 32, 11]));
     if (DEVICES !== 100_000) console.log("(a smaller fleet than the issue's 100,000 devices)");
   } finally {
     await browser?.close().catch(() => undefined);
@@ -246,7 +243,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((error: Error) => {
-  console.error(`bench:app failed: ${error.message}`);
-  process.exit(1);
-});
+runBench("bench:app", main);

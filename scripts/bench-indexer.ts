@@ -19,7 +19,9 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { JsonRpcProvider } from "ethers";
 
 import { DeviceRegistry__factory } from "../src/chain/factories";
-import { checkFleetOptions, percentile, seedFleet, verdict } from "../src/bench/fleet";
+import { checkFleetOptions, seedFleet } from "../src/bench/fleet";
+import { percentile, renderVerdicts, runBench, verdict } from "../src/bench/verdict";
+import type { BenchRow } from "../src/bench/verdict";
 import { indexedBlock, startIndexer, waitCaughtUp } from "../src/indexer";
 import { ROOT, freePort, runDemo, startNode } from "../test/shared/node";
 
@@ -125,7 +127,7 @@ async function main(): Promise<void> {
     }
     listTimes.sort((a, b) => a - b);
 
-    const rows: [string, string, string, string][] = [
+    const rows: BenchRow[] = [
       [
         "catch-up (device events/s, start to ready)",
         `${rate.toFixed(0)} /s (${events} events in ${seconds.toFixed(1)} s)`,
@@ -155,14 +157,7 @@ async function main(): Promise<void> {
       `\n  chain: ${head} blocks, ${logs} DevicesRegistered logs + ${ACTIVATIONS} DeviceActivated (+ fee transfers); ` +
         `events counted: a registration per device, an activation each; ${SAMPLES} sequential GETs per query`,
     );
-    for (const [what, value, target, result] of rows)
-      console.log(`  ${what.padEnd(44)} ${value.padEnd(36)} ${target.padEnd(10)} ${result}`);
-    const missed = rows.filter((r) => r[3].startsWith("MISSED"));
-    console.log(
-      missed.length === 0
-        ? "\nEvery target met."
-        : `\nMissed: ${missed.map((r) => `${r[0].trim()} ${r[3].replace("MISSED ", "")}`).join("; ")}`,
-    );
+    console.log(renderVerdicts(rows, [44, 36, 10]));
     if (DEVICES !== 100_000 || ACTIVATIONS !== 10_000)
       console.log(`(a smaller run than the issue's 100,000 registrations + 10,000 activations)`);
   } finally {
@@ -174,7 +169,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((error: Error) => {
-  console.error(`bench:indexer failed: ${error.message}`);
-  process.exit(1);
-});
+runBench("bench:indexer", main);

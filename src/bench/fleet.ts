@@ -131,15 +131,3 @@ export async function seedFleet(provider: JsonRpcProvider, options: FleetOptions
     await provider.send("evm_setAutomine", [true]);
   }
 }
-
-/** The p-th percentile (nearest rank) of `sorted` (ascending). */
-export const percentile = (sorted: readonly number[], p: number): number =>
-  sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
-
-/** "met" or "MISSED by N% (Rx)", for a figure against its target. */
-export function verdict(value: number, target: number, higherIsBetter: boolean): string {
-  const met = higherIsBetter ? value >= target : value <= target;
-  if (met) return "met";
-  const ratio = higherIsBetter ? target / value : value / target;
-  return `MISSED by ${((ratio - 1) * 100).toFixed(0)}% (${ratio.toFixed(2)}x)`;
-}
