@@ -18,12 +18,10 @@
  * each. Not part of `npm test`; the exit code is 0 even when a target is missed, 1 only if the bench fails.
  */
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import zlib from "node:zlib";
 
-import { JsonRpcProvider } from "ethers";
 import type { Browser, Page } from "playwright-core";
 
 import { distDir, serveApp } from "../src/app/serve";
@@ -34,7 +32,7 @@ import type { BenchRow } from "../src/bench/verdict";
 import { startIndexer, waitCaughtUp } from "../src/indexer";
 import type { RunningIndexer } from "../src/indexer";
 import { launchChromium } from "../test/shared/browser";
-import { ROOT, freePort, runDemo, startNode } from "../test/shared/node";
+import { ROOT, freePort, startDemoNode } from "../test/shared/node";
 
 const DEVICES = Number(process.argv[2] ?? "100000");
 const ACTIVATIONS = Math.floor(DEVICES / 10);
@@ -156,18 +154,14 @@ async function main(): Promise<void> {
   if (!Number.isInteger(RUNS) || RUNS < 1 || !Number.isInteger(PAGES) || PAGES < 1)
     throw new Error("BENCH_APP_RUNS and BENCH_APP_PAGES must be whole numbers >= 1");
   const begun = performance.now();
-  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "thingledger-bench-app-"));
-  const deploymentId = `test-bench-app-${process.pid}`;
-  const deploymentDir = path.join(ROOT, "deploy", "deployments", deploymentId);
-  const node = await startNode();
-  const provider = new JsonRpcProvider(node.url, undefined, { staticNetwork: true, cacheTimeout: -1 });
+  console.log(`bench:app: ${DEVICES} devices (${ACTIVATIONS} activated), ${RUNS} first renders, ${PAGES} pages each`);
+  const chain = await startDemoNode("bench-app");
+  const { node, provider, addresses, deploymentDir, scratch } = chain;
+  console.log(`  node, deployment and demo in ${seconds(begun)}`);
   let indexer: RunningIndexer | undefined;
   let app: ServedApp | undefined;
   let browser: Browser | undefined;
   try {
-    console.log(`bench:app: ${DEVICES} devices (${ACTIVATIONS} activated), ${RUNS} first renders, ${PAGES} pages each`);
-    const addresses = await runDemo(node.url, deploymentId);
-    console.log(`  node, deployment and demo in ${seconds(begun)}`);
     const seeded = await seedFleet(provider, { addresses, devices: DEVICES, batch: BATCH, activations: ACTIVATIONS });
     console.log(
       `  registered in ${seeded.registerSeconds.toFixed(1)} s, activated in ${seeded.activateSeconds.toFixed(1)} s`,
@@ -236,10 +230,7 @@ async function main(): Promise<void> {
     await browser?.close().catch(() => undefined);
     await app?.stop().catch(() => undefined);
     await indexer?.stop();
-    provider.destroy();
-    await node.stop();
-    fs.rmSync(scratch, { recursive: true, force: true });
-    fs.rmSync(deploymentDir, { recursive: true, force: true });
+    await chain.stop();
   }
 }
 

@@ -11,19 +11,16 @@
  * `BENCH_INDEXER_LOG=<file>` keeps Ponder's log. Not part of `npm test`; the exit code is 0 even when a target is missed, 1 only if the bench itself fails.
  */
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
-
-import { JsonRpcProvider } from "ethers";
 
 import { DeviceRegistry__factory } from "../src/chain/factories";
 import { checkFleetOptions, seedFleet } from "../src/bench/fleet";
 import { percentile, renderVerdicts, runBench, verdict } from "../src/bench/verdict";
 import type { BenchRow } from "../src/bench/verdict";
 import { indexedBlock, startIndexer, waitCaughtUp } from "../src/indexer";
-import { ROOT, freePort, runDemo, startNode } from "../test/shared/node";
+import { freePort, startDemoNode } from "../test/shared/node";
 
 const DEVICES = Number(process.env.BENCH_INDEXER_DEVICES ?? "100000");
 const BATCH = Number(process.env.BENCH_INDEXER_BATCH ?? "500");
@@ -46,17 +43,13 @@ async function latencies(base: string, routes: string[]): Promise<number[]> {
 
 async function main(): Promise<void> {
   checkFleetOptions({ devices: DEVICES, batch: BATCH, activations: ACTIVATIONS });
-  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "thingledger-bench-indexer-"));
-  const deploymentId = `test-bench-indexer-${process.pid}`;
-  const deploymentDir = path.join(ROOT, "deploy", "deployments", deploymentId);
-  const node = await startNode();
-  const provider = new JsonRpcProvider(node.url, undefined, { staticNetwork: true, cacheTimeout: -1 });
+  console.log(
+    `bench:indexer: ${DEVICES} devices (${BATCH} per registerDevices), ${ACTIVATIONS} activations, on ${process.env.DATABASE_URL === undefined ? "PGlite (embedded)" : "Postgres (DATABASE_URL)"}`,
+  );
+  const chain = await startDemoNode("bench-indexer");
+  const { node, provider, addresses, deploymentDir, scratch } = chain;
   let indexer: Awaited<ReturnType<typeof startIndexer>> | undefined;
   try {
-    console.log(
-      `bench:indexer: ${DEVICES} devices (${BATCH} per registerDevices), ${ACTIVATIONS} activations, on ${process.env.DATABASE_URL === undefined ? "PGlite (embedded)" : "Postgres (DATABASE_URL)"}`,
-    );
-    const addresses = await runDemo(node.url, deploymentId);
     const registry = DeviceRegistry__factory.connect(addresses.DeviceRegistry, provider);
     const seeded = await seedFleet(provider, { addresses, devices: DEVICES, batch: BATCH, activations: ACTIVATIONS });
     const ids = seeded.ids;
@@ -162,10 +155,7 @@ async function main(): Promise<void> {
       console.log(`(a smaller run than the issue's 100,000 registrations + 10,000 activations)`);
   } finally {
     await indexer?.stop();
-    provider.destroy();
-    await node.stop();
-    fs.rmSync(scratch, { recursive: true, force: true });
-    fs.rmSync(deploymentDir, { recursive: true, force: true });
+    await chain.stop();
   }
 }
 

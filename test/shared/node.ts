@@ -1,7 +1,11 @@
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
+import fs from "node:fs";
 import net from "node:net";
+import os from "node:os";
 import path from "node:path";
+
+import { JsonRpcProvider } from "ethers";
 
 /*
  * A `hardhat node` and the ports it needs, free of Hardhat itself: the tests (through ./cli) and the
@@ -109,4 +113,38 @@ export async function runDemo(url: string, deploymentId: string): Promise<DemoAd
   const env = { THINGLEDGER_LOCALHOST_URL: url, THINGLEDGER_DEPLOYMENT_ID: deploymentId };
   const out = await runHardhat(["demo", "--network", "localhost", "--json"], env);
   return (JSON.parse(out.slice(out.indexOf("{"))) as { addresses: DemoAddresses }).addresses;
+}
+
+/** A node of its own with the system deployed and the demo run (for a benchmark), and how to end it all. */
+export interface DemoNode {
+  node: LocalNode;
+  provider: JsonRpcProvider;
+  addresses: DemoAddresses;
+  /** Its address book (deploy/deployments/test-<name>-<pid>, which git ignores). */
+  deploymentDir: string;
+  /** A temp folder for files. */
+  scratch: string;
+  /** Destroys the provider, stops the node and removes the address book and the temp folder. */
+  stop(): Promise<void>;
+}
+
+/** Starts a `hardhat node`, deploys the system and runs the demo on it ({@link runDemo}). */
+export async function startDemoNode(name: string): Promise<DemoNode> {
+  const deploymentId = `test-${name}-${process.pid}`;
+  const deploymentDir = path.join(ROOT, "deploy", "deployments", deploymentId);
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), `thingledger-${name}-`));
+  const node = await startNode();
+  const provider = new JsonRpcProvider(node.url, undefined, { staticNetwork: true, cacheTimeout: -1 });
+  const stop = async (): Promise<void> => {
+    provider.destroy();
+    await node.stop();
+    for (const dir of [deploymentDir, scratch]) fs.rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const addresses = await runDemo(node.url, deploymentId);
+    return { node, provider, addresses, deploymentDir, scratch, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
 }
