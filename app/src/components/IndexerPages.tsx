@@ -110,6 +110,20 @@ export function FilterForm({
   );
 }
 
+/** A filter form's text field `name` (its value from the address), under `label`. */
+export function TextField(props: { label: string; name: string; value: string | undefined; numeric?: boolean }) {
+  return (
+    <label>
+      {props.label}
+      <input
+        name={props.name}
+        defaultValue={props.value ?? ""}
+        {...(props.numeric === true ? { inputMode: "numeric" as const } : { placeholder: "0x…" })}
+      />
+    </label>
+  );
+}
+
 /** A filter form's Status field (`status`): any, or one of `statuses`. */
 export function StatusField({ statuses, value }: { statuses: readonly string[]; value: string | undefined }) {
   return (

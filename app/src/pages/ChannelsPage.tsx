@@ -1,6 +1,13 @@
 import { formatEther } from "viem";
 
-import { CursorTable, FilterForm, QueryState, StatusField, useSearchFilters } from "../components/IndexerPages";
+import {
+  CursorTable,
+  FilterForm,
+  QueryState,
+  StatusField,
+  TextField,
+  useSearchFilters,
+} from "../components/IndexerPages";
 import type { Column } from "../components/IndexerPages";
 import { asRevenue, channelList, utcTime } from "../indexer/api";
 import type { AssetRevenue, ChannelFilters, ChannelRow } from "../indexer/api";
@@ -25,14 +32,8 @@ export function ChannelsPage() {
     <>
       <h1>Channels</h1>
       <FilterForm key={filterKey} onSubmit={(event) => apply(event)}>
-        <label>
-          AS (payee)
-          <input name="as" defaultValue={filters.as ?? ""} placeholder="0x…" />
-        </label>
-        <label>
-          Owner
-          <input name="owner" defaultValue={filters.owner ?? ""} placeholder="0x…" />
-        </label>
+        <TextField label="AS (payee)" name="as" value={filters.as} />
+        <TextField label="Owner" name="owner" value={filters.owner} />
         <StatusField statuses={CHANNEL_STATUSES} value={filters.status} />
       </FilterForm>
       {filters.as !== undefined && <Revenue key={filters.as} address={filters.as} />}

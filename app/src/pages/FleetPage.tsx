@@ -1,7 +1,14 @@
 import { useMemo } from "react";
 import { Link } from "react-router";
 
-import { CursorTable, FilterForm, QueryState, StatusField, useSearchFilters } from "../components/IndexerPages";
+import {
+  CursorTable,
+  FilterForm,
+  QueryState,
+  StatusField,
+  TextField,
+  useSearchFilters,
+} from "../components/IndexerPages";
 import type { Column } from "../components/IndexerPages";
 import { TimeChart } from "../components/TimeChart";
 import { FILTER_KEYS, IndexerError, STATUSES, activationsPerDay, deviceList, fleetStats } from "../indexer/api";
@@ -29,23 +36,11 @@ export function FleetPage() {
         key={filterKey}
         onSubmit={(event) => apply(event, limit === DEFAULT_LIMIT ? {} : { limit: String(limit) })}
       >
-        <label>
-          Manufacturer id
-          <input name="manufacturer" defaultValue={filters.manufacturer ?? ""} inputMode="numeric" />
-        </label>
-        <label>
-          Owner
-          <input name="owner" defaultValue={filters.owner ?? ""} placeholder="0x…" />
-        </label>
+        <TextField label="Manufacturer id" name="manufacturer" value={filters.manufacturer} numeric />
+        <TextField label="Owner" name="owner" value={filters.owner} />
         <StatusField statuses={STATUSES} value={filters.status} />
-        <label>
-          Device type
-          <input name="type" defaultValue={filters.type ?? ""} inputMode="numeric" />
-        </label>
-        <label>
-          Whitelist root
-          <input name="whitelist" defaultValue={filters.whitelist ?? ""} placeholder="0x…" />
-        </label>
+        <TextField label="Device type" name="type" value={filters.type} numeric />
+        <TextField label="Whitelist root" name="whitelist" value={filters.whitelist} />
       </FilterForm>
       <DeviceTable key={filterKey} filters={filters} limit={limit} />
     </>
