@@ -1,13 +1,7 @@
 import { formatEther } from "viem";
 
-import {
-  CursorTable,
-  FilterForm,
-  QueryState,
-  StatusField,
-  TextField,
-  useSearchFilters,
-} from "../components/IndexerPages";
+import { FilterForm, StatusField, TextField, useSearchFilters } from "../components/Filters";
+import { CursorTable, QueryState } from "../components/IndexerPages";
 import type { Column } from "../components/IndexerPages";
 import { asRevenue, channelList, utcTime } from "../indexer/api";
 import type { AssetRevenue, ChannelFilters, ChannelRow } from "../indexer/api";

@@ -1,14 +1,8 @@
 import { useMemo } from "react";
 import { Link } from "react-router";
 
-import {
-  CursorTable,
-  FilterForm,
-  QueryState,
-  StatusField,
-  TextField,
-  useSearchFilters,
-} from "../components/IndexerPages";
+import { FilterForm, StatusField, TextField, useSearchFilters } from "../components/Filters";
+import { CursorTable, QueryState } from "../components/IndexerPages";
 import type { Column } from "../components/IndexerPages";
 import { TimeChart } from "../components/TimeChart";
 import { FILTER_KEYS, IndexerError, STATUSES, activationsPerDay, deviceList, fleetStats } from "../indexer/api";
