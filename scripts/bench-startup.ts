@@ -8,13 +8,13 @@
  * time to other load on the machine), their ratio, and the target (median device:status wall time ≤ 1.5 s)
  * as met or `MISSED ... by ...`. A benchmark: it exits 0 on a miss.
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
-import net from "node:net";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 
-const ROOT = path.join(__dirname, "..");
+import { ROOT, startNode } from "../test/shared/node";
+
 const TARGET_SECONDS = 1.5;
 
 interface Sample {
@@ -57,17 +57,6 @@ function must(args: string[], env: NodeJS.ProcessEnv): string {
   return r.out;
 }
 
-/** A port the kernel hands out as free (the node binds it right after). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer().once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
@@ -78,26 +67,11 @@ async function main(): Promise<void> {
   const runs = Number(process.argv[2] ?? 7);
   if (!Number.isInteger(runs) || runs < 1)
     throw new Error(`runs must be a positive whole number, got ${process.argv[2]}`);
-  const port = await freePort();
+  const node = await startNode();
   const id = `bench-startup-${process.pid}`;
-  const env = { THINGLEDGER_LOCALHOST_URL: `http://127.0.0.1:${port}`, THINGLEDGER_DEPLOYMENT_ID: id };
-  const node = spawn("npx", ["hardhat", "node", "--hostname", "127.0.0.1", "--port", String(port)], {
-    cwd: ROOT,
-    stdio: ["ignore", "pipe", "pipe"],
-    detached: true,
-  });
+  const env = { THINGLEDGER_LOCALHOST_URL: node.url, THINGLEDGER_DEPLOYMENT_ID: id };
   try {
-    await new Promise<void>((resolve, reject) => {
-      let output = "";
-      const onData = (chunk: Buffer) => {
-        output += chunk.toString();
-        if (output.includes("Started HTTP and WebSocket JSON-RPC server")) resolve();
-      };
-      node.stdout.on("data", onData);
-      node.stderr.on("data", onData);
-      node.once("exit", (code) => reject(new Error(`hardhat node exited with ${code}:\n${output}`)));
-    });
-    console.log(`hardhat node on port ${port}; deploying and running the demo (not timed)…`);
+    console.log(`hardhat node at ${node.url}; deploying and running the demo (not timed)…`);
     must(["deploy", "--network", "localhost"], env);
     const demo = must(["demo", "--network", "localhost"], env);
     const device = /0x[0-9a-fA-F]{64}/.exec(demo)?.[0];
@@ -131,7 +105,7 @@ async function main(): Promise<void> {
       );
     }
   } finally {
-    if (node.pid !== undefined && node.exitCode === null) process.kill(-node.pid, "SIGTERM");
+    await node.stop();
     fs.rmSync(path.join(ROOT, "deploy", "deployments", id), { recursive: true, force: true });
   }
 }

@@ -1,4 +1,3 @@
-import fs from "node:fs";
 import path from "node:path";
 
 import { expect } from "chai";
@@ -9,7 +8,7 @@ import { DeviceRegistry__factory, ThingToken__factory } from "../../src/chain/fa
 import { readDomain } from "../../src/eip712/domain";
 import { compact, signActivation } from "../../src/eip712/device";
 import type { DeviceRegistry } from "../../typechain-types";
-import { buildAndServeApp, launchChromium, skipUnlessBrowser } from "../shared/app";
+import { buildAndServeApp, launchChromium, skipUnlessBrowser, stopAppStack } from "../shared/app";
 import type { ServedApp } from "../shared/app";
 import { freePort, hardhat, startNodeDeployment } from "../shared/cli";
 import type { LocalNode } from "../shared/cli";
@@ -108,16 +107,7 @@ describe("Fleet dashboard and device page in Chromium (app/, indexer)", function
     browser = await launchChromium();
   });
 
-  after(async function () {
-    for (const p of pages) await p.close().catch(() => undefined);
-    await browser?.close();
-    app?.stop();
-    await indexer?.stop();
-    provider?.destroy();
-    await node?.stop();
-    if (deploymentDir !== undefined) fs.rmSync(deploymentDir, { recursive: true, force: true });
-    if (scratch !== undefined) fs.rmSync(scratch, { recursive: true, force: true });
-  });
+  after(() => stopAppStack({ opened: pages, browser, app, indexer, provider, node, deploymentDir, scratch }));
 
   async function open(url: string): Promise<Page> {
     const page = await browser!.newPage({ viewport: { width: 1280, height: 900 } });

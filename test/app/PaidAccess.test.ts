@@ -12,13 +12,13 @@ import type { ChannelFile } from "../../src/channels/open";
 import { readDomain } from "../../src/eip712/domain";
 import { RECEIPT_TYPES } from "../../src/eip712/receipt";
 import { PaymentChannels__factory } from "../../src/chain/factories";
-import { buildAndServeApp, launchChromium, skipUnlessBrowser } from "../shared/app";
+import { buildAndServeApp, launchChromium, skipUnlessBrowser, stopAppStack } from "../shared/app";
 import type { ServedApp } from "../shared/app";
 import { ROOT, freePort, hardhat, startNodeDeployment } from "../shared/cli";
 import type { LocalNode } from "../shared/cli";
 import { startIndexer } from "../shared/indexer";
 import type { RunningIndexer } from "../shared/indexer";
-import { Exited, outputOf, stopGroup, until } from "../shared/process";
+import { Exited, outputOf, until } from "../shared/process";
 
 /*
  * The client page (#/access) in a real Chromium against a real `hardhat node` and a real `as:serve`: the
@@ -146,16 +146,7 @@ describe("Web app: paid access in Chromium (app/, as:serve)", function () {
     browser = await launchChromium();
   });
 
-  after(async function () {
-    await browser?.close();
-    app?.stop();
-    await stopGroup(as);
-    await indexer?.stop();
-    provider?.destroy();
-    await node?.stop();
-    if (deploymentDir !== undefined) fs.rmSync(deploymentDir, { recursive: true, force: true });
-    if (scratch !== undefined) fs.rmSync(scratch, { recursive: true, force: true });
-  });
+  after(() => stopAppStack({ browser, app, groups: [as], indexer, provider, node, deploymentDir, scratch }));
 
   /** The client page with the client key pasted and the channel, device and AS filled in. */
   async function accessPage(key: string, as = "as"): Promise<Page> {

@@ -14,7 +14,7 @@ import { activationLink } from "../../src/registry/activation-link";
 import { formatThing } from "../../src/units";
 import type { ActivationPayload } from "../../src/registry/activation-link";
 import type { DeviceRegistry, ThingToken } from "../../typechain-types";
-import { buildAndServeApp, launchChromium, skipUnlessBrowser } from "../shared/app";
+import { buildAndServeApp, launchChromium, skipUnlessBrowser, stopAppStack } from "../shared/app";
 import type { ServedApp } from "../shared/app";
 import { hardhat, startNodeDeployment } from "../shared/cli";
 import type { LocalNode } from "../shared/cli";
@@ -190,15 +190,7 @@ describe("Web app in Chromium (app/)", function () {
     browser = await launchChromium();
   });
 
-  after(async function () {
-    for (const c of contexts) await c.close().catch(() => undefined);
-    await browser?.close();
-    app?.stop();
-    provider?.destroy();
-    await node?.stop();
-    if (deploymentDir !== undefined) fs.rmSync(deploymentDir, { recursive: true, force: true });
-    if (scratch !== undefined) fs.rmSync(scratch, { recursive: true, force: true });
-  });
+  after(() => stopAppStack({ opened: contexts, browser, app, provider, node, deploymentDir, scratch }));
 
   /** A fresh browser context (its own storage) whose page has `wallet` injected, on chain `chainId`. */
   async function pageWith(wallet: Wallet | HDNodeWallet, chainId = 31337, width = 1280): Promise<Page> {

@@ -10,6 +10,7 @@ import { chromium } from "playwright-core";
 
 import { DeviceRegistry__factory, ThingToken__factory } from "../../src/chain/factories";
 import { ROOT, errorLines, freePort, hardhat } from "../shared/cli";
+import { stopAppStack } from "../shared/app";
 import { coverageRunning } from "../shared/gas";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -102,14 +103,7 @@ describe("npx hardhat app (the web app served next to the indexer)", function ()
     expect(summary.demo?.steps).to.be.greaterThan(0);
   });
 
-  after(async function () {
-    await browser?.close();
-    const child = task;
-    if (child?.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((resolve) => child.once("exit", resolve));
-    process.kill(-child.pid, "SIGTERM");
-    await exited;
-  });
+  after(() => stopAppStack({ browser, groups: [task] }));
 
   /** The demo's devices and their statuses, read from the registry over the in-process chain's JSON-RPC. */
   async function chainCounts(): Promise<Record<string, number>> {

@@ -5,24 +5,14 @@ import path from "node:path";
 
 import { expect } from "chai";
 import type { Browser } from "playwright-core";
-import { chromium } from "playwright-core";
 
+import { CHROMIUM } from "./browser";
 import { ROOT, freePort } from "./cli";
+import type { LocalNode } from "./cli";
 import { coverageRunning } from "./gas";
-import { Exited, outputOf, until } from "./process";
+import { Exited, outputOf, stopGroup, until } from "./process";
 
-/** Debian's `chromium`, which the app tests drive with playwright-core. */
-export const CHROMIUM = "/usr/bin/chromium";
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
+export { CHROMIUM, launchChromium } from "./browser";
 
 /**
  * Skips the suite (call it first in `before`) under coverage (child processes recompile the contracts,
@@ -34,11 +24,6 @@ export function skipUnlessBrowser(context: Mocha.Context): void {
     console.log(`    (skipped: no ${CHROMIUM}; install it with: apt-get install -y --no-install-recommends chromium)`);
     context.skip();
   }
-}
-
-/** Launches headless {@link CHROMIUM}. */
-export async function launchChromium(): Promise<Browser> {
-  return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
 }
 
 /** The built app served by `vite preview`: its base url (ends in `/`), and how to stop it. */
@@ -88,4 +73,51 @@ export async function buildAndServeApp(options: {
     throw new Error(`${(e as Error).message}\n${output()}`, { cause: e });
   }
   return served;
+}
+
+/**
+ * What an app test started, for {@link stopAppStack}; any of it may be missing (a `before` that failed
+ * half-way started only part of it).
+ */
+export interface AppStack {
+  /** Pages or browser contexts the test opened (closed first; one already closed is fine). */
+  opened?: readonly { close(): Promise<void> }[];
+  browser?: Browser;
+  app?: ServedApp;
+  /** Processes the test spawned in a group of their own (`detached`), e.g. `npx hardhat as:serve`. */
+  groups?: readonly (ChildProcess | undefined)[];
+  indexer?: { stop(): Promise<void> };
+  provider?: { destroy(): void };
+  node?: LocalNode;
+  /** The test deployment's address book and the scratch folder, removed last. */
+  deploymentDir?: string;
+  scratch?: string;
+}
+
+/**
+ * The app tests' `after`: stops what {@link AppStack} names, browser side first and the node last, then
+ * removes the folders. Every step runs even when one before it failed; the first failure is thrown at the end.
+ */
+export async function stopAppStack(stack: AppStack): Promise<void> {
+  const steps: (() => unknown)[] = [
+    ...(stack.opened ?? []).map((o) => () => o.close().catch(() => undefined)),
+    () => stack.browser?.close(),
+    () => stack.app?.stop(),
+    ...(stack.groups ?? []).map((child) => () => stopGroup(child)),
+    () => stack.indexer?.stop(),
+    () => stack.provider?.destroy(),
+    () => stack.node?.stop(),
+    ...[stack.deploymentDir, stack.scratch].map(
+      (dir) => () => dir !== undefined && fs.rmSync(dir, { recursive: true, force: true }),
+    ),
+  ];
+  let failure: unknown;
+  for (const step of steps) {
+    try {
+      await step();
+    } catch (error) {
+      failure ??= error;
+    }
+  }
+  if (failure !== undefined) throw failure;
 }

@@ -1,13 +1,15 @@
-import { spawn, spawnSync } from "node:child_process";
-import type { ChildProcess } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 
 import hre from "hardhat";
 
-export const ROOT = path.join(__dirname, "..", "..");
+import { ROOT, startNode } from "./node";
+import type { LocalNode } from "./node";
+
+export { ROOT, freePort, startNode } from "./node";
+export type { LocalNode } from "./node";
 
 export interface CliResult {
   status: number | null;
@@ -32,65 +34,6 @@ export function errorLines(result: CliResult): string[] {
     .split("\n")
     .map((l) => l.trim())
     .filter((l) => l !== "" && !l.startsWith("npm warn"));
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0));
-    });
-  });
-}
-
-export interface LocalNode {
-  url: string;
-  process: ChildProcess;
-  stop(): Promise<void>;
-}
-
-/**
- * Starts a real `hardhat node` on a free localhost port (or on `port`, e.g. to restart one) and waits until
- * it serves JSON-RPC. `config` runs it with another Hardhat config (e.g. one whose chain id is Sepolia's).
- */
-export async function startNode(config?: string, port?: number): Promise<LocalNode> {
-  port ??= await freePort();
-  const configArgs = config === undefined ? [] : ["--config", config];
-  const child = spawn("npx", ["hardhat", ...configArgs, "node", "--hostname", "127.0.0.1", "--port", String(port)], {
-    cwd: ROOT,
-    env: { ...process.env, FORCE_COLOR: "0" },
-    stdio: ["ignore", "pipe", "pipe"],
-    detached: true,
-  });
-  let output = "";
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`hardhat node did not start:\n${output}`)), 90_000);
-    const onData = (chunk: Buffer): void => {
-      output += chunk.toString();
-      if (output.includes("Started HTTP and WebSocket JSON-RPC server")) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    child.stdout?.on("data", onData);
-    child.stderr?.on("data", onData);
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`hardhat node exited with ${code}:\n${output}`));
-    });
-  });
-  return {
-    url: `http://127.0.0.1:${port}`,
-    process: child,
-    async stop() {
-      if (child.exitCode !== null || child.pid === undefined) return;
-      const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-      process.kill(-child.pid, "SIGTERM");
-      await exited;
-    },
-  };
 }
 
 /**

@@ -1,8 +1,8 @@
-import type { FormEvent } from "react";
-import { useSearchParams } from "react-router";
 import { formatEther } from "viem";
 
-import { Pager, QueryState, useCursorPages } from "../components/IndexerPages";
+import { FilterForm, StatusField, TextField, useSearchFilters } from "../components/Filters";
+import { CursorTable, QueryState } from "../components/IndexerPages";
+import type { Column } from "../components/IndexerPages";
 import { asRevenue, channelList, utcTime } from "../indexer/api";
 import type { AssetRevenue, ChannelFilters, ChannelRow } from "../indexer/api";
 import { useIndexer } from "../indexer/hooks";
@@ -19,50 +19,17 @@ const amount = (wei: string | null | undefined, token: boolean) =>
 
 /** Payment channels from the indexer, by AS and/or owner and status; with an AS, its revenue. */
 export function ChannelsPage() {
-  const [params, setParams] = useSearchParams();
-  const filters: ChannelFilters = {};
-  for (const k of FILTER_KEYS) {
-    const v = params.get(k);
-    if (v !== null && v !== "") filters[k] = v;
-  }
+  const { filters, apply } = useSearchFilters(FILTER_KEYS);
   const filterKey = JSON.stringify(filters);
-
-  function applyFilters(event: FormEvent<HTMLFormElement>) {
-    event.preventDefault();
-    const form = new FormData(event.currentTarget);
-    const next = new URLSearchParams();
-    for (const k of FILTER_KEYS) {
-      const v = String(form.get(k) ?? "").trim();
-      if (v !== "") next.set(k, v);
-    }
-    setParams(next);
-  }
 
   return (
     <>
       <h1>Channels</h1>
-      <form className="filters" onSubmit={applyFilters} key={filterKey} aria-label="Filters">
-        <label>
-          AS (payee)
-          <input name="as" defaultValue={filters.as ?? ""} placeholder="0x…" />
-        </label>
-        <label>
-          Owner
-          <input name="owner" defaultValue={filters.owner ?? ""} placeholder="0x…" />
-        </label>
-        <label>
-          Status
-          <select name="status" defaultValue={filters.status ?? ""}>
-            <option value="">any</option>
-            {CHANNEL_STATUSES.map((s) => (
-              <option key={s}>{s}</option>
-            ))}
-          </select>
-        </label>
-        <div>
-          <button type="submit">Filter</button>
-        </div>
-      </form>
+      <FilterForm key={filterKey} onSubmit={(event) => apply(event)}>
+        <TextField label="AS (payee)" name="as" value={filters.as} />
+        <TextField label="Owner" name="owner" value={filters.owner} />
+        <StatusField statuses={CHANNEL_STATUSES} value={filters.status} />
+      </FilterForm>
       {filters.as !== undefined && <Revenue key={filters.as} address={filters.as} />}
       <ChannelTable key={filterKey} filters={filters} />
     </>
@@ -109,57 +76,31 @@ function Revenue({ address }: { address: string }) {
   );
 }
 
-/** One page of GET /channels; Next follows `nextCursor`, Previous pops the cursors that led here. */
+const mono = (hex: string) => (
+  <td className="mono" title={hex}>
+    {short(hex)}
+  </td>
+);
+
+const CHANNEL_COLUMNS: Column<ChannelRow>[] = [
+  { header: "Channel", cell: (c) => mono(c.id) },
+  { header: "Status", cell: (c) => <td>{c.status}</td> },
+  { header: "Owner", cell: (c) => mono(c.owner) },
+  { header: "AS", cell: (c) => mono(c.payee) },
+  { header: "Deposit", cell: (c) => <td data-testid="deposit">{amount(c.deposit, c.token)}</td> },
+  // The chain knows what was paid only at the close: the AS holds the receipts until then.
+  { header: "Paid so far", cell: (c) => <td>{c.status === "Open" ? "not settled yet" : amount(c.paid, c.token)}</td> },
+  { header: "Expiry (UTC)", cell: (c) => <td>{utcTime(c.expiry)}</td> },
+];
+
+/** One page of GET /channels; Next and Previous follow the indexer's cursor. */
 function ChannelTable({ filters }: { filters: ChannelFilters }) {
-  const pages = useCursorPages();
-  const { cursor } = pages;
-  const page = useIndexer(["channels", filters, cursor], (url, signal) =>
-    channelList(url, filters, LIMIT, cursor, signal),
-  );
-  if (page.isPending || page.isError) return <QueryState query={page} errorTestId="list-error" />;
-  const { items, nextCursor } = page.data;
   return (
-    <>
-      {items.length === 0 ? (
-        <p data-testid="no-channels">No channel matches.</p>
-      ) : (
-        <div className="table-scroll">
-          <table className="channels">
-            <thead>
-              <tr>
-                <th>Channel</th>
-                <th>Status</th>
-                <th>Owner</th>
-                <th>AS</th>
-                <th>Deposit</th>
-                <th>Paid so far</th>
-                <th>Expiry (UTC)</th>
-              </tr>
-            </thead>
-            <tbody>
-              {items.map((c: ChannelRow) => (
-                <tr key={c.id} data-testid="channel-row" data-channel-id={c.id}>
-                  <td className="mono" title={c.id}>
-                    {short(c.id)}
-                  </td>
-                  <td>{c.status}</td>
-                  <td className="mono" title={c.owner}>
-                    {short(c.owner)}
-                  </td>
-                  <td className="mono" title={c.payee}>
-                    {short(c.payee)}
-                  </td>
-                  <td data-testid="deposit">{amount(c.deposit, c.token)}</td>
-                  {/* The chain knows what was paid only at the close: the AS holds the receipts until then. */}
-                  <td>{c.status === "Open" ? "not settled yet" : amount(c.paid, c.token)}</td>
-                  <td>{utcTime(c.expiry)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
-      <Pager pages={pages} nextCursor={nextCursor} />
-    </>
+    <CursorTable
+      name="channel"
+      queryKey={["channels", filters]}
+      fetchPage={(url, cursor, signal) => channelList(url, filters, LIMIT, cursor, signal)}
+      columns={CHANNEL_COLUMNS}
+    />
   );
 }

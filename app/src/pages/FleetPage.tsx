@@ -1,11 +1,12 @@
 import { useMemo } from "react";
-import type { FormEvent } from "react";
-import { Link, useSearchParams } from "react-router";
+import { Link } from "react-router";
 
-import { Pager, QueryState, useCursorPages } from "../components/IndexerPages";
+import { FilterForm, StatusField, TextField, useSearchFilters } from "../components/Filters";
+import { CursorTable, QueryState } from "../components/IndexerPages";
+import type { Column } from "../components/IndexerPages";
 import { TimeChart } from "../components/TimeChart";
 import { FILTER_KEYS, IndexerError, STATUSES, activationsPerDay, deviceList, fleetStats } from "../indexer/api";
-import type { DeviceFilters } from "../indexer/api";
+import type { DeviceFilters, IndexedDevice } from "../indexer/api";
 import { useIndexer } from "../indexer/hooks";
 import "../indexer/indexer.css";
 
@@ -14,27 +15,10 @@ const DEFAULT_LIMIT = 25;
 
 /** The fleet from the indexer: how many devices in each status, activations per day, and every device, filtered. */
 export function FleetPage() {
-  const [params, setParams] = useSearchParams();
-  const filters: DeviceFilters = {};
-  for (const k of FILTER_KEYS) {
-    const v = params.get(k);
-    if (v !== null && v !== "") filters[k] = v;
-  }
+  const { params, filters, apply } = useSearchFilters(FILTER_KEYS);
   const limitParam = Number(params.get("limit") ?? DEFAULT_LIMIT);
   const limit = Number.isInteger(limitParam) && limitParam >= 1 && limitParam <= 100 ? limitParam : DEFAULT_LIMIT;
   const filterKey = JSON.stringify([filters, limit]);
-
-  function applyFilters(event: FormEvent<HTMLFormElement>) {
-    event.preventDefault();
-    const form = new FormData(event.currentTarget);
-    const next = new URLSearchParams();
-    for (const k of FILTER_KEYS) {
-      const v = String(form.get(k) ?? "").trim();
-      if (v !== "") next.set(k, v);
-    }
-    if (limit !== DEFAULT_LIMIT) next.set("limit", String(limit));
-    setParams(next);
-  }
 
   return (
     <>
@@ -42,36 +26,16 @@ export function FleetPage() {
       <FleetCounts />
       <ActivationsChart />
       <h2>Devices</h2>
-      <form className="filters" onSubmit={applyFilters} key={filterKey} aria-label="Filters">
-        <label>
-          Manufacturer id
-          <input name="manufacturer" defaultValue={filters.manufacturer ?? ""} inputMode="numeric" />
-        </label>
-        <label>
-          Owner
-          <input name="owner" defaultValue={filters.owner ?? ""} placeholder="0x…" />
-        </label>
-        <label>
-          Status
-          <select name="status" defaultValue={filters.status ?? ""}>
-            <option value="">any</option>
-            {STATUSES.map((s) => (
-              <option key={s}>{s}</option>
-            ))}
-          </select>
-        </label>
-        <label>
-          Device type
-          <input name="type" defaultValue={filters.type ?? ""} inputMode="numeric" />
-        </label>
-        <label>
-          Whitelist root
-          <input name="whitelist" defaultValue={filters.whitelist ?? ""} placeholder="0x…" />
-        </label>
-        <div>
-          <button type="submit">Filter</button>
-        </div>
-      </form>
+      <FilterForm
+        key={filterKey}
+        onSubmit={(event) => apply(event, limit === DEFAULT_LIMIT ? {} : { limit: String(limit) })}
+      >
+        <TextField label="Manufacturer id" name="manufacturer" value={filters.manufacturer} numeric />
+        <TextField label="Owner" name="owner" value={filters.owner} />
+        <StatusField statuses={STATUSES} value={filters.status} />
+        <TextField label="Device type" name="type" value={filters.type} numeric />
+        <TextField label="Whitelist root" name="whitelist" value={filters.whitelist} />
+      </FilterForm>
       <DeviceTable key={filterKey} filters={filters} limit={limit} />
     </>
   );
@@ -139,54 +103,39 @@ function ActivationsChart() {
 
 const short = (hex: string | null) => (hex === null ? "—" : `${hex.slice(0, 10)}…${hex.slice(-6)}`);
 
-/** One page of GET /devices; Next follows `nextCursor`, Previous pops the stack of cursors that led here. */
+const DEVICE_COLUMNS: Column<IndexedDevice>[] = [
+  {
+    header: "Device",
+    cell: (d) => (
+      <td className="mono">
+        <Link to={`/devices/${d.id}`} title={d.id}>
+          {short(d.id)}
+        </Link>
+      </td>
+    ),
+  },
+  { header: "Status", cell: (d) => <td className={`status-${d.status.toLowerCase()}`}>{d.status}</td> },
+  { header: "Manufacturer", cell: (d) => <td>{d.manufacturerId}</td> },
+  { header: "Type", cell: (d) => <td>{d.deviceType}</td> },
+  {
+    header: "Owner",
+    cell: (d) => (
+      <td className="mono" title={d.owner ?? ""}>
+        {short(d.owner)}
+      </td>
+    ),
+  },
+  { header: "Score", cell: (d) => <td>{d.score ?? "—"}</td> },
+];
+
+/** One page of GET /devices, by id; Next and Previous follow the indexer's cursor. */
 function DeviceTable({ filters, limit }: { filters: DeviceFilters; limit: number }) {
-  const pages = useCursorPages();
-  const { cursor } = pages;
-  const page = useIndexer(["devices", filters, limit, cursor], (url, signal) =>
-    deviceList(url, filters, limit, cursor, signal),
-  );
-  if (page.isPending || page.isError) return <QueryState query={page} errorTestId="list-error" />;
-  const { items, nextCursor } = page.data;
   return (
-    <>
-      {items.length === 0 ? (
-        <p data-testid="no-devices">No device matches.</p>
-      ) : (
-        <div className="table-scroll">
-          <table className="devices">
-            <thead>
-              <tr>
-                <th>Device</th>
-                <th>Status</th>
-                <th>Manufacturer</th>
-                <th>Type</th>
-                <th>Owner</th>
-                <th>Score</th>
-              </tr>
-            </thead>
-            <tbody>
-              {items.map((d) => (
-                <tr key={d.id} data-testid="device-row" data-device-id={d.id}>
-                  <td className="mono">
-                    <Link to={`/devices/${d.id}`} title={d.id}>
-                      {short(d.id)}
-                    </Link>
-                  </td>
-                  <td className={`status-${d.status.toLowerCase()}`}>{d.status}</td>
-                  <td>{d.manufacturerId}</td>
-                  <td>{d.deviceType}</td>
-                  <td className="mono" title={d.owner ?? ""}>
-                    {short(d.owner)}
-                  </td>
-                  <td>{d.score ?? "—"}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
-      <Pager pages={pages} nextCursor={nextCursor} />
-    </>
+    <CursorTable
+      name="device"
+      queryKey={["devices", filters, limit]}
+      fetchPage={(url, cursor, signal) => deviceList(url, filters, limit, cursor, signal)}
+      columns={DEVICE_COLUMNS}
+    />
   );
 }
