@@ -360,7 +360,7 @@ describe("issue 18 review: indexer", function () {
   it("attack: GraphQL bounds page size, offset, fields, aliases, depth and nested lists with a one-line 400", async function () {
     const cursor = (json: unknown) => Buffer.from(JSON.stringify({ json })).toString("base64");
     const aliases = Array.from({ length: 11 }, (_, i) => `a${i}: devices(limit: 1) { items { id } }`).join(" ");
-    const wide = `{ devices(limit: 1) { items { ${"id ".repeat(250)} } } }`;
+    const wide = `{ devices(limit: 1) { items { ${"id ".repeat(400)} } } }`;
     const deep = `{ __type(name: "device") { ${"ofType { ".repeat(20)}name${" }".repeat(20)} } }`;
     const lists = "{ __schema { types { fields { type { fields { type { fields { name } } } } } } } }";
     const cases: [string, RegExp, Record<string, unknown>?][] = [
