@@ -1,4 +1,3 @@
-import fs from "node:fs";
 import path from "node:path";
 
 import { expect } from "chai";
@@ -18,23 +17,16 @@ import { addSignature, createWallet, deviceSpend, execute, fundWallet, propose, 
 import { GasProbe__factory } from "../../typechain-types/factories/contracts/mocks/GasProbe__factory";
 
 import { coverageRunning } from "../shared/gas";
-import { hardhat, startNodeDeployment } from "../shared/cli";
-import type { LocalNode } from "../shared/cli";
+import { endNodeDeployment, hardhat, startNodeDeployment } from "../shared/cli";
+import type { NodeDeployment } from "../shared/cli";
 import { startIndexer } from "../shared/indexer";
-import type { RunningIndexer } from "../shared/indexer";
+import type { AllowanceAnswer as Allowance, RunningIndexer } from "../shared/indexer";
 
 /** The demo's manufacturer (account 3, id 1). */
 const MANUFACTURER = "0x90F79bf6EB2c4f870365E785982E1f101E93b906";
 const HOUR = 3600;
 const DAY = 86_400;
 
-interface Allowance {
-  asset: string;
-  limit: string;
-  spentThisPeriod: string;
-  spentPreviousPeriod: string;
-  available: string;
-}
 interface Period {
   asset: string;
   period: number;
@@ -51,10 +43,7 @@ interface Period {
 describe("issue 18 review: indexer", function () {
   this.timeout(900_000);
 
-  let node: LocalNode;
-  let env: NodeJS.ProcessEnv;
-  let deploymentDir: string;
-  let scratch: string;
+  let started: Partial<NodeDeployment> = {};
   let provider: JsonRpcProvider;
   let ctx: SystemContext;
   let indexer: RunningIndexer | undefined;
@@ -101,8 +90,10 @@ describe("issue 18 review: indexer", function () {
 
   before(async function () {
     if (coverageRunning()) this.skip();
-    ({ node, env, deploymentDir, scratch } = await startNodeDeployment("review18"));
-    provider = new JsonRpcProvider(node.url, undefined, { staticNetwork: true, cacheTimeout: -1 });
+    const deployment = await startNodeDeployment("review18");
+    started = deployment;
+    const { env } = deployment;
+    provider = new JsonRpcProvider(deployment.node.url, undefined, { staticNetwork: true, cacheTimeout: -1 });
     const demo = hardhat(["demo", "--network", "localhost", "--json"], env);
     expect(demo.status, demo.stderr).to.equal(0);
     const { addresses } = JSON.parse(demo.stdout) as { addresses: SystemAddresses };
@@ -205,16 +196,12 @@ describe("issue 18 review: indexer", function () {
     // The manufacturer closes the whitelist: its capacity becomes what was used (3 of 5).
     await (await registry.closeWhitelist(1, whitelist.root)).wait();
 
-    indexer = await startIndexer({ env, dir: path.join(scratch, "db"), provider });
+    indexer = await startIndexer({ env, dir: path.join(deployment.scratch, "db"), provider });
     api = indexer.url;
   });
 
   after(async function () {
-    await indexer?.stop();
-    provider?.destroy();
-    await node?.stop();
-    if (deploymentDir !== undefined) fs.rmSync(deploymentDir, { recursive: true, force: true });
-    if (scratch !== undefined) fs.rmSync(scratch, { recursive: true, force: true });
+    await endNodeDeployment(started, provider, indexer?.stop);
   });
 
   // Was MEDIUM: a claim sent through another contract (a forwarder, a wallet's execution) was not counted
