@@ -342,8 +342,8 @@ describe("issue 18 review: indexer", function () {
     };
   }
 
-  // Was MEDIUM: Ponder allows a page of 1000 rows, 30 aliases, depth 100 and any offset, so one document
-  // could read 30,000 rows or nest introspection lists without end; a bad cursor reached its SQL.
+  // Was MEDIUM: Ponder allows 30 aliases of a 1000-row page, depth 100 and any offset, so one document could
+  // read 30,000 rows or nest introspection lists without end; a bad cursor reached its SQL.
   it("attack: GraphQL bounds page size, offset, fields, aliases, depth and nested lists with a one-line 400", async function () {
     const cursor = (json: unknown) => Buffer.from(JSON.stringify({ json })).toString("base64");
     const aliases = Array.from({ length: 11 }, (_, i) => `a${i}: devices(limit: 1) { items { id } }`).join(" ");
@@ -351,8 +351,12 @@ describe("issue 18 review: indexer", function () {
     const deep = `{ __type(name: "device") { ${"ofType { ".repeat(20)}name${" }".repeat(20)} } }`;
     const lists = "{ __schema { types { fields { type { fields { type { fields { name } } } } } } } }";
     const cases: [string, RegExp, Record<string, unknown>?][] = [
-      ["{ devices(limit: 500) { items { id } } }", /limit/],
-      ["query ($n: Int = 1000) { devices(limit: $n) { items { id } } }", /limit/],
+      ["{ devices(limit: 5000) { items { id } } }", /limit/],
+      ["query ($n: Int = 5000) { devices(limit: $n) { items { id } } }", /limit/],
+      [
+        "{ a: devices(limit: 1000) { items { id } } b: devices(limit: 1000) { items { id } } c: devices { totalCount } }",
+        /rows/,
+      ],
       ["query ($n: Int = -5) { devices(limit: $n) { items { id } } }", /limit/],
       ["{ devices(offset: 1000000) { items { id } } }", /offset/],
       [`{ ${aliases} }`, /tables/],

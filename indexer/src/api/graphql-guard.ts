@@ -10,12 +10,23 @@ export interface GraphqlRequest {
 }
 
 /**
- * What one document may ask of the database: rows a page and the offset (Ponder allows 1000 and any), the
- * tables it reads (fields or aliases at its top), fields in all (fragments expanded), depth, and
+ * What one document may ask of the database: rows a page (Ponder's own cap), rows in all (its pages' limits
+ * added up, 50 where none is given: Ponder allows 30 aliases of 1000 rows), the offset (Ponder allows any),
+ * the tables it reads (fields or aliases at its top), fields in all (fragments expanded), depth, and
  * introspection lists nested in one another (`types { fields { type { fields … } } }` grows as a power of
  * the schema). GraphiQL's own introspection query (217 fields, depth 15, 3 nested lists) fits.
  */
-export const GRAPHQL_BOUNDS = { page: 100, offset: 10_000, tables: 10, fields: 300, depth: 15, lists: 3 } as const;
+export const GRAPHQL_BOUNDS = {
+  page: 1000,
+  rows: 2000,
+  offset: 10_000,
+  tables: 10,
+  fields: 300,
+  depth: 15,
+  lists: 3,
+} as const;
+/** Ponder's page when no `limit` is given. */
+const DEFAULT_PAGE = 50;
 
 /** Introspection fields that answer a list. */
 const INTROSPECTION_LISTS = new Set([
@@ -88,6 +99,7 @@ interface Walk {
   tables: CursorTables;
   fields: number;
   roots: number;
+  rows: number;
   refusal?: string;
 }
 
@@ -106,6 +118,11 @@ function refuseArguments(walk: Walk, field: FieldNode): string | undefined {
   const limit = args.get("limit");
   if (typeof limit === "number" && (limit < 1 || limit > GRAPHQL_BOUNDS.page))
     return `limit ${limit} is outside 1-${GRAPHQL_BOUNDS.page} (rows a page; follow pageInfo.endCursor for more)`;
+  // A page of a table (or any field given a limit) reads its limit's rows, however few it selects.
+  if (walk.tables.has(field.name.value) || typeof limit === "number")
+    walk.rows += typeof limit === "number" ? limit : DEFAULT_PAGE;
+  if (walk.rows > GRAPHQL_BOUNDS.rows)
+    return `the document's pages add up to more than ${GRAPHQL_BOUNDS.rows} rows (their limits, ${DEFAULT_PAGE} where none is given); split it`;
   const offset = args.get("offset");
   if (typeof offset === "number" && (offset < 0 || offset > GRAPHQL_BOUNDS.offset))
     return `offset ${offset} is outside 0-${GRAPHQL_BOUNDS.offset}; page with the after cursor instead`;
@@ -156,7 +173,14 @@ function walkSelections(
 /** The variables of the document's operations: as sent, else their defaults. */
 function variablesOf(document: DocumentNode, sent: Record<string, unknown>): Record<string, unknown> {
   const variables: Record<string, unknown> = {};
-  const literal = { fragments: new Map(), variables: {}, tables: new Map(), fields: 0, roots: 0 } satisfies Walk;
+  const literal = {
+    fragments: new Map(),
+    variables: {},
+    tables: new Map(),
+    fields: 0,
+    roots: 0,
+    rows: 0,
+  } satisfies Walk;
   for (const definition of document.definitions)
     if (definition.kind === Kind.OPERATION_DEFINITION)
       for (const v of definition.variableDefinitions ?? [])
@@ -165,8 +189,9 @@ function variablesOf(document: DocumentNode, sent: Record<string, unknown>): Rec
 }
 
 /**
- * What Ponder's GraphQL would do without a useful check or without bound: a page over 100 rows or below 1,
- * an offset over 10,000, more than 10 tables, 300 fields, 15 levels or 3 nested introspection lists, and an
+ * What Ponder's GraphQL would do without a useful check or without bound: a page below 1 row, pages adding up
+ * to more than 2000 rows, an offset over 10,000, more than 10 tables, 300 fields, 15 levels or 3 nested
+ * introspection lists, and an
  * `after`/`before` cursor that is not one it returned for that field (its order's columns, typed) — variables'
  * defaults included. Returns the one line refusing the first such thing, or undefined (malformed documents
  * are left to Ponder, which answers them itself).
@@ -189,6 +214,7 @@ export function refuseGraphqlArguments(request: GraphqlRequest, tables: CursorTa
     tables,
     fields: 0,
     roots: 0,
+    rows: 0,
   };
   for (const definition of document.definitions)
     if (definition.kind === Kind.FRAGMENT_DEFINITION) walk.fragments.set(definition.name.value, definition);
