@@ -106,7 +106,7 @@ describe("issue 18 review: indexer", function () {
     await (await tokenAt(ctx, admin).transfer(ownerAddress, parseEther("1000"))).wait();
 
     // A whitelist of three devices, capacity five.
-    const keys = [0, 1, 2].map(() => Wallet.createRandom());
+    const keys = [0, 1, 2].map(() => new Wallet(Wallet.createRandom().privateKey));
     whitelist = buildWhitelist(
       keys.map((k, i) => ({
         deviceId: `0x00000001${keccak256(toUtf8Bytes(`review18-wl-${i}-${Date.now()}`)).slice(10)}`,
