@@ -192,7 +192,11 @@ export const walletAllowance = onchainTable(
   (table) => ({ pk: primaryKey({ columns: [table.wallet, table.asset] }) }),
 );
 
-/** What a wallet's device spent of one asset in one aligned period (`periodIndex` = timestamp / period). */
+/**
+ * What a wallet's device spent of one asset in one aligned period (`periodIndex` = timestamp / period);
+ * `lastSpend` is the event id of its latest spend, which orders periods across a change of period (an hour's
+ * index and a day's are not comparable).
+ */
 export const walletPeriodUse = onchainTable(
   "wallet_period_use",
   (t) => ({
@@ -205,8 +209,12 @@ export const walletPeriodUse = onchainTable(
     spends: t.integer().notNull(),
     /** The limit at the period's last spend. */
     limit: t.bigint().notNull(),
+    lastSpend: t.text().notNull(),
   }),
-  (table) => ({ pk: primaryKey({ columns: [table.wallet, table.asset, table.period, table.periodIndex] }) }),
+  (table) => ({
+    pk: primaryKey({ columns: [table.wallet, table.asset, table.period, table.periodIndex] }),
+    lastSpendIdx: index().on(table.wallet, table.lastSpend),
+  }),
 );
 
 /** An owners' execution (`Executed`): the nonce spent, the call's target and value, and whether it succeeded. */
@@ -226,7 +234,10 @@ export const walletExecution = onchainTable(
   (table) => ({ walletIdx: index().on(table.wallet, table.id) }),
 );
 
-/** A device spend (`DeviceSpent`), sent by the device key itself or relayed (`relayed`: another account sent it). */
+/**
+ * A device spend (`DeviceSpent`), sent by the device key itself or relayed (`relayed`: another account sent it),
+ * with the asset's spend window after it (`window*`), so that a wallet can be read as it was at a past time.
+ */
 export const walletSpend = onchainTable(
   "wallet_spend",
   (t) => ({
@@ -237,11 +248,17 @@ export const walletSpend = onchainTable(
     amount: t.bigint().notNull(),
     periodIndex: t.bigint().notNull(),
     relayed: t.boolean().notNull(),
+    windowIndex: t.bigint().notNull(),
+    windowCurrent: t.bigint().notNull(),
+    windowPrevious: t.bigint().notNull(),
     block: t.bigint().notNull(),
     timestamp: t.bigint().notNull(),
     txHash: t.hex().notNull(),
   }),
-  (table) => ({ walletIdx: index().on(table.wallet, table.id) }),
+  (table) => ({
+    walletIdx: index().on(table.wallet, table.id),
+    assetIdx: index().on(table.wallet, table.asset, table.timestamp),
+  }),
 );
 
 /**

@@ -1,10 +1,12 @@
 import { ponder } from "ponder:registry";
 import type { Context, Event } from "ponder:registry";
 import { activationDay, device, deviceOwnerChange, deviceStatusChange, whitelist } from "ponder:schema";
-import { decodeFunctionData, recoverTypedDataAddress } from "viem";
+import { decodeFunctionData, recoverTypedDataAddress, toFunctionSelector } from "viem";
+import type { AbiFunction } from "viem";
 
 import { DeviceRegistry__factory, ThingToken__factory } from "../../src/chain/factories";
 import { ACTIVATE_TYPES } from "../../src/eip712/device";
+import { deviceLeaf, rootFromProof } from "../../src/merkle/whitelist";
 import { deviceRef } from "../../src/reputation/packed";
 import { utcDay } from "./api/params";
 
@@ -15,9 +17,12 @@ const REGISTRY_DOMAIN_NAME = "ThingLedger DeviceRegistry";
 /** Any of the registry's events: each carries its block, transaction and log. */
 type AnyEvent = Event<"DeviceRegistry:DeviceActivated">;
 
+/** The ERC-827 calls of the token that call the registry with data: the data's argument index in each. */
+const ERC827_DATA_ARG: Record<string, number> = { approveAndCall: 2, transferAndCall: 2, transferFromAndCall: 3 };
+
 /**
  * The registry call a transaction made: its own input when sent to the registry, or the data an ERC-827
- * `approveAndCall` of the token passed on to it (how an owner pays and activates in one transaction).
+ * call of the token (`approveAndCall`, `transferAndCall`, `transferFromAndCall`) passed on to it.
  */
 function registryCallData(event: AnyEvent, context: Context): Hex | undefined {
   const to = event.transaction.to?.toLowerCase();
@@ -26,25 +31,114 @@ function registryCallData(event: AnyEvent, context: Context): Hex | undefined {
   if (to !== context.contracts.ThingToken.address.toLowerCase()) return undefined;
   try {
     const call = decodeFunctionData({ abi: ThingToken__factory.abi, data: event.transaction.input });
-    if (call.functionName === "approveAndCall" && call.args[0].toLowerCase() === registry) return call.args[2];
+    const at = ERC827_DATA_ARG[call.functionName];
+    const args = call.args as readonly unknown[];
+    const target = String(args[at - 2]).toLowerCase();
+    if (at !== undefined && target === registry) return args[at] as Hex;
   } catch {
     // Another token call.
   }
   return undefined;
 }
 
-/** The whitelist root a transaction claimed a device from, when it called the registry's whitelist functions. */
-function claimedRoot(event: AnyEvent, context: Context): Hex | null {
-  const data = registryCallData(event, context);
-  if (data === undefined) return null;
+/** The selectors of the registry's whitelist claims, searched for in a transaction's calldata. */
+const CLAIM_SELECTORS = abi
+  .filter((item) => item.type === "function" && ["registerFromWhitelist", "activateFromWhitelist"].includes(item.name))
+  .map((item) => toFunctionSelector(item as AbiFunction).slice(2));
+/** The most embedded calls tried per transaction (a hostile input full of selectors costs no more). */
+const MAX_EMBEDDED_CALLS = 16;
+
+/**
+ * The registry calls a transaction may have made, most likely first: the one `registryCallData` finds,
+ * then every whitelist claim embedded anywhere in its input (a relayer, a forwarder, a multicall or a
+ * wallet passes the registry's calldata on inside its own).
+ */
+function candidateCalls(event: AnyEvent, context: Context): Hex[] {
+  const calls: Hex[] = [];
+  const direct = registryCallData(event, context);
+  if (direct !== undefined) calls.push(direct);
+  const input = event.transaction.input.slice(2).toLowerCase();
+  for (const selector of CLAIM_SELECTORS) {
+    for (let at = input.indexOf(selector); at >= 0; at = input.indexOf(selector, at + 2)) {
+      if (calls.length > MAX_EMBEDDED_CALLS) return calls;
+      if (at % 2 === 0 && at > 0) calls.push(`0x${input.slice(at)}`);
+    }
+  }
+  return calls;
+}
+
+/** A device's key from its compact activation signature, as the registry recovers it. */
+async function activationSigner(
+  context: Context,
+  message: { deviceId: Hex; owner: Hex; deadline: bigint },
+  r: Hex,
+  vs: Hex,
+): Promise<Hex> {
+  // ERC-2098: the top bit of vs is the parity, the rest is s.
+  const parity = BigInt(vs) >> 255n;
+  const s = BigInt(vs) & ((1n << 255n) - 1n);
+  const signature = `${r}${s.toString(16).padStart(64, "0")}${(27n + parity).toString(16)}` as Hex;
+  return recoverTypedDataAddress({
+    domain: {
+      name: REGISTRY_DOMAIN_NAME,
+      version: "1",
+      chainId: context.chain.id,
+      verifyingContract: context.contracts.DeviceRegistry.address as Hex,
+    },
+    types: { Activate: ACTIVATE_TYPES.Activate.map(({ name, type }) => ({ name, type })) },
+    primaryType: "Activate",
+    message,
+    signature,
+  });
+}
+
+/** A whitelist claim of one device: the root it was claimed from and the identity its leaf binds. */
+interface Claim {
+  root: Hex;
+  identity: Identity;
+}
+
+/** The claim of `id` one call data makes, if it is a whitelist claim of that device whose proof holds. */
+async function claimIn(context: Context, data: Hex, id: Hex): Promise<Claim | undefined> {
   try {
     const call = decodeFunctionData({ abi, data });
-    if (call.functionName === "registerFromWhitelist") return call.args[0];
-    if (call.functionName === "activateFromWhitelist") return call.args[1];
+    let root: Hex;
+    let deviceType: number;
+    let deviceKey: Hex;
+    let proof: readonly Hex[];
+    if (call.functionName === "registerFromWhitelist") {
+      let deviceId: Hex;
+      [root, deviceId, deviceKey, deviceType, proof] = call.args;
+      if (deviceId.toLowerCase() !== id.toLowerCase()) return undefined;
+    } else if (call.functionName === "activateFromWhitelist") {
+      const [, claimRoot, deviceId, type, claimProof, owner, deadline, r, vs] = call.args;
+      if (deviceId.toLowerCase() !== id.toLowerCase()) return undefined;
+      [root, deviceType, proof] = [claimRoot, type, claimProof];
+      deviceKey = await activationSigner(context, { deviceId, owner, deadline }, r, vs);
+    } else return undefined;
+    const manufacturerId = Number(BigInt(id) >> 224n);
+    const leaf = deviceLeaf({ deviceId: id.toLowerCase(), deviceKey, deviceType }, manufacturerId);
+    if (rootFromProof(leaf, proof).toLowerCase() !== root.toLowerCase()) return undefined;
+    return { root, identity: { id, manufacturerId, deviceKey, deviceType: BigInt(deviceType) } };
   } catch {
-    // Not a registry call this indexer decodes (a forwarder, an ERC-827 call through the token).
+    return undefined; // Not a call this indexer decodes, or bytes that only looked like one.
   }
-  return null;
+}
+
+/**
+ * The whitelist claim of `id` the event's transaction made, found in its calldata wherever the call sits
+ * (sent to the registry, through the token's ERC-827 calls, or inside a relayer's or forwarder's own call):
+ * a claim counts only when its Merkle proof binds the device to a root of its manufacturer this indexer
+ * holds, open, with capacity left, so bytes that merely look like a claim change nothing.
+ */
+async function whitelistClaim(event: AnyEvent, context: Context, id: Hex): Promise<Claim | undefined> {
+  for (const data of candidateCalls(event, context)) {
+    const claim = await claimIn(context, data, id);
+    if (claim === undefined) continue;
+    const row = await context.db.find(whitelist, { manufacturerId: claim.identity.manufacturerId, root: claim.root });
+    if (row !== null && row.used < row.capacity) return claim;
+  }
+  return undefined;
 }
 
 /** A device's identity as a registration gives it. */
@@ -57,10 +151,14 @@ interface Identity {
 
 /**
  * Adds devices registered (or claimed) in the event's transaction, with their status history's first row,
- * and counts a whitelist's claim. One insert per table, however many devices the batch holds.
+ * and counts a whitelist's claim (`root`: the devices were claimed from it). One insert per table, however many devices the batch holds.
  */
-async function addDevices(event: AnyEvent, context: Context, identities: Identity[]): Promise<void> {
-  const root = claimedRoot(event, context);
+async function addDevices(
+  event: AnyEvent,
+  context: Context,
+  identities: Identity[],
+  root: Hex | null = null,
+): Promise<void> {
   await context.db
     .insert(device)
     .values(
@@ -121,9 +219,9 @@ function batchFromCall(data: Hex | undefined, manufacturerId: number, ids: reado
 ponder.on("DeviceRegistry:DeviceRegistered", async ({ event, context }) => {
   // The log names everything a registration sets: no read needed.
   const { deviceId: id, manufacturerId, deviceKey, deviceType } = event.args;
-  await addDevices(event as unknown as AnyEvent, context, [
-    { id, manufacturerId, deviceKey, deviceType: BigInt(deviceType) },
-  ]);
+  const any = event as unknown as AnyEvent;
+  const claim = await whitelistClaim(any, context, id);
+  await addDevices(any, context, [{ id, manufacturerId, deviceKey, deviceType: BigInt(deviceType) }], claim?.root);
 });
 
 ponder.on("DeviceRegistry:DevicesRegistered", async ({ event, context }) => {
@@ -137,46 +235,13 @@ ponder.on("DeviceRegistry:DevicesRegistered", async ({ event, context }) => {
   await addDevices(any, context, identities);
 });
 
-/**
- * A device claimed from a whitelist at activation, from the transaction's `activateFromWhitelist` call: its type
- * from the arguments, its key recovered from the device's signature (as the registry recovers it); undefined
- * when the call cannot be decoded.
- */
-async function claimFromCall(event: AnyEvent, context: Context, id: Hex): Promise<Identity | undefined> {
-  const data = registryCallData(event, context);
-  if (data === undefined) return undefined;
-  try {
-    const call = decodeFunctionData({ abi, data });
-    if (call.functionName !== "activateFromWhitelist") return undefined;
-    const [, , deviceId, deviceType, , owner, deadline, r, vs] = call.args;
-    if (deviceId.toLowerCase() !== id.toLowerCase()) return undefined;
-    // ERC-2098: the top bit of vs is the parity, the rest is s.
-    const parity = BigInt(vs) >> 255n;
-    const s = BigInt(vs) & ((1n << 255n) - 1n);
-    const signature = `${r}${s.toString(16).padStart(64, "0")}${(27n + parity).toString(16)}` as Hex;
-    const deviceKey = await recoverTypedDataAddress({
-      domain: {
-        name: REGISTRY_DOMAIN_NAME,
-        version: "1",
-        chainId: context.chain.id,
-        verifyingContract: context.contracts.DeviceRegistry.address as Hex,
-      },
-      types: { Activate: ACTIVATE_TYPES.Activate.map(({ name, type }) => ({ name, type })) },
-      primaryType: "Activate",
-      message: { deviceId, owner, deadline },
-      signature,
-    });
-    return { id, manufacturerId: Number(BigInt(id) >> 224n), deviceKey, deviceType: BigInt(deviceType) };
-  } catch {
-    return undefined;
-  }
-}
-
 ponder.on("DeviceRegistry:DeviceActivated", async ({ event, context }) => {
   const id = event.args.deviceId;
   // A device claimed from a whitelist at activation was never registered on its own.
-  if ((await context.db.find(device, { id })) === null)
-    await addDevices(event, context, [(await claimFromCall(event, context, id)) ?? (await readIdentity(context, id))]);
+  if ((await context.db.find(device, { id })) === null) {
+    const claim = await whitelistClaim(event, context, id);
+    await addDevices(event, context, [claim?.identity ?? (await readIdentity(context, id))], claim?.root);
+  }
   await context.db
     .update(device, { id })
     .set({ status: "Active", owner: event.args.owner, activatedAt: event.block.timestamp });
@@ -238,7 +303,8 @@ ponder.on("DeviceRegistry:WhitelistCommitted", async ({ event, context }) => {
 });
 
 ponder.on("DeviceRegistry:WhitelistClosed", async ({ event, context }) => {
+  // The registry cuts the capacity to what was used: the unused part is gone for good.
   await context.db
     .update(whitelist, { manufacturerId: event.args.manufacturerId, root: event.args.root })
-    .set({ closed: true });
+    .set((row) => ({ closed: true, capacity: row.capacity - event.args.unusedCapacity }));
 });

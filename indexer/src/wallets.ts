@@ -154,8 +154,14 @@ ponder.on("DeviceWallet:DeviceSpent", async ({ event, context }) => {
       spent: amount,
       spends: 1,
       limit: allowance!.limit,
+      lastSpend: event.id,
     })
-    .onConflictDoUpdate((u) => ({ spent: u.spent + amount, spends: u.spends + 1, limit: allowance!.limit }));
+    .onConflictDoUpdate((u) => ({
+      spent: u.spent + amount,
+      spends: u.spends + 1,
+      limit: allowance!.limit,
+      lastSpend: event.id,
+    }));
   await context.db.insert(walletSpend).values({
     id: event.id,
     wallet,
@@ -164,6 +170,9 @@ ponder.on("DeviceWallet:DeviceSpent", async ({ event, context }) => {
     amount,
     periodIndex: index,
     relayed: event.transaction.from.toLowerCase() !== row.deviceKey.toLowerCase(),
+    windowIndex: allowance!.windowIndex,
+    windowCurrent: allowance!.windowCurrent,
+    windowPrevious: allowance!.windowPrevious,
     block: event.block.number,
     timestamp: event.block.timestamp,
     txHash: event.transaction.hash,

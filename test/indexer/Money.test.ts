@@ -33,7 +33,7 @@ import { coverageRunning } from "../shared/gas";
 import { hardhat, startNodeDeployment } from "../shared/cli";
 import type { LocalNode } from "../shared/cli";
 import { startIndexer } from "../shared/indexer";
-import type { RunningIndexer } from "../shared/indexer";
+import type { AllowanceAnswer as Allowance, RunningIndexer } from "../shared/indexer";
 import { until } from "../shared/process";
 
 const MANUFACTURER = "0x90F79bf6EB2c4f870365E785982E1f101E93b906";
@@ -42,14 +42,6 @@ const AUDITOR = "0x976EA74026E726554dB657fA54763abd0C3a0aa9";
 const HOUR = 3600;
 
 type Json = Record<string, unknown>;
-interface Allowance {
-  asset: string;
-  limit: string;
-  spentThisPeriod: string;
-  spentPreviousPeriod: string;
-  available: string;
-  totalSpent: string;
-}
 interface WalletPage {
   wallet: {
     address: string;
@@ -603,7 +595,7 @@ describe("indexer: device wallets, channels and auditor rewards against a local 
       `/wallets/${myWallet}?x=1`,
       `/wallets/${myWallet}/spends?cursor=${encodeURIComponent("1' OR 1=1 --")}`,
       `/wallets/${myWallet}/executions?limit=101`,
-      `/wallets/${myWallet}/periods?cursor=5`,
+      `/wallets/${myWallet}/periods?cursor=5:0x12`,
       "/channels",
       `/channels?as=0x1`,
       `/channels?as=${as}&status=lost`,

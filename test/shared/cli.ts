@@ -117,3 +117,20 @@ export async function startNodeDeployment(scratchName: string): Promise<NodeDepl
     scratch: fs.mkdtempSync(path.join(os.tmpdir(), `thingledger-${scratchName}-`)),
   };
 }
+
+/**
+ * Ends what `startNodeDeployment` started and what a test started on it: `stop` (an indexer, a server) first,
+ * then the provider, the node, the deployment's address book and the scratch folder. Any part may be missing
+ * (a `before` that failed half-way).
+ */
+export async function endNodeDeployment(
+  started: Partial<NodeDeployment>,
+  provider?: { destroy(): void },
+  stop?: () => Promise<void>,
+): Promise<void> {
+  await stop?.();
+  provider?.destroy();
+  await started.node?.stop();
+  if (started.deploymentDir !== undefined) fs.rmSync(started.deploymentDir, { recursive: true, force: true });
+  if (started.scratch !== undefined) fs.rmSync(started.scratch, { recursive: true, force: true });
+}

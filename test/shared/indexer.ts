@@ -6,6 +6,16 @@ import type { JsonRpcProvider } from "ethers";
 import { ROOT, freePort } from "./cli";
 import { Exited, outputOf, stopGroup, until } from "./process";
 
+/** An asset's allowance as GET /wallets/:address answers it (amounts as decimal strings). */
+export interface AllowanceAnswer {
+  asset: string;
+  limit: string;
+  spentThisPeriod: string;
+  spentPreviousPeriod: string;
+  available: string;
+  totalSpent: string;
+}
+
 /** A running `npx hardhat indexer`: its REST base url, what it printed so far, and how to stop it. */
 export interface RunningIndexer {
   url: string;

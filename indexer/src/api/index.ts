@@ -6,8 +6,9 @@ import { and, asc, between, client, count, eq, graphql, gt, replaceBigInts } fro
 
 import { refuseGraphqlArguments } from "./graphql-guard";
 import type { GraphqlRequest } from "./graphql-guard";
+import { cursorTables } from "./graphql-tables";
 import manufacturers from "./manufacturers";
-import money, { deviceMoney } from "./money";
+import money, { chainNow, deviceMoney } from "./money";
 import { activationRange, deviceListQuery, deviceIdParam, shown, utcDay } from "./params";
 
 const { activationDay, device, deviceOwnerChange, deviceStatusChange, reputationScore } = schema;
@@ -22,7 +23,9 @@ app.onError((error, c) => {
   return c.json({ error: status === 400 ? "malformed request" : "internal error; see the indexer's log" }, status);
 });
 
-// Arguments Ponder's GraphQL would answer with an empty page or its parser's message: a one-line 400.
+// Documents Ponder's GraphQL would run without bound (pages, offsets, aliases, fields, depth), and arguments it
+// would answer with an empty page or an error of its SQL (a cursor it did not return): a one-line 400.
+const tables = cursorTables(schema as unknown as Record<string, unknown>);
 app.use("/graphql", async (c, next) => {
   let request: GraphqlRequest = {};
   if (c.req.method === "POST") {
@@ -41,7 +44,7 @@ app.use("/graphql", async (c, next) => {
     }
     request = { query: c.req.query("query"), variables: parsed };
   }
-  const refusal = request === null || typeof request !== "object" ? undefined : refuseGraphqlArguments(request);
+  const refusal = request === null || typeof request !== "object" ? undefined : refuseGraphqlArguments(request, tables);
   if (refusal !== undefined) return c.json({ errors: [{ message: refusal }] }, 400);
   await next();
 });
@@ -118,9 +121,12 @@ app.get("/stats/fleet", async (c) => {
 app.route("/", money);
 app.route("/", manufacturers);
 
-/** Fleet activations per UTC day (of the activating block): `days=N` (ending today) or `from`/`to`, zeros included. */
+/**
+ * Fleet activations per UTC day (of the activating block): `days=N` (ending with the day of the chain's latest
+ * block, not this machine's) or `from`/`to`, zeros included.
+ */
 app.get("/stats/activations", async (c) => {
-  const range = activationRange(new URL(c.req.url).searchParams, utcDay(Math.floor(Date.now() / 1000)));
+  const range = activationRange(new URL(c.req.url).searchParams, utcDay(await chainNow()));
   if ("error" in range) return json(c, range, 400);
   const rows = await db
     .select()

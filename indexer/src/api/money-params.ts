@@ -1,5 +1,5 @@
 import type { BadRequest } from "./params";
-import { MAX_LIMIT } from "./params";
+import { MAX_LIMIT, checkKeys, shown } from "./params";
 
 type Hex = `0x${string}`;
 
@@ -20,21 +20,20 @@ const CHANNEL_STATUSES = ["Open", "Closed", "Reclaimed"] as const;
 
 /** An address (0x + 40 hex), lower-cased as the indexer stores it, or the one-line refusal naming `what`. */
 export function addressParam(value: string, what = "address"): Hex | BadRequest {
-  if (!/^0x[0-9a-fA-F]{40}$/.test(value)) return { error: `${what} "${value}" is not an address (0x + 40 hex)` };
+  if (!/^0x[0-9a-fA-F]{40}$/.test(value)) return { error: `${what} ${shown(value)} is not an address (0x + 40 hex)` };
   return value.toLowerCase() as Hex;
 }
 
 /** A channel id (32 bytes, hex), lower-cased, or the one-line refusal. */
 export function channelIdParam(value: string): Hex | BadRequest {
-  if (!/^0x[0-9a-fA-F]{64}$/.test(value)) return { error: `channel id "${value}" is not 32 bytes of hex (0x + 64)` };
+  if (!/^0x[0-9a-fA-F]{64}$/.test(value))
+    return { error: `channel id ${shown(value)} is not 32 bytes of hex (0x + 64)` };
   return value.toLowerCase() as Hex;
 }
 
-/** Refuses any parameter outside `known`. */
+/** Refuses any parameter outside `known`, and one given twice (as the device routes do). */
 function unknownParam(params: URLSearchParams, known: readonly string[]): BadRequest | undefined {
-  for (const key of params.keys())
-    if (!known.includes(key)) return { error: `unknown parameter "${key.slice(0, 80)}": expected ${known.join(", ")}` };
-  return undefined;
+  return checkKeys(params, known, "parameter");
 }
 
 /** `limit`, and a cursor checked by `cursor`, from the search parameters. */
@@ -43,7 +42,7 @@ function page(params: URLSearchParams, cursor: (value: string) => string | BadRe
   const limit = params.get("limit");
   if (limit !== null) {
     if (!/^\d{1,3}$/.test(limit) || Number(limit) < 1 || Number(limit) > MAX_LIMIT)
-      return { error: `limit "${limit}" is not a whole number from 1 to ${MAX_LIMIT}` };
+      return { error: `limit ${shown(limit)} is not a whole number from 1 to ${MAX_LIMIT}` };
     query.limit = Number(limit);
   }
   const at = params.get("cursor");
@@ -57,9 +56,7 @@ function page(params: URLSearchParams, cursor: (value: string) => string | BadRe
 
 /** An event cursor: the id of the last row seen (Ponder's event ids are decimal checkpoints). */
 function eventCursor(value: string): string | BadRequest {
-  return /^\d{1,100}$/.test(value)
-    ? value
-    : { error: `cursor "${value.slice(0, 80)}" is not a cursor this route gave` };
+  return /^\d{1,100}$/.test(value) ? value : { error: `cursor ${shown(value)} is not a cursor this route gave` };
 }
 
 /** GET /wallets/:address/{executions,spends}: `cursor` and `limit` only. */
@@ -67,16 +64,9 @@ export function eventPageQuery(params: URLSearchParams): PageQuery | BadRequest 
   return unknownParam(params, ["cursor", "limit"]) ?? page(params, eventCursor);
 }
 
-/** A period cursor, `<periodIndex>:<asset>`, as GET /wallets/:address/periods gives it. */
-function periodCursor(value: string): string | BadRequest {
-  return /^\d{1,18}:0x[0-9a-fA-F]{40}$/.test(value)
-    ? value.toLowerCase()
-    : { error: `cursor "${value.slice(0, 80)}" is not a period cursor (<periodIndex>:<asset>)` };
-}
-
-/** GET /wallets/:address/periods: `cursor` and `limit`. */
+/** GET /wallets/:address/periods: `cursor` (the `lastSpend` of the last period seen) and `limit`. */
 export function periodPageQuery(params: URLSearchParams): PageQuery | BadRequest {
-  return unknownParam(params, ["cursor", "limit"]) ?? page(params, periodCursor);
+  return eventPageQuery(params);
 }
 
 /** GET /wallets/:address: `at`, the unix time to read "this period" at (default: the chain's latest block). */
@@ -85,7 +75,7 @@ export function walletQuery(params: URLSearchParams): { at?: bigint } | BadReque
   if (unknown !== undefined) return unknown;
   const at = params.get("at");
   if (at === null) return {};
-  if (!/^\d{1,12}$/.test(at)) return { error: `at "${at.slice(0, 80)}" is not a unix time in seconds` };
+  if (!/^\d{1,12}$/.test(at)) return { error: `at ${shown(at)} is not a unix time in seconds` };
   return { at: BigInt(at) };
 }
 
@@ -111,8 +101,7 @@ export function channelListQuery(params: URLSearchParams): ChannelListQuery | Ba
   const status = params.get("status");
   if (status !== null) {
     const match = CHANNEL_STATUSES.find((s) => s.toLowerCase() === status.toLowerCase());
-    if (match === undefined)
-      return { error: `status "${status.slice(0, 80)}" is not one of ${CHANNEL_STATUSES.join(", ")}` };
+    if (match === undefined) return { error: `status ${shown(status)} is not one of ${CHANNEL_STATUSES.join(", ")}` };
     query.status = match;
   }
   return query;
@@ -120,6 +109,6 @@ export function channelListQuery(params: URLSearchParams): ChannelListQuery | Ba
 
 /** A route that takes no parameters. */
 export function noParams(params: URLSearchParams): BadRequest | undefined {
-  for (const key of params.keys()) return { error: `unknown parameter "${key.slice(0, 80)}": this route takes none` };
+  for (const key of params.keys()) return { error: `unknown parameter ${shown(key)}: this route takes none` };
   return undefined;
 }

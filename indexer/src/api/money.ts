@@ -2,7 +2,7 @@ import { db, publicClients } from "ponder:api";
 import schema from "ponder:schema";
 import { Hono } from "hono";
 import type { Context } from "hono";
-import { and, asc, count, desc, eq, gt, inArray, lt, or, replaceBigInts, sum } from "ponder";
+import { and, asc, count, desc, eq, gt, inArray, lt, lte, or, replaceBigInts, sum } from "ponder";
 
 import { availableAt, periodIndex, spentAt } from "../window";
 import {
@@ -84,29 +84,95 @@ async function spendsPage(wallet: Hex, q: PageQuery) {
   return paged(rows, q.limit);
 }
 
-/** Limit use per period, newest period first (then by asset); the cursor is `<periodIndex>:<asset>`. */
+/**
+ * Limit use per period, the period spent in last first (an hour's index and a day's are not comparable, so
+ * periods are ordered by their latest spend, across a change of period); the cursor is that spend's event id.
+ */
 async function periodsPage(wallet: Hex, q: PageQuery) {
-  let after;
-  if (q.cursor !== undefined) {
-    const [index, asset] = q.cursor.split(":") as [string, Hex];
-    after = or(
-      lt(walletPeriodUse.periodIndex, BigInt(index)),
-      and(eq(walletPeriodUse.periodIndex, BigInt(index)), gt(walletPeriodUse.asset, asset)),
-    );
-  }
   const rows = await db
     .select()
     .from(walletPeriodUse)
-    .where(and(eq(walletPeriodUse.wallet, wallet), after))
-    .orderBy(desc(walletPeriodUse.periodIndex), asc(walletPeriodUse.asset))
+    .where(
+      and(
+        eq(walletPeriodUse.wallet, wallet),
+        q.cursor === undefined ? undefined : lt(walletPeriodUse.lastSpend, q.cursor),
+      ),
+    )
+    .orderBy(desc(walletPeriodUse.lastSpend))
     .limit(q.limit + 1);
   const items = rows.slice(0, q.limit);
   const last = items[items.length - 1];
-  return { items, nextCursor: rows.length > q.limit && last ? `${last.periodIndex}:${last.asset}` : null };
+  return { items, nextCursor: rows.length > q.limit && last ? last.lastSpend : null };
+}
+
+/** An allowance as the wallet held it at some time: its limit and spend window. */
+type AllowanceThen = Pick<
+  typeof walletAllowance.$inferSelect,
+  "asset" | "limit" | "transferCap" | "windowIndex" | "windowCurrent" | "windowPrevious" | "totalSpent"
+>;
+
+/**
+ * A wallet's period and allowances as they were at `at` (unix seconds): the creation's period and limits with
+ * every change of them up to `at` replayed, and each asset's spend window as its latest spend up to `at` left
+ * it (`totalSpent`: the spends up to `at`). The transfer caps are today's.
+ */
+async function walletAt(address: Hex, at: bigint, now: AllowanceThen[]) {
+  const changes = await db
+    .select()
+    .from(walletChange)
+    .where(
+      and(
+        eq(walletChange.wallet, address),
+        lte(walletChange.timestamp, at),
+        inArray(walletChange.kind, ["Created", "PeriodChanged", "AllowanceChanged"]),
+      ),
+    )
+    .orderBy(asc(walletChange.id));
+  let period: number | undefined;
+  const limits = new Map<string, bigint>();
+  for (const { kind, detail } of changes) {
+    const d = detail as {
+      period?: number;
+      asset?: string;
+      limit?: string;
+      limits?: { asset: string; limit: string }[];
+    };
+    if (d.period !== undefined) period = Number(d.period);
+    const set =
+      kind === "Created"
+        ? (d.limits ?? [])
+        : kind === "AllowanceChanged"
+          ? [d as { asset: string; limit: string }]
+          : [];
+    for (const l of set) limits.set(l.asset.toLowerCase(), BigInt(l.limit));
+  }
+  const allowances = await Promise.all(
+    now.map(async (a) => {
+      const [spent] = await db
+        .select({ n: sum(walletSpend.amount) })
+        .from(walletSpend)
+        .where(and(eq(walletSpend.wallet, address), eq(walletSpend.asset, a.asset), lte(walletSpend.timestamp, at)));
+      const [last] = await db
+        .select()
+        .from(walletSpend)
+        .where(and(eq(walletSpend.wallet, address), eq(walletSpend.asset, a.asset), lte(walletSpend.timestamp, at)))
+        .orderBy(desc(walletSpend.id))
+        .limit(1);
+      return {
+        ...a,
+        limit: limits.get(a.asset.toLowerCase()) ?? 0n,
+        windowIndex: last?.windowIndex ?? 0n,
+        windowCurrent: last?.windowCurrent ?? 0n,
+        windowPrevious: last?.windowPrevious ?? 0n,
+        totalSpent: BigInt(spent?.n ?? 0),
+      };
+    }),
+  );
+  return { period, allowances };
 }
 
 /** The chain's time: its latest block's timestamp (the wallet's own clock), or this machine's if unreachable. */
-async function chainNow(): Promise<bigint> {
+export async function chainNow(): Promise<bigint> {
   try {
     return (await publicClients.thingledger.getBlock({ blockTag: "latest" })).timestamp;
   } catch {
@@ -164,9 +230,8 @@ money.get(
     const [wallet] = await db.select().from(deviceWallet).where(eq(deviceWallet.address, address));
     if (wallet === undefined) return json(c, { error: `no device wallet ${address} is indexed` }, 404);
     const at = query.at ?? (await chainNow());
-    const index = periodIndex(at, wallet.period);
     const first = { limit: 25 };
-    const [allowances, changes, executions, spends, periods] = await Promise.all([
+    const [allowancesNow, changes, executions, spends, periods] = await Promise.all([
       db.select().from(walletAllowance).where(eq(walletAllowance.wallet, address)).orderBy(asc(walletAllowance.asset)),
       db
         .select()
@@ -178,11 +243,17 @@ money.get(
       spendsPage(address, first),
       periodsPage(address, first),
     ]);
+    // A given time reads the wallet as it was then; without one, as it is now.
+    const then = query.at === undefined ? undefined : await walletAt(address, query.at, allowancesNow);
+    const period = then?.period ?? wallet.period;
+    const allowances = then?.allowances ?? allowancesNow;
+    const index = periodIndex(at, period);
     return json(c, {
       wallet,
       at,
+      period,
       periodIndex: index,
-      periodStart: index * BigInt(wallet.period),
+      periodStart: index * BigInt(period),
       allowances: allowances.map((a) => {
         const spent = spentAt(a, index);
         return {

@@ -32,11 +32,11 @@ export function shown(value: string): string {
 }
 
 /** The query's keys once each, all known; or the refusal of the first unknown or repeated one. */
-function checkKeys(params: URLSearchParams, known: readonly string[]): BadRequest | undefined {
+export function checkKeys(params: URLSearchParams, known: readonly string[], noun = "filter"): BadRequest | undefined {
   const seen = new Set<string>();
   for (const key of params.keys()) {
-    if (!known.includes(key)) return { error: `unknown filter ${shown(key)}: expected ${known.join(", ")}` };
-    if (seen.has(key)) return { error: `filter "${key}" is given more than once` };
+    if (!known.includes(key)) return { error: `unknown ${noun} ${shown(key)}: expected ${known.join(", ")}` };
+    if (seen.has(key)) return { error: `${noun} "${key}" is given more than once` };
     seen.add(key);
   }
   return undefined;
@@ -146,7 +146,7 @@ export function activationRange(params: URLSearchParams, today: string): DayRang
     if (from === undefined) return { error: `from ${shown(fromValue)} is not a day (YYYY-MM-DD)` };
     first = from;
   } else first = last - 29 * DAY_SECONDS;
-  if (first > last) return { error: `from ${fromValue} is after to ${utcDay(last)}` };
+  if (first > last) return { error: `from ${shown(fromValue ?? "")} is after to ${utcDay(last)}` };
   if ((last - first) / DAY_SECONDS + 1 > MAX_DAYS) return { error: `from-to spans more than ${MAX_DAYS} days` };
   const list: string[] = [];
   for (let t = first; t <= last; t += DAY_SECONDS) list.push(utcDay(t));
