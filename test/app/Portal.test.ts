@@ -4,7 +4,7 @@ import path from "node:path";
 import { expect } from "chai";
 import { JsonRpcProvider, MaxUint256, Wallet, keccak256, parseEther, toUtf8Bytes } from "ethers";
 import type { HDNodeWallet } from "ethers";
-import type { Browser, BrowserContext, Locator, Page } from "playwright-core";
+import type { Browser, BrowserContext, Page } from "playwright-core";
 
 import { DeviceRegistry__factory, ThingToken__factory } from "../../src/chain/factories";
 import { readDomain } from "../../src/eip712/domain";
@@ -14,7 +14,15 @@ import { activationLink } from "../../src/registry/activation-link";
 import { formatThing } from "../../src/units";
 import type { ActivationPayload } from "../../src/registry/activation-link";
 import type { DeviceRegistry, ThingToken } from "../../typechain-types";
-import { buildAndServeApp, launchChromium, skipUnlessBrowser } from "../shared/app";
+import {
+  buildAndServeApp,
+  connectWallet,
+  launchChromium,
+  skipUnlessBrowser,
+  waitEnabled,
+  waitText,
+  walletPage,
+} from "../shared/app";
 import type { ServedApp } from "../shared/app";
 import { hardhat, startNodeDeployment } from "../shared/cli";
 import type { LocalNode } from "../shared/cli";
@@ -32,87 +40,6 @@ const MANUFACTURER = "0x90F79bf6EB2c4f870365E785982E1f101E93b906";
 const ACTIVE = 2n;
 const REGISTERED = 1n;
 
-interface Rpc {
-  result?: unknown;
-  error?: { code: number; message: string };
-}
-
-/**
- * A test wallet's EIP-1193 answers: its account, `chainId` (a wrong one to test the wrong network), typed
- * data and transactions signed by `wallet` in Node; everything else forwarded to the node.
- */
-async function walletRpc(
-  wallet: Wallet | HDNodeWallet,
-  chainId: number,
-  method: string,
-  params: unknown[],
-): Promise<Rpc> {
-  const provider = wallet.provider as JsonRpcProvider;
-  switch (method) {
-    case "eth_requestAccounts":
-    case "eth_accounts":
-      return { result: [wallet.address] };
-    case "eth_chainId":
-      return { result: `0x${chainId.toString(16)}` };
-    case "net_version":
-      return { result: String(chainId) };
-    case "wallet_switchEthereumChain":
-    case "wallet_addEthereumChain":
-      return { error: { code: 4200, message: "this test wallet does not switch chains" } };
-    case "eth_signTypedData_v4": {
-      const [account, json] = params as [string, string];
-      if (account.toLowerCase() !== wallet.address.toLowerCase())
-        return { error: { code: 4100, message: `not this wallet's account: ${account}` } };
-      const typed = JSON.parse(json) as {
-        domain: Record<string, unknown>;
-        types: Record<string, { name: string; type: string }[]>;
-        message: Record<string, unknown>;
-      };
-      const types = { ...typed.types };
-      delete types.EIP712Domain; // ethers derives the domain's type itself
-      return { result: await wallet.signTypedData(typed.domain, types, typed.message) };
-    }
-    case "eth_sendTransaction": {
-      const [tx] = params as [{ to: string; data?: string; value?: string; gas?: string }];
-      const sent = await wallet.sendTransaction({
-        to: tx.to,
-        data: tx.data,
-        value: tx.value === undefined ? undefined : BigInt(tx.value),
-        gasLimit: tx.gas === undefined ? undefined : BigInt(tx.gas),
-      });
-      return { result: sent.hash };
-    }
-    default:
-      try {
-        return { result: await provider.send(method, params) };
-      } catch (error) {
-        return { error: { code: -32603, message: (error as Error).message } };
-      }
-  }
-}
-
-/** Waits until `locator`'s text equals (or includes) `text`; fails with the last text seen. */
-async function waitText(locator: Locator, how: "equal" | "include", text: string, ms = 60_000): Promise<void> {
-  const end = Date.now() + ms;
-  let seen: string | null = null;
-  while (Date.now() < end) {
-    seen = (await locator.count()) > 0 ? await locator.first().textContent() : null;
-    if (seen !== null && (how === "equal" ? seen === text : seen.includes(text))) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  expect(seen, `the page's text`).to[how](text);
-}
-
-/** Waits until the button `locator` is enabled (the page has read the chain and the wallet). */
-async function waitEnabled(locator: Locator, ms = 60_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if ((await locator.count()) > 0 && (await locator.isEnabled())) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  expect.fail(`${locator.toString()} stayed disabled`);
-}
-
 /** Saves a screenshot to THINGLEDGER_APP_SCREENSHOTS (a folder), when set: to look at the pages. */
 async function shot(page: Page, name: string): Promise<void> {
   const dir = process.env.THINGLEDGER_APP_SCREENSHOTS;
@@ -120,20 +47,6 @@ async function shot(page: Page, name: string): Promise<void> {
   fs.mkdirSync(dir, { recursive: true });
   await page.screenshot({ path: path.join(dir, name), fullPage: true });
 }
-
-/** The page's `window.ethereum`: requests go to {@link walletRpc} through `window.__testWallet`. */
-const INJECTED = `
-  window.ethereum = {
-    isThingLedgerTest: true,
-    async request({ method, params }) {
-      const answer = JSON.parse(await window.__testWallet(method, JSON.stringify(params ?? [])));
-      if (answer.error) throw Object.assign(new Error(answer.error.message), { code: answer.error.code });
-      return answer.result;
-    },
-    on() {},
-    removeListener() {},
-  };
-`;
 
 describe("Web app in Chromium (app/)", function () {
   this.timeout(600_000);
@@ -200,15 +113,10 @@ describe("Web app in Chromium (app/)", function () {
     if (scratch !== undefined) fs.rmSync(scratch, { recursive: true, force: true });
   });
 
-  /** A fresh browser context (its own storage) whose page has `wallet` injected, on chain `chainId`. */
+  /** A page with `wallet` injected, on chain `chainId`, `width` pixels wide. */
   async function pageWith(wallet: Wallet | HDNodeWallet, chainId = 31337, width = 1280): Promise<Page> {
-    const context = await browser!.newContext({ viewport: { width, height: 900 } });
-    contexts.push(context);
-    const page = await context.newPage();
-    await page.exposeFunction("__testWallet", async (method: string, params: string) =>
-      JSON.stringify(await walletRpc(wallet, chainId, method, JSON.parse(params) as unknown[])),
-    );
-    await page.addInitScript(INJECTED);
+    const page = await walletPage(browser!, wallet, { chainId, width });
+    contexts.push(page.context());
     return page;
   }
 
@@ -233,11 +141,6 @@ describe("Web app in Chromium (app/)", function () {
     return { ...payload, signature };
   }
 
-  async function connect(page: Page): Promise<void> {
-    await page.getByRole("button", { name: "Connect wallet" }).click();
-    await page.getByRole("button", { name: "Disconnect" }).waitFor();
-  }
-
   it("activates a device from its link, paying with a permit (one signature, no approve transaction)", async function () {
     const device = devices[0];
     const fee = await registry.activationFeeOf(device.id);
@@ -251,7 +154,7 @@ describe("Web app in Chromium (app/)", function () {
     expect(card.join(" ")).to.include(MANUFACTURER).and.include("lock").and.include(formatThing(fee));
     await shot(page, "activate-desktop.png");
 
-    await connect(page);
+    await connectWallet(page);
     const supplyBefore = await token.balanceOf(registry);
     await page.getByRole("button", { name: "Activate and pay with a permit" }).click();
     const result = page.getByTestId("result");
@@ -291,7 +194,7 @@ describe("Web app in Chromium (app/)", function () {
     const page = await pageWith(wallet);
     await page.goto(base + activationLink(payload));
     await waitText(page.getByTestId("status"), "equal", "unknown");
-    await connect(page);
+    await connectWallet(page);
     await page.getByRole("button", { name: "Activate and pay with a permit" }).click();
     await page.getByTestId("result").waitFor({ timeout: 120_000 });
 
@@ -310,7 +213,7 @@ describe("Web app in Chromium (app/)", function () {
     const page = await pageWith(wallet, 1, 390);
     await page.goto(base + activationLink(await signedBy(device, wallet.address)));
     await page.getByTestId("status").waitFor();
-    await connect(page);
+    await connectWallet(page);
     await waitText(
       page.getByTestId("problem"),
       "equal",
@@ -323,6 +226,26 @@ describe("Web app in Chromium (app/)", function () {
     expect(await provider.getTransactionCount(wallet.address)).to.equal(0);
   });
 
+  it("says plainly when the owner rejects the signature in the wallet (EIP-1193 4001), and nothing changes", async function () {
+    const device = devices[3];
+    const fee = await registry.activationFeeOf(device.id);
+    const wallet = await owner("1", fee);
+    const page = await walletPage(browser!, wallet, { rejects: true });
+    contexts.push(page.context());
+    await page.goto(base + activationLink(await signedBy(device, wallet.address)));
+    await waitText(page.getByTestId("status"), "equal", "registered");
+    await connectWallet(page);
+    const activateButton = page.getByRole("button", { name: "Activate and pay with a permit" });
+    await waitEnabled(activateButton);
+    await activateButton.click();
+    await waitText(page.getByTestId("result"), "equal", "You rejected the request in your wallet: nothing was sent.");
+    expect((await registry.getDevice(device.id)).status).to.equal(REGISTERED);
+    expect(await provider.getTransactionCount(wallet.address)).to.equal(0);
+    expect(await token.balanceOf(wallet.address)).to.equal(fee);
+    expect(await token.allowance(wallet.address, registry)).to.equal(0n);
+    expect(await activateButton.isEnabled()).to.equal(true);
+  });
+
   it("says plainly when the device's signature expired or the fee is above the owner's maximum", async function () {
     const device = devices[4];
     const fee = await registry.activationFeeOf(device.id);
@@ -330,7 +253,7 @@ describe("Web app in Chromium (app/)", function () {
     const page = await pageWith(wallet);
     await page.goto(base + activationLink(await signedBy(device, wallet.address, -1n)));
     await page.getByTestId("status").waitFor();
-    await connect(page);
+    await connectWallet(page);
     await waitText(
       page.getByTestId("problem"),
       "equal",
@@ -360,7 +283,7 @@ describe("Web app in Chromium (app/)", function () {
     const page = await pageWith(wallet);
     await page.goto(base + activationLink(payload));
     await waitText(page.getByTestId("status"), "equal", "registered");
-    await connect(page);
+    await connectWallet(page);
     const activateButton = page.getByRole("button", { name: "Activate and pay with a permit" });
     await waitEnabled(activateButton);
 
@@ -387,7 +310,7 @@ describe("Web app in Chromium (app/)", function () {
     const page = await pageWith(wallet);
     await page.goto(base + activationLink(await signedBy(device, wallet.address)));
     await page.getByTestId("status").waitFor();
-    await connect(page);
+    await connectWallet(page);
     await page.getByRole("button", { name: "Sign for a relayer (no ETH needed)" }).click();
     const request = await page.getByRole("textbox", { name: "Relay request" }).inputValue({ timeout: 60_000 });
     expect(JSON.parse(request)).to.include({ kind: "thingledger/relay-activation", chainId: 31337 });
@@ -396,7 +319,7 @@ describe("Web app in Chromium (app/)", function () {
     const relayer = await owner("1", 0n);
     const relayPage = await pageWith(relayer);
     await relayPage.goto(`${base}#/relay`);
-    await connect(relayPage);
+    await connectWallet(relayPage);
     await relayPage.getByRole("textbox", { name: "Relay request" }).fill(request);
     await relayPage.getByRole("button", { name: "Submit" }).click();
     const result = relayPage.getByTestId("result");
