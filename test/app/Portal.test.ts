@@ -334,6 +334,13 @@ describe("Web app in Chromium (app/)", function () {
     expect(await result.textContent()).to.match(/^Relayed: the device is active/);
   });
 
+  /** The device's signed answer to `challenge`, as the Validate page takes it (an identity claim). */
+  async function claimOver(device: { id: string; key: Wallet | HDNodeWallet }, challenge: string): Promise<string> {
+    const domain = await readDomain(registry);
+    const signature = await signIdentityClaim(device.key, domain, { deviceId: device.id, challenge });
+    return JSON.stringify({ deviceId: device.id, challenge, signature });
+  }
+
   it("validates a device by id and by a signed challenge, and says why one is not valid", async function () {
     const page = await pageWith(Wallet.createRandom().connect(provider));
     const active = devices[0];
@@ -345,19 +352,14 @@ describe("Web app in Chromium (app/)", function () {
     const card = (await page.getByRole("definition").allTextContents()).join(" ");
     expect(card).to.include(`${view.score} / 1000`).and.include(MANUFACTURER);
 
-    const challenge = keccak256(toUtf8Bytes("app-test challenge"));
-    const domain = await readDomain(registry);
-    const claim = async (key: Wallet | HDNodeWallet) =>
-      JSON.stringify({
-        deviceId: active.id,
-        challenge,
-        signature: await signIdentityClaim(key, domain, { deviceId: active.id, challenge }),
-      });
-    const field = page.getByRole("textbox", { name: "Or paste a device's signed challenge" });
-    await field.fill(await claim(active.key));
+    // The device signs the page's own challenge: valid; a key that is not the device's: not valid.
+    const challenge = await page.getByRole("textbox", { name: "Challenge for the device to sign" }).inputValue();
+    expect(challenge).to.match(/^0x[0-9a-f]{64}$/);
+    const field = page.getByRole("textbox", { name: "Or paste the device's signed answer to it" });
+    await field.fill(await claimOver(active, challenge));
     await page.getByRole("button", { name: "Check the signature" }).click();
     await waitText(verdict, "equal", "Valid: active, and its registered key signed the challenge.");
-    await field.fill(await claim(Wallet.createRandom()));
+    await field.fill(await claimOver({ id: active.id, key: Wallet.createRandom() }, challenge));
     await page.getByRole("button", { name: "Check the signature" }).click();
     await page.getByText("Not valid: the challenge was not signed by the device's registered key.").waitFor();
 
@@ -368,5 +370,42 @@ describe("Web app in Chromium (app/)", function () {
     await page.getByRole("button", { name: "Validate" }).click();
     await page.getByText('"0x1234" is not a device id (2 bytes)').waitFor();
     await shot(page, "validate-desktop.png");
+  });
+  it("attack: a recorded answer to another challenge is refused as a possible replay, however genuine", async function () {
+    const active = devices[0];
+    const page = await pageWith(Wallet.createRandom().connect(provider));
+    await page.goto(`${base}#/validate/${active.id}`);
+    const verdict = page.getByTestId("verdict");
+    await waitText(verdict, "equal", "Valid: active in the registry.");
+    const challengeField = page.getByRole("textbox", { name: "Challenge for the device to sign" });
+    const field = page.getByRole("textbox", { name: "Or paste the device's signed answer to it" });
+    const check = page.getByRole("button", { name: "Check the signature" });
+    const replayed = "Not valid: this answers a different challenge; a recorded answer can be replayed.";
+
+    // The device's genuine answer, checked valid once on this page ...
+    const first = await challengeField.inputValue();
+    const recorded = await claimOver(active, first);
+    await field.fill(recorded);
+    await check.click();
+    await waitText(verdict, "equal", "Valid: active, and its registered key signed the challenge.");
+
+    // ... is refused on another visit (another challenge), and once the page issues a new challenge.
+    const other = await pageWith(Wallet.createRandom().connect(provider));
+    await other.goto(`${base}#/validate/${active.id}`);
+    const second = await other.getByRole("textbox", { name: "Challenge for the device to sign" }).inputValue();
+    expect(second).to.not.equal(first);
+    await other.getByRole("textbox", { name: "Or paste the device's signed answer to it" }).fill(recorded);
+    await other.getByRole("button", { name: "Check the signature" }).click();
+    await waitText(other.getByTestId("verdict"), "equal", replayed);
+
+    await page.getByRole("button", { name: "New challenge" }).click();
+    expect(await challengeField.inputValue()).to.not.equal(first);
+    await waitText(verdict, "equal", replayed);
+
+    // A fixed, well-known challenge (what a device might answer anywhere) is refused the same way.
+    await field.fill(await claimOver(active, keccak256(toUtf8Bytes("app-test challenge"))));
+    await check.click();
+    await waitText(verdict, "equal", replayed);
+    expect((await page.getByRole("definition").allTextContents()).join(" ")).to.include(MANUFACTURER);
   });
 });

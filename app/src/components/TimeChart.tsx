@@ -29,8 +29,13 @@ export function TimeChart({ x, y, label, kind, range, summary, testId }: TimeCha
         width: width(),
         height: 220,
         scales: {
-          // Bars get half a day of room either side, so the first and last are drawn whole.
-          x: kind === "bars" ? { time: true, range: (_u, min, max) => [min - 43_200, max + 43_200] } : { time: true },
+          // Bars get half a day of room either side, so the first and last are drawn whole; steps spanning less
+          // than a day (one score change) get the same, or uPlot would stretch a lone point over years.
+          x: {
+            time: true,
+            range: (_u, min, max) =>
+              kind === "bars" || max - min < 86_400 ? [min - 43_200, max + 43_200] : [min, max],
+          },
           y: range === undefined ? { range: (_u, _min, max) => [0, Math.max(1, max)] } : { range },
         },
         axes: [{}, { label }],
