@@ -276,11 +276,13 @@ describe("Web app in Chromium (app/)", function () {
     expect(await provider.getTransactionCount(wallet.address)).to.equal(0);
   });
 
-  it("words the registry's refusal when the device was activated after the page read it", async function () {
+  it("words the registry's refusal when the device was activated after the page read it, asking for no signature", async function () {
     const device = devices[5];
     const wallet = await owner("1", await registry.activationFeeOf(device.id));
     const payload = await signedBy(device, wallet.address);
-    const page = await pageWith(wallet);
+    const requests: string[] = [];
+    const page = await walletPage(browser!, wallet, { requests });
+    contexts.push(page.context());
     await page.goto(base + activationLink(payload));
     await waitText(page.getByTestId("status"), "equal", "registered");
     await connectWallet(page);
@@ -298,6 +300,8 @@ describe("Web app in Chromium (app/)", function () {
 
     await activateButton.click();
     await waitText(page.getByTestId("result"), "equal", "The device is already active: it cannot be activated.");
+    // The activation is simulated before the permit is asked for: the doomed one never asked the owner to sign.
+    expect(requests).to.include("eth_requestAccounts").and.not.include("eth_signTypedData_v4");
     expect(await provider.getTransactionCount(wallet.address)).to.equal(0);
     expect(await token.balanceOf(wallet.address)).to.equal(await registry.activationFeeOf(device.id));
   });

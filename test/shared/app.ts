@@ -101,6 +101,8 @@ export interface TestWalletOptions {
   chainId?: number;
   /** The user rejects every signature and transaction request (EIP-1193 error 4001). */
   rejects?: boolean;
+  /** Where to record every method the page asks the wallet (to show what it was, or was not, asked to sign). */
+  requests?: string[];
 }
 
 /** What the wallet answers to every request its user rejects (EIP-1193 `4001`). */
@@ -121,6 +123,7 @@ export async function walletRpc(
 ): Promise<Rpc> {
   const provider = wallet.provider as JsonRpcProvider;
   const chainId = options.chainId ?? 31337;
+  options.requests?.push(method);
   if (options.rejects === true && SIGNING.has(method)) return { error: USER_REJECTED };
   switch (method) {
     case "eth_requestAccounts":
