@@ -2,13 +2,13 @@ import fs from "node:fs";
 import path from "node:path";
 
 import { expect } from "chai";
-import { JsonRpcProvider, MaxUint256, Wallet, keccak256, parseEther, toUtf8Bytes } from "ethers";
-import type { HDNodeWallet } from "ethers";
-import type { Browser, Page } from "playwright-core";
+import { MaxUint256, Wallet, keccak256, parseEther, toUtf8Bytes } from "ethers";
+import type { HDNodeWallet, JsonRpcProvider } from "ethers";
+import type { Page } from "playwright-core";
 
 import { PAGE_PATHS } from "../../app/src/routes";
 import { contextFor } from "../../src/chain/context";
-import type { SystemAddresses, SystemContext } from "../../src/chain/context";
+import type { SystemContext } from "../../src/chain/context";
 import { DeviceRegistry__factory, ThingToken__factory } from "../../src/chain/factories";
 import { deviceIdOf } from "../../src/devices/id";
 import { compact, signActivation } from "../../src/eip712/device";
@@ -19,18 +19,18 @@ import { activationLink } from "../../src/registry/activation-link";
 import { claimInteraction, makeReport, openAuditor, submitReports } from "../../src/reputation";
 import type { DeviceRegistry, ThingToken } from "../../typechain-types";
 import {
-  buildAndServeApp,
   connectWallet,
-  launchChromium,
+  serveIndexedApp,
   skipUnlessBrowser,
+  startDemoNode,
+  stopStack,
+  testIdText,
   waitText,
   walletPage,
 } from "../shared/app";
-import type { ServedApp } from "../shared/app";
-import { ROOT, hardhat, startNodeDeployment } from "../shared/cli";
-import type { LocalNode } from "../shared/cli";
-import { caughtUp, startIndexer } from "../shared/indexer";
-import type { RunningIndexer } from "../shared/indexer";
+import type { AppStack } from "../shared/app";
+import { ROOT } from "../shared/cli";
+import { caughtUp } from "../shared/indexer";
 import { until } from "../shared/process";
 
 /*
@@ -59,19 +59,13 @@ const WIDTHS = [
 describe("Journeys and screenshots in Chromium (app/, indexer)", function () {
   this.timeout(900_000);
 
-  let node: LocalNode;
-  let env: NodeJS.ProcessEnv;
-  let deploymentDir: string;
-  let scratch: string;
+  let stack: AppStack | undefined;
   let provider: JsonRpcProvider;
   let ctx: SystemContext;
   let registry: DeviceRegistry;
   let token: ThingToken;
-  let indexer: RunningIndexer | undefined;
   let api: string;
-  let app: ServedApp | undefined;
   let base: string;
-  let browser: Browser | undefined;
   /** The fleet of journey 1: three devices with keys of their own, committed as one Merkle root. */
   const fleet = [1, 2, 3].map((n) => ({ uid: `journey-${n}`, key: Wallet.createRandom() }));
   let whitelist: Whitelist;
@@ -80,56 +74,33 @@ describe("Journeys and screenshots in Chromium (app/, indexer)", function () {
 
   before(async function () {
     skipUnlessBrowser(this);
-    ({ node, env, deploymentDir, scratch } = await startNodeDeployment("journeys"));
-    provider = new JsonRpcProvider(node.url, undefined, { staticNetwork: true, cacheTimeout: -1 });
-    const demo = hardhat(["demo", "--network", "localhost", "--json"], env);
-    expect(demo.status, demo.stderr).to.equal(0);
-    const { addresses } = JSON.parse(demo.stdout) as { addresses: SystemAddresses };
-    ctx = await contextFor(provider, addresses);
-    registry = DeviceRegistry__factory.connect(addresses.DeviceRegistry, provider);
-    token = ThingToken__factory.connect(addresses.ThingToken, provider);
-
-    indexer = await startIndexer({ env, dir: path.join(scratch, "db"), provider });
-    api = indexer.url;
-    app = await buildAndServeApp({
-      env: { ...env, THINGLEDGER_RPC_URL: node.url, THINGLEDGER_INDEXER_URL: api },
-      scratch,
-      ready: ["indexer/stats/fleet"],
-    });
-    base = app.base;
-    browser = await launchChromium();
+    stack = await startDemoNode("journeys");
+    provider = stack.provider;
+    ctx = await contextFor(provider, stack.addresses);
+    registry = DeviceRegistry__factory.connect(stack.addresses.DeviceRegistry, provider);
+    token = ThingToken__factory.connect(stack.addresses.ThingToken, provider);
+    base = await serveIndexedApp(stack);
+    api = stack.indexer!.url;
   });
 
   after(async function () {
-    await browser?.close();
-    app?.stop();
-    await indexer?.stop();
-    provider?.destroy();
-    await node?.stop();
-    if (deploymentDir !== undefined) fs.rmSync(deploymentDir, { recursive: true, force: true });
-    if (scratch !== undefined) fs.rmSync(scratch, { recursive: true, force: true });
+    await stopStack(stack);
   });
 
   /** A page without a wallet, `width` × `height`, at `url` (relative to the app). */
   async function open(url: string, width = 1280, height = 900): Promise<Page> {
-    const page = await browser!.newPage({ viewport: { width, height } });
+    const page = await stack!.browser!.newPage({ viewport: { width, height } });
     await page.goto(base + url);
     return page;
-  }
-
-  async function text(page: Page, testId: string): Promise<string> {
-    const locator = page.getByTestId(testId);
-    await locator.waitFor({ timeout: 60_000 });
-    return (await locator.textContent()) ?? "";
   }
 
   /** The dashboard's figures: devices in total and active, and activations in its 30-day chart. */
   async function dashboard(): Promise<{ total: number; active: number; activations: number }> {
     const page = await open("#/fleet");
-    const summary = await text(page, "activations-chart-summary");
+    const summary = await testIdText(page, "activations-chart-summary");
     const figures = {
-      total: Number(await text(page, "count-total")),
-      active: Number(await text(page, "count-Active")),
+      total: Number(await testIdText(page, "count-total")),
+      active: Number(await testIdText(page, "count-Active")),
       activations: Number(/^(\d+) activations? in the last 30 days/.exec(summary)?.[1]),
     };
     await page.close();
@@ -161,7 +132,7 @@ describe("Journeys and screenshots in Chromium (app/, indexer)", function () {
       deviceType: 5,
       line: n + 1,
     }));
-    const out = path.join(scratch, "whitelist.json");
+    const out = path.join(stack!.scratch, "whitelist.json");
     const registered = await registerFleet(ctx, manufacturer, devices, {
       merkle: true,
       whitelistOut: out,
@@ -191,7 +162,7 @@ describe("Journeys and screenshots in Chromium (app/, indexer)", function () {
       signature: await signActivation(fleet[0].key, await readDomain(registry), signed),
       whitelist: { root: whitelist.root, deviceType: 5, deviceKey: device.deviceKey, proof: device.proof },
     };
-    const page = await walletPage(browser!, owner, { width: 390, height: 844 });
+    const page = await walletPage(stack!.browser!, owner, { width: 390, height: 844 });
     await page.goto(base + activationLink(payload));
     await waitText(page.getByTestId("status"), "equal", "unknown");
     await connectWallet(page);
@@ -217,7 +188,7 @@ describe("Journeys and screenshots in Chromium (app/, indexer)", function () {
   it("journey 7: an auditor's epoch over the devices' signed reports moves the device's reputation chart", async function () {
     const subject = { id: deviceIdOf(1, fleet[0].uid), key: fleet[0].key };
     const page = await open(`#/devices/${subject.id}`);
-    expect(await text(page, "reputation-empty")).to.equal("No score submitted for this device yet.");
+    expect(await testIdText(page, "reputation-empty")).to.equal("No score submitted for this device yet.");
 
     // Two more devices of the fleet register from their proofs and activate; each then reports on the subject.
     const manufacturer = await provider.getSigner(MANUFACTURER);
@@ -235,7 +206,11 @@ describe("Journeys and screenshots in Chromium (app/, indexer)", function () {
     }
 
     await (await registry.connect(await provider.getSigner(ADMIN)).addAuditor(AUDITOR)).wait();
-    const { service, store } = await openAuditor(ctx, await provider.getSigner(AUDITOR), path.join(scratch, "a.db"));
+    const { service, store } = await openAuditor(
+      ctx,
+      await provider.getSigner(AUDITOR),
+      path.join(stack!.scratch, "a.db"),
+    );
     try {
       const url = await service.listen(0);
       const interaction = keccak256(toUtf8Bytes("journey 7: a paid session"));
@@ -258,7 +233,7 @@ describe("Journeys and screenshots in Chromium (app/, indexer)", function () {
 
     await synced();
     await page.reload();
-    expect(await text(page, "reputation-chart-summary")).to.equal(
+    expect(await testIdText(page, "reputation-chart-summary")).to.equal(
       `1 score change; latest ${rep.score} / 1000 (epoch ${rep.epoch}).`,
     );
     expect(await page.getByTestId("reputation-chart").locator("canvas").count()).to.equal(1);

@@ -4,12 +4,17 @@ import fs from "node:fs";
 import path from "node:path";
 
 import { expect } from "chai";
-import type { HDNodeWallet, JsonRpcProvider, Wallet } from "ethers";
+import { JsonRpcProvider } from "ethers";
+import type { HDNodeWallet, Wallet } from "ethers";
 import type { Browser, Locator, Page } from "playwright-core";
 import { chromium } from "playwright-core";
 
-import { ROOT, freePort } from "./cli";
+import type { SystemAddresses } from "../../src/chain/context";
+import { ROOT, freePort, hardhat, startNodeDeployment } from "./cli";
+import type { LocalNode } from "./cli";
 import { coverageRunning } from "./gas";
+import { startIndexer } from "./indexer";
+import type { RunningIndexer } from "./indexer";
 import { Exited, outputOf, until } from "./process";
 
 /** Debian's `chromium`, which the app tests drive with playwright-core. */
@@ -228,4 +233,68 @@ export async function walletPage(
 export async function connectWallet(page: Page): Promise<void> {
   await page.getByRole("button", { name: "Connect wallet" }).click();
   await page.getByRole("button", { name: "Disconnect" }).waitFor();
+}
+
+/**
+ * A `hardhat node` with the system deployed and the demo run ({@link startDemoNode}), then, once a suite has
+ * added what it needs ({@link serveIndexedApp}), the indexer, the built app proxying `/indexer` to it, and
+ * Chromium. {@link stopStack} stops whatever was started.
+ */
+export interface AppStack {
+  node: LocalNode;
+  env: NodeJS.ProcessEnv;
+  deploymentDir: string;
+  scratch: string;
+  provider: JsonRpcProvider;
+  addresses: SystemAddresses;
+  indexer?: RunningIndexer;
+  app?: ServedApp;
+  browser?: Browser;
+}
+
+/** Starts a `hardhat node`, deploys the system on it and runs `demo` (devices, channels, scores). */
+export async function startDemoNode(scratchName: string): Promise<AppStack> {
+  const { node, env, deploymentDir, scratch } = await startNodeDeployment(scratchName);
+  const provider = new JsonRpcProvider(node.url, undefined, { staticNetwork: true, cacheTimeout: -1 });
+  const stack = { node, env, deploymentDir, scratch, provider, addresses: {} as SystemAddresses };
+  const demo = hardhat(["demo", "--network", "localhost", "--json"], env);
+  if (demo.status !== 0) await stopStack(stack);
+  expect(demo.status, demo.stderr).to.equal(0);
+  stack.addresses = (JSON.parse(demo.stdout) as { addresses: SystemAddresses }).addresses;
+  return stack;
+}
+
+/**
+ * Starts the indexer as a user runs it (until it has caught up), the built app served by `vite preview` with
+ * its config from this deployment and `/indexer` proxied to the indexer, and Chromium; returns the app's base.
+ */
+export async function serveIndexedApp(stack: AppStack): Promise<string> {
+  const { env, scratch, provider, node } = stack;
+  stack.indexer = await startIndexer({ env, dir: path.join(scratch, "db"), provider });
+  stack.app = await buildAndServeApp({
+    env: { ...env, THINGLEDGER_RPC_URL: node.url, THINGLEDGER_INDEXER_URL: stack.indexer.url },
+    scratch,
+    ready: ["indexer/stats/fleet"],
+  });
+  stack.browser = await launchChromium();
+  return stack.app.base;
+}
+
+/** Stops what {@link startDemoNode} and {@link serveIndexedApp} started, and removes their folders. */
+export async function stopStack(stack: Partial<AppStack> | undefined): Promise<void> {
+  if (stack === undefined) return;
+  await stack.browser?.close();
+  stack.app?.stop();
+  await stack.indexer?.stop();
+  stack.provider?.destroy();
+  await stack.node?.stop();
+  if (stack.deploymentDir !== undefined) fs.rmSync(stack.deploymentDir, { recursive: true, force: true });
+  if (stack.scratch !== undefined) fs.rmSync(stack.scratch, { recursive: true, force: true });
+}
+
+/** The text of the element with `testId`, once it is on the page. */
+export async function testIdText(page: Page, testId: string): Promise<string> {
+  const locator = page.getByTestId(testId);
+  await locator.waitFor({ timeout: 60_000 });
+  return (await locator.textContent()) ?? "";
 }

@@ -51,17 +51,20 @@ async function send(wagmi: Config, request: SimulateContractParameters<typeof re
   return hash;
 }
 
-/** A whitelisted device not registered yet is registered from its proof first (anyone may, no fee). */
-async function registerFromProof(wagmi: Config, client: PublicClient, d: Deployment, p: ActivationPayload) {
-  const w = p.whitelist;
-  if (w === undefined) return;
-  await send(wagmi, {
+/** The registry call that registers a whitelisted device from the link's proof (anyone may, no fee). */
+function registerRequest(d: Deployment, p: ActivationPayload, w: NonNullable<ActivationPayload["whitelist"]>) {
+  return {
     address: d.registry,
     abi: registryAbi,
     functionName: "registerFromWhitelist",
     args: [w.root as Hex, p.deviceId as Hex, w.deviceKey as Address, w.deviceType, w.proof as Hex[]],
     chainId: d.chainId,
-  });
+  } as const;
+}
+
+/** A whitelisted device not registered yet is registered from its proof first (anyone may, no fee). */
+async function registerFromProof(wagmi: Config, client: PublicClient, d: Deployment, p: ActivationPayload) {
+  if (p.whitelist !== undefined) await send(wagmi, registerRequest(d, p, p.whitelist));
 }
 
 async function submit(
@@ -115,13 +118,7 @@ function forWantOfAllowance(error: unknown): boolean {
 async function preflight(wagmi: Config, d: Deployment, p: ActivationPayload, maxFee: bigint, register: boolean) {
   const w = p.whitelist;
   if (register && w !== undefined) {
-    await simulateContract(wagmi, {
-      address: d.registry,
-      abi: registryAbi,
-      functionName: "registerFromWhitelist",
-      args: [w.root as Hex, p.deviceId as Hex, w.deviceKey as Address, w.deviceType, w.proof as Hex[]],
-      chainId: d.chainId,
-    });
+    await simulateContract(wagmi, registerRequest(d, p, w));
     return;
   }
   const [r, vs] = compact(p.signature) as [Hex, Hex];
