@@ -1,3 +1,4 @@
+import type { ReactElement } from "react";
 import { Navigate, createHashRouter } from "react-router";
 
 import { Layout } from "./Layout";
@@ -9,10 +10,27 @@ import { FleetPage } from "./pages/FleetPage";
 import { ManufacturerPage } from "./pages/ManufacturerPage";
 import { RelayPage } from "./pages/RelayPage";
 import { ValidatePage } from "./pages/ValidatePage";
+import { PAGE_PATHS } from "./routes";
+import type { PagePath } from "./routes";
+
+/** Each route's page: a path added to PAGE_PATHS (routes.ts) must be given one here. */
+const PAGES: Record<PagePath, ReactElement> = {
+  activate: <ActivatePage />,
+  "activate/:deviceId": <ActivatePage />,
+  validate: <ValidatePage />,
+  "validate/:deviceId": <ValidatePage />,
+  relay: <RelayPage />,
+  fleet: <FleetPage />,
+  "devices/:deviceId": <DevicePage />,
+  manufacturer: <ManufacturerPage />,
+  "manufacturer/:id": <ManufacturerPage />,
+  channels: <ChannelsPage />,
+  access: <AccessPage />,
+};
 
 /**
  * Hash routes, so that a device's link or QR code (`#/activate/<id>?…`) opens the page from any static host.
- * Later pages (dashboard, device, wallets, channels) are routes added here under the same layout.
+ * A page is added to PAGE_PATHS (routes.ts) and given its element in PAGES, under the same layout.
  */
 export const router = createHashRouter([
   {
@@ -20,17 +38,7 @@ export const router = createHashRouter([
     element: <Layout />,
     children: [
       { index: true, element: <Navigate to="/activate" replace /> },
-      { path: "activate", element: <ActivatePage /> },
-      { path: "activate/:deviceId", element: <ActivatePage /> },
-      { path: "validate", element: <ValidatePage /> },
-      { path: "validate/:deviceId", element: <ValidatePage /> },
-      { path: "relay", element: <RelayPage /> },
-      { path: "fleet", element: <FleetPage /> },
-      { path: "devices/:deviceId", element: <DevicePage /> },
-      { path: "manufacturer", element: <ManufacturerPage /> },
-      { path: "manufacturer/:id", element: <ManufacturerPage /> },
-      { path: "channels", element: <ChannelsPage /> },
-      { path: "access", element: <AccessPage /> },
+      ...PAGE_PATHS.map((path) => ({ path, element: PAGES[path] })),
       { path: "*", element: <p role="alert">No such page.</p> },
     ],
   },

@@ -1,19 +1,15 @@
-import path from "node:path";
-
 import { expect } from "chai";
-import { JsonRpcProvider, MaxUint256, Wallet, keccak256, toUtf8Bytes } from "ethers";
-import type { Browser, Page } from "playwright-core";
+import { MaxUint256, Wallet, keccak256, toUtf8Bytes } from "ethers";
+import type { JsonRpcProvider } from "ethers";
+import type { Page } from "playwright-core";
 
 import { DeviceRegistry__factory, ThingToken__factory } from "../../src/chain/factories";
 import { readDomain } from "../../src/eip712/domain";
 import { compact, signActivation } from "../../src/eip712/device";
 import type { DeviceRegistry } from "../../typechain-types";
-import { buildAndServeApp, launchChromium, skipUnlessBrowser, stopAppStack } from "../shared/app";
-import type { ServedApp } from "../shared/app";
-import { freePort, hardhat, startNodeDeployment } from "../shared/cli";
-import type { LocalNode } from "../shared/cli";
-import { startIndexer } from "../shared/indexer";
-import type { RunningIndexer } from "../shared/indexer";
+import { serveIndexedApp, skipUnlessBrowser, startDemoNode, stopAppStack, testIdText } from "../shared/app";
+import type { AppStack } from "../shared/app";
+import { freePort } from "../shared/cli";
 import { until } from "../shared/process";
 
 /*
@@ -32,29 +28,20 @@ const STATUS = ["Unknown", "Registered", "Active", "Revoked"] as const;
 describe("Fleet dashboard and device page in Chromium (app/, indexer)", function () {
   this.timeout(900_000);
 
-  let node: LocalNode;
-  let env: NodeJS.ProcessEnv;
-  let deploymentDir: string;
-  let scratch: string;
+  let stack: AppStack | undefined;
   let provider: JsonRpcProvider;
   let registry: DeviceRegistry;
-  let indexer: RunningIndexer | undefined;
   let api: string;
-  let app: ServedApp | undefined;
   let base: string;
-  let browser: Browser | undefined;
   let transferred: string;
   const pages: Page[] = [];
 
   before(async function () {
     skipUnlessBrowser(this);
-    ({ node, env, deploymentDir, scratch } = await startNodeDeployment("fleet"));
-    provider = new JsonRpcProvider(node.url, undefined, { staticNetwork: true, cacheTimeout: -1 });
-
     // The demo: whitelisted devices, some activated for account 4, two scored by its auditor.
-    const demo = hardhat(["demo", "--network", "localhost", "--json"], env);
-    expect(demo.status, demo.stderr).to.equal(0);
-    const { addresses } = JSON.parse(demo.stdout) as { addresses: { DeviceRegistry: string; ThingToken: string } };
+    stack = await startDemoNode("fleet");
+    const { addresses } = stack;
+    provider = stack.provider;
     registry = DeviceRegistry__factory.connect(addresses.DeviceRegistry, provider);
 
     // Three more, registered directly: one activated by its key's signature, one revoked, one left registered.
@@ -93,24 +80,15 @@ describe("Fleet dashboard and device page in Chromium (app/, indexer)", function
     transferred = scored.id;
     await (await registry.connect(await provider.getSigner(HOLDER)).transferDevice(transferred, NEW_OWNER)).wait();
 
-    // The indexer, as a user runs it, until it has caught up with the chain.
-    indexer = await startIndexer({ env, dir: path.join(scratch, "db"), provider });
-    api = indexer.url;
-
-    // The built app, served by `vite preview`: its config from this deployment, `/indexer` proxied to the indexer.
-    app = await buildAndServeApp({
-      env: { ...env, THINGLEDGER_RPC_URL: node.url, THINGLEDGER_INDEXER_URL: api },
-      scratch,
-      ready: ["indexer/stats/fleet"],
-    });
-    base = app.base;
-    browser = await launchChromium();
+    // The indexer, as a user runs it (caught up), and the built app proxying `/indexer` to it.
+    base = await serveIndexedApp(stack);
+    api = stack.indexer!.url;
   });
 
-  after(() => stopAppStack({ opened: pages, browser, app, indexer, provider, node, deploymentDir, scratch }));
+  after(() => stopAppStack({ opened: pages, ...stack }));
 
   async function open(url: string): Promise<Page> {
-    const page = await browser!.newPage({ viewport: { width: 1280, height: 900 } });
+    const page = await stack!.browser!.newPage({ viewport: { width: 1280, height: 900 } });
     pages.push(page);
     await page.goto(url);
     return page;
@@ -133,19 +111,13 @@ describe("Fleet dashboard and device page in Chromium (app/, indexer)", function
     return Promise.all(rows.map((r) => r.getAttribute("data-device-id")));
   }
 
-  async function text(page: Page, testId: string): Promise<string> {
-    const locator = page.getByTestId(testId);
-    await locator.waitFor({ timeout: 60_000 });
-    return (await locator.textContent()) ?? "";
-  }
-
   it("counts the fleet by status as the registry does, and charts activations per day (or says it cannot)", async function () {
     const devices = await chainDevices();
     expect(devices.length).to.be.at.least(7);
     const page = await open(`${base}#/fleet`);
-    expect(await text(page, "count-total")).to.equal(String(devices.length));
+    expect(await testIdText(page, "count-total")).to.equal(String(devices.length));
     for (const status of ["Registered", "Active", "Revoked"])
-      expect(await text(page, `count-${status}`), status).to.equal(
+      expect(await testIdText(page, `count-${status}`), status).to.equal(
         String(devices.filter((d) => d.status === status).length),
       );
 
@@ -154,13 +126,13 @@ describe("Fleet dashboard and device page in Chromium (app/, indexer)", function
     expect(activations).to.be.at.least(2);
     const route = await fetch(`${api}/stats/activations?days=30`);
     if (route.status === 404) {
-      expect(await text(page, "activations-unavailable")).to.equal(
+      expect(await testIdText(page, "activations-unavailable")).to.equal(
         "Activations per day are not available from this indexer (it has no /stats/activations route).",
       );
     } else {
       expect(route.status).to.equal(200);
       const chart = page.getByTestId("activations-chart");
-      expect(await text(page, "activations-chart-summary")).to.equal(
+      expect(await testIdText(page, "activations-chart-summary")).to.equal(
         `${activations} activations in the last 30 days (UTC days).`,
       );
       expect(await chart.locator("canvas").count()).to.equal(1);
@@ -174,7 +146,7 @@ describe("Fleet dashboard and device page in Chromium (app/, indexer)", function
     const next = page.getByRole("button", { name: "Next" });
     const previous = page.getByRole("button", { name: "Previous" });
 
-    expect(await text(page, "page-number")).to.equal("Page 1");
+    expect(await testIdText(page, "page-number")).to.equal("Page 1");
     expect(await rowIds(page)).to.deep.equal(ids.slice(0, limit));
     expect(await previous.isDisabled()).to.equal(true);
     await next.click();
@@ -191,7 +163,7 @@ describe("Fleet dashboard and device page in Chromium (app/, indexer)", function
     await page.getByRole("combobox").selectOption("Registered");
     await page.getByRole("button", { name: "Filter" }).click();
     await page.waitForURL(/status=Registered/);
-    expect(await text(page, "page-number")).to.equal("Page 1");
+    expect(await testIdText(page, "page-number")).to.equal("Page 1");
     const registered = (await chainDevices()).filter((d) => d.status === "Registered").map((d) => d.id);
     expect(registered.length).to.be.greaterThan(0);
     expect(await rowIds(page)).to.deep.equal(registered.slice(0, limit));
@@ -208,10 +180,10 @@ describe("Fleet dashboard and device page in Chromium (app/, indexer)", function
   it("shows a device's identity, status and owner histories, and its reputation over time", async function () {
     const page = await open(`${base}#/fleet?owner=${NEW_OWNER}`);
     await page.locator(`[data-device-id="${transferred.toLowerCase()}"] a`).click();
-    expect(await text(page, "device-id")).to.equal(transferred.toLowerCase());
+    expect(await testIdText(page, "device-id")).to.equal(transferred.toLowerCase());
     const view = await registry.getDevice(transferred);
-    expect(await text(page, "device-status")).to.equal(STATUS[Number(view.status)]);
-    expect(await text(page, "device-owner")).to.equal(NEW_OWNER.toLowerCase());
+    expect(await testIdText(page, "device-status")).to.equal(STATUS[Number(view.status)]);
+    expect(await testIdText(page, "device-owner")).to.equal(NEW_OWNER.toLowerCase());
 
     const statuses = await page.getByTestId("status-history").locator("tbody tr td:first-child").allTextContents();
     expect(statuses).to.deep.equal(["Registered", "Active"]);
@@ -224,7 +196,7 @@ describe("Fleet dashboard and device page in Chromium (app/, indexer)", function
     ]);
 
     const rep = await registry.reputationOf(transferred);
-    expect(await text(page, "reputation-chart-summary")).to.equal(
+    expect(await testIdText(page, "reputation-chart-summary")).to.equal(
       `1 score change; latest ${rep.score} / 1000 (epoch ${rep.epoch}).`,
     );
     expect(await page.getByTestId("reputation-chart").locator("canvas").count()).to.equal(1);
@@ -242,16 +214,18 @@ describe("Fleet dashboard and device page in Chromium (app/, indexer)", function
 
   it("says plainly when a device id is malformed, unknown, or the indexer is unreachable", async function () {
     const bad = await open(`${base}#/devices/0x1234`);
-    expect(await text(bad, "device-error")).to.equal(
+    expect(await testIdText(bad, "device-error")).to.equal(
       '"0x1234" is not a device id: a device id is 0x and 64 hex digits (32 bytes).',
     );
     const unknown = `0x${"ab".repeat(32)}`;
     const missing = await open(`${base}#/devices/${unknown}`);
-    expect(await text(missing, "device-error")).to.equal(`The indexer says: no device ${unknown} is indexed.`);
+    expect(await testIdText(missing, "device-error")).to.equal(`The indexer says: no device ${unknown} is indexed.`);
 
     const nowhere = `http://127.0.0.1:${await freePort()}`;
     const down = await open(`${base}?indexer=${encodeURIComponent(nowhere)}#/fleet`);
-    expect(await text(down, "indexer-error")).to.match(new RegExp(`^The indexer at ${nowhere}/ is unreachable \\(`));
-    expect(await text(down, "list-error")).to.match(/is unreachable/);
+    expect(await testIdText(down, "indexer-error")).to.match(
+      new RegExp(`^The indexer at ${nowhere}/ is unreachable \\(`),
+    );
+    expect(await testIdText(down, "list-error")).to.match(/is unreachable/);
   });
 });

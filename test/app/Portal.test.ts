@@ -4,7 +4,7 @@ import path from "node:path";
 import { expect } from "chai";
 import { JsonRpcProvider, MaxUint256, Wallet, keccak256, parseEther, toUtf8Bytes } from "ethers";
 import type { HDNodeWallet } from "ethers";
-import type { Browser, BrowserContext, Locator, Page } from "playwright-core";
+import type { Browser, BrowserContext, Page } from "playwright-core";
 
 import { DeviceRegistry__factory, ThingToken__factory } from "../../src/chain/factories";
 import { readDomain } from "../../src/eip712/domain";
@@ -14,7 +14,16 @@ import { activationLink } from "../../src/registry/activation-link";
 import { formatThing } from "../../src/units";
 import type { ActivationPayload } from "../../src/registry/activation-link";
 import type { DeviceRegistry, ThingToken } from "../../typechain-types";
-import { buildAndServeApp, launchChromium, skipUnlessBrowser, stopAppStack } from "../shared/app";
+import {
+  buildAndServeApp,
+  connectWallet,
+  launchChromium,
+  skipUnlessBrowser,
+  stopAppStack,
+  waitEnabled,
+  waitText,
+  walletPage,
+} from "../shared/app";
 import type { ServedApp } from "../shared/app";
 import { hardhat, startNodeDeployment } from "../shared/cli";
 import type { LocalNode } from "../shared/cli";
@@ -32,87 +41,6 @@ const MANUFACTURER = "0x90F79bf6EB2c4f870365E785982E1f101E93b906";
 const ACTIVE = 2n;
 const REGISTERED = 1n;
 
-interface Rpc {
-  result?: unknown;
-  error?: { code: number; message: string };
-}
-
-/**
- * A test wallet's EIP-1193 answers: its account, `chainId` (a wrong one to test the wrong network), typed
- * data and transactions signed by `wallet` in Node; everything else forwarded to the node.
- */
-async function walletRpc(
-  wallet: Wallet | HDNodeWallet,
-  chainId: number,
-  method: string,
-  params: unknown[],
-): Promise<Rpc> {
-  const provider = wallet.provider as JsonRpcProvider;
-  switch (method) {
-    case "eth_requestAccounts":
-    case "eth_accounts":
-      return { result: [wallet.address] };
-    case "eth_chainId":
-      return { result: `0x${chainId.toString(16)}` };
-    case "net_version":
-      return { result: String(chainId) };
-    case "wallet_switchEthereumChain":
-    case "wallet_addEthereumChain":
-      return { error: { code: 4200, message: "this test wallet does not switch chains" } };
-    case "eth_signTypedData_v4": {
-      const [account, json] = params as [string, string];
-      if (account.toLowerCase() !== wallet.address.toLowerCase())
-        return { error: { code: 4100, message: `not this wallet's account: ${account}` } };
-      const typed = JSON.parse(json) as {
-        domain: Record<string, unknown>;
-        types: Record<string, { name: string; type: string }[]>;
-        message: Record<string, unknown>;
-      };
-      const types = { ...typed.types };
-      delete types.EIP712Domain; // ethers derives the domain's type itself
-      return { result: await wallet.signTypedData(typed.domain, types, typed.message) };
-    }
-    case "eth_sendTransaction": {
-      const [tx] = params as [{ to: string; data?: string; value?: string; gas?: string }];
-      const sent = await wallet.sendTransaction({
-        to: tx.to,
-        data: tx.data,
-        value: tx.value === undefined ? undefined : BigInt(tx.value),
-        gasLimit: tx.gas === undefined ? undefined : BigInt(tx.gas),
-      });
-      return { result: sent.hash };
-    }
-    default:
-      try {
-        return { result: await provider.send(method, params) };
-      } catch (error) {
-        return { error: { code: -32603, message: (error as Error).message } };
-      }
-  }
-}
-
-/** Waits until `locator`'s text equals (or includes) `text`; fails with the last text seen. */
-async function waitText(locator: Locator, how: "equal" | "include", text: string, ms = 60_000): Promise<void> {
-  const end = Date.now() + ms;
-  let seen: string | null = null;
-  while (Date.now() < end) {
-    seen = (await locator.count()) > 0 ? await locator.first().textContent() : null;
-    if (seen !== null && (how === "equal" ? seen === text : seen.includes(text))) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  expect(seen, `the page's text`).to[how](text);
-}
-
-/** Waits until the button `locator` is enabled (the page has read the chain and the wallet). */
-async function waitEnabled(locator: Locator, ms = 60_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if ((await locator.count()) > 0 && (await locator.isEnabled())) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  expect.fail(`${locator.toString()} stayed disabled`);
-}
-
 /** Saves a screenshot to THINGLEDGER_APP_SCREENSHOTS (a folder), when set: to look at the pages. */
 async function shot(page: Page, name: string): Promise<void> {
   const dir = process.env.THINGLEDGER_APP_SCREENSHOTS;
@@ -120,20 +48,6 @@ async function shot(page: Page, name: string): Promise<void> {
   fs.mkdirSync(dir, { recursive: true });
   await page.screenshot({ path: path.join(dir, name), fullPage: true });
 }
-
-/** The page's `window.ethereum`: requests go to {@link walletRpc} through `window.__testWallet`. */
-const INJECTED = `
-  window.ethereum = {
-    isThingLedgerTest: true,
-    async request({ method, params }) {
-      const answer = JSON.parse(await window.__testWallet(method, JSON.stringify(params ?? [])));
-      if (answer.error) throw Object.assign(new Error(answer.error.message), { code: answer.error.code });
-      return answer.result;
-    },
-    on() {},
-    removeListener() {},
-  };
-`;
 
 describe("Web app in Chromium (app/)", function () {
   this.timeout(600_000);
@@ -192,15 +106,10 @@ describe("Web app in Chromium (app/)", function () {
 
   after(() => stopAppStack({ opened: contexts, browser, app, provider, node, deploymentDir, scratch }));
 
-  /** A fresh browser context (its own storage) whose page has `wallet` injected, on chain `chainId`. */
+  /** A page with `wallet` injected, on chain `chainId`, `width` pixels wide. */
   async function pageWith(wallet: Wallet | HDNodeWallet, chainId = 31337, width = 1280): Promise<Page> {
-    const context = await browser!.newContext({ viewport: { width, height: 900 } });
-    contexts.push(context);
-    const page = await context.newPage();
-    await page.exposeFunction("__testWallet", async (method: string, params: string) =>
-      JSON.stringify(await walletRpc(wallet, chainId, method, JSON.parse(params) as unknown[])),
-    );
-    await page.addInitScript(INJECTED);
+    const page = await walletPage(browser!, wallet, { chainId, width });
+    contexts.push(page.context());
     return page;
   }
 
@@ -225,11 +134,6 @@ describe("Web app in Chromium (app/)", function () {
     return { ...payload, signature };
   }
 
-  async function connect(page: Page): Promise<void> {
-    await page.getByRole("button", { name: "Connect wallet" }).click();
-    await page.getByRole("button", { name: "Disconnect" }).waitFor();
-  }
-
   it("activates a device from its link, paying with a permit (one signature, no approve transaction)", async function () {
     const device = devices[0];
     const fee = await registry.activationFeeOf(device.id);
@@ -243,7 +147,7 @@ describe("Web app in Chromium (app/)", function () {
     expect(card.join(" ")).to.include(MANUFACTURER).and.include("lock").and.include(formatThing(fee));
     await shot(page, "activate-desktop.png");
 
-    await connect(page);
+    await connectWallet(page);
     const supplyBefore = await token.balanceOf(registry);
     await page.getByRole("button", { name: "Activate and pay with a permit" }).click();
     const result = page.getByTestId("result");
@@ -283,7 +187,7 @@ describe("Web app in Chromium (app/)", function () {
     const page = await pageWith(wallet);
     await page.goto(base + activationLink(payload));
     await waitText(page.getByTestId("status"), "equal", "unknown");
-    await connect(page);
+    await connectWallet(page);
     await page.getByRole("button", { name: "Activate and pay with a permit" }).click();
     await page.getByTestId("result").waitFor({ timeout: 120_000 });
 
@@ -302,7 +206,7 @@ describe("Web app in Chromium (app/)", function () {
     const page = await pageWith(wallet, 1, 390);
     await page.goto(base + activationLink(await signedBy(device, wallet.address)));
     await page.getByTestId("status").waitFor();
-    await connect(page);
+    await connectWallet(page);
     await waitText(
       page.getByTestId("problem"),
       "equal",
@@ -315,6 +219,26 @@ describe("Web app in Chromium (app/)", function () {
     expect(await provider.getTransactionCount(wallet.address)).to.equal(0);
   });
 
+  it("says plainly when the owner rejects the signature in the wallet (EIP-1193 4001), and nothing changes", async function () {
+    const device = devices[3];
+    const fee = await registry.activationFeeOf(device.id);
+    const wallet = await owner("1", fee);
+    const page = await walletPage(browser!, wallet, { rejects: true });
+    contexts.push(page.context());
+    await page.goto(base + activationLink(await signedBy(device, wallet.address)));
+    await waitText(page.getByTestId("status"), "equal", "registered");
+    await connectWallet(page);
+    const activateButton = page.getByRole("button", { name: "Activate and pay with a permit" });
+    await waitEnabled(activateButton);
+    await activateButton.click();
+    await waitText(page.getByTestId("result"), "equal", "You rejected the request in your wallet: nothing was sent.");
+    expect((await registry.getDevice(device.id)).status).to.equal(REGISTERED);
+    expect(await provider.getTransactionCount(wallet.address)).to.equal(0);
+    expect(await token.balanceOf(wallet.address)).to.equal(fee);
+    expect(await token.allowance(wallet.address, registry)).to.equal(0n);
+    expect(await activateButton.isEnabled()).to.equal(true);
+  });
+
   it("says plainly when the device's signature expired or the fee is above the owner's maximum", async function () {
     const device = devices[4];
     const fee = await registry.activationFeeOf(device.id);
@@ -322,7 +246,7 @@ describe("Web app in Chromium (app/)", function () {
     const page = await pageWith(wallet);
     await page.goto(base + activationLink(await signedBy(device, wallet.address, -1n)));
     await page.getByTestId("status").waitFor();
-    await connect(page);
+    await connectWallet(page);
     await waitText(
       page.getByTestId("problem"),
       "equal",
@@ -345,14 +269,16 @@ describe("Web app in Chromium (app/)", function () {
     expect(await provider.getTransactionCount(wallet.address)).to.equal(0);
   });
 
-  it("words the registry's refusal when the device was activated after the page read it", async function () {
+  it("words the registry's refusal when the device was activated after the page read it, asking for no signature", async function () {
     const device = devices[5];
     const wallet = await owner("1", await registry.activationFeeOf(device.id));
     const payload = await signedBy(device, wallet.address);
-    const page = await pageWith(wallet);
+    const requests: string[] = [];
+    const page = await walletPage(browser!, wallet, { requests });
+    contexts.push(page.context());
     await page.goto(base + activationLink(payload));
     await waitText(page.getByTestId("status"), "equal", "registered");
-    await connect(page);
+    await connectWallet(page);
     const activateButton = page.getByRole("button", { name: "Activate and pay with a permit" });
     await waitEnabled(activateButton);
 
@@ -367,6 +293,8 @@ describe("Web app in Chromium (app/)", function () {
 
     await activateButton.click();
     await waitText(page.getByTestId("result"), "equal", "The device is already active: it cannot be activated.");
+    // The activation is simulated before the permit is asked for: the doomed one never asked the owner to sign.
+    expect(requests).to.include("eth_requestAccounts").and.not.include("eth_signTypedData_v4");
     expect(await provider.getTransactionCount(wallet.address)).to.equal(0);
     expect(await token.balanceOf(wallet.address)).to.equal(await registry.activationFeeOf(device.id));
   });
@@ -379,7 +307,7 @@ describe("Web app in Chromium (app/)", function () {
     const page = await pageWith(wallet);
     await page.goto(base + activationLink(await signedBy(device, wallet.address)));
     await page.getByTestId("status").waitFor();
-    await connect(page);
+    await connectWallet(page);
     await page.getByRole("button", { name: "Sign for a relayer (no ETH needed)" }).click();
     const request = await page.getByRole("textbox", { name: "Relay request" }).inputValue({ timeout: 60_000 });
     expect(JSON.parse(request)).to.include({ kind: "thingledger/relay-activation", chainId: 31337 });
@@ -388,7 +316,7 @@ describe("Web app in Chromium (app/)", function () {
     const relayer = await owner("1", 0n);
     const relayPage = await pageWith(relayer);
     await relayPage.goto(`${base}#/relay`);
-    await connect(relayPage);
+    await connectWallet(relayPage);
     await relayPage.getByRole("textbox", { name: "Relay request" }).fill(request);
     await relayPage.getByRole("button", { name: "Submit" }).click();
     const result = relayPage.getByTestId("result");
@@ -403,6 +331,13 @@ describe("Web app in Chromium (app/)", function () {
     expect(await result.textContent()).to.match(/^Relayed: the device is active/);
   });
 
+  /** The device's signed answer to `challenge`, as the Validate page takes it (an identity claim). */
+  async function claimOver(device: { id: string; key: Wallet | HDNodeWallet }, challenge: string): Promise<string> {
+    const domain = await readDomain(registry);
+    const signature = await signIdentityClaim(device.key, domain, { deviceId: device.id, challenge });
+    return JSON.stringify({ deviceId: device.id, challenge, signature });
+  }
+
   it("validates a device by id and by a signed challenge, and says why one is not valid", async function () {
     const page = await pageWith(Wallet.createRandom().connect(provider));
     const active = devices[0];
@@ -414,19 +349,14 @@ describe("Web app in Chromium (app/)", function () {
     const card = (await page.getByRole("definition").allTextContents()).join(" ");
     expect(card).to.include(`${view.score} / 1000`).and.include(MANUFACTURER);
 
-    const challenge = keccak256(toUtf8Bytes("app-test challenge"));
-    const domain = await readDomain(registry);
-    const claim = async (key: Wallet | HDNodeWallet) =>
-      JSON.stringify({
-        deviceId: active.id,
-        challenge,
-        signature: await signIdentityClaim(key, domain, { deviceId: active.id, challenge }),
-      });
-    const field = page.getByRole("textbox", { name: "Or paste a device's signed challenge" });
-    await field.fill(await claim(active.key));
+    // The device signs the page's own challenge: valid; a key that is not the device's: not valid.
+    const challenge = await page.getByRole("textbox", { name: "Challenge for the device to sign" }).inputValue();
+    expect(challenge).to.match(/^0x[0-9a-f]{64}$/);
+    const field = page.getByRole("textbox", { name: "Or paste the device's signed answer to it" });
+    await field.fill(await claimOver(active, challenge));
     await page.getByRole("button", { name: "Check the signature" }).click();
     await waitText(verdict, "equal", "Valid: active, and its registered key signed the challenge.");
-    await field.fill(await claim(Wallet.createRandom()));
+    await field.fill(await claimOver({ id: active.id, key: Wallet.createRandom() }, challenge));
     await page.getByRole("button", { name: "Check the signature" }).click();
     await page.getByText("Not valid: the challenge was not signed by the device's registered key.").waitFor();
 
@@ -437,5 +367,42 @@ describe("Web app in Chromium (app/)", function () {
     await page.getByRole("button", { name: "Validate" }).click();
     await page.getByText('"0x1234" is not a device id (2 bytes)').waitFor();
     await shot(page, "validate-desktop.png");
+  });
+  it("attack: a recorded answer to another challenge is refused as a possible replay, however genuine", async function () {
+    const active = devices[0];
+    const page = await pageWith(Wallet.createRandom().connect(provider));
+    await page.goto(`${base}#/validate/${active.id}`);
+    const verdict = page.getByTestId("verdict");
+    await waitText(verdict, "equal", "Valid: active in the registry.");
+    const challengeField = page.getByRole("textbox", { name: "Challenge for the device to sign" });
+    const field = page.getByRole("textbox", { name: "Or paste the device's signed answer to it" });
+    const check = page.getByRole("button", { name: "Check the signature" });
+    const replayed = "Not valid: this answers a different challenge; a recorded answer can be replayed.";
+
+    // The device's genuine answer, checked valid once on this page ...
+    const first = await challengeField.inputValue();
+    const recorded = await claimOver(active, first);
+    await field.fill(recorded);
+    await check.click();
+    await waitText(verdict, "equal", "Valid: active, and its registered key signed the challenge.");
+
+    // ... is refused on another visit (another challenge), and once the page issues a new challenge.
+    const other = await pageWith(Wallet.createRandom().connect(provider));
+    await other.goto(`${base}#/validate/${active.id}`);
+    const second = await other.getByRole("textbox", { name: "Challenge for the device to sign" }).inputValue();
+    expect(second).to.not.equal(first);
+    await other.getByRole("textbox", { name: "Or paste the device's signed answer to it" }).fill(recorded);
+    await other.getByRole("button", { name: "Check the signature" }).click();
+    await waitText(other.getByTestId("verdict"), "equal", replayed);
+
+    await page.getByRole("button", { name: "New challenge" }).click();
+    expect(await challengeField.inputValue()).to.not.equal(first);
+    await waitText(verdict, "equal", replayed);
+
+    // A fixed, well-known challenge (what a device might answer anywhere) is refused the same way.
+    await field.fill(await claimOver(active, keccak256(toUtf8Bytes("app-test challenge"))));
+    await check.click();
+    await waitText(verdict, "equal", replayed);
+    expect((await page.getByRole("definition").allTextContents()).join(" ")).to.include(MANUFACTURER);
   });
 });

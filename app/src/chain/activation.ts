@@ -1,5 +1,5 @@
 import type { Address, Hex, PublicClient } from "viem";
-import { parseSignature } from "viem";
+import { BaseError, ContractFunctionRevertedError, parseSignature, toFunctionSelector, zeroHash } from "viem";
 import type { Config } from "wagmi";
 import { signTypedData, simulateContract, waitForTransactionReceipt, writeContract } from "wagmi/actions";
 import type { SimulateContractParameters } from "wagmi/actions";
@@ -51,17 +51,20 @@ async function send(wagmi: Config, request: SimulateContractParameters<typeof re
   return hash;
 }
 
-/** A whitelisted device not registered yet is registered from its proof first (anyone may, no fee). */
-async function registerFromProof(wagmi: Config, client: PublicClient, d: Deployment, p: ActivationPayload) {
-  const w = p.whitelist;
-  if (w === undefined) return;
-  await send(wagmi, {
+/** The registry call that registers a whitelisted device from the link's proof (anyone may, no fee). */
+function registerRequest(d: Deployment, p: ActivationPayload, w: NonNullable<ActivationPayload["whitelist"]>) {
+  return {
     address: d.registry,
     abi: registryAbi,
     functionName: "registerFromWhitelist",
     args: [w.root as Hex, p.deviceId as Hex, w.deviceKey as Address, w.deviceType, w.proof as Hex[]],
     chainId: d.chainId,
-  });
+  } as const;
+}
+
+/** A whitelisted device not registered yet is registered from its proof first (anyone may, no fee). */
+async function registerFromProof(wagmi: Config, client: PublicClient, d: Deployment, p: ActivationPayload) {
+  if (p.whitelist !== undefined) await send(wagmi, registerRequest(d, p, p.whitelist));
 }
 
 async function submit(
@@ -95,10 +98,47 @@ async function submit(
   });
 }
 
+/** The token's refusal for want of an allowance (OpenZeppelin's ERC-6093 error), the one a permit will cure. */
+const NO_ALLOWANCE = toFunctionSelector("ERC20InsufficientAllowance(address,uint256,uint256)");
+
+function forWantOfAllowance(error: unknown): boolean {
+  const reverted = error instanceof BaseError ? error.walk((e) => e instanceof ContractFunctionRevertedError) : null;
+  return (
+    reverted instanceof ContractFunctionRevertedError &&
+    (reverted.data?.errorName === "ERC20InsufficientAllowance" || reverted.signature === NO_ALLOWANCE)
+  );
+}
+
+/**
+ * Every check of the activation, run before the owner is asked to sign, so a doomed activation never asks:
+ * a whitelisted device's registration from its proof; else the activation itself with an empty permit (the
+ * registry ignores a permit that fails, `tryPermit`), which then fails only at the payment, for want of the
+ * allowance the owner's permit will give. Any other revert is the activation's own, thrown unsigned.
+ */
+async function preflight(wagmi: Config, d: Deployment, p: ActivationPayload, maxFee: bigint, register: boolean) {
+  const w = p.whitelist;
+  if (register && w !== undefined) {
+    await simulateContract(wagmi, registerRequest(d, p, w));
+    return;
+  }
+  const [r, vs] = compact(p.signature) as [Hex, Hex];
+  try {
+    await simulateContract(wagmi, {
+      address: d.registry,
+      abi: registryAbi,
+      functionName: "activateDeviceWithPermit",
+      args: [maxFee, p.deviceId as Hex, p.owner as Address, p.deadline, r, vs, 0n, 0, zeroHash, zeroHash, "0x"],
+      chainId: d.chainId,
+    });
+  } catch (error) {
+    if (!forWantOfAllowance(error)) throw error;
+  }
+}
+
 /**
  * The owner activates its device and pays the fee with a permit: one signature, no approve transaction
  * (`activateDeviceWithPermit`, the caller being the owner needs no consent). `register` first registers a
- * whitelisted device from the link's proof.
+ * whitelisted device from the link's proof. Everything is simulated before the owner is asked to sign.
  */
 export async function activateWithPermit(
   wagmi: Config,
@@ -108,6 +148,7 @@ export async function activateWithPermit(
   maxFee: bigint,
   register: boolean,
 ): Promise<Hex> {
+  await preflight(wagmi, d, p, maxFee, register);
   const signed = await signPermit(wagmi, client, d, p.owner as Address, maxFee);
   if (register) await registerFromProof(wagmi, client, d, p);
   return submit(wagmi, client, d, p, signed, "0x");
@@ -115,7 +156,8 @@ export async function activateWithPermit(
 
 /**
  * The owner signs, a relayer sends: the permit and the registry's `PayActivation(deviceId, owner, maxFee,
- * deadline)` consent, bundled with the device's activation for any account with ETH to submit.
+ * deadline)` consent, bundled with the device's activation for any account with ETH to submit. Simulated
+ * first, as from the owner (a call costs no ETH), so a doomed activation asks for neither signature.
  */
 export async function signRelayRequest(
   wagmi: Config,
@@ -123,8 +165,10 @@ export async function signRelayRequest(
   d: Deployment,
   p: ActivationPayload,
   maxFee: bigint,
+  register: boolean,
 ): Promise<RelayRequest> {
   const owner = p.owner as Address;
+  await preflight(wagmi, d, p, maxFee, register);
   const signed = await signPermit(wagmi, client, d, owner, maxFee);
   const consent = await signTypedData(wagmi, {
     account: owner,

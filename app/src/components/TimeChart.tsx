@@ -29,8 +29,16 @@ export function TimeChart({ x, y, label, kind, range, summary, testId }: TimeCha
         width: width(),
         height: 220,
         scales: {
-          // Bars get half a day of room either side, so the first and last are drawn whole.
-          x: kind === "bars" ? { time: true, range: (_u, min, max) => [min - 43_200, max + 43_200] } : { time: true },
+          // Bars get half a day of room either side, so the first and last are drawn whole; so do steps spanning
+          // less than a day (a lone score change), which uPlot would otherwise stretch over years (it pads a lone
+          // point by 86400 "milliseconds" of a seconds scale).
+          x: {
+            time: true,
+            range: (_u, min, max) => {
+              const [first, last] = [x[0] ?? min, x[x.length - 1] ?? max];
+              return kind === "bars" || last - first < 86_400 ? [first - 43_200, last + 43_200] : [min, max];
+            },
+          },
           y: range === undefined ? { range: (_u, _min, max) => [0, Math.max(1, max)] } : { range },
         },
         axes: [{}, { label }],

@@ -126,7 +126,8 @@ export function ActivatePage() {
 
   const forRelayer = () =>
     run("Waiting for your two signatures…", async () => {
-      setRelayRequest(await signRelayRequest(wagmi, client, deployment, payload!, maxFee!));
+      const register = data!.info.status === "unknown";
+      setRelayRequest(await signRelayRequest(wagmi, client, deployment, payload!, maxFee!, register));
     });
 
   const lookUp = (id: string) => navigate(`/activate/${id}`);

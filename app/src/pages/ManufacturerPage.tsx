@@ -77,7 +77,7 @@ function Manufacturer({ id }: { id: string }) {
           <p data-testid="no-whitelists">This manufacturer has committed no whitelist.</p>
         ) : (
           <div className="table-scroll">
-            <table>
+            <table className="history">
               <thead>
                 <tr>
                   <th>Root</th>

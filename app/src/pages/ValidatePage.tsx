@@ -2,6 +2,7 @@ import { useQuery } from "@tanstack/react-query";
 import { useEffect, useState } from "react";
 import { useNavigate, useParams } from "react-router";
 import type { Hex } from "viem";
+import { bytesToHex } from "viem";
 import { usePublicClient } from "wagmi";
 
 import { checkDeviceId } from "../../../src/devices/id";
@@ -33,9 +34,19 @@ function parseClaim(text: string): Claim {
   return { deviceId, challenge: json.challenge!, signature: json.signature! };
 }
 
+/** 32 random bytes from the browser's CSPRNG: a challenge no device has answered before. */
+function freshChallenge(): string {
+  return bytesToHex(crypto.getRandomValues(new Uint8Array(32)));
+}
+
+/** Why a claim over another challenge than the page's own is refused: anyone who saw an answer could paste it. */
+export const OTHER_CHALLENGE = "this answers a different challenge; a recorded answer can be replayed";
+
 /**
  * Atonomi's validation service: is this device what it claims? By id, its registry record (active or not,
- * its manufacturer, its reputation); with a signed challenge, also whether its registered key signed it.
+ * its manufacturer, its reputation); with a signed challenge, also whether its registered key signed it. The
+ * page issues the challenge itself (fresh and random, for the device to sign): an answer to any other challenge
+ * proves nothing, since whoever recorded a device's answer once could paste it forever.
  */
 export function ValidatePage() {
   const { deviceId } = useParams();
@@ -44,16 +55,20 @@ export function ValidatePage() {
   const client = usePublicClient({ chainId: config.chainId })!;
   const [claimText, setClaimText] = useState("");
   const [claim, setClaim] = useState<string>();
+  const [challenge, setChallenge] = useState(freshChallenge);
+  const [copied, setCopied] = useState(false);
   // A pasted claim is about its own device: opening another device's link drops it.
   useEffect(() => setClaim(undefined), [deviceId]);
 
   const verdict = useQuery({
-    queryKey: ["validate", config.registry, deviceId ?? null, claim ?? null],
+    queryKey: ["validate", config.registry, deviceId ?? null, claim ?? null, challenge],
     enabled: deviceId !== undefined || claim !== undefined,
     queryFn: async () => {
       const c = claim === undefined ? undefined : parseClaim(claim);
       const info = await readDevice(client, config.registry, c?.deviceId ?? deviceId!);
       let claimValid: boolean | undefined;
+      if (c !== undefined && c.challenge.toLowerCase() !== challenge.toLowerCase())
+        return { info, claimValid: false, otherChallenge: true, valid: false };
       if (c !== undefined) {
         const domain = await readDomain(client, config.registry);
         const digest = identityClaimDigest(
@@ -68,7 +83,7 @@ export function ValidatePage() {
         });
       }
       const valid = info.status === "active" && claimValid !== false;
-      return { info, claimValid, valid };
+      return { info, claimValid, otherChallenge: false, valid };
     },
   });
 
@@ -78,11 +93,13 @@ export function ValidatePage() {
       ? ""
       : v.info.status !== "active"
         ? `the device is ${v.info.status === "unknown" ? "not registered" : v.info.status}`
-        : v.claimValid === false
-          ? "the challenge was not signed by the device's registered key"
-          : v.claimValid
-            ? "active, and its registered key signed the challenge"
-            : "active in the registry";
+        : v.otherChallenge
+          ? OTHER_CHALLENGE
+          : v.claimValid === false
+            ? "the challenge was not signed by the device's registered key"
+            : v.claimValid
+              ? "active, and its registered key signed the challenge"
+              : "active in the registry";
 
   return (
     <section aria-labelledby="validate-title">
@@ -95,6 +112,35 @@ export function ValidatePage() {
           void navigate(`/validate/${id}`);
         }}
       />
+      <div className="lookup challenge">
+        <label>
+          Challenge for the device to sign
+          <input readOnly className="mono" value={challenge} spellCheck={false} onFocus={(e) => e.target.select()} />
+        </label>
+        <div className="buttons">
+          <button
+            type="button"
+            onClick={() =>
+              void navigator.clipboard.writeText(challenge).then(
+                () => setCopied(true),
+                () => setCopied(false),
+              )
+            }
+          >
+            {copied ? "Copied" : "Copy"}
+          </button>
+          <button
+            type="button"
+            onClick={() => {
+              setChallenge(freshChallenge());
+              setCopied(false);
+            }}
+          >
+            New challenge
+          </button>
+        </div>
+        <p className="hint">Only an answer to this challenge counts: an answer to any other one may be a recording.</p>
+      </div>
       <form
         className="lookup"
         onSubmit={(e) => {
@@ -103,7 +149,7 @@ export function ValidatePage() {
         }}
       >
         <label>
-          Or paste a device&apos;s signed challenge
+          Or paste the device&apos;s signed answer to it
           <textarea
             rows={4}
             value={claimText}
