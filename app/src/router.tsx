@@ -9,10 +9,11 @@ import { FleetPage } from "./pages/FleetPage";
 import { ManufacturerPage } from "./pages/ManufacturerPage";
 import { RelayPage } from "./pages/RelayPage";
 import { ValidatePage } from "./pages/ValidatePage";
+import { WalletPage } from "./pages/WalletPage";
 
 /**
  * Hash routes, so that a device's link or QR code (`#/activate/<id>?…`) opens the page from any static host.
- * Later pages (dashboard, device, wallets, channels) are routes added here under the same layout.
+ * Later pages are routes added here under the same layout.
  */
 export const router = createHashRouter([
   {
@@ -27,6 +28,7 @@ export const router = createHashRouter([
       { path: "relay", element: <RelayPage /> },
       { path: "fleet", element: <FleetPage /> },
       { path: "devices/:deviceId", element: <DevicePage /> },
+      { path: "wallets/:address", element: <WalletPage /> },
       { path: "manufacturer", element: <ManufacturerPage /> },
       { path: "manufacturer/:id", element: <ManufacturerPage /> },
       { path: "channels", element: <ChannelsPage /> },

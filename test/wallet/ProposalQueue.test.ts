@@ -6,7 +6,7 @@ import path from "node:path";
 
 import { expect } from "chai";
 import { Wallet, getAddress } from "ethers";
-import type { TypedDataDomain } from "ethers";
+import type { Signer, TypedDataDomain } from "ethers";
 
 import { signExecute } from "../../src/eip712/wallet";
 import { UserError } from "../../src/errors";
@@ -44,9 +44,9 @@ function proposal(overrides: Partial<Proposal> = {}): Proposal {
   };
 }
 
-async function signed(p: Proposal, ...by: Wallet[]): Promise<Proposal> {
+async function signed(p: Proposal, ...by: Signer[]): Promise<Proposal> {
   const signatures = { ...p.signatures };
-  for (const owner of by) signatures[owner.address] = await signExecute(owner, domain, proposalMessage(p));
+  for (const owner of by) signatures[await owner.getAddress()] = await signExecute(owner, domain, proposalMessage(p));
   return { ...p, signatures };
 }
 
