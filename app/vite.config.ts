@@ -53,13 +53,14 @@ function thingledgerConfig(): Plugin {
 /**
  * The device wallets' proposal queue (src/wallets/queue.ts) at `/proposals`, in `vite` and `vite preview`:
  * owners in different browsers sign the same proposal. Files in THINGLEDGER_PROPOSALS_DIR (default
- * data/proposals), in the CLI's format; signatures are checked against the chain the config names.
+ * data/proposals/chain-<id>), in the CLI's format; signatures are checked against the chain the config names.
  */
 function proposalQueue(): Plugin {
   let queue: ProposalQueue | undefined;
   const middleware = proposalQueueMiddleware(() => {
+    const chain = process.env.THINGLEDGER_CHAIN_ID ?? "31337";
     queue ??= new ProposalQueue(
-      process.env.THINGLEDGER_PROPOSALS_DIR ?? path.join(ROOT, "data", "proposals"),
+      process.env.THINGLEDGER_PROPOSALS_DIR ?? path.join(ROOT, "data", "proposals", `chain-${chain}`),
       rpcWalletReader(() => appConfigFromEnv(ROOT)),
     );
     return queue;

@@ -1,10 +1,9 @@
 import fs from "node:fs";
-import path from "node:path";
 
 import { expect } from "chai";
 import { JsonRpcProvider, MaxUint256, Wallet, keccak256, parseEther, toUtf8Bytes } from "ethers";
 import type { HDNodeWallet } from "ethers";
-import type { Browser, BrowserContext, Locator, Page } from "playwright-core";
+import type { Browser, BrowserContext, Page } from "playwright-core";
 
 import { DeviceRegistry__factory, ThingToken__factory } from "../../src/chain/factories";
 import { readDomain } from "../../src/eip712/domain";
@@ -14,7 +13,15 @@ import { activationLink } from "../../src/registry/activation-link";
 import { formatThing } from "../../src/units";
 import type { ActivationPayload } from "../../src/registry/activation-link";
 import type { DeviceRegistry, ThingToken } from "../../typechain-types";
-import { buildAndServeApp, launchChromium, skipUnlessBrowser } from "../shared/app";
+import {
+  buildAndServeApp,
+  launchChromium,
+  shot,
+  skipUnlessBrowser,
+  waitEnabled,
+  waitText,
+  walletPage,
+} from "../shared/app";
 import type { ServedApp } from "../shared/app";
 import { hardhat, startNodeDeployment } from "../shared/cli";
 import type { LocalNode } from "../shared/cli";
@@ -31,109 +38,6 @@ const TREASURY = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
 const MANUFACTURER = "0x90F79bf6EB2c4f870365E785982E1f101E93b906";
 const ACTIVE = 2n;
 const REGISTERED = 1n;
-
-interface Rpc {
-  result?: unknown;
-  error?: { code: number; message: string };
-}
-
-/**
- * A test wallet's EIP-1193 answers: its account, `chainId` (a wrong one to test the wrong network), typed
- * data and transactions signed by `wallet` in Node; everything else forwarded to the node.
- */
-async function walletRpc(
-  wallet: Wallet | HDNodeWallet,
-  chainId: number,
-  method: string,
-  params: unknown[],
-): Promise<Rpc> {
-  const provider = wallet.provider as JsonRpcProvider;
-  switch (method) {
-    case "eth_requestAccounts":
-    case "eth_accounts":
-      return { result: [wallet.address] };
-    case "eth_chainId":
-      return { result: `0x${chainId.toString(16)}` };
-    case "net_version":
-      return { result: String(chainId) };
-    case "wallet_switchEthereumChain":
-    case "wallet_addEthereumChain":
-      return { error: { code: 4200, message: "this test wallet does not switch chains" } };
-    case "eth_signTypedData_v4": {
-      const [account, json] = params as [string, string];
-      if (account.toLowerCase() !== wallet.address.toLowerCase())
-        return { error: { code: 4100, message: `not this wallet's account: ${account}` } };
-      const typed = JSON.parse(json) as {
-        domain: Record<string, unknown>;
-        types: Record<string, { name: string; type: string }[]>;
-        message: Record<string, unknown>;
-      };
-      const types = { ...typed.types };
-      delete types.EIP712Domain; // ethers derives the domain's type itself
-      return { result: await wallet.signTypedData(typed.domain, types, typed.message) };
-    }
-    case "eth_sendTransaction": {
-      const [tx] = params as [{ to: string; data?: string; value?: string; gas?: string }];
-      const sent = await wallet.sendTransaction({
-        to: tx.to,
-        data: tx.data,
-        value: tx.value === undefined ? undefined : BigInt(tx.value),
-        gasLimit: tx.gas === undefined ? undefined : BigInt(tx.gas),
-      });
-      return { result: sent.hash };
-    }
-    default:
-      try {
-        return { result: await provider.send(method, params) };
-      } catch (error) {
-        return { error: { code: -32603, message: (error as Error).message } };
-      }
-  }
-}
-
-/** Waits until `locator`'s text equals (or includes) `text`; fails with the last text seen. */
-async function waitText(locator: Locator, how: "equal" | "include", text: string, ms = 60_000): Promise<void> {
-  const end = Date.now() + ms;
-  let seen: string | null = null;
-  while (Date.now() < end) {
-    seen = (await locator.count()) > 0 ? await locator.first().textContent() : null;
-    if (seen !== null && (how === "equal" ? seen === text : seen.includes(text))) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  expect(seen, `the page's text`).to[how](text);
-}
-
-/** Waits until the button `locator` is enabled (the page has read the chain and the wallet). */
-async function waitEnabled(locator: Locator, ms = 60_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if ((await locator.count()) > 0 && (await locator.isEnabled())) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  expect.fail(`${locator.toString()} stayed disabled`);
-}
-
-/** Saves a screenshot to THINGLEDGER_APP_SCREENSHOTS (a folder), when set: to look at the pages. */
-async function shot(page: Page, name: string): Promise<void> {
-  const dir = process.env.THINGLEDGER_APP_SCREENSHOTS;
-  if (dir === undefined) return;
-  fs.mkdirSync(dir, { recursive: true });
-  await page.screenshot({ path: path.join(dir, name), fullPage: true });
-}
-
-/** The page's `window.ethereum`: requests go to {@link walletRpc} through `window.__testWallet`. */
-const INJECTED = `
-  window.ethereum = {
-    isThingLedgerTest: true,
-    async request({ method, params }) {
-      const answer = JSON.parse(await window.__testWallet(method, JSON.stringify(params ?? [])));
-      if (answer.error) throw Object.assign(new Error(answer.error.message), { code: answer.error.code });
-      return answer.result;
-    },
-    on() {},
-    removeListener() {},
-  };
-`;
 
 describe("Web app in Chromium (app/)", function () {
   this.timeout(600_000);
@@ -202,13 +106,8 @@ describe("Web app in Chromium (app/)", function () {
 
   /** A fresh browser context (its own storage) whose page has `wallet` injected, on chain `chainId`. */
   async function pageWith(wallet: Wallet | HDNodeWallet, chainId = 31337, width = 1280): Promise<Page> {
-    const context = await browser!.newContext({ viewport: { width, height: 900 } });
+    const { context, page } = await walletPage(browser!, wallet, chainId, width);
     contexts.push(context);
-    const page = await context.newPage();
-    await page.exposeFunction("__testWallet", async (method: string, params: string) =>
-      JSON.stringify(await walletRpc(wallet, chainId, method, JSON.parse(params) as unknown[])),
-    );
-    await page.addInitScript(INJECTED);
     return page;
   }
 

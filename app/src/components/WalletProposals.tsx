@@ -148,7 +148,7 @@ function NewProposal(props: { wallet: Address; state: WalletChainState; account:
     <form className="filters" aria-label="New proposal" onSubmit={submit}>
       <label>
         Proposal
-        <select name="kind" value={kind} onChange={(e) => setKind(e.target.value as Kind)}>
+        <select name="kind" aria-label="Proposal kind" value={kind} onChange={(e) => setKind(e.target.value as Kind)}>
           {KINDS.map((k) => (
             <option key={k.kind} value={k.kind}>
               {k.label}
