@@ -79,7 +79,7 @@ function Wallet({ wallet }: { wallet: Address }) {
           />
         </>
       )}
-      <History history={history.data} error={history.error} pending={history.isPending} />
+      <History history={history.data} error={history.error} pending={history.isPending} token={config.token} />
     </>
   );
 }
@@ -192,7 +192,10 @@ function FreezeButton({ wallet, frozen, owners }: { wallet: Address; frozen: boo
   );
 }
 
-function History({ history, error, pending }: { history?: WalletDetail; error: Error | null; pending: boolean }) {
+function History(props: { history?: WalletDetail; error: Error | null; pending: boolean; token: Address }) {
+  const { history, error, pending, token } = props;
+  const symbol = (asset: string) =>
+    asset === zeroAddress ? "ETH" : asset.toLowerCase() === token.toLowerCase() ? "THING" : getAddress(asset);
   return (
     <section aria-label="History" data-testid="wallet-history">
       <h2>History</h2>
@@ -225,7 +228,7 @@ function History({ history, error, pending }: { history?: WalletDetail; error: E
                   {history.executions.items.map((e) => (
                     <tr key={e.id}>
                       <td>{e.nonce}</td>
-                      <td className="mono">{e.to}</td>
+                      <td className="mono">{getAddress(e.to)}</td>
                       <td>{amount(e.value, "ETH")}</td>
                       <td>{e.success ? "succeeded" : "failed (nonce spent)"}</td>
                       <td>{utcTime(e.timestamp)}</td>
@@ -252,8 +255,8 @@ function History({ history, error, pending }: { history?: WalletDetail; error: E
                 <tbody>
                   {history.spends.items.map((s) => (
                     <tr key={s.id}>
-                      <td>{s.asset === zeroAddress ? "ETH" : s.asset}</td>
-                      <td className="mono">{s.to}</td>
+                      <td>{symbol(s.asset)}</td>
+                      <td className="mono">{getAddress(s.to)}</td>
                       <td>{formatUnits(BigInt(s.amount), 18)}</td>
                       <td>{utcTime(s.timestamp)}</td>
                     </tr>
