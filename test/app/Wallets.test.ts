@@ -7,11 +7,19 @@ import type { HDNodeWallet } from "ethers";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 
 import { contextFor } from "../../src/chain/context";
-import type { SystemAddresses } from "../../src/chain/context";
+import type { SystemAddresses, SystemContext } from "../../src/chain/context";
 import { DeviceRegistry__factory, DeviceWallet__factory, ThingToken__factory } from "../../src/chain/factories";
 import { readDomain } from "../../src/eip712/domain";
 import { signExecute } from "../../src/eip712/wallet";
-import { createWallet, proposalMessage, readProposal } from "../../src/wallets";
+import {
+  addSignature,
+  createWallet,
+  executeProposal,
+  propose as cliPropose,
+  proposalMessage,
+  readProposal,
+  writeProposal,
+} from "../../src/wallets";
 import type { Proposal } from "../../src/wallets";
 import type { DeviceWallet } from "../../typechain-types";
 import {
@@ -57,6 +65,7 @@ describe("Device wallet page and proposal queue in Chromium (app/, indexer)", fu
   let wallet: DeviceWallet;
   let walletAddress: string;
   let token: string;
+  let ctx: SystemContext;
   const contexts: BrowserContext[] = [];
   const owners: Key[] = [];
   let stranger: Key;
@@ -87,7 +96,7 @@ describe("Device wallet page and proposal queue in Chromium (app/, indexer)", fu
     await (await registry.registerDevices(MaxUint256, [deviceId], [Wallet.createRandom().address], [3])).wait();
     for (let n = 0; n < 3; n++) owners.push(await funded());
     stranger = await funded();
-    const ctx = await contextFor(provider, addresses);
+    ctx = await contextFor(provider, addresses);
     const created = await createWallet(ctx, await provider.getSigner(TREASURY), {
       owners: owners.map((o) => o.address),
       threshold: 2,
@@ -251,6 +260,47 @@ describe("Device wallet page and proposal queue in Chromium (app/, indexer)", fu
     await proposal.getByRole("button", { name: "Execute" }).click();
     await until("the unfreeze", 120_000, async () => (!(await wallet.deviceConfig()).frozen ? true : undefined));
     await waitText(a.getByTestId("wallet-frozen"), "equal", "Active");
+  });
+
+  it("imports a CLI proposal file, signs it in the browser, and the CLI executes the queue's file", async function () {
+    // wallet:propose and wallet:sign's functions, in Node: a proposal paying 5 THING, signed by owner 2.
+    const recipient = Wallet.createRandom().address;
+    const transfer = ThingToken__factory.createInterface().encodeFunctionData("transfer", [recipient, parseEther("5")]);
+    const p = await cliPropose(ctx, {
+      wallet: walletAddress,
+      to: token,
+      value: 0n,
+      data: transfer,
+      description: "cli pays 5",
+    });
+    await addSignature(ctx, p, owners[2]);
+    const file = path.join(scratch, "cli-proposal.json");
+    writeProposal(file, p);
+
+    const a = await walletPageOf(owners[0]);
+    await a.getByTestId("import-proposal").setInputFiles(file);
+    const proposal = card(a, "cli pays 5");
+    await waitText(proposal.getByTestId("proposal-progress"), "equal", "1 of 2 signatures");
+    await proposal.getByRole("button", { name: "Sign" }).click();
+    await waitText(proposal.getByTestId("proposal-progress"), "equal", "2 of 2 signatures");
+
+    // The page's download is the queue's file, which wallet:exec's function executes as it is.
+    const [download] = await Promise.all([
+      a.waitForEvent("download"),
+      proposal.getByRole("button", { name: "Download file" }).click(),
+    ]);
+    const downloaded = path.join(scratch, "downloaded.json");
+    await download.saveAs(downloaded);
+    const queued = Object.keys(queueFiles()).find(
+      (f) => readProposal(path.join(proposalsDir, walletAddress, f)).description === "cli pays 5",
+    );
+    expect(queued).to.not.equal(undefined);
+    const queueFile = path.join(proposalsDir, walletAddress, queued!);
+    expect(readProposal(downloaded)).to.deep.equal(readProposal(queueFile));
+    const result = await executeProposal(ctx, queueFile, stranger);
+    expect(result.success).to.equal(true);
+    expect(await ThingToken__factory.connect(token, provider).balanceOf(recipient)).to.equal(parseEther("5"));
+    await waitText(proposal.getByTestId("proposal-status"), "include", "Nonce spent");
   });
 
   describe("attack: the app server's queue refuses and stores nothing", function () {
