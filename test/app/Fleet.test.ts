@@ -1,4 +1,3 @@
-import fs from "node:fs";
 import path from "node:path";
 
 import { expect } from "chai";
@@ -9,7 +8,7 @@ import { DeviceRegistry__factory, ThingToken__factory } from "../../src/chain/fa
 import { readDomain } from "../../src/eip712/domain";
 import { compact, signActivation } from "../../src/eip712/device";
 import type { DeviceRegistry } from "../../typechain-types";
-import { buildAndServeApp, launchChromium, skipUnlessBrowser } from "../shared/app";
+import { buildAndServeApp, launchChromium, skipUnlessBrowser, stopAppSuite, MANUFACTURER } from "../shared/app";
 import type { ServedApp } from "../shared/app";
 import { freePort, hardhat, startNodeDeployment } from "../shared/cli";
 import type { LocalNode } from "../shared/cli";
@@ -25,7 +24,6 @@ import { until } from "../shared/process";
 
 const ADMIN = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
 /** The demo's manufacturer (account 3), an owner of the demo's devices (account 4), and a new owner (account 5). */
-const MANUFACTURER = "0x90F79bf6EB2c4f870365E785982E1f101E93b906";
 const HOLDER = "0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65";
 const NEW_OWNER = "0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc";
 const STATUS = ["Unknown", "Registered", "Active", "Revoked"] as const;
@@ -109,14 +107,15 @@ describe("Fleet dashboard and device page in Chromium (app/, indexer)", function
   });
 
   after(async function () {
-    for (const p of pages) await p.close().catch(() => undefined);
-    await browser?.close();
-    app?.stop();
-    await indexer?.stop();
-    provider?.destroy();
-    await node?.stop();
-    if (deploymentDir !== undefined) fs.rmSync(deploymentDir, { recursive: true, force: true });
-    if (scratch !== undefined) fs.rmSync(scratch, { recursive: true, force: true });
+    await stopAppSuite({
+      closables: pages,
+      browser,
+      app,
+      indexer,
+      provider,
+      node,
+      dirs: [deploymentDir, scratch],
+    });
   });
 
   async function open(url: string): Promise<Page> {

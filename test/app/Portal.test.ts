@@ -1,5 +1,3 @@
-import fs from "node:fs";
-
 import { expect } from "chai";
 import { JsonRpcProvider, MaxUint256, Wallet, keccak256, parseEther, toUtf8Bytes } from "ethers";
 import type { HDNodeWallet } from "ethers";
@@ -21,6 +19,9 @@ import {
   waitEnabled,
   waitText,
   walletPage,
+  stopAppSuite,
+  MANUFACTURER,
+  TREASURY,
 } from "../shared/app";
 import type { ServedApp } from "../shared/app";
 import { hardhat, startNodeDeployment } from "../shared/cli";
@@ -34,8 +35,6 @@ import type { LocalNode } from "../shared/cli";
  */
 
 /** Hardhat's accounts: the treasury (0) and the demo's manufacturer (3), unlocked on the node. */
-const TREASURY = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
-const MANUFACTURER = "0x90F79bf6EB2c4f870365E785982E1f101E93b906";
 const ACTIVE = 2n;
 const REGISTERED = 1n;
 
@@ -95,13 +94,15 @@ describe("Web app in Chromium (app/)", function () {
   });
 
   after(async function () {
-    for (const c of contexts) await c.close().catch(() => undefined);
-    await browser?.close();
-    app?.stop();
-    provider?.destroy();
-    await node?.stop();
-    if (deploymentDir !== undefined) fs.rmSync(deploymentDir, { recursive: true, force: true });
-    if (scratch !== undefined) fs.rmSync(scratch, { recursive: true, force: true });
+    await stopAppSuite({
+      closables: contexts,
+      browser,
+      app,
+
+      provider,
+      node,
+      dirs: [deploymentDir, scratch],
+    });
   });
 
   /** A fresh browser context (its own storage) whose page has `wallet` injected, on chain `chainId`. */

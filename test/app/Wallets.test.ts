@@ -30,6 +30,9 @@ import {
   waitEnabled,
   waitText,
   walletPage,
+  stopAppSuite,
+  MANUFACTURER,
+  TREASURY,
 } from "../shared/app";
 import type { ServedApp } from "../shared/app";
 import { hardhat, startNodeDeployment } from "../shared/cli";
@@ -45,8 +48,6 @@ import { until } from "../shared/process";
  * asserted on the chain first, then on the page; the queue's refusals are asserted on its files too.
  */
 
-const TREASURY = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
-const MANUFACTURER = "0x90F79bf6EB2c4f870365E785982E1f101E93b906";
 type Key = Wallet | HDNodeWallet;
 
 describe("Device wallet page and proposal queue in Chromium (app/, indexer)", function () {
@@ -126,14 +127,15 @@ describe("Device wallet page and proposal queue in Chromium (app/, indexer)", fu
   });
 
   after(async function () {
-    for (const c of contexts) await c.close().catch(() => undefined);
-    await browser?.close();
-    app?.stop();
-    await indexer?.stop();
-    provider?.destroy();
-    await node?.stop();
-    if (deploymentDir !== undefined) fs.rmSync(deploymentDir, { recursive: true, force: true });
-    if (scratch !== undefined) fs.rmSync(scratch, { recursive: true, force: true });
+    await stopAppSuite({
+      closables: contexts,
+      browser,
+      app,
+      indexer,
+      provider,
+      node,
+      dirs: [deploymentDir, scratch],
+    });
   });
 
   /** The wallet page in a browser context of its own, `key` connected. */

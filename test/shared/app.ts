@@ -209,3 +209,30 @@ export async function walletPage(
   await page.addInitScript(INJECTED);
   return { context, page };
 }
+
+/** Hardhat's accounts the app suites use, unlocked on the node: the treasury (0) and the demo's manufacturer (3). */
+export const TREASURY = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
+export const MANUFACTURER = "0x90F79bf6EB2c4f870365E785982E1f101E93b906";
+
+/** What an app suite started, any of it possibly not started: {@link stopAppSuite} stops it in order. */
+export interface AppSuite {
+  closables?: readonly { close(): Promise<unknown> }[];
+  browser?: Browser;
+  app?: ServedApp;
+  indexer?: { stop(): Promise<void> };
+  provider?: JsonRpcProvider;
+  node?: { stop(): Promise<void> };
+  /** Folders to remove (the deployment's address book, the scratch folder). */
+  dirs: (string | undefined)[];
+}
+
+/** An app suite's `after`: pages or contexts, the browser, the app, the indexer, the provider, the node, its folders. */
+export async function stopAppSuite(s: AppSuite): Promise<void> {
+  for (const c of s.closables ?? []) await c.close().catch(() => undefined);
+  await s.browser?.close();
+  s.app?.stop();
+  await s.indexer?.stop();
+  s.provider?.destroy();
+  await s.node?.stop();
+  for (const dir of s.dirs) if (dir !== undefined) fs.rmSync(dir, { recursive: true, force: true });
+}

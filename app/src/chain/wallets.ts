@@ -9,7 +9,9 @@ import { parseProposal, proposalAuthorization, proposalMessage } from "../../../
 import type { Proposal } from "../../../src/wallets/proposal";
 import { actionCall, innerGasLimit, limitCall, newProposal } from "../../../src/wallets/propose";
 import type { Asset } from "../../../src/wallets/assets";
-import type { ProposalStatus } from "../../../src/wallets/queue";
+import type { QueuedProposal, WalletQueue } from "../../../src/wallets/queue";
+
+export type { QueuedProposal, WalletQueue };
 import { readDomain } from "./contracts";
 
 export const walletAbi = DeviceWallet__factory.abi;
@@ -191,23 +193,6 @@ export function freezeDevice(
     functionName: "freezeDevice",
     args: [sortOwners(owners) as Address[]],
   });
-}
-
-/** A queued proposal as the app server's queue answers it (src/wallets/queue.ts). */
-export interface QueuedProposal {
-  id: string;
-  file: string;
-  status: ProposalStatus;
-  signers: string[];
-  proposal: Proposal;
-}
-
-export interface WalletQueue {
-  wallet: string;
-  owners: string[];
-  threshold: number;
-  nonce: string;
-  proposals: QueuedProposal[];
 }
 
 export class QueueError extends Error {
