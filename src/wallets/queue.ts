@@ -85,9 +85,9 @@ export class ProposalQueue {
   }
 
   /**
-   * Adds a proposal, or merges its signatures into the stored one with the same content. Refuses (UserError,
-   * nothing stored) malformed input, another chain, a spent nonce, and any signature that is not an owner's
-   * over this proposal in the wallet's domain.
+   * Adds a proposal (carrying at least one owner's signature), or merges its signatures into the stored one
+   * with the same content. Refuses (UserError, nothing stored) malformed input, another chain, a spent nonce,
+   * and any signature that is not an owner's over this proposal in the wallet's domain.
    */
   submit(body: unknown): Promise<QueuedProposal> {
     const run = this.tail.then(() => this.apply(body));
@@ -115,6 +115,9 @@ export class ProposalQueue {
     if (fs.existsSync(file)) {
       const before = readProposal(file);
       stored = { ...before, signatures: { ...before.signatures, ...p.signatures } };
+    } else if (Object.keys(p.signatures).length === 0) {
+      // Only owners open proposals: a stranger cannot fill the wallet's queue.
+      throw new UserError("a new proposal needs an owner's signature: sign it first (wallet:sign, or the page)");
     } else if (this.pending(p.wallet, view.nonce) >= MAX_PENDING) {
       throw new UserError(
         `wallet ${p.wallet} already has ${MAX_PENDING} proposals waiting; execute or drop some first`,

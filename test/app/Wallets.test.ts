@@ -362,6 +362,11 @@ describe("Device wallet page and proposal queue in Chromium (app/, indexer)", fu
       await expectRefused(await post(`{"data":"0x${"00".repeat(70_000)}"}`), 413, /^the body is over 65536 bytes$/);
       await expectRefused(await post("not json"), 400, /^the body is not JSON$/);
       await expectRefused(await post(JSON.stringify({ ...pending, wallet: "0x1" })), 400, /"wallet" is not an address/);
+      await expectRefused(
+        await post(JSON.stringify({ ...pending, value: "2" })),
+        400,
+        /a new proposal needs an owner's signature/,
+      );
     });
 
     it("shows the refused proposal still at 1 of 2, Execute disabled", async function () {

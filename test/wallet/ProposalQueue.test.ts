@@ -81,17 +81,17 @@ describe("Proposal queue (src/wallets/queue.ts)", function () {
   });
 
   it("stores a proposal as a CLI proposal file, and counts each owner's signature towards the threshold", async function () {
-    const unsigned = await queue.submit(proposal());
-    expect(unsigned.status).to.equal("pending");
-    expect(unsigned.signers).to.deep.equal([]);
-    const file = path.join(queue.folderOf(WALLET), unsigned.file);
-    expect(unsigned.file).to.equal(`3-${unsigned.id}.json`);
-    expect(readProposal(file)).to.deep.equal(proposal());
+    await expectRefusal(queue.submit(proposal()), /a new proposal needs an owner's signature/);
+    expect(snapshot(dir)).to.deep.equal({});
 
     const first = await queue.submit(await signed(proposal(), owners[0]));
-    expect(first.id).to.equal(unsigned.id);
     expect(first.status).to.equal("pending");
     expect(first.signers).to.deep.equal([owners[0].address]);
+    const file = path.join(queue.folderOf(WALLET), first.file);
+    expect(first.file).to.equal(`3-${first.id}.json`);
+    expect(readProposal(file)).to.deep.equal(await signed(proposal(), owners[0]));
+    // Posting the same signature again changes nothing.
+    expect((await queue.submit(await signed(proposal(), owners[0]))).signers).to.deep.equal([owners[0].address]);
 
     const second = await queue.submit(await signed(proposal(), owners[1]));
     expect(second.status).to.equal("ready");
@@ -139,7 +139,7 @@ describe("Proposal queue (src/wallets/queue.ts)", function () {
   });
 
   it("attack: a signature over other content, or listed under another owner, is refused and stores nothing", async function () {
-    await queue.submit(proposal());
+    await queue.submit(await signed(proposal(), owners[2]));
     const before = snapshot(dir);
     const other = await signed(proposal({ value: "999999" }), owners[0]);
     const forged = { ...proposal(), signatures: other.signatures };
@@ -176,9 +176,9 @@ describe("Proposal queue (src/wallets/queue.ts)", function () {
   });
 
   it(`attack: keeps at most ${MAX_PENDING} waiting proposals per wallet`, async function () {
-    for (let n = 0; n < MAX_PENDING; n++) await queue.submit(proposal({ value: String(n) }));
+    for (let n = 0; n < MAX_PENDING; n++) await queue.submit(await signed(proposal({ value: String(n) }), owners[0]));
     const before = snapshot(dir);
-    await expectRefusal(queue.submit(proposal({ value: "123456789" })), /already has 50/);
+    await expectRefusal(queue.submit(await signed(proposal({ value: "123456789" }), owners[0])), /already has 50/);
     expect(snapshot(dir)).to.deep.equal(before);
   });
 

@@ -79,7 +79,7 @@ export function WalletProposals(props: {
           ) : (
             <p className="hint">Connect an owner&apos;s account to propose or sign.</p>
           )}
-          <ImportProposal action={action} />
+          <ImportProposal action={action} signer={isOwner ? account : undefined} />
           {action.problem !== null && (
             <p role="alert" className="error" data-testid="proposal-problem">
               {action.problem}
@@ -177,12 +177,23 @@ function NewProposal(props: { wallet: Address; state: WalletChainState; account:
   );
 }
 
-/** Imports a proposal file (`wallet:propose`'s, or one downloaded here) into the queue, with its signatures. */
-function ImportProposal({ action }: { action: Action }) {
+/**
+ * Imports a proposal file (`wallet:propose`'s, or one downloaded here) into the queue, with its signatures. The
+ * queue opens only signed proposals, so a connected owner signs an unsigned file first.
+ */
+function ImportProposal({ action, signer }: { action: Action; signer?: Address }) {
+  const config = useAppConfig();
+  const wagmi = useConfig();
+  const client = usePublicClient({ chainId: config.chainId })!;
   function pick(event: ChangeEvent<HTMLInputElement>) {
     const file = event.target.files?.[0];
     event.target.value = "";
-    if (file !== undefined) void action.run("import", async () => postProposal(await proposalFromFile(file)));
+    if (file === undefined) return;
+    void action.run("import", async () => {
+      const p = await proposalFromFile(file);
+      const unsigned = Object.keys(p.signatures).length === 0;
+      return postProposal(unsigned && signer !== undefined ? await signProposal(wagmi, client, p, signer) : p);
+    });
   }
   return (
     <p>
