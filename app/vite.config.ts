@@ -5,6 +5,8 @@ import type { Connect, Plugin, ProxyOptions } from "vite";
 import { defineConfig } from "vite";
 
 import { DEFAULT_INDEXER_URL, appConfigFromEnv } from "../src/chain/app-config";
+import { ProposalQueue } from "../src/wallets/queue";
+import { proposalQueueMiddleware, rpcWalletReader } from "../src/wallets/queue-http";
 
 const ROOT = path.join(__dirname, "..");
 const CONFIG = "thingledger.json";
@@ -48,6 +50,28 @@ function thingledgerConfig(): Plugin {
   };
 }
 
+/**
+ * The device wallets' proposal queue (src/wallets/queue.ts) at `/proposals`, in `vite` and `vite preview`:
+ * owners in different browsers sign the same proposal. Files in THINGLEDGER_PROPOSALS_DIR (default
+ * data/proposals/chain-<id>), in the CLI's format; signatures are checked against the chain the config names.
+ */
+function proposalQueue(): Plugin {
+  let queue: ProposalQueue | undefined;
+  const middleware = proposalQueueMiddleware(() => {
+    const chain = process.env.THINGLEDGER_CHAIN_ID ?? "31337";
+    queue ??= new ProposalQueue(
+      process.env.THINGLEDGER_PROPOSALS_DIR ?? path.join(ROOT, "data", "proposals", `chain-${chain}`),
+      rpcWalletReader(() => appConfigFromEnv(ROOT)),
+    );
+    return queue;
+  });
+  return {
+    name: "thingledger-proposals",
+    configureServer: (server) => void server.middlewares.use(middleware),
+    configurePreviewServer: (server) => void server.middlewares.use(middleware),
+  };
+}
+
 /** `/indexer/…` → the indexer's `/…`, in `vite` and `vite preview` alike. */
 function indexerProxy(): Record<string, ProxyOptions> {
   const target = process.env.THINGLEDGER_INDEXER_URL ?? DEFAULT_INDEXER_URL;
@@ -65,7 +89,7 @@ function asProxy(): Record<string, ProxyOptions> {
 export default defineConfig({
   root: __dirname,
   base: "./",
-  plugins: [react(), thingledgerConfig()],
+  plugins: [react(), thingledgerConfig(), proposalQueue()],
   build: { outDir: "dist", emptyOutDir: true, chunkSizeWarningLimit: 2000 },
   server: { fs: { allow: [ROOT] }, proxy: { ...indexerProxy(), ...asProxy() } },
   preview: { proxy: { ...indexerProxy(), ...asProxy() } },

@@ -10,6 +10,7 @@ import { FleetPage } from "./pages/FleetPage";
 import { ManufacturerPage } from "./pages/ManufacturerPage";
 import { RelayPage } from "./pages/RelayPage";
 import { ValidatePage } from "./pages/ValidatePage";
+import { WalletPage } from "./pages/WalletPage";
 import { PAGE_PATHS } from "./routes";
 import type { PagePath } from "./routes";
 
@@ -22,6 +23,7 @@ const PAGES: Record<PagePath, ReactElement> = {
   relay: <RelayPage />,
   fleet: <FleetPage />,
   "devices/:deviceId": <DevicePage />,
+  "wallets/:address": <WalletPage />,
   manufacturer: <ManufacturerPage />,
   "manufacturer/:id": <ManufacturerPage />,
   channels: <ChannelsPage />,

@@ -11,6 +11,7 @@ export const PAGE_PATHS = [
   "relay",
   "fleet",
   "devices/:deviceId",
+  "wallets/:address",
   "manufacturer",
   "manufacturer/:id",
   "channels",

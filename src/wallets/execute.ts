@@ -4,9 +4,10 @@ import { getAddress } from "ethers";
 import type { DeviceWallet } from "../../typechain-types";
 import type { SystemContext } from "../chain/context";
 import { readDomain } from "../eip712/domain";
-import { packAuthorization, signExecute } from "../eip712/wallet";
+import { signExecute } from "../eip712/wallet";
 import { UserError } from "../errors";
-import { checkSignatures, proposalMessage, readProposal, writeProposal } from "./proposal";
+import { checkSignatures, ownerSigners, proposalAuthorization, proposalMessage } from "./proposal";
+import { readProposal, writeProposal } from "./proposal-file";
 import type { Proposal } from "./proposal";
 import { ownerAmong, walletAt, walletOwners } from "./wallet";
 
@@ -48,7 +49,7 @@ export async function addSignature(
   }
   p.signatures[signer] = await signExecute(owner, await readDomain(wallet), proposalMessage(p));
   const threshold = Number(await wallet.threshold());
-  const signatures = Object.keys(p.signatures).filter((k) => owners.includes(getAddress(k))).length;
+  const signatures = ownerSigners(p, owners).length;
   return { file: label, wallet: p.wallet, signer, signatures, threshold, ready: signatures >= threshold };
 }
 
@@ -91,15 +92,9 @@ export async function execute(
     );
   }
   const owners = await walletOwners(ctx, wallet);
-  const threshold = Number(await wallet.threshold());
-  const valid = Object.entries(p.signatures).filter(([k]) => owners.includes(getAddress(k)));
-  if (valid.length < threshold) {
-    throw new UserError(`${label} has ${valid.length} owner signature(s); the wallet needs ${threshold}`);
-  }
-  // Exactly the threshold's signatures, the lowest signer addresses first.
-  const chosen = Object.fromEntries(valid.sort(([a], [b]) => (BigInt(a) < BigInt(b) ? -1 : 1)).slice(0, threshold));
+  const auth = proposalAuthorization(p, owners, Number(await wallet.threshold()), label);
   const m = proposalMessage(p);
-  const tx = await wallet.execute(m.to, m.value, m.data, m.gasLimit, packAuthorization(owners, chosen));
+  const tx = await wallet.execute(m.to, m.value, m.data, m.gasLimit, auth);
   const receipt = await tx.wait();
   if (receipt === null || receipt.status !== 1) throw new Error(`transaction ${tx.hash} failed`);
   const executed = receipt.logs

@@ -1,12 +1,14 @@
 import type { TypedDataDomain } from "ethers";
-import { getAddress, isAddress, isHexString, verifyTypedData } from "ethers";
+import { TypedDataEncoder, getAddress, isAddress, isHexString, verifyTypedData } from "ethers";
 
-import { writeJsonOutput } from "../cli/files";
-import type { WriteOptions } from "../cli/files";
-import { readJsonFile } from "../cli/json";
-import { EXECUTE_TYPES } from "../eip712/wallet";
+import { EXECUTE_TYPES, packAuthorization } from "../eip712/wallet";
 import type { ExecuteMessage } from "../eip712/wallet";
 import { UserError } from "../errors";
+
+/*
+ * The proposal format, free of files and providers: the CLI (proposal-file.ts), the app server's proposal
+ * queue (queue.ts) and the browser app share it.
+ */
 
 export const PROPOSAL_KIND = "thingledger.wallet-proposal";
 
@@ -31,37 +33,62 @@ export function proposalMessage(p: Proposal): ExecuteMessage {
   return { to: p.to, value: BigInt(p.value), data: p.data, gasLimit: BigInt(p.gasLimit), nonce: BigInt(p.nonce) };
 }
 
-/**
- * Writes a proposal file atomically (a reader never sees half a file). By default it replaces the file
- * (signing updates it in place); a new proposal passes the task's `--force` and `--out`.
- */
-export function writeProposal(file: string, p: Proposal, options: WriteOptions = { force: true, flag: "file" }): void {
-  writeJsonOutput(file, p, options);
+/** The EIP-712 digest the owners sign (the wallet's `executeDigest`): one proposal's identity. */
+export function proposalDigest(p: Proposal, domain: TypedDataDomain): string {
+  return TypedDataEncoder.hash(domain, EXECUTE_TYPES, proposalMessage(p));
 }
 
-/** Reads a proposal file; anything malformed fails with one line naming the problem. */
-export function readProposal(file: string): Proposal {
-  const p = readJsonFile(file, "a wallet proposal (npx hardhat wallet:propose)") as Partial<Proposal> | null;
-  if (typeof p !== "object" || p === null || p.kind !== PROPOSAL_KIND || p.version !== 1) {
-    throw new UserError(`${file} is not a wallet proposal (kind "${PROPOSAL_KIND}", version 1)`);
+/** The longest description a proposal carries. */
+const MAX_DESCRIPTION = 500;
+
+/**
+ * A proposal from parsed JSON (a file, an HTTP body); anything malformed fails with one line naming the
+ * problem, prefixed by `label`. Addresses come back checksummed, signature keys too.
+ */
+export function parseProposal(value: unknown, label: string): Proposal {
+  const p = value as Partial<Proposal> | null;
+  if (typeof p !== "object" || p === null || Array.isArray(p) || p.kind !== PROPOSAL_KIND || p.version !== 1) {
+    throw new UserError(`${label} is not a wallet proposal (kind "${PROPOSAL_KIND}", version 1)`);
   }
   for (const key of ["wallet", "to"] as const) {
-    if (typeof p[key] !== "string" || !isAddress(p[key])) throw new UserError(`${file}: "${key}" is not an address`);
+    if (typeof p[key] !== "string" || !isAddress(p[key])) throw new UserError(`${label}: "${key}" is not an address`);
   }
   for (const key of ["chainId", "nonce", "value", "gasLimit"] as const) {
-    if (typeof p[key] !== "string" || !/^\d+$/.test(p[key])) {
-      throw new UserError(`${file}: "${key}" must be a whole number in a string`);
+    if (typeof p[key] !== "string" || !/^\d{1,78}$/.test(p[key]) || BigInt(p[key]) >= 1n << 256n) {
+      throw new UserError(`${label}: "${key}" must be a whole number (below 2^256) in a string`);
     }
   }
-  if (typeof p.data !== "string" || !isHexString(p.data)) throw new UserError(`${file}: "data" is not 0x-prefixed hex`);
-  if (typeof p.signatures !== "object" || p.signatures === null) {
-    throw new UserError(`${file}: "signatures" must be an object of owner → signature`);
+  if (typeof p.data !== "string" || !isHexString(p.data) || p.data.length % 2 !== 0) {
+    throw new UserError(`${label}: "data" is not 0x-prefixed hex bytes`);
   }
-  for (const owner of Object.keys(p.signatures)) {
-    if (!isAddress(owner)) throw new UserError(`${file}: signature key "${owner}" is not an address`);
+  const description = p.description ?? "";
+  if (typeof description !== "string" || description.length > MAX_DESCRIPTION) {
+    throw new UserError(`${label}: "description" must be a string of at most ${MAX_DESCRIPTION} characters`);
   }
-  // Addresses in their checksummed form: a hand-edited file in lower case names the same wallet.
-  return { description: "", ...p, wallet: getAddress(p.wallet as string), to: getAddress(p.to as string) } as Proposal;
+  if (typeof p.signatures !== "object" || p.signatures === null || Array.isArray(p.signatures)) {
+    throw new UserError(`${label}: "signatures" must be an object of owner → signature`);
+  }
+  const signatures: Record<string, string> = {};
+  for (const [owner, signature] of Object.entries(p.signatures)) {
+    if (!isAddress(owner)) throw new UserError(`${label}: signature key "${owner}" is not an address`);
+    if (typeof signature !== "string" || !isHexString(signature, 65)) {
+      throw new UserError(`${label}: the signature of ${owner} is not 65 bytes of 0x-prefixed hex`);
+    }
+    signatures[getAddress(owner)] = signature;
+  }
+  return {
+    kind: PROPOSAL_KIND,
+    version: 1,
+    chainId: p.chainId!,
+    wallet: getAddress(p.wallet as string),
+    nonce: p.nonce!,
+    to: getAddress(p.to as string),
+    value: p.value!,
+    data: p.data,
+    gasLimit: p.gasLimit!,
+    description,
+    signatures,
+  };
 }
 
 /** Checks that each signature listed in a proposal is its owner's, over this proposal in the wallet's domain. */
@@ -79,4 +106,36 @@ export function checkSignatures(p: Proposal, domain: TypedDataDomain, label: str
       );
     }
   }
+}
+
+/** The proposal's signers that are among `owners` (checksummed, in increasing order). */
+export function ownerSigners(p: Proposal, owners: readonly string[]): string[] {
+  const set = new Set(owners.map((o) => getAddress(o)));
+  return Object.keys(p.signatures)
+    .map((k) => getAddress(k))
+    .filter((k) => set.has(k))
+    .sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1));
+}
+
+/**
+ * The `auth` argument of `execute` for a proposal: exactly `threshold` owner signatures, the lowest signer
+ * addresses first, then the other owners. Fails in one line when fewer owners signed.
+ */
+export function proposalAuthorization(
+  p: Proposal,
+  owners: readonly string[],
+  threshold: number,
+  label: string,
+): string {
+  const signers = ownerSigners(p, owners);
+  if (signers.length < threshold) {
+    throw new UserError(`${label} has ${signers.length} owner signature(s); the wallet needs ${threshold}`);
+  }
+  const chosen = Object.fromEntries(signers.slice(0, threshold).map((s) => [s, signatureOf(p, s)]));
+  return packAuthorization(owners, chosen);
+}
+
+function signatureOf(p: Proposal, signer: string): string {
+  const key = Object.keys(p.signatures).find((k) => getAddress(k) === signer)!;
+  return p.signatures[key]!;
 }

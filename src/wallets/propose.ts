@@ -41,20 +41,39 @@ export async function propose(ctx: SystemContext, o: ProposeOptions): Promise<Pr
     } catch (error) {
       throw new UserError(`the proposed call would fail from the wallet: ${shortReason(error)}`);
     }
-    // The estimate includes the 21,000 of a transaction, which an inner call does not pay: a safe margin.
-    gasLimit = o.data === "0x" && (await ctx.provider.getCode(o.to)) === "0x" ? 0n : estimate;
+    gasLimit = innerGasLimit(estimate, o.data, (await ctx.provider.getCode(o.to)) !== "0x");
   }
+  return newProposal(ctx.chainId, o.wallet, nonce, o, gasLimit);
+}
+
+/**
+ * The gas an inner call gets from an estimate of it sent from the wallet: a plain ETH payment to an
+ * account without code needs none beyond the call's stipend (0); otherwise the estimate, which includes the
+ * 21,000 of a transaction that an inner call does not pay: a safe margin.
+ */
+export function innerGasLimit(estimate: bigint, data: string, targetHasCode: boolean): bigint {
+  return data === "0x" && !targetHasCode ? 0n : estimate;
+}
+
+/** An unsigned proposal of `call` at `nonce` (the CLI and the browser app both build them here). */
+export function newProposal(
+  chainId: bigint | number,
+  wallet: string,
+  nonce: bigint,
+  call: ActionCall,
+  gasLimit: bigint,
+): Proposal {
   return {
     kind: PROPOSAL_KIND,
     version: 1,
-    chainId: ctx.chainId.toString(),
-    wallet: getAddress(o.wallet),
+    chainId: chainId.toString(),
+    wallet: getAddress(wallet),
     nonce: nonce.toString(),
-    to: getAddress(o.to),
-    value: o.value.toString(),
-    data: o.data,
+    to: getAddress(call.to),
+    value: call.value.toString(),
+    data: call.data,
     gasLimit: gasLimit.toString(),
-    description: o.description,
+    description: call.description,
     signatures: {},
   };
 }
@@ -85,7 +104,6 @@ export interface ActionCall {
 
 /** Turns an action into the call the wallet makes, refusing a key the registry does not hold. */
 export async function resolveAction(ctx: SystemContext, wallet: string, a: WalletAction): Promise<ActionCall> {
-  const iface = DeviceWallet__factory.createInterface();
   switch (a.kind) {
     case "rotateKey": {
       // The wallet lets its device spend only with the registry's key: the device's key is rotated in the
@@ -97,14 +115,22 @@ export async function resolveAction(ctx: SystemContext, wallet: string, a: Walle
           `the registry holds ${registryKey} as the key of device ${deviceId}, not ${a.key}; rotate the key in the registry first, then set that key in the wallet`,
         );
       }
-      const data = iface.encodeFunctionData("setDeviceKey", [a.key]);
+      const data = DeviceWallet__factory.createInterface().encodeFunctionData("setDeviceKey", [a.key]);
       return { to: wallet, value: 0n, data, description: `set the device key to ${a.key}, the registry's key` };
     }
+    default:
+      return actionCall(wallet, a);
+  }
+}
+
+/** The call for an action that needs no chain read: every action but a key rotation. */
+export function actionCall(wallet: string, a: Exclude<WalletAction, { kind: "rotateKey" }>): ActionCall {
+  switch (a.kind) {
     case "unfreeze":
       return {
         to: wallet,
         value: 0n,
-        data: iface.encodeFunctionData("setFrozen", [false]),
+        data: DeviceWallet__factory.createInterface().encodeFunctionData("setFrozen", [false]),
         description: "unfreeze the device key",
       };
     case "transfer": {
@@ -125,14 +151,18 @@ export async function resolveAction(ctx: SystemContext, wallet: string, a: Walle
   }
 }
 
-/** A proposal to set the device's per-period limit of one asset (0 stops the device spending it). */
-export async function proposeLimit(ctx: SystemContext, wallet: string, asset: Asset, limit: bigint): Promise<Proposal> {
+/** The call that sets the device's per-period limit of one asset (0 stops the device spending it). */
+export function limitCall(wallet: string, asset: Asset, limit: bigint): ActionCall {
   checkLimit(limit, asset);
-  return propose(ctx, {
-    wallet,
+  return {
     to: wallet,
     value: 0n,
     data: DeviceWallet__factory.createInterface().encodeFunctionData("setAllowance", [asset.address, limit]),
     description: `set the device's ${asset.symbol} limit to ${formatAmount(limit, asset)} per period`,
-  });
+  };
+}
+
+/** A proposal to set the device's per-period limit of one asset (0 stops the device spending it). */
+export async function proposeLimit(ctx: SystemContext, wallet: string, asset: Asset, limit: bigint): Promise<Proposal> {
+  return propose(ctx, { wallet, ...limitCall(wallet, asset, limit) });
 }

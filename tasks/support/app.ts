@@ -1,3 +1,5 @@
+import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 
 import type { HardhatRuntimeEnvironment } from "hardhat/types";
@@ -62,6 +64,12 @@ export async function startAppSession(hre: HardhatRuntimeEnvironment, options: A
   });
   try {
     const rpcUrl = session.served ?? (hre.network.config as { url: string }).url;
+    // The in-process chain's wallets vanish with it: so do the proposals the app's queue keeps for them.
+    const proposals =
+      inProcess && process.env.THINGLEDGER_PROPOSALS_DIR === undefined
+        ? fs.mkdtempSync(path.join(os.tmpdir(), "thingledger-proposals-"))
+        : undefined;
+    if (proposals !== undefined) process.env.THINGLEDGER_PROPOSALS_DIR = proposals;
     options.onProgress?.("building and serving the app");
     const app = await serveApp({
       root: ROOT,
@@ -89,6 +97,7 @@ export async function startAppSession(hre: HardhatRuntimeEnvironment, options: A
       stop: async () => {
         await app.stop().catch(() => undefined);
         await session.stop();
+        if (proposals !== undefined) fs.rmSync(proposals, { recursive: true, force: true });
       },
     };
   } catch (error) {

@@ -7,7 +7,7 @@ import type { HDNodeWallet, JsonRpcProvider } from "ethers";
 import type { Page } from "playwright-core";
 
 import { PAGE_PATHS } from "../../app/src/routes";
-import { contextFor } from "../../src/chain/context";
+import { contextFor, walletFactoryAt } from "../../src/chain/context";
 import type { SystemContext } from "../../src/chain/context";
 import { DeviceRegistry__factory, ThingToken__factory } from "../../src/chain/factories";
 import { deviceIdOf } from "../../src/devices/id";
@@ -242,10 +242,13 @@ describe("Journeys and screenshots in Chromium (app/, indexer)", function () {
 
   it("photographs every routed page at desktop and phone widths, none wider than the screen", async function () {
     // Each route parameter, by name, from this test's data; a route with a parameter not here fails.
+    // The device wallet the demo created (the first WalletCreated).
+    const factory = walletFactoryAt(ctx);
+    const [created] = await factory.queryFilter(factory.filters.WalletCreated());
     const samples: Record<string, string> = {
       deviceId: deviceIdOf(1, fleet[0].uid),
       id: "1",
-      address: owner.address,
+      address: created.args.wallet,
     };
     fs.mkdirSync(SCREENSHOTS, { recursive: true });
     const overflowing: string[] = [];

@@ -1,6 +1,3 @@
-import fs from "node:fs";
-import path from "node:path";
-
 import { expect } from "chai";
 import { JsonRpcProvider, MaxUint256, Wallet, keccak256, parseEther, toUtf8Bytes } from "ethers";
 import type { HDNodeWallet } from "ethers";
@@ -18,6 +15,7 @@ import {
   buildAndServeApp,
   connectWallet,
   launchChromium,
+  shot,
   skipUnlessBrowser,
   stopAppStack,
   waitEnabled,
@@ -40,14 +38,6 @@ const TREASURY = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
 const MANUFACTURER = "0x90F79bf6EB2c4f870365E785982E1f101E93b906";
 const ACTIVE = 2n;
 const REGISTERED = 1n;
-
-/** Saves a screenshot to THINGLEDGER_APP_SCREENSHOTS (a folder), when set: to look at the pages. */
-async function shot(page: Page, name: string): Promise<void> {
-  const dir = process.env.THINGLEDGER_APP_SCREENSHOTS;
-  if (dir === undefined) return;
-  fs.mkdirSync(dir, { recursive: true });
-  await page.screenshot({ path: path.join(dir, name), fullPage: true });
-}
 
 describe("Web app in Chromium (app/)", function () {
   this.timeout(600_000);

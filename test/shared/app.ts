@@ -322,3 +322,15 @@ export async function testIdText(page: Page, testId: string): Promise<string> {
   await locator.waitFor({ timeout: 60_000 });
   return (await locator.textContent()) ?? "";
 }
+
+/** Saves a screenshot to THINGLEDGER_APP_SCREENSHOTS (a folder), when set: to look at the pages. */
+export async function shot(page: Page, name: string): Promise<void> {
+  const dir = process.env.THINGLEDGER_APP_SCREENSHOTS;
+  if (dir === undefined) return;
+  fs.mkdirSync(dir, { recursive: true });
+  await page.screenshot({ path: path.join(dir, name), fullPage: true });
+}
+
+/** Hardhat's accounts the app suites use, unlocked on the node: the treasury (0) and the demo's manufacturer (3). */
+export const TREASURY = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
+export const MANUFACTURER = "0x90F79bf6EB2c4f870365E785982E1f101E93b906";

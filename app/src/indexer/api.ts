@@ -56,6 +56,8 @@ export interface ScoreChange {
 
 export interface DeviceDetail {
   device: IndexedDevice;
+  /** The device's wallets (owning it or linked to it), from an indexer that indexes them. */
+  wallets?: { address: string }[];
   statusHistory: StatusChange[];
   ownerHistory: OwnerChange[];
   reputationHistory: ScoreChange[];
@@ -90,6 +92,34 @@ export const FILTER_KEYS = ["manufacturer", "owner", "status", "type", "whitelis
 export interface WalletSummary {
   wallet: { address: string; deviceId?: string; threshold?: number; owners?: string[]; frozen?: boolean };
   allowances?: { asset: string; limit: string; available: string }[];
+}
+
+export interface WalletExecution {
+  id: string;
+  nonce: string;
+  to: string;
+  value: string;
+  success: boolean;
+  block: string;
+  timestamp: string;
+  txHash: string;
+}
+
+export interface WalletSpend {
+  id: string;
+  asset: string;
+  to: string;
+  amount: string;
+  relayed: boolean;
+  block: string;
+  timestamp: string;
+  txHash: string;
+}
+
+/** GET /wallets/:address with the first page of its owner executions and device spends, newest first. */
+export interface WalletDetail extends WalletSummary {
+  executions: Page<WalletExecution>;
+  spends: Page<WalletSpend>;
 }
 
 export interface ChannelRow {
@@ -219,8 +249,8 @@ export function deviceDetail(indexerUrl: string, deviceId: string, signal?: Abor
   return getJson<DeviceDetail>(indexerUrl, `devices/${deviceId.toLowerCase()}`, signal);
 }
 
-export function walletOf(indexerUrl: string, address: string, signal?: AbortSignal): Promise<WalletSummary> {
-  return getJson<WalletSummary>(indexerUrl, `wallets/${address.toLowerCase()}`, signal);
+export function walletOf(indexerUrl: string, address: string, signal?: AbortSignal): Promise<WalletDetail> {
+  return getJson<WalletDetail>(indexerUrl, `wallets/${address.toLowerCase()}`, signal);
 }
 
 export function channelsOf(indexerUrl: string, owner: string, signal?: AbortSignal): Promise<Page<ChannelRow>> {

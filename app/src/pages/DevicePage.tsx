@@ -115,6 +115,7 @@ export function DevicePage() {
       <ReputationChart history={reputationHistory} />
 
       {d.owner !== null && <OwnerWallet owner={d.owner} />}
+      <DeviceWallets wallets={detail.data.wallets} />
       {d.owner !== null && <OwnerChannels owner={d.owner} />}
       <p>
         <Link to="/fleet">Back to the fleet</Link>
@@ -168,7 +169,9 @@ function OwnerWallet({ owner }: { owner: string }) {
       {wallet.data !== undefined && (
         <dl className="card">
           <dt>Wallet</dt>
-          <dd className="mono">{wallet.data.wallet.address}</dd>
+          <dd className="mono">
+            <Link to={`/wallets/${wallet.data.wallet.address}`}>{wallet.data.wallet.address}</Link>
+          </dd>
           {wallet.data.wallet.owners !== undefined && (
             <>
               <dt>Owners</dt>
@@ -185,6 +188,23 @@ function OwnerWallet({ owner }: { owner: string }) {
           ))}
         </dl>
       )}
+    </section>
+  );
+}
+
+/** Every wallet of the device the indexer lists (owning it or linked to it), each linking to its wallet page. */
+function DeviceWallets({ wallets }: { wallets?: { address: string }[] }) {
+  if (wallets === undefined || wallets.length === 0) return null;
+  return (
+    <section data-testid="device-wallets">
+      <h2>Wallets of this device</h2>
+      <ul>
+        {wallets.map((w) => (
+          <li key={w.address} className="mono">
+            <Link to={`/wallets/${w.address}`}>{w.address}</Link>
+          </li>
+        ))}
+      </ul>
     </section>
   );
 }

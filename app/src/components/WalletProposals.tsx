@@ -1,0 +1,284 @@
+import { useQueryClient } from "@tanstack/react-query";
+import { useState } from "react";
+import type { ChangeEvent, FormEvent } from "react";
+import { formatUnits, isAddress, parseUnits } from "viem";
+import type { Address } from "viem";
+import { useConfig, useConnection, usePublicClient } from "wagmi";
+
+import type { Proposal } from "../../../src/wallets/proposal";
+import { useAppConfig } from "../chain/context";
+import { plainError } from "../chain/errors";
+import {
+  buildProposal,
+  executeProposal,
+  pageAssets,
+  postProposal,
+  proposalFromFile,
+  signProposal,
+} from "../chain/wallets";
+import type { PageAction, QueuedProposal, WalletChainState, WalletQueue } from "../chain/wallets";
+
+type Kind = "send-eth" | "send-thing" | "limit-eth" | "limit-thing" | "unfreeze";
+const KINDS: { kind: Kind; label: string }[] = [
+  { kind: "send-eth", label: "Send ETH out" },
+  { kind: "send-thing", label: "Send THING out" },
+  { kind: "limit-eth", label: "Set the device's ETH limit" },
+  { kind: "limit-thing", label: "Set the device's THING limit" },
+  { kind: "unfreeze", label: "Unfreeze the device key" },
+];
+
+/** A busy flag and the last problem of the page's actions; `run` refreshes the queue and chain after one. */
+function useAction() {
+  const queryClient = useQueryClient();
+  const [busy, setBusy] = useState<string | null>(null);
+  const [problem, setProblem] = useState<string | null>(null);
+  async function run(label: string, action: () => Promise<unknown>) {
+    setBusy(label);
+    setProblem(null);
+    try {
+      await action();
+    } catch (error) {
+      setProblem(plainError(error));
+    } finally {
+      setBusy(null);
+      await queryClient.invalidateQueries({ queryKey: ["wallet-queue"] });
+      await queryClient.invalidateQueries({ queryKey: ["wallet-chain"] });
+    }
+  }
+  return { busy, problem, run };
+}
+
+/** The owners' proposals: create and sign one, import a file, sign others', see progress, execute. */
+export function WalletProposals(props: {
+  wallet: Address;
+  state: WalletChainState;
+  owners?: string[];
+  queue?: WalletQueue;
+  queueError: Error | null;
+}) {
+  const { wallet, state, owners, queue, queueError } = props;
+  const { address: account } = useConnection();
+  const isOwner = account !== undefined && owners?.some((o) => o.toLowerCase() === account.toLowerCase()) === true;
+  const action = useAction();
+
+  return (
+    <section aria-label="Proposals" data-testid="proposals">
+      <h2>Proposals</h2>
+      <p className="hint">
+        {`An owner proposes and signs; the other owners sign in their own browsers; once ${state.threshold} have signed, anyone executes.`}
+      </p>
+      {queueError !== null && (
+        <p role="alert" className="error" data-testid="queue-error">
+          {queueError.message}
+        </p>
+      )}
+      {queue !== undefined && (
+        <>
+          {isOwner ? (
+            <NewProposal wallet={wallet} state={state} account={account!} action={action} />
+          ) : (
+            <p className="hint">Connect an owner&apos;s account to propose or sign.</p>
+          )}
+          <ImportProposal action={action} signer={isOwner ? account : undefined} />
+          {action.problem !== null && (
+            <p role="alert" className="error" data-testid="proposal-problem">
+              {action.problem}
+            </p>
+          )}
+          {queue.proposals.length === 0 ? (
+            <p data-testid="proposals-empty">No proposal queued for this wallet.</p>
+          ) : (
+            <ul className="proposals">
+              {queue.proposals.map((q) => (
+                <ProposalCard
+                  key={q.id}
+                  queued={q}
+                  nonce={state.nonce}
+                  queue={queue}
+                  account={account}
+                  isOwner={isOwner}
+                  action={action}
+                />
+              ))}
+            </ul>
+          )}
+        </>
+      )}
+    </section>
+  );
+}
+
+type Action = ReturnType<typeof useAction>;
+
+function NewProposal(props: { wallet: Address; state: WalletChainState; account: Address; action: Action }) {
+  const { wallet, state, account, action } = props;
+  const config = useAppConfig();
+  const wagmi = useConfig();
+  const client = usePublicClient({ chainId: config.chainId })!;
+  const [kind, setKind] = useState<Kind>("send-eth");
+  const [eth, thing] = pageAssets(config.token);
+
+  function pageAction(form: FormData): PageAction {
+    const to = String(form.get("to") ?? "").trim();
+    const value = String(form.get("amount") ?? "").trim();
+    const asset = kind.endsWith("eth") ? eth! : thing!;
+    if (kind === "unfreeze") return { kind: "unfreeze" };
+    let parsed: bigint;
+    try {
+      parsed = parseUnits(value, asset.decimals);
+    } catch {
+      throw new Error(`"${value}" is not an amount of ${asset.symbol} (e.g. 0.5).`);
+    }
+    if (parsed < 0n) throw new Error("An amount cannot be negative.");
+    if (kind.startsWith("limit")) return { kind: "limit", asset, limit: parsed };
+    if (!isAddress(to)) throw new Error(`"${to}" is not an address: the recipient is 0x and 40 hex digits.`);
+    return { kind: "send", asset, to, amount: parsed };
+  }
+
+  function submit(event: FormEvent<HTMLFormElement>) {
+    event.preventDefault();
+    const form = new FormData(event.currentTarget);
+    void action.run("propose", async () => {
+      const p = await buildProposal(client, config.chainId, wallet, state.nonce, pageAction(form));
+      await postProposal(await signProposal(wagmi, client, p, account));
+    });
+  }
+
+  return (
+    <form className="filters" aria-label="New proposal" onSubmit={submit}>
+      <label>
+        Proposal
+        <select name="kind" aria-label="Proposal kind" value={kind} onChange={(e) => setKind(e.target.value as Kind)}>
+          {KINDS.map((k) => (
+            <option key={k.kind} value={k.kind}>
+              {k.label}
+            </option>
+          ))}
+        </select>
+      </label>
+      {kind.startsWith("send") && (
+        <label>
+          Recipient
+          <input name="to" placeholder="0x…" autoComplete="off" />
+        </label>
+      )}
+      {kind !== "unfreeze" && (
+        <label>
+          {kind.startsWith("send") ? "Amount" : "New limit per period"}
+          <input name="amount" placeholder="0.5" inputMode="decimal" autoComplete="off" />
+        </label>
+      )}
+      <div>
+        <button type="submit" disabled={action.busy !== null}>
+          {action.busy === "propose" ? "Proposing…" : "Propose and sign"}
+        </button>
+      </div>
+    </form>
+  );
+}
+
+/**
+ * Imports a proposal file (`wallet:propose`'s, or one downloaded here) into the queue, with its signatures. The
+ * queue opens only signed proposals, so a connected owner signs an unsigned file first.
+ */
+function ImportProposal({ action, signer }: { action: Action; signer?: Address }) {
+  const config = useAppConfig();
+  const wagmi = useConfig();
+  const client = usePublicClient({ chainId: config.chainId })!;
+  function pick(event: ChangeEvent<HTMLInputElement>) {
+    const file = event.target.files?.[0];
+    event.target.value = "";
+    if (file === undefined) return;
+    void action.run("import", async () => {
+      const p = await proposalFromFile(file);
+      const unsigned = Object.keys(p.signatures).length === 0;
+      return postProposal(unsigned && signer !== undefined ? await signProposal(wagmi, client, p, signer) : p);
+    });
+  }
+  return (
+    <p>
+      <label>
+        Import a proposal file{" "}
+        <input type="file" accept="application/json,.json" onChange={pick} data-testid="import-proposal" />
+      </label>
+    </p>
+  );
+}
+
+/** Downloads the proposal as the CLI's file, for `wallet:sign --file` and `wallet:exec --file`. */
+function download(q: QueuedProposal) {
+  const blob = new Blob([`${JSON.stringify(q.proposal, null, 2)}\n`], { type: "application/json" });
+  const link = document.createElement("a");
+  link.href = URL.createObjectURL(blob);
+  link.download = q.file;
+  link.click();
+  URL.revokeObjectURL(link.href);
+}
+
+function statusLine(q: QueuedProposal, nonce: bigint, threshold: number): string {
+  const p = BigInt(q.proposal.nonce);
+  if (q.status === "spent" || p < nonce) return "Nonce spent: executed, or replaced by another proposal.";
+  if (q.signers.length < threshold) return "Waiting for signatures.";
+  if (p > nonce) return `Signed; nonce ${nonce} must execute first.`;
+  return "Ready: anyone can execute it.";
+}
+
+function ProposalCard(props: {
+  queued: QueuedProposal;
+  nonce: bigint;
+  queue: WalletQueue;
+  account?: Address;
+  isOwner: boolean;
+  action: Action;
+}) {
+  const { queued: q, nonce, queue, account, isOwner, action } = props;
+  const config = useAppConfig();
+  const wagmi = useConfig();
+  const client = usePublicClient({ chainId: config.chainId })!;
+  const p: Proposal = q.proposal;
+  const spent = q.status === "spent" || BigInt(p.nonce) < nonce;
+  const signed = account !== undefined && q.signers.some((s) => s.toLowerCase() === account.toLowerCase());
+  const executable = !spent && q.signers.length >= queue.threshold && BigInt(p.nonce) === nonce;
+
+  return (
+    <li className="card proposal" data-testid="proposal" data-id={q.id}>
+      <p>
+        <strong data-testid="proposal-description">{p.description || "(no description)"}</strong>
+      </p>
+      <p className="mono">
+        {`nonce ${p.nonce} · to ${p.to} · ${formatUnits(BigInt(p.value), 18)} ETH · gas ${p.gasLimit}`}
+      </p>
+      <p data-testid="proposal-progress">{`${q.signers.length} of ${queue.threshold} signatures`}</p>
+      <progress max={queue.threshold} value={Math.min(q.signers.length, queue.threshold)} />
+      <p className="mono">{q.signers.length === 0 ? "No owner has signed." : `Signed by ${q.signers.join(", ")}`}</p>
+      <p data-testid="proposal-status" className={spent ? "hint" : executable ? "ok" : undefined}>
+        {statusLine(q, nonce, queue.threshold)}
+      </p>
+      <div className="actions">
+        <button
+          type="button"
+          disabled={!isOwner || signed || spent || action.busy !== null}
+          onClick={() =>
+            void action.run("sign", async () => postProposal(await signProposal(wagmi, client, p, account!)))
+          }
+        >
+          {signed ? "Signed" : action.busy === "sign" ? "Signing…" : "Sign"}
+        </button>{" "}
+        <button
+          type="button"
+          disabled={!executable || account === undefined || action.busy !== null}
+          onClick={() =>
+            void action.run("execute", () =>
+              executeProposal(wagmi, config.chainId, account!, p, queue.owners, queue.threshold),
+            )
+          }
+        >
+          {action.busy === "execute" ? "Executing…" : "Execute"}
+        </button>{" "}
+        <button type="button" onClick={() => download(q)}>
+          Download file
+        </button>
+      </div>
+    </li>
+  );
+}

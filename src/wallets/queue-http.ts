@@ -1,0 +1,115 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+
+import { JsonRpcProvider } from "ethers";
+
+import { contextFor } from "../chain/context";
+import type { SystemAddresses, SystemContext } from "../chain/context";
+import { readDomain } from "../eip712/domain";
+import { UserError } from "../errors";
+import type { ProposalQueue, WalletReader } from "./queue";
+import { walletAt, walletOwners } from "./wallet";
+
+/** The largest body a POST to the queue takes: a proposal with its call data and up to 20 signatures. */
+export const MAX_PROPOSAL_BODY = 64 * 1024;
+
+/** The path the app server serves the queue under (the app fetches `proposals/…` beside itself). */
+export const QUEUE_PATH = "/proposals";
+
+/** Reads a wallet as the queue needs it, through `ctx`: owners from its events, domain from the wallet itself. */
+export function walletViewReader(ctx: SystemContext): WalletReader {
+  return async (address) => {
+    const wallet = await walletAt(ctx, address);
+    const [owners, threshold, nonce, domain] = await Promise.all([
+      walletOwners(ctx, wallet),
+      wallet.threshold(),
+      wallet.nonce(),
+      readDomain(wallet),
+    ]);
+    return { chainId: ctx.chainId, domain, owners, threshold: Number(threshold), nonce };
+  };
+}
+
+/** A reader for the chain at `rpcUrl` with the system `addresses` (the app server's config), one provider per URL. */
+export function rpcWalletReader(config: () => { rpcUrl: string; addresses: SystemAddresses }): WalletReader {
+  const providers = new Map<string, JsonRpcProvider>();
+  return async (address) => {
+    const { rpcUrl, addresses } = config();
+    let provider = providers.get(rpcUrl);
+    if (provider === undefined) {
+      provider = new JsonRpcProvider(rpcUrl, undefined, { staticNetwork: true });
+      providers.set(rpcUrl, provider);
+    }
+    return walletViewReader(await contextFor(provider, addresses))(address);
+  };
+}
+
+class TooLarge extends Error {}
+
+function readBody(req: IncomingMessage, limit: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers["content-length"] ?? "0");
+    if (declared > limit) return reject(new TooLarge());
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.removeAllListeners("data");
+        req.resume();
+        reject(new TooLarge());
+      } else chunks.push(chunk);
+    });
+    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("error", reject);
+  });
+}
+
+function answer(res: ServerResponse, status: number, body: unknown): void {
+  res.statusCode = status;
+  res.setHeader("content-type", "application/json");
+  res.setHeader("cache-control", "no-store");
+  res.end(JSON.stringify(body));
+}
+
+/**
+ * The queue's HTTP routes, as Connect middleware (Vite's `vite` and `vite preview` servers use it):
+ * `GET /proposals/<wallet>` lists a wallet's proposals with its owners, threshold and nonce;
+ * `POST /proposals` (a Proposal as JSON, at most {@link MAX_PROPOSAL_BODY} bytes) adds one or adds its
+ * signatures to the stored one. A refusal is a 4xx with `{ error }`, one line; nothing is stored.
+ */
+export function proposalQueueMiddleware(queue: () => ProposalQueue) {
+  return (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void): void => {
+    const url = (req.url ?? "").split("?")[0]!;
+    if (url !== QUEUE_PATH && !url.startsWith(`${QUEUE_PATH}/`)) return next();
+    void handle(queue(), req, url).then(
+      ([status, body]) => answer(res, status, body),
+      () => answer(res, 500, { error: "the proposal queue failed" }),
+    );
+  };
+}
+
+async function handle(queue: ProposalQueue, req: IncomingMessage, url: string): Promise<[number, unknown]> {
+  try {
+    if (req.method === "GET" && url.startsWith(`${QUEUE_PATH}/`)) {
+      return [200, await queue.list(decodeURIComponent(url.slice(QUEUE_PATH.length + 1)))];
+    }
+    if (req.method === "POST" && url === QUEUE_PATH) {
+      if (!/^application\/json\b/.test(req.headers["content-type"] ?? "")) {
+        return [415, { error: "post the proposal as application/json" }];
+      }
+      let body: unknown;
+      try {
+        body = JSON.parse(await readBody(req, MAX_PROPOSAL_BODY));
+      } catch (error) {
+        if (error instanceof TooLarge) return [413, { error: `the body is over ${MAX_PROPOSAL_BODY} bytes` }];
+        return [400, { error: "the body is not JSON" }];
+      }
+      return [200, await queue.submit(body)];
+    }
+    return [405, { error: `${req.method} ${url} is not a route of the proposal queue` }];
+  } catch (error) {
+    if (error instanceof UserError || error instanceof URIError) return [400, { error: error.message.split("\n")[0] }];
+    // A chain or disk fault: no internal text reaches the client.
+    return [503, { error: "the proposal queue could not read the chain or its folder; try again" }];
+  }
+}

@@ -1,0 +1,249 @@
+import fs from "node:fs";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import os from "node:os";
+import path from "node:path";
+
+import { expect } from "chai";
+import { Wallet, getAddress } from "ethers";
+import type { Signer, TypedDataDomain } from "ethers";
+
+import { signExecute } from "../../src/eip712/wallet";
+import { UserError } from "../../src/errors";
+import { PROPOSAL_KIND, proposalMessage, readProposal } from "../../src/wallets";
+import type { Proposal } from "../../src/wallets";
+import { MAX_PENDING, ProposalQueue } from "../../src/wallets/queue";
+import type { WalletView } from "../../src/wallets/queue";
+import { MAX_PROPOSAL_BODY, proposalQueueMiddleware } from "../../src/wallets/queue-http";
+
+/*
+ * The app server's proposal queue without a chain or a browser: a wallet view stands in for the chain (its
+ * owners, threshold, nonce and EIP-712 domain), real owner keys sign. Attack tests check that a refusal
+ * stores nothing: the queue's folder is compared byte for byte before and after.
+ */
+
+const WALLET = getAddress("0x" + "ab".repeat(20));
+const owners = [Wallet.createRandom(), Wallet.createRandom(), Wallet.createRandom()];
+const stranger = Wallet.createRandom();
+const domain: TypedDataDomain = { name: "DeviceWallet", version: "1", chainId: 31337n, verifyingContract: WALLET };
+
+function proposal(overrides: Partial<Proposal> = {}): Proposal {
+  return {
+    kind: PROPOSAL_KIND,
+    version: 1,
+    chainId: "31337",
+    wallet: WALLET,
+    nonce: "3",
+    to: getAddress("0x" + "cd".repeat(20)),
+    value: "1000",
+    data: "0x",
+    gasLimit: "0",
+    description: "pay the mechanic",
+    signatures: {},
+    ...overrides,
+  };
+}
+
+async function signed(p: Proposal, ...by: Signer[]): Promise<Proposal> {
+  const signatures = { ...p.signatures };
+  for (const owner of by) signatures[await owner.getAddress()] = await signExecute(owner, domain, proposalMessage(p));
+  return { ...p, signatures };
+}
+
+/** Every file under `dir` with its content: what a refusal must leave untouched. */
+function snapshot(dir: string): Record<string, string> {
+  if (!fs.existsSync(dir)) return {};
+  const files = fs.readdirSync(dir, { recursive: true, encoding: "utf8" });
+  return Object.fromEntries(
+    files
+      .map((f) => path.join(dir, f))
+      .filter((f) => fs.statSync(f).isFile())
+      .map((f) => [f, fs.readFileSync(f, "utf8")]),
+  );
+}
+
+describe("Proposal queue (src/wallets/queue.ts)", function () {
+  let dir: string;
+  let view: WalletView;
+  let queue: ProposalQueue;
+
+  beforeEach(function () {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "proposal-queue-"));
+    view = { chainId: 31337n, domain, owners: owners.map((o) => o.address), threshold: 2, nonce: 3n };
+    queue = new ProposalQueue(dir, async (wallet) => {
+      if (wallet !== WALLET) throw new UserError(`there is no device wallet at ${wallet}`);
+      return view;
+    });
+  });
+
+  afterEach(function () {
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("stores a proposal as a CLI proposal file, and counts each owner's signature towards the threshold", async function () {
+    await expectRefusal(queue.submit(proposal()), /a new proposal needs an owner's signature/);
+    expect(snapshot(dir)).to.deep.equal({});
+
+    const first = await queue.submit(await signed(proposal(), owners[0]));
+    expect(first.status).to.equal("pending");
+    expect(first.signers).to.deep.equal([owners[0].address]);
+    const file = path.join(queue.folderOf(WALLET), first.file);
+    expect(first.file).to.equal(`3-${first.id}.json`);
+    expect(readProposal(file)).to.deep.equal(await signed(proposal(), owners[0]));
+    // Posting the same signature again changes nothing.
+    expect((await queue.submit(await signed(proposal(), owners[0]))).signers).to.deep.equal([owners[0].address]);
+
+    const second = await queue.submit(await signed(proposal(), owners[1]));
+    expect(second.status).to.equal("ready");
+    expect(readProposal(file).signatures).to.have.keys(owners[0].address, owners[1].address);
+    const listed = await queue.list(WALLET.toLowerCase());
+    expect(listed.proposals).to.have.length(1);
+    expect(listed.proposals[0].signers).to.have.members([owners[0].address, owners[1].address]);
+    expect(listed.threshold).to.equal(2);
+  });
+
+  it("keeps both signatures when two owners post at the same time", async function () {
+    await Promise.all([
+      queue.submit(await signed(proposal(), owners[0])),
+      queue.submit(await signed(proposal(), owners[2])),
+    ]);
+    const [entry] = (await queue.list(WALLET)).proposals;
+    expect(entry.signers).to.have.members([owners[0].address, owners[2].address]);
+    expect(entry.status).to.equal("ready");
+  });
+
+  it("lists a proposal whose nonce the wallet has spent as spent, and refuses new ones for it", async function () {
+    await queue.submit(await signed(proposal(), owners[0]));
+    view = { ...view, nonce: 4n };
+    expect((await queue.list(WALLET)).proposals.map((p) => p.status)).to.deep.equal(["spent"]);
+    const before = snapshot(dir);
+    await expectRefusal(queue.submit(await signed(proposal(), owners[1])), /nonce 3 is already spent/);
+    expect(snapshot(dir)).to.deep.equal(before);
+  });
+
+  async function expectRefusal(promise: Promise<unknown>, message: RegExp): Promise<void> {
+    const error = await promise.then(
+      () => expect.fail("the queue took it"),
+      (e: unknown) => e,
+    );
+    expect(error).to.be.instanceOf(UserError);
+    expect((error as Error).message).to.match(message);
+    expect((error as Error).message).not.to.include("\n");
+  }
+
+  it("attack: a non-owner's signature is refused and stores nothing", async function () {
+    await queue.submit(await signed(proposal(), owners[0]));
+    const before = snapshot(dir);
+    await expectRefusal(queue.submit(await signed(proposal(), stranger)), /is not an owner/);
+    expect(snapshot(dir)).to.deep.equal(before);
+  });
+
+  it("attack: a signature over other content, or listed under another owner, is refused and stores nothing", async function () {
+    await queue.submit(await signed(proposal(), owners[2]));
+    const before = snapshot(dir);
+    const other = await signed(proposal({ value: "999999" }), owners[0]);
+    const forged = { ...proposal(), signatures: other.signatures };
+    await expectRefusal(queue.submit(forged), /made by 0x[0-9a-fA-F]{40}, or over other content/);
+    const byB = await signed(proposal(), owners[1]);
+    const misnamed = { ...proposal(), signatures: { [owners[0].address]: byB.signatures[owners[1].address] } };
+    await expectRefusal(queue.submit(misnamed), /or over other content/);
+    const otherDomain = { ...domain, verifyingContract: getAddress("0x" + "ef".repeat(20)) };
+    const elsewhere = await signExecute(owners[0], otherDomain, proposalMessage(proposal()));
+    await expectRefusal(
+      queue.submit({ ...proposal(), signatures: { [owners[0].address]: elsewhere } }),
+      /other content/,
+    );
+    expect(snapshot(dir)).to.deep.equal(before);
+  });
+
+  it("attack: malformed proposals, another chain and an unknown wallet are refused with one line", async function () {
+    const cases: [unknown, RegExp][] = [
+      [null, /is not a wallet proposal/],
+      [[], /is not a wallet proposal/],
+      [{ ...proposal(), kind: "other" }, /is not a wallet proposal/],
+      [{ ...proposal(), to: "0x1234" }, /"to" is not an address/],
+      [{ ...proposal(), value: "-1" }, /"value" must be a whole number/],
+      [{ ...proposal(), value: (1n << 256n).toString() }, /"value" must be a whole number/],
+      [{ ...proposal(), data: "0xabc" }, /"data" is not 0x-prefixed hex bytes/],
+      [{ ...proposal(), description: "x".repeat(501) }, /"description" must be a string/],
+      [{ ...proposal(), signatures: { [owners[0].address]: "0x1234" } }, /is not 65 bytes/],
+      [{ ...proposal(), signatures: { nobody: "0x" + "11".repeat(65) } }, /"nobody" is not an address/],
+      [{ ...proposal(), chainId: "1" }, /is for chain 1, but this app serves chain 31337/],
+      [{ ...proposal(), wallet: getAddress("0x" + "12".repeat(20)) }, /there is no device wallet/],
+    ];
+    for (const [body, message] of cases) await expectRefusal(queue.submit(body), message);
+    expect(snapshot(dir)).to.deep.equal({});
+  });
+
+  it(`attack: keeps at most ${MAX_PENDING} waiting proposals per wallet`, async function () {
+    for (let n = 0; n < MAX_PENDING; n++) await queue.submit(await signed(proposal({ value: String(n) }), owners[0]));
+    const before = snapshot(dir);
+    await expectRefusal(queue.submit(await signed(proposal({ value: "123456789" }), owners[0])), /already has 50/);
+    expect(snapshot(dir)).to.deep.equal(before);
+  });
+
+  describe("over HTTP (the app server's middleware)", function () {
+    let server: http.Server;
+    let url: string;
+
+    beforeEach(async function () {
+      const middleware = proposalQueueMiddleware(() => queue);
+      server = http.createServer((req, res) =>
+        middleware(req, res, () => {
+          res.statusCode = 404;
+          res.end("not the queue");
+        }),
+      );
+      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+      url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    });
+
+    afterEach(async function () {
+      await new Promise((resolve) => server.close(resolve));
+    });
+
+    const post = (body: string, type = "application/json") =>
+      fetch(`${url}/proposals`, { method: "POST", headers: { "content-type": type }, body });
+
+    it("adds and lists proposals", async function () {
+      const posted = await post(JSON.stringify(await signed(proposal(), owners[0])));
+      expect(posted.status).to.equal(200);
+      expect(((await posted.json()) as { signers: string[] }).signers).to.deep.equal([owners[0].address]);
+      const listed = await fetch(`${url}/proposals/${WALLET}`);
+      expect(listed.status).to.equal(200);
+      const body = (await listed.json()) as { nonce: string; proposals: unknown[] };
+      expect(body.nonce).to.equal("3");
+      expect(body.proposals).to.have.length(1);
+      expect((await fetch(`${url}/elsewhere`)).status).to.equal(404);
+    });
+
+    it("attack: oversize, non-JSON, wrong type, garbage and a non-owner are 4xx with one line; nothing is stored", async function () {
+      const huge = JSON.stringify({ ...proposal(), data: "0x" + "00".repeat(MAX_PROPOSAL_BODY) });
+      const answers = [
+        [await post(huge), 413, /^the body is over 65536 bytes$/],
+        [await post("{not json"), 400, /^the body is not JSON$/],
+        [await post(JSON.stringify(proposal()), "text/plain"), 415, /application\/json/],
+        [await post(JSON.stringify({ hello: 1 })), 400, /is not a wallet proposal/],
+        [await post(JSON.stringify(await signed(proposal(), stranger))), 400, /is not an owner/],
+        [await fetch(`${url}/proposals/not-an-address`), 400, /is not an address/],
+        [await fetch(`${url}/proposals/${WALLET}`, { method: "DELETE" }), 405, /not a route/],
+      ] as const;
+      for (const [response, status, message] of answers) {
+        expect(response.status).to.equal(status);
+        const { error } = (await response.json()) as { error: string };
+        expect(error).to.match(message);
+        expect(error).not.to.include("\n");
+      }
+      expect(snapshot(dir)).to.deep.equal({});
+    });
+
+    it("answers 503 without internal text when the chain cannot be read", async function () {
+      queue = new ProposalQueue(dir, async () => {
+        throw new Error("connect ECONNREFUSED 127.0.0.1:8545 at JsonRpcProvider…");
+      });
+      const response = await fetch(`${url}/proposals/${WALLET}`);
+      expect(response.status).to.equal(503);
+      expect(((await response.json()) as { error: string }).error).not.to.include("ECONNREFUSED");
+    });
+  });
+});
