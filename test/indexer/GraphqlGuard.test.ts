@@ -2,6 +2,7 @@ import { expect } from "chai";
 import { getIntrospectionQuery } from "graphql";
 
 import { GRAPHQL_BOUNDS, refuseGraphqlArguments } from "../../indexer/src/api/graphql-guard";
+import { VALUE_BOUNDS } from "../../indexer/src/api/graphql-values";
 import type { CursorTables } from "../../indexer/src/api/graphql-guard";
 
 /** Two tables as `cursorTables` describes them: `device` (id), and `walletPeriodUse` (a composite key). */
@@ -106,5 +107,71 @@ describe("indexer GraphQL guard", function () {
     );
     // A fragment that spreads itself is left to Ponder's validation, without looping here.
     expect(refuse("{ devices { items { ...A } } } fragment A on device { id ...A }")).to.equal(undefined);
+  });
+
+  // The outside attack's filters: a wide OR broke Ponder's database connection until restart, a deep AND and
+  // a long id_in overflowed its stack. Each is refused here, sent as a variable or written in the document.
+  it("bounds filters' lists, nesting and size, in variables and in literal arguments", function () {
+    const query = "query ($w: deviceFilter) { devices(where: $w) { items { id } } }";
+    const id = (i: number) => `0x${i.toString(16).padStart(64, "0")}`;
+    const ids = (n: number) => Array.from({ length: n }, (_, i) => id(i));
+    expect(refuse(query, { w: { OR: ids(50_000).map((i) => ({ id: i })) } })).to.match(
+      /^OR lists 50000 items, more than 100/,
+    );
+    expect(refuse(query, { w: { id_in: ids(200_000) } })).to.match(/^id_in lists 200000 items/);
+    let deep: Record<string, unknown> = { id: id(1) };
+    for (let i = 0; i < 3000; i++) deep = { AND: [deep] };
+    expect(refuse(query, { w: deep })).to.match(/^AND nests objects and lists more than 8 deep/);
+    // Many short lists add up: 20 ORs of 100 items are more values than a request may hold.
+    const many = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`v${i}`, ids(100)]));
+    expect(refuse(query, many)).to.match(/more than 1000 values/);
+    // 20,000 characters in all, however few values.
+    expect(refuse(query, { w: { deviceKey_contains: "a".repeat(VALUE_BOUNDS.chars) } })).to.match(/characters of JSON/);
+    // Written in the document: the same bounds.
+    const literal = `[${ids(VALUE_BOUNDS.list + 1)
+      .slice(0, VALUE_BOUNDS.list + 1)
+      .map((i) => `"${i.slice(0, 4)}"`)
+      .join(",")}]`;
+    expect(refuse(`{ devices(where: { id_in: ${literal} }) { items { id } } }`)).to.match(/^id_in lists 101 items/);
+    expect(
+      refuse(`{ devices(where: ${"{ AND: [".repeat(5)}{ id: "0x" }${"] }".repeat(5)}) { items { id } } }`),
+    ).to.match(/nests objects and lists more than 8 deep/);
+    expect(refuse(`query ($w: deviceFilter = { id_in: ${literal} }) { devices(where: $w) { items { id } } }`)).to.match(
+      /^id_in lists 101 items/,
+    );
+    // What a client asks for does fit: 100 ids, 3 levels of AND/OR.
+    expect(refuse(query, { w: { id_in: ids(100) } })).to.equal(undefined);
+    expect(
+      refuse(query, { w: { AND: [{ OR: [{ id: id(1) }, { status: "Active" }] }, { manufacturerId: 1 }] } }),
+    ).to.equal(undefined);
+    expect(refuse('{ devices(where: { AND: [{ OR: [{ id: "0x1" }] }] }) { items { id } } }')).to.equal(undefined);
+  });
+
+  it("refuses a NUL in any string, LIKE wildcards in a text filter, and an orderDirection other than asc/desc", function () {
+    expect(refuse('{ devices(where: { deviceKey_contains: "\\u0000" }) { items { id } } }')).to.match(/NUL/);
+    expect(
+      refuse("query ($k: String) { devices(where: { deviceKey: $k }) { items { id } } }", { k: "a\u0000" }),
+    ).to.match(/^k holds a NUL/);
+    expect(
+      refuse("query ($w: deviceFilter) { devices(where: $w) { items { id } } }", { w: { ["a\u0000"]: 1 } }),
+    ).to.match(/NUL/);
+    for (const key of ["id_starts_with", "id_not_starts_with", "deviceKey_contains", "owner_not_ends_with"])
+      for (const bad of ["%", "0x_", "a\\b"])
+        expect(
+          refuse(`query ($w: deviceFilter) { devices(where: $w) { items { id } } }`, { w: { [key]: bad } }),
+          key,
+        ).to.match(new RegExp(`^${key}: wildcards \\(%, _ and \\\\\\) are not supported`));
+    expect(refuse('{ devices(where: { id_starts_with: "%" }) { items { id } } }')).to.match(/wildcards/);
+    // The same characters elsewhere are plain text, and a filter without them is let through.
+    expect(refuse('{ devices(where: { id: "0x_%" }) { items { id } } }')).to.equal(undefined);
+    expect(refuse('{ devices(where: { id_starts_with: "0xab" }) { items { id } } }')).to.equal(undefined);
+    expect(refuse('{ devices(orderBy: "id", orderDirection: "sideways") { items { id } } }')).to.match(
+      /^orderDirection "sideways" is not asc or desc/,
+    );
+    expect(refuse("query ($d: String) { devices(orderDirection: $d) { items { id } } }", { d: 1 })).to.match(
+      /^orderDirection 1 is not asc or desc/,
+    );
+    expect(refuse('{ devices(orderBy: "id", orderDirection: "desc") { items { id } } }')).to.equal(undefined);
+    expect(refuse('{ devices(orderDirection: "asc") { items { id } } }')).to.equal(undefined);
   });
 });

@@ -1,6 +1,7 @@
 import { Kind, parse } from "graphql";
 import type { DocumentNode, FieldNode, FragmentDefinitionNode, SelectionNode, ValueNode } from "graphql";
 
+import { literalOf, refuseVariables, valueChecker } from "./graphql-values";
 import { shown } from "./params";
 
 /** A GraphQL request as a client sends it (POST JSON body, or GET search parameters). */
@@ -100,6 +101,8 @@ interface Walk {
   fields: number;
   roots: number;
   rows: number;
+  /** Checks a literal argument's value (lists, depth, NUL, LIKE wildcards), counting values over the request. */
+  check: (value: unknown, key: string) => string | undefined;
   refusal?: string;
 }
 
@@ -114,7 +117,15 @@ function valueOf(walk: Walk, node: ValueNode): unknown {
 
 /** The refusal of a field's `limit`, `offset`, `after` or `before`, if one is out of bounds or not a cursor. */
 function refuseArguments(walk: Walk, field: FieldNode): string | undefined {
+  for (const argument of field.arguments ?? []) {
+    if (argument.value.kind === Kind.VARIABLE) continue; // checked as sent
+    const refusal = walk.check(literalOf(argument.value), argument.name.value);
+    if (refusal !== undefined) return refusal;
+  }
   const args = new Map(field.arguments?.map((a) => [a.name.value, valueOf(walk, a.value)]));
+  const direction = args.get("orderDirection");
+  if (direction !== undefined && direction !== null && direction !== "asc" && direction !== "desc")
+    return `orderDirection ${typeof direction === "string" ? shown(direction) : String(direction)} is not asc or desc`;
   const limit = args.get("limit");
   if (typeof limit === "number" && (limit < 1 || limit > GRAPHQL_BOUNDS.page))
     return `limit ${limit} is outside 1-${GRAPHQL_BOUNDS.page} (rows a page; follow pageInfo.endCursor for more)`;
@@ -180,6 +191,7 @@ function variablesOf(document: DocumentNode, sent: Record<string, unknown>): Rec
     fields: 0,
     roots: 0,
     rows: 0,
+    check: () => undefined,
   } satisfies Walk;
   for (const definition of document.definitions)
     if (definition.kind === Kind.OPERATION_DEFINITION)
@@ -188,12 +200,25 @@ function variablesOf(document: DocumentNode, sent: Record<string, unknown>): Rec
   return { ...variables, ...sent };
 }
 
+/** The refusal of a variable's default written in the document, checked as a literal argument is. */
+function refuseDefaults(document: DocumentNode, check: Walk["check"]): string | undefined {
+  for (const definition of document.definitions)
+    if (definition.kind === Kind.OPERATION_DEFINITION)
+      for (const v of definition.variableDefinitions ?? []) {
+        const refusal =
+          v.defaultValue === undefined ? undefined : check(literalOf(v.defaultValue), v.variable.name.value);
+        if (refusal !== undefined) return refusal;
+      }
+  return undefined;
+}
+
 /**
  * What Ponder's GraphQL would do without a useful check or without bound: a page below 1 row, pages adding up
  * to more than 2000 rows, an offset over 10,000, more than 10 tables, 300 fields, 15 levels or 3 nested
- * introspection lists, and an
+ * introspection lists, an `orderDirection` other than asc/desc, and an
  * `after`/`before` cursor that is not one it returned for that field (its order's columns, typed) — variables'
- * defaults included. Returns the one line refusing the first such thing, or undefined (malformed documents
+ * defaults included; and values (variables, literal arguments) outside `VALUE_BOUNDS`, with a NUL, or with a
+ * LIKE wildcard in a `_contains`/`_starts_with`/`_ends_with` filter. Returns the one line refusing the first such thing, or undefined (malformed documents
  * are left to Ponder, which answers them itself).
  */
 export function refuseGraphqlArguments(request: GraphqlRequest, tables: CursorTables = new Map()): string | undefined {
@@ -208,6 +233,9 @@ export function refuseGraphqlArguments(request: GraphqlRequest, tables: CursorTa
   } catch {
     return undefined; // Ponder answers a syntax error itself
   }
+  const check = valueChecker();
+  const refusal = refuseVariables(request.variables, check) ?? refuseDefaults(document, check);
+  if (refusal !== undefined) return refusal;
   const walk: Walk = {
     fragments: new Map(),
     variables: variablesOf(document, sent),
@@ -215,6 +243,7 @@ export function refuseGraphqlArguments(request: GraphqlRequest, tables: CursorTa
     fields: 0,
     roots: 0,
     rows: 0,
+    check,
   };
   for (const definition of document.definitions)
     if (definition.kind === Kind.FRAGMENT_DEFINITION) walk.fragments.set(definition.name.value, definition);

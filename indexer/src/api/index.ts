@@ -9,7 +9,7 @@ import type { GraphqlRequest } from "./graphql-guard";
 import { cursorTables } from "./graphql-tables";
 import manufacturers from "./manufacturers";
 import money, { chainNow, deviceMoney } from "./money";
-import { activationRange, deviceListQuery, deviceIdParam, shown, utcDay } from "./params";
+import { activationRange, checkKeys, deviceListQuery, deviceIdParam, shown, utcDay } from "./params";
 
 const { activationDay, device, deviceOwnerChange, deviceStatusChange, reputationScore } = schema;
 
@@ -26,11 +26,19 @@ app.onError((error, c) => {
 // Documents Ponder's GraphQL would run without bound (pages, offsets, aliases, fields, depth), and arguments it
 // would answer with an empty page or an error of its SQL (a cursor it did not return): a one-line 400.
 const tables = cursorTables(schema as unknown as Record<string, unknown>);
+/** Characters of a GraphQL POST body: a 2000-token document and 20,000 characters of variables fit. */
+const MAX_GRAPHQL_BODY = 100_000;
 app.use("/graphql", async (c, next) => {
   let request: GraphqlRequest = {};
   if (c.req.method === "POST") {
+    const body = await c.req.raw.clone().text();
+    if (body.length > MAX_GRAPHQL_BODY)
+      return c.json(
+        { errors: [{ message: `the body is over ${MAX_GRAPHQL_BODY} characters; split the request` }] },
+        400,
+      );
     try {
-      request = (await c.req.raw.clone().json()) as GraphqlRequest;
+      request = JSON.parse(body) as GraphqlRequest;
     } catch {
       return c.json({ errors: [{ message: "the body is not JSON ({ query, variables })" }] }, 400);
     }
@@ -112,6 +120,8 @@ app.get("/devices", async (c) => {
 
 /** How many devices are in each status, and in all. */
 app.get("/stats/fleet", async (c) => {
+  const bad = checkKeys(new URL(c.req.url).searchParams, [], "parameter");
+  if (bad !== undefined) return json(c, bad, 400);
   const rows = await db.select({ status: device.status, n: count() }).from(device).groupBy(device.status);
   const byStatus = { Registered: 0, Active: 0, Revoked: 0 };
   for (const r of rows) byStatus[r.status] = Number(r.n);

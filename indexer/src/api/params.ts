@@ -35,7 +35,10 @@ export function shown(value: string): string {
 export function checkKeys(params: URLSearchParams, known: readonly string[], noun = "filter"): BadRequest | undefined {
   const seen = new Set<string>();
   for (const key of params.keys()) {
-    if (!known.includes(key)) return { error: `unknown ${noun} ${shown(key)}: expected ${known.join(", ")}` };
+    if (!known.includes(key))
+      return {
+        error: `unknown ${noun} ${shown(key)}: ${known.length === 0 ? "this route takes none" : `expected ${known.join(", ")}`}`,
+      };
     if (seen.has(key)) return { error: `${noun} "${key}" is given more than once` };
     seen.add(key);
   }
