@@ -214,6 +214,7 @@ describe("issue 18 attacks: indexer", function () {
       ["query ($n: Int) { devices(limit: $n) { items { id } } }", { n: -5 }],
       ['{ devices(after: "garbage!!") { items { id } } }'],
       ['{ devices(before: "Zm9v") { items { id } } }'], // base64 of "foo"
+      ['{ devices(after: "eyJqc29uIjp7ImlkIjoiMHgifX0=") { items { id } } }'], // {"json":{"id":"0x"}}: not a whole id
       ["query ($c: String) { devices(after: $c) { items { id } } }", { c: "\n".repeat(100) }],
     ];
     for (const [query, variables] of cases) {
@@ -233,6 +234,68 @@ describe("issue 18 attacks: indexer", function () {
     });
     expect(next.status).to.equal(200);
     expect(next.body.errors).to.equal(undefined);
+  });
+
+  // Was HIGH (outside attack): a `where` variable with 50,000 OR items answered "Invalid array length" and
+  // broke Ponder's database connection until restart (every data route, /ready and /status 500). Now the
+  // guard refuses it, and the others of its kind, with one 400 before Ponder runs anything.
+  it("attack: a filter too wide, too deep or too long is refused with a 400, and the indexer keeps answering", async function () {
+    const post = async (query: string, variables?: Record<string, unknown>) => {
+      const response = await fetch(`${api}/graphql`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ query, variables }),
+      });
+      return { status: response.status, body: (await response.json()) as { errors?: { message: string }[] } };
+    };
+    const query = "query ($w: deviceFilter) { devices(where: $w) { items { id } } }";
+    const id = (i: number) => `0x${i.toString(16).padStart(64, "0")}`;
+    let deep: Record<string, unknown> = { id: id(1) };
+    for (let i = 0; i < 3000; i++) deep = { AND: [deep] };
+    const hostile: [Record<string, unknown>, RegExp][] = [
+      [{ w: { OR: Array.from({ length: 50_000 }, (_, i) => ({ id: id(i) })) } }, /body is over|OR lists/],
+      [{ w: { OR: Array.from({ length: 1000 }, (_, i) => ({ id: id(i) })) } }, /^OR lists 1000 items/],
+      [{ w: { id_in: Array.from({ length: 500 }, (_, i) => id(i)) } }, /^id_in lists 500 items/],
+      [{ w: deep }, /nests objects and lists more than 8 deep/],
+      [{ w: { deviceKey_contains: "\u0000" } }, /NUL/],
+      [{ w: { id_starts_with: "%" } }, /wildcards .* are not supported/],
+    ];
+    for (const [variables, message] of hostile) {
+      const { status, body } = await post(query, variables);
+      expect(status, String(message)).to.equal(400);
+      expect(body.errors, String(message)).to.have.length(1);
+      expect(body.errors?.[0].message).to.match(message);
+    }
+    const sideways = await post('{ devices(orderBy: "id", orderDirection: "sideways") { items { id } } }');
+    expect(sideways.status).to.equal(400);
+    expect(sideways.body.errors?.[0].message).to.match(/orderDirection "sideways" is not asc or desc/);
+    // The REST routes refuse a NUL and unknown parameters too, /stats/fleet included.
+    for (const route of ["/devices?owner=%00", `/devices/${"%00".repeat(3)}`, "/stats/fleet?x=1", "/channels?as=%00"]) {
+      const { status, text } = await get(route);
+      expect(status, route).to.equal(400);
+      expect(JSON.parse(text).error, route).to.be.a("string");
+    }
+    // After all of it the indexer still answers: ready, its REST routes, and a filtered GraphQL page with data.
+    expect((await get("/ready")).status).to.equal(200);
+    const fleet = await get("/stats/fleet");
+    expect(fleet.status).to.equal(200);
+    const total = (JSON.parse(fleet.text) as { total: number }).total;
+    expect(total).to.be.greaterThan(0);
+    const all = await post("{ devices(limit: 1000) { items { id } } }");
+    expect(all.status).to.equal(200);
+    const ids = (all.body as unknown as { data: { devices: { items: { id: string }[] } } }).data.devices.items;
+    expect(ids).to.have.length(total);
+    const filtered = await post(query, { w: { OR: [{ id: ids[0].id }, { id: id(7) }] } });
+    expect(filtered.status).to.equal(200);
+    expect(filtered.body).to.deep.equal({ data: { devices: { items: [{ id: ids[0].id }] } } });
+    // A literal prefix still matches: the first id's first bytes find it.
+    const prefix = await post(`{ devices(where: { id_starts_with: "${ids[0].id.slice(0, 12)}" }) { items { id } } }`);
+    expect(prefix.status).to.equal(200);
+    expect(
+      (prefix.body as unknown as { data: { devices: { items: { id: string }[] } } }).data.devices.items,
+    ).to.deep.include({
+      id: ids[0].id,
+    });
   });
 
   // Was HIGH: `updateScore` (one device) is the path the project's own `submitScores` takes for a batch

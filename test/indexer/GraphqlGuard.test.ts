@@ -11,7 +11,7 @@ const TABLES: CursorTables = new Map([
     "devices",
     {
       columns: new Map([
-        ["id", "string"],
+        ["id", "hex"],
         ["registeredBlock", "bigint"],
         ["manufacturerId", "number"],
       ] as const),
@@ -22,7 +22,7 @@ const TABLES: CursorTables = new Map([
     "walletPeriodUses",
     {
       columns: new Map([
-        ["wallet", "string"],
+        ["wallet", "hex"],
         ["asset", "string"],
         ["period", "number"],
         ["periodIndex", "bigint"],
@@ -50,12 +50,12 @@ describe("indexer GraphQL guard", function () {
     expect(refuse("{ devices(limit: 1000, offset: 10) { items { id } pageInfo { endCursor } totalCount } }")).to.equal(
       undefined,
     );
-    expect(refuse(`{ devices(after: "${cursor({ id: "0x01" })}") { items { id } } }`)).to.equal(undefined);
+    expect(refuse(`{ devices(after: "${cursor({ id: "0x01ab" })}") { items { id } } }`)).to.equal(undefined);
     const ordered = cursor({ registeredBlock: "12", id: "0x01" }, ["registeredBlock"]);
     expect(refuse(`{ devices(orderBy: "registeredBlock", before: "${ordered}") { items { id } } }`)).to.equal(
       undefined,
     );
-    const composite = cursor({ wallet: "0xa", asset: "0xb", period: 3600, periodIndex: "5" }, ["periodIndex"]);
+    const composite = cursor({ wallet: "0x0a", asset: "0xb", period: 3600, periodIndex: "5" }, ["periodIndex"]);
     expect(refuse("query ($c: String) { walletPeriodUses(after: $c) { items { spent } } }", { c: composite })).to.equal(
       undefined,
     );
@@ -66,6 +66,15 @@ describe("indexer GraphQL guard", function () {
       ["devices", cursor({ manufacturerId: 1 })], // not the order's column
       ["devices", cursor({ registeredBlock: "12" }, ["registeredBlock"])], // without orderBy: the key only
       ["devices", cursor({ id: 1 })], // a number for a text column
+      // Forged hex: empty, an odd digit, upper case, not hex (Ponder stores lower-case hex of whole bytes).
+      ["devices", cursor({ id: "0x" })],
+      ["devices", cursor({ id: "0x1" })],
+      ["devices", cursor({ id: "0xAB" })],
+      ["devices", cursor({ id: "zz" })],
+      [
+        "walletPeriodUses",
+        cursor({ wallet: "0x0a", asset: "b\u0000", period: 3600, periodIndex: "5" }, ["periodIndex"]),
+      ],
       ["walletPeriodUses", cursor({ wallet: "0xa", asset: "0xb", period: 3600, periodIndex: 5 })], // bigint unmarked
       ["walletPeriodUses", cursor({ wallet: "0xa" })], // a composite key's part
       [

@@ -41,8 +41,11 @@ const INTROSPECTION_LISTS = new Set([
   "directives",
 ]);
 
-/** A column's value type as Ponder's cursors carry it (superjson: bigints as decimal strings, marked). */
-export type CursorValueType = "string" | "number" | "bigint" | "boolean";
+/**
+ * A column's value type as Ponder's cursors carry it (superjson: bigints as decimal strings, marked); `hex`
+ * is Ponder's `t.hex()`, stored as lower-case hex of whole bytes.
+ */
+export type CursorValueType = "string" | "hex" | "number" | "bigint" | "boolean";
 
 /** A table's columns by name and its primary key: what a cursor of its plural field must name. */
 export interface CursorTable {
@@ -56,7 +59,8 @@ export type CursorTables = ReadonlyMap<string, CursorTable>;
 /** A value of a cursor's JSON, checked against its column's type. */
 function valueFits(value: unknown, type: CursorValueType | "other" | undefined, bigint: boolean): boolean {
   if (bigint) return type === "bigint" && typeof value === "string" && /^-?\d{1,78}$/.test(value);
-  if (type === "string") return typeof value === "string";
+  if (type === "string") return typeof value === "string" && !value.includes("\u0000");
+  if (type === "hex") return typeof value === "string" && /^0x(?:[0-9a-f]{2})+$/.test(value);
   if (type === "number") return typeof value === "number" && Number.isFinite(value);
   if (type === "boolean") return typeof value === "boolean";
   return false;

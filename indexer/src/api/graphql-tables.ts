@@ -12,6 +12,8 @@ const ENTITY_KIND = Symbol.for("drizzle:entityKind");
 interface Column {
   name: string;
   dataType: string;
+  /** `PgHex` for Ponder's `t.hex()`. */
+  columnType: string;
   primary: boolean;
 }
 type Table = Record<symbol, unknown>;
@@ -47,7 +49,12 @@ export function cursorTables(schema: Record<string, unknown>): CursorTables {
     const types = new Map<string, CursorValueType | "other">();
     for (const [js, column] of Object.entries(columns)) {
       const type = column.dataType;
-      types.set(js, type === "string" || type === "number" || type === "bigint" || type === "boolean" ? type : "other");
+      if (column.columnType === "PgHex") types.set(js, "hex");
+      else
+        types.set(
+          js,
+          type === "string" || type === "number" || type === "bigint" || type === "boolean" ? type : "other",
+        );
     }
     const composite = compositeKey(value as Table);
     const primaryKey = Object.entries(columns)
