@@ -394,5 +394,13 @@ describe("Web app in Chromium (app/)", function () {
     await check.click();
     await waitText(verdict, "equal", replayed);
     expect((await page.getByRole("definition").allTextContents()).join(" ")).to.include(MANUFACTURER);
+
+    // Every check reads the chain afresh: the same genuine answer, checked again after a revocation, is not valid.
+    await field.fill(await claimOver(active, await challengeField.inputValue()));
+    await check.click();
+    await waitText(verdict, "equal", "Valid: active, and its registered key signed the challenge.");
+    await (await registry.connect(await provider.getSigner(TREASURY)).revokeDevice(active.id, 2)).wait();
+    await check.click();
+    await waitText(verdict, "equal", "Not valid: the device is revoked.");
   });
 });
