@@ -2,6 +2,7 @@ import type { ReactElement } from "react";
 import { Navigate, createHashRouter } from "react-router";
 
 import { Layout } from "./Layout";
+import { RouteError } from "./components/RouteError";
 import { AccessPage } from "./pages/AccessPage";
 import { ActivatePage } from "./pages/ActivatePage";
 import { ChannelsPage } from "./pages/ChannelsPage";
@@ -38,10 +39,17 @@ export const router = createHashRouter([
   {
     path: "/",
     element: <Layout />,
+    errorElement: <RouteError />,
     children: [
-      { index: true, element: <Navigate to="/activate" replace /> },
-      ...PAGE_PATHS.map((path) => ({ path, element: PAGES[path] })),
-      { path: "*", element: <p role="alert">No such page.</p> },
+      {
+        // A page that throws shows one line under the nav (RouteError), never React Router's stack page.
+        errorElement: <RouteError />,
+        children: [
+          { index: true, element: <Navigate to="/activate" replace /> },
+          ...PAGE_PATHS.map((path) => ({ path, element: PAGES[path] })),
+          { path: "*", element: <p role="alert">No such page.</p> },
+        ],
+      },
     ],
   },
 ]);

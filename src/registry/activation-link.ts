@@ -29,6 +29,8 @@ export interface ActivationPayload {
 const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
 const BYTES32 = /^0x[0-9a-fA-F]{64}$/;
 const SIGNATURE = /^0x[0-9a-fA-F]{130}$/;
+/** The latest time a date can show (JavaScript's limit, the year 275760), in seconds: a later deadline is a typo. */
+export const MAX_DEADLINE = 8_640_000_000_000n;
 
 /** The query string (no "?") that carries a payload: owner, deadline, sig, and root, type, key, proof. */
 export function activationQuery(p: ActivationPayload): string {
@@ -66,6 +68,10 @@ export function parseActivationQuery(deviceId: string, query: string): Activatio
     deadline: BigInt(field("deadline", /^\d{1,20}$/, "a time in seconds")),
     signature: field("sig", SIGNATURE, "a 65-byte signature"),
   };
+  if (payload.deadline > MAX_DEADLINE)
+    throw new UserError(
+      `the activation link's "deadline" ${payload.deadline} is not a time in seconds up to ${MAX_DEADLINE} (the year 275760)`,
+    );
   if (q.has("root")) {
     const proof = (q.get("proof") ?? "").split(",").filter((p) => p !== "");
     if (!proof.every((p) => BYTES32.test(p)))

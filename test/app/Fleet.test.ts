@@ -7,7 +7,7 @@ import { DeviceRegistry__factory, ThingToken__factory } from "../../src/chain/fa
 import { readDomain } from "../../src/eip712/domain";
 import { compact, signActivation } from "../../src/eip712/device";
 import type { DeviceRegistry } from "../../typechain-types";
-import { serveIndexedApp, skipUnlessBrowser, startDemoNode, stopAppStack, testIdText } from "../shared/app";
+import { serveIndexedApp, skipUnlessBrowser, startDemoNode, stopAppStack, testIdText, waitText } from "../shared/app";
 import type { AppStack } from "../shared/app";
 import { freePort } from "../shared/cli";
 import { until } from "../shared/process";
@@ -34,6 +34,7 @@ describe("Fleet dashboard and device page in Chromium (app/, indexer)", function
   let api: string;
   let base: string;
   let transferred: string;
+  let revoked: string;
   const pages: Page[] = [];
 
   before(async function () {
@@ -68,6 +69,7 @@ describe("Fleet dashboard and device page in Chromium (app/, indexer)", function
         .activateDevice(MaxUint256, payload.deviceId, NEW_OWNER, payload.deadline, r, vs)
     ).wait();
     await (await registry.connect(await provider.getSigner(ADMIN)).revokeDevice(batch[1].id, 2)).wait();
+    revoked = batch[1].id.toLowerCase();
 
     // A scored demo device of account 4 changes hands: two owners in its history.
     const activated = await registry.queryFilter(registry.filters.DeviceActivated());
@@ -221,11 +223,132 @@ describe("Fleet dashboard and device page in Chromium (app/, indexer)", function
     const missing = await open(`${base}#/devices/${unknown}`);
     expect(await testIdText(missing, "device-error")).to.equal(`The indexer says: no device ${unknown} is indexed.`);
 
-    const nowhere = `http://127.0.0.1:${await freePort()}`;
-    const down = await open(`${base}?indexer=${encodeURIComponent(nowhere)}#/fleet`);
+    // An indexer on the app's own origin (a proxy path) that does not answer.
+    const down = await stack!.browser!.newPage({ viewport: { width: 1280, height: 900 } });
+    pages.push(down);
+    await down.route(
+      (url) => url.pathname.startsWith("/down/"),
+      (route) => route.abort("connectionrefused"),
+    );
+    await down.goto(`${base}?indexer=/down/#/fleet`);
     expect(await testIdText(down, "indexer-error")).to.match(
-      new RegExp(`^The indexer at ${nowhere}/ is unreachable \\(`),
+      new RegExp(`^The indexer at ${base}down/ is unreachable \\(`),
     );
     expect(await testIdText(down, "list-error")).to.match(/is unreachable/);
+  });
+
+  it("fits a device page in a phone's 390 px (wide tables scroll in their box), and names the RPC when it is down", async function () {
+    const phone = await stack!.browser!.newPage({ viewport: { width: 390, height: 844 } });
+    pages.push(phone);
+    await phone.goto(`${base}#/devices/${transferred}`);
+    await phone.getByTestId("status-history").waitFor({ timeout: 60_000 });
+    await phone.getByTestId("owner-history").waitFor();
+    await phone.getByTestId("reputation-chart").locator("canvas").waitFor();
+    await waitText(phone.getByTestId("device-wallet").locator("p"), "include", "wallet");
+    // Every element that passes the screen or overflows its own box (a long id in a list item), outside the
+    // tables' scrolling boxes: what would widen the page.
+    const wider = (await phone.evaluate(`[...document.querySelectorAll("body *")]
+      .filter((e) => !e.closest(".table-scroll") && (e.getBoundingClientRect().right > 391 || e.scrollWidth > e.clientWidth + 1))
+      .map((e) => e.tagName + "." + e.className + " " + e.scrollWidth + " px")`)) as string[];
+    const width = Number(await phone.evaluate("document.documentElement.scrollWidth"));
+    expect({ width, wider }, "the page at 390 px").to.deep.equal({ width: 390, wider: [] });
+    // The owner history (two addresses a row) is wider than the phone: it scrolls inside its box.
+    const scrolls = await phone.evaluate(`(() => {
+      const box = document.querySelector('[data-testid="owner-history"]').parentElement;
+      return [box.scrollWidth > box.clientWidth, getComputedStyle(box).overflowX];
+    })()`);
+    expect(scrolls).to.deep.equal([true, "auto"]);
+
+    // The chain's RPC down (every JSON-RPC request refused): the page says which service, where.
+    const down = await stack!.browser!.newPage({ viewport: { width: 1280, height: 900 } });
+    pages.push(down);
+    await down.route("**/*", (route) =>
+      route.request().method() === "POST" && (route.request().postData() ?? "").includes('"jsonrpc"')
+        ? route.abort("connectionrefused")
+        : route.fallback(),
+    );
+    await down.goto(`${base}#/devices/${transferred}`);
+    expect(await testIdText(down, "device-unchecked")).to.match(
+      /^The status and owner shown are the indexer's, unchecked: the chain could not be read \(The chain's RPC at http:\/\/127\.0\.0\.1:\d+\/? did not answer: check that the node is running\.\)\.$/,
+    );
+  });
+
+  it("shows one Manufacturer form, and none once another page is open", async function () {
+    const page = await open(`${base}#/manufacturer/1`);
+    const forms = page.getByRole("form", { name: "Manufacturer" });
+    await page.getByRole("heading", { name: "Manufacturer", exact: true }).waitFor();
+    expect(await forms.count()).to.equal(1);
+    await page.getByLabel("Manufacturer id").fill("2");
+    await page.getByRole("button", { name: "Show" }).click();
+    await page.waitForURL(/#\/manufacturer\/2$/);
+    await page
+      .getByTestId("manufacturer-error")
+      .or(page.getByRole("region", { name: "Identity" }))
+      .first()
+      .waitFor();
+    expect(await forms.count()).to.equal(1);
+    expect(await page.getByLabel("Manufacturer id").inputValue()).to.equal("2");
+    for (const link of ["Fleet", "Activate"]) {
+      await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: link }).click();
+      await page.waitForURL(new RegExp(`#/${link.toLowerCase()}`));
+      expect(await forms.count(), link).to.equal(0);
+    }
+  });
+
+  it("attack: an indexer that calls a revoked device active is contradicted by the chain; a link cannot name another indexer", async function () {
+    // The indexer lies (or lags): the revoked device is Active, owned by a stranger.
+    const stranger = Wallet.createRandom().address.toLowerCase();
+    const page = await stack!.browser!.newPage({ viewport: { width: 1280, height: 900 } });
+    pages.push(page);
+    await page.route(`**/devices/${revoked}`, async (route) => {
+      const real = (await (await route.fetch()).json()) as { device: { status: string; owner: string | null } };
+      real.device.status = "Active";
+      real.device.owner = stranger;
+      await route.fulfill({ json: real });
+    });
+    await page.goto(`${base}#/devices/${revoked}`);
+    expect(STATUS[Number((await registry.getDevice(revoked)).status)]).to.equal("Revoked");
+    expect(await testIdText(page, "device-status")).to.equal("Revoked");
+    expect(await testIdText(page, "device-owner")).to.equal("—");
+    expect(await testIdText(page, "device-disagrees")).to.equal(
+      `The indexer disagrees with the chain (it lags or is wrong): it says status Active where the chain says Revoked, and owner ${stranger} where the chain says none. The chain's values are shown; the histories below are the indexer's.`,
+    );
+    expect(await page.getByText("Active", { exact: true }).count()).to.equal(0);
+
+    // An honest indexer: no flag.
+    const honest = await open(`${base}#/devices/${revoked}`);
+    expect(await testIdText(honest, "device-status")).to.equal("Revoked");
+    expect(await honest.getByTestId("device-disagrees").count()).to.equal(0);
+
+    // An indexer answering garbage times, or an error body with HTTP 200 for the owner's wallet: one line each.
+    const garbled = await stack!.browser!.newPage({ viewport: { width: 1280, height: 900 } });
+    pages.push(garbled);
+    await garbled.route(`**/devices/${transferred.toLowerCase()}`, async (route) => {
+      const real = (await (await route.fetch()).json()) as { device: { registeredAt: string } };
+      real.device.registeredAt = "soon";
+      await route.fulfill({ json: real });
+    });
+    await garbled.goto(`${base}#/devices/${transferred}`);
+    expect(await testIdText(garbled, "device-error")).to.equal(
+      `The indexer answered something unexpected for devices/${transferred.toLowerCase()}: the device's registeredAt is "soon", not a time.`,
+    );
+    await garbled.unrouteAll();
+    await garbled.route("**/wallets/**", (route) => route.fulfill({ json: { error: "database is locked" } }));
+    await garbled.reload();
+    expect(await testIdText(garbled, "device-status")).to.equal(
+      STATUS[Number((await registry.getDevice(transferred)).status)],
+    );
+    await waitText(
+      garbled.getByTestId("device-wallet").locator("p"),
+      "equal",
+      `The indexer answered something unexpected for wallets/${NEW_OWNER.toLowerCase()}: the wallet is not an object: undefined.`,
+    );
+
+    // A link naming an indexer on another host is refused before anything is shown.
+    const hostile = await open(
+      `${base}?indexer=${encodeURIComponent(`http://127.0.0.1:${await freePort()}`)}#/devices/${revoked}`,
+    );
+    await hostile.getByText("No deployment to talk to: ?indexer= must name a path on this app's own origin").waitFor();
+    expect(await hostile.getByTestId("device-status").count()).to.equal(0);
   });
 });

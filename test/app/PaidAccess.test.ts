@@ -12,7 +12,7 @@ import type { ChannelFile } from "../../src/channels/open";
 import { readDomain } from "../../src/eip712/domain";
 import { RECEIPT_TYPES } from "../../src/eip712/receipt";
 import { PaymentChannels__factory } from "../../src/chain/factories";
-import { buildAndServeApp, launchChromium, skipUnlessBrowser, stopAppStack } from "../shared/app";
+import { buildAndServeApp, launchChromium, skipUnlessBrowser, stopAppStack, waitText } from "../shared/app";
 import type { ServedApp } from "../shared/app";
 import { ROOT, freePort, hardhat, startNodeDeployment } from "../shared/cli";
 import type { LocalNode } from "../shared/cli";
@@ -216,6 +216,56 @@ describe("Web app: paid access in Chromium (app/, as:serve)", function () {
       "A client key is 64 hex digits (a private key, 0x optional).",
     );
     expect(await page.getByRole("button", { name: "Buy a code" }).isDisabled()).to.equal(true);
+  });
+
+  it("attack: a broken or lying AS, or a malformed channel file, is refused in one line; no code is shown", async function () {
+    const page = await accessPage(client.privateKey);
+    /** Buys with each AS `route` answering its body (the others answer as the AS does): `problem` is shown, no code. */
+    async function expectProblem(answers: Record<string, unknown>, problem: string): Promise<void> {
+      await page.unrouteAll();
+      for (const [route, body] of Object.entries(answers))
+        await page.route(`${base}as/${route}`, (r) => r.fulfill({ json: body }));
+      await page.getByRole("button", { name: "Buy a code" }).click();
+      await waitText(page.getByTestId("problem"), "equal", problem);
+      expect(await page.getByTestId("otp").count(), "no code shown").to.equal(0);
+    }
+    const devicesRoute = "devices";
+    const receipt = `channels/${channel.channelId}/receipt`;
+    // A fresh channel as the AS would show it (nothing paid yet), so that the page signs and asks for a code.
+    const fresh = { [receipt]: { channelId: channel.channelId, amount: "0" } };
+    const grant = { deviceId, otp: "12345678", counter: 0, amount: PRICE.toString(), expiresAt: 2_000_000_000 };
+
+    await expectProblem(
+      { [devicesRoute]: [1] },
+      "The AS answered something unexpected for /devices (an entry without a device id: 1): nothing was signed or shown.",
+    );
+    await expectProblem(
+      { [devicesRoute]: [{ deviceId, price: "abc" }] },
+      `The AS answered something unexpected for /devices (device ${deviceId}'s price "abc" is not a whole number of wei): nothing was signed or shown.`,
+    );
+    await expectProblem(
+      { ...fresh, access: { ...grant, expiresAt: "never" } },
+      'The AS answered something unexpected for /access (an expiry "never" that is not a time in seconds): nothing was signed or shown.',
+    );
+    // The AS's answer must be what was asked: this device, the amount the client signed.
+    await expectProblem(
+      { ...fresh, access: { ...grant, amount: (2n * PRICE).toString() } },
+      `The AS's answer does not match the request: it states the amount ${2n * PRICE}, not the ${PRICE} wei the receipt signed. No code is shown.`,
+    );
+    const other = `0x${"cd".repeat(32)}`;
+    await expectProblem(
+      { ...fresh, access: { ...grant, deviceId: other } },
+      `The AS's answer does not match the request: it is for device ${other}, not ${deviceId}. No code is shown.`,
+    );
+
+    // A channel file whose client is not an address.
+    await page.unrouteAll();
+    const broken = { ...channel, clients: [{ ...channel.clients[0], address: "zz" }] };
+    await page.getByLabel("Channel file").fill(JSON.stringify(broken));
+    await expectProblem(
+      {},
+      'The channel file\'s client "zz" is not an address: paste the file channel:open --out wrote.',
+    );
   });
 
   it("lists the channel by its AS with its deposit, expiry and status, and the AS's revenue", async function () {

@@ -255,6 +255,16 @@ describe("Web app in Chromium (app/)", function () {
       `The activation fee is ${formatThing(fee)}, above your maximum fee of 0.5 THING.`,
     );
     expect(await activateButton.isDisabled()).to.equal(true);
+
+    // A deadline no date can show: one line naming the field, never React Router's stack page.
+    const huge = (await signedBy(device, wallet.address)) as ActivationPayload;
+    await page.goto(base + activationLink({ ...huge, deadline: 99999999999999999999n }));
+    await page.reload();
+    await page
+      .getByText('the activation link\'s "deadline" 99999999999999999999 is not a time in seconds up to 8640000000000')
+      .waitFor();
+    await waitText(page.getByTestId("status"), "equal", "registered");
+    expect(await page.getByText("Unexpected Application Error").count()).to.equal(0);
     expect((await registry.getDevice(device.id)).status).to.equal(REGISTERED);
     expect(await provider.getTransactionCount(wallet.address)).to.equal(0);
   });
@@ -308,6 +318,12 @@ describe("Web app in Chromium (app/)", function () {
     await relayPage.goto(`${base}#/relay`);
     await connectWallet(relayPage);
     await relayPage.getByRole("textbox", { name: "Relay request" }).fill(request);
+    // Before Submit, the page says which device, for whom, and the most the owner pays.
+    const maxFee = BigInt((JSON.parse(request) as { maxFee: string }).maxFee);
+    expect(maxFee).to.be.at.least(fee);
+    expect(await relayPage.getByTestId("relay-preview").textContent()).to.equal(
+      `Submit activates device ${device.id} for owner ${wallet.address}; the owner pays a fee of at most ${formatThing(maxFee)}, your account the gas.`,
+    );
     await relayPage.getByRole("button", { name: "Submit" }).click();
     const result = relayPage.getByTestId("result");
     await result.waitFor({ timeout: 120_000 });
@@ -394,5 +410,13 @@ describe("Web app in Chromium (app/)", function () {
     await check.click();
     await waitText(verdict, "equal", replayed);
     expect((await page.getByRole("definition").allTextContents()).join(" ")).to.include(MANUFACTURER);
+
+    // Every check reads the chain afresh: the same genuine answer, checked again after a revocation, is not valid.
+    await field.fill(await claimOver(active, await challengeField.inputValue()));
+    await check.click();
+    await waitText(verdict, "equal", "Valid: active, and its registered key signed the challenge.");
+    await (await registry.connect(await provider.getSigner(TREASURY)).revokeDevice(active.id, 2)).wait();
+    await check.click();
+    await waitText(verdict, "equal", "Not valid: the device is revoked.");
   });
 });

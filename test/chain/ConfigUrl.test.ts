@@ -1,6 +1,6 @@
 import { expect } from "chai";
 
-import { configUrl } from "../../src/chain/config-url";
+import { configUrl, indexerUrlFromLink } from "../../src/chain/config-url";
 import { checkStatedDomain } from "../../src/eip712/domain";
 
 /** The web app's two guards against a link that would have an owner sign for other contracts (outside review, issue 19). */
@@ -22,6 +22,16 @@ describe("app config and signing domain guards", function () {
       /data: is refused/,
     );
     expect(() => configUrl("http://app.example/c.json", page)).to.throw(/http:\/\/app\.example is refused/);
+  });
+
+  it("attack: takes ?indexer= from a link only on the app's own origin (a hostile indexer could show a revoked device active)", function () {
+    expect(indexerUrlFromLink(null, page)).to.equal(null);
+    expect(indexerUrlFromLink("/indexer2/", page)).to.equal("https://app.example/indexer2/");
+    expect(() => indexerUrlFromLink("https://evil.example", page)).to.throw(
+      /\?indexer= must name a path on this app's own origin \(https:\/\/app\.example\); https:\/\/evil\.example is refused/,
+    );
+    expect(() => indexerUrlFromLink("//evil.example/", page)).to.throw(/https:\/\/evil\.example is refused/);
+    expect(() => indexerUrlFromLink("data:application/json,{}", page)).to.throw(/data: is refused/);
   });
 
   it("signs only under a domain that names the contract itself and the chain read", function () {

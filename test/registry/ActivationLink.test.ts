@@ -70,6 +70,14 @@ describe("activation links (src/registry/activation-link.ts)", function () {
       'the activation link\'s "sig" is not a 65-byte signature',
     );
     expect(() => parseActivationQuery("0x12", "")).to.throw('"0x12" is not a device id (1 bytes)');
+    // A deadline no date can show (the outside review's crash: "RangeError: Invalid time value").
+    q.set("sig", PAYLOAD.signature);
+    q.set("deadline", "99999999999999999999");
+    expect(() => parseActivationQuery(ID, q.toString())).to.throw(
+      'the activation link\'s "deadline" 99999999999999999999 is not a time in seconds up to 8640000000000 (the year 275760)',
+    );
+    q.set("deadline", "8640000000000");
+    expect(parseActivationQuery(ID, q.toString())!.deadline).to.equal(8_640_000_000_000n);
   });
 
   it("says why an activation cannot go through, device first, then network, signature and money", function () {

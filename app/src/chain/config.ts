@@ -3,7 +3,7 @@ import type { Chain } from "viem";
 import { defineChain } from "viem";
 import { createConfig, http, injected } from "wagmi";
 
-import { configUrl } from "../../../src/chain/config-url";
+import { configUrl, indexerUrlFromLink } from "../../../src/chain/config-url";
 import { DEFAULT_INDEXER_URL } from "../../../src/chain/indexer-url";
 import type { AppConfig } from "../../../src/chain/app-config";
 
@@ -12,17 +12,18 @@ export type { AppConfig };
 /**
  * The app's one link to a deployment: `thingledger.json`, served next to the app from the Ignition address
  * book (app/vite.config.ts). A `?config=<path>` query parameter points the app at another one on its own origin, and
- * `?indexer=<url>` at another indexer.
+ * `?indexer=<path>` at another indexer on its own origin (a proxy path); another host is refused.
  */
 export async function loadConfig(): Promise<AppConfig> {
   const search = new URLSearchParams(window.location.search);
   const url = configUrl(search.get("config"), window.location.href);
+  const linkIndexer = indexerUrlFromLink(search.get("indexer"), window.location.href);
   const response = await fetch(url, { cache: "no-store" });
   const body = (await response.json().catch(() => ({}))) as Partial<AppConfig> & { error?: string };
   if (!response.ok || body.kind !== "thingledger/app-config")
     throw new Error(body.error ?? `${url} is not a ThingLedger app config (HTTP ${response.status})`);
   const config = body as AppConfig;
-  return { ...config, indexerUrl: search.get("indexer") ?? config.indexerUrl ?? DEFAULT_INDEXER_URL };
+  return { ...config, indexerUrl: linkIndexer ?? config.indexerUrl ?? DEFAULT_INDEXER_URL };
 }
 
 /** The deployment's chain, as viem and wagmi take it: reads go to its RPC URL, the wallet signs and sends. */

@@ -1,4 +1,4 @@
-import { Wallet, getAddress, isHexString, parseEther, verifyTypedData } from "ethers";
+import { Wallet, getAddress, isAddress, isHexString, parseEther, verifyTypedData } from "ethers";
 import type { TypedDataDomain } from "ethers";
 
 import type { AccessGrant } from "../../../src/channels/as/types";
@@ -47,7 +47,91 @@ export function channelFileFrom(text: string): ChannelFile {
     throw new AccessProblem(
       `The channel file lacks ${[...missing, ...(Array.isArray(file.clients) ? [] : ["clients"])].join(", ") || "asset"}: paste the file channel:open --out wrote.`,
     );
+  const bad = (what: string) =>
+    new AccessProblem(`The channel file's ${what}: paste the file channel:open --out wrote.`);
+  if (!isHexString(file.channelId, 32))
+    throw bad(`channelId "${String(file.channelId).slice(0, 70)}" is not 32 bytes of hex`);
+  if (!WEI.test(file.deposit!)) throw bad(`deposit "${file.deposit!.slice(0, 40)}" is not a whole number of wei`);
+  for (const c of file.clients as unknown[]) {
+    const client = (c ?? {}) as { address?: unknown; proof?: unknown };
+    if (typeof client.address !== "string" || !isAddress(client.address))
+      throw bad(`client "${String(client.address).slice(0, 50)}" is not an address`);
+    if (!Array.isArray(client.proof) || !client.proof.every((h) => isHexString(h, 32)))
+      throw bad(`proof of client ${client.address} is not a list of 32-byte hashes`);
+  }
   return file as ChannelFile;
+}
+
+/** A whole number of wei (or a block), as the AS and channel files write them. */
+const WEI = /^\d{1,78}$/;
+
+/** The AS's answer to `route` is not the shape it documents: one line, and nothing of it shown or signed. */
+function unexpected(route: string, why: string): AccessProblem {
+  return new AccessProblem(`The AS answered something unexpected for ${route} (${why}): nothing was signed or shown.`);
+}
+
+/** GET /devices's answer: a list of `{ deviceId, price }`, each price a whole number of wei. */
+function checkDevices(body: unknown): { deviceId: string; price: string }[] {
+  if (!Array.isArray(body)) throw unexpected("/devices", "not a list");
+  for (const d of body as unknown[]) {
+    const e = (d ?? {}) as { deviceId?: unknown; price?: unknown };
+    if (typeof e.deviceId !== "string" || !isHexString(e.deviceId, 32))
+      throw unexpected("/devices", `an entry without a device id: ${JSON.stringify(d)?.slice(0, 80)}`);
+    if (typeof e.price !== "string" || !WEI.test(e.price))
+      throw unexpected(
+        "/devices",
+        `device ${e.deviceId}'s price "${String(e.price).slice(0, 40)}" is not a whole number of wei`,
+      );
+  }
+  return body as { deviceId: string; price: string }[];
+}
+
+interface ShownReceipt {
+  channelId: string;
+  amount: string;
+  signer?: string;
+  signature?: string;
+}
+
+/** GET /channels/:id/receipt's answer: the channel, an amount, and (past zero) its signer and signature. */
+function checkReceipt(body: unknown): ShownReceipt {
+  const r = (body ?? {}) as Record<string, unknown>;
+  const route = "the channel's receipt";
+  if (typeof r.channelId !== "string" || !isHexString(r.channelId, 32)) throw unexpected(route, "no channel id");
+  if (typeof r.amount !== "string" || !WEI.test(r.amount)) throw unexpected(route, "an amount that is not wei");
+  for (const f of ["signer", "signature"] as const)
+    if (r[f] !== undefined && typeof r[f] !== "string") throw unexpected(route, `a ${f} that is not text`);
+  return r as unknown as ShownReceipt;
+}
+
+/** The latest time a date can show, in seconds (JavaScript's limit). */
+const LAST_TIME = 8_640_000_000_000;
+
+/**
+ * POST /access's answer, checked against what was asked: the device asked for, the amount the client signed, and
+ * (when the AS names one) the channel; a code, a counter, a time the page can show.
+ */
+function checkGrant(body: unknown, asked: { deviceId: string; amount: bigint; channelId: string }): AccessGrant {
+  const g = (body ?? {}) as Record<string, unknown>;
+  const route = "/access";
+  if (typeof g.otp !== "string" || g.otp === "") throw unexpected(route, "no code");
+  if (!Number.isSafeInteger(g.counter) || (g.counter as number) < 0) throw unexpected(route, "no counter");
+  if (!Number.isSafeInteger(g.expiresAt) || (g.expiresAt as number) < 0 || (g.expiresAt as number) > LAST_TIME)
+    throw unexpected(route, `an expiry "${String(g.expiresAt).slice(0, 40)}" that is not a time in seconds`);
+  const advance = g.advance as { base?: unknown; mac?: unknown } | undefined;
+  if (advance !== undefined && (!Number.isSafeInteger(advance?.base) || typeof advance?.mac !== "string"))
+    throw unexpected(route, "a malformed advance");
+  const refuse = (why: string) =>
+    new AccessProblem(`The AS's answer does not match the request: ${why}. No code is shown.`);
+  if (typeof g.deviceId !== "string" || g.deviceId.toLowerCase() !== asked.deviceId.toLowerCase())
+    throw refuse(`it is for device ${String(g.deviceId).slice(0, 70)}, not ${asked.deviceId}`);
+  if (typeof g.amount !== "string" || !WEI.test(g.amount) || BigInt(g.amount) !== asked.amount)
+    throw refuse(
+      `it states the amount ${String(g.amount).slice(0, 40)}, not the ${asked.amount} wei the receipt signed`,
+    );
+  if (g.channelId !== undefined && String(g.channelId).toLowerCase() !== asked.channelId.toLowerCase())
+    throw refuse(`it names channel ${String(g.channelId).slice(0, 70)}, not ${asked.channelId}`);
+  return g as unknown as AccessGrant;
 }
 
 /** The AS's base URL, absolute: a relative one (the Vite proxy's `as`) is taken from the page. */
@@ -128,9 +212,11 @@ export async function buySlot(input: BuyInput): Promise<Bought> {
     throw new AccessProblem(`"${input.maxPrice}" is not an amount: give the most you pay per slot, e.g. 0.001.`);
   }
   const base = asBase(input.asUrl);
-  const devices = await ask<{ deviceId: string; price: string }[]>(base, "/devices");
-  if (!devices.ok || !Array.isArray(devices.body)) throw refusal(devices.status, devices.body);
-  const device = devices.body.find((d) => d.deviceId.toLowerCase() === input.deviceId.trim().toLowerCase());
+  const devices = await ask<unknown>(base, "/devices");
+  if (!devices.ok) throw refusal(devices.status, devices.body as { error?: string });
+  const device = checkDevices(devices.body).find(
+    (d) => d.deviceId.toLowerCase() === input.deviceId.trim().toLowerCase(),
+  );
   if (device === undefined) throw new AccessProblem(`The AS does not sell access to device ${input.deviceId}.`);
   const price = BigInt(device.price);
   if (price > max)
@@ -138,13 +224,10 @@ export async function buySlot(input: BuyInput): Promise<Bought> {
       `The AS asks ${device.price} wei per slot, above your maximum of ${max} wei: nothing was signed.`,
     );
 
-  const shown = await ask<{ channelId: string; amount: string; signer?: string; signature?: string }>(
-    base,
-    `/channels/${channel.channelId}/receipt`,
-  );
-  if (!shown.ok) throw refusal(shown.status, shown.body);
+  const shown = await ask<unknown>(base, `/channels/${channel.channelId}/receipt`);
+  if (!shown.ok) throw refusal(shown.status, shown.body as { error?: string });
   const deposit = BigInt(channel.deposit);
-  const previous = checkPrevious(shown.body, channel, domain, deposit);
+  const previous = checkPrevious(checkReceipt(shown.body), channel, domain, deposit);
   let amount: bigint;
   try {
     amount = nextAmount(previous, price, deposit);
@@ -153,22 +236,18 @@ export async function buySlot(input: BuyInput): Promise<Bought> {
   }
   const signature = await signReceipt(wallet, domain, { channelId: channel.channelId, cumulativeAmount: amount });
   const params = { ...channel, token: channel.asset === "token" };
-  const answer = await ask<AccessGrant>(base, "/access", {
+  const answer = await ask<unknown>(base, "/access", {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify(accessRequestOf(params, device.deviceId, amount, signature, member.proof)),
   });
-  if (!answer.ok) throw refusal(answer.status, answer.body);
-  return { ...answer.body, price: device.price };
+  if (!answer.ok) throw refusal(answer.status, answer.body as { error?: string });
+  const grant = checkGrant(answer.body, { deviceId: device.deviceId, amount, channelId: channel.channelId });
+  return { ...grant, price: device.price };
 }
 
 /** The AS's previous receipt, checked as `ChannelClient.checkPrevious` does; its amount. */
-function checkPrevious(
-  previous: { channelId: string; amount: string; signer?: string; signature?: string },
-  channel: ChannelFile,
-  domain: TypedDataDomain,
-  deposit: bigint,
-): bigint {
+function checkPrevious(previous: ShownReceipt, channel: ChannelFile, domain: TypedDataDomain, deposit: bigint): bigint {
   if (previous.channelId.toLowerCase() !== channel.channelId.toLowerCase())
     throw new AccessProblem(`The AS showed a receipt of another channel (${previous.channelId}): nothing was signed.`);
   const amount = BigInt(previous.amount);

@@ -1,4 +1,5 @@
 import { isDeviceIdHex } from "../../../src/devices/id";
+import { UnexpectedShape, checkChannelPage, checkDeviceDetail, checkWalletDetail } from "./shapes";
 
 /*
  * The indexer's REST routes (indexer/src/api/), typed as they answer: bigints (blocks, timestamps, types,
@@ -178,8 +179,16 @@ export function indexerBase(indexerUrl: string): string {
   return url.toString();
 }
 
-/** GET `route` (with its query) from the indexer, as JSON; any failure an {@link IndexerError}. */
-export async function getJson<T>(indexerUrl: string, route: string, signal?: AbortSignal): Promise<T> {
+/**
+ * GET `route` (with its query) from the indexer, as JSON; any failure an {@link IndexerError}. `check` (shapes.ts)
+ * refuses an answer that is not the route's shape, in one line.
+ */
+export async function getJson<T>(
+  indexerUrl: string,
+  route: string,
+  signal?: AbortSignal,
+  check?: (body: unknown) => T,
+): Promise<T> {
   const base = indexerBase(indexerUrl);
   const url = base + route.replace(/^\//, "");
   let response: Response;
@@ -198,7 +207,16 @@ export async function getJson<T>(indexerUrl: string, route: string, signal?: Abo
   }
   if (response.ok) {
     if (body === undefined) throw new IndexerError(`The indexer at ${base} did not answer JSON for ${route}.`, 200);
-    return body as T;
+    if (check === undefined) return body as T;
+    try {
+      return check(body);
+    } catch (error) {
+      if (!(error instanceof UnexpectedShape)) throw error;
+      throw new IndexerError(
+        `The indexer answered something unexpected for ${route.split("?")[0]}: ${error.message}.`,
+        response.status,
+      );
+    }
   }
   const said = (body as { error?: unknown } | undefined)?.error;
   // A route the indexer lacks: Hono's plain "404 Not Found", or a JSON "no route …" from a newer indexer.
@@ -246,15 +264,16 @@ export function deviceDetail(indexerUrl: string, deviceId: string, signal?: Abor
     return Promise.reject(
       new IndexerError(`"${deviceId}" is not a device id: a device id is 0x and 64 hex digits (32 bytes).`, 400),
     );
-  return getJson<DeviceDetail>(indexerUrl, `devices/${deviceId.toLowerCase()}`, signal);
+  return getJson(indexerUrl, `devices/${deviceId.toLowerCase()}`, signal, checkDeviceDetail);
 }
 
 export function walletOf(indexerUrl: string, address: string, signal?: AbortSignal): Promise<WalletDetail> {
-  return getJson<WalletDetail>(indexerUrl, `wallets/${address.toLowerCase()}`, signal);
+  return getJson(indexerUrl, `wallets/${address.toLowerCase()}`, signal, checkWalletDetail);
 }
 
 export function channelsOf(indexerUrl: string, owner: string, signal?: AbortSignal): Promise<Page<ChannelRow>> {
-  return getJson<Page<ChannelRow>>(indexerUrl, `channels${query({ owner: owner.toLowerCase(), limit: "25" })}`, signal);
+  const route = `channels${query({ owner: owner.toLowerCase(), limit: "25" })}`;
+  return getJson(indexerUrl, route, signal, checkChannelPage);
 }
 
 /** Channels by AS and/or owner and status, a page at a time (GET /channels). */
@@ -273,7 +292,7 @@ export function channelList(
     limit: String(limit),
     cursor: cursor ?? undefined,
   };
-  return getJson<Page<ChannelRow>>(indexerUrl, `channels${query(params)}`, signal);
+  return getJson(indexerUrl, `channels${query(params)}`, signal, checkChannelPage);
 }
 
 export function asRevenue(indexerUrl: string, address: string, signal?: AbortSignal): Promise<AsRevenue> {

@@ -1,5 +1,14 @@
+import { useQuery } from "@tanstack/react-query";
 import { useMemo } from "react";
 import { Link, useParams } from "react-router";
+import { zeroAddress } from "viem";
+import { usePublicClient } from "wagmi";
+
+import { isDeviceIdHex } from "../../../src/devices/id";
+import type { DeviceInfo } from "../../../src/registry/device-info";
+import { useAppConfig } from "../chain/context";
+import { readDevice } from "../chain/contracts";
+import { plainError } from "../chain/errors";
 
 import { TimeChart } from "../components/TimeChart";
 import { IndexerError, channelsOf, deviceDetail, utcTime, walletOf } from "../indexer/api";
@@ -7,11 +16,42 @@ import type { ScoreChange } from "../indexer/api";
 import { useIndexer } from "../indexer/hooks";
 import "../indexer/indexer.css";
 
-/** A device as the indexer has it: identity, status and owner histories, reputation over time, wallet, channels. */
+const capitalized = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
+
+/** The device's status and owner from the registry itself, read afresh on each visit. */
+function useChainDevice(deviceId: string) {
+  const config = useAppConfig();
+  const client = usePublicClient({ chainId: config.chainId })!;
+  return useQuery({
+    queryKey: ["chain-device", config.registry, deviceId],
+    enabled: isDeviceIdHex(deviceId),
+    staleTime: 0,
+    queryFn: () => readDevice(client, config.registry, deviceId),
+  });
+}
+
+/**
+ * Where the indexer contradicts the chain (status or owner), one sentence; empty when they agree. The page shows
+ * the chain's values, so nothing on screen is what the chain contradicts.
+ */
+function disagreement(indexed: { status: string; owner: string | null }, chain: DeviceInfo): string {
+  const chainOwner = chain.owner === zeroAddress ? null : chain.owner.toLowerCase();
+  const differ: string[] = [];
+  if (indexed.status.toLowerCase() !== chain.status)
+    differ.push(`status ${indexed.status} where the chain says ${capitalized(chain.status)}`);
+  if ((indexed.owner?.toLowerCase() ?? null) !== chainOwner)
+    differ.push(`owner ${indexed.owner ?? "none"} where the chain says ${chainOwner ?? "none"}`);
+  if (differ.length === 0) return "";
+  return `The indexer disagrees with the chain (it lags or is wrong): it says ${differ.join(", and ")}. The chain's values are shown; the histories below are the indexer's.`;
+}
+
+/** A device as the indexer has it (histories, reputation, wallet, channels), its status and owner as the chain has them. */
 export function DevicePage() {
   const { deviceId = "" } = useParams();
   const detail = useIndexer(["device", deviceId], (url, signal) => deviceDetail(url, deviceId, signal));
-  if (detail.isPending) return <p className="hint">Reading the indexer…</p>;
+  const chain = useChainDevice(deviceId);
+  if (detail.isPending || (chain.isPending && chain.fetchStatus !== "idle"))
+    return <p className="hint">Reading the indexer and the chain…</p>;
   if (detail.isError)
     return (
       <>
@@ -23,17 +63,32 @@ export function DevicePage() {
       </>
     );
   const { device: d, statusHistory, ownerHistory, reputationHistory } = detail.data;
+  const onChain = chain.data;
+  const status = onChain === undefined ? d.status : capitalized(onChain.status);
+  const owner = onChain === undefined ? d.owner : onChain.owner === zeroAddress ? null : onChain.owner.toLowerCase();
+  const differs = onChain === undefined ? "" : disagreement(d, onChain);
   return (
     <>
       <h1>Device</h1>
+      {chain.isError && (
+        <p role="alert" className="error" data-testid="device-unchecked">
+          The status and owner shown are the indexer&apos;s, unchecked: the chain could not be read (
+          {plainError(chain.error)}).
+        </p>
+      )}
+      {differs !== "" && (
+        <p role="alert" className="error" data-testid="device-disagrees">
+          {differs}
+        </p>
+      )}
       <dl className="card" aria-label="Identity">
         <dt>Id</dt>
         <dd className="mono" data-testid="device-id">
           {d.id}
         </dd>
         <dt>Status</dt>
-        <dd className={`status-${d.status.toLowerCase()}`} data-testid="device-status">
-          {d.status}
+        <dd className={`status-${status.toLowerCase()}`} data-testid="device-status">
+          {status}
         </dd>
         <dt>Manufacturer</dt>
         <dd>{d.manufacturerId}</dd>
@@ -45,7 +100,7 @@ export function DevicePage() {
         <dd className="mono">{d.whitelistRoot ?? "— (registered directly)"}</dd>
         <dt>Owner</dt>
         <dd className="mono" data-testid="device-owner">
-          {d.owner ?? "—"}
+          {owner ?? "—"}
         </dd>
         <dt>Reputation</dt>
         <dd>{d.score === null ? "—" : `${d.score} / 1000 (trend ${d.trend ?? 0})`}</dd>
@@ -114,9 +169,9 @@ export function DevicePage() {
       <h2>Reputation over time</h2>
       <ReputationChart history={reputationHistory} />
 
-      {d.owner !== null && <OwnerWallet owner={d.owner} />}
+      {owner !== null && <OwnerWallet owner={owner} />}
       <DeviceWallets wallets={detail.data.wallets} />
-      {d.owner !== null && <OwnerChannels owner={d.owner} />}
+      {owner !== null && <OwnerChannels owner={owner} />}
       <p>
         <Link to="/fleet">Back to the fleet</Link>
       </p>

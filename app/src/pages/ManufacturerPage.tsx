@@ -1,4 +1,5 @@
 import { useQuery } from "@tanstack/react-query";
+import { useEffect, useState } from "react";
 import type { FormEvent } from "react";
 import { useNavigate, useParams } from "react-router";
 import { formatEther } from "viem";
@@ -17,20 +18,29 @@ const short = (hex: string) => `${hex.slice(0, 10)}…${hex.slice(-6)}`;
 export function ManufacturerPage() {
   const { id } = useParams();
   const navigate = useNavigate();
+  // The field follows the route's id (one form, never keyed: a key it shared with the detail below left a
+  // stale copy of the form on every page).
+  const [value, setValue] = useState(id ?? "");
+  useEffect(() => setValue(id ?? ""), [id]);
 
   function open(event: FormEvent<HTMLFormElement>) {
     event.preventDefault();
-    const value = String(new FormData(event.currentTarget).get("id") ?? "").trim();
-    if (value !== "") void navigate(`/manufacturer/${value}`);
+    if (value.trim() !== "") void navigate(`/manufacturer/${value.trim()}`);
   }
 
   return (
     <>
       <h1>Manufacturer</h1>
-      <form className="filters" onSubmit={open} aria-label="Manufacturer" key={id}>
+      <form className="filters" onSubmit={open} aria-label="Manufacturer">
         <label>
           Manufacturer id
-          <input name="id" defaultValue={id ?? ""} placeholder="1" inputMode="numeric" />
+          <input
+            name="id"
+            value={value}
+            onChange={(e) => setValue(e.target.value)}
+            placeholder="1"
+            inputMode="numeric"
+          />
         </label>
         <div>
           <button type="submit">Show</button>

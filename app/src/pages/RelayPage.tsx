@@ -1,4 +1,5 @@
-import { useState } from "react";
+import { useMemo, useState } from "react";
+import { getAddress } from "viem";
 import { useConfig, useConnection, usePublicClient } from "wagmi";
 
 import { parseRelayRequest } from "../../../src/registry/activation-link";
@@ -20,6 +21,19 @@ export function RelayPage() {
   const [text, setText] = useState("");
   const [busy, setBusy] = useState(false);
   const [result, setResult] = useState<{ ok: boolean; text: string }>();
+  // What Submit would send, shown before it is pressed: the device, its new owner, the most the owner pays.
+  const preview = useMemo(() => {
+    if (text.trim() === "") return undefined;
+    try {
+      const { request, payload } = parseRelayRequest(text);
+      return {
+        ok: true,
+        text: `Submit activates device ${payload.deviceId} for owner ${getAddress(payload.owner)}; the owner pays a fee of at most ${formatThing(BigInt(request.maxFee))}, your account the gas.`,
+      };
+    } catch (error) {
+      return { ok: false, text: plainError(error) };
+    }
+  }, [text]);
 
   async function submit(): Promise<void> {
     setBusy(true);
@@ -55,6 +69,11 @@ export function RelayPage() {
         Relay request
         <textarea rows={10} spellCheck={false} value={text} onChange={(e) => setText(e.target.value)} />
       </label>
+      {preview !== undefined && (
+        <p className={preview.ok ? "hint" : "error"} data-testid="relay-preview">
+          {preview.text}
+        </p>
+      )}
       <button type="button" disabled={address === undefined || busy || text.trim() === ""} onClick={submit}>
         {address === undefined ? "Connect a wallet to relay" : "Submit"}
       </button>

@@ -57,11 +57,14 @@ export function ValidatePage() {
   const [claim, setClaim] = useState<string>();
   const [challenge, setChallenge] = useState(freshChallenge);
   const [copied, setCopied] = useState(false);
+  // Each press of a button is a new check: the chain is read afresh, never an earlier answer reused.
+  const [checks, setChecks] = useState(0);
   // A pasted claim is about its own device: opening another device's link drops it.
   useEffect(() => setClaim(undefined), [deviceId]);
 
   const verdict = useQuery({
-    queryKey: ["validate", config.registry, deviceId ?? null, claim ?? null, challenge],
+    queryKey: ["validate", config.registry, deviceId ?? null, claim ?? null, challenge, checks],
+    gcTime: 0,
     enabled: deviceId !== undefined || claim !== undefined,
     queryFn: async () => {
       const c = claim === undefined ? undefined : parseClaim(claim);
@@ -109,6 +112,7 @@ export function ValidatePage() {
         action="Validate"
         onSubmit={(id) => {
           setClaim(undefined);
+          setChecks((n) => n + 1);
           void navigate(`/validate/${id}`);
         }}
       />
@@ -146,6 +150,7 @@ export function ValidatePage() {
         onSubmit={(e) => {
           e.preventDefault();
           setClaim(claimText.trim());
+          setChecks((n) => n + 1);
         }}
       >
         <label>
