@@ -270,7 +270,24 @@ describe("Device wallet page and proposal queue in Chromium (app/, indexer)", fu
     writeProposal(file, p);
 
     const a = await walletPageOf(owners[0]);
+    // A file for another wallet is refused in one line; an unsigned file is shown decoded and not signed yet.
+    const elsewhere = path.join(scratch, "elsewhere.json");
+    writeProposal(elsewhere, { ...p, wallet: Wallet.createRandom().address, signatures: {} });
+    await a.getByTestId("import-proposal").setInputFiles(elsewhere);
+    await waitText(a.getByTestId("proposal-problem"), "include", "elsewhere.json is a proposal for wallet 0x");
+    expect(await a.getByTestId("proposal-problem").textContent()).to.include(`not for this wallet (${walletAddress}`);
+    expect(await a.getByTestId("imported-proposal").count()).to.equal(0);
+    const unsigned = path.join(scratch, "unsigned.json");
+    writeProposal(unsigned, { ...p, signatures: {} });
+    const queuedBefore = queueFiles();
+    await a.getByTestId("import-proposal").setInputFiles(unsigned);
+    const imported = a.getByTestId("imported-proposal");
+    await waitText(imported.getByTestId("proposal-call"), "equal", `Transfer 5.0 THING to ${recipient}`);
+    expect(queueFiles()).to.deep.equal(queuedBefore);
+    await imported.getByRole("button", { name: "Cancel" }).click();
+
     await a.getByTestId("import-proposal").setInputFiles(file);
+    await a.getByRole("button", { name: "Add to the queue unsigned by me" }).click();
     const proposal = card(a, "cli pays 5");
     await waitText(proposal.getByTestId("proposal-progress"), "equal", "1 of 2 signatures");
     await proposal.getByRole("button", { name: "Sign" }).click();
@@ -357,6 +374,31 @@ describe("Device wallet page and proposal queue in Chromium (app/, indexer)", fu
         400,
         /a new proposal needs an owner's signature/,
       );
+    });
+
+    it("attack: an owner change described as a limit change shows decoded and flagged; undecodable data shows raw", async function () {
+      const takeover = await signedBy(owners[0], {
+        ...pending,
+        to: walletAddress,
+        value: "0",
+        data: DeviceWallet__factory.createInterface().encodeFunctionData("setOwners", [[owners[0].address], 1]),
+        gasLimit: "200000",
+        description: "Set the device's ETH limit to 0.05 ETH",
+      });
+      expect((await post(JSON.stringify(takeover))).status).to.equal(200);
+      const odd = await signedBy(owners[0], { ...pending, data: "0xdeadbeef", description: "odd call" });
+      expect((await post(JSON.stringify(odd))).status).to.equal(200);
+      const page = await walletPageOf(owners[1]);
+      const proposal = card(page, "Set the device's ETH limit to 0.05 ETH");
+      await waitText(
+        proposal.getByTestId("proposal-call"),
+        "include",
+        `Dangerous: Replace the owners with [${owners[0].address}] and threshold 1`,
+      );
+      expect(await proposal.textContent()).to.include("The proposer's description (their own words, not checked)");
+      const raw = card(page, "odd call").getByTestId("proposal-raw");
+      expect(await raw.textContent()).to.equal("Raw data (not decoded): 0xdeadbeef");
+      expect(await card(page, "odd call").getByTestId("proposal-call").textContent()).to.include("Unknown call to");
     });
 
     it("shows the refused proposal still at 1 of 2, Execute disabled", async function () {

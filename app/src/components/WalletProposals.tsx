@@ -5,6 +5,7 @@ import { formatUnits, isAddress, parseUnits } from "viem";
 import type { Address } from "viem";
 import { useConfig, useConnection, usePublicClient } from "wagmi";
 
+import { decodeProposalCall } from "../../../src/wallets/decode";
 import type { Proposal } from "../../../src/wallets/proposal";
 import { useAppConfig } from "../chain/context";
 import { plainError } from "../chain/errors";
@@ -79,7 +80,7 @@ export function WalletProposals(props: {
           ) : (
             <p className="hint">Connect an owner&apos;s account to propose or sign.</p>
           )}
-          <ImportProposal action={action} signer={isOwner ? account : undefined} />
+          <ImportProposal wallet={wallet} action={action} signer={isOwner ? account : undefined} />
           {action.problem !== null && (
             <p role="alert" className="error" data-testid="proposal-problem">
               {action.problem}
@@ -178,30 +179,72 @@ function NewProposal(props: { wallet: Address; state: WalletChainState; account:
 }
 
 /**
- * Imports a proposal file (`wallet:propose`'s, or one downloaded here) into the queue, with its signatures. The
- * queue opens only signed proposals, so a connected owner signs an unsigned file first.
+ * Imports a proposal file (`wallet:propose`'s, or one downloaded here): a file for another wallet or chain is
+ * refused in one line; otherwise the proposal is shown decoded, and is signed (by a connected owner) and added
+ * to the queue only on an explicit press. The queue opens only signed proposals.
  */
-function ImportProposal({ action, signer }: { action: Action; signer?: Address }) {
+function ImportProposal(props: { wallet: Address; action: Action; signer?: Address }) {
+  const { wallet, action, signer } = props;
   const config = useAppConfig();
   const wagmi = useConfig();
   const client = usePublicClient({ chainId: config.chainId })!;
+  const [imported, setImported] = useState<Proposal | null>(null);
   function pick(event: ChangeEvent<HTMLInputElement>) {
     const file = event.target.files?.[0];
     event.target.value = "";
+    setImported(null);
     if (file === undefined) return;
     void action.run("import", async () => {
       const p = await proposalFromFile(file);
-      const unsigned = Object.keys(p.signatures).length === 0;
-      return postProposal(unsigned && signer !== undefined ? await signProposal(wagmi, client, p, signer) : p);
+      if (p.wallet.toLowerCase() !== wallet.toLowerCase() || p.chainId !== String(config.chainId)) {
+        throw new Error(
+          `${file.name} is a proposal for wallet ${p.wallet} on chain ${p.chainId}, not for this wallet (${wallet} on chain ${config.chainId}).`,
+        );
+      }
+      setImported(p);
+    });
+  }
+  const unsigned = imported !== null && Object.keys(imported.signatures).length === 0;
+  function add(sign: boolean) {
+    const p = imported!;
+    void action.run("import", async () => {
+      await postProposal(sign ? await signProposal(wagmi, client, p, signer!) : p);
+      setImported(null);
     });
   }
   return (
-    <p>
-      <label>
-        Import a proposal file{" "}
-        <input type="file" accept="application/json,.json" onChange={pick} data-testid="import-proposal" />
-      </label>
-    </p>
+    <>
+      <p>
+        <label>
+          Import a proposal file{" "}
+          <input type="file" accept="application/json,.json" onChange={pick} data-testid="import-proposal" />
+        </label>
+      </p>
+      {imported !== null && (
+        <div className="card proposal" data-testid="imported-proposal">
+          <p>Imported file: check what it does before signing.</p>
+          <ProposalCall p={imported} />
+          <div className="actions">
+            {signer !== undefined && (
+              <button type="button" disabled={action.busy !== null} onClick={() => add(true)}>
+                Sign and add to the queue
+              </button>
+            )}{" "}
+            {!unsigned && (
+              <button type="button" disabled={action.busy !== null} onClick={() => add(false)}>
+                Add to the queue unsigned by me
+              </button>
+            )}{" "}
+            <button type="button" onClick={() => setImported(null)}>
+              Cancel
+            </button>
+          </div>
+          {unsigned && signer === undefined && (
+            <p className="hint">Connect an owner&apos;s account to sign it: the queue takes only signed proposals.</p>
+          )}
+        </div>
+      )}
+    </>
   );
 }
 
@@ -223,6 +266,35 @@ function statusLine(q: QueuedProposal, nonce: bigint, threshold: number): string
   return "Ready: anyone can execute it.";
 }
 
+/**
+ * What a proposal's call does, decoded from its data (never from its description), the description labelled as
+ * the proposer's own words, and the raw data of a call the page cannot decode.
+ */
+export function ProposalCall({ p }: { p: Proposal }) {
+  const config = useAppConfig();
+  const call = decodeProposalCall(p, pageAssets(config.token));
+  return (
+    <>
+      <p data-testid="proposal-call" className={call.dangerous || !call.decoded ? "error" : undefined}>
+        <strong>{call.dangerous ? `Dangerous: ${call.summary}` : call.summary}</strong>
+        {call.dangerous && " (this changes who controls the wallet or the device's key)"}
+      </p>
+      {!call.decoded && (
+        <p role="alert" className="error mono" data-testid="proposal-raw">
+          {`Raw data (not decoded): ${p.data}`}
+        </p>
+      )}
+      <p className="hint">
+        {"The proposer's description (their own words, not checked): "}
+        <q data-testid="proposal-description">{p.description || "(none)"}</q>
+      </p>
+      <p className="mono">
+        {`nonce ${p.nonce} · to ${p.to} · ${formatUnits(BigInt(p.value), 18)} ETH · gas ${p.gasLimit}`}
+      </p>
+    </>
+  );
+}
+
 function ProposalCard(props: {
   queued: QueuedProposal;
   nonce: bigint;
@@ -242,12 +314,7 @@ function ProposalCard(props: {
 
   return (
     <li className="card proposal" data-testid="proposal" data-id={q.id}>
-      <p>
-        <strong data-testid="proposal-description">{p.description || "(no description)"}</strong>
-      </p>
-      <p className="mono">
-        {`nonce ${p.nonce} · to ${p.to} · ${formatUnits(BigInt(p.value), 18)} ETH · gas ${p.gasLimit}`}
-      </p>
+      <ProposalCall p={p} />
       <p data-testid="proposal-progress">{`${q.signers.length} of ${queue.threshold} signatures`}</p>
       <progress max={queue.threshold} value={Math.min(q.signers.length, queue.threshold)} />
       <p className="mono">{q.signers.length === 0 ? "No owner has signed." : `Signed by ${q.signers.join(", ")}`}</p>
