@@ -2,7 +2,16 @@ import fs from "node:fs";
 import path from "node:path";
 
 import { expect } from "chai";
-import { JsonRpcProvider, MaxUint256, Wallet, ZeroAddress, keccak256, parseEther, toUtf8Bytes } from "ethers";
+import {
+  JsonRpcProvider,
+  MaxUint256,
+  Wallet,
+  ZeroAddress,
+  getAddress,
+  keccak256,
+  parseEther,
+  toUtf8Bytes,
+} from "ethers";
 import type { HDNodeWallet } from "ethers";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 
@@ -16,8 +25,10 @@ import {
   createWallet,
   executeProposal,
   propose as cliPropose,
+  proposalAuthorization,
   proposalMessage,
   readProposal,
+  walletOwners,
   writeProposal,
 } from "../../src/wallets";
 import type { Proposal } from "../../src/wallets";
@@ -312,6 +323,49 @@ describe("Device wallet page and proposal queue in Chromium (app/, indexer)", fu
     await waitText(proposal.getByTestId("proposal-status"), "include", "Nonce spent");
   });
 
+  it("shows a proposal whose call reverted as executed, but the call failed", async function () {
+    const data = ThingToken__factory.createInterface().encodeFunctionData("transfer", [
+      stranger.address,
+      parseEther("1000000"),
+    ]);
+    const p: Proposal = {
+      kind: "thingledger.wallet-proposal",
+      version: 1,
+      chainId: "31337",
+      wallet: walletAddress,
+      nonce: (await wallet.nonce()).toString(),
+      to: token,
+      value: "0",
+      data,
+      gasLimit: "100000",
+      description: "more THING than it holds",
+      signatures: {},
+    };
+    const domain = await readDomain(wallet);
+    for (const key of [owners[0], owners[1]])
+      p.signatures[key.address] = await signExecute(key, domain, proposalMessage(p));
+    const posted = await fetch(`${base}proposals`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(p),
+    });
+    expect(posted.status).to.equal(200);
+    // An explicit gas: Hardhat's estimateGas fails on a call whose inner call reverts.
+    const auth = proposalAuthorization(p, await walletOwners(ctx, wallet), 2, "the proposal");
+    const tx = await wallet
+      .connect(stranger.connect(provider))
+      .execute(p.to, 0n, p.data, BigInt(p.gasLimit), auth, { gasLimit: 500_000n });
+    const receipt = (await tx.wait())!;
+    const executed = receipt.logs.map((l) => wallet.interface.parseLog(l)).find((l) => l?.name === "Executed");
+    expect(executed?.args.success).to.equal(false);
+    const page = await walletPageOf(owners[2]);
+    await waitText(
+      card(page, "more THING than it holds").getByTestId("proposal-status"),
+      "include",
+      "executed, but the call failed",
+    );
+  });
+
   describe("attack: the app server's queue refuses and stores nothing", function () {
     let pending: Proposal;
     let before: Record<string, string>;
@@ -399,6 +453,23 @@ describe("Device wallet page and proposal queue in Chromium (app/, indexer)", fu
       const raw = card(page, "odd call").getByTestId("proposal-raw");
       expect(await raw.textContent()).to.equal("Raw data (not decoded): 0xdeadbeef");
       expect(await card(page, "odd call").getByTestId("proposal-call").textContent()).to.include("Unknown call to");
+    });
+
+    it("attack: a contract carrying the implementation's address, and the factory, are not device wallets", async function () {
+      // The real wallet's code with bytes appended (a fake may hold the implementation's address anywhere).
+      const fake = Wallet.createRandom().address;
+      await provider.send("hardhat_setCode", [fake, (await provider.getCode(walletAddress)) + "00"]);
+      for (const address of [fake, getAddress(ctx.addresses.DeviceWalletFactory)]) {
+        const response = await fetch(`${base}proposals/${address}`);
+        expect(response.status, address).to.equal(400);
+        const { error } = (await response.json()) as { error: string };
+        expect(error).to.equal(`${address} is not a device wallet of this network's factory`);
+      }
+      await expectRefused(
+        await post(JSON.stringify(await signedBy(owners[1], { ...pending, wallet: fake }))),
+        400,
+        /is not a device wallet of this network's factory$/,
+      );
     });
 
     it("shows the refused proposal still at 1 of 2, Execute disabled", async function () {

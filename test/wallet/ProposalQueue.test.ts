@@ -14,7 +14,7 @@ import { signExecute } from "../../src/eip712/wallet";
 import { UserError } from "../../src/errors";
 import { ETH, PROPOSAL_KIND, decodeProposalCall, proposalMessage, readProposal } from "../../src/wallets";
 import type { Proposal } from "../../src/wallets";
-import { MAX_PENDING, ProposalQueue } from "../../src/wallets/queue";
+import { MAX_PENDING, MAX_PENDING_BYTES, ProposalQueue } from "../../src/wallets/queue";
 import type { WalletView } from "../../src/wallets/queue";
 import { MAX_PROPOSAL_BODY, proposalQueueMiddleware } from "../../src/wallets/queue-http";
 
@@ -182,6 +182,26 @@ describe("Proposal queue (src/wallets/queue.ts)", function () {
     const before = snapshot(dir);
     await expectRefusal(queue.submit(await signed(proposal({ value: "123456789" }), owners[0])), /already has 50/);
     expect(snapshot(dir)).to.deep.equal(before);
+  });
+
+  it(`attack: keeps at most ${MAX_PENDING_BYTES} bytes of waiting proposals per wallet`, async function () {
+    const big = (n: number) => proposal({ value: String(n), data: "0x" + "ab".repeat(30_000) });
+    let stored = 0;
+    for (; stored < 20; stored++) {
+      try {
+        await queue.submit(await signed(big(stored), owners[0]));
+      } catch (error) {
+        expect((error as Error).message).to.match(/already holds \d+ bytes of waiting proposals \(at most 262144\)/);
+        break;
+      }
+    }
+    expect(stored).to.equal(4);
+    const before = snapshot(dir);
+    const total = Object.values(before).reduce((sum, text) => sum + Buffer.byteLength(text), 0);
+    expect(total).to.be.at.most(MAX_PENDING_BYTES);
+    // A small proposal still fits, and a signature added to a stored one is not counted twice.
+    await queue.submit(await signed(proposal(), owners[0]));
+    expect((await queue.submit(await signed(big(0), owners[1]))).signers).to.have.length(2);
   });
 
   describe("over HTTP (the app server's middleware)", function () {

@@ -142,6 +142,26 @@ export async function signProposal(
   return { ...p, signatures: { ...p.signatures, [owner]: signature } };
 }
 
+/**
+ * Whether the wallet's execution at `nonce` ran its call successfully (its `Executed` event's `success`), or
+ * undefined when no execution at that nonce is found.
+ */
+export async function executionOutcome(
+  client: PublicClient,
+  wallet: Address,
+  nonce: bigint,
+): Promise<boolean | undefined> {
+  const logs = await client.getContractEvents({
+    address: wallet,
+    abi: walletAbi,
+    eventName: "Executed",
+    args: { nonce },
+    fromBlock: 0n,
+    strict: true,
+  });
+  return logs.length === 0 ? undefined : logs[logs.length - 1]!.args.success;
+}
+
 /** Sends a wallet call from the connected account, simulated first, and waits for it. */
 async function send(wagmi: Config, request: Parameters<typeof simulateContract>[1]): Promise<Hex> {
   const simulated = await simulateContract(wagmi, request);

@@ -1,4 +1,4 @@
-import { useQueryClient } from "@tanstack/react-query";
+import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import type { ChangeEvent, FormEvent } from "react";
 import { formatUnits, isAddress, parseUnits } from "viem";
@@ -12,6 +12,7 @@ import { plainError } from "../chain/errors";
 import {
   buildProposal,
   executeProposal,
+  executionOutcome,
   pageAssets,
   postProposal,
   proposalFromFile,
@@ -56,8 +57,10 @@ export function WalletProposals(props: {
   owners?: string[];
   queue?: WalletQueue;
   queueError: Error | null;
+  /** The indexer's executions of the wallet (newest first), when it answered. */
+  executions?: { nonce: string; success: boolean }[];
 }) {
-  const { wallet, state, owners, queue, queueError } = props;
+  const { wallet, state, owners, queue, queueError, executions } = props;
   const { address: account } = useConnection();
   const isOwner = account !== undefined && owners?.some((o) => o.toLowerCase() === account.toLowerCase()) === true;
   const action = useAction();
@@ -99,6 +102,7 @@ export function WalletProposals(props: {
                   account={account}
                   isOwner={isOwner}
                   action={action}
+                  executions={executions}
                 />
               ))}
             </ul>
@@ -258,9 +262,25 @@ function download(q: QueuedProposal) {
   URL.revokeObjectURL(link.href);
 }
 
-function statusLine(q: QueuedProposal, nonce: bigint, threshold: number): string {
+/** A spent proposal's outcome: from the indexer's history when it lists the nonce, else the chain's event. */
+function useOutcome(p: Proposal, spent: boolean, executions?: { nonce: string; success: boolean }[]) {
+  const config = useAppConfig();
+  const client = usePublicClient({ chainId: config.chainId })!;
+  const indexed = executions?.find((e) => e.nonce === p.nonce)?.success;
+  const chain = useQuery({
+    queryKey: ["wallet-executed", p.wallet, p.nonce],
+    queryFn: () => executionOutcome(client, p.wallet as Address, BigInt(p.nonce)),
+    enabled: spent && indexed === undefined,
+  });
+  return indexed ?? chain.data;
+}
+
+function statusLine(q: QueuedProposal, nonce: bigint, threshold: number, outcome?: boolean): string {
   const p = BigInt(q.proposal.nonce);
-  if (q.status === "spent" || p < nonce) return "Nonce spent: executed, or replaced by another proposal.";
+  if (q.status === "spent" || p < nonce) {
+    if (outcome === false) return "Nonce spent: executed, but the call failed (the wallet's Executed event says so).";
+    return "Nonce spent: executed, or replaced by another proposal.";
+  }
   if (q.signers.length < threshold) return "Waiting for signatures.";
   if (p > nonce) return `Signed; nonce ${nonce} must execute first.`;
   return "Ready: anyone can execute it.";
@@ -302,13 +322,15 @@ function ProposalCard(props: {
   account?: Address;
   isOwner: boolean;
   action: Action;
+  executions?: { nonce: string; success: boolean }[];
 }) {
-  const { queued: q, nonce, queue, account, isOwner, action } = props;
+  const { queued: q, nonce, queue, account, isOwner, action, executions } = props;
   const config = useAppConfig();
   const wagmi = useConfig();
   const client = usePublicClient({ chainId: config.chainId })!;
   const p: Proposal = q.proposal;
   const spent = q.status === "spent" || BigInt(p.nonce) < nonce;
+  const outcome = useOutcome(p, spent, executions);
   const signed = account !== undefined && q.signers.some((s) => s.toLowerCase() === account.toLowerCase());
   const executable = !spent && q.signers.length >= queue.threshold && BigInt(p.nonce) === nonce;
 
@@ -319,7 +341,7 @@ function ProposalCard(props: {
       <progress max={queue.threshold} value={Math.min(q.signers.length, queue.threshold)} />
       <p className="mono">{q.signers.length === 0 ? "No owner has signed." : `Signed by ${q.signers.join(", ")}`}</p>
       <p data-testid="proposal-status" className={spent ? "hint" : executable ? "ok" : undefined}>
-        {statusLine(q, nonce, queue.threshold)}
+        {statusLine(q, nonce, queue.threshold, outcome)}
       </p>
       <div className="actions">
         <button

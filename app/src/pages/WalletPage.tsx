@@ -76,6 +76,7 @@ function Wallet({ wallet }: { wallet: Address }) {
             owners={owners}
             queue={queue.data}
             queueError={queue.error}
+            executions={history.data?.executions.items}
           />
         </>
       )}
