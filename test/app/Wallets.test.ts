@@ -29,6 +29,7 @@ import {
   proposalMessage,
   readProposal,
   walletOwners,
+  walletViewReader,
   writeProposal,
 } from "../../src/wallets";
 import type { Proposal } from "../../src/wallets";
@@ -364,6 +365,29 @@ describe("Device wallet page and proposal queue in Chromium (app/, indexer)", fu
       "include",
       "executed, but the call failed",
     );
+  });
+
+  it("the queue's wallet reader rereads the owners only when the wallet's nonce moved", async function () {
+    const calls: string[] = [];
+    class Counting extends JsonRpcProvider {
+      override send(method: string, params: unknown[] | Record<string, unknown>): Promise<unknown> {
+        calls.push(method);
+        return super.send(method, params);
+      }
+    }
+    const counting = new Counting(node.url, undefined, { staticNetwork: true, cacheTimeout: -1 });
+    try {
+      const read = walletViewReader(await contextFor(counting, ctx.addresses));
+      const first = await read(walletAddress);
+      const firstCalls = calls.length;
+      const again = await Promise.all([read(walletAddress), read(walletAddress), read(walletAddress)]);
+      expect(again.map((v) => v.owners)).to.deep.equal([first.owners, first.owners, first.owners]);
+      expect(calls.slice(firstCalls)).to.deep.equal(["eth_call"]);
+      expect(calls.filter((m) => m === "eth_getLogs").length).to.be.greaterThan(0);
+      expect(calls.slice(firstCalls).filter((m) => m === "eth_getLogs")).to.deep.equal([]);
+    } finally {
+      counting.destroy();
+    }
   });
 
   describe("attack: the app server's queue refuses and stores nothing", function () {
