@@ -25,10 +25,8 @@ import {
   createWallet,
   executeProposal,
   propose as cliPropose,
-  proposalAuthorization,
   proposalMessage,
   readProposal,
-  walletOwners,
   walletViewReader,
   writeProposal,
 } from "../../src/wallets";
@@ -351,15 +349,16 @@ describe("Device wallet page and proposal queue in Chromium (app/, indexer)", fu
       body: JSON.stringify(p),
     });
     expect(posted.status).to.equal(200);
-    // An explicit gas: Hardhat's estimateGas fails on a call whose inner call reverts.
-    const auth = proposalAuthorization(p, await walletOwners(ctx, wallet), 2, "the proposal");
-    const tx = await wallet
-      .connect(stranger.connect(provider))
-      .execute(p.to, 0n, p.data, BigInt(p.gasLimit), auth, { gasLimit: 500_000n });
-    const receipt = (await tx.wait())!;
-    const executed = receipt.logs.map((l) => wallet.interface.parseLog(l)).find((l) => l?.name === "Executed");
-    expect(executed?.args.success).to.equal(false);
+    // The page executes it with an explicit gas (Hardhat's estimateGas fails when the inner call reverts).
     const page = await walletPageOf(owners[2]);
+    const before = await wallet.nonce();
+    const execute = card(page, "more THING than it holds").getByRole("button", { name: "Execute" });
+    await waitEnabled(execute);
+    await execute.click();
+    await until("the execution", 60_000, async () => ((await wallet.nonce()) > before ? true : undefined));
+    const [executed] = await wallet.queryFilter(wallet.filters.Executed(before), 0);
+    expect(executed!.args.success).to.equal(false);
+    expect(await page.getByTestId("proposal-problem").count()).to.equal(0);
     await waitText(
       card(page, "more THING than it holds").getByTestId("proposal-status"),
       "include",
@@ -494,6 +493,25 @@ describe("Device wallet page and proposal queue in Chromium (app/, indexer)", fu
         400,
         /is not a device wallet of this network's factory$/,
       );
+    });
+
+    it("refuses Sign and Freeze on the wrong network with the portal's line, asking the wallet nothing", async function () {
+      const requests: string[] = [];
+      const page = await walletPage(browser!, owners[1], { chainId: 1, requests });
+      contexts.push(page.context());
+      await page.goto(`${base}#/wallets/${walletAddress}`);
+      await page.getByRole("button", { name: "Connect wallet" }).click();
+      await page.getByRole("button", { name: "Disconnect" }).waitFor();
+      const line = "Wrong network: your wallet is on chain 1, the device wallet is on chain 31337. Switch network.";
+      const sign = card(page, "attack target").getByRole("button", { name: "Sign" });
+      await waitEnabled(sign);
+      await sign.click();
+      await waitText(page.getByTestId("proposal-problem"), "equal", line);
+      await page.getByRole("button", { name: "Freeze the device key" }).click();
+      await waitText(page.getByTestId("freeze-problem"), "include", line);
+      expect(requests.filter((m) => m.startsWith("eth_sign") || m === "eth_sendTransaction")).to.deep.equal([]);
+      expect((await wallet.deviceConfig()).frozen).to.equal(false);
+      expect(queueFiles()).to.deep.equal(before);
     });
 
     it("shows the refused proposal still at 1 of 2, Execute disabled", async function () {

@@ -29,18 +29,32 @@ const KINDS: { kind: Kind; label: string }[] = [
   { kind: "unfreeze", label: "Unfreeze the device key" },
 ];
 
-/** A busy flag and the last problem of the page's actions; `run` refreshes the queue and chain after one. */
+/** The portal's wrong-network line, or null when the connected wallet is on the app's chain. */
+export function wrongNetwork(connected: number | undefined, expected: number): string | null {
+  return connected !== undefined && connected !== expected
+    ? `Wrong network: your wallet is on chain ${connected}, the device wallet is on chain ${expected}. Switch network.`
+    : null;
+}
+
+/**
+ * A busy flag and the last problem of the page's actions; `run` refreshes the queue and chain after one, and
+ * refuses an action that signs or sends (`usesWallet`) while the connected wallet is on another chain.
+ */
 function useAction() {
   const queryClient = useQueryClient();
+  const config = useAppConfig();
+  const { chainId } = useConnection();
   const [busy, setBusy] = useState<string | null>(null);
   const [problem, setProblem] = useState<string | null>(null);
-  async function run(label: string, action: () => Promise<unknown>) {
+  async function run(label: string, action: () => Promise<unknown>, usesWallet = true) {
     setBusy(label);
     setProblem(null);
     try {
+      const wrong = usesWallet ? wrongNetwork(chainId, config.chainId) : null;
+      if (wrong !== null) throw new Error(wrong);
       await action();
     } catch (error) {
-      setProblem(plainError(error));
+      setProblem(plainError(error).split("\n")[0]!);
     } finally {
       setBusy(null);
       await queryClient.invalidateQueries({ queryKey: ["wallet-queue"] });
@@ -198,15 +212,19 @@ function ImportProposal(props: { wallet: Address; action: Action; signer?: Addre
     event.target.value = "";
     setImported(null);
     if (file === undefined) return;
-    void action.run("import", async () => {
-      const p = await proposalFromFile(file);
-      if (p.wallet.toLowerCase() !== wallet.toLowerCase() || p.chainId !== String(config.chainId)) {
-        throw new Error(
-          `${file.name} is a proposal for wallet ${p.wallet} on chain ${p.chainId}, not for this wallet (${wallet} on chain ${config.chainId}).`,
-        );
-      }
-      setImported(p);
-    });
+    void action.run(
+      "import",
+      async () => {
+        const p = await proposalFromFile(file);
+        if (p.wallet.toLowerCase() !== wallet.toLowerCase() || p.chainId !== String(config.chainId)) {
+          throw new Error(
+            `${file.name} is a proposal for wallet ${p.wallet} on chain ${p.chainId}, not for this wallet (${wallet} on chain ${config.chainId}).`,
+          );
+        }
+        setImported(p);
+      },
+      false,
+    );
   }
   const unsigned = imported !== null && Object.keys(imported.signatures).length === 0;
   function add(sign: boolean) {
