@@ -10,3 +10,4 @@ export * from "./spend";
 export * from "./fund";
 export * from "./status";
 export * from "./queue-http";
+export * from "./decode";

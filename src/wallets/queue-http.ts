@@ -6,7 +6,8 @@ import { contextFor } from "../chain/context";
 import type { SystemAddresses, SystemContext } from "../chain/context";
 import { readDomain } from "../eip712/domain";
 import { UserError } from "../errors";
-import type { ProposalQueue, WalletReader } from "./queue";
+import { DeviceWallet__factory } from "../chain/factories";
+import type { ProposalQueue, WalletReader, WalletView } from "./queue";
 import { walletAt, walletOwners } from "./wallet";
 
 /** The largest body a POST to the queue takes: a proposal with its call data and up to 20 signatures. */
@@ -15,31 +16,64 @@ export const MAX_PROPOSAL_BODY = 64 * 1024;
 /** The path the app server serves the queue under (the app fetches `proposals/…` beside itself). */
 export const QUEUE_PATH = "/proposals";
 
-/** Reads a wallet as the queue needs it, through `ctx`: owners from its events, domain from the wallet itself. */
+/** What the reader keeps of a wallet: its domain never changes; owners and threshold only with its nonce. */
+interface CachedWallet {
+  domain: WalletView["domain"];
+  nonce: bigint;
+  owners: string[];
+  threshold: number;
+}
+
+/**
+ * Reads a wallet as the queue needs it, through `ctx`: owners from its events, domain from the wallet itself.
+ * A wallet's code check and domain are read once; its owners and threshold (which change only by an
+ * execution, which spends a nonce) are reread only when its nonce moved, so a request costs one `nonce()`
+ * call once the wallet is known. Concurrent reads of one wallet share one read.
+ */
 export function walletViewReader(ctx: SystemContext): WalletReader {
-  return async (address) => {
-    const wallet = await walletAt(ctx, address);
-    const [owners, threshold, nonce, domain] = await Promise.all([
+  const known = new Map<string, CachedWallet>();
+  const inFlight = new Map<string, Promise<WalletView>>();
+  async function read(address: string): Promise<WalletView> {
+    const cached = known.get(address);
+    const wallet =
+      cached === undefined ? await walletAt(ctx, address) : DeviceWallet__factory.connect(address, ctx.provider);
+    const nonce = await wallet.nonce();
+    if (cached !== undefined && cached.nonce === nonce) {
+      return { chainId: ctx.chainId, domain: cached.domain, owners: cached.owners, threshold: cached.threshold, nonce };
+    }
+    const [owners, threshold, domain] = await Promise.all([
       walletOwners(ctx, wallet),
       wallet.threshold(),
-      wallet.nonce(),
-      readDomain(wallet),
+      cached?.domain ?? readDomain(wallet),
     ]);
+    known.set(address, { domain, nonce, owners, threshold: Number(threshold) });
     return { chainId: ctx.chainId, domain, owners, threshold: Number(threshold), nonce };
+  }
+  return (address) => {
+    let pending = inFlight.get(address);
+    if (pending === undefined) {
+      pending = read(address).finally(() => inFlight.delete(address));
+      inFlight.set(address, pending);
+    }
+    return pending;
   };
 }
 
-/** A reader for the chain at `rpcUrl` with the system `addresses` (the app server's config), one provider per URL. */
+/** A reader for the chain at `rpcUrl` with the system `addresses` (the app server's config), one per URL. */
 export function rpcWalletReader(config: () => { rpcUrl: string; addresses: SystemAddresses }): WalletReader {
-  const providers = new Map<string, JsonRpcProvider>();
+  const readers = new Map<string, Promise<WalletReader>>();
   return async (address) => {
     const { rpcUrl, addresses } = config();
-    let provider = providers.get(rpcUrl);
-    if (provider === undefined) {
-      provider = new JsonRpcProvider(rpcUrl, undefined, { staticNetwork: true });
-      providers.set(rpcUrl, provider);
+    const key = `${rpcUrl} ${JSON.stringify(addresses)}`;
+    let reader = readers.get(key);
+    if (reader === undefined) {
+      const provider = new JsonRpcProvider(rpcUrl, undefined, { staticNetwork: true });
+      reader = contextFor(provider, addresses).then(walletViewReader);
+      // A failed start (the RPC down) is retried on the next request.
+      reader.catch(() => readers.delete(key));
+      readers.set(key, reader);
     }
-    return walletViewReader(await contextFor(provider, addresses))(address);
+    return (await reader)(address);
   };
 }
 

@@ -55,6 +55,9 @@ export interface WalletQueue {
 /** The most proposals a wallet keeps waiting (nonce not spent yet): a bound on what a stranger can store. */
 export const MAX_PENDING = 50;
 
+/** The most bytes of waiting proposal files a wallet keeps (besides their count). */
+export const MAX_PENDING_BYTES = 256 * 1024;
+
 export class ProposalQueue {
   /** Posts are applied one at a time (read, merge, write), so two owners signing at once both count. */
   private tail: Promise<unknown> = Promise.resolve();
@@ -118,9 +121,17 @@ export class ProposalQueue {
     } else if (Object.keys(p.signatures).length === 0) {
       // Only owners open proposals: a stranger cannot fill the wallet's queue.
       throw new UserError("a new proposal needs an owner's signature: sign it first (wallet:sign, or the page)");
-    } else if (this.pending(p.wallet, view.nonce) >= MAX_PENDING) {
+    } else if (this.pending(p.wallet, view.nonce).length >= MAX_PENDING) {
       throw new UserError(
         `wallet ${p.wallet} already has ${MAX_PENDING} proposals waiting; execute or drop some first`,
+      );
+    }
+    const held = this.pending(p.wallet, view.nonce)
+      .filter((f) => f !== file)
+      .reduce((sum, f) => sum + fs.statSync(f).size, 0);
+    if (held + proposalBytes(stored) > MAX_PENDING_BYTES) {
+      throw new UserError(
+        `wallet ${p.wallet} already holds ${held} bytes of waiting proposals (at most ${MAX_PENDING_BYTES}); execute or drop some first`,
       );
     }
     writeProposal(file, stored);
@@ -136,8 +147,8 @@ export class ProposalQueue {
       .map((f) => path.join(folder, f));
   }
 
-  private pending(wallet: string, nonce: bigint): number {
-    return this.files(wallet).filter((f) => BigInt(path.basename(f).split("-")[0]!) >= nonce).length;
+  private pending(wallet: string, nonce: bigint): string[] {
+    return this.files(wallet).filter((f) => BigInt(path.basename(f).split("-")[0]!) >= nonce);
   }
 
   private entry(file: string, p: Proposal, view: WalletView): QueuedProposal {
@@ -146,4 +157,9 @@ export class ProposalQueue {
       BigInt(p.nonce) < view.nonce ? "spent" : signers.length >= view.threshold ? "ready" : "pending";
     return { id: proposalDigest(p, view.domain), file: path.basename(file), status, signers, proposal: p };
   }
+}
+
+/** About the bytes a proposal's file takes (its JSON as `writeProposal` writes it). */
+function proposalBytes(p: Proposal): number {
+  return Buffer.byteLength(`${JSON.stringify(p, null, 2)}\n`);
 }

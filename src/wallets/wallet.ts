@@ -21,11 +21,22 @@ export async function walletAt(ctx: SystemContext, address: string, runner?: Con
     throw new UserError(`there is no device wallet at ${address} on network "${ctx.network}"`);
   }
   const implementation = await walletFactoryAt(ctx).implementation();
-  // An EIP-1167 clone with immutable args: the implementation address sits at bytes 10..30.
-  if (!code.toLowerCase().includes(implementation.slice(2).toLowerCase())) {
+  if (!isWalletClone(code, implementation)) {
     throw new UserError(`${address} is not a device wallet of this network's factory`);
   }
   return DeviceWallet__factory.connect(address, runner ?? ctx.provider);
+}
+
+/**
+ * Whether `code` is exactly the runtime code the factory deploys: OpenZeppelin's EIP-1167 clone of
+ * `implementation` with the device id (32 bytes) as its immutable argument. Any other code (a contract that
+ * merely contains the implementation's address, the factory itself) is not a device wallet.
+ */
+export function isWalletClone(code: string, implementation: string): boolean {
+  const impl = implementation.slice(2).toLowerCase();
+  return new RegExp(`^0x363d3d373d3d3d363d73${impl}5af43d82803e903d91602b57fd5bf3[0-9a-f]{64}$`).test(
+    code.toLowerCase(),
+  );
 }
 
 /** Checks an owner set and its threshold; returns the owners sorted as the wallet requires. */

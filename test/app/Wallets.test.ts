@@ -2,7 +2,16 @@ import fs from "node:fs";
 import path from "node:path";
 
 import { expect } from "chai";
-import { JsonRpcProvider, MaxUint256, Wallet, ZeroAddress, keccak256, parseEther, toUtf8Bytes } from "ethers";
+import {
+  JsonRpcProvider,
+  MaxUint256,
+  Wallet,
+  ZeroAddress,
+  getAddress,
+  keccak256,
+  parseEther,
+  toUtf8Bytes,
+} from "ethers";
 import type { HDNodeWallet } from "ethers";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 
@@ -18,6 +27,7 @@ import {
   propose as cliPropose,
   proposalMessage,
   readProposal,
+  walletViewReader,
   writeProposal,
 } from "../../src/wallets";
 import type { Proposal } from "../../src/wallets";
@@ -270,7 +280,24 @@ describe("Device wallet page and proposal queue in Chromium (app/, indexer)", fu
     writeProposal(file, p);
 
     const a = await walletPageOf(owners[0]);
+    // A file for another wallet is refused in one line; an unsigned file is shown decoded and not signed yet.
+    const elsewhere = path.join(scratch, "elsewhere.json");
+    writeProposal(elsewhere, { ...p, wallet: Wallet.createRandom().address, signatures: {} });
+    await a.getByTestId("import-proposal").setInputFiles(elsewhere);
+    await waitText(a.getByTestId("proposal-problem"), "include", "elsewhere.json is a proposal for wallet 0x");
+    expect(await a.getByTestId("proposal-problem").textContent()).to.include(`not for this wallet (${walletAddress}`);
+    expect(await a.getByTestId("imported-proposal").count()).to.equal(0);
+    const unsigned = path.join(scratch, "unsigned.json");
+    writeProposal(unsigned, { ...p, signatures: {} });
+    const queuedBefore = queueFiles();
+    await a.getByTestId("import-proposal").setInputFiles(unsigned);
+    const imported = a.getByTestId("imported-proposal");
+    await waitText(imported.getByTestId("proposal-call"), "equal", `Transfer 5.0 THING to ${recipient}`);
+    expect(queueFiles()).to.deep.equal(queuedBefore);
+    await imported.getByRole("button", { name: "Cancel" }).click();
+
     await a.getByTestId("import-proposal").setInputFiles(file);
+    await a.getByRole("button", { name: "Add to the queue unsigned by me" }).click();
     const proposal = card(a, "cli pays 5");
     await waitText(proposal.getByTestId("proposal-progress"), "equal", "1 of 2 signatures");
     await proposal.getByRole("button", { name: "Sign" }).click();
@@ -293,6 +320,73 @@ describe("Device wallet page and proposal queue in Chromium (app/, indexer)", fu
     expect(result.success).to.equal(true);
     expect(await ThingToken__factory.connect(token, provider).balanceOf(recipient)).to.equal(parseEther("5"));
     await waitText(proposal.getByTestId("proposal-status"), "include", "Nonce spent");
+  });
+
+  it("shows a proposal whose call reverted as executed, but the call failed", async function () {
+    const data = ThingToken__factory.createInterface().encodeFunctionData("transfer", [
+      stranger.address,
+      parseEther("1000000"),
+    ]);
+    const p: Proposal = {
+      kind: "thingledger.wallet-proposal",
+      version: 1,
+      chainId: "31337",
+      wallet: walletAddress,
+      nonce: (await wallet.nonce()).toString(),
+      to: token,
+      value: "0",
+      data,
+      gasLimit: "100000",
+      description: "more THING than it holds",
+      signatures: {},
+    };
+    const domain = await readDomain(wallet);
+    for (const key of [owners[0], owners[1]])
+      p.signatures[key.address] = await signExecute(key, domain, proposalMessage(p));
+    const posted = await fetch(`${base}proposals`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(p),
+    });
+    expect(posted.status).to.equal(200);
+    // The page executes it with an explicit gas (Hardhat's estimateGas fails when the inner call reverts).
+    const page = await walletPageOf(owners[2]);
+    const before = await wallet.nonce();
+    const execute = card(page, "more THING than it holds").getByRole("button", { name: "Execute" });
+    await waitEnabled(execute);
+    await execute.click();
+    await until("the execution", 60_000, async () => ((await wallet.nonce()) > before ? true : undefined));
+    const [executed] = await wallet.queryFilter(wallet.filters.Executed(before), 0);
+    expect(executed!.args.success).to.equal(false);
+    expect(await page.getByTestId("proposal-problem").count()).to.equal(0);
+    await waitText(
+      card(page, "more THING than it holds").getByTestId("proposal-status"),
+      "include",
+      "executed, but the call failed",
+    );
+  });
+
+  it("the queue's wallet reader rereads the owners only when the wallet's nonce moved", async function () {
+    const calls: string[] = [];
+    class Counting extends JsonRpcProvider {
+      override send(method: string, params: unknown[] | Record<string, unknown>): Promise<unknown> {
+        calls.push(method);
+        return super.send(method, params);
+      }
+    }
+    const counting = new Counting(node.url, undefined, { staticNetwork: true, cacheTimeout: -1 });
+    try {
+      const read = walletViewReader(await contextFor(counting, ctx.addresses));
+      const first = await read(walletAddress);
+      const firstCalls = calls.length;
+      const again = await Promise.all([read(walletAddress), read(walletAddress), read(walletAddress)]);
+      expect(again.map((v) => v.owners)).to.deep.equal([first.owners, first.owners, first.owners]);
+      expect(calls.slice(firstCalls)).to.deep.equal(["eth_call"]);
+      expect(calls.filter((m) => m === "eth_getLogs").length).to.be.greaterThan(0);
+      expect(calls.slice(firstCalls).filter((m) => m === "eth_getLogs")).to.deep.equal([]);
+    } finally {
+      counting.destroy();
+    }
   });
 
   describe("attack: the app server's queue refuses and stores nothing", function () {
@@ -357,6 +451,67 @@ describe("Device wallet page and proposal queue in Chromium (app/, indexer)", fu
         400,
         /a new proposal needs an owner's signature/,
       );
+    });
+
+    it("attack: an owner change described as a limit change shows decoded and flagged; undecodable data shows raw", async function () {
+      const takeover = await signedBy(owners[0], {
+        ...pending,
+        to: walletAddress,
+        value: "0",
+        data: DeviceWallet__factory.createInterface().encodeFunctionData("setOwners", [[owners[0].address], 1]),
+        gasLimit: "200000",
+        description: "Set the device's ETH limit to 0.05 ETH",
+      });
+      expect((await post(JSON.stringify(takeover))).status).to.equal(200);
+      const odd = await signedBy(owners[0], { ...pending, data: "0xdeadbeef", description: "odd call" });
+      expect((await post(JSON.stringify(odd))).status).to.equal(200);
+      const page = await walletPageOf(owners[1]);
+      const proposal = card(page, "Set the device's ETH limit to 0.05 ETH");
+      await waitText(
+        proposal.getByTestId("proposal-call"),
+        "include",
+        `Dangerous: Replace the owners with [${owners[0].address}] and threshold 1`,
+      );
+      expect(await proposal.textContent()).to.include("The proposer's description (their own words, not checked)");
+      const raw = card(page, "odd call").getByTestId("proposal-raw");
+      expect(await raw.textContent()).to.equal("Raw data (not decoded): 0xdeadbeef");
+      expect(await card(page, "odd call").getByTestId("proposal-call").textContent()).to.include("Unknown call to");
+    });
+
+    it("attack: a contract carrying the implementation's address, and the factory, are not device wallets", async function () {
+      // The real wallet's code with bytes appended (a fake may hold the implementation's address anywhere).
+      const fake = Wallet.createRandom().address;
+      await provider.send("hardhat_setCode", [fake, (await provider.getCode(walletAddress)) + "00"]);
+      for (const address of [fake, getAddress(ctx.addresses.DeviceWalletFactory)]) {
+        const response = await fetch(`${base}proposals/${address}`);
+        expect(response.status, address).to.equal(400);
+        const { error } = (await response.json()) as { error: string };
+        expect(error).to.equal(`${address} is not a device wallet of this network's factory`);
+      }
+      await expectRefused(
+        await post(JSON.stringify(await signedBy(owners[1], { ...pending, wallet: fake }))),
+        400,
+        /is not a device wallet of this network's factory$/,
+      );
+    });
+
+    it("refuses Sign and Freeze on the wrong network with the portal's line, asking the wallet nothing", async function () {
+      const requests: string[] = [];
+      const page = await walletPage(browser!, owners[1], { chainId: 1, requests });
+      contexts.push(page.context());
+      await page.goto(`${base}#/wallets/${walletAddress}`);
+      await page.getByRole("button", { name: "Connect wallet" }).click();
+      await page.getByRole("button", { name: "Disconnect" }).waitFor();
+      const line = "Wrong network: your wallet is on chain 1, the device wallet is on chain 31337. Switch network.";
+      const sign = card(page, "attack target").getByRole("button", { name: "Sign" });
+      await waitEnabled(sign);
+      await sign.click();
+      await waitText(page.getByTestId("proposal-problem"), "equal", line);
+      await page.getByRole("button", { name: "Freeze the device key" }).click();
+      await waitText(page.getByTestId("freeze-problem"), "include", line);
+      expect(requests.filter((m) => m.startsWith("eth_sign") || m === "eth_sendTransaction")).to.deep.equal([]);
+      expect((await wallet.deviceConfig()).frozen).to.equal(false);
+      expect(queueFiles()).to.deep.equal(before);
     });
 
     it("shows the refused proposal still at 1 of 2, Execute disabled", async function () {

@@ -5,14 +5,16 @@ import os from "node:os";
 import path from "node:path";
 
 import { expect } from "chai";
-import { Wallet, getAddress } from "ethers";
+import { Wallet, ZeroAddress, getAddress } from "ethers";
+
+import { DeviceWallet__factory, IERC20Metadata__factory } from "../../src/chain/factories";
 import type { Signer, TypedDataDomain } from "ethers";
 
 import { signExecute } from "../../src/eip712/wallet";
 import { UserError } from "../../src/errors";
-import { PROPOSAL_KIND, proposalMessage, readProposal } from "../../src/wallets";
+import { ETH, PROPOSAL_KIND, decodeProposalCall, proposalMessage, readProposal } from "../../src/wallets";
 import type { Proposal } from "../../src/wallets";
-import { MAX_PENDING, ProposalQueue } from "../../src/wallets/queue";
+import { MAX_PENDING, MAX_PENDING_BYTES, ProposalQueue } from "../../src/wallets/queue";
 import type { WalletView } from "../../src/wallets/queue";
 import { MAX_PROPOSAL_BODY, proposalQueueMiddleware } from "../../src/wallets/queue-http";
 
@@ -182,6 +184,26 @@ describe("Proposal queue (src/wallets/queue.ts)", function () {
     expect(snapshot(dir)).to.deep.equal(before);
   });
 
+  it(`attack: keeps at most ${MAX_PENDING_BYTES} bytes of waiting proposals per wallet`, async function () {
+    const big = (n: number) => proposal({ value: String(n), data: "0x" + "ab".repeat(30_000) });
+    let stored = 0;
+    for (; stored < 20; stored++) {
+      try {
+        await queue.submit(await signed(big(stored), owners[0]));
+      } catch (error) {
+        expect((error as Error).message).to.match(/already holds \d+ bytes of waiting proposals \(at most 262144\)/);
+        break;
+      }
+    }
+    expect(stored).to.equal(4);
+    const before = snapshot(dir);
+    const total = Object.values(before).reduce((sum, text) => sum + Buffer.byteLength(text), 0);
+    expect(total).to.be.at.most(MAX_PENDING_BYTES);
+    // A small proposal still fits, and a signature added to a stored one is not counted twice.
+    await queue.submit(await signed(proposal(), owners[0]));
+    expect((await queue.submit(await signed(big(0), owners[1]))).signers).to.have.length(2);
+  });
+
   describe("over HTTP (the app server's middleware)", function () {
     let server: http.Server;
     let url: string;
@@ -245,5 +267,76 @@ describe("Proposal queue (src/wallets/queue.ts)", function () {
       expect(response.status).to.equal(503);
       expect(((await response.json()) as { error: string }).error).not.to.include("ECONNREFUSED");
     });
+  });
+});
+
+describe("Proposal call decoder (src/wallets/decode.ts)", function () {
+  const wi = DeviceWallet__factory.createInterface();
+  const ei = IERC20Metadata__factory.createInterface();
+  const TOKEN = getAddress("0x" + "ee".repeat(20));
+  const assets = [ETH, { address: TOKEN, symbol: "THING", decimals: 18 }];
+  const self = (data: string, value = "0") => decodeProposalCall(proposal({ to: WALLET, value, data }), assets);
+
+  it("attack: an owner-set change described as a limit change is decoded in plain words and flagged dangerous", function () {
+    const decoded = self(wi.encodeFunctionData("setOwners", [[owners[0].address], 1]));
+    expect(decoded).to.deep.equal({
+      summary: `Replace the owners with [${owners[0].address}] and threshold 1`,
+      dangerous: true,
+      decoded: true,
+    });
+    expect(self(wi.encodeFunctionData("setDeviceKey", [stranger.address]))).to.include({
+      summary: `Set the device key to ${stranger.address}`,
+      dangerous: true,
+    });
+  });
+
+  it("decodes every wallet setting, ERC-20 transfer/approve and plain ETH sends", function () {
+    const cases: [string, string][] = [
+      [
+        wi.encodeFunctionData("setAllowance", [ZeroAddress, 5n * 10n ** 16n]),
+        "Set the device's ETH limit to 0.05 ETH per period",
+      ],
+      [wi.encodeFunctionData("setFrozen", [false]), "Unfreeze the device key"],
+      [wi.encodeFunctionData("setFrozen", [true]), "Freeze the device key"],
+      [wi.encodeFunctionData("setPeriod", [3600]), "Set the device's limit period to 3600 seconds"],
+      [wi.encodeFunctionData("setTransferCap", [TOKEN, 10n ** 18n]), "Cap each device transfer of THING at 1.0 THING"],
+      [
+        wi.encodeFunctionData("setRecipientAllowed", [stranger.address, true]),
+        `Allow the device to pay ${stranger.address}`,
+      ],
+      [
+        wi.encodeFunctionData("setAllowlistEnabled", [false]),
+        "Turn off the recipient allowlist (the device pays anyone)",
+      ],
+    ];
+    for (const [data, summary] of cases) expect(self(data)).to.deep.equal({ summary, dangerous: false, decoded: true });
+    const transfer = ei.encodeFunctionData("transfer", [stranger.address, 2n * 10n ** 18n]);
+    expect(decodeProposalCall(proposal({ to: TOKEN, value: "0", data: transfer }), assets).summary).to.equal(
+      `Transfer 2.0 THING to ${stranger.address}`,
+    );
+    const other = getAddress("0x" + "12".repeat(20));
+    const approve = ei.encodeFunctionData("approve", [stranger.address, 7n]);
+    expect(decodeProposalCall(proposal({ to: other, value: "0", data: approve }), assets).summary).to.equal(
+      `Approve ${stranger.address} to spend 7 base units of token ${other} of the wallet's`,
+    );
+    expect(decodeProposalCall(proposal({ value: "10000000000000000" }), assets).summary).to.equal(
+      `Send 0.01 ETH to ${getAddress("0x" + "cd".repeat(20))}`,
+    );
+  });
+
+  it("attack: unknown data, a wallet setting sent elsewhere and trailing bytes are not decoded", function () {
+    const setOwners = wi.encodeFunctionData("setOwners", [[owners[0].address], 1]);
+    for (const p of [
+      proposal({ data: "0xdeadbeef" }),
+      proposal({ data: setOwners }),
+      proposal({ to: WALLET, data: setOwners + "00" }),
+      proposal({ to: WALLET, data: wi.encodeFunctionData("freezeDevice", [[owners[0].address]]) }),
+    ]) {
+      const decoded = decodeProposalCall(p, assets);
+      expect(decoded.decoded, p.data).to.equal(false);
+      expect(decoded.summary).to.match(
+        /^Unknown call to 0x[0-9a-fA-F]{40} \(\d+ bytes of data, selector 0x[0-9a-f]{8}\)/,
+      );
+    }
   });
 });

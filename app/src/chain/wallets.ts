@@ -142,10 +142,34 @@ export async function signProposal(
   return { ...p, signatures: { ...p.signatures, [owner]: signature } };
 }
 
-/** Sends a wallet call from the connected account, simulated first, and waits for it. */
-async function send(wagmi: Config, request: Parameters<typeof simulateContract>[1]): Promise<Hex> {
+/**
+ * Whether the wallet's execution at `nonce` ran its call successfully (its `Executed` event's `success`), or
+ * undefined when no execution at that nonce is found.
+ */
+export async function executionOutcome(
+  client: PublicClient,
+  wallet: Address,
+  nonce: bigint,
+): Promise<boolean | undefined> {
+  const logs = await client.getContractEvents({
+    address: wallet,
+    abi: walletAbi,
+    eventName: "Executed",
+    args: { nonce },
+    fromBlock: 0n,
+    strict: true,
+  });
+  return logs.length === 0 ? undefined : logs[logs.length - 1]!.args.success;
+}
+
+/**
+ * Sends a wallet call from the connected account, simulated first, and waits for it. `gas` is passed as it
+ * is (an execution's gas comes from its own inner gas limit: an estimate can fail on a call whose inner call
+ * reverts).
+ */
+async function send(wagmi: Config, request: Parameters<typeof simulateContract>[1], gas?: bigint): Promise<Hex> {
   const simulated = await simulateContract(wagmi, request);
-  const hash = await writeContract(wagmi, simulated.request as Parameters<typeof writeContract>[1]);
+  const hash = await writeContract(wagmi, { ...simulated.request, gas } as Parameters<typeof writeContract>[1]);
   const receipt = await waitForTransactionReceipt(wagmi, { hash });
   if (receipt.status !== "success") throw new Error(`transaction ${hash} reverted`);
   return hash;
@@ -161,21 +185,31 @@ export function executeProposal(
   threshold: number,
 ): Promise<Hex> {
   const m = proposalMessage(p);
-  return send(wagmi, {
-    account,
-    chainId,
-    address: p.wallet as Address,
-    abi: walletAbi,
-    functionName: "execute",
-    args: [
-      m.to as Address,
-      m.value,
-      m.data as Hex,
-      m.gasLimit,
-      proposalAuthorization(p, owners, threshold, "the proposal") as Hex,
-    ],
-  });
+  // The inner call gets at least its gas limit (the wallet checks 63/64 of what is left): give it that plus
+  // the wallet's own work (signature checks, calldata, the event), rather than an estimate.
+  const gas = (m.gasLimit * 64n) / 63n + EXECUTE_OVERHEAD + BigInt(p.data.length) * 8n;
+  return send(
+    wagmi,
+    {
+      account,
+      chainId,
+      address: p.wallet as Address,
+      abi: walletAbi,
+      functionName: "execute",
+      args: [
+        m.to as Address,
+        m.value,
+        m.data as Hex,
+        m.gasLimit,
+        proposalAuthorization(p, owners, threshold, "the proposal") as Hex,
+      ],
+    },
+    gas,
+  );
 }
+
+/** Gas an execution uses besides its inner call: ample for 20 owners' signature checks. */
+const EXECUTE_OVERHEAD = 250_000n;
 
 /** Any single owner freezes the device key at once (`freezeDevice` with the whole owner set). */
 export function freezeDevice(

@@ -1,16 +1,18 @@
-import { useQueryClient } from "@tanstack/react-query";
+import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import type { ChangeEvent, FormEvent } from "react";
 import { formatUnits, isAddress, parseUnits } from "viem";
 import type { Address } from "viem";
 import { useConfig, useConnection, usePublicClient } from "wagmi";
 
+import { decodeProposalCall } from "../../../src/wallets/decode";
 import type { Proposal } from "../../../src/wallets/proposal";
 import { useAppConfig } from "../chain/context";
 import { plainError } from "../chain/errors";
 import {
   buildProposal,
   executeProposal,
+  executionOutcome,
   pageAssets,
   postProposal,
   proposalFromFile,
@@ -27,18 +29,32 @@ const KINDS: { kind: Kind; label: string }[] = [
   { kind: "unfreeze", label: "Unfreeze the device key" },
 ];
 
-/** A busy flag and the last problem of the page's actions; `run` refreshes the queue and chain after one. */
+/** The portal's wrong-network line, or null when the connected wallet is on the app's chain. */
+export function wrongNetwork(connected: number | undefined, expected: number): string | null {
+  return connected !== undefined && connected !== expected
+    ? `Wrong network: your wallet is on chain ${connected}, the device wallet is on chain ${expected}. Switch network.`
+    : null;
+}
+
+/**
+ * A busy flag and the last problem of the page's actions; `run` refreshes the queue and chain after one, and
+ * refuses an action that signs or sends (`usesWallet`) while the connected wallet is on another chain.
+ */
 function useAction() {
   const queryClient = useQueryClient();
+  const config = useAppConfig();
+  const { chainId } = useConnection();
   const [busy, setBusy] = useState<string | null>(null);
   const [problem, setProblem] = useState<string | null>(null);
-  async function run(label: string, action: () => Promise<unknown>) {
+  async function run(label: string, action: () => Promise<unknown>, usesWallet = true) {
     setBusy(label);
     setProblem(null);
     try {
+      const wrong = usesWallet ? wrongNetwork(chainId, config.chainId) : null;
+      if (wrong !== null) throw new Error(wrong);
       await action();
     } catch (error) {
-      setProblem(plainError(error));
+      setProblem(plainError(error).split("\n")[0]!);
     } finally {
       setBusy(null);
       await queryClient.invalidateQueries({ queryKey: ["wallet-queue"] });
@@ -55,8 +71,10 @@ export function WalletProposals(props: {
   owners?: string[];
   queue?: WalletQueue;
   queueError: Error | null;
+  /** The indexer's executions of the wallet (newest first), when it answered. */
+  executions?: { nonce: string; success: boolean }[];
 }) {
-  const { wallet, state, owners, queue, queueError } = props;
+  const { wallet, state, owners, queue, queueError, executions } = props;
   const { address: account } = useConnection();
   const isOwner = account !== undefined && owners?.some((o) => o.toLowerCase() === account.toLowerCase()) === true;
   const action = useAction();
@@ -79,7 +97,7 @@ export function WalletProposals(props: {
           ) : (
             <p className="hint">Connect an owner&apos;s account to propose or sign.</p>
           )}
-          <ImportProposal action={action} signer={isOwner ? account : undefined} />
+          <ImportProposal wallet={wallet} action={action} signer={isOwner ? account : undefined} />
           {action.problem !== null && (
             <p role="alert" className="error" data-testid="proposal-problem">
               {action.problem}
@@ -98,6 +116,7 @@ export function WalletProposals(props: {
                   account={account}
                   isOwner={isOwner}
                   action={action}
+                  executions={executions}
                 />
               ))}
             </ul>
@@ -178,30 +197,76 @@ function NewProposal(props: { wallet: Address; state: WalletChainState; account:
 }
 
 /**
- * Imports a proposal file (`wallet:propose`'s, or one downloaded here) into the queue, with its signatures. The
- * queue opens only signed proposals, so a connected owner signs an unsigned file first.
+ * Imports a proposal file (`wallet:propose`'s, or one downloaded here): a file for another wallet or chain is
+ * refused in one line; otherwise the proposal is shown decoded, and is signed (by a connected owner) and added
+ * to the queue only on an explicit press. The queue opens only signed proposals.
  */
-function ImportProposal({ action, signer }: { action: Action; signer?: Address }) {
+function ImportProposal(props: { wallet: Address; action: Action; signer?: Address }) {
+  const { wallet, action, signer } = props;
   const config = useAppConfig();
   const wagmi = useConfig();
   const client = usePublicClient({ chainId: config.chainId })!;
+  const [imported, setImported] = useState<Proposal | null>(null);
   function pick(event: ChangeEvent<HTMLInputElement>) {
     const file = event.target.files?.[0];
     event.target.value = "";
+    setImported(null);
     if (file === undefined) return;
+    void action.run(
+      "import",
+      async () => {
+        const p = await proposalFromFile(file);
+        if (p.wallet.toLowerCase() !== wallet.toLowerCase() || p.chainId !== String(config.chainId)) {
+          throw new Error(
+            `${file.name} is a proposal for wallet ${p.wallet} on chain ${p.chainId}, not for this wallet (${wallet} on chain ${config.chainId}).`,
+          );
+        }
+        setImported(p);
+      },
+      false,
+    );
+  }
+  const unsigned = imported !== null && Object.keys(imported.signatures).length === 0;
+  function add(sign: boolean) {
+    const p = imported!;
     void action.run("import", async () => {
-      const p = await proposalFromFile(file);
-      const unsigned = Object.keys(p.signatures).length === 0;
-      return postProposal(unsigned && signer !== undefined ? await signProposal(wagmi, client, p, signer) : p);
+      await postProposal(sign ? await signProposal(wagmi, client, p, signer!) : p);
+      setImported(null);
     });
   }
   return (
-    <p>
-      <label>
-        Import a proposal file{" "}
-        <input type="file" accept="application/json,.json" onChange={pick} data-testid="import-proposal" />
-      </label>
-    </p>
+    <>
+      <p>
+        <label>
+          Import a proposal file{" "}
+          <input type="file" accept="application/json,.json" onChange={pick} data-testid="import-proposal" />
+        </label>
+      </p>
+      {imported !== null && (
+        <div className="card proposal" data-testid="imported-proposal">
+          <p>Imported file: check what it does before signing.</p>
+          <ProposalCall p={imported} />
+          <div className="actions">
+            {signer !== undefined && (
+              <button type="button" disabled={action.busy !== null} onClick={() => add(true)}>
+                Sign and add to the queue
+              </button>
+            )}{" "}
+            {!unsigned && (
+              <button type="button" disabled={action.busy !== null} onClick={() => add(false)}>
+                Add to the queue unsigned by me
+              </button>
+            )}{" "}
+            <button type="button" onClick={() => setImported(null)}>
+              Cancel
+            </button>
+          </div>
+          {unsigned && signer === undefined && (
+            <p className="hint">Connect an owner&apos;s account to sign it: the queue takes only signed proposals.</p>
+          )}
+        </div>
+      )}
+    </>
   );
 }
 
@@ -215,12 +280,57 @@ function download(q: QueuedProposal) {
   URL.revokeObjectURL(link.href);
 }
 
-function statusLine(q: QueuedProposal, nonce: bigint, threshold: number): string {
+/** A spent proposal's outcome: from the indexer's history when it lists the nonce, else the chain's event. */
+function useOutcome(p: Proposal, spent: boolean, executions?: { nonce: string; success: boolean }[]) {
+  const config = useAppConfig();
+  const client = usePublicClient({ chainId: config.chainId })!;
+  const indexed = executions?.find((e) => e.nonce === p.nonce)?.success;
+  const chain = useQuery({
+    queryKey: ["wallet-executed", p.wallet, p.nonce],
+    queryFn: () => executionOutcome(client, p.wallet as Address, BigInt(p.nonce)),
+    enabled: spent && indexed === undefined,
+  });
+  return indexed ?? chain.data;
+}
+
+function statusLine(q: QueuedProposal, nonce: bigint, threshold: number, outcome?: boolean): string {
   const p = BigInt(q.proposal.nonce);
-  if (q.status === "spent" || p < nonce) return "Nonce spent: executed, or replaced by another proposal.";
+  if (q.status === "spent" || p < nonce) {
+    if (outcome === false) return "Nonce spent: executed, but the call failed (the wallet's Executed event says so).";
+    return "Nonce spent: executed, or replaced by another proposal.";
+  }
   if (q.signers.length < threshold) return "Waiting for signatures.";
   if (p > nonce) return `Signed; nonce ${nonce} must execute first.`;
   return "Ready: anyone can execute it.";
+}
+
+/**
+ * What a proposal's call does, decoded from its data (never from its description), the description labelled as
+ * the proposer's own words, and the raw data of a call the page cannot decode.
+ */
+export function ProposalCall({ p }: { p: Proposal }) {
+  const config = useAppConfig();
+  const call = decodeProposalCall(p, pageAssets(config.token));
+  return (
+    <>
+      <p data-testid="proposal-call" className={call.dangerous || !call.decoded ? "error" : undefined}>
+        <strong>{call.dangerous ? `Dangerous: ${call.summary}` : call.summary}</strong>
+        {call.dangerous && " (this changes who controls the wallet or the device's key)"}
+      </p>
+      {!call.decoded && (
+        <p role="alert" className="error mono" data-testid="proposal-raw">
+          {`Raw data (not decoded): ${p.data}`}
+        </p>
+      )}
+      <p className="hint">
+        {"The proposer's description (their own words, not checked): "}
+        <q data-testid="proposal-description">{p.description || "(none)"}</q>
+      </p>
+      <p className="mono">
+        {`nonce ${p.nonce} · to ${p.to} · ${formatUnits(BigInt(p.value), 18)} ETH · gas ${p.gasLimit}`}
+      </p>
+    </>
+  );
 }
 
 function ProposalCard(props: {
@@ -230,29 +340,26 @@ function ProposalCard(props: {
   account?: Address;
   isOwner: boolean;
   action: Action;
+  executions?: { nonce: string; success: boolean }[];
 }) {
-  const { queued: q, nonce, queue, account, isOwner, action } = props;
+  const { queued: q, nonce, queue, account, isOwner, action, executions } = props;
   const config = useAppConfig();
   const wagmi = useConfig();
   const client = usePublicClient({ chainId: config.chainId })!;
   const p: Proposal = q.proposal;
   const spent = q.status === "spent" || BigInt(p.nonce) < nonce;
+  const outcome = useOutcome(p, spent, executions);
   const signed = account !== undefined && q.signers.some((s) => s.toLowerCase() === account.toLowerCase());
   const executable = !spent && q.signers.length >= queue.threshold && BigInt(p.nonce) === nonce;
 
   return (
     <li className="card proposal" data-testid="proposal" data-id={q.id}>
-      <p>
-        <strong data-testid="proposal-description">{p.description || "(no description)"}</strong>
-      </p>
-      <p className="mono">
-        {`nonce ${p.nonce} · to ${p.to} · ${formatUnits(BigInt(p.value), 18)} ETH · gas ${p.gasLimit}`}
-      </p>
+      <ProposalCall p={p} />
       <p data-testid="proposal-progress">{`${q.signers.length} of ${queue.threshold} signatures`}</p>
       <progress max={queue.threshold} value={Math.min(q.signers.length, queue.threshold)} />
       <p className="mono">{q.signers.length === 0 ? "No owner has signed." : `Signed by ${q.signers.join(", ")}`}</p>
       <p data-testid="proposal-status" className={spent ? "hint" : executable ? "ok" : undefined}>
-        {statusLine(q, nonce, queue.threshold)}
+        {statusLine(q, nonce, queue.threshold, outcome)}
       </p>
       <div className="actions">
         <button

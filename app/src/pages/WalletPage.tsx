@@ -9,7 +9,7 @@ import { useAppConfig } from "../chain/context";
 import { plainError } from "../chain/errors";
 import { fetchQueue, freezeDevice, readWallet } from "../chain/wallets";
 import type { AssetState, WalletChainState } from "../chain/wallets";
-import { WalletProposals } from "../components/WalletProposals";
+import { WalletProposals, wrongNetwork } from "../components/WalletProposals";
 import { IndexerError, utcTime, walletOf } from "../indexer/api";
 import type { WalletDetail } from "../indexer/api";
 import { useIndexer } from "../indexer/hooks";
@@ -76,6 +76,7 @@ function Wallet({ wallet }: { wallet: Address }) {
             owners={owners}
             queue={queue.data}
             queueError={queue.error}
+            executions={history.data?.executions.items}
           />
         </>
       )}
@@ -156,7 +157,7 @@ function FreezeButton({ wallet, frozen, owners }: { wallet: Address; frozen: boo
   const config = useAppConfig();
   const wagmi = useConfig();
   const queryClient = useQueryClient();
-  const { address: account } = useConnection();
+  const { address: account, chainId } = useConnection();
   const [busy, setBusy] = useState(false);
   const [problem, setProblem] = useState<string | null>(null);
   const isOwner = account !== undefined && owners?.some((o) => o.toLowerCase() === account.toLowerCase()) === true;
@@ -166,6 +167,8 @@ function FreezeButton({ wallet, frozen, owners }: { wallet: Address; frozen: boo
     setBusy(true);
     setProblem(null);
     try {
+      const wrong = wrongNetwork(chainId, config.chainId);
+      if (wrong !== null) throw new Error(wrong);
       await freezeDevice(wagmi, config.chainId, account!, wallet, owners!);
       await queryClient.invalidateQueries({ queryKey: ["wallet-chain"] });
     } catch (error) {
@@ -184,7 +187,7 @@ function FreezeButton({ wallet, frozen, owners }: { wallet: Address; frozen: boo
         {isOwner ? "Any one owner can freeze it at once." : "Connect an owner's account to freeze the device key."}
       </span>
       {problem !== null && (
-        <span role="alert" className="error">
+        <span role="alert" className="error" data-testid="freeze-problem">
           {` ${problem}`}
         </span>
       )}
