@@ -10,6 +10,7 @@ import { useAppConfig } from "../chain/context";
 import { readDevice } from "../chain/contracts";
 import { plainError } from "../chain/errors";
 
+import { HistoryTable } from "../components/HistoryTable";
 import { TimeChart } from "../components/TimeChart";
 import { IndexerError, channelsOf, deviceDetail, utcTime, walletOf } from "../indexer/api";
 import type { ScoreChange } from "../indexer/api";
@@ -113,58 +114,36 @@ export function DevicePage() {
       </dl>
 
       <h2>Status history</h2>
-      <div className="table-scroll">
-        <table className="history" data-testid="status-history">
-          <thead>
-            <tr>
-              <th>Status</th>
-              <th>Block</th>
-              <th>Time (UTC)</th>
-              <th>By</th>
-              <th>Reason</th>
-            </tr>
-          </thead>
-          <tbody>
-            {statusHistory.map((s) => (
-              <tr key={s.id}>
-                <td>{s.status}</td>
-                <td>{s.block}</td>
-                <td>{utcTime(s.timestamp)}</td>
-                <td className="mono">{s.by ?? "—"}</td>
-                <td>{s.reason ?? "—"}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <HistoryTable
+        testId="status-history"
+        headers={["Status", "Block", "Time (UTC)", "By", "Reason"]}
+        items={statusHistory}
+        row={(s) => (
+          <tr key={s.id}>
+            <td>{s.status}</td>
+            <td>{s.block}</td>
+            <td>{utcTime(s.timestamp)}</td>
+            <td className="mono">{s.by ?? "—"}</td>
+            <td>{s.reason ?? "—"}</td>
+          </tr>
+        )}
+      />
 
       <h2>Owner history</h2>
-      {ownerHistory.length === 0 ? (
-        <p data-testid="owner-history-empty">Never owned: the device has not been activated.</p>
-      ) : (
-        <div className="table-scroll">
-          <table className="history" data-testid="owner-history">
-            <thead>
-              <tr>
-                <th>From</th>
-                <th>To</th>
-                <th>Block</th>
-                <th>Time (UTC)</th>
-              </tr>
-            </thead>
-            <tbody>
-              {ownerHistory.map((o) => (
-                <tr key={o.id}>
-                  <td className="mono">{o.from ?? "— (activation)"}</td>
-                  <td className="mono">{o.to}</td>
-                  <td>{o.block}</td>
-                  <td>{utcTime(o.timestamp)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
+      <HistoryTable
+        testId="owner-history"
+        headers={["From", "To", "Block", "Time (UTC)"]}
+        items={ownerHistory}
+        empty={<p data-testid="owner-history-empty">Never owned: the device has not been activated.</p>}
+        row={(o) => (
+          <tr key={o.id}>
+            <td className="mono">{o.from ?? "— (activation)"}</td>
+            <td className="mono">{o.to}</td>
+            <td>{o.block}</td>
+            <td>{utcTime(o.timestamp)}</td>
+          </tr>
+        )}
+      />
 
       <h2>Reputation over time</h2>
       <ReputationChart history={reputationHistory} />

@@ -9,6 +9,7 @@ import { useAppConfig } from "../chain/context";
 import { plainError } from "../chain/errors";
 import { fetchQueue, freezeDevice, readWallet } from "../chain/wallets";
 import type { AssetState, WalletChainState } from "../chain/wallets";
+import { HistoryTable } from "../components/HistoryTable";
 import { WalletProposals, wrongNetwork } from "../components/WalletProposals";
 import { IndexerError, utcTime, walletOf } from "../indexer/api";
 import type { WalletDetail } from "../indexer/api";
@@ -213,61 +214,36 @@ function History(props: { history?: WalletDetail; error: Error | null; pending: 
       {history !== undefined && (
         <>
           <h3>Owner executions</h3>
-          {history.executions.items.length === 0 ? (
-            <p data-testid="executions-empty">No execution yet.</p>
-          ) : (
-            <div className="table-scroll">
-              <table className="history" data-testid="executions">
-                <thead>
-                  <tr>
-                    <th>Nonce</th>
-                    <th>To</th>
-                    <th>Value</th>
-                    <th>Result</th>
-                    <th>Time (UTC)</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {history.executions.items.map((e) => (
-                    <tr key={e.id}>
-                      <td>{e.nonce}</td>
-                      <td className="mono">{getAddress(e.to)}</td>
-                      <td>{amount(e.value, "ETH")}</td>
-                      <td>{e.success ? "succeeded" : "failed (nonce spent)"}</td>
-                      <td>{utcTime(e.timestamp)}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
-          )}
+          <HistoryTable
+            testId="executions"
+            headers={["Nonce", "To", "Value", "Result", "Time (UTC)"]}
+            items={history.executions.items}
+            empty={<p data-testid="executions-empty">No execution yet.</p>}
+            row={(e) => (
+              <tr key={e.id}>
+                <td>{e.nonce}</td>
+                <td className="mono">{getAddress(e.to)}</td>
+                <td>{amount(e.value, "ETH")}</td>
+                <td>{e.success ? "succeeded" : "failed (nonce spent)"}</td>
+                <td>{utcTime(e.timestamp)}</td>
+              </tr>
+            )}
+          />
           <h3>Device spends</h3>
-          {history.spends.items.length === 0 ? (
-            <p data-testid="spends-empty">The device has spent nothing yet.</p>
-          ) : (
-            <div className="table-scroll">
-              <table className="history" data-testid="spends">
-                <thead>
-                  <tr>
-                    <th>Asset</th>
-                    <th>To</th>
-                    <th>Amount</th>
-                    <th>Time (UTC)</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {history.spends.items.map((s) => (
-                    <tr key={s.id}>
-                      <td>{symbol(s.asset)}</td>
-                      <td className="mono">{getAddress(s.to)}</td>
-                      <td>{formatUnits(BigInt(s.amount), 18)}</td>
-                      <td>{utcTime(s.timestamp)}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
-          )}
+          <HistoryTable
+            testId="spends"
+            headers={["Asset", "To", "Amount", "Time (UTC)"]}
+            items={history.spends.items}
+            empty={<p data-testid="spends-empty">The device has spent nothing yet.</p>}
+            row={(s) => (
+              <tr key={s.id}>
+                <td>{symbol(s.asset)}</td>
+                <td className="mono">{getAddress(s.to)}</td>
+                <td>{formatUnits(BigInt(s.amount), 18)}</td>
+                <td>{utcTime(s.timestamp)}</td>
+              </tr>
+            )}
+          />
         </>
       )}
     </section>
