@@ -23,11 +23,29 @@ defineTask(
   .addFlag("sql", "Also serve Ponder's SQL over HTTP (/sql/*): any read-only query, so only for trusted clients")
   .addOptionalParam("dir", "PGlite data folder (unused with DATABASE_URL)", "data/indexer")
   .addOptionalParam("schema", "Database schema the indexer's tables go into", "thingledger")
+  .addOptionalParam(
+    "stallSeconds",
+    "Seconds the indexed block may stay behind the chain's head without moving before the task calls the indexer stuck, answers 503 on /ready and exits with code 1 (0: only on Ponder's own signal)",
+    "120",
+  )
   .serve(
-    async (args: { port: string; host: string; sql: boolean; dir: string; schema: string; json: boolean }, hre) => {
+    async (
+      args: {
+        port: string;
+        host: string;
+        sql: boolean;
+        dir: string;
+        schema: string;
+        stallSeconds: string;
+        json: boolean;
+      },
+      hre,
+    ) => {
       const port = Number(args.port);
       if (!Number.isInteger(port) || port < 1 || port > 65535)
         throw new UserError(`--port "${args.port}" is not a port (1-65535)`);
+      if (!/^\d{1,6}$/.test(args.stallSeconds))
+        throw new UserError(`--stall-seconds "${args.stallSeconds}" is not a whole number of seconds (0-999999)`);
       // Loaded here, as every task does: the deployments module loads the TypeChain factories, which a fresh
       // clone has only after its first compile (and `hardhat compile` loads this file first).
       const { startIndexerSession } = await import("./support/indexer");
@@ -38,6 +56,7 @@ defineTask(
         dir: args.dir,
         schema: args.schema,
         onProgress: (at, head) => process.stderr.write(`indexer: block ${at} of ${head}\n`),
+        stallMs: Number(args.stallSeconds) * 1000,
       });
       const { indexer, indexedBlock, resumed } = session;
       const summary: IndexerSummary = {
@@ -65,7 +84,13 @@ defineTask(
           "/ready",
         ],
       };
-      return { summary, stop: () => session.stop() };
+      // An indexer that cannot advance is not left serving as if healthy: the task ends with one line and
+      // exit code 1, for a supervisor to restart it.
+      const failed = session.failed.then(
+        (reason) =>
+          `the indexer cannot advance: ${reason}; it stopped (exit code 1), for a supervisor or you to restart it`,
+      );
+      return { summary, stop: () => session.stop(), failed };
     },
     (s) =>
       `Indexer caught up with block ${s.indexedBlock} of network "${s.network}" (chain ${s.chainId}), ${s.database}${s.resumed ? " (resumed from its data)" : ""}; serving ${s.url} (${s.routes.join(", ")}); Ctrl-C stops it${

@@ -101,16 +101,19 @@ async function runTask<T>(
       const why = describeRevert(error) ?? plainReason(error);
       if (why !== undefined) error = new UserError(`the contract refused: ${why}`);
     }
-    if (error instanceof UserError) {
-      if (typedOnCommandLine(task) && !process.argv.includes("--show-stack-traces")) {
-        if (json) printJson({ error: error.message });
-        else console.error(`Error: ${error.message}`);
-        process.exit(1);
-      }
-      throw new HardhatPluginError(PLUGIN, error.message);
-    }
+    if (error instanceof UserError) failWith(task, json, error);
     throw error;
   }
+}
+
+/** A {@link UserError} as one line: on the command line printed (JSON with `--json`) with exit code 1, else thrown. */
+function failWith(task: string, json: boolean, error: UserError): never {
+  if (typedOnCommandLine(task) && !process.argv.includes("--show-stack-traces")) {
+    if (json) printJson({ error: error.message });
+    else console.error(`Error: ${error.message}`);
+    process.exit(1);
+  }
+  throw new HardhatPluginError(PLUGIN, error.message);
 }
 
 /** Renders a task's result for a person (`--json` prints the result itself instead). */
@@ -120,21 +123,32 @@ type Human<T, A> = (result: T, hre: HardhatRuntimeEnvironment, args: A) => strin
 export interface Running<T> {
   summary: T;
   stop: () => Promise<void>;
+  /** Resolves with a one-line reason if the service can no longer do its work: it is then stopped, and the
+   * task fails with that line (exit code 1), for a supervisor to restart it. */
+  failed?: Promise<string>;
 }
 
 /**
  * Waits for SIGINT or SIGTERM, then stops the service and resolves (also when stopping fails: the
  * process is on its way out).
  */
-export function serveUntilSignal(stop: () => Promise<void>): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const done = () => {
-      process.off("SIGINT", done);
-      process.off("SIGTERM", done);
-      stop().then(resolve, () => resolve());
+export function serveUntilSignal(stop: () => Promise<void>, failed?: Promise<string>): Promise<string | undefined> {
+  return new Promise<string | undefined>((resolve) => {
+    let ended = false;
+    const done = (reason?: string) => {
+      if (ended) return;
+      ended = true;
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+      stop().then(
+        () => resolve(reason),
+        () => resolve(reason),
+      );
     };
-    process.once("SIGINT", done);
-    process.once("SIGTERM", done);
+    const onSignal = () => done();
+    process.once("SIGINT", onSignal);
+    process.once("SIGTERM", onSignal);
+    void failed?.then(done);
   });
 }
 
@@ -217,6 +231,7 @@ export class TaskBuilder {
       .addFlag("json", "Print machine-readable JSON (one line when listening)")
       .setAction(async (args: A & { json: boolean }, hre) => {
         let stop: (() => Promise<void>) | undefined;
+        let failed: Promise<string> | undefined;
         await runTask(
           hre,
           name,
@@ -224,11 +239,13 @@ export class TaskBuilder {
           async () => {
             const running = await start(args, hre);
             stop = running.stop;
+            failed = running.failed;
             return running.summary;
           },
           (summary) => human(summary, hre, args),
         );
-        if (stop !== undefined) await serveUntilSignal(stop);
+        const reason = stop === undefined ? undefined : await serveUntilSignal(stop, failed);
+        if (reason !== undefined) failWith(name, args.json, new UserError(reason));
       });
   }
 }

@@ -5,6 +5,7 @@ import net from "node:net";
 import path from "node:path";
 
 import { UserError } from "../errors";
+import { ponderCannotAdvance } from "./watchdog";
 
 /** Where the indexer's Ponder project (config, schema, handlers, API) lives. */
 export const INDEXER_ROOT = path.join(__dirname, "..", "..", "indexer");
@@ -38,6 +39,13 @@ export interface RunningIndexer {
   exited: Promise<number | null>;
   /** Ponder said its port was in use (it then serves elsewhere): the indexer must not be trusted. */
   readonly portTaken: boolean;
+  /**
+   * Resolves with a one-line reason once Ponder cannot advance: its log says so (a reorg below its final
+   * blocks, a block that links to no parent), or it exited without being stopped. Pending otherwise.
+   */
+  failed: Promise<string>;
+  /** From now on Ponder's `/ready` and `/health` answer 503 with `reason` (`indexer/parent-watch.cjs`). */
+  markUnhealthy(reason: string): void;
   stop(): Promise<void>;
 }
 
@@ -140,6 +148,9 @@ export async function startIndexer(options: IndexerOptions): Promise<RunningInde
   const onLog = options.onLog ?? (() => undefined);
   let pending = "";
   let portTaken = false;
+  let stopping = false;
+  let fail: (reason: string) => void = () => undefined;
+  const failed = new Promise<string>((resolve) => (fail = resolve));
   const lines = (chunk: Buffer): void => {
     pending += chunk.toString();
     const parts = pending.split("\n");
@@ -148,14 +159,18 @@ export async function startIndexer(options: IndexerOptions): Promise<RunningInde
       if (line.trim() === "") continue;
       // Taken between our check and Ponder's start: Ponder moves to another port, where nobody looks.
       if (/Port \d+ (is )?in use/i.test(line)) portTaken = true;
+      const cannot = ponderCannotAdvance(line);
+      if (cannot !== undefined) fail(cannot);
       onLog(line);
     }
   };
+  child.stdin?.on("error", () => undefined); // Ponder gone: its exit says so
   child.stdout?.on("data", lines);
   child.stderr?.on("data", lines);
   const exited = new Promise<number | null>((resolve) =>
     child.once("exit", (code) => {
       if (lock !== undefined) fs.rmSync(lock, { force: true });
+      if (!stopping) fail(`Ponder exited on its own (code ${code ?? "none"}); see its log above`);
       resolve(code);
     }),
   );
@@ -167,7 +182,13 @@ export async function startIndexer(options: IndexerOptions): Promise<RunningInde
     get portTaken() {
       return portTaken;
     },
+    failed,
+    markUnhealthy(reason) {
+      // One line on the pipe parent-watch.cjs reads; a newline in the reason would start another message.
+      if (child.stdin?.writable === true) child.stdin.write(`unhealthy ${reason.replace(/\s+/g, " ")}\n`);
+    },
     async stop() {
+      stopping = true;
       if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
       try {
         process.kill(-child.pid, "SIGTERM");

@@ -24,6 +24,11 @@ export interface IndexerSession {
   deploymentDir: string;
   /** The database: "postgres (DATABASE_URL)", "pglite <dir>", or the in-process run's throwaway folder. */
   database: string;
+  /**
+   * With `stallMs`: resolves with a one-line reason once the indexer cannot advance (Ponder's own signal, its
+   * exit, or a stall), `/ready` and `/health` answering 503 with it from then on; pending otherwise.
+   */
+  failed: Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -37,7 +42,15 @@ export interface IndexerSessionOptions {
   /** The system to index (the demo's own deployment); by default the network's, as `loadSystem` gives it. */
   system?: System;
   onProgress?: (indexed: number, head: number) => void;
+  /**
+   * Watch the indexer once caught up ({@link watchIndexer}): the longest its indexed block may stay behind the
+   * chain's head without moving, in ms (0: only Ponder's own signal and its exit). Unwatched when undefined.
+   */
+  stallMs?: number;
 }
+
+/** How long a failed indexer keeps answering 503 on `/ready` and `/health` before it stops: probes see why. */
+export const UNHEALTHY_LINGER_MS = 5000;
 
 /** Hardhat's JSON-RPC server (as `hardhat node` runs it), over the in-process network's provider. */
 interface RpcServer {
@@ -56,7 +69,7 @@ export async function startIndexerSession(
   options: IndexerSessionOptions,
 ): Promise<IndexerSession> {
   const system = options.system ?? (await loadSystem(hre));
-  const { startIndexer, waitCaughtUp } = await import("../../src/indexer");
+  const { indexedBlock: statusBlock, startIndexer, waitCaughtUp, watchIndexer } = await import("../../src/indexer");
   const { deploymentDir } = await import("./deployments");
   const cleanup: (() => Promise<void>)[] = [];
   let stopping = false;
@@ -122,7 +135,26 @@ export async function startIndexerSession(
       timeoutMs: 30 * 60_000,
       progress: options.onProgress,
     });
-    return { system, indexer, indexedBlock, resumed, served, deploymentDir: bookDir, database, stop: stopAll };
+    let failed = new Promise<string>(() => undefined);
+    if (options.stallMs !== undefined) {
+      const watch = watchIndexer(
+        {
+          indexed: () => statusBlock(indexer.url),
+          head: () => system.provider.getBlockNumber(),
+          failed: indexer.failed,
+        },
+        { stallMs: options.stallMs },
+      );
+      cleanup.push(async () => watch.stop());
+      failed = watch.failed.then(async (reason) => {
+        indexer.markUnhealthy(reason);
+        // Said now; stopped a little later, so that a probe of /ready or /health sees the reason.
+        if (indexer.process.exitCode === null && indexer.process.signalCode === null)
+          cleanup.push(() => new Promise((r) => setTimeout(r, UNHEALTHY_LINGER_MS)));
+        return reason;
+      });
+    }
+    return { system, indexer, indexedBlock, resumed, served, deploymentDir: bookDir, database, failed, stop: stopAll };
   } catch (error) {
     await stopAll();
     throw error instanceof Error ? error : new UserError(String(error));

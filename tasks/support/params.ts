@@ -101,6 +101,7 @@ export const PARAM_EXAMPLES: Readonly<Record<string, string>> = {
   "indexer/host": "127.0.0.1",
   "indexer/dir": "data/indexer",
   "indexer/schema": "thingledger",
+  "indexer/stallSeconds": "120",
   rateLimit: "1000",
   rateWindow: "10",
   rating: "90",
