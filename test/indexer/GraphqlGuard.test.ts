@@ -31,6 +31,9 @@ const TABLES: CursorTables = new Map([
     },
   ],
 ]);
+/** Hex as Ponder stores it: a 32-byte id, a 20-byte address. */
+const ID = `0x${"01ab".repeat(16)}`;
+const WALLET = `0x${"0a".repeat(20)}`;
 const refuse = (query: string, variables?: Record<string, unknown>) =>
   refuseGraphqlArguments({ query, variables }, TABLES);
 /** A cursor as Ponder encodes one: base64 of superjson (bigints as strings, marked in `meta`). */
@@ -50,12 +53,12 @@ describe("indexer GraphQL guard", function () {
     expect(refuse("{ devices(limit: 1000, offset: 10) { items { id } pageInfo { endCursor } totalCount } }")).to.equal(
       undefined,
     );
-    expect(refuse(`{ devices(after: "${cursor({ id: "0x01ab" })}") { items { id } } }`)).to.equal(undefined);
-    const ordered = cursor({ registeredBlock: "12", id: "0x01" }, ["registeredBlock"]);
+    expect(refuse(`{ devices(after: "${cursor({ id: ID })}") { items { id } } }`)).to.equal(undefined);
+    const ordered = cursor({ registeredBlock: "12", id: ID }, ["registeredBlock"]);
     expect(refuse(`{ devices(orderBy: "registeredBlock", before: "${ordered}") { items { id } } }`)).to.equal(
       undefined,
     );
-    const composite = cursor({ wallet: "0x0a", asset: "0xb", period: 3600, periodIndex: "5" }, ["periodIndex"]);
+    const composite = cursor({ wallet: WALLET, asset: "0xb", period: 3600, periodIndex: "5" }, ["periodIndex"]);
     expect(refuse("query ($c: String) { walletPeriodUses(after: $c) { items { spent } } }", { c: composite })).to.equal(
       undefined,
     );
@@ -71,15 +74,23 @@ describe("indexer GraphQL guard", function () {
       ["devices", cursor({ id: "0x1" })],
       ["devices", cursor({ id: "0xAB" })],
       ["devices", cursor({ id: "zz" })],
+      // Whole bytes, but not an address's 20 nor an id's 32: a 1-byte id, 31, 33 and 21 bytes.
+      ["devices", cursor({ id: "0x01" })],
+      ["devices", cursor({ id: `0x${"ab".repeat(31)}` })],
+      ["devices", cursor({ id: `0x${"ab".repeat(33)}` })],
       [
         "walletPeriodUses",
-        cursor({ wallet: "0x0a", asset: "b\u0000", period: 3600, periodIndex: "5" }, ["periodIndex"]),
+        cursor({ wallet: `0x${"0a".repeat(21)}`, asset: "0xb", period: 3600, periodIndex: "5" }, ["periodIndex"]),
+      ],
+      [
+        "walletPeriodUses",
+        cursor({ wallet: WALLET, asset: "b\u0000", period: 3600, periodIndex: "5" }, ["periodIndex"]),
       ],
       ["walletPeriodUses", cursor({ wallet: "0xa", asset: "0xb", period: 3600, periodIndex: 5 })], // bigint unmarked
       ["walletPeriodUses", cursor({ wallet: "0xa" })], // a composite key's part
       [
         "devices",
-        Buffer.from(JSON.stringify({ json: { id: "0x01" }, meta: { values: { id: ["Date"] } } })).toString("base64"),
+        Buffer.from(JSON.stringify({ json: { id: ID }, meta: { values: { id: ["Date"] } } })).toString("base64"),
       ],
       ["devices", Buffer.from("[1]").toString("base64")],
       ["devices", "%%%"],

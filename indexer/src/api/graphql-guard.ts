@@ -43,7 +43,7 @@ const INTROSPECTION_LISTS = new Set([
 
 /**
  * A column's value type as Ponder's cursors carry it (superjson: bigints as decimal strings, marked); `hex`
- * is Ponder's `t.hex()`, stored as lower-case hex of whole bytes.
+ * is Ponder's `t.hex()`, stored as lower-case hex: 20 bytes (an address) or 32 in this schema.
  */
 export type CursorValueType = "string" | "hex" | "number" | "bigint" | "boolean";
 
@@ -60,7 +60,8 @@ export type CursorTables = ReadonlyMap<string, CursorTable>;
 function valueFits(value: unknown, type: CursorValueType | "other" | undefined, bigint: boolean): boolean {
   if (bigint) return type === "bigint" && typeof value === "string" && /^-?\d{1,78}$/.test(value);
   if (type === "string") return typeof value === "string" && !value.includes("\u0000");
-  if (type === "hex") return typeof value === "string" && /^0x(?:[0-9a-f]{2})+$/.test(value);
+  // Every hex column of the schema is an address (20 bytes) or a 32-byte id, key, root or hash.
+  if (type === "hex") return typeof value === "string" && /^0x(?:[0-9a-f]{40}|[0-9a-f]{64})$/.test(value);
   if (type === "number") return typeof value === "number" && Number.isFinite(value);
   if (type === "boolean") return typeof value === "boolean";
   return false;

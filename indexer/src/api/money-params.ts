@@ -54,14 +54,34 @@ function page(params: URLSearchParams, cursor: (value: string) => string | BadRe
   return query;
 }
 
-/** An event cursor: the id of the last row seen (Ponder's event ids are decimal checkpoints). */
+/**
+ * Digits of a Ponder event id, the checkpoint it encodes (`ponder/dist/esm/utils/checkpoint.js`): block
+ * timestamp 10, chain id 16, block number 16, transaction index 16, event type 1, event index 16.
+ */
+export const EVENT_ID_DIGITS = 75;
+
+/** An event cursor: the id of the last row seen, a whole checkpoint (a shorter number is no event's id). */
 function eventCursor(value: string): string | BadRequest {
-  return /^\d{1,100}$/.test(value) ? value : { error: `cursor ${shown(value)} is not a cursor this route gave` };
+  return new RegExp(`^\\d{${EVENT_ID_DIGITS}}$`).test(value)
+    ? value
+    : { error: `cursor ${shown(value)} is not a cursor this route gave (an event id, ${EVENT_ID_DIGITS} digits)` };
 }
 
 /** GET /wallets/:address/{executions,spends}: `cursor` and `limit` only. */
 export function eventPageQuery(params: URLSearchParams): PageQuery | BadRequest {
   return unknownParam(params, ["cursor", "limit"]) ?? page(params, eventCursor);
+}
+
+/** An epoch cursor (GET /auditors/:address): the last epoch seen, a uint32. */
+function epochCursor(value: string): string | BadRequest {
+  return /^\d{1,10}$/.test(value) && Number(value) <= 0xffffffff
+    ? value
+    : { error: `cursor ${shown(value)} is not an epoch (0-4294967295)` };
+}
+
+/** GET /auditors/:address: `cursor` (the last epoch seen) and `limit`. */
+export function epochPageQuery(params: URLSearchParams): PageQuery | BadRequest {
+  return unknownParam(params, ["cursor", "limit"]) ?? page(params, epochCursor);
 }
 
 /** GET /wallets/:address/periods: `cursor` (the `lastSpend` of the last period seen) and `limit`. */

@@ -9,6 +9,7 @@ import {
   addressParam,
   channelIdParam,
   channelListQuery,
+  epochPageQuery,
   eventPageQuery,
   noParams,
   periodPageQuery,
@@ -389,10 +390,8 @@ money.get(
     const address = addressParam(c.req.param("address") ?? "", "auditor");
     if (typeof address === "object") return json(c, address, 400);
     const params = new URL(c.req.url).searchParams;
-    const query = eventPageQuery(params);
+    const query = epochPageQuery(params);
     if ("error" in query) return json(c, query, 400);
-    if (query.cursor !== undefined && Number(query.cursor) > 0xffffffff)
-      return json(c, { error: `cursor "${query.cursor.slice(0, 80)}" is not an epoch (0-4294967295)` }, 400);
     const [row] = await db.select().from(auditor).where(eq(auditor.address, address));
     if (row === undefined) return json(c, { error: `no auditor ${address} is indexed` }, 404);
     const [epochs, [totals], withdrawals] = await Promise.all([
