@@ -80,4 +80,11 @@ describe("indexer: address book and task", function () {
   it("the indexer task refuses a port that is not one, before it starts anything", async function () {
     await expect(hre.run("indexer", { port: "70000", json: true })).to.be.rejectedWith(/--port "70000" is not a port/);
   });
+
+  it("the indexer task refuses a --stall-seconds that is not a whole number of seconds, before it starts anything", async function () {
+    for (const bad of ["soon", "-1", "1.5", "1e9", "1234567"])
+      await expect(hre.run("indexer", { stallSeconds: bad, json: true }), bad).to.be.rejectedWith(
+        `--stall-seconds "${bad}" is not a whole number of seconds (0-999999)`,
+      );
+  });
 });

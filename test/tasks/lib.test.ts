@@ -114,6 +114,37 @@ describe("tasks/lib: defineTask and serveUntilSignal", function () {
     expect([process.listenerCount("SIGINT"), process.listenerCount("SIGTERM")]).to.deep.equal(before);
   });
 
+  it("serve stops a service that says it failed, and fails with its one line (exit code 1 on the command line)", async function () {
+    let stops = 0;
+    let fail: (reason: string) => void = () => undefined;
+    defineTask("test:lib-serve-fails", "A test service that fails").serve(
+      async () => ({
+        summary: { url: "http://x" },
+        stop: async () => void stops++,
+        failed: new Promise<string>((resolve) => (fail = resolve)),
+      }),
+      (r) => `listening at ${r.url}`,
+    );
+    const before = [process.listenerCount("SIGINT"), process.listenerCount("SIGTERM")];
+    const original = console.log;
+    let listening = false;
+    console.log = () => void (listening = true);
+    let running: Promise<unknown>;
+    try {
+      running = hre.run("test:lib-serve-fails").catch((e: unknown) => e);
+      while (!listening) await new Promise((r) => setTimeout(r, 10));
+    } finally {
+      console.log = original;
+    }
+    expect(stops).to.equal(0);
+    fail("the service cannot go on: its chain broke");
+    const error = (await running) as Error;
+    expect(error).to.be.instanceOf(HardhatPluginError);
+    expect(error.message).to.equal("the service cannot go on: its chain broke");
+    expect(stops).to.equal(1);
+    expect([process.listenerCount("SIGINT"), process.listenerCount("SIGTERM")]).to.deep.equal(before);
+  });
+
   it("serveUntilSignal stops once on SIGTERM, leaves no listener behind, and survives a failing stop", async function () {
     const before = [process.listenerCount("SIGINT"), process.listenerCount("SIGTERM")];
     let stops = 0;
