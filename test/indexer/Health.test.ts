@@ -65,12 +65,14 @@ describe("indexer health: a stuck indexer is not served as healthy", function ()
   }
 
   /**
-   * Waits for the task's end; on the way, what `/ready` and `/health` answered once it first answered 503
-   * (the task keeps them so for a few seconds before it stops). Returns its exit code and the lines it printed.
+   * Waits for the task's end, and checks that it printed one error line, naming `reason`, and exited with code
+   * 1; returns what `/ready` and `/health` answered on the way, once `/ready` first stopped answering 200 (the
+   * task keeps them at 503 for a few seconds before it stops).
    */
   async function givesUp(
     running: RunningIndexer,
-  ): Promise<{ code: number | null; ready?: { status: number; body: string }; health?: string; lines: string[] }> {
+    reason: string,
+  ): Promise<{ ready?: { status: number; body: string }; health?: string }> {
     const child = running.process;
     const exited = new Promise<number | null>((resolve) =>
       child.exitCode !== null ? resolve(child.exitCode) : child.once("exit", (code) => resolve(code)),
@@ -97,7 +99,12 @@ describe("indexer health: a stuck indexer is not served as healthy", function ()
     const code = await until("the indexer task to exit", 120_000, async () =>
       ended ? ((await exited) ?? -1) : undefined,
     );
-    return { code, ready, health, lines: running.output().split("\n") };
+    const lines = running.output().split("\n");
+    const said = lines.filter((l) => l.startsWith("Error: "));
+    expect(said, lines.join("\n")).to.have.length(1);
+    expect(said[0]).to.match(GIVES_UP).and.to.contain(reason);
+    expect(code, lines.join("\n")).to.equal(1);
+    return { ready, health };
   }
 
   it("gives up on a reorg below Ponder's finalized block (Ponder's 'unrecoverable reorg'), with 503 and exit code 1", async function () {
@@ -110,15 +117,11 @@ describe("indexer health: a stuck indexer is not served as healthy", function ()
     expect(await send("evm_revert", [snapshot])).to.equal(true);
     for (let i = 0; i < 5; i++) await send("evm_mine");
 
-    const { code, ready, lines } = await givesUp(running);
+    const { ready } = await givesUp(running, "reorganised below block");
     expect(ready?.status).to.equal(503);
     expect(ready?.body).to.match(
       /^indexer cannot advance: the chain reorganised below block \d+, which Ponder had finalized/,
     );
-    const said = lines.filter((l) => l.startsWith("Error: "));
-    expect(said, lines.join("\n")).to.have.length(1);
-    expect(said[0]).to.match(GIVES_UP).and.to.contain("reorganised below block");
-    expect(code).to.equal(1);
   });
 
   it("gives up when Ponder dies under it (killed), with one line and exit code 1", async function () {
@@ -127,11 +130,7 @@ describe("indexer health: a stuck indexer is not served as healthy", function ()
     expect(ponder).to.be.greaterThan(0).and.not.equal(running.process.pid);
     process.kill(ponder, "SIGKILL");
 
-    const { code, lines } = await givesUp(running);
-    const said = lines.filter((l) => l.startsWith("Error: "));
-    expect(said, lines.join("\n")).to.have.length(1);
-    expect(said[0]).to.match(GIVES_UP).and.to.contain("Ponder exited on its own (code none)");
-    expect(code).to.equal(1);
+    await givesUp(running, "Ponder exited on its own (code none)");
   });
 
   it("reproduces issue 18 (snapshot, mine, index, revert, hardhat_mine 0x28): 503 on /ready and /health, one line, exit code 1", async function () {
@@ -141,19 +140,15 @@ describe("indexer health: a stuck indexer is not served as healthy", function ()
     await send("hardhat_mine", ["0x5"]);
     await caughtUp(running.url, provider, 120_000);
     expect(await send("evm_revert", [snapshot])).to.equal(true);
-    // Hardhat mines these with parent hash 0x00…0 (all but the first and last two): no chain links them.
+    // Hardhat mines most of these with parent hash 0x00…0: no block of the chain links to them.
     await send("hardhat_mine", ["0x28"]);
 
-    const { code, ready, health, lines } = await givesUp(running);
+    const { ready, health } = await givesUp(running, "parent hash is 0x00000000");
     expect(ready?.status, "/ready while it gives up").to.equal(503);
     expect(ready?.body.trim()).to.match(
       /^indexer cannot advance: the node serves blocks whose parent hash is 0x00000000…/,
     );
     expect(ready?.body.trim().split("\n")).to.have.length(1);
     expect(health).to.equal(`503 ${ready?.body}`);
-    const said = lines.filter((l) => l.startsWith("Error: "));
-    expect(said, lines.join("\n")).to.have.length(1);
-    expect(said[0]).to.match(GIVES_UP).and.to.contain("parent hash is 0x00000000");
-    expect(code, lines.join("\n")).to.equal(1);
   });
 });
