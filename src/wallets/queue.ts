@@ -5,7 +5,7 @@ import type { TypedDataDomain } from "ethers";
 import { getAddress, isAddress } from "ethers";
 
 import { UserError } from "../errors";
-import { checkSignatures, ownerSigners, parseProposal, proposalDigest } from "./proposal";
+import { checkSignatureForm, checkSignatures, ownerSigners, parseProposal, proposalDigest } from "./proposal";
 import type { Proposal } from "./proposal";
 import { readProposal, writeProposal } from "./proposal-file";
 
@@ -14,7 +14,10 @@ import { readProposal, writeProposal } from "./proposal-file";
  * file per proposal, `<dir>/<wallet>/<nonce>-<digest>.json`, in the CLI's Proposal format (so `wallet:sign`
  * and `wallet:exec` take the files as they are), written atomically. Every signature posted is checked
  * against the chain before anything is stored: it must recover to the address it is listed under, over that
- * very proposal in the wallet's EIP-712 domain, and that address must be an owner of the wallet now.
+ * very proposal in the wallet's EIP-712 domain, and that address must be an owner of the wallet now. What
+ * needs no chain is checked first (the proposal's shape, a signature at all, each signature's form, and, for a
+ * wallet read before, its chain and domain), so that garbage costs no RPC call; and the queue's chain reads
+ * are capped (at most {@link MAX_CHAIN_READS} at once, {@link MAX_WAITING_READS} waiting, then 503).
  */
 
 /** What the queue reads of a wallet on chain (see {@link walletViewReader} for the provider-backed one). */
@@ -52,6 +55,30 @@ export interface WalletQueue {
   proposals: QueuedProposal[];
 }
 
+/**
+ * How far ahead of the wallet's nonce a proposal may wait: the queue takes nonces from the wallet's nonce to
+ * that plus this, so owners can line up a few executions; further ahead is refused.
+ */
+export const MAX_NONCE_AHEAD = 5;
+
+/** The most wallet reads (chain work) the queue runs at once, over all wallets. */
+export const MAX_CHAIN_READS = 4;
+
+/** The most wallet reads that wait for one of those; a request beyond them is refused (503, "busy"). */
+export const MAX_WAITING_READS = 16;
+
+/** The most wallets whose EIP-712 domain and chain the queue remembers, to check signatures before any read. */
+const KNOWN_WALLETS = 1_000;
+
+/** The queue's chain reads are at their cap: the HTTP layer answers 503 with this one line. */
+export class QueueBusy extends Error {}
+
+/** The chain limits of a queue (tests lower them). */
+export interface QueueLimits {
+  maxChainReads?: number;
+  maxWaitingReads?: number;
+}
+
 /** The most proposals a wallet keeps waiting (nonce not spent yet): a bound on what a stranger can store. */
 export const MAX_PENDING = 50;
 
@@ -62,22 +89,51 @@ export class ProposalQueue {
   /** Posts are applied one at a time (read, merge, write), so two owners signing at once both count. */
   private tail: Promise<unknown> = Promise.resolve();
 
+  /** The domain and chain of wallets read before (they never change): signatures are checked before a read. */
+  private readonly known = new Map<string, { chainId: bigint; domain: TypedDataDomain }>();
+  private readonly read: WalletReader;
+
   constructor(
     readonly dir: string,
-    private readonly read: WalletReader,
-  ) {}
+    read: WalletReader,
+    limits: QueueLimits = {},
+  ) {
+    this.read = capped(read, limits.maxChainReads ?? MAX_CHAIN_READS, limits.maxWaitingReads ?? MAX_WAITING_READS);
+  }
+
+  /** Reads a wallet (through the cap) and remembers its domain and chain. */
+  private async view(wallet: string): Promise<WalletView> {
+    const view = await this.read(wallet);
+    if (!this.known.has(wallet)) {
+      if (this.known.size >= KNOWN_WALLETS) this.known.delete(this.known.keys().next().value!);
+      this.known.set(wallet, { chainId: view.chainId, domain: view.domain });
+    }
+    return view;
+  }
 
   /** A wallet's folder (the address checksummed, so one wallet has one folder). */
   folderOf(wallet: string): string {
     return path.join(this.dir, getAddress(wallet));
   }
 
-  /** A wallet's proposals, newest nonce first, each with its status against the wallet's nonce. */
+  /**
+   * A wallet's proposals, each with its status against the wallet's nonce: the waiting ones first, in the order
+   * they can execute (lowest nonce first), then the spent ones, newest first.
+   */
   async list(wallet: string): Promise<WalletQueue> {
     if (!isAddress(wallet)) throw new UserError(`"${wallet}" is not an address`);
-    const view = await this.read(getAddress(wallet));
+    const view = await this.view(getAddress(wallet));
     const proposals = this.files(wallet).map((file) => this.entry(file, readProposal(file), view));
-    proposals.sort((a, b) => Number(BigInt(b.proposal.nonce) - BigInt(a.proposal.nonce)) || a.id.localeCompare(b.id));
+    // Waiting before spent; waiting by increasing nonce, spent by decreasing nonce; then by id.
+    const key = (q: QueuedProposal) => {
+      const n = BigInt(q.proposal.nonce);
+      return n >= view.nonce ? n : -n - 1n;
+    };
+    proposals.sort((a, b) => {
+      const [ka, kb] = [key(a), key(b)];
+      if ((ka < 0n) !== (kb < 0n)) return ka < 0n ? 1 : -1;
+      return ka < kb ? -1 : ka > kb ? 1 : a.id.localeCompare(b.id);
+    });
     return {
       wallet: getAddress(wallet),
       owners: view.owners,
@@ -89,8 +145,9 @@ export class ProposalQueue {
 
   /**
    * Adds a proposal (carrying at least one owner's signature), or merges its signatures into the stored one
-   * with the same content. Refuses (UserError, nothing stored) malformed input, another chain, a spent nonce,
-   * and any signature that is not an owner's over this proposal in the wallet's domain.
+   * with the same content. Refuses (UserError, nothing stored) malformed input, another chain, a spent nonce
+   * or one more than {@link MAX_NONCE_AHEAD} ahead, and any signature that is not an owner's over this
+   * proposal in the wallet's domain. Everything that needs no chain is checked before the wallet is read.
    */
   submit(body: unknown): Promise<QueuedProposal> {
     const run = this.tail.then(() => this.apply(body));
@@ -100,12 +157,27 @@ export class ProposalQueue {
 
   private async apply(body: unknown): Promise<QueuedProposal> {
     const p = parseProposal(body, "the proposal");
-    const view = await this.read(p.wallet);
-    if (BigInt(p.chainId) !== view.chainId) {
-      throw new UserError(`the proposal is for chain ${p.chainId}, but this app serves chain ${view.chainId}`);
+    // Only owners open proposals (a stranger cannot fill the wallet's queue), and a post without a signature
+    // adds nothing: refused before any chain work, as is a signature that recovers to no key at all.
+    if (Object.keys(p.signatures).length === 0) {
+      throw new UserError("a new proposal needs an owner's signature: sign it first (wallet:sign, or the page)");
     }
+    checkSignatureForm(p, "the proposal");
+    const known = this.known.get(p.wallet);
+    if (known !== undefined) {
+      checkChain(p, known.chainId);
+      checkSignatures(p, known.domain, "the proposal");
+    }
+    const view = await this.view(p.wallet);
+    checkChain(p, view.chainId);
+    const last = view.nonce + BigInt(MAX_NONCE_AHEAD);
     if (BigInt(p.nonce) < view.nonce) {
       throw new UserError(`the proposal's nonce ${p.nonce} is already spent (the wallet's nonce is ${view.nonce})`);
+    }
+    if (BigInt(p.nonce) > last) {
+      throw new UserError(
+        `the proposal's nonce ${p.nonce} is too far ahead: the wallet's nonce is ${view.nonce}, and the queue takes nonces ${view.nonce} to ${last}`,
+      );
     }
     checkSignatures(p, view.domain, "the proposal");
     const owners = new Set(view.owners.map((o) => getAddress(o)));
@@ -118,9 +190,6 @@ export class ProposalQueue {
     if (fs.existsSync(file)) {
       const before = readProposal(file);
       stored = { ...before, signatures: { ...before.signatures, ...p.signatures } };
-    } else if (Object.keys(p.signatures).length === 0) {
-      // Only owners open proposals: a stranger cannot fill the wallet's queue.
-      throw new UserError("a new proposal needs an owner's signature: sign it first (wallet:sign, or the page)");
     } else if (this.pending(p.wallet, view.nonce).length >= MAX_PENDING) {
       throw new UserError(
         `wallet ${p.wallet} already has ${MAX_PENDING} proposals waiting; execute or drop some first`,
@@ -157,6 +226,47 @@ export class ProposalQueue {
       BigInt(p.nonce) < view.nonce ? "spent" : signers.length >= view.threshold ? "ready" : "pending";
     return { id: proposalDigest(p, view.domain), file: path.basename(file), status, signers, proposal: p };
   }
+}
+
+function checkChain(p: Proposal, chainId: bigint): void {
+  if (BigInt(p.chainId) !== chainId) {
+    throw new UserError(`the proposal is for chain ${p.chainId}, but this app serves chain ${chainId}`);
+  }
+}
+
+/**
+ * `read` with at most `running` reads at once over all wallets and at most `waiting` more queued behind them;
+ * one more is refused with {@link QueueBusy}. Requests for a wallet already being read (or queued) share it.
+ */
+function capped(read: WalletReader, running: number, waiting: number): WalletReader {
+  let active = 0;
+  const queued: (() => void)[] = [];
+  const shared = new Map<string, Promise<WalletView>>();
+  async function run(wallet: string): Promise<WalletView> {
+    if (active < running) active++;
+    else if (queued.length < waiting) await new Promise<void>((resolve) => queued.push(resolve));
+    else {
+      throw new QueueBusy(
+        `the proposal queue is busy (${running} chain reads running, ${waiting} waiting); try again shortly`,
+      );
+    }
+    try {
+      return await read(wallet);
+    } finally {
+      // The slot passes to the first waiting read, or frees.
+      const next = queued.shift();
+      if (next !== undefined) next();
+      else active--;
+    }
+  }
+  return (wallet) => {
+    let pending = shared.get(wallet);
+    if (pending === undefined) {
+      pending = run(wallet).finally(() => shared.delete(wallet));
+      shared.set(wallet, pending);
+    }
+    return pending;
+  };
 }
 
 /** About the bytes a proposal's file takes (its JSON as `writeProposal` writes it). */
