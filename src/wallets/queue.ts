@@ -131,7 +131,7 @@ export class ProposalQueue {
     };
     proposals.sort((a, b) => {
       const [ka, kb] = [key(a), key(b)];
-      if ((ka < 0n) !== (kb < 0n)) return ka < 0n ? 1 : -1;
+      if (ka < 0n !== kb < 0n) return ka < 0n ? 1 : -1;
       return ka < kb ? -1 : ka > kb ? 1 : a.id.localeCompare(b.id);
     });
     return {

@@ -107,11 +107,17 @@ export async function walletCreation(
 ): Promise<WalletCreation | undefined> {
   const factory = walletFactoryAt(ctx);
   const to = latest ?? (await ctx.provider.getBlockNumber());
-  const created = await firstLogs(scan.fromBlock ?? 0, to, scan.maxBlockRange ?? DEFAULT_MAX_BLOCK_RANGE, false, (a, b) =>
-    factory.queryFilter(factory.filters.WalletCreated(address), a, b),
+  const created = await firstLogs(
+    scan.fromBlock ?? 0,
+    to,
+    scan.maxBlockRange ?? DEFAULT_MAX_BLOCK_RANGE,
+    false,
+    (a, b) => factory.queryFilter(factory.filters.WalletCreated(address), a, b),
   );
   const first = created[0];
-  return first === undefined ? undefined : { block: first.blockNumber, owners: first.args.owners.map((o) => getAddress(o)) };
+  return first === undefined
+    ? undefined
+    : { block: first.blockNumber, owners: first.args.owners.map((o) => getAddress(o)) };
 }
 
 /**

@@ -34,7 +34,14 @@ describe("Proposal queue's wallet reader: owner events in bounded block ranges",
     });
     const next = sortOwners(f.owners.slice(1).map((o) => o.address));
     const data = DeviceWallet__factory.createInterface().encodeFunctionData("setOwners", [next, 2]);
-    const p = await propose(plain, { wallet: address, to: address, value: 0n, data, gasLimit: 200_000n });
+    const p = await propose(plain, {
+      wallet: address,
+      to: address,
+      value: 0n,
+      data,
+      gasLimit: 200_000n,
+      description: "owner 0 leaves",
+    });
     for (const o of [f.owners[0], f.owners[1]]) await addSignature(plain, p, o);
     await execute(plain, p, f.treasury);
     const [changed] = await f.wallet.queryFilter(f.wallet.filters.OwnersChanged(), created!.blockNumber + 1);
