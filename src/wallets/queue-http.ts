@@ -7,7 +7,7 @@ import type { SystemAddresses, SystemContext } from "../chain/context";
 import { readDomain } from "../eip712/domain";
 import { UserError } from "../errors";
 import { DeviceWallet__factory } from "../chain/factories";
-import { QueueBusy } from "./queue";
+import { QueueBusy, sharedReads } from "./queue";
 import type { ProposalQueue, WalletReader, WalletView } from "./queue";
 import { walletAt, walletCreation, walletOwners } from "./wallet";
 import type { LogScan, WalletCreation } from "./wallet";
@@ -37,7 +37,6 @@ interface CachedWallet {
  */
 export function walletViewReader(ctx: SystemContext, scan: LogScan = {}): WalletReader {
   const known = new Map<string, CachedWallet>();
-  const inFlight = new Map<string, Promise<WalletView>>();
   async function read(address: string): Promise<WalletView> {
     const cached = known.get(address);
     const wallet =
@@ -58,14 +57,7 @@ export function walletViewReader(ctx: SystemContext, scan: LogScan = {}): Wallet
     known.set(address, { creation, domain, nonce, owners, threshold: Number(threshold) });
     return { chainId: ctx.chainId, domain, owners, threshold: Number(threshold), nonce };
   }
-  return (address) => {
-    let pending = inFlight.get(address);
-    if (pending === undefined) {
-      pending = read(address).finally(() => inFlight.delete(address));
-      inFlight.set(address, pending);
-    }
-    return pending;
-  };
+  return sharedReads(read);
 }
 
 /** What the app server's reader reads: the chain at `rpcUrl`, the system's `addresses`, and how to read logs. */

@@ -241,7 +241,6 @@ function checkChain(p: Proposal, chainId: bigint): void {
 function capped(read: WalletReader, running: number, waiting: number): WalletReader {
   let active = 0;
   const queued: (() => void)[] = [];
-  const shared = new Map<string, Promise<WalletView>>();
   async function run(wallet: string): Promise<WalletView> {
     if (active < running) active++;
     else if (queued.length < waiting) await new Promise<void>((resolve) => queued.push(resolve));
@@ -259,11 +258,17 @@ function capped(read: WalletReader, running: number, waiting: number): WalletRea
       else active--;
     }
   }
+  return sharedReads(run);
+}
+
+/** `read` with concurrent calls for one wallet sharing one call. */
+export function sharedReads(read: WalletReader): WalletReader {
+  const inFlight = new Map<string, Promise<WalletView>>();
   return (wallet) => {
-    let pending = shared.get(wallet);
+    let pending = inFlight.get(wallet);
     if (pending === undefined) {
-      pending = run(wallet).finally(() => shared.delete(wallet));
-      shared.set(wallet, pending);
+      pending = read(wallet).finally(() => inFlight.delete(wallet));
+      inFlight.set(wallet, pending);
     }
     return pending;
   };
