@@ -98,6 +98,22 @@ async function firstLogs<T>(
   return [];
 }
 
+/**
+ * {@link firstLogs} over [from, to] with `scan`'s range. A caller that does not know the factory's deployment
+ * block (the CLI: `scan.fromBlock` unset) first asks for the whole span in one call, as most nodes allow, so
+ * a long chain costs it one call, not one per range; only an RPC that refuses that is read in bounded ranges.
+ */
+async function scanLogs<T>(
+  scan: LogScan,
+  from: number,
+  to: number,
+  newestFirst: boolean,
+  query: (from: number, to: number) => Promise<T[]>,
+): Promise<T[]> {
+  const whole = scan.fromBlock === undefined ? await query(from, to).catch(() => undefined) : undefined;
+  return whole ?? firstLogs(from, to, scan.maxBlockRange ?? DEFAULT_MAX_BLOCK_RANGE, newestFirst, query);
+}
+
 /** Where the factory created `address` and with which owners, reading its events from `scan.fromBlock` on. */
 export async function walletCreation(
   ctx: SystemContext,
@@ -107,13 +123,8 @@ export async function walletCreation(
 ): Promise<WalletCreation | undefined> {
   const factory = walletFactoryAt(ctx);
   const to = latest ?? (await ctx.provider.getBlockNumber());
-  const created = await firstLogs(
-    scan.fromBlock ?? 0,
-    to,
-    scan.maxBlockRange ?? DEFAULT_MAX_BLOCK_RANGE,
-    false,
-    (a, b) => factory.queryFilter(factory.filters.WalletCreated(address), a, b),
-  );
+  const query = (a: number, b: number) => factory.queryFilter(factory.filters.WalletCreated(address), a, b);
+  const created = await scanLogs(scan, scan.fromBlock ?? 0, to, false, query);
   const first = created[0];
   return first === undefined
     ? undefined
@@ -137,8 +148,7 @@ export async function walletOwners(
   const created = creation ?? (await walletCreation(ctx, address, scan, latest));
   let owners = created?.owners;
   if (created !== undefined) {
-    const max = scan.maxBlockRange ?? DEFAULT_MAX_BLOCK_RANGE;
-    const changed = await firstLogs(created.block, latest, max, true, (a, b) =>
+    const changed = await scanLogs(scan, created.block, latest, true, (a, b) =>
       wallet.queryFilter(wallet.filters.OwnersChanged(), a, b),
     );
     if (changed.length > 0) owners = [...changed[changed.length - 1]!.args.owners];

@@ -8,6 +8,7 @@ import { contextFor } from "../../src/chain/context";
 import { DeviceWallet__factory } from "../../src/chain/factories";
 import { sortOwners } from "../../src/eip712/wallet";
 import { addSignature, execute, propose, walletViewReader } from "../../src/wallets";
+import { walletOwners } from "../../src/wallets/wallet";
 import { walletFixture } from "../shared/fixtures";
 
 /*
@@ -79,5 +80,41 @@ describe("Proposal queue's wallet reader: owner events in bounded block ranges",
     expect(Math.max(...ofFactory.map(([, to]) => to))).to.be.lessThan(created!.blockNumber + LIMIT);
     expect(Math.min(...ofWallet.map(([from]) => from))).to.be.greaterThan(created!.blockNumber);
     expect(ofWallet.some(([from, to]) => from <= changed!.blockNumber && changed!.blockNumber <= to)).to.equal(true);
+  });
+  it("the CLI (no deployment block known) reads each event kind in one call, and in ranges only when refused", async function () {
+    const f = await loadFixture(walletFixture);
+    const address = await f.wallet.getAddress();
+    const RPC_LIMIT = 10_000; // a public RPC's range limit, the reader's default range
+    await mine(2.5 * RPC_LIMIT); // a longer chain than one default range
+    const addresses = {
+      ThingToken: await f.token.getAddress(),
+      DeviceRegistry: await f.registry.getAddress(),
+      PaymentChannels: ZeroAddress,
+      DeviceWalletFactory: await f.factory.getAddress(),
+    };
+    const expected = sortOwners(f.owners.map((o) => o.address));
+    for (const refuse of [false, true]) {
+      const ranges: [number, number][] = [];
+      const counting: Eip1193Provider = {
+        request: async (args) => {
+          if (args.method === "eth_getLogs") {
+            const [filter] = args.params as [{ fromBlock: string; toBlock: string }];
+            const latest = Number(await network.provider.request({ method: "eth_blockNumber" }));
+            const from = Number(filter.fromBlock);
+            const to = filter.toBlock === "latest" ? latest : Number(filter.toBlock);
+            ranges.push([from, to]);
+            if (refuse && to - from + 1 > RPC_LIMIT) throw new Error(`query exceeds max block range ${RPC_LIMIT}`);
+          }
+          return network.provider.request(args);
+        },
+      };
+      const ctx = await contextFor(new BrowserProvider(counting, undefined, { cacheTimeout: -1 }), addresses);
+      const wallet = DeviceWallet__factory.connect(address, ctx.provider);
+      const owners = await walletOwners(ctx, wallet, refuse ? { maxBlockRange: LIMIT } : {});
+      expect(sortOwners(owners)).to.deep.equal(expected);
+      if (!refuse)
+        expect(ranges.length).to.equal(2); // the creation, then the owner changes: one call each
+      else expect(ranges.filter(([from, to]) => to - from + 1 <= LIMIT).length).to.be.greaterThan(2);
+    }
   });
 });
