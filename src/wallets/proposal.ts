@@ -54,8 +54,12 @@ export function parseProposal(value: unknown, label: string): Proposal {
     if (typeof p[key] !== "string" || !isAddress(p[key])) throw new UserError(`${label}: "${key}" is not an address`);
   }
   for (const key of ["chainId", "nonce", "value", "gasLimit"] as const) {
-    if (typeof p[key] !== "string" || !/^\d{1,78}$/.test(p[key]) || BigInt(p[key]) >= 1n << 256n) {
-      throw new UserError(`${label}: "${key}" must be a whole number (below 2^256) in a string`);
+    // Canonical decimal only (no leading zeros, sign or spaces): one number has one spelling, so one proposal
+    // has one form (the queue keys its files by digest, and a "003" copy of nonce 3 is refused, not stored).
+    if (typeof p[key] !== "string" || !/^(0|[1-9]\d{0,77})$/.test(p[key]) || BigInt(p[key]) >= 1n << 256n) {
+      throw new UserError(
+        `${label}: "${key}" must be a whole number (below 2^256) in a string, in decimal without leading zeros`,
+      );
     }
   }
   if (typeof p.data !== "string" || !isHexString(p.data) || p.data.length % 2 !== 0) {

@@ -185,7 +185,10 @@ export class ProposalQueue {
       if (!owners.has(signer)) throw new UserError(`${signer} signed the proposal but is not an owner of ${p.wallet}`);
     }
     const id = proposalDigest(p, view.domain);
-    const file = path.join(this.folderOf(p.wallet), `${p.nonce}-${id}.json`);
+    // One file per digest: the stored one with this digest, whatever its name, else `<nonce>-<digest>.json`.
+    const file =
+      this.files(p.wallet).find((f) => f.endsWith(`-${id}.json`)) ??
+      path.join(this.folderOf(p.wallet), `${BigInt(p.nonce)}-${id}.json`);
     let stored = p;
     if (fs.existsSync(file)) {
       const before = readProposal(file);
@@ -212,7 +215,8 @@ export class ProposalQueue {
     if (!fs.existsSync(folder)) return [];
     return fs
       .readdirSync(folder)
-      .filter((f) => /^\d+-0x[0-9a-f]{64}\.json$/.test(f))
+      // Canonical nonces only (a file with another spelling is not the queue's and is left alone).
+      .filter((f) => /^(0|[1-9]\d*)-0x[0-9a-f]{64}\.json$/.test(f))
       .map((f) => path.join(folder, f));
   }
 

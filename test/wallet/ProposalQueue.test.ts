@@ -182,6 +182,7 @@ describe("Proposal queue (src/wallets/queue.ts)", function () {
       [{ ...proposal(), to: "0x1234" }, /"to" is not an address/],
       [{ ...proposal(), value: "-1" }, /"value" must be a whole number/],
       [{ ...proposal(), value: (1n << 256n).toString() }, /"value" must be a whole number/],
+      [{ ...proposal(), nonce: "03" }, /"nonce" must be a whole number .* without leading zeros/],
       [{ ...proposal(), data: "0xabc" }, /"data" is not 0x-prefixed hex bytes/],
       [{ ...proposal(), description: "x".repeat(501) }, /"description" must be a string/],
       [{ ...proposal(), signatures: { [owners[0].address]: "0x1234" } }, /is not 65 bytes/],
