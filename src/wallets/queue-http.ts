@@ -7,6 +7,7 @@ import type { SystemAddresses, SystemContext } from "../chain/context";
 import { readDomain } from "../eip712/domain";
 import { UserError } from "../errors";
 import { DeviceWallet__factory } from "../chain/factories";
+import { TtlCache } from "../http/cache";
 import { QueueBusy, sharedReads } from "./queue";
 import type { ProposalQueue, WalletReader, WalletView } from "./queue";
 import { walletAt, walletCreation, walletOwners } from "./wallet";
@@ -17,6 +18,15 @@ export const MAX_PROPOSAL_BODY = 64 * 1024;
 
 /** The path the app server serves the queue under (the app fetches `proposals/…` beside itself). */
 export const QUEUE_PATH = "/proposals";
+
+/**
+ * How long the reader remembers that an address has the wallet's code but no `WalletCreated` event (a clone the
+ * factory never made): requests for it meanwhile are refused without another log scan.
+ */
+export const REFUSED_WALLET_TTL_MS = 10 * 60 * 1000;
+
+/** The most such refused addresses remembered at once (least recently used dropped first). */
+const REFUSED_WALLETS = 10_000;
 
 /** What the reader keeps of a wallet: its domain never changes; owners and threshold only with its nonce. */
 interface CachedWallet {
@@ -33,11 +43,16 @@ interface CachedWallet {
  * execution, which spends a nonce) are reread only when its nonce moved, so a request costs one `nonce()`
  * call once the wallet is known. Concurrent reads of one wallet share one read. Events are read in ranges of at
  * most `scan.maxBlockRange` blocks, the factory's `WalletCreated` from `scan.fromBlock` (the factory's
- * deployment block), then owner changes only from the wallet's creation block (remembered) on.
+ * deployment block), then owner changes only from the wallet's creation block (remembered) on. An address with
+ * the wallet's code but no creation event (a clone the factory never made) is refused for
+ * {@link REFUSED_WALLET_TTL_MS} without another scan.
  */
 export function walletViewReader(ctx: SystemContext, scan: LogScan = {}): WalletReader {
   const known = new Map<string, CachedWallet>();
+  const refused = new TtlCache<true>(REFUSED_WALLET_TTL_MS, REFUSED_WALLETS);
+  const noOwners = (address: string) => new UserError(`cannot find the owner set of wallet ${address} in its events`);
   async function read(address: string): Promise<WalletView> {
+    if (refused.has(address)) throw noOwners(address);
     const cached = known.get(address);
     const wallet =
       cached === undefined ? await walletAt(ctx, address) : DeviceWallet__factory.connect(address, ctx.provider);
@@ -47,7 +62,8 @@ export function walletViewReader(ctx: SystemContext, scan: LogScan = {}): Wallet
     }
     const creation = cached?.creation ?? (await walletCreation(ctx, address, scan));
     if (creation === undefined) {
-      throw new UserError(`cannot find the owner set of wallet ${address} in its events`);
+      refused.set(address, true);
+      throw noOwners(address);
     }
     const [owners, threshold, domain] = await Promise.all([
       walletOwners(ctx, wallet, scan, creation),
