@@ -8,6 +8,7 @@ import { UserError } from "../errors";
 import { checkSignatureForm, checkSignatures, ownerSigners, parseProposal, proposalDigest } from "./proposal";
 import type { Proposal } from "./proposal";
 import { readProposal, writeProposal } from "./proposal-file";
+import { MAX_OWNERS } from "./wallet";
 
 /**
  * The proposal queue the app server keeps so that owners in different browsers sign the same proposal: one
@@ -61,11 +62,17 @@ export interface WalletQueue {
  */
 export const MAX_NONCE_AHEAD = 5;
 
-/** The most wallet reads (chain work) the queue runs at once, over all wallets. */
+/** The most reads of wallets the queue does not know yet (discovery, the costly kind) it runs at once. */
 export const MAX_CHAIN_READS = 4;
 
-/** The most wallet reads that wait for one of those; a request beyond them is refused (503, "busy"). */
+/** The most discovery reads that wait for one of those; a request beyond them is refused (503, "busy"). */
 export const MAX_WAITING_READS = 16;
+
+/** The most reads of known wallets (domain and chain read before) at once: a cap of their own, beside discovery's. */
+export const MAX_KNOWN_READS = 8;
+
+/** The most reads of known wallets waiting for one of those; beyond them, 503 ("busy"). */
+export const MAX_WAITING_KNOWN_READS = 32;
 
 /** The most wallets whose EIP-712 domain and chain the queue remembers, to check signatures before any read. */
 const KNOWN_WALLETS = 1_000;
@@ -77,6 +84,8 @@ export class QueueBusy extends Error {}
 export interface QueueLimits {
   maxChainReads?: number;
   maxWaitingReads?: number;
+  maxKnownReads?: number;
+  maxWaitingKnownReads?: number;
 }
 
 /** The most proposals a wallet keeps waiting (nonce not spent yet): a bound on what a stranger can store. */
@@ -85,25 +94,39 @@ export const MAX_PENDING = 50;
 /** The most bytes of waiting proposal files a wallet keeps (besides their count). */
 export const MAX_PENDING_BYTES = 256 * 1024;
 
-export class ProposalQueue {
-  /** Posts are applied one at a time (read, merge, write), so two owners signing at once both count. */
-  private tail: Promise<unknown> = Promise.resolve();
+/** The most waiting proposals one owner (their proposer) keeps in a wallet, within {@link MAX_PENDING}. */
+export const MAX_PENDING_PER_OWNER = 10;
 
+/** The most bytes of waiting proposals one owner (their proposer) keeps in a wallet, within the wallet's. */
+export const MAX_PENDING_BYTES_PER_OWNER = 64 * 1024;
+
+export class ProposalQueue {
   /** The domain and chain of wallets read before (they never change): signatures are checked before a read. */
   private readonly known = new Map<string, { chainId: bigint; domain: TypedDataDomain }>();
-  private readonly read: WalletReader;
+  /** Reads of wallets not known yet (discovery: code check, log scans), under the smaller cap. */
+  private readonly discover: WalletReader;
+  /** Reads of known wallets (a `nonce()` call, owners again only after an execution), under their own cap. */
+  private readonly refresh: WalletReader;
 
   constructor(
     readonly dir: string,
     read: WalletReader,
     limits: QueueLimits = {},
   ) {
-    this.read = capped(read, limits.maxChainReads ?? MAX_CHAIN_READS, limits.maxWaitingReads ?? MAX_WAITING_READS);
+    this.discover = capped(read, limits.maxChainReads ?? MAX_CHAIN_READS, limits.maxWaitingReads ?? MAX_WAITING_READS);
+    this.refresh = capped(
+      read,
+      limits.maxKnownReads ?? MAX_KNOWN_READS,
+      limits.maxWaitingKnownReads ?? MAX_WAITING_KNOWN_READS,
+    );
   }
 
-  /** Reads a wallet (through the cap) and remembers its domain and chain. */
+  /**
+   * Reads a wallet and remembers its domain and chain. A known wallet is read under its own cap, so discovery of
+   * unknown addresses (each maybe a long log scan) cannot take the places of owners of wallets already served.
+   */
   private async view(wallet: string): Promise<WalletView> {
-    const view = await this.read(wallet);
+    const view = await (this.known.has(wallet) ? this.refresh : this.discover)(wallet);
     if (!this.known.has(wallet)) {
       if (this.known.size >= KNOWN_WALLETS) this.known.delete(this.known.keys().next().value!);
       this.known.set(wallet, { chainId: view.chainId, domain: view.domain });
@@ -149,18 +172,27 @@ export class ProposalQueue {
    * or one more than {@link MAX_NONCE_AHEAD} ahead, and any signature that is not an owner's over this
    * proposal in the wallet's domain. Everything that needs no chain is checked before the wallet is read.
    */
-  submit(body: unknown): Promise<QueuedProposal> {
-    const run = this.tail.then(() => this.apply(body));
-    this.tail = run.catch(() => undefined);
-    return run;
+  async submit(body: unknown): Promise<QueuedProposal> {
+    const p = this.checkChainFree(body);
+    const view = await this.view(p.wallet);
+    return this.store(p, view);
   }
 
-  private async apply(body: unknown): Promise<QueuedProposal> {
+  /**
+   * What a post needs no chain for, before it takes any place in the chain-read cap: its shape, one to
+   * {@link MAX_OWNERS} signatures (counted before any key is recovered), each signature's form, and, for a wallet
+   * read before, its chain and domain.
+   */
+  private checkChainFree(body: unknown): Proposal {
     const p = parseProposal(body, "the proposal");
     // Only owners open proposals (a stranger cannot fill the wallet's queue), and a post without a signature
     // adds nothing: refused before any chain work, as is a signature that recovers to no key at all.
-    if (Object.keys(p.signatures).length === 0) {
+    const count = Object.keys(p.signatures).length;
+    if (count === 0) {
       throw new UserError("a new proposal needs an owner's signature: sign it first (wallet:sign, or the page)");
+    }
+    if (count > MAX_OWNERS) {
+      throw new UserError(`the proposal carries ${count} signatures, but a wallet has at most ${MAX_OWNERS} owners`);
     }
     checkSignatureForm(p, "the proposal");
     const known = this.known.get(p.wallet);
@@ -168,7 +200,15 @@ export class ProposalQueue {
       checkChain(p, known.chainId);
       checkSignatures(p, known.domain, "the proposal");
     }
-    const view = await this.view(p.wallet);
+    return p;
+  }
+
+  /**
+   * Checks a post against the wallet's view and stores it. Synchronous from the first file read to the write,
+   * so two posts never interleave (two owners signing at once both count; two posts racing for the last slot:
+   * one is stored) and no post waits in a line behind another's chain read.
+   */
+  private store(p: Proposal, view: WalletView): QueuedProposal {
     checkChain(p, view.chainId);
     const last = view.nonce + BigInt(MAX_NONCE_AHEAD);
     if (BigInt(p.nonce) < view.nonce) {
@@ -191,23 +231,57 @@ export class ProposalQueue {
       path.join(this.folderOf(p.wallet), `${BigInt(p.nonce)}-${id}.json`);
     let stored = p;
     if (fs.existsSync(file)) {
+      // Signatures added to a stored proposal are never refused for size: its growth is bounded by the owners.
       const before = readProposal(file);
       stored = { ...before, signatures: { ...before.signatures, ...p.signatures } };
-    } else if (this.pending(p.wallet, view.nonce).length >= MAX_PENDING) {
+    } else {
+      this.checkRoom(p, view);
+    }
+    writeProposal(file, stored);
+    return this.entry(file, stored, view);
+  }
+
+  /**
+   * Whether a new proposal fits: at most {@link MAX_PENDING} proposals and {@link MAX_PENDING_BYTES} bytes waiting
+   * per wallet, and within those at most {@link MAX_PENDING_PER_OWNER} and {@link MAX_PENDING_BYTES_PER_OWNER}
+   * per proposer (the owner whose signature comes first in the post that stored it, kept first in its file), so
+   * one owner cannot take every place.
+   */
+  private checkRoom(p: Proposal, view: WalletView): void {
+    const waiting = this.pending(p.wallet, view.nonce);
+    if (waiting.length >= MAX_PENDING) {
       throw new UserError(
         `wallet ${p.wallet} already has ${MAX_PENDING} proposals waiting; execute or drop some first`,
       );
     }
-    const held = this.pending(p.wallet, view.nonce)
-      .filter((f) => f !== file)
-      .reduce((sum, f) => sum + fs.statSync(f).size, 0);
-    if (held + proposalBytes(stored) > MAX_PENDING_BYTES) {
+    const proposer = Object.keys(p.signatures)[0]!;
+    const bytes = proposalBytes(p);
+    let held = 0;
+    let own = 0;
+    let ownBytes = 0;
+    for (const f of waiting) {
+      const size = fs.statSync(f).size;
+      held += size;
+      if (Object.keys(readProposal(f).signatures)[0] === proposer) {
+        own++;
+        ownBytes += size;
+      }
+    }
+    if (own >= MAX_PENDING_PER_OWNER) {
+      throw new UserError(
+        `${proposer} already has ${own} proposals waiting in wallet ${p.wallet} (at most ${MAX_PENDING_PER_OWNER} per owner); execute some first`,
+      );
+    }
+    if (ownBytes + bytes > MAX_PENDING_BYTES_PER_OWNER) {
+      throw new UserError(
+        `${proposer} already holds ${ownBytes} bytes of waiting proposals in wallet ${p.wallet} (at most ${MAX_PENDING_BYTES_PER_OWNER} per owner); execute some first`,
+      );
+    }
+    if (held + bytes > MAX_PENDING_BYTES) {
       throw new UserError(
         `wallet ${p.wallet} already holds ${held} bytes of waiting proposals (at most ${MAX_PENDING_BYTES}); execute or drop some first`,
       );
     }
-    writeProposal(file, stored);
-    return this.entry(file, stored, view);
   }
 
   private files(wallet: string): string[] {

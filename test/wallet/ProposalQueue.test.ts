@@ -19,6 +19,8 @@ import {
   MAX_NONCE_AHEAD,
   MAX_PENDING,
   MAX_PENDING_BYTES,
+  MAX_PENDING_BYTES_PER_OWNER,
+  MAX_PENDING_PER_OWNER,
   MAX_WAITING_READS,
   ProposalQueue,
 } from "../../src/wallets/queue";
@@ -259,19 +261,52 @@ describe("Proposal queue (src/wallets/queue.ts)", function () {
     await expectRefusal(queue.submit(await signed(proposal({ nonce: "3" }), owners[2])), /nonce 3 is already spent/);
   });
 
+  /** The test's owners and `extra` more, made the wallet's owners (the per-owner share needs several). */
+  function moreOwners(extra: number): Wallet[] {
+    const all = [...owners, ...Array.from({ length: extra }, () => Wallet.createRandom())];
+    view.owners = all.map((o) => o.address);
+    return all;
+  }
+
   it(`attack: keeps at most ${MAX_PENDING} waiting proposals per wallet`, async function () {
-    for (let n = 0; n < MAX_PENDING; n++) await queue.submit(await signed(proposal({ value: String(n) }), owners[0]));
+    const all = moreOwners(2);
+    for (let n = 0; n < MAX_PENDING; n++) await queue.submit(await signed(proposal({ value: String(n) }), all[n % 5]!));
     const before = snapshot(dir);
     await expectRefusal(queue.submit(await signed(proposal({ value: "123456789" }), owners[0])), /already has 50/);
     expect(snapshot(dir)).to.deep.equal(before);
   });
 
-  it(`attack: keeps at most ${MAX_PENDING_BYTES} bytes of waiting proposals per wallet`, async function () {
+  it(`attack: keeps at most ${MAX_PENDING_PER_OWNER} waiting proposals per proposer, and other owners keep their share`, async function () {
+    for (let n = 0; n < MAX_PENDING_PER_OWNER; n++) {
+      await queue.submit(await signed(proposal({ nonce: String(3 + (n % 6)), value: String(n) }), owners[0]));
+    }
+    const before = snapshot(dir);
+    await expectRefusal(
+      queue.submit(await signed(proposal({ value: "123456789" }), owners[0], owners[1])),
+      /already has 10 proposals waiting in wallet .* \(at most 10 per owner\)/,
+    );
+    expect(snapshot(dir)).to.deep.equal(before);
+    // Another owner opens one, and the full owner still signs it (a signature added is not a proposal opened).
+    const other = await queue.submit(await signed(proposal({ value: "7" }), owners[1]));
+    expect((await queue.submit(await signed(proposal({ value: "7" }), owners[0]))).id).to.equal(other.id);
+    expect(readProposal(path.join(queue.folderOf(WALLET), other.file)).signatures).to.have.keys(
+      owners[1].address,
+      owners[0].address,
+    );
+  });
+
+  it(`attack: keeps at most ${MAX_PENDING_BYTES} bytes of waiting proposals per wallet and ${MAX_PENDING_BYTES_PER_OWNER} per proposer`, async function () {
+    const all = moreOwners(2);
     const big = (n: number) => proposal({ value: String(n), data: "0x" + "ab".repeat(30_000) });
-    let stored = 0;
+    await queue.submit(await signed(big(100), owners[0]));
+    await expectRefusal(
+      queue.submit(await signed(big(101), owners[0])),
+      /already holds \d+ bytes of waiting proposals in wallet .* \(at most 65536 per owner\)/,
+    );
+    let stored = 1;
     for (; stored < 20; stored++) {
       try {
-        await queue.submit(await signed(big(stored), owners[0]));
+        await queue.submit(await signed(big(stored), all[stored]!));
       } catch (error) {
         expect((error as Error).message).to.match(/already holds \d+ bytes of waiting proposals \(at most 262144\)/);
         break;
@@ -283,7 +318,7 @@ describe("Proposal queue (src/wallets/queue.ts)", function () {
     expect(total).to.be.at.most(MAX_PENDING_BYTES);
     // A small proposal still fits, and a signature added to a stored one is not counted twice.
     await queue.submit(await signed(proposal(), owners[0]));
-    expect((await queue.submit(await signed(big(0), owners[1]))).signers).to.have.length(2);
+    expect((await queue.submit(await signed(big(100), owners[1]))).signers).to.have.length(2);
   });
 
   describe("over HTTP (the app server's middleware)", function () {
