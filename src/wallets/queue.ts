@@ -18,7 +18,9 @@ import { MAX_OWNERS } from "./wallet";
  * very proposal in the wallet's EIP-712 domain, and that address must be an owner of the wallet now. What
  * needs no chain is checked first (the proposal's shape, a signature at all, each signature's form, and, for a
  * wallet read before, its chain and domain), so that garbage costs no RPC call; and the queue's chain reads
- * are capped (at most {@link MAX_CHAIN_READS} at once, {@link MAX_WAITING_READS} waiting, then 503).
+ * are capped: unknown wallets (discovery) at most {@link MAX_CHAIN_READS} at once, {@link MAX_WAITING_READS}
+ * waiting, then 503; known wallets under their own cap ({@link MAX_KNOWN_READS}, {@link MAX_WAITING_KNOWN_READS}).
+ * A stored proposal is one file per EIP-712 digest; each owner has a share of the wallet's waiting proposals.
  */
 
 /** What the queue reads of a wallet on chain (see {@link walletViewReader} for the provider-backed one). */
@@ -287,11 +289,13 @@ export class ProposalQueue {
   private files(wallet: string): string[] {
     const folder = this.folderOf(wallet);
     if (!fs.existsSync(folder)) return [];
-    return fs
-      .readdirSync(folder)
-      // Canonical nonces only (a file with another spelling is not the queue's and is left alone).
-      .filter((f) => /^(0|[1-9]\d*)-0x[0-9a-f]{64}\.json$/.test(f))
-      .map((f) => path.join(folder, f));
+    return (
+      fs
+        .readdirSync(folder)
+        // Canonical nonces only (a file with another spelling is not the queue's and is left alone).
+        .filter((f) => /^(0|[1-9]\d*)-0x[0-9a-f]{64}\.json$/.test(f))
+        .map((f) => path.join(folder, f))
+    );
   }
 
   private pending(wallet: string, nonce: bigint): string[] {

@@ -262,7 +262,7 @@ describe("Proposal queue (src/wallets/queue.ts)", function () {
   });
 
   /** The test's owners and `extra` more, made the wallet's owners (the per-owner share needs several). */
-  function moreOwners(extra: number): Wallet[] {
+  function moreOwners(extra: number): (typeof owners)[number][] {
     const all = [...owners, ...Array.from({ length: extra }, () => Wallet.createRandom())];
     view.owners = all.map((o) => o.address);
     return all;
