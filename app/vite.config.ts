@@ -4,7 +4,7 @@ import react from "@vitejs/plugin-react";
 import type { Connect, Plugin, ProxyOptions } from "vite";
 import { defineConfig } from "vite";
 
-import { DEFAULT_INDEXER_URL, appConfigFromEnv } from "../src/chain/app-config";
+import { DEFAULT_INDEXER_URL, appConfigFromEnv, queueReaderConfigFromEnv } from "../src/chain/app-config";
 import { ProposalQueue } from "../src/wallets/queue";
 import { proposalQueueMiddleware, rpcWalletReader } from "../src/wallets/queue-http";
 
@@ -61,7 +61,7 @@ function proposalQueue(): Plugin {
     const chain = process.env.THINGLEDGER_CHAIN_ID ?? "31337";
     queue ??= new ProposalQueue(
       process.env.THINGLEDGER_PROPOSALS_DIR ?? path.join(ROOT, "data", "proposals", `chain-${chain}`),
-      rpcWalletReader(() => appConfigFromEnv(ROOT)),
+      rpcWalletReader(() => queueReaderConfigFromEnv(ROOT)),
     );
     return queue;
   });

@@ -2,6 +2,7 @@ import path from "node:path";
 
 import { deploymentFolder, readDeploymentBook } from "./address-book";
 import type { SystemAddresses } from "./context";
+import { UserError } from "../errors";
 import { DEFAULT_INDEXER_URL } from "./indexer-url";
 
 export { DEFAULT_INDEXER_URL };
@@ -35,11 +36,37 @@ export interface AppConfig {
 export function appConfigFromEnv(root: string, env: NodeJS.ProcessEnv = process.env): AppConfig {
   const chainId = Number(env.THINGLEDGER_CHAIN_ID ?? "31337");
   const rpcUrl = env.THINGLEDGER_RPC_URL ?? "http://127.0.0.1:8545";
-  const dir =
-    env.THINGLEDGER_DEPLOYMENT_DIR ??
-    deploymentFolder(path.join(root, "deploy", "deployments"), chainId, env.THINGLEDGER_DEPLOYMENT_ID);
-  const { addresses } = readDeploymentBook(dir);
+  const { addresses } = readDeploymentBook(deploymentDirFromEnv(root, env));
   const network = env.THINGLEDGER_NETWORK ?? (chainId === 31337 ? "localhost" : `chain ${chainId}`);
   const indexerUrl = env.THINGLEDGER_INDEXER_URL ?? DEFAULT_INDEXER_URL;
   return { kind: "thingledger/app-config", chainId, network, rpcUrl, addresses, indexerUrl };
+}
+
+function deploymentDirFromEnv(root: string, env: NodeJS.ProcessEnv): string {
+  const chainId = Number(env.THINGLEDGER_CHAIN_ID ?? "31337");
+  return (
+    env.THINGLEDGER_DEPLOYMENT_DIR ??
+    deploymentFolder(path.join(root, "deploy", "deployments"), chainId, env.THINGLEDGER_DEPLOYMENT_ID)
+  );
+}
+
+/**
+ * What the app server's proposal queue reads the chain with: the app's RPC URL and addresses, the factory's
+ * deployment block (from the deployment's journal; wallets' events are read from there on) and the most
+ * blocks one `eth_getLogs` covers, THINGLEDGER_MAX_BLOCK_RANGE (default 10,000). Fails in one line on a
+ * range that is not a whole number ≥ 1.
+ */
+export function queueReaderConfigFromEnv(root: string, env: NodeJS.ProcessEnv = process.env) {
+  const { rpcUrl, addresses } = appConfigFromEnv(root, env);
+  const { startBlocks } = readDeploymentBook(deploymentDirFromEnv(root, env));
+  const range = env.THINGLEDGER_MAX_BLOCK_RANGE;
+  if (range !== undefined && !/^[1-9]\d{0,8}$/.test(range)) {
+    throw new UserError(`THINGLEDGER_MAX_BLOCK_RANGE must be a whole number of blocks ≥ 1, got "${range}"`);
+  }
+  return {
+    rpcUrl,
+    addresses,
+    fromBlock: startBlocks.DeviceWalletFactory,
+    maxBlockRange: range === undefined ? undefined : Number(range),
+  };
 }

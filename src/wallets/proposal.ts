@@ -1,5 +1,5 @@
 import type { TypedDataDomain } from "ethers";
-import { TypedDataEncoder, getAddress, isAddress, isHexString, verifyTypedData } from "ethers";
+import { SigningKey, TypedDataEncoder, getAddress, getBytes, isAddress, isHexString, verifyTypedData } from "ethers";
 
 import { EXECUTE_TYPES, packAuthorization } from "../eip712/wallet";
 import type { ExecuteMessage } from "../eip712/wallet";
@@ -54,8 +54,12 @@ export function parseProposal(value: unknown, label: string): Proposal {
     if (typeof p[key] !== "string" || !isAddress(p[key])) throw new UserError(`${label}: "${key}" is not an address`);
   }
   for (const key of ["chainId", "nonce", "value", "gasLimit"] as const) {
-    if (typeof p[key] !== "string" || !/^\d{1,78}$/.test(p[key]) || BigInt(p[key]) >= 1n << 256n) {
-      throw new UserError(`${label}: "${key}" must be a whole number (below 2^256) in a string`);
+    // Canonical decimal only (no leading zeros, sign or spaces): one number has one spelling, so one proposal
+    // has one form (the queue keys its files by digest, and a "003" copy of nonce 3 is refused, not stored).
+    if (typeof p[key] !== "string" || !/^(0|[1-9]\d{0,77})$/.test(p[key]) || BigInt(p[key]) >= 1n << 256n) {
+      throw new UserError(
+        `${label}: "${key}" must be a whole number (below 2^256) in a string, in decimal without leading zeros`,
+      );
     }
   }
   if (typeof p.data !== "string" || !isHexString(p.data) || p.data.length % 2 !== 0) {
@@ -89,6 +93,33 @@ export function parseProposal(value: unknown, label: string): Proposal {
     description,
     signatures,
   };
+}
+
+/** secp256k1's group order: a signature's r and s are below it, and a canonical s is at most half of it. */
+const SECP256K1_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
+
+/**
+ * Checks, without a chain and without the wallet's domain, that each signature listed in a proposal could be
+ * anyone's: r and s in range, s canonical (the lower of the two, as the wallet's ECDSA requires), v 27 or 28
+ * (or 0 or 1), and r the x of a curve point (a public key recovers from it at all).
+ */
+export function checkSignatureForm(p: Proposal, label: string): void {
+  for (const [owner, signature] of Object.entries(p.signatures)) {
+    const bytes = getBytes(signature);
+    const r = BigInt(signature.slice(0, 66));
+    const s = BigInt("0x" + signature.slice(66, 130));
+    const v = bytes[64]!;
+    let recovers = r > 0n && r < SECP256K1_N && s > 0n && s <= SECP256K1_N / 2n && [0, 1, 27, 28].includes(v);
+    if (recovers) {
+      try {
+        // Any digest: whether a key recovers depends on r and v only (r must be a point's x).
+        SigningKey.recoverPublicKey(`0x${"11".repeat(32)}`, signature);
+      } catch {
+        recovers = false;
+      }
+    }
+    if (!recovers) throw new UserError(`${label}: the signature of ${owner} is malformed (not a canonical signature)`);
+  }
 }
 
 /** Checks that each signature listed in a proposal is its owner's, over this proposal in the wallet's domain. */

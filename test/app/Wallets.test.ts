@@ -15,7 +15,7 @@ import {
 import type { HDNodeWallet } from "ethers";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 
-import { contextFor } from "../../src/chain/context";
+import { contextFor, walletFactoryAt } from "../../src/chain/context";
 import type { SystemAddresses, SystemContext } from "../../src/chain/context";
 import { DeviceRegistry__factory, DeviceWallet__factory, ThingToken__factory } from "../../src/chain/factories";
 import { readDomain } from "../../src/eip712/domain";
@@ -366,6 +366,48 @@ describe("Device wallet page and proposal queue in Chromium (app/, indexer)", fu
     );
   });
 
+  it("the device page links to its wallet, and the link opens the wallet page", async function () {
+    // The demo's first wallet: its device (handed over to it and linked) lists it on the device page.
+    const factory = walletFactoryAt(ctx);
+    const [created] = await factory.queryFilter(factory.filters.WalletCreated());
+    const page = await walletPage(browser!, stranger);
+    contexts.push(page.context());
+    await page.goto(`${base}#/devices/${created!.args.deviceId}`);
+    await page.getByTestId("device-wallets").getByRole("link", { name: created!.args.wallet }).click();
+    await waitText(page.getByTestId("wallet-threshold"), "equal", "2 of 3 owners sign an execution");
+    // The link carries the indexer's lower-case address; the page shows the wallet all the same.
+    expect(new URL(page.url()).hash).to.equal(`#/wallets/${created!.args.wallet.toLowerCase()}`);
+    for (const o of created!.args.owners) await waitText(page.getByTestId("wallet-owners"), "include", o);
+  });
+
+  it("a page that still throws shows one line under the nav (RouteError), and the nav still works", async function () {
+    // An indexer answer whose execution names a recipient that is no address: the history table's
+    // getAddress throws while rendering, which only the router's errorElement catches.
+    const page = await walletPage(browser!, stranger);
+    contexts.push(page.context());
+    const row = { id: "x", nonce: "0", to: "not-an-address", value: "0", success: true, block: "1", timestamp: "1" };
+    await page.route("**/indexer/wallets/**", (route) =>
+      route.fulfill({
+        json: {
+          wallet: { address: walletAddress.toLowerCase() },
+          executions: { items: [row], nextCursor: null },
+          spends: { items: [], nextCursor: null },
+        },
+      }),
+    );
+    await page.goto(`${base}#/wallets/${walletAddress}`);
+    const line = page.getByTestId("route-error");
+    await waitText(line, "include", "This page failed");
+    expect(await line.textContent()).to.equal(
+      'This page failed: Address "not-an-address" is invalid.. Reload it, or open another page.',
+    );
+    expect(await page.getByRole("heading", { name: "Device wallet" }).count()).to.equal(0);
+    await page.getByRole("navigation").getByRole("link", { name: "Fleet" }).click();
+    await page.getByRole("heading", { level: 1 }).filter({ hasText: /fleet/i }).waitFor();
+    expect(new URL(page.url()).hash).to.equal("#/fleet");
+    expect(await line.count()).to.equal(0);
+  });
+
   it("the queue's wallet reader rereads the owners only when the wallet's nonce moved", async function () {
     const calls: string[] = [];
     class Counting extends JsonRpcProvider {
@@ -512,6 +554,30 @@ describe("Device wallet page and proposal queue in Chromium (app/, indexer)", fu
       expect(requests.filter((m) => m.startsWith("eth_sign") || m === "eth_sendTransaction")).to.deep.equal([]);
       expect((await wallet.deviceConfig()).frozen).to.equal(false);
       expect(queueFiles()).to.deep.equal(before);
+    });
+
+    it("lines a proposal up behind the next nonce: listed after it, its nonce named, Execute only for the next", async function () {
+      const ahead = { ...pending, nonce: String(BigInt(pending.nonce) + 1n), description: "lined up" };
+      const both = await signedBy(owners[1], await signedBy(owners[0], ahead));
+      expect((await post(JSON.stringify(both))).status).to.equal(200);
+      const tooFar = { ...pending, nonce: String(BigInt(pending.nonce) + 6n), description: "too far" };
+      before = queueFiles();
+      await expectRefused(await post(JSON.stringify(await signedBy(owners[0], tooFar))), 400, /is too far ahead/);
+      const page = await walletPageOf(owners[2]);
+      const lined = card(page, "lined up");
+      await waitText(lined.getByTestId("proposal-progress"), "equal", "2 of 2 signatures");
+      expect(await lined.getByTestId("proposal-nonce").textContent()).to.equal(
+        `Nonce ${ahead.nonce}: waits for nonce ${pending.nonce} to execute first.`,
+      );
+      expect(await card(page, "attack target").getByTestId("proposal-nonce").textContent()).to.equal(
+        `Nonce ${pending.nonce}: the wallet's next execution.`,
+      );
+      expect(await lined.getByRole("button", { name: "Execute" }).isDisabled()).to.equal(true);
+      const order = await page.getByTestId("proposals-waiting").getByTestId("proposal-nonce").allTextContents();
+      expect(order.map((t) => BigInt(/^Nonce (\d+)/.exec(t)![1]!))).to.deep.equal(
+        [...order.map((t) => BigInt(/^Nonce (\d+)/.exec(t)![1]!))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)),
+      );
+      expect(order.at(-1)).to.include(`Nonce ${ahead.nonce}:`);
     });
 
     it("shows the refused proposal still at 1 of 2, Execute disabled", async function () {

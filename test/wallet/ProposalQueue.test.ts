@@ -5,7 +5,7 @@ import os from "node:os";
 import path from "node:path";
 
 import { expect } from "chai";
-import { Wallet, ZeroAddress, getAddress } from "ethers";
+import { Signature, Wallet, ZeroAddress, getAddress } from "ethers";
 
 import { DeviceWallet__factory, IERC20Metadata__factory } from "../../src/chain/factories";
 import type { Signer, TypedDataDomain } from "ethers";
@@ -14,7 +14,16 @@ import { signExecute } from "../../src/eip712/wallet";
 import { UserError } from "../../src/errors";
 import { ETH, PROPOSAL_KIND, decodeProposalCall, proposalMessage, readProposal } from "../../src/wallets";
 import type { Proposal } from "../../src/wallets";
-import { MAX_PENDING, MAX_PENDING_BYTES, ProposalQueue } from "../../src/wallets/queue";
+import {
+  MAX_CHAIN_READS,
+  MAX_NONCE_AHEAD,
+  MAX_PENDING,
+  MAX_PENDING_BYTES,
+  MAX_PENDING_BYTES_PER_OWNER,
+  MAX_PENDING_PER_OWNER,
+  MAX_WAITING_READS,
+  ProposalQueue,
+} from "../../src/wallets/queue";
 import type { WalletView } from "../../src/wallets/queue";
 import { MAX_PROPOSAL_BODY, proposalQueueMiddleware } from "../../src/wallets/queue-http";
 
@@ -52,6 +61,11 @@ async function signed(p: Proposal, ...by: Signer[]): Promise<Proposal> {
   return { ...p, signatures };
 }
 
+/** Resolves once `done()` holds (polled; the test's own timeout bounds it). */
+async function until(done: () => boolean): Promise<void> {
+  while (!done()) await new Promise((resolve) => setTimeout(resolve, 5));
+}
+
 /** Every file under `dir` with its content: what a refusal must leave untouched. */
 function snapshot(dir: string): Record<string, string> {
   if (!fs.existsSync(dir)) return {};
@@ -68,11 +82,15 @@ describe("Proposal queue (src/wallets/queue.ts)", function () {
   let dir: string;
   let view: WalletView;
   let queue: ProposalQueue;
+  /** How many times the queue read the chain (the wallet reader stands in for every RPC call). */
+  let reads: number;
 
   beforeEach(function () {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "proposal-queue-"));
     view = { chainId: 31337n, domain, owners: owners.map((o) => o.address), threshold: 2, nonce: 3n };
+    reads = 0;
     queue = new ProposalQueue(dir, async (wallet) => {
+      reads++;
       if (wallet !== WALLET) throw new UserError(`there is no device wallet at ${wallet}`);
       return view;
     });
@@ -166,30 +184,129 @@ describe("Proposal queue (src/wallets/queue.ts)", function () {
       [{ ...proposal(), to: "0x1234" }, /"to" is not an address/],
       [{ ...proposal(), value: "-1" }, /"value" must be a whole number/],
       [{ ...proposal(), value: (1n << 256n).toString() }, /"value" must be a whole number/],
+      [{ ...proposal(), nonce: "03" }, /"nonce" must be a whole number .* without leading zeros/],
       [{ ...proposal(), data: "0xabc" }, /"data" is not 0x-prefixed hex bytes/],
       [{ ...proposal(), description: "x".repeat(501) }, /"description" must be a string/],
       [{ ...proposal(), signatures: { [owners[0].address]: "0x1234" } }, /is not 65 bytes/],
       [{ ...proposal(), signatures: { nobody: "0x" + "11".repeat(65) } }, /"nobody" is not an address/],
-      [{ ...proposal(), chainId: "1" }, /is for chain 1, but this app serves chain 31337/],
-      [{ ...proposal(), wallet: getAddress("0x" + "12".repeat(20)) }, /there is no device wallet/],
+      [await signed(proposal({ chainId: "1" }), owners[0]), /is for chain 1, but this app serves chain 31337/],
+      [await signed(proposal({ wallet: getAddress("0x" + "12".repeat(20)) }), owners[0]), /there is no device wallet/],
     ];
     for (const [body, message] of cases) await expectRefusal(queue.submit(body), message);
     expect(snapshot(dir)).to.deep.equal({});
   });
 
+  it("attack: garbage, unsigned, non-canonical and (for a wallet read before) forged posts cost no chain read", async function () {
+    const good = await signed(proposal(), owners[0]);
+    const sig = Signature.from(good.signatures[owners[0].address]);
+    const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
+    const highS = `${sig.r}${(N - BigInt(sig.s)).toString(16).padStart(64, "0")}${sig.v === 27 ? "1c" : "1b"}`;
+    const withSig = (signature: string) => ({ ...proposal(), signatures: { [owners[0].address]: signature } });
+    const cases: [unknown, RegExp][] = [
+      [{ hello: 1 }, /is not a wallet proposal/],
+      [{ ...proposal(), data: "0x" + "ab".repeat(31_000) + "a" }, /"data" is not 0x-prefixed hex bytes/],
+      [proposal(), /a new proposal needs an owner's signature/],
+      [withSig(highS), /the signature of 0x[0-9a-fA-F]{40} is malformed \(not a canonical signature\)/],
+      [withSig(`${sig.r}${sig.s.slice(2)}1d`), /is malformed/],
+      [withSig(`0x${"00".repeat(64)}1b`), /is malformed/],
+      // An r that is no point's x: no key recovers from it, whatever the digest.
+      [withSig(`0x${"05".repeat(32)}${sig.s.slice(2)}1b`), /is malformed/],
+    ];
+    for (const [body, message] of cases) await expectRefusal(queue.submit(body), message);
+    expect(reads).to.equal(0);
+
+    await queue.submit(good);
+    expect(reads).to.equal(1);
+    // The wallet's domain and chain are known now: a forged signature or another chain costs no read either.
+    const other = await signed(proposal({ value: "999999" }), owners[1]);
+    await expectRefusal(queue.submit({ ...proposal(), signatures: other.signatures }), /or over other content/);
+    await expectRefusal(
+      queue.submit(await signed(proposal({ chainId: "1" }), owners[1])),
+      /is for chain 1, but this app serves chain 31337/,
+    );
+    expect(reads).to.equal(1);
+    expect(Object.keys(snapshot(dir))).to.have.length(1);
+  });
+
+  it(`lines proposals up for nonces ${MAX_NONCE_AHEAD} ahead of the wallet's, lists them in order, and drops spent ones behind`, async function () {
+    view = { ...view, nonce: 2n };
+    await queue.submit(await signed(proposal({ nonce: "2", description: "two" }), owners[0]));
+    view = { ...view, nonce: 3n };
+    for (const n of ["5", "3", String(3 + MAX_NONCE_AHEAD)]) {
+      await queue.submit(await signed(proposal({ nonce: n, description: `n${n}` }), owners[0], owners[1]));
+    }
+    const before = snapshot(dir);
+    await expectRefusal(
+      queue.submit(await signed(proposal({ nonce: String(4 + MAX_NONCE_AHEAD) }), owners[0])),
+      /nonce 9 is too far ahead: the wallet's nonce is 3, and the queue takes nonces 3 to 8$/,
+    );
+    expect(snapshot(dir)).to.deep.equal(before);
+    const listed = (await queue.list(WALLET)).proposals;
+    expect(listed.map((q) => [q.proposal.nonce, q.status])).to.deep.equal([
+      ["3", "ready"],
+      ["5", "ready"],
+      ["8", "ready"],
+      ["2", "spent"],
+    ]);
+    // Nonce 3 executes: its proposal joins the spent ones (newest first), and nonce 9 may now wait.
+    view = { ...view, nonce: 4n };
+    await queue.submit(await signed(proposal({ nonce: "9" }), owners[2]));
+    expect((await queue.list(WALLET)).proposals.map((q) => [q.proposal.nonce, q.status])).to.deep.equal([
+      ["5", "ready"],
+      ["8", "ready"],
+      ["9", "pending"],
+      ["3", "spent"],
+      ["2", "spent"],
+    ]);
+    await expectRefusal(queue.submit(await signed(proposal({ nonce: "3" }), owners[2])), /nonce 3 is already spent/);
+  });
+
+  /** The test's owners and `extra` more, made the wallet's owners (the per-owner share needs several). */
+  function moreOwners(extra: number): (typeof owners)[number][] {
+    const all = [...owners, ...Array.from({ length: extra }, () => Wallet.createRandom())];
+    view.owners = all.map((o) => o.address);
+    return all;
+  }
+
   it(`attack: keeps at most ${MAX_PENDING} waiting proposals per wallet`, async function () {
-    for (let n = 0; n < MAX_PENDING; n++) await queue.submit(await signed(proposal({ value: String(n) }), owners[0]));
+    const all = moreOwners(2);
+    for (let n = 0; n < MAX_PENDING; n++) await queue.submit(await signed(proposal({ value: String(n) }), all[n % 5]!));
     const before = snapshot(dir);
     await expectRefusal(queue.submit(await signed(proposal({ value: "123456789" }), owners[0])), /already has 50/);
     expect(snapshot(dir)).to.deep.equal(before);
   });
 
-  it(`attack: keeps at most ${MAX_PENDING_BYTES} bytes of waiting proposals per wallet`, async function () {
+  it(`attack: keeps at most ${MAX_PENDING_PER_OWNER} waiting proposals per proposer, and other owners keep their share`, async function () {
+    for (let n = 0; n < MAX_PENDING_PER_OWNER; n++) {
+      await queue.submit(await signed(proposal({ nonce: String(3 + (n % 6)), value: String(n) }), owners[0]));
+    }
+    const before = snapshot(dir);
+    await expectRefusal(
+      queue.submit(await signed(proposal({ value: "123456789" }), owners[0], owners[1])),
+      /already has 10 proposals waiting in wallet .* \(at most 10 per owner\)/,
+    );
+    expect(snapshot(dir)).to.deep.equal(before);
+    // Another owner opens one, and the full owner still signs it (a signature added is not a proposal opened).
+    const other = await queue.submit(await signed(proposal({ value: "7" }), owners[1]));
+    expect((await queue.submit(await signed(proposal({ value: "7" }), owners[0]))).id).to.equal(other.id);
+    expect(readProposal(path.join(queue.folderOf(WALLET), other.file)).signatures).to.have.keys(
+      owners[1].address,
+      owners[0].address,
+    );
+  });
+
+  it(`attack: keeps at most ${MAX_PENDING_BYTES} bytes of waiting proposals per wallet and ${MAX_PENDING_BYTES_PER_OWNER} per proposer`, async function () {
+    const all = moreOwners(2);
     const big = (n: number) => proposal({ value: String(n), data: "0x" + "ab".repeat(30_000) });
-    let stored = 0;
+    await queue.submit(await signed(big(100), owners[0]));
+    await expectRefusal(
+      queue.submit(await signed(big(101), owners[0])),
+      /already holds \d+ bytes of waiting proposals in wallet .* \(at most 65536 per owner\)/,
+    );
+    let stored = 1;
     for (; stored < 20; stored++) {
       try {
-        await queue.submit(await signed(big(stored), owners[0]));
+        await queue.submit(await signed(big(stored), all[stored]!));
       } catch (error) {
         expect((error as Error).message).to.match(/already holds \d+ bytes of waiting proposals \(at most 262144\)/);
         break;
@@ -201,7 +318,7 @@ describe("Proposal queue (src/wallets/queue.ts)", function () {
     expect(total).to.be.at.most(MAX_PENDING_BYTES);
     // A small proposal still fits, and a signature added to a stored one is not counted twice.
     await queue.submit(await signed(proposal(), owners[0]));
-    expect((await queue.submit(await signed(big(0), owners[1]))).signers).to.have.length(2);
+    expect((await queue.submit(await signed(big(100), owners[1]))).signers).to.have.length(2);
   });
 
   describe("over HTTP (the app server's middleware)", function () {
@@ -257,6 +374,52 @@ describe("Proposal queue (src/wallets/queue.ts)", function () {
         expect(error).not.to.include("\n");
       }
       expect(snapshot(dir)).to.deep.equal({});
+    });
+
+    it(`caps the queue's chain reads: ${MAX_CHAIN_READS} at once, ${MAX_WAITING_READS} waiting, then 503 in one line`, async function () {
+      let running = 0;
+      let most = 0;
+      const started: string[] = [];
+      const release: (() => void)[] = [];
+      queue = new ProposalQueue(dir, async (wallet) => {
+        started.push(wallet);
+        running++;
+        most = Math.max(most, running);
+        await new Promise<void>((resolve) => release.push(resolve));
+        running--;
+        return { ...view, domain: { ...domain, verifyingContract: wallet } };
+      });
+      const extra = 3;
+      const wallets = Array.from({ length: MAX_CHAIN_READS + MAX_WAITING_READS + extra }, (_, i) =>
+        getAddress("0x" + (i + 1).toString(16).padStart(40, "0")),
+      );
+      // Requests reach the server in any order: which ones wait and which are refused is not fixed.
+      const answered: { status: number; error?: string }[] = [];
+      const answers = wallets.map(async (w) => {
+        const response = await fetch(`${url}/proposals/${w}`);
+        const body = (await response.json()) as { error?: string };
+        answered.push({ status: response.status, error: body.error });
+      });
+      await until(() => answered.length === extra);
+      expect(started).to.have.length(MAX_CHAIN_READS);
+      for (const { status, error } of answered) {
+        expect(status).to.equal(503);
+        expect(error).to.equal(
+          `the proposal queue is busy (${MAX_CHAIN_READS} chain reads running, ${MAX_WAITING_READS} waiting); try again shortly`,
+        );
+      }
+      // A request for a wallet being read shares its read: no slot of its own, no 503.
+      const shared = queue.list(started[0]!);
+      while (answered.length < wallets.length) {
+        expect(running).to.be.at.most(MAX_CHAIN_READS);
+        release.splice(0).forEach((r) => r());
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      await Promise.all(answers);
+      expect((await shared).wallet).to.equal(started[0]);
+      expect(answered.filter((a) => a.status === 200)).to.have.length(MAX_CHAIN_READS + MAX_WAITING_READS);
+      expect(most).to.equal(MAX_CHAIN_READS);
+      expect(started).to.have.length(MAX_CHAIN_READS + MAX_WAITING_READS);
     });
 
     it("answers 503 without internal text when the chain cannot be read", async function () {

@@ -78,6 +78,10 @@ export function WalletProposals(props: {
   const { address: account } = useConnection();
   const isOwner = account !== undefined && owners?.some((o) => o.toLowerCase() === account.toLowerCase()) === true;
   const action = useAction();
+  // The queue lines proposals up a few nonces ahead: the waiting ones by increasing nonce, then the spent ones.
+  const byNonce = (a: QueuedProposal, b: QueuedProposal) => Number(BigInt(a.proposal.nonce) - BigInt(b.proposal.nonce));
+  const waiting = (queue?.proposals ?? []).filter((q) => !isSpent(q, state.nonce)).sort(byNonce);
+  const spent = (queue?.proposals ?? []).filter((q) => isSpent(q, state.nonce)).sort((a, b) => byNonce(b, a));
 
   return (
     <section aria-label="Proposals" data-testid="proposals">
@@ -106,20 +110,33 @@ export function WalletProposals(props: {
           {queue.proposals.length === 0 ? (
             <p data-testid="proposals-empty">No proposal queued for this wallet.</p>
           ) : (
-            <ul className="proposals">
-              {queue.proposals.map((q) => (
-                <ProposalCard
-                  key={q.id}
-                  queued={q}
-                  nonce={state.nonce}
-                  queue={queue}
-                  account={account}
-                  isOwner={isOwner}
-                  action={action}
-                  executions={executions}
-                />
-              ))}
-            </ul>
+            (
+              [
+                ["waiting", "Waiting, in the order they can execute", waiting],
+                ["spent", "Spent nonces (no longer executable)", spent],
+              ] as const
+            ).map(
+              ([key, title, list]) =>
+                list.length > 0 && (
+                  <div key={key} data-testid={`proposals-${key}`}>
+                    <h3>{title}</h3>
+                    <ul className="proposals">
+                      {list.map((q) => (
+                        <ProposalCard
+                          key={q.id}
+                          queued={q}
+                          nonce={state.nonce}
+                          queue={queue}
+                          account={account}
+                          isOwner={isOwner}
+                          action={action}
+                          executions={executions}
+                        />
+                      ))}
+                    </ul>
+                  </div>
+                ),
+            )
           )}
         </>
       )}
@@ -293,6 +310,18 @@ function useOutcome(p: Proposal, spent: boolean, executions?: { nonce: string; s
   return indexed ?? chain.data;
 }
 
+function isSpent(q: QueuedProposal, nonce: bigint): boolean {
+  return q.status === "spent" || BigInt(q.proposal.nonce) < nonce;
+}
+
+/** Which nonce a proposal is for, and what it waits for. */
+function nonceLine(q: QueuedProposal, nonce: bigint): string {
+  const p = BigInt(q.proposal.nonce);
+  if (p < nonce) return `Nonce ${p}: spent.`;
+  if (p === nonce) return `Nonce ${p}: the wallet's next execution.`;
+  return `Nonce ${p}: waits for nonce ${p === nonce + 1n ? nonce : `${nonce} to ${p - 1n}`} to execute first.`;
+}
+
 function statusLine(q: QueuedProposal, nonce: bigint, threshold: number, outcome?: boolean): string {
   const p = BigInt(q.proposal.nonce);
   if (q.status === "spent" || p < nonce) {
@@ -347,7 +376,7 @@ function ProposalCard(props: {
   const wagmi = useConfig();
   const client = usePublicClient({ chainId: config.chainId })!;
   const p: Proposal = q.proposal;
-  const spent = q.status === "spent" || BigInt(p.nonce) < nonce;
+  const spent = isSpent(q, nonce);
   const outcome = useOutcome(p, spent, executions);
   const signed = account !== undefined && q.signers.some((s) => s.toLowerCase() === account.toLowerCase());
   const executable = !spent && q.signers.length >= queue.threshold && BigInt(p.nonce) === nonce;
@@ -355,6 +384,7 @@ function ProposalCard(props: {
   return (
     <li className="card proposal" data-testid="proposal" data-id={q.id}>
       <ProposalCall p={p} />
+      <p data-testid="proposal-nonce">{nonceLine(q, nonce)}</p>
       <p data-testid="proposal-progress">{`${q.signers.length} of ${queue.threshold} signatures`}</p>
       <progress max={queue.threshold} value={Math.min(q.signers.length, queue.threshold)} />
       <p className="mono">{q.signers.length === 0 ? "No owner has signed." : `Signed by ${q.signers.join(", ")}`}</p>
