@@ -1,0 +1,4 @@
+export * from "./checks";
+export * from "./metrics";
+export * from "./serve";
+export * from "./service";
