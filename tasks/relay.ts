@@ -12,7 +12,11 @@ defineTask(
   .addParam("signer", "The relayer's key, which pays the gas (an account index, vars:NAME, or a keystore file)")
   .addParam("maxFee", "The most THING an owner's request may offer as its maximum fee (requests above are refused)")
   .addOptionalParam("maxGasPrice", "Refuse to send (503, retry later) while the gas price is above this, in gwei")
-  .addOptionalParam("receiptTimeout", "Seconds a request waits for its receipt (504 naming the transaction after)", "120")
+  .addOptionalParam(
+    "receiptTimeout",
+    "Seconds a request waits for its receipt (504 naming the transaction after)",
+    "120",
+  )
   .addOptionalParam("port", "HTTP port", "8549")
   .addOptionalParam("host", "Interface to listen on", "127.0.0.1")
   .serve(

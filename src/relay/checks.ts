@@ -96,7 +96,13 @@ export function checkSignatures(
       `the payment consent is not signed by the owner ${owner} for this device, maximum fee and deadline on this registry`,
       "bad_consent",
     );
-  const message = { owner, spender: target.registryAddress, value: maxFee, nonce: permit.nonce, deadline: ownerDeadline };
+  const message = {
+    owner,
+    spender: target.registryAddress,
+    value: maxFee,
+    nonce: permit.nonce,
+    deadline: ownerDeadline,
+  };
   // A permit already used (its nonce spent) is fine when the allowance it gave is still there.
   if (signerOf(target.tokenDomain, PERMIT_TYPES, message, request.permit) !== owner && permit.allowance < permit.fee)
     throw new Rejected(

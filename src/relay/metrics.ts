@@ -17,6 +17,10 @@ export class RelayMetrics extends ServiceMetrics {
       help: "Activations relayed and mined",
       registers,
     });
-    this.gasUsed = new Counter({ name: `${this.prefix}gas_used_total`, help: "Gas the relayed transactions used", registers });
+    this.gasUsed = new Counter({
+      name: `${this.prefix}gas_used_total`,
+      help: "Gas the relayed transactions used",
+      registers,
+    });
   }
 }

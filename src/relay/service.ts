@@ -10,14 +10,7 @@ import { HttpService, Rejected } from "../http/service";
 import type { HttpOptions } from "../http/service";
 import { relayRequestOf } from "../registry/activation-link";
 import type { ActivationPayload, RelayRequest } from "../registry/activation-link";
-import {
-  checkDeadlines,
-  checkFee,
-  checkRequest,
-  checkSignatures,
-  relayArgs,
-  simulationRefusal,
-} from "./checks";
+import { checkDeadlines, checkFee, checkRequest, checkSignatures, relayArgs, simulationRefusal } from "./checks";
 import type { RelayPolicy, RelayTarget } from "./checks";
 import { RelayMetrics } from "./metrics";
 
