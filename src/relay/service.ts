@@ -12,17 +12,8 @@ import { relayRequestOf } from "../registry/activation-link";
 import type { ActivationPayload, RelayRequest } from "../registry/activation-link";
 import { checkDeadlines, checkFee, checkRequest, checkSignatures, relayArgs, simulationRefusal } from "./checks";
 import type { RelayPolicy, RelayTarget } from "./checks";
+import type { RelayAnswer } from "./client";
 import { RelayMetrics } from "./metrics";
-
-/** What `POST /relay` answers once the activation is mined: amounts in token units and gas, as strings. */
-export interface RelayAnswer {
-  txHash: string;
-  device: string;
-  owner: string;
-  /** What the registry took from the owner (token units). */
-  fee: string;
-  gasUsed: string;
-}
 
 export interface RelayServiceOptions {
   ctx: SystemContext;
