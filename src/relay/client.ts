@@ -69,7 +69,10 @@ export async function sendToRelayer(
     const reason = typeof body?.reason === "string" ? body.reason : undefined;
     throw new RelayRefused(`The relayer refused: ${error}`, response.status, reason);
   }
-  const activation = request.activation.split("?")[0].replace(/^#?\/activate\//, "").toLowerCase();
+  const activation = request.activation
+    .split("?")[0]
+    .replace(/^#?\/activate\//, "")
+    .toLowerCase();
   if (!isAnswer(body) || body.device.toLowerCase() !== activation)
     throw new RelayRefused("The relayer answered something unexpected: check the device before trying again.");
   return body;
