@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 
 import { expect } from "chai";
@@ -6,7 +5,6 @@ import { JsonRpcProvider, MaxUint256, Wallet, keccak256, parseEther, toUtf8Bytes
 import type { HDNodeWallet } from "ethers";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 
-import { DeviceRegistry__factory, ThingToken__factory } from "../../src/chain/factories";
 import { readDomain } from "../../src/eip712/domain";
 import { compact, signActivation, signIdentityClaim } from "../../src/eip712/device";
 import { buildWhitelist } from "../../src/merkle/whitelist";
@@ -26,9 +24,10 @@ import {
   walletPage,
 } from "../shared/app";
 import type { ServedApp } from "../shared/app";
-import { ROOT, freePort, hardhat, startNodeDeployment } from "../shared/cli";
+import { startNodeDeployment } from "../shared/cli";
 import type { LocalNode } from "../shared/cli";
-import { outputOf, until } from "../shared/process";
+import { demoWithDevices, startRelayer } from "../shared/relay";
+import type { TestDevice } from "../shared/relay";
 
 /*
  * The web app (app/) in a real Chromium (Debian's `chromium`, driven by playwright-core) against a real
@@ -62,50 +61,19 @@ describe("Web app in Chromium (app/)", function () {
   let relayer: ChildProcess | undefined;
   const contexts: BrowserContext[] = [];
   /** Device keys by device id: each signs its own activation. */
-  const devices: { id: string; key: Wallet | HDNodeWallet }[] = [];
+  let devices: TestDevice[] = [];
 
   before(async function () {
     skipUnlessBrowser(this);
     ({ node, env, deploymentDir, scratch } = await startNodeDeployment("app"));
     provider = new JsonRpcProvider(node.url, undefined, { staticNetwork: true, cacheTimeout: -1 });
 
-    const demo = hardhat(["demo", "--network", "localhost", "--json"], env);
-    expect(demo.status, demo.stderr).to.equal(0);
-    const { addresses } = JSON.parse(demo.stdout) as { addresses: { DeviceRegistry: string; ThingToken: string } };
-    registry = DeviceRegistry__factory.connect(addresses.DeviceRegistry, provider);
-    token = ThingToken__factory.connect(addresses.ThingToken, provider);
-
     // The demo's manufacturer (id 1) registers eight devices, each with a key of its own.
-    const manufacturer = await provider.getSigner(MANUFACTURER);
-    await (await token.connect(manufacturer).approve(registry, MaxUint256)).wait();
-    for (let n = 1; n <= 8; n++)
-      devices.push({
-        id: `0x00000001${keccak256(toUtf8Bytes(`app-test-${n}`)).slice(10)}`,
-        key: Wallet.createRandom(),
-      });
-    await (
-      await registry.connect(manufacturer).registerDevices(
-        MaxUint256,
-        devices.map((d) => d.id),
-        devices.map((d) => d.key.address),
-        devices.map(() => 3),
-      )
-    ).wait();
-
-    // A relayer for "Send to relayer", on a port known before the app's proxy is configured.
-    const relayerUrl = `http://127.0.0.1:${await freePort()}`;
-    const relayerArgs = ["hardhat", "relay:serve", "--network", "localhost", "--signer", "7", "--max-fee", "100"];
-    relayer = spawn("npx", [...relayerArgs, "--port", new URL(relayerUrl).port], {
-      cwd: ROOT,
-      env: { ...process.env, ...env, FORCE_COLOR: "0" },
-      stdio: ["ignore", "pipe", "pipe"],
-      detached: true,
-    });
-    const relayerOutput = outputOf(relayer);
-    await until("relay:serve", 120_000, async () => {
-      if (relayer?.exitCode !== null) throw new Error(`relay:serve exited: ${relayerOutput()}`);
-      return (await fetch(`${relayerUrl}/health`)).ok || undefined;
-    });
+    ({ registry, token, devices } = await demoWithDevices(env, provider, "app-test", 8));
+    // A relayer for "Send to relayer" (account 7 pays the gas), proxied by the app at /relayer/.
+    const started = await startRelayer(env, ["--signer", "7", "--max-fee", "100"]);
+    relayer = started.child;
+    const relayerUrl = started.summary.url;
 
     // The built app, served by `vite preview` with its config from this deployment's address book.
     app = await buildAndServeApp({

@@ -1,23 +1,23 @@
-import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 
 import { expect } from "chai";
-import { JsonRpcProvider, MaxUint256, Wallet, keccak256, parseEther, toUtf8Bytes } from "ethers";
+import { JsonRpcProvider, Wallet, parseEther } from "ethers";
 import type { HDNodeWallet, TypedDataDomain } from "ethers";
 
-import { DeviceRegistry__factory, ThingToken__factory } from "../../src/chain/factories";
 import { readDomain } from "../../src/eip712/domain";
 import { signActivation, signActivationPayment } from "../../src/eip712/device";
 import { signPermit } from "../../src/eip712/permit";
 import { activationLink } from "../../src/registry/activation-link";
 import type { RelayRequest } from "../../src/registry/activation-link";
 import type { DeviceRegistry, ThingToken } from "../../typechain-types";
-import { ROOT, endNodeDeployment, hardhat, startNodeDeployment } from "../shared/cli";
+import { endNodeDeployment, hardhat, startNodeDeployment } from "../shared/cli";
 import type { NodeDeployment } from "../shared/cli";
 import { coverageRunning } from "../shared/gas";
 import { postJson, request } from "../shared/http";
 import type { RawAnswer } from "../shared/http";
-import { outputOf, stopGroup, until } from "../shared/process";
+import { stopGroup } from "../shared/process";
+import { DEMO_MANUFACTURER, demoWithDevices, startRelayer } from "../shared/relay";
+import type { TestDevice } from "../shared/relay";
 
 /*
  * `relay:serve` as a process against a real `hardhat node`: a valid relay activates the device with the
@@ -25,8 +25,7 @@ import { outputOf, stopGroup, until } from "../shared/process";
  * no transaction (the relayer's nonce, the device and the owner's balance unchanged).
  */
 
-/** Hardhat's accounts: the demo's manufacturer (3) and the relayer (7). */
-const MANUFACTURER = "0x90F79bf6EB2c4f870365E785982E1f101E93b906";
+/** Hardhat's account 7: the relayer. */
 const RELAYER = "0x14dC79964da2C08b23698B3D3cc7Ca32193d9955";
 const REGISTERED = 1n;
 const ACTIVE = 2n;
@@ -46,54 +45,18 @@ describe("relay:serve (an activation relayer against a hardhat node)", function 
   let tokenDomain: TypedDataDomain;
   let relayer: ChildProcess | undefined;
   let url: string;
-  const devices: { id: string; key: Key }[] = [];
+  let devices: TestDevice[] = [];
 
   before(async function () {
     if (coverageRunning()) this.skip();
     started = await startNodeDeployment("relay");
     const { node, env } = started;
     provider = new JsonRpcProvider(node.url, undefined, { staticNetwork: true, cacheTimeout: -1 });
-    const demo = hardhat(["demo", "--network", "localhost", "--json"], env);
-    expect(demo.status, demo.stderr).to.equal(0);
-    const { addresses } = JSON.parse(demo.stdout) as { addresses: { DeviceRegistry: string; ThingToken: string } };
-    registry = DeviceRegistry__factory.connect(addresses.DeviceRegistry, provider);
-    token = ThingToken__factory.connect(addresses.ThingToken, provider);
+    ({ registry, token, devices } = await demoWithDevices(env, provider, "relay-test", 4));
     [registryDomain, tokenDomain] = await Promise.all([readDomain(registry), readDomain(token)]);
-
-    const manufacturer = await provider.getSigner(MANUFACTURER);
-    await (await token.connect(manufacturer).approve(registry, MaxUint256)).wait();
-    for (let n = 1; n <= 4; n++)
-      devices.push({
-        id: `0x00000001${keccak256(toUtf8Bytes(`relay-test-${n}`)).slice(10)}`,
-        key: Wallet.createRandom(),
-      });
-    await (
-      await registry.connect(manufacturer).registerDevices(
-        MaxUint256,
-        devices.map((d) => d.id),
-        devices.map((d) => d.key.address),
-        devices.map(() => 3),
-      )
-    ).wait();
-
-    relayer = spawn(
-      "npx",
-      ["hardhat", "relay:serve", "--network", "localhost", "--signer", "7", "--port", "0", "--max-fee", CAP, "--json"],
-      {
-        cwd: ROOT,
-        env: { ...process.env, ...env, FORCE_COLOR: "0" },
-        stdio: ["ignore", "pipe", "pipe"],
-        detached: true,
-      },
-    );
-    const output = outputOf(relayer);
-    let stdout = "";
-    relayer.stdout?.on("data", (c: Buffer) => (stdout += c.toString()));
-    const summary = await until("relay:serve to listen", 120_000, async () => {
-      if (relayer?.exitCode !== null) throw new Error(`relay:serve exited: ${output()}`);
-      // The summary is pretty-printed JSON on stdout (the log is on stderr): parsed once it is whole.
-      return JSON.parse(stdout.slice(stdout.indexOf("{"))) as { url: string; relayer: string; maxFee: string };
-    });
+    const served = await startRelayer(env, ["--signer", "7", "--max-fee", CAP]);
+    relayer = served.child;
+    const { summary } = served;
     url = summary.url;
     expect(summary.relayer).to.equal(RELAYER);
     expect(summary.maxFee).to.equal(parseEther(CAP).toString());
@@ -107,7 +70,7 @@ describe("relay:serve (an activation relayer against a hardhat node)", function 
   /** A new owner with `thing` THING and no ETH. */
   async function owner(thing: bigint): Promise<Key> {
     const wallet = Wallet.createRandom();
-    const manufacturer = await provider.getSigner(MANUFACTURER);
+    const manufacturer = await provider.getSigner(DEMO_MANUFACTURER);
     await (await token.connect(manufacturer).transfer(wallet.address, thing)).wait();
     return wallet;
   }
