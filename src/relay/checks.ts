@@ -56,7 +56,8 @@ export function checkRequest(target: RelayTarget, request: RelayRequest, policy:
       `the request is for chain ${request.chainId}, this relayer is on chain ${target.chainId}`,
       "wrong_chain",
     );
-  if (request.registry !== undefined && getAddress(request.registry) !== target.registryAddress)
+  // Compared as addresses: a mixed-case address with a wrong checksum is still the same address.
+  if (request.registry !== undefined && request.registry.toLowerCase() !== target.registryAddress.toLowerCase())
     throw new Rejected(
       400,
       `the request is for registry ${request.registry}, this relayer relays to ${target.registryAddress}`,
@@ -79,7 +80,7 @@ export function checkSignatures(
   permit: { nonce: bigint; allowance: bigint; fee: bigint },
 ): void {
   const { request, payload } = r;
-  const owner = getAddress(payload.owner);
+  const owner = getAddress(payload.owner.toLowerCase());
   const maxFee = BigInt(request.maxFee);
   const ownerDeadline = BigInt(request.ownerDeadline);
   const activation = { deviceId: payload.deviceId, owner, deadline: payload.deadline };
@@ -174,7 +175,7 @@ export function relayArgs(request: RelayRequest, payload: ActivationPayload) {
   return [
     BigInt(request.maxFee),
     payload.deviceId,
-    getAddress(payload.owner),
+    getAddress(payload.owner.toLowerCase()),
     payload.deadline,
     r,
     vs,

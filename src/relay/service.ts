@@ -94,7 +94,9 @@ export class RelayService extends HttpService<RelayMetrics> {
       if (error instanceof UserError) throw new Rejected(400, error.message, "bad_request");
       throw error;
     }
-    const { request, payload } = parsed;
+    const { request } = parsed;
+    // The owner as a checksummed address (a link's mixed case with a wrong checksum is still that address).
+    const payload = { ...parsed.payload, owner: getAddress(parsed.payload.owner.toLowerCase()) };
     checkRequest(this.o.target, request, this.o.policy);
     const key = payload.deviceId.toLowerCase();
     if (this.inFlight.has(key))
@@ -116,13 +118,13 @@ export class RelayService extends HttpService<RelayMetrics> {
           .catch(() => undefined)
           .finally(() => this.inFlight.delete(key));
       });
-      const fee = this.feeTaken(receipt, getAddress(payload.owner));
+      const fee = this.feeTaken(receipt, payload.owner);
       this.metrics.relayed.inc();
       this.metrics.gasUsed.inc(Number(receipt.gasUsed));
       return {
         txHash: tx.hash,
         device: payload.deviceId,
-        owner: getAddress(payload.owner),
+        owner: payload.owner,
         fee: fee.toString(),
         gasUsed: receipt.gasUsed.toString(),
       };
@@ -134,7 +136,7 @@ export class RelayService extends HttpService<RelayMetrics> {
   /** Every check against the chain, then the simulation: the gas the call needs. Throws a {@link Rejected}. */
   private async check(request: RelayRequest, payload: ActivationPayload): Promise<bigint> {
     const { registry, token, registryAddress } = this.o.target;
-    const owner = getAddress(payload.owner);
+    const owner = payload.owner;
     const device = await this.readChain("getDevice", () => registry.getDevice(payload.deviceId));
     const status = Number(device.status);
     if (status === 0)
