@@ -115,14 +115,14 @@ export function checkSignatures(
 
 /** Both deadlines leave {@link DEADLINE_MARGIN} after `next` (the next block's earliest time). */
 export function checkDeadlines(payload: ActivationPayload, ownerDeadline: bigint, next: bigint): void {
-  for (const [deadline, whose, fix] of [
-    [payload.deadline, "the device's activation", "ask the device for a fresh link"],
-    [ownerDeadline, "the owner's permit and consent", "the owner signs again"],
+  for (const [deadline, what, fix] of [
+    [payload.deadline, "the device's activation expires", "ask the device for a fresh link"],
+    [ownerDeadline, "the owner's permit and consent expire", "the owner signs again"],
   ] as const)
     if (deadline < next + DEADLINE_MARGIN)
       throw new Rejected(
         400,
-        `${whose} expires at ${deadline}, less than ${DEADLINE_MARGIN} s after the next block (time ${next}): ${fix}`,
+        `${what} at ${deadline}, less than ${DEADLINE_MARGIN} s after the next block (time ${next}): ${fix}`,
         "expired",
       );
 }
