@@ -316,7 +316,7 @@ describe("relay:serve (an activation relayer against a hardhat node)", function 
         async () => postJson(url, "/relay", await relayRequest(device, who, { ownerDeadline: now - 10n })),
         400,
         "expired",
-        /owner's permit and consent expire/,
+        /owner's permit and consent expire at/,
       ],
       [
         "an unknown device",
