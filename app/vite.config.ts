@@ -15,6 +15,8 @@ const INDEXER_PATH = "/indexer";
 /** The same-origin path proxied to the AS (a pattern: a prefix `/as` would take `/assets` too); its default URL, `as:serve`'s. */
 const AS_PATH = "^/as/";
 const DEFAULT_AS_URL = "http://127.0.0.1:8088";
+/** The same-origin path proxied to the relayer (`relay:serve`) when THINGLEDGER_RELAYER_URL names one. */
+const RELAYER_PATH = "^/relayer/";
 
 /**
  * Serves `thingledger.json` (the chain and the addresses from the Ignition address book, see
@@ -26,7 +28,9 @@ function thingledgerConfig(): Plugin {
     if (req.url?.split("?")[0] !== `/${CONFIG}`) return next();
     try {
       // Served by Vite, the app reaches the indexer through the proxy below: same origin, nothing to allow.
-      const body = JSON.stringify({ ...appConfigFromEnv(ROOT), indexerUrl: INDEXER_PATH.slice(1) });
+      // The relayer likewise, when there is one: the Activate page then offers "Send to relayer".
+      const relayer = process.env.THINGLEDGER_RELAYER_URL === undefined ? {} : { relayerUrl: "relayer/" };
+      const body = JSON.stringify({ ...appConfigFromEnv(ROOT), indexerUrl: INDEXER_PATH.slice(1), ...relayer });
       res.setHeader("content-type", "application/json");
       res.setHeader("cache-control", "no-store");
       res.end(body);
@@ -86,11 +90,18 @@ function asProxy(): Record<string, ProxyOptions> {
   return { [AS_PATH]: { target, changeOrigin: true, rewrite: (p) => p.replace(/^\/as/, "") } };
 }
 
+/** `/relayer/…` → the relayer's `/…` (THINGLEDGER_RELAYER_URL), which sends no CORS headers either; none without it. */
+function relayerProxy(): Record<string, ProxyOptions> {
+  const target = process.env.THINGLEDGER_RELAYER_URL;
+  if (target === undefined) return {};
+  return { [RELAYER_PATH]: { target, changeOrigin: true, rewrite: (p) => p.replace(/^\/relayer/, "") } };
+}
+
 export default defineConfig({
   root: __dirname,
   base: "./",
   plugins: [react(), thingledgerConfig(), proposalQueue()],
   build: { outDir: "dist", emptyOutDir: true, chunkSizeWarningLimit: 2000 },
-  server: { fs: { allow: [ROOT] }, proxy: { ...indexerProxy(), ...asProxy() } },
-  preview: { proxy: { ...indexerProxy(), ...asProxy() } },
+  server: { fs: { allow: [ROOT] }, proxy: { ...indexerProxy(), ...asProxy(), ...relayerProxy() } },
+  preview: { proxy: { ...indexerProxy(), ...asProxy(), ...relayerProxy() } },
 });

@@ -7,6 +7,7 @@ import "./deploy";
 import "./devices";
 import "./indexer";
 import "./network";
+import "./relay";
 import "./reputation";
 import "./token";
 import "./wallets";

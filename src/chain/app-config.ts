@@ -25,6 +25,12 @@ export interface AppConfig {
    * in the app's address overrides both.
    */
   indexerUrl: string;
+  /**
+   * The relayer (`relay:serve`) the Activate page sends relay requests to, on the app's own origin: `vite` and
+   * `vite preview` serve `relayer`, a path they proxy to THINGLEDGER_RELAYER_URL when it is set; `?relayer=<path>`
+   * in the app's address overrides it. Absent: no "Send to relayer" (the JSON is handed over by hand).
+   */
+  relayerUrl?: string;
 }
 
 /**

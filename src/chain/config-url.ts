@@ -36,3 +36,15 @@ export function indexerUrlFromLink(given: string | null, page: string): string |
   if (given === null) return null;
   return sameOrigin("indexer", given, page, "a link must not choose what the app shows as indexed");
 }
+
+/**
+ * The relayer the app sends relay requests to (`relay:serve`): `?relayer=` in a link, else the config's
+ * `relayerUrl`, either on the app's own origin only (a proxy path such as `relayer/`), or null when neither names
+ * one. The relayer sends no CORS headers, and a link must not send the owner's signatures to another host.
+ */
+export function relayerUrlOf(linked: string | null, configured: string | undefined, page: string): string | null {
+  const given = linked ?? configured ?? null;
+  if (given === null || given === "") return null;
+  const url = sameOrigin("relayer", given, page, "the owner's signatures must not go to another host");
+  return url.endsWith("/") ? url : `${url}/`;
+}

@@ -164,12 +164,15 @@ export function explainActivationRevert(errorName: string, args: readonly unknow
 /**
  * An owner's gasless activation, for a relayer to submit with `activateDeviceWithPermit`: the device's signed
  * activation, the owner's EIP-2612 permit for `maxFee` and its `PayActivation` consent, both until
- * `ownerDeadline`. The relayer pays the gas; the fee comes from the owner. No relayer service ships yet:
- * the portal shows this as JSON to hand to one (its Relay page submits it from any funded account).
+ * `ownerDeadline`. The relayer pays the gas; the fee comes from the owner. The portal shows it as JSON to hand
+ * to any relayer (its Relay page submits it from a funded account) or sends it to a relayer service
+ * (`relay:serve`, src/relay/).
  */
 export interface RelayRequest {
   kind: "thingledger/relay-activation";
   chainId: number;
+  /** The registry the owner signed for (its EIP-712 domain's address); absent in requests of older portals. */
+  registry?: string;
   activation: string;
   maxFee: string;
   ownerDeadline: string;
@@ -177,26 +180,38 @@ export interface RelayRequest {
   consent: string;
 }
 
-/** A pasted relay request, fully checked, with its activation parsed; a one-line {@link UserError} if not one. */
-export function parseRelayRequest(text: string): { request: RelayRequest; payload: ActivationPayload } {
-  let json: Partial<RelayRequest>;
-  try {
-    json = JSON.parse(text) as Partial<RelayRequest>;
-  } catch {
-    throw new UserError("this is not a relay request: it is not JSON");
-  }
-  if (json?.kind !== "thingledger/relay-activation") throw new UserError("this is not a ThingLedger relay request");
+/** A relay request as parsed JSON, fully checked, with its activation parsed; a one-line {@link UserError} if not one. */
+export function relayRequestOf(json: unknown): { request: RelayRequest; payload: ActivationPayload } {
+  const r = (typeof json === "object" && json !== null ? json : {}) as Partial<Record<keyof RelayRequest, unknown>>;
+  if (r.kind !== "thingledger/relay-activation") throw new UserError("this is not a ThingLedger relay request");
+  if (typeof r.chainId !== "number" || !Number.isSafeInteger(r.chainId) || r.chainId <= 0)
+    throw new UserError(`the relay request's "chainId" is missing or malformed`);
+  if (r.registry !== undefined && (typeof r.registry !== "string" || !ADDRESS.test(r.registry)))
+    throw new UserError(`the relay request's "registry" is not an address`);
   for (const [name, pattern] of [
-    ["maxFee", /^\d+$/],
-    ["ownerDeadline", /^\d+$/],
+    ["maxFee", /^\d{1,78}$/],
+    ["ownerDeadline", /^\d{1,20}$/],
     ["permit", SIGNATURE],
     ["consent", SIGNATURE],
-  ] as const)
-    if (typeof json[name] !== "string" || !pattern.test(json[name]))
+  ] as const) {
+    const value = r[name];
+    if (typeof value !== "string" || !pattern.test(value))
       throw new UserError(`the relay request's "${name}" is missing or malformed`);
-  const [path, query] = String(json.activation ?? "").split("?");
+  }
+  const [path, query] = String(r.activation ?? "").split("?");
   const deviceId = path.replace(/^#?\/activate\//, "");
   const payload = parseActivationQuery(deviceId, query ?? "");
   if (payload === undefined) throw new UserError("the relay request carries no signed activation");
-  return { request: json as RelayRequest, payload };
+  return { request: r as RelayRequest, payload };
+}
+
+/** A pasted relay request (text), as {@link relayRequestOf} checks it. */
+export function parseRelayRequest(text: string): { request: RelayRequest; payload: ActivationPayload } {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new UserError("this is not a relay request: it is not JSON");
+  }
+  return relayRequestOf(json);
 }

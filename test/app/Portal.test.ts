@@ -1,9 +1,10 @@
+import type { ChildProcess } from "node:child_process";
+
 import { expect } from "chai";
 import { JsonRpcProvider, MaxUint256, Wallet, keccak256, parseEther, toUtf8Bytes } from "ethers";
 import type { HDNodeWallet } from "ethers";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 
-import { DeviceRegistry__factory, ThingToken__factory } from "../../src/chain/factories";
 import { readDomain } from "../../src/eip712/domain";
 import { compact, signActivation, signIdentityClaim } from "../../src/eip712/device";
 import { buildWhitelist } from "../../src/merkle/whitelist";
@@ -23,8 +24,10 @@ import {
   walletPage,
 } from "../shared/app";
 import type { ServedApp } from "../shared/app";
-import { hardhat, startNodeDeployment } from "../shared/cli";
+import { startNodeDeployment } from "../shared/cli";
 import type { LocalNode } from "../shared/cli";
+import { demoWithDevices, startRelayer } from "../shared/relay";
+import type { TestDevice } from "../shared/relay";
 
 /*
  * The web app (app/) in a real Chromium (Debian's `chromium`, driven by playwright-core) against a real
@@ -36,6 +39,8 @@ import type { LocalNode } from "../shared/cli";
 /** Hardhat's accounts: the treasury (0) and the demo's manufacturer (3), unlocked on the node. */
 const TREASURY = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
 const MANUFACTURER = "0x90F79bf6EB2c4f870365E785982E1f101E93b906";
+/** Hardhat's account 7: the key of the app's relayer (`relay:serve --signer 7`). */
+const RELAYER = "0x14dC79964da2C08b23698B3D3cc7Ca32193d9955";
 const ACTIVE = 2n;
 const REGISTERED = 1n;
 
@@ -52,41 +57,27 @@ describe("Web app in Chromium (app/)", function () {
   let app: ServedApp | undefined;
   let base: string;
   let browser: Browser | undefined;
+  /** `relay:serve` (account 7 pays the gas), which `vite preview` proxies at /relayer/. */
+  let relayer: ChildProcess | undefined;
   const contexts: BrowserContext[] = [];
   /** Device keys by device id: each signs its own activation. */
-  const devices: { id: string; key: Wallet | HDNodeWallet }[] = [];
+  let devices: TestDevice[] = [];
 
   before(async function () {
     skipUnlessBrowser(this);
     ({ node, env, deploymentDir, scratch } = await startNodeDeployment("app"));
     provider = new JsonRpcProvider(node.url, undefined, { staticNetwork: true, cacheTimeout: -1 });
 
-    const demo = hardhat(["demo", "--network", "localhost", "--json"], env);
-    expect(demo.status, demo.stderr).to.equal(0);
-    const { addresses } = JSON.parse(demo.stdout) as { addresses: { DeviceRegistry: string; ThingToken: string } };
-    registry = DeviceRegistry__factory.connect(addresses.DeviceRegistry, provider);
-    token = ThingToken__factory.connect(addresses.ThingToken, provider);
-
-    // The demo's manufacturer (id 1) registers four devices, each with a key of its own.
-    const manufacturer = await provider.getSigner(MANUFACTURER);
-    await (await token.connect(manufacturer).approve(registry, MaxUint256)).wait();
-    for (let n = 1; n <= 6; n++)
-      devices.push({
-        id: `0x00000001${keccak256(toUtf8Bytes(`app-test-${n}`)).slice(10)}`,
-        key: Wallet.createRandom(),
-      });
-    await (
-      await registry.connect(manufacturer).registerDevices(
-        MaxUint256,
-        devices.map((d) => d.id),
-        devices.map((d) => d.key.address),
-        devices.map(() => 3),
-      )
-    ).wait();
+    // The demo's manufacturer (id 1) registers eight devices, each with a key of its own.
+    ({ registry, token, devices } = await demoWithDevices(env, provider, "app-test", 8));
+    // A relayer for "Send to relayer" (account 7 pays the gas), proxied by the app at /relayer/.
+    const started = await startRelayer(env, ["--signer", "7", "--max-fee", "100"]);
+    relayer = started.child;
+    const relayerUrl = started.summary.url;
 
     // The built app, served by `vite preview` with its config from this deployment's address book.
     app = await buildAndServeApp({
-      env: { ...env, THINGLEDGER_RPC_URL: node.url },
+      env: { ...env, THINGLEDGER_RPC_URL: node.url, THINGLEDGER_RELAYER_URL: relayerUrl },
       scratch,
       ready: ["thingledger.json"],
     });
@@ -94,7 +85,9 @@ describe("Web app in Chromium (app/)", function () {
     browser = await launchChromium();
   });
 
-  after(() => stopAppStack({ opened: contexts, browser, app, provider, node, deploymentDir, scratch }));
+  after(() =>
+    stopAppStack({ opened: contexts, browser, app, groups: [relayer], provider, node, deploymentDir, scratch }),
+  );
 
   /** A page with `wallet` injected, on chain `chainId`, `width` pixels wide. */
   async function pageWith(wallet: Wallet | HDNodeWallet, chainId = 31337, width = 1280): Promise<Page> {
@@ -335,6 +328,63 @@ describe("Web app in Chromium (app/)", function () {
     expect(await provider.getBalance(wallet.address)).to.equal(0n);
     expect(await token.balanceOf(relayer.address)).to.equal(0n);
     expect(await result.textContent()).to.match(/^Relayed: the device is active/);
+  });
+
+  /** An owner without ETH signs `device`'s activation for a relayer on the Activate page; the page. */
+  async function signForRelayer(device: { id: string; key: Wallet | HDNodeWallet }) {
+    const wallet = await owner("0", await registry.activationFeeOf(device.id));
+    const payload = await signedBy(device, wallet.address);
+    const page = await pageWith(wallet);
+    await page.goto(base + activationLink(payload));
+    await page.getByTestId("status").waitFor();
+    await connectWallet(page);
+    await page.getByRole("button", { name: "Sign for a relayer (no ETH needed)" }).click();
+    // The manual path stays: the JSON is shown beside the button.
+    const request = await page.getByRole("textbox", { name: "Relay request" }).inputValue({ timeout: 60_000 });
+    expect(JSON.parse(request)).to.include({ chainId: 31337, registry: await registry.getAddress() });
+    return { wallet, payload, page };
+  }
+
+  it("lets an owner without ETH Send to relayer: the app's relayer pays the gas, the owner the fee", async function () {
+    const device = devices[6];
+    const fee = await registry.activationFeeOf(device.id);
+    const relayerNonce = await provider.getTransactionCount(RELAYER);
+    const { wallet, page } = await signForRelayer(device);
+    await page.getByRole("button", { name: "Send to relayer" }).click();
+    const result = page.getByTestId("result");
+    await waitText(result, "include", "Relayed: the device is active", 120_000);
+
+    const view = await registry.getDevice(device.id);
+    expect(view.status).to.equal(ACTIVE);
+    expect(view.owner).to.equal(wallet.address);
+    expect(await token.balanceOf(wallet.address)).to.equal(0n);
+    expect(await provider.getBalance(wallet.address)).to.equal(0n);
+    expect(await provider.getTransactionCount(RELAYER)).to.equal(relayerNonce + 1);
+    const hash = /transaction (0x[0-9a-f]{64})/.exec((await result.textContent()) ?? "")?.[1];
+    expect((await provider.getTransaction(hash!))?.from).to.equal(RELAYER);
+    expect(await result.textContent()).to.include(`fee ${formatThing(fee)} taken from the owner`);
+  });
+
+  it("shows the relayer's one-line refusal when the device was activated after the owner signed, and nothing is sent", async function () {
+    const device = devices[7];
+    const relayerNonce = await provider.getTransactionCount(RELAYER);
+    const { wallet, payload, page } = await signForRelayer(device);
+    const [r, vs] = compact(payload.signature);
+    const manufacturer = await provider.getSigner(MANUFACTURER);
+    await (
+      await registry
+        .connect(manufacturer)
+        .activateDevice(MaxUint256, device.id, wallet.address, payload.deadline, r, vs)
+    ).wait();
+    const balance = await token.balanceOf(wallet.address);
+    await page.getByRole("button", { name: "Send to relayer" }).click();
+    await waitText(
+      page.getByTestId("result"),
+      "equal",
+      `The relayer refused: device ${device.id} is already active (owner ${wallet.address})`,
+    );
+    expect(await provider.getTransactionCount(RELAYER)).to.equal(relayerNonce);
+    expect(await token.balanceOf(wallet.address)).to.equal(balance);
   });
 
   /** The device's signed answer to `challenge`, as the Validate page takes it (an identity claim). */

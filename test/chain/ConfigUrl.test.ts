@@ -1,6 +1,6 @@
 import { expect } from "chai";
 
-import { configUrl, indexerUrlFromLink } from "../../src/chain/config-url";
+import { configUrl, indexerUrlFromLink, relayerUrlOf } from "../../src/chain/config-url";
 import { checkStatedDomain } from "../../src/eip712/domain";
 
 /** The web app's two guards against a link that would have an owner sign for other contracts (outside review, issue 19). */
@@ -32,6 +32,17 @@ describe("app config and signing domain guards", function () {
     );
     expect(() => indexerUrlFromLink("//evil.example/", page)).to.throw(/https:\/\/evil\.example is refused/);
     expect(() => indexerUrlFromLink("data:application/json,{}", page)).to.throw(/data: is refused/);
+  });
+
+  it("attack: sends relay requests only to a relayer on the app's own origin (a link must not ship the owner's signatures elsewhere)", function () {
+    expect(relayerUrlOf(null, undefined, page)).to.equal(null);
+    expect(relayerUrlOf(null, "relayer/", page)).to.equal("https://app.example/relayer/");
+    expect(relayerUrlOf("/relay2", "relayer/", page)).to.equal("https://app.example/relay2/");
+    expect(() => relayerUrlOf("https://evil.example/", "relayer/", page)).to.throw(
+      /\?relayer= must name a path on this app's own origin \(https:\/\/app\.example\); https:\/\/evil\.example is refused/,
+    );
+    expect(() => relayerUrlOf(null, "http://127.0.0.1:8549/", page)).to.throw(/http:\/\/127\.0\.0\.1:8549 is refused/);
+    expect(() => relayerUrlOf("//evil.example/", undefined, page)).to.throw(/https:\/\/evil\.example is refused/);
   });
 
   it("signs only under a domain that names the contract itself and the chain read", function () {

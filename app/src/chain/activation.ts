@@ -180,6 +180,7 @@ export async function signRelayRequest(
   return {
     kind: "thingledger/relay-activation",
     chainId: d.chainId,
+    registry: d.registry,
     activation: activationLink(p),
     maxFee: maxFee.toString(),
     ownerDeadline: signed.ownerDeadline.toString(),

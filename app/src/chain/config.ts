@@ -3,7 +3,7 @@ import type { Chain } from "viem";
 import { defineChain } from "viem";
 import { createConfig, http, injected } from "wagmi";
 
-import { configUrl, indexerUrlFromLink } from "../../../src/chain/config-url";
+import { configUrl, indexerUrlFromLink, relayerUrlOf } from "../../../src/chain/config-url";
 import { DEFAULT_INDEXER_URL } from "../../../src/chain/indexer-url";
 import type { AppConfig } from "../../../src/chain/app-config";
 
@@ -12,7 +12,8 @@ export type { AppConfig };
 /**
  * The app's one link to a deployment: `thingledger.json`, served next to the app from the Ignition address
  * book (app/vite.config.ts). A `?config=<path>` query parameter points the app at another one on its own origin, and
- * `?indexer=<path>` at another indexer on its own origin (a proxy path); another host is refused.
+ * `?indexer=<path>` at another indexer on its own origin (a proxy path); another host is refused. The relayer
+ * (`?relayer=<path>`, or the config's `relayerUrl`) must be on the app's own origin too.
  */
 export async function loadConfig(): Promise<AppConfig> {
   const search = new URLSearchParams(window.location.search);
@@ -23,7 +24,8 @@ export async function loadConfig(): Promise<AppConfig> {
   if (!response.ok || body.kind !== "thingledger/app-config")
     throw new Error(body.error ?? `${url} is not a ThingLedger app config (HTTP ${response.status})`);
   const config = body as AppConfig;
-  return { ...config, indexerUrl: linkIndexer ?? config.indexerUrl ?? DEFAULT_INDEXER_URL };
+  const relayerUrl = relayerUrlOf(search.get("relayer"), config.relayerUrl, window.location.href) ?? undefined;
+  return { ...config, indexerUrl: linkIndexer ?? config.indexerUrl ?? DEFAULT_INDEXER_URL, relayerUrl };
 }
 
 /** The deployment's chain, as viem and wagmi take it: reads go to its RPC URL, the wallet signs and sends. */

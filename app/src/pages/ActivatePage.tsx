@@ -9,6 +9,7 @@ import { useConfig, useConnection, usePublicClient } from "wagmi";
 import { manufacturerIdOf } from "../../../src/devices/id";
 import { activationProblem, parseActivationQuery } from "../../../src/registry/activation-link";
 import type { ActivationPayload, RelayRequest } from "../../../src/registry/activation-link";
+import { sendToRelayer } from "../../../src/relay/client";
 import { TOKEN_DECIMALS, formatThing } from "../../../src/units";
 import { activateWithPermit, signRelayRequest } from "../chain/activation";
 import { useAppConfig } from "../chain/context";
@@ -130,6 +131,18 @@ export function ActivatePage() {
       setRelayRequest(await signRelayRequest(wagmi, client, deployment, payload!, maxFee!, register));
     });
 
+  /** The signed request to the configured relayer (same origin only): its transaction, or its one-line refusal. */
+  const toRelayer = () =>
+    run("Sending to the relayer and waiting for the transaction…", async () => {
+      const answer = await sendToRelayer(config.relayerUrl!, relayRequest!);
+      const after = await readDevice(client, config.registry, answer.device);
+      setResult({
+        ok: after.status === "active",
+        text: `Relayed: the device is ${after.status}, owned by ${after.owner}; fee ${formatThing(BigInt(answer.fee))} taken from the owner, gas paid by the relayer (transaction ${answer.txHash}).`,
+      });
+      setRelayRequest(undefined);
+    });
+
   const lookUp = (id: string) => navigate(`/activate/${id}`);
 
   return (
@@ -202,9 +215,15 @@ export function ActivatePage() {
       {relayRequest !== undefined && (
         <div className="card">
           <p>
-            Signed. Hand this to a relayer (the Relay page submits it from any account with ETH); the fee comes from{" "}
-            {payload?.owner}, at most {formatThing(BigInt(relayRequest.maxFee))}:
+            Signed. {config.relayerUrl === undefined ? "Hand this" : "Send it to this app's relayer, or hand this"} to a
+            relayer (the Relay page submits it from any account with ETH); the fee comes from {payload?.owner}, at most{" "}
+            {formatThing(BigInt(relayRequest.maxFee))}:
           </p>
+          {config.relayerUrl !== undefined && (
+            <button type="button" disabled={busy !== undefined} onClick={toRelayer}>
+              Send to relayer
+            </button>
+          )}
           <textarea readOnly rows={8} aria-label="Relay request" value={JSON.stringify(relayRequest, null, 2)} />
         </div>
       )}

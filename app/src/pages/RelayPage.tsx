@@ -11,7 +11,7 @@ import { plainError } from "../chain/errors";
 
 /**
  * A relayer submits an owner's signed activation (permit and payment consent), paying the gas from the
- * connected account; the fee comes from the owner. No relayer service ships yet: this page is the relayer.
+ * connected account; the fee comes from the owner. A relayer run by hand: `relay:serve` is the service (src/relay/).
  */
 export function RelayPage() {
   const config = useAppConfig();

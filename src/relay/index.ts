@@ -1,0 +1,5 @@
+export * from "./checks";
+export * from "./client";
+export * from "./metrics";
+export * from "./serve";
+export * from "./service";
