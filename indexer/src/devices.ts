@@ -152,6 +152,8 @@ interface Identity {
 /**
  * Adds devices registered (or claimed) in the event's transaction, with their status history's first row,
  * and counts a whitelist's claim (`root`: the devices were claimed from it). One insert per table, however many devices the batch holds.
+ * The inserts are plain (no `onConflictDoNothing`): the registry registers an id once, and on Postgres a conflict
+ * check costs Ponder a lookup per row, a query per new device in live blocks (its cache then no longer holds the table).
  */
 async function addDevices(
   event: AnyEvent,
@@ -159,19 +161,16 @@ async function addDevices(
   identities: Identity[],
   root: Hex | null = null,
 ): Promise<void> {
-  await context.db
-    .insert(device)
-    .values(
-      identities.map((d) => ({
-        ...d,
-        whitelistRoot: root,
-        status: "Registered" as const,
-        ref: deviceRef(d.id),
-        registeredBlock: event.block.number,
-        registeredAt: event.block.timestamp,
-      })),
-    )
-    .onConflictDoNothing();
+  await context.db.insert(device).values(
+    identities.map((d) => ({
+      ...d,
+      whitelistRoot: root,
+      status: "Registered" as const,
+      ref: deviceRef(d.id),
+      registeredBlock: event.block.number,
+      registeredAt: event.block.timestamp,
+    })),
+  );
   if (root !== null && identities.length > 0) {
     await context.db
       .update(whitelist, { manufacturerId: identities[0].manufacturerId, root })
