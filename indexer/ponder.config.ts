@@ -49,8 +49,8 @@ export default createConfig({
   chains: {
     // A development chain's blocks are not worth caching: its node restarts with the same chain id.
     // Ponder polls the head with a full block (`eth_getBlockByNumber("latest", true)`) every interval, whether
-    // the last poll answered or not: at 500 ms those polls doubled a busy node's work while the indexer fetched
-    // the last 30 (unfinalized) blocks of a catch-up; 1 s is Ponder's default.
+    // the last poll answered or not: at 500 ms they piled onto a busy node, and onto Ponder's one thread (PGlite's
+    // too), while a catch-up fetched and indexed its last 30 (unfinalized) blocks; 1 s is Ponder's default.
     thingledger: { id: chainId, rpc, pollingInterval: 1000, disableCache: chainId === 31337 || chainId === 1337 },
   },
   contracts: {
