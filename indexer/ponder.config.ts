@@ -48,7 +48,10 @@ export default createConfig({
       : { kind: "pglite", directory: pglite },
   chains: {
     // A development chain's blocks are not worth caching: its node restarts with the same chain id.
-    thingledger: { id: chainId, rpc, pollingInterval: 500, disableCache: chainId === 31337 || chainId === 1337 },
+    // Ponder polls the head with a full block (`eth_getBlockByNumber("latest", true)`) every interval, whether
+    // the last poll answered or not: at 500 ms they piled onto a busy node, and onto Ponder's one thread (PGlite's
+    // too), while a catch-up fetched and indexed its last 30 (unfinalized) blocks; 1 s is Ponder's default.
+    thingledger: { id: chainId, rpc, pollingInterval: 1000, disableCache: chainId === 31337 || chainId === 1337 },
   },
   contracts: {
     DeviceRegistry: contract("DeviceRegistry", DeviceRegistry__factory.abi),

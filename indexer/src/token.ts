@@ -5,9 +5,15 @@ import { deviceWallet, tokenTransfer } from "ponder:schema";
  * ThingToken transfers from or to a contract of the system: fees, rewards, channel deposits and payouts, and
  * device wallets' funding and spends.
  */
+/** The system's contracts but the token (their addresses are fixed for a run): built at the first transfer. */
+let systemContracts: Set<string> | undefined;
+
 ponder.on("ThingToken:Transfer", async ({ event, context }) => {
-  const system = new Set(Object.values(context.contracts).map((c) => String(c.address).toLowerCase()));
-  system.delete(context.contracts.ThingToken.address.toLowerCase());
+  if (systemContracts === undefined) {
+    systemContracts = new Set(Object.values(context.contracts).map((c) => String(c.address).toLowerCase()));
+    systemContracts.delete(context.contracts.ThingToken.address.toLowerCase());
+  }
+  const system = systemContracts;
   const { from, to, value } = event.args;
   if (
     !system.has(from.toLowerCase()) &&
