@@ -123,7 +123,14 @@ function benchClient(i: number): BenchClient {
   if (clientCache[i] !== undefined) return clientCache[i];
   const key = new Wallet(keccak256(`0x${(i + 100).toString(16).padStart(6, "0")}`));
   const params = { owner, token: false, clientRoot: clientLeaf(key.address), salt: String(i + 1), openBlock: "1" };
-  const channelId = channelIdOf({ owner, payee, token: false, clientRoot: params.clientRoot, salt: BigInt(i + 1), openBlock: 1n });
+  const channelId = channelIdOf({
+    owner,
+    payee,
+    token: false,
+    clientRoot: params.clientRoot,
+    salt: BigInt(i + 1),
+    openBlock: 1n,
+  });
   clientCache[i] = { key, params, channelId, requests: [], next: 0 };
   return clientCache[i];
 }
@@ -157,7 +164,8 @@ function seedStore(file: string, clients: BenchClient[]): void {
   const seeder = new AuthorizationServer({ payee, verifier, store: seed });
   seeder.provisionDevice(deviceId, "ab".repeat(32), price);
   for (const [i, c] of clients.entries()) {
-    if (seeder.channelIdOf(c.params) !== c.channelId) throw new Error(`channel id of client ${i} differs from the AS's`);
+    if (seeder.channelIdOf(c.params) !== c.channelId)
+      throw new Error(`channel id of client ${i} differs from the AS's`);
     seed.saveChannel({
       channelId: c.channelId,
       owner,

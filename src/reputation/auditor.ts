@@ -313,7 +313,9 @@ export class AuditorService extends HttpService<AuditorMetrics> {
     if (failure !== undefined) {
       const message = failure instanceof Error ? failure.message : String(failure);
       if (failure instanceof NotMined)
-        throw new UserError(`epoch ${epoch}: ${landed.submitted} of ${entries.length} scores submitted, then ${message}`);
+        throw new UserError(
+          `epoch ${epoch}: ${landed.submitted} of ${entries.length} scores submitted, then ${message}`,
+        );
       throw new UserError(
         `epoch ${epoch}: ${landed.submitted} of ${entries.length} scores submitted, then the chain refused a batch: ${message}; run the epoch again to submit the rest`,
       );

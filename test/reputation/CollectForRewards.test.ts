@@ -87,7 +87,13 @@ describe("auditor submission: fees paid from credit are collected before rewards
     // It lands later: the next run reads the chain and submits only the third device's score.
     await ethers.provider.send("evm_mine", []);
     expect((await ethers.provider.getTransactionReceipt(failure.hash))?.status).to.equal(1);
-    const subjects = devices.map((d) => ({ subjectId: d.deviceId, score: 700, trend: 1 as const, reports: 1, reporters: 1 }));
+    const subjects = devices.map((d) => ({
+      subjectId: d.deviceId,
+      score: 700,
+      trend: 1 as const,
+      reports: 1,
+      reporters: 1,
+    }));
     const read = <T>(_call: string, fn: () => Promise<T>) => fn();
     const missing = await scoresToSubmit(registry, subjects, epoch, read);
     expect(missing.map((e) => e.deviceId)).to.deep.equal([devices[2].deviceId]);

@@ -37,7 +37,12 @@ export function writeBatch(
 }
 
 /** Writes a batch in one transaction, each job in its own savepoint (`writeOne`). */
-function writeInSavepoints(db: Database.Database, batch: Job[], writeOne: (job: Job) => void, failed: Map<Job, Error>): void {
+function writeInSavepoints(
+  db: Database.Database,
+  batch: Job[],
+  writeOne: (job: Job) => void,
+  failed: Map<Job, Error>,
+): void {
   const channels = new Set<string>();
   const shift = new Map<string, number>();
   db.transaction(() => {
