@@ -13,7 +13,6 @@
  * `BENCH_AS_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR"` passes node flags to the AS process (profiling).
  */
 import { spawn } from "node:child_process";
-import http from "node:http";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -23,11 +22,15 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Wallet, getBytes, keccak256 } from "ethers";
 import secp256k1 from "secp256k1";
 
+import { Connection, encodeRequest } from "./bench-as-http";
+import type { Answer } from "./bench-as-http";
 import { renderAsReport } from "../src/bench/as-targets";
 import type { AsBenchResult, AsRun } from "../src/bench/as-targets";
 import { AuthorizationServer } from "../src/channels/as-server";
 import { AsStore } from "../src/channels/store";
+import { channelIdOf } from "../src/channels/key";
 import { ReceiptVerifier } from "../src/channels/verify";
+import type { ChannelParams } from "../src/channels/as-server";
 import { clientLeaf } from "../src/merkle/group";
 
 const seconds = Number(process.argv[3] ?? "10");
@@ -40,40 +43,6 @@ const domain = { name: "ThingLedger PaymentChannels", version: "1", chainId, ver
 const verifier = new ReceiptVerifier(domain);
 const deviceId = keccak256("0x1234");
 const price = 1_000n;
-
-interface Answer {
-  status: number;
-  text: string;
-  retryAfter: number | undefined;
-}
-
-/** A request with a keep-alive agent: lighter than fetch, so the clients do not cap the measurement. */
-function request(agent: http.Agent, url: URL, method: string, route: string, body?: string): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        host: url.hostname,
-        port: url.port,
-        path: route,
-        method,
-        agent,
-        headers:
-          body === undefined ? {} : { "content-type": "application/json", "content-length": Buffer.byteLength(body) },
-      },
-      (response) => {
-        let text = "";
-        response.setEncoding("utf8");
-        response.on("data", (chunk: string) => (text += chunk));
-        response.on("end", () => {
-          const retry = Number(response.headers["retry-after"]);
-          resolve({ status: response.statusCode ?? 0, text, retryAfter: Number.isFinite(retry) ? retry : undefined });
-        });
-      },
-    );
-    req.on("error", reject);
-    req.end(body);
-  });
-}
 
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return 0;
@@ -136,77 +105,146 @@ async function startAs(file: string): Promise<{ url: URL; stop: () => Promise<nu
   };
 }
 
-async function run(clients: number): Promise<AsRun> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "thingledger-bench-as-"));
-  const file = path.join(dir, "as.sqlite");
-  const keys = Array.from(
-    { length: clients },
-    (_, i) => new Wallet(keccak256(`0x${(i + 100).toString(16).padStart(6, "0")}`)),
-  );
+/** One client: its key, its channel, and its receipts signed ahead, as HTTP requests ready to send. */
+interface BenchClient {
+  key: Wallet;
+  params: ChannelParams;
+  channelId: string;
+  /** `requests[k]` trades the receipt of cumulative amount (k + 1) × price. */
+  requests: Buffer[];
+  /** The index of the next receipt to send: the AS's best amount / price. */
+  next: number;
+}
 
-  // Seed the store: one channel per client, one device.
+/** Clients by index: the same key, channel parameters and channel id in every run, so their signed receipts are reused. */
+const clientCache: BenchClient[] = [];
+
+function benchClient(i: number): BenchClient {
+  if (clientCache[i] !== undefined) return clientCache[i];
+  const key = new Wallet(keccak256(`0x${(i + 100).toString(16).padStart(6, "0")}`));
+  const params = { owner, token: false, clientRoot: clientLeaf(key.address), salt: String(i + 1), openBlock: "1" };
+  const channelId = channelIdOf({
+    owner,
+    payee,
+    token: false,
+    clientRoot: params.clientRoot,
+    salt: BigInt(i + 1),
+    openBlock: 1n,
+  });
+  clientCache[i] = { key, params, channelId, requests: [], next: 0 };
+  return clientCache[i];
+}
+
+/**
+ * Signs a client's receipts up to `count`, each encoded as the request a client sends (`POST /access` with
+ * the previous amount + the device's price, as `ChannelClient.buy` does): a client knows its amounts in
+ * advance, since it alone pays into its channel. Returns how many were signed.
+ */
+function signAhead(c: BenchClient, count: number): number {
+  const before = c.requests.length;
+  const secret = getBytes(c.key.privateKey);
+  for (let k = before; k < count; k++) {
+    const amount = BigInt(k + 1) * price;
+    const s = secp256k1.ecdsaSign(verifier.digestBytes(c.channelId, amount), secret);
+    const body = JSON.stringify({
+      channel: c.params,
+      deviceId,
+      amount: amount.toString(),
+      signature: `0x${Buffer.from(s.signature).toString("hex")}${(s.recid + 27).toString(16)}`,
+      proof: [],
+    });
+    c.requests.push(encodeRequest("POST", "/access", body));
+  }
+  return c.requests.length - before;
+}
+
+/** Seeds a fresh store: one channel per client (as the AS caches a channel after its first on-chain check), one device. */
+function seedStore(file: string, clients: BenchClient[]): void {
   const seed = new AsStore(file, { create: true });
   const seeder = new AuthorizationServer({ payee, verifier, store: seed });
   seeder.provisionDevice(deviceId, "ab".repeat(32), price);
-  const channels = keys.map((k, i) => {
-    const params = { owner, token: false, clientRoot: clientLeaf(k.address), salt: String(i + 1), openBlock: "1" };
-    const channelId = seeder.channelIdOf(params);
+  for (const [i, c] of clients.entries()) {
+    if (seeder.channelIdOf(c.params) !== c.channelId)
+      throw new Error(`channel id of client ${i} differs from the AS's`);
     seed.saveChannel({
-      channelId,
+      channelId: c.channelId,
       owner,
       token: false,
-      clientRoot: params.clientRoot,
-      salt: BigInt(params.salt),
+      clientRoot: c.params.clientRoot,
+      salt: BigInt(c.params.salt),
       openBlock: 1n,
       deposit: 10n ** 30n,
       expiry: 4_102_444_800,
       closed: false,
     });
-    return { key: k, params, channelId, amount: 0n };
-  });
+  }
   seed.close();
+}
+
+async function run(clients: number, ceiling: number): Promise<AsRun> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "thingledger-bench-as-"));
+  const file = path.join(dir, "as.sqlite");
+  const channels = Array.from({ length: clients }, (_, i) => benchClient(i));
+  // Sign before the clock starts: enough receipts per client for the whole ceiling's rate (the AS recovers
+  // every receipt on one thread, so it cannot go faster). A client that runs out signs more as it goes.
+  const ahead = Math.ceil((ceiling * seconds) / clients);
+  const signing = performance.now();
+  let signedAhead = 0;
+  for (const c of channels) {
+    c.next = 0;
+    signedAhead += signAhead(c, ahead);
+  }
+  console.log(
+    `bench:as: ${signedAhead.toLocaleString("en-US")} receipts signed ahead in ${((performance.now() - signing) / 1000).toFixed(1)} s`,
+  );
+  seedStore(file, channels);
 
   const as = await startAs(file);
+  const host = as.url.hostname;
+  const port = Number(as.url.port);
+  const health = encodeRequest("GET", "/health");
   // One connection per client, kept while it waits out a Retry-After, as separate client machines would.
-  const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: Infinity });
   // Connect every client before the clock starts (GET /health is never shed): the runs measure clients
   // that keep sending, not a storm of new connections from one client process that is still starting.
-  // All at once: the agent opens one socket per concurrent request (in batches it would reuse a few).
-  await Promise.all(channels.map(() => request(agent, as.url, "GET", "/health")));
+  const connections = channels.map(() => new Connection(host, port));
+  await Promise.all(connections.map((connection) => connection.send(health)));
   const ok: number[] = [];
   const busy: number[] = [];
-  let failures = 0;
+  const failed = new Map<string, number>();
+  let signedDuring = 0;
   const deadline = performance.now() + seconds * 1000;
   const t = performance.now();
   const clientCpu = process.cpuUsage();
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
   loopDelay.enable();
   await Promise.all(
-    channels.map(async (c) => {
+    channels.map(async (c, i) => {
+      const connection = connections[i];
+      const best = encodeRequest("GET", `/channels/${c.channelId}/receipt`);
       while (performance.now() < deadline) {
-        const amount = c.amount + price;
-        const s = secp256k1.ecdsaSign(getBytes(verifier.digest(c.channelId, amount)), getBytes(c.key.privateKey));
-        const body = JSON.stringify({
-          channel: c.params,
-          deviceId,
-          amount: amount.toString(),
-          signature: `0x${Buffer.from(s.signature).toString("hex")}${(s.recid + 27).toString(16)}`,
-          proof: [],
-        });
+        if (c.next >= c.requests.length) signedDuring += signAhead(c, c.next + 16);
         const started = performance.now();
-        const answer = await request(agent, as.url, "POST", "/access", body).catch(() => undefined);
+        let answer: Answer | undefined;
+        let error = "";
+        try {
+          answer = await connection.send(c.requests[c.next]);
+        } catch (e) {
+          error = (e as { code?: string }).code ?? (e as Error).message;
+        }
         const latency = performance.now() - started;
         if (answer?.status === 200 && (JSON.parse(answer.text) as { otp?: string }).otp !== undefined) {
           ok.push(latency);
-          c.amount = amount;
+          c.next++;
         } else if (answer?.status === 429 || answer?.status === 503) {
           busy.push(latency);
           await sleep(Math.min((answer.retryAfter ?? 1) * 1000, Math.max(0, deadline - performance.now())));
         } else {
+          const kind = answer === undefined ? error : `HTTP ${answer.status}`;
+          failed.set(kind, (failed.get(kind) ?? 0) + 1);
           // Resynchronise with the AS's best receipt (a lost answer may have been stored).
-          failures++;
-          const best = await request(agent, as.url, "GET", `/channels/${c.channelId}/receipt`).catch(() => undefined);
-          if (best?.status === 200) c.amount = BigInt((JSON.parse(best.text) as { amount: string }).amount);
+          const shown = await connection.send(best).catch(() => undefined);
+          if (shown?.status === 200)
+            c.next = Number(BigInt((JSON.parse(shown.text) as { amount: string }).amount) / price);
         }
       }
     }),
@@ -215,7 +253,7 @@ async function run(clients: number): Promise<AsRun> {
   const clientCpuUsed = process.cpuUsage(clientCpu);
   loopDelay.disable();
   const cpuMicros = await as.stop();
-  agent.destroy();
+  for (const connection of connections) connection.close();
   const stored = new AsStore(file);
   const receiptsOnDisk = stored.receiptCount();
   stored.close();
@@ -224,12 +262,14 @@ async function run(clients: number): Promise<AsRun> {
   const all = [...ok, ...busy].sort((a, b) => a - b);
   ok.sort((a, b) => a - b);
   busy.sort((a, b) => a - b);
+  const failures = [...failed.values()].reduce((a, b) => a + b, 0);
   return {
     clients,
     seconds: round(elapsed),
     exchanges: ok.length,
     busy: busy.length,
     failures,
+    ...(failures === 0 ? {} : { failureKinds: Object.fromEntries(failed) }),
     exchangesPerSecond: Math.round(ok.length / elapsed),
     p50ms: round(percentile(all, 50)),
     p99ms: round(percentile(all, 99)),
@@ -241,6 +281,7 @@ async function run(clients: number): Promise<AsRun> {
     clientCpuMsPerExchange:
       Math.round(((clientCpuUsed.user + clientCpuUsed.system) / 1000 / Math.max(1, ok.length + busy.length)) * 1000) /
       1000,
+    signedDuringRun: signedDuring,
   };
 }
 
@@ -249,7 +290,7 @@ async function main(): Promise<void> {
   const measured: AsRun[] = [];
   for (const clients of runs) {
     console.log(`bench:as: ${clients} clients for ${seconds} s…`);
-    measured.push(await run(clients));
+    measured.push(await run(clients, ceiling.wall));
   }
   const result: AsBenchResult = {
     recoverOnlyPerSecond: Math.round(ceiling.wall),

@@ -42,3 +42,21 @@ export function keccak(data: Buffer): Buffer {
   state.absorb(data);
   return state.squeeze(32);
 }
+
+/**
+ * `compute` (a pure function of a string, such as a hash), remembered for the last `max` distinct arguments
+ * (all forgotten when full, so a flood of new arguments costs no more than computing them): the AS sees the
+ * same addresses with every receipt of a client.
+ */
+export function memoized<T>(compute: (key: string) => T, max = 16_384): (key: string) => T {
+  const seen = new Map<string, T>();
+  return (key) => {
+    let value = seen.get(key);
+    if (value === undefined) {
+      value = compute(key);
+      if (seen.size >= max) seen.clear();
+      seen.set(key, value);
+    }
+    return value;
+  };
+}

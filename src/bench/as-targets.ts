@@ -13,6 +13,8 @@ export interface AsRun {
   busy: number;
   /** Anything else: another status, a socket error, a 200 without an OTP. */
   failures: number;
+  /** The failures by kind (`HTTP 409`, `ECONNRESET`, …), when there were any. */
+  failureKinds?: Record<string, number>;
   exchangesPerSecond: number;
   /** Latency of every answer (OTPs and busy answers alike), in ms. */
   p50ms: number;
@@ -30,6 +32,8 @@ export interface AsRun {
   clientLoopDelayP99ms: number;
   /** CPU time of the clients' process per answer, in ms (signing, HTTP): the clients share the machine. */
   clientCpuMsPerExchange: number;
+  /** Receipts the clients had to sign during the timed phase (all are signed before it, unless a client ran out). */
+  signedDuringRun?: number;
 }
 
 export interface AsBenchResult {
@@ -128,6 +132,13 @@ export function evaluateAsTargets(result: AsBenchResult): AsTargetResult[] {
   );
 }
 
+const kinds = (run: AsRun): string =>
+  run.failureKinds === undefined
+    ? ""
+    : `: ${Object.entries(run.failureKinds)
+        .map(([kind, count]) => `${n(count)} ${kind}`)
+        .join(", ")}`;
+
 function runLine(run: AsRun, result: AsBenchResult): string {
   const perCore = 1000 / run.asCpuMsPerExchange;
   const share =
@@ -136,10 +147,11 @@ function runLine(run: AsRun, result: AsBenchResult): string {
       : ` (${Math.round((100 * perCore) / result.recoverOnlyPerCpuSecond)}% of ${n(result.recoverOnlyPerCpuSecond)} recoveries per CPU-second)`;
   return (
     `${n(run.clients)} clients, ${run.seconds.toFixed(1)} s: ${n(run.exchangesPerSecond)} exchanges/s ` +
-    `(${n(run.exchanges)} OTPs, ${n(run.busy)} busy answers, ${n(run.failures)} failures), ` +
+    `(${n(run.exchanges)} OTPs, ${n(run.busy)} busy answers, ${n(run.failures)} failures${kinds(run)}), ` +
     `p50 ${ms(run.p50ms)}, p99 ${ms(run.p99ms)} (OTPs ${ms(run.okP99ms)}, busy ${ms(run.busyP99ms)}), ` +
     `${n(run.receiptsOnDisk)} receipts on disk, CPU per answer: AS ${run.asCpuMsPerExchange.toFixed(3)} ms, clients ${run.clientCpuMsPerExchange.toFixed(3)} ms; ` +
-    `the AS answers ${n(perCore)} per CPU-second${share}; the clients' event loop lagged up to ${ms(run.clientLoopDelayP99ms)} (p99)`
+    `the AS answers ${n(perCore)} per CPU-second${share}; the clients' event loop lagged up to ${ms(run.clientLoopDelayP99ms)} (p99)` +
+    (run.signedDuringRun ? `; ${n(run.signedDuringRun)} receipts signed during the run` : "")
   );
 }
 

@@ -1,12 +1,13 @@
-import { keccak } from "../keccak";
+import { keccak, memoized } from "../keccak";
 
 const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
 
 /**
  * The EIP-55 checksummed form of an address given as 40 lowercase hex digits (no 0x), hashed with the
- * native keccak: what ethers' `getAddress` returns, several times faster (it hashes in pure JS).
+ * native keccak: what ethers' `getAddress` returns, several times faster (it hashes in pure JS). Remembered
+ * for the last addresses seen ({@link memoized}).
  */
-export function checksumHex(lower: string): string {
+export const checksumHex = memoized((lower: string): string => {
   const hash = keccak(Buffer.from(lower, "latin1"));
   let out = "0x";
   for (let i = 0; i < 40; i++) {
@@ -14,7 +15,7 @@ export function checksumHex(lower: string): string {
     out += nibble >= 8 ? lower[i].toUpperCase() : lower[i];
   }
   return out;
-}
+});
 
 /** True for 0x + 40 hex digits that are all one case or correctly checksummed (what ethers accepts). */
 export function isAddress(address: string): boolean {

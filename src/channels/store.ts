@@ -38,8 +38,8 @@ export class AsStore {
   private readonly setBest: Database.Statement;
   private readonly setCounter: Database.Statement;
   private readonly setAckedRow: Database.Statement;
-  /** One job's writes; called inside the batch's transaction, it runs in a savepoint. */
-  private readonly writeOne: (job: Job) => void;
+  /** One job's writes, in the batch's transaction: in a savepoint of their own (`writeOne`), or not. */
+  private readonly writes: { writeOne: (job: Job) => void; writeDirect: (job: Job) => void };
   private queue: Job[] = [];
   private scheduled = false;
   private readonly groupCommitMs: number;
@@ -85,9 +85,9 @@ export class AsStore {
     this.setAckedRow = this.db.prepare(
       "UPDATE devices SET acked = MAX(acked, ?), counter = MAX(counter, ?) WHERE device_id = ?",
     );
-    this.writeOne = this.db.transaction((job: Job) =>
-      job.receipt === undefined ? job.write?.() : this.write(job.receipt, job.voided ?? 0),
-    );
+    const writeDirect = (job: Job): void =>
+      job.receipt === undefined ? job.write?.() : this.write(job.receipt, job.voided ?? 0);
+    this.writes = { writeOne: this.db.transaction(writeDirect), writeDirect };
     this.receipts = (this.db.prepare("SELECT COUNT(*) AS n FROM receipts").get() as { n: number }).n;
     if (this.secretKey !== undefined) this.adoptKey();
     // The WAL exists once the schema statements above ran; our own descriptor of it, to fsync it off the
@@ -341,7 +341,7 @@ export class AsStore {
     try {
       this.checkPresent();
       if (deferSync) this.db.pragma("synchronous = NORMAL");
-      writeBatch(this.db, batch, this.writeOne, failed);
+      writeBatch(this.db, batch, this.writes, failed);
     } catch (error) {
       for (const job of batch) failed.set(job, error as Error);
     } finally {

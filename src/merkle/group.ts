@@ -1,18 +1,19 @@
 import { getAddress } from "ethers";
-import { keccak as nativeKeccak } from "../keccak";
+import { memoized, keccak as nativeKeccak } from "../keccak";
 
 import { MerkleTree, rootFromProof } from "./tree";
 
 /**
  * A channel's client group: the Merkle root of its client keys. Leaves are double-hashed, as
- * `GroupLeaf.hash` computes them on chain; a one-client group's root is that client's leaf.
+ * `GroupLeaf.hash` computes them on chain; a one-client group's root is that client's leaf. Remembered for
+ * the last clients seen (the AS checks the same signers' membership with every receipt).
  */
-export function clientLeaf(client: string): string {
+export const clientLeaf = memoized((client: string): string => {
   // abi.encode(address): the 20 bytes right-aligned in a 32-byte word.
   const word = Buffer.alloc(32);
   word.write(client.slice(2), 12, "hex");
   return `0x${nativeKeccak(nativeKeccak(word)).toString("hex")}`;
-}
+});
 
 export interface ClientGroup {
   root: string;

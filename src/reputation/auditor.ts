@@ -15,7 +15,7 @@ import { STATUS_NAMES } from "../registry";
 import { buildEpoch, buildEpochColumns } from "./epoch";
 import type { PublishedEpoch } from "./epoch";
 import type { ModelParams } from "./model";
-import { scoresToSubmit, submitScores } from "./scores";
+import { NotMined, scoresToSubmit, submitScores } from "./scores";
 import { DuplicateReport } from "./store";
 import type { EpochRecord, ReportStore, StoredReport } from "./store";
 
@@ -44,6 +44,8 @@ export interface AuditorOptions {
   maxSkew?: number;
   /** Score entries per transaction. Default 200. */
   batchSize?: number;
+  /** How long a score transaction may take to be mined before the run stops (it resumes on the next). Default 180 s. */
+  minedTimeoutMs?: number;
   /** Limits, logger and health thresholds of the HTTP service (bodies default to 16 KiB here). */
   http?: HttpOptions;
   /** A device found unregistered on chain is refused from memory for this many seconds (no chain read). Default 15. */
@@ -294,7 +296,15 @@ export class AuditorService extends HttpService<AuditorMetrics> {
         built.digests(),
       );
     const batchSize = this.options.batchSize ?? 200;
-    const { failure, ...landed } = await submitScores(registry, entries, epoch, built.root, built.count, batchSize);
+    const { failure, ...landed } = await submitScores(
+      registry,
+      entries,
+      epoch,
+      built.root,
+      built.count,
+      batchSize,
+      this.options.minedTimeoutMs,
+    );
     if (recorded !== undefined || entries.length > 0) {
       const scores = entries.slice(0, landed.submitted);
       store.recordBatches(epoch, { ...landed, scores }, failure === undefined);
@@ -302,6 +312,10 @@ export class AuditorService extends HttpService<AuditorMetrics> {
     }
     if (failure !== undefined) {
       const message = failure instanceof Error ? failure.message : String(failure);
+      if (failure instanceof NotMined)
+        throw new UserError(
+          `epoch ${epoch}: ${landed.submitted} of ${entries.length} scores submitted, then ${message}`,
+        );
       throw new UserError(
         `epoch ${epoch}: ${landed.submitted} of ${entries.length} scores submitted, then the chain refused a batch: ${message}; run the epoch again to submit the rest`,
       );

@@ -1,4 +1,5 @@
 import { ZeroAddress } from "ethers";
+import type { ContractTransactionReceipt, ContractTransactionResponse } from "ethers";
 
 import type { DeviceRegistry } from "../../typechain-types";
 import { STATUS_NAMES, collectPaidFees, coveringAccounts, uncollectedFees } from "../registry";
@@ -61,11 +62,48 @@ export async function scoresToSubmit(
   return entries;
 }
 
+/** How long {@link submitScores} waits for a score transaction to be mined, by default. */
+export const DEFAULT_MINED_TIMEOUT_MS = 180_000;
+
+/**
+ * A score transaction sent but not mined in time: the run stops there. It may still land; either way the
+ * next run of the epoch reads what is on chain and submits only the scores still missing.
+ */
+export class NotMined extends Error {
+  constructor(
+    readonly hash: string,
+    readonly timeoutMs: number,
+  ) {
+    super(
+      `transaction ${hash} was sent but not mined within ${timeoutMs / 1000} s; the epoch resumes on the next run (scores it lands by then are skipped)`,
+    );
+  }
+}
+
+/** `tx` mined, or a {@link NotMined} after `timeoutMs` (the wait is abandoned, the transaction is not). */
+async function minedWithin(
+  tx: ContractTransactionResponse,
+  timeoutMs: number,
+): Promise<ContractTransactionReceipt | null> {
+  let timer: NodeJS.Timeout | undefined;
+  const wait = tx.wait();
+  const late = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new NotMined(tx.hash, timeoutMs)), timeoutMs);
+  });
+  try {
+    return await Promise.race([wait, late]);
+  } finally {
+    clearTimeout(timer);
+    wait.catch(() => undefined);
+  }
+}
+
 /**
  * Submits `entries` in batches of `batchSize` (`updateScoresPacked`, 15 bytes an entry; one entry alone
  * through `updateScore`), each with the epoch's reports root and report count (the
  * bound on this epoch's rewards). Stops at the first batch the chain refuses and returns what landed
- * before it with the error, so that the caller can record what is on chain.
+ * before it with the error, so that the caller can record what is on chain. A batch not mined within
+ * `minedTimeoutMs` stops it the same way, with a {@link NotMined}.
  */
 export async function submitScores(
   registry: DeviceRegistry,
@@ -74,6 +112,7 @@ export async function submitScores(
   root: string,
   reports: number,
   batchSize: number,
+  minedTimeoutMs = DEFAULT_MINED_TIMEOUT_MS,
 ): Promise<SubmittedScores> {
   const result: SubmittedScores = { submitted: 0, changed: 0, rewarded: 0, gasUsed: 0n, txHashes: [] };
   try {
@@ -84,7 +123,7 @@ export async function submitScores(
         chunk.length === 1
           ? await registry.updateScore(chunk[0].deviceId, chunk[0].score, chunk[0].trend, epoch, root, reports)
           : await registry.updateScoresPacked(packScores(chunk), epoch, root, reports);
-      const mined = await tx.wait();
+      const mined = await minedWithin(tx, minedTimeoutMs);
       result.txHashes.push(tx.hash);
       result.gasUsed += mined?.gasUsed ?? 0n;
       result.submitted += chunk.length;

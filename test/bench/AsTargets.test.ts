@@ -77,4 +77,17 @@ describe("bench:as targets", function () {
     );
     expect(report).to.not.contain("throughput");
   });
+
+  it("names the failures by kind and the receipts the clients had to sign during the run", function () {
+    const failing = run({ failures: 3, failureKinds: { "HTTP 409": 2, ECONNRESET: 1 }, signedDuringRun: 1_600 });
+    const report = renderAsReport({ recoverOnlyPerSecond: 8_000, runs: [failing, run({ clients: 32 })] });
+    const [line, clean] = report.split("\n").slice(1, 3);
+    expect(line).to.contain("(30,000 OTPs, 0 busy answers, 3 failures: 2 HTTP 409, 1 ECONNRESET)");
+    expect(line).to.match(/; 1,600 receipts signed during the run$/);
+    expect(clean).to.contain("0 failures)");
+    expect(clean).not.to.contain("signed during the run");
+    expect(report).to.contain(
+      "MISSED: 64 clients: every answer is an OTP or a busy answer (429/503), nothing else by 3 answers",
+    );
+  });
 });

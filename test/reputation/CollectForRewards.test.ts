@@ -4,7 +4,7 @@ import { ZeroHash, id } from "ethers";
 import { ethers } from "hardhat";
 
 import { coveringAccounts, uncollectedFees } from "../../src/registry";
-import { submitScores } from "../../src/reputation/scores";
+import { NotMined, scoresToSubmit, submitScores } from "../../src/reputation/scores";
 import {
   ACTIVATION_FEE,
   AUDIT_REWARD,
@@ -63,6 +63,43 @@ describe("auditor submission: fees paid from credit are collected before rewards
     expect(await f.registry.uncollectedPaidFees(other.address)).to.equal(ONE);
     // Credit is untouched: 100 - 9 THING.
     expect((await f.registry.getManufacturer(f.maker.address)).credit).to.equal(91n * ONE);
+  });
+
+  it("a score transaction not mined in time stops the submission with one line naming it; the next run submits only what is missing", async function () {
+    const { f, auditor, devices, epoch } = await loadFixture(starved);
+    await f.registry.collectFeesPaidFromCredit([f.maker.address]);
+    const registry = f.registry.connect(auditor);
+    const entries = devices.map((d) => ({ deviceId: d.deviceId, score: 700, trend: 1 }));
+    await ethers.provider.send("evm_setAutomine", [false]);
+    let r: Awaited<ReturnType<typeof submitScores>>;
+    try {
+      r = await submitScores(registry, entries.slice(0, 2), epoch, ROOT, 3, 200, 300);
+    } finally {
+      await ethers.provider.send("evm_setAutomine", [true]);
+    }
+    expect(r.failure).to.be.instanceOf(NotMined);
+    const failure = r.failure as NotMined;
+    expect(failure.message).to.equal(
+      `transaction ${failure.hash} was sent but not mined within 0.3 s; the epoch resumes on the next run (scores it lands by then are skipped)`,
+    );
+    expect(r).to.include({ submitted: 0, changed: 0 });
+    expect(r.txHashes).to.deep.equal([]);
+    // It lands later: the next run reads the chain and submits only the third device's score.
+    await ethers.provider.send("evm_mine", []);
+    expect((await ethers.provider.getTransactionReceipt(failure.hash))?.status).to.equal(1);
+    const subjects = devices.map((d) => ({
+      subjectId: d.deviceId,
+      score: 700,
+      trend: 1 as const,
+      reports: 1,
+      reporters: 1,
+    }));
+    const read = <T>(_call: string, fn: () => Promise<T>) => fn();
+    const missing = await scoresToSubmit(registry, subjects, epoch, read);
+    expect(missing.map((e) => e.deviceId)).to.deep.equal([devices[2].deviceId]);
+    const again = await submitScores(registry, missing, epoch, ROOT, 3, 200, 300);
+    expect(again.failure).to.equal(undefined);
+    expect(again).to.include({ submitted: 1, changed: 1 });
   });
 
   it("a pool that already covers the rewards collects nothing and sends no collection", async function () {

@@ -28,6 +28,25 @@ export const accessSchema = {
       proof: { type: "array", maxItems: 32, items: { type: "string", pattern: hex32 } },
     },
   },
+  // The grant's shape (`AccessGrant`): Fastify serializes it with a compiled serializer instead of JSON.stringify.
+  response: {
+    200: {
+      type: "object",
+      required: ["deviceId", "otp", "counter", "amount", "expiresAt"],
+      properties: {
+        deviceId: { type: "string" },
+        otp: { type: "string" },
+        counter: { type: "integer" },
+        amount: { type: "string" },
+        expiresAt: { type: "integer" },
+        advance: {
+          type: "object",
+          required: ["base", "mac"],
+          properties: { base: { type: "integer" }, mac: { type: "string" } },
+        },
+      },
+    },
+  },
 } as const;
 export const ackSchema = {
   body: {
