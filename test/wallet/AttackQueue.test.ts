@@ -7,7 +7,7 @@ import path from "node:path";
 import { loadFixture, mine } from "@nomicfoundation/hardhat-network-helpers";
 import { expect } from "chai";
 import { BrowserProvider, Signature, SigningKey, Wallet, ZeroAddress, getAddress } from "ethers";
-import type { Eip1193Provider, Signer, TypedDataDomain } from "ethers";
+import type { Eip1193Provider } from "ethers";
 import { ethers, network } from "hardhat";
 
 import { contextFor } from "../../src/chain/context";
@@ -27,6 +27,7 @@ import type { WalletView } from "../../src/wallets/queue";
 import { proposalQueueMiddleware, walletViewReader } from "../../src/wallets/queue-http";
 import { MAX_OWNERS } from "../../src/wallets/wallet";
 import { walletFixture } from "../shared/fixtures";
+import { WALLET, domain, proposal, signed } from "../shared/proposals";
 
 /*
  * An outside review of the app server's proposal queue (src/wallets/queue.ts, queue-http.ts) as a hostile
@@ -34,33 +35,8 @@ import { walletFixture } from "../shared/fixtures";
  * the behaviour the queue should have and FAILS on the code as reviewed.
  */
 
-const WALLET = getAddress("0x" + "ab".repeat(20));
 const owners = [Wallet.createRandom(), Wallet.createRandom(), Wallet.createRandom()];
 const stranger = Wallet.createRandom();
-const domain: TypedDataDomain = { name: "DeviceWallet", version: "1", chainId: 31337n, verifyingContract: WALLET };
-
-function proposal(overrides: Partial<Proposal> = {}): Proposal {
-  return {
-    kind: PROPOSAL_KIND,
-    version: 1,
-    chainId: "31337",
-    wallet: WALLET,
-    nonce: "3",
-    to: getAddress("0x" + "cd".repeat(20)),
-    value: "1000",
-    data: "0x",
-    gasLimit: "0",
-    description: "pay the mechanic",
-    signatures: {},
-    ...overrides,
-  };
-}
-
-async function signed(p: Proposal, ...by: Signer[]): Promise<Proposal> {
-  const signatures = { ...p.signatures };
-  for (const o of by) signatures[await o.getAddress()] = await signExecute(o, domain, proposalMessage(p));
-  return { ...p, signatures };
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -8,12 +8,10 @@ import { expect } from "chai";
 import { Signature, Wallet, ZeroAddress, getAddress } from "ethers";
 
 import { DeviceWallet__factory, IERC20Metadata__factory } from "../../src/chain/factories";
-import type { Signer, TypedDataDomain } from "ethers";
 
 import { signExecute } from "../../src/eip712/wallet";
 import { UserError } from "../../src/errors";
-import { ETH, PROPOSAL_KIND, decodeProposalCall, proposalMessage, readProposal } from "../../src/wallets";
-import type { Proposal } from "../../src/wallets";
+import { ETH, decodeProposalCall, proposalMessage, readProposal } from "../../src/wallets";
 import {
   MAX_CHAIN_READS,
   MAX_NONCE_AHEAD,
@@ -26,6 +24,7 @@ import {
 } from "../../src/wallets/queue";
 import type { WalletView } from "../../src/wallets/queue";
 import { MAX_PROPOSAL_BODY, proposalQueueMiddleware } from "../../src/wallets/queue-http";
+import { WALLET, domain, proposal, signed } from "../shared/proposals";
 
 /*
  * The app server's proposal queue without a chain or a browser: a wallet view stands in for the chain (its
@@ -33,33 +32,8 @@ import { MAX_PROPOSAL_BODY, proposalQueueMiddleware } from "../../src/wallets/qu
  * stores nothing: the queue's folder is compared byte for byte before and after.
  */
 
-const WALLET = getAddress("0x" + "ab".repeat(20));
 const owners = [Wallet.createRandom(), Wallet.createRandom(), Wallet.createRandom()];
 const stranger = Wallet.createRandom();
-const domain: TypedDataDomain = { name: "DeviceWallet", version: "1", chainId: 31337n, verifyingContract: WALLET };
-
-function proposal(overrides: Partial<Proposal> = {}): Proposal {
-  return {
-    kind: PROPOSAL_KIND,
-    version: 1,
-    chainId: "31337",
-    wallet: WALLET,
-    nonce: "3",
-    to: getAddress("0x" + "cd".repeat(20)),
-    value: "1000",
-    data: "0x",
-    gasLimit: "0",
-    description: "pay the mechanic",
-    signatures: {},
-    ...overrides,
-  };
-}
-
-async function signed(p: Proposal, ...by: Signer[]): Promise<Proposal> {
-  const signatures = { ...p.signatures };
-  for (const owner of by) signatures[await owner.getAddress()] = await signExecute(owner, domain, proposalMessage(p));
-  return { ...p, signatures };
-}
 
 /** Resolves once `done()` holds (polled; the test's own timeout bounds it). */
 async function until(done: () => boolean): Promise<void> {
