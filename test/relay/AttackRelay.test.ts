@@ -1,0 +1,289 @@
+import { expect } from "chai";
+import { Wallet } from "ethers";
+import type { HDNodeWallet } from "ethers";
+import { ethers, network } from "hardhat";
+
+import { signActivation, signActivationPayment } from "../../src/eip712/device";
+import { readDomain } from "../../src/eip712/domain";
+import { signPermit } from "../../src/eip712/permit";
+import { Rejected } from "../../src/http/errors";
+import { activationLink, relayRequestOf } from "../../src/registry/activation-link";
+import type { RelayRequest } from "../../src/registry/activation-link";
+import { relayArgs } from "../../src/relay/checks";
+import { openRelayer } from "../../src/relay/serve";
+import type { RelayService } from "../../src/relay/service";
+import { ACTIVATION_FEE, ONE, registryContext, registryFixture, testDevice } from "../shared/fixtures";
+import type { RegistryFixture } from "../shared/fixtures";
+
+/*
+ * An outsider's attacks on the activation relayer (src/relay/), in process: the service's `relay` is called
+ * directly against the in-process network, automining off where a race needs a pending transaction.
+ * A passing test is a defence that held; a test marked DEFECT asserts the correct behaviour and fails.
+ */
+
+type Key = Wallet | HDNodeWallet;
+
+describe("relayer attacks (src/relay, in process)", function () {
+  this.timeout(120_000);
+
+  let f: RegistryFixture;
+  let service: RelayService;
+  let relayerAddress: string;
+  let next = 9000;
+
+  async function relayer(policy: { maxFee: bigint; maxGasPrice?: bigint } = { maxFee: 10n * ONE }) {
+    const ctx = await registryContext(f);
+    service = await openRelayer(ctx, f.relayer, { policy, receiptTimeoutSeconds: 20 });
+    relayerAddress = f.relayer.address;
+  }
+
+  beforeEach(async function () {
+    f = await registryFixture();
+    await relayer();
+  });
+
+  afterEach(async function () {
+    await network.provider.send("evm_setAutomine", [true]);
+  });
+
+  /** `count` new devices of the maker, registered. */
+  async function devices(count: number) {
+    const ds = Array.from({ length: count }, () => testDevice(next++));
+    await f.registry.connect(f.maker).registerDevices(
+      100n * ONE,
+      ds.map((d) => d.deviceId),
+      ds.map((d) => d.wallet.address),
+      ds.map(() => 1),
+    );
+    return ds;
+  }
+
+  /** A new owner with `thing` THING and no ETH. */
+  async function owner(thing: bigint): Promise<Key> {
+    const w = Wallet.createRandom();
+    await f.token.connect(f.maker).transfer(w.address, thing);
+    return w;
+  }
+
+  async function relayRequest(
+    d: { deviceId: string; wallet: Key },
+    who: Key,
+    o: { maxFee?: bigint; deviceOwner?: string; consentKey?: Key } = {},
+  ): Promise<RelayRequest> {
+    const now = BigInt((await ethers.provider.getBlock("latest"))!.timestamp);
+    const maxFee = o.maxFee ?? ACTIVATION_FEE;
+    const deadline = now + 3600n;
+    const tokenDomain = await readDomain(f.token);
+    const signature = await signActivation(d.wallet, f.domain, {
+      deviceId: d.deviceId,
+      owner: o.deviceOwner ?? who.address,
+      deadline,
+    });
+    const permit = await signPermit(who, tokenDomain, {
+      owner: who.address,
+      spender: await f.registry.getAddress(),
+      value: maxFee,
+      nonce: await f.token.nonces(who.address),
+      deadline,
+    });
+    const consent = await signActivationPayment(o.consentKey ?? who, f.domain, {
+      deviceId: d.deviceId,
+      owner: who.address,
+      maxFee,
+      deadline,
+    });
+    return {
+      kind: "thingledger/relay-activation",
+      chainId: Number(f.chainId),
+      registry: await f.registry.getAddress(),
+      activation: activationLink({ deviceId: d.deviceId, owner: who.address, deadline, signature }),
+      maxFee: maxFee.toString(),
+      ownerDeadline: deadline.toString(),
+      permit,
+      consent,
+    };
+  }
+
+  async function refusal(p: Promise<unknown>): Promise<Rejected> {
+    try {
+      await p;
+    } catch (error) {
+      if (error instanceof Rejected) return error;
+      throw error;
+    }
+    expect.fail("relayed");
+  }
+
+  /** Mines once `count` transactions are pending (automine off), at most `ms`. */
+  async function mineWhenPending(count: number, ms = 10_000): Promise<void> {
+    const end = Date.now() + ms;
+    while (Date.now() < end) {
+      const block = (await network.provider.send("eth_getBlockByNumber", ["pending", false])) as {
+        transactions: string[];
+      };
+      if (block.transactions.length >= count) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await network.provider.send("evm_mine", []);
+  }
+
+  /** Waits (at most 10 s) until the relayer has a pending transaction. */
+  async function waitPending(): Promise<void> {
+    const end = Date.now() + 10_000;
+    while (
+      (await ethers.provider.getTransactionCount(relayerAddress, "pending")) ===
+        (await ethers.provider.getTransactionCount(relayerAddress)) &&
+      Date.now() < end
+    )
+      await new Promise((r) => setTimeout(r, 50));
+  }
+
+  /** Counts the JSON-RPC calls `run` makes through the in-process provider (hardhat-ethers' `send`). */
+  async function rpcCalls(run: () => Promise<unknown>): Promise<string[]> {
+    const provider = (
+      ethers.provider as unknown as { _hardhatProvider: { send: (m: string, p?: unknown[]) => Promise<unknown> } }
+    )._hardhatProvider;
+    const original = provider.send.bind(provider);
+    const calls: string[] = [];
+    provider.send = (m, p) => {
+      calls.push(m);
+      return original(m, p);
+    };
+    try {
+      await run().catch(() => undefined);
+    } finally {
+      provider.send = original;
+    }
+    return calls;
+  }
+
+  it("attack: the owner's permit submitted first by a front-runner does not stop the relay (the allowance it left pays)", async function () {
+    const [d] = await devices(1);
+    const who = await owner(ACTIVATION_FEE);
+    const body = await relayRequest(d, who);
+    const sig = ethers.Signature.from(body.permit);
+    // The attacker (mallory) spends the owner's permit nonce himself.
+    await f.token
+      .connect(f.mallory)
+      .permit(who.address, f.registry, ACTIVATION_FEE, BigInt(body.ownerDeadline), sig.v, sig.r, sig.s);
+    expect(await f.token.nonces(who.address)).to.equal(1n);
+    const answer = await service.relay(body);
+    expect(answer.fee).to.equal(ACTIVATION_FEE.toString());
+    expect((await f.registry.getDevice(d.deviceId)).owner).to.equal(who.address);
+    expect(await f.token.balanceOf(who.address)).to.equal(0n);
+  });
+
+  it("attack: an activation the device signed for another owner is refused with no transaction", async function () {
+    const [d] = await devices(1);
+    const who = await owner(ACTIVATION_FEE);
+    const body = await relayRequest(d, who, { deviceOwner: Wallet.createRandom().address });
+    const nonce = await ethers.provider.getTransactionCount(relayerAddress);
+    const no = await refusal(service.relay(body));
+    expect(no.reason).to.equal("bad_device_signature");
+    expect(await ethers.provider.getTransactionCount(relayerAddress)).to.equal(nonce);
+  });
+
+  it("attack: a hostile relayer operator cannot charge more than the consented maximum nor activate to someone else (contract)", async function () {
+    const [d] = await devices(1);
+    const who = await owner(10n * ONE);
+    const body = await relayRequest(d, who, { maxFee: ACTIVATION_FEE });
+    const args = [...relayArgs(body, relayRequestOf(body).payload)] as unknown[];
+    const activate = f.registry.connect(f.relayer).getFunction("activateDeviceWithPermit");
+    // A higher maximum than the owner consented to.
+    const higher = [...args];
+    higher[0] = 10n * ONE;
+    await expect(activate(...higher)).to.be.revertedWithCustomError(f.registry, "InvalidOwnerConsent");
+    // The device to the operator instead of the owner.
+    const redirected = [...args];
+    redirected[2] = f.relayer.address;
+    await expect(activate(...redirected)).to.be.revertedWithCustomError(f.registry, "InvalidDeviceSignature");
+    expect((await f.registry.getDevice(d.deviceId)).status).to.equal(1n);
+    expect(await f.token.balanceOf(who.address)).to.equal(10n * ONE);
+  });
+
+  it("attack: the owner moves its THING while its transfer is pending: the simulation (pending state) refuses, nothing sent", async function () {
+    const [d] = await devices(1);
+    const who = (await owner(ACTIVATION_FEE)).connect(ethers.provider);
+    await f.admin.sendTransaction({ to: who.address, value: ONE });
+    const body = await relayRequest(d, who);
+    await network.provider.send("evm_setAutomine", [false]);
+    await f.token.connect(who).transfer(f.mallory.address, ACTIVATION_FEE);
+    const nonce = await ethers.provider.getTransactionCount(relayerAddress, "pending");
+    const no = await refusal(service.relay(body));
+    expect(no.status).to.equal(409);
+    expect(await ethers.provider.getTransactionCount(relayerAddress, "pending")).to.equal(nonce);
+  });
+
+  it("attack: one owner balance, two devices relayed at once: only one transaction is sent (pending state)", async function () {
+    const [a, b] = await devices(2);
+    const who = await owner(ACTIVATION_FEE);
+    const bodyA = await relayRequest(a, who);
+    const bodyB = await relayRequest(b, who);
+    const nonce = await ethers.provider.getTransactionCount(relayerAddress);
+    await network.provider.send("evm_setAutomine", [false]);
+    const results = Promise.allSettled([service.relay(bodyA), service.relay(bodyB)]);
+    await mineWhenPending(2, 3_000);
+    const [ra, rb] = await results;
+    expect([ra, rb].filter((r) => r.status === "fulfilled")).to.have.length(1);
+    // The relayer sent exactly one transaction: no reverted one at its expense.
+    expect(await ethers.provider.getTransactionCount(relayerAddress)).to.equal(nonce + 1);
+  });
+
+  it("attack: the owner drains its THING after the relayer's transaction is pending: it reverts at the relayer's gas (README's accepted cost), the owner pays nothing", async function () {
+    const [d] = await devices(1);
+    const who = (await owner(ACTIVATION_FEE)).connect(ethers.provider);
+    await f.admin.sendTransaction({ to: who.address, value: ONE });
+    const body = await relayRequest(d, who);
+    const eth = await ethers.provider.getBalance(relayerAddress);
+    await network.provider.send("evm_setAutomine", [false]);
+    const result = service.relay(body).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    await waitPending();
+    // Front-run with a higher tip.
+    await f.token.connect(who).transfer(f.mallory.address, ACTIVATION_FEE, {
+      maxPriorityFeePerGas: 10n ** 11n,
+      maxFeePerGas: 10n ** 12n,
+      gasLimit: 100_000n,
+    });
+    await network.provider.send("evm_mine", []);
+    const error = (await result) as Rejected;
+    expect(error).to.be.instanceOf(Rejected);
+    expect(error.reason).to.equal("reverted");
+    expect(await ethers.provider.getBalance(relayerAddress)).to.be.lessThan(eth);
+    expect((await f.registry.getDevice(d.deviceId)).status).to.equal(1n);
+  });
+
+  it("attack: DEFECT a request with a forged consent for a public registered device costs the relayer at most 2 chain reads (signatures before the balance/nonce/allowance reads)", async function () {
+    const [d] = await devices(1);
+    const who = await owner(ACTIVATION_FEE);
+    const body = await relayRequest(d, who, { consentKey: Wallet.createRandom() });
+    const calls = await rpcCalls(() => service.relay(body));
+    console.log(`      forged-consent request: ${calls.length} RPC calls: ${calls.join(",")}`);
+    expect(calls.length).to.be.at.most(2);
+  });
+
+  it("attack: DEFECT --max-gas-price caps what the relayer pays: a base-fee spike after the check is paid above the cap", async function () {
+    const { gasPrice } = await ethers.provider.getFeeData();
+    const cap = gasPrice!;
+    await relayer({ maxFee: 10n * ONE, maxGasPrice: cap });
+    const [d] = await devices(1);
+    const who = await owner(ACTIVATION_FEE);
+    const body = await relayRequest(d, who);
+    await network.provider.send("evm_setAutomine", [false]);
+    const answer = service.relay(body);
+    await waitPending();
+    const tx = (await ethers.provider.getTransaction(
+      ((await network.provider.send("eth_getBlockByNumber", ["pending", false])) as { transactions: string[] })
+        .transactions[0],
+    ))!;
+    // The network's base fee rises above the cap before the transaction is mined.
+    const spike = cap + (tx.maxFeePerGas! - cap) / 2n;
+    await network.provider.send("hardhat_setNextBlockBaseFeePerGas", [`0x${spike.toString(16)}`]);
+    await network.provider.send("evm_mine", []);
+    const receipt = (await ethers.provider.getTransactionReceipt((await answer).txHash))!;
+    console.log(`      cap ${cap} wei; tx maxFeePerGas ${tx.maxFeePerGas}; paid ${receipt.gasPrice} wei/gas`);
+    expect(receipt.gasPrice).to.be.at.most(cap);
+  });
+});
