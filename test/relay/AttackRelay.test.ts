@@ -255,6 +255,57 @@ describe("relayer attacks (src/relay, in process)", function () {
     expect((await f.registry.getDevice(d.deviceId)).status).to.equal(1n);
   });
 
+  it("attack: a restarted relayer asked again for a device whose transaction is still pending sends nothing more (pending-state simulation)", async function () {
+    const [d] = await devices(1);
+    const who = await owner(ACTIVATION_FEE);
+    const body = await relayRequest(d, who);
+    const nonce = await ethers.provider.getTransactionCount(relayerAddress);
+    await network.provider.send("evm_setAutomine", [false]);
+    const first = service.relay(body);
+    await waitPending();
+    await relayer(); // a new process: its in-flight set is empty
+    const again = await refusal(service.relay(body));
+    expect(again.status).to.equal(409);
+    await network.provider.send("evm_mine", []);
+    expect((await first).device).to.equal(d.deviceId);
+    expect(await ethers.provider.getTransactionCount(relayerAddress)).to.equal(nonce + 1);
+  });
+
+  it("attack: DEFECT an RPC that hangs on one send wedges the relayer: a later request for another device never gets an answer", async function () {
+    const ctx = await registryContext(f);
+    service = await openRelayer(ctx, f.relayer, { policy: { maxFee: 10n * ONE }, receiptTimeoutSeconds: 2 });
+    const [a, b] = await devices(2);
+    const bodyA = await relayRequest(a, await owner(ACTIVATION_FEE));
+    const bodyB = await relayRequest(b, await owner(ACTIVATION_FEE));
+    const provider = (
+      ethers.provider as unknown as { _hardhatProvider: { send: (m: string, p?: unknown[]) => Promise<unknown> } }
+    )._hardhatProvider;
+    const original = provider.send.bind(provider);
+    let hung = false;
+    // The node accepts the connection but never answers the first send.
+    provider.send = (m, p) => {
+      if (!hung && (m === "eth_sendTransaction" || m === "eth_sendRawTransaction")) {
+        hung = true;
+        return new Promise(() => undefined);
+      }
+      return original(m, p);
+    };
+    try {
+      void service.relay(bodyA).catch(() => undefined);
+      const settled = await Promise.race([
+        service.relay(bodyB).then(
+          () => "answered",
+          (e: unknown) => (e instanceof Rejected ? `refused ${e.reason}` : "failed"),
+        ),
+        new Promise<string>((r) => setTimeout(() => r("no answer"), 15_000)),
+      ]);
+      expect(hung).to.equal(true);
+      expect(settled).not.to.equal("no answer");
+    } finally {
+      provider.send = original;
+    }
+  });
+
   it("attack: DEFECT a request with a forged consent for a public registered device costs the relayer at most 2 chain reads (signatures before the balance/nonce/allowance reads)", async function () {
     const [d] = await devices(1);
     const who = await owner(ACTIVATION_FEE);
