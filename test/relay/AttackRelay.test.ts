@@ -306,6 +306,36 @@ describe("relayer attacks (src/relay, in process)", function () {
     }
   });
 
+  it("attack: DEFECT junk requests naming a victim's device (public id, forged signatures) hold its in-flight lock: the owner's valid request is refused in_flight", async function () {
+    const [d] = await devices(1);
+    const who = await owner(ACTIVATION_FEE);
+    const valid = await relayRequest(d, who);
+    // The attacker knows only the device id: its own owner key, a forged device signature and consent.
+    const junk = await relayRequest({ deviceId: d.deviceId, wallet: Wallet.createRandom() }, Wallet.createRandom());
+    const provider = (
+      ethers.provider as unknown as { _hardhatProvider: { send: (m: string, p?: unknown[]) => Promise<unknown> } }
+    )._hardhatProvider;
+    const original = provider.send.bind(provider);
+    // A remote node: each read takes a while.
+    provider.send = async (m, p) => {
+      if (m === "eth_call") await new Promise((r) => setTimeout(r, 200));
+      return original(m, p);
+    };
+    let answer: string;
+    try {
+      const spam = service.relay(junk).catch((e: unknown) => e);
+      await new Promise((r) => setTimeout(r, 50));
+      answer = await service.relay(valid).then(
+        () => "relayed",
+        (e: unknown) => (e instanceof Rejected ? `refused ${e.reason}` : "failed"),
+      );
+      expect(((await spam) as Rejected).reason).to.equal("bad_device_signature");
+    } finally {
+      provider.send = original;
+    }
+    expect(answer).to.equal("relayed");
+  });
+
   it("attack: DEFECT a request with a forged consent for a public registered device costs the relayer at most 2 chain reads (signatures before the balance/nonce/allowance reads)", async function () {
     const [d] = await devices(1);
     const who = await owner(ACTIVATION_FEE);
