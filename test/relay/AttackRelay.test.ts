@@ -336,6 +336,43 @@ describe("relayer attacks (src/relay, in process)", function () {
     expect(answer).to.equal("relayed");
   });
 
+  it("attack: DEFECT after a gas spike strands one transaction (504), every later request queues behind its nonce and times out too (no replacement)", async function () {
+    const ctx = await registryContext(f);
+    service = await openRelayer(ctx, f.relayer, { policy: { maxFee: 10n * ONE }, receiptTimeoutSeconds: 2 });
+    const [a, b] = await devices(2);
+    const bodyA = await relayRequest(a, await owner(ACTIVATION_FEE));
+    const bodyB = await relayRequest(b, await owner(ACTIVATION_FEE));
+    await network.provider.send("evm_setAutomine", [false]);
+    const first = service.relay(bodyA).catch((e: unknown) => e);
+    await waitPending();
+    const pending = (await network.provider.send("eth_getBlockByNumber", ["pending", false])) as {
+      transactions: string[];
+    };
+    const stuck = (await ethers.provider.getTransaction(pending.transactions[0]))!;
+    // The base fee jumps above what the first transaction offers, and stays there.
+    const high = `0x${(stuck.maxFeePerGas! * 3n).toString(16)}`;
+    let spiking = true;
+    const spike = (async () => {
+      while (spiking) {
+        await network.provider.send("hardhat_setNextBlockBaseFeePerGas", [high]);
+        await network.provider.send("evm_mine", []);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    try {
+      expect(((await first) as Rejected).reason).to.equal("receipt_timeout");
+      const second = await service.relay(bodyB).then(
+        () => "relayed",
+        (e: unknown) => (e instanceof Rejected ? `refused ${e.reason}` : "failed"),
+      );
+      // Correct: the relayer replaces (or cancels) its stranded transaction, or refuses before queueing behind it.
+      expect(second).not.to.equal("refused receipt_timeout");
+    } finally {
+      spiking = false;
+      await spike;
+    }
+  });
+
   it("attack: DEFECT a request with a forged consent for a public registered device costs the relayer at most 2 chain reads (signatures before the balance/nonce/allowance reads)", async function () {
     const [d] = await devices(1);
     const who = await owner(ACTIVATION_FEE);
