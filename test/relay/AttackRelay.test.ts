@@ -187,16 +187,17 @@ describe("relayer attacks (src/relay, in process)", function () {
     const [d] = await devices(1);
     const who = await owner(10n * ONE);
     const body = await relayRequest(d, who, { maxFee: ACTIVATION_FEE });
-    const args = [...relayArgs(body, relayRequestOf(body).payload)] as unknown[];
-    const activate = f.registry.connect(f.relayer).getFunction("activateDeviceWithPermit");
+    const [, deviceId, to, ...rest] = relayArgs(body, relayRequestOf(body).payload);
+    const registry = f.registry.connect(f.relayer);
     // A higher maximum than the owner consented to.
-    const higher = [...args];
-    higher[0] = 10n * ONE;
-    await expect(activate(...higher)).to.be.revertedWithCustomError(f.registry, "InvalidOwnerConsent");
+    await expect(registry.activateDeviceWithPermit(10n * ONE, deviceId, to, ...rest)).to.be.revertedWithCustomError(
+      f.registry,
+      "InvalidOwnerConsent",
+    );
     // The device to the operator instead of the owner.
-    const redirected = [...args];
-    redirected[2] = f.relayer.address;
-    await expect(activate(...redirected)).to.be.revertedWithCustomError(f.registry, "InvalidDeviceSignature");
+    await expect(
+      registry.activateDeviceWithPermit(ACTIVATION_FEE, deviceId, f.relayer.address, ...rest),
+    ).to.be.revertedWithCustomError(f.registry, "InvalidDeviceSignature");
     expect((await f.registry.getDevice(d.deviceId)).status).to.equal(1n);
     expect(await f.token.balanceOf(who.address)).to.equal(10n * ONE);
   });
