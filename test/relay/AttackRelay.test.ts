@@ -138,12 +138,17 @@ describe("relayer attacks (src/relay, in process)", function () {
       await new Promise((r) => setTimeout(r, 50));
   }
 
-  /** Counts the JSON-RPC calls `run` makes through the in-process provider (hardhat-ethers' `send`). */
-  async function rpcCalls(run: () => Promise<unknown>): Promise<string[]> {
+  /** The in-process provider hardhat-ethers sends through, and its own `send` (to intercept and restore). */
+  function rpc() {
     const provider = (
       ethers.provider as unknown as { _hardhatProvider: { send: (m: string, p?: unknown[]) => Promise<unknown> } }
     )._hardhatProvider;
-    const original = provider.send.bind(provider);
+    return { provider, original: provider.send.bind(provider) };
+  }
+
+  /** Counts the JSON-RPC calls `run` makes through the in-process provider (hardhat-ethers' `send`). */
+  async function rpcCalls(run: () => Promise<unknown>): Promise<string[]> {
+    const { provider, original } = rpc();
     const calls: string[] = [];
     provider.send = (m, p) => {
       calls.push(m);
@@ -278,10 +283,7 @@ describe("relayer attacks (src/relay, in process)", function () {
     const [a, b] = await devices(2);
     const bodyA = await relayRequest(a, await owner(ACTIVATION_FEE));
     const bodyB = await relayRequest(b, await owner(ACTIVATION_FEE));
-    const provider = (
-      ethers.provider as unknown as { _hardhatProvider: { send: (m: string, p?: unknown[]) => Promise<unknown> } }
-    )._hardhatProvider;
-    const original = provider.send.bind(provider);
+    const { provider, original } = rpc();
     let hung = false;
     // The node accepts the connection but never answers the first send.
     provider.send = (m, p) => {
@@ -313,10 +315,7 @@ describe("relayer attacks (src/relay, in process)", function () {
     const valid = await relayRequest(d, who);
     // The attacker knows only the device id: its own owner key, a forged device signature and consent.
     const junk = await relayRequest({ deviceId: d.deviceId, wallet: Wallet.createRandom() }, Wallet.createRandom());
-    const provider = (
-      ethers.provider as unknown as { _hardhatProvider: { send: (m: string, p?: unknown[]) => Promise<unknown> } }
-    )._hardhatProvider;
-    const original = provider.send.bind(provider);
+    const { provider, original } = rpc();
     // A remote node: each read takes a while.
     provider.send = async (m, p) => {
       if (m === "eth_call") await new Promise((r) => setTimeout(r, 200));
