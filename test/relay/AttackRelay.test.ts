@@ -404,4 +404,63 @@ describe("relayer attacks (src/relay, in process)", function () {
     console.log(`      cap ${cap} wei; tx maxFeePerGas ${tx.maxFeePerGas}; paid ${receipt.gasPrice} wei/gas`);
     expect(receipt.gasPrice).to.be.at.most(cap);
   });
+
+  it("a send without an answer is refused 503 within the RPC bound, /health fails, and the device is not held: its retry is relayed", async function () {
+    const ctx = await registryContext(f);
+    service = await openRelayer(ctx, f.relayer, {
+      policy: { maxFee: 10n * ONE },
+      receiptTimeoutSeconds: 20,
+      http: { limits: { rpcTimeoutMs: 1_000 }, healthCacheMs: 0 },
+    });
+    const [d] = await devices(1);
+    const body = await relayRequest(d, await owner(ACTIVATION_FEE));
+    const nonce = await ethers.provider.getTransactionCount(relayerAddress);
+    const { provider, original } = rpc();
+    provider.send = (m, p) =>
+      m === "eth_sendTransaction" || m === "eth_sendRawTransaction" ? new Promise(() => undefined) : original(m, p);
+    let hung: Rejected;
+    try {
+      hung = await refusal(service.relay(body));
+    } finally {
+      provider.send = original;
+    }
+    expect(hung.status).to.equal(503);
+    expect(hung.reason).to.equal("chain_unavailable");
+    expect(hung.message).to.match(/sendTransaction got no answer within 1000 ms/);
+    const sick = await service.healthReport();
+    expect(sick.ok).to.equal(false);
+    expect((sick.rpc as { ok: boolean; error: string }).error).to.match(/sendTransaction/);
+    expect(await ethers.provider.getTransactionCount(relayerAddress)).to.equal(nonce);
+    // The node never got it: the nonce is free again and the same device is not held in flight.
+    const answer = await service.relay(body);
+    expect(answer.device).to.equal(d.deviceId);
+    expect((await f.registry.getDevice(d.deviceId)).status).to.equal(2n);
+    expect(await ethers.provider.getTransactionCount(relayerAddress)).to.equal(nonce + 1);
+    expect((await service.healthReport()).ok).to.equal(true);
+  });
+
+  it("while its transaction is unmined past the receipt timeout, the relayer sends nothing behind it (503 naming its hash) and resumes once it is mined", async function () {
+    const ctx = await registryContext(f);
+    service = await openRelayer(ctx, f.relayer, { policy: { maxFee: 10n * ONE }, receiptTimeoutSeconds: 1 });
+    const [a, b] = await devices(2);
+    const bodyA = await relayRequest(a, await owner(ACTIVATION_FEE));
+    const bodyB = await relayRequest(b, await owner(ACTIVATION_FEE));
+    const nonce = await ethers.provider.getTransactionCount(relayerAddress);
+    await network.provider.send("evm_setAutomine", [false]);
+    const timedOut = await refusal(service.relay(bodyA));
+    expect(timedOut.reason).to.equal("receipt_timeout");
+    const hash = /transaction (0x[0-9a-f]{64})/.exec(timedOut.message)![1];
+    const waiting = await refusal(service.relay(bodyB));
+    expect(waiting.status).to.equal(503);
+    expect(waiting.reason).to.equal("unmined_transaction");
+    expect(waiting.message).to.equal(`waiting for ${hash} to be mined; retry later`);
+    expect(await ethers.provider.getTransactionCount(relayerAddress, "pending")).to.equal(nonce + 1);
+    expect((await service.healthReport()).unmined).to.equal(hash);
+    await network.provider.send("evm_mine", []);
+    await network.provider.send("evm_setAutomine", [true]);
+    expect((await f.registry.getDevice(a.deviceId)).status).to.equal(2n);
+    const answer = await service.relay(bodyB);
+    expect(answer.device).to.equal(b.deviceId);
+    expect(await ethers.provider.getTransactionCount(relayerAddress)).to.equal(nonce + 2);
+  });
 });
