@@ -20,7 +20,10 @@ import { formatThing } from "../units";
 export interface RelayPolicy {
   /** The most a request's `maxFee` may be (token units): the relayer relays activations up to this fee. */
   maxFee: bigint;
-  /** Refuse to send (503, retry later) while the network's gas price is above this (wei); undefined: no cap. */
+  /**
+   * The most the relayer pays per gas (wei): refuse to send (503, retry later) while the network's gas price
+   * is above it, and send with it as the transaction's fee cap; undefined: no cap.
+   */
   maxGasPrice?: bigint;
 }
 
@@ -79,6 +82,19 @@ export function checkSignatures(
   deviceKey: string,
   permit: { nonce: bigint; allowance: bigint; fee: bigint },
 ): void {
+  checkConsent(target, r, deviceKey);
+  checkPermit(target, r, permit);
+}
+
+/**
+ * The device's activation (signed by `deviceKey`) and the owner's payment consent: needs no chain read
+ * but the device's key, so a forged request is refused before the relayer reads anything else.
+ */
+export function checkConsent(
+  target: RelayTarget,
+  r: { request: RelayRequest; payload: ActivationPayload },
+  deviceKey: string,
+): void {
   const { request, payload } = r;
   const owner = getAddress(payload.owner.toLowerCase());
   const maxFee = BigInt(request.maxFee);
@@ -97,12 +113,22 @@ export function checkSignatures(
       `the payment consent is not signed by the owner ${owner} for this device, maximum fee and deadline on this registry`,
       "bad_consent",
     );
+}
+
+/** The owner's permit for the owner's token nonce, unless a standing allowance already covers the fee. */
+export function checkPermit(
+  target: RelayTarget,
+  r: { request: RelayRequest; payload: ActivationPayload },
+  permit: { nonce: bigint; allowance: bigint; fee: bigint },
+): void {
+  const { request, payload } = r;
+  const owner = getAddress(payload.owner.toLowerCase());
   const message = {
     owner,
     spender: target.registryAddress,
-    value: maxFee,
+    value: BigInt(request.maxFee),
     nonce: permit.nonce,
-    deadline: ownerDeadline,
+    deadline: BigInt(request.ownerDeadline),
   };
   // A permit already used (its nonce spent) is fine when the allowance it gave is still there.
   if (signerOf(target.tokenDomain, PERMIT_TYPES, message, request.permit) !== owner && permit.allowance < permit.fee)

@@ -1,16 +1,25 @@
 import { getAddress, isError } from "ethers";
-import type { Signer, TransactionReceipt, TransactionResponse } from "ethers";
+import type { Signer, TransactionReceipt, TransactionRequest, TransactionResponse } from "ethers";
 
 import type { SystemContext } from "../chain/context";
 import { PreflightSigner } from "../chain/preflight";
 import { describeRevert } from "../chain/revert";
 import { nextBlockTime } from "../chain/time";
 import { UserError } from "../errors";
-import { HttpService, Rejected } from "../http/service";
+import { boundedRead } from "../http/rpc";
+import { ChainUnavailable, HttpService, Rejected } from "../http/service";
 import type { HttpOptions } from "../http/service";
 import { relayRequestOf } from "../registry/activation-link";
 import type { ActivationPayload, RelayRequest } from "../registry/activation-link";
-import { checkDeadlines, checkFee, checkRequest, checkSignatures, relayArgs, simulationRefusal } from "./checks";
+import {
+  checkConsent,
+  checkDeadlines,
+  checkFee,
+  checkPermit,
+  checkRequest,
+  relayArgs,
+  simulationRefusal,
+} from "./checks";
 import type { RelayPolicy, RelayTarget } from "./checks";
 import type { RelayAnswer } from "./client";
 import { RelayMetrics } from "./metrics";
@@ -66,6 +75,10 @@ export class RelayService extends HttpService<RelayMetrics> {
   /** The tail of the send queue: each send starts once the one before it was handed to the node. */
   private sending: Promise<unknown> = Promise.resolve();
   private readonly receiptTimeoutMs: number;
+  /** The relayer's transaction not mined within its timeout, or sent without an answer: nothing goes behind it. */
+  private unmined?: { nonce: number; hash?: string };
+  /** The relayer's last chain call that failed or got no answer (cleared by one that answers): /health fails. */
+  private chainFault?: string;
 
   constructor(private readonly o: RelayServiceOptions) {
     const metrics = new RelayMetrics({ processMetrics: o.http?.processMetrics });
@@ -99,25 +112,17 @@ export class RelayService extends HttpService<RelayMetrics> {
     const payload = { ...parsed.payload, owner: getAddress(parsed.payload.owner.toLowerCase()) };
     checkRequest(this.o.target, request, this.o.policy);
     const key = payload.deviceId.toLowerCase();
-    if (this.inFlight.has(key))
-      throw new Rejected(
-        409,
-        `device ${payload.deviceId} is being relayed already: wait for that transaction`,
-        "in_flight",
-      );
+    this.refuseInFlight(key, payload.deviceId);
+    // Every check before the lock: only a request that passed them all may hold its device.
+    await this.check(request, payload);
+    this.refuseInFlight(key, payload.deviceId);
     this.inFlight.add(key);
-    let release = true;
     try {
-      const gas = await this.check(request, payload);
-      const tx = await this.send(relayArgs(request, payload), gas);
+      const fees = await this.feeCap();
+      const gas = await this.simulate(request, payload);
+      const tx = await this.send(relayArgs(request, payload), gas, fees);
       this.app.log.info({ device: payload.deviceId, tx: tx.hash }, "relay sent");
-      const receipt = await this.mined(tx, () => {
-        release = false;
-        void tx
-          .wait()
-          .catch(() => undefined)
-          .finally(() => this.inFlight.delete(key));
-      });
+      const receipt = await this.mined(tx);
       const fee = this.feeTaken(receipt, payload.owner);
       this.metrics.relayed.inc();
       this.metrics.gasUsed.inc(Number(receipt.gasUsed));
@@ -129,15 +134,47 @@ export class RelayService extends HttpService<RelayMetrics> {
         gasUsed: receipt.gasUsed.toString(),
       };
     } finally {
-      if (release) this.inFlight.delete(key);
+      this.inFlight.delete(key);
     }
   }
 
-  /** Every check against the chain, then the simulation: the gas the call needs. Throws a {@link Rejected}. */
-  private async check(request: RelayRequest, payload: ActivationPayload): Promise<bigint> {
+  /** /health: also failing while the relayer's last chain call got no answer, and naming an unmined transaction. */
+  override async healthReport(): Promise<{ ok: boolean } & Record<string, unknown>> {
+    const report = await super.healthReport();
+    const unmined = this.unmined === undefined ? {} : { unmined: this.unmined.hash ?? `nonce ${this.unmined.nonce}` };
+    if (this.chainFault === undefined) return { ...report, ...unmined };
+    const rpc = { ...(report.rpc as Record<string, unknown>), ok: false, error: this.chainFault };
+    return { ...report, ...unmined, ok: false, rpc };
+  }
+
+  private refuseInFlight(key: string, deviceId: string): void {
+    if (this.inFlight.has(key))
+      throw new Rejected(409, `device ${deviceId} is being relayed already: wait for that transaction`, "in_flight");
+  }
+
+  /**
+   * A chain call bounded by `rpcTimeoutMs` (503 "chain unavailable" on a fault or no answer). A fault is
+   * remembered for /health until a later call answers.
+   */
+  private async chain<T>(call: string, read: () => Promise<T>): Promise<T> {
+    try {
+      const value = await this.readChain(call, read);
+      this.chainFault = undefined;
+      return value;
+    } catch (error) {
+      if (error instanceof ChainUnavailable) this.chainFault = error.message;
+      throw error;
+    }
+  }
+
+  /**
+   * Every check that needs no transaction, cheapest first: the device's status and the signatures (one
+   * read: the device's key), then the owner's permit, the deadlines, the fee and the owner's balance.
+   */
+  private async check(request: RelayRequest, payload: ActivationPayload): Promise<void> {
     const { registry, token, registryAddress } = this.o.target;
     const owner = payload.owner;
-    const device = await this.readChain("getDevice", () => registry.getDevice(payload.deviceId));
+    const device = await this.chain("getDevice", () => registry.getDevice(payload.deviceId));
     const status = Number(device.status);
     if (status === 0)
       throw new Rejected(
@@ -148,7 +185,8 @@ export class RelayService extends HttpService<RelayMetrics> {
     if (status === 2)
       throw new Rejected(409, `device ${payload.deviceId} is already active (owner ${device.owner})`, "already_active");
     if (status === 3) throw new Rejected(409, `device ${payload.deviceId} was revoked`, "revoked");
-    const [fee, balance, nonce, allowance, next] = await this.readChain("relay state", () =>
+    checkConsent(this.o.target, { request, payload }, device.deviceKey);
+    const [fee, balance, nonce, allowance, next] = await this.chain("relay state", () =>
       Promise.all([
         registry.activationFeeOf(payload.deviceId),
         token.balanceOf(owner),
@@ -157,43 +195,110 @@ export class RelayService extends HttpService<RelayMetrics> {
         nextBlockTime(this.o.ctx.provider),
       ]),
     );
-    checkSignatures(this.o.target, { request, payload }, device.deviceKey, { nonce, allowance, fee });
+    checkPermit(this.o.target, { request, payload }, { nonce, allowance, fee });
     checkDeadlines(payload, BigInt(request.ownerDeadline), next);
     checkFee(fee, BigInt(request.maxFee), balance, owner);
-    await this.checkGasPrice();
-    try {
-      return await registry.activateDeviceWithPermit.estimateGas(...relayArgs(request, payload), {
-        from: this.o.relayer,
-      });
-    } catch (error) {
-      if (unfunded(error)) throw UNFUNDED();
-      throw simulationRefusal(error) ?? error;
-    }
   }
 
-  private async checkGasPrice(): Promise<void> {
+  /** The simulation: the gas the call needs, or a {@link Rejected} naming why the registry would refuse it. */
+  private simulate(request: RelayRequest, payload: ActivationPayload): Promise<bigint> {
+    const { registry } = this.o.target;
+    return this.chain("estimateGas", async () => {
+      try {
+        return await registry.activateDeviceWithPermit.estimateGas(...relayArgs(request, payload), {
+          from: this.o.relayer,
+        });
+      } catch (error) {
+        if (unfunded(error)) throw UNFUNDED();
+        throw simulationRefusal(error) ?? error;
+      }
+    });
+  }
+
+  /**
+   * Under `--max-gas-price`: 503 while the network's gas price is above the cap, else the fee fields that
+   * hold the transaction to it (its fee cap is the cap, its tip at most the cap). No cap: none.
+   */
+  private async feeCap(): Promise<Pick<TransactionRequest, "gasPrice" | "maxFeePerGas" | "maxPriorityFeePerGas">> {
     const cap = this.o.policy.maxGasPrice;
-    if (cap === undefined) return;
-    const { gasPrice } = await this.readChain("getFeeData", () => this.o.ctx.provider.getFeeData());
+    if (cap === undefined) return {};
+    const { gasPrice, maxFeePerGas, maxPriorityFeePerGas } = await this.chain("getFeeData", () =>
+      this.o.ctx.provider.getFeeData(),
+    );
     if (gasPrice !== null && gasPrice > cap)
       throw new Rejected(
         503,
         `the network's gas price ${gasPrice} wei is above this relayer's cap of ${cap} wei: try again later`,
         "gas_price_above_cap",
       );
+    if (maxFeePerGas !== null) {
+      const tip = maxPriorityFeePerGas ?? 0n;
+      return { maxFeePerGas: cap, maxPriorityFeePerGas: tip < cap ? tip : cap };
+    }
+    return { gasPrice: gasPrice ?? cap };
   }
 
-  /** Sends from the one key, one transaction at a time (each after the one before reached the node). */
-  private send(args: ReturnType<typeof relayArgs>, gas: bigint): Promise<TransactionResponse> {
+  /**
+   * While a transaction of the relayer is not mined past its timeout (or its send got no answer), nothing
+   * more is queued behind its nonce: 503 naming it, until it is mined (or the node no longer holds it).
+   */
+  private async refuseUnmined(): Promise<void> {
+    const unmined = this.unmined;
+    if (unmined === undefined) return;
+    const provider = this.o.ctx.provider;
+    const [mined, pending] = await this.chain("getTransactionCount", () =>
+      Promise.all([
+        provider.getTransactionCount(this.o.relayer, "latest"),
+        provider.getTransactionCount(this.o.relayer, "pending"),
+      ]),
+    );
+    if (mined > unmined.nonce || pending <= unmined.nonce) {
+      if (this.unmined === unmined) this.unmined = undefined;
+      return;
+    }
+    throw new Rejected(
+      503,
+      `waiting for ${unmined.hash ?? `the relayer's transaction with nonce ${unmined.nonce}`} to be mined; retry later`,
+      "unmined_transaction",
+    );
+  }
+
+  /**
+   * Sends from the one key, one transaction at a time (each after the one before reached the node, or its
+   * send timed out), with an explicit nonce so a send without an answer is known by it.
+   */
+  private send(
+    args: ReturnType<typeof relayArgs>,
+    gas: bigint,
+    fees: Pick<TransactionRequest, "gasPrice" | "maxFeePerGas" | "maxPriorityFeePerGas">,
+  ): Promise<TransactionResponse> {
     const { registry, registryAddress } = this.o.target;
     const data = registry.interface.encodeFunctionData("activateDeviceWithPermit", [...args]);
     const run = this.sending.then(async () => {
+      await this.refuseUnmined();
+      const nonce = await this.chain("getTransactionCount", () =>
+        this.o.ctx.provider.getTransactionCount(this.o.relayer, "pending"),
+      );
       try {
-        return await this.signer.sendTransaction({ to: registryAddress, data, gasLimit: gas + gas / 5n });
+        return await this.chain("sendTransaction", async () => {
+          try {
+            return await this.signer.sendTransaction({
+              to: registryAddress,
+              data,
+              gasLimit: gas + gas / 5n,
+              nonce,
+              ...fees,
+            });
+          } catch (error) {
+            if (unfunded(error)) throw UNFUNDED();
+            // The preflight's refusal (the chain moved since the check): one line, nothing sent.
+            if (error instanceof UserError) throw new Rejected(409, error.message, "would_revert");
+            throw error;
+          }
+        });
       } catch (error) {
-        if (unfunded(error)) throw UNFUNDED();
-        // The preflight's refusal (the chain moved since the check): one line, nothing sent.
-        if (error instanceof UserError) throw new Rejected(409, error.message, "would_revert");
+        // No answer (or a fault): the node may hold it yet, so nothing more goes out behind this nonce.
+        if (error instanceof ChainUnavailable) this.unmined ??= { nonce };
         throw error;
       }
     });
@@ -201,26 +306,42 @@ export class RelayService extends HttpService<RelayMetrics> {
     return run;
   }
 
-  /** The receipt within the bound; `onTimeout` runs before the 504 (the transaction may still be mined). */
-  private async mined(tx: TransactionResponse, onTimeout: () => void): Promise<TransactionReceipt> {
+  /** The receipt within the bound; after it, 504 and later sends wait for this one ({@link refuseUnmined}). */
+  private async mined(tx: TransactionResponse): Promise<TransactionReceipt> {
+    const timedOut = (): Rejected => {
+      this.unmined ??= { nonce: tx.nonce, hash: tx.hash };
+      return new Rejected(
+        504,
+        `sent as transaction ${tx.hash}, not mined within ${this.receiptTimeoutMs / 1000} s: look it up before sending the request again`,
+        "receipt_timeout",
+      );
+    };
     let receipt: TransactionReceipt | null;
     try {
-      receipt = await tx.wait(1, this.receiptTimeoutMs);
+      // ethers' own bound, and ours around it should a receipt poll hang.
+      receipt = await boundedRead(
+        "receipt",
+        async () => {
+          try {
+            return await tx.wait(1, this.receiptTimeoutMs);
+          } catch (error) {
+            if (isError(error, "TIMEOUT")) throw timedOut();
+            if (isError(error, "CALL_EXCEPTION"))
+              throw new Rejected(
+                502,
+                `transaction ${tx.hash} was mined but reverted: ${describeRevert(error) ?? "no reason given"}`,
+                "reverted",
+              );
+            throw error;
+          }
+        },
+        this.receiptTimeoutMs + this.limits.rpcTimeoutMs,
+        (kind) => {
+          if (kind === "timeout") this.chainFault = `the receipt of ${tx.hash} got no answer`;
+        },
+      );
     } catch (error) {
-      if (isError(error, "TIMEOUT")) {
-        onTimeout();
-        throw new Rejected(
-          504,
-          `sent as transaction ${tx.hash}, not mined within ${this.receiptTimeoutMs / 1000} s: look it up before sending the request again`,
-          "receipt_timeout",
-        );
-      }
-      if (isError(error, "CALL_EXCEPTION"))
-        throw new Rejected(
-          502,
-          `transaction ${tx.hash} was mined but reverted: ${describeRevert(error) ?? "no reason given"}`,
-          "reverted",
-        );
+      if (error instanceof ChainUnavailable) throw timedOut();
       throw error;
     }
     if (receipt === null || receipt.status !== 1)
