@@ -18,7 +18,7 @@ import type { RegistryFixture } from "../shared/fixtures";
 /*
  * An outsider's attacks on the activation relayer (src/relay/), in process: the service's `relay` is called
  * directly against the in-process network, automining off where a race needs a pending transaction.
- * A passing test is a defence that held; a test marked DEFECT asserts the correct behaviour and fails.
+ * A passing test is a defence that held; "found and fixed" tests assert the correct behaviour and failed on the code as reviewed.
  */
 
 type Key = Wallet | HDNodeWallet;
@@ -277,7 +277,7 @@ describe("relayer attacks (src/relay, in process)", function () {
     expect(await ethers.provider.getTransactionCount(relayerAddress)).to.equal(nonce + 1);
   });
 
-  it("attack: DEFECT an RPC that hangs on one send wedges the relayer: a later request for another device never gets an answer", async function () {
+  it("attack (found and fixed): an RPC that hangs on one send wedges the relayer: a later request for another device never gets an answer", async function () {
     const ctx = await registryContext(f);
     service = await openRelayer(ctx, f.relayer, { policy: { maxFee: 10n * ONE }, receiptTimeoutSeconds: 2 });
     const [a, b] = await devices(2);
@@ -309,7 +309,7 @@ describe("relayer attacks (src/relay, in process)", function () {
     }
   });
 
-  it("attack: DEFECT junk requests naming a victim's device (public id, forged signatures) hold its in-flight lock: the owner's valid request is refused in_flight", async function () {
+  it("attack (found and fixed): junk requests naming a victim's device (public id, forged signatures) hold its in-flight lock: the owner's valid request is refused in_flight", async function () {
     const [d] = await devices(1);
     const who = await owner(ACTIVATION_FEE);
     const valid = await relayRequest(d, who);
@@ -336,7 +336,7 @@ describe("relayer attacks (src/relay, in process)", function () {
     expect(answer).to.equal("relayed");
   });
 
-  it("attack: DEFECT after a gas spike strands one transaction (504), every later request queues behind its nonce and times out too (no replacement)", async function () {
+  it("attack (found and fixed): after a gas spike strands one transaction (504), every later request queues behind its nonce and times out too (no replacement)", async function () {
     const ctx = await registryContext(f);
     service = await openRelayer(ctx, f.relayer, { policy: { maxFee: 10n * ONE }, receiptTimeoutSeconds: 2 });
     const [a, b] = await devices(2);
@@ -373,7 +373,7 @@ describe("relayer attacks (src/relay, in process)", function () {
     }
   });
 
-  it("attack: DEFECT a request with a forged consent for a public registered device costs the relayer at most 2 chain reads (signatures before the balance/nonce/allowance reads)", async function () {
+  it("attack (found and fixed): a request with a forged consent for a public registered device costs the relayer at most 2 chain reads (signatures before the balance/nonce/allowance reads)", async function () {
     const [d] = await devices(1);
     const who = await owner(ACTIVATION_FEE);
     const body = await relayRequest(d, who, { consentKey: Wallet.createRandom() });
@@ -382,7 +382,7 @@ describe("relayer attacks (src/relay, in process)", function () {
     expect(calls.length).to.be.at.most(2);
   });
 
-  it("attack: DEFECT --max-gas-price caps what the relayer pays: a base-fee spike after the check is paid above the cap", async function () {
+  it("attack (found and fixed): --max-gas-price caps what the relayer pays: a base-fee spike after the check is paid above the cap", async function () {
     const { gasPrice } = await ethers.provider.getFeeData();
     const cap = gasPrice!;
     await relayer({ maxFee: 10n * ONE, maxGasPrice: cap });

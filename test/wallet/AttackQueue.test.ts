@@ -31,8 +31,8 @@ import { WALLET, domain, proposal, signed } from "../shared/proposals";
 
 /*
  * An outside review of the app server's proposal queue (src/wallets/queue.ts, queue-http.ts) as a hostile
- * client, a hostile co-owner and a stranger. A passing test: the defence held. A test marked DEFECT asserts
- * the behaviour the queue should have and FAILS on the code as reviewed.
+ * client, a hostile co-owner and a stranger. A passing test: the defence held. A test titled "found and
+ * fixed" asserts the behaviour the queue should have; each failed on the code as reviewed and passes now.
  */
 
 const owners = [Wallet.createRandom(), Wallet.createRandom(), Wallet.createRandom()];
@@ -69,11 +69,11 @@ describe("Attack review: the proposal queue as a hostile client, co-owner and st
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  // DEFECT (HIGH): the nonce is any digit string, so "03", "003", … are the same nonce (same digest, same
+  // Found (and fixed since) (HIGH): the nonce is any digit string, so "03", "003", … are the same nonce (same digest, same
   // signature) but another file name `<nonce>-<digest>.json`. A stranger who saw one owner's proposal (GET is
   // public) fills the wallet's 50 slots with copies of it: no owner can open a proposal until nonce 3 is spent, and
   // the page lists the same proposal 50 times (owners signing different copies split their signatures).
-  it("attack: DEFECT — a stranger replays an owner's proposal under leading-zero nonces and fills the queue", async function () {
+  it("attack (found and fixed): a stranger replays an owner's proposal under leading-zero nonces and fills the queue", async function () {
     const original = await signed(proposal(), owners[0]);
     await queue.submit(original);
     let accepted = 0;
@@ -95,11 +95,11 @@ describe("Attack review: the proposal queue as a hostile client, co-owner and st
     expect({ listed: listed.length, fresh }, `${accepted} copies stored`).to.deep.equal({ listed: 1, fresh: "stored" });
   });
 
-  // DEFECT (MEDIUM): the 50-proposal (and 256 KiB) bound is per wallet, not per owner, and the queue has no
+  // Found (and fixed since) (MEDIUM): the 50-proposal (and 256 KiB) bound is per wallet, not per owner, and the queue has no
   // route to drop a proposal ("execute or drop some first" cannot be followed over HTTP). One hostile co-owner
   // signs 50 throwaway proposals over the 6 open nonces and the other owners cannot open any proposal until
   // all 6 nonces are spent — by executing the hostile owner's proposals or leaving the queue for the CLI.
-  it("attack: DEFECT — one hostile co-owner fills all 50 slots over nonces 3..8 and locks the other owners out", async function () {
+  it("attack (found and fixed): one hostile co-owner fills all 50 slots over nonces 3..8 and locks the other owners out", async function () {
     // (Adjusted with the fix: the hostile owner's posts beyond its share are refused, so the loop counts them.)
     let hostile = 0;
     for (let i = 0; i < MAX_PENDING; i++) {
@@ -116,9 +116,9 @@ describe("Attack review: the proposal queue as a hostile client, co-owner and st
     expect(honest).to.equal("stored");
   });
 
-  // DEFECT (MEDIUM), the byte bound as above: a hostile co-owner tops the wallet's 256 KiB up to a few bytes
+  // Found (and fixed since) (MEDIUM), the byte bound as above: a hostile co-owner tops the wallet's 256 KiB up to a few bytes
   // short, and then no owner can even add a signature to an honest proposal stored before (a merge grows its file).
-  it("attack: DEFECT — a hostile co-owner fills the 256 KiB so no owner can sign an honest proposal already stored", async function () {
+  it("attack (found and fixed): a hostile co-owner fills the 256 KiB so no owner can sign an honest proposal already stored", async function () {
     const honest = await queue.submit(await signed(proposal({ value: "1" }), owners[1]));
     let n = 100;
     for (const size of [30_000, 10_000, 3_000, 1_000, 300, 100, 30, 10, 0]) {
@@ -140,10 +140,10 @@ describe("Attack review: the proposal queue as a hostile client, co-owner and st
     expect(signing, `owner 2 signing proposal ${honest.id}`).to.equal("ready");
   });
 
-  // DEFECT (MEDIUM): a wallet has at most MAX_OWNERS (20) owners, but a 64 KiB body carries ~330 signatures, and
+  // Found (and fixed since) (MEDIUM): a wallet has at most MAX_OWNERS (20) owners, but a 64 KiB body carries ~330 signatures, and
   // each is recovered (secp256k1 public-key recovery, ~1-8 ms of blocked event loop each) before the first is
   // refused: one 60 KB post holds the whole vite server for seconds, and "garbage costs no chain" hides a CPU cost.
-  it("attack: DEFECT — a post with hundreds of signatures costs one key recovery each before it is refused", async function () {
+  it("attack (found and fixed): a post with hundreds of signatures costs one key recovery each before it is refused", async function () {
     const sig = stranger.signingKey.sign("0x" + "22".repeat(32)).serialized;
     const signatures: Record<string, string> = {};
     for (let i = 1; i <= 330; i++) signatures[getAddress("0x" + i.toString(16).padStart(40, "0"))] = sig;
@@ -169,11 +169,11 @@ describe("Attack review: the proposal queue as a hostile client, co-owner and st
     expect(recoveries).to.be.at.most(MAX_OWNERS);
   });
 
-  // DEFECT (MEDIUM): posts are applied one at a time through `tail`, a promise chain with no bound; the cap's
+  // Found (and fixed since) (MEDIUM): posts are applied one at a time through `tail`, a promise chain with no bound; the cap's
   // "16 waiting, then 503" never sees more than one post. A post for a wallet whose read hangs (a slow RPC, or
   // the full log scan of a clone the factory never made, below) holds every later post, even garbage that needs
   // no chain, and posts pile up without a 503.
-  it("attack: DEFECT — posts wait in one unbounded line behind a slow read: no 503, and chain-free refusals wait too", async function () {
+  it("attack (found and fixed): posts wait in one unbounded line behind a slow read: no 503, and chain-free refusals wait too", async function () {
     const release: (() => void)[] = [];
     let started = 0;
     queue = new ProposalQueue(dir, async (wallet) => {
@@ -331,11 +331,11 @@ describe("Attack review: the queue against the chain (Hardhat network)", functio
     return { f, ctx, calls, dir, factoryBlock, addresses };
   }
 
-  // DEFECT (MEDIUM): `isWalletClone` checks the code, and anyone can deploy that exact code (an EIP-1167 clone of
+  // Found (and fixed since) (MEDIUM): `isWalletClone` checks the code, and anyone can deploy that exact code (an EIP-1167 clone of
   // the implementation) without the factory. The reader then scans `WalletCreated` from the factory's deployment
   // block to the head in bounded ranges, finds nothing, and remembers nothing: every GET (or post) for that
   // address repeats (head - deployment) / maxBlockRange eth_getLogs calls, and holds a chain-read slot meanwhile.
-  it("attack: DEFECT — an exact clone the factory never made costs a full log scan on every request", async function () {
+  it("attack (found and fixed): an exact clone the factory never made costs a full log scan on every request", async function () {
     const { f, ctx, calls, dir, factoryBlock } = await setup();
     const RANGE = 4;
     await mine(40 * RANGE);
@@ -357,10 +357,10 @@ describe("Attack review: the queue against the chain (Hardhat network)", functio
     expect(perRequest.slice(1), `eth_getLogs per request: ${perRequest.join(", ")}`).to.deep.equal([0, 0]);
   });
 
-  // DEFECT (MEDIUM, no fairness): the cap is first come, first served over all clients. 20 cheap clone addresses
+  // Found (and fixed since) (MEDIUM, no fairness): the cap is first come, first served over all clients. 20 cheap clone addresses
   // (above), each a long scan, hold all 4 slots and 16 waiting places, and an owner's request for a wallet the
   // server already knows (one nonce() call) is 503 for as long as the attacker keeps them coming.
-  it("attack: DEFECT — twenty fake clones hold the read cap and a known wallet's owner gets 503", async function () {
+  it("attack (found and fixed): twenty fake clones hold the read cap and a known wallet's owner gets 503", async function () {
     const { f, ctx, dir, factoryBlock } = await setup();
     await mine(200);
     const code = await ethers.provider.getCode(await f.wallet.getAddress());
