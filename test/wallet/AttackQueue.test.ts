@@ -69,7 +69,7 @@ describe("Attack review: the proposal queue as a hostile client, co-owner and st
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  // Found (and fixed since) (HIGH): the nonce is any digit string, so "03", "003", … are the same nonce (same digest, same
+  // Found and fixed (HIGH): the nonce is any digit string, so "03", "003", … are the same nonce (same digest, same
   // signature) but another file name `<nonce>-<digest>.json`. A stranger who saw one owner's proposal (GET is
   // public) fills the wallet's 50 slots with copies of it: no owner can open a proposal until nonce 3 is spent, and
   // the page lists the same proposal 50 times (owners signing different copies split their signatures).
@@ -95,7 +95,7 @@ describe("Attack review: the proposal queue as a hostile client, co-owner and st
     expect({ listed: listed.length, fresh }, `${accepted} copies stored`).to.deep.equal({ listed: 1, fresh: "stored" });
   });
 
-  // Found (and fixed since) (MEDIUM): the 50-proposal (and 256 KiB) bound is per wallet, not per owner, and the queue has no
+  // Found and fixed (MEDIUM): the 50-proposal (and 256 KiB) bound is per wallet, not per owner, and the queue has no
   // route to drop a proposal ("execute or drop some first" cannot be followed over HTTP). One hostile co-owner
   // signs 50 throwaway proposals over the 6 open nonces and the other owners cannot open any proposal until
   // all 6 nonces are spent — by executing the hostile owner's proposals or leaving the queue for the CLI.
@@ -116,7 +116,7 @@ describe("Attack review: the proposal queue as a hostile client, co-owner and st
     expect(honest).to.equal("stored");
   });
 
-  // Found (and fixed since) (MEDIUM), the byte bound as above: a hostile co-owner tops the wallet's 256 KiB up to a few bytes
+  // Found and fixed (MEDIUM), the byte bound as above: a hostile co-owner tops the wallet's 256 KiB up to a few bytes
   // short, and then no owner can even add a signature to an honest proposal stored before (a merge grows its file).
   it("attack (found and fixed): a hostile co-owner fills the 256 KiB so no owner can sign an honest proposal already stored", async function () {
     const honest = await queue.submit(await signed(proposal({ value: "1" }), owners[1]));
@@ -140,7 +140,7 @@ describe("Attack review: the proposal queue as a hostile client, co-owner and st
     expect(signing, `owner 2 signing proposal ${honest.id}`).to.equal("ready");
   });
 
-  // Found (and fixed since) (MEDIUM): a wallet has at most MAX_OWNERS (20) owners, but a 64 KiB body carries ~330 signatures, and
+  // Found and fixed (MEDIUM): a wallet has at most MAX_OWNERS (20) owners, but a 64 KiB body carries ~330 signatures, and
   // each is recovered (secp256k1 public-key recovery, ~1-8 ms of blocked event loop each) before the first is
   // refused: one 60 KB post holds the whole vite server for seconds, and "garbage costs no chain" hides a CPU cost.
   it("attack (found and fixed): a post with hundreds of signatures costs one key recovery each before it is refused", async function () {
@@ -169,7 +169,7 @@ describe("Attack review: the proposal queue as a hostile client, co-owner and st
     expect(recoveries).to.be.at.most(MAX_OWNERS);
   });
 
-  // Found (and fixed since) (MEDIUM): posts are applied one at a time through `tail`, a promise chain with no bound; the cap's
+  // Found and fixed (MEDIUM): posts are applied one at a time through `tail`, a promise chain with no bound; the cap's
   // "16 waiting, then 503" never sees more than one post. A post for a wallet whose read hangs (a slow RPC, or
   // the full log scan of a clone the factory never made, below) holds every later post, even garbage that needs
   // no chain, and posts pile up without a 503.
@@ -331,7 +331,7 @@ describe("Attack review: the queue against the chain (Hardhat network)", functio
     return { f, ctx, calls, dir, factoryBlock, addresses };
   }
 
-  // Found (and fixed since) (MEDIUM): `isWalletClone` checks the code, and anyone can deploy that exact code (an EIP-1167 clone of
+  // Found and fixed (MEDIUM): `isWalletClone` checks the code, and anyone can deploy that exact code (an EIP-1167 clone of
   // the implementation) without the factory. The reader then scans `WalletCreated` from the factory's deployment
   // block to the head in bounded ranges, finds nothing, and remembers nothing: every GET (or post) for that
   // address repeats (head - deployment) / maxBlockRange eth_getLogs calls, and holds a chain-read slot meanwhile.
@@ -357,7 +357,7 @@ describe("Attack review: the queue against the chain (Hardhat network)", functio
     expect(perRequest.slice(1), `eth_getLogs per request: ${perRequest.join(", ")}`).to.deep.equal([0, 0]);
   });
 
-  // Found (and fixed since) (MEDIUM, no fairness): the cap is first come, first served over all clients. 20 cheap clone addresses
+  // Found and fixed (MEDIUM, no fairness): the cap is first come, first served over all clients. 20 cheap clone addresses
   // (above), each a long scan, hold all 4 slots and 16 waiting places, and an owner's request for a wallet the
   // server already knows (one nonce() call) is 503 for as long as the attacker keeps them coming.
   it("attack (found and fixed): twenty fake clones hold the read cap and a known wallet's owner gets 503", async function () {
