@@ -295,16 +295,9 @@ export class AuditorService extends HttpService<AuditorMetrics> {
         },
         built.digests(),
       );
-    const batchSize = this.options.batchSize ?? 200;
-    const { failure, ...landed } = await submitScores(
-      registry,
-      entries,
-      epoch,
-      built.root,
-      built.count,
-      batchSize,
-      this.options.minedTimeoutMs,
-    );
+    const { batchSize = 200, minedTimeoutMs } = this.options;
+    const submitted = submitScores(registry, entries, epoch, built.root, built.count, batchSize, minedTimeoutMs);
+    const { failure, ...landed } = await submitted;
     if (recorded !== undefined || entries.length > 0) {
       const scores = entries.slice(0, landed.submitted);
       store.recordBatches(epoch, { ...landed, scores }, failure === undefined);
@@ -312,13 +305,11 @@ export class AuditorService extends HttpService<AuditorMetrics> {
     }
     if (failure !== undefined) {
       const message = failure instanceof Error ? failure.message : String(failure);
-      if (failure instanceof NotMined)
-        throw new UserError(
-          `epoch ${epoch}: ${landed.submitted} of ${entries.length} scores submitted, then ${message}`,
-        );
-      throw new UserError(
-        `epoch ${epoch}: ${landed.submitted} of ${entries.length} scores submitted, then the chain refused a batch: ${message}; run the epoch again to submit the rest`,
-      );
+      const then =
+        failure instanceof NotMined
+          ? message
+          : `the chain refused a batch: ${message}; run the epoch again to submit the rest`;
+      throw new UserError(`epoch ${epoch}: ${landed.submitted} of ${entries.length} scores submitted, then ${then}`);
     }
     return {
       epoch,
