@@ -14,6 +14,7 @@ import { openRelayer } from "../../src/relay/serve";
 import type { RelayService } from "../../src/relay/service";
 import { ACTIVATION_FEE, ONE, registryContext, registryFixture, testDevice } from "../shared/fixtures";
 import type { RegistryFixture } from "../shared/fixtures";
+import { coverageRunning } from "../shared/gas";
 
 /*
  * An outsider's attacks on the activation relayer (src/relay/), in process: the service's `relay` is called
@@ -25,6 +26,12 @@ type Key = Wallet | HDNodeWallet;
 
 describe("relayer attacks (src/relay, in process)", function () {
   this.timeout(120_000);
+
+  // The relayer is TypeScript, which coverage does not measure; its races rest on RPC timeouts (1-5 s) that the
+  // instrumented network's slow calls overrun (CI: 12 failures under coverage, 0 in `npm test`).
+  before(function () {
+    if (coverageRunning()) this.skip();
+  });
 
   let f: RegistryFixture;
   let service: RelayService;
