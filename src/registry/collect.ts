@@ -1,6 +1,7 @@
 import { getAddress } from "ethers";
 
 import type { DeviceRegistry } from "../../typechain-types";
+import { DEFAULT_MINED_TIMEOUT_MS, minedWithin } from "../chain/mined";
 import { UserError } from "../errors";
 
 /**
@@ -85,15 +86,20 @@ export async function checkCollectAccounts(registry: DeviceRegistry, accounts: r
 /**
  * Collects the fees `accounts` paid from credit into the reward pool (`registry` connected to the sender;
  * anyone may send it). Accounts with nothing to collect are left out; when none is left, nothing is sent.
- * `collected` is what the transaction's `PaidFeesCollected` events say joined the pool.
+ * `collected` is what the transaction's `PaidFeesCollected` events say joined the pool. A transaction not
+ * mined within `minedTimeoutMs` throws a `NotMined` naming it.
  */
-export async function collectPaidFees(registry: DeviceRegistry, accounts: readonly string[]): Promise<FeeCollection> {
+export async function collectPaidFees(
+  registry: DeviceRegistry,
+  accounts: readonly string[],
+  minedTimeoutMs = DEFAULT_MINED_TIMEOUT_MS,
+): Promise<FeeCollection> {
   const poolBefore = await registry.rewardPool();
   const owed = await Promise.all(accounts.map((a) => registry.uncollectedPaidFees(a)));
   const named = accounts.filter((_, i) => owed[i] > 0n);
   if (named.length === 0) return { accounts: [], collected: 0n, poolBefore, poolAfter: poolBefore, gasUsed: 0n };
   const tx = await registry.collectFeesPaidFromCredit(named);
-  const receipt = await tx.wait();
+  const receipt = await minedWithin(tx, minedTimeoutMs);
   let collected = 0n;
   for (const log of receipt?.logs ?? []) {
     const parsed = registry.interface.parseLog(log);

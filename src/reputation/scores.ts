@@ -1,7 +1,7 @@
 import { ZeroAddress } from "ethers";
-import type { ContractTransactionReceipt, ContractTransactionResponse } from "ethers";
 
 import type { DeviceRegistry } from "../../typechain-types";
+import { DEFAULT_MINED_TIMEOUT_MS, minedWithin } from "../chain/mined";
 import { STATUS_NAMES, collectPaidFees, coveringAccounts, uncollectedFees } from "../registry";
 import type { FeeCollection } from "../registry";
 import { packScores } from "./packed";
@@ -62,41 +62,7 @@ export async function scoresToSubmit(
   return entries;
 }
 
-/** How long {@link submitScores} waits for a score transaction to be mined, by default. */
-export const DEFAULT_MINED_TIMEOUT_MS = 180_000;
-
-/**
- * A score transaction sent but not mined in time: the run stops there. It may still land; either way the
- * next run of the epoch reads what is on chain and submits only the scores still missing.
- */
-export class NotMined extends Error {
-  constructor(
-    readonly hash: string,
-    readonly timeoutMs: number,
-  ) {
-    super(
-      `transaction ${hash} was sent but not mined within ${timeoutMs / 1000} s; the epoch resumes on the next run (scores it lands by then are skipped)`,
-    );
-  }
-}
-
-/** `tx` mined, or a {@link NotMined} after `timeoutMs` (the wait is abandoned, the transaction is not). */
-async function minedWithin(
-  tx: ContractTransactionResponse,
-  timeoutMs: number,
-): Promise<ContractTransactionReceipt | null> {
-  let timer: NodeJS.Timeout | undefined;
-  const wait = tx.wait();
-  const late = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new NotMined(tx.hash, timeoutMs)), timeoutMs);
-  });
-  try {
-    return await Promise.race([wait, late]);
-  } finally {
-    clearTimeout(timer);
-    wait.catch(() => undefined);
-  }
-}
+export { DEFAULT_MINED_TIMEOUT_MS, NotMined } from "../chain/mined";
 
 /**
  * Submits `entries` in batches of `batchSize` (`updateScoresPacked`, 15 bytes an entry; one entry alone
@@ -116,7 +82,7 @@ export async function submitScores(
 ): Promise<SubmittedScores> {
   const result: SubmittedScores = { submitted: 0, changed: 0, rewarded: 0, gasUsed: 0n, txHashes: [] };
   try {
-    result.collection = await collectForRewards(registry, entries.length, epoch, reports);
+    result.collection = await collectForRewards(registry, entries.length, epoch, reports, minedTimeoutMs);
     for (let i = 0; i < entries.length; i += batchSize) {
       const chunk = entries.slice(i, i + batchSize);
       const tx =
@@ -150,13 +116,15 @@ const REFILL_REWARDS = 64n;
  * these scores earn (a refill grants only what the pool holds, and a score changed unpaid is never paid
  * later). It collects from the manufacturers with the most uncollected fees until the shortfall and the
  * refill's reserve ahead are covered, at most `MAX_COLLECT_ACCOUNTS` accounts in one transaction.
- * Returns undefined when no collection was needed.
+ * Returns undefined when no collection was needed. A collection not mined within `minedTimeoutMs` throws a
+ * {@link NotMined} (an auditor's epoch must not wait forever on it).
  */
 export async function collectForRewards(
   registry: DeviceRegistry,
   changes: number,
   epoch: number,
   reports: number,
+  minedTimeoutMs = DEFAULT_MINED_TIMEOUT_MS,
 ): Promise<FeeCollection | undefined> {
   const reward = await registry.auditReward();
   if (reward === 0n || changes === 0) return undefined;
@@ -171,5 +139,5 @@ export async function collectForRewards(
   if (pool >= needed - info.budget) return undefined;
   const wanted = needed - info.budget + REFILL_REWARDS * reward - pool;
   const accounts = coveringAccounts(await uncollectedFees(registry), wanted);
-  return accounts.length === 0 ? undefined : collectPaidFees(registry, accounts);
+  return accounts.length === 0 ? undefined : collectPaidFees(registry, accounts, minedTimeoutMs);
 }

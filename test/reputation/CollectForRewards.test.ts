@@ -102,6 +102,33 @@ describe("auditor submission: fees paid from credit are collected before rewards
     expect(again).to.include({ submitted: 1, changed: 1 });
   });
 
+  it("a fee collection not mined in time stops the submission with one line naming it (it waited forever before); the next run submits every score", async function () {
+    const { f, auditor, devices, epoch } = await loadFixture(starved);
+    const registry = f.registry.connect(auditor);
+    const entries = devices.map((d) => ({ deviceId: d.deviceId, score: 700, trend: 1 }));
+    await ethers.provider.send("evm_setAutomine", [false]);
+    let r: Awaited<ReturnType<typeof submitScores>>;
+    try {
+      r = await submitScores(registry, entries, epoch, ROOT, 3, 200, 300);
+    } finally {
+      await ethers.provider.send("evm_setAutomine", [true]);
+    }
+    expect(r.failure).to.be.instanceOf(NotMined);
+    const failure = r.failure as NotMined;
+    expect(failure.message).to.match(/^transaction 0x[0-9a-f]{64} was sent but not mined within 0\.3 s;/);
+    expect(r).to.include({ submitted: 0, changed: 0 });
+    expect(r.collection).to.equal(undefined);
+    // The stuck transaction is the collection: no score was sent behind it.
+    const pending = await ethers.provider.getTransaction(failure.hash);
+    expect(pending?.to).to.equal(await f.registry.getAddress());
+    expect(f.registry.interface.parseTransaction({ data: pending!.data })?.name).to.equal("collectFeesPaidFromCredit");
+    await ethers.provider.send("evm_mine", []);
+    expect(await f.registry.uncollectedPaidFees(f.maker.address)).to.equal(0n);
+    const again = await submitScores(registry, entries, epoch, ROOT, 3, 200, 300);
+    expect(again.failure).to.equal(undefined);
+    expect(again).to.include({ submitted: 3, changed: 3, rewarded: 3, collection: undefined });
+  });
+
   it("a pool that already covers the rewards collects nothing and sends no collection", async function () {
     const { f, auditor, other, devices, epoch } = await loadFixture(starved);
     await f.registry.collectFeesPaidFromCredit([f.maker.address]);
