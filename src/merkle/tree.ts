@@ -13,6 +13,7 @@ export const TREE_FILE_HEADER_BYTES = 16;
 const CHUNK_NODES = 1 << 16;
 
 const scratch = Buffer.alloc(2 * NODE_BYTES);
+const nodeScratch = Buffer.alloc(NODE_BYTES);
 
 /**
  * Hashes `count` packed nodes of `below` (from node `from`) into the level above, written packed into
@@ -257,9 +258,9 @@ export class TreeFile {
   private node(level: number, index: number): string {
     const top = this.top[level];
     if (top !== undefined) return hex(top, index * NODE_BYTES);
-    const buffer = Buffer.alloc(NODE_BYTES);
-    fs.readSync(this.fd, buffer, 0, NODE_BYTES, this.offsets[level] + index * NODE_BYTES);
-    return hex(buffer);
+    // One scratch buffer for every read (the read is synchronous): a proof allocates only its strings.
+    fs.readSync(this.fd, nodeScratch, 0, NODE_BYTES, this.offsets[level] + index * NODE_BYTES);
+    return hex(nodeScratch);
   }
 
   leaf(index: number): string {
