@@ -22,7 +22,7 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { PerformanceObserver, performance } from "node:perf_hooks";
+import { PerformanceObserver, constants, performance } from "node:perf_hooks";
 
 import { keccak } from "../src/keccak";
 import { TreeFile, rootFromProof } from "../src/merkle/tree";
@@ -44,9 +44,12 @@ interface Measured {
 interface ProofTimes {
   first: number;
   slowestAt: number;
-  slowestInPause: boolean;
+  /** The kind of garbage-collector pause the slowest proof overlapped ("major", "minor"), or "". */
+  slowestInPause: string;
   maxOutsidePauses: number;
   overlappingPauses: number;
+  /** The slowest of as many timings of no work: the measurement's own floor on this machine. */
+  controlMax: number;
   mean: number;
   p50: number;
   p99: number;
@@ -71,9 +74,14 @@ function cpuSeconds(): number {
  * waited for a collection of garbage it did not make (the child's start-up leaves plenty).
  */
 async function proofsPhase(dir: string, t0: number, cpu0: number): Promise<Measured> {
-  const pauses: { start: number; end: number }[] = [];
+  const pauses: { start: number; end: number; major: boolean }[] = [];
   const observer = new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) pauses.push({ start: e.startTime, end: e.startTime + e.duration });
+    for (const e of list.getEntries())
+      pauses.push({
+        start: e.startTime,
+        end: e.startTime + e.duration,
+        major: (e as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR,
+      });
   });
   observer.observe({ entryTypes: ["gc"] });
   const tree = TreeFile.open(path.join(dir, "tree.tree"));
@@ -87,18 +95,27 @@ async function proofsPhase(dir: string, t0: number, cpu0: number): Promise<Measu
     if (s < 100 && rootFromProof(tree.leaf(index), proof) !== tree.root) throw new Error(`proof ${index} is wrong`);
   }
   tree.close();
+  // The control: the same timing around no work at all. Its slowest sample is what this machine's scheduler
+  // (a shared virtual machine) and the runtime add to any one measurement, proof or not.
+  let control = 0;
+  for (let s = 0; s < samples; s++) {
+    const started = performance.now();
+    control = Math.max(control, performance.now() - started);
+  }
   await new Promise((resolve) => setTimeout(resolve, 50));
   observer.disconnect();
-  const inPause = (x: { start: number; ms: number }) => pauses.some((p) => p.start < x.start + x.ms && p.end > x.start);
+  const pauseOf = (x: { start: number; ms: number }) => pauses.find((p) => p.start < x.start + x.ms && p.end > x.start);
+  const inPause = (x: { start: number; ms: number }) => pauseOf(x) !== undefined;
   const outside = spans.filter((x) => !inPause(x)).map((x) => x.ms);
   const times = spans.map((x) => x.ms).sort((a, b) => a - b);
   const slowest = spans.reduce((a, b) => (b.ms > a.ms ? b : a));
   const perProofMs = {
     first: spans[0].ms,
     slowestAt: spans.indexOf(slowest),
-    slowestInPause: inPause(slowest),
+    slowestInPause: pauseOf(slowest) === undefined ? "" : pauseOf(slowest)?.major ? "major" : "minor",
     maxOutsidePauses: Math.max(...outside),
     overlappingPauses: samples - outside.length,
+    controlMax: control,
     mean: times.reduce((sum, t) => sum + t, 0) / samples,
     p50: times[samples >> 1],
     p99: times[Math.floor(samples * 0.99)],
@@ -201,8 +218,9 @@ function main(): void {
     console.log(
       `  one proof by index from the tree file (10,000 random): mean ${us(p.mean)}, median ${us(p.p50)}, ` +
         `p99 ${us(p.p99)}, max ${p.max.toFixed(3)} ms (request ${fmt(p.slowestAt + 1)}` +
-        `${p.slowestInPause ? ", during a garbage-collector pause" : ""}; the first took ${p.first.toFixed(3)} ms); ` +
-        `${fmt(p.overlappingPauses)} overlapped a GC pause, the slowest of the rest ${p.maxOutsidePauses.toFixed(3)} ms`,
+        `${p.slowestInPause === "" ? "" : `, during a ${p.slowestInPause} garbage-collector pause`}; the first took ${p.first.toFixed(3)} ms); ` +
+        `${fmt(p.overlappingPauses)} overlapped a GC pause, the slowest of the rest ${p.maxOutsidePauses.toFixed(3)} ms; ` +
+        `the slowest of 10,000 timings of no work (the machine's own jitter) ${p.controlMax.toFixed(3)} ms`,
     );
     let before: Measured | undefined;
     if (withJson) {
