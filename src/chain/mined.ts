@@ -1,32 +1,39 @@
 import type { ContractTransactionReceipt, ContractTransactionResponse } from "ethers";
 
+import { UserError } from "../errors";
+
 /** How long a service waits for one of its transactions to be mined, by default. */
 export const DEFAULT_MINED_TIMEOUT_MS = 180_000;
 
 /**
  * A service's transaction sent but not mined in time: the run stops there. It may still land; either way the
- * next run reads what is on chain and sends only what is still missing.
+ * next run reads what is on chain and sends only what is still missing. A {@link UserError}: a task prints it
+ * as its one line.
  */
-export class NotMined extends Error {
+export class NotMined extends UserError {
+  /** `next` says what the next run does about it (by default, an auditor's epoch). */
   constructor(
     readonly hash: string,
     readonly timeoutMs: number,
+    next = "the epoch resumes on the next run (scores it lands by then are skipped)",
   ) {
-    super(
-      `transaction ${hash} was sent but not mined within ${timeoutMs / 1000} s; the epoch resumes on the next run (scores it lands by then are skipped)`,
-    );
+    super(`transaction ${hash} was sent but not mined within ${timeoutMs / 1000} s; ${next}`);
   }
 }
 
-/** `tx` mined, or a {@link NotMined} after `timeoutMs` (the wait is abandoned, the transaction is not). */
+/**
+ * `tx` mined, or a {@link NotMined} (with `next`, if given) after `timeoutMs`: the wait is abandoned, the
+ * transaction is not.
+ */
 export async function minedWithin(
   tx: ContractTransactionResponse,
   timeoutMs: number,
+  next?: string,
 ): Promise<ContractTransactionReceipt | null> {
   let timer: NodeJS.Timeout | undefined;
   const wait = tx.wait();
   const late = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new NotMined(tx.hash, timeoutMs)), timeoutMs);
+    timer = setTimeout(() => reject(new NotMined(tx.hash, timeoutMs, next)), timeoutMs);
   });
   try {
     return await Promise.race([wait, late]);

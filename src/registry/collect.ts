@@ -99,7 +99,11 @@ export async function collectPaidFees(
   const named = accounts.filter((_, i) => owed[i] > 0n);
   if (named.length === 0) return { accounts: [], collected: 0n, poolBefore, poolAfter: poolBefore, gasUsed: 0n };
   const tx = await registry.collectFeesPaidFromCredit(named);
-  const receipt = await minedWithin(tx, minedTimeoutMs);
+  const receipt = await minedWithin(
+    tx,
+    minedTimeoutMs,
+    "fees are collected once: if it lands, a later collection finds nothing left of them",
+  );
   let collected = 0n;
   for (const log of receipt?.logs ?? []) {
     const parsed = registry.interface.parseLog(log);
