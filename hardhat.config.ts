@@ -50,8 +50,10 @@ export const COVERAGE_TESTS =
   "test/{token/*,invariants/*,eip712/*,channels/PaymentChannels*,wallet/DeviceWallet*," +
   "registry/{Attack20,DeviceRef,DeviceRegistry,FrontRunning,RegistryBase,RewardPool}*," +
   "reputation/{Attack20d,CollectForRewards,DeviceReputation,PackedScores,ReputationModel,RewardConservation,UpdateScores}*}.test.ts";
-task("coverage", async (args: { testfiles?: string }, _hre, runSuper) => {
+task("coverage", async (args: { testfiles?: string }, hre, runSuper) => {
   process.env.THINGLEDGER_COVERAGE_RUN = "1";
+  // solidity-coverage matches `testfiles` from the current folder; one that matches nothing runs every suite.
+  if (!args.testfiles) process.chdir(hre.config.paths.root);
   return runSuper({ ...args, testfiles: args.testfiles || COVERAGE_TESTS });
 });
 

@@ -1,3 +1,4 @@
+import { isError } from "ethers";
 import type { ContractTransactionReceipt, ContractTransactionResponse } from "ethers";
 
 import { UserError } from "../errors";
@@ -23,7 +24,8 @@ export class NotMined extends UserError {
 
 /**
  * `tx` mined, or a {@link NotMined} (with `next`, if given) after `timeoutMs`: the wait is abandoned, the
- * transaction is not.
+ * transaction is not. Ethers' own bound ends the wait and its listener; ours, a second later, covers a
+ * receipt poll that never answers.
  */
 export async function minedWithin(
   tx: ContractTransactionResponse,
@@ -31,9 +33,11 @@ export async function minedWithin(
   next?: string,
 ): Promise<ContractTransactionReceipt | null> {
   let timer: NodeJS.Timeout | undefined;
-  const wait = tx.wait();
+  const wait = tx.wait(1, timeoutMs).catch((error: unknown) => {
+    throw isError(error, "TIMEOUT") ? new NotMined(tx.hash, timeoutMs, next) : error;
+  });
   const late = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new NotMined(tx.hash, timeoutMs, next)), timeoutMs);
+    timer = setTimeout(() => reject(new NotMined(tx.hash, timeoutMs, next)), timeoutMs + 1_000);
   });
   try {
     return await Promise.race([wait, late]);

@@ -87,23 +87,20 @@ export async function checkCollectAccounts(registry: DeviceRegistry, accounts: r
  * Collects the fees `accounts` paid from credit into the reward pool (`registry` connected to the sender;
  * anyone may send it). Accounts with nothing to collect are left out; when none is left, nothing is sent.
  * `collected` is what the transaction's `PaidFeesCollected` events say joined the pool. A transaction not
- * mined within `minedTimeoutMs` throws a `NotMined` naming it.
+ * mined within `minedTimeoutMs` throws a `NotMined` naming it, then saying `next` (what a later run does).
  */
 export async function collectPaidFees(
   registry: DeviceRegistry,
   accounts: readonly string[],
   minedTimeoutMs = DEFAULT_MINED_TIMEOUT_MS,
+  next = "fees are collected once: if it lands, a later collection finds nothing left of them",
 ): Promise<FeeCollection> {
   const poolBefore = await registry.rewardPool();
   const owed = await Promise.all(accounts.map((a) => registry.uncollectedPaidFees(a)));
   const named = accounts.filter((_, i) => owed[i] > 0n);
   if (named.length === 0) return { accounts: [], collected: 0n, poolBefore, poolAfter: poolBefore, gasUsed: 0n };
   const tx = await registry.collectFeesPaidFromCredit(named);
-  const receipt = await minedWithin(
-    tx,
-    minedTimeoutMs,
-    "fees are collected once: if it lands, a later collection finds nothing left of them",
-  );
+  const receipt = await minedWithin(tx, minedTimeoutMs, next);
   let collected = 0n;
   for (const log of receipt?.logs ?? []) {
     const parsed = registry.interface.parseLog(log);

@@ -139,5 +139,12 @@ export async function collectForRewards(
   if (pool >= needed - info.budget) return undefined;
   const wanted = needed - info.budget + REFILL_REWARDS * reward - pool;
   const accounts = coveringAccounts(await uncollectedFees(registry), wanted);
-  return accounts.length === 0 ? undefined : collectPaidFees(registry, accounts, minedTimeoutMs);
+  return accounts.length === 0
+    ? undefined
+    : collectPaidFees(
+        registry,
+        accounts,
+        minedTimeoutMs,
+        "the epoch resumes on the next run, which collects only the fees still uncollected",
+      );
 }

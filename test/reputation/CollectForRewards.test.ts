@@ -3,7 +3,8 @@ import { expect } from "chai";
 import { ZeroHash, id } from "ethers";
 import { ethers } from "hardhat";
 
-import { coveringAccounts, uncollectedFees } from "../../src/registry";
+import { UserError } from "../../src/errors";
+import { collectPaidFees, coveringAccounts, uncollectedFees } from "../../src/registry";
 import { NotMined, scoresToSubmit, submitScores } from "../../src/reputation/scores";
 import {
   ACTIVATION_FEE,
@@ -116,7 +117,7 @@ describe("auditor submission: fees paid from credit are collected before rewards
     expect(r.failure).to.be.instanceOf(NotMined);
     const failure = r.failure as NotMined;
     expect(failure.message).to.equal(
-      `transaction ${failure.hash} was sent but not mined within 0.3 s; fees are collected once: if it lands, a later collection finds nothing left of them`,
+      `transaction ${failure.hash} was sent but not mined within 0.3 s; the epoch resumes on the next run, which collects only the fees still uncollected`,
     );
     expect(r).to.include({ submitted: 0, changed: 0 });
     expect(r.collection).to.equal(undefined);
@@ -129,6 +130,27 @@ describe("auditor submission: fees paid from credit are collected before rewards
     const again = await submitScores(registry, entries, epoch, ROOT, 3, 200, 300);
     expect(again.failure).to.equal(undefined);
     expect(again).to.include({ submitted: 3, changed: 3, rewarded: 3, collection: undefined });
+  });
+
+  it("registry:collect-fees' collection not mined in time is one line saying it is collected once (a UserError, printed as the task's line)", async function () {
+    const { f } = await loadFixture(starved);
+    await ethers.provider.send("evm_setAutomine", [false]);
+    let error: unknown;
+    try {
+      await collectPaidFees(f.registry, [f.maker.address], 300);
+    } catch (e) {
+      error = e;
+    } finally {
+      await ethers.provider.send("evm_setAutomine", [true]);
+    }
+    expect(error).to.be.instanceOf(UserError);
+    const failure = error as NotMined;
+    expect(failure.message).to.equal(
+      `transaction ${failure.hash} was sent but not mined within 0.3 s; fees are collected once: if it lands, a later collection finds nothing left of them`,
+    );
+    await ethers.provider.send("evm_mine", []);
+    expect(await f.registry.uncollectedPaidFees(f.maker.address)).to.equal(0n);
+    expect((await collectPaidFees(f.registry, [f.maker.address])).txHash).to.equal(undefined);
   });
 
   it("a pool that already covers the rewards collects nothing and sends no collection", async function () {
