@@ -68,7 +68,14 @@ function recoverCeiling(): { wall: number; cpu: number } {
 }
 
 /** Starts the AS process on a freshly seeded store; resolves with its URL and a stop function. */
-async function startAs(file: string): Promise<{ url: URL; stop: () => Promise<number> }> {
+interface AsCpu {
+  /** The AS process, and its recovery process, in µs; how many signatures each path recovered. */
+  micros: number;
+  recoveryMicros: number;
+  counts: { process: number; inline: number } | null;
+}
+
+async function startAs(file: string): Promise<{ url: URL; stop: () => Promise<AsCpu> }> {
   const server = spawn(
     process.execPath,
     [
@@ -85,13 +92,18 @@ async function startAs(file: string): Promise<{ url: URL; stop: () => Promise<nu
     { stdio: ["ignore", "pipe", "inherit"] },
   );
   const exited = new Promise((resolve) => server.once("exit", resolve));
-  let cpuMicros = NaN;
+  let cpu: AsCpu = { micros: NaN, recoveryMicros: 0, counts: null };
   const url = await new Promise<string>((resolve, reject) => {
     server.stdout.on("data", (chunk: Buffer) => {
       const m = /listening (\S+)/.exec(chunk.toString());
       if (m !== null) resolve(m[1]);
-      const cpu = /cpu (\d+)/.exec(chunk.toString());
-      if (cpu !== null) cpuMicros = Number(cpu[1]);
+      const used = /cpu (\d+) (\d+) (.*)/.exec(chunk.toString());
+      if (used !== null)
+        cpu = {
+          micros: Number(used[1]),
+          recoveryMicros: Number(used[2]),
+          counts: JSON.parse(used[3]) as AsCpu["counts"],
+        };
     });
     server.once("exit", (code) => reject(new Error(`AS exited with ${code}`)));
   });
@@ -100,7 +112,7 @@ async function startAs(file: string): Promise<{ url: URL; stop: () => Promise<nu
     stop: async () => {
       server.kill("SIGTERM");
       await exited;
-      return cpuMicros;
+      return cpu;
     },
   };
 }
@@ -252,7 +264,7 @@ async function run(clients: number, ceiling: number): Promise<AsRun> {
   const elapsed = (performance.now() - t) / 1000;
   const clientCpuUsed = process.cpuUsage(clientCpu);
   loopDelay.disable();
-  const cpuMicros = await as.stop();
+  const cpu = await as.stop();
   for (const connection of connections) connection.close();
   const stored = new AsStore(file);
   const receiptsOnDisk = stored.receiptCount();
@@ -277,7 +289,14 @@ async function run(clients: number, ceiling: number): Promise<AsRun> {
     busyP99ms: round(percentile(busy, 99)),
     receiptsOnDisk,
     clientLoopDelayP99ms: round(loopDelay.percentile(99) / 1e6),
-    asCpuMsPerExchange: Math.round((cpuMicros / 1000 / Math.max(1, ok.length + busy.length)) * 1000) / 1000,
+    asCpuMsPerExchange: Math.round((cpu.micros / 1000 / Math.max(1, ok.length + busy.length)) * 1000) / 1000,
+    ...(cpu.counts === null
+      ? {}
+      : {
+          recoveryCpuMsPerExchange:
+            Math.round((cpu.recoveryMicros / 1000 / Math.max(1, ok.length + busy.length)) * 1000) / 1000,
+          recoveredByProcess: cpu.counts.process / Math.max(1, cpu.counts.process + cpu.counts.inline),
+        }),
     clientCpuMsPerExchange:
       Math.round(((clientCpuUsed.user + clientCpuUsed.system) / 1000 / Math.max(1, ok.length + busy.length)) * 1000) /
       1000,

@@ -212,6 +212,11 @@ defineTask("as:serve", "Runs the Authorization Server: trades receipts for HOTP 
     "Milliseconds the head block that refused a request naming a later block refuses more without a chain read (0: read every time)",
     "1000",
   )
+  .addOptionalParam(
+    "recovery",
+    "Where receipts' signatures are recovered: process (a second process, on another core), loop (the event loop), or auto (process on 2+ cores)",
+    "auto",
+  )
   .serve(
     async (
       args: HttpFlags & {
@@ -232,11 +237,12 @@ defineTask("as:serve", "Runs the Authorization Server: trades receipts for HOTP 
         init: boolean;
         unknownChannelTtl: string;
         headCache: string;
+        recovery: string;
       },
       hre,
     ) => {
       const { parseCount } = await import("../src/cli/parse");
-      const { readDevicesFile, startAs } = await import("../src/channels");
+      const { readDevicesFile, recoveryProcessFor, startAs } = await import("../src/channels");
       const { parseHttpFlags } = await import("../src/cli/http");
       const { serviceLogger } = await import("../src/http/log");
       const { signerOption } = await import("./support/signers");
@@ -266,6 +272,7 @@ defineTask("as:serve", "Runs the Authorization Server: trades receipts for HOTP 
         http: { ...http, logger, processMetrics: true },
         unknownChannelTtl: parseCount("unknown-channel-ttl", args.unknownChannelTtl),
         headCacheMs: parseCount("head-cache", args.headCache),
+        recoveryProcess: recoveryProcessFor(args.recovery),
       });
       return {
         stop: () => as.stop(),

@@ -27,6 +27,10 @@ export interface AsRun {
   receiptsOnDisk: number;
   /** CPU time of the AS process per answer (OTP or busy), in ms: steadier than throughput on a shared machine. */
   asCpuMsPerExchange: number;
+  /** CPU time of the AS's signature-recovery process per answer, in ms (0 or absent when the AS recovers on
+   * its event loop), and the share of receipts it recovered (the rest: on the event loop). */
+  recoveryCpuMsPerExchange?: number;
+  recoveredByProcess?: number;
   /** p99 event-loop delay of the clients' process, in ms: when it is large, the clients (starved of CPU
    * on a shared machine) add it to every latency they measure. */
   clientLoopDelayP99ms: number;
@@ -140,7 +144,11 @@ const kinds = (run: AsRun): string =>
         .join(", ")}`;
 
 function runLine(run: AsRun, result: AsBenchResult): string {
-  const perCore = 1000 / run.asCpuMsPerExchange;
+  const perCore = 1000 / (run.asCpuMsPerExchange + (run.recoveryCpuMsPerExchange ?? 0));
+  const recovery =
+    run.recoveryCpuMsPerExchange === undefined
+      ? " (signatures recovered on its event loop)"
+      : ` + its recovery process ${run.recoveryCpuMsPerExchange.toFixed(3)} ms (${Math.round(100 * (run.recoveredByProcess ?? 0))}% of the signatures)`;
   const share =
     result.recoverOnlyPerCpuSecond === undefined
       ? ""
@@ -149,7 +157,7 @@ function runLine(run: AsRun, result: AsBenchResult): string {
     `${n(run.clients)} clients, ${run.seconds.toFixed(1)} s: ${n(run.exchangesPerSecond)} exchanges/s ` +
     `(${n(run.exchanges)} OTPs, ${n(run.busy)} busy answers, ${n(run.failures)} failures${kinds(run)}), ` +
     `p50 ${ms(run.p50ms)}, p99 ${ms(run.p99ms)} (OTPs ${ms(run.okP99ms)}, busy ${ms(run.busyP99ms)}), ` +
-    `${n(run.receiptsOnDisk)} receipts on disk, CPU per answer: AS ${run.asCpuMsPerExchange.toFixed(3)} ms, clients ${run.clientCpuMsPerExchange.toFixed(3)} ms; ` +
+    `${n(run.receiptsOnDisk)} receipts on disk, CPU per answer: AS ${run.asCpuMsPerExchange.toFixed(3)} ms${recovery}, clients ${run.clientCpuMsPerExchange.toFixed(3)} ms; ` +
     `the AS answers ${n(perCore)} per CPU-second${share}; the clients' event loop lagged up to ${ms(run.clientLoopDelayP99ms)} (p99)` +
     (run.signedDuringRun ? `; ${n(run.signedDuringRun)} receipts signed during the run` : "")
   );

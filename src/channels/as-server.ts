@@ -7,6 +7,8 @@ import { DEFAULT_HOTP, DEFAULT_WINDOW, deviceAdvance, hotp } from "./hotp";
 import type { HotpConfig } from "./hotp";
 import { oneLine } from "./follower";
 import type { ChainChannelState, ChannelEvent } from "./follower";
+import { RecoveryProcess } from "./recovery/process";
+import type { RecoveryStatus } from "./recovery/process";
 import { CounterUsed, StoreLost, StoreUnavailable } from "./store";
 import type { ChannelRecord, DeviceRecord, StoredReceipt } from "./store";
 import { ChannelBook, asClock } from "./as/chain";
@@ -56,6 +58,8 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
   private readonly unknownCodeTtl: number;
   /** What acknowledgements and redeliveries need (src/channels/as/devices.ts). */
   private readonly deviceContext: DeviceContext;
+  /** Receipts' signers recovered on a second core (`recoveryProcess`). */
+  private readonly recovery?: RecoveryProcess;
 
   constructor(private readonly options: AsOptions) {
     super(
@@ -63,7 +67,7 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
       {
         provider: () => options.channels?.runner?.provider,
         probeDb: () => options.store.probeWrite(),
-        extra: () => ({ receipts: options.store.receiptCount() }),
+        extra: () => ({ receipts: options.store.receiptCount(), recovery: this.recovery?.state ?? "event loop" }),
       },
       options.http,
     );
@@ -89,7 +93,18 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
       clock: () => this.clock(),
       unknownCodeTtl: this.unknownCodeTtl,
     };
+    if (options.recoveryProcess === true) this.recovery = new RecoveryProcess(options.verifier, { log: options.log });
     this.routes((app) => this.defineRoutes(app));
+  }
+
+  /** The recovery process's state, id and counts (`recoveryProcess`); undefined when recovery is on the event loop. */
+  get recoveryStatus(): RecoveryStatus | undefined {
+    return this.recovery?.status();
+  }
+
+  override async stop(): Promise<void> {
+    await super.stop();
+    await this.recovery?.close();
   }
 
   /** The AS's routes: devices, receipts, the exchange, redelivery and the devices' acknowledgements. */
@@ -206,9 +221,9 @@ export class AuthorizationServer extends HttpService<AsMetrics> {
     return (await track(this.recovering, `${id}:${amount}`, started)).exchange;
   }
 
-  /** A receipt's signer, recovered natively on the event loop (`verify.ts`). */
+  /** A receipt's signer, recovered natively (`verify.ts`): by the recovery process if there is one, else on the event loop. */
   private async recover(id: string, amount: bigint, signature: string): Promise<string | undefined> {
-    return this.options.verifier.recover(id, amount, signature);
+    return (this.recovery ?? this.options.verifier).recover(id, amount, signature);
   }
 
   /** The rest of an exchange whose signature and membership are checked: chain state, window, amount, commit. */

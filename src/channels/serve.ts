@@ -1,3 +1,5 @@
+import os from "node:os";
+
 import type { Signer } from "ethers";
 
 import type { PaymentChannels } from "../../typechain-types";
@@ -88,6 +90,19 @@ export interface ServeOptions {
   unknownChannelTtl?: number;
   /** Milliseconds a head block that refused a request naming a later block refuses more without a read. */
   headCacheMs?: number;
+  /** Recover receipts' signers in a second process (`--recovery`; see {@link recoveryProcessFor}). */
+  recoveryProcess?: boolean;
+}
+
+/**
+ * `--recovery`: "process" recovers receipts' signatures in a second process (another core), "loop" on the
+ * event loop, "auto" in a process when the machine has two cores or more.
+ */
+export function recoveryProcessFor(choice: string): boolean {
+  if (choice === "process") return true;
+  if (choice === "loop") return false;
+  ensure(choice === "auto", `--recovery: expected process, loop or auto, got "${choice}"`);
+  return os.availableParallelism() > 1;
 }
 
 export interface RunningAs {
@@ -125,6 +140,7 @@ async function authorizationServer(
     http: o.http,
     unknownChannelTtl: o.unknownChannelTtl,
     headCacheMs: o.headCacheMs,
+    recoveryProcess: o.recoveryProcess,
   });
   for (const d of o.devices ?? []) server.provisionDevice(d.deviceId, d.secret, d.price);
   return server;

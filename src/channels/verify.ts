@@ -23,7 +23,7 @@ const REDELIVER_TYPEHASH = Buffer.from(getBytes(typeHash(REDELIVER_TYPES, "Redel
 export class ReceiptVerifier {
   private readonly separator: Buffer;
 
-  constructor(domain: TypedDataDomain) {
+  constructor(readonly domain: TypedDataDomain) {
     this.separator = Buffer.from(getBytes(TypedDataEncoder.hashDomain(domain)));
     // Self-check against ethers' own encoder.
     const probe = { channelId: `0x${"ab".repeat(32)}`, cumulativeAmount: 42n };

@@ -87,6 +87,10 @@ export interface AsOptions {
    * shared too), so a flood naming future blocks costs one head read per period. A client racing its own
    * open during such a flood may be refused that long. Default 1,000; 0 reads every time. */
   headCacheMs?: number;
+  /** Recover receipts' signers in a separate process (`recovery/process.ts`), on a second core: the event loop
+   * then spends a few microseconds per receipt instead of a recovery. Until that process is ready, and
+   * whenever it fails or hangs, signers are recovered on the event loop. Default false. */
+  recoveryProcess?: boolean;
 }
 
 /** What became of one due channel in a close round. */
