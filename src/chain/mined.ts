@@ -46,3 +46,9 @@ export async function minedWithin(
     wait.catch(() => undefined);
   }
 }
+
+/** Runs one chain call (a read or a send) named `call`, e.g. under a time bound (`boundedRead`). */
+export type ChainCall = <T>(call: string, fn: () => Promise<T>) => Promise<T>;
+
+/** A {@link ChainCall} that runs the call as it is (bounded only by the provider's own timeout). */
+export const unbounded: ChainCall = (_call, fn) => fn();

@@ -68,3 +68,30 @@ export async function boundedRead<T>(
     clearTimeout(timer);
   }
 }
+
+/**
+ * Runs a chain call (a read or a send) with a time bound only: when it does not answer within `timeoutMs`,
+ * throws a {@link ChainUnavailable} naming the call and reports it to `onTimeout`; its own errors (a revert
+ * with its reason) pass through unchanged. A call still pending after the bound is abandoned.
+ */
+export async function timeBounded<T>(
+  call: string,
+  run: () => Promise<T>,
+  timeoutMs: number,
+  onTimeout: () => void = () => undefined,
+): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const pending = (async () => run())();
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => {
+      pending.catch(() => undefined);
+      onTimeout();
+      reject(new ChainUnavailable(`${call} got no answer within ${timeoutMs} ms`));
+    }, timeoutMs);
+  });
+  try {
+    return await Promise.race([pending, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

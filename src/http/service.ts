@@ -15,7 +15,8 @@ import { DEFAULT_HEALTH_CACHE_MS, DEFAULT_LIMITS } from "./limits";
 import type { HealthSources, HttpLimits, HttpOptions } from "./limits";
 import type { ServiceMetrics } from "./metrics";
 import { overload } from "./overload";
-import { boundedRead, isChainFault } from "./rpc";
+import type { ChainCall } from "../chain/mined";
+import { boundedRead, timeBounded, isChainFault } from "./rpc";
 
 export { Rejected } from "./errors";
 export type { ErrorBody } from "./errors";
@@ -142,6 +143,10 @@ export abstract class HttpService<M extends ServiceMetrics = ServiceMetrics> {
       this.app.log.warn({ call, kind, err: error }, `chain read ${call}: ${kind}`);
     });
   }
+
+  /** A chain call (a read or a send) bounded in time only: its own errors, a revert's reason, pass through. */
+  protected readonly timedCall: ChainCall = (call, run) =>
+    timeBounded(call, run, this.limits.rpcTimeoutMs, () => this.metrics.rpcErrors.inc({ call, kind: "timeout" }));
 
   /**
    * Declares a background loop that runs every `everySeconds`: /health reports it, and fails while its

@@ -1,7 +1,8 @@
 import { getAddress } from "ethers";
 
 import type { DeviceRegistry } from "../../typechain-types";
-import { DEFAULT_MINED_TIMEOUT_MS, minedWithin } from "../chain/mined";
+import { DEFAULT_MINED_TIMEOUT_MS, minedWithin, unbounded } from "../chain/mined";
+import type { ChainCall } from "../chain/mined";
 import { UserError } from "../errors";
 
 /**
@@ -88,24 +89,28 @@ export async function checkCollectAccounts(registry: DeviceRegistry, accounts: r
  * anyone may send it). Accounts with nothing to collect are left out; when none is left, nothing is sent.
  * `collected` is what the transaction's `PaidFeesCollected` events say joined the pool. A transaction not
  * mined within `minedTimeoutMs` throws a `NotMined` naming it, then saying `next` (what a later run does).
+ * Each read and the send run through `call` (the auditor bounds them by its RPC timeout).
  */
 export async function collectPaidFees(
   registry: DeviceRegistry,
   accounts: readonly string[],
   minedTimeoutMs = DEFAULT_MINED_TIMEOUT_MS,
   next = "fees are collected once: if it lands, a later collection finds nothing left of them",
+  call: ChainCall = unbounded,
 ): Promise<FeeCollection> {
-  const poolBefore = await registry.rewardPool();
-  const owed = await Promise.all(accounts.map((a) => registry.uncollectedPaidFees(a)));
+  const poolBefore = await call("rewardPool", () => registry.rewardPool());
+  const owed = await call("uncollectedPaidFees", () =>
+    Promise.all(accounts.map((a) => registry.uncollectedPaidFees(a))),
+  );
   const named = accounts.filter((_, i) => owed[i] > 0n);
   if (named.length === 0) return { accounts: [], collected: 0n, poolBefore, poolAfter: poolBefore, gasUsed: 0n };
-  const tx = await registry.collectFeesPaidFromCredit(named);
+  const tx = await call("collectFeesPaidFromCredit", () => registry.collectFeesPaidFromCredit(named));
   const receipt = await minedWithin(tx, minedTimeoutMs, next);
   let collected = 0n;
   for (const log of receipt?.logs ?? []) {
     const parsed = registry.interface.parseLog(log);
     if (parsed?.name === "PaidFeesCollected") collected += parsed.args.amount as bigint;
   }
-  const poolAfter = await registry.rewardPool();
+  const poolAfter = await call("rewardPool", () => registry.rewardPool());
   return { accounts: named, collected, poolBefore, poolAfter, gasUsed: receipt?.gasUsed ?? 0n, txHash: tx.hash };
 }

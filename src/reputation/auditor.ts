@@ -296,8 +296,8 @@ export class AuditorService extends HttpService<AuditorMetrics> {
         built.digests(),
       );
     const { batchSize = 200, minedTimeoutMs } = this.options;
-    const submitted = submitScores(registry, entries, epoch, built.root, built.count, batchSize, minedTimeoutMs);
-    const { failure, ...landed } = await submitted;
+    const batches = [registry, entries, epoch, built.root, built.count, batchSize] as const;
+    const { failure, ...landed } = await submitScores(...batches, minedTimeoutMs, this.timedCall);
     if (recorded !== undefined || entries.length > 0) {
       const scores = entries.slice(0, landed.submitted);
       store.recordBatches(epoch, { ...landed, scores }, failure === undefined);

@@ -1,7 +1,8 @@
 import { ZeroAddress } from "ethers";
 
 import type { DeviceRegistry } from "../../typechain-types";
-import { DEFAULT_MINED_TIMEOUT_MS, minedWithin } from "../chain/mined";
+import { DEFAULT_MINED_TIMEOUT_MS, minedWithin, unbounded } from "../chain/mined";
+import type { ChainCall } from "../chain/mined";
 import { STATUS_NAMES, collectPaidFees, coveringAccounts, uncollectedFees } from "../registry";
 import type { FeeCollection } from "../registry";
 import { packScores } from "./packed";
@@ -69,7 +70,8 @@ export { DEFAULT_MINED_TIMEOUT_MS, NotMined } from "../chain/mined";
  * through `updateScore`), each with the epoch's reports root and report count (the
  * bound on this epoch's rewards). Stops at the first batch the chain refuses and returns what landed
  * before it with the error, so that the caller can record what is on chain. A batch not mined within
- * `minedTimeoutMs` stops it the same way, with a {@link NotMined}.
+ * `minedTimeoutMs` stops it the same way, with a {@link NotMined}. Every read and send runs through `call`
+ * (the auditor bounds each by its RPC timeout, so a hung RPC fails the run instead of stalling it).
  */
 export async function submitScores(
   registry: DeviceRegistry,
@@ -79,16 +81,21 @@ export async function submitScores(
   reports: number,
   batchSize: number,
   minedTimeoutMs = DEFAULT_MINED_TIMEOUT_MS,
+  call: ChainCall = unbounded,
 ): Promise<SubmittedScores> {
   const result: SubmittedScores = { submitted: 0, changed: 0, rewarded: 0, gasUsed: 0n, txHashes: [] };
   try {
-    result.collection = await collectForRewards(registry, entries.length, epoch, reports, minedTimeoutMs);
+    result.collection = await collectForRewards(registry, entries.length, epoch, reports, minedTimeoutMs, call);
     for (let i = 0; i < entries.length; i += batchSize) {
       const chunk = entries.slice(i, i + batchSize);
       const tx =
         chunk.length === 1
-          ? await registry.updateScore(chunk[0].deviceId, chunk[0].score, chunk[0].trend, epoch, root, reports)
-          : await registry.updateScoresPacked(packScores(chunk), epoch, root, reports);
+          ? await call("updateScore", () =>
+              registry.updateScore(chunk[0].deviceId, chunk[0].score, chunk[0].trend, epoch, root, reports),
+            )
+          : await call("updateScoresPacked", () =>
+              registry.updateScoresPacked(packScores(chunk), epoch, root, reports),
+            );
       const mined = await minedWithin(tx, minedTimeoutMs);
       result.txHashes.push(tx.hash);
       result.gasUsed += mined?.gasUsed ?? 0n;
@@ -125,20 +132,22 @@ export async function collectForRewards(
   epoch: number,
   reports: number,
   minedTimeoutMs = DEFAULT_MINED_TIMEOUT_MS,
+  call: ChainCall = unbounded,
 ): Promise<FeeCollection | undefined> {
-  const reward = await registry.auditReward();
+  const reward = await call("auditReward", () => registry.auditReward());
   if (reward === 0n || changes === 0) return undefined;
   const runner = registry.runner as { getAddress?: () => Promise<string> } | null;
-  const info = await registry.auditorInfo((await runner?.getAddress?.()) ?? "");
+  const auditor = (await runner?.getAddress?.()) ?? "";
+  const info = await call("auditorInfo", () => registry.auditorInfo(auditor));
   // As the registry counts it: min(reports, cap) less the epoch's rewards already paid, at most one per change.
   const used = Number(info.rewardEpoch) === epoch ? Number(info.rewardedInEpoch) : 0;
   const allowed = Math.max(Math.min(reports, Number(info.maxRewardsPerEpoch)) - used, 0);
   const needed = BigInt(Math.min(allowed, changes)) * reward;
   if (needed <= info.budget) return undefined;
-  const pool = await registry.rewardPool();
+  const pool = await call("rewardPool", () => registry.rewardPool());
   if (pool >= needed - info.budget) return undefined;
   const wanted = needed - info.budget + REFILL_REWARDS * reward - pool;
-  const accounts = coveringAccounts(await uncollectedFees(registry), wanted);
+  const accounts = coveringAccounts(await call("uncollectedFees", () => uncollectedFees(registry)), wanted);
   return accounts.length === 0
     ? undefined
     : collectPaidFees(
@@ -146,5 +155,6 @@ export async function collectForRewards(
         accounts,
         minedTimeoutMs,
         "the epoch resumes on the next run, which collects only the fees still uncollected",
+        call,
       );
 }

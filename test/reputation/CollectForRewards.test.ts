@@ -3,7 +3,9 @@ import { expect } from "chai";
 import { ZeroHash, id } from "ethers";
 import { ethers } from "hardhat";
 
+import type { ChainCall } from "../../src/chain/mined";
 import { UserError } from "../../src/errors";
+import { ChainUnavailable, timeBounded } from "../../src/http/rpc";
 import { collectPaidFees, coveringAccounts, uncollectedFees } from "../../src/registry";
 import { NotMined, scoresToSubmit, submitScores } from "../../src/reputation/scores";
 import {
@@ -170,5 +172,34 @@ describe("auditor submission: fees paid from credit are collected before rewards
     expect(coveringAccounts(found, 100n)).to.deep.equal(["0x0", "0x1", "0x2"]);
     const many = Array.from({ length: 150 }, (_, i) => ({ id: i + 1, account: `0x${i}`, amount: 1n }));
     expect(coveringAccounts(many, 1000n)).to.have.length(100);
+  });
+
+  it("the auditor's bound (timeBounded): a hung read before the collection fails the run within it, nothing sent; a revert keeps its own reason", async function () {
+    const { f, auditor, devices, epoch } = await loadFixture(starved);
+    const entries = devices.map((d) => ({ deviceId: d.deviceId, score: 700, trend: 1 }));
+    const timed: ChainCall = (call, run) => timeBounded(call, run, 300);
+    // A registry whose rewardPool read never answers (a hung RPC), everything else real.
+    const real = f.registry.connect(auditor);
+    const hung = new Proxy(real, {
+      get: (target, key, receiver) =>
+        key === "rewardPool" ? () => new Promise(() => undefined) : Reflect.get(target, key, receiver),
+    });
+    const nonce = await ethers.provider.getTransactionCount(auditor.address);
+    const started = Date.now();
+    const r = await submitScores(hung, entries, epoch, ROOT, 3, 200, 180_000, timed);
+    expect(Date.now() - started).to.be.below(10_000);
+    expect(r.failure).to.be.instanceOf(ChainUnavailable);
+    expect((r.failure as Error).message).to.equal("chain unavailable: rewardPool got no answer within 300 ms");
+    expect(r).to.include({ submitted: 0 });
+    expect(await ethers.provider.getTransactionCount(auditor.address)).to.equal(nonce);
+    // A send the chain refuses: its own error, not a "chain unavailable" (the auditor's line names the revert).
+    const stranger = f.registry.connect(f.alice);
+    const refused = await submitScores(stranger, entries, epoch, ROOT, 3, 200, 180_000, timed);
+    expect(refused.failure).to.not.be.instanceOf(ChainUnavailable);
+    expect(String((refused.failure as Error).message)).to.match(/NotAuditor|reverted/);
+    // Unbounded as before, the same submission then succeeds in full.
+    const ok = await submitScores(real, entries, epoch, ROOT, 3, 200, 180_000, timed);
+    expect(ok.failure).to.equal(undefined);
+    expect(ok).to.include({ submitted: 3, changed: 3, rewarded: 3 });
   });
 });
