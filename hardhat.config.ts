@@ -2,23 +2,29 @@ import path from "node:path";
 
 // First: Ignition's core loads when a deployment needs it, not with its plugin (tasks/support/lazy-modules.ts).
 import "./tasks/support/lazy-modules";
-// The toolbox's plugins one by one (what `@nomicfoundation/hardhat-toolbox` loads), so that the gas
-// reporter, the slowest to load and only used with REPORT_GAS=1, costs the other tasks no start-up time.
-import "@nomicfoundation/hardhat-chai-matchers";
+// The toolbox's plugins one by one (what `@nomicfoundation/hardhat-toolbox` loads), so that each loads only
+// where it is used: the gas reporter (the slowest to load) only with REPORT_GAS=1, the chai matchers and
+// solidity-coverage not for ThingLedger's own tasks (below). Their types (chai's matchers, the `gasReporter`
+// config) come from the type-only imports. Ignition's plugin loads hardhat-verify itself.
 import "@nomicfoundation/hardhat-ethers";
 import "@nomicfoundation/hardhat-verify";
 import "@nomicfoundation/hardhat-ignition-ethers";
 import "@typechain/hardhat";
-import "solidity-coverage";
-import type {} from "hardhat-gas-reporter"; // its `gasReporter` config type; the plugin loads below
+import type {} from "@nomicfoundation/hardhat-chai-matchers";
+import type {} from "hardhat-gas-reporter";
 import { TASK_COMPILE_SOLIDITY_GET_SOLC_BUILD, TASK_NODE_SERVER_CREATED } from "hardhat/builtin-tasks/task-names";
 import { subtask, task } from "hardhat/config";
 import type { HardhatUserConfig, NetworkUserConfig } from "hardhat/types";
 
 import { oneLineHardhatErrors } from "./tasks/support/cli-errors";
 import { liveNetworks, verifyApiKey } from "./tasks/support/networks";
+import { loadPlugin } from "./tasks/support/plugins";
 import "./tasks";
 
+// For Hardhat's tasks (`test`, `coverage`, ...), not ThingLedger's own (tasks/support/plugins.ts).
+loadPlugin("@nomicfoundation/hardhat-chai-matchers");
+// With SOLIDITY_COVERAGE set, the plugin also sets up the in-process network, which any task may use.
+const coverage = loadPlugin("solidity-coverage", () => Boolean(process.env.SOLIDITY_COVERAGE));
 if (process.env.REPORT_GAS === "1") {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   require("hardhat-gas-reporter");
@@ -50,12 +56,14 @@ export const COVERAGE_TESTS =
   "test/{token/*,invariants/*,eip712/*,channels/PaymentChannels*,wallet/DeviceWallet*," +
   "registry/{Attack20,DeviceRef,DeviceRegistry,FrontRunning,RegistryBase,RewardPool}*," +
   "reputation/{Attack20d,CollectForRewards,DeviceReputation,PackedScores,ReputationModel,RewardConservation,UpdateScores}*}.test.ts";
-task("coverage", async (args: { testfiles?: string }, hre, runSuper) => {
-  process.env.THINGLEDGER_COVERAGE_RUN = "1";
-  // solidity-coverage matches `testfiles` from the current folder; one that matches nothing runs every suite.
-  if (!args.testfiles) process.chdir(hre.config.paths.root);
-  return runSuper({ ...args, testfiles: args.testfiles || COVERAGE_TESTS });
-});
+if (coverage) {
+  task("coverage", async (args: { testfiles?: string }, hre, runSuper) => {
+    process.env.THINGLEDGER_COVERAGE_RUN = "1";
+    // solidity-coverage matches `testfiles` from the current folder; one that matches nothing runs every suite.
+    if (!args.testfiles) process.chdir(hre.config.paths.root);
+    return runSuper({ ...args, testfiles: args.testfiles || COVERAGE_TESTS });
+  });
+}
 
 // `hardhat node` keeps idle keep-alive connections open until the client closes them (Node's default
 // closes them after 5 s and announces it in a `Keep-Alive: timeout=5` header, which clients then trust

@@ -9,23 +9,29 @@ import {
   ThingToken__factory,
 } from "./factories";
 
+let systemErrors: Interface | undefined;
+
 /**
  * Every custom error the system's contracts can revert with (their own, the shared `IThingLedgerErrors`
  * and OpenZeppelin's ERC-20 / ERC-2612 / Ownable errors they inherit), in one interface, so a revert is
- * named whichever contract it came from.
+ * named whichever contract it came from. Built on the first revert to name (every task that signs loads
+ * this module; most runs never revert).
  */
-const SYSTEM_ERRORS = new Interface(
-  [
-    ThingToken__factory.abi,
-    DeviceRegistry__factory.abi,
-    PaymentChannels__factory.abi,
-    DeviceWallet__factory.abi,
-    DeviceWalletFactory__factory.abi,
-  ]
-    .flat()
-    .filter((fragment) => fragment.type === "error")
-    .filter((fragment, i, all) => all.findIndex((f) => JSON.stringify(f) === JSON.stringify(fragment)) === i),
-);
+function systemErrorsInterface(): Interface {
+  systemErrors ??= new Interface(
+    [
+      ThingToken__factory.abi,
+      DeviceRegistry__factory.abi,
+      PaymentChannels__factory.abi,
+      DeviceWallet__factory.abi,
+      DeviceWalletFactory__factory.abi,
+    ]
+      .flat()
+      .filter((fragment) => fragment.type === "error")
+      .filter((fragment, i, all) => all.findIndex((f) => JSON.stringify(f) === JSON.stringify(fragment)) === i),
+  );
+  return systemErrors;
+}
 
 const DEVICE_STATUS = ["Unknown", "Registered", "Active", "Revoked"];
 /** Arguments that hold a point in time (seconds since 1970). */
@@ -76,7 +82,7 @@ export function describeRevert(error: unknown): string | undefined {
   if (data === undefined) return undefined;
   let parsed: ErrorDescription | null;
   try {
-    parsed = SYSTEM_ERRORS.parseError(data);
+    parsed = systemErrorsInterface().parseError(data);
   } catch {
     return undefined;
   }

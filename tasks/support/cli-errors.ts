@@ -9,9 +9,13 @@ import type { TaskDefinition, TasksMap } from "hardhat/types";
 import { printJson } from "../../src/cli/output";
 
 /** True when this process is the `hardhat` command line (not a test runner or a script importing Hardhat). */
+export function hardhatCommandLine(): boolean {
+  return /hardhat[\\/]internal[\\/]cli[\\/]/.test(require.main?.filename ?? "");
+}
+
+/** On the command line, and not asked for Hardhat's stack traces. */
 function onCommandLine(): boolean {
-  const cli = require.main?.filename ?? "";
-  return /hardhat[\\/]internal[\\/]cli[\\/]/.test(cli) && !process.argv.includes("--show-stack-traces");
+  return hardhatCommandLine() && !process.argv.includes("--show-stack-traces");
 }
 
 /** The `--network` the command line names, or HARDHAT_NETWORK. */
@@ -105,16 +109,25 @@ function takesValue(arg: string, task?: TaskDefinition): boolean {
   return param !== undefined && !param.isFlag;
 }
 
-/** The first argument naming a task, past Hardhat's own parameters (`--network NAME`, ...) and their values. */
-function typedTask(argv: readonly string[], tasks: TasksMap): string | undefined {
+/**
+ * The first argument that is not one of Hardhat's own parameters (`--network NAME`, ...) or their values:
+ * where Hardhat looks for the task's name (`argv` without node and the script).
+ */
+export function taskArgument(argv: readonly string[]): string | undefined {
   for (let i = 0; i < argv.length; i++) {
     if (argv[i].startsWith("--")) {
       if (takesValue(argv[i])) i++;
       continue;
     }
-    return Object.hasOwn(tasks, argv[i]) ? argv[i] : undefined;
+    return argv[i];
   }
   return undefined;
+}
+
+/** The task the first argument past Hardhat's own parameters names, if it is one of `tasks`. */
+function typedTask(argv: readonly string[], tasks: TasksMap): string | undefined {
+  const name = taskArgument(argv);
+  return name !== undefined && Object.hasOwn(tasks, name) ? name : undefined;
 }
 
 /** A task's usage: its required parameters by name, then "[options]" when it has others. */

@@ -16,7 +16,6 @@ import { writeJsonOutput } from "../../src/cli/files";
 import { toJsonValue } from "../../src/cli/output";
 import { LIVE_NETWORKS, liveNetwork, verifyApiKey } from "./networks";
 import { UserError } from "../../src/errors";
-import { signerAt } from "./signers";
 
 /** The Hardhat side of the library's {@link SystemContext}: the system as deployed on `hre`'s network. */
 export interface System extends SystemContext {
@@ -201,6 +200,7 @@ async function confirmLiveDeploy(
   if (liveNetwork(name) === undefined || yes) return;
   const noTerminal = `deploying to live network "${name}" needs a confirmation: run it in a terminal, or pass --yes`;
   if (process.stdin.isTTY !== true) throw new UserError(noTerminal);
+  const { signerAt } = await import("./signers");
   const deployer = await (await signerAt(hre, 0)).getAddress();
   const balance = await hre.ethers.provider.getBalance(deployer);
   process.stderr.write(
@@ -339,6 +339,8 @@ export async function deploySystem(hre: HardhatRuntimeEnvironment, options: Depl
     parameters = { ThingToken: { treasury: first.address }, DeviceRegistry: { admin: first.address } };
   } else {
     parameters = readParameters(options.parametersFile ?? parametersPath(hre));
+    // Loaded here (signers load the preflight and revert decoding): tasks that only read start without them.
+    const { signerAt } = await import("./signers");
     await signerAt(hre, 0); // a live network without a deployer key fails here, before Ignition starts
     if (options.reset === true)
       await discardDeployment(hre, chainId, options.announce ?? (() => undefined), options.confirm?.yes === true);

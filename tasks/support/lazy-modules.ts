@@ -43,3 +43,8 @@ export function loadOnFirstUse(id: string, from: string = __filename): void {
  * (`device:status`, ...) starts without it.
  */
 loadOnFirstUse("@nomicfoundation/ignition-core", require.resolve("@nomicfoundation/hardhat-ignition"));
+
+/**
+ * The same for the fs-extra that Ignition's plugin requires (~15 ms), which it uses only inside its tasks.
+ */
+loadOnFirstUse("fs-extra", require.resolve("@nomicfoundation/hardhat-ignition"));

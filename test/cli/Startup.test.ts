@@ -95,7 +95,7 @@ describe("task start-up", function () {
     expect(fs.existsSync(dir) ? fs.readdirSync(dir) : []).to.deep.equal([]);
   });
 
-  it("a task loads neither TypeChain's index of every factory, the gas reporter, nor Ignition's core", function () {
+  it("a task loads neither TypeChain's index of every factory, the gas reporter, Ignition's core, nor the test and coverage plugins", function () {
     // The child process compiles, which would overwrite coverage's instrumented build.
     if (coverageRunning()) this.skip();
     const list = path.join(scratch, "modules.json");
@@ -121,9 +121,26 @@ describe("task start-up", function () {
     expect(loaded).not.to.include(path.join("typechain-types", "index.ts"));
     expect(loaded.filter((f) => f.includes(`${path.sep}mocks${path.sep}`))).to.deep.equal([]);
     expect(loaded.filter((f) => f.includes("hardhat-gas-reporter"))).to.deep.equal([]);
+    // The chai matchers and solidity-coverage serve Hardhat's `test` and `coverage` (tasks/support/plugins.ts).
+    const plugins = ["hardhat-chai-matchers", "solidity-coverage"].map((p) => `${path.sep}${p}${path.sep}`);
+    expect(loaded.filter((f) => plugins.some((p) => f.includes(p)))).to.deep.equal([]);
+    expect(loaded).not.to.include(path.join("node_modules", "chai", "index.js"));
     // Ignition's core stays a stand-in (tasks/support/lazy-modules.ts): none of its own modules load.
     const core = path.join("node_modules", "@nomicfoundation", "ignition-core", "dist", "src");
     expect(loaded).to.include(path.join(core, "index.js"));
     expect(loaded.filter((f) => f.startsWith(core) && f !== path.join(core, "index.js"))).to.deep.equal([]);
+    // So does the fs-extra that Ignition's plugin requires (Hardhat's own copy is another).
+    const fsExtra = path.join("node_modules", "fs-extra", "lib");
+    expect(loaded.filter((f) => f.startsWith(fsExtra) && f !== path.join(fsExtra, "index.js"))).to.deep.equal([]);
+  });
+
+  it("Hardhat's help still lists the tasks of the plugins that ThingLedger's tasks start without", function () {
+    const help = hardhat(["--help"]);
+    expect(help.status, help.stderr).to.equal(0);
+    expect(help.stdout).to.match(/^\s+coverage\s/m);
+    expect(help.stdout).to.match(/^\s+device:status\s/m);
+    const coverage = hardhat(["help", "coverage"]);
+    expect(coverage.status, coverage.stderr).to.equal(0);
+    expect(coverage.stdout).to.contain("--testfiles");
   });
 });
