@@ -62,7 +62,7 @@ export class AsStore {
     private readonly file: string,
     options: AsStoreOptions = {},
   ) {
-    this.groupCommitMs = options.groupCommitMs ?? 2;
+    this.groupCommitMs = options.groupCommitMs ?? 0;
     if (options.secretKey !== undefined && options.secretKey.length !== 32)
       throw new UserError("the AS secret key must be 32 bytes (64 hex characters)");
     this.secretKey = options.secretKey;
@@ -292,7 +292,10 @@ export class AsStore {
       // While an fsync runs, the queue waits for it (its end flushes).
       if (!this.scheduled && !this.syncing) {
         this.scheduled = true;
-        setTimeout(() => this.flush(), this.groupCommitMs);
+        // 0: after this turn of the event loop (every request it parsed joins); while the fsync then runs,
+        // the next ones gather on their own.
+        if (this.groupCommitMs === 0) setImmediate(() => this.flush());
+        else setTimeout(() => this.flush(), this.groupCommitMs);
       }
     });
   }

@@ -31,14 +31,26 @@ function overloadPlugin(app: FastifyInstance, options: OverloadOptions, done: (e
   const exempt = new Set(options.exempt ?? ["/health", "/metrics"]);
   const message = `server busy, retry in ${retryAfter} s`;
   let inFlight = 0;
+  // Serialized once: the answer to a burst of shed requests costs no JSON work each.
+  const busy = JSON.stringify({ error: message, reason: "server_busy" });
+  const shed = (reply: FastifyReply): void => {
+    options.onShed?.();
+    void reply
+      .code(503)
+      .header("retry-after", String(retryAfter))
+      .header("content-type", "application/json; charset=utf-8")
+      .send(busy);
+  };
   if (max > 0) {
+    // Already full when the request arrives: shed before its body is read, parsed and validated (the
+    // cheapest answer, so a burst of them is answered quickly). Node discards the unread body.
+    app.addHook("onRequest", (request: FastifyRequest, reply: FastifyReply, next: () => void) => {
+      if (inFlight >= max && !exempt.has(request.routeOptions.url ?? "")) return shed(reply);
+      next();
+    });
     app.addHook("preHandler", (request: FastifyRequest, reply: FastifyReply, next: () => void) => {
       if (exempt.has(request.routeOptions.url ?? "")) return next();
-      if (inFlight >= max) {
-        options.onShed?.();
-        void reply.code(503).header("retry-after", String(retryAfter)).send({ error: message, reason: "server_busy" });
-        return;
-      }
+      if (inFlight >= max) return shed(reply);
       inFlight++;
       // Once per request: "finish" when the answer is sent ("close" may not come for an injected request),
       // "close" when the client went away first.

@@ -109,6 +109,35 @@ describe("overload: load shedding in every HTTP service (src/http/overload.ts)",
     expect(service.entered).to.equal(K + 1);
   });
 
+  it("a request arriving when the service is full is shed before its body is read: garbage or a huge body gets 503 server_busy (not 400/413), and the connection serves the next request", async function () {
+    service = new SlowService({ maxInFlight: 1 });
+    url = await service.listen(0);
+    const held = request(url, "POST", "/slow");
+    await service.entries(1);
+    const socket = await rawConnect(url);
+    try {
+      // Malformed JSON: it would be a 400 if it were parsed; a 100 KiB body: over the body limit it would be a 413.
+      const bodies = ["{not json", `{"pad":"${"x".repeat(100 * 1024)}"}`];
+      for (const [i, body] of bodies.entries()) {
+        socket.socket.write(
+          `POST /slow HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+        );
+        // Each answer on the same kept-alive connection, in order.
+        while ((socket.received().match(/HTTP\/1\.1 /g) ?? []).length <= i)
+          await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      const statuses = [...socket.received().matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => Number(m[1]));
+      expect(statuses).to.deep.equal([503, 503]);
+      expect(socket.received().split('{"error":"server busy, retry in 1 s","reason":"server_busy"}')).to.have.length(3);
+    } finally {
+      socket.close();
+    }
+    expect(service.entered).to.equal(1);
+    service.release();
+    expect((await held).status).to.equal(200);
+  });
+
   it("counts a request the client abandoned as finished, so aborted clients do not leave the service busy", async function () {
     service = new SlowService({ maxInFlight: 1 });
     url = await service.listen(0);

@@ -40,7 +40,9 @@ export interface AsStoreOptions {
   /** Create the database if it does not exist (`as:serve --init`). Default false: a missing database is an
    * error, so a database deleted behind the AS's back is never silently recreated with every counter at 0. */
   create?: boolean;
-  /** How long a commit waits for others to share its transaction and fsync (ms). Default 2. */
+  /** How long a commit waits for others to share its transaction and fsync (ms). Default 0: until the end of
+   * the event loop's turn (the requests read in it share it); receipts that arrive during an fsync wait for
+   * it and share the next. */
   groupCommitMs?: number;
   /** 32-byte key (`AS_SECRET_KEY`): device secrets are stored AES-256-GCM encrypted under it. */
   secretKey?: Buffer;
