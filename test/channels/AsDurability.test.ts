@@ -19,7 +19,7 @@ import { ReceiptVerifier } from "../../src/channels/verify";
 import { signRedeliver } from "../../src/eip712/receipt";
 import { UserError } from "../../src/errors";
 import { clientLeaf } from "../../src/merkle/group";
-import { startAsProcess } from "../shared/as-process";
+import { startAsProcess, SEEDED_DOMAIN } from "../shared/as-process";
 import type { AsProcess, AsProcessConfig } from "../shared/as-process";
 
 /**
@@ -28,12 +28,7 @@ import type { AsProcess, AsProcessConfig } from "../shared/as-process";
  * no acknowledged receipt is lost and no client is charged without a code. Channels are seeded in the store
  * (no chain): these faults are the database's and the device's, not the chain's.
  */
-const domain = {
-  name: "ThingLedger PaymentChannels",
-  version: "1",
-  chainId: 31337n,
-  verifyingContract: "0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0",
-};
+const domain = SEEDED_DOMAIN;
 const verifier = new ReceiptVerifier(domain);
 const payee = new Wallet(keccak256("0x01")).address;
 const owner = new Wallet(keccak256("0x02")).address;

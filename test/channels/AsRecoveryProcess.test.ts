@@ -14,18 +14,14 @@ import { AsStore } from "../../src/channels/store";
 import { ReceiptVerifier } from "../../src/channels/verify";
 import { UserError } from "../../src/errors";
 import { clientLeaf } from "../../src/merkle/group";
+import { SEEDED_DOMAIN } from "../shared/as-process";
 
 /**
  * The AS's signature-recovery process (`src/channels/recovery/`): the same signers as the event loop's
  * recovery for good, malformed and malleable signatures, and no request lost or wrongly answered when the
  * process dies, hangs, or is not there yet; sales over HTTP with it, and `as:serve --recovery`.
  */
-const domain = {
-  name: "ThingLedger PaymentChannels",
-  version: "1",
-  chainId: 31337n,
-  verifyingContract: "0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0",
-};
+const domain = SEEDED_DOMAIN;
 const verifier = new ReceiptVerifier(domain);
 const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
 const PRICE = 1_000n;

@@ -18,7 +18,7 @@ import { AsStore } from "../../src/channels/store";
 import { ReceiptVerifier } from "../../src/channels/verify";
 import { signReceipt, signRedeliver } from "../../src/eip712/receipt";
 import { buildGroup } from "../../src/merkle/group";
-import { startAsProcess } from "../shared/as-process";
+import { startAsProcess, SEEDED_DOMAIN } from "../shared/as-process";
 import type { AsProcess } from "../shared/as-process";
 import { postJson, request } from "../shared/http";
 
@@ -27,12 +27,7 @@ import { postJson, request } from "../shared/http";
  * was stored gets the same code again, and only the receipt's signer can; a receipt that is not on disk yet
  * is shown to nobody. Channels are seeded in the store (no chain), a group of two clients each.
  */
-const domain = {
-  name: "ThingLedger PaymentChannels",
-  version: "1",
-  chainId: 31337n,
-  verifyingContract: "0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0",
-};
+const domain = SEEDED_DOMAIN;
 const payee = new Wallet(keccak256("0x01")).address;
 const owner = new Wallet(keccak256("0x02")).address;
 const DEVICE = keccak256("0x5678");

@@ -81,3 +81,11 @@ export function startAsProcess(config: AsProcessConfig, env: NodeJS.ProcessEnv =
 }
 
 if (require.main === module) main(JSON.parse(process.argv[2]) as AsProcessConfig);
+
+/** The channels domain of the AS suites that seed their channels in the store (no chain): a local deployment's. */
+export const SEEDED_DOMAIN = {
+  name: "ThingLedger PaymentChannels",
+  version: "1",
+  chainId: 31337n,
+  verifyingContract: "0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0",
+};
