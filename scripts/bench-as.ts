@@ -72,7 +72,7 @@ interface AsCpu {
   /** The AS process, and its recovery process, in µs; how many signatures each path recovered. */
   micros: number;
   recoveryMicros: number;
-  counts: { process: number; inline: number } | null;
+  counts: { process: number; inline: number; failures: number } | null;
 }
 
 async function startAs(file: string): Promise<{ url: URL; stop: () => Promise<AsCpu> }> {
@@ -296,6 +296,7 @@ async function run(clients: number, ceiling: number): Promise<AsRun> {
           recoveryCpuMsPerExchange:
             Math.round((cpu.recoveryMicros / 1000 / Math.max(1, ok.length + busy.length)) * 1000) / 1000,
           recoveredByProcess: cpu.counts.process / Math.max(1, cpu.counts.process + cpu.counts.inline),
+          recoveryRestarts: cpu.counts.failures,
         }),
     clientCpuMsPerExchange:
       Math.round(((clientCpuUsed.user + clientCpuUsed.system) / 1000 / Math.max(1, ok.length + busy.length)) * 1000) /

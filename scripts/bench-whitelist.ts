@@ -261,9 +261,10 @@ function main(): void {
     targets.push(
       verdict(p.p99 <= 1, "a proof ≤ 1 ms (99th percentile)", `${(p.p99 - 1).toFixed(3)} ms`),
       verdict(p.max <= 1, "every proof ≤ 1 ms (the slowest of 10,000)", `${(p.max - 1).toFixed(3)} ms`) +
-        (p.max > 1 && p.controlMax > 1
-          ? ` — and this machine cannot meet it as measured: a busy loop as long as the median proof, no I/O and ` +
-            `no allocation, also took up to ${p.controlMax.toFixed(3)} ms (its own pauses), so judge it on a quieter machine`
+        // Only when the control's pauses are of the proof's order: a proof far slower than them is the proof's.
+        (p.max > 1 && p.controlMax > 1 && p.controlMax >= p.max / 2
+          ? ` — of the order of this machine's own pauses: a busy loop as long as the median proof, no I/O and ` +
+            `no allocation, also took up to ${p.controlMax.toFixed(3)} ms, so judge it on a quieter machine`
           : ""),
       verdict(
         p.maxOutsidePauses <= 1,

@@ -31,6 +31,8 @@ export interface AsRun {
    * its event loop), and the share of receipts it recovered (the rest: on the event loop). */
   recoveryCpuMsPerExchange?: number;
   recoveredByProcess?: number;
+  /** Times the recovery process failed and was started again during the run (its CPU then counts the first only). */
+  recoveryRestarts?: number;
   /** p99 event-loop delay of the clients' process, in ms: when it is large, the clients (starved of CPU
    * on a shared machine) add it to every latency they measure. */
   clientLoopDelayP99ms: number;
@@ -148,7 +150,10 @@ function runLine(run: AsRun, result: AsBenchResult): string {
   const recovery =
     run.recoveryCpuMsPerExchange === undefined
       ? " (signatures recovered on its event loop)"
-      : ` + its recovery process ${run.recoveryCpuMsPerExchange.toFixed(3)} ms (${Math.round(100 * (run.recoveredByProcess ?? 0))}% of the signatures)`;
+      : ` + its recovery process ${run.recoveryCpuMsPerExchange.toFixed(3)} ms (${Math.round(100 * (run.recoveredByProcess ?? 0))}% of the signatures` +
+        (run.recoveryRestarts
+          ? `; restarted ${run.recoveryRestarts} times, only the first process's CPU counted)`
+          : ")");
   const share =
     result.recoverOnlyPerCpuSecond === undefined
       ? ""

@@ -150,6 +150,39 @@ describe("AS signature-recovery process", function () {
     await until("a new process", () => pool.state === "running");
   });
 
+  it("a stall of the AS's own event loop longer than the timeout does not kill a healthy process (its answer is read first)", async function () {
+    const lines: string[] = [];
+    const pool = await ready({ timeoutMs: 500, log: (line) => lines.push(line) });
+    const pid = pool.pid!;
+    const all = cases(20);
+    const pending = all.map((c) => pool.recover(c.channelId, c.amount, c.signature));
+    await new Promise((r) => setImmediate(r)); // the batch is sent
+    const until = Date.now() + 800;
+    while (Date.now() < until); // the event loop stalls (a long synchronous write, say)
+    expect(await Promise.all(pending)).to.deep.equal(all.map((c) => c.expected));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(pool.status()).to.deep.include({ state: "running", pid });
+    expect(pool.status().counts).to.deep.include({ failures: 0, process: all.length - 20 });
+    expect(lines).to.deep.equal([]);
+  });
+
+  it("a process that never becomes ready (stopped while loading) is ended after startTimeoutMs and started again", async function () {
+    const lines: string[] = [];
+    const pool = new RecoveryProcess(verifier, {
+      startTimeoutMs: 500,
+      restartMs: 100,
+      log: (line) => lines.push(line),
+    });
+    pools.push(pool);
+    const stuck = pool.pid!;
+    process.kill(stuck, "SIGSTOP");
+    await until("a new process", () => pool.state === "running" && pool.pid !== stuck);
+    expect(alive(stuck)).to.equal(false);
+    expect(lines[0]).to.match(/^signature recovery process did not start within 500 ms; recovering on the event loop/);
+    const [c] = cases(1);
+    expect(await pool.recover(c.channelId, c.amount, c.signature)).to.equal(c.expected);
+  });
+
   it("while the process starts, and after close, recoveries are answered on the event loop; close ends the process", async function () {
     const pool = new RecoveryProcess(verifier);
     pools.push(pool);

@@ -10,6 +10,9 @@ import { FAILED, ITEM_BYTES, READY, RESULT_BYTES, encodeItem } from "./protocol"
 export interface RecoveryProcessOptions {
   /** A batch not answered within this many milliseconds ends the process (default 2,000). */
   timeoutMs?: number;
+  /** A process not ready within this many milliseconds of its start is ended and started again (default
+   * 30,000; doubled after each such start, back to it once one is ready). */
+  startTimeoutMs?: number;
   /** The first wait before a failed process is started again; doubled after each failure, at most 60 s. */
   restartMs?: number;
   /** One line when the process fails or starts again. */
@@ -57,6 +60,7 @@ export class RecoveryProcess {
   private received: Buffer = Buffer.alloc(0);
   private stderrTail = "";
   private restartMs: number;
+  private startMs: number;
   private restartTimer?: NodeJS.Timeout;
   private watchdog?: NodeJS.Timeout;
   private closed = false;
@@ -70,6 +74,7 @@ export class RecoveryProcess {
     private readonly o: RecoveryProcessOptions = {},
   ) {
     this.restartMs = o.restartMs ?? 1_000;
+    this.startMs = o.startTimeoutMs ?? 30_000;
     this.start();
   }
 
@@ -133,12 +138,24 @@ export class RecoveryProcess {
     this.received = Buffer.alloc(0);
     this.stderrTail = "";
     child.stdout.on("data", (chunk: Buffer) => this.receive(child, chunk));
-    child.stderr.on("data", (chunk: Buffer) => (this.stderrTail = (this.stderrTail + chunk.toString()).slice(-2_000)));
+    child.stderr.on("data", (chunk: Buffer) => {
+      if (child === this.child) this.stderrTail = (this.stderrTail + chunk.toString()).slice(-2_000);
+    });
     child.stdin.on("error", () => this.fail("closed its input", true, child));
     child.on("error", (error) => this.fail(`could not run (${error.message})`, true, child));
     child.on("exit", (code, signal) => this.fail(`exited (${signal ?? `code ${code}`})`, true, child));
     // Never keeps the AS alive on its own: its output is waited for only while recoveries are held.
     child.unref();
+    // A process that never says it is ready (stuck loading) is ended and started again like a failed one.
+    // The bound doubles after each start that missed it (a slow machine), and is reset once one is ready.
+    const startMs = this.startMs;
+    const startTimer = setTimeout(() => {
+      if (child !== this.child || this.ready) return;
+      this.startMs = Math.min(startMs * 2, 600_000);
+      this.fail(`did not start within ${startMs} ms`, true, child);
+    }, startMs);
+    startTimer.unref();
+    child.once("exit", () => clearTimeout(startTimer));
     for (const stream of [child.stdin, child.stdout, child.stderr]) handle(stream).unref?.();
   }
 
@@ -169,6 +186,7 @@ export class RecoveryProcess {
       if (this.received.toString("latin1", 0, 1) !== READY)
         return this.fail("answered before it was ready", true, child);
       this.ready = true;
+      this.startMs = this.o.startTimeoutMs ?? 30_000;
       this.received = this.received.subarray(1);
     }
     while (this.inFlight.length > 0 && this.received.length >= this.inFlight[0].items.length * RESULT_BYTES) {
@@ -190,14 +208,20 @@ export class RecoveryProcess {
   private armWatchdog(): void {
     if (this.watchdog !== undefined) return;
     const timeoutMs = this.o.timeoutMs ?? 2_000;
-    this.watchdog = setTimeout(() => {
-      this.watchdog = undefined;
-      const oldest = this.inFlight[0];
-      if (oldest === undefined) return;
-      const age = Date.now() - oldest.sentAt;
-      if (age >= timeoutMs) this.fail(`did not answer within ${timeoutMs} ms`, true, this.child);
-      else this.armWatchdog();
-    }, timeoutMs / 4);
+    this.watchdog = setTimeout(
+      // Decided after this turn's I/O is read: after a stall of the AS's own event loop, the answer may be
+      // waiting in the pipe already (timers run before I/O), and a healthy process must not be killed for it.
+      () =>
+        setImmediate(() => {
+          this.watchdog = undefined;
+          const oldest = this.inFlight[0];
+          if (oldest === undefined) return;
+          const age = Date.now() - oldest.sentAt;
+          if (age >= timeoutMs) this.fail(`did not answer within ${timeoutMs} ms`, true, this.child);
+          else this.armWatchdog();
+        }),
+      timeoutMs / 4,
+    );
     this.watchdog.unref();
   }
 
