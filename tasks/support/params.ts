@@ -110,6 +110,7 @@ export const PARAM_EXAMPLES: Readonly<Record<string, string>> = {
   reason: "2",
   receiptTimeout: "120",
   receipt: "receipt.json",
+  recovery: "process",
   registration: "1",
   relayer: "3",
   reporter: "SN-0002",

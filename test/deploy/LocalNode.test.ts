@@ -552,6 +552,17 @@ describe("deployment to a local hardhat node", function () {
     const stopped = new Promise((resolve) => as.child.once("exit", resolve));
     process.kill(-as.child.pid!, "SIGTERM");
     await stopped;
+    // npx may exit before the AS it started (and the AS's recovery process) have: wait for the whole process
+    // group, the AS releasing its database's lock last.
+    const group = -as.child.pid!;
+    for (const deadline = Date.now() + 60_000; ; await new Promise((r) => setTimeout(r, 50))) {
+      try {
+        process.kill(group, 0);
+      } catch {
+        break;
+      }
+      if (Date.now() > deadline) throw new Error("the AS's process group did not exit within 60 s of SIGTERM");
+    }
 
     const after = new AsStore(db);
     const best = after.bestReceipts();
