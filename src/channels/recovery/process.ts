@@ -132,6 +132,9 @@ export class RecoveryProcess {
     const child = spawn(process.execPath, [...loader, file, domain], {
       stdio: ["pipe", "pipe", "pipe"],
       env: { ...process.env, NODE_OPTIONS: "" },
+      // Its own process group: a Ctrl-C or a supervisor's signal to the AS's group stops the AS, which ends
+      // it (or, killed, closes its input), instead of killing it first and logging a failure on the way out.
+      detached: true,
     });
     this.child = child;
     this.ready = false;
