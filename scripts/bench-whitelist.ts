@@ -14,8 +14,8 @@
  * - `json` (`--proofs json`, the format before; `--no-json` skips it): the same, then the JSON and the
  *   CSV with every proof as hex (read from the tree file block by block): 3.3 GB at a million devices;
  * - `proofs`: opens the tree file and serves 10,000 random proofs by index, each three times in three rounds of
- *   random order; a proof's cost is its fastest round (a pause of the machine lands on one timing), and the
- *   slowest single timing and a control (a busy loop as long as the median proof) are printed beside it;
+ *   random order; the target is judged on the slowest timing, beside a control (a busy loop as long as the
+ *   median proof: the machine's own pauses), the timings over 1 ms of each, and each proof at its fastest round;
  * - `old`: the code path before the one builder (merkletreejs + ethers' keccak, `JSON.stringify`), run by
  *   default up to 100,000 devices (`--old` forces it, `--no-old` skips it).
  * Every target is printed as met or `MISSED ... by ...`; a benchmark, it exits 0 on a miss.
@@ -56,7 +56,11 @@ interface ProofTimes {
   p50: number;
   p99: number;
   max: number;
-  /** The slowest of the 10,000 proofs, each at its fastest of {@link ROUNDS} timings: the target's measure. */
+  /** Timings over 1 ms, of the proofs and of the control (as many of each). */
+  over: number;
+  controlOver: number;
+  /** The slowest of the 10,000 proofs, each at its fastest of {@link ROUNDS} timings: what a proof itself costs
+   * with a warm tree file (rounds 2 and 3 read what round 1 read), not the target's measure. */
   slowestProof: number;
   /** That proof's timing in each round. */
   slowestProofRounds: number[];
@@ -111,9 +115,6 @@ async function proofsPhase(dir: string, t0: number, cpu0: number): Promise<Measu
   (globalThis as { gc?: () => void }).gc?.();
   const tree = TreeFile.open(path.join(dir, "tree.tree"));
   const indices = Uint32Array.from({ length: SAMPLES }, () => Math.floor(Math.random() * tree.count));
-  for (let s = 0; s < 100; s++)
-    if (rootFromProof(tree.leaf(indices[s]), tree.proof(indices[s])) !== tree.root)
-      throw new Error(`proof ${indices[s]} is wrong`);
   // Timings in preallocated arrays: the loop itself leaves nothing for the collector but the proofs' strings.
   // took[r * SAMPLES + s] is round r's timing of indices[s]; startAt the same timing's start.
   const startAt = new Float64Array(ROUNDS * SAMPLES);
@@ -131,6 +132,10 @@ async function proofsPhase(dir: string, t0: number, cpu0: number): Promise<Measu
       if (first < 0) first = took[r * SAMPLES + s];
     }
   }
+  // Checked after the clock, so the first timed proof is the first the tree file serves.
+  for (let s = 0; s < 100; s++)
+    if (rootFromProof(tree.leaf(indices[s]), tree.proof(indices[s])) !== tree.root)
+      throw new Error(`proof ${indices[s]} is wrong`);
   tree.close();
   // Each proof at its fastest round: what serving that proof costs, without the pauses that hit one timing.
   const best = Float64Array.from({ length: SAMPLES }, (_, s) => {
@@ -144,10 +149,13 @@ async function proofsPhase(dir: string, t0: number, cpu0: number): Promise<Measu
   // measurement of that length, proof or not.
   const median = Float64Array.from(took).sort()[took.length >> 1];
   let control = 0;
+  let controlOver = 0;
   for (let s = 0; s < took.length; s++) {
     const started = performance.now();
     while (performance.now() - started < median);
-    control = Math.max(control, performance.now() - started);
+    const length = performance.now() - started;
+    control = Math.max(control, length);
+    if (length > 1) controlOver++;
   }
   await new Promise((resolve) => setTimeout(resolve, 50));
   observer.disconnect();
@@ -166,6 +174,8 @@ async function proofsPhase(dir: string, t0: number, cpu0: number): Promise<Measu
     p50: times[took.length >> 1],
     p99: times[Math.floor(took.length * 0.99)],
     max: times[took.length - 1],
+    over: took.filter((t) => t > 1).length,
+    controlOver,
     slowestProof: best[slowestBest],
     slowestProofRounds: Array.from({ length: ROUNDS }, (_, r) => took[r * SAMPLES + slowestBest]),
   };
@@ -275,7 +285,8 @@ function main(): void {
     console.log(
       `  one proof by index from the tree file (10,000 random, each served ${ROUNDS} times in ${ROUNDS} rounds of ` +
         `random order): mean ${us(p.mean)}, median ${us(p.p50)}, p99 ${us(p.p99)} (the first ${ms(p.first)}); the ` +
-        `slowest proof at its fastest round ${ms(p.slowestProof)} (its rounds: ${p.slowestProofRounds.map(ms).join(", ")})`,
+        `slowest proof at its fastest round ${ms(p.slowestProof)} (its rounds: ${p.slowestProofRounds.map(ms).join(", ")}); ` +
+        `timings over 1 ms: ${fmt(p.over)} of the proofs', ${fmt(p.controlOver)} of the control's`,
     );
     console.log(
       `  the slowest single timing ${ms(p.max)}` +
@@ -304,11 +315,12 @@ function main(): void {
       );
     targets.push(
       verdict(p.p99 <= 1, "a proof ≤ 1 ms (99th percentile of every timing)", `${(p.p99 - 1).toFixed(3)} ms`),
-      verdict(
-        p.slowestProof <= 1,
-        `every proof ≤ 1 ms (the slowest of 10,000, each at its fastest of ${ROUNDS} timings)`,
-        `${(p.slowestProof - 1).toFixed(3)} ms`,
-      ),
+      verdict(p.max <= 1, `every proof ≤ 1 ms (the slowest of ${fmt(ROUNDS * SAMPLES)} timings)`, ms(p.max - 1)) +
+        // Only when the control's pauses are of the proof's order: a proof far slower than them is the proof's.
+        (p.max > 1 && p.controlMax > 1 && p.controlMax >= p.max / 2
+          ? ` — of the order of this machine's own pauses: a busy loop as long as the median proof, no I/O and ` +
+            `no allocation, also took up to ${ms(p.controlMax)}, so judge it on a quieter machine`
+          : ""),
     );
     if (withOld) {
       const old = run("old", dir);
