@@ -6,6 +6,7 @@ import { getAbiItem } from "viem";
 import type { Abi } from "viem";
 
 import { deploymentFolder, readDeploymentBook } from "../src/chain/address-book";
+import { isDevelopmentChain, ponderRpc } from "../src/indexer/rpc";
 import {
   DeviceRegistry__factory,
   DeviceWalletFactory__factory,
@@ -18,6 +19,8 @@ import {
  * The indexer's configuration, all from the environment (`npx hardhat indexer` sets it from the network):
  * - THINGLEDGER_RPC_URL: the chain's JSON-RPC URL (default http://127.0.0.1:8545);
  * - THINGLEDGER_CHAIN_ID: its chain id (default 31337);
+ * - THINGLEDGER_INDEXER_RPC_LANES: on a development chain (31337, 1337), how many times its URL is given to
+ *   Ponder, each with Ponder's own 20 requests/s to start with (default 4; see `ponderRpc`);
  * - THINGLEDGER_DEPLOYMENT_DIR: the Ignition deployment folder whose address book and journal give the
  *   addresses and start blocks (default deploy/deployments/<THINGLEDGER_DEPLOYMENT_ID or chain-<id>>);
  * - DATABASE_URL: Postgres; without it, embedded PGlite in THINGLEDGER_INDEXER_DATA (default indexer/.ponder/pglite).
@@ -51,7 +54,14 @@ export default createConfig({
     // Ponder polls the head with a full block (`eth_getBlockByNumber("latest", true)`) every interval, whether
     // the last poll answered or not: at 500 ms they piled onto a busy node, and onto Ponder's one thread (PGlite's
     // too), while a catch-up fetched and indexed its last 30 (unfinalized) blocks; 1 s is Ponder's default.
-    thingledger: { id: chainId, rpc, pollingInterval: 1000, disableCache: chainId === 31337 || chainId === 1337 },
+    // A development node's URL is listed THINGLEDGER_INDEXER_RPC_LANES times (default 4), lifting Ponder's
+    // 20 requests/s per URL (`ponderRpc`).
+    thingledger: {
+      id: chainId,
+      rpc: ponderRpc(chainId, rpc, process.env.THINGLEDGER_INDEXER_RPC_LANES),
+      pollingInterval: 1000,
+      disableCache: isDevelopmentChain(chainId),
+    },
   },
   contracts: {
     DeviceRegistry: contract("DeviceRegistry", DeviceRegistry__factory.abi),

@@ -189,10 +189,22 @@ async function addDevices(
   );
 }
 
-/** A device's identity as the chain holds it at the event's block: one RPC read, for when no log or call says it. */
-async function readIdentity(context: Context, id: Hex): Promise<Identity> {
+/**
+ * A device's identity as the chain holds it at the event's block: one RPC read, for when no log or call says it
+ * (rare: a device claimed from a whitelist through a call the indexer cannot read). The block is given
+ * explicitly, which is what Ponder would read anyway, so that Ponder does not profile the read: once a sampled
+ * event made it, Ponder prefetched a `getDevice` for every later event of the handler, and a catch-up of 10,000
+ * activations sent thousands of needless reads through its 20 requests/s per URL (77 s of its live blocks).
+ */
+async function readIdentity(event: AnyEvent, context: Context, id: Hex): Promise<Identity> {
   const registry = context.contracts.DeviceRegistry.address as Hex;
-  const view = await context.client.readContract({ abi, address: registry, functionName: "getDevice", args: [id] });
+  const view = await context.client.readContract({
+    abi,
+    address: registry,
+    functionName: "getDevice",
+    args: [id],
+    blockNumber: event.block.number,
+  });
   return { id, manufacturerId: view.manufacturerId, deviceKey: view.deviceKey, deviceType: BigInt(view.deviceType) };
 }
 
@@ -267,7 +279,7 @@ ponder.on("DeviceRegistry:DevicesRegistered", async ({ event, context }) => {
   let identities = batchFromCall(registryCallData(any, context), event.args.manufacturerId, ids);
   if (identities === undefined) {
     identities = [];
-    for (const id of ids) identities.push(await readIdentity(context, id));
+    for (const id of ids) identities.push(await readIdentity(any, context, id));
   }
   await addDevices(any, context, identities);
 });
@@ -277,7 +289,7 @@ ponder.on("DeviceRegistry:DeviceActivated", async ({ event, context }) => {
   // A device claimed from a whitelist at activation was never registered on its own.
   if ((await context.db.find(device, { id })) === null) {
     const claim = await whitelistClaim(event, context, id);
-    await addDevices(event, context, [claim?.identity ?? (await readIdentity(context, id))], claim?.root);
+    await addDevices(event, context, [claim?.identity ?? (await readIdentity(event, context, id))], claim?.root);
   }
   await context.db
     .update(device, { id })

@@ -5,6 +5,7 @@ import { expect } from "chai";
 
 import { coverageRunning } from "../shared/gas";
 import { ROOT, freePort, hardhat } from "../shared/cli";
+import { stopGroup } from "../shared/process";
 
 const ACCOUNT_0 = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
 
@@ -82,10 +83,9 @@ describe("indexer on the in-process network", function () {
     const { data } = (await response.json()) as { data: { manufacturers: { items: unknown[] } } };
     expect(data.manufacturers.items).to.deep.equal([{ id: 1, account: ACCOUNT_0.toLowerCase() }]);
     const child = task;
-    const exited = new Promise<number | null>((resolve) => child.once("exit", resolve));
-    process.kill(-child.pid!, "SIGTERM");
-    await exited;
     task = undefined;
+    // The task's whole group: npx exits on the signal before the task has stopped its indexer.
+    await stopGroup(child);
     expect(await answers(`${summary.url}/health`), "the API is gone with its task").to.equal(undefined);
   });
 

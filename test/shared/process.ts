@@ -29,10 +29,29 @@ export function outputOf(child: ChildProcess): () => string {
   return () => output;
 }
 
-/** Stops a `detached` child's process group (e.g. `npx hardhat …` and what it started), and waits for it to exit. */
-export async function stopGroup(child: ChildProcess | undefined): Promise<void> {
-  if (child?.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  process.kill(-child.pid, "SIGTERM");
+/** Whether any process of the group `pid` leads is still alive. */
+function groupAlive(pid: number): boolean {
+  try {
+    process.kill(-pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Stops a `detached` child's process group (e.g. `npx hardhat …` and what it started), and waits for it to exit
+ * and then for the whole group to be gone: `npx` may exit before the task it started has stopped what it
+ * serves. A group still alive after `ms` is killed.
+ */
+export async function stopGroup(child: ChildProcess | undefined, ms = 30_000): Promise<void> {
+  if (child?.pid === undefined) return;
+  const pid = child.pid;
+  const running = child.exitCode === null && child.signalCode === null;
+  const exited = running ? new Promise<void>((resolve) => child.once("exit", () => resolve())) : undefined;
+  if (groupAlive(pid)) process.kill(-pid, "SIGTERM");
   await exited;
+  for (const deadline = Date.now() + ms; groupAlive(pid) && Date.now() < deadline;)
+    await new Promise((r) => setTimeout(r, 100));
+  if (groupAlive(pid)) process.kill(-pid, "SIGKILL");
 }
