@@ -5,6 +5,7 @@ import net from "node:net";
 import path from "node:path";
 
 import { UserError } from "../errors";
+import { ponderRpc } from "./rpc";
 import { ponderCannotAdvance } from "./watchdog";
 
 /** Where the indexer's Ponder project (config, schema, handlers, API) lives. */
@@ -131,6 +132,12 @@ export async function startIndexer(options: IndexerOptions): Promise<RunningInde
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(options.schema))
     throw new UserError(`schema "${options.schema}" is not a database schema name: letters, digits and "_"`);
   const host = options.host ?? "127.0.0.1";
+  // Checked here, where a refusal is one line: Ponder would print the config's error on a line of its own.
+  try {
+    ponderRpc(Number(options.chainId), options.rpcUrl, process.env.THINGLEDGER_INDEXER_RPC_LANES);
+  } catch (error) {
+    throw new UserError((error as Error).message);
+  }
   await ensurePortFree(host, options.port);
   const lock = options.databaseUrl === undefined ? lockDataDir(options.dataDir) : undefined;
   const bin = path.join(INDEXER_ROOT, "..", "node_modules", "ponder", "dist", "esm", "bin", "ponder.js");

@@ -41,10 +41,7 @@ describe("indexer on the in-process network", function () {
   afterEach(async function () {
     const child = task;
     task = undefined;
-    if (child?.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((resolve) => child.once("exit", resolve));
-    process.kill(-child.pid, "SIGTERM");
-    await exited;
+    await stopGroup(child);
   });
 
   it("`npx hardhat indexer` with no --network indexes the in-process dev system and stops with its task", async function () {

@@ -1,5 +1,7 @@
 import { expect } from "chai";
 
+import { UserError } from "../../src/errors";
+import { startIndexer } from "../../src/indexer";
 import { DEFAULT_RPC_LANES, ponderRpc } from "../../src/indexer/rpc";
 
 describe("indexer: the RPC URLs Ponder is given", function () {
@@ -12,9 +14,35 @@ describe("indexer: the RPC URLs Ponder is given", function () {
     expect(ponderRpc(31337, url, "16")).to.have.length(16);
   });
 
-  it("gives any other chain (a hosted provider, with its own limits) its one URL, whatever the lanes", function () {
+  it("gives any other chain, or a development chain on another machine, its one URL, and reads no lanes", function () {
     expect(ponderRpc(11155111, url)).to.equal(url);
     expect(ponderRpc(10, "https://rpc.example", "8")).to.equal("https://rpc.example");
+    // A fork keeps chain id 31337 behind a provider's rate limit.
+    expect(ponderRpc(31337, "https://fork.example/rpc", "4")).to.equal("https://fork.example/rpc");
+    expect(ponderRpc(11155111, url, "")).to.equal(url);
+    expect(ponderRpc(31337, "http://localhost:8545", "2")).to.deep.equal(Array(2).fill("http://localhost:8545"));
+  });
+
+  it("the indexer refuses bad lanes in one line before it starts anything", async function () {
+    const before = process.env.THINGLEDGER_INDEXER_RPC_LANES;
+    process.env.THINGLEDGER_INDEXER_RPC_LANES = "0";
+    try {
+      const started = startIndexer({
+        rpcUrl: url,
+        chainId: 31337n,
+        deploymentDir: "/nonexistent",
+        port: 1,
+        dataDir: "/nonexistent",
+        schema: "public",
+      });
+      await expect(started).to.be.rejectedWith(
+        UserError,
+        'THINGLEDGER_INDEXER_RPC_LANES must be a whole number from 1 to 16, not "0"',
+      );
+    } finally {
+      if (before === undefined) delete process.env.THINGLEDGER_INDEXER_RPC_LANES;
+      else process.env.THINGLEDGER_INDEXER_RPC_LANES = before;
+    }
   });
 
   it("refuses lanes that are not a whole number from 1 to 16, in one line naming the variable", function () {

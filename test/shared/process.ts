@@ -45,13 +45,22 @@ function groupAlive(pid: number): boolean {
  * serves. A group still alive after `ms` is killed.
  */
 export async function stopGroup(child: ChildProcess | undefined, ms = 30_000): Promise<void> {
-  if (child?.pid === undefined) return;
+  // A child already gone is left alone: its group id could by now lead someone else's group.
+  if (child?.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
   const pid = child.pid;
-  const running = child.exitCode === null && child.signalCode === null;
-  const exited = running ? new Promise<void>((resolve) => child.once("exit", () => resolve())) : undefined;
-  if (groupAlive(pid)) process.kill(-pid, "SIGTERM");
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  signalGroup(pid, "SIGTERM");
   await exited;
   for (const deadline = Date.now() + ms; groupAlive(pid) && Date.now() < deadline;)
     await new Promise((r) => setTimeout(r, 100));
-  if (groupAlive(pid)) process.kill(-pid, "SIGKILL");
+  if (groupAlive(pid)) signalGroup(pid, "SIGKILL");
+}
+
+/** Signals the group `pid` leads, if any of it is left (a group gone in between is not an error). */
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // gone
+  }
 }
