@@ -19,7 +19,7 @@ import {
  * The indexer's configuration, all from the environment (`npx hardhat indexer` sets it from the network):
  * - THINGLEDGER_RPC_URL: the chain's JSON-RPC URL (default http://127.0.0.1:8545);
  * - THINGLEDGER_CHAIN_ID: its chain id (default 31337);
- * - THINGLEDGER_INDEXER_RPC_LANES: on a development chain (31337, 1337), how many times its URL is given to
+ * - THINGLEDGER_INDEXER_RPC_LANES: on a development chain (31337, 1337) on this machine, how many times its URL is given to
  *   Ponder, each with Ponder's own 20 requests/s to start with (default 4; see `ponderRpc`);
  * - THINGLEDGER_DEPLOYMENT_DIR: the Ignition deployment folder whose address book and journal give the
  *   addresses and start blocks (default deploy/deployments/<THINGLEDGER_DEPLOYMENT_ID or chain-<id>>);
