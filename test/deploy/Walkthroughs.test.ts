@@ -8,6 +8,7 @@ import { expect } from "chai";
 import { coverageRunning } from "../shared/gas";
 import { ROOT, startNode } from "../shared/cli";
 import type { LocalNode } from "../shared/cli";
+import { groupAlive } from "../shared/process";
 
 /**
  * The README's walkthroughs, in README order, each with what its output must show at the end. Their `sh`
@@ -148,17 +149,9 @@ async function stopServices(pidsFile: string): Promise<void> {
     .split("\n")
     .filter((l) => l !== "")
     .map(Number);
-  const alive = (pid: number): boolean => {
-    try {
-      process.kill(-pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  for (const pid of pids.filter(alive)) process.kill(-pid, "SIGTERM");
-  for (let waited = 0; waited < 100 && pids.some(alive); waited++) await new Promise((r) => setTimeout(r, 100));
-  for (const pid of pids.filter(alive)) process.kill(-pid, "SIGKILL");
+  for (const pid of pids.filter(groupAlive)) process.kill(-pid, "SIGTERM");
+  for (let waited = 0; waited < 100 && pids.some(groupAlive); waited++) await new Promise((r) => setTimeout(r, 100));
+  for (const pid of pids.filter(groupAlive)) process.kill(-pid, "SIGKILL");
 }
 
 describe("README walkthroughs, verbatim against a local hardhat node", function () {

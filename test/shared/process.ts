@@ -30,7 +30,7 @@ export function outputOf(child: ChildProcess): () => string {
 }
 
 /** Whether any process of the group `pid` leads is still alive. */
-function groupAlive(pid: number): boolean {
+export function groupAlive(pid: number): boolean {
   try {
     process.kill(-pid, 0);
     return true;
