@@ -123,21 +123,26 @@ export function lockDataDir(dataDir: string): string {
   throw new UserError(`${dataDir}: another indexer is starting on it; try again`);
 }
 
-/**
- * Starts `ponder start` on the indexer's project as a child process (its own process group, so that
- * stopping it stops its workers too), once `port` is known to be free. Ponder serves the REST routes and
- * GraphQL (and SQL, when `sql` is set) on `host:port`.
- */
-export async function startIndexer(options: IndexerOptions): Promise<RunningIndexer> {
+/** Refuses in one line, before anything starts, a schema name or RPC lanes setting Ponder would choke on. */
+function refuseBadOptions(options: IndexerOptions): void {
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(options.schema))
     throw new UserError(`schema "${options.schema}" is not a database schema name: letters, digits and "_"`);
-  const host = options.host ?? "127.0.0.1";
   // Checked here, where a refusal is one line: Ponder would print the config's error on a line of its own.
   try {
     ponderRpc(Number(options.chainId), options.rpcUrl, process.env.THINGLEDGER_INDEXER_RPC_LANES);
   } catch (error) {
     throw new UserError((error as Error).message);
   }
+}
+
+/**
+ * Starts `ponder start` on the indexer's project as a child process (its own process group, so that
+ * stopping it stops its workers too), once `port` is known to be free. Ponder serves the REST routes and
+ * GraphQL (and SQL, when `sql` is set) on `host:port`.
+ */
+export async function startIndexer(options: IndexerOptions): Promise<RunningIndexer> {
+  refuseBadOptions(options);
+  const host = options.host ?? "127.0.0.1";
   await ensurePortFree(host, options.port);
   const lock = options.databaseUrl === undefined ? lockDataDir(options.dataDir) : undefined;
   const bin = path.join(INDEXER_ROOT, "..", "node_modules", "ponder", "dist", "esm", "bin", "ponder.js");
