@@ -15,17 +15,6 @@ export interface OverloadOptions {
   exempt?: string[];
   /** Called for each shed request (the services count it in their `rejections` metric as `server_busy`). */
   onShed?: () => void;
-  /**
-   * While it returns true, every request but the exempt is shed, whatever is in flight: the service's
-   * warm-up before it listens (src/http/warm.ts).
-   */
-  shedAll?: () => boolean;
-  /**
-   * Requests the service answers busy to itself over loopback sockets before it listens, so that its first
-   * clients meet warm code (src/http/warm.ts). Default 2,048 (`DEFAULT_WARM_REQUESTS`); 0 turns it off. Off
-   * whenever shedding is.
-   */
-  warmUp?: number;
 }
 
 export const DEFAULT_MAX_IN_FLIGHT = 256;
@@ -40,7 +29,6 @@ function overloadPlugin(app: FastifyInstance, options: OverloadOptions, done: (e
   const max = options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
   const retryAfter = options.retryAfter ?? 1;
   const exempt = new Set(options.exempt ?? ["/health", "/metrics"]);
-  const shedAll = options.shedAll ?? (() => false);
   const message = `server busy, retry in ${retryAfter} s`;
   let inFlight = 0;
   // Serialized once: the answer to a burst of shed requests costs no JSON work each.
@@ -57,7 +45,7 @@ function overloadPlugin(app: FastifyInstance, options: OverloadOptions, done: (e
     // Already full when the request arrives: shed before its body is read, parsed and validated (the
     // cheapest answer, so a burst of them is answered quickly). Node discards the unread body.
     app.addHook("onRequest", (request: FastifyRequest, reply: FastifyReply, next: () => void) => {
-      if ((inFlight >= max || shedAll()) && !exempt.has(request.routeOptions.url ?? "")) return shed(reply);
+      if (inFlight >= max && !exempt.has(request.routeOptions.url ?? "")) return shed(reply);
       next();
     });
     app.addHook("preHandler", (request: FastifyRequest, reply: FastifyReply, next: () => void) => {

@@ -14,9 +14,7 @@ import { Rejected } from "./errors";
 import { DEFAULT_HEALTH_CACHE_MS, DEFAULT_LIMITS } from "./limits";
 import type { HealthSources, HttpLimits, HttpOptions } from "./limits";
 import type { ServiceMetrics } from "./metrics";
-import { DEFAULT_MAX_IN_FLIGHT, overload } from "./overload";
-import { DEFAULT_WARM_REQUESTS, warmShedPath } from "./warm";
-import type { WarmRoute } from "./warm";
+import { overload } from "./overload";
 import type { ChainCall } from "../chain/mined";
 import { boundedRead, timeBounded, isChainFault } from "./rpc";
 
@@ -52,10 +50,6 @@ export abstract class HttpService<M extends ServiceMetrics = ServiceMetrics> {
   private readonly loops = new Map<string, LoopState>();
   /** The last probes of /health (chain and database), reused for `healthCacheMs`; shared while running. */
   private probes?: { at: number; result: Promise<{ rpc: HealthCheck; db: HealthCheck }> };
-  /** True while `listen` warms the shed answer (src/http/warm.ts): every request is shed and counted nowhere. */
-  private warming = false;
-  /** The routes a client's request may be shed on (all but the exempt): what the warm-up requests. */
-  private readonly sheddable: WarmRoute[] = [];
 
   protected constructor(
     readonly metrics: M,
@@ -91,17 +85,9 @@ export abstract class HttpService<M extends ServiceMetrics = ServiceMetrics> {
       schemaErrorFormatter: schemaError,
     }) as unknown as FastifyInstance;
     this.app.server.maxConnections = limits.maxConnections;
-    this.app.server.on("drop", () => {
-      if (!this.warming) metrics.droppedConnections.inc();
-    });
-    const shed = (): void => {
-      if (!this.warming) metrics.rejections.inc({ reason: "server_busy", status: 503 });
-    };
-    void this.app.register(overload, { onShed: shed, shedAll: () => this.warming, ...httpOptions.overload });
-    const exempt = new Set(httpOptions.overload?.exempt ?? ["/health", "/metrics"]);
-    this.app.addHook("onRoute", ({ method, url }) => {
-      for (const m of [method].flat()) if (m !== "HEAD" && !exempt.has(url)) this.sheddable.push({ method: m, url });
-    });
+    this.app.server.on("drop", () => metrics.droppedConnections.inc());
+    const shed = (): void => void metrics.rejections.inc({ reason: "server_busy", status: 503 });
+    void this.app.register(overload, { onShed: shed, ...httpOptions.overload });
     // JSON only: Fastify would also take text/plain as a string.
     this.app.removeContentTypeParser("text/plain");
     if (limits.rateLimit !== false) {
@@ -126,7 +112,6 @@ export abstract class HttpService<M extends ServiceMetrics = ServiceMetrics> {
       void reply.status(404).send({ error, reason: "no_route" });
     });
     this.app.addHook("onResponse", (request, reply, done) => {
-      if (this.warming) return done();
       const route = request.routeOptions.url ?? "unmatched";
       metrics.requests.inc({ route, method: request.method, status: reply.statusCode });
       metrics.requestSeconds.observe({ route }, reply.elapsedTime / 1000);
@@ -314,12 +299,6 @@ export abstract class HttpService<M extends ServiceMetrics = ServiceMetrics> {
   async listen(port: number, host = "127.0.0.1"): Promise<string> {
     // A deep accept queue: with Node's default (511) a burst of new connections overflows it and the
     // kernel drops SYNs, which clients retry only after 1, 3, 7 s (the kernel caps it at somaxconn).
-    const { maxInFlight = DEFAULT_MAX_IN_FLIGHT, warmUp = DEFAULT_WARM_REQUESTS } = this.httpOptions.overload ?? {};
-    if (maxInFlight > 0 && warmUp > 0) {
-      await this.app.ready();
-      const warm = { requests: warmUp, connections: Math.min(256, this.limits.maxConnections) };
-      await warmShedPath(this.app.server, this.sheddable, (on) => (this.warming = on), warm);
-    }
     await this.app.listen({ port, host, backlog: 4096 });
     const address = this.app.server.address() as AddressInfo;
     return `http://${host}:${address.port}`;

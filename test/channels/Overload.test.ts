@@ -1,5 +1,4 @@
 import http from "node:http";
-import net from "node:net";
 
 import { expect } from "chai";
 
@@ -7,7 +6,6 @@ import { ServiceMetrics } from "../../src/http/metrics";
 import { HttpService } from "../../src/http/service";
 import type { HttpLimits } from "../../src/http/service";
 import type { OverloadOptions } from "../../src/http/overload";
-import { DEFAULT_WARM_REQUESTS } from "../../src/http/warm";
 import { rawConnect } from "../shared/http";
 import type { RawSocket } from "../shared/http";
 
@@ -111,58 +109,6 @@ describe("overload: load shedding in every HTTP service (src/http/overload.ts)",
     expect(service.entered).to.equal(K + 1);
   });
 
-  it("warms the shed answer over its own loopback sockets before it listens: every warm-up request answered 503 on a port then closed, counted nowhere, reaching no handler; then a client is let in", async function () {
-    service = new SlowService({ maxInFlight: 5 });
-    // Every answer the service gives, by route and status, and the local ports they were given on.
-    const answered = new Map<string, number>();
-    const ports = new Set<number>();
-    service.app.addHook("onResponse", (request, reply, done) => {
-      const key = `${request.method} ${request.routeOptions.url ?? "unmatched"} ${reply.statusCode}`;
-      answered.set(key, (answered.get(key) ?? 0) + 1);
-      ports.add(request.socket.localPort ?? 0);
-      done();
-    });
-    url = await service.listen(0);
-    // /health and /metrics are exempt from shedding, so only /slow is warmed, as a client's requests would be.
-    expect(Object.fromEntries(answered)).to.deep.equal({ "POST /slow 503": DEFAULT_WARM_REQUESTS });
-    expect(service.entered).to.equal(0);
-    expect((await service.metrics.rejections.get()).values).to.deep.equal([]);
-    expect((await service.metrics.requests.get()).values).to.deep.equal([]);
-    // The warm-up's port is not the service's, and is closed.
-    const [warmPort] = [...ports];
-    expect(ports.size).to.equal(1);
-    expect(warmPort).to.not.equal(Number(new URL(url).port));
-    const refused = await new Promise<string>((resolve) => {
-      const socket = net.connect(warmPort, "127.0.0.1", () => resolve("connected"));
-      socket.on("error", (error: NodeJS.ErrnoException) => resolve(error.code ?? "error"));
-    });
-    expect(refused).to.equal("ECONNREFUSED");
-    // The warm-up is over: a client's request is let in, not shed, and is the only one counted.
-    const first = request(url, "POST", "/slow");
-    await service.entries(1);
-    service.release();
-    expect((await first).status).to.equal(200);
-    const counted = (await service.metrics.requests.get()).values;
-    expect(counted.map((v) => [v.labels.route, v.labels.status, v.value])).to.deep.equal([["/slow", 200, 1]]);
-    expect((await service.metrics.rejections.get()).values).to.deep.equal([]);
-  });
-
-  for (const [name, options] of [
-    ["shedding off (maxInFlight 0)", { maxInFlight: 0 }],
-    ["warmUp 0", { maxInFlight: 5, warmUp: 0 }],
-  ] as const) {
-    it(`with ${name} nothing is warmed: the first request the service answers is a client's`, async function () {
-      service = new SlowService(options);
-      let answers = 0;
-      service.app.addHook("onResponse", (_request, _reply, done) => {
-        answers++;
-        done();
-      });
-      url = await service.listen(0);
-      expect(answers).to.equal(0);
-    });
-  }
-
   it("a request arriving when the service is full is shed before its body is read: garbage or a huge body gets 503 server_busy (not 400/413), and the connection serves the next request", async function () {
     service = new SlowService({ maxInFlight: 1 });
     url = await service.listen(0);
@@ -249,49 +195,6 @@ class PlainService extends HttpService {
     this.app.get("/ping", async () => ({ ok: true }));
   }
 }
-
-/** A service whose GET /ping is declared through `routes`, after the rate limiter, so the limit applies to it. */
-class LimitedService extends HttpService {
-  constructor(limits: Partial<HttpLimits>) {
-    super(new ServiceMetrics("limited_"), { provider: () => undefined, probeDb: () => undefined }, { limits });
-    this.routes((app) => app.get("/ping", async () => ({ ok: true })));
-  }
-}
-
-describe("the warm-up and the rate limit (src/http/warm.ts)", function () {
-  it("the warm-up's 2,048 requests from 127.0.0.1 use none of a local client's rate limit", async function () {
-    const service = new LimitedService({ rateLimit: { max: 3, windowMs: 60_000 } });
-    try {
-      const url = await service.listen(0);
-      // 2,048 warm-up requests came from 127.0.0.1; a local client still has its whole budget of 3.
-      const statuses = [];
-      for (let i = 0; i < 4; i++) statuses.push((await request(url, "GET", "/ping")).status);
-      expect(statuses).to.deep.equal([200, 200, 200, 429]);
-    } finally {
-      await service.stop();
-    }
-  });
-
-  it("a connection cap below 256 bounds the warm-up's connections: every request is still answered busy, and no connection is dropped or counted", async function () {
-    const service = new LimitedService({ maxConnections: 8 });
-    try {
-      const ports = new Set<number>();
-      let busy = 0;
-      service.app.addHook("onResponse", (request, reply, done) => {
-        if (reply.statusCode === 503) busy++;
-        ports.add(request.socket.remotePort ?? 0);
-        done();
-      });
-      const url = await service.listen(0);
-      expect(busy).to.equal(DEFAULT_WARM_REQUESTS);
-      expect(ports.size).to.be.at.most(8);
-      expect((await service.metrics.droppedConnections.get()).values.map((v) => v.value)).to.deep.equal([0]);
-      expect((await request(url, "GET", "/ping")).status).to.equal(200);
-    } finally {
-      await service.stop();
-    }
-  });
-});
 
 /** Whether the server closed `raw` within `boundMs` (the bound only ends the test; it is not a timing assertion). */
 async function closedByServer(raw: RawSocket, boundMs: number): Promise<boolean | "still open"> {
