@@ -539,9 +539,13 @@ describe("Authorization Server: bad input, slow clients, chain faults, health an
 
     it("past the connection cap, a new connection is closed at once; the open ones are served", async function () {
       const s = await start({ http: { limits: { maxConnections: 2 } } });
+      /** Resolves once the server holds no connection. */
+      const allClosed = async (): Promise<void> => {
+        while ((await new Promise<number>((resolve) => s.server.app.server.getConnections((_e, n) => resolve(n)))) > 0)
+          await new Promise((resolve) => setTimeout(resolve, 10));
+      };
       s.server.app.server.closeIdleConnections(); // the clients' pooled keep-alive connections
-      while ((await new Promise<number>((resolve) => s.server.app.server.getConnections((_e, n) => resolve(n)))) > 0)
-        await new Promise((resolve) => setTimeout(resolve, 10));
+      await allClosed();
       const first = await rawConnect(s.url);
       const second = await rawConnect(s.url);
       const third = await rawConnect(s.url);
@@ -552,8 +556,7 @@ describe("Authorization Server: bad input, slow clients, chain faults, health an
       expect(first.received()).to.match(/^HTTP\/1\.1 200 OK/);
       second.close();
       // Until the server has seen it close, /metrics' own connection would be a third one, dropped too.
-      while ((await new Promise<number>((resolve) => s.server.app.server.getConnections((_e, n) => resolve(n)))) > 0)
-        await new Promise((resolve) => setTimeout(resolve, 10));
+      await allClosed();
       const metrics = await request(s.url, "GET", "/metrics");
       expect(metrics.text).to.match(/^thingledger_as_dropped_connections_total 1$/m);
     });
