@@ -8,7 +8,7 @@ import { expect } from "chai";
 import { coverageRunning } from "../shared/gas";
 import { ROOT, startNode } from "../shared/cli";
 import type { LocalNode } from "../shared/cli";
-import { groupAlive } from "../shared/process";
+import { stopGroups } from "../shared/process";
 
 /**
  * The README's walkthroughs, in README order, each with what its output must show at the end. Their `sh`
@@ -149,9 +149,7 @@ async function stopServices(pidsFile: string): Promise<void> {
     .split("\n")
     .filter((l) => l !== "")
     .map(Number);
-  for (const pid of pids.filter(groupAlive)) process.kill(-pid, "SIGTERM");
-  for (let waited = 0; waited < 100 && pids.some(groupAlive); waited++) await new Promise((r) => setTimeout(r, 100));
-  for (const pid of pids.filter(groupAlive)) process.kill(-pid, "SIGKILL");
+  await stopGroups(pids, 10_000);
 }
 
 describe("README walkthroughs, verbatim against a local hardhat node", function () {

@@ -51,9 +51,18 @@ export async function stopGroup(child: ChildProcess | undefined, ms = 30_000): P
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   signalGroup(pid, "SIGTERM");
   await exited;
-  for (const deadline = Date.now() + ms; groupAlive(pid) && Date.now() < deadline;)
+  await stopGroups([pid], ms);
+}
+
+/**
+ * Stops the process groups the `pids` lead (e.g. background services a shell started, by the pids it wrote):
+ * SIGTERM to each group still alive, then waits until all are gone; a group still alive after `ms` is killed.
+ */
+export async function stopGroups(pids: number[], ms = 30_000): Promise<void> {
+  for (const pid of pids.filter(groupAlive)) signalGroup(pid, "SIGTERM");
+  for (const deadline = Date.now() + ms; pids.some(groupAlive) && Date.now() < deadline;)
     await new Promise((r) => setTimeout(r, 100));
-  if (groupAlive(pid)) signalGroup(pid, "SIGKILL");
+  for (const pid of pids.filter(groupAlive)) signalGroup(pid, "SIGKILL");
 }
 
 /** Signals the group `pid` leads, if any of it is left (a group gone in between is not an error). */
