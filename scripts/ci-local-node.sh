@@ -10,7 +10,9 @@ export THINGLEDGER_LOCALHOST_URL="http://127.0.0.1:${port}"
 export THINGLEDGER_DEPLOYMENT_ID="ci-local-node-$$"
 log="$(mktemp)"
 
-npx hardhat node --port "$port" >"$log" 2>&1 &
+# The node's own binary, not `npx`: killing npx's pid left its child node serving (and holding the port)
+# after the script ended.
+./node_modules/.bin/hardhat node --port "$port" >"$log" 2>&1 &
 node_pid=$!
 cleanup() {
   kill "$node_pid" 2>/dev/null || true
