@@ -8,12 +8,16 @@
  * times its catch-up to the node's head, and measures query latency (sequential GETs on loopback) for a
  * device page (GET /devices/:id) and a filtered, paginated list (GET /devices?status=&type=&limit=25, following
  * cursors). Prints each figure beside its target, and says plainly which target is missed and by how much.
- * `BENCH_INDEXER_LOG=<file>` keeps Ponder's log. Not part of `npm test`; the exit code is 0 even when a target is missed, 1 only if the bench itself fails.
+ * `BENCH_INDEXER_LOG=<file>` keeps Ponder's log. `DATABASE_URL=postgres://…` runs it on Postgres, in a schema of
+ * its own (`bench_<pid>`, about 290 MB at the default size), dropped when the bench ends. Not part of `npm test`;
+ * the exit code is 0 even when a target is missed, 1 only if the bench itself fails.
  */
 import fs from "node:fs";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
+
+import { Client } from "pg";
 
 import { DeviceRegistry__factory } from "../src/chain/factories";
 import { checkFleetOptions, seedFleet } from "../src/bench/fleet";
@@ -28,6 +32,20 @@ const ACTIVATIONS = Number(process.env.BENCH_INDEXER_ACTIVATIONS ?? "10000");
 const SAMPLES = Number(process.env.BENCH_INDEXER_SAMPLES ?? "1000");
 const TARGET_EVENTS_PER_S = 5_000;
 const TARGET_P99_MS = 50;
+/** On Postgres, the schema this run's tables go into (Ponder refuses a schema another build of the app wrote). */
+const SCHEMA = process.env.DATABASE_URL === undefined ? "bench" : `bench_${process.pid}`;
+
+/** Drops this run's schema from the Postgres at `url`: a run leaves nothing behind in someone's database. */
+async function dropSchema(url: string): Promise<void> {
+  const client = new Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(`DROP SCHEMA IF EXISTS "${SCHEMA}" CASCADE`);
+  } finally {
+    await client.end();
+  }
+  console.log(`  dropped the run's schema ${SCHEMA}`);
+}
 /** Sequential GETs of `routes`: each one's time in ms, sorted; fails on a non-200. */
 async function latencies(base: string, routes: string[]): Promise<number[]> {
   const times: number[] = [];
@@ -44,7 +62,7 @@ async function latencies(base: string, routes: string[]): Promise<number[]> {
 async function main(): Promise<void> {
   checkFleetOptions({ devices: DEVICES, batch: BATCH, activations: ACTIVATIONS });
   console.log(
-    `bench:indexer: ${DEVICES} devices (${BATCH} per registerDevices), ${ACTIVATIONS} activations, on ${process.env.DATABASE_URL === undefined ? "PGlite (embedded)" : "Postgres (DATABASE_URL)"}`,
+    `bench:indexer: ${DEVICES} devices (${BATCH} per registerDevices), ${ACTIVATIONS} activations, on ${process.env.DATABASE_URL === undefined ? "PGlite (embedded)" : `Postgres (DATABASE_URL), schema ${SCHEMA}`}`,
   );
   const chain = await startDemoNode("bench-indexer");
   const { node, provider, addresses, deploymentDir, scratch } = chain;
@@ -68,9 +86,8 @@ async function main(): Promise<void> {
       port,
       dataDir: path.join(scratch, "db"),
       // DATABASE_URL=postgres://… measures the same run on Postgres instead of the embedded PGlite.
-      // (a schema of its own each run: Ponder refuses a schema another build of the app wrote).
       databaseUrl: process.env.DATABASE_URL,
-      schema: process.env.DATABASE_URL === undefined ? "bench" : `bench_${process.pid}`,
+      schema: SCHEMA,
       // BENCH_INDEXER_LOG=<file> keeps Ponder's log (where its time went).
       onLog: (line) => {
         if (process.env.BENCH_INDEXER_LOG !== undefined) fs.appendFileSync(process.env.BENCH_INDEXER_LOG, `${line}\n`);
@@ -156,6 +173,7 @@ async function main(): Promise<void> {
   } finally {
     await indexer?.stop();
     await chain.stop();
+    if (indexer !== undefined && process.env.DATABASE_URL !== undefined) await dropSchema(process.env.DATABASE_URL);
   }
 }
 

@@ -15,7 +15,8 @@
  *   CSV with every proof as hex (read from the tree file block by block): 3.3 GB at a million devices;
  * - `proofs`: opens the tree file and serves 10,000 random proofs by index, each three times in three rounds of
  *   random order; the target is judged on the slowest timing, beside a control (a busy loop as long as the
- *   median proof: the machine's own pauses), the timings over 1 ms of each, and each proof at its fastest round;
+ *   median proof: the machine's own pauses), the timings over 1 ms of each, and each proof at its fastest round,
+ *   with the CPU time the host took from the machine (steal) and the run-queue wait of this process meanwhile;
  * - `old`: the code path before the one builder (merkletreejs + ethers' keccak, `JSON.stringify`), run by
  *   default up to 100,000 devices (`--old` forces it, `--no-old` skips it).
  * Every target is printed as met or `MISSED ... by ...`; a benchmark, it exits 0 on a miss.
@@ -64,6 +65,10 @@ interface ProofTimes {
   slowestProof: number;
   /** That proof's timing in each round. */
   slowestProofRounds: number[];
+  /** While the proofs and the control ran: CPU time the host took from this virtual machine (steal, summed over
+   * its CPUs, 10 ms ticks) and time this process waited in the guest's own run queue; undefined off Linux. */
+  stealMs?: number;
+  runQueueMs?: number;
 }
 
 const MiB = 1024 * 1024;
@@ -83,6 +88,19 @@ const SAMPLES = 10_000;
 /** Rounds over the same indices, each in its own random order: a pause of the machine lands on one timing of a
  * proof, so a proof that is slow in every round is slow itself. */
 const ROUNDS = 3;
+
+/** Linux's accounting of time taken from this process while it could run: the host's steal time summed over
+ * the machine's CPUs (`/proc/stat`, in 10 ms ticks) and this thread's wait in the guest's run queue
+ * (`/proc/thread-self/schedstat`, ns); undefined where those files do not exist. */
+function lostTime(): { stealMs: number; runQueueMs: number } | undefined {
+  try {
+    const cpu = fs.readFileSync("/proc/stat", "latin1").split("\n")[0].trim().split(/\s+/);
+    const schedstat = fs.readFileSync("/proc/thread-self/schedstat", "latin1").trim().split(/\s+/);
+    return { stealMs: Number(cpu[8]) * 10, runQueueMs: Number(schedstat[1]) / 1e6 };
+  } catch {
+    return undefined;
+  }
+}
 
 /** `values` shuffled in place (Fisher-Yates) and returned. */
 function shuffled(values: Uint32Array): Uint32Array {
@@ -121,6 +139,7 @@ async function proofsPhase(dir: string, t0: number, cpu0: number): Promise<Measu
   const took = new Float64Array(ROUNDS * SAMPLES);
   const order = Uint32Array.from({ length: SAMPLES }, (_, s) => s);
   let first = -1;
+  const lost0 = lostTime();
   for (let r = 0; r < ROUNDS; r++) {
     shuffled(order);
     for (let k = 0; k < SAMPLES; k++) {
@@ -157,6 +176,7 @@ async function proofsPhase(dir: string, t0: number, cpu0: number): Promise<Measu
     control = Math.max(control, length);
     if (length > 1) controlOver++;
   }
+  const lost1 = lostTime();
   await new Promise((resolve) => setTimeout(resolve, 50));
   observer.disconnect();
   const pauseOf = (x: { start: number; ms: number }) => pauses.find((p) => p.start < x.start + x.ms && p.end > x.start);
@@ -178,6 +198,9 @@ async function proofsPhase(dir: string, t0: number, cpu0: number): Promise<Measu
     controlOver,
     slowestProof: best[slowestBest],
     slowestProofRounds: Array.from({ length: ROUNDS }, (_, r) => took[r * SAMPLES + slowestBest]),
+    ...(lost0 !== undefined && lost1 !== undefined
+      ? { stealMs: lost1.stealMs - lost0.stealMs, runQueueMs: lost1.runQueueMs - lost0.runQueueMs }
+      : {}),
   };
   const seconds = (performance.now() - t0) / 1000;
   return { seconds, cpuSeconds: cpuSeconds() - cpu0, peakMiB: peakMiB(), root: tree.root, perProofMs };
@@ -295,6 +318,12 @@ function main(): void {
         `the slowest of ${fmt(ROUNDS * SAMPLES)} timings of a busy loop as long as the median proof, no I/O and no ` +
         `allocation (this machine's own pauses) ${ms(p.controlMax)}`,
     );
+    if (p.stealMs !== undefined && p.runQueueMs !== undefined)
+      console.log(
+        `  while the proofs and the control ran, the host took ${fmt(p.stealMs)} ms of CPU time from this virtual ` +
+          `machine (steal, /proc/stat, all CPUs) and this process waited ${p.runQueueMs.toFixed(3)} ms in the run ` +
+          `queue behind other work: time taken from any code here, proof or control`,
+      );
     let before: Measured | undefined;
     if (withJson) {
       before = run("json", dir);
