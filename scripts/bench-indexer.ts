@@ -46,6 +46,7 @@ async function dropSchema(url: string): Promise<void> {
   }
   console.log(`  dropped the run's schema ${SCHEMA}`);
 }
+
 /** Sequential GETs of `routes`: each one's time in ms, sorted; fails on a non-200. */
 async function latencies(base: string, routes: string[]): Promise<number[]> {
   const times: number[] = [];
