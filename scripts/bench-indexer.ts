@@ -35,15 +35,29 @@ const TARGET_P99_MS = 50;
 /** On Postgres, the schema this run's tables go into (Ponder refuses a schema another build of the app wrote). */
 const SCHEMA = process.env.DATABASE_URL === undefined ? "bench" : `bench_${process.pid}`;
 
-/** Drops this run's schema from the Postgres at `url`: a run leaves nothing behind in someone's database. */
-async function dropSchema(url: string): Promise<void> {
+/** Runs `work` with a client of the Postgres at `url`, and closes it. */
+async function withPostgres<T>(url: string, work: (client: Client) => Promise<T>): Promise<T> {
   const client = new Client({ connectionString: url });
   await client.connect();
   try {
-    await client.query(`DROP SCHEMA IF EXISTS "${SCHEMA}" CASCADE`);
+    return await work(client);
   } finally {
     await client.end();
   }
+}
+
+/** Refuses to start if this run's schema already exists: the bench drops only a schema it created. */
+async function refuseExistingSchema(url: string): Promise<void> {
+  const found = await withPostgres(url, (client) =>
+    client.query("SELECT 1 FROM information_schema.schemata WHERE schema_name = $1", [SCHEMA]),
+  );
+  if (found.rowCount !== 0)
+    throw new Error(`schema ${SCHEMA} already exists in DATABASE_URL's database; the bench creates and drops its own`);
+}
+
+/** Drops this run's schema: a run leaves nothing behind in someone's database. */
+async function dropSchema(url: string): Promise<void> {
+  await withPostgres(url, (client) => client.query(`DROP SCHEMA IF EXISTS "${SCHEMA}" CASCADE`));
   console.log(`  dropped the run's schema ${SCHEMA}`);
 }
 
@@ -62,6 +76,7 @@ async function latencies(base: string, routes: string[]): Promise<number[]> {
 
 async function main(): Promise<void> {
   checkFleetOptions({ devices: DEVICES, batch: BATCH, activations: ACTIVATIONS });
+  if (process.env.DATABASE_URL !== undefined) await refuseExistingSchema(process.env.DATABASE_URL);
   console.log(
     `bench:indexer: ${DEVICES} devices (${BATCH} per registerDevices), ${ACTIVATIONS} activations, on ${process.env.DATABASE_URL === undefined ? "PGlite (embedded)" : `Postgres (DATABASE_URL), schema ${SCHEMA}`}`,
   );
