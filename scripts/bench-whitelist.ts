@@ -16,7 +16,7 @@
  * - `proofs`: opens the tree file and serves 10,000 random proofs by index, each three times in three rounds of
  *   random order; the target is judged on the slowest timing, beside a control (a busy loop as long as the
  *   median proof: the machine's own pauses), the timings over 1 ms of each, and each proof at its fastest round,
- *   with the CPU time the host took from the machine (steal) and the run-queue wait of this process meanwhile;
+ *   with the CPU time the host took from the machine (steal) and the run-queue wait of its main thread meanwhile;
  * - `old`: the code path before the one builder (merkletreejs + ethers' keccak, `JSON.stringify`), run by
  *   default up to 100,000 devices (`--old` forces it, `--no-old` skips it).
  * Every target is printed as met or `MISSED ... by ...`; a benchmark, it exits 0 on a miss.
@@ -66,7 +66,7 @@ interface ProofTimes {
   /** That proof's timing in each round. */
   slowestProofRounds: number[];
   /** While the proofs and the control ran: CPU time the host took from this virtual machine (steal, summed over
-   * its CPUs, 10 ms ticks) and time this process waited in the guest's own run queue; undefined off Linux. */
+   * its CPUs, 10 ms ticks) and time its main thread waited in the guest's own run queue; undefined off Linux. */
   stealMs?: number;
   runQueueMs?: number;
 }
@@ -321,7 +321,7 @@ function main(): void {
     if (p.stealMs !== undefined && p.runQueueMs !== undefined)
       console.log(
         `  while the proofs and the control ran, the host took ${fmt(p.stealMs)} ms of CPU time from this virtual ` +
-          `machine (steal, /proc/stat, all CPUs) and this process waited ${p.runQueueMs.toFixed(3)} ms in the run ` +
+          `machine (steal, /proc/stat, all CPUs) and its main thread waited ${p.runQueueMs.toFixed(3)} ms in the run ` +
           `queue behind other work: time taken from any code here, proof or control`,
       );
     let before: Measured | undefined;
