@@ -30,6 +30,9 @@ export interface IndexerOptions {
   schema: string;
   /** Ponder's log lines, as it prints them. */
   onLog?: (line: string) => void;
+  /** The chain's genesis block hash: a PGlite folder that indexed another chain is refused
+   * ({@link claimDataDirChain}). Unchecked when undefined (a throwaway folder). */
+  genesis?: string;
 }
 
 /** A running indexer: its HTTP address, and how to stop it. */
@@ -123,6 +126,39 @@ export function lockDataDir(dataDir: string): string {
   throw new UserError(`${dataDir}: another indexer is starting on it; try again`);
 }
 
+/** Where the genesis block hash of the chain a PGlite folder indexes is kept: beside the folder. */
+export const chainFileOf = (dataDir: string): string => `${path.resolve(dataDir)}.chain`;
+
+/**
+ * Binds a PGlite folder to one chain by its genesis block hash. A development node that restarts is a new chain
+ * with the same chain id, and redeployed it has the same addresses and start blocks, so Ponder would take the
+ * folder for its own and resume from the old chain's checkpoint: such a folder is refused in one line. A folder
+ * that does not exist yet (or was deleted) takes this chain; one from before this check takes it too.
+ */
+export function claimDataDirChain(dataDir: string, genesis: string): void {
+  const file = chainFileOf(dataDir);
+  const recorded = fs.existsSync(file) ? fs.readFileSync(file, "utf8").trim() : undefined;
+  if (recorded !== undefined && fs.existsSync(dataDir) && recorded.toLowerCase() !== genesis.toLowerCase())
+    throw new UserError(
+      `${dataDir} holds the index of another chain (genesis block ${recorded.slice(0, 10)}…; this node's is ` +
+        `${genesis.slice(0, 10)}…: a development node that restarted?); delete the folder, or choose another --dir`,
+    );
+  fs.writeFileSync(file, `${genesis}\n`);
+}
+
+/** Takes the PGlite folder (its lock, then its chain), or nothing on Postgres; returns the lock's path. */
+function takeDataDir(options: IndexerOptions): string | undefined {
+  if (options.databaseUrl !== undefined) return undefined;
+  const lock = lockDataDir(options.dataDir);
+  try {
+    if (options.genesis !== undefined) claimDataDirChain(options.dataDir, options.genesis);
+  } catch (error) {
+    fs.rmSync(lock, { force: true });
+    throw error;
+  }
+  return lock;
+}
+
 /** Refuses in one line, before anything starts, a schema name or RPC lanes setting Ponder would choke on. */
 function refuseBadOptions(options: IndexerOptions): void {
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(options.schema))
@@ -144,7 +180,7 @@ export async function startIndexer(options: IndexerOptions): Promise<RunningInde
   refuseBadOptions(options);
   const host = options.host ?? "127.0.0.1";
   await ensurePortFree(host, options.port);
-  const lock = options.databaseUrl === undefined ? lockDataDir(options.dataDir) : undefined;
+  const lock = takeDataDir(options);
   const bin = path.join(INDEXER_ROOT, "..", "node_modules", "ponder", "dist", "esm", "bin", "ponder.js");
   // parent-watch.cjs ends Ponder when this process is gone, however it ends (Ponder has its own group).
   const args = ["--require", path.join(INDEXER_ROOT, "parent-watch.cjs"), bin, "start", "--root", INDEXER_ROOT];

@@ -123,6 +123,8 @@ export async function startIndexerSession(
       dataDir,
       databaseUrl: process.env.DATABASE_URL,
       schema: options.schema,
+      // A kept folder is bound to this chain: a restarted development node is refused, not resumed.
+      genesis: throwaway ? undefined : ((await system.provider.getBlock(0))?.hash ?? undefined),
       // Ponder logs every live block; its warnings and errors are what a user needs to see.
       onLog: (line) => {
         if (/Detected crash recovery/.test(line)) resumed = true;

@@ -5,7 +5,8 @@ import path from "node:path";
 
 import { expect } from "chai";
 
-import { lockDataDir, lockFileOf } from "../../src/indexer/process";
+import { chainFileOf, claimDataDirChain, lockDataDir, lockFileOf, startIndexer } from "../../src/indexer/process";
+import { freePort } from "../shared/node";
 
 /** One indexer per PGlite folder (PGlite is not safe across processes): the folder's lock file. */
 describe("indexer: one process per PGlite folder (its lock file beside it)", function () {
@@ -30,5 +31,54 @@ describe("indexer: one process per PGlite folder (its lock file beside it)", fun
     fs.writeFileSync(lockFileOf(dir), `${dead}\n`);
     lockDataDir(dir);
     expect(fs.readFileSync(lockFileOf(dir), "utf8")).to.equal(`${process.pid}\n`);
+  });
+
+  describe("a kept folder is bound to its chain by the genesis block", function () {
+    const first = `0x${"aa".repeat(32)}`;
+    const second = `0x${"bb".repeat(32)}`;
+
+    it("takes a new folder for this chain, and takes it again on the same chain", function () {
+      const dir = path.join(scratch, "db");
+      claimDataDirChain(dir, first);
+      expect(fs.readFileSync(chainFileOf(dir), "utf8")).to.equal(`${first}\n`);
+      fs.mkdirSync(dir);
+      claimDataDirChain(dir, first.toUpperCase().replace("0X", "0x"));
+      expect(fs.readFileSync(chainFileOf(dir), "utf8").trim().toLowerCase()).to.equal(first);
+    });
+
+    it("refuses in one line a folder that indexed another chain (a restarted development node), changing nothing", function () {
+      const dir = path.join(scratch, "db");
+      fs.mkdirSync(dir);
+      claimDataDirChain(dir, first);
+      expect(() => claimDataDirChain(dir, second)).to.throw(
+        `${dir} holds the index of another chain (genesis block 0xaaaaaaaa…; this node's is 0xbbbbbbbb…: a development node that restarted?); delete the folder, or choose another --dir`,
+      );
+      expect(fs.readFileSync(chainFileOf(dir), "utf8")).to.equal(`${first}\n`);
+    });
+
+    it("lets a deleted folder take the new chain", function () {
+      const dir = path.join(scratch, "db");
+      claimDataDirChain(dir, first);
+      claimDataDirChain(dir, second); // the folder was never made (or was deleted): nothing of the old chain is left
+      expect(fs.readFileSync(chainFileOf(dir), "utf8")).to.equal(`${second}\n`);
+    });
+
+    it("startIndexer refuses another chain's folder before Ponder starts, and leaves no lock behind", async function () {
+      const dir = path.join(scratch, "db");
+      fs.mkdirSync(dir);
+      claimDataDirChain(dir, first);
+      const started = startIndexer({
+        rpcUrl: "http://127.0.0.1:1",
+        chainId: 31337n,
+        deploymentDir: scratch,
+        port: await freePort(),
+        dataDir: dir,
+        schema: "thingledger",
+        genesis: second,
+      });
+      await expect(started).to.be.rejectedWith("holds the index of another chain");
+      expect(fs.existsSync(lockFileOf(dir)), "the lock is released").to.equal(false);
+      expect(fs.readdirSync(dir), "nothing written into the folder").to.deep.equal([]);
+    });
   });
 });
