@@ -137,13 +137,18 @@ export const chainFileOf = (dataDir: string): string => `${path.resolve(dataDir)
  */
 export function claimDataDirChain(dataDir: string, genesis: string): void {
   const file = chainFileOf(dataDir);
-  const recorded = fs.existsSync(file) ? fs.readFileSync(file, "utf8").trim() : undefined;
-  if (recorded !== undefined && fs.existsSync(dataDir) && recorded.toLowerCase() !== genesis.toLowerCase())
+  const text = fs.existsSync(file) ? fs.readFileSync(file, "utf8").trim() : "";
+  // Only a whole hash counts: anything else (a file cut short by hand) binds nothing.
+  const recorded = /^0x[0-9a-fA-F]{64}$/.test(text) ? text.toLowerCase() : undefined;
+  if (recorded === genesis.toLowerCase()) return;
+  if (recorded !== undefined && fs.existsSync(dataDir))
     throw new UserError(
       `${dataDir} holds the index of another chain (genesis block ${recorded.slice(0, 10)}…; this node's is ` +
         `${genesis.slice(0, 10)}…: a development node that restarted?); delete the folder, or choose another --dir`,
     );
-  fs.writeFileSync(file, `${genesis}\n`);
+  // Written whole or not at all (a crash between the two steps leaves the old file, or none).
+  fs.writeFileSync(`${file}.tmp`, `${genesis}\n`);
+  fs.renameSync(`${file}.tmp`, file);
 }
 
 /** Takes the PGlite folder (its lock, then its chain), or nothing on Postgres; returns the lock's path. */

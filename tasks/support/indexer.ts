@@ -6,6 +6,7 @@ import type { HardhatRuntimeEnvironment } from "hardhat/types";
 
 import { SYSTEM_CONTRACTS } from "../../src/chain/context";
 import type { SystemContract } from "../../src/chain/context";
+import { chainRecord } from "../../src/chain/reset";
 import { UserError } from "../../src/errors";
 import type { RunningIndexer } from "../../src/indexer";
 import { loadSystem } from "./deployments";
@@ -124,7 +125,7 @@ export async function startIndexerSession(
       databaseUrl: process.env.DATABASE_URL,
       schema: options.schema,
       // A kept folder is bound to this chain: a restarted development node is refused, not resumed.
-      genesis: throwaway ? undefined : ((await system.provider.getBlock(0))?.hash ?? undefined),
+      genesis: throwaway ? undefined : (await chainRecord(system.provider)).genesisHash || undefined,
       // Ponder logs every live block; its warnings and errors are what a user needs to see.
       onLog: (line) => {
         if (/Detected crash recovery/.test(line)) resumed = true;

@@ -63,6 +63,15 @@ describe("indexer: one process per PGlite folder (its lock file beside it)", fun
       expect(fs.readFileSync(chainFileOf(dir), "utf8")).to.equal(`${second}\n`);
     });
 
+    it("a chain file that holds no whole hash (cut short) binds nothing: the folder takes this chain", function () {
+      const dir = path.join(scratch, "db");
+      fs.mkdirSync(dir);
+      fs.writeFileSync(chainFileOf(dir), first.slice(0, 20));
+      claimDataDirChain(dir, second);
+      expect(fs.readFileSync(chainFileOf(dir), "utf8")).to.equal(`${second}\n`);
+      expect(fs.existsSync(`${chainFileOf(dir)}.tmp`), "no temporary file left").to.equal(false);
+    });
+
     it("startIndexer refuses another chain's folder before Ponder starts, and leaves no lock behind", async function () {
       const dir = path.join(scratch, "db");
       fs.mkdirSync(dir);
