@@ -24,6 +24,7 @@ import { checkFleetOptions, seedFleet } from "../src/bench/fleet";
 import { percentile, renderVerdicts, runBench, verdict } from "../src/bench/verdict";
 import type { BenchRow } from "../src/bench/verdict";
 import { indexedBlock, startIndexer, waitCaughtUp } from "../src/indexer";
+import { MARKER_SCHEMA } from "../src/indexer/postgres";
 import { freePort, startDemoNode } from "../test/shared/node";
 
 const DEVICES = Number(process.env.BENCH_INDEXER_DEVICES ?? "100000");
@@ -57,7 +58,13 @@ async function refuseExistingSchema(url: string): Promise<void> {
 
 /** Drops this run's schema: a run leaves nothing behind in someone's database. */
 async function dropSchema(url: string): Promise<void> {
-  await withPostgres(url, (client) => client.query(`DROP SCHEMA IF EXISTS "${SCHEMA}" CASCADE`));
+  await withPostgres(url, async (client) => {
+    await client.query(`DROP SCHEMA IF EXISTS "${SCHEMA}" CASCADE`);
+    // And its record of which chain it indexed (src/indexer/postgres.ts), there since the indexer started.
+    const marked = await client.query<{ t: string | null }>(`select to_regclass('${MARKER_SCHEMA}.schema_chain') as t`);
+    if (marked.rows[0]?.t !== null)
+      await client.query(`delete from ${MARKER_SCHEMA}.schema_chain where schema_name = $1`, [SCHEMA]);
+  });
   console.log(`  dropped the run's schema ${SCHEMA}`);
 }
 

@@ -9,6 +9,8 @@ interface IndexerSummary {
   indexedBlock: number;
   /** Whether Ponder resumed from what the database held (its crash recovery), rather than indexing from scratch. */
   resumed: boolean;
+  /** Rows of another chain with this id (a restarted development node) removed from Postgres's ponder_sync. */
+  prunedSyncRows: number;
   /** On the in-process network: its chain and the indexer's data end with the task. */
   inProcess: boolean;
   routes: string[];
@@ -67,6 +69,7 @@ defineTask(
         inProcess: session.served !== undefined,
         indexedBlock,
         resumed,
+        prunedSyncRows: Object.values(indexer.prunedSync).reduce((sum, n) => sum + n, 0),
         routes: [
           "/devices/:id",
           "/devices",
@@ -93,7 +96,7 @@ defineTask(
       return { summary, stop: () => session.stop(), failed };
     },
     (s) =>
-      `Indexer caught up with block ${s.indexedBlock} of network "${s.network}" (chain ${s.chainId}), ${s.database}${s.resumed ? " (resumed from its data)" : ""}; serving ${s.url} (${s.routes.join(", ")}); Ctrl-C stops it${
+      `Indexer caught up with block ${s.indexedBlock} of network "${s.network}" (chain ${s.chainId}), ${s.database}${s.resumed ? " (resumed from its data)" : ""}${s.prunedSyncRows > 0 ? ` (removed ${s.prunedSyncRows} rows of another chain with id ${s.chainId} from ponder_sync)` : ""}; serving ${s.url} (${s.routes.join(", ")}); Ctrl-C stops it${
         s.inProcess
           ? "\n(in-process network: the chain and the indexer's data are throwaway and end with this task; use --network localhost to keep them)"
           : ""

@@ -5,6 +5,8 @@ import net from "node:net";
 import path from "node:path";
 
 import { UserError } from "../errors";
+import { claimPostgresChain } from "./postgres";
+import type { PostgresClaim } from "./postgres";
 import { ponderRpc } from "./rpc";
 import { ponderCannotAdvance } from "./watchdog";
 
@@ -31,7 +33,8 @@ export interface IndexerOptions {
   /** Ponder's log lines, as it prints them. */
   onLog?: (line: string) => void;
   /** The chain's genesis block hash: a PGlite folder that indexed another chain is refused
-   * ({@link claimDataDirChain}). Unchecked when undefined (a throwaway folder). */
+   * ({@link claimDataDirChain}). Unchecked when undefined (a throwaway folder). On Postgres the check is
+   * always made ({@link claimPostgresChain}), with the node's genesis read from `rpcUrl` when undefined. */
   genesis?: string;
 }
 
@@ -48,6 +51,8 @@ export interface RunningIndexer {
    * blocks, a block that links to no parent), or it exited without being stopped. Pending otherwise.
    */
   failed: Promise<string>;
+  /** Rows of another chain with this id that were removed from Postgres's `ponder_sync`, by table. */
+  prunedSync: Record<string, number>;
   /** From now on Ponder's `/ready` and `/health` answer 503 with `reason` (`indexer/parent-watch.cjs`). */
   markUnhealthy(reason: string): void;
   stop(): Promise<void>;
@@ -164,6 +169,43 @@ function takeDataDir(options: IndexerOptions): string | undefined {
   return lock;
 }
 
+/** The node's hash of block `number` at `rpcUrl` (undefined: no such block), or a one-line error. */
+export async function rpcBlockHash(rpcUrl: string, number: bigint): Promise<string | undefined> {
+  try {
+    const response = await fetch(rpcUrl, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        jsonrpc: "2.0",
+        id: 1,
+        method: "eth_getBlockByNumber",
+        params: [`0x${number.toString(16)}`, false],
+      }),
+      signal: AbortSignal.timeout(15_000),
+    });
+    const body = (await response.json()) as { result?: { hash?: unknown } | null; error?: { message?: string } };
+    if (body.error !== undefined) throw new Error(body.error.message ?? "an RPC error");
+    const hash = body.result?.hash;
+    return typeof hash === "string" ? hash : undefined;
+  } catch (error) {
+    throw new UserError(`the node at ${rpcUrl} did not give block ${number} (${(error as Error).message})`);
+  }
+}
+
+/** On Postgres, the database's claim for this chain ({@link claimPostgresChain}); nothing on PGlite. */
+async function claimDatabase(options: IndexerOptions): Promise<PostgresClaim | undefined> {
+  if (options.databaseUrl === undefined) return undefined;
+  const genesis = options.genesis ?? (await rpcBlockHash(options.rpcUrl, 0n));
+  if (genesis === undefined) throw new UserError(`the node at ${options.rpcUrl} has no genesis block`);
+  return claimPostgresChain({
+    databaseUrl: options.databaseUrl,
+    schema: options.schema,
+    chainId: options.chainId,
+    genesis,
+    blockHash: (number) => rpcBlockHash(options.rpcUrl, number),
+  });
+}
+
 /** Refuses in one line, before anything starts, a schema name or RPC lanes setting Ponder would choke on. */
 function refuseBadOptions(options: IndexerOptions): void {
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(options.schema))
@@ -186,6 +228,7 @@ export async function startIndexer(options: IndexerOptions): Promise<RunningInde
   const host = options.host ?? "127.0.0.1";
   await ensurePortFree(host, options.port);
   const lock = takeDataDir(options);
+  const claim = await claimDatabase(options);
   const bin = path.join(INDEXER_ROOT, "..", "node_modules", "ponder", "dist", "esm", "bin", "ponder.js");
   // parent-watch.cjs ends Ponder when this process is gone, however it ends (Ponder has its own group).
   const args = ["--require", path.join(INDEXER_ROOT, "parent-watch.cjs"), bin, "start", "--root", INDEXER_ROOT];
@@ -223,6 +266,7 @@ export async function startIndexer(options: IndexerOptions): Promise<RunningInde
   const exited = new Promise<number | null>((resolve) =>
     child.once("exit", (code) => {
       if (lock !== undefined) fs.rmSync(lock, { force: true });
+      void claim?.release();
       if (!stopping) fail(`Ponder exited on its own (code ${code ?? "none"}); see its log above`);
       resolve(code);
     }),
@@ -232,6 +276,7 @@ export async function startIndexer(options: IndexerOptions): Promise<RunningInde
     url: `http://${shown}:${options.port}`,
     process: child,
     exited,
+    prunedSync: claim?.pruned ?? {},
     get portTaken() {
       return portTaken;
     },

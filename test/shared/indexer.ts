@@ -55,12 +55,15 @@ export async function startIndexer(options: {
   dir: string;
   provider: JsonRpcProvider;
   port?: number;
+  /** The database schema (`--schema`); the task's default when undefined. */
+  schema?: string;
 }): Promise<RunningIndexer> {
   const port = options.port ?? (await freePort());
   const url = `http://127.0.0.1:${port}`;
+  const schema = options.schema === undefined ? [] : ["--schema", options.schema];
   const child = spawn(
     "npx",
-    ["hardhat", "indexer", "--network", "localhost", "--port", String(port), "--dir", options.dir],
+    ["hardhat", "indexer", "--network", "localhost", "--port", String(port), "--dir", options.dir, ...schema],
     {
       cwd: ROOT,
       env: { ...process.env, ...options.env, FORCE_COLOR: "0" },
