@@ -116,6 +116,9 @@ async function main(): Promise<void> {
         if (process.env.BENCH_INDEXER_LOG !== undefined) fs.appendFileSync(process.env.BENCH_INDEXER_LOG, `${line}\n`);
       },
     });
+    const pruned = Object.values(indexer.prunedSync).reduce((sum, n) => sum + n, 0);
+    // Timed from the start: the deletion is part of this run's catch-up.
+    if (pruned > 0) console.log(`  removed ${pruned} rows of an earlier run's chain from ponder_sync`);
     let serving: number | undefined;
     void (async () => {
       while (serving === undefined && indexer !== undefined) {
