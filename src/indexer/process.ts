@@ -169,7 +169,8 @@ function takeDataDir(options: IndexerOptions): string | undefined {
   return lock;
 }
 
-/** The node's hash of block `number` at `rpcUrl` (undefined: no such block), or a one-line error. */
+/** The node's hash of block `number` at `rpcUrl` (undefined: no such block), or a one-line error that does not
+ * show the URL (a provider's URL may hold its API key). */
 export async function rpcBlockHash(rpcUrl: string, number: bigint): Promise<string | undefined> {
   try {
     const response = await fetch(rpcUrl, {
@@ -188,7 +189,7 @@ export async function rpcBlockHash(rpcUrl: string, number: bigint): Promise<stri
     const hash = body.result?.hash;
     return typeof hash === "string" ? hash : undefined;
   } catch (error) {
-    throw new UserError(`the node at ${rpcUrl} did not give block ${number} (${(error as Error).message})`);
+    throw new UserError(`the node did not give block ${number} (${(error as Error).message.split("\n")[0]})`);
   }
 }
 
@@ -196,7 +197,7 @@ export async function rpcBlockHash(rpcUrl: string, number: bigint): Promise<stri
 async function claimDatabase(options: IndexerOptions): Promise<PostgresClaim | undefined> {
   if (options.databaseUrl === undefined) return undefined;
   const genesis = options.genesis ?? (await rpcBlockHash(options.rpcUrl, 0n));
-  if (genesis === undefined) throw new UserError(`the node at ${options.rpcUrl} has no genesis block`);
+  if (genesis === undefined) throw new UserError("the node has no genesis block");
   return claimPostgresChain({
     databaseUrl: options.databaseUrl,
     schema: options.schema,

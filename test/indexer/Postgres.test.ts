@@ -6,6 +6,7 @@ import { Client } from "pg";
 
 import { UserError } from "../../src/errors";
 import { MARKER_SCHEMA, claimPostgresChain } from "../../src/indexer/postgres";
+import { rpcBlockHash } from "../../src/indexer/process";
 import type { PostgresClaim } from "../../src/indexer/postgres";
 
 import { endNodeDeployment, errorLines, freePort, hardhat, startNode, startNodeDeployment } from "../shared/cli";
@@ -280,6 +281,21 @@ describe("indexer on Postgres: a restarted development node is indexed from its 
       for (const row of rows) expect(row.hash).to.equal((await providerB.getBlock(1))!.hash);
     } finally {
       await sql.end();
+    }
+  });
+});
+
+describe("indexer: the node's blocks for the chain check", function () {
+  it("a node that does not answer fails in one line that does not show its URL (it may hold an API key)", async function () {
+    const url = `http://127.0.0.1:${await freePort()}/v3/secret-api-key`;
+    try {
+      await rpcBlockHash(url, 0n);
+      expect.fail("answered");
+    } catch (error) {
+      expect(error).to.be.instanceOf(UserError);
+      expect((error as Error).message).to.match(/^the node did not give block 0 \(/);
+      expect((error as Error).message).to.not.include("secret-api-key");
+      expect((error as Error).message).to.not.include("\n");
     }
   });
 });
