@@ -5,7 +5,7 @@ import net from "node:net";
 import path from "node:path";
 
 import { UserError } from "../errors";
-import { claimPostgresChain } from "./postgres";
+import { MARKER_SCHEMA, claimPostgresChain } from "./postgres";
 import type { PostgresClaim } from "./postgres";
 import { ponderRpc } from "./rpc";
 import { ponderCannotAdvance } from "./watchdog";
@@ -207,16 +207,37 @@ async function claimDatabase(options: IndexerOptions): Promise<PostgresClaim | u
   });
 }
 
+/** Schemas an indexer may not take: Postgres's own, Ponder's sync cache, this project's chain records. */
+const RESERVED_SCHEMA = new RegExp(`^(pg_.*|information_schema|ponder_sync|${MARKER_SCHEMA})$`, "i");
+
 /** Refuses in one line, before anything starts, a schema name or RPC lanes setting Ponder would choke on. */
 function refuseBadOptions(options: IndexerOptions): void {
-  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(options.schema))
-    throw new UserError(`schema "${options.schema}" is not a database schema name: letters, digits and "_"`);
+  if (!/^[A-Za-z_][A-Za-z0-9_]{0,44}$/.test(options.schema))
+    throw new UserError(`schema "${options.schema}" is not a database schema name: letters, digits and "_", 1-45`);
+  if (RESERVED_SCHEMA.test(options.schema))
+    throw new UserError(
+      `schema "${options.schema}" is reserved (Postgres's, Ponder's or the indexer's own); choose another`,
+    );
   // Checked here, where a refusal is one line: Ponder would print the config's error on a line of its own.
   try {
     ponderRpc(Number(options.chainId), options.rpcUrl, process.env.THINGLEDGER_INDEXER_RPC_LANES);
   } catch (error) {
     throw new UserError((error as Error).message);
   }
+}
+
+/** `ponder start` on the indexer's project, in its own process group, its output piped. */
+function spawnPonder(options: IndexerOptions, host: string): ChildProcess {
+  const bin = path.join(INDEXER_ROOT, "..", "node_modules", "ponder", "dist", "esm", "bin", "ponder.js");
+  // parent-watch.cjs ends Ponder when this process is gone, however it ends (Ponder has its own group).
+  const args = ["--require", path.join(INDEXER_ROOT, "parent-watch.cjs"), bin, "start", "--root", INDEXER_ROOT];
+  args.push("--hostname", host, "--port", String(options.port), "--schema", options.schema, "--log-format", "pretty");
+  return spawn(process.execPath, args, {
+    cwd: INDEXER_ROOT, // Ponder writes generated/ (its GraphQL schema) and .ponder/ here
+    env: indexerEnv(options),
+    stdio: ["pipe", "pipe", "pipe"],
+    detached: true,
+  });
 }
 
 /**
@@ -230,16 +251,7 @@ export async function startIndexer(options: IndexerOptions): Promise<RunningInde
   await ensurePortFree(host, options.port);
   const lock = takeDataDir(options);
   const claim = await claimDatabase(options);
-  const bin = path.join(INDEXER_ROOT, "..", "node_modules", "ponder", "dist", "esm", "bin", "ponder.js");
-  // parent-watch.cjs ends Ponder when this process is gone, however it ends (Ponder has its own group).
-  const args = ["--require", path.join(INDEXER_ROOT, "parent-watch.cjs"), bin, "start", "--root", INDEXER_ROOT];
-  args.push("--hostname", host, "--port", String(options.port), "--schema", options.schema, "--log-format", "pretty");
-  const child = spawn(process.execPath, args, {
-    cwd: INDEXER_ROOT, // Ponder writes generated/ (its GraphQL schema) and .ponder/ here
-    env: indexerEnv(options),
-    stdio: ["pipe", "pipe", "pipe"],
-    detached: true,
-  });
+  const child = spawnPonder(options, host);
   // The lock names Ponder, the process that holds the database, until it exits.
   if (lock !== undefined && child.pid !== undefined) fs.writeFileSync(lock, `${child.pid}\n`);
   const onLog = options.onLog ?? (() => undefined);
@@ -262,6 +274,10 @@ export async function startIndexer(options: IndexerOptions): Promise<RunningInde
     }
   };
   child.stdin?.on("error", () => undefined); // Ponder gone: its exit says so
+  // Without its lock another chain's indexer could delete the rows Ponder reads: it cannot go on.
+  void claim?.lost.then((reason) => {
+    if (!stopping) fail(reason);
+  });
   child.stdout?.on("data", lines);
   child.stderr?.on("data", lines);
   const exited = new Promise<number | null>((resolve) =>

@@ -6,7 +6,7 @@ import { Client } from "pg";
 
 import { UserError } from "../../src/errors";
 import { MARKER_SCHEMA, claimPostgresChain } from "../../src/indexer/postgres";
-import { rpcBlockHash } from "../../src/indexer/process";
+import { rpcBlockHash, startIndexer as startIndexerProcess } from "../../src/indexer/process";
 import type { PostgresClaim } from "../../src/indexer/postgres";
 
 import { endNodeDeployment, errorLines, freePort, hardhat, startNode, startNodeDeployment } from "../shared/cli";
@@ -170,6 +170,73 @@ describe("indexer on Postgres: one chain per schema, and per chain id in ponder_
     expect((await claim(NEW, "second")).pruned).to.deep.equal({ blocks: 2, logs: 2, transactions: 2, intervals: 1 });
   });
 
+  it("a recorded genesis of another chain alone gives its rows away, and so does one table's row alone", async function () {
+    await (await claim(OLD, "first")).release();
+    // Rows that look like the node's at their ends, recorded as the old chain's.
+    await syncRows(31337, [2, 6], NEW);
+    expect((await claim(NEW, "second")).pruned).to.deep.equal({ blocks: 2, logs: 2, transactions: 2, intervals: 1 });
+    for (const c of held.splice(0)) await c.release();
+    // Only a transaction's block hash differs, at a number where a block row matches.
+    await syncRows(31337, [3], NEW);
+    await sql.query("update ponder_sync.transactions set block_hash = $1", [OLD(3)]);
+    expect((await claim(NEW, "second")).pruned).to.deep.equal({ blocks: 1, logs: 1, transactions: 1, intervals: 1 });
+  });
+
+  it("a block the node does not have yet deletes nothing on a chain that is not a development one", async function () {
+    await syncRows(10, [5, 90], NEW);
+    const claimed = await claimPostgresChain({
+      databaseUrl: pg!.url,
+      schema: "live",
+      chainId: 10n,
+      genesis: NEW(0),
+      blockHash: async (n) => (n <= 20n ? NEW(Number(n)) : undefined), // a lagging node: 90 not there yet
+    });
+    held.push(claimed);
+    expect(claimed.pruned).to.deep.equal({});
+    expect(await rowsOf(10)).to.deep.equal([2, 2, 2, 1]);
+  });
+
+  it("two chains with one id starting at the same moment: one is refused, and nothing is half-done", async function () {
+    await syncRows(31337, [1, 2], OLD);
+    const results = await Promise.allSettled([claim(OLD, "first"), claim(NEW, "second")]);
+    const refusedOnes = results.filter((r) => r.status === "rejected");
+    expect(refusedOnes).to.have.length(1);
+    expect(String((refusedOnes[0] as PromiseRejectedResult).reason.message)).to.match(
+      /^another indexer on DATABASE_URL's database follows a different chain with id 31337/,
+    );
+    const sync = await sql.query(`select genesis from ${MARKER_SCHEMA}.sync_chain`);
+    const winner = results[0].status === "fulfilled" ? OLD : NEW;
+    expect(sync.rows).to.deep.equal([{ genesis: winner(0) }]);
+    expect(await rowsOf(31337)).to.deep.equal(winner === OLD ? [2, 2, 2, 1] : [0, 0, 0, 0]);
+  });
+
+  it("the indexer is told when the connection holding its chain's lock is lost", async function () {
+    const claimed = await claim(OLD, "first");
+    await sql.query(
+      "select pg_terminate_backend(pid) from pg_locks where locktype = 'advisory' and pid <> pg_backend_pid()",
+    );
+    const reason = await Promise.race([claimed.lost, new Promise((r) => setTimeout(() => r("not told"), 10_000))]);
+    expect(reason).to.match(/^its Postgres connection holding the chain's lock was lost \(/);
+  });
+
+  it("a malformed DATABASE_URL fails in one line", async function () {
+    const claimed = claimPostgresChain({
+      databaseUrl: "postgres://someone:s3cret@127.0.0.1:abc/none",
+      schema: "idx",
+      chainId: 1n,
+      genesis: NEW(0),
+      blockHash: async () => NEW(0),
+    });
+    await claimed.then(
+      () => expect.fail("connected"),
+      (error: Error) => {
+        expect(error).to.be.instanceOf(UserError);
+        expect(error.message).to.match(/^DATABASE_URL: cannot connect to Postgres \(/);
+        expect(error.message).to.not.include("s3cret");
+      },
+    );
+  });
+
   it("an unreachable database fails in one line that does not show the URL", async function () {
     const url = "postgres://someone:s3cret@127.0.0.1:1/none";
     try {
@@ -279,13 +346,43 @@ describe("indexer on Postgres: a restarted development node is indexed from its 
         "select hash from ponder_sync.blocks where chain_id = 31337 and number = 1",
       );
       for (const row of rows) expect(row.hash).to.equal((await providerB.getBlock(1))!.hash);
+
+      // The connection holding the chain's lock is cut (a Postgres restart, an idle connection killed): the
+      // task stops the indexer with one line and exit code 1 rather than index on without the lock.
+      const exited = new Promise<number | null>((resolve) => second.process.once("exit", (code) => resolve(code)));
+      await sql.query("select pg_terminate_backend(pid) from pg_locks where locktype = 'advisory'");
+      expect(await exited).to.equal(1);
+      expect(second.output()).to.match(
+        /Error: the indexer cannot advance: its Postgres connection holding the chain's lock was lost \(.*\); it stopped/,
+      );
     } finally {
       await sql.end();
     }
   });
 });
 
-describe("indexer: the node's blocks for the chain check", function () {
+describe("indexer: the node's blocks for the chain check, and schema names", function () {
+  it("refuses, before anything starts, a schema that is Postgres's, Ponder's or the chain records', or too long", async function () {
+    for (const schema of ["ponder_sync", "thingledger_indexer", "pg_temp", "Information_Schema", "x".repeat(46)]) {
+      const started = startIndexerProcess({
+        rpcUrl: "http://127.0.0.1:1",
+        chainId: 31337n,
+        deploymentDir: "/nonexistent",
+        port: 1,
+        dataDir: "/nonexistent",
+        databaseUrl: "postgres://127.0.0.1:1/none",
+        schema,
+      });
+      await started.then(
+        () => expect.fail(`${schema} started`),
+        (error: Error) => {
+          expect(error).to.be.instanceOf(UserError);
+          expect(error.message).to.match(new RegExp(`^schema "${schema}" is (reserved|not a database schema name)`));
+        },
+      );
+    }
+  });
+
   it("a node that does not answer fails in one line that does not show its URL (it may hold an API key)", async function () {
     const url = `http://127.0.0.1:${await freePort()}/v3/secret-api-key`;
     try {
